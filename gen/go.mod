@@ -1,0 +1,3 @@
+module github.com/kizuna/kizuna/gen
+
+go 1.25.0

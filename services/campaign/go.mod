@@ -1,0 +1,3 @@
+module github.com/kizuna/kizuna/services/campaign
+
+go 1.25.0
