@@ -1,3 +1,7 @@
 module github.com/kizuna/kizuna/services/analytics
 
-go 1.25.0
+go 1.26.0
+
+require gonum.org/v1/gonum v0.17.0
+
+require golang.org/x/tools v0.30.0 // indirect

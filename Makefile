@@ -1,0 +1,87 @@
+# Kizuna — two commands do everything: `make run` and `make test`.
+# Everything else here supports them or CI.
+
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(CURDIR)/bin
+export PATH := $(GOBIN):$(PATH)
+
+# Pinned tool versions: `make generate` must reproduce gen/ byte for byte.
+BUF_VERSION := v1.75.0
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GRPC_GATEWAY_VERSION := v2.33.0
+GOOGLE_PROTO_FILES_VERSION := 6.0.1
+
+MODULES := gen services/platform services/analytics services/ingestion \
+	services/segmentation services/metrics services/campaign services/gateway services/suite
+PKGS := $(addsuffix /...,$(addprefix ./,$(MODULES)))
+
+DATA_DIR ?= ./data
+RUN_FLAGS ?=
+
+.PHONY: run build test test-race bench generate checkgenerate protodeps tools lint fmt vet ci clean
+
+## run: build and start the whole suite on embedded defaults (REST on :8080).
+run: build
+	./bin/kizuna --data-dir $(DATA_DIR) $(RUN_FLAGS)
+
+## build: build the all-in-one binary and the per-service binaries into ./bin.
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/kizuna ./services/suite/cmd/kizuna
+	$(GO) build -o bin/ ./services/ingestion/cmd/... ./services/segmentation/cmd/... \
+		./services/metrics/cmd/... ./services/campaign/cmd/... ./services/gateway/cmd/...
+
+## test: run every module's tests (external backends when KIZUNA_TEST_* are set).
+test:
+	$(GO) test -count=1 $(TEST_FLAGS) $(PKGS)
+
+test-race:
+	$(MAKE) test TEST_FLAGS=-race
+
+## bench: the project's benchmarks; figures go to docs/BENCHMARKS.md.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) $(PKGS)
+
+## tools: install the pinned code generators into ./bin.
+tools:
+	@mkdir -p bin
+	GOBIN=$(GOBIN) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+	GOBIN=$(GOBIN) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(GOBIN) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	GOBIN=$(GOBIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway@$(GRPC_GATEWAY_VERSION)
+	GOBIN=$(GOBIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
+
+## protodeps: google/api protos from the pinned npm package (the buf registry is unreachable).
+protodeps:
+	@rm -rf third_party/googleapis .cache/npm && mkdir -p third_party/googleapis/google/api .cache/npm
+	cd .cache/npm && npm pack --silent google-proto-files@$(GOOGLE_PROTO_FILES_VERSION) >/dev/null && tar xzf google-proto-files-$(GOOGLE_PROTO_FILES_VERSION).tgz
+	cp .cache/npm/package/google/api/annotations.proto .cache/npm/package/google/api/http.proto third_party/googleapis/google/api/
+
+## generate: regenerate gen/ and the gateway's OpenAPI document from proto/.
+generate: tools protodeps
+	rm -rf gen/kizuna gen/openapi
+	buf generate
+	cp gen/openapi/kizuna.swagger.json services/gateway/internal/openapi/kizuna.swagger.json
+
+## checkgenerate: fail when gen/ differs from what proto/ generates.
+checkgenerate: generate
+	@if [ -n "$$(git status --porcelain -- gen services/gateway/internal/openapi)" ]; then \
+		echo "gen/ is stale: run 'make generate' and commit the result"; \
+		git status --porcelain -- gen services/gateway/internal/openapi; exit 1; fi
+
+## lint: buf lint, gofmt and go vet.
+lint: tools protodeps
+	buf lint proto
+	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## breaking: compare the contracts against main.
+breaking: tools protodeps
+	buf breaking proto --against '.git#branch=main,subdir=proto'
+
+ci: lint checkgenerate test
+
+clean:
+	rm -rf bin .cache third_party
