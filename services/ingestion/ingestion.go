@@ -1,0 +1,180 @@
+// Package ingestion is the ingestion service: it accepts Segment-compatible
+// tracking calls, resolves every touchpoint to one customer, owns the
+// customer profiles, workspaces and API keys, and publishes what it stored
+// on the bus for the other services.
+package ingestion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/api"
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// PublicMethods are the RPCs that authenticate by themselves; pass them to
+// the gRPC server's auth interceptor.
+var PublicMethods = api.PublicMethods
+
+// Options configure the service.
+type Options struct {
+	DB     *sqldb.DB
+	Bus    *bus.Bus
+	Logger *slog.Logger
+	// AdminKey allows CreateWorkspace; empty disables it.
+	AdminKey string
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Service is the ingestion service.
+type Service struct {
+	opts   Options
+	store  *store.Store
+	server *api.Server
+	queued chan struct{}
+}
+
+var _ auth.Verifier = (*Service)(nil)
+
+// New migrates the database and returns the service.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.DB == nil || opts.Bus == nil {
+		return nil, errors.New("ingestion: DB and Bus are required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	st, err := store.Open(ctx, opts.DB)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{opts: opts, store: st, queued: make(chan struct{}, 1)}
+	in := ingest.New(st, opts.Now, s.wake)
+	s.server = api.NewServer(in, st, opts.Now, opts.AdminKey)
+	return s, nil
+}
+
+// Register registers ingestion's gRPC services on srv.
+func (s *Service) Register(srv grpc.ServiceRegistrar) { s.server.Register(srv) }
+
+// VerifyKey authenticates an API key against the workspace table.
+func (s *Service) VerifyKey(ctx context.Context, key string) (string, error) {
+	ws, err := s.store.WorkspaceForKey(ctx, auth.HashKey(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", auth.ErrUnauthenticated
+	}
+	return ws, err
+}
+
+// Bootstrap makes sure a development workspace exists. With key set (from
+// KIZUNA_DEV_API_KEY) that key is made valid; otherwise a workspace with a
+// new random key is created when there is none. It returns the key when it
+// created one, so the caller can print it; existing keys cannot be shown
+// again (only hashes are stored).
+func (s *Service) Bootstrap(ctx context.Context, key string) (created string, err error) {
+	if key != "" {
+		if _, err := s.VerifyKey(ctx, key); err == nil {
+			return "", nil
+		} else if !errors.Is(err, auth.ErrUnauthenticated) {
+			return "", err
+		}
+		_, key, err := api.CreateWorkspace(ctx, s.store, "default", key, s.opts.Now())
+		return key, err
+	}
+	n, err := s.store.CountWorkspaces(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	_, key, err = api.CreateWorkspace(ctx, s.store, "default", "", s.opts.Now())
+	return key, err
+}
+
+func (s *Service) wake() {
+	select {
+	case s.queued <- struct{}{}:
+	default:
+	}
+}
+
+// relayBatch is how many outbox rows one pass publishes.
+const relayBatch = 500
+
+// Run relays the outbox to the bus until ctx ends, then makes a last pass so
+// that what was stored before shutdown is published.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	backoff := time.Duration(0)
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := s.relayAll(final); err != nil {
+				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "err", err)
+			}
+			return nil
+		case <-s.queued:
+		case <-tick.C:
+		}
+		if backoff > 0 {
+			select {
+			case <-ctx.Done():
+				continue
+			case <-time.After(backoff):
+			}
+		}
+		if err := s.relayAll(ctx); err != nil {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
+			if ctx.Err() == nil {
+				s.opts.Logger.Error("relay outbox to bus", "err", err, "retry_in", backoff)
+			}
+			continue
+		}
+		backoff = 0
+	}
+}
+
+// relayAll publishes the outbox until it is empty.
+func (s *Service) relayAll(ctx context.Context) error {
+	for {
+		msgs, err := s.store.PendingOutbox(ctx, relayBatch)
+		if err != nil || len(msgs) == 0 {
+			return err
+		}
+		seqs := make([]int64, 0, len(msgs))
+		var perr error
+		for _, m := range msgs {
+			var pb ingestionv1.IngestionBusMessage
+			if err := proto.Unmarshal(m.Payload, &pb); err != nil {
+				return fmt.Errorf("decode outbox row %d: %w", m.Seq, err)
+			}
+			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
+			if perr = s.opts.Bus.Publish(ctx, subject, m.MsgID, &pb); perr != nil {
+				break
+			}
+			seqs = append(seqs, m.Seq)
+		}
+		if err := s.store.DeleteOutbox(ctx, seqs); err != nil {
+			return err
+		}
+		if perr != nil {
+			return perr
+		}
+	}
+}

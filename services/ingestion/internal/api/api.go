@@ -1,0 +1,395 @@
+// Package api is ingestion's gRPC boundary: it converts between the
+// contracts and the domain, and maps domain errors to gRPC status once.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/platform/auth"
+)
+
+// PublicMethods need no API key: workspace creation checks the admin key
+// itself, and key verification is how the other services authenticate.
+var PublicMethods = []string{
+	ingestionv1.WorkspaceService_CreateWorkspace_FullMethodName,
+	ingestionv1.WorkspaceService_VerifyAPIKey_FullMethodName,
+}
+
+// Server implements ingestion's gRPC services.
+type Server struct {
+	ingester *ingest.Ingester
+	store    *store.Store
+	now      func() time.Time
+	adminKey string
+}
+
+// NewServer returns the handlers. An empty adminKey disables workspace
+// creation over the API.
+func NewServer(in *ingest.Ingester, s *store.Store, now func() time.Time, adminKey string) *Server {
+	return &Server{ingester: in, store: s, now: now, adminKey: adminKey}
+}
+
+// Register registers every ingestion service on srv.
+func (s *Server) Register(srv grpc.ServiceRegistrar) {
+	ingestionv1.RegisterTrackingServiceServer(srv, &trackingServer{s: s})
+	ingestionv1.RegisterCustomerServiceServer(srv, &customerServer{s: s})
+	ingestionv1.RegisterWorkspaceServiceServer(srv, &workspaceServer{s: s})
+}
+
+func workspace(ctx context.Context) (string, error) {
+	ws, ok := auth.WorkspaceID(ctx)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "missing workspace credentials")
+	}
+	return ws, nil
+}
+
+type trackingServer struct {
+	ingestionv1.UnimplementedTrackingServiceServer
+	s *Server
+}
+
+func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (ingest.Result, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return ingest.Result{}, err
+	}
+	res, err := t.s.ingester.Ingest(ctx, ws, msgs)
+	if err != nil {
+		return ingest.Result{}, toStatus(err)
+	}
+	return res, nil
+}
+
+// single stores one parsed message and returns its customer id.
+func (t *trackingServer) single(ctx context.Context, m tracking.Message, err error) (string, error) {
+	if err != nil {
+		return "", toStatus(err)
+	}
+	res, err := t.ingest(ctx, []tracking.Message{m})
+	if err != nil {
+		return "", err
+	}
+	return res.CustomerIDs[0], nil
+}
+
+func (t *trackingServer) Batch(ctx context.Context, req *ingestionv1.BatchRequest) (*ingestionv1.BatchResponse, error) {
+	msgs, err := tracking.ParseBatch(req, t.s.now())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := t.ingest(ctx, msgs)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.BatchResponse{Success: true, Accepted: int32(res.Accepted), Duplicates: int32(res.Duplicates)}, nil
+}
+
+func (t *trackingServer) Identify(ctx context.Context, req *ingestionv1.IdentifyRequest) (*ingestionv1.IdentifyResponse, error) {
+	m, err := tracking.ParseIdentify(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.IdentifyResponse{Success: true, CustomerId: id}, nil
+}
+
+func (t *trackingServer) Track(ctx context.Context, req *ingestionv1.TrackRequest) (*ingestionv1.TrackResponse, error) {
+	m, err := tracking.ParseTrack(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.TrackResponse{Success: true, CustomerId: id}, nil
+}
+
+func (t *trackingServer) Page(ctx context.Context, req *ingestionv1.PageRequest) (*ingestionv1.PageResponse, error) {
+	m, err := tracking.ParsePage(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.PageResponse{Success: true, CustomerId: id}, nil
+}
+
+func (t *trackingServer) Screen(ctx context.Context, req *ingestionv1.ScreenRequest) (*ingestionv1.ScreenResponse, error) {
+	m, err := tracking.ParseScreen(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.ScreenResponse{Success: true, CustomerId: id}, nil
+}
+
+func (t *trackingServer) Group(ctx context.Context, req *ingestionv1.GroupRequest) (*ingestionv1.GroupResponse, error) {
+	m, err := tracking.ParseGroup(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.GroupResponse{Success: true, CustomerId: id}, nil
+}
+
+func (t *trackingServer) Alias(ctx context.Context, req *ingestionv1.AliasRequest) (*ingestionv1.AliasResponse, error) {
+	m, err := tracking.ParseAlias(req, t.s.now())
+	id, err := t.single(ctx, m, err)
+	if err != nil {
+		return nil, err
+	}
+	return &ingestionv1.AliasResponse{Success: true, CustomerId: id}, nil
+}
+
+type customerServer struct {
+	ingestionv1.UnimplementedCustomerServiceServer
+	s *Server
+}
+
+// maxBatchGet bounds BatchGetCustomers.
+const maxBatchGet = 1000
+
+func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCustomerRequest) (*ingestionv1.GetCustomerResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetCustomerId() == "" {
+		return nil, invalid("customer_id", "is required")
+	}
+	cust, err := c.s.store.Customer(ctx, ws, req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pb, err := customerProto(cust)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.GetCustomerResponse{Customer: pb}, nil
+}
+
+func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.LookupCustomerRequest) (*ingestionv1.LookupCustomerResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var keys []identity.Key
+	if v := strings.TrimSpace(req.GetUserId()); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.UserID, Value: v})
+	}
+	if v := strings.TrimSpace(req.GetAnonymousId()); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.AnonymousID, Value: v})
+	}
+	if req.GetEmail() != "" {
+		v := identity.NormalizeEmail(req.GetEmail())
+		if v == "" {
+			return nil, invalid("email", "is not an e-mail address")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
+	}
+	if len(keys) != 1 {
+		return nil, invalid("user_id", "exactly one of user_id, anonymous_id or email is required")
+	}
+	cust, err := c.s.store.Lookup(ctx, ws, keys[0])
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pb, err := customerProto(cust)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
+}
+
+func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n := len(req.GetCustomerIds()); n > maxBatchGet {
+		return nil, invalid("customer_ids", fmt.Sprintf("holds %d ids, over the limit of %d", n, maxBatchGet))
+	}
+	resp := &ingestionv1.BatchGetCustomersResponse{}
+	for _, id := range req.GetCustomerIds() {
+		cust, err := c.s.store.Customer(ctx, ws, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		pb, err := customerProto(cust)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Customers = append(resp.Customers, pb)
+	}
+	return resp, nil
+}
+
+func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv1.ListCustomerEventsRequest) (*ingestionv1.ListCustomerEventsResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetCustomerId() == "" {
+		return nil, invalid("customer_id", "is required")
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > 1000:
+		return nil, invalid("page_size", "must be between 0 and 1000")
+	case size == 0:
+		size = 100
+	}
+	page, err := c.s.store.CustomerEvents(ctx, ws, req.GetCustomerId(), size, req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &ingestionv1.ListCustomerEventsResponse{NextPageToken: page.NextToken}
+	for _, e := range page.Events {
+		pb, err := ingest.EventProto(e)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Events = append(resp.Events, pb)
+	}
+	return resp, nil
+}
+
+type workspaceServer struct {
+	ingestionv1.UnimplementedWorkspaceServiceServer
+	s *Server
+}
+
+func (w *workspaceServer) CreateWorkspace(ctx context.Context, req *ingestionv1.CreateWorkspaceRequest) (*ingestionv1.CreateWorkspaceResponse, error) {
+	if w.s.adminKey == "" {
+		return nil, status.Error(codes.PermissionDenied, "workspace creation over the API is disabled: set KIZUNA_ADMIN_KEY")
+	}
+	if key := bearer(ctx); subtle.ConstantTimeCompare([]byte(key), []byte(w.s.adminKey)) != 1 {
+		return nil, status.Error(codes.Unauthenticated, "creating a workspace needs the admin key as bearer token")
+	}
+	name := strings.TrimSpace(req.GetDisplayName())
+	if name == "" || len(name) > 200 {
+		return nil, invalid("display_name", "is required, at most 200 characters")
+	}
+	ws, key, err := CreateWorkspace(ctx, w.s.store, name, "", w.s.now())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.CreateWorkspaceResponse{
+		Workspace: &ingestionv1.Workspace{WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime)},
+		ApiKey:    key,
+	}, nil
+}
+
+func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
+	if req.GetApiKey() == "" {
+		return nil, invalid("api_key", "is required")
+	}
+	ws, err := w.s.store.WorkspaceForKey(ctx, auth.HashKey(req.GetApiKey()))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Error(codes.Unauthenticated, "unknown API key")
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: ws}, nil
+}
+
+// CreateWorkspace creates a workspace with key as its API key, or a new
+// random key when key is empty, and returns the key.
+func CreateWorkspace(ctx context.Context, s *store.Store, name, key string, now time.Time) (store.Workspace, string, error) {
+	if key == "" {
+		var err error
+		if key, err = auth.NewKey(); err != nil {
+			return store.Workspace{}, "", fmt.Errorf("new api key: %w", err)
+		}
+	}
+	ws := store.Workspace{ID: ingest.NewID("ws"), DisplayName: name, CreateTime: now.UTC()}
+	if err := s.CreateWorkspace(ctx, ws, auth.HashKey(key)); err != nil {
+		return store.Workspace{}, "", err
+	}
+	return ws, key, nil
+}
+
+func bearer(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	key, _ := auth.BearerFromMetadata(md)
+	return key
+}
+
+func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
+	traits, err := structpb.NewStruct(c.Traits)
+	if err != nil {
+		return nil, fmt.Errorf("convert traits: %w", err)
+	}
+	pb := &ingestionv1.Customer{
+		CustomerId: c.ID, Traits: traits, CreateTime: timestamppb.New(c.CreateTime), UpdateTime: timestamppb.New(c.UpdateTime),
+		FirstSeenTime: timestamppb.New(c.FirstSeen), LastSeenTime: timestamppb.New(c.LastSeen), EventCount: c.EventCount,
+	}
+	for _, k := range c.Identities {
+		pb.Identities = append(pb.Identities, &ingestionv1.Identity{Kind: k.Kind, Value: k.Value})
+	}
+	return pb, nil
+}
+
+func invalid(field, description string) error {
+	st := status.New(codes.InvalidArgument, field+": "+description)
+	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// toStatus maps a domain error to its gRPC status; unknown errors become
+// Internal with a generic message (the interceptor logs the cause).
+func toStatus(err error) error {
+	var verr *tracking.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		br := &errdetails.BadRequest{}
+		for _, v := range verr.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+		}
+		st := status.New(codes.InvalidArgument, verr.Error())
+		if d, derr := st.WithDetails(br); derr == nil {
+			st = d
+		}
+		return st.Err()
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, store.ErrBadPageToken):
+		return invalid("page_token", "is not a token this service issued")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	default:
+		return internalError{err}
+	}
+}
+
+// internalError hides its cause from the client (codes.Internal, a generic
+// message) but keeps it for the logging interceptor, which logs err.Error().
+type internalError struct{ cause error }
+
+func (e internalError) Error() string              { return "internal: " + e.cause.Error() }
+func (e internalError) Unwrap() error              { return e.cause }
+func (e internalError) GRPCStatus() *status.Status { return status.New(codes.Internal, "internal error") }

@@ -1,0 +1,163 @@
+// Package identity decides which customer a message belongs to. Given the
+// customers that already hold the message's identities, it picks the one to
+// use, which of the others are the same person and must be merged, and which
+// identities to attach.
+//
+// The rule that keeps merges precise: a user id is authoritative. Customers
+// holding two different user ids are never merged by resolution (a shared
+// device or a shared family e-mail is not one person); only an explicit alias
+// call merges them.
+package identity
+
+import (
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Identity kinds.
+const (
+	UserID      = "user_id"
+	AnonymousID = "anonymous_id"
+	Email       = "email"
+)
+
+// Key is one identity.
+type Key struct {
+	Kind  string
+	Value string
+}
+
+// Keys lists a message's identities, in order of authority, normalised.
+func Keys(userID, anonymousID, email string) []Key {
+	var keys []Key
+	if userID != "" {
+		keys = append(keys, Key{UserID, userID})
+	}
+	if anonymousID != "" {
+		keys = append(keys, Key{AnonymousID, anonymousID})
+	}
+	if e := NormalizeEmail(email); e != "" {
+		keys = append(keys, Key{Email, e})
+	}
+	return keys
+}
+
+// NormalizeEmail folds the forms one address takes in real data (full-width
+// characters, upper case, stray spaces) so they resolve to one customer.
+func NormalizeEmail(s string) string {
+	s = strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	if !strings.Contains(s, "@") {
+		return ""
+	}
+	return s
+}
+
+// Customer is an existing customer holding one of a message's identities.
+type Customer struct {
+	ID         string
+	UserID     string // the user id it holds, if any
+	CreateTime time.Time
+}
+
+// Match says which customer holds a key.
+type Match struct {
+	Key      Key
+	Customer Customer
+}
+
+// Decision is what to do with a message.
+type Decision struct {
+	// CustomerID is the customer the message belongs to; empty means create
+	// one.
+	CustomerID string
+	// Merge lists customers that are the same person as CustomerID and are to
+	// be folded into it.
+	Merge []string
+	// Attach lists the message's keys to point at CustomerID: those no
+	// customer holds yet.
+	Attach []Key
+}
+
+// Decide resolves a message with the given keys, whose already-held keys are
+// in matches. aliasOf, when set, is the customer an alias call's previousId
+// names: it is merged whatever user id it holds.
+func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
+	held := make(map[Key]Customer, len(matches))
+	for _, m := range matches {
+		held[m.Key] = m.Customer
+	}
+	var userID string
+	for _, k := range keys {
+		if k.Kind == UserID {
+			userID = k.Value
+		}
+	}
+
+	// The primary customer: the one holding the message's user id, else the
+	// first key's holder in authority order whose user id does not conflict.
+	var primary *Customer
+	for _, k := range keys {
+		c, ok := held[k]
+		if !ok || (userID != "" && c.UserID != "" && c.UserID != userID) {
+			continue
+		}
+		primary = &c
+		break
+	}
+	if primary == nil && aliasOf != nil {
+		primary = aliasOf
+	}
+
+	var d Decision
+	if primary != nil {
+		d.CustomerID = primary.ID
+		merged := map[string]bool{primary.ID: true}
+		effectiveUser := firstNonEmpty(userID, primary.UserID)
+		var merge []Customer
+		for _, k := range keys {
+			c, ok := held[k]
+			if !ok || merged[c.ID] {
+				continue
+			}
+			if c.UserID != "" && effectiveUser != "" && c.UserID != effectiveUser {
+				continue // another person who shares a device or an e-mail
+			}
+			merged[c.ID] = true
+			merge = append(merge, c)
+			if effectiveUser == "" {
+				effectiveUser = c.UserID
+			}
+		}
+		if aliasOf != nil && !merged[aliasOf.ID] {
+			merge = append(merge, *aliasOf)
+		}
+		// The oldest customer survives, so ids handed out earlier stay valid.
+		all := append([]Customer{*primary}, merge...)
+		sort.SliceStable(all, func(i, j int) bool {
+			if !all[i].CreateTime.Equal(all[j].CreateTime) {
+				return all[i].CreateTime.Before(all[j].CreateTime)
+			}
+			return all[i].ID < all[j].ID
+		})
+		d.CustomerID = all[0].ID
+		for _, c := range all[1:] {
+			d.Merge = append(d.Merge, c.ID)
+		}
+	}
+	for _, k := range keys {
+		if _, ok := held[k]; !ok {
+			d.Attach = append(d.Attach, k)
+		}
+	}
+	return d
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,227 @@
+// Package ingest stores tracking messages: it resolves each to a customer,
+// merges customers found to be one person, stores the event and queues the
+// bus messages that tell the other services — all in one transaction per
+// request, so a request is stored whole or not at all.
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// Bus message kinds, the last token of their subject.
+const (
+	KindEvent  = "event"
+	KindMerged = "merged"
+)
+
+// Ingester stores tracking messages.
+type Ingester struct {
+	store *store.Store
+	now   func() time.Time
+	// queued is told after a commit that put messages in the outbox.
+	queued func()
+}
+
+// New returns an Ingester; queued may be nil.
+func New(s *store.Store, now func() time.Time, queued func()) *Ingester {
+	if queued == nil {
+		queued = func() {}
+	}
+	return &Ingester{store: s, now: now, queued: queued}
+}
+
+// Result tells what a request did.
+type Result struct {
+	Accepted   int
+	Duplicates int
+	// CustomerIDs holds each message's customer, in request order.
+	CustomerIDs []string
+}
+
+// maxUniqueRetries bounds retries when a concurrent request created the same
+// identity first; the retry then finds and uses it.
+const maxUniqueRetries = 3
+
+// Ingest stores msgs for workspace ws.
+func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Message) (Result, error) {
+	var res Result
+	var err error
+	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
+		err = in.store.InTx(ctx, func(tx *store.Tx) error {
+			res = Result{CustomerIDs: make([]string, 0, len(msgs))}
+			now := in.now().UTC()
+			for i := range msgs {
+				id, dup, err := in.one(ctx, tx, ws, &msgs[i], now)
+				if err != nil {
+					return err
+				}
+				res.CustomerIDs = append(res.CustomerIDs, id)
+				if dup {
+					res.Duplicates++
+				} else {
+					res.Accepted++
+				}
+			}
+			return nil
+		})
+		if err == nil || !sqldb.IsUniqueViolation(err) {
+			break
+		}
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest %d messages: %w", len(msgs), err)
+	}
+	if res.Accepted > 0 {
+		in.queued()
+	}
+	return res, nil
+}
+
+func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, err error) {
+	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
+		return id, ok, err
+	}
+	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email())
+	matches, err := tx.FindIdentities(ctx, ws, keys)
+	if err != nil {
+		return "", false, err
+	}
+	var aliasOf *identity.Customer
+	if m.Type == tracking.Alias {
+		prev, err := tx.FindIdentities(ctx, ws, []identity.Key{{Kind: identity.UserID, Value: m.PreviousID}, {Kind: identity.AnonymousID, Value: m.PreviousID}})
+		if err != nil {
+			return "", false, err
+		}
+		if len(prev) > 0 {
+			aliasOf = &prev[0].Customer
+		}
+	}
+	d := identity.Decide(keys, matches, aliasOf)
+	customerID = d.CustomerID
+	if customerID == "" {
+		customerID = NewID("cus")
+		if err := tx.CreateCustomer(ctx, ws, customerID, m.Timestamp, now); err != nil {
+			return "", false, err
+		}
+	}
+	if len(d.Merge) > 0 {
+		if err := in.merge(ctx, tx, ws, customerID, d.Merge, now); err != nil {
+			return "", false, err
+		}
+	}
+	for _, k := range d.Attach {
+		if err := tx.AttachIdentity(ctx, ws, k, customerID, now); err != nil {
+			return "", false, err
+		}
+	}
+	var traits map[string]any
+	if m.Type == tracking.Identify {
+		traits = m.Traits
+	}
+	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, now); err != nil {
+		return "", false, err
+	}
+	ev := store.Event{
+		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
+		UserID: m.UserID, AnonymousID: m.AnonymousID, Time: m.Timestamp, ReceiveTime: now,
+		Properties: m.Properties, Traits: m.Traits, Context: m.Context, GroupID: m.GroupID, PreviousID: m.PreviousID,
+	}
+	if m.Order != nil {
+		ev.OrderID, ev.Revenue, ev.Currency = m.Order.OrderID, m.Order.Revenue, m.Order.Currency
+	}
+	if err := tx.InsertEvent(ctx, ev); err != nil {
+		return "", false, err
+	}
+	pb, err := EventProto(ev)
+	if err != nil {
+		return "", false, err
+	}
+	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: pb}})
+	if err != nil {
+		return "", false, fmt.Errorf("encode event: %w", err)
+	}
+	if err := tx.AppendOutbox(ctx, ws, KindEvent, m.MessageID, payload, now); err != nil {
+		return "", false, err
+	}
+	return customerID, false, nil
+}
+
+func (in *Ingester) merge(ctx context.Context, tx *store.Tx, ws, survivor string, merged []string, now time.Time) error {
+	mergeID := NewID("mrg")
+	if err := tx.Merge(ctx, ws, mergeID, survivor, merged, now); err != nil {
+		return err
+	}
+	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{
+		CustomerMerged: &ingestionv1.CustomerMerged{
+			MergeId: mergeID, WorkspaceId: ws, SurvivorCustomerId: survivor, MergedCustomerIds: merged, MergeTime: timestamppb.New(now),
+		},
+	}})
+	if err != nil {
+		return fmt.Errorf("encode merge: %w", err)
+	}
+	return tx.AppendOutbox(ctx, ws, KindMerged, mergeID, payload, now)
+}
+
+// NewID returns a resource id: a prefix and a time-ordered UUIDv7.
+func NewID(prefix string) string {
+	return prefix + "_" + uuid.Must(uuid.NewV7()).String()
+}
+
+// EventProto converts a stored event to its contract form.
+func EventProto(e store.Event) (*ingestionv1.Event, error) {
+	props, err := structOf(e.Properties)
+	if err != nil {
+		return nil, err
+	}
+	traits, err := structOf(e.Traits)
+	if err != nil {
+		return nil, err
+	}
+	ctxs, err := structOf(e.Context)
+	if err != nil {
+		return nil, err
+	}
+	pb := &ingestionv1.Event{
+		EventId: e.EventID, WorkspaceId: e.WorkspaceID, CustomerId: e.CustomerID, Type: eventTypes[tracking.Type(e.Type)],
+		Name: e.Name, UserId: e.UserID, AnonymousId: e.AnonymousID,
+		Timestamp: timestamppb.New(e.Time), ReceiveTime: timestamppb.New(e.ReceiveTime),
+		Properties: props, Traits: traits, Context: ctxs, GroupId: e.GroupID, PreviousId: e.PreviousID,
+	}
+	if e.OrderID != "" {
+		pb.Order = &ingestionv1.Order{OrderId: e.OrderID, Revenue: e.Revenue, Currency: e.Currency}
+	}
+	return pb, nil
+}
+
+var eventTypes = map[tracking.Type]ingestionv1.EventType{
+	tracking.Identify: ingestionv1.EventType_EVENT_TYPE_IDENTIFY,
+	tracking.Track:    ingestionv1.EventType_EVENT_TYPE_TRACK,
+	tracking.Page:     ingestionv1.EventType_EVENT_TYPE_PAGE,
+	tracking.Screen:   ingestionv1.EventType_EVENT_TYPE_SCREEN,
+	tracking.Group:    ingestionv1.EventType_EVENT_TYPE_GROUP,
+	tracking.Alias:    ingestionv1.EventType_EVENT_TYPE_ALIAS,
+}
+
+func structOf(m map[string]any) (*structpb.Struct, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	s, err := structpb.NewStruct(m)
+	if err != nil {
+		return nil, fmt.Errorf("convert to struct: %w", err)
+	}
+	return s, nil
+}

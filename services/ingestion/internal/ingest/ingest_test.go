@@ -1,0 +1,159 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+
+func messages(t testing.TB, js string) []tracking.Message {
+	t.Helper()
+	var req ingestionv1.BatchRequest
+	if err := protojson.Unmarshal([]byte(js), &req); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := tracking.ParseBatch(&req, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// TestIngestConformance runs the ingestion store through the real ingest path
+// on every backend.
+func TestIngestConformance(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := ingest.New(st, func() time.Time { return t0 }, nil)
+
+		t.Run("anonymous visitor who identifies is one customer", func(t *testing.T) {
+			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[
+				{"type":"page","messageId":"p1","anonymousId":"anon-1","name":"Pricing","timestamp":"2026-10-01T00:00:00Z"},
+				{"type":"identify","messageId":"i1","anonymousId":"anon-1","userId":"u-1","traits":{"email":"Hanako@Example.JP","name":"花子"}},
+				{"type":"track","messageId":"o1","userId":"u-1","event":"Order Completed","properties":{"order_id":"A-1","revenue":3000,"currency":"JPY"}}
+			]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Accepted != 3 || res.CustomerIDs[0] != res.CustomerIDs[1] || res.CustomerIDs[1] != res.CustomerIDs[2] {
+				t.Fatalf("result = %+v, want 3 accepted for one customer", res)
+			}
+			c, err := st.Lookup(ctx, "ws1", identity.Key{Kind: identity.Email, Value: "hanako@example.jp"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.ID != res.CustomerIDs[0] || c.EventCount != 3 || c.Traits["name"] != "花子" || len(c.Identities) != 3 {
+				t.Errorf("customer = %+v", c)
+			}
+			if !c.FirstSeen.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) {
+				t.Errorf("first seen = %v", c.FirstSeen)
+			}
+		})
+
+		t.Run("duplicate message ids are stored once", func(t *testing.T) {
+			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[
+				{"type":"page","messageId":"p1","anonymousId":"anon-1","name":"Pricing"},
+				{"type":"page","messageId":"p2","anonymousId":"anon-1","name":"Pricing"},
+				{"type":"page","messageId":"p2","anonymousId":"anon-1","name":"Pricing"}
+			]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Accepted != 1 || res.Duplicates != 2 {
+				t.Errorf("accepted %d duplicates %d, want 1 and 2", res.Accepted, res.Duplicates)
+			}
+		})
+
+		t.Run("workspaces are isolated", func(t *testing.T) {
+			if _, err := st.Lookup(ctx, "ws2", identity.Key{Kind: identity.UserID, Value: "u-1"}); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("lookup in another workspace: err = %v, want ErrNotFound", err)
+			}
+			res, err := in.Ingest(ctx, "ws2", messages(t, `{"batch":[{"type":"page","messageId":"p1","anonymousId":"anon-1"}]}`))
+			if err != nil || res.Accepted != 1 {
+				t.Fatalf("same message id in another workspace: %+v, %v", res, err)
+			}
+		})
+
+		t.Run("identify joining two customers merges them, old id redirects", func(t *testing.T) {
+			a, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"page","messageId":"m-a","anonymousId":"dev-9"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"identify","messageId":"m-b","userId":"u-9","traits":{"plan":"pro"}}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"identify","messageId":"m-c","userId":"u-9","anonymousId":"dev-9"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			survivor := c.CustomerIDs[0]
+			if survivor != a.CustomerIDs[0] {
+				t.Errorf("survivor %s, want the older customer %s", survivor, a.CustomerIDs[0])
+			}
+			got, err := st.Customer(ctx, "ws1", b.CustomerIDs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ID != survivor || got.Traits["plan"] != "pro" || got.EventCount != 3 {
+				t.Errorf("merged customer read = %+v", got)
+			}
+			page, err := st.CustomerEvents(ctx, "ws1", survivor, 2, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Events) != 2 || page.NextToken == "" {
+				t.Fatalf("page 1 = %d events, token %q", len(page.Events), page.NextToken)
+			}
+			rest, err := st.CustomerEvents(ctx, "ws1", survivor, 2, page.NextToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rest.Events) != 1 || rest.NextToken != "" {
+				t.Errorf("page 2 = %d events, token %q", len(rest.Events), rest.NextToken)
+			}
+		})
+
+		t.Run("outbox holds one message per event and merge", func(t *testing.T) {
+			out, err := st.PendingOutbox(ctx, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]int{}
+			for _, m := range out {
+				kinds[m.Kind]++
+			}
+			// 3 + 1 events in ws1's first two runs, 1 in ws2, 3 in the merge test.
+			if kinds[ingest.KindEvent] != 8 || kinds[ingest.KindMerged] != 1 {
+				t.Errorf("outbox kinds = %v", kinds)
+			}
+			seqs := make([]int64, len(out))
+			for i, m := range out {
+				seqs[i] = m.Seq
+			}
+			if err := st.DeleteOutbox(ctx, seqs); err != nil {
+				t.Fatal(err)
+			}
+			if out, _ := st.PendingOutbox(ctx, 100); len(out) != 0 {
+				t.Errorf("%d rows left after delete", len(out))
+			}
+		})
+	})
+}

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+)
+
+func fsSub() (fs.FS, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return sub, nil
+}
+
+// Customer is a profile as read.
+type Customer struct {
+	ID                  string
+	Traits              map[string]any
+	Identities          []identity.Key
+	CreateTime          time.Time
+	UpdateTime          time.Time
+	FirstSeen, LastSeen time.Time
+	EventCount          int64
+}
+
+// maxRedirects bounds following merged customers to their survivor.
+const maxRedirects = 16
+
+// Customer returns a profile, following merges to the surviving customer.
+func (s *Store) Customer(ctx context.Context, ws, id string) (*Customer, error) {
+	for range maxRedirects {
+		r, err := scanCustomer(s.db.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load customer %q: %w", id, err)
+		}
+		if r.mergedInto != "" {
+			id = r.mergedInto
+			continue
+		}
+		return s.complete(ctx, ws, r)
+	}
+	return nil, fmt.Errorf("customer %q: merge chain longer than %d", id, maxRedirects)
+}
+
+// Lookup returns the customer holding an identity.
+func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*Customer, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT customer_id FROM identities WHERE workspace_id = $1 AND kind = $2 AND value = $3`,
+		ws, key.Kind, key.Value).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("identity %s: %w", key.Kind, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up identity: %w", err)
+	}
+	return s.Customer(ctx, ws, id)
+}
+
+func (s *Store) complete(ctx context.Context, ws string, r customerRow) (*Customer, error) {
+	traits, err := decodeTraits(r.traits)
+	if err != nil {
+		return nil, err
+	}
+	c := &Customer{
+		ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
+		FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, value FROM identities WHERE workspace_id = $1 AND customer_id = $2 ORDER BY kind, value`, ws, r.id)
+	if err != nil {
+		return nil, fmt.Errorf("load identities: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k identity.Key
+		if err := rows.Scan(&k.Kind, &k.Value); err != nil {
+			return nil, fmt.Errorf("scan identity: %w", err)
+		}
+		c.Identities = append(c.Identities, k)
+	}
+	return c, rows.Err()
+}
+
+// EventPage is one page of a customer's events.
+type EventPage struct {
+	Events    []Event
+	NextToken string
+}
+
+// CustomerEvents lists a customer's events newest first. The page token is
+// the position after the last event returned.
+func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageSize int, token string) (*EventPage, error) {
+	c, err := s.Customer(ctx, ws, customerID)
+	if err != nil {
+		return nil, err
+	}
+	q := `SELECT event_id, customer_id, type, name, user_id, anonymous_id, event_time, receive_time, properties, traits, context,
+		group_id, previous_id, order_id, revenue, currency FROM events WHERE workspace_id = $1 AND customer_id = $2`
+	args := []any{ws, c.ID}
+	if token != "" {
+		at, id, err := decodeToken(token)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (event_time < $3 OR (event_time = $3 AND event_id < $4))`
+		args = append(args, at, id)
+	}
+	q += fmt.Sprintf(` ORDER BY event_time DESC, event_id DESC LIMIT %d`, pageSize+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	defer rows.Close()
+	page := &EventPage{}
+	for rows.Next() {
+		var e Event
+		var at, recv int64
+		var props, traits, ctxJSON string
+		if err := rows.Scan(&e.EventID, &e.CustomerID, &e.Type, &e.Name, &e.UserID, &e.AnonymousID, &at, &recv, &props, &traits, &ctxJSON,
+			&e.GroupID, &e.PreviousID, &e.OrderID, &e.Revenue, &e.Currency); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		e.WorkspaceID, e.Time, e.ReceiveTime = ws, fromMicros(at), fromMicros(recv)
+		if e.Properties, err = decodeTraits(props); err != nil {
+			return nil, err
+		}
+		if e.Traits, err = decodeTraits(traits); err != nil {
+			return nil, err
+		}
+		if e.Context, err = decodeTraits(ctxJSON); err != nil {
+			return nil, err
+		}
+		page.Events = append(page.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list events: %w", err)
+	}
+	if len(page.Events) > pageSize {
+		page.Events = page.Events[:pageSize]
+		last := page.Events[pageSize-1]
+		page.NextToken = encodeToken(micros(last.Time), last.EventID)
+	}
+	return page, nil
+}
+
+// ErrBadPageToken reports a page token this store did not issue.
+var ErrBadPageToken = errors.New("invalid page token")
+
+func encodeToken(at int64, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "|" + id))
+}
+
+func decodeToken(token string) (int64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	at, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return 0, "", ErrBadPageToken
+	}
+	n, err := strconv.ParseInt(at, 10, 64)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	return n, id, nil
+}
+
+// OutboxMessage is a queued bus message.
+type OutboxMessage struct {
+	Seq         int64
+	WorkspaceID string
+	Kind        string
+	MsgID       string
+	Payload     []byte
+}
+
+// PendingOutbox returns up to limit queued messages, oldest first.
+func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload FROM outbox ORDER BY seq LIMIT %d`, limit))
+	if err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		var m OutboxMessage
+		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload); err != nil {
+			return nil, fmt.Errorf("scan outbox: %w", err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// DeleteOutbox removes published messages by sequence number. Deleting by
+// list, not by range, matters on PostgreSQL: sequence numbers can commit out
+// of order, so a lower one may still be unpublished.
+func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(`DELETE FROM outbox WHERE seq IN (`)
+	args := make([]any, len(seqs))
+	for i, seq := range seqs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i+1)
+		args[i] = seq
+	}
+	b.WriteString(")")
+	if _, err := s.db.ExecContext(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("delete outbox: %w", err)
+	}
+	return nil
+}

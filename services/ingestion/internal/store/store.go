@@ -1,0 +1,356 @@
+// Package store keeps ingestion's data: workspaces and API keys, customers
+// and their identities, events, merges and the bus outbox. One portable SQL
+// implementation serves SQLite and PostgreSQL (see docs/DESIGN.md).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotFound reports a missing record.
+var ErrNotFound = errors.New("not found")
+
+// Store reads and writes ingestion's tables.
+type Store struct {
+	db *sqldb.DB
+}
+
+// Open runs the migrations and returns the store.
+func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
+	sub, err := fsSub()
+	if err != nil {
+		return nil, err
+	}
+	if err := sqldb.Migrate(ctx, db, sub); err != nil {
+		return nil, fmt.Errorf("migrate ingestion store: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Workspace is a tenant.
+type Workspace struct {
+	ID          string
+	DisplayName string
+	CreateTime  time.Time
+}
+
+// CreateWorkspace stores a workspace with its first key.
+func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash string) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (workspace_id, display_name, create_time) VALUES ($1, $2, $3)`,
+			ws.ID, ws.DisplayName, micros(ws.CreateTime)); err != nil {
+			return fmt.Errorf("insert workspace: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, workspace_id, create_time) VALUES ($1, $2, $3)`,
+			keyHash, ws.ID, micros(ws.CreateTime)); err != nil {
+			return fmt.Errorf("insert api key: %w", err)
+		}
+		return nil
+	})
+}
+
+// WorkspaceForKey returns the workspace an API key hash belongs to.
+func (s *Store) WorkspaceForKey(ctx context.Context, keyHash string) (string, error) {
+	var id string
+	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM api_keys WHERE key_hash = $1`, keyHash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up api key: %w", err)
+	}
+	return id, nil
+}
+
+// CountWorkspaces counts workspaces.
+func (s *Store) CountWorkspaces(ctx context.Context) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM workspaces`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count workspaces: %w", err)
+	}
+	return n, nil
+}
+
+// InTx runs fn in one transaction; see sqldb.DB.InTx for retries.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.db.InTx(ctx, func(t *sqldb.Tx) error { return fn(&Tx{tx: t}) })
+}
+
+// Tx is the write side of ingestion, used inside one transaction.
+type Tx struct {
+	tx *sqldb.Tx
+}
+
+// EventCustomer returns the customer a stored event belongs to, and whether
+// the event exists.
+func (t *Tx) EventCustomer(ctx context.Context, ws, eventID string) (string, bool, error) {
+	var id string
+	err := t.tx.QueryRowContext(ctx, `SELECT customer_id FROM events WHERE workspace_id = $1 AND event_id = $2`, ws, eventID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("look up event %q: %w", eventID, err)
+	}
+	return id, true, nil
+}
+
+// FindIdentities returns the customers holding any of keys.
+func (t *Tx) FindIdentities(ctx context.Context, ws string, keys []identity.Key) ([]identity.Match, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var b strings.Builder
+	args := []any{ws}
+	b.WriteString(`SELECT i.kind, i.value, c.customer_id, c.user_id, c.create_time
+		FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
+		WHERE i.workspace_id = $1 AND (`)
+	for n, k := range keys {
+		if n > 0 {
+			b.WriteString(" OR ")
+		}
+		fmt.Fprintf(&b, "(i.kind = $%d AND i.value = $%d)", len(args)+1, len(args)+2)
+		args = append(args, k.Kind, k.Value)
+	}
+	b.WriteString(")")
+	rows, err := t.tx.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("find identities: %w", err)
+	}
+	defer rows.Close()
+	var out []identity.Match
+	for rows.Next() {
+		var m identity.Match
+		var created int64
+		if err := rows.Scan(&m.Key.Kind, &m.Key.Value, &m.Customer.ID, &m.Customer.UserID, &created); err != nil {
+			return nil, fmt.Errorf("scan identity: %w", err)
+		}
+		m.Customer.CreateTime = fromMicros(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// CreateCustomer inserts an empty customer first seen at seen.
+func (t *Tx) CreateCustomer(ctx context.Context, ws, customerID string, seen, now time.Time) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, create_time, update_time, first_seen, last_seen)
+		VALUES ($1, $2, $3, $3, $4, $4)`, ws, customerID, micros(now), micros(seen))
+	if err != nil {
+		return fmt.Errorf("create customer: %w", err)
+	}
+	return nil
+}
+
+// AttachIdentity points key at a customer; a user id is also recorded on the
+// customer itself.
+func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, customerID string, now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time) VALUES ($1, $2, $3, $4, $5)`,
+		ws, key.Kind, key.Value, customerID, micros(now)); err != nil {
+		return fmt.Errorf("attach identity %s: %w", key.Kind, err)
+	}
+	if key.Kind == identity.UserID {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET user_id = $3 WHERE workspace_id = $1 AND customer_id = $2 AND user_id = ''`,
+			ws, customerID, key.Value); err != nil {
+			return fmt.Errorf("record user id: %w", err)
+		}
+	}
+	return nil
+}
+
+// Merge folds the merged customers into the survivor: identities, events,
+// counters and missing traits move over; the merged rows stay as redirects.
+func (t *Tx) Merge(ctx context.Context, ws, mergeID, survivor string, merged []string, now time.Time) error {
+	survivorRow, err := t.customer(ctx, ws, survivor)
+	if err != nil {
+		return err
+	}
+	traits, err := decodeTraits(survivorRow.traits)
+	if err != nil {
+		return err
+	}
+	for _, id := range merged {
+		m, err := t.customer(ctx, ws, id)
+		if err != nil {
+			return err
+		}
+		mt, err := decodeTraits(m.traits)
+		if err != nil {
+			return err
+		}
+		for k, v := range mt {
+			if _, ok := traits[k]; !ok {
+				traits[k] = v
+			}
+		}
+		survivorRow.eventCount += m.eventCount
+		survivorRow.firstSeen = min(survivorRow.firstSeen, m.firstSeen)
+		survivorRow.lastSeen = max(survivorRow.lastSeen, m.lastSeen)
+		if survivorRow.userID == "" {
+			survivorRow.userID = m.userID
+		}
+		for _, q := range []string{
+			`UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			`UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`,
+		} {
+			if _, err := t.tx.ExecContext(ctx, q, ws, id, survivor); err != nil {
+				return fmt.Errorf("merge %s into %s: %w", id, survivor, err)
+			}
+		}
+	}
+	tj, err := json.Marshal(traits)
+	if err != nil {
+		return fmt.Errorf("encode traits: %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, event_count = $4, first_seen = $5, last_seen = $6, user_id = $7, update_time = $8
+		WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, survivor, string(tj), survivorRow.eventCount, survivorRow.firstSeen, survivorRow.lastSeen, survivorRow.userID, micros(now)); err != nil {
+		return fmt.Errorf("update survivor: %w", err)
+	}
+	ids, _ := json.Marshal(merged)
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merges (workspace_id, merge_id, survivor_id, merged_ids, merge_time) VALUES ($1, $2, $3, $4, $5)`,
+		ws, mergeID, survivor, string(ids), micros(now)); err != nil {
+		return fmt.Errorf("record merge: %w", err)
+	}
+	return nil
+}
+
+// Touch counts an event on a customer and sets traits (identify calls).
+func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, now time.Time) error {
+	if len(traits) > 0 {
+		row, err := t.customer(ctx, ws, customerID)
+		if err != nil {
+			return err
+		}
+		current, err := decodeTraits(row.traits)
+		if err != nil {
+			return err
+		}
+		for k, v := range traits {
+			current[k] = v
+		}
+		b, err := json.Marshal(current)
+		if err != nil {
+			return fmt.Errorf("encode traits: %w", err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3 WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID, string(b)); err != nil {
+			return fmt.Errorf("update traits: %w", err)
+		}
+	}
+	at := micros(eventTime)
+	_, err := t.tx.ExecContext(ctx, `UPDATE customers SET event_count = event_count + 1, update_time = $4,
+		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
+		last_seen = CASE WHEN last_seen >= $3 THEN last_seen ELSE $3 END
+		WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID, at, micros(now))
+	if err != nil {
+		return fmt.Errorf("touch customer: %w", err)
+	}
+	return nil
+}
+
+// Event is a stored event row.
+type Event struct {
+	WorkspaceID, EventID, CustomerID, Type, Name, UserID, AnonymousID string
+	Time, ReceiveTime                                                 time.Time
+	Properties, Traits, Context                                       map[string]any
+	GroupID, PreviousID                                               string
+	OrderID                                                           string
+	Revenue                                                           float64
+	Currency                                                          string
+}
+
+// InsertEvent stores an event.
+func (t *Tx) InsertEvent(ctx context.Context, e Event) error {
+	props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
+	if err != nil {
+		return err
+	}
+	_, err = t.tx.ExecContext(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
+		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
+		e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
+		props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency)
+	if err != nil {
+		return fmt.Errorf("insert event %q: %w", e.EventID, err)
+	}
+	return nil
+}
+
+// AppendOutbox queues a bus message to publish after commit.
+func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload []byte, now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time) VALUES ($1, $2, $3, $4, $5)`,
+		ws, kind, msgID, payload, micros(now)); err != nil {
+		return fmt.Errorf("append outbox: %w", err)
+	}
+	return nil
+}
+
+type customerRow struct {
+	id, userID, traits, mergedInto string
+	createTime, updateTime         int64
+	firstSeen, lastSeen            int64
+	eventCount                     int64
+}
+
+const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count`
+
+func scanCustomer(sc interface{ Scan(...any) error }) (customerRow, error) {
+	var r customerRow
+	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount)
+	return r, err
+}
+
+func (t *Tx) customer(ctx context.Context, ws, id string) (customerRow, error) {
+	r, err := scanCustomer(t.tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return r, fmt.Errorf("load customer %q: %w", id, err)
+	}
+	return r, nil
+}
+
+func decodeTraits(s string) (map[string]any, error) {
+	m := map[string]any{}
+	if s == "" {
+		return m, nil
+	}
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode traits: %w", err)
+	}
+	return m, nil
+}
+
+func encode3(a, b, c map[string]any) (string, string, string, error) {
+	var out [3]string
+	for i, m := range []map[string]any{a, b, c} {
+		if len(m) == 0 {
+			out[i] = "{}"
+			continue
+		}
+		j, err := json.Marshal(m)
+		if err != nil {
+			return "", "", "", fmt.Errorf("encode json: %w", err)
+		}
+		out[i] = string(j)
+	}
+	return out[0], out[1], out[2], nil
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

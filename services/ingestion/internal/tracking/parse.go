@@ -1,0 +1,314 @@
+package tracking
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+)
+
+// Segment's documented limits.
+const (
+	MaxBatchMessages = 2500
+	MaxBatchBytes    = 500 * 1024
+	MaxMessageBytes  = 32 * 1024
+	maxIDLength      = 512
+	maxNameLength    = 1024
+)
+
+// FieldViolation names one invalid field, with its path in the request.
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists everything wrong with a request.
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Violations))
+	for i, v := range e.Violations {
+		parts[i] = v.Field + ": " + v.Description
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// violations collects field violations; at most a few dozen are kept so a
+// batch of 2,500 broken messages gives a readable answer.
+type violations struct{ list []FieldViolation }
+
+func (v *violations) add(field, format string, args ...any) {
+	if len(v.list) < 50 {
+		v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (v *violations) err() error {
+	if len(v.list) == 0 {
+		return nil
+	}
+	return &ValidationError{Violations: v.list}
+}
+
+// raw is the common shape of every Segment call before validation.
+type raw struct {
+	typ                                        string
+	messageID, userID, anonymousID             string
+	timestamp, originalTimestamp               string
+	context, traits, properties                *structpb.Struct
+	event, name, category, groupID, previousID string
+	size                                       int
+}
+
+// ParseBatch validates a batch and returns its messages; now is the receipt
+// time used when a message carries no timestamp.
+func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error) {
+	var v violations
+	if size := proto.Size(req); size > MaxBatchBytes {
+		v.add("batch", "batch is %d bytes, over the %d-byte limit", size, MaxBatchBytes)
+		return nil, v.err()
+	}
+	switch n := len(req.GetBatch()); {
+	case n == 0:
+		v.add("batch", "must hold at least one message")
+		return nil, v.err()
+	case n > MaxBatchMessages:
+		v.add("batch", "holds %d messages, over the limit of %d", n, MaxBatchMessages)
+		return nil, v.err()
+	}
+	msgs := make([]Message, 0, len(req.GetBatch()))
+	for i, b := range req.GetBatch() {
+		r := raw{
+			typ: b.GetType(), messageID: b.GetMessageId(), userID: b.GetUserId(), anonymousID: b.GetAnonymousId(),
+			timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(),
+			context: mergeContext(req.GetContext(), b.GetContext()), traits: b.GetTraits(), properties: b.GetProperties(),
+			event: b.GetEvent(), name: b.GetName(), category: b.GetCategory(), groupID: b.GetGroupId(), previousID: b.GetPreviousId(),
+			size: proto.Size(b),
+		}
+		m, ok := r.parse(fmt.Sprintf("batch[%d].", i), now, &v)
+		if ok {
+			msgs = append(msgs, m)
+		}
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if err := uniqueIDs(msgs); err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// uniqueIDs rejects a batch that repeats a message id with different content:
+// storing one and dropping the other would lose data silently. Exact repeats
+// are fine and stored once.
+func uniqueIDs(msgs []Message) error {
+	seen := make(map[string]int, len(msgs))
+	var v violations
+	for i, m := range msgs {
+		if j, ok := seen[m.MessageID]; ok && (msgs[j].Type != m.Type || msgs[j].Name != m.Name || msgs[j].UserID != m.UserID || msgs[j].AnonymousID != m.AnonymousID) {
+			v.add(fmt.Sprintf("batch[%d].messageId", i), "repeats the message id of batch[%d] with different content", j)
+			continue
+		}
+		seen[m.MessageID] = i
+	}
+	return v.err()
+}
+
+// ParseIdentify validates an identify call.
+func ParseIdentify(req *ingestionv1.IdentifyRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Identify), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), traits: req.GetTraits(), size: proto.Size(req)}, now)
+}
+
+// ParseTrack validates a track call.
+func ParseTrack(req *ingestionv1.TrackRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Track), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), properties: req.GetProperties(), event: req.GetEvent(), size: proto.Size(req)}, now)
+}
+
+// ParsePage validates a page call.
+func ParsePage(req *ingestionv1.PageRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Page), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), properties: req.GetProperties(), name: req.GetName(), category: req.GetCategory(), size: proto.Size(req)}, now)
+}
+
+// ParseScreen validates a screen call.
+func ParseScreen(req *ingestionv1.ScreenRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Screen), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), properties: req.GetProperties(), name: req.GetName(), category: req.GetCategory(), size: proto.Size(req)}, now)
+}
+
+// ParseGroup validates a group call.
+func ParseGroup(req *ingestionv1.GroupRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Group), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), traits: req.GetTraits(), groupID: req.GetGroupId(), size: proto.Size(req)}, now)
+}
+
+// ParseAlias validates an alias call.
+func ParseAlias(req *ingestionv1.AliasRequest, now time.Time) (Message, error) {
+	return parseOne(raw{typ: string(Alias), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
+		context: req.GetContext(), previousID: req.GetPreviousId(), size: proto.Size(req)}, now)
+}
+
+func parseOne(r raw, now time.Time) (Message, error) {
+	var v violations
+	m, _ := r.parse("", now, &v)
+	return m, v.err()
+}
+
+// parse checks one message, adding violations under prefix; ok is false when
+// any were found.
+func (r raw) parse(prefix string, now time.Time, v *violations) (Message, bool) {
+	before := len(v.list)
+	field := func(name string) string { return prefix + name }
+	m := Message{
+		Type: Type(r.typ), MessageID: strings.TrimSpace(r.messageID),
+		UserID: strings.TrimSpace(r.userID), AnonymousID: strings.TrimSpace(r.anonymousID),
+		Context: r.context.AsMap(), Traits: r.traits.AsMap(), Properties: r.properties.AsMap(),
+		Category: strings.TrimSpace(r.category), GroupID: strings.TrimSpace(r.groupID), PreviousID: strings.TrimSpace(r.previousID),
+	}
+	if r.size > MaxMessageBytes {
+		v.add(field("message"), "message is %d bytes, over the %d-byte limit", r.size, MaxMessageBytes)
+	}
+	switch m.Type {
+	case Identify, Group, Alias:
+	case Track:
+		m.Name = strings.TrimSpace(r.event)
+		if m.Name == "" {
+			v.add(field("event"), "is required for track calls")
+		}
+	case Page, Screen:
+		m.Name = strings.TrimSpace(r.name)
+	case "":
+		v.add(field("type"), "is required: one of identify, track, page, screen, group, alias")
+	default:
+		v.add(field("type"), "unknown type %q: must be one of identify, track, page, screen, group, alias", r.typ)
+	}
+	if m.UserID == "" && m.AnonymousID == "" {
+		v.add(field("userId"), "userId or anonymousId is required")
+	}
+	if m.Type == Group && m.GroupID == "" {
+		v.add(field("groupId"), "is required for group calls")
+	}
+	if m.Type == Alias {
+		if m.PreviousID == "" {
+			v.add(field("previousId"), "is required for alias calls")
+		}
+		if m.UserID == "" {
+			v.add(field("userId"), "is required for alias calls")
+		}
+	}
+	for name, val := range map[string]string{"messageId": m.MessageID, "userId": m.UserID, "anonymousId": m.AnonymousID, "groupId": m.GroupID, "previousId": m.PreviousID} {
+		if len(val) > maxIDLength {
+			v.add(field(name), "is %d characters, over the limit of %d", len(val), maxIDLength)
+		}
+	}
+	if len(m.Name) > maxNameLength {
+		v.add(field("name"), "is %d characters, over the limit of %d", len(m.Name), maxNameLength)
+	}
+	ts, err := eventTime(r.timestamp, r.originalTimestamp, now)
+	if err != nil {
+		v.add(field("timestamp"), "%v", err)
+	}
+	m.Timestamp = ts
+	if m.Type == Track && strings.EqualFold(m.Name, OrderCompleted) {
+		if m.MessageID == "" {
+			m.MessageID = contentID(r)
+		}
+		o, name, err := orderFrom(m.Properties, m.MessageID)
+		if err != nil {
+			v.add(field("properties."+name), "%v", err)
+		}
+		m.Order = o
+	}
+	if m.MessageID == "" {
+		m.MessageID = contentID(r)
+	}
+	return m, len(v.list) == before
+}
+
+// contentID gives a message without a messageId a stable id derived from its
+// content, so a client retrying the same call is still deduplicated.
+func contentID(r raw) string {
+	h := sha256.New()
+	for _, s := range []string{r.typ, r.userID, r.anonymousID, r.timestamp, r.originalTimestamp, r.event, r.name, r.category, r.groupID, r.previousID} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	for _, s := range []*structpb.Struct{r.traits, r.properties} {
+		b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(s)
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return "auto-" + hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// timeLayouts are the ISO 8601 forms Segment libraries send.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02T15:04:05.999999999Z0700",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02",
+}
+
+var errBadTime = errors.New("must be an ISO 8601 date-time such as 2026-01-02T15:04:05Z")
+
+// eventTime picks the event's time: timestamp, else originalTimestamp, else
+// receipt. Times without a zone are taken as UTC.
+func eventTime(timestamp, original string, now time.Time) (time.Time, error) {
+	s := strings.TrimSpace(firstNonEmpty(timestamp, original))
+	if s == "" {
+		return now.UTC(), nil
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			if t.Year() < 1970 || t.Year() > 9999 {
+				return time.Time{}, fmt.Errorf("year %d is out of range", t.Year())
+			}
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q %w", s, errBadTime)
+}
+
+// mergeContext applies a batch-level context under each message's own.
+func mergeContext(batch, msg *structpb.Struct) *structpb.Struct {
+	if len(batch.GetFields()) == 0 {
+		return msg
+	}
+	out := &structpb.Struct{Fields: make(map[string]*structpb.Value, len(batch.GetFields())+len(msg.GetFields()))}
+	for k, v := range batch.GetFields() {
+		out.Fields[k] = v
+	}
+	for k, v := range msg.GetFields() {
+		out.Fields[k] = v
+	}
+	return out
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}
