@@ -59,6 +59,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if err := opts.Bus.EnsureStreams(ctx); err != nil {
+		return nil, fmt.Errorf("ingestion: %w", err)
+	}
 	st, err := store.Open(ctx, opts.DB)
 	if err != nil {
 		return nil, err
@@ -165,7 +168,9 @@ func (s *Service) relayAll(ctx context.Context) error {
 				return fmt.Errorf("decode outbox row %d: %w", m.Seq, err)
 			}
 			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
-			if perr = s.opts.Bus.Publish(ctx, subject, m.MsgID, &pb); perr != nil {
+			// Event ids are unique per workspace only, and JetStream
+			// deduplicates across the stream: qualify the id.
+			if perr = s.opts.Bus.Publish(ctx, subject, m.WorkspaceID+"/"+m.MsgID, &pb); perr != nil {
 				break
 			}
 			seqs = append(seqs, m.Seq)

@@ -1,0 +1,211 @@
+// Package api serves kizuna.campaign.v1.CampaignService: it converts
+// between protobuf and the campaign domain and maps domain errors to gRPC
+// status in one place (toStatus).
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/campaign"
+	"github.com/kizuna/kizuna/services/platform/auth"
+)
+
+// Server implements campaignv1.CampaignServiceServer.
+type Server struct {
+	campaignv1.UnimplementedCampaignServiceServer
+	manager *campaign.Manager
+}
+
+var _ campaignv1.CampaignServiceServer = (*Server)(nil)
+
+// New returns a Server backed by m.
+func New(m *campaign.Manager) *Server {
+	return &Server{manager: m}
+}
+
+// CreateCampaign implements CampaignService.CreateCampaign.
+func (s *Server) CreateCampaign(ctx context.Context, req *campaignv1.CreateCampaignRequest) (*campaignv1.CreateCampaignResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if req.GetCampaign() == nil {
+		return nil, toStatus(&campaign.ValidationError{Violations: []campaign.FieldViolation{{Field: "campaign", Description: "is required"}}})
+	}
+	in := req.GetCampaign()
+	// Output-only fields (id, state, counts, times) are ignored.
+	c, err := s.manager.Create(ctx, ws, campaign.Campaign{
+		DisplayName:     in.GetDisplayName(),
+		SegmentID:       in.GetSegmentId(),
+		WebhookURL:      in.GetWebhook().GetUrl(),
+		MessageTemplate: in.GetMessageTemplate(),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &campaignv1.CreateCampaignResponse{Campaign: toProto(c)}, nil
+}
+
+// GetCampaign implements CampaignService.GetCampaign.
+func (s *Server) GetCampaign(ctx context.Context, req *campaignv1.GetCampaignRequest) (*campaignv1.GetCampaignResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.manager.Get(ctx, ws, req.GetCampaignId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &campaignv1.GetCampaignResponse{Campaign: toProto(c)}, nil
+}
+
+// ListCampaigns implements CampaignService.ListCampaigns.
+func (s *Server) ListCampaigns(ctx context.Context, req *campaignv1.ListCampaignsRequest) (*campaignv1.ListCampaignsResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cs, next, err := s.manager.List(ctx, ws, campaign.Page{Size: req.GetPageSize(), Token: req.GetPageToken()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &campaignv1.ListCampaignsResponse{NextPageToken: next, Campaigns: make([]*campaignv1.Campaign, len(cs))}
+	for i, c := range cs {
+		resp.Campaigns[i] = toProto(c)
+	}
+	return resp, nil
+}
+
+// LaunchCampaign implements CampaignService.LaunchCampaign.
+func (s *Server) LaunchCampaign(ctx context.Context, req *campaignv1.LaunchCampaignRequest) (*campaignv1.LaunchCampaignResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.manager.Launch(ctx, ws, req.GetCampaignId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &campaignv1.LaunchCampaignResponse{Campaign: toProto(c)}, nil
+}
+
+// ListDeliveries implements CampaignService.ListDeliveries.
+func (s *Server) ListDeliveries(ctx context.Context, req *campaignv1.ListDeliveriesRequest) (*campaignv1.ListDeliveriesResponse, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ds, next, err := s.manager.ListDeliveries(ctx, ws, req.GetCampaignId(), campaign.Page{Size: req.GetPageSize(), Token: req.GetPageToken()})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &campaignv1.ListDeliveriesResponse{NextPageToken: next, Deliveries: make([]*campaignv1.Delivery, len(ds))}
+	for i, d := range ds {
+		resp.Deliveries[i] = deliveryToProto(d)
+	}
+	return resp, nil
+}
+
+// workspace returns the caller's workspace. The auth interceptor sets it on
+// every non-public method, so its absence is a wiring error.
+func workspace(ctx context.Context) (string, error) {
+	ws, ok := auth.WorkspaceID(ctx)
+	if !ok || ws == "" {
+		return "", status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	return ws, nil
+}
+
+// toStatus maps a domain error to a gRPC status. Unknown errors become
+// Internal with a generic message; the logging interceptor records the
+// real error.
+func toStatus(err error) error {
+	var v *campaign.ValidationError
+	switch {
+	case errors.As(err, &v):
+		br := &errdetails.BadRequest{}
+		for _, fv := range v.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: fv.Field, Description: fv.Description})
+		}
+		st, detailErr := status.New(codes.InvalidArgument, v.Error()).WithDetails(br)
+		if detailErr != nil {
+			return status.Error(codes.InvalidArgument, v.Error())
+		}
+		return st.Err()
+	case errors.Is(err, campaign.ErrNotFound):
+		return status.Error(codes.NotFound, "campaign not found")
+	case errors.Is(err, campaign.ErrSegmentNotFound):
+		return status.Error(codes.FailedPrecondition, "the campaign's segment does not exist")
+	case errors.Is(err, campaign.ErrAudienceTooLarge):
+		return status.Error(codes.FailedPrecondition, campaign.ErrAudienceTooLarge.Error())
+	case errors.Is(err, campaign.ErrUnavailable):
+		return status.Error(codes.Unavailable, "a service the campaign service depends on is unavailable; retry")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "canceled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	default:
+		return status.Error(codes.Internal, "internal error")
+	}
+}
+
+var states = map[campaign.State]campaignv1.CampaignState{
+	campaign.StateDraft:     campaignv1.CampaignState_CAMPAIGN_STATE_DRAFT,
+	campaign.StateSending:   campaignv1.CampaignState_CAMPAIGN_STATE_SENDING,
+	campaign.StateCompleted: campaignv1.CampaignState_CAMPAIGN_STATE_COMPLETED,
+}
+
+var statuses = map[campaign.DeliveryStatus]campaignv1.DeliveryStatus{
+	campaign.DeliveryPending: campaignv1.DeliveryStatus_DELIVERY_STATUS_PENDING,
+	campaign.DeliverySent:    campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT,
+	campaign.DeliveryFailed:  campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED,
+}
+
+func toProto(c campaign.Campaign) *campaignv1.Campaign {
+	return &campaignv1.Campaign{
+		CampaignId:      c.ID,
+		DisplayName:     c.DisplayName,
+		SegmentId:       c.SegmentID,
+		Channel:         &campaignv1.Campaign_Webhook{Webhook: &campaignv1.WebhookChannel{Url: c.WebhookURL}},
+		MessageTemplate: c.MessageTemplate,
+		State:           states[c.State],
+		DeliveryCounts: &campaignv1.DeliveryCounts{
+			Total:   c.Counts.Total,
+			Pending: c.Counts.Pending,
+			Sent:    c.Counts.Sent,
+			Failed:  c.Counts.Failed,
+		},
+		CreateTime: timestamp(c.CreateTime),
+		LaunchTime: timestamp(c.LaunchTime),
+	}
+}
+
+func deliveryToProto(d campaign.Delivery) *campaignv1.Delivery {
+	return &campaignv1.Delivery{
+		DeliveryId:   d.ID,
+		CampaignId:   d.CampaignID,
+		CustomerId:   d.CustomerID,
+		Status:       statuses[d.Status],
+		Attempts:     int32(d.Attempts),
+		LastError:    d.LastError,
+		ResponseCode: int32(d.ResponseCode),
+		SendTime:     timestamp(d.SendTime),
+		Message:      d.Message,
+	}
+}
+
+// timestamp leaves unset times unset rather than sending the zero time.
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

@@ -1,0 +1,119 @@
+// Package webhook posts campaign messages to customer-supplied URLs and
+// classifies the answer: delivered, worth retrying, or rejected for good.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// UserAgent identifies Kizuna's webhook calls to receivers.
+const UserAgent = "kizuna-campaign/1"
+
+// DefaultTimeout bounds one webhook call when the caller's client has no
+// timeout of its own.
+const DefaultTimeout = 10 * time.Second
+
+// maxDrainBytes is how much of a response body is read so the connection
+// can be reused; the body itself is not used.
+const maxDrainBytes = 64 << 10
+
+// Payload is the JSON body of a webhook call.
+type Payload struct {
+	DeliveryID  string `json:"delivery_id"`
+	CampaignID  string `json:"campaign_id"`
+	CustomerID  string `json:"customer_id"`
+	WorkspaceID string `json:"workspace_id"`
+	Message     string `json:"message"`
+}
+
+// Verdict classifies the result of one call.
+type Verdict int
+
+// The verdicts.
+const (
+	// Delivered: the receiver answered 2xx.
+	Delivered Verdict = iota + 1
+	// Retry: a network error, a timeout, 408, 429 or 5xx; the receiver may
+	// accept the same call later.
+	Retry
+	// Rejected: any other answer (4xx, or a redirect, which is not
+	// followed because re-sending a POST elsewhere is the receiver's call
+	// to make by fixing the URL); retrying would not help.
+	Rejected
+)
+
+// Result is the outcome of one call.
+type Result struct {
+	Verdict Verdict
+	// Code is the HTTP status, 0 when no response arrived.
+	Code int
+	// Detail explains a result other than Delivered, for the delivery's
+	// last_error.
+	Detail string
+}
+
+// Sender posts payloads. It is safe for concurrent use.
+type Sender struct {
+	client *http.Client
+}
+
+// NewSender returns a Sender using client (nil means a client with
+// DefaultTimeout). Redirects are never followed: a copy of client is made
+// with CheckRedirect overridden.
+func NewSender(client *http.Client) *Sender {
+	c := &http.Client{Timeout: DefaultTimeout}
+	if client != nil {
+		copied := *client
+		c = &copied
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &Sender{client: c}
+}
+
+// Send posts p to url with Idempotency-Key set to the delivery id, so a
+// receiver can drop the duplicates at-least-once delivery implies.
+func (s *Sender) Send(ctx context.Context, url string, p Payload) Result {
+	body, err := json.Marshal(p)
+	if err != nil {
+		return Result{Verdict: Rejected, Detail: fmt.Sprintf("encode payload: %v", err)}
+	}
+	if s.client.Timeout == 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		// The URL was validated when the campaign was created.
+		return Result{Verdict: Rejected, Detail: fmt.Sprintf("build request: %v", err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Idempotency-Key", p.DeliveryID)
+	req.Header.Set("User-Agent", UserAgent)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return Result{Verdict: Retry, Detail: fmt.Sprintf("post: %v", err)}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrainBytes))
+	_ = resp.Body.Close()
+	return classify(resp.StatusCode)
+}
+
+func classify(code int) Result {
+	r := Result{Code: code, Detail: fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))}
+	switch {
+	case code >= 200 && code < 300:
+		return Result{Verdict: Delivered, Code: code}
+	case code == http.StatusRequestTimeout, code == http.StatusTooManyRequests, code >= 500:
+		r.Verdict = Retry
+	default:
+		r.Verdict = Rejected
+	}
+	return r
+}

@@ -1,0 +1,417 @@
+package gateway
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpctest"
+)
+
+// The backends authenticate with grpctest's default verifier, which accepts
+// only grpctest.Key, as grpctest.Workspace.
+const (
+	testKey       = grpctest.Key
+	testWorkspace = grpctest.Workspace
+)
+
+// call is one RPC a fake backend received, after its auth interceptor ran.
+type call struct {
+	method    string
+	workspace string
+	req       proto.Message
+	md        metadata.MD
+}
+
+// recorder collects the calls of every fake backend.
+type recorder struct {
+	mu    sync.Mutex
+	calls []call
+}
+
+func (r *recorder) record(ctx context.Context, method string, req proto.Message) {
+	ws, _ := auth.WorkspaceID(ctx)
+	md, _ := metadata.FromIncomingContext(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{method: method, workspace: ws, req: proto.Clone(req), md: md})
+}
+
+// all returns a copy of the calls so far.
+func (r *recorder) all() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...)
+}
+
+// only returns the single call received, failing the test unless there was
+// exactly one with that method.
+func (r *recorder) only(t testing.TB, method string) call {
+	t.Helper()
+	calls := r.all()
+	if len(calls) != 1 || calls[0].method != method {
+		var got []string
+		for _, c := range calls {
+			got = append(got, c.method)
+		}
+		t.Fatalf("backend calls = %v, want exactly one %s", got, method)
+	}
+	return calls[0]
+}
+
+// fakeTracking is TrackingService recording what reaches it. A track call
+// with event "slow" blocks until release is closed, for drain tests.
+type fakeTracking struct {
+	ingestionv1.UnimplementedTrackingServiceServer
+	rec     *recorder
+	started chan struct{}
+	release chan struct{}
+}
+
+func (f *fakeTracking) Batch(ctx context.Context, req *ingestionv1.BatchRequest) (*ingestionv1.BatchResponse, error) {
+	f.rec.record(ctx, "Batch", req)
+	return &ingestionv1.BatchResponse{Success: true, Accepted: int32(len(req.GetBatch()))}, nil
+}
+
+func (f *fakeTracking) Identify(ctx context.Context, req *ingestionv1.IdentifyRequest) (*ingestionv1.IdentifyResponse, error) {
+	f.rec.record(ctx, "Identify", req)
+	return &ingestionv1.IdentifyResponse{Success: true, CustomerId: "cus_1"}, nil
+}
+
+func (f *fakeTracking) Track(ctx context.Context, req *ingestionv1.TrackRequest) (*ingestionv1.TrackResponse, error) {
+	f.rec.record(ctx, "Track", req)
+	if req.GetEvent() == "slow" {
+		close(f.started)
+		select {
+		case <-f.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return &ingestionv1.TrackResponse{Success: true, CustomerId: "cus_1"}, nil
+}
+
+func (f *fakeTracking) Page(ctx context.Context, req *ingestionv1.PageRequest) (*ingestionv1.PageResponse, error) {
+	f.rec.record(ctx, "Page", req)
+	return &ingestionv1.PageResponse{Success: true}, nil
+}
+
+func (f *fakeTracking) Screen(ctx context.Context, req *ingestionv1.ScreenRequest) (*ingestionv1.ScreenResponse, error) {
+	f.rec.record(ctx, "Screen", req)
+	return &ingestionv1.ScreenResponse{Success: true}, nil
+}
+
+func (f *fakeTracking) Group(ctx context.Context, req *ingestionv1.GroupRequest) (*ingestionv1.GroupResponse, error) {
+	f.rec.record(ctx, "Group", req)
+	return &ingestionv1.GroupResponse{Success: true}, nil
+}
+
+func (f *fakeTracking) Alias(ctx context.Context, req *ingestionv1.AliasRequest) (*ingestionv1.AliasResponse, error) {
+	f.rec.record(ctx, "Alias", req)
+	return &ingestionv1.AliasResponse{Success: true}, nil
+}
+
+type fakeCustomers struct {
+	ingestionv1.UnimplementedCustomerServiceServer
+	rec *recorder
+}
+
+func (f *fakeCustomers) GetCustomer(ctx context.Context, req *ingestionv1.GetCustomerRequest) (*ingestionv1.GetCustomerResponse, error) {
+	f.rec.record(ctx, "GetCustomer", req)
+	return &ingestionv1.GetCustomerResponse{}, nil
+}
+
+type fakeWorkspaces struct {
+	ingestionv1.UnimplementedWorkspaceServiceServer
+	rec *recorder
+}
+
+func (f *fakeWorkspaces) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
+	f.rec.record(ctx, "VerifyAPIKey", req)
+	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: testWorkspace}, nil
+}
+
+type fakeSegments struct {
+	segmentationv1.UnimplementedSegmentServiceServer
+	rec *recorder
+}
+
+func (f *fakeSegments) ListSegments(ctx context.Context, req *segmentationv1.ListSegmentsRequest) (*segmentationv1.ListSegmentsResponse, error) {
+	f.rec.record(ctx, "ListSegments", req)
+	return &segmentationv1.ListSegmentsResponse{}, nil
+}
+
+func (f *fakeSegments) CreateSegment(ctx context.Context, req *segmentationv1.CreateSegmentRequest) (*segmentationv1.CreateSegmentResponse, error) {
+	f.rec.record(ctx, "CreateSegment", req)
+	return &segmentationv1.CreateSegmentResponse{}, nil
+}
+
+type fakeMetrics struct {
+	metricsv1.UnimplementedMetricsServiceServer
+	rec *recorder
+}
+
+func (f *fakeMetrics) ListKpis(ctx context.Context, req *metricsv1.ListKpisRequest) (*metricsv1.ListKpisResponse, error) {
+	f.rec.record(ctx, "ListKpis", req)
+	return &metricsv1.ListKpisResponse{}, nil
+}
+
+type fakeCampaigns struct {
+	campaignv1.UnimplementedCampaignServiceServer
+	rec *recorder
+}
+
+func (f *fakeCampaigns) GetCampaign(ctx context.Context, req *campaignv1.GetCampaignRequest) (*campaignv1.GetCampaignResponse, error) {
+	f.rec.record(ctx, "GetCampaign", req)
+	return &campaignv1.GetCampaignResponse{}, nil
+}
+
+// env is a gateway in front of four in-process fake backends.
+type env struct {
+	gw       *Gateway
+	srv      *httptest.Server
+	rec      *recorder
+	tracking *fakeTracking
+	logs     *syncBuffer
+}
+
+// envConfig selects which backends newEnv leaves unreachable.
+type envConfig struct {
+	down map[string]bool
+}
+
+// envOption adjusts newEnv.
+type envOption func(*envConfig)
+
+// withBackendDown makes the named backend's connection point at a closed port.
+func withBackendDown(name string) envOption {
+	return func(c *envConfig) { c.down[name] = true }
+}
+
+// newEnv starts the fake backends through grpctest (so the platform's auth
+// interceptor checks the bearer key exactly as in production) and a
+// gateway over real client connections to them.
+func newEnv(t testing.TB, opts ...envOption) *env {
+	t.Helper()
+	cfg := envConfig{down: map[string]bool{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	rec := &recorder{}
+	tracking := &fakeTracking{rec: rec, started: make(chan struct{}), release: make(chan struct{})}
+
+	addrs := map[string]string{
+		"ingestion": grpctest.Start(t, func(s *grpc.Server) {
+			ingestionv1.RegisterTrackingServiceServer(s, tracking)
+			ingestionv1.RegisterCustomerServiceServer(s, &fakeCustomers{rec: rec})
+			ingestionv1.RegisterWorkspaceServiceServer(s, &fakeWorkspaces{rec: rec})
+		}, grpctest.WithPublicMethods(ingestionv1.WorkspaceService_VerifyAPIKey_FullMethodName)),
+		"segmentation": grpctest.Start(t, func(s *grpc.Server) {
+			segmentationv1.RegisterSegmentServiceServer(s, &fakeSegments{rec: rec})
+		}),
+		"metrics": grpctest.Start(t, func(s *grpc.Server) {
+			metricsv1.RegisterMetricsServiceServer(s, &fakeMetrics{rec: rec})
+		}),
+		"campaign": grpctest.Start(t, func(s *grpc.Server) {
+			campaignv1.RegisterCampaignServiceServer(s, &fakeCampaigns{rec: rec})
+		}),
+	}
+	for name := range cfg.down {
+		addrs[name] = closedAddr(t)
+	}
+
+	logs := &syncBuffer{}
+	gw, err := New(t.Context(), Options{
+		Ingestion:    grpctest.Dial(t, addrs["ingestion"]),
+		Segmentation: grpctest.Dial(t, addrs["segmentation"]),
+		Metrics:      grpctest.Dial(t, addrs["metrics"]),
+		Campaign:     grpctest.Dial(t, addrs["campaign"]),
+		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	srv := httptest.NewServer(gw.Handler())
+	t.Cleanup(srv.Close)
+	return &env{gw: gw, srv: srv, rec: rec, tracking: tracking, logs: logs}
+}
+
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	addr := lis.Addr().String()
+	if err := lis.Close(); err != nil {
+		t.Fatalf("close listener: %v", err)
+	}
+	return addr
+}
+
+// response is an HTTP answer read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request to the gateway. header values are set verbatim.
+func (e *env) do(t testing.TB, method, path string, body []byte, header map[string]string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, e.srv.URL+path, rd)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatalf("read %s %s: %v", method, path, err)
+	}
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// errorBody is grpc-gateway's error shape.
+type errorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Details []any  `json:"details"`
+}
+
+// decodeError parses an error answer, failing on anything else.
+func decodeError(t testing.TB, r response) errorBody {
+	t.Helper()
+	var e errorBody
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", r.body, err)
+	}
+	if e.Code == 0 || e.Message == "" {
+		t.Fatalf("error body %s lacks code or message", r.body)
+	}
+	return e
+}
+
+func basic(user, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+func bearer(key string) string { return "Bearer " + key }
+
+func gzipped(t testing.TB, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		t.Fatalf("gzip: %v", err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatalf("gzip: %v", err)
+	}
+	return buf.Bytes()
+}
+
+func mustStruct(t testing.TB, m map[string]any) *structpb.Struct {
+	t.Helper()
+	s, err := structpb.NewStruct(m)
+	if err != nil {
+		t.Fatalf("structpb: %v", err)
+	}
+	return s
+}
+
+// The JSON around the pad in paddedBatch and paddedTrack bodies.
+const (
+	batchPadPrefix = `{"batch":[{"type":"track","userId":"u1","event":"Pad","properties":{"pad":"`
+	batchPadSuffix = `"}}]}`
+	trackPadPrefix = `{"userId":"u1","event":"Pad","properties":{"pad":"`
+	trackPadSuffix = `"}}`
+	// batchPadOverhead and trackPadOverhead are a body's size minus its pad.
+	batchPadOverhead = len(batchPadPrefix) + len(batchPadSuffix)
+	trackPadOverhead = len(trackPadPrefix) + len(trackPadSuffix)
+)
+
+// paddedBatch returns a /v1/batch body of exactly size bytes: one track
+// message whose "pad" property fills the rest.
+func paddedBatch(t testing.TB, size int) []byte {
+	t.Helper()
+	const prefix, suffix = batchPadPrefix, batchPadSuffix
+	n := size - len(prefix) - len(suffix)
+	if n < 0 {
+		t.Fatalf("paddedBatch: size %d too small", size)
+	}
+	return []byte(prefix + strings.Repeat("x", n) + suffix)
+}
+
+// paddedTrack is paddedBatch for /v1/track.
+func paddedTrack(t testing.TB, size int) []byte {
+	t.Helper()
+	const prefix, suffix = trackPadPrefix, trackPadSuffix
+	n := size - len(prefix) - len(suffix)
+	if n < 0 {
+		t.Fatalf("paddedTrack: size %d too small", size)
+	}
+	return []byte(prefix + strings.Repeat("x", n) + suffix)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+// lines returns the JSON log records written so far.
+func (s *syncBuffer) lines(t testing.TB) []map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, l := range bytes.Split(bytes.TrimSpace(s.buf.Bytes()), []byte("\n")) {
+		if len(l) == 0 {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(l, &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}

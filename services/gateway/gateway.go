@@ -1,0 +1,266 @@
+// Package gateway is Kizuna's HTTP front door: REST/JSON for every service
+// through grpc-gateway, Segment-compatible tracking endpoints, the OpenAPI
+// document and health endpoints.
+//
+// The gateway holds no state and makes no decisions about tenancy: it
+// forwards the caller's credentials as gRPC metadata over real client
+// connections, so each backend's interceptors authenticate the caller and
+// the backend stays the authority on every key.
+//
+// Routes:
+//
+//	/v1/...            the REST mapping of every RPC (google.api.http annotations)
+//	POST /v1/batch...  Segment's tracking API; also HTTP Basic and body writeKey
+//	GET /openapi.json  the merged OpenAPI document
+//	GET /healthz       200 while the process runs
+//	GET /readyz        200 when every backend reports SERVING, else 503
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/textproto"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+)
+
+// Server timeouts. Requests get a deadline of requestTimeout, which grpc-go
+// propagates to the backends, so no RPC outlives its HTTP request;
+// WriteTimeout leaves room to write the answer after that deadline.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	requestTimeout    = 30 * time.Second
+	writeTimeout      = requestTimeout + 10*time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+	// shutdownTimeout fits inside Kubernetes' default 30 s grace period.
+	shutdownTimeout = 25 * time.Second
+)
+
+// Options configures a Gateway. The connections are dialled by the caller
+// (normally with platform/grpcclient, so trace context and the caller's
+// authorization flow on to the backend); the gateway never closes them.
+type Options struct {
+	// Ingestion serves TrackingService, CustomerService and WorkspaceService.
+	Ingestion *grpc.ClientConn
+	// Segmentation serves SegmentService.
+	Segmentation *grpc.ClientConn
+	// Metrics serves MetricsService.
+	Metrics *grpc.ClientConn
+	// Campaign serves CampaignService.
+	Campaign *grpc.ClientConn
+	// Logger receives one line per request; slog.Default() when nil.
+	Logger *slog.Logger
+}
+
+// Gateway is the HTTP front door. Build it with New; it is safe for
+// concurrent use.
+type Gateway struct {
+	logger    *slog.Logger
+	mux       *runtime.ServeMux
+	marshaler runtime.Marshaler
+	backends  []backend
+	handler   http.Handler
+	// draining turns /readyz to 503 once Serve starts shutting down, so a
+	// load balancer stops routing here while in-flight requests finish.
+	draining atomic.Bool
+}
+
+// backend is one upstream service as /readyz reports it.
+type backend struct {
+	name string
+	conn *grpc.ClientConn
+}
+
+// New builds the gateway's routes over the given connections. It fails when
+// a connection is missing, since a gateway without one would answer that
+// service's routes with confusing 404s.
+func New(ctx context.Context, opts Options) (*Gateway, error) {
+	backends := []backend{
+		{"ingestion", opts.Ingestion},
+		{"segmentation", opts.Segmentation},
+		{"metrics", opts.Metrics},
+		{"campaign", opts.Campaign},
+	}
+	for _, b := range backends {
+		if b.conn == nil {
+			return nil, fmt.Errorf("gateway: Options.%s connection is nil", exportedName(b.name))
+		}
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+
+	g := &Gateway{
+		logger:   logger,
+		backends: backends,
+		marshaler: &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
+			// Zero counts and empty lists are answers, not absent data: emit them.
+			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
+			// Segment clients send fields the contract does not model
+			// (writeKey, _metadata, library...); ignoring them is the
+			// compatibility the tracking API promises.
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}}},
+	}
+	g.mux = runtime.NewServeMux(
+		// The wildcard covers application/json and also text/plain, which
+		// browsers use to send tracking calls without a CORS preflight.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
+		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithMiddlewares(routeMiddleware),
+	)
+
+	registrations := []struct {
+		name     string
+		register func(context.Context, *runtime.ServeMux) error
+	}{
+		{"TrackingService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterTrackingServiceHandlerClient(ctx, mux, ingestionv1.NewTrackingServiceClient(opts.Ingestion))
+		}},
+		{"CustomerService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterCustomerServiceHandlerClient(ctx, mux, ingestionv1.NewCustomerServiceClient(opts.Ingestion))
+		}},
+		{"WorkspaceService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterWorkspaceServiceHandlerClient(ctx, mux, ingestionv1.NewWorkspaceServiceClient(opts.Ingestion))
+		}},
+		{"SegmentService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return segmentationv1.RegisterSegmentServiceHandlerClient(ctx, mux, segmentationv1.NewSegmentServiceClient(opts.Segmentation))
+		}},
+		{"MetricsService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, mux, metricsv1.NewMetricsServiceClient(opts.Metrics))
+		}},
+		{"CampaignService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return campaignv1.RegisterCampaignServiceHandlerClient(ctx, mux, campaignv1.NewCampaignServiceClient(opts.Campaign))
+		}},
+	}
+	for _, r := range registrations {
+		if err := r.register(ctx, g.mux); err != nil {
+			return nil, fmt.Errorf("gateway: register %s: %w", r.name, err)
+		}
+	}
+
+	root := http.NewServeMux()
+	root.HandleFunc("GET /healthz", g.healthz)
+	root.HandleFunc("GET /readyz", g.readyz)
+	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	root.Handle("/", g.edge(g.mux))
+
+	// otelhttp is outermost so the span (and the trace id in the log line)
+	// covers everything, and its context reaches the gRPC client calls.
+	g.handler = otelhttp.NewHandler(g.logRequests(root), "kizuna-gateway",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			// The route is only known after routing; logRequests renames the
+			// span then. Never the raw path: ids would explode cardinality.
+			return r.Method
+		}),
+		// A span per liveness probe would be most of the traces and say nothing.
+		otelhttp.WithFilter(func(r *http.Request) bool { return !isProbe(r.URL.Path) }),
+	)
+	return g, nil
+}
+
+// Handler returns the gateway's HTTP handler, for callers that run their own
+// http.Server (tests, or a process that multiplexes listeners).
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// Serve answers HTTP on lis until ctx ends, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish (up to 25 s) and
+// returns nil. Any other failure of the listener is returned.
+func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
+	srv := &http.Server{
+		Handler:           g.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		// Request contexts keep ctx's values but not its cancellation:
+		// cancelling ctx starts a drain, it must not abort the requests
+		// being drained.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:    slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("gateway: serve on %s: %w", lis.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	g.draining.Store(true)
+	g.logger.Info("gateway shutting down", "addr", lis.Addr().String())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("gateway: serve on %s: %w", lis.Addr(), err)
+	}
+	if shutdownErr != nil {
+		// The drain ran out of time: cut the stragglers off.
+		_ = srv.Close()
+		return fmt.Errorf("gateway: shutdown: %w", shutdownErr)
+	}
+	return nil
+}
+
+// incomingHeaderMatcher decides which HTTP headers become gRPC metadata.
+// grpc-gateway already forwards Authorization as `authorization`; the default
+// matcher would forward it a second time (and cookies) under the
+// grpcgateway- prefix, spreading credentials into metadata nobody reads.
+func incomingHeaderMatcher(key string) (string, bool) {
+	switch textproto.CanonicalMIMEHeaderKey(key) {
+	case "Authorization", "Cookie":
+		return "", false
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
+// jsonMarshaler is runtime.JSONPb with decode errors that say what went
+// wrong: a truncated body otherwise reaches the client as a bare
+// "unexpected EOF".
+type jsonMarshaler struct {
+	*runtime.JSONPb
+}
+
+// NewDecoder implements runtime.Marshaler.
+func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	d := m.JSONPb.NewDecoder(r)
+	return runtime.DecoderFunc(func(v any) error {
+		err := d.Decode(v)
+		if err == nil || errors.Is(err, io.EOF) {
+			// io.EOF is an empty body, which grpc-gateway treats as {}.
+			return err
+		}
+		return fmt.Errorf("malformed JSON body: %w", err)
+	})
+}
+
+// exportedName turns a backend name into its Options field name.
+func exportedName(name string) string {
+	if name == "" {
+		return name
+	}
+	return string(name[0]-'a'+'A') + name[1:]
+}

@@ -1,0 +1,376 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+)
+
+func TestNewRequiresEveryConnection(t *testing.T) {
+	// Never dialled: grpc.NewClient connects lazily.
+	conn, err := grpc.NewClient("127.0.0.1:1", grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	full := Options{Ingestion: conn, Segmentation: conn, Metrics: conn, Campaign: conn}
+	tests := []struct {
+		name    string
+		edit    func(*Options)
+		wantErr string
+	}{
+		{"all present", func(*Options) {}, ""},
+		{"no ingestion", func(o *Options) { o.Ingestion = nil }, "Options.Ingestion"},
+		{"no segmentation", func(o *Options) { o.Segmentation = nil }, "Options.Segmentation"},
+		{"no metrics", func(o *Options) { o.Metrics = nil }, "Options.Metrics"},
+		{"no campaign", func(o *Options) { o.Campaign = nil }, "Options.Campaign"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := full
+			tt.edit(&opts)
+			_, err := New(t.Context(), opts)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("New: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("New error = %v, want one naming %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestRoutesReachEveryService(t *testing.T) {
+	e := newEnv(t)
+	tests := []struct {
+		name     string
+		method   string
+		path     string
+		body     string
+		auth     bool
+		wantCall string
+		wantReq  proto.Message
+		wantBody map[string]any // exact top-level JSON of the answer
+	}{
+		{"customers", http.MethodGet, "/v1/customers/cus_123", "", true, "GetCustomer",
+			&ingestionv1.GetCustomerRequest{CustomerId: "cus_123"}, nil},
+		{"workspaces (public method)", http.MethodPost, "/v1/apiKeys:verify", `{"apiKey":"kz_x"}`, false, "VerifyAPIKey",
+			&ingestionv1.VerifyAPIKeyRequest{ApiKey: "kz_x"}, map[string]any{"workspaceId": testWorkspace}},
+		{"segments with query parameters", http.MethodGet, "/v1/segments?pageSize=5&pageToken=abc", "", true, "ListSegments",
+			&segmentationv1.ListSegmentsRequest{PageSize: 5, PageToken: "abc"}, map[string]any{"segments": []any{}, "nextPageToken": ""}},
+		{"metrics", http.MethodGet, "/v1/kpis", "", true, "ListKpis",
+			&metricsv1.ListKpisRequest{}, map[string]any{"kpis": []any{}}},
+		{"campaigns", http.MethodGet, "/v1/campaigns/cmp_9", "", true, "GetCampaign",
+			&campaignv1.GetCampaignRequest{CampaignId: "cmp_9"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(e.rec.all())
+			header := map[string]string{}
+			if tt.auth {
+				header["Authorization"] = bearer(testKey)
+			}
+			var body []byte
+			if tt.body != "" {
+				body = []byte(tt.body)
+			}
+			res := e.do(t, tt.method, tt.path, body, header)
+			if res.status != http.StatusOK {
+				t.Fatalf("status = %d, body %s", res.status, res.body)
+			}
+			calls := e.rec.all()[before:]
+			if len(calls) != 1 || calls[0].method != tt.wantCall {
+				t.Fatalf("backend calls = %+v, want one %s", calls, tt.wantCall)
+			}
+			if !proto.Equal(calls[0].req, tt.wantReq) {
+				t.Errorf("backend got %v, want %v", calls[0].req, tt.wantReq)
+			}
+			if tt.auth && calls[0].workspace != testWorkspace {
+				t.Errorf("workspace = %q, want %q", calls[0].workspace, testWorkspace)
+			}
+			if tt.wantBody != nil {
+				var got map[string]any
+				if err := json.Unmarshal(res.body, &got); err != nil {
+					t.Fatalf("body %s: %v", res.body, err)
+				}
+				gotJSON, _ := json.Marshal(got)
+				wantJSON, _ := json.Marshal(tt.wantBody)
+				if string(gotJSON) != string(wantJSON) {
+					t.Errorf("body = %s, want %s", gotJSON, wantJSON)
+				}
+			}
+		})
+	}
+
+	t.Run("unknown route", func(t *testing.T) {
+		res := e.do(t, http.MethodGet, "/v1/nope", nil, map[string]string{"Authorization": bearer(testKey)})
+		if res.status != http.StatusNotFound {
+			t.Fatalf("status = %d, want 404", res.status)
+		}
+		decodeError(t, res)
+	})
+	t.Run("REST call without a key", func(t *testing.T) {
+		res := e.do(t, http.MethodGet, "/v1/kpis", nil, nil)
+		if res.status != http.StatusUnauthorized {
+			t.Fatalf("status = %d, want 401", res.status)
+		}
+	})
+}
+
+func TestOpenAPI(t *testing.T) {
+	e := newEnv(t)
+	res := e.do(t, http.MethodGet, "/openapi.json", nil, nil)
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d", res.status)
+	}
+	if ct := res.header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var doc struct {
+		Swagger string                                `json:"swagger"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(res.body, &doc); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	if doc.Swagger != "2.0" {
+		t.Errorf("swagger = %q, want 2.0", doc.Swagger)
+	}
+	for _, p := range []string{"/v1/batch", "/v1/track", "/v1/segments", "/v1/kpis", "/v1/campaigns"} {
+		if _, ok := doc.Paths[p]; !ok {
+			t.Errorf("paths lack %s", p)
+		}
+	}
+	if _, ok := doc.Paths["/v1/batch"]["post"]; !ok {
+		t.Errorf("/v1/batch has no post operation")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	allServing := map[string]string{"ingestion": "SERVING", "segmentation": "SERVING", "metrics": "SERVING", "campaign": "SERVING"}
+	tests := []struct {
+		name       string
+		opts       []envOption
+		wantStatus int
+		wantBody   readiness
+	}{
+		{"all backends up", nil, http.StatusOK, readiness{Status: "ok", Services: allServing}},
+		{"campaign down", []envOption{withBackendDown("campaign")}, http.StatusServiceUnavailable, readiness{
+			Status:   "unavailable",
+			Services: map[string]string{"ingestion": "SERVING", "segmentation": "SERVING", "metrics": "SERVING", "campaign": "UNREACHABLE"},
+		}},
+		{"two down", []envOption{withBackendDown("ingestion"), withBackendDown("metrics")}, http.StatusServiceUnavailable, readiness{
+			Status:   "unavailable",
+			Services: map[string]string{"ingestion": "UNREACHABLE", "segmentation": "SERVING", "metrics": "UNREACHABLE", "campaign": "SERVING"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, tt.opts...)
+			live := e.do(t, http.MethodGet, "/healthz", nil, nil)
+			if live.status != http.StatusOK {
+				t.Errorf("/healthz = %d, want 200 regardless of backends", live.status)
+			}
+			start := time.Now()
+			res := e.do(t, http.MethodGet, "/readyz", nil, nil)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("/readyz took %v", d)
+			}
+			if res.status != tt.wantStatus {
+				t.Fatalf("/readyz = %d, want %d (body %s)", res.status, tt.wantStatus, res.body)
+			}
+			var got readiness
+			if err := json.Unmarshal(res.body, &got); err != nil {
+				t.Fatalf("body %s: %v", res.body, err)
+			}
+			if got.Status != tt.wantBody.Status || len(got.Services) != len(tt.wantBody.Services) {
+				t.Fatalf("body = %+v, want %+v", got, tt.wantBody)
+			}
+			for name, want := range tt.wantBody.Services {
+				if got.Services[name] != want {
+					t.Errorf("services[%s] = %q, want %q", name, got.Services[name], want)
+				}
+			}
+		})
+	}
+}
+
+func TestRequestLogAndTracePropagation(t *testing.T) {
+	// W3C trace context must flow HTTP → otelhttp → grpc-gateway → the gRPC
+	// client's otel handler → backend metadata. Set before New so both
+	// instrumentations resolve the global propagator.
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	e := newEnv(t)
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	res := e.do(t, http.MethodGet, "/v1/campaigns/cmp_1", nil, map[string]string{
+		"Authorization": bearer(testKey),
+		"Traceparent":   "00-" + traceID + "-00f067aa0ba902b7-01",
+	})
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d, body %s", res.status, res.body)
+	}
+	c := e.rec.only(t, "GetCampaign")
+	if tp := c.md.Get("traceparent"); len(tp) != 1 || !strings.Contains(tp[0], traceID) {
+		t.Errorf("backend traceparent = %v, want trace %s", tp, traceID)
+	}
+	if got := c.md.Get("grpcgateway-authorization"); len(got) != 0 {
+		t.Errorf("authorization duplicated into metadata: %v", got)
+	}
+
+	var line map[string]any
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "http request" {
+			line = l
+		}
+	}
+	if line == nil {
+		t.Fatalf("no request log line in %v", e.logs.lines(t))
+	}
+	want := map[string]any{
+		"method":   "GET",
+		"path":     "/v1/campaigns/cmp_1",
+		"route":    "/v1/campaigns/{campaign_id=*}",
+		"status":   200.0,
+		"trace_id": traceID,
+	}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("log %s = %v, want %v (line %v)", k, line[k], v, line)
+		}
+	}
+	if _, ok := line["duration"]; !ok {
+		t.Errorf("log line lacks duration: %v", line)
+	}
+}
+
+func TestServeDrainsInFlightRequests(t *testing.T) {
+	e := newEnv(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- e.gw.Serve(ctx, lis) }()
+	base := "http://" + lis.Addr().String()
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/track", strings.NewReader(`{"userId":"u-1","event":"slow"}`))
+		req.Header.Set("Authorization", bearer(testKey))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slow <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		slow <- result{status: res.StatusCode, body: string(b), err: err}
+	}()
+
+	select {
+	case <-e.tracking.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("slow request never reached the backend")
+	}
+	cancel()
+
+	// While draining, Serve must not return and readiness must fail.
+	select {
+	case err := <-served:
+		t.Fatalf("Serve returned %v with a request in flight", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if res := e.do(t, http.MethodGet, "/readyz", nil, nil); res.status != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining = %d, want 503", res.status)
+	}
+
+	close(e.tracking.release)
+	select {
+	case r := <-slow:
+		if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, `"success":true`) {
+			t.Errorf("in-flight request = %+v, want 200 success", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("in-flight request never finished")
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil after graceful shutdown", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after the drain")
+	}
+	if _, err := net.DialTimeout("tcp", lis.Addr().String(), time.Second); err == nil {
+		t.Error("listener still accepts after shutdown")
+	}
+}
+
+func TestServeReportsListenerFailure(t *testing.T) {
+	e := newEnv(t)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = lis.Close()
+	err = e.gw.Serve(t.Context(), lis)
+	if err == nil || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Serve on a closed listener = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestConcurrentRequests(t *testing.T) {
+	e := newEnv(t)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for i := range n {
+		wg.Go(func() {
+			body := `{"userId":"u-` + string(rune('a'+i%26)) + `","event":"Viewed"}`
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/track", strings.NewReader(body))
+			req.Header.Set("Authorization", basic(testKey, ""))
+			res, err := e.srv.Client().Do(req)
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			_ = res.Body.Close()
+			if res.StatusCode != http.StatusOK {
+				errs <- res.Status
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if got := len(e.rec.all()); got != n {
+		t.Errorf("backend calls = %d, want %d", got, n)
+	}
+}

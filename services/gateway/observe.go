@@ -1,0 +1,141 @@
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// requestInfo carries what inner layers learn about a request (its route
+// template) back out to logRequests, which logs after they return.
+type requestInfo struct {
+	route string
+}
+
+type requestInfoKey struct{}
+
+// logRequests writes one structured line per request and names the span
+// after the route template.
+func (g *Gateway) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &requestInfo{}
+		rec := &statusRecorder{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
+
+		next.ServeHTTP(rec, r)
+
+		route := info.route
+		if route == "" && r.Pattern != "" && r.Pattern != "/" {
+			// Routes of the root ServeMux: "GET /healthz" → "/healthz".
+			_, route, _ = strings.Cut(r.Pattern, " ")
+			if route == "" {
+				route = r.Pattern
+			}
+		}
+		span := trace.SpanFromContext(r.Context())
+		if route != "" {
+			span.SetName(r.Method + " " + route)
+			span.SetAttributes(attribute.String("http.route", route))
+		}
+		status := rec.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		level := slog.LevelInfo
+		switch {
+		case status >= http.StatusInternalServerError:
+			level = slog.LevelError
+		case isProbe(r.URL.Path):
+			// Kubernetes probes every few seconds; at Info they would drown
+			// the traffic. A failing backend is logged by the check itself.
+			level = slog.LevelDebug
+		}
+		attrs := []slog.Attr{
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+			slog.Int64("bytes", rec.bytes),
+		}
+		if sc := span.SpanContext(); sc.HasTraceID() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+		}
+		g.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+	})
+}
+
+// isProbe reports whether path is a health endpoint polled by the platform.
+func isProbe(path string) bool {
+	return path == "/healthz" || path == "/readyz"
+}
+
+// routeMiddleware runs inside grpc-gateway, the only place that knows which
+// route template matched; it hands the template to logRequests.
+func routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+			if p, ok := runtime.HTTPPattern(r.Context()); ok {
+				info.route = p.String()
+			}
+		}
+		next(w, r, params)
+	}
+}
+
+// statusRecorder remembers the status code and body size written.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(p)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// errorHandler is grpc-gateway's default error handler with one fix: the
+// default puts the status message into WWW-Authenticate on 401, which is not
+// a valid challenge (RFC 9110 §11.6.1). It is always Bearer, even on
+// Segment's endpoints, which also take Basic: a Basic challenge would make
+// browsers pop a login dialog over pages that embed a tracking SDK.
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, err)
+}
+
+// challengeWriter rewrites WWW-Authenticate just before a 401 goes out.
+type challengeWriter struct {
+	http.ResponseWriter
+}
+
+func (c *challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		c.Header().Set("WWW-Authenticate", `Bearer realm="kizuna"`)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (c *challengeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,323 @@
+// Package store is the metrics service's SQL store: the purchase ledger
+// (customers, orders, merge aliases, applied message ids) and the
+// aggregates KPIs are computed from. It is written once against
+// platform/sqldb and runs on SQLite and PostgreSQL alike; every query is
+// filtered by workspace_id.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"time"
+
+	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store implements ledger.Store and kpi.Store.
+type Store struct {
+	db  *sqldb.DB
+	now func() time.Time
+}
+
+var (
+	_ ledger.Store = (*Store)(nil)
+	_ kpi.Store    = (*Store)(nil)
+)
+
+// New migrates db and returns a Store on it. now stamps applied messages.
+func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*Store, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("metrics store: %w", err)
+	}
+	if err := sqldb.Migrate(ctx, db, sub); err != nil {
+		return nil, fmt.Errorf("metrics store: %w", err)
+	}
+	return &Store{db: db, now: now}, nil
+}
+
+// Message kinds in applied_messages.
+const (
+	kindEvent = "event"
+	kindMerge = "merge"
+)
+
+// ApplyEvent records the event's customer (keeping the earliest first-seen
+// time) and its order, if any and not already stored under the same key.
+func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
+	var applied bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		applied = false // InTx may retry the whole function
+		fresh, err := s.markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID)
+		if err != nil || !fresh {
+			return err
+		}
+		customerID, err := resolve(ctx, tx, e.WorkspaceID, e.CustomerID)
+		if err != nil {
+			return err
+		}
+		if err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro()); err != nil {
+			return err
+		}
+		if o := e.Order; o != nil {
+			_, err := tx.ExecContext(ctx, `
+INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (workspace_id, order_key) DO NOTHING`,
+				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency)
+			if err != nil {
+				return fmt.Errorf("insert order %q: %w", o.Key, err)
+			}
+		}
+		applied = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store event %s: %w", e.EventID, err)
+	}
+	return applied, nil
+}
+
+// ApplyMerge moves the merged customers' orders to the survivor, folds
+// their first-seen times into it, deletes them, and records aliases so later
+// events for them land on the survivor.
+func (s *Store) ApplyMerge(ctx context.Context, m ledger.Merge) (bool, error) {
+	var applied bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		applied = false
+		fresh, err := s.markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID)
+		if err != nil || !fresh {
+			return err
+		}
+		// The survivor may itself have been merged away meanwhile; resolving
+		// keeps every alias pointing at a live customer.
+		survivor, err := resolve(ctx, tx, m.WorkspaceID, m.SurvivorID)
+		if err != nil {
+			return err
+		}
+		for _, id := range m.MergedIDs {
+			if err := mergeOne(ctx, tx, m.WorkspaceID, id, survivor); err != nil {
+				return fmt.Errorf("merge %q into %q: %w", id, survivor, err)
+			}
+		}
+		applied = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store merge %s: %w", m.MergeID, err)
+	}
+	return applied, nil
+}
+
+func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) error {
+	merged, err := resolve(ctx, tx, ws, mergedID)
+	if err != nil {
+		return err
+	}
+	if merged == survivor {
+		return nil // already one customer
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, merged, survivor); err != nil {
+		return fmt.Errorf("move orders: %w", err)
+	}
+	var firstSeen int64
+	err = tx.QueryRowContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2 RETURNING first_seen`,
+		ws, merged).Scan(&firstSeen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// Never seen in an event: nothing to fold into the survivor.
+	case err != nil:
+		return fmt.Errorf("delete customer: %w", err)
+	default:
+		if err := upsertCustomer(ctx, tx, ws, survivor, firstSeen); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE customer_aliases SET survivor_customer_id = $3 WHERE workspace_id = $1 AND survivor_customer_id = $2`,
+		ws, merged, survivor); err != nil {
+		return fmt.Errorf("repoint aliases: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO customer_aliases (workspace_id, merged_customer_id, survivor_customer_id) VALUES ($1, $2, $3)
+ON CONFLICT (workspace_id, merged_customer_id) DO UPDATE SET survivor_customer_id = excluded.survivor_customer_id`,
+		ws, merged, survivor); err != nil {
+		return fmt.Errorf("record alias: %w", err)
+	}
+	return nil
+}
+
+// markApplied records a message id and reports whether it was new.
+func (s *Store) markApplied(ctx context.Context, tx *sqldb.Tx, ws, kind, id string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
+INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (workspace_id, kind, message_id) DO NOTHING`,
+		ws, kind, id, s.now().UnixMicro())
+	if err != nil {
+		return false, fmt.Errorf("record applied %s: %w", kind, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("record applied %s: %w", kind, err)
+	}
+	return n == 1, nil
+}
+
+// resolve returns the live customer id behind id (id itself unless merged).
+func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
+	var survivor string
+	err := tx.QueryRowContext(ctx, `SELECT survivor_customer_id FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
+		ws, id).Scan(&survivor)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return id, nil
+	case err != nil:
+		return "", fmt.Errorf("resolve customer %q: %w", id, err)
+	}
+	return survivor, nil
+}
+
+// upsertCustomer inserts a customer or lowers its first_seen to firstSeen.
+// CASE rather than MIN/LEAST because the two dialects spell the scalar
+// minimum differently.
+func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) error {
+	_, err := tx.ExecContext(ctx, `
+INSERT INTO customers (workspace_id, customer_id, first_seen) VALUES ($1, $2, $3)
+ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen =
+	CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END`,
+		ws, id, firstSeen)
+	if err != nil {
+		return fmt.Errorf("upsert customer %q: %w", id, err)
+	}
+	return nil
+}
+
+// bounds turns r into inclusive-exclusive Unix-microsecond bounds, open
+// ends becoming the extreme int64 values.
+func bounds(r kpi.Range) (from, to int64) {
+	from, to = math.MinInt64, math.MaxInt64
+	if !r.Start.IsZero() {
+		from = r.Start.UnixMicro()
+	}
+	if !r.End.IsZero() {
+		to = r.End.UnixMicro()
+	}
+	return from, to
+}
+
+// WorkspaceTotals aggregates in one statement, so the customer count and
+// the order figures come from the same snapshot.
+func (s *Store) WorkspaceTotals(ctx context.Context, ws string, r kpi.Range) (kpi.Totals, error) {
+	from, to := bounds(r)
+	var t kpi.Totals
+	err := s.db.QueryRowContext(ctx, `
+SELECT
+	(SELECT COUNT(*) FROM customers WHERE workspace_id = $1),
+	COUNT(*),
+	CAST(COALESCE(SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END), 0) AS BIGINT),
+	CAST(COALESCE(SUM(n), 0) AS BIGINT),
+	COALESCE(SUM(rev), 0)
+FROM (
+	SELECT customer_id, COUNT(*) AS n, SUM(revenue) AS rev
+	FROM orders
+	WHERE workspace_id = $1 AND order_time >= $2 AND order_time < $3
+	GROUP BY customer_id
+) per_customer`, ws, from, to).Scan(&t.Customers, &t.PurchasingCustomers, &t.RepeatCustomers, &t.Orders, &t.Revenue)
+	if err != nil {
+		return kpi.Totals{}, fmt.Errorf("workspace totals: %w", err)
+	}
+	return t, nil
+}
+
+// MemberTotals filters in Go rather than in SQL: a segment can have ~10^5
+// members, too many for an IN list or bind parameters, and a temporary
+// table would need a write transaction (on SQLite, the database's single
+// write lock) just to read. Instead the members become a set, and the
+// workspace's per-customer order totals in range — already grouped by the
+// database, so one row per purchasing customer — are streamed and kept when
+// their customer is in the set. Member ids are first resolved through the
+// merge aliases, so a segment still listing a merged id counts its orders,
+// now held by the survivor.
+func (s *Store) MemberTotals(ctx context.Context, ws string, customerIDs []string, r kpi.Range) (kpi.Totals, error) {
+	members := make(map[string]struct{}, len(customerIDs))
+	for _, id := range customerIDs {
+		members[id] = struct{}{}
+	}
+	if err := s.resolveMembers(ctx, ws, members); err != nil {
+		return kpi.Totals{}, err
+	}
+	t := kpi.Totals{Customers: int64(len(members))}
+	if len(members) == 0 {
+		return t, nil
+	}
+	from, to := bounds(r)
+	rows, err := s.db.QueryContext(ctx, `
+SELECT customer_id, COUNT(*), SUM(revenue)
+FROM orders
+WHERE workspace_id = $1 AND order_time >= $2 AND order_time < $3
+GROUP BY customer_id`, ws, from, to)
+	if err != nil {
+		return kpi.Totals{}, fmt.Errorf("member totals: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id  string
+			n   int64
+			rev float64
+		)
+		if err := rows.Scan(&id, &n, &rev); err != nil {
+			return kpi.Totals{}, fmt.Errorf("member totals: %w", err)
+		}
+		if _, ok := members[id]; !ok {
+			continue
+		}
+		t.PurchasingCustomers++
+		t.Orders += n
+		t.Revenue += rev
+		if n >= 2 {
+			t.RepeatCustomers++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return kpi.Totals{}, fmt.Errorf("member totals: %w", err)
+	}
+	return t, nil
+}
+
+// resolveMembers replaces merged ids in members by their survivors.
+func (s *Store) resolveMembers(ctx context.Context, ws string, members map[string]struct{}) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT merged_customer_id, survivor_customer_id FROM customer_aliases WHERE workspace_id = $1`, ws)
+	if err != nil {
+		return fmt.Errorf("resolve members: %w", err)
+	}
+	defer rows.Close()
+	var survivors []string
+	for rows.Next() {
+		var merged, survivor string
+		if err := rows.Scan(&merged, &survivor); err != nil {
+			return fmt.Errorf("resolve members: %w", err)
+		}
+		if _, ok := members[merged]; ok {
+			delete(members, merged)
+			survivors = append(survivors, survivor)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("resolve members: %w", err)
+	}
+	for _, id := range survivors {
+		members[id] = struct{}{}
+	}
+	return nil
+}

@@ -1,0 +1,142 @@
+// Package metrics is the metrics service: it keeps a purchase ledger fed by
+// ingestion's events stream and serves kizuna.metrics.v1.MetricsService,
+// computing KPIs (revenue, AOV, repeat purchase rate, historical LTV, …)
+// for a workspace or a segment over a time range.
+//
+// The suite and the service's own command wire it the same way: open the
+// database and connect the bus, call New, Register on a gRPC server, and
+// Run until shutdown.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/metrics/internal/api"
+	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/metrics/internal/store"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// Durable is the name of the metrics service's consumer on the events
+// stream; replicas share it, so each message is applied by one of them.
+const Durable = "metrics"
+
+// maxDeliver bounds attempts per events message (see Run).
+const maxDeliver = 20
+
+// Options holds the service's dependencies.
+type Options struct {
+	// DB is opened by the caller; New runs the migrations.
+	DB *sqldb.DB
+	// Bus is connected by the caller, with streams ensured.
+	Bus *bus.Bus
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Segmentation is a connection to the segmentation service that
+	// forwards the caller's authorization metadata (grpcclient.Dial).
+	Segmentation grpc.ClientConnInterface
+	// Now defaults to time.Now; tests fix it.
+	Now func() time.Time
+}
+
+// Service is the metrics service.
+type Service struct {
+	bus    *bus.Bus
+	logger *slog.Logger
+	store  *store.Store
+	server *api.Server
+}
+
+// New migrates the database and builds the service. It starts nothing; Run
+// does.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	switch {
+	case opts.DB == nil:
+		return nil, errors.New("metrics: Options.DB is required")
+	case opts.Bus == nil:
+		return nil, errors.New("metrics: Options.Bus is required")
+	case opts.Segmentation == nil:
+		return nil, errors.New("metrics: Options.Segmentation is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	// Streams are ensured here, before any consumer starts: nats-server
+	// races when a stream update overlaps a consumer creation.
+	if err := opts.Bus.EnsureStreams(ctx); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	st, err := store.New(ctx, opts.DB, opts.Now)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	calc := kpi.NewCalculator(st, api.NewSegments(opts.Segmentation), opts.Now)
+	return &Service{
+		bus:    opts.Bus,
+		logger: opts.Logger.With(slog.String("service", "metrics")),
+		store:  st,
+		server: api.NewServer(calc),
+	}, nil
+}
+
+// Register adds MetricsService to srv.
+func (s *Service) Register(srv *grpc.Server) {
+	s.server.Register(srv)
+}
+
+// Run consumes the events stream with the
+// durable consumer "metrics", applying events and customer merges to the
+// ledger, until ctx ends; it then waits for the message in flight and
+// returns nil. It fails only if the consumer cannot be started.
+func (s *Service) Run(ctx context.Context) error {
+	stop, err := s.bus.Consume(ctx, bus.Consumer{
+		Kind:    bus.KindEvents,
+		Durable: Durable,
+		Handler: s.handle,
+		// A dropped event would skew every KPI for good, so store failures
+		// are retried for longer than the bus default: with the delay
+		// doubling to its one-minute cap, 20 attempts span ~15 minutes of
+		// database outage. Messages behind a retried one keep flowing.
+		MaxDeliver: maxDeliver,
+	})
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	<-ctx.Done()
+	stop()
+	return nil
+}
+
+// handle applies one events-stream message. Messages that can never apply
+// are logged and acknowledged, so they do not block the stream through
+// every redelivery; anything else is returned for the bus to retry.
+func (s *Service) handle(ctx context.Context, m bus.Message) error {
+	var msg ingestionv1.IngestionBusMessage
+	if err := m.Unmarshal(&msg); err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	err := ledger.Apply(ctx, s.store, s.logger, &msg)
+	if errors.Is(err, ledger.ErrMalformed) {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	return err
+}
+
+func (s *Service) drop(ctx context.Context, m bus.Message, err error) {
+	s.logger.WarnContext(ctx, "dropping unusable events message",
+		slog.String("subject", m.Subject), slog.String("msg_id", m.MsgID), slog.Any("error", err))
+}

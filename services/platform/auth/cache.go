@@ -1,0 +1,79 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+)
+
+// cacheMaxEntries bounds memory: a flood of random keys must not grow the
+// cache without limit.
+const cacheMaxEntries = 10000
+
+type cacheEntry struct {
+	workspaceID string // empty for a cached rejection
+	expires     time.Time
+}
+
+// cachingVerifier remembers answers of another Verifier.
+type cachingVerifier struct {
+	next        Verifier
+	ttl, negTTL time.Duration
+	now         func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]cacheEntry // by HashKey, so raw keys are not retained
+}
+
+// NewCachingVerifier returns a Verifier that asks v at most once per ttl for
+// a valid key and once per negativeTTL for a rejected one (negativeTTL 0
+// disables negative caching). Verification failures other than
+// ErrUnauthenticated are never cached. A revoked key keeps working for up to
+// ttl, so keep ttl short (tens of seconds). At most 10,000 keys are cached.
+func NewCachingVerifier(v Verifier, ttl, negativeTTL time.Duration) Verifier {
+	return &cachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, now: time.Now, entries: map[string]cacheEntry{}}
+}
+
+func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
+	h := HashKey(key)
+	now := c.now()
+	c.mu.Lock()
+	e, ok := c.entries[h]
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		if e.workspaceID == "" {
+			return "", ErrUnauthenticated
+		}
+		return e.workspaceID, nil
+	}
+	ws, err := c.next.VerifyKey(ctx, key)
+	switch {
+	case err == nil:
+		c.store(h, cacheEntry{workspaceID: ws, expires: now.Add(c.ttl)}, now)
+	case errors.Is(err, ErrUnauthenticated) && c.negTTL > 0:
+		c.store(h, cacheEntry{expires: now.Add(c.negTTL)}, now)
+	}
+	return ws, err
+}
+
+func (c *cachingVerifier) store(h string, e cacheEntry, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) >= cacheMaxEntries {
+		for k, old := range c.entries {
+			if !now.Before(old.expires) {
+				delete(c.entries, k)
+			}
+		}
+	}
+	if len(c.entries) >= cacheMaxEntries {
+		// Still full of live entries: drop an arbitrary one rather than
+		// track recency; a miss only costs one extra verification.
+		for k := range c.entries {
+			delete(c.entries, k)
+			break
+		}
+	}
+	c.entries[h] = e
+}

@@ -1,0 +1,313 @@
+package bus_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/internal/testenv"
+)
+
+const natsURLVar = "KIZUNA_TEST_NATS_URL"
+
+var testPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+
+// forEachBus runs fn against an embedded server and, when
+// KIZUNA_TEST_NATS_URL is set, an external one under a random prefix.
+func forEachBus(t *testing.T, fn func(t *testing.T, b *bus.Bus)) {
+	t.Helper()
+	t.Run("embedded", func(t *testing.T) {
+		e, err := bus.StartEmbedded(bus.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Shutdown)
+		fn(t, connect(t, bus.ConnectOptions{Embedded: e}))
+	})
+	t.Run("external", func(t *testing.T) {
+		url := testenv.URL(t, natsURLVar)
+		b := connect(t, bus.ConnectOptions{URL: url, Prefix: "kztest_" + randomHex(t)})
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := b.DeleteStreams(ctx); err != nil {
+				t.Errorf("delete streams: %v", err)
+			}
+		})
+		fn(t, b)
+	})
+}
+
+func connect(t *testing.T, opts bus.ConnectOptions) *bus.Bus {
+	t.Helper()
+	opts.Name = t.Name()
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	opts.TracerProvider = sdktrace.NewTracerProvider()
+	opts.Propagator = testPropagator
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the caller's stream cleanup, so it runs after it.
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	if err := b.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnsureStreams(ctx); err != nil { // idempotent
+		t.Fatalf("second EnsureStreams: %v", err)
+	}
+	return b
+}
+
+// received records deliveries for assertions from the test goroutine.
+type received struct {
+	mu   sync.Mutex
+	msgs []bus.Message
+	vals []string
+	ctxs []context.Context
+	ch   chan struct{}
+}
+
+func newReceived() *received { return &received{ch: make(chan struct{}, 100)} }
+
+func (r *received) add(ctx context.Context, m bus.Message) error {
+	var v wrapperspb.StringValue
+	if err := m.Unmarshal(&v); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.vals = append(r.vals, v.GetValue())
+	r.ctxs = append(r.ctxs, ctx)
+	r.mu.Unlock()
+	r.ch <- struct{}{}
+	return nil
+}
+
+func (r *received) wait(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-r.ch:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("timed out waiting for message")
+		}
+	}
+}
+
+func (r *received) snapshot() ([]bus.Message, []string, []context.Context) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]bus.Message(nil), r.msgs...), append([]string(nil), r.vals...), append([]context.Context(nil), r.ctxs...)
+}
+
+func TestRoundTripDedupeAndTrace(t *testing.T) {
+	forEachBus(t, func(t *testing.T, b *bus.Bus) {
+		ctx := context.Background()
+		rec := newReceived()
+		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindEvents, Durable: "roundtrip", Handler: rec.add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+
+		pubCtx, span := sdktrace.NewTracerProvider().Tracer("test").Start(ctx, "request")
+		subject := b.Subject(bus.KindEvents, "ws1", "track")
+		publishes := []struct{ id, val string }{
+			{id: "evt-1", val: "first"},
+			{id: "evt-1", val: "duplicate is dropped"},
+			{id: "evt-2", val: "second"},
+		}
+		for _, p := range publishes {
+			if err := b.Publish(pubCtx, subject, p.id, wrapperspb.String(p.val)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		span.End()
+		rec.wait(t, 2)
+		time.Sleep(100 * time.Millisecond) // room for a wrongly stored duplicate to arrive
+		msgs, vals, ctxs := rec.snapshot()
+		if got, want := vals, []string{"first", "second"}; !equal(got, want) {
+			t.Fatalf("values = %q, want %q", got, want)
+		}
+		if msgs[0].MsgID != "evt-1" || msgs[0].Subject != subject || msgs[0].Delivery != 1 {
+			t.Errorf("message = %+v", msgs[0])
+		}
+		if got := msgs[0].Headers.Get(bus.TypeHeader); got != "google.protobuf.StringValue" {
+			t.Errorf("type header = %q", got)
+		}
+		if got, want := trace.SpanContextFromContext(ctxs[0]).TraceID(), span.SpanContext().TraceID(); got != want {
+			t.Errorf("handler trace id = %s, want publisher's %s", got, want)
+		}
+	})
+}
+
+func TestRedelivery(t *testing.T) {
+	tests := []struct {
+		name           string
+		failures       int // handler errors before it succeeds
+		maxDeliver     int
+		wantDeliveries int
+	}{
+		{name: "succeeds on retry", failures: 2, maxDeliver: 5, wantDeliveries: 3},
+		{name: "gives up after max deliver", failures: 100, maxDeliver: 2, wantDeliveries: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			forEachBus(t, func(t *testing.T, b *bus.Bus) {
+				ctx := context.Background()
+				var mu sync.Mutex
+				var deliveries []uint64
+				done := make(chan struct{}, 100)
+				stop, err := b.Consume(ctx, bus.Consumer{
+					Kind:       bus.KindMembership,
+					Durable:    "redelivery",
+					MaxDeliver: tt.maxDeliver,
+					RetryDelay: 10 * time.Millisecond,
+					Handler: func(ctx context.Context, m bus.Message) error {
+						mu.Lock()
+						deliveries = append(deliveries, m.Delivery)
+						n := len(deliveries)
+						mu.Unlock()
+						done <- struct{}{}
+						if n <= tt.failures {
+							return errors.New("transient")
+						}
+						return nil
+					},
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer stop()
+				if err := b.Publish(ctx, b.Subject(bus.KindMembership, "ws1", "seg1"), "m-1", wrapperspb.String("x")); err != nil {
+					t.Fatal(err)
+				}
+				for range tt.wantDeliveries {
+					select {
+					case <-done:
+					case <-time.After(10 * time.Second):
+						t.Fatal("timed out waiting for delivery")
+					}
+				}
+				time.Sleep(300 * time.Millisecond) // no further deliveries expected
+				mu.Lock()
+				defer mu.Unlock()
+				if len(deliveries) != tt.wantDeliveries {
+					t.Fatalf("deliveries = %v, want %d", deliveries, tt.wantDeliveries)
+				}
+				for i, d := range deliveries {
+					if d != uint64(i+1) {
+						t.Errorf("delivery %d numbered %d", i+1, d)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestConsumeStopsOnContextCancel(t *testing.T) {
+	forEachBus(t, func(t *testing.T, b *bus.Bus) {
+		ctx, cancel := context.WithCancel(context.Background())
+		rec := newReceived()
+		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindDeliveries, Durable: "cancel", Handler: rec.add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		cancel()
+		time.Sleep(100 * time.Millisecond)
+		if err := b.Publish(context.Background(), b.Subject(bus.KindDeliveries, "ws1"), "d-1", wrapperspb.String("x")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if _, vals, _ := rec.snapshot(); len(vals) != 0 {
+			t.Errorf("received %q after cancel", vals)
+		}
+	})
+}
+
+func TestSubject(t *testing.T) {
+	e, err := bus.StartEmbedded(bus.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	b := connect(t, bus.ConnectOptions{Embedded: e})
+	tests := []struct {
+		name     string
+		kind, ws string
+		parts    []string
+		want     string
+	}{
+		{name: "plain", kind: "events", ws: "ws_1", parts: []string{"track"}, want: "kizuna.events.ws_1.track"},
+		{name: "no parts", kind: "membership", ws: "w", want: "kizuna.membership.w"},
+		{name: "dot escaped", kind: "events", ws: "a.b", want: "kizuna.events.a%2Eb"},
+		{name: "wildcards escaped", kind: "events", ws: "*", parts: []string{">"}, want: "kizuna.events.%2A.%3E"},
+		{name: "space and percent", kind: "events", ws: "a b%", want: "kizuna.events.a%20b%25"},
+		{name: "empty token", kind: "events", ws: "", want: "kizuna.events.%"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := b.Subject(tt.kind, tt.ws, tt.parts...); got != tt.want {
+				t.Errorf("Subject = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectAndConsumeValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		opts bus.ConnectOptions
+	}{
+		{name: "no URL or embedded", opts: bus.ConnectOptions{}},
+		{name: "bad prefix", opts: bus.ConnectOptions{URL: "nats://127.0.0.1:1", Prefix: "a.b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := bus.Connect(context.Background(), tt.opts); err == nil {
+				t.Fatal("Connect succeeded, want error")
+			}
+		})
+	}
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func randomHex(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}

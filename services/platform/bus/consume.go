@@ -1,0 +1,208 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+)
+
+// Consumer describes a durable subscription to one stream.
+type Consumer struct {
+	// Kind selects the stream (KindEvents, …).
+	Kind string
+	// Durable names the consumer; the server remembers its position, so a
+	// restarted service resumes where it stopped. Use one name per
+	// service and purpose (e.g. "segmentation-features"); replicas sharing
+	// the name share the work.
+	Durable string
+	// FilterSubject narrows the stream (e.g. "kizuna.events.*.customer");
+	// empty means the whole stream.
+	FilterSubject string
+	// Handler processes one message. Returning nil acks it; an error
+	// redelivers it after a growing delay, up to MaxDeliver attempts, after
+	// which it is logged and dropped. Handlers must be idempotent.
+	Handler func(ctx context.Context, m Message) error
+	// MaxDeliver bounds attempts per message; default 5.
+	MaxDeliver int
+	// RetryDelay is the delay before the first redelivery, doubling per
+	// attempt up to MaxRetryDelay; default 1s.
+	RetryDelay time.Duration
+	// AckWait is how long the server waits for an ack before redelivering
+	// to another replica; handlers must finish well within it. Default 30s.
+	AckWait time.Duration
+}
+
+// Defaults for Consumer.
+const (
+	DefaultMaxDeliver = 5
+	DefaultRetryDelay = time.Second
+	DefaultAckWait    = 30 * time.Second
+	MaxRetryDelay     = time.Minute
+)
+
+// Message is one delivery handed to a Consumer's Handler.
+type Message struct {
+	Subject string
+	Data    []byte
+	// MsgID is the publisher's Nats-Msg-Id: the idempotency key.
+	MsgID   string
+	Headers nats.Header
+	// Delivery counts attempts, starting at 1.
+	Delivery uint64
+}
+
+// Unmarshal decodes the protobuf payload into dst.
+func (m Message) Unmarshal(dst proto.Message) error {
+	if err := proto.Unmarshal(m.Data, dst); err != nil {
+		return fmt.Errorf("unmarshal %s message %s: %w", dst.ProtoReflect().Descriptor().FullName(), m.MsgID, err)
+	}
+	return nil
+}
+
+var durableRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Consume creates (or updates) the durable pull consumer c and processes its
+// messages one at a time until ctx is cancelled or stop is called. stop
+// waits for the handler in flight; do not call it from inside a handler.
+func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) {
+	if c.Handler == nil {
+		return nil, errors.New("consume: nil Handler")
+	}
+	if !durableRE.MatchString(c.Durable) {
+		return nil, fmt.Errorf("consume: invalid durable name %q", c.Durable)
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	stream := b.StreamName(c.Kind)
+	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		Durable:       c.Durable,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: c.FilterSubject,
+		MaxDeliver:    c.MaxDeliver,
+		AckWait:       c.AckWait,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)
+	}
+	log := b.logger.With(slog.String("stream", stream), slog.String("consumer", c.Durable))
+	cc, err := cons.Consume(
+		func(m jetstream.Msg) { b.handle(ctx, log, c, m) },
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			log.WarnContext(ctx, "bus consume error", slog.Any("error", err))
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("consume %s/%s: %w", stream, c.Durable, err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cc.Stop()
+			<-cc.Closed()
+		})
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop()
+		case <-cc.Closed():
+		}
+	}()
+	return stop, nil
+}
+
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+	var delivery uint64 = 1
+	if md, err := m.Metadata(); err == nil {
+		delivery = md.NumDelivered
+	}
+	headers := m.Headers()
+	if headers == nil {
+		headers = nats.Header{}
+	}
+	msg := Message{
+		Subject:  m.Subject(),
+		Data:     m.Data(),
+		MsgID:    headers.Get(jetstream.MsgIDHeader),
+		Headers:  headers,
+		Delivery: delivery,
+	}
+	ctx = b.propagator.Extract(ctx, headerCarrier(headers))
+	ctx, span := b.tracer.Start(ctx, "process "+msg.Subject,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", msg.Subject),
+			attribute.String("messaging.message.id", msg.MsgID),
+			attribute.String("messaging.consumer.group.name", c.Durable),
+			attribute.Int64("messaging.nats.delivery", int64(delivery)),
+		))
+	defer span.End()
+
+	err := callHandler(ctx, c.Handler, msg)
+	if err == nil {
+		if err := m.Ack(); err != nil {
+			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
+				slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID), slog.Any("error", err))
+		}
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "handler failed")
+	attrs := []any{
+		slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID),
+		slog.Uint64("delivery", delivery), slog.Any("error", err),
+	}
+	if delivery >= uint64(c.MaxDeliver) {
+		log.ErrorContext(ctx, "bus handler failed; giving up on message", attrs...)
+		if err := m.TermWithReason("max deliveries reached"); err != nil {
+			log.WarnContext(ctx, "bus term failed", slog.Any("error", err))
+		}
+		return
+	}
+	delay := retryDelay(c.RetryDelay, delivery)
+	log.WarnContext(ctx, "bus handler failed; will retry", append(attrs, slog.Duration("retry_in", delay))...)
+	if err := m.NakWithDelay(delay); err != nil {
+		log.WarnContext(ctx, "bus nak failed", slog.Any("error", err))
+	}
+}
+
+// callHandler turns a handler panic into an error so one bad message cannot
+// kill the consumer goroutine (and the process).
+func callHandler(ctx context.Context, h func(context.Context, Message) error, m Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, m)
+}
+
+// retryDelay doubles base per attempt already made, capped at MaxRetryDelay.
+func retryDelay(base time.Duration, delivery uint64) time.Duration {
+	d := base
+	for i := uint64(1); i < delivery && d < MaxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryDelay)
+}

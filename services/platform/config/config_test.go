@@ -1,0 +1,75 @@
+package config_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/config"
+)
+
+func TestPrecedence(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantStr string
+		wantInt int
+		wantDur time.Duration
+		wantB   bool
+		wantErr bool
+	}{
+		{name: "defaults", wantStr: "def", wantInt: 1, wantDur: time.Second},
+		{name: "env overrides default", env: map[string]string{"KIZUNA_S": "env", "KIZUNA_I": "2", "KIZUNA_D": "2s", "KIZUNA_B": "true"}, wantStr: "env", wantInt: 2, wantDur: 2 * time.Second, wantB: true},
+		{name: "flag overrides env", env: map[string]string{"KIZUNA_S": "env", "KIZUNA_I": "2"}, args: []string{"-s=flag", "-i=3", "-d=3s", "-b"}, wantStr: "flag", wantInt: 3, wantDur: 3 * time.Second, wantB: true},
+		{name: "bad env value", env: map[string]string{"KIZUNA_I": "x"}, wantErr: true},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := config.NewFlagSetEnv("test", func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			s := fs.String("s", "KIZUNA_S", "def", "a string")
+			i := fs.Int("i", "KIZUNA_I", 1, "an int")
+			d := fs.Duration("d", "KIZUNA_D", time.Second, "a duration")
+			b := fs.Bool("b", "KIZUNA_B", false, "a bool")
+			fs.SetOutput(discard{})
+			err := fs.Parse(tt.args)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Parse error = %v, wantErr %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if *s != tt.wantStr || *i != tt.wantInt || *d != tt.wantDur || *b != tt.wantB {
+				t.Errorf("got %q %d %v %v, want %q %d %v %v", *s, *i, *d, *b, tt.wantStr, tt.wantInt, tt.wantDur, tt.wantB)
+			}
+		})
+	}
+}
+
+func TestCommon(t *testing.T) {
+	fs := config.NewFlagSetEnv("test", func(k string) (string, bool) {
+		v, ok := map[string]string{"KIZUNA_LOG_LEVEL": "debug"}[k]
+		return v, ok
+	})
+	var c config.Common
+	c.Register(fs)
+	if err := fs.Parse([]string{"-log-format=text", "-otlp-endpoint=collector:4317"}); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := c.Level(); err != nil || l.String() != "DEBUG" {
+		t.Errorf("Level = %v, %v", l, err)
+	}
+	if j, err := c.JSON(); err != nil || j {
+		t.Errorf("JSON = %v, %v", j, err)
+	}
+	if c.OTLPEndpoint != "collector:4317" {
+		t.Errorf("OTLPEndpoint = %q", c.OTLPEndpoint)
+	}
+	if got := len(fs.Describe()); got != 3 {
+		t.Errorf("Describe lists %d vars, want 3", got)
+	}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

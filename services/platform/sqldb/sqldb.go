@@ -1,0 +1,181 @@
+// Package sqldb is Kizuna's one portable SQL layer: stores are written once
+// against database/sql and run on SQLite (the zero-setup default, pure Go,
+// WAL) or PostgreSQL (production, through pgx's database/sql driver).
+//
+// Queries use PostgreSQL-style placeholders ($1, $2, …) on both backends:
+// the SQLite driver binds $N to the N-th argument, so no rewriting happens.
+// Keep SQL to the common subset (TEXT, BIGINT, BOOLEAN, TIMESTAMP,
+// ON CONFLICT … DO …, RETURNING); where the dialects differ, branch on
+// DB.Dialect or ship a dialect-specific migration.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// Dialect names the SQL backend behind a DB.
+type Dialect int
+
+// The supported dialects.
+const (
+	SQLite Dialect = iota + 1
+	Postgres
+)
+
+// String returns the lower-case dialect name, as used in migration file
+// names ("sqlite", "postgres").
+func (d Dialect) String() string {
+	switch d {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	default:
+		return fmt.Sprintf("Dialect(%d)", int(d))
+	}
+}
+
+// DB is a connection pool plus the dialect it speaks. The embedded *sql.DB
+// is used directly by stores.
+type DB struct {
+	*sql.DB
+	Dialect Dialect
+}
+
+// Options configures Open.
+type Options struct {
+	// URL selects the backend:
+	//   sqlite:///abs/path/app.db   absolute file path
+	//   sqlite:rel/path/app.db      path relative to the working directory
+	//   sqlite::memory:             private in-memory database (one connection)
+	//   postgres://… or postgresql://…  a pgx connection string
+	URL string
+	// Schema, for PostgreSQL only, is created if missing and set as the
+	// search_path of every pooled connection, so each service (or test) owns
+	// its tables in a shared database. Ignored for SQLite, where every
+	// service has its own file.
+	Schema string
+}
+
+// sqliteBusyTimeoutMS is how long a SQLite connection waits for the write
+// lock before returning SQLITE_BUSY; long enough that queued writers in one
+// process do not fail under normal load.
+const sqliteBusyTimeoutMS = 10000
+
+var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// Open connects to the database named by opts.URL and checks it is reachable.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	switch {
+	case strings.HasPrefix(opts.URL, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(opts.URL, "sqlite:"))
+	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
+		return openPostgres(ctx, opts.URL, opts.Schema)
+	default:
+		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want sqlite: or postgres://)", redact(opts.URL))
+	}
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	memory := path == ":memory:"
+	if !memory {
+		// sqlite:///abs → /abs; sqlite://rel → rel (a "host" makes no sense here).
+		if strings.HasPrefix(path, "//") {
+			path = path[2:]
+		}
+		if path == "" || strings.ContainsAny(path, "?#") {
+			return nil, fmt.Errorf("open sqlite: invalid path %q", path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite: create directory: %w", err)
+		}
+	}
+	q := url.Values{}
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
+	q.Add("_pragma", "foreign_keys(1)")
+	if !memory {
+		q.Add("_pragma", "journal_mode(WAL)")
+		// WAL makes NORMAL durable across application crashes; only an OS
+		// crash can lose the last transactions, which is fine for the
+		// one-machine default.
+		q.Add("_pragma", "synchronous(NORMAL)")
+	}
+	// Writers take the lock at BEGIN so concurrent writers queue on
+	// busy_timeout instead of failing when a read lock must be upgraded.
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	sqlDB, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if memory {
+		// Every connection to :memory: is a different database.
+		sqlDB.SetMaxOpenConns(1)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	return &DB{DB: sqlDB, Dialect: SQLite}, nil
+}
+
+func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: parse URL: %w", err)
+	}
+	if schema != "" {
+		if !schemaRE.MatchString(schema) {
+			return nil, fmt.Errorf("open postgres: invalid schema name %q", schema)
+		}
+		// Create the schema on a one-off connection before the pool sets
+		// search_path to it.
+		conn, err := pgx.ConnectConfig(ctx, cfg.Copy())
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: %w", err)
+		}
+		_, err = conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+		closeErr := conn.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open postgres: create schema %q: %w", schema, err)
+		}
+		if closeErr != nil {
+			return nil, fmt.Errorf("open postgres: close setup connection: %w", closeErr)
+		}
+		cfg.RuntimeParams["search_path"] = schema
+	}
+	sqlDB := stdlib.OpenDB(*cfg)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &DB{DB: sqlDB, Dialect: Postgres}, nil
+}
+
+// redact hides a password in a URL so errors can be logged safely.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "<unparseable URL>"
+	}
+	return u.Redacted()
+}
+
+// errorsAs is errors.As with a type parameter, to keep the classifiers short.
+func errorsAs[T error](err error) (T, bool) {
+	var target T
+	ok := errors.As(err, &target)
+	return target, ok
+}

@@ -1,0 +1,353 @@
+package sqldb_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+func TestOpenRejectsBadURLs(t *testing.T) {
+	tests := []struct {
+		name string
+		opts sqldb.Options
+	}{
+		{name: "unknown scheme", opts: sqldb.Options{URL: "mysql://x"}},
+		{name: "empty", opts: sqldb.Options{}},
+		{name: "sqlite without path", opts: sqldb.Options{URL: "sqlite://"}},
+		{name: "sqlite with query", opts: sqldb.Options{URL: "sqlite:///tmp/x.db?mode=ro"}},
+		{name: "bad schema", opts: sqldb.Options{URL: "postgres://127.0.0.1:1/x", Schema: "a;drop"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if db, err := sqldb.Open(context.Background(), tt.opts); err == nil {
+				db.Close()
+				t.Fatalf("Open(%+v) succeeded, want error", tt.opts)
+			}
+		})
+	}
+}
+
+func TestOpenSQLiteForms(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		url  string
+	}{
+		{name: "absolute with nested dir", url: "sqlite://" + filepath.Join(dir, "a", "b", "x.db")},
+		{name: "single slash form", url: "sqlite:" + filepath.Join(dir, "y.db")},
+		{name: "memory", url: "sqlite::memory:"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db, err := sqldb.Open(ctx, sqldb.Options{URL: tt.url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if db.Dialect != sqldb.SQLite {
+				t.Errorf("Dialect = %v, want sqlite", db.Dialect)
+			}
+			var fk int
+			if err := db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+				t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+			}
+		})
+	}
+}
+
+func TestSQLitePragmas(t *testing.T) {
+	db := sqldbtest.SQLite(t)
+	ctx := context.Background()
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{pragma: "journal_mode", want: "wal"},
+		{pragma: "foreign_keys", want: "1"},
+		{pragma: "busy_timeout", want: "10000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			var got string
+			if err := db.QueryRowContext(ctx, "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlaceholders(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustExec(t, db, `CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL, n BIGINT NOT NULL)`)
+		tests := []struct {
+			name  string
+			query string
+			args  []any
+			want  string
+		}{
+			{name: "in order", query: `INSERT INTO kv (k, v, n) VALUES ($1, $2, $3)`, args: []any{"a", "x", int64(1)}, want: "x"},
+			{name: "out of order", query: `INSERT INTO kv (v, k, n) VALUES ($2, $1, $3)`, args: []any{"b", "y", int64(2)}, want: "y"},
+			{name: "reused", query: `INSERT INTO kv (k, v, n) VALUES ($1, $1 || $2, $3)`, args: []any{"c", "z", int64(3)}, want: "cz"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := db.ExecContext(ctx, tt.query, tt.args...); err != nil {
+					t.Fatal(err)
+				}
+				var got string
+				if err := db.QueryRowContext(ctx, `SELECT v FROM kv WHERE k = $1`, tt.args[0]).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.want {
+					t.Errorf("v = %q, want %q", got, tt.want)
+				}
+			})
+		}
+	})
+}
+
+func TestErrorClassifiers(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustExec(t, db, `CREATE TABLE parent (id TEXT PRIMARY KEY, email TEXT UNIQUE)`)
+		mustExec(t, db, `CREATE TABLE child (id TEXT PRIMARY KEY, parent_id TEXT NOT NULL REFERENCES parent(id))`)
+		mustExec(t, db, `INSERT INTO parent (id, email) VALUES ('p1', 'a@example.com')`)
+		tests := []struct {
+			name       string
+			query      string
+			wantUnique bool
+			wantFK     bool
+		}{
+			{name: "duplicate primary key", query: `INSERT INTO parent (id) VALUES ('p1')`, wantUnique: true},
+			{name: "duplicate unique column", query: `INSERT INTO parent (id, email) VALUES ('p2', 'a@example.com')`, wantUnique: true},
+			{name: "missing foreign key", query: `INSERT INTO child (id, parent_id) VALUES ('c1', 'nope')`, wantFK: true},
+			{name: "syntax error", query: `INSERT INTO nowhere VALUES (1)`},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				_, err := db.ExecContext(ctx, tt.query)
+				if err == nil {
+					t.Fatal("want error")
+				}
+				wrapped := fmt.Errorf("store: %w", err)
+				if got := sqldb.IsUniqueViolation(wrapped); got != tt.wantUnique {
+					t.Errorf("IsUniqueViolation(%v) = %v, want %v", err, got, tt.wantUnique)
+				}
+				if got := sqldb.IsForeignKeyViolation(wrapped); got != tt.wantFK {
+					t.Errorf("IsForeignKeyViolation(%v) = %v, want %v", err, got, tt.wantFK)
+				}
+				if sqldb.IsRetryable(wrapped) {
+					t.Errorf("IsRetryable(%v) = true", err)
+				}
+			})
+		}
+	})
+}
+
+func TestInTx(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustExec(t, db, `CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)`)
+		mustExec(t, db, `INSERT INTO counter (id, n) VALUES (1, 0)`)
+		errBoom := errors.New("boom")
+		tests := []struct {
+			name    string
+			fn      func(tx *sqldb.Tx) error
+			wantErr error
+			wantN   int64
+		}{
+			{
+				name:  "commit",
+				fn:    func(tx *sqldb.Tx) error { return incr(ctx, tx) },
+				wantN: 1,
+			},
+			{
+				name: "rollback on error",
+				fn: func(tx *sqldb.Tx) error {
+					if err := incr(ctx, tx); err != nil {
+						return err
+					}
+					return errBoom
+				},
+				wantErr: errBoom,
+				wantN:   1,
+			},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if err := db.InTx(ctx, tt.fn); !errors.Is(err, tt.wantErr) {
+					t.Fatalf("InTx = %v, want %v", err, tt.wantErr)
+				}
+				if got := readCounter(t, db); got != tt.wantN {
+					t.Errorf("n = %d, want %d", got, tt.wantN)
+				}
+			})
+		}
+	})
+}
+
+// TestInTxConcurrentWriters checks that concurrent read-modify-write
+// transactions neither fail nor lose updates: SQLite queues them on the
+// IMMEDIATE lock; on PostgreSQL, SERIALIZABLE isolation makes conflicting
+// transactions fail with 40001, which InTx retries.
+func TestInTxConcurrentWriters(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		mustExec(t, db, `CREATE TABLE counter (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)`)
+		mustExec(t, db, `INSERT INTO counter (id, n) VALUES (1, 0)`)
+		const writers, each = 4, 10
+		var wg sync.WaitGroup
+		errs := make(chan error, writers*each)
+		for range writers {
+			wg.Go(func() {
+				for range each {
+					errs <- db.InTx(ctx, func(tx *sqldb.Tx) error {
+						if tx.Dialect == sqldb.Postgres {
+							if _, err := tx.ExecContext(ctx, `SET TRANSACTION ISOLATION LEVEL SERIALIZABLE`); err != nil {
+								return err
+							}
+						}
+						return incr(ctx, tx)
+					})
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := readCounter(t, db); got != writers*each {
+			t.Errorf("n = %d, want %d", got, writers*each)
+		}
+	})
+}
+
+func TestMigrate(t *testing.T) {
+	migrations := fstest.MapFS{
+		"0001_init.sql":             {Data: []byte(`CREATE TABLE a (id TEXT PRIMARY KEY); CREATE TABLE b (id TEXT PRIMARY KEY);`)},
+		"0002_dialect.sqlite.sql":   {Data: []byte(`CREATE TABLE c (id INTEGER PRIMARY KEY AUTOINCREMENT, d TEXT NOT NULL DEFAULT 'sqlite');`)},
+		"0002_dialect.postgres.sql": {Data: []byte(`CREATE TABLE c (id BIGSERIAL PRIMARY KEY, d TEXT NOT NULL DEFAULT 'postgres');`)},
+		"0002_dialect.sql":          {Data: []byte(`this generic file is shadowed on both dialects`)},
+		"0010_later.sql":            {Data: []byte(`INSERT INTO a (id) VALUES ('seed');`)},
+	}
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		for run := range 2 { // the second run must be a no-op
+			if err := sqldb.Migrate(ctx, db, migrations); err != nil {
+				t.Fatalf("run %d: %v", run, err)
+			}
+		}
+		mustExec(t, db, `INSERT INTO c DEFAULT VALUES`)
+		var d string
+		if err := db.QueryRowContext(ctx, `SELECT d FROM c`).Scan(&d); err != nil || d != db.Dialect.String() {
+			t.Errorf("dialect file: d = %q, %v; want %q", d, err, db.Dialect)
+		}
+		var seeds int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM a`).Scan(&seeds); err != nil || seeds != 1 {
+			t.Errorf("seed rows = %d, %v; want 1", seeds, err)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT version, name FROM schema_migrations ORDER BY version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var v int64
+			var name string
+			if err := rows.Scan(&v, &name); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, fmt.Sprintf("%d_%s", v, name))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if want := "[1_init 2_dialect 10_later]"; fmt.Sprint(got) != want {
+			t.Errorf("schema_migrations = %v, want %s", got, want)
+		}
+	})
+}
+
+func TestMigrateConcurrent(t *testing.T) {
+	migrations := fstest.MapFS{
+		"0001_init.sql": {Data: []byte(`CREATE TABLE a (id TEXT PRIMARY KEY);`)},
+		"0002_seed.sql": {Data: []byte(`INSERT INTO a (id) VALUES ('x');`)},
+	}
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Go(func() { errs <- sqldb.Migrate(ctx, db, migrations) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+func TestMigrateRejectsBadSets(t *testing.T) {
+	tests := []struct {
+		name string
+		fs   fstest.MapFS
+	}{
+		{name: "bad file name", fs: fstest.MapFS{"init.sql": {Data: []byte(`SELECT 1`)}}},
+		{name: "unknown dialect", fs: fstest.MapFS{"0001_a.mysql.sql": {Data: []byte(`SELECT 1`)}}},
+		{name: "one version two names", fs: fstest.MapFS{"0001_a.sql": {}, "0001_b.sql": {}}},
+		{name: "no file for this dialect", fs: fstest.MapFS{"0001_a.postgres.sql": {Data: []byte(`SELECT 1`)}}},
+		{name: "failing SQL", fs: fstest.MapFS{"0001_a.sql": {Data: []byte(`CREATE TABLE (`)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := sqldbtest.SQLite(t)
+			if err := sqldb.Migrate(context.Background(), db, tt.fs); err == nil {
+				t.Fatal("Migrate succeeded, want error")
+			}
+		})
+	}
+}
+
+func mustExec(t *testing.T, db *sqldb.DB, query string) {
+	t.Helper()
+	if _, err := db.ExecContext(context.Background(), query); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}
+
+func incr(ctx context.Context, tx *sqldb.Tx) error {
+	var n int64
+	if err := tx.QueryRowContext(ctx, `SELECT n FROM counter WHERE id = 1`).Scan(&n); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE counter SET n = $1 WHERE id = 1`, n+1)
+	return err
+}
+
+func readCounter(t *testing.T, db *sqldb.DB) int64 {
+	t.Helper()
+	var n int64
+	if err := db.QueryRowContext(context.Background(), `SELECT n FROM counter WHERE id = 1`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,110 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Tx is a transaction plus the dialect it speaks, handed to InTx callbacks.
+type Tx struct {
+	*sql.Tx
+	Dialect Dialect
+}
+
+// maxTxAttempts bounds InTx retries: contention that outlasts a few short
+// backoffs is a real problem to surface, not to hide.
+const maxTxAttempts = 10
+
+// InTx runs fn in a transaction, committing when fn returns nil and rolling
+// back otherwise. When the transaction fails with a transient conflict
+// (SQLite BUSY/LOCKED, PostgreSQL serialization failure or deadlock) it is
+// retried from the start, so fn must have no effects outside tx. Inside fn
+// use only tx: on SQLite a second connection would wait for the lock fn holds.
+func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = db.inTxOnce(ctx, fn)
+		if err == nil || !IsRetryable(err) || attempt == maxTxAttempts {
+			return err
+		}
+		// Jittered, growing sleep so retrying writers do not collide again.
+		d := time.Duration(attempt) * (5*time.Millisecond + rand.N(20*time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (retry abandoned: %w)", err, ctx.Err())
+		case <-time.After(d):
+		}
+	}
+}
+
+func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := fn(&Tx{Tx: sqlTx, Dialect: db.Dialect}); err != nil {
+		if rbErr := sqlTx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// IsRetryable reports whether err is a transient conflict after which the
+// whole transaction may be retried.
+func IsRetryable(err error) bool {
+	if e, ok := errorsAs[*sqlite.Error](err); ok {
+		switch e.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			return true
+		}
+		return false
+	}
+	if e, ok := errorsAs[*pgconn.PgError](err); ok {
+		return e.Code == "40001" || e.Code == "40P01"
+	}
+	return false
+}
+
+// IsUniqueViolation reports whether err comes from a UNIQUE or PRIMARY KEY
+// constraint, so stores can turn it into their domain's ErrAlreadyExists.
+func IsUniqueViolation(err error) bool {
+	if e, ok := errorsAs[*sqlite.Error](err); ok {
+		c := e.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	if e, ok := errorsAs[*pgconn.PgError](err); ok {
+		return e.Code == "23505"
+	}
+	return false
+}
+
+// IsForeignKeyViolation reports whether err comes from a FOREIGN KEY
+// constraint on either backend.
+func IsForeignKeyViolation(err error) bool {
+	if e, ok := errorsAs[*sqlite.Error](err); ok {
+		return e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	if e, ok := errorsAs[*pgconn.PgError](err); ok {
+		return e.Code == "23503"
+	}
+	return false
+}

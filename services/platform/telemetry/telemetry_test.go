@@ -1,0 +1,76 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"go.opentelemetry.io/otel"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/kizuna/kizuna/services/platform/telemetry"
+)
+
+func TestLoggerAddsTraceIDs(t *testing.T) {
+	traced, span := sdktrace.NewTracerProvider().Tracer("t").Start(context.Background(), "op")
+	defer span.End()
+	tests := []struct {
+		name      string
+		ctx       context.Context
+		wantTrace string
+	}{
+		{name: "with span", ctx: traced, wantTrace: span.SpanContext().TraceID().String()},
+		{name: "without span", ctx: context.Background()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			telemetry.NewLogger(&buf, slog.LevelInfo, true).With("k", "v").InfoContext(tt.ctx, "hello")
+			var rec map[string]any
+			if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := rec["trace_id"].(string)
+			if got != tt.wantTrace || rec["k"] != "v" {
+				t.Errorf("record = %v, want trace_id %q and k=v", rec, tt.wantTrace)
+			}
+		})
+	}
+}
+
+func TestNewLoggerText(t *testing.T) {
+	var buf bytes.Buffer
+	telemetry.NewLogger(&buf, slog.LevelWarn, false).Info("dropped")
+	telemetry.NewLogger(&buf, slog.LevelWarn, false).Warn("kept")
+	if out := buf.String(); strings.Contains(out, "dropped") || !strings.Contains(out, "msg=kept") {
+		t.Errorf("output = %q", out)
+	}
+}
+
+func TestSetup(t *testing.T) {
+	tests := []struct {
+		name string
+		opts telemetry.Options
+	}{
+		{name: "no endpoint", opts: telemetry.Options{ServiceName: "test"}},
+		// Exporters connect lazily, so an unreachable endpoint still sets up.
+		{name: "with endpoint", opts: telemetry.Options{ServiceName: "test", OTLPEndpoint: "127.0.0.1:1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shutdown, err := telemetry.Setup(context.Background(), tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fields := otel.GetTextMapPropagator().Fields(); !strings.Contains(strings.Join(fields, ","), "traceparent") {
+				t.Errorf("propagator fields = %v", fields)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // do not wait for the unreachable collector
+			_ = shutdown(ctx)
+		})
+	}
+}

@@ -1,0 +1,392 @@
+package segment_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+)
+
+const day = 24 * time.Hour
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// recorder is a Publisher that remembers what it published and can be
+// told to fail.
+type recorder struct {
+	mu   sync.Mutex
+	fail error
+	got  []segment.MembershipChange
+}
+
+func (r *recorder) PublishMembershipChange(_ context.Context, c segment.MembershipChange) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	r.got = append(r.got, c)
+	return nil
+}
+
+// take returns what was published since the last take, as compact
+// "+customer@segmentName" / "-customer@segmentName" strings.
+func (r *recorder) take(names map[string]string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.got {
+		sign := "-"
+		if c.Joined {
+			sign = "+"
+		}
+		out = append(out, sign+c.CustomerID+"@"+names[c.SegmentID])
+	}
+	r.got = nil
+	return out
+}
+
+type fixture struct {
+	engine *segment.Engine
+	store  *store.Store
+	clock  *clock
+	pub    *recorder
+	names  map[string]string // segment id → display name
+}
+
+var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	st, err := store.New(context.Background(), sqldbtest.SQLite(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{store: st, clock: &clock{t: t0}, pub: &recorder{}, names: map[string]string{}}
+	f.engine, err = segment.NewEngine(segment.Config{Store: st, Publisher: f.pub, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) create(t testing.TB, ws, name string, conds ...segment.Condition) segment.Segment {
+	t.Helper()
+	s, err := f.engine.Create(context.Background(), segment.Segment{WorkspaceID: ws, DisplayName: name, Rule: segment.Rule{All: conds}})
+	if err != nil {
+		t.Fatalf("Create %s: %v", name, err)
+	}
+	f.names[s.ID] = name
+	return s
+}
+
+func (f *fixture) apply(t testing.TB, e segment.Event) {
+	t.Helper()
+	if err := f.engine.ApplyEvent(context.Background(), e); err != nil {
+		t.Fatalf("ApplyEvent %s: %v", e.EventID, err)
+	}
+}
+
+// published relays the outbox and returns what was published.
+func (f *fixture) published(t testing.TB) []string {
+	t.Helper()
+	if err := f.engine.Relay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return f.pub.take(f.names)
+}
+
+func (f *fixture) members(t testing.TB, ws, segID string) []string {
+	t.Helper()
+	ms, total, err := f.engine.Members(context.Background(), ws, segID, "", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.CustomerID)
+	}
+	if total != int64(len(out)) {
+		t.Errorf("total %d != %d members listed", total, len(out))
+	}
+	return out
+}
+
+func viewed(ws, id, customer string, at time.Time) segment.Event {
+	return segment.Event{WorkspaceID: ws, EventID: id, CustomerID: customer, Type: segment.EventTrack, Name: "Viewed", Time: at}
+}
+
+func identify(ws, id, customer string, at time.Time, traits map[string]any) segment.Event {
+	return segment.Event{WorkspaceID: ws, EventID: id, CustomerID: customer, Type: segment.EventIdentify, Time: at, Traits: traits}
+}
+
+func eventCond(name string, min, days int32) segment.Condition {
+	return segment.Condition{Event: &segment.EventCondition{Event: name, MinCount: min, WithinDays: days}}
+}
+
+func traitCond(k, v string) segment.Condition {
+	return segment.Condition{Trait: &segment.TraitCondition{Key: k, Equals: v}}
+}
+
+// TestEventWindowEdges walks the clock across a 7-day window's start and
+// checks backfill, per-event evaluation and the sweep all agree on which
+// events count.
+func TestEventWindowEdges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.apply(t, viewed("w", "e-edge", "edge", t0.Add(-7*day)))                // exactly at the start
+	f.apply(t, viewed("w", "e-out", "out", t0.Add(-7*day-time.Microsecond))) // just outside
+	f.apply(t, viewed("w", "e-in", "in", t0.Add(-time.Hour)))
+	seg := f.create(t, "w", "recent", eventCond("Viewed", 1, 7))
+	if got, want := f.members(t, "w", seg.ID), []string{"edge", "in"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("after backfill members = %v, want %v", got, want)
+	}
+	if seg.Size != 2 {
+		t.Errorf("created size = %d, want 2", seg.Size)
+	}
+	if got, want := f.published(t), []string{"+edge@recent", "+in@recent"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("published %v, want %v", got, want)
+	}
+	steps := []struct {
+		name    string
+		advance time.Duration
+		want    []string
+		pub     []string
+	}{
+		{"one microsecond later the edge event leaves the window", time.Microsecond, []string{"in"}, []string{"-edge@recent"}},
+		{"nothing changes within the window", 6 * day, []string{"in"}, nil},
+		{"the last event ages out", day, []string{}, []string{"-in@recent"}},
+	}
+	now := t0
+	for _, st := range steps {
+		now = now.Add(st.advance)
+		f.clock.Set(now)
+		if err := f.engine.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.members(t, "w", seg.ID); !reflect.DeepEqual(got, st.want) {
+			t.Errorf("%s: members = %v, want %v", st.name, got, st.want)
+		}
+		if got := f.published(t); !reflect.DeepEqual(got, st.pub) {
+			t.Errorf("%s: published %v, want %v", st.name, got, st.pub)
+		}
+	}
+	// A new event brings a customer back at once, without a sweep.
+	f.apply(t, viewed("w", "e-back", "out", now))
+	if got, want := f.members(t, "w", seg.ID), []string{"out"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("after new event members = %v, want %v", got, want)
+	}
+}
+
+func TestSameEventTwiceCountsOnce(t *testing.T) {
+	f := newFixture(t)
+	seg := f.create(t, "w", "twice", eventCond("Viewed", 2, 30))
+	e := viewed("w", "e1", "c1", t0)
+	f.apply(t, e)
+	f.apply(t, e) // redelivery
+	if got := f.members(t, "w", seg.ID); len(got) != 0 {
+		t.Errorf("members after one event delivered twice = %v, want none", got)
+	}
+	f.apply(t, viewed("w", "e2", "c1", t0))
+	if got, want := f.members(t, "w", seg.ID), []string{"c1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("members after a second event = %v, want %v", got, want)
+	}
+	feats, err := f.engine.Features(context.Background(), "w", "c1")
+	if err != nil || feats.EventCount != 2 {
+		t.Errorf("features = %+v, %v; want event_count 2", feats, err)
+	}
+}
+
+func TestTraitSegmentFollowsIdentify(t *testing.T) {
+	f := newFixture(t)
+	pro := f.create(t, "w", "pro", traitCond("plan", "pro"))
+	three := f.create(t, "w", "three seats", traitCond("seats", "3"), traitCond("plan", "pro"))
+	steps := []struct {
+		name string
+		ev   segment.Event
+		pub  []string
+	}{
+		{"joins on identify", identify("w", "i1", "c1", t0, map[string]any{"plan": "pro", "seats": float64(3)}), []string{"+c1@pro", "+c1@three seats"}},
+		{"late older identify changes nothing", identify("w", "i0", "c1", t0.Add(-day), map[string]any{"plan": "free"}), nil},
+		{"leaves on newer identify", identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"seats": float64(4)}), []string{"-c1@three seats"}},
+		{"other workspace's customer joins nothing", identify("w2", "i1", "c1", t0, map[string]any{"plan": "pro"}), nil},
+	}
+	for _, st := range steps {
+		f.apply(t, st.ev)
+		if got := f.published(t); !reflect.DeepEqual(got, st.pub) {
+			t.Errorf("%s: published %v, want %v", st.name, got, st.pub)
+		}
+	}
+	segs, err := f.engine.CustomerSegments(context.Background(), "w", "c1")
+	if err != nil || len(segs) != 1 || segs[0].ID != pro.ID {
+		t.Errorf("CustomerSegments = %+v, %v; want [pro]", segs, err)
+	}
+	if segs, err := f.engine.CustomerSegments(context.Background(), "w2", "c1"); err != nil || len(segs) != 0 {
+		t.Errorf("CustomerSegments in w2 = %+v, %v; want none", segs, err)
+	}
+	if _, err := f.engine.Get(context.Background(), "w2", three.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("Get from another workspace: %v, want ErrNotFound", err)
+	}
+}
+
+func TestRFMSegment(t *testing.T) {
+	f := newFixture(t)
+	order := func(id, customer string, revenue float64, at time.Time) segment.Event {
+		return segment.Event{WorkspaceID: "w", EventID: id, CustomerID: customer, Type: segment.EventTrack, Name: "Order Completed",
+			Time: at, Order: &segment.Order{ID: id, Revenue: revenue}}
+	}
+	for i, c := range []string{"a", "b", "c", "d"} {
+		f.apply(t, order("o-"+c, c, float64(10*(i+1)), t0.Add(-time.Duration(40-10*i)*day)))
+	}
+	f.apply(t, identify("w", "i-n", "never", t0, map[string]any{"plan": "free"}))
+	best := f.create(t, "w", "best", segment.Condition{RFM: &segment.RFMCondition{MinRecency: 4, MinMonetary: 4}})
+	anyBuyer := f.create(t, "w", "buyers", segment.Condition{RFM: &segment.RFMCondition{}})
+	if got, want := f.members(t, "w", best.ID), []string{"d"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("best = %v, want %v", got, want)
+	}
+	if got, want := f.members(t, "w", anyBuyer.ID), []string{"a", "b", "c", "d"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("buyers = %v, want %v", got, want)
+	}
+	// Two bigger and newer orders shift everyone: d drops out of "best"
+	// although d had no new event, which is what the sweep is for.
+	f.apply(t, order("o-e", "e", 100, t0.Add(-day)))
+	f.apply(t, order("o-f", "f", 200, t0))
+	if got, want := f.members(t, "w", best.ID), []string{"d", "e", "f"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("best after new orders, before sweep = %v, want %v", got, want)
+	}
+	if err := f.engine.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.members(t, "w", best.ID), []string{"e", "f"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("best after sweep = %v, want %v", got, want)
+	}
+	feats, err := f.engine.Features(context.Background(), "w", "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := segment.Features{CustomerID: "f", Orders: segment.OrderStats{CustomerID: "f", Count: 1, Revenue: 200, LastOrder: t0},
+		RFM: &segment.Scores{Recency: 5, Frequency: 1, Monetary: 5}, EventCount: 1}
+	if !reflect.DeepEqual(feats, want) {
+		t.Errorf("features(f) = %+v %+v, want %+v %+v", feats, feats.RFM, want, want.RFM)
+	}
+	never, err := f.engine.Features(context.Background(), "w", "never")
+	if err != nil || never.RFM != nil || never.Orders.Count != 0 {
+		t.Errorf("features(never) = %+v, %v; want no orders and no scores", never, err)
+	}
+	if _, err := f.engine.Features(context.Background(), "w", "ghost"); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("features(ghost): %v, want ErrNotFound", err)
+	}
+}
+
+func TestMergeMovesMembership(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	seg := f.create(t, "w", "viewers", eventCond("Viewed", 2, 30))
+	f.apply(t, viewed("w", "e1", "anon", t0))
+	f.apply(t, viewed("w", "e2", "anon", t0))
+	f.apply(t, viewed("w", "e3", "user", t0))
+	if got := f.published(t); !reflect.DeepEqual(got, []string{"+anon@viewers"}) {
+		t.Fatalf("published %v before merge", got)
+	}
+	m := segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "user", "anon"}, Time: t0}
+	for range 2 { // the second delivery is a no-op
+		if err := f.engine.ApplyMerge(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := f.members(t, "w", seg.ID), []string{"user"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("members after merge = %v, want %v", got, want)
+	}
+	if got, want := f.published(t), []string{"-anon@viewers", "+user@viewers"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("published %v, want %v", got, want)
+	}
+}
+
+func TestInvalidInputs(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"event without customer", func() error { return f.engine.ApplyEvent(ctx, segment.Event{WorkspaceID: "w", EventID: "e"}) }},
+		{"event without workspace", func() error { return f.engine.ApplyEvent(ctx, segment.Event{EventID: "e", CustomerID: "c"}) }},
+		{"merge without survivor", func() error { return f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m"}) }},
+		{"merge with empty merged id", func() error {
+			return f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m", SurvivorID: "s", MergedIDs: []string{""}})
+		}},
+		{"segment without rule", func() error {
+			_, err := f.engine.Create(ctx, segment.Segment{WorkspaceID: "w", DisplayName: "x"})
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v *segment.ValidationError
+			if err := tt.run(); !errors.As(err, &v) {
+				t.Errorf("err = %v, want *ValidationError", err)
+			}
+		})
+	}
+}
+
+func TestRelayKeepsUnpublishedChanges(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(t, "w", "pro", traitCond("plan", "pro"))
+	f.pub.fail = errors.New("nats down")
+	f.apply(t, identify("w", "i1", "c1", t0, map[string]any{"plan": "pro"}))
+	f.apply(t, identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "free"}))
+	if err := f.engine.Relay(ctx); err == nil {
+		t.Fatal("Relay with failing publisher succeeded")
+	}
+	f.pub.fail = nil
+	if got, want := f.published(t), []string{"+c1@pro", "-c1@pro"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("published after recovery %v, want %v (in order)", got, want)
+	}
+	if got := f.published(t); len(got) != 0 {
+		t.Errorf("second relay published %v again", got)
+	}
+}
+
+func TestDeleteSegment(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	seg := f.create(t, "w", "pro", traitCond("plan", "pro"))
+	f.apply(t, identify("w", "i1", "c1", t0, map[string]any{"plan": "pro"}))
+	if err := f.engine.Delete(ctx, "other", seg.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("Delete from another workspace: %v, want ErrNotFound", err)
+	}
+	if err := f.engine.Delete(ctx, "w", seg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.engine.Members(ctx, "w", seg.ID, "", 10); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("Members of deleted segment: %v, want ErrNotFound", err)
+	}
+	// Evaluation after deletion neither fails nor resurrects membership.
+	f.apply(t, identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "pro", "x": "y"}))
+	if segs, err := f.engine.CustomerSegments(ctx, "w", "c1"); err != nil || len(segs) != 0 {
+		t.Errorf("CustomerSegments after delete = %v, %v", segs, err)
+	}
+}

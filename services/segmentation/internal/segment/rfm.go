@@ -1,0 +1,45 @@
+package segment
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/rfm"
+)
+
+// Scores are a customer's RFM quintile scores within the workspace, 1–5
+// with 5 best.
+type Scores struct {
+	Recency   int32
+	Frequency int32
+	Monetary  int32
+}
+
+// ScoreRFM scores every purchasing customer in stats against the others
+// with the shared analytics/rfm quintiles (ties share a score). Recency is
+// measured in whole days since the last order, so orders on the same day
+// tie and scores move only when a day boundary passes; frequency is the
+// order count and monetary the total revenue.
+func ScoreRFM(stats []OrderStats, now time.Time) (map[string]Scores, error) {
+	inputs := make([]rfm.Customer, 0, len(stats))
+	for _, s := range stats {
+		if s.Count <= 0 {
+			continue
+		}
+		days := math.Floor(now.Sub(s.LastOrder).Hours() / 24)
+		if days < 0 {
+			days = 0 // an order stamped in the future is as recent as today
+		}
+		inputs = append(inputs, rfm.Customer{ID: s.CustomerID, RecencyDays: days, Frequency: float64(s.Count), Monetary: s.Revenue})
+	}
+	scored, err := rfm.Score(inputs)
+	if err != nil {
+		return nil, fmt.Errorf("score rfm: %w", err)
+	}
+	out := make(map[string]Scores, len(scored))
+	for _, s := range scored {
+		out[s.ID] = Scores{Recency: int32(s.R), Frequency: int32(s.F), Monetary: int32(s.M)}
+	}
+	return out, nil
+}

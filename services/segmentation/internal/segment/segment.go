@@ -1,0 +1,248 @@
+package segment
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// IDPrefix starts every segment id; the rest is a UUIDv7, so ids sort in
+// creation order and paging by id pages in creation order.
+const IDPrefix = "seg_"
+
+// NewID returns a new segment id.
+func NewID() (string, error) { return newPrefixedID(IDPrefix) }
+
+// NewChangeID returns a membership change id. UUIDv7s from one process are
+// monotonic, which lets the outbox publish in commit order by id.
+func NewChangeID() (string, error) { return newPrefixedID("chg_") }
+
+func newPrefixedID(prefix string) (string, error) {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return "", fmt.Errorf("new %sid: %w", prefix, err)
+	}
+	return prefix + u.String(), nil
+}
+
+// Segment is a named rule over a workspace's customers.
+type Segment struct {
+	WorkspaceID string
+	ID          string
+	DisplayName string
+	Description string
+	Rule        Rule
+	// Size is the current member count; filled by reads, ignored on create.
+	Size       int64
+	CreateTime time.Time
+}
+
+// Rule holds when all of its conditions hold.
+type Rule struct {
+	All []Condition `json:"all"`
+}
+
+// Condition is one test on a customer; exactly one field is set.
+type Condition struct {
+	Trait *TraitCondition `json:"trait,omitempty"`
+	Event *EventCondition `json:"event,omitempty"`
+	RFM   *RFMCondition   `json:"rfm,omitempty"`
+}
+
+// TraitCondition holds when the trait's value, as text, equals Equals.
+type TraitCondition struct {
+	Key    string `json:"key"`
+	Equals string `json:"equals"`
+}
+
+// EventCondition holds when the customer performed the named track event,
+// or viewed the named page or screen, at least MinCount times within the
+// last WithinDays days.
+type EventCondition struct {
+	Event      string `json:"event"`
+	MinCount   int32  `json:"min_count"`
+	WithinDays int32  `json:"within_days"`
+}
+
+// Key identifies the counter this condition reads.
+func (c EventCondition) Key() EventKey {
+	return EventKey{Name: c.Event, WithinDays: c.WithinDays}
+}
+
+// RFMCondition holds when each RFM score is at least its minimum (0: any).
+// Customers without a purchase have no scores and never match.
+type RFMCondition struct {
+	MinRecency   int32 `json:"min_recency"`
+	MinFrequency int32 `json:"min_frequency"`
+	MinMonetary  int32 `json:"min_monetary"`
+}
+
+// Dynamic reports whether membership can change without any new event for
+// the customer: event windows slide and RFM quintiles shift with time and
+// with other customers' orders, so such rules need the periodic sweep.
+func (r Rule) Dynamic() bool {
+	for _, c := range r.All {
+		if c.Event != nil || c.RFM != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// UsesRFM reports whether any condition reads RFM scores.
+func (r Rule) UsesRFM() bool {
+	for _, c := range r.All {
+		if c.RFM != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// normalize applies documented defaults (min_count 0 means 1) and trims
+// names, so stored rules are canonical.
+func (s *Segment) normalize() {
+	s.DisplayName = strings.TrimSpace(s.DisplayName)
+	for i := range s.Rule.All {
+		if e := s.Rule.All[i].Event; e != nil && e.MinCount == 0 {
+			e.MinCount = 1
+		}
+	}
+}
+
+// Customer is what segmentation knows about one customer.
+type Customer struct {
+	WorkspaceID string
+	ID          string
+	// Traits holds the latest value of each trait (JSON-decoded).
+	Traits map[string]any
+	// TraitTimes holds, per trait key, the Unix microsecond timestamp of the
+	// event that set it, so an older event arriving late cannot overwrite a
+	// newer value.
+	TraitTimes map[string]int64
+	FirstSeen  time.Time
+	LastSeen   time.Time
+	// EventCount counts every event recorded for the customer.
+	EventCount int64
+}
+
+// EventType is the Segment call an event came from.
+type EventType int
+
+// The event types segmentation distinguishes.
+const (
+	EventOther EventType = iota
+	EventIdentify
+	EventTrack
+	EventPage
+	EventScreen
+	EventGroup
+	EventAlias
+)
+
+// Event is an ingested event, resolved to a customer.
+type Event struct {
+	WorkspaceID string
+	EventID     string
+	CustomerID  string
+	Type        EventType
+	// Name is the track event name or the page or screen name.
+	Name string
+	Time time.Time
+	// Traits from identify and group calls; nil otherwise.
+	Traits map[string]any
+	// Order is set for purchases.
+	Order *Order
+}
+
+// Order is a purchase.
+type Order struct {
+	// ID is the order id, or the event id when the event gave none, so a
+	// purchase re-sent under a new message id still counts once when it
+	// carries its order id.
+	ID      string
+	Revenue float64
+}
+
+// maxBehaviourNameBytes is the longest name worth recording: no condition
+// can name a longer event (MaxKeyLen runes of at most 4 bytes).
+const maxBehaviourNameBytes = 4 * MaxKeyLen
+
+// BehaviourName returns the name under which the event counts for event
+// conditions, or "" when it does not count (identify, group, alias, a
+// track, page or screen without a name, or one too long for any condition
+// to name).
+func (e Event) BehaviourName() string {
+	switch e.Type {
+	case EventTrack, EventPage, EventScreen:
+		if len(e.Name) > maxBehaviourNameBytes {
+			return ""
+		}
+		return e.Name
+	default:
+		return ""
+	}
+}
+
+// TraitUpdates returns the traits the event sets: those of identify and
+// group calls.
+func (e Event) TraitUpdates() map[string]any {
+	switch e.Type {
+	case EventIdentify, EventGroup:
+		return e.Traits
+	default:
+		return nil
+	}
+}
+
+// Merge says the merged customers are now the survivor.
+type Merge struct {
+	WorkspaceID string
+	MergeID     string
+	SurvivorID  string
+	MergedIDs   []string
+	Time        time.Time
+}
+
+// Member is one member of a segment.
+type Member struct {
+	CustomerID string
+	JoinTime   time.Time
+}
+
+// Membership is one (segment, customer) pair.
+type Membership struct {
+	SegmentID  string
+	CustomerID string
+}
+
+// MembershipChange records a customer joining or leaving a segment. It is
+// written to the outbox in the same transaction as the membership row and
+// published from there.
+type MembershipChange struct {
+	ChangeID    string
+	WorkspaceID string
+	SegmentID   string
+	CustomerID  string
+	Joined      bool
+	Time        time.Time
+}
+
+// OrderStats aggregates one customer's orders: the RFM inputs.
+type OrderStats struct {
+	CustomerID string
+	Count      int64
+	Revenue    float64
+	LastOrder  time.Time
+}
+
+// Features are the computed features of one customer.
+type Features struct {
+	CustomerID string
+	Orders     OrderStats
+	// RFM is nil when the customer has not purchased.
+	RFM        *Scores
+	EventCount int64
+}

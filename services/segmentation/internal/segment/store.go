@@ -1,0 +1,82 @@
+package segment
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the persistence the Engine needs. Every method is scoped to one
+// workspace except the two the background loops use to find work across
+// workspaces (WorkspacesWithDynamicSegments, PendingChanges). Methods
+// return ErrNotFound (wrapped) for missing segments and customers.
+type Store interface {
+	// ApplyEvent records e's effects (customer upsert with merged traits,
+	// behaviour row, order) together with e's id in one transaction. It
+	// reports false, and changes nothing, when the event was applied before.
+	ApplyEvent(ctx context.Context, e Event) (applied bool, err error)
+	// ApplyMerge moves the merged customers' traits, behaviour and orders to
+	// the survivor and removes their memberships, recording a leave change
+	// (with an id from newChangeID) for each, in one transaction keyed by
+	// the merge id. It reports false when the merge was applied before.
+	ApplyMerge(ctx context.Context, m Merge, newChangeID func() (string, error), now time.Time) (applied bool, err error)
+
+	// CreateSegment stores a new segment.
+	CreateSegment(ctx context.Context, s Segment) error
+	// GetSegment returns a segment with its size.
+	GetSegment(ctx context.Context, workspaceID, segmentID string) (Segment, error)
+	// ListSegments returns up to limit segments with ids after after, in id
+	// order, with sizes.
+	ListSegments(ctx context.Context, workspaceID, after string, limit int) ([]Segment, error)
+	// AllSegments returns every segment of the workspace, without sizes.
+	AllSegments(ctx context.Context, workspaceID string) ([]Segment, error)
+	// DeleteSegment removes a segment and its membership.
+	DeleteSegment(ctx context.Context, workspaceID, segmentID string) error
+	// WorkspacesWithDynamicSegments lists workspaces having a segment whose
+	// rule reads event windows or RFM scores.
+	WorkspacesWithDynamicSegments(ctx context.Context) ([]string, error)
+
+	// Customer returns one customer.
+	Customer(ctx context.Context, workspaceID, customerID string) (Customer, error)
+	// ListCustomers returns up to limit customers with ids after after, in
+	// id order.
+	ListCustomers(ctx context.Context, workspaceID, after string, limit int) ([]Customer, error)
+	// CountEvents counts a customer's behaviour events named name at or
+	// after since.
+	CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error)
+	// CountEventsByCustomer counts, per customer with at least one, the
+	// behaviour events named name at or after since.
+	CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error)
+	// OrderStats aggregates the orders of every purchasing customer.
+	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
+	// CustomerOrderStats aggregates one customer's orders (zero when none).
+	CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (OrderStats, error)
+	// OrdersVersion returns a number that changes whenever the workspace's
+	// orders do, so cached RFM scores can be checked for staleness cheaply.
+	OrdersVersion(ctx context.Context, workspaceID string) (int64, error)
+
+	// CustomerSegmentIDs lists the segments a customer is a member of.
+	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
+	// MembershipsInRange lists memberships of customers with after <
+	// customer_id <= upTo (no upper bound when upTo is empty).
+	MembershipsInRange(ctx context.Context, workspaceID, after, upTo string) ([]Membership, error)
+	// ApplyChanges inserts (Joined) or deletes (!Joined) membership rows and
+	// writes an outbox row for each that changed something, in one
+	// transaction. A join for a segment deleted meanwhile is skipped. It
+	// returns the changes that took effect.
+	ApplyChanges(ctx context.Context, changes []MembershipChange) ([]MembershipChange, error)
+	// ListMembers returns up to limit members of a segment with customer ids
+	// after after, in customer id order, and the segment's member count.
+	ListMembers(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error)
+	// CustomerSegments returns the segments (with sizes) a customer is in.
+	CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]Segment, error)
+
+	// PendingChanges returns up to limit outbox rows, oldest first.
+	PendingChanges(ctx context.Context, limit int) ([]MembershipChange, error)
+	// DeleteChanges removes published outbox rows.
+	DeleteChanges(ctx context.Context, changes []MembershipChange) error
+}
+
+// Publisher publishes membership changes (on the bus, in production).
+type Publisher interface {
+	PublishMembershipChange(ctx context.Context, c MembershipChange) error
+}

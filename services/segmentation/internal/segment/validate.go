@@ -1,0 +1,122 @@
+package segment
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Input limits. They bound the work one segment costs on every event
+// (MaxConditions) and keep stored rows small.
+const (
+	MaxConditions        = 20
+	MaxDisplayNameLen    = 200
+	MaxDescriptionLen    = 2000
+	MaxKeyLen            = 200 // trait keys and event names
+	MaxTraitValueLen     = 1000
+	MaxWithinDays        = 3650
+	MaxMinCount          = 1_000_000
+	MaxScore             = 5
+	MaxSegmentsPerSpace  = 500 // every event is evaluated against all of them
+	MaxIDLen             = 512 // workspace, customer, segment, event and merge ids
+	MaxMergedIDsPerMerge = 1000
+)
+
+// Validate checks a segment to be created and returns a *ValidationError
+// naming every bad field (paths start at "segment").
+func Validate(s Segment) error {
+	v := &ValidationError{}
+	name := strings.TrimSpace(s.DisplayName)
+	switch {
+	case name == "":
+		v.add("segment.display_name", "required")
+	case utf8.RuneCountInString(name) > MaxDisplayNameLen:
+		v.add("segment.display_name", "at most %d characters", MaxDisplayNameLen)
+	}
+	if utf8.RuneCountInString(s.Description) > MaxDescriptionLen {
+		v.add("segment.description", "at most %d characters", MaxDescriptionLen)
+	}
+	switch n := len(s.Rule.All); {
+	case n == 0:
+		v.add("segment.rule.all", "at least one condition is required")
+	case n > MaxConditions:
+		v.add("segment.rule.all", "at most %d conditions, got %d", MaxConditions, n)
+	default:
+		for i, c := range s.Rule.All {
+			validateCondition(v, fmt.Sprintf("segment.rule.all[%d]", i), c)
+		}
+	}
+	return v.orNil()
+}
+
+func validateCondition(v *ValidationError, path string, c Condition) {
+	set := 0
+	for _, isSet := range []bool{c.Trait != nil, c.Event != nil, c.RFM != nil} {
+		if isSet {
+			set++
+		}
+	}
+	if set != 1 {
+		v.add(path, "exactly one of trait, event or rfm must be set")
+		return
+	}
+	switch {
+	case c.Trait != nil:
+		p := path + ".trait"
+		validateName(v, p+".key", c.Trait.Key)
+		if utf8.RuneCountInString(c.Trait.Equals) > MaxTraitValueLen {
+			v.add(p+".equals", "at most %d characters", MaxTraitValueLen)
+		}
+	case c.Event != nil:
+		p := path + ".event"
+		validateName(v, p+".event", c.Event.Event)
+		if c.Event.MinCount < 0 || c.Event.MinCount > MaxMinCount {
+			v.add(p+".min_count", "must be between 1 and %d (0 means 1), got %d", MaxMinCount, c.Event.MinCount)
+		}
+		if c.Event.WithinDays < 1 || c.Event.WithinDays > MaxWithinDays {
+			v.add(p+".within_days", "must be between 1 and %d, got %d", MaxWithinDays, c.Event.WithinDays)
+		}
+	case c.RFM != nil:
+		p := path + ".rfm"
+		for _, f := range []struct {
+			field string
+			score int32
+		}{
+			{"min_recency_score", c.RFM.MinRecency},
+			{"min_frequency_score", c.RFM.MinFrequency},
+			{"min_monetary_score", c.RFM.MinMonetary},
+		} {
+			if f.score < 0 || f.score > MaxScore {
+				v.add(p+"."+f.field, "must be between 0 (any) and %d, got %d", MaxScore, f.score)
+			}
+		}
+	}
+}
+
+func validateName(v *ValidationError, field, name string) {
+	switch {
+	case strings.TrimSpace(name) == "":
+		v.add(field, "required")
+	case utf8.RuneCountInString(name) > MaxKeyLen:
+		v.add(field, "at most %d characters", MaxKeyLen)
+	}
+}
+
+// ValidateID checks a segment or customer id taken from a request.
+func ValidateID(field, id string) error {
+	v := &ValidationError{}
+	v.checkID(field, id)
+	return v.orNil()
+}
+
+// checkID records what is wrong with an id, if anything.
+func (e *ValidationError) checkID(field, id string) {
+	switch {
+	case id == "":
+		e.add(field, "required")
+	case len(id) > MaxIDLen:
+		e.add(field, "at most %d bytes", MaxIDLen)
+	case !utf8.ValidString(id):
+		e.add(field, "must be valid UTF-8")
+	}
+}

@@ -1,0 +1,539 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// TestConformance runs every store behaviour on SQLite and, when
+// KIZUNA_TEST_POSTGRES_URL is set, on PostgreSQL.
+func TestConformance(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s *store.Store)
+	}{
+		{"ApplyEventIsIdempotent", testApplyEventIdempotent},
+		{"TraitsLatestWinsPerKey", testTraitsLatestWins},
+		{"CountEventsWindowEdge", testCountEventsWindow},
+		{"OrdersDedupedByOrderID", testOrdersDeduped},
+		{"SegmentsCRUDAndIsolation", testSegmentsCRUD},
+		{"MembershipChangesAndOutbox", testMembershipChanges},
+		{"ListMembersPaging", testListMembersPaging},
+		{"MergeMovesEverything", testMerge},
+		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
+		{"MigrateTwice", nil},
+	}
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s, err := store.New(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if tt.fn == nil {
+					if _, err := store.New(context.Background(), db); err != nil {
+						t.Fatalf("second migration: %v", err)
+					}
+					return
+				}
+				tt.fn(t, s)
+			})
+		}
+	})
+}
+
+// ws returns a workspace id unique to the running subtest, so subtests
+// sharing one database cannot see each other's rows.
+func ws(t testing.TB) string {
+	t.Helper()
+	return "ws_" + t.Name()
+}
+
+func mustApply(t testing.TB, s *store.Store, e segment.Event) bool {
+	t.Helper()
+	applied, err := s.ApplyEvent(context.Background(), e)
+	if err != nil {
+		t.Fatalf("ApplyEvent(%s): %v", e.EventID, err)
+	}
+	return applied
+}
+
+func track(workspace, id, customer, name string, at time.Time) segment.Event {
+	return segment.Event{WorkspaceID: workspace, EventID: id, CustomerID: customer, Type: segment.EventTrack, Name: name, Time: at}
+}
+
+func testApplyEventIdempotent(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	e := track(w, "e1", "c1", "Signed Up", t0)
+	if !mustApply(t, s, e) {
+		t.Fatal("first apply: applied = false")
+	}
+	if mustApply(t, s, e) {
+		t.Fatal("second apply: applied = true, want false")
+	}
+	c, err := s.Customer(ctx, w, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EventCount != 1 || !c.FirstSeen.Equal(t0) || !c.LastSeen.Equal(t0) {
+		t.Errorf("customer = %+v, want one event seen at %v", c, t0)
+	}
+	n, err := s.CountEvents(ctx, w, "c1", "Signed Up", t0.Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Errorf("CountEvents = %d, %v; want 1", n, err)
+	}
+	// The same event id in another workspace is another event.
+	other := e
+	other.WorkspaceID = w + "_other"
+	if !mustApply(t, s, other) {
+		t.Error("same id in another workspace: applied = false")
+	}
+	if _, err := s.Customer(ctx, w+"_nobody", "c1"); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("Customer in unknown workspace: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testTraitsLatestWins(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	identify := func(id string, at time.Time, traits map[string]any) segment.Event {
+		return segment.Event{WorkspaceID: w, EventID: id, CustomerID: "c1", Type: segment.EventIdentify, Time: at, Traits: traits}
+	}
+	mustApply(t, s, identify("i2", t0.Add(time.Hour), map[string]any{"plan": "pro", "age": float64(30)}))
+	// Older event arriving late: its plan must not win, its new key must land.
+	mustApply(t, s, identify("i1", t0, map[string]any{"plan": "free", "city": "Osaka"}))
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "g1", CustomerID: "c1", Type: segment.EventGroup, Time: t0.Add(2 * time.Hour),
+		Traits: map[string]any{"company": "Acme"}})
+	// Track traits are not profile traits.
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "t1", CustomerID: "c1", Type: segment.EventTrack, Name: "x", Time: t0.Add(3 * time.Hour),
+		Traits: map[string]any{"plan": "ignored"}})
+	c, err := s.Customer(ctx, w, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"plan": "pro", "age": float64(30), "city": "Osaka", "company": "Acme"}
+	if !reflect.DeepEqual(c.Traits, want) {
+		t.Errorf("traits = %v, want %v", c.Traits, want)
+	}
+	if !c.FirstSeen.Equal(t0) || !c.LastSeen.Equal(t0.Add(3*time.Hour)) || c.EventCount != 4 {
+		t.Errorf("seen %v..%v count %d; want %v..%v count 4", c.FirstSeen, c.LastSeen, c.EventCount, t0, t0.Add(3*time.Hour))
+	}
+}
+
+func testCountEventsWindow(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	mustApply(t, s, track(w, "a", "c1", "Viewed", t0))
+	mustApply(t, s, track(w, "b", "c1", "Viewed", t0.Add(time.Microsecond)))
+	mustApply(t, s, track(w, "c", "c2", "Viewed", t0.Add(time.Hour)))
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "p", CustomerID: "c2", Type: segment.EventPage, Name: "Viewed", Time: t0})
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i", CustomerID: "c3", Type: segment.EventIdentify, Name: "Viewed", Time: t0})
+	tests := []struct {
+		name  string
+		since time.Time
+		c1    int64
+		all   map[string]int64
+	}{
+		{"window starts at the earliest event", t0, 2, map[string]int64{"c1": 2, "c2": 2}},
+		{"one microsecond later", t0.Add(time.Microsecond), 1, map[string]int64{"c1": 1, "c2": 1}},
+		{"after everything", t0.Add(2 * time.Hour), 0, map[string]int64{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, err := s.CountEvents(ctx, w, "c1", "Viewed", tt.since)
+			if err != nil || n != tt.c1 {
+				t.Errorf("CountEvents(c1) = %d, %v; want %d", n, err, tt.c1)
+			}
+			all, err := s.CountEventsByCustomer(ctx, w, "Viewed", tt.since)
+			if err != nil || !reflect.DeepEqual(all, tt.all) {
+				t.Errorf("CountEventsByCustomer = %v, %v; want %v", all, err, tt.all)
+			}
+		})
+	}
+}
+
+func testOrdersDeduped(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	order := func(id, customer, orderID string, revenue float64, at time.Time) segment.Event {
+		e := track(w, id, customer, "Order Completed", at)
+		e.Order = &segment.Order{ID: orderID, Revenue: revenue}
+		return e
+	}
+	v0, err := s.OrdersVersion(ctx, w)
+	if err != nil || v0 != 0 {
+		t.Fatalf("OrdersVersion before orders = %d, %v; want 0", v0, err)
+	}
+	mustApply(t, s, order("e1", "c1", "o1", 10, t0))
+	mustApply(t, s, order("e2", "c1", "o1", 10, t0)) // same order re-sent under a new message id
+	mustApply(t, s, order("e3", "c1", "o2", 5.5, t0.Add(time.Hour)))
+	mustApply(t, s, order("e4", "c2", "o3", 1, t0))
+	v1, err := s.OrdersVersion(ctx, w)
+	if err != nil || v1 != 3 {
+		t.Errorf("OrdersVersion = %d, %v; want 3 (one per new order)", v1, err)
+	}
+	st, err := s.CustomerOrderStats(ctx, w, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (segment.OrderStats{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour)}); st != want {
+		t.Errorf("CustomerOrderStats = %+v, want %+v", st, want)
+	}
+	none, err := s.CustomerOrderStats(ctx, w, "nobody")
+	if err != nil || none.Count != 0 || !none.LastOrder.IsZero() {
+		t.Errorf("CustomerOrderStats(nobody) = %+v, %v; want zero", none, err)
+	}
+	all, err := s.OrderStats(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []segment.OrderStats{
+		{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour)},
+		{CustomerID: "c2", Count: 1, Revenue: 1, LastOrder: t0},
+	}
+	if !reflect.DeepEqual(all, want) {
+		t.Errorf("OrderStats = %+v, want %+v", all, want)
+	}
+}
+
+func newSegment(t testing.TB, workspace, name string, rule segment.Rule) segment.Segment {
+	t.Helper()
+	id, err := segment.NewID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segment.Segment{WorkspaceID: workspace, ID: id, DisplayName: name, Rule: rule, CreateTime: t0}
+}
+
+var (
+	traitRule = segment.Rule{All: []segment.Condition{{Trait: &segment.TraitCondition{Key: "plan", Equals: "pro"}}}}
+	eventRule = segment.Rule{All: []segment.Condition{{Event: &segment.EventCondition{Event: "Viewed", MinCount: 1, WithinDays: 7}}}}
+)
+
+func testSegmentsCRUD(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w, other := ws(t), ws(t)+"_other"
+	a := newSegment(t, w, "A", traitRule)
+	b := newSegment(t, w, "B", eventRule)
+	x := newSegment(t, other, "X", traitRule)
+	for _, seg := range []segment.Segment{a, b, x} {
+		if err := s.CreateSegment(ctx, seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetSegment(ctx, w, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, a) {
+		t.Errorf("GetSegment = %+v, want %+v", got, a)
+	}
+	if _, err := s.GetSegment(ctx, other, a.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("GetSegment from another workspace: err = %v, want ErrNotFound", err)
+	}
+	list, err := s.ListSegments(ctx, w, "", 10)
+	if err != nil || len(list) != 2 || list[0].ID != a.ID || list[1].ID != b.ID {
+		t.Fatalf("ListSegments = %+v, %v; want [A B]", list, err)
+	}
+	page2, err := s.ListSegments(ctx, w, a.ID, 1)
+	if err != nil || len(page2) != 1 || page2[0].ID != b.ID {
+		t.Errorf("ListSegments after A = %+v, %v; want [B]", page2, err)
+	}
+	all, err := s.AllSegments(ctx, w)
+	if err != nil || len(all) != 2 {
+		t.Errorf("AllSegments = %d, %v; want 2", len(all), err)
+	}
+	dyn, err := s.WorkspacesWithDynamicSegments(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !contains(dyn, w) || contains(dyn, other) {
+		t.Errorf("WorkspacesWithDynamicSegments = %v; want %s and not %s", dyn, w, other)
+	}
+	if err := s.DeleteSegment(ctx, other, a.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("DeleteSegment from another workspace: err = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSegment(ctx, w, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetSegment(ctx, w, a.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("GetSegment after delete: err = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteSegment(ctx, w, a.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("second DeleteSegment: err = %v, want ErrNotFound", err)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func change(t testing.TB, workspace, seg, customer string, joined bool) segment.MembershipChange {
+	t.Helper()
+	id, err := segment.NewChangeID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segment.MembershipChange{ChangeID: id, WorkspaceID: workspace, SegmentID: seg, CustomerID: customer, Joined: joined, Time: t0}
+}
+
+func testMembershipChanges(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seg := newSegment(t, w, "S", traitRule)
+	gone := newSegment(t, w, "Gone", traitRule)
+	for _, sg := range []segment.Segment{seg, gone} {
+		if err := s.CreateSegment(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSegment(ctx, w, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	drainOutbox(t, s)
+	steps := []struct {
+		name        string
+		changes     []segment.MembershipChange
+		wantApplied int
+		wantMembers []string
+	}{
+		{"join two", []segment.MembershipChange{change(t, w, seg.ID, "c1", true), change(t, w, seg.ID, "c2", true)}, 2, []string{"c1", "c2"}},
+		{"join again is a no-op", []segment.MembershipChange{change(t, w, seg.ID, "c1", true)}, 0, []string{"c1", "c2"}},
+		{"join a deleted segment is skipped", []segment.MembershipChange{change(t, w, gone.ID, "c1", true)}, 0, []string{"c1", "c2"}},
+		{"leave", []segment.MembershipChange{change(t, w, seg.ID, "c1", false)}, 1, []string{"c2"}},
+		{"leave again is a no-op", []segment.MembershipChange{change(t, w, seg.ID, "c1", false)}, 0, []string{"c2"}},
+	}
+	var wantOutbox []segment.MembershipChange
+	for _, st := range steps {
+		applied, err := s.ApplyChanges(ctx, st.changes)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if len(applied) != st.wantApplied {
+			t.Errorf("%s: applied %d, want %d", st.name, len(applied), st.wantApplied)
+		}
+		wantOutbox = append(wantOutbox, applied...)
+		members, total, err := s.ListMembers(ctx, w, seg.ID, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range members {
+			ids = append(ids, m.CustomerID)
+		}
+		if !reflect.DeepEqual(ids, st.wantMembers) || total != int64(len(st.wantMembers)) {
+			t.Errorf("%s: members %v (total %d), want %v", st.name, ids, total, st.wantMembers)
+		}
+	}
+	pending, err := s.PendingChanges(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(pending, wantOutbox) {
+		t.Errorf("outbox = %+v\nwant %+v", pending, wantOutbox)
+	}
+	ids, err := s.CustomerSegmentIDs(ctx, w, "c2")
+	if err != nil || !reflect.DeepEqual(ids, []string{seg.ID}) {
+		t.Errorf("CustomerSegmentIDs(c2) = %v, %v", ids, err)
+	}
+	segs, err := s.CustomerSegments(ctx, w, "c2")
+	if err != nil || len(segs) != 1 || segs[0].ID != seg.ID || segs[0].Size != 1 {
+		t.Errorf("CustomerSegments(c2) = %+v, %v; want [S size 1]", segs, err)
+	}
+	if segs, err := s.CustomerSegments(ctx, w+"_other", "c2"); err != nil || len(segs) != 0 {
+		t.Errorf("CustomerSegments from another workspace = %+v, %v; want none", segs, err)
+	}
+	if err := s.DeleteChanges(ctx, pending[:1]); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := s.PendingChanges(ctx, 100)
+	if err != nil || !reflect.DeepEqual(rest, wantOutbox[1:]) {
+		t.Errorf("outbox after deleting one = %+v, %v", rest, err)
+	}
+	if err := s.DeleteSegment(ctx, w, seg.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ids, err := s.CustomerSegmentIDs(ctx, w, "c2"); err != nil || len(ids) != 0 {
+		t.Errorf("memberships after segment delete = %v, %v; want none", ids, err)
+	}
+	drainOutbox(t, s)
+}
+
+// drainOutbox empties the outbox, which subtests share.
+func drainOutbox(t testing.TB, s *store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		p, err := s.PendingChanges(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p) == 0 {
+			return
+		}
+		if err := s.DeleteChanges(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func testListMembersPaging(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seg := newSegment(t, w, "S", traitRule)
+	if err := s.CreateSegment(ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	var changes []segment.MembershipChange
+	var want []string
+	for i := range 25 {
+		id := fmt.Sprintf("c%02d", i)
+		want = append(want, id)
+		changes = append(changes, change(t, w, seg.ID, id, true))
+	}
+	if _, err := s.ApplyChanges(ctx, changes); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	after := ""
+	for {
+		page, total, err := s.ListMembers(ctx, w, seg.ID, after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 25 {
+			t.Fatalf("total = %d, want 25", total)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, m := range page {
+			got = append(got, m.CustomerID)
+			if !m.JoinTime.Equal(t0) {
+				t.Errorf("join time %v, want %v", m.JoinTime, t0)
+			}
+		}
+		after = page[len(page)-1].CustomerID
+	}
+	if !sort.StringsAreSorted(got) || !reflect.DeepEqual(got, want) {
+		t.Errorf("paged members = %v, want %v", got, want)
+	}
+	ranged, err := s.MembershipsInRange(ctx, w, "c09", "c11")
+	if err != nil || len(ranged) != 2 {
+		t.Errorf("MembershipsInRange(c09, c11] = %v, %v; want c10, c11", ranged, err)
+	}
+	open, err := s.MembershipsInRange(ctx, w, "c20", "")
+	if err != nil || len(open) != 4 {
+		t.Errorf("MembershipsInRange(c20, ∞) = %v, %v; want 4", open, err)
+	}
+	drainOutbox(t, s)
+}
+
+func testMerge(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seg := newSegment(t, w, "S", traitRule)
+	if err := s.CreateSegment(ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i1", CustomerID: "anon", Type: segment.EventIdentify, Time: t0,
+		Traits: map[string]any{"plan": "free", "city": "Kyoto"}})
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i2", CustomerID: "user", Type: segment.EventIdentify, Time: t0.Add(time.Hour),
+		Traits: map[string]any{"plan": "pro"}})
+	o := track(w, "o1", "anon", "Order Completed", t0.Add(-time.Hour))
+	o.Order = &segment.Order{ID: "o1", Revenue: 20}
+	mustApply(t, s, o)
+	mustApply(t, s, track(w, "t1", "anon", "Viewed", t0))
+	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+		t.Fatal(err)
+	}
+	drainOutbox(t, s)
+	v0, _ := s.OrdersVersion(ctx, w)
+
+	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "ghost"}, Time: t0}
+	for run, wantApplied := range []bool{true, false} {
+		applied, err := s.ApplyMerge(ctx, m, segment.NewChangeID, t0)
+		if err != nil || applied != wantApplied {
+			t.Fatalf("ApplyMerge run %d = %v, %v; want %v", run, applied, err, wantApplied)
+		}
+	}
+	if _, err := s.Customer(ctx, w, "anon"); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("merged customer still there: %v", err)
+	}
+	c, err := s.Customer(ctx, w, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantTraits := map[string]any{"plan": "pro", "city": "Kyoto"}
+	if !reflect.DeepEqual(c.Traits, wantTraits) || c.EventCount != 4 || !c.FirstSeen.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("survivor = %+v; want traits %v, 4 events, first seen %v", c, wantTraits, t0.Add(-time.Hour))
+	}
+	st, err := s.CustomerOrderStats(ctx, w, "user")
+	if err != nil || st.Count != 1 || st.Revenue != 20 {
+		t.Errorf("survivor orders = %+v, %v; want 1 order of 20", st, err)
+	}
+	if n, err := s.CountEvents(ctx, w, "user", "Viewed", t0.Add(-time.Hour)); err != nil || n != 1 {
+		t.Errorf("survivor Viewed = %d, %v; want 1", n, err)
+	}
+	if v1, _ := s.OrdersVersion(ctx, w); v1 == v0 {
+		t.Errorf("orders version unchanged (%d) after moving orders", v1)
+	}
+	if ids, err := s.CustomerSegmentIDs(ctx, w, "anon"); err != nil || len(ids) != 0 {
+		t.Errorf("merged customer's memberships = %v, %v; want none", ids, err)
+	}
+	pending, err := s.PendingChanges(ctx, 10)
+	if err != nil || len(pending) != 1 || pending[0].Joined || pending[0].CustomerID != "anon" || pending[0].SegmentID != seg.ID {
+		t.Errorf("outbox after merge = %+v, %v; want one leave of anon", pending, err)
+	}
+	drainOutbox(t, s)
+}
+
+// testConcurrentEvents applies identify calls for one new customer from
+// several goroutines (as replicas would): no trait and no count may be lost.
+func testConcurrentEvents(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.ApplyEvent(ctx, segment.Event{WorkspaceID: w, EventID: fmt.Sprintf("e%d", i), CustomerID: "c1",
+				Type: segment.EventIdentify, Time: t0, Traits: map[string]any{fmt.Sprintf("k%d", i): "v"}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Customer(ctx, w, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Traits) != n || c.EventCount != n {
+		t.Errorf("customer has %d traits and %d events, want %d of each", len(c.Traits), c.EventCount, n)
+	}
+}

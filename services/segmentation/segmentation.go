@@ -1,0 +1,290 @@
+// Package segmentation is Kizuna's segmentation service: segment
+// definitions (rules over traits, behaviour in time windows and RFM
+// scores), per-customer features, and segment membership kept current as
+// ingested events arrive, announced on the bus as MembershipChanged.
+//
+// The suite and the service's own command wire it the same way:
+//
+//	svc, err := segmentation.New(ctx, segmentation.Options{DB: db, Bus: b, Logger: log})
+//	svc.Register(grpcServer.Server)
+//	go svc.Run(ctx)
+package segmentation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/segmentation/internal/api"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+)
+
+// ConsumerName is the durable consumer of the events stream. Replicas share
+// it, and so share the work.
+const ConsumerName = "segmentation"
+
+// DefaultSweepInterval is how often time-dependent segments (event windows,
+// RFM) are re-evaluated when Options.SweepInterval is zero.
+const DefaultSweepInterval = time.Minute
+
+// relayRetryInterval is how often the outbox is retried when nothing new
+// wakes the relay, e.g. after a publish failed while NATS was down.
+const relayRetryInterval = 5 * time.Second
+
+// Options configures New.
+type Options struct {
+	// DB is opened by the caller; New runs the migrations.
+	DB *sqldb.DB
+	// Bus is connected by the caller.
+	Bus    *bus.Bus
+	Logger *slog.Logger
+	// SweepInterval is how often segments with event-window or RFM
+	// conditions are re-evaluated for every customer; default 1 minute.
+	SweepInterval time.Duration
+	// Now is the clock; time.Now when nil. Tests move it.
+	Now func() time.Time
+}
+
+// Service is the segmentation service.
+type Service struct {
+	bus    *bus.Bus
+	log    *slog.Logger
+	clock  func() time.Time
+	sweep  time.Duration
+	engine *segment.Engine
+	api    *api.Server
+}
+
+// New ensures the bus streams exist, migrates the database and returns a
+// Service ready to Register and Run.
+func New(ctx context.Context, opts Options) (*Service, error) {
+	if opts.DB == nil || opts.Bus == nil {
+		return nil, errors.New("segmentation: Options.DB and Options.Bus are required")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	sweep := opts.SweepInterval
+	if sweep <= 0 {
+		sweep = DefaultSweepInterval
+	}
+	// Streams are ensured here rather than in Run so that a process wiring
+	// several services updates streams before any of them starts consuming:
+	// nats-server 2.15 races when a stream update and a consumer creation on
+	// the same stream overlap.
+	if err := opts.Bus.EnsureStreams(ctx); err != nil {
+		return nil, fmt.Errorf("segmentation: %w", err)
+	}
+	st, err := store.New(ctx, opts.DB)
+	if err != nil {
+		return nil, fmt.Errorf("segmentation: %w", err)
+	}
+	clock := opts.Now
+	if clock == nil {
+		clock = time.Now
+	}
+	s := &Service{bus: opts.Bus, log: log, clock: clock, sweep: sweep}
+	s.engine, err = segment.NewEngine(segment.Config{
+		Store:     st,
+		Publisher: busPublisher{bus: opts.Bus},
+		Now:       opts.Now,
+		Logger:    log,
+		RFMMaxAge: min(sweep, segment.DefaultRFMMaxAge),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("segmentation: %w", err)
+	}
+	s.api = api.New(s.engine)
+	return s, nil
+}
+
+// Register registers SegmentService on srv.
+func (s *Service) Register(srv *grpc.Server) {
+	segmentationv1.RegisterSegmentServiceServer(srv, s.api)
+}
+
+// Run consumes the events stream (durable consumer "segmentation"),
+// publishes membership changes from the outbox and sweeps time-dependent
+// segments every SweepInterval, until ctx ends. It returns nil after ctx
+// ends and an error if it cannot start.
+func (s *Service) Run(ctx context.Context) error {
+	stop, err := s.bus.Consume(ctx, bus.Consumer{
+		Kind:    bus.KindEvents,
+		Durable: ConsumerName,
+		Handler: s.handle,
+	})
+	if err != nil {
+		return fmt.Errorf("segmentation: %w", err)
+	}
+	defer stop()
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { s.relayLoop(ctx); return nil })
+	g.Go(func() error { s.sweepLoop(ctx); return nil })
+	return g.Wait()
+}
+
+// relayLoop publishes the outbox whenever the engine wrote to it, and
+// periodically in case an earlier publish failed.
+func (s *Service) relayLoop(ctx context.Context) {
+	tick := time.NewTicker(relayRetryInterval)
+	defer tick.Stop()
+	for {
+		if err := s.engine.Relay(ctx); err != nil && ctx.Err() == nil {
+			s.log.WarnContext(ctx, "segmentation: publishing membership changes failed; will retry", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.engine.Pending():
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *Service) sweepLoop(ctx context.Context) {
+	tick := time.NewTicker(s.sweep)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if err := s.engine.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.log.ErrorContext(ctx, "segmentation: sweep failed", slog.Any("error", err))
+		}
+	}
+}
+
+// handle applies one events-stream message. Malformed messages are logged
+// and acknowledged: redelivering them cannot fix them.
+func (s *Service) handle(ctx context.Context, m bus.Message) error {
+	if t := m.Headers.Get(bus.TypeHeader); t != "" && t != string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().Descriptor().FullName()) {
+		return nil // another payload type on the stream; not ours to read
+	}
+	var msg ingestionv1.IngestionBusMessage
+	if err := m.Unmarshal(&msg); err != nil {
+		s.log.ErrorContext(ctx, "segmentation: dropping undecodable message", slog.String("subject", m.Subject), slog.Any("error", err))
+		return nil
+	}
+	var err error
+	switch p := msg.GetPayload().(type) {
+	case *ingestionv1.IngestionBusMessage_EventRecorded:
+		err = s.engine.ApplyEvent(ctx, eventFromProto(p.EventRecorded, s.clock()))
+	case *ingestionv1.IngestionBusMessage_CustomerMerged:
+		err = s.engine.ApplyMerge(ctx, mergeFromProto(p.CustomerMerged, s.clock()))
+	default:
+		return nil // a payload kind added after this build; nothing to do
+	}
+	var invalid *segment.ValidationError
+	if errors.As(err, &invalid) {
+		s.log.ErrorContext(ctx, "segmentation: dropping invalid message", slog.String("subject", m.Subject),
+			slog.String("msg_id", m.MsgID), slog.Any("error", err))
+		return nil
+	}
+	return err
+}
+
+func eventFromProto(e *ingestionv1.Event, receivedFallback time.Time) segment.Event {
+	out := segment.Event{
+		WorkspaceID: e.GetWorkspaceId(),
+		EventID:     e.GetEventId(),
+		CustomerID:  e.GetCustomerId(),
+		Type:        eventType(e.GetType()),
+		Name:        e.GetName(),
+		Time:        eventTime(e.GetTimestamp(), e.GetReceiveTime(), receivedFallback),
+		Traits:      structMap(e.GetTraits()),
+	}
+	if o := e.GetOrder(); o != nil {
+		id := o.GetOrderId()
+		if id == "" {
+			id = e.GetEventId()
+		}
+		revenue := o.GetRevenue()
+		if math.IsNaN(revenue) || math.IsInf(revenue, 0) {
+			revenue = 0 // one bad number must not poison a workspace's RFM scores
+		}
+		out.Order = &segment.Order{ID: id, Revenue: revenue}
+	}
+	return out
+}
+
+func mergeFromProto(m *ingestionv1.CustomerMerged, fallback time.Time) segment.Merge {
+	return segment.Merge{
+		WorkspaceID: m.GetWorkspaceId(),
+		MergeID:     m.GetMergeId(),
+		SurvivorID:  m.GetSurvivorCustomerId(),
+		MergedIDs:   m.GetMergedCustomerIds(),
+		Time:        eventTime(m.GetMergeTime(), nil, fallback),
+	}
+}
+
+// eventTime prefers when the event happened, then when ingestion received
+// it, then when it reached us.
+func eventTime(ts, received *timestamppb.Timestamp, fallback time.Time) time.Time {
+	for _, t := range []*timestamppb.Timestamp{ts, received} {
+		if t != nil && t.IsValid() {
+			return t.AsTime().UTC().Truncate(time.Microsecond)
+		}
+	}
+	return fallback.UTC().Truncate(time.Microsecond)
+}
+
+func structMap(s *structpb.Struct) map[string]any {
+	if s == nil || len(s.GetFields()) == 0 {
+		return nil
+	}
+	return s.AsMap()
+}
+
+func eventType(t ingestionv1.EventType) segment.EventType {
+	switch t {
+	case ingestionv1.EventType_EVENT_TYPE_IDENTIFY:
+		return segment.EventIdentify
+	case ingestionv1.EventType_EVENT_TYPE_TRACK:
+		return segment.EventTrack
+	case ingestionv1.EventType_EVENT_TYPE_PAGE:
+		return segment.EventPage
+	case ingestionv1.EventType_EVENT_TYPE_SCREEN:
+		return segment.EventScreen
+	case ingestionv1.EventType_EVENT_TYPE_GROUP:
+		return segment.EventGroup
+	case ingestionv1.EventType_EVENT_TYPE_ALIAS:
+		return segment.EventAlias
+	default:
+		return segment.EventOther
+	}
+}
+
+// busPublisher publishes membership changes on the membership stream,
+// subject <prefix>.membership.<workspace>.<segment>, with the change id as
+// the message id so a re-published change is deduplicated.
+type busPublisher struct {
+	bus *bus.Bus
+}
+
+func (p busPublisher) PublishMembershipChange(ctx context.Context, c segment.MembershipChange) error {
+	msg := &segmentationv1.MembershipChanged{
+		ChangeId:    c.ChangeID,
+		WorkspaceId: c.WorkspaceID,
+		SegmentId:   c.SegmentID,
+		CustomerId:  c.CustomerID,
+		Joined:      c.Joined,
+		ChangeTime:  timestamppb.New(c.Time),
+	}
+	return p.bus.Publish(ctx, p.bus.Subject(bus.KindMembership, c.WorkspaceID, c.SegmentID), c.ChangeID, msg)
+}

@@ -1,0 +1,581 @@
+package segmentation_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"os"
+	"reflect"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/grpctest"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation"
+)
+
+// Two workspaces and their keys.
+const (
+	keyA, wsA = "kz_key_a", "ws_a"
+	keyB, wsB = "kz_key_b", "ws_b"
+)
+
+// membershipDeadline bounds how long a test waits for membership to follow
+// an event; the service aims for well under a second.
+const membershipDeadline = 5 * time.Second
+
+type harness struct {
+	bus     *bus.Bus
+	client  segmentationv1.SegmentServiceClient
+	changes *changeLog
+}
+
+// busBackends runs fn on an embedded NATS, and on the external one at
+// KIZUNA_TEST_NATS_URL when it is set (required with
+// KIZUNA_REQUIRE_EXTERNAL=1). Each run gets a random stream prefix.
+func busBackends(t *testing.T, fn func(t *testing.T, connect func(t testing.TB) *bus.Bus)) {
+	t.Run("embedded", func(t *testing.T) {
+		fn(t, func(t testing.TB) *bus.Bus {
+			t.Helper()
+			e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Shutdown)
+			return connectBus(t, bus.ConnectOptions{Embedded: e})
+		})
+	})
+	t.Run("external", func(t *testing.T) {
+		url := os.Getenv("KIZUNA_TEST_NATS_URL")
+		if url == "" {
+			if os.Getenv("KIZUNA_REQUIRE_EXTERNAL") == "1" {
+				t.Fatal("KIZUNA_TEST_NATS_URL is not set but KIZUNA_REQUIRE_EXTERNAL=1")
+			}
+			t.Skip("KIZUNA_TEST_NATS_URL not set")
+		}
+		fn(t, func(t testing.TB) *bus.Bus {
+			t.Helper()
+			b := connectBus(t, bus.ConnectOptions{URL: url})
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := b.DeleteStreams(ctx); err != nil {
+					t.Errorf("delete test streams: %v", err)
+				}
+			})
+			return b
+		})
+	})
+}
+
+func connectBus(t testing.TB, opts bus.ConnectOptions) *bus.Bus {
+	t.Helper()
+	raw := make([]byte, 6)
+	if _, err := rand.Read(raw); err != nil {
+		t.Fatal(err)
+	}
+	opts.Prefix = "segtest_" + hex.EncodeToString(raw)
+	opts.Logger = quietLogger()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	b, err := bus.Connect(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	if err := b.EnsureStreams(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// start runs the service (gRPC server and Run) on b with a fresh SQLite
+// database and records every MembershipChanged published.
+func start(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.Time) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	svc, err := segmentation.New(ctx, segmentation.Options{
+		DB: sqldbtest.SQLite(t), Bus: b, Logger: quietLogger(), SweepInterval: sweep, Now: now,
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	runErr := make(chan error, 1)
+	go func() { runErr <- svc.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-runErr; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	addr := grpctest.Start(t, svc.Register, grpctest.WithVerifier(auth.StaticKeys{keyA: wsA, keyB: wsB}))
+	h := &harness{bus: b, client: segmentationv1.NewSegmentServiceClient(grpctest.Dial(t, addr)), changes: &changeLog{}}
+	stop, err := b.Consume(ctx, bus.Consumer{
+		Kind:    bus.KindMembership,
+		Durable: "test-observer",
+		Handler: func(_ context.Context, m bus.Message) error {
+			var c segmentationv1.MembershipChanged
+			if err := m.Unmarshal(&c); err != nil {
+				return err
+			}
+			h.changes.add(m.Subject, &c)
+			return nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return h
+}
+
+// changeLog collects published membership changes.
+type changeLog struct {
+	mu       sync.Mutex
+	subjects []string
+	changes  []*segmentationv1.MembershipChanged
+}
+
+func (l *changeLog) add(subject string, c *segmentationv1.MembershipChanged) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.subjects = append(l.subjects, subject)
+	l.changes = append(l.changes, c)
+}
+
+// find returns the change for (segment, customer, joined) and its subject.
+func (l *changeLog) find(segmentID, customerID string, joined bool) (*segmentationv1.MembershipChanged, string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range l.changes {
+		if c.GetSegmentId() == segmentID && c.GetCustomerId() == customerID && c.GetJoined() == joined {
+			return c, l.subjects[i]
+		}
+	}
+	return nil, ""
+}
+
+func (l *changeLog) count(segmentID string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.changes {
+		if c.GetSegmentId() == segmentID {
+			n++
+		}
+	}
+	return n
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(membershipDeadline)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", membershipDeadline, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *harness) publish(t testing.TB, ws, msgID string, msg *ingestionv1.IngestionBusMessage) {
+	t.Helper()
+	kind := "event_recorded"
+	if msg.GetCustomerMerged() != nil {
+		kind = "customer_merged"
+	}
+	if err := h.bus.Publish(context.Background(), h.bus.Subject(bus.KindEvents, ws, kind), msgID, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func event(ws, id, customer string, typ ingestionv1.EventType, name string, at time.Time, traits map[string]any) *ingestionv1.IngestionBusMessage {
+	e := &ingestionv1.Event{
+		EventId: id, WorkspaceId: ws, CustomerId: customer, Type: typ, Name: name,
+		Timestamp: timestamppb.New(at), ReceiveTime: timestamppb.New(at),
+	}
+	if traits != nil {
+		s, err := structpb.NewStruct(traits)
+		if err != nil {
+			panic(err) // test literals only
+		}
+		e.Traits = s
+	}
+	return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: e}}
+}
+
+func members(t testing.TB, h *harness, key, segmentID string) []string {
+	t.Helper()
+	resp, err := h.client.ListSegmentMembers(auth.WithBearer(context.Background(), key),
+		&segmentationv1.ListSegmentMembersRequest{SegmentId: segmentID, PageSize: 1000})
+	if err != nil {
+		t.Fatalf("ListSegmentMembers: %v", err)
+	}
+	out := []string{}
+	for _, m := range resp.GetMembers() {
+		out = append(out, m.GetCustomerId())
+	}
+	return out
+}
+
+func createSegment(t testing.TB, h *harness, key, name string, conds ...*segmentationv1.Condition) *segmentationv1.Segment {
+	t.Helper()
+	resp, err := h.client.CreateSegment(auth.WithBearer(context.Background(), key), &segmentationv1.CreateSegmentRequest{
+		Segment: &segmentationv1.Segment{DisplayName: name, Rule: &segmentationv1.Rule{All: conds}},
+	})
+	if err != nil {
+		t.Fatalf("CreateSegment %s: %v", name, err)
+	}
+	return resp.GetSegment()
+}
+
+func traitCond(key, equals string) *segmentationv1.Condition {
+	return &segmentationv1.Condition{Kind: &segmentationv1.Condition_Trait{Trait: &segmentationv1.TraitCondition{Key: key, Equals: equals}}}
+}
+
+func eventCond(name string, min, days int32) *segmentationv1.Condition {
+	return &segmentationv1.Condition{Kind: &segmentationv1.Condition_Event{Event: &segmentationv1.EventCondition{Event: name, MinCount: min, WithinDays: days}}}
+}
+
+func TestService(t *testing.T) {
+	busBackends(t, func(t *testing.T, connect func(testing.TB) *bus.Bus) {
+		h := start(t, connect(t), time.Minute, nil)
+		t.Run("MembershipFollowsEvents", func(t *testing.T) { testMembershipFollowsEvents(t, h) })
+		t.Run("IdempotentAndBackfill", func(t *testing.T) { testIdempotentAndBackfill(t, h) })
+		t.Run("WorkspaceIsolation", func(t *testing.T) { testWorkspaceIsolation(t, h) })
+		t.Run("MergeAndFeatures", func(t *testing.T) { testMergeAndFeatures(t, h) })
+		t.Run("PagingAndErrors", func(t *testing.T) { testPagingAndErrors(t, h) })
+	})
+}
+
+func testMembershipFollowsEvents(t *testing.T, h *harness) {
+	ctx := auth.WithBearer(context.Background(), keyA)
+	seg := createSegment(t, h, keyA, "Pro plan", traitCond("plan", "pro"))
+	if seg.GetSize() != 0 || seg.GetSegmentId()[:4] != "seg_" || seg.GetCreateTime() == nil {
+		t.Fatalf("created %v; want seg_ id, size 0, create time", seg)
+	}
+	start := time.Now()
+	h.publish(t, wsA, "ev-1", event(wsA, "ev-1", "cus_1", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", time.Now(), map[string]any{"plan": "pro"}))
+	eventually(t, "cus_1 to join", func() bool { return reflect.DeepEqual(members(t, h, keyA, seg.GetSegmentId()), []string{"cus_1"}) })
+	t.Logf("membership current %s after publishing", time.Since(start).Round(time.Millisecond))
+
+	eventually(t, "the join to be published", func() bool { c, _ := h.changes.find(seg.GetSegmentId(), "cus_1", true); return c != nil })
+	c, subject := h.changes.find(seg.GetSegmentId(), "cus_1", true)
+	if want := h.bus.Subject(bus.KindMembership, wsA, seg.GetSegmentId()); subject != want {
+		t.Errorf("published on %q, want %q", subject, want)
+	}
+	if c.GetWorkspaceId() != wsA || c.GetChangeId() == "" || c.GetChangeTime() == nil {
+		t.Errorf("change = %v; want workspace %s, an id and a time", c, wsA)
+	}
+
+	got, err := h.client.ListCustomerSegments(ctx, &segmentationv1.ListCustomerSegmentsRequest{CustomerId: "cus_1"})
+	if err != nil || len(got.GetSegments()) != 1 || got.GetSegments()[0].GetSize() != 1 {
+		t.Errorf("ListCustomerSegments = %v, %v; want [Pro plan size 1]", got, err)
+	}
+
+	h.publish(t, wsA, "ev-2", event(wsA, "ev-2", "cus_1", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", time.Now(), map[string]any{"plan": "free"}))
+	eventually(t, "cus_1 to leave", func() bool { return len(members(t, h, keyA, seg.GetSegmentId())) == 0 })
+	eventually(t, "the leave to be published", func() bool { c, _ := h.changes.find(seg.GetSegmentId(), "cus_1", false); return c != nil })
+}
+
+func testIdempotentAndBackfill(t *testing.T, h *harness) {
+	now := time.Now()
+	// The same event delivered twice (a publisher retry after the duplicate
+	// window, or a redelivery) must count once.
+	viewed := event(wsA, "view-1", "cus_2", ingestionv1.EventType_EVENT_TYPE_TRACK, "Viewed Product", now, nil)
+	h.publish(t, wsA, "view-1", viewed)
+	h.publish(t, wsA, "view-1-retry", viewed) // new msg id defeats NATS dedupe; event id still the same
+	h.publish(t, wsA, "page-1", event(wsA, "page-1", "cus_3", ingestionv1.EventType_EVENT_TYPE_PAGE, "Viewed Product", now, nil))
+	h.publish(t, wsA, "page-2", event(wsA, "page-2", "cus_3", ingestionv1.EventType_EVENT_TYPE_PAGE, "Viewed Product", now, nil))
+	// A marker event for a customer of its own, published last: once it is
+	// visible, everything before it on the stream has been applied.
+	marker := createSegment(t, h, keyA, "marker", eventCond("marker", 1, 1))
+	h.publish(t, wsA, "marker-1", event(wsA, "marker-1", "cus_marker", ingestionv1.EventType_EVENT_TYPE_TRACK, "marker", now, nil))
+	eventually(t, "the marker event", func() bool { return len(members(t, h, keyA, marker.GetSegmentId())) == 1 })
+
+	seg := createSegment(t, h, keyA, "Twice viewers", eventCond("Viewed Product", 2, 7))
+	if seg.GetSize() != 1 {
+		t.Errorf("backfilled size = %d, want 1", seg.GetSize())
+	}
+	if got, want := members(t, h, keyA, seg.GetSegmentId()), []string{"cus_3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("backfilled members = %v, want %v (cus_2's one event was delivered twice)", got, want)
+	}
+	h.publish(t, wsA, "view-2", event(wsA, "view-2", "cus_2", ingestionv1.EventType_EVENT_TYPE_TRACK, "Viewed Product", now, nil))
+	eventually(t, "cus_2 to join after a second distinct event", func() bool {
+		return reflect.DeepEqual(members(t, h, keyA, seg.GetSegmentId()), []string{"cus_2", "cus_3"})
+	})
+	feats, err := h.client.GetCustomerFeatures(auth.WithBearer(context.Background(), keyA),
+		&segmentationv1.GetCustomerFeaturesRequest{CustomerId: "cus_2"})
+	if err != nil || feats.GetFeatures().GetEventCount() != 2 {
+		t.Errorf("cus_2 features = %v, %v; want event_count 2 (three deliveries of two events)", feats, err)
+	}
+}
+
+func testWorkspaceIsolation(t *testing.T, h *harness) {
+	ctxA := auth.WithBearer(context.Background(), keyA)
+	ctxB := auth.WithBearer(context.Background(), keyB)
+	segA := createSegment(t, h, keyA, "A only", traitCond("tier", "gold"))
+	h.publish(t, wsB, "b-1", event(wsB, "b-1", "cus_shared", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", time.Now(), map[string]any{"tier": "gold"}))
+	segB := createSegment(t, h, keyB, "B gold", traitCond("tier", "gold"))
+	eventually(t, "the ws_b customer to join ws_b's segment", func() bool {
+		return reflect.DeepEqual(members(t, h, keyB, segB.GetSegmentId()), []string{"cus_shared"})
+	})
+	if got := members(t, h, keyA, segA.GetSegmentId()); len(got) != 0 {
+		t.Errorf("ws_a segment has members %v from ws_b", got)
+	}
+	notFound := []struct {
+		name string
+		call func() error
+	}{
+		{"GetSegment", func() error {
+			_, err := h.client.GetSegment(ctxB, &segmentationv1.GetSegmentRequest{SegmentId: segA.GetSegmentId()})
+			return err
+		}},
+		{"ListSegmentMembers", func() error {
+			_, err := h.client.ListSegmentMembers(ctxB, &segmentationv1.ListSegmentMembersRequest{SegmentId: segA.GetSegmentId()})
+			return err
+		}},
+		{"DeleteSegment", func() error {
+			_, err := h.client.DeleteSegment(ctxB, &segmentationv1.DeleteSegmentRequest{SegmentId: segA.GetSegmentId()})
+			return err
+		}},
+		{"GetCustomerFeatures", func() error {
+			_, err := h.client.GetCustomerFeatures(ctxA, &segmentationv1.GetCustomerFeaturesRequest{CustomerId: "cus_shared"})
+			return err
+		}},
+	}
+	for _, tt := range notFound {
+		t.Run(tt.name, func(t *testing.T) {
+			if code := status.Code(tt.call()); code != codes.NotFound {
+				t.Errorf("code = %v, want NotFound", code)
+			}
+		})
+	}
+	list, err := h.client.ListSegments(ctxB, &segmentationv1.ListSegmentsRequest{})
+	if err != nil || len(list.GetSegments()) != 1 || list.GetSegments()[0].GetSegmentId() != segB.GetSegmentId() {
+		t.Errorf("ws_b ListSegments = %v, %v; want only its own segment", list, err)
+	}
+	if got, err := h.client.ListCustomerSegments(ctxA, &segmentationv1.ListCustomerSegmentsRequest{CustomerId: "cus_shared"}); err != nil || len(got.GetSegments()) != 0 {
+		t.Errorf("ws_a sees ws_b customer's segments: %v, %v", got, err)
+	}
+	// Deleting within the right workspace works once.
+	if _, err := h.client.DeleteSegment(ctxB, &segmentationv1.DeleteSegmentRequest{SegmentId: segB.GetSegmentId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.GetSegment(ctxB, &segmentationv1.GetSegmentRequest{SegmentId: segB.GetSegmentId()}); status.Code(err) != codes.NotFound {
+		t.Errorf("GetSegment after delete: %v, want NotFound", err)
+	}
+}
+
+func testMergeAndFeatures(t *testing.T, h *harness) {
+	ctx := auth.WithBearer(context.Background(), keyA)
+	seg := createSegment(t, h, keyA, "Buyers", &segmentationv1.Condition{Kind: &segmentationv1.Condition_Rfm{Rfm: &segmentationv1.RfmCondition{}}})
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	order := event(wsA, "ord-1", "cus_anon", ingestionv1.EventType_EVENT_TYPE_TRACK, "Order Completed", now, nil)
+	order.GetEventRecorded().Order = &ingestionv1.Order{OrderId: "o-1", Revenue: 42.5, Currency: "JPY"}
+	h.publish(t, wsA, "ord-1", order)
+	eventually(t, "the buyer to join", func() bool {
+		return reflect.DeepEqual(members(t, h, keyA, seg.GetSegmentId()), []string{"cus_anon"})
+	})
+	h.publish(t, wsA, "id-9", event(wsA, "id-9", "cus_user", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", now, map[string]any{"plan": "x"}))
+	merge := &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+		MergeId: "merge-1", WorkspaceId: wsA, SurvivorCustomerId: "cus_user", MergedCustomerIds: []string{"cus_anon"}, MergeTime: timestamppb.New(now),
+	}}}
+	h.publish(t, wsA, "merge-1", merge)
+	eventually(t, "the survivor to replace the merged customer", func() bool {
+		return reflect.DeepEqual(members(t, h, keyA, seg.GetSegmentId()), []string{"cus_user"})
+	})
+	eventually(t, "leave and join to be published", func() bool {
+		l, _ := h.changes.find(seg.GetSegmentId(), "cus_anon", false)
+		j, _ := h.changes.find(seg.GetSegmentId(), "cus_user", true)
+		return l != nil && j != nil
+	})
+	resp, err := h.client.GetCustomerFeatures(ctx, &segmentationv1.GetCustomerFeaturesRequest{CustomerId: "cus_user"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &segmentationv1.CustomerFeatures{
+		CustomerId: "cus_user", OrderCount: 1, Revenue: 42.5, LastOrderTime: timestamppb.New(now),
+		RecencyScore: 1, FrequencyScore: 1, MonetaryScore: 1, EventCount: 2,
+	}
+	if !proto.Equal(resp.GetFeatures(), want) {
+		t.Errorf("features = %v, want %v", resp.GetFeatures(), want)
+	}
+}
+
+func testPagingAndErrors(t *testing.T, h *harness) {
+	ctx := auth.WithBearer(context.Background(), keyA)
+	seg := createSegment(t, h, keyA, "Paged", traitCond("cohort", "p"))
+	ids := []string{"p_1", "p_2", "p_3"}
+	for _, id := range ids {
+		h.publish(t, wsA, "ev-"+id, event(wsA, "ev-"+id, id, ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", time.Now(), map[string]any{"cohort": "p"}))
+	}
+	eventually(t, "three members", func() bool { return len(members(t, h, keyA, seg.GetSegmentId())) == 3 })
+	var got []string
+	token := ""
+	for page := 0; ; page++ {
+		resp, err := h.client.ListSegmentMembers(ctx, &segmentationv1.ListSegmentMembersRequest{SegmentId: seg.GetSegmentId(), PageSize: 2, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetTotalSize() != 3 {
+			t.Errorf("total_size = %d, want 3", resp.GetTotalSize())
+		}
+		for _, m := range resp.GetMembers() {
+			got = append(got, m.GetCustomerId())
+		}
+		token = resp.GetNextPageToken()
+		if token == "" || page > 3 {
+			break
+		}
+	}
+	if !sort.StringsAreSorted(got) || !reflect.DeepEqual(got, ids) {
+		t.Errorf("paged members = %v, want %v", got, ids)
+	}
+
+	all, err := h.client.ListSegments(ctx, &segmentationv1.ListSegmentsRequest{PageSize: 500})
+	if err != nil || all.GetNextPageToken() != "" || len(all.GetSegments()) < 2 {
+		t.Fatalf("ListSegments = %d segments, token %q, %v; want all of them in one page", len(all.GetSegments()), all.GetNextPageToken(), err)
+	}
+	var paged []string
+	token = ""
+	for range len(all.GetSegments()) + 1 {
+		resp, err := h.client.ListSegments(ctx, &segmentationv1.ListSegmentsRequest{PageSize: 1, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range resp.GetSegments() {
+			paged = append(paged, s.GetSegmentId())
+		}
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	var want []string
+	for _, s := range all.GetSegments() {
+		want = append(want, s.GetSegmentId())
+	}
+	if !reflect.DeepEqual(paged, want) || !sort.StringsAreSorted(paged) {
+		t.Errorf("segments paged one by one = %v, want %v in creation order", paged, want)
+	}
+
+	errTests := []struct {
+		name      string
+		ctx       context.Context
+		call      func(ctx context.Context) error
+		wantCode  codes.Code
+		wantField string
+	}{
+		{"no key", context.Background(), func(ctx context.Context) error {
+			_, err := h.client.ListSegments(ctx, &segmentationv1.ListSegmentsRequest{})
+			return err
+		}, codes.Unauthenticated, ""},
+		{"within_days out of range", ctx, func(ctx context.Context) error {
+			_, err := h.client.CreateSegment(ctx, &segmentationv1.CreateSegmentRequest{Segment: &segmentationv1.Segment{
+				DisplayName: "bad", Rule: &segmentationv1.Rule{All: []*segmentationv1.Condition{traitCond("a", "b"), eventCond("x", 1, 0)}},
+			}})
+			return err
+		}, codes.InvalidArgument, "segment.rule.all[1].event.within_days"},
+		{"missing segment", ctx, func(ctx context.Context) error {
+			_, err := h.client.CreateSegment(ctx, &segmentationv1.CreateSegmentRequest{})
+			return err
+		}, codes.InvalidArgument, "segment"},
+		{"foreign page token", ctx, func(ctx context.Context) error {
+			other := createSegment(t, h, keyA, "Other", traitCond("cohort", "q"))
+			first, err := h.client.ListSegmentMembers(ctx, &segmentationv1.ListSegmentMembersRequest{SegmentId: seg.GetSegmentId(), PageSize: 1})
+			if err != nil {
+				return err
+			}
+			_, err = h.client.ListSegmentMembers(ctx, &segmentationv1.ListSegmentMembersRequest{SegmentId: other.GetSegmentId(), PageToken: first.GetNextPageToken()})
+			return err
+		}, codes.InvalidArgument, "page_token"},
+		{"garbage page token", ctx, func(ctx context.Context) error {
+			_, err := h.client.ListSegments(ctx, &segmentationv1.ListSegmentsRequest{PageToken: "!!!"})
+			return err
+		}, codes.InvalidArgument, "page_token"},
+		{"negative page size", ctx, func(ctx context.Context) error {
+			_, err := h.client.ListSegmentMembers(ctx, &segmentationv1.ListSegmentMembersRequest{SegmentId: seg.GetSegmentId(), PageSize: -1})
+			return err
+		}, codes.InvalidArgument, "page_size"},
+		{"empty customer id", ctx, func(ctx context.Context) error {
+			_, err := h.client.GetCustomerFeatures(ctx, &segmentationv1.GetCustomerFeaturesRequest{})
+			return err
+		}, codes.InvalidArgument, "customer_id"},
+		{"unknown segment", ctx, func(ctx context.Context) error {
+			_, err := h.client.DeleteSegment(ctx, &segmentationv1.DeleteSegmentRequest{SegmentId: "seg_nope"})
+			return err
+		}, codes.NotFound, ""},
+	}
+	for _, tt := range errTests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call(tt.ctx)
+			st := status.Convert(err)
+			if st.Code() != tt.wantCode {
+				t.Fatalf("code = %v (%v), want %v", st.Code(), err, tt.wantCode)
+			}
+			if tt.wantField == "" {
+				return
+			}
+			var fields []string
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok {
+					for _, v := range br.GetFieldViolations() {
+						fields = append(fields, v.GetField())
+					}
+				}
+			}
+			if !reflect.DeepEqual(fields, []string{tt.wantField}) {
+				t.Errorf("field violations = %v, want [%s]", fields, tt.wantField)
+			}
+		})
+	}
+}
+
+// TestSweepSlidesWindows checks that Run's sweep drops a member whose
+// events age out of the window without any new event arriving.
+func TestSweepSlidesWindows(t *testing.T) {
+	e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	var mu sync.Mutex
+	offset := time.Duration(0)
+	now := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return time.Now().Add(offset)
+	}
+	h := start(t, connectBus(t, bus.ConnectOptions{Embedded: e}), 20*time.Millisecond, now)
+	seg := createSegment(t, h, keyA, "Today", eventCond("Opened", 1, 1))
+	h.publish(t, wsA, "open-1", event(wsA, "open-1", "cus_s", ingestionv1.EventType_EVENT_TYPE_TRACK, "Opened", time.Now(), nil))
+	eventually(t, "cus_s to join", func() bool { return len(members(t, h, keyA, seg.GetSegmentId())) == 1 })
+	mu.Lock()
+	offset = 24*time.Hour + time.Second // the event is now just outside the 1-day window
+	mu.Unlock()
+	eventually(t, "the sweep to drop cus_s", func() bool { return len(members(t, h, keyA, seg.GetSegmentId())) == 0 })
+	eventually(t, "join and leave to be published", func() bool {
+		j, _ := h.changes.find(seg.GetSegmentId(), "cus_s", true)
+		l, _ := h.changes.find(seg.GetSegmentId(), "cus_s", false)
+		return j != nil && l != nil
+	})
+}

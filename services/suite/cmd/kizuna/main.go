@@ -1,0 +1,99 @@
+// Command kizuna runs the whole Kizuna suite in one process (`make run`), and
+// offers the offline tools:
+//
+//	kizuna [flags]              start every service (see -help)
+//	kizuna cleanse normalize|dedupe ...   clean and deduplicate a customer CSV
+//	kizuna clv fit|predict ...            fit and apply CLV models to a transaction log
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kizuna/kizuna/services/analytics/clvcli"
+	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
+	"github.com/kizuna/kizuna/services/platform/config"
+	"github.com/kizuna/kizuna/services/platform/telemetry"
+	"github.com/kizuna/kizuna/services/suite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "kizuna:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "cleanse":
+			return cleansecli.Run(ctx, args[1:], stdin, stdout, stderr)
+		case "clv":
+			return clvcli.Run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	return serve(ctx, args, stdout, stderr)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := config.NewFlagSet("kizuna")
+	fs.SetOutput(stderr)
+	var common config.Common
+	common.Register(fs)
+	dataDir := fs.String("data-dir", "KIZUNA_DATA_DIR", "./data", "where the embedded SQLite files and NATS store live")
+	httpAddr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", "localhost:8080", "REST, OpenAPI and health listen address")
+	ingAddr := fs.String("ingestion-addr", "KIZUNA_INGESTION_ADDR", "localhost:50051", "ingestion gRPC listen address")
+	segAddr := fs.String("segmentation-addr", "KIZUNA_SEGMENTATION_ADDR", "localhost:50052", "segmentation gRPC listen address")
+	metAddr := fs.String("metrics-addr", "KIZUNA_METRICS_ADDR", "localhost:50053", "metrics gRPC listen address")
+	cmpAddr := fs.String("campaign-addr", "KIZUNA_CAMPAIGN_ADDR", "localhost:50054", "campaign gRPC listen address")
+	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "", "postgres:// URL (a schema per service); empty: SQLite files in -data-dir")
+	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty: an embedded server (binds no port)")
+	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", "kizuna", "prefix of stream names and subjects")
+	devKey := fs.String("dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
+	adminKey := fs.String("admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level, err := common.Level()
+	if err != nil {
+		return err
+	}
+	asJSON, err := common.JSON()
+	if err != nil {
+		return err
+	}
+	logger := telemetry.NewLogger(stderr, level, asJSON)
+	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna", OTLPEndpoint: common.OTLPEndpoint})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
+
+	cfg := suite.Config{
+		DataDir: *dataDir, HTTPAddr: *httpAddr,
+		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
+		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
+	}
+	return suite.Run(ctx, cfg, func(a suite.Addrs, newKey string) {
+		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz)\n", a.HTTP)
+		fmt.Fprintf(stdout, "  gRPC:     ingestion %s · segmentation %s · metrics %s · campaign %s\n", a.Ingestion, a.Segmentation, a.Metrics, a.Campaign)
+		switch {
+		case newKey != "" && *devKey == "":
+			fmt.Fprintf(stdout, "  API key:  %s  (default workspace, created now: keep it, only its hash is stored)\n", newKey)
+		case *devKey != "":
+			fmt.Fprintf(stdout, "  API key:  %s  (KIZUNA_DEV_API_KEY)\n", *devKey)
+		default:
+			fmt.Fprintln(stdout, "  API key:  the one printed on first start (or set KIZUNA_DEV_API_KEY)")
+		}
+	})
+}
