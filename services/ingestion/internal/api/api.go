@@ -390,6 +390,8 @@ func toStatus(err error) error {
 // message) but keeps it for the logging interceptor, which logs err.Error().
 type internalError struct{ cause error }
 
-func (e internalError) Error() string              { return "internal: " + e.cause.Error() }
-func (e internalError) Unwrap() error              { return e.cause }
-func (e internalError) GRPCStatus() *status.Status { return status.New(codes.Internal, "internal error") }
+func (e internalError) Error() string { return "internal: " + e.cause.Error() }
+func (e internalError) Unwrap() error { return e.cause }
+func (e internalError) GRPCStatus() *status.Status {
+	return status.New(codes.Internal, "internal error")
+}

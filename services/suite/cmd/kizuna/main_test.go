@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestBinaryServesAndStopsCleanly starts the real binary as `make run` does,
+// on the embedded defaults, and checks it becomes ready and exits 0 on
+// SIGTERM.
+func TestBinaryServesAndStopsCleanly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "kizuna")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-data-dir", t.TempDir(), "-http-addr", "127.0.0.1:0",
+		"-ingestion-addr", "127.0.0.1:0", "-segmentation-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-campaign-addr", "127.0.0.1:0")
+	cmd.Env = append(cmd.Environ(), "KIZUNA_DEV_API_KEY=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+
+	restRE := regexp.MustCompile(`REST:\s+(http://\S+)`)
+	keyRE := regexp.MustCompile(`API key:\s+(kz_\S+)\s+\(default workspace, created now`)
+	var rest, key string
+	sc := bufio.NewScanner(stdout)
+	for (rest == "" || key == "") && sc.Scan() {
+		if m := restRE.FindStringSubmatch(sc.Text()); m != nil {
+			rest = m[1]
+		}
+		if m := keyRE.FindStringSubmatch(sc.Text()); m != nil {
+			key = m[1]
+		}
+	}
+	if rest == "" || key == "" {
+		t.Fatalf("did not print the REST address and a new key (rest %q, key %q)", rest, key)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+
+	req, _ := http.NewRequest("GET", rest+"/v1/segments", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /v1/segments with the printed key: status %d", resp.StatusCode)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("did not exit within 30s of SIGTERM")
+	}
+}
