@@ -73,7 +73,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 }
 
 // Register registers ingestion's gRPC services on srv.
-func (s *Service) Register(srv grpc.ServiceRegistrar) { s.server.Register(srv) }
+func (s *Service) Register(srv *grpc.Server) { s.server.Register(srv) }
 
 // VerifyKey authenticates an API key against the workspace table.
 func (s *Service) VerifyKey(ctx context.Context, key string) (string, error) {

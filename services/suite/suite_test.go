@@ -116,7 +116,9 @@ func walk(t *testing.T, cfg suite.Config) {
 		t.Errorf("unknown user: status %d, want 404", code)
 	}
 
-	var seg struct{ Segment struct{ SegmentID, Size string } }
+	var seg struct {
+		Segment struct{ SegmentID, Size string }
+	}
 	c.call("POST", "/v1/segments", `{"displayName":"Buyers","rule":{"all":[{"event":{"event":"Order Completed","minCount":1,"withinDays":30}}]}}`, nil, &seg)
 	segID := seg.Segment.SegmentID
 	eventually(t, "segment holds both buyers", func() bool { return c.segmentSize(segID) == "2" })
@@ -159,7 +161,9 @@ func walk(t *testing.T, cfg suite.Config) {
 	}
 	wg.Wait()
 	eventually(t, "all deliveries sent", func() bool {
-		var got struct{ Campaign struct{ DeliveryCounts struct{ Total, Sent string } } }
+		var got struct {
+			Campaign struct{ DeliveryCounts struct{ Total, Sent string } }
+		}
 		c.call("GET", "/v1/campaigns/"+cmp.Campaign.CampaignID, "", nil, &got)
 		return got.Campaign.DeliveryCounts.Total == "3" && got.Campaign.DeliveryCounts.Sent == "3"
 	})
