@@ -87,7 +87,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		bus:    opts.Bus,
 		logger: opts.Logger.With(slog.String("service", "metrics")),
 		store:  st,
-		server: api.NewServer(calc),
+		server: api.NewServer(calc, st, opts.Now),
 	}, nil
 }
 

@@ -148,6 +148,12 @@ func walk(t *testing.T, cfg suite.Config) {
 		t.Errorf("repeat purchase rate = %v, want 1/3", m.Value)
 	}
 
+	// CLV fitting is served over REST; three customers are too few for the
+	// model, which must say so (FailedPrecondition → 400), not fail.
+	if code, body := c.do("POST", "/v1/clv:fit", `{"period":"week"}`, bearer); code != 200 && !(code == 400 && strings.Contains(string(body), `"code":9`)) {
+		t.Errorf("POST /v1/clv:fit: status %d: %s", code, body)
+	}
+
 	sink := newSink(t)
 	var cmp struct{ Campaign struct{ CampaignID string } }
 	c.call("POST", "/v1/campaigns", fmt.Sprintf(`{"displayName":"Thanks","segmentId":%q,"webhook":{"url":%q},"messageTemplate":"{{ customer.traits.name | default: 'お客様' }}様"}`, segID, sink.URL), nil, &cmp)

@@ -341,6 +341,280 @@ func (x *ListKpisResponse) GetKpis() []*Kpi {
 	return nil
 }
 
+// FitClvRequest chooses the calibration period.
+type FitClvRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Orders up to this time count; now when unset.
+	CalibrationEndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=calibration_end_time,json=calibrationEndTime,proto3" json:"calibration_end_time,omitempty"`
+	// "week" (default) or "day": the unit of recency, T and rates.
+	Period        string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FitClvRequest) Reset() {
+	*x = FitClvRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitClvRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitClvRequest) ProtoMessage() {}
+
+func (x *FitClvRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitClvRequest.ProtoReflect.Descriptor instead.
+func (*FitClvRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FitClvRequest) GetCalibrationEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CalibrationEndTime
+	}
+	return nil
+}
+
+func (x *FitClvRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+// BgNbd holds fitted BG/NBD parameters.
+type BgNbd struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	R             float64                `protobuf:"fixed64,1,opt,name=r,proto3" json:"r,omitempty"`
+	Alpha         float64                `protobuf:"fixed64,2,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	A             float64                `protobuf:"fixed64,3,opt,name=a,proto3" json:"a,omitempty"`
+	B             float64                `protobuf:"fixed64,4,opt,name=b,proto3" json:"b,omitempty"`
+	LogLikelihood float64                `protobuf:"fixed64,5,opt,name=log_likelihood,json=logLikelihood,proto3" json:"log_likelihood,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BgNbd) Reset() {
+	*x = BgNbd{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BgNbd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BgNbd) ProtoMessage() {}
+
+func (x *BgNbd) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BgNbd.ProtoReflect.Descriptor instead.
+func (*BgNbd) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BgNbd) GetR() float64 {
+	if x != nil {
+		return x.R
+	}
+	return 0
+}
+
+func (x *BgNbd) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *BgNbd) GetA() float64 {
+	if x != nil {
+		return x.A
+	}
+	return 0
+}
+
+func (x *BgNbd) GetB() float64 {
+	if x != nil {
+		return x.B
+	}
+	return 0
+}
+
+func (x *BgNbd) GetLogLikelihood() float64 {
+	if x != nil {
+		return x.LogLikelihood
+	}
+	return 0
+}
+
+// GammaGamma holds fitted Gamma-Gamma spend parameters.
+type GammaGamma struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	P     float64                `protobuf:"fixed64,1,opt,name=p,proto3" json:"p,omitempty"`
+	Q     float64                `protobuf:"fixed64,2,opt,name=q,proto3" json:"q,omitempty"`
+	V     float64                `protobuf:"fixed64,3,opt,name=v,proto3" json:"v,omitempty"`
+	// Pearson correlation of frequency and spend among repeat customers; the
+	// model assumes independence and is refused above 0.3 in magnitude.
+	FrequencyMonetaryCorrelation float64 `protobuf:"fixed64,4,opt,name=frequency_monetary_correlation,json=frequencyMonetaryCorrelation,proto3" json:"frequency_monetary_correlation,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
+}
+
+func (x *GammaGamma) Reset() {
+	*x = GammaGamma{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GammaGamma) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GammaGamma) ProtoMessage() {}
+
+func (x *GammaGamma) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GammaGamma.ProtoReflect.Descriptor instead.
+func (*GammaGamma) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GammaGamma) GetP() float64 {
+	if x != nil {
+		return x.P
+	}
+	return 0
+}
+
+func (x *GammaGamma) GetQ() float64 {
+	if x != nil {
+		return x.Q
+	}
+	return 0
+}
+
+func (x *GammaGamma) GetV() float64 {
+	if x != nil {
+		return x.V
+	}
+	return 0
+}
+
+func (x *GammaGamma) GetFrequencyMonetaryCorrelation() float64 {
+	if x != nil {
+		return x.FrequencyMonetaryCorrelation
+	}
+	return 0
+}
+
+// FitClvResponse holds both fits.
+type FitClvResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Customers with an order in the calibration period.
+	Customers int64  `protobuf:"varint,1,opt,name=customers,proto3" json:"customers,omitempty"`
+	Bgnbd     *BgNbd `protobuf:"bytes,2,opt,name=bgnbd,proto3" json:"bgnbd,omitempty"`
+	// Unset when the spend model does not apply; gamma_gamma_error says why.
+	GammaGamma      *GammaGamma `protobuf:"bytes,3,opt,name=gamma_gamma,json=gammaGamma,proto3" json:"gamma_gamma,omitempty"`
+	GammaGammaError string      `protobuf:"bytes,4,opt,name=gamma_gamma_error,json=gammaGammaError,proto3" json:"gamma_gamma_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *FitClvResponse) Reset() {
+	*x = FitClvResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitClvResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitClvResponse) ProtoMessage() {}
+
+func (x *FitClvResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitClvResponse.ProtoReflect.Descriptor instead.
+func (*FitClvResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *FitClvResponse) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *FitClvResponse) GetBgnbd() *BgNbd {
+	if x != nil {
+		return x.Bgnbd
+	}
+	return nil
+}
+
+func (x *FitClvResponse) GetGammaGamma() *GammaGamma {
+	if x != nil {
+		return x.GammaGamma
+	}
+	return nil
+}
+
+func (x *FitClvResponse) GetGammaGammaError() string {
+	if x != nil {
+		return x.GammaGammaError
+	}
+	return ""
+}
+
 var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
@@ -371,9 +645,31 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\">\n" +
 	"\x10ListKpisResponse\x12*\n" +
-	"\x04kpis\x18\x01 \x03(\v2\x16.kizuna.metrics.v1.KpiR\x04kpis2\xfc\x01\n" +
+	"\x04kpis\x18\x01 \x03(\v2\x16.kizuna.metrics.v1.KpiR\x04kpis\"u\n" +
+	"\rFitClvRequest\x12L\n" +
+	"\x14calibration_end_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x12calibrationEndTime\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\"n\n" +
+	"\x05BgNbd\x12\f\n" +
+	"\x01r\x18\x01 \x01(\x01R\x01r\x12\x14\n" +
+	"\x05alpha\x18\x02 \x01(\x01R\x05alpha\x12\f\n" +
+	"\x01a\x18\x03 \x01(\x01R\x01a\x12\f\n" +
+	"\x01b\x18\x04 \x01(\x01R\x01b\x12%\n" +
+	"\x0elog_likelihood\x18\x05 \x01(\x01R\rlogLikelihood\"|\n" +
+	"\n" +
+	"GammaGamma\x12\f\n" +
+	"\x01p\x18\x01 \x01(\x01R\x01p\x12\f\n" +
+	"\x01q\x18\x02 \x01(\x01R\x01q\x12\f\n" +
+	"\x01v\x18\x03 \x01(\x01R\x01v\x12D\n" +
+	"\x1efrequency_monetary_correlation\x18\x04 \x01(\x01R\x1cfrequencyMonetaryCorrelation\"\xca\x01\n" +
+	"\x0eFitClvResponse\x12\x1c\n" +
+	"\tcustomers\x18\x01 \x01(\x03R\tcustomers\x12.\n" +
+	"\x05bgnbd\x18\x02 \x01(\v2\x18.kizuna.metrics.v1.BgNbdR\x05bgnbd\x12>\n" +
+	"\vgamma_gamma\x18\x03 \x01(\v2\x1d.kizuna.metrics.v1.GammaGammaR\n" +
+	"gammaGamma\x12*\n" +
+	"\x11gamma_gamma_error\x18\x04 \x01(\tR\x0fgammaGammaError2\xe3\x02\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
+	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12e\n" +
 	"\bListKpis\x12\".kizuna.metrics.v1.ListKpisRequest\x1a#.kizuna.metrics.v1.ListKpisResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/kpisB\xc5\x01\n" +
 	"\x15com.kizuna.metrics.v1B\fMetricsProtoP\x01Z8github.com/kizuna/kizuna/gen/kizuna/metrics/v1;metricsv1\xa2\x02\x03KMX\xaa\x02\x11Kizuna.Metrics.V1\xca\x02\x11Kizuna\\Metrics\\V1\xe2\x02\x1dKizuna\\Metrics\\V1\\GPBMetadata\xea\x02\x13Kizuna::Metrics::V1b\x06proto3"
@@ -390,31 +686,40 @@ func file_kizuna_metrics_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_kizuna_metrics_v1_metrics_proto_rawDescData
 }
 
-var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
 	(*ComputeMetricRequest)(nil),  // 0: kizuna.metrics.v1.ComputeMetricRequest
 	(*ComputeMetricResponse)(nil), // 1: kizuna.metrics.v1.ComputeMetricResponse
 	(*ListKpisRequest)(nil),       // 2: kizuna.metrics.v1.ListKpisRequest
 	(*Kpi)(nil),                   // 3: kizuna.metrics.v1.Kpi
 	(*ListKpisResponse)(nil),      // 4: kizuna.metrics.v1.ListKpisResponse
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*FitClvRequest)(nil),         // 5: kizuna.metrics.v1.FitClvRequest
+	(*BgNbd)(nil),                 // 6: kizuna.metrics.v1.BgNbd
+	(*GammaGamma)(nil),            // 7: kizuna.metrics.v1.GammaGamma
+	(*FitClvResponse)(nil),        // 8: kizuna.metrics.v1.FitClvResponse
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
-	5, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
-	5, // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
-	5, // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
-	5, // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
-	5, // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
-	3, // 5: kizuna.metrics.v1.ListKpisResponse.kpis:type_name -> kizuna.metrics.v1.Kpi
-	0, // 6: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
-	2, // 7: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	1, // 8: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	4, // 9: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	9,  // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
+	9,  // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
+	3,  // 5: kizuna.metrics.v1.ListKpisResponse.kpis:type_name -> kizuna.metrics.v1.Kpi
+	9,  // 6: kizuna.metrics.v1.FitClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	6,  // 7: kizuna.metrics.v1.FitClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
+	7,  // 8: kizuna.metrics.v1.FitClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
+	0,  // 9: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
+	5,  // 10: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
+	2,  // 11: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	1,  // 12: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 13: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	4,  // 14: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_metrics_v1_metrics_proto_init() }
@@ -428,7 +733,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_metrics_v1_metrics_proto_rawDesc), len(file_kizuna_metrics_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	MetricsService_ComputeMetric_FullMethodName = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
+	MetricsService_FitClv_FullMethodName        = "/kizuna.metrics.v1.MetricsService/FitClv"
 	MetricsService_ListKpis_FullMethodName      = "/kizuna.metrics.v1.MetricsService/ListKpis"
 )
 
@@ -32,6 +33,10 @@ const (
 type MetricsServiceClient interface {
 	// ComputeMetric computes one KPI.
 	ComputeMetric(ctx context.Context, in *ComputeMetricRequest, opts ...grpc.CallOption) (*ComputeMetricResponse, error)
+	// FitClv fits the BG/NBD repeat-purchase model and the Gamma-Gamma spend
+	// model to the workspace's orders up to calibration_end_time, the
+	// parameters predictive CLV is computed from.
+	FitClv(ctx context.Context, in *FitClvRequest, opts ...grpc.CallOption) (*FitClvResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(ctx context.Context, in *ListKpisRequest, opts ...grpc.CallOption) (*ListKpisResponse, error)
 }
@@ -48,6 +53,16 @@ func (c *metricsServiceClient) ComputeMetric(ctx context.Context, in *ComputeMet
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ComputeMetricResponse)
 	err := c.cc.Invoke(ctx, MetricsService_ComputeMetric_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) FitClv(ctx context.Context, in *FitClvRequest, opts ...grpc.CallOption) (*FitClvResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FitClvResponse)
+	err := c.cc.Invoke(ctx, MetricsService_FitClv_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +88,10 @@ func (c *metricsServiceClient) ListKpis(ctx context.Context, in *ListKpisRequest
 type MetricsServiceServer interface {
 	// ComputeMetric computes one KPI.
 	ComputeMetric(context.Context, *ComputeMetricRequest) (*ComputeMetricResponse, error)
+	// FitClv fits the BG/NBD repeat-purchase model and the Gamma-Gamma spend
+	// model to the workspace's orders up to calibration_end_time, the
+	// parameters predictive CLV is computed from.
+	FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error)
 	mustEmbedUnimplementedMetricsServiceServer()
@@ -87,6 +106,9 @@ type UnimplementedMetricsServiceServer struct{}
 
 func (UnimplementedMetricsServiceServer) ComputeMetric(context.Context, *ComputeMetricRequest) (*ComputeMetricResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ComputeMetric not implemented")
+}
+func (UnimplementedMetricsServiceServer) FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FitClv not implemented")
 }
 func (UnimplementedMetricsServiceServer) ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListKpis not implemented")
@@ -130,6 +152,24 @@ func _MetricsService_ComputeMetric_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsService_FitClv_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FitClvRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).FitClv(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_FitClv_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).FitClv(ctx, req.(*FitClvRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MetricsService_ListKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListKpisRequest)
 	if err := dec(in); err != nil {
@@ -158,6 +198,10 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ComputeMetric",
 			Handler:    _MetricsService_ComputeMetric_Handler,
+		},
+		{
+			MethodName: "FitClv",
+			Handler:    _MetricsService_FitClv_Handler,
 		},
 		{
 			MethodName: "ListKpis",

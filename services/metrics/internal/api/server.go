@@ -21,14 +21,17 @@ import (
 // Server implements metricsv1.MetricsServiceServer.
 type Server struct {
 	metricsv1.UnimplementedMetricsServiceServer
-	calc *kpi.Calculator
+	calc   *kpi.Calculator
+	orders OrderSource
+	now    func() time.Time
 }
 
 var _ metricsv1.MetricsServiceServer = (*Server)(nil)
 
-// NewServer returns a Server computing with calc.
-func NewServer(calc *kpi.Calculator) *Server {
-	return &Server{calc: calc}
+// NewServer returns a Server computing KPIs with calc and fitting models to
+// the orders of orders.
+func NewServer(calc *kpi.Calculator, orders OrderSource, now func() time.Time) *Server {
+	return &Server{calc: calc, orders: orders, now: now}
 }
 
 // Register adds the MetricsService to srv.

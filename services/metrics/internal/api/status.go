@@ -62,3 +62,7 @@ type statusError struct {
 func (e *statusError) Error() string              { return e.st.Message() + ": " + e.cause.Error() }
 func (e *statusError) Unwrap() error              { return e.cause }
 func (e *statusError) GRPCStatus() *status.Status { return e.st }
+
+func violation(field, description string) *errdetails.BadRequest {
+	return &errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}}
+}

@@ -321,3 +321,34 @@ func (s *Store) resolveMembers(ctx context.Context, ws string, members map[strin
 	}
 	return nil
 }
+
+// maxCLVOrders bounds the orders one CLV fit loads into memory (about 40 bytes
+// each plus the customer id).
+const maxCLVOrders = 5_000_000
+
+// ErrTooManyOrders reports a workspace too large for an in-request CLV fit.
+var ErrTooManyOrders = errors.New("too many orders for an online CLV fit")
+
+// Orders calls fn for each of the workspace's orders placed before end, in
+// no particular order.
+func (s *Store) Orders(ctx context.Context, ws string, end time.Time, fn func(customerID string, at time.Time, revenue float64)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue FROM orders WHERE workspace_id = $1 AND order_time < $2`, ws, end.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("list orders: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var id string
+		var at int64
+		var revenue float64
+		if err := rows.Scan(&id, &at, &revenue); err != nil {
+			return fmt.Errorf("scan order: %w", err)
+		}
+		if n++; n > maxCLVOrders {
+			return ErrTooManyOrders
+		}
+		fn(id, time.UnixMicro(at).UTC(), revenue)
+	}
+	return rows.Err()
+}
