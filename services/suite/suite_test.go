@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -38,8 +40,37 @@ func TestWalkthrough(t *testing.T) {
 			t.Skip("KIZUNA_TEST_POSTGRES_URL and KIZUNA_TEST_NATS_URL not set")
 		}
 		id := randomID(t)
-		walk(t, suite.Config{DataDir: t.TempDir(), DatabaseURL: pg, SchemaPrefix: "e2e_" + id + "_", NATSURL: nats, BusPrefix: "e2e" + id})
+		cfg := suite.Config{DataDir: t.TempDir(), DatabaseURL: pg, SchemaPrefix: "e2e_" + id + "_", NATSURL: nats, BusPrefix: "e2e" + id}
+		t.Cleanup(func() { dropExternal(t, cfg) })
+		walk(t, cfg)
 	})
+}
+
+// dropExternal removes what a run left on the shared PostgreSQL and NATS, so
+// repeated runs start clean. Cleanups run last-in first-out: this one runs
+// after the suite has stopped.
+func dropExternal(t *testing.T, cfg suite.Config) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.Options{URL: cfg.DatabaseURL})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer db.Close()
+	for _, svc := range []string{"ingestion", "segmentation", "metrics", "campaign"} {
+		if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS `+cfg.SchemaPrefix+svc+` CASCADE`); err != nil {
+			t.Errorf("cleanup: drop schema: %v", err)
+		}
+	}
+	b, err := bus.Connect(ctx, bus.ConnectOptions{URL: cfg.NATSURL, Prefix: cfg.BusPrefix})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer b.Close()
+	if err := b.DeleteStreams(ctx); err != nil {
+		t.Errorf("cleanup: delete streams: %v", err)
+	}
 }
 
 func walk(t *testing.T, cfg suite.Config) {
