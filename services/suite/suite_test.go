@@ -185,6 +185,17 @@ func walk(t *testing.T, cfg suite.Config) {
 		t.Errorf("POST /v1/clv:fit: status %d: %s", code, body)
 	}
 
+	var nps struct{ Score float64 }
+	c.call("POST", "/v1/surveys:computeNps", `{"answers":[10,9,8,7,0]}`, nil, &nps)
+	if nps.Score != 20 {
+		t.Errorf("NPS = %v, want 20", nps.Score)
+	}
+	var cohorts struct{ Cohorts []struct{ Size string } }
+	c.call("GET", "/v1/cohorts:retention", "", nil, &cohorts)
+	if len(cohorts.Cohorts) != 1 || cohorts.Cohorts[0].Size != "3" {
+		t.Errorf("cohorts = %+v, want one cohort of the 3 buyers", cohorts)
+	}
+
 	sink := newSink(t)
 	var cmp struct{ Campaign struct{ CampaignID string } }
 	c.call("POST", "/v1/campaigns", fmt.Sprintf(`{"displayName":"Thanks","segmentId":%q,"webhook":{"url":%q},"messageTemplate":"{{ customer.traits.name | default: 'お客様' }}様"}`, segID, sink.URL), nil, &cmp)

@@ -615,6 +615,609 @@ func (x *FitClvResponse) GetGammaGammaError() string {
 	return ""
 }
 
+// ConversionCounts are one arm's results.
+type ConversionCounts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Conversions   int64                  `protobuf:"varint,1,opt,name=conversions,proto3" json:"conversions,omitempty"`
+	Trials        int64                  `protobuf:"varint,2,opt,name=trials,proto3" json:"trials,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConversionCounts) Reset() {
+	*x = ConversionCounts{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConversionCounts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConversionCounts) ProtoMessage() {}
+
+func (x *ConversionCounts) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConversionCounts.ProtoReflect.Descriptor instead.
+func (*ConversionCounts) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ConversionCounts) GetConversions() int64 {
+	if x != nil {
+		return x.Conversions
+	}
+	return 0
+}
+
+func (x *ConversionCounts) GetTrials() int64 {
+	if x != nil {
+		return x.Trials
+	}
+	return 0
+}
+
+// AnalyzeConversionRequest holds both arms.
+type AnalyzeConversionRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Control *ConversionCounts      `protobuf:"bytes,1,opt,name=control,proto3" json:"control,omitempty"`
+	Variant *ConversionCounts      `protobuf:"bytes,2,opt,name=variant,proto3" json:"variant,omitempty"`
+	// Significance level; 0.05 when unset.
+	Alpha         float64 `protobuf:"fixed64,3,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnalyzeConversionRequest) Reset() {
+	*x = AnalyzeConversionRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeConversionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeConversionRequest) ProtoMessage() {}
+
+func (x *AnalyzeConversionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeConversionRequest.ProtoReflect.Descriptor instead.
+func (*AnalyzeConversionRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *AnalyzeConversionRequest) GetControl() *ConversionCounts {
+	if x != nil {
+		return x.Control
+	}
+	return nil
+}
+
+func (x *AnalyzeConversionRequest) GetVariant() *ConversionCounts {
+	if x != nil {
+		return x.Variant
+	}
+	return nil
+}
+
+func (x *AnalyzeConversionRequest) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+// Interval is a confidence interval.
+type Interval struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Low           float64                `protobuf:"fixed64,1,opt,name=low,proto3" json:"low,omitempty"`
+	High          float64                `protobuf:"fixed64,2,opt,name=high,proto3" json:"high,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Interval) Reset() {
+	*x = Interval{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Interval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Interval) ProtoMessage() {}
+
+func (x *Interval) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Interval.ProtoReflect.Descriptor instead.
+func (*Interval) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Interval) GetLow() float64 {
+	if x != nil {
+		return x.Low
+	}
+	return 0
+}
+
+func (x *Interval) GetHigh() float64 {
+	if x != nil {
+		return x.High
+	}
+	return 0
+}
+
+// AnalyzeConversionResponse holds the frequentist and Bayesian answers.
+type AnalyzeConversionResponse struct {
+	state                    protoimpl.MessageState `protogen:"open.v1"`
+	ControlRate              float64                `protobuf:"fixed64,1,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
+	VariantRate              float64                `protobuf:"fixed64,2,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
+	AbsoluteLift             float64                `protobuf:"fixed64,3,opt,name=absolute_lift,json=absoluteLift,proto3" json:"absolute_lift,omitempty"`
+	AbsoluteLiftInterval     *Interval              `protobuf:"bytes,4,opt,name=absolute_lift_interval,json=absoluteLiftInterval,proto3" json:"absolute_lift_interval,omitempty"`
+	RelativeLift             float64                `protobuf:"fixed64,5,opt,name=relative_lift,json=relativeLift,proto3" json:"relative_lift,omitempty"`
+	RelativeLiftInterval     *Interval              `protobuf:"bytes,6,opt,name=relative_lift_interval,json=relativeLiftInterval,proto3" json:"relative_lift_interval,omitempty"`
+	Z                        float64                `protobuf:"fixed64,7,opt,name=z,proto3" json:"z,omitempty"`
+	PValue                   float64                `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Significant              bool                   `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
+	ProbabilityVariantBetter float64                `protobuf:"fixed64,10,opt,name=probability_variant_better,json=probabilityVariantBetter,proto3" json:"probability_variant_better,omitempty"`
+	ExpectedLossVariant      float64                `protobuf:"fixed64,11,opt,name=expected_loss_variant,json=expectedLossVariant,proto3" json:"expected_loss_variant,omitempty"`
+	ExpectedLossControl      float64                `protobuf:"fixed64,12,opt,name=expected_loss_control,json=expectedLossControl,proto3" json:"expected_loss_control,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
+}
+
+func (x *AnalyzeConversionResponse) Reset() {
+	*x = AnalyzeConversionResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnalyzeConversionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnalyzeConversionResponse) ProtoMessage() {}
+
+func (x *AnalyzeConversionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnalyzeConversionResponse.ProtoReflect.Descriptor instead.
+func (*AnalyzeConversionResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *AnalyzeConversionResponse) GetControlRate() float64 {
+	if x != nil {
+		return x.ControlRate
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetVariantRate() float64 {
+	if x != nil {
+		return x.VariantRate
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetAbsoluteLift() float64 {
+	if x != nil {
+		return x.AbsoluteLift
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetAbsoluteLiftInterval() *Interval {
+	if x != nil {
+		return x.AbsoluteLiftInterval
+	}
+	return nil
+}
+
+func (x *AnalyzeConversionResponse) GetRelativeLift() float64 {
+	if x != nil {
+		return x.RelativeLift
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetRelativeLiftInterval() *Interval {
+	if x != nil {
+		return x.RelativeLiftInterval
+	}
+	return nil
+}
+
+func (x *AnalyzeConversionResponse) GetZ() float64 {
+	if x != nil {
+		return x.Z
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetSignificant() bool {
+	if x != nil {
+		return x.Significant
+	}
+	return false
+}
+
+func (x *AnalyzeConversionResponse) GetProbabilityVariantBetter() float64 {
+	if x != nil {
+		return x.ProbabilityVariantBetter
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetExpectedLossVariant() float64 {
+	if x != nil {
+		return x.ExpectedLossVariant
+	}
+	return 0
+}
+
+func (x *AnalyzeConversionResponse) GetExpectedLossControl() float64 {
+	if x != nil {
+		return x.ExpectedLossControl
+	}
+	return 0
+}
+
+// ComputeNpsRequest holds survey answers.
+type ComputeNpsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 0 to 10 each; at most 1,000,000.
+	Answers []int32 `protobuf:"varint,1,rep,packed,name=answers,proto3" json:"answers,omitempty"`
+	// 0.95 when unset.
+	Confidence    float64 `protobuf:"fixed64,2,opt,name=confidence,proto3" json:"confidence,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputeNpsRequest) Reset() {
+	*x = ComputeNpsRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputeNpsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputeNpsRequest) ProtoMessage() {}
+
+func (x *ComputeNpsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputeNpsRequest.ProtoReflect.Descriptor instead.
+func (*ComputeNpsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ComputeNpsRequest) GetAnswers() []int32 {
+	if x != nil {
+		return x.Answers
+	}
+	return nil
+}
+
+func (x *ComputeNpsRequest) GetConfidence() float64 {
+	if x != nil {
+		return x.Confidence
+	}
+	return 0
+}
+
+// ComputeNpsResponse holds the score, from -100 to 100.
+type ComputeNpsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Responses     int64                  `protobuf:"varint,1,opt,name=responses,proto3" json:"responses,omitempty"`
+	Promoters     int64                  `protobuf:"varint,2,opt,name=promoters,proto3" json:"promoters,omitempty"`
+	Passives      int64                  `protobuf:"varint,3,opt,name=passives,proto3" json:"passives,omitempty"`
+	Detractors    int64                  `protobuf:"varint,4,opt,name=detractors,proto3" json:"detractors,omitempty"`
+	Score         float64                `protobuf:"fixed64,5,opt,name=score,proto3" json:"score,omitempty"`
+	Interval      *Interval              `protobuf:"bytes,6,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputeNpsResponse) Reset() {
+	*x = ComputeNpsResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputeNpsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputeNpsResponse) ProtoMessage() {}
+
+func (x *ComputeNpsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputeNpsResponse.ProtoReflect.Descriptor instead.
+func (*ComputeNpsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ComputeNpsResponse) GetResponses() int64 {
+	if x != nil {
+		return x.Responses
+	}
+	return 0
+}
+
+func (x *ComputeNpsResponse) GetPromoters() int64 {
+	if x != nil {
+		return x.Promoters
+	}
+	return 0
+}
+
+func (x *ComputeNpsResponse) GetPassives() int64 {
+	if x != nil {
+		return x.Passives
+	}
+	return 0
+}
+
+func (x *ComputeNpsResponse) GetDetractors() int64 {
+	if x != nil {
+		return x.Detractors
+	}
+	return 0
+}
+
+func (x *ComputeNpsResponse) GetScore() float64 {
+	if x != nil {
+		return x.Score
+	}
+	return 0
+}
+
+func (x *ComputeNpsResponse) GetInterval() *Interval {
+	if x != nil {
+		return x.Interval
+	}
+	return nil
+}
+
+// GetCohortRetentionRequest sets the table's end.
+type GetCohortRetentionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Orders before this time count; now when unset.
+	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCohortRetentionRequest) Reset() {
+	*x = GetCohortRetentionRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCohortRetentionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCohortRetentionRequest) ProtoMessage() {}
+
+func (x *GetCohortRetentionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCohortRetentionRequest.ProtoReflect.Descriptor instead.
+func (*GetCohortRetentionRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *GetCohortRetentionRequest) GetAsOfTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.AsOfTime
+	}
+	return nil
+}
+
+// Cohort is one row of the retention table.
+type Cohort struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first day of the cohort's first-purchase month (UTC).
+	Month *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
+	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// active[k]: members who ordered k months after the cohort month.
+	Active        []int64   `protobuf:"varint,3,rep,packed,name=active,proto3" json:"active,omitempty"`
+	Rate          []float64 `protobuf:"fixed64,4,rep,packed,name=rate,proto3" json:"rate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Cohort) Reset() {
+	*x = Cohort{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Cohort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Cohort) ProtoMessage() {}
+
+func (x *Cohort) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Cohort.ProtoReflect.Descriptor instead.
+func (*Cohort) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Cohort) GetMonth() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Month
+	}
+	return nil
+}
+
+func (x *Cohort) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Cohort) GetActive() []int64 {
+	if x != nil {
+		return x.Active
+	}
+	return nil
+}
+
+func (x *Cohort) GetRate() []float64 {
+	if x != nil {
+		return x.Rate
+	}
+	return nil
+}
+
+// GetCohortRetentionResponse is the table, oldest cohort first.
+type GetCohortRetentionResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cohorts       []*Cohort              `protobuf:"bytes,1,rep,name=cohorts,proto3" json:"cohorts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCohortRetentionResponse) Reset() {
+	*x = GetCohortRetentionResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCohortRetentionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCohortRetentionResponse) ProtoMessage() {}
+
+func (x *GetCohortRetentionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCohortRetentionResponse.ProtoReflect.Descriptor instead.
+func (*GetCohortRetentionResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *GetCohortRetentionResponse) GetCohorts() []*Cohort {
+	if x != nil {
+		return x.Cohorts
+	}
+	return nil
+}
+
 var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
@@ -666,10 +1269,62 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05bgnbd\x18\x02 \x01(\v2\x18.kizuna.metrics.v1.BgNbdR\x05bgnbd\x12>\n" +
 	"\vgamma_gamma\x18\x03 \x01(\v2\x1d.kizuna.metrics.v1.GammaGammaR\n" +
 	"gammaGamma\x12*\n" +
-	"\x11gamma_gamma_error\x18\x04 \x01(\tR\x0fgammaGammaError2\xe3\x02\n" +
+	"\x11gamma_gamma_error\x18\x04 \x01(\tR\x0fgammaGammaError\"L\n" +
+	"\x10ConversionCounts\x12 \n" +
+	"\vconversions\x18\x01 \x01(\x03R\vconversions\x12\x16\n" +
+	"\x06trials\x18\x02 \x01(\x03R\x06trials\"\xae\x01\n" +
+	"\x18AnalyzeConversionRequest\x12=\n" +
+	"\acontrol\x18\x01 \x01(\v2#.kizuna.metrics.v1.ConversionCountsR\acontrol\x12=\n" +
+	"\avariant\x18\x02 \x01(\v2#.kizuna.metrics.v1.ConversionCountsR\avariant\x12\x14\n" +
+	"\x05alpha\x18\x03 \x01(\x01R\x05alpha\"0\n" +
+	"\bInterval\x12\x10\n" +
+	"\x03low\x18\x01 \x01(\x01R\x03low\x12\x12\n" +
+	"\x04high\x18\x02 \x01(\x01R\x04high\"\xc0\x04\n" +
+	"\x19AnalyzeConversionResponse\x12!\n" +
+	"\fcontrol_rate\x18\x01 \x01(\x01R\vcontrolRate\x12!\n" +
+	"\fvariant_rate\x18\x02 \x01(\x01R\vvariantRate\x12#\n" +
+	"\rabsolute_lift\x18\x03 \x01(\x01R\fabsoluteLift\x12Q\n" +
+	"\x16absolute_lift_interval\x18\x04 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14absoluteLiftInterval\x12#\n" +
+	"\rrelative_lift\x18\x05 \x01(\x01R\frelativeLift\x12Q\n" +
+	"\x16relative_lift_interval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14relativeLiftInterval\x12\f\n" +
+	"\x01z\x18\a \x01(\x01R\x01z\x12\x17\n" +
+	"\ap_value\x18\b \x01(\x01R\x06pValue\x12 \n" +
+	"\vsignificant\x18\t \x01(\bR\vsignificant\x12<\n" +
+	"\x1aprobability_variant_better\x18\n" +
+	" \x01(\x01R\x18probabilityVariantBetter\x122\n" +
+	"\x15expected_loss_variant\x18\v \x01(\x01R\x13expectedLossVariant\x122\n" +
+	"\x15expected_loss_control\x18\f \x01(\x01R\x13expectedLossControl\"M\n" +
+	"\x11ComputeNpsRequest\x12\x18\n" +
+	"\aanswers\x18\x01 \x03(\x05R\aanswers\x12\x1e\n" +
+	"\n" +
+	"confidence\x18\x02 \x01(\x01R\n" +
+	"confidence\"\xdb\x01\n" +
+	"\x12ComputeNpsResponse\x12\x1c\n" +
+	"\tresponses\x18\x01 \x01(\x03R\tresponses\x12\x1c\n" +
+	"\tpromoters\x18\x02 \x01(\x03R\tpromoters\x12\x1a\n" +
+	"\bpassives\x18\x03 \x01(\x03R\bpassives\x12\x1e\n" +
+	"\n" +
+	"detractors\x18\x04 \x01(\x03R\n" +
+	"detractors\x12\x14\n" +
+	"\x05score\x18\x05 \x01(\x01R\x05score\x127\n" +
+	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"U\n" +
+	"\x19GetCohortRetentionRequest\x128\n" +
+	"\n" +
+	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"z\n" +
+	"\x06Cohort\x120\n" +
+	"\x05month\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05month\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06active\x18\x03 \x03(\x03R\x06active\x12\x12\n" +
+	"\x04rate\x18\x04 \x03(\x01R\x04rate\"Q\n" +
+	"\x1aGetCohortRetentionResponse\x123\n" +
+	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts2\x93\x06\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
-	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12e\n" +
+	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12\x9c\x01\n" +
+	"\x11AnalyzeConversion\x12+.kizuna.metrics.v1.AnalyzeConversionRequest\x1a,.kizuna.metrics.v1.AnalyzeConversionResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/experiments:analyzeConversion\x12|\n" +
+	"\n" +
+	"ComputeNps\x12$.kizuna.metrics.v1.ComputeNpsRequest\x1a%.kizuna.metrics.v1.ComputeNpsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/surveys:computeNps\x12\x90\x01\n" +
+	"\x12GetCohortRetention\x12,.kizuna.metrics.v1.GetCohortRetentionRequest\x1a-.kizuna.metrics.v1.GetCohortRetentionResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/cohorts:retention\x12e\n" +
 	"\bListKpis\x12\".kizuna.metrics.v1.ListKpisRequest\x1a#.kizuna.metrics.v1.ListKpisResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/kpisB\xc5\x01\n" +
 	"\x15com.kizuna.metrics.v1B\fMetricsProtoP\x01Z8github.com/kizuna/kizuna/gen/kizuna/metrics/v1;metricsv1\xa2\x02\x03KMX\xaa\x02\x11Kizuna.Metrics.V1\xca\x02\x11Kizuna\\Metrics\\V1\xe2\x02\x1dKizuna\\Metrics\\V1\\GPBMetadata\xea\x02\x13Kizuna::Metrics::V1b\x06proto3"
@@ -686,40 +1341,63 @@ func file_kizuna_metrics_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_kizuna_metrics_v1_metrics_proto_rawDescData
 }
 
-var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
-	(*ComputeMetricRequest)(nil),  // 0: kizuna.metrics.v1.ComputeMetricRequest
-	(*ComputeMetricResponse)(nil), // 1: kizuna.metrics.v1.ComputeMetricResponse
-	(*ListKpisRequest)(nil),       // 2: kizuna.metrics.v1.ListKpisRequest
-	(*Kpi)(nil),                   // 3: kizuna.metrics.v1.Kpi
-	(*ListKpisResponse)(nil),      // 4: kizuna.metrics.v1.ListKpisResponse
-	(*FitClvRequest)(nil),         // 5: kizuna.metrics.v1.FitClvRequest
-	(*BgNbd)(nil),                 // 6: kizuna.metrics.v1.BgNbd
-	(*GammaGamma)(nil),            // 7: kizuna.metrics.v1.GammaGamma
-	(*FitClvResponse)(nil),        // 8: kizuna.metrics.v1.FitClvResponse
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*ComputeMetricRequest)(nil),       // 0: kizuna.metrics.v1.ComputeMetricRequest
+	(*ComputeMetricResponse)(nil),      // 1: kizuna.metrics.v1.ComputeMetricResponse
+	(*ListKpisRequest)(nil),            // 2: kizuna.metrics.v1.ListKpisRequest
+	(*Kpi)(nil),                        // 3: kizuna.metrics.v1.Kpi
+	(*ListKpisResponse)(nil),           // 4: kizuna.metrics.v1.ListKpisResponse
+	(*FitClvRequest)(nil),              // 5: kizuna.metrics.v1.FitClvRequest
+	(*BgNbd)(nil),                      // 6: kizuna.metrics.v1.BgNbd
+	(*GammaGamma)(nil),                 // 7: kizuna.metrics.v1.GammaGamma
+	(*FitClvResponse)(nil),             // 8: kizuna.metrics.v1.FitClvResponse
+	(*ConversionCounts)(nil),           // 9: kizuna.metrics.v1.ConversionCounts
+	(*AnalyzeConversionRequest)(nil),   // 10: kizuna.metrics.v1.AnalyzeConversionRequest
+	(*Interval)(nil),                   // 11: kizuna.metrics.v1.Interval
+	(*AnalyzeConversionResponse)(nil),  // 12: kizuna.metrics.v1.AnalyzeConversionResponse
+	(*ComputeNpsRequest)(nil),          // 13: kizuna.metrics.v1.ComputeNpsRequest
+	(*ComputeNpsResponse)(nil),         // 14: kizuna.metrics.v1.ComputeNpsResponse
+	(*GetCohortRetentionRequest)(nil),  // 15: kizuna.metrics.v1.GetCohortRetentionRequest
+	(*Cohort)(nil),                     // 16: kizuna.metrics.v1.Cohort
+	(*GetCohortRetentionResponse)(nil), // 17: kizuna.metrics.v1.GetCohortRetentionResponse
+	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
-	9,  // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
-	9,  // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
-	9,  // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
+	18, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
+	18, // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
+	18, // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
+	18, // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
+	18, // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
 	3,  // 5: kizuna.metrics.v1.ListKpisResponse.kpis:type_name -> kizuna.metrics.v1.Kpi
-	9,  // 6: kizuna.metrics.v1.FitClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	18, // 6: kizuna.metrics.v1.FitClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
 	6,  // 7: kizuna.metrics.v1.FitClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
 	7,  // 8: kizuna.metrics.v1.FitClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
-	0,  // 9: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
-	5,  // 10: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
-	2,  // 11: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	1,  // 12: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 13: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	4,  // 14: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	9,  // 9: kizuna.metrics.v1.AnalyzeConversionRequest.control:type_name -> kizuna.metrics.v1.ConversionCounts
+	9,  // 10: kizuna.metrics.v1.AnalyzeConversionRequest.variant:type_name -> kizuna.metrics.v1.ConversionCounts
+	11, // 11: kizuna.metrics.v1.AnalyzeConversionResponse.absolute_lift_interval:type_name -> kizuna.metrics.v1.Interval
+	11, // 12: kizuna.metrics.v1.AnalyzeConversionResponse.relative_lift_interval:type_name -> kizuna.metrics.v1.Interval
+	11, // 13: kizuna.metrics.v1.ComputeNpsResponse.interval:type_name -> kizuna.metrics.v1.Interval
+	18, // 14: kizuna.metrics.v1.GetCohortRetentionRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	18, // 15: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
+	16, // 16: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
+	0,  // 17: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
+	5,  // 18: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
+	10, // 19: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
+	13, // 20: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
+	15, // 21: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
+	2,  // 22: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	1,  // 23: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 24: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	12, // 25: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	23, // [23:29] is the sub-list for method output_type
+	17, // [17:23] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_metrics_v1_metrics_proto_init() }
@@ -733,7 +1411,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_metrics_v1_metrics_proto_rawDesc), len(file_kizuna_metrics_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

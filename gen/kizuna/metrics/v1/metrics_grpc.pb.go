@@ -19,9 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MetricsService_ComputeMetric_FullMethodName = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
-	MetricsService_FitClv_FullMethodName        = "/kizuna.metrics.v1.MetricsService/FitClv"
-	MetricsService_ListKpis_FullMethodName      = "/kizuna.metrics.v1.MetricsService/ListKpis"
+	MetricsService_ComputeMetric_FullMethodName      = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
+	MetricsService_FitClv_FullMethodName             = "/kizuna.metrics.v1.MetricsService/FitClv"
+	MetricsService_AnalyzeConversion_FullMethodName  = "/kizuna.metrics.v1.MetricsService/AnalyzeConversion"
+	MetricsService_ComputeNps_FullMethodName         = "/kizuna.metrics.v1.MetricsService/ComputeNps"
+	MetricsService_GetCohortRetention_FullMethodName = "/kizuna.metrics.v1.MetricsService/GetCohortRetention"
+	MetricsService_ListKpis_FullMethodName           = "/kizuna.metrics.v1.MetricsService/ListKpis"
 )
 
 // MetricsServiceClient is the client API for MetricsService service.
@@ -37,6 +40,18 @@ type MetricsServiceClient interface {
 	// model to the workspace's orders up to calibration_end_time, the
 	// parameters predictive CLV is computed from.
 	FitClv(ctx context.Context, in *FitClvRequest, opts ...grpc.CallOption) (*FitClvResponse, error)
+	// AnalyzeConversion compares a variant's conversion rate with control's:
+	// two-proportion z-test with confidence intervals on the absolute and
+	// relative lift, and the exact Bayesian probability that the variant is
+	// better with the expected loss of each choice (uniform priors).
+	AnalyzeConversion(ctx context.Context, in *AnalyzeConversionRequest, opts ...grpc.CallOption) (*AnalyzeConversionResponse, error)
+	// ComputeNps computes the Net Promoter Score of 0–10 answers (promoters
+	// 9–10, detractors 0–6) with a confidence interval.
+	ComputeNps(ctx context.Context, in *ComputeNpsRequest, opts ...grpc.CallOption) (*ComputeNpsResponse, error)
+	// GetCohortRetention returns the cohort retention table of the
+	// workspace's buyers: cohorts by first-purchase month, and how many of
+	// each bought again in each month since.
+	GetCohortRetention(ctx context.Context, in *GetCohortRetentionRequest, opts ...grpc.CallOption) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(ctx context.Context, in *ListKpisRequest, opts ...grpc.CallOption) (*ListKpisResponse, error)
 }
@@ -69,6 +84,36 @@ func (c *metricsServiceClient) FitClv(ctx context.Context, in *FitClvRequest, op
 	return out, nil
 }
 
+func (c *metricsServiceClient) AnalyzeConversion(ctx context.Context, in *AnalyzeConversionRequest, opts ...grpc.CallOption) (*AnalyzeConversionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AnalyzeConversionResponse)
+	err := c.cc.Invoke(ctx, MetricsService_AnalyzeConversion_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ComputeNps(ctx context.Context, in *ComputeNpsRequest, opts ...grpc.CallOption) (*ComputeNpsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ComputeNpsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ComputeNps_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetCohortRetention(ctx context.Context, in *GetCohortRetentionRequest, opts ...grpc.CallOption) (*GetCohortRetentionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCohortRetentionResponse)
+	err := c.cc.Invoke(ctx, MetricsService_GetCohortRetention_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metricsServiceClient) ListKpis(ctx context.Context, in *ListKpisRequest, opts ...grpc.CallOption) (*ListKpisResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListKpisResponse)
@@ -92,6 +137,18 @@ type MetricsServiceServer interface {
 	// model to the workspace's orders up to calibration_end_time, the
 	// parameters predictive CLV is computed from.
 	FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error)
+	// AnalyzeConversion compares a variant's conversion rate with control's:
+	// two-proportion z-test with confidence intervals on the absolute and
+	// relative lift, and the exact Bayesian probability that the variant is
+	// better with the expected loss of each choice (uniform priors).
+	AnalyzeConversion(context.Context, *AnalyzeConversionRequest) (*AnalyzeConversionResponse, error)
+	// ComputeNps computes the Net Promoter Score of 0–10 answers (promoters
+	// 9–10, detractors 0–6) with a confidence interval.
+	ComputeNps(context.Context, *ComputeNpsRequest) (*ComputeNpsResponse, error)
+	// GetCohortRetention returns the cohort retention table of the
+	// workspace's buyers: cohorts by first-purchase month, and how many of
+	// each bought again in each month since.
+	GetCohortRetention(context.Context, *GetCohortRetentionRequest) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error)
 	mustEmbedUnimplementedMetricsServiceServer()
@@ -109,6 +166,15 @@ func (UnimplementedMetricsServiceServer) ComputeMetric(context.Context, *Compute
 }
 func (UnimplementedMetricsServiceServer) FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FitClv not implemented")
+}
+func (UnimplementedMetricsServiceServer) AnalyzeConversion(context.Context, *AnalyzeConversionRequest) (*AnalyzeConversionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AnalyzeConversion not implemented")
+}
+func (UnimplementedMetricsServiceServer) ComputeNps(context.Context, *ComputeNpsRequest) (*ComputeNpsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ComputeNps not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetCohortRetention(context.Context, *GetCohortRetentionRequest) (*GetCohortRetentionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCohortRetention not implemented")
 }
 func (UnimplementedMetricsServiceServer) ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListKpis not implemented")
@@ -170,6 +236,60 @@ func _MetricsService_FitClv_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsService_AnalyzeConversion_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AnalyzeConversionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).AnalyzeConversion(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_AnalyzeConversion_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).AnalyzeConversion(ctx, req.(*AnalyzeConversionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ComputeNps_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComputeNpsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ComputeNps(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ComputeNps_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ComputeNps(ctx, req.(*ComputeNpsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetCohortRetention_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCohortRetentionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetCohortRetention(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetCohortRetention_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetCohortRetention(ctx, req.(*GetCohortRetentionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _MetricsService_ListKpis_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListKpisRequest)
 	if err := dec(in); err != nil {
@@ -202,6 +322,18 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FitClv",
 			Handler:    _MetricsService_FitClv_Handler,
+		},
+		{
+			MethodName: "AnalyzeConversion",
+			Handler:    _MetricsService_AnalyzeConversion_Handler,
+		},
+		{
+			MethodName: "ComputeNps",
+			Handler:    _MetricsService_ComputeNps_Handler,
+		},
+		{
+			MethodName: "GetCohortRetention",
+			Handler:    _MetricsService_GetCohortRetention_Handler,
 		},
 		{
 			MethodName: "ListKpis",

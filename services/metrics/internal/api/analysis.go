@@ -1,0 +1,126 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	"github.com/kizuna/kizuna/services/analytics/experiment"
+	"github.com/kizuna/kizuna/services/analytics/retention"
+	"github.com/kizuna/kizuna/services/analytics/survey"
+	"github.com/kizuna/kizuna/services/metrics/internal/store"
+	"github.com/kizuna/kizuna/services/platform/auth"
+)
+
+// maxNPSAnswers bounds one ComputeNps request.
+const maxNPSAnswers = 1_000_000
+
+// AnalyzeConversion runs the conversion tests a campaign's A/B result needs.
+func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeConversionRequest) (*metricsv1.AnalyzeConversionResponse, error) {
+	if _, ok := auth.WorkspaceID(ctx); !ok {
+		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	alpha := req.GetAlpha()
+	if alpha == 0 {
+		alpha = 0.05
+	}
+	control := experiment.Proportion{Conversions: req.GetControl().GetConversions(), Trials: req.GetControl().GetTrials()}
+	variant := experiment.Proportion{Conversions: req.GetVariant().GetConversions(), Trials: req.GetVariant().GetTrials()}
+	z, err := experiment.TwoProportionZTest(control, variant, alpha)
+	if err != nil {
+		return nil, analysisStatus("control", err)
+	}
+	b, err := experiment.BayesianBetaBinomial(control, variant, experiment.BetaPrior{Alpha: 1, Beta: 1})
+	if err != nil {
+		return nil, analysisStatus("control", err)
+	}
+	return &metricsv1.AnalyzeConversionResponse{
+		ControlRate: z.ControlRate, VariantRate: z.VariantRate,
+		AbsoluteLift: z.AbsoluteLift, AbsoluteLiftInterval: &metricsv1.Interval{Low: z.AbsoluteCI.Low, High: z.AbsoluteCI.High},
+		RelativeLift: z.RelativeLift, RelativeLiftInterval: &metricsv1.Interval{Low: z.RelativeCI.Low, High: z.RelativeCI.High},
+		Z: z.Z, PValue: z.PValue, Significant: z.Significant,
+		ProbabilityVariantBetter: b.ProbVariantBeatsControl, ExpectedLossVariant: b.ExpectedLossVariant, ExpectedLossControl: b.ExpectedLossControl,
+	}, nil
+}
+
+// ComputeNps scores survey answers.
+func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsRequest) (*metricsv1.ComputeNpsResponse, error) {
+	if _, ok := auth.WorkspaceID(ctx); !ok {
+		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	if n := len(req.GetAnswers()); n > maxNPSAnswers {
+		return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("answers: %d is over the limit of %d", n, maxNPSAnswers), violation("answers", "too many answers"))
+	}
+	answers := make([]int, len(req.GetAnswers()))
+	for i, a := range req.GetAnswers() {
+		answers[i] = int(a)
+	}
+	conf := req.GetConfidence()
+	if conf == 0 {
+		conf = 0.95
+	}
+	r, err := survey.NPS(answers, conf)
+	if err != nil {
+		return nil, analysisStatus("answers", err)
+	}
+	return &metricsv1.ComputeNpsResponse{
+		Responses: int64(r.Responses), Promoters: int64(r.Promoters), Passives: int64(r.Passives), Detractors: int64(r.Detractors),
+		Score: r.Score, Interval: &metricsv1.Interval{Low: r.CI.Low, High: r.CI.High},
+	}, nil
+}
+
+// GetCohortRetention builds the cohort table from the workspace's orders.
+func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohortRetentionRequest) (*metricsv1.GetCohortRetentionResponse, error) {
+	ws, ok := auth.WorkspaceID(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	asOf := s.now()
+	if req.GetAsOfTime() != nil {
+		if err := req.GetAsOfTime().CheckValid(); err != nil {
+			return nil, withDetails(codes.InvalidArgument, "as_of_time: "+err.Error(), violation("as_of_time", err.Error()))
+		}
+		asOf = req.GetAsOfTime().AsTime()
+	}
+	var orders []retention.Order
+	err := s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, _ float64) {
+		orders = append(orders, retention.Order{CustomerID: id, Time: at})
+	})
+	if errors.Is(err, store.ErrTooManyOrders) {
+		return nil, status.Error(codes.FailedPrecondition, "the workspace has too many orders for an online cohort table")
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	cohorts, err := retention.CohortTable(orders, asOf.Add(-time.Nanosecond))
+	if err != nil {
+		return nil, analysisStatus("as_of_time", err)
+	}
+	resp := &metricsv1.GetCohortRetentionResponse{}
+	for _, c := range cohorts {
+		pc := &metricsv1.Cohort{Month: timestamppb.New(c.Month), Size: int64(c.Size), Rate: c.Rate}
+		for _, a := range c.Active {
+			pc.Active = append(pc.Active, int64(a))
+		}
+		resp.Cohorts = append(resp.Cohorts, pc)
+	}
+	return resp, nil
+}
+
+// analysisStatus maps the statistics packages' input errors to
+// InvalidArgument on field; anything else is internal.
+func analysisStatus(field string, err error) error {
+	switch {
+	case errors.Is(err, experiment.ErrInvalidInput), errors.Is(err, survey.ErrOutOfRange), errors.Is(err, survey.ErrNoResponses),
+		errors.Is(err, survey.ErrInvalidConfidence), errors.Is(err, retention.ErrInvalidInput):
+		return withDetails(codes.InvalidArgument, field+": "+err.Error(), violation(field, err.Error()))
+	default:
+		return toStatus(err)
+	}
+}

@@ -1,0 +1,75 @@
+package api
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	"github.com/kizuna/kizuna/services/platform/auth"
+)
+
+func TestAnalyzeConversion(t *testing.T) {
+	s := NewServer(nil, txSource(nil), time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	resp, err := s.AnalyzeConversion(ctx, &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: 200, Trials: 1000},
+		Variant: &metricsv1.ConversionCounts{Conversions: 250, Trials: 1000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pooled z = 0.05 / sqrt(0.225·0.775·2/1000) = 2.677, two-sided p = 0.0074.
+	if math.Abs(resp.GetZ()-2.677) > 0.001 || math.Abs(resp.GetPValue()-0.0074) > 0.0002 || !resp.GetSignificant() {
+		t.Errorf("z = %v, p = %v, significant = %v", resp.GetZ(), resp.GetPValue(), resp.GetSignificant())
+	}
+	if p := resp.GetProbabilityVariantBetter(); p < 0.99 || p > 1 {
+		t.Errorf("P(variant better) = %v, want above 0.99", p)
+	}
+	_, err = s.AnalyzeConversion(ctx, &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: 20, Trials: 10},
+		Variant: &metricsv1.ConversionCounts{Conversions: 1, Trials: 10},
+	})
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("more conversions than trials: err = %v, want InvalidArgument", err)
+	}
+}
+
+func TestComputeNps(t *testing.T) {
+	s := NewServer(nil, txSource(nil), time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	resp, err := s.ComputeNps(ctx, &metricsv1.ComputeNpsRequest{Answers: []int32{10, 9, 8, 7, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetScore() != 20 || resp.GetPromoters() != 2 || resp.GetDetractors() != 1 {
+		t.Errorf("NPS = %+v, want 20 with 2 promoters and 1 detractor", resp)
+	}
+	for _, answers := range [][]int32{{11}, {-1}, nil} {
+		if _, err := s.ComputeNps(ctx, &metricsv1.ComputeNpsRequest{Answers: answers}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("answers %v: err = %v, want InvalidArgument", answers, err)
+		}
+	}
+}
+
+func TestGetCohortRetention(t *testing.T) {
+	jan := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	feb := jan.AddDate(0, 1, 0)
+	s := NewServer(nil, txSource{
+		{CustomerID: "a", Time: jan}, {CustomerID: "b", Time: jan}, {CustomerID: "a", Time: feb}, {CustomerID: "c", Time: feb},
+	}, time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	resp, err := s.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{AsOfTime: timestamppb.New(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := resp.GetCohorts()
+	if len(c) != 2 || c[0].GetSize() != 2 || len(c[0].GetActive()) != 2 || c[0].GetActive()[1] != 1 || c[0].GetRate()[1] != 0.5 || c[1].GetSize() != 1 {
+		t.Errorf("cohorts = %v", c)
+	}
+}
