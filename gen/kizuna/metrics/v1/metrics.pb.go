@@ -1218,6 +1218,361 @@ func (x *GetCohortRetentionResponse) GetCohorts() []*Cohort {
 	return nil
 }
 
+// PredictClvRequest names the customers and the horizon.
+type PredictClvRequest struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	CalibrationEndTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=calibration_end_time,json=calibrationEndTime,proto3" json:"calibration_end_time,omitempty"`
+	// "week" (default) or "day".
+	Period string `protobuf:"bytes,2,opt,name=period,proto3" json:"period,omitempty"`
+	// 1 to 1,000 customer ids.
+	CustomerIds []string `protobuf:"bytes,3,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
+	// In periods; one year when unset.
+	Horizon float64 `protobuf:"fixed64,4,opt,name=horizon,proto3" json:"horizon,omitempty"`
+	// Per 30-day month; 0.01 when unset.
+	MonthlyDiscountRate float64 `protobuf:"fixed64,5,opt,name=monthly_discount_rate,json=monthlyDiscountRate,proto3" json:"monthly_discount_rate,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *PredictClvRequest) Reset() {
+	*x = PredictClvRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictClvRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictClvRequest) ProtoMessage() {}
+
+func (x *PredictClvRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictClvRequest.ProtoReflect.Descriptor instead.
+func (*PredictClvRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *PredictClvRequest) GetCalibrationEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CalibrationEndTime
+	}
+	return nil
+}
+
+func (x *PredictClvRequest) GetPeriod() string {
+	if x != nil {
+		return x.Period
+	}
+	return ""
+}
+
+func (x *PredictClvRequest) GetCustomerIds() []string {
+	if x != nil {
+		return x.CustomerIds
+	}
+	return nil
+}
+
+func (x *PredictClvRequest) GetHorizon() float64 {
+	if x != nil {
+		return x.Horizon
+	}
+	return 0
+}
+
+func (x *PredictClvRequest) GetMonthlyDiscountRate() float64 {
+	if x != nil {
+		return x.MonthlyDiscountRate
+	}
+	return 0
+}
+
+// ClvPrediction is one customer's forecast.
+type ClvPrediction struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId        string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	ExpectedPurchases float64                `protobuf:"fixed64,2,opt,name=expected_purchases,json=expectedPurchases,proto3" json:"expected_purchases,omitempty"`
+	ProbabilityAlive  float64                `protobuf:"fixed64,3,opt,name=probability_alive,json=probabilityAlive,proto3" json:"probability_alive,omitempty"`
+	// Zero when the spend model does not apply.
+	ExpectedSpend float64 `protobuf:"fixed64,4,opt,name=expected_spend,json=expectedSpend,proto3" json:"expected_spend,omitempty"`
+	Clv           float64 `protobuf:"fixed64,5,opt,name=clv,proto3" json:"clv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClvPrediction) Reset() {
+	*x = ClvPrediction{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClvPrediction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClvPrediction) ProtoMessage() {}
+
+func (x *ClvPrediction) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClvPrediction.ProtoReflect.Descriptor instead.
+func (*ClvPrediction) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ClvPrediction) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ClvPrediction) GetExpectedPurchases() float64 {
+	if x != nil {
+		return x.ExpectedPurchases
+	}
+	return 0
+}
+
+func (x *ClvPrediction) GetProbabilityAlive() float64 {
+	if x != nil {
+		return x.ProbabilityAlive
+	}
+	return 0
+}
+
+func (x *ClvPrediction) GetExpectedSpend() float64 {
+	if x != nil {
+		return x.ExpectedSpend
+	}
+	return 0
+}
+
+func (x *ClvPrediction) GetClv() float64 {
+	if x != nil {
+		return x.Clv
+	}
+	return 0
+}
+
+// PredictClvResponse holds a prediction per known customer; customers
+// without an order in the calibration period are left out.
+type PredictClvResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Predictions     []*ClvPrediction       `protobuf:"bytes,1,rep,name=predictions,proto3" json:"predictions,omitempty"`
+	Bgnbd           *BgNbd                 `protobuf:"bytes,2,opt,name=bgnbd,proto3" json:"bgnbd,omitempty"`
+	GammaGamma      *GammaGamma            `protobuf:"bytes,3,opt,name=gamma_gamma,json=gammaGamma,proto3" json:"gamma_gamma,omitempty"`
+	GammaGammaError string                 `protobuf:"bytes,4,opt,name=gamma_gamma_error,json=gammaGammaError,proto3" json:"gamma_gamma_error,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PredictClvResponse) Reset() {
+	*x = PredictClvResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictClvResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictClvResponse) ProtoMessage() {}
+
+func (x *PredictClvResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictClvResponse.ProtoReflect.Descriptor instead.
+func (*PredictClvResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PredictClvResponse) GetPredictions() []*ClvPrediction {
+	if x != nil {
+		return x.Predictions
+	}
+	return nil
+}
+
+func (x *PredictClvResponse) GetBgnbd() *BgNbd {
+	if x != nil {
+		return x.Bgnbd
+	}
+	return nil
+}
+
+func (x *PredictClvResponse) GetGammaGamma() *GammaGamma {
+	if x != nil {
+		return x.GammaGamma
+	}
+	return nil
+}
+
+func (x *PredictClvResponse) GetGammaGammaError() string {
+	if x != nil {
+		return x.GammaGammaError
+	}
+	return ""
+}
+
+// PlanSampleSizeRequest describes the test to plan.
+type PlanSampleSizeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Control's expected conversion rate, between 0 and 1.
+	BaselineRate float64 `protobuf:"fixed64,1,opt,name=baseline_rate,json=baselineRate,proto3" json:"baseline_rate,omitempty"`
+	// The smallest effect worth detecting: rate points (0.05 = +5 points), or
+	// a fraction of the baseline when relative is true.
+	MinimumDetectableEffect float64 `protobuf:"fixed64,2,opt,name=minimum_detectable_effect,json=minimumDetectableEffect,proto3" json:"minimum_detectable_effect,omitempty"`
+	Relative                bool    `protobuf:"varint,3,opt,name=relative,proto3" json:"relative,omitempty"`
+	// 0.05 and 0.8 when unset.
+	Alpha         float64 `protobuf:"fixed64,4,opt,name=alpha,proto3" json:"alpha,omitempty"`
+	Power         float64 `protobuf:"fixed64,5,opt,name=power,proto3" json:"power,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanSampleSizeRequest) Reset() {
+	*x = PlanSampleSizeRequest{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSampleSizeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSampleSizeRequest) ProtoMessage() {}
+
+func (x *PlanSampleSizeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSampleSizeRequest.ProtoReflect.Descriptor instead.
+func (*PlanSampleSizeRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PlanSampleSizeRequest) GetBaselineRate() float64 {
+	if x != nil {
+		return x.BaselineRate
+	}
+	return 0
+}
+
+func (x *PlanSampleSizeRequest) GetMinimumDetectableEffect() float64 {
+	if x != nil {
+		return x.MinimumDetectableEffect
+	}
+	return 0
+}
+
+func (x *PlanSampleSizeRequest) GetRelative() bool {
+	if x != nil {
+		return x.Relative
+	}
+	return false
+}
+
+func (x *PlanSampleSizeRequest) GetAlpha() float64 {
+	if x != nil {
+		return x.Alpha
+	}
+	return 0
+}
+
+func (x *PlanSampleSizeRequest) GetPower() float64 {
+	if x != nil {
+		return x.Power
+	}
+	return 0
+}
+
+// PlanSampleSizeResponse holds the size of each arm.
+type PlanSampleSizeResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	CustomersPerArm int64                  `protobuf:"varint,1,opt,name=customers_per_arm,json=customersPerArm,proto3" json:"customers_per_arm,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *PlanSampleSizeResponse) Reset() {
+	*x = PlanSampleSizeResponse{}
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanSampleSizeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanSampleSizeResponse) ProtoMessage() {}
+
+func (x *PlanSampleSizeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_metrics_v1_metrics_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanSampleSizeResponse.ProtoReflect.Descriptor instead.
+func (*PlanSampleSizeResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_metrics_v1_metrics_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *PlanSampleSizeResponse) GetCustomersPerArm() int64 {
+	if x != nil {
+		return x.CustomersPerArm
+	}
+	return 0
+}
+
 var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
@@ -1317,10 +1672,40 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x06active\x18\x03 \x03(\x03R\x06active\x12\x12\n" +
 	"\x04rate\x18\x04 \x03(\x01R\x04rate\"Q\n" +
 	"\x1aGetCohortRetentionResponse\x123\n" +
-	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts2\x93\x06\n" +
+	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts\"\xea\x01\n" +
+	"\x11PredictClvRequest\x12L\n" +
+	"\x14calibration_end_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x12calibrationEndTime\x12\x16\n" +
+	"\x06period\x18\x02 \x01(\tR\x06period\x12!\n" +
+	"\fcustomer_ids\x18\x03 \x03(\tR\vcustomerIds\x12\x18\n" +
+	"\ahorizon\x18\x04 \x01(\x01R\ahorizon\x122\n" +
+	"\x15monthly_discount_rate\x18\x05 \x01(\x01R\x13monthlyDiscountRate\"\xc5\x01\n" +
+	"\rClvPrediction\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12-\n" +
+	"\x12expected_purchases\x18\x02 \x01(\x01R\x11expectedPurchases\x12+\n" +
+	"\x11probability_alive\x18\x03 \x01(\x01R\x10probabilityAlive\x12%\n" +
+	"\x0eexpected_spend\x18\x04 \x01(\x01R\rexpectedSpend\x12\x10\n" +
+	"\x03clv\x18\x05 \x01(\x01R\x03clv\"\xf4\x01\n" +
+	"\x12PredictClvResponse\x12B\n" +
+	"\vpredictions\x18\x01 \x03(\v2 .kizuna.metrics.v1.ClvPredictionR\vpredictions\x12.\n" +
+	"\x05bgnbd\x18\x02 \x01(\v2\x18.kizuna.metrics.v1.BgNbdR\x05bgnbd\x12>\n" +
+	"\vgamma_gamma\x18\x03 \x01(\v2\x1d.kizuna.metrics.v1.GammaGammaR\n" +
+	"gammaGamma\x12*\n" +
+	"\x11gamma_gamma_error\x18\x04 \x01(\tR\x0fgammaGammaError\"\xc0\x01\n" +
+	"\x15PlanSampleSizeRequest\x12#\n" +
+	"\rbaseline_rate\x18\x01 \x01(\x01R\fbaselineRate\x12:\n" +
+	"\x19minimum_detectable_effect\x18\x02 \x01(\x01R\x17minimumDetectableEffect\x12\x1a\n" +
+	"\brelative\x18\x03 \x01(\bR\brelative\x12\x14\n" +
+	"\x05alpha\x18\x04 \x01(\x01R\x05alpha\x12\x14\n" +
+	"\x05power\x18\x05 \x01(\x01R\x05power\"D\n" +
+	"\x16PlanSampleSizeResponse\x12*\n" +
+	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\x9d\b\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
-	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12\x9c\x01\n" +
+	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12u\n" +
+	"\n" +
+	"PredictClv\x12$.kizuna.metrics.v1.PredictClvRequest\x1a%.kizuna.metrics.v1.PredictClvResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/clv:predict\x12\x90\x01\n" +
+	"\x0ePlanSampleSize\x12(.kizuna.metrics.v1.PlanSampleSizeRequest\x1a).kizuna.metrics.v1.PlanSampleSizeResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/experiments:planSampleSize\x12\x9c\x01\n" +
 	"\x11AnalyzeConversion\x12+.kizuna.metrics.v1.AnalyzeConversionRequest\x1a,.kizuna.metrics.v1.AnalyzeConversionResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/experiments:analyzeConversion\x12|\n" +
 	"\n" +
 	"ComputeNps\x12$.kizuna.metrics.v1.ComputeNpsRequest\x1a%.kizuna.metrics.v1.ComputeNpsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/surveys:computeNps\x12\x90\x01\n" +
@@ -1341,7 +1726,7 @@ func file_kizuna_metrics_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_kizuna_metrics_v1_metrics_proto_rawDescData
 }
 
-var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
 	(*ComputeMetricRequest)(nil),       // 0: kizuna.metrics.v1.ComputeMetricRequest
 	(*ComputeMetricResponse)(nil),      // 1: kizuna.metrics.v1.ComputeMetricResponse
@@ -1361,16 +1746,21 @@ var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
 	(*GetCohortRetentionRequest)(nil),  // 15: kizuna.metrics.v1.GetCohortRetentionRequest
 	(*Cohort)(nil),                     // 16: kizuna.metrics.v1.Cohort
 	(*GetCohortRetentionResponse)(nil), // 17: kizuna.metrics.v1.GetCohortRetentionResponse
-	(*timestamppb.Timestamp)(nil),      // 18: google.protobuf.Timestamp
+	(*PredictClvRequest)(nil),          // 18: kizuna.metrics.v1.PredictClvRequest
+	(*ClvPrediction)(nil),              // 19: kizuna.metrics.v1.ClvPrediction
+	(*PredictClvResponse)(nil),         // 20: kizuna.metrics.v1.PredictClvResponse
+	(*PlanSampleSizeRequest)(nil),      // 21: kizuna.metrics.v1.PlanSampleSizeRequest
+	(*PlanSampleSizeResponse)(nil),     // 22: kizuna.metrics.v1.PlanSampleSizeResponse
+	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
-	18, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
-	18, // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
-	18, // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
-	18, // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
-	18, // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
+	23, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 1: kizuna.metrics.v1.ComputeMetricRequest.end_time:type_name -> google.protobuf.Timestamp
+	23, // 2: kizuna.metrics.v1.ComputeMetricResponse.start_time:type_name -> google.protobuf.Timestamp
+	23, // 3: kizuna.metrics.v1.ComputeMetricResponse.end_time:type_name -> google.protobuf.Timestamp
+	23, // 4: kizuna.metrics.v1.ComputeMetricResponse.compute_time:type_name -> google.protobuf.Timestamp
 	3,  // 5: kizuna.metrics.v1.ListKpisResponse.kpis:type_name -> kizuna.metrics.v1.Kpi
-	18, // 6: kizuna.metrics.v1.FitClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	23, // 6: kizuna.metrics.v1.FitClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
 	6,  // 7: kizuna.metrics.v1.FitClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
 	7,  // 8: kizuna.metrics.v1.FitClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
 	9,  // 9: kizuna.metrics.v1.AnalyzeConversionRequest.control:type_name -> kizuna.metrics.v1.ConversionCounts
@@ -1378,26 +1768,34 @@ var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	11, // 11: kizuna.metrics.v1.AnalyzeConversionResponse.absolute_lift_interval:type_name -> kizuna.metrics.v1.Interval
 	11, // 12: kizuna.metrics.v1.AnalyzeConversionResponse.relative_lift_interval:type_name -> kizuna.metrics.v1.Interval
 	11, // 13: kizuna.metrics.v1.ComputeNpsResponse.interval:type_name -> kizuna.metrics.v1.Interval
-	18, // 14: kizuna.metrics.v1.GetCohortRetentionRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	18, // 15: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
+	23, // 14: kizuna.metrics.v1.GetCohortRetentionRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	23, // 15: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
 	16, // 16: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
-	0,  // 17: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
-	5,  // 18: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
-	10, // 19: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
-	13, // 20: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
-	15, // 21: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
-	2,  // 22: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	1,  // 23: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 24: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	12, // 25: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
-	14, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
-	17, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
-	4,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	23, // [23:29] is the sub-list for method output_type
-	17, // [17:23] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	23, // 17: kizuna.metrics.v1.PredictClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	19, // 18: kizuna.metrics.v1.PredictClvResponse.predictions:type_name -> kizuna.metrics.v1.ClvPrediction
+	6,  // 19: kizuna.metrics.v1.PredictClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
+	7,  // 20: kizuna.metrics.v1.PredictClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
+	0,  // 21: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
+	5,  // 22: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
+	18, // 23: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
+	21, // 24: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
+	10, // 25: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
+	13, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
+	15, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
+	2,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	1,  // 29: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 30: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	20, // 31: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
+	22, // 32: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
+	12, // 33: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 34: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 35: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 36: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_metrics_v1_metrics_proto_init() }
@@ -1411,7 +1809,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_metrics_v1_metrics_proto_rawDesc), len(file_kizuna_metrics_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	MetricsService_ComputeMetric_FullMethodName      = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
 	MetricsService_FitClv_FullMethodName             = "/kizuna.metrics.v1.MetricsService/FitClv"
+	MetricsService_PredictClv_FullMethodName         = "/kizuna.metrics.v1.MetricsService/PredictClv"
+	MetricsService_PlanSampleSize_FullMethodName     = "/kizuna.metrics.v1.MetricsService/PlanSampleSize"
 	MetricsService_AnalyzeConversion_FullMethodName  = "/kizuna.metrics.v1.MetricsService/AnalyzeConversion"
 	MetricsService_ComputeNps_FullMethodName         = "/kizuna.metrics.v1.MetricsService/ComputeNps"
 	MetricsService_GetCohortRetention_FullMethodName = "/kizuna.metrics.v1.MetricsService/GetCohortRetention"
@@ -40,6 +42,15 @@ type MetricsServiceClient interface {
 	// model to the workspace's orders up to calibration_end_time, the
 	// parameters predictive CLV is computed from.
 	FitClv(ctx context.Context, in *FitClvRequest, opts ...grpc.CallOption) (*FitClvResponse, error)
+	// PredictClv fits the models as FitClv does and predicts, for each named
+	// customer, expected purchases over the horizon, the probability the
+	// customer is still active, expected spend per purchase and discounted
+	// CLV.
+	PredictClv(ctx context.Context, in *PredictClvRequest, opts ...grpc.CallOption) (*PredictClvResponse, error)
+	// PlanSampleSize returns the customers needed per arm to detect an effect
+	// on a conversion rate: the expected effect of a campaign, computed
+	// before it runs.
+	PlanSampleSize(ctx context.Context, in *PlanSampleSizeRequest, opts ...grpc.CallOption) (*PlanSampleSizeResponse, error)
 	// AnalyzeConversion compares a variant's conversion rate with control's:
 	// two-proportion z-test with confidence intervals on the absolute and
 	// relative lift, and the exact Bayesian probability that the variant is
@@ -78,6 +89,26 @@ func (c *metricsServiceClient) FitClv(ctx context.Context, in *FitClvRequest, op
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FitClvResponse)
 	err := c.cc.Invoke(ctx, MetricsService_FitClv_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) PredictClv(ctx context.Context, in *PredictClvRequest, opts ...grpc.CallOption) (*PredictClvResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PredictClvResponse)
+	err := c.cc.Invoke(ctx, MetricsService_PredictClv_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) PlanSampleSize(ctx context.Context, in *PlanSampleSizeRequest, opts ...grpc.CallOption) (*PlanSampleSizeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanSampleSizeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_PlanSampleSize_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +168,15 @@ type MetricsServiceServer interface {
 	// model to the workspace's orders up to calibration_end_time, the
 	// parameters predictive CLV is computed from.
 	FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error)
+	// PredictClv fits the models as FitClv does and predicts, for each named
+	// customer, expected purchases over the horizon, the probability the
+	// customer is still active, expected spend per purchase and discounted
+	// CLV.
+	PredictClv(context.Context, *PredictClvRequest) (*PredictClvResponse, error)
+	// PlanSampleSize returns the customers needed per arm to detect an effect
+	// on a conversion rate: the expected effect of a campaign, computed
+	// before it runs.
+	PlanSampleSize(context.Context, *PlanSampleSizeRequest) (*PlanSampleSizeResponse, error)
 	// AnalyzeConversion compares a variant's conversion rate with control's:
 	// two-proportion z-test with confidence intervals on the absolute and
 	// relative lift, and the exact Bayesian probability that the variant is
@@ -166,6 +206,12 @@ func (UnimplementedMetricsServiceServer) ComputeMetric(context.Context, *Compute
 }
 func (UnimplementedMetricsServiceServer) FitClv(context.Context, *FitClvRequest) (*FitClvResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FitClv not implemented")
+}
+func (UnimplementedMetricsServiceServer) PredictClv(context.Context, *PredictClvRequest) (*PredictClvResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PredictClv not implemented")
+}
+func (UnimplementedMetricsServiceServer) PlanSampleSize(context.Context, *PlanSampleSizeRequest) (*PlanSampleSizeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PlanSampleSize not implemented")
 }
 func (UnimplementedMetricsServiceServer) AnalyzeConversion(context.Context, *AnalyzeConversionRequest) (*AnalyzeConversionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AnalyzeConversion not implemented")
@@ -232,6 +278,42 @@ func _MetricsService_FitClv_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetricsServiceServer).FitClv(ctx, req.(*FitClvRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_PredictClv_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PredictClvRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).PredictClv(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_PredictClv_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).PredictClv(ctx, req.(*PredictClvRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_PlanSampleSize_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanSampleSizeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).PlanSampleSize(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_PlanSampleSize_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).PlanSampleSize(ctx, req.(*PlanSampleSizeRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -322,6 +404,14 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FitClv",
 			Handler:    _MetricsService_FitClv_Handler,
+		},
+		{
+			MethodName: "PredictClv",
+			Handler:    _MetricsService_PredictClv_Handler,
+		},
+		{
+			MethodName: "PlanSampleSize",
+			Handler:    _MetricsService_PlanSampleSize_Handler,
 		},
 		{
 			MethodName: "AnalyzeConversion",

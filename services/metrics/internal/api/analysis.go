@@ -49,6 +49,29 @@ func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeCo
 	}, nil
 }
 
+// PlanSampleSize sizes a conversion test before it runs.
+func (s *Server) PlanSampleSize(ctx context.Context, req *metricsv1.PlanSampleSizeRequest) (*metricsv1.PlanSampleSizeResponse, error) {
+	if _, ok := auth.WorkspaceID(ctx); !ok {
+		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	alpha, power := req.GetAlpha(), req.GetPower()
+	if alpha == 0 {
+		alpha = 0.05
+	}
+	if power == 0 {
+		power = 0.8
+	}
+	kind := experiment.Absolute
+	if req.GetRelative() {
+		kind = experiment.Relative
+	}
+	n, err := experiment.SampleSizeProportions(req.GetBaselineRate(), req.GetMinimumDetectableEffect(), kind, alpha, power)
+	if err != nil {
+		return nil, analysisStatus("minimum_detectable_effect", err)
+	}
+	return &metricsv1.PlanSampleSizeResponse{CustomersPerArm: n}, nil
+}
+
 // ComputeNps scores survey answers.
 func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsRequest) (*metricsv1.ComputeNpsResponse, error) {
 	if _, ok := auth.WorkspaceID(ctx); !ok {

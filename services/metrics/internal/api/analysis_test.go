@@ -73,3 +73,19 @@ func TestGetCohortRetention(t *testing.T) {
 		t.Errorf("cohorts = %v", c)
 	}
 }
+
+func TestPlanSampleSize(t *testing.T) {
+	s := NewServer(nil, txSource(nil), time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	// Evan Miller's calculator: 20% baseline, +5 points, α 0.05, power 0.8 → 1,030.2.
+	resp, err := s.PlanSampleSize(ctx, &metricsv1.PlanSampleSizeRequest{BaselineRate: 0.2, MinimumDetectableEffect: 0.05})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetCustomersPerArm() != 1031 {
+		t.Errorf("per arm = %d, want 1031", resp.GetCustomersPerArm())
+	}
+	if _, err := s.PlanSampleSize(ctx, &metricsv1.PlanSampleSizeRequest{BaselineRate: 1.5, MinimumDetectableEffect: 0.05}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("baseline 1.5: err = %v, want InvalidArgument", err)
+	}
+}

@@ -89,3 +89,44 @@ func TestFitClvRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestPredictClvCDNOW(t *testing.T) {
+	f, err := os.Open("../../../../../shared/data/cdnow/CDNOW_sample.txt")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CDNOW data missing on CI: %v", err)
+		}
+		t.Skipf("CDNOW data not found: %v", err)
+	}
+	defer f.Close()
+	txs, err := clv.ReadCDNOW(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer(nil, txSource(txs), time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	end := time.Date(1997, 10, 1, 0, 0, 0, 0, time.UTC)
+	id := txs[0].CustomerID
+	resp, err := s.PredictClv(ctx, &metricsv1.PredictClvRequest{CalibrationEndTime: timestamppb.New(end), CustomerIds: []string{id, "nobody"}, Horizon: 39})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.GetPredictions()) != 1 {
+		t.Fatalf("predictions = %v, want one (unknown ids left out)", resp.GetPredictions())
+	}
+	p := resp.GetPredictions()[0]
+	sums, _ := clv.Summarize(txs, end.Add(-time.Nanosecond), clv.Week)
+	bg, _ := clv.FitBGNBD(sums)
+	var want float64
+	for _, sm := range sums {
+		if sm.CustomerID == id {
+			want, _ = bg.ExpectedPurchases(39, sm.Frequency, sm.Recency, sm.T)
+		}
+	}
+	if p.GetCustomerId() != id || math.Abs(p.GetExpectedPurchases()-want) > 1e-9 || p.GetClv() <= 0 || p.GetProbabilityAlive() <= 0 || p.GetProbabilityAlive() > 1 {
+		t.Errorf("prediction = %+v, want expected purchases %v and positive CLV", p, want)
+	}
+	if _, err := s.PredictClv(ctx, &metricsv1.PredictClvRequest{}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("no customer ids: err = %v, want InvalidArgument", err)
+	}
+}
