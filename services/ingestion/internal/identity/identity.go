@@ -11,10 +11,9 @@ package identity
 
 import (
 	"sort"
-	"strings"
 	"time"
 
-	"golang.org/x/text/unicode/norm"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 )
 
 // Identity kinds.
@@ -46,13 +45,15 @@ func Keys(userID, anonymousID, email string) []Key {
 }
 
 // NormalizeEmail folds the forms one address takes in real data (full-width
-// characters, upper case, stray spaces) so they resolve to one customer.
+// characters, upper case, stray spaces, IDN domains) so they resolve to one
+// customer. An address that fails the syntax check is no identity: it
+// returns "" (the raw value stays in the traits).
 func NormalizeEmail(s string) string {
-	s = strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
-	if !strings.Contains(s, "@") {
+	e := normalize.NormalizeEmail(s, normalize.EmailOptions{})
+	if !e.Valid {
 		return ""
 	}
-	return s
+	return e.Value
 }
 
 // Customer is an existing customer holding one of a message's identities.

@@ -68,6 +68,17 @@ func TestDecide(t *testing.T) {
 			want:    Decision{CustomerID: "cus_mail"},
 		},
 		{
+			name: "an address that is no address is no identity",
+			keys: Keys("", "a2", "not-an-email"),
+			want: Decision{Attach: []Key{{AnonymousID, "a2"}}},
+		},
+		{
+			name:    "IDN domain resolves like its punycode form",
+			keys:    Keys("", "", "Hanako@例え.jp"),
+			matches: []Match{{Key{Email, "hanako@xn--r8jz45g.jp"}, emailOnly}},
+			want:    Decision{CustomerID: "cus_mail"},
+		},
+		{
 			name:    "alias merges even two user ids",
 			keys:    Keys("bob", "", ""),
 			matches: []Match{{Key{UserID, "bob"}, bob}},
