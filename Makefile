@@ -73,7 +73,7 @@ checkgenerate: generate
 
 ## lint: buf lint, gofmt and go vet.
 lint: tools protodeps
-	buf lint proto
+	buf lint
 	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
