@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/proto"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
@@ -114,6 +113,9 @@ func (s *Service) wake() {
 	}
 }
 
+// busMessageType names the payload of every outbox row.
+var busMessageType = string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().Descriptor().FullName())
+
 // relayBatch is how many outbox rows one pass publishes.
 const relayBatch = 500
 
@@ -163,14 +165,10 @@ func (s *Service) relayAll(ctx context.Context) error {
 		seqs := make([]int64, 0, len(msgs))
 		var perr error
 		for _, m := range msgs {
-			var pb ingestionv1.IngestionBusMessage
-			if err := proto.Unmarshal(m.Payload, &pb); err != nil {
-				return fmt.Errorf("decode outbox row %d: %w", m.Seq, err)
-			}
 			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
 			// Event ids are unique per workspace only, and JetStream
 			// deduplicates across the stream: qualify the id.
-			if perr = s.opts.Bus.Publish(ctx, subject, m.WorkspaceID+"/"+m.MsgID, &pb); perr != nil {
+			if perr = s.opts.Bus.PublishEncoded(ctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
 				break
 			}
 			seqs = append(seqs, m.Seq)

@@ -22,12 +22,18 @@ const TypeHeader = "Kizuna-Type"
 // duplicate window is acknowledged but not stored again, so retrying a
 // publish is safe. Use the id of the fact being published (e.g. event id).
 func (b *Bus) Publish(ctx context.Context, subject, msgID string, msg proto.Message) error {
-	if msgID == "" {
-		return errors.New("publish: empty msgID (needed for deduplication)")
-	}
 	data, err := proto.Marshal(msg)
 	if err != nil {
 		return fmt.Errorf("publish %s: marshal: %w", subject, err)
+	}
+	return b.PublishEncoded(ctx, subject, msgID, string(msg.ProtoReflect().Descriptor().FullName()), data)
+}
+
+// PublishEncoded is Publish for a payload already marshalled, such as a
+// transactional-outbox row: typeName is the message's protobuf full name.
+func (b *Bus) PublishEncoded(ctx context.Context, subject, msgID, typeName string, data []byte) error {
+	if msgID == "" {
+		return errors.New("publish: empty msgID (needed for deduplication)")
 	}
 	ctx, span := b.tracer.Start(ctx, "publish "+subject,
 		trace.WithSpanKind(trace.SpanKindProducer),
@@ -40,7 +46,7 @@ func (b *Bus) Publish(ctx context.Context, subject, msgID string, msg proto.Mess
 
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(TypeHeader, string(msg.ProtoReflect().Descriptor().FullName()))
+	m.Header.Set(TypeHeader, typeName)
 	b.propagator.Inject(ctx, headerCarrier(m.Header))
 	if _, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID)); err != nil {
 		span.RecordError(err)
