@@ -124,46 +124,63 @@ func uniqueIDs(msgs []Message) error {
 	return v.err()
 }
 
+// call is what every single-message Segment request has in common.
+type call interface {
+	proto.Message
+	GetMessageId() string
+	GetUserId() string
+	GetAnonymousId() string
+	GetTimestamp() string
+	GetOriginalTimestamp() string
+	GetContext() *structpb.Struct
+}
+
+// common fills the fields every call type shares.
+func common(typ Type, req call) raw {
+	return raw{typ: string(typ), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(), context: req.GetContext(), size: proto.Size(req)}
+}
+
 // ParseIdentify validates an identify call.
 func ParseIdentify(req *ingestionv1.IdentifyRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Identify), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), traits: req.GetTraits(), size: proto.Size(req)}, now)
+	r := common(Identify, req)
+	r.traits = req.GetTraits()
+	return parseOne(r, now)
 }
 
 // ParseTrack validates a track call.
 func ParseTrack(req *ingestionv1.TrackRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Track), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), properties: req.GetProperties(), event: req.GetEvent(), size: proto.Size(req)}, now)
+	r := common(Track, req)
+	r.properties, r.event = req.GetProperties(), req.GetEvent()
+	return parseOne(r, now)
 }
 
 // ParsePage validates a page call.
 func ParsePage(req *ingestionv1.PageRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Page), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), properties: req.GetProperties(), name: req.GetName(), category: req.GetCategory(), size: proto.Size(req)}, now)
+	r := common(Page, req)
+	r.properties, r.name, r.category = req.GetProperties(), req.GetName(), req.GetCategory()
+	return parseOne(r, now)
 }
 
 // ParseScreen validates a screen call.
 func ParseScreen(req *ingestionv1.ScreenRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Screen), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), properties: req.GetProperties(), name: req.GetName(), category: req.GetCategory(), size: proto.Size(req)}, now)
+	r := common(Screen, req)
+	r.properties, r.name, r.category = req.GetProperties(), req.GetName(), req.GetCategory()
+	return parseOne(r, now)
 }
 
 // ParseGroup validates a group call.
 func ParseGroup(req *ingestionv1.GroupRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Group), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), traits: req.GetTraits(), groupID: req.GetGroupId(), size: proto.Size(req)}, now)
+	r := common(Group, req)
+	r.traits, r.groupID = req.GetTraits(), req.GetGroupId()
+	return parseOne(r, now)
 }
 
 // ParseAlias validates an alias call.
 func ParseAlias(req *ingestionv1.AliasRequest, now time.Time) (Message, error) {
-	return parseOne(raw{typ: string(Alias), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(),
-		context: req.GetContext(), previousID: req.GetPreviousId(), size: proto.Size(req)}, now)
+	r := common(Alias, req)
+	r.previousID = req.GetPreviousId()
+	return parseOne(r, now)
 }
 
 func parseOne(r raw, now time.Time) (Message, error) {

@@ -135,3 +135,28 @@ func FuzzParseBatch(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSingleCalls(t *testing.T) {
+	track, err := ParseTrack(&ingestionv1.TrackRequest{MessageId: "t", UserId: "u", Event: "Signed Up", Timestamp: "2026-01-02"}, now)
+	if err != nil || track.Type != Track || track.Name != "Signed Up" || track.MessageID != "t" || !track.Timestamp.Equal(time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("track = %+v, %v", track, err)
+	}
+	page, err := ParsePage(&ingestionv1.PageRequest{AnonymousId: "a", Name: "Pricing", Category: "Docs"}, now)
+	if err != nil || page.Type != Page || page.Name != "Pricing" || page.Category != "Docs" || page.AnonymousID != "a" {
+		t.Errorf("page = %+v, %v", page, err)
+	}
+	group, err := ParseGroup(&ingestionv1.GroupRequest{UserId: "u", GroupId: "g"}, now)
+	if err != nil || group.Type != Group || group.GroupID != "g" {
+		t.Errorf("group = %+v, %v", group, err)
+	}
+	alias, err := ParseAlias(&ingestionv1.AliasRequest{UserId: "u", PreviousId: "p"}, now)
+	if err != nil || alias.Type != Alias || alias.PreviousID != "p" {
+		t.Errorf("alias = %+v, %v", alias, err)
+	}
+	if _, err := ParseScreen(&ingestionv1.ScreenRequest{Name: "Home"}, now); err == nil {
+		t.Error("screen without ids: want an error")
+	}
+	if _, err := ParseIdentify(&ingestionv1.IdentifyRequest{UserId: "u", Timestamp: "soon"}, now); err == nil {
+		t.Error("identify with a bad timestamp: want an error")
+	}
+}
