@@ -7,12 +7,15 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kizuna/kizuna/services/platform/telemetry"
 )
 
 // Var documents one setting for Describe.
@@ -144,4 +147,18 @@ func (c *Common) JSON() (bool, error) {
 	default:
 		return false, fmt.Errorf("config: log format %q: want json or text", c.LogFormat)
 	}
+}
+
+// Logger builds the process logger the flags ask for, writing to w, with
+// trace ids on every line (telemetry.NewLogger).
+func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
+	level, err := c.Level()
+	if err != nil {
+		return nil, err
+	}
+	asJSON, err := c.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return telemetry.NewLogger(w, level, asJSON), nil
 }

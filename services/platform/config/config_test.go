@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -73,3 +74,22 @@ func TestCommon(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestCommonLogger(t *testing.T) {
+	var buf strings.Builder
+	c := Common{LogLevel: "warn", LogFormat: "json"}
+	log, err := c.Logger(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("hidden")
+	log.Warn("shown")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `"msg":"shown"`) {
+		t.Errorf("log output = %q, want only the warning, as JSON", out)
+	}
+	for _, bad := range []Common{{LogLevel: "loud", LogFormat: "json"}, {LogLevel: "info", LogFormat: "xml"}} {
+		if _, err := bad.Logger(&buf); err == nil {
+			t.Errorf("%+v: want an error", bad)
+		}
+	}
+}

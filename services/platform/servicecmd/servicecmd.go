@@ -88,15 +88,11 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level, err := common.Level()
+	log, err := common.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}
-	asJSON, err := common.JSON()
-	if err != nil {
-		return err
-	}
-	log := telemetry.NewLogger(os.Stderr, level, asJSON).With("service", spec.Name)
+	log = log.With("service", spec.Name)
 	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna-" + spec.Name, OTLPEndpoint: common.OTLPEndpoint})
 	if err != nil {
 		return err

@@ -45,15 +45,11 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level, err := common.Level()
+	log, err := common.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}
-	asJSON, err := common.JSON()
-	if err != nil {
-		return err
-	}
-	log := telemetry.NewLogger(os.Stderr, level, asJSON).With("service", "gateway")
+	log = log.With("service", "gateway")
 	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna-gateway", OTLPEndpoint: common.OTLPEndpoint})
 	if err != nil {
 		return err

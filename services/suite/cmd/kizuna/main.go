@@ -64,15 +64,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	level, err := common.Level()
+	logger, err := common.Logger(stderr)
 	if err != nil {
 		return err
 	}
-	asJSON, err := common.JSON()
-	if err != nil {
-		return err
-	}
-	logger := telemetry.NewLogger(stderr, level, asJSON)
 	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna", OTLPEndpoint: common.OTLPEndpoint})
 	if err != nil {
 		return err
