@@ -77,7 +77,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestCommonLogger(t *testing.T) {
 	var buf strings.Builder
-	c := Common{LogLevel: "warn", LogFormat: "json"}
+	c := config.Common{LogLevel: "warn", LogFormat: "json"}
 	log, err := c.Logger(&buf)
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestCommonLogger(t *testing.T) {
 	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `"msg":"shown"`) {
 		t.Errorf("log output = %q, want only the warning, as JSON", out)
 	}
-	for _, bad := range []Common{{LogLevel: "loud", LogFormat: "json"}, {LogLevel: "info", LogFormat: "xml"}} {
+	for _, bad := range []config.Common{{LogLevel: "loud", LogFormat: "json"}, {LogLevel: "info", LogFormat: "xml"}} {
 		if _, err := bad.Logger(&buf); err == nil {
 			t.Errorf("%+v: want an error", bad)
 		}
