@@ -225,15 +225,12 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 	if n := len(req.GetCustomerIds()); n > maxBatchGet {
 		return nil, invalid("customer_ids", fmt.Sprintf("holds %d ids, over the limit of %d", n, maxBatchGet))
 	}
+	found, err := c.s.store.Customers(ctx, ws, req.GetCustomerIds())
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	resp := &ingestionv1.BatchGetCustomersResponse{}
-	for _, id := range req.GetCustomerIds() {
-		cust, err := c.s.store.Customer(ctx, ws, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, toStatus(err)
-		}
+	for _, cust := range found {
 		pb, err := customerProto(cust)
 		if err != nil {
 			return nil, toStatus(err)

@@ -155,5 +155,36 @@ func TestIngestConformance(t *testing.T) {
 				t.Errorf("%d rows left after delete", len(out))
 			}
 		})
+
+		t.Run("batch read follows merges and skips unknown ids", func(t *testing.T) {
+			a, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"page","messageId":"x-a","anonymousId":"dev-x"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"identify","messageId":"x-b","userId":"u-x"}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[{"type":"identify","messageId":"x-c","userId":"u-x","anonymousId":"dev-x"}]}`)); err != nil {
+				t.Fatal(err)
+			}
+			hanako, err := st.Lookup(ctx, "ws1", identity.Key{Kind: identity.UserID, Value: "u-1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := st.Customers(ctx, "ws1", []string{b.CustomerIDs[0], "cus_unknown", hanako.ID, a.CustomerIDs[0]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 3 || got[0].ID != a.CustomerIDs[0] || got[1].ID != hanako.ID || got[2] != got[0] {
+				t.Fatalf("Customers = %d profiles %v", len(got), got)
+			}
+			if len(got[0].Identities) != 2 || len(got[1].Identities) != 3 {
+				t.Errorf("identities = %v and %v, want 2 and 3", got[0].Identities, got[1].Identities)
+			}
+			if other, err := st.Customers(ctx, "ws2", []string{hanako.ID}); err != nil || len(other) != 0 {
+				t.Errorf("another workspace's read = %v, %v; want none", other, err)
+			}
+		})
 	})
 }

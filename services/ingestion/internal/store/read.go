@@ -38,21 +38,124 @@ const maxRedirects = 16
 
 // Customer returns a profile, following merges to the surviving customer.
 func (s *Store) Customer(ctx context.Context, ws, id string) (*Customer, error) {
-	for range maxRedirects {
-		r, err := scanCustomer(s.db.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+	found, err := s.Customers(ctx, ws, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+	}
+	return found[0], nil
+}
+
+// Customers returns the profiles of ids in their order, each following
+// merges to its survivor; unknown ids are left out. It costs a query per
+// merge hop plus one for identities, however many ids are asked for.
+func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Customer, error) {
+	rows := map[string]customerRow{}
+	pending := ids
+	for hop := 0; len(pending) > 0; hop++ {
+		if hop == maxRedirects {
+			return nil, fmt.Errorf("customers: merge chain longer than %d", maxRedirects)
 		}
+		loaded, err := s.customerRows(ctx, ws, pending)
 		if err != nil {
-			return nil, fmt.Errorf("load customer %q: %w", id, err)
+			return nil, err
 		}
-		if r.mergedInto != "" {
-			id = r.mergedInto
+		pending = nil
+		for _, r := range loaded {
+			rows[r.id] = r
+			if _, seen := rows[r.mergedInto]; r.mergedInto != "" && !seen {
+				pending = append(pending, r.mergedInto)
+			}
+		}
+	}
+	survivors := map[string]*Customer{}
+	var order []*Customer
+	for _, id := range ids {
+		r, ok := rows[id]
+		for hop := 0; ok && r.mergedInto != "" && hop < maxRedirects; hop++ {
+			r, ok = rows[r.mergedInto]
+		}
+		if !ok || r.mergedInto != "" {
 			continue
 		}
-		return s.complete(ctx, ws, r)
+		c, done := survivors[r.id]
+		if !done {
+			traits, err := decodeTraits(r.traits)
+			if err != nil {
+				return nil, err
+			}
+			c = &Customer{
+				ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
+				FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
+			}
+			survivors[r.id] = c
+		}
+		order = append(order, c)
 	}
-	return nil, fmt.Errorf("customer %q: merge chain longer than %d", id, maxRedirects)
+	if err := s.loadIdentities(ctx, ws, survivors); err != nil {
+		return nil, err
+	}
+	return order, nil
+}
+
+func (s *Store) customerRows(ctx context.Context, ws string, ids []string) ([]customerRow, error) {
+	args := []any{ws}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id IN (`+placeholders(2, len(ids))+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("load customers: %w", err)
+	}
+	defer rows.Close()
+	var out []customerRow
+	for rows.Next() {
+		r, err := scanCustomer(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan customer: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[string]*Customer) error {
+	if len(customers) == 0 {
+		return nil
+	}
+	args := []any{ws}
+	for id := range customers {
+		args = append(args, id)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, kind, value FROM identities WHERE workspace_id = $1 AND customer_id IN (`+
+		placeholders(2, len(customers))+`) ORDER BY kind, value`, args...)
+	if err != nil {
+		return fmt.Errorf("load identities: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var k identity.Key
+		if err := rows.Scan(&id, &k.Kind, &k.Value); err != nil {
+			return fmt.Errorf("scan identity: %w", err)
+		}
+		customers[id].Identities = append(customers[id].Identities, k)
+	}
+	return rows.Err()
+}
+
+// placeholders returns "$first, $first+1, …" for n arguments.
+func placeholders(first, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+	}
+	return b.String()
 }
 
 // Lookup returns the customer holding an identity.
@@ -67,30 +170,6 @@ func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*Custo
 		return nil, fmt.Errorf("look up identity: %w", err)
 	}
 	return s.Customer(ctx, ws, id)
-}
-
-func (s *Store) complete(ctx context.Context, ws string, r customerRow) (*Customer, error) {
-	traits, err := decodeTraits(r.traits)
-	if err != nil {
-		return nil, err
-	}
-	c := &Customer{
-		ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
-		FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT kind, value FROM identities WHERE workspace_id = $1 AND customer_id = $2 ORDER BY kind, value`, ws, r.id)
-	if err != nil {
-		return nil, fmt.Errorf("load identities: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k identity.Key
-		if err := rows.Scan(&k.Kind, &k.Value); err != nil {
-			return nil, fmt.Errorf("scan identity: %w", err)
-		}
-		c.Identities = append(c.Identities, k)
-	}
-	return c, rows.Err()
 }
 
 // EventPage is one page of a customer's events.
@@ -212,18 +291,11 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString(`DELETE FROM outbox WHERE seq IN (`)
 	args := make([]any, len(seqs))
 	for i, seq := range seqs {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", i+1)
 		args[i] = seq
 	}
-	b.WriteString(")")
-	if _, err := s.db.ExecContext(ctx, b.String(), args...); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (`+placeholders(1, len(seqs))+`)`, args...); err != nil {
 		return fmt.Errorf("delete outbox: %w", err)
 	}
 	return nil
