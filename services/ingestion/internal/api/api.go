@@ -348,8 +348,17 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 }
 
 func invalid(field, description string) error {
-	st := status.New(codes.InvalidArgument, field+": "+description)
-	if d, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}}}); err == nil {
+	return badRequest(field+": "+description, tracking.FieldViolation{Field: field, Description: description})
+}
+
+// badRequest is InvalidArgument carrying google.rpc.BadRequest violations.
+func badRequest(message string, violations ...tracking.FieldViolation) error {
+	br := &errdetails.BadRequest{}
+	for _, v := range violations {
+		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
+	}
+	st := status.New(codes.InvalidArgument, message)
+	if d, err := st.WithDetails(br); err == nil {
 		st = d
 	}
 	return st.Err()
@@ -361,15 +370,7 @@ func toStatus(err error) error {
 	var verr *tracking.ValidationError
 	switch {
 	case errors.As(err, &verr):
-		br := &errdetails.BadRequest{}
-		for _, v := range verr.Violations {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
-		}
-		st := status.New(codes.InvalidArgument, verr.Error())
-		if d, derr := st.WithDetails(br); derr == nil {
-			st = d
-		}
-		return st.Err()
+		return badRequest(verr.Error(), verr.Violations...)
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrBadPageToken):
