@@ -9,6 +9,7 @@ package ingestionv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -31,6 +32,7 @@ type IngestionBusMessage struct {
 	//
 	//	*IngestionBusMessage_EventRecorded
 	//	*IngestionBusMessage_CustomerMerged
+	//	*IngestionBusMessage_CustomerUnmerged
 	Payload       isIngestionBusMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -91,6 +93,15 @@ func (x *IngestionBusMessage) GetCustomerMerged() *CustomerMerged {
 	return nil
 }
 
+func (x *IngestionBusMessage) GetCustomerUnmerged() *CustomerUnmerged {
+	if x != nil {
+		if x, ok := x.Payload.(*IngestionBusMessage_CustomerUnmerged); ok {
+			return x.CustomerUnmerged
+		}
+	}
+	return nil
+}
+
 type isIngestionBusMessage_Payload interface {
 	isIngestionBusMessage_Payload()
 }
@@ -105,9 +116,17 @@ type IngestionBusMessage_CustomerMerged struct {
 	CustomerMerged *CustomerMerged `protobuf:"bytes,2,opt,name=customer_merged,json=customerMerged,proto3,oneof"`
 }
 
+type IngestionBusMessage_CustomerUnmerged struct {
+	// A merge was undone: a customer exists again with some of the
+	// survivor's events.
+	CustomerUnmerged *CustomerUnmerged `protobuf:"bytes,3,opt,name=customer_unmerged,json=customerUnmerged,proto3,oneof"`
+}
+
 func (*IngestionBusMessage_EventRecorded) isIngestionBusMessage_Payload() {}
 
 func (*IngestionBusMessage_CustomerMerged) isIngestionBusMessage_Payload() {}
+
+func (*IngestionBusMessage_CustomerUnmerged) isIngestionBusMessage_Payload() {}
 
 // CustomerMerged says the merged customers are now the survivor: consumers
 // move whatever they hold for them to the survivor's id.
@@ -187,14 +206,133 @@ func (x *CustomerMerged) GetMergeTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// CustomerUnmerged says a merge was undone. restored_customer_id exists
+// again: consumers move the listed events from the survivor to it and take
+// both customers' traits from this message. A restored customer with many
+// events is announced in several messages of at most 5,000 event ids, each
+// with its own unmerge_id; each is applied on its own.
+type CustomerUnmerged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique per message: the idempotency key.
+	UnmergeId   string `protobuf:"bytes,1,opt,name=unmerge_id,json=unmergeId,proto3" json:"unmerge_id,omitempty"`
+	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// The merge undone.
+	MergeId            string `protobuf:"bytes,3,opt,name=merge_id,json=mergeId,proto3" json:"merge_id,omitempty"`
+	SurvivorCustomerId string `protobuf:"bytes,4,opt,name=survivor_customer_id,json=survivorCustomerId,proto3" json:"survivor_customer_id,omitempty"`
+	RestoredCustomerId string `protobuf:"bytes,5,opt,name=restored_customer_id,json=restoredCustomerId,proto3" json:"restored_customer_id,omitempty"`
+	// Events that belonged to the survivor and now belong to the restored
+	// customer.
+	EventIds []string `protobuf:"bytes,6,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
+	// Both customers' traits after the undo.
+	RestoredTraits *structpb.Struct       `protobuf:"bytes,7,opt,name=restored_traits,json=restoredTraits,proto3" json:"restored_traits,omitempty"`
+	SurvivorTraits *structpb.Struct       `protobuf:"bytes,8,opt,name=survivor_traits,json=survivorTraits,proto3" json:"survivor_traits,omitempty"`
+	UndoTime       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=undo_time,json=undoTime,proto3" json:"undo_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CustomerUnmerged) Reset() {
+	*x = CustomerUnmerged{}
+	mi := &file_kizuna_ingestion_v1_bus_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CustomerUnmerged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CustomerUnmerged) ProtoMessage() {}
+
+func (x *CustomerUnmerged) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_bus_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CustomerUnmerged.ProtoReflect.Descriptor instead.
+func (*CustomerUnmerged) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_bus_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CustomerUnmerged) GetUnmergeId() string {
+	if x != nil {
+		return x.UnmergeId
+	}
+	return ""
+}
+
+func (x *CustomerUnmerged) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *CustomerUnmerged) GetMergeId() string {
+	if x != nil {
+		return x.MergeId
+	}
+	return ""
+}
+
+func (x *CustomerUnmerged) GetSurvivorCustomerId() string {
+	if x != nil {
+		return x.SurvivorCustomerId
+	}
+	return ""
+}
+
+func (x *CustomerUnmerged) GetRestoredCustomerId() string {
+	if x != nil {
+		return x.RestoredCustomerId
+	}
+	return ""
+}
+
+func (x *CustomerUnmerged) GetEventIds() []string {
+	if x != nil {
+		return x.EventIds
+	}
+	return nil
+}
+
+func (x *CustomerUnmerged) GetRestoredTraits() *structpb.Struct {
+	if x != nil {
+		return x.RestoredTraits
+	}
+	return nil
+}
+
+func (x *CustomerUnmerged) GetSurvivorTraits() *structpb.Struct {
+	if x != nil {
+		return x.SurvivorTraits
+	}
+	return nil
+}
+
+func (x *CustomerUnmerged) GetUndoTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UndoTime
+	}
+	return nil
+}
+
 var File_kizuna_ingestion_v1_bus_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkizuna/ingestion/v1/bus.proto\x12\x13kizuna.ingestion.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#kizuna/ingestion/v1/customers.proto\"\xb5\x01\n" +
+	"\x1dkizuna/ingestion/v1/bus.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#kizuna/ingestion/v1/customers.proto\"\x8b\x02\n" +
 	"\x13IngestionBusMessage\x12C\n" +
 	"\x0eevent_recorded\x18\x01 \x01(\v2\x1a.kizuna.ingestion.v1.EventH\x00R\reventRecorded\x12N\n" +
-	"\x0fcustomer_merged\x18\x02 \x01(\v2#.kizuna.ingestion.v1.CustomerMergedH\x00R\x0ecustomerMergedB\t\n" +
+	"\x0fcustomer_merged\x18\x02 \x01(\v2#.kizuna.ingestion.v1.CustomerMergedH\x00R\x0ecustomerMerged\x12T\n" +
+	"\x11customer_unmerged\x18\x03 \x01(\v2%.kizuna.ingestion.v1.CustomerUnmergedH\x00R\x10customerUnmergedB\t\n" +
 	"\apayload\"\xeb\x01\n" +
 	"\x0eCustomerMerged\x12\x19\n" +
 	"\bmerge_id\x18\x01 \x01(\tR\amergeId\x12!\n" +
@@ -202,7 +340,18 @@ const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
 	"\x14survivor_customer_id\x18\x03 \x01(\tR\x12survivorCustomerId\x12.\n" +
 	"\x13merged_customer_ids\x18\x04 \x03(\tR\x11mergedCustomerIds\x129\n" +
 	"\n" +
-	"merge_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tmergeTimeB\xcf\x01\n" +
+	"merge_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tmergeTime\"\xad\x03\n" +
+	"\x10CustomerUnmerged\x12\x1d\n" +
+	"\n" +
+	"unmerge_id\x18\x01 \x01(\tR\tunmergeId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x19\n" +
+	"\bmerge_id\x18\x03 \x01(\tR\amergeId\x120\n" +
+	"\x14survivor_customer_id\x18\x04 \x01(\tR\x12survivorCustomerId\x120\n" +
+	"\x14restored_customer_id\x18\x05 \x01(\tR\x12restoredCustomerId\x12\x1b\n" +
+	"\tevent_ids\x18\x06 \x03(\tR\beventIds\x12@\n" +
+	"\x0frestored_traits\x18\a \x01(\v2\x17.google.protobuf.StructR\x0erestoredTraits\x12@\n" +
+	"\x0fsurvivor_traits\x18\b \x01(\v2\x17.google.protobuf.StructR\x0esurvivorTraits\x127\n" +
+	"\tundo_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bundoTimeB\xcf\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\bBusProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
 var (
@@ -217,22 +366,28 @@ func file_kizuna_ingestion_v1_bus_proto_rawDescGZIP() []byte {
 	return file_kizuna_ingestion_v1_bus_proto_rawDescData
 }
 
-var file_kizuna_ingestion_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_kizuna_ingestion_v1_bus_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
 var file_kizuna_ingestion_v1_bus_proto_goTypes = []any{
 	(*IngestionBusMessage)(nil),   // 0: kizuna.ingestion.v1.IngestionBusMessage
 	(*CustomerMerged)(nil),        // 1: kizuna.ingestion.v1.CustomerMerged
-	(*Event)(nil),                 // 2: kizuna.ingestion.v1.Event
-	(*timestamppb.Timestamp)(nil), // 3: google.protobuf.Timestamp
+	(*CustomerUnmerged)(nil),      // 2: kizuna.ingestion.v1.CustomerUnmerged
+	(*Event)(nil),                 // 3: kizuna.ingestion.v1.Event
+	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 5: google.protobuf.Struct
 }
 var file_kizuna_ingestion_v1_bus_proto_depIdxs = []int32{
-	2, // 0: kizuna.ingestion.v1.IngestionBusMessage.event_recorded:type_name -> kizuna.ingestion.v1.Event
+	3, // 0: kizuna.ingestion.v1.IngestionBusMessage.event_recorded:type_name -> kizuna.ingestion.v1.Event
 	1, // 1: kizuna.ingestion.v1.IngestionBusMessage.customer_merged:type_name -> kizuna.ingestion.v1.CustomerMerged
-	3, // 2: kizuna.ingestion.v1.CustomerMerged.merge_time:type_name -> google.protobuf.Timestamp
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2, // 2: kizuna.ingestion.v1.IngestionBusMessage.customer_unmerged:type_name -> kizuna.ingestion.v1.CustomerUnmerged
+	4, // 3: kizuna.ingestion.v1.CustomerMerged.merge_time:type_name -> google.protobuf.Timestamp
+	5, // 4: kizuna.ingestion.v1.CustomerUnmerged.restored_traits:type_name -> google.protobuf.Struct
+	5, // 5: kizuna.ingestion.v1.CustomerUnmerged.survivor_traits:type_name -> google.protobuf.Struct
+	4, // 6: kizuna.ingestion.v1.CustomerUnmerged.undo_time:type_name -> google.protobuf.Timestamp
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_bus_proto_init() }
@@ -244,6 +399,7 @@ func file_kizuna_ingestion_v1_bus_proto_init() {
 	file_kizuna_ingestion_v1_bus_proto_msgTypes[0].OneofWrappers = []any{
 		(*IngestionBusMessage_EventRecorded)(nil),
 		(*IngestionBusMessage_CustomerMerged)(nil),
+		(*IngestionBusMessage_CustomerUnmerged)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -251,7 +407,7 @@ func file_kizuna_ingestion_v1_bus_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_bus_proto_rawDesc), len(file_kizuna_ingestion_v1_bus_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   3,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

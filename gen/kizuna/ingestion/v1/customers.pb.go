@@ -89,7 +89,8 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 // Identity is one way a customer is known.
 type Identity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_id, anonymous_id or email.
+	// user_id, anonymous_id, email (normalised) or phone (a mobile number in
+	// E.164; fixed lines are shared by households and are no identity).
 	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -140,6 +141,93 @@ func (x *Identity) GetValue() string {
 	return ""
 }
 
+// IdentityTrait is a trait that identifies a person, as received and as
+// normalised for matching.
+type IdentityTrait struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// email, phone, name, name_kana, company, postal_code or address.
+	Trait string `protobuf:"bytes,1,opt,name=trait,proto3" json:"trait,omitempty"`
+	// The value as the last identify call sent it.
+	Original string `protobuf:"bytes,2,opt,name=original,proto3" json:"original,omitempty"`
+	// The normalised form: lower-case ASCII e-mail, E.164 phone, name
+	// without honorifics, full-width katakana reading, company name,
+	// NNN-NNNN postal code, address with its block number as N-N-N. Empty
+	// when the value could not be normalised (see issues).
+	Normalized string `protobuf:"bytes,3,opt,name=normalized,proto3" json:"normalized,omitempty"`
+	// The matching key where it differs from normalized: variant kanji
+	// folded in names, legal form dropped from companies.
+	Key string `protobuf:"bytes,4,opt,name=key,proto3" json:"key,omitempty"`
+	// Problems found, e.g. invalid_email, invalid_phone.
+	Issues        []string `protobuf:"bytes,5,rep,name=issues,proto3" json:"issues,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdentityTrait) Reset() {
+	*x = IdentityTrait{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdentityTrait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdentityTrait) ProtoMessage() {}
+
+func (x *IdentityTrait) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdentityTrait.ProtoReflect.Descriptor instead.
+func (*IdentityTrait) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *IdentityTrait) GetTrait() string {
+	if x != nil {
+		return x.Trait
+	}
+	return ""
+}
+
+func (x *IdentityTrait) GetOriginal() string {
+	if x != nil {
+		return x.Original
+	}
+	return ""
+}
+
+func (x *IdentityTrait) GetNormalized() string {
+	if x != nil {
+		return x.Normalized
+	}
+	return ""
+}
+
+func (x *IdentityTrait) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *IdentityTrait) GetIssues() []string {
+	if x != nil {
+		return x.Issues
+	}
+	return nil
+}
+
 // Customer is a unified customer profile.
 type Customer struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -153,13 +241,15 @@ type Customer struct {
 	FirstSeenTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=first_seen_time,json=firstSeenTime,proto3" json:"first_seen_time,omitempty"`
 	LastSeenTime  *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen_time,json=lastSeenTime,proto3" json:"last_seen_time,omitempty"`
 	EventCount    int64                  `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The identity traits found in traits, original and normalised.
+	IdentityTraits []*IdentityTrait `protobuf:"bytes,9,rep,name=identity_traits,json=identityTraits,proto3" json:"identity_traits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
 	*x = Customer{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -171,7 +261,7 @@ func (x *Customer) String() string {
 func (*Customer) ProtoMessage() {}
 
 func (x *Customer) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -184,7 +274,7 @@ func (x *Customer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Customer.ProtoReflect.Descriptor instead.
 func (*Customer) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{1}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Customer) GetCustomerId() string {
@@ -243,6 +333,13 @@ func (x *Customer) GetEventCount() int64 {
 	return 0
 }
 
+func (x *Customer) GetIdentityTraits() []*IdentityTrait {
+	if x != nil {
+		return x.IdentityTraits
+	}
+	return nil
+}
+
 // GetCustomerRequest names a customer.
 type GetCustomerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -253,7 +350,7 @@ type GetCustomerRequest struct {
 
 func (x *GetCustomerRequest) Reset() {
 	*x = GetCustomerRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +362,7 @@ func (x *GetCustomerRequest) String() string {
 func (*GetCustomerRequest) ProtoMessage() {}
 
 func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,7 +375,7 @@ func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{2}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetCustomerRequest) GetCustomerId() string {
@@ -298,7 +395,7 @@ type GetCustomerResponse struct {
 
 func (x *GetCustomerResponse) Reset() {
 	*x = GetCustomerResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -310,7 +407,7 @@ func (x *GetCustomerResponse) String() string {
 func (*GetCustomerResponse) ProtoMessage() {}
 
 func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -323,7 +420,7 @@ func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{3}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetCustomerResponse) GetCustomer() *Customer {
@@ -339,13 +436,14 @@ type LookupCustomerRequest struct {
 	UserId        string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	AnonymousId   string                 `protobuf:"bytes,2,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
 	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	Phone         string                 `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LookupCustomerRequest) Reset() {
 	*x = LookupCustomerRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +455,7 @@ func (x *LookupCustomerRequest) String() string {
 func (*LookupCustomerRequest) ProtoMessage() {}
 
 func (x *LookupCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +468,7 @@ func (x *LookupCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCustomerRequest.ProtoReflect.Descriptor instead.
 func (*LookupCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *LookupCustomerRequest) GetUserId() string {
@@ -394,6 +492,13 @@ func (x *LookupCustomerRequest) GetEmail() string {
 	return ""
 }
 
+func (x *LookupCustomerRequest) GetPhone() string {
+	if x != nil {
+		return x.Phone
+	}
+	return ""
+}
+
 // LookupCustomerResponse holds the profile.
 type LookupCustomerResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -404,7 +509,7 @@ type LookupCustomerResponse struct {
 
 func (x *LookupCustomerResponse) Reset() {
 	*x = LookupCustomerResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +521,7 @@ func (x *LookupCustomerResponse) String() string {
 func (*LookupCustomerResponse) ProtoMessage() {}
 
 func (x *LookupCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +534,7 @@ func (x *LookupCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCustomerResponse.ProtoReflect.Descriptor instead.
 func (*LookupCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LookupCustomerResponse) GetCustomer() *Customer {
@@ -449,7 +554,7 @@ type BatchGetCustomersRequest struct {
 
 func (x *BatchGetCustomersRequest) Reset() {
 	*x = BatchGetCustomersRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +566,7 @@ func (x *BatchGetCustomersRequest) String() string {
 func (*BatchGetCustomersRequest) ProtoMessage() {}
 
 func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +579,7 @@ func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BatchGetCustomersRequest) GetCustomerIds() []string {
@@ -494,7 +599,7 @@ type BatchGetCustomersResponse struct {
 
 func (x *BatchGetCustomersResponse) Reset() {
 	*x = BatchGetCustomersResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -506,7 +611,7 @@ func (x *BatchGetCustomersResponse) String() string {
 func (*BatchGetCustomersResponse) ProtoMessage() {}
 
 func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -519,7 +624,7 @@ func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *BatchGetCustomersResponse) GetCustomers() []*Customer {
@@ -542,7 +647,7 @@ type ListCustomerEventsRequest struct {
 
 func (x *ListCustomerEventsRequest) Reset() {
 	*x = ListCustomerEventsRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +659,7 @@ func (x *ListCustomerEventsRequest) String() string {
 func (*ListCustomerEventsRequest) ProtoMessage() {}
 
 func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +672,7 @@ func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListCustomerEventsRequest) GetCustomerId() string {
@@ -602,7 +707,7 @@ type ListCustomerEventsResponse struct {
 
 func (x *ListCustomerEventsResponse) Reset() {
 	*x = ListCustomerEventsResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -614,7 +719,7 @@ func (x *ListCustomerEventsResponse) String() string {
 func (*ListCustomerEventsResponse) ProtoMessage() {}
 
 func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -627,7 +732,7 @@ func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListCustomerEventsResponse) GetEvents() []*Event {
@@ -658,7 +763,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +775,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +788,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Order) GetOrderId() string {
@@ -735,7 +840,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +852,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +865,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Event) GetEventId() string {
@@ -875,7 +980,15 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xbc\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x01\n" +
+	"\rIdentityTrait\x12\x14\n" +
+	"\x05trait\x18\x01 \x01(\tR\x05trait\x12\x1a\n" +
+	"\boriginal\x18\x02 \x01(\tR\boriginal\x12\x1e\n" +
+	"\n" +
+	"normalized\x18\x03 \x01(\tR\n" +
+	"normalized\x12\x10\n" +
+	"\x03key\x18\x04 \x01(\tR\x03key\x12\x16\n" +
+	"\x06issues\x18\x05 \x03(\tR\x06issues\"\x89\x04\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12/\n" +
@@ -890,16 +1003,18 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\x0ffirst_seen_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenTime\x12@\n" +
 	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
-	"eventCount\"5\n" +
+	"eventCount\x12K\n" +
+	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitR\x0eidentityTraits\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +
 	"\x13GetCustomerResponse\x129\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"i\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"\x7f\n" +
 	"\x15LookupCustomerRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fanonymous_id\x18\x02 \x01(\tR\vanonymousId\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\"S\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
+	"\x05phone\x18\x04 \x01(\tR\x05phone\"S\n" +
 	"\x16LookupCustomerResponse\x129\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"=\n" +
 	"\x18BatchGetCustomersRequest\x12!\n" +
@@ -968,55 +1083,57 @@ func file_kizuna_ingestion_v1_customers_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_ingestion_v1_customers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_kizuna_ingestion_v1_customers_proto_goTypes = []any{
 	(EventType)(0),                     // 0: kizuna.ingestion.v1.EventType
 	(*Identity)(nil),                   // 1: kizuna.ingestion.v1.Identity
-	(*Customer)(nil),                   // 2: kizuna.ingestion.v1.Customer
-	(*GetCustomerRequest)(nil),         // 3: kizuna.ingestion.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),        // 4: kizuna.ingestion.v1.GetCustomerResponse
-	(*LookupCustomerRequest)(nil),      // 5: kizuna.ingestion.v1.LookupCustomerRequest
-	(*LookupCustomerResponse)(nil),     // 6: kizuna.ingestion.v1.LookupCustomerResponse
-	(*BatchGetCustomersRequest)(nil),   // 7: kizuna.ingestion.v1.BatchGetCustomersRequest
-	(*BatchGetCustomersResponse)(nil),  // 8: kizuna.ingestion.v1.BatchGetCustomersResponse
-	(*ListCustomerEventsRequest)(nil),  // 9: kizuna.ingestion.v1.ListCustomerEventsRequest
-	(*ListCustomerEventsResponse)(nil), // 10: kizuna.ingestion.v1.ListCustomerEventsResponse
-	(*Order)(nil),                      // 11: kizuna.ingestion.v1.Order
-	(*Event)(nil),                      // 12: kizuna.ingestion.v1.Event
-	(*structpb.Struct)(nil),            // 13: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
+	(*IdentityTrait)(nil),              // 2: kizuna.ingestion.v1.IdentityTrait
+	(*Customer)(nil),                   // 3: kizuna.ingestion.v1.Customer
+	(*GetCustomerRequest)(nil),         // 4: kizuna.ingestion.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),        // 5: kizuna.ingestion.v1.GetCustomerResponse
+	(*LookupCustomerRequest)(nil),      // 6: kizuna.ingestion.v1.LookupCustomerRequest
+	(*LookupCustomerResponse)(nil),     // 7: kizuna.ingestion.v1.LookupCustomerResponse
+	(*BatchGetCustomersRequest)(nil),   // 8: kizuna.ingestion.v1.BatchGetCustomersRequest
+	(*BatchGetCustomersResponse)(nil),  // 9: kizuna.ingestion.v1.BatchGetCustomersResponse
+	(*ListCustomerEventsRequest)(nil),  // 10: kizuna.ingestion.v1.ListCustomerEventsRequest
+	(*ListCustomerEventsResponse)(nil), // 11: kizuna.ingestion.v1.ListCustomerEventsResponse
+	(*Order)(nil),                      // 12: kizuna.ingestion.v1.Order
+	(*Event)(nil),                      // 13: kizuna.ingestion.v1.Event
+	(*structpb.Struct)(nil),            // 14: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
 }
 var file_kizuna_ingestion_v1_customers_proto_depIdxs = []int32{
-	13, // 0: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
+	14, // 0: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
 	1,  // 1: kizuna.ingestion.v1.Customer.identities:type_name -> kizuna.ingestion.v1.Identity
-	14, // 2: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
-	14, // 3: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
-	14, // 4: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
-	14, // 5: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
-	2,  // 6: kizuna.ingestion.v1.GetCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
-	2,  // 7: kizuna.ingestion.v1.LookupCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
-	2,  // 8: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
-	12, // 9: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
-	0,  // 10: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
-	14, // 11: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	14, // 12: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
-	13, // 13: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
-	13, // 14: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
-	13, // 15: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
-	11, // 16: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
-	3,  // 17: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
-	5,  // 18: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
-	7,  // 19: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
-	9,  // 20: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
-	4,  // 21: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
-	6,  // 22: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
-	8,  // 23: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
-	10, // 24: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
-	21, // [21:25] is the sub-list for method output_type
-	17, // [17:21] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	15, // 2: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
+	15, // 3: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
+	15, // 4: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
+	15, // 5: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
+	2,  // 6: kizuna.ingestion.v1.Customer.identity_traits:type_name -> kizuna.ingestion.v1.IdentityTrait
+	3,  // 7: kizuna.ingestion.v1.GetCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
+	3,  // 8: kizuna.ingestion.v1.LookupCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
+	3,  // 9: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
+	13, // 10: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
+	0,  // 11: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
+	15, // 12: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	15, // 13: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	14, // 14: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
+	14, // 15: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
+	14, // 16: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
+	12, // 17: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
+	4,  // 18: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
+	6,  // 19: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
+	8,  // 20: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
+	10, // 21: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
+	5,  // 22: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
+	7,  // 23: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
+	9,  // 24: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
+	11, // 25: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
+	22, // [22:26] is the sub-list for method output_type
+	18, // [18:22] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_customers_proto_init() }
@@ -1030,7 +1147,7 @@ func file_kizuna_ingestion_v1_customers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_customers_proto_rawDesc), len(file_kizuna_ingestion_v1_customers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
