@@ -227,8 +227,11 @@ type CustomerUnmerged struct {
 	RestoredTraits *structpb.Struct       `protobuf:"bytes,7,opt,name=restored_traits,json=restoredTraits,proto3" json:"restored_traits,omitempty"`
 	SurvivorTraits *structpb.Struct       `protobuf:"bytes,8,opt,name=survivor_traits,json=survivorTraits,proto3" json:"survivor_traits,omitempty"`
 	UndoTime       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=undo_time,json=undoTime,proto3" json:"undo_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When each customer's earliest remaining event happened.
+	RestoredFirstSeenTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=restored_first_seen_time,json=restoredFirstSeenTime,proto3" json:"restored_first_seen_time,omitempty"`
+	SurvivorFirstSeenTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=survivor_first_seen_time,json=survivorFirstSeenTime,proto3" json:"survivor_first_seen_time,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CustomerUnmerged) Reset() {
@@ -324,6 +327,20 @@ func (x *CustomerUnmerged) GetUndoTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CustomerUnmerged) GetRestoredFirstSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RestoredFirstSeenTime
+	}
+	return nil
+}
+
+func (x *CustomerUnmerged) GetSurvivorFirstSeenTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SurvivorFirstSeenTime
+	}
+	return nil
+}
+
 var File_kizuna_ingestion_v1_bus_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
@@ -340,7 +357,7 @@ const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
 	"\x14survivor_customer_id\x18\x03 \x01(\tR\x12survivorCustomerId\x12.\n" +
 	"\x13merged_customer_ids\x18\x04 \x03(\tR\x11mergedCustomerIds\x129\n" +
 	"\n" +
-	"merge_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tmergeTime\"\xad\x03\n" +
+	"merge_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tmergeTime\"\xd7\x04\n" +
 	"\x10CustomerUnmerged\x12\x1d\n" +
 	"\n" +
 	"unmerge_id\x18\x01 \x01(\tR\tunmergeId\x12!\n" +
@@ -351,7 +368,10 @@ const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
 	"\tevent_ids\x18\x06 \x03(\tR\beventIds\x12@\n" +
 	"\x0frestored_traits\x18\a \x01(\v2\x17.google.protobuf.StructR\x0erestoredTraits\x12@\n" +
 	"\x0fsurvivor_traits\x18\b \x01(\v2\x17.google.protobuf.StructR\x0esurvivorTraits\x127\n" +
-	"\tundo_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bundoTimeB\xcf\x01\n" +
+	"\tundo_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bundoTime\x12S\n" +
+	"\x18restored_first_seen_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x15restoredFirstSeenTime\x12S\n" +
+	"\x18survivor_first_seen_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x15survivorFirstSeenTimeB\xcf\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\bBusProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
 var (
@@ -383,11 +403,13 @@ var file_kizuna_ingestion_v1_bus_proto_depIdxs = []int32{
 	5, // 4: kizuna.ingestion.v1.CustomerUnmerged.restored_traits:type_name -> google.protobuf.Struct
 	5, // 5: kizuna.ingestion.v1.CustomerUnmerged.survivor_traits:type_name -> google.protobuf.Struct
 	4, // 6: kizuna.ingestion.v1.CustomerUnmerged.undo_time:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	4, // 7: kizuna.ingestion.v1.CustomerUnmerged.restored_first_seen_time:type_name -> google.protobuf.Timestamp
+	4, // 8: kizuna.ingestion.v1.CustomerUnmerged.survivor_first_seen_time:type_name -> google.protobuf.Timestamp
+	9, // [9:9] is the sub-list for method output_type
+	9, // [9:9] is the sub-list for method input_type
+	9, // [9:9] is the sub-list for extension type_name
+	9, // [9:9] is the sub-list for extension extendee
+	0, // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_bus_proto_init() }
