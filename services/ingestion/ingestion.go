@@ -15,6 +15,7 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
+	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -42,6 +43,7 @@ type Service struct {
 	opts   Options
 	store  *store.Store
 	server *api.Server
+	dedupe *dedupe.Service
 	queued chan struct{}
 }
 
@@ -67,7 +69,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, store: st, queued: make(chan struct{}, 1)}
 	in := ingest.New(st, opts.Now, s.wake)
-	s.server = api.NewServer(in, st, opts.Now, opts.AdminKey)
+	s.dedupe = dedupe.New(st, opts.Now, opts.Logger, s.wake)
+	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
 	return s, nil
 }
 
@@ -128,6 +131,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			s.dedupe.Close()
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := s.relayAll(final); err != nil {

@@ -19,8 +19,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -37,14 +39,15 @@ var PublicMethods = []string{
 type Server struct {
 	ingester *ingest.Ingester
 	store    *store.Store
+	dedupe   *dedupe.Service
 	now      func() time.Time
 	adminKey string
 }
 
 // NewServer returns the handlers. An empty adminKey disables workspace
 // creation over the API.
-func NewServer(in *ingest.Ingester, s *store.Store, now func() time.Time, adminKey string) *Server {
-	return &Server{ingester: in, store: s, now: now, adminKey: adminKey}
+func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
+	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey}
 }
 
 // Register registers every ingestion service on srv.
@@ -52,6 +55,7 @@ func (s *Server) Register(srv grpc.ServiceRegistrar) {
 	ingestionv1.RegisterTrackingServiceServer(srv, &trackingServer{s: s})
 	ingestionv1.RegisterCustomerServiceServer(srv, &customerServer{s: s})
 	ingestionv1.RegisterWorkspaceServiceServer(srv, &workspaceServer{s: s})
+	ingestionv1.RegisterDeduplicationServiceServer(srv, &dedupeServer{s: s})
 }
 
 func workspace(ctx context.Context) (string, error) {
@@ -203,8 +207,15 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 		}
 		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
 	}
+	if req.GetPhone() != "" {
+		v := profile.MobilePhone(req.GetPhone())
+		if v == "" {
+			return nil, invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
+	}
 	if len(keys) != 1 {
-		return nil, invalid("user_id", "exactly one of user_id, anonymous_id or email is required")
+		return nil, invalid("user_id", "exactly one of user_id, anonymous_id, email or phone is required")
 	}
 	cust, err := c.s.store.Lookup(ctx, ws, keys[0])
 	if err != nil {
@@ -248,12 +259,9 @@ func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv
 	if req.GetCustomerId() == "" {
 		return nil, invalid("customer_id", "is required")
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0 || size > 1000:
-		return nil, invalid("page_size", "must be between 0 and 1000")
-	case size == 0:
-		size = 100
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
 	}
 	page, err := c.s.store.CustomerEvents(ctx, ws, req.GetCustomerId(), size, req.GetPageToken())
 	if err != nil {
@@ -344,6 +352,11 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 	for _, k := range c.Identities {
 		pb.Identities = append(pb.Identities, &ingestionv1.Identity{Kind: k.Kind, Value: k.Value})
 	}
+	for _, t := range c.IdentityTraits {
+		pb.IdentityTraits = append(pb.IdentityTraits, &ingestionv1.IdentityTrait{
+			Trait: t.Trait, Original: t.Original, Normalized: t.Normalized, Key: t.Key, Issues: t.Issues,
+		})
+	}
 	return pb, nil
 }
 
@@ -373,6 +386,8 @@ func toStatus(err error) error {
 		return badRequest(verr.Error(), verr.Violations...)
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, store.ErrConflict):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, store.ErrBadPageToken):
 		return invalid("page_token", "is not a token this service issued")
 	case errors.Is(err, context.Canceled):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
 
 // Identity kinds.
@@ -21,6 +22,9 @@ const (
 	UserID      = "user_id"
 	AnonymousID = "anonymous_id"
 	Email       = "email"
+	// Phone is a mobile number in E.164. Fixed lines are no identity: a
+	// household or an office shares them.
+	Phone = "phone"
 )
 
 // Key is one identity.
@@ -30,7 +34,7 @@ type Key struct {
 }
 
 // Keys lists a message's identities, in order of authority, normalised.
-func Keys(userID, anonymousID, email string) []Key {
+func Keys(userID, anonymousID, email, phone string) []Key {
 	var keys []Key
 	if userID != "" {
 		keys = append(keys, Key{UserID, userID})
@@ -40,6 +44,9 @@ func Keys(userID, anonymousID, email string) []Key {
 	}
 	if e := NormalizeEmail(email); e != "" {
 		keys = append(keys, Key{Email, e})
+	}
+	if p := profile.MobilePhone(phone); p != "" {
+		keys = append(keys, Key{Phone, p})
 	}
 	return keys
 }

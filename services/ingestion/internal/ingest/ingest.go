@@ -23,8 +23,9 @@ import (
 
 // Bus message kinds, the last token of their subject.
 const (
-	KindEvent  = "event"
-	KindMerged = "merged"
+	KindEvent    = "event"
+	KindMerged   = "merged"
+	KindUnmerged = "unmerged"
 )
 
 // Ingester stores tracking messages.
@@ -94,7 +95,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
 		return id, ok, err
 	}
-	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email())
+	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email(), m.Phone())
 	matches, err := tx.FindIdentities(ctx, ws, keys)
 	if err != nil {
 		return "", false, err
@@ -160,19 +161,68 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 }
 
 func (in *Ingester) merge(ctx context.Context, tx *store.Tx, ws, survivor string, merged []string, now time.Time) error {
-	mergeID := NewID("mrg")
-	if err := tx.Merge(ctx, ws, mergeID, survivor, merged, now); err != nil {
-		return err
+	_, err := Merge(ctx, tx, ws, store.Merge{ID: NewID("mrg"), SurvivorID: survivor, MergedIDs: merged, Source: store.SourceResolution, Time: now})
+	return err
+}
+
+// Merge records a merge in tx and queues its CustomerMerged message.
+func Merge(ctx context.Context, tx *store.Tx, ws string, m store.Merge) (store.Merge, error) {
+	m, err := tx.Merge(ctx, ws, m)
+	if err != nil {
+		return store.Merge{}, err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{
 		CustomerMerged: &ingestionv1.CustomerMerged{
-			MergeId: mergeID, WorkspaceId: ws, SurvivorCustomerId: survivor, MergedCustomerIds: merged, MergeTime: timestamppb.New(now),
+			MergeId: m.ID, WorkspaceId: ws, SurvivorCustomerId: m.SurvivorID, MergedCustomerIds: m.MergedIDs, MergeTime: timestamppb.New(m.Time),
 		},
 	}})
 	if err != nil {
-		return fmt.Errorf("encode merge: %w", err)
+		return store.Merge{}, fmt.Errorf("encode merge: %w", err)
 	}
-	return tx.AppendOutbox(ctx, ws, KindMerged, mergeID, payload, now)
+	return m, tx.AppendOutbox(ctx, ws, KindMerged, m.ID, payload, m.Time)
+}
+
+// maxUnmergeEvents bounds the event ids of one CustomerUnmerged message,
+// keeping it well under the bus's message size limit.
+const maxUnmergeEvents = 5000
+
+// Undo undoes a merge in tx and queues the CustomerUnmerged messages that
+// tell consumers which events went back to which customer.
+func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) (store.Merge, error) {
+	u, err := tx.Undo(ctx, ws, mergeID, now)
+	if err != nil {
+		return store.Merge{}, err
+	}
+	survivorTraits, err := structOf(u.Survivor.Traits)
+	if err != nil {
+		return store.Merge{}, err
+	}
+	for _, r := range u.Restored {
+		traits, err := structOf(r.Traits)
+		if err != nil {
+			return store.Merge{}, err
+		}
+		// Every restored customer gets at least one message, even with no
+		// events, so that consumers recreate it.
+		for part, ids := 0, r.EventIDs; part == 0 || len(ids) > 0; part++ {
+			n := min(len(ids), maxUnmergeEvents)
+			msg := &ingestionv1.CustomerUnmerged{
+				UnmergeId: NewID("umg"), WorkspaceId: ws, MergeId: mergeID,
+				SurvivorCustomerId: u.Survivor.ID, RestoredCustomerId: r.ID, EventIds: ids[:n],
+				RestoredTraits: traits, SurvivorTraits: survivorTraits, UndoTime: timestamppb.New(now),
+				RestoredFirstSeenTime: timestamppb.New(r.FirstSeen), SurvivorFirstSeenTime: timestamppb.New(u.Survivor.FirstSeen),
+			}
+			ids = ids[n:]
+			payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: msg}})
+			if err != nil {
+				return store.Merge{}, fmt.Errorf("encode unmerge: %w", err)
+			}
+			if err := tx.AppendOutbox(ctx, ws, KindUnmerged, msg.UnmergeId, payload, now); err != nil {
+				return store.Merge{}, err
+			}
+		}
+	}
+	return u.Merge, nil
 }
 
 // NewID returns a resource id: a prefix and a time-ordered UUIDv7.

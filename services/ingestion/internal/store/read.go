@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
 
 func fsSub() (fs.FS, error) {
@@ -31,6 +33,9 @@ type Customer struct {
 	UpdateTime          time.Time
 	FirstSeen, LastSeen time.Time
 	EventCount          int64
+	// IdentityTraits are the identity traits found in Traits, original
+	// and normalised.
+	IdentityTraits []profile.Trait
 }
 
 // maxRedirects bounds following merged customers to their survivor.
@@ -89,6 +94,9 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			c = &Customer{
 				ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
 				FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
+			}
+			if err := json.Unmarshal([]byte(r.identityTraits), &c.IdentityTraits); err != nil {
+				return nil, fmt.Errorf("decode identity traits of %s: %w", r.id, err)
 			}
 			survivors[r.id] = c
 		}

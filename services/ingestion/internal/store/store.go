@@ -14,14 +14,21 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// ErrNotFound reports a missing record.
-var ErrNotFound = errors.New("not found")
+// Errors callers map to API codes.
+var (
+	// ErrNotFound reports a missing record.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict reports a request the current state does not allow, such
+	// as undoing a merge twice.
+	ErrConflict = errors.New("conflict")
+)
 
 // Store reads and writes ingestion's tables.
 type Store struct {
@@ -170,64 +177,6 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 	return nil
 }
 
-// Merge folds the merged customers into the survivor: identities, events,
-// counters and missing traits move over; the merged rows stay as redirects.
-func (t *Tx) Merge(ctx context.Context, ws, mergeID, survivor string, merged []string, now time.Time) error {
-	survivorRow, err := t.customer(ctx, ws, survivor)
-	if err != nil {
-		return err
-	}
-	traits, err := decodeTraits(survivorRow.traits)
-	if err != nil {
-		return err
-	}
-	for _, id := range merged {
-		m, err := t.customer(ctx, ws, id)
-		if err != nil {
-			return err
-		}
-		mt, err := decodeTraits(m.traits)
-		if err != nil {
-			return err
-		}
-		for k, v := range mt {
-			if _, ok := traits[k]; !ok {
-				traits[k] = v
-			}
-		}
-		survivorRow.eventCount += m.eventCount
-		survivorRow.firstSeen = min(survivorRow.firstSeen, m.firstSeen)
-		survivorRow.lastSeen = max(survivorRow.lastSeen, m.lastSeen)
-		if survivorRow.userID == "" {
-			survivorRow.userID = m.userID
-		}
-		for _, q := range []string{
-			`UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-			`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-			`UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`,
-		} {
-			if _, err := t.tx.ExecContext(ctx, q, ws, id, survivor); err != nil {
-				return fmt.Errorf("merge %s into %s: %w", id, survivor, err)
-			}
-		}
-	}
-	tj, err := json.Marshal(traits)
-	if err != nil {
-		return fmt.Errorf("encode traits: %w", err)
-	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, event_count = $4, first_seen = $5, last_seen = $6, user_id = $7, update_time = $8
-		WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, survivor, string(tj), survivorRow.eventCount, survivorRow.firstSeen, survivorRow.lastSeen, survivorRow.userID, micros(now)); err != nil {
-		return fmt.Errorf("update survivor: %w", err)
-	}
-	ids, _ := json.Marshal(merged)
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merges (workspace_id, merge_id, survivor_id, merged_ids, merge_time) VALUES ($1, $2, $3, $4, $5)`,
-		ws, mergeID, survivor, string(ids), micros(now)); err != nil {
-		return fmt.Errorf("record merge: %w", err)
-	}
-	return nil
-}
-
 // Touch counts an event on a customer and sets traits (identify calls).
 func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, now time.Time) error {
 	if len(traits) > 0 {
@@ -246,7 +195,12 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 		if err != nil {
 			return fmt.Errorf("encode traits: %w", err)
 		}
-		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3 WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID, string(b)); err != nil {
+		idTraits, err := json.Marshal(profile.Describe(current))
+		if err != nil {
+			return fmt.Errorf("encode identity traits: %w", err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, identity_traits = $4 WHERE workspace_id = $1 AND customer_id = $2`,
+			ws, customerID, string(b), string(idTraits)); err != nil {
 			return fmt.Errorf("update traits: %w", err)
 		}
 	}
@@ -300,16 +254,17 @@ func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload [
 
 type customerRow struct {
 	id, userID, traits, mergedInto string
+	identityTraits                 string
 	createTime, updateTime         int64
 	firstSeen, lastSeen            int64
 	eventCount                     int64
 }
 
-const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count`
+const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits`
 
 func scanCustomer(sc interface{ Scan(...any) error }) (customerRow, error) {
 	var r customerRow
-	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount)
+	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount, &r.identityTraits)
 	return r, err
 }
 

@@ -51,16 +51,23 @@ type Order struct {
 	Currency string
 }
 
-// Email returns the e-mail the message states about the user: identify
-// traits, else context.traits. Group traits describe the group, not the user.
-func (m *Message) Email() string {
-	if m.Type == Identify {
-		if s, ok := m.Traits["email"].(string); ok {
+// Email returns the e-mail the message states about the user.
+func (m *Message) Email() string { return UserTrait(m.Type, m.Traits, m.Context, "email") }
+
+// Phone returns the phone number the message states about the user.
+func (m *Message) Phone() string { return UserTrait(m.Type, m.Traits, m.Context, "phone") }
+
+// UserTrait returns a trait a message of type t states about its user:
+// identify traits, else context.traits. Group traits describe the group,
+// not the user.
+func UserTrait(t Type, traits, context map[string]any, name string) string {
+	if t == Identify {
+		if s, ok := traits[name].(string); ok {
 			return s
 		}
 	}
-	if t, ok := m.Context["traits"].(map[string]any); ok {
-		if s, ok := t["email"].(string); ok {
+	if ct, ok := context["traits"].(map[string]any); ok {
+		if s, ok := ct[name].(string); ok {
 			return s
 		}
 	}

@@ -1,0 +1,348 @@
+// Package dedupe finds customers that are one person under different
+// spellings and manages merges: duplicate scans run in the background with
+// stored progress, their pairs become suggestions a marketer accepts or
+// rejects one by one (or, when asked, are merged directly), and every merge
+// can be undone.
+package dedupe
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/match"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+)
+
+// Limits.
+const (
+	// MaxScanCustomers bounds one scan: matching holds every customer's
+	// keys in memory (about 1.4 GB per million, see docs/BENCHMARKS.md).
+	MaxScanCustomers = 2_000_000
+	// StaleAfter is how long a running scan may go without a progress
+	// update before it is taken as cut off by a stopped process.
+	StaleAfter = 2 * time.Minute
+	// MaxMerged bounds the customers one manual merge folds in.
+	MaxMerged = 100
+
+	loadPage  = 5000
+	saveBatch = 500
+)
+
+// Service runs duplicate scans and merges.
+type Service struct {
+	store  *store.Store
+	now    func() time.Time
+	log    *slog.Logger
+	queued func()
+	match  match.Options
+
+	// base outlives requests: scans run on after FindDuplicates returns,
+	// until Close.
+	base   context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns the service. queued is told after a commit that put bus
+// messages in the outbox.
+func New(st *store.Store, now func() time.Time, log *slog.Logger, queued func()) *Service {
+	base, cancel := context.WithCancel(context.Background())
+	return &Service{store: st, now: now, log: log, queued: queued, match: match.DefaultOptions(), base: base, cancel: cancel}
+}
+
+// Close stops running scans (they are recorded as failed) and waits for
+// them.
+func (d *Service) Close() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// StartScan starts a duplicate scan of a workspace, or returns the one
+// already running.
+func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (store.Scan, error) {
+	now := d.now().UTC()
+	sc := store.Scan{
+		WorkspaceID: ws, ID: ingest.NewID("scan"), State: store.ScanRunning, Phase: "loading",
+		AutoMerge: autoMerge, CreateTime: now, UpdateTime: now,
+	}
+	sc, started, err := d.store.StartScan(ctx, sc, now.Add(-StaleAfter))
+	if err != nil || !started {
+		return sc, err
+	}
+	d.wg.Add(1)
+	go d.run(sc)
+	return sc, nil
+}
+
+// Scan returns a scan; a running scan whose process stopped shows as
+// failed.
+func (d *Service) Scan(ctx context.Context, ws, id string) (store.Scan, error) {
+	sc, err := d.store.Scan(ctx, ws, id)
+	if err == nil && sc.State == store.ScanRunning && sc.UpdateTime.Before(d.now().Add(-StaleAfter)) {
+		sc.State, sc.Error = store.ScanFailed, "interrupted: the service stopped during the scan"
+	}
+	return sc, err
+}
+
+func (d *Service) run(sc store.Scan) {
+	defer d.wg.Done()
+	log := d.log.With(slog.String("workspace_id", sc.WorkspaceID), slog.String("scan_id", sc.ID))
+	log.Info("duplicate scan started", slog.Bool("auto_merge", sc.AutoMerge))
+	err := d.scan(d.base, &sc)
+	sc.UpdateTime = d.now().UTC()
+	sc.EndTime = sc.UpdateTime
+	if err != nil {
+		sc.State, sc.Error = store.ScanFailed, err.Error()
+		if d.base.Err() != nil {
+			sc.Error = "interrupted: the service stopped during the scan"
+		}
+		log.Error("duplicate scan failed", slog.Any("error", err))
+	} else {
+		sc.State, sc.Phase, sc.Progress = store.ScanSucceeded, "done", 100
+		log.Info("duplicate scan done", slog.Int64("customers", sc.CustomersScanned), slog.Int64("pairs", sc.PairsCompared),
+			slog.Int64("suggestions", sc.SuggestionsCreated), slog.Int64("merges", sc.MergesApplied))
+	}
+	// The final state must be written even when shutting down.
+	final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.store.UpdateScan(final, sc); err != nil {
+		log.Error("record duplicate scan result", slog.Any("error", err))
+	}
+}
+
+// progress stores the scan's progress: pct of the current phase's span
+// [from, to).
+func (d *Service) progress(ctx context.Context, sc *store.Scan, phase string, from, to int, done, total int64) error {
+	sc.Phase = phase
+	sc.Progress = from
+	if total > 0 {
+		sc.Progress = from + int(int64(to-from)*done/total)
+	}
+	sc.UpdateTime = d.now().UTC()
+	return d.store.UpdateScan(ctx, *sc)
+}
+
+func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
+	total, err := d.store.CountLiveCustomers(ctx, sc.WorkspaceID)
+	if err != nil {
+		return err
+	}
+	if total > MaxScanCustomers {
+		return fmt.Errorf("the workspace has %d customers, over the scan limit of %d", total, MaxScanCustomers)
+	}
+	sc.CustomersTotal = total
+	if err := d.progress(ctx, sc, "loading", 0, 40, 0, total); err != nil {
+		return err
+	}
+	var records []match.Record
+	var userIDs []string
+	for after := ""; ; {
+		page, err := d.store.LiveCustomers(ctx, sc.WorkspaceID, after, loadPage)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, c := range page {
+			r := profile.MatchRecord(c.ID, c.Traits)
+			if !profile.Empty(r) {
+				records = append(records, r)
+				userIDs = append(userIDs, c.UserID)
+			}
+		}
+		after = page[len(page)-1].ID
+		sc.CustomersScanned += int64(len(page))
+		if err := d.progress(ctx, sc, "loading", 0, 40, sc.CustomersScanned, max(total, sc.CustomersScanned)); err != nil {
+			return err
+		}
+	}
+	if err := d.progress(ctx, sc, "matching", 40, 70, 0, 1); err != nil {
+		return err
+	}
+	res := match.Find(records, d.match)
+	sc.PairsCompared = int64(res.Stats.Candidates)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for start := 0; start < len(res.Pairs); start += saveBatch {
+		batch := res.Pairs[start:min(start+saveBatch, len(res.Pairs))]
+		if err := d.save(ctx, sc, batch, userIDs); err != nil {
+			return err
+		}
+		if err := d.progress(ctx, sc, "saving", 70, 100, int64(start+len(batch)), int64(len(res.Pairs))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// save stores one batch of pairs in one transaction: merged when the scan
+// auto-merges and the pair is certain, else suggested for review.
+func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, userIDs []string) error {
+	var created, merged int64
+	now := d.now().UTC()
+	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+		created, merged = 0, 0
+		for _, p := range pairs {
+			reasons := p.Reasons
+			// Two user ids are two accounts: never merged without a person
+			// deciding, whatever the evidence.
+			conflict := userIDs[p.I] != "" && userIDs[p.J] != "" && userIDs[p.I] != userIDs[p.J]
+			if conflict {
+				reasons = append(append([]string(nil), reasons...), "user_id: differ")
+			}
+			if sc.AutoMerge && p.Decision == match.Merge && !conflict {
+				_, ok, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now})
+				if err != nil {
+					return err
+				}
+				if ok {
+					merged++
+				}
+				continue
+			}
+			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, store.Suggestion{
+				ID: ingest.NewID("sug"), CustomerA: p.A, CustomerB: p.B, Score: p.Score, Reasons: reasons, ScanID: sc.ID, CreateTime: now,
+			})
+			if err != nil {
+				return err
+			}
+			if ok {
+				created++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save pairs: %w", err)
+	}
+	sc.SuggestionsCreated += created
+	sc.MergesApplied += merged
+	if merged > 0 {
+		d.queued()
+	}
+	return nil
+}
+
+// mergePair merges the live customers a and b now are, the older one
+// surviving; it reports false when they already are one customer.
+func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge) (store.Merge, bool, error) {
+	a, err := tx.Resolve(ctx, ws, a)
+	if err != nil {
+		return m, false, err
+	}
+	if b, err = tx.Resolve(ctx, ws, b); err != nil {
+		return m, false, err
+	}
+	if a == b {
+		return m, false, nil
+	}
+	ta, err := tx.CreateTime(ctx, ws, a)
+	if err != nil {
+		return m, false, err
+	}
+	tb, err := tx.CreateTime(ctx, ws, b)
+	if err != nil {
+		return m, false, err
+	}
+	// The older customer survives, so ids handed out earlier stay valid.
+	if tb.Before(ta) || (tb.Equal(ta) && b < a) {
+		a, b = b, a
+	}
+	m.ID, m.SurvivorID, m.MergedIDs = ingest.NewID("mrg"), a, []string{b}
+	m, err = ingest.Merge(ctx, tx, ws, m)
+	return m, err == nil, err
+}
+
+// Accept merges a pending suggestion's customers.
+func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, store.Merge, error) {
+	var sg store.Suggestion
+	var merged store.Merge
+	now := d.now().UTC()
+	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if sg, err = pending(ctx, tx, ws, id); err != nil {
+			return err
+		}
+		m := store.Merge{Source: store.SourceSuggestion, SuggestionID: id, Time: now}
+		var ok bool
+		if merged, ok, err = mergePair(ctx, tx, ws, sg.CustomerA, sg.CustomerB, m); err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("customers %s and %s are already one customer: %w", sg.CustomerA, sg.CustomerB, store.ErrConflict)
+		}
+		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, merged.ID, now
+		return tx.DecideSuggestion(ctx, ws, id, sg.State, merged.ID, now)
+	})
+	if err != nil {
+		return store.Suggestion{}, store.Merge{}, err
+	}
+	d.queued()
+	return sg, merged, nil
+}
+
+// Reject records that a pending suggestion's customers are different
+// people.
+func (d *Service) Reject(ctx context.Context, ws, id string) (store.Suggestion, error) {
+	var sg store.Suggestion
+	now := d.now().UTC()
+	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		if sg, err = pending(ctx, tx, ws, id); err != nil {
+			return err
+		}
+		sg.State, sg.DecideTime = store.SuggestionRejected, now
+		return tx.DecideSuggestion(ctx, ws, id, sg.State, "", now)
+	})
+	return sg, err
+}
+
+func pending(ctx context.Context, tx *store.Tx, ws, id string) (store.Suggestion, error) {
+	sg, err := tx.Suggestion(ctx, ws, id)
+	if err != nil {
+		return sg, err
+	}
+	if sg.State != store.SuggestionPending {
+		return sg, fmt.Errorf("suggestion %s is already %s: %w", id, sg.State, store.ErrConflict)
+	}
+	return sg, nil
+}
+
+// Merge merges customers by hand into survivor.
+func (d *Service) Merge(ctx context.Context, ws, survivor string, mergedIDs []string) (store.Merge, error) {
+	var m store.Merge
+	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		m, err = ingest.Merge(ctx, tx, ws, store.Merge{
+			ID: ingest.NewID("mrg"), SurvivorID: survivor, MergedIDs: mergedIDs, Source: store.SourceManual, Time: d.now().UTC(),
+		})
+		return err
+	})
+	if err != nil {
+		return store.Merge{}, err
+	}
+	d.queued()
+	return m, nil
+}
+
+// Undo undoes a merge.
+func (d *Service) Undo(ctx context.Context, ws, mergeID string) (store.Merge, error) {
+	var m store.Merge
+	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		m, err = ingest.Undo(ctx, tx, ws, mergeID, d.now().UTC())
+		return err
+	})
+	if err != nil {
+		return store.Merge{}, err
+	}
+	d.queued()
+	return m, nil
+}

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scan states.
+const (
+	ScanRunning   = "running"
+	ScanSucceeded = "succeeded"
+	ScanFailed    = "failed"
+)
+
+// Scan is a duplicate scan and its progress.
+type Scan struct {
+	WorkspaceID        string
+	ID                 string
+	State              string
+	Phase              string
+	Progress           int
+	CustomersTotal     int64
+	CustomersScanned   int64
+	PairsCompared      int64
+	SuggestionsCreated int64
+	MergesApplied      int64
+	AutoMerge          bool
+	Error              string
+	CreateTime         time.Time
+	UpdateTime         time.Time
+	EndTime            time.Time // zero while running
+}
+
+const scanColumns = `workspace_id, scan_id, state, phase, progress, customers_total, customers_scanned, pairs_compared,
+	suggestions_created, merges_applied, auto_merge, error, create_time, update_time, end_time`
+
+func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
+	var s Scan
+	var created, updated, ended int64
+	err := sc.Scan(&s.WorkspaceID, &s.ID, &s.State, &s.Phase, &s.Progress, &s.CustomersTotal, &s.CustomersScanned, &s.PairsCompared,
+		&s.SuggestionsCreated, &s.MergesApplied, &s.AutoMerge, &s.Error, &created, &updated, &ended)
+	s.CreateTime, s.UpdateTime = fromMicros(created), fromMicros(updated)
+	if ended != 0 {
+		s.EndTime = fromMicros(ended)
+	}
+	return s, err
+}
+
+// StartScan records a new running scan unless the workspace has one
+// running that was updated after staleBefore; then it returns that one and
+// started=false. A running scan not updated since staleBefore was cut off
+// (its process stopped) and is marked failed.
+func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (Scan, bool, error) {
+	started := false
+	err := s.InTx(ctx, func(tx *Tx) error {
+		started = false
+		running, err := tx.tx.QueryContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, sc.WorkspaceID, ScanRunning)
+		if err != nil {
+			return fmt.Errorf("find running scans: %w", err)
+		}
+		var live *Scan
+		var stale []string
+		for running.Next() {
+			r, err := scanScan(running)
+			if err != nil {
+				running.Close()
+				return fmt.Errorf("scan duplicate scan: %w", err)
+			}
+			if r.UpdateTime.Before(staleBefore) {
+				stale = append(stale, r.ID)
+			} else {
+				live = &r
+			}
+		}
+		running.Close()
+		if err := running.Err(); err != nil {
+			return fmt.Errorf("find running scans: %w", err)
+		}
+		for _, id := range stale {
+			if _, err := tx.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
+				sc.WorkspaceID, id, ScanFailed, "interrupted: the service stopped during the scan", micros(sc.CreateTime)); err != nil {
+				return fmt.Errorf("fail stale scan: %w", err)
+			}
+		}
+		if live != nil {
+			sc = *live
+			return nil
+		}
+		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, create_time, update_time)
+			VALUES ($1, $2, $3, $4, $5, $6, $6)`, sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.AutoMerge, micros(sc.CreateTime)); err != nil {
+			return fmt.Errorf("record scan: %w", err)
+		}
+		started = true
+		return nil
+	})
+	return sc, started, err
+}
+
+// UpdateScan stores a scan's progress and state.
+func (s *Store) UpdateScan(ctx context.Context, sc Scan) error {
+	var ended int64
+	if !sc.EndTime.IsZero() {
+		ended = micros(sc.EndTime)
+	}
+	_, err := s.db.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, phase = $4, progress = $5, customers_total = $6, customers_scanned = $7,
+		pairs_compared = $8, suggestions_created = $9, merges_applied = $10, error = $11, update_time = $12, end_time = $13
+		WHERE workspace_id = $1 AND scan_id = $2`,
+		sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.Progress, sc.CustomersTotal, sc.CustomersScanned, sc.PairsCompared,
+		sc.SuggestionsCreated, sc.MergesApplied, sc.Error, micros(sc.UpdateTime), ended)
+	if err != nil {
+		return fmt.Errorf("update scan %s: %w", sc.ID, err)
+	}
+	return nil
+}
+
+// Scan returns one scan.
+func (s *Store) Scan(ctx context.Context, ws, id string) (Scan, error) {
+	sc, err := scanScan(s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND scan_id = $2`, ws, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Scan{}, fmt.Errorf("duplicate scan %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Scan{}, fmt.Errorf("load scan %q: %w", id, err)
+	}
+	return sc, nil
+}
+
+// LiveCustomer is what a duplicate scan reads of a customer.
+type LiveCustomer struct {
+	ID     string
+	UserID string
+	Traits map[string]any
+}
+
+// CountLiveCustomers counts the customers not merged away.
+func (s *Store) CountLiveCustomers(ctx context.Context, ws string) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM customers WHERE workspace_id = $1 AND merged_into = ''`, ws).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count customers: %w", err)
+	}
+	return n, nil
+}
+
+// LiveCustomers returns up to limit live customers with ids after after, in
+// id order.
+func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) ([]LiveCustomer, error) {
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, user_id, traits FROM customers
+		WHERE workspace_id = $1 AND merged_into = '' AND customer_id > $2 ORDER BY customer_id LIMIT %d`, limit), ws, after)
+	if err != nil {
+		return nil, fmt.Errorf("read customers: %w", err)
+	}
+	defer rows.Close()
+	var out []LiveCustomer
+	for rows.Next() {
+		var c LiveCustomer
+		var traits string
+		if err := rows.Scan(&c.ID, &c.UserID, &traits); err != nil {
+			return nil, fmt.Errorf("scan customer: %w", err)
+		}
+		if c.Traits, err = decodeTraits(traits); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Suggestion states.
+const (
+	SuggestionPending  = "pending"
+	SuggestionAccepted = "accepted"
+	SuggestionRejected = "rejected"
+)
+
+// Suggestion is a pair of customers to review.
+type Suggestion struct {
+	ID         string
+	CustomerA  string // CustomerA < CustomerB
+	CustomerB  string
+	Score      float64
+	Reasons    []string
+	State      string
+	ScanID     string
+	MergeID    string
+	CreateTime time.Time
+	DecideTime time.Time // zero while pending
+}
+
+const suggestionColumns = `suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, merge_id, create_time, decide_time`
+
+func scanSuggestion(sc interface{ Scan(...any) error }) (Suggestion, error) {
+	var s Suggestion
+	var reasons string
+	var created, decided int64
+	if err := sc.Scan(&s.ID, &s.CustomerA, &s.CustomerB, &s.Score, &reasons, &s.State, &s.ScanID, &s.MergeID, &created, &decided); err != nil {
+		return Suggestion{}, err
+	}
+	s.CreateTime = fromMicros(created)
+	if decided != 0 {
+		s.DecideTime = fromMicros(decided)
+	}
+	if err := json.Unmarshal([]byte(reasons), &s.Reasons); err != nil {
+		return Suggestion{}, fmt.Errorf("decode reasons of %s: %w", s.ID, err)
+	}
+	return s, nil
+}
+
+// InsertSuggestion stores a pending suggestion unless the pair was
+// suggested before (in any state); it reports whether it stored one.
+func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (bool, error) {
+	if s.CustomerA > s.CustomerB {
+		s.CustomerA, s.CustomerB = s.CustomerB, s.CustomerA
+	}
+	reasons, err := json.Marshal(s.Reasons)
+	if err != nil {
+		return false, fmt.Errorf("encode reasons: %w", err)
+	}
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		ws, s.ID, s.CustomerA, s.CustomerB, s.Score, string(reasons), SuggestionPending, s.ScanID, micros(s.CreateTime))
+	if err != nil {
+		return false, fmt.Errorf("insert suggestion: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("insert suggestion: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Suggestion returns one suggestion.
+func (t *Tx) Suggestion(ctx context.Context, ws, id string) (Suggestion, error) {
+	s, err := scanSuggestion(t.tx.QueryRowContext(ctx, `SELECT `+suggestionColumns+` FROM merge_suggestions WHERE workspace_id = $1 AND suggestion_id = $2`, ws, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Suggestion{}, fmt.Errorf("merge suggestion %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Suggestion{}, fmt.Errorf("load suggestion %q: %w", id, err)
+	}
+	return s, nil
+}
+
+// DecideSuggestion sets a suggestion's state.
+func (t *Tx) DecideSuggestion(ctx context.Context, ws, id, state, mergeID string, now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE merge_suggestions SET state = $3, merge_id = $4, decide_time = $5 WHERE workspace_id = $1 AND suggestion_id = $2`,
+		ws, id, state, mergeID, micros(now)); err != nil {
+		return fmt.Errorf("decide suggestion %s: %w", id, err)
+	}
+	return nil
+}
+
+// SuggestionPage is one page of suggestions.
+type SuggestionPage struct {
+	Suggestions []Suggestion
+	NextToken   string
+}
+
+// Suggestions lists suggestions in a state, highest score first.
+func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int, token string) (*SuggestionPage, error) {
+	q := `SELECT ` + suggestionColumns + ` FROM merge_suggestions WHERE workspace_id = $1 AND state = $2`
+	args := []any{ws, state}
+	if token != "" {
+		score, id, err := decodeScoreToken(token)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (score < $3 OR (score = $3 AND suggestion_id > $4))`
+		args = append(args, score, id)
+	}
+	q += fmt.Sprintf(` ORDER BY score DESC, suggestion_id LIMIT %d`, pageSize+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list suggestions: %w", err)
+	}
+	defer rows.Close()
+	page := &SuggestionPage{}
+	for rows.Next() {
+		sg, err := scanSuggestion(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan suggestion: %w", err)
+		}
+		page.Suggestions = append(page.Suggestions, sg)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list suggestions: %w", err)
+	}
+	if len(page.Suggestions) > pageSize {
+		page.Suggestions = page.Suggestions[:pageSize]
+		last := page.Suggestions[pageSize-1]
+		page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatFloat(last.Score, 'g', -1, 64) + "|" + last.ID))
+	}
+	return page, nil
+}
+
+func decodeScoreToken(token string) (float64, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	score, id, ok := strings.Cut(string(b), "|")
+	if !ok {
+		return 0, "", ErrBadPageToken
+	}
+	f, err := strconv.ParseFloat(score, 64)
+	if err != nil {
+		return 0, "", ErrBadPageToken
+	}
+	return f, id, nil
+}

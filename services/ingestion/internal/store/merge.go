@@ -1,0 +1,584 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+)
+
+// MergeSource says what made a merge.
+type MergeSource string
+
+// Merge sources.
+const (
+	SourceResolution MergeSource = "resolution"
+	SourceSuggestion MergeSource = "suggestion"
+	SourceScan       MergeSource = "scan"
+	SourceManual     MergeSource = "manual"
+)
+
+// Merge states.
+const (
+	MergeApplied = "applied"
+	MergeUndone  = "undone"
+)
+
+// Merge is a recorded merge.
+type Merge struct {
+	ID           string
+	SurvivorID   string
+	MergedIDs    []string
+	Source       MergeSource
+	State        string
+	SuggestionID string
+	MovedEvents  int64
+	Time         time.Time
+	UndoTime     time.Time // zero while applied
+}
+
+// redirect is a customer row's merged_into before a merge changed it.
+type redirect struct {
+	ID         string `json:"id"`
+	MergedInto string `json:"merged_into"`
+}
+
+// Merge folds m.MergedIDs into m.SurvivorID: their identities and events
+// move to the survivor, they stay behind as redirects, and the survivor's
+// traits and counters are recomputed from everything it now holds. What
+// moved is recorded so that Undo can put it back. All customers must exist
+// and be live (not merged away).
+func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
+	if _, err := t.liveCustomer(ctx, ws, m.SurvivorID); err != nil {
+		return Merge{}, err
+	}
+	var redirects []redirect
+	for _, id := range m.MergedIDs {
+		if id == m.SurvivorID {
+			return Merge{}, fmt.Errorf("merge %s into itself: %w", id, ErrConflict)
+		}
+		if _, err := t.liveCustomer(ctx, ws, id); err != nil {
+			return Merge{}, err
+		}
+		rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`, ws, id)
+		if err != nil {
+			return Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
+		}
+		for rows.Next() {
+			var r redirect
+			if err := rows.Scan(&r.ID, &r.MergedInto); err != nil {
+				rows.Close()
+				return Merge{}, fmt.Errorf("scan redirect: %w", err)
+			}
+			redirects = append(redirects, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `INSERT INTO merge_identities (workspace_id, merge_id, kind, value, customer_id)
+			SELECT workspace_id, $2, kind, value, customer_id FROM identities WHERE workspace_id = $1 AND customer_id = $3`, ws, m.ID, id); err != nil {
+			return Merge{}, fmt.Errorf("record identities of %s: %w", id, err)
+		}
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO merge_events (workspace_id, merge_id, event_id, customer_id)
+			SELECT workspace_id, $2, event_id, customer_id FROM events WHERE workspace_id = $1 AND customer_id = $3`, ws, m.ID, id)
+		if err != nil {
+			return Merge{}, fmt.Errorf("record events of %s: %w", id, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return Merge{}, fmt.Errorf("record events of %s: %w", id, err)
+		}
+		m.MovedEvents += n
+		for _, q := range []string{
+			`UPDATE identities SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			`UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`,
+		} {
+			if _, err := t.tx.ExecContext(ctx, q, ws, id, m.SurvivorID); err != nil {
+				return Merge{}, fmt.Errorf("merge %s into %s: %w", id, m.SurvivorID, err)
+			}
+		}
+	}
+	if err := t.refresh(ctx, ws, m.SurvivorID, m.Time); err != nil {
+		return Merge{}, err
+	}
+	ids, err := json.Marshal(m.MergedIDs)
+	if err != nil {
+		return Merge{}, fmt.Errorf("encode merged ids: %w", err)
+	}
+	rj, err := json.Marshal(redirects)
+	if err != nil {
+		return Merge{}, fmt.Errorf("encode redirects: %w", err)
+	}
+	m.State = MergeApplied
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merges (workspace_id, merge_id, survivor_id, merged_ids, merge_time, source, state, suggestion_id, redirects, moved_events)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		ws, m.ID, m.SurvivorID, string(ids), micros(m.Time), string(m.Source), m.State, m.SuggestionID, string(rj), m.MovedEvents); err != nil {
+		return Merge{}, fmt.Errorf("record merge: %w", err)
+	}
+	return m, nil
+}
+
+// Snapshot is a customer's state after an undo, as consumers need it.
+type Snapshot struct {
+	ID        string
+	Traits    map[string]any
+	FirstSeen time.Time
+	// EventIDs are the events that moved to this customer from the
+	// survivor (empty for the survivor itself).
+	EventIDs []string
+}
+
+// Undone is the outcome of Undo.
+type Undone struct {
+	Merge    Merge
+	Survivor Snapshot
+	Restored []Snapshot
+}
+
+// Undo reverses an applied merge. The merged customers get back their
+// redirects, identities and events; events that reached the survivor after
+// the merge are re-resolved by their identities, in the order they arrived,
+// so an event carrying a restored customer's anonymous id or e-mail goes to
+// that customer along with the identities it introduced. Traits and
+// counters of every customer involved are then recomputed from their events.
+//
+// The survivor must still be live: if it was merged away since, that later
+// merge has to be undone first.
+func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undone, error) {
+	m, redirects, err := t.merge(ctx, ws, mergeID)
+	if err != nil {
+		return Undone{}, err
+	}
+	if m.State != MergeApplied {
+		return Undone{}, fmt.Errorf("merge %s is already undone: %w", mergeID, ErrConflict)
+	}
+	survivor, err := t.customer(ctx, ws, m.SurvivorID)
+	if err != nil {
+		return Undone{}, err
+	}
+	if survivor.mergedInto != "" {
+		return Undone{}, fmt.Errorf("customer %s has since been merged into %s; undo that merge first: %w", m.SurvivorID, survivor.mergedInto, ErrConflict)
+	}
+	for _, r := range redirects {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND customer_id = $2 AND merged_into = $4`,
+			ws, r.ID, r.MergedInto, m.SurvivorID); err != nil {
+			return Undone{}, fmt.Errorf("restore redirect of %s: %w", r.ID, err)
+		}
+	}
+	restored := map[string]bool{}
+	for _, id := range m.MergedIDs {
+		restored[id] = true
+	}
+
+	// What the merge moved and is still with the survivor goes back.
+	eventMoves, err := t.pairs(ctx, `SELECT me.event_id, me.customer_id FROM merge_events me
+		JOIN events e ON e.workspace_id = me.workspace_id AND e.event_id = me.event_id
+		WHERE me.workspace_id = $1 AND me.merge_id = $2 AND e.customer_id = $3`, ws, mergeID, m.SurvivorID)
+	if err != nil {
+		return Undone{}, fmt.Errorf("read moved events: %w", err)
+	}
+	identMoves := map[identity.Key]string{}
+	rows, err := t.tx.QueryContext(ctx, `SELECT mi.kind, mi.value, mi.customer_id FROM merge_identities mi
+		JOIN identities i ON i.workspace_id = mi.workspace_id AND i.kind = mi.kind AND i.value = mi.value
+		WHERE mi.workspace_id = $1 AND mi.merge_id = $2 AND i.customer_id = $3`, ws, mergeID, m.SurvivorID)
+	if err != nil {
+		return Undone{}, fmt.Errorf("read moved identities: %w", err)
+	}
+	for rows.Next() {
+		var k identity.Key
+		var owner string
+		if err := rows.Scan(&k.Kind, &k.Value, &owner); err != nil {
+			rows.Close()
+			return Undone{}, fmt.Errorf("scan moved identity: %w", err)
+		}
+		identMoves[k] = owner
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return Undone{}, fmt.Errorf("read moved identities: %w", err)
+	}
+
+	// Events that arrived after the merge are re-resolved against the
+	// identities as they will be after the undo.
+	held, since, err := t.survivorIdentities(ctx, ws, m.SurvivorID)
+	if err != nil {
+		return Undone{}, err
+	}
+	for k, owner := range identMoves {
+		held[k] = owner
+	}
+	movedEvent := map[string]bool{}
+	for _, p := range eventMoves {
+		movedEvent[p[0]] = true
+	}
+	later, err := t.eventsSince(ctx, ws, m.SurvivorID, m.Time)
+	if err != nil {
+		return Undone{}, err
+	}
+	for _, e := range later {
+		if movedEvent[e.EventID] {
+			continue
+		}
+		keys := identity.Keys(e.UserID, e.AnonymousID,
+			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "email"),
+			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "phone"))
+		owner := ""
+		for _, k := range keys {
+			if o, ok := held[k]; ok {
+				owner = o
+				break
+			}
+		}
+		if !restored[owner] {
+			continue
+		}
+		eventMoves = append(eventMoves, [2]string{e.EventID, owner})
+		for _, k := range keys {
+			if held[k] == m.SurvivorID && !since[k].Before(m.Time) {
+				held[k] = owner
+				identMoves[k] = owner
+			}
+		}
+	}
+
+	byOwner := map[string][]string{}
+	for _, p := range eventMoves {
+		byOwner[p[1]] = append(byOwner[p[1]], p[0])
+	}
+	for owner, ids := range byOwner {
+		if err := t.moveEvents(ctx, ws, ids, owner); err != nil {
+			return Undone{}, err
+		}
+	}
+	for k, owner := range identMoves {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE identities SET customer_id = $4 WHERE workspace_id = $1 AND kind = $2 AND value = $3`,
+			ws, k.Kind, k.Value, owner); err != nil {
+			return Undone{}, fmt.Errorf("restore identity %s: %w", k.Kind, err)
+		}
+	}
+
+	out := Undone{Merge: m}
+	for _, id := range append([]string{m.SurvivorID}, m.MergedIDs...) {
+		if err := t.refresh(ctx, ws, id, now); err != nil {
+			return Undone{}, err
+		}
+		row, err := t.customer(ctx, ws, id)
+		if err != nil {
+			return Undone{}, err
+		}
+		traits, err := decodeTraits(row.traits)
+		if err != nil {
+			return Undone{}, err
+		}
+		snap := Snapshot{ID: id, Traits: traits, FirstSeen: fromMicros(row.firstSeen), EventIDs: byOwner[id]}
+		sort.Strings(snap.EventIDs)
+		if id == m.SurvivorID {
+			out.Survivor = snap
+		} else {
+			out.Restored = append(out.Restored, snap)
+		}
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE merges SET state = $3, undo_time = $4 WHERE workspace_id = $1 AND merge_id = $2`,
+		ws, mergeID, MergeUndone, micros(now)); err != nil {
+		return Undone{}, fmt.Errorf("record undo: %w", err)
+	}
+	if m.SuggestionID != "" {
+		// Undoing an accepted suggestion says the two are different people:
+		// later scans must not suggest the pair again.
+		if err := t.DecideSuggestion(ctx, ws, m.SuggestionID, SuggestionRejected, "", now); err != nil {
+			return Undone{}, err
+		}
+	}
+	out.Merge.State, out.Merge.UndoTime = MergeUndone, now
+	return out, nil
+}
+
+// maxInList bounds the ids bound into one IN (...) list.
+const maxInList = 500
+
+func (t *Tx) moveEvents(ctx context.Context, ws string, ids []string, owner string) error {
+	for len(ids) > 0 {
+		n := min(len(ids), maxInList)
+		args := []any{ws, owner}
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE events SET customer_id = $2 WHERE workspace_id = $1 AND event_id IN (`+placeholders(3, n)+`)`, args...); err != nil {
+			return fmt.Errorf("move events to %s: %w", owner, err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// survivorIdentities returns the identities a customer holds with the time
+// each was attached.
+func (t *Tx) survivorIdentities(ctx context.Context, ws, customerID string) (map[identity.Key]string, map[identity.Key]time.Time, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT kind, value, create_time FROM identities WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read identities of %s: %w", customerID, err)
+	}
+	defer rows.Close()
+	held, since := map[identity.Key]string{}, map[identity.Key]time.Time{}
+	for rows.Next() {
+		var k identity.Key
+		var at int64
+		if err := rows.Scan(&k.Kind, &k.Value, &at); err != nil {
+			return nil, nil, fmt.Errorf("scan identity: %w", err)
+		}
+		held[k], since[k] = customerID, fromMicros(at)
+	}
+	return held, since, rows.Err()
+}
+
+// eventsSince returns a customer's events received at or after from, in the
+// order they arrived.
+func (t *Tx) eventsSince(ctx context.Context, ws, customerID string, from time.Time) ([]Event, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT event_id, type, user_id, anonymous_id, traits, context FROM events
+		WHERE workspace_id = $1 AND customer_id = $2 AND receive_time >= $3 ORDER BY receive_time, event_time, event_id`,
+		ws, customerID, micros(from))
+	if err != nil {
+		return nil, fmt.Errorf("read events since merge: %w", err)
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var e Event
+		var traits, ctxJSON string
+		if err := rows.Scan(&e.EventID, &e.Type, &e.UserID, &e.AnonymousID, &traits, &ctxJSON); err != nil {
+			return nil, fmt.Errorf("scan event: %w", err)
+		}
+		if e.Traits, err = decodeTraits(traits); err != nil {
+			return nil, err
+		}
+		if e.Context, err = decodeTraits(ctxJSON); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+func (t *Tx) pairs(ctx context.Context, q string, args ...any) ([][2]string, error) {
+	rows, err := t.tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out [][2]string
+	for rows.Next() {
+		var p [2]string
+		if err := rows.Scan(&p[0], &p[1]); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// refresh recomputes what a customer's profile derives from its events and
+// identities: counters, traits (identify calls folded in the order they
+// were received, so the latest value of each trait wins), identity traits
+// and the user id (the earliest attached).
+func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
+	row, err := t.customer(ctx, ws, id)
+	if err != nil {
+		return err
+	}
+	var n, first, last int64
+	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(event_time), 0), COALESCE(MAX(event_time), 0) FROM events
+		WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&n, &first, &last); err != nil {
+		return fmt.Errorf("count events of %s: %w", id, err)
+	}
+	if n > 0 {
+		row.eventCount, row.firstSeen, row.lastSeen = n, first, last
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT traits FROM events WHERE workspace_id = $1 AND customer_id = $2 AND type = $3
+		ORDER BY receive_time, event_time, event_id`, ws, id, string(tracking.Identify))
+	if err != nil {
+		return fmt.Errorf("read identify calls of %s: %w", id, err)
+	}
+	traits := map[string]any{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan traits: %w", err)
+		}
+		m, err := decodeTraits(s)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		for k, v := range m {
+			traits[k] = v
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read identify calls of %s: %w", id, err)
+	}
+	var userID string
+	err = t.tx.QueryRowContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
+		ORDER BY create_time, value LIMIT 1`, ws, id, identity.UserID).Scan(&userID)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read user id of %s: %w", id, err)
+	}
+	tj, err := json.Marshal(traits)
+	if err != nil {
+		return fmt.Errorf("encode traits: %w", err)
+	}
+	ij, err := json.Marshal(profile.Describe(traits))
+	if err != nil {
+		return fmt.Errorf("encode identity traits: %w", err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, identity_traits = $4, user_id = $5, event_count = $6,
+		first_seen = $7, last_seen = $8, update_time = $9 WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, id, string(tj), string(ij), userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
+		return fmt.Errorf("update customer %s: %w", id, err)
+	}
+	return nil
+}
+
+// liveCustomer loads a customer that has not been merged away.
+func (t *Tx) liveCustomer(ctx context.Context, ws, id string) (customerRow, error) {
+	row, err := t.customer(ctx, ws, id)
+	if err != nil {
+		return row, err
+	}
+	if row.mergedInto != "" {
+		return row, fmt.Errorf("customer %s was merged into %s: %w", id, row.mergedInto, ErrConflict)
+	}
+	return row, nil
+}
+
+// Resolve follows merges from a customer id to the live customer it is now.
+func (t *Tx) Resolve(ctx context.Context, ws, id string) (string, error) {
+	for hop := 0; hop < maxRedirects; hop++ {
+		row, err := t.customer(ctx, ws, id)
+		if err != nil {
+			return "", err
+		}
+		if row.mergedInto == "" {
+			return id, nil
+		}
+		id = row.mergedInto
+	}
+	return "", fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
+}
+
+// CreateTime returns when a customer was created.
+func (t *Tx) CreateTime(ctx context.Context, ws, id string) (time.Time, error) {
+	row, err := t.customer(ctx, ws, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromMicros(row.createTime), nil
+}
+
+const mergeColumns = `merge_id, survivor_id, merged_ids, merge_time, source, state, suggestion_id, moved_events, undo_time, redirects`
+
+func scanMerge(sc interface{ Scan(...any) error }) (Merge, []redirect, error) {
+	var m Merge
+	var ids, rj string
+	var at, undo int64
+	if err := sc.Scan(&m.ID, &m.SurvivorID, &ids, &at, &m.Source, &m.State, &m.SuggestionID, &m.MovedEvents, &undo, &rj); err != nil {
+		return Merge{}, nil, err
+	}
+	m.Time = fromMicros(at)
+	if undo != 0 {
+		m.UndoTime = fromMicros(undo)
+	}
+	if err := json.Unmarshal([]byte(ids), &m.MergedIDs); err != nil {
+		return Merge{}, nil, fmt.Errorf("decode merged ids of %s: %w", m.ID, err)
+	}
+	var rs []redirect
+	if err := json.Unmarshal([]byte(rj), &rs); err != nil {
+		return Merge{}, nil, fmt.Errorf("decode redirects of %s: %w", m.ID, err)
+	}
+	return m, rs, nil
+}
+
+func (t *Tx) merge(ctx context.Context, ws, id string) (Merge, []redirect, error) {
+	m, rs, err := scanMerge(t.tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Merge{}, nil, fmt.Errorf("merge %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Merge{}, nil, fmt.Errorf("load merge %q: %w", id, err)
+	}
+	return m, rs, nil
+}
+
+// Merge returns one merge.
+func (s *Store) Merge(ctx context.Context, ws, id string) (Merge, error) {
+	var m Merge
+	err := s.InTx(ctx, func(tx *Tx) error {
+		var err error
+		m, _, err = tx.merge(ctx, ws, id)
+		return err
+	})
+	return m, err
+}
+
+// MergePage is one page of merges.
+type MergePage struct {
+	Merges    []Merge
+	NextToken string
+}
+
+// Merges lists merges newest first, optionally only those involving
+// customerID.
+func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int, token string) (*MergePage, error) {
+	q := `SELECT ` + mergeColumns + ` FROM merges WHERE workspace_id = $1`
+	args := []any{ws}
+	if customerID != "" {
+		q += ` AND (survivor_id = $2 OR merged_ids LIKE $3 ESCAPE '\')`
+		args = append(args, customerID, `%`+likeEscape(`"`+customerID+`"`)+`%`)
+	}
+	if token != "" {
+		at, id, err := decodeToken(token)
+		if err != nil {
+			return nil, err
+		}
+		q += fmt.Sprintf(` AND (merge_time < $%d OR (merge_time = $%d AND merge_id < $%d))`, len(args)+1, len(args)+1, len(args)+2)
+		args = append(args, at, id)
+	}
+	q += fmt.Sprintf(` ORDER BY merge_time DESC, merge_id DESC LIMIT %d`, pageSize+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list merges: %w", err)
+	}
+	defer rows.Close()
+	page := &MergePage{}
+	for rows.Next() {
+		m, _, err := scanMerge(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan merge: %w", err)
+		}
+		page.Merges = append(page.Merges, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list merges: %w", err)
+	}
+	if len(page.Merges) > pageSize {
+		page.Merges = page.Merges[:pageSize]
+		last := page.Merges[pageSize-1]
+		page.NextToken = encodeToken(micros(last.Time), last.ID)
+	}
+	return page, nil
+}
+
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
