@@ -217,6 +217,11 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 	for k, owner := range identMoves {
 		held[k] = owner
 	}
+	decided := map[identity.Key]bool{}
+	settled := func(k identity.Key) bool {
+		_, moved := identMoves[k]
+		return moved || decided[k] || since[k].Before(m.Time)
+	}
 	movedEvent := map[string]bool{}
 	for _, p := range eventMoves {
 		movedEvent[p[0]] = true
@@ -232,22 +237,26 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		keys := identity.Keys(e.UserID, e.AnonymousID,
 			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "email"),
 			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "phone"))
-		owner := ""
+		// Identities attached since the merge are no evidence yet: the
+		// first event that carries one decides where it belongs.
+		owner := m.SurvivorID
 		for _, k := range keys {
-			if o, ok := held[k]; ok {
+			if o, ok := held[k]; ok && settled(k) {
 				owner = o
 				break
 			}
 		}
-		if !restored[owner] {
-			continue
-		}
-		eventMoves = append(eventMoves, [2]string{e.EventID, owner})
 		for _, k := range keys {
-			if held[k] == m.SurvivorID && !since[k].Before(m.Time) {
+			if held[k] == m.SurvivorID && !settled(k) {
 				held[k] = owner
-				identMoves[k] = owner
+				decided[k] = true
+				if owner != m.SurvivorID {
+					identMoves[k] = owner
+				}
 			}
+		}
+		if restored[owner] {
+			eventMoves = append(eventMoves, [2]string{e.EventID, owner})
 		}
 	}
 
