@@ -142,6 +142,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		{"WorkspaceService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return ingestionv1.RegisterWorkspaceServiceHandlerClient(ctx, mux, ingestionv1.NewWorkspaceServiceClient(opts.Ingestion))
 		}},
+		{"DeduplicationService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterDeduplicationServiceHandlerClient(ctx, mux, ingestionv1.NewDeduplicationServiceClient(opts.Ingestion))
+		}},
 		{"SegmentService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return segmentationv1.RegisterSegmentServiceHandlerClient(ctx, mux, segmentationv1.NewSegmentServiceClient(opts.Segmentation))
 		}},

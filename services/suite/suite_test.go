@@ -227,6 +227,109 @@ func walk(t *testing.T, cfg suite.Config) {
 			t.Errorf("hanako's message = %q", msg)
 		}
 	}
+
+	walkDeduplication(t, c, segID)
+}
+
+// walkDeduplication finds one buyer entered twice under different
+// spellings, merges them on review, and undoes the merge: segments and
+// metrics follow both ways.
+func walkDeduplication(t *testing.T, c *client, segID string) {
+	repeatRate := func() float64 {
+		var m struct{ Value float64 }
+		c.call("POST", "/v1/metrics:compute", `{"kpi":"repeat_purchase_rate"}`, nil, &m)
+		return m.Value
+	}
+	c.segment("/v1/batch", `{"batch":[
+		{"type":"identify","messageId":"d-1","userId":"kenji","traits":{"name":"鈴木 健二","phone":"045-111-2222"}},
+		{"type":"track","messageId":"d-2","userId":"kenji","event":"Order Completed","properties":{"order_id":"K-1","revenue":3000}},
+		{"type":"identify","messageId":"d-3","anonymousId":"paper-1","traits":{"name":"鈴木健二","phone":"０４５（１１１）２２２２"}},
+		{"type":"track","messageId":"d-4","anonymousId":"paper-1","event":"Order Completed","properties":{"order_id":"K-2","revenue":2000}}
+	]}`, nil)
+	eventually(t, "both spellings are buyers", func() bool { return c.segmentSize(segID) == "5" })
+	eventually(t, "one repeat buyer of five", func() bool { return repeatRate() == 0.2 })
+
+	var profile struct {
+		Customer struct {
+			CustomerID     string
+			IdentityTraits []struct{ Trait, Original, Normalized string }
+		}
+	}
+	c.call("GET", "/v1/customers:lookup?user_id=kenji", "", nil, &profile)
+	kenji := profile.Customer.CustomerID
+	if tr := profile.Customer.IdentityTraits; len(tr) != 2 || tr[0].Trait != "phone" || tr[0].Normalized != "+81451112222" {
+		t.Errorf("kenji's identity traits = %+v", tr)
+	}
+
+	var scan struct {
+		Scan struct {
+			ScanID, State, SuggestionsCreated string
+			ProgressPercent                   int
+		}
+	}
+	c.call("POST", "/v1/customers:findDuplicates", `{}`, nil, &scan)
+	eventually(t, "scan done", func() bool {
+		c.call("GET", "/v1/duplicateScans/"+scan.Scan.ScanID, "", nil, &scan)
+		return scan.Scan.State != "DUPLICATE_SCAN_STATE_RUNNING"
+	})
+	if scan.Scan.State != "DUPLICATE_SCAN_STATE_SUCCEEDED" || scan.Scan.SuggestionsCreated != "1" || scan.Scan.ProgressPercent != 100 {
+		t.Fatalf("scan = %+v, want one suggestion", scan.Scan)
+	}
+	var sugs struct {
+		Suggestions []struct {
+			SuggestionID, CustomerIDA, CustomerIDB string
+			Score                                  float64
+			Reasons                                []string
+		}
+	}
+	c.call("GET", "/v1/mergeSuggestions", "", nil, &sugs)
+	if len(sugs.Suggestions) != 1 || len(sugs.Suggestions[0].Reasons) == 0 {
+		t.Fatalf("suggestions = %+v", sugs)
+	}
+	var accepted struct {
+		Merge struct {
+			MergeID, SurvivorCustomerID, State string
+			MergedCustomerIDs                  []string
+		}
+	}
+	c.call("POST", "/v1/mergeSuggestions/"+sugs.Suggestions[0].SuggestionID+":accept", `{}`, nil, &accepted)
+	if accepted.Merge.SurvivorCustomerID != kenji || accepted.Merge.State != "MERGE_STATE_APPLIED" {
+		t.Fatalf("accept = %+v", accepted)
+	}
+	eventually(t, "segment sees one customer", func() bool { return c.segmentSize(segID) == "4" })
+	eventually(t, "metrics see a repeat buyer", func() bool { return repeatRate() == 0.5 })
+
+	// The paper form's device comes back while merged: the survivor takes
+	// the event, and the undo gives it back.
+	c.segment("/v1/page", `{"anonymousId":"paper-1","name":"Campaign LP"}`, nil)
+	c.call("GET", "/v1/customers:lookup?anonymous_id=paper-1", "", nil, &profile)
+	if profile.Customer.CustomerID != kenji {
+		t.Errorf("while merged, paper-1 is %s, want %s", profile.Customer.CustomerID, kenji)
+	}
+	var undone struct{ Merge struct{ State string } }
+	c.call("POST", "/v1/merges/"+accepted.Merge.MergeID+":undo", `{}`, nil, &undone)
+	if undone.Merge.State != "MERGE_STATE_UNDONE" {
+		t.Errorf("undo = %+v", undone)
+	}
+	var paper struct{ Customer struct{ CustomerID, EventCount string } }
+	c.call("GET", "/v1/customers:lookup?anonymous_id=paper-1", "", nil, &paper)
+	if paper.Customer.CustomerID != accepted.Merge.MergedCustomerIDs[0] || paper.Customer.EventCount != "3" {
+		t.Errorf("after undo paper-1 = %+v, want %s with 3 events", paper.Customer, accepted.Merge.MergedCustomerIDs[0])
+	}
+	eventually(t, "segment sees two customers again", func() bool { return c.segmentSize(segID) == "5" })
+	eventually(t, "metrics see two single buyers again", func() bool { return repeatRate() == 0.2 })
+
+	if code, body := c.do("POST", "/v1/merges/"+accepted.Merge.MergeID+":undo", `{}`, bearer); code != 400 || !strings.Contains(string(body), `"code":9`) {
+		t.Errorf("undo twice: status %d: %s, want FailedPrecondition", code, body)
+	}
+	if code := c.status("GET", "/v1/mergeSuggestions?pageSize=5000", "", bearer); code != 400 {
+		t.Errorf("page size 5000: status %d, want 400", code)
+	}
+	var merges struct{ Merges []struct{ MergeID string } }
+	c.call("GET", "/v1/merges?customerId="+kenji, "", nil, &merges)
+	if len(merges.Merges) != 1 || merges.Merges[0].MergeID != accepted.Merge.MergeID {
+		t.Errorf("kenji's merges = %+v", merges)
+	}
 }
 
 var bearer = map[string]string{"Authorization": "Bearer " + devKey}
