@@ -311,7 +311,9 @@ func walkDeduplication(t *testing.T, c *client, segID string) {
 	if undone.Merge.State != "MERGE_STATE_UNDONE" {
 		t.Errorf("undo = %+v", undone)
 	}
-	var paper struct{ Customer struct{ CustomerID, EventCount string } }
+	var paper struct {
+		Customer struct{ CustomerID, EventCount string }
+	}
 	c.call("GET", "/v1/customers:lookup?anonymous_id=paper-1", "", nil, &paper)
 	if paper.Customer.CustomerID != accepted.Merge.MergedCustomerIDs[0] || paper.Customer.EventCount != "3" {
 		t.Errorf("after undo paper-1 = %+v, want %s with 3 events", paper.Customer, accepted.Merge.MergedCustomerIDs[0])
