@@ -120,19 +120,19 @@ func (t *Tx) FindIdentities(ctx context.Context, ws string, keys []identity.Key)
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	// One indexed lookup per key, in one round trip: an OR of the keys
+	// makes SQLite scan every identity of the workspace.
 	var b strings.Builder
 	args := []any{ws}
-	b.WriteString(`SELECT i.kind, i.value, c.customer_id, c.user_id, c.create_time
-		FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
-		WHERE i.workspace_id = $1 AND (`)
 	for n, k := range keys {
 		if n > 0 {
-			b.WriteString(" OR ")
+			b.WriteString(" UNION ALL ")
 		}
-		fmt.Fprintf(&b, "(i.kind = $%d AND i.value = $%d)", len(args)+1, len(args)+2)
+		fmt.Fprintf(&b, `SELECT i.kind, i.value, c.customer_id, c.user_id, c.create_time
+			FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
+			WHERE i.workspace_id = $1 AND i.kind = $%d AND i.value = $%d`, len(args)+1, len(args)+2)
 		args = append(args, k.Kind, k.Value)
 	}
-	b.WriteString(")")
 	rows, err := t.tx.QueryContext(ctx, b.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("find identities: %w", err)
