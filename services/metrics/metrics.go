@@ -97,8 +97,8 @@ func (s *Service) Register(srv *grpc.Server) {
 }
 
 // Run consumes the events stream with the
-// durable consumer "metrics", applying events and customer merges to the
-// ledger, until ctx ends; it then waits for the message in flight and
+// durable consumer "metrics", applying events, customer merges and undone
+// merges to the ledger, until ctx ends; it then waits for the message in flight and
 // returns nil. It fails only if the consumer cannot be started.
 func (s *Service) Run(ctx context.Context) error {
 	stop, err := s.bus.Consume(ctx, bus.Consumer{

@@ -202,6 +202,13 @@ func mergeMsg(ws, id, survivor string, merged ...string) *ingestionv1.IngestionB
 	}}}
 }
 
+func unmergeMsg(ws, id, mergeID, survivor, restored string, restoredFirst time.Time, events ...string) *ingestionv1.IngestionBusMessage {
+	return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: &ingestionv1.CustomerUnmerged{
+		UnmergeId: id, WorkspaceId: ws, MergeId: mergeID, SurvivorCustomerId: survivor, RestoredCustomerId: restored, EventIds: events,
+		UndoTime: timestamppb.New(day(40)), RestoredFirstSeenTime: timestamppb.New(restoredFirst), SurvivorFirstSeenTime: timestamppb.New(day(5)),
+	}}}
+}
+
 func purchase(id string, revenue float64) *ingestionv1.Order {
 	return &ingestionv1.Order{OrderId: id, Revenue: revenue, Currency: "JPY"}
 }
@@ -430,6 +437,29 @@ func testService(t *testing.T, e *env) {
 	for _, k := range list.GetKpis() {
 		if _, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), keyA), &metricsv1.ComputeMetricRequest{Kpi: k.GetName()}); err != nil {
 			t.Errorf("listed KPI %q does not compute: %v", k.GetName(), err)
+		}
+	}
+
+	// Undoing m1 gives e back its order o5; an unusable unmerge ahead of it
+	// must not block the stream.
+	e.publish(t, wsA, "customer_unmerged", "u0", unmergeMsg(wsA, "u0", "m1", "b", "b", day(7), "ev6"))
+	e.publish(t, wsA, "customer_unmerged", "u1", unmergeMsg(wsA, "u1", "m1", "b", "e", day(7), "ev6"))
+	waitFor(t, e.client, keyA, 4, 4)
+	for _, tt := range []struct {
+		req  *metricsv1.ComputeMetricRequest
+		want float64
+	}{
+		// a repeats; b (o3) and e (o5) bought once.
+		{req: &metricsv1.ComputeMetricRequest{Kpi: "repeat_purchase_rate"}, want: 1.0 / 3},
+		// e is a vip member again with its own order: (100+50+80) / 2.
+		{req: &metricsv1.ComputeMetricRequest{Kpi: "historical_ltv", SegmentId: "vip"}, want: 115},
+	} {
+		got, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), keyA), tt.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(got.GetValue()-tt.want) > 1e-9 {
+			t.Errorf("after the unmerge, %v = %v, want %v", tt.req, got.GetValue(), tt.want)
 		}
 	}
 }

@@ -8,17 +8,20 @@ import (
 	"math"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 )
 
 // Limits on ids and lists accepted from the bus; anything bigger is not
 // something ingestion produces and is rejected as malformed.
 const (
-	MaxIDLen        = 512
-	MaxMergedIDs    = 1000
-	MaxCurrencyLen  = 16
-	orderKeyOrder   = "order:"
-	orderKeyEventID = "event:"
+	MaxIDLen          = 512
+	MaxMergedIDs      = 1000
+	MaxUnmergedEvents = 5000
+	MaxCurrencyLen    = 16
+	orderKeyOrder     = "order:"
+	orderKeyEventID   = "event:"
 )
 
 // ErrMalformed marks a message that can never be applied (missing ids,
@@ -54,12 +57,32 @@ type Merge struct {
 	MergedIDs   []string
 }
 
+// Unmerge says RestoredID exists again, holding the orders of EventIDs,
+// which the survivor held until now. A restored customer with many events
+// comes as several Unmerges, each with its own UnmergeID. Traits are not
+// carried: metrics keeps none.
+type Unmerge struct {
+	WorkspaceID string
+	UnmergeID   string
+	// MergeID is the merge undone.
+	MergeID    string
+	SurvivorID string
+	RestoredID string
+	EventIDs   []string
+	// The customers' first-seen times after the undo. The survivor's
+	// replaces the stored one, which the merge lowered to the restored
+	// customer's.
+	RestoredFirstSeen time.Time
+	SurvivorFirstSeen time.Time
+}
+
 // Store applies ledger facts. Each method is idempotent: it records the
 // message id in the same transaction as the effect and reports
 // applied=false, changing nothing, for an id it has seen.
 type Store interface {
 	ApplyEvent(ctx context.Context, e Event) (applied bool, err error)
 	ApplyMerge(ctx context.Context, m Merge) (applied bool, err error)
+	ApplyUnmerge(ctx context.Context, u Unmerge) (applied bool, err error)
 }
 
 // Apply applies one bus message to st. Messages that can never apply fail
@@ -83,6 +106,15 @@ func Apply(ctx context.Context, st Store, log *slog.Logger, msg *ingestionv1.Ing
 		}
 		if _, err := st.ApplyMerge(ctx, m); err != nil {
 			return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
+		}
+		return nil
+	case *ingestionv1.IngestionBusMessage_CustomerUnmerged:
+		u, err := UnmergeFromProto(p.CustomerUnmerged)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ApplyUnmerge(ctx, u); err != nil {
+			return fmt.Errorf("apply unmerge %s: %w", u.UnmergeID, err)
 		}
 		return nil
 	default:
@@ -167,6 +199,58 @@ func MergeFromProto(pm *ingestionv1.CustomerMerged) (Merge, error) {
 		}
 	}
 	return m, nil
+}
+
+// UnmergeFromProto validates and converts an undone merge. Duplicate event
+// ids are dropped. Both first-seen times are required: ingestion always
+// sends them, and without them the customers' first-seen times could only
+// be guessed.
+func UnmergeFromProto(pu *ingestionv1.CustomerUnmerged) (Unmerge, error) {
+	u := Unmerge{
+		WorkspaceID: pu.GetWorkspaceId(),
+		UnmergeID:   pu.GetUnmergeId(),
+		MergeID:     pu.GetMergeId(),
+		SurvivorID:  pu.GetSurvivorCustomerId(),
+		RestoredID:  pu.GetRestoredCustomerId(),
+	}
+	for _, f := range []struct{ name, v string }{
+		{"workspace_id", u.WorkspaceID}, {"unmerge_id", u.UnmergeID}, {"merge_id", u.MergeID},
+		{"survivor_customer_id", u.SurvivorID}, {"restored_customer_id", u.RestoredID},
+	} {
+		if err := checkID(f.name, f.v); err != nil {
+			return Unmerge{}, err
+		}
+	}
+	if u.RestoredID == u.SurvivorID {
+		return Unmerge{}, fmt.Errorf("%w: unmerge %s restores its own survivor %s", ErrMalformed, u.UnmergeID, u.SurvivorID)
+	}
+	if len(pu.GetEventIds()) > MaxUnmergedEvents {
+		return Unmerge{}, fmt.Errorf("%w: unmerge %s lists %d events (max %d)", ErrMalformed, u.UnmergeID, len(pu.GetEventIds()), MaxUnmergedEvents)
+	}
+	for _, f := range []struct {
+		name string
+		ts   *timestamppb.Timestamp
+		dst  *time.Time
+	}{
+		{"restored_first_seen_time", pu.GetRestoredFirstSeenTime(), &u.RestoredFirstSeen},
+		{"survivor_first_seen_time", pu.GetSurvivorFirstSeenTime(), &u.SurvivorFirstSeen},
+	} {
+		if !f.ts.IsValid() {
+			return Unmerge{}, fmt.Errorf("%w: unmerge %s: missing or invalid %s", ErrMalformed, u.UnmergeID, f.name)
+		}
+		*f.dst = f.ts.AsTime()
+	}
+	seen := make(map[string]bool, len(pu.GetEventIds()))
+	for _, id := range pu.GetEventIds() {
+		if err := checkID("event_ids", id); err != nil {
+			return Unmerge{}, err
+		}
+		if !seen[id] {
+			seen[id] = true
+			u.EventIDs = append(u.EventIDs, id)
+		}
+	}
+	return u, nil
 }
 
 func checkID(field, v string) error {

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
@@ -144,10 +147,121 @@ func TestMergeFromProto(t *testing.T) {
 	}
 }
 
+func TestUnmergeFromProto(t *testing.T) {
+	base := func() *ingestionv1.CustomerUnmerged {
+		return &ingestionv1.CustomerUnmerged{
+			UnmergeId: "u", WorkspaceId: "w", MergeId: "m", SurvivorCustomerId: "s", RestoredCustomerId: "r",
+			EventIds:              []string{"e1", "e2"},
+			RestoredTraits:        &structpb.Struct{Fields: map[string]*structpb.Value{"email": structpb.NewStringValue("r@example.com")}},
+			UndoTime:              timestamppb.New(t0.Add(48 * time.Hour)),
+			RestoredFirstSeenTime: timestamppb.New(t0),
+			SurvivorFirstSeenTime: timestamppb.New(t0.Add(time.Hour)),
+		}
+	}
+	with := func(f func(u *ingestionv1.CustomerUnmerged)) *ingestionv1.CustomerUnmerged {
+		u := base()
+		f(u)
+		return u
+	}
+	want := ledger.Unmerge{
+		WorkspaceID: "w", UnmergeID: "u", MergeID: "m", SurvivorID: "s", RestoredID: "r",
+		EventIDs: []string{"e1", "e2"}, RestoredFirstSeen: t0, SurvivorFirstSeen: t0.Add(time.Hour),
+	}
+	withWant := func(f func(u *ledger.Unmerge)) ledger.Unmerge {
+		u := want
+		u.EventIDs = slices.Clone(want.EventIDs)
+		f(&u)
+		return u
+	}
+	tests := []struct {
+		name    string
+		in      *ingestionv1.CustomerUnmerged
+		want    ledger.Unmerge
+		wantErr bool
+	}{
+		{name: "valid", in: base(), want: want},
+		{
+			name: "duplicate event ids dropped",
+			in:   with(func(u *ingestionv1.CustomerUnmerged) { u.EventIds = []string{"e1", "e2", "e1"} }),
+			want: want,
+		},
+		{
+			name: "no events: the restored customer is still recreated",
+			in:   with(func(u *ingestionv1.CustomerUnmerged) { u.EventIds = nil }),
+			want: withWant(func(u *ledger.Unmerge) { u.EventIDs = nil }),
+		},
+		{
+			name: "as many events as ingestion sends",
+			in: with(func(u *ingestionv1.CustomerUnmerged) {
+				u.EventIds = make([]string, ledger.MaxUnmergedEvents)
+				for i := range u.EventIds {
+					u.EventIds[i] = "e" + strconv.Itoa(i)
+				}
+			}),
+			want: withWant(func(u *ledger.Unmerge) {
+				u.EventIDs = make([]string, ledger.MaxUnmergedEvents)
+				for i := range u.EventIDs {
+					u.EventIDs[i] = "e" + strconv.Itoa(i)
+				}
+			}),
+		},
+		{name: "no workspace", in: with(func(u *ingestionv1.CustomerUnmerged) { u.WorkspaceId = "" }), wantErr: true},
+		{name: "no unmerge id", in: with(func(u *ingestionv1.CustomerUnmerged) { u.UnmergeId = "" }), wantErr: true},
+		{name: "no merge id", in: with(func(u *ingestionv1.CustomerUnmerged) { u.MergeId = "" }), wantErr: true},
+		{name: "no survivor", in: with(func(u *ingestionv1.CustomerUnmerged) { u.SurvivorCustomerId = "" }), wantErr: true},
+		{name: "no restored customer", in: with(func(u *ingestionv1.CustomerUnmerged) { u.RestoredCustomerId = "" }), wantErr: true},
+		{name: "restores its own survivor", in: with(func(u *ingestionv1.CustomerUnmerged) { u.RestoredCustomerId = "s" }), wantErr: true},
+		{
+			name:    "huge restored id",
+			in:      with(func(u *ingestionv1.CustomerUnmerged) { u.RestoredCustomerId = strings.Repeat("x", ledger.MaxIDLen+1) }),
+			wantErr: true,
+		},
+		{name: "empty event id", in: with(func(u *ingestionv1.CustomerUnmerged) { u.EventIds = []string{"e1", ""} }), wantErr: true},
+		{
+			name:    "huge event id",
+			in:      with(func(u *ingestionv1.CustomerUnmerged) { u.EventIds = []string{strings.Repeat("x", ledger.MaxIDLen+1)} }),
+			wantErr: true,
+		},
+		{
+			name:    "too many events",
+			in:      with(func(u *ingestionv1.CustomerUnmerged) { u.EventIds = make([]string, ledger.MaxUnmergedEvents+1) }),
+			wantErr: true,
+		},
+		{name: "no restored first seen", in: with(func(u *ingestionv1.CustomerUnmerged) { u.RestoredFirstSeenTime = nil }), wantErr: true},
+		{name: "no survivor first seen", in: with(func(u *ingestionv1.CustomerUnmerged) { u.SurvivorFirstSeenTime = nil }), wantErr: true},
+		{
+			name:    "invalid first seen",
+			in:      with(func(u *ingestionv1.CustomerUnmerged) { u.SurvivorFirstSeenTime = &timestamppb.Timestamp{Nanos: -1} }),
+			wantErr: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ledger.UnmergeFromProto(tt.in)
+			if gotErr := errors.Is(err, ledger.ErrMalformed); gotErr != tt.wantErr {
+				t.Fatalf("err = %v, want malformed: %v", err, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			if !unmergesEqual(got, tt.want) {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func unmergesEqual(a, b ledger.Unmerge) bool {
+	return a.WorkspaceID == b.WorkspaceID && a.UnmergeID == b.UnmergeID && a.MergeID == b.MergeID &&
+		a.SurvivorID == b.SurvivorID && a.RestoredID == b.RestoredID && slices.Equal(a.EventIDs, b.EventIDs) &&
+		a.RestoredFirstSeen.Equal(b.RestoredFirstSeen) && a.SurvivorFirstSeen.Equal(b.SurvivorFirstSeen)
+}
+
 // recorder is a ledger.Store that remembers what it was asked to apply.
 type recorder struct {
-	events []ledger.Event
-	merges []ledger.Merge
+	events   []ledger.Event
+	merges   []ledger.Merge
+	unmerges []ledger.Unmerge
 }
 
 func (r *recorder) ApplyEvent(_ context.Context, e ledger.Event) (bool, error) {
@@ -160,12 +274,36 @@ func (r *recorder) ApplyMerge(_ context.Context, m ledger.Merge) (bool, error) {
 	return true, nil
 }
 
+func (r *recorder) ApplyUnmerge(_ context.Context, u ledger.Unmerge) (bool, error) {
+	r.unmerges = append(r.unmerges, u)
+	return true, nil
+}
+
+// failing is a ledger.Store whose every write fails, as on a database
+// outage.
+type failing struct{}
+
+var errOutage = errors.New("database unavailable")
+
+func (failing) ApplyEvent(context.Context, ledger.Event) (bool, error)     { return false, errOutage }
+func (failing) ApplyMerge(context.Context, ledger.Merge) (bool, error)     { return false, errOutage }
+func (failing) ApplyUnmerge(context.Context, ledger.Unmerge) (bool, error) { return false, errOutage }
+
+func unmergeMsg(restored string) *ingestionv1.IngestionBusMessage {
+	return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{
+		CustomerUnmerged: &ingestionv1.CustomerUnmerged{
+			UnmergeId: "u", WorkspaceId: "w", MergeId: "m", SurvivorCustomerId: "s", RestoredCustomerId: restored,
+			EventIds: []string{"e"}, RestoredFirstSeenTime: timestamppb.New(t0), SurvivorFirstSeenTime: timestamppb.New(t0),
+		},
+	}}
+}
+
 func TestApply(t *testing.T) {
 	tests := []struct {
-		name                   string
-		msg                    *ingestionv1.IngestionBusMessage
-		wantEvents, wantMerges int
-		wantMalformed          bool
+		name                                 string
+		msg                                  *ingestionv1.IngestionBusMessage
+		wantEvents, wantMerges, wantUnmerges int
+		wantMalformed                        bool
 	}{
 		{
 			name: "event",
@@ -181,6 +319,8 @@ func TestApply(t *testing.T) {
 			}},
 			wantMerges: 1,
 		},
+		{name: "unmerge", msg: unmergeMsg("r"), wantUnmerges: 1},
+		{name: "malformed unmerge", msg: unmergeMsg(""), wantMalformed: true},
 		{
 			name: "malformed event",
 			msg: &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{
@@ -197,9 +337,19 @@ func TestApply(t *testing.T) {
 			if gotMalformed := errors.Is(err, ledger.ErrMalformed); gotMalformed != tt.wantMalformed || (err != nil && !tt.wantMalformed) {
 				t.Fatalf("err = %v, want malformed: %v", err, tt.wantMalformed)
 			}
-			if len(r.events) != tt.wantEvents || len(r.merges) != tt.wantMerges {
-				t.Errorf("applied %d events, %d merges; want %d, %d", len(r.events), len(r.merges), tt.wantEvents, tt.wantMerges)
+			if len(r.events) != tt.wantEvents || len(r.merges) != tt.wantMerges || len(r.unmerges) != tt.wantUnmerges {
+				t.Errorf("applied %d events, %d merges, %d unmerges; want %d, %d, %d",
+					len(r.events), len(r.merges), len(r.unmerges), tt.wantEvents, tt.wantMerges, tt.wantUnmerges)
 			}
 		})
+	}
+}
+
+// TestApplyStoreFailure checks that a store failure is returned for the bus
+// to retry, not mistaken for a malformed message and dropped.
+func TestApplyStoreFailure(t *testing.T) {
+	err := ledger.Apply(context.Background(), failing{}, discard, unmergeMsg("r"))
+	if !errors.Is(err, errOutage) || errors.Is(err, ledger.ErrMalformed) {
+		t.Fatalf("err = %v, want the store's error and not malformed", err)
 	}
 }

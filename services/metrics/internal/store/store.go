@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
@@ -48,8 +50,9 @@ func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*Store, error
 
 // Message kinds in applied_messages.
 const (
-	kindEvent = "event"
-	kindMerge = "merge"
+	kindEvent   = "event"
+	kindMerge   = "merge"
+	kindUnmerge = "unmerge"
 )
 
 // ApplyEvent records the event's customer (keeping the earliest first-seen
@@ -71,10 +74,10 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 		}
 		if o := e.Order; o != nil {
 			_, err := tx.ExecContext(ctx, `
-INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (workspace_id, order_key) DO NOTHING`,
-				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency)
+				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID)
 			if err != nil {
 				return fmt.Errorf("insert order %q: %w", o.Key, err)
 			}
@@ -155,6 +158,93 @@ ON CONFLICT (workspace_id, merged_customer_id) DO UPDATE SET survivor_customer_i
 		return fmt.Errorf("record alias: %w", err)
 	}
 	return nil
+}
+
+// unmergeChunk bounds the event ids bound in one statement, well under the
+// smallest bind-parameter limit of the two backends (999 on older SQLite).
+const unmergeChunk = 500
+
+// ApplyUnmerge recreates the restored customer, moves the orders of the
+// listed events back to it from the survivor, takes both customers'
+// first-seen times from the message, and drops the restored customer's
+// alias so later events for it land on it again.
+//
+// Aliases of customers merged into the restored one before it was itself
+// merged away were repointed to the survivor then, and stay there: the
+// alias table keeps no history to tell them from the survivor's own, and
+// ingestion resolves new events to live customers itself, so those aliases
+// only steer late events and segments still listing such ids.
+func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error) {
+	var applied bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		applied = false
+		fresh, err := s.markApplied(ctx, tx, u.WorkspaceID, kindUnmerge, u.UnmergeID)
+		if err != nil || !fresh {
+			return err
+		}
+		// A message whose apply failed is redelivered after later ones, so
+		// the merge undone may not be applied yet; marking it applied makes
+		// it a no-op when it comes, rather than merging the customers again
+		// for good.
+		if _, err := s.markApplied(ctx, tx, u.WorkspaceID, kindMerge, u.MergeID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
+			u.WorkspaceID, u.RestoredID); err != nil {
+			return fmt.Errorf("drop alias of %q: %w", u.RestoredID, err)
+		}
+		// Ingestion refuses to undo a merge whose survivor was merged away
+		// since, but a later merge of it may have been applied here first
+		// (see above): the orders are then held by its survivor.
+		survivor, err := resolve(ctx, tx, u.WorkspaceID, u.SurvivorID)
+		if err != nil {
+			return err
+		}
+		for ids := range slices.Chunk(u.EventIDs, unmergeChunk) {
+			if err := moveEventOrders(ctx, tx, u.WorkspaceID, survivor, u.RestoredID, ids); err != nil {
+				return fmt.Errorf("move orders to %q: %w", u.RestoredID, err)
+			}
+		}
+		// The merge deleted the restored customer's row, so this normally
+		// recreates it. A row already there was written by events applied
+		// since (an earlier part of this unmerge, or delivery out of
+		// order), and an earlier time it holds is one of its own events.
+		if err := upsertCustomer(ctx, tx, u.WorkspaceID, u.RestoredID, u.RestoredFirstSeen.UnixMicro()); err != nil {
+			return err
+		}
+		// Only an existing row is updated: customers counts those seen in
+		// events, and a survivor without a row has none here (or was merged
+		// away, its time folded into a customer it cannot be taken from).
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET first_seen = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			u.WorkspaceID, u.SurvivorID, u.SurvivorFirstSeen.UnixMicro()); err != nil {
+			return fmt.Errorf("update customer %q: %w", u.SurvivorID, err)
+		}
+		applied = true
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("store unmerge %s: %w", u.UnmergeID, err)
+	}
+	return applied, nil
+}
+
+// moveEventOrders moves the orders of eventIDs held by from to to.
+// Orders stored before event ids were recorded (see migration 0002) do not
+// match and stay with from.
+func moveEventOrders(ctx context.Context, tx *sqldb.Tx, ws, from, to string, eventIDs []string) error {
+	args := make([]any, 0, 3+len(eventIDs))
+	args = append(args, ws, from, to)
+	var in strings.Builder
+	for i, id := range eventIDs {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&in, "$%d", len(args)+1)
+		args = append(args, id)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3
+WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in.String()+`)`, args...)
+	return err
 }
 
 // markApplied records a message id and reports whether it was new.
