@@ -187,6 +187,8 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 		err = s.engine.ApplyEvent(ctx, eventFromProto(p.EventRecorded, s.clock()))
 	case *ingestionv1.IngestionBusMessage_CustomerMerged:
 		err = s.engine.ApplyMerge(ctx, mergeFromProto(p.CustomerMerged, s.clock()))
+	case *ingestionv1.IngestionBusMessage_CustomerUnmerged:
+		err = s.engine.ApplyUnmerge(ctx, unmergeFromProto(p.CustomerUnmerged, s.clock()))
 	default:
 		return nil // a payload kind added after this build; nothing to do
 	}
@@ -231,6 +233,31 @@ func mergeFromProto(m *ingestionv1.CustomerMerged, fallback time.Time) segment.M
 		MergedIDs:   m.GetMergedCustomerIds(),
 		Time:        eventTime(m.GetMergeTime(), nil, fallback),
 	}
+}
+
+func unmergeFromProto(u *ingestionv1.CustomerUnmerged, fallback time.Time) segment.Unmerge {
+	return segment.Unmerge{
+		WorkspaceID:       u.GetWorkspaceId(),
+		UnmergeID:         u.GetUnmergeId(),
+		MergeID:           u.GetMergeId(),
+		SurvivorID:        u.GetSurvivorCustomerId(),
+		RestoredID:        u.GetRestoredCustomerId(),
+		EventIDs:          u.GetEventIds(),
+		RestoredTraits:    structMap(u.GetRestoredTraits()),
+		SurvivorTraits:    structMap(u.GetSurvivorTraits()),
+		Time:              eventTime(u.GetUndoTime(), nil, fallback),
+		RestoredFirstSeen: optionalTime(u.GetRestoredFirstSeenTime()),
+		SurvivorFirstSeen: optionalTime(u.GetSurvivorFirstSeenTime()),
+	}
+}
+
+// optionalTime is zero for a missing or invalid timestamp, so the store can
+// tell "not said" from a time and keep what it knows.
+func optionalTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil || !ts.IsValid() {
+		return time.Time{}
+	}
+	return ts.AsTime().UTC().Truncate(time.Microsecond)
 }
 
 // eventTime prefers when the event happened, then when ingestion received

@@ -110,9 +110,15 @@ func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard
 // database and records every MembershipChanged published.
 func start(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.Time) *harness {
 	t.Helper()
+	return startLogged(t, b, sweep, now, quietLogger())
+}
+
+// startLogged is start with the service logging to log.
+func startLogged(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.Time, log *slog.Logger) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	svc, err := segmentation.New(ctx, segmentation.Options{
-		DB: sqldbtest.SQLite(t), Bus: b, Logger: quietLogger(), SweepInterval: sweep, Now: now,
+		DB: sqldbtest.SQLite(t), Bus: b, Logger: log, SweepInterval: sweep, Now: now,
 	})
 	if err != nil {
 		cancel()
@@ -200,8 +206,11 @@ func eventually(t testing.TB, what string, cond func() bool) {
 func (h *harness) publish(t testing.TB, ws, msgID string, msg *ingestionv1.IngestionBusMessage) {
 	t.Helper()
 	kind := "event_recorded"
-	if msg.GetCustomerMerged() != nil {
+	switch {
+	case msg.GetCustomerMerged() != nil:
 		kind = "customer_merged"
+	case msg.GetCustomerUnmerged() != nil:
+		kind = "customer_unmerged"
 	}
 	if err := h.bus.Publish(context.Background(), h.bus.Subject(bus.KindEvents, ws, kind), msgID, msg); err != nil {
 		t.Fatal(err)
@@ -214,13 +223,17 @@ func event(ws, id, customer string, typ ingestionv1.EventType, name string, at t
 		Timestamp: timestamppb.New(at), ReceiveTime: timestamppb.New(at),
 	}
 	if traits != nil {
-		s, err := structpb.NewStruct(traits)
-		if err != nil {
-			panic(err) // test literals only
-		}
-		e.Traits = s
+		e.Traits = mustStruct(traits)
 	}
 	return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: e}}
+}
+
+func mustStruct(m map[string]any) *structpb.Struct {
+	s, err := structpb.NewStruct(m)
+	if err != nil {
+		panic(err) // test literals only
+	}
+	return s
 }
 
 func members(t testing.TB, h *harness, key, segmentID string) []string {
@@ -578,4 +591,103 @@ func TestSweepSlidesWindows(t *testing.T) {
 		l, _ := h.changes.find(seg.GetSegmentId(), "cus_s", false)
 		return j != nil && l != nil
 	})
+}
+
+// TestUnmerge undoes a merge over the bus: the restored customer is back in
+// its segments, the survivor leaves them, and a malformed unmerge before it
+// is logged and dropped without effect.
+func TestUnmerge(t *testing.T) {
+	busBackends(t, func(t *testing.T, connect func(testing.TB) *bus.Bus) {
+		logs := &logRecorder{}
+		h := startLogged(t, connect(t), time.Minute, nil, slog.New(logs))
+		ctx := auth.WithBearer(context.Background(), keyA)
+		clickers := createSegment(t, h, keyA, "Ad clickers", eventCond("Clicked Ad", 1, 7))
+		kyoto := createSegment(t, h, keyA, "Kyoto", traitCond("city", "Kyoto"))
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		h.publish(t, wsA, "un-i1", event(wsA, "un-i1", "cus_r", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", now, map[string]any{"city": "Kyoto"}))
+		h.publish(t, wsA, "un-t1", event(wsA, "un-t1", "cus_r", ingestionv1.EventType_EVENT_TYPE_TRACK, "Clicked Ad", now, nil))
+		h.publish(t, wsA, "un-i2", event(wsA, "un-i2", "cus_s", ingestionv1.EventType_EVENT_TYPE_IDENTIFY, "", now, map[string]any{"plan": "x"}))
+		h.publish(t, wsA, "merge-u", &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+			MergeId: "merge-u", WorkspaceId: wsA, SurvivorCustomerId: "cus_s", MergedCustomerIds: []string{"cus_r"}, MergeTime: timestamppb.New(now),
+		}}})
+		both := func(want []string) func() bool {
+			return func() bool {
+				return reflect.DeepEqual(members(t, h, keyA, clickers.GetSegmentId()), want) && reflect.DeepEqual(members(t, h, keyA, kyoto.GetSegmentId()), want)
+			}
+		}
+		eventually(t, "the survivor to take the merged customer's segments", both([]string{"cus_s"}))
+
+		unmerge := func(id, restored string, events ...string) *ingestionv1.IngestionBusMessage {
+			return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: &ingestionv1.CustomerUnmerged{
+				UnmergeId: id, WorkspaceId: wsA, MergeId: "merge-u", SurvivorCustomerId: "cus_s", RestoredCustomerId: restored, EventIds: events,
+				RestoredTraits: mustStruct(map[string]any{"city": "Kyoto"}), SurvivorTraits: mustStruct(map[string]any{"plan": "x"}),
+				UndoTime: timestamppb.New(now), RestoredFirstSeenTime: timestamppb.New(now), SurvivorFirstSeenTime: timestamppb.New(now),
+			}}}
+		}
+		// Restores the survivor into itself: applied, it would strip cus_s
+		// of the Kyoto trait and the click.
+		h.publish(t, wsA, "unmerge-bad", unmerge("unmerge-bad", "cus_s", "un-i1", "un-t1"))
+		h.publish(t, wsA, "unmerge-1", unmerge("unmerge-1", "cus_r", "un-i1", "un-t1"))
+		h.publish(t, wsA, "unmerge-1-retry", unmerge("unmerge-1", "cus_r", "un-i1", "un-t1")) // new msg id defeats NATS dedupe
+		eventually(t, "the restored customer to be back in its segments", both([]string{"cus_r"}))
+		eventually(t, "the survivor's leaves to be published", func() bool {
+			// +cus_r, -cus_r (merge), +cus_s, then -cus_s, +cus_r (unmerge)
+			return h.changes.count(clickers.GetSegmentId()) == 5 && h.changes.count(kyoto.GetSegmentId()) == 5
+		})
+		// A marker published last: once applied, the retry before it was too.
+		marker := createSegment(t, h, keyA, "unmerge marker", eventCond("unmerge marker", 1, 1))
+		h.publish(t, wsA, "un-marker", event(wsA, "un-marker", "cus_un_marker", ingestionv1.EventType_EVENT_TYPE_TRACK, "unmerge marker", now, nil))
+		eventually(t, "the marker event", func() bool { return len(members(t, h, keyA, marker.GetSegmentId())) == 1 })
+		for customer, want := range map[string]int64{"cus_r": 2, "cus_s": 1} {
+			resp, err := h.client.GetCustomerFeatures(ctx, &segmentationv1.GetCustomerFeaturesRequest{CustomerId: customer})
+			if err != nil || resp.GetFeatures().GetEventCount() != want {
+				t.Errorf("features of %s = %v, %v; want event_count %d (the retry applied once)", customer, resp.GetFeatures(), err, want)
+			}
+		}
+		if !logs.has("segmentation: dropping invalid message", "unmerge-bad") {
+			t.Errorf("no log of the invalid unmerge being dropped; logged %v", logs.messages())
+		}
+	})
+}
+
+// logRecorder is a slog.Handler remembering each record's message and
+// msg_id attribute.
+type logRecorder struct {
+	mu      sync.Mutex
+	records [][2]string
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler            { return l }
+
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	msgID := ""
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "msg_id" {
+			msgID = a.Value.String()
+		}
+		return true
+	})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.records = append(l.records, [2]string{r.Message, msgID})
+	return nil
+}
+
+func (l *logRecorder) has(msg, msgID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.records {
+		if r == [2]string{msg, msgID} {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *logRecorder) messages() [][2]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([][2]string(nil), l.records...)
 }

@@ -173,6 +173,59 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	return nil
 }
 
+// ApplyUnmerge gives the restored customer back its events and traits and
+// re-evaluates both customers (also on redelivery, as in ApplyEvent): the
+// survivor leaves segments it was in only through the restored customer's
+// events or traits, and the restored customer joins its own.
+func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
+	v := &ValidationError{}
+	v.checkID("customer_unmerged.workspace_id", u.WorkspaceID)
+	v.checkID("customer_unmerged.unmerge_id", u.UnmergeID)
+	v.checkID("customer_unmerged.merge_id", u.MergeID)
+	v.checkID("customer_unmerged.survivor_customer_id", u.SurvivorID)
+	v.checkID("customer_unmerged.restored_customer_id", u.RestoredID)
+	if u.RestoredID != "" && u.RestoredID == u.SurvivorID {
+		v.add("customer_unmerged.restored_customer_id", "must differ from survivor_customer_id")
+	}
+	if len(u.EventIDs) > MaxEventIDsPerUnmerge {
+		v.add("customer_unmerged.event_ids", "at most %d ids", MaxEventIDsPerUnmerge)
+	}
+	events := make([]string, 0, min(len(u.EventIDs), MaxEventIDsPerUnmerge))
+	seen := map[string]bool{}
+	for i, id := range u.EventIDs {
+		if i >= MaxEventIDsPerUnmerge {
+			break
+		}
+		before := len(v.Violations)
+		v.checkID(fmt.Sprintf("customer_unmerged.event_ids[%d]", i), id)
+		if len(v.Violations) > before {
+			continue
+		}
+		if !seen[id] {
+			seen[id] = true
+			events = append(events, id)
+		}
+	}
+	if err := v.orNil(); err != nil {
+		return err
+	}
+	u.EventIDs = events
+	// Like a merge, the unmerge rewrites rows the workspace's evaluations
+	// read, so it takes the workspace lock like they do.
+	unlock := e.locks.lock(u.WorkspaceID)
+	_, err := e.store.ApplyUnmerge(ctx, u, e.now())
+	unlock()
+	if err != nil {
+		return fmt.Errorf("apply unmerge %s: %w", u.UnmergeID, err)
+	}
+	for _, id := range []string{u.SurvivorID, u.RestoredID} {
+		if err := e.EvaluateCustomer(ctx, u.WorkspaceID, id); err != nil {
+			return fmt.Errorf("apply unmerge %s: %w", u.UnmergeID, err)
+		}
+	}
+	return nil
+}
+
 // EvaluateCustomer re-evaluates one customer against every segment of the
 // workspace and records the membership changes.
 func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID string) error {

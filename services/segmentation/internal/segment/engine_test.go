@@ -3,7 +3,10 @@ package segment_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -323,6 +326,106 @@ func TestMergeMovesMembership(t *testing.T) {
 	}
 }
 
+// TestUnmergeRestoresMembership merges a customer away and undoes it: the
+// restored customer is back in its segments and the survivor leaves those it
+// was in only through the restored customer's events.
+func TestUnmergeRestoresMembership(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	viewers := f.create(t, "w", "viewers", eventCond("Viewed", 2, 30))
+	free := f.create(t, "w", "free", traitCond("plan", "free"))
+	pro := f.create(t, "w", "pro", traitCond("plan", "pro"))
+	f.apply(t, identify("w", "i1", "anon", t0.Add(-time.Hour), map[string]any{"plan": "free"}))
+	f.apply(t, viewed("w", "e1", "anon", t0))
+	f.apply(t, viewed("w", "e2", "anon", t0))
+	f.apply(t, identify("w", "i2", "user", t0, map[string]any{"plan": "pro"}))
+	f.apply(t, viewed("w", "e3", "user", t0))
+	if got, want := sorted(f.published(t)), []string{"+anon@free", "+anon@viewers", "+user@pro"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("published %v before merge, want %v", got, want)
+	}
+	if err := f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := sorted(f.published(t)), []string{"+user@viewers", "-anon@free", "-anon@viewers"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("published %v after merge, want %v", got, want)
+	}
+
+	u := segment.Unmerge{
+		WorkspaceID: "w", UnmergeID: "u1", MergeID: "m1", SurvivorID: "user", RestoredID: "anon",
+		EventIDs:       []string{"i1", "e1", "e2", "e1"},
+		RestoredTraits: map[string]any{"plan": "free"}, SurvivorTraits: map[string]any{"plan": "pro"},
+		Time: t0.Add(time.Hour), RestoredFirstSeen: t0.Add(-time.Hour), SurvivorFirstSeen: t0,
+	}
+	steps := []struct {
+		name string
+		pub  []string
+	}{
+		{"unmerge", []string{"+anon@free", "+anon@viewers", "-user@viewers"}},
+		{"redelivery changes nothing", nil},
+	}
+	for _, st := range steps {
+		if err := f.engine.ApplyUnmerge(ctx, u); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if got := sorted(f.published(t)); !reflect.DeepEqual(got, st.pub) {
+			t.Errorf("%s: published %v, want %v", st.name, got, st.pub)
+		}
+		for _, m := range []struct {
+			seg  segment.Segment
+			want []string
+		}{{viewers, []string{"anon"}}, {free, []string{"anon"}}, {pro, []string{"user"}}} {
+			if got := f.members(t, "w", m.seg.ID); !reflect.DeepEqual(got, m.want) {
+				t.Errorf("%s: %s members = %v, want %v", st.name, f.names[m.seg.ID], got, m.want)
+			}
+		}
+	}
+	for customer, want := range map[string]int64{"anon": 3, "user": 2} {
+		feats, err := f.engine.Features(ctx, "w", customer)
+		if err != nil || feats.EventCount != want {
+			t.Errorf("features(%s) = %+v, %v; want event_count %d", customer, feats, err, want)
+		}
+	}
+}
+
+// TestUnmergeInParts restores a customer announced in two messages: each
+// moves its own events, and membership follows once enough have moved.
+func TestUnmergeInParts(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	viewers := f.create(t, "w", "viewers", eventCond("Viewed", 2, 30))
+	for _, id := range []string{"e1", "e2", "e3"} {
+		f.apply(t, viewed("w", id, "user", t0))
+	}
+	f.published(t)
+	part := func(id string, events ...string) segment.Unmerge {
+		return segment.Unmerge{WorkspaceID: "w", UnmergeID: id, MergeID: "m1", SurvivorID: "user", RestoredID: "anon", EventIDs: events, Time: t0}
+	}
+	steps := []struct {
+		u    segment.Unmerge
+		want []string
+		pub  []string
+	}{
+		{part("u1", "e1"), []string{"user"}, nil},
+		{part("u2", "e2"), []string{"anon"}, []string{"+anon@viewers", "-user@viewers"}},
+	}
+	for _, st := range steps {
+		if err := f.engine.ApplyUnmerge(ctx, st.u); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.members(t, "w", viewers.ID); !reflect.DeepEqual(got, st.want) {
+			t.Errorf("after %s: members = %v, want %v", st.u.UnmergeID, got, st.want)
+		}
+		if got := sorted(f.published(t)); !reflect.DeepEqual(got, st.pub) {
+			t.Errorf("after %s: published %v, want %v", st.u.UnmergeID, got, st.pub)
+		}
+	}
+}
+
+func sorted(s []string) []string {
+	slices.Sort(s)
+	return s
+}
+
 func TestInvalidInputs(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -336,6 +439,30 @@ func TestInvalidInputs(t *testing.T) {
 		{"merge with empty merged id", func() error {
 			return f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m", SurvivorID: "s", MergedIDs: []string{""}})
 		}},
+		{"unmerge without restored customer", func() error {
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u", MergeID: "m", SurvivorID: "s"})
+		}},
+		{"unmerge without merge id", func() error {
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u", SurvivorID: "s", RestoredID: "r"})
+		}},
+		{"unmerge restoring its survivor", func() error {
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u", MergeID: "m", SurvivorID: "s", RestoredID: "s"})
+		}},
+		{"unmerge with empty event id", func() error {
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u", MergeID: "m", SurvivorID: "s", RestoredID: "r",
+				EventIDs: []string{"e1", ""}})
+		}},
+		{"unmerge with too long unmerge id", func() error {
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: strings.Repeat("u", segment.MaxIDLen+1), MergeID: "m",
+				SurvivorID: "s", RestoredID: "r"})
+		}},
+		{"unmerge with too many events", func() error {
+			ids := make([]string, segment.MaxEventIDsPerUnmerge+1)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("e%d", i)
+			}
+			return f.engine.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u", MergeID: "m", SurvivorID: "s", RestoredID: "r", EventIDs: ids})
+		}},
 		{"segment without rule", func() error {
 			_, err := f.engine.Create(ctx, segment.Segment{WorkspaceID: "w", DisplayName: "x"})
 			return err
@@ -348,6 +475,12 @@ func TestInvalidInputs(t *testing.T) {
 				t.Errorf("err = %v, want *ValidationError", err)
 			}
 		})
+	}
+	// Rejected before the store: no customer was created.
+	for _, id := range []string{"s", "r"} {
+		if _, err := f.store.Customer(ctx, "w", id); !errors.Is(err, segment.ErrNotFound) {
+			t.Errorf("customer %s after invalid input: %v, want ErrNotFound", id, err)
+		}
 	}
 }
 

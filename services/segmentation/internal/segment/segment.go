@@ -206,6 +206,30 @@ type Merge struct {
 	Time        time.Time
 }
 
+// Unmerge says a merge was undone: RestoredID exists again and the events
+// EventIDs, held by SurvivorID until now, are its own. A restored customer
+// with many events comes as several Unmerges, each with its own UnmergeID
+// and the same traits and first-seen times.
+type Unmerge struct {
+	WorkspaceID string
+	UnmergeID   string
+	// MergeID is the merge undone.
+	MergeID    string
+	SurvivorID string
+	RestoredID string
+	EventIDs   []string
+	// Both customers' full traits after the undo: they replace what is
+	// stored, not merge into it.
+	RestoredTraits map[string]any
+	SurvivorTraits map[string]any
+	// Time is when the merge was undone.
+	Time time.Time
+	// When each customer's earliest remaining event happened; zero when the
+	// message did not say.
+	RestoredFirstSeen time.Time
+	SurvivorFirstSeen time.Time
+}
+
 // Member is one member of a segment.
 type Member struct {
 	CustomerID string

@@ -19,6 +19,13 @@ type Store interface {
 	// (with an id from newChangeID) for each, in one transaction keyed by
 	// the merge id. It reports false when the merge was applied before.
 	ApplyMerge(ctx context.Context, m Merge, newChangeID func() (string, error), now time.Time) (applied bool, err error)
+	// ApplyUnmerge moves the behaviour and orders of u's events from the
+	// survivor to the restored customer, (re)creates the restored customer
+	// and replaces both customers' traits, in one transaction keyed by the
+	// unmerge id. A merge of u.MergeID applied afterwards leaves the restored
+	// customer alone. It reports false when the unmerge was applied before.
+	// Memberships are left to re-evaluation.
+	ApplyUnmerge(ctx context.Context, u Unmerge, now time.Time) (applied bool, err error)
 
 	// CreateSegment stores a new segment.
 	CreateSegment(ctx context.Context, s Segment) error

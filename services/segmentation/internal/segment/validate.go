@@ -18,8 +18,11 @@ const (
 	MaxMinCount          = 1_000_000
 	MaxScore             = 5
 	MaxSegmentsPerSpace  = 500 // every event is evaluated against all of them
-	MaxIDLen             = 512 // workspace, customer, segment, event and merge ids
+	MaxIDLen             = 512 // workspace, customer, segment, event, merge and unmerge ids
 	MaxMergedIDsPerMerge = 1000
+	// MaxEventIDsPerUnmerge is the contract's bound on one CustomerUnmerged
+	// message; larger restorations come in several messages.
+	MaxEventIDsPerUnmerge = 5000
 )
 
 // Validate checks a segment to be created and returns a *ValidationError

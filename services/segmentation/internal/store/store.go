@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -22,8 +25,9 @@ var migrations embed.FS
 
 // Message kinds in applied_messages.
 const (
-	kindEvent = "event"
-	kindMerge = "merge"
+	kindEvent   = "event"
+	kindMerge   = "merge"
+	kindUnmerge = "unmerge"
 )
 
 // Store implements segment.Store.
@@ -212,12 +216,19 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, newChangeID fun
 		if applied, err = markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID, now); err != nil || !applied {
 			return err
 		}
+		undone, err := unmergedCustomers(ctx, tx, m.WorkspaceID, m.MergeID)
+		if err != nil {
+			return err
+		}
 		survivor, found, err := lockCustomer(ctx, tx, m.WorkspaceID, m.SurvivorID)
 		if err != nil {
 			return err
 		}
 		ordersMoved := false
 		for _, id := range m.MergedIDs {
+			if undone[id] {
+				continue
+			}
 			merged, ok, err := lockCustomer(ctx, tx, m.WorkspaceID, id)
 			if err != nil {
 				return err
@@ -261,6 +272,223 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, newChangeID fun
 		return false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	return applied, nil
+}
+
+// unmergedCustomers returns the customers restored by undoing the merge
+// mergeID so far.
+func unmergedCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID, mergeID string) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT customer_id FROM unmerged_customers WHERE workspace_id = $1 AND merge_id = $2`,
+		workspaceID, mergeID)
+	if err != nil {
+		return nil, fmt.Errorf("read undone merge %s: %w", mergeID, err)
+	}
+	ids, err := collectStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read undone merge %s: %w", mergeID, err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}
+
+// unmergeChunk bounds the event ids bound in one statement, well under the
+// smallest bind-parameter limit of the two backends (999 on SQLite before
+// 3.32).
+const unmergeChunk = 500
+
+// ApplyUnmerge implements segment.Store.
+//
+// Traits are replaced by the message's, each stamped with the undo time (see
+// traitsAsOf), so an older event arriving late does not undo the undo.
+// Identify events leave no row but their id in applied_messages, so event
+// counts move by the listed ids found there (once the merge undone has been
+// applied here), and the restored customer's last-seen time is dated by the
+// behaviour and orders moved to it. The
+// survivor's last-seen time stays: what remains of its events cannot date
+// it either.
+func (s *Store) ApplyUnmerge(ctx context.Context, u segment.Unmerge, now time.Time) (bool, error) {
+	var applied bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		if applied, err = markApplied(ctx, tx, u.WorkspaceID, kindUnmerge, u.UnmergeID, now); err != nil || !applied {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO unmerged_customers (workspace_id, merge_id, customer_id)
+VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
+			return fmt.Errorf("record undone merge %s: %w", u.MergeID, err)
+		}
+		survivor, survivorFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.SurvivorID)
+		if err != nil {
+			return err
+		}
+		restored, restoredFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.RestoredID)
+		if err != nil {
+			return err
+		}
+		// Before its merge is applied here, the restored customer still
+		// holds (and counts) its own events; only those recorded for the
+		// survivor since, and found in a moved row, are to be counted over.
+		merged, err := countApplied(ctx, tx, u.WorkspaceID, kindMerge, []string{u.MergeID})
+		if err != nil {
+			return err
+		}
+		var (
+			events, orders int64
+			moved          = map[string]int64{} // event id → when it happened, for rows moved
+		)
+		for ids := range slices.Chunk(u.EventIDs, unmergeChunk) {
+			if merged > 0 {
+				n, err := countApplied(ctx, tx, u.WorkspaceID, kindEvent, ids)
+				if err != nil {
+					return err
+				}
+				events += n
+			}
+			if _, err := moveEventRows(ctx, tx, "behaviours", u, ids, moved); err != nil {
+				return err
+			}
+			n, err := moveEventRows(ctx, tx, "orders", u, ids, moved)
+			if err != nil {
+				return err
+			}
+			orders += n
+		}
+		if merged == 0 {
+			events = int64(len(moved))
+		}
+
+		undo := micros(u.Time)
+		restored.Traits, restored.TraitTimes = traitsAsOf(restored, u.RestoredTraits, undo)
+		if !restoredFound {
+			restored.FirstSeen = u.Time
+		}
+		if len(moved) > 0 {
+			times := slices.Collect(maps.Values(moved))
+			first, last := fromMicros(slices.Min(times)), fromMicros(slices.Max(times))
+			if !restoredFound || first.Before(restored.FirstSeen) {
+				restored.FirstSeen = first
+			}
+			if last.After(restored.LastSeen) {
+				restored.LastSeen = last
+			}
+		}
+		if !u.RestoredFirstSeen.IsZero() {
+			restored.FirstSeen = u.RestoredFirstSeen
+		}
+		if restored.LastSeen.Before(restored.FirstSeen) {
+			restored.LastSeen = restored.FirstSeen
+		}
+		restored.EventCount += events
+		if err := writeCustomer(ctx, tx, restored); err != nil {
+			return err
+		}
+
+		survivor.Traits, survivor.TraitTimes = traitsAsOf(survivor, u.SurvivorTraits, undo)
+		switch {
+		case !u.SurvivorFirstSeen.IsZero():
+			survivor.FirstSeen = u.SurvivorFirstSeen
+		case !survivorFound:
+			survivor.FirstSeen = u.Time
+		}
+		if survivor.LastSeen.Before(survivor.FirstSeen) {
+			survivor.LastSeen = survivor.FirstSeen
+		}
+		// Never negative, even if events reached the two customers in
+		// another order than ingestion saw them.
+		survivor.EventCount = max(0, survivor.EventCount-events)
+		if err := writeCustomer(ctx, tx, survivor); err != nil {
+			return err
+		}
+		if orders > 0 {
+			return bumpOrdersVersion(ctx, tx, u.WorkspaceID)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("apply unmerge %s: %w", u.UnmergeID, err)
+	}
+	return applied, nil
+}
+
+// traitsAsOf returns the traits an unmerge message gives c, every key
+// stamped with the undo time at, except c's values set after at: the message
+// is a snapshot at the undo, and per key the later value wins as always.
+// That keeps a trait set after the undo when the message (or a later part of
+// a restoration) is applied after the event that set it.
+func traitsAsOf(c segment.Customer, traits map[string]any, at int64) (map[string]any, map[string]int64) {
+	out := make(map[string]any, len(traits))
+	times := make(map[string]int64, len(traits))
+	for k, v := range traits {
+		out[k] = v
+		times[k] = at
+	}
+	for k, t := range c.TraitTimes {
+		if t > at {
+			out[k] = c.Traits[k]
+			times[k] = t
+		}
+	}
+	return out, times
+}
+
+// inList returns "$first, $first+1, …" for len(ids) parameters and the ids
+// as arguments.
+func inList(first int, ids []string) (string, []any) {
+	var b strings.Builder
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", first+i)
+		args[i] = id
+	}
+	return b.String(), args
+}
+
+// countApplied counts the ids among ids recorded as applied messages of kind.
+func countApplied(ctx context.Context, tx *sqldb.Tx, workspaceID, kind string, ids []string) (int64, error) {
+	in, args := inList(3, ids)
+	var n int64
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM applied_messages
+WHERE workspace_id = $1 AND kind = $2 AND message_id IN (`+in+`)`, append([]any{workspaceID, kind}, args...)...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count applied %ss: %w", kind, err)
+	}
+	return n, nil
+}
+
+// moveEventRows moves the rows of table (behaviours or orders) for the
+// events ids from u's survivor to its restored customer, records in moved
+// when each moved row's event happened, and returns how many rows moved.
+// Only the survivor's rows move: a row the restored customer holds already
+// needs nothing, and orders are found through their customer index rather
+// than by event id.
+func moveEventRows(ctx context.Context, tx *sqldb.Tx, table string, u segment.Unmerge, ids []string, moved map[string]int64) (int64, error) {
+	in, args := inList(4, ids)
+	rows, err := tx.QueryContext(ctx, `UPDATE `+table+` SET customer_id = $3
+WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING event_id, occurred_at`,
+		append([]any{u.WorkspaceID, u.SurvivorID, u.RestoredID}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("move %s to %s: %w", table, u.RestoredID, err)
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var id string
+		var at int64
+		if err := rows.Scan(&id, &at); err != nil {
+			return 0, fmt.Errorf("move %s to %s: %w", table, u.RestoredID, err)
+		}
+		moved[id] = at
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("move %s to %s: %w", table, u.RestoredID, err)
+	}
+	return n, nil
 }
 
 // leaveAll removes a customer from every segment, recording a leave change

@@ -33,6 +33,10 @@ func TestConformance(t *testing.T) {
 		{"MembershipChangesAndOutbox", testMembershipChanges},
 		{"ListMembersPaging", testListMembersPaging},
 		{"MergeMovesEverything", testMerge},
+		{"UnmergeMovesListedEvents", testUnmerge},
+		{"UnmergeKeepsTraitsSetAfterIt", testUnmergeKeepsLaterTraits},
+		{"MergeAfterItsUnmerge", testMergeAfterItsUnmerge},
+		{"UnmergeOfManyEvents", testUnmergeManyEvents},
 		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
 		{"MigrateTwice", nil},
 	}
@@ -536,4 +540,226 @@ func testConcurrentEvents(t *testing.T, s *store.Store) {
 	if len(c.Traits) != n || c.EventCount != n {
 		t.Errorf("customer has %d traits and %d events, want %d of each", len(c.Traits), c.EventCount, n)
 	}
+}
+
+// testUnmerge merges anon into user and undoes it, in one message or in
+// parts, each delivered twice.
+func testUnmerge(t *testing.T, s *store.Store) {
+	undo := t0.Add(3 * time.Hour)
+	tests := []struct {
+		name  string
+		parts [][]string
+		// first-seen times in the messages; zero when not sent
+		restoredFirst, survivorFirst time.Time
+		wantRestoredFirst            time.Time
+		wantSurvivorFirst            time.Time
+	}{
+		{name: "one message", parts: [][]string{{"i1", "o1", "t1", "never-seen"}},
+			restoredFirst: t0.Add(-2 * time.Hour), survivorFirst: t0.Add(30 * time.Minute),
+			wantRestoredFirst: t0.Add(-2 * time.Hour), wantSurvivorFirst: t0.Add(30 * time.Minute)},
+		{name: "in parts", parts: [][]string{{"i1", "o1"}, {"t1", "never-seen"}},
+			restoredFirst: t0.Add(-2 * time.Hour), survivorFirst: t0.Add(30 * time.Minute),
+			wantRestoredFirst: t0.Add(-2 * time.Hour), wantSurvivorFirst: t0.Add(30 * time.Minute)},
+		// Without first-seen times the restored customer is dated by its
+		// moved rows and the survivor keeps its own.
+		{name: "without first-seen times", parts: [][]string{{"i1", "o1", "t1"}},
+			wantRestoredFirst: t0.Add(-time.Hour), wantSurvivorFirst: t0.Add(-time.Hour)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := ws(t)
+			mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i1", CustomerID: "anon", Type: segment.EventIdentify, Time: t0,
+				Traits: map[string]any{"plan": "free", "city": "Kyoto"}})
+			o1 := track(w, "o1", "anon", "Order Completed", t0.Add(-time.Hour))
+			o1.Order = &segment.Order{ID: "order-1", Revenue: 20}
+			mustApply(t, s, o1)
+			mustApply(t, s, track(w, "t1", "anon", "Viewed", t0))
+			mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i2", CustomerID: "user", Type: segment.EventIdentify, Time: t0.Add(time.Hour),
+				Traits: map[string]any{"plan": "pro"}})
+			o2 := track(w, "o2", "user", "Order Completed", t0.Add(30*time.Minute))
+			o2.Order = &segment.Order{ID: "order-2", Revenue: 5}
+			mustApply(t, s, o2)
+			mustApply(t, s, track(w, "t2", "user", "Viewed", t0.Add(2*time.Hour)))
+			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0},
+				segment.NewChangeID, t0); err != nil {
+				t.Fatal(err)
+			}
+			drainOutbox(t, s)
+			v0, _ := s.OrdersVersion(ctx, w)
+
+			for i, ids := range tt.parts {
+				u := segment.Unmerge{
+					WorkspaceID: w, UnmergeID: fmt.Sprintf("u%d", i), MergeID: "m1", SurvivorID: "user", RestoredID: "anon", EventIDs: ids,
+					RestoredTraits: map[string]any{"plan": "free", "city": "Kyoto"}, SurvivorTraits: map[string]any{"plan": "pro"},
+					Time: undo, RestoredFirstSeen: tt.restoredFirst, SurvivorFirstSeen: tt.survivorFirst,
+				}
+				for run, wantApplied := range []bool{true, false} {
+					applied, err := s.ApplyUnmerge(ctx, u, undo)
+					if err != nil || applied != wantApplied {
+						t.Fatalf("ApplyUnmerge %s run %d = %v, %v; want %v", u.UnmergeID, run, applied, err, wantApplied)
+					}
+				}
+			}
+
+			at := undo.UnixMicro()
+			want := map[string]segment.Customer{
+				"anon": {WorkspaceID: w, ID: "anon", Traits: map[string]any{"plan": "free", "city": "Kyoto"},
+					TraitTimes: map[string]int64{"plan": at, "city": at},
+					FirstSeen:  tt.wantRestoredFirst, LastSeen: t0, EventCount: 3},
+				"user": {WorkspaceID: w, ID: "user", Traits: map[string]any{"plan": "pro"}, TraitTimes: map[string]int64{"plan": at},
+					FirstSeen: tt.wantSurvivorFirst, LastSeen: t0.Add(2 * time.Hour), EventCount: 3},
+			}
+			for id, wc := range want {
+				c, err := s.Customer(ctx, w, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(c, wc) {
+					t.Errorf("customer %s = %+v\nwant %+v", id, c, wc)
+				}
+			}
+			orders := map[string]segment.OrderStats{
+				"anon": {CustomerID: "anon", Count: 1, Revenue: 20, LastOrder: t0.Add(-time.Hour)},
+				"user": {CustomerID: "user", Count: 1, Revenue: 5, LastOrder: t0.Add(30 * time.Minute)},
+			}
+			for id, wo := range orders {
+				if st, err := s.CustomerOrderStats(ctx, w, id); err != nil || st != wo {
+					t.Errorf("orders of %s = %+v, %v; want %+v", id, st, err, wo)
+				}
+			}
+			for _, c := range []struct {
+				customer, name string
+				want           int64
+			}{{"anon", "Viewed", 1}, {"user", "Viewed", 1}, {"anon", "Order Completed", 1}, {"user", "Order Completed", 1}} {
+				if n, err := s.CountEvents(ctx, w, c.customer, c.name, t0.Add(-day)); err != nil || n != c.want {
+					t.Errorf("CountEvents(%s, %s) = %d, %v; want %d", c.customer, c.name, n, err, c.want)
+				}
+			}
+			if v1, _ := s.OrdersVersion(ctx, w); v1 == v0 {
+				t.Errorf("orders version unchanged (%d) after moving orders", v1)
+			}
+			// Memberships are the engine's to re-evaluate: nothing announced.
+			if pending, err := s.PendingChanges(ctx, 10); err != nil || len(pending) != 0 {
+				t.Errorf("outbox after unmerge = %+v, %v; want empty", pending, err)
+			}
+		})
+	}
+}
+
+const day = 24 * time.Hour
+
+// testUnmergeKeepsLaterTraits applies an event stamped after the undo before
+// the unmerge message: its trait survives the message's snapshot.
+func testUnmergeKeepsLaterTraits(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	undo := t0.Add(time.Hour)
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i1", CustomerID: "user", Type: segment.EventIdentify, Time: t0,
+		Traits: map[string]any{"plan": "pro", "city": "Nara"}})
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i2", CustomerID: "user", Type: segment.EventIdentify, Time: undo.Add(time.Minute),
+		Traits: map[string]any{"plan": "enterprise"}})
+	u := segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "user", RestoredID: "anon",
+		SurvivorTraits: map[string]any{"plan": "pro"}, Time: undo}
+	if _, err := s.ApplyUnmerge(ctx, u, undo); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Customer(ctx, w, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"plan": "enterprise"}; !reflect.DeepEqual(c.Traits, want) {
+		t.Errorf("survivor traits = %v, want %v (city dropped by the undo, the later plan kept)", c.Traits, want)
+	}
+	// A restored customer without traits or events still exists again.
+	r, err := s.Customer(ctx, w, "anon")
+	if err != nil || len(r.Traits) != 0 || r.EventCount != 0 || !r.FirstSeen.Equal(undo) {
+		t.Errorf("restored = %+v, %v; want no traits, no events, first seen at the undo", r, err)
+	}
+}
+
+// testMergeAfterItsUnmerge applies an unmerge before the merge it undoes,
+// as when the merge's first delivery failed: the late merge must not fold
+// the restored customer back in, but still merges the others.
+func testMergeAfterItsUnmerge(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i1", CustomerID: "anon", Type: segment.EventIdentify, Time: t0,
+		Traits: map[string]any{"plan": "free"}})
+	mustApply(t, s, track(w, "t1", "anon", "Viewed", t0))
+	mustApply(t, s, track(w, "t2", "other", "Viewed", t0))
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i2", CustomerID: "user", Type: segment.EventIdentify, Time: t0,
+		Traits: map[string]any{"plan": "pro"}})
+	u := segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "user", RestoredID: "anon",
+		EventIDs: []string{"i1", "t1"}, RestoredTraits: map[string]any{"plan": "free"}, SurvivorTraits: map[string]any{"plan": "pro"},
+		Time: t0.Add(time.Hour)}
+	if _, err := s.ApplyUnmerge(ctx, u, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "other"}, Time: t0}
+	if applied, err := s.ApplyMerge(ctx, m, segment.NewChangeID, t0.Add(2*time.Hour)); err != nil || !applied {
+		t.Fatalf("late ApplyMerge = %v, %v; want applied", applied, err)
+	}
+	for _, c := range []struct {
+		customer string
+		events   int64
+		viewed   int64
+	}{{"anon", 2, 1}, {"user", 2, 1}} {
+		got, err := s.Customer(ctx, w, c.customer)
+		if err != nil {
+			t.Fatalf("customer %s: %v", c.customer, err)
+		}
+		if got.EventCount != c.events {
+			t.Errorf("customer %s has %d events, want %d", c.customer, got.EventCount, c.events)
+		}
+		if n, err := s.CountEvents(ctx, w, c.customer, "Viewed", t0); err != nil || n != c.viewed {
+			t.Errorf("CountEvents(%s) = %d, %v; want %d", c.customer, n, err, c.viewed)
+		}
+	}
+	if _, err := s.Customer(ctx, w, "other"); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("other after merge: %v, want ErrNotFound", err)
+	}
+	drainOutbox(t, s)
+}
+
+// testUnmergeManyEvents lists as many event ids as one message may, more
+// than one statement binds, with the known events spread across them.
+func testUnmergeManyEvents(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	ids := make([]string, segment.MaxEventIDsPerUnmerge)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("unknown-%d", i)
+	}
+	known := []int{0, 777, segment.MaxEventIDsPerUnmerge - 1}
+	for _, i := range known {
+		ids[i] = fmt.Sprintf("e%d", i)
+		mustApply(t, s, track(w, ids[i], "anon", "Viewed", t0.Add(time.Duration(i)*time.Second)))
+	}
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0},
+		segment.NewChangeID, t0); err != nil {
+		t.Fatal(err)
+	}
+	u := segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "user", RestoredID: "anon", EventIDs: ids, Time: t0.Add(day)}
+	if _, err := s.ApplyUnmerge(ctx, u, t0.Add(day)); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		customer string
+		n        int64
+	}{{"anon", 3}, {"user", 0}} {
+		got, err := s.Customer(ctx, w, c.customer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viewed, err := s.CountEvents(ctx, w, c.customer, "Viewed", t0)
+		if err != nil || viewed != c.n || got.EventCount != c.n {
+			t.Errorf("%s: %d views (%v), %d events; want %d of each", c.customer, viewed, err, got.EventCount, c.n)
+		}
+	}
+	last := t0.Add(time.Duration(known[len(known)-1]) * time.Second)
+	if got, _ := s.Customer(ctx, w, "anon"); !got.FirstSeen.Equal(t0) || !got.LastSeen.Equal(last) {
+		t.Errorf("restored seen %v..%v, want %v..%v", got.FirstSeen, got.LastSeen, t0, last)
+	}
+	drainOutbox(t, s)
 }
