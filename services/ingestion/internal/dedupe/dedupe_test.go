@@ -374,6 +374,22 @@ func TestDeduplication(t *testing.T) {
 			if err != nil || len(page.Merges) != 1 || page.Merges[0].ID != first.ID {
 				t.Errorf("merges of c = %+v, %v", page, err)
 			}
+			var paged []string
+			for token := ""; ; {
+				page, err := f.st.Merges(ctx, f.ws, "", 1, token)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, m := range page.Merges {
+					paged = append(paged, m.ID)
+				}
+				if token = page.NextToken; token == "" {
+					break
+				}
+			}
+			if want := []string{second.ID, first.ID}; !slices.Equal(paged, want) {
+				t.Errorf("merges one per page = %v, want newest first %v", paged, want)
+			}
 		})
 	})
 }

@@ -3,12 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -267,9 +265,13 @@ func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int,
 	q := `SELECT ` + suggestionColumns + ` FROM merge_suggestions WHERE workspace_id = $1 AND state = $2`
 	args := []any{ws, state}
 	if token != "" {
-		score, id, err := decodeScoreToken(token)
+		pos, id, err := decodeToken(token)
 		if err != nil {
 			return nil, err
+		}
+		score, err := strconv.ParseFloat(pos, 64)
+		if err != nil {
+			return nil, ErrBadPageToken
 		}
 		q += ` AND (score < $3 OR (score = $3 AND suggestion_id > $4))`
 		args = append(args, score, id)
@@ -291,26 +293,8 @@ func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list suggestions: %w", err)
 	}
-	if len(page.Suggestions) > pageSize {
-		page.Suggestions = page.Suggestions[:pageSize]
-		last := page.Suggestions[pageSize-1]
-		page.NextToken = base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatFloat(last.Score, 'g', -1, 64) + "|" + last.ID))
-	}
+	page.Suggestions, page.NextToken = trimPage(page.Suggestions, pageSize, func(s Suggestion) string {
+		return encodeToken(strconv.FormatFloat(s.Score, 'g', -1, 64), s.ID)
+	})
 	return page, nil
-}
-
-func decodeScoreToken(token string) (float64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(token)
-	if err != nil {
-		return 0, "", ErrBadPageToken
-	}
-	score, id, ok := strings.Cut(string(b), "|")
-	if !ok {
-		return 0, "", ErrBadPageToken
-	}
-	f, err := strconv.ParseFloat(score, 64)
-	if err != nil {
-		return 0, "", ErrBadPageToken
-	}
-	return f, id, nil
 }

@@ -162,6 +162,11 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 	if m.State != MergeApplied {
 		return Undone{}, fmt.Errorf("merge %s is already undone: %w", mergeID, ErrConflict)
 	}
+	if len(redirects) == 0 {
+		// Every merge recorded since migration 0003 lists at least the
+		// merged customers themselves; older ones kept nothing to undo with.
+		return Undone{}, fmt.Errorf("merge %s was recorded before merges could be undone: %w", mergeID, ErrConflict)
+	}
 	survivor, err := t.customer(ctx, ws, m.SurvivorID)
 	if err != nil {
 		return Undone{}, err
@@ -556,7 +561,7 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 		args = append(args, customerID, `%`+likeEscape(`"`+customerID+`"`)+`%`)
 	}
 	if token != "" {
-		at, id, err := decodeToken(token)
+		at, id, err := decodeTimeToken(token)
 		if err != nil {
 			return nil, err
 		}
@@ -580,11 +585,7 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list merges: %w", err)
 	}
-	if len(page.Merges) > pageSize {
-		page.Merges = page.Merges[:pageSize]
-		last := page.Merges[pageSize-1]
-		page.NextToken = encodeToken(micros(last.Time), last.ID)
-	}
+	page.Merges, page.NextToken = trimPage(page.Merges, pageSize, func(m Merge) string { return timeToken(m.Time, m.ID) })
 	return page, nil
 }
 

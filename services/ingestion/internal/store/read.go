@@ -197,7 +197,7 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 		group_id, previous_id, order_id, revenue, currency FROM events WHERE workspace_id = $1 AND customer_id = $2`
 	args := []any{ws, c.ID}
 	if token != "" {
-		at, id, err := decodeToken(token)
+		at, id, err := decodeTimeToken(token)
 		if err != nil {
 			return nil, err
 		}
@@ -234,35 +234,53 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	if len(page.Events) > pageSize {
-		page.Events = page.Events[:pageSize]
-		last := page.Events[pageSize-1]
-		page.NextToken = encodeToken(micros(last.Time), last.EventID)
-	}
+	page.Events, page.NextToken = trimPage(page.Events, pageSize, func(e Event) string { return timeToken(e.Time, e.EventID) })
 	return page, nil
 }
 
 // ErrBadPageToken reports a page token this store did not issue.
 var ErrBadPageToken = errors.New("invalid page token")
 
-func encodeToken(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + "|" + id))
+// Page tokens are "position|id" of the last row returned: keyset paging on
+// (position, id), so inserts between pages neither repeat nor skip rows.
+func encodeToken(pos, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(pos + "|" + id))
 }
 
-func decodeToken(token string) (int64, string, error) {
+func decodeToken(token string) (pos, id string, err error) {
 	b, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
-		return 0, "", ErrBadPageToken
+		return "", "", ErrBadPageToken
 	}
-	at, id, ok := strings.Cut(string(b), "|")
+	pos, id, ok := strings.Cut(string(b), "|")
 	if !ok {
-		return 0, "", ErrBadPageToken
+		return "", "", ErrBadPageToken
 	}
-	n, err := strconv.ParseInt(at, 10, 64)
+	return pos, id, nil
+}
+
+// timeToken and decodeTimeToken page on a time in microseconds.
+func timeToken(at time.Time, id string) string { return encodeToken(strconv.FormatInt(micros(at), 10), id) }
+
+func decodeTimeToken(token string) (int64, string, error) {
+	pos, id, err := decodeToken(token)
+	if err != nil {
+		return 0, "", err
+	}
+	at, err := strconv.ParseInt(pos, 10, 64)
 	if err != nil {
 		return 0, "", ErrBadPageToken
 	}
-	return n, id, nil
+	return at, id, nil
+}
+
+// trimPage cuts rows read with LIMIT size+1 to size and returns the token of
+// the next page, or "" when there is none.
+func trimPage[T any](rows []T, size int, token func(T) string) ([]T, string) {
+	if len(rows) <= size {
+		return rows, ""
+	}
+	return rows[:size], token(rows[size-1])
 }
 
 // OutboxMessage is a queued bus message.
