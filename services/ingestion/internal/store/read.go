@@ -260,7 +260,9 @@ func decodeToken(token string) (pos, id string, err error) {
 }
 
 // timeToken and decodeTimeToken page on a time in microseconds.
-func timeToken(at time.Time, id string) string { return encodeToken(strconv.FormatInt(micros(at), 10), id) }
+func timeToken(at time.Time, id string) string {
+	return encodeToken(strconv.FormatInt(micros(at), 10), id)
+}
 
 func decodeTimeToken(token string) (int64, string, error) {
 	pos, id, err := decodeToken(token)
