@@ -98,14 +98,14 @@ func (s *Service) Bootstrap(ctx context.Context, key string) (created string, er
 		} else if !errors.Is(err, auth.ErrUnauthenticated) {
 			return "", err
 		}
-		_, key, err := api.CreateWorkspace(ctx, s.store, "default", key, s.opts.Now())
+		_, key, err := api.CreateWorkspace(ctx, s.store, store.Workspace{DisplayName: "default"}, key, s.opts.Now())
 		return key, err
 	}
 	n, err := s.store.CountWorkspaces(ctx)
 	if err != nil || n > 0 {
 		return "", err
 	}
-	_, key, err = api.CreateWorkspace(ctx, s.store, "default", "", s.opts.Now())
+	_, key, err = api.CreateWorkspace(ctx, s.store, store.Workspace{DisplayName: "default"}, "", s.opts.Now())
 	return key, err
 }
 

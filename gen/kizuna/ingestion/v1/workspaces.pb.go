@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -25,10 +26,14 @@ const (
 
 // Workspace is a tenant.
 type Workspace struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	DisplayName string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	CreateTime  *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The ISO 3166-1 region phone numbers written without a country code are
+	// read in (e.g. 090-1234-5678 in JP), for identities and matching. JP
+	// when unset.
+	PhoneRegion   string `protobuf:"bytes,4,opt,name=phone_region,json=phoneRegion,proto3" json:"phone_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -84,10 +89,19 @@ func (x *Workspace) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Workspace) GetPhoneRegion() string {
+	if x != nil {
+		return x.PhoneRegion
+	}
+	return ""
+}
+
 // CreateWorkspaceRequest names the new workspace.
 type CreateWorkspaceRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	DisplayName   string                 `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	DisplayName string                 `protobuf:"bytes,1,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	// JP when unset.
+	PhoneRegion   string `protobuf:"bytes,2,opt,name=phone_region,json=phoneRegion,proto3" json:"phone_region,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -129,6 +143,201 @@ func (x *CreateWorkspaceRequest) GetDisplayName() string {
 	return ""
 }
 
+func (x *CreateWorkspaceRequest) GetPhoneRegion() string {
+	if x != nil {
+		return x.PhoneRegion
+	}
+	return ""
+}
+
+// GetWorkspaceRequest names the caller's workspace.
+type GetWorkspaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkspaceRequest) Reset() {
+	*x = GetWorkspaceRequest{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkspaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkspaceRequest) ProtoMessage() {}
+
+func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkspaceRequest.ProtoReflect.Descriptor instead.
+func (*GetWorkspaceRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetWorkspaceRequest) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+// GetWorkspaceResponse holds the workspace.
+type GetWorkspaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     *Workspace             `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetWorkspaceResponse) Reset() {
+	*x = GetWorkspaceResponse{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetWorkspaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetWorkspaceResponse) ProtoMessage() {}
+
+func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetWorkspaceResponse.ProtoReflect.Descriptor instead.
+func (*GetWorkspaceResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetWorkspaceResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+// UpdateWorkspaceRequest carries the new settings.
+type UpdateWorkspaceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     *Workspace             `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateWorkspaceRequest) Reset() {
+	*x = UpdateWorkspaceRequest{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateWorkspaceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateWorkspaceRequest) ProtoMessage() {}
+
+func (x *UpdateWorkspaceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateWorkspaceRequest.ProtoReflect.Descriptor instead.
+func (*UpdateWorkspaceRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *UpdateWorkspaceRequest) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
+func (x *UpdateWorkspaceRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateWorkspaceResponse holds the updated workspace.
+type UpdateWorkspaceResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Workspace     *Workspace             `protobuf:"bytes,1,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateWorkspaceResponse) Reset() {
+	*x = UpdateWorkspaceResponse{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateWorkspaceResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateWorkspaceResponse) ProtoMessage() {}
+
+func (x *UpdateWorkspaceResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateWorkspaceResponse.ProtoReflect.Descriptor instead.
+func (*UpdateWorkspaceResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *UpdateWorkspaceResponse) GetWorkspace() *Workspace {
+	if x != nil {
+		return x.Workspace
+	}
+	return nil
+}
+
 // CreateWorkspaceResponse returns the workspace and its key. The key is shown
 // once: only its hash is stored.
 type CreateWorkspaceResponse struct {
@@ -141,7 +350,7 @@ type CreateWorkspaceResponse struct {
 
 func (x *CreateWorkspaceResponse) Reset() {
 	*x = CreateWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +362,7 @@ func (x *CreateWorkspaceResponse) String() string {
 func (*CreateWorkspaceResponse) ProtoMessage() {}
 
 func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,7 +375,7 @@ func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*CreateWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateWorkspaceResponse) GetWorkspace() *Workspace {
@@ -193,7 +402,7 @@ type VerifyAPIKeyRequest struct {
 
 func (x *VerifyAPIKeyRequest) Reset() {
 	*x = VerifyAPIKeyRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +414,7 @@ func (x *VerifyAPIKeyRequest) String() string {
 func (*VerifyAPIKeyRequest) ProtoMessage() {}
 
 func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +427,7 @@ func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *VerifyAPIKeyRequest) GetApiKey() string {
@@ -238,7 +447,7 @@ type VerifyAPIKeyResponse struct {
 
 func (x *VerifyAPIKeyResponse) Reset() {
 	*x = VerifyAPIKeyResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -250,7 +459,7 @@ func (x *VerifyAPIKeyResponse) String() string {
 func (*VerifyAPIKeyResponse) ProtoMessage() {}
 
 func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -263,7 +472,7 @@ func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *VerifyAPIKeyResponse) GetWorkspaceId() string {
@@ -277,23 +486,37 @@ var File_kizuna_ingestion_v1_workspaces_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\n" +
-	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x01\n" +
+	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
 	"\tWorkspace\x12!\n" +
 	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\";\n" +
+	"createTime\x12!\n" +
+	"\fphone_region\x18\x04 \x01(\tR\vphoneRegion\"^\n" +
 	"\x16CreateWorkspaceRequest\x12!\n" +
-	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\"p\n" +
+	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12!\n" +
+	"\fphone_region\x18\x02 \x01(\tR\vphoneRegion\"8\n" +
+	"\x13GetWorkspaceRequest\x12!\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\"T\n" +
+	"\x14GetWorkspaceResponse\x12<\n" +
+	"\tworkspace\x18\x01 \x01(\v2\x1e.kizuna.ingestion.v1.WorkspaceR\tworkspace\"\x93\x01\n" +
+	"\x16UpdateWorkspaceRequest\x12<\n" +
+	"\tworkspace\x18\x01 \x01(\v2\x1e.kizuna.ingestion.v1.WorkspaceR\tworkspace\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"W\n" +
+	"\x17UpdateWorkspaceResponse\x12<\n" +
+	"\tworkspace\x18\x01 \x01(\v2\x1e.kizuna.ingestion.v1.WorkspaceR\tworkspace\"p\n" +
 	"\x17CreateWorkspaceResponse\x12<\n" +
 	"\tworkspace\x18\x01 \x01(\v2\x1e.kizuna.ingestion.v1.WorkspaceR\tworkspace\x12\x17\n" +
 	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\".\n" +
 	"\x13VerifyAPIKeyRequest\x12\x17\n" +
 	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"9\n" +
 	"\x14VerifyAPIKeyResponse\x12!\n" +
-	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId2\xa1\x02\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId2\xd9\x04\n" +
 	"\x10WorkspaceService\x12\x87\x01\n" +
-	"\x0fCreateWorkspace\x12+.kizuna.ingestion.v1.CreateWorkspaceRequest\x1a,.kizuna.ingestion.v1.CreateWorkspaceResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/workspaces\x12\x82\x01\n" +
+	"\x0fCreateWorkspace\x12+.kizuna.ingestion.v1.CreateWorkspaceRequest\x1a,.kizuna.ingestion.v1.CreateWorkspaceResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/workspaces\x12\x8a\x01\n" +
+	"\fGetWorkspace\x12(.kizuna.ingestion.v1.GetWorkspaceRequest\x1a).kizuna.ingestion.v1.GetWorkspaceResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/workspaces/{workspace_id}\x12\xa8\x01\n" +
+	"\x0fUpdateWorkspace\x12+.kizuna.ingestion.v1.UpdateWorkspaceRequest\x1a,.kizuna.ingestion.v1.UpdateWorkspaceResponse\":\x82\xd3\xe4\x93\x024:\tworkspace2'/v1/workspaces/{workspace.workspace_id}\x12\x82\x01\n" +
 	"\fVerifyAPIKey\x12(.kizuna.ingestion.v1.VerifyAPIKeyRequest\x1a).kizuna.ingestion.v1.VerifyAPIKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/apiKeys:verifyB\xd6\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\x0fWorkspacesProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
@@ -309,27 +532,40 @@ func file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP() []byte {
 	return file_kizuna_ingestion_v1_workspaces_proto_rawDescData
 }
 
-var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_kizuna_ingestion_v1_workspaces_proto_goTypes = []any{
 	(*Workspace)(nil),               // 0: kizuna.ingestion.v1.Workspace
 	(*CreateWorkspaceRequest)(nil),  // 1: kizuna.ingestion.v1.CreateWorkspaceRequest
-	(*CreateWorkspaceResponse)(nil), // 2: kizuna.ingestion.v1.CreateWorkspaceResponse
-	(*VerifyAPIKeyRequest)(nil),     // 3: kizuna.ingestion.v1.VerifyAPIKeyRequest
-	(*VerifyAPIKeyResponse)(nil),    // 4: kizuna.ingestion.v1.VerifyAPIKeyResponse
-	(*timestamppb.Timestamp)(nil),   // 5: google.protobuf.Timestamp
+	(*GetWorkspaceRequest)(nil),     // 2: kizuna.ingestion.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),    // 3: kizuna.ingestion.v1.GetWorkspaceResponse
+	(*UpdateWorkspaceRequest)(nil),  // 4: kizuna.ingestion.v1.UpdateWorkspaceRequest
+	(*UpdateWorkspaceResponse)(nil), // 5: kizuna.ingestion.v1.UpdateWorkspaceResponse
+	(*CreateWorkspaceResponse)(nil), // 6: kizuna.ingestion.v1.CreateWorkspaceResponse
+	(*VerifyAPIKeyRequest)(nil),     // 7: kizuna.ingestion.v1.VerifyAPIKeyRequest
+	(*VerifyAPIKeyResponse)(nil),    // 8: kizuna.ingestion.v1.VerifyAPIKeyResponse
+	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),   // 10: google.protobuf.FieldMask
 }
 var file_kizuna_ingestion_v1_workspaces_proto_depIdxs = []int32{
-	5, // 0: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	0, // 1: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	1, // 2: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
-	3, // 3: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
-	2, // 4: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
-	4, // 5: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	9,  // 0: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	0,  // 1: kizuna.ingestion.v1.GetWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	0,  // 2: kizuna.ingestion.v1.UpdateWorkspaceRequest.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	10, // 3: kizuna.ingestion.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	0,  // 4: kizuna.ingestion.v1.UpdateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	0,  // 5: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	1,  // 6: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
+	2,  // 7: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:input_type -> kizuna.ingestion.v1.GetWorkspaceRequest
+	4,  // 8: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:input_type -> kizuna.ingestion.v1.UpdateWorkspaceRequest
+	7,  // 9: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
+	6,  // 10: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
+	3,  // 11: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:output_type -> kizuna.ingestion.v1.GetWorkspaceResponse
+	5,  // 12: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:output_type -> kizuna.ingestion.v1.UpdateWorkspaceResponse
+	8,  // 13: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
+	10, // [10:14] is the sub-list for method output_type
+	6,  // [6:10] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_workspaces_proto_init() }
@@ -343,7 +579,7 @@ func file_kizuna_ingestion_v1_workspaces_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_workspaces_proto_rawDesc), len(file_kizuna_ingestion_v1_workspaces_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -208,7 +209,11 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
 	}
 	if req.GetPhone() != "" {
-		v := profile.MobilePhone(req.GetPhone())
+		region, err := c.s.store.PhoneRegion(ctx, ws)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		v := profile.MobilePhone(req.GetPhone(), region)
 		if v == "" {
 			return nil, invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
 		}
@@ -290,18 +295,95 @@ func (w *workspaceServer) CreateWorkspace(ctx context.Context, req *ingestionv1.
 	if key := bearer(ctx); subtle.ConstantTimeCompare([]byte(key), []byte(w.s.adminKey)) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "creating a workspace needs the admin key as bearer token")
 	}
-	name := strings.TrimSpace(req.GetDisplayName())
-	if name == "" || len(name) > 200 {
-		return nil, invalid("display_name", "is required, at most 200 characters")
+	settings := store.Workspace{DisplayName: req.GetDisplayName(), PhoneRegion: req.GetPhoneRegion()}
+	if err := checkSettings(&settings); err != nil {
+		return nil, err
 	}
-	ws, key, err := CreateWorkspace(ctx, w.s.store, name, "", w.s.now())
+	ws, key, err := CreateWorkspace(ctx, w.s.store, settings, "", w.s.now())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &ingestionv1.CreateWorkspaceResponse{
-		Workspace: &ingestionv1.Workspace{WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime)},
-		ApiKey:    key,
-	}, nil
+	return &ingestionv1.CreateWorkspaceResponse{Workspace: workspaceProto(ws), ApiKey: key}, nil
+}
+
+// checkSettings trims and validates a workspace's settings, filling in the
+// default region.
+func checkSettings(ws *store.Workspace) error {
+	ws.DisplayName = strings.TrimSpace(ws.DisplayName)
+	if ws.DisplayName == "" || len(ws.DisplayName) > 200 {
+		return invalid("display_name", "is required, at most 200 characters")
+	}
+	ws.PhoneRegion = strings.ToUpper(strings.TrimSpace(ws.PhoneRegion))
+	if ws.PhoneRegion == "" {
+		ws.PhoneRegion = normalize.DefaultRegion
+	}
+	if !normalize.ValidRegion(ws.PhoneRegion) {
+		return invalid("phone_region", "is not an ISO 3166-1 region with a phone numbering plan")
+	}
+	return nil
+}
+
+func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
+	return &ingestionv1.Workspace{WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime), PhoneRegion: ws.PhoneRegion}
+}
+
+// ownWorkspace checks that a request names the caller's own workspace.
+func ownWorkspace(ctx context.Context, field, id string) (string, error) {
+	ws, err := workspace(ctx)
+	if err != nil {
+		return "", err
+	}
+	if id == "" {
+		return "", invalid(field, "is required")
+	}
+	if id != ws {
+		return "", status.Error(codes.PermissionDenied, "an API key can only read and change its own workspace")
+	}
+	return ws, nil
+}
+
+func (w *workspaceServer) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
+	ws, err := ownWorkspace(ctx, "workspace_id", req.GetWorkspaceId())
+	if err != nil {
+		return nil, err
+	}
+	got, err := w.s.store.Workspace(ctx, ws)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.GetWorkspaceResponse{Workspace: workspaceProto(got)}, nil
+}
+
+func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.UpdateWorkspaceRequest) (*ingestionv1.UpdateWorkspaceResponse, error) {
+	ws, err := ownWorkspace(ctx, "workspace.workspace_id", req.GetWorkspace().GetWorkspaceId())
+	if err != nil {
+		return nil, err
+	}
+	current, err := w.s.store.Workspace(ctx, ws)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	paths := req.GetUpdateMask().GetPaths()
+	if len(paths) == 0 {
+		paths = []string{"display_name", "phone_region"}
+	}
+	for i, p := range paths {
+		switch p {
+		case "display_name":
+			current.DisplayName = req.GetWorkspace().GetDisplayName()
+		case "phone_region":
+			current.PhoneRegion = req.GetWorkspace().GetPhoneRegion()
+		default:
+			return nil, invalid(fmt.Sprintf("update_mask.paths[%d]", i), "must be display_name or phone_region")
+		}
+	}
+	if err := checkSettings(&current); err != nil {
+		return nil, err
+	}
+	if err := w.s.store.UpdateWorkspace(ctx, current); err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.UpdateWorkspaceResponse{Workspace: workspaceProto(current)}, nil
 }
 
 func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
@@ -318,16 +400,19 @@ func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.Ver
 	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: ws}, nil
 }
 
-// CreateWorkspace creates a workspace with key as its API key, or a new
-// random key when key is empty, and returns the key.
-func CreateWorkspace(ctx context.Context, s *store.Store, name, key string, now time.Time) (store.Workspace, string, error) {
+// CreateWorkspace creates a workspace with the given settings and key as its
+// API key, or a new random key when key is empty, and returns the key.
+func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, key string, now time.Time) (store.Workspace, string, error) {
 	if key == "" {
 		var err error
 		if key, err = auth.NewKey(); err != nil {
 			return store.Workspace{}, "", fmt.Errorf("new api key: %w", err)
 		}
 	}
-	ws := store.Workspace{ID: ingest.NewID("ws"), DisplayName: name, CreateTime: now.UTC()}
+	ws.ID, ws.CreateTime = ingest.NewID("ws"), now.UTC()
+	if ws.PhoneRegion == "" {
+		ws.PhoneRegion = normalize.DefaultRegion
+	}
 	if err := s.CreateWorkspace(ctx, ws, auth.HashKey(key)); err != nil {
 		return store.Workspace{}, "", err
 	}

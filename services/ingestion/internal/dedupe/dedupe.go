@@ -136,6 +136,10 @@ func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
 		return fmt.Errorf("the workspace has %d customers, over the scan limit of %d", total, MaxScanCustomers)
 	}
 	sc.CustomersTotal = total
+	region, err := d.store.PhoneRegion(ctx, sc.WorkspaceID)
+	if err != nil {
+		return err
+	}
 	if err := d.progress(ctx, sc, "loading", 0, 40, 0, total); err != nil {
 		return err
 	}
@@ -150,7 +154,7 @@ func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
 			break
 		}
 		for _, c := range page {
-			r := profile.MatchRecord(c.ID, c.Traits)
+			r := profile.MatchRecord(c.ID, c.Traits, region)
 			if !profile.Empty(r) {
 				records = append(records, r)
 				userIDs = append(userIDs, c.UserID)

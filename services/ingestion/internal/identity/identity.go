@@ -33,8 +33,9 @@ type Key struct {
 	Value string
 }
 
-// Keys lists a message's identities, in order of authority, normalised.
-func Keys(userID, anonymousID, email, phone string) []Key {
+// Keys lists a message's identities, in order of authority, normalised;
+// phones without a country code are read in region ("" means Japan).
+func Keys(userID, anonymousID, email, phone, region string) []Key {
 	var keys []Key
 	if userID != "" {
 		keys = append(keys, Key{UserID, userID})
@@ -45,7 +46,7 @@ func Keys(userID, anonymousID, email, phone string) []Key {
 	if e := NormalizeEmail(email); e != "" {
 		keys = append(keys, Key{Email, e})
 	}
-	if p := profile.MobilePhone(phone); p != "" {
+	if p := profile.MobilePhone(phone, region); p != "" {
 		keys = append(keys, Key{Phone, p})
 	}
 	return keys

@@ -95,7 +95,11 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
 		return id, ok, err
 	}
-	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email(), m.Phone())
+	region, err := tx.PhoneRegion(ctx, ws)
+	if err != nil {
+		return "", false, err
+	}
+	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email(), m.Phone(), region)
 	matches, err := tx.FindIdentities(ctx, ws, keys)
 	if err != nil {
 		return "", false, err

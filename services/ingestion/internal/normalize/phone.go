@@ -28,6 +28,10 @@ const (
 	LineOther LineType = "other"
 )
 
+// ValidRegion reports whether libphonenumber knows region, an upper-case
+// ISO 3166-1 code such as "JP".
+func ValidRegion(region string) bool { return phonenumbers.GetSupportedRegions()[region] }
+
 // Phone is a normalised phone number.
 type Phone struct {
 	// E164 is the number in E.164 form (+81312345678), or "" when the

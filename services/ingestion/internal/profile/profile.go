@@ -72,14 +72,14 @@ func Record(id string, traits map[string]any) normalize.Record {
 }
 
 // Normalize extracts and normalises the identity traits; phones without a
-// country code are read in the default region (Japan).
-func Normalize(id string, traits map[string]any) normalize.Result {
-	return normalize.NormalizeRecord(Record(id, traits), normalize.Options{})
+// country code are read in region ("" means Japan).
+func Normalize(id string, traits map[string]any, region string) normalize.Result {
+	return normalize.NormalizeRecord(Record(id, traits), normalize.Options{Region: region})
 }
 
 // MatchRecord is the matcher's view of a customer.
-func MatchRecord(id string, traits map[string]any) match.Record {
-	return match.FromNormalized(Normalize(id, traits))
+func MatchRecord(id string, traits map[string]any, region string) match.Record {
+	return match.FromNormalized(Normalize(id, traits, region))
 }
 
 // Empty reports whether r holds nothing the matcher could compare.
@@ -98,9 +98,9 @@ type Trait struct {
 
 // Describe lists the identity traits present in traits, each with its
 // normalised form and issues.
-func Describe(traits map[string]any) []Trait {
+func Describe(traits map[string]any, region string) []Trait {
 	r := Record("", traits)
-	n := normalize.NormalizeRecord(r, normalize.Options{})
+	n := normalize.NormalizeRecord(r, normalize.Options{Region: region})
 	var out []Trait
 	add := func(name, original, normalized, key string, issues []normalize.Issue) {
 		if original == "" {
@@ -128,8 +128,8 @@ func Describe(traits map[string]any) []Trait {
 // MobilePhone returns the E.164 form of s when it is a mobile number: a
 // personal line strong enough to identify one person. Fixed lines are
 // shared by households and offices and are no identity.
-func MobilePhone(s string) string {
-	p := normalize.NormalizePhone(s, "")
+func MobilePhone(s, region string) string {
+	p := normalize.NormalizePhone(s, region)
 	if !p.Mobile() {
 		return ""
 	}

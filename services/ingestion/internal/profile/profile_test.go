@@ -50,7 +50,7 @@ func TestRecord(t *testing.T) {
 }
 
 func TestDescribe(t *testing.T) {
-	got := Describe(map[string]any{"email": "not-an-address", "phone": "０９０-1234-5678", "company": "ﾄﾖｸﾓ(株)", "plan": "gold"})
+	got := Describe(map[string]any{"email": "not-an-address", "phone": "０９０-1234-5678", "company": "ﾄﾖｸﾓ(株)", "plan": "gold"}, "")
 	want := []Trait{
 		{Trait: Email, Original: "not-an-address", Normalized: "not-an-address", Issues: []string{"invalid_email"}},
 		{Trait: Phone, Original: "０９０-1234-5678", Normalized: "+819012345678"},
@@ -69,17 +69,28 @@ func TestMobilePhone(t *testing.T) {
 		"0120-123-456":     "", // toll free
 		"not a number":     "",
 	} {
-		if got := MobilePhone(in); got != want {
+		if got := MobilePhone(in, ""); got != want {
 			t.Errorf("MobilePhone(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
+func TestMobilePhoneRegion(t *testing.T) {
+	// A British mobile written domestically is only a number with its
+	// region.
+	if got := MobilePhone("07400 123456", "GB"); got != "+447400123456" {
+		t.Errorf("GB domestic = %q", got)
+	}
+	if got := MobilePhone("090-1234-5678", "GB"); got != "" {
+		t.Errorf("a Japanese domestic number read as US = %q, want none", got)
+	}
+}
+
 func TestEmpty(t *testing.T) {
-	if !Empty(MatchRecord("c", map[string]any{"plan": "gold", "email": "bad"})) {
+	if !Empty(MatchRecord("c", map[string]any{"plan": "gold", "email": "bad"}, "")) {
 		t.Error("a customer with only an invalid e-mail should be empty for matching")
 	}
-	if Empty(MatchRecord("c", map[string]any{"name": "山田太郎"})) {
+	if Empty(MatchRecord("c", map[string]any{"name": "山田太郎"}, "")) {
 		t.Error("a name is something to match on")
 	}
 }

@@ -235,13 +235,17 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 	if err != nil {
 		return Undone{}, err
 	}
+	region, err := t.PhoneRegion(ctx, ws)
+	if err != nil {
+		return Undone{}, err
+	}
 	for _, e := range later {
 		if movedEvent[e.EventID] {
 			continue
 		}
 		keys := identity.Keys(e.UserID, e.AnonymousID,
 			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "email"),
-			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "phone"))
+			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "phone"), region)
 		// Identities attached since the merge are no evidence yet: the
 		// first event that carries one decides where it belongs.
 		owner := m.SurvivorID
@@ -452,7 +456,11 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("encode traits: %w", err)
 	}
-	ij, err := json.Marshal(profile.Describe(traits))
+	region, err := t.PhoneRegion(ctx, ws)
+	if err != nil {
+		return err
+	}
+	ij, err := json.Marshal(profile.Describe(traits, region))
 	if err != nil {
 		return fmt.Errorf("encode identity traits: %w", err)
 	}

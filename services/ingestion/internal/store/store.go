@@ -52,13 +52,16 @@ type Workspace struct {
 	ID          string
 	DisplayName string
 	CreateTime  time.Time
+	// PhoneRegion is the ISO 3166-1 region phone numbers without a country
+	// code are read in.
+	PhoneRegion string
 }
 
 // CreateWorkspace stores a workspace with its first key.
 func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash string) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (workspace_id, display_name, create_time) VALUES ($1, $2, $3)`,
-			ws.ID, ws.DisplayName, micros(ws.CreateTime)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (workspace_id, display_name, create_time, phone_region) VALUES ($1, $2, $3, $4)`,
+			ws.ID, ws.DisplayName, micros(ws.CreateTime), ws.PhoneRegion); err != nil {
 			return fmt.Errorf("insert workspace: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, workspace_id, create_time) VALUES ($1, $2, $3)`,
@@ -82,6 +85,57 @@ func (s *Store) WorkspaceForKey(ctx context.Context, keyHash string) (string, er
 	return id, nil
 }
 
+// PhoneRegion returns the region a workspace reads phone numbers in; an
+// unknown workspace reads them as Japanese.
+func (s *Store) PhoneRegion(ctx context.Context, ws string) (string, error) {
+	return phoneRegion(ctx, s.db, ws)
+}
+
+func phoneRegion(ctx context.Context, q interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}, ws string) (string, error) {
+	var r string
+	err := q.QueryRowContext(ctx, `SELECT phone_region FROM workspaces WHERE workspace_id = $1`, ws).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read phone region: %w", err)
+	}
+	return r, nil
+}
+
+// Workspace returns a workspace.
+func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+	ws := Workspace{ID: id}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT display_name, create_time, phone_region FROM workspaces WHERE workspace_id = $1`, id).
+		Scan(&ws.DisplayName, &created, &ws.PhoneRegion)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
+	}
+	ws.CreateTime = fromMicros(created)
+	return ws, nil
+}
+
+// UpdateWorkspace stores a workspace's settings.
+func (s *Store) UpdateWorkspace(ctx context.Context, ws Workspace) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE workspaces SET display_name = $2, phone_region = $3 WHERE workspace_id = $1`,
+		ws.ID, ws.DisplayName, ws.PhoneRegion)
+	if err != nil {
+		return fmt.Errorf("update workspace %q: %w", ws.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update workspace %q: %w", ws.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("workspace %q: %w", ws.ID, ErrNotFound)
+	}
+	return nil
+}
+
 // CountWorkspaces counts workspaces.
 func (s *Store) CountWorkspaces(ctx context.Context) (int, error) {
 	var n int
@@ -99,6 +153,25 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 // Tx is the write side of ingestion, used inside one transaction.
 type Tx struct {
 	tx *sqldb.Tx
+	// regions caches workspaces' phone regions for the transaction.
+	regions map[string]string
+}
+
+// PhoneRegion returns the region a workspace reads phone numbers in; an
+// unknown workspace reads them as Japanese.
+func (t *Tx) PhoneRegion(ctx context.Context, ws string) (string, error) {
+	if r, ok := t.regions[ws]; ok {
+		return r, nil
+	}
+	r, err := phoneRegion(ctx, t.tx, ws)
+	if err != nil {
+		return "", err
+	}
+	if t.regions == nil {
+		t.regions = map[string]string{}
+	}
+	t.regions[ws] = r
+	return r, nil
 }
 
 // EventCustomer returns the customer a stored event belongs to, and whether
@@ -195,7 +268,11 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 		if err != nil {
 			return fmt.Errorf("encode traits: %w", err)
 		}
-		idTraits, err := json.Marshal(profile.Describe(current))
+		region, err := t.PhoneRegion(ctx, ws)
+		if err != nil {
+			return err
+		}
+		idTraits, err := json.Marshal(profile.Describe(current, region))
 		if err != nil {
 			return fmt.Errorf("encode identity traits: %w", err)
 		}

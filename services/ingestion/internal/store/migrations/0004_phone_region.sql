@@ -1,0 +1,2 @@
+-- The region phone numbers without a country code are read in.
+ALTER TABLE workspaces ADD COLUMN phone_region TEXT NOT NULL DEFAULT 'JP';
