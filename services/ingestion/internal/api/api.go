@@ -471,8 +471,10 @@ func toStatus(err error) error {
 		return badRequest(verr.Error(), verr.Violations...)
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, dedupe.ErrTooMany):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, dedupe.ErrClosed):
+		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, store.ErrBadPageToken):
 		return invalid("page_token", "is not a token this service issued")
 	case errors.Is(err, context.Canceled):

@@ -7,8 +7,10 @@ package dedupe
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,8 +47,16 @@ type Service struct {
 	// until Close.
 	base   context.Context
 	cancel context.CancelFunc
+	mu     sync.Mutex // guards closed and wg.Add against Close
+	closed bool
 	wg     sync.WaitGroup
 }
+
+// ErrClosed reports a scan requested while the service shuts down.
+var ErrClosed = errors.New("shutting down: no new duplicate scans")
+
+// ErrTooMany reports a workspace too large to scan.
+var ErrTooMany = errors.New("too many customers to scan")
 
 // New returns the service. queued is told after a commit that put bus
 // messages in the outbox.
@@ -58,6 +68,9 @@ func New(st *store.Store, now func() time.Time, log *slog.Logger, queued func())
 // Close stops running scans (they are recorded as failed) and waits for
 // them.
 func (d *Service) Close() {
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 }
@@ -65,6 +78,18 @@ func (d *Service) Close() {
 // StartScan starts a duplicate scan of a workspace, or returns the one
 // already running.
 func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (store.Scan, error) {
+	total, err := d.store.CountLiveCustomers(ctx, ws)
+	if err != nil {
+		return store.Scan{}, err
+	}
+	if total > MaxScanCustomers {
+		return store.Scan{}, fmt.Errorf("the workspace has %d customers, over the scan limit of %d: %w", total, MaxScanCustomers, ErrTooMany)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return store.Scan{}, ErrClosed
+	}
 	now := d.now().UTC()
 	sc := store.Scan{
 		WorkspaceID: ws, ID: ingest.NewID("scan"), State: store.ScanRunning, Phase: "loading",
@@ -133,7 +158,7 @@ func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
 		return err
 	}
 	if total > MaxScanCustomers {
-		return fmt.Errorf("the workspace has %d customers, over the scan limit of %d", total, MaxScanCustomers)
+		return fmt.Errorf("the workspace has %d customers, over the scan limit of %d: %w", total, MaxScanCustomers, ErrTooMany)
 	}
 	sc.CustomersTotal = total
 	region, err := d.store.PhoneRegion(ctx, sc.WorkspaceID)
@@ -189,27 +214,38 @@ func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
 // save stores one batch of pairs in one transaction: merged when the scan
 // auto-merges and the pair is certain, else suggested for review.
 func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, userIDs []string) error {
-	var created, merged int64
+	var created, mergedN int64
 	now := d.now().UTC()
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
-		created, merged = 0, 0
+		created, mergedN = 0, 0
 		for _, p := range pairs {
 			reasons := p.Reasons
-			// Two user ids are two accounts: never merged without a person
-			// deciding, whatever the evidence.
-			conflict := userIDs[p.I] != "" && userIDs[p.J] != "" && userIDs[p.I] != userIDs[p.J]
-			if conflict {
+			if userIDs[p.I] != "" && userIDs[p.J] != "" && userIDs[p.I] != userIDs[p.J] {
 				reasons = append(append([]string(nil), reasons...), "user_id: differ")
 			}
-			if sc.AutoMerge && p.Decision == match.Merge && !conflict {
-				_, ok, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now})
+			if sc.AutoMerge && p.Decision == match.Merge {
+				rejected, err := tx.PairRejected(ctx, sc.WorkspaceID, p.A, p.B)
 				if err != nil {
 					return err
 				}
-				if ok {
-					merged++
+				if !rejected {
+					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now}, false)
+					switch {
+					case errors.Is(err, store.ErrConflict):
+						continue // merged away concurrently; the next scan sees the result
+					case err != nil:
+						return err
+					case outcome == merged:
+						mergedN++
+						continue
+					case outcome == alreadyOne:
+						continue
+					}
+					// Two user ids: left to a person, as a suggestion.
+					if !slices.Contains(reasons, "user_id: differ") {
+						reasons = append(append([]string(nil), reasons...), "user_id: differ")
+					}
 				}
-				continue
 			}
 			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, store.Suggestion{
 				ID: ingest.NewID("sug"), CustomerA: p.A, CustomerB: p.B, Score: p.Score, Reasons: reasons, ScanID: sc.ID, CreateTime: now,
@@ -227,47 +263,55 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 		return fmt.Errorf("save pairs: %w", err)
 	}
 	sc.SuggestionsCreated += created
-	sc.MergesApplied += merged
-	if merged > 0 {
+	sc.MergesApplied += mergedN
+	if mergedN > 0 {
 		d.queued()
 	}
 	return nil
 }
 
+// outcome is what mergePair did.
+type outcome int
+
+const (
+	merged outcome = iota + 1
+	alreadyOne
+	// userConflict: the customers hold different user ids, which only a
+	// person may merge.
+	userConflict
+)
+
 // mergePair merges the live customers a and b now are, the older one
-// surviving; it reports false when they already are one customer.
-func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge) (store.Merge, bool, error) {
-	a, err := tx.Resolve(ctx, ws, a)
+// surviving. Customers holding different user ids are merged only with
+// allowUserConflict (a person decided).
+func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge, allowUserConflict bool) (store.Merge, outcome, error) {
+	ca, err := tx.LiveInfo(ctx, ws, a)
 	if err != nil {
-		return m, false, err
+		return m, 0, err
 	}
-	if b, err = tx.Resolve(ctx, ws, b); err != nil {
-		return m, false, err
-	}
-	if a == b {
-		return m, false, nil
-	}
-	ta, err := tx.CreateTime(ctx, ws, a)
+	cb, err := tx.LiveInfo(ctx, ws, b)
 	if err != nil {
-		return m, false, err
+		return m, 0, err
 	}
-	tb, err := tx.CreateTime(ctx, ws, b)
-	if err != nil {
-		return m, false, err
+	switch {
+	case ca.ID == cb.ID:
+		return m, alreadyOne, nil
+	case !allowUserConflict && ca.UserID != "" && cb.UserID != "" && ca.UserID != cb.UserID:
+		return m, userConflict, nil
 	}
 	// The older customer survives, so ids handed out earlier stay valid.
-	if tb.Before(ta) || (tb.Equal(ta) && b < a) {
-		a, b = b, a
+	if cb.CreateTime.Before(ca.CreateTime) || (cb.CreateTime.Equal(ca.CreateTime) && cb.ID < ca.ID) {
+		ca, cb = cb, ca
 	}
-	m.ID, m.SurvivorID, m.MergedIDs = ingest.NewID("mrg"), a, []string{b}
+	m.ID, m.SurvivorID, m.MergedIDs = ingest.NewID("mrg"), ca.ID, []string{cb.ID}
 	m, err = ingest.Merge(ctx, tx, ws, m)
-	return m, err == nil, err
+	return m, merged, err
 }
 
 // Accept merges a pending suggestion's customers.
 func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, store.Merge, error) {
 	var sg store.Suggestion
-	var merged store.Merge
+	var mrg store.Merge
 	now := d.now().UTC()
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
@@ -275,21 +319,21 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 			return err
 		}
 		m := store.Merge{Source: store.SourceSuggestion, SuggestionID: id, Time: now}
-		var ok bool
-		if merged, ok, err = mergePair(ctx, tx, ws, sg.CustomerA, sg.CustomerB, m); err != nil {
+		var did outcome
+		if mrg, did, err = mergePair(ctx, tx, ws, sg.CustomerA, sg.CustomerB, m, true); err != nil {
 			return err
 		}
-		if !ok {
+		if did == alreadyOne {
 			return fmt.Errorf("customers %s and %s are already one customer: %w", sg.CustomerA, sg.CustomerB, store.ErrConflict)
 		}
-		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, merged.ID, now
-		return tx.DecideSuggestion(ctx, ws, id, sg.State, merged.ID, now)
+		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, mrg.ID, now
+		return tx.DecideSuggestion(ctx, ws, id, sg.State, mrg.ID, now)
 	})
 	if err != nil {
 		return store.Suggestion{}, store.Merge{}, err
 	}
 	d.queued()
-	return sg, merged, nil
+	return sg, mrg, nil
 }
 
 // Reject records that a pending suggestion's customers are different

@@ -6,7 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,17 +42,24 @@ type fixture struct {
 	ws  string
 }
 
-func (f *fixture) ingest(t *testing.T, batch string) []string {
+// parse reads the messages of a batch body.
+func parse(t *testing.T, batch string) []tracking.Message {
 	t.Helper()
 	var req ingestionv1.BatchRequest
 	if err := protojson.Unmarshal([]byte(`{"batch":[`+batch+`]}`), &req); err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return nil
 	}
 	msgs, err := tracking.ParseBatch(&req, t0)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
 	}
-	res, err := f.in.Ingest(f.ctx, f.ws, msgs)
+	return msgs
+}
+
+func (f *fixture) ingest(t *testing.T, batch string) []string {
+	t.Helper()
+	res, err := f.in.Ingest(f.ctx, f.ws, parse(t, batch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,6 +334,155 @@ func TestDeduplication(t *testing.T) {
 			page, err := f.st.Merges(ctx, f.ws, "", 10, "")
 			if err != nil || len(page.Merges) != 1 || page.Merges[0].Source != store.SourceScan {
 				t.Errorf("merges = %+v, %v", page, err)
+			}
+		})
+
+		t.Run("undo of a merge made inside a batch keeps what came before it", func(t *testing.T) {
+			f := newFixture("ws-batch")
+			b := f.ingest(t, `{"type":"page","messageId":"b0","anonymousId":"dev-b","name":"Top"}`)[0]
+			c := f.ingest(t, `{"type":"identify","messageId":"c0","anonymousId":"dev-c","traits":{"email":"c@example.jp","plan":"c"}}`)[0]
+			got := f.ingest(t, `
+				{"type":"identify","messageId":"b1","anonymousId":"dev-b","userId":"u-b","traits":{"plan":"b"},"timestamp":"2026-10-01T10:00:00Z"},
+				{"type":"identify","messageId":"b2","userId":"u-b","traits":{"email":"c@example.jp"},"timestamp":"2026-10-01T09:00:00Z"}`)
+			if got[0] != b || got[1] != b {
+				t.Fatalf("batch resolved to %v, want %s", got, b)
+			}
+			page, err := f.st.Merges(ctx, f.ws, c, 10, "")
+			if err != nil || len(page.Merges) != 1 {
+				t.Fatalf("merges = %+v, %v", page, err)
+			}
+			if _, err := f.dd.Undo(ctx, f.ws, page.Merges[0].ID); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := f.events(t, b), []string{"b0", "b1", "b2"}; !slices.Equal(got, want) {
+				t.Errorf("b holds %v, want %v", got, want)
+			}
+			if got, want := f.events(t, c), []string{"c0"}; !slices.Equal(got, want) {
+				t.Errorf("c holds %v, want %v", got, want)
+			}
+			if cust := f.customer(t, b); cust.Traits["plan"] != "b" {
+				t.Errorf("b's traits = %v", cust.Traits)
+			}
+			if cust, err := f.st.Lookup(ctx, f.ws, identity.Key{Kind: identity.UserID, Value: "u-b"}); err != nil || cust.ID != b {
+				t.Errorf("u-b belongs to %v (%v), want %s", cust, err, b)
+			}
+		})
+
+		t.Run("alias across two user ids keeps resolving the new one", func(t *testing.T) {
+			f := newFixture("ws-alias")
+			a := f.ingest(t, `{"type":"page","messageId":"p1","anonymousId":"dev-a","name":"Top"}`)[0]
+			f.ingest(t, `{"type":"identify","messageId":"i1","userId":"u-old"}`)
+			f.ingest(t, `{"type":"identify","messageId":"i2","anonymousId":"dev-a","userId":"u-new"}`)
+			f.ingest(t, `{"type":"alias","messageId":"al","userId":"u-new","previousId":"u-old"}`)
+			later := f.ingest(t, `{"type":"track","messageId":"t1","userId":"u-new","event":"Login"}`)[0]
+			if later != a {
+				t.Errorf("after the alias u-new's events go to %s, want %s", later, a)
+			}
+			old := f.ingest(t, `{"type":"track","messageId":"t2","userId":"u-old","event":"Login"}`)[0]
+			if old != a {
+				t.Errorf("after the alias u-old's events go to %s, want %s", old, a)
+			}
+		})
+
+		t.Run("auto-merge respects rejections, undos and user ids", func(t *testing.T) {
+			f := newFixture("ws-auto-rules")
+			ids := f.ingest(t, `
+				{"type":"identify","messageId":"r1","anonymousId":"a-1","traits":{"name":"中村 一郎","phone":"052-111-2222"}},
+				{"type":"identify","messageId":"r2","anonymousId":"a-2","traits":{"name":"中村一郎","phone":"052(111)2222"}},
+				{"type":"identify","messageId":"u0","anonymousId":"a-3","traits":{"name":"小林 二郎","phone":"011-333-4444"}},
+				{"type":"identify","messageId":"u1","userId":"u-1","traits":{"name":"小林二郎","phone":"011-333-4444"}},
+				{"type":"identify","messageId":"u2","userId":"u-2","traits":{"name":"小林 二郎","phone":"０１１-３３３-４４４４"}}`)
+			f.scan(t, false)
+			for _, sg := range f.pending(t) {
+				if slices.Contains([]string{sg.CustomerA, sg.CustomerB}, ids[0]) {
+					if _, err := f.dd.Reject(ctx, f.ws, sg.ID); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			sc := f.scan(t, true)
+			if sc.MergesApplied != 1 {
+				t.Errorf("auto scan = %+v, want exactly one merge (the anonymous 小林 into one account)", sc)
+			}
+			if c := f.customer(t, ids[1]); c.ID != ids[1] {
+				t.Errorf("the rejected pair was merged: %s is now %s", ids[1], c.ID)
+			}
+			for _, id := range ids[3:] {
+				c := f.customer(t, id)
+				n := 0
+				for _, k := range c.Identities {
+					if k.Kind == identity.UserID {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("customer %s holds %d user ids: %v", c.ID, n, c.Identities)
+				}
+			}
+			page, err := f.st.Merges(ctx, f.ws, "", 10, "")
+			if err != nil || len(page.Merges) != 1 {
+				t.Fatalf("merges = %+v, %v", page, err)
+			}
+			undone, err := f.dd.Undo(ctx, f.ws, page.Merges[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.scan(t, true)
+			if c := f.customer(t, undone.MergedIDs[0]); c.ID != undone.MergedIDs[0] {
+				t.Errorf("an undone merge was made again: %s is now %s", undone.MergedIDs[0], c.ID)
+			}
+		})
+
+		t.Run("no scans after close", func(t *testing.T) {
+			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+			dd.Close()
+			if _, err := dd.StartScan(ctx, "ws-closed", false); !errors.Is(err, dedupe.ErrClosed) {
+				t.Errorf("StartScan after Close: %v, want ErrClosed", err)
+			}
+		})
+
+		t.Run("concurrent ingestion and merges leave nothing on merged customers", func(t *testing.T) {
+			f := newFixture("ws-race")
+			for round := range 10 {
+				r := strconv.Itoa(round)
+				a := f.ingest(t, `{"type":"page","messageId":"a`+r+`","anonymousId":"ra-`+r+`","name":"A"}`)[0]
+				b := f.ingest(t, `{"type":"page","messageId":"b`+r+`","anonymousId":"rb-`+r+`","name":"B"}`)[0]
+				c := f.ingest(t, `{"type":"page","messageId":"c`+r+`","anonymousId":"rc-`+r+`","name":"C"}`)[0]
+				var wg sync.WaitGroup
+				for i := range 6 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						id := r + "-" + strconv.Itoa(i)
+						msgs := parse(t, `{"type":"page","messageId":"x`+id+`","anonymousId":"rb-`+r+`","name":"X"},
+							{"type":"identify","messageId":"y`+id+`","anonymousId":"rb-`+r+`","traits":{"email":"`+id+`@example.jp"}}`)
+						if _, err := f.in.Ingest(ctx, f.ws, msgs); err != nil {
+							t.Error(err)
+						}
+					}()
+				}
+				for _, pair := range [][2]string{{a, b}, {b, c}} {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						if _, err := f.dd.Merge(ctx, f.ws, pair[0], pair[1:]); err != nil && !errors.Is(err, store.ErrConflict) {
+							t.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			for _, q := range []string{
+				`SELECT COUNT(*) FROM events e JOIN customers c ON c.workspace_id = e.workspace_id AND c.customer_id = e.customer_id WHERE e.workspace_id = $1 AND c.merged_into <> ''`,
+				`SELECT COUNT(*) FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id WHERE i.workspace_id = $1 AND c.merged_into <> ''`,
+			} {
+				var n int
+				if err := db.QueryRowContext(ctx, q, f.ws).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("%d rows left on merged-away customers: %s", n, q)
+				}
 			}
 		})
 

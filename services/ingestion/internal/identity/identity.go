@@ -105,12 +105,22 @@ func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
 		}
 	}
 
+	// A customer holding the message's user id does not conflict with it,
+	// even when an alias gave it another user id first.
+	userHolder := ""
+	if c, ok := held[Key{UserID, userID}]; ok && userID != "" {
+		userHolder = c.ID
+	}
+	conflicts := func(c Customer, user string) bool {
+		return user != "" && c.UserID != "" && c.UserID != user && c.ID != userHolder
+	}
+
 	// The primary customer: the one holding the message's user id, else the
 	// first key's holder in authority order whose user id does not conflict.
 	var primary *Customer
 	for _, k := range keys {
 		c, ok := held[k]
-		if !ok || (userID != "" && c.UserID != "" && c.UserID != userID) {
+		if !ok || conflicts(c, userID) {
 			continue
 		}
 		primary = &c
@@ -131,7 +141,7 @@ func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
 			if !ok || merged[c.ID] {
 				continue
 			}
-			if c.UserID != "" && effectiveUser != "" && c.UserID != effectiveUser {
+			if conflicts(c, effectiveUser) {
 				continue // another person who shares a device or an e-mail
 			}
 			merged[c.ID] = true

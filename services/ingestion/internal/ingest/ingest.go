@@ -6,7 +6,9 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -34,6 +36,24 @@ type Ingester struct {
 	now   func() time.Time
 	// queued is told after a commit that put messages in the outbox.
 	queued func()
+
+	mu   sync.Mutex
+	last time.Time // the latest receive time handed out
+}
+
+// receiveTime returns the next message's receive time: now, but always
+// after the previous message's, so that the order messages arrived in, also
+// within one batch, survives in their times. Merges and their undo rely on
+// it to tell what came before a merge from what came after.
+func (in *Ingester) receiveTime() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	t := in.now().UTC().Truncate(time.Microsecond)
+	if !t.After(in.last) {
+		t = in.last.Add(time.Microsecond)
+	}
+	in.last = t
+	return t
 }
 
 // New returns an Ingester; queued may be nil.
@@ -63,9 +83,8 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
 		err = in.store.InTx(ctx, func(tx *store.Tx) error {
 			res = Result{CustomerIDs: make([]string, 0, len(msgs))}
-			now := in.now().UTC()
 			for i := range msgs {
-				id, dup, err := in.one(ctx, tx, ws, &msgs[i], now)
+				id, dup, err := in.one(ctx, tx, ws, &msgs[i], in.receiveTime())
 				if err != nil {
 					return err
 				}
@@ -78,7 +97,9 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 			}
 			return nil
 		})
-		if err == nil || !sqldb.IsUniqueViolation(err) {
+		// A concurrent request created the same identity, or merged away a
+		// customer this one resolved to: resolving again settles both.
+		if err == nil || !(sqldb.IsUniqueViolation(err) || errors.Is(err, store.ErrStale)) {
 			break
 		}
 	}
@@ -116,6 +137,11 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	}
 	d := identity.Decide(keys, matches, aliasOf)
 	customerID = d.CustomerID
+	if customerID != "" {
+		if err := tx.LockLive(ctx, ws, append([]string{customerID}, d.Merge...)); err != nil {
+			return "", false, err
+		}
+	}
 	if customerID == "" {
 		customerID = NewID("cus")
 		if err := tx.CreateCustomer(ctx, ws, customerID, m.Timestamp, now); err != nil {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 // Scan states.
@@ -56,49 +58,67 @@ func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
 // started=false. A running scan not updated since staleBefore was cut off
 // (its process stopped) and is marked failed.
 func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (Scan, bool, error) {
-	started := false
-	err := s.InTx(ctx, func(tx *Tx) error {
-		started = false
-		running, err := tx.tx.QueryContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, sc.WorkspaceID, ScanRunning)
-		if err != nil {
-			return fmt.Errorf("find running scans: %w", err)
-		}
-		var live *Scan
-		var stale []string
-		for running.Next() {
-			r, err := scanScan(running)
-			if err != nil {
-				running.Close()
-				return fmt.Errorf("scan duplicate scan: %w", err)
+	var out Scan
+	var started bool
+	var err error
+	// A concurrent start may win the unique index on running scans: the
+	// retry then finds and returns its scan.
+	for attempt := 0; attempt < 3; attempt++ {
+		err = s.InTx(ctx, func(tx *Tx) error {
+			out, started = sc, false
+			live, err := tx.failStaleScans(ctx, sc.WorkspaceID, staleBefore, sc.CreateTime)
+			if err != nil || live != nil {
+				if live != nil {
+					out = *live
+				}
+				return err
 			}
-			if r.UpdateTime.Before(staleBefore) {
-				stale = append(stale, r.ID)
-			} else {
-				live = &r
+			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, create_time, update_time)
+				VALUES ($1, $2, $3, $4, $5, $6, $6)`, sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.AutoMerge, micros(sc.CreateTime)); err != nil {
+				return fmt.Errorf("record scan: %w", err)
 			}
-		}
-		running.Close()
-		if err := running.Err(); err != nil {
-			return fmt.Errorf("find running scans: %w", err)
-		}
-		for _, id := range stale {
-			if _, err := tx.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
-				sc.WorkspaceID, id, ScanFailed, "interrupted: the service stopped during the scan", micros(sc.CreateTime)); err != nil {
-				return fmt.Errorf("fail stale scan: %w", err)
-			}
-		}
-		if live != nil {
-			sc = *live
+			started = true
 			return nil
+		})
+		if err == nil || !sqldb.IsUniqueViolation(err) {
+			break
 		}
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, create_time, update_time)
-			VALUES ($1, $2, $3, $4, $5, $6, $6)`, sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.AutoMerge, micros(sc.CreateTime)); err != nil {
-			return fmt.Errorf("record scan: %w", err)
+	}
+	return out, started, err
+}
+
+// failStaleScans marks running scans not updated since staleBefore as
+// failed and returns the workspace's live running scan, if any.
+func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*Scan, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, ScanRunning)
+	if err != nil {
+		return nil, fmt.Errorf("find running scans: %w", err)
+	}
+	var live *Scan
+	var stale []string
+	for rows.Next() {
+		r, err := scanScan(rows)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan duplicate scan: %w", err)
 		}
-		started = true
-		return nil
-	})
-	return sc, started, err
+		if r.UpdateTime.Before(staleBefore) {
+			stale = append(stale, r.ID)
+		} else {
+			live = &r
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find running scans: %w", err)
+	}
+	for _, id := range stale {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
+			ws, id, ScanFailed, "interrupted: the service stopped during the scan", micros(now)); err != nil {
+			return nil, fmt.Errorf("fail stale scan: %w", err)
+		}
+	}
+	return live, nil
 }
 
 // UpdateScan stores a scan's progress and state.
@@ -231,6 +251,38 @@ func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (boo
 		return false, fmt.Errorf("insert suggestion: %w", err)
 	}
 	return n == 1, nil
+}
+
+// rejectPair records that two customers are different people, whatever was
+// suggested for the pair before; id names a new row.
+func (t *Tx) rejectPair(ctx context.Context, ws, id, a, b string, now time.Time) error {
+	if a > b {
+		a, b = b, a
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time, decide_time)
+		VALUES ($1, $2, $3, $4, 0, '[]', $5, '', $6, $6)
+		ON CONFLICT (workspace_id, customer_a, customer_b) DO UPDATE SET state = excluded.state, decide_time = excluded.decide_time`,
+		ws, id, a, b, SuggestionRejected, micros(now)); err != nil {
+		return fmt.Errorf("reject pair: %w", err)
+	}
+	return nil
+}
+
+// PairRejected reports whether a person rejected merging a and b (or
+// undid their merge).
+func (t *Tx) PairRejected(ctx context.Context, ws, a, b string) (bool, error) {
+	if a > b {
+		a, b = b, a
+	}
+	var state string
+	err := t.tx.QueryRowContext(ctx, `SELECT state FROM merge_suggestions WHERE workspace_id = $1 AND customer_a = $2 AND customer_b = $3`, ws, a, b).Scan(&state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read pair: %w", err)
+	}
+	return state == SuggestionRejected, nil
 }
 
 // Suggestion returns one suggestion.

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
-	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 // MergeSource says what made a merge.
@@ -52,12 +53,21 @@ type redirect struct {
 }
 
 // Merge folds m.MergedIDs into m.SurvivorID: their identities and events
-// move to the survivor, they stay behind as redirects, and the survivor's
-// traits and counters are recomputed from everything it now holds. What
-// moved is recorded so that Undo can put it back. All customers must exist
-// and be live (not merged away).
+// move to the survivor, they stay behind as redirects, and the survivor
+// takes the most recently received value of every trait, their counters
+// added up, and its own user id (else a merged customer's). What moved is
+// recorded so that Undo can put it back. All customers must exist and be
+// live (not merged away).
 func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
-	if _, err := t.liveCustomer(ctx, ws, m.SurvivorID); err != nil {
+	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
+		return Merge{}, err
+	}
+	survivor, err := t.liveCustomer(ctx, ws, m.SurvivorID)
+	if err != nil {
+		return Merge{}, err
+	}
+	traits, err := survivor.traitState()
+	if err != nil {
 		return Merge{}, err
 	}
 	var redirects []redirect
@@ -65,8 +75,20 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 		if id == m.SurvivorID {
 			return Merge{}, fmt.Errorf("merge %s into itself: %w", id, ErrConflict)
 		}
-		if _, err := t.liveCustomer(ctx, ws, id); err != nil {
+		merged, err := t.liveCustomer(ctx, ws, id)
+		if err != nil {
 			return Merge{}, err
+		}
+		mt, err := merged.traitState()
+		if err != nil {
+			return Merge{}, err
+		}
+		traits.absorb(mt)
+		survivor.eventCount += merged.eventCount
+		survivor.firstSeen = min(survivor.firstSeen, merged.firstSeen)
+		survivor.lastSeen = max(survivor.lastSeen, merged.lastSeen)
+		if survivor.userID == "" {
+			survivor.userID = merged.userID
 		}
 		rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`, ws, id)
 		if err != nil {
@@ -108,7 +130,10 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 			}
 		}
 	}
-	if err := t.refresh(ctx, ws, m.SurvivorID, m.Time); err != nil {
+	if err := t.writeTraits(ctx, ws, m.SurvivorID, traits); err != nil {
+		return Merge{}, err
+	}
+	if err := t.writeCounters(ctx, ws, survivor, m.Time); err != nil {
 		return Merge{}, err
 	}
 	ids, err := json.Marshal(m.MergedIDs)
@@ -166,6 +191,9 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		// Every merge recorded since migration 0003 lists at least the
 		// merged customers themselves; older ones kept nothing to undo with.
 		return Undone{}, fmt.Errorf("merge %s was recorded before merges could be undone: %w", mergeID, ErrConflict)
+	}
+	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
+		return Undone{}, err
 	}
 	survivor, err := t.customer(ctx, ws, m.SurvivorID)
 	if err != nil {
@@ -310,10 +338,16 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		ws, mergeID, MergeUndone, micros(now)); err != nil {
 		return Undone{}, fmt.Errorf("record undo: %w", err)
 	}
+	// Undoing a merge says the customers are different people: later
+	// scans must neither suggest nor merge the pairs again.
 	if m.SuggestionID != "" {
-		// Undoing an accepted suggestion says the two are different people:
-		// later scans must not suggest the pair again.
-		if err := t.DecideSuggestion(ctx, ws, m.SuggestionID, SuggestionRejected, "", now); err != nil {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE merge_suggestions SET state = $3, decide_time = $4 WHERE workspace_id = $1 AND suggestion_id = $2`,
+			ws, m.SuggestionID, SuggestionRejected, micros(now)); err != nil {
+			return Undone{}, fmt.Errorf("reject suggestion %s: %w", m.SuggestionID, err)
+		}
+	}
+	for i, id := range m.MergedIDs {
+		if err := t.rejectPair(ctx, ws, fmt.Sprintf("sug_%s_%d", mergeID, i), m.SurvivorID, id, now); err != nil {
 			return Undone{}, err
 		}
 	}
@@ -363,7 +397,7 @@ func (t *Tx) survivorIdentities(ctx context.Context, ws, customerID string) (map
 // order they arrived.
 func (t *Tx) eventsSince(ctx context.Context, ws, customerID string, from time.Time) ([]Event, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT event_id, type, user_id, anonymous_id, traits, context FROM events
-		WHERE workspace_id = $1 AND customer_id = $2 AND receive_time >= $3 ORDER BY receive_time, event_time, event_id`,
+		WHERE workspace_id = $1 AND customer_id = $2 AND receive_time >= $3 ORDER BY receive_time, event_id`,
 		ws, customerID, micros(from))
 	if err != nil {
 		return nil, fmt.Errorf("read events since merge: %w", err)
@@ -404,32 +438,34 @@ func (t *Tx) pairs(ctx context.Context, q string, args ...any) ([][2]string, err
 	return out, rows.Err()
 }
 
-// refresh recomputes what a customer's profile derives from its events and
-// identities: counters, traits (identify calls folded in the order they
-// were received, so the latest value of each trait wins), identity traits
-// and the user id (the earliest attached).
+// refresh recomputes, after an undo, what a customer's profile derives from
+// its events and identities: counters; traits by folding its identify calls
+// in the order they were received; identity traits; and the user id, which
+// stays while the customer still holds it and is otherwise the earliest
+// attached.
 func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 	row, err := t.customer(ctx, ws, id)
 	if err != nil {
 		return err
 	}
-	var n, first, last int64
+	var first, last int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(event_time), 0), COALESCE(MAX(event_time), 0) FROM events
-		WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&n, &first, &last); err != nil {
+		WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&row.eventCount, &first, &last); err != nil {
 		return fmt.Errorf("count events of %s: %w", id, err)
 	}
-	if n > 0 {
-		row.eventCount, row.firstSeen, row.lastSeen = n, first, last
+	if row.eventCount > 0 {
+		row.firstSeen, row.lastSeen = first, last
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT traits FROM events WHERE workspace_id = $1 AND customer_id = $2 AND type = $3
-		ORDER BY receive_time, event_time, event_id`, ws, id, string(tracking.Identify))
+	rows, err := t.tx.QueryContext(ctx, `SELECT traits, receive_time FROM events WHERE workspace_id = $1 AND customer_id = $2 AND type = $3
+		ORDER BY receive_time, event_id`, ws, id, string(tracking.Identify))
 	if err != nil {
 		return fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
-	traits := map[string]any{}
+	traits := traitState{values: map[string]any{}, times: map[string]int64{}}
 	for rows.Next() {
 		var s string
-		if err := rows.Scan(&s); err != nil {
+		var at int64
+		if err := rows.Scan(&s, &at); err != nil {
 			rows.Close()
 			return fmt.Errorf("scan traits: %w", err)
 		}
@@ -438,36 +474,92 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 			rows.Close()
 			return err
 		}
-		for k, v := range m {
-			traits[k] = v
-		}
+		traits.set(m, at)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
-	var userID string
-	err = t.tx.QueryRowContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
-		ORDER BY create_time, value LIMIT 1`, ws, id, identity.UserID).Scan(&userID)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read user id of %s: %w", id, err)
-	}
-	tj, err := json.Marshal(traits)
+	var held []string
+	urows, err := t.tx.QueryContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
+		ORDER BY create_time, value`, ws, id, identity.UserID)
 	if err != nil {
-		return fmt.Errorf("encode traits: %w", err)
+		return fmt.Errorf("read user ids of %s: %w", id, err)
 	}
-	region, err := t.PhoneRegion(ctx, ws)
-	if err != nil {
+	for urows.Next() {
+		var v string
+		if err := urows.Scan(&v); err != nil {
+			urows.Close()
+			return fmt.Errorf("scan user id: %w", err)
+		}
+		held = append(held, v)
+	}
+	urows.Close()
+	if err := urows.Err(); err != nil {
+		return fmt.Errorf("read user ids of %s: %w", id, err)
+	}
+	if !slices.Contains(held, row.userID) {
+		row.userID = ""
+		if len(held) > 0 {
+			row.userID = held[0]
+		}
+	}
+	if err := t.writeTraits(ctx, ws, id, traits); err != nil {
 		return err
 	}
-	ij, err := json.Marshal(profile.Describe(traits, region))
-	if err != nil {
-		return fmt.Errorf("encode identity traits: %w", err)
+	return t.writeCounters(ctx, ws, row, now)
+}
+
+// writeCounters stores a customer's user id, counters and update time.
+func (t *Tx) writeCounters(ctx context.Context, ws string, row customerRow, now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET user_id = $3, event_count = $4, first_seen = $5, last_seen = $6, update_time = $7
+		WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, row.id, row.userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
+		return fmt.Errorf("update customer %s: %w", row.id, err)
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, identity_traits = $4, user_id = $5, event_count = $6,
-		first_seen = $7, last_seen = $8, update_time = $9 WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, id, string(tj), string(ij), userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
-		return fmt.Errorf("update customer %s: %w", id, err)
+	return nil
+}
+
+// ErrStale reports that a customer a transaction resolved to was merged
+// away by a concurrent one; the whole transaction should be retried.
+var ErrStale = errors.New("customer merged concurrently")
+
+// LockCustomers locks customer rows until the transaction ends, in id order
+// so that two transactions cannot deadlock. On PostgreSQL this orders
+// merges, undos and ingestion touching the same customers; SQLite already
+// runs one writer at a time.
+func (t *Tx) LockCustomers(ctx context.Context, ws string, ids []string) error {
+	if t.tx.Dialect != sqldb.Postgres || len(ids) == 0 {
+		return nil
+	}
+	sorted := slices.Clone(ids)
+	slices.Sort(sorted)
+	args := []any{ws}
+	for _, id := range slices.Compact(sorted) {
+		args = append(args, id)
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id FROM customers WHERE workspace_id = $1 AND customer_id IN (`+
+		placeholders(2, len(args)-1)+`) ORDER BY customer_id FOR UPDATE`, args...)
+	if err != nil {
+		return fmt.Errorf("lock customers: %w", err)
+	}
+	return rows.Close()
+}
+
+// LockLive locks customers and checks none was merged away meanwhile
+// (ErrStale if one was).
+func (t *Tx) LockLive(ctx context.Context, ws string, ids []string) error {
+	if err := t.LockCustomers(ctx, ws, ids); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		row, err := t.customer(ctx, ws, id)
+		if err != nil {
+			return err
+		}
+		if row.mergedInto != "" {
+			return fmt.Errorf("customer %s: %w", id, ErrStale)
+		}
 	}
 	return nil
 }
@@ -484,28 +576,27 @@ func (t *Tx) liveCustomer(ctx context.Context, ws, id string) (customerRow, erro
 	return row, nil
 }
 
-// Resolve follows merges from a customer id to the live customer it is now.
-func (t *Tx) Resolve(ctx context.Context, ws, id string) (string, error) {
+// LiveInfo is what deciding a merge needs to know of a customer.
+type LiveInfo struct {
+	ID         string
+	UserID     string
+	CreateTime time.Time
+}
+
+// LiveInfo follows merges from a customer id to the live customer it is
+// now.
+func (t *Tx) LiveInfo(ctx context.Context, ws, id string) (LiveInfo, error) {
 	for hop := 0; hop < maxRedirects; hop++ {
 		row, err := t.customer(ctx, ws, id)
 		if err != nil {
-			return "", err
+			return LiveInfo{}, err
 		}
 		if row.mergedInto == "" {
-			return id, nil
+			return LiveInfo{ID: id, UserID: row.userID, CreateTime: fromMicros(row.createTime)}, nil
 		}
 		id = row.mergedInto
 	}
-	return "", fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
-}
-
-// CreateTime returns when a customer was created.
-func (t *Tx) CreateTime(ctx context.Context, ws, id string) (time.Time, error) {
-	row, err := t.customer(ctx, ws, id)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return fromMicros(row.createTime), nil
+	return LiveInfo{}, fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
 }
 
 const mergeColumns = `merge_id, survivor_id, merged_ids, merge_time, source, state, suggestion_id, moved_events, undo_time, redirects`
@@ -588,7 +679,11 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 		if err != nil {
 			return nil, fmt.Errorf("scan merge: %w", err)
 		}
-		page.Merges = append(page.Merges, m)
+		// LIKE only narrows the rows (SQLite's ignores case); ids match
+		// exactly.
+		if customerID == "" || m.SurvivorID == customerID || slices.Contains(m.MergedIDs, customerID) {
+			page.Merges = append(page.Merges, m)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list merges: %w", err)

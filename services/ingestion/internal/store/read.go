@@ -98,6 +98,15 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			if err := json.Unmarshal([]byte(r.identityTraits), &c.IdentityTraits); err != nil {
 				return nil, fmt.Errorf("decode identity traits of %s: %w", r.id, err)
 			}
+			if len(c.IdentityTraits) == 0 && len(traits) > 0 {
+				// Stored before identity traits were (migration 0003):
+				// derived now, stored with the next identify.
+				region, err := s.PhoneRegion(ctx, ws)
+				if err != nil {
+					return nil, err
+				}
+				c.IdentityTraits = profile.Describe(traits, region)
+			}
 			survivors[r.id] = c
 		}
 		order = append(order, c)

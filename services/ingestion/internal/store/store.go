@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
-	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -257,28 +256,13 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 		if err != nil {
 			return err
 		}
-		current, err := decodeTraits(row.traits)
+		st, err := row.traitState()
 		if err != nil {
 			return err
 		}
-		for k, v := range traits {
-			current[k] = v
-		}
-		b, err := json.Marshal(current)
-		if err != nil {
-			return fmt.Errorf("encode traits: %w", err)
-		}
-		region, err := t.PhoneRegion(ctx, ws)
-		if err != nil {
+		st.set(traits, micros(now))
+		if err := t.writeTraits(ctx, ws, customerID, st); err != nil {
 			return err
-		}
-		idTraits, err := json.Marshal(profile.Describe(current, region))
-		if err != nil {
-			return fmt.Errorf("encode identity traits: %w", err)
-		}
-		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, identity_traits = $4 WHERE workspace_id = $1 AND customer_id = $2`,
-			ws, customerID, string(b), string(idTraits)); err != nil {
-			return fmt.Errorf("update traits: %w", err)
 		}
 	}
 	at := micros(eventTime)
@@ -331,17 +315,17 @@ func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload [
 
 type customerRow struct {
 	id, userID, traits, mergedInto string
-	identityTraits                 string
+	identityTraits, traitTimes     string
 	createTime, updateTime         int64
 	firstSeen, lastSeen            int64
 	eventCount                     int64
 }
 
-const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits`
+const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times`
 
 func scanCustomer(sc interface{ Scan(...any) error }) (customerRow, error) {
 	var r customerRow
-	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount, &r.identityTraits)
+	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount, &r.identityTraits, &r.traitTimes)
 	return r, err
 }
 
