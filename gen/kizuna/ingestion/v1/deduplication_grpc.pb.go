@@ -38,10 +38,10 @@ const (
 // spellings, lets a marketer review the suggestions, merges customers and
 // undoes merges.
 //
-// A merge moves identities and events to the surviving customer; its traits
-// are then recomputed from all its identify calls, the most recently received
-// value of each trait winning. Every merge — by identity resolution, by an
-// accepted suggestion or by hand — is recorded and can be undone.
+// A merge moves identities and events to the surviving customer, which
+// keeps, trait by trait, the most recently received value. Every merge — by
+// identity resolution, by an accepted suggestion or by hand — is recorded
+// and can be undone.
 type DeduplicationServiceClient interface {
 	// FindDuplicates starts a duplicate scan over the workspace's customers and
 	// returns at once; poll GetDuplicateScan for progress. While a scan is
@@ -176,10 +176,10 @@ func (c *deduplicationServiceClient) UndoMerge(ctx context.Context, in *UndoMerg
 // spellings, lets a marketer review the suggestions, merges customers and
 // undoes merges.
 //
-// A merge moves identities and events to the surviving customer; its traits
-// are then recomputed from all its identify calls, the most recently received
-// value of each trait winning. Every merge — by identity resolution, by an
-// accepted suggestion or by hand — is recorded and can be undone.
+// A merge moves identities and events to the surviving customer, which
+// keeps, trait by trait, the most recently received value. Every merge — by
+// identity resolution, by an accepted suggestion or by hand — is recorded
+// and can be undone.
 type DeduplicationServiceServer interface {
 	// FindDuplicates starts a duplicate scan over the workspace's customers and
 	// returns at once; poll GetDuplicateScan for progress. While a scan is

@@ -433,6 +433,42 @@ func TestDeduplication(t *testing.T) {
 			}
 		})
 
+		t.Run("concurrent starts share one scan", func(t *testing.T) {
+			f := newFixture("ws-starts")
+			f.ingest(t, `{"type":"identify","messageId":"s1","anonymousId":"s-1","traits":{"name":"山本 花子"}}`)
+			ids := make([]string, 4)
+			var wg sync.WaitGroup
+			for i := range ids {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					sc, err := f.dd.StartScan(ctx, f.ws, false)
+					if err != nil {
+						t.Error(err)
+					}
+					ids[i] = sc.ID
+				}()
+			}
+			wg.Wait()
+			var recorded int
+			if err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM duplicate_scans WHERE workspace_id = $1`, f.ws).Scan(&recorded); err != nil {
+				t.Fatal(err)
+			}
+			// A scan may finish before a later start, which then runs the
+			// next one: every id returned was recorded once.
+			if distinct := slices.Compact(slices.Sorted(slices.Values(ids))); len(distinct) != recorded {
+				t.Errorf("starts returned %v but %d scans were recorded", ids, recorded)
+			}
+			// Two running scans cannot be recorded, whatever the timing.
+			insert := `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, create_time, update_time) VALUES ($1, $2, 'running', 'loading', false, 0, 0)`
+			if _, err := db.ExecContext(ctx, insert, "ws-two", "scan-1"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.ExecContext(ctx, insert, "ws-two", "scan-2"); !sqldb.IsUniqueViolation(err) {
+				t.Errorf("a second running scan: %v, want a unique violation", err)
+			}
+		})
+
 		t.Run("no scans after close", func(t *testing.T) {
 			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			dd.Close()
