@@ -472,7 +472,8 @@ func toStatus(err error) error {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, store.ErrConflict), errors.Is(err, dedupe.ErrTooMany):
-		return status.Error(codes.FailedPrecondition, err.Error())
+		// The sentinel only classifies; the wrapped text says what is wrong.
+		return status.Error(codes.FailedPrecondition, strings.TrimSuffix(err.Error(), ": "+store.ErrConflict.Error()))
 	case errors.Is(err, dedupe.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
 	case errors.Is(err, store.ErrBadPageToken):
