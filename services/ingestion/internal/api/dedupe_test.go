@@ -22,20 +22,26 @@ import (
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
 
+// startServer serves ingestion's API on db over a real gRPC connection.
+func startServer(t *testing.T, db *sqldb.DB) (*grpc.ClientConn, *store.Store) {
+	t.Helper()
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	t.Cleanup(dd.Close)
+	srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
+	return grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) })), st
+}
+
 // TestDeduplicationAPI drives DeduplicationService over a real gRPC
 // connection on every backend: a manual merge, its undo, and the errors a
 // client gets for bad input and impossible requests.
 func TestDeduplicationAPI(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := grpctest.WithBearer(context.Background(), grpctest.Key)
-		st, err := store.Open(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
-		t.Cleanup(dd.Close)
-		srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
-		conn := grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) }))
+		conn, _ := startServer(t, db)
 		tracking := ingestionv1.NewTrackingServiceClient(conn)
 		client := ingestionv1.NewDeduplicationServiceClient(conn)
 		customers := ingestionv1.NewCustomerServiceClient(conn)

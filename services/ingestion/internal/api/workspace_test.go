@@ -2,21 +2,15 @@ package api_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	"github.com/kizuna/kizuna/services/ingestion/internal/api"
-	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
-	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
@@ -27,18 +21,11 @@ import (
 // that phone identities follow it.
 func TestWorkspacePhoneRegion(t *testing.T) {
 	ctx := grpctest.WithBearer(context.Background(), grpctest.Key)
-	st, err := store.Open(ctx, sqldbtest.SQLite(t))
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, st := startServer(t, sqldbtest.SQLite(t))
 	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()},
 		auth.HashKey(grpctest.Key)); err != nil {
 		t.Fatal(err)
 	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
-	t.Cleanup(dd.Close)
-	srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
-	conn := grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) }))
 	workspaces := ingestionv1.NewWorkspaceServiceClient(conn)
 	tracking := ingestionv1.NewTrackingServiceClient(conn)
 	customers := ingestionv1.NewCustomerServiceClient(conn)
