@@ -27,6 +27,7 @@ import (
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/validation"
 	"github.com/kizuna/kizuna/services/segmentation/internal/api"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
@@ -192,7 +193,7 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 	default:
 		return nil // a payload kind added after this build; nothing to do
 	}
-	var invalid *segment.ValidationError
+	var invalid *validation.Error
 	if errors.As(err, &invalid) {
 		s.log.ErrorContext(ctx, "segmentation: dropping invalid message", slog.String("subject", m.Subject),
 			slog.String("msg_id", m.MsgID), slog.Any("error", err))

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -16,6 +15,10 @@ import (
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/platform/auth"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
+
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 // Server implements campaignv1.CampaignServiceServer.
@@ -38,7 +41,7 @@ func (s *Server) CreateCampaign(ctx context.Context, req *campaignv1.CreateCampa
 		return nil, err
 	}
 	if req.GetCampaign() == nil {
-		return nil, toStatus(&campaign.ValidationError{Violations: []campaign.FieldViolation{{Field: "campaign", Description: "is required"}}})
+		return nil, toStatus(validation.Invalid("campaign", "is required"))
 	}
 	in := req.GetCampaign()
 	// Output-only fields (id, state, counts, times) are ignored.
@@ -128,32 +131,17 @@ func workspace(ctx context.Context) (string, error) {
 // Internal with a generic message; the logging interceptor records the
 // real error.
 func toStatus(err error) error {
-	var v *campaign.ValidationError
 	switch {
-	case errors.As(err, &v):
-		br := &errdetails.BadRequest{}
-		for _, fv := range v.Violations {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: fv.Field, Description: fv.Description})
-		}
-		st, detailErr := status.New(codes.InvalidArgument, v.Error()).WithDetails(br)
-		if detailErr != nil {
-			return status.Error(codes.InvalidArgument, v.Error())
-		}
-		return st.Err()
 	case errors.Is(err, campaign.ErrNotFound):
-		return status.Error(codes.NotFound, "campaign not found")
+		return grpcstatus.New(codes.NotFound, "campaign not found", err)
 	case errors.Is(err, campaign.ErrSegmentNotFound):
-		return status.Error(codes.FailedPrecondition, "the campaign's segment does not exist")
+		return grpcstatus.New(codes.FailedPrecondition, "the campaign's segment does not exist", err)
 	case errors.Is(err, campaign.ErrAudienceTooLarge):
-		return status.Error(codes.FailedPrecondition, campaign.ErrAudienceTooLarge.Error())
+		return grpcstatus.New(codes.FailedPrecondition, campaign.ErrAudienceTooLarge.Error(), err)
 	case errors.Is(err, campaign.ErrUnavailable):
-		return status.Error(codes.Unavailable, "a service the campaign service depends on is unavailable; retry")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		return grpcstatus.New(codes.Unavailable, "a service the campaign service depends on is unavailable; retry", err)
 	default:
-		return status.Error(codes.Internal, "internal error")
+		return grpcstatus.FromError(err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kizuna/kizuna/services/campaign/internal/message"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // ErrNotDraft is returned by Store.InsertDeliveries when the campaign has
@@ -138,14 +140,14 @@ func (m *Manager) List(ctx context.Context, workspaceID string, p Page) ([]Campa
 // ListDeliveries returns one page of a campaign's deliveries and the token
 // of the next page.
 func (m *Manager) ListDeliveries(ctx context.Context, workspaceID, campaignID string, p Page) ([]Delivery, string, error) {
-	var v ValidationError
+	var v validation.Error
 	checkID(&v, "campaign_id", campaignID)
 	limit, after, err := p.resolve(DeliveryIDPrefix)
-	var pv *ValidationError
+	var pv *validation.Error
 	if errors.As(err, &pv) {
 		v.Violations = append(v.Violations, pv.Violations...)
 	}
-	if err := v.orNil(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
 	// The campaign must exist in this workspace: an empty page for another
@@ -251,9 +253,9 @@ func (m *Manager) addDeliveries(ctx context.Context, c Campaign, tmpl *message.T
 }
 
 func validateCampaignID(id string) error {
-	var v ValidationError
+	var v validation.Error
 	checkID(&v, "campaign_id", id)
-	return v.orNil()
+	return v.Err()
 }
 
 // newID returns prefix + a UUIDv7, so ids sort in creation order.

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kizuna/kizuna/services/campaign/internal/message"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // Input limits. They bound what one request can make the service store or
@@ -30,34 +32,34 @@ const (
 // validateNew checks a campaign to be created; field paths are those of
 // CreateCampaignRequest.
 func validateNew(c Campaign) error {
-	var v ValidationError
+	var v validation.Error
 	switch n := utf8.RuneCountInString(c.DisplayName); {
 	case strings.TrimSpace(c.DisplayName) == "":
-		v.add("campaign.display_name", "is required")
+		v.Add("campaign.display_name", "is required")
 	case n > MaxDisplayNameChars:
-		v.add("campaign.display_name", fmt.Sprintf("must be at most %d characters, is %d", MaxDisplayNameChars, n))
+		v.Add("campaign.display_name", fmt.Sprintf("must be at most %d characters, is %d", MaxDisplayNameChars, n))
 	case strings.ContainsRune(c.DisplayName, 0):
-		v.add("campaign.display_name", "must not contain NUL characters")
+		v.Add("campaign.display_name", "must not contain NUL characters")
 	}
 	checkID(&v, "campaign.segment_id", c.SegmentID)
 	if c.WebhookURL == "" {
-		v.add("campaign.webhook.url", "is required: the webhook channel is the only channel")
+		v.Add("campaign.webhook.url", "is required: the webhook channel is the only channel")
 	} else if err := checkWebhookURL(c.WebhookURL); err != nil {
-		v.add("campaign.webhook.url", err.Error())
+		v.Add("campaign.webhook.url", err.Error())
 	}
 	switch {
 	case strings.TrimSpace(c.MessageTemplate) == "":
-		v.add("campaign.message_template", "is required")
+		v.Add("campaign.message_template", "is required")
 	case len(c.MessageTemplate) > message.MaxTemplateBytes:
-		v.add("campaign.message_template", fmt.Sprintf("must be at most %d bytes, is %d", message.MaxTemplateBytes, len(c.MessageTemplate)))
+		v.Add("campaign.message_template", fmt.Sprintf("must be at most %d bytes, is %d", message.MaxTemplateBytes, len(c.MessageTemplate)))
 	case strings.ContainsRune(c.MessageTemplate, 0):
-		v.add("campaign.message_template", "must not contain NUL characters")
+		v.Add("campaign.message_template", "must not contain NUL characters")
 	default:
 		if _, err := message.Parse(c.MessageTemplate); err != nil {
-			v.add("campaign.message_template", "is not a valid Liquid template: "+err.Error())
+			v.Add("campaign.message_template", "is not a valid Liquid template: "+err.Error())
 		}
 	}
-	return v.orNil()
+	return v.Err()
 }
 
 // checkWebhookURL accepts absolute http and https URLs with a host.
@@ -84,14 +86,14 @@ func checkWebhookURL(raw string) error {
 
 // checkID records a violation when id is empty, too long or not storable
 // text (PostgreSQL rejects NUL and invalid UTF-8).
-func checkID(v *ValidationError, field, id string) {
+func checkID(v *validation.Error, field, id string) {
 	switch {
 	case id == "":
-		v.add(field, "is required")
+		v.Add(field, "is required")
 	case len(id) > MaxIDChars:
-		v.add(field, fmt.Sprintf("must be at most %d characters", MaxIDChars))
+		v.Add(field, fmt.Sprintf("must be at most %d characters", MaxIDChars))
 	case !utf8.ValidString(id) || strings.ContainsRune(id, 0):
-		v.add(field, "must be valid UTF-8 without NUL characters")
+		v.Add(field, "must be valid UTF-8 without NUL characters")
 	}
 }
 
@@ -105,10 +107,10 @@ type Page struct {
 // page starts ("" for the first page). Sizes above the maximum are lowered
 // to it, as AIP-158 asks.
 func (p Page) resolve(idPrefix string) (limit int, after string, err error) {
-	var v ValidationError
+	var v validation.Error
 	switch {
 	case p.Size < 0:
-		v.add("page_size", "must not be negative")
+		v.Add("page_size", "must not be negative")
 	case p.Size == 0:
 		limit = DefaultPageSize
 	case p.Size > MaxPageSize:
@@ -119,11 +121,11 @@ func (p Page) resolve(idPrefix string) (limit int, after string, err error) {
 	if p.Token != "" {
 		id, ok := decodePageToken(p.Token, idPrefix)
 		if !ok {
-			v.add("page_token", "is not a token returned by this method")
+			v.Add("page_token", "is not a token returned by this method")
 		}
 		after = id
 	}
-	return limit, after, v.orNil()
+	return limit, after, v.Err()
 }
 
 // Page tokens are the last id of the previous page, base64url-encoded so

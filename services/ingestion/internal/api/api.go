@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -27,6 +26,8 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/auth"
+
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 // PublicMethods need no API key: workspace creation checks the admin key
@@ -176,7 +177,7 @@ func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCu
 		return nil, err
 	}
 	if req.GetCustomerId() == "" {
-		return nil, invalid("customer_id", "is required")
+		return nil, grpcstatus.Invalid("customer_id", "is required")
 	}
 	cust, err := c.s.store.Customer(ctx, ws, req.GetCustomerId())
 	if err != nil {
@@ -204,7 +205,7 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	if req.GetEmail() != "" {
 		v := identity.NormalizeEmail(req.GetEmail())
 		if v == "" {
-			return nil, invalid("email", "is not an e-mail address")
+			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
 		}
 		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
 	}
@@ -215,12 +216,12 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 		}
 		v := profile.MobilePhone(req.GetPhone(), region)
 		if v == "" {
-			return nil, invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
+			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
 		}
 		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
 	}
 	if len(keys) != 1 {
-		return nil, invalid("user_id", "exactly one of user_id, anonymous_id, email or phone is required")
+		return nil, grpcstatus.Invalid("user_id", "exactly one of user_id, anonymous_id, email or phone is required")
 	}
 	cust, err := c.s.store.Lookup(ctx, ws, keys[0])
 	if err != nil {
@@ -239,7 +240,7 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 		return nil, err
 	}
 	if n := len(req.GetCustomerIds()); n > maxBatchGet {
-		return nil, invalid("customer_ids", fmt.Sprintf("holds %d ids, over the limit of %d", n, maxBatchGet))
+		return nil, grpcstatus.Invalid("customer_ids", fmt.Sprintf("holds %d ids, over the limit of %d", n, maxBatchGet))
 	}
 	found, err := c.s.store.Customers(ctx, ws, req.GetCustomerIds())
 	if err != nil {
@@ -262,7 +263,7 @@ func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv
 		return nil, err
 	}
 	if req.GetCustomerId() == "" {
-		return nil, invalid("customer_id", "is required")
+		return nil, grpcstatus.Invalid("customer_id", "is required")
 	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
@@ -311,14 +312,14 @@ func (w *workspaceServer) CreateWorkspace(ctx context.Context, req *ingestionv1.
 func checkSettings(ws *store.Workspace) error {
 	ws.DisplayName = strings.TrimSpace(ws.DisplayName)
 	if ws.DisplayName == "" || len(ws.DisplayName) > 200 {
-		return invalid("display_name", "is required, at most 200 characters")
+		return grpcstatus.Invalid("display_name", "is required, at most 200 characters")
 	}
 	ws.PhoneRegion = strings.ToUpper(strings.TrimSpace(ws.PhoneRegion))
 	if ws.PhoneRegion == "" {
 		ws.PhoneRegion = normalize.DefaultRegion
 	}
 	if !normalize.ValidRegion(ws.PhoneRegion) {
-		return invalid("phone_region", "is not an ISO 3166-1 region with a phone numbering plan")
+		return grpcstatus.Invalid("phone_region", "is not an ISO 3166-1 region with a phone numbering plan")
 	}
 	return nil
 }
@@ -334,7 +335,7 @@ func ownWorkspace(ctx context.Context, field, id string) (string, error) {
 		return "", err
 	}
 	if id == "" {
-		return "", invalid(field, "is required")
+		return "", grpcstatus.Invalid(field, "is required")
 	}
 	if id != ws {
 		return "", status.Error(codes.PermissionDenied, "an API key can only read and change its own workspace")
@@ -374,7 +375,7 @@ func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.
 		case "phone_region":
 			current.PhoneRegion = req.GetWorkspace().GetPhoneRegion()
 		default:
-			return nil, invalid(fmt.Sprintf("update_mask.paths[%d]", i), "must be display_name or phone_region")
+			return nil, grpcstatus.Invalid(fmt.Sprintf("update_mask.paths[%d]", i), "must be display_name or phone_region")
 		}
 	}
 	if err := checkSettings(&current); err != nil {
@@ -388,7 +389,7 @@ func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.
 
 func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
 	if req.GetApiKey() == "" {
-		return nil, invalid("api_key", "is required")
+		return nil, grpcstatus.Invalid("api_key", "is required")
 	}
 	ws, err := w.s.store.WorkspaceForKey(ctx, auth.HashKey(req.GetApiKey()))
 	if errors.Is(err, store.ErrNotFound) {
@@ -445,54 +446,20 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 	return pb, nil
 }
 
-func invalid(field, description string) error {
-	return badRequest(field+": "+description, tracking.FieldViolation{Field: field, Description: description})
-}
-
-// badRequest is InvalidArgument carrying google.rpc.BadRequest violations.
-func badRequest(message string, violations ...tracking.FieldViolation) error {
-	br := &errdetails.BadRequest{}
-	for _, v := range violations {
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: v.Field, Description: v.Description})
-	}
-	st := status.New(codes.InvalidArgument, message)
-	if d, err := st.WithDetails(br); err == nil {
-		st = d
-	}
-	return st.Err()
-}
-
-// toStatus maps a domain error to its gRPC status; unknown errors become
-// Internal with a generic message (the interceptor logs the cause).
+// toStatus maps ingestion's errors to their gRPC status and leaves the rest
+// to grpcstatus.FromError.
 func toStatus(err error) error {
-	var verr *tracking.ValidationError
 	switch {
-	case errors.As(err, &verr):
-		return badRequest(verr.Error(), verr.Violations...)
 	case errors.Is(err, store.ErrNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		return grpcstatus.New(codes.NotFound, err.Error(), err)
 	case errors.Is(err, store.ErrConflict), errors.Is(err, dedupe.ErrTooMany):
 		// The sentinel only classifies; the wrapped text says what is wrong.
-		return status.Error(codes.FailedPrecondition, strings.TrimSuffix(err.Error(), ": "+store.ErrConflict.Error()))
+		return grpcstatus.New(codes.FailedPrecondition, strings.TrimSuffix(err.Error(), ": "+store.ErrConflict.Error()), err)
 	case errors.Is(err, dedupe.ErrClosed):
-		return status.Error(codes.Unavailable, err.Error())
+		return grpcstatus.New(codes.Unavailable, err.Error(), err)
 	case errors.Is(err, store.ErrBadPageToken):
-		return invalid("page_token", "is not a token this service issued")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		return grpcstatus.Invalid("page_token", "is not a token this service issued")
 	default:
-		return internalError{err}
+		return grpcstatus.FromError(err)
 	}
-}
-
-// internalError hides its cause from the client (codes.Internal, a generic
-// message) but keeps it for the logging interceptor, which logs err.Error().
-type internalError struct{ cause error }
-
-func (e internalError) Error() string { return "internal: " + e.cause.Error() }
-func (e internalError) Unwrap() error { return e.cause }
-func (e internalError) GRPCStatus() *status.Status {
-	return status.New(codes.Internal, "internal error")
 }

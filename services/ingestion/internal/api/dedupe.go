@@ -11,6 +11,8 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 type dedupeServer struct {
@@ -24,9 +26,9 @@ const maxIDLen = 512
 func requireID(field, v string) error {
 	switch {
 	case v == "":
-		return invalid(field, "is required")
+		return grpcstatus.Invalid(field, "is required")
 	case len(v) > maxIDLen:
-		return invalid(field, fmt.Sprintf("is longer than %d bytes", maxIDLen))
+		return grpcstatus.Invalid(field, fmt.Sprintf("is longer than %d bytes", maxIDLen))
 	}
 	return nil
 }
@@ -35,7 +37,7 @@ func requireID(field, v string) error {
 func pageSize(n int32) (int, error) {
 	switch {
 	case n < 0 || n > 1000:
-		return 0, invalid("page_size", "must be between 0 and 1000")
+		return 0, grpcstatus.Invalid("page_size", "must be between 0 and 1000")
 	case n == 0:
 		return 100, nil
 	}
@@ -83,7 +85,7 @@ func (d *dedupeServer) ListMergeSuggestions(ctx context.Context, req *ingestionv
 	}
 	state, ok := suggestionStates[req.GetState()]
 	if !ok {
-		return nil, invalid("state", "is not a suggestion state")
+		return nil, grpcstatus.Invalid("state", "is not a suggestion state")
 	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {
@@ -140,7 +142,7 @@ func (d *dedupeServer) MergeCustomers(ctx context.Context, req *ingestionv1.Merg
 	}
 	ids := req.GetMergedCustomerIds()
 	if len(ids) == 0 || len(ids) > dedupe.MaxMerged {
-		return nil, invalid("merged_customer_ids", fmt.Sprintf("must hold 1 to %d ids", dedupe.MaxMerged))
+		return nil, grpcstatus.Invalid("merged_customer_ids", fmt.Sprintf("must hold 1 to %d ids", dedupe.MaxMerged))
 	}
 	seen := map[string]bool{req.GetSurvivorCustomerId(): true}
 	for i, id := range ids {
@@ -149,7 +151,7 @@ func (d *dedupeServer) MergeCustomers(ctx context.Context, req *ingestionv1.Merg
 			return nil, err
 		}
 		if seen[id] {
-			return nil, invalid(field, "repeats the survivor or another id")
+			return nil, grpcstatus.Invalid(field, "repeats the survivor or another id")
 		}
 		seen[id] = true
 	}
@@ -181,7 +183,7 @@ func (d *dedupeServer) ListMerges(ctx context.Context, req *ingestionv1.ListMerg
 		return nil, err
 	}
 	if len(req.GetCustomerId()) > maxIDLen {
-		return nil, invalid("customer_id", fmt.Sprintf("is longer than %d bytes", maxIDLen))
+		return nil, grpcstatus.Invalid("customer_id", fmt.Sprintf("is longer than %d bytes", maxIDLen))
 	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {

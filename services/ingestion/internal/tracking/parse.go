@@ -12,6 +12,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // Segment's documented limits.
@@ -22,42 +24,6 @@ const (
 	maxIDLength      = 512
 	maxNameLength    = 1024
 )
-
-// FieldViolation names one invalid field, with its path in the request.
-type FieldViolation struct {
-	Field       string
-	Description string
-}
-
-// ValidationError lists everything wrong with a request.
-type ValidationError struct {
-	Violations []FieldViolation
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.Field + ": " + v.Description
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
-
-// violations collects field violations; at most a few dozen are kept so a
-// batch of 2,500 broken messages gives a readable answer.
-type violations struct{ list []FieldViolation }
-
-func (v *violations) add(field, format string, args ...any) {
-	if len(v.list) < 50 {
-		v.list = append(v.list, FieldViolation{Field: field, Description: fmt.Sprintf(format, args...)})
-	}
-}
-
-func (v *violations) err() error {
-	if len(v.list) == 0 {
-		return nil
-	}
-	return &ValidationError{Violations: v.list}
-}
 
 // raw is the common shape of every Segment call before validation.
 type raw struct {
@@ -72,18 +38,18 @@ type raw struct {
 // ParseBatch validates a batch and returns its messages; now is the receipt
 // time used when a message carries no timestamp.
 func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error) {
-	var v violations
+	var v validation.Error
 	if size := proto.Size(req); size > MaxBatchBytes {
-		v.add("batch", "batch is %d bytes, over the %d-byte limit", size, MaxBatchBytes)
-		return nil, v.err()
+		v.Addf("batch", "batch is %d bytes, over the %d-byte limit", size, MaxBatchBytes)
+		return nil, v.Err()
 	}
 	switch n := len(req.GetBatch()); {
 	case n == 0:
-		v.add("batch", "must hold at least one message")
-		return nil, v.err()
+		v.Addf("batch", "must hold at least one message")
+		return nil, v.Err()
 	case n > MaxBatchMessages:
-		v.add("batch", "holds %d messages, over the limit of %d", n, MaxBatchMessages)
-		return nil, v.err()
+		v.Addf("batch", "holds %d messages, over the limit of %d", n, MaxBatchMessages)
+		return nil, v.Err()
 	}
 	msgs := make([]Message, 0, len(req.GetBatch()))
 	for i, b := range req.GetBatch() {
@@ -99,7 +65,7 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 			msgs = append(msgs, m)
 		}
 	}
-	if err := v.err(); err != nil {
+	if err := v.Err(); err != nil {
 		return nil, err
 	}
 	if err := uniqueIDs(msgs); err != nil {
@@ -113,15 +79,15 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 // are fine and stored once.
 func uniqueIDs(msgs []Message) error {
 	seen := make(map[string]int, len(msgs))
-	var v violations
+	var v validation.Error
 	for i, m := range msgs {
 		if j, ok := seen[m.MessageID]; ok && (msgs[j].Type != m.Type || msgs[j].Name != m.Name || msgs[j].UserID != m.UserID || msgs[j].AnonymousID != m.AnonymousID) {
-			v.add(fmt.Sprintf("batch[%d].messageId", i), "repeats the message id of batch[%d] with different content", j)
+			v.Addf(fmt.Sprintf("batch[%d].messageId", i), "repeats the message id of batch[%d] with different content", j)
 			continue
 		}
 		seen[m.MessageID] = i
 	}
-	return v.err()
+	return v.Err()
 }
 
 // call is what every single-message Segment request has in common.
@@ -184,15 +150,15 @@ func ParseAlias(req *ingestionv1.AliasRequest, now time.Time) (Message, error) {
 }
 
 func parseOne(r raw, now time.Time) (Message, error) {
-	var v violations
+	var v validation.Error
 	m, _ := r.parse("", now, &v)
-	return m, v.err()
+	return m, v.Err()
 }
 
 // parse checks one message, adding violations under prefix; ok is false when
 // any were found.
-func (r raw) parse(prefix string, now time.Time, v *violations) (Message, bool) {
-	before := len(v.list)
+func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, bool) {
+	before := len(v.Violations)
 	field := func(name string) string { return prefix + name }
 	m := Message{
 		Type: Type(r.typ), MessageID: strings.TrimSpace(r.messageID),
@@ -201,47 +167,47 @@ func (r raw) parse(prefix string, now time.Time, v *violations) (Message, bool) 
 		Category: strings.TrimSpace(r.category), GroupID: strings.TrimSpace(r.groupID), PreviousID: strings.TrimSpace(r.previousID),
 	}
 	if r.size > MaxMessageBytes {
-		v.add(field("message"), "message is %d bytes, over the %d-byte limit", r.size, MaxMessageBytes)
+		v.Addf(field("message"), "message is %d bytes, over the %d-byte limit", r.size, MaxMessageBytes)
 	}
 	switch m.Type {
 	case Identify, Group, Alias:
 	case Track:
 		m.Name = strings.TrimSpace(r.event)
 		if m.Name == "" {
-			v.add(field("event"), "is required for track calls")
+			v.Addf(field("event"), "is required for track calls")
 		}
 	case Page, Screen:
 		m.Name = strings.TrimSpace(r.name)
 	case "":
-		v.add(field("type"), "is required: one of identify, track, page, screen, group, alias")
+		v.Addf(field("type"), "is required: one of identify, track, page, screen, group, alias")
 	default:
-		v.add(field("type"), "unknown type %q: must be one of identify, track, page, screen, group, alias", r.typ)
+		v.Addf(field("type"), "unknown type %q: must be one of identify, track, page, screen, group, alias", r.typ)
 	}
 	if m.UserID == "" && m.AnonymousID == "" {
-		v.add(field("userId"), "userId or anonymousId is required")
+		v.Addf(field("userId"), "userId or anonymousId is required")
 	}
 	if m.Type == Group && m.GroupID == "" {
-		v.add(field("groupId"), "is required for group calls")
+		v.Addf(field("groupId"), "is required for group calls")
 	}
 	if m.Type == Alias {
 		if m.PreviousID == "" {
-			v.add(field("previousId"), "is required for alias calls")
+			v.Addf(field("previousId"), "is required for alias calls")
 		}
 		if m.UserID == "" {
-			v.add(field("userId"), "is required for alias calls")
+			v.Addf(field("userId"), "is required for alias calls")
 		}
 	}
 	for name, val := range map[string]string{"messageId": m.MessageID, "userId": m.UserID, "anonymousId": m.AnonymousID, "groupId": m.GroupID, "previousId": m.PreviousID} {
 		if len(val) > maxIDLength {
-			v.add(field(name), "is %d characters, over the limit of %d", len(val), maxIDLength)
+			v.Addf(field(name), "is %d characters, over the limit of %d", len(val), maxIDLength)
 		}
 	}
 	if len(m.Name) > maxNameLength {
-		v.add(field("name"), "is %d characters, over the limit of %d", len(m.Name), maxNameLength)
+		v.Addf(field("name"), "is %d characters, over the limit of %d", len(m.Name), maxNameLength)
 	}
 	ts, err := eventTime(r.timestamp, r.originalTimestamp, now)
 	if err != nil {
-		v.add(field("timestamp"), "%v", err)
+		v.Addf(field("timestamp"), "%v", err)
 	}
 	m.Timestamp = ts
 	if m.Type == Track && strings.EqualFold(m.Name, OrderCompleted) {
@@ -250,14 +216,14 @@ func (r raw) parse(prefix string, now time.Time, v *violations) (Message, bool) 
 		}
 		o, name, err := orderFrom(m.Properties, m.MessageID)
 		if err != nil {
-			v.add(field("properties."+name), "%v", err)
+			v.Addf(field("properties."+name), "%v", err)
 		}
 		m.Order = o
 	}
 	if m.MessageID == "" {
 		m.MessageID = contentID(r)
 	}
-	return m, len(v.list) == before
+	return m, len(v.Violations) == before
 }
 
 // contentID gives a message without a messageId a stable id derived from its

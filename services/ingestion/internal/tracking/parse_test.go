@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 var now = time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
@@ -78,9 +80,9 @@ func TestParseBatchRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseBatch(batch(t, tt.body), now)
-			var verr *ValidationError
+			var verr *validation.Error
 			if !errors.As(err, &verr) {
-				t.Fatalf("err = %v, want a ValidationError", err)
+				t.Fatalf("err = %v, want a *validation.Error", err)
 			}
 			if verr.Violations[0].Field != tt.field {
 				t.Errorf("field = %q, want %q (%v)", verr.Violations[0].Field, tt.field, verr)

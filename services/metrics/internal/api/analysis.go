@@ -16,6 +16,8 @@ import (
 	"github.com/kizuna/kizuna/services/analytics/survey"
 	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // maxNPSAnswers bounds one ComputeNps request.
@@ -78,7 +80,8 @@ func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsReques
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
 	}
 	if n := len(req.GetAnswers()); n > maxNPSAnswers {
-		return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("answers: %d is over the limit of %d", n, maxNPSAnswers), violation("answers", "too many answers"))
+		return nil, grpcstatus.New(codes.InvalidArgument, fmt.Sprintf("answers: %d is over the limit of %d", n, maxNPSAnswers), nil,
+			validation.Violation{Field: "answers", Description: "too many answers"})
 	}
 	answers := make([]int, len(req.GetAnswers()))
 	for i, a := range req.GetAnswers() {
@@ -107,7 +110,7 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 	asOf := s.now()
 	if req.GetAsOfTime() != nil {
 		if err := req.GetAsOfTime().CheckValid(); err != nil {
-			return nil, withDetails(codes.InvalidArgument, "as_of_time: "+err.Error(), violation("as_of_time", err.Error()))
+			return nil, grpcstatus.Invalid("as_of_time", err.Error())
 		}
 		asOf = req.GetAsOfTime().AsTime()
 	}
@@ -142,7 +145,7 @@ func analysisStatus(field string, err error) error {
 	switch {
 	case errors.Is(err, experiment.ErrInvalidInput), errors.Is(err, survey.ErrOutOfRange), errors.Is(err, survey.ErrNoResponses),
 		errors.Is(err, survey.ErrInvalidConfidence), errors.Is(err, retention.ErrInvalidInput):
-		return withDetails(codes.InvalidArgument, field+": "+err.Error(), violation(field, err.Error()))
+		return grpcstatus.Invalid(field, err.Error())
 	default:
 		return toStatus(err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // pagedClient is a SegmentServiceClient whose ListSegmentMembers replays
@@ -90,7 +92,7 @@ func TestSegmentsMembers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := &Segments{client: tt.client}
 			got, err := s.Members(context.Background(), "seg", tt.limit)
-			var ve *kpi.ValidationError
+			var ve *validation.Error
 			switch {
 			case tt.wantVio != "":
 				if !errors.As(err, &ve) || ve.Violations[0].Field != tt.wantVio {
@@ -141,7 +143,7 @@ func TestToStatus(t *testing.T) {
 	}{
 		{
 			name:       "validation",
-			err:        fmt.Errorf("compute: %w", &kpi.ValidationError{Violations: []kpi.FieldViolation{{Field: "kpi", Description: "unknown"}, {Field: "start_time", Description: "late"}}}),
+			err:        fmt.Errorf("compute: %w", &validation.Error{Violations: []validation.Violation{{Field: "kpi", Description: "unknown"}, {Field: "start_time", Description: "late"}}}),
 			wantCode:   codes.InvalidArgument,
 			wantFields: []string{"kpi", "start_time"},
 		},

@@ -15,6 +15,8 @@ import (
 	"github.com/kizuna/kizuna/services/analytics/clv"
 	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // OrderSource lists a workspace's orders for model fitting.
@@ -44,12 +46,12 @@ func (s *Server) fit(ctx context.Context, periodName string, calibrationEnd *tim
 	case "day":
 		f.period = clv.Day
 	default:
-		return nil, withDetails(codes.InvalidArgument, `period: must be "week" or "day"`, violation("period", `must be "week" or "day"`))
+		return nil, grpcstatus.Invalid("period", `must be "week" or "day"`)
 	}
 	end := s.now()
 	if calibrationEnd != nil {
 		if err := calibrationEnd.CheckValid(); err != nil {
-			return nil, withDetails(codes.InvalidArgument, "calibration_end_time: "+err.Error(), violation("calibration_end_time", err.Error()))
+			return nil, grpcstatus.Invalid("calibration_end_time", err.Error())
 		}
 		end = calibrationEnd.AsTime()
 	}
@@ -104,8 +106,7 @@ const maxPredictCustomers = 1000
 // PredictClv forecasts named customers.
 func (s *Server) PredictClv(ctx context.Context, req *metricsv1.PredictClvRequest) (*metricsv1.PredictClvResponse, error) {
 	if n := len(req.GetCustomerIds()); n == 0 || n > maxPredictCustomers {
-		return nil, withDetails(codes.InvalidArgument, fmt.Sprintf("customer_ids: between 1 and %d ids are required", maxPredictCustomers),
-			violation("customer_ids", fmt.Sprintf("between 1 and %d ids are required", maxPredictCustomers)))
+		return nil, grpcstatus.Invalid("customer_ids", fmt.Sprintf("between 1 and %d ids are required", maxPredictCustomers))
 	}
 	f, err := s.fit(ctx, req.GetPeriod(), req.GetCalibrationEndTime())
 	if err != nil {
@@ -131,7 +132,7 @@ func (s *Server) PredictClv(ctx context.Context, req *metricsv1.PredictClvReques
 	}
 	preds, err := clv.Predict(f.bg, f.gg, picked, clv.PredictOptions{Horizon: horizon, Period: f.period, MonthlyDiscount: discount})
 	if err != nil {
-		return nil, withDetails(codes.InvalidArgument, err.Error(), violation("horizon", err.Error()))
+		return nil, grpcstatus.New(codes.InvalidArgument, err.Error(), nil, validation.Violation{Field: "horizon", Description: err.Error()})
 	}
 	resp := &metricsv1.PredictClvResponse{}
 	resp.Bgnbd, resp.GammaGamma, resp.GammaGammaError = f.proto()

@@ -11,6 +11,7 @@ import (
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // membersPageSize is the largest page ListSegmentMembers serves.
@@ -85,9 +86,7 @@ func fromSegmentation(err error) error {
 		return fmt.Errorf("%w: %w", kpi.ErrSegmentsUnavailable, err)
 	case codes.InvalidArgument:
 		// Most likely a malformed segment id: the caller's mistake, not ours.
-		return &kpi.ValidationError{Violations: []kpi.FieldViolation{{
-			Field: "segment_id", Description: "rejected by segmentation: " + status.Convert(err).Message(),
-		}}}
+		return validation.Invalid("segment_id", "rejected by segmentation: %s", status.Convert(err).Message())
 	case codes.Canceled:
 		return fmt.Errorf("list segment members: %w", context.Canceled)
 	default:

@@ -16,6 +16,7 @@ import (
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // Server implements metricsv1.MetricsServiceServer.
@@ -45,11 +46,11 @@ func (s *Server) ComputeMetric(ctx context.Context, req *metricsv1.ComputeMetric
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
 	}
-	var vs []kpi.FieldViolation
-	start, vs := timeField(req.GetStartTime(), "start_time", vs)
-	end, vs := timeField(req.GetEndTime(), "end_time", vs)
-	if len(vs) > 0 {
-		return nil, toStatus(&kpi.ValidationError{Violations: vs})
+	v := &validation.Error{}
+	start := timeField(req.GetStartTime(), "start_time", v)
+	end := timeField(req.GetEndTime(), "end_time", v)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
 	}
 	res, err := s.calc.Compute(ctx, kpi.Request{
 		WorkspaceID: ws,
@@ -91,18 +92,19 @@ func (s *Server) ListKpis(ctx context.Context, _ *metricsv1.ListKpisRequest) (*m
 // bound). An out-of-range one is a violation on field, and so is the
 // earliest valid Timestamp, 0001-01-01T00:00:00Z: it converts to the zero
 // time and would silently turn into an open bound.
-func timeField(ts *timestamppb.Timestamp, field string, vs []kpi.FieldViolation) (time.Time, []kpi.FieldViolation) {
+func timeField(ts *timestamppb.Timestamp, field string, v *validation.Error) time.Time {
 	if ts == nil {
-		return time.Time{}, vs
+		return time.Time{}
 	}
 	if err := ts.CheckValid(); err != nil {
-		return time.Time{}, append(vs, kpi.FieldViolation{Field: field, Description: "not a valid timestamp"})
+		v.Add(field, "not a valid timestamp")
+		return time.Time{}
 	}
 	t := ts.AsTime()
 	if t.IsZero() {
-		return time.Time{}, append(vs, kpi.FieldViolation{Field: field, Description: "must be after 0001-01-01T00:00:00Z"})
+		v.Add(field, "must be after 0001-01-01T00:00:00Z")
 	}
-	return t, vs
+	return t
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kizuna/kizuna/services/platform/validation"
 	"time"
 )
 
@@ -73,24 +74,21 @@ func NewCalculator(store Store, segments Segments, now func() time.Time) *Calcul
 
 // Validate checks req without computing anything.
 func Validate(req Request) error {
-	var vs []FieldViolation
+	v := &validation.Error{}
 	if _, ok := Lookup(req.KPI); !ok {
 		desc := fmt.Sprintf("unknown KPI %q; valid KPIs: %s", req.KPI, validNames())
 		if req.KPI == "" {
 			desc = "required; valid KPIs: " + validNames()
 		}
-		vs = append(vs, FieldViolation{Field: "kpi", Description: desc})
+		v.Add("kpi", desc)
 	}
 	if len(req.SegmentID) > MaxSegmentIDLen {
-		vs = append(vs, FieldViolation{Field: "segment_id", Description: fmt.Sprintf("longer than %d bytes", MaxSegmentIDLen)})
+		v.Addf("segment_id", "longer than %d bytes", MaxSegmentIDLen)
 	}
 	if !req.Range.Start.IsZero() && !req.Range.End.IsZero() && req.Range.Start.After(req.Range.End) {
-		vs = append(vs, FieldViolation{Field: "start_time", Description: "must not be after end_time"})
+		v.Add("start_time", "must not be after end_time")
 	}
-	if len(vs) > 0 {
-		return &ValidationError{Violations: vs}
-	}
-	return nil
+	return v.Err()
 }
 
 // Compute validates req and computes its KPI.

@@ -3,28 +3,7 @@ package kpi
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
-
-// FieldViolation names one invalid request field and why.
-type FieldViolation struct {
-	Field       string
-	Description string
-}
-
-// ValidationError reports every invalid field of a request at once, so a
-// caller can fix them in one round trip.
-type ValidationError struct {
-	Violations []FieldViolation
-}
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Violations))
-	for i, v := range e.Violations {
-		parts[i] = v.Field + ": " + v.Description
-	}
-	return "invalid request: " + strings.Join(parts, "; ")
-}
 
 // Errors a computation can fail with besides validation; callers test them
 // with errors.Is.

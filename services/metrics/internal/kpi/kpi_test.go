@@ -18,6 +18,8 @@ import (
 	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -95,7 +97,7 @@ func TestValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := kpi.Validate(tt.req)
-			var ve *kpi.ValidationError
+			var ve *validation.Error
 			if !errors.As(err, &ve) {
 				if tt.wantFields != nil {
 					t.Fatalf("Validate = %v, want fields %v", err, tt.wantFields)

@@ -11,13 +11,14 @@ import (
 	"errors"
 	"time"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
+	"github.com/kizuna/kizuna/services/platform/validation"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
 
@@ -61,7 +62,7 @@ func (s *Server) CreateSegment(ctx context.Context, req *segmentationv1.CreateSe
 		return nil, err
 	}
 	if req.GetSegment() == nil {
-		return nil, toStatus(segment.Invalid("segment", "required"))
+		return nil, toStatus(validation.Invalid("segment", "required"))
 	}
 	seg := segmentFromProto(req.GetSegment())
 	seg.WorkspaceID = ws
@@ -218,7 +219,7 @@ func (s *Server) GetCustomerFeatures(ctx context.Context, req *segmentationv1.Ge
 func pageSize(requested int32, def, max int) (int, error) {
 	switch {
 	case requested < 0:
-		return 0, segment.Invalid("page_size", "must not be negative")
+		return 0, validation.Invalid("page_size", "must not be negative")
 	case requested == 0:
 		return def, nil
 	case int(requested) > max:
@@ -251,7 +252,7 @@ func decodePageToken(token, list, scope string) (string, error) {
 	if token == "" {
 		return "", nil
 	}
-	bad := segment.Invalid("page_token", "not a page token from a previous call of this method")
+	bad := validation.Invalid("page_token", "not a page token from a previous call of this method")
 	if len(token) > maxPageTokenLen {
 		return "", bad
 	}
@@ -274,42 +275,15 @@ func toStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	var v *segment.ValidationError
 	var limit *segment.LimitError
 	switch {
-	case errors.As(err, &v):
-		st := status.New(codes.InvalidArgument, v.Error())
-		br := &errdetails.BadRequest{}
-		for _, fv := range v.Violations {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: fv.Field, Description: fv.Description})
-		}
-		if withDetails, derr := st.WithDetails(br); derr == nil {
-			st = withDetails
-		}
-		return st.Err()
 	case errors.As(err, &limit):
-		return status.Error(codes.ResourceExhausted, limit.Error())
+		return grpcstatus.New(codes.ResourceExhausted, limit.Error(), err)
 	case errors.Is(err, segment.ErrNotFound):
-		return status.Error(codes.NotFound, "not found")
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "request canceled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+		return grpcstatus.New(codes.NotFound, "not found", err)
 	default:
-		return &internalError{cause: err}
+		return grpcstatus.FromError(err)
 	}
-}
-
-// internalError shows callers a generic message while keeping the cause in
-// Error() for the server's log line.
-type internalError struct{ cause error }
-
-func (e *internalError) Error() string { return "internal: " + e.cause.Error() }
-func (e *internalError) Unwrap() error { return e.cause }
-
-// GRPCStatus implements the interface grpc-go uses to find an error's status.
-func (e *internalError) GRPCStatus() *status.Status {
-	return status.New(codes.Internal, "internal error")
 }
 
 func segmentFromProto(p *segmentationv1.Segment) segment.Segment {

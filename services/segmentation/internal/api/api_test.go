@@ -13,6 +13,8 @@ import (
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 func TestPageSize(t *testing.T) {
@@ -71,7 +73,7 @@ func TestToStatus(t *testing.T) {
 		wantMsg    string
 		wantFields []string
 	}{
-		{"validation", fmt.Errorf("wrapped: %w", &segment.ValidationError{Violations: []segment.FieldViolation{{Field: "a", Description: "x"}, {Field: "b", Description: "y"}}}),
+		{"validation", fmt.Errorf("wrapped: %w", &validation.Error{Violations: []validation.Violation{{Field: "a", Description: "x"}, {Field: "b", Description: "y"}}}),
 			codes.InvalidArgument, "", []string{"a", "b"}},
 		{"not found", fmt.Errorf("get segment: %w", segment.ErrNotFound), codes.NotFound, "not found", nil},
 		{"limit", &segment.LimitError{What: "segments per workspace", Max: 1}, codes.ResourceExhausted, "", nil},

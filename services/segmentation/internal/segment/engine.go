@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // Paging and batching limits.
@@ -121,22 +123,22 @@ func (e *Engine) ApplyEvent(ctx context.Context, ev Event) error {
 }
 
 func validateEvent(ev Event) error {
-	v := &ValidationError{}
-	v.checkID("event.workspace_id", ev.WorkspaceID)
-	v.checkID("event.event_id", ev.EventID)
-	v.checkID("event.customer_id", ev.CustomerID)
-	return v.orNil()
+	v := &validation.Error{}
+	checkID(v, "event.workspace_id", ev.WorkspaceID)
+	checkID(v, "event.event_id", ev.EventID)
+	checkID(v, "event.customer_id", ev.CustomerID)
+	return v.Err()
 }
 
 // ApplyMerge moves the merged customers' facts to the survivor and
 // re-evaluates the survivor (also on redelivery, as in ApplyEvent).
 func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
-	v := &ValidationError{}
-	v.checkID("customer_merged.workspace_id", m.WorkspaceID)
-	v.checkID("customer_merged.merge_id", m.MergeID)
-	v.checkID("customer_merged.survivor_customer_id", m.SurvivorID)
+	v := &validation.Error{}
+	checkID(v, "customer_merged.workspace_id", m.WorkspaceID)
+	checkID(v, "customer_merged.merge_id", m.MergeID)
+	checkID(v, "customer_merged.survivor_customer_id", m.SurvivorID)
 	if len(m.MergedIDs) > MaxMergedIDsPerMerge {
-		v.add("customer_merged.merged_customer_ids", "at most %d ids", MaxMergedIDsPerMerge)
+		v.Addf("customer_merged.merged_customer_ids", "at most %d ids", MaxMergedIDsPerMerge)
 	}
 	merged := make([]string, 0, len(m.MergedIDs))
 	seen := map[string]bool{m.SurvivorID: true}
@@ -145,7 +147,7 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 			break
 		}
 		before := len(v.Violations)
-		v.checkID(fmt.Sprintf("customer_merged.merged_customer_ids[%d]", i), id)
+		checkID(v, fmt.Sprintf("customer_merged.merged_customer_ids[%d]", i), id)
 		if len(v.Violations) > before {
 			continue
 		}
@@ -154,7 +156,7 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 			merged = append(merged, id)
 		}
 	}
-	if err := v.orNil(); err != nil {
+	if err := v.Err(); err != nil {
 		return err
 	}
 	m.MergedIDs = merged
@@ -178,17 +180,17 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 // survivor leaves segments it was in only through the restored customer's
 // events or traits, and the restored customer joins its own.
 func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
-	v := &ValidationError{}
-	v.checkID("customer_unmerged.workspace_id", u.WorkspaceID)
-	v.checkID("customer_unmerged.unmerge_id", u.UnmergeID)
-	v.checkID("customer_unmerged.merge_id", u.MergeID)
-	v.checkID("customer_unmerged.survivor_customer_id", u.SurvivorID)
-	v.checkID("customer_unmerged.restored_customer_id", u.RestoredID)
+	v := &validation.Error{}
+	checkID(v, "customer_unmerged.workspace_id", u.WorkspaceID)
+	checkID(v, "customer_unmerged.unmerge_id", u.UnmergeID)
+	checkID(v, "customer_unmerged.merge_id", u.MergeID)
+	checkID(v, "customer_unmerged.survivor_customer_id", u.SurvivorID)
+	checkID(v, "customer_unmerged.restored_customer_id", u.RestoredID)
 	if u.RestoredID != "" && u.RestoredID == u.SurvivorID {
-		v.add("customer_unmerged.restored_customer_id", "must differ from survivor_customer_id")
+		v.Addf("customer_unmerged.restored_customer_id", "must differ from survivor_customer_id")
 	}
 	if len(u.EventIDs) > MaxEventIDsPerUnmerge {
-		v.add("customer_unmerged.event_ids", "at most %d ids", MaxEventIDsPerUnmerge)
+		v.Addf("customer_unmerged.event_ids", "at most %d ids", MaxEventIDsPerUnmerge)
 	}
 	events := make([]string, 0, min(len(u.EventIDs), MaxEventIDsPerUnmerge))
 	seen := map[string]bool{}
@@ -197,7 +199,7 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 			break
 		}
 		before := len(v.Violations)
-		v.checkID(fmt.Sprintf("customer_unmerged.event_ids[%d]", i), id)
+		checkID(v, fmt.Sprintf("customer_unmerged.event_ids[%d]", i), id)
 		if len(v.Violations) > before {
 			continue
 		}
@@ -206,7 +208,7 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 			events = append(events, id)
 		}
 	}
-	if err := v.orNil(); err != nil {
+	if err := v.Err(); err != nil {
 		return err
 	}
 	u.EventIDs = events

@@ -14,6 +14,8 @@ import (
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 const day = 24 * time.Hour
@@ -470,9 +472,9 @@ func TestInvalidInputs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var v *segment.ValidationError
+			var v *validation.Error
 			if err := tt.run(); !errors.As(err, &v) {
-				t.Errorf("err = %v, want *ValidationError", err)
+				t.Errorf("err = %v, want *validation.Error", err)
 			}
 		})
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 // Input limits. They bound the work one segment costs on every event
@@ -25,34 +27,34 @@ const (
 	MaxEventIDsPerUnmerge = 5000
 )
 
-// Validate checks a segment to be created and returns a *ValidationError
+// Validate checks a segment to be created and returns a *validation.Error
 // naming every bad field (paths start at "segment").
 func Validate(s Segment) error {
-	v := &ValidationError{}
+	v := &validation.Error{}
 	name := strings.TrimSpace(s.DisplayName)
 	switch {
 	case name == "":
-		v.add("segment.display_name", "required")
+		v.Addf("segment.display_name", "required")
 	case utf8.RuneCountInString(name) > MaxDisplayNameLen:
-		v.add("segment.display_name", "at most %d characters", MaxDisplayNameLen)
+		v.Addf("segment.display_name", "at most %d characters", MaxDisplayNameLen)
 	}
 	if utf8.RuneCountInString(s.Description) > MaxDescriptionLen {
-		v.add("segment.description", "at most %d characters", MaxDescriptionLen)
+		v.Addf("segment.description", "at most %d characters", MaxDescriptionLen)
 	}
 	switch n := len(s.Rule.All); {
 	case n == 0:
-		v.add("segment.rule.all", "at least one condition is required")
+		v.Addf("segment.rule.all", "at least one condition is required")
 	case n > MaxConditions:
-		v.add("segment.rule.all", "at most %d conditions, got %d", MaxConditions, n)
+		v.Addf("segment.rule.all", "at most %d conditions, got %d", MaxConditions, n)
 	default:
 		for i, c := range s.Rule.All {
 			validateCondition(v, fmt.Sprintf("segment.rule.all[%d]", i), c)
 		}
 	}
-	return v.orNil()
+	return v.Err()
 }
 
-func validateCondition(v *ValidationError, path string, c Condition) {
+func validateCondition(v *validation.Error, path string, c Condition) {
 	set := 0
 	for _, isSet := range []bool{c.Trait != nil, c.Event != nil, c.RFM != nil} {
 		if isSet {
@@ -60,7 +62,7 @@ func validateCondition(v *ValidationError, path string, c Condition) {
 		}
 	}
 	if set != 1 {
-		v.add(path, "exactly one of trait, event or rfm must be set")
+		v.Addf(path, "exactly one of trait, event or rfm must be set")
 		return
 	}
 	switch {
@@ -68,16 +70,16 @@ func validateCondition(v *ValidationError, path string, c Condition) {
 		p := path + ".trait"
 		validateName(v, p+".key", c.Trait.Key)
 		if utf8.RuneCountInString(c.Trait.Equals) > MaxTraitValueLen {
-			v.add(p+".equals", "at most %d characters", MaxTraitValueLen)
+			v.Addf(p+".equals", "at most %d characters", MaxTraitValueLen)
 		}
 	case c.Event != nil:
 		p := path + ".event"
 		validateName(v, p+".event", c.Event.Event)
 		if c.Event.MinCount < 0 || c.Event.MinCount > MaxMinCount {
-			v.add(p+".min_count", "must be between 1 and %d (0 means 1), got %d", MaxMinCount, c.Event.MinCount)
+			v.Addf(p+".min_count", "must be between 1 and %d (0 means 1), got %d", MaxMinCount, c.Event.MinCount)
 		}
 		if c.Event.WithinDays < 1 || c.Event.WithinDays > MaxWithinDays {
-			v.add(p+".within_days", "must be between 1 and %d, got %d", MaxWithinDays, c.Event.WithinDays)
+			v.Addf(p+".within_days", "must be between 1 and %d, got %d", MaxWithinDays, c.Event.WithinDays)
 		}
 	case c.RFM != nil:
 		p := path + ".rfm"
@@ -90,36 +92,36 @@ func validateCondition(v *ValidationError, path string, c Condition) {
 			{"min_monetary_score", c.RFM.MinMonetary},
 		} {
 			if f.score < 0 || f.score > MaxScore {
-				v.add(p+"."+f.field, "must be between 0 (any) and %d, got %d", MaxScore, f.score)
+				v.Addf(p+"."+f.field, "must be between 0 (any) and %d, got %d", MaxScore, f.score)
 			}
 		}
 	}
 }
 
-func validateName(v *ValidationError, field, name string) {
+func validateName(v *validation.Error, field, name string) {
 	switch {
 	case strings.TrimSpace(name) == "":
-		v.add(field, "required")
+		v.Addf(field, "required")
 	case utf8.RuneCountInString(name) > MaxKeyLen:
-		v.add(field, "at most %d characters", MaxKeyLen)
+		v.Addf(field, "at most %d characters", MaxKeyLen)
 	}
 }
 
 // ValidateID checks a segment or customer id taken from a request.
 func ValidateID(field, id string) error {
-	v := &ValidationError{}
-	v.checkID(field, id)
-	return v.orNil()
+	v := &validation.Error{}
+	checkID(v, field, id)
+	return v.Err()
 }
 
 // checkID records what is wrong with an id, if anything.
-func (e *ValidationError) checkID(field, id string) {
+func checkID(e *validation.Error, field, id string) {
 	switch {
 	case id == "":
-		e.add(field, "required")
+		e.Addf(field, "required")
 	case len(id) > MaxIDLen:
-		e.add(field, "at most %d bytes", MaxIDLen)
+		e.Addf(field, "at most %d bytes", MaxIDLen)
 	case !utf8.ValidString(id):
-		e.add(field, "must be valid UTF-8")
+		e.Addf(field, "must be valid UTF-8")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 func TestValidate(t *testing.T) {
@@ -44,13 +46,13 @@ func TestValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			err := Validate(tt.seg)
 			var got []string
-			var v *ValidationError
+			var v *validation.Error
 			if errors.As(err, &v) {
 				for _, fv := range v.Violations {
 					got = append(got, fv.Field)
 				}
 			} else if err != nil {
-				t.Fatalf("Validate = %v, want a *ValidationError or nil", err)
+				t.Fatalf("Validate = %v, want a *validation.Error or nil", err)
 			}
 			if !reflect.DeepEqual(got, tt.wantFields) {
 				t.Errorf("violations = %v, want %v", got, tt.wantFields)

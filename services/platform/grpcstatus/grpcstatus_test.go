@@ -1,0 +1,65 @@
+package grpcstatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/kizuna/kizuna/services/platform/validation"
+)
+
+func TestFromError(t *testing.T) {
+	secret := errors.New("disk full at /var/lib/db")
+	tests := []struct {
+		name   string
+		err    error
+		code   codes.Code
+		msg    string
+		fields []string
+	}{
+		{"validation, wrapped", fmt.Errorf("create: %w", validation.Invalid("segment.rule", "is required")), codes.InvalidArgument,
+			"invalid argument: segment.rule: is required", []string{"segment.rule"}},
+		{"canceled", fmt.Errorf("query: %w", context.Canceled), codes.Canceled, "request canceled", nil},
+		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded", nil},
+		{"anything else hides its cause", secret, codes.Internal, "internal error", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := FromError(tt.err)
+			st := status.Convert(err)
+			if st.Code() != tt.code || st.Message() != tt.msg {
+				t.Errorf("status = %v %q, want %v %q", st.Code(), st.Message(), tt.code, tt.msg)
+			}
+			var fields []string
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok {
+					for _, v := range br.GetFieldViolations() {
+						fields = append(fields, v.GetField())
+					}
+				}
+			}
+			if fmt.Sprint(fields) != fmt.Sprint(tt.fields) {
+				t.Errorf("fields = %v, want %v", fields, tt.fields)
+			}
+			if !errors.Is(err, tt.err) || !strings.Contains(err.Error(), tt.err.Error()) {
+				t.Errorf("Error() = %q loses the cause %q", err.Error(), tt.err.Error())
+			}
+		})
+	}
+	if FromError(nil) != nil {
+		t.Error("FromError(nil) must be nil")
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	st := status.Convert(Invalid("page_size", "must be between 0 and 1000"))
+	if st.Code() != codes.InvalidArgument || st.Message() != "page_size: must be between 0 and 1000" || len(st.Details()) != 1 {
+		t.Errorf("status = %v", st)
+	}
+}
