@@ -130,10 +130,7 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 			}
 		}
 	}
-	if err := t.writeTraits(ctx, ws, m.SurvivorID, traits); err != nil {
-		return Merge{}, err
-	}
-	if err := t.writeCounters(ctx, ws, survivor, m.Time); err != nil {
+	if err := t.writeProfile(ctx, ws, survivor, traits, m.Time); err != nil {
 		return Merge{}, err
 	}
 	ids, err := json.Marshal(m.MergedIDs)
@@ -306,27 +303,23 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 			return Undone{}, err
 		}
 	}
+	keysByOwner := map[string][]identity.Key{}
 	for k, owner := range identMoves {
-		if _, err := t.tx.ExecContext(ctx, `UPDATE identities SET customer_id = $4 WHERE workspace_id = $1 AND kind = $2 AND value = $3`,
-			ws, k.Kind, k.Value, owner); err != nil {
-			return Undone{}, fmt.Errorf("restore identity %s: %w", k.Kind, err)
+		keysByOwner[owner] = append(keysByOwner[owner], k)
+	}
+	for owner, keys := range keysByOwner {
+		if err := t.moveIdentities(ctx, ws, keys, owner); err != nil {
+			return Undone{}, err
 		}
 	}
 
 	out := Undone{Merge: m}
 	for _, id := range append([]string{m.SurvivorID}, m.MergedIDs...) {
-		if err := t.refresh(ctx, ws, id, now); err != nil {
-			return Undone{}, err
-		}
-		row, err := t.customer(ctx, ws, id)
+		snap, err := t.refresh(ctx, ws, id, now)
 		if err != nil {
 			return Undone{}, err
 		}
-		traits, err := decodeTraits(row.traits)
-		if err != nil {
-			return Undone{}, err
-		}
-		snap := Snapshot{ID: id, Traits: traits, FirstSeen: fromMicros(row.firstSeen), EventIDs: byOwner[id]}
+		snap.EventIDs = byOwner[id]
 		sort.Strings(snap.EventIDs)
 		if id == m.SurvivorID {
 			out.Survivor = snap
@@ -369,6 +362,26 @@ func (t *Tx) moveEvents(ctx context.Context, ws string, ids []string, owner stri
 			return fmt.Errorf("move events to %s: %w", owner, err)
 		}
 		ids = ids[n:]
+	}
+	return nil
+}
+
+func (t *Tx) moveIdentities(ctx context.Context, ws string, keys []identity.Key, owner string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), maxInList)
+		args := []any{ws, owner}
+		var pairs strings.Builder
+		for i, k := range keys[:n] {
+			if i > 0 {
+				pairs.WriteString(", ")
+			}
+			fmt.Fprintf(&pairs, "($%d, $%d)", len(args)+1, len(args)+2)
+			args = append(args, k.Kind, k.Value)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE identities SET customer_id = $2 WHERE workspace_id = $1 AND (kind, value) IN (`+pairs.String()+`)`, args...); err != nil {
+			return fmt.Errorf("move identities to %s: %w", owner, err)
+		}
+		keys = keys[n:]
 	}
 	return nil
 }
@@ -443,15 +456,15 @@ func (t *Tx) pairs(ctx context.Context, q string, args ...any) ([][2]string, err
 // in the order they were received; identity traits; and the user id, which
 // stays while the customer still holds it and is otherwise the earliest
 // attached.
-func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
+func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) (Snapshot, error) {
 	row, err := t.customer(ctx, ws, id)
 	if err != nil {
-		return err
+		return Snapshot{}, err
 	}
 	var first, last int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(event_time), 0), COALESCE(MAX(event_time), 0) FROM events
 		WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&row.eventCount, &first, &last); err != nil {
-		return fmt.Errorf("count events of %s: %w", id, err)
+		return Snapshot{}, fmt.Errorf("count events of %s: %w", id, err)
 	}
 	if row.eventCount > 0 {
 		row.firstSeen, row.lastSeen = first, last
@@ -459,7 +472,7 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 	rows, err := t.tx.QueryContext(ctx, `SELECT traits, receive_time FROM events WHERE workspace_id = $1 AND customer_id = $2 AND type = $3
 		ORDER BY receive_time, event_id`, ws, id, string(tracking.Identify))
 	if err != nil {
-		return fmt.Errorf("read identify calls of %s: %w", id, err)
+		return Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
 	traits := traitState{values: map[string]any{}, times: map[string]int64{}}
 	for rows.Next() {
@@ -467,36 +480,36 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 		var at int64
 		if err := rows.Scan(&s, &at); err != nil {
 			rows.Close()
-			return fmt.Errorf("scan traits: %w", err)
+			return Snapshot{}, fmt.Errorf("scan traits: %w", err)
 		}
 		m, err := decodeTraits(s)
 		if err != nil {
 			rows.Close()
-			return err
+			return Snapshot{}, err
 		}
 		traits.set(m, at)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read identify calls of %s: %w", id, err)
+		return Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
 	var held []string
 	urows, err := t.tx.QueryContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
 		ORDER BY create_time, value`, ws, id, identity.UserID)
 	if err != nil {
-		return fmt.Errorf("read user ids of %s: %w", id, err)
+		return Snapshot{}, fmt.Errorf("read user ids of %s: %w", id, err)
 	}
 	for urows.Next() {
 		var v string
 		if err := urows.Scan(&v); err != nil {
 			urows.Close()
-			return fmt.Errorf("scan user id: %w", err)
+			return Snapshot{}, fmt.Errorf("scan user id: %w", err)
 		}
 		held = append(held, v)
 	}
 	urows.Close()
 	if err := urows.Err(); err != nil {
-		return fmt.Errorf("read user ids of %s: %w", id, err)
+		return Snapshot{}, fmt.Errorf("read user ids of %s: %w", id, err)
 	}
 	if !slices.Contains(held, row.userID) {
 		row.userID = ""
@@ -504,20 +517,10 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) error {
 			row.userID = held[0]
 		}
 	}
-	if err := t.writeTraits(ctx, ws, id, traits); err != nil {
-		return err
+	if err := t.writeProfile(ctx, ws, row, traits, now); err != nil {
+		return Snapshot{}, err
 	}
-	return t.writeCounters(ctx, ws, row, now)
-}
-
-// writeCounters stores a customer's user id, counters and update time.
-func (t *Tx) writeCounters(ctx context.Context, ws string, row customerRow, now time.Time) error {
-	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET user_id = $3, event_count = $4, first_seen = $5, last_seen = $6, update_time = $7
-		WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, row.id, row.userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
-		return fmt.Errorf("update customer %s: %w", row.id, err)
-	}
-	return nil
+	return Snapshot{ID: id, Traits: traits.values, FirstSeen: fromMicros(row.firstSeen)}, nil
 }
 
 // ErrStale reports that a customer a transaction resolved to was merged
@@ -529,8 +532,15 @@ var ErrStale = errors.New("customer merged concurrently")
 // merges, undos and ingestion touching the same customers; SQLite already
 // runs one writer at a time.
 func (t *Tx) LockCustomers(ctx context.Context, ws string, ids []string) error {
+	_, err := t.lockCustomers(ctx, ws, ids)
+	return err
+}
+
+// lockCustomers locks on PostgreSQL and returns each locked customer's
+// merged_into as it is once the locks are held.
+func (t *Tx) lockCustomers(ctx context.Context, ws string, ids []string) (map[string]string, error) {
 	if t.tx.Dialect != sqldb.Postgres || len(ids) == 0 {
-		return nil
+		return nil, nil
 	}
 	sorted := slices.Clone(ids)
 	slices.Sort(sorted)
@@ -538,12 +548,21 @@ func (t *Tx) LockCustomers(ctx context.Context, ws string, ids []string) error {
 	for _, id := range slices.Compact(sorted) {
 		args = append(args, id)
 	}
-	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id FROM customers WHERE workspace_id = $1 AND customer_id IN (`+
+	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND customer_id IN (`+
 		placeholders(2, len(args)-1)+`) ORDER BY customer_id FOR UPDATE`, args...)
 	if err != nil {
-		return fmt.Errorf("lock customers: %w", err)
+		return nil, fmt.Errorf("lock customers: %w", err)
 	}
-	return rows.Close()
+	defer rows.Close()
+	mergedInto := map[string]string{}
+	for rows.Next() {
+		var id, into string
+		if err := rows.Scan(&id, &into); err != nil {
+			return nil, fmt.Errorf("lock customers: %w", err)
+		}
+		mergedInto[id] = into
+	}
+	return mergedInto, rows.Err()
 }
 
 // LockLive locks customers and checks none was merged away meanwhile
@@ -553,15 +572,16 @@ func (t *Tx) LockLive(ctx context.Context, ws string, ids []string) error {
 		// One writer at a time: what this transaction read is current.
 		return nil
 	}
-	if err := t.LockCustomers(ctx, ws, ids); err != nil {
+	mergedInto, err := t.lockCustomers(ctx, ws, ids)
+	if err != nil {
 		return err
 	}
 	for _, id := range ids {
-		row, err := t.customer(ctx, ws, id)
-		if err != nil {
-			return err
+		into, ok := mergedInto[id]
+		if !ok {
+			return fmt.Errorf("customer %q: %w", id, ErrNotFound)
 		}
-		if row.mergedInto != "" {
+		if into != "" {
 			return fmt.Errorf("customer %s: %w", id, ErrStale)
 		}
 	}
@@ -590,15 +610,27 @@ type LiveInfo struct {
 // LiveInfo follows merges from a customer id to the live customer it is
 // now.
 func (t *Tx) LiveInfo(ctx context.Context, ws, id string) (LiveInfo, error) {
+	return liveInfo(ctx, t.tx, ws, id)
+}
+
+// liveInfo follows merged_into from id to the live customer, reading only
+// what it needs.
+func liveInfo(ctx context.Context, q querier, ws, id string) (LiveInfo, error) {
 	for hop := 0; hop < maxRedirects; hop++ {
-		row, err := t.customer(ctx, ws, id)
+		var into, userID string
+		var created int64
+		err := q.QueryRowContext(ctx, `SELECT merged_into, user_id, create_time FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+			ws, id).Scan(&into, &userID, &created)
+		if errors.Is(err, sql.ErrNoRows) {
+			return LiveInfo{}, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+		}
 		if err != nil {
-			return LiveInfo{}, err
+			return LiveInfo{}, fmt.Errorf("load customer %q: %w", id, err)
 		}
-		if row.mergedInto == "" {
-			return LiveInfo{ID: id, UserID: row.userID, CreateTime: fromMicros(row.createTime)}, nil
+		if into == "" {
+			return LiveInfo{ID: id, UserID: userID, CreateTime: fromMicros(created)}, nil
 		}
-		id = row.mergedInto
+		id = into
 	}
 	return LiveInfo{}, fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
 }
@@ -627,7 +659,11 @@ func scanMerge(sc interface{ Scan(...any) error }) (Merge, []redirect, error) {
 }
 
 func (t *Tx) merge(ctx context.Context, ws, id string) (Merge, []redirect, error) {
-	m, rs, err := scanMerge(t.tx.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
+	return loadMerge(ctx, t.tx, ws, id)
+}
+
+func loadMerge(ctx context.Context, q querier, ws, id string) (Merge, []redirect, error) {
+	m, rs, err := scanMerge(q.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Merge{}, nil, fmt.Errorf("merge %q: %w", id, ErrNotFound)
 	}
@@ -639,12 +675,7 @@ func (t *Tx) merge(ctx context.Context, ws, id string) (Merge, []redirect, error
 
 // Merge returns one merge.
 func (s *Store) Merge(ctx context.Context, ws, id string) (Merge, error) {
-	var m Merge
-	err := s.InTx(ctx, func(tx *Tx) error {
-		var err error
-		m, _, err = tx.merge(ctx, ws, id)
-		return err
-	})
+	m, _, err := loadMerge(ctx, s.db, ws, id)
 	return m, err
 }
 

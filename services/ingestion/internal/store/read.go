@@ -77,6 +77,7 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 	}
 	survivors := map[string]*Customer{}
 	var order []*Customer
+	region, regionRead := "", false
 	for _, id := range ids {
 		r, ok := rows[id]
 		for hop := 0; ok && r.mergedInto != "" && hop < maxRedirects; hop++ {
@@ -101,9 +102,11 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			if len(c.IdentityTraits) == 0 && len(traits) > 0 {
 				// Stored before identity traits were (migration 0003):
 				// derived now, stored with the next identify.
-				region, err := s.PhoneRegion(ctx, ws)
-				if err != nil {
-					return nil, err
+				if !regionRead {
+					if region, err = s.PhoneRegion(ctx, ws); err != nil {
+						return nil, err
+					}
+					regionRead = true
 				}
 				c.IdentityTraits = profile.Describe(traits, region)
 			}
@@ -198,7 +201,7 @@ type EventPage struct {
 // CustomerEvents lists a customer's events newest first. The page token is
 // the position after the last event returned.
 func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageSize int, token string) (*EventPage, error) {
-	c, err := s.Customer(ctx, ws, customerID)
+	c, err := liveInfo(ctx, s.db, ws, customerID)
 	if err != nil {
 		return nil, err
 	}

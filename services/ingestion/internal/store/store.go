@@ -90,9 +90,13 @@ func (s *Store) PhoneRegion(ctx context.Context, ws string) (string, error) {
 	return phoneRegion(ctx, s.db, ws)
 }
 
-func phoneRegion(ctx context.Context, q interface {
+// querier is what reads need of a DB or a transaction, so one read serves
+// both.
+type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}, ws string) (string, error) {
+}
+
+func phoneRegion(ctx context.Context, q querier, ws string) (string, error) {
 	var r string
 	err := q.QueryRowContext(ctx, `SELECT phone_region FROM workspaces WHERE workspace_id = $1`, ws).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -152,24 +156,22 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 // Tx is the write side of ingestion, used inside one transaction.
 type Tx struct {
 	tx *sqldb.Tx
-	// regions caches workspaces' phone regions for the transaction.
-	regions map[string]string
+	// region caches the phone region of regionWS: a transaction serves one
+	// workspace.
+	region, regionWS string
 }
 
 // PhoneRegion returns the region a workspace reads phone numbers in; an
 // unknown workspace reads them as Japanese.
 func (t *Tx) PhoneRegion(ctx context.Context, ws string) (string, error) {
-	if r, ok := t.regions[ws]; ok {
-		return r, nil
+	if t.regionWS == ws {
+		return t.region, nil
 	}
 	r, err := phoneRegion(ctx, t.tx, ws)
 	if err != nil {
 		return "", err
 	}
-	if t.regions == nil {
-		t.regions = map[string]string{}
-	}
-	t.regions[ws] = r
+	t.region, t.regionWS = r, ws
 	return r, nil
 }
 
@@ -249,28 +251,34 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 	return nil
 }
 
-// Touch counts an event on a customer and sets traits (identify calls).
+// Touch counts an event on a customer and sets traits (identify calls), in
+// one UPDATE.
 func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, now time.Time) error {
+	at := micros(eventTime)
+	counters := `event_count = event_count + 1, update_time = $4,
+		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
+		last_seen = CASE WHEN last_seen >= $3 THEN last_seen ELSE $3 END`
+	args := []any{ws, customerID, at, micros(now)}
 	if len(traits) > 0 {
-		row, err := t.customer(ctx, ws, customerID)
+		var row customerRow
+		err := t.tx.QueryRowContext(ctx, `SELECT traits, trait_times FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+			ws, customerID).Scan(&row.traits, &row.traitTimes)
 		if err != nil {
-			return err
+			return fmt.Errorf("load traits of %s: %w", customerID, err)
 		}
 		st, err := row.traitState()
 		if err != nil {
 			return err
 		}
 		st.set(traits, micros(now))
-		if err := t.writeTraits(ctx, ws, customerID, st); err != nil {
+		cols, err := t.traitColumns(ctx, ws, st)
+		if err != nil {
 			return err
 		}
+		counters += `, traits = $5, trait_times = $6, identity_traits = $7`
+		args = append(args, cols[0], cols[1], cols[2])
 	}
-	at := micros(eventTime)
-	_, err := t.tx.ExecContext(ctx, `UPDATE customers SET event_count = event_count + 1, update_time = $4,
-		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
-		last_seen = CASE WHEN last_seen >= $3 THEN last_seen ELSE $3 END
-		WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID, at, micros(now))
-	if err != nil {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET `+counters+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
 		return fmt.Errorf("touch customer: %w", err)
 	}
 	return nil

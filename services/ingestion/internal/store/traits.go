@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
@@ -48,28 +49,35 @@ func (s traitState) absorb(o traitState) {
 	}
 }
 
-// writeTraits stores a customer's traits, their times and the identity
-// traits derived from them.
-func (t *Tx) writeTraits(ctx context.Context, ws, id string, s traitState) error {
+// traitColumns encodes traits for the traits, trait_times and
+// identity_traits columns.
+func (t *Tx) traitColumns(ctx context.Context, ws string, s traitState) ([3]string, error) {
+	var cols [3]string
 	region, err := t.PhoneRegion(ctx, ws)
+	if err != nil {
+		return cols, err
+	}
+	for i, v := range []any{s.values, s.times, profile.Describe(s.values, region)} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return cols, fmt.Errorf("encode traits: %w", err)
+		}
+		cols[i] = string(b)
+	}
+	return cols, nil
+}
+
+// writeProfile stores a customer's traits with what derives from them, its
+// user id, counters and update time, in one UPDATE.
+func (t *Tx) writeProfile(ctx context.Context, ws string, row customerRow, s traitState, now time.Time) error {
+	cols, err := t.traitColumns(ctx, ws, s)
 	if err != nil {
 		return err
 	}
-	values, err := json.Marshal(s.values)
-	if err != nil {
-		return fmt.Errorf("encode traits: %w", err)
-	}
-	times, err := json.Marshal(s.times)
-	if err != nil {
-		return fmt.Errorf("encode trait times: %w", err)
-	}
-	idTraits, err := json.Marshal(profile.Describe(s.values, region))
-	if err != nil {
-		return fmt.Errorf("encode identity traits: %w", err)
-	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, trait_times = $4, identity_traits = $5 WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, id, string(values), string(times), string(idTraits)); err != nil {
-		return fmt.Errorf("update traits of %s: %w", id, err)
+	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, trait_times = $4, identity_traits = $5, user_id = $6,
+		event_count = $7, first_seen = $8, last_seen = $9, update_time = $10 WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, row.id, cols[0], cols[1], cols[2], row.userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
+		return fmt.Errorf("update customer %s: %w", row.id, err)
 	}
 	return nil
 }
