@@ -15,6 +15,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 )
 
 // Identity kinds.
@@ -50,6 +51,15 @@ func Keys(userID, anonymousID, email, phone, region string) []Key {
 		keys = append(keys, Key{Phone, p})
 	}
 	return keys
+}
+
+// MessageKeys lists the identities a message states about its user: its ids
+// and the e-mail and phone of its identify traits or context.traits. It is
+// used both when a message is stored and when an undone merge re-resolves
+// stored events, so the two always agree.
+func MessageKeys(t tracking.Type, userID, anonymousID string, traits, context map[string]any, region string) []Key {
+	return Keys(userID, anonymousID,
+		tracking.UserTrait(t, traits, context, "email"), tracking.UserTrait(t, traits, context, "phone"), region)
 }
 
 // NormalizeEmail folds the forms one address takes in real data (full-width

@@ -120,7 +120,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	if err != nil {
 		return "", false, err
 	}
-	keys := identity.Keys(m.UserID, m.AnonymousID, m.Email(), m.Phone(), region)
+	keys := identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)
 	matches, err := tx.FindIdentities(ctx, ws, keys)
 	if err != nil {
 		return "", false, err

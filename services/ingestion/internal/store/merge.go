@@ -268,9 +268,7 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		if movedEvent[e.EventID] {
 			continue
 		}
-		keys := identity.Keys(e.UserID, e.AnonymousID,
-			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "email"),
-			tracking.UserTrait(tracking.Type(e.Type), e.Traits, e.Context, "phone"), region)
+		keys := identity.MessageKeys(tracking.Type(e.Type), e.UserID, e.AnonymousID, e.Traits, e.Context, region)
 		// Identities attached since the merge are no evidence yet: the
 		// first event that carries one decides where it belongs.
 		owner := m.SurvivorID

@@ -51,12 +51,6 @@ type Order struct {
 	Currency string
 }
 
-// Email returns the e-mail the message states about the user.
-func (m *Message) Email() string { return UserTrait(m.Type, m.Traits, m.Context, "email") }
-
-// Phone returns the phone number the message states about the user.
-func (m *Message) Phone() string { return UserTrait(m.Type, m.Traits, m.Context, "phone") }
-
 // UserTrait returns a trait a message of type t states about its user:
 // identify traits, else context.traits. Group traits describe the group,
 // not the user.

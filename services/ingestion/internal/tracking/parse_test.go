@@ -44,7 +44,7 @@ func TestParseBatch(t *testing.T) {
 	if got, want := msgs[0].Timestamp, time.Date(2026, 11, 1, 1, 0, 0, 123e6, time.UTC); !got.Equal(want) {
 		t.Errorf("timestamp = %v, want %v", got, want)
 	}
-	if got := msgs[0].Email(); got != "Taro@Example.jp" {
+	if got := UserTrait(msgs[0].Type, msgs[0].Traits, msgs[0].Context, "email"); got != "Taro@Example.jp" {
 		t.Errorf("email = %q", got)
 	}
 	if o := msgs[1].Order; o == nil || o.OrderID != "o-1" || o.Revenue != 1200 || o.Currency != "JPY" {
