@@ -93,7 +93,7 @@ func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (sto
 	now := d.now().UTC()
 	sc := store.Scan{
 		WorkspaceID: ws, ID: ingest.NewID("scan"), State: store.ScanRunning, Phase: "loading",
-		AutoMerge: autoMerge, CreateTime: now, UpdateTime: now,
+		AutoMerge: autoMerge, CustomersTotal: total, CreateTime: now, UpdateTime: now,
 	}
 	sc, started, err := d.store.StartScan(ctx, sc, now.Add(-StaleAfter))
 	if err != nil || !started {
@@ -108,8 +108,8 @@ func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (sto
 // failed.
 func (d *Service) Scan(ctx context.Context, ws, id string) (store.Scan, error) {
 	sc, err := d.store.Scan(ctx, ws, id)
-	if err == nil && sc.State == store.ScanRunning && sc.UpdateTime.Before(d.now().Add(-StaleAfter)) {
-		sc.State, sc.Error = store.ScanFailed, "interrupted: the service stopped during the scan"
+	if err == nil && sc.Stale(d.now().Add(-StaleAfter)) {
+		sc.State, sc.Error = store.ScanFailed, store.ScanInterrupted
 	}
 	return sc, err
 }
@@ -124,7 +124,7 @@ func (d *Service) run(sc store.Scan) {
 	if err != nil {
 		sc.State, sc.Error = store.ScanFailed, err.Error()
 		if d.base.Err() != nil {
-			sc.Error = "interrupted: the service stopped during the scan"
+			sc.Error = store.ScanInterrupted
 		}
 		log.Error("duplicate scan failed", slog.Any("error", err))
 	} else {
@@ -153,14 +153,7 @@ func (d *Service) progress(ctx context.Context, sc *store.Scan, phase string, fr
 }
 
 func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
-	total, err := d.store.CountLiveCustomers(ctx, sc.WorkspaceID)
-	if err != nil {
-		return err
-	}
-	if total > MaxScanCustomers {
-		return fmt.Errorf("the workspace has %d customers, over the scan limit of %d: %w", total, MaxScanCustomers, ErrTooMany)
-	}
-	sc.CustomersTotal = total
+	total := sc.CustomersTotal // counted and checked by StartScan
 	region, err := d.store.PhoneRegion(ctx, sc.WorkspaceID)
 	if err != nil {
 		return err

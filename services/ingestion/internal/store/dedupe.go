@@ -19,6 +19,16 @@ const (
 	ScanFailed    = "failed"
 )
 
+// ScanInterrupted is the error of a scan whose process stopped before it
+// ended.
+const ScanInterrupted = "interrupted: the service stopped during the scan"
+
+// Stale reports whether a running scan has not been updated since before:
+// its process stopped, since a running scan writes progress regularly.
+func (s Scan) Stale(before time.Time) bool {
+	return s.State == ScanRunning && s.UpdateTime.Before(before)
+}
+
 // Scan is a duplicate scan and its progress.
 type Scan struct {
 	WorkspaceID        string
@@ -73,8 +83,8 @@ func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (
 				}
 				return err
 			}
-			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, create_time, update_time)
-				VALUES ($1, $2, $3, $4, $5, $6, $6)`, sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.AutoMerge, micros(sc.CreateTime)); err != nil {
+			if _, err := tx.tx.ExecContext(ctx, `INSERT INTO duplicate_scans (workspace_id, scan_id, state, phase, auto_merge, customers_total, create_time, update_time)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.AutoMerge, sc.CustomersTotal, micros(sc.CreateTime)); err != nil {
 				return fmt.Errorf("record scan: %w", err)
 			}
 			started = true
@@ -87,38 +97,25 @@ func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (
 	return out, started, err
 }
 
-// failStaleScans marks running scans not updated since staleBefore as
-// failed and returns the workspace's live running scan, if any.
+// failStaleScans marks the workspace's running scan failed if it was not
+// updated since staleBefore, and otherwise returns it (nil when none runs;
+// a unique index allows one).
 func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*Scan, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, ScanRunning)
+	r, err := scanScan(t.tx.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, ScanRunning))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, fmt.Errorf("find running scans: %w", err)
+		return nil, fmt.Errorf("find running scan: %w", err)
 	}
-	var live *Scan
-	var stale []string
-	for rows.Next() {
-		r, err := scanScan(rows)
-		if err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan duplicate scan: %w", err)
-		}
-		if r.UpdateTime.Before(staleBefore) {
-			stale = append(stale, r.ID)
-		} else {
-			live = &r
-		}
+	if !r.Stale(staleBefore) {
+		return &r, nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("find running scans: %w", err)
+	if _, err := t.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
+		ws, r.ID, ScanFailed, ScanInterrupted, micros(now)); err != nil {
+		return nil, fmt.Errorf("fail stale scan: %w", err)
 	}
-	for _, id := range stale {
-		if _, err := t.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
-			ws, id, ScanFailed, "interrupted: the service stopped during the scan", micros(now)); err != nil {
-			return nil, fmt.Errorf("fail stale scan: %w", err)
-		}
-	}
-	return live, nil
+	return nil, nil
 }
 
 // UpdateScan stores a scan's progress and state.
