@@ -79,11 +79,7 @@ func (s *Service) Register(srv *grpc.Server) { s.server.Register(srv) }
 
 // VerifyKey authenticates an API key against the workspace table.
 func (s *Service) VerifyKey(ctx context.Context, key string) (string, error) {
-	ws, err := s.store.WorkspaceForKey(ctx, auth.HashKey(key))
-	if errors.Is(err, store.ErrNotFound) {
-		return "", auth.ErrUnauthenticated
-	}
-	return ws, err
+	return s.store.VerifyKey(ctx, key)
 }
 
 // Bootstrap makes sure a development workspace exists. With key set (from

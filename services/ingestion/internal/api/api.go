@@ -391,8 +391,8 @@ func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.Ver
 	if req.GetApiKey() == "" {
 		return nil, grpcstatus.Invalid("api_key", "is required")
 	}
-	ws, err := w.s.store.WorkspaceForKey(ctx, auth.HashKey(req.GetApiKey()))
-	if errors.Is(err, store.ErrNotFound) {
+	ws, err := w.s.store.VerifyKey(ctx, req.GetApiKey())
+	if errors.Is(err, auth.ErrUnauthenticated) {
 		return nil, status.Error(codes.Unauthenticated, "unknown API key")
 	}
 	if err != nil {

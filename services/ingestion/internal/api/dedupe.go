@@ -11,6 +11,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
@@ -20,15 +21,12 @@ type dedupeServer struct {
 	s *Server
 }
 
-// maxIDLen bounds ids accepted in requests.
-const maxIDLen = 512
-
 func requireID(field, v string) error {
 	switch {
 	case v == "":
 		return grpcstatus.Invalid(field, "is required")
-	case len(v) > maxIDLen:
-		return grpcstatus.Invalid(field, fmt.Sprintf("is longer than %d bytes", maxIDLen))
+	case len(v) > tracking.MaxIDLength:
+		return grpcstatus.Invalid(field, fmt.Sprintf("is longer than %d bytes", tracking.MaxIDLength))
 	}
 	return nil
 }
@@ -182,8 +180,8 @@ func (d *dedupeServer) ListMerges(ctx context.Context, req *ingestionv1.ListMerg
 	if err != nil {
 		return nil, err
 	}
-	if len(req.GetCustomerId()) > maxIDLen {
-		return nil, grpcstatus.Invalid("customer_id", fmt.Sprintf("is longer than %d bytes", maxIDLen))
+	if len(req.GetCustomerId()) > tracking.MaxIDLength {
+		return nil, grpcstatus.Invalid("customer_id", fmt.Sprintf("is longer than %d bytes", tracking.MaxIDLength))
 	}
 	size, err := pageSize(req.GetPageSize())
 	if err != nil {

@@ -149,7 +149,8 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		}
 	}
 	if len(d.Merge) > 0 {
-		if err := in.merge(ctx, tx, ws, customerID, d.Merge, now); err != nil {
+		m := store.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: store.SourceResolution, Time: now}
+		if _, err := Merge(ctx, tx, ws, m); err != nil {
 			return "", false, err
 		}
 	}
@@ -188,11 +189,6 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		return "", false, err
 	}
 	return customerID, false, nil
-}
-
-func (in *Ingester) merge(ctx context.Context, tx *store.Tx, ws, survivor string, merged []string, now time.Time) error {
-	_, err := Merge(ctx, tx, ws, store.Merge{ID: NewID("mrg"), SurvivorID: survivor, MergedIDs: merged, Source: store.SourceResolution, Time: now})
-	return err
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.

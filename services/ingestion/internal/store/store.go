@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -71,12 +72,13 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash strin
 	})
 }
 
-// WorkspaceForKey returns the workspace an API key hash belongs to.
-func (s *Store) WorkspaceForKey(ctx context.Context, keyHash string) (string, error) {
+// VerifyKey returns the workspace an API key belongs to, or
+// auth.ErrUnauthenticated for an unknown key.
+func (s *Store) VerifyKey(ctx context.Context, key string) (string, error) {
 	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM api_keys WHERE key_hash = $1`, keyHash).Scan(&id)
+	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM api_keys WHERE key_hash = $1`, auth.HashKey(key)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", ErrNotFound
+		return "", auth.ErrUnauthenticated
 	}
 	if err != nil {
 		return "", fmt.Errorf("look up api key: %w", err)

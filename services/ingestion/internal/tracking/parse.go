@@ -21,8 +21,9 @@ const (
 	MaxBatchMessages = 2500
 	MaxBatchBytes    = 500 * 1024
 	MaxMessageBytes  = 32 * 1024
-	maxIDLength      = 512
-	maxNameLength    = 1024
+	// MaxIDLength bounds every id a request carries.
+	MaxIDLength   = 512
+	maxNameLength = 1024
 )
 
 // raw is the common shape of every Segment call before validation.
@@ -198,8 +199,8 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 		}
 	}
 	for name, val := range map[string]string{"messageId": m.MessageID, "userId": m.UserID, "anonymousId": m.AnonymousID, "groupId": m.GroupID, "previousId": m.PreviousID} {
-		if len(val) > maxIDLength {
-			v.Addf(field(name), "is %d characters, over the limit of %d", len(val), maxIDLength)
+		if len(val) > MaxIDLength {
+			v.Addf(field(name), "is %d characters, over the limit of %d", len(val), MaxIDLength)
 		}
 	}
 	if len(m.Name) > maxNameLength {
@@ -210,18 +211,15 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 		v.Addf(field("timestamp"), "%v", err)
 	}
 	m.Timestamp = ts
+	if m.MessageID == "" {
+		m.MessageID = contentID(r)
+	}
 	if m.Type == Track && strings.EqualFold(m.Name, OrderCompleted) {
-		if m.MessageID == "" {
-			m.MessageID = contentID(r)
-		}
 		o, name, err := orderFrom(m.Properties, m.MessageID)
 		if err != nil {
 			v.Addf(field("properties."+name), "%v", err)
 		}
 		m.Order = o
-	}
-	if m.MessageID == "" {
-		m.MessageID = contentID(r)
 	}
 	return m, len(v.Violations) == before
 }
