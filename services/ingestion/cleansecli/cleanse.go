@@ -233,11 +233,9 @@ func csvError(name string, err error) error {
 }
 
 // next reads up to batchSize records; it returns an empty batch at EOF.
-func (r *reader) next(batch []normalize.Record) ([]normalize.Record, error) {
-	if cap(batch) < batchSize {
-		batch = make([]normalize.Record, 0, batchSize)
-	}
-	batch = batch[:0]
+// Each batch is new: batches are handed to other goroutines.
+func (r *reader) next() ([]normalize.Record, error) {
+	batch := make([]normalize.Record, 0, batchSize)
 	for len(batch) < batchSize {
 		row, err := r.cr.Read()
 		if err == io.EOF {
@@ -297,7 +295,7 @@ func (c *command) each(in io.Reader, fn func([]normalize.Result) error) (int, er
 	go func() {
 		defer close(batches)
 		for {
-			b, err := r.next(nil)
+			b, err := r.next()
 			if len(b) == 0 && err == nil {
 				return
 			}

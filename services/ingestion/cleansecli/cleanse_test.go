@@ -102,6 +102,34 @@ func TestDedupeCommand(t *testing.T) {
 	}
 }
 
+// TestDedupeReview checks the review file lists a pair that is plausible
+// but not certain (the same name at the same company only) and not the
+// pairs that were merged.
+func TestDedupeReview(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.csv")
+	csv := "record_id,name,email,company\n" +
+		"a,佐藤 一郎,,株式会社トヨクモ\n" +
+		"b,佐藤一郎,,ﾄﾖｸﾓ(株)\n" +
+		"c,鈴木花子,hanako@example.jp,\n" +
+		"d,鈴木 花子,HANAKO@example.jp,\n"
+	if err := os.WriteFile(in, []byte(csv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reviewPath := filepath.Join(dir, "review.csv")
+	if _, _, err := run(t, "", "dedupe", "--input", in, "--output", filepath.Join(dir, "clusters.csv"), "--review", reviewPath); err != nil {
+		t.Fatal(err)
+	}
+	rv, err := os.ReadFile(reviewPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(rv)), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[1], "a,b,") || !strings.Contains(lines[1], "company") {
+		t.Errorf("review file = %q, want the header and the pair a,b with a company reason", rv)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		name, in string

@@ -68,7 +68,7 @@ type Stats struct {
 	Blocks          int // blocks with at least two records
 	OversizedBlocks int // blocks handled with the sorted-neighbourhood window
 	Candidates      int // distinct pairs scored
-	Merges, Reviews int
+	Merges          int
 }
 
 // Result is the output of Find: the pairs at or above Options.Low, sorted by
@@ -145,8 +145,6 @@ func Find(records []Record, opt Options) Result {
 	for _, p := range res.Pairs {
 		if p.Decision == Merge {
 			st.Merges++
-		} else {
-			st.Reviews++
 		}
 	}
 	res.Stats = st
