@@ -26,6 +26,7 @@ import (
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
+	"github.com/kizuna/kizuna/services/platform/telemetry"
 )
 
 // The backends authenticate with grpctest's default verifier, which accepts
@@ -246,7 +247,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Segmentation: grpctest.Dial(t, addrs["segmentation"]),
 		Metrics:      grpctest.Dial(t, addrs["metrics"]),
 		Campaign:     grpctest.Dial(t, addrs["campaign"]),
-		Logger:       slog.New(slog.NewJSONHandler(logs, nil)),
+		Logger:       telemetry.NewLogger(logs, slog.LevelInfo, true),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -351,7 +352,7 @@ func mustStruct(t testing.TB, m map[string]any) *structpb.Struct {
 	return s
 }
 
-// The JSON around the pad in paddedBatch and paddedTrack bodies.
+// The JSON around the pad in padded bodies for /v1/batch and /v1/track.
 const (
 	batchPadPrefix = `{"batch":[{"type":"track","userId":"u1","event":"Pad","properties":{"pad":"`
 	batchPadSuffix = `"}}]}`
@@ -362,25 +363,13 @@ const (
 	trackPadOverhead = len(trackPadPrefix) + len(trackPadSuffix)
 )
 
-// paddedBatch returns a /v1/batch body of exactly size bytes: one track
-// message whose "pad" property fills the rest.
-func paddedBatch(t testing.TB, size int) []byte {
+// padded returns a body of exactly size bytes: prefix, then a "pad"
+// property value that fills the rest, then suffix.
+func padded(t testing.TB, prefix, suffix string, size int) []byte {
 	t.Helper()
-	const prefix, suffix = batchPadPrefix, batchPadSuffix
 	n := size - len(prefix) - len(suffix)
 	if n < 0 {
-		t.Fatalf("paddedBatch: size %d too small", size)
-	}
-	return []byte(prefix + strings.Repeat("x", n) + suffix)
-}
-
-// paddedTrack is paddedBatch for /v1/track.
-func paddedTrack(t testing.TB, size int) []byte {
-	t.Helper()
-	const prefix, suffix = trackPadPrefix, trackPadSuffix
-	n := size - len(prefix) - len(suffix)
-	if n < 0 {
-		t.Fatalf("paddedTrack: size %d too small", size)
+		t.Fatalf("padded: size %d too small", size)
 	}
 	return []byte(prefix + strings.Repeat("x", n) + suffix)
 }

@@ -65,7 +65,8 @@ type Options struct {
 	Metrics *grpc.ClientConn
 	// Campaign serves CampaignService.
 	Campaign *grpc.ClientConn
-	// Logger receives one line per request; slog.Default() when nil.
+	// Logger receives one line per request; slog.Default() when nil. Build
+	// it with telemetry.NewLogger for the lines to carry trace ids.
 	Logger *slog.Logger
 }
 

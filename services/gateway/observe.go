@@ -21,7 +21,8 @@ type requestInfo struct {
 type requestInfoKey struct{}
 
 // logRequests writes one structured line per request and names the span
-// after the route template.
+// after the route template. The line is logged with the request's context,
+// so a logger from telemetry.NewLogger adds its trace_id and span_id.
 func (g *Gateway) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -64,9 +65,6 @@ func (g *Gateway) logRequests(next http.Handler) http.Handler {
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
 			slog.Int64("bytes", rec.bytes),
-		}
-		if sc := span.SpanContext(); sc.HasTraceID() {
-			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
 		}
 		g.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})

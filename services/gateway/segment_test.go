@@ -240,16 +240,16 @@ func TestBodyLimitsAndEncoding(t *testing.T) {
 		wantMessage string // substring of the error message
 		wantPad     int    // length of the pad property the backend must get
 	}{
-		{"batch at the limit", "/v1/batch", paddedBatch(t, batchBodyLimit), auth, http.StatusOK, "", batchBodyLimit - batchPadOverhead},
-		{"batch over the limit", "/v1/batch", paddedBatch(t, batchBodyLimit+1), auth, http.StatusBadRequest, "request body exceeds 500 KB", 0},
-		{"track at the limit", "/v1/track", paddedTrack(t, messageBodyLimit), auth, http.StatusOK, "", messageBodyLimit - trackPadOverhead},
-		{"track over the limit", "/v1/track", paddedTrack(t, messageBodyLimit+1), auth, http.StatusBadRequest, "request body exceeds 32 KB", 0},
-		{"gzip batch", "/v1/batch", gzipped(t, paddedBatch(t, 1000)), gzipAuth, http.StatusOK, "", 1000 - batchPadOverhead},
-		{"gzip under the limit only when compressed", "/v1/batch", gzipped(t, paddedBatch(t, batchBodyLimit+1)), gzipAuth, http.StatusBadRequest, "request body exceeds 500 KB", 0},
-		{"x-gzip", "/v1/track", gzipped(t, paddedTrack(t, 100)), map[string]string{"Authorization": basic(testKey, ""), "Content-Encoding": "x-gzip"}, http.StatusOK, "", 100 - trackPadOverhead},
-		{"not actually gzip", "/v1/track", paddedTrack(t, 100), gzipAuth, http.StatusBadRequest, "malformed gzip body", 0},
-		{"truncated gzip", "/v1/track", gzipped(t, paddedTrack(t, 100))[:20], gzipAuth, http.StatusBadRequest, "malformed gzip body", 0},
-		{"unsupported encoding", "/v1/track", paddedTrack(t, 100), map[string]string{"Authorization": basic(testKey, ""), "Content-Encoding": "br"}, http.StatusUnsupportedMediaType, `unsupported Content-Encoding "br"`, 0},
+		{"batch at the limit", "/v1/batch", padded(t, batchPadPrefix, batchPadSuffix, batchBodyLimit), auth, http.StatusOK, "", batchBodyLimit - batchPadOverhead},
+		{"batch over the limit", "/v1/batch", padded(t, batchPadPrefix, batchPadSuffix, batchBodyLimit+1), auth, http.StatusBadRequest, "request body exceeds 500 KB", 0},
+		{"track at the limit", "/v1/track", padded(t, trackPadPrefix, trackPadSuffix, messageBodyLimit), auth, http.StatusOK, "", messageBodyLimit - trackPadOverhead},
+		{"track over the limit", "/v1/track", padded(t, trackPadPrefix, trackPadSuffix, messageBodyLimit+1), auth, http.StatusBadRequest, "request body exceeds 32 KB", 0},
+		{"gzip batch", "/v1/batch", gzipped(t, padded(t, batchPadPrefix, batchPadSuffix, 1000)), gzipAuth, http.StatusOK, "", 1000 - batchPadOverhead},
+		{"gzip under the limit only when compressed", "/v1/batch", gzipped(t, padded(t, batchPadPrefix, batchPadSuffix, batchBodyLimit+1)), gzipAuth, http.StatusBadRequest, "request body exceeds 500 KB", 0},
+		{"x-gzip", "/v1/track", gzipped(t, padded(t, trackPadPrefix, trackPadSuffix, 100)), map[string]string{"Authorization": basic(testKey, ""), "Content-Encoding": "x-gzip"}, http.StatusOK, "", 100 - trackPadOverhead},
+		{"not actually gzip", "/v1/track", padded(t, trackPadPrefix, trackPadSuffix, 100), gzipAuth, http.StatusBadRequest, "malformed gzip body", 0},
+		{"truncated gzip", "/v1/track", gzipped(t, padded(t, trackPadPrefix, trackPadSuffix, 100))[:20], gzipAuth, http.StatusBadRequest, "malformed gzip body", 0},
+		{"unsupported encoding", "/v1/track", padded(t, trackPadPrefix, trackPadSuffix, 100), map[string]string{"Authorization": basic(testKey, ""), "Content-Encoding": "br"}, http.StatusUnsupportedMediaType, `unsupported Content-Encoding "br"`, 0},
 		{"REST body over 4 MiB", "/v1/segments", []byte(`{"displayName":"` + strings.Repeat("x", defaultBodyLimit) + `"}`), map[string]string{"Authorization": bearer(testKey)}, http.StatusBadRequest, "request body exceeds 4096 KB", 0},
 	}
 	for _, tt := range tests {

@@ -157,6 +157,12 @@ var statuses = map[campaign.DeliveryStatus]campaignv1.DeliveryStatus{
 	campaign.DeliveryFailed:  campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED,
 }
 
+// DeliveryStatus returns the API's value for s, so everything that shows a
+// status (the API, the deliveries stream) names it the same way.
+func DeliveryStatus(s campaign.DeliveryStatus) campaignv1.DeliveryStatus {
+	return statuses[s]
+}
+
 func toProto(c campaign.Campaign) *campaignv1.Campaign {
 	return &campaignv1.Campaign{
 		CampaignId:      c.ID,
@@ -181,7 +187,7 @@ func deliveryToProto(d campaign.Delivery) *campaignv1.Delivery {
 		DeliveryId:   d.ID,
 		CampaignId:   d.CampaignID,
 		CustomerId:   d.CustomerID,
-		Status:       statuses[d.Status],
+		Status:       DeliveryStatus(d.Status),
 		Attempts:     int32(d.Attempts),
 		LastError:    d.LastError,
 		ResponseCode: int32(d.ResponseCode),

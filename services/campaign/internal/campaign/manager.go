@@ -25,12 +25,19 @@ type Store interface {
 	// GetCampaign returns the campaign with its delivery counts, or
 	// ErrNotFound.
 	GetCampaign(ctx context.Context, workspaceID, campaignID string) (Campaign, error)
+	// LookupCampaign is GetCampaign without the counts (Counts is zero),
+	// which cost a scan of the campaign's deliveries.
+	LookupCampaign(ctx context.Context, workspaceID, campaignID string) (Campaign, error)
 	// ListCampaigns returns up to limit campaigns with their counts, newest
 	// first, starting after the campaign id after ("" for the newest).
 	ListCampaigns(ctx context.Context, workspaceID, after string, limit int) ([]Campaign, error)
 	// InsertDeliveries adds the deliveries of a draft campaign, ignoring any
 	// whose (campaign, customer) already has one. It returns ErrNotDraft,
-	// inserting nothing, once the campaign is no longer a draft.
+	// inserting nothing, once the campaign is no longer a draft. The
+	// deliveries belong to workspaceID and campaignID; their own
+	// WorkspaceID and CampaignID are not read. Message and LastError are
+	// stored as text made valid (see the store), so callers need not clean
+	// them.
 	InsertDeliveries(ctx context.Context, workspaceID, campaignID string, ds []Delivery) error
 	// MarkSending moves a draft campaign to SENDING with launch time at; it
 	// does nothing to a campaign in any other state.
@@ -124,16 +131,11 @@ func (m *Manager) List(ctx context.Context, workspaceID string, p Page) ([]Campa
 	if err != nil {
 		return nil, "", err
 	}
-	// One extra row says whether another page exists without a count query.
 	cs, err := m.store.ListCampaigns(ctx, workspaceID, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list campaigns: %w", err)
 	}
-	next := ""
-	if len(cs) > limit {
-		cs = cs[:limit]
-		next = encodePageToken(cs[limit-1].ID)
-	}
+	cs, next := trimPage(cs, limit, func(c Campaign) string { return c.ID })
 	return cs, next, nil
 }
 
@@ -150,21 +152,32 @@ func (m *Manager) ListDeliveries(ctx context.Context, workspaceID, campaignID st
 	if err := v.Err(); err != nil {
 		return nil, "", err
 	}
-	// The campaign must exist in this workspace: an empty page for another
-	// workspace's campaign would still say it exists.
-	if _, err := m.store.GetCampaign(ctx, workspaceID, campaignID); err != nil {
-		return nil, "", fmt.Errorf("list deliveries of %q: %w", campaignID, err)
-	}
 	ds, err := m.store.ListDeliveries(ctx, workspaceID, campaignID, after, limit+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries of %q: %w", campaignID, err)
 	}
-	next := ""
-	if len(ds) > limit {
-		ds = ds[:limit]
-		next = encodePageToken(ds[limit-1].ID)
+	if len(ds) == 0 {
+		// Deliveries are read within the workspace, so a page with some
+		// proves the campaign is this workspace's. An empty one must still
+		// answer NotFound for a campaign that is not, rather than say it
+		// exists (a draft's page is empty too).
+		if _, err := m.store.LookupCampaign(ctx, workspaceID, campaignID); err != nil {
+			return nil, "", fmt.Errorf("list deliveries of %q: %w", campaignID, err)
+		}
 	}
+	ds, next := trimPage(ds, limit, func(d Delivery) string { return d.ID })
 	return ds, next, nil
+}
+
+// trimPage cuts items, read with limit+1, to one page and returns the next
+// page's token: the extra item says whether another page exists without a
+// count query.
+func trimPage[T any](items []T, limit int, id func(T) string) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, encodePageToken(id(items[limit-1]))
 }
 
 // Launch snapshots the segment's members and gives each one pending
@@ -176,12 +189,13 @@ func (m *Manager) Launch(ctx context.Context, workspaceID, campaignID string) (C
 	if err := validateCampaignID(campaignID); err != nil {
 		return Campaign{}, err
 	}
-	c, err := m.store.GetCampaign(ctx, workspaceID, campaignID)
+	// Counts are not needed to launch; they are read once, at the end.
+	c, err := m.store.LookupCampaign(ctx, workspaceID, campaignID)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("launch campaign %q: %w", campaignID, err)
 	}
 	if c.State != StateDraft {
-		return c, nil
+		return m.reload(ctx, workspaceID, campaignID)
 	}
 	tmpl, err := message.Parse(c.MessageTemplate)
 	if err != nil {
@@ -208,7 +222,12 @@ func (m *Manager) Launch(ctx context.Context, workspaceID, campaignID string) (C
 		}
 	}
 	m.wake()
-	c, err = m.store.GetCampaign(ctx, workspaceID, campaignID)
+	return m.reload(ctx, workspaceID, campaignID)
+}
+
+// reload reads the campaign Launch returns, with its counts.
+func (m *Manager) reload(ctx context.Context, workspaceID, campaignID string) (Campaign, error) {
+	c, err := m.store.GetCampaign(ctx, workspaceID, campaignID)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("launch campaign %q: reload: %w", campaignID, err)
 	}
@@ -229,18 +248,17 @@ func (m *Manager) addDeliveries(ctx context.Context, c Campaign, tmpl *message.T
 		if err != nil {
 			return err
 		}
+		// The workspace and campaign are InsertDeliveries' arguments.
 		d := Delivery{
-			WorkspaceID: c.WorkspaceID,
-			ID:          id,
-			CampaignID:  c.ID,
-			CustomerID:  customerID,
-			Status:      DeliveryPending,
+			ID:         id,
+			CustomerID: customerID,
+			Status:     DeliveryPending,
 		}
 		t, ok := traits[customerID]
 		if !ok {
 			d.Status, d.LastError = DeliveryFailed, errProfileMissing
 		} else if msg, err := tmpl.Render(message.Customer{ID: customerID, Traits: t}); err != nil {
-			d.Status, d.LastError = DeliveryFailed, message.Clean("render message: "+err.Error())
+			d.Status, d.LastError = DeliveryFailed, "render message: "+err.Error()
 		} else {
 			d.Message = msg
 		}

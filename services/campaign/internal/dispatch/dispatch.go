@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/campaign/internal/campaign"
-	"github.com/kizuna/kizuna/services/campaign/internal/message"
 	"github.com/kizuna/kizuna/services/campaign/internal/webhook"
 )
 
@@ -52,10 +51,13 @@ type Publisher interface {
 	PublishOutcome(ctx context.Context, f Final) error
 }
 
-// Config configures a Dispatcher; zero fields take the defaults.
+// Config configures a Dispatcher. Store, Sender and Publisher are
+// required; other zero fields take the defaults.
 type Config struct {
-	Store     Store
-	Sender    Sender
+	Store  Store
+	Sender Sender
+	// Publisher publishes every final outcome; it is required, since
+	// consumers of the deliveries stream rely on seeing each one.
 	Publisher Publisher
 	Logger    *slog.Logger
 	Now       func() time.Time
@@ -193,11 +195,8 @@ func (d *Dispatcher) claim(ctx context.Context, n int) ([]Claim, error) {
 
 // sweep completes finished campaigns and publishes final outcomes.
 func (d *Dispatcher) sweep(ctx context.Context) {
-	if _, err := d.cfg.Store.CompleteCampaigns(ctx, d.cfg.Now()); err != nil && ctx.Err() == nil {
+	if _, err := d.cfg.Store.CompleteCampaigns(ctx); err != nil && ctx.Err() == nil {
 		d.cfg.Logger.Error("complete campaigns", slog.Any("error", err))
-	}
-	if d.cfg.Publisher == nil {
-		return
 	}
 	for ctx.Err() == nil {
 		fs, err := d.cfg.Store.Unpublished(ctx, publishBatch)
@@ -207,22 +206,29 @@ func (d *Dispatcher) sweep(ctx context.Context) {
 			}
 			return
 		}
+		// Publish the batch, then mark what was published in one write.
+		// An outcome published but left unmarked (the mark failed, or the
+		// process died) is published again at a later sweep.
+		n := 0
+		var pubErr error
 		for _, f := range fs {
-			if err := d.cfg.Publisher.PublishOutcome(ctx, f); err != nil {
-				// Left unmarked, it is published at the next sweep.
+			if pubErr = d.cfg.Publisher.PublishOutcome(ctx, f); pubErr != nil {
 				if ctx.Err() == nil {
-					d.cfg.Logger.Warn("publish delivery outcome", slog.String("delivery_id", f.ID), slog.Any("error", err))
+					d.cfg.Logger.Warn("publish delivery outcome", slog.String("delivery_id", f.ID), slog.Any("error", pubErr))
 				}
-				return
+				break
 			}
-			if err := d.cfg.Store.MarkPublished(ctx, f.WorkspaceID, f.ID); err != nil {
+			n++
+		}
+		if n > 0 {
+			if err := d.cfg.Store.MarkPublished(ctx, fs[:n]); err != nil {
 				if ctx.Err() == nil {
-					d.cfg.Logger.Error("mark outcome published", slog.String("delivery_id", f.ID), slog.Any("error", err))
+					d.cfg.Logger.Error("mark outcomes published", slog.Int("outcomes", n), slog.Any("error", err))
 				}
 				return
 			}
 		}
-		if len(fs) < publishBatch {
+		if pubErr != nil || len(fs) < publishBatch {
 			return
 		}
 	}
@@ -239,22 +245,28 @@ func (d *Dispatcher) deliver(ctx context.Context, c Claim) {
 	})
 	o := d.outcome(c, res)
 	ok, err := d.cfg.Store.Record(ctx, c, o)
-	log := d.cfg.Logger.With(slog.String("workspace_id", c.WorkspaceID), slog.String("delivery_id", c.ID))
 	switch {
 	case err != nil:
 		// The lease will expire and the delivery be sent again.
-		log.Error("record delivery outcome", slog.Any("error", err))
+		d.deliveryLogger(c).Error("record delivery outcome", slog.Any("error", err))
 	case !ok:
-		log.Warn("delivery lease lost before its outcome was recorded; another attempt owns it")
+		d.deliveryLogger(c).Warn("delivery lease lost before its outcome was recorded; another attempt owns it")
 	case o.Status == campaign.DeliveryFailed:
-		log.Info("delivery failed", slog.Int("attempts", c.Attempts+1), slog.String("last_error", o.LastError))
+		d.deliveryLogger(c).Info("delivery failed", slog.Int("attempts", c.Attempts+1), slog.String("last_error", o.LastError))
 	}
 }
 
-// outcome turns a webhook result into the delivery's next state.
+// deliveryLogger is the logger for lines about c. It is built only when
+// there is something to log: most deliveries log nothing.
+func (d *Dispatcher) deliveryLogger(c Claim) *slog.Logger {
+	return d.cfg.Logger.With(slog.String("workspace_id", c.WorkspaceID), slog.String("delivery_id", c.ID))
+}
+
+// outcome turns a webhook result into the delivery's next state. The
+// store makes LastError storable text when it records the outcome.
 func (d *Dispatcher) outcome(c Claim, res webhook.Result) Outcome {
 	now := d.cfg.Now()
-	o := Outcome{ResponseCode: res.Code, LastError: message.Clean(res.Detail)}
+	o := Outcome{ResponseCode: res.Code, LastError: res.Detail}
 	attempt := c.Attempts + 1
 	switch {
 	case res.Verdict == webhook.Delivered:

@@ -28,7 +28,8 @@ type Outcome struct {
 	RetryAt time.Time
 }
 
-// Final is a delivery whose outcome is final, to be published.
+// Final is a delivery whose outcome is final, to be published. Its
+// Message is not loaded: an outcome does not carry it.
 type Final struct {
 	campaign.Delivery
 	SegmentID string
@@ -46,13 +47,15 @@ type Store interface {
 	ClaimDue(ctx context.Context, now, leaseUntil time.Time, token string, limit int) ([]Claim, error)
 	// Record stores the outcome of an attempt (counting it in attempts)
 	// if c's lease is still the current one, and reports whether it was.
+	// It makes o.LastError storable text, whatever the webhook answered.
 	Record(ctx context.Context, c Claim, o Outcome) (bool, error)
 	// CompleteCampaigns moves SENDING campaigns without pending deliveries
 	// to COMPLETED and returns how many it moved.
-	CompleteCampaigns(ctx context.Context, now time.Time) (int, error)
+	CompleteCampaigns(ctx context.Context) (int, error)
 	// Unpublished returns up to limit deliveries with a final status not
 	// yet marked published.
 	Unpublished(ctx context.Context, limit int) ([]Final, error)
-	// MarkPublished records that the delivery's outcome was published.
-	MarkPublished(ctx context.Context, workspaceID, deliveryID string) error
+	// MarkPublished records that the outcomes of fs were published; only
+	// their WorkspaceID and ID are read.
+	MarkPublished(ctx context.Context, fs []Final) error
 }

@@ -65,7 +65,8 @@ func Parse(src string) (tmpl *Template, err error) {
 	return tmpl, nil
 }
 
-// Render renders the template for c.
+// Render renders the template for c. The output may hold invalid UTF-8 (a
+// filter can cut a character in half) or NUL; the store makes it storable.
 func (t *Template) Render(c Customer) (out string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -90,15 +91,7 @@ func (t *Template) Render(c Customer) (out string, err error) {
 		}
 		return "", serr
 	}
-	return Clean(b.String()), nil
-}
-
-// Clean makes s storable and sendable everywhere: invalid UTF-8 (a filter
-// can cut a character in half) and NUL (which PostgreSQL TEXT rejects)
-// become U+FFFD.
-func Clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+	return b.String(), nil
 }
 
 // isUndefinedFilter walks Liquid's Cause chain (it does not implement

@@ -62,17 +62,19 @@ func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 	return nil
 }
 
-// campaignColumns and the count columns are read by scanCampaign; the
-// counts come from a LEFT JOIN on deliveries grouped per campaign.
-const campaignSelect = `SELECT c.workspace_id, c.campaign_id, c.display_name, c.segment_id, c.webhook_url,
-	c.message_template, c.state, c.create_time, c.launch_time,
+// campaignColumns are read by scanCampaign.
+const campaignColumns = `c.workspace_id, c.campaign_id, c.display_name, c.segment_id, c.webhook_url,
+	c.message_template, c.state, c.create_time, c.launch_time`
+
+// campaignSelect adds the delivery counts to campaignColumns; they come
+// from a LEFT JOIN on deliveries grouped per campaign.
+const campaignSelect = `SELECT ` + campaignColumns + `,
 	COUNT(d.delivery_id),
 	COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0),
 	COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0)`
 
-const campaignGroupBy = ` GROUP BY c.workspace_id, c.campaign_id, c.display_name, c.segment_id, c.webhook_url,
-	c.message_template, c.state, c.create_time, c.launch_time`
+const campaignGroupBy = ` GROUP BY ` + campaignColumns
 
 // GetCampaign returns the campaign with its delivery counts.
 func (s *Store) GetCampaign(ctx context.Context, workspaceID, campaignID string) (campaign.Campaign, error) {
@@ -81,6 +83,20 @@ func (s *Store) GetCampaign(ctx context.Context, workspaceID, campaignID string)
 	LEFT JOIN deliveries d ON d.workspace_id = c.workspace_id AND d.campaign_id = c.campaign_id
 	WHERE c.workspace_id = $1 AND c.campaign_id = $2`+campaignGroupBy,
 		workspaceID, campaignID)
+	c, err := scanCampaignCounts(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return campaign.Campaign{}, campaign.ErrNotFound
+	}
+	if err != nil {
+		return campaign.Campaign{}, fmt.Errorf("select campaign %q: %w", campaignID, err)
+	}
+	return c, nil
+}
+
+// LookupCampaign returns the campaign without counting its deliveries.
+func (s *Store) LookupCampaign(ctx context.Context, workspaceID, campaignID string) (campaign.Campaign, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+campaignColumns+` FROM campaigns c
+	WHERE c.workspace_id = $1 AND c.campaign_id = $2`, workspaceID, campaignID)
 	c, err := scanCampaign(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return campaign.Campaign{}, campaign.ErrNotFound
@@ -109,7 +125,7 @@ func (s *Store) ListCampaigns(ctx context.Context, workspaceID, after string, li
 	defer rows.Close()
 	var cs []campaign.Campaign
 	for rows.Next() {
-		c, err := scanCampaign(rows)
+		c, err := scanCampaignCounts(rows)
 		if err != nil {
 			return nil, fmt.Errorf("select campaigns: %w", err)
 		}
@@ -121,26 +137,37 @@ func (s *Store) ListCampaigns(ctx context.Context, workspaceID, after string, li
 	return cs, nil
 }
 
-func scanCampaign(row interface{ Scan(...any) error }) (campaign.Campaign, error) {
+// scanCampaign reads campaignColumns, followed by any extra destinations.
+func scanCampaign(row interface{ Scan(...any) error }, extra ...any) (campaign.Campaign, error) {
 	var (
-		c                    campaign.Campaign
-		state                string
-		createUS, launchUS   int64
-		total, pend, sent, f int64
+		c                  campaign.Campaign
+		state              string
+		createUS, launchUS int64
 	)
-	err := row.Scan(&c.WorkspaceID, &c.ID, &c.DisplayName, &c.SegmentID, &c.WebhookURL,
-		&c.MessageTemplate, &state, &createUS, &launchUS, &total, &pend, &sent, &f)
-	if err != nil {
+	dest := append([]any{&c.WorkspaceID, &c.ID, &c.DisplayName, &c.SegmentID, &c.WebhookURL,
+		&c.MessageTemplate, &state, &createUS, &launchUS}, extra...)
+	if err := row.Scan(dest...); err != nil {
 		return campaign.Campaign{}, err
 	}
 	c.State = campaign.State(state)
 	c.CreateTime = fromMicros(createUS)
 	c.LaunchTime = fromMicros(launchUS)
+	return c, nil
+}
+
+// scanCampaignCounts reads a row of campaignSelect.
+func scanCampaignCounts(row interface{ Scan(...any) error }) (campaign.Campaign, error) {
+	var total, pend, sent, f int64
+	c, err := scanCampaign(row, &total, &pend, &sent, &f)
+	if err != nil {
+		return campaign.Campaign{}, err
+	}
 	c.Counts = campaign.Counts{Total: total, Pending: pend, Sent: sent, Failed: f}
 	return c, nil
 }
 
 // InsertDeliveries adds deliveries to a draft campaign, ignoring duplicates.
+// The deliveries' WorkspaceID and CampaignID are not read.
 func (s *Store) InsertDeliveries(ctx context.Context, workspaceID, campaignID string, ds []campaign.Delivery) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		// A no-op UPDATE rather than a SELECT: it takes the campaign's row
@@ -178,7 +205,7 @@ func insertDeliveries(ctx context.Context, tx *sqldb.Tx, workspaceID, campaignID
 		}
 		n := i * cols
 		fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7)
-		args = append(args, workspaceID, d.ID, campaignID, d.CustomerID, string(d.Status), d.Message, d.LastError)
+		args = append(args, workspaceID, d.ID, campaignID, d.CustomerID, string(d.Status), storable(d.Message), storable(d.LastError))
 	}
 	q.WriteString(` ON CONFLICT (workspace_id, campaign_id, customer_id) DO NOTHING`)
 	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -292,7 +319,7 @@ func (s *Store) Record(ctx context.Context, c dispatch.Claim, o dispatch.Outcome
 		status = $4, attempts = attempts + 1, response_code = $5, last_error = $6,
 		send_time = $7, lease_until = $8, lease_token = ''
 	WHERE workspace_id = $1 AND delivery_id = $2 AND lease_token = $3 AND status = 'pending'`,
-		c.WorkspaceID, c.ID, c.LeaseToken, string(o.Status), o.ResponseCode, o.LastError,
+		c.WorkspaceID, c.ID, c.LeaseToken, string(o.Status), o.ResponseCode, storable(o.LastError),
 		micros(o.SendTime), micros(o.RetryAt))
 	if err != nil {
 		return false, fmt.Errorf("record delivery %q: %w", c.ID, err)
@@ -305,12 +332,14 @@ func (s *Store) Record(ctx context.Context, c dispatch.Claim, o dispatch.Outcome
 }
 
 // CompleteCampaigns completes SENDING campaigns with nothing pending.
-func (s *Store) CompleteCampaigns(ctx context.Context, now time.Time) (int, error) {
-	res, err := s.db.ExecContext(ctx, `UPDATE campaigns SET state = 'completed', complete_time = $1
+// The campaigns.complete_time column is no longer written (nothing reads
+// it); it stays in the schema at its default, 0.
+func (s *Store) CompleteCampaigns(ctx context.Context) (int, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE campaigns SET state = 'completed'
 	WHERE state = 'sending' AND NOT EXISTS (
 		SELECT 1 FROM deliveries d
 		WHERE d.workspace_id = campaigns.workspace_id AND d.campaign_id = campaigns.campaign_id
-		AND d.status = 'pending')`, micros(now))
+		AND d.status = 'pending')`)
 	if err != nil {
 		return 0, fmt.Errorf("complete campaigns: %w", err)
 	}
@@ -322,8 +351,11 @@ func (s *Store) CompleteCampaigns(ctx context.Context, now time.Time) (int, erro
 }
 
 // Unpublished returns final deliveries whose outcome is not yet published.
+// It reads only what an outcome carries: not the message, which may be
+// large.
 func (s *Store) Unpublished(ctx context.Context, limit int) ([]dispatch.Final, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+qualify("d", deliveryColumns)+`, c.segment_id
+	rows, err := s.db.QueryContext(ctx, `SELECT d.workspace_id, d.delivery_id, d.campaign_id, d.customer_id,
+		d.status, d.attempts, d.last_error, d.response_code, d.send_time, c.segment_id
 	FROM deliveries d
 	JOIN campaigns c ON c.workspace_id = d.workspace_id AND c.campaign_id = d.campaign_id
 	WHERE d.status <> 'pending' AND NOT d.published
@@ -334,12 +366,21 @@ func (s *Store) Unpublished(ctx context.Context, limit int) ([]dispatch.Final, e
 	defer rows.Close()
 	var fs []dispatch.Final
 	for rows.Next() {
-		var segmentID string
-		d, err := scanDelivery(rows, &segmentID)
-		if err != nil {
+		var (
+			f              dispatch.Final
+			status         string
+			attempts, code int64
+			sendUS         int64
+		)
+		if err := rows.Scan(&f.WorkspaceID, &f.ID, &f.CampaignID, &f.CustomerID,
+			&status, &attempts, &f.LastError, &code, &sendUS, &f.SegmentID); err != nil {
 			return nil, fmt.Errorf("select unpublished deliveries: %w", err)
 		}
-		fs = append(fs, dispatch.Final{Delivery: d, SegmentID: segmentID})
+		f.Status = campaign.DeliveryStatus(status)
+		f.Attempts = int(attempts)
+		f.ResponseCode = int(code)
+		f.SendTime = fromMicros(sendUS)
+		fs = append(fs, f)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("select unpublished deliveries: %w", err)
@@ -347,23 +388,37 @@ func (s *Store) Unpublished(ctx context.Context, limit int) ([]dispatch.Final, e
 	return fs, nil
 }
 
-// MarkPublished flags the delivery's outcome as published.
-func (s *Store) MarkPublished(ctx context.Context, workspaceID, deliveryID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE deliveries SET published = TRUE
-		WHERE workspace_id = $1 AND delivery_id = $2`, workspaceID, deliveryID)
-	if err != nil {
-		return fmt.Errorf("mark delivery %q published: %w", deliveryID, err)
+// MarkPublished flags the outcomes of fs as published, one UPDATE per
+// insertBatch of them.
+func (s *Store) MarkPublished(ctx context.Context, fs []dispatch.Final) error {
+	for start := 0; start < len(fs); start += insertBatch {
+		batch := fs[start:min(start+insertBatch, len(fs))]
+		// A VALUES list rather than IN ((…), (…)): SQLite takes a row
+		// value IN only with a subquery on the right.
+		var q strings.Builder
+		q.WriteString(`UPDATE deliveries SET published = TRUE WHERE (workspace_id, delivery_id) IN (VALUES `)
+		args := make([]any, 0, 2*len(batch))
+		for i, f := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			fmt.Fprintf(&q, "($%d, $%d)", 2*i+1, 2*i+2)
+			args = append(args, f.WorkspaceID, f.ID)
+		}
+		q.WriteString(`)`)
+		if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("mark %d delivery outcomes published: %w", len(batch), err)
+		}
 	}
 	return nil
 }
 
-// qualify prefixes each column in a comma-separated list with alias.
-func qualify(alias, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, p := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(p)
-	}
-	return strings.Join(parts, ", ")
+// storable makes s storable as TEXT on both backends: invalid UTF-8 (a
+// Liquid filter can cut a character in half, a webhook error can quote
+// anything) and NUL, which PostgreSQL rejects, become U+FFFD.
+func storable(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
 }
 
 // micros stores t as Unix microseconds; the zero time is stored as 0.

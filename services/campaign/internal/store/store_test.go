@@ -97,6 +97,9 @@ func TestCampaigns(t *testing.T) {
 		if got != a1 {
 			t.Errorf("GetCampaign = %+v, want %+v", got, a1)
 		}
+		if got, err := s.LookupCampaign(ctx, "ws_a", a1.ID); err != nil || got != a1 {
+			t.Errorf("LookupCampaign = %+v, %v; want %+v", got, err, a1)
+		}
 
 		notFound := []struct{ name, ws, id string }{
 			{name: "other workspace", ws: "ws_b", id: a1.ID},
@@ -106,6 +109,9 @@ func TestCampaigns(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				if _, err := s.GetCampaign(ctx, tt.ws, tt.id); !errors.Is(err, campaign.ErrNotFound) {
 					t.Errorf("GetCampaign(%s, %s) = %v, want ErrNotFound", tt.ws, tt.id, err)
+				}
+				if _, err := s.LookupCampaign(ctx, tt.ws, tt.id); !errors.Is(err, campaign.ErrNotFound) {
+					t.Errorf("LookupCampaign(%s, %s) = %v, want ErrNotFound", tt.ws, tt.id, err)
 				}
 			})
 		}
@@ -292,7 +298,7 @@ func TestClaimAndRecord(t *testing.T) {
 		if early, err := s.ClaimDue(ctx, retryAt.Add(-time.Microsecond), retryAt.Add(lease), "tok3", 10); err != nil || len(early) != 0 {
 			t.Fatalf("claim before retry time = %d, %v; want none", len(early), err)
 		}
-		if n, err := s.CompleteCampaigns(ctx, t0); err != nil || n != 0 {
+		if n, err := s.CompleteCampaigns(ctx); err != nil || n != 0 {
 			t.Fatalf("CompleteCampaigns with a pending delivery = %d, %v; want 0", n, err)
 		}
 		retry, err := s.ClaimDue(ctx, retryAt, retryAt.Add(lease), "tok4", 10)
@@ -311,7 +317,7 @@ func TestClaimAndRecord(t *testing.T) {
 			t.Fatalf("Record = %v, %v; want true", ok, err)
 		}
 
-		if n, err := s.CompleteCampaigns(ctx, t0); err != nil || n != 1 {
+		if n, err := s.CompleteCampaigns(ctx); err != nil || n != 1 {
 			t.Fatalf("CompleteCampaigns = %d, %v; want 1", n, err)
 		}
 		got, err := s.GetCampaign(ctx, "ws_a", c.ID)
@@ -477,19 +483,100 @@ func TestPublishOutbox(t *testing.T) {
 			t.Errorf("Unpublished(limit 1) = %d, %v", len(one), err)
 		}
 		// Marking in the wrong workspace does nothing.
-		if err := s.MarkPublished(ctx, "ws_other", fs[0].ID); err != nil {
+		wrong := fs[0]
+		wrong.WorkspaceID = "ws_other"
+		if err := s.MarkPublished(ctx, []dispatch.Final{wrong}); err != nil {
 			t.Fatal(err)
 		}
 		if still, err := s.Unpublished(ctx, 10); err != nil || len(still) != 2 {
 			t.Errorf("Unpublished after marking in another workspace = %d, %v; want 2", len(still), err)
 		}
-		for _, f := range fs {
-			if err := s.MarkPublished(ctx, f.WorkspaceID, f.ID); err != nil {
-				t.Fatal(err)
-			}
+		if err := s.MarkPublished(ctx, fs); err != nil {
+			t.Fatal(err)
 		}
 		if left, err := s.Unpublished(ctx, 10); err != nil || len(left) != 0 {
 			t.Errorf("Unpublished after marking = %d, %v; want 0", len(left), err)
+		}
+	})
+}
+
+// TestPublishOutboxBatches checks MarkPublished over more outcomes than one
+// UPDATE takes.
+func TestPublishOutboxBatches(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		var ids seq
+		c := createCampaign(t, s, &ids, "ws_a")
+		const members = 250
+		customers := make([]string, members)
+		for i := range customers {
+			customers[i] = fmt.Sprintf("cus_%03d", i)
+		}
+		launch(t, s, &ids, c, customers...)
+		claims, err := s.ClaimDue(ctx, t0, t0.Add(time.Minute), "tok", members)
+		if err != nil || len(claims) != members {
+			t.Fatalf("ClaimDue = %d, %v", len(claims), err)
+		}
+		for _, cl := range claims {
+			if ok, err := s.Record(ctx, cl, dispatch.Outcome{Status: campaign.DeliveryFailed, ResponseCode: 400}); err != nil || !ok {
+				t.Fatalf("Record = %v, %v", ok, err)
+			}
+		}
+		fs, err := s.Unpublished(ctx, members)
+		if err != nil || len(fs) != members {
+			t.Fatalf("Unpublished = %d, %v; want %d", len(fs), err, members)
+		}
+		if err := s.MarkPublished(ctx, fs[:members-1]); err != nil {
+			t.Fatal(err)
+		}
+		left, err := s.Unpublished(ctx, members)
+		if err != nil || len(left) != 1 || left[0].ID != fs[members-1].ID {
+			t.Errorf("Unpublished after marking all but the last = %+v, %v; want the last", left, err)
+		}
+		if err := s.MarkPublished(ctx, nil); err != nil {
+			t.Errorf("MarkPublished(nil) = %v", err)
+		}
+	})
+}
+
+// TestStorableText checks that text the store did not produce (a rendered
+// message, a webhook's answer) is stored with invalid UTF-8 and NUL
+// replaced, which PostgreSQL would otherwise reject.
+func TestStorableText(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		var ids seq
+		c := createCampaign(t, s, &ids, "ws_a")
+		ds := pendingDeliveries(&ids, "cus_1", "cus_2")
+		ds[0].Message = "Hi \xff\x00"
+		ds[1].Status, ds[1].LastError = campaign.DeliveryFailed, "render message: bad \xe3\x81"
+		if err := s.InsertDeliveries(ctx, "ws_a", c.ID, ds); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.MarkSending(ctx, "ws_a", c.ID, t0); err != nil {
+			t.Fatal(err)
+		}
+		claims, err := s.ClaimDue(ctx, t0, t0.Add(time.Minute), "tok", 10)
+		if err != nil || len(claims) != 1 {
+			t.Fatalf("ClaimDue = %d, %v", len(claims), err)
+		}
+		if ok, err := s.Record(ctx, claims[0], dispatch.Outcome{Status: campaign.DeliveryFailed, LastError: "bad \xff\x00"}); err != nil || !ok {
+			t.Fatalf("Record = %v, %v", ok, err)
+		}
+		got, err := s.ListDeliveries(ctx, "ws_a", c.ID, "", 10)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("ListDeliveries = %d, %v", len(got), err)
+		}
+		want := []struct{ message, lastError string }{
+			{message: "Hi \uFFFD\uFFFD", lastError: "bad \uFFFD\uFFFD"},
+			{message: "Hi cus_2", lastError: "render message: bad \uFFFD"},
+		}
+		for i, w := range want {
+			if got[i].Message != w.message || got[i].LastError != w.lastError {
+				t.Errorf("delivery %d: message %q, last error %q; want %q, %q", i, got[i].Message, got[i].LastError, w.message, w.lastError)
+			}
 		}
 	})
 }

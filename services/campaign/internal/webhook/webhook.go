@@ -63,17 +63,25 @@ type Sender struct {
 	client *http.Client
 }
 
-// NewSender returns a Sender using client (nil means a client with
-// DefaultTimeout). Redirects are never followed: a copy of client is made
-// with CheckRedirect overridden.
+// NewSender returns a Sender using a copy of client (nil means a default
+// client). The copy never follows redirects, and gets DefaultTimeout when
+// client has no timeout, so every call is bounded.
 func NewSender(client *http.Client) *Sender {
-	c := &http.Client{Timeout: DefaultTimeout}
+	c := &http.Client{}
 	if client != nil {
 		copied := *client
 		c = &copied
 	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
+	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &Sender{client: c}
+}
+
+// Timeout is the longest one call can take.
+func (s *Sender) Timeout() time.Duration {
+	return s.client.Timeout
 }
 
 // Send posts p to url with Idempotency-Key set to the delivery id, so a
@@ -82,11 +90,6 @@ func (s *Sender) Send(ctx context.Context, url string, p Payload) Result {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return Result{Verdict: Rejected, Detail: fmt.Sprintf("encode payload: %v", err)}
-	}
-	if s.client.Timeout == 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
-		defer cancel()
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {

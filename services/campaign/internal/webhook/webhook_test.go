@@ -88,3 +88,28 @@ func TestSendNetworkErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestSenderTimeout(t *testing.T) {
+	custom := &http.Client{Timeout: 3 * time.Second}
+	tests := []struct {
+		name   string
+		client *http.Client
+		want   time.Duration
+	}{
+		{name: "nil client", want: DefaultTimeout},
+		{name: "client without timeout", client: &http.Client{}, want: DefaultTimeout},
+		{name: "client timeout kept", client: custom, want: 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := NewSender(tt.client).Timeout(); got != tt.want {
+				t.Errorf("Timeout() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	noTimeout := &http.Client{}
+	NewSender(noTimeout)
+	if noTimeout.Timeout != 0 || noTimeout.CheckRedirect != nil {
+		t.Errorf("NewSender changed the caller's client: %+v", noTimeout)
+	}
+}
