@@ -37,7 +37,7 @@ const maxDeliver = 20
 type Options struct {
 	// DB is opened by the caller; New runs the migrations.
 	DB *sqldb.DB
-	// Bus is connected by the caller, with streams ensured.
+	// Bus is connected by the caller; New ensures its streams.
 	Bus *bus.Bus
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -85,7 +85,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	calc := kpi.NewCalculator(st, api.NewSegments(opts.Segmentation), opts.Now)
 	return &Service{
 		bus:    opts.Bus,
-		logger: opts.Logger.With(slog.String("service", "metrics")),
+		logger: opts.Logger,
 		store:  st,
 		server: api.NewServer(calc, st, opts.Now),
 	}, nil

@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // BGNBD is a fitted beta-geometric/negative-binomial model (Fader, Hardie &
@@ -203,7 +205,7 @@ func (m BGNBD) ExpectedPurchases(t, x, tx, T float64) (float64, error) {
 		return 0, fmt.Errorf("%w: horizon %v", ErrInvalidInput, t)
 	}
 	v := m.aliveUnchecked(x, tx, T) * m.purchasesIfAlive(t, x, T)
-	if !finite(v) {
+	if !num.Finite(v) {
 		return 0, fmt.Errorf("%w: expected purchases not finite for x=%v t_x=%v T=%v", ErrInvalidModel, x, tx, T)
 	}
 	return v, nil

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kizuna/kizuna/services/analytics/clv/clvtest"
 	"gonum.org/v1/gonum/mathext"
 	"math"
 	"testing"
@@ -53,7 +54,7 @@ func TestFitBGNBDCDNOW(t *testing.T) {
 // Measuring time in days instead of weeks must only rescale alpha (a rate
 // scale) by 7 and leave the shape parameters alone.
 func TestFitBGNBDTimeUnitInvariance(t *testing.T) {
-	f, err := os.Open(cdnowFile(t, "CDNOW_sample.txt"))
+	f, err := os.Open(clvtest.CDNOWPath(t, "CDNOW_sample.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}

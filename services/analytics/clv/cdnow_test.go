@@ -3,29 +3,12 @@ package clv
 import (
 	"encoding/csv"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/clv/clvtest"
 )
-
-// dataDir is where the CDNOW files live relative to this package: the work
-// tree's shared/ folder sits beside the repository checkout.
-var dataDir = filepath.Join("..", "..", "..", "..", "shared", "data", "cdnow")
-
-// cdnowFile returns the path of a CDNOW data file, skipping the test when
-// the data are absent, except under CI where missing data is a failure.
-func cdnowFile(tb testing.TB, name string) string {
-	tb.Helper()
-	p := filepath.Join(dataDir, name)
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("CDNOW data missing under CI: %v", err)
-		}
-		tb.Skipf("CDNOW data not available: %v", err)
-	}
-	return p
-}
 
 // cdnowSummaryFile loads the published CDNOW calibration summaries. zbar is
 // filled from the *_with_transactions file when withSpend is set.
@@ -35,7 +18,7 @@ func cdnowSummaryFile(tb testing.TB, withSpend bool) []Summary {
 	if withSpend {
 		name = "cdnow_customers_summary_with_transactions.csv"
 	}
-	f, err := os.Open(cdnowFile(tb, name))
+	f, err := os.Open(clvtest.CDNOWPath(tb, name))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -67,7 +50,7 @@ var cdnowCalibrationEnd = time.Date(1997, 9, 30, 0, 0, 0, 0, time.UTC)
 // cdnowSampleSummaries summarises CDNOW_sample.txt in weeks.
 func cdnowSampleSummaries(tb testing.TB) []Summary {
 	tb.Helper()
-	f, err := os.Open(cdnowFile(tb, "CDNOW_sample.txt"))
+	f, err := os.Open(clvtest.CDNOWPath(tb, "CDNOW_sample.txt"))
 	if err != nil {
 		tb.Fatal(err)
 	}

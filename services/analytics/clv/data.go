@@ -24,6 +24,19 @@ type tripleRow struct {
 	w           float64
 }
 
+// triple returns the (x, t_x, T) the purchase-count models see for s,
+// normalised so that customers the models cannot tell apart share a key:
+// recency carries no information without repeats and becomes 0, and t_x is
+// capped at T (validate lets rounding in published files put it slightly
+// beyond). Fitting and prediction both key on it.
+func (s Summary) triple() (x, tx, T float64) {
+	tx = s.Recency
+	if s.Frequency == 0 {
+		tx = 0
+	}
+	return s.Frequency, min(tx, s.T), s.T
+}
+
 // compress validates the summaries and collapses identical triples.
 func compress(summaries []Summary) (*triples, error) {
 	d := &triples{}
@@ -44,18 +57,11 @@ func compress(summaries []Summary) (*triples, error) {
 		if err := s.validate(); err != nil {
 			return nil, err
 		}
-		tx := s.Recency
-		if s.Frequency == 0 {
-			// Recency carries no information without repeats; normalising it
-			// lets more rows share a key.
-			tx = 0
-		} else {
+		if s.Frequency > 0 {
 			d.repeat++
 		}
-		if tx > s.T {
-			tx = s.T
-		}
-		key := [3]int32{intern(xIdx, &d.x, s.Frequency), intern(txIdx, &d.tx, tx), intern(tIdx, &d.T, s.T)}
+		x, tx, T := s.triple()
+		key := [3]int32{intern(xIdx, &d.x, x), intern(txIdx, &d.tx, tx), intern(tIdx, &d.T, T)}
 		if i, ok := rowIdx[key]; ok {
 			d.rows[i].w++
 		} else {
@@ -75,31 +81,49 @@ func compress(summaries []Summary) (*triples, error) {
 // across CPUs; below it goroutine overhead outweighs the gain.
 const parallelThreshold = 20000
 
-// sumRows evaluates fn over row chunks, each goroutine accumulating into its
+// numChunks returns how many chunks parallelFor should split n items into:
+// one per CPU, or a single one when n is below threshold or there is only
+// one CPU.
+func numChunks(n, threshold int) int {
+	workers := runtime.GOMAXPROCS(0)
+	if n < threshold || workers < 2 {
+		return 1
+	}
+	return workers
+}
+
+// parallelFor splits [0, n) into chunks contiguous ranges of equal size
+// (the last one shorter) and runs fn(c, lo, hi) for each, concurrently
+// unless chunks is 1. c is the chunk's index, below chunks, so callers can
+// give each chunk its own accumulator.
+func parallelFor(n, chunks int, fn func(c, lo, hi int)) {
+	if chunks <= 1 {
+		fn(0, 0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	size := (n + chunks - 1) / chunks
+	for c := 0; c*size < n; c++ {
+		lo, hi := c*size, min((c+1)*size, n)
+		wg.Go(func() { fn(c, lo, hi) })
+	}
+	wg.Wait()
+}
+
+// sumRows evaluates fn over row chunks, each chunk accumulating into its
 // own slice of length dim, and returns the element-wise total.
 func sumRows(n, dim int, fn func(lo, hi int, acc []float64)) []float64 {
-	workers := runtime.GOMAXPROCS(0)
-	if n < parallelThreshold || workers < 2 {
+	chunks := numChunks(n, parallelThreshold)
+	if chunks == 1 {
 		acc := make([]float64, dim)
 		fn(0, n, acc)
 		return acc
 	}
-	accs := make([][]float64, workers)
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
-		accs[w] = make([]float64, dim)
-		if lo >= hi {
-			continue
-		}
-		wg.Add(1)
-		go func(acc []float64) {
-			defer wg.Done()
-			fn(lo, hi, acc)
-		}(accs[w])
+	accs := make([][]float64, chunks)
+	for c := range accs {
+		accs[c] = make([]float64, dim)
 	}
-	wg.Wait()
+	parallelFor(n, chunks, func(c, lo, hi int) { fn(lo, hi, accs[c]) })
 	total := accs[0]
 	for _, a := range accs[1:] {
 		for i := range total {

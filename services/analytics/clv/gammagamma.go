@@ -6,6 +6,8 @@ import (
 
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/stat"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // MaxFrequencyMonetaryCorrelation is the largest absolute Pearson
@@ -139,16 +141,22 @@ func (g GammaGamma) ConditionalExpectedSpend(x, m float64) (float64, error) {
 	if err := g.check(); err != nil {
 		return 0, err
 	}
-	if !finite(x) || !finite(m) || x < 0 {
+	if !num.Finite(x, m) || x < 0 {
 		return 0, fmt.Errorf("%w: x=%v m=%v", ErrInvalidInput, x, m)
 	}
 	if g.Q <= 1 {
 		return 0, fmt.Errorf("%w: q = %v ≤ 1, mean spend is infinite", ErrInvalidModel, g.Q)
 	}
+	return g.expectedSpend(x, m), nil
+}
+
+// expectedSpend is ConditionalExpectedSpend without validation, for callers
+// that have checked the model and the customer already.
+func (g GammaGamma) expectedSpend(x, m float64) float64 {
 	if x == 0 {
 		m = 0
 	}
-	return g.P * (g.V + x*m) / (g.P*x + g.Q - 1), nil
+	return g.P * (g.V + x*m) / (g.P*x + g.Q - 1)
 }
 
 // PopulationMeanSpend returns p·v/(q-1), the expected transaction value of

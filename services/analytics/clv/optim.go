@@ -47,22 +47,36 @@ func minimizeLog(f objective, init []float64, hasGrad bool) ([]float64, float64,
 		}
 		return v
 	}
-	var lastX, lastG []float64
-	var lastF float64
+	// The last evaluation is cached: BFGS asks for the value and the
+	// gradient at the same point separately, and they share all their
+	// expensive terms. The gradient is computed only while the method in use
+	// reads it (withGrad), so Nelder-Mead neither computes nor allocates it.
+	var (
+		cached   bool
+		lastX    = make([]float64, len(init))
+		lastG    []float64
+		lastF    float64
+		withGrad = hasGrad
+	)
+	if hasGrad {
+		lastG = make([]float64, len(init))
+	}
 	eval := func(x []float64) float64 {
-		if lastX != nil && slices.Equal(x, lastX) {
+		if cached && slices.Equal(x, lastX) {
 			return lastF
 		}
-		g := make([]float64, len(x))
+		var g []float64
+		if withGrad {
+			g = lastG
+		}
 		lastF = guarded(x, g)
-		lastX, lastG = slices.Clone(x), g
+		copy(lastX, x)
+		cached = true
 		return lastF
 	}
 	problem := optimize.Problem{Func: eval}
 	var method optimize.Method = &optimize.NelderMead{}
 	if hasGrad {
-		// The value and the gradient share all their expensive terms, so
-		// both are computed on the first request and cached for the other.
 		problem.Grad = func(grad, x []float64) {
 			eval(x)
 			copy(grad, lastG)
@@ -93,6 +107,7 @@ func minimizeLog(f objective, init []float64, hasGrad bool) ([]float64, float64,
 			start = res.X
 		}
 		problem.Grad = nil
+		withGrad = false
 		res, err = optimize.Minimize(problem, start, settings, &optimize.NelderMead{})
 	}
 	return finish(res, err)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // ErrMalformed is wrapped by the readers for rows that cannot be parsed; the
@@ -83,7 +85,7 @@ func parseAmount(s string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if !finite(v) {
+	if !num.Finite(v) {
 		return 0, fmt.Errorf("non-finite amount")
 	}
 	return v, nil

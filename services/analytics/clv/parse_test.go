@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 func TestReadCSV(t *testing.T) {
@@ -97,7 +99,7 @@ func FuzzReadCSV(f *testing.F) {
 			return
 		}
 		for _, tx := range txs {
-			if tx.CustomerID == "" || !finite(tx.Amount) {
+			if tx.CustomerID == "" || !num.Finite(tx.Amount) {
 				t.Fatalf("accepted bad row %+v", tx)
 			}
 		}
@@ -116,7 +118,7 @@ func FuzzReadCDNOW(f *testing.F) {
 			return
 		}
 		for _, tx := range txs {
-			if tx.CustomerID == "" || !finite(tx.Amount) || tx.Time.IsZero() {
+			if tx.CustomerID == "" || !num.Finite(tx.Amount) || tx.Time.IsZero() {
 				t.Fatalf("accepted bad row %+v", tx)
 			}
 		}

@@ -3,9 +3,13 @@ package clv
 import (
 	"fmt"
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
+
+// predictParallelThreshold is the item count above which Predict spreads
+// its per-triple and per-customer loops over all CPUs.
+const predictParallelThreshold = 4096
 
 // maxCLVMonths bounds the CLV horizon (100 years) so a typo cannot turn
 // into an unbounded loop; discounting makes later months negligible anyway.
@@ -94,11 +98,8 @@ func Predict(bg BGNBD, gg *GammaGamma, summaries []Summary, opts PredictOptions)
 		if err := s.validate(); err != nil {
 			return nil, fmt.Errorf("predict: %w", err)
 		}
-		tx := s.Recency
-		if s.Frequency == 0 {
-			tx = 0
-		}
-		k := key{s.Frequency, tx, s.T}
+		x, tx, T := s.triple()
+		k := key{x, tx, T}
 		j, ok := idx[k]
 		if !ok {
 			j = int32(len(keys))
@@ -111,7 +112,7 @@ func Predict(bg BGNBD, gg *GammaGamma, summaries []Summary, opts PredictOptions)
 	type result struct{ purchases, alive, discounted float64 }
 	res := make([]result, len(keys))
 	ppm := opts.Period.PerMonth()
-	parallelFor(len(keys), func(lo, hi int) {
+	parallelFor(len(keys), numChunks(len(keys), predictParallelThreshold), func(_, lo, hi int) {
 		for j := lo; j < hi; j++ {
 			x, tx, T := keys[j][0], keys[j][1], keys[j][2]
 			alive := bg.aliveUnchecked(x, tx, T)
@@ -131,44 +132,21 @@ func Predict(bg BGNBD, gg *GammaGamma, summaries []Summary, opts PredictOptions)
 		}
 	})
 	for j, r := range res {
-		if !finite(r.purchases) || !finite(r.discounted) {
+		if !num.Finite(r.purchases, r.discounted) {
 			return nil, fmt.Errorf("predict: %w: non-finite prediction for x=%v t_x=%v T=%v", ErrInvalidModel, keys[j][0], keys[j][1], keys[j][2])
 		}
 	}
 	out := make([]Prediction, len(summaries))
-	parallelFor(len(summaries), func(lo, hi int) {
+	parallelFor(len(summaries), numChunks(len(summaries), predictParallelThreshold), func(_, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			s, r := summaries[i], res[of[i]]
 			p := Prediction{CustomerID: s.CustomerID, ExpectedPurchases: r.purchases, ProbabilityAlive: r.alive}
 			if gg != nil {
-				m := s.MonetaryValue
-				if s.Frequency == 0 || m < 0 {
-					m = 0
-				}
-				p.ExpectedSpend = gg.P * (gg.V + s.Frequency*m) / (gg.P*s.Frequency + gg.Q - 1)
+				p.ExpectedSpend = gg.expectedSpend(s.Frequency, max(s.MonetaryValue, 0))
 				p.CLV = p.ExpectedSpend * r.discounted
 			}
 			out[i] = p
 		}
 	})
 	return out, nil
-}
-
-// parallelFor runs fn over [0, n) split into one chunk per CPU.
-func parallelFor(n int, fn func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if n < 4096 || workers < 2 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := 0; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	wg.Wait()
 }

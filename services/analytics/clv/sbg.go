@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // ShiftedBetaGeometric is a fitted sBG retention model for contractual
@@ -28,11 +30,11 @@ func FitShiftedBetaGeometric(survivors []float64) (ShiftedBetaGeometric, error) 
 	if len(survivors) < 3 {
 		return ShiftedBetaGeometric{}, fmt.Errorf("fit sbg: %w: %d survivor counts, need the cohort size and at least two periods", ErrNotEnoughData, len(survivors))
 	}
-	if !(survivors[0] > 0) || !finite(survivors[0]) {
+	if !(survivors[0] > 0) || !num.Finite(survivors[0]) {
 		return ShiftedBetaGeometric{}, fmt.Errorf("fit sbg: %w: cohort size %v", ErrInvalidInput, survivors[0])
 	}
 	for t := 1; t < len(survivors); t++ {
-		if !finite(survivors[t]) || survivors[t] < 0 || survivors[t] > survivors[t-1] {
+		if !num.Finite(survivors[t]) || survivors[t] < 0 || survivors[t] > survivors[t-1] {
 			return ShiftedBetaGeometric{}, fmt.Errorf("fit sbg: %w: survivors[%d] = %v after %v; counts must be non-negative and non-increasing", ErrInvalidInput, t, survivors[t], survivors[t-1])
 		}
 	}
@@ -143,7 +145,7 @@ func (m ShiftedBetaGeometric) discountedLifetime(d, k float64) (float64, error) 
 		return (m.Alpha + m.Beta + k - 1) / (m.Alpha - 1), nil
 	}
 	v := mathext.Hypergeo(1, m.Beta+k, m.Alpha+m.Beta+k, 1/(1+d))
-	if !finite(v) {
+	if !num.Finite(v) {
 		return 0, fmt.Errorf("%w: discounted lifetime not finite for d=%v", ErrInvalidModel, d)
 	}
 	return v, nil

@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // Transaction is one purchase by one customer.
@@ -87,7 +89,7 @@ type Summary struct {
 
 // validate reports whether s is usable by the models.
 func (s Summary) validate() error {
-	if !finite(s.Frequency) || !finite(s.Recency) || !finite(s.T) || !finite(s.MonetaryValue) {
+	if !num.Finite(s.Frequency, s.Recency, s.T, s.MonetaryValue) {
 		return fmt.Errorf("%w: customer %q has a non-finite value", ErrInvalidInput, s.CustomerID)
 	}
 	if s.Frequency < 0 || s.Recency < 0 || s.T < 0 {
@@ -99,8 +101,6 @@ func (s Summary) validate() error {
 	}
 	return nil
 }
-
-func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // civilDay numbers the calendar day of t in t's own location, so that a
 // purchase at 23:30 local time is not moved to the next day by UTC.
@@ -138,7 +138,7 @@ func Summarize(txs []Transaction, calibrationEnd time.Time, period Period) ([]Su
 		if tx.CustomerID == "" {
 			return nil, fmt.Errorf("summarize: transaction %d: %w: empty customer id", i, ErrInvalidInput)
 		}
-		if !finite(tx.Amount) {
+		if !num.Finite(tx.Amount) {
 			return nil, fmt.Errorf("summarize: transaction %d: %w: amount %v", i, ErrInvalidInput, tx.Amount)
 		}
 		if tx.Time.IsZero() {

@@ -126,24 +126,15 @@ func (f *inputFlags) load(ctx context.Context, stderr io.Writer) ([]clv.Summary,
 
 // fitted holds the models both commands fit.
 type fitted struct {
-	bg    clv.BGNBD
-	gg    *clv.GammaGamma
-	ggErr error
-	pn    *clv.ParetoNBD
+	clv.Models
+	pn *clv.ParetoNBD
 }
 
 func fitModels(ctx context.Context, s []clv.Summary, pareto bool) (fitted, error) {
 	var f fitted
 	var err error
-	if f.bg, err = clv.FitBGNBD(s); err != nil {
+	if f.Models, err = clv.FitModels(s); err != nil {
 		return f, err
-	}
-	if gg, err := clv.FitGammaGamma(s); err != nil {
-		// A spend model that does not apply should not hide the purchase
-		// model; the reason is reported instead.
-		f.ggErr = err
-	} else {
-		f.gg = &gg
 	}
 	if err := ctx.Err(); err != nil {
 		return f, err
@@ -218,16 +209,16 @@ func runFit(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	out := FitOutput{
 		Customers: len(summaries),
-		BGNBD:     BGNBDJSON{R: f.bg.R, Alpha: f.bg.Alpha, A: f.bg.A, B: f.bg.B, LogLikelihood: f.bg.LogLikelihood},
+		BGNBD:     BGNBDJSON{R: f.BGNBD.R, Alpha: f.BGNBD.Alpha, A: f.BGNBD.A, B: f.BGNBD.B, LogLikelihood: f.BGNBD.LogLikelihood},
 	}
-	if f.gg != nil {
-		out.GammaGamma = &GammaGammaJSON{P: f.gg.P, Q: f.gg.Q, V: f.gg.V, LogLikelihood: f.gg.LogLikelihood, Customers: f.gg.Customers, Correlation: f.gg.Correlation}
+	if gg := f.GammaGamma; gg != nil {
+		out.GammaGamma = &GammaGammaJSON{P: gg.P, Q: gg.Q, V: gg.V, LogLikelihood: gg.LogLikelihood, Customers: gg.Customers, Correlation: gg.Correlation}
 	} else {
-		out.GammaGammaError = f.ggErr.Error()
+		out.GammaGammaError = f.GammaGammaErr.Error()
 	}
 	if f.pn != nil {
 		out.ParetoNBD = &ParetoNBDJSON{R: f.pn.R, Alpha: f.pn.Alpha, S: f.pn.S, Beta: f.pn.Beta, LogLikelihood: f.pn.LogLikelihood}
-		out.Comparison = clv.Compare(f.bg, *f.pn)
+		out.Comparison = clv.Compare(f.BGNBD, *f.pn)
 	}
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(out); err != nil {
@@ -242,7 +233,7 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var in inputFlags
 	in.register(fs)
 	horizon := fs.Float64("horizon", 0, "prediction horizon in periods (default: one year, 52 weeks or 365 days)")
-	discount := fs.Float64("discount-rate", 0.01, "discount rate per 30-day month")
+	discount := fs.Float64("discount-rate", clv.DefaultMonthlyDiscount, "discount rate per 30-day month")
 	output := fs.String("output", "", "output file (default: stdout)")
 	outFormat := fs.String("output-format", "csv", "csv (with header) or jsonl (one JSON object per line)")
 	if err := fs.Parse(args); err != nil {
@@ -268,10 +259,10 @@ func runPredict(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return fmt.Errorf("clv predict: %w", err)
 	}
-	if f.gg == nil {
-		fmt.Fprintf(stderr, "clv predict: no spend model, CLV left at 0: %v\n", f.ggErr)
+	if f.GammaGamma == nil {
+		fmt.Fprintf(stderr, "clv predict: no spend model, CLV left at 0: %v\n", f.GammaGammaErr)
 	}
-	preds, err := clv.Predict(f.bg, f.gg, summaries, clv.PredictOptions{Horizon: *horizon, Period: period, MonthlyDiscount: *discount})
+	preds, err := f.Predict(summaries, clv.PredictOptions{Horizon: *horizon, Period: period, MonthlyDiscount: *discount})
 	if err != nil {
 		return fmt.Errorf("clv predict: %w", err)
 	}

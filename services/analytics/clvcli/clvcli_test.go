@@ -13,20 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kizuna/kizuna/services/analytics/clv/clvtest"
 )
 
-// cdnowSample locates the CDNOW sample relative to this package, skipping
-// when it is absent except under CI.
+// cdnowSample returns the path of the CDNOW sample (see clvtest.CDNOWPath).
 func cdnowSample(t *testing.T) string {
 	t.Helper()
-	p := filepath.Join("..", "..", "..", "..", "shared", "data", "cdnow", "CDNOW_sample.txt")
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CDNOW data missing under CI: %v", err)
-		}
-		t.Skipf("CDNOW data not available: %v", err)
-	}
-	return p
+	return clvtest.CDNOWPath(t, "CDNOW_sample.txt")
 }
 
 func within(got, want, rel float64) bool { return math.Abs(got-want) <= rel*math.Abs(want) }

@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // ErrInvalidInput is wrapped by every error caused by impossible inputs:
@@ -13,13 +15,9 @@ import (
 // observations for a variance.
 var ErrInvalidInput = errors.New("experiment: invalid input")
 
-// Interval is a two-sided confidence interval.
-type Interval struct {
-	Low, High float64
-}
-
-// Contains reports whether v lies in the closed interval.
-func (i Interval) Contains(v float64) bool { return v >= i.Low && v <= i.High }
+// Interval is a two-sided confidence interval, the same type as
+// survey.Interval.
+type Interval = num.Interval
 
 var stdNormal = distuv.UnitNormal
 
@@ -28,15 +26,6 @@ func checkAlpha(alpha float64) error {
 		return fmt.Errorf("%w: alpha %v, want 0 < alpha < 1", ErrInvalidInput, alpha)
 	}
 	return nil
-}
-
-func finite(v ...float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // Proportion is a conversion count out of a number of trials.
@@ -98,7 +87,7 @@ func TwoProportionZTest(control, variant Proportion, alpha float64) (ProportionT
 	zc := stdNormal.Quantile(1 - alpha/2)
 
 	se := math.Sqrt(pa*(1-pa)/na + pb*(1-pb)/nb)
-	res.AbsoluteCI = Interval{res.AbsoluteLift - zc*se, res.AbsoluteLift + zc*se}
+	res.AbsoluteCI = Interval{Low: res.AbsoluteLift - zc*se, High: res.AbsoluteLift + zc*se}
 
 	pooled := float64(control.Conversions+variant.Conversions) / (na + nb)
 	if seP := math.Sqrt(pooled * (1 - pooled) * (1/na + 1/nb)); seP > 0 {
@@ -110,12 +99,12 @@ func TwoProportionZTest(control, variant Proportion, alpha float64) (ProportionT
 	}
 	res.Significant = res.PValue < alpha
 
-	res.RelativeLift, res.RelativeCI = math.NaN(), Interval{math.NaN(), math.NaN()}
+	res.RelativeLift, res.RelativeCI = math.NaN(), Interval{Low: math.NaN(), High: math.NaN()}
 	if pa > 0 && pb > 0 {
 		res.RelativeLift = pb/pa - 1
 		lr := math.Log(pb / pa)
 		seL := math.Sqrt((1-pa)/(pa*na) + (1-pb)/(pb*nb))
-		res.RelativeCI = Interval{math.Exp(lr-zc*seL) - 1, math.Exp(lr+zc*seL) - 1}
+		res.RelativeCI = Interval{Low: math.Exp(lr-zc*seL) - 1, High: math.Exp(lr+zc*seL) - 1}
 	}
 	return res, nil
 }
@@ -138,7 +127,7 @@ func (s Sample) Variance() float64 {
 }
 
 func (s Sample) validate(name string) error {
-	if !finite(s.N, s.Sum, s.SumSq) || s.N < 2 || s.SumSq < 0 {
+	if !num.Finite(s.N, s.Sum, s.SumSq) || s.N < 2 || s.SumSq < 0 {
 		return fmt.Errorf("%w: %s sample needs N ≥ 2 and finite sums, got %+v", ErrInvalidInput, name, s)
 	}
 	return nil
@@ -179,7 +168,7 @@ func WelchTTest(control, variant Sample, alpha float64) (MeanTest, error) {
 	if res.StdErr == 0 {
 		// Both samples constant: the means are known exactly.
 		res.DF = math.Inf(1)
-		res.CI = Interval{res.Difference, res.Difference}
+		res.CI = Interval{Low: res.Difference, High: res.Difference}
 		res.PValue = 1
 		if res.Difference != 0 {
 			res.PValue = 0
@@ -193,7 +182,7 @@ func WelchTTest(control, variant Sample, alpha float64) (MeanTest, error) {
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: res.DF}
 	res.PValue = 2 * t.Survival(math.Abs(res.Statistic))
 	q := t.Quantile(1 - alpha/2)
-	res.CI = Interval{res.Difference - q*res.StdErr, res.Difference + q*res.StdErr}
+	res.CI = Interval{Low: res.Difference - q*res.StdErr, High: res.Difference + q*res.StdErr}
 	res.Significant = res.PValue < alpha
 	return res, nil
 }
@@ -225,7 +214,7 @@ func (r RatioSample) RatioVariance() float64 {
 }
 
 func (r RatioSample) validate(name string) error {
-	if !finite(r.N, r.SumX, r.SumY, r.SumXX, r.SumYY, r.SumXY) || r.N < 2 || r.SumX == 0 || r.SumXX < 0 || r.SumYY < 0 {
+	if !num.Finite(r.N, r.SumX, r.SumY, r.SumXX, r.SumYY, r.SumXY) || r.N < 2 || r.SumX == 0 || r.SumXX < 0 || r.SumYY < 0 {
 		return fmt.Errorf("%w: %s ratio sample needs N ≥ 2, ΣX ≠ 0 and finite sums, got %+v", ErrInvalidInput, name, r)
 	}
 	return nil
@@ -248,7 +237,7 @@ func RatioTest(control, variant RatioSample, alpha float64) (MeanTest, error) {
 	res.Difference = res.VariantMean - res.ControlMean
 	res.StdErr = math.Sqrt(control.RatioVariance() + variant.RatioVariance())
 	zc := stdNormal.Quantile(1 - alpha/2)
-	res.CI = Interval{res.Difference - zc*res.StdErr, res.Difference + zc*res.StdErr}
+	res.CI = Interval{Low: res.Difference - zc*res.StdErr, High: res.Difference + zc*res.StdErr}
 	if res.StdErr > 0 {
 		res.Statistic = res.Difference / res.StdErr
 		res.PValue = 2 * stdNormal.Survival(math.Abs(res.Statistic))

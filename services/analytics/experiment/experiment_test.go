@@ -26,16 +26,16 @@ func TestTwoProportionZTest(t *testing.T) {
 			name:    "20% vs 25% of 1000",
 			control: Proportion{200, 1000}, variant: Proportion{250, 1000},
 			wantZ: 2.677397763008329, wantP: 0.007419649261025693,
-			wantAbs:         Interval{0.013463621687539847, 0.08653637831246014},
-			wantRel:         Interval{0.06094625083756311, 0.47274190258600335},
+			wantAbs:         Interval{Low: 0.013463621687539847, High: 0.08653637831246014},
+			wantRel:         Interval{Low: 0.06094625083756311, High: 0.47274190258600335},
 			wantSignificant: true,
 		},
 		{
 			name:    "variant worse, not significant",
 			control: Proportion{250, 1000}, variant: Proportion{240, 1000},
 			wantZ: -0.519910375176314, wantP: 0.6031260437095334,
-			wantAbs: Interval{-0.04769556496160732, 0.0276955649616073},
-			wantRel: Interval{-0.17694668113689205, 0.11973304630253545},
+			wantAbs: Interval{Low: -0.04769556496160732, High: 0.0276955649616073},
+			wantRel: Interval{Low: -0.17694668113689205, High: 0.11973304630253545},
 		},
 	}
 	for _, tc := range tests {

@@ -3,6 +3,8 @@ package experiment
 import (
 	"fmt"
 	"math"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // MDEKind says how a minimum detectable effect is expressed.
@@ -47,7 +49,7 @@ func SampleSizeProportions(baseline, mde float64, kind MDEKind, alpha, power flo
 		return 0, fmt.Errorf("sample size: %w: unknown MDE kind %d", ErrInvalidInput, int(kind))
 	}
 	delta := target - baseline
-	if !(target > 0 && target < 1) || delta == 0 || !finite(delta) {
+	if !(target > 0 && target < 1) || delta == 0 || !num.Finite(delta) {
 		return 0, fmt.Errorf("sample size: %w: MDE %v moves the rate from %v to %v, want a non-zero change within (0, 1)", ErrInvalidInput, mde, baseline, target)
 	}
 	za, zb := stdNormal.Quantile(1-alpha/2), stdNormal.Quantile(power)
@@ -62,7 +64,7 @@ func SampleSizeProportions(baseline, mde float64, kind MDEKind, alpha, power flo
 // both arms), two-sided at level alpha with the given power:
 // n = 2·(z_{1-α/2} + z_{power})²·sd²/mde², rounded up.
 func SampleSizeMeans(sd, mde, alpha, power float64) (int64, error) {
-	if !(sd > 0) || !finite(sd) || mde == 0 || !finite(mde) {
+	if !(sd > 0) || mde == 0 || !num.Finite(sd, mde) {
 		return 0, fmt.Errorf("sample size: %w: sd %v, mde %v", ErrInvalidInput, sd, mde)
 	}
 	if err := checkAlpha(alpha); err != nil {

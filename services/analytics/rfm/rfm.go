@@ -4,8 +4,9 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 // ErrInvalidInput is wrapped for NaN or infinite values and negative
@@ -43,7 +44,7 @@ func Score(customers []Customer) ([]Scores, error) {
 	f := make([]float64, len(customers))
 	m := make([]float64, len(customers))
 	for i, c := range customers {
-		if !finite(c.RecencyDays) || !finite(c.Frequency) || !finite(c.Monetary) {
+		if !num.Finite(c.RecencyDays, c.Frequency, c.Monetary) {
 			return nil, fmt.Errorf("rfm score: %w: customer %q has a non-finite value", ErrInvalidInput, c.ID)
 		}
 		if c.RecencyDays < 0 || c.Frequency < 0 {
@@ -65,7 +66,7 @@ func Score(customers []Customer) ([]Scores, error) {
 func Quintiles(values []float64, higherIsBetter bool) ([]int, error) {
 	v := make([]float64, len(values))
 	for i, x := range values {
-		if !finite(x) {
+		if !num.Finite(x) {
 			return nil, fmt.Errorf("rfm quintiles: %w: value %d is %v", ErrInvalidInput, i, x)
 		}
 		v[i] = x
@@ -94,5 +95,3 @@ func quintiles(v []float64) []int {
 	}
 	return scores
 }
-
-func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

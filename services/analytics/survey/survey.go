@@ -6,6 +6,8 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
 var (
@@ -18,10 +20,9 @@ var (
 	ErrInvalidConfidence = errors.New("survey: confidence level must be between 0 and 1")
 )
 
-// Interval is a two-sided confidence interval.
-type Interval struct {
-	Low, High float64
-}
+// Interval is a two-sided confidence interval, the same type as
+// experiment.Interval.
+type Interval = num.Interval
 
 // NPSResult is a Net Promoter Score with its composition.
 type NPSResult struct {
@@ -69,7 +70,7 @@ func NPS(answers []int, confidence float64) (NPSResult, error) {
 	r.Score = 100 * mean
 	r.StdErr = 100 * math.Sqrt(variance/n)
 	z := distuv.UnitNormal.Quantile(1 - (1-confidence)/2)
-	r.CI = Interval{math.Max(r.Score-z*r.StdErr, -100), math.Min(r.Score+z*r.StdErr, 100)}
+	r.CI = Interval{Low: math.Max(r.Score-z*r.StdErr, -100), High: math.Min(r.Score+z*r.StdErr, 100)}
 	return r, nil
 }
 
@@ -112,6 +113,6 @@ func CSAT(answers []int, confidence float64) (CSATResult, error) {
 	centre := (p + z2/(2*n)) / (1 + z2/n)
 	half := z / (1 + z2/n) * math.Sqrt(p*(1-p)/n+z2/(4*n*n))
 	r.Score = 100 * p
-	r.CI = Interval{100 * math.Max(centre-half, 0), 100 * math.Min(centre+half, 1)}
+	r.CI = Interval{Low: 100 * math.Max(centre-half, 0), High: 100 * math.Min(centre+half, 1)}
 	return r, nil
 }

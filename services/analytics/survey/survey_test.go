@@ -32,11 +32,11 @@ func TestNPS(t *testing.T) {
 			name:      "textbook",
 			answers:   repeat(map[int]int{10: 25, 9: 25, 8: 15, 7: 15, 6: 10, 0: 10}),
 			wantScore: 30, wantSE: 7.810249675906654,
-			wantCI: Interval{30 - 1.959963984540054*7.810249675906654, 30 + 1.959963984540054*7.810249675906654},
+			wantCI: Interval{Low: 30 - 1.959963984540054*7.810249675906654, High: 30 + 1.959963984540054*7.810249675906654},
 			wantP:  [3]int{50, 30, 20},
 		},
-		{name: "all promoters", answers: []int{9, 10, 10}, wantScore: 100, wantSE: 0, wantCI: Interval{100, 100}, wantP: [3]int{3, 0, 0}},
-		{name: "boundaries", answers: []int{6, 7, 8, 9}, wantScore: 0, wantSE: 100 * math.Sqrt(0.5/4), wantCI: Interval{-100 * 1.959963984540054 * math.Sqrt(0.5/4), 100 * 1.959963984540054 * math.Sqrt(0.5/4)}, wantP: [3]int{1, 2, 1}},
+		{name: "all promoters", answers: []int{9, 10, 10}, wantScore: 100, wantSE: 0, wantCI: Interval{Low: 100, High: 100}, wantP: [3]int{3, 0, 0}},
+		{name: "boundaries", answers: []int{6, 7, 8, 9}, wantScore: 0, wantSE: 100 * math.Sqrt(0.5/4), wantCI: Interval{Low: -100 * 1.959963984540054 * math.Sqrt(0.5/4), High: 100 * 1.959963984540054 * math.Sqrt(0.5/4)}, wantP: [3]int{1, 2, 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

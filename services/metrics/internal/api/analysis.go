@@ -14,7 +14,7 @@ import (
 	"github.com/kizuna/kizuna/services/analytics/experiment"
 	"github.com/kizuna/kizuna/services/analytics/retention"
 	"github.com/kizuna/kizuna/services/analytics/survey"
-	"github.com/kizuna/kizuna/services/metrics/internal/store"
+	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 	"github.com/kizuna/kizuna/services/platform/validation"
@@ -23,10 +23,32 @@ import (
 // maxNPSAnswers bounds one ComputeNps request.
 const maxNPSAnswers = 1_000_000
 
-// AnalyzeConversion runs the conversion tests a campaign's A/B result needs.
+// maxConversionTrials bounds the trials of each arm of one
+// AnalyzeConversion request. The exact Bayesian comparison costs time
+// linear in the conversions of the smaller arm (five sums of up to that many
+// terms each); at this limit its worst case, every trial converting, takes
+// about 90 ms on one core (BenchmarkAnalyzeConversionAtLimit).
+const maxConversionTrials = 5_000_000
+
+// AnalyzeConversion runs the conversion tests a campaign's A/B result needs:
+// a two-proportion z-test and an exact Bayesian beta-binomial comparison.
+// Each arm may have at most maxConversionTrials (5,000,000) trials; more is
+// InvalidArgument on control.trials or variant.trials.
 func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeConversionRequest) (*metricsv1.AnalyzeConversionResponse, error) {
 	if _, ok := auth.WorkspaceID(ctx); !ok {
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	}
+	v := &validation.Error{}
+	for _, arm := range []struct {
+		field  string
+		counts *metricsv1.ConversionCounts
+	}{{"control.trials", req.GetControl()}, {"variant.trials", req.GetVariant()}} {
+		if n := arm.counts.GetTrials(); n > maxConversionTrials {
+			v.Addf(arm.field, "%d is over the limit of %d per arm", n, maxConversionTrials)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
 	}
 	alpha := req.GetAlpha()
 	if alpha == 0 {
@@ -107,19 +129,17 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
 	}
-	asOf := s.now()
-	if req.GetAsOfTime() != nil {
-		if err := req.GetAsOfTime().CheckValid(); err != nil {
-			return nil, grpcstatus.Invalid("as_of_time", err.Error())
-		}
-		asOf = req.GetAsOfTime().AsTime()
+	v := &validation.Error{}
+	asOf := optionalTime(req.GetAsOfTime(), "as_of_time", s.now(), acceptZero, v)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
 	}
 	var orders []retention.Order
 	err := s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, _ float64) {
 		orders = append(orders, retention.Order{CustomerID: id, Time: at})
 	})
-	if errors.Is(err, store.ErrTooManyOrders) {
-		return nil, status.Error(codes.FailedPrecondition, "the workspace has too many orders for an online cohort table")
+	if errors.Is(err, kpi.ErrTooManyOrders) {
+		return nil, grpcstatus.New(codes.FailedPrecondition, "the workspace has too many orders for an online cohort table", err)
 	}
 	if err != nil {
 		return nil, toStatus(err)
@@ -140,12 +160,16 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 }
 
 // analysisStatus maps the statistics packages' input errors to
-// InvalidArgument on field; anything else is internal.
+// InvalidArgument on field, and having no customers to compute over (like
+// too little data for a CLV fit, see clvStatus) to FailedPrecondition;
+// anything else goes to toStatus.
 func analysisStatus(field string, err error) error {
 	switch {
 	case errors.Is(err, experiment.ErrInvalidInput), errors.Is(err, survey.ErrOutOfRange), errors.Is(err, survey.ErrNoResponses),
 		errors.Is(err, survey.ErrInvalidConfidence), errors.Is(err, retention.ErrInvalidInput):
 		return grpcstatus.Invalid(field, err.Error())
+	case errors.Is(err, retention.ErrNoCustomers):
+		return grpcstatus.New(codes.FailedPrecondition, err.Error(), nil)
 	default:
 		return toStatus(err)
 	}

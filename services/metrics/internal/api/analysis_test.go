@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -38,6 +40,42 @@ func TestAnalyzeConversion(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Errorf("more conversions than trials: err = %v, want InvalidArgument", err)
 	}
+	_, err = s.AnalyzeConversion(ctx, &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: 1, Trials: maxConversionTrials},
+		Variant: &metricsv1.ConversionCounts{Conversions: 1, Trials: maxConversionTrials + 1},
+	})
+	if status.Code(err) != codes.InvalidArgument || !slices.Equal(violatedFields(err), []string{"variant.trials"}) {
+		t.Errorf("trials over the limit: err = %v on %v, want InvalidArgument on variant.trials", err, violatedFields(err))
+	}
+}
+
+// BenchmarkAnalyzeConversionAtLimit is the worst case maxConversionTrials
+// allows: every trial converting, so the exact Bayesian sums are longest.
+func BenchmarkAnalyzeConversionAtLimit(b *testing.B) {
+	s := NewServer(nil, txSource(nil), time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	req := &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: maxConversionTrials, Trials: maxConversionTrials},
+		Variant: &metricsv1.ConversionCounts{Conversions: maxConversionTrials - 1000, Trials: maxConversionTrials},
+	}
+	for b.Loop() {
+		if _, err := s.AnalyzeConversion(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// violatedFields lists the fields of err's google.rpc.BadRequest details.
+func violatedFields(err error) []string {
+	var fields []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	return fields
 }
 
 func TestComputeNps(t *testing.T) {
@@ -71,6 +109,28 @@ func TestGetCohortRetention(t *testing.T) {
 	c := resp.GetCohorts()
 	if len(c) != 2 || c[0].GetSize() != 2 || len(c[0].GetActive()) != 2 || c[0].GetActive()[1] != 1 || c[0].GetRate()[1] != 0.5 || c[1].GetSize() != 1 {
 		t.Errorf("cohorts = %v", c)
+	}
+}
+
+func TestGetCohortRetentionRejects(t *testing.T) {
+	jan := time.Date(2026, 1, 10, 0, 0, 0, 0, time.UTC)
+	s := NewServer(nil, txSource{{CustomerID: "a", Time: jan}}, time.Now)
+	ctx := auth.WithWorkspace(context.Background(), "ws")
+	tests := []struct {
+		name string
+		req  *metricsv1.GetCohortRetentionRequest
+		code codes.Code
+	}{
+		// No orders before the as-of time: the caller's data, not a fault.
+		{"no customers yet", &metricsv1.GetCohortRetentionRequest{AsOfTime: timestamppb.New(jan.AddDate(0, 0, -1))}, codes.FailedPrecondition},
+		{"invalid as-of time", &metricsv1.GetCohortRetentionRequest{AsOfTime: &timestamppb.Timestamp{Seconds: math.MaxInt64}}, codes.InvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := s.GetCohortRetention(ctx, tt.req); status.Code(err) != tt.code {
+				t.Errorf("err = %v, want %v", err, tt.code)
+			}
+		})
 	}
 }
 

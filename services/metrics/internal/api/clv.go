@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -13,13 +14,14 @@ import (
 
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	"github.com/kizuna/kizuna/services/analytics/clv"
-	"github.com/kizuna/kizuna/services/metrics/internal/store"
+	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
-// OrderSource lists a workspace's orders for model fitting.
+// OrderSource lists a workspace's orders for model fitting. Orders fails
+// with kpi.ErrTooManyOrders when the workspace has more than it will load.
 type OrderSource interface {
 	Orders(ctx context.Context, ws string, end time.Time, fn func(customerID string, at time.Time, revenue float64)) error
 }
@@ -27,9 +29,7 @@ type OrderSource interface {
 // fitted holds the models fitted to a workspace's orders.
 type fitted struct {
 	summaries []clv.Summary
-	bg        clv.BGNBD
-	gg        *clv.GammaGamma
-	ggErr     error
+	models    clv.Models
 	period    clv.Period
 }
 
@@ -40,27 +40,25 @@ func (s *Server) fit(ctx context.Context, periodName string, calibrationEnd *tim
 	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
 	}
+	v := &validation.Error{}
 	f := &fitted{period: clv.Week}
-	switch periodName {
-	case "", "week":
-	case "day":
-		f.period = clv.Day
-	default:
-		return nil, grpcstatus.Invalid("period", `must be "week" or "day"`)
-	}
-	end := s.now()
-	if calibrationEnd != nil {
-		if err := calibrationEnd.CheckValid(); err != nil {
-			return nil, grpcstatus.Invalid("calibration_end_time", err.Error())
+	if periodName != "" {
+		p, err := clv.ParsePeriod(periodName)
+		if err != nil {
+			v.Add("period", `must be "week" or "day"`)
 		}
-		end = calibrationEnd.AsTime()
+		f.period = p
+	}
+	end := optionalTime(calibrationEnd, "calibration_end_time", s.now(), acceptZero, v)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
 	}
 	var txs []clv.Transaction
 	err := s.orders.Orders(ctx, ws, end, func(id string, at time.Time, revenue float64) {
 		txs = append(txs, clv.Transaction{CustomerID: id, Time: at, Amount: revenue})
 	})
-	if errors.Is(err, store.ErrTooManyOrders) {
-		return nil, status.Error(codes.FailedPrecondition, "the workspace has too many orders for an online fit; use `kizuna clv fit` on an export")
+	if errors.Is(err, kpi.ErrTooManyOrders) {
+		return nil, grpcstatus.New(codes.FailedPrecondition, "the workspace has too many orders for an online fit; use `kizuna clv fit` on an export", err)
 	}
 	if err != nil {
 		return nil, toStatus(err)
@@ -70,23 +68,20 @@ func (s *Server) fit(ctx context.Context, periodName string, calibrationEnd *tim
 	if f.summaries, err = clv.Summarize(txs, end.Add(-time.Nanosecond), f.period); err != nil {
 		return nil, clvStatus(err)
 	}
-	if f.bg, err = clv.FitBGNBD(f.summaries); err != nil {
+	if f.models, err = clv.FitModels(f.summaries); err != nil {
 		return nil, clvStatus(err)
-	}
-	if gg, err := clv.FitGammaGamma(f.summaries); err != nil {
-		f.ggErr = err
-	} else {
-		f.gg = &gg
 	}
 	return f, nil
 }
 
 func (f *fitted) proto() (*metricsv1.BgNbd, *metricsv1.GammaGamma, string) {
-	bg := &metricsv1.BgNbd{R: f.bg.R, Alpha: f.bg.Alpha, A: f.bg.A, B: f.bg.B, LogLikelihood: f.bg.LogLikelihood}
-	if f.gg == nil {
-		return bg, nil, f.ggErr.Error()
+	m := f.models
+	bg := &metricsv1.BgNbd{R: m.BGNBD.R, Alpha: m.BGNBD.Alpha, A: m.BGNBD.A, B: m.BGNBD.B, LogLikelihood: m.BGNBD.LogLikelihood}
+	if m.GammaGamma == nil {
+		return bg, nil, m.GammaGammaErr.Error()
 	}
-	return bg, &metricsv1.GammaGamma{P: f.gg.P, Q: f.gg.Q, V: f.gg.V, FrequencyMonetaryCorrelation: f.gg.Correlation}, ""
+	gg := m.GammaGamma
+	return bg, &metricsv1.GammaGamma{P: gg.P, Q: gg.Q, V: gg.V, FrequencyMonetaryCorrelation: gg.Correlation}, ""
 }
 
 // FitClv fits BG/NBD and Gamma-Gamma to the caller's orders.
@@ -128,11 +123,19 @@ func (s *Server) PredictClv(ctx context.Context, req *metricsv1.PredictClvReques
 	}
 	discount := req.GetMonthlyDiscountRate()
 	if discount == 0 {
-		discount = 0.01
+		discount = clv.DefaultMonthlyDiscount
 	}
-	preds, err := clv.Predict(f.bg, f.gg, picked, clv.PredictOptions{Horizon: horizon, Period: f.period, MonthlyDiscount: discount})
-	if err != nil {
-		return nil, grpcstatus.New(codes.InvalidArgument, err.Error(), nil, validation.Violation{Field: "horizon", Description: err.Error()})
+	if !(discount > -1) || math.IsInf(discount, 0) {
+		return nil, grpcstatus.Invalid("monthly_discount_rate", "must be a finite rate above -1")
+	}
+	preds, err := f.models.Predict(picked, clv.PredictOptions{Horizon: horizon, Period: f.period, MonthlyDiscount: discount})
+	switch {
+	case errors.Is(err, clv.ErrInvalidInput):
+		// The summaries and fitted models are valid and the discount rate
+		// was checked above, so the horizon is what Predict rejected.
+		return nil, grpcstatus.Invalid("horizon", err.Error())
+	case err != nil:
+		return nil, clvStatus(err)
 	}
 	resp := &metricsv1.PredictClvResponse{}
 	resp.Bgnbd, resp.GammaGamma, resp.GammaGammaError = f.proto()
@@ -149,8 +152,10 @@ func (s *Server) PredictClv(ctx context.Context, req *metricsv1.PredictClvReques
 // caller's precondition, not a server fault.
 func clvStatus(err error) error {
 	switch {
-	case errors.Is(err, clv.ErrNotEnoughData), errors.Is(err, clv.ErrNotConverged), errors.Is(err, clv.ErrInvalidInput):
-		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, clv.ErrNotEnoughData), errors.Is(err, clv.ErrNotConverged), errors.Is(err, clv.ErrInvalidInput),
+		errors.Is(err, clv.ErrInvalidModel):
+		// All come from the workspace's data, not from the request.
+		return grpcstatus.New(codes.FailedPrecondition, err.Error(), err)
 	default:
 		return toStatus(err)
 	}

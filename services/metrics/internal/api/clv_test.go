@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,8 +14,24 @@ import (
 
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	"github.com/kizuna/kizuna/services/analytics/clv"
+	"github.com/kizuna/kizuna/services/analytics/clv/clvtest"
 	"github.com/kizuna/kizuna/services/platform/auth"
 )
+
+// cdnowSample reads the CDNOW sample transactions (see clvtest.CDNOWPath).
+func cdnowSample(t *testing.T) []clv.Transaction {
+	t.Helper()
+	f, err := os.Open(clvtest.CDNOWPath(t, "CDNOW_sample.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	txs, err := clv.ReadCDNOW(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return txs
+}
 
 // txSource serves transactions from memory, as the store would.
 type txSource []clv.Transaction
@@ -31,18 +48,7 @@ func (s txSource) Orders(_ context.Context, _ string, end time.Time, fn func(str
 // TestFitClvCDNOW checks the service answer against the published CDNOW
 // estimates (Fader, Hardie & Lee 2005).
 func TestFitClvCDNOW(t *testing.T) {
-	f, err := os.Open("../../../../../shared/data/cdnow/CDNOW_sample.txt")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CDNOW data missing on CI: %v", err)
-		}
-		t.Skipf("CDNOW data not found: %v", err)
-	}
-	defer f.Close()
-	txs, err := clv.ReadCDNOW(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	txs := cdnowSample(t)
 	s := NewServer(nil, txSource(txs), time.Now)
 	ctx := auth.WithWorkspace(context.Background(), "ws")
 	end := time.Date(1997, 10, 1, 0, 0, 0, 0, time.UTC) // calibration ends with 1997-09-30
@@ -78,6 +84,7 @@ func TestFitClvRejects(t *testing.T) {
 		code codes.Code
 	}{
 		{"bad period", &metricsv1.FitClvRequest{Period: "fortnight"}, codes.InvalidArgument},
+		{"invalid calibration end", &metricsv1.FitClvRequest{CalibrationEndTime: &timestamppb.Timestamp{Nanos: -1}}, codes.InvalidArgument},
 		{"no orders", &metricsv1.FitClvRequest{}, codes.FailedPrecondition},
 	}
 	for _, tt := range tests {
@@ -91,42 +98,44 @@ func TestFitClvRejects(t *testing.T) {
 }
 
 func TestPredictClvCDNOW(t *testing.T) {
-	f, err := os.Open("../../../../../shared/data/cdnow/CDNOW_sample.txt")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CDNOW data missing on CI: %v", err)
-		}
-		t.Skipf("CDNOW data not found: %v", err)
-	}
-	defer f.Close()
-	txs, err := clv.ReadCDNOW(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	txs := cdnowSample(t)
 	s := NewServer(nil, txSource(txs), time.Now)
 	ctx := auth.WithWorkspace(context.Background(), "ws")
 	end := time.Date(1997, 10, 1, 0, 0, 0, 0, time.UTC)
-	id := txs[0].CustomerID
-	resp, err := s.PredictClv(ctx, &metricsv1.PredictClvRequest{CalibrationEndTime: timestamppb.New(end), CustomerIds: []string{id, "nobody"}, Horizon: 39})
+	req := func(horizon, discount float64, ids ...string) *metricsv1.PredictClvRequest {
+		return &metricsv1.PredictClvRequest{CalibrationEndTime: timestamppb.New(end), CustomerIds: ids, Horizon: horizon, MonthlyDiscountRate: discount}
+	}
+	resp, err := s.PredictClv(ctx, req(39, 0, "00004", "nobody"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(resp.GetPredictions()) != 1 {
 		t.Fatalf("predictions = %v, want one (unknown ids left out)", resp.GetPredictions())
 	}
+	// Customer 00004 is Fader, Hardie & Lee's (2005) worked example:
+	// x=2, t_x=30.43, T=38.86, E[Y(39)] = 1.226.
 	p := resp.GetPredictions()[0]
-	sums, _ := clv.Summarize(txs, end.Add(-time.Nanosecond), clv.Week)
-	bg, _ := clv.FitBGNBD(sums)
-	var want float64
-	for _, sm := range sums {
-		if sm.CustomerID == id {
-			want, _ = bg.ExpectedPurchases(39, sm.Frequency, sm.Recency, sm.T)
-		}
+	if p.GetCustomerId() != "00004" || math.Abs(p.GetExpectedPurchases()-1.226) > 0.001*1.226 ||
+		p.GetClv() <= 0 || p.GetProbabilityAlive() <= 0 || p.GetProbabilityAlive() > 1 {
+		t.Errorf("prediction = %+v, want expected purchases 1.226 and positive CLV", p)
 	}
-	if p.GetCustomerId() != id || math.Abs(p.GetExpectedPurchases()-want) > 1e-9 || p.GetClv() <= 0 || p.GetProbabilityAlive() <= 0 || p.GetProbabilityAlive() > 1 {
-		t.Errorf("prediction = %+v, want expected purchases %v and positive CLV", p, want)
+
+	tests := []struct {
+		name      string
+		req       *metricsv1.PredictClvRequest
+		wantField string
+	}{
+		{"no customer ids", req(39, 0), "customer_ids"},
+		{"negative horizon", req(-1, 0, "00004"), "horizon"},
+		{"horizon beyond 100 years", req(6000, 0, "00004"), "horizon"},
+		{"discount rate of -100%", req(39, -1, "00004"), "monthly_discount_rate"},
 	}
-	if _, err := s.PredictClv(ctx, &metricsv1.PredictClvRequest{}); status.Code(err) != codes.InvalidArgument {
-		t.Errorf("no customer ids: err = %v, want InvalidArgument", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := s.PredictClv(ctx, tt.req)
+			if status.Code(err) != codes.InvalidArgument || !slices.Equal(violatedFields(err), []string{tt.wantField}) {
+				t.Errorf("err = %v on %v, want InvalidArgument on %s", err, violatedFields(err), tt.wantField)
+			}
+		})
 	}
 }

@@ -47,8 +47,10 @@ func (s *Server) ComputeMetric(ctx context.Context, req *metricsv1.ComputeMetric
 		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
 	}
 	v := &validation.Error{}
-	start := timeField(req.GetStartTime(), "start_time", v)
-	end := timeField(req.GetEndTime(), "end_time", v)
+	// Unset bounds are open (the zero time), so the zero time itself is
+	// rejected rather than silently taken as unset.
+	start := optionalTime(req.GetStartTime(), "start_time", time.Time{}, rejectZero, v)
+	end := optionalTime(req.GetEndTime(), "end_time", time.Time{}, rejectZero, v)
 	if err := v.Err(); err != nil {
 		return nil, toStatus(err)
 	}
@@ -86,25 +88,6 @@ func (s *Server) ListKpis(ctx context.Context, _ *metricsv1.ListKpisRequest) (*m
 		out.Kpis[i] = &metricsv1.Kpi{Name: d.Name, Description: d.Description}
 	}
 	return out, nil
-}
-
-// timeField converts an optional timestamp: unset is the zero time (an open
-// bound). An out-of-range one is a violation on field, and so is the
-// earliest valid Timestamp, 0001-01-01T00:00:00Z: it converts to the zero
-// time and would silently turn into an open bound.
-func timeField(ts *timestamppb.Timestamp, field string, v *validation.Error) time.Time {
-	if ts == nil {
-		return time.Time{}
-	}
-	if err := ts.CheckValid(); err != nil {
-		v.Add(field, "not a valid timestamp")
-		return time.Time{}
-	}
-	t := ts.AsTime()
-	if t.IsZero() {
-		v.Add(field, "must be after 0001-01-01T00:00:00Z")
-	}
-	return t
 }
 
 func timestamp(t time.Time) *timestamppb.Timestamp {

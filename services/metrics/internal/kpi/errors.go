@@ -15,4 +15,8 @@ var (
 	// ErrSegmentsUnavailable: the segmentation service could not answer in
 	// time; the computation may be retried.
 	ErrSegmentsUnavailable = errors.New("segmentation service unavailable")
+	// ErrTooManyOrders: the workspace has more orders than an in-request CLV
+	// fit or cohort table may load into memory. Order listings for those
+	// (the store's Orders) fail with it rather than load them all.
+	ErrTooManyOrders = errors.New("too many orders to load in one request")
 )

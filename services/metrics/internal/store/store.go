@@ -278,13 +278,14 @@ func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
 }
 
 // upsertCustomer inserts a customer or lowers its first_seen to firstSeen.
-// CASE rather than MIN/LEAST because the two dialects spell the scalar
-// minimum differently.
+// The conflict update's WHERE (valid on SQLite and PostgreSQL alike) leaves
+// the row untouched unless firstSeen is earlier, so the usual event of a
+// known customer writes nothing.
 func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) error {
 	_, err := tx.ExecContext(ctx, `
 INSERT INTO customers (workspace_id, customer_id, first_seen) VALUES ($1, $2, $3)
-ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen =
-	CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END`,
+ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen = excluded.first_seen
+WHERE excluded.first_seen < customers.first_seen`,
 		ws, id, firstSeen)
 	if err != nil {
 		return fmt.Errorf("upsert customer %q: %w", id, err)
@@ -416,11 +417,9 @@ func (s *Store) resolveMembers(ctx context.Context, ws string, members map[strin
 // each plus the customer id).
 const maxCLVOrders = 5_000_000
 
-// ErrTooManyOrders reports a workspace too large for an in-request CLV fit.
-var ErrTooManyOrders = errors.New("too many orders for an online CLV fit")
-
 // Orders calls fn for each of the workspace's orders placed before end, in
-// no particular order.
+// no particular order. It fails with kpi.ErrTooManyOrders beyond
+// maxCLVOrders.
 func (s *Store) Orders(ctx context.Context, ws string, end time.Time, fn func(customerID string, at time.Time, revenue float64)) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue FROM orders WHERE workspace_id = $1 AND order_time < $2`, ws, end.UnixMicro())
 	if err != nil {
@@ -436,7 +435,7 @@ func (s *Store) Orders(ctx context.Context, ws string, end time.Time, fn func(cu
 			return fmt.Errorf("scan order: %w", err)
 		}
 		if n++; n > maxCLVOrders {
-			return ErrTooManyOrders
+			return kpi.ErrTooManyOrders
 		}
 		fn(id, time.UnixMicro(at).UTC(), revenue)
 	}
