@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -102,8 +101,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.engine, err = segment.NewEngine(segment.Config{
 		Store:     st,
 		Publisher: busPublisher{bus: opts.Bus},
-		Now:       opts.Now,
-		Logger:    log,
+		Now:       clock,
 		RFMMaxAge: min(sweep, segment.DefaultRFMMaxAge),
 	})
 	if err != nil {
@@ -187,7 +185,7 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 	case *ingestionv1.IngestionBusMessage_EventRecorded:
 		err = s.engine.ApplyEvent(ctx, eventFromProto(p.EventRecorded, s.clock()))
 	case *ingestionv1.IngestionBusMessage_CustomerMerged:
-		err = s.engine.ApplyMerge(ctx, mergeFromProto(p.CustomerMerged, s.clock()))
+		err = s.engine.ApplyMerge(ctx, mergeFromProto(p.CustomerMerged))
 	case *ingestionv1.IngestionBusMessage_CustomerUnmerged:
 		err = s.engine.ApplyUnmerge(ctx, unmergeFromProto(p.CustomerUnmerged, s.clock()))
 	default:
@@ -213,26 +211,19 @@ func eventFromProto(e *ingestionv1.Event, receivedFallback time.Time) segment.Ev
 		Traits:      structMap(e.GetTraits()),
 	}
 	if o := e.GetOrder(); o != nil {
-		id := o.GetOrderId()
-		if id == "" {
-			id = e.GetEventId()
-		}
-		revenue := o.GetRevenue()
-		if math.IsNaN(revenue) || math.IsInf(revenue, 0) {
-			revenue = 0 // one bad number must not poison a workspace's RFM scores
-		}
-		out.Order = &segment.Order{ID: id, Revenue: revenue}
+		// The engine stands in the event id for a missing order id and 0
+		// for a revenue that is not a finite number.
+		out.Order = &segment.Order{ID: o.GetOrderId(), Revenue: o.GetRevenue()}
 	}
 	return out
 }
 
-func mergeFromProto(m *ingestionv1.CustomerMerged, fallback time.Time) segment.Merge {
+func mergeFromProto(m *ingestionv1.CustomerMerged) segment.Merge {
 	return segment.Merge{
 		WorkspaceID: m.GetWorkspaceId(),
 		MergeID:     m.GetMergeId(),
 		SurvivorID:  m.GetSurvivorCustomerId(),
 		MergedIDs:   m.GetMergedCustomerIds(),
-		Time:        eventTime(m.GetMergeTime(), nil, fallback),
 	}
 }
 

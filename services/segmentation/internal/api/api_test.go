@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -53,7 +54,7 @@ func TestPageToken(t *testing.T) {
 		{name: "other list", token: good, list: "segments", scope: "", wantErr: true},
 		{name: "not base64", token: "%%%", list: "members", scope: "seg_1", wantErr: true},
 		{name: "not json", token: "bm90IGpzb24", list: "members", scope: "seg_1", wantErr: true},
-		{name: "too long", token: string(make([]byte, maxPageTokenLen+1)), list: "members", scope: "seg_1", wantErr: true},
+		{name: "too long", token: encodePageToken("members", "seg_1", strings.Repeat("x", maxPageTokenLen)), list: "members", scope: "seg_1", wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"maps"
+	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,8 +34,7 @@ type Config struct {
 	Store     Store
 	Publisher Publisher
 	// Now is the clock (time.Now when nil); tests move it.
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now func() time.Time
 	// RFMMaxAge overrides DefaultRFMMaxAge.
 	RFMMaxAge time.Duration
 }
@@ -45,13 +46,13 @@ type Engine struct {
 	store     Store
 	pub       Publisher
 	now       func() time.Time
-	log       *slog.Logger
 	rfmMaxAge time.Duration
 
 	locks keyedMutex
 
-	mu  sync.Mutex // guards rfm
-	rfm map[string]rfmEntry
+	mu   sync.Mutex // guards rfm and segs
+	rfm  map[string]rfmEntry
+	segs map[string]segmentsEntry
 
 	wake chan struct{}
 }
@@ -60,6 +61,13 @@ type rfmEntry struct {
 	version  int64
 	computed time.Time
 	scores   map[string]Scores
+}
+
+// segmentsEntry caches a workspace's parsed segments as of a
+// SegmentsVersion. The slice is shared and never modified.
+type segmentsEntry struct {
+	version int64
+	segs    []Segment
 }
 
 // NewEngine returns an Engine.
@@ -71,16 +79,13 @@ func NewEngine(cfg Config) (*Engine, error) {
 		store:     cfg.Store,
 		pub:       cfg.Publisher,
 		now:       cfg.Now,
-		log:       cfg.Logger,
 		rfmMaxAge: cfg.RFMMaxAge,
 		rfm:       map[string]rfmEntry{},
+		segs:      map[string]segmentsEntry{},
 		wake:      make(chan struct{}, 1),
 	}
 	if e.now == nil {
 		e.now = time.Now
-	}
-	if e.log == nil {
-		e.log = slog.Default()
 	}
 	if e.rfmMaxAge <= 0 {
 		e.rfmMaxAge = DefaultRFMMaxAge
@@ -107,13 +112,10 @@ func (e *Engine) ApplyEvent(ctx context.Context, ev Event) error {
 	if err := validateEvent(ev); err != nil {
 		return err
 	}
-	if ev.Order != nil && len(ev.Order.ID) > MaxIDLen {
-		// Too long to index; the event id still identifies the purchase.
-		o := *ev.Order
-		o.ID = ev.EventID
-		ev.Order = &o
+	if ev.Order != nil {
+		ev.Order = normalizeOrder(*ev.Order, ev.EventID)
 	}
-	if _, err := e.store.ApplyEvent(ctx, ev); err != nil {
+	if _, err := e.store.ApplyEvent(ctx, ev, e.now()); err != nil {
 		return fmt.Errorf("apply event %s: %w", ev.EventID, err)
 	}
 	if err := e.EvaluateCustomer(ctx, ev.WorkspaceID, ev.CustomerID); err != nil {
@@ -130,6 +132,42 @@ func validateEvent(ev Event) error {
 	return v.Err()
 }
 
+// normalizeOrder returns a copy of o fit to store. An order without a
+// usable id (none, or one too long to index) is identified by its event id,
+// and a revenue that is not a finite number counts as 0: one bad number
+// must not poison a workspace's RFM scores.
+func normalizeOrder(o Order, eventID string) *Order {
+	if o.ID == "" || len(o.ID) > MaxIDLen {
+		o.ID = eventID
+	}
+	if math.IsNaN(o.Revenue) || math.IsInf(o.Revenue, 0) {
+		o.Revenue = 0
+	}
+	return &o
+}
+
+// uniqueIDs checks the list field of a message holding ids: it records a
+// violation when there are more than limit ids and one for each bad id among
+// the first limit, and returns the good ones among those, without
+// duplicates or ids already in seen (which it extends).
+func uniqueIDs(v *validation.Error, field string, ids []string, limit int, seen map[string]bool) []string {
+	if len(ids) > limit {
+		v.Addf(field, "at most %d ids", limit)
+		ids = ids[:limit]
+	}
+	out := make([]string, 0, len(ids))
+	for i, id := range ids {
+		before := len(v.Violations)
+		checkID(v, fmt.Sprintf("%s[%d]", field, i), id)
+		if len(v.Violations) > before || seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+	}
+	return out
+}
+
 // ApplyMerge moves the merged customers' facts to the survivor and
 // re-evaluates the survivor (also on redelivery, as in ApplyEvent).
 func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
@@ -137,33 +175,15 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	checkID(v, "customer_merged.workspace_id", m.WorkspaceID)
 	checkID(v, "customer_merged.merge_id", m.MergeID)
 	checkID(v, "customer_merged.survivor_customer_id", m.SurvivorID)
-	if len(m.MergedIDs) > MaxMergedIDsPerMerge {
-		v.Addf("customer_merged.merged_customer_ids", "at most %d ids", MaxMergedIDsPerMerge)
-	}
-	merged := make([]string, 0, len(m.MergedIDs))
-	seen := map[string]bool{m.SurvivorID: true}
-	for i, id := range m.MergedIDs {
-		if i >= MaxMergedIDsPerMerge {
-			break
-		}
-		before := len(v.Violations)
-		checkID(v, fmt.Sprintf("customer_merged.merged_customer_ids[%d]", i), id)
-		if len(v.Violations) > before {
-			continue
-		}
-		if !seen[id] {
-			seen[id] = true
-			merged = append(merged, id)
-		}
-	}
+	m.MergedIDs = uniqueIDs(v, "customer_merged.merged_customer_ids", m.MergedIDs, MaxMergedIDsPerMerge,
+		map[string]bool{m.SurvivorID: true})
 	if err := v.Err(); err != nil {
 		return err
 	}
-	m.MergedIDs = merged
 	// The merge deletes rows the workspace's evaluations read, so it takes
 	// the workspace lock like they do.
 	unlock := e.locks.lock(m.WorkspaceID)
-	_, err := e.store.ApplyMerge(ctx, m, NewChangeID, e.now())
+	_, err := e.store.ApplyMerge(ctx, m, e.now())
 	unlock()
 	if err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
@@ -189,29 +209,10 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 	if u.RestoredID != "" && u.RestoredID == u.SurvivorID {
 		v.Addf("customer_unmerged.restored_customer_id", "must differ from survivor_customer_id")
 	}
-	if len(u.EventIDs) > MaxEventIDsPerUnmerge {
-		v.Addf("customer_unmerged.event_ids", "at most %d ids", MaxEventIDsPerUnmerge)
-	}
-	events := make([]string, 0, min(len(u.EventIDs), MaxEventIDsPerUnmerge))
-	seen := map[string]bool{}
-	for i, id := range u.EventIDs {
-		if i >= MaxEventIDsPerUnmerge {
-			break
-		}
-		before := len(v.Violations)
-		checkID(v, fmt.Sprintf("customer_unmerged.event_ids[%d]", i), id)
-		if len(v.Violations) > before {
-			continue
-		}
-		if !seen[id] {
-			seen[id] = true
-			events = append(events, id)
-		}
-	}
+	u.EventIDs = uniqueIDs(v, "customer_unmerged.event_ids", u.EventIDs, MaxEventIDsPerUnmerge, map[string]bool{})
 	if err := v.Err(); err != nil {
 		return err
 	}
-	u.EventIDs = events
 	// Like a merge, the unmerge rewrites rows the workspace's evaluations
 	// read, so it takes the workspace lock like they do.
 	unlock := e.locks.lock(u.WorkspaceID)
@@ -233,7 +234,7 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
-	segs, err := e.store.AllSegments(ctx, workspaceID)
+	segs, err := e.segments(ctx, workspaceID)
 	if err != nil {
 		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
 	}
@@ -245,50 +246,56 @@ func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID s
 		return nil
 	}
 	now := e.now()
-	facts := Facts{EventCounts: map[EventKey]int64{}}
-	known := true
+	var facts *Facts // nil: merged away or never seen, so in no segment
 	c, err := e.store.Customer(ctx, workspaceID, customerID)
 	switch {
 	case err == nil:
-		facts.Traits = c.Traits
+		facts = &Facts{Traits: c.Traits}
 	case errors.Is(err, ErrNotFound):
-		// Merged away or never seen: no facts, so it leaves every segment.
-		known = false
 	default:
 		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
 	}
-	for _, k := range eventKeys(segs) {
-		n, err := e.store.CountEvents(ctx, workspaceID, customerID, k.Name, WindowStart(now, k.WithinDays))
-		if err != nil {
-			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+	if facts != nil {
+		if keys := eventKeys(segs); len(keys) > 0 {
+			if facts.EventCounts, err = e.store.CountEventsForKeys(ctx, workspaceID, customerID, keys, now); err != nil {
+				return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+			}
 		}
-		facts.EventCounts[k] = n
-	}
-	if anyUsesRFM(segs) {
-		scores, err := e.rfmScores(ctx, workspaceID, now)
-		if err != nil {
-			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-		}
-		if s, ok := scores[customerID]; ok {
-			facts.RFM = &s
+		if anyUsesRFM(segs) {
+			scores, err := e.rfmScores(ctx, workspaceID, now)
+			if err != nil {
+				return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+			}
+			if s, ok := scores[customerID]; ok {
+				facts.RFM = &s
+			}
 		}
 	}
 	isMember := make(map[string]bool, len(current))
 	for _, id := range current {
 		isMember[id] = true
 	}
-	var changes []MembershipChange
+	return e.applyChanges(ctx, membershipChanges(nil, workspaceID, customerID, segs, facts, isMember), now)
+}
+
+// membershipChanges appends to changes those that take a customer from the
+// segments it is a member of (current, by segment id) to the segments among
+// segs whose rule holds for facts. A customer without facts (nil) belongs
+// in none, and it leaves the segments in current that are not among segs
+// (as when their segment is gone). It empties current.
+func membershipChanges(changes []MembershipChange, workspaceID, customerID string, segs []Segment, facts *Facts, current map[string]bool) []MembershipChange {
 	for _, s := range segs {
-		want := known && s.Rule.Matches(facts)
-		if want != isMember[s.ID] {
+		want := facts != nil && s.Rule.Matches(*facts)
+		if want != current[s.ID] {
 			changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: s.ID, CustomerID: customerID, Joined: want})
 		}
-		delete(isMember, s.ID)
+		delete(current, s.ID)
 	}
-	for id := range isMember { // memberships of segments that no longer exist
+	for _, id := range slices.Sorted(maps.Keys(current)) {
 		changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: id, CustomerID: customerID})
+		delete(current, id)
 	}
-	return e.applyChanges(ctx, changes, now)
+	return changes
 }
 
 // evaluateSegments re-evaluates every customer of the workspace against
@@ -313,13 +320,13 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, segs 
 			return fmt.Errorf("evaluate segments: %w", err)
 		}
 	}
-	wanted := make(map[string]bool, len(segs))
-	for _, s := range segs {
-		wanted[s.ID] = true
+	segIDs := make([]string, len(segs))
+	for i, s := range segs {
+		segIDs[i] = s.ID
 	}
 	after := ""
 	for {
-		page, err := e.store.ListCustomers(ctx, workspaceID, after, customerPage)
+		page, err := e.store.ListCustomerTraits(ctx, workspaceID, after, customerPage)
 		if err != nil {
 			return fmt.Errorf("evaluate segments: %w", err)
 		}
@@ -327,15 +334,16 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, segs 
 		if len(page) == customerPage {
 			upTo = page[len(page)-1].ID
 		}
-		members, err := e.store.MembershipsInRange(ctx, workspaceID, after, upTo)
+		members, err := e.store.MembershipsInRange(ctx, workspaceID, segIDs, after, upTo)
 		if err != nil {
 			return fmt.Errorf("evaluate segments: %w", err)
 		}
-		current := map[Membership]bool{}
+		current := map[string]map[string]bool{} // customer → segment ids
 		for _, m := range members {
-			if wanted[m.SegmentID] {
-				current[m] = true
+			if current[m.CustomerID] == nil {
+				current[m.CustomerID] = map[string]bool{}
 			}
+			current[m.CustomerID][m.SegmentID] = true
 		}
 		var changes []MembershipChange
 		for _, c := range page {
@@ -346,17 +354,11 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, segs 
 			if s, ok := scores[c.ID]; ok {
 				facts.RFM = &s
 			}
-			for _, s := range segs {
-				key := Membership{SegmentID: s.ID, CustomerID: c.ID}
-				want := s.Rule.Matches(facts)
-				if want != current[key] {
-					changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: s.ID, CustomerID: c.ID, Joined: want})
-				}
-				delete(current, key)
-			}
+			changes = membershipChanges(changes, workspaceID, c.ID, segs, &facts, current[c.ID])
+			delete(current, c.ID)
 		}
-		for m := range current {
-			changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: m.SegmentID, CustomerID: m.CustomerID})
+		for _, id := range slices.Sorted(maps.Keys(current)) { // members without a customer row
+			changes = membershipChanges(changes, workspaceID, id, segs, nil, current[id])
 		}
 		if err := e.applyChanges(ctx, changes, now); err != nil {
 			return fmt.Errorf("evaluate segments: %w", err)
@@ -423,6 +425,35 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	return scores, nil
 }
 
+// segments returns the workspace's segments, parsed once per
+// SegmentsVersion: every event is evaluated against all of them. The
+// result is shared; callers must not modify it.
+func (e *Engine) segments(ctx context.Context, workspaceID string) ([]Segment, error) {
+	// Read the version before the segments, as rfmScores does: a segment
+	// created or deleted in between makes the cached version stale, never
+	// the cached segments.
+	version, err := e.store.SegmentsVersion(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	e.mu.Lock()
+	ent, ok := e.segs[workspaceID]
+	e.mu.Unlock()
+	if ok && ent.version == version {
+		return ent.segs, nil
+	}
+	segs, err := e.store.AllSegments(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	e.mu.Lock()
+	if cur, ok := e.segs[workspaceID]; !ok || cur.version <= version {
+		e.segs[workspaceID] = segmentsEntry{version: version, segs: segs}
+	}
+	e.mu.Unlock()
+	return segs, nil
+}
+
 // Create validates and stores a new segment, computes its membership over
 // every known customer of the workspace, and returns it with its size.
 func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
@@ -430,22 +461,24 @@ func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
 		return Segment{}, err
 	}
 	s.normalize()
-	existing, err := e.store.AllSegments(ctx, s.WorkspaceID)
+	var err error
+	if s.ID, err = NewID(); err != nil {
+		return Segment{}, fmt.Errorf("create segment: %w", err)
+	}
+	s.CreateTime = e.now().UTC().Truncate(time.Microsecond)
+	s.Size = 0
+	// Hold the workspace lock from the limit check to the backfill, so two
+	// creations cannot both pass the check and no customer evaluation
+	// interleaves with a backfill working from older facts.
+	unlock := e.locks.lock(s.WorkspaceID)
+	defer unlock()
+	existing, err := e.segments(ctx, s.WorkspaceID)
 	if err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
 	}
 	if len(existing) >= MaxSegmentsPerSpace {
 		return Segment{}, &LimitError{What: "segments per workspace", Max: MaxSegmentsPerSpace}
 	}
-	if s.ID, err = NewID(); err != nil {
-		return Segment{}, fmt.Errorf("create segment: %w", err)
-	}
-	s.CreateTime = e.now().UTC().Truncate(time.Microsecond)
-	s.Size = 0
-	// Hold the workspace lock from insert to backfill, so no customer
-	// evaluation interleaves with a backfill working from older facts.
-	unlock := e.locks.lock(s.WorkspaceID)
-	defer unlock()
 	if err := e.store.CreateSegment(ctx, s); err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
 	}
@@ -501,9 +534,6 @@ func (e *Engine) Delete(ctx context.Context, workspaceID, segmentID string) erro
 
 // Members returns a page of a segment's members and its member count.
 func (e *Engine) Members(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error) {
-	if _, err := e.store.GetSegment(ctx, workspaceID, segmentID); err != nil {
-		return nil, 0, fmt.Errorf("list members of %s: %w", segmentID, err)
-	}
 	members, total, err := e.store.ListMembers(ctx, workspaceID, segmentID, after, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list members of %s: %w", segmentID, err)
@@ -566,7 +596,7 @@ func (e *Engine) Sweep(ctx context.Context) error {
 func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
-	all, err := e.store.AllSegments(ctx, workspaceID)
+	all, err := e.segments(ctx, workspaceID)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -314,7 +315,7 @@ func TestMergeMovesMembership(t *testing.T) {
 	if got := f.published(t); !reflect.DeepEqual(got, []string{"+anon@viewers"}) {
 		t.Fatalf("published %v before merge", got)
 	}
-	m := segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "user", "anon"}, Time: t0}
+	m := segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "user", "anon"}}
 	for range 2 { // the second delivery is a no-op
 		if err := f.engine.ApplyMerge(ctx, m); err != nil {
 			t.Fatal(err)
@@ -345,7 +346,7 @@ func TestUnmergeRestoresMembership(t *testing.T) {
 	if got, want := sorted(f.published(t)), []string{"+anon@free", "+anon@viewers", "+user@pro"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("published %v before merge, want %v", got, want)
 	}
-	if err := f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0}); err != nil {
+	if err := f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := sorted(f.published(t)), []string{"+user@viewers", "-anon@free", "-anon@viewers"}; !reflect.DeepEqual(got, want) {
@@ -523,5 +524,92 @@ func TestDeleteSegment(t *testing.T) {
 	f.apply(t, identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "pro", "x": "y"}))
 	if segs, err := f.engine.CustomerSegments(ctx, "w", "c1"); err != nil || len(segs) != 0 {
 		t.Errorf("CustomerSegments after delete = %v, %v", segs, err)
+	}
+}
+
+// TestSegmentCacheAcrossReplicas runs two engines on one database, as two
+// replicas would: each sees the segments the other creates and deletes.
+func TestSegmentCacheAcrossReplicas(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	other, err := segment.NewEngine(segment.Config{Store: f.store, Publisher: f.pub, Now: f.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyOther := func(e segment.Event) {
+		t.Helper()
+		if err := other.ApplyEvent(ctx, e); err != nil {
+			t.Fatalf("ApplyEvent %s: %v", e.EventID, err)
+		}
+	}
+	applyOther(identify("w", "i0", "c0", t0, map[string]any{"plan": "pro"})) // caches "no segments"
+	pro := f.create(t, "w", "pro", traitCond("plan", "pro"))
+	applyOther(identify("w", "i1", "c1", t0, map[string]any{"plan": "pro"}))
+	if got, want := f.members(t, "w", pro.ID), []string{"c0", "c1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("members after the other replica's event = %v, want %v", got, want)
+	}
+	if err := f.engine.Delete(ctx, "w", pro.ID); err != nil {
+		t.Fatal(err)
+	}
+	free := f.create(t, "w", "free", traitCond("plan", "free"))
+	applyOther(identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "free"}))
+	if got, want := f.members(t, "w", free.ID), []string{"c1"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("members of a segment created after a delete = %v, want %v", got, want)
+	}
+	if segs, err := f.engine.CustomerSegments(ctx, "w", "c1"); err != nil || len(segs) != 1 || segs[0].ID != free.ID {
+		t.Errorf("CustomerSegments(c1) = %+v, %v; want [free]", segs, err)
+	}
+}
+
+// TestCreateLimit creates more segments than a workspace may hold, all at
+// once: exactly the limit succeed.
+func TestCreateLimit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	const extra = 5
+	var wg sync.WaitGroup
+	errs := make(chan error, segment.MaxSegmentsPerSpace+extra)
+	for i := range segment.MaxSegmentsPerSpace + extra {
+		wg.Go(func() {
+			_, err := f.engine.Create(ctx, segment.Segment{WorkspaceID: "w", DisplayName: fmt.Sprintf("s%d", i),
+				Rule: segment.Rule{All: []segment.Condition{traitCond("plan", "pro")}}})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	created, limited := 0, 0
+	for err := range errs {
+		var limit *segment.LimitError
+		switch {
+		case err == nil:
+			created++
+		case errors.As(err, &limit):
+			limited++
+		default:
+			t.Fatal(err)
+		}
+	}
+	if created != segment.MaxSegmentsPerSpace || limited != extra {
+		t.Errorf("created %d and refused %d, want %d and %d", created, limited, segment.MaxSegmentsPerSpace, extra)
+	}
+}
+
+// TestOrderNormalized stores orders without an id or with a revenue that is
+// not a number: the event id stands in and the revenue counts as 0.
+func TestOrderNormalized(t *testing.T) {
+	f := newFixture(t)
+	order := func(id, orderID string, revenue float64) segment.Event {
+		e := viewed("w", id, "c1", t0)
+		e.Order = &segment.Order{ID: orderID, Revenue: revenue}
+		return e
+	}
+	f.apply(t, order("e1", "", math.NaN()))
+	f.apply(t, order("e2", "", math.Inf(1)))
+	f.apply(t, order("e3", strings.Repeat("o", segment.MaxIDLen+1), 5))
+	f.apply(t, order("e4", "o-4", 2.5))
+	feats, err := f.engine.Features(context.Background(), "w", "c1")
+	if err != nil || feats.Orders.Count != 4 || feats.Orders.Revenue != 7.5 {
+		t.Errorf("features = %+v, %v; want 4 orders worth 7.5", feats, err)
 	}
 }

@@ -87,11 +87,6 @@ func TraitText(v any) (string, bool) {
 		return strconv.FormatBool(v), true
 	case float64:
 		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case json.Number:
-		if f, err := v.Float64(); err == nil {
-			return strconv.FormatFloat(f, 'f', -1, 64), true
-		}
-		return v.String(), true
 	default:
 		b, err := json.Marshal(v)
 		if err != nil {

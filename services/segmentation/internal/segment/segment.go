@@ -128,6 +128,13 @@ type Customer struct {
 	EventCount int64
 }
 
+// CustomerTraits is a customer's id and traits: all that trait conditions
+// read, and all a bulk evaluation needs of the customers row.
+type CustomerTraits struct {
+	ID     string
+	Traits map[string]any
+}
+
 // EventType is the Segment call an event came from.
 type EventType int
 
@@ -203,7 +210,6 @@ type Merge struct {
 	MergeID     string
 	SurvivorID  string
 	MergedIDs   []string
-	Time        time.Time
 }
 
 // Unmerge says a merge was undone: RestoredID exists again and the events

@@ -11,14 +11,15 @@ import (
 // return ErrNotFound (wrapped) for missing segments and customers.
 type Store interface {
 	// ApplyEvent records e's effects (customer upsert with merged traits,
-	// behaviour row, order) together with e's id in one transaction. It
-	// reports false, and changes nothing, when the event was applied before.
-	ApplyEvent(ctx context.Context, e Event) (applied bool, err error)
+	// behaviour row, order) together with e's id in one transaction, now
+	// being when it was applied. It reports false, and changes nothing, when
+	// the event was applied before.
+	ApplyEvent(ctx context.Context, e Event, now time.Time) (applied bool, err error)
 	// ApplyMerge moves the merged customers' traits, behaviour and orders to
 	// the survivor and removes their memberships, recording a leave change
-	// (with an id from newChangeID) for each, in one transaction keyed by
-	// the merge id. It reports false when the merge was applied before.
-	ApplyMerge(ctx context.Context, m Merge, newChangeID func() (string, error), now time.Time) (applied bool, err error)
+	// for each, in one transaction keyed by the merge id. It reports false
+	// when the merge was applied before.
+	ApplyMerge(ctx context.Context, m Merge, now time.Time) (applied bool, err error)
 	// ApplyUnmerge moves the behaviour and orders of u's events from the
 	// survivor to the restored customer, (re)creates the restored customer
 	// and replaces both customers' traits, in one transaction keyed by the
@@ -27,7 +28,7 @@ type Store interface {
 	// Memberships are left to re-evaluation.
 	ApplyUnmerge(ctx context.Context, u Unmerge, now time.Time) (applied bool, err error)
 
-	// CreateSegment stores a new segment.
+	// CreateSegment stores a new segment and bumps SegmentsVersion.
 	CreateSegment(ctx context.Context, s Segment) error
 	// GetSegment returns a segment with its size.
 	GetSegment(ctx context.Context, workspaceID, segmentID string) (Segment, error)
@@ -36,7 +37,12 @@ type Store interface {
 	ListSegments(ctx context.Context, workspaceID, after string, limit int) ([]Segment, error)
 	// AllSegments returns every segment of the workspace, without sizes.
 	AllSegments(ctx context.Context, workspaceID string) ([]Segment, error)
-	// DeleteSegment removes a segment and its membership.
+	// SegmentsVersion returns a number that changes whenever the
+	// workspace's segments do, so cached segments can be checked for
+	// staleness cheaply, also across replicas.
+	SegmentsVersion(ctx context.Context, workspaceID string) (int64, error)
+	// DeleteSegment removes a segment and its membership and bumps
+	// SegmentsVersion.
 	DeleteSegment(ctx context.Context, workspaceID, segmentID string) error
 	// WorkspacesWithDynamicSegments lists workspaces having a segment whose
 	// rule reads event windows or RFM scores.
@@ -44,12 +50,13 @@ type Store interface {
 
 	// Customer returns one customer.
 	Customer(ctx context.Context, workspaceID, customerID string) (Customer, error)
-	// ListCustomers returns up to limit customers with ids after after, in
-	// id order.
-	ListCustomers(ctx context.Context, workspaceID, after string, limit int) ([]Customer, error)
-	// CountEvents counts a customer's behaviour events named name at or
-	// after since.
-	CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error)
+	// ListCustomerTraits returns the traits of up to limit customers with
+	// ids after after, in id order.
+	ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]CustomerTraits, error)
+	// CountEventsForKeys counts, per key, a customer's behaviour events
+	// named key.Name in the window of key.WithinDays days ending at now (see
+	// WindowStart). Every key is in the result.
+	CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []EventKey, now time.Time) (map[EventKey]int64, error)
 	// CountEventsByCustomer counts, per customer with at least one, the
 	// behaviour events named name at or after since.
 	CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error)
@@ -63,16 +70,18 @@ type Store interface {
 
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
-	// MembershipsInRange lists memberships of customers with after <
-	// customer_id <= upTo (no upper bound when upTo is empty).
-	MembershipsInRange(ctx context.Context, workspaceID, after, upTo string) ([]Membership, error)
+	// MembershipsInRange lists memberships in the segments segmentIDs of
+	// customers with after < customer_id <= upTo (no upper bound when upTo
+	// is empty).
+	MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) ([]Membership, error)
 	// ApplyChanges inserts (Joined) or deletes (!Joined) membership rows and
 	// writes an outbox row for each that changed something, in one
 	// transaction. A join for a segment deleted meanwhile is skipped. It
 	// returns the changes that took effect.
 	ApplyChanges(ctx context.Context, changes []MembershipChange) ([]MembershipChange, error)
 	// ListMembers returns up to limit members of a segment with customer ids
-	// after after, in customer id order, and the segment's member count.
+	// after after, in customer id order, and the segment's member count; it
+	// returns ErrNotFound when the segment does not exist.
 	ListMembers(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error)
 	// CustomerSegments returns the segments (with sizes) a customer is in.
 	CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]Segment, error)

@@ -4,6 +4,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"embed"
@@ -79,32 +80,14 @@ VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, workspaceID, kind, id, micros(n
 }
 
 // ApplyEvent implements segment.Store.
-func (s *Store) ApplyEvent(ctx context.Context, e segment.Event) (bool, error) {
+func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) (bool, error) {
 	var applied bool
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		if applied, err = markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID, e.Time); err != nil || !applied {
+		if applied, err = markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID, now); err != nil || !applied {
 			return err
 		}
-		// Create the row first so that the row lock below serialises even
-		// the first two events of a new customer on PostgreSQL.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
-VALUES ($1, $2, '{}', '{}', $3, $3, 0) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.CustomerID, micros(e.Time)); err != nil {
-			return fmt.Errorf("create customer %s: %w", e.CustomerID, err)
-		}
-		c, _, err := lockCustomer(ctx, tx, e.WorkspaceID, e.CustomerID)
-		if err != nil {
-			return err
-		}
-		segment.MergeTraits(c.Traits, c.TraitTimes, e.TraitUpdates(), micros(e.Time))
-		if e.Time.Before(c.FirstSeen) {
-			c.FirstSeen = e.Time
-		}
-		if e.Time.After(c.LastSeen) {
-			c.LastSeen = e.Time
-		}
-		c.EventCount++
-		if err := writeCustomer(ctx, tx, c); err != nil {
+		if err := recordCustomerEvent(ctx, tx, e); err != nil {
 			return err
 		}
 		if name := e.BehaviourName(); name != "" {
@@ -133,11 +116,59 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.Order.
 	return applied, nil
 }
 
+// recordCustomerEvent counts e for its customer, widens the seen times and
+// merges the traits it sets, creating the customer if need be.
+func recordCustomerEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event) error {
+	at := micros(e.Time)
+	traits := e.TraitUpdates()
+	if len(traits) == 0 {
+		// Most events set no traits: one atomic upsert, without reading,
+		// decoding and rewriting the customer's traits.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, $2, '{}', '{}', $3, $3, 1)
+ON CONFLICT (workspace_id, customer_id) DO UPDATE SET event_count = customers.event_count + 1,
+  first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END,
+  last_seen = CASE WHEN excluded.last_seen > customers.last_seen THEN excluded.last_seen ELSE customers.last_seen END`,
+			e.WorkspaceID, e.CustomerID, at); err != nil {
+			return fmt.Errorf("record event of customer %s: %w", e.CustomerID, err)
+		}
+		return nil
+	}
+	// Create the row first so that the row lock below serialises even the
+	// first two events of a new customer on PostgreSQL.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, $2, '{}', '{}', $3, $3, 0) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.CustomerID, at); err != nil {
+		return fmt.Errorf("create customer %s: %w", e.CustomerID, err)
+	}
+	c, _, err := lockCustomer(ctx, tx, e.WorkspaceID, e.CustomerID)
+	if err != nil {
+		return err
+	}
+	segment.MergeTraits(c.Traits, c.TraitTimes, traits, at)
+	if e.Time.Before(c.FirstSeen) {
+		c.FirstSeen = e.Time
+	}
+	if e.Time.After(c.LastSeen) {
+		c.LastSeen = e.Time
+	}
+	c.EventCount++
+	return writeCustomer(ctx, tx, c)
+}
+
 func bumpOrdersVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO orders_versions (workspace_id, version) VALUES ($1, 1)
 ON CONFLICT (workspace_id) DO UPDATE SET version = orders_versions.version + 1`, workspaceID)
 	if err != nil {
 		return fmt.Errorf("bump orders version: %w", err)
+	}
+	return nil
+}
+
+func bumpSegmentsVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO segments_versions (workspace_id, version) VALUES ($1, 1)
+ON CONFLICT (workspace_id) DO UPDATE SET version = segments_versions.version + 1`, workspaceID)
+	if err != nil {
+		return fmt.Errorf("bump segments version: %w", err)
 	}
 	return nil
 }
@@ -208,8 +239,10 @@ func scanCustomer(row scanner, workspaceID string) (segment.Customer, error) {
 	return c, nil
 }
 
-// ApplyMerge implements segment.Store.
-func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, newChangeID func() (string, error), now time.Time) (bool, error) {
+// ApplyMerge implements segment.Store. Its statements are set-based over
+// the merged customers, so a merge costs the same few statements whatever
+// the number of customers it folds in (per chunk of mergeChunk).
+func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (bool, error) {
 	var applied bool
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var err error
@@ -220,41 +253,52 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, newChangeID fun
 		if err != nil {
 			return err
 		}
-		survivor, found, err := lockCustomer(ctx, tx, m.WorkspaceID, m.SurvivorID)
+		// The survivor and any id restored by an undo of this merge stay.
+		skip := map[string]bool{m.SurvivorID: true}
+		ids := make([]string, 0, len(m.MergedIDs))
+		for _, id := range m.MergedIDs {
+			if !undone[id] && !skip[id] {
+				skip[id] = true
+				ids = append(ids, id)
+			}
+		}
+		locked, err := lockCustomers(ctx, tx, m.WorkspaceID, append([]string{m.SurvivorID}, ids...))
 		if err != nil {
 			return err
 		}
-		ordersMoved := false
-		for _, id := range m.MergedIDs {
-			if undone[id] {
-				continue
-			}
-			merged, ok, err := lockCustomer(ctx, tx, m.WorkspaceID, id)
-			if err != nil {
-				return err
-			}
-			if ok {
-				segment.MergeCustomer(&survivor, merged)
+		survivor, found := locked[m.SurvivorID]
+		if !found {
+			survivor = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
+		}
+		for _, id := range ids { // in message order: on a tie of trait times the later customer wins
+			if c, ok := locked[id]; ok {
+				segment.MergeCustomer(&survivor, c)
 				found = true
-				if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`, m.WorkspaceID, id); err != nil {
-					return fmt.Errorf("delete merged customer %s: %w", id, err)
-				}
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-				m.WorkspaceID, id, m.SurvivorID); err != nil {
-				return fmt.Errorf("move behaviour of %s: %w", id, err)
+		}
+		ordersMoved := false
+		for chunk := range slices.Chunk(ids, mergeChunk) {
+			in, idArgs := inList(2, chunk)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
+				return fmt.Errorf("delete merged customers: %w", err)
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-				m.WorkspaceID, id, m.SurvivorID)
+			in, _ = inList(3, chunk)
+			args := append([]any{m.WorkspaceID, m.SurvivorID}, idArgs...)
+			if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+				args...); err != nil {
+				return fmt.Errorf("move behaviour of merged customers: %w", err)
+			}
+			res, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
 			if err != nil {
-				return fmt.Errorf("move orders of %s: %w", id, err)
+				return fmt.Errorf("move orders of merged customers: %w", err)
 			}
 			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("move orders of %s: %w", id, err)
+				return fmt.Errorf("move orders of merged customers: %w", err)
 			} else if n > 0 {
 				ordersMoved = true
 			}
-			if err := leaveAll(ctx, tx, m.WorkspaceID, id, newChangeID, now); err != nil {
+			if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
 				return err
 			}
 		}
@@ -272,6 +316,40 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, newChangeID fun
 		return false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	return applied, nil
+}
+
+// mergeChunk bounds the customer ids bound in one statement of a merge,
+// under SQLite's smallest bind-parameter limit (999, before 3.32).
+const mergeChunk = 500
+
+// lockCustomers reads the customers ids that exist, for update. On
+// PostgreSQL the rows are locked in id order, so two transactions locking
+// overlapping sets cannot deadlock on them.
+func lockCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) (map[string]segment.Customer, error) {
+	out := make(map[string]segment.Customer, len(ids))
+	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
+		in, args := inList(2, chunk)
+		rows, err := tx.QueryContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
+FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY customer_id`+forUpdate(tx.Dialect),
+			append([]any{workspaceID}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("lock customers: %w", err)
+		}
+		for rows.Next() {
+			c, err := scanCustomer(rows, workspaceID)
+			if err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("lock customers: %w", err)
+			}
+			out[c.ID] = c
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("lock customers: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // unmergedCustomers returns the customers restored by undoing the merge
@@ -491,29 +569,38 @@ WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING 
 	return n, nil
 }
 
-// leaveAll removes a customer from every segment, recording a leave change
-// for each membership in the outbox.
-func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID, customerID string, newChangeID func() (string, error), now time.Time) error {
-	rows, err := tx.QueryContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND customer_id = $2 RETURNING segment_id`,
-		workspaceID, customerID)
+// leaveAll removes the customers ids from every segment, recording a leave
+// change for each membership in the outbox.
+func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
+	in, args := inList(2, ids)
+	rows, err := tx.QueryContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
+RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 	if err != nil {
-		return fmt.Errorf("remove memberships of %s: %w", customerID, err)
+		return fmt.Errorf("remove memberships: %w", err)
 	}
-	segIDs, err := collectStrings(rows)
-	if err != nil {
-		return fmt.Errorf("remove memberships of %s: %w", customerID, err)
+	defer rows.Close()
+	var changes []segment.MembershipChange
+	for rows.Next() {
+		c := segment.MembershipChange{WorkspaceID: workspaceID, Time: now}
+		if err := rows.Scan(&c.CustomerID, &c.SegmentID); err != nil {
+			return fmt.Errorf("remove memberships: %w", err)
+		}
+		changes = append(changes, c)
 	}
-	for _, segID := range segIDs {
-		id, err := newChangeID()
-		if err != nil {
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("remove memberships: %w", err)
+	}
+	rows.Close()
+	// Ids in a stable order, so the outbox announces them in one.
+	slices.SortFunc(changes, func(a, b segment.MembershipChange) int {
+		return cmp.Or(strings.Compare(a.CustomerID, b.CustomerID), strings.Compare(a.SegmentID, b.SegmentID))
+	})
+	for i := range changes {
+		if changes[i].ChangeID, err = segment.NewChangeID(); err != nil {
 			return err
 		}
-		c := segment.MembershipChange{ChangeID: id, WorkspaceID: workspaceID, SegmentID: segID, CustomerID: customerID, Time: now}
-		if err := insertOutbox(ctx, tx, c); err != nil {
-			return err
-		}
 	}
-	return nil
+	return insertOutbox(ctx, tx, changes...)
 }
 
 func collectStrings(rows *sql.Rows) ([]string, error) {
@@ -529,11 +616,27 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 	return out, rows.Err()
 }
 
-func insertOutbox(ctx context.Context, tx *sqldb.Tx, c segment.MembershipChange) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time)
-VALUES ($1, $2, $3, $4, $5, $6)`, c.WorkspaceID, c.ChangeID, c.SegmentID, c.CustomerID, c.Joined, micros(c.Time))
-	if err != nil {
-		return fmt.Errorf("write outbox change %s: %w", c.ChangeID, err)
+// outboxChunk bounds the outbox rows written per statement (six
+// parameters each).
+const outboxChunk = 100
+
+// insertOutbox writes changes to the outbox, several rows per statement.
+func insertOutbox(ctx context.Context, tx *sqldb.Tx, changes ...segment.MembershipChange) error {
+	for chunk := range slices.Chunk(changes, outboxChunk) {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time) VALUES `)
+		args := make([]any, 0, 6*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			n := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
+			args = append(args, c.WorkspaceID, c.ChangeID, c.SegmentID, c.CustomerID, c.Joined, micros(c.Time))
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("write outbox changes: %w", err)
+		}
 	}
 	return nil
 }
@@ -544,8 +647,13 @@ func (s *Store) CreateSegment(ctx context.Context, seg segment.Segment) error {
 	if err != nil {
 		return fmt.Errorf("create segment: encode rule: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime))
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime)); err != nil {
+			return err
+		}
+		return bumpSegmentsVersion(ctx, tx, seg.WorkspaceID)
+	})
 	if err != nil {
 		return fmt.Errorf("create segment %s: %w", seg.ID, err)
 	}
@@ -629,14 +737,23 @@ FROM segments s WHERE s.workspace_id = $1 ORDER BY s.segment_id`, workspaceID)
 	return segs, nil
 }
 
+// SegmentsVersion implements segment.Store.
+func (s *Store) SegmentsVersion(ctx context.Context, workspaceID string) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT version FROM segments_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("segments version: %w", err)
+	}
+	return v, nil
+}
+
 // DeleteSegment implements segment.Store.
 func (s *Store) DeleteSegment(ctx context.Context, workspaceID, segmentID string) error {
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		// Explicit rather than relying on ON DELETE CASCADE, which SQLite
-		// honours only with foreign keys switched on.
-		if _, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID); err != nil {
-			return err
-		}
+		// Memberships go by ON DELETE CASCADE.
 		res, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID)
 		if err != nil {
 			return err
@@ -648,7 +765,7 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, segmentID string
 		if n == 0 {
 			return segment.ErrNotFound
 		}
-		return nil
+		return bumpSegmentsVersion(ctx, tx, workspaceID)
 	})
 	if err != nil {
 		return fmt.Errorf("delete segment %s: %w", segmentID, err)
@@ -681,38 +798,97 @@ FROM customers WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, custo
 	return c, nil
 }
 
-// ListCustomers implements segment.Store.
-func (s *Store) ListCustomers(ctx context.Context, workspaceID, after string, limit int) ([]segment.Customer, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
+// ListCustomerTraits implements segment.Store.
+func (s *Store) ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]segment.CustomerTraits, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, traits
 FROM customers WHERE workspace_id = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3`, workspaceID, after, limit)
 	if err != nil {
-		return nil, fmt.Errorf("list customers: %w", err)
+		return nil, fmt.Errorf("list customer traits: %w", err)
 	}
 	defer rows.Close()
-	var out []segment.Customer
+	var out []segment.CustomerTraits
 	for rows.Next() {
-		c, err := scanCustomer(rows, workspaceID)
-		if err != nil {
-			return nil, fmt.Errorf("list customers: %w", err)
+		var c segment.CustomerTraits
+		var traits string
+		if err := rows.Scan(&c.ID, &traits); err != nil {
+			return nil, fmt.Errorf("list customer traits: %w", err)
+		}
+		if err := json.Unmarshal([]byte(traits), &c.Traits); err != nil {
+			return nil, fmt.Errorf("decode traits of %s: %w", c.ID, err)
 		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list customers: %w", err)
+		return nil, fmt.Errorf("list customer traits: %w", err)
 	}
 	return out, nil
 }
 
-// CountEvents implements segment.Store.
-func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error) {
-	var n int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM behaviours
-WHERE workspace_id = $1 AND customer_id = $2 AND name = $3 AND occurred_at >= $4`,
-		workspaceID, customerID, name, micros(since)).Scan(&n)
-	if err != nil {
-		return 0, fmt.Errorf("count %q events of %s: %w", name, customerID, err)
+// counter is one behaviour count: events named name at or after since.
+type counter struct {
+	name  string
+	since time.Time
+}
+
+// countChunk bounds the counters read by one statement. Each is a column
+// of its one result row and binds two parameters, so a chunk stays well
+// under PostgreSQL's 1664 result columns and SQLite's 999 parameters.
+const countChunk = 100
+
+// CountEventsForKeys implements segment.Store, one statement per
+// countChunk keys.
+func (s *Store) CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []segment.EventKey, now time.Time) (map[segment.EventKey]int64, error) {
+	out := make(map[segment.EventKey]int64, len(keys))
+	for chunk := range slices.Chunk(keys, countChunk) {
+		counters := make([]counter, len(chunk))
+		for i, k := range chunk {
+			counters[i] = counter{name: k.Name, since: segment.WindowStart(now, k.WithinDays)}
+		}
+		counts, err := s.countEvents(ctx, workspaceID, customerID, counters)
+		if err != nil {
+			return nil, err
+		}
+		for i, k := range chunk {
+			out[k] = counts[i]
+		}
 	}
-	return n, nil
+	return out, nil
+}
+
+// CountEvents counts a customer's behaviour events named name at or after
+// since: one counter of CountEventsForKeys, at an exact instant.
+func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error) {
+	counts, err := s.countEvents(ctx, workspaceID, customerID, []counter{{name: name, since: since}})
+	if err != nil {
+		return 0, err
+	}
+	return counts[0], nil
+}
+
+// countEvents reads counters of a customer in one statement: a scalar
+// subquery per counter, each a range of the behaviours_by_customer index.
+func (s *Store) countEvents(ctx context.Context, workspaceID, customerID string, counters []counter) ([]int64, error) {
+	var q strings.Builder
+	q.WriteString("SELECT ")
+	args := make([]any, 2, 2+2*len(counters))
+	args[0], args[1] = workspaceID, customerID
+	for i, c := range counters {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "(SELECT count(*) FROM behaviours WHERE workspace_id = $1 AND customer_id = $2 AND name = $%d AND occurred_at >= $%d)",
+			len(args)+1, len(args)+2)
+		args = append(args, c.name, micros(c.since))
+	}
+	counts := make([]int64, len(counters))
+	dest := make([]any, len(counters))
+	for i := range counts {
+		dest[i] = &counts[i]
+	}
+	if err := s.db.QueryRowContext(ctx, q.String(), args...).Scan(dest...); err != nil {
+		return nil, fmt.Errorf("count events of %s: %w", customerID, err)
+	}
+	return counts, nil
 }
 
 // CountEventsByCustomer implements segment.Store.
@@ -805,28 +981,34 @@ func (s *Store) CustomerSegmentIDs(ctx context.Context, workspaceID, customerID 
 }
 
 // MembershipsInRange implements segment.Store.
-func (s *Store) MembershipsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.Membership, error) {
-	query := `SELECT segment_id, customer_id FROM memberships WHERE workspace_id = $1 AND customer_id > $2`
-	args := []any{workspaceID, after}
-	if upTo != "" {
-		query += ` AND customer_id <= $3`
-		args = append(args, upTo)
-	}
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("memberships in range: %w", err)
-	}
-	defer rows.Close()
+func (s *Store) MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) ([]segment.Membership, error) {
 	var out []segment.Membership
-	for rows.Next() {
-		var m segment.Membership
-		if err := rows.Scan(&m.SegmentID, &m.CustomerID); err != nil {
+	for chunk := range slices.Chunk(segmentIDs, mergeChunk) {
+		query := `SELECT segment_id, customer_id FROM memberships WHERE workspace_id = $1 AND customer_id > $2`
+		args := []any{workspaceID, after}
+		if upTo != "" {
+			query += ` AND customer_id <= $3`
+			args = append(args, upTo)
+		}
+		in, ids := inList(len(args)+1, chunk)
+		query += ` AND segment_id IN (` + in + `)`
+		rows, err := s.db.QueryContext(ctx, query, append(args, ids...)...)
+		if err != nil {
 			return nil, fmt.Errorf("memberships in range: %w", err)
 		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("memberships in range: %w", err)
+		for rows.Next() {
+			var m segment.Membership
+			if err := rows.Scan(&m.SegmentID, &m.CustomerID); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("memberships in range: %w", err)
+			}
+			out = append(out, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("memberships in range: %w", err)
+		}
 	}
 	return out, nil
 }
@@ -875,9 +1057,14 @@ ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time
 
 // ListMembers implements segment.Store.
 func (s *Store) ListMembers(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]segment.Member, int64, error) {
+	// One statement tells whether the segment exists and counts its members.
 	var total int64
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM memberships WHERE workspace_id = $1 AND segment_id = $2`,
-		workspaceID, segmentID).Scan(&total); err != nil {
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM memberships m WHERE m.workspace_id = s.workspace_id AND m.segment_id = s.segment_id)
+FROM segments s WHERE s.workspace_id = $1 AND s.segment_id = $2`, workspaceID, segmentID).Scan(&total)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, fmt.Errorf("list members of %s: %w", segmentID, segment.ErrNotFound)
+	}
+	if err != nil {
 		return nil, 0, fmt.Errorf("count members of %s: %w", segmentID, err)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, join_time FROM memberships
@@ -938,15 +1125,20 @@ FROM membership_outbox ORDER BY change_id LIMIT $1`, limit)
 	return out, nil
 }
 
-// DeleteChanges implements segment.Store.
+// DeleteChanges implements segment.Store. Change ids are UUIDv7s, unique
+// across workspaces, so they alone name the rows.
 func (s *Store) DeleteChanges(ctx context.Context, changes []segment.MembershipChange) error {
 	if len(changes) == 0 {
 		return nil
 	}
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		for _, c := range changes {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM membership_outbox WHERE workspace_id = $1 AND change_id = $2`,
-				c.WorkspaceID, c.ChangeID); err != nil {
+		for chunk := range slices.Chunk(changes, mergeChunk) {
+			ids := make([]string, len(chunk))
+			for i, c := range chunk {
+				ids[i] = c.ChangeID
+			}
+			in, args := inList(1, ids)
+			if _, err := tx.ExecContext(ctx, `DELETE FROM membership_outbox WHERE change_id IN (`+in+`)`, args...); err != nil {
 				return err
 			}
 		}

@@ -38,6 +38,13 @@ func TestConformance(t *testing.T) {
 		{"MergeAfterItsUnmerge", testMergeAfterItsUnmerge},
 		{"UnmergeOfManyEvents", testUnmergeManyEvents},
 		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
+		{"CountEventsForManyKeys", testCountEventsForKeys},
+		{"SegmentsVersion", testSegmentsVersion},
+		{"ListMembersOfMissingSegment", testListMembersMissing},
+		{"MembershipsInRangeBySegment", testMembershipsInRangeBySegment},
+		{"MergeOfManyCustomers", testMergeMany},
+		{"AppliedAtIsProcessingTime", testAppliedAt},
+		{"ConcurrentTrackAndIdentify", testConcurrentMixedEvents},
 		{"MigrateTwice", nil},
 	}
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
@@ -68,7 +75,7 @@ func ws(t testing.TB) string {
 
 func mustApply(t testing.TB, s *store.Store, e segment.Event) bool {
 	t.Helper()
-	applied, err := s.ApplyEvent(context.Background(), e)
+	applied, err := s.ApplyEvent(context.Background(), e, t0)
 	if err != nil {
 		t.Fatalf("ApplyEvent(%s): %v", e.EventID, err)
 	}
@@ -441,11 +448,11 @@ func testListMembersPaging(t *testing.T, s *store.Store) {
 	if !sort.StringsAreSorted(got) || !reflect.DeepEqual(got, want) {
 		t.Errorf("paged members = %v, want %v", got, want)
 	}
-	ranged, err := s.MembershipsInRange(ctx, w, "c09", "c11")
+	ranged, err := s.MembershipsInRange(ctx, w, []string{seg.ID}, "c09", "c11")
 	if err != nil || len(ranged) != 2 {
 		t.Errorf("MembershipsInRange(c09, c11] = %v, %v; want c10, c11", ranged, err)
 	}
-	open, err := s.MembershipsInRange(ctx, w, "c20", "")
+	open, err := s.MembershipsInRange(ctx, w, []string{seg.ID}, "c20", "")
 	if err != nil || len(open) != 4 {
 		t.Errorf("MembershipsInRange(c20, ∞) = %v, %v; want 4", open, err)
 	}
@@ -473,9 +480,9 @@ func testMerge(t *testing.T, s *store.Store) {
 	drainOutbox(t, s)
 	v0, _ := s.OrdersVersion(ctx, w)
 
-	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "ghost"}, Time: t0}
+	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "ghost"}}
 	for run, wantApplied := range []bool{true, false} {
-		applied, err := s.ApplyMerge(ctx, m, segment.NewChangeID, t0)
+		applied, err := s.ApplyMerge(ctx, m, t0)
 		if err != nil || applied != wantApplied {
 			t.Fatalf("ApplyMerge run %d = %v, %v; want %v", run, applied, err, wantApplied)
 		}
@@ -522,7 +529,7 @@ func testConcurrentEvents(t *testing.T, s *store.Store) {
 	for i := range n {
 		wg.Go(func() {
 			_, err := s.ApplyEvent(ctx, segment.Event{WorkspaceID: w, EventID: fmt.Sprintf("e%d", i), CustomerID: "c1",
-				Type: segment.EventIdentify, Time: t0, Traits: map[string]any{fmt.Sprintf("k%d", i): "v"}})
+				Type: segment.EventIdentify, Time: t0, Traits: map[string]any{fmt.Sprintf("k%d", i): "v"}}, t0)
 			errs <- err
 		})
 	}
@@ -581,8 +588,8 @@ func testUnmerge(t *testing.T, s *store.Store) {
 			o2.Order = &segment.Order{ID: "order-2", Revenue: 5}
 			mustApply(t, s, o2)
 			mustApply(t, s, track(w, "t2", "user", "Viewed", t0.Add(2*time.Hour)))
-			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0},
-				segment.NewChangeID, t0); err != nil {
+			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
+				t0); err != nil {
 				t.Fatal(err)
 			}
 			drainOutbox(t, s)
@@ -696,8 +703,8 @@ func testMergeAfterItsUnmerge(t *testing.T, s *store.Store) {
 	if _, err := s.ApplyUnmerge(ctx, u, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "other"}, Time: t0}
-	if applied, err := s.ApplyMerge(ctx, m, segment.NewChangeID, t0.Add(2*time.Hour)); err != nil || !applied {
+	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "other"}}
+	if applied, err := s.ApplyMerge(ctx, m, t0.Add(2*time.Hour)); err != nil || !applied {
 		t.Fatalf("late ApplyMerge = %v, %v; want applied", applied, err)
 	}
 	for _, c := range []struct {
@@ -736,8 +743,8 @@ func testUnmergeManyEvents(t *testing.T, s *store.Store) {
 		ids[i] = fmt.Sprintf("e%d", i)
 		mustApply(t, s, track(w, ids[i], "anon", "Viewed", t0.Add(time.Duration(i)*time.Second)))
 	}
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}, Time: t0},
-		segment.NewChangeID, t0); err != nil {
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
+		t0); err != nil {
 		t.Fatal(err)
 	}
 	u := segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "user", RestoredID: "anon", EventIDs: ids, Time: t0.Add(day)}
@@ -762,4 +769,226 @@ func testUnmergeManyEvents(t *testing.T, s *store.Store) {
 		t.Errorf("restored seen %v..%v, want %v..%v", got.FirstSeen, got.LastSeen, t0, last)
 	}
 	drainOutbox(t, s)
+}
+
+// testCountEventsForKeys reads more counters than one statement holds.
+func testCountEventsForKeys(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	now := t0.Add(10 * day)
+	for i := range 3 {
+		mustApply(t, s, track(w, fmt.Sprintf("v%d", i), "c1", "Viewed", now.Add(-time.Duration(i)*day)))
+	}
+	mustApply(t, s, track(w, "o", "c2", "Viewed", now))
+	keys := []segment.EventKey{{Name: "Viewed", WithinDays: 1}, {Name: "Viewed", WithinDays: 2}, {Name: "Viewed", WithinDays: 30}}
+	want := map[segment.EventKey]int64{keys[0]: 2, keys[1]: 3, keys[2]: 3} // windows are inclusive at their start
+	for i := range 250 {
+		k := segment.EventKey{Name: fmt.Sprintf("Other %d", i), WithinDays: 7}
+		keys = append(keys, k)
+		want[k] = 0
+	}
+	got, err := s.CountEventsForKeys(ctx, w, "c1", keys, now)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("CountEventsForKeys = %v, %v; want %v", got, err, want)
+	}
+	if got, err := s.CountEventsForKeys(ctx, w, "c1", nil, now); err != nil || len(got) != 0 {
+		t.Errorf("CountEventsForKeys without keys = %v, %v; want none", got, err)
+	}
+}
+
+func testSegmentsVersion(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	version := func() int64 {
+		t.Helper()
+		v, err := s.SegmentsVersion(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v0 := version()
+	a := newSegment(t, w, "A", traitRule)
+	if err := s.CreateSegment(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	v1 := version()
+	if v1 == v0 {
+		t.Errorf("version unchanged (%d) by a create", v1)
+	}
+	if err := s.DeleteSegment(ctx, w, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	v2 := version()
+	if v2 == v1 {
+		t.Errorf("version unchanged (%d) by a delete", v2)
+	}
+	if err := s.DeleteSegment(ctx, w, a.ID); !errors.Is(err, segment.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if v3 := version(); v3 != v2 {
+		t.Errorf("version moved from %d to %d by a failed delete", v2, v3)
+	}
+}
+
+func testListMembersMissing(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	if _, _, err := s.ListMembers(ctx, w, "seg_missing", "", 10); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("ListMembers of a missing segment: %v, want ErrNotFound", err)
+	}
+	seg := newSegment(t, w, "S", traitRule)
+	if err := s.CreateSegment(ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.ListMembers(ctx, w+"_other", seg.ID, "", 10); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("ListMembers from another workspace: %v, want ErrNotFound", err)
+	}
+	if m, total, err := s.ListMembers(ctx, w, seg.ID, "", 10); err != nil || len(m) != 0 || total != 0 {
+		t.Errorf("ListMembers of an empty segment = %v, %d, %v; want none", m, total, err)
+	}
+}
+
+func testMembershipsInRangeBySegment(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	a, b := newSegment(t, w, "A", traitRule), newSegment(t, w, "B", traitRule)
+	for _, seg := range []segment.Segment{a, b} {
+		if err := s.CreateSegment(ctx, seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
+		change(t, w, a.ID, "c1", true), change(t, w, b.ID, "c1", true), change(t, w, b.ID, "c2", true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.MembershipsInRange(ctx, w, []string{b.ID}, "", "")
+	want := []segment.Membership{{SegmentID: b.ID, CustomerID: "c1"}, {SegmentID: b.ID, CustomerID: "c2"}}
+	sort.Slice(got, func(i, j int) bool { return got[i].CustomerID < got[j].CustomerID })
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("MembershipsInRange(B) = %v, %v; want %v", got, err, want)
+	}
+	if got, err := s.MembershipsInRange(ctx, w, nil, "", ""); err != nil || len(got) != 0 {
+		t.Errorf("MembershipsInRange of no segment = %v, %v; want none", got, err)
+	}
+	drainOutbox(t, s)
+}
+
+// testMergeMany merges more customers than one statement binds, each with
+// an event and a membership, listing the survivor and duplicates too.
+func testMergeMany(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seg := newSegment(t, w, "S", traitRule)
+	if err := s.CreateSegment(ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	const n = segment.MaxMergedIDsPerMerge
+	ids := []string{"user"}
+	var joins []segment.MembershipChange
+	for i := range n {
+		id := fmt.Sprintf("anon-%04d", i)
+		ids = append(ids, id)
+		mustApply(t, s, track(w, "e-"+id, id, "Viewed", t0.Add(time.Duration(i)*time.Second)))
+		joins = append(joins, change(t, w, seg.ID, id, true))
+	}
+	ids = append(ids, "anon-0000")
+	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i-user", CustomerID: "user", Type: segment.EventIdentify, Time: t0,
+		Traits: map[string]any{"plan": "pro"}})
+	if _, err := s.ApplyChanges(ctx, joins); err != nil {
+		t.Fatal(err)
+	}
+	drainOutbox(t, s)
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: ids}, t0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Customer(ctx, w, "user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := t0.Add((n - 1) * time.Second)
+	if c.EventCount != n+1 || !c.FirstSeen.Equal(t0) || !c.LastSeen.Equal(last) || c.Traits["plan"] != "pro" {
+		t.Errorf("survivor = %+v; want %d events seen %v..%v, plan pro", c, n+1, t0, last)
+	}
+	if viewed, err := s.CountEvents(ctx, w, "user", "Viewed", t0); err != nil || viewed != n {
+		t.Errorf("survivor views = %d, %v; want %d", viewed, err, n)
+	}
+	for _, id := range []string{"anon-0000", fmt.Sprintf("anon-%04d", n-1)} {
+		if _, err := s.Customer(ctx, w, id); !errors.Is(err, segment.ErrNotFound) {
+			t.Errorf("merged customer %s: %v, want ErrNotFound", id, err)
+		}
+	}
+	if _, total, err := s.ListMembers(ctx, w, seg.ID, "", 1); err != nil || total != 0 {
+		t.Errorf("members after merge: %d, %v; want none", total, err)
+	}
+	pending, err := s.PendingChanges(ctx, 2*n)
+	if err != nil || len(pending) != n {
+		t.Fatalf("outbox after merge has %d changes, %v; want %d leaves", len(pending), err, n)
+	}
+	for i, p := range pending {
+		if want := fmt.Sprintf("anon-%04d", i); p.Joined || p.CustomerID != want || !p.Time.Equal(t0) {
+			t.Fatalf("outbox[%d] = %+v; want %s leaving at %v", i, p, want, t0)
+		}
+	}
+	drainOutbox(t, s)
+}
+
+// testAppliedAt checks that every kind of message is recorded at the time
+// it was applied, not at the time it reports.
+func testAppliedAt(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	applied := t0.Add(day)
+	if _, err := s.ApplyEvent(ctx, track(w, "e1", "c1", "Viewed", t0), applied); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c1", MergedIDs: []string{"c2"}}, applied); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "c1", RestoredID: "c2", Time: t0}, applied); err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM applied_messages WHERE workspace_id = $1 AND applied_at = $2`,
+		w, applied.UnixMicro()).Scan(&n); err != nil || n != 3 {
+		t.Errorf("messages applied at %v: %d, %v; want 3", applied, n, err)
+	}
+}
+
+// testConcurrentMixedEvents applies track calls (counted by one upsert) and
+// identify calls (read-modify-write) for one new customer at once: no count,
+// trait or seen time may be lost.
+func testConcurrentMixedEvents(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Go(func() {
+			_, err := s.ApplyEvent(ctx, track(w, fmt.Sprintf("t%d", i), "c1", "Viewed", t0.Add(time.Duration(i)*time.Minute)), t0)
+			errs <- err
+		})
+		wg.Go(func() {
+			_, err := s.ApplyEvent(ctx, segment.Event{WorkspaceID: w, EventID: fmt.Sprintf("i%d", i), CustomerID: "c1",
+				Type: segment.EventIdentify, Time: t0.Add(-time.Duration(i) * time.Minute), Traits: map[string]any{fmt.Sprintf("k%d", i): "v"}}, t0)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := s.Customer(ctx, w, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := t0.Add(-(n-1)*time.Minute), t0.Add((n-1)*time.Minute)
+	if len(c.Traits) != n || c.EventCount != 2*n || !c.FirstSeen.Equal(first) || !c.LastSeen.Equal(last) {
+		t.Errorf("customer = %+v; want %d traits, %d events, seen %v..%v", c, n, 2*n, first, last)
+	}
 }
