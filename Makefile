@@ -20,18 +20,21 @@ PKGS := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 DATA_DIR ?= ./data
 RUN_FLAGS ?=
 
-.PHONY: run build test test-race bench generate checkgenerate protodeps tools lint fmt vet ci clean
+# bin/kizuna is phony too: `go build` decides what is stale, not make.
+.PHONY: run build bin/kizuna test test-race bench generate checkgenerate protodeps tools lint breaking ci clean
 
 ## run: build and start the whole suite on embedded defaults (REST on :8080).
-run: build
+run: bin/kizuna
 	./bin/kizuna --data-dir $(DATA_DIR) $(RUN_FLAGS)
 
 ## build: build the all-in-one binary and the per-service binaries into ./bin.
-build:
-	@mkdir -p bin
-	$(GO) build -o bin/kizuna ./services/suite/cmd/kizuna
+build: bin/kizuna
 	$(GO) build -o bin/ ./services/ingestion/cmd/... ./services/segmentation/cmd/... \
 		./services/metrics/cmd/... ./services/campaign/cmd/... ./services/gateway/cmd/...
+
+bin/kizuna:
+	@mkdir -p bin
+	$(GO) build -o bin/kizuna ./services/suite/cmd/kizuna
 
 ## test: run every module's tests (external backends when KIZUNA_TEST_* are set).
 test:
@@ -54,10 +57,14 @@ tools:
 	GOBIN=$(GOBIN) $(GO) install github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2@$(GRPC_GATEWAY_VERSION)
 
 ## protodeps: google/api protos from the pinned npm package (the buf registry is unreachable).
-protodeps:
+# Fetched once per version: the stamp file names the version installed.
+PROTODEPS_STAMP := third_party/googleapis/.google-proto-files-$(GOOGLE_PROTO_FILES_VERSION)
+protodeps: $(PROTODEPS_STAMP)
+$(PROTODEPS_STAMP):
 	@rm -rf third_party/googleapis .cache/npm && mkdir -p third_party/googleapis/google/api .cache/npm
 	cd .cache/npm && npm pack --silent google-proto-files@$(GOOGLE_PROTO_FILES_VERSION) >/dev/null && tar xzf google-proto-files-$(GOOGLE_PROTO_FILES_VERSION).tgz
 	cp .cache/npm/package/google/api/annotations.proto .cache/npm/package/google/api/http.proto third_party/googleapis/google/api/
+	@touch $@
 
 ## generate: regenerate gen/ and the gateway's OpenAPI document from proto/.
 generate: tools protodeps
@@ -81,6 +88,8 @@ lint: tools protodeps
 breaking: tools protodeps
 	buf breaking proto --against '.git#branch=main,subdir=proto'
 
+## ci: lint, checkgenerate and test in one make run, so shared prerequisites run once.
+# .ci/run calls it with the external backends required.
 ci: lint checkgenerate test
 
 clean:

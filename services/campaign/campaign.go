@@ -43,14 +43,17 @@ type Options struct {
 	DB *sqldb.DB
 	// Bus is connected by the caller; final delivery outcomes are
 	// published on its deliveries stream.
-	Bus    *bus.Bus
+	Bus *bus.Bus
+	// Logger defaults to slog.Default(). The caller (servicecmd or the
+	// suite) has already tagged it with service=campaign.
 	Logger *slog.Logger
 	// Segmentation and Ingestion are connections to those services, made
 	// with platform/grpcclient so the caller's API key is forwarded.
 	Segmentation grpc.ClientConnInterface
 	Ingestion    grpc.ClientConnInterface
-	// HTTPClient posts to webhooks; default a client with a 10s timeout.
-	// Redirects are never followed, whatever the client says.
+	// HTTPClient posts to webhooks; default a client with a 10s timeout,
+	// which a client without a Timeout gets too. Redirects are never
+	// followed, whatever the client says.
 	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -92,7 +95,6 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	logger = logger.With(slog.String("service", "campaign"))
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -104,15 +106,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err := opts.Bus.EnsureStreams(ctx); err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	// A lease must outlast the webhook call it covers, or a slow call
-	// would be made twice.
-	lease := dispatch.DefaultLease
-	if opts.HTTPClient != nil && opts.HTTPClient.Timeout+30*time.Second > lease {
-		lease = opts.HTTPClient.Timeout + 30*time.Second
-	}
+	sender := webhook.NewSender(opts.HTTPClient)
+	// A lease must outlast the webhook call it covers, with room to record
+	// the outcome, or a slow call would be made twice.
+	lease := max(dispatch.DefaultLease, sender.Timeout()+30*time.Second)
 	d := dispatch.New(dispatch.Config{
 		Store:        st,
-		Sender:       webhook.NewSender(opts.HTTPClient),
+		Sender:       sender,
 		Publisher:    outcomePublisher{bus: opts.Bus},
 		Logger:       logger,
 		Now:          now,
@@ -144,7 +144,8 @@ func (s *Service) Run(ctx context.Context) error {
 //
 // There is no protobuf message for a delivery outcome yet, so the payload
 // is a google.protobuf.Struct with the fields below; it should become a
-// kizuna.campaign.v1 message (see the service's report).
+// kizuna.campaign.v1 message (see the service's report). status is the
+// API's enum name, so consumers parse the values the API returns.
 type outcomePublisher struct {
 	bus *bus.Bus
 }
@@ -156,7 +157,7 @@ func (p outcomePublisher) PublishOutcome(ctx context.Context, f dispatch.Final) 
 		"customer_id":   f.CustomerID,
 		"workspace_id":  f.WorkspaceID,
 		"segment_id":    f.SegmentID,
-		"status":        deliveryStatusName(f.Status),
+		"status":        api.DeliveryStatus(f.Status).String(),
 		"attempts":      float64(f.Attempts),
 		"response_code": float64(f.ResponseCode),
 		"last_error":    f.LastError,
@@ -170,17 +171,4 @@ func (p outcomePublisher) PublishOutcome(ctx context.Context, f dispatch.Final) 
 	}
 	subject := p.bus.Subject(bus.KindDeliveries, f.WorkspaceID, f.CampaignID)
 	return p.bus.Publish(ctx, subject, f.ID, msg)
-}
-
-// deliveryStatusName uses the proto enum's names, so consumers parse the
-// same values the API returns.
-func deliveryStatusName(s domain.DeliveryStatus) string {
-	switch s {
-	case domain.DeliverySent:
-		return campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT.String()
-	case domain.DeliveryFailed:
-		return campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED.String()
-	default:
-		return campaignv1.DeliveryStatus_DELIVERY_STATUS_PENDING.String()
-	}
 }

@@ -2,11 +2,8 @@ package metrics_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"math"
-	"os"
 	"strconv"
 	"sync"
 	"testing"
@@ -25,6 +22,7 @@ import (
 	"github.com/kizuna/kizuna/services/metrics"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -103,54 +101,6 @@ type env struct {
 
 // busBackend connects a Bus for a test; each gets fresh streams.
 type busBackend func(t testing.TB) *bus.Bus
-
-func embeddedBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
-	return connectBus(t, bus.ConnectOptions{Embedded: e, Prefix: "test"})
-}
-
-// externalBus uses KIZUNA_TEST_NATS_URL with a random prefix, skipping
-// without it unless KIZUNA_REQUIRE_EXTERNAL=1.
-func externalBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	url := os.Getenv("KIZUNA_TEST_NATS_URL")
-	if url == "" {
-		if os.Getenv("KIZUNA_REQUIRE_EXTERNAL") == "1" {
-			t.Fatal("KIZUNA_TEST_NATS_URL is not set but KIZUNA_REQUIRE_EXTERNAL=1")
-		}
-		t.Skip("KIZUNA_TEST_NATS_URL not set")
-	}
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	bb := connectBus(t, bus.ConnectOptions{URL: url, Prefix: "metricstest_" + hex.EncodeToString(b)})
-	t.Cleanup(func() {
-		if err := bb.DeleteStreams(context.Background()); err != nil {
-			t.Errorf("delete streams: %v", err)
-		}
-	})
-	return bb
-}
-
-func connectBus(t testing.TB, opts bus.ConnectOptions) *bus.Bus {
-	t.Helper()
-	ctx := context.Background()
-	b, err := bus.Connect(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 	t.Helper()
@@ -245,7 +195,7 @@ func publishHistory(t testing.TB, e *env) {
 // i.e. until the consumer has applied everything published before.
 func waitFor(t testing.TB, c metricsv1.MetricsServiceClient, key string, customers, orders int64) {
 	t.Helper()
-	ctx := grpctest.WithBearer(context.Background(), key)
+	ctx := auth.WithBearer(context.Background(), key)
 	deadline := time.Now().Add(20 * time.Second)
 	var last *metricsv1.ComputeMetricResponse
 	for time.Now().Before(deadline) {
@@ -267,8 +217,8 @@ func TestService(t *testing.T) {
 		name string
 		bus  busBackend
 	}{
-		{name: "embedded nats", bus: embeddedBus},
-		{name: "external nats", bus: externalBus},
+		{name: "embedded nats", bus: bustest.Embedded},
+		{name: "external nats", bus: bustest.External},
 	}
 	for _, bb := range backends {
 		t.Run(bb.name, func(t *testing.T) {
@@ -343,7 +293,7 @@ func testService(t *testing.T, e *env) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), tt.key), tt.req)
+			got, err := e.client.ComputeMetric(auth.WithBearer(context.Background(), tt.key), tt.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -402,7 +352,7 @@ func testService(t *testing.T, e *env) {
 	}
 	for _, tt := range errTests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), tt.key), tt.req)
+			_, err := e.client.ComputeMetric(auth.WithBearer(context.Background(), tt.key), tt.req)
 			st := status.Convert(err)
 			if st.Code() != tt.wantCode {
 				t.Fatalf("code = %v (%v), want %v", st.Code(), err, tt.wantCode)
@@ -427,7 +377,7 @@ func testService(t *testing.T, e *env) {
 		}
 	}
 
-	list, err := e.client.ListKpis(grpctest.WithBearer(context.Background(), keyA), &metricsv1.ListKpisRequest{})
+	list, err := e.client.ListKpis(auth.WithBearer(context.Background(), keyA), &metricsv1.ListKpisRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +385,7 @@ func testService(t *testing.T, e *env) {
 		t.Errorf("ListKpis returned %d KPIs, want 7", len(list.GetKpis()))
 	}
 	for _, k := range list.GetKpis() {
-		if _, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), keyA), &metricsv1.ComputeMetricRequest{Kpi: k.GetName()}); err != nil {
+		if _, err := e.client.ComputeMetric(auth.WithBearer(context.Background(), keyA), &metricsv1.ComputeMetricRequest{Kpi: k.GetName()}); err != nil {
 			t.Errorf("listed KPI %q does not compute: %v", k.GetName(), err)
 		}
 	}
@@ -454,7 +404,7 @@ func testService(t *testing.T, e *env) {
 		// e is a vip member again with its own order: (100+50+80) / 2.
 		{req: &metricsv1.ComputeMetricRequest{Kpi: "historical_ltv", SegmentId: "vip"}, want: 115},
 	} {
-		got, err := e.client.ComputeMetric(grpctest.WithBearer(context.Background(), keyA), tt.req)
+		got, err := e.client.ComputeMetric(auth.WithBearer(context.Background(), keyA), tt.req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,11 +2,8 @@ package segmentation_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"os"
 	"reflect"
 	"sort"
 	"sync"
@@ -24,6 +21,7 @@ import (
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation"
@@ -43,65 +41,6 @@ type harness struct {
 	bus     *bus.Bus
 	client  segmentationv1.SegmentServiceClient
 	changes *changeLog
-}
-
-// busBackends runs fn on an embedded NATS, and on the external one at
-// KIZUNA_TEST_NATS_URL when it is set (required with
-// KIZUNA_REQUIRE_EXTERNAL=1). Each run gets a random stream prefix.
-func busBackends(t *testing.T, fn func(t *testing.T, connect func(t testing.TB) *bus.Bus)) {
-	t.Run("embedded", func(t *testing.T) {
-		fn(t, func(t testing.TB) *bus.Bus {
-			t.Helper()
-			e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(e.Shutdown)
-			return connectBus(t, bus.ConnectOptions{Embedded: e})
-		})
-	})
-	t.Run("external", func(t *testing.T) {
-		url := os.Getenv("KIZUNA_TEST_NATS_URL")
-		if url == "" {
-			if os.Getenv("KIZUNA_REQUIRE_EXTERNAL") == "1" {
-				t.Fatal("KIZUNA_TEST_NATS_URL is not set but KIZUNA_REQUIRE_EXTERNAL=1")
-			}
-			t.Skip("KIZUNA_TEST_NATS_URL not set")
-		}
-		fn(t, func(t testing.TB) *bus.Bus {
-			t.Helper()
-			b := connectBus(t, bus.ConnectOptions{URL: url})
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := b.DeleteStreams(ctx); err != nil {
-					t.Errorf("delete test streams: %v", err)
-				}
-			})
-			return b
-		})
-	})
-}
-
-func connectBus(t testing.TB, opts bus.ConnectOptions) *bus.Bus {
-	t.Helper()
-	raw := make([]byte, 6)
-	if _, err := rand.Read(raw); err != nil {
-		t.Fatal(err)
-	}
-	opts.Prefix = "segtest_" + hex.EncodeToString(raw)
-	opts.Logger = quietLogger()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := bus.Connect(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -270,8 +209,8 @@ func eventCond(name string, min, days int32) *segmentationv1.Condition {
 }
 
 func TestService(t *testing.T) {
-	busBackends(t, func(t *testing.T, connect func(testing.TB) *bus.Bus) {
-		h := start(t, connect(t), time.Minute, nil)
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
+		h := start(t, b, time.Minute, nil)
 		t.Run("MembershipFollowsEvents", func(t *testing.T) { testMembershipFollowsEvents(t, h) })
 		t.Run("IdempotentAndBackfill", func(t *testing.T) { testIdempotentAndBackfill(t, h) })
 		t.Run("WorkspaceIsolation", func(t *testing.T) { testWorkspaceIsolation(t, h) })
@@ -566,11 +505,6 @@ func testPagingAndErrors(t *testing.T, h *harness) {
 // TestSweepSlidesWindows checks that Run's sweep drops a member whose
 // events age out of the window without any new event arriving.
 func TestSweepSlidesWindows(t *testing.T) {
-	e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
 	var mu sync.Mutex
 	offset := time.Duration(0)
 	now := func() time.Time {
@@ -578,7 +512,7 @@ func TestSweepSlidesWindows(t *testing.T) {
 		defer mu.Unlock()
 		return time.Now().Add(offset)
 	}
-	h := start(t, connectBus(t, bus.ConnectOptions{Embedded: e}), 20*time.Millisecond, now)
+	h := start(t, bustest.Embedded(t), 20*time.Millisecond, now)
 	seg := createSegment(t, h, keyA, "Today", eventCond("Opened", 1, 1))
 	h.publish(t, wsA, "open-1", event(wsA, "open-1", "cus_s", ingestionv1.EventType_EVENT_TYPE_TRACK, "Opened", time.Now(), nil))
 	eventually(t, "cus_s to join", func() bool { return len(members(t, h, keyA, seg.GetSegmentId())) == 1 })
@@ -597,9 +531,9 @@ func TestSweepSlidesWindows(t *testing.T) {
 // its segments, the survivor leaves them, and a malformed unmerge before it
 // is logged and dropped without effect.
 func TestUnmerge(t *testing.T) {
-	busBackends(t, func(t *testing.T, connect func(testing.TB) *bus.Bus) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
 		logs := &logRecorder{}
-		h := startLogged(t, connect(t), time.Minute, nil, slog.New(logs))
+		h := startLogged(t, b, time.Minute, nil, slog.New(logs))
 		ctx := auth.WithBearer(context.Background(), keyA)
 		clickers := createSegment(t, h, keyA, "Ad clickers", eventCond("Clicked Ad", 1, 7))
 		kyoto := createSegment(t, h, keyA, "Kyoto", traitCond("city", "Kyoto"))

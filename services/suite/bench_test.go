@@ -1,14 +1,11 @@
 package suite_test
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/kizuna/kizuna/services/suite"
 )
@@ -18,21 +15,7 @@ import (
 // the outbox relayed to the bus as in production. Each batch holds 500
 // track events from 50 customers.
 func BenchmarkBatchREST(b *testing.B) {
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan suite.Addrs, 1)
-	done := make(chan error, 1)
-	cfg := suite.Config{DataDir: b.TempDir(), HTTPAddr: "127.0.0.1:0", IngestionAddr: "127.0.0.1:0", SegmentationAddr: "127.0.0.1:0",
-		MetricsAddr: "127.0.0.1:0", CampaignAddr: "127.0.0.1:0", DevAPIKey: devKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	go func() { done <- suite.Run(ctx, cfg, func(a suite.Addrs, _ string) { addrs <- a }) }()
-	defer func() { cancel(); <-done }()
-	var a suite.Addrs
-	select {
-	case a = <-addrs:
-	case err := <-done:
-		b.Fatal(err)
-	case <-time.After(30 * time.Second):
-		b.Fatal("suite did not start")
-	}
+	a := startSuite(b, suite.Config{DataDir: b.TempDir()})
 	const perBatch = 500
 	url := "http://" + a.HTTP + "/v1/batch"
 	b.ResetTimer()

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -61,13 +60,6 @@ type Addrs struct {
 // Ready is told the resolved addresses and, on a first start without
 // DevAPIKey, the key of the workspace it created.
 type Ready func(addrs Addrs, newKey string)
-
-// keyCacheTTL bounds how long a revoked key keeps working on the services
-// that verify keys with ingestion.
-const (
-	keyCacheTTL         = 30 * time.Second
-	keyCacheNegativeTTL = 2 * time.Second
-)
 
 // Run starts every service and blocks until ctx ends, then shuts down in
 // order: stop accepting, drain in-flight work, flush the outbox, close.
@@ -149,7 +141,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		verifier auth.Verifier
 		public   []string
 	}
-	remote := auth.NewCachingVerifier(apikey.NewRemoteVerifier(conns["ingestion"]), keyCacheTTL, keyCacheNegativeTTL)
+	remote := apikey.NewCachedRemoteVerifier(conns["ingestion"])
 	var comps []component
 
 	ingBus, err := connectBus("ingestion")

@@ -11,14 +11,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/platform/testenv"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -32,13 +35,7 @@ func TestWalkthrough(t *testing.T) {
 		walk(t, suite.Config{DataDir: t.TempDir()})
 	})
 	t.Run("postgres+nats", func(t *testing.T) {
-		pg, nats := os.Getenv("KIZUNA_TEST_POSTGRES_URL"), os.Getenv("KIZUNA_TEST_NATS_URL")
-		if pg == "" || nats == "" {
-			if os.Getenv("KIZUNA_REQUIRE_EXTERNAL") == "1" {
-				t.Fatal("KIZUNA_REQUIRE_EXTERNAL=1 but KIZUNA_TEST_POSTGRES_URL or KIZUNA_TEST_NATS_URL is unset")
-			}
-			t.Skip("KIZUNA_TEST_POSTGRES_URL and KIZUNA_TEST_NATS_URL not set")
-		}
+		pg, nats := testenv.URL(t, sqldbtest.PostgresURLVar), testenv.URL(t, bustest.NATSURLVar)
 		id := randomID(t)
 		cfg := suite.Config{DataDir: t.TempDir(), DatabaseURL: pg, SchemaPrefix: "e2e_" + id + "_", NATSURL: nats, BusPrefix: "e2e" + id}
 		t.Cleanup(func() { dropExternal(t, cfg) })
@@ -73,7 +70,11 @@ func dropExternal(t *testing.T, cfg suite.Config) {
 	}
 }
 
-func walk(t *testing.T, cfg suite.Config) {
+// startSuite runs the suite on cfg with every listener on a free loopback
+// port, devKey as the API key and a quiet logger, stops it on cleanup and
+// returns its addresses once it is up.
+func startSuite(tb testing.TB, cfg suite.Config) suite.Addrs {
+	tb.Helper()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.IngestionAddr, cfg.SegmentationAddr, cfg.MetricsAddr, cfg.CampaignAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DevAPIKey = devKey
@@ -82,20 +83,26 @@ func walk(t *testing.T, cfg suite.Config) {
 	addrs := make(chan suite.Addrs, 1)
 	done := make(chan error, 1)
 	go func() { done <- suite.Run(ctx, cfg, func(a suite.Addrs, _ string) { addrs <- a }) }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
-			t.Errorf("suite.Run: %v", err)
+			tb.Errorf("suite.Run: %v", err)
 		}
 	})
-	var a suite.Addrs
 	select {
-	case a = <-addrs:
+	case a := <-addrs:
+		return a
 	case err := <-done:
-		t.Fatalf("suite did not start: %v", err)
+		done <- nil // reported here; the cleanup must not wait for it again
+		tb.Fatalf("suite did not start: %v", err)
 	case <-time.After(30 * time.Second):
-		t.Fatal("suite did not start in 30s")
+		tb.Fatal("suite did not start in 30s")
 	}
+	return suite.Addrs{}
+}
+
+func walk(t *testing.T, cfg suite.Config) {
+	a := startSuite(t, cfg)
 	c := &client{t: t, base: "http://" + a.HTTP}
 
 	eventually(t, "ready", func() bool { return c.status("GET", "/readyz", "", nil) == 200 })
@@ -160,6 +167,9 @@ func walk(t *testing.T, cfg suite.Config) {
 
 	var members struct{ Members []struct{ CustomerID string } }
 	c.call("GET", "/v1/segments/"+segID+"/members", "", nil, &members)
+	if got := members.Members; len(got) != 3 || !slices.ContainsFunc(got, func(m struct{ CustomerID string }) bool { return m.CustomerID == hanako }) {
+		t.Errorf("segment members = %+v, want 3 including hanako (%s)", got, hanako)
+	}
 	var segs struct{ Segments []struct{ SegmentID string } }
 	c.call("GET", "/v1/customers/"+hanako+"/segments", "", nil, &segs)
 	if len(segs.Segments) != 1 || segs.Segments[0].SegmentID != segID {

@@ -6,6 +6,7 @@ package apikey
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,8 +16,23 @@ import (
 	"github.com/kizuna/kizuna/services/platform/auth"
 )
 
-// RemoteVerifier verifies keys with ingestion's WorkspaceService. Wrap it in
-// auth.NewCachingVerifier so a request costs no extra call.
+// Cache lifetimes of NewCachedRemoteVerifier. A revoked key keeps working
+// for up to CacheTTL on the services that verify keys with ingestion.
+const (
+	CacheTTL         = 30 * time.Second
+	CacheNegativeTTL = 2 * time.Second
+)
+
+// NewCachedRemoteVerifier is how services other than ingestion
+// authenticate API keys: a RemoteVerifier over conn behind
+// auth.NewCachingVerifier with CacheTTL and CacheNegativeTTL, so most
+// requests cost no call to ingestion.
+func NewCachedRemoteVerifier(conn grpc.ClientConnInterface) auth.Verifier {
+	return auth.NewCachingVerifier(NewRemoteVerifier(conn), CacheTTL, CacheNegativeTTL)
+}
+
+// RemoteVerifier verifies keys with ingestion's WorkspaceService. Use
+// NewCachedRemoteVerifier unless every request should cost a call.
 type RemoteVerifier struct {
 	client ingestionv1.WorkspaceServiceClient
 }

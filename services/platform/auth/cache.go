@@ -20,10 +20,14 @@ type cacheEntry struct {
 type cachingVerifier struct {
 	next        Verifier
 	ttl, negTTL time.Duration
-	now         func() time.Time
+	// sweepEvery spaces out scans for expired entries when the cache is
+	// full, so a flood of misses does not scan the whole map every time.
+	sweepEvery time.Duration
+	now        func() time.Time // time.Now; tests move it by hand
 
-	mu      sync.Mutex
-	entries map[string]cacheEntry // by HashKey, so raw keys are not retained
+	mu        sync.Mutex
+	entries   map[string]cacheEntry // by HashKey, so raw keys are not retained
+	lastSweep time.Time
 }
 
 // NewCachingVerifier returns a Verifier that asks v at most once per ttl for
@@ -32,7 +36,11 @@ type cachingVerifier struct {
 // ErrUnauthenticated are never cached. A revoked key keeps working for up to
 // ttl, so keep ttl short (tens of seconds). At most 10,000 keys are cached.
 func NewCachingVerifier(v Verifier, ttl, negativeTTL time.Duration) Verifier {
-	return &cachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, now: time.Now, entries: map[string]cacheEntry{}}
+	sweepEvery := ttl
+	if negativeTTL > 0 {
+		sweepEvery = min(ttl, negativeTTL)
+	}
+	return &cachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, sweepEvery: sweepEvery, now: time.Now, entries: map[string]cacheEntry{}}
 }
 
 func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
@@ -60,7 +68,15 @@ func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (string, er
 func (c *cachingVerifier) store(h string, e cacheEntry, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.entries) >= cacheMaxEntries {
+	if _, replacing := c.entries[h]; replacing || len(c.entries) < cacheMaxEntries {
+		c.entries[h] = e
+		return
+	}
+	// Full. Drop expired entries, but at most once per sweepEvery (the
+	// shorter TTL): a flood of misses on a cache full of live entries then
+	// costs one scan of the map per TTL, not one per miss.
+	if now.Sub(c.lastSweep) >= c.sweepEvery {
+		c.lastSweep = now
 		for k, old := range c.entries {
 			if !now.Before(old.expires) {
 				delete(c.entries, k)

@@ -10,6 +10,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/kizuna/kizuna/services/platform/internal/streamctx"
 )
 
 // MetadataKey is the gRPC metadata key carrying "Bearer <key>".
@@ -103,16 +105,9 @@ func StreamServerInterceptor(v Verifier, public func(fullMethod string) bool) gr
 		if err != nil {
 			return err
 		}
-		return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		return handler(srv, streamctx.Wrap(ss, ctx))
 	}
 }
-
-type ctxStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *ctxStream) Context() context.Context { return s.ctx }
 
 // ForwardUnaryClientInterceptor copies the incoming call's authorization
 // metadata onto outgoing calls, so a service calling another acts as the

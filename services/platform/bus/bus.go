@@ -42,10 +42,12 @@ func Kinds() []string { return []string{KindEvents, KindMembership, KindDeliveri
 // is empty.
 const DefaultPrefix = "kizuna"
 
-// Defaults for stream limits.
+// Stream limits.
 const (
-	DefaultMaxAge          = 7 * 24 * time.Hour
-	DefaultDuplicateWindow = 2 * time.Minute
+	// MaxAge bounds how long streams keep messages.
+	MaxAge = 7 * 24 * time.Hour
+	// DuplicateWindow is how long a msgID is remembered for dedupe.
+	DuplicateWindow = 2 * time.Minute
 )
 
 // ConnectOptions configures Connect.
@@ -63,8 +65,6 @@ type ConnectOptions struct {
 	Name string
 	// Logger receives consumer failures; default slog.Default().
 	Logger *slog.Logger
-	// MaxAge bounds how long streams keep messages; default 7 days.
-	MaxAge time.Duration
 	// Replicas per stream on a cluster; default 1.
 	Replicas int
 	// TracerProvider and Propagator default to the otel globals, which
@@ -81,13 +81,13 @@ type Bus struct {
 	closed     chan struct{}
 	prefix     string
 	logger     *slog.Logger
-	maxAge     time.Duration
 	replicas   int
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 }
 
-var prefixRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// nameRE matches valid prefixes and durable consumer names.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 
 // Connect dials NATS (or the embedded server) and returns a Bus. Call
 // EnsureStreams once at startup before publishing.
@@ -96,21 +96,17 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Bus, error) {
 		closed:     make(chan struct{}),
 		prefix:     opts.Prefix,
 		logger:     opts.Logger,
-		maxAge:     opts.MaxAge,
 		replicas:   opts.Replicas,
 		propagator: opts.Propagator,
 	}
 	if b.prefix == "" {
 		b.prefix = DefaultPrefix
 	}
-	if !prefixRE.MatchString(b.prefix) {
+	if !nameRE.MatchString(b.prefix) {
 		return nil, fmt.Errorf("connect bus: invalid prefix %q", b.prefix)
 	}
 	if b.logger == nil {
 		b.logger = slog.Default()
-	}
-	if b.maxAge <= 0 {
-		b.maxAge = DefaultMaxAge
 	}
 	if b.replicas <= 0 {
 		b.replicas = 1
@@ -180,8 +176,8 @@ func (b *Bus) EnsureStreams(ctx context.Context) error {
 			Subjects:   []string{b.prefix + "." + kind + ".>"},
 			Storage:    jetstream.FileStorage,
 			Retention:  jetstream.LimitsPolicy,
-			MaxAge:     b.maxAge,
-			Duplicates: DefaultDuplicateWindow,
+			MaxAge:     MaxAge,
+			Duplicates: DuplicateWindow,
 			Replicas:   b.replicas,
 		}
 		if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {

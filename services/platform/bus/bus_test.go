@@ -2,80 +2,20 @@ package bus_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"io"
-	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/kizuna/kizuna/services/platform/bus"
-	"github.com/kizuna/kizuna/services/platform/internal/testenv"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 )
-
-const natsURLVar = "KIZUNA_TEST_NATS_URL"
-
-var testPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-
-// forEachBus runs fn against an embedded server and, when
-// KIZUNA_TEST_NATS_URL is set, an external one under a random prefix.
-func forEachBus(t *testing.T, fn func(t *testing.T, b *bus.Bus)) {
-	t.Helper()
-	t.Run("embedded", func(t *testing.T) {
-		e, err := bus.StartEmbedded(bus.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Shutdown)
-		fn(t, connect(t, bus.ConnectOptions{Embedded: e}))
-	})
-	t.Run("external", func(t *testing.T) {
-		url := testenv.URL(t, natsURLVar)
-		b := connect(t, bus.ConnectOptions{URL: url, Prefix: "kztest_" + randomHex(t)})
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := b.DeleteStreams(ctx); err != nil {
-				t.Errorf("delete streams: %v", err)
-			}
-		})
-		fn(t, b)
-	})
-}
-
-func connect(t *testing.T, opts bus.ConnectOptions) *bus.Bus {
-	t.Helper()
-	opts.Name = t.Name()
-	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts.TracerProvider = sdktrace.NewTracerProvider()
-	opts.Propagator = testPropagator
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	b, err := bus.Connect(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Registered before the caller's stream cleanup, so it runs after it.
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	if err := b.EnsureStreams(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := b.EnsureStreams(ctx); err != nil { // idempotent
-		t.Fatalf("second EnsureStreams: %v", err)
-	}
-	return b
-}
 
 // received records deliveries for assertions from the test goroutine.
 type received struct {
@@ -120,7 +60,7 @@ func (r *received) snapshot() ([]bus.Message, []string, []context.Context) {
 }
 
 func TestRoundTripDedupeAndTrace(t *testing.T) {
-	forEachBus(t, func(t *testing.T, b *bus.Bus) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
 		ctx := context.Background()
 		rec := newReceived()
 		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindEvents, Durable: "roundtrip", Handler: rec.add})
@@ -145,7 +85,7 @@ func TestRoundTripDedupeAndTrace(t *testing.T) {
 		rec.wait(t, 2)
 		time.Sleep(100 * time.Millisecond) // room for a wrongly stored duplicate to arrive
 		msgs, vals, ctxs := rec.snapshot()
-		if got, want := vals, []string{"first", "second"}; !equal(got, want) {
+		if got, want := vals, []string{"first", "second"}; !slices.Equal(got, want) {
 			t.Fatalf("values = %q, want %q", got, want)
 		}
 		if msgs[0].MsgID != "evt-1" || msgs[0].Subject != subject || msgs[0].Delivery != 1 {
@@ -172,7 +112,7 @@ func TestRedelivery(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			forEachBus(t, func(t *testing.T, b *bus.Bus) {
+			bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
 				ctx := context.Background()
 				var mu sync.Mutex
 				var deliveries []uint64
@@ -225,7 +165,7 @@ func TestRedelivery(t *testing.T) {
 }
 
 func TestConsumeStopsOnContextCancel(t *testing.T) {
-	forEachBus(t, func(t *testing.T, b *bus.Bus) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
 		ctx, cancel := context.WithCancel(context.Background())
 		rec := newReceived()
 		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindDeliveries, Durable: "cancel", Handler: rec.add})
@@ -245,13 +185,27 @@ func TestConsumeStopsOnContextCancel(t *testing.T) {
 	})
 }
 
+func TestEnsureStreamsIdempotent(t *testing.T) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
+		// bustest has ensured them once already.
+		if err := b.EnsureStreams(context.Background()); err != nil {
+			t.Fatalf("second EnsureStreams: %v", err)
+		}
+	})
+}
+
+// TestSubject checks subjects under the default prefix.
 func TestSubject(t *testing.T) {
-	e, err := bus.StartEmbedded(bus.Options{})
+	e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Shutdown)
-	b := connect(t, bus.ConnectOptions{Embedded: e})
+	b, err := bus.Connect(context.Background(), bus.ConnectOptions{Embedded: e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
 	tests := []struct {
 		name     string
 		kind, ws string
@@ -275,39 +229,54 @@ func TestSubject(t *testing.T) {
 }
 
 func TestConnectAndConsumeValidation(t *testing.T) {
-	tests := []struct {
-		name string
-		opts bus.ConnectOptions
-	}{
-		{name: "no URL or embedded", opts: bus.ConnectOptions{}},
-		{name: "bad prefix", opts: bus.ConnectOptions{URL: "nats://127.0.0.1:1", Prefix: "a.b"}},
+	e, err := bus.StartEmbedded(bus.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
+	t.Cleanup(e.Shutdown)
+	connectTests := []struct {
+		name    string
+		opts    bus.ConnectOptions
+		wantErr string
+	}{
+		{name: "no URL or embedded", opts: bus.ConnectOptions{}, wantErr: "neither URL nor Embedded set"},
+		{name: "bad prefix", opts: bus.ConnectOptions{Embedded: e, Prefix: "a.b"}, wantErr: `invalid prefix "a.b"`},
+	}
+	for _, tt := range connectTests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := bus.Connect(context.Background(), tt.opts); err == nil {
+			b, err := bus.Connect(context.Background(), tt.opts)
+			if err == nil {
+				_ = b.Close()
 				t.Fatal("Connect succeeded, want error")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Connect error = %q, want it to contain %q", err, tt.wantErr)
 			}
 		})
 	}
-}
 
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
+	b := bustest.Embedded(t)
+	handler := func(context.Context, bus.Message) error { return nil }
+	consumeTests := []struct {
+		name    string
+		c       bus.Consumer
+		wantErr string
+	}{
+		{name: "nil handler", c: bus.Consumer{Kind: bus.KindEvents, Durable: "ok"}, wantErr: "nil Handler"},
+		{name: "empty durable", c: bus.Consumer{Kind: bus.KindEvents, Handler: handler}, wantErr: `invalid durable name ""`},
+		{name: "durable with a dot", c: bus.Consumer{Kind: bus.KindEvents, Durable: "a.b", Handler: handler}, wantErr: `invalid durable name "a.b"`},
+		{name: "unknown kind", c: bus.Consumer{Kind: "nope", Durable: "ok", Handler: handler}, wantErr: "create consumer"},
 	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
+	for _, tt := range consumeTests {
+		t.Run(tt.name, func(t *testing.T) {
+			stop, err := b.Consume(context.Background(), tt.c)
+			if err == nil {
+				stop()
+				t.Fatal("Consume succeeded, want error")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Consume error = %q, want it to contain %q", err, tt.wantErr)
+			}
+		})
 	}
-	return true
-}
-
-func randomHex(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -39,17 +38,16 @@ type Consumer struct {
 	// RetryDelay is the delay before the first redelivery, doubling per
 	// attempt up to MaxRetryDelay; default 1s.
 	RetryDelay time.Duration
-	// AckWait is how long the server waits for an ack before redelivering
-	// to another replica; handlers must finish well within it. Default 30s.
-	AckWait time.Duration
 }
 
-// Defaults for Consumer.
+// Defaults and limits for Consumer.
 const (
 	DefaultMaxDeliver = 5
 	DefaultRetryDelay = time.Second
-	DefaultAckWait    = 30 * time.Second
 	MaxRetryDelay     = time.Minute
+	// AckWait is how long the server waits for an ack before redelivering
+	// to another replica; handlers must finish well within it.
+	AckWait = 30 * time.Second
 )
 
 // Message is one delivery handed to a Consumer's Handler.
@@ -71,8 +69,6 @@ func (m Message) Unmarshal(dst proto.Message) error {
 	return nil
 }
 
-var durableRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 // Consume creates (or updates) the durable pull consumer c and processes its
 // messages one at a time until ctx is cancelled or stop is called. stop
 // waits for the handler in flight; do not call it from inside a handler.
@@ -80,7 +76,7 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 	if c.Handler == nil {
 		return nil, errors.New("consume: nil Handler")
 	}
-	if !durableRE.MatchString(c.Durable) {
+	if !nameRE.MatchString(c.Durable) {
 		return nil, fmt.Errorf("consume: invalid durable name %q", c.Durable)
 	}
 	if c.MaxDeliver <= 0 {
@@ -89,9 +85,6 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 	if c.RetryDelay <= 0 {
 		c.RetryDelay = DefaultRetryDelay
 	}
-	if c.AckWait <= 0 {
-		c.AckWait = DefaultAckWait
-	}
 	stream := b.StreamName(c.Kind)
 	cons, err := b.js.CreateOrUpdateConsumer(ctx, stream, jetstream.ConsumerConfig{
 		Durable:       c.Durable,
@@ -99,7 +92,7 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		FilterSubject: c.FilterSubject,
 		MaxDeliver:    c.MaxDeliver,
-		AckWait:       c.AckWait,
+		AckWait:       AckWait,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)

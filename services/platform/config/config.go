@@ -1,35 +1,47 @@
 // Package config reads service configuration from command-line flags with
 // KIZUNA_* environment variables as fallbacks: an explicit flag beats the
 // environment, which beats the built-in default. Kubernetes manifests set
-// env vars; humans pass flags.
+// env vars; humans pass flags. It also holds what every Kizuna binary does
+// on start and exit (Common, Exit), so that the gateway, which links no
+// database or bus, shares it with the services.
 package config
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"sort"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/telemetry"
 )
 
-// Var documents one setting for Describe.
-type Var struct {
-	Flag, Env, Default, Usage string
-}
+// DefaultPorts are the gRPC ports the services listen on by default, and
+// where the others look for them (localhost:<port>).
+var DefaultPorts = map[string]string{"ingestion": "50051", "segmentation": "50052", "metrics": "50053", "campaign": "50054"}
 
-// FlagSet wraps flag.FlagSet and remembers every variable registered
-// through it so Describe can list them. lookupEnv is os.LookupEnv outside
-// tests.
+// ErrUsage marks errors in the command line or the environment, which Exit
+// reports with status 2.
+var ErrUsage = errors.New("usage error")
+
+// usageError is an error that also matches ErrUsage, with err's message.
+type usageError struct{ err error }
+
+func (e usageError) Error() string   { return e.err.Error() }
+func (e usageError) Unwrap() []error { return []error{ErrUsage, e.err} }
+
+// FlagSet wraps flag.FlagSet so each flag's default comes from an
+// environment variable when set. lookupEnv is os.LookupEnv outside tests.
 type FlagSet struct {
 	*flag.FlagSet
 	lookupEnv func(string) (string, bool)
-	vars      []Var
 	errs      []error
 }
 
@@ -44,20 +56,20 @@ func NewFlagSetEnv(name string, lookupEnv func(string) (string, bool)) *FlagSet 
 }
 
 // Parse parses args (usually os.Args[1:]) after reporting any environment
-// variable that could not be parsed.
+// variable that could not be parsed. Its errors match ErrUsage, and
+// flag.ErrHelp after -help.
 func (fs *FlagSet) Parse(args []string) error {
 	if len(fs.errs) > 0 {
-		return fmt.Errorf("config: %w", fs.errs[0])
+		return usageError{fmt.Errorf("config: %w", fs.errs[0])}
 	}
 	if err := fs.FlagSet.Parse(args); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return usageError{fmt.Errorf("config: %w", err)}
 	}
 	return nil
 }
 
 // env returns the environment value for envVar, or def.
-func (fs *FlagSet) env(name, envVar, def, usage string) string {
-	fs.vars = append(fs.vars, Var{Flag: name, Env: envVar, Default: def, Usage: usage})
+func (fs *FlagSet) env(envVar, def string) string {
 	if v, ok := fs.lookupEnv(envVar); ok && envVar != "" {
 		return v
 	}
@@ -71,14 +83,22 @@ func (fs *FlagSet) usage(envVar, usage string) string {
 	return usage + " (env " + envVar + ")"
 }
 
+// StringVar registers a string flag stored in p whose default comes from
+// envVar when set.
+func (fs *FlagSet) StringVar(p *string, name, envVar, def, usage string) {
+	fs.FlagSet.StringVar(p, name, fs.env(envVar, def), fs.usage(envVar, usage))
+}
+
 // String registers a string flag whose default comes from envVar when set.
 func (fs *FlagSet) String(name, envVar, def, usage string) *string {
-	return fs.FlagSet.String(name, fs.env(name, envVar, def, usage), fs.usage(envVar, usage))
+	p := new(string)
+	fs.StringVar(p, name, envVar, def, usage)
+	return p
 }
 
 // Int registers an int flag whose default comes from envVar when set.
 func (fs *FlagSet) Int(name, envVar string, def int, usage string) *int {
-	s := fs.env(name, envVar, strconv.Itoa(def), usage)
+	s := fs.env(envVar, strconv.Itoa(def))
 	v, err := strconv.Atoi(s)
 	if err != nil {
 		fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envVar, s, err))
@@ -88,7 +108,7 @@ func (fs *FlagSet) Int(name, envVar string, def int, usage string) *int {
 
 // Bool registers a bool flag whose default comes from envVar when set.
 func (fs *FlagSet) Bool(name, envVar string, def bool, usage string) *bool {
-	s := fs.env(name, envVar, strconv.FormatBool(def), usage)
+	s := fs.env(envVar, strconv.FormatBool(def))
 	v, err := strconv.ParseBool(s)
 	if err != nil {
 		fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envVar, s, err))
@@ -98,20 +118,12 @@ func (fs *FlagSet) Bool(name, envVar string, def bool, usage string) *bool {
 
 // Duration registers a duration flag whose default comes from envVar when set.
 func (fs *FlagSet) Duration(name, envVar string, def time.Duration, usage string) *time.Duration {
-	s := fs.env(name, envVar, def.String(), usage)
+	s := fs.env(envVar, def.String())
 	v, err := time.ParseDuration(s)
 	if err != nil {
 		fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envVar, s, err))
 	}
 	return fs.FlagSet.Duration(name, v, fs.usage(envVar, usage))
-}
-
-// Describe lists every variable registered so far, sorted by flag name, for
-// -help output and generated docs.
-func (fs *FlagSet) Describe() []Var {
-	out := append([]Var(nil), fs.vars...)
-	sort.Slice(out, func(i, j int) bool { return out[i].Flag < out[j].Flag })
-	return out
 }
 
 // Common holds the settings every Kizuna binary shares.
@@ -123,21 +135,22 @@ type Common struct {
 
 // Register adds Common's flags to fs. Read the fields after fs.Parse.
 func (c *Common) Register(fs *FlagSet) {
-	fs.StringVar(&c.LogLevel, "log-level", fs.env("log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error"), fs.usage("KIZUNA_LOG_LEVEL", "log level: debug, info, warn, error"))
-	fs.StringVar(&c.LogFormat, "log-format", fs.env("log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text"), fs.usage("KIZUNA_LOG_FORMAT", "log format: json or text"))
-	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", fs.env("otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export"), fs.usage("KIZUNA_OTLP_ENDPOINT", "OTLP/gRPC collector host:port; empty disables export"))
+	fs.StringVar(&c.LogLevel, "log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
 }
 
-// Level parses LogLevel.
+// Level parses LogLevel. Its errors match ErrUsage.
 func (c *Common) Level() (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return 0, fmt.Errorf("config: log level %q: %w", c.LogLevel, err)
+		return 0, usageError{fmt.Errorf("config: log level %q: %w", c.LogLevel, err)}
 	}
 	return l, nil
 }
 
-// JSON reports whether LogFormat asks for JSON logs.
+// JSON reports whether LogFormat asks for JSON logs. Its errors match
+// ErrUsage.
 func (c *Common) JSON() (bool, error) {
 	switch strings.ToLower(c.LogFormat) {
 	case "json":
@@ -145,7 +158,7 @@ func (c *Common) JSON() (bool, error) {
 	case "text":
 		return false, nil
 	default:
-		return false, fmt.Errorf("config: log format %q: want json or text", c.LogFormat)
+		return false, usageError{fmt.Errorf("config: log format %q: want json or text", c.LogFormat)}
 	}
 }
 
@@ -161,4 +174,53 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 		return nil, err
 	}
 	return telemetry.NewLogger(w, level, asJSON), nil
+}
+
+// Start does what every binary does once its flags are parsed: it builds
+// the logger (Logger) and sets up telemetry. service names the process:
+// its log lines carry service=<service> and its telemetry is
+// kizuna-<service>. The all-in-one binary passes "": the suite tags each
+// service's lines itself, and its telemetry is "kizuna". Call stop before
+// exit to flush telemetry.
+func (c *Common) Start(ctx context.Context, w io.Writer, service string) (log *slog.Logger, stop func(), err error) {
+	log, err = c.Logger(w)
+	if err != nil {
+		return nil, nil, err
+	}
+	name := "kizuna"
+	if service != "" {
+		log = log.With("service", service)
+		name += "-" + service
+	}
+	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: name, OTLPEndpoint: c.OTLPEndpoint})
+	if err != nil {
+		return nil, nil, err
+	}
+	return log, func() { _ = shutdown(context.WithoutCancel(ctx)) }, nil
+}
+
+// Exit runs run with os.Args[1:] and a context cancelled on SIGINT or
+// SIGTERM, then exits: 0 after a clean return or -help, 2 on an ErrUsage
+// error (bad flags or environment), 1 on any other error, printed as
+// "<name>: <error>".
+func Exit(name string, run func(ctx context.Context, args []string) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	os.Exit(exitCode(os.Stderr, name, err))
+}
+
+// exitCode prints err, unless it is nil or flag.ErrHelp, and returns the
+// status Exit exits with.
+func exitCode(w io.Writer, name string, err error) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, ErrUsage):
+		fmt.Fprintf(w, "%s: %v\n", name, err)
+		return 2
+	default:
+		fmt.Fprintf(w, "%s: %v\n", name, err)
+		return 1
+	}
 }

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,9 @@ func TestPrecedence(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Parse error = %v, wantErr %v", err, tt.wantErr)
 			}
+			if err != nil && !errors.Is(err, config.ErrUsage) {
+				t.Errorf("Parse error %v does not match ErrUsage", err)
+			}
 			if tt.wantErr {
 				return
 			}
@@ -66,8 +71,10 @@ func TestCommon(t *testing.T) {
 	if c.OTLPEndpoint != "collector:4317" {
 		t.Errorf("OTLPEndpoint = %q", c.OTLPEndpoint)
 	}
-	if got := len(fs.Describe()); got != 3 {
-		t.Errorf("Describe lists %d vars, want 3", got)
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n != 3 {
+		t.Errorf("Register added %d flags, want 3", n)
 	}
 }
 
@@ -90,6 +97,8 @@ func TestCommonLogger(t *testing.T) {
 	for _, bad := range []config.Common{{LogLevel: "loud", LogFormat: "json"}, {LogLevel: "info", LogFormat: "xml"}} {
 		if _, err := bad.Logger(&buf); err == nil {
 			t.Errorf("%+v: want an error", bad)
+		} else if !errors.Is(err, config.ErrUsage) {
+			t.Errorf("%+v: error %v does not match ErrUsage", bad, err)
 		}
 	}
 }

@@ -1,10 +1,12 @@
 // Package grpcclient dials other Kizuna services the one way they expect:
 // plaintext inside the cluster, OpenTelemetry context propagated, the
 // caller's API key forwarded, and keepalives that notice dead peers.
+// TargetFlags gives a binary its -<service>-target flags.
 package grpcclient
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -13,6 +15,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/config"
 )
 
 // Dial returns a lazily connecting client for target ("host:port" or any
@@ -38,4 +41,40 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("grpc client for %s: %w", target, err)
 	}
 	return conn, nil
+}
+
+// Targets holds the addresses of the services a binary calls, by name, as
+// registered by TargetFlags.
+type Targets map[string]*string
+
+// TargetFlags registers, for each service name, a -<name>-target flag (env
+// KIZUNA_<NAME>_TARGET, default localhost:<config.DefaultPorts[name]>).
+func TargetFlags(fs *config.FlagSet, names ...string) Targets {
+	t := Targets{}
+	for _, name := range names {
+		t[name] = fs.String(name+"-target", "KIZUNA_"+strings.ToUpper(name)+"_TARGET",
+			"localhost:"+config.DefaultPorts[name], "gRPC address of the "+name+" service")
+	}
+	return t
+}
+
+// Dial dials every target (call it after parsing the flags) and returns the
+// connections by name and a func closing them all. On error nothing is
+// left open.
+func (t Targets) Dial() (conns map[string]*grpc.ClientConn, closeAll func(), err error) {
+	conns = make(map[string]*grpc.ClientConn, len(t))
+	closeAll = func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	for name, target := range t {
+		conn, err := Dial(*target)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("dial %s: %w", name, err)
+		}
+		conns[name] = conn
+	}
+	return conns, closeAll, nil
 }

@@ -40,8 +40,6 @@ type Options struct {
 	// PublicMethods are full method names ("/pkg.Service/Method") callable
 	// without a key, in addition to health and reflection.
 	PublicMethods []string
-	// MaxRecvMsgSize in bytes; 0 keeps gRPC's default (4 MiB).
-	MaxRecvMsgSize int
 	// ShutdownTimeout; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// TracerProvider, MeterProvider and Propagator default to the otel
@@ -55,7 +53,7 @@ type Options struct {
 // reflection. Register services on it as on any *grpc.Server, then Serve.
 type Server struct {
 	*grpc.Server
-	health          *health.Server
+	health          *health.Server // overall status only: SERVING until shutdown
 	shutdownTimeout time.Duration
 }
 
@@ -105,9 +103,6 @@ func New(opts Options) *Server {
 			PermitWithoutStream: true,
 		}),
 	}
-	if opts.MaxRecvMsgSize > 0 {
-		serverOpts = append(serverOpts, grpc.MaxRecvMsgSize(opts.MaxRecvMsgSize))
-	}
 	s := &Server{
 		Server:          grpc.NewServer(serverOpts...),
 		health:          health.NewServer(),
@@ -120,12 +115,6 @@ func New(opts Options) *Server {
 	reflection.Register(s.Server)
 	return s
 }
-
-// Health returns the health service, so the caller can mark each
-// registered service (by full name, e.g. "kizuna.ingestion.v1.IngestionService")
-// SERVING once its dependencies are ready. The overall status ("") is
-// SERVING from the start and NOT_SERVING once shutdown begins.
-func (s *Server) Health() *health.Server { return s.health }
 
 // Serve accepts connections on lis until ctx ends, then reports NOT_SERVING,
 // lets in-flight RPCs finish for up to the shutdown timeout, and force-stops

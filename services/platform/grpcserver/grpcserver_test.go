@@ -132,7 +132,7 @@ func TestInterceptorChain(t *testing.T) {
 		grpctest.WithServerOptions(func(o *grpcserver.Options) { o.TracerProvider = sdktrace.NewTracerProvider() }),
 	)
 	conn := grpctest.Dial(t, addr)
-	authed := grpctest.WithBearer(context.Background(), grpctest.Key)
+	authed := auth.WithBearer(context.Background(), grpctest.Key)
 	tests := []struct {
 		name     string
 		ctx      context.Context
@@ -143,7 +143,7 @@ func TestInterceptorChain(t *testing.T) {
 	}{
 		{name: "authenticated", ctx: authed, method: "Echo", wantCode: codes.OK, wantOut: grpctest.Workspace},
 		{name: "missing key", ctx: context.Background(), method: "Echo", wantCode: codes.Unauthenticated},
-		{name: "wrong key", ctx: grpctest.WithBearer(context.Background(), "kz_nope"), method: "Echo", wantCode: codes.Unauthenticated},
+		{name: "wrong key", ctx: auth.WithBearer(context.Background(), "kz_nope"), method: "Echo", wantCode: codes.Unauthenticated},
 		{name: "public method", ctx: context.Background(), method: "Public", wantCode: codes.OK, wantOut: "public"},
 		{name: "panic becomes internal", ctx: authed, method: "Panic", wantCode: codes.Internal, wantMsg: "internal error"},
 	}
@@ -220,7 +220,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 			conn := grpctest.Dial(t, lis.Addr().String())
 			result := make(chan error, 1)
 			go func() {
-				_, err := call(grpctest.WithBearer(context.Background(), "k"), conn, "Slow", tt.sleep)
+				_, err := call(auth.WithBearer(context.Background(), "k"), conn, "Slow", tt.sleep)
 				result <- err
 			}()
 			time.Sleep(100 * time.Millisecond) // let the call start
@@ -239,7 +239,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 func TestAuthForwardedBetweenServices(t *testing.T) {
 	backend := grpctest.Start(t, registerTestService, grpctest.WithVerifier(auth.StaticKeys{"k": "ws_forwarded"}))
 	front := grpctest.Start(t, registerTestService, grpctest.WithVerifier(auth.StaticKeys{"k": "ws_forwarded"}))
-	out, err := call(grpctest.WithBearer(context.Background(), "k"), grpctest.Dial(t, front), "Relay", backend)
+	out, err := call(auth.WithBearer(context.Background(), "k"), grpctest.Dial(t, front), "Relay", backend)
 	if err != nil {
 		t.Fatal(err)
 	}

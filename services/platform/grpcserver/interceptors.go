@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/internal/streamctx"
 )
 
 // rpcRecord is filled by inner interceptors for the logging interceptor,
@@ -39,7 +40,7 @@ func streamLogging(logger *slog.Logger) grpc.StreamServerInterceptor {
 		rec := &rpcRecord{}
 		start := time.Now()
 		ctx := ss.Context()
-		err := handler(srv, &ctxStream{ServerStream: ss, ctx: context.WithValue(ctx, rpcRecordKey{}, rec)})
+		err := handler(srv, streamctx.Wrap(ss, context.WithValue(ctx, rpcRecordKey{}, rec)))
 		logRPC(ctx, logger, info.FullMethod, start, rec, err)
 		return err
 	}
@@ -141,10 +142,3 @@ func streamRecordWorkspace() grpc.StreamServerInterceptor {
 		return handler(srv, ss)
 	}
 }
-
-type ctxStream struct {
-	grpc.ServerStream
-	ctx context.Context
-}
-
-func (s *ctxStream) Context() context.Context { return s.ctx }

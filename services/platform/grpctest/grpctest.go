@@ -89,9 +89,3 @@ func Dial(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
-
-// WithBearer returns ctx carrying "authorization: Bearer key" for outgoing
-// calls; WithBearer(ctx, grpctest.Key) authenticates as Workspace.
-func WithBearer(ctx context.Context, key string) context.Context {
-	return auth.WithBearer(ctx, key)
-}

@@ -6,14 +6,9 @@ package servicecmd
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"strings"
-	"syscall"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -24,7 +19,6 @@ import (
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/platform/grpcserver"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
-	"github.com/kizuna/kizuna/services/platform/telemetry"
 )
 
 // Service is what a service module's public package provides.
@@ -44,11 +38,15 @@ type Env struct {
 
 // Spec describes one service's binary.
 type Spec struct {
-	Name        string
-	DefaultAddr string
+	// Name is the service's name; its default gRPC port is
+	// config.DefaultPorts[Name].
+	Name string
 	// Calls names the services this one dials ("ingestion", ...); each gets
 	// a -<name>-target flag.
 	Calls []string
+	// Flags, when set, registers the service's own flags; it runs before
+	// parsing, so read the values in Build.
+	Flags func(fs *config.FlagSet)
 	// PublicMethods skip authentication.
 	PublicMethods []string
 	// Build constructs the service.
@@ -58,48 +56,39 @@ type Spec struct {
 }
 
 // Main runs the service and exits: 0 after a clean shutdown, 2 on bad
-// flags, 1 on any other error.
+// flags or environment, 1 on any other error (see config.Exit).
 func Main(spec Spec) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, spec, os.Args[1:])
-	stop()
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		os.Exit(0)
-	case err != nil:
-		fmt.Fprintf(os.Stderr, "%s: %v\n", spec.Name, err)
-		os.Exit(1)
-	}
+	config.Exit(spec.Name, func(ctx context.Context, args []string) error { return run(ctx, spec, args) })
 }
 
 func run(ctx context.Context, spec Spec, args []string) error {
+	port, ok := config.DefaultPorts[spec.Name]
+	if !ok {
+		return fmt.Errorf("servicecmd: no default port for service %q", spec.Name)
+	}
 	fs := config.NewFlagSet(spec.Name)
 	var common config.Common
 	common.Register(fs)
-	addr := fs.String("grpc-addr", "KIZUNA_GRPC_ADDR", spec.DefaultAddr, "gRPC listen address")
+	addr := fs.String("grpc-addr", "KIZUNA_GRPC_ADDR", ":"+port, "gRPC listen address")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "sqlite:./data/"+spec.Name+".db", "sqlite:PATH or postgres:// URL")
 	schema := fs.String("database-schema", "KIZUNA_DATABASE_SCHEMA", spec.Name, "PostgreSQL schema owned by this service")
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty starts an embedded server (only for trying one service alone)")
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
-	targets := map[string]*string{}
-	for _, name := range spec.Calls {
-		targets[name] = fs.String(name+"-target", "KIZUNA_"+strings.ToUpper(name)+"_TARGET", "localhost:"+defaultPorts[name], "gRPC address of the "+name+" service")
+	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
+	targets := grpcclient.TargetFlags(fs, spec.Calls...)
+	if spec.Flags != nil {
+		spec.Flags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	log, err := common.Logger(os.Stderr)
+	log, stopTelemetry, err := common.Start(ctx, os.Stderr, spec.Name)
 	if err != nil {
 		return err
 	}
-	log = log.With("service", spec.Name)
-	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna-" + spec.Name, OTLPEndpoint: common.OTLPEndpoint})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
+	defer stopTelemetry()
 
-	env := &Env{Logger: log, Conns: map[string]*grpc.ClientConn{}}
+	env := &Env{Logger: log}
 	if env.DB, err = sqldb.Open(ctx, sqldb.Options{URL: *dbURL, Schema: *schema}); err != nil {
 		return err
 	}
@@ -111,18 +100,17 @@ func run(ctx context.Context, spec Spec, args []string) error {
 		}
 		defer embedded.Shutdown()
 	}
-	if env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log}); err != nil {
+	env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log, Replicas: *replicas})
+	if err != nil {
 		return err
 	}
 	defer env.Bus.Close()
-	for name, target := range targets {
-		conn, err := grpcclient.Dial(*target)
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", name, err)
-		}
-		defer conn.Close()
-		env.Conns[name] = conn
+	conns, closeConns, err := targets.Dial()
+	if err != nil {
+		return err
 	}
+	defer closeConns()
+	env.Conns = conns
 	svc, err := spec.Build(ctx, env)
 	if err != nil {
 		return err
@@ -139,6 +127,3 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	g.Go(func() error { return svc.Run(gctx) })
 	return g.Wait()
 }
-
-// defaultPorts are the suite's default gRPC ports.
-var defaultPorts = map[string]string{"ingestion": "50051", "segmentation": "50052", "metrics": "50053", "campaign": "50054"}

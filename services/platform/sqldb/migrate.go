@@ -22,7 +22,8 @@ type migration struct {
 
 // Migrate applies the migrations in the root of migrations that are not yet
 // recorded in schema_migrations, in version order, each in its own
-// transaction. Files are named NNNN_name.sql; NNNN_name.sqlite.sql or
+// transaction; with nothing to apply it only creates the table if missing
+// and reads it. Files are named NNNN_name.sql; NNNN_name.sqlite.sql or
 // NNNN_name.postgres.sql replaces the generic file on that dialect. Re-running
 // is a no-op. On PostgreSQL an advisory lock scoped to the current schema
 // makes concurrently starting replicas apply each migration once.
@@ -47,7 +48,14 @@ func Migrate(ctx context.Context, db *DB, migrations fs.FS) error {
 	if err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
+	applied, err := appliedVersions(ctx, db)
+	if err != nil {
+		return err
+	}
 	for _, m := range plan {
+		if applied[m.version] {
+			continue
+		}
 		body, err := fs.ReadFile(migrations, m.file)
 		if err != nil {
 			return fmt.Errorf("migrate: read %s: %w", m.file, err)
@@ -60,7 +68,7 @@ func Migrate(ctx context.Context, db *DB, migrations fs.FS) error {
 			err := tx.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations WHERE version = $1`, m.version).Scan(&one)
 			switch {
 			case err == nil:
-				return nil // applied earlier or by a concurrent replica
+				return nil // applied by a concurrent replica since appliedVersions
 			case !errors.Is(err, sql.ErrNoRows):
 				return fmt.Errorf("check version: %w", err)
 			}
@@ -75,6 +83,28 @@ func Migrate(ctx context.Context, db *DB, migrations fs.FS) error {
 		}
 	}
 	return nil
+}
+
+// appliedVersions reads schema_migrations once, so a start with nothing to
+// apply costs one query rather than a transaction per migration.
+func appliedVersions(ctx context.Context, db *DB) (map[int64]bool, error) {
+	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	applied := map[int64]bool{}
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	return applied, nil
 }
 
 // lockMigrations serialises migrators of one PostgreSQL schema until the
@@ -97,10 +127,10 @@ func planMigrations(migrations fs.FS, d Dialect) ([]migration, error) {
 		return nil, fmt.Errorf("migrate: list migrations: %w", err)
 	}
 	type candidates struct {
+		name              string
 		generic, specific *migration
 	}
 	byVersion := map[int64]*candidates{}
-	names := map[int64]string{}
 	for _, e := range entries {
 		if e.IsDir() {
 			continue
@@ -113,14 +143,12 @@ func planMigrations(migrations fs.FS, d Dialect) ([]migration, error) {
 		if err != nil {
 			return nil, fmt.Errorf("migrate: file %q: version: %w", e.Name(), err)
 		}
-		if prev, ok := names[v]; ok && prev != sub[2] {
-			return nil, fmt.Errorf("migrate: version %d used by two names (%q, %q)", v, prev, sub[2])
-		}
-		names[v] = sub[2]
 		c := byVersion[v]
 		if c == nil {
-			c = &candidates{}
+			c = &candidates{name: sub[2]}
 			byVersion[v] = c
+		} else if c.name != sub[2] {
+			return nil, fmt.Errorf("migrate: version %d used by two names (%q, %q)", v, c.name, sub[2])
 		}
 		m := &migration{version: v, name: sub[2], file: e.Name()}
 		switch sub[3] {
@@ -138,7 +166,7 @@ func planMigrations(migrations fs.FS, d Dialect) ([]migration, error) {
 		case c.generic != nil:
 			plan = append(plan, *c.generic)
 		default:
-			return nil, fmt.Errorf("migrate: version %d (%s) has no file for %s", v, names[v], d)
+			return nil, fmt.Errorf("migrate: version %d (%s) has no file for %s", v, c.name, d)
 		}
 	}
 	sort.Slice(plan, func(i, j int) bool { return plan[i].version < plan[j].version })

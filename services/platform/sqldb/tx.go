@@ -96,15 +96,3 @@ func IsUniqueViolation(err error) bool {
 	}
 	return false
 }
-
-// IsForeignKeyViolation reports whether err comes from a FOREIGN KEY
-// constraint on either backend.
-func IsForeignKeyViolation(err error) bool {
-	if e, ok := errorsAs[*sqlite.Error](err); ok {
-		return e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-	}
-	if e, ok := errorsAs[*pgconn.PgError](err); ok {
-		return e.Code == "23503"
-	}
-	return false
-}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/kizuna/kizuna/services/platform/telemetry"
@@ -52,12 +53,15 @@ func TestNewLoggerText(t *testing.T) {
 
 func TestSetup(t *testing.T) {
 	tests := []struct {
-		name string
-		opts telemetry.Options
+		name    string
+		opts    telemetry.Options
+		wantSDK bool // global tracer and meter providers are the SDK's
 	}{
+		// No assertion on the providers here: otel cannot unset them, so
+		// they are the SDK's after "with endpoint" has run once (-count=2).
 		{name: "no endpoint", opts: telemetry.Options{ServiceName: "test"}},
 		// Exporters connect lazily, so an unreachable endpoint still sets up.
-		{name: "with endpoint", opts: telemetry.Options{ServiceName: "test", OTLPEndpoint: "127.0.0.1:1"}},
+		{name: "with endpoint", opts: telemetry.Options{ServiceName: "test", OTLPEndpoint: "127.0.0.1:1"}, wantSDK: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,9 +72,22 @@ func TestSetup(t *testing.T) {
 			if fields := otel.GetTextMapPropagator().Fields(); !strings.Contains(strings.Join(fields, ","), "traceparent") {
 				t.Errorf("propagator fields = %v", fields)
 			}
+			if tt.wantSDK {
+				if tp := otel.GetTracerProvider(); !isType[*sdktrace.TracerProvider](tp) {
+					t.Errorf("tracer provider = %T, want *sdktrace.TracerProvider", tp)
+				}
+				if mp := otel.GetMeterProvider(); !isType[*sdkmetric.MeterProvider](mp) {
+					t.Errorf("meter provider = %T, want *sdkmetric.MeterProvider", mp)
+				}
+			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // do not wait for the unreachable collector
 			_ = shutdown(ctx)
 		})
 	}
+}
+
+func isType[T any](v any) bool {
+	_, ok := v.(T)
+	return ok
 }

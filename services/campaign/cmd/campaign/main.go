@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/kizuna/kizuna/services/campaign"
 	"github.com/kizuna/kizuna/services/ingestion/apikey"
@@ -14,15 +13,13 @@ import (
 
 func main() {
 	servicecmd.Main(servicecmd.Spec{
-		Name:        "campaign",
-		DefaultAddr: ":50054",
-		Calls:       []string{"ingestion", "segmentation"},
+		Name:  "campaign",
+		Calls: []string{"ingestion", "segmentation"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return campaign.New(ctx, campaign.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"], Ingestion: env.Conns["ingestion"]})
 		},
-		// API keys are ingestion's; a short cache spares a call per request.
 		Verifier: func(_ servicecmd.Service, env *servicecmd.Env) auth.Verifier {
-			return auth.NewCachingVerifier(apikey.NewRemoteVerifier(env.Conns["ingestion"]), 30*time.Second, 2*time.Second)
+			return apikey.NewCachedRemoteVerifier(env.Conns["ingestion"])
 		},
 	})
 }

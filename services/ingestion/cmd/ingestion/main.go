@@ -1,38 +1,33 @@
 // Command ingestion runs the ingestion service alone (one per pod); -help
-// lists its flags and environment variables. `ingestion cleanse …` runs the
-// offline cleansing tool.
+// lists its flags and environment variables. The offline cleansing tool is
+// kizuna-cleanse (or `kizuna cleanse`).
 package main
 
 import (
 	"context"
-	"fmt"
-	"os"
 
 	"github.com/kizuna/kizuna/services/ingestion"
-	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/servicecmd"
 )
 
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "cleanse" {
-		if err := cleansecli.Run(context.Background(), os.Args[2:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-			fmt.Fprintln(os.Stderr, "ingestion cleanse:", err)
-			os.Exit(1)
-		}
-		return
-	}
+	var adminKey, devKey string
 	servicecmd.Main(servicecmd.Spec{
 		Name:          "ingestion",
-		DefaultAddr:   ":50051",
 		PublicMethods: ingestion.PublicMethods,
+		Flags: func(fs *config.FlagSet) {
+			fs.StringVar(&adminKey, "admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
+			fs.StringVar(&devKey, "dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
+		},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			svc, err := ingestion.New(ctx, ingestion.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, AdminKey: os.Getenv("KIZUNA_ADMIN_KEY")})
+			svc, err := ingestion.New(ctx, ingestion.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, AdminKey: adminKey})
 			if err != nil {
 				return nil, err
 			}
-			if key := os.Getenv("KIZUNA_DEV_API_KEY"); key != "" {
-				if _, err := svc.Bootstrap(ctx, key); err != nil {
+			if devKey != "" {
+				if _, err := svc.Bootstrap(ctx, devKey); err != nil {
 					return nil, err
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -40,7 +41,7 @@ func startServer(t *testing.T, db *sqldb.DB) (*grpc.ClientConn, *store.Store) {
 // client gets for bad input and impossible requests.
 func TestDeduplicationAPI(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := grpctest.WithBearer(context.Background(), grpctest.Key)
+		ctx := auth.WithBearer(context.Background(), grpctest.Key)
 		conn, _ := startServer(t, db)
 		tracking := ingestionv1.NewTrackingServiceClient(conn)
 		client := ingestionv1.NewDeduplicationServiceClient(conn)

@@ -20,7 +20,7 @@ import (
 // TestWorkspacePhoneRegion changes the workspace's phone region and checks
 // that phone identities follow it.
 func TestWorkspacePhoneRegion(t *testing.T) {
-	ctx := grpctest.WithBearer(context.Background(), grpctest.Key)
+	ctx := auth.WithBearer(context.Background(), grpctest.Key)
 	conn, st := startServer(t, sqldbtest.SQLite(t))
 	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()},
 		auth.HashKey(grpctest.Key)); err != nil {

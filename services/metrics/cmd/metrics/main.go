@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/apikey"
 	"github.com/kizuna/kizuna/services/metrics"
@@ -14,15 +13,13 @@ import (
 
 func main() {
 	servicecmd.Main(servicecmd.Spec{
-		Name:        "metrics",
-		DefaultAddr: ":50053",
-		Calls:       []string{"ingestion", "segmentation"},
+		Name:  "metrics",
+		Calls: []string{"ingestion", "segmentation"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return metrics.New(ctx, metrics.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"]})
 		},
-		// API keys are ingestion's; a short cache spares a call per request.
 		Verifier: func(_ servicecmd.Service, env *servicecmd.Env) auth.Verifier {
-			return auth.NewCachingVerifier(apikey.NewRemoteVerifier(env.Conns["ingestion"]), 30*time.Second, 2*time.Second)
+			return apikey.NewCachedRemoteVerifier(env.Conns["ingestion"])
 		},
 	})
 }

@@ -13,8 +13,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/kizuna/kizuna/services/platform/internal/testenv"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/testenv"
 )
 
 // PostgresURLVar names the environment variable holding the PostgreSQL URL

@@ -8,29 +8,22 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+	"strings"
 
 	"github.com/kizuna/kizuna/services/analytics/clvcli"
 	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
+	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
-	"github.com/kizuna/kizuna/services/platform/telemetry"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "kizuna:", err)
-		os.Exit(1)
-	}
+	config.Exit("kizuna", func(ctx context.Context, args []string) error {
+		return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	})
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -52,27 +45,24 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	common.Register(fs)
 	dataDir := fs.String("data-dir", "KIZUNA_DATA_DIR", "./data", "where the embedded SQLite files and NATS store live")
 	httpAddr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", "localhost:8080", "REST, OpenAPI and health listen address")
-	ingAddr := fs.String("ingestion-addr", "KIZUNA_INGESTION_ADDR", "localhost:50051", "ingestion gRPC listen address")
-	segAddr := fs.String("segmentation-addr", "KIZUNA_SEGMENTATION_ADDR", "localhost:50052", "segmentation gRPC listen address")
-	metAddr := fs.String("metrics-addr", "KIZUNA_METRICS_ADDR", "localhost:50053", "metrics gRPC listen address")
-	cmpAddr := fs.String("campaign-addr", "KIZUNA_CAMPAIGN_ADDR", "localhost:50054", "campaign gRPC listen address")
+	grpcAddr := func(service string) *string {
+		return fs.String(service+"-addr", "KIZUNA_"+strings.ToUpper(service)+"_ADDR", "localhost:"+config.DefaultPorts[service], service+" gRPC listen address")
+	}
+	ingAddr, segAddr, metAddr, cmpAddr := grpcAddr("ingestion"), grpcAddr("segmentation"), grpcAddr("metrics"), grpcAddr("campaign")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "", "postgres:// URL (a schema per service); empty: SQLite files in -data-dir")
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty: an embedded server (binds no port)")
-	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", "kizuna", "prefix of stream names and subjects")
+	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	devKey := fs.String("dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
 	adminKey := fs.String("admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	logger, err := common.Logger(stderr)
+	// No service tag: the suite tags each service's lines itself.
+	logger, stopTelemetry, err := common.Start(ctx, stderr, "")
 	if err != nil {
 		return err
 	}
-	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: "kizuna", OTLPEndpoint: common.OTLPEndpoint})
-	if err != nil {
-		return err
-	}
-	defer func() { _ = shutdown(context.WithoutCancel(ctx)) }()
+	defer stopTelemetry()
 
 	cfg := suite.Config{
 		DataDir: *dataDir, HTTPAddr: *httpAddr,

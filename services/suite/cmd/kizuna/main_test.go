@@ -2,15 +2,95 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
+
+// build compiles the binary once for all tests.
+func build(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "kizuna-bin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binDir = dir
+		binPath = filepath.Join(dir, "kizuna")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+var (
+	buildOnce       sync.Once
+	binDir, binPath string
+	buildErr        error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// TestExitStatus checks the documented exit statuses: 0 for -help, 2 for
+// bad flags or environment.
+func TestExitStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := build(t)
+	tests := []struct {
+		name string
+		args []string
+		env  string
+		want int
+	}{
+		{name: "help", args: []string{"-help"}, want: 0},
+		{name: "unknown flag", args: []string{"-nope"}, want: 2},
+		{name: "bad log level", args: []string{"-log-level", "loud"}, want: 2},
+		{name: "bad log format from env", args: []string{"-data-dir", t.TempDir(), "-http-addr", "127.0.0.1:0"}, env: "KIZUNA_LOG_FORMAT=xml", want: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Killed if it wrongly starts serving instead of exiting.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, tt.args...)
+			if tt.env != "" {
+				cmd.Env = append(cmd.Environ(), tt.env)
+			}
+			err := cmd.Run()
+			got := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				got = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("exit status %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
 
 // TestBinaryServesAndStopsCleanly starts the real binary as `make run` does,
 // on the embedded defaults, and checks it becomes ready and exits 0 on
@@ -19,10 +99,7 @@ func TestBinaryServesAndStopsCleanly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "kizuna")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := build(t)
 	cmd := exec.Command(bin, "-data-dir", t.TempDir(), "-http-addr", "127.0.0.1:0",
 		"-ingestion-addr", "127.0.0.1:0", "-segmentation-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:0", "-campaign-addr", "127.0.0.1:0")
 	cmd.Env = append(cmd.Environ(), "KIZUNA_DEV_API_KEY=")

@@ -1,5 +1,5 @@
 // Package testenv decides whether tests that need an external backend run,
-// skip or fail, so every package applies the same rule.
+// skip or fail, so every package of every module applies the same rule.
 package testenv
 
 import (

@@ -1,0 +1,118 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// clock is a hand-moved now for cachingVerifier, so expiry tests do not
+// sleep.
+type clock struct{ t time.Time }
+
+func newClock() *clock { return &clock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func (c *clock) now() time.Time { return c.t }
+
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+// newCache is NewCachingVerifier reading time from c.
+func newCache(v Verifier, ttl, negTTL time.Duration, c *clock) *cachingVerifier {
+	cv := NewCachingVerifier(v, ttl, negTTL).(*cachingVerifier)
+	cv.now = c.now
+	return cv
+}
+
+// countingKeys is StaticKeys that counts calls.
+type countingKeys struct {
+	keys  StaticKeys
+	calls int
+}
+
+func (v *countingKeys) VerifyKey(ctx context.Context, key string) (string, error) {
+	v.calls++
+	return v.keys.VerifyKey(ctx, key)
+}
+
+func TestCachingVerifierExpiry(t *testing.T) {
+	tests := []struct {
+		name      string
+		key       string
+		wantWS    string
+		wantErr   error
+		ttl       time.Duration // the one that applies to key
+		negTTL    time.Duration
+		wantCalls []int // inner calls after a lookup at 0, ttl-1ns, ttl
+	}{
+		{name: "valid key", key: "good", wantWS: "ws1", ttl: time.Minute, negTTL: time.Second, wantCalls: []int{1, 1, 2}},
+		{name: "rejected key", key: "bad", wantErr: ErrUnauthenticated, ttl: time.Second, negTTL: time.Second, wantCalls: []int{1, 1, 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inner := &countingKeys{keys: StaticKeys{"good": "ws1"}}
+			clk := newClock()
+			v := newCache(inner, time.Minute, tt.negTTL, clk)
+			steps := []time.Duration{0, tt.ttl - time.Nanosecond, time.Nanosecond}
+			for i, step := range steps {
+				clk.advance(step)
+				ws, err := v.VerifyKey(context.Background(), tt.key)
+				if ws != tt.wantWS || !errors.Is(err, tt.wantErr) {
+					t.Errorf("lookup %d = %q, %v; want %q, %v", i, ws, err, tt.wantWS, tt.wantErr)
+				}
+				if inner.calls != tt.wantCalls[i] {
+					t.Errorf("after lookup %d: inner calls = %d, want %d", i, inner.calls, tt.wantCalls[i])
+				}
+			}
+		})
+	}
+}
+
+func TestCachingVerifierBound(t *testing.T) {
+	tests := []struct {
+		name        string
+		live        bool          // whether the entries filling the cache are still live
+		sinceSweep  time.Duration // time since the last sweep
+		key         string        // looked up on the full cache
+		wantEntries int
+		wantSweep   bool
+	}{
+		{name: "live entries: one evicted", live: true, sinceSweep: time.Hour, key: "new", wantEntries: cacheMaxEntries, wantSweep: true},
+		{name: "expired entries: swept", sinceSweep: time.Minute, key: "new", wantEntries: 1, wantSweep: true},
+		{name: "expired entries, swept recently: one evicted", sinceSweep: time.Minute - time.Nanosecond, key: "new", wantEntries: cacheMaxEntries},
+		{name: "refresh of a cached key: nothing dropped", sinceSweep: time.Hour, key: "k0", wantEntries: cacheMaxEntries},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := newClock()
+			inner := &countingKeys{keys: StaticKeys{"new": "ws_new", "k0": "ws_k0"}}
+			v := newCache(inner, time.Minute, 0, clk)
+			expires := clk.now()
+			if tt.live {
+				expires = expires.Add(time.Minute)
+			}
+			for i := range cacheMaxEntries {
+				v.entries[HashKey(fmt.Sprint("k", i))] = cacheEntry{workspaceID: "ws_old", expires: expires}
+			}
+			v.lastSweep = clk.now().Add(-tt.sinceSweep)
+			lastSweep := v.lastSweep
+
+			want := inner.keys[tt.key]
+			for range 2 { // the second lookup is answered from the cache
+				if ws, err := v.VerifyKey(context.Background(), tt.key); ws != want || err != nil {
+					t.Fatalf("VerifyKey(%s) = %q, %v; want %q", tt.key, ws, err, want)
+				}
+			}
+			if inner.calls != 1 {
+				t.Errorf("inner calls = %d, want 1", inner.calls)
+			}
+			if got := len(v.entries); got != tt.wantEntries {
+				t.Errorf("entries = %d, want %d", got, tt.wantEntries)
+			}
+			if swept := v.lastSweep != lastSweep; swept != tt.wantSweep {
+				t.Errorf("swept = %v, want %v", swept, tt.wantSweep)
+			}
+		})
+	}
+}
