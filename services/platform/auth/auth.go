@@ -12,6 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // ErrUnauthenticated means the key is missing, malformed, unknown or
@@ -82,9 +85,19 @@ func WithWorkspace(ctx context.Context, workspaceID string) context.Context {
 	return context.WithValue(ctx, workspaceKey{}, workspaceID)
 }
 
-// WorkspaceID returns the authenticated workspace id in ctx. Handlers that
-// get ok == false return codes.Unauthenticated.
+// WorkspaceID returns the authenticated workspace id in ctx.
 func WorkspaceID(ctx context.Context) (string, bool) {
 	ws, ok := ctx.Value(workspaceKey{}).(string)
 	return ws, ok && ws != ""
+}
+
+// RequireWorkspace returns the authenticated workspace id in ctx, or
+// Unauthenticated. The interceptor rejects unauthenticated calls before a
+// handler runs; this guards handlers against a server wired without it.
+func RequireWorkspace(ctx context.Context) (string, error) {
+	ws, ok := WorkspaceID(ctx)
+	if !ok {
+		return "", status.Error(codes.Unauthenticated, "missing workspace credentials")
+	}
+	return ws, nil
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
@@ -36,7 +35,7 @@ func New(m *campaign.Manager) *Server {
 
 // CreateCampaign implements CampaignService.CreateCampaign.
 func (s *Server) CreateCampaign(ctx context.Context, req *campaignv1.CreateCampaignRequest) (*campaignv1.CreateCampaignResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +58,7 @@ func (s *Server) CreateCampaign(ctx context.Context, req *campaignv1.CreateCampa
 
 // GetCampaign implements CampaignService.GetCampaign.
 func (s *Server) GetCampaign(ctx context.Context, req *campaignv1.GetCampaignRequest) (*campaignv1.GetCampaignResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +71,7 @@ func (s *Server) GetCampaign(ctx context.Context, req *campaignv1.GetCampaignReq
 
 // ListCampaigns implements CampaignService.ListCampaigns.
 func (s *Server) ListCampaigns(ctx context.Context, req *campaignv1.ListCampaignsRequest) (*campaignv1.ListCampaignsResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +88,7 @@ func (s *Server) ListCampaigns(ctx context.Context, req *campaignv1.ListCampaign
 
 // LaunchCampaign implements CampaignService.LaunchCampaign.
 func (s *Server) LaunchCampaign(ctx context.Context, req *campaignv1.LaunchCampaignRequest) (*campaignv1.LaunchCampaignResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +101,7 @@ func (s *Server) LaunchCampaign(ctx context.Context, req *campaignv1.LaunchCampa
 
 // ListDeliveries implements CampaignService.ListDeliveries.
 func (s *Server) ListDeliveries(ctx context.Context, req *campaignv1.ListDeliveriesRequest) (*campaignv1.ListDeliveriesResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -115,16 +114,6 @@ func (s *Server) ListDeliveries(ctx context.Context, req *campaignv1.ListDeliver
 		resp.Deliveries[i] = deliveryToProto(d)
 	}
 	return resp, nil
-}
-
-// workspace returns the caller's workspace. The auth interceptor sets it on
-// every non-public method, so its absence is a wiring error.
-func workspace(ctx context.Context) (string, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok || ws == "" {
-		return "", status.Error(codes.Unauthenticated, "no authenticated workspace")
-	}
-	return ws, nil
 }
 
 // toStatus maps a domain error to a gRPC status. Unknown errors become

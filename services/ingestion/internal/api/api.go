@@ -60,21 +60,13 @@ func (s *Server) Register(srv grpc.ServiceRegistrar) {
 	ingestionv1.RegisterDeduplicationServiceServer(srv, &dedupeServer{s: s})
 }
 
-func workspace(ctx context.Context) (string, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok {
-		return "", status.Error(codes.Unauthenticated, "missing workspace credentials")
-	}
-	return ws, nil
-}
-
 type trackingServer struct {
 	ingestionv1.UnimplementedTrackingServiceServer
 	s *Server
 }
 
 func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (ingest.Result, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return ingest.Result{}, err
 	}
@@ -172,7 +164,7 @@ type customerServer struct {
 const maxBatchGet = 1000
 
 func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCustomerRequest) (*ingestionv1.GetCustomerResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +183,7 @@ func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCu
 }
 
 func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.LookupCustomerRequest) (*ingestionv1.LookupCustomerResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +227,7 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 }
 
 func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +250,7 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 }
 
 func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv1.ListCustomerEventsRequest) (*ingestionv1.ListCustomerEventsResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +322,7 @@ func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
 
 // ownWorkspace checks that a request names the caller's own workspace.
 func ownWorkspace(ctx context.Context, field, id string) (string, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 
+	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
@@ -43,7 +44,7 @@ func pageSize(n int32) (int, error) {
 }
 
 func (d *dedupeServer) FindDuplicates(ctx context.Context, req *ingestionv1.FindDuplicatesRequest) (*ingestionv1.FindDuplicatesResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -55,7 +56,7 @@ func (d *dedupeServer) FindDuplicates(ctx context.Context, req *ingestionv1.Find
 }
 
 func (d *dedupeServer) GetDuplicateScan(ctx context.Context, req *ingestionv1.GetDuplicateScanRequest) (*ingestionv1.GetDuplicateScanResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +78,7 @@ var suggestionStates = map[ingestionv1.MergeSuggestionState]string{
 }
 
 func (d *dedupeServer) ListMergeSuggestions(ctx context.Context, req *ingestionv1.ListMergeSuggestionsRequest) (*ingestionv1.ListMergeSuggestionsResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +102,7 @@ func (d *dedupeServer) ListMergeSuggestions(ctx context.Context, req *ingestionv
 }
 
 func (d *dedupeServer) AcceptMergeSuggestion(ctx context.Context, req *ingestionv1.AcceptMergeSuggestionRequest) (*ingestionv1.AcceptMergeSuggestionResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +117,7 @@ func (d *dedupeServer) AcceptMergeSuggestion(ctx context.Context, req *ingestion
 }
 
 func (d *dedupeServer) RejectMergeSuggestion(ctx context.Context, req *ingestionv1.RejectMergeSuggestionRequest) (*ingestionv1.RejectMergeSuggestionResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +132,7 @@ func (d *dedupeServer) RejectMergeSuggestion(ctx context.Context, req *ingestion
 }
 
 func (d *dedupeServer) MergeCustomers(ctx context.Context, req *ingestionv1.MergeCustomersRequest) (*ingestionv1.MergeCustomersResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (d *dedupeServer) MergeCustomers(ctx context.Context, req *ingestionv1.Merg
 }
 
 func (d *dedupeServer) GetMerge(ctx context.Context, req *ingestionv1.GetMergeRequest) (*ingestionv1.GetMergeResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +177,7 @@ func (d *dedupeServer) GetMerge(ctx context.Context, req *ingestionv1.GetMergeRe
 }
 
 func (d *dedupeServer) ListMerges(ctx context.Context, req *ingestionv1.ListMergesRequest) (*ingestionv1.ListMergesResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func (d *dedupeServer) ListMerges(ctx context.Context, req *ingestionv1.ListMerg
 }
 
 func (d *dedupeServer) UndoMerge(ctx context.Context, req *ingestionv1.UndoMergeRequest) (*ingestionv1.UndoMergeResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}

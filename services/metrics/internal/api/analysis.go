@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
@@ -35,8 +34,8 @@ const maxConversionTrials = 5_000_000
 // Each arm may have at most maxConversionTrials (5,000,000) trials; more is
 // InvalidArgument on control.trials or variant.trials.
 func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeConversionRequest) (*metricsv1.AnalyzeConversionResponse, error) {
-	if _, ok := auth.WorkspaceID(ctx); !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	if _, err := auth.RequireWorkspace(ctx); err != nil {
+		return nil, err
 	}
 	v := &validation.Error{}
 	for _, arm := range []struct {
@@ -75,8 +74,8 @@ func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeCo
 
 // PlanSampleSize sizes a conversion test before it runs.
 func (s *Server) PlanSampleSize(ctx context.Context, req *metricsv1.PlanSampleSizeRequest) (*metricsv1.PlanSampleSizeResponse, error) {
-	if _, ok := auth.WorkspaceID(ctx); !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	if _, err := auth.RequireWorkspace(ctx); err != nil {
+		return nil, err
 	}
 	alpha, power := req.GetAlpha(), req.GetPower()
 	if alpha == 0 {
@@ -98,8 +97,8 @@ func (s *Server) PlanSampleSize(ctx context.Context, req *metricsv1.PlanSampleSi
 
 // ComputeNps scores survey answers.
 func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsRequest) (*metricsv1.ComputeNpsResponse, error) {
-	if _, ok := auth.WorkspaceID(ctx); !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	if _, err := auth.RequireWorkspace(ctx); err != nil {
+		return nil, err
 	}
 	if n := len(req.GetAnswers()); n > maxNPSAnswers {
 		return nil, grpcstatus.New(codes.InvalidArgument, fmt.Sprintf("answers: %d is over the limit of %d", n, maxNPSAnswers), nil,
@@ -125,9 +124,9 @@ func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsReques
 
 // GetCohortRetention builds the cohort table from the workspace's orders.
 func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohortRetentionRequest) (*metricsv1.GetCohortRetentionResponse, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
 	}
 	v := &validation.Error{}
 	asOf := optionalTime(req.GetAsOfTime(), "as_of_time", s.now(), acceptZero, v)
@@ -135,7 +134,7 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 		return nil, toStatus(err)
 	}
 	var orders []retention.Order
-	err := s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, _ float64) {
+	err = s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, _ float64) {
 		orders = append(orders, retention.Order{CustomerID: id, Time: at})
 	})
 	if errors.Is(err, kpi.ErrTooManyOrders) {

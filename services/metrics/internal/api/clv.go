@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -36,9 +35,9 @@ type fitted struct {
 // fit loads the workspace's orders before the calibration end and fits
 // BG/NBD, then Gamma-Gamma where it applies.
 func (s *Server) fit(ctx context.Context, periodName string, calibrationEnd *timestamppb.Timestamp) (*fitted, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
 	}
 	v := &validation.Error{}
 	f := &fitted{period: clv.Week}
@@ -54,7 +53,7 @@ func (s *Server) fit(ctx context.Context, periodName string, calibrationEnd *tim
 		return nil, toStatus(err)
 	}
 	var txs []clv.Transaction
-	err := s.orders.Orders(ctx, ws, end, func(id string, at time.Time, revenue float64) {
+	err = s.orders.Orders(ctx, ws, end, func(id string, at time.Time, revenue float64) {
 		txs = append(txs, clv.Transaction{CustomerID: id, Time: at, Amount: revenue})
 	})
 	if errors.Is(err, kpi.ErrTooManyOrders) {

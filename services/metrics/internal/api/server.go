@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
@@ -42,9 +40,9 @@ func (s *Server) Register(srv grpc.ServiceRegistrar) {
 
 // ComputeMetric computes one KPI for the caller's workspace.
 func (s *Server) ComputeMetric(ctx context.Context, req *metricsv1.ComputeMetricRequest) (*metricsv1.ComputeMetricResponse, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
 	}
 	v := &validation.Error{}
 	// Unset bounds are open (the zero time), so the zero time itself is
@@ -79,8 +77,8 @@ func (s *Server) ComputeMetric(ctx context.Context, req *metricsv1.ComputeMetric
 // ListKpis lists the KPIs ComputeMetric accepts, from the same table that
 // validates and computes them.
 func (s *Server) ListKpis(ctx context.Context, _ *metricsv1.ListKpisRequest) (*metricsv1.ListKpisResponse, error) {
-	if _, ok := auth.WorkspaceID(ctx); !ok {
-		return nil, status.Error(codes.Unauthenticated, "no authenticated workspace")
+	if _, err := auth.RequireWorkspace(ctx); err != nil {
+		return nil, err
 	}
 	defs := kpi.Definitions()
 	out := &metricsv1.ListKpisResponse{Kpis: make([]*metricsv1.Kpi, len(defs))}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
@@ -44,20 +43,9 @@ func New(engine *segment.Engine) *Server {
 	return &Server{engine: engine}
 }
 
-// workspace returns the authenticated workspace. The auth interceptor
-// rejects unauthenticated calls before they get here; this guards against a
-// server wired without it.
-func workspace(ctx context.Context) (string, error) {
-	ws, ok := auth.WorkspaceID(ctx)
-	if !ok || ws == "" {
-		return "", status.Error(codes.Unauthenticated, "missing workspace credentials")
-	}
-	return ws, nil
-}
-
 // CreateSegment implements segmentationv1.SegmentServiceServer.
 func (s *Server) CreateSegment(ctx context.Context, req *segmentationv1.CreateSegmentRequest) (*segmentationv1.CreateSegmentResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +63,7 @@ func (s *Server) CreateSegment(ctx context.Context, req *segmentationv1.CreateSe
 
 // GetSegment implements segmentationv1.SegmentServiceServer.
 func (s *Server) GetSegment(ctx context.Context, req *segmentationv1.GetSegmentRequest) (*segmentationv1.GetSegmentResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +79,7 @@ func (s *Server) GetSegment(ctx context.Context, req *segmentationv1.GetSegmentR
 
 // ListSegments implements segmentationv1.SegmentServiceServer.
 func (s *Server) ListSegments(ctx context.Context, req *segmentationv1.ListSegmentsRequest) (*segmentationv1.ListSegmentsResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +108,7 @@ func (s *Server) ListSegments(ctx context.Context, req *segmentationv1.ListSegme
 
 // DeleteSegment implements segmentationv1.SegmentServiceServer.
 func (s *Server) DeleteSegment(ctx context.Context, req *segmentationv1.DeleteSegmentRequest) (*segmentationv1.DeleteSegmentResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +123,7 @@ func (s *Server) DeleteSegment(ctx context.Context, req *segmentationv1.DeleteSe
 
 // ListSegmentMembers implements segmentationv1.SegmentServiceServer.
 func (s *Server) ListSegmentMembers(ctx context.Context, req *segmentationv1.ListSegmentMembersRequest) (*segmentationv1.ListSegmentMembersResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +156,7 @@ func (s *Server) ListSegmentMembers(ctx context.Context, req *segmentationv1.Lis
 
 // ListCustomerSegments implements segmentationv1.SegmentServiceServer.
 func (s *Server) ListCustomerSegments(ctx context.Context, req *segmentationv1.ListCustomerSegmentsRequest) (*segmentationv1.ListCustomerSegmentsResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +176,7 @@ func (s *Server) ListCustomerSegments(ctx context.Context, req *segmentationv1.L
 
 // GetCustomerFeatures implements segmentationv1.SegmentServiceServer.
 func (s *Server) GetCustomerFeatures(ctx context.Context, req *segmentationv1.GetCustomerFeaturesRequest) (*segmentationv1.GetCustomerFeaturesResponse, error) {
-	ws, err := workspace(ctx)
+	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
 		return nil, err
 	}
