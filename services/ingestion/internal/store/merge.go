@@ -356,7 +356,7 @@ func (t *Tx) moveEvents(ctx context.Context, ws string, ids []string, owner stri
 		for _, id := range ids[:n] {
 			args = append(args, id)
 		}
-		if _, err := t.tx.ExecContext(ctx, `UPDATE events SET customer_id = $2 WHERE workspace_id = $1 AND event_id IN (`+placeholders(3, n)+`)`, args...); err != nil {
+		if _, err := t.tx.ExecContext(ctx, `UPDATE events SET customer_id = $2 WHERE workspace_id = $1 AND event_id IN (`+sqldb.Placeholders(3, n)+`)`, args...); err != nil {
 			return fmt.Errorf("move events to %s: %w", owner, err)
 		}
 		ids = ids[n:]
@@ -547,7 +547,7 @@ func (t *Tx) lockCustomers(ctx context.Context, ws string, ids []string) (map[st
 		args = append(args, id)
 	}
 	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND customer_id IN (`+
-		placeholders(2, len(args)-1)+`) ORDER BY customer_id FOR UPDATE`, args...)
+		sqldb.Placeholders(2, len(args)-1)+`) ORDER BY customer_id FOR UPDATE`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lock customers: %w", err)
 	}

@@ -14,6 +14,8 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 func fsSub() (fs.FS, error) {
@@ -125,7 +127,7 @@ func (s *Store) customerRows(ctx context.Context, ws string, ids []string) ([]cu
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id IN (`+placeholders(2, len(ids))+`)`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id IN (`+sqldb.Placeholders(2, len(ids))+`)`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load customers: %w", err)
 	}
@@ -150,7 +152,7 @@ func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[str
 		args = append(args, id)
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, kind, value FROM identities WHERE workspace_id = $1 AND customer_id IN (`+
-		placeholders(2, len(customers))+`) ORDER BY kind, value`, args...)
+		sqldb.Placeholders(2, len(customers))+`) ORDER BY kind, value`, args...)
 	if err != nil {
 		return fmt.Errorf("load identities: %w", err)
 	}
@@ -164,18 +166,6 @@ func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[str
 		customers[id].Identities = append(customers[id].Identities, k)
 	}
 	return rows.Err()
-}
-
-// placeholders returns "$first, $first+1, …" for n arguments.
-func placeholders(first, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", first+i)
-	}
-	return b.String()
 }
 
 // Lookup returns the customer holding an identity.
@@ -335,7 +325,7 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (`+placeholders(1, len(seqs))+`)`, args...); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (`+sqldb.Placeholders(1, len(seqs))+`)`, args...); err != nil {
 		return fmt.Errorf("delete outbox: %w", err)
 	}
 	return nil

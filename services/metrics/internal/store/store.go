@@ -14,7 +14,6 @@ import (
 	"io/fs"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
@@ -232,18 +231,10 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 // Orders stored before event ids were recorded (see migration 0002) do not
 // match and stay with from.
 func moveEventOrders(ctx context.Context, tx *sqldb.Tx, ws, from, to string, eventIDs []string) error {
-	args := make([]any, 0, 3+len(eventIDs))
-	args = append(args, ws, from, to)
-	var in strings.Builder
-	for i, id := range eventIDs {
-		if i > 0 {
-			in.WriteString(", ")
-		}
-		fmt.Fprintf(&in, "$%d", len(args)+1)
-		args = append(args, id)
-	}
+	in, ids := sqldb.InList(4, eventIDs)
+	args := append([]any{ws, from, to}, ids...)
 	_, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3
-WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in.String()+`)`, args...)
+WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...)
 	return err
 }
 

@@ -278,12 +278,12 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 		}
 		ordersMoved := false
 		for chunk := range slices.Chunk(ids, mergeChunk) {
-			in, idArgs := inList(2, chunk)
+			in, idArgs := sqldb.InList(2, chunk)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
 				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
 				return fmt.Errorf("delete merged customers: %w", err)
 			}
-			in, _ = inList(3, chunk)
+			in, _ = sqldb.InList(3, chunk)
 			args := append([]any{m.WorkspaceID, m.SurvivorID}, idArgs...)
 			if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
 				args...); err != nil {
@@ -328,7 +328,7 @@ const mergeChunk = 500
 func lockCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) (map[string]segment.Customer, error) {
 	out := make(map[string]segment.Customer, len(ids))
 	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
-		in, args := inList(2, chunk)
+		in, args := sqldb.InList(2, chunk)
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
 FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY customer_id`+forUpdate(tx.Dialect),
 			append([]any{workspaceID}, args...)...)
@@ -511,24 +511,9 @@ func traitsAsOf(c segment.Customer, traits map[string]any, at int64) (map[string
 	return out, times
 }
 
-// inList returns "$first, $first+1, …" for len(ids) parameters and the ids
-// as arguments.
-func inList(first int, ids []string) (string, []any) {
-	var b strings.Builder
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "$%d", first+i)
-		args[i] = id
-	}
-	return b.String(), args
-}
-
 // countApplied counts the ids among ids recorded as applied messages of kind.
 func countApplied(ctx context.Context, tx *sqldb.Tx, workspaceID, kind string, ids []string) (int64, error) {
-	in, args := inList(3, ids)
+	in, args := sqldb.InList(3, ids)
 	var n int64
 	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM applied_messages
 WHERE workspace_id = $1 AND kind = $2 AND message_id IN (`+in+`)`, append([]any{workspaceID, kind}, args...)...).Scan(&n)
@@ -545,7 +530,7 @@ WHERE workspace_id = $1 AND kind = $2 AND message_id IN (`+in+`)`, append([]any{
 // needs nothing, and orders are found through their customer index rather
 // than by event id.
 func moveEventRows(ctx context.Context, tx *sqldb.Tx, table string, u segment.Unmerge, ids []string, moved map[string]int64) (int64, error) {
-	in, args := inList(4, ids)
+	in, args := sqldb.InList(4, ids)
 	rows, err := tx.QueryContext(ctx, `UPDATE `+table+` SET customer_id = $3
 WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING event_id, occurred_at`,
 		append([]any{u.WorkspaceID, u.SurvivorID, u.RestoredID}, args...)...)
@@ -572,7 +557,7 @@ WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING 
 // leaveAll removes the customers ids from every segment, recording a leave
 // change for each membership in the outbox.
 func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
-	in, args := inList(2, ids)
+	in, args := sqldb.InList(2, ids)
 	rows, err := tx.QueryContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
 RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 	if err != nil {
@@ -990,7 +975,7 @@ func (s *Store) MembershipsInRange(ctx context.Context, workspaceID string, segm
 			query += ` AND customer_id <= $3`
 			args = append(args, upTo)
 		}
-		in, ids := inList(len(args)+1, chunk)
+		in, ids := sqldb.InList(len(args)+1, chunk)
 		query += ` AND segment_id IN (` + in + `)`
 		rows, err := s.db.QueryContext(ctx, query, append(args, ids...)...)
 		if err != nil {
@@ -1137,7 +1122,7 @@ func (s *Store) DeleteChanges(ctx context.Context, changes []segment.MembershipC
 			for i, c := range chunk {
 				ids[i] = c.ChangeID
 			}
-			in, args := inList(1, ids)
+			in, args := sqldb.InList(1, ids)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM membership_outbox WHERE change_id IN (`+in+`)`, args...); err != nil {
 				return err
 			}
