@@ -132,13 +132,20 @@ func (DeliveryStatus) EnumDescriptor() ([]byte, []int) {
 	return file_kizuna_campaign_v1_campaigns_proto_rawDescGZIP(), []int{1}
 }
 
-// WebhookChannel posts each message as JSON to a URL.
+// WebhookChannel posts each message as JSON to a URL, with an
+// Idempotency-Key header.
 type WebhookChannel struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// http or https.
-	Url           string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// Write-only, for channels (ChannelService): when set, every call
+	// carries X-Kizuna-Signature, the hex HMAC-SHA256 of the body with this
+	// secret.
+	SigningSecret string `protobuf:"bytes,2,opt,name=signing_secret,json=signingSecret,proto3" json:"signing_secret,omitempty"`
+	// Output only.
+	SigningSecretSet bool `protobuf:"varint,3,opt,name=signing_secret_set,json=signingSecretSet,proto3" json:"signing_secret_set,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *WebhookChannel) Reset() {
@@ -176,6 +183,20 @@ func (x *WebhookChannel) GetUrl() string {
 		return x.Url
 	}
 	return ""
+}
+
+func (x *WebhookChannel) GetSigningSecret() string {
+	if x != nil {
+		return x.SigningSecret
+	}
+	return ""
+}
+
+func (x *WebhookChannel) GetSigningSecretSet() bool {
+	if x != nil {
+		return x.SigningSecretSet
+	}
+	return false
 }
 
 // DeliveryCounts summarises a campaign's deliveries.
@@ -986,9 +1007,11 @@ var File_kizuna_campaign_v1_campaigns_proto protoreflect.FileDescriptor
 
 const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\n" +
-	"\"kizuna/campaign/v1/campaigns.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\"\n" +
+	"\"kizuna/campaign/v1/campaigns.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
 	"\x0eWebhookChannel\x12\x10\n" +
-	"\x03url\x18\x01 \x01(\tR\x03url\"l\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
+	"\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12,\n" +
+	"\x12signing_secret_set\x18\x03 \x01(\bR\x10signingSecretSet\"l\n" +
 	"\x0eDeliveryCounts\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x12\n" +

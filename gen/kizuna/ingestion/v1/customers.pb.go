@@ -89,8 +89,10 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 // Identity is one way a customer is known.
 type Identity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// user_id, anonymous_id, email (normalised) or phone (a mobile number in
-	// E.164; fixed lines are shared by households and are no identity).
+	// user_id, anonymous_id, email (normalised), phone (a mobile number in
+	// E.164; fixed lines are shared by households and are no identity) or
+	// line_user_id (the LINE user id, from the trait lineUserId or
+	// line_user_id).
 	Kind          string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
 	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -437,6 +439,7 @@ type LookupCustomerRequest struct {
 	AnonymousId   string                 `protobuf:"bytes,2,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
 	Email         string                 `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
 	Phone         string                 `protobuf:"bytes,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	LineUserId    string                 `protobuf:"bytes,5,opt,name=line_user_id,json=lineUserId,proto3" json:"line_user_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +498,13 @@ func (x *LookupCustomerRequest) GetEmail() string {
 func (x *LookupCustomerRequest) GetPhone() string {
 	if x != nil {
 		return x.Phone
+	}
+	return ""
+}
+
+func (x *LookupCustomerRequest) GetLineUserId() string {
+	if x != nil {
+		return x.LineUserId
 	}
 	return ""
 }
@@ -1009,12 +1019,14 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +
 	"\x13GetCustomerResponse\x129\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"\x7f\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"\xa1\x01\n" +
 	"\x15LookupCustomerRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12!\n" +
 	"\fanonymous_id\x18\x02 \x01(\tR\vanonymousId\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12\x14\n" +
-	"\x05phone\x18\x04 \x01(\tR\x05phone\"S\n" +
+	"\x05phone\x18\x04 \x01(\tR\x05phone\x12 \n" +
+	"\fline_user_id\x18\x05 \x01(\tR\n" +
+	"lineUserId\"S\n" +
 	"\x16LookupCustomerResponse\x129\n" +
 	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"=\n" +
 	"\x18BatchGetCustomersRequest\x12!\n" +

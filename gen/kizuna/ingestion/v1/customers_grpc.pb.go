@@ -35,7 +35,7 @@ type CustomerServiceClient interface {
 	// GetCustomer returns one customer's profile.
 	GetCustomer(ctx context.Context, in *GetCustomerRequest, opts ...grpc.CallOption) (*GetCustomerResponse, error)
 	// LookupCustomer finds the customer holding an identity. Exactly one of
-	// user_id, anonymous_id, email or phone must be given; e-mail and phone
+	// user_id, anonymous_id, email, phone or line_user_id must be given; e-mail and phone
 	// are normalised first, so any spelling of them finds the customer.
 	LookupCustomer(ctx context.Context, in *LookupCustomerRequest, opts ...grpc.CallOption) (*LookupCustomerResponse, error)
 	// BatchGetCustomers returns up to 1,000 profiles at once; unknown ids are
@@ -103,7 +103,7 @@ type CustomerServiceServer interface {
 	// GetCustomer returns one customer's profile.
 	GetCustomer(context.Context, *GetCustomerRequest) (*GetCustomerResponse, error)
 	// LookupCustomer finds the customer holding an identity. Exactly one of
-	// user_id, anonymous_id, email or phone must be given; e-mail and phone
+	// user_id, anonymous_id, email, phone or line_user_id must be given; e-mail and phone
 	// are normalised first, so any spelling of them finds the customer.
 	LookupCustomer(context.Context, *LookupCustomerRequest) (*LookupCustomerResponse, error)
 	// BatchGetCustomers returns up to 1,000 profiles at once; unknown ids are

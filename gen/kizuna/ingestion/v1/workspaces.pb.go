@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
@@ -24,6 +25,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ChannelType is the kind of a messaging channel.
+type ChannelType int32
+
+const (
+	ChannelType_CHANNEL_TYPE_UNSPECIFIED ChannelType = 0
+	// E-mail over SMTP.
+	ChannelType_EMAIL ChannelType = 1
+	// The LINE Messaging API.
+	ChannelType_LINE ChannelType = 2
+	// An HTTP POST to a URL.
+	ChannelType_WEBHOOK ChannelType = 3
+)
+
+// Enum value maps for ChannelType.
+var (
+	ChannelType_name = map[int32]string{
+		0: "CHANNEL_TYPE_UNSPECIFIED",
+		1: "EMAIL",
+		2: "LINE",
+		3: "WEBHOOK",
+	}
+	ChannelType_value = map[string]int32{
+		"CHANNEL_TYPE_UNSPECIFIED": 0,
+		"EMAIL":                    1,
+		"LINE":                     2,
+		"WEBHOOK":                  3,
+	}
+)
+
+func (x ChannelType) Enum() *ChannelType {
+	p := new(ChannelType)
+	*p = x
+	return p
+}
+
+func (x ChannelType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChannelType) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0].Descriptor()
+}
+
+func (ChannelType) Type() protoreflect.EnumType {
+	return &file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0]
+}
+
+func (x ChannelType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChannelType.Descriptor instead.
+func (ChannelType) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{0}
+}
+
 // Workspace is a tenant.
 type Workspace struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -33,9 +90,25 @@ type Workspace struct {
 	// The ISO 3166-1 region phone numbers written without a country code are
 	// read in (e.g. 090-1234-5678 in JP), for identities and matching. JP
 	// when unset.
-	PhoneRegion   string `protobuf:"bytes,4,opt,name=phone_region,json=phoneRegion,proto3" json:"phone_region,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PhoneRegion string `protobuf:"bytes,4,opt,name=phone_region,json=phoneRegion,proto3" json:"phone_region,omitempty"`
+	// The IANA time zone of customers without a `timezone` trait, for
+	// journeys' local-time delays and quiet hours. Asia/Tokyo when unset.
+	Timezone string `protobuf:"bytes,5,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	// No marketing send leaves inside this window of the customer's local
+	// time; a send that falls in it is deferred to its end. Unset: none.
+	QuietHours *QuietHours `protobuf:"bytes,6,opt,name=quiet_hours,json=quietHours,proto3" json:"quiet_hours,omitempty"`
+	// At most one cap per channel type; sends counted over all journeys and
+	// broadcasts. Transactional sends are not capped.
+	FrequencyCaps []*FrequencyCap `protobuf:"bytes,7,rep,name=frequency_caps,json=frequencyCaps,proto3" json:"frequency_caps,omitempty"`
+	// Webhook and API base URLs may point at loopback addresses
+	// (127.0.0.0/8, ::1, localhost). Off for new workspaces; the default
+	// workspace of `make run` has it on, for local development.
+	AllowLoopbackUrls bool `protobuf:"varint,8,opt,name=allow_loopback_urls,json=allowLoopbackUrls,proto3" json:"allow_loopback_urls,omitempty"`
+	// Webhook and API base URLs may point at private and link-local ranges
+	// (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10).
+	AllowPrivateUrls bool `protobuf:"varint,9,opt,name=allow_private_urls,json=allowPrivateUrls,proto3" json:"allow_private_urls,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Workspace) Reset() {
@@ -96,6 +169,161 @@ func (x *Workspace) GetPhoneRegion() string {
 	return ""
 }
 
+func (x *Workspace) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *Workspace) GetQuietHours() *QuietHours {
+	if x != nil {
+		return x.QuietHours
+	}
+	return nil
+}
+
+func (x *Workspace) GetFrequencyCaps() []*FrequencyCap {
+	if x != nil {
+		return x.FrequencyCaps
+	}
+	return nil
+}
+
+func (x *Workspace) GetAllowLoopbackUrls() bool {
+	if x != nil {
+		return x.AllowLoopbackUrls
+	}
+	return false
+}
+
+func (x *Workspace) GetAllowPrivateUrls() bool {
+	if x != nil {
+		return x.AllowPrivateUrls
+	}
+	return false
+}
+
+// QuietHours is a daily window of local time, e.g. 21:00 to 09:00. A window
+// whose end is before its start crosses midnight.
+type QuietHours struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "HH:MM", 24-hour clock.
+	Start string `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// "HH:MM", 24-hour clock; different from start.
+	End           string `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuietHours) Reset() {
+	*x = QuietHours{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuietHours) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuietHours) ProtoMessage() {}
+
+func (x *QuietHours) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuietHours.ProtoReflect.Descriptor instead.
+func (*QuietHours) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *QuietHours) GetStart() string {
+	if x != nil {
+		return x.Start
+	}
+	return ""
+}
+
+func (x *QuietHours) GetEnd() string {
+	if x != nil {
+		return x.End
+	}
+	return ""
+}
+
+// FrequencyCap limits the marketing sends one customer receives on a channel
+// type: at most max_sends in any period.
+type FrequencyCap struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ChannelType ChannelType            `protobuf:"varint,1,opt,name=channel_type,json=channelType,proto3,enum=kizuna.ingestion.v1.ChannelType" json:"channel_type,omitempty"`
+	// At least 1.
+	MaxSends int32 `protobuf:"varint,2,opt,name=max_sends,json=maxSends,proto3" json:"max_sends,omitempty"`
+	// From one minute to 365 days.
+	Period        *durationpb.Duration `protobuf:"bytes,3,opt,name=period,proto3" json:"period,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrequencyCap) Reset() {
+	*x = FrequencyCap{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrequencyCap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrequencyCap) ProtoMessage() {}
+
+func (x *FrequencyCap) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrequencyCap.ProtoReflect.Descriptor instead.
+func (*FrequencyCap) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *FrequencyCap) GetChannelType() ChannelType {
+	if x != nil {
+		return x.ChannelType
+	}
+	return ChannelType_CHANNEL_TYPE_UNSPECIFIED
+}
+
+func (x *FrequencyCap) GetMaxSends() int32 {
+	if x != nil {
+		return x.MaxSends
+	}
+	return 0
+}
+
+func (x *FrequencyCap) GetPeriod() *durationpb.Duration {
+	if x != nil {
+		return x.Period
+	}
+	return nil
+}
+
 // CreateWorkspaceRequest names the new workspace.
 type CreateWorkspaceRequest struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -108,7 +336,7 @@ type CreateWorkspaceRequest struct {
 
 func (x *CreateWorkspaceRequest) Reset() {
 	*x = CreateWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -120,7 +348,7 @@ func (x *CreateWorkspaceRequest) String() string {
 func (*CreateWorkspaceRequest) ProtoMessage() {}
 
 func (x *CreateWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -133,7 +361,7 @@ func (x *CreateWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*CreateWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{1}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateWorkspaceRequest) GetDisplayName() string {
@@ -160,7 +388,7 @@ type GetWorkspaceRequest struct {
 
 func (x *GetWorkspaceRequest) Reset() {
 	*x = GetWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -172,7 +400,7 @@ func (x *GetWorkspaceRequest) String() string {
 func (*GetWorkspaceRequest) ProtoMessage() {}
 
 func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -185,7 +413,7 @@ func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetWorkspaceRequest) GetWorkspaceId() string {
@@ -205,7 +433,7 @@ type GetWorkspaceResponse struct {
 
 func (x *GetWorkspaceResponse) Reset() {
 	*x = GetWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -217,7 +445,7 @@ func (x *GetWorkspaceResponse) String() string {
 func (*GetWorkspaceResponse) ProtoMessage() {}
 
 func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -230,7 +458,7 @@ func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetWorkspaceResponse) GetWorkspace() *Workspace {
@@ -251,7 +479,7 @@ type UpdateWorkspaceRequest struct {
 
 func (x *UpdateWorkspaceRequest) Reset() {
 	*x = UpdateWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +491,7 @@ func (x *UpdateWorkspaceRequest) String() string {
 func (*UpdateWorkspaceRequest) ProtoMessage() {}
 
 func (x *UpdateWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +504,7 @@ func (x *UpdateWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateWorkspaceRequest) GetWorkspace() *Workspace {
@@ -303,7 +531,7 @@ type UpdateWorkspaceResponse struct {
 
 func (x *UpdateWorkspaceResponse) Reset() {
 	*x = UpdateWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -315,7 +543,7 @@ func (x *UpdateWorkspaceResponse) String() string {
 func (*UpdateWorkspaceResponse) ProtoMessage() {}
 
 func (x *UpdateWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -328,7 +556,7 @@ func (x *UpdateWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateWorkspaceResponse) GetWorkspace() *Workspace {
@@ -350,7 +578,7 @@ type CreateWorkspaceResponse struct {
 
 func (x *CreateWorkspaceResponse) Reset() {
 	*x = CreateWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -362,7 +590,7 @@ func (x *CreateWorkspaceResponse) String() string {
 func (*CreateWorkspaceResponse) ProtoMessage() {}
 
 func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -375,7 +603,7 @@ func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*CreateWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CreateWorkspaceResponse) GetWorkspace() *Workspace {
@@ -402,7 +630,7 @@ type VerifyAPIKeyRequest struct {
 
 func (x *VerifyAPIKeyRequest) Reset() {
 	*x = VerifyAPIKeyRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -414,7 +642,7 @@ func (x *VerifyAPIKeyRequest) String() string {
 func (*VerifyAPIKeyRequest) ProtoMessage() {}
 
 func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -427,7 +655,7 @@ func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *VerifyAPIKeyRequest) GetApiKey() string {
@@ -447,7 +675,7 @@ type VerifyAPIKeyResponse struct {
 
 func (x *VerifyAPIKeyResponse) Reset() {
 	*x = VerifyAPIKeyResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -459,7 +687,7 @@ func (x *VerifyAPIKeyResponse) String() string {
 func (*VerifyAPIKeyResponse) ProtoMessage() {}
 
 func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -472,7 +700,7 @@ func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VerifyAPIKeyResponse) GetWorkspaceId() string {
@@ -486,13 +714,27 @@ var File_kizuna_ingestion_v1_workspaces_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\n" +
-	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x01\n" +
+	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n" +
 	"\tWorkspace\x12!\n" +
 	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
 	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12!\n" +
-	"\fphone_region\x18\x04 \x01(\tR\vphoneRegion\"^\n" +
+	"\fphone_region\x18\x04 \x01(\tR\vphoneRegion\x12\x1a\n" +
+	"\btimezone\x18\x05 \x01(\tR\btimezone\x12@\n" +
+	"\vquiet_hours\x18\x06 \x01(\v2\x1f.kizuna.ingestion.v1.QuietHoursR\n" +
+	"quietHours\x12H\n" +
+	"\x0efrequency_caps\x18\a \x03(\v2!.kizuna.ingestion.v1.FrequencyCapR\rfrequencyCaps\x12.\n" +
+	"\x13allow_loopback_urls\x18\b \x01(\bR\x11allowLoopbackUrls\x12,\n" +
+	"\x12allow_private_urls\x18\t \x01(\bR\x10allowPrivateUrls\"4\n" +
+	"\n" +
+	"QuietHours\x12\x14\n" +
+	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +
+	"\x03end\x18\x02 \x01(\tR\x03end\"\xa3\x01\n" +
+	"\fFrequencyCap\x12C\n" +
+	"\fchannel_type\x18\x01 \x01(\x0e2 .kizuna.ingestion.v1.ChannelTypeR\vchannelType\x12\x1b\n" +
+	"\tmax_sends\x18\x02 \x01(\x05R\bmaxSends\x121\n" +
+	"\x06period\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x06period\"^\n" +
 	"\x16CreateWorkspaceRequest\x12!\n" +
 	"\fdisplay_name\x18\x01 \x01(\tR\vdisplayName\x12!\n" +
 	"\fphone_region\x18\x02 \x01(\tR\vphoneRegion\"8\n" +
@@ -512,7 +754,12 @@ const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\x13VerifyAPIKeyRequest\x12\x17\n" +
 	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"9\n" +
 	"\x14VerifyAPIKeyResponse\x12!\n" +
-	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId2\xd9\x04\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId*M\n" +
+	"\vChannelType\x12\x1c\n" +
+	"\x18CHANNEL_TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
+	"\x05EMAIL\x10\x01\x12\b\n" +
+	"\x04LINE\x10\x02\x12\v\n" +
+	"\aWEBHOOK\x10\x032\xd9\x04\n" +
 	"\x10WorkspaceService\x12\x87\x01\n" +
 	"\x0fCreateWorkspace\x12+.kizuna.ingestion.v1.CreateWorkspaceRequest\x1a,.kizuna.ingestion.v1.CreateWorkspaceResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/workspaces\x12\x8a\x01\n" +
 	"\fGetWorkspace\x12(.kizuna.ingestion.v1.GetWorkspaceRequest\x1a).kizuna.ingestion.v1.GetWorkspaceResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/workspaces/{workspace_id}\x12\xa8\x01\n" +
@@ -532,40 +779,49 @@ func file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP() []byte {
 	return file_kizuna_ingestion_v1_workspaces_proto_rawDescData
 }
 
-var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_kizuna_ingestion_v1_workspaces_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_kizuna_ingestion_v1_workspaces_proto_goTypes = []any{
-	(*Workspace)(nil),               // 0: kizuna.ingestion.v1.Workspace
-	(*CreateWorkspaceRequest)(nil),  // 1: kizuna.ingestion.v1.CreateWorkspaceRequest
-	(*GetWorkspaceRequest)(nil),     // 2: kizuna.ingestion.v1.GetWorkspaceRequest
-	(*GetWorkspaceResponse)(nil),    // 3: kizuna.ingestion.v1.GetWorkspaceResponse
-	(*UpdateWorkspaceRequest)(nil),  // 4: kizuna.ingestion.v1.UpdateWorkspaceRequest
-	(*UpdateWorkspaceResponse)(nil), // 5: kizuna.ingestion.v1.UpdateWorkspaceResponse
-	(*CreateWorkspaceResponse)(nil), // 6: kizuna.ingestion.v1.CreateWorkspaceResponse
-	(*VerifyAPIKeyRequest)(nil),     // 7: kizuna.ingestion.v1.VerifyAPIKeyRequest
-	(*VerifyAPIKeyResponse)(nil),    // 8: kizuna.ingestion.v1.VerifyAPIKeyResponse
-	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),   // 10: google.protobuf.FieldMask
+	(ChannelType)(0),                // 0: kizuna.ingestion.v1.ChannelType
+	(*Workspace)(nil),               // 1: kizuna.ingestion.v1.Workspace
+	(*QuietHours)(nil),              // 2: kizuna.ingestion.v1.QuietHours
+	(*FrequencyCap)(nil),            // 3: kizuna.ingestion.v1.FrequencyCap
+	(*CreateWorkspaceRequest)(nil),  // 4: kizuna.ingestion.v1.CreateWorkspaceRequest
+	(*GetWorkspaceRequest)(nil),     // 5: kizuna.ingestion.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),    // 6: kizuna.ingestion.v1.GetWorkspaceResponse
+	(*UpdateWorkspaceRequest)(nil),  // 7: kizuna.ingestion.v1.UpdateWorkspaceRequest
+	(*UpdateWorkspaceResponse)(nil), // 8: kizuna.ingestion.v1.UpdateWorkspaceResponse
+	(*CreateWorkspaceResponse)(nil), // 9: kizuna.ingestion.v1.CreateWorkspaceResponse
+	(*VerifyAPIKeyRequest)(nil),     // 10: kizuna.ingestion.v1.VerifyAPIKeyRequest
+	(*VerifyAPIKeyResponse)(nil),    // 11: kizuna.ingestion.v1.VerifyAPIKeyResponse
+	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 13: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),   // 14: google.protobuf.FieldMask
 }
 var file_kizuna_ingestion_v1_workspaces_proto_depIdxs = []int32{
-	9,  // 0: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	0,  // 1: kizuna.ingestion.v1.GetWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	0,  // 2: kizuna.ingestion.v1.UpdateWorkspaceRequest.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	10, // 3: kizuna.ingestion.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	0,  // 4: kizuna.ingestion.v1.UpdateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	0,  // 5: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	1,  // 6: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
-	2,  // 7: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:input_type -> kizuna.ingestion.v1.GetWorkspaceRequest
-	4,  // 8: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:input_type -> kizuna.ingestion.v1.UpdateWorkspaceRequest
-	7,  // 9: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
-	6,  // 10: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
-	3,  // 11: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:output_type -> kizuna.ingestion.v1.GetWorkspaceResponse
-	5,  // 12: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:output_type -> kizuna.ingestion.v1.UpdateWorkspaceResponse
-	8,  // 13: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
-	10, // [10:14] is the sub-list for method output_type
-	6,  // [6:10] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	12, // 0: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 1: kizuna.ingestion.v1.Workspace.quiet_hours:type_name -> kizuna.ingestion.v1.QuietHours
+	3,  // 2: kizuna.ingestion.v1.Workspace.frequency_caps:type_name -> kizuna.ingestion.v1.FrequencyCap
+	0,  // 3: kizuna.ingestion.v1.FrequencyCap.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	13, // 4: kizuna.ingestion.v1.FrequencyCap.period:type_name -> google.protobuf.Duration
+	1,  // 5: kizuna.ingestion.v1.GetWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	1,  // 6: kizuna.ingestion.v1.UpdateWorkspaceRequest.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	14, // 7: kizuna.ingestion.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	1,  // 8: kizuna.ingestion.v1.UpdateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	1,  // 9: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	4,  // 10: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
+	5,  // 11: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:input_type -> kizuna.ingestion.v1.GetWorkspaceRequest
+	7,  // 12: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:input_type -> kizuna.ingestion.v1.UpdateWorkspaceRequest
+	10, // 13: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
+	9,  // 14: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
+	6,  // 15: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:output_type -> kizuna.ingestion.v1.GetWorkspaceResponse
+	8,  // 16: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:output_type -> kizuna.ingestion.v1.UpdateWorkspaceResponse
+	11, // 17: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
+	14, // [14:18] is the sub-list for method output_type
+	10, // [10:14] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_workspaces_proto_init() }
@@ -578,13 +834,14 @@ func file_kizuna_ingestion_v1_workspaces_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_workspaces_proto_rawDesc), len(file_kizuna_ingestion_v1_workspaces_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_kizuna_ingestion_v1_workspaces_proto_goTypes,
 		DependencyIndexes: file_kizuna_ingestion_v1_workspaces_proto_depIdxs,
+		EnumInfos:         file_kizuna_ingestion_v1_workspaces_proto_enumTypes,
 		MessageInfos:      file_kizuna_ingestion_v1_workspaces_proto_msgTypes,
 	}.Build()
 	File_kizuna_ingestion_v1_workspaces_proto = out.File

@@ -37,9 +37,10 @@ type WorkspaceServiceClient interface {
 	CreateWorkspace(ctx context.Context, in *CreateWorkspaceRequest, opts ...grpc.CallOption) (*CreateWorkspaceResponse, error)
 	// GetWorkspace returns the caller's workspace.
 	GetWorkspace(ctx context.Context, in *GetWorkspaceRequest, opts ...grpc.CallOption) (*GetWorkspaceResponse, error)
-	// UpdateWorkspace changes the caller's workspace settings: display_name
-	// and phone_region, as named by update_mask (all settable fields when
-	// empty).
+	// UpdateWorkspace changes the caller's workspace settings, as named by
+	// update_mask (all settable fields when empty): display_name,
+	// phone_region, timezone, quiet_hours, frequency_caps,
+	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(ctx context.Context, in *UpdateWorkspaceRequest, opts ...grpc.CallOption) (*UpdateWorkspaceResponse, error)
 	// VerifyAPIKey tells which workspace an API key belongs to. The services
 	// use it to authenticate callers; it needs no bearer token.
@@ -106,9 +107,10 @@ type WorkspaceServiceServer interface {
 	CreateWorkspace(context.Context, *CreateWorkspaceRequest) (*CreateWorkspaceResponse, error)
 	// GetWorkspace returns the caller's workspace.
 	GetWorkspace(context.Context, *GetWorkspaceRequest) (*GetWorkspaceResponse, error)
-	// UpdateWorkspace changes the caller's workspace settings: display_name
-	// and phone_region, as named by update_mask (all settable fields when
-	// empty).
+	// UpdateWorkspace changes the caller's workspace settings, as named by
+	// update_mask (all settable fields when empty): display_name,
+	// phone_region, timezone, quiet_hours, frequency_caps,
+	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(context.Context, *UpdateWorkspaceRequest) (*UpdateWorkspaceResponse, error)
 	// VerifyAPIKey tells which workspace an API key belongs to. The services
 	// use it to authenticate callers; it needs no bearer token.
