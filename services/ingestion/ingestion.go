@@ -36,6 +36,12 @@ type Options struct {
 	AdminKey string
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// DevDefaults makes the default workspace Bootstrap creates allow
+	// loopback URLs (allow_loopback_urls), so that local development can
+	// send to SMTP, LINE and webhook fakes on 127.0.0.1. The all-in-one
+	// `make run` suite sets it. It changes no existing workspace, and no
+	// workspace created any other way.
+	DevDefaults bool
 }
 
 // Service is the ingestion service.
@@ -86,7 +92,9 @@ func (s *Service) VerifyKey(ctx context.Context, key string) (string, error) {
 // KIZUNA_DEV_API_KEY) that key is made valid; otherwise a workspace with a
 // new random key is created when there is none. It returns the key when it
 // created one, so the caller can print it; existing keys cannot be shown
-// again (only hashes are stored).
+// again (only hashes are stored). A workspace it creates has the defaults
+// of any new workspace, and allows loopback URLs when Options.DevDefaults
+// is set.
 func (s *Service) Bootstrap(ctx context.Context, key string) (created string, err error) {
 	if key != "" {
 		if _, err := s.VerifyKey(ctx, key); err == nil {
@@ -94,15 +102,21 @@ func (s *Service) Bootstrap(ctx context.Context, key string) (created string, er
 		} else if !errors.Is(err, auth.ErrUnauthenticated) {
 			return "", err
 		}
-		_, key, err := api.CreateWorkspace(ctx, s.store, store.Workspace{DisplayName: "default"}, key, s.opts.Now())
+		_, key, err := api.CreateWorkspace(ctx, s.store, s.defaultWorkspace(), key, s.opts.Now())
 		return key, err
 	}
 	n, err := s.store.CountWorkspaces(ctx)
 	if err != nil || n > 0 {
 		return "", err
 	}
-	_, key, err = api.CreateWorkspace(ctx, s.store, store.Workspace{DisplayName: "default"}, "", s.opts.Now())
+	_, key, err = api.CreateWorkspace(ctx, s.store, s.defaultWorkspace(), "", s.opts.Now())
 	return key, err
+}
+
+// defaultWorkspace is the workspace Bootstrap creates: the defaults of a
+// new workspace, with loopback URLs allowed under Options.DevDefaults.
+func (s *Service) defaultWorkspace() store.Workspace {
+	return store.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
 }
 
 func (s *Service) wake() {

@@ -4,7 +4,6 @@ package api
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,8 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -21,7 +18,6 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -212,8 +208,14 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 		}
 		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
 	}
+	if v := strings.TrimSpace(req.GetLineUserId()); v != "" {
+		if identity.NormalizeLineUserID(v) == "" {
+			return nil, grpcstatus.Invalid("line_user_id", fmt.Sprintf("is %d characters, over the limit of %d", len(v), tracking.MaxIDLength))
+		}
+		keys = append(keys, identity.Key{Kind: identity.LineUserID, Value: v})
+	}
 	if len(keys) != 1 {
-		return nil, grpcstatus.Invalid("user_id", "exactly one of user_id, anonymous_id, email or phone is required")
+		return nil, grpcstatus.Invalid("user_id", "exactly one of user_id, anonymous_id, email, phone or line_user_id is required")
 	}
 	cust, err := c.s.store.Lookup(ctx, ws, keys[0])
 	if err != nil {
@@ -274,148 +276,6 @@ func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv
 		resp.Events = append(resp.Events, pb)
 	}
 	return resp, nil
-}
-
-type workspaceServer struct {
-	ingestionv1.UnimplementedWorkspaceServiceServer
-	s *Server
-}
-
-func (w *workspaceServer) CreateWorkspace(ctx context.Context, req *ingestionv1.CreateWorkspaceRequest) (*ingestionv1.CreateWorkspaceResponse, error) {
-	if w.s.adminKey == "" {
-		return nil, status.Error(codes.PermissionDenied, "workspace creation over the API is disabled: set KIZUNA_ADMIN_KEY")
-	}
-	if key := bearer(ctx); subtle.ConstantTimeCompare([]byte(key), []byte(w.s.adminKey)) != 1 {
-		return nil, status.Error(codes.Unauthenticated, "creating a workspace needs the admin key as bearer token")
-	}
-	settings := store.Workspace{DisplayName: req.GetDisplayName(), PhoneRegion: req.GetPhoneRegion()}
-	if err := checkSettings(&settings); err != nil {
-		return nil, err
-	}
-	ws, key, err := CreateWorkspace(ctx, w.s.store, settings, "", w.s.now())
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &ingestionv1.CreateWorkspaceResponse{Workspace: workspaceProto(ws), ApiKey: key}, nil
-}
-
-// checkSettings trims and validates a workspace's settings, filling in the
-// default region.
-func checkSettings(ws *store.Workspace) error {
-	ws.DisplayName = strings.TrimSpace(ws.DisplayName)
-	if ws.DisplayName == "" || len(ws.DisplayName) > 200 {
-		return grpcstatus.Invalid("display_name", "is required, at most 200 characters")
-	}
-	ws.PhoneRegion = strings.ToUpper(strings.TrimSpace(ws.PhoneRegion))
-	if ws.PhoneRegion == "" {
-		ws.PhoneRegion = normalize.DefaultRegion
-	}
-	if !normalize.ValidRegion(ws.PhoneRegion) {
-		return grpcstatus.Invalid("phone_region", "is not an ISO 3166-1 region with a phone numbering plan")
-	}
-	return nil
-}
-
-func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
-	return &ingestionv1.Workspace{WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime), PhoneRegion: ws.PhoneRegion}
-}
-
-// ownWorkspace checks that a request names the caller's own workspace.
-func ownWorkspace(ctx context.Context, field, id string) (string, error) {
-	ws, err := auth.RequireWorkspace(ctx)
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		return "", grpcstatus.Invalid(field, "is required")
-	}
-	if id != ws {
-		return "", status.Error(codes.PermissionDenied, "an API key can only read and change its own workspace")
-	}
-	return ws, nil
-}
-
-func (w *workspaceServer) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
-	ws, err := ownWorkspace(ctx, "workspace_id", req.GetWorkspaceId())
-	if err != nil {
-		return nil, err
-	}
-	got, err := w.s.store.Workspace(ctx, ws)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &ingestionv1.GetWorkspaceResponse{Workspace: workspaceProto(got)}, nil
-}
-
-func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.UpdateWorkspaceRequest) (*ingestionv1.UpdateWorkspaceResponse, error) {
-	ws, err := ownWorkspace(ctx, "workspace.workspace_id", req.GetWorkspace().GetWorkspaceId())
-	if err != nil {
-		return nil, err
-	}
-	current, err := w.s.store.Workspace(ctx, ws)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	paths := req.GetUpdateMask().GetPaths()
-	if len(paths) == 0 {
-		paths = []string{"display_name", "phone_region"}
-	}
-	for i, p := range paths {
-		switch p {
-		case "display_name":
-			current.DisplayName = req.GetWorkspace().GetDisplayName()
-		case "phone_region":
-			current.PhoneRegion = req.GetWorkspace().GetPhoneRegion()
-		default:
-			return nil, grpcstatus.Invalid(fmt.Sprintf("update_mask.paths[%d]", i), "must be display_name or phone_region")
-		}
-	}
-	if err := checkSettings(&current); err != nil {
-		return nil, err
-	}
-	if err := w.s.store.UpdateWorkspace(ctx, current); err != nil {
-		return nil, toStatus(err)
-	}
-	return &ingestionv1.UpdateWorkspaceResponse{Workspace: workspaceProto(current)}, nil
-}
-
-func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
-	if req.GetApiKey() == "" {
-		return nil, grpcstatus.Invalid("api_key", "is required")
-	}
-	ws, err := w.s.store.VerifyKey(ctx, req.GetApiKey())
-	if errors.Is(err, auth.ErrUnauthenticated) {
-		return nil, status.Error(codes.Unauthenticated, "unknown API key")
-	}
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: ws}, nil
-}
-
-// CreateWorkspace creates a workspace with the given settings and key as its
-// API key, or a new random key when key is empty, and returns the key.
-func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, key string, now time.Time) (store.Workspace, string, error) {
-	if key == "" {
-		var err error
-		if key, err = auth.NewKey(); err != nil {
-			return store.Workspace{}, "", fmt.Errorf("new api key: %w", err)
-		}
-	}
-	ws.ID, ws.CreateTime = ingest.NewID("ws"), now.UTC()
-	if ws.PhoneRegion == "" {
-		ws.PhoneRegion = normalize.DefaultRegion
-	}
-	if err := s.CreateWorkspace(ctx, ws, auth.HashKey(key)); err != nil {
-		return store.Workspace{}, "", err
-	}
-	return ws, key, nil
-}
-
-func bearer(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	key, _ := auth.BearerFromMetadata(md)
-	return key
 }
 
 func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {

@@ -11,6 +11,7 @@ package identity
 
 import (
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
@@ -26,7 +27,19 @@ const (
 	// Phone is a mobile number in E.164. Fixed lines are no identity: a
 	// household or an office shares them.
 	Phone = "phone"
+	// LineUserID is a LINE user id ("U" and 32 hex digits), from the trait
+	// lineUserId or line_user_id, or from an anonymous id "line:<id>".
+	LineUserID = "line_user_id"
 )
+
+// LineAnonymousPrefix marks an anonymous id that is a LINE user id: events
+// of a LINE account known only by its id (a follow through the LINE
+// webhook) carry the anonymous id "line:U…", and resolve with a later
+// identify whose traits hold lineUserId "U…".
+const LineAnonymousPrefix = "line:"
+
+// lineTraits are the trait names a LINE user id is read from, in order.
+var lineTraits = []string{"lineUserId", "line_user_id"}
 
 // Key is one identity.
 type Key struct {
@@ -34,15 +47,19 @@ type Key struct {
 	Value string
 }
 
-// Keys lists a message's identities, in order of authority, normalised;
-// phones without a country code are read in region ("" means Japan).
-func Keys(userID, anonymousID, email, phone, region string) []Key {
+// Keys lists a message's identities, in order of authority (user id,
+// anonymous id, LINE user id, e-mail, mobile), normalised; phones without
+// a country code are read in region ("" means Japan).
+func Keys(userID, anonymousID, lineUserID, email, phone, region string) []Key {
 	var keys []Key
 	if userID != "" {
 		keys = append(keys, Key{UserID, userID})
 	}
 	if anonymousID != "" {
 		keys = append(keys, Key{AnonymousID, anonymousID})
+	}
+	if l := NormalizeLineUserID(lineUserID); l != "" {
+		keys = append(keys, Key{LineUserID, l})
 	}
 	if e := NormalizeEmail(email); e != "" {
 		keys = append(keys, Key{Email, e})
@@ -54,12 +71,42 @@ func Keys(userID, anonymousID, email, phone, region string) []Key {
 }
 
 // MessageKeys lists the identities a message states about its user: its ids
-// and the e-mail and phone of its identify traits or context.traits. It is
+// and the LINE user id, e-mail and phone of its identify traits or
+// context.traits (the LINE user id else from a "line:" anonymous id). It is
 // used both when a message is stored and when an undone merge re-resolves
 // stored events, so the two always agree.
 func MessageKeys(t tracking.Type, userID, anonymousID string, traits, context map[string]any, region string) []Key {
-	return Keys(userID, anonymousID,
+	return Keys(userID, anonymousID, MessageLineUserID(t, anonymousID, traits, context),
 		tracking.UserTrait(t, traits, context, "email"), tracking.UserTrait(t, traits, context, "phone"), region)
+}
+
+// MessageLineUserID returns the LINE user id a message states about its
+// user: the first usable trait lineUserId or line_user_id (identify traits,
+// else context.traits), else the id of a "line:<id>" anonymous id. A value
+// that is no string, blank or over tracking.MaxIDLength is no identity
+// (the raw value stays in the traits); "" when there is none.
+func MessageLineUserID(t tracking.Type, anonymousID string, traits, context map[string]any) string {
+	for _, name := range lineTraits {
+		if v := NormalizeLineUserID(tracking.UserTrait(t, traits, context, name)); v != "" {
+			return v
+		}
+	}
+	if id, ok := strings.CutPrefix(anonymousID, LineAnonymousPrefix); ok {
+		return NormalizeLineUserID(id)
+	}
+	return ""
+}
+
+// NormalizeLineUserID trims a LINE user id; it returns "" for a value that
+// cannot be one. Any non-blank id up to the id length limit is accepted,
+// not only LINE's own "U" and 32 hex digits: the platform may change its
+// format, and an id no LINE message carries merely never matches.
+func NormalizeLineUserID(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > tracking.MaxIDLength {
+		return ""
+	}
+	return s
 }
 
 // NormalizeEmail folds the forms one address takes in real data (full-width

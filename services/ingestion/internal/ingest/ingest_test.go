@@ -3,6 +3,8 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -184,6 +186,119 @@ func TestIngestConformance(t *testing.T) {
 			}
 			if other, err := st.Customers(ctx, "ws2", []string{hanako.ID}); err != nil || len(other) != 0 {
 				t.Errorf("another workspace's read = %v, %v; want none", other, err)
+			}
+		})
+	})
+}
+
+// TestLineUserID resolves LINE user ids on every backend: a LINE follower
+// known only by its id becomes the identified user's customer, two
+// customers holding a user id and a LINE id merge through the usual merge
+// path, and undoing that merge gives the LINE id back.
+func TestLineUserID(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st, err := store.Open(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tick time.Duration
+		in := ingest.New(st, func() time.Time { tick += time.Second; return t0.Add(tick) }, nil)
+		ingestOne := func(t *testing.T, js string) string {
+			t.Helper()
+			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[`+js+`]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.CustomerIDs[0]
+		}
+		const lineID = "U4af4980629c0ffee00000000000000ab"
+		lookup := func(t *testing.T, kind, value string) *store.Customer {
+			t.Helper()
+			c, err := st.Lookup(ctx, "ws1", identity.Key{Kind: kind, Value: value})
+			if err != nil {
+				t.Fatalf("lookup %s %s: %v", kind, value, err)
+			}
+			return c
+		}
+
+		t.Run("a LINE follower who identifies is one customer", func(t *testing.T) {
+			follower := ingestOne(t, `{"type":"track","messageId":"f1","anonymousId":"line:`+lineID+`","event":"LINE Followed"}`)
+			taro := ingestOne(t, `{"type":"identify","messageId":"f2","userId":"taro","traits":{"lineUserId":" `+lineID+` ","name":"太郎"}}`)
+			if taro != follower {
+				t.Fatalf("identify went to %s, the follow to %s", taro, follower)
+			}
+			c := lookup(t, identity.LineUserID, lineID)
+			want := []identity.Key{{Kind: identity.AnonymousID, Value: "line:" + lineID}, {Kind: identity.LineUserID, Value: lineID}, {Kind: identity.UserID, Value: "taro"}}
+			if c.ID != follower || c.EventCount != 2 || c.Traits["name"] != "太郎" || !slices.Equal(c.Identities, want) {
+				t.Errorf("customer = %+v, want identities %v", c, want)
+			}
+			// Later LINE events find the customer by the LINE id alone.
+			if again := ingestOne(t, `{"type":"track","messageId":"f3","anonymousId":"line:`+lineID+`","event":"LINE Unfollowed"}`); again != follower {
+				t.Errorf("a later LINE event went to %s, want %s", again, follower)
+			}
+		})
+
+		t.Run("bad LINE ids are no identity and no error", func(t *testing.T) {
+			long := strings.Repeat("U", tracking.MaxIDLength+1)
+			id := ingestOne(t, `{"type":"identify","messageId":"b1","userId":"hanako","traits":{"lineUserId":12345,"line_user_id":"`+long+`"}}`)
+			c := lookup(t, identity.UserID, "hanako")
+			if c.ID != id || len(c.Identities) != 1 || c.Traits["lineUserId"] != 12345.0 {
+				t.Errorf("customer = %+v; want only the user id and the raw trait kept", c)
+			}
+		})
+
+		t.Run("a user id and a LINE id held by two customers merge, and the merge undoes", func(t *testing.T) {
+			jiro := ingestOne(t, `{"type":"identify","messageId":"m1","userId":"jiro","traits":{"plan":"pro"}}`)
+			liff := ingestOne(t, `{"type":"identify","messageId":"m2","anonymousId":"liff-1","traits":{"line_user_id":"Ujiro"}}`)
+			if liff == jiro {
+				t.Fatal("two customers expected before the merge")
+			}
+			joined := ingestOne(t, `{"type":"identify","messageId":"m3","userId":"jiro","traits":{"lineUserId":"Ujiro"}}`)
+			if joined != jiro {
+				t.Fatalf("identify went to %s, want the older customer %s", joined, jiro)
+			}
+			if c := lookup(t, identity.LineUserID, "Ujiro"); c.ID != jiro || c.EventCount != 3 {
+				t.Fatalf("after the merge the LINE id is held by %+v", c)
+			}
+			page, err := st.Merges(ctx, "ws1", liff, 10, "")
+			if err != nil || len(page.Merges) != 1 {
+				t.Fatalf("merges of %s = %+v, %v", liff, page, err)
+			}
+			m := page.Merges[0]
+			if m.SurvivorID != jiro || !slices.Equal(m.MergedIDs, []string{liff}) || m.Source != store.SourceResolution {
+				t.Errorf("merge = %+v", m)
+			}
+			// A LINE event after the merge: undo re-resolves it by the LINE
+			// id its "line:" anonymous id carries.
+			if after := ingestOne(t, `{"type":"track","messageId":"m4","anonymousId":"line:Ujiro","event":"LINE Followed"}`); after != jiro {
+				t.Fatalf("LINE event after the merge went to %s, want %s", after, jiro)
+			}
+			if err := st.InTx(ctx, func(tx *store.Tx) error {
+				_, err := ingest.Undo(ctx, tx, "ws1", m.ID, t0.Add(time.Hour))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if c := lookup(t, identity.LineUserID, "Ujiro"); c.ID != liff || c.EventCount != 2 {
+				t.Errorf("after undo the LINE id is held by %+v, want %s with the LINE event", c, liff)
+			}
+			if c := lookup(t, identity.AnonymousID, "line:Ujiro"); c.ID != liff {
+				t.Errorf("after undo the LINE event's anonymous id is held by %s, want %s", c.ID, liff)
+			}
+			if c := lookup(t, identity.UserID, "jiro"); c.ID != jiro || c.EventCount != 2 {
+				t.Errorf("after undo jiro = %+v", c)
+			}
+			out, err := st.PendingOutbox(ctx, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]int{}
+			for _, o := range out {
+				kinds[o.Kind]++
+			}
+			if kinds[ingest.KindMerged] != 1 || kinds[ingest.KindUnmerged] != 1 {
+				t.Errorf("outbox kinds = %v, want one merge and one unmerge", kinds)
 			}
 		})
 	})

@@ -55,13 +55,100 @@ type Workspace struct {
 	// PhoneRegion is the ISO 3166-1 region phone numbers without a country
 	// code are read in.
 	PhoneRegion string
+	// Timezone is the IANA time zone of customers without a timezone
+	// trait; DefaultTimezone when never set.
+	Timezone string
+	// QuietHours is the daily window of local time no marketing send
+	// leaves in; the zero value means none.
+	QuietHours QuietHours
+	// FrequencyCaps limit marketing sends per customer, at most one per
+	// channel type.
+	FrequencyCaps []FrequencyCap
+	// AllowLoopbackURLs and AllowPrivateURLs let webhook and API base URLs
+	// point at loopback, and at private and link-local, addresses.
+	AllowLoopbackURLs bool
+	AllowPrivateURLs  bool
+}
+
+// DefaultTimezone is the time zone of a workspace that never set one.
+const DefaultTimezone = "Asia/Tokyo"
+
+// QuietHours is a daily window of local time, "HH:MM" to "HH:MM"; an end
+// before the start crosses midnight. Both empty: no quiet hours.
+type QuietHours struct {
+	Start, End string
+}
+
+// IsZero reports whether there are no quiet hours.
+func (q QuietHours) IsZero() bool { return q.Start == "" && q.End == "" }
+
+// Channel types of frequency caps, as stored.
+const (
+	ChannelEmail   = "email"
+	ChannelLine    = "line"
+	ChannelWebhook = "webhook"
+)
+
+// FrequencyCap allows at most MaxSends marketing sends on a channel type to
+// one customer in any Period. It is stored as JSON in workspaces.frequency_caps.
+type FrequencyCap struct {
+	Channel  string        `json:"channel"`
+	MaxSends int           `json:"max_sends"`
+	Period   time.Duration `json:"period_ns"`
+}
+
+// settingsColumns are the columns of a workspace's settings, in the order
+// of settingsValues and scanWorkspace.
+const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start, quiet_hours_end,
+	frequency_caps, allow_loopback_urls, allow_private_urls`
+
+// settingsValues returns the values of settingsColumns; an empty Timezone
+// is stored as DefaultTimezone.
+func settingsValues(ws Workspace) ([]any, error) {
+	caps := ws.FrequencyCaps
+	if caps == nil {
+		caps = []FrequencyCap{}
+	}
+	cj, err := json.Marshal(caps)
+	if err != nil {
+		return nil, fmt.Errorf("encode frequency caps: %w", err)
+	}
+	tz := ws.Timezone
+	if tz == "" {
+		tz = DefaultTimezone
+	}
+	return []any{ws.DisplayName, ws.PhoneRegion, tz, ws.QuietHours.Start, ws.QuietHours.End,
+		string(cj), ws.AllowLoopbackURLs, ws.AllowPrivateURLs}, nil
+}
+
+// scanWorkspace reads create_time and settingsColumns.
+func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
+	var created int64
+	var caps string
+	if err := sc.Scan(&created, &ws.DisplayName, &ws.PhoneRegion, &ws.Timezone, &ws.QuietHours.Start, &ws.QuietHours.End,
+		&caps, &ws.AllowLoopbackURLs, &ws.AllowPrivateURLs); err != nil {
+		return err
+	}
+	ws.CreateTime = fromMicros(created)
+	if ws.Timezone == "" {
+		ws.Timezone = DefaultTimezone
+	}
+	ws.FrequencyCaps = nil
+	if err := json.Unmarshal([]byte(caps), &ws.FrequencyCaps); err != nil {
+		return fmt.Errorf("decode frequency caps: %w", err)
+	}
+	return nil
 }
 
 // CreateWorkspace stores a workspace with its first key.
 func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash string) error {
+	vals, err := settingsValues(ws)
+	if err != nil {
+		return err
+	}
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (workspace_id, display_name, create_time, phone_region) VALUES ($1, $2, $3, $4)`,
-			ws.ID, ws.DisplayName, micros(ws.CreateTime), ws.PhoneRegion); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO workspaces (workspace_id, create_time, `+settingsColumns+`)
+			VALUES ($1, $2, `+sqldb.Placeholders(3, len(vals))+`)`, append([]any{ws.ID, micros(ws.CreateTime)}, vals...)...); err != nil {
 			return fmt.Errorf("insert workspace: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, workspace_id, create_time) VALUES ($1, $2, $3)`,
@@ -112,33 +199,59 @@ func phoneRegion(ctx context.Context, q querier, ws string) (string, error) {
 
 // Workspace returns a workspace.
 func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+	return loadWorkspace(ctx, s.db, id, false)
+}
+
+// loadWorkspace reads a workspace, locking its row when forUpdate is set.
+func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (Workspace, error) {
 	ws := Workspace{ID: id}
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT display_name, create_time, phone_region FROM workspaces WHERE workspace_id = $1`, id).
-		Scan(&ws.DisplayName, &created, &ws.PhoneRegion)
+	query := `SELECT create_time, ` + settingsColumns + ` FROM workspaces WHERE workspace_id = $1`
+	if forUpdate {
+		query += ` FOR UPDATE`
+	}
+	err := scanWorkspace(q.QueryRowContext(ctx, query, id), &ws)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
 		return Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
 	}
-	ws.CreateTime = fromMicros(created)
 	return ws, nil
 }
 
-// UpdateWorkspace stores a workspace's settings.
-func (s *Store) UpdateWorkspace(ctx context.Context, ws Workspace) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE workspaces SET display_name = $2, phone_region = $3 WHERE workspace_id = $1`,
-		ws.ID, ws.DisplayName, ws.PhoneRegion)
+// UpdateWorkspace changes a workspace's settings in one transaction: it
+// loads the workspace, lets change modify it and stores the result (id and
+// create time stay), so concurrent updates of different settings do not
+// undo each other. An error from change is returned as is, with nothing
+// stored.
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Workspace) error) (Workspace, error) {
+	var out Workspace
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		// SQLite runs one writer at a time; PostgreSQL locks the row.
+		ws, err := loadWorkspace(ctx, tx, id, tx.Dialect == sqldb.Postgres)
+		if err != nil {
+			return err
+		}
+		if err := change(&ws); err != nil {
+			return err
+		}
+		vals, err := settingsValues(ws)
+		if err != nil {
+			return err
+		}
+		// The SET list follows settingsColumns.
+		if _, err := tx.ExecContext(ctx, `UPDATE workspaces SET display_name = $2, phone_region = $3, timezone = $4,
+			quiet_hours_start = $5, quiet_hours_end = $6, frequency_caps = $7, allow_loopback_urls = $8, allow_private_urls = $9
+			WHERE workspace_id = $1`, append([]any{id}, vals...)...); err != nil {
+			return fmt.Errorf("update workspace %q: %w", id, err)
+		}
+		out, err = loadWorkspace(ctx, tx, id, false)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("update workspace %q: %w", ws.ID, err)
+		return Workspace{}, err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update workspace %q: %w", ws.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("workspace %q: %w", ws.ID, ErrNotFound)
-	}
-	return nil
+	return out, nil
 }
 
 // CountWorkspaces counts workspaces.
