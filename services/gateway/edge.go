@@ -15,6 +15,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kizuna/kizuna/services/platform/auth"
 )
 
 // Body limits. Segment's tracking API allows 500 KB per batch and 32 KB per
@@ -84,6 +86,11 @@ func (g *Gateway) edge(next http.Handler) http.Handler {
 		}
 		if segment {
 			segmentAuthorization(r, body)
+		}
+		if serviceTokenPresented(r) {
+			runtime.HTTPError(r.Context(), g.mux, g.marshaler, w, r,
+				status.Error(codes.Unauthenticated, "service tokens are not accepted from outside; use an API key"))
+			return
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -193,6 +200,21 @@ func segmentAuthorization(r *http.Request, body []byte) {
 		return
 	}
 	r.Header.Del("Authorization")
+}
+
+// serviceTokenPresented reports whether the request authenticates with a
+// service token. Those are minted inside a deployment for work no caller
+// started and act as any workspace the secret names; no client outside
+// holds a legitimate one, so one arriving here is leaked or forged and is
+// refused before it can reach a backend.
+func serviceTokenPresented(r *http.Request) bool {
+	for _, v := range r.Header.Values("Authorization") {
+		scheme, key, _ := strings.Cut(strings.TrimSpace(v), " ")
+		if strings.EqualFold(scheme, "Bearer") && strings.HasPrefix(strings.TrimSpace(key), auth.ServiceTokenPrefix) {
+			return true
+		}
+	}
+	return false
 }
 
 // cappedReader reads at most n bytes from r and fails with errBodyTooLarge

@@ -16,7 +16,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -187,6 +189,68 @@ func (f *fakeCampaigns) GetCampaign(ctx context.Context, req *campaignv1.GetCamp
 	return &campaignv1.GetCampaignResponse{}, nil
 }
 
+// fakeChannels is ChannelService. ReceiveLineWebhook, public as on the
+// campaign side, refuses a missing signature or "bad" (Unauthenticated), the channel
+// "ch_missing" (NotFound) and the channel "ch_invalid" (InvalidArgument).
+type fakeChannels struct {
+	campaignv1.UnimplementedChannelServiceServer
+	rec *recorder
+}
+
+func (f *fakeChannels) ListChannels(ctx context.Context, req *campaignv1.ListChannelsRequest) (*campaignv1.ListChannelsResponse, error) {
+	f.rec.record(ctx, "ListChannels", req)
+	return &campaignv1.ListChannelsResponse{}, nil
+}
+
+func (f *fakeChannels) ReceiveLineWebhook(ctx context.Context, req *campaignv1.ReceiveLineWebhookRequest) (*campaignv1.ReceiveLineWebhookResponse, error) {
+	f.rec.record(ctx, "ReceiveLineWebhook", req)
+	switch {
+	case req.GetSignature() == "" || req.GetSignature() == "bad":
+		return nil, status.Error(codes.Unauthenticated, "bad X-Line-Signature")
+	case req.GetChannelId() == "ch_missing":
+		return nil, status.Error(codes.NotFound, "channel not found")
+	case req.GetChannelId() == "ch_invalid":
+		return nil, status.Error(codes.InvalidArgument, "not a LINE channel")
+	}
+	return &campaignv1.ReceiveLineWebhookResponse{Recorded: 1}, nil
+}
+
+type fakeJourneys struct {
+	campaignv1.UnimplementedJourneyServiceServer
+	rec *recorder
+}
+
+func (f *fakeJourneys) ListJourneys(ctx context.Context, req *campaignv1.ListJourneysRequest) (*campaignv1.ListJourneysResponse, error) {
+	f.rec.record(ctx, "ListJourneys", req)
+	return &campaignv1.ListJourneysResponse{}, nil
+}
+
+func (f *fakeJourneys) ListCustomerJourneys(ctx context.Context, req *campaignv1.ListCustomerJourneysRequest) (*campaignv1.ListCustomerJourneysResponse, error) {
+	f.rec.record(ctx, "ListCustomerJourneys", req)
+	return &campaignv1.ListCustomerJourneysResponse{}, nil
+}
+
+// fakeConsent is ConsentService. Unsubscribe, public as on the campaign
+// side, refuses the token "bad" (InvalidArgument), fails on "down"
+// (Unavailable), and reports "again" as already unsubscribed.
+type fakeConsent struct {
+	campaignv1.UnimplementedConsentServiceServer
+	rec *recorder
+}
+
+func (f *fakeConsent) Unsubscribe(ctx context.Context, req *campaignv1.UnsubscribeRequest) (*campaignv1.UnsubscribeResponse, error) {
+	f.rec.record(ctx, "Unsubscribe", req)
+	switch req.GetToken() {
+	case "bad":
+		return nil, status.Error(codes.InvalidArgument, "invalid unsubscribe token")
+	case "down":
+		return nil, status.Error(codes.Unavailable, "database unavailable")
+	case "again":
+		return &campaignv1.UnsubscribeResponse{ChannelType: ingestionv1.ChannelType_EMAIL}, nil
+	}
+	return &campaignv1.UnsubscribeResponse{ChannelType: ingestionv1.ChannelType_EMAIL, Changed: true}, nil
+}
+
 // env is a gateway in front of four in-process fake backends.
 type env struct {
 	gw       *Gateway
@@ -235,7 +299,13 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}),
 		"campaign": grpctest.Start(t, func(s *grpc.Server) {
 			campaignv1.RegisterCampaignServiceServer(s, &fakeCampaigns{rec: rec})
-		}),
+			campaignv1.RegisterChannelServiceServer(s, &fakeChannels{rec: rec})
+			campaignv1.RegisterJourneyServiceServer(s, &fakeJourneys{rec: rec})
+			campaignv1.RegisterConsentServiceServer(s, &fakeConsent{rec: rec})
+		}, grpctest.WithPublicMethods(
+			campaignv1.ChannelService_ReceiveLineWebhook_FullMethodName,
+			campaignv1.ConsentService_Unsubscribe_FullMethodName,
+		)),
 	}
 	for name := range cfg.down {
 		addrs[name] = closedAddr(t)

@@ -11,6 +11,11 @@
 //
 //	/v1/...            the REST mapping of every RPC (google.api.http annotations)
 //	POST /v1/batch...  Segment's tracking API; also HTTP Basic and body writeKey
+//	POST /v1/channels/{channelId}/line:webhook
+//	                   LINE's webhook, raw body and X-Line-Signature passed through
+//	/unsubscribe/{token}
+//	                   the unsubscribe link of marketing mail: GET confirms,
+//	                   POST (RFC 8058 one-click or the form) unsubscribes
 //	GET /openapi.json  the merged OpenAPI document
 //	GET /healthz       200 while the process runs
 //	GET /readyz        200 when every backend reports SERVING, else 503
@@ -25,6 +30,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,7 +69,8 @@ type Options struct {
 	Segmentation *grpc.ClientConn
 	// Metrics serves MetricsService.
 	Metrics *grpc.ClientConn
-	// Campaign serves CampaignService.
+	// Campaign serves CampaignService, ChannelService, JourneyService and
+	// ConsentService.
 	Campaign *grpc.ClientConn
 	// Logger receives one line per request; slog.Default() when nil. Build
 	// it with telemetry.NewLogger for the lines to carry trace ids.
@@ -78,6 +85,10 @@ type Gateway struct {
 	marshaler runtime.Marshaler
 	backends  []backend
 	handler   http.Handler
+	// channels and consent serve the public routes the gateway answers
+	// itself (LINE webhook, unsubscribe link) instead of grpc-gateway.
+	channels campaignv1.ChannelServiceClient
+	consent  campaignv1.ConsentServiceClient
 	// draining turns /readyz to 503 once Serve starts shutting down, so a
 	// load balancer stops routing here while in-flight requests finish.
 	draining atomic.Bool
@@ -112,6 +123,8 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	g := &Gateway{
 		logger:   logger,
 		backends: backends,
+		channels: campaignv1.NewChannelServiceClient(opts.Campaign),
+		consent:  campaignv1.NewConsentServiceClient(opts.Campaign),
 		marshaler: &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
 			// Zero counts and empty lists are answers, not absent data: emit them.
 			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
@@ -155,6 +168,15 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		{"CampaignService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return campaignv1.RegisterCampaignServiceHandlerClient(ctx, mux, campaignv1.NewCampaignServiceClient(opts.Campaign))
 		}},
+		{"ChannelService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return campaignv1.RegisterChannelServiceHandlerClient(ctx, mux, g.channels)
+		}},
+		{"JourneyService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return campaignv1.RegisterJourneyServiceHandlerClient(ctx, mux, campaignv1.NewJourneyServiceClient(opts.Campaign))
+		}},
+		{"ConsentService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return campaignv1.RegisterConsentServiceHandlerClient(ctx, mux, g.consent)
+		}},
 	}
 	for _, r := range registrations {
 		if err := r.register(ctx, g.mux); err != nil {
@@ -166,6 +188,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	root.HandleFunc("GET /healthz", g.healthz)
 	root.HandleFunc("GET /readyz", g.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	// Public routes that must not go through grpc-gateway: LINE signs the
+	// raw body, which JSON transcoding would not keep, and the unsubscribe
+	// link answers browsers and mail clients with HTML. Both patterns are
+	// method-less so other methods get a 405 here rather than a 404 below.
+	root.HandleFunc(lineWebhookRoute, g.lineWebhook)
+	root.HandleFunc(unsubscribeRoute, g.unsubscribe)
 	root.Handle("/", g.edge(g.mux))
 
 	// otelhttp is outermost so the span (and the trace id in the log line)
@@ -176,8 +204,12 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 			// span then. Never the raw path: ids would explode cardinality.
 			return r.Method
 		}),
-		// A span per liveness probe would be most of the traces and say nothing.
-		otelhttp.WithFilter(func(r *http.Request) bool { return !isProbe(r.URL.Path) }),
+		// A span per liveness probe would be most of the traces and say
+		// nothing. Unsubscribe links get none either: the span would record
+		// the token in url.path (the backend call is still traced).
+		otelhttp.WithFilter(func(r *http.Request) bool {
+			return !isProbe(r.URL.Path) && loggedPath(r.URL.Path) == r.URL.Path
+		}),
 	)
 	return g, nil
 }
@@ -230,15 +262,29 @@ func (g *Gateway) Serve(ctx context.Context, lis net.Listener) error {
 }
 
 // incomingHeaderMatcher decides which HTTP headers become gRPC metadata.
-// grpc-gateway already forwards Authorization as `authorization`; the default
-// matcher would forward it a second time (and cookies) under the
-// grpcgateway- prefix, spreading credentials into metadata nobody reads.
+// grpc-gateway forwards Authorization as `authorization` by itself; that is
+// the only credential a backend reads, and the edge refuses service tokens
+// in it (see serviceTokenPresented). This matcher must never add another
+// way in: the default would forward Authorization a second time (and
+// cookies) under the grpcgateway- prefix, and a Grpc-Metadata- header
+// (which runtime.LegacyHeaderMatcher, the default of earlier releases, maps
+// to a bare metadata key) could set any key a backend trusts,
+// `authorization` included. So only the standard request headers the
+// default matcher knows pass, always under the grpcgateway- prefix.
 func incomingHeaderMatcher(key string) (string, bool) {
-	switch textproto.CanonicalMIMEHeaderKey(key) {
-	case "Authorization", "Cookie":
+	key = textproto.CanonicalMIMEHeaderKey(key)
+	switch key {
+	case "Authorization", "Proxy-Authorization", "Cookie":
 		return "", false
 	}
-	return runtime.DefaultHeaderMatcher(key)
+	if strings.HasPrefix(key, runtime.MetadataHeaderPrefix) {
+		return "", false
+	}
+	h, ok := runtime.DefaultHeaderMatcher(key)
+	if !ok || !strings.HasPrefix(h, runtime.MetadataPrefix) {
+		return "", false
+	}
+	return h, true
 }
 
 // jsonMarshaler is runtime.JSONPb with decode errors that say what went

@@ -80,6 +80,14 @@ func TestRoutesReachEveryService(t *testing.T) {
 			&metricsv1.ListKpisRequest{}, map[string]any{"kpis": []any{}}},
 		{"campaigns", http.MethodGet, "/v1/campaigns/cmp_9", "", true, "GetCampaign",
 			&campaignv1.GetCampaignRequest{CampaignId: "cmp_9"}, nil},
+		{"channels", http.MethodGet, "/v1/channels?pageSize=10", "", true, "ListChannels",
+			&campaignv1.ListChannelsRequest{PageSize: 10}, map[string]any{"channels": []any{}, "nextPageToken": ""}},
+		{"journeys", http.MethodGet, "/v1/journeys", "", true, "ListJourneys",
+			&campaignv1.ListJourneysRequest{}, nil},
+		{"customer journeys", http.MethodGet, "/v1/customers/cus_7/journeys", "", true, "ListCustomerJourneys",
+			&campaignv1.ListCustomerJourneysRequest{CustomerId: "cus_7"}, nil},
+		{"unsubscribe JSON API (public method)", http.MethodPost, "/v1/unsubscribe", `{"token":"tok_1"}`, false, "Unsubscribe",
+			&campaignv1.UnsubscribeRequest{Token: "tok_1"}, map[string]any{"channelType": "EMAIL", "changed": true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -154,7 +162,12 @@ func TestOpenAPI(t *testing.T) {
 	if doc.Swagger != "2.0" {
 		t.Errorf("swagger = %q, want 2.0", doc.Swagger)
 	}
-	for _, p := range []string{"/v1/batch", "/v1/track", "/v1/segments", "/v1/kpis", "/v1/campaigns"} {
+	for _, p := range []string{
+		"/v1/batch", "/v1/track", "/v1/segments", "/v1/kpis", "/v1/campaigns",
+		"/v1/channels", "/v1/channels/{channelId}", "/v1/channels/{channelId}/line:webhook",
+		"/v1/journeys", "/v1/journeys/{journeyId}", "/v1/customers/{customerId}/journeys",
+		"/v1/customers/{customerId}/consents", "/v1/unsubscribe",
+	} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("paths lack %s", p)
 		}

@@ -60,7 +60,7 @@ func (g *Gateway) logRequests(next http.Handler) http.Handler {
 		}
 		attrs := []slog.Attr{
 			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
+			slog.String("path", loggedPath(r.URL.Path)),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Duration("duration", time.Since(start)),
@@ -68,6 +68,15 @@ func (g *Gateway) logRequests(next http.Handler) http.Handler {
 		}
 		g.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 	})
+}
+
+// loggedPath is the path as the request log shows it: an unsubscribe link's
+// token is left out, since anyone holding it can unsubscribe its customer.
+func loggedPath(path string) string {
+	if strings.HasPrefix(path, "/unsubscribe/") {
+		return unsubscribeRoute
+	}
+	return path
 }
 
 // isProbe reports whether path is a health endpoint polled by the platform.
