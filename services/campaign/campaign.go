@@ -1,6 +1,7 @@
-// Package campaign is the Kizuna campaign service: campaigns that send a
-// Liquid-rendered message to each member of a segment over a webhook, and a
-// record of every delivery.
+// Package campaign is the Kizuna campaign service: journeys (event-,
+// segment- and broadcast-entered step sequences over e-mail, LINE and
+// webhooks, with consent, frequency caps and quiet hours), the channels they
+// send on, and the older one-shot webhook campaigns.
 //
 // The suite and the service's own command wire it the same way:
 //
@@ -16,12 +17,14 @@ package campaign
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -30,8 +33,18 @@ import (
 	"github.com/kizuna/kizuna/services/campaign/internal/audience"
 	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/dispatch"
+	"github.com/kizuna/kizuna/services/campaign/internal/channel"
+	"github.com/kizuna/kizuna/services/campaign/internal/email"
+	"github.com/kizuna/kizuna/services/campaign/internal/line"
+	"github.com/kizuna/kizuna/services/campaign/internal/netguard"
+	"github.com/kizuna/kizuna/services/campaign/internal/peers"
+	"github.com/kizuna/kizuna/services/campaign/internal/runner"
+	"github.com/kizuna/kizuna/services/campaign/internal/secret"
+	"github.com/kizuna/kizuna/services/campaign/internal/sender"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/campaign/internal/unsub"
 	"github.com/kizuna/kizuna/services/campaign/internal/webhook"
+	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -61,15 +74,46 @@ type Options struct {
 	// it doubles per attempt (default 10s, at most 10 minutes between
 	// attempts). Tests shorten it.
 	RetryBackoff time.Duration
-	// PollInterval is how often the dispatcher looks for due deliveries
-	// when nothing wakes it; default 1s.
+	// PollInterval is how often the dispatcher, the journey runner and the
+	// sender look for due work when nothing wakes them; default 1s.
 	PollInterval time.Duration
+	// ServiceTokens lets background work (journey steps, sends, LINE
+	// webhooks, unsubscribes) act as a workspace towards ingestion and
+	// segmentation. Required.
+	ServiceTokens *auth.ServiceTokens
+	// SecretKey (32 bytes) seals channel secrets and signs unsubscribe
+	// links. Required.
+	SecretKey []byte
+	// PublicURL is the gateway's address as customers reach it, for
+	// unsubscribe links; default http://localhost:8080.
+	PublicURL string
+	// EmailTLS, when set, is the TLS configuration of SMTP connections
+	// (tests trust their own server with it).
+	EmailTLS *tls.Config
+	// Transport, when set, replaces the guarded transport of webhook and
+	// LINE calls (tests only; production keeps the SSRF guard).
+	Transport func() http.RoundTripper
+	// LineBackoff is the first wait after a retryable LINE answer; default
+	// that of package line. Tests shorten it.
+	LineBackoff time.Duration
+}
+
+// PublicMethods are the RPCs that authenticate by their own credential
+// (a LINE signature, a signed unsubscribe token) rather than an API key.
+var PublicMethods = []string{
+	campaignv1.ChannelService_ReceiveLineWebhook_FullMethodName,
+	campaignv1.ConsentService_Unsubscribe_FullMethodName,
 }
 
 // Service is the campaign service.
 type Service struct {
 	server     *api.Server
+	journeys   *api.JourneyServer
 	dispatcher *dispatch.Dispatcher
+	runner     *runner.Runner
+	sender     *sender.Sender
+	email      *email.Sender
+	bus        *bus.Bus
 }
 
 // New migrates the database, ensures the bus streams and returns the
@@ -87,6 +131,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	if opts.Ingestion == nil {
 		missing = append(missing, errors.New("Ingestion is required"))
+	}
+	if opts.ServiceTokens == nil {
+		missing = append(missing, errors.New("ServiceTokens is required"))
 	}
 	if err := errors.Join(missing...); err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
@@ -106,13 +153,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err := opts.Bus.EnsureStreams(ctx); err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	sender := webhook.NewSender(opts.HTTPClient)
+	hooks := webhook.NewSender(opts.HTTPClient)
 	// A lease must outlast the webhook call it covers, with room to record
 	// the outcome, or a slow call would be made twice.
-	lease := max(dispatch.DefaultLease, sender.Timeout()+30*time.Second)
+	lease := max(dispatch.DefaultLease, hooks.Timeout()+30*time.Second)
 	d := dispatch.New(dispatch.Config{
 		Store:        st,
-		Sender:       sender,
+		Sender:       hooks,
 		Publisher:    outcomePublisher{bus: opts.Bus},
 		Logger:       logger,
 		Now:          now,
@@ -121,12 +168,55 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		Lease:        lease,
 	})
 	m := domain.NewManager(st, audience.New(opts.Segmentation, opts.Ingestion), now, d.Wake)
-	return &Service{server: api.New(m), dispatcher: d}, nil
+
+	box, err := secret.NewBox(opts.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("campaign: secret key: %w", err)
+	}
+	signer, err := unsub.NewSigner(box.Derive("unsubscribe-links"))
+	if err != nil {
+		return nil, fmt.Errorf("campaign: %w", err)
+	}
+	pc := peers.New(opts.ServiceTokens, opts.Ingestion, opts.Segmentation)
+	channels := channel.NewManager(st, box, func(ctx context.Context, ws string) (netguard.Policy, error) {
+		set, err := pc.Settings(ctx, ws)
+		if err != nil {
+			return netguard.Policy{}, err
+		}
+		return netguard.Policy{AllowLoopback: set.AllowLoopback, AllowPrivate: set.AllowPrivate}, nil
+	}, now)
+	cache := runner.NewCache(st)
+	mail := email.NewSender(email.Options{TLSConfig: opts.EmailTLS})
+	publicURL := opts.PublicURL
+	if publicURL == "" {
+		publicURL = "http://localhost:8080"
+	}
+	snd := sender.New(sender.Config{
+		Store: st, Journeys: cache, Channels: channels, Peers: pc, Publisher: sendPublisher{bus: opts.Bus},
+		Email: mail,
+		Line: func(c *http.Client) *line.Client {
+			return line.NewClient(line.Options{HTTPClient: c, BaseBackoff: opts.LineBackoff})
+		},
+		Webhook:      webhook.NewSender,
+		Transport:    opts.Transport,
+		Unsub:        signer,
+		PublicURL:    publicURL,
+		Logger:       logger,
+		Now:          now,
+		RetryBackoff: opts.RetryBackoff,
+		PollInterval: opts.PollInterval,
+	})
+	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
+	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake, Logger: logger})
+	return &Service{server: api.New(m), journeys: js, dispatcher: d, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
 }
 
 // Register adds CampaignService to srv.
 func (s *Service) Register(srv *grpc.Server) {
 	campaignv1.RegisterCampaignServiceServer(srv, s.server)
+	campaignv1.RegisterJourneyServiceServer(srv, s.journeys)
+	campaignv1.RegisterChannelServiceServer(srv, s.journeys)
+	campaignv1.RegisterConsentServiceServer(srv, s.journeys)
 }
 
 // Run runs the dispatcher until ctx ends: it sends pending deliveries of
@@ -134,8 +224,37 @@ func (s *Service) Register(srv *grpc.Server) {
 // campaigns COMPLETED and publishes outcomes. On return, webhook calls in
 // flight have finished and been recorded. Several replicas may run it at
 // once against one database. It returns nil when ctx ends.
+//
+// It also consumes the events and membership streams for journeys (durable
+// consumers "campaign-journeys"), runs due journey steps and sends due
+// messages, until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	return s.dispatcher.Run(ctx)
+	defer s.email.Close()
+	for _, c := range []bus.Consumer{
+		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent},
+		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
+	} {
+		stop, err := s.bus.Consume(ctx, c)
+		if err != nil {
+			return fmt.Errorf("campaign: %w", err)
+		}
+		defer stop()
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.dispatcher.Run(ctx) })
+	g.Go(func() error { return s.runner.Run(ctx) })
+	g.Go(func() error { return s.sender.Run(ctx) })
+	return g.Wait()
+}
+
+// sendPublisher publishes final send outcomes on the deliveries stream,
+// subject deliveries.<workspace>.<journey>, message id = send id.
+type sendPublisher struct {
+	bus *bus.Bus
+}
+
+func (p sendPublisher) PublishSend(ctx context.Context, sd store.Send) error {
+	return p.bus.Publish(ctx, p.bus.Subject(bus.KindDeliveries, sd.WorkspaceID, sd.JourneyID), sd.ID, api.SendOutcome(sd))
 }
 
 // outcomePublisher publishes final delivery outcomes on the deliveries
@@ -171,4 +290,19 @@ func (p outcomePublisher) PublishOutcome(ctx context.Context, f dispatch.Final) 
 	}
 	subject := p.bus.Subject(bus.KindDeliveries, f.WorkspaceID, f.CampaignID)
 	return p.bus.Publish(ctx, subject, f.ID, msg)
+}
+
+// ParseSecretKey reads a KIZUNA_SECRET_KEY value: 32 bytes as base64 or 64
+// hex digits.
+func ParseSecretKey(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("is empty: set KIZUNA_SECRET_KEY to 32 random bytes (e.g. `openssl rand -base64 32`)")
+	}
+	return secret.ParseKey(s)
+}
+
+// LoadOrCreateSecretKey reads the key file at path, creating it with a new
+// random key (mode 0600) on first use; `make run` keeps it in the data dir.
+func LoadOrCreateSecretKey(path string) ([]byte, error) {
+	return secret.LoadOrCreateKeyFile(path)
 }

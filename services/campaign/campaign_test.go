@@ -1,6 +1,7 @@
 package campaign_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -183,14 +184,16 @@ func newEnv(t *testing.T, db *sqldb.DB, b *bus.Bus, segments *fakeSegments, cust
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	svc, err := campaign.New(ctx, campaign.Options{
-		DB:           db,
-		Bus:          b,
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Segmentation: fakeConn,
-		Ingestion:    fakeConn,
-		HTTPClient:   sk.srv.Client(),
-		RetryBackoff: 10 * time.Millisecond,
-		PollInterval: 50 * time.Millisecond,
+		DB:            db,
+		Bus:           b,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Segmentation:  fakeConn,
+		Ingestion:     fakeConn,
+		HTTPClient:    sk.srv.Client(),
+		RetryBackoff:  10 * time.Millisecond,
+		PollInterval:  50 * time.Millisecond,
+		ServiceTokens: testTokens(t),
+		SecretKey:     bytes.Repeat([]byte("k"), 32),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -206,6 +209,15 @@ func newEnv(t *testing.T, db *sqldb.DB, b *bus.Bus, segments *fakeSegments, cust
 		}
 	})
 	return &env{client: campaignv1.NewCampaignServiceClient(grpctest.Dial(t, addr)), sink: sk, bus: b}
+}
+
+func testTokens(t testing.TB) *auth.ServiceTokens {
+	t.Helper()
+	tokens, err := auth.NewServiceTokens(bytes.Repeat([]byte("s"), auth.MinServiceSecretBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tokens
 }
 
 // forEachBackend runs fn on SQLite with an embedded NATS and on PostgreSQL

@@ -6,6 +6,8 @@ package suite
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,7 +51,19 @@ type Config struct {
 	// DevAPIKey, when set, is made a valid key of the default workspace.
 	DevAPIKey string
 	AdminKey  string
-	Logger    *slog.Logger
+	// ServiceSecret mints the service tokens background work uses; a
+	// random one per process when empty (every service is in this one).
+	ServiceSecret string
+	// SecretKey seals channel secrets; when empty it is read from (or
+	// created in) DataDir/secret.key.
+	SecretKey string
+	// PublicURL is the gateway's address in unsubscribe links; default
+	// http://<HTTPAddr>.
+	PublicURL string
+	// Campaign, when set, adjusts the campaign service's options (tests
+	// shorten backoffs and trust their own SMTP server).
+	Campaign func(*campaign.Options)
+	Logger   *slog.Logger
 }
 
 // Addrs are where the suite listens, resolved (useful with ":0").
@@ -141,7 +155,27 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		verifier auth.Verifier
 		public   []string
 	}
-	remote := apikey.NewCachedRemoteVerifier(conns["ingestion"])
+	secretValue := cfg.ServiceSecret
+	if secretValue == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("service secret: %w", err)
+		}
+		secretValue = hex.EncodeToString(b)
+	}
+	tokens, err := auth.NewServiceTokens([]byte(secretValue))
+	if err != nil {
+		return fmt.Errorf("service secret: %w", err)
+	}
+	var secretKey []byte
+	if cfg.SecretKey != "" {
+		if secretKey, err = campaign.ParseSecretKey(cfg.SecretKey); err != nil {
+			return fmt.Errorf("secret key: %w", err)
+		}
+	} else if secretKey, err = campaign.LoadOrCreateSecretKey(filepath.Join(cfg.DataDir, "secret.key")); err != nil {
+		return fmt.Errorf("secret key: %w", err)
+	}
+	remote := tokens.Verifier(apikey.NewCachedRemoteVerifier(conns["ingestion"]))
 	var comps []component
 
 	ingBus, err := connectBus("ingestion")
@@ -152,11 +186,12 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	if err != nil {
 		return err
 	}
-	ing, err := ingestion.New(ctx, ingestion.Options{DB: ingDB, Bus: ingBus, Logger: log.With("service", "ingestion"), AdminKey: cfg.AdminKey})
+	ing, err := ingestion.New(ctx, ingestion.Options{DB: ingDB, Bus: ingBus, Logger: log.With("service", "ingestion"), AdminKey: cfg.AdminKey,
+		DevDefaults: true})
 	if err != nil {
 		return err
 	}
-	comps = append(comps, component{"ingestion", func(s *grpc.Server) { ing.Register(s) }, ing.Run, ing, ingestion.PublicMethods})
+	comps = append(comps, component{"ingestion", func(s *grpc.Server) { ing.Register(s) }, ing.Run, tokens.Verifier(ing), ingestion.PublicMethods})
 
 	segBus, err := connectBus("segmentation")
 	if err != nil {
@@ -194,12 +229,20 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	if err != nil {
 		return err
 	}
-	cmp, err := campaign.New(ctx, campaign.Options{DB: cmpDB, Bus: cmpBus, Logger: log.With("service", "campaign"),
-		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"]})
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = "http://" + dialAddr(httpLis.Addr())
+	}
+	cmpOpts := campaign.Options{DB: cmpDB, Bus: cmpBus, Logger: log.With("service", "campaign"),
+		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"], ServiceTokens: tokens, SecretKey: secretKey, PublicURL: publicURL}
+	if cfg.Campaign != nil {
+		cfg.Campaign(&cmpOpts)
+	}
+	cmp, err := campaign.New(ctx, cmpOpts)
 	if err != nil {
 		return err
 	}
-	comps = append(comps, component{"campaign", cmp.Register, cmp.Run, remote, nil})
+	comps = append(comps, component{"campaign", cmp.Register, cmp.Run, remote, campaign.PublicMethods})
 
 	gw, err := gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
 		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway")})

@@ -34,6 +34,10 @@ var ErrUsage = errors.New("usage error")
 // usageError is an error that also matches ErrUsage, with err's message.
 type usageError struct{ err error }
 
+// Usage marks err as a usage error (exit status 2): a bad flag value
+// found after parsing.
+func Usage(err error) error { return usageError{err} }
+
 func (e usageError) Error() string   { return e.err.Error() }
 func (e usageError) Unwrap() []error { return []error{ErrUsage, e.err} }
 

@@ -34,6 +34,8 @@ type Env struct {
 	Bus    *bus.Bus
 	// Conns holds a connection to each service named in Spec.Calls.
 	Conns map[string]*grpc.ClientConn
+	// ServiceTokens are minted from -service-secret; nil when it is unset.
+	ServiceTokens *auth.ServiceTokens
 }
 
 // Spec describes one service's binary.
@@ -75,6 +77,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty starts an embedded server (only for trying one service alone)")
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
+	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every service of the deployment (at least 32 bytes): service tokens for work no caller started; accepted by every service when set")
 	targets := grpcclient.TargetFlags(fs, spec.Calls...)
 	if spec.Flags != nil {
 		spec.Flags(fs)
@@ -89,6 +92,11 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	defer stopTelemetry()
 
 	env := &Env{Logger: log}
+	if *serviceSecret != "" {
+		if env.ServiceTokens, err = auth.NewServiceTokens([]byte(*serviceSecret)); err != nil {
+			return config.Usage(fmt.Errorf("-service-secret: %w", err))
+		}
+	}
 	if env.DB, err = sqldb.Open(ctx, sqldb.Options{URL: *dbURL, Schema: *schema}); err != nil {
 		return err
 	}
@@ -115,7 +123,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: spec.Verifier(svc, env), PublicMethods: spec.PublicMethods})
+	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(spec.Verifier(svc, env)), PublicMethods: spec.PublicMethods})
 	svc.Register(srv.Server)
 	lis, err := grpcserver.Listen(*addr)
 	if err != nil {

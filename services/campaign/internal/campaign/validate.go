@@ -148,3 +148,14 @@ func decodePageToken(token, idPrefix string) (string, bool) {
 	}
 	return id, true
 }
+
+// Resolve is resolve for the other resources of the service (journeys,
+// channels, sends, entries), whose ids carry their own prefixes.
+func (p Page) Resolve(idPrefix string) (limit int, after string, err error) {
+	return p.resolve(idPrefix)
+}
+
+// TrimPage is trimPage for the other resources of the service.
+func TrimPage[T any](items []T, limit int, id func(T) string) ([]T, string) {
+	return trimPage(items, limit, id)
+}

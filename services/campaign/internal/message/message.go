@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/osteele/liquid"
 	"github.com/osteele/liquid/expressions"
@@ -77,12 +79,15 @@ func (t *Template) Render(c Customer) (out string, err error) {
 	if traits == nil {
 		traits = map[string]any{}
 	}
-	bindings := map[string]any{
+	return t.render(map[string]any{
 		"customer": map[string]any{
 			"customer_id": c.ID,
 			"traits":      traits,
 		},
-	}
+	})
+}
+
+func (t *Template) render(bindings map[string]any) (string, error) {
 	var b strings.Builder
 	w := &limitedWriter{w: &b, n: MaxRenderedBytes}
 	if serr := t.t.FRender(w, bindings); serr != nil {
@@ -129,4 +134,52 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	}
 	l.n -= len(p)
 	return l.w.Write(p)
+}
+
+// MaxRenderTime bounds one RenderBounded call.
+const MaxRenderTime = time.Second
+
+// maxStuck bounds the renders that outlived MaxRenderTime and still run:
+// Liquid cannot be interrupted, so a template looping without output keeps
+// its goroutine until it ends. Beyond this many, new renders are refused
+// rather than let such templates pile up and starve the sender.
+const maxStuck = 4
+
+var stuck atomic.Int32
+
+// ErrTooSlow reports a render that took longer than MaxRenderTime.
+var ErrTooSlow = fmt.Errorf("template took longer than %s to render", MaxRenderTime)
+
+// RenderBounded renders the template with bindings, within MaxRenderTime
+// and MaxRenderedBytes: a template that exceeds either fails that message
+// with a clear reason and never stalls the caller.
+func (t *Template) RenderBounded(bindings map[string]any) (string, error) {
+	if stuck.Load() >= maxStuck {
+		return "", fmt.Errorf("%w (too many slow renders still running)", ErrTooSlow)
+	}
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		defer func() {
+			if p := recover(); p != nil {
+				r = result{err: fmt.Errorf("render template: %v", p)}
+			}
+			done <- r
+		}()
+		r.out, r.err = t.render(bindings)
+	}()
+	timer := time.NewTimer(MaxRenderTime)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-timer.C:
+		stuck.Add(1)
+		go func() { <-done; stuck.Add(-1) }()
+		return "", ErrTooSlow
+	}
 }

@@ -4,6 +4,9 @@ package webhook
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -91,14 +94,29 @@ func (s *Sender) Send(ctx context.Context, url string, p Payload) Result {
 	if err != nil {
 		return Result{Verdict: Rejected, Detail: fmt.Sprintf("encode payload: %v", err)}
 	}
+	return s.Post(ctx, url, p.DeliveryID, body, "")
+}
+
+// SignatureHeader carries the hex HMAC-SHA256 of the body with the
+// channel's signing secret, when it has one.
+const SignatureHeader = "X-Kizuna-Signature"
+
+// Post posts a JSON body to url with the given Idempotency-Key and, when
+// signingSecret is set, the body's signature.
+func (s *Sender) Post(ctx context.Context, url, idempotencyKey string, body []byte, signingSecret string) Result {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		// The URL was validated when the campaign was created.
+		// The URL was validated when it was configured.
 		return Result{Verdict: Rejected, Detail: fmt.Sprintf("build request: %v", err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", p.DeliveryID)
+	req.Header.Set("Idempotency-Key", idempotencyKey)
 	req.Header.Set("User-Agent", UserAgent)
+	if signingSecret != "" {
+		mac := hmac.New(sha256.New, []byte(signingSecret))
+		mac.Write(body)
+		req.Header.Set(SignatureHeader, hex.EncodeToString(mac.Sum(nil)))
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return Result{Verdict: Retry, Detail: fmt.Sprintf("post: %v", err)}

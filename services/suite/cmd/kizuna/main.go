@@ -54,6 +54,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	devKey := fs.String("dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
 	adminKey := fs.String("admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
+	publicURL := fs.String("public-url", "KIZUNA_PUBLIC_URL", "", "the gateway's address as customers reach it, for unsubscribe links; empty: http://<http-addr>")
+	secretKey := fs.String("secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or hex) sealing channel secrets; empty: <data-dir>/secret.key, created on first start")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +70,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: *dataDir, HTTPAddr: *httpAddr,
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
 		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
+		PublicURL: *publicURL, SecretKey: *secretKey,
 	}
 	return suite.Run(ctx, cfg, func(a suite.Addrs, newKey string) {
 		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz)\n", a.HTTP)

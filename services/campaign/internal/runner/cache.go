@@ -1,0 +1,92 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/kizuna/kizuna/services/campaign/internal/journey"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+)
+
+// Live is a workspace's active and paused journeys, indexed.
+type Live struct {
+	version  int64
+	Journeys map[string]*Compiled
+	// ChannelTypes maps the workspace's channel ids to their stored type.
+	ChannelTypes map[string]string
+}
+
+// Compiled is a journey with its step graph.
+type Compiled struct {
+	store.Journey
+	Graph *journey.Graph
+	// SendTypes are the stored channel types its send steps use.
+	SendTypes []string
+}
+
+// Cache keeps each workspace's live journeys. A read checks the workspace's
+// journey version (one single-row query) and reloads only when it moved, so
+// every replica sees a change at its next read.
+type Cache struct {
+	store *store.Store
+
+	mu   sync.Mutex
+	live map[string]*Live
+}
+
+// NewCache returns an empty cache over st.
+func NewCache(st *store.Store) *Cache {
+	return &Cache{store: st, live: map[string]*Live{}}
+}
+
+// Live returns the workspace's live journeys.
+func (c *Cache) Live(ctx context.Context, workspaceID string) (*Live, error) {
+	v, err := c.store.JourneysVersion(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	l, ok := c.live[workspaceID]
+	c.mu.Unlock()
+	if ok && l.version == v {
+		return l, nil
+	}
+	js, err := c.store.LiveJourneys(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	types, err := c.store.ChannelTypes(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	l = &Live{version: v, Journeys: make(map[string]*Compiled, len(js)), ChannelTypes: types}
+	for _, j := range js {
+		cj := &Compiled{Journey: j, Graph: journey.NewGraph(j.Definition.GetSteps())}
+		seen := map[string]bool{}
+		for _, st := range j.Definition.GetSteps() {
+			if t := types[st.GetSend().GetChannelId()]; t != "" && !seen[t] {
+				seen[t] = true
+				cj.SendTypes = append(cj.SendTypes, t)
+			}
+		}
+		l.Journeys[j.ID] = cj
+	}
+	c.mu.Lock()
+	c.live[workspaceID] = l
+	c.mu.Unlock()
+	return l, nil
+}
+
+// Journey returns one live journey of the workspace.
+func (c *Cache) Journey(ctx context.Context, workspaceID, journeyID string) (*Compiled, error) {
+	l, err := c.Live(ctx, workspaceID)
+	if err != nil {
+		return nil, err
+	}
+	j, ok := l.Journeys[journeyID]
+	if !ok {
+		return nil, fmt.Errorf("journey %q is not live: %w", journeyID, store.ErrNotFound)
+	}
+	return j, nil
+}

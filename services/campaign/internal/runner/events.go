@@ -1,0 +1,325 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/journey"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/bus"
+)
+
+// Track events with a meaning for consent.
+const (
+	EventUnsubscribed  = "Unsubscribed"
+	EventLineFollowed  = "LINE Followed"
+	EventLineUnfollow  = "LINE Unfollowed"
+	SourceUnsubEvent   = "unsubscribed_event"
+	SourceLineUnfollow = "line_unfollow"
+	SourceLineFollow   = "line_follow"
+	SourceUnsubLink    = "unsubscribe_link"
+)
+
+// ChannelTypeOf reads a channel name as an `Unsubscribed` event or a link
+// carries it ("email", "EMAIL", "line", …); "" when unknown.
+func ChannelTypeOf(s string) string {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "email", "e-mail", "mail":
+		return store.ChannelEmail
+	case "line":
+		return store.ChannelLine
+	case "webhook":
+		return store.ChannelWebhook
+	}
+	return ""
+}
+
+// HandleEvent applies one message of the events stream: consent changes,
+// exit rules, waitFor steps and event entries. It is idempotent: a
+// redelivered message changes nothing.
+func (r *Runner) HandleEvent(ctx context.Context, m bus.Message) error {
+	var msg ingestionv1.IngestionBusMessage
+	if err := m.Unmarshal(&msg); err != nil {
+		return err
+	}
+	switch k := msg.GetPayload().(type) {
+	case *ingestionv1.IngestionBusMessage_EventRecorded:
+		ev := k.EventRecorded
+		if ev.GetType() != ingestionv1.EventType_EVENT_TYPE_TRACK || ev.GetCustomerId() == "" {
+			return nil
+		}
+		return r.applyTrack(ctx, ev)
+	case *ingestionv1.IngestionBusMessage_CustomerMerged:
+		cm := k.CustomerMerged
+		return r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
+			if first, err := t.FirstApply(ctx, cm.GetWorkspaceId(), "merge:"+cm.GetMergeId()); err != nil || !first {
+				return err
+			}
+			return t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds())
+		})
+	}
+	return nil
+}
+
+func (r *Runner) applyTrack(ctx context.Context, ev *ingestionv1.Event) error {
+	ws, customer, name := ev.GetWorkspaceId(), ev.GetCustomerId(), ev.GetName()
+	props := ev.GetProperties().AsMap()
+	live, err := r.cache.Live(ctx, ws)
+	if err != nil {
+		return err
+	}
+	received := ev.GetReceiveTime().AsTime()
+	changed := false
+	err = r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
+		changed = false
+		if first, err := t.FirstApply(ctx, ws, "event:"+ev.GetEventId()); err != nil || !first {
+			return err
+		}
+		optOut := ""
+		switch name {
+		case EventUnsubscribed:
+			ch, _ := props["channel"].(string)
+			if optOut = ChannelTypeOf(ch); optOut != "" {
+				if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceUnsubEvent); err != nil {
+					return err
+				}
+			}
+		case EventLineUnfollow:
+			optOut = store.ChannelLine
+			if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceLineUnfollow); err != nil {
+				return err
+			}
+		case EventLineFollowed:
+			if _, err := t.SetConsent(ctx, ws, customer, store.ChannelLine, true, SourceLineFollow); err != nil {
+				return err
+			}
+		}
+		entries, err := t.LiveEntries(ctx, ws, customer)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			j, ok := live.Journeys[e.JourneyID]
+			if !ok {
+				continue
+			}
+			if reason := exitOnEvent(j, name, props, optOut); reason != "" {
+				if err := t.EndEntry(ctx, e, reason, ""); err != nil {
+					return err
+				}
+				changed = true
+				continue
+			}
+			if j.State != store.JourneyActive || !e.Waiting {
+				continue
+			}
+			if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && journey.MatchEvent(w.GetEvent(), name, props) {
+				if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
+					return err
+				}
+				changed = true
+			}
+		}
+		for _, j := range live.Journeys {
+			if j.State != store.JourneyActive || j.EntryKind != store.EntryEvent || j.EntryKey != name {
+				continue
+			}
+			// An event received before activation (a consumer catching
+			// up) does not enter.
+			if received.Before(j.ActivateTime) || !journey.MatchEvent(j.Definition.GetEntry().GetEvent(), name, props) {
+				continue
+			}
+			in, err := r.enroll(ctx, t, j, customer, ev.GetProperties().AsMap())
+			if err != nil {
+				return err
+			}
+			changed = changed || in
+		}
+		return nil
+	})
+	if err == nil && changed {
+		r.Wake()
+	}
+	return err
+}
+
+// resume moves a waiting entry on to step (completing it when step is "").
+func (r *Runner) resume(ctx context.Context, t *store.Tx, e store.Entry, step string) error {
+	if step == "" {
+		return t.EndEntry(ctx, e, "", "")
+	}
+	return t.MoveEntry(ctx, e, step)
+}
+
+// exitOnEvent returns the exit reason an event triggers for an entry of j,
+// or "". optOut is the channel type the event opts out of, if any.
+func exitOnEvent(j *Compiled, name string, props map[string]any, optOut string) string {
+	for _, rule := range j.Definition.GetExitRules() {
+		switch k := rule.GetKind().(type) {
+		case *campaignv1.ExitRule_Event:
+			if journey.MatchEvent(k.Event, name, props) {
+				return campaignv1.ExitReason_EXIT_EVENT.String()
+			}
+		case *campaignv1.ExitRule_Unsubscribed:
+			if optOut != "" && unsubscribedMatches(j, k.Unsubscribed.GetChannelType(), map[string]bool{optOut: true}) {
+				return campaignv1.ExitReason_UNSUBSCRIBED.String()
+			}
+		}
+	}
+	return ""
+}
+
+// unsubscribedMatches reports whether opted-out channel types trigger an
+// unsubscribed exit rule for channel type want (any the journey sends on
+// when unspecified).
+func unsubscribedMatches(j *Compiled, want ingestionv1.ChannelType, optedOut map[string]bool) bool {
+	if want != ingestionv1.ChannelType_CHANNEL_TYPE_UNSPECIFIED {
+		return optedOut[StoredChannelType(want)]
+	}
+	for _, t := range j.SendTypes {
+		if optedOut[t] {
+			return true
+		}
+	}
+	return false
+}
+
+// StoredChannelType maps the contract's channel type to the stored one.
+func StoredChannelType(t ingestionv1.ChannelType) string {
+	switch t {
+	case ingestionv1.ChannelType_EMAIL:
+		return store.ChannelEmail
+	case ingestionv1.ChannelType_LINE:
+		return store.ChannelLine
+	case ingestionv1.ChannelType_WEBHOOK:
+		return store.ChannelWebhook
+	}
+	return ""
+}
+
+// enroll enters the customer into j if its re-entry rule allows, and
+// reports whether it did.
+func (r *Runner) enroll(ctx context.Context, t *store.Tx, j *Compiled, customer string, props map[string]any) (bool, error) {
+	last, ok, err := t.LastEntry(ctx, j.WorkspaceID, j.ID, customer)
+	if err != nil {
+		return false, err
+	}
+	number := 1
+	if ok {
+		if last.State == store.EntryInProgress {
+			return false, nil
+		}
+		switch j.Definition.GetReentry() {
+		case campaignv1.Reentry_REENTRY_AFTER_EXIT:
+		case campaignv1.Reentry_REENTRY_AFTER_COOLDOWN:
+			if r.now().Sub(last.EnterTime) < j.Definition.GetReentryCooldown().AsDuration() {
+				return false, nil
+			}
+		default:
+			return false, nil
+		}
+		number = last.Number + 1
+	}
+	event := "{}"
+	if len(props) > 0 {
+		b, err := json.Marshal(props)
+		if err != nil {
+			return false, fmt.Errorf("entry event: %w", err)
+		}
+		event = string(b)
+	}
+	id, err := newID("ent_")
+	if err != nil {
+		return false, err
+	}
+	now := r.now()
+	return t.InsertEntry(ctx, store.Entry{
+		WorkspaceID: j.WorkspaceID, ID: id, JourneyID: j.ID, CustomerID: customer, Number: number,
+		StepID: j.Graph.First(), DueTime: now, Event: event, EnterTime: now,
+	})
+}
+
+// HandleMembership applies one segment membership change: segment entries,
+// waitFor steps on a segment, and segment_left exit rules.
+func (r *Runner) HandleMembership(ctx context.Context, m bus.Message) error {
+	var mc segmentationv1.MembershipChanged
+	if err := m.Unmarshal(&mc); err != nil {
+		return err
+	}
+	ws, customer, segment := mc.GetWorkspaceId(), mc.GetCustomerId(), mc.GetSegmentId()
+	if ws == "" || customer == "" {
+		return nil
+	}
+	live, err := r.cache.Live(ctx, ws)
+	if err != nil {
+		return err
+	}
+	changeTime := mc.GetChangeTime().AsTime()
+	changed := false
+	err = r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
+		changed = false
+		if first, err := t.FirstApply(ctx, ws, "membership:"+mc.GetChangeId()); err != nil || !first {
+			return err
+		}
+		entries, err := t.LiveEntries(ctx, ws, customer)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			j, ok := live.Journeys[e.JourneyID]
+			if !ok {
+				continue
+			}
+			if !mc.GetJoined() {
+				if leftExit(j, segment) {
+					if err := t.EndEntry(ctx, e, campaignv1.ExitReason_SEGMENT_LEFT.String(), ""); err != nil {
+						return err
+					}
+					changed = true
+				}
+				continue
+			}
+			if j.State != store.JourneyActive || !e.Waiting {
+				continue
+			}
+			if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && w.GetSegmentEntered().GetSegmentId() == segment {
+				if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
+					return err
+				}
+				changed = true
+			}
+		}
+		if !mc.GetJoined() {
+			return nil
+		}
+		for _, j := range live.Journeys {
+			if j.State != store.JourneyActive || j.EntryKind != store.EntrySegment || j.EntryKey != segment || changeTime.Before(j.ActivateTime) {
+				continue
+			}
+			in, err := r.enroll(ctx, t, j, customer, nil)
+			if err != nil {
+				return err
+			}
+			changed = changed || in
+		}
+		return nil
+	})
+	if err == nil && changed {
+		r.Wake()
+	}
+	return err
+}
+
+func leftExit(j *Compiled, segment string) bool {
+	for _, rule := range j.Definition.GetExitRules() {
+		if rule.GetSegmentLeft().GetSegmentId() == segment {
+			return true
+		}
+	}
+	return false
+}

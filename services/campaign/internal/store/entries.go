@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+const entryColumns = `e.workspace_id, e.entry_id, e.journey_id, e.customer_id, e.entry_number, e.state, e.step_id, e.waiting,
+	e.due_time, e.event, e.enter_time, e.end_time, e.exit_reason, e.error, e.lease_token`
+
+func scanEntry(row scanner, extra ...any) (Entry, error) {
+	var (
+		e                 Entry
+		number            int64
+		due, enter, endUS int64
+	)
+	dest := append([]any{&e.WorkspaceID, &e.ID, &e.JourneyID, &e.CustomerID, &number, &e.State, &e.StepID, &e.Waiting,
+		&due, &e.Event, &enter, &endUS, &e.ExitReason, &e.Error, &e.LeaseToken}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Entry{}, err
+	}
+	e.Number = int(number)
+	e.DueTime, e.EnterTime, e.EndTime = fromMicros(due), fromMicros(enter), fromMicros(endUS)
+	return e, nil
+}
+
+func scanEntryOnly(row scanner) (Entry, error) { return scanEntry(row) }
+
+// Tx is a transaction of the journey runner: the effects of one event or
+// membership change are applied together, or not at all.
+type Tx struct {
+	tx  *sqldb.Tx
+	now time.Time
+}
+
+// InTx runs fn in a transaction whose writes are stamped with now.
+func (s *Store) InTx(ctx context.Context, now time.Time, fn func(t *Tx) error) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return fn(&Tx{tx: tx, now: now}) })
+}
+
+// FirstApply records a bus message as applied and reports whether it was
+// new; a false answer means a redelivery whose effects are already stored.
+func (t *Tx) FirstApply(ctx context.Context, workspaceID, messageID string) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ($1, $2, $3)
+		ON CONFLICT DO NOTHING`, workspaceID, messageID, micros(t.now))
+	if err != nil {
+		return false, fmt.Errorf("record message %q applied: %w", messageID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// LiveEntries returns the customer's entries in progress.
+func (t *Tx) LiveEntries(ctx context.Context, workspaceID, customerID string) ([]Entry, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND e.state = 'in_progress'`, workspaceID, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("select live entries: %w", err)
+	}
+	es, err := collect(rows, scanEntryOnly)
+	if err != nil {
+		return nil, fmt.Errorf("select live entries: %w", err)
+	}
+	return es, nil
+}
+
+// LastEntry returns the customer's latest entry into the journey (ok false
+// when none).
+func (t *Tx) LastEntry(ctx context.Context, workspaceID, journeyID, customerID string) (Entry, bool, error) {
+	e, err := scanEntry(t.tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries e
+		WHERE e.workspace_id = $1 AND e.journey_id = $2 AND e.customer_id = $3
+		ORDER BY e.entry_number DESC LIMIT 1`, workspaceID, journeyID, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("select last entry: %w", err)
+	}
+	return e, true, nil
+}
+
+// InsertEntry adds e unless the customer already has an entry in progress
+// or one with the same number, and reports whether it did.
+func (t *Tx) InsertEntry(ctx context.Context, e Entry) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `INSERT INTO entries
+		(workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time)
+		VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
+		e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.Number, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+	if err != nil {
+		return false, fmt.Errorf("insert entry: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EndEntry completes (reason "") or exits an entry in progress and skips
+// its queued sends.
+func (t *Tx) EndEntry(ctx context.Context, e Entry, reason, errText string) error {
+	state := EntryCompleted
+	if reason != "" {
+		state = EntryExited
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET state = $3, exit_reason = $4, error = $5, end_time = $6,
+		due_time = 0, waiting = FALSE, lease_token = ''
+		WHERE workspace_id = $1 AND entry_id = $2 AND state = 'in_progress'`,
+		e.WorkspaceID, e.ID, state, reason, storable(errText), micros(t.now)); err != nil {
+		return fmt.Errorf("end entry %q: %w", e.ID, err)
+	}
+	if _, err := t.tx.ExecContext(ctx, `UPDATE sends SET status = 'skipped', reason = 'ENTRY_ENDED', lease_token = ''
+		WHERE workspace_id = $1 AND entry_id = $2 AND status IN ('pending', 'deferred')`, e.WorkspaceID, e.ID); err != nil {
+		return fmt.Errorf("skip sends of entry %q: %w", e.ID, err)
+	}
+	return nil
+}
+
+// MoveEntry sets an entry in progress to run stepID now (a waitFor whose
+// condition was met). Its lease is cleared so the runner claims it at once.
+func (t *Tx) MoveEntry(ctx context.Context, e Entry, stepID string) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET step_id = $3, waiting = FALSE, due_time = $4, lease_until = 0, lease_token = ''
+		WHERE workspace_id = $1 AND entry_id = $2 AND state = 'in_progress'`, e.WorkspaceID, e.ID, stepID, micros(t.now)); err != nil {
+		return fmt.Errorf("move entry %q: %w", e.ID, err)
+	}
+	return nil
+}
+
+// EnrollMany enters customers into a broadcast (entry number 1), skipping
+// those already in it; it returns how many entered.
+func (s *Store) EnrollMany(ctx context.Context, es []Entry) (int, error) {
+	total := 0
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		total = 0
+		for start := 0; start < len(es); start += insertBatch {
+			batch := es[start:min(start+insertBatch, len(es))]
+			const cols = 8
+			var q strings.Builder
+			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time) VALUES `)
+			args := make([]any, 0, len(batch)*cols)
+			for i, e := range batch {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := i * cols
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, 1, 'in_progress', $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
+				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+			}
+			q.WriteString(` ON CONFLICT DO NOTHING`)
+			res, err := tx.ExecContext(ctx, q.String(), args...)
+			if err != nil {
+				return fmt.Errorf("insert broadcast entries: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			total += int(n)
+		}
+		return nil
+	})
+	return total, err
+}
+
+// ClaimDueEntries leases up to limit entries in progress of active
+// journeys whose current step is due.
+func (s *Store) ClaimDueEntries(ctx context.Context, now, leaseUntil time.Time, token string, limit int) ([]Entry, error) {
+	// Same shape as ClaimDue of deliveries: see there for why the outer
+	// WHERE repeats the condition and what SKIP LOCKED does.
+	skipLocked := ""
+	if s.db.Dialect == sqldb.Postgres {
+		skipLocked = " FOR UPDATE OF e SKIP LOCKED"
+	}
+	rows, err := s.db.QueryContext(ctx, `UPDATE entries SET lease_until = $2, lease_token = $3
+	WHERE state = 'in_progress' AND due_time <= $1 AND lease_until <= $1
+	AND (workspace_id, entry_id) IN (
+		SELECT e.workspace_id, e.entry_id FROM entries e
+		JOIN journeys j ON j.workspace_id = e.workspace_id AND j.journey_id = e.journey_id
+		WHERE e.state = 'in_progress' AND e.due_time <= $1 AND e.due_time > 0 AND e.lease_until <= $1 AND j.state = 'active'
+		ORDER BY e.due_time LIMIT $4`+skipLocked+`)
+	RETURNING `+strings.ReplaceAll(entryColumns, "e.", ""),
+		micros(now), micros(leaseUntil), token, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim entries: %w", err)
+	}
+	es, err := collect(rows, scanEntryOnly)
+	if err != nil {
+		return nil, fmt.Errorf("claim entries: %w", err)
+	}
+	return es, nil
+}
+
+// Run is what running an entry's steps produced: where it now stands and
+// the sends it queued.
+type Run struct {
+	Entry Entry // as claimed (its LeaseToken guards the write)
+	// StepID, Waiting and DueTime: where the entry stands, when still in
+	// progress.
+	StepID  string
+	Waiting bool
+	DueTime time.Time
+	// End: "" keeps it in progress; EntryCompleted or EntryExited end it.
+	End        string
+	ExitReason string
+	Error      string
+	Sends      []Send
+}
+
+// SaveRuns stores runs in one transaction. A run whose lease was lost (the
+// entry was moved by an event or claimed again) is dropped with its sends;
+// the entry's new owner runs it. It returns how many runs were stored.
+func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, error) {
+	saved := 0
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		saved = 0
+		var sends []Send
+		for _, r := range runs {
+			e := r.Entry
+			var res sql.Result
+			var err error
+			if r.End == "" {
+				res, err = tx.ExecContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = ''
+					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
+					e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime))
+			} else {
+				res, err = tx.ExecContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
+					waiting = FALSE, due_time = 0, lease_until = 0, lease_token = ''
+					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
+					e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now))
+			}
+			if err != nil {
+				return fmt.Errorf("save entry %q: %w", e.ID, err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				saved++
+				sends = append(sends, r.Sends...)
+			}
+		}
+		return insertSends(ctx, tx, sends)
+	})
+	return saved, err
+}
+
+func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
+	const cols = 14
+	for start := 0; start < len(sends); start += insertBatch {
+		batch := sends[start:min(start+insertBatch, len(sends))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO sends (workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id,
+			channel_id, channel_type, transactional, status, create_time, planned_time, late) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i, sd := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + sqldb.Placeholders(i*cols+1, cols) + ")")
+			args = append(args, sd.WorkspaceID, sd.ID, sd.JourneyID, sd.EntryID, sd.CustomerID, sd.EntryNumber, sd.StepID,
+				sd.ChannelID, sd.ChannelType, sd.Transactional, SendPending, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late)
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("insert sends: %w", err)
+		}
+	}
+	return nil
+}
+
+// ListCustomerEntries returns up to limit entries of the customer, newest
+// first, after the entry id after, with their journey's name.
+func (s *Store) ListCustomerEntries(ctx context.Context, workspaceID, customerID, after string, limit int) ([]Entry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+entryColumns+`, COALESCE(j.display_name, '') FROM entries e
+		LEFT JOIN journeys j ON j.workspace_id = e.workspace_id AND j.journey_id = e.journey_id
+		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND ($3 = '' OR e.entry_id < $3)
+		ORDER BY e.entry_id DESC LIMIT $4`, workspaceID, customerID, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("select customer entries: %w", err)
+	}
+	es, err := collect(rows, func(r scanner) (Entry, error) {
+		var name string
+		e, err := scanEntry(r, &name)
+		e.JourneyName = name
+		return e, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("select customer entries: %w", err)
+	}
+	return es, nil
+}
+
+// JourneyStats counts a journey's entries and sends.
+type JourneyStats struct {
+	Entered, Active, Completed, Exited int64
+	ActiveByStep                       map[string]int64
+	ExitedByReason                     map[string]int64
+	// Sends counts by channel type, status and reason.
+	Sends []SendCount
+}
+
+// SendCount is one group of JourneyStats.Sends.
+type SendCount struct {
+	ChannelType, Status, Reason string
+	Count                       int64
+}
+
+// Stats counts a journey's entries by state, step and exit reason, and its
+// sends by channel type, status and reason.
+func (s *Store) Stats(ctx context.Context, workspaceID, journeyID string) (JourneyStats, error) {
+	st := JourneyStats{ActiveByStep: map[string]int64{}, ExitedByReason: map[string]int64{}}
+	rows, err := s.db.QueryContext(ctx, `SELECT state, step_id, exit_reason, COUNT(*) FROM entries
+		WHERE workspace_id = $1 AND journey_id = $2 GROUP BY state, step_id, exit_reason`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("count entries: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var state, step, reason string
+		var n int64
+		if err := rows.Scan(&state, &step, &reason, &n); err != nil {
+			return st, fmt.Errorf("count entries: %w", err)
+		}
+		st.Entered += n
+		switch state {
+		case EntryInProgress:
+			st.Active += n
+			st.ActiveByStep[step] += n
+		case EntryCompleted:
+			st.Completed += n
+		case EntryExited:
+			st.Exited += n
+			st.ExitedByReason[reason] += n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("count entries: %w", err)
+	}
+	srows, err := s.db.QueryContext(ctx, `SELECT channel_type, status, reason, COUNT(*) FROM sends
+		WHERE workspace_id = $1 AND journey_id = $2 GROUP BY channel_type, status, reason ORDER BY channel_type, status, reason`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("count sends: %w", err)
+	}
+	st.Sends, err = collect(srows, func(r scanner) (SendCount, error) {
+		var c SendCount
+		err := r.Scan(&c.ChannelType, &c.Status, &c.Reason, &c.Count)
+		return c, err
+	})
+	if err != nil {
+		return st, fmt.Errorf("count sends: %w", err)
+	}
+	return st, nil
+}
