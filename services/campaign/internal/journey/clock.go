@@ -28,10 +28,18 @@ func ParseClock(s string) (Clock, error) {
 }
 
 func (c Clock) on(y int, mo time.Month, d int, loc *time.Location) time.Time {
-	// time.Date normalises a wall time that a DST jump skips (02:30 on a
-	// spring-forward day becomes 03:30) and picks the first of a repeated
-	// one, which is what a marketer means by "at 10:00 local".
-	return time.Date(y, mo, d, int(c)/60, int(c)%60, 0, 0, loc)
+	t := time.Date(y, mo, d, int(c)/60, int(c)%60, 0, 0, loc)
+	if Clock(t.Hour()*60+t.Minute()) != c {
+		// The wall time falls in a DST gap (02:30 on a spring-forward
+		// day); time.Date may resolve it before the gap. Move it past the
+		// gap, as a clock that jumped forward reads: 03:30.
+		_, before := t.Zone()
+		_, after := t.Add(3 * time.Hour).Zone()
+		if after > before {
+			t = t.Add(time.Duration(after-before) * time.Second)
+		}
+	}
+	return t
 }
 
 // NextLocal returns the first instant after now (or equal to it) when the
