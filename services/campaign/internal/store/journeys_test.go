@@ -1,0 +1,119 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+func activeJourney(t *testing.T, s *store.Store) store.Journey {
+	t.Helper()
+	ctx := context.Background()
+	j := store.Journey{WorkspaceID: "ws", ID: "jny_1", State: store.JourneyDraft, EntryKind: store.EntryEvent, EntryKey: "Signed Up",
+		Definition: &campaignv1.Journey{DisplayName: "Welcome"}, CreateTime: t0, UpdateTime: t0}
+	if err := s.CreateJourney(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetJourneyState(ctx, "ws", "jny_1", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// TestCrashedRunRunsOnce is the crash test of the runner's storage: a
+// runner claims an entry and dies before saving; after its lease the entry
+// is claimed again, the dead runner's late save is refused, and the send
+// the step queues exists once however often the step is saved.
+func TestCrashedRunRunsOnce(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		activeJourney(t, s)
+		var in bool
+		if err := s.InTx(ctx, t0, func(tx *store.Tx) error {
+			var err error
+			in, err = tx.InsertEntry(ctx, store.Entry{WorkspaceID: "ws", ID: "ent_1", JourneyID: "jny_1", CustomerID: "cus_1", Number: 1,
+				StepID: "mail", DueTime: t0, Event: "{}", EnterTime: t0})
+			return err
+		}); err != nil || !in {
+			t.Fatalf("insert entry: %v %v", in, err)
+		}
+		// A second entry in progress for the same customer is refused.
+		_ = s.InTx(ctx, t0, func(tx *store.Tx) error {
+			dup, err := tx.InsertEntry(ctx, store.Entry{WorkspaceID: "ws", ID: "ent_2", JourneyID: "jny_1", CustomerID: "cus_1", Number: 2,
+				StepID: "mail", DueTime: t0, Event: "{}", EnterTime: t0})
+			if err != nil || dup {
+				t.Errorf("second live entry inserted: %v %v", dup, err)
+			}
+			return nil
+		})
+
+		lease := time.Minute
+		dead, err := s.ClaimDueEntries(ctx, t0, t0.Add(lease), "dead", 10)
+		if err != nil || len(dead) != 1 {
+			t.Fatalf("first claim: %v %v", dead, err)
+		}
+		if again, _ := s.ClaimDueEntries(ctx, t0.Add(time.Second), t0.Add(lease), "other", 10); len(again) != 0 {
+			t.Fatalf("claimed while leased: %v", again)
+		}
+		// The process died; after the lease another runner takes it.
+		later := t0.Add(lease + time.Second)
+		live, err := s.ClaimDueEntries(ctx, later, later.Add(lease), "live", 10)
+		if err != nil || len(live) != 1 {
+			t.Fatalf("claim after lease: %v %v", live, err)
+		}
+		send := store.Send{WorkspaceID: "ws", ID: "snd_1", JourneyID: "jny_1", EntryID: "ent_1", CustomerID: "cus_1", EntryNumber: 1,
+			StepID: "mail", ChannelID: "chn_1", ChannelType: store.ChannelEmail, CreateTime: later, PlannedTime: later}
+		run := func(e store.Entry, id string) store.Run {
+			sd := send
+			sd.ID = id
+			return store.Run{Entry: e, StepID: "wait", Waiting: true, DueTime: later.Add(time.Hour), Sends: []store.Send{sd}}
+		}
+		if n, err := s.SaveRuns(ctx, later, []store.Run{run(live[0], "snd_1")}); err != nil || n != 1 {
+			t.Fatalf("save live run: %d %v", n, err)
+		}
+		// The dead runner wakes up and saves: refused.
+		if n, err := s.SaveRuns(ctx, later, []store.Run{run(dead[0], "snd_2")}); err != nil || n != 0 {
+			t.Fatalf("stale run saved: %d %v", n, err)
+		}
+		// A step replayed under a fresh claim queues no second send.
+		e := live[0]
+		e.LeaseToken = ""
+		if _, err := s.SaveRuns(ctx, later, []store.Run{run(e, "snd_3")}); err != nil {
+			t.Fatal(err)
+		}
+		sends, err := s.ListSends(ctx, "ws", "journey_id", "jny_1", "", 10)
+		if err != nil || len(sends) != 1 || sends[0].ID != "snd_1" {
+			t.Fatalf("sends = %+v, %v; want snd_1 once", sends, err)
+		}
+		// The entry waits for its delay: not due before it ends.
+		if got, _ := s.ClaimDueEntries(ctx, later.Add(time.Minute), later.Add(2*time.Minute), "x", 10); len(got) != 0 {
+			t.Errorf("waiting entry claimed early: %+v", got)
+		}
+		due := later.Add(time.Hour)
+		got, err := s.ClaimDueEntries(ctx, due, due.Add(lease), "y", 10)
+		if err != nil || len(got) != 1 || got[0].StepID != "wait" || !got[0].Waiting {
+			t.Fatalf("claim after the delay: %+v %v", got, err)
+		}
+
+		// Consent: an opt-out is stored once and moves to a merge survivor.
+		if changed, err := s.SetConsent(ctx, "ws", "cus_1", store.ChannelEmail, false, "unsubscribe_link", due); err != nil || !changed {
+			t.Fatalf("opt out: %v %v", changed, err)
+		}
+		if changed, _ := s.SetConsent(ctx, "ws", "cus_1", store.ChannelEmail, false, "unsubscribe_link", due); changed {
+			t.Error("second opt-out reported a change")
+		}
+		if err := s.InTx(ctx, due, func(tx *store.Tx) error { return tx.MoveConsents(ctx, "ws", "cus_9", []string{"cus_1"}) }); err != nil {
+			t.Fatal(err)
+		}
+		opted, err := s.OptedOut(ctx, "ws", []string{"cus_1", "cus_9", "cus_2"})
+		if err != nil || !opted["cus_9"][store.ChannelEmail] || !opted["cus_1"][store.ChannelEmail] || opted["cus_2"] != nil {
+			t.Errorf("opted out = %v, %v", opted, err)
+		}
+	})
+}
