@@ -97,21 +97,9 @@ func (s *JourneyServer) channelTypes(ctx context.Context, ws string) (journey.Ch
 	}
 	out := journey.ChannelTypes{}
 	for id, t := range types {
-		out[id] = contractChannelType(t)
+		out[id] = store.ContractChannelType(t)
 	}
 	return out, nil
-}
-
-func contractChannelType(t string) ingestionv1.ChannelType {
-	switch t {
-	case store.ChannelEmail:
-		return ingestionv1.ChannelType_EMAIL
-	case store.ChannelLine:
-		return ingestionv1.ChannelType_LINE
-	case store.ChannelWebhook:
-		return ingestionv1.ChannelType_WEBHOOK
-	}
-	return ingestionv1.ChannelType_CHANNEL_TYPE_UNSPECIFIED
 }
 
 // definition is j with its output-only fields cleared.
@@ -373,7 +361,7 @@ func (s *JourneyServer) GetJourneyStats(ctx context.Context, req *campaignv1.Get
 	}
 	for _, c := range st.Sends {
 		out.Sends = append(out.Sends, &campaignv1.SendCount{
-			ChannelType: contractChannelType(c.ChannelType), Status: sendStatuses[c.Status],
+			ChannelType: store.ContractChannelType(c.ChannelType), Status: sendStatuses[c.Status],
 			Reason: campaignv1.SkipReason(campaignv1.SkipReason_value[c.Reason]), Count: c.Count,
 		})
 	}
@@ -392,7 +380,7 @@ var sendStatuses = map[string]campaignv1.SendStatus{
 func SendToProto(sd store.Send) *campaignv1.Send {
 	return &campaignv1.Send{
 		SendId: sd.ID, JourneyId: sd.JourneyID, CustomerId: sd.CustomerID, EntryNumber: int32(sd.EntryNumber), StepId: sd.StepID,
-		ChannelId: sd.ChannelID, ChannelType: contractChannelType(sd.ChannelType), Status: sendStatuses[sd.Status],
+		ChannelId: sd.ChannelID, ChannelType: store.ContractChannelType(sd.ChannelType), Status: sendStatuses[sd.Status],
 		Reason: campaignv1.SkipReason(campaignv1.SkipReason_value[sd.Reason]), Error: sd.Error, ProviderMessageId: sd.ProviderMessageID,
 		Attempts: int32(sd.Attempts), Transactional: sd.Transactional, CreateTime: timestamp(sd.CreateTime),
 		PlannedTime: timestamp(sd.PlannedTime), SendTime: timestamp(sd.SendTime), Late: sd.Late, Subject: sd.Subject,
@@ -523,7 +511,7 @@ func (s *JourneyServer) Unsubscribe(ctx context.Context, req *campaignv1.Unsubsc
 		map[string]any{"channel": c.ChannelType, "sendId": c.SendID, "source": runner.SourceUnsubLink}); err != nil && !errors.Is(err, peers.ErrNotFound) {
 		return nil, journeyStatus(err)
 	}
-	return &campaignv1.UnsubscribeResponse{ChannelType: contractChannelType(c.ChannelType), Changed: changed}, nil
+	return &campaignv1.UnsubscribeResponse{ChannelType: store.ContractChannelType(c.ChannelType), Changed: changed}, nil
 }
 
 // ListCustomerConsents implements ConsentService.ListCustomerConsents.
@@ -542,7 +530,7 @@ func (s *JourneyServer) ListCustomerConsents(ctx context.Context, req *campaignv
 	resp := &campaignv1.ListCustomerConsentsResponse{}
 	for _, c := range cs {
 		resp.Consents = append(resp.Consents, &campaignv1.Consent{
-			ChannelType: contractChannelType(c.ChannelType), Subscribed: c.Subscribed, Source: c.Source, UpdateTime: timestamp(c.UpdateTime),
+			ChannelType: store.ContractChannelType(c.ChannelType), Subscribed: c.Subscribed, Source: c.Source, UpdateTime: timestamp(c.UpdateTime),
 		})
 	}
 	return resp, nil

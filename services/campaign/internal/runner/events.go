@@ -179,7 +179,7 @@ func exitOnEvent(j *Compiled, name string, props map[string]any, optOut string) 
 // when unspecified).
 func unsubscribedMatches(j *Compiled, want ingestionv1.ChannelType, optedOut map[string]bool) bool {
 	if want != ingestionv1.ChannelType_CHANNEL_TYPE_UNSPECIFIED {
-		return optedOut[StoredChannelType(want)]
+		return optedOut[store.StoredChannelType(want)]
 	}
 	for _, t := range j.SendTypes {
 		if optedOut[t] {
@@ -187,19 +187,6 @@ func unsubscribedMatches(j *Compiled, want ingestionv1.ChannelType, optedOut map
 		}
 	}
 	return false
-}
-
-// StoredChannelType maps the contract's channel type to the stored one.
-func StoredChannelType(t ingestionv1.ChannelType) string {
-	switch t {
-	case ingestionv1.ChannelType_EMAIL:
-		return store.ChannelEmail
-	case ingestionv1.ChannelType_LINE:
-		return store.ChannelLine
-	case ingestionv1.ChannelType_WEBHOOK:
-		return store.ChannelWebhook
-	}
-	return ""
 }
 
 // enroll enters the customer into j if its re-entry rule allows, and

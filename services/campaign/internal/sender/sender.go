@@ -31,7 +31,6 @@ import (
 	"github.com/google/uuid"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
-	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/channel"
 	"github.com/kizuna/kizuna/services/campaign/internal/email"
 	"github.com/kizuna/kizuna/services/campaign/internal/journey"
@@ -309,7 +308,7 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 				continue
 			}
 		}
-		if c, capped := settings.Caps[contractType(ch.Type)]; capped && !sd.Transactional {
+		if c, capped := settings.Caps[store.ContractChannelType(ch.Type)]; capped && !sd.Transactional {
 			n := planned[sd.CustomerID][ch.Type]
 			for _, at := range recent[sd.CustomerID][ch.Type] {
 				if !at.Before(now.Add(-c.Period)) {
@@ -338,18 +337,6 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 		outcomes = append(outcomes, j.out)
 	}
 	return outcomes, nil
-}
-
-func contractType(t string) ingestionv1.ChannelType {
-	switch t {
-	case store.ChannelEmail:
-		return ingestionv1.ChannelType_EMAIL
-	case store.ChannelLine:
-		return ingestionv1.ChannelType_LINE
-	case store.ChannelWebhook:
-		return ingestionv1.ChannelType_WEBHOOK
-	}
-	return ingestionv1.ChannelType_CHANNEL_TYPE_UNSPECIFIED
 }
 
 // render fills the job's texts from its step's templates.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 )
 
 // ErrNotFound reports a channel, journey or entry that does not exist in
@@ -122,3 +123,30 @@ type querier interface {
 }
 
 type scanner interface{ Scan(...any) error }
+
+// ContractChannelType maps a stored channel type to the contract's.
+func ContractChannelType(t string) ingestionv1.ChannelType {
+	switch t {
+	case ChannelEmail:
+		return ingestionv1.ChannelType_EMAIL
+	case ChannelLine:
+		return ingestionv1.ChannelType_LINE
+	case ChannelWebhook:
+		return ingestionv1.ChannelType_WEBHOOK
+	}
+	return ingestionv1.ChannelType_CHANNEL_TYPE_UNSPECIFIED
+}
+
+// StoredChannelType maps the contract's channel type to the stored one
+// ("" for an unknown one).
+func StoredChannelType(t ingestionv1.ChannelType) string {
+	switch t {
+	case ingestionv1.ChannelType_EMAIL:
+		return ChannelEmail
+	case ingestionv1.ChannelType_LINE:
+		return ChannelLine
+	case ingestionv1.ChannelType_WEBHOOK:
+		return ChannelWebhook
+	}
+	return ""
+}
