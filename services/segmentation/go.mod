@@ -35,7 +35,6 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
-	github.com/kizuna/kizuna/services/ingestion v0.0.0
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/minio/highwayhash v1.0.4 // indirect
@@ -69,5 +68,3 @@ replace (
 	github.com/kizuna/kizuna/services/analytics => ../analytics
 	github.com/kizuna/kizuna/services/platform => ../platform
 )
-
-replace github.com/kizuna/kizuna/services/ingestion => ../ingestion

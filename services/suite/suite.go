@@ -22,7 +22,7 @@ import (
 	"github.com/kizuna/kizuna/services/campaign"
 	"github.com/kizuna/kizuna/services/gateway"
 	"github.com/kizuna/kizuna/services/ingestion"
-	"github.com/kizuna/kizuna/services/ingestion/apikey"
+	"github.com/kizuna/kizuna/services/platform/apikey"
 	"github.com/kizuna/kizuna/services/metrics"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
+	"github.com/kizuna/kizuna/services/platform/apikey"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
@@ -54,6 +55,8 @@ type Spec struct {
 	// Build constructs the service.
 	Build func(ctx context.Context, env *Env) (Service, error)
 	// Verifier authenticates API keys, given the built service and env.
+	// Nil means what every service but ingestion does: ask ingestion
+	// (which must be in Calls) through a short cache.
 	Verifier func(svc Service, env *Env) auth.Verifier
 }
 
@@ -123,7 +126,15 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(spec.Verifier(svc, env)), PublicMethods: spec.PublicMethods})
+	var verifier auth.Verifier
+	if spec.Verifier != nil {
+		verifier = spec.Verifier(svc, env)
+	} else if conn, ok := env.Conns["ingestion"]; ok {
+		verifier = apikey.NewCachedRemoteVerifier(conn)
+	} else {
+		return fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
+	}
+	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods})
 	svc.Register(srv.Server)
 	lis, err := grpcserver.Listen(*addr)
 	if err != nil {

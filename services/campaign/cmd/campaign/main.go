@@ -8,8 +8,6 @@ import (
 	"fmt"
 
 	"github.com/kizuna/kizuna/services/campaign"
-	"github.com/kizuna/kizuna/services/ingestion/apikey"
-	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/servicecmd"
 )
@@ -34,9 +32,6 @@ func main() {
 			}
 			return campaign.New(ctx, campaign.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"],
 				Ingestion: env.Conns["ingestion"], ServiceTokens: env.ServiceTokens, SecretKey: key, PublicURL: *publicURL})
-		},
-		Verifier: func(_ servicecmd.Service, env *servicecmd.Env) auth.Verifier {
-			return apikey.NewCachedRemoteVerifier(env.Conns["ingestion"])
 		},
 	})
 }

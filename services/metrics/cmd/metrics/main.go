@@ -5,9 +5,7 @@ package main
 import (
 	"context"
 
-	"github.com/kizuna/kizuna/services/ingestion/apikey"
 	"github.com/kizuna/kizuna/services/metrics"
-	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/servicecmd"
 )
 
@@ -17,9 +15,6 @@ func main() {
 		Calls: []string{"ingestion", "segmentation"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return metrics.New(ctx, metrics.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"]})
-		},
-		Verifier: func(_ servicecmd.Service, env *servicecmd.Env) auth.Verifier {
-			return apikey.NewCachedRemoteVerifier(env.Conns["ingestion"])
 		},
 	})
 }

@@ -5,8 +5,6 @@ package main
 import (
 	"context"
 
-	"github.com/kizuna/kizuna/services/ingestion/apikey"
-	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/servicecmd"
 	"github.com/kizuna/kizuna/services/segmentation"
 )
@@ -17,9 +15,6 @@ func main() {
 		Calls: []string{"ingestion"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return segmentation.New(ctx, segmentation.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger})
-		},
-		Verifier: func(_ servicecmd.Service, env *servicecmd.Env) auth.Verifier {
-			return apikey.NewCachedRemoteVerifier(env.Conns["ingestion"])
 		},
 	})
 }

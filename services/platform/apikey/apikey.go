@@ -1,6 +1,7 @@
-// Package apikey lets the other services authenticate API keys against
-// ingestion, which owns workspaces and keys. It is deliberately tiny so a
-// service importing it links nothing of ingestion but the generated client.
+// Package apikey lets the services other than ingestion authenticate API
+// keys against it (ingestion owns workspaces and keys) through the
+// generated WorkspaceService client only, so no service links ingestion's
+// code.
 package apikey
 
 import (
