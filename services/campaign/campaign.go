@@ -207,7 +207,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		PollInterval: opts.PollInterval,
 	})
 	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
-	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake, Logger: logger})
+	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake})
 	return &Service{server: api.New(m), journeys: js, dispatcher: d, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
 }
 

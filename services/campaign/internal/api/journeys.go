@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sort"
 	"time"
 
@@ -56,7 +55,6 @@ type JourneyServer struct {
 	unsub    *unsub.Signer
 	now      func() time.Time
 	wake     func()
-	log      *slog.Logger
 }
 
 // JourneyOptions configures NewJourneyServer.
@@ -67,13 +65,12 @@ type JourneyOptions struct {
 	Unsub    *unsub.Signer
 	Now      func() time.Time
 	// Wake is called when a journey was activated or resumed.
-	Wake   func()
-	Logger *slog.Logger
+	Wake func()
 }
 
 // NewJourneyServer returns the server.
 func NewJourneyServer(o JourneyOptions) *JourneyServer {
-	return &JourneyServer{store: o.Store, channels: o.Channels, tracker: o.Tracker, unsub: o.Unsub, now: o.Now, wake: o.Wake, log: o.Logger}
+	return &JourneyServer{store: o.Store, channels: o.Channels, tracker: o.Tracker, unsub: o.Unsub, now: o.Now, wake: o.Wake}
 }
 
 // journeyStatus maps the journey resources' errors to gRPC status.

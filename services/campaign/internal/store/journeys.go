@@ -210,26 +210,3 @@ func (s *Store) MarkEnrolled(ctx context.Context, workspaceID, journeyID string)
 	}
 	return nil
 }
-
-// JourneyStates returns the state of each named journey of a workspace.
-func (s *Store) JourneyStates(ctx context.Context, workspaceID string, ids []string) (map[string]string, error) {
-	out := map[string]string{}
-	if len(ids) == 0 {
-		return out, nil
-	}
-	in, args := sqldb.InList(2, ids)
-	rows, err := s.db.QueryContext(ctx, `SELECT journey_id, state FROM journeys WHERE workspace_id = $1 AND journey_id IN (`+in+`)`,
-		append([]any{workspaceID}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("select journey states: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, st string
-		if err := rows.Scan(&id, &st); err != nil {
-			return nil, fmt.Errorf("select journey states: %w", err)
-		}
-		out[id] = st
-	}
-	return out, rows.Err()
-}
