@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"sync"
 
 	"github.com/kizuna/kizuna/services/campaign/internal/journey"
@@ -76,17 +75,4 @@ func (c *Cache) Live(ctx context.Context, workspaceID string) (*Live, error) {
 	c.live[workspaceID] = l
 	c.mu.Unlock()
 	return l, nil
-}
-
-// Journey returns one live journey of the workspace.
-func (c *Cache) Journey(ctx context.Context, workspaceID, journeyID string) (*Compiled, error) {
-	l, err := c.Live(ctx, workspaceID)
-	if err != nil {
-		return nil, err
-	}
-	j, ok := l.Journeys[journeyID]
-	if !ok {
-		return nil, fmt.Errorf("journey %q is not live: %w", journeyID, store.ErrNotFound)
-	}
-	return j, nil
 }

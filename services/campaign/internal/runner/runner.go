@@ -150,6 +150,18 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 	if err != nil || len(claims) == 0 {
 		return 0, err
 	}
+	// One read of each workspace's live journeys serves the whole batch.
+	lives := map[string]*Live{}
+	for _, e := range claims {
+		if _, seen := lives[e.WorkspaceID]; seen {
+			continue
+		}
+		l, err := r.cache.Live(ctx, e.WorkspaceID)
+		if err != nil {
+			return len(claims), err
+		}
+		lives[e.WorkspaceID] = l
+	}
 	runs := make([]store.Run, len(claims))
 	ok := make([]bool, len(claims))
 	var wg sync.WaitGroup
@@ -158,7 +170,7 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			run, err := r.step(ctx, e, now)
+			run, err := r.step(ctx, lives[e.WorkspaceID], e, now)
 			if err != nil {
 				// Left claimed: the lease runs out and it is tried again.
 				if ctx.Err() == nil {
@@ -225,15 +237,11 @@ func (c *entryContext) inSegment(ctx context.Context, segmentID string) (bool, e
 // step runs an entry from its current step to the next wait or its end.
 // An error means the run could not be decided (a service was down); the
 // entry is then left to be claimed again.
-func (r *Runner) step(ctx context.Context, e store.Entry, now time.Time) (store.Run, error) {
+func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.Time) (store.Run, error) {
 	run := store.Run{Entry: e}
-	j, err := r.cache.Journey(ctx, e.WorkspaceID, e.JourneyID)
-	if err != nil {
-		return run, err
-	}
-	live, err := r.cache.Live(ctx, e.WorkspaceID)
-	if err != nil {
-		return run, err
+	j, ok := live.Journeys[e.JourneyID]
+	if !ok {
+		return run, fmt.Errorf("journey %q is not live: %w", e.JourneyID, store.ErrNotFound)
 	}
 	late := now.Sub(e.DueTime) > LateAfter
 	ec := &entryContext{r: r, e: e}

@@ -225,6 +225,10 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 	if err != nil {
 		return nil, err
 	}
+	live, err := s.cfg.Journeys.Live(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
 	ids := make([]string, 0, len(sds))
 	seen := map[string]bool{}
 	for _, sd := range sds {
@@ -321,7 +325,7 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 			}
 		}
 		j := &job{send: sd, ch: *ch, profile: p}
-		if err := s.render(ctx, j); err != nil {
+		if err := s.render(live, j); err != nil {
 			skip(sd, campaignv1.SkipReason_RENDER_FAILED.String(), err.Error())
 			continue
 		}
@@ -340,10 +344,10 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 }
 
 // render fills the job's texts from its step's templates.
-func (s *Sender) render(ctx context.Context, j *job) error {
-	jr, err := s.cfg.Journeys.Journey(ctx, j.send.WorkspaceID, j.send.JourneyID)
-	if err != nil {
-		return fmt.Errorf("journey: %w", err)
+func (s *Sender) render(live *runner.Live, j *job) error {
+	jr, ok := live.Journeys[j.send.JourneyID]
+	if !ok {
+		return fmt.Errorf("journey %q is not live", j.send.JourneyID)
 	}
 	step := jr.Graph.Step(j.send.StepID).GetSend()
 	if step == nil {
