@@ -154,7 +154,7 @@ func (s *JourneyServer) CreateJourney(ctx context.Context, req *campaignv1.Creat
 	if err := journey.Validate(d, types, "journey"); err != nil {
 		return nil, journeyStatus(err)
 	}
-	id, err := runner.NewID(JourneyIDPrefix)
+	id, err := campaign.NewID(JourneyIDPrefix)
 	if err != nil {
 		return nil, journeyStatus(err)
 	}

@@ -92,7 +92,7 @@ func (m *Manager) Create(ctx context.Context, workspaceID string, c Campaign) (C
 	if err := validateNew(c); err != nil {
 		return Campaign{}, err
 	}
-	id, err := newID(CampaignIDPrefix)
+	id, err := NewID(CampaignIDPrefix)
 	if err != nil {
 		return Campaign{}, err
 	}
@@ -244,7 +244,7 @@ func (m *Manager) addDeliveries(ctx context.Context, c Campaign, tmpl *message.T
 	}
 	ds := make([]Delivery, 0, len(customerIDs))
 	for _, customerID := range customerIDs {
-		id, err := newID(DeliveryIDPrefix)
+		id, err := NewID(DeliveryIDPrefix)
 		if err != nil {
 			return err
 		}
@@ -277,7 +277,7 @@ func validateCampaignID(id string) error {
 }
 
 // newID returns prefix + a UUIDv7, so ids sort in creation order.
-func newID(prefix string) (string, error) {
+func NewID(prefix string) (string, error) {
 	u, err := uuid.NewV7()
 	if err != nil {
 		return "", fmt.Errorf("new id: %w", err)

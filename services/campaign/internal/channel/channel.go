@@ -13,13 +13,13 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/email"
 	"github.com/kizuna/kizuna/services/campaign/internal/line"
 	"github.com/kizuna/kizuna/services/campaign/internal/netguard"
@@ -97,7 +97,7 @@ func (m *Manager) Create(ctx context.Context, workspaceID string, c *campaignv1.
 	if err != nil {
 		return nil, err
 	}
-	id, err := newID()
+	id, err := domain.NewID(IDPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -494,11 +494,3 @@ func setField(out, in *campaignv1.Channel, path string) bool {
 
 // ErrBadSignature reports a LINE webhook whose signature does not verify.
 var ErrBadSignature = errors.New("bad X-Line-Signature")
-
-func newID() (string, error) {
-	u, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("new channel id: %w", err)
-	}
-	return IDPrefix + u.String(), nil
-}

@@ -9,6 +9,7 @@ import (
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/journey"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
 	"github.com/kizuna/kizuna/services/platform/bus"
@@ -220,7 +221,7 @@ func (r *Runner) enroll(ctx context.Context, t *store.Tx, j *Compiled, customer 
 		}
 		event = string(b)
 	}
-	id, err := newID("ent_")
+	id, err := domain.NewID("ent_")
 	if err != nil {
 		return false, err
 	}

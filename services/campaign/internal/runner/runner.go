@@ -18,9 +18,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/journey"
 	"github.com/kizuna/kizuna/services/campaign/internal/peers"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
@@ -273,7 +272,7 @@ func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.T
 		}
 		switch k := st.GetKind().(type) {
 		case *campaignv1.Step_Send:
-			id, err := newID("snd_")
+			id, err := domain.NewID("snd_")
 			if err != nil {
 				return run, err
 			}
@@ -426,7 +425,7 @@ func (r *Runner) enrollBroadcast(ctx context.Context, j store.Journey, segmentID
 		now := r.now()
 		es := make([]store.Entry, 0, len(ids))
 		for _, id := range ids {
-			eid, err := newID("ent_")
+			eid, err := domain.NewID("ent_")
 			if err != nil {
 				return err
 			}
@@ -449,18 +448,6 @@ func (r *Runner) enrollBroadcast(ctx context.Context, j store.Journey, segmentID
 	r.log.Info("broadcast enrolled", slog.String("workspace_id", j.WorkspaceID), slog.String("journey_id", j.ID), slog.Int("entries", total))
 	return r.store.MarkEnrolled(ctx, j.WorkspaceID, j.ID)
 }
-
-// newID returns prefix + a UUIDv7, so ids sort in creation order.
-func newID(prefix string) (string, error) {
-	u, err := uuid.NewV7()
-	if err != nil {
-		return "", fmt.Errorf("new id: %w", err)
-	}
-	return prefix + u.String(), nil
-}
-
-// NewID is newID for the rest of the service.
-func NewID(prefix string) (string, error) { return newID(prefix) }
 
 func newToken() (string, error) {
 	b := make([]byte, 12)
