@@ -49,6 +49,8 @@ var keys = auth.StaticKeys{keyA: wsA, keyB: wsB}
 type fakeSegments struct {
 	segmentationv1.UnimplementedSegmentServiceServer
 	members map[string]map[string][]string // workspace → segment → customer ids
+	// pageSize is the most ids a page holds; 0 means 3, to exercise paging.
+	pageSize int
 }
 
 func (f *fakeSegments) ListSegmentMembers(ctx context.Context, req *segmentationv1.ListSegmentMembersRequest) (*segmentationv1.ListSegmentMembersResponse, error) {
@@ -68,8 +70,11 @@ func (f *fakeSegments) ListSegmentMembers(ctx context.Context, req *segmentation
 		}
 		start = n
 	}
-	// Pages of 3 whatever the caller asks, to exercise paging.
-	end := min(start+3, len(ids))
+	page := f.pageSize
+	if page == 0 {
+		page = 3
+	}
+	end := min(start+page, len(ids))
 	resp := &segmentationv1.ListSegmentMembersResponse{TotalSize: int64(len(ids))}
 	for _, id := range ids[start:end] {
 		resp.Members = append(resp.Members, &segmentationv1.SegmentMember{CustomerId: id})

@@ -102,6 +102,8 @@ type Sender struct {
 	cfg  Config
 	wake chan struct{}
 
+	publishing sync.Mutex
+
 	mu        sync.Mutex
 	templates map[string]*message.Template
 	byPolicy  map[netguard.Policy]*clients
@@ -152,7 +154,22 @@ func (s *Sender) Wake() {
 
 // Run sends due sends until ctx ends. Calls in flight finish and are
 // recorded before it returns.
+//
+// Two loops claim batches side by side, so one batch's database work
+// overlaps the other's calls to the channels; leases keep them apart.
 func (s *Sender) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { s.loop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// workers is how many send loops Run starts.
+const workers = 2
+
+func (s *Sender) loop(ctx context.Context) {
 	ticker := time.NewTicker(s.cfg.PollInterval)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
@@ -165,11 +182,14 @@ func (s *Sender) Run(ctx context.Context) error {
 			if err != nil || n < s.cfg.Batch {
 				break
 			}
+			// More may be due: the other loop claims the next batch
+			// while this one sends.
+			s.Wake()
 		}
 		s.publish(ctx)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-s.wake:
 		case <-ticker.C:
 		}
@@ -616,11 +636,18 @@ func (s *Sender) backoff(attempt int) time.Duration {
 }
 
 // publish puts final outcomes on the bus until none is left unpublished.
+// One loop publishes at a time; the other goes back to sending.
 func (s *Sender) publish(ctx context.Context) {
+	if !s.publishing.TryLock() {
+		return
+	}
+	defer s.publishing.Unlock()
 	for ctx.Err() == nil {
 		sds, err := s.cfg.Store.UnpublishedSends(ctx, publishBatch)
 		if err != nil {
-			s.cfg.Logger.Error("read unpublished send outcomes", slog.Any("error", err))
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error("read unpublished send outcomes", slog.Any("error", err))
+			}
 			return
 		}
 		n := 0
@@ -636,7 +663,9 @@ func (s *Sender) publish(ctx context.Context) {
 		}
 		if n > 0 {
 			if err := s.cfg.Store.MarkSendsPublished(ctx, sds[:n]); err != nil {
-				s.cfg.Logger.Error("mark send outcomes published", slog.Any("error", err))
+				if ctx.Err() == nil {
+					s.cfg.Logger.Error("mark send outcomes published", slog.Any("error", err))
+				}
 				return
 			}
 		}

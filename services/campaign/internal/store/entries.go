@@ -129,33 +129,69 @@ func (t *Tx) MoveEntry(ctx context.Context, e Entry, stepID string) error {
 	return nil
 }
 
-// EnrollMany enters customers into a broadcast (entry number 1), skipping
-// those already in it; it returns how many entered.
-func (s *Store) EnrollMany(ctx context.Context, es []Entry) (int, error) {
+// EnrollRuns enters customers into a broadcast (entry number 1) where
+// they stand after their first run, skipping those already in it, and
+// queues the sends of those who entered. A run with neither End nor
+// Waiting and a due time is an entry the runner has still to run. It
+// returns how many entered.
+//
+// Enrolling the result of the first run, instead of a due entry the
+// runner claims and saves, spares a broadcast two writes per customer.
+func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int, error) {
 	total := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		total = 0
-		for start := 0; start < len(es); start += insertBatch {
-			batch := es[start:min(start+insertBatch, len(es))]
-			const cols = 8
+		for start := 0; start < len(runs); start += insertBatch {
+			batch := runs[start:min(start+insertBatch, len(runs))]
+			const cols = 13
 			var q strings.Builder
-			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time) VALUES `)
+			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, waiting,
+				due_time, event, enter_time, end_time, exit_reason, error) VALUES `)
 			args := make([]any, 0, len(batch)*cols)
-			for i, e := range batch {
+			for i, r := range batch {
 				if i > 0 {
 					q.WriteString(", ")
 				}
-				n := i * cols
-				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, 1, 'in_progress', $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+				p := strings.Split(tx.Dialect.Placeholders(i*cols+1, cols), ", ")
+				fmt.Fprintf(&q, "(%s, %s, %s, %s, 1, %s)", p[0], p[1], p[2], p[3], strings.Join(p[4:], ", "))
+				e, state, end := r.Entry, EntryInProgress, int64(0)
+				if r.End != "" {
+					state, end = r.End, micros(now)
+				}
+				due := r.DueTime
+				if r.End != "" {
+					due = time.Time{}
+				}
+				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, state, r.StepID, r.Waiting,
+					micros(due), e.Event, micros(e.EnterTime), end, r.ExitReason, storable(r.Error))
 			}
-			q.WriteString(` ON CONFLICT DO NOTHING`)
-			res, err := tx.ExecContext(ctx, q.String(), args...)
+			q.WriteString(` ON CONFLICT DO NOTHING RETURNING entry_id`)
+			rows, err := tx.QueryContext(ctx, q.String(), args...)
 			if err != nil {
 				return fmt.Errorf("insert broadcast entries: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			total += int(n)
+			entered, err := collect(rows, func(r scanner) (string, error) {
+				var id string
+				err := r.Scan(&id)
+				return id, err
+			})
+			if err != nil {
+				return fmt.Errorf("insert broadcast entries: %w", err)
+			}
+			total += len(entered)
+			in := make(map[string]bool, len(entered))
+			for _, id := range entered {
+				in[id] = true
+			}
+			var sends []Send
+			for _, r := range batch {
+				if in[r.Entry.ID] {
+					sends = append(sends, r.Sends...)
+				}
+			}
+			if err := insertSends(ctx, tx, sends); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -171,7 +207,11 @@ func (s *Store) ClaimDueEntries(ctx context.Context, now, leaseUntil time.Time, 
 	if s.db.Dialect == sqldb.Postgres {
 		skipLocked = " FOR UPDATE OF e SKIP LOCKED"
 	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE entries SET lease_until = $2, lease_token = $3
+	// In a transaction, like every write here, so on SQLite it waits for
+	// the writer lock in Go rather than in SQLite's sleeping busy handler.
+	var es []Entry
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE entries SET lease_until = $2, lease_token = $3
 	WHERE state = 'in_progress' AND due_time <= $1 AND lease_until <= $1
 	AND (workspace_id, entry_id) IN (
 		SELECT e.workspace_id, e.entry_id FROM entries e
@@ -179,11 +219,13 @@ func (s *Store) ClaimDueEntries(ctx context.Context, now, leaseUntil time.Time, 
 		WHERE e.state = 'in_progress' AND e.due_time <= $1 AND e.due_time > 0 AND e.lease_until <= $1 AND j.state = 'active'
 		ORDER BY e.due_time LIMIT $4`+skipLocked+`)
 	RETURNING `+strings.ReplaceAll(entryColumns, "e.", ""),
-		micros(now), micros(leaseUntil), token, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim entries: %w", err)
-	}
-	es, err := collect(rows, scanEntryOnly)
+			micros(now), micros(leaseUntil), token, limit)
+		if err != nil {
+			return err
+		}
+		es, err = collect(rows, scanEntryOnly)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim entries: %w", err)
 	}
@@ -213,20 +255,29 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 	saved := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		saved = 0
+		// Prepared once per batch: parsing the statement per run costs more
+		// than running it.
+		move, err := tx.PrepareContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = ''
+			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
+		if err != nil {
+			return fmt.Errorf("prepare entry update: %w", err)
+		}
+		defer move.Close()
+		end, err := tx.PrepareContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
+			waiting = FALSE, due_time = 0, lease_until = 0, lease_token = ''
+			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
+		if err != nil {
+			return fmt.Errorf("prepare entry end: %w", err)
+		}
+		defer end.Close()
 		var sends []Send
 		for _, r := range runs {
 			e := r.Entry
 			var res sql.Result
-			var err error
 			if r.End == "" {
-				res, err = tx.ExecContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = ''
-					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
-					e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime))
+				res, err = move.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime))
 			} else {
-				res, err = tx.ExecContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
-					waiting = FALSE, due_time = 0, lease_until = 0, lease_token = ''
-					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
-					e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now))
+				res, err = end.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now))
 			}
 			if err != nil {
 				return fmt.Errorf("save entry %q: %w", e.ID, err)
@@ -253,7 +304,7 @@ func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(" + sqldb.Placeholders(i*cols+1, cols) + ")")
+			q.WriteString("(" + tx.Dialect.Placeholders(i*cols+1, cols) + ")")
 			args = append(args, sd.WorkspaceID, sd.ID, sd.JourneyID, sd.EntryID, sd.CustomerID, sd.EntryNumber, sd.StepID,
 				sd.ChannelID, sd.ChannelType, sd.Transactional, SendPending, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late)
 		}

@@ -37,7 +37,9 @@ func (s *Store) ClaimDueSends(ctx context.Context, now, leaseUntil time.Time, to
 	if s.db.Dialect == sqldb.Postgres {
 		skipLocked = " FOR UPDATE OF d SKIP LOCKED"
 	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE sends SET lease_until = $2, lease_token = $3
+	var sds []Send
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE sends SET lease_until = $2, lease_token = $3
 	WHERE status IN ('pending', 'deferred') AND planned_time <= $1 AND lease_until <= $1
 	AND (workspace_id, send_id) IN (
 		SELECT d.workspace_id, d.send_id FROM sends d
@@ -46,15 +48,17 @@ func (s *Store) ClaimDueSends(ctx context.Context, now, leaseUntil time.Time, to
 		ORDER BY d.planned_time LIMIT $4`+skipLocked+`)
 	RETURNING `+sendColumns+`, COALESCE((SELECT e.event FROM entries e
 		WHERE e.workspace_id = sends.workspace_id AND e.entry_id = sends.entry_id), '{}')`,
-		micros(now), micros(leaseUntil), token, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim sends: %w", err)
-	}
-	sds, err := collect(rows, func(r scanner) (Send, error) {
-		var event string
-		sd, err := scanSend(r, &event)
-		sd.Event = event
-		return sd, err
+			micros(now), micros(leaseUntil), token, limit)
+		if err != nil {
+			return err
+		}
+		sds, err = collect(rows, func(r scanner) (Send, error) {
+			var event string
+			sd, err := scanSend(r, &event)
+			sd.Event = event
+			return sd, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim sends: %w", err)
@@ -81,6 +85,16 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 	stored := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		stored = 0
+		// Prepared once per batch: parsing the statement per send costs
+		// more than running it.
+		record, err := tx.PrepareContext(ctx, `UPDATE sends SET status = $4, reason = $5, error = $6, provider_message_id = $7,
+			planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12,
+			lease_until = 0, lease_token = ''
+			WHERE workspace_id = $1 AND send_id = $2 AND lease_token = $3 AND status IN ('pending', 'deferred')`)
+		if err != nil {
+			return fmt.Errorf("prepare send update: %w", err)
+		}
+		defer record.Close()
 		for _, o := range os {
 			attempted := 0
 			if o.Attempted {
@@ -90,12 +104,8 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 			if planned.IsZero() {
 				planned = o.Send.PlannedTime
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE sends SET status = $4, reason = $5, error = $6, provider_message_id = $7,
-				planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12,
-				lease_until = 0, lease_token = ''
-				WHERE workspace_id = $1 AND send_id = $2 AND lease_token = $3 AND status IN ('pending', 'deferred')`,
-				o.Send.WorkspaceID, o.Send.ID, o.Send.LeaseToken, o.Status, o.Reason, storable(o.Error), storable(o.ProviderMessageID),
-				micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey)
+			res, err := record.ExecContext(ctx, o.Send.WorkspaceID, o.Send.ID, o.Send.LeaseToken, o.Status, o.Reason, storable(o.Error),
+				storable(o.ProviderMessageID), micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey)
 			if err != nil {
 				return fmt.Errorf("record send %q: %w", o.Send.ID, err)
 			}
@@ -115,7 +125,7 @@ func (s *Store) SentSince(ctx context.Context, workspaceID string, customerIDs [
 	out := map[string]map[string][]time.Time{}
 	for start := 0; start < len(customerIDs); start += 500 {
 		batch := customerIDs[start:min(start+500, len(customerIDs))]
-		in, args := sqldb.InList(3, batch)
+		in, args := s.db.Dialect.InList(3, batch)
 		rows, err := s.db.QueryContext(ctx, `SELECT customer_id, channel_type, send_time FROM sends
 			WHERE workspace_id = $1 AND status = 'sent' AND send_time >= $2 AND customer_id IN (`+in+`)`,
 			append([]any{workspaceID, micros(since)}, args...)...)
@@ -182,6 +192,10 @@ func (s *Store) UnpublishedSends(ctx context.Context, limit int) ([]Send, error)
 
 // MarkSendsPublished flags the outcomes of sds as published.
 func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return markSendsPublished(ctx, tx, sds) })
+}
+
+func markSendsPublished(ctx context.Context, tx *sqldb.Tx, sds []Send) error {
 	for start := 0; start < len(sds); start += insertBatch {
 		batch := sds[start:min(start+insertBatch, len(sds))]
 		var q strings.Builder
@@ -191,11 +205,11 @@ func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			fmt.Fprintf(&q, "($%d, $%d)", 2*i+1, 2*i+2)
+			q.WriteString("(" + tx.Dialect.Placeholders(2*i+1, 2) + ")")
 			args = append(args, sd.WorkspaceID, sd.ID)
 		}
 		q.WriteString(`)`)
-		if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("mark %d send outcomes published: %w", len(batch), err)
 		}
 	}
@@ -238,7 +252,7 @@ func (s *Store) OptedOut(ctx context.Context, workspaceID string, customerIDs []
 	out := map[string]map[string]bool{}
 	for start := 0; start < len(customerIDs); start += 500 {
 		batch := customerIDs[start:min(start+500, len(customerIDs))]
-		in, args := sqldb.InList(2, batch)
+		in, args := s.db.Dialect.InList(2, batch)
 		rows, err := s.db.QueryContext(ctx, `SELECT customer_id, channel_type FROM consents
 			WHERE workspace_id = $1 AND NOT subscribed AND customer_id IN (`+in+`)`, append([]any{workspaceID}, args...)...)
 		if err != nil {
@@ -289,7 +303,7 @@ func (t *Tx) MoveConsents(ctx context.Context, workspaceID, survivor string, mer
 	if len(merged) == 0 {
 		return nil
 	}
-	in, args := sqldb.InList(3, merged)
+	in, args := t.tx.Dialect.InList(3, merged)
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO consents (workspace_id, customer_id, channel_type, subscribed, source, update_time)
 		SELECT workspace_id, $2, channel_type, subscribed, source, update_time FROM consents
 		WHERE workspace_id = $1 AND NOT subscribed AND customer_id IN (`+in+`)
