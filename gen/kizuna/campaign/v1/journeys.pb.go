@@ -3234,7 +3234,10 @@ type Send struct {
 	// outage).
 	Late bool `protobuf:"varint,17,opt,name=late,proto3" json:"late,omitempty"`
 	// The rendered e-mail subject.
-	Subject       string `protobuf:"bytes,18,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject string `protobuf:"bytes,18,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The rendered text (the e-mail text part, the LINE message, the
+	// webhook's `message`), its first 4 KiB; set once the send was attempted.
+	Text          string `protobuf:"bytes,19,opt,name=text,proto3" json:"text,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3391,6 +3394,13 @@ func (x *Send) GetLate() bool {
 func (x *Send) GetSubject() string {
 	if x != nil {
 		return x.Subject
+	}
+	return ""
+}
+
+func (x *Send) GetText() string {
+	if x != nil {
+		return x.Text
 	}
 	return ""
 }
@@ -4234,7 +4244,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x87\x01\n" +
 	"\x1cListCustomerJourneysResponse\x12?\n" +
 	"\bjourneys\x18\x01 \x03(\v2#.kizuna.campaign.v1.CustomerJourneyR\bjourneys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xee\x05\n" +
 	"\x04Send\x12\x17\n" +
 	"\asend_id\x18\x01 \x01(\tR\x06sendId\x12\x1d\n" +
 	"\n" +
@@ -4258,7 +4268,8 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\fplanned_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vplannedTime\x127\n" +
 	"\tsend_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x12\n" +
 	"\x04late\x18\x11 \x01(\bR\x04late\x12\x18\n" +
-	"\asubject\x18\x12 \x01(\tR\asubject\"t\n" +
+	"\asubject\x18\x12 \x01(\tR\asubject\x12\x12\n" +
+	"\x04text\x18\x13 \x01(\tR\x04text\"t\n" +
 	"\x17ListJourneySendsRequest\x12\x1d\n" +
 	"\n" +
 	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12\x1b\n" +

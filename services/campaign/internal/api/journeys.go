@@ -380,7 +380,7 @@ func SendToProto(sd store.Send) *campaignv1.Send {
 		ChannelId: sd.ChannelID, ChannelType: store.ContractChannelType(sd.ChannelType), Status: sendStatuses[sd.Status],
 		Reason: campaignv1.SkipReason(campaignv1.SkipReason_value[sd.Reason]), Error: sd.Error, ProviderMessageId: sd.ProviderMessageID,
 		Attempts: int32(sd.Attempts), Transactional: sd.Transactional, CreateTime: timestamp(sd.CreateTime),
-		PlannedTime: timestamp(sd.PlannedTime), SendTime: timestamp(sd.SendTime), Late: sd.Late, Subject: sd.Subject,
+		PlannedTime: timestamp(sd.PlannedTime), SendTime: timestamp(sd.SendTime), Late: sd.Late, Subject: sd.Subject, Text: sd.Body,
 	}
 }
 

@@ -494,27 +494,11 @@ func (s *Sender) deliver(ctx context.Context, policy netguard.Policy, jobs []*jo
 	wg.Wait()
 }
 
-// webhookPayload is the JSON body a journey's webhook send posts.
-type webhookPayload struct {
-	SendID         string `json:"send_id"`
-	WorkspaceID    string `json:"workspace_id"`
-	JourneyID      string `json:"journey_id"`
-	StepID         string `json:"step_id"`
-	CustomerID     string `json:"customer_id"`
-	Message        string `json:"message"`
-	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
-}
-
 func (s *Sender) sendWebhook(ctx context.Context, w *webhook.Sender, j *job) {
-	body, err := json.Marshal(webhookPayload{
+	res := w.Send(ctx, j.ch.URL, webhook.Payload{
 		SendID: j.send.ID, WorkspaceID: j.send.WorkspaceID, JourneyID: j.send.JourneyID, StepID: j.send.StepID,
 		CustomerID: j.send.CustomerID, Message: j.text, UnsubscribeURL: j.unsub,
-	})
-	if err != nil {
-		s.finish(j, verdictRejected, "", fmt.Sprintf("encode payload: %v", err))
-		return
-	}
-	res := w.Post(ctx, j.ch.URL, j.send.ID, body, j.ch.SigningSecret)
+	}, j.ch.SigningSecret)
 	s.finish(j, webhookVerdict(res.Verdict), j.send.ID, res.Detail)
 }
 
@@ -609,7 +593,7 @@ func lineVerdict(v line.Verdict) verdict {
 // finish turns one attempt's result into the job's outcome.
 func (s *Sender) finish(j *job, v verdict, providerID, detail string) {
 	now := s.cfg.Now()
-	o := store.Outcome{Send: j.send, Attempted: true, Subject: j.subject, BatchKey: j.out.BatchKey, ProviderMessageID: providerID}
+	o := store.Outcome{Send: j.send, Attempted: true, Subject: j.subject, Body: j.text, BatchKey: j.out.BatchKey, ProviderMessageID: providerID}
 	attempt := j.send.Attempts + 1
 	switch {
 	case v == verdictSent:

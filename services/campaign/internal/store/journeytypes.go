@@ -102,6 +102,8 @@ type Send struct {
 	Late                                            bool
 	Subject, BatchKey                               string
 	LeaseToken                                      string
+	// Body is the rendered text (its first MaxBodyBytes), once attempted.
+	Body string
 	// Event is the entry event's properties (JSON), filled by claims for
 	// rendering.
 	Event string

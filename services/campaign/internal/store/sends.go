@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 const sendColumns = `workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id, channel_id, channel_type,
 	transactional, status, reason, error, provider_message_id, attempts, create_time, planned_time, send_time, late, subject,
-	batch_key, lease_token`
+	batch_key, lease_token, body`
 
 func scanSend(row scanner, extra ...any) (Send, error) {
 	var (
@@ -21,7 +22,7 @@ func scanSend(row scanner, extra ...any) (Send, error) {
 	)
 	dest := append([]any{&sd.WorkspaceID, &sd.ID, &sd.JourneyID, &sd.EntryID, &sd.CustomerID, &number, &sd.StepID, &sd.ChannelID,
 		&sd.ChannelType, &sd.Transactional, &sd.Status, &sd.Reason, &sd.Error, &sd.ProviderMessageID, &attempts,
-		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken}, extra...)
+		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken, &sd.Body}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Send{}, err
 	}
@@ -77,6 +78,22 @@ type Outcome struct {
 	Attempted bool
 	Subject   string
 	BatchKey  string
+	// Body is the rendered text, kept up to MaxBodyBytes.
+	Body string
+}
+
+// MaxBodyBytes bounds the rendered text kept with a send.
+const MaxBodyBytes = 4096
+
+// truncate cuts s to at most n bytes on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // RecordOutcomes stores outcomes in one transaction, each only if its
@@ -88,7 +105,7 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 		// Prepared once per batch: parsing the statement per send costs
 		// more than running it.
 		record, err := tx.PrepareContext(ctx, `UPDATE sends SET status = $4, reason = $5, error = $6, provider_message_id = $7,
-			planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12,
+			planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12, body = $13,
 			lease_until = 0, lease_token = ''
 			WHERE workspace_id = $1 AND send_id = $2 AND lease_token = $3 AND status IN ('pending', 'deferred')`)
 		if err != nil {
@@ -105,7 +122,8 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 				planned = o.Send.PlannedTime
 			}
 			res, err := record.ExecContext(ctx, o.Send.WorkspaceID, o.Send.ID, o.Send.LeaseToken, o.Status, o.Reason, storable(o.Error),
-				storable(o.ProviderMessageID), micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey)
+				storable(o.ProviderMessageID), micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey,
+				storable(truncate(o.Body, MaxBodyBytes)))
 			if err != nil {
 				return fmt.Errorf("record send %q: %w", o.Send.ID, err)
 			}
