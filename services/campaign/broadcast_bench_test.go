@@ -1,11 +1,8 @@
 package campaign_test
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,32 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/durationpb"
-
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
-	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
-	"github.com/kizuna/kizuna/services/campaign"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/bus/bustest"
-	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
-
-// fakeWorkspaces serves GetWorkspace: loopback URLs allowed (the sink) and
-// a frequency cap on webhooks, so every send is checked against it.
-type fakeWorkspaces struct {
-	ingestionv1.UnimplementedWorkspaceServiceServer
-}
-
-func (fakeWorkspaces) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
-	return &ingestionv1.GetWorkspaceResponse{Workspace: &ingestionv1.Workspace{
-		WorkspaceId: req.GetWorkspaceId(), Timezone: "Asia/Tokyo", AllowLoopbackUrls: true,
-		FrequencyCaps: []*ingestionv1.FrequencyCap{{ChannelType: ingestionv1.ChannelType_WEBHOOK, MaxSends: 100, Period: durationpb.New(24 * time.Hour)}},
-	}}, nil
-}
 
 // countingSink answers 200 to every webhook call and counts distinct
 // idempotency keys, so a duplicate send shows as calls > unique.
@@ -87,34 +64,11 @@ func BenchmarkBroadcast(b *testing.B) {
 	}
 	segments := &fakeSegments{members: map[string]map[string][]string{wsA: {"seg_all": members}}, pageSize: 10000}
 	customers := &fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}}
-	fakes := grpctest.Start(b, func(s *grpc.Server) {
-		segmentationv1.RegisterSegmentServiceServer(s, segments)
-		ingestionv1.RegisterCustomerServiceServer(s, customers)
-		ingestionv1.RegisterWorkspaceServiceServer(s, fakeWorkspaces{})
-	}, grpctest.WithVerifier(testTokens(b).Verifier(keys)))
-	fakeConn := grpctest.Dial(b, fakes)
 	sink := &countingSink{unique: map[string]bool{}}
 	srv := httptest.NewServer(sink)
 	b.Cleanup(srv.Close)
-
-	ctx := context.Background()
-	svc, err := campaign.New(ctx, campaign.Options{
-		DB: db, Bus: bs, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Segmentation: fakeConn, Ingestion: fakeConn, PollInterval: 50 * time.Millisecond,
-		ServiceTokens: testTokens(b), SecretKey: bytes.Repeat([]byte("k"), 32),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	addr := grpctest.Start(b, svc.Register, grpctest.WithVerifier(keys))
-	conn := grpctest.Dial(b, addr)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(runCtx) }()
-	b.Cleanup(func() { stop(); <-done })
-
-	channels := campaignv1.NewChannelServiceClient(conn)
-	journeys := campaignv1.NewJourneyServiceClient(conn)
+	env := startJourneys(b, db, bs, segments, customers)
+	channels, journeys := env.channels, env.journeys
 	ch, err := channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
 		DisplayName: "sink", Config: &campaignv1.Channel_Webhook{Webhook: &campaignv1.WebhookChannel{Url: srv.URL + "/hook"}},
 	}})

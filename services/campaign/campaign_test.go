@@ -115,7 +115,12 @@ func (f *fakeCustomers) BatchGetCustomers(ctx context.Context, req *ingestionv1.
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		resp.Customers = append(resp.Customers, &ingestionv1.Customer{CustomerId: id, Traits: s})
+		cus := &ingestionv1.Customer{CustomerId: id, Traits: s}
+		if line, ok := t["lineUserId"].(string); ok {
+			// As ingestion resolves it: an identity of its own.
+			cus.Identities = append(cus.Identities, &ingestionv1.Identity{Kind: "line_user_id", Value: line})
+		}
+		resp.Customers = append(resp.Customers, cus)
 	}
 	return resp, nil
 }
