@@ -207,7 +207,7 @@ func (s *Service) Register(srv *grpc.Server) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
 	for _, c := range []bus.Consumer{
-		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent},
+		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent, BatchHandler: s.runner.HandleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
 	} {
 		stop, err := s.bus.Consume(ctx, c)

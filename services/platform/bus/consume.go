@@ -33,6 +33,15 @@ type Consumer struct {
 	// redelivers it after a growing delay, up to MaxDeliver attempts, after
 	// which it is logged and dropped. Handlers must be idempotent.
 	Handler func(ctx context.Context, m Message) error
+	// BatchHandler, when set, is handed the messages already waiting, up
+	// to MaxBatch (default 100), in one call, so it can apply them in one
+	// transaction: a consumer that keeps up sees batches of one, one that
+	// falls behind catches up in fewer, larger commits. Returning nil acks
+	// them all; on an error each message goes to Handler alone, with its
+	// retry rules, so one bad message cannot hold up the others. Handler
+	// is required all the same.
+	BatchHandler func(ctx context.Context, msgs []Message) error
+	MaxBatch     int
 	// MaxDeliver bounds attempts per message; default 5.
 	MaxDeliver int
 	// RetryDelay is the delay before the first redelivery, doubling per
@@ -98,13 +107,22 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)
 	}
 	log := b.logger.With(slog.String("stream", stream), slog.String("consumer", c.Durable))
+	deliver := func(m jetstream.Msg) { b.handle(ctx, log, c, m) }
+	var batches *batcher
+	if c.BatchHandler != nil {
+		batches = b.startBatcher(ctx, log, c)
+		deliver = batches.add
+	}
 	cc, err := cons.Consume(
-		func(m jetstream.Msg) { b.handle(ctx, log, c, m) },
+		deliver,
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.WarnContext(ctx, "bus consume error", slog.Any("error", err))
 		}),
 	)
 	if err != nil {
+		if batches != nil {
+			batches.close()
+		}
 		return nil, fmt.Errorf("consume %s/%s: %w", stream, c.Durable, err)
 	}
 	var once sync.Once
@@ -112,6 +130,9 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		once.Do(func() {
 			cc.Stop()
 			<-cc.Closed()
+			if batches != nil {
+				batches.close()
+			}
 		})
 	}
 	go func() {
@@ -124,7 +145,8 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 	return stop, nil
 }
 
-func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+// messageOf reads a delivery.
+func messageOf(m jetstream.Msg) Message {
 	var delivery uint64 = 1
 	if md, err := m.Metadata(); err == nil {
 		delivery = md.NumDelivered
@@ -133,14 +155,19 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 	if headers == nil {
 		headers = nats.Header{}
 	}
-	msg := Message{
+	return Message{
 		Subject:  m.Subject(),
 		Data:     m.Data(),
 		MsgID:    headers.Get(jetstream.MsgIDHeader),
 		Headers:  headers,
 		Delivery: delivery,
 	}
-	ctx = b.propagator.Extract(ctx, headerCarrier(headers))
+}
+
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+	msg := messageOf(m)
+	delivery := msg.Delivery
+	ctx = b.propagator.Extract(ctx, headerCarrier(msg.Headers))
 	ctx, span := b.tracer.Start(ctx, "process "+msg.Subject,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
@@ -153,6 +180,17 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 	defer span.End()
 
 	err := callHandler(ctx, c.Handler, msg)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	settle(ctx, log, c, m, msg, err)
+}
+
+// settle acks a handled message, or has it redelivered after a growing
+// delay, or drops it after MaxDeliver attempts.
+func settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, msg Message, err error) {
+	delivery := msg.Delivery
 	if err == nil {
 		if err := m.Ack(); err != nil {
 			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
@@ -160,8 +198,6 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 		}
 		return
 	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, "handler failed")
 	attrs := []any{
 		slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID),
 		slog.Uint64("delivery", delivery), slog.Any("error", err),

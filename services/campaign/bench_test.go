@@ -1,18 +1,24 @@
 package campaign_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -49,13 +55,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			b.Fatalf("KIZUNA_BENCH_CUSTOMERS: %v", err)
 		}
 	}
-	var db *sqldb.DB
-	var bs *bus.Bus
-	if os.Getenv("KIZUNA_BENCH_BACKEND") == "postgres" {
-		db, bs = sqldbtest.Postgres(b), bustest.External(b)
-	} else {
-		db, bs = sqldbtest.SQLite(b), bustest.Embedded(b)
-	}
+	db, bs := benchBackend(b)
 	members := make([]string, n)
 	traits := map[string]map[string]any{}
 	for i := range members {
@@ -132,4 +132,120 @@ func waitRecorded(b *testing.B, journeys campaignv1.JourneyServiceClient, sink *
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// latencySink answers 200 and records when each customer's first call
+// arrived.
+type latencySink struct {
+	mu    sync.Mutex
+	first map[string]time.Time
+}
+
+func (s *latencySink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var p struct {
+		CustomerID string `json:"customer_id"`
+	}
+	_ = json.NewDecoder(r.Body).Decode(&p)
+	now := time.Now()
+	s.mu.Lock()
+	if _, ok := s.first[p.CustomerID]; !ok {
+		s.first[p.CustomerID] = now
+	}
+	s.mu.Unlock()
+}
+
+func (s *latencySink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.first)
+}
+
+// BenchmarkEventToFirstSend measures the time from an event on the bus
+// (as ingestion publishes it) to the first send of an event-entry journey
+// reaching a webhook sink, with events arriving at 1,000 a second for
+// KIZUNA_BENCH_SECONDS seconds (default 5). It reports the 50th and 99th
+// percentiles and the worst case in milliseconds.
+func BenchmarkEventToFirstSend(b *testing.B) {
+	seconds := 5
+	if v := os.Getenv("KIZUNA_BENCH_SECONDS"); v != "" {
+		var err error
+		if seconds, err = strconv.Atoi(v); err != nil {
+			b.Fatalf("KIZUNA_BENCH_SECONDS: %v", err)
+		}
+	}
+	const rate = 1000
+	n := seconds * rate
+	db, bs := benchBackend(b)
+	traits := map[string]map[string]any{}
+	for i := range n {
+		traits[fmt.Sprintf("cus_%07d", i)] = map[string]any{"name": "顧客"}
+	}
+	env := startJourneys(b, db, bs, &fakeSegments{}, &fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
+	sink := &latencySink{first: map[string]time.Time{}}
+	srv := httptest.NewServer(sink)
+	b.Cleanup(srv.Close)
+	ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
+		DisplayName: "sink", Config: &campaignv1.Channel_Webhook{Webhook: &campaignv1.WebhookChannel{Url: srv.URL + "/hook"}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := env.journeys.CreateJourney(as(keyA), &campaignv1.CreateJourneyRequest{Journey: &campaignv1.Journey{
+		DisplayName: "Welcome",
+		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Signed Up"}}},
+		Steps: []*campaignv1.Step{{Id: "hello", Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{
+			ChannelId: ch.GetChannel().GetChannelId(), Text: "{{ customer.traits.name }}さん、ようこそ",
+		}}}},
+	}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := env.journeys.ActivateJourney(as(keyA), &campaignv1.ActivateJourneyRequest{JourneyId: j.GetJourney().GetJourneyId()}); err != nil {
+		b.Fatal(err)
+	}
+	subject := bs.Subject(bus.KindEvents, wsA, "track")
+	published := make([]time.Time, n)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range n {
+		// Paced, not bursty: event i goes out at start + i ms.
+		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
+			time.Sleep(d)
+		}
+		id := fmt.Sprintf("evt_%07d", i)
+		published[i] = time.Now()
+		msg := &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: &ingestionv1.Event{
+			EventId: id, WorkspaceId: wsA, CustomerId: fmt.Sprintf("cus_%07d", i), Type: ingestionv1.EventType_EVENT_TYPE_TRACK,
+			Name: "Signed Up", ReceiveTime: timestamppb.New(published[i]),
+		}}}
+		if err := bs.Publish(context.Background(), subject, id, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for sink.count() < n {
+		if time.Now().After(deadline) {
+			b.Fatalf("%d of %d first sends arrived", sink.count(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.StopTimer()
+	lat := make([]float64, n)
+	for i := range n {
+		lat[i] = float64(sink.first[fmt.Sprintf("cus_%07d", i)].Sub(published[i])) / float64(time.Millisecond)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(lat[n/2], "p50_ms")
+	b.ReportMetric(lat[n*99/100], "p99_ms")
+	b.ReportMetric(lat[n-1], "max_ms")
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "events/s")
+}
+
+// benchBackend is SQLite with an embedded NATS, or PostgreSQL with the
+// external NATS when KIZUNA_BENCH_BACKEND=postgres.
+func benchBackend(b *testing.B) (*sqldb.DB, *bus.Bus) {
+	if os.Getenv("KIZUNA_BENCH_BACKEND") == "postgres" {
+		return sqldbtest.Postgres(b), bustest.External(b)
+	}
+	return sqldbtest.SQLite(b), bustest.Embedded(b)
 }
