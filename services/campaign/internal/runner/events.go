@@ -99,11 +99,17 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 			if err != nil {
 				return err
 			}
-			if first {
-				if err := t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds()); err != nil {
-					return err
-				}
+			if !first {
+				continue
 			}
+			if err := t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds()); err != nil {
+				return err
+			}
+			moved, err := t.MoveEntries(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds())
+			if err != nil {
+				return err
+			}
+			changed = changed || moved > 0
 		}
 		return nil
 	})

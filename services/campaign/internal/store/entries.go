@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -398,4 +399,64 @@ func (s *Store) Stats(ctx context.Context, workspaceID, journeyID string) (Journ
 		return st, fmt.Errorf("count sends: %w", err)
 	}
 	return st, nil
+}
+
+// MoveEntries gives the survivor of a merge the journey entries of the
+// customers merged into it, with their sends, so the survivor continues
+// their journeys, re-entry rules see their history and frequency caps
+// count their messages. Moved entries are numbered after the survivor's
+// own in each journey. An entry in progress in a journey the survivor is
+// also in progress in is ended (PROFILE_GONE) before it moves: one
+// customer runs a journey once at a time. It returns how many entries
+// moved.
+func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merged []string) (int, error) {
+	if len(merged) == 0 {
+		return 0, nil
+	}
+	in, args := t.tx.Dialect.InList(2, merged)
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+		WHERE e.workspace_id = $1 AND e.customer_id IN (`+in+`) ORDER BY e.enter_time, e.entry_id`,
+		append([]any{workspaceID}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("select entries of merged customers: %w", err)
+	}
+	es, err := collect(rows, scanEntryOnly)
+	if err != nil {
+		return 0, fmt.Errorf("select entries of merged customers: %w", err)
+	}
+	next := map[string]int{}  // journey → the survivor's next entry number
+	live := map[string]bool{} // journey → the survivor has an entry in progress
+	for _, e := range es {
+		if _, seen := next[e.JourneyID]; !seen {
+			var n int64
+			var inProgress bool
+			if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_number), 0),
+				COALESCE(MAX(CASE WHEN state = 'in_progress' THEN 1 ELSE 0 END), 0) = 1
+				FROM entries WHERE workspace_id = $1 AND journey_id = $2 AND customer_id = $3`,
+				workspaceID, e.JourneyID, survivor).Scan(&n, &inProgress); err != nil {
+				return 0, fmt.Errorf("number survivor's entries: %w", err)
+			}
+			next[e.JourneyID], live[e.JourneyID] = int(n)+1, inProgress
+		}
+		if e.State == EntryInProgress {
+			if live[e.JourneyID] {
+				if err := t.EndEntry(ctx, e, campaignv1.ExitReason_PROFILE_GONE.String(), "merged into "+survivor); err != nil {
+					return 0, err
+				}
+			} else {
+				live[e.JourneyID] = true
+			}
+		}
+		n := next[e.JourneyID]
+		next[e.JourneyID]++
+		if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET customer_id = $3, entry_number = $4
+			WHERE workspace_id = $1 AND entry_id = $2`, workspaceID, e.ID, survivor, n); err != nil {
+			return 0, fmt.Errorf("move entry %q: %w", e.ID, err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE sends SET customer_id = $3, entry_number = $4
+			WHERE workspace_id = $1 AND entry_id = $2`, workspaceID, e.ID, survivor, n); err != nil {
+			return 0, fmt.Errorf("move sends of entry %q: %w", e.ID, err)
+		}
+	}
+	return len(es), nil
 }
