@@ -3,6 +3,7 @@ package campaign_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"slices"
@@ -73,11 +74,19 @@ func startJourneys(tb testing.TB, db *sqldb.DB, bs *bus.Bus, segments *fakeSegme
 // to the segment's members, and waits until none of its sends is pending.
 func (e journeyEnv) broadcast(t *testing.T, segmentID, channelID, text string) *campaignv1.JourneyStats {
 	t.Helper()
-	j, err := e.journeys.CreateJourney(as(keyA), &campaignv1.CreateJourneyRequest{Journey: &campaignv1.Journey{
+	_, st := e.run(t, &campaignv1.Journey{
 		DisplayName: "Broadcast",
 		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Broadcast{Broadcast: &campaignv1.BroadcastEntry{SegmentId: segmentID}}},
 		Steps:       []*campaignv1.Step{{Id: "send", Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{ChannelId: channelID, Text: text}}}},
-	}})
+	})
+	return st
+}
+
+// run creates and activates a broadcast journey and waits until every
+// member entered, none is in progress and no send is pending.
+func (e journeyEnv) run(t *testing.T, def *campaignv1.Journey) (string, *campaignv1.JourneyStats) {
+	t.Helper()
+	j, err := e.journeys.CreateJourney(as(keyA), &campaignv1.CreateJourneyRequest{Journey: def})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +108,7 @@ func (e journeyEnv) broadcast(t *testing.T, segmentID, channelID, text string) *
 			}
 		}
 		if st.GetStats().GetActive() == 0 && st.GetStats().GetEntered() > 0 && total > 0 && pending == 0 {
-			return st.GetStats()
+			return id, st.GetStats()
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("journey %s not done: %v", id, st.GetStats())
@@ -147,6 +156,85 @@ func TestLineRetries(t *testing.T) {
 		// of those, with their keys.
 		if keys, n := len(lineAPI.RetryKeys()), lineAPI.Requests(); keys != 4 || n != 7 {
 			t.Errorf("%d retry keys over %d requests, want 4 over 7", keys, n)
+		}
+	})
+}
+
+// TestHoldoutAndVariants broadcasts to 400 customers with a 25 % holdout
+// and an A/B step: held-out customers get nothing and are recorded as
+// skipped (HOLDOUT); the others get their variant's message; each
+// customer's journey and sends show the variant; the split is within
+// tolerance of the weights.
+func TestHoldoutAndVariants(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *sqldb.DB, b *bus.Bus) {
+		var members []string
+		traits := map[string]map[string]any{}
+		for i := range 400 {
+			id := fmt.Sprintf("cus_%03d", i)
+			members = append(members, id)
+			traits[id] = map[string]any{}
+		}
+		env := startJourneys(t, db, b,
+			&fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": members}}, pageSize: 1000},
+			&fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
+		sink := newSink(t, always(200))
+		ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
+			DisplayName: "hook", Config: &campaignv1.Channel_Webhook{Webhook: &campaignv1.WebhookChannel{Url: sink.srv.URL}},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := env.run(t, &campaignv1.Journey{
+			DisplayName: "Win-back test",
+			Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Broadcast{Broadcast: &campaignv1.BroadcastEntry{SegmentId: "seg_1"}}},
+			Holdout:     &campaignv1.Holdout{Percent: 25},
+			Steps: []*campaignv1.Step{{Id: "offer", Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{
+				ChannelId: ch.GetChannel().GetChannelId(),
+				Variants: []*campaignv1.Variant{
+					{Name: "A", Weight: 50, Text: "A:{{ customer.customer_id }}"},
+					{Name: "B", Weight: 50, Text: "B:{{ customer.customer_id }}"},
+				},
+			}}}},
+		})
+		variants := map[string]string{}
+		token := ""
+		for {
+			resp, err := env.journeys.ListJourneySends(as(keyA), &campaignv1.ListJourneySendsRequest{JourneyId: id, PageSize: 1000, PageToken: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, sd := range resp.GetSends() {
+				variants[sd.GetCustomerId()] = sd.GetVariant()
+				held := sd.GetVariant() == "holdout"
+				if held != (sd.GetStatus() == campaignv1.SendStatus_SKIPPED && sd.GetReason() == campaignv1.SkipReason_HOLDOUT) ||
+					(!held && sd.GetStatus() != campaignv1.SendStatus_SENT) {
+					t.Errorf("send %v", sd)
+				}
+			}
+			if token = resp.GetNextPageToken(); token == "" {
+				break
+			}
+		}
+		calls := sink.calls()
+		count := map[string]int{}
+		for _, c := range members {
+			v := variants[c]
+			count[v]++
+			switch got := calls[c]; {
+			case v == "holdout" && len(got) != 0:
+				t.Errorf("held-out %s was sent %v", c, got)
+			case v != "holdout" && (len(got) != 1 || got[0].Message != v+":"+c):
+				t.Errorf("%s (variant %q) got %v", c, v, got)
+			}
+		}
+		if count["holdout"] < 72 || count["holdout"] > 128 || count["A"] < 110 || count["B"] < 110 || count["A"]+count["B"]+count["holdout"] != 400 {
+			t.Errorf("split %v, want about 100 held out and 150 each of A and B", count)
+		}
+		for _, c := range []string{members[0], members[1]} {
+			resp, err := env.journeys.ListCustomerJourneys(as(keyA), &campaignv1.ListCustomerJourneysRequest{CustomerId: c})
+			if err != nil || len(resp.GetJourneys()) != 1 || resp.GetJourneys()[0].GetVariant() != variants[c] {
+				t.Errorf("%s's journeys = %v, %v; want variant %q", c, resp.GetJourneys(), err, variants[c])
+			}
 		}
 	})
 }

@@ -175,6 +175,14 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 // decided and how many sends they queued. An entry whose run failed (a
 // service was down) is left out and logged.
 func (r *Runner) runAll(ctx context.Context, lives map[string]*Live, entries []store.Entry, now time.Time) ([]store.Run, int) {
+	assigned, err := r.assignments(ctx, lives, entries)
+	if err != nil {
+		// Nothing is decided without them: the entries are tried again.
+		if ctx.Err() == nil {
+			r.log.Warn("journey steps will be retried", slog.Int("entries", len(entries)), slog.Any("error", err))
+		}
+		return nil, 0
+	}
 	runs := make([]store.Run, len(entries))
 	ok := make([]bool, len(entries))
 	var wg sync.WaitGroup
@@ -183,7 +191,7 @@ func (r *Runner) runAll(ctx context.Context, lives map[string]*Live, entries []s
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			run, err := r.step(ctx, lives[e.WorkspaceID], e, now)
+			run, err := r.step(ctx, lives[e.WorkspaceID], e, assigned[e.ID], now)
 			if err != nil {
 				if ctx.Err() == nil {
 					r.log.Warn("journey step will be retried", slog.String("workspace_id", e.WorkspaceID),
@@ -212,6 +220,9 @@ type entryContext struct {
 	e        store.Entry
 	profile  *peers.Profile
 	segments map[string]bool
+	// assigned holds the customer's recorded experiment arms: unit →
+	// variant.
+	assigned map[string]string
 }
 
 func (c *entryContext) traits(ctx context.Context) (map[string]any, bool, error) {
@@ -243,14 +254,14 @@ func (c *entryContext) inSegment(ctx context.Context, segmentID string) (bool, e
 // step runs an entry from its current step to the next wait or its end.
 // An error means the run could not be decided (a service was down); the
 // entry is then left to be claimed again.
-func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.Time) (store.Run, error) {
+func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, assigned map[string]string, now time.Time) (store.Run, error) {
 	run := store.Run{Entry: e}
 	j, ok := live.Journeys[e.JourneyID]
 	if !ok {
 		return run, fmt.Errorf("journey %q is not live: %w", e.JourneyID, store.ErrNotFound)
 	}
 	late := now.Sub(e.DueTime) > LateAfter
-	ec := &entryContext{r: r, e: e}
+	ec := &entryContext{r: r, e: e, assigned: assigned}
 
 	if reason, err := r.exitBeforeStep(ctx, ec, j); err != nil {
 		return run, err
@@ -283,12 +294,16 @@ func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.T
 			if err != nil {
 				return run, err
 			}
-			run.Sends = append(run.Sends, store.Send{
+			sd := store.Send{
 				WorkspaceID: e.WorkspaceID, ID: id, JourneyID: e.JourneyID, EntryID: e.ID, CustomerID: e.CustomerID,
 				EntryNumber: e.Number, StepID: stepID, ChannelID: k.Send.GetChannelId(),
 				ChannelType: live.ChannelTypes[k.Send.GetChannelId()], Transactional: k.Send.GetTransactional(),
 				CreateTime: now, PlannedTime: now, Late: late,
-			})
+			}
+			if j.Experiments {
+				ec.experiment(&run, j, live, stepID, k.Send, &sd)
+			}
+			run.Sends = append(run.Sends, sd)
 			stepID = j.Graph.After(stepID)
 		case *campaignv1.Step_Delay:
 			if waiting {

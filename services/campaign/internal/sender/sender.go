@@ -373,6 +373,14 @@ func (s *Sender) render(live *runner.Live, j *job) error {
 	if step == nil {
 		return fmt.Errorf("step %q is not a send step", j.send.StepID)
 	}
+	subject, text, html := step.GetSubject(), step.GetText(), step.GetHtml()
+	if j.send.Variant != "" {
+		v := runner.VariantNamed(step, j.send.Variant)
+		if v == nil {
+			return fmt.Errorf("step %q has no variant %q", j.send.StepID, j.send.Variant)
+		}
+		subject, text, html = v.GetSubject(), v.GetText(), v.GetHtml()
+	}
 	var event map[string]any
 	if err := json.Unmarshal([]byte(j.send.Event), &event); err != nil || event == nil {
 		event = map[string]any{}
@@ -392,12 +400,12 @@ func (s *Sender) render(live *runner.Live, j *job) error {
 		"journey":         map[string]any{"journey_id": jr.ID, "display_name": jr.Definition.GetDisplayName()},
 		"unsubscribe_url": j.unsub,
 	}
-	key := j.send.JourneyID + "\x00" + j.send.StepID + "\x00"
+	key := j.send.JourneyID + "\x00" + j.send.StepID + "\x00" + j.send.Variant + "\x00"
 	for _, f := range []struct {
 		name string
 		src  string
 		dst  *string
-	}{{"subject", step.GetSubject(), &j.subject}, {"text", step.GetText(), &j.text}, {"html", step.GetHtml(), &j.html}} {
+	}{{"subject", subject, &j.subject}, {"text", text, &j.text}, {"html", html, &j.html}} {
 		if f.src == "" {
 			continue
 		}

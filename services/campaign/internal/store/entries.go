@@ -13,7 +13,7 @@ import (
 )
 
 const entryColumns = `e.workspace_id, e.entry_id, e.journey_id, e.customer_id, e.entry_number, e.state, e.step_id, e.waiting,
-	e.due_time, e.event, e.enter_time, e.end_time, e.exit_reason, e.error, e.lease_token`
+	e.due_time, e.event, e.enter_time, e.end_time, e.exit_reason, e.error, e.lease_token, e.variant`
 
 func scanEntry(row scanner, extra ...any) (Entry, error) {
 	var (
@@ -22,7 +22,7 @@ func scanEntry(row scanner, extra ...any) (Entry, error) {
 		due, enter, endUS int64
 	)
 	dest := append([]any{&e.WorkspaceID, &e.ID, &e.JourneyID, &e.CustomerID, &number, &e.State, &e.StepID, &e.Waiting,
-		&due, &e.Event, &enter, &endUS, &e.ExitReason, &e.Error, &e.LeaseToken}, extra...)
+		&due, &e.Event, &enter, &endUS, &e.ExitReason, &e.Error, &e.LeaseToken, &e.Variant}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Entry{}, err
 	}
@@ -144,10 +144,10 @@ func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int,
 		total = 0
 		for start := 0; start < len(runs); start += insertBatch {
 			batch := runs[start:min(start+insertBatch, len(runs))]
-			const cols = 13
+			const cols = 14
 			var q strings.Builder
 			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, waiting,
-				due_time, event, enter_time, end_time, exit_reason, error) VALUES `)
+				due_time, event, enter_time, end_time, exit_reason, error, variant) VALUES `)
 			args := make([]any, 0, len(batch)*cols)
 			for i, r := range batch {
 				if i > 0 {
@@ -164,7 +164,7 @@ func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int,
 					due = time.Time{}
 				}
 				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, state, r.StepID, r.Waiting,
-					micros(due), e.Event, micros(e.EnterTime), end, r.ExitReason, storable(r.Error))
+					micros(due), e.Event, micros(e.EnterTime), end, r.ExitReason, storable(r.Error), r.Variant)
 			}
 			q.WriteString(` ON CONFLICT DO NOTHING RETURNING entry_id`)
 			rows, err := tx.QueryContext(ctx, q.String(), args...)
@@ -185,10 +185,15 @@ func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int,
 				in[id] = true
 			}
 			var sends []Send
+			var assigned []Assignment
 			for _, r := range batch {
 				if in[r.Entry.ID] {
 					sends = append(sends, r.Sends...)
+					assigned = append(assigned, r.Assignments...)
 				}
+			}
+			if err := insertAssignments(ctx, tx, now, assigned); err != nil {
+				return err
 			}
 			if err := insertSends(ctx, tx, sends); err != nil {
 				return err
@@ -247,6 +252,10 @@ type Run struct {
 	ExitReason string
 	Error      string
 	Sends      []Send
+	// Variant, when set, is recorded on an entry that has none yet.
+	Variant string
+	// Assignments made by this run, recorded unless already there.
+	Assignments []Assignment
 }
 
 // SaveRuns stores runs in one transaction. A run whose lease was lost (the
@@ -258,27 +267,30 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 		saved = 0
 		// Prepared once per batch: parsing the statement per run costs more
 		// than running it.
-		move, err := tx.PrepareContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = ''
+		move, err := tx.PrepareContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = '',
+			variant = CASE WHEN variant = '' THEN $7 ELSE variant END
 			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
 		if err != nil {
 			return fmt.Errorf("prepare entry update: %w", err)
 		}
 		defer move.Close()
 		end, err := tx.PrepareContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
-			waiting = FALSE, due_time = 0, lease_until = 0, lease_token = ''
+			waiting = FALSE, due_time = 0, lease_until = 0, lease_token = '',
+			variant = CASE WHEN variant = '' THEN $9 ELSE variant END
 			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
 		if err != nil {
 			return fmt.Errorf("prepare entry end: %w", err)
 		}
 		defer end.Close()
 		var sends []Send
+		var assigned []Assignment
 		for _, r := range runs {
 			e := r.Entry
 			var res sql.Result
 			if r.End == "" {
-				res, err = move.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime))
+				res, err = move.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime), r.Variant)
 			} else {
-				res, err = end.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now))
+				res, err = end.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now), r.Variant)
 			}
 			if err != nil {
 				return fmt.Errorf("save entry %q: %w", e.ID, err)
@@ -286,7 +298,11 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 			if n, _ := res.RowsAffected(); n == 1 {
 				saved++
 				sends = append(sends, r.Sends...)
+				assigned = append(assigned, r.Assignments...)
 			}
+		}
+		if err := insertAssignments(ctx, tx, now, assigned); err != nil {
+			return err
 		}
 		return insertSends(ctx, tx, sends)
 	})
@@ -294,20 +310,25 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 }
 
 func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
-	const cols = 14
+	const cols = 16
 	for start := 0; start < len(sends); start += insertBatch {
 		batch := sends[start:min(start+insertBatch, len(sends))]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO sends (workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id,
-			channel_id, channel_type, transactional, status, create_time, planned_time, late) VALUES `)
+			channel_id, channel_type, transactional, status, create_time, planned_time, late, reason, variant) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
 		for i, sd := range batch {
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			q.WriteString("(" + tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+			status := sd.Status
+			if status == "" {
+				status = SendPending
+			}
 			args = append(args, sd.WorkspaceID, sd.ID, sd.JourneyID, sd.EntryID, sd.CustomerID, sd.EntryNumber, sd.StepID,
-				sd.ChannelID, sd.ChannelType, sd.Transactional, SendPending, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late)
+				sd.ChannelID, sd.ChannelType, sd.Transactional, status, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late,
+				sd.Reason, sd.Variant)
 		}
 		q.WriteString(` ON CONFLICT DO NOTHING`)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -457,6 +478,13 @@ func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merg
 			WHERE workspace_id = $1 AND entry_id = $2`, workspaceID, e.ID, survivor, n); err != nil {
 			return 0, fmt.Errorf("move sends of entry %q: %w", e.ID, err)
 		}
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO assignments (workspace_id, journey_id, customer_id, unit, variant, assign_time)
+		SELECT workspace_id, journey_id, $2, unit, variant, assign_time FROM assignments
+		WHERE workspace_id = $1 AND customer_id IN (`+t.tx.Dialect.Placeholders(3, len(merged))+`)
+		ORDER BY assign_time
+		ON CONFLICT DO NOTHING`, append([]any{workspaceID, survivor}, args...)...); err != nil {
+		return 0, fmt.Errorf("move assignments to %q: %w", survivor, err)
 	}
 	return len(es), nil
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -142,6 +143,11 @@ func TestMoveEntries(t *testing.T) {
 			entry("ent_m2", "jny_b", "cus_m", store.EntryInProgress), // only cus_m in jny_b
 			entry("ent_m3", "jny_c", "cus_m", store.EntryCompleted),  // history
 		}
+		// Experiment arms: the survivor's own is kept, the merged one's
+		// moves where the survivor has none.
+		runs[0].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_a", CustomerID: "cus_s", Unit: "holdout", Variant: "treatment"}}
+		runs[1].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_a", CustomerID: "cus_m", Unit: "holdout", Variant: "holdout"}}
+		runs[2].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_b", CustomerID: "cus_m", Unit: "step:send", Variant: "B"}}
 		if n, err := s.EnrollRuns(ctx, t0, runs); err != nil || n != 4 {
 			t.Fatalf("EnrollRuns = %d, %v", n, err)
 		}
@@ -170,6 +176,12 @@ func TestMoveEntries(t *testing.T) {
 			w := want[e.ID]
 			if e.State != w.state || e.ExitReason != w.reason || e.Number != w.number {
 				t.Errorf("%s: %s %q #%d, want %s %q #%d", e.ID, e.State, e.ExitReason, e.Number, w.state, w.reason, w.number)
+			}
+		}
+		for journey, want := range map[string]map[string]string{"jny_a": {"holdout": "treatment"}, "jny_b": {"step:send": "B"}} {
+			got, err := s.Assignments(ctx, "ws", journey, []string{"cus_s"})
+			if err != nil || fmt.Sprint(got["cus_s"]) != fmt.Sprint(want) {
+				t.Errorf("survivor's arms in %s = %v, %v; want %v", journey, got["cus_s"], err, want)
 			}
 		}
 		if gone, _ := s.ListCustomerEntries(ctx, "ws", "cus_m", "", 10); len(gone) != 0 {

@@ -12,7 +12,7 @@ import (
 
 const sendColumns = `workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id, channel_id, channel_type,
 	transactional, status, reason, error, provider_message_id, attempts, create_time, planned_time, send_time, late, subject,
-	batch_key, lease_token, body`
+	batch_key, lease_token, body, variant`
 
 func scanSend(row scanner, extra ...any) (Send, error) {
 	var (
@@ -22,7 +22,7 @@ func scanSend(row scanner, extra ...any) (Send, error) {
 	)
 	dest := append([]any{&sd.WorkspaceID, &sd.ID, &sd.JourneyID, &sd.EntryID, &sd.CustomerID, &number, &sd.StepID, &sd.ChannelID,
 		&sd.ChannelType, &sd.Transactional, &sd.Status, &sd.Reason, &sd.Error, &sd.ProviderMessageID, &attempts,
-		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken, &sd.Body}, extra...)
+		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken, &sd.Body, &sd.Variant}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Send{}, err
 	}
