@@ -54,3 +54,22 @@ func TestPickDistribution(t *testing.T) {
 		t.Error("zero weights must never be picked")
 	}
 }
+
+// TestSampleSizeBounds: an effect too small to detect is refused with the
+// reason instead of overflowing (it answered -9223372036854775808), and a
+// Wald interval of a difference of rates stays within [-1, 1].
+func TestSampleSizeBounds(t *testing.T) {
+	if n, err := SampleSizeProportions(0.5, 1e-12, Absolute, 0.05, 0.8); err == nil || n != 0 {
+		t.Errorf("tiny effect = %d, %v; want an error", n, err)
+	}
+	if n, err := SampleSizeMeans(1, 1e-12, 0.05, 0.8); err == nil || n != 0 {
+		t.Errorf("tiny mean effect = %d, %v; want an error", n, err)
+	}
+	if n, err := SampleSizeProportions(0.2, 0.05, Absolute, 0.05, 0.8); err != nil || n != 1031 {
+		t.Errorf("reference case = %d, %v; want 1031", n, err)
+	}
+	r, err := TwoProportionZTest(Proportion{Conversions: 1, Trials: 2}, Proportion{Conversions: 2, Trials: 2}, 0.05)
+	if err != nil || r.AbsoluteCI.Low < -1 || r.AbsoluteCI.High > 1 {
+		t.Errorf("extreme rates: interval %+v, %v; want within [-1, 1]", r.AbsoluteCI, err)
+	}
+}
