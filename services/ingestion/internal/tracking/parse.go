@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,6 +25,13 @@ const (
 	// MaxIDLength bounds every id a request carries.
 	MaxIDLength   = 512
 	maxNameLength = 1024
+	// MaxFuture is how far ahead of its receipt an event may be dated; a
+	// later timestamp is a broken clock or a typo, and would sit in every
+	// "last N days" window for years.
+	MaxFuture = 24 * time.Hour
+	// MaxAmount bounds an order's revenue: more is a unit mistake or an
+	// attack, and one such order makes every revenue KPI meaningless.
+	MaxAmount = 1e12
 )
 
 // raw is the common shape of every Segment call before validation.
@@ -206,7 +214,23 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 	if len(m.Name) > maxNameLength {
 		v.Addf(field("name"), "is %d characters, over the limit of %d", len(m.Name), maxNameLength)
 	}
+	// NUL is valid JSON and UTF-8, but PostgreSQL stores it in neither TEXT
+	// nor JSONB: refused here, it never fails a whole batch at the commit.
+	for name, val := range map[string]string{"messageId": m.MessageID, "userId": m.UserID, "anonymousId": m.AnonymousID,
+		"groupId": m.GroupID, "previousId": m.PreviousID, "event": r.event, "name": r.name, "category": m.Category} {
+		if strings.ContainsRune(val, 0) {
+			v.Addf(field(name), "must not contain NUL characters")
+		}
+	}
+	for name, st := range map[string]*structpb.Struct{"traits": r.traits, "properties": r.properties, "context": r.context} {
+		if path := nulPath(st.AsMap(), name, 0); path != "" {
+			v.Addf(field(path), "must not contain NUL characters")
+		}
+	}
 	ts, err := eventTime(r.timestamp, r.originalTimestamp, now)
+	if err == nil && ts.After(now.Add(MaxFuture)) {
+		err = fmt.Errorf("%s is more than %s after its receipt (%s)", ts.Format(time.RFC3339), MaxFuture, now.UTC().Format(time.RFC3339))
+	}
 	if err != nil {
 		v.Addf(field("timestamp"), "%v", err)
 	}
@@ -222,6 +246,41 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 		m.Order = o
 	}
 	return m, len(v.Violations) == before
+}
+
+// nulPath returns the path of the first key or string holding NUL in v,
+// or "".
+func nulPath(v any, path string, depth int) string {
+	if depth > 64 {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return path
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.ContainsRune(k, 0) {
+				return path
+			}
+			if p := nulPath(x[k], path+"."+k, depth+1); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p := nulPath(e, fmt.Sprintf("%s[%d]", path, i), depth+1); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // contentID gives a message without a messageId a stable id derived from its
