@@ -38,7 +38,7 @@ const (
 type raw struct {
 	typ                                        string
 	messageID, userID, anonymousID             string
-	timestamp, originalTimestamp               string
+	timestamp, originalTimestamp, sentAt       string
 	context, traits, properties                *structpb.Struct
 	event, name, category, groupID, previousID string
 	size                                       int
@@ -64,7 +64,7 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 	for i, b := range req.GetBatch() {
 		r := raw{
 			typ: b.GetType(), messageID: b.GetMessageId(), userID: b.GetUserId(), anonymousID: b.GetAnonymousId(),
-			timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(),
+			timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(), sentAt: firstNonEmpty(b.GetSentAt(), req.GetSentAt()),
 			context: mergeContext(req.GetContext(), b.GetContext()), traits: b.GetTraits(), properties: b.GetProperties(),
 			event: b.GetEvent(), name: b.GetName(), category: b.GetCategory(), groupID: b.GetGroupId(), previousID: b.GetPreviousId(),
 			size: proto.Size(b),
@@ -107,13 +107,14 @@ type call interface {
 	GetAnonymousId() string
 	GetTimestamp() string
 	GetOriginalTimestamp() string
+	GetSentAt() string
 	GetContext() *structpb.Struct
 }
 
 // common fills the fields every call type shares.
 func common(typ Type, req call) raw {
 	return raw{typ: string(typ), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(), context: req.GetContext(), size: proto.Size(req)}
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(), sentAt: req.GetSentAt(), context: req.GetContext(), size: proto.Size(req)}
 }
 
 // ParseIdentify validates an identify call.
@@ -227,7 +228,7 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 			v.Addf(field(path), "must not contain NUL characters")
 		}
 	}
-	ts, err := eventTime(r.timestamp, r.originalTimestamp, now)
+	ts, err := eventTime(r.timestamp, r.originalTimestamp, r.sentAt, now)
 	if err == nil && ts.After(now.Add(MaxFuture)) {
 		err = fmt.Errorf("%s is more than %s after its receipt (%s)", ts.Format(time.RFC3339), MaxFuture, now.UTC().Format(time.RFC3339))
 	}
@@ -311,13 +312,33 @@ var timeLayouts = []string{
 
 var errBadTime = errors.New("must be an ISO 8601 date-time such as 2026-01-02T15:04:05Z")
 
-// eventTime picks the event's time: timestamp, else originalTimestamp, else
-// receipt. Times without a zone are taken as UTC.
-func eventTime(timestamp, original string, now time.Time) (time.Time, error) {
-	s := strings.TrimSpace(firstNonEmpty(timestamp, original))
+// eventTime picks the event's time as Segment does: timestamp when the
+// caller set it; else originalTimestamp corrected for the device's clock
+// skew when sentAt says when the device sent it (receipt − (sentAt −
+// originalTimestamp): a phone whose clock is an hour fast still dates its
+// events right); else originalTimestamp as given; else the receipt time.
+// Times without a zone are taken as UTC.
+func eventTime(timestamp, original, sentAt string, now time.Time) (time.Time, error) {
+	if s := strings.TrimSpace(timestamp); s != "" {
+		return parseTime(s)
+	}
+	s := strings.TrimSpace(original)
 	if s == "" {
 		return now.UTC(), nil
 	}
+	t, err := parseTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if sent := strings.TrimSpace(sentAt); sent != "" {
+		if st, err := parseTime(sent); err == nil {
+			return now.UTC().Add(-st.Sub(t)), nil
+		}
+	}
+	return t, nil
+}
+
+func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Year() < 1970 || t.Year() > 9999 {

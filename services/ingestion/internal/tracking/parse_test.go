@@ -169,3 +169,30 @@ func TestParseSingleCalls(t *testing.T) {
 		t.Error("identify with a bad timestamp: want an error")
 	}
 }
+
+// TestEventTimeSkew: an explicit timestamp is kept; originalTimestamp with
+// sentAt is corrected for the device clock's skew, as Segment does.
+func TestEventTimeSkew(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       time.Time
+	}{
+		{"timestamp wins", `{"batch":[{"type":"page","userId":"u","timestamp":"2026-11-01T10:00:00Z","originalTimestamp":"2026-11-01T09:00:00Z","sentAt":"2026-11-01T09:00:05Z"}]}`,
+			time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)},
+		{"fast clock corrected", `{"batch":[{"type":"page","userId":"u","originalTimestamp":"` + now.Add(time.Hour-30*time.Second).Format(time.RFC3339) + `"}],"sentAt":"` + now.Add(time.Hour).Format(time.RFC3339) + `"}`,
+			now.Add(-30 * time.Second)},
+		{"original alone", `{"batch":[{"type":"page","userId":"u","originalTimestamp":"2026-11-01T09:00:00Z"}]}`,
+			time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs, err := ParseBatch(batch(t, tt.body), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !msgs[0].Timestamp.Equal(tt.want) {
+				t.Errorf("timestamp %s, want %s", msgs[0].Timestamp, tt.want)
+			}
+		})
+	}
+}
