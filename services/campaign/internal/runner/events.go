@@ -85,9 +85,20 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 	changed := false
 	err := r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
 		changed = false
+		var view entryView = t
+		var bv *batchView
+		if len(events) > 1 && tracksOnly(events) {
+			// Read what the batch needs in a few statements, not a few
+			// per event; writes keep the one-by-one semantics.
+			var err error
+			if bv, err = newBatchView(ctx, t, lives, events); err != nil {
+				return err
+			}
+			view = bv
+		}
 		for _, msg := range events {
 			if ev := msg.GetEventRecorded(); ev != nil {
-				c, err := r.applyTrack(ctx, t, lives[ev.GetWorkspaceId()], ev)
+				c, err := r.applyTrack(ctx, view, lives[ev.GetWorkspaceId()], ev)
 				if err != nil {
 					return err
 				}
@@ -111,6 +122,9 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 			}
 			changed = changed || moved > 0
 		}
+		if bv != nil {
+			return bv.flush(ctx)
+		}
 		return nil
 	})
 	if err == nil && changed {
@@ -121,12 +135,12 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 
 // applyTrack applies one track event in t and reports whether it changed
 // an entry.
-func (r *Runner) applyTrack(ctx context.Context, t *store.Tx, live *Live, ev *ingestionv1.Event) (bool, error) {
+func (r *Runner) applyTrack(ctx context.Context, t entryView, live *Live, ev *ingestionv1.Event) (bool, error) {
 	ws, customer, name := ev.GetWorkspaceId(), ev.GetCustomerId(), ev.GetName()
 	props := ev.GetProperties().AsMap()
 	received := ev.GetReceiveTime().AsTime()
 	changed := false
-	if first, err := t.FirstApply(ctx, ws, "event:"+ev.GetEventId()); err != nil || !first {
+	if first, err := t.FirstApply(ctx, ws, eventMessageID(ev)); err != nil || !first {
 		return false, err
 	}
 	optOut := ""
@@ -193,7 +207,7 @@ func (r *Runner) applyTrack(ctx context.Context, t *store.Tx, live *Live, ev *in
 }
 
 // resume moves a waiting entry on to step (completing it when step is "").
-func (r *Runner) resume(ctx context.Context, t *store.Tx, e store.Entry, step string) error {
+func (r *Runner) resume(ctx context.Context, t entryView, e store.Entry, step string) error {
 	if step == "" {
 		return t.EndEntry(ctx, e, "", "")
 	}
@@ -235,7 +249,7 @@ func unsubscribedMatches(j *Compiled, want ingestionv1.ChannelType, optedOut map
 
 // enroll enters the customer into j if its re-entry rule allows, and
 // reports whether it did.
-func (r *Runner) enroll(ctx context.Context, t *store.Tx, j *Compiled, customer string, props map[string]any) (bool, error) {
+func (r *Runner) enroll(ctx context.Context, t entryView, j *Compiled, customer string, props map[string]any) (bool, error) {
 	last, ok, err := t.LastEntry(ctx, j.WorkspaceID, j.ID, customer)
 	if err != nil {
 		return false, err

@@ -2,15 +2,22 @@ package runner_test
 
 import (
 	"context"
+	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/peers"
 	"github.com/kizuna/kizuna/services/campaign/internal/runner"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
@@ -128,6 +135,93 @@ func TestDelaysOnAFakeClock(t *testing.T) {
 		}
 		if sends[1].StepID != "line" || !sends[1].Late || sends[1].ChannelType != store.ChannelLine {
 			t.Errorf("second send = %+v, want the LINE step, late", sends[1])
+		}
+	})
+}
+
+// TestEventBatchMatchesOneByOne applies the same events to two stores, one
+// message at a time and as one batch: entries, exits and re-entry
+// decisions come out the same, and a duplicate message changes nothing.
+func TestEventBatchMatchesOneByOne(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+		event := func(id, customer, name string) bus.Message {
+			b, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: &ingestionv1.Event{
+				EventId: id, WorkspaceId: "ws", CustomerId: customer, Type: ingestionv1.EventType_EVENT_TYPE_TRACK, Name: name,
+				ReceiveTime: timestamppb.New(t0.Add(time.Minute)),
+			}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return bus.Message{Data: b, MsgID: id}
+		}
+		msgs := []bus.Message{
+			event("e1", "cus_1", "Signed Up"),
+			event("e2", "cus_2", "Signed Up"),
+			event("e3", "cus_1", "Order Completed"), // exits cus_1's entry of this batch
+			event("e4", "cus_1", "Signed Up"),       // re-enters (after exit)
+			event("e2", "cus_2", "Signed Up"),       // a redelivery: nothing
+			event("e5", "cus_2", "Signed Up"),       // in progress: no second entry
+		}
+		results := map[string]string{}
+		for _, mode := range []string{"one by one", "batch"} {
+			st, err := store.New(ctx, db)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := "ws"
+			if mode == "batch" {
+				// A second workspace keeps the two runs apart in one database.
+				for i := range msgs {
+					var m ingestionv1.IngestionBusMessage
+					_ = proto.Unmarshal(msgs[i].Data, &m)
+					m.GetEventRecorded().WorkspaceId = "ws2"
+					msgs[i].Data, _ = proto.Marshal(&m)
+				}
+				ws = "ws2"
+			}
+			def := &campaignv1.Journey{
+				DisplayName: "Welcome", Reentry: campaignv1.Reentry_REENTRY_AFTER_EXIT,
+				Entry:     &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Signed Up"}}},
+				ExitRules: []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_Event{Event: &campaignv1.EventMatch{Event: "Order Completed"}}}},
+				Steps:     []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+			}
+			if err := st.CreateJourney(ctx, store.Journey{WorkspaceID: ws, ID: "jny_w", State: store.JourneyDraft, Definition: def,
+				EntryKind: store.EntryEvent, EntryKey: "Signed Up", CreateTime: t0, UpdateTime: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetJourneyState(ctx, ws, "jny_w", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
+				t.Fatal(err)
+			}
+			r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
+			if mode == "batch" {
+				if err := r.HandleEvents(ctx, msgs); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for _, m := range msgs {
+					if err := r.HandleEvent(ctx, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var got []string
+			for _, c := range []string{"cus_1", "cus_2"} {
+				es, err := st.ListCustomerEntries(ctx, ws, c, "", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range es {
+					got = append(got, fmt.Sprintf("%s#%d:%s:%s", c, e.Number, e.State, e.ExitReason))
+				}
+			}
+			sort.Strings(got)
+			results[mode] = strings.Join(got, " ")
+		}
+		want := "cus_1#1:exited:EXIT_EVENT cus_1#2:in_progress: cus_2#1:in_progress:"
+		if results["one by one"] != want || results["batch"] != want {
+			t.Errorf("one by one: %s\nbatch:      %s\nwant:       %s", results["one by one"], results["batch"], want)
 		}
 	})
 }

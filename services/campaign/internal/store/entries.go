@@ -488,3 +488,131 @@ func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merg
 	}
 	return len(es), nil
 }
+
+// AppliedKey names a bus message for FirstApplyMany.
+type AppliedKey struct{ WorkspaceID, MessageID string }
+
+// FirstApplyMany is FirstApply for many messages in one statement; it
+// returns the keys that were new.
+func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[AppliedKey]bool, error) {
+	out := make(map[AppliedKey]bool, len(keys))
+	const cols = 3
+	for start := 0; start < len(keys); start += insertBatch {
+		batch := keys[start:min(start+insertBatch, len(keys))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i, k := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(" + t.tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+			args = append(args, k.WorkspaceID, k.MessageID, micros(t.now))
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`)
+		rows, err := t.tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("record %d messages applied: %w", len(batch), err)
+		}
+		fresh, err := collect(rows, func(r scanner) (AppliedKey, error) {
+			var k AppliedKey
+			err := r.Scan(&k.WorkspaceID, &k.MessageID)
+			return k, err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("record %d messages applied: %w", len(batch), err)
+		}
+		for _, k := range fresh {
+			out[k] = true
+		}
+	}
+	return out, nil
+}
+
+// LiveEntriesOf returns the entries in progress of customers.
+func (t *Tx) LiveEntriesOf(ctx context.Context, workspaceID string, customers []string) ([]Entry, error) {
+	var out []Entry
+	for start := 0; start < len(customers); start += 500 {
+		in, args := t.tx.Dialect.InList(2, customers[start:min(start+500, len(customers))])
+		rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+			WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (`+in+`)`, append([]any{workspaceID}, args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("select live entries: %w", err)
+		}
+		es, err := collect(rows, scanEntryOnly)
+		if err != nil {
+			return nil, fmt.Errorf("select live entries: %w", err)
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// JourneyCustomer keys LastEntries.
+type JourneyCustomer struct{ JourneyID, CustomerID string }
+
+// LastEntries returns the latest entry of each of customers into each of
+// journeys that has one.
+func (t *Tx) LastEntries(ctx context.Context, workspaceID string, journeys, customers []string) (map[JourneyCustomer]Entry, error) {
+	out := map[JourneyCustomer]Entry{}
+	if len(journeys) == 0 {
+		return out, nil
+	}
+	for start := 0; start < len(customers); start += 500 {
+		batch := customers[start:min(start+500, len(customers))]
+		js := t.tx.Dialect.Placeholders(2, len(journeys))
+		cs := t.tx.Dialect.Placeholders(2+len(journeys), len(batch))
+		args := []any{workspaceID}
+		for _, j := range journeys {
+			args = append(args, j)
+		}
+		for _, c := range batch {
+			args = append(args, c)
+		}
+		rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+			WHERE e.workspace_id = $1 AND e.journey_id IN (`+js+`) AND e.customer_id IN (`+cs+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("select last entries: %w", err)
+		}
+		es, err := collect(rows, scanEntryOnly)
+		if err != nil {
+			return nil, fmt.Errorf("select last entries: %w", err)
+		}
+		for _, e := range es {
+			k := JourneyCustomer{e.JourneyID, e.CustomerID}
+			if last, ok := out[k]; !ok || e.Number > last.Number {
+				out[k] = e
+			}
+		}
+	}
+	return out, nil
+}
+
+// InsertEntries is InsertEntry for many entries in one statement; it
+// returns how many were inserted.
+func (t *Tx) InsertEntries(ctx context.Context, es []Entry) (int, error) {
+	total := 0
+	const cols = 9
+	for start := 0; start < len(es); start += insertBatch {
+		batch := es[start:min(start+insertBatch, len(es))]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time) VALUES `)
+		args := make([]any, 0, len(batch)*cols)
+		for i, e := range batch {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			p := strings.Split(t.tx.Dialect.Placeholders(i*cols+1, cols), ", ")
+			fmt.Fprintf(&q, "(%s, %s, %s, %s, %s, 'in_progress', %s)", p[0], p[1], p[2], p[3], p[4], strings.Join(p[5:], ", "))
+			args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.Number, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+		}
+		q.WriteString(` ON CONFLICT DO NOTHING`)
+		res, err := t.tx.ExecContext(ctx, q.String(), args...)
+		if err != nil {
+			return total, fmt.Errorf("insert entries: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		total += int(n)
+	}
+	return total, nil
+}

@@ -1,0 +1,190 @@
+package runner
+
+import (
+	"context"
+	"slices"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+)
+
+// entryView is what applying an event reads and writes of the store:
+// *store.Tx one statement at a time, or a batchView that reads a whole
+// batch's needs up front.
+type entryView interface {
+	FirstApply(ctx context.Context, workspaceID, messageID string) (bool, error)
+	LiveEntries(ctx context.Context, workspaceID, customerID string) ([]store.Entry, error)
+	LastEntry(ctx context.Context, workspaceID, journeyID, customerID string) (store.Entry, bool, error)
+	InsertEntry(ctx context.Context, e store.Entry) (bool, error)
+	EndEntry(ctx context.Context, e store.Entry, reason, errText string) error
+	MoveEntry(ctx context.Context, e store.Entry, stepID string) error
+	SetConsent(ctx context.Context, workspaceID, customerID, channelType string, subscribed bool, source string) (bool, error)
+}
+
+var _ entryView = (*store.Tx)(nil)
+
+// tracksOnly reports whether every message is an event (no merge, which
+// moves entries behind a batchView's back).
+func tracksOnly(msgs []*ingestionv1.IngestionBusMessage) bool {
+	for _, m := range msgs {
+		if m.GetEventRecorded() == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// batchView answers the reads of a batch of track events from what it read
+// in a few statements up front (which messages are new, the customers'
+// entries in progress, their last entries into event-entry journeys), and
+// keeps that picture current as the events are applied in order. New
+// entries are inserted together by flush; an entry inserted in the batch
+// is flushed before any write that could touch it.
+type batchView struct {
+	*store.Tx
+	fresh   map[store.AppliedKey]bool
+	live    map[string][]store.Entry // workspace + customer → in progress
+	last    map[lastKey]store.Entry
+	pending []store.Entry
+}
+
+type lastKey struct{ ws, journey, customer string }
+
+func liveKey(ws, customer string) string { return ws + "\x00" + customer }
+
+func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, msgs []*ingestionv1.IngestionBusMessage) (*batchView, error) {
+	v := &batchView{Tx: t, live: map[string][]store.Entry{}, last: map[lastKey]store.Entry{}}
+	keys := make([]store.AppliedKey, 0, len(msgs))
+	customers := map[string][]string{} // workspace → customers
+	for _, m := range msgs {
+		ev := m.GetEventRecorded()
+		keys = append(keys, store.AppliedKey{WorkspaceID: ev.GetWorkspaceId(), MessageID: eventMessageID(ev)})
+		customers[ev.GetWorkspaceId()] = append(customers[ev.GetWorkspaceId()], ev.GetCustomerId())
+	}
+	var err error
+	if v.fresh, err = t.FirstApplyMany(ctx, keys); err != nil {
+		return nil, err
+	}
+	for ws, cs := range customers {
+		slices.Sort(cs)
+		cs = slices.Compact(cs)
+		es, err := t.LiveEntriesOf(ctx, ws, cs)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			k := liveKey(ws, e.CustomerID)
+			v.live[k] = append(v.live[k], e)
+		}
+		var journeys []string
+		if live := lives[ws]; live != nil {
+			for id, j := range live.Journeys {
+				if j.EntryKind == store.EntryEvent {
+					journeys = append(journeys, id)
+				}
+			}
+		}
+		slices.Sort(journeys)
+		last, err := t.LastEntries(ctx, ws, journeys, cs)
+		if err != nil {
+			return nil, err
+		}
+		for k, e := range last {
+			v.last[lastKey{ws, k.JourneyID, k.CustomerID}] = e
+		}
+	}
+	return v, nil
+}
+
+// eventMessageID is the applied_messages key of a track event.
+func eventMessageID(ev *ingestionv1.Event) string { return "event:" + ev.GetEventId() }
+
+// FirstApply answers from the batch's one insert; a message id seen twice
+// in the batch is new only the first time.
+func (v *batchView) FirstApply(_ context.Context, workspaceID, messageID string) (bool, error) {
+	k := store.AppliedKey{WorkspaceID: workspaceID, MessageID: messageID}
+	fresh := v.fresh[k]
+	delete(v.fresh, k)
+	return fresh, nil
+}
+
+// LiveEntries answers from the batch's picture.
+func (v *batchView) LiveEntries(_ context.Context, workspaceID, customerID string) ([]store.Entry, error) {
+	return slices.Clone(v.live[liveKey(workspaceID, customerID)]), nil
+}
+
+// LastEntry answers from the batch's picture.
+func (v *batchView) LastEntry(_ context.Context, workspaceID, journeyID, customerID string) (store.Entry, bool, error) {
+	e, ok := v.last[lastKey{workspaceID, journeyID, customerID}]
+	return e, ok, nil
+}
+
+// InsertEntry queues e for flush. The picture says the customer is not in
+// the journey (its callers check), and unique keys still guard the insert.
+func (v *batchView) InsertEntry(_ context.Context, e store.Entry) (bool, error) {
+	e.State = store.EntryInProgress
+	v.pending = append(v.pending, e)
+	k := liveKey(e.WorkspaceID, e.CustomerID)
+	v.live[k] = append(v.live[k], e)
+	v.last[lastKey{e.WorkspaceID, e.JourneyID, e.CustomerID}] = e
+	return true, nil
+}
+
+// EndEntry ends e now and takes it out of the picture.
+func (v *batchView) EndEntry(ctx context.Context, e store.Entry, reason, errText string) error {
+	if err := v.flushFor(ctx, e); err != nil {
+		return err
+	}
+	if err := v.Tx.EndEntry(ctx, e, reason, errText); err != nil {
+		return err
+	}
+	k := liveKey(e.WorkspaceID, e.CustomerID)
+	v.live[k] = slices.DeleteFunc(v.live[k], func(x store.Entry) bool { return x.ID == e.ID })
+	lk := lastKey{e.WorkspaceID, e.JourneyID, e.CustomerID}
+	if last, ok := v.last[lk]; ok && last.ID == e.ID {
+		last.State = store.EntryCompleted
+		if reason != "" {
+			last.State = store.EntryExited
+		}
+		v.last[lk] = last
+	}
+	return nil
+}
+
+// MoveEntry moves e now and updates the picture.
+func (v *batchView) MoveEntry(ctx context.Context, e store.Entry, stepID string) error {
+	if err := v.flushFor(ctx, e); err != nil {
+		return err
+	}
+	if err := v.Tx.MoveEntry(ctx, e, stepID); err != nil {
+		return err
+	}
+	live := v.live[liveKey(e.WorkspaceID, e.CustomerID)]
+	for i := range live {
+		if live[i].ID == e.ID {
+			live[i].StepID, live[i].Waiting = stepID, false
+		}
+	}
+	return nil
+}
+
+// flushFor inserts the queued entries when e is one of them, so a write
+// to it finds its row.
+func (v *batchView) flushFor(ctx context.Context, e store.Entry) error {
+	for _, p := range v.pending {
+		if p.ID == e.ID {
+			return v.flush(ctx)
+		}
+	}
+	return nil
+}
+
+// flush inserts the queued entries.
+func (v *batchView) flush(ctx context.Context) error {
+	if len(v.pending) == 0 {
+		return nil
+	}
+	_, err := v.Tx.InsertEntries(ctx, v.pending)
+	v.pending = nil
+	return err
+}
