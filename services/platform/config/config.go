@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -135,14 +137,29 @@ type Common struct {
 	LogLevel     string
 	LogFormat    string
 	OTLPEndpoint string
+	// MetricsAddr is where Start serves /metrics (Prometheus); empty
+	// serves it nowhere (the caller may mount MetricsHandler itself).
+	MetricsAddr string
+
+	metrics http.Handler
 }
 
-// Register adds Common's flags to fs. Read the fields after fs.Parse.
-func (c *Common) Register(fs *FlagSet) {
+// DefaultMetricsAddr is the -metrics-addr default of the per-service
+// binaries: the port the Helm chart scrapes.
+const DefaultMetricsAddr = ":9090"
+
+// Register adds Common's flags to fs, with metricsAddr as the default of
+// -metrics-addr. Read the fields after fs.Parse.
+func (c *Common) Register(fs *FlagSet, metricsAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "KIZUNA_METRICS_ADDR", metricsAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
 }
+
+// MetricsHandler serves the process's metrics in the Prometheus format;
+// nil before Start.
+func (c *Common) MetricsHandler() http.Handler { return c.metrics }
 
 // Level parses LogLevel. Its errors match ErrUsage.
 func (c *Common) Level() (slog.Level, error) {
@@ -181,7 +198,8 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // Start does what every binary does once its flags are parsed: it builds
-// the logger (Logger) and sets up telemetry. service names the process:
+// the logger (Logger), sets up telemetry and serves /metrics on
+// MetricsAddr until ctx ends. service names the process:
 // its log lines carry service=<service> and its telemetry is
 // kizuna-<service>. The all-in-one binary passes "": the suite tags each
 // service's lines itself, and its telemetry is "kizuna". Call stop before
@@ -196,11 +214,44 @@ func (c *Common) Start(ctx context.Context, w io.Writer, service string) (log *s
 		log = log.With("service", service)
 		name += "-" + service
 	}
-	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: name, OTLPEndpoint: c.OTLPEndpoint})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: name, OTLPEndpoint: c.OTLPEndpoint})
 	if err != nil {
 		return nil, nil, err
 	}
-	return log, func() { _ = shutdown(context.WithoutCancel(ctx)) }, nil
+	c.metrics = tel.MetricsHandler()
+	stopTelemetry := func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }
+	if c.MetricsAddr == "" {
+		return log, stopTelemetry, nil
+	}
+	stopMetrics, err := serveMetrics(log, c.MetricsAddr, c.metrics)
+	if err != nil {
+		stopTelemetry()
+		return nil, nil, err
+	}
+	return log, func() { stopMetrics(); stopTelemetry() }, nil
+}
+
+// serveMetrics answers GET /metrics on addr in the background. The listener
+// is opened here so a port clash fails the start rather than a log line.
+func serveMetrics(log *slog.Logger, addr string, h http.Handler) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint stopped", "error", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", lis.Addr().String())
+	// Prometheus scrapes until the process exits: the endpoint outlives ctx
+	// so the drain is still visible, and stops with the telemetry.
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 // Exit runs run with os.Args[1:] and a context cancelled on SIGINT or

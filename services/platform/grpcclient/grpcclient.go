@@ -1,6 +1,7 @@
 // Package grpcclient dials other Kizuna services the one way they expect:
 // plaintext inside the cluster, OpenTelemetry context propagated, the
-// caller's API key forwarded, and keepalives that notice dead peers.
+// caller's API key forwarded, keepalives that notice dead peers, and
+// Unavailable errors that do not leak internal addresses (UnavailableError).
 // TargetFlags gives a binary its -<service>-target flags.
 package grpcclient
 
@@ -26,8 +27,8 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-		grpc.WithChainUnaryInterceptor(auth.ForwardUnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(auth.ForwardStreamClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(unavailableUnaryInterceptor(), auth.ForwardUnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(unavailableStreamInterceptor(), auth.ForwardStreamClientInterceptor()),
 		// Pings only while calls are open: enough to detect a peer that
 		// vanished mid-call without keeping idle connections busy. The
 		// server's enforcement policy (grpcserver) allows this rate.

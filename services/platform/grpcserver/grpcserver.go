@@ -53,7 +53,7 @@ type Options struct {
 // reflection. Register services on it as on any *grpc.Server, then Serve.
 type Server struct {
 	*grpc.Server
-	health          *health.Server // overall status only: SERVING until shutdown
+	health          *health.Server // "" and every registered service: SERVING until shutdown
 	shutdownTimeout time.Duration
 }
 
@@ -102,6 +102,13 @@ func New(opts Options) *Server {
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		// Clients behind a headless Service resolve the replicas once per
+		// connection: ending connections now and then (gracefully) makes
+		// them re-resolve, so replicas added by a scale-up get traffic.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      5 * time.Minute,
+			MaxConnectionAgeGrace: 30 * time.Second,
+		}),
 	}
 	s := &Server{
 		Server:          grpc.NewServer(serverOpts...),
@@ -120,6 +127,11 @@ func New(opts Options) *Server {
 // lets in-flight RPCs finish for up to the shutdown timeout, and force-stops
 // the rest. It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	// Health answers per service name too (kizuna.ingestion.v1.TrackingService,
+	// …), so a probe or a client can ask for the service it needs.
+	for name := range s.Server.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Server.Serve(lis) }()
 	select {

@@ -164,9 +164,18 @@ func TestInterceptorChain(t *testing.T) {
 	}
 
 	t.Run("health without key", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			t.Fatalf("Check = %v, %v; want SERVING", resp, err)
+		for _, tt := range []struct {
+			service string
+			want    codes.Code
+		}{
+			{service: "", want: codes.OK},
+			{service: "test.Test", want: codes.OK},
+			{service: "test.Unknown", want: codes.NotFound},
+		} {
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: tt.service})
+			if status.Code(err) != tt.want || (tt.want == codes.OK && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING) {
+				t.Errorf("Check(%q) = %v, %v; want %v and SERVING", tt.service, resp, err, tt.want)
+			}
 		}
 	})
 

@@ -42,7 +42,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := config.NewFlagSet("kizuna")
 	fs.SetOutput(stderr)
 	var common config.Common
-	common.Register(fs)
+	common.Register(fs, "")
 	dataDir := fs.String("data-dir", "KIZUNA_DATA_DIR", "./data", "where the embedded SQLite files and NATS store live")
 	httpAddr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", "localhost:8080", "REST, OpenAPI and health listen address")
 	grpcAddr := func(service string) *string {
