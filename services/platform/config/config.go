@@ -137,24 +137,24 @@ type Common struct {
 	LogLevel     string
 	LogFormat    string
 	OTLPEndpoint string
-	// MetricsAddr is where Start serves /metrics (Prometheus); empty
+	// PrometheusAddr is where Start serves /metrics (Prometheus); empty
 	// serves it nowhere (the caller may mount MetricsHandler itself).
-	MetricsAddr string
+	PrometheusAddr string
 
 	metrics http.Handler
 }
 
-// DefaultMetricsAddr is the -metrics-addr default of the per-service
+// DefaultPrometheusAddr is the -prometheus-addr default of the per-service
 // binaries: the port the Helm chart scrapes.
-const DefaultMetricsAddr = ":9090"
+const DefaultPrometheusAddr = ":9090"
 
 // Register adds Common's flags to fs, with metricsAddr as the default of
-// -metrics-addr. Read the fields after fs.Parse.
+// -prometheus-addr. Read the fields after fs.Parse.
 func (c *Common) Register(fs *FlagSet, metricsAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
-	fs.StringVar(&c.MetricsAddr, "metrics-addr", "KIZUNA_METRICS_ADDR", metricsAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.PrometheusAddr, "prometheus-addr", "KIZUNA_PROMETHEUS_ADDR", metricsAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
 }
 
 // MetricsHandler serves the process's metrics in the Prometheus format;
@@ -199,7 +199,7 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 
 // Start does what every binary does once its flags are parsed: it builds
 // the logger (Logger), sets up telemetry and serves /metrics on
-// MetricsAddr until ctx ends. service names the process:
+// PrometheusAddr until ctx ends. service names the process:
 // its log lines carry service=<service> and its telemetry is
 // kizuna-<service>. The all-in-one binary passes "": the suite tags each
 // service's lines itself, and its telemetry is "kizuna". Call stop before
@@ -220,10 +220,10 @@ func (c *Common) Start(ctx context.Context, w io.Writer, service string) (log *s
 	}
 	c.metrics = tel.MetricsHandler()
 	stopTelemetry := func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }
-	if c.MetricsAddr == "" {
+	if c.PrometheusAddr == "" {
 		return log, stopTelemetry, nil
 	}
-	stopMetrics, err := serveMetrics(log, c.MetricsAddr, c.metrics)
+	stopMetrics, err := serveMetrics(log, c.PrometheusAddr, c.metrics)
 	if err != nil {
 		stopTelemetry()
 		return nil, nil, err

@@ -96,12 +96,12 @@ func TestStartMetrics(t *testing.T) {
 	free.Close()
 
 	// A port already taken fails the start instead of logging later.
-	c := config.Common{LogLevel: "info", LogFormat: "json", MetricsAddr: busy.Addr().String()}
+	c := config.Common{LogLevel: "info", LogFormat: "json", PrometheusAddr: busy.Addr().String()}
 	if _, _, err := c.Start(context.Background(), io.Discard, "test"); err == nil {
 		t.Errorf("Start on a busy metrics address succeeded")
 	}
 
-	c = config.Common{LogLevel: "info", LogFormat: "json", MetricsAddr: freeAddr}
+	c = config.Common{LogLevel: "info", LogFormat: "json", PrometheusAddr: freeAddr}
 	_, stop, err := c.Start(context.Background(), io.Discard, "test")
 	if err != nil {
 		t.Fatal(err)

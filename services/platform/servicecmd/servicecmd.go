@@ -73,7 +73,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	}
 	fs := config.NewFlagSet(spec.Name)
 	var common config.Common
-	common.Register(fs, config.DefaultMetricsAddr)
+	common.Register(fs, config.DefaultPrometheusAddr)
 	addr := fs.String("grpc-addr", "KIZUNA_GRPC_ADDR", ":"+port, "gRPC listen address")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "sqlite:./data/"+spec.Name+".db", "sqlite:PATH or postgres:// URL")
 	schema := fs.String("database-schema", "KIZUNA_DATABASE_SCHEMA", spec.Name, "PostgreSQL schema owned by this service")

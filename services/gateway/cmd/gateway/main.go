@@ -21,7 +21,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("gateway")
 	var common config.Common
-	common.Register(fs, config.DefaultMetricsAddr)
+	common.Register(fs, config.DefaultPrometheusAddr)
 	addr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", ":8080", "REST listen address")
 	targets := grpcclient.TargetFlags(fs, "ingestion", "segmentation", "metrics", "campaign")
 	if err := fs.Parse(args); err != nil {
