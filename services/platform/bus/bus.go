@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -67,9 +68,10 @@ type ConnectOptions struct {
 	Logger *slog.Logger
 	// Replicas per stream on a cluster; default 1.
 	Replicas int
-	// TracerProvider and Propagator default to the otel globals, which
-	// telemetry.Setup configures.
+	// TracerProvider, MeterProvider and Propagator default to the otel
+	// globals, which telemetry.Setup configures.
 	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
 }
 
@@ -84,6 +86,7 @@ type Bus struct {
 	replicas   int
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
+	metrics    *instruments
 }
 
 // nameRE matches valid prefixes and durable consumer names.
@@ -118,6 +121,14 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Bus, error) {
 	b.tracer = tp.Tracer("github.com/kizuna/kizuna/services/platform/bus")
 	if b.propagator == nil {
 		b.propagator = otel.GetTextMapPropagator()
+	}
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var err error
+	if b.metrics, err = newInstruments(mp); err != nil {
+		return nil, fmt.Errorf("connect bus: metrics: %w", err)
 	}
 
 	natsOpts := []nats.Option{

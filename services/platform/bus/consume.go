@@ -125,9 +125,10 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 }
 
 func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
-	var delivery uint64 = 1
+	var delivery, pending uint64 = 1, 0
+	stream := b.StreamName(c.Kind)
 	if md, err := m.Metadata(); err == nil {
-		delivery = md.NumDelivered
+		delivery, pending = md.NumDelivered, md.NumPending
 	}
 	headers := m.Headers()
 	if headers == nil {
@@ -152,8 +153,11 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 		))
 	defer span.End()
 
+	start := time.Now()
 	err := callHandler(ctx, c.Handler, msg)
+	took := time.Since(start)
 	if err == nil {
+		b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeAck)
 		if err := m.Ack(); err != nil {
 			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
 				slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID), slog.Any("error", err))
@@ -167,12 +171,14 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 		slog.Uint64("delivery", delivery), slog.Any("error", err),
 	}
 	if delivery >= uint64(c.MaxDeliver) {
+		b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeDropped)
 		log.ErrorContext(ctx, "bus handler failed; giving up on message", attrs...)
 		if err := m.TermWithReason("max deliveries reached"); err != nil {
 			log.WarnContext(ctx, "bus term failed", slog.Any("error", err))
 		}
 		return
 	}
+	b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeRetry)
 	delay := retryDelay(c.RetryDelay, delivery)
 	log.WarnContext(ctx, "bus handler failed; will retry", append(attrs, slog.Duration("retry_in", delay))...)
 	if err := m.NakWithDelay(delay); err != nil {
