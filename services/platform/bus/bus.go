@@ -53,9 +53,12 @@ const (
 
 // ConnectOptions configures Connect.
 type ConnectOptions struct {
-	// URL of a NATS server or cluster (nats://host:4222). Ignored when
-	// Embedded is set.
+	// URL of a NATS server or cluster (nats://host:4222, or several
+	// comma-separated). Ignored when Embedded is set.
 	URL string
+	// CredsFile, when set, authenticates with a NATS credentials file (user
+	// JWT and NKey seed), as a NATS account server or operator issues them.
+	CredsFile string
 	// Embedded, when set, connects in-process to that server.
 	Embedded *Embedded
 	// Prefix namespaces stream names (<PREFIX>_EVENTS) and subjects
@@ -135,6 +138,9 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Bus, error) {
 		nats.Name(opts.Name),
 		nats.MaxReconnects(-1), // a NATS restart must not kill the service
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+	}
+	if opts.CredsFile != "" {
+		natsOpts = append(natsOpts, nats.UserCredentials(opts.CredsFile))
 	}
 	url := opts.URL
 	if opts.Embedded != nil {

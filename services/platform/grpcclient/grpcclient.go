@@ -26,6 +26,9 @@ import (
 func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Spread calls over every address the target resolves to: with
+		// "dns:///<headless service>:port" that is every replica.
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithChainUnaryInterceptor(unavailableUnaryInterceptor(), auth.ForwardUnaryClientInterceptor()),
 		grpc.WithChainStreamInterceptor(unavailableStreamInterceptor(), auth.ForwardStreamClientInterceptor()),
