@@ -135,6 +135,11 @@ const relayBatch = 500
 // Run relays the outbox to the bus until ctx ends, then makes a last pass so
 // that what was stored before shutdown is published.
 func (s *Service) Run(ctx context.Context) error {
+	stopObserving, err := bus.ObserveOutbox("ingestion", s.store.OutboxBacklog)
+	if err != nil {
+		return err
+	}
+	defer stopObserving()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	backoff := time.Duration(0)

@@ -92,8 +92,10 @@ func scrapeDuringRequests(t *testing.T, cfg suite.Config, streamPrefix string) {
 		return sum(now, `kizuna_bus_messages_published_total{`, published)-sum(before, `kizuna_bus_messages_published_total{`, published) >= 3 &&
 			sum(now, `kizuna_bus_messages_processed_total{`, []string{`stream="` + streamPrefix + `_EVENTS"`, `outcome="ack"`}) >= 3
 	})
-	if !bytes.Contains(after, []byte(`kizuna_db_pool_max_open{`)) {
-		t.Errorf("no SQL pool metrics")
+	for _, m := range []string{`kizuna_db_pool_max_open{`, `kizuna_outbox_backlog{`} {
+		if !bytes.Contains(after, []byte(m)) {
+			t.Errorf("/metrics lacks %s…}", m)
+		}
 	}
 }
 

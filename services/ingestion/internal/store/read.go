@@ -314,6 +314,15 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, 
 	return out, rows.Err()
 }
 
+// OutboxBacklog counts the queued messages.
+func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
+
 // DeleteOutbox removes published messages by sequence number. Deleting by
 // list, not by range, matters on PostgreSQL: sequence numbers can commit out
 // of order, so a lower one may still be unpublished.
