@@ -420,7 +420,7 @@ func TestBackendDownIsPlainUnavailable(t *testing.T) {
 	}
 	logged := false
 	for _, l := range e.logs.lines(t) {
-		if l["msg"] == "backend unavailable" && strings.Contains(fmt.Sprint(l["error"]), "127.0.0.1") {
+		if l["msg"] == "backend unavailable" && l["route"] == "/v1/kpis" && strings.Contains(fmt.Sprint(l["error"]), "127.0.0.1") {
 			logged = true
 		}
 	}

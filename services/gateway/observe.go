@@ -140,7 +140,11 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // sees a plain Unavailable (platform/grpcclient keeps addresses out of it).
 func (g *Gateway) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if status.Code(err) == codes.Unavailable {
-		g.logger.WarnContext(ctx, "backend unavailable", "route", r.Pattern, "error", err)
+		route := r.URL.Path
+		if p, ok := runtime.HTTPPattern(ctx); ok {
+			route = p.String()
+		}
+		g.logger.WarnContext(ctx, "backend unavailable", "route", route, "error", err)
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, err)
 }
