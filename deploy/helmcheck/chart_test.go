@@ -332,3 +332,44 @@ func TestDecodeIsStrict(t *testing.T) {
 		})
 	}
 }
+
+func TestRenderGRPCTLS(t *testing.T) {
+	v := readValues(t, "testdata/production.yaml")
+	v["grpcTLS"] = map[string]any{"enabled": true, "existingSecret": "kizuna-grpc-tls"}
+	objs, err := Render(loadChart(t), "kizuna", "kizuna", v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := index(t, objs)
+	for _, name := range components {
+		d := get[*appsv1.Deployment](t, r, "Deployment", "kizuna-"+name)
+		pod := d.Spec.Template.Spec
+		c := pod.Containers[0]
+		e := env(c)
+		if e["KIZUNA_GRPC_TLS_CERT"].Value != "/etc/kizuna/grpc-tls/tls.crt" || e["KIZUNA_GRPC_TLS_CA"].Value != "/etc/kizuna/grpc-tls/ca.crt" {
+			t.Errorf("%s: TLS env %+v %+v", name, e["KIZUNA_GRPC_TLS_CERT"], e["KIZUNA_GRPC_TLS_CA"])
+		}
+		if _, ok := e["KIZUNA_GRPC_TLS_CLIENT_AUTH"]; ok == (name == "gateway") {
+			t.Errorf("%s: KIZUNA_GRPC_TLS_CLIENT_AUTH set = %v (only servers require client certificates)", name, ok)
+		}
+		mounted := false
+		for _, m := range c.VolumeMounts {
+			mounted = mounted || (m.Name == "grpc-tls" && m.MountPath == "/etc/kizuna/grpc-tls")
+		}
+		secret := false
+		for _, vol := range pod.Volumes {
+			secret = secret || (vol.Name == "grpc-tls" && vol.Secret != nil && vol.Secret.SecretName == "kizuna-grpc-tls")
+		}
+		if !mounted || !secret {
+			t.Errorf("%s: grpc-tls mounted %v, volume %v", name, mounted, secret)
+		}
+		if name != "gateway" && (c.ReadinessProbe.TCPSocket == nil || c.ReadinessProbe.GRPC != nil) {
+			t.Errorf("%s: readiness %+v; gRPC probes cannot speak TLS", name, c.ReadinessProbe.ProbeHandler)
+		}
+	}
+
+	v["grpcTLS"] = map[string]any{"enabled": true}
+	if _, err := Render(loadChart(t), "kizuna", "kizuna", v); err == nil || !strings.Contains(err.Error(), "grpcTLS.existingSecret") {
+		t.Errorf("TLS without a Secret: err = %v", err)
+	}
+}

@@ -114,12 +114,20 @@ func (fs *FlagSet) Int(name, envVar string, def int, usage string) *int {
 
 // Bool registers a bool flag whose default comes from envVar when set.
 func (fs *FlagSet) Bool(name, envVar string, def bool, usage string) *bool {
+	p := new(bool)
+	fs.BoolVar(p, name, envVar, def, usage)
+	return p
+}
+
+// BoolVar registers a bool flag stored in p whose default comes from
+// envVar when set.
+func (fs *FlagSet) BoolVar(p *bool, name, envVar string, def bool, usage string) {
 	s := fs.env(envVar, strconv.FormatBool(def))
 	v, err := strconv.ParseBool(s)
 	if err != nil {
 		fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envVar, s, err))
 	}
-	return fs.FlagSet.Bool(name, v, fs.usage(envVar, usage))
+	fs.FlagSet.BoolVar(p, name, v, fs.usage(envVar, usage))
 }
 
 // Duration registers a duration flag whose default comes from envVar when set.

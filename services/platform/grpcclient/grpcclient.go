@@ -62,10 +62,10 @@ func TargetFlags(fs *config.FlagSet, names ...string) Targets {
 	return t
 }
 
-// Dial dials every target (call it after parsing the flags) and returns the
-// connections by name and a func closing them all. On error nothing is
-// left open.
-func (t Targets) Dial() (conns map[string]*grpc.ClientConn, closeAll func(), err error) {
+// Dial dials every target (call it after parsing the flags) with opts
+// (e.g. TLS credentials) and returns the connections by name and a func
+// closing them all. On error nothing is left open.
+func (t Targets) Dial(opts ...grpc.DialOption) (conns map[string]*grpc.ClientConn, closeAll func(), err error) {
 	conns = make(map[string]*grpc.ClientConn, len(t))
 	closeAll = func() {
 		for _, c := range conns {
@@ -73,7 +73,7 @@ func (t Targets) Dial() (conns map[string]*grpc.ClientConn, closeAll func(), err
 		}
 	}
 	for name, target := range t {
-		conn, err := Dial(*target)
+		conn, err := Dial(*target, opts...)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("dial %s: %w", name, err)

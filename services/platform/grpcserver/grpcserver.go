@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -42,6 +43,8 @@ type Options struct {
 	PublicMethods []string
 	// ShutdownTimeout; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Creds secures the server (grpctls); nil serves plaintext.
+	Creds credentials.TransportCredentials
 	// TracerProvider, MeterProvider and Propagator default to the otel
 	// globals that telemetry.Setup configures.
 	TracerProvider trace.TracerProvider
@@ -109,6 +112,9 @@ func New(opts Options) *Server {
 			MaxConnectionAge:      5 * time.Minute,
 			MaxConnectionAgeGrace: 30 * time.Second,
 		}),
+	}
+	if opts.Creds != nil {
+		serverOpts = append(serverOpts, grpc.Creds(opts.Creds))
 	}
 	s := &Server{
 		Server:          grpc.NewServer(serverOpts...),

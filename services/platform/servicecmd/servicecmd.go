@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/platform/grpcserver"
+	"github.com/kizuna/kizuna/services/platform/grpctls"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -83,6 +84,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
 	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every service of the deployment (at least 32 bytes): service tokens for work no caller started; accepted by every service when set")
 	targets := grpcclient.TargetFlags(fs, spec.Calls...)
+	tlsFlags := grpctls.Register(fs)
 	if spec.Flags != nil {
 		spec.Flags(fs)
 	}
@@ -117,7 +119,17 @@ func run(ctx context.Context, spec Spec, args []string) error {
 		return err
 	}
 	defer env.Bus.Close()
-	conns, closeConns, err := targets.Dial()
+	serverCreds, err := tlsFlags.ServerCredentials()
+	if err != nil {
+		return err
+	}
+	var dialOpts []grpc.DialOption
+	if clientCreds, err := tlsFlags.ClientCredentials(); err != nil {
+		return err
+	} else if clientCreds != nil {
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(clientCreds))
+	}
+	conns, closeConns, err := targets.Dial(dialOpts...)
 	if err != nil {
 		return err
 	}
@@ -135,7 +147,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	} else {
 		return fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
 	}
-	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods})
+	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods, Creds: serverCreds})
 	svc.Register(srv.Server)
 	lis, err := grpcserver.Listen(*addr)
 	if err != nil {
