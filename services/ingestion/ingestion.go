@@ -150,7 +150,7 @@ func (s *Service) Run(ctx context.Context) error {
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := s.relayAll(final); err != nil {
-				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "err", err)
+				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "error", err)
 			}
 			return nil
 		case <-s.queued:
@@ -166,7 +166,7 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.relayAll(ctx); err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
 			if ctx.Err() == nil {
-				s.opts.Logger.Error("relay outbox to bus", "err", err, "retry_in", backoff)
+				s.opts.Logger.Error("relay outbox to bus", "error", err, "retry_in", backoff)
 			}
 			continue
 		}

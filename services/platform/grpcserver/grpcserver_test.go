@@ -190,8 +190,8 @@ func TestInterceptorChain(t *testing.T) {
 		if echo == nil {
 			t.Fatalf("no log line for Echo; got %v", byMethod)
 		}
-		if echo["workspace"] != grpctest.Workspace || echo["trace_id"] == nil || echo["duration"] == nil {
-			t.Errorf("Echo log line = %v; want workspace, trace_id, duration", echo)
+		if echo["workspace_id"] != grpctest.Workspace || echo["trace_id"] == nil || echo["duration"] == nil {
+			t.Errorf("Echo log line = %v; want workspace_id, trace_id, duration", echo)
 		}
 		panicLine := byMethod["/test.Test/Panic Internal"]
 		if panicLine == nil || !strings.Contains(panicLine["stack"].(string), "grpcserver_test") || panicLine["level"] != "ERROR" {
