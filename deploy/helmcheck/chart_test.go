@@ -111,7 +111,7 @@ func TestRenderProductionValues(t *testing.T) {
 	}
 	for kind, want := range map[string]int{
 		"Deployment": 5, "Service": 5, "NetworkPolicy": 5, "HorizontalPodAutoscaler": 2,
-		"PodDisruptionBudget": 4, "ServiceMonitor": 1, "ServiceAccount": 1,
+		"PodDisruptionBudget": 4, "ServiceMonitor": 1, "ServiceAccount": 1, "PrometheusRule": 1,
 	} {
 		if got := len(r[kind]); got != want {
 			t.Errorf("%d %s objects, want %d: %v", got, kind, want, keys(r[kind]))
@@ -223,6 +223,22 @@ func TestRenderProductionValues(t *testing.T) {
 		})
 	}
 
+	// The PrometheusRule carries deploy/prometheus/alerts.yaml unchanged:
+	// its {{ $labels }} templates are Prometheus', not Helm's.
+	rule := get[*monitoringv1.PrometheusRule](t, r, "PrometheusRule", "kizuna")
+	alerts := 0
+	for _, g := range rule.Spec.Groups {
+		for _, rl := range g.Rules {
+			alerts++
+			if rl.Alert == "KizunaConsumerLag" && !strings.Contains(rl.Annotations["summary"], "{{ $labels.consumer }}") {
+				t.Errorf("KizunaConsumerLag summary %q lost its Prometheus template", rl.Annotations["summary"])
+			}
+		}
+	}
+	if alerts < 10 {
+		t.Errorf("PrometheusRule holds %d alerts", alerts)
+	}
+
 	sm := get[*monitoringv1.ServiceMonitor](t, r, "ServiceMonitor", "kizuna")
 	if sm.Labels["release"] != "prometheus" || len(sm.Spec.Endpoints) != 1 || sm.Spec.Endpoints[0].Port != "metrics" {
 		t.Errorf("ServiceMonitor = %+v", sm)
@@ -277,8 +293,8 @@ func TestRenderMinimalValues(t *testing.T) {
 	if len(keys.StringData["service-secret"]) != 32 || !strings.HasPrefix(db.StringData["database-url"], "postgres://") {
 		t.Errorf("secrets = %v / %v", keys.StringData, db.StringData)
 	}
-	if n := len(r["HorizontalPodAutoscaler"]) + len(r["ServiceMonitor"]); n != 0 {
-		t.Errorf("HPA and ServiceMonitor are off by default; rendered %d", n)
+	if n := len(r["HorizontalPodAutoscaler"]) + len(r["ServiceMonitor"]) + len(r["PrometheusRule"]); n != 0 {
+		t.Errorf("HPA, ServiceMonitor and PrometheusRule are off by default; rendered %d", n)
 	}
 	d := get[*appsv1.Deployment](t, r, "Deployment", "shop-kizuna-campaign")
 	e := env(d.Spec.Template.Spec.Containers[0])
