@@ -156,13 +156,13 @@ type Common struct {
 // binaries: the port the Helm chart scrapes.
 const DefaultPrometheusAddr = ":9090"
 
-// Register adds Common's flags to fs, with metricsAddr as the default of
+// Register adds Common's flags to fs, with prometheusAddr as the default of
 // -prometheus-addr. Read the fields after fs.Parse.
-func (c *Common) Register(fs *FlagSet, metricsAddr string) {
+func (c *Common) Register(fs *FlagSet, prometheusAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
-	fs.StringVar(&c.PrometheusAddr, "prometheus-addr", "KIZUNA_PROMETHEUS_ADDR", metricsAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.PrometheusAddr, "prometheus-addr", "KIZUNA_PROMETHEUS_ADDR", prometheusAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
 }
 
 // MetricsHandler serves the process's metrics in the Prometheus format;
@@ -207,7 +207,7 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 
 // Start does what every binary does once its flags are parsed: it builds
 // the logger (Logger), sets up telemetry and serves /metrics on
-// PrometheusAddr until ctx ends. service names the process:
+// PrometheusAddr until stop is called. service names the process:
 // its log lines carry service=<service> and its telemetry is
 // kizuna-<service>. The all-in-one binary passes "": the suite tags each
 // service's lines itself, and its telemetry is "kizuna". Call stop before
