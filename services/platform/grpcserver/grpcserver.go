@@ -110,7 +110,7 @@ func New(opts Options) *Server {
 		// them re-resolve, so replicas added by a scale-up get traffic.
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionAge:      5 * time.Minute,
-			MaxConnectionAgeGrace: 30 * time.Second,
+			MaxConnectionAgeGrace: 2 * time.Minute, // longer than any request, so none is cut off
 		}),
 	}
 	if opts.Creds != nil {
