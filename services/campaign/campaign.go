@@ -1,18 +1,19 @@
 // Package campaign is the Kizuna campaign service: journeys (event-,
 // segment- and broadcast-entered step sequences over e-mail, LINE and
 // webhooks, with consent, frequency caps and quiet hours), the channels they
-// send on, and the older one-shot webhook campaigns.
+// send on, and one-shot webhook campaigns, which run as broadcast journeys.
 //
 // The suite and the service's own command wire it the same way:
 //
 //	svc, err := campaign.New(ctx, campaign.Options{DB: db, Bus: b, Segmentation: segConn, Ingestion: ingConn})
 //	svc.Register(grpcServer)
-//	go svc.Run(ctx) // the dispatcher, until ctx ends
+//	go svc.Run(ctx) // the journey runner and sender, until ctx ends
 //
-// Webhook delivery is at least once: a delivery whose outcome was not
-// recorded (a crash, a lost lease) is sent again, with the same
-// Idempotency-Key header (the delivery id) so the receiver can drop the
-// duplicate. Each final outcome is published on the deliveries stream.
+// A send whose outcome was not recorded (a crash, a lost lease) is made
+// again with the same idempotency key towards its channel (the webhook's
+// Idempotency-Key, LINE's X-Line-Retry-Key, the e-mail Message-ID), so the
+// receiver can drop the duplicate. Each final outcome is published on the
+// deliveries stream.
 package campaign
 
 import (
@@ -26,15 +27,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/api"
-	"github.com/kizuna/kizuna/services/campaign/internal/audience"
 	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/channel"
-	"github.com/kizuna/kizuna/services/campaign/internal/dispatch"
 	"github.com/kizuna/kizuna/services/campaign/internal/email"
+	"github.com/kizuna/kizuna/services/campaign/internal/launch"
 	"github.com/kizuna/kizuna/services/campaign/internal/line"
 	"github.com/kizuna/kizuna/services/campaign/internal/netguard"
 	"github.com/kizuna/kizuna/services/campaign/internal/peers"
@@ -64,17 +63,13 @@ type Options struct {
 	// with platform/grpcclient so the caller's API key is forwarded.
 	Segmentation grpc.ClientConnInterface
 	Ingestion    grpc.ClientConnInterface
-	// HTTPClient posts to webhooks; default a client with a 10s timeout,
-	// which a client without a Timeout gets too. Redirects are never
-	// followed, whatever the client says.
-	HTTPClient *http.Client
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// RetryBackoff is the wait after a delivery's first retryable failure;
+	// RetryBackoff is the wait after a send's first retryable failure;
 	// it doubles per attempt (default 10s, at most 10 minutes between
 	// attempts). Tests shorten it.
 	RetryBackoff time.Duration
-	// PollInterval is how often the dispatcher, the journey runner and the
+	// PollInterval is how often the journey runner and the
 	// sender look for due work when nothing wakes them; default 1s.
 	PollInterval time.Duration
 	// ServiceTokens lets background work (journey steps, sends, LINE
@@ -107,13 +102,12 @@ var PublicMethods = []string{
 
 // Service is the campaign service.
 type Service struct {
-	server     *api.Server
-	journeys   *api.JourneyServer
-	dispatcher *dispatch.Dispatcher
-	runner     *runner.Runner
-	sender     *sender.Sender
-	email      *email.Sender
-	bus        *bus.Bus
+	server   *api.Server
+	journeys *api.JourneyServer
+	runner   *runner.Runner
+	sender   *sender.Sender
+	email    *email.Sender
+	bus      *bus.Bus
 }
 
 // New migrates the database, ensures the bus streams and returns the
@@ -153,22 +147,6 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err := opts.Bus.EnsureStreams(ctx); err != nil {
 		return nil, fmt.Errorf("campaign: %w", err)
 	}
-	hooks := webhook.NewSender(opts.HTTPClient)
-	// A lease must outlast the webhook call it covers, with room to record
-	// the outcome, or a slow call would be made twice.
-	lease := max(dispatch.DefaultLease, hooks.Timeout()+30*time.Second)
-	d := dispatch.New(dispatch.Config{
-		Store:        st,
-		Sender:       hooks,
-		Publisher:    outcomePublisher{bus: opts.Bus},
-		Logger:       logger,
-		Now:          now,
-		RetryBackoff: opts.RetryBackoff,
-		PollInterval: opts.PollInterval,
-		Lease:        lease,
-	})
-	m := domain.NewManager(st, audience.New(opts.Segmentation, opts.Ingestion), now, d.Wake)
-
 	box, err := secret.NewBox(opts.SecretKey)
 	if err != nil {
 		return nil, fmt.Errorf("campaign: secret key: %w", err)
@@ -208,7 +186,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	})
 	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
 	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake})
-	return &Service{server: api.New(m), journeys: js, dispatcher: d, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
+	m := domain.NewManager(st, &launch.Launcher{Store: st, Channels: channels, Segments: pc}, now, run.Wake)
+	return &Service{server: api.New(m), journeys: js, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
 }
 
 // Register adds CampaignService to srv.
@@ -219,19 +198,16 @@ func (s *Service) Register(srv *grpc.Server) {
 	campaignv1.RegisterConsentServiceServer(srv, s.journeys)
 }
 
-// Run runs the dispatcher until ctx ends: it sends pending deliveries of
-// launched campaigns (8 at a time), retries failures with backoff, marks
-// campaigns COMPLETED and publishes outcomes. On return, webhook calls in
-// flight have finished and been recorded. Several replicas may run it at
-// once against one database. It returns nil when ctx ends.
-//
-// It also consumes the events and membership streams for journeys (durable
-// consumers "campaign-journeys"), runs due journey steps and sends due
-// messages, until ctx ends.
+// Run consumes the events and membership streams for journeys (durable
+// consumers "campaign-journeys"), enrols broadcasts (campaigns among
+// them), runs due journey steps and sends due messages, retrying failures
+// with backoff and publishing final outcomes, until ctx ends; it then
+// returns nil. On return, calls in flight have finished and been recorded.
+// Several replicas may run it at once against one database.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
 	for _, c := range []bus.Consumer{
-		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent},
+		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent, BatchHandler: s.runner.HandleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
 	} {
 		stop, err := s.bus.Consume(ctx, c)
@@ -245,7 +221,6 @@ func (s *Service) Run(ctx context.Context) error {
 		defer stop()
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.dispatcher.Run(ctx) })
 	g.Go(func() error { return s.runner.Run(ctx) })
 	g.Go(func() error { return s.sender.Run(ctx) })
 	return g.Wait()
@@ -259,41 +234,6 @@ type sendPublisher struct {
 
 func (p sendPublisher) PublishSend(ctx context.Context, sd store.Send) error {
 	return p.bus.Publish(ctx, p.bus.Subject(bus.KindDeliveries, sd.WorkspaceID, sd.JourneyID), sd.ID, api.SendOutcome(sd))
-}
-
-// outcomePublisher publishes final delivery outcomes on the deliveries
-// stream, subject deliveries.<workspace>.<campaign>, message id = delivery
-// id so a re-publish after a crash is deduplicated.
-//
-// There is no protobuf message for a delivery outcome yet, so the payload
-// is a google.protobuf.Struct with the fields below; it should become a
-// kizuna.campaign.v1 message (see the service's report). status is the
-// API's enum name, so consumers parse the values the API returns.
-type outcomePublisher struct {
-	bus *bus.Bus
-}
-
-func (p outcomePublisher) PublishOutcome(ctx context.Context, f dispatch.Final) error {
-	fields := map[string]any{
-		"delivery_id":   f.ID,
-		"campaign_id":   f.CampaignID,
-		"customer_id":   f.CustomerID,
-		"workspace_id":  f.WorkspaceID,
-		"segment_id":    f.SegmentID,
-		"status":        api.DeliveryStatus(f.Status).String(),
-		"attempts":      float64(f.Attempts),
-		"response_code": float64(f.ResponseCode),
-		"last_error":    f.LastError,
-	}
-	if !f.SendTime.IsZero() {
-		fields["send_time"] = f.SendTime.UTC().Format(time.RFC3339Nano)
-	}
-	msg, err := structpb.NewStruct(fields)
-	if err != nil {
-		return fmt.Errorf("delivery %q outcome: %w", f.ID, err)
-	}
-	subject := p.bus.Subject(bus.KindDeliveries, f.WorkspaceID, f.CampaignID)
-	return p.bus.Publish(ctx, subject, f.ID, msg)
 }
 
 // ParseSecretKey reads a KIZUNA_SECRET_KEY value: 32 bytes as base64 or 64

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -49,6 +50,16 @@ var keys = auth.StaticKeys{keyA: wsA, keyB: wsB}
 type fakeSegments struct {
 	segmentationv1.UnimplementedSegmentServiceServer
 	members map[string]map[string][]string // workspace → segment → customer ids
+	// pageSize is the most ids a page holds; 0 means 3, to exercise paging.
+	pageSize int
+}
+
+func (f *fakeSegments) GetSegment(ctx context.Context, req *segmentationv1.GetSegmentRequest) (*segmentationv1.GetSegmentResponse, error) {
+	ws, _ := auth.WorkspaceID(ctx)
+	if _, ok := f.members[ws][req.GetSegmentId()]; !ok {
+		return nil, status.Error(codes.NotFound, "segment not found")
+	}
+	return &segmentationv1.GetSegmentResponse{Segment: &segmentationv1.Segment{SegmentId: req.GetSegmentId()}}, nil
 }
 
 func (f *fakeSegments) ListSegmentMembers(ctx context.Context, req *segmentationv1.ListSegmentMembersRequest) (*segmentationv1.ListSegmentMembersResponse, error) {
@@ -68,8 +79,11 @@ func (f *fakeSegments) ListSegmentMembers(ctx context.Context, req *segmentation
 		}
 		start = n
 	}
-	// Pages of 3 whatever the caller asks, to exercise paging.
-	end := min(start+3, len(ids))
+	page := f.pageSize
+	if page == 0 {
+		page = 3
+	}
+	end := min(start+page, len(ids))
 	resp := &segmentationv1.ListSegmentMembersResponse{TotalSize: int64(len(ids))}
 	for _, id := range ids[start:end] {
 		resp.Members = append(resp.Members, &segmentationv1.SegmentMember{CustomerId: id})
@@ -101,18 +115,25 @@ func (f *fakeCustomers) BatchGetCustomers(ctx context.Context, req *ingestionv1.
 		if err != nil {
 			return nil, status.Error(codes.Internal, err.Error())
 		}
-		resp.Customers = append(resp.Customers, &ingestionv1.Customer{CustomerId: id, Traits: s})
+		cus := &ingestionv1.Customer{CustomerId: id, Traits: s}
+		if line, ok := t["lineUserId"].(string); ok {
+			// As ingestion resolves it: an identity of its own.
+			cus.Identities = append(cus.Identities, &ingestionv1.Identity{Kind: "line_user_id", Value: line})
+		}
+		resp.Customers = append(resp.Customers, cus)
 	}
 	return resp, nil
 }
 
 // post is one webhook call the sink received.
 type post struct {
-	DeliveryID     string `json:"delivery_id"`
-	CampaignID     string `json:"campaign_id"`
+	SendID         string `json:"send_id"`
+	JourneyID      string `json:"journey_id"`
+	StepID         string `json:"step_id"`
 	CustomerID     string `json:"customer_id"`
 	WorkspaceID    string `json:"workspace_id"`
 	Message        string `json:"message"`
+	UnsubscribeURL string `json:"unsubscribe_url"`
 	idempotencyKey string
 	contentType    string
 	userAgent      string
@@ -177,7 +198,8 @@ func newEnv(t *testing.T, db *sqldb.DB, b *bus.Bus, segments *fakeSegments, cust
 	fakes := grpctest.Start(t, func(s *grpc.Server) {
 		segmentationv1.RegisterSegmentServiceServer(s, segments)
 		ingestionv1.RegisterCustomerServiceServer(s, customers)
-	}, grpctest.WithVerifier(keys))
+		ingestionv1.RegisterWorkspaceServiceServer(s, fakeWorkspaces{})
+	}, grpctest.WithVerifier(testTokens(t).Verifier(keys)))
 	fakeConn := grpctest.Dial(t, fakes)
 	sk := newSink(t, answer)
 
@@ -189,7 +211,6 @@ func newEnv(t *testing.T, db *sqldb.DB, b *bus.Bus, segments *fakeSegments, cust
 		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Segmentation:  fakeConn,
 		Ingestion:     fakeConn,
-		HTTPClient:    sk.srv.Client(),
 		RetryBackoff:  10 * time.Millisecond,
 		PollInterval:  50 * time.Millisecond,
 		ServiceTokens: testTokens(t),
@@ -353,7 +374,7 @@ func TestLaunchDeliversOnce(t *testing.T) {
 		if got := done.GetDeliveryCounts(); got.GetTotal() != wantCounts.Total || got.GetSent() != wantCounts.Sent || got.GetFailed() != wantCounts.Failed || got.GetPending() != 0 {
 			t.Errorf("counts = %v, want %v", got, wantCounts)
 		}
-		time.Sleep(200 * time.Millisecond) // a second dispatch would land by now
+		time.Sleep(200 * time.Millisecond) // a second send would land by now
 
 		calls := e.sink.calls()
 		deliveries := deliveriesByCustomer(t, e, keyA, c.GetCampaignId())
@@ -365,8 +386,9 @@ func TestLaunchDeliversOnce(t *testing.T) {
 					if len(calls[id]) != 0 {
 						t.Errorf("%d POSTs, want none", len(calls[id]))
 					}
-					if d.GetStatus() != campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED || d.GetLastError() == "" || d.GetAttempts() != 0 {
-						t.Errorf("delivery = %v, want FAILED with an error and no attempts", d)
+					reason := map[string]string{"cus_gone": "NO_PROFILE", "cus_bad": "RENDER_FAILED"}[id]
+					if d.GetStatus() != campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED || !strings.HasPrefix(d.GetLastError(), reason) || d.GetAttempts() != 0 {
+						t.Errorf("delivery = %v, want FAILED with reason %s and no attempts", d, reason)
 					}
 					return
 				}
@@ -379,15 +401,16 @@ func TestLaunchDeliversOnce(t *testing.T) {
 					name = n.(string)
 				}
 				want := post{
-					DeliveryID: d.GetDeliveryId(), CampaignID: c.GetCampaignId(), CustomerID: id, WorkspaceID: wsA,
+					SendID: d.GetDeliveryId(), JourneyID: p.JourneyID, StepID: "message", CustomerID: id, WorkspaceID: wsA,
 					Message:        fmt.Sprintf("Hello %s (%s)", name, id),
+					UnsubscribeURL: p.UnsubscribeURL,
 					idempotencyKey: d.GetDeliveryId(), contentType: "application/json", userAgent: "kizuna-campaign/1",
 				}
-				if p != want {
+				if p != want || !strings.HasPrefix(p.JourneyID, "jny_") || !strings.Contains(p.UnsubscribeURL, "/unsubscribe/") {
 					t.Errorf("POST = %+v, want %+v", p, want)
 				}
 				if d.GetStatus() != campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT || d.GetAttempts() != 1 ||
-					d.GetResponseCode() != 200 || d.GetSendTime() == nil || d.GetMessage() != want.Message {
+					d.GetSendTime() == nil || d.GetMessage() != want.Message {
 					t.Errorf("delivery = %v", d)
 				}
 			})
@@ -399,7 +422,9 @@ func TestLaunchDeliversOnce(t *testing.T) {
 		// Every final outcome is published once per delivery id.
 		want := map[string]string{}
 		for _, d := range deliveries {
-			want[d.GetDeliveryId()] = d.GetStatus().String()
+			want[d.GetDeliveryId()] = map[campaignv1.DeliveryStatus]string{
+				campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT: "SENT", campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED: "SKIPPED",
+			}[d.GetStatus()]
 		}
 		got := outcomes.waitFor(t, len(want))
 		for id, st := range want {
@@ -425,16 +450,15 @@ func consumeOutcomes(t testing.TB, b *bus.Bus) *outcomes {
 		Durable:       "campaign_test",
 		FilterSubject: b.Subject(bus.KindDeliveries, wsA) + ".*",
 		Handler: func(_ context.Context, m bus.Message) error {
-			var s structpb.Struct
-			if err := m.Unmarshal(&s); err != nil {
+			var out campaignv1.SendOutcome
+			if err := m.Unmarshal(&out); err != nil {
 				return err
 			}
-			f := s.GetFields()
-			if f["delivery_id"].GetStringValue() != m.MsgID || f["workspace_id"].GetStringValue() != wsA {
-				t.Errorf("outcome %s = %v", m.MsgID, f)
+			if out.GetSendId() != m.MsgID || out.GetWorkspaceId() != wsA {
+				t.Errorf("outcome %s = %v", m.MsgID, &out)
 			}
 			o.mu.Lock()
-			o.got[m.MsgID] = f["status"].GetStringValue()
+			o.got[m.MsgID] = out.GetStatus().String()
 			o.mu.Unlock()
 			return nil
 		},
@@ -471,8 +495,9 @@ func (o *outcomes) waitFor(t testing.TB, n int) map[string]string {
 	return out
 }
 
-// TestRetries checks the webhook answer handling: 5xx then 2xx is sent on a
-// later attempt, 4xx fails at once, endless 5xx fails after 5 attempts.
+// TestRetries checks the webhook answer handling of a campaign's sends:
+// 5xx then 2xx is sent on a later attempt, 4xx fails at once, endless 5xx
+// fails after 5 attempts.
 func TestRetries(t *testing.T) {
 	answers := map[string]func(n int) int{
 		"cus_flaky":    func(n int) int { return map[bool]int{true: 500, false: 200}[n <= 2] },
@@ -505,21 +530,22 @@ func TestRetries(t *testing.T) {
 		customer string
 		status   campaignv1.DeliveryStatus
 		attempts int32
-		code     int32
-		errSet   bool
+		// lastError is what the last error starts with ("" for none).
+		lastError string
 	}{
-		{customer: "cus_flaky", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 3, code: 200},
-		{customer: "cus_throttle", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 2, code: 204},
-		{customer: "cus_timeout", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 2, code: 200},
-		{customer: "cus_rejected", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 1, code: 400, errSet: true},
-		{customer: "cus_gone404", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 1, code: 404, errSet: true},
-		{customer: "cus_down", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 5, code: 503, errSet: true},
+		{customer: "cus_flaky", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 3},
+		{customer: "cus_throttle", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 2},
+		{customer: "cus_timeout", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT, attempts: 2},
+		{customer: "cus_rejected", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 1, lastError: "HTTP 400"},
+		{customer: "cus_gone404", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 1, lastError: "HTTP 404"},
+		{customer: "cus_down", status: campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED, attempts: 5, lastError: "gave up after 5 attempts: HTTP 503"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.customer, func(t *testing.T) {
 			d := deliveries[tt.customer]
-			if d.GetStatus() != tt.status || d.GetAttempts() != tt.attempts || d.GetResponseCode() != tt.code || (d.GetLastError() != "") != tt.errSet {
-				t.Errorf("delivery = %v, want %s after %d attempts, code %d, error set %v", d, tt.status, tt.attempts, tt.code, tt.errSet)
+			if d.GetStatus() != tt.status || d.GetAttempts() != tt.attempts || !strings.HasPrefix(d.GetLastError(), tt.lastError) ||
+				(tt.lastError == "") != (d.GetStatus() == campaignv1.DeliveryStatus_DELIVERY_STATUS_SENT) {
+				t.Errorf("delivery = %v, want %s after %d attempts, last error %q", d, tt.status, tt.attempts, tt.lastError)
 			}
 			if got := len(calls[tt.customer]); got != int(tt.attempts) {
 				t.Errorf("sink saw %d POSTs, want %d", got, tt.attempts)

@@ -7,6 +7,7 @@ require (
 	github.com/emersion/go-smtp v0.26.0
 	github.com/google/uuid v1.6.0
 	github.com/kizuna/kizuna/gen v0.0.0
+	github.com/kizuna/kizuna/services/analytics v0.0.0
 	github.com/kizuna/kizuna/services/platform v0.0.0
 	github.com/osteele/liquid v1.6.0
 	github.com/wneessen/go-mail v0.8.1
@@ -31,6 +32,7 @@ require (
 	go.opentelemetry.io/otel/sdk v1.47.0 // indirect
 	go.opentelemetry.io/otel/sdk/metric v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
 )
 
 require (
@@ -78,5 +80,6 @@ require (
 
 replace (
 	github.com/kizuna/kizuna/gen => ../../gen
+	github.com/kizuna/kizuna/services/analytics => ../analytics
 	github.com/kizuna/kizuna/services/platform => ../platform
 )

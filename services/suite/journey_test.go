@@ -149,11 +149,21 @@ func journeys(t *testing.T, cfg suite.Config) {
 	}
 
 	accepted := lineAPI.WaitForUsers(t, 2, 15*time.Second)
+	// An entry completes when its last send is queued: done is when no
+	// send is pending either.
 	eventually(t, "journey done", func() bool {
 		var st struct {
-			Stats struct{ Completed, Exited string }
+			Stats struct {
+				Completed, Exited string
+				Sends             []struct{ Status string }
+			}
 		}
 		c.call("GET", "/v1/journeys/"+jid+"/stats", "", nil, &st)
+		for _, sc := range st.Stats.Sends {
+			if sc.Status == "PENDING" {
+				return false
+			}
+		}
 		return st.Stats.Completed == "2" && st.Stats.Exited == "1"
 	})
 	accepted = lineAPI.Accepted()

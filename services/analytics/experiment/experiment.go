@@ -53,7 +53,8 @@ func (p Proportion) validate(name string) error {
 type ProportionTest struct {
 	ControlRate, VariantRate float64
 	// AbsoluteLift is VariantRate - ControlRate, with a Wald interval using
-	// the unpooled standard error.
+	// the unpooled standard error, clipped to [-1, 1], the range of a
+	// difference of rates.
 	AbsoluteLift float64
 	AbsoluteCI   Interval
 	// RelativeLift is VariantRate/ControlRate - 1. Its interval is the
@@ -87,7 +88,7 @@ func TwoProportionZTest(control, variant Proportion, alpha float64) (ProportionT
 	zc := stdNormal.Quantile(1 - alpha/2)
 
 	se := math.Sqrt(pa*(1-pa)/na + pb*(1-pb)/nb)
-	res.AbsoluteCI = Interval{Low: res.AbsoluteLift - zc*se, High: res.AbsoluteLift + zc*se}
+	res.AbsoluteCI = Interval{Low: max(res.AbsoluteLift-zc*se, -1), High: min(res.AbsoluteLift+zc*se, 1)}
 
 	pooled := float64(control.Conversions+variant.Conversions) / (na + nb)
 	if seP := math.Sqrt(pooled * (1 - pooled) * (1/na + 1/nb)); seP > 0 {

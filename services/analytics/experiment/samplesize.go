@@ -7,6 +7,19 @@ import (
 	"github.com/kizuna/kizuna/services/analytics/internal/num"
 )
 
+// MaxSampleSize bounds a sample size per arm: an effect so small that it
+// needs more is refused with the reason rather than answered with a number
+// no experiment could reach (or one that overflows).
+const MaxSampleSize = 1_000_000_000_000
+
+// perArm rounds a sample size up, refusing one above MaxSampleSize.
+func perArm(n float64) (int64, error) {
+	if !(n <= MaxSampleSize) {
+		return 0, fmt.Errorf("sample size: %w: the effect is too small to detect: it needs more than %d units per arm", ErrInvalidInput, int64(MaxSampleSize))
+	}
+	return int64(math.Ceil(n)), nil
+}
+
 // MDEKind says how a minimum detectable effect is expressed.
 type MDEKind int
 
@@ -55,8 +68,7 @@ func SampleSizeProportions(baseline, mde float64, kind MDEKind, alpha, power flo
 	za, zb := stdNormal.Quantile(1-alpha/2), stdNormal.Quantile(power)
 	sd1 := math.Sqrt(2 * baseline * (1 - baseline))
 	sd2 := math.Sqrt(baseline*(1-baseline) + target*(1-target))
-	n := (za*sd1 + zb*sd2) * (za*sd1 + zb*sd2) / (delta * delta)
-	return int64(math.Ceil(n)), nil
+	return perArm((za*sd1 + zb*sd2) * (za*sd1 + zb*sd2) / (delta * delta))
 }
 
 // SampleSizeMeans returns the units per arm needed to detect an absolute
@@ -74,5 +86,5 @@ func SampleSizeMeans(sd, mde, alpha, power float64) (int64, error) {
 		return 0, fmt.Errorf("sample size: %w: power %v, want 0 < power < 1", ErrInvalidInput, power)
 	}
 	z := stdNormal.Quantile(1-alpha/2) + stdNormal.Quantile(power)
-	return int64(math.Ceil(2 * z * z * sd * sd / (mde * mde))), nil
+	return perArm(2 * z * z * sd * sd / (mde * mde))
 }

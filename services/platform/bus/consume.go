@@ -33,6 +33,15 @@ type Consumer struct {
 	// redelivers it after a growing delay, up to MaxDeliver attempts, after
 	// which it is logged and dropped. Handlers must be idempotent.
 	Handler func(ctx context.Context, m Message) error
+	// BatchHandler, when set, is handed the messages already waiting, up
+	// to MaxBatch (default 100), in one call, so it can apply them in one
+	// transaction: a consumer that keeps up sees batches of one, one that
+	// falls behind catches up in fewer, larger commits. Returning nil acks
+	// them all; on an error each message goes to Handler alone, with its
+	// retry rules, so one bad message cannot hold up the others. Handler
+	// is required all the same.
+	BatchHandler func(ctx context.Context, msgs []Message) error
+	MaxBatch     int
 	// MaxDeliver bounds attempts per message; default 5.
 	MaxDeliver int
 	// RetryDelay is the delay before the first redelivery, doubling per
@@ -59,6 +68,8 @@ type Message struct {
 	Headers nats.Header
 	// Delivery counts attempts, starting at 1.
 	Delivery uint64
+
+	pending uint64 // messages not yet delivered to the consumer (its lag)
 }
 
 // Unmarshal decodes the protobuf payload into dst.
@@ -98,13 +109,22 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)
 	}
 	log := b.logger.With(slog.String("stream", stream), slog.String("consumer", c.Durable))
+	deliver := func(m jetstream.Msg) { b.handle(ctx, log, c, m) }
+	var batches *batcher
+	if c.BatchHandler != nil {
+		batches = b.startBatcher(ctx, log, c)
+		deliver = batches.add
+	}
 	cc, err := cons.Consume(
-		func(m jetstream.Msg) { b.handle(ctx, log, c, m) },
+		deliver,
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			log.WarnContext(ctx, "bus consume error", slog.Any("error", err))
 		}),
 	)
 	if err != nil {
+		if batches != nil {
+			batches.close()
+		}
 		return nil, fmt.Errorf("consume %s/%s: %w", stream, c.Durable, err)
 	}
 	var once sync.Once
@@ -112,6 +132,9 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		once.Do(func() {
 			cc.Stop()
 			<-cc.Closed()
+			if batches != nil {
+				batches.close()
+			}
 		})
 	}
 	go func() {
@@ -124,9 +147,9 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 	return stop, nil
 }
 
-func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+// messageOf reads a delivery.
+func messageOf(m jetstream.Msg) Message {
 	var delivery, pending uint64 = 1, 0
-	stream := b.StreamName(c.Kind)
 	if md, err := m.Metadata(); err == nil {
 		delivery, pending = md.NumDelivered, md.NumPending
 	}
@@ -134,14 +157,20 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 	if headers == nil {
 		headers = nats.Header{}
 	}
-	msg := Message{
+	return Message{
 		Subject:  m.Subject(),
 		Data:     m.Data(),
 		MsgID:    headers.Get(jetstream.MsgIDHeader),
 		Headers:  headers,
 		Delivery: delivery,
+		pending:  pending,
 	}
-	ctx = b.propagator.Extract(ctx, headerCarrier(headers))
+}
+
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+	msg := messageOf(m)
+	delivery := msg.Delivery
+	ctx = b.propagator.Extract(ctx, headerCarrier(msg.Headers))
 	ctx, span := b.tracer.Start(ctx, "process "+msg.Subject,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
@@ -156,29 +185,42 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 	start := time.Now()
 	err := callHandler(ctx, c.Handler, msg)
 	took := time.Since(start)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "handler failed")
+	}
+	b.settle(ctx, log, c, m, msg, err, took)
+}
+
+// settle acks a handled message, or has it redelivered after a growing
+// delay, or drops it after MaxDeliver attempts, and records the outcome
+// and took (the handler's time for this message) in the bus metrics.
+func (b *Bus) settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, msg Message, err error, took time.Duration) {
+	delivery := msg.Delivery
+	record := func(outcome string) {
+		b.recordProcessed(ctx, b.StreamName(c.Kind), c.Durable, delivery, msg.pending, took, outcome)
+	}
 	if err == nil {
-		b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeAck)
+		record(outcomeAck)
 		if err := m.Ack(); err != nil {
 			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
 				slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID), slog.Any("error", err))
 		}
 		return
 	}
-	span.RecordError(err)
-	span.SetStatus(codes.Error, "handler failed")
 	attrs := []any{
 		slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID),
 		slog.Uint64("delivery", delivery), slog.Any("error", err),
 	}
 	if delivery >= uint64(c.MaxDeliver) {
-		b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeDropped)
+		record(outcomeDropped)
 		log.ErrorContext(ctx, "bus handler failed; giving up on message", attrs...)
 		if err := m.TermWithReason("max deliveries reached"); err != nil {
 			log.WarnContext(ctx, "bus term failed", slog.Any("error", err))
 		}
 		return
 	}
-	b.recordProcessed(ctx, stream, c.Durable, delivery, pending, took, outcomeRetry)
+	record(outcomeRetry)
 	delay := retryDelay(c.RetryDelay, delivery)
 	log.WarnContext(ctx, "bus handler failed; will retry", append(attrs, slog.Duration("retry_in", delay))...)
 	if err := m.NakWithDelay(delay); err != nil {

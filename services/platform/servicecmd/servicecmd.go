@@ -91,6 +91,11 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		// A service takes flags only: a stray word (a mistyped flag, a
+		// subcommand of another tool) must not start the server.
+		return config.Usage(fmt.Errorf("unexpected argument %q: %s takes flags only (see -help)", fs.Arg(0), spec.Name))
+	}
 	log, stopTelemetry, err := common.Start(ctx, os.Stderr, spec.Name)
 	if err != nil {
 		return err

@@ -27,3 +27,28 @@ func InList(first int, values []string) (string, []any) {
 	}
 	return Placeholders(first, len(values)), args
 }
+
+// Placeholders is the package function Placeholders in the dialect's
+// cheapest form: on SQLite bare "?" (numbered by position), because the
+// driver looks every named parameter up in a list, which makes a statement
+// with thousands of "$N" quadratic. The placeholders must come after every
+// parameter they follow in number ($1 … $first-1), as they do at the end of
+// a VALUES or IN list.
+func (d Dialect) Placeholders(first, n int) string {
+	if d != SQLite {
+		return Placeholders(first, n)
+	}
+	if n == 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// InList is the package function InList with the dialect's placeholders.
+func (d Dialect) InList(first int, values []string) (string, []any) {
+	in, args := InList(first, values)
+	if d == SQLite {
+		in = d.Placeholders(first, len(values))
+	}
+	return in, args
+}

@@ -14,3 +14,26 @@ func TestPlaceholders(t *testing.T) {
 		t.Errorf("InList = %q, %v", in, args)
 	}
 }
+
+// TestSQLitePlaceholders checks bare placeholders bind in position after
+// numbered ones, on a real SQLite connection.
+func TestSQLitePlaceholders(t *testing.T) {
+	if got := Postgres.Placeholders(2, 2); got != "$2, $3" {
+		t.Errorf("Postgres.Placeholders(2, 2) = %q", got)
+	}
+	db, err := Open(t.Context(), Options{URL: "sqlite::memory:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	in, args := db.Dialect.InList(3, []string{"b", "c"})
+	var got string
+	err = db.QueryRowContext(t.Context(), `SELECT $2 || $1 || group_concat(value, '') FROM (SELECT 'x' AS value WHERE 'b' IN (`+in+`)
+		UNION ALL SELECT 'y' WHERE 'c' IN (`+in+`))`, append([]any{"1", "2"}, append(args, args...)...)...).Scan(&got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "21xy" {
+		t.Errorf("got %q, want 21xy", got)
+	}
+}

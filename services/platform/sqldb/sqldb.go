@@ -4,6 +4,8 @@
 //
 // Queries use PostgreSQL-style placeholders ($1, $2, …) on both backends:
 // the SQLite driver binds $N to the N-th argument, so no rewriting happens.
+// Long generated lists (multi-row VALUES, big IN lists) use
+// Dialect.Placeholders, whose bare "?" SQLite binds in linear time.
 // Keep SQL to the common subset (TEXT, BIGINT, BOOLEAN, TIMESTAMP,
 // ON CONFLICT … DO …, RETURNING); where the dialects differ, branch on
 // DB.Dialect or ship a dialect-specific migration.
@@ -19,6 +21,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -52,6 +55,10 @@ func (d Dialect) String() string {
 type DB struct {
 	*sql.DB
 	Dialect Dialect
+	// writer serialises InTx on SQLite, which allows one writer at a time:
+	// writers waiting on a Go mutex run the moment the lock is free, where
+	// writers waiting in SQLite's busy handler sleep for growing intervals.
+	writer *sync.Mutex
 
 	unobserve func() error // stops the pool metrics; see Close
 }
@@ -146,7 +153,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &DB{DB: sqlDB, Dialect: SQLite}, nil
+	return &DB{DB: sqlDB, Dialect: SQLite, writer: &sync.Mutex{}}, nil
 }
 
 func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {

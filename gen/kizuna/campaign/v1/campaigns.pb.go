@@ -777,16 +777,24 @@ func (x *LaunchCampaignResponse) GetCampaign() *Campaign {
 	return nil
 }
 
-// Delivery is one message to one customer.
+// Delivery is one message to one customer: a send of the campaign's
+// broadcast journey (campaigns run on the journeys' send path).
 type Delivery struct {
-	state      protoimpl.MessageState `protogen:"open.v1"`
-	DeliveryId string                 `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
-	CampaignId string                 `protobuf:"bytes,2,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
-	CustomerId string                 `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
-	Status     DeliveryStatus         `protobuf:"varint,4,opt,name=status,proto3,enum=kizuna.campaign.v1.DeliveryStatus" json:"status,omitempty"`
-	Attempts   int32                  `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
-	// The channel's answer, e.g. the webhook's HTTP status, or the error.
-	LastError    string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The send's id, also the webhook call's Idempotency-Key and the
+	// payload's `send_id`.
+	DeliveryId string         `protobuf:"bytes,1,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
+	CampaignId string         `protobuf:"bytes,2,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	CustomerId string         `protobuf:"bytes,3,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	Status     DeliveryStatus `protobuf:"varint,4,opt,name=status,proto3,enum=kizuna.campaign.v1.DeliveryStatus" json:"status,omitempty"`
+	Attempts   int32          `protobuf:"varint,5,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// The channel's last answer when it was not a success (e.g. "HTTP 503
+	// Service Unavailable"), or why the send was skipped (NO_PROFILE,
+	// NO_CONSENT, FREQUENCY_CAP, RENDER_FAILED: …).
+	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// No longer recorded (the HTTP status is in last_error); always 0.
+	//
+	// Deprecated: Marked as deprecated in kizuna/campaign/v1/campaigns.proto.
 	ResponseCode int32                  `protobuf:"varint,7,opt,name=response_code,json=responseCode,proto3" json:"response_code,omitempty"`
 	SendTime     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
 	// The rendered message.
@@ -867,6 +875,7 @@ func (x *Delivery) GetLastError() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in kizuna/campaign/v1/campaigns.proto.
 func (x *Delivery) GetResponseCode() int32 {
 	if x != nil {
 		return x.ResponseCode
@@ -1052,7 +1061,7 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\"R\n" +
 	"\x16LaunchCampaignResponse\x128\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x1c.kizuna.campaign.v1.CampaignR\bcampaign\"\xdc\x02\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x1c.kizuna.campaign.v1.CampaignR\bcampaign\"\xe0\x02\n" +
 	"\bDelivery\x12\x1f\n" +
 	"\vdelivery_id\x18\x01 \x01(\tR\n" +
 	"deliveryId\x12\x1f\n" +
@@ -1063,8 +1072,8 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\x06status\x18\x04 \x01(\x0e2\".kizuna.campaign.v1.DeliveryStatusR\x06status\x12\x1a\n" +
 	"\battempts\x18\x05 \x01(\x05R\battempts\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x06 \x01(\tR\tlastError\x12#\n" +
-	"\rresponse_code\x18\a \x01(\x05R\fresponseCode\x127\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12'\n" +
+	"\rresponse_code\x18\a \x01(\x05B\x02\x18\x01R\fresponseCode\x127\n" +
 	"\tsend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x18\n" +
 	"\amessage\x18\t \x01(\tR\amessage\"t\n" +
 	"\x15ListDeliveriesRequest\x12\x1f\n" +

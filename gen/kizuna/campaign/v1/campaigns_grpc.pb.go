@@ -39,9 +39,12 @@ type CampaignServiceClient interface {
 	GetCampaign(ctx context.Context, in *GetCampaignRequest, opts ...grpc.CallOption) (*GetCampaignResponse, error)
 	// ListCampaigns lists the workspace's campaigns, newest first.
 	ListCampaigns(ctx context.Context, in *ListCampaignsRequest, opts ...grpc.CallOption) (*ListCampaignsResponse, error)
-	// LaunchCampaign snapshots the segment's members and sends each one
-	// message. Launching again is harmless: every member receives the message
-	// once.
+	// LaunchCampaign starts the campaign as a broadcast journey: the
+	// segment's members are enrolled and each is sent the message once, with
+	// the workspace's consent, frequency caps and quiet hours applied, as for
+	// any journey. Launching again is harmless: every member receives the
+	// message once. The webhook URL is checked against the workspace's URL
+	// policy (no loopback or private addresses unless allowed).
 	LaunchCampaign(ctx context.Context, in *LaunchCampaignRequest, opts ...grpc.CallOption) (*LaunchCampaignResponse, error)
 	// ListDeliveries pages through a campaign's deliveries.
 	ListDeliveries(ctx context.Context, in *ListDeliveriesRequest, opts ...grpc.CallOption) (*ListDeliveriesResponse, error)
@@ -118,9 +121,12 @@ type CampaignServiceServer interface {
 	GetCampaign(context.Context, *GetCampaignRequest) (*GetCampaignResponse, error)
 	// ListCampaigns lists the workspace's campaigns, newest first.
 	ListCampaigns(context.Context, *ListCampaignsRequest) (*ListCampaignsResponse, error)
-	// LaunchCampaign snapshots the segment's members and sends each one
-	// message. Launching again is harmless: every member receives the message
-	// once.
+	// LaunchCampaign starts the campaign as a broadcast journey: the
+	// segment's members are enrolled and each is sent the message once, with
+	// the workspace's consent, frequency caps and quiet hours applied, as for
+	// any journey. Launching again is harmless: every member receives the
+	// message once. The webhook URL is checked against the workspace's URL
+	// policy (no loopback or private addresses unless allowed).
 	LaunchCampaign(context.Context, *LaunchCampaignRequest) (*LaunchCampaignResponse, error)
 	// ListDeliveries pages through a campaign's deliveries.
 	ListDeliveries(context.Context, *ListDeliveriesRequest) (*ListDeliveriesResponse, error)

@@ -420,6 +420,9 @@ const (
 	SkipReason_CHANNEL_DELETED SkipReason = 6
 	// The customer's entry ended (exit rule, archive) before it went out.
 	SkipReason_ENTRY_ENDED SkipReason = 7
+	// The customer is in the journey's holdout: the send is recorded, at the
+	// time it would have gone out, and not made.
+	SkipReason_HOLDOUT SkipReason = 8
 )
 
 // Enum value maps for SkipReason.
@@ -433,6 +436,7 @@ var (
 		5: "RENDER_FAILED",
 		6: "CHANNEL_DELETED",
 		7: "ENTRY_ENDED",
+		8: "HOLDOUT",
 	}
 	SkipReason_value = map[string]int32{
 		"SKIP_REASON_UNSPECIFIED": 0,
@@ -443,6 +447,7 @@ var (
 		"RENDER_FAILED":           5,
 		"CHANNEL_DELETED":         6,
 		"ENTRY_ENDED":             7,
+		"HOLDOUT":                 8,
 	}
 )
 
@@ -1026,6 +1031,10 @@ type SendStep struct {
 	// Bypasses frequency caps and quiet hours (order confirmations and the
 	// like), never consent.
 	Transactional bool `protobuf:"varint,5,opt,name=transactional,proto3" json:"transactional,omitempty"`
+	// An A/B test: 2 to 10 versions of the message, one per customer. With
+	// variants, subject, text and html are left empty: each variant has its
+	// own.
+	Variants      []*Variant `protobuf:"bytes,6,rep,name=variants,proto3" json:"variants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1093,6 +1102,13 @@ func (x *SendStep) GetTransactional() bool {
 		return x.Transactional
 	}
 	return false
+}
+
+func (x *SendStep) GetVariants() []*Variant {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
 }
 
 // DelayStep waits a fixed time.
@@ -1727,7 +1743,13 @@ type Journey struct {
 	// Output only.
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// Output only: when it was first activated.
-	ActivateTime  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=activate_time,json=activateTime,proto3" json:"activate_time,omitempty"`
+	ActivateTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=activate_time,json=activateTime,proto3" json:"activate_time,omitempty"`
+	// Keeps a share of the customers from every send of the journey, to
+	// measure it against them.
+	Holdout *Holdout `protobuf:"bytes,13,opt,name=holdout,proto3" json:"holdout,omitempty"`
+	// What counts as a conversion after a customer's exposure; the track
+	// event `Order Completed` within 7 days when unset.
+	Goal          *Goal `protobuf:"bytes,14,opt,name=goal,proto3" json:"goal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1846,6 +1868,218 @@ func (x *Journey) GetActivateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Journey) GetHoldout() *Holdout {
+	if x != nil {
+		return x.Holdout
+	}
+	return nil
+}
+
+func (x *Journey) GetGoal() *Goal {
+	if x != nil {
+		return x.Goal
+	}
+	return nil
+}
+
+// Holdout is the share of a journey's customers who get none of its sends.
+// A customer is in it when a hash of the journey id and the customer id
+// falls below the share, as GrowthBook assigns: the same answer on every
+// run, recorded at the first exposure and kept after a merge or a change
+// of the percentage.
+type Holdout struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Percent of customers held out, above 0 and at most 90.
+	Percent       float64 `protobuf:"fixed64,1,opt,name=percent,proto3" json:"percent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Holdout) Reset() {
+	*x = Holdout{}
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Holdout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Holdout) ProtoMessage() {}
+
+func (x *Holdout) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Holdout.ProtoReflect.Descriptor instead.
+func (*Holdout) Descriptor() ([]byte, []int) {
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Holdout) GetPercent() float64 {
+	if x != nil {
+		return x.Percent
+	}
+	return 0
+}
+
+// Goal is a journey's conversion: the event, within the attribution window
+// after exposure (for holdout customers, after the send they did not get).
+type Goal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event *EventMatch            `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// At least one hour, at most 90 days; 7 days when unset.
+	AttributionWindow *durationpb.Duration `protobuf:"bytes,2,opt,name=attribution_window,json=attributionWindow,proto3" json:"attribution_window,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *Goal) Reset() {
+	*x = Goal{}
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Goal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Goal) ProtoMessage() {}
+
+func (x *Goal) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Goal.ProtoReflect.Descriptor instead.
+func (*Goal) Descriptor() ([]byte, []int) {
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Goal) GetEvent() *EventMatch {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *Goal) GetAttributionWindow() *durationpb.Duration {
+	if x != nil {
+		return x.AttributionWindow
+	}
+	return nil
+}
+
+// Variant is one version of a send step's message. A customer's variant
+// is chosen by a hash of the journey id, the step id and the customer id
+// into the weights, recorded at the first exposure and never reshuffled.
+type Variant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique in the step: letters, digits, '_' and '-', at most 32
+	// characters; not "holdout".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Relative weight, 1 to 10,000.
+	Weight int32 `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	// As in SendStep, for this variant.
+	Subject string `protobuf:"bytes,3,opt,name=subject,proto3" json:"subject,omitempty"`
+	Text    string `protobuf:"bytes,4,opt,name=text,proto3" json:"text,omitempty"`
+	Html    string `protobuf:"bytes,5,opt,name=html,proto3" json:"html,omitempty"`
+	// Sends this variant on another channel (e.g. LINE against e-mail);
+	// the step's channel when empty.
+	ChannelId     string `protobuf:"bytes,6,opt,name=channel_id,json=channelId,proto3" json:"channel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Variant) Reset() {
+	*x = Variant{}
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Variant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Variant) ProtoMessage() {}
+
+func (x *Variant) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Variant.ProtoReflect.Descriptor instead.
+func (*Variant) Descriptor() ([]byte, []int) {
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Variant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Variant) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *Variant) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Variant) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Variant) GetHtml() string {
+	if x != nil {
+		return x.Html
+	}
+	return ""
+}
+
+func (x *Variant) GetChannelId() string {
+	if x != nil {
+		return x.ChannelId
+	}
+	return ""
+}
+
 // CreateJourneyRequest carries the journey.
 type CreateJourneyRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1856,7 +2090,7 @@ type CreateJourneyRequest struct {
 
 func (x *CreateJourneyRequest) Reset() {
 	*x = CreateJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[16]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2102,7 @@ func (x *CreateJourneyRequest) String() string {
 func (*CreateJourneyRequest) ProtoMessage() {}
 
 func (x *CreateJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[16]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2115,7 @@ func (x *CreateJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJourneyRequest.ProtoReflect.Descriptor instead.
 func (*CreateJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{16}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateJourneyRequest) GetJourney() *Journey {
@@ -1901,7 +2135,7 @@ type CreateJourneyResponse struct {
 
 func (x *CreateJourneyResponse) Reset() {
 	*x = CreateJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[17]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2147,7 @@ func (x *CreateJourneyResponse) String() string {
 func (*CreateJourneyResponse) ProtoMessage() {}
 
 func (x *CreateJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[17]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2160,7 @@ func (x *CreateJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateJourneyResponse.ProtoReflect.Descriptor instead.
 func (*CreateJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{17}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateJourneyResponse) GetJourney() *Journey {
@@ -1946,7 +2180,7 @@ type GetJourneyRequest struct {
 
 func (x *GetJourneyRequest) Reset() {
 	*x = GetJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[18]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2192,7 @@ func (x *GetJourneyRequest) String() string {
 func (*GetJourneyRequest) ProtoMessage() {}
 
 func (x *GetJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[18]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2205,7 @@ func (x *GetJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJourneyRequest.ProtoReflect.Descriptor instead.
 func (*GetJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{18}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetJourneyRequest) GetJourneyId() string {
@@ -1991,7 +2225,7 @@ type GetJourneyResponse struct {
 
 func (x *GetJourneyResponse) Reset() {
 	*x = GetJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[19]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +2237,7 @@ func (x *GetJourneyResponse) String() string {
 func (*GetJourneyResponse) ProtoMessage() {}
 
 func (x *GetJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[19]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +2250,7 @@ func (x *GetJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJourneyResponse.ProtoReflect.Descriptor instead.
 func (*GetJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{19}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetJourneyResponse) GetJourney() *Journey {
@@ -2038,7 +2272,7 @@ type ListJourneysRequest struct {
 
 func (x *ListJourneysRequest) Reset() {
 	*x = ListJourneysRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[20]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2284,7 @@ func (x *ListJourneysRequest) String() string {
 func (*ListJourneysRequest) ProtoMessage() {}
 
 func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[20]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2297,7 @@ func (x *ListJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{20}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListJourneysRequest) GetPageSize() int32 {
@@ -2091,7 +2325,7 @@ type ListJourneysResponse struct {
 
 func (x *ListJourneysResponse) Reset() {
 	*x = ListJourneysResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[21]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2103,7 +2337,7 @@ func (x *ListJourneysResponse) String() string {
 func (*ListJourneysResponse) ProtoMessage() {}
 
 func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[21]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2116,7 +2350,7 @@ func (x *ListJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{21}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListJourneysResponse) GetJourneys() []*Journey {
@@ -2145,7 +2379,7 @@ type UpdateJourneyRequest struct {
 
 func (x *UpdateJourneyRequest) Reset() {
 	*x = UpdateJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[22]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2391,7 @@ func (x *UpdateJourneyRequest) String() string {
 func (*UpdateJourneyRequest) ProtoMessage() {}
 
 func (x *UpdateJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[22]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2404,7 @@ func (x *UpdateJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJourneyRequest.ProtoReflect.Descriptor instead.
 func (*UpdateJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{22}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UpdateJourneyRequest) GetJourney() *Journey {
@@ -2197,7 +2431,7 @@ type UpdateJourneyResponse struct {
 
 func (x *UpdateJourneyResponse) Reset() {
 	*x = UpdateJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[23]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2209,7 +2443,7 @@ func (x *UpdateJourneyResponse) String() string {
 func (*UpdateJourneyResponse) ProtoMessage() {}
 
 func (x *UpdateJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[23]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2222,7 +2456,7 @@ func (x *UpdateJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateJourneyResponse.ProtoReflect.Descriptor instead.
 func (*UpdateJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{23}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UpdateJourneyResponse) GetJourney() *Journey {
@@ -2242,7 +2476,7 @@ type ActivateJourneyRequest struct {
 
 func (x *ActivateJourneyRequest) Reset() {
 	*x = ActivateJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[24]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2488,7 @@ func (x *ActivateJourneyRequest) String() string {
 func (*ActivateJourneyRequest) ProtoMessage() {}
 
 func (x *ActivateJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[24]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2501,7 @@ func (x *ActivateJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateJourneyRequest.ProtoReflect.Descriptor instead.
 func (*ActivateJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{24}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ActivateJourneyRequest) GetJourneyId() string {
@@ -2287,7 +2521,7 @@ type ActivateJourneyResponse struct {
 
 func (x *ActivateJourneyResponse) Reset() {
 	*x = ActivateJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[25]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2533,7 @@ func (x *ActivateJourneyResponse) String() string {
 func (*ActivateJourneyResponse) ProtoMessage() {}
 
 func (x *ActivateJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[25]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2546,7 @@ func (x *ActivateJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateJourneyResponse.ProtoReflect.Descriptor instead.
 func (*ActivateJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{25}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ActivateJourneyResponse) GetJourney() *Journey {
@@ -2332,7 +2566,7 @@ type PauseJourneyRequest struct {
 
 func (x *PauseJourneyRequest) Reset() {
 	*x = PauseJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[26]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2578,7 @@ func (x *PauseJourneyRequest) String() string {
 func (*PauseJourneyRequest) ProtoMessage() {}
 
 func (x *PauseJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[26]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2591,7 @@ func (x *PauseJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJourneyRequest.ProtoReflect.Descriptor instead.
 func (*PauseJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{26}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PauseJourneyRequest) GetJourneyId() string {
@@ -2377,7 +2611,7 @@ type PauseJourneyResponse struct {
 
 func (x *PauseJourneyResponse) Reset() {
 	*x = PauseJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[27]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2389,7 +2623,7 @@ func (x *PauseJourneyResponse) String() string {
 func (*PauseJourneyResponse) ProtoMessage() {}
 
 func (x *PauseJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[27]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2402,7 +2636,7 @@ func (x *PauseJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseJourneyResponse.ProtoReflect.Descriptor instead.
 func (*PauseJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{27}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PauseJourneyResponse) GetJourney() *Journey {
@@ -2422,7 +2656,7 @@ type ResumeJourneyRequest struct {
 
 func (x *ResumeJourneyRequest) Reset() {
 	*x = ResumeJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[28]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2668,7 @@ func (x *ResumeJourneyRequest) String() string {
 func (*ResumeJourneyRequest) ProtoMessage() {}
 
 func (x *ResumeJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[28]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2681,7 @@ func (x *ResumeJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJourneyRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{28}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ResumeJourneyRequest) GetJourneyId() string {
@@ -2467,7 +2701,7 @@ type ResumeJourneyResponse struct {
 
 func (x *ResumeJourneyResponse) Reset() {
 	*x = ResumeJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[29]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2479,7 +2713,7 @@ func (x *ResumeJourneyResponse) String() string {
 func (*ResumeJourneyResponse) ProtoMessage() {}
 
 func (x *ResumeJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[29]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2492,7 +2726,7 @@ func (x *ResumeJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJourneyResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{29}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ResumeJourneyResponse) GetJourney() *Journey {
@@ -2512,7 +2746,7 @@ type ArchiveJourneyRequest struct {
 
 func (x *ArchiveJourneyRequest) Reset() {
 	*x = ArchiveJourneyRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[30]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2524,7 +2758,7 @@ func (x *ArchiveJourneyRequest) String() string {
 func (*ArchiveJourneyRequest) ProtoMessage() {}
 
 func (x *ArchiveJourneyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[30]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2537,7 +2771,7 @@ func (x *ArchiveJourneyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveJourneyRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveJourneyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{30}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ArchiveJourneyRequest) GetJourneyId() string {
@@ -2557,7 +2791,7 @@ type ArchiveJourneyResponse struct {
 
 func (x *ArchiveJourneyResponse) Reset() {
 	*x = ArchiveJourneyResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[31]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2569,7 +2803,7 @@ func (x *ArchiveJourneyResponse) String() string {
 func (*ArchiveJourneyResponse) ProtoMessage() {}
 
 func (x *ArchiveJourneyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[31]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2582,7 +2816,7 @@ func (x *ArchiveJourneyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveJourneyResponse.ProtoReflect.Descriptor instead.
 func (*ArchiveJourneyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{31}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ArchiveJourneyResponse) GetJourney() *Journey {
@@ -2603,7 +2837,7 @@ type StepCount struct {
 
 func (x *StepCount) Reset() {
 	*x = StepCount{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[32]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2849,7 @@ func (x *StepCount) String() string {
 func (*StepCount) ProtoMessage() {}
 
 func (x *StepCount) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[32]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2862,7 @@ func (x *StepCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepCount.ProtoReflect.Descriptor instead.
 func (*StepCount) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{32}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StepCount) GetStepId() string {
@@ -2656,7 +2890,7 @@ type ExitCount struct {
 
 func (x *ExitCount) Reset() {
 	*x = ExitCount{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[33]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2668,7 +2902,7 @@ func (x *ExitCount) String() string {
 func (*ExitCount) ProtoMessage() {}
 
 func (x *ExitCount) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[33]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2681,7 +2915,7 @@ func (x *ExitCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExitCount.ProtoReflect.Descriptor instead.
 func (*ExitCount) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{33}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ExitCount) GetReason() ExitReason {
@@ -2712,7 +2946,7 @@ type SendCount struct {
 
 func (x *SendCount) Reset() {
 	*x = SendCount{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[34]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2724,7 +2958,7 @@ func (x *SendCount) String() string {
 func (*SendCount) ProtoMessage() {}
 
 func (x *SendCount) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[34]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2737,7 +2971,7 @@ func (x *SendCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendCount.ProtoReflect.Descriptor instead.
 func (*SendCount) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{34}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SendCount) GetChannelType() v1.ChannelType {
@@ -2788,7 +3022,7 @@ type JourneyStats struct {
 
 func (x *JourneyStats) Reset() {
 	*x = JourneyStats{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[35]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2800,7 +3034,7 @@ func (x *JourneyStats) String() string {
 func (*JourneyStats) ProtoMessage() {}
 
 func (x *JourneyStats) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[35]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2813,7 +3047,7 @@ func (x *JourneyStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JourneyStats.ProtoReflect.Descriptor instead.
 func (*JourneyStats) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{35}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *JourneyStats) GetJourneyId() string {
@@ -2882,7 +3116,7 @@ type GetJourneyStatsRequest struct {
 
 func (x *GetJourneyStatsRequest) Reset() {
 	*x = GetJourneyStatsRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[36]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3128,7 @@ func (x *GetJourneyStatsRequest) String() string {
 func (*GetJourneyStatsRequest) ProtoMessage() {}
 
 func (x *GetJourneyStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[36]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3141,7 @@ func (x *GetJourneyStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJourneyStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetJourneyStatsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{36}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetJourneyStatsRequest) GetJourneyId() string {
@@ -2927,7 +3161,7 @@ type GetJourneyStatsResponse struct {
 
 func (x *GetJourneyStatsResponse) Reset() {
 	*x = GetJourneyStatsResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[37]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2939,7 +3173,7 @@ func (x *GetJourneyStatsResponse) String() string {
 func (*GetJourneyStatsResponse) ProtoMessage() {}
 
 func (x *GetJourneyStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[37]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2952,7 +3186,7 @@ func (x *GetJourneyStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJourneyStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetJourneyStatsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{37}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetJourneyStatsResponse) GetStats() *JourneyStats {
@@ -2979,14 +3213,17 @@ type CustomerJourney struct {
 	EndTime     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	ExitReason  ExitReason             `protobuf:"varint,10,opt,name=exit_reason,json=exitReason,proto3,enum=kizuna.campaign.v1.ExitReason" json:"exit_reason,omitempty"`
 	// Why a step failed (with STEP_FAILED).
-	Error         string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	// "holdout" for a customer held out of the journey, else the variant of
+	// the first A/B send step it reached; empty otherwise.
+	Variant       string `protobuf:"bytes,12,opt,name=variant,proto3" json:"variant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CustomerJourney) Reset() {
 	*x = CustomerJourney{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[38]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2998,7 +3235,7 @@ func (x *CustomerJourney) String() string {
 func (*CustomerJourney) ProtoMessage() {}
 
 func (x *CustomerJourney) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[38]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3011,7 +3248,7 @@ func (x *CustomerJourney) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerJourney.ProtoReflect.Descriptor instead.
 func (*CustomerJourney) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{38}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CustomerJourney) GetJourneyId() string {
@@ -3091,6 +3328,13 @@ func (x *CustomerJourney) GetError() string {
 	return ""
 }
 
+func (x *CustomerJourney) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
 // ListCustomerJourneysRequest names a customer.
 type ListCustomerJourneysRequest struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -3104,7 +3348,7 @@ type ListCustomerJourneysRequest struct {
 
 func (x *ListCustomerJourneysRequest) Reset() {
 	*x = ListCustomerJourneysRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[39]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3116,7 +3360,7 @@ func (x *ListCustomerJourneysRequest) String() string {
 func (*ListCustomerJourneysRequest) ProtoMessage() {}
 
 func (x *ListCustomerJourneysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[39]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3129,7 +3373,7 @@ func (x *ListCustomerJourneysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerJourneysRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerJourneysRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{39}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ListCustomerJourneysRequest) GetCustomerId() string {
@@ -3164,7 +3408,7 @@ type ListCustomerJourneysResponse struct {
 
 func (x *ListCustomerJourneysResponse) Reset() {
 	*x = ListCustomerJourneysResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[40]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3176,7 +3420,7 @@ func (x *ListCustomerJourneysResponse) String() string {
 func (*ListCustomerJourneysResponse) ProtoMessage() {}
 
 func (x *ListCustomerJourneysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[40]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3189,7 +3433,7 @@ func (x *ListCustomerJourneysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerJourneysResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerJourneysResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{40}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListCustomerJourneysResponse) GetJourneys() []*CustomerJourney {
@@ -3234,14 +3478,19 @@ type Send struct {
 	// outage).
 	Late bool `protobuf:"varint,17,opt,name=late,proto3" json:"late,omitempty"`
 	// The rendered e-mail subject.
-	Subject       string `protobuf:"bytes,18,opt,name=subject,proto3" json:"subject,omitempty"`
+	Subject string `protobuf:"bytes,18,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The rendered text (the e-mail text part, the LINE message, the
+	// webhook's `message`), its first 4 KiB; set once the send was attempted.
+	Text string `protobuf:"bytes,19,opt,name=text,proto3" json:"text,omitempty"`
+	// The A/B variant sent, or "holdout".
+	Variant       string `protobuf:"bytes,20,opt,name=variant,proto3" json:"variant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Send) Reset() {
 	*x = Send{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[41]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3253,7 +3502,7 @@ func (x *Send) String() string {
 func (*Send) ProtoMessage() {}
 
 func (x *Send) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[41]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3266,7 +3515,7 @@ func (x *Send) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Send.ProtoReflect.Descriptor instead.
 func (*Send) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{41}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *Send) GetSendId() string {
@@ -3395,6 +3644,20 @@ func (x *Send) GetSubject() string {
 	return ""
 }
 
+func (x *Send) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *Send) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
 // ListJourneySendsRequest pages through a journey's sends.
 type ListJourneySendsRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -3408,7 +3671,7 @@ type ListJourneySendsRequest struct {
 
 func (x *ListJourneySendsRequest) Reset() {
 	*x = ListJourneySendsRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[42]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3420,7 +3683,7 @@ func (x *ListJourneySendsRequest) String() string {
 func (*ListJourneySendsRequest) ProtoMessage() {}
 
 func (x *ListJourneySendsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[42]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3433,7 +3696,7 @@ func (x *ListJourneySendsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneySendsRequest.ProtoReflect.Descriptor instead.
 func (*ListJourneySendsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{42}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListJourneySendsRequest) GetJourneyId() string {
@@ -3468,7 +3731,7 @@ type ListJourneySendsResponse struct {
 
 func (x *ListJourneySendsResponse) Reset() {
 	*x = ListJourneySendsResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[43]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3480,7 +3743,7 @@ func (x *ListJourneySendsResponse) String() string {
 func (*ListJourneySendsResponse) ProtoMessage() {}
 
 func (x *ListJourneySendsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[43]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3493,7 +3756,7 @@ func (x *ListJourneySendsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListJourneySendsResponse.ProtoReflect.Descriptor instead.
 func (*ListJourneySendsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{43}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListJourneySendsResponse) GetSends() []*Send {
@@ -3523,7 +3786,7 @@ type ListCustomerSendsRequest struct {
 
 func (x *ListCustomerSendsRequest) Reset() {
 	*x = ListCustomerSendsRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[44]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3798,7 @@ func (x *ListCustomerSendsRequest) String() string {
 func (*ListCustomerSendsRequest) ProtoMessage() {}
 
 func (x *ListCustomerSendsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[44]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3811,7 @@ func (x *ListCustomerSendsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSendsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerSendsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{44}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListCustomerSendsRequest) GetCustomerId() string {
@@ -3583,7 +3846,7 @@ type ListCustomerSendsResponse struct {
 
 func (x *ListCustomerSendsResponse) Reset() {
 	*x = ListCustomerSendsResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[45]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +3858,7 @@ func (x *ListCustomerSendsResponse) String() string {
 func (*ListCustomerSendsResponse) ProtoMessage() {}
 
 func (x *ListCustomerSendsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[45]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +3871,7 @@ func (x *ListCustomerSendsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSendsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerSendsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{45}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListCustomerSendsResponse) GetSends() []*Send {
@@ -3635,7 +3898,7 @@ type UnsubscribeRequest struct {
 
 func (x *UnsubscribeRequest) Reset() {
 	*x = UnsubscribeRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[46]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3647,7 +3910,7 @@ func (x *UnsubscribeRequest) String() string {
 func (*UnsubscribeRequest) ProtoMessage() {}
 
 func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[46]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3660,7 +3923,7 @@ func (x *UnsubscribeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeRequest.ProtoReflect.Descriptor instead.
 func (*UnsubscribeRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{46}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UnsubscribeRequest) GetToken() string {
@@ -3682,7 +3945,7 @@ type UnsubscribeResponse struct {
 
 func (x *UnsubscribeResponse) Reset() {
 	*x = UnsubscribeResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[47]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3694,7 +3957,7 @@ func (x *UnsubscribeResponse) String() string {
 func (*UnsubscribeResponse) ProtoMessage() {}
 
 func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[47]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3707,7 +3970,7 @@ func (x *UnsubscribeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsubscribeResponse.ProtoReflect.Descriptor instead.
 func (*UnsubscribeResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{47}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UnsubscribeResponse) GetChannelType() v1.ChannelType {
@@ -3740,7 +4003,7 @@ type Consent struct {
 
 func (x *Consent) Reset() {
 	*x = Consent{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[48]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3752,7 +4015,7 @@ func (x *Consent) String() string {
 func (*Consent) ProtoMessage() {}
 
 func (x *Consent) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[48]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3765,7 +4028,7 @@ func (x *Consent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Consent.ProtoReflect.Descriptor instead.
 func (*Consent) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{48}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *Consent) GetChannelType() v1.ChannelType {
@@ -3806,7 +4069,7 @@ type ListCustomerConsentsRequest struct {
 
 func (x *ListCustomerConsentsRequest) Reset() {
 	*x = ListCustomerConsentsRequest{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[49]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +4081,7 @@ func (x *ListCustomerConsentsRequest) String() string {
 func (*ListCustomerConsentsRequest) ProtoMessage() {}
 
 func (x *ListCustomerConsentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[49]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +4094,7 @@ func (x *ListCustomerConsentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerConsentsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerConsentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{49}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListCustomerConsentsRequest) GetCustomerId() string {
@@ -3851,7 +4114,7 @@ type ListCustomerConsentsResponse struct {
 
 func (x *ListCustomerConsentsResponse) Reset() {
 	*x = ListCustomerConsentsResponse{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[50]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3863,7 +4126,7 @@ func (x *ListCustomerConsentsResponse) String() string {
 func (*ListCustomerConsentsResponse) ProtoMessage() {}
 
 func (x *ListCustomerConsentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[50]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3876,7 +4139,7 @@ func (x *ListCustomerConsentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerConsentsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerConsentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{50}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListCustomerConsentsResponse) GetConsents() []*Consent {
@@ -3905,13 +4168,17 @@ type SendOutcome struct {
 	Transactional     bool                   `protobuf:"varint,12,opt,name=transactional,proto3" json:"transactional,omitempty"`
 	PlannedTime       *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=planned_time,json=plannedTime,proto3" json:"planned_time,omitempty"`
 	SendTime          *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=send_time,json=sendTime,proto3" json:"send_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The exposure this send records: the A/B variant's name, or "holdout"
+	// (status SKIPPED, reason HOLDOUT) for a customer held out; empty when
+	// the journey has neither.
+	Variant       string `protobuf:"bytes,15,opt,name=variant,proto3" json:"variant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SendOutcome) Reset() {
 	*x = SendOutcome{}
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[51]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3923,7 +4190,7 @@ func (x *SendOutcome) String() string {
 func (*SendOutcome) ProtoMessage() {}
 
 func (x *SendOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[51]
+	mi := &file_kizuna_campaign_v1_journeys_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3936,7 +4203,7 @@ func (x *SendOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOutcome.ProtoReflect.Descriptor instead.
 func (*SendOutcome) Descriptor() ([]byte, []int) {
-	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{51}
+	return file_kizuna_campaign_v1_journeys_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *SendOutcome) GetSendId() string {
@@ -4037,6 +4304,13 @@ func (x *SendOutcome) GetSendTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *SendOutcome) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
 var File_kizuna_campaign_v1_journeys_proto protoreflect.FileDescriptor
 
 const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
@@ -4074,14 +4348,15 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\x05event\x18\x01 \x01(\v2\x1e.kizuna.campaign.v1.EventMatchH\x00R\x05event\x12C\n" +
 	"\fsegment_left\x18\x02 \x01(\v2\x1e.kizuna.campaign.v1.SegmentRefH\x00R\vsegmentLeft\x12J\n" +
 	"\funsubscribed\x18\x03 \x01(\v2$.kizuna.campaign.v1.UnsubscribedExitH\x00R\funsubscribedB\x06\n" +
-	"\x04kind\"\x91\x01\n" +
+	"\x04kind\"\xca\x01\n" +
 	"\bSendStep\x12\x1d\n" +
 	"\n" +
 	"channel_id\x18\x01 \x01(\tR\tchannelId\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
 	"\x04text\x18\x03 \x01(\tR\x04text\x12\x12\n" +
 	"\x04html\x18\x04 \x01(\tR\x04html\x12$\n" +
-	"\rtransactional\x18\x05 \x01(\bR\rtransactional\"B\n" +
+	"\rtransactional\x18\x05 \x01(\bR\rtransactional\x127\n" +
+	"\bvariants\x18\x06 \x03(\v2\x1b.kizuna.campaign.v1.VariantR\bvariants\"B\n" +
 	"\tDelayStep\x125\n" +
 	"\bduration\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\bduration\"f\n" +
 	"\x0eDelayUntilStep\x12\x1d\n" +
@@ -4122,7 +4397,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\bwait_for\x18\x06 \x01(\v2\x1f.kizuna.campaign.v1.WaitForStepH\x00R\awaitFor\x128\n" +
 	"\x06branch\x18\a \x01(\v2\x1e.kizuna.campaign.v1.BranchStepH\x00R\x06branch\x122\n" +
 	"\x04exit\x18\b \x01(\v2\x1c.kizuna.campaign.v1.ExitStepH\x00R\x04exitB\x06\n" +
-	"\x04kind\"\xfb\x04\n" +
+	"\x04kind\"\xe0\x05\n" +
 	"\aJourney\x12\x1d\n" +
 	"\n" +
 	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12!\n" +
@@ -4140,7 +4415,22 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12?\n" +
-	"\ractivate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\factivateTime\"M\n" +
+	"\ractivate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\factivateTime\x125\n" +
+	"\aholdout\x18\r \x01(\v2\x1b.kizuna.campaign.v1.HoldoutR\aholdout\x12,\n" +
+	"\x04goal\x18\x0e \x01(\v2\x18.kizuna.campaign.v1.GoalR\x04goal\"#\n" +
+	"\aHoldout\x12\x18\n" +
+	"\apercent\x18\x01 \x01(\x01R\apercent\"\x86\x01\n" +
+	"\x04Goal\x124\n" +
+	"\x05event\x18\x01 \x01(\v2\x1e.kizuna.campaign.v1.EventMatchR\x05event\x12H\n" +
+	"\x12attribution_window\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11attributionWindow\"\x96\x01\n" +
+	"\aVariant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\x12\x18\n" +
+	"\asubject\x18\x03 \x01(\tR\asubject\x12\x12\n" +
+	"\x04text\x18\x04 \x01(\tR\x04text\x12\x12\n" +
+	"\x04html\x18\x05 \x01(\tR\x04html\x12\x1d\n" +
+	"\n" +
+	"channel_id\x18\x06 \x01(\tR\tchannelId\"M\n" +
 	"\x14CreateJourneyRequest\x125\n" +
 	"\ajourney\x18\x01 \x01(\v2\x1b.kizuna.campaign.v1.JourneyR\ajourney\"N\n" +
 	"\x15CreateJourneyResponse\x125\n" +
@@ -4208,7 +4498,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\n" +
 	"journey_id\x18\x01 \x01(\tR\tjourneyId\"Q\n" +
 	"\x17GetJourneyStatsResponse\x126\n" +
-	"\x05stats\x18\x01 \x01(\v2 .kizuna.campaign.v1.JourneyStatsR\x05stats\"\x88\x04\n" +
+	"\x05stats\x18\x01 \x01(\v2 .kizuna.campaign.v1.JourneyStatsR\x05stats\"\xa2\x04\n" +
 	"\x0fCustomerJourney\x12\x1d\n" +
 	"\n" +
 	"journey_id\x18\x01 \x01(\tR\tjourneyId\x120\n" +
@@ -4225,7 +4515,8 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\vexit_reason\x18\n" +
 	" \x01(\x0e2\x1e.kizuna.campaign.v1.ExitReasonR\n" +
 	"exitReason\x12\x14\n" +
-	"\x05error\x18\v \x01(\tR\x05error\"z\n" +
+	"\x05error\x18\v \x01(\tR\x05error\x12\x18\n" +
+	"\avariant\x18\f \x01(\tR\avariant\"z\n" +
 	"\x1bListCustomerJourneysRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1b\n" +
@@ -4234,7 +4525,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x87\x01\n" +
 	"\x1cListCustomerJourneysResponse\x12?\n" +
 	"\bjourneys\x18\x01 \x03(\v2#.kizuna.campaign.v1.CustomerJourneyR\bjourneys\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xda\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x88\x06\n" +
 	"\x04Send\x12\x17\n" +
 	"\asend_id\x18\x01 \x01(\tR\x06sendId\x12\x1d\n" +
 	"\n" +
@@ -4258,7 +4549,9 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\fplanned_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\vplannedTime\x127\n" +
 	"\tsend_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x12\n" +
 	"\x04late\x18\x11 \x01(\bR\x04late\x12\x18\n" +
-	"\asubject\x18\x12 \x01(\tR\asubject\"t\n" +
+	"\asubject\x18\x12 \x01(\tR\asubject\x12\x12\n" +
+	"\x04text\x18\x13 \x01(\tR\x04text\x12\x18\n" +
+	"\avariant\x18\x14 \x01(\tR\avariant\"t\n" +
 	"\x17ListJourneySendsRequest\x12\x1d\n" +
 	"\n" +
 	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12\x1b\n" +
@@ -4294,7 +4587,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"W\n" +
 	"\x1cListCustomerConsentsResponse\x127\n" +
-	"\bconsents\x18\x01 \x03(\v2\x1b.kizuna.campaign.v1.ConsentR\bconsents\"\xe7\x04\n" +
+	"\bconsents\x18\x01 \x03(\v2\x1b.kizuna.campaign.v1.ConsentR\bconsents\"\x81\x05\n" +
 	"\vSendOutcome\x12\x17\n" +
 	"\asend_id\x18\x01 \x01(\tR\x06sendId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1d\n" +
@@ -4313,7 +4606,8 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\x13provider_message_id\x18\v \x01(\tR\x11providerMessageId\x12$\n" +
 	"\rtransactional\x18\f \x01(\bR\rtransactional\x12=\n" +
 	"\fplanned_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\vplannedTime\x127\n" +
-	"\tsend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime*^\n" +
+	"\tsend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bsendTime\x12\x18\n" +
+	"\avariant\x18\x0f \x01(\tR\avariant*^\n" +
 	"\fJourneyState\x12\x1d\n" +
 	"\x19JOURNEY_STATE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05DRAFT\x10\x01\x12\n" +
@@ -4365,7 +4659,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\n" +
 	"\x06FAILED\x10\x03\x12\v\n" +
 	"\aSKIPPED\x10\x04\x12\f\n" +
-	"\bDEFERRED\x10\x05*\xa5\x01\n" +
+	"\bDEFERRED\x10\x05*\xb2\x01\n" +
 	"\n" +
 	"SkipReason\x12\x1b\n" +
 	"\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x0e\n" +
@@ -4378,7 +4672,8 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"NO_PROFILE\x10\x04\x12\x11\n" +
 	"\rRENDER_FAILED\x10\x05\x12\x13\n" +
 	"\x0fCHANNEL_DELETED\x10\x06\x12\x0f\n" +
-	"\vENTRY_ENDED\x10\a2\xf9\r\n" +
+	"\vENTRY_ENDED\x10\a\x12\v\n" +
+	"\aHOLDOUT\x10\b2\xf9\r\n" +
 	"\x0eJourneyService\x12\x83\x01\n" +
 	"\rCreateJourney\x12(.kizuna.campaign.v1.CreateJourneyRequest\x1a).kizuna.campaign.v1.CreateJourneyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\ajourney\"\f/v1/journeys\x12~\n" +
 	"\n" +
@@ -4411,7 +4706,7 @@ func file_kizuna_campaign_v1_journeys_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_campaign_v1_journeys_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_kizuna_campaign_v1_journeys_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_kizuna_campaign_v1_journeys_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_kizuna_campaign_v1_journeys_proto_goTypes = []any{
 	(JourneyState)(0),                    // 0: kizuna.campaign.v1.JourneyState
 	(Reentry)(0),                         // 1: kizuna.campaign.v1.Reentry
@@ -4436,154 +4731,162 @@ var file_kizuna_campaign_v1_journeys_proto_goTypes = []any{
 	(*ExitStep)(nil),                     // 20: kizuna.campaign.v1.ExitStep
 	(*Step)(nil),                         // 21: kizuna.campaign.v1.Step
 	(*Journey)(nil),                      // 22: kizuna.campaign.v1.Journey
-	(*CreateJourneyRequest)(nil),         // 23: kizuna.campaign.v1.CreateJourneyRequest
-	(*CreateJourneyResponse)(nil),        // 24: kizuna.campaign.v1.CreateJourneyResponse
-	(*GetJourneyRequest)(nil),            // 25: kizuna.campaign.v1.GetJourneyRequest
-	(*GetJourneyResponse)(nil),           // 26: kizuna.campaign.v1.GetJourneyResponse
-	(*ListJourneysRequest)(nil),          // 27: kizuna.campaign.v1.ListJourneysRequest
-	(*ListJourneysResponse)(nil),         // 28: kizuna.campaign.v1.ListJourneysResponse
-	(*UpdateJourneyRequest)(nil),         // 29: kizuna.campaign.v1.UpdateJourneyRequest
-	(*UpdateJourneyResponse)(nil),        // 30: kizuna.campaign.v1.UpdateJourneyResponse
-	(*ActivateJourneyRequest)(nil),       // 31: kizuna.campaign.v1.ActivateJourneyRequest
-	(*ActivateJourneyResponse)(nil),      // 32: kizuna.campaign.v1.ActivateJourneyResponse
-	(*PauseJourneyRequest)(nil),          // 33: kizuna.campaign.v1.PauseJourneyRequest
-	(*PauseJourneyResponse)(nil),         // 34: kizuna.campaign.v1.PauseJourneyResponse
-	(*ResumeJourneyRequest)(nil),         // 35: kizuna.campaign.v1.ResumeJourneyRequest
-	(*ResumeJourneyResponse)(nil),        // 36: kizuna.campaign.v1.ResumeJourneyResponse
-	(*ArchiveJourneyRequest)(nil),        // 37: kizuna.campaign.v1.ArchiveJourneyRequest
-	(*ArchiveJourneyResponse)(nil),       // 38: kizuna.campaign.v1.ArchiveJourneyResponse
-	(*StepCount)(nil),                    // 39: kizuna.campaign.v1.StepCount
-	(*ExitCount)(nil),                    // 40: kizuna.campaign.v1.ExitCount
-	(*SendCount)(nil),                    // 41: kizuna.campaign.v1.SendCount
-	(*JourneyStats)(nil),                 // 42: kizuna.campaign.v1.JourneyStats
-	(*GetJourneyStatsRequest)(nil),       // 43: kizuna.campaign.v1.GetJourneyStatsRequest
-	(*GetJourneyStatsResponse)(nil),      // 44: kizuna.campaign.v1.GetJourneyStatsResponse
-	(*CustomerJourney)(nil),              // 45: kizuna.campaign.v1.CustomerJourney
-	(*ListCustomerJourneysRequest)(nil),  // 46: kizuna.campaign.v1.ListCustomerJourneysRequest
-	(*ListCustomerJourneysResponse)(nil), // 47: kizuna.campaign.v1.ListCustomerJourneysResponse
-	(*Send)(nil),                         // 48: kizuna.campaign.v1.Send
-	(*ListJourneySendsRequest)(nil),      // 49: kizuna.campaign.v1.ListJourneySendsRequest
-	(*ListJourneySendsResponse)(nil),     // 50: kizuna.campaign.v1.ListJourneySendsResponse
-	(*ListCustomerSendsRequest)(nil),     // 51: kizuna.campaign.v1.ListCustomerSendsRequest
-	(*ListCustomerSendsResponse)(nil),    // 52: kizuna.campaign.v1.ListCustomerSendsResponse
-	(*UnsubscribeRequest)(nil),           // 53: kizuna.campaign.v1.UnsubscribeRequest
-	(*UnsubscribeResponse)(nil),          // 54: kizuna.campaign.v1.UnsubscribeResponse
-	(*Consent)(nil),                      // 55: kizuna.campaign.v1.Consent
-	(*ListCustomerConsentsRequest)(nil),  // 56: kizuna.campaign.v1.ListCustomerConsentsRequest
-	(*ListCustomerConsentsResponse)(nil), // 57: kizuna.campaign.v1.ListCustomerConsentsResponse
-	(*SendOutcome)(nil),                  // 58: kizuna.campaign.v1.SendOutcome
-	(*timestamppb.Timestamp)(nil),        // 59: google.protobuf.Timestamp
-	(v1.ChannelType)(0),                  // 60: kizuna.ingestion.v1.ChannelType
-	(*durationpb.Duration)(nil),          // 61: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),        // 62: google.protobuf.FieldMask
+	(*Holdout)(nil),                      // 23: kizuna.campaign.v1.Holdout
+	(*Goal)(nil),                         // 24: kizuna.campaign.v1.Goal
+	(*Variant)(nil),                      // 25: kizuna.campaign.v1.Variant
+	(*CreateJourneyRequest)(nil),         // 26: kizuna.campaign.v1.CreateJourneyRequest
+	(*CreateJourneyResponse)(nil),        // 27: kizuna.campaign.v1.CreateJourneyResponse
+	(*GetJourneyRequest)(nil),            // 28: kizuna.campaign.v1.GetJourneyRequest
+	(*GetJourneyResponse)(nil),           // 29: kizuna.campaign.v1.GetJourneyResponse
+	(*ListJourneysRequest)(nil),          // 30: kizuna.campaign.v1.ListJourneysRequest
+	(*ListJourneysResponse)(nil),         // 31: kizuna.campaign.v1.ListJourneysResponse
+	(*UpdateJourneyRequest)(nil),         // 32: kizuna.campaign.v1.UpdateJourneyRequest
+	(*UpdateJourneyResponse)(nil),        // 33: kizuna.campaign.v1.UpdateJourneyResponse
+	(*ActivateJourneyRequest)(nil),       // 34: kizuna.campaign.v1.ActivateJourneyRequest
+	(*ActivateJourneyResponse)(nil),      // 35: kizuna.campaign.v1.ActivateJourneyResponse
+	(*PauseJourneyRequest)(nil),          // 36: kizuna.campaign.v1.PauseJourneyRequest
+	(*PauseJourneyResponse)(nil),         // 37: kizuna.campaign.v1.PauseJourneyResponse
+	(*ResumeJourneyRequest)(nil),         // 38: kizuna.campaign.v1.ResumeJourneyRequest
+	(*ResumeJourneyResponse)(nil),        // 39: kizuna.campaign.v1.ResumeJourneyResponse
+	(*ArchiveJourneyRequest)(nil),        // 40: kizuna.campaign.v1.ArchiveJourneyRequest
+	(*ArchiveJourneyResponse)(nil),       // 41: kizuna.campaign.v1.ArchiveJourneyResponse
+	(*StepCount)(nil),                    // 42: kizuna.campaign.v1.StepCount
+	(*ExitCount)(nil),                    // 43: kizuna.campaign.v1.ExitCount
+	(*SendCount)(nil),                    // 44: kizuna.campaign.v1.SendCount
+	(*JourneyStats)(nil),                 // 45: kizuna.campaign.v1.JourneyStats
+	(*GetJourneyStatsRequest)(nil),       // 46: kizuna.campaign.v1.GetJourneyStatsRequest
+	(*GetJourneyStatsResponse)(nil),      // 47: kizuna.campaign.v1.GetJourneyStatsResponse
+	(*CustomerJourney)(nil),              // 48: kizuna.campaign.v1.CustomerJourney
+	(*ListCustomerJourneysRequest)(nil),  // 49: kizuna.campaign.v1.ListCustomerJourneysRequest
+	(*ListCustomerJourneysResponse)(nil), // 50: kizuna.campaign.v1.ListCustomerJourneysResponse
+	(*Send)(nil),                         // 51: kizuna.campaign.v1.Send
+	(*ListJourneySendsRequest)(nil),      // 52: kizuna.campaign.v1.ListJourneySendsRequest
+	(*ListJourneySendsResponse)(nil),     // 53: kizuna.campaign.v1.ListJourneySendsResponse
+	(*ListCustomerSendsRequest)(nil),     // 54: kizuna.campaign.v1.ListCustomerSendsRequest
+	(*ListCustomerSendsResponse)(nil),    // 55: kizuna.campaign.v1.ListCustomerSendsResponse
+	(*UnsubscribeRequest)(nil),           // 56: kizuna.campaign.v1.UnsubscribeRequest
+	(*UnsubscribeResponse)(nil),          // 57: kizuna.campaign.v1.UnsubscribeResponse
+	(*Consent)(nil),                      // 58: kizuna.campaign.v1.Consent
+	(*ListCustomerConsentsRequest)(nil),  // 59: kizuna.campaign.v1.ListCustomerConsentsRequest
+	(*ListCustomerConsentsResponse)(nil), // 60: kizuna.campaign.v1.ListCustomerConsentsResponse
+	(*SendOutcome)(nil),                  // 61: kizuna.campaign.v1.SendOutcome
+	(*timestamppb.Timestamp)(nil),        // 62: google.protobuf.Timestamp
+	(v1.ChannelType)(0),                  // 63: kizuna.ingestion.v1.ChannelType
+	(*durationpb.Duration)(nil),          // 64: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),        // 65: google.protobuf.FieldMask
 }
 var file_kizuna_campaign_v1_journeys_proto_depIdxs = []int32{
 	7,  // 0: kizuna.campaign.v1.EventMatch.property_filters:type_name -> kizuna.campaign.v1.PropertyFilter
-	59, // 1: kizuna.campaign.v1.BroadcastEntry.start_time:type_name -> google.protobuf.Timestamp
+	62, // 1: kizuna.campaign.v1.BroadcastEntry.start_time:type_name -> google.protobuf.Timestamp
 	8,  // 2: kizuna.campaign.v1.Entry.event:type_name -> kizuna.campaign.v1.EventMatch
 	9,  // 3: kizuna.campaign.v1.Entry.segment_entered:type_name -> kizuna.campaign.v1.SegmentRef
 	10, // 4: kizuna.campaign.v1.Entry.broadcast:type_name -> kizuna.campaign.v1.BroadcastEntry
-	60, // 5: kizuna.campaign.v1.UnsubscribedExit.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	63, // 5: kizuna.campaign.v1.UnsubscribedExit.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
 	8,  // 6: kizuna.campaign.v1.ExitRule.event:type_name -> kizuna.campaign.v1.EventMatch
 	9,  // 7: kizuna.campaign.v1.ExitRule.segment_left:type_name -> kizuna.campaign.v1.SegmentRef
 	12, // 8: kizuna.campaign.v1.ExitRule.unsubscribed:type_name -> kizuna.campaign.v1.UnsubscribedExit
-	61, // 9: kizuna.campaign.v1.DelayStep.duration:type_name -> google.protobuf.Duration
-	2,  // 10: kizuna.campaign.v1.DelayUntilStep.weekday:type_name -> kizuna.campaign.v1.Weekday
-	8,  // 11: kizuna.campaign.v1.WaitForStep.event:type_name -> kizuna.campaign.v1.EventMatch
-	9,  // 12: kizuna.campaign.v1.WaitForStep.segment_entered:type_name -> kizuna.campaign.v1.SegmentRef
-	61, // 13: kizuna.campaign.v1.WaitForStep.timeout:type_name -> google.protobuf.Duration
-	9,  // 14: kizuna.campaign.v1.BranchStep.in_segment:type_name -> kizuna.campaign.v1.SegmentRef
-	18, // 15: kizuna.campaign.v1.BranchStep.trait:type_name -> kizuna.campaign.v1.TraitCondition
-	14, // 16: kizuna.campaign.v1.Step.send:type_name -> kizuna.campaign.v1.SendStep
-	15, // 17: kizuna.campaign.v1.Step.delay:type_name -> kizuna.campaign.v1.DelayStep
-	16, // 18: kizuna.campaign.v1.Step.delay_until:type_name -> kizuna.campaign.v1.DelayUntilStep
-	17, // 19: kizuna.campaign.v1.Step.wait_for:type_name -> kizuna.campaign.v1.WaitForStep
-	19, // 20: kizuna.campaign.v1.Step.branch:type_name -> kizuna.campaign.v1.BranchStep
-	20, // 21: kizuna.campaign.v1.Step.exit:type_name -> kizuna.campaign.v1.ExitStep
-	0,  // 22: kizuna.campaign.v1.Journey.state:type_name -> kizuna.campaign.v1.JourneyState
-	11, // 23: kizuna.campaign.v1.Journey.entry:type_name -> kizuna.campaign.v1.Entry
-	1,  // 24: kizuna.campaign.v1.Journey.reentry:type_name -> kizuna.campaign.v1.Reentry
-	61, // 25: kizuna.campaign.v1.Journey.reentry_cooldown:type_name -> google.protobuf.Duration
-	13, // 26: kizuna.campaign.v1.Journey.exit_rules:type_name -> kizuna.campaign.v1.ExitRule
-	21, // 27: kizuna.campaign.v1.Journey.steps:type_name -> kizuna.campaign.v1.Step
-	59, // 28: kizuna.campaign.v1.Journey.create_time:type_name -> google.protobuf.Timestamp
-	59, // 29: kizuna.campaign.v1.Journey.update_time:type_name -> google.protobuf.Timestamp
-	59, // 30: kizuna.campaign.v1.Journey.activate_time:type_name -> google.protobuf.Timestamp
-	22, // 31: kizuna.campaign.v1.CreateJourneyRequest.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 32: kizuna.campaign.v1.CreateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 33: kizuna.campaign.v1.GetJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 34: kizuna.campaign.v1.ListJourneysResponse.journeys:type_name -> kizuna.campaign.v1.Journey
-	22, // 35: kizuna.campaign.v1.UpdateJourneyRequest.journey:type_name -> kizuna.campaign.v1.Journey
-	62, // 36: kizuna.campaign.v1.UpdateJourneyRequest.update_mask:type_name -> google.protobuf.FieldMask
-	22, // 37: kizuna.campaign.v1.UpdateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 38: kizuna.campaign.v1.ActivateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 39: kizuna.campaign.v1.PauseJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 40: kizuna.campaign.v1.ResumeJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	22, // 41: kizuna.campaign.v1.ArchiveJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
-	4,  // 42: kizuna.campaign.v1.ExitCount.reason:type_name -> kizuna.campaign.v1.ExitReason
-	60, // 43: kizuna.campaign.v1.SendCount.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	5,  // 44: kizuna.campaign.v1.SendCount.status:type_name -> kizuna.campaign.v1.SendStatus
-	6,  // 45: kizuna.campaign.v1.SendCount.reason:type_name -> kizuna.campaign.v1.SkipReason
-	39, // 46: kizuna.campaign.v1.JourneyStats.active_by_step:type_name -> kizuna.campaign.v1.StepCount
-	40, // 47: kizuna.campaign.v1.JourneyStats.exited_by_reason:type_name -> kizuna.campaign.v1.ExitCount
-	41, // 48: kizuna.campaign.v1.JourneyStats.sends:type_name -> kizuna.campaign.v1.SendCount
-	42, // 49: kizuna.campaign.v1.GetJourneyStatsResponse.stats:type_name -> kizuna.campaign.v1.JourneyStats
-	3,  // 50: kizuna.campaign.v1.CustomerJourney.state:type_name -> kizuna.campaign.v1.EntryState
-	59, // 51: kizuna.campaign.v1.CustomerJourney.next_run_time:type_name -> google.protobuf.Timestamp
-	59, // 52: kizuna.campaign.v1.CustomerJourney.enter_time:type_name -> google.protobuf.Timestamp
-	59, // 53: kizuna.campaign.v1.CustomerJourney.end_time:type_name -> google.protobuf.Timestamp
-	4,  // 54: kizuna.campaign.v1.CustomerJourney.exit_reason:type_name -> kizuna.campaign.v1.ExitReason
-	45, // 55: kizuna.campaign.v1.ListCustomerJourneysResponse.journeys:type_name -> kizuna.campaign.v1.CustomerJourney
-	60, // 56: kizuna.campaign.v1.Send.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	5,  // 57: kizuna.campaign.v1.Send.status:type_name -> kizuna.campaign.v1.SendStatus
-	6,  // 58: kizuna.campaign.v1.Send.reason:type_name -> kizuna.campaign.v1.SkipReason
-	59, // 59: kizuna.campaign.v1.Send.create_time:type_name -> google.protobuf.Timestamp
-	59, // 60: kizuna.campaign.v1.Send.planned_time:type_name -> google.protobuf.Timestamp
-	59, // 61: kizuna.campaign.v1.Send.send_time:type_name -> google.protobuf.Timestamp
-	48, // 62: kizuna.campaign.v1.ListJourneySendsResponse.sends:type_name -> kizuna.campaign.v1.Send
-	48, // 63: kizuna.campaign.v1.ListCustomerSendsResponse.sends:type_name -> kizuna.campaign.v1.Send
-	60, // 64: kizuna.campaign.v1.UnsubscribeResponse.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	60, // 65: kizuna.campaign.v1.Consent.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	59, // 66: kizuna.campaign.v1.Consent.update_time:type_name -> google.protobuf.Timestamp
-	55, // 67: kizuna.campaign.v1.ListCustomerConsentsResponse.consents:type_name -> kizuna.campaign.v1.Consent
-	60, // 68: kizuna.campaign.v1.SendOutcome.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	5,  // 69: kizuna.campaign.v1.SendOutcome.status:type_name -> kizuna.campaign.v1.SendStatus
-	6,  // 70: kizuna.campaign.v1.SendOutcome.reason:type_name -> kizuna.campaign.v1.SkipReason
-	59, // 71: kizuna.campaign.v1.SendOutcome.planned_time:type_name -> google.protobuf.Timestamp
-	59, // 72: kizuna.campaign.v1.SendOutcome.send_time:type_name -> google.protobuf.Timestamp
-	23, // 73: kizuna.campaign.v1.JourneyService.CreateJourney:input_type -> kizuna.campaign.v1.CreateJourneyRequest
-	25, // 74: kizuna.campaign.v1.JourneyService.GetJourney:input_type -> kizuna.campaign.v1.GetJourneyRequest
-	27, // 75: kizuna.campaign.v1.JourneyService.ListJourneys:input_type -> kizuna.campaign.v1.ListJourneysRequest
-	29, // 76: kizuna.campaign.v1.JourneyService.UpdateJourney:input_type -> kizuna.campaign.v1.UpdateJourneyRequest
-	31, // 77: kizuna.campaign.v1.JourneyService.ActivateJourney:input_type -> kizuna.campaign.v1.ActivateJourneyRequest
-	33, // 78: kizuna.campaign.v1.JourneyService.PauseJourney:input_type -> kizuna.campaign.v1.PauseJourneyRequest
-	35, // 79: kizuna.campaign.v1.JourneyService.ResumeJourney:input_type -> kizuna.campaign.v1.ResumeJourneyRequest
-	37, // 80: kizuna.campaign.v1.JourneyService.ArchiveJourney:input_type -> kizuna.campaign.v1.ArchiveJourneyRequest
-	43, // 81: kizuna.campaign.v1.JourneyService.GetJourneyStats:input_type -> kizuna.campaign.v1.GetJourneyStatsRequest
-	49, // 82: kizuna.campaign.v1.JourneyService.ListJourneySends:input_type -> kizuna.campaign.v1.ListJourneySendsRequest
-	46, // 83: kizuna.campaign.v1.JourneyService.ListCustomerJourneys:input_type -> kizuna.campaign.v1.ListCustomerJourneysRequest
-	51, // 84: kizuna.campaign.v1.JourneyService.ListCustomerSends:input_type -> kizuna.campaign.v1.ListCustomerSendsRequest
-	53, // 85: kizuna.campaign.v1.ConsentService.Unsubscribe:input_type -> kizuna.campaign.v1.UnsubscribeRequest
-	56, // 86: kizuna.campaign.v1.ConsentService.ListCustomerConsents:input_type -> kizuna.campaign.v1.ListCustomerConsentsRequest
-	24, // 87: kizuna.campaign.v1.JourneyService.CreateJourney:output_type -> kizuna.campaign.v1.CreateJourneyResponse
-	26, // 88: kizuna.campaign.v1.JourneyService.GetJourney:output_type -> kizuna.campaign.v1.GetJourneyResponse
-	28, // 89: kizuna.campaign.v1.JourneyService.ListJourneys:output_type -> kizuna.campaign.v1.ListJourneysResponse
-	30, // 90: kizuna.campaign.v1.JourneyService.UpdateJourney:output_type -> kizuna.campaign.v1.UpdateJourneyResponse
-	32, // 91: kizuna.campaign.v1.JourneyService.ActivateJourney:output_type -> kizuna.campaign.v1.ActivateJourneyResponse
-	34, // 92: kizuna.campaign.v1.JourneyService.PauseJourney:output_type -> kizuna.campaign.v1.PauseJourneyResponse
-	36, // 93: kizuna.campaign.v1.JourneyService.ResumeJourney:output_type -> kizuna.campaign.v1.ResumeJourneyResponse
-	38, // 94: kizuna.campaign.v1.JourneyService.ArchiveJourney:output_type -> kizuna.campaign.v1.ArchiveJourneyResponse
-	44, // 95: kizuna.campaign.v1.JourneyService.GetJourneyStats:output_type -> kizuna.campaign.v1.GetJourneyStatsResponse
-	50, // 96: kizuna.campaign.v1.JourneyService.ListJourneySends:output_type -> kizuna.campaign.v1.ListJourneySendsResponse
-	47, // 97: kizuna.campaign.v1.JourneyService.ListCustomerJourneys:output_type -> kizuna.campaign.v1.ListCustomerJourneysResponse
-	52, // 98: kizuna.campaign.v1.JourneyService.ListCustomerSends:output_type -> kizuna.campaign.v1.ListCustomerSendsResponse
-	54, // 99: kizuna.campaign.v1.ConsentService.Unsubscribe:output_type -> kizuna.campaign.v1.UnsubscribeResponse
-	57, // 100: kizuna.campaign.v1.ConsentService.ListCustomerConsents:output_type -> kizuna.campaign.v1.ListCustomerConsentsResponse
-	87, // [87:101] is the sub-list for method output_type
-	73, // [73:87] is the sub-list for method input_type
-	73, // [73:73] is the sub-list for extension type_name
-	73, // [73:73] is the sub-list for extension extendee
-	0,  // [0:73] is the sub-list for field type_name
+	25, // 9: kizuna.campaign.v1.SendStep.variants:type_name -> kizuna.campaign.v1.Variant
+	64, // 10: kizuna.campaign.v1.DelayStep.duration:type_name -> google.protobuf.Duration
+	2,  // 11: kizuna.campaign.v1.DelayUntilStep.weekday:type_name -> kizuna.campaign.v1.Weekday
+	8,  // 12: kizuna.campaign.v1.WaitForStep.event:type_name -> kizuna.campaign.v1.EventMatch
+	9,  // 13: kizuna.campaign.v1.WaitForStep.segment_entered:type_name -> kizuna.campaign.v1.SegmentRef
+	64, // 14: kizuna.campaign.v1.WaitForStep.timeout:type_name -> google.protobuf.Duration
+	9,  // 15: kizuna.campaign.v1.BranchStep.in_segment:type_name -> kizuna.campaign.v1.SegmentRef
+	18, // 16: kizuna.campaign.v1.BranchStep.trait:type_name -> kizuna.campaign.v1.TraitCondition
+	14, // 17: kizuna.campaign.v1.Step.send:type_name -> kizuna.campaign.v1.SendStep
+	15, // 18: kizuna.campaign.v1.Step.delay:type_name -> kizuna.campaign.v1.DelayStep
+	16, // 19: kizuna.campaign.v1.Step.delay_until:type_name -> kizuna.campaign.v1.DelayUntilStep
+	17, // 20: kizuna.campaign.v1.Step.wait_for:type_name -> kizuna.campaign.v1.WaitForStep
+	19, // 21: kizuna.campaign.v1.Step.branch:type_name -> kizuna.campaign.v1.BranchStep
+	20, // 22: kizuna.campaign.v1.Step.exit:type_name -> kizuna.campaign.v1.ExitStep
+	0,  // 23: kizuna.campaign.v1.Journey.state:type_name -> kizuna.campaign.v1.JourneyState
+	11, // 24: kizuna.campaign.v1.Journey.entry:type_name -> kizuna.campaign.v1.Entry
+	1,  // 25: kizuna.campaign.v1.Journey.reentry:type_name -> kizuna.campaign.v1.Reentry
+	64, // 26: kizuna.campaign.v1.Journey.reentry_cooldown:type_name -> google.protobuf.Duration
+	13, // 27: kizuna.campaign.v1.Journey.exit_rules:type_name -> kizuna.campaign.v1.ExitRule
+	21, // 28: kizuna.campaign.v1.Journey.steps:type_name -> kizuna.campaign.v1.Step
+	62, // 29: kizuna.campaign.v1.Journey.create_time:type_name -> google.protobuf.Timestamp
+	62, // 30: kizuna.campaign.v1.Journey.update_time:type_name -> google.protobuf.Timestamp
+	62, // 31: kizuna.campaign.v1.Journey.activate_time:type_name -> google.protobuf.Timestamp
+	23, // 32: kizuna.campaign.v1.Journey.holdout:type_name -> kizuna.campaign.v1.Holdout
+	24, // 33: kizuna.campaign.v1.Journey.goal:type_name -> kizuna.campaign.v1.Goal
+	8,  // 34: kizuna.campaign.v1.Goal.event:type_name -> kizuna.campaign.v1.EventMatch
+	64, // 35: kizuna.campaign.v1.Goal.attribution_window:type_name -> google.protobuf.Duration
+	22, // 36: kizuna.campaign.v1.CreateJourneyRequest.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 37: kizuna.campaign.v1.CreateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 38: kizuna.campaign.v1.GetJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 39: kizuna.campaign.v1.ListJourneysResponse.journeys:type_name -> kizuna.campaign.v1.Journey
+	22, // 40: kizuna.campaign.v1.UpdateJourneyRequest.journey:type_name -> kizuna.campaign.v1.Journey
+	65, // 41: kizuna.campaign.v1.UpdateJourneyRequest.update_mask:type_name -> google.protobuf.FieldMask
+	22, // 42: kizuna.campaign.v1.UpdateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 43: kizuna.campaign.v1.ActivateJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 44: kizuna.campaign.v1.PauseJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 45: kizuna.campaign.v1.ResumeJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	22, // 46: kizuna.campaign.v1.ArchiveJourneyResponse.journey:type_name -> kizuna.campaign.v1.Journey
+	4,  // 47: kizuna.campaign.v1.ExitCount.reason:type_name -> kizuna.campaign.v1.ExitReason
+	63, // 48: kizuna.campaign.v1.SendCount.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	5,  // 49: kizuna.campaign.v1.SendCount.status:type_name -> kizuna.campaign.v1.SendStatus
+	6,  // 50: kizuna.campaign.v1.SendCount.reason:type_name -> kizuna.campaign.v1.SkipReason
+	42, // 51: kizuna.campaign.v1.JourneyStats.active_by_step:type_name -> kizuna.campaign.v1.StepCount
+	43, // 52: kizuna.campaign.v1.JourneyStats.exited_by_reason:type_name -> kizuna.campaign.v1.ExitCount
+	44, // 53: kizuna.campaign.v1.JourneyStats.sends:type_name -> kizuna.campaign.v1.SendCount
+	45, // 54: kizuna.campaign.v1.GetJourneyStatsResponse.stats:type_name -> kizuna.campaign.v1.JourneyStats
+	3,  // 55: kizuna.campaign.v1.CustomerJourney.state:type_name -> kizuna.campaign.v1.EntryState
+	62, // 56: kizuna.campaign.v1.CustomerJourney.next_run_time:type_name -> google.protobuf.Timestamp
+	62, // 57: kizuna.campaign.v1.CustomerJourney.enter_time:type_name -> google.protobuf.Timestamp
+	62, // 58: kizuna.campaign.v1.CustomerJourney.end_time:type_name -> google.protobuf.Timestamp
+	4,  // 59: kizuna.campaign.v1.CustomerJourney.exit_reason:type_name -> kizuna.campaign.v1.ExitReason
+	48, // 60: kizuna.campaign.v1.ListCustomerJourneysResponse.journeys:type_name -> kizuna.campaign.v1.CustomerJourney
+	63, // 61: kizuna.campaign.v1.Send.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	5,  // 62: kizuna.campaign.v1.Send.status:type_name -> kizuna.campaign.v1.SendStatus
+	6,  // 63: kizuna.campaign.v1.Send.reason:type_name -> kizuna.campaign.v1.SkipReason
+	62, // 64: kizuna.campaign.v1.Send.create_time:type_name -> google.protobuf.Timestamp
+	62, // 65: kizuna.campaign.v1.Send.planned_time:type_name -> google.protobuf.Timestamp
+	62, // 66: kizuna.campaign.v1.Send.send_time:type_name -> google.protobuf.Timestamp
+	51, // 67: kizuna.campaign.v1.ListJourneySendsResponse.sends:type_name -> kizuna.campaign.v1.Send
+	51, // 68: kizuna.campaign.v1.ListCustomerSendsResponse.sends:type_name -> kizuna.campaign.v1.Send
+	63, // 69: kizuna.campaign.v1.UnsubscribeResponse.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	63, // 70: kizuna.campaign.v1.Consent.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	62, // 71: kizuna.campaign.v1.Consent.update_time:type_name -> google.protobuf.Timestamp
+	58, // 72: kizuna.campaign.v1.ListCustomerConsentsResponse.consents:type_name -> kizuna.campaign.v1.Consent
+	63, // 73: kizuna.campaign.v1.SendOutcome.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	5,  // 74: kizuna.campaign.v1.SendOutcome.status:type_name -> kizuna.campaign.v1.SendStatus
+	6,  // 75: kizuna.campaign.v1.SendOutcome.reason:type_name -> kizuna.campaign.v1.SkipReason
+	62, // 76: kizuna.campaign.v1.SendOutcome.planned_time:type_name -> google.protobuf.Timestamp
+	62, // 77: kizuna.campaign.v1.SendOutcome.send_time:type_name -> google.protobuf.Timestamp
+	26, // 78: kizuna.campaign.v1.JourneyService.CreateJourney:input_type -> kizuna.campaign.v1.CreateJourneyRequest
+	28, // 79: kizuna.campaign.v1.JourneyService.GetJourney:input_type -> kizuna.campaign.v1.GetJourneyRequest
+	30, // 80: kizuna.campaign.v1.JourneyService.ListJourneys:input_type -> kizuna.campaign.v1.ListJourneysRequest
+	32, // 81: kizuna.campaign.v1.JourneyService.UpdateJourney:input_type -> kizuna.campaign.v1.UpdateJourneyRequest
+	34, // 82: kizuna.campaign.v1.JourneyService.ActivateJourney:input_type -> kizuna.campaign.v1.ActivateJourneyRequest
+	36, // 83: kizuna.campaign.v1.JourneyService.PauseJourney:input_type -> kizuna.campaign.v1.PauseJourneyRequest
+	38, // 84: kizuna.campaign.v1.JourneyService.ResumeJourney:input_type -> kizuna.campaign.v1.ResumeJourneyRequest
+	40, // 85: kizuna.campaign.v1.JourneyService.ArchiveJourney:input_type -> kizuna.campaign.v1.ArchiveJourneyRequest
+	46, // 86: kizuna.campaign.v1.JourneyService.GetJourneyStats:input_type -> kizuna.campaign.v1.GetJourneyStatsRequest
+	52, // 87: kizuna.campaign.v1.JourneyService.ListJourneySends:input_type -> kizuna.campaign.v1.ListJourneySendsRequest
+	49, // 88: kizuna.campaign.v1.JourneyService.ListCustomerJourneys:input_type -> kizuna.campaign.v1.ListCustomerJourneysRequest
+	54, // 89: kizuna.campaign.v1.JourneyService.ListCustomerSends:input_type -> kizuna.campaign.v1.ListCustomerSendsRequest
+	56, // 90: kizuna.campaign.v1.ConsentService.Unsubscribe:input_type -> kizuna.campaign.v1.UnsubscribeRequest
+	59, // 91: kizuna.campaign.v1.ConsentService.ListCustomerConsents:input_type -> kizuna.campaign.v1.ListCustomerConsentsRequest
+	27, // 92: kizuna.campaign.v1.JourneyService.CreateJourney:output_type -> kizuna.campaign.v1.CreateJourneyResponse
+	29, // 93: kizuna.campaign.v1.JourneyService.GetJourney:output_type -> kizuna.campaign.v1.GetJourneyResponse
+	31, // 94: kizuna.campaign.v1.JourneyService.ListJourneys:output_type -> kizuna.campaign.v1.ListJourneysResponse
+	33, // 95: kizuna.campaign.v1.JourneyService.UpdateJourney:output_type -> kizuna.campaign.v1.UpdateJourneyResponse
+	35, // 96: kizuna.campaign.v1.JourneyService.ActivateJourney:output_type -> kizuna.campaign.v1.ActivateJourneyResponse
+	37, // 97: kizuna.campaign.v1.JourneyService.PauseJourney:output_type -> kizuna.campaign.v1.PauseJourneyResponse
+	39, // 98: kizuna.campaign.v1.JourneyService.ResumeJourney:output_type -> kizuna.campaign.v1.ResumeJourneyResponse
+	41, // 99: kizuna.campaign.v1.JourneyService.ArchiveJourney:output_type -> kizuna.campaign.v1.ArchiveJourneyResponse
+	47, // 100: kizuna.campaign.v1.JourneyService.GetJourneyStats:output_type -> kizuna.campaign.v1.GetJourneyStatsResponse
+	53, // 101: kizuna.campaign.v1.JourneyService.ListJourneySends:output_type -> kizuna.campaign.v1.ListJourneySendsResponse
+	50, // 102: kizuna.campaign.v1.JourneyService.ListCustomerJourneys:output_type -> kizuna.campaign.v1.ListCustomerJourneysResponse
+	55, // 103: kizuna.campaign.v1.JourneyService.ListCustomerSends:output_type -> kizuna.campaign.v1.ListCustomerSendsResponse
+	57, // 104: kizuna.campaign.v1.ConsentService.Unsubscribe:output_type -> kizuna.campaign.v1.UnsubscribeResponse
+	60, // 105: kizuna.campaign.v1.ConsentService.ListCustomerConsents:output_type -> kizuna.campaign.v1.ListCustomerConsentsResponse
+	92, // [92:106] is the sub-list for method output_type
+	78, // [78:92] is the sub-list for method input_type
+	78, // [78:78] is the sub-list for extension type_name
+	78, // [78:78] is the sub-list for extension extendee
+	0,  // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_campaign_v1_journeys_proto_init() }
@@ -4633,7 +4936,7 @@ func file_kizuna_campaign_v1_journeys_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_campaign_v1_journeys_proto_rawDesc), len(file_kizuna_campaign_v1_journeys_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   52,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -125,8 +125,6 @@ func toStatus(err error) error {
 		return grpcstatus.New(codes.NotFound, "campaign not found", err)
 	case errors.Is(err, campaign.ErrSegmentNotFound):
 		return grpcstatus.New(codes.FailedPrecondition, "the campaign's segment does not exist", err)
-	case errors.Is(err, campaign.ErrAudienceTooLarge):
-		return grpcstatus.New(codes.FailedPrecondition, campaign.ErrAudienceTooLarge.Error(), err)
 	case errors.Is(err, campaign.ErrUnavailable):
 		return grpcstatus.New(codes.Unavailable, "a service the campaign service depends on is unavailable; retry", err)
 	default:
@@ -173,15 +171,14 @@ func toProto(c campaign.Campaign) *campaignv1.Campaign {
 
 func deliveryToProto(d campaign.Delivery) *campaignv1.Delivery {
 	return &campaignv1.Delivery{
-		DeliveryId:   d.ID,
-		CampaignId:   d.CampaignID,
-		CustomerId:   d.CustomerID,
-		Status:       DeliveryStatus(d.Status),
-		Attempts:     int32(d.Attempts),
-		LastError:    d.LastError,
-		ResponseCode: int32(d.ResponseCode),
-		SendTime:     timestamp(d.SendTime),
-		Message:      d.Message,
+		DeliveryId: d.ID,
+		CampaignId: d.CampaignID,
+		CustomerId: d.CustomerID,
+		Status:     DeliveryStatus(d.Status),
+		Attempts:   int32(d.Attempts),
+		LastError:  d.LastError,
+		SendTime:   timestamp(d.SendTime),
+		Message:    d.Message,
 	}
 }
 

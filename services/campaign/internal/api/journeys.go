@@ -380,7 +380,8 @@ func SendToProto(sd store.Send) *campaignv1.Send {
 		ChannelId: sd.ChannelID, ChannelType: store.ContractChannelType(sd.ChannelType), Status: sendStatuses[sd.Status],
 		Reason: campaignv1.SkipReason(campaignv1.SkipReason_value[sd.Reason]), Error: sd.Error, ProviderMessageId: sd.ProviderMessageID,
 		Attempts: int32(sd.Attempts), Transactional: sd.Transactional, CreateTime: timestamp(sd.CreateTime),
-		PlannedTime: timestamp(sd.PlannedTime), SendTime: timestamp(sd.SendTime), Late: sd.Late, Subject: sd.Subject,
+		PlannedTime: timestamp(sd.PlannedTime), SendTime: timestamp(sd.SendTime), Late: sd.Late, Subject: sd.Subject, Text: sd.Body,
+		Variant: sd.Variant,
 	}
 }
 
@@ -391,6 +392,7 @@ func SendOutcome(sd store.Send) *campaignv1.SendOutcome {
 		SendId: p.SendId, WorkspaceId: sd.WorkspaceID, JourneyId: p.JourneyId, CustomerId: p.CustomerId, EntryNumber: p.EntryNumber,
 		StepId: p.StepId, ChannelId: p.ChannelId, ChannelType: p.ChannelType, Status: p.Status, Reason: p.Reason,
 		ProviderMessageId: p.ProviderMessageId, Transactional: p.Transactional, PlannedTime: p.PlannedTime, SendTime: p.SendTime,
+		Variant: p.Variant,
 	}
 }
 
@@ -477,7 +479,7 @@ func (s *JourneyServer) ListCustomerJourneys(ctx context.Context, req *campaignv
 		cj := &campaignv1.CustomerJourney{
 			JourneyId: e.JourneyID, JourneyDisplayName: e.JourneyName, CustomerId: e.CustomerID, EntryNumber: int32(e.Number),
 			State: entryStates[e.State], CurrentStep: e.StepID, EnterTime: timestamp(e.EnterTime), EndTime: timestamp(e.EndTime),
-			ExitReason: campaignv1.ExitReason(campaignv1.ExitReason_value[e.ExitReason]), Error: e.Error,
+			ExitReason: campaignv1.ExitReason(campaignv1.ExitReason_value[e.ExitReason]), Error: e.Error, Variant: e.Variant,
 		}
 		if e.State == store.EntryInProgress {
 			cj.NextRunTime = timestamp(e.DueTime)

@@ -37,6 +37,9 @@ type Campaign struct {
 	CreateTime      time.Time
 	// LaunchTime is zero until the campaign is launched.
 	LaunchTime time.Time
+	// JourneyID and ChannelID name the broadcast journey and the webhook
+	// channel a launch made; empty for a draft.
+	JourneyID, ChannelID string
 }
 
 // Counts summarises a campaign's deliveries.
@@ -44,7 +47,8 @@ type Counts struct {
 	Total, Pending, Sent, Failed int64
 }
 
-// Delivery is one message to one customer.
+// Delivery is one message to one customer: a send of the campaign's
+// journey.
 type Delivery struct {
 	WorkspaceID string
 	ID          string
@@ -54,9 +58,8 @@ type Delivery struct {
 	// Attempts counts the webhook calls whose outcome was recorded.
 	Attempts int
 	// LastError is the channel's last answer when it was not a success, or
-	// why the message could not be rendered.
-	LastError    string
-	ResponseCode int
+	// why the send was skipped (a reason such as NO_PROFILE, with detail).
+	LastError string
 	// SendTime is when the webhook accepted the message; zero otherwise.
 	SendTime time.Time
 	Message  string

@@ -14,6 +14,6 @@ var ErrSegmentNotFound = errors.New("segment not found")
 // could not answer; the caller may retry.
 var ErrUnavailable = errors.New("dependency unavailable")
 
-// ErrAudienceTooLarge reports a segment with more members than one campaign
-// may send to.
-var ErrAudienceTooLarge = errors.New("segment has too many members for one campaign")
+// ErrNotDraft is returned by Launcher.Launch when the campaign has left the
+// draft state, i.e. another launch finished first.
+var ErrNotDraft = errors.New("campaign is no longer a draft")

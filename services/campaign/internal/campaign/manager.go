@@ -4,92 +4,72 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/kizuna/kizuna/services/campaign/internal/message"
-
 	"github.com/kizuna/kizuna/services/platform/validation"
 )
-
-// ErrNotDraft is returned by Store.InsertDeliveries when the campaign has
-// left the draft state, i.e. another launch finished first.
-var ErrNotDraft = errors.New("campaign is no longer a draft")
 
 // Store is the persistence the domain needs. Every method is scoped to one
 // workspace.
 type Store interface {
 	// CreateCampaign inserts c.
 	CreateCampaign(ctx context.Context, c Campaign) error
-	// GetCampaign returns the campaign with its delivery counts, or
-	// ErrNotFound.
+	// GetCampaign returns the campaign with its delivery counts and its
+	// state as its journey has it, or ErrNotFound.
 	GetCampaign(ctx context.Context, workspaceID, campaignID string) (Campaign, error)
 	// LookupCampaign is GetCampaign without the counts (Counts is zero),
-	// which cost a scan of the campaign's deliveries.
+	// which cost a scan of the campaign's sends.
 	LookupCampaign(ctx context.Context, workspaceID, campaignID string) (Campaign, error)
 	// ListCampaigns returns up to limit campaigns with their counts, newest
 	// first, starting after the campaign id after ("" for the newest).
 	ListCampaigns(ctx context.Context, workspaceID, after string, limit int) ([]Campaign, error)
-	// InsertDeliveries adds the deliveries of a draft campaign, ignoring any
-	// whose (campaign, customer) already has one. It returns ErrNotDraft,
-	// inserting nothing, once the campaign is no longer a draft. The
-	// deliveries belong to workspaceID and campaignID; their own
-	// WorkspaceID and CampaignID are not read. Message and LastError are
-	// stored as text made valid (see the store), so callers need not clean
-	// them.
-	InsertDeliveries(ctx context.Context, workspaceID, campaignID string, ds []Delivery) error
-	// MarkSending moves a draft campaign to SENDING with launch time at; it
-	// does nothing to a campaign in any other state.
-	MarkSending(ctx context.Context, workspaceID, campaignID string, at time.Time) error
 	// ListDeliveries returns up to limit deliveries of the campaign in id
 	// order, starting after the delivery id after.
 	ListDeliveries(ctx context.Context, workspaceID, campaignID, after string, limit int) ([]Delivery, error)
 }
 
-// Audience reads a segment's members and their profiles from the services
-// that own them, as the caller (so only the caller's workspace is visible).
-type Audience interface {
-	// Members calls fn with successive pages of the segment's member ids,
-	// in customer id order. It returns ErrSegmentNotFound when the segment
-	// does not exist and stops at the first error fn returns.
-	Members(ctx context.Context, segmentID string, fn func(customerIDs []string) error) error
-	// Traits returns the traits of the customers found among ids (at most
-	// ProfileBatchSize); unknown ids are absent from the map.
-	Traits(ctx context.Context, customerIDs []string) (map[string]map[string]any, error)
+// Launcher turns a draft campaign into an active broadcast journey.
+type Launcher interface {
+	// CheckURL validates a webhook URL against the workspace's URL policy;
+	// violations name the field campaign.webhook.url.
+	CheckURL(ctx context.Context, workspaceID, url string) error
+	// Launch makes the campaign's webhook channel and journey, activates
+	// the journey and moves the campaign to SENDING at the given time, all
+	// or nothing. It returns ErrNotDraft, changing nothing, when the
+	// campaign is no longer a draft, and ErrSegmentNotFound when its
+	// segment does not exist.
+	Launch(ctx context.Context, c Campaign, at time.Time) error
 }
-
-// ProfileBatchSize is how many profiles Launch asks for at once, the most
-// ingestion's BatchGetCustomers accepts.
-const ProfileBatchSize = 1000
-
-// errProfileMissing is recorded on the delivery of a member whose profile
-// no longer exists (deleted or merged away); such a member is not messaged.
-const errProfileMissing = "customer profile not found"
 
 // Manager carries out the campaign use cases for the API.
 type Manager struct {
 	store    Store
-	audience Audience
+	launcher Launcher
 	now      func() time.Time
 	wake     func()
 }
 
 // NewManager returns a Manager. now supplies the clock; wake is called after
-// a launch so the dispatcher starts sending at once (it may be nil).
-func NewManager(store Store, audience Audience, now func() time.Time, wake func()) *Manager {
+// a launch so the journey runner enrols the segment at once (it may be nil).
+func NewManager(store Store, launcher Launcher, now func() time.Time, wake func()) *Manager {
 	if now == nil {
 		now = time.Now
 	}
 	if wake == nil {
 		wake = func() {}
 	}
-	return &Manager{store: store, audience: audience, now: now, wake: wake}
+	return &Manager{store: store, launcher: launcher, now: now, wake: wake}
 }
 
 // Create validates c and stores it as a new draft in the workspace.
 func (m *Manager) Create(ctx context.Context, workspaceID string, c Campaign) (Campaign, error) {
 	if err := validateNew(c); err != nil {
+		return Campaign{}, err
+	}
+	if err := m.launcher.CheckURL(ctx, workspaceID, c.WebhookURL); err != nil {
 		return Campaign{}, err
 	}
 	id, err := NewID(CampaignIDPrefix)
@@ -144,10 +124,14 @@ func (m *Manager) List(ctx context.Context, workspaceID string, p Page) ([]Campa
 func (m *Manager) ListDeliveries(ctx context.Context, workspaceID, campaignID string, p Page) ([]Delivery, string, error) {
 	var v validation.Error
 	checkID(&v, "campaign_id", campaignID)
-	limit, after, err := p.resolve(DeliveryIDPrefix)
+	// Deliveries are sends ("snd_"), or "dlv_" for campaigns launched
+	// before campaigns ran as journeys.
+	limit, after, err := p.resolve("")
 	var pv *validation.Error
 	if errors.As(err, &pv) {
 		v.Violations = append(v.Violations, pv.Violations...)
+	} else if after != "" && !strings.HasPrefix(after, "snd_") && !strings.HasPrefix(after, "dlv_") {
+		v.Add("page_token", "is not a token returned by this method")
 	}
 	if err := v.Err(); err != nil {
 		return nil, "", err
@@ -180,94 +164,30 @@ func trimPage[T any](items []T, limit int, id func(T) string) ([]T, string) {
 	return items, encodePageToken(id(items[limit-1]))
 }
 
-// Launch snapshots the segment's members and gives each one pending
-// delivery with its rendered message, then moves the campaign to SENDING.
-// A campaign that is already SENDING or COMPLETED is returned unchanged, so
-// launching is idempotent; a launch that failed part way can simply be
-// retried (see the package doc).
+// Launch starts the campaign's broadcast journey and moves the campaign to
+// SENDING. A campaign that is already SENDING or COMPLETED is returned
+// unchanged, so launching is idempotent, and two launches racing start one
+// journey.
 func (m *Manager) Launch(ctx context.Context, workspaceID, campaignID string) (Campaign, error) {
 	if err := validateCampaignID(campaignID); err != nil {
 		return Campaign{}, err
 	}
-	// Counts are not needed to launch; they are read once, at the end.
 	c, err := m.store.LookupCampaign(ctx, workspaceID, campaignID)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("launch campaign %q: %w", campaignID, err)
 	}
-	if c.State != StateDraft {
-		return m.reload(ctx, workspaceID, campaignID)
-	}
-	tmpl, err := message.Parse(c.MessageTemplate)
-	if err != nil {
-		// Create validated it, so this is a stored template gone bad.
-		return Campaign{}, fmt.Errorf("launch campaign %q: stored template: %w", campaignID, err)
-	}
-	err = m.audience.Members(ctx, c.SegmentID, func(ids []string) error {
-		for start := 0; start < len(ids); start += ProfileBatchSize {
-			batch := ids[start:min(start+ProfileBatchSize, len(ids))]
-			if err := m.addDeliveries(ctx, c, tmpl, batch); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	switch {
-	case errors.Is(err, ErrNotDraft):
-		// A concurrent launch completed; its snapshot stands.
-	case err != nil:
-		return Campaign{}, fmt.Errorf("launch campaign %q: %w", campaignID, err)
-	default:
-		if err := m.store.MarkSending(ctx, workspaceID, campaignID, m.now().UTC()); err != nil {
+	if c.State == StateDraft {
+		err := m.launcher.Launch(ctx, c, m.now().UTC().Truncate(time.Microsecond))
+		if err != nil && !errors.Is(err, ErrNotDraft) {
 			return Campaign{}, fmt.Errorf("launch campaign %q: %w", campaignID, err)
 		}
+		m.wake()
 	}
-	m.wake()
-	return m.reload(ctx, workspaceID, campaignID)
-}
-
-// reload reads the campaign Launch returns, with its counts.
-func (m *Manager) reload(ctx context.Context, workspaceID, campaignID string) (Campaign, error) {
-	c, err := m.store.GetCampaign(ctx, workspaceID, campaignID)
+	c, err = m.store.GetCampaign(ctx, workspaceID, campaignID)
 	if err != nil {
 		return Campaign{}, fmt.Errorf("launch campaign %q: reload: %w", campaignID, err)
 	}
 	return c, nil
-}
-
-// addDeliveries renders the message for one batch of members and stores
-// their deliveries. A member whose message cannot be rendered gets a FAILED
-// delivery saying why, so one customer's odd traits do not stop the launch.
-func (m *Manager) addDeliveries(ctx context.Context, c Campaign, tmpl *message.Template, customerIDs []string) error {
-	traits, err := m.audience.Traits(ctx, customerIDs)
-	if err != nil {
-		return err
-	}
-	ds := make([]Delivery, 0, len(customerIDs))
-	for _, customerID := range customerIDs {
-		id, err := NewID(DeliveryIDPrefix)
-		if err != nil {
-			return err
-		}
-		// The workspace and campaign are InsertDeliveries' arguments.
-		d := Delivery{
-			ID:         id,
-			CustomerID: customerID,
-			Status:     DeliveryPending,
-		}
-		t, ok := traits[customerID]
-		if !ok {
-			d.Status, d.LastError = DeliveryFailed, errProfileMissing
-		} else if msg, err := tmpl.Render(message.Customer{ID: customerID, Traits: t}); err != nil {
-			d.Status, d.LastError = DeliveryFailed, "render message: "+err.Error()
-		} else {
-			d.Message = msg
-		}
-		ds = append(ds, d)
-	}
-	if err := m.store.InsertDeliveries(ctx, c.WorkspaceID, c.ID, ds); err != nil {
-		return fmt.Errorf("store deliveries: %w", err)
-	}
-	return nil
 }
 
 func validateCampaignID(id string) error {

@@ -23,11 +23,8 @@ const (
 	MaxPageSize     = 1000
 )
 
-// Resource id prefixes; ids are the prefix and a UUIDv7.
-const (
-	CampaignIDPrefix = "cmp_"
-	DeliveryIDPrefix = "dlv_"
-)
+// CampaignIDPrefix starts campaign ids; ids are the prefix and a UUIDv7.
+const CampaignIDPrefix = "cmp_"
 
 // validateNew checks a campaign to be created; field paths are those of
 // CreateCampaignRequest.

@@ -88,22 +88,33 @@ func NewManager(st *store.Store, box *secret.Box, policy Policy, now func() time
 	return &Manager{store: st, box: box, policy: policy, now: now}
 }
 
-// Create validates c and stores it.
-func (m *Manager) Create(ctx context.Context, workspaceID string, c *campaignv1.Channel) (*campaignv1.Channel, error) {
+// Prepare validates c (its URLs against the workspace's policy) and
+// returns the row of a new channel, secrets sealed, for the caller to
+// store.
+func (m *Manager) Prepare(ctx context.Context, workspaceID string, c *campaignv1.Channel) (store.Channel, error) {
 	if c == nil {
-		return nil, validation.Invalid("channel", "is required")
+		return store.Channel{}, validation.Invalid("channel", "is required")
 	}
 	policy, err := m.policy(ctx, workspaceID)
 	if err != nil {
-		return nil, err
+		return store.Channel{}, err
 	}
 	id, err := domain.NewID(IDPrefix)
 	if err != nil {
-		return nil, err
+		return store.Channel{}, err
 	}
 	now := m.now().UTC().Truncate(time.Microsecond)
 	row := store.Channel{WorkspaceID: workspaceID, ID: id, CreateTime: now, UpdateTime: now}
 	if err := m.fill(&row, c, secrets{}, policy); err != nil {
+		return store.Channel{}, err
+	}
+	return row, nil
+}
+
+// Create validates c and stores it.
+func (m *Manager) Create(ctx context.Context, workspaceID string, c *campaignv1.Channel) (*campaignv1.Channel, error) {
+	row, err := m.Prepare(ctx, workspaceID, c)
+	if err != nil {
 		return nil, err
 	}
 	if err := m.store.CreateChannel(ctx, row); err != nil {

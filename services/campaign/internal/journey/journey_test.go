@@ -142,6 +142,24 @@ func TestValidate(t *testing.T) {
 			{"id":"a","send":{"channelId":"chn_line","text":"x"}},{"id":"d","delay":{"duration":"86400s"},"next":"a"}]}`, nil},
 		{"duplicate ids", `{"displayName":"W","entry":{"event":{"event":"A"}},"steps":[{"id":"a","exit":{}},{"id":"a","exit":{}}]}`,
 			[]string{"journey.steps[1].id"}},
+		{"holdout, goal and variants (the contract's shape)", `{"displayName":"W","entry":{"event":{"event":"A"}},
+			"holdout":{"percent":10},"goal":{"event":{"event":"Order Completed"},"attributionWindow":"604800s"},
+			"steps":[{"id":"mail","send":{"channelId":"chn_mail","variants":[
+				{"name":"A","weight":50,"subject":"a","text":"x"},{"name":"B","weight":50,"subject":"b","text":"y"},
+				{"name":"LINE","weight":10,"text":"z","channelId":"chn_line"}]}}]}`, nil},
+		{"bad holdout, goal and variants", `{"displayName":"W","entry":{"event":{"event":"A"}},
+			"holdout":{"percent":95},"goal":{"attributionWindow":"60s"},
+			"steps":[{"id":"mail","send":{"channelId":"chn_mail","text":"t","variants":[
+				{"name":"holdout","weight":0,"subject":"a","text":"x"},{"name":"B","weight":5,"text":"y","html":"<p>"},
+				{"name":"B","weight":5,"subject":"s","text":"{% if %}","channelId":"chn_gone"},
+				{"name":"L","weight":1,"subject":"s","text":"z","channelId":"chn_line"}]}}]}`,
+			[]string{"journey.steps[0].send.text", "journey.steps[0].send.variants[0].name", "journey.steps[0].send.variants[0].weight",
+				"journey.steps[0].send.variants[1].subject", "journey.steps[0].send.variants[2].name",
+				"journey.steps[0].send.variants[2].channel_id", "journey.steps[0].send.variants[2].text",
+				"journey.steps[0].send.variants[3].subject",
+				"journey.holdout.percent", "journey.goal.event", "journey.goal.attribution_window"}},
+		{"one variant is no test", `{"displayName":"W","entry":{"event":{"event":"A"}},"steps":[{"id":"l","send":{"channelId":"chn_line",
+			"variants":[{"name":"A","weight":1,"text":"x"}]}}]}`, []string{"journey.steps[0].send.variants"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package journey
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -24,6 +25,18 @@ const (
 	MaxStepIDChars     = 64
 	MinDuration        = time.Second
 	MaxDuration        = 365 * 24 * time.Hour
+	// MaxHoldoutPercent bounds a journey's holdout.
+	MaxHoldoutPercent = 90
+	// MinVariants and MaxVariants bound an A/B send step.
+	MinVariants = 2
+	MaxVariants = 10
+	// MaxVariantWeight bounds a variant's weight.
+	MaxVariantWeight = 10000
+	// MaxVariantName bounds a variant's name.
+	MaxVariantName = 32
+	// The attribution window of a goal.
+	MinAttributionWindow = time.Hour
+	MaxAttributionWindow = 90 * 24 * time.Hour
 	// MaxSubjectBytes bounds an e-mail subject template.
 	MaxSubjectBytes = 2 << 10
 )
@@ -73,6 +86,21 @@ func Validate(j *campaignv1.Journey, channels ChannelTypes, prefix string) error
 		}
 	}
 	validateSteps(&v, p("steps"), j.GetSteps(), channels)
+	if h := j.GetHoldout(); h != nil && (h.GetPercent() <= 0 || h.GetPercent() > MaxHoldoutPercent || math.IsNaN(h.GetPercent())) {
+		v.Addf(p("holdout.percent"), "must be above 0 and at most %d", MaxHoldoutPercent)
+	}
+	if g := j.GetGoal(); g != nil {
+		if g.GetEvent() == nil {
+			v.Add(p("goal.event"), "is required")
+		} else {
+			validateEventMatch(&v, p("goal.event"), g.GetEvent())
+		}
+		if w := g.GetAttributionWindow(); w != nil {
+			if d := w.AsDuration(); !w.IsValid() || d < MinAttributionWindow || d > MaxAttributionWindow {
+				v.Addf(p("goal.attribution_window"), "must be between %s and %s", MinAttributionWindow, MaxAttributionWindow)
+			}
+		}
+	}
 	return v.Err()
 }
 
@@ -218,18 +246,73 @@ func validateSend(v *validation.Error, f string, s *campaignv1.SendStep, channel
 	if s.GetChannelId() != "" && !ok {
 		v.Add(f+".channel_id", "names no channel of this workspace")
 	}
-	checkTemplate(v, f+".text", s.GetText(), message.MaxTemplateBytes, true)
-	checkTemplate(v, f+".html", s.GetHtml(), message.MaxTemplateBytes, false)
+	if len(s.GetVariants()) > 0 {
+		validateVariants(v, f, s, t, channels)
+		return
+	}
+	validateContent(v, f, t, s.GetSubject(), s.GetText(), s.GetHtml())
+}
+
+// validateContent checks a message's templates for a channel type.
+func validateContent(v *validation.Error, f string, t ingestionv1.ChannelType, subject, text, html string) {
+	checkTemplate(v, f+".text", text, message.MaxTemplateBytes, true)
+	checkTemplate(v, f+".html", html, message.MaxTemplateBytes, false)
 	switch t {
 	case ingestionv1.ChannelType_EMAIL:
-		checkTemplate(v, f+".subject", s.GetSubject(), MaxSubjectBytes, true)
+		checkTemplate(v, f+".subject", subject, MaxSubjectBytes, true)
 	default:
-		if s.GetSubject() != "" {
+		if subject != "" {
 			v.Add(f+".subject", "is only used by e-mail channels")
 		}
-		if s.GetHtml() != "" {
+		if html != "" {
 			v.Add(f+".html", "is only used by e-mail channels")
 		}
+	}
+}
+
+// validateVariants checks an A/B send step: its variants carry the
+// content, each on the step's channel or its own.
+func validateVariants(v *validation.Error, f string, s *campaignv1.SendStep, stepType ingestionv1.ChannelType, channels ChannelTypes) {
+	vs := s.GetVariants()
+	if n := len(vs); n < MinVariants || n > MaxVariants {
+		v.Addf(f+".variants", "must have %d to %d variants, has %d", MinVariants, MaxVariants, n)
+	}
+	for _, field := range []struct{ name, value string }{{"subject", s.GetSubject()}, {"text", s.GetText()}, {"html", s.GetHtml()}} {
+		if field.value != "" {
+			v.Addf(f+"."+field.name, "must be empty with variants: each variant has its own")
+		}
+	}
+	names := map[string]int{}
+	for i, vr := range vs {
+		vf := fmt.Sprintf("%s.variants[%d]", f, i)
+		switch name := vr.GetName(); {
+		case name == "":
+			v.Add(vf+".name", "is required")
+		case len(name) > MaxVariantName || !stepIDRE.MatchString(name):
+			v.Addf(vf+".name", "must be 1 to %d letters, digits, '_' or '-'", MaxVariantName)
+		case strings.EqualFold(name, "holdout"):
+			v.Add(vf+".name", `must not be "holdout", the name of the journey's holdout`)
+		default:
+			if j, dup := names[name]; dup {
+				v.Addf(vf+".name", "duplicates variants[%d].name", j)
+			}
+			names[name] = i
+		}
+		if w := vr.GetWeight(); w < 1 || w > MaxVariantWeight {
+			v.Addf(vf+".weight", "must be 1 to %d", MaxVariantWeight)
+		}
+		t := stepType
+		if id := vr.GetChannelId(); id != "" {
+			ct, ok := channels[id]
+			if !ok {
+				// Its channel type is unknown: only the templates are checked.
+				v.Add(vf+".channel_id", "names no channel of this workspace")
+				checkTemplate(v, vf+".text", vr.GetText(), message.MaxTemplateBytes, true)
+				continue
+			}
+			t = ct
+		}
+		validateContent(v, vf, t, vr.GetSubject(), vr.GetText(), vr.GetHtml())
 	}
 }
 

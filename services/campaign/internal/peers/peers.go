@@ -205,6 +205,20 @@ func (c *Client) Members(ctx context.Context, workspaceID, segmentID string, fn 
 	return fmt.Errorf("segment %q: too many member pages", segmentID)
 }
 
+// SegmentExists reports whether the workspace has the segment.
+func (c *Client) SegmentExists(ctx context.Context, workspaceID, segmentID string) (bool, error) {
+	callCtx, cancel := c.as(ctx, workspaceID)
+	defer cancel()
+	_, err := c.segments.GetSegment(callCtx, &segmentationv1.GetSegmentRequest{SegmentId: segmentID})
+	if status.Code(err) == codes.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("get segment %q: %w", segmentID, classify(err))
+	}
+	return true, nil
+}
+
 // Segments returns the ids of the segments the customer is a member of.
 func (c *Client) Segments(ctx context.Context, workspaceID, customerID string) (map[string]bool, error) {
 	callCtx, cancel := c.as(ctx, workspaceID)

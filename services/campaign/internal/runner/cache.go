@@ -22,6 +22,8 @@ type Compiled struct {
 	Graph *journey.Graph
 	// SendTypes are the stored channel types its send steps use.
 	SendTypes []string
+	// Experiments: the journey has a holdout or an A/B send step.
+	Experiments bool
 }
 
 // Cache keeps each workspace's live journeys. A read checks the workspace's
@@ -61,12 +63,19 @@ func (c *Cache) Live(ctx context.Context, workspaceID string) (*Live, error) {
 	}
 	l = &Live{version: v, Journeys: make(map[string]*Compiled, len(js)), ChannelTypes: types}
 	for _, j := range js {
-		cj := &Compiled{Journey: j, Graph: journey.NewGraph(j.Definition.GetSteps())}
+		cj := &Compiled{Journey: j, Graph: journey.NewGraph(j.Definition.GetSteps()), Experiments: j.Definition.GetHoldout().GetPercent() > 0}
 		seen := map[string]bool{}
-		for _, st := range j.Definition.GetSteps() {
-			if t := types[st.GetSend().GetChannelId()]; t != "" && !seen[t] {
+		addType := func(channelID string) {
+			if t := types[channelID]; t != "" && !seen[t] {
 				seen[t] = true
 				cj.SendTypes = append(cj.SendTypes, t)
+			}
+		}
+		for _, st := range j.Definition.GetSteps() {
+			addType(st.GetSend().GetChannelId())
+			for _, v := range st.GetSend().GetVariants() {
+				addType(v.GetChannelId())
+				cj.Experiments = true
 			}
 		}
 		l.Journeys[j.ID] = cj

@@ -44,102 +44,72 @@ func ChannelTypeOf(s string) string {
 // exit rules, waitFor steps and event entries. It is idempotent: a
 // redelivered message changes nothing.
 func (r *Runner) HandleEvent(ctx context.Context, m bus.Message) error {
-	var msg ingestionv1.IngestionBusMessage
-	if err := m.Unmarshal(&msg); err != nil {
-		return err
-	}
-	switch k := msg.GetPayload().(type) {
-	case *ingestionv1.IngestionBusMessage_EventRecorded:
-		ev := k.EventRecorded
-		if ev.GetType() != ingestionv1.EventType_EVENT_TYPE_TRACK || ev.GetCustomerId() == "" {
-			return nil
-		}
-		return r.applyTrack(ctx, ev)
-	case *ingestionv1.IngestionBusMessage_CustomerMerged:
-		cm := k.CustomerMerged
-		return r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
-			if first, err := t.FirstApply(ctx, cm.GetWorkspaceId(), "merge:"+cm.GetMergeId()); err != nil || !first {
-				return err
-			}
-			return t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds())
-		})
-	}
-	return nil
+	return r.HandleEvents(ctx, []bus.Message{m})
 }
 
-func (r *Runner) applyTrack(ctx context.Context, ev *ingestionv1.Event) error {
-	ws, customer, name := ev.GetWorkspaceId(), ev.GetCustomerId(), ev.GetName()
-	props := ev.GetProperties().AsMap()
-	live, err := r.cache.Live(ctx, ws)
-	if err != nil {
-		return err
-	}
-	received := ev.GetReceiveTime().AsTime()
-	changed := false
-	err = r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
-		changed = false
-		if first, err := t.FirstApply(ctx, ws, "event:"+ev.GetEventId()); err != nil || !first {
+// HandleEvents applies messages of the events stream as HandleEvent does,
+// in one transaction: a consumer that has fallen behind catches up with
+// one commit per batch rather than per event.
+func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
+	var events []*ingestionv1.IngestionBusMessage
+	lives := map[string]*Live{}
+	for _, m := range ms {
+		var msg ingestionv1.IngestionBusMessage
+		if err := m.Unmarshal(&msg); err != nil {
 			return err
 		}
-		optOut := ""
-		switch name {
-		case EventUnsubscribed:
-			ch, _ := props["channel"].(string)
-			if optOut = ChannelTypeOf(ch); optOut != "" {
-				if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceUnsubEvent); err != nil {
-					return err
-				}
+		ws := ""
+		switch k := msg.GetPayload().(type) {
+		case *ingestionv1.IngestionBusMessage_EventRecorded:
+			ev := k.EventRecorded
+			if ev.GetType() != ingestionv1.EventType_EVENT_TYPE_TRACK || ev.GetCustomerId() == "" {
+				continue
 			}
-		case EventLineUnfollow:
-			optOut = store.ChannelLine
-			if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceLineUnfollow); err != nil {
-				return err
-			}
-		case EventLineFollowed:
-			if _, err := t.SetConsent(ctx, ws, customer, store.ChannelLine, true, SourceLineFollow); err != nil {
-				return err
-			}
+			ws = ev.GetWorkspaceId()
+		case *ingestionv1.IngestionBusMessage_CustomerMerged:
+		default:
+			continue
 		}
-		entries, err := t.LiveEntries(ctx, ws, customer)
-		if err != nil {
-			return err
-		}
-		for _, e := range entries {
-			j, ok := live.Journeys[e.JourneyID]
-			if !ok {
-				continue
-			}
-			if reason := exitOnEvent(j, name, props, optOut); reason != "" {
-				if err := t.EndEntry(ctx, e, reason, ""); err != nil {
-					return err
-				}
-				changed = true
-				continue
-			}
-			if j.State != store.JourneyActive || !e.Waiting {
-				continue
-			}
-			if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && journey.MatchEvent(w.GetEvent(), name, props) {
-				if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
-					return err
-				}
-				changed = true
-			}
-		}
-		for _, j := range live.Journeys {
-			if j.State != store.JourneyActive || j.EntryKind != store.EntryEvent || j.EntryKey != name {
-				continue
-			}
-			// An event received before activation (a consumer catching
-			// up) does not enter.
-			if received.Before(j.ActivateTime) || !journey.MatchEvent(j.Definition.GetEntry().GetEvent(), name, props) {
-				continue
-			}
-			in, err := r.enroll(ctx, t, j, customer, ev.GetProperties().AsMap())
+		if _, ok := lives[ws]; ws != "" && !ok {
+			live, err := r.cache.Live(ctx, ws)
 			if err != nil {
 				return err
 			}
-			changed = changed || in
+			lives[ws] = live
+		}
+		events = append(events, &msg)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	changed := false
+	err := r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
+		changed = false
+		for _, msg := range events {
+			if ev := msg.GetEventRecorded(); ev != nil {
+				c, err := r.applyTrack(ctx, t, lives[ev.GetWorkspaceId()], ev)
+				if err != nil {
+					return err
+				}
+				changed = changed || c
+				continue
+			}
+			cm := msg.GetCustomerMerged()
+			first, err := t.FirstApply(ctx, cm.GetWorkspaceId(), "merge:"+cm.GetMergeId())
+			if err != nil {
+				return err
+			}
+			if !first {
+				continue
+			}
+			if err := t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds()); err != nil {
+				return err
+			}
+			moved, err := t.MoveEntries(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds())
+			if err != nil {
+				return err
+			}
+			changed = changed || moved > 0
 		}
 		return nil
 	})
@@ -147,6 +117,79 @@ func (r *Runner) applyTrack(ctx context.Context, ev *ingestionv1.Event) error {
 		r.Wake()
 	}
 	return err
+}
+
+// applyTrack applies one track event in t and reports whether it changed
+// an entry.
+func (r *Runner) applyTrack(ctx context.Context, t *store.Tx, live *Live, ev *ingestionv1.Event) (bool, error) {
+	ws, customer, name := ev.GetWorkspaceId(), ev.GetCustomerId(), ev.GetName()
+	props := ev.GetProperties().AsMap()
+	received := ev.GetReceiveTime().AsTime()
+	changed := false
+	if first, err := t.FirstApply(ctx, ws, "event:"+ev.GetEventId()); err != nil || !first {
+		return false, err
+	}
+	optOut := ""
+	switch name {
+	case EventUnsubscribed:
+		ch, _ := props["channel"].(string)
+		if optOut = ChannelTypeOf(ch); optOut != "" {
+			if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceUnsubEvent); err != nil {
+				return false, err
+			}
+		}
+	case EventLineUnfollow:
+		optOut = store.ChannelLine
+		if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceLineUnfollow); err != nil {
+			return false, err
+		}
+	case EventLineFollowed:
+		if _, err := t.SetConsent(ctx, ws, customer, store.ChannelLine, true, SourceLineFollow); err != nil {
+			return false, err
+		}
+	}
+	entries, err := t.LiveEntries(ctx, ws, customer)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		j, ok := live.Journeys[e.JourneyID]
+		if !ok {
+			continue
+		}
+		if reason := exitOnEvent(j, name, props, optOut); reason != "" {
+			if err := t.EndEntry(ctx, e, reason, ""); err != nil {
+				return false, err
+			}
+			changed = true
+			continue
+		}
+		if j.State != store.JourneyActive || !e.Waiting {
+			continue
+		}
+		if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && journey.MatchEvent(w.GetEvent(), name, props) {
+			if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
+				return false, err
+			}
+			changed = true
+		}
+	}
+	for _, j := range live.Journeys {
+		if j.State != store.JourneyActive || j.EntryKind != store.EntryEvent || j.EntryKey != name {
+			continue
+		}
+		// An event received before activation (a consumer catching
+		// up) does not enter.
+		if received.Before(j.ActivateTime) || !journey.MatchEvent(j.Definition.GetEntry().GetEvent(), name, props) {
+			continue
+		}
+		in, err := r.enroll(ctx, t, j, customer, ev.GetProperties().AsMap())
+		if err != nil {
+			return false, err
+		}
+		changed = changed || in
+	}
+	return changed, nil
 }
 
 // resume moves a waiting entry on to step (completing it when step is "").

@@ -161,17 +161,38 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		}
 		lives[e.WorkspaceID] = l
 	}
-	runs := make([]store.Run, len(claims))
-	ok := make([]bool, len(claims))
+	save, sends := r.runAll(ctx, lives, claims, now)
+	if _, err := r.store.SaveRuns(ctx, now, save); err != nil {
+		return len(claims), err
+	}
+	if sends > 0 {
+		r.wakeSends()
+	}
+	return len(claims), nil
+}
+
+// runAll runs entries side by side and returns the runs that could be
+// decided and how many sends they queued. An entry whose run failed (a
+// service was down) is left out and logged.
+func (r *Runner) runAll(ctx context.Context, lives map[string]*Live, entries []store.Entry, now time.Time) ([]store.Run, int) {
+	assigned, err := r.assignments(ctx, lives, entries)
+	if err != nil {
+		// Nothing is decided without them: the entries are tried again.
+		if ctx.Err() == nil {
+			r.log.Warn("journey steps will be retried", slog.Int("entries", len(entries)), slog.Any("error", err))
+		}
+		return nil, 0
+	}
+	runs := make([]store.Run, len(entries))
+	ok := make([]bool, len(entries))
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, concurrency)
-	for i, e := range claims {
+	for i, e := range entries {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			run, err := r.step(ctx, lives[e.WorkspaceID], e, now)
+			run, err := r.step(ctx, lives[e.WorkspaceID], e, assigned[e.ID], now)
 			if err != nil {
-				// Left claimed: the lease runs out and it is tried again.
 				if ctx.Err() == nil {
 					r.log.Warn("journey step will be retried", slog.String("workspace_id", e.WorkspaceID),
 						slog.String("entry_id", e.ID), slog.Any("error", err))
@@ -182,21 +203,15 @@ func (r *Runner) RunDue(ctx context.Context) (int, error) {
 		})
 	}
 	wg.Wait()
-	var save []store.Run
+	var done []store.Run
 	sends := 0
 	for i := range runs {
 		if ok[i] {
-			save = append(save, runs[i])
+			done = append(done, runs[i])
 			sends += len(runs[i].Sends)
 		}
 	}
-	if _, err := r.store.SaveRuns(ctx, now, save); err != nil {
-		return len(claims), err
-	}
-	if sends > 0 {
-		r.wakeSends()
-	}
-	return len(claims), nil
+	return done, sends
 }
 
 // entryContext is what a run learns about the customer lazily, once.
@@ -205,6 +220,9 @@ type entryContext struct {
 	e        store.Entry
 	profile  *peers.Profile
 	segments map[string]bool
+	// assigned holds the customer's recorded experiment arms: unit →
+	// variant.
+	assigned map[string]string
 }
 
 func (c *entryContext) traits(ctx context.Context) (map[string]any, bool, error) {
@@ -236,14 +254,14 @@ func (c *entryContext) inSegment(ctx context.Context, segmentID string) (bool, e
 // step runs an entry from its current step to the next wait or its end.
 // An error means the run could not be decided (a service was down); the
 // entry is then left to be claimed again.
-func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.Time) (store.Run, error) {
+func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, assigned map[string]string, now time.Time) (store.Run, error) {
 	run := store.Run{Entry: e}
 	j, ok := live.Journeys[e.JourneyID]
 	if !ok {
 		return run, fmt.Errorf("journey %q is not live: %w", e.JourneyID, store.ErrNotFound)
 	}
 	late := now.Sub(e.DueTime) > LateAfter
-	ec := &entryContext{r: r, e: e}
+	ec := &entryContext{r: r, e: e, assigned: assigned}
 
 	if reason, err := r.exitBeforeStep(ctx, ec, j); err != nil {
 		return run, err
@@ -276,12 +294,16 @@ func (r *Runner) step(ctx context.Context, live *Live, e store.Entry, now time.T
 			if err != nil {
 				return run, err
 			}
-			run.Sends = append(run.Sends, store.Send{
+			sd := store.Send{
 				WorkspaceID: e.WorkspaceID, ID: id, JourneyID: e.JourneyID, EntryID: e.ID, CustomerID: e.CustomerID,
 				EntryNumber: e.Number, StepID: stepID, ChannelID: k.Send.GetChannelId(),
 				ChannelType: live.ChannelTypes[k.Send.GetChannelId()], Transactional: k.Send.GetTransactional(),
 				CreateTime: now, PlannedTime: now, Late: late,
-			})
+			}
+			if j.Experiments {
+				ec.experiment(&run, j, live, stepID, k.Send, &sd)
+			}
+			run.Sends = append(run.Sends, sd)
 			stepID = j.Graph.After(stepID)
 		case *campaignv1.Step_Delay:
 			if waiting {
@@ -422,6 +444,10 @@ func (r *Runner) enrollBroadcast(ctx context.Context, j store.Journey, segmentID
 	}
 	total := 0
 	err := r.peers.Members(ctx, j.WorkspaceID, segmentID, func(ids []string) error {
+		live, err := r.cache.Live(ctx, j.WorkspaceID)
+		if err != nil {
+			return err
+		}
 		now := r.now()
 		es := make([]store.Entry, 0, len(ids))
 		for _, id := range ids {
@@ -432,10 +458,25 @@ func (r *Runner) enrollBroadcast(ctx context.Context, j store.Journey, segmentID
 			es = append(es, store.Entry{WorkspaceID: j.WorkspaceID, ID: eid, JourneyID: j.ID, CustomerID: id,
 				StepID: first, DueTime: now, Event: "{}", EnterTime: now})
 		}
-		n, err := r.store.EnrollMany(ctx, es)
+		// Each member's first steps run now; one whose run could not be
+		// decided enters due, for the loop to run.
+		runs, sends := r.runAll(ctx, map[string]*Live{j.WorkspaceID: live}, es, now)
+		decided := make(map[string]bool, len(runs))
+		for _, run := range runs {
+			decided[run.Entry.ID] = true
+		}
+		for _, e := range es {
+			if !decided[e.ID] {
+				runs = append(runs, store.Run{Entry: e, StepID: e.StepID, DueTime: e.DueTime})
+			}
+		}
+		n, err := r.store.EnrollRuns(ctx, now, runs)
 		total += n
 		if n > 0 {
 			r.Wake()
+			if sends > 0 {
+				r.wakeSends()
+			}
 		}
 		return err
 	})

@@ -102,6 +102,8 @@ type Sender struct {
 	cfg  Config
 	wake chan struct{}
 
+	publishing sync.Mutex
+
 	mu        sync.Mutex
 	templates map[string]*message.Template
 	byPolicy  map[netguard.Policy]*clients
@@ -152,7 +154,22 @@ func (s *Sender) Wake() {
 
 // Run sends due sends until ctx ends. Calls in flight finish and are
 // recorded before it returns.
+//
+// Two loops claim batches side by side, so one batch's database work
+// overlaps the other's calls to the channels; leases keep them apart.
 func (s *Sender) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { s.loop(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// workers is how many send loops Run starts.
+const workers = 2
+
+func (s *Sender) loop(ctx context.Context) {
 	ticker := time.NewTicker(s.cfg.PollInterval)
 	defer ticker.Stop()
 	work := context.WithoutCancel(ctx)
@@ -165,11 +182,14 @@ func (s *Sender) Run(ctx context.Context) error {
 			if err != nil || n < s.cfg.Batch {
 				break
 			}
+			// More may be due: the other loop claims the next batch
+			// while this one sends.
+			s.Wake()
 		}
 		s.publish(ctx)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-s.wake:
 		case <-ticker.C:
 		}
@@ -353,6 +373,14 @@ func (s *Sender) render(live *runner.Live, j *job) error {
 	if step == nil {
 		return fmt.Errorf("step %q is not a send step", j.send.StepID)
 	}
+	subject, text, html := step.GetSubject(), step.GetText(), step.GetHtml()
+	if j.send.Variant != "" {
+		v := runner.VariantNamed(step, j.send.Variant)
+		if v == nil {
+			return fmt.Errorf("step %q has no variant %q", j.send.StepID, j.send.Variant)
+		}
+		subject, text, html = v.GetSubject(), v.GetText(), v.GetHtml()
+	}
 	var event map[string]any
 	if err := json.Unmarshal([]byte(j.send.Event), &event); err != nil || event == nil {
 		event = map[string]any{}
@@ -372,12 +400,12 @@ func (s *Sender) render(live *runner.Live, j *job) error {
 		"journey":         map[string]any{"journey_id": jr.ID, "display_name": jr.Definition.GetDisplayName()},
 		"unsubscribe_url": j.unsub,
 	}
-	key := j.send.JourneyID + "\x00" + j.send.StepID + "\x00"
+	key := j.send.JourneyID + "\x00" + j.send.StepID + "\x00" + j.send.Variant + "\x00"
 	for _, f := range []struct {
 		name string
 		src  string
 		dst  *string
-	}{{"subject", step.GetSubject(), &j.subject}, {"text", step.GetText(), &j.text}, {"html", step.GetHtml(), &j.html}} {
+	}{{"subject", subject, &j.subject}, {"text", text, &j.text}, {"html", html, &j.html}} {
 		if f.src == "" {
 			continue
 		}
@@ -474,27 +502,11 @@ func (s *Sender) deliver(ctx context.Context, policy netguard.Policy, jobs []*jo
 	wg.Wait()
 }
 
-// webhookPayload is the JSON body a journey's webhook send posts.
-type webhookPayload struct {
-	SendID         string `json:"send_id"`
-	WorkspaceID    string `json:"workspace_id"`
-	JourneyID      string `json:"journey_id"`
-	StepID         string `json:"step_id"`
-	CustomerID     string `json:"customer_id"`
-	Message        string `json:"message"`
-	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
-}
-
 func (s *Sender) sendWebhook(ctx context.Context, w *webhook.Sender, j *job) {
-	body, err := json.Marshal(webhookPayload{
+	res := w.Send(ctx, j.ch.URL, webhook.Payload{
 		SendID: j.send.ID, WorkspaceID: j.send.WorkspaceID, JourneyID: j.send.JourneyID, StepID: j.send.StepID,
 		CustomerID: j.send.CustomerID, Message: j.text, UnsubscribeURL: j.unsub,
-	})
-	if err != nil {
-		s.finish(j, verdictRejected, "", fmt.Sprintf("encode payload: %v", err))
-		return
-	}
-	res := w.Post(ctx, j.ch.URL, j.send.ID, body, j.ch.SigningSecret)
+	}, j.ch.SigningSecret)
 	s.finish(j, webhookVerdict(res.Verdict), j.send.ID, res.Detail)
 }
 
@@ -589,7 +601,7 @@ func lineVerdict(v line.Verdict) verdict {
 // finish turns one attempt's result into the job's outcome.
 func (s *Sender) finish(j *job, v verdict, providerID, detail string) {
 	now := s.cfg.Now()
-	o := store.Outcome{Send: j.send, Attempted: true, Subject: j.subject, BatchKey: j.out.BatchKey, ProviderMessageID: providerID}
+	o := store.Outcome{Send: j.send, Attempted: true, Subject: j.subject, Body: j.text, BatchKey: j.out.BatchKey, ProviderMessageID: providerID}
 	attempt := j.send.Attempts + 1
 	switch {
 	case v == verdictSent:
@@ -616,11 +628,18 @@ func (s *Sender) backoff(attempt int) time.Duration {
 }
 
 // publish puts final outcomes on the bus until none is left unpublished.
+// One loop publishes at a time; the other goes back to sending.
 func (s *Sender) publish(ctx context.Context) {
+	if !s.publishing.TryLock() {
+		return
+	}
+	defer s.publishing.Unlock()
 	for ctx.Err() == nil {
 		sds, err := s.cfg.Store.UnpublishedSends(ctx, publishBatch)
 		if err != nil {
-			s.cfg.Logger.Error("read unpublished send outcomes", slog.Any("error", err))
+			if ctx.Err() == nil {
+				s.cfg.Logger.Error("read unpublished send outcomes", slog.Any("error", err))
+			}
 			return
 		}
 		n := 0
@@ -636,7 +655,9 @@ func (s *Sender) publish(ctx context.Context) {
 		}
 		if n > 0 {
 			if err := s.cfg.Store.MarkSendsPublished(ctx, sds[:n]); err != nil {
-				s.cfg.Logger.Error("mark send outcomes published", slog.Any("error", err))
+				if ctx.Err() == nil {
+					s.cfg.Logger.Error("mark send outcomes published", slog.Any("error", err))
+				}
 				return
 			}
 		}

@@ -21,7 +21,11 @@ func scanChannel(row scanner) (Channel, error) {
 
 // CreateChannel inserts c.
 func (s *Store) CreateChannel(ctx context.Context, c Channel) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO channels (`+channelColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+	return insertChannel(ctx, s.db, c)
+}
+
+func insertChannel(ctx context.Context, q querier, c Channel) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO channels (`+channelColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		c.WorkspaceID, c.ID, c.DisplayName, c.Type, c.Config, c.Secrets, micros(c.CreateTime), micros(c.UpdateTime))
 	if err != nil {
 		return fmt.Errorf("insert channel %q: %w", c.ID, err)

@@ -8,11 +8,12 @@ import (
 	"strings"
 	"time"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 const entryColumns = `e.workspace_id, e.entry_id, e.journey_id, e.customer_id, e.entry_number, e.state, e.step_id, e.waiting,
-	e.due_time, e.event, e.enter_time, e.end_time, e.exit_reason, e.error, e.lease_token`
+	e.due_time, e.event, e.enter_time, e.end_time, e.exit_reason, e.error, e.lease_token, e.variant`
 
 func scanEntry(row scanner, extra ...any) (Entry, error) {
 	var (
@@ -21,7 +22,7 @@ func scanEntry(row scanner, extra ...any) (Entry, error) {
 		due, enter, endUS int64
 	)
 	dest := append([]any{&e.WorkspaceID, &e.ID, &e.JourneyID, &e.CustomerID, &number, &e.State, &e.StepID, &e.Waiting,
-		&due, &e.Event, &enter, &endUS, &e.ExitReason, &e.Error, &e.LeaseToken}, extra...)
+		&due, &e.Event, &enter, &endUS, &e.ExitReason, &e.Error, &e.LeaseToken, &e.Variant}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Entry{}, err
 	}
@@ -129,33 +130,74 @@ func (t *Tx) MoveEntry(ctx context.Context, e Entry, stepID string) error {
 	return nil
 }
 
-// EnrollMany enters customers into a broadcast (entry number 1), skipping
-// those already in it; it returns how many entered.
-func (s *Store) EnrollMany(ctx context.Context, es []Entry) (int, error) {
+// EnrollRuns enters customers into a broadcast (entry number 1) where
+// they stand after their first run, skipping those already in it, and
+// queues the sends of those who entered. A run with neither End nor
+// Waiting and a due time is an entry the runner has still to run. It
+// returns how many entered.
+//
+// Enrolling the result of the first run, instead of a due entry the
+// runner claims and saves, spares a broadcast two writes per customer.
+func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int, error) {
 	total := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		total = 0
-		for start := 0; start < len(es); start += insertBatch {
-			batch := es[start:min(start+insertBatch, len(es))]
-			const cols = 8
+		for start := 0; start < len(runs); start += insertBatch {
+			batch := runs[start:min(start+insertBatch, len(runs))]
+			const cols = 14
 			var q strings.Builder
-			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time) VALUES `)
+			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, waiting,
+				due_time, event, enter_time, end_time, exit_reason, error, variant) VALUES `)
 			args := make([]any, 0, len(batch)*cols)
-			for i, e := range batch {
+			for i, r := range batch {
 				if i > 0 {
 					q.WriteString(", ")
 				}
-				n := i * cols
-				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, 1, 'in_progress', $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8)
-				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+				p := strings.Split(tx.Dialect.Placeholders(i*cols+1, cols), ", ")
+				fmt.Fprintf(&q, "(%s, %s, %s, %s, 1, %s)", p[0], p[1], p[2], p[3], strings.Join(p[4:], ", "))
+				e, state, end := r.Entry, EntryInProgress, int64(0)
+				if r.End != "" {
+					state, end = r.End, micros(now)
+				}
+				due := r.DueTime
+				if r.End != "" {
+					due = time.Time{}
+				}
+				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, state, r.StepID, r.Waiting,
+					micros(due), e.Event, micros(e.EnterTime), end, r.ExitReason, storable(r.Error), r.Variant)
 			}
-			q.WriteString(` ON CONFLICT DO NOTHING`)
-			res, err := tx.ExecContext(ctx, q.String(), args...)
+			q.WriteString(` ON CONFLICT DO NOTHING RETURNING entry_id`)
+			rows, err := tx.QueryContext(ctx, q.String(), args...)
 			if err != nil {
 				return fmt.Errorf("insert broadcast entries: %w", err)
 			}
-			n, _ := res.RowsAffected()
-			total += int(n)
+			entered, err := collect(rows, func(r scanner) (string, error) {
+				var id string
+				err := r.Scan(&id)
+				return id, err
+			})
+			if err != nil {
+				return fmt.Errorf("insert broadcast entries: %w", err)
+			}
+			total += len(entered)
+			in := make(map[string]bool, len(entered))
+			for _, id := range entered {
+				in[id] = true
+			}
+			var sends []Send
+			var assigned []Assignment
+			for _, r := range batch {
+				if in[r.Entry.ID] {
+					sends = append(sends, r.Sends...)
+					assigned = append(assigned, r.Assignments...)
+				}
+			}
+			if err := insertAssignments(ctx, tx, now, assigned); err != nil {
+				return err
+			}
+			if err := insertSends(ctx, tx, sends); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -171,7 +213,11 @@ func (s *Store) ClaimDueEntries(ctx context.Context, now, leaseUntil time.Time, 
 	if s.db.Dialect == sqldb.Postgres {
 		skipLocked = " FOR UPDATE OF e SKIP LOCKED"
 	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE entries SET lease_until = $2, lease_token = $3
+	// In a transaction, like every write here, so on SQLite it waits for
+	// the writer lock in Go rather than in SQLite's sleeping busy handler.
+	var es []Entry
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE entries SET lease_until = $2, lease_token = $3
 	WHERE state = 'in_progress' AND due_time <= $1 AND lease_until <= $1
 	AND (workspace_id, entry_id) IN (
 		SELECT e.workspace_id, e.entry_id FROM entries e
@@ -179,11 +225,13 @@ func (s *Store) ClaimDueEntries(ctx context.Context, now, leaseUntil time.Time, 
 		WHERE e.state = 'in_progress' AND e.due_time <= $1 AND e.due_time > 0 AND e.lease_until <= $1 AND j.state = 'active'
 		ORDER BY e.due_time LIMIT $4`+skipLocked+`)
 	RETURNING `+strings.ReplaceAll(entryColumns, "e.", ""),
-		micros(now), micros(leaseUntil), token, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim entries: %w", err)
-	}
-	es, err := collect(rows, scanEntryOnly)
+			micros(now), micros(leaseUntil), token, limit)
+		if err != nil {
+			return err
+		}
+		es, err = collect(rows, scanEntryOnly)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("claim entries: %w", err)
 	}
@@ -204,6 +252,10 @@ type Run struct {
 	ExitReason string
 	Error      string
 	Sends      []Send
+	// Variant, when set, is recorded on an entry that has none yet.
+	Variant string
+	// Assignments made by this run, recorded unless already there.
+	Assignments []Assignment
 }
 
 // SaveRuns stores runs in one transaction. A run whose lease was lost (the
@@ -213,20 +265,32 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 	saved := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		saved = 0
+		// Prepared once per batch: parsing the statement per run costs more
+		// than running it.
+		move, err := tx.PrepareContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = '',
+			variant = CASE WHEN variant = '' THEN $7 ELSE variant END
+			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
+		if err != nil {
+			return fmt.Errorf("prepare entry update: %w", err)
+		}
+		defer move.Close()
+		end, err := tx.PrepareContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
+			waiting = FALSE, due_time = 0, lease_until = 0, lease_token = '',
+			variant = CASE WHEN variant = '' THEN $9 ELSE variant END
+			WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`)
+		if err != nil {
+			return fmt.Errorf("prepare entry end: %w", err)
+		}
+		defer end.Close()
 		var sends []Send
+		var assigned []Assignment
 		for _, r := range runs {
 			e := r.Entry
 			var res sql.Result
-			var err error
 			if r.End == "" {
-				res, err = tx.ExecContext(ctx, `UPDATE entries SET step_id = $4, waiting = $5, due_time = $6, lease_until = 0, lease_token = ''
-					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
-					e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime))
+				res, err = move.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.StepID, r.Waiting, micros(r.DueTime), r.Variant)
 			} else {
-				res, err = tx.ExecContext(ctx, `UPDATE entries SET state = $4, step_id = $5, exit_reason = $6, error = $7, end_time = $8,
-					waiting = FALSE, due_time = 0, lease_until = 0, lease_token = ''
-					WHERE workspace_id = $1 AND entry_id = $2 AND lease_token = $3 AND state = 'in_progress'`,
-					e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now))
+				res, err = end.ExecContext(ctx, e.WorkspaceID, e.ID, e.LeaseToken, r.End, r.StepID, r.ExitReason, storable(r.Error), micros(now), r.Variant)
 			}
 			if err != nil {
 				return fmt.Errorf("save entry %q: %w", e.ID, err)
@@ -234,7 +298,11 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 			if n, _ := res.RowsAffected(); n == 1 {
 				saved++
 				sends = append(sends, r.Sends...)
+				assigned = append(assigned, r.Assignments...)
 			}
+		}
+		if err := insertAssignments(ctx, tx, now, assigned); err != nil {
+			return err
 		}
 		return insertSends(ctx, tx, sends)
 	})
@@ -242,20 +310,25 @@ func (s *Store) SaveRuns(ctx context.Context, now time.Time, runs []Run) (int, e
 }
 
 func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
-	const cols = 14
+	const cols = 16
 	for start := 0; start < len(sends); start += insertBatch {
 		batch := sends[start:min(start+insertBatch, len(sends))]
 		var q strings.Builder
 		q.WriteString(`INSERT INTO sends (workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id,
-			channel_id, channel_type, transactional, status, create_time, planned_time, late) VALUES `)
+			channel_id, channel_type, transactional, status, create_time, planned_time, late, reason, variant) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
 		for i, sd := range batch {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(" + sqldb.Placeholders(i*cols+1, cols) + ")")
+			q.WriteString("(" + tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+			status := sd.Status
+			if status == "" {
+				status = SendPending
+			}
 			args = append(args, sd.WorkspaceID, sd.ID, sd.JourneyID, sd.EntryID, sd.CustomerID, sd.EntryNumber, sd.StepID,
-				sd.ChannelID, sd.ChannelType, sd.Transactional, SendPending, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late)
+				sd.ChannelID, sd.ChannelType, sd.Transactional, status, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late,
+				sd.Reason, sd.Variant)
 		}
 		q.WriteString(` ON CONFLICT DO NOTHING`)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
@@ -347,4 +420,71 @@ func (s *Store) Stats(ctx context.Context, workspaceID, journeyID string) (Journ
 		return st, fmt.Errorf("count sends: %w", err)
 	}
 	return st, nil
+}
+
+// MoveEntries gives the survivor of a merge the journey entries of the
+// customers merged into it, with their sends, so the survivor continues
+// their journeys, re-entry rules see their history and frequency caps
+// count their messages. Moved entries are numbered after the survivor's
+// own in each journey. An entry in progress in a journey the survivor is
+// also in progress in is ended (PROFILE_GONE) before it moves: one
+// customer runs a journey once at a time. It returns how many entries
+// moved.
+func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merged []string) (int, error) {
+	if len(merged) == 0 {
+		return 0, nil
+	}
+	in, args := t.tx.Dialect.InList(2, merged)
+	rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+		WHERE e.workspace_id = $1 AND e.customer_id IN (`+in+`) ORDER BY e.enter_time, e.entry_id`,
+		append([]any{workspaceID}, args...)...)
+	if err != nil {
+		return 0, fmt.Errorf("select entries of merged customers: %w", err)
+	}
+	es, err := collect(rows, scanEntryOnly)
+	if err != nil {
+		return 0, fmt.Errorf("select entries of merged customers: %w", err)
+	}
+	next := map[string]int{}  // journey → the survivor's next entry number
+	live := map[string]bool{} // journey → the survivor has an entry in progress
+	for _, e := range es {
+		if _, seen := next[e.JourneyID]; !seen {
+			var n int64
+			var inProgress bool
+			if err := t.tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(entry_number), 0),
+				COALESCE(MAX(CASE WHEN state = 'in_progress' THEN 1 ELSE 0 END), 0) = 1
+				FROM entries WHERE workspace_id = $1 AND journey_id = $2 AND customer_id = $3`,
+				workspaceID, e.JourneyID, survivor).Scan(&n, &inProgress); err != nil {
+				return 0, fmt.Errorf("number survivor's entries: %w", err)
+			}
+			next[e.JourneyID], live[e.JourneyID] = int(n)+1, inProgress
+		}
+		if e.State == EntryInProgress {
+			if live[e.JourneyID] {
+				if err := t.EndEntry(ctx, e, campaignv1.ExitReason_PROFILE_GONE.String(), "merged into "+survivor); err != nil {
+					return 0, err
+				}
+			} else {
+				live[e.JourneyID] = true
+			}
+		}
+		n := next[e.JourneyID]
+		next[e.JourneyID]++
+		if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET customer_id = $3, entry_number = $4
+			WHERE workspace_id = $1 AND entry_id = $2`, workspaceID, e.ID, survivor, n); err != nil {
+			return 0, fmt.Errorf("move entry %q: %w", e.ID, err)
+		}
+		if _, err := t.tx.ExecContext(ctx, `UPDATE sends SET customer_id = $3, entry_number = $4
+			WHERE workspace_id = $1 AND entry_id = $2`, workspaceID, e.ID, survivor, n); err != nil {
+			return 0, fmt.Errorf("move sends of entry %q: %w", e.ID, err)
+		}
+	}
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO assignments (workspace_id, journey_id, customer_id, unit, variant, assign_time)
+		SELECT workspace_id, journey_id, $2, unit, variant, assign_time FROM assignments
+		WHERE workspace_id = $1 AND customer_id IN (`+t.tx.Dialect.Placeholders(3, len(merged))+`)
+		ORDER BY assign_time
+		ON CONFLICT DO NOTHING`, append([]any{workspaceID, survivor}, args...)...); err != nil {
+		return 0, fmt.Errorf("move assignments to %q: %w", survivor, err)
+	}
+	return len(es), nil
 }

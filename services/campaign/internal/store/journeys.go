@@ -46,15 +46,17 @@ func (s *Store) CreateJourney(ctx context.Context, j Journey) error {
 	if err != nil {
 		return err
 	}
-	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO journeys (`+journeyColumns+`, display_name)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-			j.WorkspaceID, j.ID, j.State, def, j.EntryKind, j.EntryKey, micros(j.CreateTime), micros(j.UpdateTime),
-			micros(j.ActivateTime), j.Enrolled, j.Definition.GetDisplayName()); err != nil {
-			return fmt.Errorf("insert journey %q: %w", j.ID, err)
-		}
-		return bumpVersion(ctx, tx, j.WorkspaceID)
-	})
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return insertJourney(ctx, tx, j, def) })
+}
+
+func insertJourney(ctx context.Context, tx *sqldb.Tx, j Journey, def string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO journeys (`+journeyColumns+`, display_name)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		j.WorkspaceID, j.ID, j.State, def, j.EntryKind, j.EntryKey, micros(j.CreateTime), micros(j.UpdateTime),
+		micros(j.ActivateTime), j.Enrolled, j.Definition.GetDisplayName()); err != nil {
+		return fmt.Errorf("insert journey %q: %w", j.ID, err)
+	}
+	return bumpVersion(ctx, tx, j.WorkspaceID)
 }
 
 // bumpVersion tells every replica's journey cache that the workspace's

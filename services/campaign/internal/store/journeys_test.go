@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -114,6 +115,90 @@ func TestCrashedRunRunsOnce(t *testing.T) {
 		opted, err := s.OptedOut(ctx, "ws", []string{"cus_1", "cus_9", "cus_2"})
 		if err != nil || !opted["cus_9"][store.ChannelEmail] || !opted["cus_1"][store.ChannelEmail] || opted["cus_2"] != nil {
 			t.Errorf("opted out = %v, %v", opted, err)
+		}
+	})
+}
+
+// TestMoveEntries merges cus_m into cus_s: cus_m's entries and sends
+// become cus_s's, numbered after cus_s's own; where both were in progress
+// in one journey, cus_m's entry ends (PROFILE_GONE) and its pending send is
+// skipped.
+func TestMoveEntries(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		entry := func(id, journey, customer, state string) store.Run {
+			e := store.Entry{WorkspaceID: "ws", ID: id, JourneyID: journey, CustomerID: customer, StepID: "send", Event: "{}", EnterTime: t0}
+			sd := store.Send{WorkspaceID: "ws", ID: "snd_" + id, JourneyID: journey, EntryID: id, CustomerID: customer, EntryNumber: 1,
+				StepID: "send", ChannelID: "chn", ChannelType: store.ChannelEmail, CreateTime: t0, PlannedTime: t0.Add(time.Hour)}
+			r := store.Run{Entry: e, StepID: "send", Waiting: true, DueTime: t0.Add(time.Hour), Sends: []store.Send{sd}}
+			if state == store.EntryCompleted {
+				r.End, r.Waiting = store.EntryCompleted, false
+			}
+			return r
+		}
+		runs := []store.Run{
+			entry("ent_s1", "jny_a", "cus_s", store.EntryInProgress),
+			entry("ent_m1", "jny_a", "cus_m", store.EntryInProgress), // both in progress in jny_a
+			entry("ent_m2", "jny_b", "cus_m", store.EntryInProgress), // only cus_m in jny_b
+			entry("ent_m3", "jny_c", "cus_m", store.EntryCompleted),  // history
+		}
+		// Experiment arms: the survivor's own is kept, the merged one's
+		// moves where the survivor has none.
+		runs[0].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_a", CustomerID: "cus_s", Unit: "holdout", Variant: "treatment"}}
+		runs[1].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_a", CustomerID: "cus_m", Unit: "holdout", Variant: "holdout"}}
+		runs[2].Assignments = []store.Assignment{{WorkspaceID: "ws", JourneyID: "jny_b", CustomerID: "cus_m", Unit: "step:send", Variant: "B"}}
+		if n, err := s.EnrollRuns(ctx, t0, runs); err != nil || n != 4 {
+			t.Fatalf("EnrollRuns = %d, %v", n, err)
+		}
+		var moved int
+		if err := s.InTx(ctx, t0, func(tx *store.Tx) error {
+			var err error
+			moved, err = tx.MoveEntries(ctx, "ws", "cus_s", []string{"cus_m"})
+			return err
+		}); err != nil || moved != 3 {
+			t.Fatalf("MoveEntries = %d, %v; want 3", moved, err)
+		}
+		es, err := s.ListCustomerEntries(ctx, "ws", "cus_s", "", 10)
+		if err != nil || len(es) != 4 {
+			t.Fatalf("survivor's entries = %d, %v; want 4", len(es), err)
+		}
+		want := map[string]struct {
+			state, reason string
+			number        int
+		}{
+			"ent_s1": {store.EntryInProgress, "", 1},
+			"ent_m1": {store.EntryExited, "PROFILE_GONE", 2},
+			"ent_m2": {store.EntryInProgress, "", 1},
+			"ent_m3": {store.EntryCompleted, "", 1},
+		}
+		for _, e := range es {
+			w := want[e.ID]
+			if e.State != w.state || e.ExitReason != w.reason || e.Number != w.number {
+				t.Errorf("%s: %s %q #%d, want %s %q #%d", e.ID, e.State, e.ExitReason, e.Number, w.state, w.reason, w.number)
+			}
+		}
+		for journey, want := range map[string]map[string]string{"jny_a": {"holdout": "treatment"}, "jny_b": {"step:send": "B"}} {
+			got, err := s.Assignments(ctx, "ws", journey, []string{"cus_s"})
+			if err != nil || fmt.Sprint(got["cus_s"]) != fmt.Sprint(want) {
+				t.Errorf("survivor's arms in %s = %v, %v; want %v", journey, got["cus_s"], err, want)
+			}
+		}
+		if gone, _ := s.ListCustomerEntries(ctx, "ws", "cus_m", "", 10); len(gone) != 0 {
+			t.Errorf("merged customer keeps %d entries", len(gone))
+		}
+		sends, err := s.ListSends(ctx, "ws", "customer_id", "cus_s", "", 10)
+		if err != nil || len(sends) != 4 {
+			t.Fatalf("survivor's sends = %d, %v; want 4", len(sends), err)
+		}
+		for _, sd := range sends {
+			wantStatus := store.SendPending
+			if sd.EntryID == "ent_m1" {
+				wantStatus = store.SendSkipped
+			}
+			if sd.Status != wantStatus || sd.EntryNumber != want[sd.EntryID].number {
+				t.Errorf("send of %s: %s #%d, want %s #%d", sd.EntryID, sd.Status, sd.EntryNumber, wantStatus, want[sd.EntryID].number)
+			}
 		}
 	})
 }

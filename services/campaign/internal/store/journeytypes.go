@@ -77,6 +77,8 @@ type Entry struct {
 	EnterTime, EndTime                     time.Time
 	ExitReason, Error                      string
 	LeaseToken                             string
+	// Variant is "holdout", or the variant of the first A/B step reached.
+	Variant string
 	// JourneyName is filled by listings that join the journey.
 	JourneyName string
 }
@@ -102,6 +104,11 @@ type Send struct {
 	Late                                            bool
 	Subject, BatchKey                               string
 	LeaseToken                                      string
+	// Body is the rendered text (its first MaxBodyBytes), once attempted.
+	Body string
+	// Variant is the A/B variant sent, or "holdout" for a send recorded
+	// and not made (Status skipped, Reason HOLDOUT when inserted so).
+	Variant string
 	// Event is the entry event's properties (JSON), filled by claims for
 	// rendering.
 	Event string

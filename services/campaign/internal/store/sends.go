@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 const sendColumns = `workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id, channel_id, channel_type,
 	transactional, status, reason, error, provider_message_id, attempts, create_time, planned_time, send_time, late, subject,
-	batch_key, lease_token`
+	batch_key, lease_token, body, variant`
 
 func scanSend(row scanner, extra ...any) (Send, error) {
 	var (
@@ -21,7 +22,7 @@ func scanSend(row scanner, extra ...any) (Send, error) {
 	)
 	dest := append([]any{&sd.WorkspaceID, &sd.ID, &sd.JourneyID, &sd.EntryID, &sd.CustomerID, &number, &sd.StepID, &sd.ChannelID,
 		&sd.ChannelType, &sd.Transactional, &sd.Status, &sd.Reason, &sd.Error, &sd.ProviderMessageID, &attempts,
-		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken}, extra...)
+		&create, &planned, &sendUS, &sd.Late, &sd.Subject, &sd.BatchKey, &sd.LeaseToken, &sd.Body, &sd.Variant}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Send{}, err
 	}
@@ -37,7 +38,9 @@ func (s *Store) ClaimDueSends(ctx context.Context, now, leaseUntil time.Time, to
 	if s.db.Dialect == sqldb.Postgres {
 		skipLocked = " FOR UPDATE OF d SKIP LOCKED"
 	}
-	rows, err := s.db.QueryContext(ctx, `UPDATE sends SET lease_until = $2, lease_token = $3
+	var sds []Send
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE sends SET lease_until = $2, lease_token = $3
 	WHERE status IN ('pending', 'deferred') AND planned_time <= $1 AND lease_until <= $1
 	AND (workspace_id, send_id) IN (
 		SELECT d.workspace_id, d.send_id FROM sends d
@@ -46,15 +49,17 @@ func (s *Store) ClaimDueSends(ctx context.Context, now, leaseUntil time.Time, to
 		ORDER BY d.planned_time LIMIT $4`+skipLocked+`)
 	RETURNING `+sendColumns+`, COALESCE((SELECT e.event FROM entries e
 		WHERE e.workspace_id = sends.workspace_id AND e.entry_id = sends.entry_id), '{}')`,
-		micros(now), micros(leaseUntil), token, limit)
-	if err != nil {
-		return nil, fmt.Errorf("claim sends: %w", err)
-	}
-	sds, err := collect(rows, func(r scanner) (Send, error) {
-		var event string
-		sd, err := scanSend(r, &event)
-		sd.Event = event
-		return sd, err
+			micros(now), micros(leaseUntil), token, limit)
+		if err != nil {
+			return err
+		}
+		sds, err = collect(rows, func(r scanner) (Send, error) {
+			var event string
+			sd, err := scanSend(r, &event)
+			sd.Event = event
+			return sd, err
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim sends: %w", err)
@@ -73,6 +78,22 @@ type Outcome struct {
 	Attempted bool
 	Subject   string
 	BatchKey  string
+	// Body is the rendered text, kept up to MaxBodyBytes.
+	Body string
+}
+
+// MaxBodyBytes bounds the rendered text kept with a send.
+const MaxBodyBytes = 4096
+
+// truncate cuts s to at most n bytes on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // RecordOutcomes stores outcomes in one transaction, each only if its
@@ -81,6 +102,16 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 	stored := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		stored = 0
+		// Prepared once per batch: parsing the statement per send costs
+		// more than running it.
+		record, err := tx.PrepareContext(ctx, `UPDATE sends SET status = $4, reason = $5, error = $6, provider_message_id = $7,
+			planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12, body = $13,
+			lease_until = 0, lease_token = ''
+			WHERE workspace_id = $1 AND send_id = $2 AND lease_token = $3 AND status IN ('pending', 'deferred')`)
+		if err != nil {
+			return fmt.Errorf("prepare send update: %w", err)
+		}
+		defer record.Close()
 		for _, o := range os {
 			attempted := 0
 			if o.Attempted {
@@ -90,12 +121,9 @@ func (s *Store) RecordOutcomes(ctx context.Context, os []Outcome) (int, error) {
 			if planned.IsZero() {
 				planned = o.Send.PlannedTime
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE sends SET status = $4, reason = $5, error = $6, provider_message_id = $7,
-				planned_time = $8, send_time = $9, attempts = attempts + $10, subject = $11, batch_key = $12,
-				lease_until = 0, lease_token = ''
-				WHERE workspace_id = $1 AND send_id = $2 AND lease_token = $3 AND status IN ('pending', 'deferred')`,
-				o.Send.WorkspaceID, o.Send.ID, o.Send.LeaseToken, o.Status, o.Reason, storable(o.Error), storable(o.ProviderMessageID),
-				micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey)
+			res, err := record.ExecContext(ctx, o.Send.WorkspaceID, o.Send.ID, o.Send.LeaseToken, o.Status, o.Reason, storable(o.Error),
+				storable(o.ProviderMessageID), micros(planned), micros(o.SendTime), attempted, storable(o.Subject), o.BatchKey,
+				storable(truncate(o.Body, MaxBodyBytes)))
 			if err != nil {
 				return fmt.Errorf("record send %q: %w", o.Send.ID, err)
 			}
@@ -115,7 +143,7 @@ func (s *Store) SentSince(ctx context.Context, workspaceID string, customerIDs [
 	out := map[string]map[string][]time.Time{}
 	for start := 0; start < len(customerIDs); start += 500 {
 		batch := customerIDs[start:min(start+500, len(customerIDs))]
-		in, args := sqldb.InList(3, batch)
+		in, args := s.db.Dialect.InList(3, batch)
 		rows, err := s.db.QueryContext(ctx, `SELECT customer_id, channel_type, send_time FROM sends
 			WHERE workspace_id = $1 AND status = 'sent' AND send_time >= $2 AND customer_id IN (`+in+`)`,
 			append([]any{workspaceID, micros(since)}, args...)...)
@@ -182,6 +210,10 @@ func (s *Store) UnpublishedSends(ctx context.Context, limit int) ([]Send, error)
 
 // MarkSendsPublished flags the outcomes of sds as published.
 func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return markSendsPublished(ctx, tx, sds) })
+}
+
+func markSendsPublished(ctx context.Context, tx *sqldb.Tx, sds []Send) error {
 	for start := 0; start < len(sds); start += insertBatch {
 		batch := sds[start:min(start+insertBatch, len(sds))]
 		var q strings.Builder
@@ -191,11 +223,11 @@ func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			fmt.Fprintf(&q, "($%d, $%d)", 2*i+1, 2*i+2)
+			q.WriteString("(" + tx.Dialect.Placeholders(2*i+1, 2) + ")")
 			args = append(args, sd.WorkspaceID, sd.ID)
 		}
 		q.WriteString(`)`)
-		if _, err := s.db.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("mark %d send outcomes published: %w", len(batch), err)
 		}
 	}
@@ -238,7 +270,7 @@ func (s *Store) OptedOut(ctx context.Context, workspaceID string, customerIDs []
 	out := map[string]map[string]bool{}
 	for start := 0; start < len(customerIDs); start += 500 {
 		batch := customerIDs[start:min(start+500, len(customerIDs))]
-		in, args := sqldb.InList(2, batch)
+		in, args := s.db.Dialect.InList(2, batch)
 		rows, err := s.db.QueryContext(ctx, `SELECT customer_id, channel_type FROM consents
 			WHERE workspace_id = $1 AND NOT subscribed AND customer_id IN (`+in+`)`, append([]any{workspaceID}, args...)...)
 		if err != nil {
@@ -289,7 +321,7 @@ func (t *Tx) MoveConsents(ctx context.Context, workspaceID, survivor string, mer
 	if len(merged) == 0 {
 		return nil
 	}
-	in, args := sqldb.InList(3, merged)
+	in, args := t.tx.Dialect.InList(3, merged)
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO consents (workspace_id, customer_id, channel_type, subscribed, source, update_time)
 		SELECT workspace_id, $2, channel_type, subscribed, source, update_time FROM consents
 		WHERE workspace_id = $1 AND NOT subscribed AND customer_id IN (`+in+`)

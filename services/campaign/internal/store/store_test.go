@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/campaign"
-	"github.com/kizuna/kizuna/services/campaign/internal/dispatch"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -58,26 +57,6 @@ func createCampaign(t testing.TB, s *store.Store, ids *seq, ws string) campaign.
 		t.Fatal(err)
 	}
 	return c
-}
-
-func pendingDeliveries(ids *seq, customers ...string) []campaign.Delivery {
-	ds := make([]campaign.Delivery, len(customers))
-	for i, c := range customers {
-		ds[i] = campaign.Delivery{ID: ids.id(campaign.DeliveryIDPrefix), CustomerID: c, Status: campaign.DeliveryPending, Message: "Hi " + c}
-	}
-	return ds
-}
-
-// launch inserts pending deliveries for customers and marks c sending.
-func launch(t testing.TB, s *store.Store, ids *seq, c campaign.Campaign, customers ...string) {
-	t.Helper()
-	ctx := context.Background()
-	if err := s.InsertDeliveries(ctx, c.WorkspaceID, c.ID, pendingDeliveries(ids, customers...)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkSending(ctx, c.WorkspaceID, c.ID, t0); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestCampaigns(t *testing.T) {
@@ -147,436 +126,175 @@ func TestCampaigns(t *testing.T) {
 	})
 }
 
-func TestDeliveriesAndCounts(t *testing.T) {
+// launch launches c as a journey whose one send step is "message".
+func launch(t testing.TB, s *store.Store, c campaign.Campaign) (store.Channel, store.Journey) {
+	t.Helper()
+	ch := store.Channel{WorkspaceID: c.WorkspaceID, ID: "chn_" + c.ID, DisplayName: "Campaign", Type: store.ChannelWebhook,
+		Config: `{"url":"https://example.com/hook"}`, CreateTime: t0, UpdateTime: t0}
+	j := store.Journey{WorkspaceID: c.WorkspaceID, ID: "jny_" + c.ID, State: store.JourneyActive, EntryKind: store.EntryBroadcast,
+		EntryKey: c.SegmentID, Definition: &campaignv1.Journey{DisplayName: c.DisplayName}, CreateTime: t0, UpdateTime: t0, ActivateTime: t0}
+	if err := s.LaunchCampaign(context.Background(), c.WorkspaceID, c.ID, ch, j, t0); err != nil {
+		t.Fatal(err)
+	}
+	return ch, j
+}
+
+// enrol enters customers into the journey with one pending send each.
+func enrol(t testing.TB, s *store.Store, j store.Journey, customers ...string) []store.Send {
+	t.Helper()
+	var runs []store.Run
+	var sends []store.Send
+	for _, c := range customers {
+		e := store.Entry{WorkspaceID: j.WorkspaceID, ID: "ent_" + j.ID + c, JourneyID: j.ID, CustomerID: c, StepID: "message", Event: "{}", EnterTime: t0}
+		sd := store.Send{WorkspaceID: j.WorkspaceID, ID: "snd_" + j.ID + c, JourneyID: j.ID, EntryID: e.ID, CustomerID: c, EntryNumber: 1,
+			StepID: "message", ChannelID: "chn_1", ChannelType: store.ChannelWebhook, CreateTime: t0, PlannedTime: t0}
+		runs = append(runs, store.Run{Entry: e, StepID: "message", End: store.EntryCompleted, Sends: []store.Send{sd}})
+		sends = append(sends, sd)
+	}
+	if n, err := s.EnrollRuns(context.Background(), t0, runs); err != nil || n != len(customers) {
+		t.Fatalf("EnrollRuns = %d, %v", n, err)
+	}
+	return sends
+}
+
+// TestLaunchCampaign checks a launch is all or nothing and happens once,
+// and that a campaign's counts, state and deliveries are its journey's
+// sends.
+func TestLaunchCampaign(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		s := newStore(t, db)
 		var ids seq
 		c := createCampaign(t, s, &ids, "ws_a")
-		other := createCampaign(t, s, &ids, "ws_b")
-
-		first := pendingDeliveries(&ids, "cus_1", "cus_2")
-		first[1].Status, first[1].LastError = campaign.DeliveryFailed, "render message: boom"
-		if err := s.InsertDeliveries(ctx, "ws_a", c.ID, first); err != nil {
-			t.Fatal(err)
+		ch, j := launch(t, s, c)
+		again := store.Journey{WorkspaceID: "ws_a", ID: "jny_other", State: store.JourneyActive, EntryKind: store.EntryBroadcast,
+			Definition: &campaignv1.Journey{}, CreateTime: t0, UpdateTime: t0}
+		other := ch
+		other.ID = "chn_other"
+		if err := s.LaunchCampaign(ctx, "ws_a", c.ID, other, again, t0); !errors.Is(err, campaign.ErrNotDraft) {
+			t.Fatalf("second launch = %v, want ErrNotDraft", err)
 		}
-		// A retried launch re-inserts cus_2 with a new id: ignored.
-		if err := s.InsertDeliveries(ctx, "ws_a", c.ID, pendingDeliveries(&ids, "cus_2", "cus_3")); err != nil {
-			t.Fatal(err)
+		if _, err := s.GetChannel(ctx, "ws_a", "chn_other"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a lost launch left its channel: %v", err)
 		}
-		// A workspace cannot add deliveries to another's campaign.
-		if err := s.InsertDeliveries(ctx, "ws_b", c.ID, pendingDeliveries(&ids, "cus_9")); !errors.Is(err, campaign.ErrNotDraft) {
-			t.Errorf("InsertDeliveries into another workspace's campaign = %v, want ErrNotDraft", err)
+		if _, err := s.GetJourney(ctx, "ws_a", "jny_other"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a lost launch left its journey: %v", err)
 		}
-		if err := s.MarkSending(ctx, "ws_a", c.ID, t0.Add(time.Minute)); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.InsertDeliveries(ctx, "ws_a", c.ID, pendingDeliveries(&ids, "cus_4")); !errors.Is(err, campaign.ErrNotDraft) {
-			t.Errorf("InsertDeliveries after MarkSending = %v, want ErrNotDraft", err)
-		}
-		// MarkSending again must not move the launch time.
-		if err := s.MarkSending(ctx, "ws_a", c.ID, t0.Add(time.Hour)); err != nil {
-			t.Fatal(err)
+		if err := s.LaunchCampaign(ctx, "ws_b", c.ID, other, again, t0); !errors.Is(err, campaign.ErrNotDraft) {
+			t.Errorf("launch from another workspace = %v, want ErrNotDraft", err)
 		}
 
 		got, err := s.GetCampaign(ctx, "ws_a", c.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantCounts := campaign.Counts{Total: 3, Pending: 2, Failed: 1}
-		if got.State != campaign.StateSending || got.Counts != wantCounts || !got.LaunchTime.Equal(t0.Add(time.Minute)) {
-			t.Errorf("campaign = state %s counts %+v launch %v; want sending %+v %v", got.State, got.Counts, got.LaunchTime, wantCounts, t0.Add(time.Minute))
-		}
-		cs, err := s.ListCampaigns(ctx, "ws_a", "", 10)
-		if err != nil || len(cs) != 1 || cs[0].Counts != wantCounts {
-			t.Errorf("ListCampaigns = %+v, %v; want counts %+v", cs, err, wantCounts)
+		// Not enrolled yet: still sending, with nothing to count.
+		if got.State != campaign.StateSending || got.JourneyID != j.ID || got.ChannelID != ch.ID || !got.LaunchTime.Equal(t0) || got.Counts != (campaign.Counts{}) {
+			t.Errorf("launched campaign = %+v", got)
 		}
 
-		pages := []struct {
-			name      string
-			ws        string
-			campaign  string
-			after     string
-			limit     int
-			customers []string
-		}{
-			{name: "all", ws: "ws_a", campaign: c.ID, limit: 10, customers: []string{"cus_1", "cus_2", "cus_3"}},
-			{name: "first page", ws: "ws_a", campaign: c.ID, limit: 2, customers: []string{"cus_1", "cus_2"}},
-			{name: "second page", ws: "ws_a", campaign: c.ID, after: first[1].ID, limit: 2, customers: []string{"cus_3"}},
-			{name: "other workspace sees none", ws: "ws_b", campaign: c.ID, limit: 10},
-			{name: "campaign without deliveries", ws: "ws_b", campaign: other.ID, limit: 10},
+		sends := enrol(t, s, j, "cus_1", "cus_2", "cus_3", "cus_4")
+		if err := s.MarkEnrolled(ctx, "ws_a", j.ID); err != nil {
+			t.Fatal(err)
 		}
-		for _, tt := range pages {
-			t.Run(tt.name, func(t *testing.T) {
-				ds, err := s.ListDeliveries(ctx, tt.ws, tt.campaign, tt.after, tt.limit)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var customers []string
-				for _, d := range ds {
-					customers = append(customers, d.CustomerID)
-				}
-				if fmt.Sprint(customers) != fmt.Sprint(tt.customers) {
-					t.Errorf("ListDeliveries customers = %v, want %v", customers, tt.customers)
-				}
-			})
+		claims, err := s.ClaimDueSends(ctx, t0, t0.Add(time.Minute), "tok", 10)
+		if err != nil || len(claims) != len(sends) {
+			t.Fatalf("ClaimDueSends = %d, %v", len(claims), err)
 		}
+		outcomes := []store.Outcome{
+			{Send: claims[0], Status: store.SendSent, Attempted: true, SendTime: t0, Body: "Hi \xff\x00"},
+			{Send: claims[1], Status: store.SendFailed, Attempted: true, Error: "HTTP 400 bad \xe3\x81", Body: "Hi"},
+			{Send: claims[2], Status: store.SendSkipped, Reason: "NO_PROFILE"},
+			{Send: claims[3], Status: store.SendDeferred, PlannedTime: t0.Add(time.Hour)},
+		}
+		if n, err := s.RecordOutcomes(ctx, outcomes); err != nil || n != 4 {
+			t.Fatalf("RecordOutcomes = %d, %v", n, err)
+		}
+		got, err = s.GetCampaign(ctx, "ws_a", c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := (campaign.Counts{Total: 4, Pending: 1, Sent: 1, Failed: 2}); got.State != campaign.StateSending || got.Counts != want {
+			t.Errorf("campaign = %s %+v, want sending %+v", got.State, got.Counts, want)
+		}
+
 		ds, err := s.ListDeliveries(ctx, "ws_a", c.ID, "", 10)
-		if err != nil {
-			t.Fatal(err)
+		if err != nil || len(ds) != 4 {
+			t.Fatalf("ListDeliveries = %d, %v", len(ds), err)
 		}
-		want := campaign.Delivery{WorkspaceID: "ws_a", ID: first[1].ID, CampaignID: c.ID, CustomerID: "cus_2",
-			Status: campaign.DeliveryFailed, LastError: "render message: boom", Message: "Hi cus_2"}
-		if ds[1] != want {
-			t.Errorf("delivery = %+v, want %+v", ds[1], want)
-		}
-	})
-}
-
-func TestClaimAndRecord(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		draft := createCampaign(t, s, &ids, "ws_a")
-		if err := s.InsertDeliveries(ctx, "ws_a", draft.ID, pendingDeliveries(&ids, "cus_d")); err != nil {
-			t.Fatal(err)
-		}
-		c := createCampaign(t, s, &ids, "ws_a")
-		launch(t, s, &ids, c, "cus_1", "cus_2")
-		lease := time.Minute
-
-		claims, err := s.ClaimDue(ctx, t0, t0.Add(lease), "tok1", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(claims) != 2 {
-			t.Fatalf("claimed %d deliveries, want the 2 of the sending campaign (not the draft's)", len(claims))
-		}
-		for _, cl := range claims {
-			if cl.WebhookURL != c.WebhookURL || cl.LeaseToken != "tok1" || cl.CampaignID != c.ID || cl.WorkspaceID != "ws_a" {
-				t.Errorf("claim = %+v", cl)
-			}
-		}
-		if again, err := s.ClaimDue(ctx, t0.Add(lease/2), t0.Add(2*lease), "tok2", 10); err != nil || len(again) != 0 {
-			t.Fatalf("claim while leased = %d, %v; want none", len(again), err)
-		}
-
-		// The first is retried later, the second sent.
-		retryAt := t0.Add(10 * time.Second)
-		steps := []struct {
-			name    string
-			claim   dispatch.Claim
-			outcome dispatch.Outcome
-			want    bool
+		want := []struct {
+			status           campaign.DeliveryStatus
+			message, lastErr string
 		}{
-			{
-				name:    "retry",
-				claim:   claims[0],
-				outcome: dispatch.Outcome{Status: campaign.DeliveryPending, ResponseCode: 500, LastError: "HTTP 500", RetryAt: retryAt},
-				want:    true,
-			},
-			{
-				name:    "sent",
-				claim:   claims[1],
-				outcome: dispatch.Outcome{Status: campaign.DeliverySent, ResponseCode: 200, SendTime: t0.Add(time.Second)},
-				want:    true,
-			},
-			{
-				name:    "stale lease is refused",
-				claim:   claims[1],
-				outcome: dispatch.Outcome{Status: campaign.DeliveryFailed, ResponseCode: 400},
-				want:    false,
-			},
-		}
-		for _, st := range steps {
-			ok, err := s.Record(ctx, st.claim, st.outcome)
-			if err != nil || ok != st.want {
-				t.Fatalf("%s: Record = %v, %v; want %v", st.name, ok, err, st.want)
-			}
-		}
-		if early, err := s.ClaimDue(ctx, retryAt.Add(-time.Microsecond), retryAt.Add(lease), "tok3", 10); err != nil || len(early) != 0 {
-			t.Fatalf("claim before retry time = %d, %v; want none", len(early), err)
-		}
-		if n, err := s.CompleteCampaigns(ctx); err != nil || n != 0 {
-			t.Fatalf("CompleteCampaigns with a pending delivery = %d, %v; want 0", n, err)
-		}
-		retry, err := s.ClaimDue(ctx, retryAt, retryAt.Add(lease), "tok4", 10)
-		if err != nil || len(retry) != 1 || retry[0].CustomerID != claims[0].CustomerID || retry[0].Attempts != 1 {
-			t.Fatalf("claim at retry time = %+v, %v; want the retried delivery with 1 attempt", retry, err)
-		}
-		// An expired lease is claimable again, and then the old one is dead.
-		expired, err := s.ClaimDue(ctx, retryAt.Add(lease), retryAt.Add(2*lease), "tok5", 10)
-		if err != nil || len(expired) != 1 {
-			t.Fatalf("claim after lease expiry = %d, %v; want 1", len(expired), err)
-		}
-		if ok, err := s.Record(ctx, retry[0], dispatch.Outcome{Status: campaign.DeliverySent}); err != nil || ok {
-			t.Fatalf("Record on an expired lease = %v, %v; want false", ok, err)
-		}
-		if ok, err := s.Record(ctx, expired[0], dispatch.Outcome{Status: campaign.DeliveryFailed, ResponseCode: 503, LastError: "HTTP 503"}); err != nil || !ok {
-			t.Fatalf("Record = %v, %v; want true", ok, err)
-		}
-
-		if n, err := s.CompleteCampaigns(ctx); err != nil || n != 1 {
-			t.Fatalf("CompleteCampaigns = %d, %v; want 1", n, err)
-		}
-		got, err := s.GetCampaign(ctx, "ws_a", c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if want := (campaign.Counts{Total: 2, Sent: 1, Failed: 1}); got.State != campaign.StateCompleted || got.Counts != want {
-			t.Errorf("campaign = %s %+v, want completed %+v", got.State, got.Counts, want)
-		}
-		if d, err := s.GetCampaign(ctx, "ws_a", draft.ID); err != nil || d.State != campaign.StateDraft {
-			t.Errorf("draft campaign = %s, %v; want untouched", d.State, err)
-		}
-		ds, err := s.ListDeliveries(ctx, "ws_a", c.ID, "", 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		byCustomer := map[string]campaign.Delivery{}
-		for _, d := range ds {
-			byCustomer[d.CustomerID] = d
-		}
-		if d := byCustomer[claims[0].CustomerID]; d.Status != campaign.DeliveryFailed || d.Attempts != 2 || d.ResponseCode != 503 || d.LastError != "HTTP 503" {
-			t.Errorf("retried delivery = %+v", d)
-		}
-		if d := byCustomer[claims[1].CustomerID]; d.Status != campaign.DeliverySent || d.Attempts != 1 || !d.SendTime.Equal(t0.Add(time.Second)) {
-			t.Errorf("sent delivery = %+v", d)
-		}
-	})
-}
-
-// TestClaimConcurrent checks that concurrent claimers (replicas) never
-// receive the same delivery while its lease holds.
-func TestClaimConcurrent(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		c := createCampaign(t, s, &ids, "ws_a")
-		const members = 200
-		customers := make([]string, members)
-		for i := range customers {
-			customers[i] = fmt.Sprintf("cus_%03d", i)
-		}
-		launch(t, s, &ids, c, customers...)
-
-		var (
-			mu      sync.Mutex
-			claimed = map[string]int{}
-			wg      sync.WaitGroup
-			errs    = make(chan error, 8)
-		)
-		for w := range 8 {
-			wg.Go(func() {
-				for {
-					cs, err := s.ClaimDue(ctx, t0, t0.Add(time.Hour), fmt.Sprintf("tok%d", w), 7)
-					if err != nil {
-						errs <- err
-						return
-					}
-					if len(cs) == 0 {
-						return
-					}
-					mu.Lock()
-					for _, cl := range cs {
-						claimed[cl.CustomerID]++
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			t.Fatal(err)
-		}
-		if len(claimed) != members {
-			t.Errorf("claimed %d distinct deliveries, want %d", len(claimed), members)
-		}
-		for customer, n := range claimed {
-			if n != 1 {
-				t.Errorf("%s claimed %d times", customer, n)
-			}
-		}
-	})
-}
-
-// TestConcurrentLaunches checks that racing launches give each member one
-// delivery.
-func TestConcurrentLaunches(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		c := createCampaign(t, s, &ids, "ws_a")
-		var wg sync.WaitGroup
-		errs := make(chan error, 4)
-		batches := make([][]campaign.Delivery, 4)
-		for i := range batches {
-			batches[i] = pendingDeliveries(&ids, "cus_1", "cus_2", "cus_3")
-		}
-		for _, b := range batches {
-			wg.Go(func() {
-				err := s.InsertDeliveries(ctx, "ws_a", c.ID, b)
-				if err == nil {
-					err = s.MarkSending(ctx, "ws_a", c.ID, t0)
-				}
-				if errors.Is(err, campaign.ErrNotDraft) {
-					err = nil
-				}
-				errs <- err
-			})
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		got, err := s.GetCampaign(ctx, "ws_a", c.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Counts.Total != 3 || got.State != campaign.StateSending {
-			t.Errorf("campaign = %s with %d deliveries, want sending with 3", got.State, got.Counts.Total)
-		}
-	})
-}
-
-func TestPublishOutbox(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		a := createCampaign(t, s, &ids, "ws_a")
-		b := createCampaign(t, s, &ids, "ws_b")
-		launch(t, s, &ids, a, "cus_1", "cus_2")
-		launch(t, s, &ids, b, "cus_3")
-		claims, err := s.ClaimDue(ctx, t0, t0.Add(time.Minute), "tok", 10)
-		if err != nil || len(claims) != 3 {
-			t.Fatalf("ClaimDue = %d, %v", len(claims), err)
-		}
-		for _, cl := range claims {
-			if cl.CustomerID == "cus_2" {
-				continue // stays pending
-			}
-			if ok, err := s.Record(ctx, cl, dispatch.Outcome{Status: campaign.DeliverySent, ResponseCode: 204, SendTime: t0}); err != nil || !ok {
-				t.Fatalf("Record = %v, %v", ok, err)
-			}
-		}
-		fs, err := s.Unpublished(ctx, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(fs) != 2 {
-			t.Fatalf("Unpublished = %d rows, want the 2 final ones", len(fs))
-		}
-		for _, f := range fs {
-			if f.SegmentID != "seg_1" || f.Status != campaign.DeliverySent || f.ResponseCode != 204 {
-				t.Errorf("final = %+v", f)
-			}
-		}
-		if one, err := s.Unpublished(ctx, 1); err != nil || len(one) != 1 {
-			t.Errorf("Unpublished(limit 1) = %d, %v", len(one), err)
-		}
-		// Marking in the wrong workspace does nothing.
-		wrong := fs[0]
-		wrong.WorkspaceID = "ws_other"
-		if err := s.MarkPublished(ctx, []dispatch.Final{wrong}); err != nil {
-			t.Fatal(err)
-		}
-		if still, err := s.Unpublished(ctx, 10); err != nil || len(still) != 2 {
-			t.Errorf("Unpublished after marking in another workspace = %d, %v; want 2", len(still), err)
-		}
-		if err := s.MarkPublished(ctx, fs); err != nil {
-			t.Fatal(err)
-		}
-		if left, err := s.Unpublished(ctx, 10); err != nil || len(left) != 0 {
-			t.Errorf("Unpublished after marking = %d, %v; want 0", len(left), err)
-		}
-	})
-}
-
-// TestPublishOutboxBatches checks MarkPublished over more outcomes than one
-// UPDATE takes.
-func TestPublishOutboxBatches(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		c := createCampaign(t, s, &ids, "ws_a")
-		const members = 250
-		customers := make([]string, members)
-		for i := range customers {
-			customers[i] = fmt.Sprintf("cus_%03d", i)
-		}
-		launch(t, s, &ids, c, customers...)
-		claims, err := s.ClaimDue(ctx, t0, t0.Add(time.Minute), "tok", members)
-		if err != nil || len(claims) != members {
-			t.Fatalf("ClaimDue = %d, %v", len(claims), err)
-		}
-		for _, cl := range claims {
-			if ok, err := s.Record(ctx, cl, dispatch.Outcome{Status: campaign.DeliveryFailed, ResponseCode: 400}); err != nil || !ok {
-				t.Fatalf("Record = %v, %v", ok, err)
-			}
-		}
-		fs, err := s.Unpublished(ctx, members)
-		if err != nil || len(fs) != members {
-			t.Fatalf("Unpublished = %d, %v; want %d", len(fs), err, members)
-		}
-		if err := s.MarkPublished(ctx, fs[:members-1]); err != nil {
-			t.Fatal(err)
-		}
-		left, err := s.Unpublished(ctx, members)
-		if err != nil || len(left) != 1 || left[0].ID != fs[members-1].ID {
-			t.Errorf("Unpublished after marking all but the last = %+v, %v; want the last", left, err)
-		}
-		if err := s.MarkPublished(ctx, nil); err != nil {
-			t.Errorf("MarkPublished(nil) = %v", err)
-		}
-	})
-}
-
-// TestStorableText checks that text the store did not produce (a rendered
-// message, a webhook's answer) is stored with invalid UTF-8 and NUL
-// replaced, which PostgreSQL would otherwise reject.
-func TestStorableText(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		ctx := context.Background()
-		s := newStore(t, db)
-		var ids seq
-		c := createCampaign(t, s, &ids, "ws_a")
-		ds := pendingDeliveries(&ids, "cus_1", "cus_2")
-		ds[0].Message = "Hi \xff\x00"
-		ds[1].Status, ds[1].LastError = campaign.DeliveryFailed, "render message: bad \xe3\x81"
-		if err := s.InsertDeliveries(ctx, "ws_a", c.ID, ds); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.MarkSending(ctx, "ws_a", c.ID, t0); err != nil {
-			t.Fatal(err)
-		}
-		claims, err := s.ClaimDue(ctx, t0, t0.Add(time.Minute), "tok", 10)
-		if err != nil || len(claims) != 1 {
-			t.Fatalf("ClaimDue = %d, %v", len(claims), err)
-		}
-		if ok, err := s.Record(ctx, claims[0], dispatch.Outcome{Status: campaign.DeliveryFailed, LastError: "bad \xff\x00"}); err != nil || !ok {
-			t.Fatalf("Record = %v, %v", ok, err)
-		}
-		got, err := s.ListDeliveries(ctx, "ws_a", c.ID, "", 10)
-		if err != nil || len(got) != 2 {
-			t.Fatalf("ListDeliveries = %d, %v", len(got), err)
-		}
-		want := []struct{ message, lastError string }{
-			{message: "Hi \uFFFD\uFFFD", lastError: "bad \uFFFD\uFFFD"},
-			{message: "Hi cus_2", lastError: "render message: bad \uFFFD"},
+			{campaign.DeliverySent, "Hi \uFFFD\uFFFD", ""},
+			{campaign.DeliveryFailed, "Hi", "HTTP 400 bad \uFFFD"},
+			{campaign.DeliveryFailed, "", "NO_PROFILE"},
+			{campaign.DeliveryPending, "", ""},
 		}
 		for i, w := range want {
-			if got[i].Message != w.message || got[i].LastError != w.lastError {
-				t.Errorf("delivery %d: message %q, last error %q; want %q, %q", i, got[i].Message, got[i].LastError, w.message, w.lastError)
+			d := ds[i]
+			if d.ID != claims[i].ID || d.CampaignID != c.ID || d.Status != w.status || d.Message != w.message || d.LastError != w.lastErr {
+				t.Errorf("delivery %d = %+v, want %s %q %q", i, d, w.status, w.message, w.lastErr)
 			}
+		}
+		if page, err := s.ListDeliveries(ctx, "ws_a", c.ID, ds[1].ID, 1); err != nil || len(page) != 1 || page[0].ID != ds[2].ID {
+			t.Errorf("page after %s = %+v, %v", ds[1].ID, page, err)
+		}
+		if other, err := s.ListDeliveries(ctx, "ws_b", c.ID, "", 10); err != nil || len(other) != 0 {
+			t.Errorf("another workspace sees %d deliveries, %v", len(other), err)
+		}
+
+		// The deferred send goes out: nothing waits, everyone is enrolled.
+		later := t0.Add(time.Hour)
+		claims, err = s.ClaimDueSends(ctx, later, later.Add(time.Minute), "tok2", 10)
+		if err != nil || len(claims) != 1 {
+			t.Fatalf("ClaimDueSends later = %d, %v", len(claims), err)
+		}
+		if _, err := s.RecordOutcomes(ctx, []store.Outcome{{Send: claims[0], Status: store.SendSent, Attempted: true, SendTime: later}}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := s.GetCampaign(ctx, "ws_a", c.ID); err != nil || got.State != campaign.StateCompleted || got.Counts.Sent != 2 {
+			t.Errorf("campaign after the last send = %+v, %v; want completed with 2 sent", got, err)
+		}
+		cs, err := s.ListCampaigns(ctx, "ws_a", "", 10)
+		if err != nil || len(cs) != 1 || cs[0].State != campaign.StateCompleted || cs[0].Counts.Total != 4 {
+			t.Errorf("ListCampaigns = %+v, %v", cs, err)
+		}
+	})
+}
+
+// TestLegacyDeliveriesMigrate checks that deliveries of campaigns launched
+// before campaigns ran as journeys survive the migration as sends.
+func TestLegacyDeliveriesMigrate(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if err := sqldb.Migrate(ctx, db, store.MigrationsBefore("0003")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO campaigns (workspace_id, campaign_id, display_name, segment_id, webhook_url,
+			message_template, state, create_time, launch_time) VALUES
+			('ws_a', 'cmp_1', 'Old', 'seg_1', 'https://example.com', 'Hi', 'sending', 1, 2),
+			('ws_a', 'cmp_2', 'Draft', 'seg_1', 'https://example.com', 'Hi', 'draft', 1, 0)`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO deliveries (workspace_id, delivery_id, campaign_id, customer_id, status, message,
+			attempts, last_error, send_time) VALUES
+			('ws_a', 'dlv_1', 'cmp_1', 'cus_1', 'sent', 'Hi one', 1, '', 5),
+			('ws_a', 'dlv_2', 'cmp_1', 'cus_2', 'pending', 'Hi two', 0, '', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		s := newStore(t, db)
+		c, err := s.GetCampaign(ctx, "ws_a", "cmp_1")
+		if err != nil || c.State != campaign.StateCompleted || c.Counts != (campaign.Counts{Total: 2, Sent: 1, Failed: 1}) {
+			t.Fatalf("migrated campaign = %+v, %v", c, err)
+		}
+		ds, err := s.ListDeliveries(ctx, "ws_a", "cmp_1", "", 10)
+		if err != nil || len(ds) != 2 || ds[0].Message != "Hi one" || ds[0].Status != campaign.DeliverySent ||
+			ds[1].Status != campaign.DeliveryFailed || ds[1].LastError == "" {
+			t.Errorf("migrated deliveries = %+v, %v", ds, err)
+		}
+		if d, err := s.GetCampaign(ctx, "ws_a", "cmp_2"); err != nil || d.State != campaign.StateDraft || d.JourneyID != "" {
+			t.Errorf("draft after migration = %+v, %v", d, err)
 		}
 	})
 }

@@ -1,4 +1,5 @@
-// Package webhook posts campaign messages to customer-supplied URLs and
+// Package webhook posts journey and campaign messages to customer-supplied
+// URLs and
 // classifies the answer: delivered, worth retrying, or rejected for good.
 package webhook
 
@@ -26,13 +27,16 @@ const DefaultTimeout = 10 * time.Second
 // can be reused; the body itself is not used.
 const maxDrainBytes = 64 << 10
 
-// Payload is the JSON body of a webhook call.
+// Payload is the JSON body of a webhook call: one send of a journey (a
+// campaign's journey among them).
 type Payload struct {
-	DeliveryID  string `json:"delivery_id"`
-	CampaignID  string `json:"campaign_id"`
-	CustomerID  string `json:"customer_id"`
-	WorkspaceID string `json:"workspace_id"`
-	Message     string `json:"message"`
+	SendID         string `json:"send_id"`
+	WorkspaceID    string `json:"workspace_id"`
+	JourneyID      string `json:"journey_id"`
+	StepID         string `json:"step_id"`
+	CustomerID     string `json:"customer_id"`
+	Message        string `json:"message"`
+	UnsubscribeURL string `json:"unsubscribe_url,omitempty"`
 }
 
 // Verdict classifies the result of one call.
@@ -87,14 +91,15 @@ func (s *Sender) Timeout() time.Duration {
 	return s.client.Timeout
 }
 
-// Send posts p to url with Idempotency-Key set to the delivery id, so a
-// receiver can drop the duplicates at-least-once delivery implies.
-func (s *Sender) Send(ctx context.Context, url string, p Payload) Result {
+// Send posts p to url with Idempotency-Key set to the send id, so a
+// receiver can drop the duplicates a retry after a crash implies, and,
+// when signingSecret is set, the body's signature.
+func (s *Sender) Send(ctx context.Context, url string, p Payload, signingSecret string) Result {
 	body, err := json.Marshal(p)
 	if err != nil {
 		return Result{Verdict: Rejected, Detail: fmt.Sprintf("encode payload: %v", err)}
 	}
-	return s.Post(ctx, url, p.DeliveryID, body, "")
+	return s.Post(ctx, url, p.SendID, body, signingSecret)
 }
 
 // SignatureHeader carries the hex HMAC-SHA256 of the body with the

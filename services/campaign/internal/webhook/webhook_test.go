@@ -47,12 +47,12 @@ func TestSend(t *testing.T) {
 				w.WriteHeader(tt.status)
 			}))
 			defer srv.Close()
-			p := Payload{DeliveryID: "dlv_1", CampaignID: "cmp_1", CustomerID: "cus_1", WorkspaceID: "ws_1", Message: "Hi"}
-			res := NewSender(srv.Client()).Send(context.Background(), srv.URL, p)
+			p := Payload{SendID: "snd_1", JourneyID: "jny_1", StepID: "s1", CustomerID: "cus_1", WorkspaceID: "ws_1", Message: "Hi"}
+			res := NewSender(srv.Client()).Send(context.Background(), srv.URL, p, "")
 			if res.Verdict != tt.want || res.Code != tt.status {
 				t.Errorf("Send = %+v, want verdict %v code %d", res, tt.want, tt.status)
 			}
-			if got.method != http.MethodPost || got.contentType != "application/json" || got.key != "dlv_1" || got.agent != UserAgent || got.body != p {
+			if got.method != http.MethodPost || got.contentType != "application/json" || got.key != "snd_1" || got.agent != UserAgent || got.body != p {
 				t.Errorf("request = %+v", got)
 			}
 		})
@@ -81,7 +81,7 @@ func TestSendNetworkErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := NewSender(tt.client).Send(context.Background(), tt.url, Payload{DeliveryID: "dlv_1"})
+			res := NewSender(tt.client).Send(context.Background(), tt.url, Payload{SendID: "snd_1"}, "")
 			if res.Verdict != Retry || res.Code != 0 || res.Detail == "" {
 				t.Errorf("Send = %+v, want Retry with detail and no code", res)
 			}

@@ -94,6 +94,9 @@ func orderFrom(props map[string]any, messageID string) (o *Order, field string, 
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return nil, key, fmt.Errorf("must be a finite number")
 		}
+		if math.Abs(f) > MaxAmount {
+			return nil, key, fmt.Errorf("%g is implausible: an amount must be at most %g in absolute value", f, MaxAmount)
+		}
 		o.Revenue = f
 		break
 	}

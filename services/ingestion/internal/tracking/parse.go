@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -24,13 +25,20 @@ const (
 	// MaxIDLength bounds every id a request carries.
 	MaxIDLength   = 512
 	maxNameLength = 1024
+	// MaxFuture is how far ahead of its receipt an event may be dated; a
+	// later timestamp is a broken clock or a typo, and would sit in every
+	// "last N days" window for years.
+	MaxFuture = 24 * time.Hour
+	// MaxAmount bounds an order's revenue: more is a unit mistake or an
+	// attack, and one such order makes every revenue KPI meaningless.
+	MaxAmount = 1e12
 )
 
 // raw is the common shape of every Segment call before validation.
 type raw struct {
 	typ                                        string
 	messageID, userID, anonymousID             string
-	timestamp, originalTimestamp               string
+	timestamp, originalTimestamp, sentAt       string
 	context, traits, properties                *structpb.Struct
 	event, name, category, groupID, previousID string
 	size                                       int
@@ -56,7 +64,7 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 	for i, b := range req.GetBatch() {
 		r := raw{
 			typ: b.GetType(), messageID: b.GetMessageId(), userID: b.GetUserId(), anonymousID: b.GetAnonymousId(),
-			timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(),
+			timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(), sentAt: firstNonEmpty(b.GetSentAt(), req.GetSentAt()),
 			context: mergeContext(req.GetContext(), b.GetContext()), traits: b.GetTraits(), properties: b.GetProperties(),
 			event: b.GetEvent(), name: b.GetName(), category: b.GetCategory(), groupID: b.GetGroupId(), previousID: b.GetPreviousId(),
 			size: proto.Size(b),
@@ -99,13 +107,14 @@ type call interface {
 	GetAnonymousId() string
 	GetTimestamp() string
 	GetOriginalTimestamp() string
+	GetSentAt() string
 	GetContext() *structpb.Struct
 }
 
 // common fills the fields every call type shares.
 func common(typ Type, req call) raw {
 	return raw{typ: string(typ), messageID: req.GetMessageId(), userID: req.GetUserId(), anonymousID: req.GetAnonymousId(),
-		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(), context: req.GetContext(), size: proto.Size(req)}
+		timestamp: req.GetTimestamp(), originalTimestamp: req.GetOriginalTimestamp(), sentAt: req.GetSentAt(), context: req.GetContext(), size: proto.Size(req)}
 }
 
 // ParseIdentify validates an identify call.
@@ -206,7 +215,23 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 	if len(m.Name) > maxNameLength {
 		v.Addf(field("name"), "is %d characters, over the limit of %d", len(m.Name), maxNameLength)
 	}
-	ts, err := eventTime(r.timestamp, r.originalTimestamp, now)
+	// NUL is valid JSON and UTF-8, but PostgreSQL stores it in neither TEXT
+	// nor JSONB: refused here, it never fails a whole batch at the commit.
+	for name, val := range map[string]string{"messageId": m.MessageID, "userId": m.UserID, "anonymousId": m.AnonymousID,
+		"groupId": m.GroupID, "previousId": m.PreviousID, "event": r.event, "name": r.name, "category": m.Category} {
+		if strings.ContainsRune(val, 0) {
+			v.Addf(field(name), "must not contain NUL characters")
+		}
+	}
+	for name, st := range map[string]*structpb.Struct{"traits": r.traits, "properties": r.properties, "context": r.context} {
+		if path := nulPath(st.AsMap(), name, 0); path != "" {
+			v.Addf(field(path), "must not contain NUL characters")
+		}
+	}
+	ts, err := eventTime(r.timestamp, r.originalTimestamp, r.sentAt, now)
+	if err == nil && ts.After(now.Add(MaxFuture)) {
+		err = fmt.Errorf("%s is more than %s after its receipt (%s)", ts.Format(time.RFC3339), MaxFuture, now.UTC().Format(time.RFC3339))
+	}
 	if err != nil {
 		v.Addf(field("timestamp"), "%v", err)
 	}
@@ -222,6 +247,41 @@ func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, 
 		m.Order = o
 	}
 	return m, len(v.Violations) == before
+}
+
+// nulPath returns the path of the first key or string holding NUL in v,
+// or "".
+func nulPath(v any, path string, depth int) string {
+	if depth > 64 {
+		return ""
+	}
+	switch x := v.(type) {
+	case string:
+		if strings.ContainsRune(x, 0) {
+			return path
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if strings.ContainsRune(k, 0) {
+				return path
+			}
+			if p := nulPath(x[k], path+"."+k, depth+1); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p := nulPath(e, fmt.Sprintf("%s[%d]", path, i), depth+1); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 // contentID gives a message without a messageId a stable id derived from its
@@ -252,13 +312,33 @@ var timeLayouts = []string{
 
 var errBadTime = errors.New("must be an ISO 8601 date-time such as 2026-01-02T15:04:05Z")
 
-// eventTime picks the event's time: timestamp, else originalTimestamp, else
-// receipt. Times without a zone are taken as UTC.
-func eventTime(timestamp, original string, now time.Time) (time.Time, error) {
-	s := strings.TrimSpace(firstNonEmpty(timestamp, original))
+// eventTime picks the event's time as Segment does: timestamp when the
+// caller set it; else originalTimestamp corrected for the device's clock
+// skew when sentAt says when the device sent it (receipt − (sentAt −
+// originalTimestamp): a phone whose clock is an hour fast still dates its
+// events right); else originalTimestamp as given; else the receipt time.
+// Times without a zone are taken as UTC.
+func eventTime(timestamp, original, sentAt string, now time.Time) (time.Time, error) {
+	if s := strings.TrimSpace(timestamp); s != "" {
+		return parseTime(s)
+	}
+	s := strings.TrimSpace(original)
 	if s == "" {
 		return now.UTC(), nil
 	}
+	t, err := parseTime(s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if sent := strings.TrimSpace(sentAt); sent != "" {
+		if st, err := parseTime(sent); err == nil {
+			return now.UTC().Add(-st.Sub(t)), nil
+		}
+	}
+	return t, nil
+}
+
+func parseTime(s string) (time.Time, error) {
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			if t.Year() < 1970 || t.Year() > 9999 {

@@ -74,6 +74,13 @@ func TestParseBatchRejects(t *testing.T) {
 		{"bad timestamp", `{"batch":[{"type":"page","userId":"u","timestamp":"yesterday"}]}`, "batch[0].timestamp"},
 		{"bad revenue", `{"batch":[{"type":"track","userId":"u","event":"Order Completed","properties":{"revenue":"lots"}}]}`, "batch[0].properties.revenue"},
 		{"empty batch", `{"batch":[]}`, "batch"},
+		{"NUL in a user id", `{"batch":[{"type":"track","userId":"u\u0000x","event":"e"}]}`, "batch[0].userId"},
+		{"NUL in an event name", `{"batch":[{"type":"track","userId":"u","event":"Order\u0000"}]}`, "batch[0].event"},
+		{"NUL in a property", `{"batch":[{"type":"track","userId":"u","event":"e","properties":{"items":[{"sku":"a\u0000"}]}}]}`, "batch[0].properties.items[0].sku"},
+		{"NUL in a trait key", `{"batch":[{"type":"identify","userId":"u","traits":{"na\u0000me":"x"}}]}`, "batch[0].traits"},
+		{"implausible revenue", `{"batch":[{"type":"track","userId":"u","event":"Order Completed","properties":{"revenue":1.7e308}}]}`, "batch[0].properties.revenue"},
+		{"year 9999", `{"batch":[{"type":"page","userId":"u","timestamp":"9999-01-01T00:00:00Z"}]}`, "batch[0].timestamp"},
+		{"two days ahead", `{"batch":[{"type":"page","userId":"u","timestamp":"` + now.Add(48*time.Hour).Format(time.RFC3339) + `"}]}`, "batch[0].timestamp"},
 		{"second message bad", `{"batch":[{"type":"page","userId":"u"},{"type":"nope","userId":"u"}]}`, "batch[1].type"},
 		{"conflicting message ids", `{"batch":[{"type":"page","userId":"u","messageId":"m"},{"type":"track","event":"e","userId":"u","messageId":"m"}]}`, "batch[1].messageId"},
 	}
@@ -160,5 +167,32 @@ func TestParseSingleCalls(t *testing.T) {
 	}
 	if _, err := ParseIdentify(&ingestionv1.IdentifyRequest{UserId: "u", Timestamp: "soon"}, now); err == nil {
 		t.Error("identify with a bad timestamp: want an error")
+	}
+}
+
+// TestEventTimeSkew: an explicit timestamp is kept; originalTimestamp with
+// sentAt is corrected for the device clock's skew, as Segment does.
+func TestEventTimeSkew(t *testing.T) {
+	tests := []struct {
+		name, body string
+		want       time.Time
+	}{
+		{"timestamp wins", `{"batch":[{"type":"page","userId":"u","timestamp":"2026-11-01T10:00:00Z","originalTimestamp":"2026-11-01T09:00:00Z","sentAt":"2026-11-01T09:00:05Z"}]}`,
+			time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)},
+		{"fast clock corrected", `{"batch":[{"type":"page","userId":"u","originalTimestamp":"` + now.Add(time.Hour-30*time.Second).Format(time.RFC3339) + `"}],"sentAt":"` + now.Add(time.Hour).Format(time.RFC3339) + `"}`,
+			now.Add(-30 * time.Second)},
+		{"original alone", `{"batch":[{"type":"page","userId":"u","originalTimestamp":"2026-11-01T09:00:00Z"}]}`,
+			time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msgs, err := ParseBatch(batch(t, tt.body), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !msgs[0].Timestamp.Equal(tt.want) {
+				t.Errorf("timestamp %s, want %s", msgs[0].Timestamp, tt.want)
+			}
+		})
 	}
 }

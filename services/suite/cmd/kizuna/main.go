@@ -1,9 +1,10 @@
 // Command kizuna runs the whole Kizuna suite in one process (`make run`), and
 // offers the offline tools:
 //
-//	kizuna [flags]              start every service (see -help)
+//	kizuna [run] [flags]        start every service (see -help)
 //	kizuna cleanse normalize|dedupe ...   clean and deduplicate a customer CSV
 //	kizuna clv fit|predict ...            fit and apply CLV models to a transaction log
+//	kizuna help                 list the commands
 package main
 
 import (
@@ -26,6 +27,14 @@ func main() {
 	})
 }
 
+// commands is what `kizuna help` prints.
+const commands = `usage:
+  kizuna [run] [flags]                start every service on embedded defaults (flags: kizuna -help)
+  kizuna cleanse normalize|dedupe ... clean and deduplicate a customer CSV
+  kizuna clv fit|predict ...          fit and apply CLV models to a transaction log
+  kizuna help                         this list
+`
+
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) > 0 {
 		switch args[0] {
@@ -33,6 +42,16 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return cleansecli.Run(ctx, args[1:], stdin, stdout, stderr)
 		case "clv":
 			return clvcli.Run(ctx, args[1:], stdout, stderr)
+		case "run":
+			return serve(ctx, args[1:], stdout, stderr)
+		case "help":
+			fmt.Fprint(stdout, commands)
+			return nil
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			// A mistyped command must never start the servers.
+			fmt.Fprint(stderr, commands)
+			return config.Usage(fmt.Errorf("unknown command %q", args[0]))
 		}
 	}
 	return serve(ctx, args, stdout, stderr)
@@ -41,6 +60,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := config.NewFlagSet("kizuna")
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, commands+"\nflags of kizuna run (each also read from the environment variable shown):\n")
+		fs.PrintDefaults()
+	}
 	var common config.Common
 	common.Register(fs, "")
 	dataDir := fs.String("data-dir", "KIZUNA_DATA_DIR", "./data", "where the embedded SQLite files and NATS store live")
@@ -58,6 +81,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	secretKey := fs.String("secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or hex) sealing channel secrets; empty: <data-dir>/secret.key, created on first start")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprint(stderr, commands)
+		return config.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	// No service tag: the suite tags each service's lines itself.
 	logger, stopTelemetry, err := common.Start(ctx, stderr, "")

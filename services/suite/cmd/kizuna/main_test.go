@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -63,8 +65,14 @@ func TestExitStatus(t *testing.T) {
 		args []string
 		env  string
 		want int
+		// out is in what it printed.
+		out string
 	}{
-		{name: "help", args: []string{"-help"}, want: 0},
+		{name: "help", args: []string{"-help"}, want: 0, out: "kizuna cleanse"},
+		{name: "help command", args: []string{"help"}, want: 0, out: "kizuna clv"},
+		{name: "typo", args: []string{"rnu"}, want: 2, out: "kizuna help"},
+		{name: "run -help", args: []string{"run", "-help"}, want: 0, out: "-data-dir"},
+		{name: "stray argument", args: []string{"run", "-data-dir", t.TempDir(), "extra"}, want: 2, out: "extra"},
 		{name: "unknown flag", args: []string{"-nope"}, want: 2},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, want: 2},
 		{name: "bad log format from env", args: []string{"-data-dir", t.TempDir(), "-http-addr", "127.0.0.1:0"}, env: "KIZUNA_LOG_FORMAT=xml", want: 2},
@@ -78,7 +86,12 @@ func TestExitStatus(t *testing.T) {
 			if tt.env != "" {
 				cmd.Env = append(cmd.Environ(), tt.env)
 			}
+			var printed bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &printed, &printed
 			err := cmd.Run()
+			if !strings.Contains(printed.String(), tt.out) {
+				t.Errorf("printed %q, want it to mention %q", printed.String(), tt.out)
+			}
 			got := 0
 			if ee, ok := err.(*exec.ExitError); ok {
 				got = ee.ExitCode()

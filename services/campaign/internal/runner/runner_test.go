@@ -1,0 +1,133 @@
+package runner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/peers"
+	"github.com/kizuna/kizuna/services/campaign/internal/runner"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// fakePeers answers as ingestion and segmentation would: every customer
+// lives in New York, the workspace in Tokyo.
+type fakePeers struct{}
+
+func (fakePeers) Profiles(_ context.Context, _ string, ids []string) (map[string]peers.Profile, error) {
+	out := map[string]peers.Profile{}
+	for _, id := range ids {
+		out[id] = peers.Profile{CustomerID: id, Traits: map[string]any{"timezone": "America/New_York"}}
+	}
+	return out, nil
+}
+
+func (fakePeers) Settings(context.Context, string) (peers.Settings, error) {
+	return peers.Settings{Timezone: "Asia/Tokyo"}, nil
+}
+
+func (fakePeers) Segments(context.Context, string, string) (map[string]bool, error) {
+	return map[string]bool{}, nil
+}
+
+func (fakePeers) Members(context.Context, string, string, func([]string) error) error { return nil }
+
+// TestDelaysOnAFakeClock drives a journey through a 72-hour delay and a
+// local-time delay across the end of daylight saving time in the
+// customer's zone, with a clock the test moves: nothing runs early, the
+// local time is right after the change, and a step run late is marked so.
+func TestDelaysOnAFakeClock(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 10:00 EDT on Thursday; New York leaves DST on Sunday 1 November.
+		t0 := time.Date(2026, 10, 29, 14, 0, 0, 0, time.UTC)
+		for _, ch := range []store.Channel{
+			{WorkspaceID: "ws", ID: "chn_mail", DisplayName: "mail", Type: store.ChannelEmail, Config: "{}", CreateTime: t0, UpdateTime: t0},
+			{WorkspaceID: "ws", ID: "chn_line", DisplayName: "line", Type: store.ChannelLine, Config: "{}", CreateTime: t0, UpdateTime: t0},
+		} {
+			if err := st.CreateChannel(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		def := &campaignv1.Journey{
+			DisplayName: "Step mail",
+			Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Order Completed"}}},
+			Steps: []*campaignv1.Step{
+				{Id: "thanks", Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{ChannelId: "chn_mail", Subject: "Thanks", Text: "Thanks"}}},
+				{Id: "three_days", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(72 * time.Hour)}}},
+				{Id: "morning", Kind: &campaignv1.Step_DelayUntil{DelayUntil: &campaignv1.DelayUntilStep{LocalTime: "10:00"}}},
+				{Id: "line", Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{ChannelId: "chn_line", Text: "How is it?"}}},
+			},
+		}
+		if err := st.CreateJourney(ctx, store.Journey{WorkspaceID: "ws", ID: "jny_1", State: store.JourneyDraft, Definition: def,
+			EntryKind: store.EntryEvent, EntryKey: "Order Completed", CreateTime: t0, UpdateTime: t0}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SetJourneyState(ctx, "ws", "jny_1", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.InTx(ctx, t0, func(tx *store.Tx) error {
+			_, err := tx.InsertEntry(ctx, store.Entry{WorkspaceID: "ws", ID: "ent_1", JourneyID: "jny_1", CustomerID: "cus_1", Number: 1,
+				StepID: "thanks", DueTime: t0, Event: "{}", EnterTime: t0})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+
+		now := t0
+		r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return now }})
+		// The 72 hours end at 09:00 EST; 10:00 EST is 15:00 UTC (16:00 UTC
+		// would be Tokyo's zone misapplied, 14:00 UTC a stale EDT offset).
+		morning := time.Date(2026, 11, 1, 15, 0, 0, 0, time.UTC)
+		steps := []struct {
+			name    string
+			at      time.Time
+			claimed int
+			step    string
+			state   string
+			due     time.Time
+			sends   int
+		}{
+			{name: "entry sends the thank-you", at: t0, claimed: 1, step: "three_days", state: store.EntryInProgress, due: t0.Add(72 * time.Hour), sends: 1},
+			{name: "nothing before the delay ends", at: t0.Add(72*time.Hour - time.Second), claimed: 0, step: "three_days", state: store.EntryInProgress, due: t0.Add(72 * time.Hour), sends: 1},
+			{name: "delay over: wait for 10:00 in New York", at: t0.Add(72 * time.Hour), claimed: 1, step: "morning", state: store.EntryInProgress, due: morning, sends: 1},
+			{name: "nothing before 10:00 EST", at: morning.Add(-time.Minute), claimed: 0, step: "morning", state: store.EntryInProgress, due: morning, sends: 1},
+			{name: "run late: the LINE message, marked late", at: morning.Add(5 * time.Minute), claimed: 1, step: "line", state: store.EntryCompleted, sends: 2},
+		}
+		for _, s := range steps {
+			now = s.at
+			n, err := r.RunDue(ctx)
+			if err != nil || n != s.claimed {
+				t.Fatalf("%s: RunDue = %d, %v; want %d", s.name, n, err, s.claimed)
+			}
+			es, err := st.ListCustomerEntries(ctx, "ws", "cus_1", "", 10)
+			if err != nil || len(es) != 1 {
+				t.Fatalf("%s: entries = %v, %v", s.name, es, err)
+			}
+			e := es[0]
+			if e.StepID != s.step || e.State != s.state || (s.state == store.EntryInProgress && !e.DueTime.Equal(s.due)) {
+				t.Errorf("%s: entry at %s (%s) due %s; want %s (%s) due %s", s.name, e.StepID, e.State, e.DueTime, s.step, s.state, s.due)
+			}
+			sends, err := st.ListSends(ctx, "ws", "journey_id", "jny_1", "", 10)
+			if err != nil || len(sends) != s.sends {
+				t.Fatalf("%s: %d sends, %v; want %d", s.name, len(sends), err, s.sends)
+			}
+		}
+		sends, _ := st.ListSends(ctx, "ws", "journey_id", "jny_1", "", 10)
+		if sends[0].StepID != "thanks" || sends[0].Late || !sends[0].PlannedTime.Equal(t0) {
+			t.Errorf("first send = %+v, want on time at %s", sends[0], t0)
+		}
+		if sends[1].StepID != "line" || !sends[1].Late || sends[1].ChannelType != store.ChannelLine {
+			t.Errorf("second send = %+v, want the LINE step, late", sends[1])
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// DefaultMaxBatch bounds a BatchHandler call when Consumer.MaxBatch is 0.
+const DefaultMaxBatch = 100
+
+// batcher hands a BatchHandler the deliveries waiting: the client's
+// callback queues them, one goroutine takes what is queued and handles it.
+type batcher struct {
+	in   chan jetstream.Msg
+	done chan struct{}
+	once sync.Once
+}
+
+func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *batcher {
+	max := c.MaxBatch
+	if max <= 0 {
+		max = DefaultMaxBatch
+	}
+	bt := &batcher{in: make(chan jetstream.Msg, max), done: make(chan struct{})}
+	go func() {
+		defer close(bt.done)
+		for m := range bt.in {
+			batch := []jetstream.Msg{m}
+		drain:
+			for len(batch) < max {
+				select {
+				case m, ok := <-bt.in:
+					if !ok {
+						break drain
+					}
+					batch = append(batch, m)
+				default:
+					break drain
+				}
+			}
+			b.handleBatch(ctx, log, c, batch)
+		}
+	}()
+	return bt
+}
+
+// add queues a delivery; it blocks while a full batch waits, which holds
+// back the client's prefetch.
+func (bt *batcher) add(m jetstream.Msg) { bt.in <- m }
+
+// close stops taking deliveries and waits for the batch in hand. Call it
+// once the client has stopped calling add.
+func (bt *batcher) close() {
+	bt.once.Do(func() { close(bt.in) })
+	<-bt.done
+}
+
+func (b *Bus) handleBatch(ctx context.Context, log *slog.Logger, c Consumer, batch []jetstream.Msg) {
+	msgs := make([]Message, len(batch))
+	for i, m := range batch {
+		msgs[i] = messageOf(m)
+	}
+	// The batch continues the first message's trace; each message's own
+	// trace is kept when it falls back to Handler.
+	bctx := b.propagator.Extract(ctx, headerCarrier(msgs[0].Headers))
+	bctx, span := b.tracer.Start(bctx, "process batch "+b.StreamName(c.Kind),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.consumer.group.name", c.Durable),
+			attribute.Int("messaging.batch.message_count", len(msgs)),
+		))
+	start := time.Now()
+	err := callBatchHandler(bctx, c.BatchHandler, msgs)
+	span.End()
+	if err == nil || len(batch) == 1 {
+		// Each message's share of the batch is its handler time.
+		took := time.Since(start) / time.Duration(len(batch))
+		for i, m := range batch {
+			b.settle(ctx, log, c, m, msgs[i], err, took)
+		}
+		return
+	}
+	log.WarnContext(ctx, "bus batch failed; handling its messages one by one", slog.Int("messages", len(batch)), slog.Any("error", err))
+	for _, m := range batch {
+		b.handle(ctx, log, c, m)
+	}
+}
+
+// callBatchHandler is callHandler for batches.
+func callBatchHandler(ctx context.Context, h func(context.Context, []Message) error, msgs []Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("batch handler panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return h(ctx, msgs)
+}
