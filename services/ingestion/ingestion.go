@@ -187,7 +187,8 @@ func (s *Service) relayAll(ctx context.Context) error {
 			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
 			// Event ids are unique per workspace only, and JetStream
 			// deduplicates across the stream: qualify the id.
-			if perr = s.opts.Bus.PublishEncoded(ctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
+			pctx := bus.DecodeTrace(ctx, m.TraceContext) // in the request's trace
+			if perr = s.opts.Bus.PublishEncoded(pctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
 				break
 			}
 			seqs = append(seqs, m.Seq)

@@ -294,11 +294,13 @@ type OutboxMessage struct {
 	Kind        string
 	MsgID       string
 	Payload     []byte
+	// TraceContext is the writing request's trace (bus.EncodeTrace).
+	TraceContext string
 }
 
 // PendingOutbox returns up to limit queued messages, oldest first.
 func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload FROM outbox ORDER BY seq LIMIT %d`, limit))
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload, trace_context FROM outbox ORDER BY seq LIMIT %d`, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -306,7 +308,7 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, 
 	var out []OutboxMessage
 	for rows.Next() {
 		var m OutboxMessage
-		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload); err != nil {
+		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload, &m.TraceContext); err != nil {
 			return nil, fmt.Errorf("scan outbox: %w", err)
 		}
 		out = append(out, m)
