@@ -14,14 +14,15 @@ GRPC_GATEWAY_VERSION := v2.33.0
 GOOGLE_PROTO_FILES_VERSION := 6.0.1
 
 MODULES := gen services/platform services/analytics services/ingestion \
-	services/segmentation services/metrics services/campaign services/gateway services/suite
+	services/segmentation services/metrics services/campaign services/gateway services/suite \
+	deploy/helmcheck
 PKGS := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 DATA_DIR ?= ./data
 RUN_FLAGS ?=
 
 # bin/kizuna is phony too: `go build` decides what is stale, not make.
-.PHONY: run build bin/kizuna test test-race bench generate checkgenerate protodeps tools lint breaking ci clean
+.PHONY: run build bin/kizuna image image-smoke test test-race bench generate checkgenerate protodeps tools lint breaking ci clean
 
 ## run: build and start the whole suite on embedded defaults (REST on :8080).
 run: bin/kizuna
@@ -35,6 +36,21 @@ build: bin/kizuna
 bin/kizuna:
 	@mkdir -p bin
 	$(GO) build -o bin/kizuna ./services/suite/cmd/kizuna
+
+## image: build the container image holding every binary (needs a Docker daemon).
+IMAGE ?= kizuna:dev
+image:
+	docker build -t $(IMAGE) .
+
+## image-smoke: start the all-in-one image and wait for its /readyz.
+image-smoke:
+	@set -e; id=$$(docker run -d --rm -p 127.0.0.1::8080 $(IMAGE)); \
+	trap 'docker rm -f '$$id' >/dev/null' EXIT; \
+	port=$$(docker port $$id 8080/tcp | head -1 | sed 's/.*://'); \
+	for i in $$(seq 1 60); do \
+		if curl -fsS "http://127.0.0.1:$$port/readyz"; then echo; echo "image $(IMAGE): /readyz ok"; exit 0; fi; \
+		sleep 1; \
+	done; docker logs $$id; echo "image $(IMAGE): /readyz never answered 200"; exit 1
 
 ## test: run every module's tests (external backends when KIZUNA_TEST_* are set).
 test:

@@ -169,7 +169,7 @@ func (g *Gateway) bodyError(w http.ResponseWriter, r *http.Request, limit int64,
 		runtime.HTTPError(r.Context(), g.mux, g.marshaler, w, r, status.Error(codes.InvalidArgument, encErr.msg))
 	default:
 		// The client went away or the connection broke mid-body.
-		g.logger.DebugContext(r.Context(), "reading request body", "path", r.URL.Path, "err", err)
+		g.logger.DebugContext(r.Context(), "reading request body", "path", r.URL.Path, "error", err)
 		runtime.HTTPError(r.Context(), g.mux, g.marshaler, w, r, status.Error(codes.InvalidArgument, "could not read the request body"))
 	}
 }

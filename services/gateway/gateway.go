@@ -17,8 +17,10 @@
 //	                   the unsubscribe link of marketing mail: GET confirms,
 //	                   POST (RFC 8058 one-click or the form) unsubscribes
 //	GET /openapi.json  the merged OpenAPI document
+//	GET /metrics       Prometheus metrics, when Options.MetricsHandler is set
 //	GET /healthz       200 while the process runs
-//	GET /readyz        200 when every backend reports SERVING, else 503
+//	GET /readyz        200 while serving, 503 once draining; ?verbose adds each
+//	                   backend's gRPC health (reported, never failing the probe)
 package gateway
 
 import (
@@ -75,6 +77,10 @@ type Options struct {
 	// Logger receives one line per request; slog.Default() when nil. Build
 	// it with telemetry.NewLogger for the lines to carry trace ids.
 	Logger *slog.Logger
+	// MetricsHandler, when set, is served at GET /metrics. The all-in-one binary
+	// sets it; the gateway's own binary serves metrics on a separate port
+	// (-prometheus-addr) that the chart keeps out of public reach.
+	MetricsHandler http.Handler
 }
 
 // Gateway is the HTTP front door. Build it with New; it is safe for
@@ -139,7 +145,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		// browsers use to send tracking calls without a CORS preflight.
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
 		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
-		runtime.WithErrorHandler(errorHandler),
+		runtime.WithErrorHandler(g.errorHandler),
 		runtime.WithMiddlewares(routeMiddleware),
 	)
 
@@ -188,6 +194,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	root.HandleFunc("GET /healthz", g.healthz)
 	root.HandleFunc("GET /readyz", g.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	if opts.MetricsHandler != nil {
+		root.Handle("GET /metrics", opts.MetricsHandler)
+	}
 	// Public routes that must not go through grpc-gateway: LINE signs the
 	// raw body, which JSON transcoding would not keep, and the unsubscribe
 	// link answers browsers and mail clients with HTML. Both patterns are

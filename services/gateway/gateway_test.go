@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
@@ -22,6 +24,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/platform/grpctest"
 )
 
 func TestNewRequiresEveryConnection(t *testing.T) {
@@ -180,18 +183,17 @@ func TestOpenAPI(t *testing.T) {
 func TestHealth(t *testing.T) {
 	allServing := map[string]string{"ingestion": "SERVING", "segmentation": "SERVING", "metrics": "SERVING", "campaign": "SERVING"}
 	tests := []struct {
-		name       string
-		opts       []envOption
-		wantStatus int
-		wantBody   readiness
+		name    string
+		opts    []envOption
+		verbose readiness
 	}{
-		{"all backends up", nil, http.StatusOK, readiness{Status: "ok", Services: allServing}},
-		{"campaign down", []envOption{withBackendDown("campaign")}, http.StatusServiceUnavailable, readiness{
-			Status:   "unavailable",
+		{"all backends up", nil, readiness{Status: "ok", Dependencies: "ok", Services: allServing}},
+		{"campaign down", []envOption{withBackendDown("campaign")}, readiness{
+			Status: "ok", Dependencies: "degraded",
 			Services: map[string]string{"ingestion": "SERVING", "segmentation": "SERVING", "metrics": "SERVING", "campaign": "UNREACHABLE"},
 		}},
-		{"two down", []envOption{withBackendDown("ingestion"), withBackendDown("metrics")}, http.StatusServiceUnavailable, readiness{
-			Status:   "unavailable",
+		{"two down", []envOption{withBackendDown("ingestion"), withBackendDown("metrics")}, readiness{
+			Status: "ok", Dependencies: "degraded",
 			Services: map[string]string{"ingestion": "UNREACHABLE", "segmentation": "SERVING", "metrics": "UNREACHABLE", "campaign": "SERVING"},
 		}},
 	}
@@ -202,22 +204,28 @@ func TestHealth(t *testing.T) {
 			if live.status != http.StatusOK {
 				t.Errorf("/healthz = %d, want 200 regardless of backends", live.status)
 			}
-			start := time.Now()
+			// The probe: ready whatever the backends say, and says nothing of them.
 			res := e.do(t, http.MethodGet, "/readyz", nil, nil)
-			if d := time.Since(start); d > 3*time.Second {
-				t.Errorf("/readyz took %v", d)
+			if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"status":"ok"}` {
+				t.Errorf("/readyz = %d %s, want 200 {\"status\":\"ok\"}", res.status, res.body)
 			}
-			if res.status != tt.wantStatus {
-				t.Fatalf("/readyz = %d, want %d (body %s)", res.status, tt.wantStatus, res.body)
+
+			start := time.Now()
+			res = e.do(t, http.MethodGet, "/readyz?verbose", nil, nil)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("/readyz?verbose took %v", d)
+			}
+			if res.status != http.StatusOK {
+				t.Fatalf("/readyz?verbose = %d, want 200 (body %s)", res.status, res.body)
 			}
 			var got readiness
 			if err := json.Unmarshal(res.body, &got); err != nil {
 				t.Fatalf("body %s: %v", res.body, err)
 			}
-			if got.Status != tt.wantBody.Status || len(got.Services) != len(tt.wantBody.Services) {
-				t.Fatalf("body = %+v, want %+v", got, tt.wantBody)
+			if got.Status != tt.verbose.Status || got.Dependencies != tt.verbose.Dependencies || len(got.Services) != len(tt.verbose.Services) {
+				t.Fatalf("body = %+v, want %+v", got, tt.verbose)
 			}
-			for name, want := range tt.wantBody.Services {
+			for name, want := range tt.verbose.Services {
 				if got.Services[name] != want {
 					t.Errorf("services[%s] = %q, want %q", name, got.Services[name], want)
 				}
@@ -385,5 +393,38 @@ func TestConcurrentRequests(t *testing.T) {
 	}
 	if got := len(e.rec.all()); got != n {
 		t.Errorf("backend calls = %d, want %d", got, n)
+	}
+}
+
+// TestBackendDownIsPlainUnavailable checks that a REST call to a backend
+// that is down answers 503 with a plain message: the dial error, which
+// names an internal address, goes to the log only.
+func TestBackendDownIsPlainUnavailable(t *testing.T) {
+	e := newEnv(t, withBackendDown("metrics"))
+	res := e.do(t, http.MethodGet, "/v1/kpis", nil, map[string]string{"Authorization": "Bearer " + grpctest.Key})
+	if res.status != http.StatusServiceUnavailable {
+		t.Fatalf("GET /v1/kpis with metrics down = %d %s, want 503", res.status, res.body)
+	}
+	var body struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(res.body, &body); err != nil {
+		t.Fatalf("body %s: %v", res.body, err)
+	}
+	if body.Code != int(codes.Unavailable) || body.Message != "kizuna.metrics.v1.MetricsService is unavailable; try again later" {
+		t.Errorf("body = %s", res.body)
+	}
+	if strings.Contains(string(res.body), "127.0.0.1") || strings.Contains(string(res.body), "dial") {
+		t.Errorf("body leaks the dial error: %s", res.body)
+	}
+	logged := false
+	for _, l := range e.logs.lines(t) {
+		if l["msg"] == "backend unavailable" && l["route"] == "/v1/kpis" && strings.Contains(fmt.Sprint(l["error"]), "127.0.0.1") {
+			logged = true
+		}
+	}
+	if !logged {
+		t.Errorf("no log line with the dial error in %v", e.logs.lines(t))
 	}
 }

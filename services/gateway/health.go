@@ -26,10 +26,14 @@ const (
 
 // readiness is the /readyz body.
 type readiness struct {
-	// Status is "ok" when every backend serves, else "unavailable".
+	// Status is "ok" while the gateway serves, "draining" once it is
+	// shutting down: the one thing the probe decides on.
 	Status string `json:"status"`
-	// Services maps a backend name to its serving status.
-	Services map[string]string `json:"services"`
+	// Dependencies is "ok" when every backend serves, else "degraded";
+	// only with ?verbose.
+	Dependencies string `json:"dependencies,omitempty"`
+	// Services maps a backend name to its serving status; only with ?verbose.
+	Services map[string]string `json:"services,omitempty"`
 }
 
 // healthz answers 200 while the process can answer at all: liveness must not
@@ -38,38 +42,44 @@ func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz asks every backend's gRPC health service (the whole server, service
-// "") in parallel and is ready only when all of them serve.
+// readyz answers 200 while this gateway can serve and 503 once it drains.
+// A backend being down does not make it unready: every gateway pod would
+// leave the load balancer at once and ingestion would stop with it, while
+// the other services' routes still work. ?verbose asks every backend's gRPC
+// health service (in parallel, bounded by readyTimeout) and reports them.
 func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
-	body := readiness{Status: "ok", Services: make(map[string]string, len(g.backends))}
+	verbose := r.URL.Query().Has("verbose")
+	body := readiness{Status: "ok"}
+	code := http.StatusOK
 	if g.draining.Load() {
-		for _, b := range g.backends {
-			body.Services[b.name] = statusDraining
-		}
-		body.Status = "unavailable"
-		writeJSON(w, http.StatusServiceUnavailable, body)
+		body.Status, code = "draining", http.StatusServiceUnavailable
+	}
+	if !verbose {
+		writeJSON(w, code, body)
 		return
 	}
 
+	body.Dependencies = "ok"
+	body.Services = make(map[string]string, len(g.backends))
 	var (
 		mu sync.Mutex
 		wg sync.WaitGroup
 	)
 	for _, b := range g.backends {
 		wg.Go(func() {
-			state := g.check(r.Context(), b)
+			state := statusDraining
+			if !g.draining.Load() {
+				state = g.check(r.Context(), b)
+			}
 			mu.Lock()
 			body.Services[b.name] = state
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
-
-	code := http.StatusOK
 	for _, state := range body.Services {
 		if state != grpc_health_v1.HealthCheckResponse_SERVING.String() {
-			body.Status = "unavailable"
-			code = http.StatusServiceUnavailable
+			body.Dependencies = "degraded"
 		}
 	}
 	writeJSON(w, code, body)
@@ -81,7 +91,7 @@ func (g *Gateway) check(ctx context.Context, b backend) string {
 	defer cancel()
 	resp, err := grpc_health_v1.NewHealthClient(b.conn).Check(ctx, &grpc_health_v1.HealthCheckRequest{})
 	if err != nil {
-		g.logger.WarnContext(ctx, "backend health check failed", "backend", b.name, "err", err)
+		g.logger.WarnContext(ctx, "backend health check failed", "backend", b.name, "error", err)
 		return statusUnreachable
 	}
 	return resp.GetStatus().String()

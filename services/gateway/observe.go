@@ -8,8 +8,11 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // requestInfo carries what inner layers learn about a request (its route
@@ -44,6 +47,10 @@ func (g *Gateway) logRequests(next http.Handler) http.Handler {
 		if route != "" {
 			span.SetName(r.Method + " " + route)
 			span.SetAttributes(attribute.String("http.route", route))
+			// RED metrics per route template, never per raw path.
+			if labeler, ok := otelhttp.LabelerFromContext(r.Context()); ok {
+				labeler.Add(attribute.String("http.route", route))
+			}
 		}
 		status := rec.status
 		if status == 0 {
@@ -79,9 +86,10 @@ func loggedPath(path string) string {
 	return path
 }
 
-// isProbe reports whether path is a health endpoint polled by the platform.
+// isProbe reports whether path is a health or metrics endpoint polled by
+// the platform.
 func isProbe(path string) bool {
-	return path == "/healthz" || path == "/readyz"
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
 }
 
 // routeMiddleware runs inside grpc-gateway, the only place that knows which
@@ -123,12 +131,21 @@ func (s *statusRecorder) Write(p []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
-// errorHandler is grpc-gateway's default error handler with one fix: the
+// errorHandler is grpc-gateway's default error handler with two fixes. The
 // default puts the status message into WWW-Authenticate on 401, which is not
 // a valid challenge (RFC 9110 §11.6.1). It is always Bearer, even on
 // Segment's endpoints, which also take Basic: a Basic challenge would make
-// browsers pop a login dialog over pages that embed a tracking SDK.
-func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+// browsers pop a login dialog over pages that embed a tracking SDK. And an
+// unreachable backend is logged with its cause here, since the client only
+// sees a plain Unavailable (platform/grpcclient keeps addresses out of it).
+func (g *Gateway) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if status.Code(err) == codes.Unavailable {
+		route := r.URL.Path
+		if p, ok := runtime.HTTPPattern(ctx); ok {
+			route = p.String()
+		}
+		g.logger.WarnContext(ctx, "backend unavailable", "route", route, "error", err)
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, err)
 }
 

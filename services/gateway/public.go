@@ -69,7 +69,7 @@ func (g *Gateway) lineWebhook(w http.ResponseWriter, r *http.Request) {
 			status.Errorf(codes.InvalidArgument, "request body exceeds %d KB, the limit for LINE webhooks", lineWebhookBodyLimit>>10))
 		return
 	case err != nil:
-		g.logger.DebugContext(ctx, "reading request body", "path", r.URL.Path, "err", err)
+		g.logger.DebugContext(ctx, "reading request body", "path", r.URL.Path, "error", err)
 		runtime.HTTPError(ctx, g.mux, g.marshaler, w, r, status.Error(codes.InvalidArgument, "could not read the request body"))
 		return
 	}
@@ -124,7 +124,7 @@ func (g *Gateway) unsubscribePost(w http.ResponseWriter, r *http.Request, token 
 			g.writePage(w, r, http.StatusRequestEntityTooLarge, pageTooLarge)
 			return
 		}
-		g.logger.DebugContext(ctx, "reading request body", "route", unsubscribeRoute, "err", err)
+		g.logger.DebugContext(ctx, "reading request body", "route", unsubscribeRoute, "error", err)
 		g.writePage(w, r, http.StatusBadRequest, pageBadRequest)
 		return
 	}
@@ -138,9 +138,9 @@ func (g *Gateway) unsubscribePost(w http.ResponseWriter, r *http.Request, token 
 		code, pg := unsubscribeFailure(err)
 		// The token is never logged: whoever holds it can use it.
 		if code == http.StatusBadRequest {
-			g.logger.DebugContext(ctx, "unsubscribe refused", "code", status.Code(err).String(), "err", err)
+			g.logger.DebugContext(ctx, "unsubscribe refused", "code", status.Code(err).String(), "error", err)
 		} else {
-			g.logger.WarnContext(ctx, "unsubscribe failed", "code", status.Code(err).String(), "err", err)
+			g.logger.WarnContext(ctx, "unsubscribe failed", "code", status.Code(err).String(), "error", err)
 		}
 		if code == http.StatusServiceUnavailable {
 			w.Header().Set("Retry-After", "60")
@@ -206,7 +206,7 @@ func (g *Gateway) httpError(w http.ResponseWriter, r *http.Request, code int, er
 func (g *Gateway) writeMessage(w http.ResponseWriter, r *http.Request, m proto.Message) {
 	b, err := g.marshaler.Marshal(m)
 	if err != nil {
-		g.logger.ErrorContext(r.Context(), "marshal response", "path", r.URL.Path, "err", err)
+		g.logger.ErrorContext(r.Context(), "marshal response", "path", r.URL.Path, "error", err)
 		runtime.HTTPError(r.Context(), g.mux, g.marshaler, w, r, status.Error(codes.Internal, "failed to marshal the response"))
 		return
 	}
@@ -342,7 +342,7 @@ func (g *Gateway) writePage(w http.ResponseWriter, r *http.Request, code int, p 
 	var buf bytes.Buffer
 	if err := pageTemplate.Execute(&buf, p); err != nil {
 		// The pages are constants: this is a bug, caught by the tests.
-		g.logger.ErrorContext(r.Context(), "render page", "err", err)
+		g.logger.ErrorContext(r.Context(), "render page", "error", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

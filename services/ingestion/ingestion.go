@@ -135,6 +135,11 @@ const relayBatch = 500
 // Run relays the outbox to the bus until ctx ends, then makes a last pass so
 // that what was stored before shutdown is published.
 func (s *Service) Run(ctx context.Context) error {
+	stopObserving, err := bus.ObserveOutbox("ingestion", s.store.OutboxBacklog)
+	if err != nil {
+		return err
+	}
+	defer stopObserving()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	backoff := time.Duration(0)
@@ -145,7 +150,7 @@ func (s *Service) Run(ctx context.Context) error {
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
 			if err := s.relayAll(final); err != nil {
-				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "err", err)
+				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "error", err)
 			}
 			return nil
 		case <-s.queued:
@@ -161,7 +166,7 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := s.relayAll(ctx); err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
 			if ctx.Err() == nil {
-				s.opts.Logger.Error("relay outbox to bus", "err", err, "retry_in", backoff)
+				s.opts.Logger.Error("relay outbox to bus", "error", err, "retry_in", backoff)
 			}
 			continue
 		}
@@ -182,7 +187,8 @@ func (s *Service) relayAll(ctx context.Context) error {
 			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
 			// Event ids are unique per workspace only, and JetStream
 			// deduplicates across the stream: qualify the id.
-			if perr = s.opts.Bus.PublishEncoded(ctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
+			pctx := bus.DecodeTrace(ctx, m.TraceContext) // in the request's trace
+			if perr = s.opts.Bus.PublishEncoded(pctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
 				break
 			}
 			seqs = append(seqs, m.Seq)

@@ -1,12 +1,14 @@
 package suite_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/kizuna/kizuna/services/platform/telemetry"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -15,6 +17,23 @@ import (
 // the outbox relayed to the bus as in production. Each batch holds 500
 // track events from 50 customers.
 func BenchmarkBatchREST(b *testing.B) {
+	benchmarkBatchREST(b)
+}
+
+// BenchmarkBatchRESTWithMetrics is BenchmarkBatchREST with the meter
+// provider the binaries install (Prometheus exporter), so every RPC, HTTP
+// request, bus message and counter is recorded: the cost of /metrics. It
+// runs after BenchmarkBatchREST, since the provider stays installed.
+func BenchmarkBatchRESTWithMetrics(b *testing.B) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "kizuna-bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	benchmarkBatchREST(b)
+}
+
+func benchmarkBatchREST(b *testing.B) {
 	a := startSuite(b, suite.Config{DataDir: b.TempDir()})
 	const perBatch = 500
 	url := "http://" + a.HTTP + "/v1/batch"

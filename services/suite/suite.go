@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -64,6 +65,8 @@ type Config struct {
 	// shorten backoffs and trust their own SMTP server).
 	Campaign func(*campaign.Options)
 	Logger   *slog.Logger
+	// MetricsHandler, when set, is served at GET /metrics on HTTPAddr.
+	MetricsHandler http.Handler
 }
 
 // Addrs are where the suite listens, resolved (useful with ":0").
@@ -245,7 +248,8 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	comps = append(comps, component{"campaign", cmp.Register, cmp.Run, remote, campaign.PublicMethods})
 
 	gw, err := gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
-		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway")})
+		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway"),
+		MetricsHandler: cfg.MetricsHandler})
 	if err != nil {
 		return err
 	}

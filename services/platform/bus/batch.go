@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
@@ -77,11 +78,14 @@ func (b *Bus) handleBatch(ctx context.Context, log *slog.Logger, c Consumer, bat
 			attribute.String("messaging.consumer.group.name", c.Durable),
 			attribute.Int("messaging.batch.message_count", len(msgs)),
 		))
+	start := time.Now()
 	err := callBatchHandler(bctx, c.BatchHandler, msgs)
 	span.End()
 	if err == nil || len(batch) == 1 {
+		// Each message's share of the batch is its handler time.
+		took := time.Since(start) / time.Duration(len(batch))
 		for i, m := range batch {
-			settle(ctx, log, c, m, msgs[i], err)
+			b.settle(ctx, log, c, m, msgs[i], err, took)
 		}
 		return
 	}

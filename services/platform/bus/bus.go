@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -52,9 +53,12 @@ const (
 
 // ConnectOptions configures Connect.
 type ConnectOptions struct {
-	// URL of a NATS server or cluster (nats://host:4222). Ignored when
-	// Embedded is set.
+	// URL of a NATS server or cluster (nats://host:4222, or several
+	// comma-separated). Ignored when Embedded is set.
 	URL string
+	// CredsFile, when set, authenticates with a NATS credentials file (user
+	// JWT and NKey seed), as a NATS account server or operator issues them.
+	CredsFile string
 	// Embedded, when set, connects in-process to that server.
 	Embedded *Embedded
 	// Prefix namespaces stream names (<PREFIX>_EVENTS) and subjects
@@ -67,9 +71,10 @@ type ConnectOptions struct {
 	Logger *slog.Logger
 	// Replicas per stream on a cluster; default 1.
 	Replicas int
-	// TracerProvider and Propagator default to the otel globals, which
-	// telemetry.Setup configures.
+	// TracerProvider, MeterProvider and Propagator default to the otel
+	// globals, which telemetry.Setup configures.
 	TracerProvider trace.TracerProvider
+	MeterProvider  metric.MeterProvider
 	Propagator     propagation.TextMapPropagator
 }
 
@@ -84,6 +89,7 @@ type Bus struct {
 	replicas   int
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
+	metrics    *instruments
 }
 
 // nameRE matches valid prefixes and durable consumer names.
@@ -119,11 +125,22 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Bus, error) {
 	if b.propagator == nil {
 		b.propagator = otel.GetTextMapPropagator()
 	}
+	mp := opts.MeterProvider
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	var err error
+	if b.metrics, err = newInstruments(mp); err != nil {
+		return nil, fmt.Errorf("connect bus: metrics: %w", err)
+	}
 
 	natsOpts := []nats.Option{
 		nats.Name(opts.Name),
 		nats.MaxReconnects(-1), // a NATS restart must not kill the service
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+	}
+	if opts.CredsFile != "" {
+		natsOpts = append(natsOpts, nats.UserCredentials(opts.CredsFile))
 	}
 	url := opts.URL
 	if opts.Embedded != nil {

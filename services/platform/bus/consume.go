@@ -68,6 +68,8 @@ type Message struct {
 	Headers nats.Header
 	// Delivery counts attempts, starting at 1.
 	Delivery uint64
+
+	pending uint64 // messages not yet delivered to the consumer (its lag)
 }
 
 // Unmarshal decodes the protobuf payload into dst.
@@ -147,9 +149,9 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 
 // messageOf reads a delivery.
 func messageOf(m jetstream.Msg) Message {
-	var delivery uint64 = 1
+	var delivery, pending uint64 = 1, 0
 	if md, err := m.Metadata(); err == nil {
-		delivery = md.NumDelivered
+		delivery, pending = md.NumDelivered, md.NumPending
 	}
 	headers := m.Headers()
 	if headers == nil {
@@ -161,6 +163,7 @@ func messageOf(m jetstream.Msg) Message {
 		MsgID:    headers.Get(jetstream.MsgIDHeader),
 		Headers:  headers,
 		Delivery: delivery,
+		pending:  pending,
 	}
 }
 
@@ -179,19 +182,26 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 		))
 	defer span.End()
 
+	start := time.Now()
 	err := callHandler(ctx, c.Handler, msg)
+	took := time.Since(start)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "handler failed")
 	}
-	settle(ctx, log, c, m, msg, err)
+	b.settle(ctx, log, c, m, msg, err, took)
 }
 
 // settle acks a handled message, or has it redelivered after a growing
-// delay, or drops it after MaxDeliver attempts.
-func settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, msg Message, err error) {
+// delay, or drops it after MaxDeliver attempts, and records the outcome
+// and took (the handler's time for this message) in the bus metrics.
+func (b *Bus) settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, msg Message, err error, took time.Duration) {
 	delivery := msg.Delivery
+	record := func(outcome string) {
+		b.recordProcessed(ctx, b.StreamName(c.Kind), c.Durable, delivery, msg.pending, took, outcome)
+	}
 	if err == nil {
+		record(outcomeAck)
 		if err := m.Ack(); err != nil {
 			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
 				slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID), slog.Any("error", err))
@@ -203,12 +213,14 @@ func settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, 
 		slog.Uint64("delivery", delivery), slog.Any("error", err),
 	}
 	if delivery >= uint64(c.MaxDeliver) {
+		record(outcomeDropped)
 		log.ErrorContext(ctx, "bus handler failed; giving up on message", attrs...)
 		if err := m.TermWithReason("max deliveries reached"); err != nil {
 			log.WarnContext(ctx, "bus term failed", slog.Any("error", err))
 		}
 		return
 	}
+	record(outcomeRetry)
 	delay := retryDelay(c.RetryDelay, delivery)
 	log.WarnContext(ctx, "bus handler failed; will retry", append(attrs, slog.Duration("retry_in", delay))...)
 	if err := m.NakWithDelay(delay); err != nil {

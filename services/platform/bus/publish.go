@@ -48,7 +48,9 @@ func (b *Bus) PublishEncoded(ctx context.Context, subject, msgID, typeName strin
 	m.Data = data
 	m.Header.Set(TypeHeader, typeName)
 	b.propagator.Inject(ctx, headerCarrier(m.Header))
-	if _, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID)); err != nil {
+	_, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
+	b.recordPublish(ctx, subject, err)
+	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish failed")
 		return fmt.Errorf("publish %s (msg id %s): %w", subject, msgID, err)

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -112,12 +114,20 @@ func (fs *FlagSet) Int(name, envVar string, def int, usage string) *int {
 
 // Bool registers a bool flag whose default comes from envVar when set.
 func (fs *FlagSet) Bool(name, envVar string, def bool, usage string) *bool {
+	p := new(bool)
+	fs.BoolVar(p, name, envVar, def, usage)
+	return p
+}
+
+// BoolVar registers a bool flag stored in p whose default comes from
+// envVar when set.
+func (fs *FlagSet) BoolVar(p *bool, name, envVar string, def bool, usage string) {
 	s := fs.env(envVar, strconv.FormatBool(def))
 	v, err := strconv.ParseBool(s)
 	if err != nil {
 		fs.errs = append(fs.errs, fmt.Errorf("%s=%q: %w", envVar, s, err))
 	}
-	return fs.FlagSet.Bool(name, v, fs.usage(envVar, usage))
+	fs.FlagSet.BoolVar(p, name, v, fs.usage(envVar, usage))
 }
 
 // Duration registers a duration flag whose default comes from envVar when set.
@@ -135,14 +145,29 @@ type Common struct {
 	LogLevel     string
 	LogFormat    string
 	OTLPEndpoint string
+	// PrometheusAddr is where Start serves /metrics (Prometheus); empty
+	// serves it nowhere (the caller may mount MetricsHandler itself).
+	PrometheusAddr string
+
+	metrics http.Handler
 }
 
-// Register adds Common's flags to fs. Read the fields after fs.Parse.
-func (c *Common) Register(fs *FlagSet) {
+// DefaultPrometheusAddr is the -prometheus-addr default of the per-service
+// binaries: the port the Helm chart scrapes.
+const DefaultPrometheusAddr = ":9090"
+
+// Register adds Common's flags to fs, with prometheusAddr as the default of
+// -prometheus-addr. Read the fields after fs.Parse.
+func (c *Common) Register(fs *FlagSet, prometheusAddr string) {
 	fs.StringVar(&c.LogLevel, "log-level", "KIZUNA_LOG_LEVEL", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
+	fs.StringVar(&c.PrometheusAddr, "prometheus-addr", "KIZUNA_PROMETHEUS_ADDR", prometheusAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
 }
+
+// MetricsHandler serves the process's metrics in the Prometheus format;
+// nil before Start.
+func (c *Common) MetricsHandler() http.Handler { return c.metrics }
 
 // Level parses LogLevel. Its errors match ErrUsage.
 func (c *Common) Level() (slog.Level, error) {
@@ -181,7 +206,8 @@ func (c *Common) Logger(w io.Writer) (*slog.Logger, error) {
 }
 
 // Start does what every binary does once its flags are parsed: it builds
-// the logger (Logger) and sets up telemetry. service names the process:
+// the logger (Logger), sets up telemetry and serves /metrics on
+// PrometheusAddr until stop is called. service names the process:
 // its log lines carry service=<service> and its telemetry is
 // kizuna-<service>. The all-in-one binary passes "": the suite tags each
 // service's lines itself, and its telemetry is "kizuna". Call stop before
@@ -196,11 +222,44 @@ func (c *Common) Start(ctx context.Context, w io.Writer, service string) (log *s
 		log = log.With("service", service)
 		name += "-" + service
 	}
-	shutdown, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: name, OTLPEndpoint: c.OTLPEndpoint})
+	tel, err := telemetry.Setup(ctx, telemetry.Options{ServiceName: name, OTLPEndpoint: c.OTLPEndpoint})
 	if err != nil {
 		return nil, nil, err
 	}
-	return log, func() { _ = shutdown(context.WithoutCancel(ctx)) }, nil
+	c.metrics = tel.MetricsHandler()
+	stopTelemetry := func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }
+	if c.PrometheusAddr == "" {
+		return log, stopTelemetry, nil
+	}
+	stopMetrics, err := serveMetrics(log, c.PrometheusAddr, c.metrics)
+	if err != nil {
+		stopTelemetry()
+		return nil, nil, err
+	}
+	return log, func() { stopMetrics(); stopTelemetry() }, nil
+}
+
+// serveMetrics answers GET /metrics on addr in the background. The listener
+// is opened here so a port clash fails the start rather than a log line.
+func serveMetrics(log *slog.Logger, addr string, h http.Handler) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics endpoint stopped", "error", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", lis.Addr().String())
+	// Prometheus scrapes until the process exits: the endpoint outlives ctx
+	// so the drain is still visible, and stops with the telemetry.
+	return func() { _ = srv.Close(); <-done }, nil
 }
 
 // Exit runs run with os.Args[1:] and a context cancelled on SIGINT or

@@ -1,8 +1,12 @@
 package config_test
 
 import (
+	"context"
 	"errors"
 	"flag"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +62,7 @@ func TestCommon(t *testing.T) {
 		return v, ok
 	})
 	var c config.Common
-	c.Register(fs)
+	c.Register(fs, "")
 	if err := fs.Parse([]string{"-log-format=text", "-otlp-endpoint=collector:4317"}); err != nil {
 		t.Fatal(err)
 	}
@@ -73,8 +77,47 @@ func TestCommon(t *testing.T) {
 	}
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
-	if n != 3 {
-		t.Errorf("Register added %d flags, want 3", n)
+	if n != 4 {
+		t.Errorf("Register added %d flags, want 4", n)
+	}
+}
+
+func TestStartMetrics(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+
+	// A port already taken fails the start instead of logging later.
+	c := config.Common{LogLevel: "info", LogFormat: "json", PrometheusAddr: busy.Addr().String()}
+	if _, _, err := c.Start(context.Background(), io.Discard, "test"); err == nil {
+		t.Errorf("Start on a busy metrics address succeeded")
+	}
+
+	c = config.Common{LogLevel: "info", LogFormat: "json", PrometheusAddr: freeAddr}
+	_, stop, err := c.Start(context.Background(), io.Discard, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + freeAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET /metrics = %d %.200s", resp.StatusCode, body)
+	}
+	if c.MetricsHandler() == nil {
+		t.Errorf("MetricsHandler is nil after Start")
 	}
 }
 

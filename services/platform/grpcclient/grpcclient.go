@@ -1,6 +1,7 @@
 // Package grpcclient dials other Kizuna services the one way they expect:
 // plaintext inside the cluster, OpenTelemetry context propagated, the
-// caller's API key forwarded, and keepalives that notice dead peers.
+// caller's API key forwarded, keepalives that notice dead peers, and
+// Unavailable errors that do not leak internal addresses (UnavailableError).
 // TargetFlags gives a binary its -<service>-target flags.
 package grpcclient
 
@@ -11,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
@@ -25,15 +27,26 @@ import (
 func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	all := []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Spread calls over every address the target resolves to: with
+		// "dns:///<headless service>:port" that is every replica.
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-		grpc.WithChainUnaryInterceptor(auth.ForwardUnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(auth.ForwardStreamClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(unavailableUnaryInterceptor(), auth.ForwardUnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(unavailableStreamInterceptor(), auth.ForwardStreamClientInterceptor()),
 		// Pings only while calls are open: enough to detect a peer that
 		// vanished mid-call without keeping idle connections busy. The
 		// server's enforcement policy (grpcserver) allows this rate.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time:    30 * time.Second,
 			Timeout: 10 * time.Second,
+		}),
+		// Reconnect fast: a replica restarting in a rollout is back within
+		// a second, and gRPC's default backoff (1 s doubling to 2 min) would
+		// keep it out of the rotation long after, until the next replica's
+		// restart leaves no connection ready at all.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
 		}),
 	}
 	conn, err := grpc.NewClient(target, append(all, opts...)...)
@@ -58,10 +71,10 @@ func TargetFlags(fs *config.FlagSet, names ...string) Targets {
 	return t
 }
 
-// Dial dials every target (call it after parsing the flags) and returns the
-// connections by name and a func closing them all. On error nothing is
-// left open.
-func (t Targets) Dial() (conns map[string]*grpc.ClientConn, closeAll func(), err error) {
+// Dial dials every target (call it after parsing the flags) with opts
+// (e.g. TLS credentials) and returns the connections by name and a func
+// closing them all. On error nothing is left open.
+func (t Targets) Dial(opts ...grpc.DialOption) (conns map[string]*grpc.ClientConn, closeAll func(), err error) {
 	conns = make(map[string]*grpc.ClientConn, len(t))
 	closeAll = func() {
 		for _, c := range conns {
@@ -69,7 +82,7 @@ func (t Targets) Dial() (conns map[string]*grpc.ClientConn, closeAll func(), err
 		}
 	}
 	for name, target := range t {
-		conn, err := Dial(*target)
+		conn, err := Dial(*target, opts...)
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("dial %s: %w", name, err)

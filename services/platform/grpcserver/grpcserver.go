@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -42,6 +43,8 @@ type Options struct {
 	PublicMethods []string
 	// ShutdownTimeout; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+	// Creds secures the server (grpctls); nil serves plaintext.
+	Creds credentials.TransportCredentials
 	// TracerProvider, MeterProvider and Propagator default to the otel
 	// globals that telemetry.Setup configures.
 	TracerProvider trace.TracerProvider
@@ -53,7 +56,7 @@ type Options struct {
 // reflection. Register services on it as on any *grpc.Server, then Serve.
 type Server struct {
 	*grpc.Server
-	health          *health.Server // overall status only: SERVING until shutdown
+	health          *health.Server // "" and every registered service: SERVING until shutdown
 	shutdownTimeout time.Duration
 }
 
@@ -102,6 +105,16 @@ func New(opts Options) *Server {
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		// Clients behind a headless Service resolve the replicas once per
+		// connection: ending connections now and then (gracefully) makes
+		// them re-resolve, so replicas added by a scale-up get traffic.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      5 * time.Minute,
+			MaxConnectionAgeGrace: 2 * time.Minute, // longer than any request, so none is cut off
+		}),
+	}
+	if opts.Creds != nil {
+		serverOpts = append(serverOpts, grpc.Creds(opts.Creds))
 	}
 	s := &Server{
 		Server:          grpc.NewServer(serverOpts...),
@@ -120,6 +133,11 @@ func New(opts Options) *Server {
 // lets in-flight RPCs finish for up to the shutdown timeout, and force-stops
 // the rest. It returns nil after a shutdown caused by ctx.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	// Health answers per service name too (kizuna.ingestion.v1.TrackingService,
+	// …), so a probe or a client can ask for the service it needs.
+	for name := range s.Server.GetServiceInfo() {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- s.Server.Serve(lis) }()
 	select {

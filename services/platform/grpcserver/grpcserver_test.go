@@ -164,9 +164,18 @@ func TestInterceptorChain(t *testing.T) {
 	}
 
 	t.Run("health without key", func(t *testing.T) {
-		resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			t.Fatalf("Check = %v, %v; want SERVING", resp, err)
+		for _, tt := range []struct {
+			service string
+			want    codes.Code
+		}{
+			{service: "", want: codes.OK},
+			{service: "test.Test", want: codes.OK},
+			{service: "test.Unknown", want: codes.NotFound},
+		} {
+			resp, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{Service: tt.service})
+			if status.Code(err) != tt.want || (tt.want == codes.OK && resp.GetStatus() != healthpb.HealthCheckResponse_SERVING) {
+				t.Errorf("Check(%q) = %v, %v; want %v and SERVING", tt.service, resp, err, tt.want)
+			}
 		}
 	})
 
@@ -181,8 +190,8 @@ func TestInterceptorChain(t *testing.T) {
 		if echo == nil {
 			t.Fatalf("no log line for Echo; got %v", byMethod)
 		}
-		if echo["workspace"] != grpctest.Workspace || echo["trace_id"] == nil || echo["duration"] == nil {
-			t.Errorf("Echo log line = %v; want workspace, trace_id, duration", echo)
+		if echo["workspace_id"] != grpctest.Workspace || echo["trace_id"] == nil || echo["duration"] == nil {
+			t.Errorf("Echo log line = %v; want workspace_id, trace_id, duration", echo)
 		}
 		panicLine := byMethod["/test.Test/Panic Internal"]
 		if panicLine == nil || !strings.Contains(panicLine["stack"].(string), "grpcserver_test") || panicLine["level"] != "ERROR" {

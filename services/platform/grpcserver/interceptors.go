@@ -56,7 +56,7 @@ func logRPC(ctx context.Context, logger *slog.Logger, method string, start time.
 		slog.Duration("duration", time.Since(start)),
 	}
 	if rec.workspaceID != "" {
-		attrs = append(attrs, slog.String("workspace", rec.workspaceID))
+		attrs = append(attrs, slog.String("workspace_id", rec.workspaceID))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("error", err.Error()))

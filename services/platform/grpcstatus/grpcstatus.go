@@ -16,7 +16,8 @@ import (
 )
 
 // FromError maps *validation.Error to InvalidArgument with its violations,
-// cancellation and deadlines to their codes, and anything else to Internal
+// cancellation and deadlines to their codes, an Unavailable error of a
+// downstream call to Unavailable, and anything else to Internal
 // with a generic message. The returned error keeps err as its cause, so the
 // logging interceptor (which logs Error()) records what really happened.
 func FromError(err error) error {
@@ -30,6 +31,11 @@ func FromError(err error) error {
 		return New(codes.Canceled, "request canceled", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return New(codes.DeadlineExceeded, "deadline exceeded", err)
+	case isUnavailable(err):
+		// A service this one calls is down: the client may retry, which
+		// Internal would tell it not to. Its message could name internal
+		// addresses, so it is not passed on.
+		return New(codes.Unavailable, "a service this request needs is unavailable; try again later", err)
 	default:
 		return New(codes.Internal, "internal error", err)
 	}
@@ -73,3 +79,10 @@ func (e *statusError) Unwrap() error { return e.cause }
 
 // GRPCStatus is how grpc-go finds the status of an error.
 func (e *statusError) GRPCStatus() *status.Status { return e.st }
+
+// isUnavailable reports whether err wraps a gRPC status error with code
+// Unavailable (a call to another service that could not reach it).
+func isUnavailable(err error) bool {
+	var se interface{ GRPCStatus() *status.Status }
+	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.Unavailable
+}

@@ -28,6 +28,9 @@ func TestFromError(t *testing.T) {
 		{"canceled", fmt.Errorf("query: %w", context.Canceled), codes.Canceled, "request canceled", nil},
 		{"deadline", context.DeadlineExceeded, codes.DeadlineExceeded, "deadline exceeded", nil},
 		{"anything else hides its cause", secret, codes.Internal, "internal error", nil},
+		{"downstream unavailable hides the address", fmt.Errorf("segment sizes: %w",
+			status.Error(codes.Unavailable, "connection error: dial tcp 10.0.0.7:50052: connect: connection refused")),
+			codes.Unavailable, "a service this request needs is unavailable; try again later", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/platform/grpcserver"
+	"github.com/kizuna/kizuna/services/platform/grpctls"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -73,15 +74,17 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	}
 	fs := config.NewFlagSet(spec.Name)
 	var common config.Common
-	common.Register(fs)
+	common.Register(fs, config.DefaultPrometheusAddr)
 	addr := fs.String("grpc-addr", "KIZUNA_GRPC_ADDR", ":"+port, "gRPC listen address")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "sqlite:./data/"+spec.Name+".db", "sqlite:PATH or postgres:// URL")
 	schema := fs.String("database-schema", "KIZUNA_DATABASE_SCHEMA", spec.Name, "PostgreSQL schema owned by this service")
-	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty starts an embedded server (only for trying one service alone)")
+	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL (several comma-separated for a cluster); empty starts an embedded server (only for trying one service alone)")
+	natsCreds := fs.String("nats-creds", "KIZUNA_NATS_CREDS", "", "NATS credentials file (user JWT and seed); empty connects without")
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
 	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every service of the deployment (at least 32 bytes): service tokens for work no caller started; accepted by every service when set")
 	targets := grpcclient.TargetFlags(fs, spec.Calls...)
+	tlsFlags := grpctls.Register(fs)
 	if spec.Flags != nil {
 		spec.Flags(fs)
 	}
@@ -116,12 +119,22 @@ func run(ctx context.Context, spec Spec, args []string) error {
 		}
 		defer embedded.Shutdown()
 	}
-	env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log, Replicas: *replicas})
+	env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, CredsFile: *natsCreds, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log, Replicas: *replicas})
 	if err != nil {
 		return err
 	}
 	defer env.Bus.Close()
-	conns, closeConns, err := targets.Dial()
+	serverCreds, err := tlsFlags.ServerCredentials()
+	if err != nil {
+		return err
+	}
+	var dialOpts []grpc.DialOption
+	if clientCreds, err := tlsFlags.ClientCredentials(); err != nil {
+		return err
+	} else if clientCreds != nil {
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(clientCreds))
+	}
+	conns, closeConns, err := targets.Dial(dialOpts...)
 	if err != nil {
 		return err
 	}
@@ -139,7 +152,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	} else {
 		return fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
 	}
-	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods})
+	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods, Creds: serverCreds})
 	svc.Register(srv.Server)
 	lis, err := grpcserver.Listen(*addr)
 	if err != nil {

@@ -59,6 +59,8 @@ type DB struct {
 	// writers waiting on a Go mutex run the moment the lock is free, where
 	// writers waiting in SQLite's busy handler sleep for growing intervals.
 	writer *sync.Mutex
+
+	unobserve func() error // stops the pool metrics; see Close
 }
 
 // Options configures Open.
@@ -85,14 +87,30 @@ var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
 // Open connects to the database named by opts.URL and checks it is reachable.
 func Open(ctx context.Context, opts Options) (*DB, error) {
+	var (
+		db   *DB
+		err  error
+		pool = opts.Schema
+	)
 	switch {
 	case strings.HasPrefix(opts.URL, "sqlite:"):
-		return openSQLite(ctx, strings.TrimPrefix(opts.URL, "sqlite:"))
+		db, err = openSQLite(ctx, strings.TrimPrefix(opts.URL, "sqlite:"))
+		if pool == "" {
+			pool = strings.TrimSuffix(filepath.Base(opts.URL), ".db")
+		}
 	case strings.HasPrefix(opts.URL, "postgres://"), strings.HasPrefix(opts.URL, "postgresql://"):
-		return openPostgres(ctx, opts.URL, opts.Schema)
+		db, err = openPostgres(ctx, opts.URL, opts.Schema)
 	default:
 		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want sqlite: or postgres://)", redact(opts.URL))
 	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.observePool(pool); err != nil {
+		_ = db.DB.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, nil
 }
 
 func openSQLite(ctx context.Context, path string) (*DB, error) {

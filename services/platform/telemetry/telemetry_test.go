@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
@@ -55,7 +58,7 @@ func TestSetup(t *testing.T) {
 	tests := []struct {
 		name    string
 		opts    telemetry.Options
-		wantSDK bool // global tracer and meter providers are the SDK's
+		wantSDK bool // the global tracer provider is the SDK's
 	}{
 		// No assertion on the providers here: otel cannot unset them, so
 		// they are the SDK's after "with endpoint" has run once (-count=2).
@@ -65,7 +68,7 @@ func TestSetup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			shutdown, err := telemetry.Setup(context.Background(), tt.opts)
+			tel, err := telemetry.Setup(context.Background(), tt.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,13 +79,13 @@ func TestSetup(t *testing.T) {
 				if tp := otel.GetTracerProvider(); !isType[*sdktrace.TracerProvider](tp) {
 					t.Errorf("tracer provider = %T, want *sdktrace.TracerProvider", tp)
 				}
-				if mp := otel.GetMeterProvider(); !isType[*sdkmetric.MeterProvider](mp) {
-					t.Errorf("meter provider = %T, want *sdkmetric.MeterProvider", mp)
-				}
+			}
+			if mp := otel.GetMeterProvider(); !isType[*sdkmetric.MeterProvider](mp) {
+				t.Errorf("meter provider = %T, want *sdkmetric.MeterProvider", mp)
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel() // do not wait for the unreachable collector
-			_ = shutdown(ctx)
+			_ = tel.Shutdown(ctx)
 		})
 	}
 }
@@ -90,4 +93,28 @@ func TestSetup(t *testing.T) {
 func isType[T any](v any) bool {
 	_, ok := v.(T)
 	return ok
+}
+
+// TestMetricsHandler checks that a counter recorded through the global meter
+// provider is served in the Prometheus format with the Go runtime metrics.
+func TestMetricsHandler(t *testing.T) {
+	tel, err := telemetry.Setup(context.Background(), telemetry.Options{ServiceName: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	counter, err := otel.Meter("test").Int64Counter("kizuna.test.things", metric.WithDescription("things"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter.Add(context.Background(), 3, metric.WithAttributes(attribute.String("kind", "a")))
+
+	rec := httptest.NewRecorder()
+	tel.MetricsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{`kizuna_test_things_total{kind="a",otel_scope_name="test"`, "go_goroutines"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
 }

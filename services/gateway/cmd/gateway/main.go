@@ -9,9 +9,12 @@ import (
 	"net"
 	"os"
 
+	"google.golang.org/grpc"
+
 	"github.com/kizuna/kizuna/services/gateway"
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
+	"github.com/kizuna/kizuna/services/platform/grpctls"
 )
 
 func main() {
@@ -21,9 +24,10 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := config.NewFlagSet("gateway")
 	var common config.Common
-	common.Register(fs)
+	common.Register(fs, config.DefaultPrometheusAddr)
 	addr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", ":8080", "REST listen address")
 	targets := grpcclient.TargetFlags(fs, "ingestion", "segmentation", "metrics", "campaign")
+	tlsFlags := grpctls.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -33,7 +37,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer stopTelemetry()
 
-	conns, closeConns, err := targets.Dial()
+	var dialOpts []grpc.DialOption
+	if creds, err := tlsFlags.ClientCredentials(); err != nil {
+		return err
+	} else if creds != nil {
+		dialOpts = append(dialOpts, grpc.WithTransportCredentials(creds))
+	}
+	conns, closeConns, err := targets.Dial(dialOpts...)
 	if err != nil {
 		return err
 	}

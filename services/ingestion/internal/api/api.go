@@ -40,12 +40,13 @@ type Server struct {
 	dedupe   *dedupe.Service
 	now      func() time.Time
 	adminKey string
+	counters *counters
 }
 
 // NewServer returns the handlers. An empty adminKey disables workspace
 // creation over the API.
 func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
-	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey}
+	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters()}
 }
 
 // Register registers every ingestion service on srv.
@@ -68,15 +69,22 @@ func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (i
 	}
 	res, err := t.s.ingester.Ingest(ctx, ws, msgs)
 	if err != nil {
-		return ingest.Result{}, toStatus(err)
+		err = toStatus(err)
+		t.s.counters.rejected(ctx, err, len(msgs))
+		return ingest.Result{}, err
 	}
+	t.s.counters.addEvents(ctx, outcomeAccepted, res.Accepted)
+	t.s.counters.addEvents(ctx, outcomeDuplicate, res.Duplicates)
+	t.s.counters.addMerges(ctx, "resolution", res.Merged)
 	return res, nil
 }
 
 // single stores one parsed message and returns its customer id.
 func (t *trackingServer) single(ctx context.Context, m tracking.Message, err error) (string, error) {
 	if err != nil {
-		return "", toStatus(err)
+		err = toStatus(err)
+		t.s.counters.rejected(ctx, err, 1)
+		return "", err
 	}
 	res, err := t.ingest(ctx, []tracking.Message{m})
 	if err != nil {
@@ -88,7 +96,9 @@ func (t *trackingServer) single(ctx context.Context, m tracking.Message, err err
 func (t *trackingServer) Batch(ctx context.Context, req *ingestionv1.BatchRequest) (*ingestionv1.BatchResponse, error) {
 	msgs, err := tracking.ParseBatch(req, t.s.now())
 	if err != nil {
-		return nil, toStatus(err)
+		err = toStatus(err)
+		t.s.counters.rejected(ctx, err, len(req.GetBatch()))
+		return nil, err
 	}
 	res, err := t.ingest(ctx, msgs)
 	if err != nil {

@@ -52,6 +52,7 @@ func (d *dedupeServer) FindDuplicates(ctx context.Context, req *ingestionv1.Find
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	d.s.counters.scans.Add(ctx, 1)
 	return &ingestionv1.FindDuplicatesResponse{Scan: scanProto(sc)}, nil
 }
 
@@ -113,6 +114,7 @@ func (d *dedupeServer) AcceptMergeSuggestion(ctx context.Context, req *ingestion
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	d.s.counters.addMerges(ctx, "suggestion", len(m.MergedIDs))
 	return &ingestionv1.AcceptMergeSuggestionResponse{Suggestion: suggestionProto(sg), Merge: mergeProto(m)}, nil
 }
 
@@ -158,6 +160,7 @@ func (d *dedupeServer) MergeCustomers(ctx context.Context, req *ingestionv1.Merg
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	d.s.counters.addMerges(ctx, "manual", len(m.MergedIDs))
 	return &ingestionv1.MergeCustomersResponse{Merge: mergeProto(m)}, nil
 }
 
@@ -211,6 +214,7 @@ func (d *dedupeServer) UndoMerge(ctx context.Context, req *ingestionv1.UndoMerge
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	d.s.counters.addMerges(ctx, "undo", len(m.MergedIDs))
 	return &ingestionv1.UndoMergeResponse{Merge: mergeProto(m)}, nil
 }
 

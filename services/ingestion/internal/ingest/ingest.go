@@ -68,6 +68,8 @@ func New(s *store.Store, now func() time.Time, queued func()) *Ingester {
 type Result struct {
 	Accepted   int
 	Duplicates int
+	// Merged counts customers merged away by identity resolution.
+	Merged int
 	// CustomerIDs holds each message's customer, in request order.
 	CustomerIDs []string
 }
@@ -84,10 +86,11 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 		err = in.store.InTx(ctx, func(tx *store.Tx) error {
 			res = Result{CustomerIDs: make([]string, 0, len(msgs))}
 			for i := range msgs {
-				id, dup, err := in.one(ctx, tx, ws, &msgs[i], in.receiveTime())
+				id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], in.receiveTime())
 				if err != nil {
 					return err
 				}
+				res.Merged += merged
 				res.CustomerIDs = append(res.CustomerIDs, id)
 				if dup {
 					res.Duplicates++
@@ -112,24 +115,24 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 	return res, nil
 }
 
-func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, err error) {
+func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, merged int, err error) {
 	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
-		return id, ok, err
+		return id, ok, 0, err
 	}
 	region, err := tx.PhoneRegion(ctx, ws)
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	keys := identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)
 	matches, err := tx.FindIdentities(ctx, ws, keys)
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	var aliasOf *identity.Customer
 	if m.Type == tracking.Alias {
 		prev, err := tx.FindIdentities(ctx, ws, []identity.Key{{Kind: identity.UserID, Value: m.PreviousID}, {Kind: identity.AnonymousID, Value: m.PreviousID}})
 		if err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 		if len(prev) > 0 {
 			aliasOf = &prev[0].Customer
@@ -139,24 +142,24 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	customerID = d.CustomerID
 	if customerID != "" {
 		if err := tx.LockLive(ctx, ws, append([]string{customerID}, d.Merge...)); err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 	}
 	if customerID == "" {
 		customerID = NewID("cus")
 		if err := tx.CreateCustomer(ctx, ws, customerID, m.Timestamp, now); err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 	}
 	if len(d.Merge) > 0 {
 		m := store.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: store.SourceResolution, Time: now}
 		if _, err := Merge(ctx, tx, ws, m); err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 	}
 	for _, k := range d.Attach {
 		if err := tx.AttachIdentity(ctx, ws, k, customerID, now); err != nil {
-			return "", false, err
+			return "", false, 0, err
 		}
 	}
 	var traits map[string]any
@@ -164,7 +167,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		traits = m.Traits
 	}
 	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, now); err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	ev := store.Event{
 		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
@@ -175,20 +178,20 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		ev.OrderID, ev.Revenue, ev.Currency = m.Order.OrderID, m.Order.Revenue, m.Order.Currency
 	}
 	if err := tx.InsertEvent(ctx, ev); err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	pb, err := EventProto(ev)
 	if err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: pb}})
 	if err != nil {
-		return "", false, fmt.Errorf("encode event: %w", err)
+		return "", false, 0, fmt.Errorf("encode event: %w", err)
 	}
 	if err := tx.AppendOutbox(ctx, ws, KindEvent, m.MessageID, payload, now); err != nil {
-		return "", false, err
+		return "", false, 0, err
 	}
-	return customerID, false, nil
+	return customerID, false, len(d.Merge), nil
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.

@@ -294,11 +294,13 @@ type OutboxMessage struct {
 	Kind        string
 	MsgID       string
 	Payload     []byte
+	// TraceContext is the writing request's trace (bus.EncodeTrace).
+	TraceContext string
 }
 
 // PendingOutbox returns up to limit queued messages, oldest first.
 func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload FROM outbox ORDER BY seq LIMIT %d`, limit))
+	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload, trace_context FROM outbox ORDER BY seq LIMIT %d`, limit))
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
@@ -306,12 +308,21 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, 
 	var out []OutboxMessage
 	for rows.Next() {
 		var m OutboxMessage
-		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload); err != nil {
+		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload, &m.TraceContext); err != nil {
 			return nil, fmt.Errorf("scan outbox: %w", err)
 		}
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// OutboxBacklog counts the queued messages.
+func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
 }
 
 // DeleteOutbox removes published messages by sequence number. Deleting by

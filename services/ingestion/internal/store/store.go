@@ -15,6 +15,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -429,8 +430,8 @@ func (t *Tx) InsertEvent(ctx context.Context, e Event) error {
 
 // AppendOutbox queues a bus message to publish after commit.
 func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload []byte, now time.Time) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time) VALUES ($1, $2, $3, $4, $5)`,
-		ws, kind, msgID, payload, micros(now)); err != nil {
+	if _, err := t.tx.ExecContext(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context) VALUES ($1, $2, $3, $4, $5, $6)`,
+		ws, kind, msgID, payload, micros(now), bus.EncodeTrace(ctx)); err != nil {
 		return fmt.Errorf("append outbox: %w", err)
 	}
 	return nil

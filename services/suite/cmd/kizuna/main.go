@@ -65,7 +65,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fs.PrintDefaults()
 	}
 	var common config.Common
-	common.Register(fs)
+	common.Register(fs, "")
 	dataDir := fs.String("data-dir", "KIZUNA_DATA_DIR", "./data", "where the embedded SQLite files and NATS store live")
 	httpAddr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", "localhost:8080", "REST, OpenAPI and health listen address")
 	grpcAddr := func(service string) *string {
@@ -97,10 +97,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: *dataDir, HTTPAddr: *httpAddr,
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
 		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
-		PublicURL: *publicURL, SecretKey: *secretKey,
+		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(),
 	}
 	return suite.Run(ctx, cfg, func(a suite.Addrs, newKey string) {
-		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz)\n", a.HTTP)
+		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz, metrics: /metrics)\n", a.HTTP)
 		fmt.Fprintf(stdout, "  gRPC:     ingestion %s · segmentation %s · metrics %s · campaign %s\n", a.Ingestion, a.Segmentation, a.Metrics, a.Campaign)
 		switch {
 		case newKey != "" && *devKey == "":
