@@ -16,6 +16,7 @@
 //	/unsubscribe/{token}
 //	                   the unsubscribe link of marketing mail: GET confirms,
 //	                   POST (RFC 8058 one-click or the form) unsubscribes
+//	GET /console/      the marketer's web console (embedded static files)
 //	GET /openapi.json  the merged OpenAPI document
 //	GET /healthz       200 while the process runs
 //	GET /readyz        200 when every backend reports SERVING, else 503
@@ -43,6 +44,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/gateway/internal/console"
 )
 
 // Server timeouts. Requests get a deadline of requestTimeout, which grpc-go
@@ -188,6 +190,10 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	root.HandleFunc("GET /healthz", g.healthz)
 	root.HandleFunc("GET /readyz", g.readyz)
 	root.HandleFunc("GET /openapi.json", serveOpenAPI)
+	// The console is static files calling the public REST API with the
+	// user's key, like any other client: it adds no way in.
+	root.Handle(console.Prefix, console.Handler())
+	root.Handle("GET /console", http.RedirectHandler(console.Prefix, http.StatusMovedPermanently))
 	// Public routes that must not go through grpc-gateway: LINE signs the
 	// raw body, which JSON transcoding would not keep, and the unsubscribe
 	// link answers browsers and mail clients with HTML. Both patterns are

@@ -177,6 +177,20 @@ func TestOpenAPI(t *testing.T) {
 	}
 }
 
+func TestConsoleIsServed(t *testing.T) {
+	e := newEnv(t)
+	// The client follows the redirect from /console to /console/.
+	for _, path := range []string{"/console", "/console/"} {
+		res := e.do(t, http.MethodGet, path, nil, nil)
+		if res.status != http.StatusOK || !strings.Contains(string(res.body), `<div id="app">`) {
+			t.Fatalf("GET %s = %d %.200s", path, res.status, res.body)
+		}
+	}
+	if res := e.do(t, http.MethodDelete, "/console/", nil, nil); res.status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /console/ = %d, want 405", res.status)
+	}
+}
+
 func TestHealth(t *testing.T) {
 	allServing := map[string]string{"ingestion": "SERVING", "segmentation": "SERVING", "metrics": "SERVING", "campaign": "SERVING"}
 	tests := []struct {

@@ -1,0 +1,191 @@
+// End-to-end test of the console in real headless Chromium (Debian's
+// /usr/bin/chromium driven by playwright-core, no browser download),
+// against the built kizuna binary with generated data. Screenshots of each
+// view go to e2e/screenshots/ (git-ignored) for a reviewer to look at.
+//
+//   node e2e/run.mjs            (KIZUNA_BIN, CHROMIUM override the paths)
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { api, generate, startKizuna } from './server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const bin = resolve(process.env.KIZUNA_BIN ?? join(here, '../../bin/kizuna'));
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const shots = join(here, 'screenshots');
+const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+const key = 'kz_e2e_console_key';
+
+mkdirSync(shots, { recursive: true });
+const failures = [];
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!ok) failures.push(what);
+};
+async function until(what, fn, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+const server = await startKizuna(bin, key);
+const call = api(server.base, key);
+const profile = mkdtempSync(join(tmpdir(), 'kizuna-e2e-chromium-'));
+let context;
+try {
+  const data = await generate(call);
+  // Ingestion resolves identities asynchronously: wait until the merge and
+  // the orders are visible through the API before driving the browser.
+  const merged = await until('the resolution merge', async () => {
+    const c = (await call('GET', '/v1/customers:lookup?user_id=merge-user')).customer;
+    const m = (await call('GET', `/v1/merges?customerId=${c.customerId}`)).merges ?? [];
+    return m.length ? c : undefined;
+  });
+  // Metrics reads the event stream too: wait for every order.
+  const revenue = await until('every order in the metrics', async () => {
+    const r = await call('POST', '/v1/metrics:compute', { kpi: 'revenue' });
+    return Number(r.orderCount) === data.orders ? r.value : undefined;
+  }, 60000);
+
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    locale: 'en-US',
+    viewport: { width: 1280, height: 900 },
+    // axe-core is injected as a script, which the console's CSP forbids.
+    bypassCSP: true,
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.on('dialog', (d) => d.accept());
+  const requests = [];
+  page.on('request', (r) => requests.push(r.url()));
+  const consoleErrors = [];
+  page.on('pageerror', (e) => consoleErrors.push(String(e)));
+
+  async function axe(view) {
+    await page.addScriptTag({ path: axePath });
+    const res = await page.evaluate(async () => {
+      // eslint-disable-next-line no-undef
+      const r = await axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
+    });
+    const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    check(bad.length === 0, `axe: no serious violations on ${view}${bad.length ? ' ' + JSON.stringify(bad) : ''}`);
+  }
+  const shot = (name) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+
+  // Sign in.
+  await page.goto(`${server.base}/console/`);
+  await page.getByLabel('API key').fill('not-a-key');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('alert').waitFor();
+  check(true, 'a wrong key is refused with a message');
+  await shot('01-signin-error');
+  await axe('sign-in');
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  // The default workspace is in Asia/Tokyo: the console turns Japanese.
+  await page.getByRole('heading', { name: 'KPIホーム' }).waitFor();
+  check(await page.evaluate(() => document.documentElement.lang) === 'ja', 'Japanese first for an Asia/Tokyo workspace');
+  const shown = await page.locator('[data-kpi="revenue"] .big').textContent({ timeout: 15000 });
+  const expected = '¥' + new Intl.NumberFormat('ja-JP').format(Math.round(revenue));
+  check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
+  await shot('02-kpi-home-ja');
+  await axe('KPI home');
+
+  // Customer 360: find the merged customer by e-mail, undo the merge.
+  await page.getByRole('link', { name: '顧客' }).click();
+  await page.getByLabel('顧客を探す').fill('MERGE@example.jp');
+  await page.getByRole('button', { name: '検索', exact: true }).click();
+  await page.locator(`[data-customer="${merged.customerId}"]`).waitFor();
+  check(true, 'customer found by e-mail in another spelling');
+  await page.getByRole('heading', { name: 'タイムライン' }).waitFor();
+  await shot('03-customer-360');
+  await axe('customer 360');
+  await page.getByRole('button', { name: '統合を取り消す' }).first().click();
+  await page.getByText('取り消し済み').first().waitFor();
+  const after = (await call('GET', `/v1/merges?customerId=${merged.customerId}`)).merges;
+  check(after.every((m) => m.state === 'MERGE_STATE_UNDONE'), 'the merge is undone through the API');
+  await shot('04-customer-merge-undone');
+
+  // Duplicates: scan, accept the suggestion.
+  await page.getByRole('link', { name: '重複の確認' }).click();
+  await page.getByRole('button', { name: '重複スキャンを開始' }).click();
+  await page.locator('[data-scan-state="DUPLICATE_SCAN_STATE_SUCCEEDED"]').waitFor({ timeout: 30000 });
+  const suggestion = page.locator('[data-suggestion]').first();
+  await suggestion.waitFor();
+  await shot('05-duplicates');
+  await axe('duplicates');
+  const sugId = await suggestion.getAttribute('data-suggestion');
+  await suggestion.getByRole('button', { name: '同一人物：統合する' }).click();
+  await until('the accepted suggestion', async () => {
+    const r = await call('GET', '/v1/mergeSuggestions?state=MERGE_SUGGESTION_STATE_ACCEPTED');
+    return (r.suggestions ?? []).some((s) => s.suggestionId === sugId);
+  });
+  check(true, 'a duplicate suggestion is accepted');
+  await shot('06-duplicates-accepted');
+
+  // Journeys: a bad form is explained, then create and activate.
+  await page.getByRole('link', { name: 'ジャーニー' }).click();
+  await page.getByRole('link', { name: '新しいジャーニー' }).click();
+  await page.getByRole('button', { name: 'メッセージ送信を追加' }).click();
+  await page.getByRole('button', { name: '下書きを保存' }).click();
+  check(await page.locator('[aria-invalid="true"]').count() >= 3, 'missing fields are marked before sending');
+  await shot('07-journey-form-errors');
+  await page.getByLabel('名前', { exact: true }).fill('購入後フォロー');
+  await page.getByLabel('イベント名').fill('Order Completed');
+  await page.getByLabel('チャネル').selectOption(data.channelId);
+  await page.getByLabel('本文').fill('{{ customer.traits.name }} 様、ご購入ありがとうございます。');
+  await page.getByRole('button', { name: '待機を追加', exact: true }).click();
+  await axe('journey editor');
+  await page.getByRole('button', { name: '下書きを保存' }).click();
+  await page.getByRole('button', { name: '開始する' }).click();
+  await page.locator('[data-state="ACTIVE"]').waitFor();
+  const journeys = (await call('GET', '/v1/journeys')).journeys;
+  check(journeys.some((j) => j.displayName === '購入後フォロー' && j.state === 'ACTIVE' && j.steps.length === 2), 'the journey is created and active');
+  await shot('08-journey-active');
+  await axe('journey detail');
+
+  // Settings.
+  await page.getByRole('link', { name: '設定' }).click();
+  await page.getByRole('heading', { name: '配信チャネル' }).waitFor();
+  await shot('09-settings');
+  await axe('settings');
+
+  // Switch language.
+  await page.getByRole('button', { name: 'English' }).click();
+  await page.getByRole('heading', { name: 'Channels' }).waitFor();
+  check(await page.evaluate(() => document.documentElement.lang) === 'en', 'English after switching');
+  await page.getByRole('link', { name: 'KPI home' }).click();
+  await page.locator('[data-kpi="revenue"] .big').waitFor();
+  await shot('10-kpi-home-en');
+
+  // The key never travels in a URL.
+  check(!requests.some((u) => u.includes(key)), 'the API key is in no request URL');
+  check(consoleErrors.length === 0, `no page errors ${consoleErrors.join('; ')}`);
+} catch (e) {
+  failures.push(String(e?.stack ?? e));
+  console.error(e);
+  if (context) await context.pages()[0]?.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+} finally {
+  await context?.close();
+  rmSync(profile, { recursive: true, force: true });
+  if (failures.length) console.error(server.log().split('\n').slice(-30).join('\n'));
+  await server.stop();
+}
+console.log(failures.length ? `\n${failures.length} failed (screenshots in ${shots})` : `\nall passed (screenshots in ${shots})`);
+process.exit(failures.length ? 1 : 0);

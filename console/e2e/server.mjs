@@ -1,0 +1,117 @@
+// Starts the built kizuna binary on free ports with a fresh data directory,
+// and fills it with generated data through the public REST API.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startKizuna(bin, key) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kizuna-e2e-'));
+  const [http, ing, seg, met, cmp] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+  const env = {
+    ...process.env,
+    KIZUNA_DATA_DIR: dataDir,
+    KIZUNA_HTTP_ADDR: `127.0.0.1:${http}`,
+    KIZUNA_INGESTION_ADDR: `127.0.0.1:${ing}`,
+    KIZUNA_SEGMENTATION_ADDR: `127.0.0.1:${seg}`,
+    KIZUNA_METRICS_ADDR: `127.0.0.1:${met}`,
+    KIZUNA_CAMPAIGN_ADDR: `127.0.0.1:${cmp}`,
+    KIZUNA_DEV_API_KEY: key,
+  };
+  // The e2e run uses the embedded defaults whatever the caller's shell says.
+  delete env.KIZUNA_DATABASE_URL;
+  delete env.KIZUNA_NATS_URL;
+  const proc = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stdout.on('data', (d) => (log += d));
+  proc.stderr.on('data', (d) => (log += d));
+  const base = `http://127.0.0.1:${http}`;
+  const stop = async () => {
+    if (proc.exitCode === null) {
+      proc.kill('SIGTERM');
+      await new Promise((r) => proc.once('exit', r));
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  for (let i = 0; i < 120; i++) {
+    if (proc.exitCode !== null) break;
+    try {
+      const r = await fetch(`${base}/readyz`);
+      if (r.ok) return { base, stop, log: () => log };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await stop();
+  throw new Error(`kizuna did not become ready:\n${log}`);
+}
+
+export function api(base, key) {
+  return async (method, path, body) => {
+    const r = await fetch(base + path, {
+      method,
+      headers: { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${text}`);
+    return text ? JSON.parse(text) : {};
+  };
+}
+
+const families = ['佐藤', '鈴木', '高橋', '田中', '伊藤', '渡辺', '山本', '中村', '小林', '加藤'];
+const givens = ['花子', '太郎', '陽菜', '蓮', '結衣', '湊', '葵', '大翔', '凛', '悠真'];
+
+/**
+ * generate sends n customers with orders, a pair identity resolution
+ * merges, and a pair only a duplicate scan finds. It returns what the test
+ * looks for.
+ */
+export async function generate(call, n = 300) {
+  const msgs = [];
+  const now = Date.now();
+  let id = 0;
+  let orders = 0;
+  for (let i = 0; i < n; i++) {
+    const userId = `gen-${i}`;
+    msgs.push({ type: 'identify', messageId: `m-${id++}`, userId, traits: {
+      email: `user${i}@example.jp`, name: `${families[i % 10]}${givens[(i * 7) % 10]}`, plan: i % 3 ? 'free' : 'pro',
+    } });
+    for (let k = 0; k < 1 + (i % 3); k++) {
+      orders++;
+      msgs.push({ type: 'track', messageId: `m-${id++}`, userId, event: 'Order Completed',
+        timestamp: new Date(now - ((i * 13 + k * 29) % 80) * 86400_000).toISOString(),
+        properties: { order_id: `O-${i}-${k}`, revenue: 1000 + ((i * 37 + k * 11) % 20) * 500, currency: 'JPY' } });
+    }
+  }
+  // Identity resolution: an anonymous visitor who later signs in as an
+  // existing customer becomes one customer (a merge the test undoes).
+  msgs.push({ type: 'identify', messageId: `m-${id++}`, userId: 'merge-user', traits: { email: 'merge@example.jp', name: '合併花子' } });
+  msgs.push({ type: 'page', messageId: `m-${id++}`, anonymousId: 'merge-anon', name: 'Pricing' });
+  msgs.push({ type: 'identify', messageId: `m-${id++}`, anonymousId: 'merge-anon', traits: { phone: '090-1111-2222' } });
+  msgs.push({ type: 'identify', messageId: `m-${id++}`, userId: 'merge-user', anonymousId: 'merge-anon' });
+  // A duplicate pair: same name, same company spelt two ways, nothing shared.
+  msgs.push({ type: 'identify', messageId: `m-${id++}`, anonymousId: 'dup-a', traits: { name: '重複 一郎', company: '株式会社キズナ商事' } });
+  msgs.push({ type: 'identify', messageId: `m-${id++}`, anonymousId: 'dup-b', traits: { name: '重複一郎', company: 'キズナ商事' } });
+  for (let i = 0; i < msgs.length; i += 200) {
+    await call('POST', '/v1/batch', { batch: msgs.slice(i, i + 200) });
+  }
+  const channel = await call('POST', '/v1/channels', {
+    displayName: 'Test webhook', webhook: { url: 'http://127.0.0.1:9/hook' },
+  });
+  return { channelId: channel.channel.channelId, orders };
+}

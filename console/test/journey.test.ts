@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import type { Channel } from '../src/api/types';
+import {
+  durationOf, emptyJourney, fromJourney, newStep, outline, serverField, splitDuration, toJourney, validate,
+  type JourneyForm,
+} from '../src/journey/form';
+
+const channels: Channel[] = [
+  { channelId: 'ch_mail', type: 'EMAIL', displayName: 'Mail' },
+  { channelId: 'ch_hook', type: 'WEBHOOK', displayName: 'Hook' },
+];
+
+function sample(): JourneyForm {
+  const f = emptyJourney();
+  f.displayName = 'Welcome';
+  f.entryEvent = 'Signed Up';
+  const send = { ...newStep('send', []), channelId: 'ch_mail', subject: 'Hi', text: 'Hello {{ customer.traits.name }}' };
+  const wait = { ...newStep('waitFor', [send]), waitEvent: 'Order Completed', amount: '3', unit: 'days' as const, onTimeout: 'step3' };
+  const nudge = { ...newStep('send', [send, wait]), channelId: 'ch_hook', text: 'nudge' };
+  f.steps = [send, wait, nudge];
+  return f;
+}
+
+describe('journey form', () => {
+  it('converts to the API shape and back', () => {
+    const f = sample();
+    const j = toJourney(f);
+    expect(j.entry).toEqual({ event: { event: 'Signed Up' } });
+    expect(j.steps?.[0]).toEqual({ id: 'step1', send: { channelId: 'ch_mail', text: 'Hello {{ customer.traits.name }}', subject: 'Hi' } });
+    expect(j.steps?.[1].waitFor).toEqual({ event: { event: 'Order Completed' }, timeout: '259200s', onEvent: '', onTimeout: 'step3' });
+    expect(fromJourney(j)).toEqual(f);
+  });
+
+  it('finds what the server would refuse, by form field', () => {
+    const f = sample();
+    expect(validate(f, channels)).toEqual([]);
+    f.displayName = ' ';
+    f.steps[0].subject = '';
+    f.steps[1].amount = '0';
+    f.steps[1].onTimeout = 'nowhere';
+    f.steps[2].id = 'step1';
+    expect(validate(f, channels).map((p) => `${p.field}:${p.message}`)).toEqual([
+      'displayName:form.required',
+      'steps.0.subject:form.required',
+      'steps.1.amount:form.positive',
+      'steps.1.onTimeout:journey.unknownStep',
+      'steps.2.id:journey.duplicateStepId',
+    ]);
+  });
+
+  it('needs a step and a subject only for e-mail', () => {
+    const f = emptyJourney();
+    f.displayName = 'x';
+    f.entryKind = 'broadcast';
+    expect(validate(f, channels).map((p) => p.field)).toEqual(['entrySegmentId', 'steps']);
+    const hook = { ...newStep('send', []), channelId: 'ch_hook', text: 't' };
+    f.entrySegmentId = 'seg_1';
+    f.steps = [hook];
+    expect(validate(f, channels)).toEqual([]);
+  });
+
+  it('rejects delays over a year', () => {
+    const f = sample();
+    f.steps[1].amount = '366';
+    expect(validate(f, channels).map((p) => p.message)).toEqual(['journey.tooLong']);
+  });
+
+  it('maps server fields onto form fields', () => {
+    expect(serverField('journey.steps[2].send.text')).toBe('steps.2.text');
+    expect(serverField('journey.steps[1].wait_for.event.event')).toBe('steps.1.waitEvent');
+    expect(serverField('journey.steps[0].delay.duration')).toBe('steps.0.amount');
+    expect(serverField('journey.display_name')).toBe('displayName');
+    expect(serverField('journey.entry.event.event')).toBe('entryEvent');
+    expect(serverField('journey.reentry_cooldown')).toBe('');
+  });
+
+  it('splits durations into the largest whole unit', () => {
+    expect(splitDuration('172800s')).toEqual({ amount: '2', unit: 'days' });
+    expect(splitDuration('5400s')).toEqual({ amount: '90', unit: 'minutes' });
+    expect(splitDuration('7200s')).toEqual({ amount: '2', unit: 'hours' });
+    expect(durationOf('1.5', 'hours')).toBe('5400s');
+  });
+
+  it('outlines where each step goes', () => {
+    const o = outline(sample());
+    expect(o[0].targets).toEqual([{ label: 'journey.next', to: 'step2' }]);
+    expect(o[1].targets).toEqual([{ label: 'journey.onEvent', to: '' }, { label: 'journey.onTimeout', to: 'step3' }]);
+    expect(o[2].targets).toEqual([{ label: 'journey.next', to: '' }]);
+  });
+
+  it('gives new steps unused ids', () => {
+    const a = newStep('delay', []);
+    const b = { ...newStep('delay', [a]), id: 'step3' };
+    expect(newStep('exit', [a, b]).id).toBe('step4');
+  });
+});
