@@ -165,6 +165,16 @@ try {
   await page.getByRole('heading', { name: '配信チャネル' }).waitFor();
   await shot('09-settings');
   await axe('settings');
+  // A bad input the server refuses is explained with its field.
+  await page.getByRole('button', { name: 'チャネルを追加' }).click();
+  await page.getByLabel('名前', { exact: true }).fill('壊れた Webhook');
+  await page.getByLabel('種類').selectOption('webhook');
+  await page.getByLabel('URL').fill('ftp://example.jp/hook');
+  await page.getByRole('button', { name: '保存', exact: true }).click();
+  const alert = await page.getByRole('alert').textContent();
+  check(alert.includes('入力内容に誤りがあります') && alert.includes('channel.webhook.url'), `the server's refusal names the field: ${alert}`);
+  await shot('10-settings-error');
+  await page.getByRole('button', { name: 'キャンセル' }).click();
 
   // Switch language.
   await page.getByRole('button', { name: 'English' }).click();
@@ -172,7 +182,7 @@ try {
   check(await page.evaluate(() => document.documentElement.lang) === 'en', 'English after switching');
   await page.getByRole('link', { name: 'KPI home' }).click();
   await page.locator('[data-kpi="revenue"] .big').waitFor();
-  await shot('10-kpi-home-en');
+  await shot('11-kpi-home-en');
 
   // The key never travels in a URL.
   check(!requests.some((u) => u.includes(key)), 'the API key is in no request URL');

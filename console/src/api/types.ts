@@ -11,6 +11,7 @@ export type Merge = definitions['v1Merge'];
 export type MergeSuggestion = definitions['v1MergeSuggestion'];
 export type DuplicateScan = definitions['v1DuplicateScan'];
 export type Segment = definitions['v1Segment'];
+export type CustomerFeatures = definitions['v1CustomerFeatures'];
 export type Consent = definitions['v1Consent'];
 export type CustomerJourney = definitions['v1CustomerJourney'];
 export type Send = definitions['v1Send'];

@@ -72,9 +72,9 @@ export function Loading() {
   return <p class="muted" aria-live="polite">{t.t('common.loading')}</p>;
 }
 
-export function Section({ title, children, id }: { title: string; children: ComponentChildren; id?: string }) {
+export function Section({ title, children, id, wide }: { title: string; children: ComponentChildren; id?: string; wide?: boolean }) {
   return (
-    <section class="card" aria-labelledby={id}>
+    <section class={wide ? 'card wide' : 'card'} aria-labelledby={id}>
       <h2 id={id}>{title}</h2>
       {children}
     </section>

@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Consent, Customer, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
+import type { Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
 import { useApp } from '../app';
 import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
@@ -118,6 +118,7 @@ function Customer360({ customerId }: { customerId: string }) {
           </>
         )}
       </Section>
+      <Features customerId={customerId} version={version} />
       <Merges customerId={customerId} version={version} onChange={refresh} />
       <Segments customerId={customerId} version={version} />
       <Consents customerId={customerId} version={version} />
@@ -133,9 +134,31 @@ function Merges({ customerId, version, onChange }: { customerId: string; version
   const { api } = useApp();
   const merges = useAsync(() => api.get<{ merges?: Merge[] }>('/v1/merges', { customerId, pageSize: 100 }), [customerId, version]);
   return (
-    <Section title={t.t('customer.merges')} id="sec-merges">
+    <Section title={t.t('customer.merges')} id="sec-merges" wide>
       <ErrorBox error={merges.error} />
       <MergeTable merges={merges.data?.merges ?? []} onUndone={onChange} />
+    </Section>
+  );
+}
+
+/** Features are the purchase figures and RFM scores segments are built on. */
+function Features({ customerId, version }: { customerId: string; version: number }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const r = useAsync(() => api.get<{ features: CustomerFeatures }>(`/v1/customers/${encodeURIComponent(customerId)}/features`), [customerId, version]);
+  const f = r.data?.features;
+  return (
+    <Section title={t.t('customer.features')} id="sec-features">
+      <ErrorBox error={r.error} />
+      {f && (
+        <dl class="pairs">
+          <dt>{t.t('features.orders')}</dt><dd>{t.number(f.orderCount, 0)}</dd>
+          <dt>{t.t('features.revenue')}</dt><dd>{t.yen(f.revenue)}</dd>
+          <dt>{t.t('features.lastOrder')}</dt><dd>{t.date(f.lastOrderTime)}</dd>
+          <dt>{t.t('features.rfm')}</dt>
+          <dd>{f.recencyScore ? t.t('features.scores', { r: f.recencyScore, f: f.frequencyScore ?? 0, m: f.monetaryScore ?? 0 }) : '—'}</dd>
+        </dl>
+      )}
     </Section>
   );
 }
@@ -253,7 +276,7 @@ function Sends({ customerId, version }: { customerId: string; version: number })
   const r = useAsync(() => api.get<{ sends?: Send[] }>(`/v1/customers/${encodeURIComponent(customerId)}/sends`, { pageSize: 50 }), [customerId, version]);
   const list = r.data?.sends ?? [];
   return (
-    <Section title={t.t('customer.sends')} id="sec-sends">
+    <Section title={t.t('customer.sends')} id="sec-sends" wide>
       <ErrorBox error={r.error} />
       {list.length === 0 ? <Empty>{t.t('customer.noSends')}</Empty> : <SendsTable sends={list} />}
     </Section>
@@ -280,7 +303,7 @@ function Timeline({ customerId, version }: { customerId: string; version: number
     }
   };
   return (
-    <Section title={t.t('customer.timeline')} id="sec-timeline">
+    <Section title={t.t('customer.timeline')} id="sec-timeline" wide>
       <ErrorBox error={first.error ?? pages.error} />
       {pages.events.length === 0 && !first.loading ? <Empty>{t.t('customer.noEvents')}</Empty> : (
         <ol class="timeline">
