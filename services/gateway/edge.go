@@ -48,11 +48,12 @@ var errBodyTooLarge = errors.New("request body too large")
 // and decompresses the body within its limit, and, on Segment's endpoints,
 // turns the write key into the bearer form the backends authenticate and
 // answers CORS so browser SDKs can call.
-func (g *Gateway) edge(next http.Handler) http.Handler {
+func (g *Gateway) edge() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, segment := segmentPaths[r.URL.Path]
+		next := g.trackingMux
 		if !segment {
-			limit = defaultBodyLimit
+			limit, next = defaultBodyLimit, g.mux
 		}
 		if segment && r.Header.Get("Origin") != "" {
 			// Write keys are public by design (they ship in web pages), so

@@ -82,9 +82,12 @@ type Options struct {
 // Gateway is the HTTP front door. Build it with New; it is safe for
 // concurrent use.
 type Gateway struct {
-	logger    *slog.Logger
-	mux       *runtime.ServeMux
-	marshaler runtime.Marshaler
+	logger *slog.Logger
+	// mux serves every REST route but Segment's tracking API, whose
+	// requests trackingMux decodes leniently (see New).
+	mux         *runtime.ServeMux
+	trackingMux *runtime.ServeMux
+	marshaler   runtime.Marshaler
 	backends  []backend
 	handler   http.Handler
 	// channels and consent serve the public routes the gateway answers
@@ -127,30 +130,33 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		backends: backends,
 		channels: campaignv1.NewChannelServiceClient(opts.Campaign),
 		consent:  campaignv1.NewConsentServiceClient(opts.Campaign),
-		marshaler: &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
-			// Zero counts and empty lists are answers, not absent data: emit them.
-			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
-			// Segment clients send fields the contract does not model
-			// (writeKey, _metadata, library...); ignoring them is the
-			// compatibility the tracking API promises.
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}}},
+		// A field the contract does not know is a mistake worth a 400
+		// ({"users":1000} would otherwise plan for 0 trials)...
+		marshaler: newMarshaler(false),
 	}
-	g.mux = runtime.NewServeMux(
-		// The wildcard covers application/json and also text/plain, which
-		// browsers use to send tracking calls without a CORS preflight.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
-		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
-		runtime.WithErrorHandler(errorHandler),
-		runtime.WithMiddlewares(routeMiddleware),
-	)
+	newMux := func(m runtime.Marshaler) *runtime.ServeMux {
+		return runtime.NewServeMux(
+			// The wildcard covers application/json and also text/plain, which
+			// browsers use to send tracking calls without a CORS preflight.
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
+			runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
+			runtime.WithErrorHandler(errorHandler),
+			runtime.WithRoutingErrorHandler(routingErrorHandler),
+			runtime.WithMiddlewares(routeMiddleware),
+		)
+	}
+	g.mux = newMux(g.marshaler)
+	// ...except on Segment's tracking API: its clients send fields the
+	// contract does not model (writeKey, _metadata, library...), and
+	// ignoring them is the compatibility it promises.
+	g.trackingMux = newMux(newMarshaler(true))
 
 	registrations := []struct {
 		name     string
 		register func(context.Context, *runtime.ServeMux) error
 	}{
 		{"TrackingService", func(ctx context.Context, mux *runtime.ServeMux) error {
-			return ingestionv1.RegisterTrackingServiceHandlerClient(ctx, mux, ingestionv1.NewTrackingServiceClient(opts.Ingestion))
+			return ingestionv1.RegisterTrackingServiceHandlerClient(ctx, g.trackingMux, ingestionv1.NewTrackingServiceClient(opts.Ingestion))
 		}},
 		{"CustomerService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return ingestionv1.RegisterCustomerServiceHandlerClient(ctx, mux, ingestionv1.NewCustomerServiceClient(opts.Ingestion))
@@ -200,7 +206,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	// method-less so other methods get a 405 here rather than a 404 below.
 	root.HandleFunc(lineWebhookRoute, g.lineWebhook)
 	root.HandleFunc(unsubscribeRoute, g.unsubscribe)
-	root.Handle("/", g.edge(g.mux))
+	root.Handle("/", g.edge())
 
 	// otelhttp is outermost so the span (and the trace id in the log line)
 	// covers everything, and its context reaches the gRPC client calls.
@@ -293,6 +299,16 @@ func incomingHeaderMatcher(key string) (string, bool) {
 	return h, true
 }
 
+// newMarshaler is the gateway's JSON: zero counts and empty lists are
+// answers, not absent data, so they are emitted; unknown request fields are
+// discarded only when lenient.
+func newMarshaler(lenient bool) runtime.Marshaler {
+	return &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: lenient},
+	}}}
+}
+
 // jsonMarshaler is runtime.JSONPb with decode errors that say what went
 // wrong: a truncated body otherwise reaches the client as a bare
 // "unexpected EOF".
@@ -309,7 +325,7 @@ func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 			// io.EOF is an empty body, which grpc-gateway treats as {}.
 			return err
 		}
-		return fmt.Errorf("malformed JSON body: %w", err)
+		return explainDecodeError(err)
 	})
 }
 

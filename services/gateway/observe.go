@@ -129,7 +129,7 @@ func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter 
 // Segment's endpoints, which also take Basic: a Basic challenge would make
 // browsers pop a login dialog over pages that embed a tracking SDK.
 func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, err)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, withFieldViolation(err))
 }
 
 // challengeWriter rewrites WWW-Authenticate just before a 401 goes out.
