@@ -88,8 +88,8 @@ type Gateway struct {
 	mux         *runtime.ServeMux
 	trackingMux *runtime.ServeMux
 	marshaler   runtime.Marshaler
-	backends  []backend
-	handler   http.Handler
+	backends    []backend
+	handler     http.Handler
 	// channels and consent serve the public routes the gateway answers
 	// itself (LINE webhook, unsubscribe link) instead of grpc-gateway.
 	channels campaignv1.ChannelServiceClient
