@@ -67,6 +67,9 @@ func (g *Gateway) edge() http.Handler {
 				return
 			}
 		}
+		if !segment && g.cors(w, r) {
+			return
+		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
 		defer cancel()

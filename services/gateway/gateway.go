@@ -74,6 +74,10 @@ type Options struct {
 	// Campaign serves CampaignService, ChannelService, JourneyService and
 	// ConsentService.
 	Campaign *grpc.ClientConn
+	// CORSOrigins may call the REST API from a browser: exact origins
+	// ("https://app.example.jp") or "*" for any. None when empty; the
+	// console at /console/ is same-origin and needs none.
+	CORSOrigins []string
 	// Logger receives one line per request; slog.Default() when nil. Build
 	// it with telemetry.NewLogger for the lines to carry trace ids.
 	Logger *slog.Logger
@@ -92,8 +96,9 @@ type Gateway struct {
 	handler     http.Handler
 	// channels and consent serve the public routes the gateway answers
 	// itself (LINE webhook, unsubscribe link) instead of grpc-gateway.
-	channels campaignv1.ChannelServiceClient
-	consent  campaignv1.ConsentServiceClient
+	channels    campaignv1.ChannelServiceClient
+	consent     campaignv1.ConsentServiceClient
+	corsOrigins []string
 	// draining turns /readyz to 503 once Serve starts shutting down, so a
 	// load balancer stops routing here while in-flight requests finish.
 	draining atomic.Bool
@@ -126,10 +131,11 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 
 	g := &Gateway{
-		logger:   logger,
-		backends: backends,
-		channels: campaignv1.NewChannelServiceClient(opts.Campaign),
-		consent:  campaignv1.NewConsentServiceClient(opts.Campaign),
+		logger:      logger,
+		backends:    backends,
+		corsOrigins: opts.CORSOrigins,
+		channels:    campaignv1.NewChannelServiceClient(opts.Campaign),
+		consent:     campaignv1.NewConsentServiceClient(opts.Campaign),
 		// A field the contract does not know is a mistake worth a 400
 		// ({"users":1000} would otherwise plan for 0 trials)...
 		marshaler: newMarshaler(false),
