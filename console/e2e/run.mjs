@@ -42,6 +42,7 @@ async function until(what, fn, timeoutMs = 15000) {
 
 const server = await startKizuna(bin, key);
 const call = api(server.base, key);
+const workspaceId = async () => (await call('POST', '/v1/apiKeys:verify', { apiKey: key })).workspaceId;
 const profile = mkdtempSync(join(tmpdir(), 'kizuna-e2e-chromium-'));
 let context;
 try {
@@ -100,7 +101,7 @@ try {
   await page.getByRole('button', { name: 'Sign in' }).click();
   // The default workspace is in Asia/Tokyo: the console turns Japanese.
   await page.getByRole('heading', { name: 'KPIホーム' }).waitFor();
-  check(await page.evaluate(() => document.documentElement.lang) === 'ja', 'Japanese first for an Asia/Tokyo workspace');
+  check(await page.waitForFunction(() => document.documentElement.lang === 'ja', null, { timeout: 5000 }).then(() => true, () => false), 'Japanese first for an Asia/Tokyo workspace');
   const shown = await page.locator('[data-kpi="revenue"] .big').textContent({ timeout: 15000 });
   const expected = '¥' + new Intl.NumberFormat('ja-JP').format(Math.round(revenue));
   check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
@@ -163,6 +164,15 @@ try {
   // Settings.
   await page.getByRole('link', { name: '設定' }).click();
   await page.getByRole('heading', { name: '配信チャネル' }).waitFor();
+  // Quiet hours and a cap, saved through the workspace's PATCH.
+  await page.getByLabel('顧客の現地時刻のこの時間帯はマーケティング配信を保留する').check();
+  await page.getByLabel('開始').fill('22:00');
+  await page.getByLabel('メール').check();
+  await page.getByRole('button', { name: '配信ルールを保存' }).click();
+  await page.getByText('保存しました。').waitFor();
+  const ws = (await call('GET', `/v1/workspaces/${await workspaceId()}`)).workspace;
+  check(ws.quietHours?.start === '22:00' && ws.quietHours?.end === '09:00' && ws.frequencyCaps?.[0]?.channelType === 'EMAIL',
+    `quiet hours and the e-mail cap are saved: ${JSON.stringify([ws.quietHours, ws.frequencyCaps])}`);
   await shot('09-settings');
   await axe('settings');
   // A bad input the server refuses is explained with its field.
@@ -179,7 +189,7 @@ try {
   // Switch language.
   await page.getByRole('button', { name: 'English' }).click();
   await page.getByRole('heading', { name: 'Channels' }).waitFor();
-  check(await page.evaluate(() => document.documentElement.lang) === 'en', 'English after switching');
+  check(await page.waitForFunction(() => document.documentElement.lang === 'en', null, { timeout: 5000 }).then(() => true, () => false), 'English after switching');
   await page.getByRole('link', { name: 'KPI home' }).click();
   await page.locator('[data-kpi="revenue"] .big').waitFor();
   await shot('11-kpi-home-en');

@@ -1,5 +1,5 @@
 import { createContext } from 'preact';
-import { useContext, useEffect, useMemo, useState } from 'preact/hooks';
+import { useContext, useEffect, useLayoutEffect, useMemo, useState } from 'preact/hooks';
 import { newClient, type Client } from './api/client';
 import type { Workspace } from './api/types';
 import { I18nContext, initialLang, langs, makeI18n, type Lang, type MessageKey } from './i18n/i18n';
@@ -96,7 +96,8 @@ export function App() {
 
   const lang: Lang = initialLang(chosen, workspace?.timezone || (workspace ? 'Asia/Tokyo' : undefined), navigator.language);
   const t = useMemo(() => makeI18n(lang, workspace?.timezone || 'Asia/Tokyo'), [lang, workspace?.timezone]);
-  useEffect(() => {
+  // Before paint, so assistive technology never reads a page in the wrong language.
+  useLayoutEffect(() => {
     document.documentElement.lang = lang;
     document.title = t.t('app.title');
   }, [lang]);

@@ -86,3 +86,19 @@ func TestUnknownFieldsAreRefused(t *testing.T) {
 		t.Errorf("truncated body = %d %s", res.status, res.body)
 	}
 }
+
+func TestSnakeUpdateMask(t *testing.T) {
+	tests := []struct{ query, want string }{
+		{"updateMask=quietHours,frequencyCaps", "updateMask=quiet_hours%2Cfrequency_caps"},
+		{"update_mask=email.fromAddress", "update_mask=email.from_address"},
+		{"updateMask=quiet_hours", "updateMask=quiet_hours"},
+		{"other=camelCase", "other=camelCase"},
+	}
+	for _, tt := range tests {
+		r, _ := http.NewRequest(http.MethodPatch, "/v1/workspaces/ws_1?"+tt.query, nil)
+		snakeUpdateMask(r)
+		if r.URL.RawQuery != tt.want {
+			t.Errorf("%s → %s, want %s", tt.query, r.URL.RawQuery, tt.want)
+		}
+	}
+}

@@ -51,7 +51,7 @@ function WorkspaceSettings() {
       const r = await api.patch<{ workspace: Workspace }>(
         `/v1/workspaces/${encodeURIComponent(workspace.workspaceId ?? '')}`,
         { timezone: zone, ...(quietOn && { quietHours: { start, end } }), frequencyCaps },
-        { updateMask: 'timezone,quiet_hours,frequency_caps' },
+        { updateMask: 'timezone,quietHours,frequencyCaps' },
       );
       setWorkspace(r.workspace);
       setSaved(t.t('settings.saved'));
