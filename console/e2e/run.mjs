@@ -105,6 +105,8 @@ try {
   const shown = await page.locator('[data-kpi="revenue"] .big').textContent({ timeout: 15000 });
   const expected = '¥' + new Intl.NumberFormat('ja-JP').format(Math.round(revenue));
   check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
+  await page.locator('.chart [data-bar]').first().waitFor();
+  check(await page.locator('.chart [data-bar]').count() === 12, 'the trend shows 12 weekly bars');
   await shot('02-kpi-home-ja');
   await axe('KPI home');
 
@@ -122,6 +124,13 @@ try {
   const after = (await call('GET', `/v1/merges?customerId=${merged.customerId}`)).merges;
   check(after.every((m) => m.state === 'MERGE_STATE_UNDONE'), 'the merge is undone through the API');
   await shot('04-customer-merge-undone');
+  // A buying customer's predicted CLV, on demand.
+  await page.getByLabel('顧客を探す').fill('gen-7');
+  await page.getByRole('button', { name: '検索', exact: true }).click();
+  await page.getByRole('button', { name: 'CLV と継続確率を予測' }).click();
+  const clv = await page.locator('[data-clv], .error').first().textContent({ timeout: 30000 });
+  check(/継続している確率\s*\d+(\.\d)?%/.test(clv), `predicted CLV and P(alive) shown: ${clv}`);
+  await shot('04b-customer-clv');
 
   // Duplicates: scan, accept the suggestion.
   await page.getByRole('link', { name: '重複の確認' }).click();

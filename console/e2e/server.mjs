@@ -86,16 +86,26 @@ export async function generate(call, n = 300) {
   const now = Date.now();
   let id = 0;
   let orders = 0;
+  // A seeded generator, so every run sends the same data: customers who
+  // buy at their own rate and some who stop, as the CLV models expect.
+  let seed = 42;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const day = 86400_000;
   for (let i = 0; i < n; i++) {
     const userId = `gen-${i}`;
     msgs.push({ type: 'identify', messageId: `m-${id++}`, userId, traits: {
       email: `user${i}@example.jp`, name: `${families[i % 10]}${givens[(i * 7) % 10]}`, plan: i % 3 ? 'free' : 'pro',
     } });
-    for (let k = 0; k < 1 + (i % 3); k++) {
+    const rate = 0.005 + rand() * 0.05; // purchases per day
+    const lifetime = rand() < 0.4 ? rand() * 200 : 400; // days until the customer stops
+    let t = 360 * rand(); // days ago of the first purchase
+    const first = t;
+    for (let k = 0; t > 0 && first - t < lifetime && k < 30; k++) {
       orders++;
       msgs.push({ type: 'track', messageId: `m-${id++}`, userId, event: 'Order Completed',
-        timestamp: new Date(now - ((i * 13 + k * 29) % 80) * 86400_000).toISOString(),
-        properties: { order_id: `O-${i}-${k}`, revenue: 1000 + ((i * 37 + k * 11) % 20) * 500, currency: 'JPY' } });
+        timestamp: new Date(now - t * day).toISOString(),
+        properties: { order_id: `O-${i}-${k}`, revenue: 1000 + Math.round(rand() * 20) * 500, currency: 'JPY' } });
+      t -= -Math.log(1 - rand()) / rate;
     }
   }
   // Identity resolution: an anonymous visitor who later signs in as an

@@ -24,3 +24,4 @@ export type FrequencyCap = definitions['v1FrequencyCap'];
 export type Kpi = definitions['v1Kpi'];
 export type ComputeMetricResponse = definitions['v1ComputeMetricResponse'];
 export type ChannelType = definitions['v1ChannelType'];
+export type ClvPrediction = definitions['v1ClvPrediction'];

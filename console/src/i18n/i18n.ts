@@ -34,6 +34,8 @@ export interface I18n {
   percent(ratio: number | undefined): string;
   date(iso: string | undefined): string;
   dateTime(iso: string | undefined): string;
+  /** dateParts formats an instant with the given fields, in the zone. */
+  dateParts(ms: number, opts: Intl.DateTimeFormatOptions): string;
 }
 
 const locales: Record<Lang, string> = { ja: 'ja-JP', en: 'en-US' };
@@ -85,6 +87,7 @@ export function makeI18n(lang: Lang, timeZone = 'Asia/Tokyo'): I18n {
       const d = toDate(iso);
       return valid(d) ? dtFmt.format(d) : '—';
     },
+    dateParts: (ms, opts) => new Intl.DateTimeFormat(locale, { timeZone: zone, ...opts }).format(new Date(ms)),
   };
 }
 

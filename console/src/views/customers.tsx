@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
+import type { ClvPrediction, Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
 import { useApp } from '../app';
 import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
@@ -159,7 +159,46 @@ function Features({ customerId, version }: { customerId: string; version: number
           <dd>{f.recencyScore ? t.t('features.scores', { r: f.recencyScore, f: f.frequencyScore ?? 0, m: f.monetaryScore ?? 0 }) : '—'}</dd>
         </dl>
       )}
+      <Prediction customerId={customerId} />
     </Section>
+  );
+}
+
+/**
+ * Prediction asks /v1/clv:predict on demand: it fits the models over the
+ * whole workspace, too heavy to run on every page view.
+ */
+function Prediction({ customerId }: { customerId: string }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const [state, setState] = useState<{ busy?: boolean; p?: ClvPrediction; spendError?: string; none?: boolean; error?: unknown }>({});
+  const predict = async () => {
+    setState({ busy: true });
+    try {
+      const r = await api.post<{ predictions?: ClvPrediction[]; gammaGammaError?: string }>('/v1/clv:predict', { customerIds: [customerId] });
+      const p = r.predictions?.[0];
+      setState(p ? { p, spendError: r.gammaGammaError } : { none: true });
+    } catch (error) {
+      setState({ error });
+    }
+  };
+  const p = state.p;
+  return (
+    <>
+      <h3>{t.t('clv.title')}</h3>
+      {p ? (
+        <dl class="pairs" data-clv>
+          <dt>{t.t('clv.value')}</dt><dd>{state.spendError ? '—' : t.yen(p.clv)}</dd>
+          <dt>{t.t('clv.alive')}</dt><dd>{t.percent(p.probabilityAlive)}</dd>
+          <dt>{t.t('clv.purchases')}</dt><dd>{t.number(p.expectedPurchases, 2)}</dd>
+        </dl>
+      ) : (
+        <button type="button" class="secondary" disabled={state.busy} onClick={predict}>{t.t('clv.predict')}</button>
+      )}
+      {state.none && <p class="muted small">{t.t('clv.none')}</p>}
+      {state.spendError && <p class="muted small">{t.t('clv.noSpendModel')} ({state.spendError})</p>}
+      <ErrorBox error={state.error} />
+    </>
   );
 }
 
