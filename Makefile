@@ -105,9 +105,12 @@ checkconsole: console
 console-test:
 	cd console && npm ci --no-audit --no-fund && npm test
 
-## e2e: the console in headless Chromium against the built binary (see console/e2e).
+## e2e: the console in headless Chromium against the built binary (see console/e2e),
+## on the embedded backends, and on PostgreSQL + JetStream when KIZUNA_TEST_* are set.
 e2e: bin/kizuna
 	cd console && npm ci --no-audit --no-fund && KIZUNA_BIN=$(CURDIR)/bin/kizuna npm run e2e
+	@if [ -n "$$KIZUNA_TEST_POSTGRES_URL" ] && [ -n "$$KIZUNA_TEST_NATS_URL" ]; then \
+		cd console && KIZUNA_BIN=$(CURDIR)/bin/kizuna KIZUNA_E2E_BACKEND=external npm run e2e; fi
 
 ## ci: lint, checkgenerate and test in one make run, so shared prerequisites run once.
 # .ci/run calls it with the external backends required.

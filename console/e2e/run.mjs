@@ -4,18 +4,23 @@
 // view go to e2e/screenshots/ (git-ignored) for a reviewer to look at.
 //
 //   node e2e/run.mjs            (KIZUNA_BIN, CHROMIUM override the paths)
+//
+// KIZUNA_E2E_BACKEND=external runs it on PostgreSQL and NATS JetStream
+// (KIZUNA_TEST_POSTGRES_URL, KIZUNA_TEST_NATS_URL; a fresh database per
+// run); the default is the embedded SQLite and NATS of `make run`.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { api, generate, startKizuna } from './server.mjs';
+import { api, externalBackend, generate, startKizuna } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = resolve(process.env.KIZUNA_BIN ?? join(here, '../../bin/kizuna'));
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const shots = join(here, 'screenshots');
+const backend = process.env.KIZUNA_E2E_BACKEND ?? 'embedded';
+const shots = join(here, 'screenshots', backend);
 const axePath = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const key = 'kz_e2e_console_key';
 
@@ -40,7 +45,24 @@ async function until(what, fn, timeoutMs = 15000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
-const server = await startKizuna(bin, key);
+let external;
+if (backend === 'external') {
+  const pg = process.env.KIZUNA_TEST_POSTGRES_URL;
+  const nats = process.env.KIZUNA_TEST_NATS_URL;
+  if (!pg || !nats) {
+    console.error('KIZUNA_E2E_BACKEND=external needs KIZUNA_TEST_POSTGRES_URL and KIZUNA_TEST_NATS_URL');
+    process.exit(2);
+  }
+  external = externalBackend(pg, nats);
+} else if (backend !== 'embedded') {
+  console.error(`KIZUNA_E2E_BACKEND=${backend}: want embedded or external`);
+  process.exit(2);
+}
+console.log(`console e2e on the ${backend} backends`);
+const server = await startKizuna(bin, key, external?.env).catch((e) => {
+  external?.drop();
+  throw e;
+});
 const call = api(server.base, key);
 const workspaceId = async () => (await call('POST', '/v1/apiKeys:verify', { apiKey: key })).workspaceId;
 const profile = mkdtempSync(join(tmpdir(), 'kizuna-e2e-chromium-'));
@@ -215,6 +237,7 @@ try {
   rmSync(profile, { recursive: true, force: true });
   if (failures.length) console.error(server.log().split('\n').slice(-30).join('\n'));
   await server.stop();
+  external?.drop();
 }
 console.log(failures.length ? `\n${failures.length} failed (screenshots in ${shots})` : `\nall passed (screenshots in ${shots})`);
 process.exit(failures.length ? 1 : 0);

@@ -1,6 +1,6 @@
 // Starts the built kizuna binary on free ports with a fresh data directory,
 // and fills it with generated data through the public REST API.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,27 @@ function freePort() {
   });
 }
 
-export async function startKizuna(bin, key) {
+/**
+ * externalBackend makes a fresh PostgreSQL database (on the server of
+ * postgresURL) and a unique bus prefix for one run, so runs never share
+ * state; drop() removes the database.
+ */
+export function externalBackend(postgresURL, natsURL) {
+  const name = `kizuna_e2e_${process.pid}_${Date.now()}`;
+  const psql = (sql) => {
+    const r = spawnSync('psql', [postgresURL, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`psql ${sql}: ${r.stderr || r.error}`);
+  };
+  psql(`CREATE DATABASE ${name}`);
+  const u = new URL(postgresURL);
+  u.pathname = `/${name}`;
+  return {
+    env: { KIZUNA_DATABASE_URL: u.toString(), KIZUNA_NATS_URL: natsURL, KIZUNA_BUS_PREFIX: name.replaceAll('_', '') },
+    drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+export async function startKizuna(bin, key, backendEnv = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'kizuna-e2e-'));
   const [http, ing, seg, met, cmp] = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
   const env = {
@@ -31,9 +51,11 @@ export async function startKizuna(bin, key) {
     KIZUNA_CAMPAIGN_ADDR: `127.0.0.1:${cmp}`,
     KIZUNA_DEV_API_KEY: key,
   };
-  // The e2e run uses the embedded defaults whatever the caller's shell says.
+  // The backends are the run's choice, whatever the caller's shell says.
   delete env.KIZUNA_DATABASE_URL;
   delete env.KIZUNA_NATS_URL;
+  delete env.KIZUNA_BUS_PREFIX;
+  Object.assign(env, backendEnv);
   const proc = spawn(bin, [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout.on('data', (d) => (log += d));
