@@ -183,12 +183,15 @@ try {
   await page.getByLabel('チャネル').selectOption(data.channelId);
   await page.getByLabel('本文').fill('{{ customer.traits.name }} 様、ご購入ありがとうございます。');
   await page.getByRole('button', { name: '待機を追加', exact: true }).click();
+  await page.getByRole('button', { name: '離脱条件を追加' }).click();
+  await page.getByLabel('イベント名', { exact: true }).nth(1).fill('Order Refunded');
   await axe('journey editor');
   await page.getByRole('button', { name: '下書きを保存' }).click();
   await page.getByRole('button', { name: '開始する' }).click();
   await page.locator('[data-state="ACTIVE"]').waitFor();
   const journeys = (await call('GET', '/v1/journeys')).journeys;
-  check(journeys.some((j) => j.displayName === '購入後フォロー' && j.state === 'ACTIVE' && j.steps.length === 2), 'the journey is created and active');
+  check(journeys.some((j) => j.displayName === '購入後フォロー' && j.state === 'ACTIVE' && j.steps.length === 2 &&
+    j.exitRules?.[0]?.event?.event === 'Order Refunded'), 'the journey is created with its exit rule and active');
   await shot('08-journey-active');
   await axe('journey detail');
 

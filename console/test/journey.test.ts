@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Channel } from '../src/api/types';
 import {
-  durationOf, emptyJourney, fromJourney, newStep, outline, serverField, splitDuration, toJourney, validate,
+  durationOf, emptyJourney, fromJourney, isoToZoned, newExit, zonedToISO, newStep, outline, serverField, splitDuration, toJourney, validate,
   type JourneyForm,
 } from '../src/journey/form';
 
@@ -29,6 +29,34 @@ describe('journey form', () => {
     expect(j.steps?.[0]).toEqual({ id: 'step1', send: { channelId: 'ch_mail', text: 'Hello {{ customer.traits.name }}', subject: 'Hi' } });
     expect(j.steps?.[1].waitFor).toEqual({ event: { event: 'Order Completed' }, timeout: '259200s', onEvent: '', onTimeout: 'step3' });
     expect(fromJourney(j)).toEqual(f);
+  });
+
+  it('keeps reentry, exit rules and a broadcast time in the workspace zone', () => {
+    const f = sample();
+    f.reentry = 'REENTRY_AFTER_COOLDOWN';
+    f.cooldownAmount = '14';
+    f.exits = [{ ...newExit(), event: 'Order Completed' }, { ...newExit(), kind: 'unsubscribed', channelType: 'EMAIL' }, { ...newExit(), kind: 'segmentLeft', segmentId: 'seg_1' }];
+    const j = toJourney(f, 'Asia/Tokyo');
+    expect(j.reentryCooldown).toBe('1209600s');
+    expect(j.exitRules).toEqual([
+      { event: { event: 'Order Completed' } }, { unsubscribed: { channelType: 'EMAIL' } }, { segmentLeft: { segmentId: 'seg_1' } },
+    ]);
+    expect(fromJourney(j, 'Asia/Tokyo')).toEqual(f);
+
+    const b = emptyJourney();
+    b.entryKind = 'broadcast';
+    b.entrySegmentId = 'seg_1';
+    b.broadcastStart = '2026-12-24T10:00';
+    const bj = toJourney(b, 'Asia/Tokyo');
+    expect(bj.entry).toEqual({ broadcast: { segmentId: 'seg_1', startTime: '2026-12-24T01:00:00.000Z' } });
+    expect(fromJourney(bj, 'Asia/Tokyo').broadcastStart).toBe('2026-12-24T10:00');
+  });
+
+  it('reads wall time in a zone', () => {
+    expect(zonedToISO('2026-07-01T09:30', 'Europe/Berlin')).toBe('2026-07-01T07:30:00.000Z');
+    expect(zonedToISO('2026-07-01 09:30', 'UTC')).toBeUndefined();
+    expect(isoToZoned('2026-07-01T07:30:00Z', 'Europe/Berlin')).toBe('2026-07-01T09:30');
+    expect(isoToZoned(undefined, 'UTC')).toBe('');
   });
 
   it('finds what the server would refuse, by form field', () => {
@@ -63,6 +91,11 @@ describe('journey form', () => {
     const f = sample();
     f.steps[1].amount = '366';
     expect(validate(f, channels).map((p) => p.message)).toEqual(['journey.tooLong']);
+    f.steps[1].amount = '1';
+    f.reentry = 'REENTRY_AFTER_COOLDOWN';
+    f.cooldownAmount = '';
+    f.exits = [newExit()];
+    expect(validate(f, channels).map((p) => p.field)).toEqual(['cooldownAmount', 'exits.0.event']);
   });
 
   it('maps server fields onto form fields', () => {
@@ -71,7 +104,11 @@ describe('journey form', () => {
     expect(serverField('journey.steps[0].delay.duration')).toBe('steps.0.amount');
     expect(serverField('journey.display_name')).toBe('displayName');
     expect(serverField('journey.entry.event.event')).toBe('entryEvent');
-    expect(serverField('journey.reentry_cooldown')).toBe('');
+    expect(serverField('journey.reentry_cooldown')).toBe('cooldownAmount');
+    expect(serverField('journey.exit_rules[1].segment_left.segment_id')).toBe('exits.1.segmentId');
+    expect(serverField('journey.exit_rules[0].event.event')).toBe('exits.0.event');
+    expect(serverField('journey.entry.broadcast.start_time')).toBe('broadcastStart');
+    expect(serverField('journey.description')).toBe('');
   });
 
   it('splits durations into the largest whole unit', () => {

@@ -2,8 +2,9 @@
 // binds to, converted to and from the API's Journey, and checked before
 // sending so the common mistakes get a message next to the field. The
 // server still validates everything; its answer is shown the same way.
-import type { Channel, Journey, Step } from '../api/types';
+import type { Channel, ChannelType, Journey, Step } from '../api/types';
 import type { MessageKey } from '../i18n/i18n';
+import { localDate, offsetMs } from '../trend';
 
 export const stepKinds = ['send', 'delay', 'delayUntil', 'waitFor', 'branch', 'exit'] as const;
 export type StepKind = (typeof stepKinds)[number];
@@ -37,12 +38,30 @@ export interface StepForm {
   elseStep: string;
 }
 
+export const reentries = ['REENTRY_NEVER', 'REENTRY_AFTER_EXIT', 'REENTRY_AFTER_COOLDOWN'] as const;
+export type ReentryKind = (typeof reentries)[number];
+export const exitKinds = ['event', 'segmentLeft', 'unsubscribed'] as const;
+export type ExitKind = (typeof exitKinds)[number];
+
+export interface ExitForm {
+  kind: ExitKind;
+  event: string;
+  segmentId: string;
+  channelType: string;
+}
+
 export interface JourneyForm {
   displayName: string;
   description: string;
   entryKind: EntryKind;
   entryEvent: string;
   entrySegmentId: string;
+  /** A broadcast's start as "YYYY-MM-DDTHH:MM" in the workspace's zone; now when empty. */
+  broadcastStart: string;
+  reentry: ReentryKind;
+  cooldownAmount: string;
+  cooldownUnit: Unit;
+  exits: ExitForm[];
   steps: StepForm[];
 }
 
@@ -58,7 +77,34 @@ export function newStep(kind: StepKind, existing: StepForm[]): StepForm {
 }
 
 export function emptyJourney(): JourneyForm {
-  return { displayName: '', description: '', entryKind: 'event', entryEvent: '', entrySegmentId: '', steps: [] };
+  return {
+    displayName: '', description: '', entryKind: 'event', entryEvent: '', entrySegmentId: '', broadcastStart: '',
+    reentry: 'REENTRY_NEVER', cooldownAmount: '30', cooldownUnit: 'days', exits: [], steps: [],
+  };
+}
+
+export function newExit(): ExitForm {
+  return { kind: 'event', event: '', segmentId: '', channelType: '' };
+}
+
+/** zonedToISO reads "YYYY-MM-DDTHH:MM" as wall time in the zone. */
+export function zonedToISO(local: string, timeZone: string): string | undefined {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})$/.exec(local);
+  if (!m) return undefined;
+  const wall = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5]);
+  let t = wall - offsetMs(wall, timeZone);
+  t = wall - offsetMs(t, timeZone);
+  return new Date(t).toISOString();
+}
+
+/** isoToZoned is the inverse of zonedToISO, for filling the form. */
+export function isoToZoned(iso: string | undefined, timeZone: string): string {
+  const t = iso ? Date.parse(iso) : NaN;
+  if (isNaN(t) || t <= 0) return '';
+  const { y, m, d } = localDate(t, timeZone);
+  const wall = new Date(t + offsetMs(t, timeZone));
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${y}-${p(m)}-${p(d)}T${p(wall.getUTCHours())}:${p(wall.getUTCMinutes())}`;
 }
 
 /** durationOf turns an amount and unit into the API's "Ns" duration. */
@@ -108,15 +154,33 @@ function stepToApi(s: StepForm): Step {
   }
 }
 
+function exitToApi(e: ExitForm): NonNullable<Journey['exitRules']>[number] {
+  switch (e.kind) {
+    case 'event':
+      return { event: { event: e.event.trim() } };
+    case 'segmentLeft':
+      return { segmentLeft: { segmentId: e.segmentId } };
+    case 'unsubscribed':
+      return { unsubscribed: e.channelType ? { channelType: e.channelType as ChannelType } : {} };
+  }
+}
+
 /** toJourney builds the API's Journey (definition fields only). */
-export function toJourney(f: JourneyForm): Journey {
+export function toJourney(f: JourneyForm, timeZone = 'Asia/Tokyo'): Journey {
+  const start = f.broadcastStart ? zonedToISO(f.broadcastStart, timeZone) : undefined;
   const entry: Journey['entry'] =
     f.entryKind === 'event'
       ? { event: { event: f.entryEvent.trim() } }
       : f.entryKind === 'segment'
         ? { segmentEntered: { segmentId: f.entrySegmentId } }
-        : { broadcast: { segmentId: f.entrySegmentId } };
-  return { displayName: f.displayName.trim(), description: f.description, entry, steps: f.steps.map(stepToApi) };
+        : { broadcast: { segmentId: f.entrySegmentId, ...(start && { startTime: start }) } };
+  return {
+    displayName: f.displayName.trim(), description: f.description, entry,
+    reentry: f.reentry,
+    ...(f.reentry === 'REENTRY_AFTER_COOLDOWN' && { reentryCooldown: durationOf(f.cooldownAmount, f.cooldownUnit) }),
+    exitRules: f.exits.map(exitToApi),
+    steps: f.steps.map(stepToApi),
+  };
 }
 
 function stepFromApi(s: Step): StepForm {
@@ -143,14 +207,25 @@ function stepFromApi(s: Step): StepForm {
 }
 
 /** fromJourney fills the form from a stored journey. */
-export function fromJourney(j: Journey): JourneyForm {
+export function fromJourney(j: Journey, timeZone = 'Asia/Tokyo'): JourneyForm {
   const e = j.entry ?? {};
+  const cooldown = splitDuration(j.reentryCooldown);
   return {
     displayName: j.displayName ?? '',
     description: j.description ?? '',
     entryKind: e.segmentEntered ? 'segment' : e.broadcast ? 'broadcast' : 'event',
     entryEvent: e.event?.event ?? '',
     entrySegmentId: e.segmentEntered?.segmentId ?? e.broadcast?.segmentId ?? '',
+    broadcastStart: isoToZoned(e.broadcast?.startTime, timeZone),
+    reentry: j.reentry && j.reentry !== 'REENTRY_UNSPECIFIED' ? j.reentry : 'REENTRY_NEVER',
+    cooldownAmount: j.reentryCooldown ? cooldown.amount : '30',
+    cooldownUnit: j.reentryCooldown ? cooldown.unit : 'days',
+    exits: (j.exitRules ?? []).map((r) => ({
+      kind: r.segmentLeft ? 'segmentLeft' : r.unsubscribed ? 'unsubscribed' : 'event',
+      event: r.event?.event ?? '',
+      segmentId: r.segmentLeft?.segmentId ?? '',
+      channelType: r.unsubscribed?.channelType && r.unsubscribed.channelType !== 'CHANNEL_TYPE_UNSPECIFIED' ? r.unsubscribed.channelType : '',
+    })),
     steps: (j.steps ?? []).map(stepFromApi),
   };
 }
@@ -174,6 +249,17 @@ export function validate(f: JourneyForm, channels: Channel[]): FormProblem[] {
   if (!f.displayName.trim()) out.push({ field: 'displayName', message: 'form.required' });
   if (f.entryKind === 'event' && !f.entryEvent.trim()) out.push({ field: 'entryEvent', message: 'form.required' });
   if (f.entryKind !== 'event' && !f.entrySegmentId) out.push({ field: 'entrySegmentId', message: 'form.required' });
+  if (f.entryKind === 'broadcast' && f.broadcastStart && !zonedToISO(f.broadcastStart, 'UTC')) {
+    out.push({ field: 'broadcastStart', message: 'journey.badDateTime' });
+  }
+  if (f.reentry === 'REENTRY_AFTER_COOLDOWN') {
+    const n = Number(f.cooldownAmount);
+    if (!f.cooldownAmount.trim() || isNaN(n) || n <= 0) out.push({ field: 'cooldownAmount', message: 'form.positive' });
+  }
+  f.exits.forEach((e, i) => {
+    if (e.kind === 'event' && !e.event.trim()) out.push({ field: `exits.${i}.event`, message: 'form.required' });
+    if (e.kind === 'segmentLeft' && !e.segmentId) out.push({ field: `exits.${i}.segmentId`, message: 'form.required' });
+  });
   if (f.steps.length === 0) out.push({ field: 'steps', message: 'journey.needStep' });
   const ids = new Set<string>();
   const allIds = new Set(f.steps.map((s) => s.id.trim()));
@@ -242,7 +328,11 @@ export function serverField(field: string): string {
     };
     return `steps.${m[1]}.${map[leaf] ?? leaf}`;
   }
+  const x = /^exit_?[rR]ules\[(\d+)\]\.(.*)$/.exec(f);
+  if (x) return `exits.${x[1]}.${/segment/.test(x[2]) ? 'segmentId' : 'event'}`;
   if (/^display_?[nN]ame$/.test(f)) return 'displayName';
+  if (/^reentry_?[cC]ooldown$/.test(f)) return 'cooldownAmount';
+  if (f.startsWith('entry.broadcast.start')) return 'broadcastStart';
   if (f.startsWith('entry.event')) return 'entryEvent';
   if (f.startsWith('entry.')) return 'entrySegmentId';
   return '';

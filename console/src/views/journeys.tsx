@@ -5,8 +5,8 @@ import { useApp } from '../app';
 import { Empty, ErrorBox, FieldError, Loading, Section, enumLabel, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import {
-  emptyJourney, entryKinds, fromJourney, newStep, outline, serverField, stepKinds, toJourney, units, validate, weekdays,
-  type JourneyForm, type StepForm, type StepKind,
+  emptyJourney, entryKinds, exitKinds, fromJourney, newExit, newStep, outline, reentries, serverField, stepKinds, toJourney, units,
+  validate, weekdays, type ExitForm, type JourneyForm, type StepForm, type StepKind,
 } from '../journey/form';
 import { href, navigate } from '../router';
 import { SendsTable } from './customers';
@@ -79,7 +79,7 @@ export function JourneyEditor({ journey, onSaved }: { journey?: Journey; onSaved
   const t = useI18n();
   const { api } = useApp();
   const refs = useRefs();
-  const [form, setForm] = useState<JourneyForm>(() => (journey ? fromJourney(journey) : emptyJourney()));
+  const [form, setForm] = useState<JourneyForm>(() => (journey ? fromJourney(journey, t.timeZone) : emptyJourney()));
   const [problems, setProblems] = useState<Record<string, string>>({});
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
@@ -89,6 +89,8 @@ export function JourneyEditor({ journey, onSaved }: { journey?: Journey; onSaved
   const set = (patch: Partial<JourneyForm>) => setForm({ ...form, ...patch });
   const setStep = (i: number, patch: Partial<StepForm>) =>
     setForm({ ...form, steps: form.steps.map((s, j) => (j === i ? { ...s, ...patch } : s)) });
+  const setExit = (i: number, patch: Partial<ExitForm>) =>
+    setForm({ ...form, exits: form.exits.map((x, j) => (j === i ? { ...x, ...patch } : x)) });
   const move = (i: number, d: number) => {
     const steps = [...form.steps];
     [steps[i], steps[i + d]] = [steps[i + d], steps[i]];
@@ -106,7 +108,7 @@ export function JourneyEditor({ journey, onSaved }: { journey?: Journey; onSaved
     }
     setBusy(true);
     try {
-      const body = toJourney(form);
+      const body = toJourney(form, t.timeZone);
       const r = journey
         ? await api.patch<{ journey: Journey }>(`/v1/journeys/${encodeURIComponent(journey.journeyId ?? '')}`, body)
         : await api.post<{ journey: Journey }>('/v1/journeys', body);
@@ -201,6 +203,57 @@ export function JourneyEditor({ journey, onSaved }: { journey?: Journey; onSaved
               {form.entryKind === 'event'
                 ? text('entryEvent', 'journey.entryEvent', form.entryEvent, (v) => set({ entryEvent: v }), { help: 'journey.entryEventHelp' })
                 : segmentSelect('entrySegmentId', 'journey.segment', form.entrySegmentId, (v) => set({ entrySegmentId: v }))}
+              {form.entryKind === 'broadcast' &&
+                text('broadcastStart', 'journey.broadcastStart', form.broadcastStart, (v) => set({ broadcastStart: v }), { type: 'datetime-local', help: 'journey.broadcastStartHelp' })}
+            </fieldset>
+            {form.entryKind !== 'broadcast' && (
+              <fieldset>
+                <legend>{t.t('journey.reentry')}</legend>
+                {reentries.map((r) => (
+                  <label key={r} class="radio">
+                    <input type="radio" name="reentry" value={r} checked={form.reentry === r} onChange={() => set({ reentry: r })} />
+                    {t.t(`reentry.${r}` as MessageKey)}
+                  </label>
+                ))}
+                {form.reentry === 'REENTRY_AFTER_COOLDOWN' && (
+                  <div class="field inline">
+                    <label for="f-cooldownAmount">{t.t('journey.cooldown')}</label>
+                    <input {...fieldProps('cooldownAmount')} type="number" min="1" value={form.cooldownAmount} onInput={(e) => set({ cooldownAmount: e.currentTarget.value })} />
+                    <label for="f-cooldownUnit" class="sr-only">{t.t('journey.unit')}</label>
+                    <select id="f-cooldownUnit" value={form.cooldownUnit} onChange={(e) => set({ cooldownUnit: e.currentTarget.value as StepForm['unit'] })}>
+                      {units.map((u) => <option key={u} value={u}>{t.t(`unit.${u}` as MessageKey)}</option>)}
+                    </select>
+                    <FieldError id="e-cooldownAmount" message={problems.cooldownAmount} />
+                  </div>
+                )}
+              </fieldset>
+            )}
+            <fieldset>
+              <legend>{t.t('journey.exits')}</legend>
+              <p class="muted small">{t.t('journey.exitsHelp')}</p>
+              {form.exits.map((x, i) => (
+                <div class="row" key={i}>
+                  <div class="field">
+                    <label for={`f-exits.${i}.kind`}>{t.t('journey.exitKind')}</label>
+                    <select id={`f-exits.${i}.kind`} value={x.kind} onChange={(e) => setExit(i, { kind: e.currentTarget.value as ExitForm['kind'] })}>
+                      {exitKinds.map((k) => <option key={k} value={k}>{t.t(`exitKind.${k}` as MessageKey)}</option>)}
+                    </select>
+                  </div>
+                  {x.kind === 'event' && text(`exits.${i}.event`, 'journey.exitEvent', x.event, (v) => setExit(i, { event: v }))}
+                  {x.kind === 'segmentLeft' && segmentSelect(`exits.${i}.segmentId`, 'journey.segment', x.segmentId, (v) => setExit(i, { segmentId: v }))}
+                  {x.kind === 'unsubscribed' && (
+                    <div class="field">
+                      <label for={`f-exits.${i}.channelType`}>{t.t('journey.channel')}</label>
+                      <select id={`f-exits.${i}.channelType`} value={x.channelType} onChange={(e) => setExit(i, { channelType: e.currentTarget.value })}>
+                        <option value="">{t.t('channelType.CHANNEL_TYPE_UNSPECIFIED')}</option>
+                        {['EMAIL', 'LINE', 'WEBHOOK'].map((c) => <option key={c} value={c}>{enumLabel(t, 'channelType', c)}</option>)}
+                      </select>
+                    </div>
+                  )}
+                  <button type="button" class="secondary" onClick={() => setForm({ ...form, exits: form.exits.filter((_, j) => j !== i) })}>{t.t('journey.remove')}</button>
+                </div>
+              ))}
+              <button type="button" class="secondary" onClick={() => setForm({ ...form, exits: [...form.exits, newExit()] })}>{t.t('journey.addExit')}</button>
             </fieldset>
           </Section>
           <Section title={t.t('journey.steps')} id="sec-steps">
