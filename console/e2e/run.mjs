@@ -132,6 +132,19 @@ try {
   await shot('02-kpi-home-ja');
   await axe('KPI home');
 
+  // Segments: the list with sizes, then the members, a page at a time.
+  await until('the segment filled', async () =>
+    Number((await call('GET', `/v1/segments/${data.segmentId}`)).segment.size) === data.proCustomers, 30000);
+  await page.getByRole('link', { name: 'セグメント' }).click();
+  const size = await page.locator(`[data-segment="${data.segmentId}"] td.num`).textContent();
+  check(size === String(data.proCustomers), `the segment list shows ${size} members, the API ${data.proCustomers}`);
+  await page.getByRole('link', { name: 'プロプラン' }).click();
+  await page.getByText(`${data.proCustomers} 人`).waitFor();
+  await page.locator('tbody tr').nth(49).waitFor();
+  check(await page.locator('tbody tr').count() === 50, 'members are paged 50 at a time');
+  await shot('02b-segment-members');
+  await axe('segment members');
+
   // Customer 360: find the merged customer by e-mail, undo the merge.
   await page.getByRole('link', { name: '顧客' }).click();
   await page.getByLabel('顧客を探す').fill('MERGE@example.jp');

@@ -145,5 +145,8 @@ export async function generate(call, n = 300) {
   const channel = await call('POST', '/v1/channels', {
     displayName: 'Test webhook', webhook: { url: 'http://127.0.0.1:9/hook' },
   });
-  return { channelId: channel.channel.channelId, orders };
+  const segment = await call('POST', '/v1/segments', {
+    displayName: 'プロプラン', description: 'plan = pro', rule: { all: [{ trait: { key: 'plan', equals: 'pro' } }] },
+  });
+  return { channelId: channel.channel.channelId, orders, segmentId: segment.segment.segmentId, proCustomers: Math.ceil(n / 3) };
 }

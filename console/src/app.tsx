@@ -9,6 +9,7 @@ import { Customers } from './views/customers';
 import { Duplicates } from './views/duplicates';
 import { Home } from './views/home';
 import { JourneyDetail, JourneyEditor, Journeys } from './views/journeys';
+import { SegmentMembers, Segments } from './views/segments';
 import { Settings } from './views/settings';
 import { SignIn } from './views/signin';
 
@@ -26,6 +27,7 @@ export const useApp = () => useContext(Ctx);
  */
 const nav: Array<{ view: Route['view']; label: MessageKey }> = [
   { view: 'home', label: 'nav.home' },
+  { view: 'segments', label: 'nav.segments' },
   { view: 'customers', label: 'nav.customers' },
   { view: 'duplicates', label: 'nav.duplicates' },
   { view: 'journeys', label: 'nav.journeys' },
@@ -46,6 +48,8 @@ function View({ route }: { route: Route }) {
   switch (route.view) {
     case 'home':
       return <Home />;
+    case 'segments':
+      return route.segmentId ? <SegmentMembers segmentId={route.segmentId} /> : <Segments />;
     case 'customers':
       return <Customers customerId={route.customerId} />;
     case 'duplicates':

@@ -4,6 +4,7 @@
 
 export type Route =
   | { view: 'home' }
+  | { view: 'segments'; segmentId?: string }
   | { view: 'customers'; customerId?: string }
   | { view: 'duplicates' }
   | { view: 'journeys' }
@@ -22,6 +23,8 @@ export function parseRoute(hash: string): Route {
       return { view: 'home' };
     case 'customers':
       return id ? { view: 'customers', customerId: id } : { view: 'customers' };
+    case 'segments':
+      return id ? { view: 'segments', segmentId: id } : { view: 'segments' };
     case 'duplicates':
       return { view: 'duplicates' };
     case 'journeys':
@@ -39,6 +42,8 @@ export function href(r: Route): string {
   switch (r.view) {
     case 'customers':
       return r.customerId ? `#/customers/${encodeURIComponent(r.customerId)}` : '#/customers';
+    case 'segments':
+      return r.segmentId ? `#/segments/${encodeURIComponent(r.segmentId)}` : '#/segments';
     case 'journey':
       return `#/journeys/${encodeURIComponent(r.journeyId)}`;
     case 'journeyNew':

@@ -25,7 +25,7 @@ describe('lookup', () => {
 });
 
 describe('routes', () => {
-  it.each(['#/home', '#/customers', '#/customers/cus_1', '#/duplicates', '#/journeys', '#/journeys/new', '#/journeys/jrn_1', '#/settings'])(
+  it.each(['#/home', '#/segments', '#/segments/seg_1', '#/customers', '#/customers/cus_1', '#/duplicates', '#/journeys', '#/journeys/new', '#/journeys/jrn_1', '#/settings'])(
     '%s round-trips', (h) => {
       expect(href(parseRoute(h))).toBe(h);
     });
