@@ -142,6 +142,11 @@ try {
   await page.getByText(`${data.proCustomers} 人`).waitFor();
   await page.locator('tbody tr').nth(49).waitFor();
   check(await page.locator('tbody tr').count() === 50, 'members are paged 50 at a time');
+  const firstRow = await page.locator('tbody tr').first().textContent();
+  await page.getByRole('button', { name: '次のページ' }).click();
+  await page.getByRole('button', { name: '前のページ' }).waitFor();
+  await page.locator('tbody tr').nth(49).waitFor();
+  check(await page.locator('tbody tr').first().textContent() !== firstRow, 'the next page shows other members');
   await shot('02b-segment-members');
   await axe('segment members');
 

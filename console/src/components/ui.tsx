@@ -96,3 +96,39 @@ export function enumLabel(t: I18n, prefix: string, value: string | undefined): s
   if (!value) return '—';
   return t.tk(`${prefix}.${value}`, value);
 }
+
+/**
+ * usePaged loads one page at a time by the API's page tokens, remembering
+ * the tokens of the pages before so "previous" works without reloading all.
+ */
+export function usePaged<T extends { nextPageToken?: string }>(load: (pageToken: string) => Promise<T>, deps: unknown[]) {
+  const [tokens, setTokens] = useState<string[]>(['']);
+  // A change of what is listed starts again at the first page.
+  const key = JSON.stringify(deps);
+  const [lastKey, setLastKey] = useState(key);
+  if (key !== lastKey) {
+    setLastKey(key);
+    setTokens(['']);
+  }
+  const current = key === lastKey ? tokens[tokens.length - 1] : '';
+  const page = useAsync(() => load(current), [...deps, current]);
+  const next = page.data?.nextPageToken;
+  const pager = (
+    <Pager
+      onPrev={tokens.length > 1 ? () => setTokens(tokens.slice(0, -1)) : undefined}
+      onNext={next ? () => setTokens([...tokens, next]) : undefined}
+    />
+  );
+  return { ...page, pager };
+}
+
+function Pager({ onPrev, onNext }: { onPrev?: () => void; onNext?: () => void }) {
+  const t = useI18n();
+  if (!onPrev && !onNext) return null;
+  return (
+    <div class="pager">
+      {onPrev && <button type="button" class="secondary" onClick={onPrev}>{t.t('common.prev')}</button>}
+      {onNext && <button type="button" class="secondary" onClick={onNext}>{t.t('common.next')}</button>}
+    </div>
+  );
+}

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Customer, DuplicateScan, Merge, MergeSuggestion } from '../api/types';
 import { useApp } from '../app';
-import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync } from '../components/ui';
+import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type I18n } from '../i18n/i18n';
 import { CustomerLink, MergeTable } from '../components/merges';
 
@@ -77,19 +77,16 @@ function Scan({ onDone }: { onDone(): void }) {
 function Suggestions({ version, onChange }: { version: number; onChange(): void }) {
   const t = useI18n();
   const { api } = useApp();
-  const [token, setToken] = useState<string[]>(['']);
   const [error, setError] = useState<unknown>();
   const [status, setStatus] = useState('');
-  const page = useAsync(async () => {
-    const r = await api.get<{ suggestions?: MergeSuggestion[]; nextPageToken?: string }>('/v1/mergeSuggestions', {
-      pageSize, pageToken: token[token.length - 1],
-    });
+  const page = usePaged(async (pageToken) => {
+    const r = await api.get<{ suggestions?: MergeSuggestion[]; nextPageToken?: string }>('/v1/mergeSuggestions', { pageSize, pageToken });
     const ids = [...new Set((r.suggestions ?? []).flatMap((s) => [s.customerIdA ?? '', s.customerIdB ?? '']))].filter(Boolean);
     const customers = ids.length
       ? (await api.get<{ customers?: Customer[] }>('/v1/customers:batchGet', { customerIds: ids })).customers ?? []
       : [];
     return { ...r, byId: new Map(customers.map((c) => [c.customerId, c])) };
-  }, [version, token.join(',')]);
+  }, [version]);
 
   const decide = async (s: MergeSuggestion, how: 'accept' | 'reject') => {
     setError(undefined);
@@ -124,12 +121,7 @@ function Suggestions({ version, onChange }: { version: number; onChange(): void 
           </article>
         ))
       )}
-      <div class="pager">
-        {token.length > 1 && <button type="button" class="secondary" onClick={() => setToken(token.slice(0, -1))}>{t.t('common.prev')}</button>}
-        {page.data?.nextPageToken && (
-          <button type="button" class="secondary" onClick={() => setToken([...token, page.data?.nextPageToken ?? ''])}>{t.t('common.next')}</button>
-        )}
-      </div>
+      {page.pager}
     </Section>
   );
 }

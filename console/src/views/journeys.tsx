@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import type { Channel, Journey, JourneyStats, Segment, Send } from '../api/types';
 import { useApp } from '../app';
-import { Empty, ErrorBox, FieldError, Loading, Section, enumLabel, useAsync } from '../components/ui';
+import { Empty, ErrorBox, FieldError, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import {
   emptyJourney, entryKinds, exitKinds, fromJourney, newExit, newStep, outline, reentries, serverField, stepKinds, toJourney, units,
@@ -15,10 +15,9 @@ import { SendsTable } from './customers';
 export function Journeys() {
   const t = useI18n();
   const { api } = useApp();
-  const [tokens, setTokens] = useState<string[]>(['']);
-  const r = useAsync(
-    () => api.get<{ journeys?: Journey[]; nextPageToken?: string }>('/v1/journeys', { pageSize: 50, pageToken: tokens[tokens.length - 1] }),
-    [tokens.join(',')],
+  const r = usePaged(
+    (pageToken) => api.get<{ journeys?: Journey[]; nextPageToken?: string }>('/v1/journeys', { pageSize: 50, pageToken }),
+    [],
   );
   const list = r.data?.journeys ?? [];
   return (
@@ -46,10 +45,7 @@ export function Journeys() {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {tokens.length > 1 && <button type="button" class="secondary" onClick={() => setTokens(tokens.slice(0, -1))}>{t.t('common.prev')}</button>}
-        {r.data?.nextPageToken && <button type="button" class="secondary" onClick={() => setTokens([...tokens, r.data?.nextPageToken ?? ''])}>{t.t('common.next')}</button>}
-      </div>
+      {r.pager}
     </>
   );
 }

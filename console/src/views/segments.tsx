@@ -1,8 +1,7 @@
-import { useState } from 'preact/hooks';
 import type { Customer, Segment } from '../api/types';
 import { useApp } from '../app';
 import { CustomerLink } from '../components/merges';
-import { Empty, ErrorBox, Loading, useAsync } from '../components/ui';
+import { Empty, ErrorBox, Loading, useAsync, usePaged } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 import { href } from '../router';
 
@@ -14,10 +13,9 @@ import { href } from '../router';
 export function Segments() {
   const t = useI18n();
   const { api } = useApp();
-  const [tokens, setTokens] = useState<string[]>(['']);
-  const r = useAsync(
-    () => api.get<{ segments?: Segment[]; nextPageToken?: string }>('/v1/segments', { pageSize: 50, pageToken: tokens[tokens.length - 1] }),
-    [tokens.join(',')],
+  const r = usePaged(
+    (pageToken) => api.get<{ segments?: Segment[]; nextPageToken?: string }>('/v1/segments', { pageSize: 50, pageToken }),
+    [],
   );
   const list = r.data?.segments ?? [];
   return (
@@ -42,10 +40,7 @@ export function Segments() {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {tokens.length > 1 && <button type="button" class="secondary" onClick={() => setTokens(tokens.slice(0, -1))}>{t.t('common.prev')}</button>}
-        {r.data?.nextPageToken && <button type="button" class="secondary" onClick={() => setTokens([...tokens, r.data?.nextPageToken ?? ''])}>{t.t('common.next')}</button>}
-      </div>
+      {r.pager}
     </>
   );
 }
@@ -56,16 +51,15 @@ const membersPage = 50;
 export function SegmentMembers({ segmentId }: { segmentId: string }) {
   const t = useI18n();
   const { api } = useApp();
-  const [tokens, setTokens] = useState<string[]>(['']);
   const id = encodeURIComponent(segmentId);
   const seg = useAsync(() => api.get<{ segment: Segment }>(`/v1/segments/${id}`), [segmentId]);
-  const page = useAsync(async () => {
+  const page = usePaged(async (pageToken) => {
     const r = await api.get<{ members?: Array<{ customerId?: string; joinTime?: string }>; nextPageToken?: string; totalSize?: string }>(
-      `/v1/segments/${id}/members`, { pageSize: membersPage, pageToken: tokens[tokens.length - 1] });
+      `/v1/segments/${id}/members`, { pageSize: membersPage, pageToken });
     const ids = (r.members ?? []).map((m) => m.customerId ?? '').filter(Boolean);
     const customers = ids.length ? (await api.get<{ customers?: Customer[] }>('/v1/customers:batchGet', { customerIds: ids })).customers ?? [] : [];
     return { ...r, byId: new Map(customers.map((c) => [c.customerId, c])) };
-  }, [segmentId, tokens.join(',')]);
+  }, [segmentId]);
   const s = seg.data?.segment;
   const trait = (c: Customer | undefined, k: string) => {
     const v = c?.traits?.[k];
@@ -95,10 +89,7 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
           </tbody>
         </table>
       )}
-      <div class="pager">
-        {tokens.length > 1 && <button type="button" class="secondary" onClick={() => setTokens(tokens.slice(0, -1))}>{t.t('common.prev')}</button>}
-        {page.data?.nextPageToken && <button type="button" class="secondary" onClick={() => setTokens([...tokens, page.data?.nextPageToken ?? ''])}>{t.t('common.next')}</button>}
-      </div>
+      {page.pager}
     </>
   );
 }
