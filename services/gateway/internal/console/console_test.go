@@ -54,7 +54,9 @@ func TestHandlerRefusesOtherMethodsAndUnknownFiles(t *testing.T) {
 	if res.StatusCode != http.StatusMethodNotAllowed || res.Header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("POST /console/ = %d Allow %q, want 405 with Allow: GET, HEAD", res.StatusCode, res.Header.Get("Allow"))
 	}
-	if res := get(t, h, http.MethodGet, "/console/nope.js"); res.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /console/nope.js = %d, want 404", res.StatusCode)
+	for _, path := range []string{"/console/nope.js", "/console/assets/"} {
+		if res := get(t, h, http.MethodGet, path); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s = %d, want 404", path, res.StatusCode)
+		}
 	}
 }
