@@ -187,6 +187,11 @@ func TestOpenAPI(t *testing.T) {
 			t.Errorf("POST /v1/journeys does not describe %s", code)
 		}
 	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if _, ok := doc.Paths[p]["get"]; !ok {
+			t.Errorf("paths lack GET %s", p)
+		}
+	}
 	if sec := doc.Paths["/v1/batch"]["post"].Security; len(sec) != 2 {
 		t.Errorf("/v1/batch security = %v, want Bearer or Basic", sec)
 	}
