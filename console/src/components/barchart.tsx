@@ -9,7 +9,7 @@ export interface Bar {
 }
 
 export function BarChart({ bars, caption }: { bars: Bar[]; caption: string }) {
-  const w = 640;
+  const w = 900;
   const h = 180;
   const pad = 24;
   const max = Math.max(...bars.map((b) => b.value), 0) || 1;

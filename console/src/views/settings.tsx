@@ -209,9 +209,11 @@ function Channels() {
                   <td>{enumLabel(t, 'channelType', c.type)}</td>
                   <td>{c.email ? `${c.email.fromAddress} (${c.email.host}:${c.email.port})` : c.webhook ? c.webhook.url : c.line?.webhookPath}</td>
                   <td>{secretSet ? t.t('channel.secretSet') : t.t('channel.secretUnset')}</td>
-                  <td class="actions">
-                    <button type="button" class="secondary" onClick={() => setEditing(c)}>{t.t('common.edit')}</button>
-                    <button type="button" class="secondary danger" onClick={() => remove(c)}>{t.t('common.delete')}</button>
+                  <td>
+                    <div class="actions tight">
+                      <button type="button" class="secondary" onClick={() => setEditing(c)}>{t.t('common.edit')}</button>
+                      <button type="button" class="secondary danger" onClick={() => remove(c)}>{t.t('common.delete')}</button>
+                    </div>
                   </td>
                 </tr>
               );
