@@ -124,13 +124,22 @@ try {
   // The default workspace is in Asia/Tokyo: the console turns Japanese.
   await page.getByRole('heading', { name: 'KPIホーム' }).waitFor();
   check(await page.waitForFunction(() => document.documentElement.lang === 'ja', null, { timeout: 5000 }).then(() => true, () => false), 'Japanese first for an Asia/Tokyo workspace');
-  const shown = await page.locator('[data-kpi="revenue"] .big').textContent({ timeout: 15000 });
+  const shown = await page.locator('[data-kpi="revenue"] .big[data-value]').textContent({ timeout: 15000 });
   const expected = '¥' + new Intl.NumberFormat('ja-JP').format(Math.round(revenue));
   check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
   await page.locator('.chart [data-bar]').first().waitFor();
   check(await page.locator('.chart [data-bar]').count() === 12, 'the trend shows 12 weekly bars');
   await shot('02-kpi-home-ja');
   await axe('KPI home');
+  // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+  // (After a reload: the session survives it, and focus starts at the top.)
+  await page.reload();
+  await page.locator('[data-kpi="revenue"] .big[data-value]').waitFor();
+  await page.keyboard.press('Tab');
+  const skip = await page.evaluate(() => document.activeElement?.textContent);
+  await page.keyboard.press('Enter');
+  const focused = await page.evaluate(() => document.activeElement?.id);
+  check(skip === '本文へ移動' && focused === 'main', `keyboard: Tab reaches the skip link (${skip}), Enter focuses the content (${focused})`);
 
   // Segments: the list with sizes, then the members, a page at a time.
   await until('the segment filled', async () =>
@@ -145,8 +154,8 @@ try {
   const firstRow = await page.locator('tbody tr').first().textContent();
   await page.getByRole('button', { name: '次のページ' }).click();
   await page.getByRole('button', { name: '前のページ' }).waitFor();
-  await page.locator('tbody tr').nth(49).waitFor();
-  check(await page.locator('tbody tr').first().textContent() !== firstRow, 'the next page shows other members');
+  check(await until('the second page', async () => (await page.locator('tbody tr').first().textContent()) !== firstRow).then(() => true, () => false) &&
+    await page.locator('tbody tr').count() === 50, 'the next page shows 50 other members');
   await shot('02b-segment-members');
   await axe('segment members');
 
@@ -243,7 +252,7 @@ try {
   await page.getByRole('heading', { name: 'Channels' }).waitFor();
   check(await page.waitForFunction(() => document.documentElement.lang === 'en', null, { timeout: 5000 }).then(() => true, () => false), 'English after switching');
   await page.getByRole('link', { name: 'KPI home' }).click();
-  await page.locator('[data-kpi="revenue"] .big').waitFor();
+  await page.locator('[data-kpi="revenue"] .big[data-value]').waitFor();
   await shot('11-kpi-home-en');
 
   // The key never travels in a URL.

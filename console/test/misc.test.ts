@@ -86,3 +86,26 @@ describe('channel form', () => {
     expect(channelBody({ ...base, kind: 'webhook', url: 'https://x' })).toEqual({ displayName: 'Mail', webhook: { url: 'https://x' } });
   });
 });
+
+describe('limiter', () => {
+  it('runs at most n tasks at once, in order', async () => {
+    const { limiter } = await import('../src/limit');
+    const limit = limiter(2);
+    let running = 0;
+    let peak = 0;
+    const started: number[] = [];
+    const task = (i: number) => async () => {
+      started.push(i);
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 5));
+      running--;
+      if (i === 2) throw new Error('two');
+      return i;
+    };
+    const results = await Promise.allSettled([0, 1, 2, 3, 4].map((i) => limit(task(i))));
+    expect(peak).toBe(2);
+    expect(started).toEqual([0, 1, 2, 3, 4]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+  });
+});

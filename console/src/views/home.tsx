@@ -1,10 +1,12 @@
 import { useState } from 'preact/hooks';
+import type { Client } from '../api/client';
 import type { ComputeMetricResponse, Kpi, Segment } from '../api/types';
 import { useApp } from '../app';
+import { BarChart } from '../components/barchart';
 import { ErrorBox, Loading, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
-import { BarChart } from '../components/barchart';
 import { formatKpi, periodRange, periods, type Period } from '../kpi';
+import { limiter } from '../limit';
 import { bucketCount, buckets, grains, type Grain } from '../trend';
 
 /**
@@ -18,18 +20,8 @@ export function Home() {
   const [period, setPeriod] = useState<Period>('all');
   const [segmentId, setSegmentId] = useState('');
   const segments = useAsync(() => api.get<{ segments?: Segment[] }>('/v1/segments', { pageSize: 1000 }), []);
-  const values = useAsync(async () => {
-    const { kpis = [] } = await api.get<{ kpis?: Kpi[] }>('/v1/kpis');
-    const range = periodRange(period, new Date());
-    return Promise.all(
-      kpis.map(async (k) => ({
-        kpi: k,
-        value: await api.post<ComputeMetricResponse>('/v1/metrics:compute', {
-          kpi: k.name, ...(segmentId && { segmentId }), ...range,
-        }),
-      })),
-    );
-  }, [period, segmentId]);
+  const kpis = useAsync(() => api.get<{ kpis?: Kpi[] }>('/v1/kpis'), []);
+  const names = (kpis.data?.kpis ?? []).map((k) => k.name ?? '');
 
   return (
     <>
@@ -53,31 +45,53 @@ export function Home() {
           </select>
         </label>
       </div>
-      <Trend segmentId={segmentId} kpis={(values.data ?? []).map((v) => v.kpi.name ?? '')} />
-      <ErrorBox error={values.error} />
-      {values.loading && !values.data ? <Loading /> : null}
-      <div class="kpis" aria-busy={values.loading}>
-        {(values.data ?? []).map(({ kpi, value }) => {
-          const name = kpi.name ?? '';
-          return (
-            <article class="card kpi" key={name} data-kpi={name}>
-              <h2>{t.tk(`kpi.${name}`, name)}</h2>
-              <p class="big" data-value={value.value}>{formatKpi(t, name, value.value)}</p>
-              <p class="muted small">
-                {t.t('home.basis', {
-                  customers: t.number(value.customerCount, 0),
-                  orders: t.number(value.orderCount, 0),
-                })}
-              </p>
-              <details>
-                <summary>{t.t('home.definition')}</summary>
-                <p class="small">{t.tk(`kpiHelp.${name}`, kpi.description ?? '')}</p>
-              </details>
-            </article>
-          );
-        })}
+      <ErrorBox error={kpis.error} />
+      {kpis.loading && !kpis.data ? <Loading /> : null}
+      <div class="kpis">
+        {(kpis.data?.kpis ?? []).map((k) => (
+          <KpiCard key={`${k.name}:${period}:${segmentId}`} kpi={k} period={period} segmentId={segmentId} />
+        ))}
       </div>
+      <Trend segmentId={segmentId} kpis={names} />
     </>
+  );
+}
+
+// Computing a KPI scans the orders in range: with many customers each
+// takes a while, so the console asks for at most two at a time, the cards
+// first (in queue order) and the trend after, and each card shows as soon
+// as its figure arrives.
+const computeQueue = limiter(2);
+
+function compute(api: Client, body: Record<string, unknown>): Promise<ComputeMetricResponse> {
+  return computeQueue(() => api.post<ComputeMetricResponse>('/v1/metrics:compute', body));
+}
+
+function KpiCard({ kpi, period, segmentId }: { kpi: Kpi; period: Period; segmentId: string }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const name = kpi.name ?? '';
+  const r = useAsync(
+    () => compute(api, { kpi: name, ...(segmentId && { segmentId }), ...periodRange(period, new Date()) }),
+    [name, period, segmentId],
+  );
+  const value = r.data;
+  return (
+    <article class="card kpi" data-kpi={name} aria-busy={r.loading}>
+      <h2>{t.tk(`kpi.${name}`, name)}</h2>
+      {value ? (
+        <>
+          <p class="big" data-value={value.value}>{formatKpi(t, name, value.value)}</p>
+          <p class="muted small">
+            {t.t('home.basis', { customers: t.number(value.customerCount, 0), orders: t.number(value.orderCount, 0) })}
+          </p>
+        </>
+      ) : r.error ? <ErrorBox error={r.error} /> : <p class="big muted">…</p>}
+      <details>
+        <summary>{t.t('home.definition')}</summary>
+        <p class="small">{t.tk(`kpiHelp.${name}`, kpi.description ?? '')}</p>
+      </details>
+    </article>
   );
 }
 
@@ -97,7 +111,7 @@ function Trend({ segmentId, kpis }: { segmentId: string; kpis: string[] }) {
     const bs = buckets(grain, bucketCount[grain], Date.now(), t.timeZone);
     return Promise.all(
       bs.map(async (b) => {
-        const r = await api.post<ComputeMetricResponse>('/v1/metrics:compute', {
+        const r = await compute(api, {
           kpi, ...(segmentId && { segmentId }), startTime: new Date(b.start).toISOString(), endTime: new Date(b.end).toISOString(),
         });
         const label = t.dateParts(b.start, tickFormat[grain]);
