@@ -55,7 +55,7 @@ try {
   }, () => page.locator('.timeline li').first().waitFor({ timeout: 60000 }));
   await time('duplicate scan', async () => {
     await page.goto(`${server.base}/console/#/duplicates`);
-    await page.locator('#sec-scan button').click();
+    await page.locator('section[aria-labelledby="sec-scan"] button').click();
   }, () => page.locator('[data-scan-state="DUPLICATE_SCAN_STATE_SUCCEEDED"]').waitFor({ timeout: 600000 }));
 } finally {
   await context?.close();

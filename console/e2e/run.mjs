@@ -102,7 +102,6 @@ try {
   async function axe(view) {
     await page.addScriptTag({ path: axePath });
     const res = await page.evaluate(async () => {
-      // eslint-disable-next-line no-undef
       const r = await axe.run(document, { resultTypes: ['violations'] });
       return r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help }));
     });

@@ -62,7 +62,6 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): {
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   return { data: state.data, error: state.error, loading: state.loading, reload: () => setTick((n) => n + 1) };
 }
