@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { ClvPrediction, Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
 import { useApp } from '../app';
-import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync } from '../components/ui';
+import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { detectLookup, lookupKinds, lookupQuery, type LookupKind } from '../lookup';
 import { CustomerLink, MergeTable } from '../components/merges';
@@ -312,12 +312,16 @@ export function SendsTable({ sends, showCustomer }: { sends: Send[]; showCustome
 function Sends({ customerId, version }: { customerId: string; version: number }) {
   const t = useI18n();
   const { api } = useApp();
-  const r = useAsync(() => api.get<{ sends?: Send[] }>(`/v1/customers/${encodeURIComponent(customerId)}/sends`, { pageSize: 50 }), [customerId, version]);
+  const r = usePaged(
+    (pageToken) => api.get<{ sends?: Send[]; nextPageToken?: string }>(`/v1/customers/${encodeURIComponent(customerId)}/sends`, { pageSize: 50, pageToken }),
+    [customerId, version],
+  );
   const list = r.data?.sends ?? [];
   return (
     <Section title={t.t('customer.sends')} id="sec-sends" wide>
       <ErrorBox error={r.error} />
       {list.length === 0 ? <Empty>{t.t('customer.noSends')}</Empty> : <SendsTable sends={list} />}
+      {r.pager}
     </Section>
   );
 }

@@ -395,7 +395,10 @@ export function JourneyDetail({ journeyId }: { journeyId: string }) {
   const id = encodeURIComponent(journeyId);
   const r = useAsync(() => api.get<{ journey: Journey }>(`/v1/journeys/${id}`), [journeyId, version]);
   const stats = useAsync(() => api.get<{ stats: JourneyStats }>(`/v1/journeys/${id}/stats`), [journeyId, version]);
-  const sends = useAsync(() => api.get<{ sends?: Send[] }>(`/v1/journeys/${id}/sends`, { pageSize: 50 }), [journeyId, version]);
+  const sends = usePaged(
+    (pageToken) => api.get<{ sends?: Send[]; nextPageToken?: string }>(`/v1/journeys/${id}/sends`, { pageSize: 50, pageToken }),
+    [journeyId, version],
+  );
   const j = r.data?.journey;
   if (r.loading && !j) return <Loading />;
   if (r.error) return <ErrorBox error={r.error} />;
@@ -484,6 +487,7 @@ export function JourneyDetail({ journeyId }: { journeyId: string }) {
       <Section title={t.t('journey.sends')} id="sec-sends">
         <ErrorBox error={sends.error} />
         {(sends.data?.sends ?? []).length === 0 ? <Empty>{t.t('customer.noSends')}</Empty> : <SendsTable sends={sends.data?.sends ?? []} showCustomer />}
+        {sends.pager}
       </Section>
     </>
   );
