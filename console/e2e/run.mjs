@@ -218,6 +218,15 @@ try {
   const journeys = (await call('GET', '/v1/journeys')).journeys;
   check(journeys.some((j) => j.displayName === '購入後フォロー' && j.state === 'ACTIVE' && j.steps.length === 2 &&
     j.exitRules?.[0]?.event?.event === 'Order Refunded'), 'the journey is created with its exit rule and active');
+  // A purchase after activation enters the journey; the stats show it.
+  await call('POST', '/v1/track', { messageId: 'after-activate', userId: 'gen-1', event: 'Order Completed',
+    properties: { order_id: 'O-after', revenue: 3000, currency: 'JPY' } });
+  const entered = await until('the entry in the stats', async () => {
+    await page.getByRole('button', { name: '更新' }).click();
+    const v = await page.locator('[data-stat="entered"]').textContent();
+    return v === '1' ? v : undefined;
+  }, 30000).catch(() => undefined);
+  check(entered === '1', 'live stats count the customer who entered');
   await shot('08-journey-active');
   await axe('journey detail');
 
