@@ -22,7 +22,8 @@ DATA_DIR ?= ./data
 RUN_FLAGS ?=
 
 # bin/kizuna is phony too: `go build` decides what is stale, not make.
-.PHONY: run build bin/kizuna image image-smoke test test-race bench generate checkgenerate protodeps tools lint breaking ci clean
+.PHONY: run build bin/kizuna image image-smoke test test-race bench generate checkgenerate protodeps tools lint breaking ci clean \
+	console checkconsole console-test e2e
 
 ## run: build and start the whole suite on embedded defaults (REST on :8080).
 run: bin/kizuna
@@ -104,9 +105,32 @@ lint: tools protodeps
 breaking: tools protodeps
 	buf breaking proto --against '.git#branch=main,subdir=proto'
 
+## console: build the web console into services/gateway/internal/console/dist
+## (committed, embedded by go:embed). Needs Node only here, never for make run.
+CONSOLE_DIST := services/gateway/internal/console/dist
+console:
+	cd console && npm ci --no-audit --no-fund && npm run build
+
+## checkconsole: fail when the committed console build differs from what console/ builds.
+checkconsole: console
+	@if [ -n "$$(git status --porcelain -- $(CONSOLE_DIST))" ]; then \
+		echo "the console build is stale: run 'make console' and commit the result"; \
+		git status --porcelain -- $(CONSOLE_DIST); exit 1; fi
+
+## console-test: the console's unit tests (Vitest).
+console-test:
+	cd console && npm ci --no-audit --no-fund && npm test
+
+## e2e: the console in headless Chromium against the built binary (see console/e2e),
+## on the embedded backends, and on PostgreSQL + JetStream when KIZUNA_TEST_* are set.
+e2e: bin/kizuna
+	cd console && npm ci --no-audit --no-fund && KIZUNA_BIN=$(CURDIR)/bin/kizuna npm run e2e
+	@if [ -n "$$KIZUNA_TEST_POSTGRES_URL" ] && [ -n "$$KIZUNA_TEST_NATS_URL" ]; then \
+		cd console && KIZUNA_BIN=$(CURDIR)/bin/kizuna KIZUNA_E2E_BACKEND=external npm run e2e; fi
+
 ## ci: lint, checkgenerate and test in one make run, so shared prerequisites run once.
 # .ci/run calls it with the external backends required.
-ci: lint checkgenerate test
+ci: lint checkgenerate checkconsole console-test test e2e
 
 clean:
 	rm -rf bin .cache third_party

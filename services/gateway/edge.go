@@ -48,11 +48,12 @@ var errBodyTooLarge = errors.New("request body too large")
 // and decompresses the body within its limit, and, on Segment's endpoints,
 // turns the write key into the bearer form the backends authenticate and
 // answers CORS so browser SDKs can call.
-func (g *Gateway) edge(next http.Handler) http.Handler {
+func (g *Gateway) edge() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		limit, segment := segmentPaths[r.URL.Path]
+		next := g.trackingMux
 		if !segment {
-			limit = defaultBodyLimit
+			limit, next = defaultBodyLimit, g.mux
 		}
 		if segment && r.Header.Get("Origin") != "" {
 			// Write keys are public by design (they ship in web pages), so
@@ -65,6 +66,12 @@ func (g *Gateway) edge(next http.Handler) http.Handler {
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
+		}
+		if !segment && g.cors(w, r) {
+			return
+		}
+		if r.Method == http.MethodPatch {
+			snakeUpdateMask(r)
 		}
 
 		ctx, cancel := context.WithTimeout(r.Context(), requestTimeout)
@@ -239,4 +246,47 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	k, err := c.r.Read(p)
 	c.n -= int64(k)
 	return k, err
+}
+
+// snakeUpdateMask rewrites the update mask of a PATCH query into the
+// proto field names the services compare it with, so "quietHours" (the
+// JSON name every body uses) works as well as "quiet_hours".
+func snakeUpdateMask(r *http.Request) {
+	q := r.URL.Query()
+	changed := false
+	for _, key := range []string{"updateMask", "update_mask"} {
+		vals, ok := q[key]
+		if !ok {
+			continue
+		}
+		for i, v := range vals {
+			paths := strings.Split(v, ",")
+			for j, p := range paths {
+				paths[j] = snakeCase(strings.TrimSpace(p))
+			}
+			if s := strings.Join(paths, ","); s != v {
+				vals[i], changed = s, true
+			}
+		}
+	}
+	if changed {
+		r.URL.RawQuery = q.Encode()
+	}
+}
+
+// snakeCase turns lowerCamelCase into snake_case ("quietHours.start" →
+// "quiet_hours.start"); snake_case passes unchanged.
+func snakeCase(s string) string {
+	var b strings.Builder
+	for i, c := range s {
+		if 'A' <= c && c <= 'Z' {
+			if i > 0 && s[i-1] != '.' {
+				b.WriteByte('_')
+			}
+			b.WriteRune(c - 'A' + 'a')
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -262,7 +262,8 @@ type env struct {
 
 // envConfig selects which backends newEnv leaves unreachable.
 type envConfig struct {
-	down map[string]bool
+	down        map[string]bool
+	corsOrigins []string
 }
 
 // envOption adjusts newEnv.
@@ -271,6 +272,11 @@ type envOption func(*envConfig)
 // withBackendDown makes the named backend's connection point at a closed port.
 func withBackendDown(name string) envOption {
 	return func(c *envConfig) { c.down[name] = true }
+}
+
+// withCORSOrigins sets Options.CORSOrigins.
+func withCORSOrigins(origins ...string) envOption {
+	return func(c *envConfig) { c.corsOrigins = origins }
 }
 
 // newEnv starts the fake backends through grpctest (so the platform's auth
@@ -318,6 +324,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Metrics:      grpctest.Dial(t, addrs["metrics"]),
 		Campaign:     grpctest.Dial(t, addrs["campaign"]),
 		Logger:       telemetry.NewLogger(logs, slog.LevelInfo, true),
+		CORSOrigins:  cfg.corsOrigins,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -16,6 +16,7 @@
 //	/unsubscribe/{token}
 //	                   the unsubscribe link of marketing mail: GET confirms,
 //	                   POST (RFC 8058 one-click or the form) unsubscribes
+//	GET /console/      the marketer's web console (embedded static files)
 //	GET /openapi.json  the merged OpenAPI document
 //	GET /metrics       Prometheus metrics, when Options.MetricsHandler is set
 //	GET /healthz       200 while the process runs
@@ -45,6 +46,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/gateway/internal/console"
 )
 
 // Server timeouts. Requests get a deadline of requestTimeout, which grpc-go
@@ -74,6 +76,10 @@ type Options struct {
 	// Campaign serves CampaignService, ChannelService, JourneyService and
 	// ConsentService.
 	Campaign *grpc.ClientConn
+	// CORSOrigins may call the REST API from a browser: exact origins
+	// ("https://app.example.jp") or "*" for any. None when empty; the
+	// console at /console/ is same-origin and needs none.
+	CORSOrigins []string
 	// Logger receives one line per request; slog.Default() when nil. Build
 	// it with telemetry.NewLogger for the lines to carry trace ids.
 	Logger *slog.Logger
@@ -86,15 +92,19 @@ type Options struct {
 // Gateway is the HTTP front door. Build it with New; it is safe for
 // concurrent use.
 type Gateway struct {
-	logger    *slog.Logger
-	mux       *runtime.ServeMux
-	marshaler runtime.Marshaler
-	backends  []backend
-	handler   http.Handler
+	logger *slog.Logger
+	// mux serves every REST route but Segment's tracking API, whose
+	// requests trackingMux decodes leniently (see New).
+	mux         *runtime.ServeMux
+	trackingMux *runtime.ServeMux
+	marshaler   runtime.Marshaler
+	backends    []backend
+	handler     http.Handler
 	// channels and consent serve the public routes the gateway answers
 	// itself (LINE webhook, unsubscribe link) instead of grpc-gateway.
-	channels campaignv1.ChannelServiceClient
-	consent  campaignv1.ConsentServiceClient
+	channels    campaignv1.ChannelServiceClient
+	consent     campaignv1.ConsentServiceClient
+	corsOrigins []string
 	// draining turns /readyz to 503 once Serve starts shutting down, so a
 	// load balancer stops routing here while in-flight requests finish.
 	draining atomic.Bool
@@ -127,34 +137,38 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	}
 
 	g := &Gateway{
-		logger:   logger,
-		backends: backends,
-		channels: campaignv1.NewChannelServiceClient(opts.Campaign),
-		consent:  campaignv1.NewConsentServiceClient(opts.Campaign),
-		marshaler: &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
-			// Zero counts and empty lists are answers, not absent data: emit them.
-			MarshalOptions: protojson.MarshalOptions{EmitUnpopulated: true},
-			// Segment clients send fields the contract does not model
-			// (writeKey, _metadata, library...); ignoring them is the
-			// compatibility the tracking API promises.
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}}},
+		logger:      logger,
+		backends:    backends,
+		corsOrigins: opts.CORSOrigins,
+		channels:    campaignv1.NewChannelServiceClient(opts.Campaign),
+		consent:     campaignv1.NewConsentServiceClient(opts.Campaign),
+		// A field the contract does not know is a mistake worth a 400
+		// ({"users":1000} would otherwise plan for 0 trials)...
+		marshaler: newMarshaler(false),
 	}
-	g.mux = runtime.NewServeMux(
-		// The wildcard covers application/json and also text/plain, which
-		// browsers use to send tracking calls without a CORS preflight.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.marshaler),
-		runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
-		runtime.WithErrorHandler(g.errorHandler),
-		runtime.WithMiddlewares(routeMiddleware),
-	)
+	newMux := func(m runtime.Marshaler) *runtime.ServeMux {
+		return runtime.NewServeMux(
+			// The wildcard covers application/json and also text/plain, which
+			// browsers use to send tracking calls without a CORS preflight.
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, m),
+			runtime.WithIncomingHeaderMatcher(incomingHeaderMatcher),
+			runtime.WithErrorHandler(g.errorHandler),
+			runtime.WithRoutingErrorHandler(routingErrorHandler),
+			runtime.WithMiddlewares(routeMiddleware),
+		)
+	}
+	g.mux = newMux(g.marshaler)
+	// ...except on Segment's tracking API: its clients send fields the
+	// contract does not model (writeKey, _metadata, library...), and
+	// ignoring them is the compatibility it promises.
+	g.trackingMux = newMux(newMarshaler(true))
 
 	registrations := []struct {
 		name     string
 		register func(context.Context, *runtime.ServeMux) error
 	}{
 		{"TrackingService", func(ctx context.Context, mux *runtime.ServeMux) error {
-			return ingestionv1.RegisterTrackingServiceHandlerClient(ctx, mux, ingestionv1.NewTrackingServiceClient(opts.Ingestion))
+			return ingestionv1.RegisterTrackingServiceHandlerClient(ctx, g.trackingMux, ingestionv1.NewTrackingServiceClient(opts.Ingestion))
 		}},
 		{"CustomerService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return ingestionv1.RegisterCustomerServiceHandlerClient(ctx, mux, ingestionv1.NewCustomerServiceClient(opts.Ingestion))
@@ -197,13 +211,17 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 	if opts.MetricsHandler != nil {
 		root.Handle("GET /metrics", opts.MetricsHandler)
 	}
+	// The console is static files calling the public REST API with the
+	// user's key, like any other client: it adds no way in.
+	root.Handle(console.Prefix, console.Handler())
+	root.Handle("GET /console", http.RedirectHandler(console.Prefix, http.StatusMovedPermanently))
 	// Public routes that must not go through grpc-gateway: LINE signs the
 	// raw body, which JSON transcoding would not keep, and the unsubscribe
 	// link answers browsers and mail clients with HTML. Both patterns are
 	// method-less so other methods get a 405 here rather than a 404 below.
 	root.HandleFunc(lineWebhookRoute, g.lineWebhook)
 	root.HandleFunc(unsubscribeRoute, g.unsubscribe)
-	root.Handle("/", g.edge(g.mux))
+	root.Handle("/", g.edge())
 
 	// otelhttp is outermost so the span (and the trace id in the log line)
 	// covers everything, and its context reaches the gRPC client calls.
@@ -296,6 +314,16 @@ func incomingHeaderMatcher(key string) (string, bool) {
 	return h, true
 }
 
+// newMarshaler is the gateway's JSON: zero counts and empty lists are
+// answers, not absent data, so they are emitted; unknown request fields are
+// discarded only when lenient.
+func newMarshaler(lenient bool) runtime.Marshaler {
+	return &runtime.HTTPBodyMarshaler{Marshaler: jsonMarshaler{&runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: lenient},
+	}}}
+}
+
 // jsonMarshaler is runtime.JSONPb with decode errors that say what went
 // wrong: a truncated body otherwise reaches the client as a bare
 // "unexpected EOF".
@@ -312,7 +340,7 @@ func (m jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 			// io.EOF is an empty body, which grpc-gateway treats as {}.
 			return err
 		}
-		return fmt.Errorf("malformed JSON body: %w", err)
+		return explainDecodeError(err)
 	})
 }
 

@@ -156,14 +156,47 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("Content-Type = %q", ct)
 	}
 	var doc struct {
-		Swagger string                                `json:"swagger"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+		Swagger string `json:"swagger"`
+		Info    struct {
+			Title, Version string
+		} `json:"info"`
+		SecurityDefinitions map[string]struct {
+			Type, In, Name string
+		} `json:"securityDefinitions"`
+		Paths map[string]map[string]struct {
+			Responses map[string]json.RawMessage `json:"responses"`
+			Security  []map[string][]string      `json:"security"`
+		} `json:"paths"`
 	}
 	if err := json.Unmarshal(res.body, &doc); err != nil {
 		t.Fatalf("openapi.json is not valid JSON: %v", err)
 	}
 	if doc.Swagger != "2.0" {
 		t.Errorf("swagger = %q, want 2.0", doc.Swagger)
+	}
+	// Enough for a generated client: a real title, the auth schemes and
+	// the error answers described.
+	if doc.Info.Title != "Kizuna REST API" || doc.Info.Version == "" || doc.Info.Version == "version not set" {
+		t.Errorf("info = %+v", doc.Info)
+	}
+	if b := doc.SecurityDefinitions["Bearer"]; b.Type != "apiKey" || b.In != "header" || b.Name != "Authorization" {
+		t.Errorf("Bearer security definition = %+v", b)
+	}
+	if doc.SecurityDefinitions["Basic"].Type != "basic" {
+		t.Errorf("Basic security definition = %+v", doc.SecurityDefinitions["Basic"])
+	}
+	for _, code := range []string{"400", "401", "403", "404"} {
+		if _, ok := doc.Paths["/v1/journeys"]["post"].Responses[code]; !ok {
+			t.Errorf("POST /v1/journeys does not describe %s", code)
+		}
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if _, ok := doc.Paths[p]["get"]; !ok {
+			t.Errorf("paths lack GET %s", p)
+		}
+	}
+	if sec := doc.Paths["/v1/batch"]["post"].Security; len(sec) != 2 {
+		t.Errorf("/v1/batch security = %v, want Bearer or Basic", sec)
 	}
 	for _, p := range []string{
 		"/v1/batch", "/v1/track", "/v1/segments", "/v1/kpis", "/v1/campaigns",
@@ -177,6 +210,20 @@ func TestOpenAPI(t *testing.T) {
 	}
 	if _, ok := doc.Paths["/v1/batch"]["post"]; !ok {
 		t.Errorf("/v1/batch has no post operation")
+	}
+}
+
+func TestConsoleIsServed(t *testing.T) {
+	e := newEnv(t)
+	// The client follows the redirect from /console to /console/.
+	for _, path := range []string{"/console", "/console/"} {
+		res := e.do(t, http.MethodGet, path, nil, nil)
+		if res.status != http.StatusOK || !strings.Contains(string(res.body), `<div id="app">`) {
+			t.Fatalf("GET %s = %d %.200s", path, res.status, res.body)
+		}
+	}
+	if res := e.do(t, http.MethodDelete, "/console/", nil, nil); res.status != http.StatusMethodNotAllowed {
+		t.Errorf("DELETE /console/ = %d, want 405", res.status)
 	}
 }
 

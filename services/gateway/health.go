@@ -101,7 +101,7 @@ func (g *Gateway) check(ctx context.Context, b backend) string {
 func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	_, _ = w.Write(openapi.Document)
+	_, _ = w.Write(openapi.Served)
 }
 
 // writeJSON writes v as a JSON response. Health answers must never be

@@ -146,7 +146,7 @@ func (g *Gateway) errorHandler(ctx context.Context, mux *runtime.ServeMux, m run
 		}
 		g.logger.WarnContext(ctx, "backend unavailable", "route", route, "error", err)
 	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, err)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, &challengeWriter{ResponseWriter: w}, r, withFieldViolation(err))
 }
 
 // challengeWriter rewrites WWW-Authenticate just before a 401 goes out.

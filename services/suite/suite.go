@@ -61,6 +61,8 @@ type Config struct {
 	// PublicURL is the gateway's address in unsubscribe links; default
 	// http://<HTTPAddr>.
 	PublicURL string
+	// CORSOrigins may call the REST API from a browser (gateway.Options).
+	CORSOrigins []string
 	// Campaign, when set, adjusts the campaign service's options (tests
 	// shorten backoffs and trust their own SMTP server).
 	Campaign func(*campaign.Options)
@@ -249,7 +251,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 
 	gw, err := gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
 		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway"),
-		MetricsHandler: cfg.MetricsHandler})
+		MetricsHandler: cfg.MetricsHandler, CORSOrigins: cfg.CORSOrigins})
 	if err != nil {
 		return err
 	}

@@ -26,10 +26,15 @@ func run(ctx context.Context, args []string) error {
 	var common config.Common
 	common.Register(fs, config.DefaultPrometheusAddr)
 	addr := fs.String("http-addr", "KIZUNA_HTTP_ADDR", ":8080", "REST listen address")
+	corsOrigins := fs.String("cors-origins", "KIZUNA_CORS_ORIGINS", "", "comma-separated origins (or *) that may call the REST API from a browser; the console at /console/ needs none")
 	targets := grpcclient.TargetFlags(fs, "ingestion", "segmentation", "metrics", "campaign")
 	tlsFlags := grpctls.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	origins, err := gateway.ParseOrigins(*corsOrigins)
+	if err != nil {
+		return fmt.Errorf("%w: %w", config.ErrUsage, err)
 	}
 	log, stopTelemetry, err := common.Start(ctx, os.Stderr, "gateway")
 	if err != nil {
@@ -49,7 +54,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer closeConns()
 	gw, err := gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
-		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log})
+		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log, CORSOrigins: origins})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/kizuna/kizuna/services/analytics/clvcli"
+	"github.com/kizuna/kizuna/services/gateway"
 	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
@@ -78,6 +79,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	devKey := fs.String("dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
 	adminKey := fs.String("admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
 	publicURL := fs.String("public-url", "KIZUNA_PUBLIC_URL", "", "the gateway's address as customers reach it, for unsubscribe links; empty: http://<http-addr>")
+	corsOrigins := fs.String("cors-origins", "KIZUNA_CORS_ORIGINS", "", "comma-separated origins (or *) that may call the REST API from a browser; the console at /console/ needs none")
 	secretKey := fs.String("secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or hex) sealing channel secrets; empty: <data-dir>/secret.key, created on first start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -85,6 +87,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		fmt.Fprint(stderr, commands)
 		return config.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	origins, err := gateway.ParseOrigins(*corsOrigins)
+	if err != nil {
+		return fmt.Errorf("%w: %w", config.ErrUsage, err)
 	}
 	// No service tag: the suite tags each service's lines itself.
 	logger, stopTelemetry, err := common.Start(ctx, stderr, "")
@@ -97,7 +103,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		DataDir: *dataDir, HTTPAddr: *httpAddr,
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
 		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
-		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(),
+		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(), CORSOrigins: origins,
 	}
 	return suite.Run(ctx, cfg, func(a suite.Addrs, newKey string) {
 		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz, metrics: /metrics)\n", a.HTTP)

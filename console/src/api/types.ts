@@ -1,0 +1,27 @@
+// Names for the generated OpenAPI types the views use. schema.d.ts is
+// generated from the gateway's /openapi.json at build time (npm run
+// gen:api), so a contract change that breaks a view fails the type check.
+import type { definitions } from './schema';
+
+export type Customer = definitions['v1Customer'];
+export type Identity = definitions['v1Identity'];
+export type IdentityTrait = definitions['v1IdentityTrait'];
+export type Event = definitions['v1Event'];
+export type Merge = definitions['v1Merge'];
+export type MergeSuggestion = definitions['v1MergeSuggestion'];
+export type DuplicateScan = definitions['v1DuplicateScan'];
+export type Segment = definitions['v1Segment'];
+export type CustomerFeatures = definitions['v1CustomerFeatures'];
+export type Consent = definitions['v1Consent'];
+export type CustomerJourney = definitions['v1CustomerJourney'];
+export type Send = definitions['v1Send'];
+export type Journey = definitions['v1Journey'];
+export type JourneyStats = definitions['v1JourneyStats'];
+export type Step = definitions['v1Step'];
+export type Channel = definitions['v1Channel'];
+export type Workspace = definitions['v1Workspace'];
+export type FrequencyCap = definitions['v1FrequencyCap'];
+export type Kpi = definitions['v1Kpi'];
+export type ComputeMetricResponse = definitions['v1ComputeMetricResponse'];
+export type ChannelType = definitions['v1ChannelType'];
+export type ClvPrediction = definitions['v1ClvPrediction'];

@@ -1,0 +1,95 @@
+import type { Customer, Segment } from '../api/types';
+import { useApp } from '../app';
+import { CustomerLink } from '../components/merges';
+import { Empty, ErrorBox, Loading, useAsync, usePaged } from '../components/ui';
+import { useI18n } from '../i18n/i18n';
+import { href } from '../router';
+
+/**
+ * Segments lists the workspace's segments with their sizes. The rule
+ * builder with a live preview comes with the new rule language (issue 10)
+ * and slots in here as a "new segment" page.
+ */
+export function Segments() {
+  const t = useI18n();
+  const { api } = useApp();
+  const r = usePaged(
+    (pageToken) => api.get<{ segments?: Segment[]; nextPageToken?: string }>('/v1/segments', { pageSize: 50, pageToken }),
+    [],
+  );
+  const list = r.data?.segments ?? [];
+  return (
+    <>
+      <h1>{t.t('segments.title')}</h1>
+      <ErrorBox error={r.error} />
+      {r.loading && !r.data ? <Loading /> : list.length === 0 ? <Empty>{t.t('segments.none')}</Empty> : (
+        <table>
+          <thead><tr>
+            <th scope="col">{t.t('segments.name')}</th><th scope="col">{t.t('segments.size')}</th>
+            <th scope="col">{t.t('segments.description')}</th><th scope="col">{t.t('segments.created')}</th>
+          </tr></thead>
+          <tbody>
+            {list.map((s) => (
+              <tr key={s.segmentId} data-segment={s.segmentId}>
+                <td><a href={href({ view: 'segments', segmentId: s.segmentId ?? '' })}>{s.displayName}</a></td>
+                <td class="num">{t.number(s.size, 0)}</td>
+                <td>{s.description || '—'}</td>
+                <td>{t.date(s.createTime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {r.pager}
+    </>
+  );
+}
+
+const membersPage = 50;
+
+/** SegmentMembers pages through a segment's members, with who they are. */
+export function SegmentMembers({ segmentId }: { segmentId: string }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const id = encodeURIComponent(segmentId);
+  const seg = useAsync(() => api.get<{ segment: Segment }>(`/v1/segments/${id}`), [segmentId]);
+  const page = usePaged(async (pageToken) => {
+    const r = await api.get<{ members?: Array<{ customerId?: string; joinTime?: string }>; nextPageToken?: string; totalSize?: string }>(
+      `/v1/segments/${id}/members`, { pageSize: membersPage, pageToken });
+    const ids = (r.members ?? []).map((m) => m.customerId ?? '').filter(Boolean);
+    const customers = ids.length ? (await api.get<{ customers?: Customer[] }>('/v1/customers:batchGet', { customerIds: ids })).customers ?? [] : [];
+    return { ...r, byId: new Map(customers.map((c) => [c.customerId, c])) };
+  }, [segmentId]);
+  const s = seg.data?.segment;
+  const trait = (c: Customer | undefined, k: string) => {
+    const v = c?.traits?.[k];
+    return typeof v === 'string' || typeof v === 'number' ? String(v) : '—';
+  };
+  return (
+    <>
+      <p><a href={href({ view: 'segments' })}>{t.t('segments.back')}</a></p>
+      <h1>{s?.displayName ?? segmentId}</h1>
+      <ErrorBox error={seg.error ?? page.error} />
+      {s && <p>{t.t('segments.members', { n: t.number(s.size, 0) })}{s.description ? ` · ${s.description}` : ''}</p>}
+      {page.loading && !page.data ? <Loading /> : (page.data?.members ?? []).length === 0 ? <Empty>{t.t('segments.noMembers')}</Empty> : (
+        <table>
+          <thead><tr>
+            <th scope="col">{t.t('customer.id')}</th><th scope="col">{t.t('identity.name')}</th>
+            <th scope="col">{t.t('identity.email')}</th><th scope="col">{t.t('segments.joined')}</th>
+          </tr></thead>
+          <tbody>
+            {(page.data?.members ?? []).map((m) => (
+              <tr key={m.customerId}>
+                <td><CustomerLink id={m.customerId} /></td>
+                <td>{trait(page.data?.byId.get(m.customerId), 'name')}</td>
+                <td>{trait(page.data?.byId.get(m.customerId), 'email')}</td>
+                <td>{t.dateTime(m.joinTime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {page.pager}
+    </>
+  );
+}
