@@ -104,6 +104,7 @@ var PublicMethods = []string{
 type Service struct {
 	server   *api.Server
 	journeys *api.JourneyServer
+	store    *store.Store
 	runner   *runner.Runner
 	sender   *sender.Sender
 	email    *email.Sender
@@ -187,7 +188,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
 	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake})
 	m := domain.NewManager(st, &launch.Launcher{Store: st, Channels: channels, Segments: pc}, now, run.Wake)
-	return &Service{server: api.New(m), journeys: js, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
+	return &Service{server: api.New(m), journeys: js, store: st, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
 }
 
 // Register adds CampaignService to srv.
@@ -206,6 +207,11 @@ func (s *Service) Register(srv *grpc.Server) {
 // Several replicas may run it at once against one database.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
+	stopObserving, err := bus.ObserveOutbox("campaign", s.store.UnpublishedBacklog)
+	if err != nil {
+		return fmt.Errorf("campaign: %w", err)
+	}
+	defer stopObserving()
 	for _, c := range []bus.Consumer{
 		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent, BatchHandler: s.runner.HandleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -19,8 +22,10 @@ import (
 	"github.com/kizuna/kizuna/services/campaign"
 	"github.com/kizuna/kizuna/services/campaign/linetest"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
 
 // fakeWorkspaces serves GetWorkspace: loopback URLs allowed (the sink) and
@@ -237,4 +242,48 @@ func TestHoldoutAndVariants(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSendCounter checks the sends counter an on-call alerts on: final
+// outcomes by channel type, status and reason.
+func TestSendCounter(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	prev := otel.GetMeterProvider()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	t.Cleanup(func() { otel.SetMeterProvider(prev) })
+
+	members := []string{"cus_1", "cus_2", "cus_3"}
+	traits := map[string]map[string]any{"cus_1": {}, "cus_2": {}} // cus_3 has no profile
+	env := startJourneys(t, sqldbtest.SQLite(t), bustest.Embedded(t),
+		&fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": members}}},
+		&fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
+	sink := newSink(t, always(200))
+	ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
+		DisplayName: "hook", Config: &campaignv1.Channel_Webhook{Webhook: &campaignv1.WebhookChannel{Url: sink.srv.URL}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.broadcast(t, "seg_1", ch.GetChannel().GetChannelId(), "hi")
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "kizuna.campaign.sends" {
+				continue
+			}
+			for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				status, _ := dp.Attributes.Value("status")
+				reason, _ := dp.Attributes.Value("reason")
+				got[status.AsString()+"/"+reason.AsString()] += dp.Value
+			}
+		}
+	}
+	if want := map[string]int64{"sent/": 2, "skipped/NO_PROFILE": 1}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("kizuna.campaign.sends = %v, want %v", got, want)
+	}
 }

@@ -29,6 +29,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/channel"
@@ -103,6 +106,8 @@ type Sender struct {
 	wake chan struct{}
 
 	publishing sync.Mutex
+	// sends counts final outcomes by channel type, status and reason.
+	sends metric.Int64Counter
 
 	mu        sync.Mutex
 	templates map[string]*message.Template
@@ -135,7 +140,12 @@ func New(cfg Config) *Sender {
 	setDefault(&cfg.Lease, DefaultLease)
 	setDefault(&cfg.PollInterval, DefaultPollInterval)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
-	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), templates: map[string]*message.Template{}, byPolicy: map[netguard.Policy]*clients{}}
+	// An error means an invalid instrument name, fixed here; the no-op
+	// counter it returns then is harmless.
+	sends, _ := otel.Meter("github.com/kizuna/kizuna/services/campaign").Int64Counter("kizuna.campaign.sends",
+		metric.WithDescription("Final send outcomes, by channel_type (email, line, webhook), status (sent, failed, skipped) and reason (why skipped)."),
+		metric.WithUnit("{send}"))
+	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), templates: map[string]*message.Template{}, byPolicy: map[netguard.Policy]*clients{}, sends: sends}
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {
@@ -224,6 +234,13 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	}
 	if _, err := s.cfg.Store.RecordOutcomes(ctx, outcomes); err != nil {
 		return len(claims), err
+	}
+	for _, o := range outcomes {
+		switch o.Status {
+		case store.SendSent, store.SendFailed, store.SendSkipped:
+			s.sends.Add(ctx, 1, metric.WithAttributes(attribute.String("channel_type", o.Send.ChannelType),
+				attribute.String("status", o.Status), attribute.String("reason", o.Reason)))
+		}
 	}
 	return len(claims), nil
 }

@@ -208,6 +208,17 @@ func (s *Store) UnpublishedSends(ctx context.Context, limit int) ([]Send, error)
 	return sds, nil
 }
 
+// UnpublishedBacklog counts final send outcomes not yet on the bus (the
+// outbox backlog an operator watches).
+func (s *Store) UnpublishedBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sends
+		WHERE status IN ('sent', 'failed', 'skipped') AND NOT published`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unpublished sends: %w", err)
+	}
+	return n, nil
+}
+
 // MarkSendsPublished flags the outcomes of sds as published.
 func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return markSendsPublished(ctx, tx, sds) })
