@@ -31,8 +31,10 @@ type ComputeMetricRequest struct {
 	// Restricts the computation to the segment's current members.
 	SegmentId string `protobuf:"bytes,2,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
 	// Orders at or after start_time and before end_time count; both optional.
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// IANA time zone of calendar periods; the workspace's when unset.
+	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -93,6 +95,13 @@ func (x *ComputeMetricRequest) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
+}
+
+func (x *ComputeMetricRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
 }
 
 // ComputeMetricResponse holds the value and what it was computed from.
@@ -245,9 +254,12 @@ func (*ListKpisRequest) Descriptor() ([]byte, []int) {
 
 // Kpi describes a KPI.
 type Kpi struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the KPI measures and its formula, in words.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// "currency", "count", "ratio" (0 to 1), "score" or "multiple".
+	Unit          string `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +304,13 @@ func (x *Kpi) GetName() string {
 func (x *Kpi) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *Kpi) GetUnit() string {
+	if x != nil {
+		return x.Unit
 	}
 	return ""
 }
@@ -1577,14 +1596,15 @@ var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n" +
+	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\"\xd6\x01\n" +
 	"\x14ComputeMetricRequest\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x02 \x01(\tR\tsegmentId\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x93\x03\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"\x93\x03\n" +
 	"\x15ComputeMetricResponse\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12%\n" +
@@ -1598,10 +1618,11 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12=\n" +
 	"\fcompute_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcomputeTime\"\x11\n" +
-	"\x0fListKpisRequest\";\n" +
+	"\x0fListKpisRequest\"O\n" +
 	"\x03Kpi\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\">\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\">\n" +
 	"\x10ListKpisResponse\x12*\n" +
 	"\x04kpis\x18\x01 \x03(\v2\x16.kizuna.metrics.v1.KpiR\x04kpis\"u\n" +
 	"\rFitClvRequest\x12L\n" +
@@ -1699,7 +1720,7 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05alpha\x18\x04 \x01(\x01R\x05alpha\x12\x14\n" +
 	"\x05power\x18\x05 \x01(\x01R\x05power\"D\n" +
 	"\x16PlanSampleSizeResponse\x12*\n" +
-	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\x9d\b\n" +
+	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\xc0\x1a\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
 	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12u\n" +
@@ -1711,7 +1732,28 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"ComputeNps\x12$.kizuna.metrics.v1.ComputeNpsRequest\x1a%.kizuna.metrics.v1.ComputeNpsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/surveys:computeNps\x12\x90\x01\n" +
 	"\x12GetCohortRetention\x12,.kizuna.metrics.v1.GetCohortRetentionRequest\x1a-.kizuna.metrics.v1.GetCohortRetentionResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/cohorts:retention\x12e\n" +
 	"\bListKpis\x12\".kizuna.metrics.v1.ListKpisRequest\x1a#.kizuna.metrics.v1.ListKpisResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/kpisB\xc5\x01\n" +
+	"\x12\b/v1/kpis\x12}\n" +
+	"\fQueryMetrics\x12&.kizuna.metrics.v1.QueryMetricsRequest\x1a'.kizuna.metrics.v1.QueryMetricsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/metrics:query\x12r\n" +
+	"\n" +
+	"CreateCost\x12$.kizuna.metrics.v1.CreateCostRequest\x1a%.kizuna.metrics.v1.CreateCostResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x04cost\"\t/v1/costs\x12i\n" +
+	"\tListCosts\x12#.kizuna.metrics.v1.ListCostsRequest\x1a$.kizuna.metrics.v1.ListCostsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12v\n" +
+	"\n" +
+	"DeleteCost\x12$.kizuna.metrics.v1.DeleteCostRequest\x1a%.kizuna.metrics.v1.DeleteCostResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/costs/{cost_id}\x12\x8e\x01\n" +
+	"\x12GetMetricsSettings\x12,.kizuna.metrics.v1.GetMetricsSettingsRequest\x1a-.kizuna.metrics.v1.GetMetricsSettingsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/metricsSettings\x12\xa1\x01\n" +
+	"\x15UpdateMetricsSettings\x12/.kizuna.metrics.v1.UpdateMetricsSettingsRequest\x1a0.kizuna.metrics.v1.UpdateMetricsSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bsettings\x1a\x13/v1/metricsSettings\x12\x89\x01\n" +
+	"\x11ListSurveyAnswers\x12+.kizuna.metrics.v1.ListSurveyAnswersRequest\x1a,.kizuna.metrics.v1.ListSurveyAnswersResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/surveyAnswers\x12\x82\x01\n" +
+	"\rComputeFunnel\x12'.kizuna.metrics.v1.ComputeFunnelRequest\x1a(.kizuna.metrics.v1.ComputeFunnelResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/funnels:compute\x12\x82\x01\n" +
+	"\rCreateKpiTree\x12'.kizuna.metrics.v1.CreateKpiTreeRequest\x1a(.kizuna.metrics.v1.CreateKpiTreeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\bkpi_tree\"\f/v1/kpiTrees\x12}\n" +
+	"\n" +
+	"GetKpiTree\x12$.kizuna.metrics.v1.GetKpiTreeRequest\x1a%.kizuna.metrics.v1.GetKpiTreeResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/kpiTrees/{kpi_tree_id}\x12u\n" +
+	"\fListKpiTrees\x12&.kizuna.metrics.v1.ListKpiTreesRequest\x1a'.kizuna.metrics.v1.ListKpiTreesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/kpiTrees\x12\x90\x01\n" +
+	"\rUpdateKpiTree\x12'.kizuna.metrics.v1.UpdateKpiTreeRequest\x1a(.kizuna.metrics.v1.UpdateKpiTreeResponse\",\x82\xd3\xe4\x93\x02&:\bkpi_tree\x1a\x1a/v1/kpiTrees/{kpi_tree_id}\x12\x86\x01\n" +
+	"\rDeleteKpiTree\x12'.kizuna.metrics.v1.DeleteKpiTreeRequest\x1a(.kizuna.metrics.v1.DeleteKpiTreeResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/kpiTrees/{kpi_tree_id}\x12\x95\x01\n" +
+	"\x0fEvaluateKpiTree\x12).kizuna.metrics.v1.EvaluateKpiTreeRequest\x1a*.kizuna.metrics.v1.EvaluateKpiTreeResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/kpiTrees/{kpi_tree_id}:evaluate\x12\x90\x01\n" +
+	"\rWhatIfKpiTree\x12'.kizuna.metrics.v1.WhatIfKpiTreeRequest\x1a(.kizuna.metrics.v1.WhatIfKpiTreeResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/kpiTrees/{kpi_tree_id}:whatIf\x12\xa7\x01\n" +
+	"\x10CreateInitiative\x12*.kizuna.metrics.v1.CreateInitiativeRequest\x1a+.kizuna.metrics.v1.CreateInitiativeResponse\":\x82\xd3\xe4\x93\x024:\n" +
+	"initiative\"&/v1/kpiTrees/{kpi_tree_id}/initiatives\x12\x98\x01\n" +
+	"\x0fListInitiatives\x12).kizuna.metrics.v1.ListInitiativesRequest\x1a*.kizuna.metrics.v1.ListInitiativesResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/kpiTrees/{kpi_tree_id}/initiativesB\xc5\x01\n" +
 	"\x15com.kizuna.metrics.v1B\fMetricsProtoP\x01Z8github.com/kizuna/kizuna/gen/kizuna/metrics/v1;metricsv1\xa2\x02\x03KMX\xaa\x02\x11Kizuna.Metrics.V1\xca\x02\x11Kizuna\\Metrics\\V1\xe2\x02\x1dKizuna\\Metrics\\V1\\GPBMetadata\xea\x02\x13Kizuna::Metrics::V1b\x06proto3"
 
 var (
@@ -1728,30 +1770,64 @@ func file_kizuna_metrics_v1_metrics_proto_rawDescGZIP() []byte {
 
 var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
-	(*ComputeMetricRequest)(nil),       // 0: kizuna.metrics.v1.ComputeMetricRequest
-	(*ComputeMetricResponse)(nil),      // 1: kizuna.metrics.v1.ComputeMetricResponse
-	(*ListKpisRequest)(nil),            // 2: kizuna.metrics.v1.ListKpisRequest
-	(*Kpi)(nil),                        // 3: kizuna.metrics.v1.Kpi
-	(*ListKpisResponse)(nil),           // 4: kizuna.metrics.v1.ListKpisResponse
-	(*FitClvRequest)(nil),              // 5: kizuna.metrics.v1.FitClvRequest
-	(*BgNbd)(nil),                      // 6: kizuna.metrics.v1.BgNbd
-	(*GammaGamma)(nil),                 // 7: kizuna.metrics.v1.GammaGamma
-	(*FitClvResponse)(nil),             // 8: kizuna.metrics.v1.FitClvResponse
-	(*ConversionCounts)(nil),           // 9: kizuna.metrics.v1.ConversionCounts
-	(*AnalyzeConversionRequest)(nil),   // 10: kizuna.metrics.v1.AnalyzeConversionRequest
-	(*Interval)(nil),                   // 11: kizuna.metrics.v1.Interval
-	(*AnalyzeConversionResponse)(nil),  // 12: kizuna.metrics.v1.AnalyzeConversionResponse
-	(*ComputeNpsRequest)(nil),          // 13: kizuna.metrics.v1.ComputeNpsRequest
-	(*ComputeNpsResponse)(nil),         // 14: kizuna.metrics.v1.ComputeNpsResponse
-	(*GetCohortRetentionRequest)(nil),  // 15: kizuna.metrics.v1.GetCohortRetentionRequest
-	(*Cohort)(nil),                     // 16: kizuna.metrics.v1.Cohort
-	(*GetCohortRetentionResponse)(nil), // 17: kizuna.metrics.v1.GetCohortRetentionResponse
-	(*PredictClvRequest)(nil),          // 18: kizuna.metrics.v1.PredictClvRequest
-	(*ClvPrediction)(nil),              // 19: kizuna.metrics.v1.ClvPrediction
-	(*PredictClvResponse)(nil),         // 20: kizuna.metrics.v1.PredictClvResponse
-	(*PlanSampleSizeRequest)(nil),      // 21: kizuna.metrics.v1.PlanSampleSizeRequest
-	(*PlanSampleSizeResponse)(nil),     // 22: kizuna.metrics.v1.PlanSampleSizeResponse
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*ComputeMetricRequest)(nil),          // 0: kizuna.metrics.v1.ComputeMetricRequest
+	(*ComputeMetricResponse)(nil),         // 1: kizuna.metrics.v1.ComputeMetricResponse
+	(*ListKpisRequest)(nil),               // 2: kizuna.metrics.v1.ListKpisRequest
+	(*Kpi)(nil),                           // 3: kizuna.metrics.v1.Kpi
+	(*ListKpisResponse)(nil),              // 4: kizuna.metrics.v1.ListKpisResponse
+	(*FitClvRequest)(nil),                 // 5: kizuna.metrics.v1.FitClvRequest
+	(*BgNbd)(nil),                         // 6: kizuna.metrics.v1.BgNbd
+	(*GammaGamma)(nil),                    // 7: kizuna.metrics.v1.GammaGamma
+	(*FitClvResponse)(nil),                // 8: kizuna.metrics.v1.FitClvResponse
+	(*ConversionCounts)(nil),              // 9: kizuna.metrics.v1.ConversionCounts
+	(*AnalyzeConversionRequest)(nil),      // 10: kizuna.metrics.v1.AnalyzeConversionRequest
+	(*Interval)(nil),                      // 11: kizuna.metrics.v1.Interval
+	(*AnalyzeConversionResponse)(nil),     // 12: kizuna.metrics.v1.AnalyzeConversionResponse
+	(*ComputeNpsRequest)(nil),             // 13: kizuna.metrics.v1.ComputeNpsRequest
+	(*ComputeNpsResponse)(nil),            // 14: kizuna.metrics.v1.ComputeNpsResponse
+	(*GetCohortRetentionRequest)(nil),     // 15: kizuna.metrics.v1.GetCohortRetentionRequest
+	(*Cohort)(nil),                        // 16: kizuna.metrics.v1.Cohort
+	(*GetCohortRetentionResponse)(nil),    // 17: kizuna.metrics.v1.GetCohortRetentionResponse
+	(*PredictClvRequest)(nil),             // 18: kizuna.metrics.v1.PredictClvRequest
+	(*ClvPrediction)(nil),                 // 19: kizuna.metrics.v1.ClvPrediction
+	(*PredictClvResponse)(nil),            // 20: kizuna.metrics.v1.PredictClvResponse
+	(*PlanSampleSizeRequest)(nil),         // 21: kizuna.metrics.v1.PlanSampleSizeRequest
+	(*PlanSampleSizeResponse)(nil),        // 22: kizuna.metrics.v1.PlanSampleSizeResponse
+	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
+	(*QueryMetricsRequest)(nil),           // 24: kizuna.metrics.v1.QueryMetricsRequest
+	(*CreateCostRequest)(nil),             // 25: kizuna.metrics.v1.CreateCostRequest
+	(*ListCostsRequest)(nil),              // 26: kizuna.metrics.v1.ListCostsRequest
+	(*DeleteCostRequest)(nil),             // 27: kizuna.metrics.v1.DeleteCostRequest
+	(*GetMetricsSettingsRequest)(nil),     // 28: kizuna.metrics.v1.GetMetricsSettingsRequest
+	(*UpdateMetricsSettingsRequest)(nil),  // 29: kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	(*ListSurveyAnswersRequest)(nil),      // 30: kizuna.metrics.v1.ListSurveyAnswersRequest
+	(*ComputeFunnelRequest)(nil),          // 31: kizuna.metrics.v1.ComputeFunnelRequest
+	(*CreateKpiTreeRequest)(nil),          // 32: kizuna.metrics.v1.CreateKpiTreeRequest
+	(*GetKpiTreeRequest)(nil),             // 33: kizuna.metrics.v1.GetKpiTreeRequest
+	(*ListKpiTreesRequest)(nil),           // 34: kizuna.metrics.v1.ListKpiTreesRequest
+	(*UpdateKpiTreeRequest)(nil),          // 35: kizuna.metrics.v1.UpdateKpiTreeRequest
+	(*DeleteKpiTreeRequest)(nil),          // 36: kizuna.metrics.v1.DeleteKpiTreeRequest
+	(*EvaluateKpiTreeRequest)(nil),        // 37: kizuna.metrics.v1.EvaluateKpiTreeRequest
+	(*WhatIfKpiTreeRequest)(nil),          // 38: kizuna.metrics.v1.WhatIfKpiTreeRequest
+	(*CreateInitiativeRequest)(nil),       // 39: kizuna.metrics.v1.CreateInitiativeRequest
+	(*ListInitiativesRequest)(nil),        // 40: kizuna.metrics.v1.ListInitiativesRequest
+	(*QueryMetricsResponse)(nil),          // 41: kizuna.metrics.v1.QueryMetricsResponse
+	(*CreateCostResponse)(nil),            // 42: kizuna.metrics.v1.CreateCostResponse
+	(*ListCostsResponse)(nil),             // 43: kizuna.metrics.v1.ListCostsResponse
+	(*DeleteCostResponse)(nil),            // 44: kizuna.metrics.v1.DeleteCostResponse
+	(*GetMetricsSettingsResponse)(nil),    // 45: kizuna.metrics.v1.GetMetricsSettingsResponse
+	(*UpdateMetricsSettingsResponse)(nil), // 46: kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	(*ListSurveyAnswersResponse)(nil),     // 47: kizuna.metrics.v1.ListSurveyAnswersResponse
+	(*ComputeFunnelResponse)(nil),         // 48: kizuna.metrics.v1.ComputeFunnelResponse
+	(*CreateKpiTreeResponse)(nil),         // 49: kizuna.metrics.v1.CreateKpiTreeResponse
+	(*GetKpiTreeResponse)(nil),            // 50: kizuna.metrics.v1.GetKpiTreeResponse
+	(*ListKpiTreesResponse)(nil),          // 51: kizuna.metrics.v1.ListKpiTreesResponse
+	(*UpdateKpiTreeResponse)(nil),         // 52: kizuna.metrics.v1.UpdateKpiTreeResponse
+	(*DeleteKpiTreeResponse)(nil),         // 53: kizuna.metrics.v1.DeleteKpiTreeResponse
+	(*EvaluateKpiTreeResponse)(nil),       // 54: kizuna.metrics.v1.EvaluateKpiTreeResponse
+	(*WhatIfKpiTreeResponse)(nil),         // 55: kizuna.metrics.v1.WhatIfKpiTreeResponse
+	(*CreateInitiativeResponse)(nil),      // 56: kizuna.metrics.v1.CreateInitiativeResponse
+	(*ListInitiativesResponse)(nil),       // 57: kizuna.metrics.v1.ListInitiativesResponse
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	23, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
@@ -1783,16 +1859,50 @@ var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	13, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
 	15, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
 	2,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	1,  // 29: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 30: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	20, // 31: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
-	22, // 32: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
-	12, // 33: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
-	14, // 34: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
-	17, // 35: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
-	4,  // 36: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
+	24, // 29: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
+	25, // 30: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
+	26, // 31: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
+	27, // 32: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
+	28, // 33: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
+	29, // 34: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	30, // 35: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
+	31, // 36: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
+	32, // 37: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
+	33, // 38: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
+	34, // 39: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
+	35, // 40: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
+	36, // 41: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
+	37, // 42: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
+	38, // 43: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
+	39, // 44: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
+	40, // 45: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
+	1,  // 46: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 47: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	20, // 48: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
+	22, // 49: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
+	12, // 50: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 51: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 52: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 53: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	41, // 54: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
+	42, // 55: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
+	43, // 56: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
+	44, // 57: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
+	45, // 58: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
+	46, // 59: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	47, // 60: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
+	48, // 61: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
+	49, // 62: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
+	50, // 63: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
+	51, // 64: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
+	52, // 65: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
+	53, // 66: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
+	54, // 67: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
+	55, // 68: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
+	56, // 69: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
+	57, // 70: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
+	46, // [46:71] is the sub-list for method output_type
+	21, // [21:46] is the sub-list for method input_type
 	21, // [21:21] is the sub-list for extension type_name
 	21, // [21:21] is the sub-list for extension extendee
 	0,  // [0:21] is the sub-list for field type_name
@@ -1803,6 +1913,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 	if File_kizuna_metrics_v1_metrics_proto != nil {
 		return
 	}
+	file_kizuna_metrics_v1_dashboards_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
