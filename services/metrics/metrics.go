@@ -44,6 +44,10 @@ type Options struct {
 	// Segmentation is a connection to the segmentation service that
 	// forwards the caller's authorization metadata (grpcclient.Dial).
 	Segmentation grpc.ClientConnInterface
+	// Ingestion, optional, is a connection to ingestion forwarding the
+	// caller's authorization, for the workspace time zone calendar buckets
+	// are cut in; without it they are UTC unless a request names a zone.
+	Ingestion grpc.ClientConnInterface
 	// Now defaults to time.Now; tests fix it.
 	Now func() time.Time
 }
@@ -82,12 +86,15 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	calc := kpi.NewCalculator(st, api.NewSegments(opts.Segmentation), opts.Now)
+	segs := api.NewSegments(opts.Segmentation)
+	calc := kpi.NewCalculator(st, segs, opts.Now)
+	srv := api.NewServer(calc, st, opts.Now)
+	srv.EnableDashboards(api.Dashboards{Store: st, Segments: segs, Zones: api.NewWorkspaceZones(opts.Ingestion)})
 	return &Service{
 		bus:    opts.Bus,
 		logger: opts.Logger,
 		store:  st,
-		server: api.NewServer(calc, st, opts.Now),
+		server: srv,
 	}, nil
 }
 

@@ -273,10 +273,12 @@ func testService(t *testing.T, e *env) {
 			want: &metricsv1.ComputeMetricResponse{Kpi: "repeat_purchase_rate", Value: 0, CustomerCount: 3, PurchasingCustomerCount: 2, OrderCount: 2},
 		},
 		{
-			name: "segment ltv (members a, c, e→b, and two without orders)",
+			// x1 and x2 were never seen in an event: customer_count counts
+			// customers by their first-seen time, which they lack.
+			name: "segment ltv (members a, c, e→b, and two never seen)",
 			key:  keyA,
 			req:  &metricsv1.ComputeMetricRequest{Kpi: "historical_ltv", SegmentId: "vip"},
-			want: &metricsv1.ComputeMetricResponse{Kpi: "historical_ltv", Value: 130, CustomerCount: 5, PurchasingCustomerCount: 2, OrderCount: 4},
+			want: &metricsv1.ComputeMetricResponse{Kpi: "historical_ltv", Value: 130, CustomerCount: 3, PurchasingCustomerCount: 2, OrderCount: 4},
 		},
 		{
 			name: "empty segment",
@@ -381,8 +383,8 @@ func testService(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.GetKpis()) != 7 {
-		t.Errorf("ListKpis returned %d KPIs, want 7", len(list.GetKpis()))
+	if len(list.GetKpis()) < 25 {
+		t.Errorf("ListKpis returned %d KPIs, want at least 25", len(list.GetKpis()))
 	}
 	for _, k := range list.GetKpis() {
 		if _, err := e.client.ComputeMetric(auth.WithBearer(context.Background(), keyA), &metricsv1.ComputeMetricRequest{Kpi: k.GetName()}); err != nil {

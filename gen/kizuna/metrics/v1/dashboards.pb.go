@@ -1962,7 +1962,6 @@ type EvaluateKpiTreeRequest struct {
 	// same length just before it.
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	TimeZone      string                 `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2018,13 +2017,6 @@ func (x *EvaluateKpiTreeRequest) GetEndTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *EvaluateKpiTreeRequest) GetTimeZone() string {
-	if x != nil {
-		return x.TimeZone
-	}
-	return ""
-}
-
 // WhatIfKpiTreeRequest overrides leaf values.
 type WhatIfKpiTreeRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -2034,7 +2026,6 @@ type WhatIfKpiTreeRequest struct {
 	// Node id → the value assumed instead of the measured one; only leaves
 	// (KPI nodes without a formula) may be overridden.
 	Overrides     map[string]float64 `protobuf:"bytes,4,rep,name=overrides,proto3" json:"overrides,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
-	TimeZone      string             `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2097,13 +2088,6 @@ func (x *WhatIfKpiTreeRequest) GetOverrides() map[string]float64 {
 	return nil
 }
 
-func (x *WhatIfKpiTreeRequest) GetTimeZone() string {
-	if x != nil {
-		return x.TimeZone
-	}
-	return ""
-}
-
 // NodeValue is one node's evaluation.
 type NodeValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2118,8 +2102,8 @@ type NodeValue struct {
 	Consistent    *bool    `protobuf:"varint,6,opt,name=consistent,proto3,oneof" json:"consistent,omitempty"`
 	// value ÷ target.value when the node has a target.
 	TargetProgress *float64 `protobuf:"fixed64,7,opt,name=target_progress,json=targetProgress,proto3,oneof" json:"target_progress,omitempty"`
-	// For leaves, what-if only: the root's change in percent per 1 % change
-	// of this leaf.
+	// For leaves, what-if only: the root's change (in its own unit) when
+	// this leaf alone rises by 1 % from its what-if value.
 	Sensitivity *float64 `protobuf:"fixed64,8,opt,name=sensitivity,proto3,oneof" json:"sensitivity,omitempty"`
 	// True when the value came from an override.
 	Overridden bool `protobuf:"varint,9,opt,name=overridden,proto3" json:"overridden,omitempty"`
@@ -3100,20 +3084,18 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\bkpi_tree\x18\x02 \x01(\v2\x1a.kizuna.metrics.v1.KpiTreeR\akpiTree\"6\n" +
 	"\x14DeleteKpiTreeRequest\x12\x1e\n" +
 	"\vkpi_tree_id\x18\x01 \x01(\tR\tkpiTreeId\"\x17\n" +
-	"\x15DeleteKpiTreeResponse\"\xc7\x01\n" +
+	"\x15DeleteKpiTreeResponse\"\xaa\x01\n" +
 	"\x16EvaluateKpiTreeRequest\x12\x1e\n" +
 	"\vkpi_tree_id\x18\x01 \x01(\tR\tkpiTreeId\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
-	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\"\xd9\x02\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xbc\x02\n" +
 	"\x14WhatIfKpiTreeRequest\x12\x1e\n" +
 	"\vkpi_tree_id\x18\x01 \x01(\tR\tkpiTreeId\x129\n" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12T\n" +
-	"\toverrides\x18\x04 \x03(\v26.kizuna.metrics.v1.WhatIfKpiTreeRequest.OverridesEntryR\toverrides\x12\x1b\n" +
-	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\x1a<\n" +
+	"\toverrides\x18\x04 \x03(\v26.kizuna.metrics.v1.WhatIfKpiTreeRequest.OverridesEntryR\toverrides\x1a<\n" +
 	"\x0eOverridesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xde\x03\n" +

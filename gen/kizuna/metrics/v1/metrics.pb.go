@@ -31,10 +31,8 @@ type ComputeMetricRequest struct {
 	// Restricts the computation to the segment's current members.
 	SegmentId string `protobuf:"bytes,2,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
 	// Orders at or after start_time and before end_time count; both optional.
-	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	EndTime   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	// IANA time zone of calendar periods; the workspace's when unset.
-	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -95,13 +93,6 @@ func (x *ComputeMetricRequest) GetEndTime() *timestamppb.Timestamp {
 		return x.EndTime
 	}
 	return nil
-}
-
-func (x *ComputeMetricRequest) GetTimeZone() string {
-	if x != nil {
-		return x.TimeZone
-	}
-	return ""
 }
 
 // ComputeMetricResponse holds the value and what it was computed from.
@@ -1596,15 +1587,14 @@ var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\"\xd6\x01\n" +
+	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\"\xb9\x01\n" +
 	"\x14ComputeMetricRequest\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x02 \x01(\tR\tsegmentId\x129\n" +
 	"\n" +
 	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1b\n" +
-	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"\x93\x03\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x93\x03\n" +
 	"\x15ComputeMetricResponse\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value\x12%\n" +

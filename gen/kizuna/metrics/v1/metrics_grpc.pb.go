@@ -121,8 +121,8 @@ type MetricsServiceClient interface {
 	// bound to a KPI whether the formula agrees with the measured value.
 	EvaluateKpiTree(ctx context.Context, in *EvaluateKpiTreeRequest, opts ...grpc.CallOption) (*EvaluateKpiTreeResponse, error)
 	// WhatIfKpiTree evaluates the tree with some leaf values overridden and
-	// returns each leaf's sensitivity: the root's change in percent per 1 %
-	// change of the leaf.
+	// returns each leaf's sensitivity: the root's change per 1 % change of
+	// the leaf.
 	WhatIfKpiTree(ctx context.Context, in *WhatIfKpiTreeRequest, opts ...grpc.CallOption) (*WhatIfKpiTreeResponse, error)
 	// CreateInitiative records a PDCA initiative aimed at a tree node.
 	CreateInitiative(ctx context.Context, in *CreateInitiativeRequest, opts ...grpc.CallOption) (*CreateInitiativeResponse, error)
@@ -463,8 +463,8 @@ type MetricsServiceServer interface {
 	// bound to a KPI whether the formula agrees with the measured value.
 	EvaluateKpiTree(context.Context, *EvaluateKpiTreeRequest) (*EvaluateKpiTreeResponse, error)
 	// WhatIfKpiTree evaluates the tree with some leaf values overridden and
-	// returns each leaf's sensitivity: the root's change in percent per 1 %
-	// change of the leaf.
+	// returns each leaf's sensitivity: the root's change per 1 % change of
+	// the leaf.
 	WhatIfKpiTree(context.Context, *WhatIfKpiTreeRequest) (*WhatIfKpiTreeResponse, error)
 	// CreateInitiative records a PDCA initiative aimed at a tree node.
 	CreateInitiative(context.Context, *CreateInitiativeRequest) (*CreateInitiativeResponse, error)

@@ -30,10 +30,7 @@ type Store struct {
 	now func() time.Time
 }
 
-var (
-	_ ledger.Store = (*Store)(nil)
-	_ kpi.Store    = (*Store)(nil)
-)
+var _ ledger.Store = (*Store)(nil)
 
 // New migrates db and returns a Store on it. now stamps applied messages.
 func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*Store, error) {
@@ -80,6 +77,9 @@ ON CONFLICT (workspace_id, order_key) DO NOTHING`,
 			if err != nil {
 				return fmt.Errorf("insert order %q: %w", o.Key, err)
 			}
+		}
+		if err := insertNamed(ctx, tx, e, customerID); err != nil {
+			return err
 		}
 		applied = true
 		return nil
@@ -129,9 +129,11 @@ func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) 
 	if merged == survivor {
 		return nil // already one customer
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, merged, survivor); err != nil {
-		return fmt.Errorf("move orders: %w", err)
+	for _, table := range customerTables {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			ws, merged, survivor); err != nil {
+			return fmt.Errorf("move %s: %w", table, err)
+		}
 	}
 	var firstSeen int64
 	err = tx.QueryRowContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2 RETURNING first_seen`,
@@ -233,9 +235,39 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 func moveEventOrders(ctx context.Context, tx *sqldb.Tx, ws, from, to string, eventIDs []string) error {
 	in, ids := sqldb.InList(4, eventIDs)
 	args := append([]any{ws, from, to}, ids...)
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3
-WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...)
-	return err
+	for _, table := range customerTables {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET customer_id = $3
+WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("move %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// customerTables hold a customer's facts by event: a merge moves their rows
+// to the survivor, an undone merge moves its events' rows back.
+var customerTables = []string{"orders", "events", "survey_answers"}
+
+// insertNamed keeps a named event for funnels and its survey answer.
+func insertNamed(ctx context.Context, tx *sqldb.Tx, e ledger.Event, customerID string) error {
+	if e.Name == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO events (workspace_id, event_id, customer_id, name, event_time, properties)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
+		e.WorkspaceID, e.EventID, customerID, e.Name, e.Time.UnixMicro(), e.Properties); err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if a := e.Survey; a != nil {
+		if _, err := tx.ExecContext(ctx, `
+INSERT INTO survey_answers (workspace_id, event_id, customer_id, survey, kind, score, comment, answer_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
+			e.WorkspaceID, e.EventID, customerID, a.Survey, a.Kind, a.Score, a.Comment, e.Time.UnixMicro()); err != nil {
+			return fmt.Errorf("insert survey answer: %w", err)
+		}
+	}
+	return nil
 }
 
 // markApplied records a message id and reports whether it was new.

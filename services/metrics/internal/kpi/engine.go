@@ -1,0 +1,406 @@
+package kpi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/kizuna/kizuna/services/analytics/clv"
+)
+
+// Settings are the workspace's inputs of the KPI formulas.
+type Settings struct {
+	// Currency every revenue and cost figure is in; "" adds currencies as
+	// recorded.
+	Currency string
+	// ExchangeRates maps a currency to units of Currency per unit.
+	ExchangeRates map[string]float64
+	GrossMargin   float64
+	// F2WindowDays is the second-purchase window; DefaultF2WindowDays when 0.
+	F2WindowDays int
+}
+
+// DefaultF2WindowDays is the F2 window of workspaces that set none.
+const DefaultF2WindowDays = 30
+
+// Convert returns amount in the workspace currency, false when there is no
+// rate for currency. Orders without a currency are taken to be in the
+// workspace's.
+func (s Settings) Convert(amount float64, currency string) (float64, bool) {
+	if s.Currency == "" || currency == "" || currency == s.Currency {
+		return amount, true
+	}
+	rate, ok := s.ExchangeRates[currency]
+	if !ok {
+		return 0, false
+	}
+	return amount * rate, true
+}
+
+func (s Settings) f2Window() time.Duration {
+	d := s.F2WindowDays
+	if d <= 0 {
+		d = DefaultF2WindowDays
+	}
+	return time.Duration(d) * 24 * time.Hour
+}
+
+// Cost is marketing spend spread evenly over [Start, End).
+type Cost struct {
+	ID                     string
+	Amount                 float64
+	Currency, Channel      string
+	CampaignID, JourneyID  string
+	Start, End, CreateTime time.Time
+}
+
+// SurveyAnswer is one stored survey answer.
+type SurveyAnswer struct {
+	EventID, CustomerID, Survey, Kind string
+	Score                             float64
+	Comment                           string
+	Time                              time.Time
+}
+
+// Unconverted is revenue left out of every figure for want of an exchange
+// rate.
+type Unconverted struct {
+	Currency string
+	Revenue  float64
+	Orders   int64
+}
+
+// Source is what computations read. Every method reads one workspace.
+type Source interface {
+	// ScanOrders calls fn for each order, in no particular order; it fails
+	// with ErrTooManyOrders beyond its limit.
+	ScanOrders(ctx context.Context, ws string, fn func(customerID string, at time.Time, revenue float64, currency string)) error
+	ScanCustomers(ctx context.Context, ws string, fn func(customerID string, firstSeen time.Time)) error
+	ScanSurveyAnswers(ctx context.Context, ws string, from, to time.Time, fn func(SurveyAnswer)) error
+	Costs(ctx context.Context, ws string) ([]Cost, error)
+	Settings(ctx context.Context, ws string) (Settings, error)
+	// ResolveMembers turns segment member ids into live customer ids
+	// (merged ids become their survivors).
+	ResolveMembers(ctx context.Context, ws string, ids []string) (map[string]struct{}, error)
+}
+
+// Period is one span a KPI is computed over: [Start, End), and the
+// previous period [PrevStart, Start) that churn and retention compare it
+// with. Zero Start or End are open; a zero PrevStart means no previous
+// period.
+type Period struct {
+	Start, End, PrevStart time.Time
+}
+
+// needs says which data a KPI reads.
+type needs uint8
+
+const (
+	needOrders needs = 1 << iota
+	needCustomers
+	needSurveys
+	needCosts
+	needCLV
+)
+
+type order struct {
+	customer int32
+	at       int64
+	revenue  float64
+}
+
+// dataset is one workspace's (or segment's) data, loaded once per call.
+type dataset struct {
+	settings Settings
+	names    []string
+	ids      map[string]int32
+	// orders in a convertible currency, by time.
+	orders []order
+	// first and second order time of each customer (any currency),
+	// math.MaxInt64 when none.
+	first, second []int64
+	seen          []int64
+	answers       []SurveyAnswer
+	costs         []Cost
+	unconverted   map[string]*Unconverted
+	clvCache      map[int64]float64
+}
+
+func (d *dataset) id(name string) int32 {
+	if i, ok := d.ids[name]; ok {
+		return i
+	}
+	i := int32(len(d.names))
+	d.ids[name] = i
+	d.names = append(d.names, name)
+	d.first = append(d.first, math.MaxInt64)
+	d.second = append(d.second, math.MaxInt64)
+	return i
+}
+
+func (c *Calculator) load(ctx context.Context, ws string, members map[string]struct{}, n needs, from, to time.Time) (*dataset, error) {
+	in := func(id string) bool {
+		if members == nil {
+			return true
+		}
+		_, ok := members[id]
+		return ok
+	}
+	settings, err := c.src.Settings(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	d := &dataset{settings: settings, ids: map[string]int32{}, unconverted: map[string]*Unconverted{}, clvCache: map[int64]float64{}}
+	if n&(needOrders|needCLV|needCosts) != 0 {
+		err := c.src.ScanOrders(ctx, ws, func(cust string, at time.Time, revenue float64, currency string) {
+			if !in(cust) {
+				return
+			}
+			i := d.id(cust)
+			us := at.UnixMicro()
+			switch {
+			case us < d.first[i]:
+				d.first[i], d.second[i] = us, d.first[i]
+			case us < d.second[i]:
+				d.second[i] = us
+			}
+			v, ok := settings.Convert(revenue, currency)
+			if !ok {
+				u := d.unconverted[currency]
+				if u == nil {
+					u = &Unconverted{Currency: currency}
+					d.unconverted[currency] = u
+				}
+				u.Revenue += revenue
+				u.Orders++
+				return
+			}
+			d.orders = append(d.orders, order{customer: i, at: us, revenue: v})
+		})
+		if err != nil {
+			return nil, err
+		}
+		slices.SortFunc(d.orders, func(a, b order) int { return compareInt(a.at, b.at) })
+	}
+	if n&needCustomers != 0 {
+		err := c.src.ScanCustomers(ctx, ws, func(cust string, firstSeen time.Time) {
+			if in(cust) {
+				d.seen = append(d.seen, firstSeen.UnixMicro())
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(d.seen)
+	}
+	if n&needSurveys != 0 {
+		err := c.src.ScanSurveyAnswers(ctx, ws, from, to, func(a SurveyAnswer) {
+			if in(a.CustomerID) {
+				d.answers = append(d.answers, a)
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if n&needCosts != 0 {
+		if d.costs, err = c.src.Costs(ctx, ws); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+func compareInt(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// span is a period in Unix microseconds, open ends as the int64 extremes.
+type span struct{ from, to int64 }
+
+func spanOf(start, end time.Time) span {
+	s := span{from: math.MinInt64, to: math.MaxInt64}
+	if !start.IsZero() {
+		s.from = start.UnixMicro()
+	}
+	if !end.IsZero() {
+		s.to = end.UnixMicro()
+	}
+	return s
+}
+
+// purchases aggregates the orders in s per customer.
+type purchase struct {
+	orders  int64
+	revenue float64
+}
+
+func (d *dataset) purchases(s span) map[int32]*purchase {
+	lo := sort.Search(len(d.orders), func(i int) bool { return d.orders[i].at >= s.from })
+	hi := sort.Search(len(d.orders), func(i int) bool { return d.orders[i].at >= s.to })
+	out := map[int32]*purchase{}
+	for _, o := range d.orders[lo:hi] {
+		p := out[o.customer]
+		if p == nil {
+			p = &purchase{}
+			out[o.customer] = p
+		}
+		p.orders++
+		p.revenue += o.revenue
+	}
+	return out
+}
+
+// totals computes every aggregate of one period that n asks for.
+func (d *dataset) totals(p Period, n needs) (Totals, error) {
+	s := spanOf(p.Start, p.End)
+	t := Totals{GrossMargin: d.settings.GrossMargin}
+	if n&needCustomers != 0 {
+		t.Customers = int64(sort.Search(len(d.seen), func(i int) bool { return d.seen[i] >= s.to }))
+	}
+	if n&(needOrders|needCosts) != 0 {
+		f2 := d.settings.f2Window().Microseconds()
+		buyers := d.purchases(s)
+		for c, b := range buyers {
+			t.PurchasingCustomers++
+			t.Orders += b.orders
+			t.Revenue += b.revenue
+			if b.orders >= 2 {
+				t.RepeatCustomers++
+			}
+			if d.first[c] >= s.from {
+				t.NewCustomers++
+				t.NewRevenue += b.revenue
+				if d.second[c] != math.MaxInt64 && d.second[c]-d.first[c] <= f2 {
+					t.F2Customers++
+				}
+			} else {
+				t.ReturningCustomers++
+				t.ReturningRevenue += b.revenue
+			}
+		}
+		if !p.PrevStart.IsZero() && s.from != math.MinInt64 {
+			for c := range d.purchases(span{from: p.PrevStart.UnixMicro(), to: s.from}) {
+				t.PreviousPurchasers++
+				if _, ok := buyers[c]; ok {
+					t.RetainedCustomers++
+				}
+			}
+		}
+	}
+	if n&needSurveys != 0 {
+		for _, a := range d.answers {
+			us := a.Time.UnixMicro()
+			if us < s.from || us >= s.to {
+				continue
+			}
+			switch a.Kind {
+			case "nps":
+				t.NPSResponses++
+				if a.Score >= 9 {
+					t.Promoters++
+				} else if a.Score <= 6 {
+					t.Detractors++
+				}
+			case "csat":
+				t.CSATResponses++
+				if a.Score >= 4 {
+					t.Satisfied++
+				}
+			}
+		}
+	}
+	if n&needCosts != 0 {
+		t.Cost = d.spend(s)
+	}
+	if n&needCLV != 0 {
+		v, err := d.predictedCLV(s.to)
+		if err != nil {
+			return Totals{}, err
+		}
+		t.PredictedCLV = v
+	}
+	return t, nil
+}
+
+// spend is the cost falling in s, each cost spread evenly over its period.
+func (d *dataset) spend(s span) float64 {
+	var sum float64
+	for _, c := range d.costs {
+		amount, ok := d.settings.Convert(c.Amount, c.Currency)
+		if !ok {
+			continue
+		}
+		from, to := c.Start.UnixMicro(), c.End.UnixMicro()
+		lo, hi := max(from, s.from), min(to, s.to)
+		if hi <= lo || to <= from {
+			continue
+		}
+		sum += amount * float64(hi-lo) / float64(to-from)
+	}
+	return sum
+}
+
+// clvHorizonWeeks is the horizon of predicted_clv: one year.
+const clvHorizonWeeks = 52
+
+// predictedCLV fits BG/NBD and Gamma-Gamma to the orders before end and
+// returns the mean discounted one-year CLV of the customers who ordered. A
+// scope too small to fit gives 0, like the other KPIs of an empty scope.
+func (d *dataset) predictedCLV(end int64) (float64, error) {
+	if end == math.MaxInt64 {
+		end = time.Now().UnixMicro()
+	}
+	if v, ok := d.clvCache[end]; ok {
+		return v, nil
+	}
+	var txs []clv.Transaction
+	for _, o := range d.orders {
+		if o.at >= end {
+			break
+		}
+		txs = append(txs, clv.Transaction{CustomerID: d.names[o.customer], Time: time.UnixMicro(o.at).UTC(), Amount: o.revenue})
+	}
+	v, err := meanCLV(txs, time.UnixMicro(end-1).UTC())
+	if err != nil {
+		return 0, err
+	}
+	d.clvCache[end] = v
+	return v, nil
+}
+
+func meanCLV(txs []clv.Transaction, calibrationEnd time.Time) (float64, error) {
+	if len(txs) == 0 {
+		return 0, nil
+	}
+	sums, err := clv.Summarize(txs, calibrationEnd, clv.Week)
+	if err != nil {
+		return 0, fmt.Errorf("predicted clv: %w", err)
+	}
+	models, err := clv.FitModels(sums)
+	if errors.Is(err, clv.ErrNotEnoughData) || errors.Is(err, clv.ErrNotConverged) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("predicted clv: %w", err)
+	}
+	preds, err := models.Predict(sums, clv.PredictOptions{Horizon: clvHorizonWeeks, Period: clv.Week, MonthlyDiscount: clv.DefaultMonthlyDiscount})
+	if err != nil {
+		return 0, fmt.Errorf("predicted clv: %w", err)
+	}
+	var total float64
+	for _, p := range preds {
+		total += p.CLV
+	}
+	return total / float64(len(preds)), nil
+}
