@@ -94,6 +94,7 @@ func TestDashboards(t *testing.T) {
 		t.Run("surveys", func(t *testing.T) { testSurveys(t, ctx, e) })
 		t.Run("funnels", func(t *testing.T) { testFunnels(t, ctx, e) })
 		t.Run("trees", func(t *testing.T) { testTrees(t, ctx, e) })
+		t.Run("workspace time zone", func(t *testing.T) { testWorkspaceZone(t, e) })
 	})
 }
 
@@ -481,4 +482,22 @@ func expectInvalid(t *testing.T, err error, field string) {
 		}
 	}
 	t.Errorf("violations on %v (%v), want %s", fields, err, field)
+}
+
+// testWorkspaceZone: ws_b's time zone is Asia/Tokyo in ingestion, so a
+// query naming none cuts months in JST.
+func testWorkspaceZone(t *testing.T, e *env) {
+	m := trackMsg(wsB, "z1", "a", "Order Completed", jstAt(2, 1, 0, 30), nil, &ingestionv1.Order{OrderId: "Z1", Revenue: 100})
+	e.publish(t, wsB, "track", "z1", m)
+	waitFor(t, e.client, keyB, 1, 1)
+	resp, err := e.client.QueryMetrics(auth.WithBearer(context.Background(), keyB), &metricsv1.QueryMetricsRequest{
+		Kpis: []string{"revenue"}, StartTime: timestamppb.New(jstAt(1, 1, 0, 0)), EndTime: timestamppb.New(jstAt(3, 1, 0, 0)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetTimeZone() != "Asia/Tokyo" {
+		t.Errorf("time zone %q, want the workspace's Asia/Tokyo", resp.GetTimeZone())
+	}
+	checkSeries(t, values(resp), map[string][]float64{"revenue": {0, 100}})
 }

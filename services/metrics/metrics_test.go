@@ -92,6 +92,24 @@ func (f *fakeSegments) requestedPageSizes() []int32 {
 	return append([]int32(nil), f.pageSizes...)
 }
 
+// fakeWorkspaces serves each workspace's time zone, to its own key only.
+type fakeWorkspaces map[string]string
+
+type workspaceServer struct {
+	ingestionv1.UnimplementedWorkspaceServiceServer
+	zones fakeWorkspaces
+}
+
+func (f fakeWorkspaces) server() ingestionv1.WorkspaceServiceServer { return &workspaceServer{zones: f} }
+
+func (w *workspaceServer) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
+	ws, ok := auth.WorkspaceID(ctx)
+	if !ok || ws != req.GetWorkspaceId() {
+		return nil, status.Error(codes.PermissionDenied, "not your workspace")
+	}
+	return &ingestionv1.GetWorkspaceResponse{Workspace: &ingestionv1.Workspace{WorkspaceId: ws, Timezone: w.zones[ws]}}, nil
+}
+
 // env is a running metrics service with its dependencies.
 type env struct {
 	bus      *bus.Bus
@@ -104,12 +122,16 @@ type busBackend func(t testing.TB) *bus.Bus
 
 func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 	t.Helper()
-	segAddr := grpctest.Start(t, func(s *grpc.Server) { segmentationv1.RegisterSegmentServiceServer(s, segs) },
-		grpctest.WithVerifier(keys))
+	segAddr := grpctest.Start(t, func(s *grpc.Server) {
+		segmentationv1.RegisterSegmentServiceServer(s, segs)
+		ingestionv1.RegisterWorkspaceServiceServer(s, fakeWorkspaces{wsB: "Asia/Tokyo"}.server())
+	}, grpctest.WithVerifier(keys))
+	peers := grpctest.Dial(t, segAddr)
 	svc, err := metrics.New(context.Background(), metrics.Options{
 		DB:           db,
 		Bus:          b,
-		Segmentation: grpctest.Dial(t, segAddr),
+		Segmentation: peers,
+		Ingestion:    peers,
 		Logger:       slog.New(slog.DiscardHandler),
 		Now:          func() time.Time { return day(365) },
 	})
