@@ -386,7 +386,7 @@ func testTrees(t *testing.T, ctx context.Context, e *env) {
 		t.Fatal(err)
 	}
 	nodes = nodeValues(wi)
-	if s := nodes["sales"]; !near(s.GetValue(), 4*5200.0/3) || !near(s.GetBaselineValue(), 5200) {
+	if s := nodes["sales"]; !near(s.GetValue(), 4*5200.0/3) || !near(s.GetBaselineValue(), 5200) || !s.GetConsistent() {
 		t.Errorf("what-if sales = %v", s)
 	}
 	// +1 % AOV adds 1 % of the what-if sales; +1 % of 2 new customers adds

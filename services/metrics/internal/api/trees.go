@@ -342,10 +342,16 @@ func (e *evaluation) response(overrides map[string]float64, whatIf bool) ([]*met
 		}
 		nv.Value, nv.PreviousValue = proto.Float64(cur[id]), proto.Float64(prev[id])
 		if n.GetFormula() != "" && n.GetKpi() != "" {
+			// Agreement is a property of the data, so a what-if judges the
+			// formula on the measured leaves, not on the overrides.
+			f := cur[id]
+			if whatIf {
+				f = base[id]
+			}
 			m := e.measured[id]
 			nv.MeasuredValue = proto.Float64(m)
-			gap := math.Abs(cur[id] - m)
-			nv.Consistent = proto.Bool(gap <= consistencyTolerance*math.Max(math.Abs(m), math.Abs(cur[id])) || gap < 1e-9)
+			gap := math.Abs(f - m)
+			nv.Consistent = proto.Bool(gap <= consistencyTolerance*math.Max(math.Abs(m), math.Abs(f)) || gap < 1e-9)
 		}
 		if tg := n.GetTarget(); tg != nil && tg.GetValue() != 0 {
 			nv.TargetProgress = proto.Float64(cur[id] / tg.GetValue())
