@@ -23,7 +23,9 @@ import (
 
 var jst = time.FixedZone("JST", 9*3600)
 
-func jstAt(month time.Month, d, h, m int) time.Time { return time.Date(2026, month, d, h, m, 0, 0, jst) }
+func jstAt(month time.Month, d, h, m int) time.Time {
+	return time.Date(2026, month, d, h, m, 0, 0, jst)
+}
 
 func trackMsg(ws, id, customer, name string, at time.Time, props map[string]any, order *ingestionv1.Order) *ingestionv1.IngestionBusMessage {
 	p, err := structpb.NewStruct(props)

@@ -100,7 +100,9 @@ type workspaceServer struct {
 	zones fakeWorkspaces
 }
 
-func (f fakeWorkspaces) server() ingestionv1.WorkspaceServiceServer { return &workspaceServer{zones: f} }
+func (f fakeWorkspaces) server() ingestionv1.WorkspaceServiceServer {
+	return &workspaceServer{zones: f}
+}
 
 func (w *workspaceServer) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
 	ws, ok := auth.WorkspaceID(ctx)
