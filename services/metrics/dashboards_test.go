@@ -13,9 +13,11 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -97,6 +99,7 @@ func TestDashboards(t *testing.T) {
 		t.Run("funnels", func(t *testing.T) { testFunnels(t, ctx, e) })
 		t.Run("trees", func(t *testing.T) { testTrees(t, ctx, e) })
 		t.Run("workspace time zone", func(t *testing.T) { testWorkspaceZone(t, e) })
+		t.Run("messages", func(t *testing.T) { testMessages(t, ctx, e) })
 	})
 }
 
@@ -268,6 +271,14 @@ func testCosts(t *testing.T, ctx context.Context, e *env) {
 		"ltv_to_cac":     {0, (5200.0 / 3) / febCost},
 		"allowable_cpa":  {1750 * 0.4, 5200.0 / 3 * 0.4},
 	})
+	resp, err = e.client.QueryMetrics(ctx, &metricsv1.QueryMetricsRequest{
+		Kpis: []string{"marketing_cost", "cac"}, TimeZone: "Asia/Tokyo", Channel: "ads",
+		StartTime: timestamppb.New(jstAt(2, 1, 0, 0)), EndTime: timestamppb.New(jstAt(3, 1, 0, 0)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSeries(t, values(resp), map[string][]float64{"marketing_cost": {22500}, "cac": {22500}})
 	list, err := e.client.ListCosts(ctx, &metricsv1.ListCostsRequest{Channel: "LINE"})
 	if err != nil || len(list.GetCosts()) != 1 || list.GetCosts()[0].GetAmount() != 120000 {
 		t.Errorf("ListCosts(LINE) = %v, %v", list, err)
@@ -502,4 +513,56 @@ func testWorkspaceZone(t *testing.T, e *env) {
 		t.Errorf("time zone %q, want the workspace's Asia/Tokyo", resp.GetTimeZone())
 	}
 	checkSeries(t, values(resp), map[string][]float64{"revenue": {0, 100}})
+}
+
+// testMessages publishes journey send outcomes the way campaign does (and a
+// campaign delivery, which is not a send), plus unsubscribes, and reads the
+// message KPIs per channel.
+func testMessages(t *testing.T, ctx context.Context, e *env) {
+	sends := []*campaignv1.SendOutcome{
+		{SendId: "snd_1", CustomerId: "p", ChannelType: ingestionv1.ChannelType_EMAIL, Status: campaignv1.SendStatus_SENT},
+		{SendId: "snd_2", CustomerId: "q", ChannelType: ingestionv1.ChannelType_EMAIL, Status: campaignv1.SendStatus_SENT},
+		{SendId: "snd_3", CustomerId: "r", ChannelType: ingestionv1.ChannelType_EMAIL, Status: campaignv1.SendStatus_FAILED},
+		{SendId: "snd_4", CustomerId: "p", ChannelType: ingestionv1.ChannelType_LINE, Status: campaignv1.SendStatus_SENT},
+		{SendId: "snd_5", CustomerId: "q", ChannelType: ingestionv1.ChannelType_LINE, Status: campaignv1.SendStatus_SKIPPED},
+	}
+	for i, o := range sends {
+		o.WorkspaceId, o.JourneyId, o.SendTime = wsA, "jny_1", timestamppb.New(jstAt(2, 3+i, 9, 0))
+		if err := e.bus.Publish(context.Background(), e.bus.Subject(bus.KindDeliveries, wsA, "jny_1"), o.GetSendId(), o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dlv, err := structpb.NewStruct(map[string]any{"status": "SENT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.bus.Publish(context.Background(), e.bus.Subject(bus.KindDeliveries, wsA, "cmp_1"), "dlv_1", dlv); err != nil {
+		t.Fatal(err)
+	}
+	e.publish(t, wsA, "track", "u1", trackMsg(wsA, "u1", "q", "Unsubscribed", jstAt(2, 7, 9, 0), map[string]any{"channel": "email"}, nil))
+	e.publish(t, wsA, "track", "u2", trackMsg(wsA, "u2", "r", "LINE Unfollowed", jstAt(2, 8, 9, 0), nil, nil))
+	query := func(channel string) map[string][]float64 {
+		resp, err := e.client.QueryMetrics(ctx, &metricsv1.QueryMetricsRequest{
+			Kpis: []string{"sends", "delivery_rate", "unsubscribe_rate"}, TimeZone: "Asia/Tokyo", Channel: channel,
+			StartTime: timestamppb.New(jstAt(2, 1, 0, 0)), EndTime: timestamppb.New(jstAt(3, 1, 0, 0)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return values(resp)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := query("")
+		if got["sends"][0] == 3 && got["unsubscribe_rate"][0] == 2.0/3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for sends: %v", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	checkSeries(t, query(""), map[string][]float64{"sends": {3}, "delivery_rate": {0.75}, "unsubscribe_rate": {2.0 / 3}})
+	checkSeries(t, query("email"), map[string][]float64{"sends": {2}, "delivery_rate": {2.0 / 3}, "unsubscribe_rate": {0.5}})
+	checkSeries(t, query("LINE"), map[string][]float64{"sends": {1}, "delivery_rate": {1}, "unsubscribe_rate": {1}})
 }

@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/metrics/internal/api"
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
@@ -29,6 +31,10 @@ import (
 // Durable is the name of the metrics service's consumer on the events
 // stream; replicas share it, so each message is applied by one of them.
 const Durable = "metrics"
+
+// SendsDurable is the consumer of journey send outcomes on the deliveries
+// stream.
+const SendsDurable = "metrics-sends"
 
 // maxDeliver bounds attempts per events message (see Run).
 const maxDeliver = 20
@@ -121,9 +127,42 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	stopSends, err := s.bus.Consume(ctx, bus.Consumer{
+		Kind:       bus.KindDeliveries,
+		Durable:    SendsDurable,
+		Handler:    s.handleSend,
+		MaxDeliver: maxDeliver,
+	})
+	if err != nil {
+		stop()
+		return fmt.Errorf("metrics: %w", err)
+	}
 	<-ctx.Done()
+	stopSends()
 	stop()
 	return nil
+}
+
+// handleSend records a journey send outcome for the message KPIs; campaign
+// deliveries, which share the stream, are skipped.
+func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
+	if !strings.HasPrefix(m.MsgID, ledger.SendIDPrefix) {
+		return nil
+	}
+	var out campaignv1.SendOutcome
+	if err := m.Unmarshal(&out); err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	sd, ok, err := ledger.SendFromProto(&out)
+	if err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return s.store.ApplySend(ctx, sd)
 }
 
 // handle applies one events-stream message. Messages that can never apply

@@ -42,7 +42,10 @@ type QueryMetricsRequest struct {
 	ComparePrevious bool `protobuf:"varint,6,opt,name=compare_previous,json=comparePrevious,proto3" json:"compare_previous,omitempty"`
 	// IANA time zone of the buckets; the workspace's time zone when unset,
 	// UTC when the workspace has none.
-	TimeZone      string `protobuf:"bytes,7,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	TimeZone string `protobuf:"bytes,7,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Restricts costs (CAC), sends and unsubscribes to one channel: "LINE",
+	// "EMAIL", "WEBHOOK" or a cost's own channel name (any case).
+	Channel       string `protobuf:"bytes,8,opt,name=channel,proto3" json:"channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +125,13 @@ func (x *QueryMetricsRequest) GetComparePrevious() bool {
 func (x *QueryMetricsRequest) GetTimeZone() string {
 	if x != nil {
 		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *QueryMetricsRequest) GetChannel() string {
+	if x != nil {
+		return x.Channel
 	}
 	return ""
 }
@@ -2939,7 +2949,7 @@ var File_kizuna_metrics_v1_dashboards_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\n" +
-	"\"kizuna/metrics/v1/dashboards.proto\x12\x11kizuna.metrics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n" +
+	"\"kizuna/metrics/v1/dashboards.proto\x12\x11kizuna.metrics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
 	"\x13QueryMetricsRequest\x12\x12\n" +
 	"\x04kpis\x18\x01 \x03(\tR\x04kpis\x12 \n" +
 	"\vgranularity\x18\x02 \x01(\tR\vgranularity\x129\n" +
@@ -2949,7 +2959,8 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\n" +
 	"segment_id\x18\x05 \x01(\tR\tsegmentId\x12)\n" +
 	"\x10compare_previous\x18\x06 \x01(\bR\x0fcomparePrevious\x12\x1b\n" +
-	"\ttime_zone\x18\a \x01(\tR\btimeZone\"\xa0\x02\n" +
+	"\ttime_zone\x18\a \x01(\tR\btimeZone\x12\x18\n" +
+	"\achannel\x18\b \x01(\tR\achannel\"\xa0\x02\n" +
 	"\vMetricPoint\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +

@@ -147,7 +147,8 @@ func (s *Server) QueryMetrics(ctx context.Context, req *metricsv1.QueryMetricsRe
 	for i, b := range buckets {
 		periods[i] = kpi.Period{Start: b.Start, End: b.End, PrevStart: calendar.Add(b.Start, gran, -1)}
 	}
-	res, err := s.calc.Series(ctx, kpi.SeriesRequest{WorkspaceID: ws, KPIs: req.GetKpis(), SegmentID: req.GetSegmentId(), Periods: periods})
+	res, err := s.calc.Series(ctx, kpi.SeriesRequest{WorkspaceID: ws, KPIs: req.GetKpis(), SegmentID: req.GetSegmentId(), Periods: periods,
+		Channel: req.GetChannel()})
 	if err != nil {
 		return nil, seriesStatus(err)
 	}

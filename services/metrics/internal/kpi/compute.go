@@ -124,6 +124,9 @@ type SeriesRequest struct {
 	KPIs        []string
 	SegmentID   string
 	Periods     []Period
+	// Channel, when set, restricts costs, sends and unsubscribes to one
+	// channel ("LINE", "EMAIL", …; any case).
+	Channel string
 	// also reads data beyond what the KPIs need.
 	also needs
 }
@@ -181,7 +184,7 @@ func (c *Calculator) Series(ctx context.Context, req SeriesRequest) (SeriesResul
 			to = p.End
 		}
 	}
-	d, err := c.load(ctx, req.WorkspaceID, members, n, from, to)
+	d, err := c.load(ctx, req.WorkspaceID, members, req.Channel, n, from, to)
 	if err != nil {
 		return SeriesResult{}, err
 	}

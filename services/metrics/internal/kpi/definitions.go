@@ -34,6 +34,9 @@ type Totals struct {
 	CSATResponses, Satisfied            int64
 	// Cost is the marketing spend falling in the period.
 	Cost float64
+	// Journey sends that ended SENT or FAILED in the period, and
+	// unsubscribes (Unsubscribed events, LINE unfollows).
+	Sends, FailedSends, Unsubscribes int64
 	// GrossMargin is the workspace setting.
 	GrossMargin float64
 	// PredictedCLV is the mean predicted one-year CLV of customers who
@@ -231,6 +234,24 @@ var definitions = []Definition{
 		Description: "historical_ltv ÷ cac in the period; 0 when cac is 0.",
 		Unit:        UnitMultiple, needs: needCosts,
 		value: func(t Totals) float64 { return ratio(ltv(t), cac(t)) },
+	},
+	{
+		Name:        "sends",
+		Description: "Journey messages the channel accepted (sends that ended SENT) in the period; with a channel, on that channel only.",
+		Unit:        UnitCount, needs: needMessages,
+		value: func(t Totals) float64 { return float64(t.Sends) },
+	},
+	{
+		Name:        "delivery_rate",
+		Description: "Share of journey sends that ended in the period that the channel accepted: SENT ÷ (SENT + FAILED), from 0 to 1.",
+		Unit:        UnitRatio, needs: needMessages,
+		value: func(t Totals) float64 { return ratio(float64(t.Sends), float64(t.Sends+t.FailedSends)) },
+	},
+	{
+		Name:        "unsubscribe_rate",
+		Description: "Unsubscribes in the period (Unsubscribed events by properties.channel, LINE unfollows) ÷ sends in the period; 0 without sends.",
+		Unit:        UnitRatio, needs: needMessages,
+		value: func(t Totals) float64 { return ratio(float64(t.Unsubscribes), float64(t.Sends)) },
 	},
 	{
 		Name:        "allowable_cpa",

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/analytics/clv"
@@ -66,6 +67,19 @@ type SurveyAnswer struct {
 	Time                              time.Time
 }
 
+// Message statuses: a journey send's final outcome, or an unsubscribe.
+const (
+	Sent         = "SENT"
+	Failed       = "FAILED"
+	Unsubscribed = "UNSUBSCRIBED"
+)
+
+// Message is a send outcome or an unsubscribe on a channel.
+type Message struct {
+	CustomerID, Channel, Status string
+	Time                        time.Time
+}
+
 // Unconverted is revenue left out of every figure for want of an exchange
 // rate.
 type Unconverted struct {
@@ -82,6 +96,7 @@ type Source interface {
 	ScanCustomers(ctx context.Context, ws string, fn func(customerID string, firstSeen time.Time)) error
 	ScanSurveyAnswers(ctx context.Context, ws string, from, to time.Time, fn func(SurveyAnswer)) error
 	Costs(ctx context.Context, ws string) ([]Cost, error)
+	ScanMessages(ctx context.Context, ws string, from, to time.Time, fn func(Message)) error
 	Settings(ctx context.Context, ws string) (Settings, error)
 	// ResolveMembers turns segment member ids into live customer ids
 	// (merged ids become their survivors).
@@ -105,6 +120,7 @@ const (
 	needSurveys
 	needCosts
 	needCLV
+	needMessages
 )
 
 type order struct {
@@ -126,6 +142,7 @@ type dataset struct {
 	seen          []int64
 	answers       []SurveyAnswer
 	costs         []Cost
+	messages      []Message
 	unconverted   map[string]*Unconverted
 	clvCache      map[int64]float64
 }
@@ -142,7 +159,7 @@ func (d *dataset) id(name string) int32 {
 	return i
 }
 
-func (c *Calculator) load(ctx context.Context, ws string, members map[string]struct{}, n needs, from, to time.Time) (*dataset, error) {
+func (c *Calculator) load(ctx context.Context, ws string, members map[string]struct{}, channel string, n needs, from, to time.Time) (*dataset, error) {
 	in := func(id string) bool {
 		if members == nil {
 			return true
@@ -208,7 +225,23 @@ func (c *Calculator) load(ctx context.Context, ws string, members map[string]str
 		}
 	}
 	if n&needCosts != 0 {
-		if d.costs, err = c.src.Costs(ctx, ws); err != nil {
+		costs, err := c.src.Costs(ctx, ws)
+		if err != nil {
+			return nil, err
+		}
+		for _, cost := range costs {
+			if channel == "" || strings.EqualFold(cost.Channel, channel) {
+				d.costs = append(d.costs, cost)
+			}
+		}
+	}
+	if n&needMessages != 0 {
+		err := c.src.ScanMessages(ctx, ws, from, to, func(m Message) {
+			if in(m.CustomerID) && (channel == "" || strings.EqualFold(m.Channel, channel)) {
+				d.messages = append(d.messages, m)
+			}
+		})
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -322,6 +355,19 @@ func (d *dataset) totals(p Period, n needs) (Totals, error) {
 	}
 	if n&needCosts != 0 {
 		t.Cost = d.spend(s)
+	}
+	for _, m := range d.messages {
+		if us := m.Time.UnixMicro(); us < s.from || us >= s.to {
+			continue
+		}
+		switch m.Status {
+		case Sent:
+			t.Sends++
+		case Failed:
+			t.FailedSends++
+		case Unsubscribed:
+			t.Unsubscribes++
+		}
 	}
 	if n&needCLV != 0 {
 		v, err := d.predictedCLV(s.to)

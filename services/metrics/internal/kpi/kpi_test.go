@@ -65,7 +65,7 @@ func TestDefinitionsTable(t *testing.T) {
 	want := []string{"customer_count", "revenue", "order_count", "aov", "purchase_frequency", "repeat_purchase_rate", "historical_ltv",
 		"purchasing_customers", "new_customers", "returning_customers", "new_customer_revenue", "returning_customer_revenue",
 		"retention_rate", "churn_rate", "f2_conversion_rate", "ltv_formula", "ltv_margin", "predicted_clv", "nps", "csat",
-		"survey_responses", "marketing_cost", "cac", "ltv_to_cac", "allowable_cpa"}
+		"survey_responses", "marketing_cost", "cac", "ltv_to_cac", "sends", "delivery_rate", "unsubscribe_rate", "allowable_cpa"}
 	if got := kpi.Names(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}

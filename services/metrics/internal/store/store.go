@@ -129,7 +129,9 @@ func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) 
 	if merged == survivor {
 		return nil // already one customer
 	}
-	for _, table := range customerTables {
+	// Sends move with the customer but, having no event, stay with the
+	// survivor when the merge is undone.
+	for _, table := range append(customerTables, "sends") {
 		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 			ws, merged, survivor); err != nil {
 			return fmt.Errorf("move %s: %w", table, err)
