@@ -99,6 +99,7 @@ func TestDashboards(t *testing.T) {
 		t.Run("funnels", func(t *testing.T) { testFunnels(t, ctx, e) })
 		t.Run("trees", func(t *testing.T) { testTrees(t, ctx, e) })
 		t.Run("workspace time zone", func(t *testing.T) { testWorkspaceZone(t, e) })
+		t.Run("cohorts", func(t *testing.T) { testCohorts(t, ctx, e) })
 		t.Run("messages", func(t *testing.T) { testMessages(t, ctx, e) })
 	})
 }
@@ -565,4 +566,36 @@ func testMessages(t *testing.T, ctx context.Context, e *env) {
 	checkSeries(t, query(""), map[string][]float64{"sends": {3}, "delivery_rate": {0.75}, "unsubscribe_rate": {2.0 / 3}})
 	checkSeries(t, query("email"), map[string][]float64{"sends": {2}, "delivery_rate": {2.0 / 3}, "unsubscribe_rate": {0.5}})
 	checkSeries(t, query("LINE"), map[string][]float64{"sends": {1}, "delivery_rate": {1}, "unsubscribe_rate": {1}})
+}
+
+func testCohorts(t *testing.T, ctx context.Context, e *env) {
+	resp, err := e.client.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{
+		AsOfTime: timestamppb.New(jstAt(3, 1, 0, 0)), TimeZone: "Asia/Tokyo", Granularity: "MONTH",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// January: p and q (q's first order is 23:30 JST on the 31st), both
+	// back in February for 1500 + 700; February: r (20 USD at 150).
+	c := resp.GetCohorts()
+	if len(c) != 2 || !c[0].GetStartTime().AsTime().Equal(jstAt(1, 1, 0, 0)) || c[0].GetSize() != 2 ||
+		len(c[0].GetActive()) != 2 || c[0].GetActive()[1] != 2 || c[0].GetRevenue()[0] != 3500 || c[0].GetRevenue()[1] != 2200 ||
+		!near(c[0].GetRevenueRate()[1], 2200.0/3500) || c[1].GetSize() != 1 || c[1].GetRevenue()[0] != 3000 {
+		t.Errorf("cohorts = %v", c)
+	}
+	resp, err = e.client.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{
+		AsOfTime: timestamppb.New(jstAt(3, 1, 0, 0)), TimeZone: "Asia/Tokyo", Granularity: "WEEK", SegmentId: "pq",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weekly, p and q only: p's week of Monday Jan 5, q's of Monday Jan 26.
+	c = resp.GetCohorts()
+	if len(c) != 2 || !c[0].GetStartTime().AsTime().Equal(jstAt(1, 5, 0, 0)) || !c[1].GetStartTime().AsTime().Equal(jstAt(1, 26, 0, 0)) || c[1].GetMonth() != nil {
+		t.Errorf("weekly cohorts of pq = %v", c)
+	}
+	// Daily columns from January 2026 to 2028 are too many.
+	_, err = e.client.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{Granularity: "DAY",
+		AsOfTime: timestamppb.New(time.Date(2028, 1, 1, 0, 0, 0, 0, time.UTC))})
+	expectInvalid(t, err, "as_of_time")
 }

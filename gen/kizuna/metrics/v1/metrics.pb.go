@@ -1070,7 +1070,16 @@ func (x *ComputeNpsResponse) GetInterval() *Interval {
 type GetCohortRetentionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Orders before this time count; now when unset.
-	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	AsOfTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	// "DAY", "WEEK" (Monday first) or "MONTH" cohorts and columns; MONTH
+	// when unset. At most 400 columns.
+	Granularity string `protobuf:"bytes,2,opt,name=granularity,proto3" json:"granularity,omitempty"`
+	// Only the segment's current members.
+	SegmentId string `protobuf:"bytes,3,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// IANA time zone of the buckets; the workspace's when unset.
+	TimeZone string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Only customers whose first purchase is at or after this time.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1112,15 +1121,50 @@ func (x *GetCohortRetentionRequest) GetAsOfTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetCohortRetentionRequest) GetGranularity() string {
+	if x != nil {
+		return x.Granularity
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
 // Cohort is one row of the retention table.
 type Cohort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The first day of the cohort's first-purchase month (UTC).
+	// The start of the cohort's first-purchase month (MONTH tables only; in
+	// the table's time zone).
 	Month *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
 	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
-	// active[k]: members who ordered k months after the cohort month.
-	Active        []int64   `protobuf:"varint,3,rep,packed,name=active,proto3" json:"active,omitempty"`
-	Rate          []float64 `protobuf:"fixed64,4,rep,packed,name=rate,proto3" json:"rate,omitempty"`
+	// active[k]: members who ordered k buckets after the cohort's bucket.
+	Active []int64   `protobuf:"varint,3,rep,packed,name=active,proto3" json:"active,omitempty"`
+	Rate   []float64 `protobuf:"fixed64,4,rep,packed,name=rate,proto3" json:"rate,omitempty"`
+	// The start of the cohort's first-purchase bucket.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// revenue[k]: the members' revenue in bucket k (workspace currency);
+	// revenue_rate[k] = revenue[k] / revenue[0], the revenue retention.
+	Revenue       []float64 `protobuf:"fixed64,6,rep,packed,name=revenue,proto3" json:"revenue,omitempty"`
+	RevenueRate   []float64 `protobuf:"fixed64,7,rep,packed,name=revenue_rate,json=revenueRate,proto3" json:"revenue_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1179,6 +1223,27 @@ func (x *Cohort) GetActive() []int64 {
 func (x *Cohort) GetRate() []float64 {
 	if x != nil {
 		return x.Rate
+	}
+	return nil
+}
+
+func (x *Cohort) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Cohort) GetRevenue() []float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *Cohort) GetRevenueRate() []float64 {
+	if x != nil {
+		return x.RevenueRate
 	}
 	return nil
 }
@@ -1673,15 +1738,25 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"detractors\x18\x04 \x01(\x03R\n" +
 	"detractors\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x01R\x05score\x127\n" +
-	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"U\n" +
+	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"\xee\x01\n" +
 	"\x19GetCohortRetentionRequest\x128\n" +
 	"\n" +
-	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"z\n" +
+	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\x12 \n" +
+	"\vgranularity\x18\x02 \x01(\tR\vgranularity\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12\x1b\n" +
+	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xf2\x01\n" +
 	"\x06Cohort\x120\n" +
 	"\x05month\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05month\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06active\x18\x03 \x03(\x03R\x06active\x12\x12\n" +
-	"\x04rate\x18\x04 \x03(\x01R\x04rate\"Q\n" +
+	"\x04rate\x18\x04 \x03(\x01R\x04rate\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x18\n" +
+	"\arevenue\x18\x06 \x03(\x01R\arevenue\x12!\n" +
+	"\frevenue_rate\x18\a \x03(\x01R\vrevenueRate\"Q\n" +
 	"\x1aGetCohortRetentionResponse\x123\n" +
 	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts\"\xea\x01\n" +
 	"\x11PredictClvRequest\x12L\n" +
@@ -1835,67 +1910,69 @@ var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	11, // 12: kizuna.metrics.v1.AnalyzeConversionResponse.relative_lift_interval:type_name -> kizuna.metrics.v1.Interval
 	11, // 13: kizuna.metrics.v1.ComputeNpsResponse.interval:type_name -> kizuna.metrics.v1.Interval
 	23, // 14: kizuna.metrics.v1.GetCohortRetentionRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	23, // 15: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
-	16, // 16: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
-	23, // 17: kizuna.metrics.v1.PredictClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
-	19, // 18: kizuna.metrics.v1.PredictClvResponse.predictions:type_name -> kizuna.metrics.v1.ClvPrediction
-	6,  // 19: kizuna.metrics.v1.PredictClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
-	7,  // 20: kizuna.metrics.v1.PredictClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
-	0,  // 21: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
-	5,  // 22: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
-	18, // 23: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
-	21, // 24: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
-	10, // 25: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
-	13, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
-	15, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
-	2,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	24, // 29: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
-	25, // 30: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
-	26, // 31: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
-	27, // 32: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
-	28, // 33: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
-	29, // 34: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
-	30, // 35: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
-	31, // 36: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
-	32, // 37: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
-	33, // 38: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
-	34, // 39: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
-	35, // 40: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
-	36, // 41: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
-	37, // 42: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
-	38, // 43: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
-	39, // 44: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
-	40, // 45: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
-	1,  // 46: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 47: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	20, // 48: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
-	22, // 49: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
-	12, // 50: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
-	14, // 51: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
-	17, // 52: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
-	4,  // 53: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	41, // 54: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
-	42, // 55: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
-	43, // 56: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
-	44, // 57: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
-	45, // 58: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
-	46, // 59: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
-	47, // 60: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
-	48, // 61: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
-	49, // 62: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
-	50, // 63: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
-	51, // 64: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
-	52, // 65: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
-	53, // 66: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
-	54, // 67: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
-	55, // 68: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
-	56, // 69: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
-	57, // 70: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
-	46, // [46:71] is the sub-list for method output_type
-	21, // [21:46] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	23, // 15: kizuna.metrics.v1.GetCohortRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 16: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
+	23, // 17: kizuna.metrics.v1.Cohort.start_time:type_name -> google.protobuf.Timestamp
+	16, // 18: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
+	23, // 19: kizuna.metrics.v1.PredictClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	19, // 20: kizuna.metrics.v1.PredictClvResponse.predictions:type_name -> kizuna.metrics.v1.ClvPrediction
+	6,  // 21: kizuna.metrics.v1.PredictClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
+	7,  // 22: kizuna.metrics.v1.PredictClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
+	0,  // 23: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
+	5,  // 24: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
+	18, // 25: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
+	21, // 26: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
+	10, // 27: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
+	13, // 28: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
+	15, // 29: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
+	2,  // 30: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	24, // 31: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
+	25, // 32: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
+	26, // 33: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
+	27, // 34: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
+	28, // 35: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
+	29, // 36: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	30, // 37: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
+	31, // 38: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
+	32, // 39: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
+	33, // 40: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
+	34, // 41: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
+	35, // 42: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
+	36, // 43: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
+	37, // 44: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
+	38, // 45: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
+	39, // 46: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
+	40, // 47: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
+	1,  // 48: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 49: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	20, // 50: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
+	22, // 51: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
+	12, // 52: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 53: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 54: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 55: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	41, // 56: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
+	42, // 57: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
+	43, // 58: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
+	44, // 59: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
+	45, // 60: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
+	46, // 61: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	47, // 62: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
+	48, // 63: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
+	49, // 64: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
+	50, // 65: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
+	51, // 66: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
+	52, // 67: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
+	53, // 68: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
+	54, // 69: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
+	55, // 70: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
+	56, // 71: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
+	57, // 72: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
+	48, // [48:73] is the sub-list for method output_type
+	23, // [23:48] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_metrics_v1_metrics_proto_init() }

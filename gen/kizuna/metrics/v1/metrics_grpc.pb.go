@@ -77,8 +77,9 @@ type MetricsServiceClient interface {
 	// 9–10, detractors 0–6) with a confidence interval.
 	ComputeNps(ctx context.Context, in *ComputeNpsRequest, opts ...grpc.CallOption) (*ComputeNpsResponse, error)
 	// GetCohortRetention returns the cohort retention table of the
-	// workspace's buyers: cohorts by first-purchase month, and how many of
-	// each bought again in each month since.
+	// workspace's (or a segment's) buyers: cohorts by first-purchase day, week
+	// or month in the workspace's time zone, and how many of each bought
+	// again, and for how much, in each bucket since.
 	GetCohortRetention(ctx context.Context, in *GetCohortRetentionRequest, opts ...grpc.CallOption) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(ctx context.Context, in *ListKpisRequest, opts ...grpc.CallOption) (*ListKpisResponse, error)
@@ -419,8 +420,9 @@ type MetricsServiceServer interface {
 	// 9–10, detractors 0–6) with a confidence interval.
 	ComputeNps(context.Context, *ComputeNpsRequest) (*ComputeNpsResponse, error)
 	// GetCohortRetention returns the cohort retention table of the
-	// workspace's buyers: cohorts by first-purchase month, and how many of
-	// each bought again in each month since.
+	// workspace's (or a segment's) buyers: cohorts by first-purchase day, week
+	// or month in the workspace's time zone, and how many of each bought
+	// again, and for how much, in each bucket since.
 	GetCohortRetention(context.Context, *GetCohortRetentionRequest) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error)
