@@ -328,7 +328,7 @@ func testFunnels(t *testing.T, ctx context.Context, e *env) {
 		t.Fatal(err)
 	}
 	want := []struct {
-		count          int64
+		count          int32
 		prev, start    float64
 		medianFromPrev time.Duration
 	}{{3, 1, 1, 0}, {2, 2.0 / 3, 2.0 / 3, 90 * time.Minute}, {2, 1, 2.0 / 3, (25 + 24) * time.Hour / 2}}
@@ -348,7 +348,7 @@ func testFunnels(t *testing.T, ctx context.Context, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := []int64{resp.GetSteps()[0].GetCount(), resp.GetSteps()[1].GetCount(), resp.GetSteps()[2].GetCount()}; c[0] != 1 || c[1] != 1 || c[2] != 1 {
+	if c := []int32{resp.GetSteps()[0].GetCount(), resp.GetSteps()[1].GetCount(), resp.GetSteps()[2].GetCount()}; c[0] != 1 || c[1] != 1 || c[2] != 1 {
 		t.Errorf("shoes funnel counts %v, want 1 1 1", c)
 	}
 	_, err = e.client.ComputeFunnel(ctx, &metricsv1.ComputeFunnelRequest{Steps: steps[:1]})
@@ -440,6 +440,15 @@ func testTrees(t *testing.T, ctx context.Context, e *env) {
 	}
 	if s := nodeValues(wi)["sales"]; !near(s.GetValue(), 1200*5200.0/3) {
 		t.Errorf("what-if sales = %v", s)
+	}
+	// Without a period, all time: spend is 8,700 over p, q and r.
+	wi, err = e.client.WhatIfKpiTree(ctx, &metricsv1.WhatIfKpiTreeRequest{KpiTreeId: created.GetKpiTree().GetKpiTreeId(),
+		Overrides: map[string]float64{"customers": 1200}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := nodeValues(wi)["sales"]; !near(s.GetValue(), 1200*2900) || s.PreviousValue != nil {
+		t.Errorf("all-time what-if sales = %v, want 1200 × 2900 and no previous value", s)
 	}
 
 	ini, err := e.client.CreateInitiative(ctx, &metricsv1.CreateInitiativeRequest{KpiTreeId: starter,

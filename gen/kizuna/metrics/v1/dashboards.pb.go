@@ -1278,7 +1278,8 @@ func (x *ComputeFunnelRequest) GetSegmentId() string {
 type FunnelStepResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Event string                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
-	Count int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	// Customers who reached the step (a JSON number).
+	Count int32 `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	// count ÷ the previous step's count (1 for the first step).
 	ConversionFromPrevious float64 `protobuf:"fixed64,3,opt,name=conversion_from_previous,json=conversionFromPrevious,proto3" json:"conversion_from_previous,omitempty"`
 	// count ÷ the first step's count.
@@ -1326,7 +1327,7 @@ func (x *FunnelStepResult) GetEvent() string {
 	return ""
 }
 
-func (x *FunnelStepResult) GetCount() int64 {
+func (x *FunnelStepResult) GetCount() int32 {
 	if x != nil {
 		return x.Count
 	}
@@ -1968,8 +1969,10 @@ func (*DeleteKpiTreeResponse) Descriptor() ([]byte, []int) {
 type EvaluateKpiTreeRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	KpiTreeId string                 `protobuf:"bytes,1,opt,name=kpi_tree_id,json=kpiTreeId,proto3" json:"kpi_tree_id,omitempty"`
-	// The period evaluated, required; the previous period is the one of the
-	// same length just before it.
+	// The period evaluated: KPIs count what happened at or after start_time
+	// and before end_time; either may be unset (open; both unset: all
+	// time). With both set, previous_value is the period of the same length
+	// just before.
 	StartTime     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -2031,6 +2034,7 @@ func (x *EvaluateKpiTreeRequest) GetEndTime() *timestamppb.Timestamp {
 type WhatIfKpiTreeRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	KpiTreeId string                 `protobuf:"bytes,1,opt,name=kpi_tree_id,json=kpiTreeId,proto3" json:"kpi_tree_id,omitempty"`
+	// The period, as for EvaluateKpiTree (unset: all time).
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Node id → the value assumed instead of the measured one; only leaves
@@ -3054,7 +3058,7 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"segment_id\x18\x05 \x01(\tR\tsegmentId\"\x82\x02\n" +
 	"\x10FunnelStepResult\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x14\n" +
-	"\x05count\x18\x02 \x01(\x03R\x05count\x128\n" +
+	"\x05count\x18\x02 \x01(\x05R\x05count\x128\n" +
 	"\x18conversion_from_previous\x18\x03 \x01(\x01R\x16conversionFromPrevious\x122\n" +
 	"\x15conversion_from_start\x18\x04 \x01(\x01R\x13conversionFromStart\x12T\n" +
 	"\x19median_time_from_previous\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x16medianTimeFromPrevious\"R\n" +

@@ -119,7 +119,7 @@ func (s *Server) ComputeFunnel(ctx context.Context, req *metricsv1.ComputeFunnel
 	resp := &metricsv1.ComputeFunnelResponse{}
 	for i, r := range res {
 		resp.Steps = append(resp.Steps, &metricsv1.FunnelStepResult{
-			Event: steps[i].GetEvent(), Count: r.Count, ConversionFromPrevious: r.FromPrevious, ConversionFromStart: r.FromStart,
+			Event: steps[i].GetEvent(), Count: int32(r.Count), ConversionFromPrevious: r.FromPrevious, ConversionFromStart: r.FromStart,
 			MedianTimeFromPrevious: durationpb.New(r.MedianFromPrevious),
 		})
 	}

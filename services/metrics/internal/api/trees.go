@@ -233,6 +233,7 @@ type evaluation struct {
 	// measured[id] is the node's KPI over the period, previous[id] over
 	// the previous period; only nodes with a KPI have them.
 	measured, previous map[string]float64
+	hasPrevious        bool
 	start, end         time.Time
 }
 
@@ -242,9 +243,7 @@ func (s *Server) measure(ctx context.Context, ws, id string, startTS, endTS *tim
 	v := &validation.Error{}
 	start := optionalTime(startTS, "start_time", time.Time{}, rejectZero, v)
 	end := optionalTime(endTS, "end_time", time.Time{}, rejectZero, v)
-	if startTS == nil || endTS == nil {
-		v.Add("start_time", "start_time and end_time are required")
-	} else if !end.After(start) {
+	if startTS != nil && endTS != nil && !end.After(start) {
 		v.Add("end_time", "must be after start_time")
 	}
 	if err := v.Err(); err != nil {
@@ -271,10 +270,16 @@ func (s *Server) measure(ctx context.Context, ws, id string, startTS, endTS *tim
 		}
 		bySegment[n.GetSegmentId()] = append(bySegment[n.GetSegmentId()], n)
 	}
-	length := end.Sub(start)
-	periods := []kpi.Period{
-		{Start: start, End: end, PrevStart: start.Add(-length)},
-		{Start: start.Add(-length), End: start, PrevStart: start.Add(-2 * length)},
+	// An open range (all time, or up to or from a time) has no previous
+	// period of the same length.
+	periods := []kpi.Period{{Start: start, End: end}}
+	e.hasPrevious = !start.IsZero() && !end.IsZero()
+	if e.hasPrevious {
+		length := end.Sub(start)
+		periods = []kpi.Period{
+			{Start: start, End: end, PrevStart: start.Add(-length)},
+			{Start: start.Add(-length), End: start, PrevStart: start.Add(-2 * length)},
+		}
 	}
 	for _, seg := range segments {
 		nodes := bySegment[seg]
@@ -288,7 +293,9 @@ func (s *Server) measure(ctx context.Context, ws, id string, startTS, endTS *tim
 		}
 		for i, n := range nodes {
 			e.measured[n.GetId()] = res.Values[i][0]
-			e.previous[n.GetId()] = res.Values[i][1]
+			if e.hasPrevious {
+				e.previous[n.GetId()] = res.Values[i][1]
+			}
 		}
 	}
 	return e, nil
@@ -340,7 +347,10 @@ func (e *evaluation) response(overrides map[string]float64, whatIf bool) ([]*met
 		if n.GetKind() == kpitree.KSF {
 			continue
 		}
-		nv.Value, nv.PreviousValue = proto.Float64(cur[id]), proto.Float64(prev[id])
+		nv.Value = proto.Float64(cur[id])
+		if e.hasPrevious {
+			nv.PreviousValue = proto.Float64(prev[id])
+		}
 		if n.GetFormula() != "" && n.GetKpi() != "" {
 			// Agreement is a property of the data, so a what-if judges the
 			// formula on the measured leaves, not on the overrides.
