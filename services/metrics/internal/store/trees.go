@@ -59,6 +59,16 @@ INSERT INTO kpi_trees (workspace_id, kpi_tree_id, display_name, nodes, create_ti
 // EnsureStarterTree creates the tree build returns the first time it is
 // called for a workspace, and never again, even once that tree is deleted.
 func (s *Store) EnsureStarterTree(ctx context.Context, ws string, build func() Tree) error {
+	// The usual case, a workspace that has had its tree, reads only: on
+	// SQLite a write would take the database's single write lock.
+	var done int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM starter_trees WHERE workspace_id = $1`, ws).Scan(&done)
+	if err != nil {
+		return fmt.Errorf("read starter tree: %w", err)
+	}
+	if done > 0 {
+		return nil
+	}
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		t := build()
 		id, err := NewID("kpt_")
