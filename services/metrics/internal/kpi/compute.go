@@ -55,6 +55,7 @@ type Result struct {
 // Calculator computes KPIs.
 type Calculator struct {
 	src      Source
+	cache    *orderCache
 	segments Segments
 	now      func() time.Time
 }
@@ -62,7 +63,7 @@ type Calculator struct {
 // NewCalculator returns a Calculator reading data from src and segment
 // members from segments; now stamps each result.
 func NewCalculator(src Source, segments Segments, now func() time.Time) *Calculator {
-	return &Calculator{src: src, segments: segments, now: now}
+	return &Calculator{src: src, cache: newOrderCache(), segments: segments, now: now}
 }
 
 // Validate checks req without computing anything.
@@ -188,6 +189,7 @@ func (c *Calculator) Series(ctx context.Context, req SeriesRequest) (SeriesResul
 	if err != nil {
 		return SeriesResult{}, err
 	}
+	defer d.release()
 	res := SeriesResult{Values: make([][]float64, len(defs)), Totals: make([]Totals, len(req.Periods)), Currency: d.settings.Currency}
 	for i := range defs {
 		res.Values[i] = make([]float64, len(req.Periods))

@@ -90,9 +90,7 @@ type Unconverted struct {
 
 // Source is what computations read. Every method reads one workspace.
 type Source interface {
-	// ScanOrders calls fn for each order, in no particular order; it fails
-	// with ErrTooManyOrders beyond its limit.
-	ScanOrders(ctx context.Context, ws string, fn func(customerID string, at time.Time, revenue float64, currency string)) error
+	OrderLog
 	ScanCustomers(ctx context.Context, ws string, fn func(customerID string, firstSeen time.Time)) error
 	ScanSurveyAnswers(ctx context.Context, ws string, from, to time.Time, fn func(SurveyAnswer)) error
 	Costs(ctx context.Context, ws string) ([]Cost, error)
@@ -123,43 +121,41 @@ const (
 	needMessages
 )
 
-type order struct {
-	customer int32
-	at       int64
-	revenue  float64
-}
-
 // dataset is one workspace's (or segment's) data, loaded once per call.
 type dataset struct {
 	settings Settings
-	names    []string
-	ids      map[string]int32
-	// orders in a convertible currency, by time.
-	orders []order
-	// first and second order time of each customer (any currency),
-	// math.MaxInt64 when none.
-	first, second []int64
-	seen          []int64
-	answers       []SurveyAnswer
-	costs         []Cost
-	messages      []Message
-	unconverted   map[string]*Unconverted
-	clvCache      map[int64]float64
+	// set holds the workspace's orders (read-locked until release), nil
+	// when no KPI needs them.
+	set *orderSet
+	// scope marks, by customer index, the customers in scope; nil is
+	// everyone.
+	scope []bool
+	// rates converts each of set's currencies to the workspace's; 0 when
+	// there is no rate.
+	rates       []float64
+	seen        []int64
+	answers     []SurveyAnswer
+	costs       []Cost
+	messages    []Message
+	unconverted map[string]*Unconverted
+	clvCache    map[int64]float64
+	cur, prev   scratch
 }
 
-func (d *dataset) id(name string) int32 {
-	if i, ok := d.ids[name]; ok {
-		return i
+// release unlocks the cached orders.
+func (d *dataset) release() {
+	if d.set != nil {
+		d.set.mu.RUnlock()
+		d.set = nil
 	}
-	i := int32(len(d.names))
-	d.ids[name] = i
-	d.names = append(d.names, name)
-	d.first = append(d.first, math.MaxInt64)
-	d.second = append(d.second, math.MaxInt64)
-	return i
 }
 
-func (c *Calculator) load(ctx context.Context, ws string, members map[string]struct{}, channel string, n needs, from, to time.Time) (*dataset, error) {
+// counts reports whether o is in scope and convertible.
+func (d *dataset) counts(o order) bool {
+	return (d.scope == nil || d.scope[o.customer]) && d.rates[o.currency] != 0
+}
+
+func (c *Calculator) load(ctx context.Context, ws string, members map[string]struct{}, channel string, n needs, from, to time.Time) (_ *dataset, err error) {
 	in := func(id string) bool {
 		if members == nil {
 			return true
@@ -171,37 +167,50 @@ func (c *Calculator) load(ctx context.Context, ws string, members map[string]str
 	if err != nil {
 		return nil, err
 	}
-	d := &dataset{settings: settings, ids: map[string]int32{}, unconverted: map[string]*Unconverted{}, clvCache: map[int64]float64{}}
-	if n&(needOrders|needCLV|needCosts) != 0 {
-		err := c.src.ScanOrders(ctx, ws, func(cust string, at time.Time, revenue float64, currency string) {
-			if !in(cust) {
-				return
-			}
-			i := d.id(cust)
-			us := at.UnixMicro()
-			switch {
-			case us < d.first[i]:
-				d.first[i], d.second[i] = us, d.first[i]
-			case us < d.second[i]:
-				d.second[i] = us
-			}
-			v, ok := settings.Convert(revenue, currency)
-			if !ok {
-				u := d.unconverted[currency]
-				if u == nil {
-					u = &Unconverted{Currency: currency}
-					d.unconverted[currency] = u
-				}
-				u.Revenue += revenue
-				u.Orders++
-				return
-			}
-			d.orders = append(d.orders, order{customer: i, at: us, revenue: v})
-		})
+	d := &dataset{settings: settings, unconverted: map[string]*Unconverted{}, clvCache: map[int64]float64{}}
+	defer func() {
 		if err != nil {
+			d.release()
+		}
+	}()
+	if n&(needOrders|needCLV|needCosts) != 0 {
+		if d.set, err = c.cache.get(ctx, c.src, ws); err != nil {
 			return nil, err
 		}
-		slices.SortFunc(d.orders, func(a, b order) int { return compareInt(a.at, b.at) })
+		set := d.set
+		if members != nil {
+			d.scope = make([]bool, len(set.names))
+			for id := range members {
+				if i, ok := set.ids[id]; ok {
+					d.scope[i] = true
+				}
+			}
+		}
+		d.rates = make([]float64, len(set.currencies))
+		unconvertible := false
+		for i, cur := range set.currencies {
+			if v, ok := settings.Convert(1, cur); ok {
+				d.rates[i] = v
+			} else {
+				unconvertible = true
+			}
+		}
+		if unconvertible {
+			for _, o := range set.orders {
+				if d.rates[o.currency] != 0 || (d.scope != nil && !d.scope[o.customer]) {
+					continue
+				}
+				cur := set.currencies[o.currency]
+				u := d.unconverted[cur]
+				if u == nil {
+					u = &Unconverted{Currency: cur}
+					d.unconverted[cur] = u
+				}
+				u.Revenue += o.revenue
+				u.Orders++
+			}
+		}
+		d.cur, d.prev = newScratch(len(set.names)), newScratch(len(set.names))
 	}
 	if n&needCustomers != 0 {
 		err := c.src.ScanCustomers(ctx, ws, func(cust string, firstSeen time.Time) {
@@ -272,26 +281,43 @@ func spanOf(start, end time.Time) span {
 	return s
 }
 
-// purchases aggregates the orders in s per customer.
-type purchase struct {
-	orders  int64
-	revenue float64
+// scratch accumulates one period's purchases per customer index without
+// maps: stamp[c] == id marks c as a buyer of period id.
+type scratch struct {
+	id      int32
+	stamp   []int32
+	orders  []int32
+	revenue []float64
+	buyers  []int32
 }
 
-func (d *dataset) purchases(s span) map[int32]*purchase {
-	lo := sort.Search(len(d.orders), func(i int) bool { return d.orders[i].at >= s.from })
-	hi := sort.Search(len(d.orders), func(i int) bool { return d.orders[i].at >= s.to })
-	out := map[int32]*purchase{}
-	for _, o := range d.orders[lo:hi] {
-		p := out[o.customer]
-		if p == nil {
-			p = &purchase{}
-			out[o.customer] = p
-		}
-		p.orders++
-		p.revenue += o.revenue
+func newScratch(n int) scratch {
+	s := scratch{stamp: make([]int32, n), orders: make([]int32, n), revenue: make([]float64, n)}
+	for i := range s.stamp {
+		s.stamp[i] = -1
 	}
-	return out
+	return s
+}
+
+// purchases aggregates the counted orders in s per customer into sc.
+func (d *dataset) purchases(s span, sc *scratch) {
+	orders := d.set.orders
+	lo := sort.Search(len(orders), func(i int) bool { return orders[i].at >= s.from })
+	hi := sort.Search(len(orders), func(i int) bool { return orders[i].at >= s.to })
+	sc.id++
+	sc.buyers = sc.buyers[:0]
+	for _, o := range orders[lo:hi] {
+		if !d.counts(o) {
+			continue
+		}
+		c := o.customer
+		if sc.stamp[c] != sc.id {
+			sc.stamp[c], sc.orders[c], sc.revenue[c] = sc.id, 0, 0
+			sc.buyers = append(sc.buyers, c)
+		}
+		sc.orders[c]++
+		sc.revenue[c] += o.revenue * d.rates[o.currency]
+	}
 }
 
 // totals computes every aggregate of one period that n asks for.
@@ -303,29 +329,33 @@ func (d *dataset) totals(p Period, n needs) (Totals, error) {
 	}
 	if n&(needOrders|needCosts) != 0 {
 		f2 := d.settings.f2Window().Microseconds()
-		buyers := d.purchases(s)
-		for c, b := range buyers {
+		first, second := d.set.first, d.set.second
+		cur := &d.cur
+		d.purchases(s, cur)
+		for _, c := range cur.buyers {
 			t.PurchasingCustomers++
-			t.Orders += b.orders
-			t.Revenue += b.revenue
-			if b.orders >= 2 {
+			t.Orders += int64(cur.orders[c])
+			t.Revenue += cur.revenue[c]
+			if cur.orders[c] >= 2 {
 				t.RepeatCustomers++
 			}
-			if d.first[c] >= s.from {
+			if first[c] >= s.from {
 				t.NewCustomers++
-				t.NewRevenue += b.revenue
-				if d.second[c] != math.MaxInt64 && d.second[c]-d.first[c] <= f2 {
+				t.NewRevenue += cur.revenue[c]
+				if second[c] != math.MaxInt64 && second[c]-first[c] <= f2 {
 					t.F2Customers++
 				}
 			} else {
 				t.ReturningCustomers++
-				t.ReturningRevenue += b.revenue
+				t.ReturningRevenue += cur.revenue[c]
 			}
 		}
 		if !p.PrevStart.IsZero() && s.from != math.MinInt64 {
-			for c := range d.purchases(span{from: p.PrevStart.UnixMicro(), to: s.from}) {
+			prev := &d.prev
+			d.purchases(span{from: p.PrevStart.UnixMicro(), to: s.from}, prev)
+			for _, c := range prev.buyers {
 				t.PreviousPurchasers++
-				if _, ok := buyers[c]; ok {
+				if cur.stamp[c] == cur.id {
 					t.RetainedCustomers++
 				}
 			}
@@ -411,11 +441,13 @@ func (d *dataset) predictedCLV(end int64) (float64, error) {
 		return v, nil
 	}
 	var txs []clv.Transaction
-	for _, o := range d.orders {
+	for _, o := range d.set.orders {
 		if o.at >= end {
 			break
 		}
-		txs = append(txs, clv.Transaction{CustomerID: d.names[o.customer], Time: time.UnixMicro(o.at).UTC(), Amount: o.revenue})
+		if d.counts(o) {
+			txs = append(txs, clv.Transaction{CustomerID: d.set.names[o.customer], Time: time.UnixMicro(o.at).UTC(), Amount: o.revenue * d.rates[o.currency]})
+		}
 	}
 	v, err := meanCLV(txs, time.UnixMicro(end-1).UTC())
 	if err != nil {

@@ -283,3 +283,34 @@ WHERE workspace_id = $1 AND event_time >= $2 AND event_time < $3 AND name IN (`+
 	}
 	return nil
 }
+
+// ScanOrdersUpTo calls fn for each order with afterSeq < seq <= upToSeq,
+// with its currency. It fails with kpi.ErrTooManyOrders beyond
+// maxCLVOrders.
+func (s *Store) ScanOrdersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, at time.Time, revenue float64, currency string)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue, currency FROM orders
+WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`, ws, afterSeq, upToSeq)
+	if err != nil {
+		return fmt.Errorf("scan orders: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var (
+			id, currency string
+			at           int64
+			revenue      float64
+		)
+		if err := rows.Scan(&id, &at, &revenue, &currency); err != nil {
+			return fmt.Errorf("scan orders: %w", err)
+		}
+		if n++; n > maxCLVOrders {
+			return kpi.ErrTooManyOrders
+		}
+		fn(id, time.UnixMicro(at).UTC(), revenue, currency)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan orders: %w", err)
+	}
+	return nil
+}

@@ -69,11 +69,15 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 			return err
 		}
 		if o := e.Order; o != nil {
-			_, err := tx.ExecContext(ctx, `
-INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `
+INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (workspace_id, order_key) DO NOTHING`,
-				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID)
+				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID, seq)
 			if err != nil {
 				return fmt.Errorf("insert order %q: %w", o.Key, err)
 			}
@@ -105,6 +109,9 @@ func (s *Store) ApplyMerge(ctx context.Context, m ledger.Merge) (bool, error) {
 		// keeps every alias pointing at a live customer.
 		survivor, err := resolve(ctx, tx, m.WorkspaceID, m.SurvivorID)
 		if err != nil {
+			return err
+		}
+		if _, err := bumpVersion(ctx, tx, m.WorkspaceID, "structure"); err != nil {
 			return err
 		}
 		for _, id := range m.MergedIDs {
@@ -192,6 +199,9 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 		if _, err := s.markApplied(ctx, tx, u.WorkspaceID, kindMerge, u.MergeID); err != nil {
 			return err
 		}
+		if _, err := bumpVersion(ctx, tx, u.WorkspaceID, "structure"); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
 			u.WorkspaceID, u.RestoredID); err != nil {
 			return fmt.Errorf("drop alias of %q: %w", u.RestoredID, err)
@@ -270,6 +280,34 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO 
 		}
 	}
 	return nil
+}
+
+// bumpVersion increments the workspace's ledger version column ("seq" or
+// "structure") and returns its new value. The row stays locked until tx
+// ends, so seq values are handed out in commit order.
+func bumpVersion(ctx context.Context, tx *sqldb.Tx, ws, column string) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `
+INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 1)
+ON CONFLICT (workspace_id) DO UPDATE SET `+column+` = ledger_versions.`+column+` + 1
+RETURNING `+column, ws).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("bump ledger %s: %w", column, err)
+	}
+	return v, nil
+}
+
+// LedgerVersion returns the workspace's ledger version: structure changes
+// with every merge or undone merge, seq with every order stored.
+func (s *Store) LedgerVersion(ctx context.Context, ws string) (structure, seq int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT structure, seq FROM ledger_versions WHERE workspace_id = $1`, ws).Scan(&structure, &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read ledger version: %w", err)
+	}
+	return structure, seq, nil
 }
 
 // markApplied records a message id and reports whether it was new.

@@ -1,0 +1,85 @@
+package kpi_test
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/metrics/internal/store"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestCachedOrdersStayCurrent: a calculator that keeps orders in memory
+// between calls answers like a fresh one after new orders (in and out of
+// time order), a merge and an undone merge.
+func TestCachedOrdersStayCurrent(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		st, err := store.New(ctx, db, time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		applyAll := func(msgs ...*ingestionv1.IngestionBusMessage) {
+			t.Helper()
+			for i, m := range msgs {
+				if err := ledger.Apply(ctx, st, slog.New(slog.DiscardHandler), m); err != nil {
+					t.Fatalf("message %d: %v", i, err)
+				}
+			}
+		}
+		var periods []kpi.Period
+		for w := 0; w < 4; w++ {
+			periods = append(periods, kpi.Period{Start: day(7 * w), End: day(7*w + 7), PrevStart: day(7*w - 7)})
+		}
+		req := kpi.SeriesRequest{WorkspaceID: "w", Periods: periods,
+			KPIs: []string{"revenue", "order_count", "purchasing_customers", "new_customers", "retention_rate", "f2_conversion_rate", "repeat_purchase_rate"}}
+		cached := kpi.NewCalculator(st, segments{}, time.Now)
+		check := func(step string) {
+			t.Helper()
+			got, err := cached.Series(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := kpi.NewCalculator(st, segments{}, time.Now).Series(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k := range req.KPIs {
+				for p := range periods {
+					if !near(got.Values[k][p], want.Values[k][p]) {
+						t.Errorf("%s: %s week %d = %v cached, %v fresh", step, req.KPIs[k], p, got.Values[k][p], want.Values[k][p])
+					}
+				}
+			}
+		}
+		applyAll(event("a1", "a", day(1), purchase("o1", 100)), event("b1", "b", day(8), purchase("o2", 50)))
+		check("start")
+		// A later order, then one dated before everything: b's first order
+		// moves to day 0.
+		applyAll(event("a2", "a", day(9), purchase("o3", 30)), event("b0", "b", day(0), purchase("o4", 20)))
+		check("late order")
+		applyAll(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+			MergeId: "m1", WorkspaceId: "w", SurvivorCustomerId: "a", MergedCustomerIds: []string{"b"},
+		}}})
+		check("merge")
+		applyAll(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: &ingestionv1.CustomerUnmerged{
+			UnmergeId: "u1", WorkspaceId: "w", MergeId: "m1", SurvivorCustomerId: "a", RestoredCustomerId: "b", EventIds: []string{"b1", "b0"},
+			RestoredFirstSeenTime: timestampAt(day(0)), SurvivorFirstSeenTime: timestampAt(day(1)),
+		}}}, event("c1", "c", day(15), purchase("o5", 70)))
+		check("unmerge and a new customer")
+		// Every order counts once, whoever holds it.
+		got, err := cached.Series(ctx, kpi.SeriesRequest{WorkspaceID: "w", KPIs: []string{"order_count"}, Periods: []kpi.Period{{}}})
+		if err != nil || got.Values[0][0] != 5 {
+			t.Errorf("all orders = %v, %v; want 5", got.Values, err)
+		}
+	})
+}
+
+func timestampAt(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
