@@ -17,6 +17,9 @@ type OrderLog interface {
 	LedgerVersion(ctx context.Context, ws string) (structure, seq int64, err error)
 	// ScanOrdersUpTo calls fn for the orders with afterSeq < seq <= upToSeq.
 	ScanOrdersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, at time.Time, revenue float64, currency string)) error
+	// ScanCustomersUpTo calls fn for the customers written with
+	// afterSeq < seq <= upToSeq.
+	ScanCustomersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, firstSeen time.Time)) error
 }
 
 // Limits of the order cache: orders per workspace (about 32 bytes each, so
@@ -35,8 +38,8 @@ type order struct {
 }
 
 // orderSet is one workspace's orders held in memory, sorted by time, with
-// each customer's first and second order times. Readers hold mu.RLock
-// while computing; refresh holds mu.Lock.
+// each customer's first and second order times and first-seen time.
+// Readers hold mu.RLock while computing; refresh holds mu.Lock.
 type orderSet struct {
 	mu             sync.RWMutex
 	loaded         bool
@@ -48,6 +51,9 @@ type orderSet struct {
 	currencyIDs    map[string]int32
 	orders         []order
 	first, second  []int64
+	// seen is each customer's first-seen time, math.MaxInt64 for ids
+	// known only from orders.
+	seen []int64
 }
 
 // orderCache keeps each queried workspace's orders in memory and brings
@@ -98,7 +104,7 @@ func (e *orderSet) refresh(ctx context.Context, log OrderLog, ws string, structu
 		// Field by field: e.mu is held.
 		e.names, e.ids = nil, map[string]int32{}
 		e.currencies, e.currencyIDs = nil, map[string]int32{}
-		e.orders, e.first, e.second = nil, nil, nil
+		e.orders, e.first, e.second, e.seen = nil, nil, nil, nil
 		after = -1
 	}
 	n := len(e.orders)
@@ -116,6 +122,12 @@ func (e *orderSet) refresh(ctx context.Context, log OrderLog, ws string, structu
 		case o.at < e.second[c]:
 			e.second[c] = o.at
 		}
+	})
+	if err != nil {
+		return err
+	}
+	err = log.ScanCustomersUpTo(ctx, ws, after, seq, func(cust string, firstSeen time.Time) {
+		e.seen[e.customer(cust)] = firstSeen.UnixMicro()
 	})
 	if err != nil {
 		return err
@@ -152,6 +164,7 @@ func (e *orderSet) customer(name string) int32 {
 	e.names = append(e.names, name)
 	e.first = append(e.first, math.MaxInt64)
 	e.second = append(e.second, math.MaxInt64)
+	e.seen = append(e.seen, math.MaxInt64)
 	return i
 }
 

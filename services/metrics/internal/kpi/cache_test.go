@@ -39,7 +39,7 @@ func TestCachedOrdersStayCurrent(t *testing.T) {
 			periods = append(periods, kpi.Period{Start: day(7 * w), End: day(7*w + 7), PrevStart: day(7*w - 7)})
 		}
 		req := kpi.SeriesRequest{WorkspaceID: "w", Periods: periods,
-			KPIs: []string{"revenue", "order_count", "purchasing_customers", "new_customers", "retention_rate", "f2_conversion_rate", "repeat_purchase_rate"}}
+			KPIs: []string{"revenue", "order_count", "purchasing_customers", "new_customers", "retention_rate", "f2_conversion_rate", "repeat_purchase_rate", "customer_count"}}
 		cached := kpi.NewCalculator(st, segments{}, time.Now)
 		check := func(step string) {
 			t.Helper()
@@ -65,6 +65,11 @@ func TestCachedOrdersStayCurrent(t *testing.T) {
 		// moves to day 0.
 		applyAll(event("a2", "a", day(9), purchase("o3", 30)), event("b0", "b", day(0), purchase("o4", 20)))
 		check("late order")
+		// A visitor who never orders, then seen earlier than first thought.
+		applyAll(event("d1", "d", day(20), nil))
+		check("visitor")
+		applyAll(event("d0", "d", day(2), nil))
+		check("visitor seen earlier")
 		applyAll(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
 			MergeId: "m1", WorkspaceId: "w", SurvivorCustomerId: "a", MergedCustomerIds: []string{"b"},
 		}}})

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -91,7 +90,6 @@ type Unconverted struct {
 // Source is what computations read. Every method reads one workspace.
 type Source interface {
 	OrderLog
-	ScanCustomers(ctx context.Context, ws string, fn func(customerID string, firstSeen time.Time)) error
 	ScanSurveyAnswers(ctx context.Context, ws string, from, to time.Time, fn func(SurveyAnswer)) error
 	Costs(ctx context.Context, ws string) ([]Cost, error)
 	ScanMessages(ctx context.Context, ws string, from, to time.Time, fn func(Message)) error
@@ -133,7 +131,6 @@ type dataset struct {
 	// rates converts each of set's currencies to the workspace's; 0 when
 	// there is no rate.
 	rates       []float64
-	seen        []int64
 	answers     []SurveyAnswer
 	costs       []Cost
 	messages    []Message
@@ -173,7 +170,7 @@ func (c *Calculator) load(ctx context.Context, ws string, members map[string]str
 			d.release()
 		}
 	}()
-	if n&(needOrders|needCLV|needCosts) != 0 {
+	if n&(needOrders|needCLV|needCosts|needCustomers) != 0 {
 		if d.set, err = c.cache.get(ctx, c.src, ws); err != nil {
 			return nil, err
 		}
@@ -211,17 +208,6 @@ func (c *Calculator) load(ctx context.Context, ws string, members map[string]str
 			}
 		}
 		d.cur, d.prev = newScratch(len(set.names)), newScratch(len(set.names))
-	}
-	if n&needCustomers != 0 {
-		err := c.src.ScanCustomers(ctx, ws, func(cust string, firstSeen time.Time) {
-			if in(cust) {
-				d.seen = append(d.seen, firstSeen.UnixMicro())
-			}
-		})
-		if err != nil {
-			return nil, err
-		}
-		slices.Sort(d.seen)
 	}
 	if n&needSurveys != 0 {
 		err := c.src.ScanSurveyAnswers(ctx, ws, from, to, func(a SurveyAnswer) {
@@ -325,7 +311,11 @@ func (d *dataset) totals(p Period, n needs) (Totals, error) {
 	s := spanOf(p.Start, p.End)
 	t := Totals{GrossMargin: d.settings.GrossMargin}
 	if n&needCustomers != 0 {
-		t.Customers = int64(sort.Search(len(d.seen), func(i int) bool { return d.seen[i] >= s.to }))
+		for c, at := range d.set.seen {
+			if at < s.to && (d.scope == nil || d.scope[c]) {
+				t.Customers++
+			}
+		}
 	}
 	if n&(needOrders|needCosts) != 0 {
 		f2 := d.settings.f2Window().Microseconds()

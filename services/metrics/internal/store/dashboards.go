@@ -57,9 +57,11 @@ func (s *Store) ScanOrders(ctx context.Context, ws string, fn func(customerID st
 	return nil
 }
 
-// ScanCustomers calls fn for each customer with its first-seen time.
-func (s *Store) ScanCustomers(ctx context.Context, ws string, fn func(customerID string, firstSeen time.Time)) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, first_seen FROM customers WHERE workspace_id = $1`, ws)
+// ScanCustomersUpTo calls fn for each customer whose row was last written
+// with afterSeq < seq <= upToSeq, with its first-seen time.
+func (s *Store) ScanCustomersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, firstSeen time.Time)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, first_seen FROM customers WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`,
+		ws, afterSeq, upToSeq)
 	if err != nil {
 		return fmt.Errorf("scan customers: %w", err)
 	}

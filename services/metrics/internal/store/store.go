@@ -65,8 +65,21 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 		if err != nil {
 			return err
 		}
-		if err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro()); err != nil {
+		changed, err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro())
+		if err != nil {
 			return err
+		}
+		if changed {
+			// Readers holding the workspace's customers fetch the rows
+			// changed after the seq they hold.
+			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+				e.WorkspaceID, customerID, seq); err != nil {
+				return fmt.Errorf("sequence customer %q: %w", customerID, err)
+			}
 		}
 		if o := e.Order; o != nil {
 			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
@@ -153,7 +166,7 @@ func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) 
 	case err != nil:
 		return fmt.Errorf("delete customer: %w", err)
 	default:
-		if err := upsertCustomer(ctx, tx, ws, survivor, firstSeen); err != nil {
+		if _, err := upsertCustomer(ctx, tx, ws, survivor, firstSeen); err != nil {
 			return err
 		}
 	}
@@ -222,7 +235,7 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 		// recreates it. A row already there was written by events applied
 		// since (an earlier part of this unmerge, or delivery out of
 		// order), and an earlier time it holds is one of its own events.
-		if err := upsertCustomer(ctx, tx, u.WorkspaceID, u.RestoredID, u.RestoredFirstSeen.UnixMicro()); err != nil {
+		if _, err := upsertCustomer(ctx, tx, u.WorkspaceID, u.RestoredID, u.RestoredFirstSeen.UnixMicro()); err != nil {
 			return err
 		}
 		// Only an existing row is updated: customers counts those seen in
@@ -343,17 +356,21 @@ func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
 // upsertCustomer inserts a customer or lowers its first_seen to firstSeen.
 // The conflict update's WHERE (valid on SQLite and PostgreSQL alike) leaves
 // the row untouched unless firstSeen is earlier, so the usual event of a
-// known customer writes nothing.
-func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) error {
-	_, err := tx.ExecContext(ctx, `
+// known customer writes nothing. It reports whether a row was written.
+func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
 INSERT INTO customers (workspace_id, customer_id, first_seen) VALUES ($1, $2, $3)
 ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen = excluded.first_seen
 WHERE excluded.first_seen < customers.first_seen`,
 		ws, id, firstSeen)
 	if err != nil {
-		return fmt.Errorf("upsert customer %q: %w", id, err)
+		return false, fmt.Errorf("upsert customer %q: %w", id, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("upsert customer %q: %w", id, err)
+	}
+	return n > 0, nil
 }
 
 // bounds turns r into inclusive-exclusive Unix-microsecond bounds, open
