@@ -66,10 +66,10 @@ func publishShop(t *testing.T, e *env) {
 		trackMsg(wsA, "s4", "q", "Survey Answered", jstAt(2, 2, 9, 0), map[string]any{"survey": "support", "type": "csat", "score": 3, "comment": "slow"}, nil),
 		trackMsg(wsA, "s5", "r", "Survey Answered", jstAt(2, 16, 9, 0), map[string]any{"survey": "nps-2026", "score": 9}, nil),
 		trackMsg(wsA, "s6", "r", "Survey Answered", jstAt(2, 16, 9, 0), map[string]any{"survey": "nps-2026", "score": 11}, nil),
-		trackMsg(wsA, "o1", "p", "Order Completed", jstAt(1, 5, 12, 0), nil, order("P1", 1000, "JPY")),
+		trackMsg(wsA, "o1", "p", "Order Completed", jstAt(1, 5, 12, 0), map[string]any{"channel": "LINE"}, order("P1", 1000, "JPY")),
 		trackMsg(wsA, "o2", "p", "Order Completed", jstAt(1, 20, 12, 0), nil, order("P2", 2000, "JPY")),
 		trackMsg(wsA, "o3", "p", "Order Completed", jstAt(2, 10, 12, 0), nil, order("P3", 1500, "JPY")),
-		trackMsg(wsA, "o4", "q", "Order Completed", jstAt(1, 31, 23, 30), nil, order("Q1", 500, "JPY")),
+		trackMsg(wsA, "o4", "q", "Order Completed", jstAt(1, 31, 23, 30), map[string]any{"channel": "EMAIL"}, order("Q1", 500, "JPY")),
 		trackMsg(wsA, "o5", "q", "Order Completed", jstAt(2, 1, 0, 30), nil, order("Q2", 700, "JPY")),
 		trackMsg(wsA, "o6", "r", "Order Completed", jstAt(2, 15, 12, 0), nil, order("R1", 20, "USD")),
 		trackMsg(wsA, "o7", "s", "Order Completed", jstAt(2, 20, 12, 0), nil, order("S1", 10, "EUR")),
@@ -602,6 +602,19 @@ func testCohorts(t *testing.T, ctx context.Context, e *env) {
 	c = resp.GetCohorts()
 	if len(c) != 2 || !c[0].GetStartTime().AsTime().Equal(jstAt(1, 5, 0, 0)) || !c[1].GetStartTime().AsTime().Equal(jstAt(1, 26, 0, 0)) || c[1].GetMonth() != nil {
 		t.Errorf("weekly cohorts of pq = %v", c)
+	}
+	// By the channel of the first order: p came by LINE, q by e-mail, r's
+	// order names none.
+	resp, err = e.client.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{
+		AsOfTime: timestamppb.New(jstAt(3, 1, 0, 0)), TimeZone: "Asia/Tokyo", GroupByProperty: "channel",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = resp.GetCohorts()
+	if len(c) != 3 || c[0].GetGroup() != "EMAIL" || c[0].GetRevenue()[0] != 500 || c[1].GetGroup() != "LINE" || c[1].GetRevenue()[1] != 1500 ||
+		c[2].GetGroup() != "" || c[2].GetSize() != 1 {
+		t.Errorf("cohorts by first-purchase channel = %v", c)
 	}
 	// Daily columns from January 2026 to 2028 are too many.
 	_, err = e.client.GetCohortRetention(ctx, &metricsv1.GetCohortRetentionRequest{Granularity: "DAY",

@@ -3,6 +3,7 @@ package retention
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/analytics/calendar"
@@ -17,6 +18,9 @@ type Purchase struct {
 
 // BucketCohort is one row of a cohort table by day, week or month.
 type BucketCohort struct {
+	// Group is the cohort's group when the table is grouped (e.g. the
+	// channel of the first purchase), "" otherwise.
+	Group string
 	// Start is the start of the cohort's first-purchase bucket, in the
 	// table's time zone.
 	Start time.Time
@@ -43,6 +47,9 @@ type CohortOptions struct {
 	From time.Time
 	// MaxBuckets bounds the columns (and so the rows).
 	MaxBuckets int
+	// Group, when set, splits each cohort by the group it returns for a
+	// customer.
+	Group func(customerID string) string
 }
 
 // bucketIndex numbers buckets so that consecutive ones differ by 1.
@@ -89,7 +96,11 @@ func BucketCohortTable(purchases []Purchase, o CohortOptions) ([]BucketCohort, e
 		}
 	}
 	last := bucketIndex(o.AsOf, o.Granularity, loc)
-	rows := map[int]*BucketCohort{}
+	type key struct {
+		first int
+		group string
+	}
+	rows := map[key]*BucketCohort{}
 	for id, spends := range byCustomer {
 		if !o.From.IsZero() && firstTime[id].Before(o.From) {
 			continue
@@ -99,11 +110,15 @@ func BucketCohortTable(purchases []Purchase, o CohortOptions) ([]BucketCohort, e
 			return nil, fmt.Errorf("cohort table: %w: more than %d %s columns; set a later start or a coarser granularity",
 				ErrInvalidInput, o.MaxBuckets, o.Granularity)
 		}
-		c, ok := rows[first]
+		k := key{first: first}
+		if o.Group != nil {
+			k.group = o.Group(id)
+		}
+		c, ok := rows[k]
 		if !ok {
 			n := last - first + 1
-			c = &BucketCohort{Start: calendar.Floor(firstTime[id], o.Granularity, loc), Active: make([]int, n), Revenue: make([]float64, n)}
-			rows[first] = c
+			c = &BucketCohort{Group: k.group, Start: calendar.Floor(firstTime[id], o.Granularity, loc), Active: make([]int, n), Revenue: make([]float64, n)}
+			rows[k] = c
 		}
 		c.Size++
 		seen := map[int]bool{}
@@ -131,6 +146,11 @@ func BucketCohortTable(purchases []Purchase, o CohortOptions) ([]BucketCohort, e
 		}
 		out = append(out, *c)
 	}
-	slices.SortFunc(out, func(a, b BucketCohort) int { return a.Start.Compare(b.Start) })
+	slices.SortFunc(out, func(a, b BucketCohort) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Group, b.Group)
+	})
 	return out, nil
 }

@@ -37,6 +37,14 @@ func TestBucketCohortTable(t *testing.T) {
 	if !feb.Start.Equal(at(2, 1, 0)) || feb.Size != 1 || !equalInts(feb.Active, []int{1, 1}) || !equalFloats(feb.Rate, []float64{1, 1}) {
 		t.Errorf("February cohort = %+v", feb)
 	}
+	grouped, err := BucketCohortTable(purchases, CohortOptions{Granularity: calendar.Month, Location: jst, AsOf: at(3, 31, 0),
+		Group: func(id string) string { return map[string]string{"a": "LINE", "b": "EMAIL"}[id] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(grouped) != 3 || grouped[0].Group != "EMAIL" || grouped[0].Size != 1 || grouped[1].Group != "LINE" || grouped[1].Revenue[1] != 100 || grouped[2].Group != "" {
+		t.Errorf("grouped cohorts = %+v", grouped)
+	}
 	// Weekly cohorts of first purchases from February 1 keep only c.
 	utc, err := BucketCohortTable(purchases, CohortOptions{Granularity: calendar.Week, Location: jst, AsOf: at(3, 31, 0), From: at(2, 1, 0)})
 	if err != nil {

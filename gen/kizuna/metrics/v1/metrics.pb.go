@@ -1079,9 +1079,13 @@ type GetCohortRetentionRequest struct {
 	// IANA time zone of the buckets; the workspace's when unset.
 	TimeZone string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	// Only customers whose first purchase is at or after this time.
-	StartTime     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Splits each cohort by a string property of the customer's first order
+	// event, e.g. "channel" or "campaign" (cohorts by first-purchase channel
+	// or campaign); customers whose first order lacks it form the group "".
+	GroupByProperty string `protobuf:"bytes,6,opt,name=group_by_property,json=groupByProperty,proto3" json:"group_by_property,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetCohortRetentionRequest) Reset() {
@@ -1149,6 +1153,13 @@ func (x *GetCohortRetentionRequest) GetStartTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetCohortRetentionRequest) GetGroupByProperty() string {
+	if x != nil {
+		return x.GroupByProperty
+	}
+	return ""
+}
+
 // Cohort is one row of the retention table.
 type Cohort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1163,8 +1174,10 @@ type Cohort struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	// revenue[k]: the members' revenue in bucket k (workspace currency);
 	// revenue_rate[k] = revenue[k] / revenue[0], the revenue retention.
-	Revenue       []float64 `protobuf:"fixed64,6,rep,packed,name=revenue,proto3" json:"revenue,omitempty"`
-	RevenueRate   []float64 `protobuf:"fixed64,7,rep,packed,name=revenue_rate,json=revenueRate,proto3" json:"revenue_rate,omitempty"`
+	Revenue     []float64 `protobuf:"fixed64,6,rep,packed,name=revenue,proto3" json:"revenue,omitempty"`
+	RevenueRate []float64 `protobuf:"fixed64,7,rep,packed,name=revenue_rate,json=revenueRate,proto3" json:"revenue_rate,omitempty"`
+	// The group_by_property value of the cohort's customers.
+	Group         string `protobuf:"bytes,8,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1246,6 +1259,13 @@ func (x *Cohort) GetRevenueRate() []float64 {
 		return x.RevenueRate
 	}
 	return nil
+}
+
+func (x *Cohort) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 // GetCohortRetentionResponse is the table, oldest cohort first.
@@ -1738,7 +1758,7 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"detractors\x18\x04 \x01(\x03R\n" +
 	"detractors\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x01R\x05score\x127\n" +
-	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"\xee\x01\n" +
+	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"\x9a\x02\n" +
 	"\x19GetCohortRetentionRequest\x128\n" +
 	"\n" +
 	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\x12 \n" +
@@ -1747,7 +1767,8 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12\x1b\n" +
 	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\x129\n" +
 	"\n" +
-	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\"\xf2\x01\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12*\n" +
+	"\x11group_by_property\x18\x06 \x01(\tR\x0fgroupByProperty\"\x88\x02\n" +
 	"\x06Cohort\x120\n" +
 	"\x05month\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05month\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
@@ -1756,7 +1777,8 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x18\n" +
 	"\arevenue\x18\x06 \x03(\x01R\arevenue\x12!\n" +
-	"\frevenue_rate\x18\a \x03(\x01R\vrevenueRate\"Q\n" +
+	"\frevenue_rate\x18\a \x03(\x01R\vrevenueRate\x12\x14\n" +
+	"\x05group\x18\b \x01(\tR\x05group\"Q\n" +
 	"\x1aGetCohortRetentionResponse\x123\n" +
 	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts\"\xea\x01\n" +
 	"\x11PredictClvRequest\x12L\n" +

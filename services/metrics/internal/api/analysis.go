@@ -166,15 +166,24 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	cohorts, err := retention.BucketCohortTable(purchases, retention.CohortOptions{
-		Granularity: gran, Location: loc, AsOf: asOf.Add(-time.Nanosecond), From: from, MaxBuckets: maxCohortBuckets,
-	})
+	opts := retention.CohortOptions{Granularity: gran, Location: loc, AsOf: asOf.Add(-time.Nanosecond), From: from, MaxBuckets: maxCohortBuckets}
+	if key := req.GetGroupByProperty(); key != "" {
+		if s.dash == nil || len(key) > maxLabelLen {
+			return nil, grpcstatus.Invalid("group_by_property", "cannot group by this property")
+		}
+		groups, err := s.dash.Store.FirstOrderProperty(ctx, ws, key)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		opts.Group = func(id string) string { return groups[id] }
+	}
+	cohorts, err := retention.BucketCohortTable(purchases, opts)
 	if err != nil {
 		return nil, analysisStatus("as_of_time", err)
 	}
 	resp := &metricsv1.GetCohortRetentionResponse{}
 	for _, c := range cohorts {
-		pc := &metricsv1.Cohort{StartTime: timestamppb.New(c.Start), Size: int64(c.Size), Rate: c.Rate, Revenue: c.Revenue, RevenueRate: c.RevenueRate}
+		pc := &metricsv1.Cohort{Group: c.Group, StartTime: timestamppb.New(c.Start), Size: int64(c.Size), Rate: c.Rate, Revenue: c.Revenue, RevenueRate: c.RevenueRate}
 		if gran == calendar.Month {
 			pc.Month = pc.StartTime
 		}

@@ -316,3 +316,51 @@ WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`, ws, afterSeq, upToSeq)
 	}
 	return nil
 }
+
+// FirstOrderProperty returns, for each customer with an order stored with
+// its event, the value of the string property key of the event of their
+// earliest such order (e.g. "channel" or "campaign"); customers whose
+// first order event lacks it are left out.
+func (s *Store) FirstOrderProperty(ctx context.Context, ws, key string) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT o.customer_id, o.order_time, e.properties FROM orders o
+JOIN events e ON e.workspace_id = o.workspace_id AND e.event_id = o.event_id
+WHERE o.workspace_id = $1`, ws)
+	if err != nil {
+		return nil, fmt.Errorf("first order property: %w", err)
+	}
+	defer rows.Close()
+	type first struct {
+		at    int64
+		value string
+	}
+	firsts := map[string]first{}
+	for rows.Next() {
+		var (
+			id, props string
+			at        int64
+		)
+		if err := rows.Scan(&id, &at, &props); err != nil {
+			return nil, fmt.Errorf("first order property: %w", err)
+		}
+		if f, ok := firsts[id]; ok && f.at <= at {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(props), &m); err != nil {
+			return nil, fmt.Errorf("first order property: %w", err)
+		}
+		v, _ := m[key].(string)
+		firsts[id] = first{at: at, value: v}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("first order property: %w", err)
+	}
+	out := make(map[string]string, len(firsts))
+	for id, f := range firsts {
+		if f.value != "" {
+			out[id] = f.value
+		}
+	}
+	return out, nil
+}
