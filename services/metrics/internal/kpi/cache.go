@@ -96,7 +96,10 @@ func (c *orderCache) get(ctx context.Context, log OrderLog, ws string) (*orderSe
 }
 
 func (e *orderSet) refresh(ctx context.Context, log OrderLog, ws string, structure, seq int64) error {
-	if e.loaded && e.structure == structure && e.seq == seq {
+	// Versions only grow: one older than the held one was read before
+	// another call brought the set further, and reading "after e.seq up to
+	// seq" would then record seq and fetch orders twice later.
+	if e.loaded && (structure < e.structure || (structure == e.structure && seq <= e.seq)) {
 		return nil
 	}
 	after := e.seq

@@ -2,6 +2,7 @@ package kpi_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -88,3 +89,61 @@ func TestCachedOrdersStayCurrent(t *testing.T) {
 }
 
 func timestampAt(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }
+
+// TestCachedOrdersConcurrently reads one calculator from several
+// goroutines while orders and a merge arrive (run with -race).
+func TestCachedOrdersConcurrently(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.New(ctx, sqldbtest.SQLite(t), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calc := kpi.NewCalculator(st, segments{"s": {"a", "c"}}, time.Now)
+	req := kpi.SeriesRequest{WorkspaceID: "w", KPIs: []string{"order_count", "customer_count"}, Periods: []kpi.Period{{}, {End: day(5)}}}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for g := range 4 {
+		go func() {
+			r := req
+			if g%2 == 1 {
+				r.SegmentID = "s"
+			}
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				if _, err := calc.Series(ctx, r); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 40 {
+		m := event(fmt.Sprintf("e%d", i), fmt.Sprintf("c%d", i%7), day(i%10), purchase(fmt.Sprintf("o%d", i), 10))
+		if i == 20 {
+			m = &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+				MergeId: "m", WorkspaceId: "w", SurvivorCustomerId: "c0", MergedCustomerIds: []string{"c1"},
+			}}}
+		}
+		if err := ledger.Apply(ctx, st, slog.New(slog.DiscardHandler), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := calc.Series(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Values[0][0] != 39 || got.Values[1][0] != 6 {
+		t.Errorf("orders %v, customers %v; want 39 and 6", got.Values[0][0], got.Values[1][0])
+	}
+}
