@@ -13,10 +13,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/metrics/internal/api"
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
@@ -29,6 +31,10 @@ import (
 // Durable is the name of the metrics service's consumer on the events
 // stream; replicas share it, so each message is applied by one of them.
 const Durable = "metrics"
+
+// SendsDurable is the consumer of journey send outcomes on the deliveries
+// stream.
+const SendsDurable = "metrics-sends"
 
 // maxDeliver bounds attempts per events message (see Run).
 const maxDeliver = 20
@@ -44,6 +50,10 @@ type Options struct {
 	// Segmentation is a connection to the segmentation service that
 	// forwards the caller's authorization metadata (grpcclient.Dial).
 	Segmentation grpc.ClientConnInterface
+	// Ingestion, optional, is a connection to ingestion forwarding the
+	// caller's authorization, for the workspace time zone calendar buckets
+	// are cut in; without it they are UTC unless a request names a zone.
+	Ingestion grpc.ClientConnInterface
 	// Now defaults to time.Now; tests fix it.
 	Now func() time.Time
 }
@@ -82,12 +92,15 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	calc := kpi.NewCalculator(st, api.NewSegments(opts.Segmentation), opts.Now)
+	segs := api.NewSegments(opts.Segmentation)
+	calc := kpi.NewCalculator(st, segs, opts.Now)
+	srv := api.NewServer(calc, st, opts.Now)
+	srv.EnableDashboards(api.Dashboards{Store: st, Segments: segs, Zones: api.NewWorkspaceZones(opts.Ingestion)})
 	return &Service{
 		bus:    opts.Bus,
 		logger: opts.Logger,
 		store:  st,
-		server: api.NewServer(calc, st, opts.Now),
+		server: srv,
 	}, nil
 }
 
@@ -114,9 +127,42 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	stopSends, err := s.bus.Consume(ctx, bus.Consumer{
+		Kind:       bus.KindDeliveries,
+		Durable:    SendsDurable,
+		Handler:    s.handleSend,
+		MaxDeliver: maxDeliver,
+	})
+	if err != nil {
+		stop()
+		return fmt.Errorf("metrics: %w", err)
+	}
 	<-ctx.Done()
+	stopSends()
 	stop()
 	return nil
+}
+
+// handleSend records a journey send outcome for the message KPIs; campaign
+// deliveries, which share the stream, are skipped.
+func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
+	if !strings.HasPrefix(m.MsgID, ledger.SendIDPrefix) {
+		return nil
+	}
+	var out campaignv1.SendOutcome
+	if err := m.Unmarshal(&out); err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	sd, ok, err := ledger.SendFromProto(&out)
+	if err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	}
+	if !ok {
+		return nil
+	}
+	return s.store.ApplySend(ctx, sd)
 }
 
 // handle applies one events-stream message. Messages that can never apply

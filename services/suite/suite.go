@@ -220,7 +220,8 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	if err != nil {
 		return err
 	}
-	met, err := metrics.New(ctx, metrics.Options{DB: metDB, Bus: metBus, Logger: log.With("service", "metrics"), Segmentation: conns["segmentation"]})
+	met, err := metrics.New(ctx, metrics.Options{DB: metDB, Bus: metBus, Logger: log.With("service", "metrics"),
+		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"]})
 	if err != nil {
 		return err
 	}

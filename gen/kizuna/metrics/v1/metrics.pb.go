@@ -245,9 +245,12 @@ func (*ListKpisRequest) Descriptor() ([]byte, []int) {
 
 // Kpi describes a KPI.
 type Kpi struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the KPI measures and its formula, in words.
+	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// "currency", "count", "ratio" (0 to 1), "score" or "multiple".
+	Unit          string `protobuf:"bytes,3,opt,name=unit,proto3" json:"unit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +295,13 @@ func (x *Kpi) GetName() string {
 func (x *Kpi) GetDescription() string {
 	if x != nil {
 		return x.Description
+	}
+	return ""
+}
+
+func (x *Kpi) GetUnit() string {
+	if x != nil {
+		return x.Unit
 	}
 	return ""
 }
@@ -1060,9 +1070,22 @@ func (x *ComputeNpsResponse) GetInterval() *Interval {
 type GetCohortRetentionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Orders before this time count; now when unset.
-	AsOfTime      *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AsOfTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=as_of_time,json=asOfTime,proto3" json:"as_of_time,omitempty"`
+	// "DAY", "WEEK" (Monday first) or "MONTH" cohorts and columns; MONTH
+	// when unset. At most 400 columns.
+	Granularity string `protobuf:"bytes,2,opt,name=granularity,proto3" json:"granularity,omitempty"`
+	// Only the segment's current members.
+	SegmentId string `protobuf:"bytes,3,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// IANA time zone of the buckets; the workspace's when unset.
+	TimeZone string `protobuf:"bytes,4,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Only customers whose first purchase is at or after this time.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Splits each cohort by a string property of the customer's first order
+	// event, e.g. "channel" or "campaign" (cohorts by first-purchase channel
+	// or campaign); customers whose first order lacks it form the group "".
+	GroupByProperty string `protobuf:"bytes,6,opt,name=group_by_property,json=groupByProperty,proto3" json:"group_by_property,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *GetCohortRetentionRequest) Reset() {
@@ -1102,15 +1125,59 @@ func (x *GetCohortRetentionRequest) GetAsOfTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *GetCohortRetentionRequest) GetGranularity() string {
+	if x != nil {
+		return x.Granularity
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *GetCohortRetentionRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetCohortRetentionRequest) GetGroupByProperty() string {
+	if x != nil {
+		return x.GroupByProperty
+	}
+	return ""
+}
+
 // Cohort is one row of the retention table.
 type Cohort struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The first day of the cohort's first-purchase month (UTC).
+	// The start of the cohort's first-purchase month (MONTH tables only; in
+	// the table's time zone).
 	Month *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=month,proto3" json:"month,omitempty"`
 	Size  int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
-	// active[k]: members who ordered k months after the cohort month.
-	Active        []int64   `protobuf:"varint,3,rep,packed,name=active,proto3" json:"active,omitempty"`
-	Rate          []float64 `protobuf:"fixed64,4,rep,packed,name=rate,proto3" json:"rate,omitempty"`
+	// active[k]: members who ordered k buckets after the cohort's bucket.
+	Active []int64   `protobuf:"varint,3,rep,packed,name=active,proto3" json:"active,omitempty"`
+	Rate   []float64 `protobuf:"fixed64,4,rep,packed,name=rate,proto3" json:"rate,omitempty"`
+	// The start of the cohort's first-purchase bucket.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// revenue[k]: the members' revenue in bucket k (workspace currency);
+	// revenue_rate[k] = revenue[k] / revenue[0], the revenue retention.
+	Revenue     []float64 `protobuf:"fixed64,6,rep,packed,name=revenue,proto3" json:"revenue,omitempty"`
+	RevenueRate []float64 `protobuf:"fixed64,7,rep,packed,name=revenue_rate,json=revenueRate,proto3" json:"revenue_rate,omitempty"`
+	// The group_by_property value of the cohort's customers.
+	Group         string `protobuf:"bytes,8,opt,name=group,proto3" json:"group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1171,6 +1238,34 @@ func (x *Cohort) GetRate() []float64 {
 		return x.Rate
 	}
 	return nil
+}
+
+func (x *Cohort) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Cohort) GetRevenue() []float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *Cohort) GetRevenueRate() []float64 {
+	if x != nil {
+		return x.RevenueRate
+	}
+	return nil
+}
+
+func (x *Cohort) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
 }
 
 // GetCohortRetentionResponse is the table, oldest cohort first.
@@ -1577,7 +1672,7 @@ var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x01\n" +
+	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\"\xb9\x01\n" +
 	"\x14ComputeMetricRequest\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x1d\n" +
 	"\n" +
@@ -1598,10 +1693,11 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12=\n" +
 	"\fcompute_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcomputeTime\"\x11\n" +
-	"\x0fListKpisRequest\";\n" +
+	"\x0fListKpisRequest\"O\n" +
 	"\x03Kpi\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\">\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04unit\x18\x03 \x01(\tR\x04unit\">\n" +
 	"\x10ListKpisResponse\x12*\n" +
 	"\x04kpis\x18\x01 \x03(\v2\x16.kizuna.metrics.v1.KpiR\x04kpis\"u\n" +
 	"\rFitClvRequest\x12L\n" +
@@ -1662,15 +1758,27 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"detractors\x18\x04 \x01(\x03R\n" +
 	"detractors\x12\x14\n" +
 	"\x05score\x18\x05 \x01(\x01R\x05score\x127\n" +
-	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"U\n" +
+	"\binterval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\binterval\"\x9a\x02\n" +
 	"\x19GetCohortRetentionRequest\x128\n" +
 	"\n" +
-	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\"z\n" +
+	"as_of_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\basOfTime\x12 \n" +
+	"\vgranularity\x18\x02 \x01(\tR\vgranularity\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12\x1b\n" +
+	"\ttime_zone\x18\x04 \x01(\tR\btimeZone\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12*\n" +
+	"\x11group_by_property\x18\x06 \x01(\tR\x0fgroupByProperty\"\x88\x02\n" +
 	"\x06Cohort\x120\n" +
 	"\x05month\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05month\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
 	"\x06active\x18\x03 \x03(\x03R\x06active\x12\x12\n" +
-	"\x04rate\x18\x04 \x03(\x01R\x04rate\"Q\n" +
+	"\x04rate\x18\x04 \x03(\x01R\x04rate\x129\n" +
+	"\n" +
+	"start_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x12\x18\n" +
+	"\arevenue\x18\x06 \x03(\x01R\arevenue\x12!\n" +
+	"\frevenue_rate\x18\a \x03(\x01R\vrevenueRate\x12\x14\n" +
+	"\x05group\x18\b \x01(\tR\x05group\"Q\n" +
 	"\x1aGetCohortRetentionResponse\x123\n" +
 	"\acohorts\x18\x01 \x03(\v2\x19.kizuna.metrics.v1.CohortR\acohorts\"\xea\x01\n" +
 	"\x11PredictClvRequest\x12L\n" +
@@ -1699,7 +1807,7 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05alpha\x18\x04 \x01(\x01R\x05alpha\x12\x14\n" +
 	"\x05power\x18\x05 \x01(\x01R\x05power\"D\n" +
 	"\x16PlanSampleSizeResponse\x12*\n" +
-	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\x9d\b\n" +
+	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\xc0\x1a\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
 	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12u\n" +
@@ -1711,7 +1819,28 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"ComputeNps\x12$.kizuna.metrics.v1.ComputeNpsRequest\x1a%.kizuna.metrics.v1.ComputeNpsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/surveys:computeNps\x12\x90\x01\n" +
 	"\x12GetCohortRetention\x12,.kizuna.metrics.v1.GetCohortRetentionRequest\x1a-.kizuna.metrics.v1.GetCohortRetentionResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/cohorts:retention\x12e\n" +
 	"\bListKpis\x12\".kizuna.metrics.v1.ListKpisRequest\x1a#.kizuna.metrics.v1.ListKpisResponse\"\x10\x82\xd3\xe4\x93\x02\n" +
-	"\x12\b/v1/kpisB\xc5\x01\n" +
+	"\x12\b/v1/kpis\x12}\n" +
+	"\fQueryMetrics\x12&.kizuna.metrics.v1.QueryMetricsRequest\x1a'.kizuna.metrics.v1.QueryMetricsResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/metrics:query\x12r\n" +
+	"\n" +
+	"CreateCost\x12$.kizuna.metrics.v1.CreateCostRequest\x1a%.kizuna.metrics.v1.CreateCostResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x04cost\"\t/v1/costs\x12i\n" +
+	"\tListCosts\x12#.kizuna.metrics.v1.ListCostsRequest\x1a$.kizuna.metrics.v1.ListCostsResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/costs\x12v\n" +
+	"\n" +
+	"DeleteCost\x12$.kizuna.metrics.v1.DeleteCostRequest\x1a%.kizuna.metrics.v1.DeleteCostResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/costs/{cost_id}\x12\x8e\x01\n" +
+	"\x12GetMetricsSettings\x12,.kizuna.metrics.v1.GetMetricsSettingsRequest\x1a-.kizuna.metrics.v1.GetMetricsSettingsResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/metricsSettings\x12\xa1\x01\n" +
+	"\x15UpdateMetricsSettings\x12/.kizuna.metrics.v1.UpdateMetricsSettingsRequest\x1a0.kizuna.metrics.v1.UpdateMetricsSettingsResponse\"%\x82\xd3\xe4\x93\x02\x1f:\bsettings\x1a\x13/v1/metricsSettings\x12\x89\x01\n" +
+	"\x11ListSurveyAnswers\x12+.kizuna.metrics.v1.ListSurveyAnswersRequest\x1a,.kizuna.metrics.v1.ListSurveyAnswersResponse\"\x19\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/surveyAnswers\x12\x82\x01\n" +
+	"\rComputeFunnel\x12'.kizuna.metrics.v1.ComputeFunnelRequest\x1a(.kizuna.metrics.v1.ComputeFunnelResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/funnels:compute\x12\x82\x01\n" +
+	"\rCreateKpiTree\x12'.kizuna.metrics.v1.CreateKpiTreeRequest\x1a(.kizuna.metrics.v1.CreateKpiTreeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\bkpi_tree\"\f/v1/kpiTrees\x12}\n" +
+	"\n" +
+	"GetKpiTree\x12$.kizuna.metrics.v1.GetKpiTreeRequest\x1a%.kizuna.metrics.v1.GetKpiTreeResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/kpiTrees/{kpi_tree_id}\x12u\n" +
+	"\fListKpiTrees\x12&.kizuna.metrics.v1.ListKpiTreesRequest\x1a'.kizuna.metrics.v1.ListKpiTreesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/kpiTrees\x12\x90\x01\n" +
+	"\rUpdateKpiTree\x12'.kizuna.metrics.v1.UpdateKpiTreeRequest\x1a(.kizuna.metrics.v1.UpdateKpiTreeResponse\",\x82\xd3\xe4\x93\x02&:\bkpi_tree\x1a\x1a/v1/kpiTrees/{kpi_tree_id}\x12\x86\x01\n" +
+	"\rDeleteKpiTree\x12'.kizuna.metrics.v1.DeleteKpiTreeRequest\x1a(.kizuna.metrics.v1.DeleteKpiTreeResponse\"\"\x82\xd3\xe4\x93\x02\x1c*\x1a/v1/kpiTrees/{kpi_tree_id}\x12\x95\x01\n" +
+	"\x0fEvaluateKpiTree\x12).kizuna.metrics.v1.EvaluateKpiTreeRequest\x1a*.kizuna.metrics.v1.EvaluateKpiTreeResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/kpiTrees/{kpi_tree_id}:evaluate\x12\x90\x01\n" +
+	"\rWhatIfKpiTree\x12'.kizuna.metrics.v1.WhatIfKpiTreeRequest\x1a(.kizuna.metrics.v1.WhatIfKpiTreeResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/kpiTrees/{kpi_tree_id}:whatIf\x12\xa7\x01\n" +
+	"\x10CreateInitiative\x12*.kizuna.metrics.v1.CreateInitiativeRequest\x1a+.kizuna.metrics.v1.CreateInitiativeResponse\":\x82\xd3\xe4\x93\x024:\n" +
+	"initiative\"&/v1/kpiTrees/{kpi_tree_id}/initiatives\x12\x98\x01\n" +
+	"\x0fListInitiatives\x12).kizuna.metrics.v1.ListInitiativesRequest\x1a*.kizuna.metrics.v1.ListInitiativesResponse\".\x82\xd3\xe4\x93\x02(\x12&/v1/kpiTrees/{kpi_tree_id}/initiativesB\xc5\x01\n" +
 	"\x15com.kizuna.metrics.v1B\fMetricsProtoP\x01Z8github.com/kizuna/kizuna/gen/kizuna/metrics/v1;metricsv1\xa2\x02\x03KMX\xaa\x02\x11Kizuna.Metrics.V1\xca\x02\x11Kizuna\\Metrics\\V1\xe2\x02\x1dKizuna\\Metrics\\V1\\GPBMetadata\xea\x02\x13Kizuna::Metrics::V1b\x06proto3"
 
 var (
@@ -1728,30 +1857,64 @@ func file_kizuna_metrics_v1_metrics_proto_rawDescGZIP() []byte {
 
 var file_kizuna_metrics_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
-	(*ComputeMetricRequest)(nil),       // 0: kizuna.metrics.v1.ComputeMetricRequest
-	(*ComputeMetricResponse)(nil),      // 1: kizuna.metrics.v1.ComputeMetricResponse
-	(*ListKpisRequest)(nil),            // 2: kizuna.metrics.v1.ListKpisRequest
-	(*Kpi)(nil),                        // 3: kizuna.metrics.v1.Kpi
-	(*ListKpisResponse)(nil),           // 4: kizuna.metrics.v1.ListKpisResponse
-	(*FitClvRequest)(nil),              // 5: kizuna.metrics.v1.FitClvRequest
-	(*BgNbd)(nil),                      // 6: kizuna.metrics.v1.BgNbd
-	(*GammaGamma)(nil),                 // 7: kizuna.metrics.v1.GammaGamma
-	(*FitClvResponse)(nil),             // 8: kizuna.metrics.v1.FitClvResponse
-	(*ConversionCounts)(nil),           // 9: kizuna.metrics.v1.ConversionCounts
-	(*AnalyzeConversionRequest)(nil),   // 10: kizuna.metrics.v1.AnalyzeConversionRequest
-	(*Interval)(nil),                   // 11: kizuna.metrics.v1.Interval
-	(*AnalyzeConversionResponse)(nil),  // 12: kizuna.metrics.v1.AnalyzeConversionResponse
-	(*ComputeNpsRequest)(nil),          // 13: kizuna.metrics.v1.ComputeNpsRequest
-	(*ComputeNpsResponse)(nil),         // 14: kizuna.metrics.v1.ComputeNpsResponse
-	(*GetCohortRetentionRequest)(nil),  // 15: kizuna.metrics.v1.GetCohortRetentionRequest
-	(*Cohort)(nil),                     // 16: kizuna.metrics.v1.Cohort
-	(*GetCohortRetentionResponse)(nil), // 17: kizuna.metrics.v1.GetCohortRetentionResponse
-	(*PredictClvRequest)(nil),          // 18: kizuna.metrics.v1.PredictClvRequest
-	(*ClvPrediction)(nil),              // 19: kizuna.metrics.v1.ClvPrediction
-	(*PredictClvResponse)(nil),         // 20: kizuna.metrics.v1.PredictClvResponse
-	(*PlanSampleSizeRequest)(nil),      // 21: kizuna.metrics.v1.PlanSampleSizeRequest
-	(*PlanSampleSizeResponse)(nil),     // 22: kizuna.metrics.v1.PlanSampleSizeResponse
-	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*ComputeMetricRequest)(nil),          // 0: kizuna.metrics.v1.ComputeMetricRequest
+	(*ComputeMetricResponse)(nil),         // 1: kizuna.metrics.v1.ComputeMetricResponse
+	(*ListKpisRequest)(nil),               // 2: kizuna.metrics.v1.ListKpisRequest
+	(*Kpi)(nil),                           // 3: kizuna.metrics.v1.Kpi
+	(*ListKpisResponse)(nil),              // 4: kizuna.metrics.v1.ListKpisResponse
+	(*FitClvRequest)(nil),                 // 5: kizuna.metrics.v1.FitClvRequest
+	(*BgNbd)(nil),                         // 6: kizuna.metrics.v1.BgNbd
+	(*GammaGamma)(nil),                    // 7: kizuna.metrics.v1.GammaGamma
+	(*FitClvResponse)(nil),                // 8: kizuna.metrics.v1.FitClvResponse
+	(*ConversionCounts)(nil),              // 9: kizuna.metrics.v1.ConversionCounts
+	(*AnalyzeConversionRequest)(nil),      // 10: kizuna.metrics.v1.AnalyzeConversionRequest
+	(*Interval)(nil),                      // 11: kizuna.metrics.v1.Interval
+	(*AnalyzeConversionResponse)(nil),     // 12: kizuna.metrics.v1.AnalyzeConversionResponse
+	(*ComputeNpsRequest)(nil),             // 13: kizuna.metrics.v1.ComputeNpsRequest
+	(*ComputeNpsResponse)(nil),            // 14: kizuna.metrics.v1.ComputeNpsResponse
+	(*GetCohortRetentionRequest)(nil),     // 15: kizuna.metrics.v1.GetCohortRetentionRequest
+	(*Cohort)(nil),                        // 16: kizuna.metrics.v1.Cohort
+	(*GetCohortRetentionResponse)(nil),    // 17: kizuna.metrics.v1.GetCohortRetentionResponse
+	(*PredictClvRequest)(nil),             // 18: kizuna.metrics.v1.PredictClvRequest
+	(*ClvPrediction)(nil),                 // 19: kizuna.metrics.v1.ClvPrediction
+	(*PredictClvResponse)(nil),            // 20: kizuna.metrics.v1.PredictClvResponse
+	(*PlanSampleSizeRequest)(nil),         // 21: kizuna.metrics.v1.PlanSampleSizeRequest
+	(*PlanSampleSizeResponse)(nil),        // 22: kizuna.metrics.v1.PlanSampleSizeResponse
+	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
+	(*QueryMetricsRequest)(nil),           // 24: kizuna.metrics.v1.QueryMetricsRequest
+	(*CreateCostRequest)(nil),             // 25: kizuna.metrics.v1.CreateCostRequest
+	(*ListCostsRequest)(nil),              // 26: kizuna.metrics.v1.ListCostsRequest
+	(*DeleteCostRequest)(nil),             // 27: kizuna.metrics.v1.DeleteCostRequest
+	(*GetMetricsSettingsRequest)(nil),     // 28: kizuna.metrics.v1.GetMetricsSettingsRequest
+	(*UpdateMetricsSettingsRequest)(nil),  // 29: kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	(*ListSurveyAnswersRequest)(nil),      // 30: kizuna.metrics.v1.ListSurveyAnswersRequest
+	(*ComputeFunnelRequest)(nil),          // 31: kizuna.metrics.v1.ComputeFunnelRequest
+	(*CreateKpiTreeRequest)(nil),          // 32: kizuna.metrics.v1.CreateKpiTreeRequest
+	(*GetKpiTreeRequest)(nil),             // 33: kizuna.metrics.v1.GetKpiTreeRequest
+	(*ListKpiTreesRequest)(nil),           // 34: kizuna.metrics.v1.ListKpiTreesRequest
+	(*UpdateKpiTreeRequest)(nil),          // 35: kizuna.metrics.v1.UpdateKpiTreeRequest
+	(*DeleteKpiTreeRequest)(nil),          // 36: kizuna.metrics.v1.DeleteKpiTreeRequest
+	(*EvaluateKpiTreeRequest)(nil),        // 37: kizuna.metrics.v1.EvaluateKpiTreeRequest
+	(*WhatIfKpiTreeRequest)(nil),          // 38: kizuna.metrics.v1.WhatIfKpiTreeRequest
+	(*CreateInitiativeRequest)(nil),       // 39: kizuna.metrics.v1.CreateInitiativeRequest
+	(*ListInitiativesRequest)(nil),        // 40: kizuna.metrics.v1.ListInitiativesRequest
+	(*QueryMetricsResponse)(nil),          // 41: kizuna.metrics.v1.QueryMetricsResponse
+	(*CreateCostResponse)(nil),            // 42: kizuna.metrics.v1.CreateCostResponse
+	(*ListCostsResponse)(nil),             // 43: kizuna.metrics.v1.ListCostsResponse
+	(*DeleteCostResponse)(nil),            // 44: kizuna.metrics.v1.DeleteCostResponse
+	(*GetMetricsSettingsResponse)(nil),    // 45: kizuna.metrics.v1.GetMetricsSettingsResponse
+	(*UpdateMetricsSettingsResponse)(nil), // 46: kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	(*ListSurveyAnswersResponse)(nil),     // 47: kizuna.metrics.v1.ListSurveyAnswersResponse
+	(*ComputeFunnelResponse)(nil),         // 48: kizuna.metrics.v1.ComputeFunnelResponse
+	(*CreateKpiTreeResponse)(nil),         // 49: kizuna.metrics.v1.CreateKpiTreeResponse
+	(*GetKpiTreeResponse)(nil),            // 50: kizuna.metrics.v1.GetKpiTreeResponse
+	(*ListKpiTreesResponse)(nil),          // 51: kizuna.metrics.v1.ListKpiTreesResponse
+	(*UpdateKpiTreeResponse)(nil),         // 52: kizuna.metrics.v1.UpdateKpiTreeResponse
+	(*DeleteKpiTreeResponse)(nil),         // 53: kizuna.metrics.v1.DeleteKpiTreeResponse
+	(*EvaluateKpiTreeResponse)(nil),       // 54: kizuna.metrics.v1.EvaluateKpiTreeResponse
+	(*WhatIfKpiTreeResponse)(nil),         // 55: kizuna.metrics.v1.WhatIfKpiTreeResponse
+	(*CreateInitiativeResponse)(nil),      // 56: kizuna.metrics.v1.CreateInitiativeResponse
+	(*ListInitiativesResponse)(nil),       // 57: kizuna.metrics.v1.ListInitiativesResponse
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	23, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
@@ -1769,33 +1932,69 @@ var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	11, // 12: kizuna.metrics.v1.AnalyzeConversionResponse.relative_lift_interval:type_name -> kizuna.metrics.v1.Interval
 	11, // 13: kizuna.metrics.v1.ComputeNpsResponse.interval:type_name -> kizuna.metrics.v1.Interval
 	23, // 14: kizuna.metrics.v1.GetCohortRetentionRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	23, // 15: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
-	16, // 16: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
-	23, // 17: kizuna.metrics.v1.PredictClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
-	19, // 18: kizuna.metrics.v1.PredictClvResponse.predictions:type_name -> kizuna.metrics.v1.ClvPrediction
-	6,  // 19: kizuna.metrics.v1.PredictClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
-	7,  // 20: kizuna.metrics.v1.PredictClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
-	0,  // 21: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
-	5,  // 22: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
-	18, // 23: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
-	21, // 24: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
-	10, // 25: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
-	13, // 26: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
-	15, // 27: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
-	2,  // 28: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	1,  // 29: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 30: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	20, // 31: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
-	22, // 32: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
-	12, // 33: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
-	14, // 34: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
-	17, // 35: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
-	4,  // 36: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	23, // 15: kizuna.metrics.v1.GetCohortRetentionRequest.start_time:type_name -> google.protobuf.Timestamp
+	23, // 16: kizuna.metrics.v1.Cohort.month:type_name -> google.protobuf.Timestamp
+	23, // 17: kizuna.metrics.v1.Cohort.start_time:type_name -> google.protobuf.Timestamp
+	16, // 18: kizuna.metrics.v1.GetCohortRetentionResponse.cohorts:type_name -> kizuna.metrics.v1.Cohort
+	23, // 19: kizuna.metrics.v1.PredictClvRequest.calibration_end_time:type_name -> google.protobuf.Timestamp
+	19, // 20: kizuna.metrics.v1.PredictClvResponse.predictions:type_name -> kizuna.metrics.v1.ClvPrediction
+	6,  // 21: kizuna.metrics.v1.PredictClvResponse.bgnbd:type_name -> kizuna.metrics.v1.BgNbd
+	7,  // 22: kizuna.metrics.v1.PredictClvResponse.gamma_gamma:type_name -> kizuna.metrics.v1.GammaGamma
+	0,  // 23: kizuna.metrics.v1.MetricsService.ComputeMetric:input_type -> kizuna.metrics.v1.ComputeMetricRequest
+	5,  // 24: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
+	18, // 25: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
+	21, // 26: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
+	10, // 27: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
+	13, // 28: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
+	15, // 29: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
+	2,  // 30: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	24, // 31: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
+	25, // 32: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
+	26, // 33: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
+	27, // 34: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
+	28, // 35: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
+	29, // 36: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	30, // 37: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
+	31, // 38: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
+	32, // 39: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
+	33, // 40: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
+	34, // 41: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
+	35, // 42: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
+	36, // 43: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
+	37, // 44: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
+	38, // 45: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
+	39, // 46: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
+	40, // 47: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
+	1,  // 48: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 49: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	20, // 50: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
+	22, // 51: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
+	12, // 52: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 53: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 54: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 55: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	41, // 56: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
+	42, // 57: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
+	43, // 58: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
+	44, // 59: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
+	45, // 60: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
+	46, // 61: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	47, // 62: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
+	48, // 63: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
+	49, // 64: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
+	50, // 65: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
+	51, // 66: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
+	52, // 67: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
+	53, // 68: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
+	54, // 69: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
+	55, // 70: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
+	56, // 71: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
+	57, // 72: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
+	48, // [48:73] is the sub-list for method output_type
+	23, // [23:48] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_metrics_v1_metrics_proto_init() }
@@ -1803,6 +2002,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 	if File_kizuna_metrics_v1_metrics_proto != nil {
 		return
 	}
+	file_kizuna_metrics_v1_dashboards_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -19,14 +19,31 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	MetricsService_ComputeMetric_FullMethodName      = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
-	MetricsService_FitClv_FullMethodName             = "/kizuna.metrics.v1.MetricsService/FitClv"
-	MetricsService_PredictClv_FullMethodName         = "/kizuna.metrics.v1.MetricsService/PredictClv"
-	MetricsService_PlanSampleSize_FullMethodName     = "/kizuna.metrics.v1.MetricsService/PlanSampleSize"
-	MetricsService_AnalyzeConversion_FullMethodName  = "/kizuna.metrics.v1.MetricsService/AnalyzeConversion"
-	MetricsService_ComputeNps_FullMethodName         = "/kizuna.metrics.v1.MetricsService/ComputeNps"
-	MetricsService_GetCohortRetention_FullMethodName = "/kizuna.metrics.v1.MetricsService/GetCohortRetention"
-	MetricsService_ListKpis_FullMethodName           = "/kizuna.metrics.v1.MetricsService/ListKpis"
+	MetricsService_ComputeMetric_FullMethodName         = "/kizuna.metrics.v1.MetricsService/ComputeMetric"
+	MetricsService_FitClv_FullMethodName                = "/kizuna.metrics.v1.MetricsService/FitClv"
+	MetricsService_PredictClv_FullMethodName            = "/kizuna.metrics.v1.MetricsService/PredictClv"
+	MetricsService_PlanSampleSize_FullMethodName        = "/kizuna.metrics.v1.MetricsService/PlanSampleSize"
+	MetricsService_AnalyzeConversion_FullMethodName     = "/kizuna.metrics.v1.MetricsService/AnalyzeConversion"
+	MetricsService_ComputeNps_FullMethodName            = "/kizuna.metrics.v1.MetricsService/ComputeNps"
+	MetricsService_GetCohortRetention_FullMethodName    = "/kizuna.metrics.v1.MetricsService/GetCohortRetention"
+	MetricsService_ListKpis_FullMethodName              = "/kizuna.metrics.v1.MetricsService/ListKpis"
+	MetricsService_QueryMetrics_FullMethodName          = "/kizuna.metrics.v1.MetricsService/QueryMetrics"
+	MetricsService_CreateCost_FullMethodName            = "/kizuna.metrics.v1.MetricsService/CreateCost"
+	MetricsService_ListCosts_FullMethodName             = "/kizuna.metrics.v1.MetricsService/ListCosts"
+	MetricsService_DeleteCost_FullMethodName            = "/kizuna.metrics.v1.MetricsService/DeleteCost"
+	MetricsService_GetMetricsSettings_FullMethodName    = "/kizuna.metrics.v1.MetricsService/GetMetricsSettings"
+	MetricsService_UpdateMetricsSettings_FullMethodName = "/kizuna.metrics.v1.MetricsService/UpdateMetricsSettings"
+	MetricsService_ListSurveyAnswers_FullMethodName     = "/kizuna.metrics.v1.MetricsService/ListSurveyAnswers"
+	MetricsService_ComputeFunnel_FullMethodName         = "/kizuna.metrics.v1.MetricsService/ComputeFunnel"
+	MetricsService_CreateKpiTree_FullMethodName         = "/kizuna.metrics.v1.MetricsService/CreateKpiTree"
+	MetricsService_GetKpiTree_FullMethodName            = "/kizuna.metrics.v1.MetricsService/GetKpiTree"
+	MetricsService_ListKpiTrees_FullMethodName          = "/kizuna.metrics.v1.MetricsService/ListKpiTrees"
+	MetricsService_UpdateKpiTree_FullMethodName         = "/kizuna.metrics.v1.MetricsService/UpdateKpiTree"
+	MetricsService_DeleteKpiTree_FullMethodName         = "/kizuna.metrics.v1.MetricsService/DeleteKpiTree"
+	MetricsService_EvaluateKpiTree_FullMethodName       = "/kizuna.metrics.v1.MetricsService/EvaluateKpiTree"
+	MetricsService_WhatIfKpiTree_FullMethodName         = "/kizuna.metrics.v1.MetricsService/WhatIfKpiTree"
+	MetricsService_CreateInitiative_FullMethodName      = "/kizuna.metrics.v1.MetricsService/CreateInitiative"
+	MetricsService_ListInitiatives_FullMethodName       = "/kizuna.metrics.v1.MetricsService/ListInitiatives"
 )
 
 // MetricsServiceClient is the client API for MetricsService service.
@@ -60,11 +77,58 @@ type MetricsServiceClient interface {
 	// 9–10, detractors 0–6) with a confidence interval.
 	ComputeNps(ctx context.Context, in *ComputeNpsRequest, opts ...grpc.CallOption) (*ComputeNpsResponse, error)
 	// GetCohortRetention returns the cohort retention table of the
-	// workspace's buyers: cohorts by first-purchase month, and how many of
-	// each bought again in each month since.
+	// workspace's (or a segment's) buyers: cohorts by first-purchase day, week
+	// or month in the workspace's time zone, and how many of each bought
+	// again, and for how much, in each bucket since.
 	GetCohortRetention(ctx context.Context, in *GetCohortRetentionRequest, opts ...grpc.CallOption) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(ctx context.Context, in *ListKpisRequest, opts ...grpc.CallOption) (*ListKpisResponse, error)
+	// QueryMetrics computes KPIs as time series: one point per calendar
+	// bucket (DAY, WEEK starting Monday, or MONTH) in the workspace's time
+	// zone, for the whole workspace or one segment, optionally with each
+	// bucket's value in the previous period.
+	QueryMetrics(ctx context.Context, in *QueryMetricsRequest, opts ...grpc.CallOption) (*QueryMetricsResponse, error)
+	// CreateCost records marketing spend over a period, the input of CAC,
+	// LTV/CAC and the allowable CPA.
+	CreateCost(ctx context.Context, in *CreateCostRequest, opts ...grpc.CallOption) (*CreateCostResponse, error)
+	// ListCosts lists the workspace's costs, newest period first.
+	ListCosts(ctx context.Context, in *ListCostsRequest, opts ...grpc.CallOption) (*ListCostsResponse, error)
+	// DeleteCost removes a cost entered by mistake.
+	DeleteCost(ctx context.Context, in *DeleteCostRequest, opts ...grpc.CallOption) (*DeleteCostResponse, error)
+	// GetMetricsSettings returns the workspace's metrics settings (currency,
+	// exchange rates, gross margin, F2 window).
+	GetMetricsSettings(ctx context.Context, in *GetMetricsSettingsRequest, opts ...grpc.CallOption) (*GetMetricsSettingsResponse, error)
+	// UpdateMetricsSettings replaces the workspace's metrics settings.
+	UpdateMetricsSettings(ctx context.Context, in *UpdateMetricsSettingsRequest, opts ...grpc.CallOption) (*UpdateMetricsSettingsResponse, error)
+	// ListSurveyAnswers lists `Survey Answered` events with their scores and
+	// free-text comments, newest first, for the workspace or a segment.
+	ListSurveyAnswers(ctx context.Context, in *ListSurveyAnswersRequest, opts ...grpc.CallOption) (*ListSurveyAnswersResponse, error)
+	// ComputeFunnel counts the customers reaching each step of an ordered
+	// list of events within a conversion window.
+	ComputeFunnel(ctx context.Context, in *ComputeFunnelRequest, opts ...grpc.CallOption) (*ComputeFunnelResponse, error)
+	// CreateKpiTree saves a KGI → KSF → KPI tree after validating every
+	// formula (unknown names and cycles are InvalidArgument naming the node).
+	CreateKpiTree(ctx context.Context, in *CreateKpiTreeRequest, opts ...grpc.CallOption) (*CreateKpiTreeResponse, error)
+	// GetKpiTree returns a tree.
+	GetKpiTree(ctx context.Context, in *GetKpiTreeRequest, opts ...grpc.CallOption) (*GetKpiTreeResponse, error)
+	// ListKpiTrees lists the workspace's trees.
+	ListKpiTrees(ctx context.Context, in *ListKpiTreesRequest, opts ...grpc.CallOption) (*ListKpiTreesResponse, error)
+	// UpdateKpiTree replaces a tree's name and nodes, validated as on create.
+	UpdateKpiTree(ctx context.Context, in *UpdateKpiTreeRequest, opts ...grpc.CallOption) (*UpdateKpiTreeResponse, error)
+	// DeleteKpiTree deletes a tree and its initiatives.
+	DeleteKpiTree(ctx context.Context, in *DeleteKpiTreeRequest, opts ...grpc.CallOption) (*DeleteKpiTreeResponse, error)
+	// EvaluateKpiTree computes every node from live data for a period, with
+	// the previous period's value, target progress, and for formula nodes
+	// bound to a KPI whether the formula agrees with the measured value.
+	EvaluateKpiTree(ctx context.Context, in *EvaluateKpiTreeRequest, opts ...grpc.CallOption) (*EvaluateKpiTreeResponse, error)
+	// WhatIfKpiTree evaluates the tree with some leaf values overridden and
+	// returns each leaf's sensitivity: the root's change per 1 % change of
+	// the leaf.
+	WhatIfKpiTree(ctx context.Context, in *WhatIfKpiTreeRequest, opts ...grpc.CallOption) (*WhatIfKpiTreeResponse, error)
+	// CreateInitiative records a PDCA initiative aimed at a tree node.
+	CreateInitiative(ctx context.Context, in *CreateInitiativeRequest, opts ...grpc.CallOption) (*CreateInitiativeResponse, error)
+	// ListInitiatives lists a tree's initiatives.
+	ListInitiatives(ctx context.Context, in *ListInitiativesRequest, opts ...grpc.CallOption) (*ListInitiativesResponse, error)
 }
 
 type metricsServiceClient struct {
@@ -155,6 +219,176 @@ func (c *metricsServiceClient) ListKpis(ctx context.Context, in *ListKpisRequest
 	return out, nil
 }
 
+func (c *metricsServiceClient) QueryMetrics(ctx context.Context, in *QueryMetricsRequest, opts ...grpc.CallOption) (*QueryMetricsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QueryMetricsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_QueryMetrics_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) CreateCost(ctx context.Context, in *CreateCostRequest, opts ...grpc.CallOption) (*CreateCostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateCostResponse)
+	err := c.cc.Invoke(ctx, MetricsService_CreateCost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListCosts(ctx context.Context, in *ListCostsRequest, opts ...grpc.CallOption) (*ListCostsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCostsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListCosts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) DeleteCost(ctx context.Context, in *DeleteCostRequest, opts ...grpc.CallOption) (*DeleteCostResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteCostResponse)
+	err := c.cc.Invoke(ctx, MetricsService_DeleteCost_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetMetricsSettings(ctx context.Context, in *GetMetricsSettingsRequest, opts ...grpc.CallOption) (*GetMetricsSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetricsSettingsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_GetMetricsSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) UpdateMetricsSettings(ctx context.Context, in *UpdateMetricsSettingsRequest, opts ...grpc.CallOption) (*UpdateMetricsSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMetricsSettingsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_UpdateMetricsSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListSurveyAnswers(ctx context.Context, in *ListSurveyAnswersRequest, opts ...grpc.CallOption) (*ListSurveyAnswersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSurveyAnswersResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListSurveyAnswers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ComputeFunnel(ctx context.Context, in *ComputeFunnelRequest, opts ...grpc.CallOption) (*ComputeFunnelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ComputeFunnelResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ComputeFunnel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) CreateKpiTree(ctx context.Context, in *CreateKpiTreeRequest, opts ...grpc.CallOption) (*CreateKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_CreateKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetKpiTree(ctx context.Context, in *GetKpiTreeRequest, opts ...grpc.CallOption) (*GetKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_GetKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListKpiTrees(ctx context.Context, in *ListKpiTreesRequest, opts ...grpc.CallOption) (*ListKpiTreesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListKpiTreesResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListKpiTrees_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) UpdateKpiTree(ctx context.Context, in *UpdateKpiTreeRequest, opts ...grpc.CallOption) (*UpdateKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_UpdateKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) DeleteKpiTree(ctx context.Context, in *DeleteKpiTreeRequest, opts ...grpc.CallOption) (*DeleteKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_DeleteKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) EvaluateKpiTree(ctx context.Context, in *EvaluateKpiTreeRequest, opts ...grpc.CallOption) (*EvaluateKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EvaluateKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_EvaluateKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) WhatIfKpiTree(ctx context.Context, in *WhatIfKpiTreeRequest, opts ...grpc.CallOption) (*WhatIfKpiTreeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(WhatIfKpiTreeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_WhatIfKpiTree_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) CreateInitiative(ctx context.Context, in *CreateInitiativeRequest, opts ...grpc.CallOption) (*CreateInitiativeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateInitiativeResponse)
+	err := c.cc.Invoke(ctx, MetricsService_CreateInitiative_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) ListInitiatives(ctx context.Context, in *ListInitiativesRequest, opts ...grpc.CallOption) (*ListInitiativesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListInitiativesResponse)
+	err := c.cc.Invoke(ctx, MetricsService_ListInitiatives_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetricsServiceServer is the server API for MetricsService service.
 // All implementations must embed UnimplementedMetricsServiceServer
 // for forward compatibility.
@@ -186,11 +420,58 @@ type MetricsServiceServer interface {
 	// 9–10, detractors 0–6) with a confidence interval.
 	ComputeNps(context.Context, *ComputeNpsRequest) (*ComputeNpsResponse, error)
 	// GetCohortRetention returns the cohort retention table of the
-	// workspace's buyers: cohorts by first-purchase month, and how many of
-	// each bought again in each month since.
+	// workspace's (or a segment's) buyers: cohorts by first-purchase day, week
+	// or month in the workspace's time zone, and how many of each bought
+	// again, and for how much, in each bucket since.
 	GetCohortRetention(context.Context, *GetCohortRetentionRequest) (*GetCohortRetentionResponse, error)
 	// ListKpis lists the KPIs ComputeMetric knows, with their definitions.
 	ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error)
+	// QueryMetrics computes KPIs as time series: one point per calendar
+	// bucket (DAY, WEEK starting Monday, or MONTH) in the workspace's time
+	// zone, for the whole workspace or one segment, optionally with each
+	// bucket's value in the previous period.
+	QueryMetrics(context.Context, *QueryMetricsRequest) (*QueryMetricsResponse, error)
+	// CreateCost records marketing spend over a period, the input of CAC,
+	// LTV/CAC and the allowable CPA.
+	CreateCost(context.Context, *CreateCostRequest) (*CreateCostResponse, error)
+	// ListCosts lists the workspace's costs, newest period first.
+	ListCosts(context.Context, *ListCostsRequest) (*ListCostsResponse, error)
+	// DeleteCost removes a cost entered by mistake.
+	DeleteCost(context.Context, *DeleteCostRequest) (*DeleteCostResponse, error)
+	// GetMetricsSettings returns the workspace's metrics settings (currency,
+	// exchange rates, gross margin, F2 window).
+	GetMetricsSettings(context.Context, *GetMetricsSettingsRequest) (*GetMetricsSettingsResponse, error)
+	// UpdateMetricsSettings replaces the workspace's metrics settings.
+	UpdateMetricsSettings(context.Context, *UpdateMetricsSettingsRequest) (*UpdateMetricsSettingsResponse, error)
+	// ListSurveyAnswers lists `Survey Answered` events with their scores and
+	// free-text comments, newest first, for the workspace or a segment.
+	ListSurveyAnswers(context.Context, *ListSurveyAnswersRequest) (*ListSurveyAnswersResponse, error)
+	// ComputeFunnel counts the customers reaching each step of an ordered
+	// list of events within a conversion window.
+	ComputeFunnel(context.Context, *ComputeFunnelRequest) (*ComputeFunnelResponse, error)
+	// CreateKpiTree saves a KGI → KSF → KPI tree after validating every
+	// formula (unknown names and cycles are InvalidArgument naming the node).
+	CreateKpiTree(context.Context, *CreateKpiTreeRequest) (*CreateKpiTreeResponse, error)
+	// GetKpiTree returns a tree.
+	GetKpiTree(context.Context, *GetKpiTreeRequest) (*GetKpiTreeResponse, error)
+	// ListKpiTrees lists the workspace's trees.
+	ListKpiTrees(context.Context, *ListKpiTreesRequest) (*ListKpiTreesResponse, error)
+	// UpdateKpiTree replaces a tree's name and nodes, validated as on create.
+	UpdateKpiTree(context.Context, *UpdateKpiTreeRequest) (*UpdateKpiTreeResponse, error)
+	// DeleteKpiTree deletes a tree and its initiatives.
+	DeleteKpiTree(context.Context, *DeleteKpiTreeRequest) (*DeleteKpiTreeResponse, error)
+	// EvaluateKpiTree computes every node from live data for a period, with
+	// the previous period's value, target progress, and for formula nodes
+	// bound to a KPI whether the formula agrees with the measured value.
+	EvaluateKpiTree(context.Context, *EvaluateKpiTreeRequest) (*EvaluateKpiTreeResponse, error)
+	// WhatIfKpiTree evaluates the tree with some leaf values overridden and
+	// returns each leaf's sensitivity: the root's change per 1 % change of
+	// the leaf.
+	WhatIfKpiTree(context.Context, *WhatIfKpiTreeRequest) (*WhatIfKpiTreeResponse, error)
+	// CreateInitiative records a PDCA initiative aimed at a tree node.
+	CreateInitiative(context.Context, *CreateInitiativeRequest) (*CreateInitiativeResponse, error)
+	// ListInitiatives lists a tree's initiatives.
+	ListInitiatives(context.Context, *ListInitiativesRequest) (*ListInitiativesResponse, error)
 	mustEmbedUnimplementedMetricsServiceServer()
 }
 
@@ -224,6 +505,57 @@ func (UnimplementedMetricsServiceServer) GetCohortRetention(context.Context, *Ge
 }
 func (UnimplementedMetricsServiceServer) ListKpis(context.Context, *ListKpisRequest) (*ListKpisResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListKpis not implemented")
+}
+func (UnimplementedMetricsServiceServer) QueryMetrics(context.Context, *QueryMetricsRequest) (*QueryMetricsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method QueryMetrics not implemented")
+}
+func (UnimplementedMetricsServiceServer) CreateCost(context.Context, *CreateCostRequest) (*CreateCostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateCost not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListCosts(context.Context, *ListCostsRequest) (*ListCostsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCosts not implemented")
+}
+func (UnimplementedMetricsServiceServer) DeleteCost(context.Context, *DeleteCostRequest) (*DeleteCostResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCost not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetMetricsSettings(context.Context, *GetMetricsSettingsRequest) (*GetMetricsSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMetricsSettings not implemented")
+}
+func (UnimplementedMetricsServiceServer) UpdateMetricsSettings(context.Context, *UpdateMetricsSettingsRequest) (*UpdateMetricsSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMetricsSettings not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListSurveyAnswers(context.Context, *ListSurveyAnswersRequest) (*ListSurveyAnswersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSurveyAnswers not implemented")
+}
+func (UnimplementedMetricsServiceServer) ComputeFunnel(context.Context, *ComputeFunnelRequest) (*ComputeFunnelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ComputeFunnel not implemented")
+}
+func (UnimplementedMetricsServiceServer) CreateKpiTree(context.Context, *CreateKpiTreeRequest) (*CreateKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetKpiTree(context.Context, *GetKpiTreeRequest) (*GetKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListKpiTrees(context.Context, *ListKpiTreesRequest) (*ListKpiTreesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListKpiTrees not implemented")
+}
+func (UnimplementedMetricsServiceServer) UpdateKpiTree(context.Context, *UpdateKpiTreeRequest) (*UpdateKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) DeleteKpiTree(context.Context, *DeleteKpiTreeRequest) (*DeleteKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) EvaluateKpiTree(context.Context, *EvaluateKpiTreeRequest) (*EvaluateKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EvaluateKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) WhatIfKpiTree(context.Context, *WhatIfKpiTreeRequest) (*WhatIfKpiTreeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method WhatIfKpiTree not implemented")
+}
+func (UnimplementedMetricsServiceServer) CreateInitiative(context.Context, *CreateInitiativeRequest) (*CreateInitiativeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateInitiative not implemented")
+}
+func (UnimplementedMetricsServiceServer) ListInitiatives(context.Context, *ListInitiativesRequest) (*ListInitiativesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListInitiatives not implemented")
 }
 func (UnimplementedMetricsServiceServer) mustEmbedUnimplementedMetricsServiceServer() {}
 func (UnimplementedMetricsServiceServer) testEmbeddedByValue()                        {}
@@ -390,6 +722,312 @@ func _MetricsService_ListKpis_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _MetricsService_QueryMetrics_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(QueryMetricsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).QueryMetrics(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_QueryMetrics_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).QueryMetrics(ctx, req.(*QueryMetricsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_CreateCost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateCostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).CreateCost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_CreateCost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).CreateCost(ctx, req.(*CreateCostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListCosts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCostsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListCosts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListCosts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListCosts(ctx, req.(*ListCostsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_DeleteCost_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteCostRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).DeleteCost(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_DeleteCost_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).DeleteCost(ctx, req.(*DeleteCostRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetMetricsSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetricsSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetMetricsSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetMetricsSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetMetricsSettings(ctx, req.(*GetMetricsSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_UpdateMetricsSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMetricsSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).UpdateMetricsSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_UpdateMetricsSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).UpdateMetricsSettings(ctx, req.(*UpdateMetricsSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListSurveyAnswers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSurveyAnswersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListSurveyAnswers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListSurveyAnswers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListSurveyAnswers(ctx, req.(*ListSurveyAnswersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ComputeFunnel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComputeFunnelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ComputeFunnel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ComputeFunnel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ComputeFunnel(ctx, req.(*ComputeFunnelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_CreateKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).CreateKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_CreateKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).CreateKpiTree(ctx, req.(*CreateKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetKpiTree(ctx, req.(*GetKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListKpiTrees_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListKpiTreesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListKpiTrees(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListKpiTrees_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListKpiTrees(ctx, req.(*ListKpiTreesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_UpdateKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).UpdateKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_UpdateKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).UpdateKpiTree(ctx, req.(*UpdateKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_DeleteKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).DeleteKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_DeleteKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).DeleteKpiTree(ctx, req.(*DeleteKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_EvaluateKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EvaluateKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).EvaluateKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_EvaluateKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).EvaluateKpiTree(ctx, req.(*EvaluateKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_WhatIfKpiTree_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(WhatIfKpiTreeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).WhatIfKpiTree(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_WhatIfKpiTree_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).WhatIfKpiTree(ctx, req.(*WhatIfKpiTreeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_CreateInitiative_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateInitiativeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).CreateInitiative(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_CreateInitiative_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).CreateInitiative(ctx, req.(*CreateInitiativeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_ListInitiatives_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListInitiativesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).ListInitiatives(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_ListInitiatives_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).ListInitiatives(ctx, req.(*ListInitiativesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // MetricsService_ServiceDesc is the grpc.ServiceDesc for MetricsService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -428,6 +1066,74 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListKpis",
 			Handler:    _MetricsService_ListKpis_Handler,
+		},
+		{
+			MethodName: "QueryMetrics",
+			Handler:    _MetricsService_QueryMetrics_Handler,
+		},
+		{
+			MethodName: "CreateCost",
+			Handler:    _MetricsService_CreateCost_Handler,
+		},
+		{
+			MethodName: "ListCosts",
+			Handler:    _MetricsService_ListCosts_Handler,
+		},
+		{
+			MethodName: "DeleteCost",
+			Handler:    _MetricsService_DeleteCost_Handler,
+		},
+		{
+			MethodName: "GetMetricsSettings",
+			Handler:    _MetricsService_GetMetricsSettings_Handler,
+		},
+		{
+			MethodName: "UpdateMetricsSettings",
+			Handler:    _MetricsService_UpdateMetricsSettings_Handler,
+		},
+		{
+			MethodName: "ListSurveyAnswers",
+			Handler:    _MetricsService_ListSurveyAnswers_Handler,
+		},
+		{
+			MethodName: "ComputeFunnel",
+			Handler:    _MetricsService_ComputeFunnel_Handler,
+		},
+		{
+			MethodName: "CreateKpiTree",
+			Handler:    _MetricsService_CreateKpiTree_Handler,
+		},
+		{
+			MethodName: "GetKpiTree",
+			Handler:    _MetricsService_GetKpiTree_Handler,
+		},
+		{
+			MethodName: "ListKpiTrees",
+			Handler:    _MetricsService_ListKpiTrees_Handler,
+		},
+		{
+			MethodName: "UpdateKpiTree",
+			Handler:    _MetricsService_UpdateKpiTree_Handler,
+		},
+		{
+			MethodName: "DeleteKpiTree",
+			Handler:    _MetricsService_DeleteKpiTree_Handler,
+		},
+		{
+			MethodName: "EvaluateKpiTree",
+			Handler:    _MetricsService_EvaluateKpiTree_Handler,
+		},
+		{
+			MethodName: "WhatIfKpiTree",
+			Handler:    _MetricsService_WhatIfKpiTree_Handler,
+		},
+		{
+			MethodName: "CreateInitiative",
+			Handler:    _MetricsService_CreateInitiative_Handler,
+		},
+		{
+			MethodName: "ListInitiatives",
+			Handler:    _MetricsService_ListInitiatives_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -14,7 +14,8 @@ func main() {
 		Name:  "metrics",
 		Calls: []string{"ingestion", "segmentation"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			return metrics.New(ctx, metrics.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"]})
+			return metrics.New(ctx, metrics.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"],
+				Ingestion: env.Conns["ingestion"]})
 		},
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
+	"github.com/kizuna/kizuna/services/analytics/calendar"
 	"github.com/kizuna/kizuna/services/analytics/experiment"
 	"github.com/kizuna/kizuna/services/analytics/retention"
 	"github.com/kizuna/kizuna/services/analytics/survey"
@@ -122,6 +123,9 @@ func (s *Server) ComputeNps(ctx context.Context, req *metricsv1.ComputeNpsReques
 	}, nil
 }
 
+// maxCohortBuckets bounds the columns of a cohort table.
+const maxCohortBuckets = 400
+
 // GetCohortRetention builds the cohort table from the workspace's orders.
 func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohortRetentionRequest) (*metricsv1.GetCohortRetentionResponse, error) {
 	ws, err := auth.RequireWorkspace(ctx)
@@ -130,32 +134,91 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 	}
 	v := &validation.Error{}
 	asOf := optionalTime(req.GetAsOfTime(), "as_of_time", s.now(), acceptZero, v)
+	from := optionalTime(req.GetStartTime(), "start_time", time.Time{}, rejectZero, v)
+	gran := calendar.Month
+	if req.GetGranularity() != "" {
+		g, err := calendar.Parse(req.GetGranularity())
+		if err != nil {
+			v.Add("granularity", `must be "DAY", "WEEK" or "MONTH"`)
+		}
+		gran = g
+	}
 	if err := v.Err(); err != nil {
 		return nil, toStatus(err)
 	}
-	var orders []retention.Order
-	err = s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, _ float64) {
-		orders = append(orders, retention.Order{CustomerID: id, Time: at})
-	})
+	loc, err := s.location(ctx, ws, req.GetTimeZone(), "time_zone")
+	if err != nil {
+		return nil, err
+	}
+	var members map[string]struct{}
+	if req.GetSegmentId() != "" {
+		if s.dash == nil {
+			return nil, grpcstatus.Invalid("segment_id", "segments are not available in this server")
+		}
+		if members, err = s.members(ctx, ws, req.GetSegmentId()); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	purchases, err := s.cohortPurchases(ctx, ws, asOf, members)
 	if errors.Is(err, kpi.ErrTooManyOrders) {
 		return nil, grpcstatus.New(codes.FailedPrecondition, "the workspace has too many orders for an online cohort table", err)
 	}
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	cohorts, err := retention.CohortTable(orders, asOf.Add(-time.Nanosecond))
+	opts := retention.CohortOptions{Granularity: gran, Location: loc, AsOf: asOf.Add(-time.Nanosecond), From: from, MaxBuckets: maxCohortBuckets}
+	if key := req.GetGroupByProperty(); key != "" {
+		if s.dash == nil || len(key) > maxLabelLen {
+			return nil, grpcstatus.Invalid("group_by_property", "cannot group by this property")
+		}
+		groups, err := s.dash.Store.FirstOrderProperty(ctx, ws, key)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		opts.Group = func(id string) string { return groups[id] }
+	}
+	cohorts, err := retention.BucketCohortTable(purchases, opts)
 	if err != nil {
 		return nil, analysisStatus("as_of_time", err)
 	}
 	resp := &metricsv1.GetCohortRetentionResponse{}
 	for _, c := range cohorts {
-		pc := &metricsv1.Cohort{Month: timestamppb.New(c.Month), Size: int64(c.Size), Rate: c.Rate}
+		pc := &metricsv1.Cohort{Group: c.Group, StartTime: timestamppb.New(c.Start), Size: int64(c.Size), Rate: c.Rate, Revenue: c.Revenue, RevenueRate: c.RevenueRate}
+		if gran == calendar.Month {
+			pc.Month = pc.StartTime
+		}
 		for _, a := range c.Active {
 			pc.Active = append(pc.Active, int64(a))
 		}
 		resp.Cohorts = append(resp.Cohorts, pc)
 	}
 	return resp, nil
+}
+
+// cohortPurchases reads the orders before asOf of members (everyone when
+// nil), revenue in the workspace currency: orders without an exchange rate
+// are left out, as from every KPI.
+func (s *Server) cohortPurchases(ctx context.Context, ws string, asOf time.Time, members map[string]struct{}) ([]retention.Purchase, error) {
+	var out []retention.Purchase
+	if s.dash == nil {
+		err := s.orders.Orders(ctx, ws, asOf, func(id string, at time.Time, revenue float64) {
+			out = append(out, retention.Purchase{CustomerID: id, Time: at, Revenue: revenue})
+		})
+		return out, err
+	}
+	settings, err := s.dash.Store.Settings(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	err = s.dash.Store.ScanOrders(ctx, ws, func(id string, at time.Time, revenue float64, currency string) {
+		if !at.Before(asOf) || !inScope(members, id) {
+			return
+		}
+		if v, ok := settings.Convert(revenue, currency); ok {
+			out = append(out, retention.Purchase{CustomerID: id, Time: at, Revenue: v})
+		}
+	})
+	return out, err
 }
 
 // analysisStatus maps the statistics packages' input errors to

@@ -23,6 +23,8 @@ type Server struct {
 	calc   *kpi.Calculator
 	orders OrderSource
 	now    func() time.Time
+	// dash is nil until EnableDashboards.
+	dash *Dashboards
 }
 
 var _ metricsv1.MetricsServiceServer = (*Server)(nil)
@@ -83,7 +85,7 @@ func (s *Server) ListKpis(ctx context.Context, _ *metricsv1.ListKpisRequest) (*m
 	defs := kpi.Definitions()
 	out := &metricsv1.ListKpisResponse{Kpis: make([]*metricsv1.Kpi, len(defs))}
 	for i, d := range defs {
-		out.Kpis[i] = &metricsv1.Kpi{Name: d.Name, Description: d.Description}
+		out.Kpis[i] = &metricsv1.Kpi{Name: d.Name, Description: d.Description, Unit: d.Unit}
 	}
 	return out, nil
 }

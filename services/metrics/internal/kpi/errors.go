@@ -20,3 +20,7 @@ var (
 	// (the store's Orders) fail with it rather than load them all.
 	ErrTooManyOrders = errors.New("too many orders to load in one request")
 )
+
+// ErrLimit: a request would exceed a size limit (costs per workspace,
+// events per funnel).
+var ErrLimit = errors.New("limit exceeded")

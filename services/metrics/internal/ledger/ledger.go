@@ -38,6 +38,22 @@ type Event struct {
 	Time time.Time
 	// Order is set for purchases.
 	Order *Order
+	// Name is the track event, page or screen name; "" for other events,
+	// which are not kept for funnels.
+	Name string
+	// Properties is the event's properties as JSON ("{}" when none).
+	Properties string
+	// Survey is set for `Survey Answered` events with a valid score.
+	Survey *SurveyAnswer
+}
+
+// SurveyAnswer is one answer to an NPS or CSAT survey.
+type SurveyAnswer struct {
+	Survey string
+	// Kind is "nps" (scores 0–10) or "csat" (1–5).
+	Kind    string
+	Score   float64
+	Comment string
 }
 
 // Order is a purchase.
@@ -150,6 +166,7 @@ func EventFromProto(pe *ingestionv1.Event, log *slog.Logger) (Event, error) {
 	default:
 		return Event{}, fmt.Errorf("%w: event %s has neither timestamp nor receive_time", ErrMalformed, e.EventID)
 	}
+	named(&e, pe, log)
 	po := pe.GetOrder()
 	if po == nil {
 		return e, nil

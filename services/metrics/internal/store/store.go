@@ -30,10 +30,7 @@ type Store struct {
 	now func() time.Time
 }
 
-var (
-	_ ledger.Store = (*Store)(nil)
-	_ kpi.Store    = (*Store)(nil)
-)
+var _ ledger.Store = (*Store)(nil)
 
 // New migrates db and returns a Store on it. now stamps applied messages.
 func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*Store, error) {
@@ -68,18 +65,38 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 		if err != nil {
 			return err
 		}
-		if err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro()); err != nil {
+		changed, err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro())
+		if err != nil {
 			return err
 		}
+		if changed {
+			// Readers holding the workspace's customers fetch the rows
+			// changed after the seq they hold.
+			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+				e.WorkspaceID, customerID, seq); err != nil {
+				return fmt.Errorf("sequence customer %q: %w", customerID, err)
+			}
+		}
 		if o := e.Order; o != nil {
-			_, err := tx.ExecContext(ctx, `
-INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `
+INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (workspace_id, order_key) DO NOTHING`,
-				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID)
+				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID, seq)
 			if err != nil {
 				return fmt.Errorf("insert order %q: %w", o.Key, err)
 			}
+		}
+		if err := insertNamed(ctx, tx, e, customerID); err != nil {
+			return err
 		}
 		applied = true
 		return nil
@@ -107,6 +124,9 @@ func (s *Store) ApplyMerge(ctx context.Context, m ledger.Merge) (bool, error) {
 		if err != nil {
 			return err
 		}
+		if _, err := bumpVersion(ctx, tx, m.WorkspaceID, "structure"); err != nil {
+			return err
+		}
 		for _, id := range m.MergedIDs {
 			if err := mergeOne(ctx, tx, m.WorkspaceID, id, survivor); err != nil {
 				return fmt.Errorf("merge %q into %q: %w", id, survivor, err)
@@ -129,9 +149,13 @@ func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) 
 	if merged == survivor {
 		return nil // already one customer
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, merged, survivor); err != nil {
-		return fmt.Errorf("move orders: %w", err)
+	// Sends move with the customer but, having no event, stay with the
+	// survivor when the merge is undone.
+	for _, table := range append(customerTables, "sends") {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			ws, merged, survivor); err != nil {
+			return fmt.Errorf("move %s: %w", table, err)
+		}
 	}
 	var firstSeen int64
 	err = tx.QueryRowContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2 RETURNING first_seen`,
@@ -142,7 +166,7 @@ func mergeOne(ctx context.Context, tx *sqldb.Tx, ws, mergedID, survivor string) 
 	case err != nil:
 		return fmt.Errorf("delete customer: %w", err)
 	default:
-		if err := upsertCustomer(ctx, tx, ws, survivor, firstSeen); err != nil {
+		if _, err := upsertCustomer(ctx, tx, ws, survivor, firstSeen); err != nil {
 			return err
 		}
 	}
@@ -188,6 +212,9 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 		if _, err := s.markApplied(ctx, tx, u.WorkspaceID, kindMerge, u.MergeID); err != nil {
 			return err
 		}
+		if _, err := bumpVersion(ctx, tx, u.WorkspaceID, "structure"); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
 			u.WorkspaceID, u.RestoredID); err != nil {
 			return fmt.Errorf("drop alias of %q: %w", u.RestoredID, err)
@@ -208,7 +235,7 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 		// recreates it. A row already there was written by events applied
 		// since (an earlier part of this unmerge, or delivery out of
 		// order), and an earlier time it holds is one of its own events.
-		if err := upsertCustomer(ctx, tx, u.WorkspaceID, u.RestoredID, u.RestoredFirstSeen.UnixMicro()); err != nil {
+		if _, err := upsertCustomer(ctx, tx, u.WorkspaceID, u.RestoredID, u.RestoredFirstSeen.UnixMicro()); err != nil {
 			return err
 		}
 		// Only an existing row is updated: customers counts those seen in
@@ -233,9 +260,67 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u ledger.Unmerge) (bool, error
 func moveEventOrders(ctx context.Context, tx *sqldb.Tx, ws, from, to string, eventIDs []string) error {
 	in, ids := sqldb.InList(4, eventIDs)
 	args := append([]any{ws, from, to}, ids...)
-	_, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $3
-WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...)
-	return err
+	for _, table := range customerTables {
+		if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET customer_id = $3
+WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...); err != nil {
+			return fmt.Errorf("move %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// customerTables hold a customer's facts by event: a merge moves their rows
+// to the survivor, an undone merge moves its events' rows back.
+var customerTables = []string{"orders", "events", "survey_answers"}
+
+// insertNamed keeps a named event for funnels and its survey answer.
+func insertNamed(ctx context.Context, tx *sqldb.Tx, e ledger.Event, customerID string) error {
+	if e.Name == "" {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `
+INSERT INTO events (workspace_id, event_id, customer_id, name, event_time, properties)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
+		e.WorkspaceID, e.EventID, customerID, e.Name, e.Time.UnixMicro(), e.Properties); err != nil {
+		return fmt.Errorf("insert event: %w", err)
+	}
+	if a := e.Survey; a != nil {
+		if _, err := tx.ExecContext(ctx, `
+INSERT INTO survey_answers (workspace_id, event_id, customer_id, survey, kind, score, comment, answer_time)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
+			e.WorkspaceID, e.EventID, customerID, a.Survey, a.Kind, a.Score, a.Comment, e.Time.UnixMicro()); err != nil {
+			return fmt.Errorf("insert survey answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// bumpVersion increments the workspace's ledger version column ("seq" or
+// "structure") and returns its new value. The row stays locked until tx
+// ends, so seq values are handed out in commit order.
+func bumpVersion(ctx context.Context, tx *sqldb.Tx, ws, column string) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `
+INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 1)
+ON CONFLICT (workspace_id) DO UPDATE SET `+column+` = ledger_versions.`+column+` + 1
+RETURNING `+column, ws).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("bump ledger %s: %w", column, err)
+	}
+	return v, nil
+}
+
+// LedgerVersion returns the workspace's ledger version: structure changes
+// with every merge or undone merge, seq with every order stored.
+func (s *Store) LedgerVersion(ctx context.Context, ws string) (structure, seq int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT structure, seq FROM ledger_versions WHERE workspace_id = $1`, ws).Scan(&structure, &seq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read ledger version: %w", err)
+	}
+	return structure, seq, nil
 }
 
 // markApplied records a message id and reports whether it was new.
@@ -271,17 +356,21 @@ func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
 // upsertCustomer inserts a customer or lowers its first_seen to firstSeen.
 // The conflict update's WHERE (valid on SQLite and PostgreSQL alike) leaves
 // the row untouched unless firstSeen is earlier, so the usual event of a
-// known customer writes nothing.
-func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) error {
-	_, err := tx.ExecContext(ctx, `
+// known customer writes nothing. It reports whether a row was written.
+func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) (bool, error) {
+	res, err := tx.ExecContext(ctx, `
 INSERT INTO customers (workspace_id, customer_id, first_seen) VALUES ($1, $2, $3)
 ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen = excluded.first_seen
 WHERE excluded.first_seen < customers.first_seen`,
 		ws, id, firstSeen)
 	if err != nil {
-		return fmt.Errorf("upsert customer %q: %w", id, err)
+		return false, fmt.Errorf("upsert customer %q: %w", id, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("upsert customer %q: %w", id, err)
+	}
+	return n > 0, nil
 }
 
 // bounds turns r into inclusive-exclusive Unix-microsecond bounds, open
