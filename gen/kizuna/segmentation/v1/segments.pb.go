@@ -10,6 +10,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,17 +24,268 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Operator compares a value (a trait, an event property, an aggregate)
+// with the operands of a condition. Text is compared after the
+// normalisation ingestion applies (NFKC, so full-width letters and digits
+// equal their ASCII forms; white space trimmed and collapsed; lower case).
+// Numbers are compared as numbers; a value that is not a number (or a
+// date) never matches a numeric (or date) comparison.
+type Operator int32
+
+const (
+	Operator_OPERATOR_UNSPECIFIED Operator = 0
+	// value equals `value`.
+	Operator_EQUALS Operator = 1
+	// value exists and differs from `value`.
+	Operator_NOT_EQUALS Operator = 2
+	// value equals one of `values`.
+	Operator_IN Operator = 3
+	// value exists and equals none of `values`.
+	Operator_NOT_IN Operator = 4
+	// value contains `value` as a substring.
+	Operator_CONTAINS Operator = 5
+	// value exists and does not contain `value`.
+	Operator_NOT_CONTAINS Operator = 6
+	// value starts with `value`.
+	Operator_STARTS_WITH Operator = 7
+	// value is present and not null.
+	Operator_EXISTS Operator = 8
+	// value is absent or null.
+	Operator_NOT_EXISTS Operator = 9
+	// number > `value`.
+	Operator_GT Operator = 10
+	// number >= `value`.
+	Operator_GTE Operator = 11
+	// number < `value`.
+	Operator_LT Operator = 12
+	// number <= `value`.
+	Operator_LTE Operator = 13
+	// `values[0]` <= number <= `values[1]`.
+	Operator_BETWEEN Operator = 14
+	// date (RFC 3339 or YYYY-MM-DD) before the date `value`.
+	Operator_BEFORE Operator = 15
+	// date at or after the date `value`.
+	Operator_AFTER Operator = 16
+	// date within the last `value` days (and not in the future).
+	Operator_WITHIN_LAST_DAYS Operator = 17
+)
+
+// Enum value maps for Operator.
+var (
+	Operator_name = map[int32]string{
+		0:  "OPERATOR_UNSPECIFIED",
+		1:  "EQUALS",
+		2:  "NOT_EQUALS",
+		3:  "IN",
+		4:  "NOT_IN",
+		5:  "CONTAINS",
+		6:  "NOT_CONTAINS",
+		7:  "STARTS_WITH",
+		8:  "EXISTS",
+		9:  "NOT_EXISTS",
+		10: "GT",
+		11: "GTE",
+		12: "LT",
+		13: "LTE",
+		14: "BETWEEN",
+		15: "BEFORE",
+		16: "AFTER",
+		17: "WITHIN_LAST_DAYS",
+	}
+	Operator_value = map[string]int32{
+		"OPERATOR_UNSPECIFIED": 0,
+		"EQUALS":               1,
+		"NOT_EQUALS":           2,
+		"IN":                   3,
+		"NOT_IN":               4,
+		"CONTAINS":             5,
+		"NOT_CONTAINS":         6,
+		"STARTS_WITH":          7,
+		"EXISTS":               8,
+		"NOT_EXISTS":           9,
+		"GT":                   10,
+		"GTE":                  11,
+		"LT":                   12,
+		"LTE":                  13,
+		"BETWEEN":              14,
+		"BEFORE":               15,
+		"AFTER":                16,
+		"WITHIN_LAST_DAYS":     17,
+	}
+)
+
+func (x Operator) Enum() *Operator {
+	p := new(Operator)
+	*p = x
+	return p
+}
+
+func (x Operator) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Operator) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[0].Descriptor()
+}
+
+func (Operator) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[0]
+}
+
+func (x Operator) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Operator.Descriptor instead.
+func (Operator) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{0}
+}
+
+// Aggregation combines the values of a property over a set of events.
+type Aggregation int32
+
+const (
+	Aggregation_AGGREGATION_UNSPECIFIED Aggregation = 0
+	Aggregation_SUM                     Aggregation = 1
+	Aggregation_AVG                     Aggregation = 2
+	Aggregation_MIN                     Aggregation = 3
+	Aggregation_MAX                     Aggregation = 4
+)
+
+// Enum value maps for Aggregation.
+var (
+	Aggregation_name = map[int32]string{
+		0: "AGGREGATION_UNSPECIFIED",
+		1: "SUM",
+		2: "AVG",
+		3: "MIN",
+		4: "MAX",
+	}
+	Aggregation_value = map[string]int32{
+		"AGGREGATION_UNSPECIFIED": 0,
+		"SUM":                     1,
+		"AVG":                     2,
+		"MIN":                     3,
+		"MAX":                     4,
+	}
+)
+
+func (x Aggregation) Enum() *Aggregation {
+	p := new(Aggregation)
+	*p = x
+	return p
+}
+
+func (x Aggregation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Aggregation) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[1].Descriptor()
+}
+
+func (Aggregation) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[1]
+}
+
+func (x Aggregation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Aggregation.Descriptor instead.
+func (Aggregation) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{1}
+}
+
+// LifecycleStage is where a customer is in their purchase life, derived
+// from their orders and the workspace's LifecycleSettings.
+type LifecycleStage int32
+
+const (
+	LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED LifecycleStage = 0
+	// No purchase yet.
+	LifecycleStage_LIFECYCLE_STAGE_PROSPECT LifecycleStage = 1
+	// One purchase.
+	LifecycleStage_LIFECYCLE_STAGE_NEW LifecycleStage = 2
+	// Two purchases up to loyal_min_orders − 1.
+	LifecycleStage_LIFECYCLE_STAGE_F2 LifecycleStage = 3
+	// At least loyal_min_orders purchases.
+	LifecycleStage_LIFECYCLE_STAGE_LOYAL LifecycleStage = 4
+	// No purchase for dormant_days days.
+	LifecycleStage_LIFECYCLE_STAGE_DORMANT LifecycleStage = 5
+	// No purchase for churned_days days.
+	LifecycleStage_LIFECYCLE_STAGE_CHURNED LifecycleStage = 6
+	// The last purchase came at least dormant_days after the one before it:
+	// back from dormant or churned.
+	LifecycleStage_LIFECYCLE_STAGE_RETURNED LifecycleStage = 7
+)
+
+// Enum value maps for LifecycleStage.
+var (
+	LifecycleStage_name = map[int32]string{
+		0: "LIFECYCLE_STAGE_UNSPECIFIED",
+		1: "LIFECYCLE_STAGE_PROSPECT",
+		2: "LIFECYCLE_STAGE_NEW",
+		3: "LIFECYCLE_STAGE_F2",
+		4: "LIFECYCLE_STAGE_LOYAL",
+		5: "LIFECYCLE_STAGE_DORMANT",
+		6: "LIFECYCLE_STAGE_CHURNED",
+		7: "LIFECYCLE_STAGE_RETURNED",
+	}
+	LifecycleStage_value = map[string]int32{
+		"LIFECYCLE_STAGE_UNSPECIFIED": 0,
+		"LIFECYCLE_STAGE_PROSPECT":    1,
+		"LIFECYCLE_STAGE_NEW":         2,
+		"LIFECYCLE_STAGE_F2":          3,
+		"LIFECYCLE_STAGE_LOYAL":       4,
+		"LIFECYCLE_STAGE_DORMANT":     5,
+		"LIFECYCLE_STAGE_CHURNED":     6,
+		"LIFECYCLE_STAGE_RETURNED":    7,
+	}
+)
+
+func (x LifecycleStage) Enum() *LifecycleStage {
+	p := new(LifecycleStage)
+	*p = x
+	return p
+}
+
+func (x LifecycleStage) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecycleStage) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[2].Descriptor()
+}
+
+func (LifecycleStage) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[2]
+}
+
+func (x LifecycleStage) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecycleStage.Descriptor instead.
+func (LifecycleStage) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{2}
+}
+
 // Segment is a named rule and its current size.
 type Segment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Assigned by the service.
+	// Assigned by the service; built-in segments have stable ids
+	// (`rfm_champions`, `lifecycle_dormant`, …).
 	SegmentId   string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	Rule        *Rule  `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	// Current number of members.
-	Size          int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Size       int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// True for the segments every workspace has (named RFM segments and
+	// lifecycle stages); they cannot be changed or deleted.
+	BuiltIn       bool `protobuf:"varint,7,opt,name=built_in,json=builtIn,proto3" json:"built_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,11 +362,29 @@ func (x *Segment) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// Rule holds when all of its conditions hold.
+func (x *Segment) GetBuiltIn() bool {
+	if x != nil {
+		return x.BuiltIn
+	}
+	return false
+}
+
+// Rule is the root of a rule tree. Exactly one field is set: a boolean
+// combination (`all`, `any`, `not`) or one condition. A tree has at most
+// 200 nodes and is at most 8 levels deep.
 type Rule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// At least one, at most 20.
-	All           []*Condition `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	// Holds when every condition holds. At least one condition.
+	All []*Condition `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	// Holds when at least one condition holds. At least one condition.
+	Any []*Condition `protobuf:"bytes,2,rep,name=any,proto3" json:"any,omitempty"`
+	// Holds when the condition does not.
+	Not           *Condition          `protobuf:"bytes,3,opt,name=not,proto3" json:"not,omitempty"`
+	Trait         *TraitCondition     `protobuf:"bytes,4,opt,name=trait,proto3" json:"trait,omitempty"`
+	Event         *EventCondition     `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	Rfm           *RfmCondition       `protobuf:"bytes,6,opt,name=rfm,proto3" json:"rfm,omitempty"`
+	Segment       *SegmentCondition   `protobuf:"bytes,7,opt,name=segment,proto3" json:"segment,omitempty"`
+	Lifecycle     *LifecycleCondition `protobuf:"bytes,8,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,7 +426,57 @@ func (x *Rule) GetAll() []*Condition {
 	return nil
 }
 
-// Condition is one test on a customer.
+func (x *Rule) GetAny() []*Condition {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
+func (x *Rule) GetNot() *Condition {
+	if x != nil {
+		return x.Not
+	}
+	return nil
+}
+
+func (x *Rule) GetTrait() *TraitCondition {
+	if x != nil {
+		return x.Trait
+	}
+	return nil
+}
+
+func (x *Rule) GetEvent() *EventCondition {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *Rule) GetRfm() *RfmCondition {
+	if x != nil {
+		return x.Rfm
+	}
+	return nil
+}
+
+func (x *Rule) GetSegment() *SegmentCondition {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *Rule) GetLifecycle() *LifecycleCondition {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+// Condition is one node of a rule tree below the root: exactly one of its
+// fields is set, with the meaning it has in Rule.
 type Condition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -164,7 +484,12 @@ type Condition struct {
 	//	*Condition_Trait
 	//	*Condition_Event
 	//	*Condition_Rfm
+	//	*Condition_Segment
+	//	*Condition_Lifecycle
+	//	*Condition_Not
 	Kind          isCondition_Kind `protobuf_oneof:"kind"`
+	All           []*Condition     `protobuf:"bytes,6,rep,name=all,proto3" json:"all,omitempty"`
+	Any           []*Condition     `protobuf:"bytes,7,rep,name=any,proto3" json:"any,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +558,47 @@ func (x *Condition) GetRfm() *RfmCondition {
 	return nil
 }
 
+func (x *Condition) GetSegment() *SegmentCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Segment); ok {
+			return x.Segment
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetLifecycle() *LifecycleCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Lifecycle); ok {
+			return x.Lifecycle
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetNot() *Condition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Not); ok {
+			return x.Not
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetAll() []*Condition {
+	if x != nil {
+		return x.All
+	}
+	return nil
+}
+
+func (x *Condition) GetAny() []*Condition {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
 type isCondition_Kind interface {
 	isCondition_Kind()
 }
@@ -249,19 +615,45 @@ type Condition_Rfm struct {
 	Rfm *RfmCondition `protobuf:"bytes,3,opt,name=rfm,proto3,oneof"`
 }
 
+type Condition_Segment struct {
+	Segment *SegmentCondition `protobuf:"bytes,4,opt,name=segment,proto3,oneof"`
+}
+
+type Condition_Lifecycle struct {
+	Lifecycle *LifecycleCondition `protobuf:"bytes,5,opt,name=lifecycle,proto3,oneof"`
+}
+
+type Condition_Not struct {
+	Not *Condition `protobuf:"bytes,8,opt,name=not,proto3,oneof"`
+}
+
 func (*Condition_Trait) isCondition_Kind() {}
 
 func (*Condition_Event) isCondition_Kind() {}
 
 func (*Condition_Rfm) isCondition_Kind() {}
 
-// TraitCondition holds when the customer's trait equals a value. Values are
-// compared as text: a number trait 3 equals "3", a boolean true equals
-// "true".
+func (*Condition_Segment) isCondition_Kind() {}
+
+func (*Condition_Lifecycle) isCondition_Kind() {}
+
+func (*Condition_Not) isCondition_Kind() {}
+
+// TraitCondition compares a trait of the customer. A missing or null trait
+// matches only NOT_EXISTS. A list trait matches when one of its elements
+// does (EXISTS, NOT_EXISTS and the NOT_ operators look at the list as a
+// whole: NOT_IN holds when no element is in the list).
 type TraitCondition struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Equals        string                 `protobuf:"bytes,2,opt,name=equals,proto3" json:"equals,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Shorthand for op EQUALS with this value, as rules were written before
+	// operators existed.
+	Equals string   `protobuf:"bytes,2,opt,name=equals,proto3" json:"equals,omitempty"`
+	Op     Operator `protobuf:"varint,3,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	// The operand of single-operand operators.
+	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The operands of IN and NOT_IN (1 to 100), and of BETWEEN (2).
+	Values        []string `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,23 +702,315 @@ func (x *TraitCondition) GetEquals() string {
 	return ""
 }
 
-// EventCondition holds when the customer performed a track event (or viewed
-// a page or screen of that name) at least min_count times within the last
-// within_days days.
-type EventCondition struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Event string                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
-	// 1 when unset.
-	MinCount int32 `protobuf:"varint,2,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
-	// 1 to 3,650.
-	WithinDays    int32 `protobuf:"varint,3,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+func (x *TraitCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *TraitCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *TraitCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// PropertyFilter compares a property of an event: `category`,
+// `properties.category`, a nested `product.sku`, or every element of a list
+// with `products[].sku` (it holds when one element does).
+type PropertyFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Op            Operator               `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *PropertyFilter) Reset() {
+	*x = PropertyFilter{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertyFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertyFilter) ProtoMessage() {}
+
+func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertyFilter.ProtoReflect.Descriptor instead.
+func (*PropertyFilter) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PropertyFilter) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *PropertyFilter) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *PropertyFilter) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PropertyFilter) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Aggregate compares an aggregate of a numeric property over the matching
+// events in the condition's window (e.g. the sum of `revenue` >= 10000).
+// Events whose property is not a number are left out; with no such events
+// the aggregate is 0 for SUM and missing (matching nothing) otherwise.
+type Aggregate struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Property string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Fn       Aggregation            `protobuf:"varint,2,opt,name=fn,proto3,enum=kizuna.segmentation.v1.Aggregation" json:"fn,omitempty"`
+	// GT, GTE, LT, LTE, EQUALS, NOT_EQUALS or BETWEEN.
+	Op            Operator `protobuf:"varint,3,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string   `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregate) Reset() {
+	*x = Aggregate{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregate) ProtoMessage() {}
+
+func (x *Aggregate) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
+func (*Aggregate) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Aggregate) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *Aggregate) GetFn() Aggregation {
+	if x != nil {
+		return x.Fn
+	}
+	return Aggregation_AGGREGATION_UNSPECIFIED
+}
+
+func (x *Aggregate) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *Aggregate) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Aggregate) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// TimeRange is the window [start_time, end_time).
+type TimeRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimeRange) Reset() {
+	*x = TimeRange{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimeRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimeRange) ProtoMessage() {}
+
+func (x *TimeRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimeRange.ProtoReflect.Descriptor instead.
+func (*TimeRange) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TimeRange) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *TimeRange) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// OccurrenceBound bounds when an event happened: before `before` and at or
+// after `after` (either may be unset).
+type OccurrenceBound struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Before        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=before,proto3" json:"before,omitempty"`
+	After         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OccurrenceBound) Reset() {
+	*x = OccurrenceBound{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OccurrenceBound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OccurrenceBound) ProtoMessage() {}
+
+func (x *OccurrenceBound) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OccurrenceBound.ProtoReflect.Descriptor instead.
+func (*OccurrenceBound) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OccurrenceBound) GetBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *OccurrenceBound) GetAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// EventCondition holds when the customer performed a track event (or viewed
+// a page or screen of that name) matching every `where` filter, between
+// min_count and max_count times in the window, and the aggregate and
+// occurrence bounds (when given) hold.
+type EventCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event string                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// 1 when unset, or 0 when max_count is set.
+	MinCount int32 `protobuf:"varint,2,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
+	// The window is the last within_days days (1 to 3,650), or `between`,
+	// or all time when neither is set.
+	WithinDays int32 `protobuf:"varint,3,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	// At most this many times; `max_count: 0` is "did not".
+	MaxCount *int32     `protobuf:"varint,4,opt,name=max_count,json=maxCount,proto3,oneof" json:"max_count,omitempty"`
+	Between  *TimeRange `protobuf:"bytes,5,opt,name=between,proto3" json:"between,omitempty"`
+	// Filters on the event's properties; all must hold (at most 20).
+	Where     []*PropertyFilter `protobuf:"bytes,6,rep,name=where,proto3" json:"where,omitempty"`
+	Aggregate *Aggregate        `protobuf:"bytes,7,opt,name=aggregate,proto3" json:"aggregate,omitempty"`
+	// When the customer's first matching event (over all time) happened.
+	FirstOccurrence *OccurrenceBound `protobuf:"bytes,8,opt,name=first_occurrence,json=firstOccurrence,proto3" json:"first_occurrence,omitempty"`
+	// When the customer's last matching event (over all time) happened.
+	LastOccurrence *OccurrenceBound `protobuf:"bytes,9,opt,name=last_occurrence,json=lastOccurrence,proto3" json:"last_occurrence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *EventCondition) Reset() {
 	*x = EventCondition{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +1022,7 @@ func (x *EventCondition) String() string {
 func (*EventCondition) ProtoMessage() {}
 
 func (x *EventCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +1035,7 @@ func (x *EventCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventCondition.ProtoReflect.Descriptor instead.
 func (*EventCondition) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EventCondition) GetEvent() string {
@@ -375,21 +1059,119 @@ func (x *EventCondition) GetWithinDays() int32 {
 	return 0
 }
 
-// RfmCondition holds when each given RFM score (1–5, 5 best) is at least the
-// minimum. Zero means "any". Customers without a purchase have no scores and
-// never match.
+func (x *EventCondition) GetMaxCount() int32 {
+	if x != nil && x.MaxCount != nil {
+		return *x.MaxCount
+	}
+	return 0
+}
+
+func (x *EventCondition) GetBetween() *TimeRange {
+	if x != nil {
+		return x.Between
+	}
+	return nil
+}
+
+func (x *EventCondition) GetWhere() []*PropertyFilter {
+	if x != nil {
+		return x.Where
+	}
+	return nil
+}
+
+func (x *EventCondition) GetAggregate() *Aggregate {
+	if x != nil {
+		return x.Aggregate
+	}
+	return nil
+}
+
+func (x *EventCondition) GetFirstOccurrence() *OccurrenceBound {
+	if x != nil {
+		return x.FirstOccurrence
+	}
+	return nil
+}
+
+func (x *EventCondition) GetLastOccurrence() *OccurrenceBound {
+	if x != nil {
+		return x.LastOccurrence
+	}
+	return nil
+}
+
+// ScoreRange bounds a score: min <= score <= max, 0 meaning unbounded.
+type ScoreRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Min           int32                  `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max           int32                  `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreRange) Reset() {
+	*x = ScoreRange{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreRange) ProtoMessage() {}
+
+func (x *ScoreRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreRange.ProtoReflect.Descriptor instead.
+func (*ScoreRange) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ScoreRange) GetMin() int32 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ScoreRange) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// RfmCondition holds when each RFM score (1–5, 5 best) is within its
+// range. Customers without a purchase have no scores and never match.
 type RfmCondition struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	MinRecencyScore   int32                  `protobuf:"varint,1,opt,name=min_recency_score,json=minRecencyScore,proto3" json:"min_recency_score,omitempty"`
-	MinFrequencyScore int32                  `protobuf:"varint,2,opt,name=min_frequency_score,json=minFrequencyScore,proto3" json:"min_frequency_score,omitempty"`
-	MinMonetaryScore  int32                  `protobuf:"varint,3,opt,name=min_monetary_score,json=minMonetaryScore,proto3" json:"min_monetary_score,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Minimums as before ranges existed (0 means any).
+	MinRecencyScore   int32       `protobuf:"varint,1,opt,name=min_recency_score,json=minRecencyScore,proto3" json:"min_recency_score,omitempty"`
+	MinFrequencyScore int32       `protobuf:"varint,2,opt,name=min_frequency_score,json=minFrequencyScore,proto3" json:"min_frequency_score,omitempty"`
+	MinMonetaryScore  int32       `protobuf:"varint,3,opt,name=min_monetary_score,json=minMonetaryScore,proto3" json:"min_monetary_score,omitempty"`
+	Recency           *ScoreRange `protobuf:"bytes,4,opt,name=recency,proto3" json:"recency,omitempty"`
+	Frequency         *ScoreRange `protobuf:"bytes,5,opt,name=frequency,proto3" json:"frequency,omitempty"`
+	Monetary          *ScoreRange `protobuf:"bytes,6,opt,name=monetary,proto3" json:"monetary,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RfmCondition) Reset() {
 	*x = RfmCondition{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +1183,7 @@ func (x *RfmCondition) String() string {
 func (*RfmCondition) ProtoMessage() {}
 
 func (x *RfmCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +1196,7 @@ func (x *RfmCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RfmCondition.ProtoReflect.Descriptor instead.
 func (*RfmCondition) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RfmCondition) GetMinRecencyScore() int32 {
@@ -438,6 +1220,183 @@ func (x *RfmCondition) GetMinMonetaryScore() int32 {
 	return 0
 }
 
+func (x *RfmCondition) GetRecency() *ScoreRange {
+	if x != nil {
+		return x.Recency
+	}
+	return nil
+}
+
+func (x *RfmCondition) GetFrequency() *ScoreRange {
+	if x != nil {
+		return x.Frequency
+	}
+	return nil
+}
+
+func (x *RfmCondition) GetMonetary() *ScoreRange {
+	if x != nil {
+		return x.Monetary
+	}
+	return nil
+}
+
+// SegmentCondition holds when the customer is a member of another segment
+// (of the same workspace). Rules may not refer to each other in a cycle.
+type SegmentCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId     string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentCondition) Reset() {
+	*x = SegmentCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentCondition) ProtoMessage() {}
+
+func (x *SegmentCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentCondition.ProtoReflect.Descriptor instead.
+func (*SegmentCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SegmentCondition) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+// LifecycleCondition holds when the customer's stage is one of stages.
+type LifecycleCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stages        []LifecycleStage       `protobuf:"varint,1,rep,packed,name=stages,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"stages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleCondition) Reset() {
+	*x = LifecycleCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleCondition) ProtoMessage() {}
+
+func (x *LifecycleCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleCondition.ProtoReflect.Descriptor instead.
+func (*LifecycleCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LifecycleCondition) GetStages() []LifecycleStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+// LifecycleSettings are a workspace's lifecycle thresholds.
+type LifecycleSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Purchases that make a customer loyal; 3 by default (2 to 1,000).
+	LoyalMinOrders int32 `protobuf:"varint,1,opt,name=loyal_min_orders,json=loyalMinOrders,proto3" json:"loyal_min_orders,omitempty"`
+	// Days without purchase after which a customer is dormant; 90 by default.
+	DormantDays int32 `protobuf:"varint,2,opt,name=dormant_days,json=dormantDays,proto3" json:"dormant_days,omitempty"`
+	// Days without purchase after which a customer is churned; 180 by
+	// default, more than dormant_days.
+	ChurnedDays   int32 `protobuf:"varint,3,opt,name=churned_days,json=churnedDays,proto3" json:"churned_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleSettings) Reset() {
+	*x = LifecycleSettings{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleSettings) ProtoMessage() {}
+
+func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleSettings.ProtoReflect.Descriptor instead.
+func (*LifecycleSettings) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *LifecycleSettings) GetLoyalMinOrders() int32 {
+	if x != nil {
+		return x.LoyalMinOrders
+	}
+	return 0
+}
+
+func (x *LifecycleSettings) GetDormantDays() int32 {
+	if x != nil {
+		return x.DormantDays
+	}
+	return 0
+}
+
+func (x *LifecycleSettings) GetChurnedDays() int32 {
+	if x != nil {
+		return x.ChurnedDays
+	}
+	return 0
+}
+
 // CreateSegmentRequest carries the segment to create.
 type CreateSegmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +1407,7 @@ type CreateSegmentRequest struct {
 
 func (x *CreateSegmentRequest) Reset() {
 	*x = CreateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +1419,7 @@ func (x *CreateSegmentRequest) String() string {
 func (*CreateSegmentRequest) ProtoMessage() {}
 
 func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +1432,7 @@ func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateSegmentRequest) GetSegment() *Segment {
@@ -493,7 +1452,7 @@ type CreateSegmentResponse struct {
 
 func (x *CreateSegmentResponse) Reset() {
 	*x = CreateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +1464,7 @@ func (x *CreateSegmentResponse) String() string {
 func (*CreateSegmentResponse) ProtoMessage() {}
 
 func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +1477,7 @@ func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSegmentResponse) GetSegment() *Segment {
@@ -538,7 +1497,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +1509,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +1522,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetSegmentRequest) GetSegmentId() string {
@@ -583,7 +1542,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +1554,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +1567,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSegmentResponse) GetSegment() *Segment {
@@ -629,7 +1588,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +1600,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +1613,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListSegmentsRequest) GetPageSize() int32 {
@@ -682,7 +1641,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +1653,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +1666,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{11}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -734,7 +1693,7 @@ type DeleteSegmentRequest struct {
 
 func (x *DeleteSegmentRequest) Reset() {
 	*x = DeleteSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +1705,7 @@ func (x *DeleteSegmentRequest) String() string {
 func (*DeleteSegmentRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +1718,7 @@ func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{12}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteSegmentRequest) GetSegmentId() string {
@@ -778,7 +1737,7 @@ type DeleteSegmentResponse struct {
 
 func (x *DeleteSegmentResponse) Reset() {
 	*x = DeleteSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +1749,7 @@ func (x *DeleteSegmentResponse) String() string {
 func (*DeleteSegmentResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +1762,7 @@ func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
 }
 
 // ListSegmentMembersRequest pages through members.
@@ -819,7 +1778,7 @@ type ListSegmentMembersRequest struct {
 
 func (x *ListSegmentMembersRequest) Reset() {
 	*x = ListSegmentMembersRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +1790,7 @@ func (x *ListSegmentMembersRequest) String() string {
 func (*ListSegmentMembersRequest) ProtoMessage() {}
 
 func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +1803,7 @@ func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListSegmentMembersRequest) GetSegmentId() string {
@@ -879,7 +1838,7 @@ type SegmentMember struct {
 
 func (x *SegmentMember) Reset() {
 	*x = SegmentMember{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +1850,7 @@ func (x *SegmentMember) String() string {
 func (*SegmentMember) ProtoMessage() {}
 
 func (x *SegmentMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1863,7 @@ func (x *SegmentMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMember.ProtoReflect.Descriptor instead.
 func (*SegmentMember) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SegmentMember) GetCustomerId() string {
@@ -933,7 +1892,7 @@ type ListSegmentMembersResponse struct {
 
 func (x *ListSegmentMembersResponse) Reset() {
 	*x = ListSegmentMembersResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1904,7 @@ func (x *ListSegmentMembersResponse) String() string {
 func (*ListSegmentMembersResponse) ProtoMessage() {}
 
 func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1917,7 @@ func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListSegmentMembersResponse) GetMembers() []*SegmentMember {
@@ -992,7 +1951,7 @@ type ListCustomerSegmentsRequest struct {
 
 func (x *ListCustomerSegmentsRequest) Reset() {
 	*x = ListCustomerSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1963,7 @@ func (x *ListCustomerSegmentsRequest) String() string {
 func (*ListCustomerSegmentsRequest) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1976,7 @@ func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListCustomerSegmentsRequest) GetCustomerId() string {
@@ -1037,7 +1996,7 @@ type ListCustomerSegmentsResponse struct {
 
 func (x *ListCustomerSegmentsResponse) Reset() {
 	*x = ListCustomerSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +2008,7 @@ func (x *ListCustomerSegmentsResponse) String() string {
 func (*ListCustomerSegmentsResponse) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,12 +2021,568 @@ func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListCustomerSegmentsResponse) GetSegments() []*Segment {
 	if x != nil {
 		return x.Segments
+	}
+	return nil
+}
+
+// UpdateSegmentRequest carries the fields to change.
+type UpdateSegmentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Segment *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	// "display_name", "description", "rule".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSegmentRequest) Reset() {
+	*x = UpdateSegmentRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSegmentRequest) ProtoMessage() {}
+
+func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSegmentRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UpdateSegmentRequest) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *UpdateSegmentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateSegmentResponse holds the updated segment with its new size.
+type UpdateSegmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Segment       *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSegmentResponse) Reset() {
+	*x = UpdateSegmentResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSegmentResponse) ProtoMessage() {}
+
+func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSegmentResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *UpdateSegmentResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// PreviewSegmentRequest carries a rule to try.
+type PreviewSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// How many matching customers to return (the first by customer id); 10
+	// when unset, at most 100.
+	SampleSize    int32 `protobuf:"varint,2,opt,name=sample_size,json=sampleSize,proto3" json:"sample_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewSegmentRequest) Reset() {
+	*x = PreviewSegmentRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSegmentRequest) ProtoMessage() {}
+
+func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSegmentRequest.ProtoReflect.Descriptor instead.
+func (*PreviewSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *PreviewSegmentRequest) GetRule() *Rule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *PreviewSegmentRequest) GetSampleSize() int32 {
+	if x != nil {
+		return x.SampleSize
+	}
+	return 0
+}
+
+// PreviewSegmentResponse says how many customers the rule matches now.
+type PreviewSegmentResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Size              int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	SampleCustomerIds []string               `protobuf:"bytes,2,rep,name=sample_customer_ids,json=sampleCustomerIds,proto3" json:"sample_customer_ids,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PreviewSegmentResponse) Reset() {
+	*x = PreviewSegmentResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSegmentResponse) ProtoMessage() {}
+
+func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSegmentResponse.ProtoReflect.Descriptor instead.
+func (*PreviewSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PreviewSegmentResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PreviewSegmentResponse) GetSampleCustomerIds() []string {
+	if x != nil {
+		return x.SampleCustomerIds
+	}
+	return nil
+}
+
+// GetRfmGridRequest is empty.
+type GetRfmGridRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridRequest) Reset() {
+	*x = GetRfmGridRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridRequest) ProtoMessage() {}
+
+func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
+func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
+}
+
+// RfmCell is one cell of the RFM grid.
+type RfmCell struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RecencyScore   int32                  `protobuf:"varint,1,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
+	FrequencyScore int32                  `protobuf:"varint,2,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
+	Customers      int64                  `protobuf:"varint,3,opt,name=customers,proto3" json:"customers,omitempty"`
+	Revenue        float64                `protobuf:"fixed64,4,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RfmCell) Reset() {
+	*x = RfmCell{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RfmCell) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RfmCell) ProtoMessage() {}
+
+func (x *RfmCell) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
+func (*RfmCell) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RfmCell) GetRecencyScore() int32 {
+	if x != nil {
+		return x.RecencyScore
+	}
+	return 0
+}
+
+func (x *RfmCell) GetFrequencyScore() int32 {
+	if x != nil {
+		return x.FrequencyScore
+	}
+	return 0
+}
+
+func (x *RfmCell) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *RfmCell) GetRevenue() float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return 0
+}
+
+// GetRfmGridResponse holds the 25 cells, recency score major, both
+// ascending, and the totals.
+type GetRfmGridResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cells         []*RfmCell             `protobuf:"bytes,1,rep,name=cells,proto3" json:"cells,omitempty"`
+	Customers     int64                  `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	Revenue       float64                `protobuf:"fixed64,3,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridResponse) Reset() {
+	*x = GetRfmGridResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridResponse) ProtoMessage() {}
+
+func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
+func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *GetRfmGridResponse) GetCells() []*RfmCell {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+func (x *GetRfmGridResponse) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *GetRfmGridResponse) GetRevenue() float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return 0
+}
+
+// GetLifecycleSettingsRequest is empty.
+type GetLifecycleSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsRequest) Reset() {
+	*x = GetLifecycleSettingsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
+}
+
+// GetLifecycleSettingsResponse holds the settings in force.
+type GetLifecycleSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsResponse) Reset() {
+	*x = GetLifecycleSettingsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// UpdateLifecycleSettingsRequest carries new thresholds.
+type UpdateLifecycleSettingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// "loyal_min_orders", "dormant_days", "churned_days".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsRequest) Reset() {
+	*x = UpdateLifecycleSettingsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateLifecycleSettingsResponse holds the settings now in force.
+type UpdateLifecycleSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsResponse) Reset() {
+	*x = UpdateLifecycleSettingsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
 	}
 	return nil
 }
@@ -1082,7 +2597,7 @@ type GetCustomerFeaturesRequest struct {
 
 func (x *GetCustomerFeaturesRequest) Reset() {
 	*x = GetCustomerFeaturesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +2609,7 @@ func (x *GetCustomerFeaturesRequest) String() string {
 func (*GetCustomerFeaturesRequest) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +2622,7 @@ func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetCustomerFeaturesRequest) GetCustomerId() string {
@@ -1126,17 +2641,18 @@ type CustomerFeatures struct {
 	LastOrderTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_order_time,json=lastOrderTime,proto3" json:"last_order_time,omitempty"`
 	// Quintile scores 1–5 within the workspace; 0 when the customer has not
 	// purchased.
-	RecencyScore   int32 `protobuf:"varint,5,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
-	FrequencyScore int32 `protobuf:"varint,6,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
-	MonetaryScore  int32 `protobuf:"varint,7,opt,name=monetary_score,json=monetaryScore,proto3" json:"monetary_score,omitempty"`
-	EventCount     int64 `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	RecencyScore   int32          `protobuf:"varint,5,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
+	FrequencyScore int32          `protobuf:"varint,6,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
+	MonetaryScore  int32          `protobuf:"varint,7,opt,name=monetary_score,json=monetaryScore,proto3" json:"monetary_score,omitempty"`
+	EventCount     int64          `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	LifecycleStage LifecycleStage `protobuf:"varint,9,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CustomerFeatures) Reset() {
 	*x = CustomerFeatures{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +2664,7 @@ func (x *CustomerFeatures) String() string {
 func (*CustomerFeatures) ProtoMessage() {}
 
 func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +2677,7 @@ func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerFeatures.ProtoReflect.Descriptor instead.
 func (*CustomerFeatures) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CustomerFeatures) GetCustomerId() string {
@@ -1220,6 +2736,13 @@ func (x *CustomerFeatures) GetEventCount() int64 {
 	return 0
 }
 
+func (x *CustomerFeatures) GetLifecycleStage() LifecycleStage {
+	if x != nil {
+		return x.LifecycleStage
+	}
+	return LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
+}
+
 // GetCustomerFeaturesResponse holds the features.
 type GetCustomerFeaturesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1230,7 +2753,7 @@ type GetCustomerFeaturesResponse struct {
 
 func (x *GetCustomerFeaturesResponse) Reset() {
 	*x = GetCustomerFeaturesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +2765,7 @@ func (x *GetCustomerFeaturesResponse) String() string {
 func (*GetCustomerFeaturesResponse) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +2778,7 @@ func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
@@ -1283,7 +2806,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +2818,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +2831,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -1357,7 +2880,7 @@ var File_kizuna_segmentation_v1_segments_proto protoreflect.FileDescriptor
 
 const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
-	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n" +
+	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
 	"\aSegment\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12!\n" +
@@ -1366,26 +2889,84 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x04rule\x18\x04 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\";\n" +
+	"createTime\x12\x19\n" +
+	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xe7\x03\n" +
 	"\x04Rule\x123\n" +
-	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\"\xcd\x01\n" +
+	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
+	"\x03any\x18\x02 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03any\x123\n" +
+	"\x03not\x18\x03 \x01(\v2!.kizuna.segmentation.v1.ConditionR\x03not\x12<\n" +
+	"\x05trait\x18\x04 \x01(\v2&.kizuna.segmentation.v1.TraitConditionR\x05trait\x12<\n" +
+	"\x05event\x18\x05 \x01(\v2&.kizuna.segmentation.v1.EventConditionR\x05event\x126\n" +
+	"\x03rfm\x18\x06 \x01(\v2$.kizuna.segmentation.v1.RfmConditionR\x03rfm\x12B\n" +
+	"\asegment\x18\a \x01(\v2(.kizuna.segmentation.v1.SegmentConditionR\asegment\x12H\n" +
+	"\tlifecycle\x18\b \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionR\tlifecycle\"\x80\x04\n" +
 	"\tCondition\x12>\n" +
 	"\x05trait\x18\x01 \x01(\v2&.kizuna.segmentation.v1.TraitConditionH\x00R\x05trait\x12>\n" +
 	"\x05event\x18\x02 \x01(\v2&.kizuna.segmentation.v1.EventConditionH\x00R\x05event\x128\n" +
-	"\x03rfm\x18\x03 \x01(\v2$.kizuna.segmentation.v1.RfmConditionH\x00R\x03rfmB\x06\n" +
-	"\x04kind\":\n" +
+	"\x03rfm\x18\x03 \x01(\v2$.kizuna.segmentation.v1.RfmConditionH\x00R\x03rfm\x12D\n" +
+	"\asegment\x18\x04 \x01(\v2(.kizuna.segmentation.v1.SegmentConditionH\x00R\asegment\x12J\n" +
+	"\tlifecycle\x18\x05 \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionH\x00R\tlifecycle\x125\n" +
+	"\x03not\x18\b \x01(\v2!.kizuna.segmentation.v1.ConditionH\x00R\x03not\x123\n" +
+	"\x03all\x18\x06 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
+	"\x03any\x18\a \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03anyB\x06\n" +
+	"\x04kind\"\x9a\x01\n" +
 	"\x0eTraitCondition\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
-	"\x06equals\x18\x02 \x01(\tR\x06equals\"d\n" +
+	"\x06equals\x18\x02 \x01(\tR\x06equals\x120\n" +
+	"\x02op\x18\x03 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\tR\x06values\"\x8c\x01\n" +
+	"\x0ePropertyFilter\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\xbc\x01\n" +
+	"\tAggregate\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x123\n" +
+	"\x02fn\x18\x02 \x01(\x0e2#.kizuna.segmentation.v1.AggregationR\x02fn\x120\n" +
+	"\x02op\x18\x03 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\tR\x06values\"}\n" +
+	"\tTimeRange\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"w\n" +
+	"\x0fOccurrenceBound\x122\n" +
+	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x120\n" +
+	"\x05after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05after\"\xf6\x03\n" +
 	"\x0eEventCondition\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1b\n" +
 	"\tmin_count\x18\x02 \x01(\x05R\bminCount\x12\x1f\n" +
 	"\vwithin_days\x18\x03 \x01(\x05R\n" +
-	"withinDays\"\x98\x01\n" +
+	"withinDays\x12 \n" +
+	"\tmax_count\x18\x04 \x01(\x05H\x00R\bmaxCount\x88\x01\x01\x12;\n" +
+	"\abetween\x18\x05 \x01(\v2!.kizuna.segmentation.v1.TimeRangeR\abetween\x12<\n" +
+	"\x05where\x18\x06 \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12?\n" +
+	"\taggregate\x18\a \x01(\v2!.kizuna.segmentation.v1.AggregateR\taggregate\x12R\n" +
+	"\x10first_occurrence\x18\b \x01(\v2'.kizuna.segmentation.v1.OccurrenceBoundR\x0ffirstOccurrence\x12P\n" +
+	"\x0flast_occurrence\x18\t \x01(\v2'.kizuna.segmentation.v1.OccurrenceBoundR\x0elastOccurrenceB\f\n" +
+	"\n" +
+	"_max_count\"0\n" +
+	"\n" +
+	"ScoreRange\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x05R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x05R\x03max\"\xd8\x02\n" +
 	"\fRfmCondition\x12*\n" +
 	"\x11min_recency_score\x18\x01 \x01(\x05R\x0fminRecencyScore\x12.\n" +
 	"\x13min_frequency_score\x18\x02 \x01(\x05R\x11minFrequencyScore\x12,\n" +
-	"\x12min_monetary_score\x18\x03 \x01(\x05R\x10minMonetaryScore\"Q\n" +
+	"\x12min_monetary_score\x18\x03 \x01(\x05R\x10minMonetaryScore\x12<\n" +
+	"\arecency\x18\x04 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\arecency\x12@\n" +
+	"\tfrequency\x18\x05 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\tfrequency\x12>\n" +
+	"\bmonetary\x18\x06 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\bmonetary\"1\n" +
+	"\x10SegmentCondition\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\"T\n" +
+	"\x12LifecycleCondition\x12>\n" +
+	"\x06stages\x18\x01 \x03(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x06stages\"\x83\x01\n" +
+	"\x11LifecycleSettings\x12(\n" +
+	"\x10loyal_min_orders\x18\x01 \x01(\x05R\x0eloyalMinOrders\x12!\n" +
+	"\fdormant_days\x18\x02 \x01(\x05R\vdormantDays\x12!\n" +
+	"\fchurned_days\x18\x03 \x01(\x05R\vchurnedDays\"Q\n" +
 	"\x14CreateSegmentRequest\x129\n" +
 	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"R\n" +
 	"\x15CreateSegmentResponse\x129\n" +
@@ -1425,10 +3006,42 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"[\n" +
 	"\x1cListCustomerSegmentsResponse\x12;\n" +
-	"\bsegments\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.SegmentR\bsegments\"=\n" +
+	"\bsegments\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.SegmentR\bsegments\"\x8e\x01\n" +
+	"\x14UpdateSegmentRequest\x129\n" +
+	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"R\n" +
+	"\x15UpdateSegmentResponse\x129\n" +
+	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"j\n" +
+	"\x15PreviewSegmentRequest\x120\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x1f\n" +
+	"\vsample_size\x18\x02 \x01(\x05R\n" +
+	"sampleSize\"\\\n" +
+	"\x16PreviewSegmentResponse\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12.\n" +
+	"\x13sample_customer_ids\x18\x02 \x03(\tR\x11sampleCustomerIds\"\x13\n" +
+	"\x11GetRfmGridRequest\"\x8f\x01\n" +
+	"\aRfmCell\x12#\n" +
+	"\rrecency_score\x18\x01 \x01(\x05R\frecencyScore\x12'\n" +
+	"\x0ffrequency_score\x18\x02 \x01(\x05R\x0efrequencyScore\x12\x1c\n" +
+	"\tcustomers\x18\x03 \x01(\x03R\tcustomers\x12\x18\n" +
+	"\arevenue\x18\x04 \x01(\x01R\arevenue\"\x83\x01\n" +
+	"\x12GetRfmGridResponse\x125\n" +
+	"\x05cells\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.RfmCellR\x05cells\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12\x18\n" +
+	"\arevenue\x18\x03 \x01(\x01R\arevenue\"\x1d\n" +
+	"\x1bGetLifecycleSettingsRequest\"e\n" +
+	"\x1cGetLifecycleSettingsResponse\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"\xa4\x01\n" +
+	"\x1eUpdateLifecycleSettingsRequest\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"h\n" +
+	"\x1fUpdateLifecycleSettingsResponse\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"=\n" +
 	"\x1aGetCustomerFeaturesRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\xc8\x02\n" +
+	"customerId\"\x99\x03\n" +
 	"\x10CustomerFeatures\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -1440,7 +3053,8 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x0ffrequency_score\x18\x06 \x01(\x05R\x0efrequencyScore\x12%\n" +
 	"\x0emonetary_score\x18\a \x01(\x05R\rmonetaryScore\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
-	"eventCount\"c\n" +
+	"eventCount\x12O\n" +
+	"\x0flifecycle_stage\x18\t \x01(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x0elifecycleStage\"c\n" +
 	"\x1bGetCustomerFeaturesResponse\x12D\n" +
 	"\bfeatures\x18\x01 \x01(\v2(.kizuna.segmentation.v1.CustomerFeaturesR\bfeatures\"\xe8\x01\n" +
 	"\x11MembershipChanged\x12\x1b\n" +
@@ -1452,7 +3066,48 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"customerId\x12\x16\n" +
 	"\x06joined\x18\x05 \x01(\bR\x06joined\x12;\n" +
 	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime2\xc4\b\n" +
+	"changeTime*\xfd\x01\n" +
+	"\bOperator\x12\x18\n" +
+	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06EQUALS\x10\x01\x12\x0e\n" +
+	"\n" +
+	"NOT_EQUALS\x10\x02\x12\x06\n" +
+	"\x02IN\x10\x03\x12\n" +
+	"\n" +
+	"\x06NOT_IN\x10\x04\x12\f\n" +
+	"\bCONTAINS\x10\x05\x12\x10\n" +
+	"\fNOT_CONTAINS\x10\x06\x12\x0f\n" +
+	"\vSTARTS_WITH\x10\a\x12\n" +
+	"\n" +
+	"\x06EXISTS\x10\b\x12\x0e\n" +
+	"\n" +
+	"NOT_EXISTS\x10\t\x12\x06\n" +
+	"\x02GT\x10\n" +
+	"\x12\a\n" +
+	"\x03GTE\x10\v\x12\x06\n" +
+	"\x02LT\x10\f\x12\a\n" +
+	"\x03LTE\x10\r\x12\v\n" +
+	"\aBETWEEN\x10\x0e\x12\n" +
+	"\n" +
+	"\x06BEFORE\x10\x0f\x12\t\n" +
+	"\x05AFTER\x10\x10\x12\x14\n" +
+	"\x10WITHIN_LAST_DAYS\x10\x11*N\n" +
+	"\vAggregation\x12\x1b\n" +
+	"\x17AGGREGATION_UNSPECIFIED\x10\x00\x12\a\n" +
+	"\x03SUM\x10\x01\x12\a\n" +
+	"\x03AVG\x10\x02\x12\a\n" +
+	"\x03MIN\x10\x03\x12\a\n" +
+	"\x03MAX\x10\x04*\xf3\x01\n" +
+	"\x0eLifecycleStage\x12\x1f\n" +
+	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18LIFECYCLE_STAGE_PROSPECT\x10\x01\x12\x17\n" +
+	"\x13LIFECYCLE_STAGE_NEW\x10\x02\x12\x16\n" +
+	"\x12LIFECYCLE_STAGE_F2\x10\x03\x12\x19\n" +
+	"\x15LIFECYCLE_STAGE_LOYAL\x10\x04\x12\x1b\n" +
+	"\x17LIFECYCLE_STAGE_DORMANT\x10\x05\x12\x1b\n" +
+	"\x17LIFECYCLE_STAGE_CHURNED\x10\x06\x12\x1c\n" +
+	"\x18LIFECYCLE_STAGE_RETURNED\x10\a2\xce\x0e\n" +
 	"\x0eSegmentService\x12\x8b\x01\n" +
 	"\rCreateSegment\x12,.kizuna.segmentation.v1.CreateSegmentRequest\x1a-.kizuna.segmentation.v1.CreateSegmentResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\asegment\"\f/v1/segments\x12\x86\x01\n" +
 	"\n" +
@@ -1460,7 +3115,13 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\fListSegments\x12+.kizuna.segmentation.v1.ListSegmentsRequest\x1a,.kizuna.segmentation.v1.ListSegmentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x12\x8f\x01\n" +
 	"\rDeleteSegment\x12,.kizuna.segmentation.v1.DeleteSegmentRequest\x1a-.kizuna.segmentation.v1.DeleteSegmentResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/segments/{segment_id}\x12\xa6\x01\n" +
 	"\x12ListSegmentMembers\x121.kizuna.segmentation.v1.ListSegmentMembersRequest\x1a2.kizuna.segmentation.v1.ListSegmentMembersResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/segments/{segment_id}/members\x12\xaf\x01\n" +
-	"\x14ListCustomerSegments\x123.kizuna.segmentation.v1.ListCustomerSegmentsRequest\x1a4.kizuna.segmentation.v1.ListCustomerSegmentsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/segments\x12\xac\x01\n" +
+	"\x14ListCustomerSegments\x123.kizuna.segmentation.v1.ListCustomerSegmentsRequest\x1a4.kizuna.segmentation.v1.ListCustomerSegmentsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/segments\x12\xa0\x01\n" +
+	"\rUpdateSegment\x12,.kizuna.segmentation.v1.UpdateSegmentRequest\x1a-.kizuna.segmentation.v1.UpdateSegmentResponse\"2\x82\xd3\xe4\x93\x02,:\asegment2!/v1/segments/{segment.segment_id}\x12\x90\x01\n" +
+	"\x0ePreviewSegment\x12-.kizuna.segmentation.v1.PreviewSegmentRequest\x1a..kizuna.segmentation.v1.PreviewSegmentResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/segments:preview\x12y\n" +
+	"\n" +
+	"GetRfmGrid\x12).kizuna.segmentation.v1.GetRfmGridRequest\x1a*.kizuna.segmentation.v1.GetRfmGridResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm:grid\x12\xa0\x01\n" +
+	"\x14GetLifecycleSettings\x123.kizuna.segmentation.v1.GetLifecycleSettingsRequest\x1a4.kizuna.segmentation.v1.GetLifecycleSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/lifecycleSettings\x12\xb3\x01\n" +
+	"\x17UpdateLifecycleSettings\x126.kizuna.segmentation.v1.UpdateLifecycleSettingsRequest\x1a7.kizuna.segmentation.v1.UpdateLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!:\bsettings2\x15/v1/lifecycleSettings\x12\xac\x01\n" +
 	"\x13GetCustomerFeatures\x122.kizuna.segmentation.v1.GetCustomerFeaturesRequest\x1a3.kizuna.segmentation.v1.GetCustomerFeaturesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/featuresB\xe9\x01\n" +
 	"\x1acom.kizuna.segmentation.v1B\rSegmentsProtoP\x01ZBgithub.com/kizuna/kizuna/gen/kizuna/segmentation/v1;segmentationv1\xa2\x02\x03KSX\xaa\x02\x16Kizuna.Segmentation.V1\xca\x02\x16Kizuna\\Segmentation\\V1\xe2\x02\"Kizuna\\Segmentation\\V1\\GPBMetadata\xea\x02\x18Kizuna::Segmentation::V1b\x06proto3"
 
@@ -1476,69 +3137,142 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 	return file_kizuna_segmentation_v1_segments_proto_rawDescData
 }
 
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
-	(*Segment)(nil),                      // 0: kizuna.segmentation.v1.Segment
-	(*Rule)(nil),                         // 1: kizuna.segmentation.v1.Rule
-	(*Condition)(nil),                    // 2: kizuna.segmentation.v1.Condition
-	(*TraitCondition)(nil),               // 3: kizuna.segmentation.v1.TraitCondition
-	(*EventCondition)(nil),               // 4: kizuna.segmentation.v1.EventCondition
-	(*RfmCondition)(nil),                 // 5: kizuna.segmentation.v1.RfmCondition
-	(*CreateSegmentRequest)(nil),         // 6: kizuna.segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),        // 7: kizuna.segmentation.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),            // 8: kizuna.segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),           // 9: kizuna.segmentation.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),          // 10: kizuna.segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),         // 11: kizuna.segmentation.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),         // 12: kizuna.segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),        // 13: kizuna.segmentation.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),    // 14: kizuna.segmentation.v1.ListSegmentMembersRequest
-	(*SegmentMember)(nil),                // 15: kizuna.segmentation.v1.SegmentMember
-	(*ListSegmentMembersResponse)(nil),   // 16: kizuna.segmentation.v1.ListSegmentMembersResponse
-	(*ListCustomerSegmentsRequest)(nil),  // 17: kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	(*ListCustomerSegmentsResponse)(nil), // 18: kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	(*GetCustomerFeaturesRequest)(nil),   // 19: kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	(*CustomerFeatures)(nil),             // 20: kizuna.segmentation.v1.CustomerFeatures
-	(*GetCustomerFeaturesResponse)(nil),  // 21: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),            // 22: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
+	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
+	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
+	(LifecycleStage)(0),                     // 2: kizuna.segmentation.v1.LifecycleStage
+	(*Segment)(nil),                         // 3: kizuna.segmentation.v1.Segment
+	(*Rule)(nil),                            // 4: kizuna.segmentation.v1.Rule
+	(*Condition)(nil),                       // 5: kizuna.segmentation.v1.Condition
+	(*TraitCondition)(nil),                  // 6: kizuna.segmentation.v1.TraitCondition
+	(*PropertyFilter)(nil),                  // 7: kizuna.segmentation.v1.PropertyFilter
+	(*Aggregate)(nil),                       // 8: kizuna.segmentation.v1.Aggregate
+	(*TimeRange)(nil),                       // 9: kizuna.segmentation.v1.TimeRange
+	(*OccurrenceBound)(nil),                 // 10: kizuna.segmentation.v1.OccurrenceBound
+	(*EventCondition)(nil),                  // 11: kizuna.segmentation.v1.EventCondition
+	(*ScoreRange)(nil),                      // 12: kizuna.segmentation.v1.ScoreRange
+	(*RfmCondition)(nil),                    // 13: kizuna.segmentation.v1.RfmCondition
+	(*SegmentCondition)(nil),                // 14: kizuna.segmentation.v1.SegmentCondition
+	(*LifecycleCondition)(nil),              // 15: kizuna.segmentation.v1.LifecycleCondition
+	(*LifecycleSettings)(nil),               // 16: kizuna.segmentation.v1.LifecycleSettings
+	(*CreateSegmentRequest)(nil),            // 17: kizuna.segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),           // 18: kizuna.segmentation.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),               // 19: kizuna.segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),              // 20: kizuna.segmentation.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),             // 21: kizuna.segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),            // 22: kizuna.segmentation.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),            // 23: kizuna.segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),           // 24: kizuna.segmentation.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),       // 25: kizuna.segmentation.v1.ListSegmentMembersRequest
+	(*SegmentMember)(nil),                   // 26: kizuna.segmentation.v1.SegmentMember
+	(*ListSegmentMembersResponse)(nil),      // 27: kizuna.segmentation.v1.ListSegmentMembersResponse
+	(*ListCustomerSegmentsRequest)(nil),     // 28: kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	(*ListCustomerSegmentsResponse)(nil),    // 29: kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	(*UpdateSegmentRequest)(nil),            // 30: kizuna.segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),           // 31: kizuna.segmentation.v1.UpdateSegmentResponse
+	(*PreviewSegmentRequest)(nil),           // 32: kizuna.segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),          // 33: kizuna.segmentation.v1.PreviewSegmentResponse
+	(*GetRfmGridRequest)(nil),               // 34: kizuna.segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                         // 35: kizuna.segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),              // 36: kizuna.segmentation.v1.GetRfmGridResponse
+	(*GetLifecycleSettingsRequest)(nil),     // 37: kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),    // 38: kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),  // 39: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil), // 40: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	(*GetCustomerFeaturesRequest)(nil),      // 41: kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	(*CustomerFeatures)(nil),                // 42: kizuna.segmentation.v1.CustomerFeatures
+	(*GetCustomerFeaturesResponse)(nil),     // 43: kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	(*MembershipChanged)(nil),               // 44: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 46: google.protobuf.FieldMask
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
-	1,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	23, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
-	3,  // 3: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	4,  // 4: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
-	5,  // 5: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	0,  // 6: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 7: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 8: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 9: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	23, // 10: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
-	15, // 11: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
-	0,  // 12: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	23, // 13: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
-	20, // 14: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	23, // 15: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	6,  // 16: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	8,  // 17: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	10, // 18: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	12, // 19: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	14, // 20: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	17, // 21: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	19, // 22: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	7,  // 23: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	9,  // 24: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	11, // 25: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	13, // 26: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	16, // 27: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	18, // 28: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	21, // 29: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
+	45, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
+	5,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
+	5,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 5: kizuna.segmentation.v1.Rule.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	11, // 6: kizuna.segmentation.v1.Rule.event:type_name -> kizuna.segmentation.v1.EventCondition
+	13, // 7: kizuna.segmentation.v1.Rule.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	14, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	15, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	6,  // 10: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	11, // 11: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
+	13, // 12: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	14, // 13: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	15, // 14: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	5,  // 15: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
+	5,  // 16: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
+	5,  // 17: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
+	0,  // 18: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 19: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 20: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	0,  // 21: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
+	45, // 22: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	45, // 23: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	45, // 24: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	45, // 25: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	9,  // 26: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
+	7,  // 27: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	8,  // 28: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
+	10, // 29: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	10, // 30: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	12, // 31: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
+	12, // 32: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
+	12, // 33: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
+	2,  // 34: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
+	3,  // 35: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 36: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 37: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 38: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	45, // 39: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	26, // 40: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
+	3,  // 41: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 42: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	46, // 43: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 44: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 45: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
+	35, // 46: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
+	16, // 47: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	16, // 48: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	46, // 49: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	16, // 50: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	45, // 51: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	2,  // 52: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
+	42, // 53: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
+	45, // 54: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	17, // 55: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	19, // 56: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	21, // 57: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	23, // 58: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	25, // 59: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	28, // 60: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	30, // 61: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	32, // 62: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	34, // 63: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	37, // 64: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	39, // 65: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	41, // 66: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	18, // 67: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	20, // 68: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	22, // 69: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	24, // 70: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	27, // 71: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	29, // 72: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	31, // 73: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	33, // 74: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	36, // 75: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	38, // 76: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	40, // 77: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	43, // 78: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	67, // [67:79] is the sub-list for method output_type
+	55, // [55:67] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -1550,19 +3284,24 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 		(*Condition_Trait)(nil),
 		(*Condition_Event)(nil),
 		(*Condition_Rfm)(nil),
+		(*Condition_Segment)(nil),
+		(*Condition_Lifecycle)(nil),
+		(*Condition_Not)(nil),
 	}
+	file_kizuna_segmentation_v1_segments_proto_msgTypes[8].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   23,
+			NumEnums:      3,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_kizuna_segmentation_v1_segments_proto_goTypes,
 		DependencyIndexes: file_kizuna_segmentation_v1_segments_proto_depIdxs,
+		EnumInfos:         file_kizuna_segmentation_v1_segments_proto_enumTypes,
 		MessageInfos:      file_kizuna_segmentation_v1_segments_proto_msgTypes,
 	}.Build()
 	File_kizuna_segmentation_v1_segments_proto = out.File

@@ -19,13 +19,18 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SegmentService_CreateSegment_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/CreateSegment"
-	SegmentService_GetSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/GetSegment"
-	SegmentService_ListSegments_FullMethodName         = "/kizuna.segmentation.v1.SegmentService/ListSegments"
-	SegmentService_DeleteSegment_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/DeleteSegment"
-	SegmentService_ListSegmentMembers_FullMethodName   = "/kizuna.segmentation.v1.SegmentService/ListSegmentMembers"
-	SegmentService_ListCustomerSegments_FullMethodName = "/kizuna.segmentation.v1.SegmentService/ListCustomerSegments"
-	SegmentService_GetCustomerFeatures_FullMethodName  = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
+	SegmentService_CreateSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/CreateSegment"
+	SegmentService_GetSegment_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetSegment"
+	SegmentService_ListSegments_FullMethodName            = "/kizuna.segmentation.v1.SegmentService/ListSegments"
+	SegmentService_DeleteSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/DeleteSegment"
+	SegmentService_ListSegmentMembers_FullMethodName      = "/kizuna.segmentation.v1.SegmentService/ListSegmentMembers"
+	SegmentService_ListCustomerSegments_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/ListCustomerSegments"
+	SegmentService_UpdateSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/UpdateSegment"
+	SegmentService_PreviewSegment_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/PreviewSegment"
+	SegmentService_GetRfmGrid_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetRfmGrid"
+	SegmentService_GetLifecycleSettings_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/GetLifecycleSettings"
+	SegmentService_UpdateLifecycleSettings_FullMethodName = "/kizuna.segmentation.v1.SegmentService/UpdateLifecycleSettings"
+	SegmentService_GetCustomerFeatures_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
 )
 
 // SegmentServiceClient is the client API for SegmentService service.
@@ -49,8 +54,29 @@ type SegmentServiceClient interface {
 	ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error)
 	// ListCustomerSegments lists the segments a customer belongs to now.
 	ListCustomerSegments(ctx context.Context, in *ListCustomerSegmentsRequest, opts ...grpc.CallOption) (*ListCustomerSegmentsResponse, error)
+	// UpdateSegment changes a segment's display name, description or rule
+	// (the fields named by update_mask; all three when empty). A new rule is
+	// evaluated over every customer before the call returns: customers who
+	// now match join and those who no longer do leave, each change recorded
+	// and announced like any other. Built-in segments are read-only
+	// (FailedPrecondition).
+	UpdateSegment(ctx context.Context, in *UpdateSegmentRequest, opts ...grpc.CallOption) (*UpdateSegmentResponse, error)
+	// PreviewSegment evaluates a rule over every customer of the workspace
+	// without saving it and returns how many match and a sample of them.
+	PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error)
+	// GetRfmGrid returns the classic RFM table: for each recency score and
+	// frequency score (1–5), how many purchasing customers have them and
+	// their total revenue.
+	GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error)
+	// GetLifecycleSettings returns the thresholds lifecycle stages are
+	// derived with (defaults until changed).
+	GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error)
+	// UpdateLifecycleSettings changes the thresholds (the fields named by
+	// update_mask; every field when empty); customers move between stages
+	// at once.
+	UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores.
+	// inputs and scores, lifecycle stage.
 	GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error)
 }
 
@@ -122,6 +148,56 @@ func (c *segmentServiceClient) ListCustomerSegments(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *segmentServiceClient) UpdateSegment(ctx context.Context, in *UpdateSegmentRequest, opts ...grpc.CallOption) (*UpdateSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSegmentResponse)
+	err := c.cc.Invoke(ctx, SegmentService_UpdateSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewSegmentResponse)
+	err := c.cc.Invoke(ctx, SegmentService_PreviewSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRfmGridResponse)
+	err := c.cc.Invoke(ctx, SegmentService_GetRfmGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_GetLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_UpdateLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *segmentServiceClient) GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCustomerFeaturesResponse)
@@ -153,8 +229,29 @@ type SegmentServiceServer interface {
 	ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error)
 	// ListCustomerSegments lists the segments a customer belongs to now.
 	ListCustomerSegments(context.Context, *ListCustomerSegmentsRequest) (*ListCustomerSegmentsResponse, error)
+	// UpdateSegment changes a segment's display name, description or rule
+	// (the fields named by update_mask; all three when empty). A new rule is
+	// evaluated over every customer before the call returns: customers who
+	// now match join and those who no longer do leave, each change recorded
+	// and announced like any other. Built-in segments are read-only
+	// (FailedPrecondition).
+	UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error)
+	// PreviewSegment evaluates a rule over every customer of the workspace
+	// without saving it and returns how many match and a sample of them.
+	PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error)
+	// GetRfmGrid returns the classic RFM table: for each recency score and
+	// frequency score (1–5), how many purchasing customers have them and
+	// their total revenue.
+	GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error)
+	// GetLifecycleSettings returns the thresholds lifecycle stages are
+	// derived with (defaults until changed).
+	GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error)
+	// UpdateLifecycleSettings changes the thresholds (the fields named by
+	// update_mask; every field when empty); customers move between stages
+	// at once.
+	UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores.
+	// inputs and scores, lifecycle stage.
 	GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error)
 	mustEmbedUnimplementedSegmentServiceServer()
 }
@@ -183,6 +280,21 @@ func (UnimplementedSegmentServiceServer) ListSegmentMembers(context.Context, *Li
 }
 func (UnimplementedSegmentServiceServer) ListCustomerSegments(context.Context, *ListCustomerSegmentsRequest) (*ListCustomerSegmentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomerSegments not implemented")
+}
+func (UnimplementedSegmentServiceServer) UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSegment not implemented")
+}
+func (UnimplementedSegmentServiceServer) PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewSegment not implemented")
+}
+func (UnimplementedSegmentServiceServer) GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRfmGrid not implemented")
+}
+func (UnimplementedSegmentServiceServer) GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLifecycleSettings not implemented")
+}
+func (UnimplementedSegmentServiceServer) UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLifecycleSettings not implemented")
 }
 func (UnimplementedSegmentServiceServer) GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomerFeatures not implemented")
@@ -316,6 +428,96 @@ func _SegmentService_ListCustomerSegments_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentService_UpdateSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).UpdateSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_UpdateSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).UpdateSegment(ctx, req.(*UpdateSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_PreviewSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).PreviewSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_PreviewSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).PreviewSegment(ctx, req.(*PreviewSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_GetRfmGrid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRfmGridRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).GetRfmGrid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_GetRfmGrid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).GetRfmGrid(ctx, req.(*GetRfmGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_GetLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).GetLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_GetLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).GetLifecycleSettings(ctx, req.(*GetLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_UpdateLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).UpdateLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_UpdateLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).UpdateLifecycleSettings(ctx, req.(*UpdateLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SegmentService_GetCustomerFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCustomerFeaturesRequest)
 	if err := dec(in); err != nil {
@@ -364,6 +566,26 @@ var SegmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCustomerSegments",
 			Handler:    _SegmentService_ListCustomerSegments_Handler,
+		},
+		{
+			MethodName: "UpdateSegment",
+			Handler:    _SegmentService_UpdateSegment_Handler,
+		},
+		{
+			MethodName: "PreviewSegment",
+			Handler:    _SegmentService_PreviewSegment_Handler,
+		},
+		{
+			MethodName: "GetRfmGrid",
+			Handler:    _SegmentService_GetRfmGrid_Handler,
+		},
+		{
+			MethodName: "GetLifecycleSettings",
+			Handler:    _SegmentService_GetLifecycleSettings_Handler,
+		},
+		{
+			MethodName: "UpdateLifecycleSettings",
+			Handler:    _SegmentService_UpdateLifecycleSettings_Handler,
 		},
 		{
 			MethodName: "GetCustomerFeatures",

@@ -30,6 +30,12 @@ type Store interface {
 
 	// CreateSegment stores a new segment and bumps SegmentsVersion.
 	CreateSegment(ctx context.Context, s Segment) error
+	// UpdateSegment replaces a segment's display name, description and
+	// rule and bumps SegmentsVersion; ErrNotFound when it does not exist.
+	UpdateSegment(ctx context.Context, s Segment) error
+	// EnsureSegments creates those of segs the workspace lacks (by id) and
+	// returns their ids, bumping SegmentsVersion when there are any.
+	EnsureSegments(ctx context.Context, workspaceID string, segs []Segment) ([]string, error)
 	// GetSegment returns a segment with its size.
 	GetSegment(ctx context.Context, workspaceID, segmentID string) (Segment, error)
 	// ListSegments returns up to limit segments with ids after after, in id
@@ -53,13 +59,14 @@ type Store interface {
 	// ListCustomerTraits returns the traits of up to limit customers with
 	// ids after after, in id order.
 	ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]CustomerTraits, error)
-	// CountEventsForKeys counts, per key, a customer's behaviour events
-	// named key.Name in the window of key.WithinDays days ending at now (see
-	// WindowStart). Every key is in the result.
-	CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []EventKey, now time.Time) (map[EventKey]int64, error)
-	// CountEventsByCustomer counts, per customer with at least one, the
-	// behaviour events named name at or after since.
-	CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error)
+	// CustomerBehaviours returns a customer's behaviour events with one of
+	// the names, at or after since (any time when zero), oldest first.
+	CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]Behaviour, error)
+	// BehavioursInRange returns the behaviour events with one of the names,
+	// at or after since (any time when zero), of the customers with
+	// after < customer_id <= upTo (no upper bound when upTo is empty), by
+	// customer and then oldest first.
+	BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]Behaviour, error)
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
@@ -67,6 +74,12 @@ type Store interface {
 	// OrdersVersion returns a number that changes whenever the workspace's
 	// orders do, so cached RFM scores can be checked for staleness cheaply.
 	OrdersVersion(ctx context.Context, workspaceID string) (int64, error)
+
+	// LifecycleSettings returns the workspace's lifecycle thresholds, or
+	// DefaultLifecycleSettings when it never set any.
+	LifecycleSettings(ctx context.Context, workspaceID string) (LifecycleSettings, error)
+	// SetLifecycleSettings stores the workspace's lifecycle thresholds.
+	SetLifecycleSettings(ctx context.Context, workspaceID string, s LifecycleSettings) error
 
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)

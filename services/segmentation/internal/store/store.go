@@ -91,8 +91,14 @@ func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) 
 			return err
 		}
 		if name := e.BehaviourName(); name != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time)); err != nil {
+			props := []byte("{}")
+			if len(e.Properties) > 0 {
+				if props, err = json.Marshal(e.Properties); err != nil {
+					return fmt.Errorf("encode properties: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props)); err != nil {
 				return fmt.Errorf("insert behaviour: %w", err)
 			}
 		}
@@ -633,8 +639,7 @@ func (s *Store) CreateSegment(ctx context.Context, seg segment.Segment) error {
 		return fmt.Errorf("create segment: encode rule: %w", err)
 	}
 	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime)); err != nil {
+		if _, err := insertSegment(ctx, tx, seg, rule, ""); err != nil {
 			return err
 		}
 		return bumpSegmentsVersion(ctx, tx, seg.WorkspaceID)
@@ -645,9 +650,77 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, 
 	return nil
 }
 
+// insertSegment inserts a segment row (with onConflict appended, if any)
+// and reports whether a row was written.
+func insertSegment(ctx context.Context, tx *sqldb.Tx, seg segment.Segment, rule []byte, onConflict string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time, built_in)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`+onConflict,
+		seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime), seg.BuiltIn)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EnsureSegments implements segment.Store.
+func (s *Store) EnsureSegments(ctx context.Context, workspaceID string, segs []segment.Segment) ([]string, error) {
+	var created []string
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		created = created[:0]
+		for _, seg := range segs {
+			rule, err := json.Marshal(seg.Rule)
+			if err != nil {
+				return fmt.Errorf("encode rule: %w", err)
+			}
+			seg.WorkspaceID = workspaceID
+			ok, err := insertSegment(ctx, tx, seg, rule, " ON CONFLICT DO NOTHING")
+			if err != nil {
+				return err
+			}
+			if ok {
+				created = append(created, seg.ID)
+			}
+		}
+		if len(created) == 0 {
+			return nil
+		}
+		return bumpSegmentsVersion(ctx, tx, workspaceID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure segments: %w", err)
+	}
+	return created, nil
+}
+
+// UpdateSegment implements segment.Store.
+func (s *Store) UpdateSegment(ctx context.Context, seg segment.Segment) error {
+	rule, err := json.Marshal(seg.Rule)
+	if err != nil {
+		return fmt.Errorf("update segment: encode rule: %w", err)
+	}
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE segments SET display_name = $3, description = $4, rule = $5, is_dynamic = $6
+WHERE workspace_id = $1 AND segment_id = $2`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return segment.ErrNotFound
+		}
+		return bumpSegmentsVersion(ctx, tx, seg.WorkspaceID)
+	})
+	if err != nil {
+		return fmt.Errorf("update segment %s: %w", seg.ID, err)
+	}
+	return nil
+}
+
 // segmentColumns selects a segment and its size; the size subquery uses the
 // memberships primary key.
-const segmentColumns = `s.segment_id, s.display_name, s.description, s.rule, s.create_time,
+const segmentColumns = `s.segment_id, s.display_name, s.description, s.rule, s.create_time, s.built_in,
   (SELECT count(*) FROM memberships m WHERE m.workspace_id = s.workspace_id AND m.segment_id = s.segment_id)`
 
 func scanSegment(row scanner, workspaceID string, withSize bool) (segment.Segment, error) {
@@ -656,7 +729,7 @@ func scanSegment(row scanner, workspaceID string, withSize bool) (segment.Segmen
 		rule    string
 		created int64
 	)
-	dest := []any{&seg.ID, &seg.DisplayName, &seg.Description, &rule, &created}
+	dest := []any{&seg.ID, &seg.DisplayName, &seg.Description, &rule, &created, &seg.BuiltIn}
 	if withSize {
 		dest = append(dest, &seg.Size)
 	}
@@ -714,7 +787,7 @@ WHERE s.workspace_id = $1 AND s.segment_id > $2 ORDER BY s.segment_id LIMIT $3`,
 
 // AllSegments implements segment.Store.
 func (s *Store) AllSegments(ctx context.Context, workspaceID string) ([]segment.Segment, error) {
-	segs, err := s.querySegments(ctx, workspaceID, false, `SELECT s.segment_id, s.display_name, s.description, s.rule, s.create_time
+	segs, err := s.querySegments(ctx, workspaceID, false, `SELECT s.segment_id, s.display_name, s.description, s.rule, s.create_time, s.built_in
 FROM segments s WHERE s.workspace_id = $1 ORDER BY s.segment_id`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("load segments: %w", err)
@@ -820,26 +893,6 @@ type counter struct {
 // under PostgreSQL's 1664 result columns and SQLite's 999 parameters.
 const countChunk = 100
 
-// CountEventsForKeys implements segment.Store, one statement per
-// countChunk keys.
-func (s *Store) CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []segment.EventKey, now time.Time) (map[segment.EventKey]int64, error) {
-	out := make(map[segment.EventKey]int64, len(keys))
-	for chunk := range slices.Chunk(keys, countChunk) {
-		counters := make([]counter, len(chunk))
-		for i, k := range chunk {
-			counters[i] = counter{name: k.Name, since: segment.WindowStart(now, k.WithinDays)}
-		}
-		counts, err := s.countEvents(ctx, workspaceID, customerID, counters)
-		if err != nil {
-			return nil, err
-		}
-		for i, k := range chunk {
-			out[k] = counts[i]
-		}
-	}
-	return out, nil
-}
-
 // CountEvents counts a customer's behaviour events named name at or after
 // since: one counter of CountEventsForKeys, at an exact instant.
 func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error) {
@@ -876,48 +929,90 @@ func (s *Store) countEvents(ctx context.Context, workspaceID, customerID string,
 	return counts, nil
 }
 
-// CountEventsByCustomer implements segment.Store.
-func (s *Store) CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, count(*) FROM behaviours
-WHERE workspace_id = $1 AND name = $2 AND occurred_at >= $3 GROUP BY customer_id`, workspaceID, name, micros(since))
+// CustomerBehaviours implements segment.Store.
+func (s *Store) CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]segment.Behaviour, error) {
+	out, err := s.behaviours(ctx, `customer_id = $2`, []any{customerID}, workspaceID, names, since)
 	if err != nil {
-		return nil, fmt.Errorf("count %q events: %w", name, err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("count %q events: %w", name, err)
-		}
-		out[id] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count %q events: %w", name, err)
+		return nil, fmt.Errorf("behaviour of %s: %w", customerID, err)
 	}
 	return out, nil
 }
 
+// BehavioursInRange implements segment.Store.
+func (s *Store) BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]segment.Behaviour, error) {
+	where, args := `customer_id > $2`, []any{after}
+	if upTo != "" {
+		where, args = `customer_id > $2 AND customer_id <= $3`, []any{after, upTo}
+	}
+	out, err := s.behaviours(ctx, where, args, workspaceID, names, since)
+	if err != nil {
+		return nil, fmt.Errorf("behaviour of customers after %q: %w", after, err)
+	}
+	return out, nil
+}
+
+// behaviours reads the behaviour rows matching where (over parameters $2…
+// given by args) with one of the names, at or after since, by customer and
+// time. The names are bound in chunks; each chunk is one range scan of the
+// behaviours_by_customer index per customer.
+func (s *Store) behaviours(ctx context.Context, where string, args []any, workspaceID string, names []string, since time.Time) ([]segment.Behaviour, error) {
+	var out []segment.Behaviour
+	for chunk := range slices.Chunk(names, mergeChunk) {
+		a := append([]any{workspaceID}, args...)
+		a = append(a, micros(since))
+		sinceParam := len(a)
+		in, nameArgs := sqldb.InList(len(a)+1, chunk)
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, event_id`, where, in, sinceParam),
+			append(a, nameArgs...)...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var b segment.Behaviour
+			var at int64
+			var props string
+			if err := rows.Scan(&b.CustomerID, &b.Name, &at, &props); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			b.Time = fromMicros(at)
+			if props != "{}" {
+				if err := json.Unmarshal([]byte(props), &b.Properties); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("decode properties: %w", err)
+				}
+			}
+			out = append(out, b)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(names) > mergeChunk { // chunks interleave customers and times
+		slices.SortStableFunc(out, func(a, b segment.Behaviour) int {
+			return cmp.Or(strings.Compare(a.CustomerID, b.CustomerID), a.Time.Compare(b.Time))
+		})
+	}
+	return out, nil
+}
+
+// orderStatsQuery aggregates orders per customer, with the time of the
+// order before the last one (row_number over each customer's orders,
+// newest first; both backends have window functions).
+const orderStatsQuery = `SELECT customer_id, count(*), sum(revenue), max(occurred_at),
+  COALESCE(max(CASE WHEN rn = 2 THEN occurred_at END), 0)
+FROM (SELECT customer_id, revenue, occurred_at,
+        row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, order_id) AS rn
+      FROM orders WHERE workspace_id = $1 %s) o
+GROUP BY customer_id ORDER BY customer_id`
+
 // OrderStats implements segment.Store.
 func (s *Store) OrderStats(ctx context.Context, workspaceID string) ([]segment.OrderStats, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, count(*), sum(revenue), max(occurred_at) FROM orders
-WHERE workspace_id = $1 GROUP BY customer_id ORDER BY customer_id`, workspaceID)
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, ""), workspaceID)
 	if err != nil {
-		return nil, fmt.Errorf("order stats: %w", err)
-	}
-	defer rows.Close()
-	var out []segment.OrderStats
-	for rows.Next() {
-		var st segment.OrderStats
-		var last int64
-		if err := rows.Scan(&st.CustomerID, &st.Count, &st.Revenue, &last); err != nil {
-			return nil, fmt.Errorf("order stats: %w", err)
-		}
-		st.LastOrder = fromMicros(last)
-		out = append(out, st)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("order stats: %w", err)
 	}
 	return out, nil
@@ -925,17 +1020,61 @@ WHERE workspace_id = $1 GROUP BY customer_id ORDER BY customer_id`, workspaceID)
 
 // CustomerOrderStats implements segment.Store.
 func (s *Store) CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (segment.OrderStats, error) {
-	st := segment.OrderStats{CustomerID: customerID}
-	var last int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(revenue), 0), COALESCE(max(occurred_at), 0) FROM orders
-WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID).Scan(&st.Count, &st.Revenue, &last)
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, "AND customer_id = $2"), workspaceID, customerID)
 	if err != nil {
 		return segment.OrderStats{}, fmt.Errorf("order stats of %s: %w", customerID, err)
 	}
-	if st.Count > 0 {
-		st.LastOrder = fromMicros(last)
+	if len(out) == 0 {
+		return segment.OrderStats{CustomerID: customerID}, nil
 	}
-	return st, nil
+	return out[0], nil
+}
+
+func (s *Store) orderStats(ctx context.Context, query string, args ...any) ([]segment.OrderStats, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segment.OrderStats
+	for rows.Next() {
+		var st segment.OrderStats
+		var last, prev int64
+		if err := rows.Scan(&st.CustomerID, &st.Count, &st.Revenue, &last, &prev); err != nil {
+			return nil, err
+		}
+		st.LastOrder = fromMicros(last)
+		if st.Count > 1 {
+			st.PrevOrder = fromMicros(prev)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// LifecycleSettings implements segment.Store.
+func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segment.LifecycleSettings, error) {
+	var ls segment.LifecycleSettings
+	err := s.db.QueryRowContext(ctx, `SELECT loyal_min_orders, dormant_days, churned_days FROM lifecycle_settings WHERE workspace_id = $1`,
+		workspaceID).Scan(&ls.LoyalMinOrders, &ls.DormantDays, &ls.ChurnedDays)
+	if errors.Is(err, sql.ErrNoRows) {
+		return segment.DefaultLifecycleSettings, nil
+	}
+	if err != nil {
+		return segment.LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	return ls, nil
+}
+
+// SetLifecycleSettings implements segment.Store.
+func (s *Store) SetLifecycleSettings(ctx context.Context, workspaceID string, ls segment.LifecycleSettings) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
+VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id) DO UPDATE SET loyal_min_orders = excluded.loyal_min_orders,
+  dormant_days = excluded.dormant_days, churned_days = excluded.churned_days`, workspaceID, ls.LoyalMinOrders, ls.DormantDays, ls.ChurnedDays)
+	if err != nil {
+		return fmt.Errorf("set lifecycle settings: %w", err)
+	}
+	return nil
 }
 
 // OrdersVersion implements segment.Store.
