@@ -231,13 +231,18 @@ func (s *Server) UpdateSegment(ctx context.Context, req *segmentationv1.UpdateSe
 	return &segmentationv1.UpdateSegmentResponse{Segment: segmentToProto(updated)}, nil
 }
 
-// maskPaths checks an update mask against the settable fields. The
-// gateway fills the mask from the JSON body's fields, in their JSON names;
-// both spellings are accepted.
+// maskPaths checks an update mask against the settable fields and returns
+// them without duplicates. The gateway fills the mask from the JSON body,
+// in JSON names and down to nested fields ("rule.all"); a nested path sets
+// its top-level field, which is replaced whole.
 func maskPaths(paths []string, settable ...string) ([]string, error) {
 	out := make([]string, 0, len(paths))
 	for i, p := range paths {
-		snake := camelToSnake(p)
+		top, _, _ := strings.Cut(p, ".")
+		snake := camelToSnake(top)
+		if slices.Contains(out, snake) {
+			continue
+		}
 		if !slices.Contains(settable, snake) {
 			return nil, validation.Invalid(fmt.Sprintf("update_mask.paths[%d]", i), "%q is not a settable field (%s)", p, strings.Join(settable, ", "))
 		}
