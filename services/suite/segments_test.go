@@ -44,7 +44,9 @@ func walkSegments(t *testing.T, c *client) {
 		})
 	}
 	stage := func(u string) string { // "" until segmentation has seen the customer
-		var f struct{ Features struct{ LifecycleStage string } }
+		var f struct {
+			Features struct{ LifecycleStage string }
+		}
 		code, b := c.do("GET", "/v1/customers/"+ids[u]+"/features", "", bearer)
 		if code != 200 || json.Unmarshal(b, &f) != nil {
 			return ""
