@@ -61,9 +61,18 @@ type Engine struct {
 type rfmEntry struct {
 	version  int64
 	computed time.Time
-	scores   map[string]Scores
-	stats    map[string]OrderStats
+	// cost is how long computing took by the engine's clock: scores are
+	// reused after an order changed for up to rfmCostFactor times that, so
+	// a large workspace taking orders does not rescore everyone for every
+	// order while a small one rescores at once.
+	cost   time.Duration
+	scores map[string]Scores
+	stats  map[string]OrderStats
 }
+
+// rfmCostFactor bounds the time spent rescoring RFM to about a tenth of
+// the time when orders keep coming.
+const rfmCostFactor = 10
 
 // segmentsEntry caches a workspace's parsed segments as of a
 // SegmentsVersion. It is shared and never modified.
@@ -517,7 +526,8 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	e.mu.Lock()
 	ent, ok := e.rfm[workspaceID]
 	e.mu.Unlock()
-	if ok && ent.version == version && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge {
+	if ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
+		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost) {
 		return ent, nil
 	}
 	stats, err := e.store.OrderStats(ctx, workspaceID)
@@ -528,7 +538,7 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	if err != nil {
 		return rfmEntry{}, err
 	}
-	ent = rfmEntry{version: version, computed: now, scores: scores, stats: make(map[string]OrderStats, len(stats))}
+	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(now), scores: scores, stats: make(map[string]OrderStats, len(stats))}
 	for _, st := range stats {
 		ent.stats[st.CustomerID] = st
 	}
