@@ -107,7 +107,10 @@ func TestEventWindowsAndOccurrences(t *testing.T) {
 	f.apply(t, orderEvent("w", "a1", "a", 100, t0.Add(-100*day), map[string]any{"revenue": 100.0}))
 	f.apply(t, orderEvent("w", "a2", "a", 900, t0.Add(-10*day), map[string]any{"revenue": 900.0}))
 	f.apply(t, orderEvent("w", "b1", "b", 50, t0.Add(-40*day), map[string]any{"revenue": 50.0}))
-	ev := func(e segment.EventCondition) segment.Rule { e.Event = "Order Completed"; return segment.Rule{Event: &e} }
+	ev := func(e segment.EventCondition) segment.Rule {
+		e.Event = "Order Completed"
+		return segment.Rule{Event: &e}
+	}
 	tests := []struct {
 		name string
 		rule segment.Rule
