@@ -140,6 +140,15 @@ func walkSegments(t *testing.T, c *client) {
 		t.Errorf("seg-b with dormantDays 130: %s, want NEW", got)
 	}
 	check("lifecycle_dormant members", ours(c.members("lifecycle_dormant")), nil)
+
+	// Stage counts over time: seg-b entered "dormant" today and left it.
+	var sizes struct {
+		Sizes []struct{ Time, Size, Joined, Left string }
+	}
+	c.call("GET", "/v1/segments/lifecycle_dormant/sizes?granularity=DAY", "", nil, &sizes)
+	if n := len(sizes.Sizes); n != 30 || sizes.Sizes[n-1].Joined == "" || sizes.Sizes[n-1].Left == "" {
+		t.Errorf("dormant sizes = %+v, want 30 days ending today with joins and leaves", sizes)
+	}
 }
 
 // members lists a segment's members (first page of 10,000).

@@ -271,6 +271,59 @@ func (LifecycleStage) EnumDescriptor() ([]byte, []int) {
 	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{2}
 }
 
+// Granularity is the width of a time bucket (UTC).
+type Granularity int32
+
+const (
+	Granularity_GRANULARITY_UNSPECIFIED Granularity = 0
+	Granularity_HOUR                    Granularity = 1
+	Granularity_DAY                     Granularity = 2
+	Granularity_WEEK                    Granularity = 3
+)
+
+// Enum value maps for Granularity.
+var (
+	Granularity_name = map[int32]string{
+		0: "GRANULARITY_UNSPECIFIED",
+		1: "HOUR",
+		2: "DAY",
+		3: "WEEK",
+	}
+	Granularity_value = map[string]int32{
+		"GRANULARITY_UNSPECIFIED": 0,
+		"HOUR":                    1,
+		"DAY":                     2,
+		"WEEK":                    3,
+	}
+)
+
+func (x Granularity) Enum() *Granularity {
+	p := new(Granularity)
+	*p = x
+	return p
+}
+
+func (x Granularity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Granularity) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[3].Descriptor()
+}
+
+func (Granularity) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[3]
+}
+
+func (x Granularity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Granularity.Descriptor instead.
+func (Granularity) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{3}
+}
+
 // Segment is a named rule and its current size.
 type Segment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2130,6 +2183,195 @@ func (x *UpdateSegmentResponse) GetSegment() *Segment {
 	return nil
 }
 
+// ListSegmentSizesRequest names a segment and a time range.
+type ListSegmentSizesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// DAY when unset.
+	Granularity Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=kizuna.segmentation.v1.Granularity" json:"granularity,omitempty"`
+	// The range [start_time, end_time), aligned down to whole buckets;
+	// end_time defaults to now and start_time to 30 buckets before it. At
+	// most 1,000 buckets.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesRequest) Reset() {
+	*x = ListSegmentSizesRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesRequest) ProtoMessage() {}
+
+func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListSegmentSizesRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *ListSegmentSizesRequest) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+func (x *ListSegmentSizesRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListSegmentSizesRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// SegmentSize is a segment's size at the end of a bucket.
+type SegmentSize struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the bucket.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Size int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Joins and leaves within the bucket.
+	Joined        int64 `protobuf:"varint,3,opt,name=joined,proto3" json:"joined,omitempty"`
+	Left          int64 `protobuf:"varint,4,opt,name=left,proto3" json:"left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentSize) Reset() {
+	*x = SegmentSize{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentSize) ProtoMessage() {}
+
+func (x *SegmentSize) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentSize.ProtoReflect.Descriptor instead.
+func (*SegmentSize) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SegmentSize) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SegmentSize) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SegmentSize) GetJoined() int64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *SegmentSize) GetLeft() int64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+// ListSegmentSizesResponse holds one point per bucket, oldest first.
+type ListSegmentSizesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sizes         []*SegmentSize         `protobuf:"bytes,1,rep,name=sizes,proto3" json:"sizes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesResponse) Reset() {
+	*x = ListSegmentSizesResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesResponse) ProtoMessage() {}
+
+func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListSegmentSizesResponse) GetSizes() []*SegmentSize {
+	if x != nil {
+		return x.Sizes
+	}
+	return nil
+}
+
 // PreviewSegmentRequest carries a rule to try.
 type PreviewSegmentRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2143,7 +2385,7 @@ type PreviewSegmentRequest struct {
 
 func (x *PreviewSegmentRequest) Reset() {
 	*x = PreviewSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2155,7 +2397,7 @@ func (x *PreviewSegmentRequest) String() string {
 func (*PreviewSegmentRequest) ProtoMessage() {}
 
 func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2168,7 +2410,7 @@ func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentRequest.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *PreviewSegmentRequest) GetRule() *Rule {
@@ -2196,7 +2438,7 @@ type PreviewSegmentResponse struct {
 
 func (x *PreviewSegmentResponse) Reset() {
 	*x = PreviewSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2450,7 @@ func (x *PreviewSegmentResponse) String() string {
 func (*PreviewSegmentResponse) ProtoMessage() {}
 
 func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2463,7 @@ func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentResponse.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PreviewSegmentResponse) GetSize() int64 {
@@ -2247,7 +2489,7 @@ type GetRfmGridRequest struct {
 
 func (x *GetRfmGridRequest) Reset() {
 	*x = GetRfmGridRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2259,7 +2501,7 @@ func (x *GetRfmGridRequest) String() string {
 func (*GetRfmGridRequest) ProtoMessage() {}
 
 func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2272,7 +2514,7 @@ func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
 func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
 }
 
 // RfmCell is one cell of the RFM grid.
@@ -2288,7 +2530,7 @@ type RfmCell struct {
 
 func (x *RfmCell) Reset() {
 	*x = RfmCell{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2542,7 @@ func (x *RfmCell) String() string {
 func (*RfmCell) ProtoMessage() {}
 
 func (x *RfmCell) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2555,7 @@ func (x *RfmCell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
 func (*RfmCell) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RfmCell) GetRecencyScore() int32 {
@@ -2357,7 +2599,7 @@ type GetRfmGridResponse struct {
 
 func (x *GetRfmGridResponse) Reset() {
 	*x = GetRfmGridResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2611,7 @@ func (x *GetRfmGridResponse) String() string {
 func (*GetRfmGridResponse) ProtoMessage() {}
 
 func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2624,7 @@ func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
 func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetRfmGridResponse) GetCells() []*RfmCell {
@@ -2415,7 +2657,7 @@ type GetLifecycleSettingsRequest struct {
 
 func (x *GetLifecycleSettingsRequest) Reset() {
 	*x = GetLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2669,7 @@ func (x *GetLifecycleSettingsRequest) String() string {
 func (*GetLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2682,7 @@ func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
 }
 
 // GetLifecycleSettingsResponse holds the settings in force.
@@ -2453,7 +2695,7 @@ type GetLifecycleSettingsResponse struct {
 
 func (x *GetLifecycleSettingsResponse) Reset() {
 	*x = GetLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2707,7 @@ func (x *GetLifecycleSettingsResponse) String() string {
 func (*GetLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2720,7 @@ func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2500,7 +2742,7 @@ type UpdateLifecycleSettingsRequest struct {
 
 func (x *UpdateLifecycleSettingsRequest) Reset() {
 	*x = UpdateLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2754,7 @@ func (x *UpdateLifecycleSettingsRequest) String() string {
 func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2767,7 @@ func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
@@ -2552,7 +2794,7 @@ type UpdateLifecycleSettingsResponse struct {
 
 func (x *UpdateLifecycleSettingsResponse) Reset() {
 	*x = UpdateLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2806,7 @@ func (x *UpdateLifecycleSettingsResponse) String() string {
 func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2819,7 @@ func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2597,7 +2839,7 @@ type GetCustomerFeaturesRequest struct {
 
 func (x *GetCustomerFeaturesRequest) Reset() {
 	*x = GetCustomerFeaturesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2851,7 @@ func (x *GetCustomerFeaturesRequest) String() string {
 func (*GetCustomerFeaturesRequest) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2864,7 @@ func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetCustomerFeaturesRequest) GetCustomerId() string {
@@ -2652,7 +2894,7 @@ type CustomerFeatures struct {
 
 func (x *CustomerFeatures) Reset() {
 	*x = CustomerFeatures{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +2906,7 @@ func (x *CustomerFeatures) String() string {
 func (*CustomerFeatures) ProtoMessage() {}
 
 func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +2919,7 @@ func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerFeatures.ProtoReflect.Descriptor instead.
 func (*CustomerFeatures) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CustomerFeatures) GetCustomerId() string {
@@ -2753,7 +2995,7 @@ type GetCustomerFeaturesResponse struct {
 
 func (x *GetCustomerFeaturesResponse) Reset() {
 	*x = GetCustomerFeaturesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2765,7 +3007,7 @@ func (x *GetCustomerFeaturesResponse) String() string {
 func (*GetCustomerFeaturesResponse) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2778,7 +3020,7 @@ func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
@@ -2806,7 +3048,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2818,7 +3060,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2831,7 +3073,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -3012,7 +3254,21 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"R\n" +
 	"\x15UpdateSegmentResponse\x129\n" +
-	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"j\n" +
+	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"\xf1\x01\n" +
+	"\x17ListSegmentSizesRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12E\n" +
+	"\vgranularity\x18\x02 \x01(\x0e2#.kizuna.segmentation.v1.GranularityR\vgranularity\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"}\n" +
+	"\vSegmentSize\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06joined\x18\x03 \x01(\x03R\x06joined\x12\x12\n" +
+	"\x04left\x18\x04 \x01(\x03R\x04left\"U\n" +
+	"\x18ListSegmentSizesResponse\x129\n" +
+	"\x05sizes\x18\x01 \x03(\v2#.kizuna.segmentation.v1.SegmentSizeR\x05sizes\"j\n" +
 	"\x15PreviewSegmentRequest\x120\n" +
 	"\x04rule\x18\x01 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x1f\n" +
 	"\vsample_size\x18\x02 \x01(\x05R\n" +
@@ -3107,7 +3363,12 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x15LIFECYCLE_STAGE_LOYAL\x10\x04\x12\x1b\n" +
 	"\x17LIFECYCLE_STAGE_DORMANT\x10\x05\x12\x1b\n" +
 	"\x17LIFECYCLE_STAGE_CHURNED\x10\x06\x12\x1c\n" +
-	"\x18LIFECYCLE_STAGE_RETURNED\x10\a2\xce\x0e\n" +
+	"\x18LIFECYCLE_STAGE_RETURNED\x10\a*G\n" +
+	"\vGranularity\x12\x1b\n" +
+	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04HOUR\x10\x01\x12\a\n" +
+	"\x03DAY\x10\x02\x12\b\n" +
+	"\x04WEEK\x10\x032\xef\x0f\n" +
 	"\x0eSegmentService\x12\x8b\x01\n" +
 	"\rCreateSegment\x12,.kizuna.segmentation.v1.CreateSegmentRequest\x1a-.kizuna.segmentation.v1.CreateSegmentResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\asegment\"\f/v1/segments\x12\x86\x01\n" +
 	"\n" +
@@ -3116,7 +3377,8 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\rDeleteSegment\x12,.kizuna.segmentation.v1.DeleteSegmentRequest\x1a-.kizuna.segmentation.v1.DeleteSegmentResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/segments/{segment_id}\x12\xa6\x01\n" +
 	"\x12ListSegmentMembers\x121.kizuna.segmentation.v1.ListSegmentMembersRequest\x1a2.kizuna.segmentation.v1.ListSegmentMembersResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/segments/{segment_id}/members\x12\xaf\x01\n" +
 	"\x14ListCustomerSegments\x123.kizuna.segmentation.v1.ListCustomerSegmentsRequest\x1a4.kizuna.segmentation.v1.ListCustomerSegmentsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/segments\x12\xa0\x01\n" +
-	"\rUpdateSegment\x12,.kizuna.segmentation.v1.UpdateSegmentRequest\x1a-.kizuna.segmentation.v1.UpdateSegmentResponse\"2\x82\xd3\xe4\x93\x02,:\asegment2!/v1/segments/{segment.segment_id}\x12\x90\x01\n" +
+	"\rUpdateSegment\x12,.kizuna.segmentation.v1.UpdateSegmentRequest\x1a-.kizuna.segmentation.v1.UpdateSegmentResponse\"2\x82\xd3\xe4\x93\x02,:\asegment2!/v1/segments/{segment.segment_id}\x12\x9e\x01\n" +
+	"\x10ListSegmentSizes\x12/.kizuna.segmentation.v1.ListSegmentSizesRequest\x1a0.kizuna.segmentation.v1.ListSegmentSizesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/segments/{segment_id}/sizes\x12\x90\x01\n" +
 	"\x0ePreviewSegment\x12-.kizuna.segmentation.v1.PreviewSegmentRequest\x1a..kizuna.segmentation.v1.PreviewSegmentResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/segments:preview\x12y\n" +
 	"\n" +
 	"GetRfmGrid\x12).kizuna.segmentation.v1.GetRfmGridRequest\x1a*.kizuna.segmentation.v1.GetRfmGridResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm:grid\x12\xa0\x01\n" +
@@ -3137,142 +3399,153 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 	return file_kizuna_segmentation_v1_segments_proto_rawDescData
 }
 
-var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
 	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
 	(LifecycleStage)(0),                     // 2: kizuna.segmentation.v1.LifecycleStage
-	(*Segment)(nil),                         // 3: kizuna.segmentation.v1.Segment
-	(*Rule)(nil),                            // 4: kizuna.segmentation.v1.Rule
-	(*Condition)(nil),                       // 5: kizuna.segmentation.v1.Condition
-	(*TraitCondition)(nil),                  // 6: kizuna.segmentation.v1.TraitCondition
-	(*PropertyFilter)(nil),                  // 7: kizuna.segmentation.v1.PropertyFilter
-	(*Aggregate)(nil),                       // 8: kizuna.segmentation.v1.Aggregate
-	(*TimeRange)(nil),                       // 9: kizuna.segmentation.v1.TimeRange
-	(*OccurrenceBound)(nil),                 // 10: kizuna.segmentation.v1.OccurrenceBound
-	(*EventCondition)(nil),                  // 11: kizuna.segmentation.v1.EventCondition
-	(*ScoreRange)(nil),                      // 12: kizuna.segmentation.v1.ScoreRange
-	(*RfmCondition)(nil),                    // 13: kizuna.segmentation.v1.RfmCondition
-	(*SegmentCondition)(nil),                // 14: kizuna.segmentation.v1.SegmentCondition
-	(*LifecycleCondition)(nil),              // 15: kizuna.segmentation.v1.LifecycleCondition
-	(*LifecycleSettings)(nil),               // 16: kizuna.segmentation.v1.LifecycleSettings
-	(*CreateSegmentRequest)(nil),            // 17: kizuna.segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),           // 18: kizuna.segmentation.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),               // 19: kizuna.segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),              // 20: kizuna.segmentation.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),             // 21: kizuna.segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),            // 22: kizuna.segmentation.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),            // 23: kizuna.segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),           // 24: kizuna.segmentation.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),       // 25: kizuna.segmentation.v1.ListSegmentMembersRequest
-	(*SegmentMember)(nil),                   // 26: kizuna.segmentation.v1.SegmentMember
-	(*ListSegmentMembersResponse)(nil),      // 27: kizuna.segmentation.v1.ListSegmentMembersResponse
-	(*ListCustomerSegmentsRequest)(nil),     // 28: kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	(*ListCustomerSegmentsResponse)(nil),    // 29: kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	(*UpdateSegmentRequest)(nil),            // 30: kizuna.segmentation.v1.UpdateSegmentRequest
-	(*UpdateSegmentResponse)(nil),           // 31: kizuna.segmentation.v1.UpdateSegmentResponse
-	(*PreviewSegmentRequest)(nil),           // 32: kizuna.segmentation.v1.PreviewSegmentRequest
-	(*PreviewSegmentResponse)(nil),          // 33: kizuna.segmentation.v1.PreviewSegmentResponse
-	(*GetRfmGridRequest)(nil),               // 34: kizuna.segmentation.v1.GetRfmGridRequest
-	(*RfmCell)(nil),                         // 35: kizuna.segmentation.v1.RfmCell
-	(*GetRfmGridResponse)(nil),              // 36: kizuna.segmentation.v1.GetRfmGridResponse
-	(*GetLifecycleSettingsRequest)(nil),     // 37: kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	(*GetLifecycleSettingsResponse)(nil),    // 38: kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	(*UpdateLifecycleSettingsRequest)(nil),  // 39: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	(*UpdateLifecycleSettingsResponse)(nil), // 40: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	(*GetCustomerFeaturesRequest)(nil),      // 41: kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	(*CustomerFeatures)(nil),                // 42: kizuna.segmentation.v1.CustomerFeatures
-	(*GetCustomerFeaturesResponse)(nil),     // 43: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),               // 44: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),           // 45: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 46: google.protobuf.FieldMask
+	(Granularity)(0),                        // 3: kizuna.segmentation.v1.Granularity
+	(*Segment)(nil),                         // 4: kizuna.segmentation.v1.Segment
+	(*Rule)(nil),                            // 5: kizuna.segmentation.v1.Rule
+	(*Condition)(nil),                       // 6: kizuna.segmentation.v1.Condition
+	(*TraitCondition)(nil),                  // 7: kizuna.segmentation.v1.TraitCondition
+	(*PropertyFilter)(nil),                  // 8: kizuna.segmentation.v1.PropertyFilter
+	(*Aggregate)(nil),                       // 9: kizuna.segmentation.v1.Aggregate
+	(*TimeRange)(nil),                       // 10: kizuna.segmentation.v1.TimeRange
+	(*OccurrenceBound)(nil),                 // 11: kizuna.segmentation.v1.OccurrenceBound
+	(*EventCondition)(nil),                  // 12: kizuna.segmentation.v1.EventCondition
+	(*ScoreRange)(nil),                      // 13: kizuna.segmentation.v1.ScoreRange
+	(*RfmCondition)(nil),                    // 14: kizuna.segmentation.v1.RfmCondition
+	(*SegmentCondition)(nil),                // 15: kizuna.segmentation.v1.SegmentCondition
+	(*LifecycleCondition)(nil),              // 16: kizuna.segmentation.v1.LifecycleCondition
+	(*LifecycleSettings)(nil),               // 17: kizuna.segmentation.v1.LifecycleSettings
+	(*CreateSegmentRequest)(nil),            // 18: kizuna.segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),           // 19: kizuna.segmentation.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),               // 20: kizuna.segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),              // 21: kizuna.segmentation.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),             // 22: kizuna.segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),            // 23: kizuna.segmentation.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),            // 24: kizuna.segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),           // 25: kizuna.segmentation.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),       // 26: kizuna.segmentation.v1.ListSegmentMembersRequest
+	(*SegmentMember)(nil),                   // 27: kizuna.segmentation.v1.SegmentMember
+	(*ListSegmentMembersResponse)(nil),      // 28: kizuna.segmentation.v1.ListSegmentMembersResponse
+	(*ListCustomerSegmentsRequest)(nil),     // 29: kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	(*ListCustomerSegmentsResponse)(nil),    // 30: kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	(*UpdateSegmentRequest)(nil),            // 31: kizuna.segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),           // 32: kizuna.segmentation.v1.UpdateSegmentResponse
+	(*ListSegmentSizesRequest)(nil),         // 33: kizuna.segmentation.v1.ListSegmentSizesRequest
+	(*SegmentSize)(nil),                     // 34: kizuna.segmentation.v1.SegmentSize
+	(*ListSegmentSizesResponse)(nil),        // 35: kizuna.segmentation.v1.ListSegmentSizesResponse
+	(*PreviewSegmentRequest)(nil),           // 36: kizuna.segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),          // 37: kizuna.segmentation.v1.PreviewSegmentResponse
+	(*GetRfmGridRequest)(nil),               // 38: kizuna.segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                         // 39: kizuna.segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),              // 40: kizuna.segmentation.v1.GetRfmGridResponse
+	(*GetLifecycleSettingsRequest)(nil),     // 41: kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),    // 42: kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),  // 43: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil), // 44: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	(*GetCustomerFeaturesRequest)(nil),      // 45: kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	(*CustomerFeatures)(nil),                // 46: kizuna.segmentation.v1.CustomerFeatures
+	(*GetCustomerFeaturesResponse)(nil),     // 47: kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	(*MembershipChanged)(nil),               // 48: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 49: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 50: google.protobuf.FieldMask
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
-	4,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	45, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
-	5,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
-	5,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
-	6,  // 5: kizuna.segmentation.v1.Rule.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	11, // 6: kizuna.segmentation.v1.Rule.event:type_name -> kizuna.segmentation.v1.EventCondition
-	13, // 7: kizuna.segmentation.v1.Rule.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	14, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
-	15, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
-	6,  // 10: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	11, // 11: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
-	13, // 12: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	14, // 13: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
-	15, // 14: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
-	5,  // 15: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
-	5,  // 16: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
-	5,  // 17: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
+	5,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
+	49, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
+	7,  // 5: kizuna.segmentation.v1.Rule.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 6: kizuna.segmentation.v1.Rule.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 7: kizuna.segmentation.v1.Rule.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	7,  // 10: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 11: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 12: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 13: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 14: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	6,  // 15: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 16: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 17: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
 	0,  // 18: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
 	0,  // 19: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
 	1,  // 20: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
 	0,  // 21: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
-	45, // 22: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	45, // 23: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	45, // 24: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
-	45, // 25: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
-	9,  // 26: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
-	7,  // 27: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
-	8,  // 28: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
-	10, // 29: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	10, // 30: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	12, // 31: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
-	12, // 32: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
-	12, // 33: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
+	49, // 22: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	49, // 23: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	49, // 24: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	49, // 25: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	10, // 26: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
+	8,  // 27: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	9,  // 28: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
+	11, // 29: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	11, // 30: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	13, // 31: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 32: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 33: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
 	2,  // 34: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
-	3,  // 35: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 36: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 37: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 38: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	45, // 39: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
-	26, // 40: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
-	3,  // 41: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 42: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	46, // 43: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 44: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 45: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
-	35, // 46: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
-	16, // 47: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	16, // 48: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	46, // 49: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	16, // 50: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	45, // 51: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
-	2,  // 52: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
-	42, // 53: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	45, // 54: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	17, // 55: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	19, // 56: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	21, // 57: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	23, // 58: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	25, // 59: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	28, // 60: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	30, // 61: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
-	32, // 62: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
-	34, // 63: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
-	37, // 64: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	39, // 65: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	41, // 66: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	18, // 67: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	20, // 68: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	22, // 69: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	24, // 70: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	27, // 71: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	29, // 72: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	31, // 73: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
-	33, // 74: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
-	36, // 75: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
-	38, // 76: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	40, // 77: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	43, // 78: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	67, // [67:79] is the sub-list for method output_type
-	55, // [55:67] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	4,  // 35: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 36: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 37: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 38: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	49, // 39: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	27, // 40: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
+	4,  // 41: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 42: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	50, // 43: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 44: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 45: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
+	49, // 46: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	49, // 47: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	49, // 48: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
+	34, // 49: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
+	5,  // 50: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
+	39, // 51: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
+	17, // 52: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	17, // 53: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	50, // 54: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	17, // 55: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	49, // 56: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	2,  // 57: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
+	46, // 58: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
+	49, // 59: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	18, // 60: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	20, // 61: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	22, // 62: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	24, // 63: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	26, // 64: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	29, // 65: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	31, // 66: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	33, // 67: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
+	36, // 68: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	38, // 69: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	41, // 70: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	43, // 71: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	45, // 72: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	19, // 73: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	21, // 74: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	23, // 75: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	25, // 76: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	28, // 77: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	30, // 78: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	32, // 79: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	35, // 80: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
+	37, // 81: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	40, // 82: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	42, // 83: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	44, // 84: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	47, // 85: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	73, // [73:86] is the sub-list for method output_type
+	60, // [60:73] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -3294,8 +3567,8 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   42,
+			NumEnums:      4,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -348,6 +348,59 @@ func local_request_SegmentService_UpdateSegment_0(ctx context.Context, marshaler
 	return msg, metadata, err
 }
 
+var filter_SegmentService_ListSegmentSizes_0 = &utilities.DoubleArray{Encoding: map[string]int{"segment_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_SegmentService_ListSegmentSizes_0(ctx context.Context, marshaler runtime.Marshaler, client SegmentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListSegmentSizesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["segment_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "segment_id")
+	}
+	protoReq.SegmentId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "segment_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SegmentService_ListSegmentSizes_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ListSegmentSizes(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SegmentService_ListSegmentSizes_0(ctx context.Context, marshaler runtime.Marshaler, server SegmentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ListSegmentSizesRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["segment_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "segment_id")
+	}
+	protoReq.SegmentId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "segment_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_SegmentService_ListSegmentSizes_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ListSegmentSizes(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_SegmentService_PreviewSegment_0(ctx context.Context, marshaler runtime.Marshaler, client SegmentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq PreviewSegmentRequest
@@ -665,6 +718,26 @@ func RegisterSegmentServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SegmentService_UpdateSegment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SegmentService_ListSegmentSizes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kizuna.segmentation.v1.SegmentService/ListSegmentSizes", runtime.WithHTTPPathPattern("/v1/segments/{segment_id}/sizes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SegmentService_ListSegmentSizes_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SegmentService_ListSegmentSizes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_SegmentService_PreviewSegment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -924,6 +997,23 @@ func RegisterSegmentServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SegmentService_UpdateSegment_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_SegmentService_ListSegmentSizes_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kizuna.segmentation.v1.SegmentService/ListSegmentSizes", runtime.WithHTTPPathPattern("/v1/segments/{segment_id}/sizes"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SegmentService_ListSegmentSizes_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SegmentService_ListSegmentSizes_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_SegmentService_PreviewSegment_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1020,6 +1110,7 @@ var (
 	pattern_SegmentService_ListSegmentMembers_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "segment_id", "members"}, ""))
 	pattern_SegmentService_ListCustomerSegments_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "segments"}, ""))
 	pattern_SegmentService_UpdateSegment_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v1", "segments", "segment.segment_id"}, ""))
+	pattern_SegmentService_ListSegmentSizes_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "segments", "segment_id", "sizes"}, ""))
 	pattern_SegmentService_PreviewSegment_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "segments"}, "preview"))
 	pattern_SegmentService_GetRfmGrid_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "rfm"}, "grid"))
 	pattern_SegmentService_GetLifecycleSettings_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lifecycleSettings"}, ""))
@@ -1035,6 +1126,7 @@ var (
 	forward_SegmentService_ListSegmentMembers_0      = runtime.ForwardResponseMessage
 	forward_SegmentService_ListCustomerSegments_0    = runtime.ForwardResponseMessage
 	forward_SegmentService_UpdateSegment_0           = runtime.ForwardResponseMessage
+	forward_SegmentService_ListSegmentSizes_0        = runtime.ForwardResponseMessage
 	forward_SegmentService_PreviewSegment_0          = runtime.ForwardResponseMessage
 	forward_SegmentService_GetRfmGrid_0              = runtime.ForwardResponseMessage
 	forward_SegmentService_GetLifecycleSettings_0    = runtime.ForwardResponseMessage

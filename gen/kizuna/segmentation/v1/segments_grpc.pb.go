@@ -26,6 +26,7 @@ const (
 	SegmentService_ListSegmentMembers_FullMethodName      = "/kizuna.segmentation.v1.SegmentService/ListSegmentMembers"
 	SegmentService_ListCustomerSegments_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/ListCustomerSegments"
 	SegmentService_UpdateSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/UpdateSegment"
+	SegmentService_ListSegmentSizes_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/ListSegmentSizes"
 	SegmentService_PreviewSegment_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/PreviewSegment"
 	SegmentService_GetRfmGrid_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetRfmGrid"
 	SegmentService_GetLifecycleSettings_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/GetLifecycleSettings"
@@ -61,6 +62,11 @@ type SegmentServiceClient interface {
 	// and announced like any other. Built-in segments are read-only
 	// (FailedPrecondition).
 	UpdateSegment(ctx context.Context, in *UpdateSegmentRequest, opts ...grpc.CallOption) (*UpdateSegmentResponse, error)
+	// ListSegmentSizes returns a segment's size over time, from the recorded
+	// joins and leaves: one point per bucket of the granularity, the size at
+	// the bucket's end. Lifecycle stage counts over time are the sizes of the
+	// `lifecycle_*` segments.
+	ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error)
 	// PreviewSegment evaluates a rule over every customer of the workspace
 	// without saving it and returns how many match and a sample of them.
 	PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error)
@@ -158,6 +164,16 @@ func (c *segmentServiceClient) UpdateSegment(ctx context.Context, in *UpdateSegm
 	return out, nil
 }
 
+func (c *segmentServiceClient) ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentSizesResponse)
+	err := c.cc.Invoke(ctx, SegmentService_ListSegmentSizes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *segmentServiceClient) PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PreviewSegmentResponse)
@@ -236,6 +252,11 @@ type SegmentServiceServer interface {
 	// and announced like any other. Built-in segments are read-only
 	// (FailedPrecondition).
 	UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error)
+	// ListSegmentSizes returns a segment's size over time, from the recorded
+	// joins and leaves: one point per bucket of the granularity, the size at
+	// the bucket's end. Lifecycle stage counts over time are the sizes of the
+	// `lifecycle_*` segments.
+	ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error)
 	// PreviewSegment evaluates a rule over every customer of the workspace
 	// without saving it and returns how many match and a sample of them.
 	PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error)
@@ -283,6 +304,9 @@ func (UnimplementedSegmentServiceServer) ListCustomerSegments(context.Context, *
 }
 func (UnimplementedSegmentServiceServer) UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateSegment not implemented")
+}
+func (UnimplementedSegmentServiceServer) ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentSizes not implemented")
 }
 func (UnimplementedSegmentServiceServer) PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PreviewSegment not implemented")
@@ -446,6 +470,24 @@ func _SegmentService_UpdateSegment_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentService_ListSegmentSizes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentSizesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).ListSegmentSizes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_ListSegmentSizes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).ListSegmentSizes(ctx, req.(*ListSegmentSizesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SegmentService_PreviewSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(PreviewSegmentRequest)
 	if err := dec(in); err != nil {
@@ -570,6 +612,10 @@ var SegmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateSegment",
 			Handler:    _SegmentService_UpdateSegment_Handler,
+		},
+		{
+			MethodName: "ListSegmentSizes",
+			Handler:    _SegmentService_ListSegmentSizes_Handler,
 		},
 		{
 			MethodName: "PreviewSegment",

@@ -263,6 +263,35 @@ func camelToSnake(s string) string {
 	return b.String()
 }
 
+// ListSegmentSizes implements segmentationv1.SegmentServiceServer.
+func (s *Server) ListSegmentSizes(ctx context.Context, req *segmentationv1.ListSegmentSizesRequest) (*segmentationv1.ListSegmentSizesResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := segment.ValidateID("segment_id", req.GetSegmentId()); err != nil {
+		return nil, toStatus(err)
+	}
+	bucket, ok := map[segmentationv1.Granularity]time.Duration{
+		segmentationv1.Granularity_GRANULARITY_UNSPECIFIED: 24 * time.Hour,
+		segmentationv1.Granularity_HOUR:                    time.Hour,
+		segmentationv1.Granularity_DAY:                     24 * time.Hour,
+		segmentationv1.Granularity_WEEK:                    7 * 24 * time.Hour,
+	}[req.GetGranularity()]
+	if !ok {
+		return nil, toStatus(validation.Invalid("granularity", "must be HOUR, DAY or WEEK"))
+	}
+	sizes, err := s.engine.Sizes(ctx, ws, req.GetSegmentId(), bucket, timeOrZero(req.GetStartTime()), timeOrZero(req.GetEndTime()))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &segmentationv1.ListSegmentSizesResponse{}
+	for _, p := range sizes {
+		resp.Sizes = append(resp.Sizes, &segmentationv1.SegmentSize{Time: timestamppb.New(p.Time), Size: p.Size, Joined: p.Joined, Left: p.Left})
+	}
+	return resp, nil
+}
+
 // PreviewSegment implements segmentationv1.SegmentServiceServer.
 func (s *Server) PreviewSegment(ctx context.Context, req *segmentationv1.PreviewSegmentRequest) (*segmentationv1.PreviewSegmentResponse, error) {
 	ws, err := auth.RequireWorkspace(ctx)

@@ -974,6 +974,58 @@ func (e *Engine) Members(ctx context.Context, workspaceID, segmentID, after stri
 	return members, total, nil
 }
 
+// SegmentSize is a segment's size at the end of the bucket starting at
+// Time, with the joins and leaves within it.
+type SegmentSize struct {
+	Time         time.Time
+	Size         int64
+	Joined, Left int64
+}
+
+// MaxSizeBuckets bounds the points one sizes request returns.
+const MaxSizeBuckets = 1000
+
+// Sizes returns the segment's size at the end of each bucket of width
+// bucket in [start, end) (aligned down to whole buckets; zero times take
+// the defaults: end now, start 30 buckets before end).
+func (e *Engine) Sizes(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, start, end time.Time) ([]SegmentSize, error) {
+	if end.IsZero() {
+		end = e.now()
+	}
+	end = end.UTC().Truncate(bucket).Add(bucket) // the bucket holding end is included
+	if start.IsZero() {
+		start = end.Add(-30 * bucket)
+	}
+	start = start.UTC().Truncate(bucket)
+	switch n := end.Sub(start) / bucket; {
+	case n <= 0:
+		return nil, validation.Invalid("start_time", "must be before end_time")
+	case n > MaxSizeBuckets:
+		return nil, validation.Invalid("start_time", "at most %d buckets, got %d", MaxSizeBuckets, n)
+	}
+	if _, err := e.Get(ctx, workspaceID, segmentID); err != nil {
+		return nil, err
+	}
+	changes, err := e.store.SizeChanges(ctx, workspaceID, segmentID, bucket, end)
+	if err != nil {
+		return nil, fmt.Errorf("sizes of %s: %w", segmentID, err)
+	}
+	var out []SegmentSize
+	size, i := int64(0), 0
+	for t := start; t.Before(end); t = t.Add(bucket) {
+		p := SegmentSize{Time: t}
+		for ; i < len(changes) && !changes[i].Bucket.After(t); i++ {
+			size += changes[i].Joined - changes[i].Left
+			if changes[i].Bucket.Equal(t) {
+				p.Joined, p.Left = changes[i].Joined, changes[i].Left
+			}
+		}
+		p.Size = size
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 // CustomerSegments returns the segments a customer belongs to now.
 func (e *Engine) CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]Segment, error) {
 	segs, err := e.store.CustomerSegments(ctx, workspaceID, customerID)

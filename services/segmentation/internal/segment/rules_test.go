@@ -279,3 +279,34 @@ func TestLifecycleStages(t *testing.T) {
 		t.Errorf("churned before dormant: %v", err)
 	}
 }
+
+func TestSegmentSizes(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	seg := f.create(t, "w", "pro", traitCond("plan", "pro"))
+	plan := func(id, c, p string, at time.Time) {
+		f.clock.Set(at)
+		f.apply(t, identify("w", id, c, at, map[string]any{"plan": p}))
+	}
+	plan("1", "a", "pro", t0)
+	plan("2", "b", "pro", t0.Add(time.Hour))
+	plan("3", "a", "free", t0.Add(2*day))
+	f.clock.Set(t0.Add(3 * day))
+	got, err := f.engine.Sizes(ctx, "w", seg.ID, day, t0.Add(-day), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sizes []int64
+	for _, p := range got {
+		sizes = append(sizes, p.Size)
+	}
+	if want := []int64{0, 2, 2, 1, 1}; !reflect.DeepEqual(sizes, want) {
+		t.Errorf("daily sizes from the day before = %v, want %v", sizes, want)
+	}
+	if got[1].Joined != 2 || got[3].Left != 1 {
+		t.Errorf("joins/leaves = %+v", got)
+	}
+	if _, err := f.engine.Sizes(ctx, "w", "seg_missing", day, time.Time{}, time.Time{}); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("sizes of a missing segment: %v", err)
+	}
+}

@@ -96,6 +96,10 @@ type Store interface {
 	// after after, in customer id order, and the segment's member count; it
 	// returns ErrNotFound when the segment does not exist.
 	ListMembers(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error)
+	// SizeChanges sums a segment's recorded joins and leaves before before
+	// per bucket of the given width (buckets aligned to the Unix epoch),
+	// oldest first, leaving out buckets without changes.
+	SizeChanges(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, before time.Time) ([]SizeChange, error)
 	// CustomerSegments returns the segments (with sizes) a customer is in.
 	CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]Segment, error)
 
@@ -108,4 +112,10 @@ type Store interface {
 // Publisher publishes membership changes (on the bus, in production).
 type Publisher interface {
 	PublishMembershipChange(ctx context.Context, c MembershipChange) error
+}
+
+// SizeChange sums a segment's joins and leaves within one time bucket.
+type SizeChange struct {
+	Bucket       time.Time
+	Joined, Left int64
 }

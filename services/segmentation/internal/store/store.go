@@ -611,9 +611,28 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 // parameters each).
 const outboxChunk = 100
 
-// insertOutbox writes changes to the outbox, several rows per statement.
+// insertOutbox writes changes to the outbox and the membership history,
+// several rows per statement.
 func insertOutbox(ctx context.Context, tx *sqldb.Tx, changes ...segment.MembershipChange) error {
 	for chunk := range slices.Chunk(changes, outboxChunk) {
+		var h strings.Builder
+		h.WriteString(`INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta) VALUES `)
+		hargs := make([]any, 0, 5*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				h.WriteString(", ")
+			}
+			n := len(hargs)
+			fmt.Fprintf(&h, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			delta := -1
+			if c.Joined {
+				delta = 1
+			}
+			hargs = append(hargs, c.WorkspaceID, c.SegmentID, c.ChangeID, micros(c.Time), delta)
+		}
+		if _, err := tx.ExecContext(ctx, h.String(), hargs...); err != nil {
+			return fmt.Errorf("write membership history: %w", err)
+		}
 		var q strings.Builder
 		q.WriteString(`INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time) VALUES `)
 		args := make([]any, 0, 6*len(chunk))
@@ -813,6 +832,12 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, segmentID string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		// Memberships go by ON DELETE CASCADE.
 		res, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM membership_history WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID); err != nil {
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -1050,6 +1075,32 @@ func (s *Store) orderStats(ctx context.Context, query string, args ...any) ([]se
 		out = append(out, st)
 	}
 	return out, rows.Err()
+}
+
+// SizeChanges implements segment.Store.
+func (s *Store) SizeChanges(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, before time.Time) ([]segment.SizeChange, error) {
+	width := bucket.Microseconds()
+	rows, err := s.db.QueryContext(ctx, `SELECT change_time / $3, sum(CASE WHEN delta > 0 THEN 1 ELSE 0 END), sum(CASE WHEN delta < 0 THEN 1 ELSE 0 END)
+FROM membership_history WHERE workspace_id = $1 AND segment_id = $2 AND change_time < $4
+GROUP BY change_time / $3 ORDER BY change_time / $3`, workspaceID, segmentID, width, micros(before))
+	if err != nil {
+		return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+	}
+	defer rows.Close()
+	var out []segment.SizeChange
+	for rows.Next() {
+		var c segment.SizeChange
+		var b int64
+		if err := rows.Scan(&b, &c.Joined, &c.Left); err != nil {
+			return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+		}
+		c.Bucket = fromMicros(b * width)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+	}
+	return out, nil
 }
 
 // LifecycleSettings implements segment.Store.

@@ -12,3 +12,16 @@ CREATE TABLE lifecycle_settings (
     dormant_days     INTEGER NOT NULL,
     churned_days     INTEGER NOT NULL
 );
+
+-- Every join (+1) and leave (-1), written with the membership change, so
+-- sizes over time can be read back. Seeded with the memberships of before.
+CREATE TABLE membership_history (
+    workspace_id TEXT NOT NULL,
+    segment_id   TEXT NOT NULL,
+    change_id    TEXT NOT NULL,
+    change_time  BIGINT NOT NULL,
+    delta        INTEGER NOT NULL,
+    PRIMARY KEY (workspace_id, segment_id, change_time, change_id)
+);
+INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta)
+SELECT workspace_id, segment_id, 'seed-' || customer_id, join_time, 1 FROM memberships;
