@@ -438,6 +438,7 @@ type Rule struct {
 	Rfm           *RfmCondition       `protobuf:"bytes,6,opt,name=rfm,proto3" json:"rfm,omitempty"`
 	Segment       *SegmentCondition   `protobuf:"bytes,7,opt,name=segment,proto3" json:"segment,omitempty"`
 	Lifecycle     *LifecycleCondition `protobuf:"bytes,8,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	Predicted     *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3" json:"predicted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +529,13 @@ func (x *Rule) GetLifecycle() *LifecycleCondition {
 	return nil
 }
 
+func (x *Rule) GetPredicted() *PredictedCondition {
+	if x != nil {
+		return x.Predicted
+	}
+	return nil
+}
+
 // Condition is one node of a rule tree below the root: exactly one of its
 // fields is set, with the meaning it has in Rule.
 type Condition struct {
@@ -540,6 +548,7 @@ type Condition struct {
 	//	*Condition_Segment
 	//	*Condition_Lifecycle
 	//	*Condition_Not
+	//	*Condition_Predicted
 	Kind          isCondition_Kind `protobuf_oneof:"kind"`
 	All           []*Condition     `protobuf:"bytes,6,rep,name=all,proto3" json:"all,omitempty"`
 	Any           []*Condition     `protobuf:"bytes,7,rep,name=any,proto3" json:"any,omitempty"`
@@ -638,6 +647,15 @@ func (x *Condition) GetNot() *Condition {
 	return nil
 }
 
+func (x *Condition) GetPredicted() *PredictedCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Predicted); ok {
+			return x.Predicted
+		}
+	}
+	return nil
+}
+
 func (x *Condition) GetAll() []*Condition {
 	if x != nil {
 		return x.All
@@ -680,6 +698,10 @@ type Condition_Not struct {
 	Not *Condition `protobuf:"bytes,8,opt,name=not,proto3,oneof"`
 }
 
+type Condition_Predicted struct {
+	Predicted *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3,oneof"`
+}
+
 func (*Condition_Trait) isCondition_Kind() {}
 
 func (*Condition_Event) isCondition_Kind() {}
@@ -691,6 +713,8 @@ func (*Condition_Segment) isCondition_Kind() {}
 func (*Condition_Lifecycle) isCondition_Kind() {}
 
 func (*Condition_Not) isCondition_Kind() {}
+
+func (*Condition_Predicted) isCondition_Kind() {}
 
 // TraitCondition compares a trait of the customer. A missing or null trait
 // matches only NOT_EXISTS. A list trait matches when one of its elements
@@ -1385,6 +1409,80 @@ func (x *LifecycleCondition) GetStages() []LifecycleStage {
 	return nil
 }
 
+// PredictedCondition compares a predicted trait of the customer:
+// `probability_alive` (0–1), `expected_purchases_90d` or
+// `predicted_clv_12m` (revenue over the next 12 months, discounted 1% a
+// month). Customers without predictions (no purchase, or the workspace
+// has too little data) match only NOT_EXISTS.
+type PredictedCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Trait string                 `protobuf:"bytes,1,opt,name=trait,proto3" json:"trait,omitempty"`
+	// GT, GTE, LT, LTE, EQUALS, NOT_EQUALS, BETWEEN, EXISTS or NOT_EXISTS.
+	Op            Operator `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string   `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PredictedCondition) Reset() {
+	*x = PredictedCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictedCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictedCondition) ProtoMessage() {}
+
+func (x *PredictedCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictedCondition.ProtoReflect.Descriptor instead.
+func (*PredictedCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PredictedCondition) GetTrait() string {
+	if x != nil {
+		return x.Trait
+	}
+	return ""
+}
+
+func (x *PredictedCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *PredictedCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PredictedCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
 // LifecycleSettings are a workspace's lifecycle thresholds.
 type LifecycleSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1401,7 +1499,7 @@ type LifecycleSettings struct {
 
 func (x *LifecycleSettings) Reset() {
 	*x = LifecycleSettings{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1511,7 @@ func (x *LifecycleSettings) String() string {
 func (*LifecycleSettings) ProtoMessage() {}
 
 func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1524,7 @@ func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleSettings.ProtoReflect.Descriptor instead.
 func (*LifecycleSettings) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LifecycleSettings) GetLoyalMinOrders() int32 {
@@ -1460,7 +1558,7 @@ type CreateSegmentRequest struct {
 
 func (x *CreateSegmentRequest) Reset() {
 	*x = CreateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1472,7 +1570,7 @@ func (x *CreateSegmentRequest) String() string {
 func (*CreateSegmentRequest) ProtoMessage() {}
 
 func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1485,7 +1583,7 @@ func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateSegmentRequest) GetSegment() *Segment {
@@ -1505,7 +1603,7 @@ type CreateSegmentResponse struct {
 
 func (x *CreateSegmentResponse) Reset() {
 	*x = CreateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1517,7 +1615,7 @@ func (x *CreateSegmentResponse) String() string {
 func (*CreateSegmentResponse) ProtoMessage() {}
 
 func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1530,7 +1628,7 @@ func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateSegmentResponse) GetSegment() *Segment {
@@ -1550,7 +1648,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1660,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1673,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetSegmentRequest) GetSegmentId() string {
@@ -1595,7 +1693,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1705,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1718,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetSegmentResponse) GetSegment() *Segment {
@@ -1641,7 +1739,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1653,7 +1751,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1666,7 +1764,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListSegmentsRequest) GetPageSize() int32 {
@@ -1694,7 +1792,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1706,7 +1804,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1719,7 +1817,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -1746,7 +1844,7 @@ type DeleteSegmentRequest struct {
 
 func (x *DeleteSegmentRequest) Reset() {
 	*x = DeleteSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1856,7 @@ func (x *DeleteSegmentRequest) String() string {
 func (*DeleteSegmentRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1869,7 @@ func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteSegmentRequest) GetSegmentId() string {
@@ -1790,7 +1888,7 @@ type DeleteSegmentResponse struct {
 
 func (x *DeleteSegmentResponse) Reset() {
 	*x = DeleteSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1802,7 +1900,7 @@ func (x *DeleteSegmentResponse) String() string {
 func (*DeleteSegmentResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1815,7 +1913,7 @@ func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
 }
 
 // ListSegmentMembersRequest pages through members.
@@ -1831,7 +1929,7 @@ type ListSegmentMembersRequest struct {
 
 func (x *ListSegmentMembersRequest) Reset() {
 	*x = ListSegmentMembersRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1941,7 @@ func (x *ListSegmentMembersRequest) String() string {
 func (*ListSegmentMembersRequest) ProtoMessage() {}
 
 func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1954,7 @@ func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListSegmentMembersRequest) GetSegmentId() string {
@@ -1891,7 +1989,7 @@ type SegmentMember struct {
 
 func (x *SegmentMember) Reset() {
 	*x = SegmentMember{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2001,7 @@ func (x *SegmentMember) String() string {
 func (*SegmentMember) ProtoMessage() {}
 
 func (x *SegmentMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2014,7 @@ func (x *SegmentMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMember.ProtoReflect.Descriptor instead.
 func (*SegmentMember) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SegmentMember) GetCustomerId() string {
@@ -1945,7 +2043,7 @@ type ListSegmentMembersResponse struct {
 
 func (x *ListSegmentMembersResponse) Reset() {
 	*x = ListSegmentMembersResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1957,7 +2055,7 @@ func (x *ListSegmentMembersResponse) String() string {
 func (*ListSegmentMembersResponse) ProtoMessage() {}
 
 func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1970,7 +2068,7 @@ func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListSegmentMembersResponse) GetMembers() []*SegmentMember {
@@ -2004,7 +2102,7 @@ type ListCustomerSegmentsRequest struct {
 
 func (x *ListCustomerSegmentsRequest) Reset() {
 	*x = ListCustomerSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2016,7 +2114,7 @@ func (x *ListCustomerSegmentsRequest) String() string {
 func (*ListCustomerSegmentsRequest) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2127,7 @@ func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListCustomerSegmentsRequest) GetCustomerId() string {
@@ -2049,7 +2147,7 @@ type ListCustomerSegmentsResponse struct {
 
 func (x *ListCustomerSegmentsResponse) Reset() {
 	*x = ListCustomerSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +2159,7 @@ func (x *ListCustomerSegmentsResponse) String() string {
 func (*ListCustomerSegmentsResponse) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2172,7 @@ func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListCustomerSegmentsResponse) GetSegments() []*Segment {
@@ -2096,7 +2194,7 @@ type UpdateSegmentRequest struct {
 
 func (x *UpdateSegmentRequest) Reset() {
 	*x = UpdateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2108,7 +2206,7 @@ func (x *UpdateSegmentRequest) String() string {
 func (*UpdateSegmentRequest) ProtoMessage() {}
 
 func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2121,7 +2219,7 @@ func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *UpdateSegmentRequest) GetSegment() *Segment {
@@ -2148,7 +2246,7 @@ type UpdateSegmentResponse struct {
 
 func (x *UpdateSegmentResponse) Reset() {
 	*x = UpdateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2258,7 @@ func (x *UpdateSegmentResponse) String() string {
 func (*UpdateSegmentResponse) ProtoMessage() {}
 
 func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2271,7 @@ func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *UpdateSegmentResponse) GetSegment() *Segment {
@@ -2200,7 +2298,7 @@ type ListSegmentSizesRequest struct {
 
 func (x *ListSegmentSizesRequest) Reset() {
 	*x = ListSegmentSizesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2212,7 +2310,7 @@ func (x *ListSegmentSizesRequest) String() string {
 func (*ListSegmentSizesRequest) ProtoMessage() {}
 
 func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2225,7 +2323,7 @@ func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentSizesRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentSizesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListSegmentSizesRequest) GetSegmentId() string {
@@ -2271,7 +2369,7 @@ type SegmentSize struct {
 
 func (x *SegmentSize) Reset() {
 	*x = SegmentSize{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2381,7 @@ func (x *SegmentSize) String() string {
 func (*SegmentSize) ProtoMessage() {}
 
 func (x *SegmentSize) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2394,7 @@ func (x *SegmentSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentSize.ProtoReflect.Descriptor instead.
 func (*SegmentSize) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SegmentSize) GetTime() *timestamppb.Timestamp {
@@ -2337,7 +2435,7 @@ type ListSegmentSizesResponse struct {
 
 func (x *ListSegmentSizesResponse) Reset() {
 	*x = ListSegmentSizesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2447,7 @@ func (x *ListSegmentSizesResponse) String() string {
 func (*ListSegmentSizesResponse) ProtoMessage() {}
 
 func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2460,7 @@ func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentSizesResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentSizesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListSegmentSizesResponse) GetSizes() []*SegmentSize {
@@ -2385,7 +2483,7 @@ type PreviewSegmentRequest struct {
 
 func (x *PreviewSegmentRequest) Reset() {
 	*x = PreviewSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2495,7 @@ func (x *PreviewSegmentRequest) String() string {
 func (*PreviewSegmentRequest) ProtoMessage() {}
 
 func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2508,7 @@ func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentRequest.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *PreviewSegmentRequest) GetRule() *Rule {
@@ -2438,7 +2536,7 @@ type PreviewSegmentResponse struct {
 
 func (x *PreviewSegmentResponse) Reset() {
 	*x = PreviewSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2450,7 +2548,7 @@ func (x *PreviewSegmentResponse) String() string {
 func (*PreviewSegmentResponse) ProtoMessage() {}
 
 func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2463,7 +2561,7 @@ func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentResponse.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *PreviewSegmentResponse) GetSize() int64 {
@@ -2489,7 +2587,7 @@ type GetRfmGridRequest struct {
 
 func (x *GetRfmGridRequest) Reset() {
 	*x = GetRfmGridRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2501,7 +2599,7 @@ func (x *GetRfmGridRequest) String() string {
 func (*GetRfmGridRequest) ProtoMessage() {}
 
 func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2514,7 +2612,7 @@ func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
 func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
 }
 
 // RfmCell is one cell of the RFM grid.
@@ -2530,7 +2628,7 @@ type RfmCell struct {
 
 func (x *RfmCell) Reset() {
 	*x = RfmCell{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2542,7 +2640,7 @@ func (x *RfmCell) String() string {
 func (*RfmCell) ProtoMessage() {}
 
 func (x *RfmCell) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2653,7 @@ func (x *RfmCell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
 func (*RfmCell) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RfmCell) GetRecencyScore() int32 {
@@ -2599,7 +2697,7 @@ type GetRfmGridResponse struct {
 
 func (x *GetRfmGridResponse) Reset() {
 	*x = GetRfmGridResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2611,7 +2709,7 @@ func (x *GetRfmGridResponse) String() string {
 func (*GetRfmGridResponse) ProtoMessage() {}
 
 func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2624,7 +2722,7 @@ func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
 func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetRfmGridResponse) GetCells() []*RfmCell {
@@ -2657,7 +2755,7 @@ type GetLifecycleSettingsRequest struct {
 
 func (x *GetLifecycleSettingsRequest) Reset() {
 	*x = GetLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2669,7 +2767,7 @@ func (x *GetLifecycleSettingsRequest) String() string {
 func (*GetLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2682,7 +2780,7 @@ func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
 }
 
 // GetLifecycleSettingsResponse holds the settings in force.
@@ -2695,7 +2793,7 @@ type GetLifecycleSettingsResponse struct {
 
 func (x *GetLifecycleSettingsResponse) Reset() {
 	*x = GetLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2707,7 +2805,7 @@ func (x *GetLifecycleSettingsResponse) String() string {
 func (*GetLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2720,7 +2818,7 @@ func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2742,7 +2840,7 @@ type UpdateLifecycleSettingsRequest struct {
 
 func (x *UpdateLifecycleSettingsRequest) Reset() {
 	*x = UpdateLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +2852,7 @@ func (x *UpdateLifecycleSettingsRequest) String() string {
 func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +2865,7 @@ func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
@@ -2794,7 +2892,7 @@ type UpdateLifecycleSettingsResponse struct {
 
 func (x *UpdateLifecycleSettingsResponse) Reset() {
 	*x = UpdateLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2904,7 @@ func (x *UpdateLifecycleSettingsResponse) String() string {
 func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2917,7 @@ func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2839,7 +2937,7 @@ type GetCustomerFeaturesRequest struct {
 
 func (x *GetCustomerFeaturesRequest) Reset() {
 	*x = GetCustomerFeaturesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2851,7 +2949,7 @@ func (x *GetCustomerFeaturesRequest) String() string {
 func (*GetCustomerFeaturesRequest) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2864,7 +2962,7 @@ func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetCustomerFeaturesRequest) GetCustomerId() string {
@@ -2888,13 +2986,16 @@ type CustomerFeatures struct {
 	MonetaryScore  int32          `protobuf:"varint,7,opt,name=monetary_score,json=monetaryScore,proto3" json:"monetary_score,omitempty"`
 	EventCount     int64          `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
 	LifecycleStage LifecycleStage `protobuf:"varint,9,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Absent until the workspace's models are fitted, or when the customer
+	// has not purchased.
+	Predicted     *PredictedTraits `protobuf:"bytes,10,opt,name=predicted,proto3" json:"predicted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CustomerFeatures) Reset() {
 	*x = CustomerFeatures{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2906,7 +3007,7 @@ func (x *CustomerFeatures) String() string {
 func (*CustomerFeatures) ProtoMessage() {}
 
 func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2919,7 +3020,7 @@ func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerFeatures.ProtoReflect.Descriptor instead.
 func (*CustomerFeatures) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CustomerFeatures) GetCustomerId() string {
@@ -2985,6 +3086,194 @@ func (x *CustomerFeatures) GetLifecycleStage() LifecycleStage {
 	return LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
 }
 
+func (x *CustomerFeatures) GetPredicted() *PredictedTraits {
+	if x != nil {
+		return x.Predicted
+	}
+	return nil
+}
+
+// PredictedTraits are a customer's predictions from the last fit.
+type PredictedTraits struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	ProbabilityAlive      float64                `protobuf:"fixed64,1,opt,name=probability_alive,json=probabilityAlive,proto3" json:"probability_alive,omitempty"`
+	ExpectedPurchases_90D float64                `protobuf:"fixed64,2,opt,name=expected_purchases_90d,json=expectedPurchases90d,proto3" json:"expected_purchases_90d,omitempty"`
+	// Absent when the spend model could not be fitted (see
+	// FitPredictionsResponse.clv_unavailable_reason).
+	PredictedClv_12M *float64               `protobuf:"fixed64,3,opt,name=predicted_clv_12m,json=predictedClv12m,proto3,oneof" json:"predicted_clv_12m,omitempty"`
+	FitTime          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=fit_time,json=fitTime,proto3" json:"fit_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PredictedTraits) Reset() {
+	*x = PredictedTraits{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictedTraits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictedTraits) ProtoMessage() {}
+
+func (x *PredictedTraits) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictedTraits.ProtoReflect.Descriptor instead.
+func (*PredictedTraits) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PredictedTraits) GetProbabilityAlive() float64 {
+	if x != nil {
+		return x.ProbabilityAlive
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetExpectedPurchases_90D() float64 {
+	if x != nil {
+		return x.ExpectedPurchases_90D
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetPredictedClv_12M() float64 {
+	if x != nil && x.PredictedClv_12M != nil {
+		return *x.PredictedClv_12M
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetFitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FitTime
+	}
+	return nil
+}
+
+// FitPredictionsRequest is empty.
+type FitPredictionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FitPredictionsRequest) Reset() {
+	*x = FitPredictionsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitPredictionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitPredictionsRequest) ProtoMessage() {}
+
+func (x *FitPredictionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitPredictionsRequest.ProtoReflect.Descriptor instead.
+func (*FitPredictionsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{45}
+}
+
+// FitPredictionsResponse summarises the fit.
+type FitPredictionsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FitTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=fit_time,json=fitTime,proto3" json:"fit_time,omitempty"`
+	// Purchasing customers predicted.
+	Customers int64 `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	// Customers with more than one purchase day.
+	RepeatCustomers int64 `protobuf:"varint,3,opt,name=repeat_customers,json=repeatCustomers,proto3" json:"repeat_customers,omitempty"`
+	// Why predicted_clv_12m is missing, when it is (the spend model did not
+	// apply); empty otherwise.
+	ClvUnavailableReason string `protobuf:"bytes,4,opt,name=clv_unavailable_reason,json=clvUnavailableReason,proto3" json:"clv_unavailable_reason,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *FitPredictionsResponse) Reset() {
+	*x = FitPredictionsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitPredictionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitPredictionsResponse) ProtoMessage() {}
+
+func (x *FitPredictionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitPredictionsResponse.ProtoReflect.Descriptor instead.
+func (*FitPredictionsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *FitPredictionsResponse) GetFitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FitTime
+	}
+	return nil
+}
+
+func (x *FitPredictionsResponse) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *FitPredictionsResponse) GetRepeatCustomers() int64 {
+	if x != nil {
+		return x.RepeatCustomers
+	}
+	return 0
+}
+
+func (x *FitPredictionsResponse) GetClvUnavailableReason() string {
+	if x != nil {
+		return x.ClvUnavailableReason
+	}
+	return ""
+}
+
 // GetCustomerFeaturesResponse holds the features.
 type GetCustomerFeaturesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2995,7 +3284,7 @@ type GetCustomerFeaturesResponse struct {
 
 func (x *GetCustomerFeaturesResponse) Reset() {
 	*x = GetCustomerFeaturesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3296,7 @@ func (x *GetCustomerFeaturesResponse) String() string {
 func (*GetCustomerFeaturesResponse) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3309,7 @@ func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
@@ -3048,7 +3337,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3060,7 +3349,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3073,7 +3362,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -3132,7 +3421,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x19\n" +
-	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xe7\x03\n" +
+	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xb1\x04\n" +
 	"\x04Rule\x123\n" +
 	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
 	"\x03any\x18\x02 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03any\x123\n" +
@@ -3141,14 +3430,16 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x05event\x18\x05 \x01(\v2&.kizuna.segmentation.v1.EventConditionR\x05event\x126\n" +
 	"\x03rfm\x18\x06 \x01(\v2$.kizuna.segmentation.v1.RfmConditionR\x03rfm\x12B\n" +
 	"\asegment\x18\a \x01(\v2(.kizuna.segmentation.v1.SegmentConditionR\asegment\x12H\n" +
-	"\tlifecycle\x18\b \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionR\tlifecycle\"\x80\x04\n" +
+	"\tlifecycle\x18\b \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionR\tlifecycle\x12H\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionR\tpredicted\"\xcc\x04\n" +
 	"\tCondition\x12>\n" +
 	"\x05trait\x18\x01 \x01(\v2&.kizuna.segmentation.v1.TraitConditionH\x00R\x05trait\x12>\n" +
 	"\x05event\x18\x02 \x01(\v2&.kizuna.segmentation.v1.EventConditionH\x00R\x05event\x128\n" +
 	"\x03rfm\x18\x03 \x01(\v2$.kizuna.segmentation.v1.RfmConditionH\x00R\x03rfm\x12D\n" +
 	"\asegment\x18\x04 \x01(\v2(.kizuna.segmentation.v1.SegmentConditionH\x00R\asegment\x12J\n" +
 	"\tlifecycle\x18\x05 \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionH\x00R\tlifecycle\x125\n" +
-	"\x03not\x18\b \x01(\v2!.kizuna.segmentation.v1.ConditionH\x00R\x03not\x123\n" +
+	"\x03not\x18\b \x01(\v2!.kizuna.segmentation.v1.ConditionH\x00R\x03not\x12J\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionH\x00R\tpredicted\x123\n" +
 	"\x03all\x18\x06 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
 	"\x03any\x18\a \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03anyB\x06\n" +
 	"\x04kind\"\x9a\x01\n" +
@@ -3204,7 +3495,12 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tR\tsegmentId\"T\n" +
 	"\x12LifecycleCondition\x12>\n" +
-	"\x06stages\x18\x01 \x03(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x06stages\"\x83\x01\n" +
+	"\x06stages\x18\x01 \x03(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x06stages\"\x8a\x01\n" +
+	"\x12PredictedCondition\x12\x14\n" +
+	"\x05trait\x18\x01 \x01(\tR\x05trait\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\x83\x01\n" +
 	"\x11LifecycleSettings\x12(\n" +
 	"\x10loyal_min_orders\x18\x01 \x01(\x05R\x0eloyalMinOrders\x12!\n" +
 	"\fdormant_days\x18\x02 \x01(\x05R\vdormantDays\x12!\n" +
@@ -3297,7 +3593,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"=\n" +
 	"\x1aGetCustomerFeaturesRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\x99\x03\n" +
+	"customerId\"\xe0\x03\n" +
 	"\x10CustomerFeatures\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -3310,7 +3606,21 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x0emonetary_score\x18\a \x01(\x05R\rmonetaryScore\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
 	"eventCount\x12O\n" +
-	"\x0flifecycle_stage\x18\t \x01(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x0elifecycleStage\"c\n" +
+	"\x0flifecycle_stage\x18\t \x01(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x0elifecycleStage\x12E\n" +
+	"\tpredicted\x18\n" +
+	" \x01(\v2'.kizuna.segmentation.v1.PredictedTraitsR\tpredicted\"\xf2\x01\n" +
+	"\x0fPredictedTraits\x12+\n" +
+	"\x11probability_alive\x18\x01 \x01(\x01R\x10probabilityAlive\x124\n" +
+	"\x16expected_purchases_90d\x18\x02 \x01(\x01R\x14expectedPurchases90d\x12/\n" +
+	"\x11predicted_clv_12m\x18\x03 \x01(\x01H\x00R\x0fpredictedClv12m\x88\x01\x01\x125\n" +
+	"\bfit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\afitTimeB\x14\n" +
+	"\x12_predicted_clv_12m\"\x17\n" +
+	"\x15FitPredictionsRequest\"\xce\x01\n" +
+	"\x16FitPredictionsResponse\x125\n" +
+	"\bfit_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\afitTime\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12)\n" +
+	"\x10repeat_customers\x18\x03 \x01(\x03R\x0frepeatCustomers\x124\n" +
+	"\x16clv_unavailable_reason\x18\x04 \x01(\tR\x14clvUnavailableReason\"c\n" +
 	"\x1bGetCustomerFeaturesResponse\x12D\n" +
 	"\bfeatures\x18\x01 \x01(\v2(.kizuna.segmentation.v1.CustomerFeaturesR\bfeatures\"\xe8\x01\n" +
 	"\x11MembershipChanged\x12\x1b\n" +
@@ -3368,7 +3678,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04HOUR\x10\x01\x12\a\n" +
 	"\x03DAY\x10\x02\x12\b\n" +
-	"\x04WEEK\x10\x032\xef\x0f\n" +
+	"\x04WEEK\x10\x032\x81\x11\n" +
 	"\x0eSegmentService\x12\x8b\x01\n" +
 	"\rCreateSegment\x12,.kizuna.segmentation.v1.CreateSegmentRequest\x1a-.kizuna.segmentation.v1.CreateSegmentResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\asegment\"\f/v1/segments\x12\x86\x01\n" +
 	"\n" +
@@ -3383,7 +3693,8 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
 	"GetRfmGrid\x12).kizuna.segmentation.v1.GetRfmGridRequest\x1a*.kizuna.segmentation.v1.GetRfmGridResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm:grid\x12\xa0\x01\n" +
 	"\x14GetLifecycleSettings\x123.kizuna.segmentation.v1.GetLifecycleSettingsRequest\x1a4.kizuna.segmentation.v1.GetLifecycleSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/lifecycleSettings\x12\xb3\x01\n" +
-	"\x17UpdateLifecycleSettings\x126.kizuna.segmentation.v1.UpdateLifecycleSettingsRequest\x1a7.kizuna.segmentation.v1.UpdateLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!:\bsettings2\x15/v1/lifecycleSettings\x12\xac\x01\n" +
+	"\x17UpdateLifecycleSettings\x126.kizuna.segmentation.v1.UpdateLifecycleSettingsRequest\x1a7.kizuna.segmentation.v1.UpdateLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!:\bsettings2\x15/v1/lifecycleSettings\x12\x8f\x01\n" +
+	"\x0eFitPredictions\x12-.kizuna.segmentation.v1.FitPredictionsRequest\x1a..kizuna.segmentation.v1.FitPredictionsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/predictions:fit\x12\xac\x01\n" +
 	"\x13GetCustomerFeatures\x122.kizuna.segmentation.v1.GetCustomerFeaturesRequest\x1a3.kizuna.segmentation.v1.GetCustomerFeaturesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/featuresB\xe9\x01\n" +
 	"\x1acom.kizuna.segmentation.v1B\rSegmentsProtoP\x01ZBgithub.com/kizuna/kizuna/gen/kizuna/segmentation/v1;segmentationv1\xa2\x02\x03KSX\xaa\x02\x16Kizuna.Segmentation.V1\xca\x02\x16Kizuna\\Segmentation\\V1\xe2\x02\"Kizuna\\Segmentation\\V1\\GPBMetadata\xea\x02\x18Kizuna::Segmentation::V1b\x06proto3"
 
@@ -3400,7 +3711,7 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
 	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
@@ -3419,44 +3730,48 @@ var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(*RfmCondition)(nil),                    // 14: kizuna.segmentation.v1.RfmCondition
 	(*SegmentCondition)(nil),                // 15: kizuna.segmentation.v1.SegmentCondition
 	(*LifecycleCondition)(nil),              // 16: kizuna.segmentation.v1.LifecycleCondition
-	(*LifecycleSettings)(nil),               // 17: kizuna.segmentation.v1.LifecycleSettings
-	(*CreateSegmentRequest)(nil),            // 18: kizuna.segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),           // 19: kizuna.segmentation.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),               // 20: kizuna.segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),              // 21: kizuna.segmentation.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),             // 22: kizuna.segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),            // 23: kizuna.segmentation.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),            // 24: kizuna.segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),           // 25: kizuna.segmentation.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),       // 26: kizuna.segmentation.v1.ListSegmentMembersRequest
-	(*SegmentMember)(nil),                   // 27: kizuna.segmentation.v1.SegmentMember
-	(*ListSegmentMembersResponse)(nil),      // 28: kizuna.segmentation.v1.ListSegmentMembersResponse
-	(*ListCustomerSegmentsRequest)(nil),     // 29: kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	(*ListCustomerSegmentsResponse)(nil),    // 30: kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	(*UpdateSegmentRequest)(nil),            // 31: kizuna.segmentation.v1.UpdateSegmentRequest
-	(*UpdateSegmentResponse)(nil),           // 32: kizuna.segmentation.v1.UpdateSegmentResponse
-	(*ListSegmentSizesRequest)(nil),         // 33: kizuna.segmentation.v1.ListSegmentSizesRequest
-	(*SegmentSize)(nil),                     // 34: kizuna.segmentation.v1.SegmentSize
-	(*ListSegmentSizesResponse)(nil),        // 35: kizuna.segmentation.v1.ListSegmentSizesResponse
-	(*PreviewSegmentRequest)(nil),           // 36: kizuna.segmentation.v1.PreviewSegmentRequest
-	(*PreviewSegmentResponse)(nil),          // 37: kizuna.segmentation.v1.PreviewSegmentResponse
-	(*GetRfmGridRequest)(nil),               // 38: kizuna.segmentation.v1.GetRfmGridRequest
-	(*RfmCell)(nil),                         // 39: kizuna.segmentation.v1.RfmCell
-	(*GetRfmGridResponse)(nil),              // 40: kizuna.segmentation.v1.GetRfmGridResponse
-	(*GetLifecycleSettingsRequest)(nil),     // 41: kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	(*GetLifecycleSettingsResponse)(nil),    // 42: kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	(*UpdateLifecycleSettingsRequest)(nil),  // 43: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	(*UpdateLifecycleSettingsResponse)(nil), // 44: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	(*GetCustomerFeaturesRequest)(nil),      // 45: kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	(*CustomerFeatures)(nil),                // 46: kizuna.segmentation.v1.CustomerFeatures
-	(*GetCustomerFeaturesResponse)(nil),     // 47: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),               // 48: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),           // 49: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 50: google.protobuf.FieldMask
+	(*PredictedCondition)(nil),              // 17: kizuna.segmentation.v1.PredictedCondition
+	(*LifecycleSettings)(nil),               // 18: kizuna.segmentation.v1.LifecycleSettings
+	(*CreateSegmentRequest)(nil),            // 19: kizuna.segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),           // 20: kizuna.segmentation.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),               // 21: kizuna.segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),              // 22: kizuna.segmentation.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),             // 23: kizuna.segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),            // 24: kizuna.segmentation.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),            // 25: kizuna.segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),           // 26: kizuna.segmentation.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),       // 27: kizuna.segmentation.v1.ListSegmentMembersRequest
+	(*SegmentMember)(nil),                   // 28: kizuna.segmentation.v1.SegmentMember
+	(*ListSegmentMembersResponse)(nil),      // 29: kizuna.segmentation.v1.ListSegmentMembersResponse
+	(*ListCustomerSegmentsRequest)(nil),     // 30: kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	(*ListCustomerSegmentsResponse)(nil),    // 31: kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	(*UpdateSegmentRequest)(nil),            // 32: kizuna.segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),           // 33: kizuna.segmentation.v1.UpdateSegmentResponse
+	(*ListSegmentSizesRequest)(nil),         // 34: kizuna.segmentation.v1.ListSegmentSizesRequest
+	(*SegmentSize)(nil),                     // 35: kizuna.segmentation.v1.SegmentSize
+	(*ListSegmentSizesResponse)(nil),        // 36: kizuna.segmentation.v1.ListSegmentSizesResponse
+	(*PreviewSegmentRequest)(nil),           // 37: kizuna.segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),          // 38: kizuna.segmentation.v1.PreviewSegmentResponse
+	(*GetRfmGridRequest)(nil),               // 39: kizuna.segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                         // 40: kizuna.segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),              // 41: kizuna.segmentation.v1.GetRfmGridResponse
+	(*GetLifecycleSettingsRequest)(nil),     // 42: kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),    // 43: kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),  // 44: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil), // 45: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	(*GetCustomerFeaturesRequest)(nil),      // 46: kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	(*CustomerFeatures)(nil),                // 47: kizuna.segmentation.v1.CustomerFeatures
+	(*PredictedTraits)(nil),                 // 48: kizuna.segmentation.v1.PredictedTraits
+	(*FitPredictionsRequest)(nil),           // 49: kizuna.segmentation.v1.FitPredictionsRequest
+	(*FitPredictionsResponse)(nil),          // 50: kizuna.segmentation.v1.FitPredictionsResponse
+	(*GetCustomerFeaturesResponse)(nil),     // 51: kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	(*MembershipChanged)(nil),               // 52: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 53: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 54: google.protobuf.FieldMask
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	5,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	49, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	53, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
 	6,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
@@ -3465,87 +3780,95 @@ var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	14, // 7: kizuna.segmentation.v1.Rule.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
 	15, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
 	16, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
-	7,  // 10: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	12, // 11: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
-	14, // 12: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	15, // 13: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
-	16, // 14: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
-	6,  // 15: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
-	6,  // 16: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
-	6,  // 17: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
-	0,  // 18: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
-	0,  // 19: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
-	1,  // 20: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
-	0,  // 21: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
-	49, // 22: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	49, // 23: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	49, // 24: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
-	49, // 25: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
-	10, // 26: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
-	8,  // 27: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
-	9,  // 28: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
-	11, // 29: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	11, // 30: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	13, // 31: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
-	13, // 32: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
-	13, // 33: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
-	2,  // 34: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
-	4,  // 35: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 36: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 37: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 38: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	49, // 39: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
-	27, // 40: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
-	4,  // 41: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 42: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	50, // 43: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 44: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 45: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
-	49, // 46: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
-	49, // 47: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
-	49, // 48: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
-	34, // 49: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
-	5,  // 50: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
-	39, // 51: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
-	17, // 52: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	17, // 53: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	50, // 54: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	17, // 55: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	49, // 56: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
-	2,  // 57: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
-	46, // 58: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	49, // 59: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	18, // 60: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	20, // 61: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	22, // 62: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	24, // 63: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	26, // 64: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	29, // 65: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	31, // 66: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
-	33, // 67: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
-	36, // 68: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
-	38, // 69: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
-	41, // 70: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	43, // 71: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	45, // 72: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	19, // 73: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	21, // 74: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	23, // 75: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	25, // 76: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	28, // 77: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	30, // 78: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	32, // 79: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
-	35, // 80: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
-	37, // 81: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
-	40, // 82: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
-	42, // 83: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	44, // 84: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	47, // 85: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	73, // [73:86] is the sub-list for method output_type
-	60, // [60:73] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	17, // 10: kizuna.segmentation.v1.Rule.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
+	7,  // 11: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 12: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 13: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 14: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 15: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	6,  // 16: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
+	17, // 17: kizuna.segmentation.v1.Condition.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
+	6,  // 18: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 19: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
+	0,  // 20: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 21: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 22: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	0,  // 23: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
+	53, // 24: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	53, // 25: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	53, // 26: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	53, // 27: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	10, // 28: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
+	8,  // 29: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	9,  // 30: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
+	11, // 31: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	11, // 32: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	13, // 33: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 34: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 35: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
+	2,  // 36: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
+	0,  // 37: kizuna.segmentation.v1.PredictedCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	4,  // 38: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 39: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 40: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 41: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	53, // 42: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	28, // 43: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
+	4,  // 44: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 45: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	54, // 46: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 47: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 48: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
+	53, // 49: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	53, // 50: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	53, // 51: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
+	35, // 52: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
+	5,  // 53: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
+	40, // 54: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
+	18, // 55: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	18, // 56: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	54, // 57: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18, // 58: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	53, // 59: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	2,  // 60: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
+	48, // 61: kizuna.segmentation.v1.CustomerFeatures.predicted:type_name -> kizuna.segmentation.v1.PredictedTraits
+	53, // 62: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
+	53, // 63: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
+	47, // 64: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
+	53, // 65: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	19, // 66: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	21, // 67: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	23, // 68: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	25, // 69: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	27, // 70: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	30, // 71: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	32, // 72: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	34, // 73: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
+	37, // 74: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	39, // 75: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	42, // 76: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	44, // 77: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	49, // 78: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
+	46, // 79: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	20, // 80: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	22, // 81: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	24, // 82: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	26, // 83: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	29, // 84: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	31, // 85: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	33, // 86: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	36, // 87: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
+	38, // 88: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	41, // 89: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	43, // 90: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	45, // 91: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	50, // 92: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
+	51, // 93: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	80, // [80:94] is the sub-list for method output_type
+	66, // [66:80] is the sub-list for method input_type
+	66, // [66:66] is the sub-list for extension type_name
+	66, // [66:66] is the sub-list for extension extendee
+	0,  // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -3560,15 +3883,17 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 		(*Condition_Segment)(nil),
 		(*Condition_Lifecycle)(nil),
 		(*Condition_Not)(nil),
+		(*Condition_Predicted)(nil),
 	}
 	file_kizuna_segmentation_v1_segments_proto_msgTypes[8].OneofWrappers = []any{}
+	file_kizuna_segmentation_v1_segments_proto_msgTypes[44].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   45,
+			NumMessages:   49,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

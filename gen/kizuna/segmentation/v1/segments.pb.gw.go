@@ -533,6 +533,33 @@ func local_request_SegmentService_UpdateLifecycleSettings_0(ctx context.Context,
 	return msg, metadata, err
 }
 
+func request_SegmentService_FitPredictions_0(ctx context.Context, marshaler runtime.Marshaler, client SegmentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq FitPredictionsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.FitPredictions(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_SegmentService_FitPredictions_0(ctx context.Context, marshaler runtime.Marshaler, server SegmentServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq FitPredictionsRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.FitPredictions(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_SegmentService_GetCustomerFeatures_0(ctx context.Context, marshaler runtime.Marshaler, client SegmentServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq GetCustomerFeaturesRequest
@@ -818,6 +845,26 @@ func RegisterSegmentServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SegmentService_UpdateLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_SegmentService_FitPredictions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kizuna.segmentation.v1.SegmentService/FitPredictions", runtime.WithHTTPPathPattern("/v1/predictions:fit"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_SegmentService_FitPredictions_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SegmentService_FitPredictions_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SegmentService_GetCustomerFeatures_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1082,6 +1129,23 @@ func RegisterSegmentServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_SegmentService_UpdateLifecycleSettings_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_SegmentService_FitPredictions_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kizuna.segmentation.v1.SegmentService/FitPredictions", runtime.WithHTTPPathPattern("/v1/predictions:fit"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_SegmentService_FitPredictions_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_SegmentService_FitPredictions_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodGet, pattern_SegmentService_GetCustomerFeatures_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1115,6 +1179,7 @@ var (
 	pattern_SegmentService_GetRfmGrid_0              = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "rfm"}, "grid"))
 	pattern_SegmentService_GetLifecycleSettings_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lifecycleSettings"}, ""))
 	pattern_SegmentService_UpdateLifecycleSettings_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "lifecycleSettings"}, ""))
+	pattern_SegmentService_FitPredictions_0          = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "predictions"}, "fit"))
 	pattern_SegmentService_GetCustomerFeatures_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "customers", "customer_id", "features"}, ""))
 )
 
@@ -1131,5 +1196,6 @@ var (
 	forward_SegmentService_GetRfmGrid_0              = runtime.ForwardResponseMessage
 	forward_SegmentService_GetLifecycleSettings_0    = runtime.ForwardResponseMessage
 	forward_SegmentService_UpdateLifecycleSettings_0 = runtime.ForwardResponseMessage
+	forward_SegmentService_FitPredictions_0          = runtime.ForwardResponseMessage
 	forward_SegmentService_GetCustomerFeatures_0     = runtime.ForwardResponseMessage
 )

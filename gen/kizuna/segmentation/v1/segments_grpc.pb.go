@@ -31,6 +31,7 @@ const (
 	SegmentService_GetRfmGrid_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetRfmGrid"
 	SegmentService_GetLifecycleSettings_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/GetLifecycleSettings"
 	SegmentService_UpdateLifecycleSettings_FullMethodName = "/kizuna.segmentation.v1.SegmentService/UpdateLifecycleSettings"
+	SegmentService_FitPredictions_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/FitPredictions"
 	SegmentService_GetCustomerFeatures_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
 )
 
@@ -81,8 +82,14 @@ type SegmentServiceClient interface {
 	// update_mask; every field when empty); customers move between stages
 	// at once.
 	UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error)
+	// FitPredictions refits the workspace's purchase models (BG/NBD for
+	// purchases, Gamma-Gamma for spend) on its orders now and stores every
+	// purchasing customer's predicted traits; the service also refits each
+	// workspace daily. A workspace with too little data gets
+	// FailedPrecondition with the reason, and no predictions.
+	FitPredictions(ctx context.Context, in *FitPredictionsRequest, opts ...grpc.CallOption) (*FitPredictionsResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores, lifecycle stage.
+	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error)
 }
 
@@ -214,6 +221,16 @@ func (c *segmentServiceClient) UpdateLifecycleSettings(ctx context.Context, in *
 	return out, nil
 }
 
+func (c *segmentServiceClient) FitPredictions(ctx context.Context, in *FitPredictionsRequest, opts ...grpc.CallOption) (*FitPredictionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FitPredictionsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_FitPredictions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *segmentServiceClient) GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCustomerFeaturesResponse)
@@ -271,8 +288,14 @@ type SegmentServiceServer interface {
 	// update_mask; every field when empty); customers move between stages
 	// at once.
 	UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error)
+	// FitPredictions refits the workspace's purchase models (BG/NBD for
+	// purchases, Gamma-Gamma for spend) on its orders now and stores every
+	// purchasing customer's predicted traits; the service also refits each
+	// workspace daily. A workspace with too little data gets
+	// FailedPrecondition with the reason, and no predictions.
+	FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores, lifecycle stage.
+	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error)
 	mustEmbedUnimplementedSegmentServiceServer()
 }
@@ -319,6 +342,9 @@ func (UnimplementedSegmentServiceServer) GetLifecycleSettings(context.Context, *
 }
 func (UnimplementedSegmentServiceServer) UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateLifecycleSettings not implemented")
+}
+func (UnimplementedSegmentServiceServer) FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FitPredictions not implemented")
 }
 func (UnimplementedSegmentServiceServer) GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomerFeatures not implemented")
@@ -560,6 +586,24 @@ func _SegmentService_UpdateLifecycleSettings_Handler(srv interface{}, ctx contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentService_FitPredictions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FitPredictionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).FitPredictions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_FitPredictions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).FitPredictions(ctx, req.(*FitPredictionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SegmentService_GetCustomerFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCustomerFeaturesRequest)
 	if err := dec(in); err != nil {
@@ -632,6 +676,10 @@ var SegmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateLifecycleSettings",
 			Handler:    _SegmentService_UpdateLifecycleSettings_Handler,
+		},
+		{
+			MethodName: "FitPredictions",
+			Handler:    _SegmentService_FitPredictions_Handler,
 		},
 		{
 			MethodName: "GetCustomerFeatures",

@@ -203,6 +203,12 @@ func (s *Server) GetCustomerFeatures(ctx context.Context, req *segmentationv1.Ge
 		out.RecencyScore, out.FrequencyScore, out.MonetaryScore = f.RFM.Recency, f.RFM.Frequency, f.RFM.Monetary
 	}
 	out.LifecycleStage = stageToProto(f.Stage)
+	if p := f.Prediction; p != nil {
+		out.Predicted = &segmentationv1.PredictedTraits{
+			ProbabilityAlive: p.ProbabilityAlive, ExpectedPurchases_90D: p.ExpectedPurchases, PredictedClv_12M: p.CLV,
+			FitTime: timestampOrNil(f.PredictionFit.Time),
+		}
+	}
 	return &segmentationv1.GetCustomerFeaturesResponse{Features: out}, nil
 }
 
@@ -313,6 +319,22 @@ func (s *Server) PreviewSegment(ctx context.Context, req *segmentationv1.Preview
 }
 
 const defaultPreviewSample = 10
+
+// FitPredictions implements segmentationv1.SegmentServiceServer.
+func (s *Server) FitPredictions(ctx context.Context, _ *segmentationv1.FitPredictionsRequest) (*segmentationv1.FitPredictionsResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fit, err := s.engine.FitPredictions(ctx, ws)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &segmentationv1.FitPredictionsResponse{
+		FitTime: timestamppb.New(fit.Time), Customers: fit.Customers, RepeatCustomers: fit.RepeatCustomers,
+		ClvUnavailableReason: fit.CLVUnavailableReason,
+	}, nil
+}
 
 // GetRfmGrid implements segmentationv1.SegmentServiceServer.
 func (s *Server) GetRfmGrid(ctx context.Context, _ *segmentationv1.GetRfmGridRequest) (*segmentationv1.GetRfmGridResponse, error) {
@@ -438,7 +460,10 @@ func toStatus(err error) error {
 	}
 	var limit *segment.LimitError
 	var inUse *segment.InUseError
+	var thin *segment.NotEnoughDataError
 	switch {
+	case errors.As(err, &thin):
+		return grpcstatus.New(codes.FailedPrecondition, thin.Error(), err)
 	case errors.As(err, &limit):
 		return grpcstatus.New(codes.ResourceExhausted, limit.Error(), err)
 	case errors.Is(err, segment.ErrBuiltIn):
@@ -467,6 +492,7 @@ type ruleNode interface {
 	GetRfm() *segmentationv1.RfmCondition
 	GetSegment() *segmentationv1.SegmentCondition
 	GetLifecycle() *segmentationv1.LifecycleCondition
+	GetPredicted() *segmentationv1.PredictedCondition
 }
 
 var (
@@ -504,6 +530,9 @@ func ruleFromProto(n ruleNode) segment.Rule {
 	}
 	if c := n.GetSegment(); c != nil {
 		r.Segment = &segment.SegmentCondition{SegmentID: c.GetSegmentId()}
+	}
+	if c := n.GetPredicted(); c != nil {
+		r.Predicted = &segment.PredictedCondition{Trait: c.GetTrait(), Comparison: comparisonFromProto(c.GetOp(), c.GetValue(), c.GetValues())}
 	}
 	if c := n.GetLifecycle(); c != nil {
 		r.Lifecycle = &segment.LifecycleCondition{}
@@ -584,7 +613,7 @@ func segmentToProto(s segment.Segment) *segmentationv1.Segment {
 		Description: s.Description,
 		Rule: &segmentationv1.Rule{
 			All: root.GetAll(), Any: root.GetAny(), Not: root.GetNot(), Trait: root.GetTrait(), Event: root.GetEvent(),
-			Rfm: root.GetRfm(), Segment: root.GetSegment(), Lifecycle: root.GetLifecycle(),
+			Rfm: root.GetRfm(), Segment: root.GetSegment(), Lifecycle: root.GetLifecycle(), Predicted: root.GetPredicted(),
 		},
 		Size:       s.Size,
 		CreateTime: timestampOrNil(s.CreateTime),
@@ -617,6 +646,11 @@ func conditionToProto(r segment.Rule) *segmentationv1.Condition {
 		}}
 	case r.Segment != nil:
 		pc.Kind = &segmentationv1.Condition_Segment{Segment: &segmentationv1.SegmentCondition{SegmentId: r.Segment.SegmentID}}
+	case r.Predicted != nil:
+		op, value, values := comparisonToProto(r.Predicted.Comparison)
+		pc.Kind = &segmentationv1.Condition_Predicted{Predicted: &segmentationv1.PredictedCondition{
+			Trait: r.Predicted.Trait, Op: op, Value: value, Values: values,
+		}}
 	case r.Lifecycle != nil:
 		lc := &segmentationv1.LifecycleCondition{}
 		for _, st := range r.Lifecycle.Stages {

@@ -314,6 +314,15 @@ func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID stri
 		}
 		facts.Stage = StageOf(stats, settings, now)
 	}
+	if n.predicted {
+		p, ok, err := e.store.CustomerPrediction(ctx, workspaceID, customerID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			facts.Predicted = p.values()
+		}
+	}
 	return facts, nil
 }
 
@@ -414,6 +423,17 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 				p.members[m.CustomerID][m.SegmentID] = true
 			}
 		}
+		var preds map[string]map[string]float64
+		if n.predicted {
+			ps, err := e.store.PredictionsInRange(ctx, workspaceID, after, p.upTo)
+			if err != nil {
+				return err
+			}
+			preds = make(map[string]map[string]float64, len(ps))
+			for _, x := range ps {
+				preds[x.CustomerID] = x.values()
+			}
+		}
 		var events map[string][]Behaviour
 		if len(names) > 0 {
 			evs, err := e.store.BehavioursInRange(ctx, workspaceID, names, since, after, p.upTo)
@@ -426,7 +446,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 			}
 		}
 		for i, c := range page {
-			f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
+			f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
 			for _, id := range n.segments {
 				f.Segments[id] = p.members[c.ID][id]
 			}
@@ -1051,6 +1071,11 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 	}
 	now := e.now()
 	f := Features{CustomerID: customerID, Orders: stats, EventCount: c.EventCount, Stage: StageOf(stats, settings, now)}
+	if p, fit, ok, err := e.CustomerPrediction(ctx, workspaceID, customerID); err != nil {
+		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
+	} else if ok {
+		f.Prediction, f.PredictionFit = &p, fit
+	}
 	if stats.Count > 0 {
 		ent, err := e.rfmScores(ctx, workspaceID, now)
 		if err != nil {
@@ -1184,7 +1209,10 @@ func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
 			dynamic = append(dynamic, c.seg.ID)
 		}
 	}
-	return e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...))
+	if err := e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...)); err != nil {
+		return err
+	}
+	return e.refitIfDue(ctx, workspaceID)
 }
 
 // Recompute re-evaluates every segment of the workspace for every customer:

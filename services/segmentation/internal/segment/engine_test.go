@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
@@ -88,7 +89,14 @@ var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	st, err := store.New(context.Background(), sqldbtest.SQLite(t))
+	return newFixtureOn(t, sqldbtest.SQLite(t))
+}
+
+// newFixtureOn is newFixture on a given database, for tests run on both
+// backends.
+func newFixtureOn(t testing.TB, db *sqldb.DB) *fixture {
+	t.Helper()
+	st, err := store.New(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,9 @@ type Facts struct {
 	// Segments holds the segments the customer is a member of, as far as
 	// rules refer to them.
 	Segments map[string]bool
+	// Predicted holds the customer's predicted traits by name; nil without
+	// predictions.
+	Predicted map[string]float64
 }
 
 // Matcher is a compiled rule.
@@ -89,6 +92,15 @@ func (r Rule) Compile() Matcher {
 	case r.Segment != nil:
 		id := r.Segment.SegmentID
 		return func(f *Facts) bool { return f.Segments[id] }
+	case r.Predicted != nil:
+		name, cmp := r.Predicted.Trait, compileComparison(r.Predicted.Comparison)
+		return func(f *Facts) bool {
+			v, ok := f.Predicted[name]
+			if !ok {
+				return cmp.holds(nil, f.Now)
+			}
+			return cmp.holds([]any{v}, f.Now)
+		}
 	case r.Lifecycle != nil:
 		stages := slices.Clone(r.Lifecycle.Stages)
 		return func(f *Facts) bool { return slices.Contains(stages, f.Stage) }
@@ -241,6 +253,7 @@ type needs struct {
 	events    map[string]time.Time
 	rfm       bool
 	lifecycle bool
+	predicted bool
 	// segments are the ids of the segments referred to.
 	segments []string
 }
@@ -267,6 +280,8 @@ func (n *needs) add(r Rule, now time.Time) {
 			n.rfm = true
 		case x.Lifecycle != nil:
 			n.lifecycle = true
+		case x.Predicted != nil:
+			n.predicted = true
 		case x.Segment != nil:
 			n.segments = append(n.segments, x.Segment.SegmentID)
 		}

@@ -18,6 +18,7 @@ type Rule struct {
 	RFM       *RFMCondition       `json:"rfm,omitempty"`
 	Segment   *SegmentCondition   `json:"segment,omitempty"`
 	Lifecycle *LifecycleCondition `json:"lifecycle,omitempty"`
+	Predicted *PredictedCondition `json:"predicted,omitempty"`
 }
 
 // Operator names a comparison; the names are the REST API's.

@@ -210,4 +210,8 @@ type Features struct {
 	RFM        *Scores
 	EventCount int64
 	Stage      Stage
+	// Prediction is nil until the workspace's models are fitted or when
+	// the customer has not purchased.
+	Prediction    *Prediction
+	PredictionFit PredictionFit
 }

@@ -81,6 +81,25 @@ type Store interface {
 	// SetLifecycleSettings stores the workspace's lifecycle thresholds.
 	SetLifecycleSettings(ctx context.Context, workspaceID string, s LifecycleSettings) error
 
+	// Orders returns every order of the workspace.
+	Orders(ctx context.Context, workspaceID string) ([]OrderRow, error)
+	// SavePredictions replaces the workspace's predictions and records the
+	// fit, in one transaction.
+	SavePredictions(ctx context.Context, workspaceID string, fit PredictionFit, preds []Prediction) error
+	// CustomerPrediction returns one customer's prediction; ok is false
+	// when there is none.
+	CustomerPrediction(ctx context.Context, workspaceID, customerID string) (p Prediction, ok bool, err error)
+	// PredictionsInRange returns the predictions of the customers with
+	// after < customer_id <= upTo (no upper bound when upTo is empty).
+	PredictionsInRange(ctx context.Context, workspaceID, after, upTo string) ([]Prediction, error)
+	// LastPredictionFit returns the workspace's last successful fit (zero
+	// when none).
+	LastPredictionFit(ctx context.Context, workspaceID string) (PredictionFit, error)
+	// PredictionAttempt returns when the sweep last tried to fit the
+	// workspace (zero when never); SetPredictionAttempt records it.
+	PredictionAttempt(ctx context.Context, workspaceID string) (time.Time, error)
+	SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error
+
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
 	// MembershipsInRange lists memberships in the segments segmentIDs of

@@ -75,13 +75,13 @@ func validateNode(v *validation.Error, path string, r Rule, depth int) {
 	}
 	set := 0
 	for _, isSet := range []bool{len(r.All) > 0, len(r.Any) > 0, r.Not != nil, r.Trait != nil, r.Event != nil,
-		r.RFM != nil, r.Segment != nil, r.Lifecycle != nil} {
+		r.RFM != nil, r.Segment != nil, r.Lifecycle != nil, r.Predicted != nil} {
 		if isSet {
 			set++
 		}
 	}
 	if set != 1 {
-		v.Addf(path, "exactly one of all, any, not, trait, event, rfm, segment or lifecycle must be set")
+		v.Addf(path, "exactly one of all, any, not, trait, event, rfm, segment, lifecycle or predicted must be set")
 		return
 	}
 	switch {
@@ -114,6 +114,12 @@ func validateNode(v *validation.Error, path string, r Rule, depth int) {
 		validateRFM(v, path+".rfm", *r.RFM)
 	case r.Segment != nil:
 		checkID(v, path+".segment.segment_id", r.Segment.SegmentID)
+	case r.Predicted != nil:
+		p := path + ".predicted"
+		if !validPredictedTrait(r.Predicted.Trait) {
+			v.Addf(p+".trait", "must be one of %s", strings.Join(PredictedTraits, ", "))
+		}
+		validateComparison(v, p, r.Predicted.Comparison, append([]Operator{OpExists, OpNotExists}, numericOperators...))
 	case r.Lifecycle != nil:
 		p := path + ".lifecycle.stages"
 		switch n := len(r.Lifecycle.Stages); {
@@ -303,7 +309,7 @@ func validateComparison(v *validation.Error, p string, c Comparison, allowed []O
 		if single() && c.Value == "" && c.Op != OpEquals && c.Op != OpNotEquals {
 			v.Addf(p+".value", "required")
 		}
-		if slices.Equal(allowed, numericOperators) {
+		if !slices.Contains(allowed, OpContains) { // numeric comparisons only
 			if _, ok := parseNumber(Fold(c.Value)); !ok {
 				v.Addf(p+".value", "must be a number")
 			}

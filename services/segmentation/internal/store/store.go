@@ -1103,6 +1103,162 @@ GROUP BY change_time / $3 ORDER BY change_time / $3`, workspaceID, segmentID, wi
 	return out, nil
 }
 
+// Orders implements segment.Store.
+func (s *Store) Orders(ctx context.Context, workspaceID string) ([]segment.OrderRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, occurred_at, revenue FROM orders WHERE workspace_id = $1`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	defer rows.Close()
+	var out []segment.OrderRow
+	for rows.Next() {
+		var o segment.OrderRow
+		var at int64
+		if err := rows.Scan(&o.CustomerID, &at, &o.Revenue); err != nil {
+			return nil, fmt.Errorf("orders: %w", err)
+		}
+		o.Time = fromMicros(at)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	return out, nil
+}
+
+// predictionChunk bounds the prediction rows written per statement (five
+// parameters each).
+const predictionChunk = 150
+
+// SavePredictions implements segment.Store.
+func (s *Store) SavePredictions(ctx context.Context, workspaceID string, fit segment.PredictionFit, preds []segment.Prediction) error {
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM predictions WHERE workspace_id = $1`, workspaceID); err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(preds, predictionChunk) {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO predictions (workspace_id, customer_id, probability_alive, expected_purchases, clv) VALUES `)
+			args := make([]any, 0, 5*len(chunk))
+			for i, p := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+				var clv sql.NullFloat64
+				if p.CLV != nil {
+					clv = sql.NullFloat64{Float64: *p.CLV, Valid: true}
+				}
+				args = append(args, workspaceID, p.CustomerID, p.ProbabilityAlive, p.ExpectedPurchases, clv)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+VALUES ($1, $2, $3, $4, $5, $2) ON CONFLICT (workspace_id) DO UPDATE SET fit_time = excluded.fit_time, customers = excluded.customers,
+  repeat_customers = excluded.repeat_customers, clv_reason = excluded.clv_reason`,
+			workspaceID, micros(fit.Time), fit.Customers, fit.RepeatCustomers, fit.CLVUnavailableReason)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save predictions: %w", err)
+	}
+	return nil
+}
+
+const predictionColumns = `customer_id, probability_alive, expected_purchases, clv`
+
+func scanPrediction(row scanner) (segment.Prediction, error) {
+	var p segment.Prediction
+	var clv sql.NullFloat64
+	if err := row.Scan(&p.CustomerID, &p.ProbabilityAlive, &p.ExpectedPurchases, &clv); err != nil {
+		return segment.Prediction{}, err
+	}
+	if clv.Valid {
+		p.CLV = &clv.Float64
+	}
+	return p, nil
+}
+
+// CustomerPrediction implements segment.Store.
+func (s *Store) CustomerPrediction(ctx context.Context, workspaceID, customerID string) (segment.Prediction, bool, error) {
+	p, err := scanPrediction(s.db.QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions
+WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return segment.Prediction{}, false, nil
+	}
+	if err != nil {
+		return segment.Prediction{}, false, fmt.Errorf("prediction of %s: %w", customerID, err)
+	}
+	return p, true, nil
+}
+
+// PredictionsInRange implements segment.Store.
+func (s *Store) PredictionsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.Prediction, error) {
+	query, args := `SELECT `+predictionColumns+` FROM predictions WHERE workspace_id = $1 AND customer_id > $2`, []any{workspaceID, after}
+	if upTo != "" {
+		query, args = query+` AND customer_id <= $3`, append(args, upTo)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("predictions: %w", err)
+	}
+	defer rows.Close()
+	var out []segment.Prediction
+	for rows.Next() {
+		p, err := scanPrediction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("predictions: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("predictions: %w", err)
+	}
+	return out, nil
+}
+
+// LastPredictionFit implements segment.Store.
+func (s *Store) LastPredictionFit(ctx context.Context, workspaceID string) (segment.PredictionFit, error) {
+	var f segment.PredictionFit
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT fit_time, customers, repeat_customers, clv_reason FROM prediction_fits WHERE workspace_id = $1`,
+		workspaceID).Scan(&at, &f.Customers, &f.RepeatCustomers, &f.CLVUnavailableReason)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && at == 0 {
+		return segment.PredictionFit{}, nil
+	}
+	if err != nil {
+		return segment.PredictionFit{}, fmt.Errorf("last prediction fit: %w", err)
+	}
+	f.Time = fromMicros(at)
+	return f, nil
+}
+
+// PredictionAttempt implements segment.Store.
+func (s *Store) PredictionAttempt(ctx context.Context, workspaceID string) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT attempt_time FROM prediction_fits WHERE workspace_id = $1`, workspaceID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("prediction attempt: %w", err)
+	}
+	return fromMicros(at), nil
+}
+
+// SetPredictionAttempt implements segment.Store.
+func (s *Store) SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+VALUES ($1, 0, 0, 0, '', $2) ON CONFLICT (workspace_id) DO UPDATE SET attempt_time = excluded.attempt_time`, workspaceID, micros(at))
+	if err != nil {
+		return fmt.Errorf("record prediction attempt: %w", err)
+	}
+	return nil
+}
+
 // LifecycleSettings implements segment.Store.
 func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segment.LifecycleSettings, error) {
 	var ls segment.LifecycleSettings

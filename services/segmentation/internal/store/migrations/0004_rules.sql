@@ -25,3 +25,25 @@ CREATE TABLE membership_history (
 );
 INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta)
 SELECT workspace_id, segment_id, 'seed-' || customer_id, join_time, 1 FROM memberships;
+
+-- Predicted traits from the last fit of the workspace's purchase models,
+-- replaced wholesale by each fit; clv is NULL when the spend model did not
+-- apply.
+CREATE TABLE predictions (
+    workspace_id       TEXT NOT NULL,
+    customer_id        TEXT NOT NULL,
+    probability_alive  DOUBLE PRECISION NOT NULL,
+    expected_purchases DOUBLE PRECISION NOT NULL,
+    clv                DOUBLE PRECISION,
+    PRIMARY KEY (workspace_id, customer_id)
+);
+
+-- The last fit (fit_time 0: none yet) and the sweep's last attempt.
+CREATE TABLE prediction_fits (
+    workspace_id     TEXT NOT NULL PRIMARY KEY,
+    fit_time         BIGINT NOT NULL,
+    customers        BIGINT NOT NULL,
+    repeat_customers BIGINT NOT NULL,
+    clv_reason       TEXT NOT NULL,
+    attempt_time     BIGINT NOT NULL
+);
