@@ -141,6 +141,25 @@ func walkSegments(t *testing.T, c *client) {
 	}
 	check("lifecycle_dormant members", ours(c.members("lifecycle_dormant")), nil)
 
+	// A computed trait, read on the customer and used in a rule.
+	c.call("POST", "/v1/computedTraits", `{"key":"revenue_365d","event":"Order Completed","property":"revenue","fn":"SUM","withinDays":365}`, nil, nil)
+	var feats struct {
+		Features struct{ ComputedTraits map[string]float64 }
+	}
+	c.call("GET", "/v1/customers/"+ids["seg-e"]+"/features", "", nil, &feats)
+	if got := feats.Features.ComputedTraits["revenue_365d"]; got != 12000 {
+		t.Errorf("seg-e revenue_365d = %v, want 12000", got)
+	}
+	_, m = create(`{"displayName":"365d ≥ 5000","rule":{"computed":{"key":"revenue_365d","op":"GTE","value":"5000"}}}`)
+	check("computed trait rule", ours(m), []string{"seg-b", "seg-e"})
+
+	// Predictions need more shop than this: the service says so.
+	if code, body := c.do("POST", "/v1/predictions:fit", `{}`, bearer); code != 400 || !strings.Contains(string(body), `"code":9`) {
+		t.Errorf("fit on a tiny shop: status %d %s, want FailedPrecondition", code, body)
+	}
+	_, m = create(`{"displayName":"slipping","rule":{"predicted":{"trait":"probability_alive","op":"LT","value":"0.3"}}}`)
+	check("predicted without a fit", ours(m), nil)
+
 	// Stage counts over time: seg-b entered "dormant" today and left it.
 	var sizes struct {
 		Sizes []struct{ Time, Size, Joined, Left string }

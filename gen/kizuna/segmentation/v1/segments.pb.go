@@ -11,6 +11,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -142,6 +143,7 @@ func (Operator) EnumDescriptor() ([]byte, []int) {
 }
 
 // Aggregation combines the values of a property over a set of events.
+// Event aggregates take SUM, AVG, MIN and MAX; computed traits all.
 type Aggregation int32
 
 const (
@@ -150,6 +152,15 @@ const (
 	Aggregation_AVG                     Aggregation = 2
 	Aggregation_MIN                     Aggregation = 3
 	Aggregation_MAX                     Aggregation = 4
+	// The number of events (no property).
+	Aggregation_COUNT Aggregation = 5
+	// The property's value on the earliest event that has it.
+	Aggregation_FIRST Aggregation = 6
+	// The property's value on the latest event that has it.
+	Aggregation_LAST Aggregation = 7
+	// The property's most frequent value (text after folding; the latest
+	// seen wins a tie).
+	Aggregation_MOST_FREQUENT Aggregation = 8
 )
 
 // Enum value maps for Aggregation.
@@ -160,6 +171,10 @@ var (
 		2: "AVG",
 		3: "MIN",
 		4: "MAX",
+		5: "COUNT",
+		6: "FIRST",
+		7: "LAST",
+		8: "MOST_FREQUENT",
 	}
 	Aggregation_value = map[string]int32{
 		"AGGREGATION_UNSPECIFIED": 0,
@@ -167,6 +182,10 @@ var (
 		"AVG":                     2,
 		"MIN":                     3,
 		"MAX":                     4,
+		"COUNT":                   5,
+		"FIRST":                   6,
+		"LAST":                    7,
+		"MOST_FREQUENT":           8,
 	}
 )
 
@@ -439,6 +458,7 @@ type Rule struct {
 	Segment       *SegmentCondition   `protobuf:"bytes,7,opt,name=segment,proto3" json:"segment,omitempty"`
 	Lifecycle     *LifecycleCondition `protobuf:"bytes,8,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
 	Predicted     *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3" json:"predicted,omitempty"`
+	Computed      *ComputedCondition  `protobuf:"bytes,10,opt,name=computed,proto3" json:"computed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -536,6 +556,13 @@ func (x *Rule) GetPredicted() *PredictedCondition {
 	return nil
 }
 
+func (x *Rule) GetComputed() *ComputedCondition {
+	if x != nil {
+		return x.Computed
+	}
+	return nil
+}
+
 // Condition is one node of a rule tree below the root: exactly one of its
 // fields is set, with the meaning it has in Rule.
 type Condition struct {
@@ -549,6 +576,7 @@ type Condition struct {
 	//	*Condition_Lifecycle
 	//	*Condition_Not
 	//	*Condition_Predicted
+	//	*Condition_Computed
 	Kind          isCondition_Kind `protobuf_oneof:"kind"`
 	All           []*Condition     `protobuf:"bytes,6,rep,name=all,proto3" json:"all,omitempty"`
 	Any           []*Condition     `protobuf:"bytes,7,rep,name=any,proto3" json:"any,omitempty"`
@@ -656,6 +684,15 @@ func (x *Condition) GetPredicted() *PredictedCondition {
 	return nil
 }
 
+func (x *Condition) GetComputed() *ComputedCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Computed); ok {
+			return x.Computed
+		}
+	}
+	return nil
+}
+
 func (x *Condition) GetAll() []*Condition {
 	if x != nil {
 		return x.All
@@ -702,6 +739,10 @@ type Condition_Predicted struct {
 	Predicted *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3,oneof"`
 }
 
+type Condition_Computed struct {
+	Computed *ComputedCondition `protobuf:"bytes,10,opt,name=computed,proto3,oneof"`
+}
+
 func (*Condition_Trait) isCondition_Kind() {}
 
 func (*Condition_Event) isCondition_Kind() {}
@@ -715,6 +756,8 @@ func (*Condition_Lifecycle) isCondition_Kind() {}
 func (*Condition_Not) isCondition_Kind() {}
 
 func (*Condition_Predicted) isCondition_Kind() {}
+
+func (*Condition_Computed) isCondition_Kind() {}
 
 // TraitCondition compares a trait of the customer. A missing or null trait
 // matches only NOT_EXISTS. A list trait matches when one of its elements
@@ -1483,6 +1526,438 @@ func (x *PredictedCondition) GetValues() []string {
 	return nil
 }
 
+// ComputedCondition compares a computed trait of the customer (see
+// ComputedTrait); a customer with no value matches only NOT_EXISTS.
+type ComputedCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Op            Operator               `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputedCondition) Reset() {
+	*x = ComputedCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputedCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputedCondition) ProtoMessage() {}
+
+func (x *ComputedCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputedCondition.ProtoReflect.Descriptor instead.
+func (*ComputedCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ComputedCondition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ComputedCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *ComputedCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ComputedCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// ComputedTrait is a per-customer aggregate over events: `fn` of
+// `property` over the customer's `event` events matching `where` in the
+// last `within_days` days (all time when 0). For example "revenue in the
+// last 90 days" is SUM of revenue over Order Completed in 90 days, and
+// "favourite category in the last 180 days" MOST_FREQUENT of category.
+type ComputedTrait struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lower-case letters, digits and underscores, starting with a letter; at
+	// most 64.
+	Key         string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Event       string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	// Required except for COUNT.
+	Property      string                 `protobuf:"bytes,4,opt,name=property,proto3" json:"property,omitempty"`
+	Fn            Aggregation            `protobuf:"varint,5,opt,name=fn,proto3,enum=kizuna.segmentation.v1.Aggregation" json:"fn,omitempty"`
+	WithinDays    int32                  `protobuf:"varint,6,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	Where         []*PropertyFilter      `protobuf:"bytes,7,rep,name=where,proto3" json:"where,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputedTrait) Reset() {
+	*x = ComputedTrait{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputedTrait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputedTrait) ProtoMessage() {}
+
+func (x *ComputedTrait) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputedTrait.ProtoReflect.Descriptor instead.
+func (*ComputedTrait) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ComputedTrait) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetFn() Aggregation {
+	if x != nil {
+		return x.Fn
+	}
+	return Aggregation_AGGREGATION_UNSPECIFIED
+}
+
+func (x *ComputedTrait) GetWithinDays() int32 {
+	if x != nil {
+		return x.WithinDays
+	}
+	return 0
+}
+
+func (x *ComputedTrait) GetWhere() []*PropertyFilter {
+	if x != nil {
+		return x.Where
+	}
+	return nil
+}
+
+func (x *ComputedTrait) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// CreateComputedTraitRequest carries the definition.
+type CreateComputedTraitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTrait *ComputedTrait         `protobuf:"bytes,1,opt,name=computed_trait,json=computedTrait,proto3" json:"computed_trait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateComputedTraitRequest) Reset() {
+	*x = CreateComputedTraitRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateComputedTraitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateComputedTraitRequest) ProtoMessage() {}
+
+func (x *CreateComputedTraitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateComputedTraitRequest.ProtoReflect.Descriptor instead.
+func (*CreateComputedTraitRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreateComputedTraitRequest) GetComputedTrait() *ComputedTrait {
+	if x != nil {
+		return x.ComputedTrait
+	}
+	return nil
+}
+
+// CreateComputedTraitResponse holds the stored definition.
+type CreateComputedTraitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTrait *ComputedTrait         `protobuf:"bytes,1,opt,name=computed_trait,json=computedTrait,proto3" json:"computed_trait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateComputedTraitResponse) Reset() {
+	*x = CreateComputedTraitResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateComputedTraitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateComputedTraitResponse) ProtoMessage() {}
+
+func (x *CreateComputedTraitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateComputedTraitResponse.ProtoReflect.Descriptor instead.
+func (*CreateComputedTraitResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateComputedTraitResponse) GetComputedTrait() *ComputedTrait {
+	if x != nil {
+		return x.ComputedTrait
+	}
+	return nil
+}
+
+// ListComputedTraitsRequest is empty: a workspace has at most 100.
+type ListComputedTraitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListComputedTraitsRequest) Reset() {
+	*x = ListComputedTraitsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComputedTraitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComputedTraitsRequest) ProtoMessage() {}
+
+func (x *ListComputedTraitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComputedTraitsRequest.ProtoReflect.Descriptor instead.
+func (*ListComputedTraitsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+}
+
+// ListComputedTraitsResponse lists the definitions by key.
+type ListComputedTraitsResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTraits []*ComputedTrait       `protobuf:"bytes,1,rep,name=computed_traits,json=computedTraits,proto3" json:"computed_traits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListComputedTraitsResponse) Reset() {
+	*x = ListComputedTraitsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComputedTraitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComputedTraitsResponse) ProtoMessage() {}
+
+func (x *ListComputedTraitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComputedTraitsResponse.ProtoReflect.Descriptor instead.
+func (*ListComputedTraitsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListComputedTraitsResponse) GetComputedTraits() []*ComputedTrait {
+	if x != nil {
+		return x.ComputedTraits
+	}
+	return nil
+}
+
+// DeleteComputedTraitRequest names a computed trait.
+type DeleteComputedTraitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteComputedTraitRequest) Reset() {
+	*x = DeleteComputedTraitRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteComputedTraitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteComputedTraitRequest) ProtoMessage() {}
+
+func (x *DeleteComputedTraitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteComputedTraitRequest.ProtoReflect.Descriptor instead.
+func (*DeleteComputedTraitRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteComputedTraitRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// DeleteComputedTraitResponse is empty.
+type DeleteComputedTraitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteComputedTraitResponse) Reset() {
+	*x = DeleteComputedTraitResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteComputedTraitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteComputedTraitResponse) ProtoMessage() {}
+
+func (x *DeleteComputedTraitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteComputedTraitResponse.ProtoReflect.Descriptor instead.
+func (*DeleteComputedTraitResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+}
+
 // LifecycleSettings are a workspace's lifecycle thresholds.
 type LifecycleSettings struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1499,7 +1974,7 @@ type LifecycleSettings struct {
 
 func (x *LifecycleSettings) Reset() {
 	*x = LifecycleSettings{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1986,7 @@ func (x *LifecycleSettings) String() string {
 func (*LifecycleSettings) ProtoMessage() {}
 
 func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1999,7 @@ func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LifecycleSettings.ProtoReflect.Descriptor instead.
 func (*LifecycleSettings) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *LifecycleSettings) GetLoyalMinOrders() int32 {
@@ -1558,7 +2033,7 @@ type CreateSegmentRequest struct {
 
 func (x *CreateSegmentRequest) Reset() {
 	*x = CreateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +2045,7 @@ func (x *CreateSegmentRequest) String() string {
 func (*CreateSegmentRequest) ProtoMessage() {}
 
 func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +2058,7 @@ func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateSegmentRequest) GetSegment() *Segment {
@@ -1603,7 +2078,7 @@ type CreateSegmentResponse struct {
 
 func (x *CreateSegmentResponse) Reset() {
 	*x = CreateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +2090,7 @@ func (x *CreateSegmentResponse) String() string {
 func (*CreateSegmentResponse) ProtoMessage() {}
 
 func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1628,7 +2103,7 @@ func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateSegmentResponse) GetSegment() *Segment {
@@ -1648,7 +2123,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +2135,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +2148,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSegmentRequest) GetSegmentId() string {
@@ -1693,7 +2168,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +2180,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +2193,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSegmentResponse) GetSegment() *Segment {
@@ -1739,7 +2214,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1751,7 +2226,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1764,7 +2239,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListSegmentsRequest) GetPageSize() int32 {
@@ -1792,7 +2267,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1804,7 +2279,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1817,7 +2292,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -1844,7 +2319,7 @@ type DeleteSegmentRequest struct {
 
 func (x *DeleteSegmentRequest) Reset() {
 	*x = DeleteSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1856,7 +2331,7 @@ func (x *DeleteSegmentRequest) String() string {
 func (*DeleteSegmentRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1869,7 +2344,7 @@ func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteSegmentRequest) GetSegmentId() string {
@@ -1888,7 +2363,7 @@ type DeleteSegmentResponse struct {
 
 func (x *DeleteSegmentResponse) Reset() {
 	*x = DeleteSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1900,7 +2375,7 @@ func (x *DeleteSegmentResponse) String() string {
 func (*DeleteSegmentResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2388,7 @@ func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
 }
 
 // ListSegmentMembersRequest pages through members.
@@ -1929,7 +2404,7 @@ type ListSegmentMembersRequest struct {
 
 func (x *ListSegmentMembersRequest) Reset() {
 	*x = ListSegmentMembersRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2416,7 @@ func (x *ListSegmentMembersRequest) String() string {
 func (*ListSegmentMembersRequest) ProtoMessage() {}
 
 func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2429,7 @@ func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListSegmentMembersRequest) GetSegmentId() string {
@@ -1989,7 +2464,7 @@ type SegmentMember struct {
 
 func (x *SegmentMember) Reset() {
 	*x = SegmentMember{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2001,7 +2476,7 @@ func (x *SegmentMember) String() string {
 func (*SegmentMember) ProtoMessage() {}
 
 func (x *SegmentMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2014,7 +2489,7 @@ func (x *SegmentMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMember.ProtoReflect.Descriptor instead.
 func (*SegmentMember) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SegmentMember) GetCustomerId() string {
@@ -2043,7 +2518,7 @@ type ListSegmentMembersResponse struct {
 
 func (x *ListSegmentMembersResponse) Reset() {
 	*x = ListSegmentMembersResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2530,7 @@ func (x *ListSegmentMembersResponse) String() string {
 func (*ListSegmentMembersResponse) ProtoMessage() {}
 
 func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2543,7 @@ func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSegmentMembersResponse) GetMembers() []*SegmentMember {
@@ -2102,7 +2577,7 @@ type ListCustomerSegmentsRequest struct {
 
 func (x *ListCustomerSegmentsRequest) Reset() {
 	*x = ListCustomerSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2589,7 @@ func (x *ListCustomerSegmentsRequest) String() string {
 func (*ListCustomerSegmentsRequest) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2602,7 @@ func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListCustomerSegmentsRequest) GetCustomerId() string {
@@ -2147,7 +2622,7 @@ type ListCustomerSegmentsResponse struct {
 
 func (x *ListCustomerSegmentsResponse) Reset() {
 	*x = ListCustomerSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2159,7 +2634,7 @@ func (x *ListCustomerSegmentsResponse) String() string {
 func (*ListCustomerSegmentsResponse) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2172,7 +2647,7 @@ func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListCustomerSegmentsResponse) GetSegments() []*Segment {
@@ -2194,7 +2669,7 @@ type UpdateSegmentRequest struct {
 
 func (x *UpdateSegmentRequest) Reset() {
 	*x = UpdateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2681,7 @@ func (x *UpdateSegmentRequest) String() string {
 func (*UpdateSegmentRequest) ProtoMessage() {}
 
 func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2694,7 @@ func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UpdateSegmentRequest) GetSegment() *Segment {
@@ -2246,7 +2721,7 @@ type UpdateSegmentResponse struct {
 
 func (x *UpdateSegmentResponse) Reset() {
 	*x = UpdateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2258,7 +2733,7 @@ func (x *UpdateSegmentResponse) String() string {
 func (*UpdateSegmentResponse) ProtoMessage() {}
 
 func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2271,7 +2746,7 @@ func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UpdateSegmentResponse) GetSegment() *Segment {
@@ -2298,7 +2773,7 @@ type ListSegmentSizesRequest struct {
 
 func (x *ListSegmentSizesRequest) Reset() {
 	*x = ListSegmentSizesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2785,7 @@ func (x *ListSegmentSizesRequest) String() string {
 func (*ListSegmentSizesRequest) ProtoMessage() {}
 
 func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2798,7 @@ func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentSizesRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentSizesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListSegmentSizesRequest) GetSegmentId() string {
@@ -2369,7 +2844,7 @@ type SegmentSize struct {
 
 func (x *SegmentSize) Reset() {
 	*x = SegmentSize{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2381,7 +2856,7 @@ func (x *SegmentSize) String() string {
 func (*SegmentSize) ProtoMessage() {}
 
 func (x *SegmentSize) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2394,7 +2869,7 @@ func (x *SegmentSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentSize.ProtoReflect.Descriptor instead.
 func (*SegmentSize) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SegmentSize) GetTime() *timestamppb.Timestamp {
@@ -2435,7 +2910,7 @@ type ListSegmentSizesResponse struct {
 
 func (x *ListSegmentSizesResponse) Reset() {
 	*x = ListSegmentSizesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2922,7 @@ func (x *ListSegmentSizesResponse) String() string {
 func (*ListSegmentSizesResponse) ProtoMessage() {}
 
 func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2935,7 @@ func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentSizesResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentSizesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListSegmentSizesResponse) GetSizes() []*SegmentSize {
@@ -2483,7 +2958,7 @@ type PreviewSegmentRequest struct {
 
 func (x *PreviewSegmentRequest) Reset() {
 	*x = PreviewSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +2970,7 @@ func (x *PreviewSegmentRequest) String() string {
 func (*PreviewSegmentRequest) ProtoMessage() {}
 
 func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +2983,7 @@ func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentRequest.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *PreviewSegmentRequest) GetRule() *Rule {
@@ -2536,7 +3011,7 @@ type PreviewSegmentResponse struct {
 
 func (x *PreviewSegmentResponse) Reset() {
 	*x = PreviewSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2548,7 +3023,7 @@ func (x *PreviewSegmentResponse) String() string {
 func (*PreviewSegmentResponse) ProtoMessage() {}
 
 func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2561,7 +3036,7 @@ func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewSegmentResponse.ProtoReflect.Descriptor instead.
 func (*PreviewSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *PreviewSegmentResponse) GetSize() int64 {
@@ -2587,7 +3062,7 @@ type GetRfmGridRequest struct {
 
 func (x *GetRfmGridRequest) Reset() {
 	*x = GetRfmGridRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +3074,7 @@ func (x *GetRfmGridRequest) String() string {
 func (*GetRfmGridRequest) ProtoMessage() {}
 
 func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +3087,7 @@ func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
 func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
 }
 
 // RfmCell is one cell of the RFM grid.
@@ -2628,7 +3103,7 @@ type RfmCell struct {
 
 func (x *RfmCell) Reset() {
 	*x = RfmCell{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2640,7 +3115,7 @@ func (x *RfmCell) String() string {
 func (*RfmCell) ProtoMessage() {}
 
 func (x *RfmCell) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2653,7 +3128,7 @@ func (x *RfmCell) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
 func (*RfmCell) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RfmCell) GetRecencyScore() int32 {
@@ -2697,7 +3172,7 @@ type GetRfmGridResponse struct {
 
 func (x *GetRfmGridResponse) Reset() {
 	*x = GetRfmGridResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2709,7 +3184,7 @@ func (x *GetRfmGridResponse) String() string {
 func (*GetRfmGridResponse) ProtoMessage() {}
 
 func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2722,7 +3197,7 @@ func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
 func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetRfmGridResponse) GetCells() []*RfmCell {
@@ -2755,7 +3230,7 @@ type GetLifecycleSettingsRequest struct {
 
 func (x *GetLifecycleSettingsRequest) Reset() {
 	*x = GetLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2767,7 +3242,7 @@ func (x *GetLifecycleSettingsRequest) String() string {
 func (*GetLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2780,7 +3255,7 @@ func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{46}
 }
 
 // GetLifecycleSettingsResponse holds the settings in force.
@@ -2793,7 +3268,7 @@ type GetLifecycleSettingsResponse struct {
 
 func (x *GetLifecycleSettingsResponse) Reset() {
 	*x = GetLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +3280,7 @@ func (x *GetLifecycleSettingsResponse) String() string {
 func (*GetLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +3293,7 @@ func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2840,7 +3315,7 @@ type UpdateLifecycleSettingsRequest struct {
 
 func (x *UpdateLifecycleSettingsRequest) Reset() {
 	*x = UpdateLifecycleSettingsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2852,7 +3327,7 @@ func (x *UpdateLifecycleSettingsRequest) String() string {
 func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2865,7 +3340,7 @@ func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
@@ -2892,7 +3367,7 @@ type UpdateLifecycleSettingsResponse struct {
 
 func (x *UpdateLifecycleSettingsResponse) Reset() {
 	*x = UpdateLifecycleSettingsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +3379,7 @@ func (x *UpdateLifecycleSettingsResponse) String() string {
 func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
 
 func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +3392,7 @@ func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
 func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
@@ -2937,7 +3412,7 @@ type GetCustomerFeaturesRequest struct {
 
 func (x *GetCustomerFeaturesRequest) Reset() {
 	*x = GetCustomerFeaturesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2949,7 +3424,7 @@ func (x *GetCustomerFeaturesRequest) String() string {
 func (*GetCustomerFeaturesRequest) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2962,7 +3437,7 @@ func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetCustomerFeaturesRequest) GetCustomerId() string {
@@ -2988,14 +3463,17 @@ type CustomerFeatures struct {
 	LifecycleStage LifecycleStage `protobuf:"varint,9,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
 	// Absent until the workspace's models are fitted, or when the customer
 	// has not purchased.
-	Predicted     *PredictedTraits `protobuf:"bytes,10,opt,name=predicted,proto3" json:"predicted,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Predicted *PredictedTraits `protobuf:"bytes,10,opt,name=predicted,proto3" json:"predicted,omitempty"`
+	// The workspace's computed traits that have a value for the customer, by
+	// key.
+	ComputedTraits *structpb.Struct `protobuf:"bytes,11,opt,name=computed_traits,json=computedTraits,proto3" json:"computed_traits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CustomerFeatures) Reset() {
 	*x = CustomerFeatures{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3485,7 @@ func (x *CustomerFeatures) String() string {
 func (*CustomerFeatures) ProtoMessage() {}
 
 func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3498,7 @@ func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerFeatures.ProtoReflect.Descriptor instead.
 func (*CustomerFeatures) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CustomerFeatures) GetCustomerId() string {
@@ -3093,6 +3571,13 @@ func (x *CustomerFeatures) GetPredicted() *PredictedTraits {
 	return nil
 }
 
+func (x *CustomerFeatures) GetComputedTraits() *structpb.Struct {
+	if x != nil {
+		return x.ComputedTraits
+	}
+	return nil
+}
+
 // PredictedTraits are a customer's predictions from the last fit.
 type PredictedTraits struct {
 	state                 protoimpl.MessageState `protogen:"open.v1"`
@@ -3108,7 +3593,7 @@ type PredictedTraits struct {
 
 func (x *PredictedTraits) Reset() {
 	*x = PredictedTraits{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3120,7 +3605,7 @@ func (x *PredictedTraits) String() string {
 func (*PredictedTraits) ProtoMessage() {}
 
 func (x *PredictedTraits) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3133,7 +3618,7 @@ func (x *PredictedTraits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PredictedTraits.ProtoReflect.Descriptor instead.
 func (*PredictedTraits) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *PredictedTraits) GetProbabilityAlive() float64 {
@@ -3173,7 +3658,7 @@ type FitPredictionsRequest struct {
 
 func (x *FitPredictionsRequest) Reset() {
 	*x = FitPredictionsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3185,7 +3670,7 @@ func (x *FitPredictionsRequest) String() string {
 func (*FitPredictionsRequest) ProtoMessage() {}
 
 func (x *FitPredictionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3198,7 +3683,7 @@ func (x *FitPredictionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FitPredictionsRequest.ProtoReflect.Descriptor instead.
 func (*FitPredictionsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{45}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{53}
 }
 
 // FitPredictionsResponse summarises the fit.
@@ -3218,7 +3703,7 @@ type FitPredictionsResponse struct {
 
 func (x *FitPredictionsResponse) Reset() {
 	*x = FitPredictionsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3230,7 +3715,7 @@ func (x *FitPredictionsResponse) String() string {
 func (*FitPredictionsResponse) ProtoMessage() {}
 
 func (x *FitPredictionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3243,7 +3728,7 @@ func (x *FitPredictionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FitPredictionsResponse.ProtoReflect.Descriptor instead.
 func (*FitPredictionsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{46}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FitPredictionsResponse) GetFitTime() *timestamppb.Timestamp {
@@ -3284,7 +3769,7 @@ type GetCustomerFeaturesResponse struct {
 
 func (x *GetCustomerFeaturesResponse) Reset() {
 	*x = GetCustomerFeaturesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3296,7 +3781,7 @@ func (x *GetCustomerFeaturesResponse) String() string {
 func (*GetCustomerFeaturesResponse) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3309,7 +3794,7 @@ func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{47}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
@@ -3337,7 +3822,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3349,7 +3834,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3362,7 +3847,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{48}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -3411,7 +3896,7 @@ var File_kizuna_segmentation_v1_segments_proto protoreflect.FileDescriptor
 
 const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
-	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
+	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
 	"\aSegment\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12!\n" +
@@ -3421,7 +3906,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12\x19\n" +
-	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xb1\x04\n" +
+	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xf8\x04\n" +
 	"\x04Rule\x123\n" +
 	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
 	"\x03any\x18\x02 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03any\x123\n" +
@@ -3431,7 +3916,9 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x03rfm\x18\x06 \x01(\v2$.kizuna.segmentation.v1.RfmConditionR\x03rfm\x12B\n" +
 	"\asegment\x18\a \x01(\v2(.kizuna.segmentation.v1.SegmentConditionR\asegment\x12H\n" +
 	"\tlifecycle\x18\b \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionR\tlifecycle\x12H\n" +
-	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionR\tpredicted\"\xcc\x04\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionR\tpredicted\x12E\n" +
+	"\bcomputed\x18\n" +
+	" \x01(\v2).kizuna.segmentation.v1.ComputedConditionR\bcomputed\"\x95\x05\n" +
 	"\tCondition\x12>\n" +
 	"\x05trait\x18\x01 \x01(\v2&.kizuna.segmentation.v1.TraitConditionH\x00R\x05trait\x12>\n" +
 	"\x05event\x18\x02 \x01(\v2&.kizuna.segmentation.v1.EventConditionH\x00R\x05event\x128\n" +
@@ -3439,7 +3926,9 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\asegment\x18\x04 \x01(\v2(.kizuna.segmentation.v1.SegmentConditionH\x00R\asegment\x12J\n" +
 	"\tlifecycle\x18\x05 \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionH\x00R\tlifecycle\x125\n" +
 	"\x03not\x18\b \x01(\v2!.kizuna.segmentation.v1.ConditionH\x00R\x03not\x12J\n" +
-	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionH\x00R\tpredicted\x123\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionH\x00R\tpredicted\x12G\n" +
+	"\bcomputed\x18\n" +
+	" \x01(\v2).kizuna.segmentation.v1.ComputedConditionH\x00R\bcomputed\x123\n" +
 	"\x03all\x18\x06 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
 	"\x03any\x18\a \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03anyB\x06\n" +
 	"\x04kind\"\x9a\x01\n" +
@@ -3500,7 +3989,33 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x05trait\x18\x01 \x01(\tR\x05trait\x120\n" +
 	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
-	"\x06values\x18\x04 \x03(\tR\x06values\"\x83\x01\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\x85\x01\n" +
+	"\x11ComputedCondition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\xc7\x02\n" +
+	"\rComputedTrait\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x12\x1a\n" +
+	"\bproperty\x18\x04 \x01(\tR\bproperty\x123\n" +
+	"\x02fn\x18\x05 \x01(\x0e2#.kizuna.segmentation.v1.AggregationR\x02fn\x12\x1f\n" +
+	"\vwithin_days\x18\x06 \x01(\x05R\n" +
+	"withinDays\x12<\n" +
+	"\x05where\x18\a \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"j\n" +
+	"\x1aCreateComputedTraitRequest\x12L\n" +
+	"\x0ecomputed_trait\x18\x01 \x01(\v2%.kizuna.segmentation.v1.ComputedTraitR\rcomputedTrait\"k\n" +
+	"\x1bCreateComputedTraitResponse\x12L\n" +
+	"\x0ecomputed_trait\x18\x01 \x01(\v2%.kizuna.segmentation.v1.ComputedTraitR\rcomputedTrait\"\x1b\n" +
+	"\x19ListComputedTraitsRequest\"l\n" +
+	"\x1aListComputedTraitsResponse\x12N\n" +
+	"\x0fcomputed_traits\x18\x01 \x03(\v2%.kizuna.segmentation.v1.ComputedTraitR\x0ecomputedTraits\".\n" +
+	"\x1aDeleteComputedTraitRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x1d\n" +
+	"\x1bDeleteComputedTraitResponse\"\x83\x01\n" +
 	"\x11LifecycleSettings\x12(\n" +
 	"\x10loyal_min_orders\x18\x01 \x01(\x05R\x0eloyalMinOrders\x12!\n" +
 	"\fdormant_days\x18\x02 \x01(\x05R\vdormantDays\x12!\n" +
@@ -3593,7 +4108,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"=\n" +
 	"\x1aGetCustomerFeaturesRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\xe0\x03\n" +
+	"customerId\"\xa2\x04\n" +
 	"\x10CustomerFeatures\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -3608,7 +4123,8 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"eventCount\x12O\n" +
 	"\x0flifecycle_stage\x18\t \x01(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x0elifecycleStage\x12E\n" +
 	"\tpredicted\x18\n" +
-	" \x01(\v2'.kizuna.segmentation.v1.PredictedTraitsR\tpredicted\"\xf2\x01\n" +
+	" \x01(\v2'.kizuna.segmentation.v1.PredictedTraitsR\tpredicted\x12@\n" +
+	"\x0fcomputed_traits\x18\v \x01(\v2\x17.google.protobuf.StructR\x0ecomputedTraits\"\xf2\x01\n" +
 	"\x0fPredictedTraits\x12+\n" +
 	"\x11probability_alive\x18\x01 \x01(\x01R\x10probabilityAlive\x124\n" +
 	"\x16expected_purchases_90d\x18\x02 \x01(\x01R\x14expectedPurchases90d\x12/\n" +
@@ -3658,13 +4174,17 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
 	"\x06BEFORE\x10\x0f\x12\t\n" +
 	"\x05AFTER\x10\x10\x12\x14\n" +
-	"\x10WITHIN_LAST_DAYS\x10\x11*N\n" +
+	"\x10WITHIN_LAST_DAYS\x10\x11*\x81\x01\n" +
 	"\vAggregation\x12\x1b\n" +
 	"\x17AGGREGATION_UNSPECIFIED\x10\x00\x12\a\n" +
 	"\x03SUM\x10\x01\x12\a\n" +
 	"\x03AVG\x10\x02\x12\a\n" +
 	"\x03MIN\x10\x03\x12\a\n" +
-	"\x03MAX\x10\x04*\xf3\x01\n" +
+	"\x03MAX\x10\x04\x12\t\n" +
+	"\x05COUNT\x10\x05\x12\t\n" +
+	"\x05FIRST\x10\x06\x12\b\n" +
+	"\x04LAST\x10\a\x12\x11\n" +
+	"\rMOST_FREQUENT\x10\b*\xf3\x01\n" +
 	"\x0eLifecycleStage\x12\x1f\n" +
 	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18LIFECYCLE_STAGE_PROSPECT\x10\x01\x12\x17\n" +
@@ -3678,7 +4198,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04HOUR\x10\x01\x12\a\n" +
 	"\x03DAY\x10\x02\x12\b\n" +
-	"\x04WEEK\x10\x032\x81\x11\n" +
+	"\x04WEEK\x10\x032\xeb\x14\n" +
 	"\x0eSegmentService\x12\x8b\x01\n" +
 	"\rCreateSegment\x12,.kizuna.segmentation.v1.CreateSegmentRequest\x1a-.kizuna.segmentation.v1.CreateSegmentResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\asegment\"\f/v1/segments\x12\x86\x01\n" +
 	"\n" +
@@ -3694,7 +4214,10 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"GetRfmGrid\x12).kizuna.segmentation.v1.GetRfmGridRequest\x1a*.kizuna.segmentation.v1.GetRfmGridResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm:grid\x12\xa0\x01\n" +
 	"\x14GetLifecycleSettings\x123.kizuna.segmentation.v1.GetLifecycleSettingsRequest\x1a4.kizuna.segmentation.v1.GetLifecycleSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/lifecycleSettings\x12\xb3\x01\n" +
 	"\x17UpdateLifecycleSettings\x126.kizuna.segmentation.v1.UpdateLifecycleSettingsRequest\x1a7.kizuna.segmentation.v1.UpdateLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!:\bsettings2\x15/v1/lifecycleSettings\x12\x8f\x01\n" +
-	"\x0eFitPredictions\x12-.kizuna.segmentation.v1.FitPredictionsRequest\x1a..kizuna.segmentation.v1.FitPredictionsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/predictions:fit\x12\xac\x01\n" +
+	"\x0eFitPredictions\x12-.kizuna.segmentation.v1.FitPredictionsRequest\x1a..kizuna.segmentation.v1.FitPredictionsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/predictions:fit\x12\xaa\x01\n" +
+	"\x13CreateComputedTrait\x122.kizuna.segmentation.v1.CreateComputedTraitRequest\x1a3.kizuna.segmentation.v1.CreateComputedTraitResponse\"*\x82\xd3\xe4\x93\x02$:\x0ecomputed_trait\"\x12/v1/computedTraits\x12\x97\x01\n" +
+	"\x12ListComputedTraits\x121.kizuna.segmentation.v1.ListComputedTraitsRequest\x1a2.kizuna.segmentation.v1.ListComputedTraitsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/computedTraits\x12\xa0\x01\n" +
+	"\x13DeleteComputedTrait\x122.kizuna.segmentation.v1.DeleteComputedTraitRequest\x1a3.kizuna.segmentation.v1.DeleteComputedTraitResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/computedTraits/{key}\x12\xac\x01\n" +
 	"\x13GetCustomerFeatures\x122.kizuna.segmentation.v1.GetCustomerFeaturesRequest\x1a3.kizuna.segmentation.v1.GetCustomerFeaturesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/featuresB\xe9\x01\n" +
 	"\x1acom.kizuna.segmentation.v1B\rSegmentsProtoP\x01ZBgithub.com/kizuna/kizuna/gen/kizuna/segmentation/v1;segmentationv1\xa2\x02\x03KSX\xaa\x02\x16Kizuna.Segmentation.V1\xca\x02\x16Kizuna\\Segmentation\\V1\xe2\x02\"Kizuna\\Segmentation\\V1\\GPBMetadata\xea\x02\x18Kizuna::Segmentation::V1b\x06proto3"
 
@@ -3711,7 +4234,7 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
 	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
@@ -3731,47 +4254,56 @@ var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(*SegmentCondition)(nil),                // 15: kizuna.segmentation.v1.SegmentCondition
 	(*LifecycleCondition)(nil),              // 16: kizuna.segmentation.v1.LifecycleCondition
 	(*PredictedCondition)(nil),              // 17: kizuna.segmentation.v1.PredictedCondition
-	(*LifecycleSettings)(nil),               // 18: kizuna.segmentation.v1.LifecycleSettings
-	(*CreateSegmentRequest)(nil),            // 19: kizuna.segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),           // 20: kizuna.segmentation.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),               // 21: kizuna.segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),              // 22: kizuna.segmentation.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),             // 23: kizuna.segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),            // 24: kizuna.segmentation.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),            // 25: kizuna.segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),           // 26: kizuna.segmentation.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),       // 27: kizuna.segmentation.v1.ListSegmentMembersRequest
-	(*SegmentMember)(nil),                   // 28: kizuna.segmentation.v1.SegmentMember
-	(*ListSegmentMembersResponse)(nil),      // 29: kizuna.segmentation.v1.ListSegmentMembersResponse
-	(*ListCustomerSegmentsRequest)(nil),     // 30: kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	(*ListCustomerSegmentsResponse)(nil),    // 31: kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	(*UpdateSegmentRequest)(nil),            // 32: kizuna.segmentation.v1.UpdateSegmentRequest
-	(*UpdateSegmentResponse)(nil),           // 33: kizuna.segmentation.v1.UpdateSegmentResponse
-	(*ListSegmentSizesRequest)(nil),         // 34: kizuna.segmentation.v1.ListSegmentSizesRequest
-	(*SegmentSize)(nil),                     // 35: kizuna.segmentation.v1.SegmentSize
-	(*ListSegmentSizesResponse)(nil),        // 36: kizuna.segmentation.v1.ListSegmentSizesResponse
-	(*PreviewSegmentRequest)(nil),           // 37: kizuna.segmentation.v1.PreviewSegmentRequest
-	(*PreviewSegmentResponse)(nil),          // 38: kizuna.segmentation.v1.PreviewSegmentResponse
-	(*GetRfmGridRequest)(nil),               // 39: kizuna.segmentation.v1.GetRfmGridRequest
-	(*RfmCell)(nil),                         // 40: kizuna.segmentation.v1.RfmCell
-	(*GetRfmGridResponse)(nil),              // 41: kizuna.segmentation.v1.GetRfmGridResponse
-	(*GetLifecycleSettingsRequest)(nil),     // 42: kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	(*GetLifecycleSettingsResponse)(nil),    // 43: kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	(*UpdateLifecycleSettingsRequest)(nil),  // 44: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	(*UpdateLifecycleSettingsResponse)(nil), // 45: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	(*GetCustomerFeaturesRequest)(nil),      // 46: kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	(*CustomerFeatures)(nil),                // 47: kizuna.segmentation.v1.CustomerFeatures
-	(*PredictedTraits)(nil),                 // 48: kizuna.segmentation.v1.PredictedTraits
-	(*FitPredictionsRequest)(nil),           // 49: kizuna.segmentation.v1.FitPredictionsRequest
-	(*FitPredictionsResponse)(nil),          // 50: kizuna.segmentation.v1.FitPredictionsResponse
-	(*GetCustomerFeaturesResponse)(nil),     // 51: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),               // 52: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),           // 53: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 54: google.protobuf.FieldMask
+	(*ComputedCondition)(nil),               // 18: kizuna.segmentation.v1.ComputedCondition
+	(*ComputedTrait)(nil),                   // 19: kizuna.segmentation.v1.ComputedTrait
+	(*CreateComputedTraitRequest)(nil),      // 20: kizuna.segmentation.v1.CreateComputedTraitRequest
+	(*CreateComputedTraitResponse)(nil),     // 21: kizuna.segmentation.v1.CreateComputedTraitResponse
+	(*ListComputedTraitsRequest)(nil),       // 22: kizuna.segmentation.v1.ListComputedTraitsRequest
+	(*ListComputedTraitsResponse)(nil),      // 23: kizuna.segmentation.v1.ListComputedTraitsResponse
+	(*DeleteComputedTraitRequest)(nil),      // 24: kizuna.segmentation.v1.DeleteComputedTraitRequest
+	(*DeleteComputedTraitResponse)(nil),     // 25: kizuna.segmentation.v1.DeleteComputedTraitResponse
+	(*LifecycleSettings)(nil),               // 26: kizuna.segmentation.v1.LifecycleSettings
+	(*CreateSegmentRequest)(nil),            // 27: kizuna.segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),           // 28: kizuna.segmentation.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),               // 29: kizuna.segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),              // 30: kizuna.segmentation.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),             // 31: kizuna.segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),            // 32: kizuna.segmentation.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),            // 33: kizuna.segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),           // 34: kizuna.segmentation.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),       // 35: kizuna.segmentation.v1.ListSegmentMembersRequest
+	(*SegmentMember)(nil),                   // 36: kizuna.segmentation.v1.SegmentMember
+	(*ListSegmentMembersResponse)(nil),      // 37: kizuna.segmentation.v1.ListSegmentMembersResponse
+	(*ListCustomerSegmentsRequest)(nil),     // 38: kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	(*ListCustomerSegmentsResponse)(nil),    // 39: kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	(*UpdateSegmentRequest)(nil),            // 40: kizuna.segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),           // 41: kizuna.segmentation.v1.UpdateSegmentResponse
+	(*ListSegmentSizesRequest)(nil),         // 42: kizuna.segmentation.v1.ListSegmentSizesRequest
+	(*SegmentSize)(nil),                     // 43: kizuna.segmentation.v1.SegmentSize
+	(*ListSegmentSizesResponse)(nil),        // 44: kizuna.segmentation.v1.ListSegmentSizesResponse
+	(*PreviewSegmentRequest)(nil),           // 45: kizuna.segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),          // 46: kizuna.segmentation.v1.PreviewSegmentResponse
+	(*GetRfmGridRequest)(nil),               // 47: kizuna.segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                         // 48: kizuna.segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),              // 49: kizuna.segmentation.v1.GetRfmGridResponse
+	(*GetLifecycleSettingsRequest)(nil),     // 50: kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),    // 51: kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),  // 52: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil), // 53: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	(*GetCustomerFeaturesRequest)(nil),      // 54: kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	(*CustomerFeatures)(nil),                // 55: kizuna.segmentation.v1.CustomerFeatures
+	(*PredictedTraits)(nil),                 // 56: kizuna.segmentation.v1.PredictedTraits
+	(*FitPredictionsRequest)(nil),           // 57: kizuna.segmentation.v1.FitPredictionsRequest
+	(*FitPredictionsResponse)(nil),          // 58: kizuna.segmentation.v1.FitPredictionsResponse
+	(*GetCustomerFeaturesResponse)(nil),     // 59: kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	(*MembershipChanged)(nil),               // 60: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 61: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 62: google.protobuf.FieldMask
+	(*structpb.Struct)(nil),                 // 63: google.protobuf.Struct
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	5,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	53, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	61, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
 	6,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
@@ -3781,94 +4313,110 @@ var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	15, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
 	16, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
 	17, // 10: kizuna.segmentation.v1.Rule.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
-	7,  // 11: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	12, // 12: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
-	14, // 13: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	15, // 14: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
-	16, // 15: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
-	6,  // 16: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
-	17, // 17: kizuna.segmentation.v1.Condition.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
-	6,  // 18: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
-	6,  // 19: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
-	0,  // 20: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
-	0,  // 21: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
-	1,  // 22: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
-	0,  // 23: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
-	53, // 24: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	53, // 25: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	53, // 26: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
-	53, // 27: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
-	10, // 28: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
-	8,  // 29: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
-	9,  // 30: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
-	11, // 31: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	11, // 32: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
-	13, // 33: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
-	13, // 34: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
-	13, // 35: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
-	2,  // 36: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
-	0,  // 37: kizuna.segmentation.v1.PredictedCondition.op:type_name -> kizuna.segmentation.v1.Operator
-	4,  // 38: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 39: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 40: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 41: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	53, // 42: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
-	28, // 43: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
-	4,  // 44: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	4,  // 45: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	54, // 46: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 47: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	3,  // 48: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
-	53, // 49: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
-	53, // 50: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
-	53, // 51: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
-	35, // 52: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
-	5,  // 53: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
-	40, // 54: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
-	18, // 55: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	18, // 56: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	54, // 57: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
-	18, // 58: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	53, // 59: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
-	2,  // 60: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
-	48, // 61: kizuna.segmentation.v1.CustomerFeatures.predicted:type_name -> kizuna.segmentation.v1.PredictedTraits
-	53, // 62: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
-	53, // 63: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
-	47, // 64: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	53, // 65: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	19, // 66: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	21, // 67: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	23, // 68: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	25, // 69: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	27, // 70: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	30, // 71: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	32, // 72: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
-	34, // 73: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
-	37, // 74: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
-	39, // 75: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
-	42, // 76: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	44, // 77: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	49, // 78: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
-	46, // 79: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	20, // 80: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	22, // 81: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	24, // 82: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	26, // 83: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	29, // 84: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	31, // 85: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	33, // 86: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
-	36, // 87: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
-	38, // 88: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
-	41, // 89: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
-	43, // 90: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	45, // 91: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	50, // 92: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
-	51, // 93: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	80, // [80:94] is the sub-list for method output_type
-	66, // [66:80] is the sub-list for method input_type
-	66, // [66:66] is the sub-list for extension type_name
-	66, // [66:66] is the sub-list for extension extendee
-	0,  // [0:66] is the sub-list for field type_name
+	18, // 11: kizuna.segmentation.v1.Rule.computed:type_name -> kizuna.segmentation.v1.ComputedCondition
+	7,  // 12: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 13: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 14: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 15: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 16: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	6,  // 17: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
+	17, // 18: kizuna.segmentation.v1.Condition.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
+	18, // 19: kizuna.segmentation.v1.Condition.computed:type_name -> kizuna.segmentation.v1.ComputedCondition
+	6,  // 20: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 21: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
+	0,  // 22: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 23: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 24: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	0,  // 25: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
+	61, // 26: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	61, // 27: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	61, // 28: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	61, // 29: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	10, // 30: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
+	8,  // 31: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	9,  // 32: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
+	11, // 33: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	11, // 34: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	13, // 35: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 36: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 37: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
+	2,  // 38: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
+	0,  // 39: kizuna.segmentation.v1.PredictedCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 40: kizuna.segmentation.v1.ComputedCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 41: kizuna.segmentation.v1.ComputedTrait.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	8,  // 42: kizuna.segmentation.v1.ComputedTrait.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	61, // 43: kizuna.segmentation.v1.ComputedTrait.create_time:type_name -> google.protobuf.Timestamp
+	19, // 44: kizuna.segmentation.v1.CreateComputedTraitRequest.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
+	19, // 45: kizuna.segmentation.v1.CreateComputedTraitResponse.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
+	19, // 46: kizuna.segmentation.v1.ListComputedTraitsResponse.computed_traits:type_name -> kizuna.segmentation.v1.ComputedTrait
+	4,  // 47: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 48: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 49: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 50: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	61, // 51: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	36, // 52: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
+	4,  // 53: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 54: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	62, // 55: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 56: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 57: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
+	61, // 58: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 59: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	61, // 60: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
+	43, // 61: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
+	5,  // 62: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
+	48, // 63: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
+	26, // 64: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	26, // 65: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	62, // 66: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26, // 67: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	61, // 68: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	2,  // 69: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
+	56, // 70: kizuna.segmentation.v1.CustomerFeatures.predicted:type_name -> kizuna.segmentation.v1.PredictedTraits
+	63, // 71: kizuna.segmentation.v1.CustomerFeatures.computed_traits:type_name -> google.protobuf.Struct
+	61, // 72: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
+	61, // 73: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
+	55, // 74: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
+	61, // 75: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	27, // 76: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	29, // 77: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	31, // 78: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	33, // 79: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	35, // 80: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	38, // 81: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	40, // 82: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	42, // 83: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
+	45, // 84: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	47, // 85: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	50, // 86: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	52, // 87: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	57, // 88: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
+	20, // 89: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:input_type -> kizuna.segmentation.v1.CreateComputedTraitRequest
+	22, // 90: kizuna.segmentation.v1.SegmentService.ListComputedTraits:input_type -> kizuna.segmentation.v1.ListComputedTraitsRequest
+	24, // 91: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:input_type -> kizuna.segmentation.v1.DeleteComputedTraitRequest
+	54, // 92: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	28, // 93: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	30, // 94: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	32, // 95: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	34, // 96: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	37, // 97: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	39, // 98: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	41, // 99: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	44, // 100: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
+	46, // 101: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	49, // 102: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	51, // 103: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	53, // 104: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	58, // 105: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
+	21, // 106: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:output_type -> kizuna.segmentation.v1.CreateComputedTraitResponse
+	23, // 107: kizuna.segmentation.v1.SegmentService.ListComputedTraits:output_type -> kizuna.segmentation.v1.ListComputedTraitsResponse
+	25, // 108: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:output_type -> kizuna.segmentation.v1.DeleteComputedTraitResponse
+	59, // 109: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	93, // [93:110] is the sub-list for method output_type
+	76, // [76:93] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -3884,16 +4432,17 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 		(*Condition_Lifecycle)(nil),
 		(*Condition_Not)(nil),
 		(*Condition_Predicted)(nil),
+		(*Condition_Computed)(nil),
 	}
 	file_kizuna_segmentation_v1_segments_proto_msgTypes[8].OneofWrappers = []any{}
-	file_kizuna_segmentation_v1_segments_proto_msgTypes[44].OneofWrappers = []any{}
+	file_kizuna_segmentation_v1_segments_proto_msgTypes[52].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   49,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -32,6 +32,9 @@ const (
 	SegmentService_GetLifecycleSettings_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/GetLifecycleSettings"
 	SegmentService_UpdateLifecycleSettings_FullMethodName = "/kizuna.segmentation.v1.SegmentService/UpdateLifecycleSettings"
 	SegmentService_FitPredictions_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/FitPredictions"
+	SegmentService_CreateComputedTrait_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/CreateComputedTrait"
+	SegmentService_ListComputedTraits_FullMethodName      = "/kizuna.segmentation.v1.SegmentService/ListComputedTraits"
+	SegmentService_DeleteComputedTrait_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/DeleteComputedTrait"
 	SegmentService_GetCustomerFeatures_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
 )
 
@@ -88,6 +91,15 @@ type SegmentServiceClient interface {
 	// workspace daily. A workspace with too little data gets
 	// FailedPrecondition with the reason, and no predictions.
 	FitPredictions(ctx context.Context, in *FitPredictionsRequest, opts ...grpc.CallOption) (*FitPredictionsResponse, error)
+	// CreateComputedTrait defines a per-customer aggregate over events, kept
+	// current as events arrive (values are computed from the stored events
+	// whenever read), readable in customer features and usable in rules.
+	CreateComputedTrait(ctx context.Context, in *CreateComputedTraitRequest, opts ...grpc.CallOption) (*CreateComputedTraitResponse, error)
+	// ListComputedTraits lists the workspace's computed traits by key.
+	ListComputedTraits(ctx context.Context, in *ListComputedTraitsRequest, opts ...grpc.CallOption) (*ListComputedTraitsResponse, error)
+	// DeleteComputedTrait removes a computed trait. Segments whose rules read
+	// it keep the definition they were saved with.
+	DeleteComputedTrait(ctx context.Context, in *DeleteComputedTraitRequest, opts ...grpc.CallOption) (*DeleteComputedTraitResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
 	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error)
@@ -231,6 +243,36 @@ func (c *segmentServiceClient) FitPredictions(ctx context.Context, in *FitPredic
 	return out, nil
 }
 
+func (c *segmentServiceClient) CreateComputedTrait(ctx context.Context, in *CreateComputedTraitRequest, opts ...grpc.CallOption) (*CreateComputedTraitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateComputedTraitResponse)
+	err := c.cc.Invoke(ctx, SegmentService_CreateComputedTrait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) ListComputedTraits(ctx context.Context, in *ListComputedTraitsRequest, opts ...grpc.CallOption) (*ListComputedTraitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListComputedTraitsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_ListComputedTraits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) DeleteComputedTrait(ctx context.Context, in *DeleteComputedTraitRequest, opts ...grpc.CallOption) (*DeleteComputedTraitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteComputedTraitResponse)
+	err := c.cc.Invoke(ctx, SegmentService_DeleteComputedTrait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *segmentServiceClient) GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCustomerFeaturesResponse)
@@ -294,6 +336,15 @@ type SegmentServiceServer interface {
 	// workspace daily. A workspace with too little data gets
 	// FailedPrecondition with the reason, and no predictions.
 	FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error)
+	// CreateComputedTrait defines a per-customer aggregate over events, kept
+	// current as events arrive (values are computed from the stored events
+	// whenever read), readable in customer features and usable in rules.
+	CreateComputedTrait(context.Context, *CreateComputedTraitRequest) (*CreateComputedTraitResponse, error)
+	// ListComputedTraits lists the workspace's computed traits by key.
+	ListComputedTraits(context.Context, *ListComputedTraitsRequest) (*ListComputedTraitsResponse, error)
+	// DeleteComputedTrait removes a computed trait. Segments whose rules read
+	// it keep the definition they were saved with.
+	DeleteComputedTrait(context.Context, *DeleteComputedTraitRequest) (*DeleteComputedTraitResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
 	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error)
@@ -345,6 +396,15 @@ func (UnimplementedSegmentServiceServer) UpdateLifecycleSettings(context.Context
 }
 func (UnimplementedSegmentServiceServer) FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FitPredictions not implemented")
+}
+func (UnimplementedSegmentServiceServer) CreateComputedTrait(context.Context, *CreateComputedTraitRequest) (*CreateComputedTraitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateComputedTrait not implemented")
+}
+func (UnimplementedSegmentServiceServer) ListComputedTraits(context.Context, *ListComputedTraitsRequest) (*ListComputedTraitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListComputedTraits not implemented")
+}
+func (UnimplementedSegmentServiceServer) DeleteComputedTrait(context.Context, *DeleteComputedTraitRequest) (*DeleteComputedTraitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteComputedTrait not implemented")
 }
 func (UnimplementedSegmentServiceServer) GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomerFeatures not implemented")
@@ -604,6 +664,60 @@ func _SegmentService_FitPredictions_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentService_CreateComputedTrait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateComputedTraitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).CreateComputedTrait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_CreateComputedTrait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).CreateComputedTrait(ctx, req.(*CreateComputedTraitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_ListComputedTraits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListComputedTraitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).ListComputedTraits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_ListComputedTraits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).ListComputedTraits(ctx, req.(*ListComputedTraitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_DeleteComputedTrait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteComputedTraitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).DeleteComputedTrait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_DeleteComputedTrait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).DeleteComputedTrait(ctx, req.(*DeleteComputedTraitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SegmentService_GetCustomerFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCustomerFeaturesRequest)
 	if err := dec(in); err != nil {
@@ -680,6 +794,18 @@ var SegmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "FitPredictions",
 			Handler:    _SegmentService_FitPredictions_Handler,
+		},
+		{
+			MethodName: "CreateComputedTrait",
+			Handler:    _SegmentService_CreateComputedTrait_Handler,
+		},
+		{
+			MethodName: "ListComputedTraits",
+			Handler:    _SegmentService_ListComputedTraits_Handler,
+		},
+		{
+			MethodName: "DeleteComputedTrait",
+			Handler:    _SegmentService_DeleteComputedTrait_Handler,
 		},
 		{
 			MethodName: "GetCustomerFeatures",

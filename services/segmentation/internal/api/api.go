@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
@@ -203,6 +204,13 @@ func (s *Server) GetCustomerFeatures(ctx context.Context, req *segmentationv1.Ge
 		out.RecencyScore, out.FrequencyScore, out.MonetaryScore = f.RFM.Recency, f.RFM.Frequency, f.RFM.Monetary
 	}
 	out.LifecycleStage = stageToProto(f.Stage)
+	if len(f.Computed) > 0 {
+		st, err := structpb.NewStruct(f.Computed)
+		if err != nil {
+			return nil, toStatus(fmt.Errorf("features of %s: computed traits: %w", f.CustomerID, err))
+		}
+		out.ComputedTraits = st
+	}
 	if p := f.Prediction; p != nil {
 		out.Predicted = &segmentationv1.PredictedTraits{
 			ProbabilityAlive: p.ProbabilityAlive, ExpectedPurchases_90D: p.ExpectedPurchases, PredictedClv_12M: p.CLV,
@@ -319,6 +327,74 @@ func (s *Server) PreviewSegment(ctx context.Context, req *segmentationv1.Preview
 }
 
 const defaultPreviewSample = 10
+
+// CreateComputedTrait implements segmentationv1.SegmentServiceServer.
+func (s *Server) CreateComputedTrait(ctx context.Context, req *segmentationv1.CreateComputedTraitRequest) (*segmentationv1.CreateComputedTraitResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p := req.GetComputedTrait()
+	if p == nil {
+		return nil, toStatus(validation.Invalid("computed_trait", "required"))
+	}
+	c := segment.ComputedTrait{Key: p.GetKey(), DisplayName: p.GetDisplayName(), Event: p.GetEvent(), Property: p.GetProperty(), WithinDays: p.GetWithinDays()}
+	if p.GetFn() != segmentationv1.Aggregation_AGGREGATION_UNSPECIFIED {
+		c.Fn = segment.Aggregation(p.GetFn().String())
+	}
+	for _, w := range p.GetWhere() {
+		c.Where = append(c.Where, segment.PropertyFilter{Property: w.GetProperty(), Comparison: comparisonFromProto(w.GetOp(), w.GetValue(), w.GetValues())})
+	}
+	created, err := s.engine.CreateComputedTrait(ctx, ws, c)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &segmentationv1.CreateComputedTraitResponse{ComputedTrait: computedToProto(created)}, nil
+}
+
+// ListComputedTraits implements segmentationv1.SegmentServiceServer.
+func (s *Server) ListComputedTraits(ctx context.Context, _ *segmentationv1.ListComputedTraitsRequest) (*segmentationv1.ListComputedTraitsResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defs, err := s.engine.ComputedTraits(ctx, ws)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &segmentationv1.ListComputedTraitsResponse{}
+	for _, d := range defs {
+		resp.ComputedTraits = append(resp.ComputedTraits, computedToProto(d))
+	}
+	return resp, nil
+}
+
+// DeleteComputedTrait implements segmentationv1.SegmentServiceServer.
+func (s *Server) DeleteComputedTrait(ctx context.Context, req *segmentationv1.DeleteComputedTraitRequest) (*segmentationv1.DeleteComputedTraitResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := segment.ValidateID("key", req.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.engine.DeleteComputedTrait(ctx, ws, req.GetKey()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &segmentationv1.DeleteComputedTraitResponse{}, nil
+}
+
+func computedToProto(c segment.ComputedTrait) *segmentationv1.ComputedTrait {
+	out := &segmentationv1.ComputedTrait{
+		Key: c.Key, DisplayName: c.DisplayName, Event: c.Event, Property: c.Property, WithinDays: c.WithinDays,
+		Fn: segmentationv1.Aggregation(segmentationv1.Aggregation_value[string(c.Fn)]), CreateTime: timestampOrNil(c.CreateTime),
+	}
+	for _, w := range c.Where {
+		op, value, values := comparisonToProto(w.Comparison)
+		out.Where = append(out.Where, &segmentationv1.PropertyFilter{Property: w.Property, Op: op, Value: value, Values: values})
+	}
+	return out
+}
 
 // FitPredictions implements segmentationv1.SegmentServiceServer.
 func (s *Server) FitPredictions(ctx context.Context, _ *segmentationv1.FitPredictionsRequest) (*segmentationv1.FitPredictionsResponse, error) {
@@ -466,6 +542,8 @@ func toStatus(err error) error {
 		return grpcstatus.New(codes.FailedPrecondition, thin.Error(), err)
 	case errors.As(err, &limit):
 		return grpcstatus.New(codes.ResourceExhausted, limit.Error(), err)
+	case errors.Is(err, segment.ErrExists):
+		return grpcstatus.New(codes.AlreadyExists, "already exists", err)
 	case errors.Is(err, segment.ErrBuiltIn):
 		return grpcstatus.New(codes.FailedPrecondition, segment.ErrBuiltIn.Error(), err)
 	case errors.As(err, &inUse):
@@ -493,6 +571,7 @@ type ruleNode interface {
 	GetSegment() *segmentationv1.SegmentCondition
 	GetLifecycle() *segmentationv1.LifecycleCondition
 	GetPredicted() *segmentationv1.PredictedCondition
+	GetComputed() *segmentationv1.ComputedCondition
 }
 
 var (
@@ -530,6 +609,9 @@ func ruleFromProto(n ruleNode) segment.Rule {
 	}
 	if c := n.GetSegment(); c != nil {
 		r.Segment = &segment.SegmentCondition{SegmentID: c.GetSegmentId()}
+	}
+	if c := n.GetComputed(); c != nil {
+		r.Computed = &segment.ComputedCondition{Key: c.GetKey(), Comparison: comparisonFromProto(c.GetOp(), c.GetValue(), c.GetValues())}
 	}
 	if c := n.GetPredicted(); c != nil {
 		r.Predicted = &segment.PredictedCondition{Trait: c.GetTrait(), Comparison: comparisonFromProto(c.GetOp(), c.GetValue(), c.GetValues())}
@@ -614,6 +696,7 @@ func segmentToProto(s segment.Segment) *segmentationv1.Segment {
 		Rule: &segmentationv1.Rule{
 			All: root.GetAll(), Any: root.GetAny(), Not: root.GetNot(), Trait: root.GetTrait(), Event: root.GetEvent(),
 			Rfm: root.GetRfm(), Segment: root.GetSegment(), Lifecycle: root.GetLifecycle(), Predicted: root.GetPredicted(),
+			Computed: root.GetComputed(),
 		},
 		Size:       s.Size,
 		CreateTime: timestampOrNil(s.CreateTime),
@@ -646,6 +729,11 @@ func conditionToProto(r segment.Rule) *segmentationv1.Condition {
 		}}
 	case r.Segment != nil:
 		pc.Kind = &segmentationv1.Condition_Segment{Segment: &segmentationv1.SegmentCondition{SegmentId: r.Segment.SegmentID}}
+	case r.Computed != nil:
+		op, value, values := comparisonToProto(r.Computed.Comparison)
+		pc.Kind = &segmentationv1.Condition_Computed{Computed: &segmentationv1.ComputedCondition{
+			Key: r.Computed.Key, Op: op, Value: value, Values: values,
+		}}
 	case r.Predicted != nil:
 		op, value, values := comparisonToProto(r.Predicted.Comparison)
 		pc.Kind = &segmentationv1.Condition_Predicted{Predicted: &segmentationv1.PredictedCondition{

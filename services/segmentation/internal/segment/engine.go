@@ -776,6 +776,9 @@ func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
 	}
 	v := &validation.Error{}
 	checkReferences(v, "segment.rule", s.Rule, "", existing)
+	if err := e.resolveComputed(ctx, v, "segment.rule", s.WorkspaceID, &s.Rule); err != nil {
+		return Segment{}, fmt.Errorf("create segment: %w", err)
+	}
 	if err := v.Err(); err != nil {
 		return Segment{}, err
 	}
@@ -836,6 +839,11 @@ func (e *Engine) Update(ctx context.Context, s Segment, fields []string) (Segmen
 	next.normalize()
 	v := &validation.Error{}
 	checkReferences(v, "segment.rule", next.Rule, next.ID, list)
+	if slices.Contains(fields, FieldRule) {
+		if err := e.resolveComputed(ctx, v, "segment.rule", s.WorkspaceID, &next.Rule); err != nil {
+			return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+		}
+	}
 	if err := v.Err(); err != nil {
 		return Segment{}, err
 	}
@@ -888,6 +896,9 @@ func (e *Engine) Preview(ctx context.Context, workspaceID string, rule Rule, sam
 		return Preview{}, fmt.Errorf("preview: %w", err)
 	}
 	checkReferences(v, "rule", rule, "", list)
+	if err := e.resolveComputed(ctx, v, "rule", workspaceID, &rule); err != nil {
+		return Preview{}, fmt.Errorf("preview: %w", err)
+	}
 	if err := v.Err(); err != nil {
 		return Preview{}, err
 	}
@@ -1071,6 +1082,9 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 	}
 	now := e.now()
 	f := Features{CustomerID: customerID, Orders: stats, EventCount: c.EventCount, Stage: StageOf(stats, settings, now)}
+	if f.Computed, err = e.computedValues(ctx, workspaceID, customerID, now); err != nil {
+		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
+	}
 	if p, fit, ok, err := e.CustomerPrediction(ctx, workspaceID, customerID); err != nil {
 		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 	} else if ok {

@@ -92,6 +92,18 @@ func (r Rule) Compile() Matcher {
 	case r.Segment != nil:
 		id := r.Segment.SegmentID
 		return func(f *Facts) bool { return f.Segments[id] }
+	case r.Computed != nil:
+		if r.Computed.Def == nil {
+			return func(*Facts) bool { return false }
+		}
+		trait, cmp := r.Computed.Def.compile(), compileComparison(r.Computed.Comparison)
+		return func(f *Facts) bool {
+			v, ok := trait.value(f.Events[trait.def.Event], f.Now)
+			if !ok {
+				return cmp.holds(nil, f.Now)
+			}
+			return cmp.holds(values(v, nil), f.Now)
+		}
 	case r.Predicted != nil:
 		name, cmp := r.Predicted.Trait, compileComparison(r.Predicted.Comparison)
 		return func(f *Facts) bool {
@@ -272,10 +284,9 @@ func (n *needs) add(r Rule, now time.Time) {
 	r.walk(func(x *Rule) bool {
 		switch {
 		case x.Event != nil:
-			since := x.Event.earliest(now)
-			if cur, ok := n.events[x.Event.Event]; !ok || since.Before(cur) {
-				n.events[x.Event.Event] = since
-			}
+			n.addEvent(x.Event.Event, x.Event.earliest(now))
+		case x.Computed != nil && x.Computed.Def != nil:
+			n.addEvent(x.Computed.Def.Event, x.Computed.Def.since(now))
 		case x.RFM != nil:
 			n.rfm = true
 		case x.Lifecycle != nil:
@@ -287,6 +298,14 @@ func (n *needs) add(r Rule, now time.Time) {
 		}
 		return true
 	})
+}
+
+// addEvent records that events named name are read from since on (zero:
+// all time).
+func (n *needs) addEvent(name string, since time.Time) {
+	if cur, ok := n.events[name]; !ok || since.Before(cur) {
+		n.events[name] = since
+	}
 }
 
 // eventNames returns the event names read and the earliest time read

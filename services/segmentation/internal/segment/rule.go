@@ -19,6 +19,7 @@ type Rule struct {
 	Segment   *SegmentCondition   `json:"segment,omitempty"`
 	Lifecycle *LifecycleCondition `json:"lifecycle,omitempty"`
 	Predicted *PredictedCondition `json:"predicted,omitempty"`
+	Computed  *ComputedCondition  `json:"computed,omitempty"`
 }
 
 // Operator names a comparison; the names are the REST API's.
@@ -197,7 +198,8 @@ func (r Rule) some(pred func(*Rule) bool) bool {
 // dynamic itself, so such rules need the periodic sweep.
 func (r Rule) Dynamic() bool {
 	return r.some(func(n *Rule) bool {
-		return n.Event != nil || n.RFM != nil || n.Lifecycle != nil || n.Segment != nil
+		return n.Event != nil || n.RFM != nil || n.Lifecycle != nil || n.Segment != nil ||
+			n.Computed != nil && n.Computed.Def != nil && n.Computed.Def.WithinDays > 0
 	})
 }
 

@@ -310,3 +310,73 @@ func TestSegmentSizes(t *testing.T) {
 		t.Errorf("sizes of a missing segment: %v", err)
 	}
 }
+
+func TestComputedTraits(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	props := func(cat string, revenue float64, skus ...string) map[string]any {
+		var products []any
+		for _, s := range skus {
+			products = append(products, map[string]any{"sku": s})
+		}
+		return map[string]any{"category": cat, "revenue": revenue, "products": products}
+	}
+	f.apply(t, orderEvent("w", "o1", "a", 0, t0.Add(-200*day), props("靴", 5000, "S-1")))
+	f.apply(t, orderEvent("w", "o2", "a", 0, t0.Add(-100*day), props("鞄", 3000, "B-1", "B-2")))
+	f.apply(t, orderEvent("w", "o3", "a", 0, t0.Add(-50*day), props("鞄", 2000, "B-3")))
+	f.apply(t, orderEvent("w", "o4", "a", 0, t0.Add(-10*day), props("靴", 1000, "S-2")))
+	f.apply(t, viewed("w", "v", "b", t0))
+	defs := []segment.ComputedTrait{
+		{Key: "revenue_90d", Event: "Order Completed", Property: "revenue", Fn: segment.AggSum, WithinDays: 90},
+		{Key: "favourite_category_180d", Event: "Order Completed", Property: "category", Fn: segment.AggMostFrequent, WithinDays: 180},
+		{Key: "first_sku", Event: "Order Completed", Property: "products[].sku", Fn: segment.AggFirst},
+		{Key: "last_category", Event: "Order Completed", Property: "category", Fn: segment.AggLast},
+		{Key: "orders", Event: "Order Completed", Fn: segment.AggCount},
+		{Key: "max_order", Event: "Order Completed", Property: "revenue", Fn: segment.AggMax},
+	}
+	for _, d := range defs {
+		if _, err := f.engine.CreateComputedTrait(ctx, "w", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := f.engine.CreateComputedTrait(ctx, "w", defs[0]); !errors.Is(err, segment.ErrExists) {
+		t.Errorf("duplicate key: %v", err)
+	}
+	if err := (segment.ComputedTrait{Key: "Bad Key", Event: "x", Fn: "MEDIAN"}).Validate(); !reflect.DeepEqual(violationFields(err),
+		[]string{"computed_trait.key", "computed_trait.fn"}) {
+		t.Errorf("bad definition: %v", err)
+	}
+	feats, err := f.engine.Features(ctx, "w", "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"revenue_90d": 3000.0, "favourite_category_180d": "鞄", "first_sku": "S-1", "last_category": "靴",
+		"orders": 4.0, "max_order": 5000.0}
+	if !reflect.DeepEqual(feats.Computed, want) {
+		t.Errorf("computed traits of a = %v, want %v", feats.Computed, want)
+	}
+	if feats, _ := f.engine.Features(ctx, "w", "b"); !reflect.DeepEqual(feats.Computed, map[string]any{"revenue_90d": 0.0, "orders": 0.0}) {
+		t.Errorf("computed traits of b = %v, want only the zero sum and count", feats.Computed)
+	}
+	big := f.create(t, "w", "big", segment.Rule{Computed: &segment.ComputedCondition{Key: "revenue_90d", Comparison: segment.Comparison{Op: segment.OpGTE, Value: "3000"}}})
+	bags := f.create(t, "w", "bags", segment.Rule{Computed: &segment.ComputedCondition{Key: "favourite_category_180d", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "鞄"}}})
+	if got := f.members(t, "w", big.ID); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Errorf("big = %v", got)
+	}
+	// 41 days on, the 2000 order leaves the 90-day window (3000 → 1000).
+	f.clock.Set(t0.Add(41 * day))
+	if err := f.engine.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.members(t, "w", big.ID); len(got) != 0 {
+		t.Errorf("big after 41 days = %v, want none", got)
+	}
+	if got := f.members(t, "w", bags.ID); !reflect.DeepEqual(got, []string{"a"}) {
+		t.Errorf("bags = %v", got)
+	}
+	_, err = f.engine.Create(ctx, segment.Segment{WorkspaceID: "w", DisplayName: "x",
+		Rule: segment.Rule{Not: &segment.Rule{Computed: &segment.ComputedCondition{Key: "nope", Comparison: segment.Comparison{Op: segment.OpExists}}}}})
+	if got := violationFields(err); !reflect.DeepEqual(got, []string{"segment.rule.not.computed.key"}) {
+		t.Errorf("unknown computed trait: %v", err)
+	}
+}

@@ -214,4 +214,7 @@ type Features struct {
 	// the customer has not purchased.
 	Prediction    *Prediction
 	PredictionFit PredictionFit
+	// Computed holds the workspace's computed traits that have a value for
+	// the customer, by key.
+	Computed map[string]any
 }

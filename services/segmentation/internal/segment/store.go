@@ -100,6 +100,14 @@ type Store interface {
 	PredictionAttempt(ctx context.Context, workspaceID string) (time.Time, error)
 	SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error
 
+	// CreateComputedTrait stores a computed trait; ErrExists when its key
+	// is taken.
+	CreateComputedTrait(ctx context.Context, workspaceID string, c ComputedTrait) error
+	// ComputedTraits lists the workspace's computed traits by key.
+	ComputedTraits(ctx context.Context, workspaceID string) ([]ComputedTrait, error)
+	// DeleteComputedTrait removes one; ErrNotFound when there is none.
+	DeleteComputedTrait(ctx context.Context, workspaceID, key string) error
+
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
 	// MembershipsInRange lists memberships in the segments segmentIDs of

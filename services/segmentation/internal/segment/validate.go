@@ -75,13 +75,13 @@ func validateNode(v *validation.Error, path string, r Rule, depth int) {
 	}
 	set := 0
 	for _, isSet := range []bool{len(r.All) > 0, len(r.Any) > 0, r.Not != nil, r.Trait != nil, r.Event != nil,
-		r.RFM != nil, r.Segment != nil, r.Lifecycle != nil, r.Predicted != nil} {
+		r.RFM != nil, r.Segment != nil, r.Lifecycle != nil, r.Predicted != nil, r.Computed != nil} {
 		if isSet {
 			set++
 		}
 	}
 	if set != 1 {
-		v.Addf(path, "exactly one of all, any, not, trait, event, rfm, segment, lifecycle or predicted must be set")
+		v.Addf(path, "exactly one of all, any, not, trait, event, rfm, segment, lifecycle, predicted or computed must be set")
 		return
 	}
 	switch {
@@ -114,6 +114,10 @@ func validateNode(v *validation.Error, path string, r Rule, depth int) {
 		validateRFM(v, path+".rfm", *r.RFM)
 	case r.Segment != nil:
 		checkID(v, path+".segment.segment_id", r.Segment.SegmentID)
+	case r.Computed != nil:
+		p := path + ".computed"
+		validateName(v, p+".key", r.Computed.Key)
+		validateComparison(v, p, r.Computed.Comparison, allOperators)
 	case r.Predicted != nil:
 		p := path + ".predicted"
 		if !validPredictedTrait(r.Predicted.Trait) {

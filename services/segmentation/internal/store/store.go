@@ -1259,6 +1259,58 @@ VALUES ($1, 0, 0, 0, '', $2) ON CONFLICT (workspace_id) DO UPDATE SET attempt_ti
 	return nil
 }
 
+// CreateComputedTrait implements segment.Store.
+func (s *Store) CreateComputedTrait(ctx context.Context, workspaceID string, c segment.ComputedTrait) error {
+	def, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode computed trait: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING`, workspaceID, c.Key, string(def))
+	if err != nil {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
+	} else if n == 0 {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, segment.ErrExists)
+	}
+	return nil
+}
+
+// ComputedTraits implements segment.Store.
+func (s *Store) ComputedTraits(ctx context.Context, workspaceID string) ([]segment.ComputedTrait, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT definition FROM computed_traits WHERE workspace_id = $1 ORDER BY trait_key`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("computed traits: %w", err)
+	}
+	defs, err := collectStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("computed traits: %w", err)
+	}
+	out := make([]segment.ComputedTrait, len(defs))
+	for i, d := range defs {
+		if err := json.Unmarshal([]byte(d), &out[i]); err != nil {
+			return nil, fmt.Errorf("decode computed trait: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// DeleteComputedTrait implements segment.Store.
+func (s *Store) DeleteComputedTrait(ctx context.Context, workspaceID, key string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
+	if err != nil {
+		return fmt.Errorf("delete computed trait %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete computed trait %s: %w", key, err)
+	} else if n == 0 {
+		return fmt.Errorf("delete computed trait %s: %w", key, segment.ErrNotFound)
+	}
+	return nil
+}
+
 // LifecycleSettings implements segment.Store.
 func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segment.LifecycleSettings, error) {
 	var ls segment.LifecycleSettings

@@ -47,3 +47,11 @@ CREATE TABLE prediction_fits (
     clv_reason       TEXT NOT NULL,
     attempt_time     BIGINT NOT NULL
 );
+
+-- Computed trait definitions (JSON), by key.
+CREATE TABLE computed_traits (
+    workspace_id TEXT NOT NULL,
+    trait_key    TEXT NOT NULL,
+    definition   TEXT NOT NULL,
+    PRIMARY KEY (workspace_id, trait_key)
+);
