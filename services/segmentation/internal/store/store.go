@@ -907,53 +907,6 @@ FROM customers WHERE workspace_id = $1 AND customer_id > $2 ORDER BY customer_id
 	return out, nil
 }
 
-// counter is one behaviour count: events named name at or after since.
-type counter struct {
-	name  string
-	since time.Time
-}
-
-// countChunk bounds the counters read by one statement. Each is a column
-// of its one result row and binds two parameters, so a chunk stays well
-// under PostgreSQL's 1664 result columns and SQLite's 999 parameters.
-const countChunk = 100
-
-// CountEvents counts a customer's behaviour events named name at or after
-// since: one counter of CountEventsForKeys, at an exact instant.
-func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error) {
-	counts, err := s.countEvents(ctx, workspaceID, customerID, []counter{{name: name, since: since}})
-	if err != nil {
-		return 0, err
-	}
-	return counts[0], nil
-}
-
-// countEvents reads counters of a customer in one statement: a scalar
-// subquery per counter, each a range of the behaviours_by_customer index.
-func (s *Store) countEvents(ctx context.Context, workspaceID, customerID string, counters []counter) ([]int64, error) {
-	var q strings.Builder
-	q.WriteString("SELECT ")
-	args := make([]any, 2, 2+2*len(counters))
-	args[0], args[1] = workspaceID, customerID
-	for i, c := range counters {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "(SELECT count(*) FROM behaviours WHERE workspace_id = $1 AND customer_id = $2 AND name = $%d AND occurred_at >= $%d)",
-			len(args)+1, len(args)+2)
-		args = append(args, c.name, micros(c.since))
-	}
-	counts := make([]int64, len(counters))
-	dest := make([]any, len(counters))
-	for i := range counts {
-		dest[i] = &counts[i]
-	}
-	if err := s.db.QueryRowContext(ctx, q.String(), args...).Scan(dest...); err != nil {
-		return nil, fmt.Errorf("count events of %s: %w", customerID, err)
-	}
-	return counts, nil
-}
-
 // CustomerBehaviours implements segment.Store.
 func (s *Store) CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]segment.Behaviour, error) {
 	out, err := s.behaviours(ctx, `customer_id = $2`, []any{customerID}, workspaceID, names, since)
