@@ -157,6 +157,44 @@ func PropertyValues(props map[string]any, path []string) []any {
 	return values(cur, nil)
 }
 
+// walkValues calls fn with each value at path below v, as PropertyValues
+// lists them, until fn returns false; it reports whether it went through.
+// It allocates nothing itself: rules walk every event's properties.
+func walkValues(v any, path []string, fn func(any) bool) bool {
+	if len(path) == 0 {
+		switch x := v.(type) {
+		case nil:
+			return true
+		case []any:
+			for _, e := range x {
+				if e != nil && !fn(e) {
+					return false
+				}
+			}
+			return true
+		default:
+			return fn(v)
+		}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return true
+	}
+	next, ok := m[path[0]]
+	if !ok {
+		return true
+	}
+	if list, ok := next.([]any); ok {
+		for _, e := range list {
+			if !walkValues(e, path[1:], fn) {
+				return false
+			}
+		}
+		return true
+	}
+	return walkValues(next, path[1:], fn)
+}
+
 // splitPath turns a property path into its steps.
 func splitPath(p string) []string {
 	p = strings.TrimPrefix(strings.TrimSpace(p), "properties.")
@@ -221,6 +259,30 @@ func (c compiledComparison) holds(vals []any, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// holdsAt applies the comparison to the values at path in props, as holds
+// does to PropertyValues(props, path), without building the list.
+func (c compiledComparison) holdsAt(props map[string]any, path []string, now time.Time) bool {
+	var found, hit bool
+	switch c.op {
+	case OpExists, OpNotExists:
+		walkValues(props, path, func(any) bool { found = true; return false })
+		return found == (c.op == OpExists)
+	case OpNotEquals, OpNotIn, OpNotContains:
+		pos := c.positive()
+		walkValues(props, path, func(v any) bool {
+			found = true
+			hit = pos.holdsOne(v, now)
+			return !hit
+		})
+		return found && !hit
+	}
+	walkValues(props, path, func(v any) bool {
+		hit = c.holdsOne(v, now)
+		return !hit
+	})
+	return hit
 }
 
 // positive returns the comparison a NOT_ operator negates.

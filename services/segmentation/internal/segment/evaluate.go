@@ -165,11 +165,12 @@ func (c EventCondition) compile() Matcher {
 			}
 			count++
 			if c.Aggregate != nil {
-				for _, v := range PropertyValues(b.Properties, aggPath) {
+				walkValues(b.Properties, aggPath, func(v any) bool {
 					if x, ok := numberOf(v); ok {
 						agg.add(x)
 					}
-				}
+					return true
+				})
 			}
 		}
 		if count < min || (c.MaxCount != nil && count > int64(*c.MaxCount)) {
@@ -216,7 +217,7 @@ func (c EventCondition) earliest(now time.Time) time.Time {
 
 func matchesAll(filters []compiledFilter, props map[string]any, now time.Time) bool {
 	for _, fl := range filters {
-		if !fl.cmp.holds(PropertyValues(props, fl.path), now) {
+		if !fl.cmp.holdsAt(props, fl.path, now) {
 			return false
 		}
 	}
