@@ -84,18 +84,27 @@ func benchSetup(b *testing.B, backend string) *benchEnv {
 	if env.engine, err = segment.NewEngine(segment.Config{Store: st, Publisher: &recorder{}, Now: env.clock.Now}); err != nil {
 		b.Fatal(err)
 	}
-	// Built-ins and the 20 segments are created before any timing, so
-	// their first backfill is not what is measured.
+	// The 20 segments are stored without their backfill, and one
+	// recompute (creating and filling the built-ins too) runs before any
+	// timing, so that what is measured is a recompute of existing
+	// memberships.
 	for i, r := range benchRules {
 		var rule segment.Rule
-		if err := jsonUnmarshal(r, &rule); err != nil {
+		if err := json.Unmarshal([]byte(r), &rule); err != nil {
 			b.Fatalf("rule %d: %v", i, err)
 		}
-		if _, err := env.engine.Create(ctx, segment.Segment{WorkspaceID: env.ws, DisplayName: fmt.Sprint("bench ", i), Rule: rule}); err != nil {
+		id, err := segment.NewID()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.CreateSegment(ctx, segment.Segment{WorkspaceID: env.ws, ID: id, DisplayName: fmt.Sprint("bench ", i), Rule: rule, CreateTime: t0}); err != nil {
 			b.Fatalf("rule %d: %v", i, err)
 		}
 	}
-	b.Logf("%s: created 20 segments (and the built-ins) in %v", backend, time.Since(started).Round(time.Second))
+	if err := env.engine.Recompute(ctx, env.ws); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded and computed 20 segments and the built-ins in %v", backend, time.Since(started).Round(time.Second))
 	return env
 }
 
@@ -252,5 +261,3 @@ func reportPeakRSS(b *testing.B) {
 		}
 	}
 }
-
-func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }

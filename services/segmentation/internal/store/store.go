@@ -1378,12 +1378,9 @@ ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time
 			if n == 0 {
 				continue // already so: nothing changed, nothing to announce
 			}
-			if err := insertOutbox(ctx, tx, c); err != nil {
-				return err
-			}
 			applied = append(applied, c)
 		}
-		return nil
+		return insertOutbox(ctx, tx, applied...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apply membership changes: %w", err)
