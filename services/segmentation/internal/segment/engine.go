@@ -54,6 +54,7 @@ type Engine struct {
 	rfm     map[string]rfmEntry
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
+	swept   map[string]sweepEntry
 
 	wake chan struct{}
 }
@@ -100,6 +101,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		rfm:       map[string]rfmEntry{},
 		segs:      map[string]segmentsEntry{},
 		ensured:   map[string]bool{},
+		swept:     map[string]sweepEntry{},
 		wake:      make(chan struct{}, 1),
 	}
 	if e.now == nil {
@@ -1210,9 +1212,34 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// sweepEntry records a workspace's last sweep: when it started and how
+// long it took by the engine's clock.
+type sweepEntry struct {
+	at   time.Time
+	cost time.Duration
+}
+
+// sweepCostFactor bounds the time sweeps take to about a tenth: a
+// workspace is swept again only sweepCostFactor times its last sweep's
+// duration after that sweep started, so a large workspace is not swept
+// back to back while a small one is swept every interval.
+const sweepCostFactor = 10
+
 func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
+	start := e.now()
+	e.mu.Lock()
+	last, ok := e.swept[workspaceID]
+	e.mu.Unlock()
+	if ok && !start.Before(last.at) && start.Sub(last.at) < sweepCostFactor*last.cost {
+		return nil
+	}
+	defer func() {
+		e.mu.Lock()
+		e.swept[workspaceID] = sweepEntry{at: start, cost: e.now().Sub(start)}
+		e.mu.Unlock()
+	}()
 	all, err := e.segments(ctx, workspaceID)
 	if err != nil {
 		return err
