@@ -29,6 +29,9 @@ func walkSegments(t *testing.T, c *client) {
 		order("seg-d", "d2", 5, 1000, ""),
 		order("seg-e", "e1", 20, 6000, `,"category":"B"`),
 		order("seg-e", "e2", 3, 6000, `,"category":"B"`),
+		`{"type":"identify","messageId":"seg-i1","userId":"seg-a","traits":{"plan":" Pro "}}`,
+		`{"type":"identify","messageId":"seg-i2","userId":"seg-b","traits":{"age":"４５"}}`,
+		`{"type":"identify","messageId":"seg-i3","userId":"seg-c","traits":{"plan":"free","age":39}}`,
 	}, ",")
 	c.segment("/v1/batch", `{"batch":[`+batch+`]}`, nil)
 	ids := map[string]string{}
@@ -91,6 +94,17 @@ func walkSegments(t *testing.T, c *client) {
 	_, m = create(`{"displayName":"Big spenders","rule":{"event":{"event":"Order Completed","withinDays":365,
 		"aggregate":{"property":"revenue","fn":"SUM","op":"GTE","value":"10000"}}}}`)
 	check("sum of revenue", ours(m), []string{"seg-e"})
+	_, m = create(`{"displayName":"Pro or 40+","rule":{"any":[{"trait":{"key":"plan","op":"IN","values":["pro","team"]}},
+		{"trait":{"key":"age","op":"GTE","value":"40"}}]}}`)
+	check("trait operators with folding (\" Pro \", full-width ４５)", ours(m), []string{"seg-a", "seg-b"})
+	_, m = create(`{"displayName":"At risk","rule":{"rfm":{"recency":{"max":2},"frequency":{"min":4}}}}`)
+	for _, id := range m {
+		var f struct{ Features struct{ RecencyScore, FrequencyScore int } }
+		c.call("GET", "/v1/customers/"+id+"/features", "", nil, &f)
+		if f.Features.RecencyScore > 2 || f.Features.FrequencyScore < 4 {
+			t.Errorf("at risk holds %s with scores %+v", id, f.Features)
+		}
+	}
 	_, m = create(`{"displayName":"F2 or returned","rule":{"lifecycle":{"stages":["LIFECYCLE_STAGE_F2","LIFECYCLE_STAGE_RETURNED"]}}}`)
 	check("lifecycle", ours(m), []string{"seg-d", "seg-e"})
 	_, m = create(`{"displayName":"Not in dormant","rule":{"all":[{"segment":{"segmentId":"` + dormant + `"}},
