@@ -99,7 +99,9 @@ func walkSegments(t *testing.T, c *client) {
 	check("trait operators with folding (\" Pro \", full-width ４５)", ours(m), []string{"seg-a", "seg-b"})
 	_, m = create(`{"displayName":"At risk","rule":{"rfm":{"recency":{"max":2},"frequency":{"min":4}}}}`)
 	for _, id := range m {
-		var f struct{ Features struct{ RecencyScore, FrequencyScore int } }
+		var f struct {
+			Features struct{ RecencyScore, FrequencyScore int }
+		}
 		c.call("GET", "/v1/customers/"+id+"/features", "", nil, &f)
 		if f.Features.RecencyScore > 2 || f.Features.FrequencyScore < 4 {
 			t.Errorf("at risk holds %s with scores %+v", id, f.Features)
