@@ -50,7 +50,7 @@ type Engine struct {
 
 	locks keyedMutex
 
-	mu      sync.Mutex // guards rfm, segs and ensured
+	mu      sync.Mutex // guards rfm, segs, ensured and swept
 	rfm     map[string]rfmEntry
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
@@ -390,7 +390,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	var ent rfmEntry
 	var settings LifecycleSettings
 	var err error
-	if n.rfm || n.lifecycle {
+	if n.rfm {
 		if ent, err = e.rfmScores(ctx, workspaceID, now); err != nil {
 			return err
 		}
@@ -423,6 +423,17 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 					p.members[m.CustomerID] = map[string]bool{}
 				}
 				p.members[m.CustomerID][m.SegmentID] = true
+			}
+		}
+		var stages map[string]Stage // the live path reads fresh order stats too, not the RFM cache's
+		if n.lifecycle {
+			stats, err := e.store.OrderStatsInRange(ctx, workspaceID, after, p.upTo)
+			if err != nil {
+				return err
+			}
+			stages = make(map[string]Stage, len(stats))
+			for _, st := range stats {
+				stages[st.CustomerID] = StageOf(st, settings, now)
 			}
 		}
 		var preds map[string]map[string]float64
@@ -459,7 +470,10 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 				f.RFM = &s
 			}
 			if n.lifecycle {
-				f.Stage = StageOf(ent.stats[c.ID], settings, now)
+				f.Stage = StageProspect
+				if st, ok := stages[c.ID]; ok {
+					f.Stage = st
+				}
 			}
 			p.facts[i] = f
 		}

@@ -69,6 +69,9 @@ type Store interface {
 	BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]Behaviour, error)
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
+	// OrderStatsInRange aggregates the orders of the purchasing customers
+	// with after < customer_id <= upTo (no upper bound when upTo is empty).
+	OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
 	CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (OrderStats, error)
 	// OrdersVersion returns a number that changes whenever the workspace's

@@ -996,6 +996,19 @@ func (s *Store) OrderStats(ctx context.Context, workspaceID string) ([]segment.O
 	return out, nil
 }
 
+// OrderStatsInRange implements segment.Store.
+func (s *Store) OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.OrderStats, error) {
+	cond, args := "AND customer_id > $2", []any{workspaceID, after}
+	if upTo != "" {
+		cond, args = "AND customer_id > $2 AND customer_id <= $3", append(args, upTo)
+	}
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, cond), args...)
+	if err != nil {
+		return nil, fmt.Errorf("order stats after %q: %w", after, err)
+	}
+	return out, nil
+}
+
 // CustomerOrderStats implements segment.Store.
 func (s *Store) CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (segment.OrderStats, error) {
 	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, "AND customer_id = $2"), workspaceID, customerID)
