@@ -209,6 +209,7 @@ func eventFromProto(e *ingestionv1.Event, receivedFallback time.Time) segment.Ev
 		Name:        e.GetName(),
 		Time:        eventTime(e.GetTimestamp(), e.GetReceiveTime(), receivedFallback),
 		Traits:      structMap(e.GetTraits()),
+		Properties:  structMap(e.GetProperties()),
 	}
 	if o := e.GetOrder(); o != nil {
 		// The engine stands in the event id for a missing order id and 0

@@ -240,7 +240,7 @@ func testMembershipFollowsEvents(t *testing.T, h *harness) {
 	}
 
 	got, err := h.client.ListCustomerSegments(ctx, &segmentationv1.ListCustomerSegmentsRequest{CustomerId: "cus_1"})
-	if err != nil || len(got.GetSegments()) != 1 || got.GetSegments()[0].GetSize() != 1 {
+	if own := ownSegments(got.GetSegments()); err != nil || len(own) != 1 || own[0].GetSize() != 1 {
 		t.Errorf("ListCustomerSegments = %v, %v; want [Pro plan size 1]", got, err)
 	}
 
@@ -323,7 +323,7 @@ func testWorkspaceIsolation(t *testing.T, h *harness) {
 		})
 	}
 	list, err := h.client.ListSegments(ctxB, &segmentationv1.ListSegmentsRequest{})
-	if err != nil || len(list.GetSegments()) != 1 || list.GetSegments()[0].GetSegmentId() != segB.GetSegmentId() {
+	if own := ownSegments(list.GetSegments()); err != nil || len(own) != 1 || own[0].GetSegmentId() != segB.GetSegmentId() {
 		t.Errorf("ws_b ListSegments = %v, %v; want only its own segment", list, err)
 	}
 	if got, err := h.client.ListCustomerSegments(ctxA, &segmentationv1.ListCustomerSegmentsRequest{CustomerId: "cus_shared"}); err != nil || len(got.GetSegments()) != 0 {
@@ -368,6 +368,7 @@ func testMergeAndFeatures(t *testing.T, h *harness) {
 	want := &segmentationv1.CustomerFeatures{
 		CustomerId: "cus_user", OrderCount: 1, Revenue: 42.5, LastOrderTime: timestamppb.New(now),
 		RecencyScore: 1, FrequencyScore: 1, MonetaryScore: 1, EventCount: 2,
+		LifecycleStage: segmentationv1.LifecycleStage_LIFECYCLE_STAGE_NEW,
 	}
 	if !proto.Equal(resp.GetFeatures(), want) {
 		t.Errorf("features = %v, want %v", resp.GetFeatures(), want)
@@ -443,7 +444,7 @@ func testPagingAndErrors(t *testing.T, h *harness) {
 		}, codes.Unauthenticated, ""},
 		{"within_days out of range", ctx, func(ctx context.Context) error {
 			_, err := h.client.CreateSegment(ctx, &segmentationv1.CreateSegmentRequest{Segment: &segmentationv1.Segment{
-				DisplayName: "bad", Rule: &segmentationv1.Rule{All: []*segmentationv1.Condition{traitCond("a", "b"), eventCond("x", 1, 0)}},
+				DisplayName: "bad", Rule: &segmentationv1.Rule{All: []*segmentationv1.Condition{traitCond("a", "b"), eventCond("x", 1, 3651)}},
 			}})
 			return err
 		}, codes.InvalidArgument, "segment.rule.all[1].event.within_days"},
@@ -624,4 +625,15 @@ func (l *logRecorder) messages() [][2]string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([][2]string(nil), l.records...)
+}
+
+// ownSegments drops the built-in segments every workspace has.
+func ownSegments(segs []*segmentationv1.Segment) []*segmentationv1.Segment {
+	var out []*segmentationv1.Segment
+	for _, s := range segs {
+		if !s.GetBuiltIn() {
+			out = append(out, s)
+		}
+	}
+	return out
 }

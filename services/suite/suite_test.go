@@ -170,9 +170,20 @@ func walk(t *testing.T, cfg suite.Config) {
 	if got := members.Members; len(got) != 3 || !slices.ContainsFunc(got, func(m struct{ CustomerID string }) bool { return m.CustomerID == hanako }) {
 		t.Errorf("segment members = %+v, want 3 including hanako (%s)", got, hanako)
 	}
-	var segs struct{ Segments []struct{ SegmentID string } }
+	var segs struct {
+		Segments []struct {
+			SegmentID string
+			BuiltIn   bool
+		}
+	}
 	c.call("GET", "/v1/customers/"+hanako+"/segments", "", nil, &segs)
-	if len(segs.Segments) != 1 || segs.Segments[0].SegmentID != segID {
+	own := slices.DeleteFunc(slices.Clone(segs.Segments), func(s struct {
+		SegmentID string
+		BuiltIn   bool
+	}) bool {
+		return s.BuiltIn
+	})
+	if len(own) != 1 || own[0].SegmentID != segID {
 		t.Errorf("hanako's segments = %+v", segs)
 	}
 
@@ -239,6 +250,7 @@ func walk(t *testing.T, cfg suite.Config) {
 	}
 
 	walkDeduplication(t, c, segID)
+	walkSegments(t, c)
 }
 
 // walkDeduplication finds one buyer entered twice under different

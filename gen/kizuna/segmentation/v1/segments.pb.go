@@ -10,6 +10,8 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -23,17 +25,339 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Operator compares a value (a trait, an event property, an aggregate)
+// with the operands of a condition. Text is compared after the
+// normalisation ingestion applies (NFKC, so full-width letters and digits
+// equal their ASCII forms; white space trimmed and collapsed; lower case).
+// Numbers are compared as numbers; a value that is not a number (or a
+// date) never matches a numeric (or date) comparison.
+type Operator int32
+
+const (
+	Operator_OPERATOR_UNSPECIFIED Operator = 0
+	// value equals `value`.
+	Operator_EQUALS Operator = 1
+	// value exists and differs from `value`.
+	Operator_NOT_EQUALS Operator = 2
+	// value equals one of `values`.
+	Operator_IN Operator = 3
+	// value exists and equals none of `values`.
+	Operator_NOT_IN Operator = 4
+	// value contains `value` as a substring.
+	Operator_CONTAINS Operator = 5
+	// value exists and does not contain `value`.
+	Operator_NOT_CONTAINS Operator = 6
+	// value starts with `value`.
+	Operator_STARTS_WITH Operator = 7
+	// value is present and not null.
+	Operator_EXISTS Operator = 8
+	// value is absent or null.
+	Operator_NOT_EXISTS Operator = 9
+	// number > `value`.
+	Operator_GT Operator = 10
+	// number >= `value`.
+	Operator_GTE Operator = 11
+	// number < `value`.
+	Operator_LT Operator = 12
+	// number <= `value`.
+	Operator_LTE Operator = 13
+	// `values[0]` <= number <= `values[1]`.
+	Operator_BETWEEN Operator = 14
+	// date (RFC 3339 or YYYY-MM-DD) before the date `value`.
+	Operator_BEFORE Operator = 15
+	// date at or after the date `value`.
+	Operator_AFTER Operator = 16
+	// date within the last `value` days (and not in the future).
+	Operator_WITHIN_LAST_DAYS Operator = 17
+)
+
+// Enum value maps for Operator.
+var (
+	Operator_name = map[int32]string{
+		0:  "OPERATOR_UNSPECIFIED",
+		1:  "EQUALS",
+		2:  "NOT_EQUALS",
+		3:  "IN",
+		4:  "NOT_IN",
+		5:  "CONTAINS",
+		6:  "NOT_CONTAINS",
+		7:  "STARTS_WITH",
+		8:  "EXISTS",
+		9:  "NOT_EXISTS",
+		10: "GT",
+		11: "GTE",
+		12: "LT",
+		13: "LTE",
+		14: "BETWEEN",
+		15: "BEFORE",
+		16: "AFTER",
+		17: "WITHIN_LAST_DAYS",
+	}
+	Operator_value = map[string]int32{
+		"OPERATOR_UNSPECIFIED": 0,
+		"EQUALS":               1,
+		"NOT_EQUALS":           2,
+		"IN":                   3,
+		"NOT_IN":               4,
+		"CONTAINS":             5,
+		"NOT_CONTAINS":         6,
+		"STARTS_WITH":          7,
+		"EXISTS":               8,
+		"NOT_EXISTS":           9,
+		"GT":                   10,
+		"GTE":                  11,
+		"LT":                   12,
+		"LTE":                  13,
+		"BETWEEN":              14,
+		"BEFORE":               15,
+		"AFTER":                16,
+		"WITHIN_LAST_DAYS":     17,
+	}
+)
+
+func (x Operator) Enum() *Operator {
+	p := new(Operator)
+	*p = x
+	return p
+}
+
+func (x Operator) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Operator) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[0].Descriptor()
+}
+
+func (Operator) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[0]
+}
+
+func (x Operator) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Operator.Descriptor instead.
+func (Operator) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{0}
+}
+
+// Aggregation combines the values of a property over a set of events.
+// Event aggregates take SUM, AVG, MIN and MAX; computed traits all.
+type Aggregation int32
+
+const (
+	Aggregation_AGGREGATION_UNSPECIFIED Aggregation = 0
+	Aggregation_SUM                     Aggregation = 1
+	Aggregation_AVG                     Aggregation = 2
+	Aggregation_MIN                     Aggregation = 3
+	Aggregation_MAX                     Aggregation = 4
+	// The number of events (no property).
+	Aggregation_COUNT Aggregation = 5
+	// The property's value on the earliest event that has it.
+	Aggregation_FIRST Aggregation = 6
+	// The property's value on the latest event that has it.
+	Aggregation_LAST Aggregation = 7
+	// The property's most frequent value (text after folding; the latest
+	// seen wins a tie).
+	Aggregation_MOST_FREQUENT Aggregation = 8
+)
+
+// Enum value maps for Aggregation.
+var (
+	Aggregation_name = map[int32]string{
+		0: "AGGREGATION_UNSPECIFIED",
+		1: "SUM",
+		2: "AVG",
+		3: "MIN",
+		4: "MAX",
+		5: "COUNT",
+		6: "FIRST",
+		7: "LAST",
+		8: "MOST_FREQUENT",
+	}
+	Aggregation_value = map[string]int32{
+		"AGGREGATION_UNSPECIFIED": 0,
+		"SUM":                     1,
+		"AVG":                     2,
+		"MIN":                     3,
+		"MAX":                     4,
+		"COUNT":                   5,
+		"FIRST":                   6,
+		"LAST":                    7,
+		"MOST_FREQUENT":           8,
+	}
+)
+
+func (x Aggregation) Enum() *Aggregation {
+	p := new(Aggregation)
+	*p = x
+	return p
+}
+
+func (x Aggregation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Aggregation) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[1].Descriptor()
+}
+
+func (Aggregation) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[1]
+}
+
+func (x Aggregation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Aggregation.Descriptor instead.
+func (Aggregation) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{1}
+}
+
+// LifecycleStage is where a customer is in their purchase life, derived
+// from their orders and the workspace's LifecycleSettings.
+type LifecycleStage int32
+
+const (
+	LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED LifecycleStage = 0
+	// No purchase yet.
+	LifecycleStage_LIFECYCLE_STAGE_PROSPECT LifecycleStage = 1
+	// One purchase.
+	LifecycleStage_LIFECYCLE_STAGE_NEW LifecycleStage = 2
+	// Two purchases up to loyal_min_orders − 1.
+	LifecycleStage_LIFECYCLE_STAGE_F2 LifecycleStage = 3
+	// At least loyal_min_orders purchases.
+	LifecycleStage_LIFECYCLE_STAGE_LOYAL LifecycleStage = 4
+	// No purchase for dormant_days days.
+	LifecycleStage_LIFECYCLE_STAGE_DORMANT LifecycleStage = 5
+	// No purchase for churned_days days.
+	LifecycleStage_LIFECYCLE_STAGE_CHURNED LifecycleStage = 6
+	// The last purchase came at least dormant_days after the one before it:
+	// back from dormant or churned.
+	LifecycleStage_LIFECYCLE_STAGE_RETURNED LifecycleStage = 7
+)
+
+// Enum value maps for LifecycleStage.
+var (
+	LifecycleStage_name = map[int32]string{
+		0: "LIFECYCLE_STAGE_UNSPECIFIED",
+		1: "LIFECYCLE_STAGE_PROSPECT",
+		2: "LIFECYCLE_STAGE_NEW",
+		3: "LIFECYCLE_STAGE_F2",
+		4: "LIFECYCLE_STAGE_LOYAL",
+		5: "LIFECYCLE_STAGE_DORMANT",
+		6: "LIFECYCLE_STAGE_CHURNED",
+		7: "LIFECYCLE_STAGE_RETURNED",
+	}
+	LifecycleStage_value = map[string]int32{
+		"LIFECYCLE_STAGE_UNSPECIFIED": 0,
+		"LIFECYCLE_STAGE_PROSPECT":    1,
+		"LIFECYCLE_STAGE_NEW":         2,
+		"LIFECYCLE_STAGE_F2":          3,
+		"LIFECYCLE_STAGE_LOYAL":       4,
+		"LIFECYCLE_STAGE_DORMANT":     5,
+		"LIFECYCLE_STAGE_CHURNED":     6,
+		"LIFECYCLE_STAGE_RETURNED":    7,
+	}
+)
+
+func (x LifecycleStage) Enum() *LifecycleStage {
+	p := new(LifecycleStage)
+	*p = x
+	return p
+}
+
+func (x LifecycleStage) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (LifecycleStage) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[2].Descriptor()
+}
+
+func (LifecycleStage) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[2]
+}
+
+func (x LifecycleStage) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use LifecycleStage.Descriptor instead.
+func (LifecycleStage) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{2}
+}
+
+// Granularity is the width of a time bucket (UTC).
+type Granularity int32
+
+const (
+	Granularity_GRANULARITY_UNSPECIFIED Granularity = 0
+	Granularity_HOUR                    Granularity = 1
+	Granularity_DAY                     Granularity = 2
+	Granularity_WEEK                    Granularity = 3
+)
+
+// Enum value maps for Granularity.
+var (
+	Granularity_name = map[int32]string{
+		0: "GRANULARITY_UNSPECIFIED",
+		1: "HOUR",
+		2: "DAY",
+		3: "WEEK",
+	}
+	Granularity_value = map[string]int32{
+		"GRANULARITY_UNSPECIFIED": 0,
+		"HOUR":                    1,
+		"DAY":                     2,
+		"WEEK":                    3,
+	}
+)
+
+func (x Granularity) Enum() *Granularity {
+	p := new(Granularity)
+	*p = x
+	return p
+}
+
+func (x Granularity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Granularity) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_segmentation_v1_segments_proto_enumTypes[3].Descriptor()
+}
+
+func (Granularity) Type() protoreflect.EnumType {
+	return &file_kizuna_segmentation_v1_segments_proto_enumTypes[3]
+}
+
+func (x Granularity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Granularity.Descriptor instead.
+func (Granularity) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{3}
+}
+
 // Segment is a named rule and its current size.
 type Segment struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Assigned by the service.
+	// Assigned by the service; built-in segments have stable ids
+	// (`rfm_champions`, `lifecycle_dormant`, …).
 	SegmentId   string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
 	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	Rule        *Rule  `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
 	// Current number of members.
-	Size          int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	Size       int64                  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// True for the segments every workspace has (named RFM segments and
+	// lifecycle stages); they cannot be changed or deleted.
+	BuiltIn       bool `protobuf:"varint,7,opt,name=built_in,json=builtIn,proto3" json:"built_in,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -110,11 +434,31 @@ func (x *Segment) GetCreateTime() *timestamppb.Timestamp {
 	return nil
 }
 
-// Rule holds when all of its conditions hold.
+func (x *Segment) GetBuiltIn() bool {
+	if x != nil {
+		return x.BuiltIn
+	}
+	return false
+}
+
+// Rule is the root of a rule tree. Exactly one field is set: a boolean
+// combination (`all`, `any`, `not`) or one condition. A tree has at most
+// 200 nodes and is at most 8 levels deep.
 type Rule struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// At least one, at most 20.
-	All           []*Condition `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	// Holds when every condition holds. At least one condition.
+	All []*Condition `protobuf:"bytes,1,rep,name=all,proto3" json:"all,omitempty"`
+	// Holds when at least one condition holds. At least one condition.
+	Any []*Condition `protobuf:"bytes,2,rep,name=any,proto3" json:"any,omitempty"`
+	// Holds when the condition does not.
+	Not           *Condition          `protobuf:"bytes,3,opt,name=not,proto3" json:"not,omitempty"`
+	Trait         *TraitCondition     `protobuf:"bytes,4,opt,name=trait,proto3" json:"trait,omitempty"`
+	Event         *EventCondition     `protobuf:"bytes,5,opt,name=event,proto3" json:"event,omitempty"`
+	Rfm           *RfmCondition       `protobuf:"bytes,6,opt,name=rfm,proto3" json:"rfm,omitempty"`
+	Segment       *SegmentCondition   `protobuf:"bytes,7,opt,name=segment,proto3" json:"segment,omitempty"`
+	Lifecycle     *LifecycleCondition `protobuf:"bytes,8,opt,name=lifecycle,proto3" json:"lifecycle,omitempty"`
+	Predicted     *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3" json:"predicted,omitempty"`
+	Computed      *ComputedCondition  `protobuf:"bytes,10,opt,name=computed,proto3" json:"computed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,7 +500,71 @@ func (x *Rule) GetAll() []*Condition {
 	return nil
 }
 
-// Condition is one test on a customer.
+func (x *Rule) GetAny() []*Condition {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
+func (x *Rule) GetNot() *Condition {
+	if x != nil {
+		return x.Not
+	}
+	return nil
+}
+
+func (x *Rule) GetTrait() *TraitCondition {
+	if x != nil {
+		return x.Trait
+	}
+	return nil
+}
+
+func (x *Rule) GetEvent() *EventCondition {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+func (x *Rule) GetRfm() *RfmCondition {
+	if x != nil {
+		return x.Rfm
+	}
+	return nil
+}
+
+func (x *Rule) GetSegment() *SegmentCondition {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *Rule) GetLifecycle() *LifecycleCondition {
+	if x != nil {
+		return x.Lifecycle
+	}
+	return nil
+}
+
+func (x *Rule) GetPredicted() *PredictedCondition {
+	if x != nil {
+		return x.Predicted
+	}
+	return nil
+}
+
+func (x *Rule) GetComputed() *ComputedCondition {
+	if x != nil {
+		return x.Computed
+	}
+	return nil
+}
+
+// Condition is one node of a rule tree below the root: exactly one of its
+// fields is set, with the meaning it has in Rule.
 type Condition struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -164,7 +572,14 @@ type Condition struct {
 	//	*Condition_Trait
 	//	*Condition_Event
 	//	*Condition_Rfm
+	//	*Condition_Segment
+	//	*Condition_Lifecycle
+	//	*Condition_Not
+	//	*Condition_Predicted
+	//	*Condition_Computed
 	Kind          isCondition_Kind `protobuf_oneof:"kind"`
+	All           []*Condition     `protobuf:"bytes,6,rep,name=all,proto3" json:"all,omitempty"`
+	Any           []*Condition     `protobuf:"bytes,7,rep,name=any,proto3" json:"any,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -233,6 +648,65 @@ func (x *Condition) GetRfm() *RfmCondition {
 	return nil
 }
 
+func (x *Condition) GetSegment() *SegmentCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Segment); ok {
+			return x.Segment
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetLifecycle() *LifecycleCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Lifecycle); ok {
+			return x.Lifecycle
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetNot() *Condition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Not); ok {
+			return x.Not
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetPredicted() *PredictedCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Predicted); ok {
+			return x.Predicted
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetComputed() *ComputedCondition {
+	if x != nil {
+		if x, ok := x.Kind.(*Condition_Computed); ok {
+			return x.Computed
+		}
+	}
+	return nil
+}
+
+func (x *Condition) GetAll() []*Condition {
+	if x != nil {
+		return x.All
+	}
+	return nil
+}
+
+func (x *Condition) GetAny() []*Condition {
+	if x != nil {
+		return x.Any
+	}
+	return nil
+}
+
 type isCondition_Kind interface {
 	isCondition_Kind()
 }
@@ -249,19 +723,57 @@ type Condition_Rfm struct {
 	Rfm *RfmCondition `protobuf:"bytes,3,opt,name=rfm,proto3,oneof"`
 }
 
+type Condition_Segment struct {
+	Segment *SegmentCondition `protobuf:"bytes,4,opt,name=segment,proto3,oneof"`
+}
+
+type Condition_Lifecycle struct {
+	Lifecycle *LifecycleCondition `protobuf:"bytes,5,opt,name=lifecycle,proto3,oneof"`
+}
+
+type Condition_Not struct {
+	Not *Condition `protobuf:"bytes,8,opt,name=not,proto3,oneof"`
+}
+
+type Condition_Predicted struct {
+	Predicted *PredictedCondition `protobuf:"bytes,9,opt,name=predicted,proto3,oneof"`
+}
+
+type Condition_Computed struct {
+	Computed *ComputedCondition `protobuf:"bytes,10,opt,name=computed,proto3,oneof"`
+}
+
 func (*Condition_Trait) isCondition_Kind() {}
 
 func (*Condition_Event) isCondition_Kind() {}
 
 func (*Condition_Rfm) isCondition_Kind() {}
 
-// TraitCondition holds when the customer's trait equals a value. Values are
-// compared as text: a number trait 3 equals "3", a boolean true equals
-// "true".
+func (*Condition_Segment) isCondition_Kind() {}
+
+func (*Condition_Lifecycle) isCondition_Kind() {}
+
+func (*Condition_Not) isCondition_Kind() {}
+
+func (*Condition_Predicted) isCondition_Kind() {}
+
+func (*Condition_Computed) isCondition_Kind() {}
+
+// TraitCondition compares a trait of the customer. A missing or null trait
+// matches only NOT_EXISTS. A list trait matches when one of its elements
+// does (EXISTS, NOT_EXISTS and the NOT_ operators look at the list as a
+// whole: NOT_IN holds when no element is in the list).
 type TraitCondition struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Equals        string                 `protobuf:"bytes,2,opt,name=equals,proto3" json:"equals,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Shorthand for op EQUALS with this value, as rules were written before
+	// operators existed.
+	Equals string   `protobuf:"bytes,2,opt,name=equals,proto3" json:"equals,omitempty"`
+	Op     Operator `protobuf:"varint,3,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	// The operand of single-operand operators.
+	Value string `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	// The operands of IN and NOT_IN (1 to 100), and of BETWEEN (2).
+	Values        []string `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,23 +822,315 @@ func (x *TraitCondition) GetEquals() string {
 	return ""
 }
 
-// EventCondition holds when the customer performed a track event (or viewed
-// a page or screen of that name) at least min_count times within the last
-// within_days days.
-type EventCondition struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Event string                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
-	// 1 when unset.
-	MinCount int32 `protobuf:"varint,2,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
-	// 1 to 3,650.
-	WithinDays    int32 `protobuf:"varint,3,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+func (x *TraitCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *TraitCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *TraitCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// PropertyFilter compares a property of an event: `category`,
+// `properties.category`, a nested `product.sku`, or every element of a list
+// with `products[].sku` (it holds when one element does).
+type PropertyFilter struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Property      string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Op            Operator               `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
+func (x *PropertyFilter) Reset() {
+	*x = PropertyFilter{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PropertyFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PropertyFilter) ProtoMessage() {}
+
+func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PropertyFilter.ProtoReflect.Descriptor instead.
+func (*PropertyFilter) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PropertyFilter) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *PropertyFilter) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *PropertyFilter) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PropertyFilter) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Aggregate compares an aggregate of a numeric property over the matching
+// events in the condition's window (e.g. the sum of `revenue` >= 10000).
+// Events whose property is not a number are left out; with no such events
+// the aggregate is 0 for SUM and missing (matching nothing) otherwise.
+type Aggregate struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Property string                 `protobuf:"bytes,1,opt,name=property,proto3" json:"property,omitempty"`
+	Fn       Aggregation            `protobuf:"varint,2,opt,name=fn,proto3,enum=kizuna.segmentation.v1.Aggregation" json:"fn,omitempty"`
+	// GT, GTE, LT, LTE, EQUALS, NOT_EQUALS or BETWEEN.
+	Op            Operator `protobuf:"varint,3,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string   `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string `protobuf:"bytes,5,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregate) Reset() {
+	*x = Aggregate{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregate) ProtoMessage() {}
+
+func (x *Aggregate) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
+func (*Aggregate) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Aggregate) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *Aggregate) GetFn() Aggregation {
+	if x != nil {
+		return x.Fn
+	}
+	return Aggregation_AGGREGATION_UNSPECIFIED
+}
+
+func (x *Aggregate) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *Aggregate) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Aggregate) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// TimeRange is the window [start_time, end_time).
+type TimeRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TimeRange) Reset() {
+	*x = TimeRange{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TimeRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TimeRange) ProtoMessage() {}
+
+func (x *TimeRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TimeRange.ProtoReflect.Descriptor instead.
+func (*TimeRange) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *TimeRange) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *TimeRange) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// OccurrenceBound bounds when an event happened: before `before` and at or
+// after `after` (either may be unset).
+type OccurrenceBound struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Before        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=before,proto3" json:"before,omitempty"`
+	After         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OccurrenceBound) Reset() {
+	*x = OccurrenceBound{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OccurrenceBound) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OccurrenceBound) ProtoMessage() {}
+
+func (x *OccurrenceBound) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OccurrenceBound.ProtoReflect.Descriptor instead.
+func (*OccurrenceBound) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OccurrenceBound) GetBefore() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *OccurrenceBound) GetAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+// EventCondition holds when the customer performed a track event (or viewed
+// a page or screen of that name) matching every `where` filter, between
+// min_count and max_count times in the window, and the aggregate and
+// occurrence bounds (when given) hold.
+type EventCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Event string                 `protobuf:"bytes,1,opt,name=event,proto3" json:"event,omitempty"`
+	// 1 when unset, or 0 when max_count is set.
+	MinCount int32 `protobuf:"varint,2,opt,name=min_count,json=minCount,proto3" json:"min_count,omitempty"`
+	// The window is the last within_days days (1 to 3,650), or `between`,
+	// or all time when neither is set.
+	WithinDays int32 `protobuf:"varint,3,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	// At most this many times; `max_count: 0` is "did not".
+	MaxCount *int32     `protobuf:"varint,4,opt,name=max_count,json=maxCount,proto3,oneof" json:"max_count,omitempty"`
+	Between  *TimeRange `protobuf:"bytes,5,opt,name=between,proto3" json:"between,omitempty"`
+	// Filters on the event's properties; all must hold (at most 20).
+	Where     []*PropertyFilter `protobuf:"bytes,6,rep,name=where,proto3" json:"where,omitempty"`
+	Aggregate *Aggregate        `protobuf:"bytes,7,opt,name=aggregate,proto3" json:"aggregate,omitempty"`
+	// When the customer's first matching event (over all time) happened.
+	FirstOccurrence *OccurrenceBound `protobuf:"bytes,8,opt,name=first_occurrence,json=firstOccurrence,proto3" json:"first_occurrence,omitempty"`
+	// When the customer's last matching event (over all time) happened.
+	LastOccurrence *OccurrenceBound `protobuf:"bytes,9,opt,name=last_occurrence,json=lastOccurrence,proto3" json:"last_occurrence,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
 func (x *EventCondition) Reset() {
 	*x = EventCondition{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -338,7 +1142,7 @@ func (x *EventCondition) String() string {
 func (*EventCondition) ProtoMessage() {}
 
 func (x *EventCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[4]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -351,7 +1155,7 @@ func (x *EventCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventCondition.ProtoReflect.Descriptor instead.
 func (*EventCondition) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *EventCondition) GetEvent() string {
@@ -375,21 +1179,119 @@ func (x *EventCondition) GetWithinDays() int32 {
 	return 0
 }
 
-// RfmCondition holds when each given RFM score (1–5, 5 best) is at least the
-// minimum. Zero means "any". Customers without a purchase have no scores and
-// never match.
+func (x *EventCondition) GetMaxCount() int32 {
+	if x != nil && x.MaxCount != nil {
+		return *x.MaxCount
+	}
+	return 0
+}
+
+func (x *EventCondition) GetBetween() *TimeRange {
+	if x != nil {
+		return x.Between
+	}
+	return nil
+}
+
+func (x *EventCondition) GetWhere() []*PropertyFilter {
+	if x != nil {
+		return x.Where
+	}
+	return nil
+}
+
+func (x *EventCondition) GetAggregate() *Aggregate {
+	if x != nil {
+		return x.Aggregate
+	}
+	return nil
+}
+
+func (x *EventCondition) GetFirstOccurrence() *OccurrenceBound {
+	if x != nil {
+		return x.FirstOccurrence
+	}
+	return nil
+}
+
+func (x *EventCondition) GetLastOccurrence() *OccurrenceBound {
+	if x != nil {
+		return x.LastOccurrence
+	}
+	return nil
+}
+
+// ScoreRange bounds a score: min <= score <= max, 0 meaning unbounded.
+type ScoreRange struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Min           int32                  `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	Max           int32                  `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScoreRange) Reset() {
+	*x = ScoreRange{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScoreRange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScoreRange) ProtoMessage() {}
+
+func (x *ScoreRange) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScoreRange.ProtoReflect.Descriptor instead.
+func (*ScoreRange) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ScoreRange) GetMin() int32 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *ScoreRange) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// RfmCondition holds when each RFM score (1–5, 5 best) is within its
+// range. Customers without a purchase have no scores and never match.
 type RfmCondition struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	MinRecencyScore   int32                  `protobuf:"varint,1,opt,name=min_recency_score,json=minRecencyScore,proto3" json:"min_recency_score,omitempty"`
-	MinFrequencyScore int32                  `protobuf:"varint,2,opt,name=min_frequency_score,json=minFrequencyScore,proto3" json:"min_frequency_score,omitempty"`
-	MinMonetaryScore  int32                  `protobuf:"varint,3,opt,name=min_monetary_score,json=minMonetaryScore,proto3" json:"min_monetary_score,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Minimums as before ranges existed (0 means any).
+	MinRecencyScore   int32       `protobuf:"varint,1,opt,name=min_recency_score,json=minRecencyScore,proto3" json:"min_recency_score,omitempty"`
+	MinFrequencyScore int32       `protobuf:"varint,2,opt,name=min_frequency_score,json=minFrequencyScore,proto3" json:"min_frequency_score,omitempty"`
+	MinMonetaryScore  int32       `protobuf:"varint,3,opt,name=min_monetary_score,json=minMonetaryScore,proto3" json:"min_monetary_score,omitempty"`
+	Recency           *ScoreRange `protobuf:"bytes,4,opt,name=recency,proto3" json:"recency,omitempty"`
+	Frequency         *ScoreRange `protobuf:"bytes,5,opt,name=frequency,proto3" json:"frequency,omitempty"`
+	Monetary          *ScoreRange `protobuf:"bytes,6,opt,name=monetary,proto3" json:"monetary,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
 
 func (x *RfmCondition) Reset() {
 	*x = RfmCondition{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +1303,7 @@ func (x *RfmCondition) String() string {
 func (*RfmCondition) ProtoMessage() {}
 
 func (x *RfmCondition) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[5]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +1316,7 @@ func (x *RfmCondition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RfmCondition.ProtoReflect.Descriptor instead.
 func (*RfmCondition) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *RfmCondition) GetMinRecencyScore() int32 {
@@ -438,6 +1340,689 @@ func (x *RfmCondition) GetMinMonetaryScore() int32 {
 	return 0
 }
 
+func (x *RfmCondition) GetRecency() *ScoreRange {
+	if x != nil {
+		return x.Recency
+	}
+	return nil
+}
+
+func (x *RfmCondition) GetFrequency() *ScoreRange {
+	if x != nil {
+		return x.Frequency
+	}
+	return nil
+}
+
+func (x *RfmCondition) GetMonetary() *ScoreRange {
+	if x != nil {
+		return x.Monetary
+	}
+	return nil
+}
+
+// SegmentCondition holds when the customer is a member of another segment
+// (of the same workspace). Rules may not refer to each other in a cycle.
+type SegmentCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId     string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentCondition) Reset() {
+	*x = SegmentCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentCondition) ProtoMessage() {}
+
+func (x *SegmentCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentCondition.ProtoReflect.Descriptor instead.
+func (*SegmentCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *SegmentCondition) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+// LifecycleCondition holds when the customer's stage is one of stages.
+type LifecycleCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Stages        []LifecycleStage       `protobuf:"varint,1,rep,packed,name=stages,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"stages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleCondition) Reset() {
+	*x = LifecycleCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleCondition) ProtoMessage() {}
+
+func (x *LifecycleCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleCondition.ProtoReflect.Descriptor instead.
+func (*LifecycleCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *LifecycleCondition) GetStages() []LifecycleStage {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+// PredictedCondition compares a predicted trait of the customer:
+// `probability_alive` (0–1), `expected_purchases_90d` or
+// `predicted_clv_12m` (revenue over the next 12 months, discounted 1% a
+// month). Customers without predictions (no purchase, or the workspace
+// has too little data) match only NOT_EXISTS.
+type PredictedCondition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Trait string                 `protobuf:"bytes,1,opt,name=trait,proto3" json:"trait,omitempty"`
+	// GT, GTE, LT, LTE, EQUALS, NOT_EQUALS, BETWEEN, EXISTS or NOT_EXISTS.
+	Op            Operator `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string   `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PredictedCondition) Reset() {
+	*x = PredictedCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictedCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictedCondition) ProtoMessage() {}
+
+func (x *PredictedCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictedCondition.ProtoReflect.Descriptor instead.
+func (*PredictedCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PredictedCondition) GetTrait() string {
+	if x != nil {
+		return x.Trait
+	}
+	return ""
+}
+
+func (x *PredictedCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *PredictedCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *PredictedCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// ComputedCondition compares a computed trait of the customer (see
+// ComputedTrait); a customer with no value matches only NOT_EXISTS.
+type ComputedCondition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Op            Operator               `protobuf:"varint,2,opt,name=op,proto3,enum=kizuna.segmentation.v1.Operator" json:"op,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Values        []string               `protobuf:"bytes,4,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputedCondition) Reset() {
+	*x = ComputedCondition{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputedCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputedCondition) ProtoMessage() {}
+
+func (x *ComputedCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputedCondition.ProtoReflect.Descriptor instead.
+func (*ComputedCondition) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ComputedCondition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ComputedCondition) GetOp() Operator {
+	if x != nil {
+		return x.Op
+	}
+	return Operator_OPERATOR_UNSPECIFIED
+}
+
+func (x *ComputedCondition) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *ComputedCondition) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// ComputedTrait is a per-customer aggregate over events: `fn` of
+// `property` over the customer's `event` events matching `where` in the
+// last `within_days` days (all time when 0). For example "revenue in the
+// last 90 days" is SUM of revenue over Order Completed in 90 days, and
+// "favourite category in the last 180 days" MOST_FREQUENT of category.
+type ComputedTrait struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Lower-case letters, digits and underscores, starting with a letter; at
+	// most 64.
+	Key         string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	DisplayName string `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Event       string `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
+	// Required except for COUNT.
+	Property      string                 `protobuf:"bytes,4,opt,name=property,proto3" json:"property,omitempty"`
+	Fn            Aggregation            `protobuf:"varint,5,opt,name=fn,proto3,enum=kizuna.segmentation.v1.Aggregation" json:"fn,omitempty"`
+	WithinDays    int32                  `protobuf:"varint,6,opt,name=within_days,json=withinDays,proto3" json:"within_days,omitempty"`
+	Where         []*PropertyFilter      `protobuf:"bytes,7,rep,name=where,proto3" json:"where,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComputedTrait) Reset() {
+	*x = ComputedTrait{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComputedTrait) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComputedTrait) ProtoMessage() {}
+
+func (x *ComputedTrait) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComputedTrait.ProtoReflect.Descriptor instead.
+func (*ComputedTrait) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ComputedTrait) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetEvent() string {
+	if x != nil {
+		return x.Event
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetProperty() string {
+	if x != nil {
+		return x.Property
+	}
+	return ""
+}
+
+func (x *ComputedTrait) GetFn() Aggregation {
+	if x != nil {
+		return x.Fn
+	}
+	return Aggregation_AGGREGATION_UNSPECIFIED
+}
+
+func (x *ComputedTrait) GetWithinDays() int32 {
+	if x != nil {
+		return x.WithinDays
+	}
+	return 0
+}
+
+func (x *ComputedTrait) GetWhere() []*PropertyFilter {
+	if x != nil {
+		return x.Where
+	}
+	return nil
+}
+
+func (x *ComputedTrait) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+// CreateComputedTraitRequest carries the definition.
+type CreateComputedTraitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTrait *ComputedTrait         `protobuf:"bytes,1,opt,name=computed_trait,json=computedTrait,proto3" json:"computed_trait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateComputedTraitRequest) Reset() {
+	*x = CreateComputedTraitRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateComputedTraitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateComputedTraitRequest) ProtoMessage() {}
+
+func (x *CreateComputedTraitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateComputedTraitRequest.ProtoReflect.Descriptor instead.
+func (*CreateComputedTraitRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreateComputedTraitRequest) GetComputedTrait() *ComputedTrait {
+	if x != nil {
+		return x.ComputedTrait
+	}
+	return nil
+}
+
+// CreateComputedTraitResponse holds the stored definition.
+type CreateComputedTraitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTrait *ComputedTrait         `protobuf:"bytes,1,opt,name=computed_trait,json=computedTrait,proto3" json:"computed_trait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateComputedTraitResponse) Reset() {
+	*x = CreateComputedTraitResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateComputedTraitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateComputedTraitResponse) ProtoMessage() {}
+
+func (x *CreateComputedTraitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateComputedTraitResponse.ProtoReflect.Descriptor instead.
+func (*CreateComputedTraitResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateComputedTraitResponse) GetComputedTrait() *ComputedTrait {
+	if x != nil {
+		return x.ComputedTrait
+	}
+	return nil
+}
+
+// ListComputedTraitsRequest is empty: a workspace has at most 100.
+type ListComputedTraitsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListComputedTraitsRequest) Reset() {
+	*x = ListComputedTraitsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComputedTraitsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComputedTraitsRequest) ProtoMessage() {}
+
+func (x *ListComputedTraitsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComputedTraitsRequest.ProtoReflect.Descriptor instead.
+func (*ListComputedTraitsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+}
+
+// ListComputedTraitsResponse lists the definitions by key.
+type ListComputedTraitsResponse struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	ComputedTraits []*ComputedTrait       `protobuf:"bytes,1,rep,name=computed_traits,json=computedTraits,proto3" json:"computed_traits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListComputedTraitsResponse) Reset() {
+	*x = ListComputedTraitsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListComputedTraitsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListComputedTraitsResponse) ProtoMessage() {}
+
+func (x *ListComputedTraitsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListComputedTraitsResponse.ProtoReflect.Descriptor instead.
+func (*ListComputedTraitsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListComputedTraitsResponse) GetComputedTraits() []*ComputedTrait {
+	if x != nil {
+		return x.ComputedTraits
+	}
+	return nil
+}
+
+// DeleteComputedTraitRequest names a computed trait.
+type DeleteComputedTraitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteComputedTraitRequest) Reset() {
+	*x = DeleteComputedTraitRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteComputedTraitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteComputedTraitRequest) ProtoMessage() {}
+
+func (x *DeleteComputedTraitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteComputedTraitRequest.ProtoReflect.Descriptor instead.
+func (*DeleteComputedTraitRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteComputedTraitRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// DeleteComputedTraitResponse is empty.
+type DeleteComputedTraitResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteComputedTraitResponse) Reset() {
+	*x = DeleteComputedTraitResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteComputedTraitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteComputedTraitResponse) ProtoMessage() {}
+
+func (x *DeleteComputedTraitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteComputedTraitResponse.ProtoReflect.Descriptor instead.
+func (*DeleteComputedTraitResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+}
+
+// LifecycleSettings are a workspace's lifecycle thresholds.
+type LifecycleSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Purchases that make a customer loyal; 3 by default (2 to 1,000).
+	LoyalMinOrders int32 `protobuf:"varint,1,opt,name=loyal_min_orders,json=loyalMinOrders,proto3" json:"loyal_min_orders,omitempty"`
+	// Days without purchase after which a customer is dormant; 90 by default.
+	DormantDays int32 `protobuf:"varint,2,opt,name=dormant_days,json=dormantDays,proto3" json:"dormant_days,omitempty"`
+	// Days without purchase after which a customer is churned; 180 by
+	// default, more than dormant_days.
+	ChurnedDays   int32 `protobuf:"varint,3,opt,name=churned_days,json=churnedDays,proto3" json:"churned_days,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LifecycleSettings) Reset() {
+	*x = LifecycleSettings{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LifecycleSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LifecycleSettings) ProtoMessage() {}
+
+func (x *LifecycleSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LifecycleSettings.ProtoReflect.Descriptor instead.
+func (*LifecycleSettings) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LifecycleSettings) GetLoyalMinOrders() int32 {
+	if x != nil {
+		return x.LoyalMinOrders
+	}
+	return 0
+}
+
+func (x *LifecycleSettings) GetDormantDays() int32 {
+	if x != nil {
+		return x.DormantDays
+	}
+	return 0
+}
+
+func (x *LifecycleSettings) GetChurnedDays() int32 {
+	if x != nil {
+		return x.ChurnedDays
+	}
+	return 0
+}
+
 // CreateSegmentRequest carries the segment to create.
 type CreateSegmentRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -448,7 +2033,7 @@ type CreateSegmentRequest struct {
 
 func (x *CreateSegmentRequest) Reset() {
 	*x = CreateSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +2045,7 @@ func (x *CreateSegmentRequest) String() string {
 func (*CreateSegmentRequest) ProtoMessage() {}
 
 func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[6]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +2058,7 @@ func (x *CreateSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentRequest.ProtoReflect.Descriptor instead.
 func (*CreateSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateSegmentRequest) GetSegment() *Segment {
@@ -493,7 +2078,7 @@ type CreateSegmentResponse struct {
 
 func (x *CreateSegmentResponse) Reset() {
 	*x = CreateSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +2090,7 @@ func (x *CreateSegmentResponse) String() string {
 func (*CreateSegmentResponse) ProtoMessage() {}
 
 func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[7]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +2103,7 @@ func (x *CreateSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateSegmentResponse.ProtoReflect.Descriptor instead.
 func (*CreateSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateSegmentResponse) GetSegment() *Segment {
@@ -538,7 +2123,7 @@ type GetSegmentRequest struct {
 
 func (x *GetSegmentRequest) Reset() {
 	*x = GetSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +2135,7 @@ func (x *GetSegmentRequest) String() string {
 func (*GetSegmentRequest) ProtoMessage() {}
 
 func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[8]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +2148,7 @@ func (x *GetSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentRequest.ProtoReflect.Descriptor instead.
 func (*GetSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetSegmentRequest) GetSegmentId() string {
@@ -583,7 +2168,7 @@ type GetSegmentResponse struct {
 
 func (x *GetSegmentResponse) Reset() {
 	*x = GetSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +2180,7 @@ func (x *GetSegmentResponse) String() string {
 func (*GetSegmentResponse) ProtoMessage() {}
 
 func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[9]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +2193,7 @@ func (x *GetSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSegmentResponse.ProtoReflect.Descriptor instead.
 func (*GetSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetSegmentResponse) GetSegment() *Segment {
@@ -629,7 +2214,7 @@ type ListSegmentsRequest struct {
 
 func (x *ListSegmentsRequest) Reset() {
 	*x = ListSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +2226,7 @@ func (x *ListSegmentsRequest) String() string {
 func (*ListSegmentsRequest) ProtoMessage() {}
 
 func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[10]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +2239,7 @@ func (x *ListSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListSegmentsRequest) GetPageSize() int32 {
@@ -682,7 +2267,7 @@ type ListSegmentsResponse struct {
 
 func (x *ListSegmentsResponse) Reset() {
 	*x = ListSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -694,7 +2279,7 @@ func (x *ListSegmentsResponse) String() string {
 func (*ListSegmentsResponse) ProtoMessage() {}
 
 func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[11]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -707,7 +2292,7 @@ func (x *ListSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{11}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListSegmentsResponse) GetSegments() []*Segment {
@@ -734,7 +2319,7 @@ type DeleteSegmentRequest struct {
 
 func (x *DeleteSegmentRequest) Reset() {
 	*x = DeleteSegmentRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +2331,7 @@ func (x *DeleteSegmentRequest) String() string {
 func (*DeleteSegmentRequest) ProtoMessage() {}
 
 func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[12]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +2344,7 @@ func (x *DeleteSegmentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{12}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteSegmentRequest) GetSegmentId() string {
@@ -778,7 +2363,7 @@ type DeleteSegmentResponse struct {
 
 func (x *DeleteSegmentResponse) Reset() {
 	*x = DeleteSegmentResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -790,7 +2375,7 @@ func (x *DeleteSegmentResponse) String() string {
 func (*DeleteSegmentResponse) ProtoMessage() {}
 
 func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[13]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -803,7 +2388,7 @@ func (x *DeleteSegmentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSegmentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSegmentResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{13}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{30}
 }
 
 // ListSegmentMembersRequest pages through members.
@@ -819,7 +2404,7 @@ type ListSegmentMembersRequest struct {
 
 func (x *ListSegmentMembersRequest) Reset() {
 	*x = ListSegmentMembersRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -831,7 +2416,7 @@ func (x *ListSegmentMembersRequest) String() string {
 func (*ListSegmentMembersRequest) ProtoMessage() {}
 
 func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[14]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -844,7 +2429,7 @@ func (x *ListSegmentMembersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersRequest.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{14}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListSegmentMembersRequest) GetSegmentId() string {
@@ -879,7 +2464,7 @@ type SegmentMember struct {
 
 func (x *SegmentMember) Reset() {
 	*x = SegmentMember{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +2476,7 @@ func (x *SegmentMember) String() string {
 func (*SegmentMember) ProtoMessage() {}
 
 func (x *SegmentMember) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[15]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +2489,7 @@ func (x *SegmentMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SegmentMember.ProtoReflect.Descriptor instead.
 func (*SegmentMember) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{15}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SegmentMember) GetCustomerId() string {
@@ -933,7 +2518,7 @@ type ListSegmentMembersResponse struct {
 
 func (x *ListSegmentMembersResponse) Reset() {
 	*x = ListSegmentMembersResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +2530,7 @@ func (x *ListSegmentMembersResponse) String() string {
 func (*ListSegmentMembersResponse) ProtoMessage() {}
 
 func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[16]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +2543,7 @@ func (x *ListSegmentMembersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSegmentMembersResponse.ProtoReflect.Descriptor instead.
 func (*ListSegmentMembersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{16}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListSegmentMembersResponse) GetMembers() []*SegmentMember {
@@ -992,7 +2577,7 @@ type ListCustomerSegmentsRequest struct {
 
 func (x *ListCustomerSegmentsRequest) Reset() {
 	*x = ListCustomerSegmentsRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +2589,7 @@ func (x *ListCustomerSegmentsRequest) String() string {
 func (*ListCustomerSegmentsRequest) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[17]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +2602,7 @@ func (x *ListCustomerSegmentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{17}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListCustomerSegmentsRequest) GetCustomerId() string {
@@ -1037,7 +2622,7 @@ type ListCustomerSegmentsResponse struct {
 
 func (x *ListCustomerSegmentsResponse) Reset() {
 	*x = ListCustomerSegmentsResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1049,7 +2634,7 @@ func (x *ListCustomerSegmentsResponse) String() string {
 func (*ListCustomerSegmentsResponse) ProtoMessage() {}
 
 func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[18]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1062,12 +2647,757 @@ func (x *ListCustomerSegmentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerSegmentsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerSegmentsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{18}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListCustomerSegmentsResponse) GetSegments() []*Segment {
 	if x != nil {
 		return x.Segments
+	}
+	return nil
+}
+
+// UpdateSegmentRequest carries the fields to change.
+type UpdateSegmentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Segment *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	// "display_name", "description", "rule".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSegmentRequest) Reset() {
+	*x = UpdateSegmentRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSegmentRequest) ProtoMessage() {}
+
+func (x *UpdateSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSegmentRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *UpdateSegmentRequest) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+func (x *UpdateSegmentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateSegmentResponse holds the updated segment with its new size.
+type UpdateSegmentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Segment       *Segment               `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSegmentResponse) Reset() {
+	*x = UpdateSegmentResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSegmentResponse) ProtoMessage() {}
+
+func (x *UpdateSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSegmentResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *UpdateSegmentResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// ListSegmentSizesRequest names a segment and a time range.
+type ListSegmentSizesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	SegmentId string                 `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// DAY when unset.
+	Granularity Granularity `protobuf:"varint,2,opt,name=granularity,proto3,enum=kizuna.segmentation.v1.Granularity" json:"granularity,omitempty"`
+	// The range [start_time, end_time), aligned down to whole buckets;
+	// end_time defaults to now and start_time to 30 buckets before it. At
+	// most 1,000 buckets.
+	StartTime     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesRequest) Reset() {
+	*x = ListSegmentSizesRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesRequest) ProtoMessage() {}
+
+func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ListSegmentSizesRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *ListSegmentSizesRequest) GetGranularity() Granularity {
+	if x != nil {
+		return x.Granularity
+	}
+	return Granularity_GRANULARITY_UNSPECIFIED
+}
+
+func (x *ListSegmentSizesRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListSegmentSizesRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// SegmentSize is a segment's size at the end of a bucket.
+type SegmentSize struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Start of the bucket.
+	Time *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Size int64                  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Joins and leaves within the bucket.
+	Joined        int64 `protobuf:"varint,3,opt,name=joined,proto3" json:"joined,omitempty"`
+	Left          int64 `protobuf:"varint,4,opt,name=left,proto3" json:"left,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentSize) Reset() {
+	*x = SegmentSize{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentSize) ProtoMessage() {}
+
+func (x *SegmentSize) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentSize.ProtoReflect.Descriptor instead.
+func (*SegmentSize) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *SegmentSize) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *SegmentSize) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SegmentSize) GetJoined() int64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *SegmentSize) GetLeft() int64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+// ListSegmentSizesResponse holds one point per bucket, oldest first.
+type ListSegmentSizesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sizes         []*SegmentSize         `protobuf:"bytes,1,rep,name=sizes,proto3" json:"sizes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesResponse) Reset() {
+	*x = ListSegmentSizesResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesResponse) ProtoMessage() {}
+
+func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListSegmentSizesResponse) GetSizes() []*SegmentSize {
+	if x != nil {
+		return x.Sizes
+	}
+	return nil
+}
+
+// PreviewSegmentRequest carries a rule to try.
+type PreviewSegmentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rule  *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// How many matching customers to return (the first by customer id); 10
+	// when unset, at most 100.
+	SampleSize    int32 `protobuf:"varint,2,opt,name=sample_size,json=sampleSize,proto3" json:"sample_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewSegmentRequest) Reset() {
+	*x = PreviewSegmentRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSegmentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSegmentRequest) ProtoMessage() {}
+
+func (x *PreviewSegmentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSegmentRequest.ProtoReflect.Descriptor instead.
+func (*PreviewSegmentRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *PreviewSegmentRequest) GetRule() *Rule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *PreviewSegmentRequest) GetSampleSize() int32 {
+	if x != nil {
+		return x.SampleSize
+	}
+	return 0
+}
+
+// PreviewSegmentResponse says how many customers the rule matches now.
+type PreviewSegmentResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Size              int64                  `protobuf:"varint,1,opt,name=size,proto3" json:"size,omitempty"`
+	SampleCustomerIds []string               `protobuf:"bytes,2,rep,name=sample_customer_ids,json=sampleCustomerIds,proto3" json:"sample_customer_ids,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *PreviewSegmentResponse) Reset() {
+	*x = PreviewSegmentResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewSegmentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewSegmentResponse) ProtoMessage() {}
+
+func (x *PreviewSegmentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewSegmentResponse.ProtoReflect.Descriptor instead.
+func (*PreviewSegmentResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PreviewSegmentResponse) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *PreviewSegmentResponse) GetSampleCustomerIds() []string {
+	if x != nil {
+		return x.SampleCustomerIds
+	}
+	return nil
+}
+
+// GetRfmGridRequest is empty.
+type GetRfmGridRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridRequest) Reset() {
+	*x = GetRfmGridRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridRequest) ProtoMessage() {}
+
+func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
+func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{43}
+}
+
+// RfmCell is one cell of the RFM grid.
+type RfmCell struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	RecencyScore   int32                  `protobuf:"varint,1,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
+	FrequencyScore int32                  `protobuf:"varint,2,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
+	Customers      int64                  `protobuf:"varint,3,opt,name=customers,proto3" json:"customers,omitempty"`
+	Revenue        float64                `protobuf:"fixed64,4,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RfmCell) Reset() {
+	*x = RfmCell{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RfmCell) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RfmCell) ProtoMessage() {}
+
+func (x *RfmCell) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
+func (*RfmCell) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RfmCell) GetRecencyScore() int32 {
+	if x != nil {
+		return x.RecencyScore
+	}
+	return 0
+}
+
+func (x *RfmCell) GetFrequencyScore() int32 {
+	if x != nil {
+		return x.FrequencyScore
+	}
+	return 0
+}
+
+func (x *RfmCell) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *RfmCell) GetRevenue() float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return 0
+}
+
+// GetRfmGridResponse holds the 25 cells, recency score major, both
+// ascending, and the totals.
+type GetRfmGridResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cells         []*RfmCell             `protobuf:"bytes,1,rep,name=cells,proto3" json:"cells,omitempty"`
+	Customers     int64                  `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	Revenue       float64                `protobuf:"fixed64,3,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridResponse) Reset() {
+	*x = GetRfmGridResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridResponse) ProtoMessage() {}
+
+func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
+func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetRfmGridResponse) GetCells() []*RfmCell {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+func (x *GetRfmGridResponse) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *GetRfmGridResponse) GetRevenue() float64 {
+	if x != nil {
+		return x.Revenue
+	}
+	return 0
+}
+
+// GetLifecycleSettingsRequest is empty.
+type GetLifecycleSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsRequest) Reset() {
+	*x = GetLifecycleSettingsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{46}
+}
+
+// GetLifecycleSettingsResponse holds the settings in force.
+type GetLifecycleSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLifecycleSettingsResponse) Reset() {
+	*x = GetLifecycleSettingsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *GetLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+// UpdateLifecycleSettingsRequest carries new thresholds.
+type UpdateLifecycleSettingsRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// "loyal_min_orders", "dormant_days", "churned_days".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,2,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsRequest) Reset() {
+	*x = UpdateLifecycleSettingsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *UpdateLifecycleSettingsRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateLifecycleSettingsResponse holds the settings now in force.
+type UpdateLifecycleSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *LifecycleSettings     `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateLifecycleSettingsResponse) Reset() {
+	*x = UpdateLifecycleSettingsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateLifecycleSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateLifecycleSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateLifecycleSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateLifecycleSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateLifecycleSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *UpdateLifecycleSettingsResponse) GetSettings() *LifecycleSettings {
+	if x != nil {
+		return x.Settings
 	}
 	return nil
 }
@@ -1082,7 +3412,7 @@ type GetCustomerFeaturesRequest struct {
 
 func (x *GetCustomerFeaturesRequest) Reset() {
 	*x = GetCustomerFeaturesRequest{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +3424,7 @@ func (x *GetCustomerFeaturesRequest) String() string {
 func (*GetCustomerFeaturesRequest) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[19]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +3437,7 @@ func (x *GetCustomerFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{19}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetCustomerFeaturesRequest) GetCustomerId() string {
@@ -1126,17 +3456,24 @@ type CustomerFeatures struct {
 	LastOrderTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_order_time,json=lastOrderTime,proto3" json:"last_order_time,omitempty"`
 	// Quintile scores 1–5 within the workspace; 0 when the customer has not
 	// purchased.
-	RecencyScore   int32 `protobuf:"varint,5,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
-	FrequencyScore int32 `protobuf:"varint,6,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
-	MonetaryScore  int32 `protobuf:"varint,7,opt,name=monetary_score,json=monetaryScore,proto3" json:"monetary_score,omitempty"`
-	EventCount     int64 `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	RecencyScore   int32          `protobuf:"varint,5,opt,name=recency_score,json=recencyScore,proto3" json:"recency_score,omitempty"`
+	FrequencyScore int32          `protobuf:"varint,6,opt,name=frequency_score,json=frequencyScore,proto3" json:"frequency_score,omitempty"`
+	MonetaryScore  int32          `protobuf:"varint,7,opt,name=monetary_score,json=monetaryScore,proto3" json:"monetary_score,omitempty"`
+	EventCount     int64          `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
+	LifecycleStage LifecycleStage `protobuf:"varint,9,opt,name=lifecycle_stage,json=lifecycleStage,proto3,enum=kizuna.segmentation.v1.LifecycleStage" json:"lifecycle_stage,omitempty"`
+	// Absent until the workspace's models are fitted, or when the customer
+	// has not purchased.
+	Predicted *PredictedTraits `protobuf:"bytes,10,opt,name=predicted,proto3" json:"predicted,omitempty"`
+	// The workspace's computed traits that have a value for the customer, by
+	// key.
+	ComputedTraits *structpb.Struct `protobuf:"bytes,11,opt,name=computed_traits,json=computedTraits,proto3" json:"computed_traits,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *CustomerFeatures) Reset() {
 	*x = CustomerFeatures{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1148,7 +3485,7 @@ func (x *CustomerFeatures) String() string {
 func (*CustomerFeatures) ProtoMessage() {}
 
 func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[20]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1161,7 +3498,7 @@ func (x *CustomerFeatures) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CustomerFeatures.ProtoReflect.Descriptor instead.
 func (*CustomerFeatures) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{20}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *CustomerFeatures) GetCustomerId() string {
@@ -1220,6 +3557,208 @@ func (x *CustomerFeatures) GetEventCount() int64 {
 	return 0
 }
 
+func (x *CustomerFeatures) GetLifecycleStage() LifecycleStage {
+	if x != nil {
+		return x.LifecycleStage
+	}
+	return LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED
+}
+
+func (x *CustomerFeatures) GetPredicted() *PredictedTraits {
+	if x != nil {
+		return x.Predicted
+	}
+	return nil
+}
+
+func (x *CustomerFeatures) GetComputedTraits() *structpb.Struct {
+	if x != nil {
+		return x.ComputedTraits
+	}
+	return nil
+}
+
+// PredictedTraits are a customer's predictions from the last fit.
+type PredictedTraits struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	ProbabilityAlive      float64                `protobuf:"fixed64,1,opt,name=probability_alive,json=probabilityAlive,proto3" json:"probability_alive,omitempty"`
+	ExpectedPurchases_90D float64                `protobuf:"fixed64,2,opt,name=expected_purchases_90d,json=expectedPurchases90d,proto3" json:"expected_purchases_90d,omitempty"`
+	// Absent when the spend model could not be fitted (see
+	// FitPredictionsResponse.clv_unavailable_reason).
+	PredictedClv_12M *float64               `protobuf:"fixed64,3,opt,name=predicted_clv_12m,json=predictedClv12m,proto3,oneof" json:"predicted_clv_12m,omitempty"`
+	FitTime          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=fit_time,json=fitTime,proto3" json:"fit_time,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PredictedTraits) Reset() {
+	*x = PredictedTraits{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PredictedTraits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PredictedTraits) ProtoMessage() {}
+
+func (x *PredictedTraits) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PredictedTraits.ProtoReflect.Descriptor instead.
+func (*PredictedTraits) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *PredictedTraits) GetProbabilityAlive() float64 {
+	if x != nil {
+		return x.ProbabilityAlive
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetExpectedPurchases_90D() float64 {
+	if x != nil {
+		return x.ExpectedPurchases_90D
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetPredictedClv_12M() float64 {
+	if x != nil && x.PredictedClv_12M != nil {
+		return *x.PredictedClv_12M
+	}
+	return 0
+}
+
+func (x *PredictedTraits) GetFitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FitTime
+	}
+	return nil
+}
+
+// FitPredictionsRequest is empty.
+type FitPredictionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FitPredictionsRequest) Reset() {
+	*x = FitPredictionsRequest{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitPredictionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitPredictionsRequest) ProtoMessage() {}
+
+func (x *FitPredictionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitPredictionsRequest.ProtoReflect.Descriptor instead.
+func (*FitPredictionsRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{53}
+}
+
+// FitPredictionsResponse summarises the fit.
+type FitPredictionsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	FitTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=fit_time,json=fitTime,proto3" json:"fit_time,omitempty"`
+	// Purchasing customers predicted.
+	Customers int64 `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	// Customers with more than one purchase day.
+	RepeatCustomers int64 `protobuf:"varint,3,opt,name=repeat_customers,json=repeatCustomers,proto3" json:"repeat_customers,omitempty"`
+	// Why predicted_clv_12m is missing, when it is (the spend model did not
+	// apply); empty otherwise.
+	ClvUnavailableReason string `protobuf:"bytes,4,opt,name=clv_unavailable_reason,json=clvUnavailableReason,proto3" json:"clv_unavailable_reason,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *FitPredictionsResponse) Reset() {
+	*x = FitPredictionsResponse{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FitPredictionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FitPredictionsResponse) ProtoMessage() {}
+
+func (x *FitPredictionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FitPredictionsResponse.ProtoReflect.Descriptor instead.
+func (*FitPredictionsResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *FitPredictionsResponse) GetFitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FitTime
+	}
+	return nil
+}
+
+func (x *FitPredictionsResponse) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *FitPredictionsResponse) GetRepeatCustomers() int64 {
+	if x != nil {
+		return x.RepeatCustomers
+	}
+	return 0
+}
+
+func (x *FitPredictionsResponse) GetClvUnavailableReason() string {
+	if x != nil {
+		return x.ClvUnavailableReason
+	}
+	return ""
+}
+
 // GetCustomerFeaturesResponse holds the features.
 type GetCustomerFeaturesResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1230,7 +3769,7 @@ type GetCustomerFeaturesResponse struct {
 
 func (x *GetCustomerFeaturesResponse) Reset() {
 	*x = GetCustomerFeaturesResponse{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +3781,7 @@ func (x *GetCustomerFeaturesResponse) String() string {
 func (*GetCustomerFeaturesResponse) ProtoMessage() {}
 
 func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[21]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +3794,7 @@ func (x *GetCustomerFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{21}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
@@ -1283,7 +3822,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +3834,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[22]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +3847,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{22}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -1357,7 +3896,7 @@ var File_kizuna_segmentation_v1_segments_proto protoreflect.FileDescriptor
 
 const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
-	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n" +
+	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
 	"\aSegment\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12!\n" +
@@ -1366,26 +3905,121 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x04rule\x18\x04 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x03R\x04size\x12;\n" +
 	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\";\n" +
+	"createTime\x12\x19\n" +
+	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xf8\x04\n" +
 	"\x04Rule\x123\n" +
-	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\"\xcd\x01\n" +
+	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
+	"\x03any\x18\x02 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03any\x123\n" +
+	"\x03not\x18\x03 \x01(\v2!.kizuna.segmentation.v1.ConditionR\x03not\x12<\n" +
+	"\x05trait\x18\x04 \x01(\v2&.kizuna.segmentation.v1.TraitConditionR\x05trait\x12<\n" +
+	"\x05event\x18\x05 \x01(\v2&.kizuna.segmentation.v1.EventConditionR\x05event\x126\n" +
+	"\x03rfm\x18\x06 \x01(\v2$.kizuna.segmentation.v1.RfmConditionR\x03rfm\x12B\n" +
+	"\asegment\x18\a \x01(\v2(.kizuna.segmentation.v1.SegmentConditionR\asegment\x12H\n" +
+	"\tlifecycle\x18\b \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionR\tlifecycle\x12H\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionR\tpredicted\x12E\n" +
+	"\bcomputed\x18\n" +
+	" \x01(\v2).kizuna.segmentation.v1.ComputedConditionR\bcomputed\"\x95\x05\n" +
 	"\tCondition\x12>\n" +
 	"\x05trait\x18\x01 \x01(\v2&.kizuna.segmentation.v1.TraitConditionH\x00R\x05trait\x12>\n" +
 	"\x05event\x18\x02 \x01(\v2&.kizuna.segmentation.v1.EventConditionH\x00R\x05event\x128\n" +
-	"\x03rfm\x18\x03 \x01(\v2$.kizuna.segmentation.v1.RfmConditionH\x00R\x03rfmB\x06\n" +
-	"\x04kind\":\n" +
+	"\x03rfm\x18\x03 \x01(\v2$.kizuna.segmentation.v1.RfmConditionH\x00R\x03rfm\x12D\n" +
+	"\asegment\x18\x04 \x01(\v2(.kizuna.segmentation.v1.SegmentConditionH\x00R\asegment\x12J\n" +
+	"\tlifecycle\x18\x05 \x01(\v2*.kizuna.segmentation.v1.LifecycleConditionH\x00R\tlifecycle\x125\n" +
+	"\x03not\x18\b \x01(\v2!.kizuna.segmentation.v1.ConditionH\x00R\x03not\x12J\n" +
+	"\tpredicted\x18\t \x01(\v2*.kizuna.segmentation.v1.PredictedConditionH\x00R\tpredicted\x12G\n" +
+	"\bcomputed\x18\n" +
+	" \x01(\v2).kizuna.segmentation.v1.ComputedConditionH\x00R\bcomputed\x123\n" +
+	"\x03all\x18\x06 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
+	"\x03any\x18\a \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03anyB\x06\n" +
+	"\x04kind\"\x9a\x01\n" +
 	"\x0eTraitCondition\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
-	"\x06equals\x18\x02 \x01(\tR\x06equals\"d\n" +
+	"\x06equals\x18\x02 \x01(\tR\x06equals\x120\n" +
+	"\x02op\x18\x03 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\tR\x06values\"\x8c\x01\n" +
+	"\x0ePropertyFilter\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\xbc\x01\n" +
+	"\tAggregate\x12\x1a\n" +
+	"\bproperty\x18\x01 \x01(\tR\bproperty\x123\n" +
+	"\x02fn\x18\x02 \x01(\x0e2#.kizuna.segmentation.v1.AggregationR\x02fn\x120\n" +
+	"\x02op\x18\x03 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x04 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x05 \x03(\tR\x06values\"}\n" +
+	"\tTimeRange\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"w\n" +
+	"\x0fOccurrenceBound\x122\n" +
+	"\x06before\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06before\x120\n" +
+	"\x05after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05after\"\xf6\x03\n" +
 	"\x0eEventCondition\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1b\n" +
 	"\tmin_count\x18\x02 \x01(\x05R\bminCount\x12\x1f\n" +
 	"\vwithin_days\x18\x03 \x01(\x05R\n" +
-	"withinDays\"\x98\x01\n" +
+	"withinDays\x12 \n" +
+	"\tmax_count\x18\x04 \x01(\x05H\x00R\bmaxCount\x88\x01\x01\x12;\n" +
+	"\abetween\x18\x05 \x01(\v2!.kizuna.segmentation.v1.TimeRangeR\abetween\x12<\n" +
+	"\x05where\x18\x06 \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12?\n" +
+	"\taggregate\x18\a \x01(\v2!.kizuna.segmentation.v1.AggregateR\taggregate\x12R\n" +
+	"\x10first_occurrence\x18\b \x01(\v2'.kizuna.segmentation.v1.OccurrenceBoundR\x0ffirstOccurrence\x12P\n" +
+	"\x0flast_occurrence\x18\t \x01(\v2'.kizuna.segmentation.v1.OccurrenceBoundR\x0elastOccurrenceB\f\n" +
+	"\n" +
+	"_max_count\"0\n" +
+	"\n" +
+	"ScoreRange\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x05R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x05R\x03max\"\xd8\x02\n" +
 	"\fRfmCondition\x12*\n" +
 	"\x11min_recency_score\x18\x01 \x01(\x05R\x0fminRecencyScore\x12.\n" +
 	"\x13min_frequency_score\x18\x02 \x01(\x05R\x11minFrequencyScore\x12,\n" +
-	"\x12min_monetary_score\x18\x03 \x01(\x05R\x10minMonetaryScore\"Q\n" +
+	"\x12min_monetary_score\x18\x03 \x01(\x05R\x10minMonetaryScore\x12<\n" +
+	"\arecency\x18\x04 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\arecency\x12@\n" +
+	"\tfrequency\x18\x05 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\tfrequency\x12>\n" +
+	"\bmonetary\x18\x06 \x01(\v2\".kizuna.segmentation.v1.ScoreRangeR\bmonetary\"1\n" +
+	"\x10SegmentCondition\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\"T\n" +
+	"\x12LifecycleCondition\x12>\n" +
+	"\x06stages\x18\x01 \x03(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x06stages\"\x8a\x01\n" +
+	"\x12PredictedCondition\x12\x14\n" +
+	"\x05trait\x18\x01 \x01(\tR\x05trait\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\x85\x01\n" +
+	"\x11ComputedCondition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
+	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\xc7\x02\n" +
+	"\rComputedTrait\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
+	"\x05event\x18\x03 \x01(\tR\x05event\x12\x1a\n" +
+	"\bproperty\x18\x04 \x01(\tR\bproperty\x123\n" +
+	"\x02fn\x18\x05 \x01(\x0e2#.kizuna.segmentation.v1.AggregationR\x02fn\x12\x1f\n" +
+	"\vwithin_days\x18\x06 \x01(\x05R\n" +
+	"withinDays\x12<\n" +
+	"\x05where\x18\a \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12;\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\"j\n" +
+	"\x1aCreateComputedTraitRequest\x12L\n" +
+	"\x0ecomputed_trait\x18\x01 \x01(\v2%.kizuna.segmentation.v1.ComputedTraitR\rcomputedTrait\"k\n" +
+	"\x1bCreateComputedTraitResponse\x12L\n" +
+	"\x0ecomputed_trait\x18\x01 \x01(\v2%.kizuna.segmentation.v1.ComputedTraitR\rcomputedTrait\"\x1b\n" +
+	"\x19ListComputedTraitsRequest\"l\n" +
+	"\x1aListComputedTraitsResponse\x12N\n" +
+	"\x0fcomputed_traits\x18\x01 \x03(\v2%.kizuna.segmentation.v1.ComputedTraitR\x0ecomputedTraits\".\n" +
+	"\x1aDeleteComputedTraitRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\x1d\n" +
+	"\x1bDeleteComputedTraitResponse\"\x83\x01\n" +
+	"\x11LifecycleSettings\x12(\n" +
+	"\x10loyal_min_orders\x18\x01 \x01(\x05R\x0eloyalMinOrders\x12!\n" +
+	"\fdormant_days\x18\x02 \x01(\x05R\vdormantDays\x12!\n" +
+	"\fchurned_days\x18\x03 \x01(\x05R\vchurnedDays\"Q\n" +
 	"\x14CreateSegmentRequest\x129\n" +
 	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"R\n" +
 	"\x15CreateSegmentResponse\x129\n" +
@@ -1425,10 +4059,56 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"[\n" +
 	"\x1cListCustomerSegmentsResponse\x12;\n" +
-	"\bsegments\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.SegmentR\bsegments\"=\n" +
+	"\bsegments\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.SegmentR\bsegments\"\x8e\x01\n" +
+	"\x14UpdateSegmentRequest\x129\n" +
+	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"R\n" +
+	"\x15UpdateSegmentResponse\x129\n" +
+	"\asegment\x18\x01 \x01(\v2\x1f.kizuna.segmentation.v1.SegmentR\asegment\"\xf1\x01\n" +
+	"\x17ListSegmentSizesRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12E\n" +
+	"\vgranularity\x18\x02 \x01(\x0e2#.kizuna.segmentation.v1.GranularityR\vgranularity\x129\n" +
+	"\n" +
+	"start_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"}\n" +
+	"\vSegmentSize\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06joined\x18\x03 \x01(\x03R\x06joined\x12\x12\n" +
+	"\x04left\x18\x04 \x01(\x03R\x04left\"U\n" +
+	"\x18ListSegmentSizesResponse\x129\n" +
+	"\x05sizes\x18\x01 \x03(\v2#.kizuna.segmentation.v1.SegmentSizeR\x05sizes\"j\n" +
+	"\x15PreviewSegmentRequest\x120\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x1f\n" +
+	"\vsample_size\x18\x02 \x01(\x05R\n" +
+	"sampleSize\"\\\n" +
+	"\x16PreviewSegmentResponse\x12\x12\n" +
+	"\x04size\x18\x01 \x01(\x03R\x04size\x12.\n" +
+	"\x13sample_customer_ids\x18\x02 \x03(\tR\x11sampleCustomerIds\"\x13\n" +
+	"\x11GetRfmGridRequest\"\x8f\x01\n" +
+	"\aRfmCell\x12#\n" +
+	"\rrecency_score\x18\x01 \x01(\x05R\frecencyScore\x12'\n" +
+	"\x0ffrequency_score\x18\x02 \x01(\x05R\x0efrequencyScore\x12\x1c\n" +
+	"\tcustomers\x18\x03 \x01(\x03R\tcustomers\x12\x18\n" +
+	"\arevenue\x18\x04 \x01(\x01R\arevenue\"\x83\x01\n" +
+	"\x12GetRfmGridResponse\x125\n" +
+	"\x05cells\x18\x01 \x03(\v2\x1f.kizuna.segmentation.v1.RfmCellR\x05cells\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12\x18\n" +
+	"\arevenue\x18\x03 \x01(\x01R\arevenue\"\x1d\n" +
+	"\x1bGetLifecycleSettingsRequest\"e\n" +
+	"\x1cGetLifecycleSettingsResponse\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"\xa4\x01\n" +
+	"\x1eUpdateLifecycleSettingsRequest\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\x12;\n" +
+	"\vupdate_mask\x18\x02 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"h\n" +
+	"\x1fUpdateLifecycleSettingsResponse\x12E\n" +
+	"\bsettings\x18\x01 \x01(\v2).kizuna.segmentation.v1.LifecycleSettingsR\bsettings\"=\n" +
 	"\x1aGetCustomerFeaturesRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\"\xc8\x02\n" +
+	"customerId\"\xa2\x04\n" +
 	"\x10CustomerFeatures\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -1440,7 +4120,23 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x0ffrequency_score\x18\x06 \x01(\x05R\x0efrequencyScore\x12%\n" +
 	"\x0emonetary_score\x18\a \x01(\x05R\rmonetaryScore\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
-	"eventCount\"c\n" +
+	"eventCount\x12O\n" +
+	"\x0flifecycle_stage\x18\t \x01(\x0e2&.kizuna.segmentation.v1.LifecycleStageR\x0elifecycleStage\x12E\n" +
+	"\tpredicted\x18\n" +
+	" \x01(\v2'.kizuna.segmentation.v1.PredictedTraitsR\tpredicted\x12@\n" +
+	"\x0fcomputed_traits\x18\v \x01(\v2\x17.google.protobuf.StructR\x0ecomputedTraits\"\xf2\x01\n" +
+	"\x0fPredictedTraits\x12+\n" +
+	"\x11probability_alive\x18\x01 \x01(\x01R\x10probabilityAlive\x124\n" +
+	"\x16expected_purchases_90d\x18\x02 \x01(\x01R\x14expectedPurchases90d\x12/\n" +
+	"\x11predicted_clv_12m\x18\x03 \x01(\x01H\x00R\x0fpredictedClv12m\x88\x01\x01\x125\n" +
+	"\bfit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\afitTimeB\x14\n" +
+	"\x12_predicted_clv_12m\"\x17\n" +
+	"\x15FitPredictionsRequest\"\xce\x01\n" +
+	"\x16FitPredictionsResponse\x125\n" +
+	"\bfit_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\afitTime\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\x12)\n" +
+	"\x10repeat_customers\x18\x03 \x01(\x03R\x0frepeatCustomers\x124\n" +
+	"\x16clv_unavailable_reason\x18\x04 \x01(\tR\x14clvUnavailableReason\"c\n" +
 	"\x1bGetCustomerFeaturesResponse\x12D\n" +
 	"\bfeatures\x18\x01 \x01(\v2(.kizuna.segmentation.v1.CustomerFeaturesR\bfeatures\"\xe8\x01\n" +
 	"\x11MembershipChanged\x12\x1b\n" +
@@ -1452,7 +4148,57 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"customerId\x12\x16\n" +
 	"\x06joined\x18\x05 \x01(\bR\x06joined\x12;\n" +
 	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime2\xc4\b\n" +
+	"changeTime*\xfd\x01\n" +
+	"\bOperator\x12\x18\n" +
+	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06EQUALS\x10\x01\x12\x0e\n" +
+	"\n" +
+	"NOT_EQUALS\x10\x02\x12\x06\n" +
+	"\x02IN\x10\x03\x12\n" +
+	"\n" +
+	"\x06NOT_IN\x10\x04\x12\f\n" +
+	"\bCONTAINS\x10\x05\x12\x10\n" +
+	"\fNOT_CONTAINS\x10\x06\x12\x0f\n" +
+	"\vSTARTS_WITH\x10\a\x12\n" +
+	"\n" +
+	"\x06EXISTS\x10\b\x12\x0e\n" +
+	"\n" +
+	"NOT_EXISTS\x10\t\x12\x06\n" +
+	"\x02GT\x10\n" +
+	"\x12\a\n" +
+	"\x03GTE\x10\v\x12\x06\n" +
+	"\x02LT\x10\f\x12\a\n" +
+	"\x03LTE\x10\r\x12\v\n" +
+	"\aBETWEEN\x10\x0e\x12\n" +
+	"\n" +
+	"\x06BEFORE\x10\x0f\x12\t\n" +
+	"\x05AFTER\x10\x10\x12\x14\n" +
+	"\x10WITHIN_LAST_DAYS\x10\x11*\x81\x01\n" +
+	"\vAggregation\x12\x1b\n" +
+	"\x17AGGREGATION_UNSPECIFIED\x10\x00\x12\a\n" +
+	"\x03SUM\x10\x01\x12\a\n" +
+	"\x03AVG\x10\x02\x12\a\n" +
+	"\x03MIN\x10\x03\x12\a\n" +
+	"\x03MAX\x10\x04\x12\t\n" +
+	"\x05COUNT\x10\x05\x12\t\n" +
+	"\x05FIRST\x10\x06\x12\b\n" +
+	"\x04LAST\x10\a\x12\x11\n" +
+	"\rMOST_FREQUENT\x10\b*\xf3\x01\n" +
+	"\x0eLifecycleStage\x12\x1f\n" +
+	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18LIFECYCLE_STAGE_PROSPECT\x10\x01\x12\x17\n" +
+	"\x13LIFECYCLE_STAGE_NEW\x10\x02\x12\x16\n" +
+	"\x12LIFECYCLE_STAGE_F2\x10\x03\x12\x19\n" +
+	"\x15LIFECYCLE_STAGE_LOYAL\x10\x04\x12\x1b\n" +
+	"\x17LIFECYCLE_STAGE_DORMANT\x10\x05\x12\x1b\n" +
+	"\x17LIFECYCLE_STAGE_CHURNED\x10\x06\x12\x1c\n" +
+	"\x18LIFECYCLE_STAGE_RETURNED\x10\a*G\n" +
+	"\vGranularity\x12\x1b\n" +
+	"\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\b\n" +
+	"\x04HOUR\x10\x01\x12\a\n" +
+	"\x03DAY\x10\x02\x12\b\n" +
+	"\x04WEEK\x10\x032\xeb\x14\n" +
 	"\x0eSegmentService\x12\x8b\x01\n" +
 	"\rCreateSegment\x12,.kizuna.segmentation.v1.CreateSegmentRequest\x1a-.kizuna.segmentation.v1.CreateSegmentResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\asegment\"\f/v1/segments\x12\x86\x01\n" +
 	"\n" +
@@ -1460,7 +4206,18 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\fListSegments\x12+.kizuna.segmentation.v1.ListSegmentsRequest\x1a,.kizuna.segmentation.v1.ListSegmentsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x12\x8f\x01\n" +
 	"\rDeleteSegment\x12,.kizuna.segmentation.v1.DeleteSegmentRequest\x1a-.kizuna.segmentation.v1.DeleteSegmentResponse\"!\x82\xd3\xe4\x93\x02\x1b*\x19/v1/segments/{segment_id}\x12\xa6\x01\n" +
 	"\x12ListSegmentMembers\x121.kizuna.segmentation.v1.ListSegmentMembersRequest\x1a2.kizuna.segmentation.v1.ListSegmentMembersResponse\")\x82\xd3\xe4\x93\x02#\x12!/v1/segments/{segment_id}/members\x12\xaf\x01\n" +
-	"\x14ListCustomerSegments\x123.kizuna.segmentation.v1.ListCustomerSegmentsRequest\x1a4.kizuna.segmentation.v1.ListCustomerSegmentsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/segments\x12\xac\x01\n" +
+	"\x14ListCustomerSegments\x123.kizuna.segmentation.v1.ListCustomerSegmentsRequest\x1a4.kizuna.segmentation.v1.ListCustomerSegmentsResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/segments\x12\xa0\x01\n" +
+	"\rUpdateSegment\x12,.kizuna.segmentation.v1.UpdateSegmentRequest\x1a-.kizuna.segmentation.v1.UpdateSegmentResponse\"2\x82\xd3\xe4\x93\x02,:\asegment2!/v1/segments/{segment.segment_id}\x12\x9e\x01\n" +
+	"\x10ListSegmentSizes\x12/.kizuna.segmentation.v1.ListSegmentSizesRequest\x1a0.kizuna.segmentation.v1.ListSegmentSizesResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/segments/{segment_id}/sizes\x12\x90\x01\n" +
+	"\x0ePreviewSegment\x12-.kizuna.segmentation.v1.PreviewSegmentRequest\x1a..kizuna.segmentation.v1.PreviewSegmentResponse\"\x1f\x82\xd3\xe4\x93\x02\x19:\x01*\"\x14/v1/segments:preview\x12y\n" +
+	"\n" +
+	"GetRfmGrid\x12).kizuna.segmentation.v1.GetRfmGridRequest\x1a*.kizuna.segmentation.v1.GetRfmGridResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm:grid\x12\xa0\x01\n" +
+	"\x14GetLifecycleSettings\x123.kizuna.segmentation.v1.GetLifecycleSettingsRequest\x1a4.kizuna.segmentation.v1.GetLifecycleSettingsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/lifecycleSettings\x12\xb3\x01\n" +
+	"\x17UpdateLifecycleSettings\x126.kizuna.segmentation.v1.UpdateLifecycleSettingsRequest\x1a7.kizuna.segmentation.v1.UpdateLifecycleSettingsResponse\"'\x82\xd3\xe4\x93\x02!:\bsettings2\x15/v1/lifecycleSettings\x12\x8f\x01\n" +
+	"\x0eFitPredictions\x12-.kizuna.segmentation.v1.FitPredictionsRequest\x1a..kizuna.segmentation.v1.FitPredictionsResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/predictions:fit\x12\xaa\x01\n" +
+	"\x13CreateComputedTrait\x122.kizuna.segmentation.v1.CreateComputedTraitRequest\x1a3.kizuna.segmentation.v1.CreateComputedTraitResponse\"*\x82\xd3\xe4\x93\x02$:\x0ecomputed_trait\"\x12/v1/computedTraits\x12\x97\x01\n" +
+	"\x12ListComputedTraits\x121.kizuna.segmentation.v1.ListComputedTraitsRequest\x1a2.kizuna.segmentation.v1.ListComputedTraitsResponse\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/computedTraits\x12\xa0\x01\n" +
+	"\x13DeleteComputedTrait\x122.kizuna.segmentation.v1.DeleteComputedTraitRequest\x1a3.kizuna.segmentation.v1.DeleteComputedTraitResponse\" \x82\xd3\xe4\x93\x02\x1a*\x18/v1/computedTraits/{key}\x12\xac\x01\n" +
 	"\x13GetCustomerFeatures\x122.kizuna.segmentation.v1.GetCustomerFeaturesRequest\x1a3.kizuna.segmentation.v1.GetCustomerFeaturesResponse\",\x82\xd3\xe4\x93\x02&\x12$/v1/customers/{customer_id}/featuresB\xe9\x01\n" +
 	"\x1acom.kizuna.segmentation.v1B\rSegmentsProtoP\x01ZBgithub.com/kizuna/kizuna/gen/kizuna/segmentation/v1;segmentationv1\xa2\x02\x03KSX\xaa\x02\x16Kizuna.Segmentation.V1\xca\x02\x16Kizuna\\Segmentation\\V1\xe2\x02\"Kizuna\\Segmentation\\V1\\GPBMetadata\xea\x02\x18Kizuna::Segmentation::V1b\x06proto3"
 
@@ -1476,69 +4233,190 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 	return file_kizuna_segmentation_v1_segments_proto_rawDescData
 }
 
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
-	(*Segment)(nil),                      // 0: kizuna.segmentation.v1.Segment
-	(*Rule)(nil),                         // 1: kizuna.segmentation.v1.Rule
-	(*Condition)(nil),                    // 2: kizuna.segmentation.v1.Condition
-	(*TraitCondition)(nil),               // 3: kizuna.segmentation.v1.TraitCondition
-	(*EventCondition)(nil),               // 4: kizuna.segmentation.v1.EventCondition
-	(*RfmCondition)(nil),                 // 5: kizuna.segmentation.v1.RfmCondition
-	(*CreateSegmentRequest)(nil),         // 6: kizuna.segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),        // 7: kizuna.segmentation.v1.CreateSegmentResponse
-	(*GetSegmentRequest)(nil),            // 8: kizuna.segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),           // 9: kizuna.segmentation.v1.GetSegmentResponse
-	(*ListSegmentsRequest)(nil),          // 10: kizuna.segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),         // 11: kizuna.segmentation.v1.ListSegmentsResponse
-	(*DeleteSegmentRequest)(nil),         // 12: kizuna.segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),        // 13: kizuna.segmentation.v1.DeleteSegmentResponse
-	(*ListSegmentMembersRequest)(nil),    // 14: kizuna.segmentation.v1.ListSegmentMembersRequest
-	(*SegmentMember)(nil),                // 15: kizuna.segmentation.v1.SegmentMember
-	(*ListSegmentMembersResponse)(nil),   // 16: kizuna.segmentation.v1.ListSegmentMembersResponse
-	(*ListCustomerSegmentsRequest)(nil),  // 17: kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	(*ListCustomerSegmentsResponse)(nil), // 18: kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	(*GetCustomerFeaturesRequest)(nil),   // 19: kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	(*CustomerFeatures)(nil),             // 20: kizuna.segmentation.v1.CustomerFeatures
-	(*GetCustomerFeaturesResponse)(nil),  // 21: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),            // 22: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),        // 23: google.protobuf.Timestamp
+	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
+	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
+	(LifecycleStage)(0),                     // 2: kizuna.segmentation.v1.LifecycleStage
+	(Granularity)(0),                        // 3: kizuna.segmentation.v1.Granularity
+	(*Segment)(nil),                         // 4: kizuna.segmentation.v1.Segment
+	(*Rule)(nil),                            // 5: kizuna.segmentation.v1.Rule
+	(*Condition)(nil),                       // 6: kizuna.segmentation.v1.Condition
+	(*TraitCondition)(nil),                  // 7: kizuna.segmentation.v1.TraitCondition
+	(*PropertyFilter)(nil),                  // 8: kizuna.segmentation.v1.PropertyFilter
+	(*Aggregate)(nil),                       // 9: kizuna.segmentation.v1.Aggregate
+	(*TimeRange)(nil),                       // 10: kizuna.segmentation.v1.TimeRange
+	(*OccurrenceBound)(nil),                 // 11: kizuna.segmentation.v1.OccurrenceBound
+	(*EventCondition)(nil),                  // 12: kizuna.segmentation.v1.EventCondition
+	(*ScoreRange)(nil),                      // 13: kizuna.segmentation.v1.ScoreRange
+	(*RfmCondition)(nil),                    // 14: kizuna.segmentation.v1.RfmCondition
+	(*SegmentCondition)(nil),                // 15: kizuna.segmentation.v1.SegmentCondition
+	(*LifecycleCondition)(nil),              // 16: kizuna.segmentation.v1.LifecycleCondition
+	(*PredictedCondition)(nil),              // 17: kizuna.segmentation.v1.PredictedCondition
+	(*ComputedCondition)(nil),               // 18: kizuna.segmentation.v1.ComputedCondition
+	(*ComputedTrait)(nil),                   // 19: kizuna.segmentation.v1.ComputedTrait
+	(*CreateComputedTraitRequest)(nil),      // 20: kizuna.segmentation.v1.CreateComputedTraitRequest
+	(*CreateComputedTraitResponse)(nil),     // 21: kizuna.segmentation.v1.CreateComputedTraitResponse
+	(*ListComputedTraitsRequest)(nil),       // 22: kizuna.segmentation.v1.ListComputedTraitsRequest
+	(*ListComputedTraitsResponse)(nil),      // 23: kizuna.segmentation.v1.ListComputedTraitsResponse
+	(*DeleteComputedTraitRequest)(nil),      // 24: kizuna.segmentation.v1.DeleteComputedTraitRequest
+	(*DeleteComputedTraitResponse)(nil),     // 25: kizuna.segmentation.v1.DeleteComputedTraitResponse
+	(*LifecycleSettings)(nil),               // 26: kizuna.segmentation.v1.LifecycleSettings
+	(*CreateSegmentRequest)(nil),            // 27: kizuna.segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),           // 28: kizuna.segmentation.v1.CreateSegmentResponse
+	(*GetSegmentRequest)(nil),               // 29: kizuna.segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),              // 30: kizuna.segmentation.v1.GetSegmentResponse
+	(*ListSegmentsRequest)(nil),             // 31: kizuna.segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),            // 32: kizuna.segmentation.v1.ListSegmentsResponse
+	(*DeleteSegmentRequest)(nil),            // 33: kizuna.segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),           // 34: kizuna.segmentation.v1.DeleteSegmentResponse
+	(*ListSegmentMembersRequest)(nil),       // 35: kizuna.segmentation.v1.ListSegmentMembersRequest
+	(*SegmentMember)(nil),                   // 36: kizuna.segmentation.v1.SegmentMember
+	(*ListSegmentMembersResponse)(nil),      // 37: kizuna.segmentation.v1.ListSegmentMembersResponse
+	(*ListCustomerSegmentsRequest)(nil),     // 38: kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	(*ListCustomerSegmentsResponse)(nil),    // 39: kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	(*UpdateSegmentRequest)(nil),            // 40: kizuna.segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),           // 41: kizuna.segmentation.v1.UpdateSegmentResponse
+	(*ListSegmentSizesRequest)(nil),         // 42: kizuna.segmentation.v1.ListSegmentSizesRequest
+	(*SegmentSize)(nil),                     // 43: kizuna.segmentation.v1.SegmentSize
+	(*ListSegmentSizesResponse)(nil),        // 44: kizuna.segmentation.v1.ListSegmentSizesResponse
+	(*PreviewSegmentRequest)(nil),           // 45: kizuna.segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),          // 46: kizuna.segmentation.v1.PreviewSegmentResponse
+	(*GetRfmGridRequest)(nil),               // 47: kizuna.segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                         // 48: kizuna.segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),              // 49: kizuna.segmentation.v1.GetRfmGridResponse
+	(*GetLifecycleSettingsRequest)(nil),     // 50: kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	(*GetLifecycleSettingsResponse)(nil),    // 51: kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	(*UpdateLifecycleSettingsRequest)(nil),  // 52: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	(*UpdateLifecycleSettingsResponse)(nil), // 53: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	(*GetCustomerFeaturesRequest)(nil),      // 54: kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	(*CustomerFeatures)(nil),                // 55: kizuna.segmentation.v1.CustomerFeatures
+	(*PredictedTraits)(nil),                 // 56: kizuna.segmentation.v1.PredictedTraits
+	(*FitPredictionsRequest)(nil),           // 57: kizuna.segmentation.v1.FitPredictionsRequest
+	(*FitPredictionsResponse)(nil),          // 58: kizuna.segmentation.v1.FitPredictionsResponse
+	(*GetCustomerFeaturesResponse)(nil),     // 59: kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	(*MembershipChanged)(nil),               // 60: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 61: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 62: google.protobuf.FieldMask
+	(*structpb.Struct)(nil),                 // 63: google.protobuf.Struct
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
-	1,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	23, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
-	3,  // 3: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
-	4,  // 4: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
-	5,  // 5: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
-	0,  // 6: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 7: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 8: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
-	0,  // 9: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	23, // 10: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
-	15, // 11: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
-	0,  // 12: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	23, // 13: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
-	20, // 14: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	23, // 15: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	6,  // 16: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	8,  // 17: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	10, // 18: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	12, // 19: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	14, // 20: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	17, // 21: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	19, // 22: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	7,  // 23: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	9,  // 24: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	11, // 25: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	13, // 26: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	16, // 27: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	18, // 28: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	21, // 29: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	5,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
+	61, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
+	7,  // 5: kizuna.segmentation.v1.Rule.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 6: kizuna.segmentation.v1.Rule.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 7: kizuna.segmentation.v1.Rule.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 8: kizuna.segmentation.v1.Rule.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 9: kizuna.segmentation.v1.Rule.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	17, // 10: kizuna.segmentation.v1.Rule.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
+	18, // 11: kizuna.segmentation.v1.Rule.computed:type_name -> kizuna.segmentation.v1.ComputedCondition
+	7,  // 12: kizuna.segmentation.v1.Condition.trait:type_name -> kizuna.segmentation.v1.TraitCondition
+	12, // 13: kizuna.segmentation.v1.Condition.event:type_name -> kizuna.segmentation.v1.EventCondition
+	14, // 14: kizuna.segmentation.v1.Condition.rfm:type_name -> kizuna.segmentation.v1.RfmCondition
+	15, // 15: kizuna.segmentation.v1.Condition.segment:type_name -> kizuna.segmentation.v1.SegmentCondition
+	16, // 16: kizuna.segmentation.v1.Condition.lifecycle:type_name -> kizuna.segmentation.v1.LifecycleCondition
+	6,  // 17: kizuna.segmentation.v1.Condition.not:type_name -> kizuna.segmentation.v1.Condition
+	17, // 18: kizuna.segmentation.v1.Condition.predicted:type_name -> kizuna.segmentation.v1.PredictedCondition
+	18, // 19: kizuna.segmentation.v1.Condition.computed:type_name -> kizuna.segmentation.v1.ComputedCondition
+	6,  // 20: kizuna.segmentation.v1.Condition.all:type_name -> kizuna.segmentation.v1.Condition
+	6,  // 21: kizuna.segmentation.v1.Condition.any:type_name -> kizuna.segmentation.v1.Condition
+	0,  // 22: kizuna.segmentation.v1.TraitCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 23: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 24: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	0,  // 25: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
+	61, // 26: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	61, // 27: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	61, // 28: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	61, // 29: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	10, // 30: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
+	8,  // 31: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	9,  // 32: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
+	11, // 33: kizuna.segmentation.v1.EventCondition.first_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	11, // 34: kizuna.segmentation.v1.EventCondition.last_occurrence:type_name -> kizuna.segmentation.v1.OccurrenceBound
+	13, // 35: kizuna.segmentation.v1.RfmCondition.recency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 36: kizuna.segmentation.v1.RfmCondition.frequency:type_name -> kizuna.segmentation.v1.ScoreRange
+	13, // 37: kizuna.segmentation.v1.RfmCondition.monetary:type_name -> kizuna.segmentation.v1.ScoreRange
+	2,  // 38: kizuna.segmentation.v1.LifecycleCondition.stages:type_name -> kizuna.segmentation.v1.LifecycleStage
+	0,  // 39: kizuna.segmentation.v1.PredictedCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	0,  // 40: kizuna.segmentation.v1.ComputedCondition.op:type_name -> kizuna.segmentation.v1.Operator
+	1,  // 41: kizuna.segmentation.v1.ComputedTrait.fn:type_name -> kizuna.segmentation.v1.Aggregation
+	8,  // 42: kizuna.segmentation.v1.ComputedTrait.where:type_name -> kizuna.segmentation.v1.PropertyFilter
+	61, // 43: kizuna.segmentation.v1.ComputedTrait.create_time:type_name -> google.protobuf.Timestamp
+	19, // 44: kizuna.segmentation.v1.CreateComputedTraitRequest.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
+	19, // 45: kizuna.segmentation.v1.CreateComputedTraitResponse.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
+	19, // 46: kizuna.segmentation.v1.ListComputedTraitsResponse.computed_traits:type_name -> kizuna.segmentation.v1.ComputedTrait
+	4,  // 47: kizuna.segmentation.v1.CreateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 48: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 49: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 50: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	61, // 51: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	36, // 52: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
+	4,  // 53: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
+	4,  // 54: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
+	62, // 55: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	4,  // 56: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
+	3,  // 57: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
+	61, // 58: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	61, // 59: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	61, // 60: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
+	43, // 61: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
+	5,  // 62: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
+	48, // 63: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
+	26, // 64: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	26, // 65: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	62, // 66: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	26, // 67: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
+	61, // 68: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	2,  // 69: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
+	56, // 70: kizuna.segmentation.v1.CustomerFeatures.predicted:type_name -> kizuna.segmentation.v1.PredictedTraits
+	63, // 71: kizuna.segmentation.v1.CustomerFeatures.computed_traits:type_name -> google.protobuf.Struct
+	61, // 72: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
+	61, // 73: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
+	55, // 74: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
+	61, // 75: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	27, // 76: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	29, // 77: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	31, // 78: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	33, // 79: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	35, // 80: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	38, // 81: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	40, // 82: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	42, // 83: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
+	45, // 84: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	47, // 85: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	50, // 86: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	52, // 87: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	57, // 88: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
+	20, // 89: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:input_type -> kizuna.segmentation.v1.CreateComputedTraitRequest
+	22, // 90: kizuna.segmentation.v1.SegmentService.ListComputedTraits:input_type -> kizuna.segmentation.v1.ListComputedTraitsRequest
+	24, // 91: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:input_type -> kizuna.segmentation.v1.DeleteComputedTraitRequest
+	54, // 92: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	28, // 93: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	30, // 94: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	32, // 95: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	34, // 96: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	37, // 97: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	39, // 98: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	41, // 99: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	44, // 100: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
+	46, // 101: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	49, // 102: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	51, // 103: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	53, // 104: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	58, // 105: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
+	21, // 106: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:output_type -> kizuna.segmentation.v1.CreateComputedTraitResponse
+	23, // 107: kizuna.segmentation.v1.SegmentService.ListComputedTraits:output_type -> kizuna.segmentation.v1.ListComputedTraitsResponse
+	25, // 108: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:output_type -> kizuna.segmentation.v1.DeleteComputedTraitResponse
+	59, // 109: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	93, // [93:110] is the sub-list for method output_type
+	76, // [76:93] is the sub-list for method input_type
+	76, // [76:76] is the sub-list for extension type_name
+	76, // [76:76] is the sub-list for extension extendee
+	0,  // [0:76] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -1550,19 +4428,27 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 		(*Condition_Trait)(nil),
 		(*Condition_Event)(nil),
 		(*Condition_Rfm)(nil),
+		(*Condition_Segment)(nil),
+		(*Condition_Lifecycle)(nil),
+		(*Condition_Not)(nil),
+		(*Condition_Predicted)(nil),
+		(*Condition_Computed)(nil),
 	}
+	file_kizuna_segmentation_v1_segments_proto_msgTypes[8].OneofWrappers = []any{}
+	file_kizuna_segmentation_v1_segments_proto_msgTypes[52].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   23,
+			NumEnums:      4,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_kizuna_segmentation_v1_segments_proto_goTypes,
 		DependencyIndexes: file_kizuna_segmentation_v1_segments_proto_depIdxs,
+		EnumInfos:         file_kizuna_segmentation_v1_segments_proto_enumTypes,
 		MessageInfos:      file_kizuna_segmentation_v1_segments_proto_msgTypes,
 	}.Build()
 	File_kizuna_segmentation_v1_segments_proto = out.File

@@ -19,13 +19,23 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SegmentService_CreateSegment_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/CreateSegment"
-	SegmentService_GetSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/GetSegment"
-	SegmentService_ListSegments_FullMethodName         = "/kizuna.segmentation.v1.SegmentService/ListSegments"
-	SegmentService_DeleteSegment_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/DeleteSegment"
-	SegmentService_ListSegmentMembers_FullMethodName   = "/kizuna.segmentation.v1.SegmentService/ListSegmentMembers"
-	SegmentService_ListCustomerSegments_FullMethodName = "/kizuna.segmentation.v1.SegmentService/ListCustomerSegments"
-	SegmentService_GetCustomerFeatures_FullMethodName  = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
+	SegmentService_CreateSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/CreateSegment"
+	SegmentService_GetSegment_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetSegment"
+	SegmentService_ListSegments_FullMethodName            = "/kizuna.segmentation.v1.SegmentService/ListSegments"
+	SegmentService_DeleteSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/DeleteSegment"
+	SegmentService_ListSegmentMembers_FullMethodName      = "/kizuna.segmentation.v1.SegmentService/ListSegmentMembers"
+	SegmentService_ListCustomerSegments_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/ListCustomerSegments"
+	SegmentService_UpdateSegment_FullMethodName           = "/kizuna.segmentation.v1.SegmentService/UpdateSegment"
+	SegmentService_ListSegmentSizes_FullMethodName        = "/kizuna.segmentation.v1.SegmentService/ListSegmentSizes"
+	SegmentService_PreviewSegment_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/PreviewSegment"
+	SegmentService_GetRfmGrid_FullMethodName              = "/kizuna.segmentation.v1.SegmentService/GetRfmGrid"
+	SegmentService_GetLifecycleSettings_FullMethodName    = "/kizuna.segmentation.v1.SegmentService/GetLifecycleSettings"
+	SegmentService_UpdateLifecycleSettings_FullMethodName = "/kizuna.segmentation.v1.SegmentService/UpdateLifecycleSettings"
+	SegmentService_FitPredictions_FullMethodName          = "/kizuna.segmentation.v1.SegmentService/FitPredictions"
+	SegmentService_CreateComputedTrait_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/CreateComputedTrait"
+	SegmentService_ListComputedTraits_FullMethodName      = "/kizuna.segmentation.v1.SegmentService/ListComputedTraits"
+	SegmentService_DeleteComputedTrait_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/DeleteComputedTrait"
+	SegmentService_GetCustomerFeatures_FullMethodName     = "/kizuna.segmentation.v1.SegmentService/GetCustomerFeatures"
 )
 
 // SegmentServiceClient is the client API for SegmentService service.
@@ -49,8 +59,49 @@ type SegmentServiceClient interface {
 	ListSegmentMembers(ctx context.Context, in *ListSegmentMembersRequest, opts ...grpc.CallOption) (*ListSegmentMembersResponse, error)
 	// ListCustomerSegments lists the segments a customer belongs to now.
 	ListCustomerSegments(ctx context.Context, in *ListCustomerSegmentsRequest, opts ...grpc.CallOption) (*ListCustomerSegmentsResponse, error)
+	// UpdateSegment changes a segment's display name, description or rule
+	// (the fields named by update_mask; all three when empty). A new rule is
+	// evaluated over every customer before the call returns: customers who
+	// now match join and those who no longer do leave, each change recorded
+	// and announced like any other. Built-in segments are read-only
+	// (FailedPrecondition).
+	UpdateSegment(ctx context.Context, in *UpdateSegmentRequest, opts ...grpc.CallOption) (*UpdateSegmentResponse, error)
+	// ListSegmentSizes returns a segment's size over time, from the recorded
+	// joins and leaves: one point per bucket of the granularity, the size at
+	// the bucket's end. Lifecycle stage counts over time are the sizes of the
+	// `lifecycle_*` segments.
+	ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error)
+	// PreviewSegment evaluates a rule over every customer of the workspace
+	// without saving it and returns how many match and a sample of them.
+	PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error)
+	// GetRfmGrid returns the classic RFM table: for each recency score and
+	// frequency score (1–5), how many purchasing customers have them and
+	// their total revenue.
+	GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error)
+	// GetLifecycleSettings returns the thresholds lifecycle stages are
+	// derived with (defaults until changed).
+	GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error)
+	// UpdateLifecycleSettings changes the thresholds (the fields named by
+	// update_mask; every field when empty); customers move between stages
+	// at once.
+	UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error)
+	// FitPredictions refits the workspace's purchase models (BG/NBD for
+	// purchases, Gamma-Gamma for spend) on its orders now and stores every
+	// purchasing customer's predicted traits; the service also refits each
+	// workspace daily. A workspace with too little data gets
+	// FailedPrecondition with the reason, and no predictions.
+	FitPredictions(ctx context.Context, in *FitPredictionsRequest, opts ...grpc.CallOption) (*FitPredictionsResponse, error)
+	// CreateComputedTrait defines a per-customer aggregate over events, kept
+	// current as events arrive (values are computed from the stored events
+	// whenever read), readable in customer features and usable in rules.
+	CreateComputedTrait(ctx context.Context, in *CreateComputedTraitRequest, opts ...grpc.CallOption) (*CreateComputedTraitResponse, error)
+	// ListComputedTraits lists the workspace's computed traits by key.
+	ListComputedTraits(ctx context.Context, in *ListComputedTraitsRequest, opts ...grpc.CallOption) (*ListComputedTraitsResponse, error)
+	// DeleteComputedTrait removes a computed trait. Segments whose rules read
+	// it keep the definition they were saved with.
+	DeleteComputedTrait(ctx context.Context, in *DeleteComputedTraitRequest, opts ...grpc.CallOption) (*DeleteComputedTraitResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores.
+	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error)
 }
 
@@ -122,6 +173,106 @@ func (c *segmentServiceClient) ListCustomerSegments(ctx context.Context, in *Lis
 	return out, nil
 }
 
+func (c *segmentServiceClient) UpdateSegment(ctx context.Context, in *UpdateSegmentRequest, opts ...grpc.CallOption) (*UpdateSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateSegmentResponse)
+	err := c.cc.Invoke(ctx, SegmentService_UpdateSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentSizesResponse)
+	err := c.cc.Invoke(ctx, SegmentService_ListSegmentSizes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) PreviewSegment(ctx context.Context, in *PreviewSegmentRequest, opts ...grpc.CallOption) (*PreviewSegmentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewSegmentResponse)
+	err := c.cc.Invoke(ctx, SegmentService_PreviewSegment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRfmGridResponse)
+	err := c.cc.Invoke(ctx, SegmentService_GetRfmGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) GetLifecycleSettings(ctx context.Context, in *GetLifecycleSettingsRequest, opts ...grpc.CallOption) (*GetLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_GetLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) UpdateLifecycleSettings(ctx context.Context, in *UpdateLifecycleSettingsRequest, opts ...grpc.CallOption) (*UpdateLifecycleSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateLifecycleSettingsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_UpdateLifecycleSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) FitPredictions(ctx context.Context, in *FitPredictionsRequest, opts ...grpc.CallOption) (*FitPredictionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FitPredictionsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_FitPredictions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) CreateComputedTrait(ctx context.Context, in *CreateComputedTraitRequest, opts ...grpc.CallOption) (*CreateComputedTraitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateComputedTraitResponse)
+	err := c.cc.Invoke(ctx, SegmentService_CreateComputedTrait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) ListComputedTraits(ctx context.Context, in *ListComputedTraitsRequest, opts ...grpc.CallOption) (*ListComputedTraitsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListComputedTraitsResponse)
+	err := c.cc.Invoke(ctx, SegmentService_ListComputedTraits_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentServiceClient) DeleteComputedTrait(ctx context.Context, in *DeleteComputedTraitRequest, opts ...grpc.CallOption) (*DeleteComputedTraitResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteComputedTraitResponse)
+	err := c.cc.Invoke(ctx, SegmentService_DeleteComputedTrait_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *segmentServiceClient) GetCustomerFeatures(ctx context.Context, in *GetCustomerFeaturesRequest, opts ...grpc.CallOption) (*GetCustomerFeaturesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetCustomerFeaturesResponse)
@@ -153,8 +304,49 @@ type SegmentServiceServer interface {
 	ListSegmentMembers(context.Context, *ListSegmentMembersRequest) (*ListSegmentMembersResponse, error)
 	// ListCustomerSegments lists the segments a customer belongs to now.
 	ListCustomerSegments(context.Context, *ListCustomerSegmentsRequest) (*ListCustomerSegmentsResponse, error)
+	// UpdateSegment changes a segment's display name, description or rule
+	// (the fields named by update_mask; all three when empty). A new rule is
+	// evaluated over every customer before the call returns: customers who
+	// now match join and those who no longer do leave, each change recorded
+	// and announced like any other. Built-in segments are read-only
+	// (FailedPrecondition).
+	UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error)
+	// ListSegmentSizes returns a segment's size over time, from the recorded
+	// joins and leaves: one point per bucket of the granularity, the size at
+	// the bucket's end. Lifecycle stage counts over time are the sizes of the
+	// `lifecycle_*` segments.
+	ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error)
+	// PreviewSegment evaluates a rule over every customer of the workspace
+	// without saving it and returns how many match and a sample of them.
+	PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error)
+	// GetRfmGrid returns the classic RFM table: for each recency score and
+	// frequency score (1–5), how many purchasing customers have them and
+	// their total revenue.
+	GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error)
+	// GetLifecycleSettings returns the thresholds lifecycle stages are
+	// derived with (defaults until changed).
+	GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error)
+	// UpdateLifecycleSettings changes the thresholds (the fields named by
+	// update_mask; every field when empty); customers move between stages
+	// at once.
+	UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error)
+	// FitPredictions refits the workspace's purchase models (BG/NBD for
+	// purchases, Gamma-Gamma for spend) on its orders now and stores every
+	// purchasing customer's predicted traits; the service also refits each
+	// workspace daily. A workspace with too little data gets
+	// FailedPrecondition with the reason, and no predictions.
+	FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error)
+	// CreateComputedTrait defines a per-customer aggregate over events, kept
+	// current as events arrive (values are computed from the stored events
+	// whenever read), readable in customer features and usable in rules.
+	CreateComputedTrait(context.Context, *CreateComputedTraitRequest) (*CreateComputedTraitResponse, error)
+	// ListComputedTraits lists the workspace's computed traits by key.
+	ListComputedTraits(context.Context, *ListComputedTraitsRequest) (*ListComputedTraitsResponse, error)
+	// DeleteComputedTrait removes a computed trait. Segments whose rules read
+	// it keep the definition they were saved with.
+	DeleteComputedTrait(context.Context, *DeleteComputedTraitRequest) (*DeleteComputedTraitResponse, error)
 	// GetCustomerFeatures returns the computed features of a customer: RFM
-	// inputs and scores.
+	// inputs and scores, lifecycle stage, predicted traits.
 	GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error)
 	mustEmbedUnimplementedSegmentServiceServer()
 }
@@ -183,6 +375,36 @@ func (UnimplementedSegmentServiceServer) ListSegmentMembers(context.Context, *Li
 }
 func (UnimplementedSegmentServiceServer) ListCustomerSegments(context.Context, *ListCustomerSegmentsRequest) (*ListCustomerSegmentsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomerSegments not implemented")
+}
+func (UnimplementedSegmentServiceServer) UpdateSegment(context.Context, *UpdateSegmentRequest) (*UpdateSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateSegment not implemented")
+}
+func (UnimplementedSegmentServiceServer) ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentSizes not implemented")
+}
+func (UnimplementedSegmentServiceServer) PreviewSegment(context.Context, *PreviewSegmentRequest) (*PreviewSegmentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewSegment not implemented")
+}
+func (UnimplementedSegmentServiceServer) GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRfmGrid not implemented")
+}
+func (UnimplementedSegmentServiceServer) GetLifecycleSettings(context.Context, *GetLifecycleSettingsRequest) (*GetLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLifecycleSettings not implemented")
+}
+func (UnimplementedSegmentServiceServer) UpdateLifecycleSettings(context.Context, *UpdateLifecycleSettingsRequest) (*UpdateLifecycleSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateLifecycleSettings not implemented")
+}
+func (UnimplementedSegmentServiceServer) FitPredictions(context.Context, *FitPredictionsRequest) (*FitPredictionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FitPredictions not implemented")
+}
+func (UnimplementedSegmentServiceServer) CreateComputedTrait(context.Context, *CreateComputedTraitRequest) (*CreateComputedTraitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateComputedTrait not implemented")
+}
+func (UnimplementedSegmentServiceServer) ListComputedTraits(context.Context, *ListComputedTraitsRequest) (*ListComputedTraitsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListComputedTraits not implemented")
+}
+func (UnimplementedSegmentServiceServer) DeleteComputedTrait(context.Context, *DeleteComputedTraitRequest) (*DeleteComputedTraitResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteComputedTrait not implemented")
 }
 func (UnimplementedSegmentServiceServer) GetCustomerFeatures(context.Context, *GetCustomerFeaturesRequest) (*GetCustomerFeaturesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCustomerFeatures not implemented")
@@ -316,6 +538,186 @@ func _SegmentService_ListCustomerSegments_Handler(srv interface{}, ctx context.C
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentService_UpdateSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).UpdateSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_UpdateSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).UpdateSegment(ctx, req.(*UpdateSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_ListSegmentSizes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentSizesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).ListSegmentSizes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_ListSegmentSizes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).ListSegmentSizes(ctx, req.(*ListSegmentSizesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_PreviewSegment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewSegmentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).PreviewSegment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_PreviewSegment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).PreviewSegment(ctx, req.(*PreviewSegmentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_GetRfmGrid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRfmGridRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).GetRfmGrid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_GetRfmGrid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).GetRfmGrid(ctx, req.(*GetRfmGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_GetLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).GetLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_GetLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).GetLifecycleSettings(ctx, req.(*GetLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_UpdateLifecycleSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateLifecycleSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).UpdateLifecycleSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_UpdateLifecycleSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).UpdateLifecycleSettings(ctx, req.(*UpdateLifecycleSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_FitPredictions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FitPredictionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).FitPredictions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_FitPredictions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).FitPredictions(ctx, req.(*FitPredictionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_CreateComputedTrait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateComputedTraitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).CreateComputedTrait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_CreateComputedTrait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).CreateComputedTrait(ctx, req.(*CreateComputedTraitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_ListComputedTraits_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListComputedTraitsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).ListComputedTraits(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_ListComputedTraits_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).ListComputedTraits(ctx, req.(*ListComputedTraitsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentService_DeleteComputedTrait_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteComputedTraitRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentServiceServer).DeleteComputedTrait(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentService_DeleteComputedTrait_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentServiceServer).DeleteComputedTrait(ctx, req.(*DeleteComputedTraitRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _SegmentService_GetCustomerFeatures_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetCustomerFeaturesRequest)
 	if err := dec(in); err != nil {
@@ -364,6 +766,46 @@ var SegmentService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCustomerSegments",
 			Handler:    _SegmentService_ListCustomerSegments_Handler,
+		},
+		{
+			MethodName: "UpdateSegment",
+			Handler:    _SegmentService_UpdateSegment_Handler,
+		},
+		{
+			MethodName: "ListSegmentSizes",
+			Handler:    _SegmentService_ListSegmentSizes_Handler,
+		},
+		{
+			MethodName: "PreviewSegment",
+			Handler:    _SegmentService_PreviewSegment_Handler,
+		},
+		{
+			MethodName: "GetRfmGrid",
+			Handler:    _SegmentService_GetRfmGrid_Handler,
+		},
+		{
+			MethodName: "GetLifecycleSettings",
+			Handler:    _SegmentService_GetLifecycleSettings_Handler,
+		},
+		{
+			MethodName: "UpdateLifecycleSettings",
+			Handler:    _SegmentService_UpdateLifecycleSettings_Handler,
+		},
+		{
+			MethodName: "FitPredictions",
+			Handler:    _SegmentService_FitPredictions_Handler,
+		},
+		{
+			MethodName: "CreateComputedTrait",
+			Handler:    _SegmentService_CreateComputedTrait_Handler,
+		},
+		{
+			MethodName: "ListComputedTraits",
+			Handler:    _SegmentService_ListComputedTraits_Handler,
+		},
+		{
+			MethodName: "DeleteComputedTrait",
+			Handler:    _SegmentService_DeleteComputedTrait_Handler,
 		},
 		{
 			MethodName: "GetCustomerFeatures",

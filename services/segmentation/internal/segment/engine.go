@@ -50,9 +50,11 @@ type Engine struct {
 
 	locks keyedMutex
 
-	mu   sync.Mutex // guards rfm and segs
-	rfm  map[string]rfmEntry
-	segs map[string]segmentsEntry
+	mu      sync.Mutex // guards rfm, segs, ensured and swept
+	rfm     map[string]rfmEntry
+	segs    map[string]segmentsEntry
+	ensured map[string]bool // workspaces known to have their built-in segments
+	swept   map[string]sweepEntry
 
 	wake chan struct{}
 }
@@ -60,14 +62,30 @@ type Engine struct {
 type rfmEntry struct {
 	version  int64
 	computed time.Time
-	scores   map[string]Scores
+	// cost is how long computing took by the engine's clock: scores are
+	// reused after an order changed for up to rfmCostFactor times that, so
+	// a large workspace taking orders does not rescore everyone for every
+	// order while a small one rescores at once.
+	cost   time.Duration
+	scores map[string]Scores
+	stats  map[string]OrderStats
 }
 
+// rfmCostFactor bounds the time spent rescoring RFM to about a tenth of
+// the time when orders keep coming.
+const rfmCostFactor = 10
+
 // segmentsEntry caches a workspace's parsed segments as of a
-// SegmentsVersion. The slice is shared and never modified.
+// SegmentsVersion. It is shared and never modified.
 type segmentsEntry struct {
 	version int64
-	segs    []Segment
+	list    []compiled // in dependency order: referenced segments first
+}
+
+// compiled is a segment with its compiled rule.
+type compiled struct {
+	seg   Segment
+	match Matcher
 }
 
 // NewEngine returns an Engine.
@@ -82,6 +100,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		rfmMaxAge: cfg.RFMMaxAge,
 		rfm:       map[string]rfmEntry{},
 		segs:      map[string]segmentsEntry{},
+		ensured:   map[string]bool{},
+		swept:     map[string]sweepEntry{},
 		wake:      make(chan struct{}, 1),
 	}
 	if e.now == nil {
@@ -234,7 +254,7 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
-	segs, err := e.segments(ctx, workspaceID)
+	list, err := e.segments(ctx, workspaceID)
 	if err != nil {
 		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
 	}
@@ -242,54 +262,104 @@ func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID s
 	if err != nil {
 		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
 	}
-	if len(segs) == 0 && len(current) == 0 {
+	if len(list) == 0 && len(current) == 0 {
 		return nil
 	}
 	now := e.now()
-	var facts *Facts // nil: merged away or never seen, so in no segment
-	c, err := e.store.Customer(ctx, workspaceID, customerID)
-	switch {
-	case err == nil:
-		facts = &Facts{Traits: c.Traits}
-	case errors.Is(err, ErrNotFound):
-	default:
+	facts, err := e.customerFacts(ctx, workspaceID, customerID, list, now)
+	if err != nil {
 		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-	}
-	if facts != nil {
-		if keys := eventKeys(segs); len(keys) > 0 {
-			if facts.EventCounts, err = e.store.CountEventsForKeys(ctx, workspaceID, customerID, keys, now); err != nil {
-				return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-			}
-		}
-		if anyUsesRFM(segs) {
-			scores, err := e.rfmScores(ctx, workspaceID, now)
-			if err != nil {
-				return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-			}
-			if s, ok := scores[customerID]; ok {
-				facts.RFM = &s
-			}
-		}
 	}
 	isMember := make(map[string]bool, len(current))
 	for _, id := range current {
 		isMember[id] = true
 	}
-	return e.applyChanges(ctx, membershipChanges(nil, workspaceID, customerID, segs, facts, isMember), now)
+	return e.applyChanges(ctx, membershipChanges(nil, workspaceID, customerID, list, facts, isMember), now)
+}
+
+// customerFacts reads what list's rules need of one customer; nil when the
+// customer does not exist (merged away or never seen).
+func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID string, list []compiled, now time.Time) (*Facts, error) {
+	c, err := e.store.Customer(ctx, workspaceID, customerID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	facts := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
+	n := needsOf(segmentsOf(list), now)
+	if names, since := n.eventNames(); len(names) > 0 {
+		evs, err := e.store.CustomerBehaviours(ctx, workspaceID, customerID, names, since)
+		if err != nil {
+			return nil, err
+		}
+		facts.Events = groupByName(evs)
+	}
+	if n.rfm {
+		ent, err := e.rfmScores(ctx, workspaceID, now)
+		if err != nil {
+			return nil, err
+		}
+		if s, ok := ent.scores[customerID]; ok {
+			facts.RFM = &s
+		}
+	}
+	if n.lifecycle {
+		settings, err := e.store.LifecycleSettings(ctx, workspaceID)
+		if err != nil {
+			return nil, err
+		}
+		stats, err := e.store.CustomerOrderStats(ctx, workspaceID, customerID)
+		if err != nil {
+			return nil, err
+		}
+		facts.Stage = StageOf(stats, settings, now)
+	}
+	if n.predicted {
+		p, ok, err := e.store.CustomerPrediction(ctx, workspaceID, customerID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			facts.Predicted = p.values()
+		}
+	}
+	return facts, nil
+}
+
+func groupByName(evs []Behaviour) map[string][]Behaviour {
+	out := map[string][]Behaviour{}
+	for _, b := range evs {
+		out[b.Name] = append(out[b.Name], b)
+	}
+	return out
+}
+
+func segmentsOf(list []compiled) []Segment {
+	out := make([]Segment, len(list))
+	for i, c := range list {
+		out[i] = c.seg
+	}
+	return out
 }
 
 // membershipChanges appends to changes those that take a customer from the
 // segments it is a member of (current, by segment id) to the segments among
-// segs whose rule holds for facts. A customer without facts (nil) belongs
-// in none, and it leaves the segments in current that are not among segs
-// (as when their segment is gone). It empties current.
-func membershipChanges(changes []MembershipChange, workspaceID, customerID string, segs []Segment, facts *Facts, current map[string]bool) []MembershipChange {
-	for _, s := range segs {
-		want := facts != nil && s.Rule.Matches(*facts)
-		if want != current[s.ID] {
-			changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: s.ID, CustomerID: customerID, Joined: want})
+// list whose rule holds for facts, evaluated in list order so that a rule
+// reading another segment sees its new membership. A customer without
+// facts (nil) belongs in none, and it leaves the segments in current that
+// are not in list (as when their segment is gone). It empties current.
+func membershipChanges(changes []MembershipChange, workspaceID, customerID string, list []compiled, facts *Facts, current map[string]bool) []MembershipChange {
+	for _, c := range list {
+		want := facts != nil && c.match(facts)
+		if facts != nil {
+			facts.Segments[c.seg.ID] = want
 		}
-		delete(current, s.ID)
+		if want != current[c.seg.ID] {
+			changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: c.seg.ID, CustomerID: customerID, Joined: want})
+		}
+		delete(current, c.seg.ID)
 	}
 	for _, id := range slices.Sorted(maps.Keys(current)) {
 		changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: id, CustomerID: customerID})
@@ -298,76 +368,160 @@ func membershipChanges(changes []MembershipChange, workspaceID, customerID strin
 	return changes
 }
 
-// evaluateSegments re-evaluates every customer of the workspace against
-// segs. The caller holds the workspace lock.
-func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, segs []Segment) error {
-	if len(segs) == 0 {
-		return nil
-	}
-	now := e.now()
-	counts := map[EventKey]map[string]int64{}
-	for _, k := range eventKeys(segs) {
-		m, err := e.store.CountEventsByCustomer(ctx, workspaceID, k.Name, WindowStart(now, k.WithinDays))
-		if err != nil {
-			return fmt.Errorf("evaluate segments: %w", err)
+// customerPageFacts is one page of a bulk evaluation: the customers with
+// after < id <= upTo (no upper bound when upTo is empty), their facts, and
+// their memberships in the segments asked for.
+type customerPageFacts struct {
+	after, upTo string
+	customers   []CustomerTraits
+	facts       []*Facts
+	// members maps customer id to the segments (of those asked for) it is
+	// in, also for members without a customer row.
+	members map[string]map[string]bool
+}
+
+// forEachPage reads the workspace's customers page by page with the facts
+// list's rules need, the memberships in memberOf, and the memberships in
+// the segments list's rules refer to (in Facts.Segments), and calls fn
+// with each page.
+func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, fn func(customerPageFacts) error) error {
+	n := needsOf(segmentsOf(list), now)
+	names, since := n.eventNames()
+	var ent rfmEntry
+	var settings LifecycleSettings
+	var err error
+	if n.rfm {
+		if ent, err = e.rfmScores(ctx, workspaceID, now); err != nil {
+			return err
 		}
-		counts[k] = m
 	}
-	var scores map[string]Scores
-	if anyUsesRFM(segs) {
-		var err error
-		if scores, err = e.rfmScores(ctx, workspaceID, now); err != nil {
-			return fmt.Errorf("evaluate segments: %w", err)
+	if n.lifecycle {
+		if settings, err = e.store.LifecycleSettings(ctx, workspaceID); err != nil {
+			return err
 		}
 	}
-	segIDs := make([]string, len(segs))
-	for i, s := range segs {
-		segIDs[i] = s.ID
-	}
+	read := slices.Concat(memberOf, n.segments)
+	slices.Sort(read)
+	read = slices.Compact(read)
 	after := ""
 	for {
 		page, err := e.store.ListCustomerTraits(ctx, workspaceID, after, customerPage)
 		if err != nil {
-			return fmt.Errorf("evaluate segments: %w", err)
+			return err
 		}
-		upTo := "" // the last page also sweeps up members with no customer row
+		p := customerPageFacts{after: after, customers: page, facts: make([]*Facts, len(page)), members: map[string]map[string]bool{}}
 		if len(page) == customerPage {
-			upTo = page[len(page)-1].ID
+			p.upTo = page[len(page)-1].ID // the last page also sweeps up members with no customer row
 		}
-		members, err := e.store.MembershipsInRange(ctx, workspaceID, segIDs, after, upTo)
-		if err != nil {
-			return fmt.Errorf("evaluate segments: %w", err)
-		}
-		current := map[string]map[string]bool{} // customer → segment ids
-		for _, m := range members {
-			if current[m.CustomerID] == nil {
-				current[m.CustomerID] = map[string]bool{}
+		if len(read) > 0 {
+			ms, err := e.store.MembershipsInRange(ctx, workspaceID, read, after, p.upTo)
+			if err != nil {
+				return err
 			}
-			current[m.CustomerID][m.SegmentID] = true
-		}
-		var changes []MembershipChange
-		for _, c := range page {
-			facts := Facts{Traits: c.Traits, EventCounts: make(map[EventKey]int64, len(counts))}
-			for k, m := range counts {
-				facts.EventCounts[k] = m[c.ID]
+			for _, m := range ms {
+				if p.members[m.CustomerID] == nil {
+					p.members[m.CustomerID] = map[string]bool{}
+				}
+				p.members[m.CustomerID][m.SegmentID] = true
 			}
-			if s, ok := scores[c.ID]; ok {
-				facts.RFM = &s
+		}
+		var stages map[string]Stage // the live path reads fresh order stats too, not the RFM cache's
+		if n.lifecycle {
+			stats, err := e.store.OrderStatsInRange(ctx, workspaceID, after, p.upTo)
+			if err != nil {
+				return err
 			}
-			changes = membershipChanges(changes, workspaceID, c.ID, segs, &facts, current[c.ID])
-			delete(current, c.ID)
+			stages = make(map[string]Stage, len(stats))
+			for _, st := range stats {
+				stages[st.CustomerID] = StageOf(st, settings, now)
+			}
 		}
-		for _, id := range slices.Sorted(maps.Keys(current)) { // members without a customer row
-			changes = membershipChanges(changes, workspaceID, id, segs, nil, current[id])
+		var preds map[string]map[string]float64
+		if n.predicted {
+			ps, err := e.store.PredictionsInRange(ctx, workspaceID, after, p.upTo)
+			if err != nil {
+				return err
+			}
+			preds = make(map[string]map[string]float64, len(ps))
+			for _, x := range ps {
+				preds[x.CustomerID] = x.values()
+			}
 		}
-		if err := e.applyChanges(ctx, changes, now); err != nil {
-			return fmt.Errorf("evaluate segments: %w", err)
+		var events map[string][]Behaviour
+		if len(names) > 0 {
+			evs, err := e.store.BehavioursInRange(ctx, workspaceID, names, since, after, p.upTo)
+			if err != nil {
+				return err
+			}
+			events = map[string][]Behaviour{}
+			for _, b := range evs {
+				events[b.CustomerID] = append(events[b.CustomerID], b)
+			}
 		}
-		if upTo == "" {
+		for i, c := range page {
+			f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
+			for _, id := range n.segments {
+				f.Segments[id] = p.members[c.ID][id]
+			}
+			if evs := events[c.ID]; len(evs) > 0 {
+				f.Events = groupByName(evs)
+			}
+			if s, ok := ent.scores[c.ID]; ok {
+				f.RFM = &s
+			}
+			if n.lifecycle {
+				f.Stage = StageProspect
+				if st, ok := stages[c.ID]; ok {
+					f.Stage = st
+				}
+			}
+			p.facts[i] = f
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+		if p.upTo == "" {
 			return nil
 		}
-		after = upTo
+		after = p.upTo
 	}
+}
+
+// evaluateSegments re-evaluates every customer of the workspace against
+// list (in dependency order). The caller holds the workspace lock.
+func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list []compiled) error {
+	if len(list) == 0 {
+		return nil
+	}
+	now := e.now()
+	ids := make([]string, len(list))
+	for i, c := range list {
+		ids[i] = c.seg.ID
+	}
+	err := e.forEachPage(ctx, workspaceID, list, ids, now, func(p customerPageFacts) error {
+		current := func(customerID string) map[string]bool {
+			cur := map[string]bool{}
+			for _, id := range ids {
+				if p.members[customerID][id] {
+					cur[id] = true
+				}
+			}
+			delete(p.members, customerID)
+			return cur
+		}
+		var changes []MembershipChange
+		for i, c := range p.customers {
+			changes = membershipChanges(changes, workspaceID, c.ID, list, p.facts[i], current(c.ID))
+		}
+		for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
+			changes = membershipChanges(changes, workspaceID, id, list, nil, current(id))
+		}
+		return e.applyChanges(ctx, changes, now)
+	})
+	if err != nil {
+		return fmt.Errorf("evaluate segments: %w", err)
+	}
+	return nil
 }
 
 // applyChanges stamps and stores changes in batches and wakes the relay.
@@ -393,42 +547,51 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 	return nil
 }
 
-// rfmScores returns the workspace's RFM scores, recomputing them when an
-// order changed since they were cached or they are older than rfmMaxAge.
-// Scores are relative to all purchasing customers, so any order can move
-// anyone's score: caching per workspace avoids rescoring the whole
-// workspace for every event.
-func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time) (map[string]Scores, error) {
+// rfmScores returns the workspace's order statistics and RFM scores,
+// recomputing them when an order changed since they were cached or they
+// are older than rfmMaxAge. Scores are relative to all purchasing
+// customers, so any order can move anyone's score: caching per workspace
+// avoids rescoring the whole workspace for every event.
+func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time) (rfmEntry, error) {
 	// Read the version before the stats: an order committed in between makes
 	// the cached version stale, never the cached scores.
 	version, err := e.store.OrdersVersion(ctx, workspaceID)
 	if err != nil {
-		return nil, fmt.Errorf("rfm scores: %w", err)
+		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
 	}
 	e.mu.Lock()
 	ent, ok := e.rfm[workspaceID]
 	e.mu.Unlock()
-	if ok && ent.version == version && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge {
-		return ent.scores, nil
+	if ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
+		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost) {
+		return ent, nil
 	}
 	stats, err := e.store.OrderStats(ctx, workspaceID)
 	if err != nil {
-		return nil, fmt.Errorf("rfm scores: %w", err)
+		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
 	}
 	scores, err := ScoreRFM(stats, now)
 	if err != nil {
-		return nil, err
+		return rfmEntry{}, err
+	}
+	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(now), scores: scores, stats: make(map[string]OrderStats, len(stats))}
+	for _, st := range stats {
+		ent.stats[st.CustomerID] = st
 	}
 	e.mu.Lock()
-	e.rfm[workspaceID] = rfmEntry{version: version, computed: now, scores: scores}
+	e.rfm[workspaceID] = ent
 	e.mu.Unlock()
-	return scores, nil
+	return ent, nil
 }
 
-// segments returns the workspace's segments, parsed once per
-// SegmentsVersion: every event is evaluated against all of them. The
-// result is shared; callers must not modify it.
-func (e *Engine) segments(ctx context.Context, workspaceID string) ([]Segment, error) {
+// segments returns the workspace's segments, built-in ones included,
+// compiled once per SegmentsVersion and in dependency order: every event is
+// evaluated against all of them. The result is shared; callers must not
+// modify it. The caller holds the workspace lock.
+func (e *Engine) segments(ctx context.Context, workspaceID string) ([]compiled, error) {
+	if err := e.ensureBuiltins(ctx, workspaceID); err != nil {
+		return nil, err
+	}
 	// Read the version before the segments, as rfmScores does: a segment
 	// created or deleted in between makes the cached version stale, never
 	// the cached segments.
@@ -440,18 +603,159 @@ func (e *Engine) segments(ctx context.Context, workspaceID string) ([]Segment, e
 	ent, ok := e.segs[workspaceID]
 	e.mu.Unlock()
 	if ok && ent.version == version {
-		return ent.segs, nil
+		return ent.list, nil
 	}
 	segs, err := e.store.AllSegments(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
+	list := compileInOrder(segs)
 	e.mu.Lock()
 	if cur, ok := e.segs[workspaceID]; !ok || cur.version <= version {
-		e.segs[workspaceID] = segmentsEntry{version: version, segs: segs}
+		e.segs[workspaceID] = segmentsEntry{version: version, list: list}
 	}
 	e.mu.Unlock()
-	return segs, nil
+	return list, nil
+}
+
+// ensureBuiltins creates the workspace's built-in segments, and computes
+// their membership, the first time the workspace is seen. The caller holds
+// the workspace lock.
+func (e *Engine) ensureBuiltins(ctx context.Context, workspaceID string) error {
+	e.mu.Lock()
+	done := e.ensured[workspaceID]
+	e.mu.Unlock()
+	if done {
+		return nil
+	}
+	builtins := BuiltinSegments(workspaceID)
+	created, err := e.store.EnsureSegments(ctx, workspaceID, builtins)
+	if err != nil {
+		return fmt.Errorf("built-in segments: %w", err)
+	}
+	var backfill []compiled
+	for _, c := range compileInOrder(builtins) {
+		if slices.Contains(created, c.seg.ID) {
+			backfill = append(backfill, c)
+		}
+	}
+	if err := e.evaluateSegments(ctx, workspaceID, backfill); err != nil {
+		return fmt.Errorf("built-in segments: %w", err)
+	}
+	e.mu.Lock()
+	e.ensured[workspaceID] = true
+	e.mu.Unlock()
+	return nil
+}
+
+// compileInOrder compiles segs and orders them so that every segment comes
+// after the segments its rule refers to. Validation keeps references
+// acyclic; should a cycle exist anyway, it is cut at an arbitrary point
+// rather than looping.
+func compileInOrder(segs []Segment) []compiled {
+	byID := make(map[string]Segment, len(segs))
+	for _, s := range segs {
+		byID[s.ID] = s
+	}
+	state := map[string]int{} // 1: visiting, 2: done
+	out := make([]compiled, 0, len(segs))
+	var visit func(s Segment)
+	visit = func(s Segment) {
+		if state[s.ID] != 0 {
+			return
+		}
+		state[s.ID] = 1
+		for _, ref := range s.Rule.SegmentRefs() {
+			if r, ok := byID[ref]; ok {
+				visit(r)
+			}
+		}
+		state[s.ID] = 2
+		out = append(out, compiled{seg: s, match: s.Rule.Compile()})
+	}
+	for _, s := range segs {
+		visit(s)
+	}
+	return out
+}
+
+// dependents returns the segments of list that refer to any of ids,
+// directly or through other segments, with the segments ids themselves,
+// in list order.
+func dependents(list []compiled, ids ...string) []compiled {
+	hit := map[string]bool{}
+	for _, id := range ids {
+		hit[id] = true
+	}
+	var out []compiled
+	for _, c := range list { // dependency order: a segment's references come before it
+		if !hit[c.seg.ID] {
+			for _, ref := range c.seg.Rule.SegmentRefs() {
+				if hit[ref] {
+					hit[c.seg.ID] = true
+					break
+				}
+			}
+		}
+		if hit[c.seg.ID] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// checkReferences checks that the segments rule refers to exist among
+// list and that, saved as segment id, it would close no cycle.
+func checkReferences(v *validation.Error, path string, r Rule, id string, list []compiled) {
+	known := map[string]Segment{}
+	for _, c := range list {
+		known[c.seg.ID] = c.seg
+	}
+	var refPaths []struct{ path, id string }
+	collectRefPaths(path, r, &refPaths)
+	for _, rp := range refPaths {
+		if _, ok := known[rp.id]; !ok {
+			v.Addf(rp.path, "no segment %q in this workspace", rp.id)
+			continue
+		}
+		if id != "" && reaches(known, rp.id, id, map[string]bool{}) {
+			v.Addf(rp.path, "segment %q refers back to this segment: rules may not refer to each other in a cycle", rp.id)
+		}
+	}
+}
+
+// reaches reports whether segment from refers, directly or not, to to.
+func reaches(known map[string]Segment, from, to string, seen map[string]bool) bool {
+	if from == to {
+		return true
+	}
+	if seen[from] {
+		return false
+	}
+	seen[from] = true
+	for _, ref := range known[from].Rule.SegmentRefs() {
+		if reaches(known, ref, to, seen) {
+			return true
+		}
+	}
+	return false
+}
+
+func collectRefPaths(path string, r Rule, out *[]struct{ path, id string }) {
+	switch {
+	case len(r.All) > 0:
+		for i, c := range r.All {
+			collectRefPaths(fmt.Sprintf("%s.all[%d]", path, i), c, out)
+		}
+	case len(r.Any) > 0:
+		for i, c := range r.Any {
+			collectRefPaths(fmt.Sprintf("%s.any[%d]", path, i), c, out)
+		}
+	case r.Not != nil:
+		collectRefPaths(path+".not", *r.Not, out)
+	case r.Segment != nil:
+		*out = append(*out, struct{ path, id string }{path + ".segment.segment_id", r.Segment.SegmentID})
+	}
 }
 
 // Create validates and stores a new segment, computes its membership over
@@ -467,6 +771,7 @@ func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
 	}
 	s.CreateTime = e.now().UTC().Truncate(time.Microsecond)
 	s.Size = 0
+	s.BuiltIn = false
 	// Hold the workspace lock from the limit check to the backfill, so two
 	// creations cannot both pass the check and no customer evaluation
 	// interleaves with a backfill working from older facts.
@@ -476,18 +781,158 @@ func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
 	if err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
 	}
-	if len(existing) >= MaxSegmentsPerSpace {
+	own := 0
+	for _, c := range existing {
+		if !c.seg.BuiltIn {
+			own++
+		}
+	}
+	if own >= MaxSegmentsPerSpace {
 		return Segment{}, &LimitError{What: "segments per workspace", Max: MaxSegmentsPerSpace}
+	}
+	v := &validation.Error{}
+	checkReferences(v, "segment.rule", s.Rule, "", existing)
+	if err := e.resolveComputed(ctx, v, "segment.rule", s.WorkspaceID, &s.Rule); err != nil {
+		return Segment{}, fmt.Errorf("create segment: %w", err)
+	}
+	if err := v.Err(); err != nil {
+		return Segment{}, err
 	}
 	if err := e.store.CreateSegment(ctx, s); err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
 	}
-	if err := e.evaluateSegments(ctx, s.WorkspaceID, []Segment{s}); err != nil {
+	if err := e.evaluateSegments(ctx, s.WorkspaceID, []compiled{{seg: s, match: s.Rule.Compile()}}); err != nil {
 		return Segment{}, fmt.Errorf("create segment %s: backfill: %w", s.ID, err)
 	}
 	out, err := e.store.GetSegment(ctx, s.WorkspaceID, s.ID)
 	if err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
+	}
+	return out, nil
+}
+
+// Segment update fields, as update masks name them.
+const (
+	FieldDisplayName = "display_name"
+	FieldDescription = "description"
+	FieldRule        = "rule"
+)
+
+// Update changes the fields of a segment named by fields (all three when
+// empty), taking them from s, and re-evaluates every customer against the
+// segment and the segments that refer to it.
+func (e *Engine) Update(ctx context.Context, s Segment, fields []string) (Segment, error) {
+	if len(fields) == 0 {
+		fields = []string{FieldDisplayName, FieldDescription, FieldRule}
+	}
+	unlock := e.locks.lock(s.WorkspaceID)
+	defer unlock()
+	list, err := e.segments(ctx, s.WorkspaceID)
+	if err != nil {
+		return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+	}
+	cur, err := e.store.GetSegment(ctx, s.WorkspaceID, s.ID)
+	if err != nil {
+		return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+	}
+	if cur.BuiltIn {
+		return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, ErrBuiltIn)
+	}
+	next := cur
+	for _, f := range fields {
+		switch f {
+		case FieldDisplayName:
+			next.DisplayName = s.DisplayName
+		case FieldDescription:
+			next.Description = s.Description
+		case FieldRule:
+			next.Rule = s.Rule
+		}
+	}
+	if err := Validate(next); err != nil {
+		return Segment{}, err
+	}
+	next.normalize()
+	v := &validation.Error{}
+	checkReferences(v, "segment.rule", next.Rule, next.ID, list)
+	if slices.Contains(fields, FieldRule) {
+		if err := e.resolveComputed(ctx, v, "segment.rule", s.WorkspaceID, &next.Rule); err != nil {
+			return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return Segment{}, err
+	}
+	if err := e.store.UpdateSegment(ctx, next); err != nil {
+		return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+	}
+	if slices.Contains(fields, FieldRule) {
+		list, err = e.segments(ctx, s.WorkspaceID)
+		if err != nil {
+			return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+		}
+		if err := e.evaluateSegments(ctx, s.WorkspaceID, dependents(list, s.ID)); err != nil {
+			return Segment{}, fmt.Errorf("update segment %s: re-evaluate: %w", s.ID, err)
+		}
+	}
+	out, err := e.store.GetSegment(ctx, s.WorkspaceID, s.ID)
+	if err != nil {
+		return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
+	}
+	return out, nil
+}
+
+// ErrBuiltIn reports an attempt to change or delete a built-in segment.
+var ErrBuiltIn = errors.New("built-in segments are read-only")
+
+// Preview is the size of a rule over the workspace now and a sample of
+// its matching customers.
+type Preview struct {
+	Size   int64
+	Sample []string
+}
+
+// MaxPreviewSample bounds the sample a preview returns.
+const MaxPreviewSample = 100
+
+// Preview evaluates rule over every customer of the workspace without
+// storing anything, returning the number of matches and the first sample
+// matching customer ids. Validation paths start at "rule".
+func (e *Engine) Preview(ctx context.Context, workspaceID string, rule Rule, sample int) (Preview, error) {
+	v := &validation.Error{}
+	ValidateRule(v, "rule", rule)
+	if err := v.Err(); err != nil {
+		return Preview{}, err
+	}
+	rule.normalize()
+	unlock := e.locks.lock(workspaceID)
+	list, err := e.segments(ctx, workspaceID)
+	unlock()
+	if err != nil {
+		return Preview{}, fmt.Errorf("preview: %w", err)
+	}
+	checkReferences(v, "rule", rule, "", list)
+	if err := e.resolveComputed(ctx, v, "rule", workspaceID, &rule); err != nil {
+		return Preview{}, fmt.Errorf("preview: %w", err)
+	}
+	if err := v.Err(); err != nil {
+		return Preview{}, err
+	}
+	one := []compiled{{seg: Segment{WorkspaceID: workspaceID, Rule: rule}, match: rule.Compile()}}
+	var out Preview
+	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), func(p customerPageFacts) error {
+		for i, c := range p.customers {
+			if one[0].match(p.facts[i]) {
+				out.Size++
+				if len(out.Sample) < sample {
+					out.Sample = append(out.Sample, c.ID)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Preview{}, fmt.Errorf("preview: %w", err)
 	}
 	return out, nil
 }
@@ -504,6 +949,9 @@ func (e *LimitError) Error() string {
 
 // Get returns a segment with its size.
 func (e *Engine) Get(ctx context.Context, workspaceID, segmentID string) (Segment, error) {
+	if err := e.ensure(ctx, workspaceID); err != nil {
+		return Segment{}, fmt.Errorf("get segment %s: %w", segmentID, err)
+	}
 	s, err := e.store.GetSegment(ctx, workspaceID, segmentID)
 	if err != nil {
 		return Segment{}, fmt.Errorf("get segment %s: %w", segmentID, err)
@@ -511,8 +959,19 @@ func (e *Engine) Get(ctx context.Context, workspaceID, segmentID string) (Segmen
 	return s, nil
 }
 
+// ensure makes sure the workspace has its built-in segments, for reads
+// that go to the store directly.
+func (e *Engine) ensure(ctx context.Context, workspaceID string) error {
+	unlock := e.locks.lock(workspaceID)
+	defer unlock()
+	return e.ensureBuiltins(ctx, workspaceID)
+}
+
 // List returns up to limit segments created after the segment after.
 func (e *Engine) List(ctx context.Context, workspaceID, after string, limit int) ([]Segment, error) {
+	if err := e.ensure(ctx, workspaceID); err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
 	segs, err := e.store.ListSegments(ctx, workspaceID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
@@ -522,23 +981,96 @@ func (e *Engine) List(ctx context.Context, workspaceID, after string, limit int)
 
 // Delete removes a segment and its membership. Members are not announced
 // as leaving: the segment itself is gone, which consumers learn when they
-// next read it.
+// next read it. Built-in segments and segments other rules refer to cannot
+// be deleted.
 func (e *Engine) Delete(ctx context.Context, workspaceID, segmentID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
+	list, err := e.segments(ctx, workspaceID)
+	if err != nil {
+		return fmt.Errorf("delete segment %s: %w", segmentID, err)
+	}
+	for _, c := range list {
+		if c.seg.ID == segmentID && c.seg.BuiltIn {
+			return fmt.Errorf("delete segment %s: %w", segmentID, ErrBuiltIn)
+		}
+		if slices.Contains(c.seg.Rule.SegmentRefs(), segmentID) {
+			return fmt.Errorf("delete segment %s: %w", segmentID, &InUseError{By: c.seg.ID})
+		}
+	}
 	if err := e.store.DeleteSegment(ctx, workspaceID, segmentID); err != nil {
 		return fmt.Errorf("delete segment %s: %w", segmentID, err)
 	}
 	return nil
 }
 
+// InUseError reports a segment another segment's rule refers to.
+type InUseError struct{ By string }
+
+func (e *InUseError) Error() string { return fmt.Sprintf("segment %s refers to it", e.By) }
+
 // Members returns a page of a segment's members and its member count.
 func (e *Engine) Members(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error) {
+	if err := e.ensure(ctx, workspaceID); err != nil {
+		return nil, 0, fmt.Errorf("list members of %s: %w", segmentID, err)
+	}
 	members, total, err := e.store.ListMembers(ctx, workspaceID, segmentID, after, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list members of %s: %w", segmentID, err)
 	}
 	return members, total, nil
+}
+
+// SegmentSize is a segment's size at the end of the bucket starting at
+// Time, with the joins and leaves within it.
+type SegmentSize struct {
+	Time         time.Time
+	Size         int64
+	Joined, Left int64
+}
+
+// MaxSizeBuckets bounds the points one sizes request returns.
+const MaxSizeBuckets = 1000
+
+// Sizes returns the segment's size at the end of each bucket of width
+// bucket in [start, end) (aligned down to whole buckets; zero times take
+// the defaults: end now, start 30 buckets before end).
+func (e *Engine) Sizes(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, start, end time.Time) ([]SegmentSize, error) {
+	if end.IsZero() {
+		end = e.now()
+	}
+	end = end.UTC().Truncate(bucket).Add(bucket) // the bucket holding end is included
+	if start.IsZero() {
+		start = end.Add(-30 * bucket)
+	}
+	start = start.UTC().Truncate(bucket)
+	switch n := end.Sub(start) / bucket; {
+	case n <= 0:
+		return nil, validation.Invalid("start_time", "must be before end_time")
+	case n > MaxSizeBuckets:
+		return nil, validation.Invalid("start_time", "at most %d buckets, got %d", MaxSizeBuckets, n)
+	}
+	if _, err := e.Get(ctx, workspaceID, segmentID); err != nil {
+		return nil, err
+	}
+	changes, err := e.store.SizeChanges(ctx, workspaceID, segmentID, bucket, end)
+	if err != nil {
+		return nil, fmt.Errorf("sizes of %s: %w", segmentID, err)
+	}
+	var out []SegmentSize
+	size, i := int64(0), 0
+	for t := start; t.Before(end); t = t.Add(bucket) {
+		p := SegmentSize{Time: t}
+		for ; i < len(changes) && !changes[i].Bucket.After(t); i++ {
+			size += changes[i].Joined - changes[i].Left
+			if changes[i].Bucket.Equal(t) {
+				p.Joined, p.Left = changes[i].Joined, changes[i].Left
+			}
+		}
+		p.Size = size
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // CustomerSegments returns the segments a customer belongs to now.
@@ -560,22 +1092,123 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 	if err != nil {
 		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 	}
-	f := Features{CustomerID: customerID, Orders: stats, EventCount: c.EventCount}
+	settings, err := e.store.LifecycleSettings(ctx, workspaceID)
+	if err != nil {
+		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
+	}
+	now := e.now()
+	f := Features{CustomerID: customerID, Orders: stats, EventCount: c.EventCount, Stage: StageOf(stats, settings, now)}
+	if f.Computed, err = e.computedValues(ctx, workspaceID, customerID, now); err != nil {
+		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
+	}
+	if p, fit, ok, err := e.CustomerPrediction(ctx, workspaceID, customerID); err != nil {
+		return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
+	} else if ok {
+		f.Prediction, f.PredictionFit = &p, fit
+	}
 	if stats.Count > 0 {
-		scores, err := e.rfmScores(ctx, workspaceID, e.now())
+		ent, err := e.rfmScores(ctx, workspaceID, now)
 		if err != nil {
 			return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 		}
-		if s, ok := scores[customerID]; ok {
+		if s, ok := ent.scores[customerID]; ok {
 			f.RFM = &s
 		}
 	}
 	return f, nil
 }
 
+// RFMCell is one cell of the R×F grid.
+type RFMCell struct {
+	Recency, Frequency int32
+	Customers          int64
+	Revenue            float64
+}
+
+// RFMGrid returns the 25 cells of the R×F grid, recency major, both
+// ascending.
+func (e *Engine) RFMGrid(ctx context.Context, workspaceID string) ([]RFMCell, error) {
+	ent, err := e.rfmScores(ctx, workspaceID, e.now())
+	if err != nil {
+		return nil, fmt.Errorf("rfm grid: %w", err)
+	}
+	cells := make([]RFMCell, 25)
+	for r := range int32(5) {
+		for f := range int32(5) {
+			cells[r*5+f] = RFMCell{Recency: r + 1, Frequency: f + 1}
+		}
+	}
+	for id, s := range ent.scores {
+		c := &cells[(s.Recency-1)*5+s.Frequency-1]
+		c.Customers++
+		c.Revenue += ent.stats[id].Revenue
+	}
+	return cells, nil
+}
+
+// LifecycleSettings returns the workspace's lifecycle thresholds.
+func (e *Engine) LifecycleSettings(ctx context.Context, workspaceID string) (LifecycleSettings, error) {
+	s, err := e.store.LifecycleSettings(ctx, workspaceID)
+	if err != nil {
+		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	return s, nil
+}
+
+// Lifecycle settings fields, as update masks name them.
+const (
+	FieldLoyalMinOrders = "loyal_min_orders"
+	FieldDormantDays    = "dormant_days"
+	FieldChurnedDays    = "churned_days"
+)
+
+// SetLifecycleSettings changes the thresholds named by fields (all when
+// empty) to those of s and moves customers between stages at once.
+func (e *Engine) SetLifecycleSettings(ctx context.Context, workspaceID string, s LifecycleSettings, fields []string) (LifecycleSettings, error) {
+	unlock := e.locks.lock(workspaceID)
+	defer unlock()
+	next, err := e.store.LifecycleSettings(ctx, workspaceID)
+	if err != nil {
+		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	if len(fields) == 0 {
+		next = s
+	}
+	for _, f := range fields {
+		switch f {
+		case FieldLoyalMinOrders:
+			next.LoyalMinOrders = s.LoyalMinOrders
+		case FieldDormantDays:
+			next.DormantDays = s.DormantDays
+		case FieldChurnedDays:
+			next.ChurnedDays = s.ChurnedDays
+		}
+	}
+	if err := next.Validate(); err != nil {
+		return LifecycleSettings{}, err
+	}
+	if err := e.store.SetLifecycleSettings(ctx, workspaceID, next); err != nil {
+		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	list, err := e.segments(ctx, workspaceID)
+	if err != nil {
+		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	var lifecycle []string
+	for _, c := range list {
+		if c.seg.Rule.UsesLifecycle() {
+			lifecycle = append(lifecycle, c.seg.ID)
+		}
+	}
+	if err := e.evaluateSegments(ctx, workspaceID, dependents(list, lifecycle...)); err != nil {
+		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: re-evaluate: %w", err)
+	}
+	return next, nil
+}
+
 // Sweep re-evaluates every segment whose membership can change with time
-// alone (event windows, RFM), in every workspace that has one. It keeps
-// going past a failing workspace and returns all failures joined.
+// alone (event windows, RFM, lifecycle), in every workspace that has one.
+// It keeps going past a failing workspace and returns all failures joined.
 func (e *Engine) Sweep(ctx context.Context) error {
 	workspaces, err := e.store.WorkspacesWithDynamicSegments(ctx)
 	if err != nil {
@@ -593,20 +1226,60 @@ func (e *Engine) Sweep(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// sweepEntry records a workspace's last sweep: when it started and how
+// long it took by the engine's clock.
+type sweepEntry struct {
+	at   time.Time
+	cost time.Duration
+}
+
+// sweepCostFactor bounds the time sweeps take to about a tenth: a
+// workspace is swept again only sweepCostFactor times its last sweep's
+// duration after that sweep started, so a large workspace is not swept
+// back to back while a small one is swept every interval.
+const sweepCostFactor = 10
+
 func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
+	unlock := e.locks.lock(workspaceID)
+	defer unlock()
+	start := e.now()
+	e.mu.Lock()
+	last, ok := e.swept[workspaceID]
+	e.mu.Unlock()
+	if ok && !start.Before(last.at) && start.Sub(last.at) < sweepCostFactor*last.cost {
+		return nil
+	}
+	defer func() {
+		e.mu.Lock()
+		e.swept[workspaceID] = sweepEntry{at: start, cost: e.now().Sub(start)}
+		e.mu.Unlock()
+	}()
+	all, err := e.segments(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	var dynamic []string
+	for _, c := range all {
+		if c.seg.Rule.Dynamic() {
+			dynamic = append(dynamic, c.seg.ID)
+		}
+	}
+	if err := e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...)); err != nil {
+		return err
+	}
+	return e.refitIfDue(ctx, workspaceID)
+}
+
+// Recompute re-evaluates every segment of the workspace for every customer:
+// what the sweep does for time-dependent segments, for all of them.
+func (e *Engine) Recompute(ctx context.Context, workspaceID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
 	all, err := e.segments(ctx, workspaceID)
 	if err != nil {
 		return err
 	}
-	var dynamic []Segment
-	for _, s := range all {
-		if s.Rule.Dynamic() {
-			dynamic = append(dynamic, s)
-		}
-	}
-	return e.evaluateSegments(ctx, workspaceID, dynamic)
+	return e.evaluateSegments(ctx, workspaceID, all)
 }
 
 // Relay publishes the outbox, oldest change first, deleting each batch once

@@ -1,17 +1,9 @@
 package segment
 
 import (
-	"encoding/json"
-	"strconv"
+	"slices"
 	"time"
 )
-
-// EventKey identifies one behaviour counter: events of a name since the
-// start of a window of WithinDays days.
-type EventKey struct {
-	Name       string
-	WithinDays int32
-}
 
 // WindowStart returns the earliest event time that counts for a window of
 // days ending at now. The window is inclusive at its start: an event exactly
@@ -21,105 +13,315 @@ func WindowStart(now time.Time, days int32) time.Time {
 	return now.Add(-time.Duration(days) * 24 * time.Hour)
 }
 
-// Facts is what rules are evaluated on for one customer.
-type Facts struct {
-	Traits map[string]any
-	// EventCounts holds, per counter a rule reads, the number of events in
-	// its window; missing counters are zero.
-	EventCounts map[EventKey]int64
-	// RFM is nil when the customer has not purchased.
-	RFM *Scores
+// Behaviour is one track event or page or screen view of a customer.
+type Behaviour struct {
+	CustomerID string
+	Name       string
+	Time       time.Time
+	Properties map[string]any
 }
 
-// Matches reports whether every condition of r holds for f. An empty rule
-// never matches: Validate rejects it, and matching everyone by accident is
-// the worse failure.
-func (r Rule) Matches(f Facts) bool {
-	if len(r.All) == 0 {
-		return false
+// Facts is what rules are evaluated on for one customer.
+type Facts struct {
+	Now    time.Time
+	Traits map[string]any
+	// Events holds, per event name a rule reads, the customer's events of
+	// that name since the earliest time any rule reads, oldest first.
+	Events map[string][]Behaviour
+	// RFM is nil when the customer has not purchased.
+	RFM   *Scores
+	Stage Stage
+	// Segments holds the segments the customer is a member of, as far as
+	// rules refer to them.
+	Segments map[string]bool
+	// Predicted holds the customer's predicted traits by name; nil without
+	// predictions.
+	Predicted map[string]float64
+}
+
+// Matcher is a compiled rule.
+type Matcher func(*Facts) bool
+
+// Matches reports whether r holds for f. An empty rule never matches:
+// Validate rejects it, and matching everyone by accident is the worse
+// failure.
+func (r Rule) Matches(f Facts) bool { return r.Compile()(&f) }
+
+// Compile turns r into a Matcher, parsing its operands once.
+func (r Rule) Compile() Matcher {
+	switch {
+	case len(r.All) > 0:
+		subs := compileAll(r.All)
+		return func(f *Facts) bool {
+			for _, m := range subs {
+				if !m(f) {
+					return false
+				}
+			}
+			return true
+		}
+	case len(r.Any) > 0:
+		subs := compileAll(r.Any)
+		return func(f *Facts) bool {
+			for _, m := range subs {
+				if m(f) {
+					return true
+				}
+			}
+			return false
+		}
+	case r.Not != nil:
+		sub := r.Not.Compile()
+		return func(f *Facts) bool { return !sub(f) }
+	case r.Trait != nil:
+		key, cmp := r.Trait.Key, compileComparison(r.Trait.comparison())
+		return func(f *Facts) bool {
+			return cmp.holds(values(f.Traits[key], nil), f.Now)
+		}
+	case r.Event != nil:
+		return r.Event.compile()
+	case r.RFM != nil:
+		c := *r.RFM
+		return func(f *Facts) bool {
+			s := f.RFM
+			return s != nil && s.Recency >= c.MinRecency && s.Frequency >= c.MinFrequency && s.Monetary >= c.MinMonetary &&
+				(c.Recency == nil || c.Recency.holds(s.Recency)) &&
+				(c.Frequency == nil || c.Frequency.holds(s.Frequency)) &&
+				(c.Monetary == nil || c.Monetary.holds(s.Monetary))
+		}
+	case r.Segment != nil:
+		id := r.Segment.SegmentID
+		return func(f *Facts) bool { return f.Segments[id] }
+	case r.Computed != nil:
+		if r.Computed.Def == nil {
+			return func(*Facts) bool { return false }
+		}
+		trait, cmp := r.Computed.Def.compile(), compileComparison(r.Computed.Comparison)
+		return func(f *Facts) bool {
+			v, ok := trait.value(f.Events[trait.def.Event], f.Now)
+			if !ok {
+				return cmp.holds(nil, f.Now)
+			}
+			return cmp.holds(values(v, nil), f.Now)
+		}
+	case r.Predicted != nil:
+		name, cmp := r.Predicted.Trait, compileComparison(r.Predicted.Comparison)
+		return func(f *Facts) bool {
+			v, ok := f.Predicted[name]
+			if !ok {
+				return cmp.holds(nil, f.Now)
+			}
+			return cmp.holds([]any{v}, f.Now)
+		}
+	case r.Lifecycle != nil:
+		stages := slices.Clone(r.Lifecycle.Stages)
+		return func(f *Facts) bool { return slices.Contains(stages, f.Stage) }
+	default:
+		return func(*Facts) bool { return false }
 	}
-	for _, c := range r.All {
-		if !c.matches(f) {
+}
+
+func compileAll(rules []Rule) []Matcher {
+	out := make([]Matcher, len(rules))
+	for i, r := range rules {
+		out[i] = r.Compile()
+	}
+	return out
+}
+
+type compiledFilter struct {
+	path []string
+	cmp  compiledComparison
+}
+
+func (c EventCondition) compile() Matcher {
+	filters := make([]compiledFilter, len(c.Where))
+	for i, w := range c.Where {
+		filters[i] = compiledFilter{path: splitPath(w.Property), cmp: compileComparison(w.Comparison)}
+	}
+	var aggPath []string
+	var aggCmp compiledComparison
+	if c.Aggregate != nil {
+		aggPath, aggCmp = splitPath(c.Aggregate.Property), compileComparison(c.Aggregate.Comparison)
+	}
+	min := int64(c.MinCount)
+	return func(f *Facts) bool {
+		start, end := c.window(f.Now)
+		var (
+			count       int64
+			first, last time.Time
+			agg         aggregator
+		)
+		for _, b := range f.Events[c.Event] {
+			if !matchesAll(filters, b.Properties, f.Now) {
+				continue
+			}
+			if first.IsZero() {
+				first = b.Time
+			}
+			last = b.Time
+			if b.Time.Before(start) || (!end.IsZero() && !b.Time.Before(end)) {
+				continue
+			}
+			count++
+			if c.Aggregate != nil {
+				walkValues(b.Properties, aggPath, func(v any) bool {
+					if x, ok := numberOf(v); ok {
+						agg.add(x)
+					}
+					return true
+				})
+			}
+		}
+		if count < min || (c.MaxCount != nil && count > int64(*c.MaxCount)) {
+			return false
+		}
+		if c.Aggregate != nil {
+			x, ok := agg.result(c.Aggregate.Fn)
+			if !ok || !aggCmp.holdsNumber(x) {
+				return false
+			}
+		}
+		if c.FirstOccurrence != nil && (first.IsZero() || !c.FirstOccurrence.holds(first)) {
+			return false
+		}
+		if c.LastOccurrence != nil && (last.IsZero() || !c.LastOccurrence.holds(last)) {
+			return false
+		}
+		return true
+	}
+}
+
+// window returns the condition's window [start, end); a zero end is
+// unbounded, as is a zero start.
+func (c EventCondition) window(now time.Time) (start, end time.Time) {
+	switch {
+	case c.Between != nil:
+		return c.Between.Start, c.Between.End
+	case c.WithinDays > 0:
+		return WindowStart(now, c.WithinDays), time.Time{}
+	default:
+		return time.Time{}, time.Time{}
+	}
+}
+
+// earliest returns the earliest event time the condition reads; zero for
+// all time.
+func (c EventCondition) earliest(now time.Time) time.Time {
+	if c.FirstOccurrence != nil || c.LastOccurrence != nil {
+		return time.Time{}
+	}
+	start, _ := c.window(now)
+	return start
+}
+
+func matchesAll(filters []compiledFilter, props map[string]any, now time.Time) bool {
+	for _, fl := range filters {
+		if !fl.cmp.holdsAt(props, fl.path, now) {
 			return false
 		}
 	}
 	return true
 }
 
-func (c Condition) matches(f Facts) bool {
-	switch {
-	case c.Trait != nil:
-		v, ok := f.Traits[c.Trait.Key]
-		if !ok {
-			return false
-		}
-		text, ok := TraitText(v)
-		return ok && text == c.Trait.Equals
-	case c.Event != nil:
-		min := int64(c.Event.MinCount)
-		if min < 1 {
-			min = 1
-		}
-		return f.EventCounts[c.Event.Key()] >= min
-	case c.RFM != nil:
-		if f.RFM == nil {
-			return false
-		}
-		return f.RFM.Recency >= c.RFM.MinRecency &&
-			f.RFM.Frequency >= c.RFM.MinFrequency &&
-			f.RFM.Monetary >= c.RFM.MinMonetary
-	default:
-		return false
-	}
+type aggregator struct {
+	n             int
+	sum, min, max float64
 }
 
-// TraitText renders a JSON-decoded trait value as the text trait conditions
-// compare against: strings as they are, numbers in their shortest decimal
-// form (3 → "3", 2.5 → "2.5"), booleans as "true"/"false", objects and
-// arrays as compact JSON. A null trait has no text and matches nothing.
-func TraitText(v any) (string, bool) {
-	switch v := v.(type) {
-	case nil:
-		return "", false
-	case string:
-		return v, true
-	case bool:
-		return strconv.FormatBool(v), true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	default:
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "", false
-		}
-		return string(b), true
+func (a *aggregator) add(x float64) {
+	if a.n == 0 || x < a.min {
+		a.min = x
 	}
+	if a.n == 0 || x > a.max {
+		a.max = x
+	}
+	a.sum += x
+	a.n++
 }
 
-// eventKeys returns the distinct counters the segments read.
-func eventKeys(segs []Segment) []EventKey {
-	seen := map[EventKey]bool{}
-	var keys []EventKey
+// result is the aggregate; SUM of nothing is 0, the others have no value.
+func (a aggregator) result(fn Aggregation) (float64, bool) {
+	if fn == AggSum {
+		return a.sum, true
+	}
+	if a.n == 0 {
+		return 0, false
+	}
+	switch fn {
+	case AggAvg:
+		return a.sum / float64(a.n), true
+	case AggMin:
+		return a.min, true
+	case AggMax:
+		return a.max, true
+	}
+	return 0, false
+}
+
+// needs is what evaluating a set of segments reads beyond traits.
+type needs struct {
+	// events maps each event name read to the earliest time read (zero:
+	// all time).
+	events    map[string]time.Time
+	rfm       bool
+	lifecycle bool
+	predicted bool
+	// segments are the ids of the segments referred to.
+	segments []string
+}
+
+func needsOf(segs []Segment, now time.Time) needs {
+	n := needs{events: map[string]time.Time{}}
 	for _, s := range segs {
-		for _, c := range s.Rule.All {
-			if c.Event == nil {
-				continue
-			}
-			k := c.Event.Key()
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
+		n.add(s.Rule, now)
 	}
-	return keys
+	slices.Sort(n.segments)
+	n.segments = slices.Compact(n.segments)
+	return n
 }
 
-func anyUsesRFM(segs []Segment) bool {
-	for _, s := range segs {
-		if s.Rule.UsesRFM() {
-			return true
+func (n *needs) add(r Rule, now time.Time) {
+	r.walk(func(x *Rule) bool {
+		switch {
+		case x.Event != nil:
+			n.addEvent(x.Event.Event, x.Event.earliest(now))
+		case x.Computed != nil && x.Computed.Def != nil:
+			n.addEvent(x.Computed.Def.Event, x.Computed.Def.since(now))
+		case x.RFM != nil:
+			n.rfm = true
+		case x.Lifecycle != nil:
+			n.lifecycle = true
+		case x.Predicted != nil:
+			n.predicted = true
+		case x.Segment != nil:
+			n.segments = append(n.segments, x.Segment.SegmentID)
 		}
+		return true
+	})
+}
+
+// addEvent records that events named name are read from since on (zero:
+// all time).
+func (n *needs) addEvent(name string, since time.Time) {
+	if cur, ok := n.events[name]; !ok || since.Before(cur) {
+		n.events[name] = since
 	}
-	return false
+}
+
+// eventNames returns the event names read and the earliest time read
+// across them (zero: all time).
+func (n needs) eventNames() ([]string, time.Time) {
+	names := make([]string, 0, len(n.events))
+	var since time.Time
+	first := true
+	for name, t := range n.events {
+		names = append(names, name)
+		if first || t.Before(since) {
+			since = t
+		}
+		first = false
+	}
+	slices.Sort(names)
+	return names, since
 }

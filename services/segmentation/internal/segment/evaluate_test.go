@@ -6,49 +6,51 @@ import (
 )
 
 func TestRuleMatches(t *testing.T) {
-	viewed7 := EventKey{Name: "Viewed", WithinDays: 7}
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	viewed := func(ago time.Duration) Behaviour { return Behaviour{Name: "Viewed", Time: now.Add(-ago)} }
 	facts := Facts{
+		Now: now,
 		Traits: map[string]any{
 			"plan": "pro", "seats": float64(3), "ratio": 2.5, "beta": true, "nothing": nil,
 			"tags": []any{"a", "b"},
 		},
-		EventCounts: map[EventKey]int64{viewed7: 2},
-		RFM:         &Scores{Recency: 5, Frequency: 3, Monetary: 1},
+		Events: map[string][]Behaviour{"Viewed": {viewed(3 * day), viewed(day)}},
+		RFM:    &Scores{Recency: 5, Frequency: 3, Monetary: 1},
 	}
-	trait := func(k, v string) Condition { return Condition{Trait: &TraitCondition{Key: k, Equals: v}} }
-	event := func(name string, min, days int32) Condition {
-		return Condition{Event: &EventCondition{Event: name, MinCount: min, WithinDays: days}}
+	trait := func(k, v string) Rule { return Rule{Trait: &TraitCondition{Key: k, Equals: v}} }
+	event := func(name string, min, days int32) Rule {
+		return Rule{Event: &EventCondition{Event: name, MinCount: min, WithinDays: days}}
 	}
-	rfm := func(r, f, m int32) Condition {
-		return Condition{RFM: &RFMCondition{MinRecency: r, MinFrequency: f, MinMonetary: m}}
+	rfm := func(r, f, m int32) Rule {
+		return Rule{RFM: &RFMCondition{MinRecency: r, MinFrequency: f, MinMonetary: m}}
 	}
 	tests := []struct {
 		name  string
 		facts Facts
-		rule  []Condition
+		rule  []Rule
 		want  bool
 	}{
-		{"string trait", facts, []Condition{trait("plan", "pro")}, true},
-		{"string trait differs", facts, []Condition{trait("plan", "free")}, false},
-		{"number trait as text", facts, []Condition{trait("seats", "3")}, true},
-		{"number is not 3.0", facts, []Condition{trait("seats", "3.0")}, false},
-		{"fraction as text", facts, []Condition{trait("ratio", "2.5")}, true},
-		{"bool as text", facts, []Condition{trait("beta", "true")}, true},
-		{"array as JSON", facts, []Condition{trait("tags", `["a","b"]`)}, true},
-		{"null matches nothing", facts, []Condition{trait("nothing", "")}, false},
-		{"missing trait", facts, []Condition{trait("absent", "")}, false},
-		{"event count reaches min", facts, []Condition{event("Viewed", 2, 7)}, true},
-		{"event count below min", facts, []Condition{event("Viewed", 3, 7)}, false},
-		{"min count 0 means 1", facts, []Condition{event("Viewed", 0, 7)}, true},
-		{"other window is another counter", facts, []Condition{event("Viewed", 1, 30)}, false},
-		{"rfm all met", facts, []Condition{rfm(5, 3, 1)}, true},
-		{"rfm zero means any", facts, []Condition{rfm(0, 0, 0)}, true},
-		{"rfm one short", facts, []Condition{rfm(5, 4, 0)}, false},
-		{"rfm without purchase", Facts{}, []Condition{rfm(0, 0, 0)}, false},
-		{"all of: one fails", facts, []Condition{trait("plan", "pro"), event("Viewed", 5, 7)}, false},
-		{"all of: all hold", facts, []Condition{trait("plan", "pro"), event("Viewed", 1, 7), rfm(1, 1, 1)}, true},
+		{"string trait", facts, []Rule{trait("plan", "pro")}, true},
+		{"string trait differs", facts, []Rule{trait("plan", "free")}, false},
+		{"number trait as text", facts, []Rule{trait("seats", "3")}, true},
+		{"numbers compare as numbers", facts, []Rule{trait("seats", "3.0")}, true},
+		{"fraction as text", facts, []Rule{trait("ratio", "2.5")}, true},
+		{"bool as text", facts, []Rule{trait("beta", "true")}, true},
+		{"a list matches by element", facts, []Rule{trait("tags", "b")}, true},
+		{"null matches nothing", facts, []Rule{trait("nothing", "")}, false},
+		{"missing trait", facts, []Rule{trait("absent", "")}, false},
+		{"event count reaches min", facts, []Rule{event("Viewed", 2, 7)}, true},
+		{"event count below min", facts, []Rule{event("Viewed", 3, 7)}, false},
+		{"min count 0 means 1", facts, []Rule{event("Viewed", 1, 7)}, true},
+		{"a shorter window counts fewer", facts, []Rule{event("Viewed", 2, 2)}, false},
+		{"rfm all met", facts, []Rule{rfm(5, 3, 1)}, true},
+		{"rfm zero means any", facts, []Rule{rfm(0, 0, 0)}, true},
+		{"rfm one short", facts, []Rule{rfm(5, 4, 0)}, false},
+		{"rfm without purchase", Facts{}, []Rule{rfm(0, 0, 0)}, false},
+		{"all of: one fails", facts, []Rule{trait("plan", "pro"), event("Viewed", 5, 7)}, false},
+		{"all of: all hold", facts, []Rule{trait("plan", "pro"), event("Viewed", 1, 7), rfm(1, 1, 1)}, true},
 		{"empty rule", facts, nil, false},
-		{"empty condition", facts, []Condition{{}}, false},
+		{"empty condition", facts, []Rule{{}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +60,8 @@ func TestRuleMatches(t *testing.T) {
 		})
 	}
 }
+
+const day = 24 * time.Hour
 
 func TestWindowStart(t *testing.T) {
 	now := time.Date(2026, 3, 10, 15, 30, 0, 0, time.UTC)
@@ -91,9 +95,9 @@ func TestRuleDynamic(t *testing.T) {
 		rule        Rule
 		dynamic, rf bool
 	}{
-		{"traits only", Rule{All: []Condition{{Trait: &TraitCondition{Key: "a"}}}}, false, false},
-		{"with event", Rule{All: []Condition{{Trait: &TraitCondition{Key: "a"}}, {Event: &EventCondition{Event: "x"}}}}, true, false},
-		{"with rfm", Rule{All: []Condition{{RFM: &RFMCondition{}}}}, true, true},
+		{"traits only", Rule{All: []Rule{{Trait: &TraitCondition{Key: "a"}}}}, false, false},
+		{"with event", Rule{All: []Rule{{Trait: &TraitCondition{Key: "a"}}, {Event: &EventCondition{Event: "x"}}}}, true, false},
+		{"with rfm", Rule{All: []Rule{{RFM: &RFMCondition{}}}}, true, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,6 @@ package segment
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -37,79 +36,8 @@ type Segment struct {
 	// Size is the current member count; filled by reads, ignored on create.
 	Size       int64
 	CreateTime time.Time
-}
-
-// Rule holds when all of its conditions hold.
-type Rule struct {
-	All []Condition `json:"all"`
-}
-
-// Condition is one test on a customer; exactly one field is set.
-type Condition struct {
-	Trait *TraitCondition `json:"trait,omitempty"`
-	Event *EventCondition `json:"event,omitempty"`
-	RFM   *RFMCondition   `json:"rfm,omitempty"`
-}
-
-// TraitCondition holds when the trait's value, as text, equals Equals.
-type TraitCondition struct {
-	Key    string `json:"key"`
-	Equals string `json:"equals"`
-}
-
-// EventCondition holds when the customer performed the named track event,
-// or viewed the named page or screen, at least MinCount times within the
-// last WithinDays days.
-type EventCondition struct {
-	Event      string `json:"event"`
-	MinCount   int32  `json:"min_count"`
-	WithinDays int32  `json:"within_days"`
-}
-
-// Key identifies the counter this condition reads.
-func (c EventCondition) Key() EventKey {
-	return EventKey{Name: c.Event, WithinDays: c.WithinDays}
-}
-
-// RFMCondition holds when each RFM score is at least its minimum (0: any).
-// Customers without a purchase have no scores and never match.
-type RFMCondition struct {
-	MinRecency   int32 `json:"min_recency"`
-	MinFrequency int32 `json:"min_frequency"`
-	MinMonetary  int32 `json:"min_monetary"`
-}
-
-// Dynamic reports whether membership can change without any new event for
-// the customer: event windows slide and RFM quintiles shift with time and
-// with other customers' orders, so such rules need the periodic sweep.
-func (r Rule) Dynamic() bool {
-	for _, c := range r.All {
-		if c.Event != nil || c.RFM != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// UsesRFM reports whether any condition reads RFM scores.
-func (r Rule) UsesRFM() bool {
-	for _, c := range r.All {
-		if c.RFM != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// normalize applies documented defaults (min_count 0 means 1) and trims
-// names, so stored rules are canonical.
-func (s *Segment) normalize() {
-	s.DisplayName = strings.TrimSpace(s.DisplayName)
-	for i := range s.Rule.All {
-		if e := s.Rule.All[i].Event; e != nil && e.MinCount == 0 {
-			e.MinCount = 1
-		}
-	}
+	// BuiltIn marks the read-only segments every workspace has.
+	BuiltIn bool
 }
 
 // Customer is what segmentation knows about one customer.
@@ -162,6 +90,9 @@ type Event struct {
 	Traits map[string]any
 	// Order is set for purchases.
 	Order *Order
+	// Properties of track, page and screen events (JSON-decoded); nil
+	// otherwise.
+	Properties map[string]any
 }
 
 // Order is a purchase.
@@ -266,6 +197,9 @@ type OrderStats struct {
 	Count      int64
 	Revenue    float64
 	LastOrder  time.Time
+	// PrevOrder is when the order before the last one happened; zero with
+	// fewer than two orders.
+	PrevOrder time.Time
 }
 
 // Features are the computed features of one customer.
@@ -275,4 +209,12 @@ type Features struct {
 	// RFM is nil when the customer has not purchased.
 	RFM        *Scores
 	EventCount int64
+	Stage      Stage
+	// Prediction is nil until the workspace's models are fitted or when
+	// the customer has not purchased.
+	Prediction    *Prediction
+	PredictionFit PredictionFit
+	// Computed holds the workspace's computed traits that have a value for
+	// the customer, by key.
+	Computed map[string]any
 }

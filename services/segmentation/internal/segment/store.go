@@ -30,6 +30,12 @@ type Store interface {
 
 	// CreateSegment stores a new segment and bumps SegmentsVersion.
 	CreateSegment(ctx context.Context, s Segment) error
+	// UpdateSegment replaces a segment's display name, description and
+	// rule and bumps SegmentsVersion; ErrNotFound when it does not exist.
+	UpdateSegment(ctx context.Context, s Segment) error
+	// EnsureSegments creates those of segs the workspace lacks (by id) and
+	// returns their ids, bumping SegmentsVersion when there are any.
+	EnsureSegments(ctx context.Context, workspaceID string, segs []Segment) ([]string, error)
 	// GetSegment returns a segment with its size.
 	GetSegment(ctx context.Context, workspaceID, segmentID string) (Segment, error)
 	// ListSegments returns up to limit segments with ids after after, in id
@@ -53,20 +59,57 @@ type Store interface {
 	// ListCustomerTraits returns the traits of up to limit customers with
 	// ids after after, in id order.
 	ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]CustomerTraits, error)
-	// CountEventsForKeys counts, per key, a customer's behaviour events
-	// named key.Name in the window of key.WithinDays days ending at now (see
-	// WindowStart). Every key is in the result.
-	CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []EventKey, now time.Time) (map[EventKey]int64, error)
-	// CountEventsByCustomer counts, per customer with at least one, the
-	// behaviour events named name at or after since.
-	CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error)
+	// CustomerBehaviours returns a customer's behaviour events with one of
+	// the names, at or after since (any time when zero), oldest first.
+	CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]Behaviour, error)
+	// BehavioursInRange returns the behaviour events with one of the names,
+	// at or after since (any time when zero), of the customers with
+	// after < customer_id <= upTo (no upper bound when upTo is empty), by
+	// customer and then oldest first.
+	BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]Behaviour, error)
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
+	// OrderStatsInRange aggregates the orders of the purchasing customers
+	// with after < customer_id <= upTo (no upper bound when upTo is empty).
+	OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
 	CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (OrderStats, error)
 	// OrdersVersion returns a number that changes whenever the workspace's
 	// orders do, so cached RFM scores can be checked for staleness cheaply.
 	OrdersVersion(ctx context.Context, workspaceID string) (int64, error)
+
+	// LifecycleSettings returns the workspace's lifecycle thresholds, or
+	// DefaultLifecycleSettings when it never set any.
+	LifecycleSettings(ctx context.Context, workspaceID string) (LifecycleSettings, error)
+	// SetLifecycleSettings stores the workspace's lifecycle thresholds.
+	SetLifecycleSettings(ctx context.Context, workspaceID string, s LifecycleSettings) error
+
+	// Orders returns every order of the workspace.
+	Orders(ctx context.Context, workspaceID string) ([]OrderRow, error)
+	// SavePredictions replaces the workspace's predictions and records the
+	// fit, in one transaction.
+	SavePredictions(ctx context.Context, workspaceID string, fit PredictionFit, preds []Prediction) error
+	// CustomerPrediction returns one customer's prediction; ok is false
+	// when there is none.
+	CustomerPrediction(ctx context.Context, workspaceID, customerID string) (p Prediction, ok bool, err error)
+	// PredictionsInRange returns the predictions of the customers with
+	// after < customer_id <= upTo (no upper bound when upTo is empty).
+	PredictionsInRange(ctx context.Context, workspaceID, after, upTo string) ([]Prediction, error)
+	// LastPredictionFit returns the workspace's last successful fit (zero
+	// when none).
+	LastPredictionFit(ctx context.Context, workspaceID string) (PredictionFit, error)
+	// PredictionAttempt returns when the sweep last tried to fit the
+	// workspace (zero when never); SetPredictionAttempt records it.
+	PredictionAttempt(ctx context.Context, workspaceID string) (time.Time, error)
+	SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error
+
+	// CreateComputedTrait stores a computed trait; ErrExists when its key
+	// is taken.
+	CreateComputedTrait(ctx context.Context, workspaceID string, c ComputedTrait) error
+	// ComputedTraits lists the workspace's computed traits by key.
+	ComputedTraits(ctx context.Context, workspaceID string) ([]ComputedTrait, error)
+	// DeleteComputedTrait removes one; ErrNotFound when there is none.
+	DeleteComputedTrait(ctx context.Context, workspaceID, key string) error
 
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
@@ -83,6 +126,10 @@ type Store interface {
 	// after after, in customer id order, and the segment's member count; it
 	// returns ErrNotFound when the segment does not exist.
 	ListMembers(ctx context.Context, workspaceID, segmentID, after string, limit int) ([]Member, int64, error)
+	// SizeChanges sums a segment's recorded joins and leaves before before
+	// per bucket of the given width (buckets aligned to the Unix epoch),
+	// oldest first, leaving out buckets without changes.
+	SizeChanges(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, before time.Time) ([]SizeChange, error)
 	// CustomerSegments returns the segments (with sizes) a customer is in.
 	CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]Segment, error)
 
@@ -95,4 +142,10 @@ type Store interface {
 // Publisher publishes membership changes (on the bus, in production).
 type Publisher interface {
 	PublishMembershipChange(ctx context.Context, c MembershipChange) error
+}
+
+// SizeChange sums a segment's joins and leaves within one time bucket.
+type SizeChange struct {
+	Bucket       time.Time
+	Joined, Left int64
 }

@@ -10,14 +10,14 @@ import (
 )
 
 func TestValidate(t *testing.T) {
-	trait := Condition{Trait: &TraitCondition{Key: "plan", Equals: "pro"}}
-	event := func(name string, min, days int32) Condition {
-		return Condition{Event: &EventCondition{Event: name, MinCount: min, WithinDays: days}}
+	trait := Rule{Trait: &TraitCondition{Key: "plan", Equals: "pro"}}
+	event := func(name string, min, days int32) Rule {
+		return Rule{Event: &EventCondition{Event: name, MinCount: min, WithinDays: days}}
 	}
-	rfm := func(r, f, m int32) Condition {
-		return Condition{RFM: &RFMCondition{MinRecency: r, MinFrequency: f, MinMonetary: m}}
+	rfm := func(r, f, m int32) Rule {
+		return Rule{RFM: &RFMCondition{MinRecency: r, MinFrequency: f, MinMonetary: m}}
 	}
-	many := make([]Condition, MaxConditions+1)
+	many := make([]Rule, MaxRuleNodes) // with the root, one node too many
 	for i := range many {
 		many[i] = trait
 	}
@@ -26,20 +26,38 @@ func TestValidate(t *testing.T) {
 		seg        Segment
 		wantFields []string
 	}{
-		{name: "valid", seg: Segment{DisplayName: "VIP", Rule: Rule{All: []Condition{trait, event("Viewed", 0, 1), rfm(0, 5, 3)}}}},
-		{name: "valid at limits", seg: Segment{DisplayName: strings.Repeat("あ", MaxDisplayNameLen), Rule: Rule{All: many[:MaxConditions]}}},
-		{name: "missing name and rule", seg: Segment{DisplayName: "  "}, wantFields: []string{"segment.display_name", "segment.rule.all"}},
-		{name: "name too long", seg: Segment{DisplayName: strings.Repeat("x", MaxDisplayNameLen+1), Rule: Rule{All: []Condition{trait}}},
+		{name: "valid", seg: Segment{DisplayName: "VIP", Rule: Rule{All: []Rule{trait, event("Viewed", 0, 1), rfm(0, 5, 3)}}}},
+		{name: "valid at limits", seg: Segment{DisplayName: strings.Repeat("あ", MaxDisplayNameLen), Rule: Rule{All: many[:MaxRuleNodes-1]}}},
+		{name: "missing name and rule", seg: Segment{DisplayName: "  "}, wantFields: []string{"segment.display_name", "segment.rule"}},
+		{name: "name too long", seg: Segment{DisplayName: strings.Repeat("x", MaxDisplayNameLen+1), Rule: Rule{All: []Rule{trait}}},
 			wantFields: []string{"segment.display_name"}},
-		{name: "too many conditions", seg: Segment{DisplayName: "x", Rule: Rule{All: many}}, wantFields: []string{"segment.rule.all"}},
-		{name: "empty condition", seg: Segment{DisplayName: "x", Rule: Rule{All: []Condition{trait, {}}}}, wantFields: []string{"segment.rule.all[1]"}},
-		{name: "two kinds in one condition", seg: Segment{DisplayName: "x", Rule: Rule{All: []Condition{{Trait: trait.Trait, RFM: &RFMCondition{}}}}},
+		{name: "too many nodes", seg: Segment{DisplayName: "x", Rule: Rule{All: many}}, wantFields: []string{"segment.rule"}},
+		{name: "too deep", seg: Segment{DisplayName: "x", Rule: nest(MaxRuleDepth, trait)}, wantFields: []string{"segment.rule" + strings.Repeat(".not", MaxRuleDepth)}},
+		{name: "deep enough", seg: Segment{DisplayName: "x", Rule: nest(MaxRuleDepth-1, trait)}},
+		{name: "nested bad nodes by path", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{
+			{Any: []Rule{trait, {Trait: &TraitCondition{Key: "age", Comparison: Comparison{Op: OpGTE, Value: "forty"}}}}},
+			{Not: &Rule{Event: &EventCondition{Event: "Order Completed", Where: []PropertyFilter{{Property: "category", Comparison: Comparison{Op: OpIn}}}}}},
+			{Event: &EventCondition{Event: "Order Completed", Aggregate: &Aggregate{Property: "revenue", Fn: "MEDIAN", Comparison: Comparison{Op: OpContains, Value: "1"}}}},
+			{Lifecycle: &LifecycleCondition{Stages: []Stage{StageDormant, "sleepy"}}},
+			{RFM: &RFMCondition{Recency: &ScoreRange{Min: 4, Max: 2}}},
+		}}}, wantFields: []string{
+			"segment.rule.all[0].any[1].trait.value",
+			"segment.rule.all[1].not.event.where[0].values",
+			"segment.rule.all[2].event.aggregate.fn",
+			"segment.rule.all[2].event.aggregate.op",
+			"segment.rule.all[3].lifecycle.stages[1]",
+			"segment.rule.all[4].rfm.recency.max",
+		}},
+		{name: "max below min", seg: Segment{DisplayName: "x", Rule: Rule{Event: &EventCondition{Event: "x", MinCount: 2, MaxCount: ptr(int32(1))}}},
+			wantFields: []string{"segment.rule.event.max_count"}},
+		{name: "empty condition", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{trait, {}}}}, wantFields: []string{"segment.rule.all[1]"}},
+		{name: "two kinds in one condition", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{{Trait: trait.Trait, RFM: &RFMCondition{}}}}},
 			wantFields: []string{"segment.rule.all[0]"}},
-		{name: "empty trait key", seg: Segment{DisplayName: "x", Rule: Rule{All: []Condition{{Trait: &TraitCondition{Equals: "x"}}}}},
+		{name: "empty trait key", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{{Trait: &TraitCondition{Equals: "x"}}}}},
 			wantFields: []string{"segment.rule.all[0].trait.key"}},
-		{name: "event bounds", seg: Segment{DisplayName: "x", Rule: Rule{All: []Condition{trait, event("", -1, 0), event("ok", 1, MaxWithinDays+1)}}},
-			wantFields: []string{"segment.rule.all[1].event.event", "segment.rule.all[1].event.min_count", "segment.rule.all[1].event.within_days", "segment.rule.all[2].event.within_days"}},
-		{name: "rfm scores out of range", seg: Segment{DisplayName: "x", Rule: Rule{All: []Condition{rfm(6, -1, 5)}}},
+		{name: "event bounds", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{trait, event("", -1, 0), event("ok", 1, MaxWithinDays+1)}}},
+			wantFields: []string{"segment.rule.all[1].event.event", "segment.rule.all[1].event.min_count", "segment.rule.all[2].event.within_days"}},
+		{name: "rfm scores out of range", seg: Segment{DisplayName: "x", Rule: Rule{All: []Rule{rfm(6, -1, 5)}}},
 			wantFields: []string{"segment.rule.all[0].rfm.min_recency_score", "segment.rule.all[0].rfm.min_frequency_score"}},
 	}
 	for _, tt := range tests {
@@ -61,8 +79,19 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+func nest(depth int, leaf Rule) Rule {
+	r := leaf
+	for range depth {
+		inner := r
+		r = Rule{Not: &inner}
+	}
+	return r
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestNormalizeDefaultsMinCount(t *testing.T) {
-	s := Segment{DisplayName: " VIP ", Rule: Rule{All: []Condition{{Event: &EventCondition{Event: "x", WithinDays: 3}}}}}
+	s := Segment{DisplayName: " VIP ", Rule: Rule{All: []Rule{{Event: &EventCondition{Event: "x", WithinDays: 3}}}}}
 	s.normalize()
 	if s.DisplayName != "VIP" || s.Rule.All[0].Event.MinCount != 1 {
 		t.Errorf("normalized = %q, min_count %d; want \"VIP\", 1", s.DisplayName, s.Rule.All[0].Event.MinCount)

@@ -91,8 +91,14 @@ func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) 
 			return err
 		}
 		if name := e.BehaviourName(); name != "" {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at)
-VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time)); err != nil {
+			props := []byte("{}")
+			if len(e.Properties) > 0 {
+				if props, err = json.Marshal(e.Properties); err != nil {
+					return fmt.Errorf("encode properties: %w", err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props)); err != nil {
 				return fmt.Errorf("insert behaviour: %w", err)
 			}
 		}
@@ -605,9 +611,28 @@ func collectStrings(rows *sql.Rows) ([]string, error) {
 // parameters each).
 const outboxChunk = 100
 
-// insertOutbox writes changes to the outbox, several rows per statement.
+// insertOutbox writes changes to the outbox and the membership history,
+// several rows per statement.
 func insertOutbox(ctx context.Context, tx *sqldb.Tx, changes ...segment.MembershipChange) error {
 	for chunk := range slices.Chunk(changes, outboxChunk) {
+		var h strings.Builder
+		h.WriteString(`INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta) VALUES `)
+		hargs := make([]any, 0, 5*len(chunk))
+		for i, c := range chunk {
+			if i > 0 {
+				h.WriteString(", ")
+			}
+			n := len(hargs)
+			fmt.Fprintf(&h, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+			delta := -1
+			if c.Joined {
+				delta = 1
+			}
+			hargs = append(hargs, c.WorkspaceID, c.SegmentID, c.ChangeID, micros(c.Time), delta)
+		}
+		if _, err := tx.ExecContext(ctx, h.String(), hargs...); err != nil {
+			return fmt.Errorf("write membership history: %w", err)
+		}
 		var q strings.Builder
 		q.WriteString(`INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time) VALUES `)
 		args := make([]any, 0, 6*len(chunk))
@@ -633,8 +658,7 @@ func (s *Store) CreateSegment(ctx context.Context, seg segment.Segment) error {
 		return fmt.Errorf("create segment: encode rule: %w", err)
 	}
 	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime)); err != nil {
+		if _, err := insertSegment(ctx, tx, seg, rule, ""); err != nil {
 			return err
 		}
 		return bumpSegmentsVersion(ctx, tx, seg.WorkspaceID)
@@ -645,9 +669,77 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)`, seg.WorkspaceID, seg.ID, seg.DisplayName, 
 	return nil
 }
 
+// insertSegment inserts a segment row (with onConflict appended, if any)
+// and reports whether a row was written.
+func insertSegment(ctx context.Context, tx *sqldb.Tx, seg segment.Segment, rule []byte, onConflict string) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO segments (workspace_id, segment_id, display_name, description, rule, is_dynamic, create_time, built_in)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`+onConflict,
+		seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic(), micros(seg.CreateTime), seg.BuiltIn)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// EnsureSegments implements segment.Store.
+func (s *Store) EnsureSegments(ctx context.Context, workspaceID string, segs []segment.Segment) ([]string, error) {
+	var created []string
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		created = created[:0]
+		for _, seg := range segs {
+			rule, err := json.Marshal(seg.Rule)
+			if err != nil {
+				return fmt.Errorf("encode rule: %w", err)
+			}
+			seg.WorkspaceID = workspaceID
+			ok, err := insertSegment(ctx, tx, seg, rule, " ON CONFLICT DO NOTHING")
+			if err != nil {
+				return err
+			}
+			if ok {
+				created = append(created, seg.ID)
+			}
+		}
+		if len(created) == 0 {
+			return nil
+		}
+		return bumpSegmentsVersion(ctx, tx, workspaceID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ensure segments: %w", err)
+	}
+	return created, nil
+}
+
+// UpdateSegment implements segment.Store.
+func (s *Store) UpdateSegment(ctx context.Context, seg segment.Segment) error {
+	rule, err := json.Marshal(seg.Rule)
+	if err != nil {
+		return fmt.Errorf("update segment: encode rule: %w", err)
+	}
+	err = s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE segments SET display_name = $3, description = $4, rule = $5, is_dynamic = $6
+WHERE workspace_id = $1 AND segment_id = $2`, seg.WorkspaceID, seg.ID, seg.DisplayName, seg.Description, string(rule), seg.Rule.Dynamic())
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return segment.ErrNotFound
+		}
+		return bumpSegmentsVersion(ctx, tx, seg.WorkspaceID)
+	})
+	if err != nil {
+		return fmt.Errorf("update segment %s: %w", seg.ID, err)
+	}
+	return nil
+}
+
 // segmentColumns selects a segment and its size; the size subquery uses the
 // memberships primary key.
-const segmentColumns = `s.segment_id, s.display_name, s.description, s.rule, s.create_time,
+const segmentColumns = `s.segment_id, s.display_name, s.description, s.rule, s.create_time, s.built_in,
   (SELECT count(*) FROM memberships m WHERE m.workspace_id = s.workspace_id AND m.segment_id = s.segment_id)`
 
 func scanSegment(row scanner, workspaceID string, withSize bool) (segment.Segment, error) {
@@ -656,7 +748,7 @@ func scanSegment(row scanner, workspaceID string, withSize bool) (segment.Segmen
 		rule    string
 		created int64
 	)
-	dest := []any{&seg.ID, &seg.DisplayName, &seg.Description, &rule, &created}
+	dest := []any{&seg.ID, &seg.DisplayName, &seg.Description, &rule, &created, &seg.BuiltIn}
 	if withSize {
 		dest = append(dest, &seg.Size)
 	}
@@ -714,7 +806,7 @@ WHERE s.workspace_id = $1 AND s.segment_id > $2 ORDER BY s.segment_id LIMIT $3`,
 
 // AllSegments implements segment.Store.
 func (s *Store) AllSegments(ctx context.Context, workspaceID string) ([]segment.Segment, error) {
-	segs, err := s.querySegments(ctx, workspaceID, false, `SELECT s.segment_id, s.display_name, s.description, s.rule, s.create_time
+	segs, err := s.querySegments(ctx, workspaceID, false, `SELECT s.segment_id, s.display_name, s.description, s.rule, s.create_time, s.built_in
 FROM segments s WHERE s.workspace_id = $1 ORDER BY s.segment_id`, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("load segments: %w", err)
@@ -740,6 +832,12 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, segmentID string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		// Memberships go by ON DELETE CASCADE.
 		res, err := tx.ExecContext(ctx, `DELETE FROM segments WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM membership_history WHERE workspace_id = $1 AND segment_id = $2`, workspaceID, segmentID); err != nil {
+			return err
+		}
 		if err != nil {
 			return err
 		}
@@ -809,133 +907,399 @@ FROM customers WHERE workspace_id = $1 AND customer_id > $2 ORDER BY customer_id
 	return out, nil
 }
 
-// counter is one behaviour count: events named name at or after since.
-type counter struct {
-	name  string
-	since time.Time
+// CustomerBehaviours implements segment.Store.
+func (s *Store) CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]segment.Behaviour, error) {
+	out, err := s.behaviours(ctx, `customer_id = $2`, []any{customerID}, workspaceID, names, since)
+	if err != nil {
+		return nil, fmt.Errorf("behaviour of %s: %w", customerID, err)
+	}
+	return out, nil
 }
 
-// countChunk bounds the counters read by one statement. Each is a column
-// of its one result row and binds two parameters, so a chunk stays well
-// under PostgreSQL's 1664 result columns and SQLite's 999 parameters.
-const countChunk = 100
+// BehavioursInRange implements segment.Store.
+func (s *Store) BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]segment.Behaviour, error) {
+	where, args := `customer_id > $2`, []any{after}
+	if upTo != "" {
+		where, args = `customer_id > $2 AND customer_id <= $3`, []any{after, upTo}
+	}
+	out, err := s.behaviours(ctx, where, args, workspaceID, names, since)
+	if err != nil {
+		return nil, fmt.Errorf("behaviour of customers after %q: %w", after, err)
+	}
+	return out, nil
+}
 
-// CountEventsForKeys implements segment.Store, one statement per
-// countChunk keys.
-func (s *Store) CountEventsForKeys(ctx context.Context, workspaceID, customerID string, keys []segment.EventKey, now time.Time) (map[segment.EventKey]int64, error) {
-	out := make(map[segment.EventKey]int64, len(keys))
-	for chunk := range slices.Chunk(keys, countChunk) {
-		counters := make([]counter, len(chunk))
-		for i, k := range chunk {
-			counters[i] = counter{name: k.Name, since: segment.WindowStart(now, k.WithinDays)}
-		}
-		counts, err := s.countEvents(ctx, workspaceID, customerID, counters)
+// behaviours reads the behaviour rows matching where (over parameters $2…
+// given by args) with one of the names, at or after since, by customer and
+// time. The names are bound in chunks; each chunk is one range scan of the
+// behaviours_by_customer index per customer.
+func (s *Store) behaviours(ctx context.Context, where string, args []any, workspaceID string, names []string, since time.Time) ([]segment.Behaviour, error) {
+	var out []segment.Behaviour
+	for chunk := range slices.Chunk(names, mergeChunk) {
+		a := append([]any{workspaceID}, args...)
+		a = append(a, micros(since))
+		sinceParam := len(a)
+		in, nameArgs := sqldb.InList(len(a)+1, chunk)
+		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, event_id`, where, in, sinceParam),
+			append(a, nameArgs...)...)
 		if err != nil {
 			return nil, err
 		}
-		for i, k := range chunk {
-			out[k] = counts[i]
+		for rows.Next() {
+			var b segment.Behaviour
+			var at int64
+			var props string
+			if err := rows.Scan(&b.CustomerID, &b.Name, &at, &props); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			b.Time = fromMicros(at)
+			if props != "{}" {
+				if err := json.Unmarshal([]byte(props), &b.Properties); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("decode properties: %w", err)
+				}
+			}
+			out = append(out, b)
 		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(names) > mergeChunk { // chunks interleave customers and times
+		slices.SortStableFunc(out, func(a, b segment.Behaviour) int {
+			return cmp.Or(strings.Compare(a.CustomerID, b.CustomerID), a.Time.Compare(b.Time))
+		})
 	}
 	return out, nil
 }
 
-// CountEvents counts a customer's behaviour events named name at or after
-// since: one counter of CountEventsForKeys, at an exact instant.
-func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name string, since time.Time) (int64, error) {
-	counts, err := s.countEvents(ctx, workspaceID, customerID, []counter{{name: name, since: since}})
-	if err != nil {
-		return 0, err
-	}
-	return counts[0], nil
-}
-
-// countEvents reads counters of a customer in one statement: a scalar
-// subquery per counter, each a range of the behaviours_by_customer index.
-func (s *Store) countEvents(ctx context.Context, workspaceID, customerID string, counters []counter) ([]int64, error) {
-	var q strings.Builder
-	q.WriteString("SELECT ")
-	args := make([]any, 2, 2+2*len(counters))
-	args[0], args[1] = workspaceID, customerID
-	for i, c := range counters {
-		if i > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "(SELECT count(*) FROM behaviours WHERE workspace_id = $1 AND customer_id = $2 AND name = $%d AND occurred_at >= $%d)",
-			len(args)+1, len(args)+2)
-		args = append(args, c.name, micros(c.since))
-	}
-	counts := make([]int64, len(counters))
-	dest := make([]any, len(counters))
-	for i := range counts {
-		dest[i] = &counts[i]
-	}
-	if err := s.db.QueryRowContext(ctx, q.String(), args...).Scan(dest...); err != nil {
-		return nil, fmt.Errorf("count events of %s: %w", customerID, err)
-	}
-	return counts, nil
-}
-
-// CountEventsByCustomer implements segment.Store.
-func (s *Store) CountEventsByCustomer(ctx context.Context, workspaceID, name string, since time.Time) (map[string]int64, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, count(*) FROM behaviours
-WHERE workspace_id = $1 AND name = $2 AND occurred_at >= $3 GROUP BY customer_id`, workspaceID, name, micros(since))
-	if err != nil {
-		return nil, fmt.Errorf("count %q events: %w", name, err)
-	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var id string
-		var n int64
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, fmt.Errorf("count %q events: %w", name, err)
-		}
-		out[id] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("count %q events: %w", name, err)
-	}
-	return out, nil
-}
+// orderStatsQuery aggregates orders per customer, with the time of the
+// order before the last one (row_number over each customer's orders,
+// newest first; both backends have window functions).
+const orderStatsQuery = `SELECT customer_id, count(*), sum(revenue), max(occurred_at),
+  COALESCE(max(CASE WHEN rn = 2 THEN occurred_at END), 0)
+FROM (SELECT customer_id, revenue, occurred_at,
+        row_number() OVER (PARTITION BY customer_id ORDER BY occurred_at DESC, order_id) AS rn
+      FROM orders WHERE workspace_id = $1 %s) o
+GROUP BY customer_id ORDER BY customer_id`
 
 // OrderStats implements segment.Store.
 func (s *Store) OrderStats(ctx context.Context, workspaceID string) ([]segment.OrderStats, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, count(*), sum(revenue), max(occurred_at) FROM orders
-WHERE workspace_id = $1 GROUP BY customer_id ORDER BY customer_id`, workspaceID)
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, ""), workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("order stats: %w", err)
 	}
-	defer rows.Close()
-	var out []segment.OrderStats
-	for rows.Next() {
-		var st segment.OrderStats
-		var last int64
-		if err := rows.Scan(&st.CustomerID, &st.Count, &st.Revenue, &last); err != nil {
-			return nil, fmt.Errorf("order stats: %w", err)
-		}
-		st.LastOrder = fromMicros(last)
-		out = append(out, st)
+	return out, nil
+}
+
+// OrderStatsInRange implements segment.Store.
+func (s *Store) OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.OrderStats, error) {
+	cond, args := "AND customer_id > $2", []any{workspaceID, after}
+	if upTo != "" {
+		cond, args = "AND customer_id > $2 AND customer_id <= $3", append(args, upTo)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("order stats: %w", err)
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, cond), args...)
+	if err != nil {
+		return nil, fmt.Errorf("order stats after %q: %w", after, err)
 	}
 	return out, nil
 }
 
 // CustomerOrderStats implements segment.Store.
 func (s *Store) CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (segment.OrderStats, error) {
-	st := segment.OrderStats{CustomerID: customerID}
-	var last int64
-	err := s.db.QueryRowContext(ctx, `SELECT count(*), COALESCE(sum(revenue), 0), COALESCE(max(occurred_at), 0) FROM orders
-WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID).Scan(&st.Count, &st.Revenue, &last)
+	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, "AND customer_id = $2"), workspaceID, customerID)
 	if err != nil {
 		return segment.OrderStats{}, fmt.Errorf("order stats of %s: %w", customerID, err)
 	}
-	if st.Count > 0 {
-		st.LastOrder = fromMicros(last)
+	if len(out) == 0 {
+		return segment.OrderStats{CustomerID: customerID}, nil
 	}
-	return st, nil
+	return out[0], nil
+}
+
+func (s *Store) orderStats(ctx context.Context, query string, args ...any) ([]segment.OrderStats, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []segment.OrderStats
+	for rows.Next() {
+		var st segment.OrderStats
+		var last, prev int64
+		if err := rows.Scan(&st.CustomerID, &st.Count, &st.Revenue, &last, &prev); err != nil {
+			return nil, err
+		}
+		st.LastOrder = fromMicros(last)
+		if st.Count > 1 {
+			st.PrevOrder = fromMicros(prev)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// SizeChanges implements segment.Store.
+func (s *Store) SizeChanges(ctx context.Context, workspaceID, segmentID string, bucket time.Duration, before time.Time) ([]segment.SizeChange, error) {
+	width := bucket.Microseconds()
+	rows, err := s.db.QueryContext(ctx, `SELECT change_time / $3, sum(CASE WHEN delta > 0 THEN 1 ELSE 0 END), sum(CASE WHEN delta < 0 THEN 1 ELSE 0 END)
+FROM membership_history WHERE workspace_id = $1 AND segment_id = $2 AND change_time < $4
+GROUP BY change_time / $3 ORDER BY change_time / $3`, workspaceID, segmentID, width, micros(before))
+	if err != nil {
+		return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+	}
+	defer rows.Close()
+	var out []segment.SizeChange
+	for rows.Next() {
+		var c segment.SizeChange
+		var b int64
+		if err := rows.Scan(&b, &c.Joined, &c.Left); err != nil {
+			return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+		}
+		c.Bucket = fromMicros(b * width)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("size changes of %s: %w", segmentID, err)
+	}
+	return out, nil
+}
+
+// Orders implements segment.Store.
+func (s *Store) Orders(ctx context.Context, workspaceID string) ([]segment.OrderRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, occurred_at, revenue FROM orders WHERE workspace_id = $1`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	defer rows.Close()
+	var out []segment.OrderRow
+	for rows.Next() {
+		var o segment.OrderRow
+		var at int64
+		if err := rows.Scan(&o.CustomerID, &at, &o.Revenue); err != nil {
+			return nil, fmt.Errorf("orders: %w", err)
+		}
+		o.Time = fromMicros(at)
+		out = append(out, o)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("orders: %w", err)
+	}
+	return out, nil
+}
+
+// predictionChunk bounds the prediction rows written per statement (five
+// parameters each).
+const predictionChunk = 150
+
+// SavePredictions implements segment.Store.
+func (s *Store) SavePredictions(ctx context.Context, workspaceID string, fit segment.PredictionFit, preds []segment.Prediction) error {
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM predictions WHERE workspace_id = $1`, workspaceID); err != nil {
+			return err
+		}
+		for chunk := range slices.Chunk(preds, predictionChunk) {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO predictions (workspace_id, customer_id, probability_alive, expected_purchases, clv) VALUES `)
+			args := make([]any, 0, 5*len(chunk))
+			for i, p := range chunk {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				n := len(args)
+				fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+				var clv sql.NullFloat64
+				if p.CLV != nil {
+					clv = sql.NullFloat64{Float64: *p.CLV, Valid: true}
+				}
+				args = append(args, workspaceID, p.CustomerID, p.ProbabilityAlive, p.ExpectedPurchases, clv)
+			}
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+VALUES ($1, $2, $3, $4, $5, $2) ON CONFLICT (workspace_id) DO UPDATE SET fit_time = excluded.fit_time, customers = excluded.customers,
+  repeat_customers = excluded.repeat_customers, clv_reason = excluded.clv_reason`,
+			workspaceID, micros(fit.Time), fit.Customers, fit.RepeatCustomers, fit.CLVUnavailableReason)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save predictions: %w", err)
+	}
+	return nil
+}
+
+const predictionColumns = `customer_id, probability_alive, expected_purchases, clv`
+
+func scanPrediction(row scanner) (segment.Prediction, error) {
+	var p segment.Prediction
+	var clv sql.NullFloat64
+	if err := row.Scan(&p.CustomerID, &p.ProbabilityAlive, &p.ExpectedPurchases, &clv); err != nil {
+		return segment.Prediction{}, err
+	}
+	if clv.Valid {
+		p.CLV = &clv.Float64
+	}
+	return p, nil
+}
+
+// CustomerPrediction implements segment.Store.
+func (s *Store) CustomerPrediction(ctx context.Context, workspaceID, customerID string) (segment.Prediction, bool, error) {
+	p, err := scanPrediction(s.db.QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions
+WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return segment.Prediction{}, false, nil
+	}
+	if err != nil {
+		return segment.Prediction{}, false, fmt.Errorf("prediction of %s: %w", customerID, err)
+	}
+	return p, true, nil
+}
+
+// PredictionsInRange implements segment.Store.
+func (s *Store) PredictionsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.Prediction, error) {
+	query, args := `SELECT `+predictionColumns+` FROM predictions WHERE workspace_id = $1 AND customer_id > $2`, []any{workspaceID, after}
+	if upTo != "" {
+		query, args = query+` AND customer_id <= $3`, append(args, upTo)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("predictions: %w", err)
+	}
+	defer rows.Close()
+	var out []segment.Prediction
+	for rows.Next() {
+		p, err := scanPrediction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("predictions: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("predictions: %w", err)
+	}
+	return out, nil
+}
+
+// LastPredictionFit implements segment.Store.
+func (s *Store) LastPredictionFit(ctx context.Context, workspaceID string) (segment.PredictionFit, error) {
+	var f segment.PredictionFit
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT fit_time, customers, repeat_customers, clv_reason FROM prediction_fits WHERE workspace_id = $1`,
+		workspaceID).Scan(&at, &f.Customers, &f.RepeatCustomers, &f.CLVUnavailableReason)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && at == 0 {
+		return segment.PredictionFit{}, nil
+	}
+	if err != nil {
+		return segment.PredictionFit{}, fmt.Errorf("last prediction fit: %w", err)
+	}
+	f.Time = fromMicros(at)
+	return f, nil
+}
+
+// PredictionAttempt implements segment.Store.
+func (s *Store) PredictionAttempt(ctx context.Context, workspaceID string) (time.Time, error) {
+	var at int64
+	err := s.db.QueryRowContext(ctx, `SELECT attempt_time FROM prediction_fits WHERE workspace_id = $1`, workspaceID).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("prediction attempt: %w", err)
+	}
+	return fromMicros(at), nil
+}
+
+// SetPredictionAttempt implements segment.Store.
+func (s *Store) SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+VALUES ($1, 0, 0, 0, '', $2) ON CONFLICT (workspace_id) DO UPDATE SET attempt_time = excluded.attempt_time`, workspaceID, micros(at))
+	if err != nil {
+		return fmt.Errorf("record prediction attempt: %w", err)
+	}
+	return nil
+}
+
+// CreateComputedTrait implements segment.Store.
+func (s *Store) CreateComputedTrait(ctx context.Context, workspaceID string, c segment.ComputedTrait) error {
+	def, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode computed trait: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING`, workspaceID, c.Key, string(def))
+	if err != nil {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
+	} else if n == 0 {
+		return fmt.Errorf("create computed trait %s: %w", c.Key, segment.ErrExists)
+	}
+	return nil
+}
+
+// ComputedTraits implements segment.Store.
+func (s *Store) ComputedTraits(ctx context.Context, workspaceID string) ([]segment.ComputedTrait, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT definition FROM computed_traits WHERE workspace_id = $1 ORDER BY trait_key`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("computed traits: %w", err)
+	}
+	defs, err := collectStrings(rows)
+	if err != nil {
+		return nil, fmt.Errorf("computed traits: %w", err)
+	}
+	out := make([]segment.ComputedTrait, len(defs))
+	for i, d := range defs {
+		if err := json.Unmarshal([]byte(d), &out[i]); err != nil {
+			return nil, fmt.Errorf("decode computed trait: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// DeleteComputedTrait implements segment.Store.
+func (s *Store) DeleteComputedTrait(ctx context.Context, workspaceID, key string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
+	if err != nil {
+		return fmt.Errorf("delete computed trait %s: %w", key, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete computed trait %s: %w", key, err)
+	} else if n == 0 {
+		return fmt.Errorf("delete computed trait %s: %w", key, segment.ErrNotFound)
+	}
+	return nil
+}
+
+// LifecycleSettings implements segment.Store.
+func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segment.LifecycleSettings, error) {
+	var ls segment.LifecycleSettings
+	err := s.db.QueryRowContext(ctx, `SELECT loyal_min_orders, dormant_days, churned_days FROM lifecycle_settings WHERE workspace_id = $1`,
+		workspaceID).Scan(&ls.LoyalMinOrders, &ls.DormantDays, &ls.ChurnedDays)
+	if errors.Is(err, sql.ErrNoRows) {
+		return segment.DefaultLifecycleSettings, nil
+	}
+	if err != nil {
+		return segment.LifecycleSettings{}, fmt.Errorf("lifecycle settings: %w", err)
+	}
+	return ls, nil
+}
+
+// SetLifecycleSettings implements segment.Store.
+func (s *Store) SetLifecycleSettings(ctx context.Context, workspaceID string, ls segment.LifecycleSettings) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
+VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id) DO UPDATE SET loyal_min_orders = excluded.loyal_min_orders,
+  dormant_days = excluded.dormant_days, churned_days = excluded.churned_days`, workspaceID, ls.LoyalMinOrders, ls.DormantDays, ls.ChurnedDays)
+	if err != nil {
+		return fmt.Errorf("set lifecycle settings: %w", err)
+	}
+	return nil
 }
 
 // OrdersVersion implements segment.Store.
@@ -1027,12 +1391,9 @@ ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time
 			if n == 0 {
 				continue // already so: nothing changed, nothing to announce
 			}
-			if err := insertOutbox(ctx, tx, c); err != nil {
-				return err
-			}
 			applied = append(applied, c)
 		}
-		return nil
+		return insertOutbox(ctx, tx, applied...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("apply membership changes: %w", err)

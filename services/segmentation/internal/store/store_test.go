@@ -38,7 +38,7 @@ func TestConformance(t *testing.T) {
 		{"MergeAfterItsUnmerge", testMergeAfterItsUnmerge},
 		{"UnmergeOfManyEvents", testUnmergeManyEvents},
 		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
-		{"CountEventsForManyKeys", testCountEventsForKeys},
+		{"BehavioursByManyNames", testBehavioursByNames},
 		{"SegmentsVersion", testSegmentsVersion},
 		{"ListMembersOfMissingSegment", testListMembersMissing},
 		{"MembershipsInRangeBySegment", testMembershipsInRangeBySegment},
@@ -169,9 +169,13 @@ func testCountEventsWindow(t *testing.T, s *store.Store) {
 			if err != nil || n != tt.c1 {
 				t.Errorf("CountEvents(c1) = %d, %v; want %d", n, err, tt.c1)
 			}
-			all, err := s.CountEventsByCustomer(ctx, w, "Viewed", tt.since)
+			evs, err := s.BehavioursInRange(ctx, w, []string{"Viewed"}, tt.since, "", "")
+			all := map[string]int64{}
+			for _, b := range evs {
+				all[b.CustomerID]++
+			}
 			if err != nil || !reflect.DeepEqual(all, tt.all) {
-				t.Errorf("CountEventsByCustomer = %v, %v; want %v", all, err, tt.all)
+				t.Errorf("BehavioursInRange counts = %v, %v; want %v", all, err, tt.all)
 			}
 		})
 	}
@@ -201,7 +205,7 @@ func testOrdersDeduped(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (segment.OrderStats{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour)}); st != want {
+	if want := (segment.OrderStats{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour), PrevOrder: t0}); st != want {
 		t.Errorf("CustomerOrderStats = %+v, want %+v", st, want)
 	}
 	none, err := s.CustomerOrderStats(ctx, w, "nobody")
@@ -213,7 +217,7 @@ func testOrdersDeduped(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	want := []segment.OrderStats{
-		{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour)},
+		{CustomerID: "c1", Count: 2, Revenue: 15.5, LastOrder: t0.Add(time.Hour), PrevOrder: t0},
 		{CustomerID: "c2", Count: 1, Revenue: 1, LastOrder: t0},
 	}
 	if !reflect.DeepEqual(all, want) {
@@ -231,8 +235,8 @@ func newSegment(t testing.TB, workspace, name string, rule segment.Rule) segment
 }
 
 var (
-	traitRule = segment.Rule{All: []segment.Condition{{Trait: &segment.TraitCondition{Key: "plan", Equals: "pro"}}}}
-	eventRule = segment.Rule{All: []segment.Condition{{Event: &segment.EventCondition{Event: "Viewed", MinCount: 1, WithinDays: 7}}}}
+	traitRule = segment.Rule{All: []segment.Rule{{Trait: &segment.TraitCondition{Key: "plan", Equals: "pro"}}}}
+	eventRule = segment.Rule{All: []segment.Rule{{Event: &segment.EventCondition{Event: "Viewed", MinCount: 1, WithinDays: 7}}}}
 )
 
 func testSegmentsCRUD(t *testing.T, s *store.Store) {
@@ -771,28 +775,43 @@ func testUnmergeManyEvents(t *testing.T, s *store.Store) {
 	drainOutbox(t, s)
 }
 
-// testCountEventsForKeys reads more counters than one statement holds.
-func testCountEventsForKeys(t *testing.T, s *store.Store) {
+// testBehavioursByNames reads events by more names than one statement
+// binds, with their properties, per customer and per customer range.
+func testBehavioursByNames(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	w := ws(t)
 	now := t0.Add(10 * day)
+	props := map[string]any{"category": "A", "products": []any{map[string]any{"sku": "X1"}}, "revenue": 1200.0}
 	for i := range 3 {
-		mustApply(t, s, track(w, fmt.Sprintf("v%d", i), "c1", "Viewed", now.Add(-time.Duration(i)*day)))
+		e := track(w, fmt.Sprintf("v%d", i), "c1", "Viewed", now.Add(-time.Duration(i)*day))
+		e.Properties = props
+		mustApply(t, s, e)
 	}
 	mustApply(t, s, track(w, "o", "c2", "Viewed", now))
-	keys := []segment.EventKey{{Name: "Viewed", WithinDays: 1}, {Name: "Viewed", WithinDays: 2}, {Name: "Viewed", WithinDays: 30}}
-	want := map[segment.EventKey]int64{keys[0]: 2, keys[1]: 3, keys[2]: 3} // windows are inclusive at their start
-	for i := range 250 {
-		k := segment.EventKey{Name: fmt.Sprintf("Other %d", i), WithinDays: 7}
-		keys = append(keys, k)
-		want[k] = 0
+	mustApply(t, s, track(w, "late", "c3", "Other 599", now))
+	names := []string{"Viewed"}
+	for i := range 600 {
+		names = append(names, fmt.Sprintf("Other %d", i))
 	}
-	got, err := s.CountEventsForKeys(ctx, w, "c1", keys, now)
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("CountEventsForKeys = %v, %v; want %v", got, err, want)
+	got, err := s.CustomerBehaviours(ctx, w, "c1", names, now.Add(-day))
+	if err != nil || len(got) != 2 || !got[0].Time.Before(got[1].Time) || !reflect.DeepEqual(got[0].Properties, props) {
+		t.Errorf("CustomerBehaviours = %+v, %v; want the last two days' two events, oldest first, with properties", got, err)
 	}
-	if got, err := s.CountEventsForKeys(ctx, w, "c1", nil, now); err != nil || len(got) != 0 {
-		t.Errorf("CountEventsForKeys without keys = %v, %v; want none", got, err)
+	all, err := s.BehavioursInRange(ctx, w, names, time.Time{}, "", "")
+	var order []string
+	for _, b := range all {
+		order = append(order, b.CustomerID+"/"+b.Name)
+	}
+	want := []string{"c1/Viewed", "c1/Viewed", "c1/Viewed", "c2/Viewed", "c3/Other 599"}
+	if err != nil || !reflect.DeepEqual(order, want) {
+		t.Errorf("BehavioursInRange = %v, %v; want %v", order, err, want)
+	}
+	if all[3].Properties != nil {
+		t.Errorf("event without properties has %v", all[3].Properties)
+	}
+	mid, err := s.BehavioursInRange(ctx, w, names, time.Time{}, "c1", "c2")
+	if err != nil || len(mid) != 1 || mid[0].CustomerID != "c2" {
+		t.Errorf("BehavioursInRange(c1, c2] = %+v, %v; want c2's one event", mid, err)
 	}
 }
 

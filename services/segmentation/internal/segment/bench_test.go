@@ -1,0 +1,263 @@
+package segment_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+)
+
+// benchCustomers is the scale of the segmentation benchmarks:
+// KIZUNA_BENCH_CUSTOMERS customers (100,000 by default) with 20 events
+// each, a fifth of them orders.
+func benchCustomers() int {
+	if n, err := strconv.Atoi(os.Getenv("KIZUNA_BENCH_CUSTOMERS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+const benchEventsPerCustomer = 20
+
+// benchRules is a realistic mix of 20 segments: nested rules, event
+// windows with property filters and aggregates, RFM and lifecycle.
+var benchRules = []string{
+	`{"all":[{"event":{"event":"Order Completed","min_count":1}},{"not":{"event":{"event":"Order Completed","min_count":1,"within_days":90}}}]}`,
+	`{"event":{"event":"Order Completed","min_count":1,"within_days":30,"where":[{"property":"category","op":"EQUALS","value":"A"}]}}`,
+	`{"event":{"event":"Order Completed","min_count":1,"within_days":90,"where":[{"property":"properties.products[].sku","op":"IN","values":["SKU-1","SKU-2"]}]}}`,
+	`{"any":[{"trait":{"key":"plan","op":"IN","values":["pro","team"]}},{"trait":{"key":"age","op":"GTE","value":"40"}}]}`,
+	`{"rfm":{"recency":{"max":2},"frequency":{"min":4}}}`,
+	`{"lifecycle":{"stages":["dormant"]}}`,
+	`{"lifecycle":{"stages":["f2"]}}`,
+	`{"event":{"event":"Order Completed","min_count":1,"within_days":365,"aggregate":{"property":"revenue","fn":"SUM","op":"GTE","value":"20000"}}}`,
+	`{"all":[{"trait":{"key":"city","op":"EQUALS","value":"東京都"}},{"event":{"event":"Viewed Product","min_count":3,"within_days":14}}]}`,
+	`{"all":[{"event":{"event":"Viewed Product","min_count":5,"within_days":30,"where":[{"property":"category","op":"EQUALS","value":"B"}]}},{"event":{"event":"Order Completed","min_count":0,"max_count":0,"within_days":30}}]}`,
+	`{"any":[{"rfm":{"recency":{"min":4},"frequency":{"min":4}}},{"lifecycle":{"stages":["loyal"]}}]}`,
+	`{"not":{"any":[{"trait":{"key":"plan","op":"EXISTS"}},{"event":{"event":"Order Completed","min_count":1}}]}}`,
+	`{"event":{"event":"Viewed Product","min_count":10,"within_days":60}}`,
+	`{"all":[{"rfm":{"monetary":{"min":4}}},{"not":{"event":{"event":"Order Completed","min_count":1,"within_days":60}}}]}`,
+	`{"trait":{"key":"city","op":"STARTS_WITH","value":"大阪"}}`,
+	`{"event":{"event":"Order Completed","min_count":2,"within_days":180,"where":[{"property":"revenue","op":"GT","value":"5000"}]}}`,
+	`{"all":[{"lifecycle":{"stages":["new","f2"]}},{"event":{"event":"Viewed Product","min_count":1,"within_days":7,"where":[{"property":"category","op":"IN","values":["A","C"]}]}}]}`,
+	`{"any":[{"all":[{"trait":{"key":"age","op":"BETWEEN","values":["20","29"]}},{"event":{"event":"Viewed Product","min_count":1,"within_days":30}}]},{"rfm":{"recency":{"min":5}}}]}`,
+	`{"event":{"event":"Order Completed","min_count":1,"within_days":90,"aggregate":{"property":"revenue","fn":"AVG","op":"GTE","value":"8000"}}}`,
+	`{"all":[{"lifecycle":{"stages":["churned","dormant"]}},{"rfm":{"frequency":{"min":3}}}]}`,
+}
+
+type benchEnv struct {
+	engine *segment.Engine
+	clock  *clock
+	ws     string
+}
+
+// benchSetup seeds a workspace with the
+// benchmark's customers, events and orders by bulk SQL, and creates the 20
+// segments.
+func benchSetup(b *testing.B, backend string) *benchEnv {
+	var db *sqldb.DB
+	if backend == "sqlite" {
+		db = sqldbtest.SQLite(b)
+	} else {
+		db = sqldbtest.Postgres(b)
+	}
+	ctx := context.Background()
+	st, err := store.New(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	n := benchCustomers()
+	started := time.Now()
+	seed(b, db, "bench", n)
+	b.Logf("%s: seeded %d customers, %d events in %v", backend, n, n*benchEventsPerCustomer, time.Since(started).Round(time.Second))
+	env := &benchEnv{clock: &clock{t: t0}, ws: "bench"}
+	if env.engine, err = segment.NewEngine(segment.Config{Store: st, Publisher: &recorder{}, Now: env.clock.Now}); err != nil {
+		b.Fatal(err)
+	}
+	// The 20 segments are stored without their backfill, and one
+	// recompute (creating and filling the built-ins too) runs before any
+	// timing, so that what is measured is a recompute of existing
+	// memberships.
+	for i, r := range benchRules {
+		var rule segment.Rule
+		if err := json.Unmarshal([]byte(r), &rule); err != nil {
+			b.Fatalf("rule %d: %v", i, err)
+		}
+		id, err := segment.NewID()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.CreateSegment(ctx, segment.Segment{WorkspaceID: env.ws, ID: id, DisplayName: fmt.Sprint("bench ", i), Rule: rule, CreateTime: t0}); err != nil {
+			b.Fatalf("rule %d: %v", i, err)
+		}
+	}
+	if err := env.engine.Recompute(ctx, env.ws); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded and computed 20 segments and the built-ins in %v", backend, time.Since(started).Round(time.Second))
+	return env
+}
+
+// seed bulk-inserts n customers with benchEventsPerCustomer events each,
+// through prepared statements, 10,000 customers per transaction.
+func seed(b *testing.B, db *sqldb.DB, ws string, n int) {
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(7, 7))
+	plans := []string{`"pro"`, `"team"`, `"free"`, `null`}
+	cities := []string{"東京都", "大阪府", "京都府", "東京都 "}
+	cats := []string{"A", "B", "C", "Ａ"}
+	const chunk = 10_000
+	for start := 0; start < n; start += chunk {
+		err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+			insCustomer, err := tx.PrepareContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, $2, $3, '{}', $4, $5, $6)`)
+			if err != nil {
+				return err
+			}
+			insBehaviour, err := tx.PrepareContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
+VALUES ($1, $2, $3, $4, $5, $6)`)
+			if err != nil {
+				return err
+			}
+			insOrder, err := tx.PrepareContext(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
+VALUES ($1, $2, $3, $4, $5, $2)`)
+			if err != nil {
+				return err
+			}
+			for i := start; i < min(n, start+chunk); i++ {
+				id := fmt.Sprintf("c%08d", i)
+				traits := fmt.Sprintf(`{"plan":%s,"age":%d,"city":%q}`, plans[r.IntN(len(plans))], 18+r.IntN(60), cities[r.IntN(len(cities))])
+				if _, err := insCustomer.ExecContext(ctx, ws, id, traits, micros(t0.Add(-400*day)), micros(t0), benchEventsPerCustomer); err != nil {
+					return err
+				}
+				for j := range benchEventsPerCustomer {
+					at := micros(t0.Add(-time.Duration(r.IntN(400*24)) * time.Hour))
+					evID := fmt.Sprintf("%s-%d", id, j)
+					revenue := 1000 * (1 + r.IntN(15))
+					props := fmt.Sprintf(`{"category":%q,"revenue":%d,"products":[{"sku":"SKU-%d"}]}`, cats[r.IntN(len(cats))], revenue, r.IntN(50))
+					name := "Viewed Product"
+					if r.IntN(5) == 0 {
+						name = "Order Completed"
+						if _, err := insOrder.ExecContext(ctx, ws, evID, id, float64(revenue), at); err != nil {
+							return err
+						}
+					}
+					if _, err := insBehaviour.ExecContext(ctx, ws, evID, id, name, at, props); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatalf("seed: %v", err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO orders_versions (workspace_id, version) VALUES ($1, 1)`, ws); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+// BenchmarkSegmentation seeds a workspace per backend (outside the
+// timings) and measures a full recompute, a preview and the live path on
+// it.
+func BenchmarkSegmentation(b *testing.B) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			if backend == "postgres" && os.Getenv(sqldbtest.PostgresURLVar) == "" {
+				b.Skip("no " + sqldbtest.PostgresURLVar)
+			}
+			env := benchSetup(b, backend)
+			b.Run("FullRecompute", env.fullRecompute)
+			b.Run("Preview", env.preview)
+			b.Run("LiveEvent", env.liveEvent)
+		})
+	}
+}
+
+// fullRecompute re-evaluates every segment of the workspace (the 20 and
+// the 18 built-ins) for every customer, as the sweep does; the clock moves
+// a day per run so that memberships change.
+func (env *benchEnv) fullRecompute(b *testing.B) {
+	ctx := context.Background()
+	for range b.N {
+		env.clock.Set(env.clock.Now().Add(day))
+		if err := env.engine.Recompute(ctx, env.ws); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(benchCustomers()), "customers")
+	reportPeakRSS(b)
+}
+
+// preview previews a nested rule with a property filter over the whole
+// workspace.
+func (env *benchEnv) preview(b *testing.B) {
+	rule := segment.Rule{All: []segment.Rule{
+		{Event: &segment.EventCondition{Event: "Order Completed", MinCount: 1, WithinDays: 30,
+			Where: []segment.PropertyFilter{{Property: "category", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "A"}}}}},
+		{Not: &segment.Rule{Trait: &segment.TraitCondition{Key: "plan", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "free"}}}},
+	}}
+	ctx := context.Background()
+	for range b.N {
+		if _, err := env.engine.Preview(ctx, env.ws, rule, 10); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// liveEvent applies liveSamples events (product views with properties)
+// per op, each to a random customer re-evaluated against every segment,
+// in-process: the per-event cost of keeping membership live.
+func (env *benchEnv) liveEvent(b *testing.B) {
+	const liveSamples = 500
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
+	lat := make([]time.Duration, 0, b.N*liveSamples)
+	for i := range b.N * liveSamples {
+		c := fmt.Sprintf("c%08d", r.IntN(benchCustomers()))
+		ev := segment.Event{WorkspaceID: env.ws, EventID: fmt.Sprintf("live-%d-%d", time.Now().UnixNano(), i), CustomerID: c,
+			Type: segment.EventTrack, Name: "Viewed Product", Time: env.clock.Now(),
+			Properties: map[string]any{"category": "A", "products": []any{map[string]any{"sku": "SKU-1"}}}}
+		started := time.Now()
+		if err := env.engine.ApplyEvent(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(started))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// reportPeakRSS reports the process's peak resident set (VmHWM), which
+// includes the seeding.
+func reportPeakRSS(b *testing.B) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			if kb, err := strconv.Atoi(f[1]); err == nil {
+				b.ReportMetric(float64(kb)/1024, "peak-RSS-MB")
+			}
+		}
+	}
+}
