@@ -52,3 +52,17 @@ func (d Dialect) InList(first int, values []string) (string, []any) {
 	}
 	return in, args
 }
+
+// Rows returns the placeholders of a multi-row VALUES list, "($1, $2),
+// ($3, $4)" for 2 rows of 2, in the dialect's form; the rows are the
+// statement's only parameters.
+func (d Dialect) Rows(rows, cols int) string {
+	var b strings.Builder
+	for i := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(" + d.Placeholders(i*cols+1, cols) + ")")
+	}
+	return b.String()
+}

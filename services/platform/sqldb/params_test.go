@@ -37,3 +37,12 @@ func TestSQLitePlaceholders(t *testing.T) {
 		t.Errorf("got %q, want 21xy", got)
 	}
 }
+
+func TestRows(t *testing.T) {
+	if got := Postgres.Rows(2, 3); got != "($1, $2, $3), ($4, $5, $6)" {
+		t.Errorf("Postgres.Rows(2, 3) = %q", got)
+	}
+	if got := SQLite.Rows(2, 2); got != "(?, ?), (?, ?)" {
+		t.Errorf("SQLite.Rows(2, 2) = %q", got)
+	}
+}

@@ -144,12 +144,6 @@ var statuses = map[campaign.DeliveryStatus]campaignv1.DeliveryStatus{
 	campaign.DeliveryFailed:  campaignv1.DeliveryStatus_DELIVERY_STATUS_FAILED,
 }
 
-// DeliveryStatus returns the API's value for s, so everything that shows a
-// status (the API, the deliveries stream) names it the same way.
-func DeliveryStatus(s campaign.DeliveryStatus) campaignv1.DeliveryStatus {
-	return statuses[s]
-}
-
 func toProto(c campaign.Campaign) *campaignv1.Campaign {
 	return &campaignv1.Campaign{
 		CampaignId:      c.ID,
@@ -174,7 +168,7 @@ func deliveryToProto(d campaign.Delivery) *campaignv1.Delivery {
 		DeliveryId: d.ID,
 		CampaignId: d.CampaignID,
 		CustomerId: d.CustomerID,
-		Status:     DeliveryStatus(d.Status),
+		Status:     statuses[d.Status],
 		Attempts:   int32(d.Attempts),
 		LastError:  d.LastError,
 		SendTime:   timestamp(d.SendTime),

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -52,18 +51,12 @@ func insertAssignments(ctx context.Context, tx *sqldb.Tx, now time.Time, as []As
 	const cols = 6
 	for start := 0; start < len(as); start += insertBatch {
 		batch := as[start:min(start+insertBatch, len(as))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO assignments (workspace_id, journey_id, customer_id, unit, variant, assign_time) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
-		for i, a := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+		for _, a := range batch {
 			args = append(args, a.WorkspaceID, a.JourneyID, a.CustomerID, a.Unit, a.Variant, micros(now))
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO assignments (workspace_id, journey_id, customer_id, unit, variant, assign_time)
+			VALUES `+tx.Dialect.Rows(len(batch), cols)+` ON CONFLICT DO NOTHING`, args...); err != nil {
 			return fmt.Errorf("insert assignments: %w", err)
 		}
 	}

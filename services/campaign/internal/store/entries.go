@@ -144,30 +144,19 @@ func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int,
 		total = 0
 		for start := 0; start < len(runs); start += insertBatch {
 			batch := runs[start:min(start+insertBatch, len(runs))]
-			const cols = 14
-			var q strings.Builder
-			q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, waiting,
-				due_time, event, enter_time, end_time, exit_reason, error, variant) VALUES `)
+			const cols = 15
 			args := make([]any, 0, len(batch)*cols)
-			for i, r := range batch {
-				if i > 0 {
-					q.WriteString(", ")
-				}
-				p := strings.Split(tx.Dialect.Placeholders(i*cols+1, cols), ", ")
-				fmt.Fprintf(&q, "(%s, %s, %s, %s, 1, %s)", p[0], p[1], p[2], p[3], strings.Join(p[4:], ", "))
-				e, state, end := r.Entry, EntryInProgress, int64(0)
+			for _, r := range batch {
+				e, state, end, due := r.Entry, EntryInProgress, int64(0), r.DueTime
 				if r.End != "" {
-					state, end = r.End, micros(now)
+					state, end, due = r.End, micros(now), time.Time{}
 				}
-				due := r.DueTime
-				if r.End != "" {
-					due = time.Time{}
-				}
-				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, state, r.StepID, r.Waiting,
+				args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, 1, state, r.StepID, r.Waiting,
 					micros(due), e.Event, micros(e.EnterTime), end, r.ExitReason, storable(r.Error), r.Variant)
 			}
-			q.WriteString(` ON CONFLICT DO NOTHING RETURNING entry_id`)
-			rows, err := tx.QueryContext(ctx, q.String(), args...)
+			rows, err := tx.QueryContext(ctx, `INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state,
+				step_id, waiting, due_time, event, enter_time, end_time, exit_reason, error, variant)
+				VALUES `+tx.Dialect.Rows(len(batch), cols)+` ON CONFLICT DO NOTHING RETURNING entry_id`, args...)
 			if err != nil {
 				return fmt.Errorf("insert broadcast entries: %w", err)
 			}
@@ -313,15 +302,8 @@ func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
 	const cols = 16
 	for start := 0; start < len(sends); start += insertBatch {
 		batch := sends[start:min(start+insertBatch, len(sends))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO sends (workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id,
-			channel_id, channel_type, transactional, status, create_time, planned_time, late, reason, variant) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
-		for i, sd := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+		for _, sd := range batch {
 			status := sd.Status
 			if status == "" {
 				status = SendPending
@@ -330,8 +312,10 @@ func insertSends(ctx context.Context, tx *sqldb.Tx, sends []Send) error {
 				sd.ChannelID, sd.ChannelType, sd.Transactional, status, micros(sd.CreateTime), micros(sd.PlannedTime), sd.Late,
 				sd.Reason, sd.Variant)
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		q := `INSERT INTO sends (workspace_id, send_id, journey_id, entry_id, customer_id, entry_number, step_id,
+			channel_id, channel_type, transactional, status, create_time, planned_time, late, reason, variant)
+			VALUES ` + tx.Dialect.Rows(len(batch), cols) + ` ON CONFLICT DO NOTHING`
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("insert sends: %w", err)
 		}
 	}
@@ -499,18 +483,12 @@ func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[Applied
 	const cols = 3
 	for start := 0; start < len(keys); start += insertBatch {
 		batch := keys[start:min(start+insertBatch, len(keys))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
-		for i, k := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + t.tx.Dialect.Placeholders(i*cols+1, cols) + ")")
+		for _, k := range batch {
 			args = append(args, k.WorkspaceID, k.MessageID, micros(t.now))
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`)
-		rows, err := t.tx.QueryContext(ctx, q.String(), args...)
+		rows, err := t.tx.QueryContext(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time)
+			VALUES `+t.tx.Dialect.Rows(len(batch), cols)+` ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("record %d messages applied: %w", len(batch), err)
 		}
@@ -592,22 +570,16 @@ func (t *Tx) LastEntries(ctx context.Context, workspaceID string, journeys, cust
 // returns how many were inserted.
 func (t *Tx) InsertEntries(ctx context.Context, es []Entry) (int, error) {
 	total := 0
-	const cols = 9
+	const cols = 10
 	for start := 0; start < len(es); start += insertBatch {
 		batch := es[start:min(start+insertBatch, len(es))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time) VALUES `)
 		args := make([]any, 0, len(batch)*cols)
-		for i, e := range batch {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			p := strings.Split(t.tx.Dialect.Placeholders(i*cols+1, cols), ", ")
-			fmt.Fprintf(&q, "(%s, %s, %s, %s, %s, 'in_progress', %s)", p[0], p[1], p[2], p[3], p[4], strings.Join(p[5:], ", "))
-			args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.Number, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
+		for _, e := range batch {
+			args = append(args, e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.Number, EntryInProgress, e.StepID,
+				micros(e.DueTime), e.Event, micros(e.EnterTime))
 		}
-		q.WriteString(` ON CONFLICT DO NOTHING`)
-		res, err := t.tx.ExecContext(ctx, q.String(), args...)
+		res, err := t.tx.ExecContext(ctx, `INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state,
+			step_id, due_time, event, enter_time) VALUES `+t.tx.Dialect.Rows(len(batch), cols)+` ON CONFLICT DO NOTHING`, args...)
 		if err != nil {
 			return total, fmt.Errorf("insert entries: %w", err)
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -221,28 +220,22 @@ func (s *Store) UnpublishedBacklog(ctx context.Context) (int64, error) {
 
 // MarkSendsPublished flags the outcomes of sds as published.
 func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
-	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return markSendsPublished(ctx, tx, sds) })
-}
-
-func markSendsPublished(ctx context.Context, tx *sqldb.Tx, sds []Send) error {
-	for start := 0; start < len(sds); start += insertBatch {
-		batch := sds[start:min(start+insertBatch, len(sds))]
-		var q strings.Builder
-		q.WriteString(`UPDATE sends SET published = TRUE WHERE (workspace_id, send_id) IN (VALUES `)
-		args := make([]any, 0, 2*len(batch))
-		for i, sd := range batch {
-			if i > 0 {
-				q.WriteString(", ")
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		for start := 0; start < len(sds); start += insertBatch {
+			batch := sds[start:min(start+insertBatch, len(sds))]
+			args := make([]any, 0, 2*len(batch))
+			for _, sd := range batch {
+				args = append(args, sd.WorkspaceID, sd.ID)
 			}
-			q.WriteString("(" + tx.Dialect.Placeholders(2*i+1, 2) + ")")
-			args = append(args, sd.WorkspaceID, sd.ID)
+			// A VALUES list rather than IN ((…), (…)): SQLite takes a row
+			// value IN only with a subquery on the right.
+			if _, err := tx.ExecContext(ctx, `UPDATE sends SET published = TRUE WHERE (workspace_id, send_id) IN (VALUES `+
+				tx.Dialect.Rows(len(batch), 2)+`)`, args...); err != nil {
+				return fmt.Errorf("mark %d send outcomes published: %w", len(batch), err)
+			}
 		}
-		q.WriteString(`)`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("mark %d send outcomes published: %w", len(batch), err)
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // SetConsent records a customer's consent for a channel type and reports
