@@ -524,7 +524,7 @@ func (s *Sender) sendWebhook(ctx context.Context, w *webhook.Sender, j *job) {
 		SendID: j.send.ID, WorkspaceID: j.send.WorkspaceID, JourneyID: j.send.JourneyID, StepID: j.send.StepID,
 		CustomerID: j.send.CustomerID, Message: j.text, UnsubscribeURL: j.unsub,
 	}, j.ch.SigningSecret)
-	s.finish(j, webhookVerdict(res.Verdict), j.send.ID, res.Detail)
+	s.finish(j, verdictOf(res.Verdict, webhook.Delivered, webhook.Retry), j.send.ID, res.Detail)
 }
 
 func (s *Sender) sendMails(ctx context.Context, batch []*job) {
@@ -545,7 +545,7 @@ func (s *Sender) sendMails(ctx context.Context, batch []*job) {
 	results := s.cfg.Email.Send(ctx, batch[0].ch.Server, msgs)
 	for i, j := range batch {
 		j.out.Subject = j.subject
-		s.finish(j, emailVerdict(results[i].Verdict), "<"+msgs[i].MessageID+">", results[i].Detail)
+		s.finish(j, verdictOf(results[i].Verdict, email.Delivered, email.Retry), "<"+msgs[i].MessageID+">", results[i].Detail)
 	}
 }
 
@@ -554,7 +554,7 @@ func (s *Sender) sendLine(ctx context.Context, c *line.Client, key string, batch
 	if len(batch) == 1 && batch[0].send.BatchKey == "" {
 		j := batch[0]
 		res := c.Push(ctx, j.ch.Line, retryKey(j.send.ID), j.profile.LineUserID, texts)
-		s.finish(j, lineVerdict(res.Verdict), res.RequestID, res.Detail)
+		s.finish(j, verdictOf(res.Verdict, line.Delivered, line.Retry), res.RequestID, res.Detail)
 		return
 	}
 	retry := batch[0].send.BatchKey
@@ -568,7 +568,7 @@ func (s *Sender) sendLine(ctx context.Context, c *line.Client, key string, batch
 	res := c.Multicast(ctx, batch[0].ch.Line, retry, to, texts)
 	for _, j := range batch {
 		j.out.BatchKey = retry
-		s.finish(j, lineVerdict(res.Verdict), res.RequestID, res.Detail)
+		s.finish(j, verdictOf(res.Verdict, line.Delivered, line.Retry), res.RequestID, res.Detail)
 	}
 }
 
@@ -585,31 +585,13 @@ const (
 	verdictRejected
 )
 
-func webhookVerdict(v webhook.Verdict) verdict {
+// verdictOf reads a channel's verdict: each channel package names the same
+// three outcomes in a type of its own.
+func verdictOf[V comparable](v, delivered, retry V) verdict {
 	switch v {
-	case webhook.Delivered:
+	case delivered:
 		return verdictSent
-	case webhook.Retry:
-		return verdictRetry
-	}
-	return verdictRejected
-}
-
-func emailVerdict(v email.Verdict) verdict {
-	switch v {
-	case email.Delivered:
-		return verdictSent
-	case email.Retry:
-		return verdictRetry
-	}
-	return verdictRejected
-}
-
-func lineVerdict(v line.Verdict) verdict {
-	switch v {
-	case line.Delivered:
-		return verdictSent
-	case line.Retry:
+	case retry:
 		return verdictRetry
 	}
 	return verdictRejected
