@@ -221,7 +221,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		return err
 	}
 	met, err := metrics.New(ctx, metrics.Options{DB: metDB, Bus: metBus, Logger: log.With("service", "metrics"),
-		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"]})
+		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"], Campaign: conns["campaign"]})
 	if err != nil {
 		return err
 	}
