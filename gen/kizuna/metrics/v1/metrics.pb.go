@@ -683,7 +683,7 @@ type AnalyzeConversionRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Control *ConversionCounts      `protobuf:"bytes,1,opt,name=control,proto3" json:"control,omitempty"`
 	Variant *ConversionCounts      `protobuf:"bytes,2,opt,name=variant,proto3" json:"variant,omitempty"`
-	// Significance level; 0.05 when unset.
+	// Significance level; 0.05 when unset, else above 0 and below 1.
 	Alpha         float64 `protobuf:"fixed64,3,opt,name=alpha,proto3" json:"alpha,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -795,21 +795,29 @@ func (x *Interval) GetHigh() float64 {
 
 // AnalyzeConversionResponse holds the frequentist and Bayesian answers.
 type AnalyzeConversionResponse struct {
-	state                    protoimpl.MessageState `protogen:"open.v1"`
-	ControlRate              float64                `protobuf:"fixed64,1,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
-	VariantRate              float64                `protobuf:"fixed64,2,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
-	AbsoluteLift             float64                `protobuf:"fixed64,3,opt,name=absolute_lift,json=absoluteLift,proto3" json:"absolute_lift,omitempty"`
-	AbsoluteLiftInterval     *Interval              `protobuf:"bytes,4,opt,name=absolute_lift_interval,json=absoluteLiftInterval,proto3" json:"absolute_lift_interval,omitempty"`
-	RelativeLift             float64                `protobuf:"fixed64,5,opt,name=relative_lift,json=relativeLift,proto3" json:"relative_lift,omitempty"`
-	RelativeLiftInterval     *Interval              `protobuf:"bytes,6,opt,name=relative_lift_interval,json=relativeLiftInterval,proto3" json:"relative_lift_interval,omitempty"`
-	Z                        float64                `protobuf:"fixed64,7,opt,name=z,proto3" json:"z,omitempty"`
-	PValue                   float64                `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
-	Significant              bool                   `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
-	ProbabilityVariantBetter float64                `protobuf:"fixed64,10,opt,name=probability_variant_better,json=probabilityVariantBetter,proto3" json:"probability_variant_better,omitempty"`
-	ExpectedLossVariant      float64                `protobuf:"fixed64,11,opt,name=expected_loss_variant,json=expectedLossVariant,proto3" json:"expected_loss_variant,omitempty"`
-	ExpectedLossControl      float64                `protobuf:"fixed64,12,opt,name=expected_loss_control,json=expectedLossControl,proto3" json:"expected_loss_control,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ControlRate float64                `protobuf:"fixed64,1,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
+	VariantRate float64                `protobuf:"fixed64,2,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
+	// variant - control, with its Wald interval (unpooled standard error)
+	// clipped to [-1, 1].
+	AbsoluteLift         float64   `protobuf:"fixed64,3,opt,name=absolute_lift,json=absoluteLift,proto3" json:"absolute_lift,omitempty"`
+	AbsoluteLiftInterval *Interval `protobuf:"bytes,4,opt,name=absolute_lift_interval,json=absoluteLiftInterval,proto3" json:"absolute_lift_interval,omitempty"`
+	// variant/control - 1, with the delta-method interval of the log ratio,
+	// exponentiated (asymmetric, above -100 %). GrowthBook instead applies
+	// the delta method to the ratio itself with a t-test; the two agree for
+	// large samples, the log form keeps the interval's lower end above
+	// -100 %. Absent when either rate is 0 (relative_lift_unavailable_reason).
+	RelativeLift                  *float64  `protobuf:"fixed64,5,opt,name=relative_lift,json=relativeLift,proto3,oneof" json:"relative_lift,omitempty"`
+	RelativeLiftInterval          *Interval `protobuf:"bytes,6,opt,name=relative_lift_interval,json=relativeLiftInterval,proto3" json:"relative_lift_interval,omitempty"`
+	RelativeLiftUnavailableReason string    `protobuf:"bytes,13,opt,name=relative_lift_unavailable_reason,json=relativeLiftUnavailableReason,proto3" json:"relative_lift_unavailable_reason,omitempty"`
+	Z                             float64   `protobuf:"fixed64,7,opt,name=z,proto3" json:"z,omitempty"`
+	PValue                        float64   `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Significant                   bool      `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
+	ProbabilityVariantBetter      float64   `protobuf:"fixed64,10,opt,name=probability_variant_better,json=probabilityVariantBetter,proto3" json:"probability_variant_better,omitempty"`
+	ExpectedLossVariant           float64   `protobuf:"fixed64,11,opt,name=expected_loss_variant,json=expectedLossVariant,proto3" json:"expected_loss_variant,omitempty"`
+	ExpectedLossControl           float64   `protobuf:"fixed64,12,opt,name=expected_loss_control,json=expectedLossControl,proto3" json:"expected_loss_control,omitempty"`
+	unknownFields                 protoimpl.UnknownFields
+	sizeCache                     protoimpl.SizeCache
 }
 
 func (x *AnalyzeConversionResponse) Reset() {
@@ -871,8 +879,8 @@ func (x *AnalyzeConversionResponse) GetAbsoluteLiftInterval() *Interval {
 }
 
 func (x *AnalyzeConversionResponse) GetRelativeLift() float64 {
-	if x != nil {
-		return x.RelativeLift
+	if x != nil && x.RelativeLift != nil {
+		return *x.RelativeLift
 	}
 	return 0
 }
@@ -882,6 +890,13 @@ func (x *AnalyzeConversionResponse) GetRelativeLiftInterval() *Interval {
 		return x.RelativeLiftInterval
 	}
 	return nil
+}
+
+func (x *AnalyzeConversionResponse) GetRelativeLiftUnavailableReason() string {
+	if x != nil {
+		return x.RelativeLiftUnavailableReason
+	}
+	return ""
 }
 
 func (x *AnalyzeConversionResponse) GetZ() float64 {
@@ -1730,21 +1745,23 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05alpha\x18\x03 \x01(\x01R\x05alpha\"0\n" +
 	"\bInterval\x12\x10\n" +
 	"\x03low\x18\x01 \x01(\x01R\x03low\x12\x12\n" +
-	"\x04high\x18\x02 \x01(\x01R\x04high\"\xc0\x04\n" +
+	"\x04high\x18\x02 \x01(\x01R\x04high\"\xa0\x05\n" +
 	"\x19AnalyzeConversionResponse\x12!\n" +
 	"\fcontrol_rate\x18\x01 \x01(\x01R\vcontrolRate\x12!\n" +
 	"\fvariant_rate\x18\x02 \x01(\x01R\vvariantRate\x12#\n" +
 	"\rabsolute_lift\x18\x03 \x01(\x01R\fabsoluteLift\x12Q\n" +
-	"\x16absolute_lift_interval\x18\x04 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14absoluteLiftInterval\x12#\n" +
-	"\rrelative_lift\x18\x05 \x01(\x01R\frelativeLift\x12Q\n" +
-	"\x16relative_lift_interval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14relativeLiftInterval\x12\f\n" +
+	"\x16absolute_lift_interval\x18\x04 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14absoluteLiftInterval\x12(\n" +
+	"\rrelative_lift\x18\x05 \x01(\x01H\x00R\frelativeLift\x88\x01\x01\x12Q\n" +
+	"\x16relative_lift_interval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14relativeLiftInterval\x12G\n" +
+	" relative_lift_unavailable_reason\x18\r \x01(\tR\x1drelativeLiftUnavailableReason\x12\f\n" +
 	"\x01z\x18\a \x01(\x01R\x01z\x12\x17\n" +
 	"\ap_value\x18\b \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\t \x01(\bR\vsignificant\x12<\n" +
 	"\x1aprobability_variant_better\x18\n" +
 	" \x01(\x01R\x18probabilityVariantBetter\x122\n" +
 	"\x15expected_loss_variant\x18\v \x01(\x01R\x13expectedLossVariant\x122\n" +
-	"\x15expected_loss_control\x18\f \x01(\x01R\x13expectedLossControl\"M\n" +
+	"\x15expected_loss_control\x18\f \x01(\x01R\x13expectedLossControlB\x10\n" +
+	"\x0e_relative_lift\"M\n" +
 	"\x11ComputeNpsRequest\x12\x18\n" +
 	"\aanswers\x18\x01 \x03(\x05R\aanswers\x12\x1e\n" +
 	"\n" +
@@ -2014,6 +2031,7 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 	}
 	file_kizuna_metrics_v1_dashboards_proto_init()
 	file_kizuna_metrics_v1_results_proto_init()
+	file_kizuna_metrics_v1_metrics_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -97,9 +97,7 @@ func (s *Server) results(ctx context.Context, field, id string, alpha float64, b
 	if alpha == 0 {
 		alpha = 0.05
 	}
-	if !(alpha > 0 && alpha < 1) {
-		v.Addf("alpha", "%v, want 0 < alpha < 1", alpha)
-	}
+	checkLevel(v, "alpha", alpha)
 	kinds := 0
 	if len(bd.GetSegmentIds()) > 0 {
 		kinds++
