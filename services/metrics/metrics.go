@@ -69,6 +69,7 @@ type Service struct {
 	logger *slog.Logger
 	store  *store.Store
 	server *api.Server
+	inits  *api.Initiatives
 }
 
 // New migrates the database and builds the service. It starts nothing; Run
@@ -109,12 +110,14 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		logger: opts.Logger,
 		store:  st,
 		server: srv,
+		inits:  api.NewInitiatives(st, calc, srv, opts.Now),
 	}, nil
 }
 
-// Register adds MetricsService to srv.
+// Register adds MetricsService and InitiativeService to srv.
 func (s *Service) Register(srv *grpc.Server) {
 	s.server.Register(srv)
+	s.inits.Register(srv)
 }
 
 // Run consumes the events stream with the
