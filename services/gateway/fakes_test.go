@@ -481,3 +481,27 @@ func (s *syncBuffer) lines(t testing.TB) []map[string]any {
 	}
 	return out
 }
+
+// fakeResults is the read-out GetJourneyResults and GetCampaignResults
+// answer: a holdout control and variant B whose relative lift is
+// undefined (zero control rate).
+var fakeResults = &metricsv1.Results{
+	Control: "holdout", GoalEvent: "Order Completed", Alpha: 0.05,
+	Variants: []*metricsv1.VariantResult{
+		{Name: "holdout", Exposed: 200, Converted: 0, ConversionRate: 0},
+		{Name: "B", Exposed: 800, Converted: 40, ConversionRate: 0.05, Revenue: 40000, RevenuePerExposed: 50,
+			Lift: &metricsv1.Lift{Absolute: 0.05, CiLow: 0.035, CiHigh: 0.065, PValue: 0.001, ProbabilityToBeatControl: 0.999,
+				ExpectedLoss: 0.0001, RelativeUnavailableReason: "undefined: a conversion rate of 0 in the control or this arm"}},
+	},
+	Srm: &metricsv1.Srm{PValue: 0.9, Warning: false},
+}
+
+func (f *fakeMetrics) GetJourneyResults(ctx context.Context, req *metricsv1.GetJourneyResultsRequest) (*metricsv1.GetJourneyResultsResponse, error) {
+	f.rec.record(ctx, "GetJourneyResults", req)
+	return &metricsv1.GetJourneyResultsResponse{Results: fakeResults}, nil
+}
+
+func (f *fakeMetrics) GetCampaignResults(ctx context.Context, req *metricsv1.GetCampaignResultsRequest) (*metricsv1.GetCampaignResultsResponse, error) {
+	f.rec.record(ctx, "GetCampaignResults", req)
+	return &metricsv1.GetCampaignResultsResponse{Results: fakeResults}, nil
+}

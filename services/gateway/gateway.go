@@ -185,6 +185,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		{"MetricsService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return metricsv1.RegisterMetricsServiceHandlerClient(ctx, mux, metricsv1.NewMetricsServiceClient(opts.Metrics))
 		}},
+		{"InitiativeService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return metricsv1.RegisterInitiativeServiceHandlerClient(ctx, mux, metricsv1.NewInitiativeServiceClient(opts.Metrics))
+		}},
 		{"CampaignService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return campaignv1.RegisterCampaignServiceHandlerClient(ctx, mux, campaignv1.NewCampaignServiceClient(opts.Campaign))
 		}},

@@ -81,6 +81,10 @@ func TestRoutesReachEveryService(t *testing.T) {
 			&segmentationv1.ListSegmentsRequest{PageSize: 5, PageToken: "abc"}, map[string]any{"segments": []any{}, "nextPageToken": ""}},
 		{"metrics", http.MethodGet, "/v1/kpis", "", true, "ListKpis",
 			&metricsv1.ListKpisRequest{}, map[string]any{"kpis": []any{}}},
+		{"journey results", http.MethodGet, "/v1/journeys/jny_1/results?alpha=0.1&breakdown.rfm=true", "", true, "GetJourneyResults",
+			&metricsv1.GetJourneyResultsRequest{JourneyId: "jny_1", Alpha: 0.1, Breakdown: &metricsv1.Breakdown{Rfm: true}}, nil},
+		{"campaign results", http.MethodGet, "/v1/campaigns/cmp_9/results", "", true, "GetCampaignResults",
+			&metricsv1.GetCampaignResultsRequest{CampaignId: "cmp_9"}, nil},
 		{"campaigns", http.MethodGet, "/v1/campaigns/cmp_9", "", true, "GetCampaign",
 			&campaignv1.GetCampaignRequest{CampaignId: "cmp_9"}, nil},
 		{"channels", http.MethodGet, "/v1/channels?pageSize=10", "", true, "ListChannels",
@@ -203,6 +207,7 @@ func TestOpenAPI(t *testing.T) {
 		"/v1/channels", "/v1/channels/{channelId}", "/v1/channels/{channelId}/line:webhook",
 		"/v1/journeys", "/v1/journeys/{journeyId}", "/v1/customers/{customerId}/journeys",
 		"/v1/customers/{customerId}/consents", "/v1/unsubscribe",
+		"/v1/journeys/{journeyId}/results", "/v1/campaigns/{campaignId}/results",
 	} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("paths lack %s", p)
@@ -473,5 +478,44 @@ func TestBackendDownIsPlainUnavailable(t *testing.T) {
 	}
 	if !logged {
 		t.Errorf("no log line with the dial error in %v", e.logs.lines(t))
+	}
+}
+
+// TestResultsJSON pins the REST shape of a results read-out, the names
+// the issue's contract and the console use: the Results object itself (not
+// wrapped), lift fields in camelCase, and an undefined relative lift left
+// out with its reason rather than "NaN".
+func TestResultsJSON(t *testing.T) {
+	e := newEnv(t)
+	res := e.do(t, http.MethodGet, "/v1/journeys/jny_1/results", nil, map[string]string{"Authorization": bearer(testKey)})
+	if res.status != http.StatusOK {
+		t.Fatalf("status = %d, body %s", res.status, res.body)
+	}
+	var got struct {
+		Variants []map[string]any `json:"variants"`
+		Srm      map[string]any   `json:"srm"`
+	}
+	if err := json.Unmarshal(res.body, &got); err != nil {
+		t.Fatalf("body %s: %v", res.body, err)
+	}
+	if len(got.Variants) != 2 || got.Srm["pValue"] != 0.9 || got.Srm["warning"] != false {
+		t.Fatalf("body %s", res.body)
+	}
+	for _, k := range []string{"name", "exposed", "converted", "conversionRate", "revenue", "revenuePerExposed"} {
+		if _, ok := got.Variants[1][k]; !ok {
+			t.Errorf("variant lacks %q: %v", k, got.Variants[1])
+		}
+	}
+	lift, _ := got.Variants[1]["lift"].(map[string]any)
+	for _, k := range []string{"absolute", "ciLow", "ciHigh", "pValue", "probabilityToBeatControl", "expectedLoss", "relativeUnavailableReason"} {
+		if _, ok := lift[k]; !ok {
+			t.Errorf("lift lacks %q: %v", k, lift)
+		}
+	}
+	if _, ok := lift["relative"]; ok {
+		t.Errorf("undefined relative lift present: %v", lift["relative"])
+	}
+	if l := got.Variants[0]["lift"]; l != nil {
+		t.Errorf("control has a lift: %v", got.Variants[0]["lift"])
 	}
 }

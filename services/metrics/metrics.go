@@ -54,6 +54,11 @@ type Options struct {
 	// caller's authorization, for the workspace time zone calendar buckets
 	// are cut in; without it they are UTC unless a request names a zone.
 	Ingestion grpc.ClientConnInterface
+	// Campaign, optional, is a connection to the campaign service
+	// forwarding the caller's authorization, for the journeys' experiment
+	// designs (holdout, variants, goal) behind GetJourneyResults and
+	// GetCampaignResults; without it those answer Unimplemented.
+	Campaign grpc.ClientConnInterface
 	// Now defaults to time.Now; tests fix it.
 	Now func() time.Time
 }
@@ -64,6 +69,7 @@ type Service struct {
 	logger *slog.Logger
 	store  *store.Store
 	server *api.Server
+	inits  *api.Initiatives
 }
 
 // New migrates the database and builds the service. It starts nothing; Run
@@ -96,17 +102,22 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	calc := kpi.NewCalculator(st, segs, opts.Now)
 	srv := api.NewServer(calc, st, opts.Now)
 	srv.EnableDashboards(api.Dashboards{Store: st, Segments: segs, Zones: api.NewWorkspaceZones(opts.Ingestion)})
+	if opts.Campaign != nil {
+		srv.EnableResults(api.NewExperiments(st, opts.Campaign, opts.Segmentation))
+	}
 	return &Service{
 		bus:    opts.Bus,
 		logger: opts.Logger,
 		store:  st,
 		server: srv,
+		inits:  api.NewInitiatives(st, calc, srv, opts.Now),
 	}, nil
 }
 
-// Register adds MetricsService to srv.
+// Register adds MetricsService and InitiativeService to srv.
 func (s *Service) Register(srv *grpc.Server) {
 	s.server.Register(srv)
+	s.inits.Register(srv)
 }
 
 // Run consumes the events stream with the
@@ -143,7 +154,8 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// handleSend records a journey send outcome for the message KPIs; campaign
+// handleSend records a journey send outcome: the exposure it is, for
+// experiment results, and the send, for the message KPIs. Campaign
 // deliveries, which share the stream, are skipped.
 func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
 	if !strings.HasPrefix(m.MsgID, ledger.SendIDPrefix) {
@@ -153,6 +165,17 @@ func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
 	if err := m.Unmarshal(&out); err != nil {
 		s.drop(ctx, m, err)
 		return nil
+	}
+	// An experiment's exposure (holdout skips included) and the send
+	// itself, for the message KPIs, are recorded independently: both
+	// writes are idempotent, so a retry after either fails is harmless.
+	if e, ok, err := ledger.ExposureFromProto(&out); err != nil {
+		s.drop(ctx, m, err)
+		return nil
+	} else if ok {
+		if err := s.store.ApplyExposure(ctx, e); err != nil {
+			return err
+		}
 	}
 	sd, ok, err := ledger.SendFromProto(&out)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	metricsv1 "github.com/kizuna/kizuna/gen/kizuna/metrics/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
@@ -117,6 +118,7 @@ type env struct {
 	bus      *bus.Bus
 	client   metricsv1.MetricsServiceClient
 	segments *fakeSegments
+	campaign *fakeCampaign
 }
 
 // busBackend connects a Bus for a test; each gets fresh streams.
@@ -124,9 +126,12 @@ type busBackend func(t testing.TB) *bus.Bus
 
 func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 	t.Helper()
+	camp := &fakeCampaign{}
 	segAddr := grpctest.Start(t, func(s *grpc.Server) {
 		segmentationv1.RegisterSegmentServiceServer(s, segs)
 		ingestionv1.RegisterWorkspaceServiceServer(s, fakeWorkspaces{wsB: "Asia/Tokyo"}.server())
+		campaignv1.RegisterJourneyServiceServer(s, camp)
+		campaignv1.RegisterCampaignServiceServer(s, camp)
 	}, grpctest.WithVerifier(keys))
 	peers := grpctest.Dial(t, segAddr)
 	svc, err := metrics.New(context.Background(), metrics.Options{
@@ -134,6 +139,7 @@ func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 		Bus:          b,
 		Segmentation: peers,
 		Ingestion:    peers,
+		Campaign:     peers,
 		Logger:       slog.New(slog.DiscardHandler),
 		Now:          func() time.Time { return day(365) },
 	})
@@ -150,7 +156,7 @@ func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 		}
 	})
 	addr := grpctest.Start(t, svc.Register, grpctest.WithVerifier(keys))
-	return &env{bus: b, client: metricsv1.NewMetricsServiceClient(grpctest.Dial(t, addr)), segments: segs}
+	return &env{bus: b, client: metricsv1.NewMetricsServiceClient(grpctest.Dial(t, addr)), segments: segs, campaign: camp}
 }
 
 // publish sends m with a workspace-qualified message id: JetStream

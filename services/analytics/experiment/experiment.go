@@ -60,7 +60,11 @@ type ProportionTest struct {
 	// RelativeLift is VariantRate/ControlRate - 1. Its interval is the
 	// delta-method interval for log(VariantRate/ControlRate),
 	// exponentiated, which stays asymmetric and above -100% as it should.
-	// Both are NaN when either rate is 0.
+	// GrowthBook's frequentist engine instead applies the delta method to
+	// the ratio itself (a symmetric interval around the relative lift,
+	// judged with a t-test); both agree for large samples, and the log
+	// form cannot report a lower end below -100%. Both are NaN when either
+	// rate is 0: callers show them as absent, with the reason.
 	RelativeLift float64
 	RelativeCI   Interval
 	// Z uses the pooled standard error, as the null hypothesis of equal

@@ -24,7 +24,7 @@ gateway ingestion segmentation metrics campaign
 
 {{/* The services each component calls. */}}
 {{- define "kizuna.calls" -}}
-{{- get (dict "gateway" "ingestion segmentation metrics campaign" "ingestion" "" "segmentation" "ingestion" "metrics" "ingestion segmentation" "campaign" "ingestion segmentation") . -}}
+{{- get (dict "gateway" "ingestion segmentation metrics campaign" "ingestion" "" "segmentation" "ingestion" "metrics" "ingestion segmentation campaign" "campaign" "ingestion segmentation") . -}}
 {{- end -}}
 
 {{/* Labels on every object. Call with (dict "root" $ "component" name). */}}

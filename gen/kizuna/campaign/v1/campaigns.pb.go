@@ -285,8 +285,11 @@ type Campaign struct {
 	DeliveryCounts  *DeliveryCounts        `protobuf:"bytes,7,opt,name=delivery_counts,json=deliveryCounts,proto3" json:"delivery_counts,omitempty"`
 	CreateTime      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	LaunchTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=launch_time,json=launchTime,proto3" json:"launch_time,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Output only: the broadcast journey the campaign was launched as (empty
+	// before launch); its sends, exposures and results are the campaign's.
+	JourneyId     string `protobuf:"bytes,10,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Campaign) Reset() {
@@ -389,6 +392,13 @@ func (x *Campaign) GetLaunchTime() *timestamppb.Timestamp {
 		return x.LaunchTime
 	}
 	return nil
+}
+
+func (x *Campaign) GetJourneyId() string {
+	if x != nil {
+		return x.JourneyId
+	}
+	return ""
 }
 
 type isCampaign_Channel interface {
@@ -1025,7 +1035,7 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x12\n" +
 	"\x04sent\x18\x03 \x01(\x03R\x04sent\x12\x16\n" +
-	"\x06failed\x18\x04 \x01(\x03R\x06failed\"\xe3\x03\n" +
+	"\x06failed\x18\x04 \x01(\x03R\x06failed\"\x82\x04\n" +
 	"\bCampaign\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12!\n" +
@@ -1039,7 +1049,10 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vlaunch_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"launchTimeB\t\n" +
+	"launchTime\x12\x1d\n" +
+	"\n" +
+	"journey_id\x18\n" +
+	" \x01(\tR\tjourneyIdB\t\n" +
 	"\achannel\"Q\n" +
 	"\x15CreateCampaignRequest\x128\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1c.kizuna.campaign.v1.CampaignR\bcampaign\"R\n" +

@@ -683,7 +683,7 @@ type AnalyzeConversionRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Control *ConversionCounts      `protobuf:"bytes,1,opt,name=control,proto3" json:"control,omitempty"`
 	Variant *ConversionCounts      `protobuf:"bytes,2,opt,name=variant,proto3" json:"variant,omitempty"`
-	// Significance level; 0.05 when unset.
+	// Significance level; 0.05 when unset, else above 0 and below 1.
 	Alpha         float64 `protobuf:"fixed64,3,opt,name=alpha,proto3" json:"alpha,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -795,21 +795,29 @@ func (x *Interval) GetHigh() float64 {
 
 // AnalyzeConversionResponse holds the frequentist and Bayesian answers.
 type AnalyzeConversionResponse struct {
-	state                    protoimpl.MessageState `protogen:"open.v1"`
-	ControlRate              float64                `protobuf:"fixed64,1,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
-	VariantRate              float64                `protobuf:"fixed64,2,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
-	AbsoluteLift             float64                `protobuf:"fixed64,3,opt,name=absolute_lift,json=absoluteLift,proto3" json:"absolute_lift,omitempty"`
-	AbsoluteLiftInterval     *Interval              `protobuf:"bytes,4,opt,name=absolute_lift_interval,json=absoluteLiftInterval,proto3" json:"absolute_lift_interval,omitempty"`
-	RelativeLift             float64                `protobuf:"fixed64,5,opt,name=relative_lift,json=relativeLift,proto3" json:"relative_lift,omitempty"`
-	RelativeLiftInterval     *Interval              `protobuf:"bytes,6,opt,name=relative_lift_interval,json=relativeLiftInterval,proto3" json:"relative_lift_interval,omitempty"`
-	Z                        float64                `protobuf:"fixed64,7,opt,name=z,proto3" json:"z,omitempty"`
-	PValue                   float64                `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
-	Significant              bool                   `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
-	ProbabilityVariantBetter float64                `protobuf:"fixed64,10,opt,name=probability_variant_better,json=probabilityVariantBetter,proto3" json:"probability_variant_better,omitempty"`
-	ExpectedLossVariant      float64                `protobuf:"fixed64,11,opt,name=expected_loss_variant,json=expectedLossVariant,proto3" json:"expected_loss_variant,omitempty"`
-	ExpectedLossControl      float64                `protobuf:"fixed64,12,opt,name=expected_loss_control,json=expectedLossControl,proto3" json:"expected_loss_control,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ControlRate float64                `protobuf:"fixed64,1,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
+	VariantRate float64                `protobuf:"fixed64,2,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
+	// variant - control, with its Wald interval (unpooled standard error)
+	// clipped to [-1, 1].
+	AbsoluteLift         float64   `protobuf:"fixed64,3,opt,name=absolute_lift,json=absoluteLift,proto3" json:"absolute_lift,omitempty"`
+	AbsoluteLiftInterval *Interval `protobuf:"bytes,4,opt,name=absolute_lift_interval,json=absoluteLiftInterval,proto3" json:"absolute_lift_interval,omitempty"`
+	// variant/control - 1, with the delta-method interval of the log ratio,
+	// exponentiated (asymmetric, above -100 %). GrowthBook instead applies
+	// the delta method to the ratio itself with a t-test; the two agree for
+	// large samples, the log form keeps the interval's lower end above
+	// -100 %. Absent when either rate is 0 (relative_lift_unavailable_reason).
+	RelativeLift                  *float64  `protobuf:"fixed64,5,opt,name=relative_lift,json=relativeLift,proto3,oneof" json:"relative_lift,omitempty"`
+	RelativeLiftInterval          *Interval `protobuf:"bytes,6,opt,name=relative_lift_interval,json=relativeLiftInterval,proto3" json:"relative_lift_interval,omitempty"`
+	RelativeLiftUnavailableReason string    `protobuf:"bytes,13,opt,name=relative_lift_unavailable_reason,json=relativeLiftUnavailableReason,proto3" json:"relative_lift_unavailable_reason,omitempty"`
+	Z                             float64   `protobuf:"fixed64,7,opt,name=z,proto3" json:"z,omitempty"`
+	PValue                        float64   `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	Significant                   bool      `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
+	ProbabilityVariantBetter      float64   `protobuf:"fixed64,10,opt,name=probability_variant_better,json=probabilityVariantBetter,proto3" json:"probability_variant_better,omitempty"`
+	ExpectedLossVariant           float64   `protobuf:"fixed64,11,opt,name=expected_loss_variant,json=expectedLossVariant,proto3" json:"expected_loss_variant,omitempty"`
+	ExpectedLossControl           float64   `protobuf:"fixed64,12,opt,name=expected_loss_control,json=expectedLossControl,proto3" json:"expected_loss_control,omitempty"`
+	unknownFields                 protoimpl.UnknownFields
+	sizeCache                     protoimpl.SizeCache
 }
 
 func (x *AnalyzeConversionResponse) Reset() {
@@ -871,8 +879,8 @@ func (x *AnalyzeConversionResponse) GetAbsoluteLiftInterval() *Interval {
 }
 
 func (x *AnalyzeConversionResponse) GetRelativeLift() float64 {
-	if x != nil {
-		return x.RelativeLift
+	if x != nil && x.RelativeLift != nil {
+		return *x.RelativeLift
 	}
 	return 0
 }
@@ -882,6 +890,13 @@ func (x *AnalyzeConversionResponse) GetRelativeLiftInterval() *Interval {
 		return x.RelativeLiftInterval
 	}
 	return nil
+}
+
+func (x *AnalyzeConversionResponse) GetRelativeLiftUnavailableReason() string {
+	if x != nil {
+		return x.RelativeLiftUnavailableReason
+	}
+	return ""
 }
 
 func (x *AnalyzeConversionResponse) GetZ() float64 {
@@ -1672,7 +1687,7 @@ var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\"\xb9\x01\n" +
+	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\x1a\x1fkizuna/metrics/v1/results.proto\"\xb9\x01\n" +
 	"\x14ComputeMetricRequest\x12\x10\n" +
 	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x1d\n" +
 	"\n" +
@@ -1730,21 +1745,23 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05alpha\x18\x03 \x01(\x01R\x05alpha\"0\n" +
 	"\bInterval\x12\x10\n" +
 	"\x03low\x18\x01 \x01(\x01R\x03low\x12\x12\n" +
-	"\x04high\x18\x02 \x01(\x01R\x04high\"\xc0\x04\n" +
+	"\x04high\x18\x02 \x01(\x01R\x04high\"\xa0\x05\n" +
 	"\x19AnalyzeConversionResponse\x12!\n" +
 	"\fcontrol_rate\x18\x01 \x01(\x01R\vcontrolRate\x12!\n" +
 	"\fvariant_rate\x18\x02 \x01(\x01R\vvariantRate\x12#\n" +
 	"\rabsolute_lift\x18\x03 \x01(\x01R\fabsoluteLift\x12Q\n" +
-	"\x16absolute_lift_interval\x18\x04 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14absoluteLiftInterval\x12#\n" +
-	"\rrelative_lift\x18\x05 \x01(\x01R\frelativeLift\x12Q\n" +
-	"\x16relative_lift_interval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14relativeLiftInterval\x12\f\n" +
+	"\x16absolute_lift_interval\x18\x04 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14absoluteLiftInterval\x12(\n" +
+	"\rrelative_lift\x18\x05 \x01(\x01H\x00R\frelativeLift\x88\x01\x01\x12Q\n" +
+	"\x16relative_lift_interval\x18\x06 \x01(\v2\x1b.kizuna.metrics.v1.IntervalR\x14relativeLiftInterval\x12G\n" +
+	" relative_lift_unavailable_reason\x18\r \x01(\tR\x1drelativeLiftUnavailableReason\x12\f\n" +
 	"\x01z\x18\a \x01(\x01R\x01z\x12\x17\n" +
 	"\ap_value\x18\b \x01(\x01R\x06pValue\x12 \n" +
 	"\vsignificant\x18\t \x01(\bR\vsignificant\x12<\n" +
 	"\x1aprobability_variant_better\x18\n" +
 	" \x01(\x01R\x18probabilityVariantBetter\x122\n" +
 	"\x15expected_loss_variant\x18\v \x01(\x01R\x13expectedLossVariant\x122\n" +
-	"\x15expected_loss_control\x18\f \x01(\x01R\x13expectedLossControl\"M\n" +
+	"\x15expected_loss_control\x18\f \x01(\x01R\x13expectedLossControlB\x10\n" +
+	"\x0e_relative_lift\"M\n" +
 	"\x11ComputeNpsRequest\x12\x18\n" +
 	"\aanswers\x18\x01 \x03(\x05R\aanswers\x12\x1e\n" +
 	"\n" +
@@ -1807,13 +1824,15 @@ const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\x05alpha\x18\x04 \x01(\x01R\x05alpha\x12\x14\n" +
 	"\x05power\x18\x05 \x01(\x01R\x05power\"D\n" +
 	"\x16PlanSampleSizeResponse\x12*\n" +
-	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\xc0\x1a\n" +
+	"\x11customers_per_arm\x18\x01 \x01(\x03R\x0fcustomersPerArm2\x8f\x1d\n" +
 	"\x0eMetricsService\x12\x82\x01\n" +
 	"\rComputeMetric\x12'.kizuna.metrics.v1.ComputeMetricRequest\x1a(.kizuna.metrics.v1.ComputeMetricResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/metrics:compute\x12e\n" +
 	"\x06FitClv\x12 .kizuna.metrics.v1.FitClvRequest\x1a!.kizuna.metrics.v1.FitClvResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/clv:fit\x12u\n" +
 	"\n" +
 	"PredictClv\x12$.kizuna.metrics.v1.PredictClvRequest\x1a%.kizuna.metrics.v1.PredictClvResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/clv:predict\x12\x90\x01\n" +
-	"\x0ePlanSampleSize\x12(.kizuna.metrics.v1.PlanSampleSizeRequest\x1a).kizuna.metrics.v1.PlanSampleSizeResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/experiments:planSampleSize\x12\x9c\x01\n" +
+	"\x0ePlanSampleSize\x12(.kizuna.metrics.v1.PlanSampleSizeRequest\x1a).kizuna.metrics.v1.PlanSampleSizeResponse\")\x82\xd3\xe4\x93\x02#:\x01*\"\x1e/v1/experiments:planSampleSize\x12\xa2\x01\n" +
+	"\x11GetJourneyResults\x12+.kizuna.metrics.v1.GetJourneyResultsRequest\x1a,.kizuna.metrics.v1.GetJourneyResultsResponse\"2\x82\xd3\xe4\x93\x02,b\aresults\x12!/v1/journeys/{journey_id}/results\x12\xa7\x01\n" +
+	"\x12GetCampaignResults\x12,.kizuna.metrics.v1.GetCampaignResultsRequest\x1a-.kizuna.metrics.v1.GetCampaignResultsResponse\"4\x82\xd3\xe4\x93\x02.b\aresults\x12#/v1/campaigns/{campaign_id}/results\x12\x9c\x01\n" +
 	"\x11AnalyzeConversion\x12+.kizuna.metrics.v1.AnalyzeConversionRequest\x1a,.kizuna.metrics.v1.AnalyzeConversionResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/experiments:analyzeConversion\x12|\n" +
 	"\n" +
 	"ComputeNps\x12$.kizuna.metrics.v1.ComputeNpsRequest\x1a%.kizuna.metrics.v1.ComputeNpsResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/surveys:computeNps\x12\x90\x01\n" +
@@ -1881,40 +1900,44 @@ var file_kizuna_metrics_v1_metrics_proto_goTypes = []any{
 	(*PlanSampleSizeRequest)(nil),         // 21: kizuna.metrics.v1.PlanSampleSizeRequest
 	(*PlanSampleSizeResponse)(nil),        // 22: kizuna.metrics.v1.PlanSampleSizeResponse
 	(*timestamppb.Timestamp)(nil),         // 23: google.protobuf.Timestamp
-	(*QueryMetricsRequest)(nil),           // 24: kizuna.metrics.v1.QueryMetricsRequest
-	(*CreateCostRequest)(nil),             // 25: kizuna.metrics.v1.CreateCostRequest
-	(*ListCostsRequest)(nil),              // 26: kizuna.metrics.v1.ListCostsRequest
-	(*DeleteCostRequest)(nil),             // 27: kizuna.metrics.v1.DeleteCostRequest
-	(*GetMetricsSettingsRequest)(nil),     // 28: kizuna.metrics.v1.GetMetricsSettingsRequest
-	(*UpdateMetricsSettingsRequest)(nil),  // 29: kizuna.metrics.v1.UpdateMetricsSettingsRequest
-	(*ListSurveyAnswersRequest)(nil),      // 30: kizuna.metrics.v1.ListSurveyAnswersRequest
-	(*ComputeFunnelRequest)(nil),          // 31: kizuna.metrics.v1.ComputeFunnelRequest
-	(*CreateKpiTreeRequest)(nil),          // 32: kizuna.metrics.v1.CreateKpiTreeRequest
-	(*GetKpiTreeRequest)(nil),             // 33: kizuna.metrics.v1.GetKpiTreeRequest
-	(*ListKpiTreesRequest)(nil),           // 34: kizuna.metrics.v1.ListKpiTreesRequest
-	(*UpdateKpiTreeRequest)(nil),          // 35: kizuna.metrics.v1.UpdateKpiTreeRequest
-	(*DeleteKpiTreeRequest)(nil),          // 36: kizuna.metrics.v1.DeleteKpiTreeRequest
-	(*EvaluateKpiTreeRequest)(nil),        // 37: kizuna.metrics.v1.EvaluateKpiTreeRequest
-	(*WhatIfKpiTreeRequest)(nil),          // 38: kizuna.metrics.v1.WhatIfKpiTreeRequest
-	(*CreateInitiativeRequest)(nil),       // 39: kizuna.metrics.v1.CreateInitiativeRequest
-	(*ListInitiativesRequest)(nil),        // 40: kizuna.metrics.v1.ListInitiativesRequest
-	(*QueryMetricsResponse)(nil),          // 41: kizuna.metrics.v1.QueryMetricsResponse
-	(*CreateCostResponse)(nil),            // 42: kizuna.metrics.v1.CreateCostResponse
-	(*ListCostsResponse)(nil),             // 43: kizuna.metrics.v1.ListCostsResponse
-	(*DeleteCostResponse)(nil),            // 44: kizuna.metrics.v1.DeleteCostResponse
-	(*GetMetricsSettingsResponse)(nil),    // 45: kizuna.metrics.v1.GetMetricsSettingsResponse
-	(*UpdateMetricsSettingsResponse)(nil), // 46: kizuna.metrics.v1.UpdateMetricsSettingsResponse
-	(*ListSurveyAnswersResponse)(nil),     // 47: kizuna.metrics.v1.ListSurveyAnswersResponse
-	(*ComputeFunnelResponse)(nil),         // 48: kizuna.metrics.v1.ComputeFunnelResponse
-	(*CreateKpiTreeResponse)(nil),         // 49: kizuna.metrics.v1.CreateKpiTreeResponse
-	(*GetKpiTreeResponse)(nil),            // 50: kizuna.metrics.v1.GetKpiTreeResponse
-	(*ListKpiTreesResponse)(nil),          // 51: kizuna.metrics.v1.ListKpiTreesResponse
-	(*UpdateKpiTreeResponse)(nil),         // 52: kizuna.metrics.v1.UpdateKpiTreeResponse
-	(*DeleteKpiTreeResponse)(nil),         // 53: kizuna.metrics.v1.DeleteKpiTreeResponse
-	(*EvaluateKpiTreeResponse)(nil),       // 54: kizuna.metrics.v1.EvaluateKpiTreeResponse
-	(*WhatIfKpiTreeResponse)(nil),         // 55: kizuna.metrics.v1.WhatIfKpiTreeResponse
-	(*CreateInitiativeResponse)(nil),      // 56: kizuna.metrics.v1.CreateInitiativeResponse
-	(*ListInitiativesResponse)(nil),       // 57: kizuna.metrics.v1.ListInitiativesResponse
+	(*GetJourneyResultsRequest)(nil),      // 24: kizuna.metrics.v1.GetJourneyResultsRequest
+	(*GetCampaignResultsRequest)(nil),     // 25: kizuna.metrics.v1.GetCampaignResultsRequest
+	(*QueryMetricsRequest)(nil),           // 26: kizuna.metrics.v1.QueryMetricsRequest
+	(*CreateCostRequest)(nil),             // 27: kizuna.metrics.v1.CreateCostRequest
+	(*ListCostsRequest)(nil),              // 28: kizuna.metrics.v1.ListCostsRequest
+	(*DeleteCostRequest)(nil),             // 29: kizuna.metrics.v1.DeleteCostRequest
+	(*GetMetricsSettingsRequest)(nil),     // 30: kizuna.metrics.v1.GetMetricsSettingsRequest
+	(*UpdateMetricsSettingsRequest)(nil),  // 31: kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	(*ListSurveyAnswersRequest)(nil),      // 32: kizuna.metrics.v1.ListSurveyAnswersRequest
+	(*ComputeFunnelRequest)(nil),          // 33: kizuna.metrics.v1.ComputeFunnelRequest
+	(*CreateKpiTreeRequest)(nil),          // 34: kizuna.metrics.v1.CreateKpiTreeRequest
+	(*GetKpiTreeRequest)(nil),             // 35: kizuna.metrics.v1.GetKpiTreeRequest
+	(*ListKpiTreesRequest)(nil),           // 36: kizuna.metrics.v1.ListKpiTreesRequest
+	(*UpdateKpiTreeRequest)(nil),          // 37: kizuna.metrics.v1.UpdateKpiTreeRequest
+	(*DeleteKpiTreeRequest)(nil),          // 38: kizuna.metrics.v1.DeleteKpiTreeRequest
+	(*EvaluateKpiTreeRequest)(nil),        // 39: kizuna.metrics.v1.EvaluateKpiTreeRequest
+	(*WhatIfKpiTreeRequest)(nil),          // 40: kizuna.metrics.v1.WhatIfKpiTreeRequest
+	(*CreateInitiativeRequest)(nil),       // 41: kizuna.metrics.v1.CreateInitiativeRequest
+	(*ListInitiativesRequest)(nil),        // 42: kizuna.metrics.v1.ListInitiativesRequest
+	(*GetJourneyResultsResponse)(nil),     // 43: kizuna.metrics.v1.GetJourneyResultsResponse
+	(*GetCampaignResultsResponse)(nil),    // 44: kizuna.metrics.v1.GetCampaignResultsResponse
+	(*QueryMetricsResponse)(nil),          // 45: kizuna.metrics.v1.QueryMetricsResponse
+	(*CreateCostResponse)(nil),            // 46: kizuna.metrics.v1.CreateCostResponse
+	(*ListCostsResponse)(nil),             // 47: kizuna.metrics.v1.ListCostsResponse
+	(*DeleteCostResponse)(nil),            // 48: kizuna.metrics.v1.DeleteCostResponse
+	(*GetMetricsSettingsResponse)(nil),    // 49: kizuna.metrics.v1.GetMetricsSettingsResponse
+	(*UpdateMetricsSettingsResponse)(nil), // 50: kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	(*ListSurveyAnswersResponse)(nil),     // 51: kizuna.metrics.v1.ListSurveyAnswersResponse
+	(*ComputeFunnelResponse)(nil),         // 52: kizuna.metrics.v1.ComputeFunnelResponse
+	(*CreateKpiTreeResponse)(nil),         // 53: kizuna.metrics.v1.CreateKpiTreeResponse
+	(*GetKpiTreeResponse)(nil),            // 54: kizuna.metrics.v1.GetKpiTreeResponse
+	(*ListKpiTreesResponse)(nil),          // 55: kizuna.metrics.v1.ListKpiTreesResponse
+	(*UpdateKpiTreeResponse)(nil),         // 56: kizuna.metrics.v1.UpdateKpiTreeResponse
+	(*DeleteKpiTreeResponse)(nil),         // 57: kizuna.metrics.v1.DeleteKpiTreeResponse
+	(*EvaluateKpiTreeResponse)(nil),       // 58: kizuna.metrics.v1.EvaluateKpiTreeResponse
+	(*WhatIfKpiTreeResponse)(nil),         // 59: kizuna.metrics.v1.WhatIfKpiTreeResponse
+	(*CreateInitiativeResponse)(nil),      // 60: kizuna.metrics.v1.CreateInitiativeResponse
+	(*ListInitiativesResponse)(nil),       // 61: kizuna.metrics.v1.ListInitiativesResponse
 }
 var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	23, // 0: kizuna.metrics.v1.ComputeMetricRequest.start_time:type_name -> google.protobuf.Timestamp
@@ -1944,54 +1967,58 @@ var file_kizuna_metrics_v1_metrics_proto_depIdxs = []int32{
 	5,  // 24: kizuna.metrics.v1.MetricsService.FitClv:input_type -> kizuna.metrics.v1.FitClvRequest
 	18, // 25: kizuna.metrics.v1.MetricsService.PredictClv:input_type -> kizuna.metrics.v1.PredictClvRequest
 	21, // 26: kizuna.metrics.v1.MetricsService.PlanSampleSize:input_type -> kizuna.metrics.v1.PlanSampleSizeRequest
-	10, // 27: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
-	13, // 28: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
-	15, // 29: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
-	2,  // 30: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
-	24, // 31: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
-	25, // 32: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
-	26, // 33: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
-	27, // 34: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
-	28, // 35: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
-	29, // 36: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
-	30, // 37: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
-	31, // 38: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
-	32, // 39: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
-	33, // 40: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
-	34, // 41: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
-	35, // 42: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
-	36, // 43: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
-	37, // 44: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
-	38, // 45: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
-	39, // 46: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
-	40, // 47: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
-	1,  // 48: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
-	8,  // 49: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
-	20, // 50: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
-	22, // 51: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
-	12, // 52: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
-	14, // 53: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
-	17, // 54: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
-	4,  // 55: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
-	41, // 56: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
-	42, // 57: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
-	43, // 58: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
-	44, // 59: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
-	45, // 60: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
-	46, // 61: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
-	47, // 62: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
-	48, // 63: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
-	49, // 64: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
-	50, // 65: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
-	51, // 66: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
-	52, // 67: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
-	53, // 68: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
-	54, // 69: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
-	55, // 70: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
-	56, // 71: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
-	57, // 72: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
-	48, // [48:73] is the sub-list for method output_type
-	23, // [23:48] is the sub-list for method input_type
+	24, // 27: kizuna.metrics.v1.MetricsService.GetJourneyResults:input_type -> kizuna.metrics.v1.GetJourneyResultsRequest
+	25, // 28: kizuna.metrics.v1.MetricsService.GetCampaignResults:input_type -> kizuna.metrics.v1.GetCampaignResultsRequest
+	10, // 29: kizuna.metrics.v1.MetricsService.AnalyzeConversion:input_type -> kizuna.metrics.v1.AnalyzeConversionRequest
+	13, // 30: kizuna.metrics.v1.MetricsService.ComputeNps:input_type -> kizuna.metrics.v1.ComputeNpsRequest
+	15, // 31: kizuna.metrics.v1.MetricsService.GetCohortRetention:input_type -> kizuna.metrics.v1.GetCohortRetentionRequest
+	2,  // 32: kizuna.metrics.v1.MetricsService.ListKpis:input_type -> kizuna.metrics.v1.ListKpisRequest
+	26, // 33: kizuna.metrics.v1.MetricsService.QueryMetrics:input_type -> kizuna.metrics.v1.QueryMetricsRequest
+	27, // 34: kizuna.metrics.v1.MetricsService.CreateCost:input_type -> kizuna.metrics.v1.CreateCostRequest
+	28, // 35: kizuna.metrics.v1.MetricsService.ListCosts:input_type -> kizuna.metrics.v1.ListCostsRequest
+	29, // 36: kizuna.metrics.v1.MetricsService.DeleteCost:input_type -> kizuna.metrics.v1.DeleteCostRequest
+	30, // 37: kizuna.metrics.v1.MetricsService.GetMetricsSettings:input_type -> kizuna.metrics.v1.GetMetricsSettingsRequest
+	31, // 38: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:input_type -> kizuna.metrics.v1.UpdateMetricsSettingsRequest
+	32, // 39: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:input_type -> kizuna.metrics.v1.ListSurveyAnswersRequest
+	33, // 40: kizuna.metrics.v1.MetricsService.ComputeFunnel:input_type -> kizuna.metrics.v1.ComputeFunnelRequest
+	34, // 41: kizuna.metrics.v1.MetricsService.CreateKpiTree:input_type -> kizuna.metrics.v1.CreateKpiTreeRequest
+	35, // 42: kizuna.metrics.v1.MetricsService.GetKpiTree:input_type -> kizuna.metrics.v1.GetKpiTreeRequest
+	36, // 43: kizuna.metrics.v1.MetricsService.ListKpiTrees:input_type -> kizuna.metrics.v1.ListKpiTreesRequest
+	37, // 44: kizuna.metrics.v1.MetricsService.UpdateKpiTree:input_type -> kizuna.metrics.v1.UpdateKpiTreeRequest
+	38, // 45: kizuna.metrics.v1.MetricsService.DeleteKpiTree:input_type -> kizuna.metrics.v1.DeleteKpiTreeRequest
+	39, // 46: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:input_type -> kizuna.metrics.v1.EvaluateKpiTreeRequest
+	40, // 47: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:input_type -> kizuna.metrics.v1.WhatIfKpiTreeRequest
+	41, // 48: kizuna.metrics.v1.MetricsService.CreateInitiative:input_type -> kizuna.metrics.v1.CreateInitiativeRequest
+	42, // 49: kizuna.metrics.v1.MetricsService.ListInitiatives:input_type -> kizuna.metrics.v1.ListInitiativesRequest
+	1,  // 50: kizuna.metrics.v1.MetricsService.ComputeMetric:output_type -> kizuna.metrics.v1.ComputeMetricResponse
+	8,  // 51: kizuna.metrics.v1.MetricsService.FitClv:output_type -> kizuna.metrics.v1.FitClvResponse
+	20, // 52: kizuna.metrics.v1.MetricsService.PredictClv:output_type -> kizuna.metrics.v1.PredictClvResponse
+	22, // 53: kizuna.metrics.v1.MetricsService.PlanSampleSize:output_type -> kizuna.metrics.v1.PlanSampleSizeResponse
+	43, // 54: kizuna.metrics.v1.MetricsService.GetJourneyResults:output_type -> kizuna.metrics.v1.GetJourneyResultsResponse
+	44, // 55: kizuna.metrics.v1.MetricsService.GetCampaignResults:output_type -> kizuna.metrics.v1.GetCampaignResultsResponse
+	12, // 56: kizuna.metrics.v1.MetricsService.AnalyzeConversion:output_type -> kizuna.metrics.v1.AnalyzeConversionResponse
+	14, // 57: kizuna.metrics.v1.MetricsService.ComputeNps:output_type -> kizuna.metrics.v1.ComputeNpsResponse
+	17, // 58: kizuna.metrics.v1.MetricsService.GetCohortRetention:output_type -> kizuna.metrics.v1.GetCohortRetentionResponse
+	4,  // 59: kizuna.metrics.v1.MetricsService.ListKpis:output_type -> kizuna.metrics.v1.ListKpisResponse
+	45, // 60: kizuna.metrics.v1.MetricsService.QueryMetrics:output_type -> kizuna.metrics.v1.QueryMetricsResponse
+	46, // 61: kizuna.metrics.v1.MetricsService.CreateCost:output_type -> kizuna.metrics.v1.CreateCostResponse
+	47, // 62: kizuna.metrics.v1.MetricsService.ListCosts:output_type -> kizuna.metrics.v1.ListCostsResponse
+	48, // 63: kizuna.metrics.v1.MetricsService.DeleteCost:output_type -> kizuna.metrics.v1.DeleteCostResponse
+	49, // 64: kizuna.metrics.v1.MetricsService.GetMetricsSettings:output_type -> kizuna.metrics.v1.GetMetricsSettingsResponse
+	50, // 65: kizuna.metrics.v1.MetricsService.UpdateMetricsSettings:output_type -> kizuna.metrics.v1.UpdateMetricsSettingsResponse
+	51, // 66: kizuna.metrics.v1.MetricsService.ListSurveyAnswers:output_type -> kizuna.metrics.v1.ListSurveyAnswersResponse
+	52, // 67: kizuna.metrics.v1.MetricsService.ComputeFunnel:output_type -> kizuna.metrics.v1.ComputeFunnelResponse
+	53, // 68: kizuna.metrics.v1.MetricsService.CreateKpiTree:output_type -> kizuna.metrics.v1.CreateKpiTreeResponse
+	54, // 69: kizuna.metrics.v1.MetricsService.GetKpiTree:output_type -> kizuna.metrics.v1.GetKpiTreeResponse
+	55, // 70: kizuna.metrics.v1.MetricsService.ListKpiTrees:output_type -> kizuna.metrics.v1.ListKpiTreesResponse
+	56, // 71: kizuna.metrics.v1.MetricsService.UpdateKpiTree:output_type -> kizuna.metrics.v1.UpdateKpiTreeResponse
+	57, // 72: kizuna.metrics.v1.MetricsService.DeleteKpiTree:output_type -> kizuna.metrics.v1.DeleteKpiTreeResponse
+	58, // 73: kizuna.metrics.v1.MetricsService.EvaluateKpiTree:output_type -> kizuna.metrics.v1.EvaluateKpiTreeResponse
+	59, // 74: kizuna.metrics.v1.MetricsService.WhatIfKpiTree:output_type -> kizuna.metrics.v1.WhatIfKpiTreeResponse
+	60, // 75: kizuna.metrics.v1.MetricsService.CreateInitiative:output_type -> kizuna.metrics.v1.CreateInitiativeResponse
+	61, // 76: kizuna.metrics.v1.MetricsService.ListInitiatives:output_type -> kizuna.metrics.v1.ListInitiativesResponse
+	50, // [50:77] is the sub-list for method output_type
+	23, // [23:50] is the sub-list for method input_type
 	23, // [23:23] is the sub-list for extension type_name
 	23, // [23:23] is the sub-list for extension extendee
 	0,  // [0:23] is the sub-list for field type_name
@@ -2003,6 +2030,8 @@ func file_kizuna_metrics_v1_metrics_proto_init() {
 		return
 	}
 	file_kizuna_metrics_v1_dashboards_proto_init()
+	file_kizuna_metrics_v1_results_proto_init()
+	file_kizuna_metrics_v1_metrics_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -143,6 +143,112 @@ func local_request_MetricsService_PlanSampleSize_0(ctx context.Context, marshale
 	return msg, metadata, err
 }
 
+var filter_MetricsService_GetJourneyResults_0 = &utilities.DoubleArray{Encoding: map[string]int{"journey_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_MetricsService_GetJourneyResults_0(ctx context.Context, marshaler runtime.Marshaler, client MetricsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetJourneyResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["journey_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "journey_id")
+	}
+	protoReq.JourneyId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "journey_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MetricsService_GetJourneyResults_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetJourneyResults(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MetricsService_GetJourneyResults_0(ctx context.Context, marshaler runtime.Marshaler, server MetricsServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetJourneyResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["journey_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "journey_id")
+	}
+	protoReq.JourneyId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "journey_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MetricsService_GetJourneyResults_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.GetJourneyResults(ctx, &protoReq)
+	return msg, metadata, err
+}
+
+var filter_MetricsService_GetCampaignResults_0 = &utilities.DoubleArray{Encoding: map[string]int{"campaign_id": 0}, Base: []int{1, 1, 0}, Check: []int{0, 1, 2}}
+
+func request_MetricsService_GetCampaignResults_0(ctx context.Context, marshaler runtime.Marshaler, client MetricsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetCampaignResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["campaign_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "campaign_id")
+	}
+	protoReq.CampaignId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "campaign_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MetricsService_GetCampaignResults_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetCampaignResults(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_MetricsService_GetCampaignResults_0(ctx context.Context, marshaler runtime.Marshaler, server MetricsServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetCampaignResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["campaign_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "campaign_id")
+	}
+	protoReq.CampaignId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "campaign_id", err)
+	}
+	if err := req.ParseForm(); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if err := runtime.PopulateQueryParameters(&protoReq, req.Form, filter_MetricsService_GetCampaignResults_0); err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.GetCampaignResults(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 func request_MetricsService_AnalyzeConversion_0(ctx context.Context, marshaler runtime.Marshaler, client MetricsServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
 		protoReq AnalyzeConversionRequest
@@ -930,6 +1036,46 @@ func RegisterMetricsServiceHandlerServer(ctx context.Context, mux *runtime.Serve
 		}
 		forward_MetricsService_PlanSampleSize_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MetricsService_GetJourneyResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kizuna.metrics.v1.MetricsService/GetJourneyResults", runtime.WithHTTPPathPattern("/v1/journeys/{journey_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MetricsService_GetJourneyResults_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MetricsService_GetJourneyResults_0(annotatedContext, mux, outboundMarshaler, w, req, response_MetricsService_GetJourneyResults_0{resp.(*GetJourneyResultsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_MetricsService_GetCampaignResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/kizuna.metrics.v1.MetricsService/GetCampaignResults", runtime.WithHTTPPathPattern("/v1/campaigns/{campaign_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_MetricsService_GetCampaignResults_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MetricsService_GetCampaignResults_0(annotatedContext, mux, outboundMarshaler, w, req, response_MetricsService_GetCampaignResults_0{resp.(*GetCampaignResultsResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_MetricsService_AnalyzeConversion_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1458,6 +1604,40 @@ func RegisterMetricsServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 		}
 		forward_MetricsService_PlanSampleSize_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_MetricsService_GetJourneyResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kizuna.metrics.v1.MetricsService/GetJourneyResults", runtime.WithHTTPPathPattern("/v1/journeys/{journey_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MetricsService_GetJourneyResults_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MetricsService_GetJourneyResults_0(annotatedContext, mux, outboundMarshaler, w, req, response_MetricsService_GetJourneyResults_0{resp.(*GetJourneyResultsResponse)}, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_MetricsService_GetCampaignResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/kizuna.metrics.v1.MetricsService/GetCampaignResults", runtime.WithHTTPPathPattern("/v1/campaigns/{campaign_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_MetricsService_GetCampaignResults_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_MetricsService_GetCampaignResults_0(annotatedContext, mux, outboundMarshaler, w, req, response_MetricsService_GetCampaignResults_0{resp.(*GetCampaignResultsResponse)}, mux.GetForwardResponseOptions()...)
+	})
 	mux.Handle(http.MethodPost, pattern_MetricsService_AnalyzeConversion_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -1818,11 +1998,31 @@ func RegisterMetricsServiceHandlerClient(ctx context.Context, mux *runtime.Serve
 	return nil
 }
 
+type response_MetricsService_GetJourneyResults_0 struct {
+	*GetJourneyResultsResponse
+}
+
+func (m response_MetricsService_GetJourneyResults_0) XXX_ResponseBody() interface{} {
+	response := m.GetJourneyResultsResponse
+	return response.Results
+}
+
+type response_MetricsService_GetCampaignResults_0 struct {
+	*GetCampaignResultsResponse
+}
+
+func (m response_MetricsService_GetCampaignResults_0) XXX_ResponseBody() interface{} {
+	response := m.GetCampaignResultsResponse
+	return response.Results
+}
+
 var (
 	pattern_MetricsService_ComputeMetric_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "metrics"}, "compute"))
 	pattern_MetricsService_FitClv_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "clv"}, "fit"))
 	pattern_MetricsService_PredictClv_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "clv"}, "predict"))
 	pattern_MetricsService_PlanSampleSize_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "experiments"}, "planSampleSize"))
+	pattern_MetricsService_GetJourneyResults_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "journeys", "journey_id", "results"}, ""))
+	pattern_MetricsService_GetCampaignResults_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "campaigns", "campaign_id", "results"}, ""))
 	pattern_MetricsService_AnalyzeConversion_0     = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "experiments"}, "analyzeConversion"))
 	pattern_MetricsService_ComputeNps_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "surveys"}, "computeNps"))
 	pattern_MetricsService_GetCohortRetention_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "cohorts"}, "retention"))
@@ -1851,6 +2051,8 @@ var (
 	forward_MetricsService_FitClv_0                = runtime.ForwardResponseMessage
 	forward_MetricsService_PredictClv_0            = runtime.ForwardResponseMessage
 	forward_MetricsService_PlanSampleSize_0        = runtime.ForwardResponseMessage
+	forward_MetricsService_GetJourneyResults_0     = runtime.ForwardResponseMessage
+	forward_MetricsService_GetCampaignResults_0    = runtime.ForwardResponseMessage
 	forward_MetricsService_AnalyzeConversion_0     = runtime.ForwardResponseMessage
 	forward_MetricsService_ComputeNps_0            = runtime.ForwardResponseMessage
 	forward_MetricsService_GetCohortRetention_0    = runtime.ForwardResponseMessage

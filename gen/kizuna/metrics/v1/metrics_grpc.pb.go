@@ -23,6 +23,8 @@ const (
 	MetricsService_FitClv_FullMethodName                = "/kizuna.metrics.v1.MetricsService/FitClv"
 	MetricsService_PredictClv_FullMethodName            = "/kizuna.metrics.v1.MetricsService/PredictClv"
 	MetricsService_PlanSampleSize_FullMethodName        = "/kizuna.metrics.v1.MetricsService/PlanSampleSize"
+	MetricsService_GetJourneyResults_FullMethodName     = "/kizuna.metrics.v1.MetricsService/GetJourneyResults"
+	MetricsService_GetCampaignResults_FullMethodName    = "/kizuna.metrics.v1.MetricsService/GetCampaignResults"
 	MetricsService_AnalyzeConversion_FullMethodName     = "/kizuna.metrics.v1.MetricsService/AnalyzeConversion"
 	MetricsService_ComputeNps_FullMethodName            = "/kizuna.metrics.v1.MetricsService/ComputeNps"
 	MetricsService_GetCohortRetention_FullMethodName    = "/kizuna.metrics.v1.MetricsService/GetCohortRetention"
@@ -68,6 +70,16 @@ type MetricsServiceClient interface {
 	// on a conversion rate: the expected effect of a campaign, computed
 	// before it runs.
 	PlanSampleSize(ctx context.Context, in *PlanSampleSizeRequest, opts ...grpc.CallOption) (*PlanSampleSizeResponse, error)
+	// GetJourneyResults measures a journey against its control: per arm
+	// (holdout, A/B variants) exposed customers, goal conversions and order
+	// revenue within the attribution window after exposure, with lift,
+	// confidence intervals, p-values, Bayesian probability to beat control,
+	// a sample-ratio-mismatch check and CUPED-adjusted revenue. Computed from
+	// the stored exposures (send outcomes) and orders.
+	GetJourneyResults(ctx context.Context, in *GetJourneyResultsRequest, opts ...grpc.CallOption) (*GetJourneyResultsResponse, error)
+	// GetCampaignResults is GetJourneyResults for a campaign's broadcast
+	// journey.
+	GetCampaignResults(ctx context.Context, in *GetCampaignResultsRequest, opts ...grpc.CallOption) (*GetCampaignResultsResponse, error)
 	// AnalyzeConversion compares a variant's conversion rate with control's:
 	// two-proportion z-test with confidence intervals on the absolute and
 	// relative lift, and the exact Bayesian probability that the variant is
@@ -173,6 +185,26 @@ func (c *metricsServiceClient) PlanSampleSize(ctx context.Context, in *PlanSampl
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PlanSampleSizeResponse)
 	err := c.cc.Invoke(ctx, MetricsService_PlanSampleSize_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetJourneyResults(ctx context.Context, in *GetJourneyResultsRequest, opts ...grpc.CallOption) (*GetJourneyResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetJourneyResultsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_GetJourneyResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metricsServiceClient) GetCampaignResults(ctx context.Context, in *GetCampaignResultsRequest, opts ...grpc.CallOption) (*GetCampaignResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCampaignResultsResponse)
+	err := c.cc.Invoke(ctx, MetricsService_GetCampaignResults_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +443,16 @@ type MetricsServiceServer interface {
 	// on a conversion rate: the expected effect of a campaign, computed
 	// before it runs.
 	PlanSampleSize(context.Context, *PlanSampleSizeRequest) (*PlanSampleSizeResponse, error)
+	// GetJourneyResults measures a journey against its control: per arm
+	// (holdout, A/B variants) exposed customers, goal conversions and order
+	// revenue within the attribution window after exposure, with lift,
+	// confidence intervals, p-values, Bayesian probability to beat control,
+	// a sample-ratio-mismatch check and CUPED-adjusted revenue. Computed from
+	// the stored exposures (send outcomes) and orders.
+	GetJourneyResults(context.Context, *GetJourneyResultsRequest) (*GetJourneyResultsResponse, error)
+	// GetCampaignResults is GetJourneyResults for a campaign's broadcast
+	// journey.
+	GetCampaignResults(context.Context, *GetCampaignResultsRequest) (*GetCampaignResultsResponse, error)
 	// AnalyzeConversion compares a variant's conversion rate with control's:
 	// two-proportion z-test with confidence intervals on the absolute and
 	// relative lift, and the exact Bayesian probability that the variant is
@@ -493,6 +535,12 @@ func (UnimplementedMetricsServiceServer) PredictClv(context.Context, *PredictClv
 }
 func (UnimplementedMetricsServiceServer) PlanSampleSize(context.Context, *PlanSampleSizeRequest) (*PlanSampleSizeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlanSampleSize not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetJourneyResults(context.Context, *GetJourneyResultsRequest) (*GetJourneyResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetJourneyResults not implemented")
+}
+func (UnimplementedMetricsServiceServer) GetCampaignResults(context.Context, *GetCampaignResultsRequest) (*GetCampaignResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCampaignResults not implemented")
 }
 func (UnimplementedMetricsServiceServer) AnalyzeConversion(context.Context, *AnalyzeConversionRequest) (*AnalyzeConversionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AnalyzeConversion not implemented")
@@ -646,6 +694,42 @@ func _MetricsService_PlanSampleSize_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetricsServiceServer).PlanSampleSize(ctx, req.(*PlanSampleSizeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetJourneyResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetJourneyResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetJourneyResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetJourneyResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetJourneyResults(ctx, req.(*GetJourneyResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _MetricsService_GetCampaignResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCampaignResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetricsServiceServer).GetCampaignResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: MetricsService_GetCampaignResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetricsServiceServer).GetCampaignResults(ctx, req.(*GetCampaignResultsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1050,6 +1134,14 @@ var MetricsService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PlanSampleSize",
 			Handler:    _MetricsService_PlanSampleSize_Handler,
+		},
+		{
+			MethodName: "GetJourneyResults",
+			Handler:    _MetricsService_GetJourneyResults_Handler,
+		},
+		{
+			MethodName: "GetCampaignResults",
+			Handler:    _MetricsService_GetCampaignResults_Handler,
 		},
 		{
 			MethodName: "AnalyzeConversion",

@@ -160,6 +160,7 @@ func toProto(c campaign.Campaign) *campaignv1.Campaign {
 		},
 		CreateTime: timestamp(c.CreateTime),
 		LaunchTime: timestamp(c.LaunchTime),
+		JourneyId:  c.JourneyID,
 	}
 }
 

@@ -47,12 +47,13 @@ func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeCo
 			v.Addf(arm.field, "%d is over the limit of %d per arm", n, maxConversionTrials)
 		}
 	}
-	if err := v.Err(); err != nil {
-		return nil, toStatus(err)
-	}
 	alpha := req.GetAlpha()
 	if alpha == 0 {
 		alpha = 0.05
+	}
+	checkLevel(v, "alpha", alpha)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
 	}
 	control := experiment.Proportion{Conversions: req.GetControl().GetConversions(), Trials: req.GetControl().GetTrials()}
 	variant := experiment.Proportion{Conversions: req.GetVariant().GetConversions(), Trials: req.GetVariant().GetTrials()}
@@ -64,13 +65,21 @@ func (s *Server) AnalyzeConversion(ctx context.Context, req *metricsv1.AnalyzeCo
 	if err != nil {
 		return nil, analysisStatus("control", err)
 	}
-	return &metricsv1.AnalyzeConversionResponse{
+	out := &metricsv1.AnalyzeConversionResponse{
 		ControlRate: z.ControlRate, VariantRate: z.VariantRate,
 		AbsoluteLift: z.AbsoluteLift, AbsoluteLiftInterval: &metricsv1.Interval{Low: z.AbsoluteCI.Low, High: z.AbsoluteCI.High},
-		RelativeLift: z.RelativeLift, RelativeLiftInterval: &metricsv1.Interval{Low: z.RelativeCI.Low, High: z.RelativeCI.High},
 		Z: z.Z, PValue: z.PValue, Significant: z.Significant,
 		ProbabilityVariantBetter: b.ProbVariantBeatsControl, ExpectedLossVariant: b.ExpectedLossVariant, ExpectedLossControl: b.ExpectedLossControl,
-	}, nil
+	}
+	// Undefined values are left out with the reason: JSON has no NaN, and
+	// "NaN" in a field the OpenAPI calls a number breaks clients.
+	if finite(z.RelativeLift, z.RelativeCI.Low, z.RelativeCI.High) {
+		out.RelativeLift = &z.RelativeLift
+		out.RelativeLiftInterval = &metricsv1.Interval{Low: z.RelativeCI.Low, High: z.RelativeCI.High}
+	} else {
+		out.RelativeLiftUnavailableReason = "undefined: a conversion rate of 0 in the control or the variant"
+	}
+	return out, nil
 }
 
 // PlanSampleSize sizes a conversion test before it runs.
@@ -85,6 +94,12 @@ func (s *Server) PlanSampleSize(ctx context.Context, req *metricsv1.PlanSampleSi
 	if power == 0 {
 		power = 0.8
 	}
+	v := &validation.Error{}
+	checkLevel(v, "alpha", alpha)
+	checkLevel(v, "power", power)
+	if err := v.Err(); err != nil {
+		return nil, toStatus(err)
+	}
 	kind := experiment.Absolute
 	if req.GetRelative() {
 		kind = experiment.Relative
@@ -94,6 +109,14 @@ func (s *Server) PlanSampleSize(ctx context.Context, req *metricsv1.PlanSampleSi
 		return nil, analysisStatus("minimum_detectable_effect", err)
 	}
 	return &metricsv1.PlanSampleSizeResponse{CustomersPerArm: n}, nil
+}
+
+// checkLevel adds a violation on field unless 0 < x < 1, so a bad alpha
+// or power is reported under its own name rather than the first arm's.
+func checkLevel(v *validation.Error, field string, x float64) {
+	if !(x > 0 && x < 1) {
+		v.Addf(field, "%v, want above 0 and below 1", x)
+	}
 }
 
 // ComputeNps scores survey answers.

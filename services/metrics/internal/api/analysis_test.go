@@ -47,6 +47,28 @@ func TestAnalyzeConversion(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument || !slices.Equal(violatedFields(err), []string{"variant.trials"}) {
 		t.Errorf("trials over the limit: err = %v on %v, want InvalidArgument on variant.trials", err, violatedFields(err))
 	}
+	_, err = s.AnalyzeConversion(ctx, &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: 1, Trials: 10},
+		Variant: &metricsv1.ConversionCounts{Conversions: 1, Trials: 10}, Alpha: 1.5,
+	})
+	if !slices.Equal(violatedFields(err), []string{"alpha"}) {
+		t.Errorf("alpha 1.5: err = %v on %v, want InvalidArgument on alpha", err, violatedFields(err))
+	}
+	// A zero control rate leaves the relative lift undefined: absent with
+	// the reason, never NaN.
+	resp, err = s.AnalyzeConversion(ctx, &metricsv1.AnalyzeConversionRequest{
+		Control: &metricsv1.ConversionCounts{Conversions: 0, Trials: 100},
+		Variant: &metricsv1.ConversionCounts{Conversions: 5, Trials: 100},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.RelativeLift != nil || resp.GetRelativeLiftInterval() != nil || resp.GetRelativeLiftUnavailableReason() == "" {
+		t.Errorf("zero control rate: relative %v %v, reason %q", resp.RelativeLift, resp.GetRelativeLiftInterval(), resp.GetRelativeLiftUnavailableReason())
+	}
+	if lo := resp.GetAbsoluteLiftInterval().GetLow(); lo < -1 || math.IsNaN(lo) {
+		t.Errorf("absolute interval %v", resp.GetAbsoluteLiftInterval())
+	}
 }
 
 // BenchmarkAnalyzeConversionAtLimit is the worst case maxConversionTrials
@@ -147,5 +169,15 @@ func TestPlanSampleSize(t *testing.T) {
 	}
 	if _, err := s.PlanSampleSize(ctx, &metricsv1.PlanSampleSizeRequest{BaselineRate: 1.5, MinimumDetectableEffect: 0.05}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("baseline 1.5: err = %v, want InvalidArgument", err)
+	}
+	_, err = s.PlanSampleSize(ctx, &metricsv1.PlanSampleSizeRequest{BaselineRate: 0.2, MinimumDetectableEffect: 0.05, Alpha: 2, Power: 1})
+	if !slices.Equal(violatedFields(err), []string{"alpha", "power"}) {
+		t.Errorf("alpha 2, power 1: err = %v on %v", err, violatedFields(err))
+	}
+	// An effect too small to detect is refused with the reason, never an
+	// overflowed count.
+	_, err = s.PlanSampleSize(ctx, &metricsv1.PlanSampleSizeRequest{BaselineRate: 0.2, MinimumDetectableEffect: 1e-9})
+	if !slices.Equal(violatedFields(err), []string{"minimum_detectable_effect"}) {
+		t.Errorf("tiny effect: err = %v on %v", err, violatedFields(err))
 	}
 }

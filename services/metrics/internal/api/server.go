@@ -25,6 +25,8 @@ type Server struct {
 	now    func() time.Time
 	// dash is nil until EnableDashboards.
 	dash *Dashboards
+	// exp is nil until EnableResults.
+	exp *Experiments
 }
 
 var _ metricsv1.MetricsServiceServer = (*Server)(nil)

@@ -55,3 +55,47 @@ func SendFromProto(o *campaignv1.SendOutcome) (s Send, ok bool, err error) {
 	}
 	return s, true, nil
 }
+
+// Exposure is a customer's exposure to a journey's experiment arm, read
+// from a send outcome.
+type Exposure struct {
+	WorkspaceID, JourneyID, CustomerID, SendID string
+	// Variant is "holdout", an A/B variant's name, or "treatment" for a
+	// send of a journey without variants.
+	Variant string
+	Time    time.Time
+}
+
+// ExposureFromProto reads the exposure a send outcome records: a send
+// attempted (SENT or FAILED: assigned and sent, intent to treat) or a
+// holdout skip at its planned time. Other skips (no consent, frequency
+// cap, …) expose nobody; ok is false for them.
+func ExposureFromProto(o *campaignv1.SendOutcome) (e Exposure, ok bool, err error) {
+	switch {
+	case o.GetStatus() == campaignv1.SendStatus_SENT, o.GetStatus() == campaignv1.SendStatus_FAILED:
+	case o.GetStatus() == campaignv1.SendStatus_SKIPPED && o.GetReason() == campaignv1.SkipReason_HOLDOUT:
+	default:
+		return Exposure{}, false, nil
+	}
+	e = Exposure{WorkspaceID: o.GetWorkspaceId(), JourneyID: o.GetJourneyId(), CustomerID: o.GetCustomerId(), SendID: o.GetSendId(),
+		Variant: o.GetVariant()}
+	if e.Variant == "" {
+		e.Variant = "treatment"
+	}
+	for _, f := range []struct{ name, v string }{
+		{"workspace_id", e.WorkspaceID}, {"journey_id", e.JourneyID}, {"customer_id", e.CustomerID}, {"send_id", e.SendID}, {"variant", e.Variant},
+	} {
+		if err := checkID(f.name, f.v); err != nil {
+			return Exposure{}, false, err
+		}
+	}
+	switch {
+	case o.GetStatus() != campaignv1.SendStatus_SKIPPED && o.GetSendTime().IsValid():
+		e.Time = o.GetSendTime().AsTime()
+	case o.GetPlannedTime().IsValid():
+		e.Time = o.GetPlannedTime().AsTime()
+	default:
+		return Exposure{}, false, fmt.Errorf("%w: send %s has no time", ErrMalformed, e.SendID)
+	}
+	return e, true, nil
+}

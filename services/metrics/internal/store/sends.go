@@ -8,6 +8,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/metrics/internal/kpi"
 	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/metrics/internal/results"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -84,3 +85,112 @@ func normalChannel(s string) string {
 	}
 	return strings.ToUpper(s)
 }
+
+// ApplyExposure records a customer's exposure to a journey unless an
+// earlier one is stored: the first exposure fixes the arm for good, and a
+// redelivered outcome changes nothing.
+func (s *Store) ApplyExposure(ctx context.Context, e ledger.Exposure) error {
+	_, err := s.db.ExecContext(ctx, `
+INSERT INTO exposures (workspace_id, journey_id, customer_id, variant, exposure_time, send_id) VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (workspace_id, journey_id, customer_id) DO UPDATE
+SET variant = excluded.variant, exposure_time = excluded.exposure_time, send_id = excluded.send_id
+WHERE excluded.exposure_time < exposures.exposure_time`,
+		e.WorkspaceID, e.JourneyID, e.CustomerID, e.Variant, e.Time.UnixMicro(), e.SendID)
+	if err != nil {
+		return fmt.Errorf("store exposure %s: %w", e.SendID, err)
+	}
+	return nil
+}
+
+// Exposures returns the journey's exposures with customer ids resolved
+// through merges; when several exposed ids now are one customer, the
+// earliest exposure is theirs. More than limit fails with
+// results.ErrTooLarge.
+func (s *Store) Exposures(ctx context.Context, ws, journeyID string, limit int) ([]results.Exposure, error) {
+	rows, err := s.db.QueryContext(ctx, `
+SELECT COALESCE(a.survivor_customer_id, x.customer_id), x.variant, x.exposure_time FROM exposures x
+LEFT JOIN customer_aliases a ON a.workspace_id = x.workspace_id AND a.merged_customer_id = x.customer_id
+WHERE x.workspace_id = $1 AND x.journey_id = $2
+ORDER BY x.exposure_time, x.customer_id`, ws, journeyID)
+	if err != nil {
+		return nil, fmt.Errorf("exposures: %w", err)
+	}
+	defer rows.Close()
+	var (
+		out  []results.Exposure
+		seen = map[string]bool{}
+	)
+	for rows.Next() {
+		var (
+			e  results.Exposure
+			at int64
+		)
+		if err := rows.Scan(&e.CustomerID, &e.Variant, &at); err != nil {
+			return nil, fmt.Errorf("exposures: %w", err)
+		}
+		if seen[e.CustomerID] {
+			continue
+		}
+		seen[e.CustomerID] = true
+		if len(out) == limit {
+			return nil, results.ErrTooLarge
+		}
+		e.Time = time.UnixMicro(at).UTC()
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("exposures: %w", err)
+	}
+	return out, nil
+}
+
+// ScanOrderRevenue calls fn for every order in [from, to).
+func (s *Store) ScanOrderRevenue(ctx context.Context, ws string, from, to time.Time, fn func(customerID string, at time.Time, revenue float64)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue FROM orders
+WHERE workspace_id = $1 AND order_time >= $2 AND order_time < $3`, ws, from.UnixMicro(), to.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("scan orders: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id      string
+			at      int64
+			revenue float64
+		)
+		if err := rows.Scan(&id, &at, &revenue); err != nil {
+			return fmt.Errorf("scan orders: %w", err)
+		}
+		fn(id, time.UnixMicro(at).UTC(), revenue)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan orders: %w", err)
+	}
+	return nil
+}
+
+// ScanEventTimes calls fn for every event named name in [from, to).
+func (s *Store) ScanEventTimes(ctx context.Context, ws, name string, from, to time.Time, fn func(customerID string, at time.Time)) error {
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, event_time FROM events
+WHERE workspace_id = $1 AND name = $2 AND event_time >= $3 AND event_time < $4`, ws, name, from.UnixMicro(), to.UnixMicro())
+	if err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id string
+			at int64
+		)
+		if err := rows.Scan(&id, &at); err != nil {
+			return fmt.Errorf("scan events: %w", err)
+		}
+		fn(id, time.UnixMicro(at).UTC())
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan events: %w", err)
+	}
+	return nil
+}
+
+var _ results.Store = (*Store)(nil)
