@@ -45,6 +45,7 @@ import (
 	"github.com/kizuna/kizuna/services/campaign/internal/webhook"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/outbox"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -109,6 +110,7 @@ type Service struct {
 	sender   *sender.Sender
 	email    *email.Sender
 	bus      *bus.Bus
+	outcomes *outbox.Relay
 }
 
 // New migrates the database, ensures the bus streams and returns the
@@ -170,8 +172,13 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if publicURL == "" {
 		publicURL = "http://localhost:8080"
 	}
+	// Final outcomes are published by one relay across replicas.
+	var outcomes *outbox.Relay
+	pub := sendPublisher{bus: opts.Bus}
+	outcomes = outbox.New(outbox.Options{Name: "campaign", DB: opts.DB, Logger: logger, Backlog: st.UnpublishedBacklog,
+		Pass: func(ctx context.Context) error { return publishOutcomes(ctx, st, pub) }})
 	snd := sender.New(sender.Config{
-		Store: st, Journeys: cache, Channels: channels, Peers: pc, Publisher: sendPublisher{bus: opts.Bus},
+		Store: st, Journeys: cache, Channels: channels, Peers: pc, Recorded: func() { outcomes.Wake() },
 		Email: mail,
 		Line: func(c *http.Client) *line.Client {
 			return line.NewClient(line.Options{HTTPClient: c, BaseBackoff: opts.LineBackoff})
@@ -188,7 +195,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
 	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake})
 	m := domain.NewManager(st, &launch.Launcher{Store: st, Channels: channels, Segments: pc}, now, run.Wake)
-	return &Service{server: api.New(m), journeys: js, store: st, runner: run, sender: snd, email: mail, bus: opts.Bus}, nil
+	return &Service{server: api.New(m), journeys: js, store: st, runner: run, sender: snd, email: mail, bus: opts.Bus, outcomes: outcomes}, nil
 }
 
 // Register adds CampaignService to srv.
@@ -207,11 +214,6 @@ func (s *Service) Register(srv *grpc.Server) {
 // Several replicas may run it at once against one database.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
-	stopObserving, err := bus.ObserveOutbox("campaign", s.store.UnpublishedBacklog)
-	if err != nil {
-		return fmt.Errorf("campaign: %w", err)
-	}
-	defer stopObserving()
 	for _, c := range []bus.Consumer{
 		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent, BatchHandler: s.runner.HandleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
@@ -229,7 +231,14 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.runner.Run(ctx) })
 	g.Go(func() error { return s.sender.Run(ctx) })
-	return g.Wait()
+	// The relay stops with the process's context, not the group's: its
+	// final pass publishes what the sender recorded while draining.
+	outcomesDone := make(chan error, 1)
+	relayCtx, stopRelay := context.WithCancel(context.WithoutCancel(ctx))
+	go func() { outcomesDone <- s.outcomes.Run(relayCtx) }()
+	err := g.Wait()
+	stopRelay()
+	return errors.Join(err, <-outcomesDone)
 }
 
 // sendPublisher publishes final send outcomes on the deliveries stream,
@@ -240,6 +249,38 @@ type sendPublisher struct {
 
 func (p sendPublisher) PublishSend(ctx context.Context, sd store.Send) error {
 	return p.bus.Publish(ctx, p.bus.Subject(bus.KindDeliveries, sd.WorkspaceID, sd.JourneyID), sd.ID, api.SendOutcome(sd))
+}
+
+// publishBatch is how many outcomes one step of the relay publishes.
+const publishBatch = 500
+
+// publishOutcomes puts final outcomes on the bus until none is left
+// unpublished or a publish fails (what failed stays for the next pass).
+// Publishing twice is harmless: the bus deduplicates on the send id.
+func publishOutcomes(ctx context.Context, st *store.Store, pub sendPublisher) error {
+	for {
+		sds, err := st.UnpublishedSends(ctx, publishBatch)
+		if err != nil {
+			return err
+		}
+		n := 0
+		var pubErr error
+		for _, sd := range sds {
+			if pubErr = pub.PublishSend(ctx, sd); pubErr != nil {
+				pubErr = fmt.Errorf("publish send outcome %s: %w", sd.ID, pubErr)
+				break
+			}
+			n++
+		}
+		if n > 0 {
+			if err := st.MarkSendsPublished(ctx, sds[:n]); err != nil {
+				return errors.Join(pubErr, err)
+			}
+		}
+		if pubErr != nil || len(sds) < publishBatch {
+			return pubErr
+		}
+	}
 }
 
 // ParseSecretKey reads a KIZUNA_SECRET_KEY value: 32 bytes as base64 or 64

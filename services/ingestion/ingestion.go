@@ -20,6 +20,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/outbox"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -50,7 +51,7 @@ type Service struct {
 	store  *store.Store
 	server *api.Server
 	dedupe *dedupe.Service
-	queued chan struct{}
+	relay  *outbox.Relay
 }
 
 var _ auth.Verifier = (*Service)(nil)
@@ -73,9 +74,11 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{opts: opts, store: st, queued: make(chan struct{}, 1)}
+	s := &Service{opts: opts, store: st}
 	in := ingest.New(st, opts.Now, s.wake)
 	s.dedupe = dedupe.New(st, opts.Now, opts.Logger, s.wake)
+	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
+		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
 	return s, nil
 }
@@ -119,12 +122,7 @@ func (s *Service) defaultWorkspace() store.Workspace {
 	return store.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
 }
 
-func (s *Service) wake() {
-	select {
-	case s.queued <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) wake() { s.relay.Wake() }
 
 // busMessageType names the payload of every outbox row.
 var busMessageType = string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().Descriptor().FullName())
@@ -132,46 +130,11 @@ var busMessageType = string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().
 // relayBatch is how many outbox rows one pass publishes.
 const relayBatch = 500
 
-// Run relays the outbox to the bus until ctx ends, then makes a last pass so
-// that what was stored before shutdown is published.
+// Run relays the outbox to the bus until ctx ends (on one replica at a
+// time; see outbox.Relay), then makes a last pass so that what was stored
+// before shutdown is published.
 func (s *Service) Run(ctx context.Context) error {
-	stopObserving, err := bus.ObserveOutbox("ingestion", s.store.OutboxBacklog)
-	if err != nil {
-		return err
-	}
-	defer stopObserving()
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	backoff := time.Duration(0)
-	for {
-		select {
-		case <-ctx.Done():
-			s.dedupe.Close()
-			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := s.relayAll(final); err != nil {
-				s.opts.Logger.Warn("outbox not fully published at shutdown; it will be on next start", "error", err)
-			}
-			return nil
-		case <-s.queued:
-		case <-tick.C:
-		}
-		if backoff > 0 {
-			select {
-			case <-ctx.Done():
-				continue
-			case <-time.After(backoff):
-			}
-		}
-		if err := s.relayAll(ctx); err != nil {
-			backoff = min(max(2*backoff, 100*time.Millisecond), 10*time.Second)
-			if ctx.Err() == nil {
-				s.opts.Logger.Error("relay outbox to bus", "error", err, "retry_in", backoff)
-			}
-			continue
-		}
-		backoff = 0
-	}
+	return s.relay.Run(ctx)
 }
 
 // relayAll publishes the outbox until it is empty.

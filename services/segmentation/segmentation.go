@@ -25,9 +25,12 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/lease"
+	"github.com/kizuna/kizuna/services/platform/outbox"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/validation"
 	"github.com/kizuna/kizuna/services/segmentation/internal/api"
+	"github.com/kizuna/kizuna/services/segmentation/internal/relay"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
 )
@@ -39,10 +42,6 @@ const ConsumerName = "segmentation"
 // DefaultSweepInterval is how often time-dependent segments (event windows,
 // RFM) are re-evaluated when Options.SweepInterval is zero.
 const DefaultSweepInterval = time.Minute
-
-// relayRetryInterval is how often the outbox is retried when nothing new
-// wakes the relay, e.g. after a publish failed while NATS was down.
-const relayRetryInterval = 5 * time.Second
 
 // Options configures New.
 type Options struct {
@@ -66,6 +65,9 @@ type Service struct {
 	sweep  time.Duration
 	engine *segment.Engine
 	api    *api.Server
+	relay  *outbox.Relay
+	// sweepLease makes one replica sweep.
+	sweepLease *lease.Lease
 }
 
 // New ensures the bus streams exist, migrates the database and returns a
@@ -100,7 +102,6 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s := &Service{bus: opts.Bus, log: log, clock: clock, sweep: sweep}
 	s.engine, err = segment.NewEngine(segment.Config{
 		Store:     st,
-		Publisher: busPublisher{bus: opts.Bus},
 		Now:       clock,
 		RFMMaxAge: min(sweep, segment.DefaultRFMMaxAge),
 	})
@@ -108,6 +109,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("segmentation: %w", err)
 	}
 	s.api = api.New(s.engine)
+	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: max(lease.DefaultTTL, 3*sweep)})
+	pub := busPublisher{bus: opts.Bus}
+	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log,
+		Pass: func(ctx context.Context) error { return relay.Pass(ctx, st, pub) }})
 	return s, nil
 }
 
@@ -131,42 +136,34 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { s.relayLoop(ctx); return nil })
+	g.Go(func() error { return s.relayLoop(ctx) })
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	return g.Wait()
 }
 
-// relayLoop publishes the outbox whenever the engine wrote to it, and
-// periodically in case an earlier publish failed.
-func (s *Service) relayLoop(ctx context.Context) {
-	tick := time.NewTicker(relayRetryInterval)
-	defer tick.Stop()
-	for {
-		if err := s.engine.Relay(ctx); err != nil && ctx.Err() == nil {
-			s.log.WarnContext(ctx, "segmentation: publishing membership changes failed; will retry", slog.Any("error", err))
+// relayLoop publishes the outbox (on one replica at a time) whenever the
+// engine wrote to it, and periodically in case an earlier publish failed.
+func (s *Service) relayLoop(ctx context.Context) error {
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.engine.Pending():
+				s.relay.Wake()
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.engine.Pending():
-		case <-tick.C:
-		}
-	}
+	}()
+	return s.relay.Run(ctx)
 }
 
+// sweepLoop re-evaluates time-dependent segments (and refits predicted
+// traits) every SweepInterval, on one replica at a time: the sweep covers
+// every workspace, so two replicas sweeping would only do it twice.
 func (s *Service) sweepLoop(ctx context.Context) {
-	tick := time.NewTicker(s.sweep)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		if err := s.engine.Sweep(ctx); err != nil && ctx.Err() == nil {
-			s.log.ErrorContext(ctx, "segmentation: sweep failed", slog.Any("error", err))
-		}
-	}
+	lease.Every(ctx, s.sweepLease, s.sweep, s.engine.Sweep, func(err error) {
+		s.log.ErrorContext(ctx, "segmentation: sweep failed", slog.Any("error", err))
+	})
 }
 
 // handle applies one events-stream message. Malformed messages are logged

@@ -51,6 +51,9 @@ type Options struct {
 	MaxBackoff time.Duration
 	// LeaseTTL; lease.DefaultTTL when zero.
 	LeaseTTL time.Duration
+	// Stopping, when set, is called once ctx ends and before the final
+	// pass: stop what writes to the outbox, so the pass takes it all.
+	Stopping func()
 }
 
 // Relay runs Options.Pass; see the package comment.
@@ -136,6 +139,9 @@ func (r *Relay) pass(ctx context.Context) error {
 
 // stop flushes what is left and hands the lease over.
 func (r *Relay) stop(ctx context.Context) {
+	if r.opts.Stopping != nil {
+		r.opts.Stopping()
+	}
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), FinalFlushTimeout)
 	defer cancel()
 	if err := r.pass(final); err != nil {

@@ -56,14 +56,7 @@ const (
 	DefaultMaxBackoff   = 10 * time.Minute
 	DefaultLease        = 2 * time.Minute
 	DefaultPollInterval = time.Second
-	publishBatch        = 500
 )
-
-// Publisher publishes a send's final outcome; publishing twice must be
-// harmless (the bus deduplicates on the send id).
-type Publisher interface {
-	PublishSend(ctx context.Context, sd store.Send) error
-}
 
 // Peers is what the sender asks other services.
 type Peers interface {
@@ -73,12 +66,14 @@ type Peers interface {
 
 // Config configures a Sender.
 type Config struct {
-	Store     *store.Store
-	Journeys  *runner.Cache
-	Channels  *channel.Manager
-	Peers     Peers
-	Publisher Publisher
-	Email     *email.Sender
+	Store    *store.Store
+	Journeys *runner.Cache
+	Channels *channel.Manager
+	Peers    Peers
+	// Recorded, when set, is called after a batch's final outcomes were
+	// recorded: the outcomes relay (outside the sender) has work.
+	Recorded func()
+	Email    *email.Sender
 	// Line makes a LINE client for an HTTP client (one per URL policy).
 	Line func(*http.Client) *line.Client
 	// Webhook makes a webhook sender for an HTTP client.
@@ -105,7 +100,6 @@ type Sender struct {
 	cfg  Config
 	wake chan struct{}
 
-	publishing sync.Mutex
 	// sends counts final outcomes by channel type, status and reason.
 	sends metric.Int64Counter
 
@@ -196,7 +190,9 @@ func (s *Sender) loop(ctx context.Context) {
 			// while this one sends.
 			s.Wake()
 		}
-		s.publish(ctx)
+		if s.cfg.Recorded != nil {
+			s.cfg.Recorded()
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -624,46 +620,6 @@ func (s *Sender) backoff(attempt int) time.Duration {
 	}
 	b = min(b, s.cfg.MaxBackoff)
 	return b + time.Duration(rand.Int64N(int64(b)/5*2+1)) - b/5
-}
-
-// publish puts final outcomes on the bus until none is left unpublished.
-// One loop publishes at a time; the other goes back to sending.
-func (s *Sender) publish(ctx context.Context) {
-	if !s.publishing.TryLock() {
-		return
-	}
-	defer s.publishing.Unlock()
-	for ctx.Err() == nil {
-		sds, err := s.cfg.Store.UnpublishedSends(ctx, publishBatch)
-		if err != nil {
-			if ctx.Err() == nil {
-				s.cfg.Logger.Error("read unpublished send outcomes", slog.Any("error", err))
-			}
-			return
-		}
-		n := 0
-		var pubErr error
-		for _, sd := range sds {
-			if pubErr = s.cfg.Publisher.PublishSend(ctx, sd); pubErr != nil {
-				if ctx.Err() == nil {
-					s.cfg.Logger.Warn("publish send outcome", slog.String("send_id", sd.ID), slog.Any("error", pubErr))
-				}
-				break
-			}
-			n++
-		}
-		if n > 0 {
-			if err := s.cfg.Store.MarkSendsPublished(ctx, sds[:n]); err != nil {
-				if ctx.Err() == nil {
-					s.cfg.Logger.Error("mark send outcomes published", slog.Any("error", err))
-				}
-				return
-			}
-		}
-		if pubErr != nil || len(sds) < publishBatch {
-			return
-		}
-	}
 }
 
 func newToken() (string, error) {

@@ -81,7 +81,7 @@ func benchSetup(b *testing.B, backend string) *benchEnv {
 	seed(b, db, "bench", n)
 	b.Logf("%s: seeded %d customers, %d events in %v", backend, n, n*benchEventsPerCustomer, time.Since(started).Round(time.Second))
 	env := &benchEnv{clock: &clock{t: t0}, ws: "bench"}
-	if env.engine, err = segment.NewEngine(segment.Config{Store: st, Publisher: &recorder{}, Now: env.clock.Now}); err != nil {
+	if env.engine, err = segment.NewEngine(segment.Config{Store: st, Now: env.clock.Now}); err != nil {
 		b.Fatal(err)
 	}
 	// The 20 segments are stored without their backfill, and one

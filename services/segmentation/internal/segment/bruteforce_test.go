@@ -462,7 +462,7 @@ func TestRulesAgainstBruteForce(t *testing.T) {
 			t.Fatal(err)
 		}
 		clk := &clock{t: t0}
-		eng, err := segment.NewEngine(segment.Config{Store: st, Publisher: &recorder{}, Now: clk.Now})
+		eng, err := segment.NewEngine(segment.Config{Store: st, Now: clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -22,8 +22,6 @@ const (
 	// a large backfill neither holds the SQLite write lock for long nor
 	// builds a huge PostgreSQL transaction.
 	changeBatch = 500
-	// relayBatch is how many outbox rows one relay step publishes.
-	relayBatch = 200
 	// DefaultRFMMaxAge bounds how long cached RFM scores are used without
 	// recomputation when no order changed: recency moves with the clock.
 	DefaultRFMMaxAge = time.Minute
@@ -31,8 +29,7 @@ const (
 
 // Config configures an Engine.
 type Config struct {
-	Store     Store
-	Publisher Publisher
+	Store Store
 	// Now is the clock (time.Now when nil); tests move it.
 	Now func() time.Time
 	// RFMMaxAge overrides DefaultRFMMaxAge.
@@ -44,7 +41,6 @@ type Config struct {
 // reading older facts can never overwrite the result of a newer one.
 type Engine struct {
 	store     Store
-	pub       Publisher
 	now       func() time.Time
 	rfmMaxAge time.Duration
 
@@ -90,12 +86,11 @@ type compiled struct {
 
 // NewEngine returns an Engine.
 func NewEngine(cfg Config) (*Engine, error) {
-	if cfg.Store == nil || cfg.Publisher == nil {
-		return nil, errors.New("segment engine: Store and Publisher are required")
+	if cfg.Store == nil {
+		return nil, errors.New("segment engine: Store is required")
 	}
 	e := &Engine{
 		store:     cfg.Store,
-		pub:       cfg.Publisher,
 		now:       cfg.Now,
 		rfmMaxAge: cfg.RFMMaxAge,
 		rfm:       map[string]rfmEntry{},
@@ -114,7 +109,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 }
 
 // Pending signals (coalesced) that membership changes were written to the
-// outbox and Relay has work.
+// outbox and the relay (package relay, outside the engine) has work.
 func (e *Engine) Pending() <-chan struct{} { return e.wake }
 
 func (e *Engine) signal() {
@@ -1280,36 +1275,6 @@ func (e *Engine) Recompute(ctx context.Context, workspaceID string) error {
 		return err
 	}
 	return e.evaluateSegments(ctx, workspaceID, all)
-}
-
-// Relay publishes the outbox, oldest change first, deleting each batch once
-// published. It returns when the outbox is empty or a publish fails; the
-// failed change and everything after it stay for the next call, so changes
-// are published at least once and, per process, in order.
-func (e *Engine) Relay(ctx context.Context) error {
-	for {
-		pending, err := e.store.PendingChanges(ctx, relayBatch)
-		if err != nil {
-			return fmt.Errorf("relay: %w", err)
-		}
-		if len(pending) == 0 {
-			return nil
-		}
-		published := pending[:0:0]
-		var pubErr error
-		for _, c := range pending {
-			if pubErr = e.pub.PublishMembershipChange(ctx, c); pubErr != nil {
-				break
-			}
-			published = append(published, c)
-		}
-		if err := e.store.DeleteChanges(ctx, published); err != nil {
-			return errors.Join(pubErr, fmt.Errorf("relay: %w", err))
-		}
-		if pubErr != nil {
-			return fmt.Errorf("relay: publish: %w", pubErr)
-		}
-	}
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped when

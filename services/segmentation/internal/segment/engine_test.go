@@ -14,6 +14,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/relay"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
 
@@ -101,7 +102,7 @@ func newFixtureOn(t testing.TB, db *sqldb.DB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{store: st, clock: &clock{t: t0}, pub: &recorder{}, names: map[string]string{}}
-	f.engine, err = segment.NewEngine(segment.Config{Store: st, Publisher: f.pub, Now: f.clock.Now})
+	f.engine, err = segment.NewEngine(segment.Config{Store: st, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func (f *fixture) apply(t testing.TB, e segment.Event) {
 // published relays the outbox and returns what was published.
 func (f *fixture) published(t testing.TB) []string {
 	t.Helper()
-	if err := f.engine.Relay(context.Background()); err != nil {
+	if err := relay.Pass(context.Background(), f.store, f.pub); err != nil {
 		t.Fatal(err)
 	}
 	return f.pub.take(f.names)
@@ -505,7 +506,7 @@ func TestRelayKeepsUnpublishedChanges(t *testing.T) {
 	f.pub.fail = errors.New("nats down")
 	f.apply(t, identify("w", "i1", "c1", t0, map[string]any{"plan": "pro"}))
 	f.apply(t, identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "free"}))
-	if err := f.engine.Relay(ctx); err == nil {
+	if err := relay.Pass(ctx, f.store, f.pub); err == nil {
 		t.Fatal("Relay with failing publisher succeeded")
 	}
 	f.pub.fail = nil
@@ -543,7 +544,7 @@ func TestDeleteSegment(t *testing.T) {
 func TestSegmentCacheAcrossReplicas(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	other, err := segment.NewEngine(segment.Config{Store: f.store, Publisher: f.pub, Now: f.clock.Now})
+	other, err := segment.NewEngine(segment.Config{Store: f.store, Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

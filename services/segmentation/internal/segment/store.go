@@ -139,11 +139,6 @@ type Store interface {
 	DeleteChanges(ctx context.Context, changes []MembershipChange) error
 }
 
-// Publisher publishes membership changes (on the bus, in production).
-type Publisher interface {
-	PublishMembershipChange(ctx context.Context, c MembershipChange) error
-}
-
 // SizeChange sums a segment's joins and leaves within one time bucket.
 type SizeChange struct {
 	Bucket       time.Time

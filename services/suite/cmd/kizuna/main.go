@@ -78,6 +78,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	targets := grpcclient.TargetFlags(fs, "ingestion", "segmentation", "metrics", "campaign")
 	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every process of the deployment (at least 32 bytes), for service tokens; empty: a random one, fine only when this process runs every service")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "", "postgres:// URL (a schema per service); empty: SQLite files in -data-dir")
+	schemaPrefix := fs.String("database-schema-prefix", "KIZUNA_DATABASE_SCHEMA_PREFIX", "", "prefix of each service's PostgreSQL schema (the schema is prefix + service name)")
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty: an embedded server (binds no port)")
 	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	devKey := fs.String("dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
@@ -110,7 +111,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := suite.Config{
 		DataDir: *dataDir, HTTPAddr: *httpAddr,
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
-		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
+		DatabaseURL: *dbURL, SchemaPrefix: *schemaPrefix, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
 		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(), CORSOrigins: origins,
 		Services: services, Targets: map[string]string{}, ServiceSecret: *serviceSecret,
 	}
