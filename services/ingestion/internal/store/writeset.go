@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -32,6 +33,10 @@ type writeSet struct {
 	// regions caches each workspace's phone region.
 	regions map[string]string
 
+	// stmts are the statements prepared in this transaction, by text: a
+	// large group repeats its multi-row statements chunk after chunk.
+	stmts map[string]*sql.Stmt
+
 	newEvents []Event
 	outbox    []outboxRow
 	touches   map[string]*touch
@@ -53,8 +58,22 @@ type touch struct {
 func newWriteSet() *writeSet {
 	return &writeSet{
 		events: map[string]string{}, idents: map[string]string{}, customers: map[string]identity.Customer{},
-		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{},
+		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{}, stmts: map[string]*sql.Stmt{},
 	}
+}
+
+// exec runs a statement prepared once per transaction.
+func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
+	st, ok := t.w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return err
+		}
+		t.w.stmts[query] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
 }
 
 func wsKey(ws, id string) string { return ws + "\x00" + id }
@@ -190,7 +209,7 @@ func (t *Tx) flushEvents(ctx context.Context) error {
 			args = append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
 				props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency)
 		}
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
+		if err := t.exec(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
 			event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)
 			VALUES `+t.tx.Dialect.Rows(n, eventColumns), args...); err != nil {
 			return fmt.Errorf("insert %d events: %w", n, err)
@@ -209,7 +228,7 @@ func (t *Tx) flushOutbox(ctx context.Context) error {
 		for _, r := range rows[:n] {
 			args = append(args, r.ws, r.kind, r.msgID, r.payload, r.at, r.trace)
 		}
-		if _, err := t.tx.ExecContext(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)
+		if err := t.exec(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)
 			VALUES `+t.tx.Dialect.Rows(n, cols), args...); err != nil {
 			return fmt.Errorf("append %d outbox rows: %w", n, err)
 		}
@@ -252,7 +271,7 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 				p+1, p+2, p+3, p+4, p+5, p+6)
 			args = append(args, tc.ws, tc.id, tc.n, tc.first, tc.last, tc.updateAt)
 		}
-		if _, err := t.tx.ExecContext(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES `+b.String()+`)
+		if err := t.exec(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES `+b.String()+`)
 			UPDATE customers SET event_count = event_count + v.n, update_time = v.update_at,
 				first_seen = CASE WHEN first_seen <= v.first_at THEN first_seen ELSE v.first_at END,
 				last_seen = CASE WHEN last_seen >= v.last_at THEN last_seen ELSE v.last_at END
