@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -38,11 +37,7 @@ func BenchmarkIngestParallelSingle(b *testing.B) {
 
 func benchmarkIngest(b *testing.B, db *sqldb.DB, perCall int) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	in := ingest.New(st, time.Now, nil)
+	in := ingest.New(openStore(b, db), time.Now, nil)
 	var seq atomic.Int64
 	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	b.SetParallelism(16) // 32 callers on 2 cores

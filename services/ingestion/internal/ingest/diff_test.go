@@ -107,11 +107,7 @@ func randomStream(t *testing.T, seed uint64, n int) []tracking.Message {
 // latest merge halfway) and returns the database's canonical dump.
 func ingestStream(t *testing.T, db *sqldb.DB, stream []tracking.Message, size func(left int) int) string {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, db)
 	// A fixed clock: receive times are then t0 plus one microsecond per
 	// message, the same in both runs.
 	in := ingest.New(st, func() time.Time { return t0 }, nil)
@@ -124,7 +120,7 @@ func ingestStream(t *testing.T, db *sqldb.DB, stream []tracking.Message, size fu
 			if hasRepeat(part[:n]) {
 				n = 1
 			}
-			if _, err := in.Ingest(ctx, "ws1", slices.Clone(part[:n])); err != nil {
+			if _, err := in.Ingest(context.Background(), "ws1", slices.Clone(part[:n])); err != nil {
 				t.Fatal(err)
 			}
 			part = part[n:]

@@ -22,11 +22,7 @@ import (
 func TestGroupCommit(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		st, err := store.Open(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		in := ingest.New(st, time.Now, nil)
+		in := ingest.New(openStore(t, db), time.Now, nil)
 		const callers, perCall, poison = 64, 20, 17
 		errs := make([]error, callers)
 		results := make([]ingest.Result, callers)
@@ -84,4 +80,14 @@ func TestGroupCommit(t *testing.T) {
 			t.Errorf("customers count %d events, want %d", counted, events)
 		}
 	})
+}
+
+// openStore migrates db and returns ingestion's store on it.
+func openStore(tb testing.TB, db *sqldb.DB) *store.Store {
+	tb.Helper()
+	st, err := store.Open(context.Background(), db)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
 }

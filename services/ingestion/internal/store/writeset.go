@@ -195,46 +195,58 @@ func (t *Tx) flush(ctx context.Context) error {
 	return t.flushOutbox(ctx)
 }
 
-const eventColumns = 17
-
-func (t *Tx) flushEvents(ctx context.Context) error {
-	for evs := t.w.newEvents; len(evs) > 0; {
-		n := min(len(evs), maxRowsPerInsert)
-		args := make([]any, 0, n*eventColumns)
-		for _, e := range evs[:n] {
-			props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
-			if err != nil {
+// insertRows writes n rows with multi-row INSERTs of at most
+// maxRowsPerInsert rows; head is the statement up to VALUES and row
+// appends row i's values to args.
+func (t *Tx) insertRows(ctx context.Context, head string, cols, n int, row func(args []any, i int) ([]any, error)) error {
+	for done := 0; done < n; {
+		k := min(n-done, maxRowsPerInsert)
+		args := make([]any, 0, k*cols)
+		for i := done; i < done+k; i++ {
+			var err error
+			if args, err = row(args, i); err != nil {
 				return err
 			}
-			args = append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
-				props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency)
 		}
-		if err := t.exec(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
-			event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)
-			VALUES `+t.tx.Dialect.Rows(n, eventColumns), args...); err != nil {
-			return fmt.Errorf("insert %d events: %w", n, err)
+		if err := t.exec(ctx, head+` VALUES `+t.tx.Dialect.Rows(k, cols), args...); err != nil {
+			return err
 		}
-		evs = evs[n:]
+		done += k
 	}
-	t.w.newEvents = t.w.newEvents[:0]
+	return nil
+}
+
+func (t *Tx) flushEvents(ctx context.Context) error {
+	evs := t.w.newEvents
+	err := t.insertRows(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
+		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)`, 17, len(evs),
+		func(args []any, i int) ([]any, error) {
+			e := evs[i]
+			props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
+			if err != nil {
+				return nil, err
+			}
+			return append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
+				props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency), nil
+		})
+	if err != nil {
+		return fmt.Errorf("insert %d events: %w", len(evs), err)
+	}
+	t.w.newEvents = evs[:0]
 	return nil
 }
 
 func (t *Tx) flushOutbox(ctx context.Context) error {
-	const cols = 6
-	for rows := t.w.outbox; len(rows) > 0; {
-		n := min(len(rows), maxRowsPerInsert)
-		args := make([]any, 0, n*cols)
-		for _, r := range rows[:n] {
-			args = append(args, r.ws, r.kind, r.msgID, r.payload, r.at, r.trace)
-		}
-		if err := t.exec(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)
-			VALUES `+t.tx.Dialect.Rows(n, cols), args...); err != nil {
-			return fmt.Errorf("append %d outbox rows: %w", n, err)
-		}
-		rows = rows[n:]
+	rows := t.w.outbox
+	err := t.insertRows(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)`, 6, len(rows),
+		func(args []any, i int) ([]any, error) {
+			r := rows[i]
+			return append(args, r.ws, r.kind, r.msgID, r.payload, r.at, r.trace), nil
+		})
+	if err != nil {
+		return fmt.Errorf("append %d outbox rows: %w", len(rows), err)
 	}
-	t.w.outbox = t.w.outbox[:0]
+	t.w.outbox = rows[:0]
 	return nil
 }
 
