@@ -82,6 +82,11 @@ type Config struct {
 	// database, each in its own schema (SchemaPrefix + service name).
 	DatabaseURL  string
 	SchemaPrefix string
+	// Durability is what an acknowledged write survives: "fast" (the
+	// default) a crash of the process, "strict" also one of the operating
+	// system (SQLite synchronous=FULL, the embedded JetStream syncing every
+	// message). See docs/OPERATIONS.md.
+	Durability sqldb.Durability
 	// NATSURL, when set, uses that NATS JetStream instead of the embedded one.
 	NATSURL   string
 	BusPrefix string
@@ -148,7 +153,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 			return fmt.Errorf("create data dir: %w", err)
 		}
-		embedded, err = bus.StartEmbedded(bus.Options{StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		embedded, err = bus.StartEmbedded(bus.Options{StoreDir: filepath.Join(cfg.DataDir, "nats"), SyncAlways: cfg.Durability == sqldb.DurabilityStrict})
 		if err != nil {
 			return err
 		}
@@ -167,7 +172,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		if cfg.DatabaseURL != "" {
 			url = cfg.DatabaseURL
 		}
-		db, err := sqldb.Open(ctx, sqldb.Options{URL: url, Schema: cfg.SchemaPrefix + name})
+		db, err := sqldb.Open(ctx, sqldb.Options{URL: url, Schema: cfg.SchemaPrefix + name, Durability: cfg.Durability})
 		if err != nil {
 			return nil, fmt.Errorf("%s database: %w", name, err)
 		}

@@ -13,6 +13,10 @@ type Options struct {
 	// StoreDir holds JetStream's files. Empty means a new temporary
 	// directory, removed by Shutdown.
 	StoreDir string
+	// SyncAlways makes JetStream sync its files before acknowledging every
+	// published message, so an acknowledged message survives an
+	// operating-system crash; by default it syncs every two minutes.
+	SyncAlways bool
 }
 
 // Embedded is a NATS server with JetStream running inside this process. It
@@ -47,6 +51,7 @@ func StartEmbedded(opts Options) (*Embedded, error) {
 		StoreDir:   dir,
 		NoSigs:     true, // the host process owns signal handling
 		NoLog:      true,
+		SyncAlways: opts.SyncAlways,
 	})
 	if err != nil {
 		e.cleanup()

@@ -93,6 +93,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	addr := fs.String("grpc-addr", "KIZUNA_GRPC_ADDR", ":"+port, "gRPC listen address")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "sqlite:./data/"+spec.Name+".db", "sqlite:PATH or postgres:// URL")
 	schema := fs.String("database-schema", "KIZUNA_DATABASE_SCHEMA", spec.Name, "PostgreSQL schema owned by this service")
+	durability := fs.String("durability", "KIZUNA_DURABILITY", "fast", "what an acknowledged write survives: fast (a process crash) or strict (also an OS crash: SQLite synchronous=FULL, an embedded JetStream syncs every message; on a NATS cluster set sync_interval: always on the servers)")
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL (several comma-separated for a cluster); empty starts an embedded server (only for trying one service alone)")
 	natsCreds := fs.String("nats-creds", "KIZUNA_NATS_CREDS", "", "NATS credentials file (user JWT and seed); empty connects without")
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
@@ -123,13 +124,17 @@ func run(ctx context.Context, spec Spec, args []string) error {
 			return config.Usage(fmt.Errorf("-service-secret: %w", err))
 		}
 	}
-	if env.DB, err = sqldb.Open(ctx, sqldb.Options{URL: *dbURL, Schema: *schema}); err != nil {
+	dur, err := sqldb.ParseDurability(*durability)
+	if err != nil {
+		return config.Usage(fmt.Errorf("-durability: %w", err))
+	}
+	if env.DB, err = sqldb.Open(ctx, sqldb.Options{URL: *dbURL, Schema: *schema, Durability: dur}); err != nil {
 		return err
 	}
 	defer env.DB.Close()
 	var embedded *bus.Embedded
 	if *natsURL == "" {
-		if embedded, err = bus.StartEmbedded(bus.Options{}); err != nil {
+		if embedded, err = bus.StartEmbedded(bus.Options{SyncAlways: dur == sqldb.DurabilityStrict}); err != nil {
 			return err
 		}
 		defer embedded.Shutdown()

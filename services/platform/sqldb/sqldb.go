@@ -76,6 +76,36 @@ type Options struct {
 	// its tables in a shared database. Ignored for SQLite, where every
 	// service has its own file.
 	Schema string
+	// Durability chooses when a commit is on disk; the zero value is
+	// DurabilityFast.
+	Durability Durability
+}
+
+// Durability says what an acknowledged write survives.
+type Durability string
+
+// The durability settings.
+const (
+	// DurabilityFast survives a crash of the process: SQLite in WAL mode
+	// with synchronous=NORMAL syncs at checkpoints, not at every commit, so
+	// an operating-system crash or power loss can lose the last commits.
+	// PostgreSQL commits as configured (synchronous_commit, on by default).
+	DurabilityFast Durability = "fast"
+	// DurabilityStrict survives an operating-system crash too: SQLite
+	// syncs the WAL at every commit (synchronous=FULL).
+	DurabilityStrict Durability = "strict"
+)
+
+// ParseDurability reads a durability setting; "" is DurabilityFast.
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(s); d {
+	case "", DurabilityFast:
+		return DurabilityFast, nil
+	case DurabilityStrict:
+		return d, nil
+	default:
+		return "", fmt.Errorf("durability %q: want %q or %q", s, DurabilityFast, DurabilityStrict)
+	}
 }
 
 // sqliteBusyTimeoutMS is how long a SQLite connection waits for the write
@@ -94,7 +124,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	)
 	switch {
 	case strings.HasPrefix(opts.URL, "sqlite:"):
-		db, err = openSQLite(ctx, strings.TrimPrefix(opts.URL, "sqlite:"))
+		db, err = openSQLite(ctx, strings.TrimPrefix(opts.URL, "sqlite:"), opts.Durability)
 		if pool == "" {
 			pool = strings.TrimSuffix(filepath.Base(opts.URL), ".db")
 		}
@@ -113,7 +143,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	return db, nil
 }
 
-func openSQLite(ctx context.Context, path string) (*DB, error) {
+func openSQLite(ctx context.Context, path string, durability Durability) (*DB, error) {
 	memory := path == ":memory:"
 	if !memory {
 		// sqlite:///abs → /abs; sqlite://rel → rel (a "host" makes no sense here).
@@ -134,8 +164,12 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// WAL makes NORMAL durable across application crashes; only an OS
 		// crash can lose the last transactions, which is fine for the
-		// one-machine default.
-		q.Add("_pragma", "synchronous(NORMAL)")
+		// one-machine default. FULL syncs the WAL at every commit.
+		if durability == DurabilityStrict {
+			q.Add("_pragma", "synchronous(FULL)")
+		} else {
+			q.Add("_pragma", "synchronous(NORMAL)")
+		}
 	}
 	// Writers take the lock at BEGIN so concurrent writers queue on
 	// busy_timeout instead of failing when a read lock must be upgraded.

@@ -374,3 +374,40 @@ func readCounter(t *testing.T, db *sqldb.DB) int64 {
 	}
 	return n
 }
+
+// TestSQLiteDurability checks that each durability setting opens SQLite
+// with its synchronous mode (1 NORMAL, 2 FULL).
+func TestSQLiteDurability(t *testing.T) {
+	tests := []struct {
+		setting string
+		want    int
+	}{
+		{setting: "", want: 1},
+		{setting: "fast", want: 1},
+		{setting: "strict", want: 2},
+	}
+	for _, tt := range tests {
+		t.Run("durability "+tt.setting, func(t *testing.T) {
+			d, err := sqldb.ParseDurability(tt.setting)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			db, err := sqldb.Open(ctx, sqldb.Options{URL: "sqlite://" + filepath.Join(t.TempDir(), "d.db"), Durability: d})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var got int
+			if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("PRAGMA synchronous = %d, want %d", got, tt.want)
+			}
+		})
+	}
+	if _, err := sqldb.ParseDurability("paranoid"); err == nil {
+		t.Error(`ParseDurability("paranoid") succeeded, want an error`)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,6 +40,11 @@ type Ingester struct {
 
 	mu   sync.Mutex
 	last time.Time // the latest receive time handed out
+
+	// qmu guards the group-commit queue and whether a caller is writing.
+	qmu     sync.Mutex
+	queue   []*request
+	writing bool
 }
 
 // receiveTime returns the next message's receive time: now, but always
@@ -78,25 +84,167 @@ type Result struct {
 // identity first; the retry then finds and uses it.
 const maxUniqueRetries = 3
 
-// Ingest stores msgs for workspace ws.
+// Ingest stores msgs for workspace ws and returns once they are committed.
+//
+// Requests are group-committed: one writer at a time takes every request
+// queued meanwhile (up to maxGroupMessages) and stores them in one
+// transaction, so concurrent callers share one commit and one sync instead
+// of queueing on the database's write lock. A caller is answered only after
+// the transaction holding its messages committed. The writer is whichever
+// caller finds none running; when its group is done it hands the queue to
+// the next waiting caller, so no goroutine outlives a request.
 func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Message) (Result, error) {
-	var res Result
+	r := &request{ctx: ctx, ws: ws, msgs: msgs, done: make(chan outcome, 1)}
+	in.qmu.Lock()
+	in.queue = append(in.queue, r)
+	lead := !in.writing
+	in.writing = true
+	in.qmu.Unlock()
+	if !lead {
+		select {
+		case o := <-r.done:
+			if !o.lead {
+				return o.res, o.err
+			}
+		case <-ctx.Done():
+			if !in.abandon(r) {
+				return Result{}, ctx.Err()
+			}
+		}
+	}
+	// This caller writes until its own request is answered.
+	for {
+		group := in.takeGroup()
+		in.write(group)
+		select {
+		case o := <-r.done:
+			in.handOff()
+			return o.res, o.err
+		default:
+		}
+	}
+}
+
+// abandon takes a request its caller gave up on out of the queue. It
+// reports whether the caller was made the writer meanwhile and must write
+// after all; a request a writer already took may still be stored (a retry
+// is then answered as duplicates).
+func (in *Ingester) abandon(r *request) (lead bool) {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	select {
+	case o := <-r.done:
+		if o.lead {
+			return true
+		}
+		return false
+	default:
+	}
+	if i := slices.Index(in.queue, r); i >= 0 {
+		in.queue = slices.Delete(in.queue, i, i+1)
+	}
+	return false
+}
+
+// request is one caller's messages waiting for the writer.
+type request struct {
+	ctx  context.Context
+	ws   string
+	msgs []tracking.Message
+	done chan outcome
+}
+
+// outcome answers a request; lead tells a waiting caller to become the
+// writer instead.
+type outcome struct {
+	res  Result
+	err  error
+	lead bool
+}
+
+// maxGroupMessages bounds the messages of one group-commit transaction
+// (a single request larger than this still goes whole).
+const maxGroupMessages = 5000
+
+// takeGroup removes the first requests of the queue, up to
+// maxGroupMessages messages but at least one request.
+func (in *Ingester) takeGroup() []*request {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	n, total := 0, 0
+	for n < len(in.queue) && (n == 0 || total+len(in.queue[n].msgs) <= maxGroupMessages) {
+		total += len(in.queue[n].msgs)
+		n++
+	}
+	group := slices.Clone(in.queue[:n])
+	in.queue = slices.Delete(in.queue, 0, n)
+	return group
+}
+
+// handOff makes the first waiting caller the writer, or marks none
+// running.
+func (in *Ingester) handOff() {
+	in.qmu.Lock()
+	defer in.qmu.Unlock()
+	if len(in.queue) == 0 {
+		in.writing = false
+		return
+	}
+	in.queue[0].done <- outcome{lead: true}
+	// It stays queued: as writer it takes its own request first.
+}
+
+// write stores a group in one transaction and answers every request of
+// it. When the group fails and holds more than one request, each is
+// stored alone, so one request's error is its own.
+func (in *Ingester) write(group []*request) {
+	results, err := in.storeGroup(group)
+	if err != nil && len(group) > 1 {
+		for _, r := range group {
+			res, err := in.storeGroup([]*request{r})
+			r.done <- outcome{res: res[0], err: err}
+			if err == nil && res[0].Accepted > 0 {
+				in.queued()
+			}
+		}
+		return
+	}
+	for i, r := range group {
+		var res Result
+		if err == nil {
+			res = results[i]
+		}
+		r.done <- outcome{res: res, err: err}
+	}
+	accepted := 0
+	for _, res := range results {
+		accepted += res.Accepted
+	}
+	if accepted > 0 {
+		in.queued()
+	}
+}
+
+// storeGroup writes a group in one transaction, retrying it whole after a
+// unique violation or a stale customer.
+func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
+	// The transaction serves every caller of the group: it must not end
+	// when the one that happens to write goes away. Each request's own
+	// context still carries its trace into the outbox.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), writeTimeout)
+	defer cancel()
+	results := make([]Result, len(group))
 	var err error
 	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
 		err = in.store.InTx(ctx, func(tx *store.Tx) error {
-			res = Result{CustomerIDs: make([]string, 0, len(msgs))}
-			for i := range msgs {
-				id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], in.receiveTime())
+			for i, r := range group {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
+				res, err := in.ingestTx(rctx, tx, r.ws, r.msgs)
+				cancel()
 				if err != nil {
 					return err
 				}
-				res.Merged += merged
-				res.CustomerIDs = append(res.CustomerIDs, id)
-				if dup {
-					res.Duplicates++
-				} else {
-					res.Accepted++
-				}
+				results[i] = res
 			}
 			return nil
 		})
@@ -107,10 +255,52 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 		}
 	}
 	if err != nil {
-		return Result{}, fmt.Errorf("ingest %d messages: %w", len(msgs), err)
+		n := 0
+		for _, r := range group {
+			n += len(r.msgs)
+		}
+		return results, fmt.Errorf("ingest %d messages: %w", n, err)
 	}
-	if res.Accepted > 0 {
-		in.queued()
+	return results, nil
+}
+
+// writeTimeout bounds one group's transaction.
+const writeTimeout = 60 * time.Second
+
+// ingestTx stores one request's messages in tx as a set: the duplicate
+// check and identity look-up of every message are one query each up
+// front, and the rows are written together at commit.
+func (in *Ingester) ingestTx(ctx context.Context, tx *store.Tx, ws string, msgs []tracking.Message) (Result, error) {
+	region, err := tx.PhoneRegion(ctx, ws)
+	if err != nil {
+		return Result{}, err
+	}
+	ids := make([]string, len(msgs))
+	var keys []identity.Key
+	for i := range msgs {
+		m := &msgs[i]
+		ids[i] = m.MessageID
+		keys = append(keys, identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)...)
+		if m.Type == tracking.Alias {
+			keys = append(keys, identity.Key{Kind: identity.UserID, Value: m.PreviousID}, identity.Key{Kind: identity.AnonymousID, Value: m.PreviousID})
+		}
+	}
+	if err := tx.Prefetch(ctx, ws, ids, keys); err != nil {
+		return Result{}, err
+	}
+	res := Result{CustomerIDs: make([]string, 0, len(msgs))}
+	for i := range msgs {
+		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], in.receiveTime())
+		if err != nil {
+			return Result{}, err
+		}
+		res.Merged += merged
+		res.CustomerIDs = append(res.CustomerIDs, id)
+		if dup {
+			res.Duplicates++
+		} else {
+			res.Accepted++
+		}
 	}
 	return res, nil
 }

@@ -59,6 +59,19 @@ type redirect struct {
 // recorded so that Undo can put it back. All customers must exist and be
 // live (not merged away).
 func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
+	// A merge reads and moves events, identities and counters in SQL.
+	if err := t.flush(ctx); err != nil {
+		return Merge{}, err
+	}
+	t.w.forgetCustomers()
+	for _, id := range m.MergedIDs {
+		delete(t.w.locked, wsKey(ws, id))
+	}
+	for k, owner := range t.w.events {
+		if strings.HasPrefix(k, ws+"\x00") && slices.Contains(m.MergedIDs, owner) {
+			t.w.events[k] = m.SurvivorID
+		}
+	}
 	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
 		return Merge{}, err
 	}
@@ -177,6 +190,12 @@ type Undone struct {
 // The survivor must still be live: if it was merged away since, that later
 // merge has to be undone first.
 func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undone, error) {
+	if err := t.flush(ctx); err != nil {
+		return Undone{}, err
+	}
+	t.w.forgetCustomers()
+	clear(t.w.locked)
+	clear(t.w.events)
 	m, redirects, err := t.merge(ctx, ws, mergeID)
 	if err != nil {
 		return Undone{}, err
@@ -570,6 +589,12 @@ func (t *Tx) LockLive(ctx context.Context, ws string, ids []string) error {
 		// One writer at a time: what this transaction read is current.
 		return nil
 	}
+	// A customer this transaction already locked cannot have been merged
+	// away since, but by this transaction, which forgets it then.
+	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return t.w.locked[wsKey(ws, id)] })
+	if len(ids) == 0 {
+		return nil
+	}
 	mergedInto, err := t.lockCustomers(ctx, ws, ids)
 	if err != nil {
 		return err
@@ -582,6 +607,7 @@ func (t *Tx) LockLive(ctx context.Context, ws string, ids []string) error {
 		if into != "" {
 			return fmt.Errorf("customer %s: %w", id, ErrStale)
 		}
+		t.w.locked[wsKey(ws, id)] = true
 	}
 	return nil
 }

@@ -10,12 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/auth"
-	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -266,34 +264,41 @@ func (s *Store) CountWorkspaces(ctx context.Context) (int, error) {
 
 // InTx runs fn in one transaction; see sqldb.DB.InTx for retries.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.db.InTx(ctx, func(t *sqldb.Tx) error { return fn(&Tx{tx: t}) })
+	return s.db.InTx(ctx, func(t *sqldb.Tx) error {
+		tx := &Tx{tx: t, w: newWriteSet()}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.flush(ctx)
+	})
 }
 
 // Tx is the write side of ingestion, used inside one transaction.
 type Tx struct {
 	tx *sqldb.Tx
-	// region caches the phone region of regionWS: a transaction serves one
-	// workspace.
-	region, regionWS string
+	w  *writeSet
 }
 
 // PhoneRegion returns the region a workspace reads phone numbers in; an
 // unknown workspace reads them as Japanese.
 func (t *Tx) PhoneRegion(ctx context.Context, ws string) (string, error) {
-	if t.regionWS == ws {
-		return t.region, nil
+	if r, ok := t.w.regions[ws]; ok {
+		return r, nil
 	}
 	r, err := phoneRegion(ctx, t.tx, ws)
 	if err != nil {
 		return "", err
 	}
-	t.region, t.regionWS = r, ws
+	t.w.regions[ws] = r
 	return r, nil
 }
 
 // EventCustomer returns the customer a stored event belongs to, and whether
 // the event exists.
 func (t *Tx) EventCustomer(ctx context.Context, ws, eventID string) (string, bool, error) {
+	if id, ok := t.w.events[wsKey(ws, eventID)]; ok {
+		return id, id != "", nil
+	}
 	var id string
 	err := t.tx.QueryRowContext(ctx, `SELECT customer_id FROM events WHERE workspace_id = $1 AND event_id = $2`, ws, eventID).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -305,40 +310,33 @@ func (t *Tx) EventCustomer(ctx context.Context, ws, eventID string) (string, boo
 	return id, true, nil
 }
 
-// FindIdentities returns the customers holding any of keys.
+// FindIdentities returns the customers holding any of keys, in the order
+// of keys; what the transaction already knows is answered from memory.
 func (t *Tx) FindIdentities(ctx context.Context, ws string, keys []identity.Key) ([]identity.Match, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	// One indexed lookup per key, in one round trip: an OR of the keys
-	// makes SQLite scan every identity of the workspace.
-	var b strings.Builder
-	args := []any{ws}
-	for n, k := range keys {
-		if n > 0 {
-			b.WriteString(" UNION ALL ")
+	var unknown []identity.Key
+	for _, k := range keys {
+		if _, ok := t.w.idents[identKey(ws, k)]; !ok {
+			unknown = append(unknown, k)
 		}
-		fmt.Fprintf(&b, `SELECT i.kind, i.value, c.customer_id, c.user_id, c.create_time
-			FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
-			WHERE i.workspace_id = $1 AND i.kind = $%d AND i.value = $%d`, len(args)+1, len(args)+2)
-		args = append(args, k.Kind, k.Value)
 	}
-	rows, err := t.tx.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("find identities: %w", err)
+	if len(unknown) > 0 {
+		if err := t.lookUpIdentities(ctx, ws, unknown); err != nil {
+			return nil, err
+		}
 	}
-	defer rows.Close()
 	var out []identity.Match
-	for rows.Next() {
-		var m identity.Match
-		var created int64
-		if err := rows.Scan(&m.Key.Kind, &m.Key.Value, &m.Customer.ID, &m.Customer.UserID, &created); err != nil {
-			return nil, fmt.Errorf("scan identity: %w", err)
+	for _, k := range keys {
+		id := t.w.idents[identKey(ws, k)]
+		if id == "" {
+			continue
 		}
-		m.Customer.CreateTime = fromMicros(created)
-		out = append(out, m)
+		c, ok := t.w.customers[wsKey(ws, id)]
+		if !ok {
+			return nil, fmt.Errorf("identity %s: customer %s not cached", k.Kind, id)
+		}
+		out = append(out, identity.Match{Key: k, Customer: c})
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // CreateCustomer inserts an empty customer first seen at seen.
@@ -348,6 +346,7 @@ func (t *Tx) CreateCustomer(ctx context.Context, ws, customerID string, seen, no
 	if err != nil {
 		return fmt.Errorf("create customer: %w", err)
 	}
+	t.w.customers[wsKey(ws, customerID)] = identity.Customer{ID: customerID, CreateTime: fromMicros(micros(now))}
 	return nil
 }
 
@@ -364,6 +363,17 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 			return fmt.Errorf("record user id: %w", err)
 		}
 	}
+	c, ok := t.w.customers[wsKey(ws, customerID)]
+	if !ok {
+		// Unknown here: the next look-up reads the database.
+		delete(t.w.idents, identKey(ws, key))
+		return nil
+	}
+	if key.Kind == identity.UserID && c.UserID == "" {
+		c.UserID = key.Value
+		t.w.customers[wsKey(ws, customerID)] = c
+	}
+	t.w.idents[identKey(ws, key)] = customerID
 	return nil
 }
 
@@ -371,11 +381,21 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 // one UPDATE.
 func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, now time.Time) error {
 	at := micros(eventTime)
-	counters := `event_count = event_count + 1, update_time = $4,
+	if len(traits) == 0 {
+		// Counters only: added up per customer and written at the end.
+		t.w.addTouch(ws, customerID, at, micros(now))
+		return nil
+	}
+	// Counters buffered for this customer go into this UPDATE.
+	n, first, last := int64(1), at, at
+	if tc, ok := t.w.takeTouch(ws, customerID); ok {
+		n, first, last = n+tc.n, min(first, tc.first), max(last, tc.last)
+	}
+	counters := `event_count = event_count + $8, update_time = $4,
 		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
-		last_seen = CASE WHEN last_seen >= $3 THEN last_seen ELSE $3 END`
-	args := []any{ws, customerID, at, micros(now)}
-	if len(traits) > 0 {
+		last_seen = CASE WHEN last_seen >= $9 THEN last_seen ELSE $9 END`
+	args := []any{ws, customerID, first, micros(now)}
+	{
 		var row customerRow
 		err := t.tx.QueryRowContext(ctx, `SELECT traits, trait_times FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
 			ws, customerID).Scan(&row.traits, &row.traitTimes)
@@ -392,7 +412,7 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 			return err
 		}
 		counters += `, traits = $5, trait_times = $6, identity_traits = $7`
-		args = append(args, cols[0], cols[1], cols[2])
+		args = append(args, cols[0], cols[1], cols[2], n, last)
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET `+counters+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
 		return fmt.Errorf("touch customer: %w", err)
@@ -411,29 +431,18 @@ type Event struct {
 	Currency                                                          string
 }
 
-// InsertEvent stores an event.
+// InsertEvent stores an event (written with the transaction's other new
+// events, before anything reads events back).
 func (t *Tx) InsertEvent(ctx context.Context, e Event) error {
-	props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
-	if err != nil {
-		return err
-	}
-	_, err = t.tx.ExecContext(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
-		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
-		e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
-		props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency)
-	if err != nil {
-		return fmt.Errorf("insert event %q: %w", e.EventID, err)
-	}
+	t.w.newEvents = append(t.w.newEvents, e)
+	t.w.events[wsKey(e.WorkspaceID, e.EventID)] = e.CustomerID
 	return nil
 }
 
-// AppendOutbox queues a bus message to publish after commit.
+// AppendOutbox queues a bus message to publish after commit; outbox rows
+// are written in the order they were appended.
 func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload []byte, now time.Time) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context) VALUES ($1, $2, $3, $4, $5, $6)`,
-		ws, kind, msgID, payload, micros(now), bus.EncodeTrace(ctx)); err != nil {
-		return fmt.Errorf("append outbox: %w", err)
-	}
+	t.bufferOutbox(ctx, ws, kind, msgID, payload, micros(now))
 	return nil
 }
 

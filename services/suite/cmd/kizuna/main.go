@@ -20,6 +20,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -85,6 +86,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	adminKey := fs.String("admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
 	publicURL := fs.String("public-url", "KIZUNA_PUBLIC_URL", "", "the gateway's address as customers reach it, for unsubscribe links; empty: http://<http-addr>")
 	corsOrigins := fs.String("cors-origins", "KIZUNA_CORS_ORIGINS", "", "comma-separated origins (or *) that may call the REST API from a browser; the console at /console/ needs none")
+	durability := fs.String("durability", "KIZUNA_DURABILITY", "fast", "what an acknowledged write survives: fast (a process crash) or strict (also an OS crash: SQLite synchronous=FULL, embedded JetStream syncs every message)")
 	secretKey := fs.String("secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or hex) sealing channel secrets; empty: <data-dir>/secret.key, created on first start")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,6 +94,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		fmt.Fprint(stderr, commands)
 		return config.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	dur, err := sqldb.ParseDurability(*durability)
+	if err != nil {
+		return config.Usage(fmt.Errorf("-durability: %w", err))
 	}
 	services, err := suite.ParseServices(*servicesFlag)
 	if err != nil {
@@ -111,7 +117,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg := suite.Config{
 		DataDir: *dataDir, HTTPAddr: *httpAddr,
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
-		DatabaseURL: *dbURL, SchemaPrefix: *schemaPrefix, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
+		DatabaseURL: *dbURL, SchemaPrefix: *schemaPrefix, Durability: dur, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
 		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(), CORSOrigins: origins,
 		Services: services, Targets: map[string]string{}, ServiceSecret: *serviceSecret,
 	}

@@ -1,0 +1,324 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/platform/bus"
+)
+
+// writeSet makes one transaction that stores many messages work on sets:
+// what the messages look up is read in one query per kind up front and
+// kept current in memory as the transaction writes, and the rows every
+// message adds (events, outbox rows, customer counters) are buffered and
+// written with multi-row statements when the transaction ends, or before
+// anything reads them back (a merge or an undo).
+//
+// Keys of the maps are a workspace id, a NUL and the id within it.
+type writeSet struct {
+	// events holds the customer of every event id looked up or written;
+	// "" means the event was looked up and does not exist.
+	events map[string]string
+	// idents holds the customer holding every identity looked up or
+	// attached ("" for none); customers what resolution needs of each.
+	idents    map[string]string
+	customers map[string]identity.Customer
+	// locked are the customers this transaction holds a row lock on
+	// (PostgreSQL).
+	locked map[string]bool
+	// regions caches each workspace's phone region.
+	regions map[string]string
+
+	// stmts are the statements prepared in this transaction, by text: a
+	// large group repeats its multi-row statements chunk after chunk.
+	stmts map[string]*sql.Stmt
+
+	newEvents []Event
+	outbox    []outboxRow
+	touches   map[string]*touch
+}
+
+type outboxRow struct {
+	ws, kind, msgID string
+	payload         []byte
+	at              int64
+	trace           string
+}
+
+// touch is what events not yet written add to a customer's counters.
+type touch struct {
+	ws, id                   string
+	n, first, last, updateAt int64
+}
+
+func newWriteSet() *writeSet {
+	return &writeSet{
+		events: map[string]string{}, idents: map[string]string{}, customers: map[string]identity.Customer{},
+		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{}, stmts: map[string]*sql.Stmt{},
+	}
+}
+
+// exec runs a statement prepared once per transaction.
+func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
+	st, ok := t.w.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
+			return err
+		}
+		t.w.stmts[query] = st
+	}
+	_, err := st.ExecContext(ctx, args...)
+	return err
+}
+
+func wsKey(ws, id string) string { return ws + "\x00" + id }
+
+func identKey(ws string, k identity.Key) string { return ws + "\x00" + k.Kind + "\x00" + k.Value }
+
+// forgetCustomers drops what the caches know about customers and
+// identities, after a merge or an undo moved them in ways only the
+// database tracks; later look-ups read it again.
+func (w *writeSet) forgetCustomers() {
+	clear(w.idents)
+	clear(w.customers)
+}
+
+// maxRowsPerInsert bounds the rows of one multi-row statement, keeping
+// its parameters well under both backends' limits (PostgreSQL: 65,535).
+const maxRowsPerInsert = 500
+
+// Prefetch reads, in one query per chunk, whether each of eventIDs is
+// stored and which customers hold keys, so that the per-message look-ups
+// of a batch are answered from memory.
+func (t *Tx) Prefetch(ctx context.Context, ws string, eventIDs []string, keys []identity.Key) error {
+	var missing []string
+	for _, id := range eventIDs {
+		if _, ok := t.w.events[wsKey(ws, id)]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	slices.Sort(missing)
+	missing = slices.Compact(missing)
+	for len(missing) > 0 {
+		n := min(len(missing), maxRowsPerInsert)
+		in, args := t.tx.Dialect.InList(2, missing[:n])
+		rows, err := t.tx.QueryContext(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
+			append([]any{ws}, args...)...)
+		if err != nil {
+			return fmt.Errorf("look up events: %w", err)
+		}
+		for _, id := range missing[:n] {
+			t.w.events[wsKey(ws, id)] = ""
+		}
+		for rows.Next() {
+			var id, customer string
+			if err := rows.Scan(&id, &customer); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan event: %w", err)
+			}
+			t.w.events[wsKey(ws, id)] = customer
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("look up events: %w", err)
+		}
+		missing = missing[n:]
+	}
+	_, err := t.FindIdentities(ctx, ws, keys)
+	return err
+}
+
+// lookUpIdentities reads which customers hold keys (none cached), by kind
+// with one IN list each, and caches the answer, absent keys included.
+func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Key) error {
+	byKind := map[string][]string{}
+	for _, k := range keys {
+		byKind[k.Kind] = append(byKind[k.Kind], k.Value)
+	}
+	kinds := make([]string, 0, len(byKind))
+	for kind := range byKind {
+		kinds = append(kinds, kind)
+	}
+	slices.Sort(kinds)
+	for _, kind := range kinds {
+		values := byKind[kind]
+		slices.Sort(values)
+		values = slices.Compact(values)
+		for len(values) > 0 {
+			n := min(len(values), maxRowsPerInsert)
+			in, args := t.tx.Dialect.InList(3, values[:n])
+			rows, err := t.tx.QueryContext(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
+				FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
+				WHERE i.workspace_id = $1 AND i.kind = $2 AND i.value IN (`+in+`)`, append([]any{ws, kind}, args...)...)
+			if err != nil {
+				return fmt.Errorf("find identities: %w", err)
+			}
+			for _, v := range values[:n] {
+				t.w.idents[identKey(ws, identity.Key{Kind: kind, Value: v})] = ""
+			}
+			for rows.Next() {
+				var v string
+				var c identity.Customer
+				var created int64
+				if err := rows.Scan(&v, &c.ID, &c.UserID, &created); err != nil {
+					rows.Close()
+					return fmt.Errorf("scan identity: %w", err)
+				}
+				c.CreateTime = fromMicros(created)
+				t.w.idents[identKey(ws, identity.Key{Kind: kind, Value: v})] = c.ID
+				t.w.customers[wsKey(ws, c.ID)] = c
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return fmt.Errorf("find identities: %w", err)
+			}
+			values = values[n:]
+		}
+	}
+	return nil
+}
+
+// flush writes what the write set buffered: events, counters, then the
+// outbox in the order it was appended.
+func (t *Tx) flush(ctx context.Context) error {
+	if err := t.flushEvents(ctx); err != nil {
+		return err
+	}
+	if err := t.flushTouches(ctx); err != nil {
+		return err
+	}
+	return t.flushOutbox(ctx)
+}
+
+// insertRows writes n rows with multi-row INSERTs of at most
+// maxRowsPerInsert rows; head is the statement up to VALUES and row
+// appends row i's values to args.
+func (t *Tx) insertRows(ctx context.Context, head string, cols, n int, row func(args []any, i int) ([]any, error)) error {
+	for done := 0; done < n; {
+		k := min(n-done, maxRowsPerInsert)
+		args := make([]any, 0, k*cols)
+		for i := done; i < done+k; i++ {
+			var err error
+			if args, err = row(args, i); err != nil {
+				return err
+			}
+		}
+		if err := t.exec(ctx, head+` VALUES `+t.tx.Dialect.Rows(k, cols), args...); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
+func (t *Tx) flushEvents(ctx context.Context) error {
+	evs := t.w.newEvents
+	err := t.insertRows(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
+		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)`, 17, len(evs),
+		func(args []any, i int) ([]any, error) {
+			e := evs[i]
+			props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
+			if err != nil {
+				return nil, err
+			}
+			return append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.Type, e.Name, e.UserID, e.AnonymousID, micros(e.Time), micros(e.ReceiveTime),
+				props, traits, ctxJSON, e.GroupID, e.PreviousID, e.OrderID, e.Revenue, e.Currency), nil
+		})
+	if err != nil {
+		return fmt.Errorf("insert %d events: %w", len(evs), err)
+	}
+	t.w.newEvents = evs[:0]
+	return nil
+}
+
+func (t *Tx) flushOutbox(ctx context.Context) error {
+	rows := t.w.outbox
+	err := t.insertRows(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)`, 6, len(rows),
+		func(args []any, i int) ([]any, error) {
+			r := rows[i]
+			return append(args, r.ws, r.kind, r.msgID, r.payload, r.at, r.trace), nil
+		})
+	if err != nil {
+		return fmt.Errorf("append %d outbox rows: %w", len(rows), err)
+	}
+	t.w.outbox = rows[:0]
+	return nil
+}
+
+// flushTouches adds the buffered counters to their customers, in one
+// UPDATE … FROM a VALUES list per chunk (customer id order, so that two
+// writers lock rows in one order).
+func (t *Tx) flushTouches(ctx context.Context) error {
+	if len(t.w.touches) == 0 {
+		return nil
+	}
+	all := make([]*touch, 0, len(t.w.touches))
+	for _, tc := range t.w.touches {
+		all = append(all, tc)
+	}
+	slices.SortFunc(all, func(a, b *touch) int {
+		if c := strings.Compare(a.ws, b.ws); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	const cols = 6
+	for len(all) > 0 {
+		n := min(len(all), maxRowsPerInsert)
+		var b strings.Builder
+		args := make([]any, 0, n*cols)
+		for i, tc := range all[:n] {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			p := len(args)
+			// Typed parameters: PostgreSQL cannot infer the types of a
+			// bare VALUES list.
+			fmt.Fprintf(&b, "(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))",
+				p+1, p+2, p+3, p+4, p+5, p+6)
+			args = append(args, tc.ws, tc.id, tc.n, tc.first, tc.last, tc.updateAt)
+		}
+		if err := t.exec(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES `+b.String()+`)
+			UPDATE customers SET event_count = event_count + v.n, update_time = v.update_at,
+				first_seen = CASE WHEN first_seen <= v.first_at THEN first_seen ELSE v.first_at END,
+				last_seen = CASE WHEN last_seen >= v.last_at THEN last_seen ELSE v.last_at END
+			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`, args...); err != nil {
+			return fmt.Errorf("count events of %d customers: %w", n, err)
+		}
+		all = all[n:]
+	}
+	clear(t.w.touches)
+	return nil
+}
+
+// addTouch buffers one event's effect on a customer's counters.
+func (w *writeSet) addTouch(ws, id string, at, now int64) {
+	k := wsKey(ws, id)
+	tc, ok := w.touches[k]
+	if !ok {
+		w.touches[k] = &touch{ws: ws, id: id, n: 1, first: at, last: at, updateAt: now}
+		return
+	}
+	tc.n++
+	tc.first, tc.last, tc.updateAt = min(tc.first, at), max(tc.last, at), max(tc.updateAt, now)
+}
+
+// takeTouch removes and returns a customer's buffered counters.
+func (w *writeSet) takeTouch(ws, id string) (touch, bool) {
+	k := wsKey(ws, id)
+	tc, ok := w.touches[k]
+	if !ok {
+		return touch{}, false
+	}
+	delete(w.touches, k)
+	return *tc, true
+}
+
+func (t *Tx) bufferOutbox(ctx context.Context, ws, kind, msgID string, payload []byte, at int64) {
+	t.w.outbox = append(t.w.outbox, outboxRow{ws: ws, kind: kind, msgID: msgID, payload: payload, at: at, trace: bus.EncodeTrace(ctx)})
+}
