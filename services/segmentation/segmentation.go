@@ -1,7 +1,7 @@
 // Package segmentation is Kizuna's segmentation service: segment
 // definitions (rules over traits, behaviour in time windows and RFM
 // scores), per-customer features, and segment membership kept current as
-// ingested events arrive, announced on the bus as MembershipChanged.
+// ingested events arrive, announced on the bus as SegmentMembershipChanged.
 //
 // The suite and the service's own command wire it the same way:
 //
@@ -298,7 +298,7 @@ type busPublisher struct {
 }
 
 func (p busPublisher) PublishMembershipChange(ctx context.Context, c segment.MembershipChange) error {
-	msg := &segmentationv1.MembershipChanged{
+	msg := &segmentationv1.SegmentMembershipChanged{
 		ChangeId:    c.ChangeID,
 		WorkspaceId: c.WorkspaceID,
 		SegmentId:   c.SegmentID,
