@@ -123,6 +123,21 @@ func (e journeyEnv) run(t *testing.T, def *campaignv1.Journey) (string, *campaig
 	}
 }
 
+// lineChannel starts a fake LINE API and creates a LINE channel of
+// workspace A calling it.
+func (env journeyEnv) lineChannel(t *testing.T) (*linetest.Server, string) {
+	t.Helper()
+	lineAPI := linetest.Start(t, "token-1")
+	ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
+		DisplayName: "LINE OA",
+		Config:      &campaignv1.Channel_Line{Line: &campaignv1.LineChannel{ChannelAccessToken: "token-1", ChannelSecret: "s", ApiBaseUrl: lineAPI.URL}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lineAPI, ch.GetChannel().GetChannelId()
+}
+
 // TestLineRetries sends two broadcasts over LINE while the API answers
 // 429 and then 500: push (different texts) and multicast (one text) are
 // retried with the same X-Line-Retry-Key, and every friend gets each
@@ -137,15 +152,7 @@ func TestLineRetries(t *testing.T) {
 		env := startJourneys(t, db, b,
 			&fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": friends}}},
 			&fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
-		lineAPI := linetest.Start(t, "token-1")
-		ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
-			DisplayName: "LINE OA",
-			Config:      &campaignv1.Channel_Line{Line: &campaignv1.LineChannel{ChannelAccessToken: "token-1", ChannelSecret: "s", ApiBaseUrl: lineAPI.URL}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		chID := ch.GetChannel().GetChannelId()
+		lineAPI, chID := env.lineChannel(t)
 
 		lineAPI.FailNext(2, 429)
 		env.broadcast(t, "seg_1", chID, "{{ customer.traits.name }}さん、こんにちは")
@@ -191,15 +198,8 @@ func TestTemplateReadsFeatures(t *testing.T) {
 			"cus_2": {CustomerId: "cus_2", ComputedTraits: computed("鞄"), LifecycleStage: segmentationv1.LifecycleStage_LIFECYCLE_STAGE_F2, RecencyScore: 5},
 		}}
 		env := startJourneys(t, db, b, segs, &fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
-		lineAPI := linetest.Start(t, "token-1")
-		ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
-			DisplayName: "LINE OA",
-			Config:      &campaignv1.Channel_Line{Line: &campaignv1.LineChannel{ChannelAccessToken: "token-1", ChannelSecret: "s", ApiBaseUrl: lineAPI.URL}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		env.broadcast(t, "seg_1", ch.GetChannel().GetChannelId(),
+		lineAPI, chID := env.lineChannel(t)
+		env.broadcast(t, "seg_1", chID,
 			"{{ customer.computed_traits.favourite_category }}|{{ customer.lifecycle_stage }}|R{{ customer.rfm.recency }}|{{ customer.predicted.probability_alive }}|{{ customer.predicted.predicted_clv_12m }}")
 		for id, want := range map[string]string{"cus_1": "靴|dormant|R2|0.25|4200", "cus_2": "鞄|f2|R5||", "cus_3": "||R||"} {
 			if got := lineAPI.Accepted()["U"+id]; !slices.Equal(got, []string{want}) {
