@@ -52,6 +52,17 @@ type fakeSegments struct {
 	members map[string]map[string][]string // workspace → segment → customer ids
 	// pageSize is the most ids a page holds; 0 means 3, to exercise paging.
 	pageSize int
+	// features answers GetCustomerFeatures by customer id (any workspace);
+	// others are NotFound.
+	features map[string]*segmentationv1.CustomerFeatures
+}
+
+func (f *fakeSegments) GetCustomerFeatures(_ context.Context, req *segmentationv1.GetCustomerFeaturesRequest) (*segmentationv1.GetCustomerFeaturesResponse, error) {
+	cf, ok := f.features[req.GetCustomerId()]
+	if !ok {
+		return nil, status.Error(codes.NotFound, "customer not found")
+	}
+	return &segmentationv1.GetCustomerFeaturesResponse{Features: cf}, nil
 }
 
 func (f *fakeSegments) GetSegment(ctx context.Context, req *segmentationv1.GetSegmentRequest) (*segmentationv1.GetSegmentResponse, error) {

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
@@ -122,6 +123,21 @@ func (e journeyEnv) run(t *testing.T, def *campaignv1.Journey) (string, *campaig
 	}
 }
 
+// lineChannel starts a fake LINE API and creates a LINE channel of
+// workspace A calling it.
+func (env journeyEnv) lineChannel(t *testing.T) (*linetest.Server, string) {
+	t.Helper()
+	lineAPI := linetest.Start(t, "token-1")
+	ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
+		DisplayName: "LINE OA",
+		Config:      &campaignv1.Channel_Line{Line: &campaignv1.LineChannel{ChannelAccessToken: "token-1", ChannelSecret: "s", ApiBaseUrl: lineAPI.URL}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lineAPI, ch.GetChannel().GetChannelId()
+}
+
 // TestLineRetries sends two broadcasts over LINE while the API answers
 // 429 and then 500: push (different texts) and multicast (one text) are
 // retried with the same X-Line-Retry-Key, and every friend gets each
@@ -136,15 +152,7 @@ func TestLineRetries(t *testing.T) {
 		env := startJourneys(t, db, b,
 			&fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": friends}}},
 			&fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
-		lineAPI := linetest.Start(t, "token-1")
-		ch, err := env.channels.CreateChannel(as(keyA), &campaignv1.CreateChannelRequest{Channel: &campaignv1.Channel{
-			DisplayName: "LINE OA",
-			Config:      &campaignv1.Channel_Line{Line: &campaignv1.LineChannel{ChannelAccessToken: "token-1", ChannelSecret: "s", ApiBaseUrl: lineAPI.URL}},
-		}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		chID := ch.GetChannel().GetChannelId()
+		lineAPI, chID := env.lineChannel(t)
 
 		lineAPI.FailNext(2, 429)
 		env.broadcast(t, "seg_1", chID, "{{ customer.traits.name }}さん、こんにちは")
@@ -161,6 +169,42 @@ func TestLineRetries(t *testing.T) {
 		// of those, with their keys.
 		if keys, n := len(lineAPI.RetryKeys()), lineAPI.Requests(); keys != 4 || n != 7 {
 			t.Errorf("%d retry keys over %d requests, want 4 over 7", keys, n)
+		}
+	})
+}
+
+// TestTemplateReadsFeatures broadcasts a template reading segmentation's
+// features of each customer (computed and predicted traits, lifecycle
+// stage, RFM scores): each friend gets its own values; a customer
+// segmentation has not seen renders them empty.
+func TestTemplateReadsFeatures(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *sqldb.DB, b *bus.Bus) {
+		friends := []string{"cus_1", "cus_2", "cus_3"}
+		traits := map[string]map[string]any{}
+		for _, id := range friends {
+			traits[id] = map[string]any{"lineUserId": "U" + id}
+		}
+		computed := func(cat string) *structpb.Struct {
+			s, err := structpb.NewStruct(map[string]any{"favourite_category": cat})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		clv := 4200.0
+		segs := &fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": friends}}, features: map[string]*segmentationv1.CustomerFeatures{
+			"cus_1": {CustomerId: "cus_1", ComputedTraits: computed("靴"), LifecycleStage: segmentationv1.LifecycleStage_LIFECYCLE_STAGE_DORMANT,
+				RecencyScore: 2, Predicted: &segmentationv1.PredictedTraits{ProbabilityAlive: 0.25, PredictedClv_12M: &clv}},
+			"cus_2": {CustomerId: "cus_2", ComputedTraits: computed("鞄"), LifecycleStage: segmentationv1.LifecycleStage_LIFECYCLE_STAGE_F2, RecencyScore: 5},
+		}}
+		env := startJourneys(t, db, b, segs, &fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}})
+		lineAPI, chID := env.lineChannel(t)
+		env.broadcast(t, "seg_1", chID,
+			"{{ customer.computed_traits.favourite_category }}|{{ customer.lifecycle_stage }}|R{{ customer.rfm.recency }}|{{ customer.predicted.probability_alive }}|{{ customer.predicted.predicted_clv_12m }}")
+		for id, want := range map[string]string{"cus_1": "靴|dormant|R2|0.25|4200", "cus_2": "鞄|f2|R5||", "cus_3": "||R||"} {
+			if got := lineAPI.Accepted()["U"+id]; !slices.Equal(got, []string{want}) {
+				t.Errorf("%s received %q, want %q", id, got, want)
+			}
 		}
 	})
 }

@@ -129,6 +129,11 @@ func (s *Service) Run(ctx context.Context) error {
 		Kind:    bus.KindEvents,
 		Durable: Durable,
 		Handler: s.handle,
+		// Events waiting together are applied in one transaction; on an
+		// error each message goes to handle alone, which drops only the
+		// unusable one.
+		BatchHandler: s.handleBatch,
+		MaxBatch:     eventBatch,
 		// A dropped event would skew every KPI for good, so store failures
 		// are retried for longer than the bus default: with the delay
 		// doubling to its one-minute cap, 20 attempts span ~15 minutes of
@@ -186,6 +191,23 @@ func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
 		return nil
 	}
 	return s.store.ApplySend(ctx, sd)
+}
+
+// eventBatch bounds the events one transaction applies.
+const eventBatch = 500
+
+// handleBatch applies the messages pulled together, in order, each run of
+// events in one transaction (ledger.ApplyBatch).
+func (s *Service) handleBatch(ctx context.Context, ms []bus.Message) error {
+	msgs := make([]*ingestionv1.IngestionBusMessage, 0, len(ms))
+	for _, m := range ms {
+		msg := &ingestionv1.IngestionBusMessage{}
+		if err := m.Unmarshal(msg); err != nil {
+			return err // handle drops it
+		}
+		msgs = append(msgs, msg)
+	}
+	return ledger.ApplyBatch(ctx, s.store, s.logger, msgs)
 }
 
 // handle applies one events-stream message. Messages that can never apply

@@ -1,7 +1,7 @@
 // Package segmentation is Kizuna's segmentation service: segment
 // definitions (rules over traits, behaviour in time windows and RFM
 // scores), per-customer features, and segment membership kept current as
-// ingested events arrive, announced on the bus as MembershipChanged.
+// ingested events arrive, announced on the bus as SegmentMembershipChanged.
 //
 // The suite and the service's own command wire it the same way:
 //
@@ -130,6 +130,11 @@ func (s *Service) Run(ctx context.Context) error {
 		Kind:    bus.KindEvents,
 		Durable: ConsumerName,
 		Handler: s.handle,
+		// Events waiting together are recorded in one transaction and each
+		// customer re-evaluated once: one commit per event capped a
+		// consumer near 1,200 events/s.
+		BatchHandler: s.handleBatch,
+		MaxBatch:     eventBatch,
 	})
 	if err != nil {
 		return fmt.Errorf("segmentation: %w", err)
@@ -164,6 +169,42 @@ func (s *Service) sweepLoop(ctx context.Context) {
 	lease.Every(ctx, s.sweepLease, s.sweep, s.engine.Sweep, func(err error) {
 		s.log.ErrorContext(ctx, "segmentation: sweep failed", slog.Any("error", err))
 	})
+}
+
+// eventBatch bounds the events one batch applies in a transaction.
+const eventBatch = 500
+
+// handleBatch applies messages in order: each run of recorded events
+// together (ApplyEvents), merges and unmerges one by one between them. On
+// an error the bus hands every message of the batch to handle alone, which
+// is safe because applying is idempotent.
+func (s *Service) handleBatch(ctx context.Context, msgs []bus.Message) error {
+	var run []segment.Event
+	flush := func() error {
+		err := s.engine.ApplyEvents(ctx, run)
+		run = run[:0]
+		return err
+	}
+	for _, m := range msgs {
+		if t := m.Headers.Get(bus.TypeHeader); t != "" && t != string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().Descriptor().FullName()) {
+			continue
+		}
+		var msg ingestionv1.IngestionBusMessage
+		if err := m.Unmarshal(&msg); err != nil {
+			return err // handle logs and drops it
+		}
+		if p, ok := msg.GetPayload().(*ingestionv1.IngestionBusMessage_EventRecorded); ok {
+			run = append(run, eventFromProto(p.EventRecorded, s.clock()))
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := s.handle(ctx, m); err != nil {
+			return err
+		}
+	}
+	return flush()
 }
 
 // handle applies one events-stream message. Malformed messages are logged
@@ -295,7 +336,7 @@ type busPublisher struct {
 }
 
 func (p busPublisher) PublishMembershipChange(ctx context.Context, c segment.MembershipChange) error {
-	msg := &segmentationv1.MembershipChanged{
+	msg := &segmentationv1.SegmentMembershipChanged{
 		ChangeId:    c.ChangeID,
 		WorkspaceId: c.WorkspaceID,
 		SegmentId:   c.SegmentID,

@@ -2,6 +2,7 @@ package segmentation_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -47,7 +48,7 @@ type harness struct {
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // start runs the service (gRPC server and Run) on b with a fresh SQLite
-// database and records every MembershipChanged published.
+// database and records every SegmentMembershipChanged published.
 func start(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.Time) *harness {
 	t.Helper()
 	return startLogged(t, b, sweep, now, quietLogger())
@@ -78,9 +79,12 @@ func startLogged(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.
 		Kind:    bus.KindMembership,
 		Durable: "test-observer",
 		Handler: func(_ context.Context, m bus.Message) error {
-			var c segmentationv1.MembershipChanged
+			var c segmentationv1.SegmentMembershipChanged
 			if err := m.Unmarshal(&c); err != nil {
 				return err
+			}
+			if got, want := m.Headers.Get(bus.TypeHeader), string(c.ProtoReflect().Descriptor().FullName()); got != want {
+				return fmt.Errorf("membership message type %q, want %q (the contract's name)", got, want)
 			}
 			h.changes.add(m.Subject, &c)
 			return nil
@@ -97,10 +101,10 @@ func startLogged(t testing.TB, b *bus.Bus, sweep time.Duration, now func() time.
 type changeLog struct {
 	mu       sync.Mutex
 	subjects []string
-	changes  []*segmentationv1.MembershipChanged
+	changes  []*segmentationv1.SegmentMembershipChanged
 }
 
-func (l *changeLog) add(subject string, c *segmentationv1.MembershipChanged) {
+func (l *changeLog) add(subject string, c *segmentationv1.SegmentMembershipChanged) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.subjects = append(l.subjects, subject)
@@ -108,7 +112,7 @@ func (l *changeLog) add(subject string, c *segmentationv1.MembershipChanged) {
 }
 
 // find returns the change for (segment, customer, joined) and its subject.
-func (l *changeLog) find(segmentID, customerID string, joined bool) (*segmentationv1.MembershipChanged, string) {
+func (l *changeLog) find(segmentID, customerID string, joined bool) (*segmentationv1.SegmentMembershipChanged, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, c := range l.changes {

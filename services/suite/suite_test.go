@@ -46,7 +46,7 @@ func TestWalkthrough(t *testing.T) {
 // dropExternal removes what a run left on the shared PostgreSQL and NATS, so
 // repeated runs start clean. Cleanups run last-in first-out: this one runs
 // after the suite has stopped.
-func dropExternal(t *testing.T, cfg suite.Config) {
+func dropExternal(t testing.TB, cfg suite.Config) {
 	ctx := context.Background()
 	db, err := sqldb.Open(ctx, sqldb.Options{URL: cfg.DatabaseURL})
 	if err != nil {
@@ -465,7 +465,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func randomID(t *testing.T) string {
+func randomID(t testing.TB) string {
 	b := make([]byte, 4)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)

@@ -3804,9 +3804,106 @@ func (x *GetCustomerFeaturesResponse) GetFeatures() *CustomerFeatures {
 	return nil
 }
 
-// MembershipChanged is published on the `membership` stream (subject
-// `<prefix>.membership.<workspace_id>.<segment_id>`) when a customer joins
-// or leaves a segment.
+// SegmentMembershipChanged is published on the `membership` stream
+// (subject `<prefix>.membership.<workspace_id>.<segment_id>`, header
+// `Kizuna-Type: kizuna.segmentation.v1.SegmentMembershipChanged`, message
+// id = change_id) when a customer joins or leaves a segment. Every join and
+// leave is published once per change id (a re-published change is dropped
+// by the stream's deduplication), in commit order per workspace.
+type SegmentMembershipChanged struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique id of the change (a UUIDv7, so ids sort in commit order).
+	ChangeId    string `protobuf:"bytes,1,opt,name=change_id,json=changeId,proto3" json:"change_id,omitempty"`
+	WorkspaceId string `protobuf:"bytes,2,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	SegmentId   string `protobuf:"bytes,3,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	CustomerId  string `protobuf:"bytes,4,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// True on joining, false on leaving.
+	Joined bool `protobuf:"varint,5,opt,name=joined,proto3" json:"joined,omitempty"`
+	// When the change was evaluated.
+	ChangeTime    *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=change_time,json=changeTime,proto3" json:"change_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentMembershipChanged) Reset() {
+	*x = SegmentMembershipChanged{}
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentMembershipChanged) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentMembershipChanged) ProtoMessage() {}
+
+func (x *SegmentMembershipChanged) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentMembershipChanged.ProtoReflect.Descriptor instead.
+func (*SegmentMembershipChanged) Descriptor() ([]byte, []int) {
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *SegmentMembershipChanged) GetChangeId() string {
+	if x != nil {
+		return x.ChangeId
+	}
+	return ""
+}
+
+func (x *SegmentMembershipChanged) GetWorkspaceId() string {
+	if x != nil {
+		return x.WorkspaceId
+	}
+	return ""
+}
+
+func (x *SegmentMembershipChanged) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *SegmentMembershipChanged) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *SegmentMembershipChanged) GetJoined() bool {
+	if x != nil {
+		return x.Joined
+	}
+	return false
+}
+
+func (x *SegmentMembershipChanged) GetChangeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ChangeTime
+	}
+	return nil
+}
+
+// MembershipChanged is the name SegmentMembershipChanged was published
+// under before it took the contract's name (header `Kizuna-Type:
+// kizuna.segmentation.v1.MembershipChanged`). The two are the same on the
+// wire (same field numbers and types), so messages of either name still in
+// a stream decode as SegmentMembershipChanged. Nothing publishes it any more.
+//
+// Deprecated: Marked as deprecated in kizuna/segmentation/v1/segments.proto.
 type MembershipChanged struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
 	ChangeId    string                 `protobuf:"bytes,1,opt,name=change_id,json=changeId,proto3" json:"change_id,omitempty"`
@@ -3822,7 +3919,7 @@ type MembershipChanged struct {
 
 func (x *MembershipChanged) Reset() {
 	*x = MembershipChanged{}
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3834,7 +3931,7 @@ func (x *MembershipChanged) String() string {
 func (*MembershipChanged) ProtoMessage() {}
 
 func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[56]
+	mi := &file_kizuna_segmentation_v1_segments_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3847,7 +3944,7 @@ func (x *MembershipChanged) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MembershipChanged.ProtoReflect.Descriptor instead.
 func (*MembershipChanged) Descriptor() ([]byte, []int) {
-	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{56}
+	return file_kizuna_segmentation_v1_segments_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MembershipChanged) GetChangeId() string {
@@ -4138,7 +4235,17 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x10repeat_customers\x18\x03 \x01(\x03R\x0frepeatCustomers\x124\n" +
 	"\x16clv_unavailable_reason\x18\x04 \x01(\tR\x14clvUnavailableReason\"c\n" +
 	"\x1bGetCustomerFeaturesResponse\x12D\n" +
-	"\bfeatures\x18\x01 \x01(\v2(.kizuna.segmentation.v1.CustomerFeaturesR\bfeatures\"\xe8\x01\n" +
+	"\bfeatures\x18\x01 \x01(\v2(.kizuna.segmentation.v1.CustomerFeaturesR\bfeatures\"\xef\x01\n" +
+	"\x18SegmentMembershipChanged\x12\x1b\n" +
+	"\tchange_id\x18\x01 \x01(\tR\bchangeId\x12!\n" +
+	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12\x1f\n" +
+	"\vcustomer_id\x18\x04 \x01(\tR\n" +
+	"customerId\x12\x16\n" +
+	"\x06joined\x18\x05 \x01(\bR\x06joined\x12;\n" +
+	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"changeTime\"\xec\x01\n" +
 	"\x11MembershipChanged\x12\x1b\n" +
 	"\tchange_id\x18\x01 \x01(\tR\bchangeId\x12!\n" +
 	"\fworkspace_id\x18\x02 \x01(\tR\vworkspaceId\x12\x1d\n" +
@@ -4148,7 +4255,7 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"customerId\x12\x16\n" +
 	"\x06joined\x18\x05 \x01(\bR\x06joined\x12;\n" +
 	"\vchange_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"changeTime*\xfd\x01\n" +
+	"changeTime:\x02\x18\x01*\xfd\x01\n" +
 	"\bOperator\x12\x18\n" +
 	"\x14OPERATOR_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -4234,7 +4341,7 @@ func file_kizuna_segmentation_v1_segments_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_segmentation_v1_segments_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_kizuna_segmentation_v1_segments_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(Operator)(0),                           // 0: kizuna.segmentation.v1.Operator
 	(Aggregation)(0),                        // 1: kizuna.segmentation.v1.Aggregation
@@ -4296,14 +4403,15 @@ var file_kizuna_segmentation_v1_segments_proto_goTypes = []any{
 	(*FitPredictionsRequest)(nil),           // 57: kizuna.segmentation.v1.FitPredictionsRequest
 	(*FitPredictionsResponse)(nil),          // 58: kizuna.segmentation.v1.FitPredictionsResponse
 	(*GetCustomerFeaturesResponse)(nil),     // 59: kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	(*MembershipChanged)(nil),               // 60: kizuna.segmentation.v1.MembershipChanged
-	(*timestamppb.Timestamp)(nil),           // 61: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 62: google.protobuf.FieldMask
-	(*structpb.Struct)(nil),                 // 63: google.protobuf.Struct
+	(*SegmentMembershipChanged)(nil),        // 60: kizuna.segmentation.v1.SegmentMembershipChanged
+	(*MembershipChanged)(nil),               // 61: kizuna.segmentation.v1.MembershipChanged
+	(*timestamppb.Timestamp)(nil),           // 62: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 63: google.protobuf.FieldMask
+	(*structpb.Struct)(nil),                 // 64: google.protobuf.Struct
 }
 var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	5,  // 0: kizuna.segmentation.v1.Segment.rule:type_name -> kizuna.segmentation.v1.Rule
-	61, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
+	62, // 1: kizuna.segmentation.v1.Segment.create_time:type_name -> google.protobuf.Timestamp
 	6,  // 2: kizuna.segmentation.v1.Rule.all:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 3: kizuna.segmentation.v1.Rule.any:type_name -> kizuna.segmentation.v1.Condition
 	6,  // 4: kizuna.segmentation.v1.Rule.not:type_name -> kizuna.segmentation.v1.Condition
@@ -4328,10 +4436,10 @@ var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	0,  // 23: kizuna.segmentation.v1.PropertyFilter.op:type_name -> kizuna.segmentation.v1.Operator
 	1,  // 24: kizuna.segmentation.v1.Aggregate.fn:type_name -> kizuna.segmentation.v1.Aggregation
 	0,  // 25: kizuna.segmentation.v1.Aggregate.op:type_name -> kizuna.segmentation.v1.Operator
-	61, // 26: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
-	61, // 27: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
-	61, // 28: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
-	61, // 29: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
+	62, // 26: kizuna.segmentation.v1.TimeRange.start_time:type_name -> google.protobuf.Timestamp
+	62, // 27: kizuna.segmentation.v1.TimeRange.end_time:type_name -> google.protobuf.Timestamp
+	62, // 28: kizuna.segmentation.v1.OccurrenceBound.before:type_name -> google.protobuf.Timestamp
+	62, // 29: kizuna.segmentation.v1.OccurrenceBound.after:type_name -> google.protobuf.Timestamp
 	10, // 30: kizuna.segmentation.v1.EventCondition.between:type_name -> kizuna.segmentation.v1.TimeRange
 	8,  // 31: kizuna.segmentation.v1.EventCondition.where:type_name -> kizuna.segmentation.v1.PropertyFilter
 	9,  // 32: kizuna.segmentation.v1.EventCondition.aggregate:type_name -> kizuna.segmentation.v1.Aggregate
@@ -4345,7 +4453,7 @@ var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	0,  // 40: kizuna.segmentation.v1.ComputedCondition.op:type_name -> kizuna.segmentation.v1.Operator
 	1,  // 41: kizuna.segmentation.v1.ComputedTrait.fn:type_name -> kizuna.segmentation.v1.Aggregation
 	8,  // 42: kizuna.segmentation.v1.ComputedTrait.where:type_name -> kizuna.segmentation.v1.PropertyFilter
-	61, // 43: kizuna.segmentation.v1.ComputedTrait.create_time:type_name -> google.protobuf.Timestamp
+	62, // 43: kizuna.segmentation.v1.ComputedTrait.create_time:type_name -> google.protobuf.Timestamp
 	19, // 44: kizuna.segmentation.v1.CreateComputedTraitRequest.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
 	19, // 45: kizuna.segmentation.v1.CreateComputedTraitResponse.computed_trait:type_name -> kizuna.segmentation.v1.ComputedTrait
 	19, // 46: kizuna.segmentation.v1.ListComputedTraitsResponse.computed_traits:type_name -> kizuna.segmentation.v1.ComputedTrait
@@ -4353,70 +4461,71 @@ var file_kizuna_segmentation_v1_segments_proto_depIdxs = []int32{
 	4,  // 48: kizuna.segmentation.v1.CreateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
 	4,  // 49: kizuna.segmentation.v1.GetSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
 	4,  // 50: kizuna.segmentation.v1.ListSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
-	61, // 51: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
+	62, // 51: kizuna.segmentation.v1.SegmentMember.join_time:type_name -> google.protobuf.Timestamp
 	36, // 52: kizuna.segmentation.v1.ListSegmentMembersResponse.members:type_name -> kizuna.segmentation.v1.SegmentMember
 	4,  // 53: kizuna.segmentation.v1.ListCustomerSegmentsResponse.segments:type_name -> kizuna.segmentation.v1.Segment
 	4,  // 54: kizuna.segmentation.v1.UpdateSegmentRequest.segment:type_name -> kizuna.segmentation.v1.Segment
-	62, // 55: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63, // 55: kizuna.segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 56: kizuna.segmentation.v1.UpdateSegmentResponse.segment:type_name -> kizuna.segmentation.v1.Segment
 	3,  // 57: kizuna.segmentation.v1.ListSegmentSizesRequest.granularity:type_name -> kizuna.segmentation.v1.Granularity
-	61, // 58: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
-	61, // 59: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
-	61, // 60: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
+	62, // 58: kizuna.segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	62, // 59: kizuna.segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	62, // 60: kizuna.segmentation.v1.SegmentSize.time:type_name -> google.protobuf.Timestamp
 	43, // 61: kizuna.segmentation.v1.ListSegmentSizesResponse.sizes:type_name -> kizuna.segmentation.v1.SegmentSize
 	5,  // 62: kizuna.segmentation.v1.PreviewSegmentRequest.rule:type_name -> kizuna.segmentation.v1.Rule
 	48, // 63: kizuna.segmentation.v1.GetRfmGridResponse.cells:type_name -> kizuna.segmentation.v1.RfmCell
 	26, // 64: kizuna.segmentation.v1.GetLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
 	26, // 65: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	62, // 66: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
+	63, // 66: kizuna.segmentation.v1.UpdateLifecycleSettingsRequest.update_mask:type_name -> google.protobuf.FieldMask
 	26, // 67: kizuna.segmentation.v1.UpdateLifecycleSettingsResponse.settings:type_name -> kizuna.segmentation.v1.LifecycleSettings
-	61, // 68: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
+	62, // 68: kizuna.segmentation.v1.CustomerFeatures.last_order_time:type_name -> google.protobuf.Timestamp
 	2,  // 69: kizuna.segmentation.v1.CustomerFeatures.lifecycle_stage:type_name -> kizuna.segmentation.v1.LifecycleStage
 	56, // 70: kizuna.segmentation.v1.CustomerFeatures.predicted:type_name -> kizuna.segmentation.v1.PredictedTraits
-	63, // 71: kizuna.segmentation.v1.CustomerFeatures.computed_traits:type_name -> google.protobuf.Struct
-	61, // 72: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
-	61, // 73: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
+	64, // 71: kizuna.segmentation.v1.CustomerFeatures.computed_traits:type_name -> google.protobuf.Struct
+	62, // 72: kizuna.segmentation.v1.PredictedTraits.fit_time:type_name -> google.protobuf.Timestamp
+	62, // 73: kizuna.segmentation.v1.FitPredictionsResponse.fit_time:type_name -> google.protobuf.Timestamp
 	55, // 74: kizuna.segmentation.v1.GetCustomerFeaturesResponse.features:type_name -> kizuna.segmentation.v1.CustomerFeatures
-	61, // 75: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
-	27, // 76: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
-	29, // 77: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
-	31, // 78: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
-	33, // 79: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
-	35, // 80: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
-	38, // 81: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
-	40, // 82: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
-	42, // 83: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
-	45, // 84: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
-	47, // 85: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
-	50, // 86: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
-	52, // 87: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
-	57, // 88: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
-	20, // 89: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:input_type -> kizuna.segmentation.v1.CreateComputedTraitRequest
-	22, // 90: kizuna.segmentation.v1.SegmentService.ListComputedTraits:input_type -> kizuna.segmentation.v1.ListComputedTraitsRequest
-	24, // 91: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:input_type -> kizuna.segmentation.v1.DeleteComputedTraitRequest
-	54, // 92: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
-	28, // 93: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
-	30, // 94: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
-	32, // 95: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
-	34, // 96: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
-	37, // 97: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
-	39, // 98: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
-	41, // 99: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
-	44, // 100: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
-	46, // 101: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
-	49, // 102: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
-	51, // 103: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
-	53, // 104: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
-	58, // 105: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
-	21, // 106: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:output_type -> kizuna.segmentation.v1.CreateComputedTraitResponse
-	23, // 107: kizuna.segmentation.v1.SegmentService.ListComputedTraits:output_type -> kizuna.segmentation.v1.ListComputedTraitsResponse
-	25, // 108: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:output_type -> kizuna.segmentation.v1.DeleteComputedTraitResponse
-	59, // 109: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
-	93, // [93:110] is the sub-list for method output_type
-	76, // [76:93] is the sub-list for method input_type
-	76, // [76:76] is the sub-list for extension type_name
-	76, // [76:76] is the sub-list for extension extendee
-	0,  // [0:76] is the sub-list for field type_name
+	62, // 75: kizuna.segmentation.v1.SegmentMembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	62, // 76: kizuna.segmentation.v1.MembershipChanged.change_time:type_name -> google.protobuf.Timestamp
+	27, // 77: kizuna.segmentation.v1.SegmentService.CreateSegment:input_type -> kizuna.segmentation.v1.CreateSegmentRequest
+	29, // 78: kizuna.segmentation.v1.SegmentService.GetSegment:input_type -> kizuna.segmentation.v1.GetSegmentRequest
+	31, // 79: kizuna.segmentation.v1.SegmentService.ListSegments:input_type -> kizuna.segmentation.v1.ListSegmentsRequest
+	33, // 80: kizuna.segmentation.v1.SegmentService.DeleteSegment:input_type -> kizuna.segmentation.v1.DeleteSegmentRequest
+	35, // 81: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:input_type -> kizuna.segmentation.v1.ListSegmentMembersRequest
+	38, // 82: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:input_type -> kizuna.segmentation.v1.ListCustomerSegmentsRequest
+	40, // 83: kizuna.segmentation.v1.SegmentService.UpdateSegment:input_type -> kizuna.segmentation.v1.UpdateSegmentRequest
+	42, // 84: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:input_type -> kizuna.segmentation.v1.ListSegmentSizesRequest
+	45, // 85: kizuna.segmentation.v1.SegmentService.PreviewSegment:input_type -> kizuna.segmentation.v1.PreviewSegmentRequest
+	47, // 86: kizuna.segmentation.v1.SegmentService.GetRfmGrid:input_type -> kizuna.segmentation.v1.GetRfmGridRequest
+	50, // 87: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:input_type -> kizuna.segmentation.v1.GetLifecycleSettingsRequest
+	52, // 88: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:input_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsRequest
+	57, // 89: kizuna.segmentation.v1.SegmentService.FitPredictions:input_type -> kizuna.segmentation.v1.FitPredictionsRequest
+	20, // 90: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:input_type -> kizuna.segmentation.v1.CreateComputedTraitRequest
+	22, // 91: kizuna.segmentation.v1.SegmentService.ListComputedTraits:input_type -> kizuna.segmentation.v1.ListComputedTraitsRequest
+	24, // 92: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:input_type -> kizuna.segmentation.v1.DeleteComputedTraitRequest
+	54, // 93: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:input_type -> kizuna.segmentation.v1.GetCustomerFeaturesRequest
+	28, // 94: kizuna.segmentation.v1.SegmentService.CreateSegment:output_type -> kizuna.segmentation.v1.CreateSegmentResponse
+	30, // 95: kizuna.segmentation.v1.SegmentService.GetSegment:output_type -> kizuna.segmentation.v1.GetSegmentResponse
+	32, // 96: kizuna.segmentation.v1.SegmentService.ListSegments:output_type -> kizuna.segmentation.v1.ListSegmentsResponse
+	34, // 97: kizuna.segmentation.v1.SegmentService.DeleteSegment:output_type -> kizuna.segmentation.v1.DeleteSegmentResponse
+	37, // 98: kizuna.segmentation.v1.SegmentService.ListSegmentMembers:output_type -> kizuna.segmentation.v1.ListSegmentMembersResponse
+	39, // 99: kizuna.segmentation.v1.SegmentService.ListCustomerSegments:output_type -> kizuna.segmentation.v1.ListCustomerSegmentsResponse
+	41, // 100: kizuna.segmentation.v1.SegmentService.UpdateSegment:output_type -> kizuna.segmentation.v1.UpdateSegmentResponse
+	44, // 101: kizuna.segmentation.v1.SegmentService.ListSegmentSizes:output_type -> kizuna.segmentation.v1.ListSegmentSizesResponse
+	46, // 102: kizuna.segmentation.v1.SegmentService.PreviewSegment:output_type -> kizuna.segmentation.v1.PreviewSegmentResponse
+	49, // 103: kizuna.segmentation.v1.SegmentService.GetRfmGrid:output_type -> kizuna.segmentation.v1.GetRfmGridResponse
+	51, // 104: kizuna.segmentation.v1.SegmentService.GetLifecycleSettings:output_type -> kizuna.segmentation.v1.GetLifecycleSettingsResponse
+	53, // 105: kizuna.segmentation.v1.SegmentService.UpdateLifecycleSettings:output_type -> kizuna.segmentation.v1.UpdateLifecycleSettingsResponse
+	58, // 106: kizuna.segmentation.v1.SegmentService.FitPredictions:output_type -> kizuna.segmentation.v1.FitPredictionsResponse
+	21, // 107: kizuna.segmentation.v1.SegmentService.CreateComputedTrait:output_type -> kizuna.segmentation.v1.CreateComputedTraitResponse
+	23, // 108: kizuna.segmentation.v1.SegmentService.ListComputedTraits:output_type -> kizuna.segmentation.v1.ListComputedTraitsResponse
+	25, // 109: kizuna.segmentation.v1.SegmentService.DeleteComputedTrait:output_type -> kizuna.segmentation.v1.DeleteComputedTraitResponse
+	59, // 110: kizuna.segmentation.v1.SegmentService.GetCustomerFeatures:output_type -> kizuna.segmentation.v1.GetCustomerFeaturesResponse
+	94, // [94:111] is the sub-list for method output_type
+	77, // [77:94] is the sub-list for method input_type
+	77, // [77:77] is the sub-list for extension type_name
+	77, // [77:77] is the sub-list for extension extendee
+	0,  // [0:77] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_segmentation_v1_segments_proto_init() }
@@ -4442,7 +4551,7 @@ func file_kizuna_segmentation_v1_segments_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_segmentation_v1_segments_proto_rawDesc), len(file_kizuna_segmentation_v1_segments_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   57,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

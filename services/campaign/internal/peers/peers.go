@@ -234,6 +234,48 @@ func (c *Client) Segments(ctx context.Context, workspaceID, customerID string) (
 	return out, nil
 }
 
+// FeatureNames are the names under `customer` that Features fills in a
+// message template.
+var FeatureNames = []string{"computed_traits", "predicted", "lifecycle_stage", "rfm"}
+
+// Features returns what segmentation computes about a customer, shaped as
+// a message template reads it under `customer`: computed_traits (by key),
+// predicted (probability_alive, expected_purchases_90d and, when the spend
+// model applied, predicted_clv_12m; absent before a fit), lifecycle_stage
+// ("new", "f2", "dormant", …) and rfm (recency, frequency, monetary scores,
+// 0 without purchases). A customer segmentation has not seen yet has no
+// features (an empty map, not an error).
+func (c *Client) Features(ctx context.Context, workspaceID, customerID string) (map[string]any, error) {
+	callCtx, cancel := c.as(ctx, workspaceID)
+	defer cancel()
+	resp, err := c.segments.GetCustomerFeatures(callCtx, &segmentationv1.GetCustomerFeaturesRequest{CustomerId: customerID})
+	if status.Code(err) == codes.NotFound {
+		return map[string]any{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("features of %q: %w", customerID, classify(err))
+	}
+	f := resp.GetFeatures()
+	out := map[string]any{
+		"computed_traits": f.GetComputedTraits().AsMap(),
+		"lifecycle_stage": strings.ToLower(strings.TrimPrefix(f.GetLifecycleStage().String(), "LIFECYCLE_STAGE_")),
+		"rfm": map[string]any{
+			"recency": f.GetRecencyScore(), "frequency": f.GetFrequencyScore(), "monetary": f.GetMonetaryScore(),
+		},
+	}
+	if f.GetLifecycleStage() == segmentationv1.LifecycleStage_LIFECYCLE_STAGE_UNSPECIFIED {
+		out["lifecycle_stage"] = ""
+	}
+	if p := f.GetPredicted(); p != nil {
+		pred := map[string]any{"probability_alive": p.GetProbabilityAlive(), "expected_purchases_90d": p.GetExpectedPurchases_90D()}
+		if p.PredictedClv_12M != nil {
+			pred["predicted_clv_12m"] = p.GetPredictedClv_12M()
+		}
+		out["predicted"] = pred
+	}
+	return out, nil
+}
+
 // Track sends tracking messages as the workspace (the Segment batch form).
 func (c *Client) Track(ctx context.Context, workspaceID string, msgs []*ingestionv1.BatchMessage) error {
 	callCtx, cancel := c.as(ctx, workspaceID)

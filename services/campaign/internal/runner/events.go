@@ -292,7 +292,7 @@ func (r *Runner) enroll(ctx context.Context, t entryView, j *Compiled, customer 
 // HandleMembership applies one segment membership change: segment entries,
 // waitFor steps on a segment, and segment_left exit rules.
 func (r *Runner) HandleMembership(ctx context.Context, m bus.Message) error {
-	var mc segmentationv1.MembershipChanged
+	var mc segmentationv1.SegmentMembershipChanged // MembershipChanged too: same wire format
 	if err := m.Unmarshal(&mc); err != nil {
 		return err
 	}

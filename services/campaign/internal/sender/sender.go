@@ -19,8 +19,10 @@ import (
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"sort"
@@ -62,6 +64,8 @@ const (
 type Peers interface {
 	Profiles(ctx context.Context, workspaceID string, ids []string) (map[string]peers.Profile, error)
 	Settings(ctx context.Context, workspaceID string) (peers.Settings, error)
+	// Features is asked only for sends whose templates read them.
+	Features(ctx context.Context, workspaceID, customerID string) (map[string]any, error)
 }
 
 // Config configures a Sender.
@@ -358,7 +362,9 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 			}
 		}
 		j := &job{send: sd, ch: *ch, profile: p}
-		if err := s.render(live, j); err != nil {
+		if err := s.render(ctx, live, j); errors.Is(err, peers.ErrUnavailable) {
+			return nil, err // segmentation is down: the batch is tried again
+		} else if err != nil {
 			skip(sd, campaignv1.SkipReason_RENDER_FAILED.String(), err.Error())
 			continue
 		}
@@ -376,8 +382,21 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 	return outcomes, nil
 }
 
+// readsFeatures reports whether any of the templates names one of
+// peers.FeatureNames (a mention in plain text only costs a call).
+func readsFeatures(srcs ...string) bool {
+	for _, src := range srcs {
+		for _, name := range peers.FeatureNames {
+			if strings.Contains(src, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // render fills the job's texts from its step's templates.
-func (s *Sender) render(live *runner.Live, j *job) error {
+func (s *Sender) render(ctx context.Context, live *runner.Live, j *job) error {
 	jr, ok := live.Journeys[j.send.JourneyID]
 	if !ok {
 		return fmt.Errorf("journey %q is not live", j.send.JourneyID)
@@ -407,8 +426,19 @@ func (s *Sender) render(live *runner.Live, j *job) error {
 			WorkspaceID: j.send.WorkspaceID, CustomerID: j.send.CustomerID, ChannelType: j.ch.Type, SendID: j.send.ID,
 		})
 	}
+	customer := map[string]any{"customer_id": j.send.CustomerID, "traits": traits}
+	if readsFeatures(subject, text, html) {
+		// Computed and predicted traits live in segmentation: asked for
+		// only by the templates that use them, so a broadcast of plain
+		// templates makes no extra call.
+		f, err := s.cfg.Peers.Features(ctx, j.send.WorkspaceID, j.send.CustomerID)
+		if err != nil {
+			return err
+		}
+		maps.Copy(customer, f)
+	}
 	bindings := map[string]any{
-		"customer":        map[string]any{"customer_id": j.send.CustomerID, "traits": traits},
+		"customer":        customer,
 		"event":           map[string]any{"properties": event},
 		"journey":         map[string]any{"journey_id": jr.ID, "display_name": jr.Definition.GetDisplayName()},
 		"unsubscribe_url": j.unsub,

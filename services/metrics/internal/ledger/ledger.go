@@ -97,6 +97,8 @@ type Unmerge struct {
 // applied=false, changing nothing, for an id it has seen.
 type Store interface {
 	ApplyEvent(ctx context.Context, e Event) (applied bool, err error)
+	// ApplyEvents applies events in order in one transaction.
+	ApplyEvents(ctx context.Context, events []Event) (applied []bool, err error)
 	ApplyMerge(ctx context.Context, m Merge) (applied bool, err error)
 	ApplyUnmerge(ctx context.Context, u Unmerge) (applied bool, err error)
 }
@@ -138,6 +140,43 @@ func Apply(ctx context.Context, st Store, log *slog.Logger, msg *ingestionv1.Ing
 		// acknowledging it lets newer publishers roll out first.
 		return nil
 	}
+}
+
+// ApplyBatch applies msgs to st in order, as Apply would one by one, but
+// each run of recorded events in one transaction (ApplyEvents). A message
+// that can never apply fails the batch with an error wrapping
+// ErrMalformed before the run holding it is written, so the caller can
+// fall back to Apply per message and drop just that one.
+func ApplyBatch(ctx context.Context, st Store, log *slog.Logger, msgs []*ingestionv1.IngestionBusMessage) error {
+	var run []Event
+	flush := func() error {
+		if len(run) == 0 {
+			return nil
+		}
+		_, err := st.ApplyEvents(ctx, run)
+		run = run[:0]
+		if err != nil {
+			return fmt.Errorf("apply events: %w", err)
+		}
+		return nil
+	}
+	for _, msg := range msgs {
+		if p, ok := msg.GetPayload().(*ingestionv1.IngestionBusMessage_EventRecorded); ok {
+			e, err := EventFromProto(p.EventRecorded, log)
+			if err != nil {
+				return err
+			}
+			run = append(run, e)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := Apply(ctx, st, log, msg); err != nil {
+			return err
+		}
+	}
+	return flush()
 }
 
 // EventFromProto validates and converts an ingested event. An order with a

@@ -260,6 +260,7 @@ func unmergesEqual(a, b ledger.Unmerge) bool {
 // recorder is a ledger.Store that remembers what it was asked to apply.
 type recorder struct {
 	events   []ledger.Event
+	batches  []int // sizes of the ApplyEvents calls
 	merges   []ledger.Merge
 	unmerges []ledger.Unmerge
 }
@@ -267,6 +268,12 @@ type recorder struct {
 func (r *recorder) ApplyEvent(_ context.Context, e ledger.Event) (bool, error) {
 	r.events = append(r.events, e)
 	return true, nil
+}
+
+func (r *recorder) ApplyEvents(_ context.Context, es []ledger.Event) ([]bool, error) {
+	r.events = append(r.events, es...)
+	r.batches = append(r.batches, len(es))
+	return make([]bool, len(es)), nil
 }
 
 func (r *recorder) ApplyMerge(_ context.Context, m ledger.Merge) (bool, error) {
@@ -285,7 +292,10 @@ type failing struct{}
 
 var errOutage = errors.New("database unavailable")
 
-func (failing) ApplyEvent(context.Context, ledger.Event) (bool, error)     { return false, errOutage }
+func (failing) ApplyEvent(context.Context, ledger.Event) (bool, error) { return false, errOutage }
+func (failing) ApplyEvents(context.Context, []ledger.Event) ([]bool, error) {
+	return nil, errOutage
+}
 func (failing) ApplyMerge(context.Context, ledger.Merge) (bool, error)     { return false, errOutage }
 func (failing) ApplyUnmerge(context.Context, ledger.Unmerge) (bool, error) { return false, errOutage }
 
@@ -351,5 +361,40 @@ func TestApplyStoreFailure(t *testing.T) {
 	err := ledger.Apply(context.Background(), failing{}, discard, unmergeMsg("r"))
 	if !errors.Is(err, errOutage) || errors.Is(err, ledger.ErrMalformed) {
 		t.Fatalf("err = %v, want the store's error and not malformed", err)
+	}
+}
+
+func eventMsg(id string) *ingestionv1.IngestionBusMessage {
+	return &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{
+		EventRecorded: &ingestionv1.Event{EventId: id, WorkspaceId: "w", CustomerId: "c", Timestamp: timestamppb.New(t0)},
+	}}
+}
+
+// TestApplyBatch checks that a batch applies runs of events together and
+// merges between them in stream order, and that a malformed event fails
+// the batch before its run is written.
+func TestApplyBatch(t *testing.T) {
+	merge := &ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{
+		CustomerMerged: &ingestionv1.CustomerMerged{MergeId: "m", WorkspaceId: "w", SurvivorCustomerId: "s", MergedCustomerIds: []string{"c"}},
+	}}
+	r := &recorder{}
+	if err := ledger.ApplyBatch(context.Background(), r, discard, []*ingestionv1.IngestionBusMessage{
+		eventMsg("e1"), eventMsg("e2"), merge, eventMsg("e3"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range r.events {
+		ids = append(ids, e.EventID)
+	}
+	if !slices.Equal(ids, []string{"e1", "e2", "e3"}) || !slices.Equal(r.batches, []int{2, 1}) || len(r.merges) != 1 {
+		t.Errorf("events %v in batches %v, %d merges; want [e1 e2 e3] in [2 1], 1 merge", ids, r.batches, len(r.merges))
+	}
+
+	bad := eventMsg("")
+	r = &recorder{}
+	err := ledger.ApplyBatch(context.Background(), r, discard, []*ingestionv1.IngestionBusMessage{eventMsg("e1"), bad})
+	if !errors.Is(err, ledger.ErrMalformed) || len(r.events) != 0 {
+		t.Errorf("malformed event in a batch: err %v, %d events written; want ErrMalformed and none", err, len(r.events))
 	}
 }

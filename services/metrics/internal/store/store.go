@@ -54,57 +54,77 @@ const (
 // ApplyEvent records the event's customer (keeping the earliest first-seen
 // time) and its order, if any and not already stored under the same key.
 func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
-	var applied bool
+	applied, err := s.ApplyEvents(ctx, []ledger.Event{e})
+	if err != nil {
+		return false, err
+	}
+	return applied[0], nil
+}
+
+// ApplyEvents is ApplyEvent for several events, in order, in one
+// transaction: a consumer catching up commits once per batch, not once
+// per event.
+func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool, error) {
+	applied := make([]bool, len(events))
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		applied = false // InTx may retry the whole function
-		fresh, err := s.markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID)
-		if err != nil || !fresh {
-			return err
-		}
-		customerID, err := resolve(ctx, tx, e.WorkspaceID, e.CustomerID)
-		if err != nil {
-			return err
-		}
-		changed, err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro())
-		if err != nil {
-			return err
-		}
-		if changed {
-			// Readers holding the workspace's customers fetch the rows
-			// changed after the seq they hold.
-			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
-			if err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-				e.WorkspaceID, customerID, seq); err != nil {
-				return fmt.Errorf("sequence customer %q: %w", customerID, err)
+		for i, e := range events {
+			var err error
+			if applied[i], err = s.applyEvent(ctx, tx, e); err != nil { // InTx may retry: every entry is set again
+				return fmt.Errorf("store event %s: %w", e.EventID, err)
 			}
 		}
-		if o := e.Order; o != nil {
-			seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
-			if err != nil {
-				return err
-			}
-			_, err = tx.ExecContext(ctx, `
-INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (workspace_id, order_key) DO NOTHING`,
-				e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID, seq)
-			if err != nil {
-				return fmt.Errorf("insert order %q: %w", o.Key, err)
-			}
-		}
-		if err := insertNamed(ctx, tx, e, customerID); err != nil {
-			return err
-		}
-		applied = true
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("store event %s: %w", e.EventID, err)
+		return nil, err
 	}
 	return applied, nil
+}
+
+// applyEvent applies e within tx; false when e was applied before.
+func (s *Store) applyEvent(ctx context.Context, tx *sqldb.Tx, e ledger.Event) (bool, error) {
+	fresh, err := s.markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID)
+	if err != nil || !fresh {
+		return false, err
+	}
+	customerID, err := resolve(ctx, tx, e.WorkspaceID, e.CustomerID)
+	if err != nil {
+		return false, err
+	}
+	changed, err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro())
+	if err != nil {
+		return false, err
+	}
+	if changed {
+		// Readers holding the workspace's customers fetch the rows
+		// changed after the seq they hold.
+		seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+		if err != nil {
+			return false, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			e.WorkspaceID, customerID, seq); err != nil {
+			return false, fmt.Errorf("sequence customer %q: %w", customerID, err)
+		}
+	}
+	if o := e.Order; o != nil {
+		seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
+		if err != nil {
+			return false, err
+		}
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (workspace_id, order_key) DO NOTHING`,
+			e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID, seq)
+		if err != nil {
+			return false, fmt.Errorf("insert order %q: %w", o.Key, err)
+		}
+	}
+	if err := insertNamed(ctx, tx, e, customerID); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // ApplyMerge moves the merged customers' orders to the survivor, folds

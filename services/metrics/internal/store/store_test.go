@@ -93,6 +93,34 @@ func apply(t testing.TB, s *store.Store, ops []op) {
 	}
 }
 
+// applyBatched is apply with each run of events applied by one
+// ApplyEvents call, as the consumer applies a pulled batch.
+func applyBatched(t testing.TB, s *store.Store, ops []op) {
+	t.Helper()
+	for i := 0; i < len(ops); {
+		if ops[i].event == nil {
+			apply(t, s, ops[i:i+1])
+			i++
+			continue
+		}
+		j := i
+		var evs []ledger.Event
+		for ; j < len(ops) && ops[j].event != nil; j++ {
+			evs = append(evs, *ops[j].event)
+		}
+		applied, err := s.ApplyEvents(context.Background(), evs)
+		if err != nil {
+			t.Fatalf("ops %d–%d: %v", i, j-1, err)
+		}
+		for k, a := range applied {
+			if a != ops[i+k].wantApplied {
+				t.Fatalf("op %d in a batch: applied = %v, want %v", i+k, a, ops[i+k].wantApplied)
+			}
+		}
+		i = j
+	}
+}
+
 // openDB opens a new, empty database on one backend: sqldbtest.SQLite or
 // sqldbtest.Postgres.
 type openDB func(testing.TB) *sqldb.DB
@@ -378,28 +406,33 @@ func testTotals(t *testing.T, open openDB) {
 		},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx := context.Background()
-			s := newStore(t, open(t))
-			apply(t, s, tt.ops)
-			got, err := s.WorkspaceTotals(ctx, tt.ws, tt.r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("WorkspaceTotals = %+v, want %+v", got, tt.want)
-			}
-			if tt.members == nil {
-				return
-			}
-			got, err = s.MemberTotals(ctx, tt.ws, tt.members, tt.r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.wantMembers {
-				t.Errorf("MemberTotals(%v) = %+v, want %+v", tt.members, got, tt.wantMembers)
-			}
-		})
+		for _, mode := range []struct {
+			name  string
+			apply func(testing.TB, *store.Store, []op)
+		}{{"one by one", apply}, {"in batches", applyBatched}} {
+			t.Run(tt.name+"/"+mode.name, func(t *testing.T) {
+				ctx := context.Background()
+				s := newStore(t, open(t))
+				mode.apply(t, s, tt.ops)
+				got, err := s.WorkspaceTotals(ctx, tt.ws, tt.r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.want {
+					t.Errorf("WorkspaceTotals = %+v, want %+v", got, tt.want)
+				}
+				if tt.members == nil {
+					return
+				}
+				got, err = s.MemberTotals(ctx, tt.ws, tt.members, tt.r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tt.wantMembers {
+					t.Errorf("MemberTotals(%v) = %+v, want %+v", tt.members, got, tt.wantMembers)
+				}
+			})
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -195,6 +196,8 @@ func BenchmarkSegmentation(b *testing.B) {
 // a day per run so that memberships change.
 func (env *benchEnv) fullRecompute(b *testing.B) {
 	ctx := context.Background()
+	stop := startCPUProfile(b, "fullrecompute")
+	defer stop()
 	for range b.N {
 		env.clock.Set(env.clock.Now().Add(day))
 		if err := env.engine.Recompute(ctx, env.ws); err != nil {
@@ -244,6 +247,27 @@ func (env *benchEnv) liveEvent(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// startCPUProfile writes a CPU profile of what follows, until the
+// returned stop, to $KIZUNA_BENCH_CPUPROFILE-name.pprof when that variable
+// is set: go test's -cpuprofile would include the minutes of seeding.
+func startCPUProfile(b *testing.B, name string) (stop func()) {
+	prefix := os.Getenv("KIZUNA_BENCH_CPUPROFILE")
+	if prefix == "" {
+		return func() {}
+	}
+	f, err := os.Create(prefix + "-" + name + ".pprof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // reportPeakRSS reports the process's peak resident set (VmHWM), which

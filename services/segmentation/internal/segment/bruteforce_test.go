@@ -452,7 +452,7 @@ func genEvent(r *rand.Rand, ws string, c *bfCustomer, seq *int, now time.Time) s
 // TestRulesAgainstBruteForce creates hundreds of generated rules over
 // generated customers and checks every segment's members against the
 // brute-force evaluator: after the backfill of creation, after a random
-// event stream applied live, and after a full recompute, which must change
+// event stream applied live one by one and then in batches, and after a full recompute, which must change
 // nothing the live path left.
 func TestRulesAgainstBruteForce(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
@@ -479,6 +479,21 @@ func TestRulesAgainstBruteForce(t *testing.T) {
 				if err := eng.ApplyEvent(ctx, ev); err != nil {
 					t.Fatal(err)
 				}
+			}
+		}
+		// applyBatches applies n events as the consumer does when they
+		// wait together: in batches of random size (customers repeat
+		// within a batch).
+		applyBatches := func(n int) {
+			for n > 0 {
+				batch := make([]segment.Event, min(n, 1+r.IntN(40)))
+				for i := range batch {
+					batch[i] = genEvent(r, ws, pick(r, customers), &seq, t0)
+				}
+				if err := eng.ApplyEvents(ctx, batch); err != nil {
+					t.Fatal(err)
+				}
+				n -= len(batch)
 			}
 		}
 		apply(300)
@@ -517,8 +532,10 @@ func TestRulesAgainstBruteForce(t *testing.T) {
 			}
 		}
 		check("after creation")
-		apply(400)
+		apply(200)
 		check("after the live event stream")
+		applyBatches(300)
+		check("after events applied in batches")
 		before := snapshot(t, eng, ws, ids)
 		// The generated rules must discriminate, or agreeing proves little.
 		if n, all := len(before), len(ids)*len(customers); n < all/10 || n > all*9/10 {

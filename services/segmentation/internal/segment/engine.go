@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
@@ -139,6 +141,50 @@ func (e *Engine) ApplyEvent(ctx context.Context, ev Event) error {
 	return nil
 }
 
+// ApplyEvents is ApplyEvent for a batch of events pulled from the stream
+// together: their facts are recorded in one transaction and each customer
+// they touch is re-evaluated once, after all of them. A bad event fails
+// the whole batch before anything is written (the caller then applies the
+// events one by one, dropping the bad one).
+func (e *Engine) ApplyEvents(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	evs = slices.Clone(evs)
+	for i, ev := range evs {
+		if err := validateEvent(ev); err != nil {
+			return err
+		}
+		if ev.Order != nil {
+			evs[i].Order = normalizeOrder(*ev.Order, ev.EventID)
+		}
+	}
+	if _, err := e.store.ApplyEvents(ctx, evs, e.now()); err != nil {
+		return fmt.Errorf("apply %d events: %w", len(evs), err)
+	}
+	type key struct{ ws, customer string }
+	seen := map[key]bool{}
+	byWorkspace := map[string][]string{}
+	var order []string
+	for _, ev := range evs {
+		k := key{ev.WorkspaceID, ev.CustomerID}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		if byWorkspace[ev.WorkspaceID] == nil {
+			order = append(order, ev.WorkspaceID)
+		}
+		byWorkspace[ev.WorkspaceID] = append(byWorkspace[ev.WorkspaceID], ev.CustomerID)
+	}
+	for _, ws := range order {
+		if err := e.EvaluateCustomers(ctx, ws, byWorkspace[ws]); err != nil {
+			return fmt.Errorf("apply %d events: %w", len(evs), err)
+		}
+	}
+	return nil
+}
+
 func validateEvent(ev Event) error {
 	v := &validation.Error{}
 	checkID(v, "event.workspace_id", ev.WorkspaceID)
@@ -247,29 +293,40 @@ func (e *Engine) ApplyUnmerge(ctx context.Context, u Unmerge) error {
 // EvaluateCustomer re-evaluates one customer against every segment of the
 // workspace and records the membership changes.
 func (e *Engine) EvaluateCustomer(ctx context.Context, workspaceID, customerID string) error {
+	return e.EvaluateCustomers(ctx, workspaceID, []string{customerID})
+}
+
+// EvaluateCustomers re-evaluates customers of one workspace against every
+// segment of it, under one hold of the workspace lock, and records their
+// membership changes together.
+func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, customerIDs []string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
 	list, err := e.segments(ctx, workspaceID)
 	if err != nil {
-		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-	}
-	current, err := e.store.CustomerSegmentIDs(ctx, workspaceID, customerID)
-	if err != nil {
-		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
-	}
-	if len(list) == 0 && len(current) == 0 {
-		return nil
+		return fmt.Errorf("evaluate customers: %w", err)
 	}
 	now := e.now()
-	facts, err := e.customerFacts(ctx, workspaceID, customerID, list, now)
-	if err != nil {
-		return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+	var changes []MembershipChange
+	for _, customerID := range customerIDs {
+		current, err := e.store.CustomerSegmentIDs(ctx, workspaceID, customerID)
+		if err != nil {
+			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+		}
+		if len(list) == 0 && len(current) == 0 {
+			continue
+		}
+		facts, err := e.customerFacts(ctx, workspaceID, customerID, list, now)
+		if err != nil {
+			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+		}
+		isMember := make(map[string]bool, len(current))
+		for _, id := range current {
+			isMember[id] = true
+		}
+		changes = membershipChanges(changes, workspaceID, customerID, list, facts, isMember)
 	}
-	isMember := make(map[string]bool, len(current))
-	for _, id := range current {
-		isMember[id] = true
-	}
-	return e.applyChanges(ctx, membershipChanges(nil, workspaceID, customerID, list, facts, isMember), now)
+	return e.applyChanges(ctx, changes, now)
 }
 
 // customerFacts reads what list's rules need of one customer; nil when the
@@ -292,7 +349,7 @@ func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID stri
 		facts.Events = groupByName(evs)
 	}
 	if n.rfm {
-		ent, err := e.rfmScores(ctx, workspaceID, now)
+		ent, err := e.rfmScores(ctx, workspaceID, now, false)
 		if err != nil {
 			return nil, err
 		}
@@ -378,108 +435,139 @@ type customerPageFacts struct {
 // forEachPage reads the workspace's customers page by page with the facts
 // list's rules need, the memberships in memberOf, and the memberships in
 // the segments list's rules refer to (in Facts.Segments), and calls fn
-// with each page.
+// with each page, in customer id order. The next page is read while fn
+// works on the one before: reading events back and evaluating and writing
+// changes take about as long each, and pages cover disjoint customers, so
+// what fn writes is never what the read ahead reads.
 func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, fn func(customerPageFacts) error) error {
-	n := needsOf(segmentsOf(list), now)
-	names, since := n.eventNames()
-	var ent rfmEntry
-	var settings LifecycleSettings
+	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
+	r.names, r.since = r.needs.eventNames()
 	var err error
-	if n.rfm {
-		if ent, err = e.rfmScores(ctx, workspaceID, now); err != nil {
+	if r.needs.rfm || r.needs.lifecycle {
+		if r.rfm, err = e.rfmScores(ctx, workspaceID, now, r.needs.lifecycle); err != nil {
 			return err
 		}
 	}
-	if n.lifecycle {
-		if settings, err = e.store.LifecycleSettings(ctx, workspaceID); err != nil {
+	if r.needs.lifecycle {
+		if r.settings, err = e.store.LifecycleSettings(ctx, workspaceID); err != nil {
 			return err
 		}
 	}
-	read := slices.Concat(memberOf, n.segments)
-	slices.Sort(read)
-	read = slices.Compact(read)
-	after := ""
-	for {
-		page, err := e.store.ListCustomerTraits(ctx, workspaceID, after, customerPage)
+	r.read = slices.Concat(memberOf, r.needs.segments)
+	slices.Sort(r.read)
+	r.read = slices.Compact(r.read)
+
+	g, gctx := errgroup.WithContext(ctx)
+	pages := make(chan customerPageFacts, 1)
+	g.Go(func() error {
+		defer close(pages)
+		after := ""
+		for {
+			p, err := r.page(gctx, after)
+			if err != nil {
+				return err
+			}
+			select {
+			case pages <- p:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			if p.upTo == "" {
+				return nil
+			}
+			after = p.upTo
+		}
+	})
+	g.Go(func() error {
+		for p := range pages {
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}
+
+// pageReader reads the pages of one bulk evaluation.
+type pageReader struct {
+	e           *Engine
+	workspaceID string
+	now         time.Time
+	needs       needs
+	names       []string
+	since       time.Time
+	rfm         rfmEntry
+	settings    LifecycleSettings
+	// read are the segments whose memberships a page holds.
+	read []string
+}
+
+// page reads the customers after after, up to customerPage of them.
+func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts, error) {
+	e, workspaceID, n, now := r.e, r.workspaceID, r.needs, r.now
+	page, err := e.store.ListCustomerTraits(ctx, workspaceID, after, customerPage)
+	if err != nil {
+		return customerPageFacts{}, err
+	}
+	p := customerPageFacts{after: after, customers: page, facts: make([]*Facts, len(page)), members: map[string]map[string]bool{}}
+	if len(page) == customerPage {
+		p.upTo = page[len(page)-1].ID // the last page also sweeps up members with no customer row
+	}
+	if len(r.read) > 0 {
+		ms, err := e.store.MembershipsInRange(ctx, workspaceID, r.read, after, p.upTo)
 		if err != nil {
-			return err
+			return customerPageFacts{}, err
 		}
-		p := customerPageFacts{after: after, customers: page, facts: make([]*Facts, len(page)), members: map[string]map[string]bool{}}
-		if len(page) == customerPage {
-			p.upTo = page[len(page)-1].ID // the last page also sweeps up members with no customer row
+		for _, m := range ms {
+			if p.members[m.CustomerID] == nil {
+				p.members[m.CustomerID] = map[string]bool{}
+			}
+			p.members[m.CustomerID][m.SegmentID] = true
 		}
-		if len(read) > 0 {
-			ms, err := e.store.MembershipsInRange(ctx, workspaceID, read, after, p.upTo)
-			if err != nil {
-				return err
-			}
-			for _, m := range ms {
-				if p.members[m.CustomerID] == nil {
-					p.members[m.CustomerID] = map[string]bool{}
-				}
-				p.members[m.CustomerID][m.SegmentID] = true
-			}
-		}
-		var stages map[string]Stage // the live path reads fresh order stats too, not the RFM cache's
-		if n.lifecycle {
-			stats, err := e.store.OrderStatsInRange(ctx, workspaceID, after, p.upTo)
-			if err != nil {
-				return err
-			}
-			stages = make(map[string]Stage, len(stats))
-			for _, st := range stats {
-				stages[st.CustomerID] = StageOf(st, settings, now)
-			}
-		}
-		var preds map[string]map[string]float64
-		if n.predicted {
-			ps, err := e.store.PredictionsInRange(ctx, workspaceID, after, p.upTo)
-			if err != nil {
-				return err
-			}
-			preds = make(map[string]map[string]float64, len(ps))
-			for _, x := range ps {
-				preds[x.CustomerID] = x.values()
-			}
-		}
-		var events map[string][]Behaviour
-		if len(names) > 0 {
-			evs, err := e.store.BehavioursInRange(ctx, workspaceID, names, since, after, p.upTo)
-			if err != nil {
-				return err
-			}
-			events = map[string][]Behaviour{}
-			for _, b := range evs {
-				events[b.CustomerID] = append(events[b.CustomerID], b)
-			}
-		}
-		for i, c := range page {
-			f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
-			for _, id := range n.segments {
-				f.Segments[id] = p.members[c.ID][id]
-			}
-			if evs := events[c.ID]; len(evs) > 0 {
-				f.Events = groupByName(evs)
-			}
-			if s, ok := ent.scores[c.ID]; ok {
-				f.RFM = &s
-			}
-			if n.lifecycle {
-				f.Stage = StageProspect
-				if st, ok := stages[c.ID]; ok {
-					f.Stage = st
-				}
-			}
-			p.facts[i] = f
-		}
-		if err := fn(p); err != nil {
-			return err
-		}
-		if p.upTo == "" {
-			return nil
-		}
-		after = p.upTo
 	}
+	var preds map[string]map[string]float64
+	if n.predicted {
+		ps, err := e.store.PredictionsInRange(ctx, workspaceID, after, p.upTo)
+		if err != nil {
+			return customerPageFacts{}, err
+		}
+		preds = make(map[string]map[string]float64, len(ps))
+		for _, x := range ps {
+			preds[x.CustomerID] = x.values()
+		}
+	}
+	var events map[string][]Behaviour
+	if len(r.names) > 0 {
+		evs, err := e.store.BehavioursInRange(ctx, workspaceID, r.names, r.since, after, p.upTo)
+		if err != nil {
+			return customerPageFacts{}, err
+		}
+		events = map[string][]Behaviour{}
+		for _, b := range evs {
+			events[b.CustomerID] = append(events[b.CustomerID], b)
+		}
+	}
+	for i, c := range page {
+		f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
+		for _, id := range n.segments {
+			f.Segments[id] = p.members[c.ID][id]
+		}
+		if evs := events[c.ID]; len(evs) > 0 {
+			f.Events = groupByName(evs)
+		}
+		if s, ok := r.rfm.scores[c.ID]; ok && n.rfm {
+			f.RFM = &s
+		}
+		if n.lifecycle {
+			f.Stage = StageProspect
+			if st, ok := r.rfm.stats[c.ID]; ok { // read at the start of this evaluation, as the live path reads them fresh
+				f.Stage = StageOf(st, r.settings, now)
+			}
+		}
+		p.facts[i] = f
+	}
+	return p, nil
 }
 
 // evaluateSegments re-evaluates every customer of the workspace against
@@ -546,8 +634,11 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 // recomputing them when an order changed since they were cached or they
 // are older than rfmMaxAge. Scores are relative to all purchasing
 // customers, so any order can move anyone's score: caching per workspace
-// avoids rescoring the whole workspace for every event.
-func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time) (rfmEntry, error) {
+// avoids rescoring the whole workspace for every event. With fresh, the
+// cache is used only when nothing changed since it was computed at now:
+// a bulk evaluation reads every customer's orders anyway, and takes
+// lifecycle stages from the same statistics.
+func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time, fresh bool) (rfmEntry, error) {
 	// Read the version before the stats: an order committed in between makes
 	// the cached version stale, never the cached scores.
 	version, err := e.store.OrdersVersion(ctx, workspaceID)
@@ -557,8 +648,11 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	e.mu.Lock()
 	ent, ok := e.rfm[workspaceID]
 	e.mu.Unlock()
-	if ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
-		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost) {
+	switch {
+	case fresh && ok && ent.version == version && ent.computed.Equal(now):
+		return ent, nil
+	case !fresh && ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
+		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost):
 		return ent, nil
 	}
 	stats, err := e.store.OrderStats(ctx, workspaceID)
@@ -1102,7 +1196,7 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 		f.Prediction, f.PredictionFit = &p, fit
 	}
 	if stats.Count > 0 {
-		ent, err := e.rfmScores(ctx, workspaceID, now)
+		ent, err := e.rfmScores(ctx, workspaceID, now, false)
 		if err != nil {
 			return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 		}
@@ -1123,7 +1217,7 @@ type RFMCell struct {
 // RFMGrid returns the 25 cells of the R×F grid, recency major, both
 // ascending.
 func (e *Engine) RFMGrid(ctx context.Context, workspaceID string) ([]RFMCell, error) {
-	ent, err := e.rfmScores(ctx, workspaceID, e.now())
+	ent, err := e.rfmScores(ctx, workspaceID, e.now(), false)
 	if err != nil {
 		return nil, fmt.Errorf("rfm grid: %w", err)
 	}

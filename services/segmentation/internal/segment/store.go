@@ -15,6 +15,10 @@ type Store interface {
 	// being when it was applied. It reports false, and changes nothing, when
 	// the event was applied before.
 	ApplyEvent(ctx context.Context, e Event, now time.Time) (applied bool, err error)
+	// ApplyEvents is ApplyEvent for several events in one transaction, in
+	// order (a later event of a batch sees the earlier ones' effects);
+	// applied[i] tells whether events[i] was new.
+	ApplyEvents(ctx context.Context, events []Event, now time.Time) (applied []bool, err error)
 	// ApplyMerge moves the merged customers' traits, behaviour and orders to
 	// the survivor and removes their memberships, recording a leave change
 	// for each, in one transaction keyed by the merge id. It reports false
@@ -69,9 +73,6 @@ type Store interface {
 	BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]Behaviour, error)
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
-	// OrderStatsInRange aggregates the orders of the purchasing customers
-	// with after < customer_id <= upTo (no upper bound when upTo is empty).
-	OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
 	CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (OrderStats, error)
 	// OrdersVersion returns a number that changes whenever the workspace's

@@ -81,45 +81,66 @@ VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, workspaceID, kind, id, micros(n
 
 // ApplyEvent implements segment.Store.
 func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) (bool, error) {
-	var applied bool
+	applied, err := s.ApplyEvents(ctx, []segment.Event{e}, now)
+	if err != nil {
+		return false, err
+	}
+	return applied[0], nil
+}
+
+// ApplyEvents implements segment.Store.
+func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
+	applied := make([]bool, len(events))
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		var err error
-		if applied, err = markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID, now); err != nil || !applied {
-			return err
-		}
-		if err := recordCustomerEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		if name := e.BehaviourName(); name != "" {
-			props := []byte("{}")
-			if len(e.Properties) > 0 {
-				if props, err = json.Marshal(e.Properties); err != nil {
-					return fmt.Errorf("encode properties: %w", err)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props)); err != nil {
-				return fmt.Errorf("insert behaviour: %w", err)
-			}
-		}
-		if e.Order != nil {
-			res, err := tx.ExecContext(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.Order.ID, e.CustomerID, e.Order.Revenue, micros(e.Time), e.EventID)
-			if err != nil {
-				return fmt.Errorf("insert order: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("insert order: %w", err)
-			} else if n == 1 {
-				return bumpOrdersVersion(ctx, tx, e.WorkspaceID)
+		for i, e := range events {
+			var err error
+			if applied[i], err = applyEvent(ctx, tx, e, now); err != nil {
+				return fmt.Errorf("apply event %s: %w", e.EventID, err)
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("apply event %s: %w", e.EventID, err)
+		return nil, err
 	}
 	return applied, nil
+}
+
+// applyEvent records e's effects within tx; false when e was applied
+// before.
+func applyEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event, now time.Time) (bool, error) {
+	if applied, err := markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID, now); err != nil || !applied {
+		return false, err
+	}
+	if err := recordCustomerEvent(ctx, tx, e); err != nil {
+		return false, err
+	}
+	if name := e.BehaviourName(); name != "" {
+		props := []byte("{}")
+		if len(e.Properties) > 0 {
+			var err error
+			if props, err = json.Marshal(e.Properties); err != nil {
+				return false, fmt.Errorf("encode properties: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props)); err != nil {
+			return false, fmt.Errorf("insert behaviour: %w", err)
+		}
+	}
+	if e.Order != nil {
+		res, err := tx.ExecContext(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.Order.ID, e.CustomerID, e.Order.Revenue, micros(e.Time), e.EventID)
+		if err != nil {
+			return false, fmt.Errorf("insert order: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return false, fmt.Errorf("insert order: %w", err)
+		} else if n == 1 {
+			return true, bumpOrdersVersion(ctx, tx, e.WorkspaceID)
+		}
+	}
+	return true, nil
 }
 
 // recordCustomerEvent counts e for its customer, widens the seen times and
@@ -929,12 +950,22 @@ func (s *Store) BehavioursInRange(ctx context.Context, workspaceID string, names
 	return out, nil
 }
 
+// maxDecodedProperties bounds the distinct property texts one read of
+// behaviours keeps decoded for reuse.
+const maxDecodedProperties = 4096
+
 // behaviours reads the behaviour rows matching where (over parameters $2…
 // given by args) with one of the names, at or after since, by customer and
 // time. The names are bound in chunks; each chunk is one range scan of the
 // behaviours_by_customer index per customer.
 func (s *Store) behaviours(ctx context.Context, where string, args []any, workspaceID string, names []string, since time.Time) ([]segment.Behaviour, error) {
 	var out []segment.Behaviour
+	// Events of a shop repeat their properties (the same category, product
+	// and price on many rows), and decoding JSON was half the cost of
+	// reading events back: one decoded map per distinct text, shared
+	// read-only by the rows carrying it, bounded so unique properties
+	// (order ids) cost a map lookup each and no memory.
+	decoded := map[string]map[string]any{}
 	for chunk := range slices.Chunk(names, mergeChunk) {
 		a := append([]any{workspaceID}, args...)
 		a = append(a, micros(since))
@@ -956,9 +987,15 @@ WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY 
 			}
 			b.Time = fromMicros(at)
 			if props != "{}" {
-				if err := json.Unmarshal([]byte(props), &b.Properties); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("decode properties: %w", err)
+				var ok bool
+				if b.Properties, ok = decoded[props]; !ok {
+					if err := json.Unmarshal([]byte(props), &b.Properties); err != nil {
+						rows.Close()
+						return nil, fmt.Errorf("decode properties: %w", err)
+					}
+					if len(decoded) < maxDecodedProperties {
+						decoded[props] = b.Properties
+					}
 				}
 			}
 			out = append(out, b)
@@ -992,19 +1029,6 @@ func (s *Store) OrderStats(ctx context.Context, workspaceID string) ([]segment.O
 	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, ""), workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("order stats: %w", err)
-	}
-	return out, nil
-}
-
-// OrderStatsInRange implements segment.Store.
-func (s *Store) OrderStatsInRange(ctx context.Context, workspaceID, after, upTo string) ([]segment.OrderStats, error) {
-	cond, args := "AND customer_id > $2", []any{workspaceID, after}
-	if upTo != "" {
-		cond, args = "AND customer_id > $2 AND customer_id <= $3", append(args, upTo)
-	}
-	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, cond), args...)
-	if err != nil {
-		return nil, fmt.Errorf("order stats after %q: %w", after, err)
 	}
 	return out, nil
 }
