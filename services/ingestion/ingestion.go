@@ -140,6 +140,13 @@ func (s *Service) Run(ctx context.Context) error {
 		return err
 	}
 	defer stopObserving()
+	stopReports, err := s.opts.Bus.Consume(ctx, bus.Consumer{
+		Kind: bus.KindRegulations, Durable: RegulationsConsumer, Handler: s.regulationApplied,
+	})
+	if err != nil {
+		return fmt.Errorf("ingestion: %w", err)
+	}
+	defer stopReports()
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	backoff := time.Duration(0)
@@ -172,6 +179,24 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		backoff = 0
 	}
+}
+
+// RegulationsConsumer is the durable consumer of the regulations stream,
+// where the other services report the regulations they applied.
+const RegulationsConsumer = "ingestion-regulations"
+
+// regulationApplied records one service's report; a repeated one changes
+// nothing.
+func (s *Service) regulationApplied(ctx context.Context, m bus.Message) error {
+	var r ingestionv1.RegulationApplied
+	if err := m.Unmarshal(&r); err != nil {
+		return err
+	}
+	at := s.opts.Now()
+	if r.GetApplyTime() != nil {
+		at = r.GetApplyTime().AsTime()
+	}
+	return s.store.ReportRegulation(ctx, r.GetWorkspaceId(), r.GetRegulationId(), r.GetService(), r.GetAffectedRows(), at)
 }
 
 // relayAll publishes the outbox until it is empty.

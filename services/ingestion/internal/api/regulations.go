@@ -1,0 +1,210 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
+)
+
+type regulationServer struct {
+	ingestionv1.UnimplementedRegulationServiceServer
+	s *Server
+}
+
+func (r *regulationServer) CreateRegulation(ctx context.Context, req *ingestionv1.CreateRegulationRequest) (*ingestionv1.CreateRegulationResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var typ string
+	switch req.GetType() {
+	case ingestionv1.RegulationType_REGULATION_TYPE_DELETE:
+		typ = rights.TypeDelete
+	case ingestionv1.RegulationType_REGULATION_TYPE_SUPPRESS:
+		typ = rights.TypeSuppress
+	case ingestionv1.RegulationType_REGULATION_TYPE_UNSUPPRESS:
+		typ = rights.TypeUnsuppress
+	default:
+		return nil, grpcstatus.Invalid("type", "must be DELETE, SUPPRESS or UNSUPPRESS")
+	}
+	var targets []rights.Target
+	if v := strings.TrimSpace(req.GetCustomerId()); v != "" {
+		targets = append(targets, rights.Target{Kind: rights.TargetCustomerID, Value: v})
+	}
+	if v := strings.TrimSpace(req.GetUserId()); v != "" {
+		targets = append(targets, rights.Target{Kind: rights.TargetUserID, Value: v})
+	}
+	if req.GetEmail() != "" {
+		v := identity.NormalizeEmail(req.GetEmail())
+		if v == "" {
+			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
+		}
+		targets = append(targets, rights.Target{Kind: rights.TargetEmail, Value: v})
+	}
+	if req.GetPhone() != "" {
+		region, err := r.s.store.PhoneRegion(ctx, ws)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		v := profile.MobilePhone(req.GetPhone(), region)
+		if v == "" {
+			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
+		}
+		targets = append(targets, rights.Target{Kind: rights.TargetPhone, Value: v})
+	}
+	if len(targets) != 1 {
+		return nil, grpcstatus.Invalid("customer_id", "exactly one of customer_id, user_id, email or phone is required")
+	}
+	reg, err := r.s.rights.Create(ctx, ws, typ, targets[0], ingest.NewID)
+	if errors.Is(err, rights.ErrUnknownPerson) {
+		return nil, grpcstatus.New(codes.NotFound, err.Error(), err)
+	}
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.CreateRegulationResponse{Regulation: regulationProto(reg)}, nil
+}
+
+func (r *regulationServer) GetRegulation(ctx context.Context, req *ingestionv1.GetRegulationRequest) (*ingestionv1.GetRegulationResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireID("regulation_id", req.GetRegulationId()); err != nil {
+		return nil, err
+	}
+	reg, err := r.s.store.Regulation(ctx, ws, req.GetRegulationId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.GetRegulationResponse{Regulation: regulationProto(reg)}, nil
+}
+
+func (r *regulationServer) ListRegulations(ctx context.Context, req *ingestionv1.ListRegulationsRequest) (*ingestionv1.ListRegulationsResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	size, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, err
+	}
+	regs, next, err := r.s.store.Regulations(ctx, ws, size, req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &ingestionv1.ListRegulationsResponse{NextPageToken: next}
+	for _, reg := range regs {
+		resp.Regulations = append(resp.Regulations, regulationProto(reg))
+	}
+	return resp, nil
+}
+
+// exportPage is how many events one read of an export takes.
+const exportPage = 1000
+
+// maxExportEvents bounds one export: a person with more events than this
+// is refused rather than half-exported.
+const maxExportEvents = 1_000_000
+
+func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.ExportCustomerRequest) (*ingestionv1.ExportCustomerResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireID("customer_id", req.GetCustomerId()); err != nil {
+		return nil, err
+	}
+	switch req.GetFormat() {
+	case "", "json", "ndjson":
+	default:
+		return nil, grpcstatus.Invalid("format", "must be json or ndjson")
+	}
+	cust, err := r.s.store.Customer(ctx, ws, req.GetCustomerId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pb, err := customerProto(cust)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	suppressed, err := r.s.rights.Suppressed(ctx, ws, []*store.Customer{cust})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pb.Suppressed = suppressed[cust.ID]
+	resp := &ingestionv1.ExportCustomerResponse{Customer: pb, Suppressed: pb.Suppressed, ExportTime: timestamppb.New(r.s.now())}
+	person, keys, err := r.s.rights.Person(ctx, ws, cust.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp.MergedCustomerIds = slices.DeleteFunc(person, func(id string) bool { return id == cust.ID })
+	for _, k := range keys {
+		resp.Identities = append(resp.Identities, &ingestionv1.Identity{Kind: k.Kind, Value: k.Value})
+	}
+	for token := ""; ; {
+		page, err := r.s.store.CustomerEvents(ctx, ws, cust.ID, exportPage, token)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		for _, e := range page.Events {
+			ev, err := ingest.EventProto(e)
+			if err != nil {
+				return nil, toStatus(err)
+			}
+			resp.Events = append(resp.Events, ev)
+			if ev.GetOrder() != nil {
+				resp.Orders = append(resp.Orders, ev.GetOrder())
+			}
+		}
+		if len(resp.Events) > maxExportEvents {
+			return nil, grpcstatus.New(codes.ResourceExhausted, "the customer has more than 1,000,000 events; export them with ListCustomerEvents", nil)
+		}
+		if token = page.NextToken; token == "" {
+			break
+		}
+	}
+	slices.Reverse(resp.Events) // oldest first
+	slices.Reverse(resp.Orders)
+	regs, err := r.s.store.CustomerRegulations(ctx, ws, cust.ID)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	for _, reg := range regs {
+		resp.Regulations = append(resp.Regulations, regulationProto(reg))
+	}
+	return resp, nil
+}
+
+func regulationProto(r store.Regulation) *ingestionv1.Regulation {
+	pb := &ingestionv1.Regulation{
+		RegulationId: r.ID, Type: rights.TypeProto(r.Type), TargetKind: r.TargetKind, Target: r.Target,
+		CustomerIds: r.CustomerIDs, State: ingestionv1.RegulationState_REGULATION_STATE_DONE,
+		CreateTime: timestamppb.New(r.CreateTime), DoneTime: timeOrNil(r.DoneTime),
+	}
+	for _, s := range r.Services {
+		st := ingestionv1.RegulationState_REGULATION_STATE_PENDING
+		if s.Done {
+			st = ingestionv1.RegulationState_REGULATION_STATE_DONE
+		} else {
+			pb.State = ingestionv1.RegulationState_REGULATION_STATE_PENDING
+		}
+		pb.Services = append(pb.Services, &ingestionv1.RegulationServiceState{
+			Service: s.Service, State: st, AffectedRows: s.AffectedRows, UpdateTime: timestamppb.New(s.UpdateTime),
+		})
+	}
+	return pb
+}
