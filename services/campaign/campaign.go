@@ -272,7 +272,7 @@ func (s *Service) handleEvents(ctx context.Context, ms []bus.Message) error {
 func (s *Service) applyRegulation(ctx context.Context, r *ingestionv1.RegulationRequested) error {
 	var rows int64
 	now := time.Now()
-	if r.GetType() != ingestionv1.RegulationType_REGULATION_TYPE_UNSUPPRESS {
+	if r.GetType() != ingestionv1.RegulationType_UNSUPPRESS {
 		err := s.store.InTx(ctx, now, func(t *store.Tx) error {
 			var err error
 			rows, err = t.ApplyRegulation(ctx, r.GetWorkspaceId(), "regulation:"+r.GetRegulationId(), r.GetCustomerIds(), regulation.Erases(r))

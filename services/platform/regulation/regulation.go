@@ -33,5 +33,5 @@ func Report(ctx context.Context, b *bus.Bus, service string, req *ingestionv1.Re
 // Erases reports whether req deletes data (DELETE); SUPPRESS and
 // UNSUPPRESS change only whether the person may be contacted.
 func Erases(req *ingestionv1.RegulationRequested) bool {
-	return req.GetType() == ingestionv1.RegulationType_REGULATION_TYPE_DELETE
+	return req.GetType() == ingestionv1.RegulationType_DELETE
 }

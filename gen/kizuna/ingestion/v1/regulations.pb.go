@@ -24,33 +24,34 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// RegulationType says what a regulation does.
+// RegulationType says what a regulation does. Its values are spelt as the
+// REST contract names them ("DELETE"), like the campaign enums.
 type RegulationType int32
 
 const (
 	RegulationType_REGULATION_TYPE_UNSPECIFIED RegulationType = 0
 	// Remove every row about the person in every service, then suppress.
-	RegulationType_REGULATION_TYPE_DELETE RegulationType = 1
+	RegulationType_DELETE RegulationType = 1
 	// Drop new events carrying the person's identities at ingestion and
 	// stop every send to them.
-	RegulationType_REGULATION_TYPE_SUPPRESS RegulationType = 2
+	RegulationType_SUPPRESS RegulationType = 2
 	// Lift a suppression.
-	RegulationType_REGULATION_TYPE_UNSUPPRESS RegulationType = 3
+	RegulationType_UNSUPPRESS RegulationType = 3
 )
 
 // Enum value maps for RegulationType.
 var (
 	RegulationType_name = map[int32]string{
 		0: "REGULATION_TYPE_UNSPECIFIED",
-		1: "REGULATION_TYPE_DELETE",
-		2: "REGULATION_TYPE_SUPPRESS",
-		3: "REGULATION_TYPE_UNSUPPRESS",
+		1: "DELETE",
+		2: "SUPPRESS",
+		3: "UNSUPPRESS",
 	}
 	RegulationType_value = map[string]int32{
 		"REGULATION_TYPE_UNSPECIFIED": 0,
-		"REGULATION_TYPE_DELETE":      1,
-		"REGULATION_TYPE_SUPPRESS":    2,
-		"REGULATION_TYPE_UNSUPPRESS":  3,
+		"DELETE":                      1,
+		"SUPPRESS":                    2,
+		"UNSUPPRESS":                  3,
 	}
 )
 
@@ -87,22 +88,22 @@ type RegulationState int32
 const (
 	RegulationState_REGULATION_STATE_UNSPECIFIED RegulationState = 0
 	// Not yet applied everywhere.
-	RegulationState_REGULATION_STATE_PENDING RegulationState = 1
+	RegulationState_PENDING RegulationState = 1
 	// Applied.
-	RegulationState_REGULATION_STATE_DONE RegulationState = 2
+	RegulationState_DONE RegulationState = 2
 )
 
 // Enum value maps for RegulationState.
 var (
 	RegulationState_name = map[int32]string{
 		0: "REGULATION_STATE_UNSPECIFIED",
-		1: "REGULATION_STATE_PENDING",
-		2: "REGULATION_STATE_DONE",
+		1: "PENDING",
+		2: "DONE",
 	}
 	RegulationState_value = map[string]int32{
 		"REGULATION_STATE_UNSPECIFIED": 0,
-		"REGULATION_STATE_PENDING":     1,
-		"REGULATION_STATE_DONE":        2,
+		"PENDING":                      1,
+		"DONE":                         2,
 	}
 )
 
@@ -1063,16 +1064,18 @@ const file_kizuna_ingestion_v1_regulations_proto_rawDesc = "" +
 	"\aservice\x18\x03 \x01(\tR\aservice\x12#\n" +
 	"\raffected_rows\x18\x04 \x01(\x03R\faffectedRows\x129\n" +
 	"\n" +
-	"apply_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime*\x8b\x01\n" +
+	"apply_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tapplyTime*[\n" +
 	"\x0eRegulationType\x12\x1f\n" +
-	"\x1bREGULATION_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16REGULATION_TYPE_DELETE\x10\x01\x12\x1c\n" +
-	"\x18REGULATION_TYPE_SUPPRESS\x10\x02\x12\x1e\n" +
-	"\x1aREGULATION_TYPE_UNSUPPRESS\x10\x03*l\n" +
+	"\x1bREGULATION_TYPE_UNSPECIFIED\x10\x00\x12\n" +
+	"\n" +
+	"\x06DELETE\x10\x01\x12\f\n" +
+	"\bSUPPRESS\x10\x02\x12\x0e\n" +
+	"\n" +
+	"UNSUPPRESS\x10\x03*J\n" +
 	"\x0fRegulationState\x12 \n" +
-	"\x1cREGULATION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
-	"\x18REGULATION_STATE_PENDING\x10\x01\x12\x19\n" +
-	"\x15REGULATION_STATE_DONE\x10\x022\xd3\x04\n" +
+	"\x1cREGULATION_STATE_UNSPECIFIED\x10\x00\x12\v\n" +
+	"\aPENDING\x10\x01\x12\b\n" +
+	"\x04DONE\x10\x022\xd3\x04\n" +
 	"\x11RegulationService\x12\x8b\x01\n" +
 	"\x10CreateRegulation\x12,.kizuna.ingestion.v1.CreateRegulationRequest\x1a-.kizuna.ingestion.v1.CreateRegulationResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/regulations\x12\x8f\x01\n" +
 	"\rGetRegulation\x12).kizuna.ingestion.v1.GetRegulationRequest\x1a*.kizuna.ingestion.v1.GetRegulationResponse\"'\x82\xd3\xe4\x93\x02!\x12\x1f/v1/regulations/{regulation_id}\x12\x85\x01\n" +

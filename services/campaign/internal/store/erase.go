@@ -17,7 +17,7 @@ const ExitReasonSuppressed = "suppressed"
 // ApplyRegulation applies a data-rights regulation to the customers ids,
 // once per regulation id (messageID): with erase, every row about them —
 // journey entries with their trigger events, sends with their rendered
-// subject and body, campaign deliveries with their message, channel
+// subject and body (campaigns send through journeys too), channel
 // consents, A/B assignments; without, their journey entries in progress
 // end (exit reason "suppressed"), and the sender skips whatever is still
 // planned because their profile says suppressed. It returns the rows
@@ -43,7 +43,7 @@ func (t *Tx) ApplyRegulation(ctx context.Context, workspaceID, messageID string,
 			total += n
 			continue
 		}
-		for _, table := range []string{"sends", "entries", "deliveries", "consents", "assignments"} {
+		for _, table := range []string{"sends", "entries", "consents", "assignments"} {
 			res, err := t.tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
 			if err != nil {
 				return 0, fmt.Errorf("erase %s: %w", table, err)

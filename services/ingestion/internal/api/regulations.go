@@ -31,11 +31,11 @@ func (r *regulationServer) CreateRegulation(ctx context.Context, req *ingestionv
 	}
 	var typ string
 	switch req.GetType() {
-	case ingestionv1.RegulationType_REGULATION_TYPE_DELETE:
+	case ingestionv1.RegulationType_DELETE:
 		typ = rights.TypeDelete
-	case ingestionv1.RegulationType_REGULATION_TYPE_SUPPRESS:
+	case ingestionv1.RegulationType_SUPPRESS:
 		typ = rights.TypeSuppress
-	case ingestionv1.RegulationType_REGULATION_TYPE_UNSUPPRESS:
+	case ingestionv1.RegulationType_UNSUPPRESS:
 		typ = rights.TypeUnsuppress
 	default:
 		return nil, grpcstatus.Invalid("type", "must be DELETE, SUPPRESS or UNSUPPRESS")
@@ -192,15 +192,15 @@ func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.
 func regulationProto(r store.Regulation) *ingestionv1.Regulation {
 	pb := &ingestionv1.Regulation{
 		RegulationId: r.ID, Type: rights.TypeProto(r.Type), TargetKind: r.TargetKind, Target: r.Target,
-		CustomerIds: r.CustomerIDs, State: ingestionv1.RegulationState_REGULATION_STATE_DONE,
+		CustomerIds: r.CustomerIDs, State: ingestionv1.RegulationState_DONE,
 		CreateTime: timestamppb.New(r.CreateTime), DoneTime: timeOrNil(r.DoneTime),
 	}
 	for _, s := range r.Services {
-		st := ingestionv1.RegulationState_REGULATION_STATE_PENDING
+		st := ingestionv1.RegulationState_PENDING
 		if s.Done {
-			st = ingestionv1.RegulationState_REGULATION_STATE_DONE
+			st = ingestionv1.RegulationState_DONE
 		} else {
-			pb.State = ingestionv1.RegulationState_REGULATION_STATE_PENDING
+			pb.State = ingestionv1.RegulationState_PENDING
 		}
 		pb.Services = append(pb.Services, &ingestionv1.RegulationServiceState{
 			Service: s.Service, State: st, AffectedRows: s.AffectedRows, UpdateTime: timestamppb.New(s.UpdateTime),

@@ -217,11 +217,11 @@ func Mask(v string) string {
 func TypeProto(t string) ingestionv1.RegulationType {
 	switch t {
 	case TypeDelete:
-		return ingestionv1.RegulationType_REGULATION_TYPE_DELETE
+		return ingestionv1.RegulationType_DELETE
 	case TypeSuppress:
-		return ingestionv1.RegulationType_REGULATION_TYPE_SUPPRESS
+		return ingestionv1.RegulationType_SUPPRESS
 	case TypeUnsuppress:
-		return ingestionv1.RegulationType_REGULATION_TYPE_UNSUPPRESS
+		return ingestionv1.RegulationType_UNSUPPRESS
 	}
 	return ingestionv1.RegulationType_REGULATION_TYPE_UNSPECIFIED
 }

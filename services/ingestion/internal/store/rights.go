@@ -172,7 +172,8 @@ func (t *Tx) ErasePerson(ctx context.Context, ws string, ids []string, keys []id
 	}
 	for rest := ids; len(rest) > 0; {
 		n := min(len(rest), maxInList)
-		in, args := t.tx.Dialect.InList(2, rest[:n])
+		// Numbered placeholders: the list is bound twice in some statements.
+		in, args := sqldb.InList(2, rest[:n])
 		rest = rest[n:]
 		args = append([]any{ws}, args...)
 		for _, st := range []struct{ what, q string }{
