@@ -75,7 +75,9 @@ func rights(t *testing.T, cfg suite.Config) {
 	c.call("POST", "/v1/campaigns", fmt.Sprintf(`{"displayName":"Thanks","segmentId":%q,"webhook":{"url":%q},"messageTemplate":"{{ customer.traits.name }}様"}`, seg.Segment.SegmentID, sink.URL), nil, &cmp)
 	c.call("POST", "/v1/campaigns/"+cmp.Campaign.CampaignID+":launch", "", nil, nil)
 	eventually(t, "erin's send recorded", func() bool {
-		var sends struct{ Sends []struct{ Status, Text string } }
+		var sends struct {
+			Sends []struct{ Status, Text string }
+		}
 		c.call("GET", "/v1/customers/"+erin+"/sends", "", nil, &sends)
 		return len(sends.Sends) == 1 && sends.Sends[0].Text != ""
 	})
@@ -161,7 +163,9 @@ func suppression(t *testing.T, c *client) {
 	if !dropped("s-3", "newcomer-1") {
 		t.Error("an event with a suppressed e-mail was stored")
 	}
-	var merge struct{ Merge struct{ MergeID, SurvivorCustomerID string } }
+	var merge struct {
+		Merge struct{ MergeID, SurvivorCustomerID string }
+	}
 	c.call("POST", "/v1/merges", `{"survivorCustomerId":"`+other+`","mergedCustomerIds":["`+sup+`"]}`, nil, &merge)
 	if !suppressed(other) {
 		t.Error("the survivor of a merge with a suppressed customer is not suppressed")
