@@ -232,36 +232,11 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	if err != nil {
 		return nil, err
 	}
-	var keys []identity.Key
-	if v := strings.TrimSpace(req.GetUserId()); v != "" {
-		keys = append(keys, identity.Key{Kind: identity.UserID, Value: v})
-	}
-	if v := strings.TrimSpace(req.GetAnonymousId()); v != "" {
-		keys = append(keys, identity.Key{Kind: identity.AnonymousID, Value: v})
-	}
-	if req.GetEmail() != "" {
-		v := identity.NormalizeEmail(req.GetEmail())
-		if v == "" {
-			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
-		}
-		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
-	}
-	if req.GetPhone() != "" {
-		region, err := c.s.store.PhoneRegion(ctx, ws)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		v := profile.MobilePhone(req.GetPhone(), region)
-		if v == "" {
-			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
-		}
-		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
-	}
-	if v := strings.TrimSpace(req.GetLineUserId()); v != "" {
-		if identity.NormalizeLineUserID(v) == "" {
-			return nil, grpcstatus.Invalid("line_user_id", fmt.Sprintf("is %d characters, over the limit of %d", len(v), tracking.MaxIDLength))
-		}
-		keys = append(keys, identity.Key{Kind: identity.LineUserID, Value: v})
+	keys, err := c.s.identityKeys(ctx, ws, identityFields{
+		UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(), Email: req.GetEmail(), Phone: req.GetPhone(), LineUserID: req.GetLineUserId(),
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(keys) != 1 {
 		return nil, grpcstatus.Invalid("user_id", "exactly one of user_id, anonymous_id, email, phone or line_user_id is required")
@@ -331,6 +306,49 @@ func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv
 		resp.Events = append(resp.Events, pb)
 	}
 	return resp, nil
+}
+
+// identityFields are the identities a request may name a customer by.
+type identityFields struct {
+	UserID, AnonymousID, Email, Phone, LineUserID string
+}
+
+// identityKeys normalises the identities a request names, as identity
+// resolution does, and refuses a value that is no identity, naming its
+// field.
+func (s *Server) identityKeys(ctx context.Context, ws string, f identityFields) ([]identity.Key, error) {
+	var keys []identity.Key
+	if v := strings.TrimSpace(f.UserID); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.UserID, Value: v})
+	}
+	if v := strings.TrimSpace(f.AnonymousID); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.AnonymousID, Value: v})
+	}
+	if f.Email != "" {
+		v := identity.NormalizeEmail(f.Email)
+		if v == "" {
+			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
+	}
+	if f.Phone != "" {
+		region, err := s.store.PhoneRegion(ctx, ws)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		v := profile.MobilePhone(f.Phone, region)
+		if v == "" {
+			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
+	}
+	if v := strings.TrimSpace(f.LineUserID); v != "" {
+		if identity.NormalizeLineUserID(v) == "" {
+			return nil, grpcstatus.Invalid("line_user_id", fmt.Sprintf("is %d characters, over the limit of %d", len(v), tracking.MaxIDLength))
+		}
+		keys = append(keys, identity.Key{Kind: identity.LineUserID, Value: v})
+	}
+	return keys, nil
 }
 
 // markSuppressed sets the suppressed flag of the profiles pbs of custs.

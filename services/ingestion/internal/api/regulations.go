@@ -10,9 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -44,26 +42,12 @@ func (r *regulationServer) CreateRegulation(ctx context.Context, req *ingestionv
 	if v := strings.TrimSpace(req.GetCustomerId()); v != "" {
 		targets = append(targets, rights.Target{Kind: rights.TargetCustomerID, Value: v})
 	}
-	if v := strings.TrimSpace(req.GetUserId()); v != "" {
-		targets = append(targets, rights.Target{Kind: rights.TargetUserID, Value: v})
+	keys, err := r.s.identityKeys(ctx, ws, identityFields{UserID: req.GetUserId(), Email: req.GetEmail(), Phone: req.GetPhone()})
+	if err != nil {
+		return nil, err
 	}
-	if req.GetEmail() != "" {
-		v := identity.NormalizeEmail(req.GetEmail())
-		if v == "" {
-			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
-		}
-		targets = append(targets, rights.Target{Kind: rights.TargetEmail, Value: v})
-	}
-	if req.GetPhone() != "" {
-		region, err := r.s.store.PhoneRegion(ctx, ws)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		v := profile.MobilePhone(req.GetPhone(), region)
-		if v == "" {
-			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
-		}
-		targets = append(targets, rights.Target{Kind: rights.TargetPhone, Value: v})
+	for _, k := range keys {
+		targets = append(targets, rights.Target{Kind: k.Kind, Value: k.Value})
 	}
 	if len(targets) != 1 {
 		return nil, grpcstatus.Invalid("customer_id", "exactly one of customer_id, user_id, email or phone is required")
