@@ -23,12 +23,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/api"
 	domain "github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/campaign/internal/channel"
@@ -46,6 +48,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/outbox"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -215,7 +218,7 @@ func (s *Service) Register(srv *grpc.Server) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
 	for _, c := range []bus.Consumer{
-		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.runner.HandleEvent, BatchHandler: s.runner.HandleEvents},
+		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.handleEvent, BatchHandler: s.handleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
 	} {
 		stop, err := s.bus.Consume(ctx, c)
@@ -239,6 +242,56 @@ func (s *Service) Run(ctx context.Context) error {
 	err := g.Wait()
 	stopRelay()
 	return errors.Join(err, <-outcomesDone)
+}
+
+// handleEvent is handleEvents for one message.
+func (s *Service) handleEvent(ctx context.Context, m bus.Message) error {
+	return s.handleEvents(ctx, []bus.Message{m})
+}
+
+// handleEvents hands the journey runner its events, then applies the
+// data-rights regulations among them, in stream order after the events
+// before them.
+func (s *Service) handleEvents(ctx context.Context, ms []bus.Message) error {
+	if err := s.runner.HandleEvents(ctx, ms); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		// Ingestion publishes regulations under the subject kind
+		// "regulation": other messages need no second decoding.
+		if !strings.HasSuffix(m.Subject, ".regulation") {
+			continue
+		}
+		var msg ingestionv1.IngestionBusMessage
+		if err := m.Unmarshal(&msg); err != nil {
+			return err
+		}
+		if r := msg.GetRegulationRequested(); r != nil {
+			if err := s.applyRegulation(ctx, r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// applyRegulation erases the person's journeys, sends and consents on a
+// DELETE, ends their journeys on a SUPPRESS (the sender skips what is
+// planned, reading the profile's suppressed flag), and reports back.
+func (s *Service) applyRegulation(ctx context.Context, r *ingestionv1.RegulationRequested) error {
+	var rows int64
+	now := time.Now()
+	if r.GetType() != ingestionv1.RegulationType_UNSUPPRESS {
+		err := s.store.InTx(ctx, now, func(t *store.Tx) error {
+			var err error
+			rows, err = t.ApplyRegulation(ctx, r.GetWorkspaceId(), "regulation:"+r.GetRegulationId(), r.GetCustomerIds(), regulation.Erases(r))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply regulation %s: %w", r.GetRegulationId(), err)
+		}
+	}
+	return regulation.Report(ctx, s.bus, "campaign", r, rows, now)
 }
 
 // sendPublisher publishes final send outcomes on the deliveries stream,

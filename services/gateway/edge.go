@@ -99,6 +99,10 @@ func (g *Gateway) edge() http.Handler {
 				status.Error(codes.Unauthenticated, "service tokens are not accepted from outside; use an API key"))
 			return
 		}
+		if r.Method == http.MethodGet && isExportPath(r.URL.Path) {
+			g.serveExport(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -102,8 +102,11 @@ type Gateway struct {
 	handler     http.Handler
 	// channels and consent serve the public routes the gateway answers
 	// itself (LINE webhook, unsubscribe link) instead of grpc-gateway.
-	channels    campaignv1.ChannelServiceClient
-	consent     campaignv1.ConsentServiceClient
+	channels campaignv1.ChannelServiceClient
+	consent  campaignv1.ConsentServiceClient
+	// export gathers a customer's data from every service for
+	// GET /v1/customers/{id}:export.
+	export      *exporter
 	corsOrigins []string
 	// draining turns /readyz to 503 once Serve starts shutting down, so a
 	// load balancer stops routing here while in-flight requests finish.
@@ -142,6 +145,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		corsOrigins: opts.CORSOrigins,
 		channels:    campaignv1.NewChannelServiceClient(opts.Campaign),
 		consent:     campaignv1.NewConsentServiceClient(opts.Campaign),
+		export:      newExporter(opts.Ingestion, opts.Segmentation, opts.Campaign),
 		// A field the contract does not know is a mistake worth a 400
 		// ({"users":1000} would otherwise plan for 0 trials)...
 		marshaler: newMarshaler(false),
@@ -178,6 +182,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		}},
 		{"DeduplicationService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return ingestionv1.RegisterDeduplicationServiceHandlerClient(ctx, mux, ingestionv1.NewDeduplicationServiceClient(opts.Ingestion))
+		}},
+		{"RegulationService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterRegulationServiceHandlerClient(ctx, mux, g.export.regulations)
 		}},
 		{"SegmentService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return segmentationv1.RegisterSegmentServiceHandlerClient(ctx, mux, segmentationv1.NewSegmentServiceClient(opts.Segmentation))

@@ -134,7 +134,32 @@ const relayBatch = 500
 // time; see outbox.Relay), then makes a last pass so that what was stored
 // before shutdown is published.
 func (s *Service) Run(ctx context.Context) error {
+	stopReports, err := s.opts.Bus.Consume(ctx, bus.Consumer{
+		Kind: bus.KindRegulations, Durable: RegulationsConsumer, Handler: s.regulationApplied,
+	})
+	if err != nil {
+		return fmt.Errorf("ingestion: %w", err)
+	}
+	defer stopReports()
 	return s.relay.Run(ctx)
+}
+
+// RegulationsConsumer is the durable consumer of the regulations stream,
+// where the other services report the regulations they applied.
+const RegulationsConsumer = "ingestion-regulations"
+
+// regulationApplied records one service's report; a repeated one changes
+// nothing.
+func (s *Service) regulationApplied(ctx context.Context, m bus.Message) error {
+	var r ingestionv1.RegulationApplied
+	if err := m.Unmarshal(&r); err != nil {
+		return err
+	}
+	at := s.opts.Now()
+	if r.GetApplyTime() != nil {
+		at = r.GetApplyTime().AsTime()
+	}
+	return s.store.ReportRegulation(ctx, r.GetWorkspaceId(), r.GetRegulationId(), r.GetService(), r.GetAffectedRows(), at)
 }
 
 // relayAll publishes the outbox until it is empty.

@@ -25,6 +25,7 @@ import (
 	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
 	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -219,12 +220,30 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 		s.drop(ctx, m, err)
 		return nil
 	}
+	if r := msg.GetRegulationRequested(); r != nil {
+		return s.applyRegulation(ctx, r)
+	}
 	err := ledger.Apply(ctx, s.store, s.logger, &msg)
 	if errors.Is(err, ledger.ErrMalformed) {
 		s.drop(ctx, m, err)
 		return nil
 	}
 	return err
+}
+
+// applyRegulation deletes the person's orders, events and sends on a
+// DELETE (SUPPRESS and UNSUPPRESS change nothing metrics holds) and
+// reports back to ingestion.
+func (s *Service) applyRegulation(ctx context.Context, r *ingestionv1.RegulationRequested) error {
+	var rows int64
+	if regulation.Erases(r) {
+		n, err := s.store.EraseCustomers(ctx, r.GetWorkspaceId(), r.GetRegulationId(), r.GetCustomerIds())
+		if err != nil {
+			return err
+		}
+		rows = n
+	}
+	return regulation.Report(ctx, s.bus, "metrics", r, rows, time.Now())
 }
 
 func (s *Service) drop(ctx context.Context, m bus.Message, err error) {

@@ -27,6 +27,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/lease"
 	"github.com/kizuna/kizuna/services/platform/outbox"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/validation"
 	"github.com/kizuna/kizuna/services/segmentation/internal/api"
@@ -226,6 +227,8 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 		err = s.engine.ApplyMerge(ctx, mergeFromProto(p.CustomerMerged))
 	case *ingestionv1.IngestionBusMessage_CustomerUnmerged:
 		err = s.engine.ApplyUnmerge(ctx, unmergeFromProto(p.CustomerUnmerged, s.clock()))
+	case *ingestionv1.IngestionBusMessage_RegulationRequested:
+		err = s.applyRegulation(ctx, p.RegulationRequested)
 	default:
 		return nil // a payload kind added after this build; nothing to do
 	}
@@ -236,6 +239,21 @@ func (s *Service) handle(ctx context.Context, m bus.Message) error {
 		return nil
 	}
 	return err
+}
+
+// applyRegulation deletes the person's rows on a DELETE (SUPPRESS and
+// UNSUPPRESS leave segmentation's data as it is: suppression is enforced
+// where events enter and sends leave) and reports back to ingestion.
+func (s *Service) applyRegulation(ctx context.Context, r *ingestionv1.RegulationRequested) error {
+	var rows int64
+	if regulation.Erases(r) {
+		n, err := s.engine.EraseCustomers(ctx, r.GetWorkspaceId(), r.GetRegulationId(), r.GetCustomerIds())
+		if err != nil {
+			return err
+		}
+		rows = n
+	}
+	return regulation.Report(ctx, s.bus, "segmentation", r, rows, s.clock())
 }
 
 func eventFromProto(e *ingestionv1.Event, receivedFallback time.Time) segment.Event {

@@ -34,10 +34,14 @@ const (
 	KindMembership = "membership"
 	// KindDeliveries carries campaign deliveries.
 	KindDeliveries = "deliveries"
+	// KindRegulations carries each service's report that it applied a
+	// data-rights regulation (the requests themselves travel on
+	// KindEvents, in order with the events they concern).
+	KindRegulations = "regulations"
 )
 
 // Kinds lists every stream kind EnsureStreams creates.
-func Kinds() []string { return []string{KindEvents, KindMembership, KindDeliveries} }
+func Kinds() []string { return []string{KindEvents, KindMembership, KindDeliveries, KindRegulations} }
 
 // DefaultPrefix namespaces streams and subjects when ConnectOptions.Prefix
 // is empty.

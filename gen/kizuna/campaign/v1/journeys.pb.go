@@ -423,6 +423,9 @@ const (
 	// The customer is in the journey's holdout: the send is recorded, at the
 	// time it would have gone out, and not made.
 	SkipReason_HOLDOUT SkipReason = 8
+	// The customer is suppressed (a SUPPRESS or DELETE regulation): nothing
+	// is sent to them, transactional or not.
+	SkipReason_SUPPRESSED SkipReason = 9
 )
 
 // Enum value maps for SkipReason.
@@ -437,6 +440,7 @@ var (
 		6: "CHANNEL_DELETED",
 		7: "ENTRY_ENDED",
 		8: "HOLDOUT",
+		9: "SUPPRESSED",
 	}
 	SkipReason_value = map[string]int32{
 		"SKIP_REASON_UNSPECIFIED": 0,
@@ -448,6 +452,7 @@ var (
 		"CHANNEL_DELETED":         6,
 		"ENTRY_ENDED":             7,
 		"HOLDOUT":                 8,
+		"SUPPRESSED":              9,
 	}
 )
 
@@ -4659,7 +4664,7 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\n" +
 	"\x06FAILED\x10\x03\x12\v\n" +
 	"\aSKIPPED\x10\x04\x12\f\n" +
-	"\bDEFERRED\x10\x05*\xb2\x01\n" +
+	"\bDEFERRED\x10\x05*\xc2\x01\n" +
 	"\n" +
 	"SkipReason\x12\x1b\n" +
 	"\x17SKIP_REASON_UNSPECIFIED\x10\x00\x12\x0e\n" +
@@ -4673,7 +4678,9 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\rRENDER_FAILED\x10\x05\x12\x13\n" +
 	"\x0fCHANNEL_DELETED\x10\x06\x12\x0f\n" +
 	"\vENTRY_ENDED\x10\a\x12\v\n" +
-	"\aHOLDOUT\x10\b2\xf9\r\n" +
+	"\aHOLDOUT\x10\b\x12\x0e\n" +
+	"\n" +
+	"SUPPRESSED\x10\t2\xf9\r\n" +
 	"\x0eJourneyService\x12\x83\x01\n" +
 	"\rCreateJourney\x12(.kizuna.campaign.v1.CreateJourneyRequest\x1a).kizuna.campaign.v1.CreateJourneyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\ajourney\"\f/v1/journeys\x12~\n" +
 	"\n" +

@@ -33,6 +33,7 @@ type IngestionBusMessage struct {
 	//	*IngestionBusMessage_EventRecorded
 	//	*IngestionBusMessage_CustomerMerged
 	//	*IngestionBusMessage_CustomerUnmerged
+	//	*IngestionBusMessage_RegulationRequested
 	Payload       isIngestionBusMessage_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -102,6 +103,15 @@ func (x *IngestionBusMessage) GetCustomerUnmerged() *CustomerUnmerged {
 	return nil
 }
 
+func (x *IngestionBusMessage) GetRegulationRequested() *RegulationRequested {
+	if x != nil {
+		if x, ok := x.Payload.(*IngestionBusMessage_RegulationRequested); ok {
+			return x.RegulationRequested
+		}
+	}
+	return nil
+}
+
 type isIngestionBusMessage_Payload interface {
 	isIngestionBusMessage_Payload()
 }
@@ -122,11 +132,19 @@ type IngestionBusMessage_CustomerUnmerged struct {
 	CustomerUnmerged *CustomerUnmerged `protobuf:"bytes,3,opt,name=customer_unmerged,json=customerUnmerged,proto3,oneof"`
 }
 
+type IngestionBusMessage_RegulationRequested struct {
+	// A person's data is to be deleted or suppressed, or a suppression
+	// lifted: every service applies it and reports back.
+	RegulationRequested *RegulationRequested `protobuf:"bytes,4,opt,name=regulation_requested,json=regulationRequested,proto3,oneof"`
+}
+
 func (*IngestionBusMessage_EventRecorded) isIngestionBusMessage_Payload() {}
 
 func (*IngestionBusMessage_CustomerMerged) isIngestionBusMessage_Payload() {}
 
 func (*IngestionBusMessage_CustomerUnmerged) isIngestionBusMessage_Payload() {}
+
+func (*IngestionBusMessage_RegulationRequested) isIngestionBusMessage_Payload() {}
 
 // CustomerMerged says the merged customers are now the survivor: consumers
 // move whatever they hold for them to the survivor's id.
@@ -345,11 +363,12 @@ var File_kizuna_ingestion_v1_bus_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_bus_proto_rawDesc = "" +
 	"\n" +
-	"\x1dkizuna/ingestion/v1/bus.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#kizuna/ingestion/v1/customers.proto\"\x8b\x02\n" +
+	"\x1dkizuna/ingestion/v1/bus.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a#kizuna/ingestion/v1/customers.proto\x1a%kizuna/ingestion/v1/regulations.proto\"\xea\x02\n" +
 	"\x13IngestionBusMessage\x12C\n" +
 	"\x0eevent_recorded\x18\x01 \x01(\v2\x1a.kizuna.ingestion.v1.EventH\x00R\reventRecorded\x12N\n" +
 	"\x0fcustomer_merged\x18\x02 \x01(\v2#.kizuna.ingestion.v1.CustomerMergedH\x00R\x0ecustomerMerged\x12T\n" +
-	"\x11customer_unmerged\x18\x03 \x01(\v2%.kizuna.ingestion.v1.CustomerUnmergedH\x00R\x10customerUnmergedB\t\n" +
+	"\x11customer_unmerged\x18\x03 \x01(\v2%.kizuna.ingestion.v1.CustomerUnmergedH\x00R\x10customerUnmerged\x12]\n" +
+	"\x14regulation_requested\x18\x04 \x01(\v2(.kizuna.ingestion.v1.RegulationRequestedH\x00R\x13regulationRequestedB\t\n" +
 	"\apayload\"\xeb\x01\n" +
 	"\x0eCustomerMerged\x12\x19\n" +
 	"\bmerge_id\x18\x01 \x01(\tR\amergeId\x12!\n" +
@@ -392,24 +411,26 @@ var file_kizuna_ingestion_v1_bus_proto_goTypes = []any{
 	(*CustomerMerged)(nil),        // 1: kizuna.ingestion.v1.CustomerMerged
 	(*CustomerUnmerged)(nil),      // 2: kizuna.ingestion.v1.CustomerUnmerged
 	(*Event)(nil),                 // 3: kizuna.ingestion.v1.Event
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 5: google.protobuf.Struct
+	(*RegulationRequested)(nil),   // 4: kizuna.ingestion.v1.RegulationRequested
+	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
 }
 var file_kizuna_ingestion_v1_bus_proto_depIdxs = []int32{
-	3, // 0: kizuna.ingestion.v1.IngestionBusMessage.event_recorded:type_name -> kizuna.ingestion.v1.Event
-	1, // 1: kizuna.ingestion.v1.IngestionBusMessage.customer_merged:type_name -> kizuna.ingestion.v1.CustomerMerged
-	2, // 2: kizuna.ingestion.v1.IngestionBusMessage.customer_unmerged:type_name -> kizuna.ingestion.v1.CustomerUnmerged
-	4, // 3: kizuna.ingestion.v1.CustomerMerged.merge_time:type_name -> google.protobuf.Timestamp
-	5, // 4: kizuna.ingestion.v1.CustomerUnmerged.restored_traits:type_name -> google.protobuf.Struct
-	5, // 5: kizuna.ingestion.v1.CustomerUnmerged.survivor_traits:type_name -> google.protobuf.Struct
-	4, // 6: kizuna.ingestion.v1.CustomerUnmerged.undo_time:type_name -> google.protobuf.Timestamp
-	4, // 7: kizuna.ingestion.v1.CustomerUnmerged.restored_first_seen_time:type_name -> google.protobuf.Timestamp
-	4, // 8: kizuna.ingestion.v1.CustomerUnmerged.survivor_first_seen_time:type_name -> google.protobuf.Timestamp
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	9, // [9:9] is the sub-list for extension type_name
-	9, // [9:9] is the sub-list for extension extendee
-	0, // [0:9] is the sub-list for field type_name
+	3,  // 0: kizuna.ingestion.v1.IngestionBusMessage.event_recorded:type_name -> kizuna.ingestion.v1.Event
+	1,  // 1: kizuna.ingestion.v1.IngestionBusMessage.customer_merged:type_name -> kizuna.ingestion.v1.CustomerMerged
+	2,  // 2: kizuna.ingestion.v1.IngestionBusMessage.customer_unmerged:type_name -> kizuna.ingestion.v1.CustomerUnmerged
+	4,  // 3: kizuna.ingestion.v1.IngestionBusMessage.regulation_requested:type_name -> kizuna.ingestion.v1.RegulationRequested
+	5,  // 4: kizuna.ingestion.v1.CustomerMerged.merge_time:type_name -> google.protobuf.Timestamp
+	6,  // 5: kizuna.ingestion.v1.CustomerUnmerged.restored_traits:type_name -> google.protobuf.Struct
+	6,  // 6: kizuna.ingestion.v1.CustomerUnmerged.survivor_traits:type_name -> google.protobuf.Struct
+	5,  // 7: kizuna.ingestion.v1.CustomerUnmerged.undo_time:type_name -> google.protobuf.Timestamp
+	5,  // 8: kizuna.ingestion.v1.CustomerUnmerged.restored_first_seen_time:type_name -> google.protobuf.Timestamp
+	5,  // 9: kizuna.ingestion.v1.CustomerUnmerged.survivor_first_seen_time:type_name -> google.protobuf.Timestamp
+	10, // [10:10] is the sub-list for method output_type
+	10, // [10:10] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_bus_proto_init() }
@@ -418,10 +439,12 @@ func file_kizuna_ingestion_v1_bus_proto_init() {
 		return
 	}
 	file_kizuna_ingestion_v1_customers_proto_init()
+	file_kizuna_ingestion_v1_regulations_proto_init()
 	file_kizuna_ingestion_v1_bus_proto_msgTypes[0].OneofWrappers = []any{
 		(*IngestionBusMessage_EventRecorded)(nil),
 		(*IngestionBusMessage_CustomerMerged)(nil),
 		(*IngestionBusMessage_CustomerUnmerged)(nil),
+		(*IngestionBusMessage_RegulationRequested)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

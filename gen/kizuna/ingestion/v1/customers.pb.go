@@ -245,8 +245,12 @@ type Customer struct {
 	EventCount    int64                  `protobuf:"varint,8,opt,name=event_count,json=eventCount,proto3" json:"event_count,omitempty"`
 	// The identity traits found in traits, original and normalised.
 	IdentityTraits []*IdentityTrait `protobuf:"bytes,9,rep,name=identity_traits,json=identityTraits,proto3" json:"identity_traits,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Set when a SUPPRESS or DELETE regulation holds one of the customer's
+	// identities: new events with them are dropped and no send reaches
+	// the customer.
+	Suppressed    bool `protobuf:"varint,10,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
@@ -340,6 +344,13 @@ func (x *Customer) GetIdentityTraits() []*IdentityTrait {
 		return x.IdentityTraits
 	}
 	return nil
+}
+
+func (x *Customer) GetSuppressed() bool {
+	if x != nil {
+		return x.Suppressed
+	}
+	return false
 }
 
 // GetCustomerRequest names a customer.
@@ -998,7 +1009,7 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"normalized\x18\x03 \x01(\tR\n" +
 	"normalized\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\tR\x03key\x12\x16\n" +
-	"\x06issues\x18\x05 \x03(\tR\x06issues\"\x89\x04\n" +
+	"\x06issues\x18\x05 \x03(\tR\x06issues\"\xa9\x04\n" +
 	"\bCustomer\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12/\n" +
@@ -1014,7 +1025,11 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
 	"eventCount\x12K\n" +
-	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitR\x0eidentityTraits\"5\n" +
+	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitR\x0eidentityTraits\x12\x1e\n" +
+	"\n" +
+	"suppressed\x18\n" +
+	" \x01(\bR\n" +
+	"suppressed\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +

@@ -47,6 +47,9 @@ type Profile struct {
 	Email string
 	// LineUserID is the customer's LINE user id identity.
 	LineUserID string
+	// Suppressed is set by a SUPPRESS or DELETE regulation: no send may
+	// reach the customer.
+	Suppressed bool
 	// UserID and AnonymousID identify the customer to the tracking API.
 	UserID, AnonymousID string
 }
@@ -113,7 +116,7 @@ func (c *Client) Profiles(ctx context.Context, workspaceID string, ids []string)
 			return nil, fmt.Errorf("get %d profiles: %w", len(batch), classify(err))
 		}
 		for _, cus := range resp.GetCustomers() {
-			p := Profile{CustomerID: cus.GetCustomerId(), Traits: cus.GetTraits().AsMap()}
+			p := Profile{CustomerID: cus.GetCustomerId(), Traits: cus.GetTraits().AsMap(), Suppressed: cus.GetSuppressed()}
 			for _, id := range cus.GetIdentities() {
 				switch id.GetKind() {
 				case "email":

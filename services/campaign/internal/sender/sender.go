@@ -334,6 +334,10 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 			skip(sd, campaignv1.SkipReason_NO_PROFILE.String(), "")
 			continue
 		}
+		if p.Suppressed {
+			skip(sd, campaignv1.SkipReason_SUPPRESSED.String(), "")
+			continue
+		}
 		if optedOut[sd.CustomerID][ch.Type] || (ch.Type == store.ChannelEmail && p.Traits["emailOptIn"] == false) {
 			skip(sd, campaignv1.SkipReason_NO_CONSENT.String(), "")
 			continue

@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -41,12 +42,15 @@ type Server struct {
 	now      func() time.Time
 	adminKey string
 	counters *counters
+	rights   *rights.Rights
 }
 
 // NewServer returns the handlers. An empty adminKey disables workspace
 // creation over the API.
 func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
-	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters()}
+	// Regulations are queued on the outbox, which the relay's tick picks
+	// up within a quarter of a second.
+	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(s, now, func() {})}
 }
 
 // Register registers every ingestion service on srv.
@@ -55,6 +59,7 @@ func (s *Server) Register(srv grpc.ServiceRegistrar) {
 	ingestionv1.RegisterCustomerServiceServer(srv, &customerServer{s: s})
 	ingestionv1.RegisterWorkspaceServiceServer(srv, &workspaceServer{s: s})
 	ingestionv1.RegisterDeduplicationServiceServer(srv, &dedupeServer{s: s})
+	ingestionv1.RegisterRegulationServiceServer(srv, &regulationServer{s: s})
 }
 
 type trackingServer struct {
@@ -67,16 +72,47 @@ func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (i
 	if err != nil {
 		return ingest.Result{}, err
 	}
-	res, err := t.s.ingester.Ingest(ctx, ws, msgs)
+	region, err := t.s.store.PhoneRegion(ctx, ws)
+	if err != nil {
+		return ingest.Result{}, toStatus(err)
+	}
+	kept, dropped, err := t.s.rights.Filter(ctx, ws, region, msgs)
+	if err != nil {
+		return ingest.Result{}, toStatus(err)
+	}
+	res, err := t.s.ingester.Ingest(ctx, ws, kept)
 	if err != nil {
 		err = toStatus(err)
 		t.s.counters.rejected(ctx, err, len(msgs))
 		return ingest.Result{}, err
 	}
+	if dropped != nil {
+		res = withSuppressed(res, dropped)
+		t.s.counters.addEvents(ctx, outcomeSuppressed, len(msgs)-len(kept))
+	}
 	t.s.counters.addEvents(ctx, outcomeAccepted, res.Accepted)
 	t.s.counters.addEvents(ctx, outcomeDuplicate, res.Duplicates)
 	t.s.counters.addMerges(ctx, "resolution", res.Merged)
 	return res, nil
+}
+
+// withSuppressed puts the messages a suppression dropped back into the
+// result of the rest: accepted, as Segment answers a suppressed call (a
+// client must not retry it), with no customer.
+func withSuppressed(res ingest.Result, dropped []bool) ingest.Result {
+	ids := make([]string, 0, len(dropped))
+	next := 0
+	for _, d := range dropped {
+		if d {
+			res.Accepted++
+			ids = append(ids, "")
+			continue
+		}
+		ids = append(ids, res.CustomerIDs[next])
+		next++
+	}
+	res.CustomerIDs = ids
+	return res
 }
 
 // single stores one parsed message and returns its customer id.
@@ -185,6 +221,9 @@ func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCu
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
+		return nil, toStatus(err)
+	}
 	return &ingestionv1.GetCustomerResponse{Customer: pb}, nil
 }
 
@@ -193,36 +232,11 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	if err != nil {
 		return nil, err
 	}
-	var keys []identity.Key
-	if v := strings.TrimSpace(req.GetUserId()); v != "" {
-		keys = append(keys, identity.Key{Kind: identity.UserID, Value: v})
-	}
-	if v := strings.TrimSpace(req.GetAnonymousId()); v != "" {
-		keys = append(keys, identity.Key{Kind: identity.AnonymousID, Value: v})
-	}
-	if req.GetEmail() != "" {
-		v := identity.NormalizeEmail(req.GetEmail())
-		if v == "" {
-			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
-		}
-		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
-	}
-	if req.GetPhone() != "" {
-		region, err := c.s.store.PhoneRegion(ctx, ws)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		v := profile.MobilePhone(req.GetPhone(), region)
-		if v == "" {
-			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
-		}
-		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
-	}
-	if v := strings.TrimSpace(req.GetLineUserId()); v != "" {
-		if identity.NormalizeLineUserID(v) == "" {
-			return nil, grpcstatus.Invalid("line_user_id", fmt.Sprintf("is %d characters, over the limit of %d", len(v), tracking.MaxIDLength))
-		}
-		keys = append(keys, identity.Key{Kind: identity.LineUserID, Value: v})
+	keys, err := c.s.identityKeys(ctx, ws, identityFields{
+		UserID: req.GetUserId(), AnonymousID: req.GetAnonymousId(), Email: req.GetEmail(), Phone: req.GetPhone(), LineUserID: req.GetLineUserId(),
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(keys) != 1 {
 		return nil, grpcstatus.Invalid("user_id", "exactly one of user_id, anonymous_id, email, phone or line_user_id is required")
@@ -233,6 +247,9 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	}
 	pb, err := customerProto(cust)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
@@ -257,6 +274,9 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 			return nil, toStatus(err)
 		}
 		resp.Customers = append(resp.Customers, pb)
+	}
+	if err := c.s.markSuppressed(ctx, ws, found, resp.Customers); err != nil {
+		return nil, toStatus(err)
 	}
 	return resp, nil
 }
@@ -286,6 +306,61 @@ func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv
 		resp.Events = append(resp.Events, pb)
 	}
 	return resp, nil
+}
+
+// identityFields are the identities a request may name a customer by.
+type identityFields struct {
+	UserID, AnonymousID, Email, Phone, LineUserID string
+}
+
+// identityKeys normalises the identities a request names, as identity
+// resolution does, and refuses a value that is no identity, naming its
+// field.
+func (s *Server) identityKeys(ctx context.Context, ws string, f identityFields) ([]identity.Key, error) {
+	var keys []identity.Key
+	if v := strings.TrimSpace(f.UserID); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.UserID, Value: v})
+	}
+	if v := strings.TrimSpace(f.AnonymousID); v != "" {
+		keys = append(keys, identity.Key{Kind: identity.AnonymousID, Value: v})
+	}
+	if f.Email != "" {
+		v := identity.NormalizeEmail(f.Email)
+		if v == "" {
+			return nil, grpcstatus.Invalid("email", "is not an e-mail address")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Email, Value: v})
+	}
+	if f.Phone != "" {
+		region, err := s.store.PhoneRegion(ctx, ws)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		v := profile.MobilePhone(f.Phone, region)
+		if v == "" {
+			return nil, grpcstatus.Invalid("phone", "is not a mobile phone number (fixed lines are no identity)")
+		}
+		keys = append(keys, identity.Key{Kind: identity.Phone, Value: v})
+	}
+	if v := strings.TrimSpace(f.LineUserID); v != "" {
+		if identity.NormalizeLineUserID(v) == "" {
+			return nil, grpcstatus.Invalid("line_user_id", fmt.Sprintf("is %d characters, over the limit of %d", len(v), tracking.MaxIDLength))
+		}
+		keys = append(keys, identity.Key{Kind: identity.LineUserID, Value: v})
+	}
+	return keys, nil
+}
+
+// markSuppressed sets the suppressed flag of the profiles pbs of custs.
+func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*store.Customer, pbs []*ingestionv1.Customer) error {
+	suppressed, err := s.rights.Suppressed(ctx, ws, custs)
+	if err != nil {
+		return err
+	}
+	for _, pb := range pbs {
+		pb.Suppressed = suppressed[pb.GetCustomerId()]
+	}
+	return nil
 }
 
 func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {

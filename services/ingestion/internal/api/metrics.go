@@ -14,7 +14,9 @@ import (
 const (
 	outcomeAccepted  = "accepted"  // stored
 	outcomeDuplicate = "duplicate" // a message id seen before: stored once already
-	outcomeRejected  = "rejected"  // invalid: the client got InvalidArgument
+	// outcomeSuppressed: carries a suppressed identity, dropped unstored.
+	outcomeSuppressed = "suppressed"
+	outcomeRejected   = "rejected" // invalid: the client got InvalidArgument
 )
 
 // counters are the business counters an on-call compares with the traffic:

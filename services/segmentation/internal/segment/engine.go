@@ -256,6 +256,26 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	return nil
 }
 
+// EraseCustomers applies a DELETE regulation: every row about the
+// customers ids goes. It returns the rows deleted (0 on a repeat).
+func (e *Engine) EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string) (int64, error) {
+	v := &validation.Error{}
+	checkID(v, "regulation_requested.workspace_id", workspaceID)
+	checkID(v, "regulation_requested.regulation_id", regulationID)
+	if err := v.Err(); err != nil {
+		return 0, err
+	}
+	// Like a merge, it deletes rows the workspace's evaluations read.
+	unlock := e.locks.lock(workspaceID)
+	n, _, err := e.store.EraseCustomers(ctx, workspaceID, regulationID, ids, e.now())
+	unlock()
+	if err != nil {
+		return 0, err
+	}
+	e.signal() // leave changes are in the outbox
+	return n, nil
+}
+
 // ApplyUnmerge gives the restored customer back its events and traits and
 // re-evaluates both customers (also on redelivery, as in ApplyEvent): the
 // survivor leaves segments it was in only through the restored customer's

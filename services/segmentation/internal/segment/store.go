@@ -31,6 +31,11 @@ type Store interface {
 	// customer alone. It reports false when the unmerge was applied before.
 	// Memberships are left to re-evaluation.
 	ApplyUnmerge(ctx context.Context, u Unmerge, now time.Time) (applied bool, err error)
+	// EraseCustomers deletes every row about the customers ids (a DELETE
+	// regulation), removing their memberships with a leave change each, in
+	// one transaction keyed by the regulation id. It returns the rows
+	// deleted, and false when the regulation was applied before.
+	EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string, now time.Time) (rows int64, applied bool, err error)
 
 	// CreateSegment stores a new segment and bumps SegmentsVersion.
 	CreateSegment(ctx context.Context, s Segment) error

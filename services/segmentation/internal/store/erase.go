@@ -1,0 +1,51 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// kindRegulation keys applied regulations in applied_messages.
+const kindRegulation = "regulation"
+
+// EraseCustomers implements segment.Store: it deletes every row about the
+// customers ids — profile and traits, behaviour, orders, predictions,
+// memberships (with a leave change each, so sizes and campaign stay
+// right) and unmerge records — in one transaction keyed by the regulation
+// id. It returns the rows deleted and false when the regulation was
+// applied before.
+func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string, now time.Time) (int64, bool, error) {
+	var total int64
+	var applied bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		total = 0
+		var err error
+		if applied, err = markApplied(ctx, tx, workspaceID, kindRegulation, regulationID, now); err != nil || !applied {
+			return err
+		}
+		for chunk := range slices.Chunk(ids, mergeChunk) {
+			if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
+				return err
+			}
+			in, args := sqldb.InList(2, chunk)
+			args = append([]any{workspaceID}, args...)
+			for _, table := range []string{"customers", "behaviours", "orders", "predictions", "unmerged_customers"} {
+				res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+				if err != nil {
+					return fmt.Errorf("erase %s: %w", table, err)
+				}
+				n, _ := res.RowsAffected()
+				total += n
+			}
+		}
+		return bumpOrdersVersion(ctx, tx, workspaceID)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("erase customers for regulation %s: %w", regulationID, err)
+	}
+	return total, applied, nil
+}
