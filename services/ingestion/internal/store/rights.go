@@ -155,6 +155,12 @@ func (t *Tx) Unsuppress(ctx context.Context, ws string, hashes []string) (int64,
 // suggestions. Merge records keep only ids and can no longer be undone.
 // It returns the rows deleted.
 func (t *Tx) ErasePerson(ctx context.Context, ws string, ids []string, keys []identity.Key) (int64, error) {
+	// Writes this transaction buffered must land before they are erased,
+	// and what it cached about these customers is gone after.
+	if err := t.flush(ctx); err != nil {
+		return 0, err
+	}
+	defer t.w.forgetCustomers()
 	var total int64
 	exec := func(what, q string, args ...any) error {
 		res, err := t.tx.ExecContext(ctx, q, args...)
