@@ -128,6 +128,21 @@ try {
   check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
   await page.locator('.chart [data-bar]').first().waitFor();
   check(await page.locator('.chart [data-bar]').count() === 12, 'the trend shows 12 weekly bars');
+  // The KPI tree: the goal's value is the API's, and a what-if on a leaf
+  // recomputes it as :whatIf does.
+  const tree = (await call('GET', '/v1/kpiTrees')).kpiTrees[0];
+  const evaluated = await call('GET', `/v1/kpiTrees/${tree.kpiTreeId}:evaluate`);
+  const root = evaluated.nodes.find((n) => n.id === evaluated.rootId);
+  const rootShown = await page.locator(`[data-node="${root.id}"] > .kpi-node-box [data-value]`).getAttribute('data-value', { timeout: 15000 });
+  check(Number(rootShown) === root.value, `the KPI tree's goal ${rootShown} equals :evaluate ${root.value}`);
+  const aov = evaluated.nodes.find((n) => n.id === 'aov');
+  await page.getByLabel('平均注文単価 を次の値にしたら').fill(String(Math.round(aov.value * 1.1)));
+  await page.getByRole('button', { name: 'シミュレーション' }).click();
+  const simulated = await page.locator(`[data-node="${root.id}"] > .kpi-node-box [data-whatif]`).getAttribute('data-whatif', { timeout: 15000 });
+  const whatIf = await call('POST', `/v1/kpiTrees/${tree.kpiTreeId}:whatIf`, { overrides: { aov: Math.round(aov.value * 1.1) } });
+  const wRoot = whatIf.nodes.find((n) => n.id === whatIf.rootId);
+  check(Math.abs(Number(simulated) - wRoot.value) < 1e-6 && wRoot.value !== root.value,
+    `the what-if goal ${simulated} equals :whatIf ${wRoot.value} (measured ${root.value})`);
   await shot('02-kpi-home-ja');
   await axe('KPI home');
   // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
