@@ -163,15 +163,49 @@ try {
   check(size === String(data.proCustomers), `the segment list shows ${size} members, the API ${data.proCustomers}`);
   await page.getByRole('link', { name: 'プロプラン' }).click();
   await page.getByText(`${data.proCustomers} 人`).waitFor();
-  await page.locator('tbody tr').nth(49).waitFor();
-  check(await page.locator('tbody tr').count() === 50, 'members are paged 50 at a time');
-  const firstRow = await page.locator('tbody tr').first().textContent();
+  await page.locator('table.members tbody tr').nth(49).waitFor();
+  check(await page.locator('table.members tbody tr').count() === 50, 'members are paged 50 at a time');
+  const firstRow = await page.locator('table.members tbody tr').first().textContent();
   await page.getByRole('button', { name: '次のページ' }).click();
   await page.getByRole('button', { name: '前のページ' }).waitFor();
-  check(await until('the second page', async () => (await page.locator('tbody tr').first().textContent()) !== firstRow).then(() => true, () => false) &&
-    await page.locator('tbody tr').count() === 50, 'the next page shows 50 other members');
+  check(await until('the second page', async () => (await page.locator('table.members tbody tr').first().textContent()) !== firstRow).then(() => true, () => false) &&
+    await page.locator('table.members tbody tr').count() === 50, 'the next page shows 50 other members');
   await shot('02b-segment-members');
   await axe('segment members');
+
+  // Segment builder: a bad count is explained at its field; the live
+  // preview equals /v1/segments:preview for the same rule; saving shows the
+  // new segment with its size trend.
+  await page.getByRole('link', { name: 'セグメント', exact: true }).click();
+  await page.getByRole('link', { name: '新しいセグメント' }).click();
+  await page.getByLabel('イベント名').fill('Order Completed');
+  await page.getByLabel('回数（以上）').fill('x');
+  await page.getByText('1 以上の整数を入力してください。').waitFor();
+  check(await page.getByLabel('回数（以上）').getAttribute('aria-invalid') === 'true', 'the builder marks a bad count at its field');
+  await page.getByLabel('回数（以上）').fill('3');
+  const preview = async (rule) => String((await call('POST', '/v1/segments:preview', { rule })).size);
+  const want1 = await preview({ all: [{ event: { event: 'Order Completed', minCount: 3 } }] });
+  const got1 = await until('the preview of one condition', async () =>
+    (await page.locator('[data-preview]').getAttribute('data-preview')) === want1 ? want1 : undefined).catch(() => undefined);
+  check(got1 === want1, `the builder previews ${got1} customers for "3+ orders", the API ${want1}`);
+  await page.getByLabel('条件の種類').selectOption('trait');
+  await page.getByRole('button', { name: '条件を追加', exact: true }).click();
+  await page.getByLabel('属性名（例: plan）').fill('plan');
+  await page.getByLabel('値', { exact: true }).fill('pro');
+  const want2 = await preview({ all: [{ event: { event: 'Order Completed', minCount: 3 } }, { trait: { key: 'plan', op: 'EQUALS', value: 'pro' } }] });
+  const got2 = await until('the preview of two conditions', async () =>
+    (await page.locator('[data-preview]').getAttribute('data-preview')) === want2 ? want2 : undefined).catch(() => undefined);
+  check(got2 === want2 && want2 !== want1, `the preview follows the rule: ${got2} with plan = pro, the API ${want2}`);
+  await shot('02c-segment-builder');
+  await axe('segment builder');
+  await page.getByLabel('名前', { exact: true }).fill('3 回以上購入したプロ');
+  await page.getByRole('button', { name: 'セグメントを保存' }).click();
+  await page.getByRole('heading', { name: '3 回以上購入したプロ' }).waitFor();
+  await page.locator('#sec-size-trend ~ .chart, #sec-size-trend ~ figure').first().waitFor();
+  const created = (await call('GET', '/v1/segments?pageSize=1000')).segments
+    .find((x) => x.displayName === '3 回以上購入したプロ');
+  check(created && JSON.stringify(created.rule).includes('"minCount":3'), `the segment is saved with its rule: ${JSON.stringify(created?.rule)}`);
+  await shot('02d-segment-created');
 
   // Customer 360: find the merged customer by e-mail, undo the merge.
   await page.getByRole('link', { name: '顧客' }).click();

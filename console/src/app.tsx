@@ -9,6 +9,7 @@ import { Customers } from './views/customers';
 import { Duplicates } from './views/duplicates';
 import { Home } from './views/home';
 import { JourneyDetail, JourneyEditor, Journeys } from './views/journeys';
+import { SegmentBuilder } from './views/segmentbuilder';
 import { SegmentMembers, Segments } from './views/segments';
 import { Settings } from './views/settings';
 import { SignIn } from './views/signin';
@@ -50,6 +51,8 @@ function View({ route }: { route: Route }) {
       return <Home />;
     case 'segments':
       return route.segmentId ? <SegmentMembers segmentId={route.segmentId} /> : <Segments />;
+    case 'segmentNew':
+      return <SegmentBuilder />;
     case 'customers':
       return <Customers customerId={route.customerId} />;
     case 'duplicates':
@@ -158,7 +161,7 @@ export function App() {
               <li key={n.view}>
                 <a
                   href={href({ view: n.view } as Route)}
-                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) ? 'page' : undefined}
+                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) || (n.view === 'segments' && route.view === 'segmentNew') ? 'page' : undefined}
                 >
                   {t.t(n.label)}
                 </a>

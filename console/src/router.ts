@@ -5,6 +5,7 @@
 export type Route =
   | { view: 'home' }
   | { view: 'segments'; segmentId?: string }
+  | { view: 'segmentNew' }
   | { view: 'customers'; customerId?: string }
   | { view: 'duplicates' }
   | { view: 'journeys' }
@@ -24,6 +25,7 @@ export function parseRoute(hash: string): Route {
     case 'customers':
       return id ? { view: 'customers', customerId: id } : { view: 'customers' };
     case 'segments':
+      if (id === 'new') return { view: 'segmentNew' };
       return id ? { view: 'segments', segmentId: id } : { view: 'segments' };
     case 'duplicates':
       return { view: 'duplicates' };
@@ -48,6 +50,8 @@ export function href(r: Route): string {
       return `#/journeys/${encodeURIComponent(r.journeyId)}`;
     case 'journeyNew':
       return '#/journeys/new';
+    case 'segmentNew':
+      return '#/segments/new';
     case 'notFound':
       return '#/';
     default:
