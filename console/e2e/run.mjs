@@ -228,6 +228,18 @@ try {
   const clv = await page.locator('[data-clv], .error').first().textContent({ timeout: 30000 });
   check(/継続している確率\s*\d+(\.\d)?%/.test(clv), `predicted CLV and P(alive) shown: ${clv}`);
   await shot('04b-customer-clv');
+  // By name, in another spelling: the list equals /v1/customers:search.
+  await page.getByLabel('顧客を探す').fill('佐藤 花子様');
+  await page.getByRole('button', { name: '検索', exact: true }).click();
+  await page.locator('table.name-results tbody tr').first().waitFor();
+  const byName = (await call('GET', `/v1/customers:search?name=${encodeURIComponent('佐藤花子')}&pageSize=20`)).customers;
+  const shownIds = await page.locator('table.name-results tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.result));
+  check(byName.length > 0 && JSON.stringify(shownIds) === JSON.stringify(byName.map((c) => c.customerId)),
+    `the name search lists the ${shownIds.length} customers /v1/customers:search finds (${byName.length})`);
+  await shot('04c-customer-name-search');
+  await page.locator('table.name-results tbody tr a').first().click();
+  await page.locator(`[data-customer="${byName[0].customerId}"]`).waitFor();
+  check(true, 'a name result opens the customer');
 
   // Duplicates: scan, accept the suggestion.
   await page.getByRole('link', { name: '重複の確認' }).click();

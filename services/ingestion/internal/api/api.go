@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -236,6 +238,52 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
+}
+
+// Limits of SearchCustomers.
+const (
+	maxSearchName     = 100
+	defaultSearchPage = 20
+	maxSearchPage     = 100
+)
+
+func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.SearchCustomersRequest) (*ingestionv1.SearchCustomersResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := strings.TrimSpace(req.GetName())
+	if q == "" {
+		return nil, grpcstatus.Invalid("name", "is required")
+	}
+	if n := utf8.RuneCountInString(q); n > maxSearchName {
+		return nil, grpcstatus.Invalid("name", fmt.Sprintf("is %d characters, over the limit of %d", n, maxSearchName))
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > maxSearchPage:
+		return nil, grpcstatus.Invalid("page_size", fmt.Sprintf("must be 0 to %d", maxSearchPage))
+	case size == 0:
+		size = defaultSearchPage
+	}
+	search := store.NameSearch{NameKey: normalize.NormalizeName(q).Key}
+	// A query written in kana also looks at readings (フリガナ).
+	if k := normalize.NormalizeKana(q); len(k.Issues) == 0 {
+		search.KanaKey = k.Key
+	}
+	found, next, err := c.s.store.SearchByName(ctx, ws, search, size, req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &ingestionv1.SearchCustomersResponse{NextPageToken: next}
+	for _, cust := range found {
+		pb, err := customerProto(cust)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		resp.Customers = append(resp.Customers, pb)
+	}
+	return resp, nil
 }
 
 func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
