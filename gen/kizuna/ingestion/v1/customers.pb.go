@@ -1103,7 +1103,7 @@ var File_kizuna_ingestion_v1_customers_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\n" +
-	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
+	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x01\n" +
@@ -1114,23 +1114,23 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"normalized\x18\x03 \x01(\tR\n" +
 	"normalized\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\tR\x03key\x12\x16\n" +
-	"\x06issues\x18\x05 \x03(\tR\x06issues\"\x89\x04\n" +
-	"\bCustomer\x12\x1f\n" +
-	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\x12/\n" +
-	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06traits\x12=\n" +
+	"\x06issues\x18\x05 \x03(\tR\x06issues\"\xb1\x04\n" +
+	"\bCustomer\x12$\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x03R\n" +
+	"customerId\x124\n" +
+	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructB\x03\xe0A\x03R\x06traits\x12B\n" +
 	"\n" +
-	"identities\x18\x03 \x03(\v2\x1d.kizuna.ingestion.v1.IdentityR\n" +
-	"identities\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12B\n" +
-	"\x0ffirst_seen_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenTime\x12@\n" +
-	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x1f\n" +
+	"identities\x18\x03 \x03(\v2\x1d.kizuna.ingestion.v1.IdentityB\x03\xe0A\x03R\n" +
+	"identities\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12G\n" +
+	"\x0ffirst_seen_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rfirstSeenTime\x12E\n" +
+	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\flastSeenTime\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
-	"eventCount\x12K\n" +
-	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitR\x0eidentityTraits\"5\n" +
+	"eventCount\x12P\n" +
+	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitB\x03\xe0A\x03R\x0eidentityTraits\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +
@@ -1144,9 +1144,9 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\fline_user_id\x18\x05 \x01(\tR\n" +
 	"lineUserId\"S\n" +
 	"\x16LookupCustomerResponse\x129\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"h\n" +
-	"\x16SearchCustomersRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"m\n" +
+	"\x16SearchCustomersRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"~\n" +
