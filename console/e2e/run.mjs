@@ -288,8 +288,19 @@ try {
     return v === '1' ? v : undefined;
   }, 30000).catch(() => undefined);
   check(entered === '1', 'live stats count the customer who entered');
+  // Results: until the metrics service serves them (issue 11), in words.
+  const results = page.locator('section[aria-labelledby="sec-results"]');
+  const resultsShown = await until('the results section', async () =>
+    (await results.textContent()).includes('まだ結果はありません') || (await results.locator('tr[data-arm]').count()) > 0).catch(() => false);
+  check(resultsShown, 'the journey shows its results or says there are none yet');
   await shot('08-journey-active');
   await axe('journey detail');
+
+  // PDCA board.
+  await page.getByRole('link', { name: 'PDCA ボード' }).click();
+  await page.getByRole('heading', { name: 'PDCA ボード' }).waitFor();
+  await shot('08b-pdca');
+  await axe('PDCA board');
 
   // Settings.
   await page.getByRole('link', { name: '設定' }).click();

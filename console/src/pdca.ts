@@ -51,3 +51,18 @@ export function planBody(f: { title: string; hypothesis: string; kpi: string; se
     expectedEffect: { absolute: Number(f.effectPoints) / 100 },
   };
 }
+
+/** markdownOf is the Markdown of a summary answer: raw text, or JSON holding it. */
+export function markdownOf(body: string): string {
+  try {
+    const v = JSON.parse(body) as unknown;
+    if (typeof v === 'string') return v;
+    if (v && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      for (const k of ['markdown', 'data', 'text']) if (typeof o[k] === 'string') return o[k] as string;
+    }
+  } catch {
+    // Not JSON: the Markdown itself.
+  }
+  return body;
+}

@@ -12,6 +12,7 @@ export type Route =
   | { view: 'journey'; journeyId: string }
   | { view: 'journeyNew' }
   | { view: 'settings' }
+  | { view: 'pdca' }
   | { view: 'notFound' };
 
 /** parseRoute reads a location hash such as "#/customers/cus_1". */
@@ -34,6 +35,8 @@ export function parseRoute(hash: string): Route {
       return id ? { view: 'journey', journeyId: id } : { view: 'journeys' };
     case 'settings':
       return { view: 'settings' };
+    case 'pdca':
+      return { view: 'pdca' };
     default:
       return { view: 'notFound' };
   }

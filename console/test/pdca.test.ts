@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { advanceBody, columns, lines, nextState, planBody } from '../src/pdca';
+import { advanceBody, columns, lines, markdownOf, nextState, planBody } from '../src/pdca';
 import { arms, axis, liftPoint, verdict } from '../src/results';
 
 // The shapes of issue 11's contract, as the metrics service answers them.
@@ -55,5 +55,10 @@ describe('PDCA board', () => {
     expect(planBody({ title: ' F2 mail ', hypothesis: 'h', kpi: 'repeat_purchase_rate', segmentId: '', effectPoints: '3' }))
       .toEqual({ title: 'F2 mail', hypothesis: 'h', kpi: 'repeat_purchase_rate', expectedEffect: { absolute: 0.03 } });
     expect(lines('a\n b \n')).toEqual(['a', 'b']);
+  });
+  it('reads the Markdown summary raw or wrapped', () => {
+    expect(markdownOf('# F2 mail\n- keep')).toBe('# F2 mail\n- keep');
+    expect(markdownOf(JSON.stringify({ markdown: '# A' }))).toBe('# A');
+    expect(markdownOf(JSON.stringify({ contentType: 'text/markdown', data: '# B' }))).toBe('# B');
   });
 });
