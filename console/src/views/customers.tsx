@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { ClvPrediction, Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
 import { ApiError } from '../api/client';
 import { useApp } from '../app';
-import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
+import { Empty, ErrorBox, Loading, traitText, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { detectLookup, lookupKinds, lookupQuery, type LookupKind } from '../lookup';
 import { CustomerLink, MergeTable } from '../components/merges';
@@ -78,10 +78,6 @@ function NameResults({ name }: { name: string }) {
     [name],
   );
   const list = r.data?.customers ?? [];
-  const trait = (c: Customer, k: string) => {
-    const v = c.traits?.[k];
-    return typeof v === 'string' || typeof v === 'number' ? String(v) : '—';
-  };
   return (
     <section class="card" aria-labelledby="sec-name-results">
       <h2 id="sec-name-results">{t.t('customers.nameResults', { name })}</h2>
@@ -95,8 +91,8 @@ function NameResults({ name }: { name: string }) {
           <tbody>
             {list.map((c) => (
               <tr key={c.customerId} data-result={c.customerId}>
-                <td><a href={href({ view: 'customers', customerId: c.customerId ?? '' })}>{trait(c, 'name') !== '—' ? trait(c, 'name') : c.customerId}</a></td>
-                <td>{trait(c, 'email')}</td>
+                <td><a href={href({ view: 'customers', customerId: c.customerId ?? '' })}>{traitText(c, 'name') !== '—' ? traitText(c, 'name') : c.customerId}</a></td>
+                <td>{traitText(c, 'email')}</td>
                 <td><code>{c.customerId}</code></td>
                 <td>{t.dateTime(c.lastSeenTime)}</td>
               </tr>

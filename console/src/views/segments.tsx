@@ -2,7 +2,7 @@ import type { Customer, Segment } from '../api/types';
 import { useApp } from '../app';
 import { BarChart } from '../components/barchart';
 import { CustomerLink } from '../components/merges';
-import { Empty, ErrorBox, Loading, useAsync, usePaged } from '../components/ui';
+import { Empty, ErrorBox, Loading, traitText, useAsync, usePaged } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 import { href } from '../router';
 
@@ -62,10 +62,6 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
     return { ...r, byId: new Map(customers.map((c) => [c.customerId, c])) };
   }, [segmentId]);
   const s = seg.data?.segment;
-  const trait = (c: Customer | undefined, k: string) => {
-    const v = c?.traits?.[k];
-    return typeof v === 'string' || typeof v === 'number' ? String(v) : '—';
-  };
   return (
     <>
       <p><a href={href({ view: 'segments' })}>{t.t('segments.back')}</a></p>
@@ -83,8 +79,8 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
             {(page.data?.members ?? []).map((m) => (
               <tr key={m.customerId}>
                 <td><CustomerLink id={m.customerId} /></td>
-                <td>{trait(page.data?.byId.get(m.customerId), 'name')}</td>
-                <td>{trait(page.data?.byId.get(m.customerId), 'email')}</td>
+                <td>{traitText(page.data?.byId.get(m.customerId), 'name')}</td>
+                <td>{traitText(page.data?.byId.get(m.customerId), 'email')}</td>
                 <td>{t.dateTime(m.joinTime)}</td>
               </tr>
             ))}

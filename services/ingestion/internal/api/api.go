@@ -275,15 +275,24 @@ func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.S
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &ingestionv1.SearchCustomersResponse{NextPageToken: next}
+	pbs, err := customerProtos(found)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.SearchCustomersResponse{Customers: pbs, NextPageToken: next}, nil
+}
+
+// customerProtos converts profiles as read for an answer.
+func customerProtos(found []*store.Customer) ([]*ingestionv1.Customer, error) {
+	out := make([]*ingestionv1.Customer, 0, len(found))
 	for _, cust := range found {
 		pb, err := customerProto(cust)
 		if err != nil {
-			return nil, toStatus(err)
+			return nil, err
 		}
-		resp.Customers = append(resp.Customers, pb)
+		out = append(out, pb)
 	}
-	return resp, nil
+	return out, nil
 }
 
 func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
@@ -298,15 +307,11 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &ingestionv1.BatchGetCustomersResponse{}
-	for _, cust := range found {
-		pb, err := customerProto(cust)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		resp.Customers = append(resp.Customers, pb)
+	pbs, err := customerProtos(found)
+	if err != nil {
+		return nil, toStatus(err)
 	}
-	return resp, nil
+	return &ingestionv1.BatchGetCustomersResponse{Customers: pbs}, nil
 }
 
 func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv1.ListCustomerEventsRequest) (*ingestionv1.ListCustomerEventsResponse, error) {
