@@ -34,12 +34,12 @@ export function lines(s: string): string[] {
 
 /**
  * advanceBody is the body of :advance from a state: the journeys carrying
- * the plan when it starts (PLAN → DO), the KPT review and decision when it
- * closes (ACT → CLOSED), nothing otherwise.
+ * the plan when it starts (PLAN → DO), the KPT review and decision once
+ * checked (CHECK → ACT), nothing otherwise.
  */
 export function advanceBody(from: string | undefined, f: { journeyIds: string[]; keep: string; problem: string; try: string; decision: string }): Record<string, unknown> {
   if (from === 'PLAN') return { journeyIds: f.journeyIds };
-  if (from === 'ACT') return { review: { keep: lines(f.keep), problem: lines(f.problem), try: lines(f.try) }, decision: f.decision };
+  if (from === 'CHECK') return { review: { keep: lines(f.keep), problem: lines(f.problem), try: lines(f.try) }, decision: f.decision };
   return {};
 }
 

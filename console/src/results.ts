@@ -11,7 +11,7 @@ export interface VariantResult {
   name?: string; exposed?: number | string; converted?: number | string; conversionRate?: number;
   revenue?: number; revenuePerExposed?: number; lift?: Lift;
 }
-export interface Results { variants?: VariantResult[]; srm?: { pValue?: number; warning?: boolean } }
+export interface Results { variants?: VariantResult[]; srm?: { pValue?: number; warning?: boolean }; control?: string }
 
 export interface Arm {
   name: string; exposed: number; converted: number; conversionRate: number; revenue: number; revenuePerExposed: number;
@@ -21,13 +21,13 @@ export interface Arm {
 const num = (v: number | string | undefined) => (v === undefined || v === '' ? 0 : Number(v));
 
 /**
- * arms orders the variants for display: the control first (the holdout,
- * or variant A when there is none, as the contract measures lift against
- * it), then the others by name.
+ * arms orders the variants for display: the control first (the one the
+ * answer names, else the holdout, or variant A when there is none, as the
+ * contract measures lift against it), then the others by name.
  */
 export function arms(r: Results): Arm[] {
   const vs = r.variants ?? [];
-  const control = vs.some((v) => v.name === 'holdout') ? 'holdout' : vs.some((v) => v.name === 'A') ? 'A' : vs[0]?.name;
+  const control = r.control ? r.control : vs.some((v) => v.name === 'holdout') ? 'holdout' : vs.some((v) => v.name === 'A') ? 'A' : vs[0]?.name;
   return vs
     .map((v) => ({
       name: v.name ?? '', exposed: num(v.exposed), converted: num(v.converted), conversionRate: v.conversionRate ?? 0,

@@ -21,6 +21,9 @@ describe('journey results', () => {
     expect(a[0]).toMatchObject({ control: true, exposed: 1000, converted: 100, lift: undefined });
     expect(a[2].exposed).toBe(4000);
   });
+  it('takes the control the answer names', () => {
+    expect(arms({ control: 'B', variants: [{ name: 'A' }, { name: 'B' }] }).map((x) => [x.name, x.control])).toEqual([['B', true], ['A', false]]);
+  });
   it('takes variant A as control without a holdout', () => {
     expect(arms({ variants: [{ name: 'B' }, { name: 'A' }] }).map((x) => [x.name, x.control])).toEqual([['A', true], ['B', false]]);
   });
@@ -50,8 +53,9 @@ describe('PDCA board', () => {
   it('builds the contract bodies', () => {
     const f = { journeyIds: ['jrn_1'], keep: ' early send \n\n', problem: 'too long', try: 'shorter\nLINE', decision: 'ADOPT' };
     expect(advanceBody('PLAN', f)).toEqual({ journeyIds: ['jrn_1'] });
-    expect(advanceBody('ACT', f)).toEqual({ review: { keep: ['early send'], problem: ['too long'], try: ['shorter', 'LINE'] }, decision: 'ADOPT' });
+    expect(advanceBody('CHECK', f)).toEqual({ review: { keep: ['early send'], problem: ['too long'], try: ['shorter', 'LINE'] }, decision: 'ADOPT' });
     expect(advanceBody('DO', f)).toEqual({});
+    expect(advanceBody('ACT', f)).toEqual({});
     expect(planBody({ title: ' F2 mail ', hypothesis: 'h', kpi: 'repeat_purchase_rate', segmentId: '', effectPoints: '3' }))
       .toEqual({ title: 'F2 mail', hypothesis: 'h', kpi: 'repeat_purchase_rate', expectedEffect: { absolute: 0.03 } });
     expect(lines('a\n b \n')).toEqual(['a', 'b']);

@@ -72,23 +72,24 @@ describe('journey results view', () => {
 });
 
 describe('PDCA board', () => {
-  it('puts initiatives in their columns with the computed plan, and closes one with its KPT', async () => {
+  it('puts initiatives in their columns with the computed plan, and moves a checked one on with its KPT', async () => {
     const posts: Array<[string, unknown]> = [];
     const api = fakeClient({
       '/v1/initiatives': { initiatives: [
         { initiativeId: 'ini_1', title: 'F2 mail', hypothesis: 'A mail 7 days after the first order brings a second', kpi: 'repeat_purchase_rate',
           state: 'PLAN', baseline: 0.2, expectedEffect: { absolute: 0.03 },
           plan: { sampleSizePerArm: '2941', expectedDurationDays: 12.5, expectedIncrementalRevenue: 450000 } },
-        { initiativeId: 'ini_2', title: 'Win-back', kpi: 'retention_rate', state: 'ACT' },
+        { initiativeId: 'ini_2', title: 'Win-back', kpi: 'retention_rate', state: 'CHECK' },
       ] },
       '/v1/journeys': { journeys: [] },
       '/v1/kpis': { kpis: [] },
       '/v1/segments': { segments: [] },
-      '/v1/initiatives/ini_1/summary': '# F2 mail\n\n| | expected | measured |',
+      // format=markdown: the JSON summary with its markdown field (h1-results' GetInitiativeSummaryResponse).
+      '/v1/initiatives/ini_1/summary': JSON.stringify({ initiative: {}, chart: [], markdown: '# F2 mail\n\n| | expected | measured |' }),
     }, posts);
     const el = await mount(api, <Pdca />);
     expect(el.querySelector('[data-column="PLAN"] [data-initiative="ini_1"]')).not.toBeNull();
-    expect(el.querySelector('[data-column="ACT"] [data-initiative="ini_2"]')).not.toBeNull();
+    expect(el.querySelector('[data-column="CHECK"] [data-initiative="ini_2"]')).not.toBeNull();
     expect(el.querySelector('[data-initiative="ini_1"] [data-sample]')!.textContent).toBe('2,941');
     expect(el.querySelector('[data-initiative="ini_1"]')!.textContent).toContain('+3 points');
 

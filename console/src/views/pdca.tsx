@@ -116,7 +116,7 @@ function Advance({ i, onDone }: { i: Initiative; onDone: () => void }) {
           ))}
         </fieldset>
       )}
-      {i.state === 'ACT' && (
+      {i.state === 'CHECK' && (
         <>
           {(['keep', 'problem', 'try'] as const).map((k) => (
             <label key={k} class="field">
