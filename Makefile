@@ -75,12 +75,15 @@ tools:
 
 ## protodeps: google/api protos from the pinned npm package (the buf registry is unreachable).
 # Fetched once per version: the stamp file names the version installed.
-PROTODEPS_STAMP := third_party/googleapis/.google-proto-files-$(GOOGLE_PROTO_FILES_VERSION)
+# The stamp also names the file set, so a checkout fetched before
+# field_behavior.proto was needed fetches again.
+PROTODEPS_STAMP := third_party/googleapis/.google-proto-files-$(GOOGLE_PROTO_FILES_VERSION)-field-behavior
 protodeps: $(PROTODEPS_STAMP)
 $(PROTODEPS_STAMP):
 	@rm -rf third_party/googleapis .cache/npm && mkdir -p third_party/googleapis/google/api .cache/npm
 	cd .cache/npm && npm pack --silent google-proto-files@$(GOOGLE_PROTO_FILES_VERSION) >/dev/null && tar xzf google-proto-files-$(GOOGLE_PROTO_FILES_VERSION).tgz
-	cp .cache/npm/package/google/api/annotations.proto .cache/npm/package/google/api/http.proto third_party/googleapis/google/api/
+	cp .cache/npm/package/google/api/annotations.proto .cache/npm/package/google/api/http.proto \
+		.cache/npm/package/google/api/field_behavior.proto third_party/googleapis/google/api/
 	@touch $@
 
 ## generate: regenerate gen/ and the gateway's OpenAPI document from proto/.

@@ -128,6 +128,21 @@ try {
   check(shown === expected, `KPI home revenue ${shown} equals /v1/metrics:compute ${expected}`);
   await page.locator('.chart [data-bar]').first().waitFor();
   check(await page.locator('.chart [data-bar]').count() === 12, 'the trend shows 12 weekly bars');
+  // The KPI tree: the goal's value is the API's, and a what-if on a leaf
+  // recomputes it as :whatIf does.
+  const tree = (await call('GET', '/v1/kpiTrees')).kpiTrees[0];
+  const evaluated = await call('GET', `/v1/kpiTrees/${tree.kpiTreeId}:evaluate`);
+  const root = evaluated.nodes.find((n) => n.id === evaluated.rootId);
+  const rootShown = await page.locator(`[data-node="${root.id}"] > .kpi-node-box [data-value]`).getAttribute('data-value', { timeout: 15000 });
+  check(Number(rootShown) === root.value, `the KPI tree's goal ${rootShown} equals :evaluate ${root.value}`);
+  const aov = evaluated.nodes.find((n) => n.id === 'aov');
+  await page.getByLabel('平均注文単価 を次の値にしたら').fill(String(Math.round(aov.value * 1.1)));
+  await page.getByRole('button', { name: 'シミュレーション' }).click();
+  const simulated = await page.locator(`[data-node="${root.id}"] > .kpi-node-box [data-whatif]`).getAttribute('data-whatif', { timeout: 15000 });
+  const whatIf = await call('POST', `/v1/kpiTrees/${tree.kpiTreeId}:whatIf`, { overrides: { aov: Math.round(aov.value * 1.1) } });
+  const wRoot = whatIf.nodes.find((n) => n.id === whatIf.rootId);
+  check(Math.abs(Number(simulated) - wRoot.value) < 1e-6 && wRoot.value !== root.value,
+    `the what-if goal ${simulated} equals :whatIf ${wRoot.value} (measured ${root.value})`);
   await shot('02-kpi-home-ja');
   await axe('KPI home');
   // Keyboard: the first Tab reaches the skip link, which moves focus to the content.
@@ -148,15 +163,49 @@ try {
   check(size === String(data.proCustomers), `the segment list shows ${size} members, the API ${data.proCustomers}`);
   await page.getByRole('link', { name: 'プロプラン' }).click();
   await page.getByText(`${data.proCustomers} 人`).waitFor();
-  await page.locator('tbody tr').nth(49).waitFor();
-  check(await page.locator('tbody tr').count() === 50, 'members are paged 50 at a time');
-  const firstRow = await page.locator('tbody tr').first().textContent();
+  await page.locator('table.members tbody tr').nth(49).waitFor();
+  check(await page.locator('table.members tbody tr').count() === 50, 'members are paged 50 at a time');
+  const firstRow = await page.locator('table.members tbody tr').first().textContent();
   await page.getByRole('button', { name: '次のページ' }).click();
   await page.getByRole('button', { name: '前のページ' }).waitFor();
-  check(await until('the second page', async () => (await page.locator('tbody tr').first().textContent()) !== firstRow).then(() => true, () => false) &&
-    await page.locator('tbody tr').count() === 50, 'the next page shows 50 other members');
+  check(await until('the second page', async () => (await page.locator('table.members tbody tr').first().textContent()) !== firstRow).then(() => true, () => false) &&
+    await page.locator('table.members tbody tr').count() === 50, 'the next page shows 50 other members');
   await shot('02b-segment-members');
   await axe('segment members');
+
+  // Segment builder: a bad count is explained at its field; the live
+  // preview equals /v1/segments:preview for the same rule; saving shows the
+  // new segment with its size trend.
+  await page.getByRole('link', { name: 'セグメント', exact: true }).click();
+  await page.getByRole('link', { name: '新しいセグメント' }).click();
+  await page.getByLabel('イベント名').fill('Order Completed');
+  await page.getByLabel('回数（以上）').fill('x');
+  await page.getByText('1 以上の整数を入力してください。').waitFor();
+  check(await page.getByLabel('回数（以上）').getAttribute('aria-invalid') === 'true', 'the builder marks a bad count at its field');
+  await page.getByLabel('回数（以上）').fill('3');
+  const preview = async (rule) => String((await call('POST', '/v1/segments:preview', { rule })).size);
+  const want1 = await preview({ all: [{ event: { event: 'Order Completed', minCount: 3 } }] });
+  const got1 = await until('the preview of one condition', async () =>
+    (await page.locator('[data-preview]').getAttribute('data-preview')) === want1 ? want1 : undefined).catch(() => undefined);
+  check(got1 === want1, `the builder previews ${got1} customers for "3+ orders", the API ${want1}`);
+  await page.getByLabel('条件の種類').selectOption('trait');
+  await page.getByRole('button', { name: '条件を追加', exact: true }).click();
+  await page.getByLabel('属性名（例: plan）').fill('plan');
+  await page.getByLabel('値', { exact: true }).fill('pro');
+  const want2 = await preview({ all: [{ event: { event: 'Order Completed', minCount: 3 } }, { trait: { key: 'plan', op: 'EQUALS', value: 'pro' } }] });
+  const got2 = await until('the preview of two conditions', async () =>
+    (await page.locator('[data-preview]').getAttribute('data-preview')) === want2 ? want2 : undefined).catch(() => undefined);
+  check(got2 === want2 && want2 !== want1, `the preview follows the rule: ${got2} with plan = pro, the API ${want2}`);
+  await shot('02c-segment-builder');
+  await axe('segment builder');
+  await page.getByLabel('名前', { exact: true }).fill('3 回以上購入したプロ');
+  await page.getByRole('button', { name: 'セグメントを保存' }).click();
+  await page.getByRole('heading', { name: '3 回以上購入したプロ' }).waitFor();
+  await page.locator('#sec-size-trend ~ .chart, #sec-size-trend ~ figure').first().waitFor();
+  const created = (await call('GET', '/v1/segments?pageSize=1000')).segments
+    .find((x) => x.displayName === '3 回以上購入したプロ');
+  check(created && JSON.stringify(created.rule).includes('"minCount":3'), `the segment is saved with its rule: ${JSON.stringify(created?.rule)}`);
+  await shot('02d-segment-created');
 
   // Customer 360: find the merged customer by e-mail, undo the merge.
   await page.getByRole('link', { name: '顧客' }).click();
@@ -179,6 +228,18 @@ try {
   const clv = await page.locator('[data-clv], .error').first().textContent({ timeout: 30000 });
   check(/継続している確率\s*\d+(\.\d)?%/.test(clv), `predicted CLV and P(alive) shown: ${clv}`);
   await shot('04b-customer-clv');
+  // By name, in another spelling: the list equals /v1/customers:search.
+  await page.getByLabel('顧客を探す').fill('佐藤 花子様');
+  await page.getByRole('button', { name: '検索', exact: true }).click();
+  await page.locator('table.name-results tbody tr').first().waitFor();
+  const byName = (await call('GET', `/v1/customers:search?name=${encodeURIComponent('佐藤花子')}&pageSize=20`)).customers;
+  const shownIds = await page.locator('table.name-results tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.result));
+  check(byName.length > 0 && JSON.stringify(shownIds) === JSON.stringify(byName.map((c) => c.customerId)),
+    `the name search lists the ${shownIds.length} customers /v1/customers:search finds (${byName.length})`);
+  await shot('04c-customer-name-search');
+  await page.locator('table.name-results tbody tr a').first().click();
+  await page.locator(`[data-customer="${byName[0].customerId}"]`).waitFor();
+  check(true, 'a name result opens the customer');
 
   // Duplicates: scan, accept the suggestion.
   await page.getByRole('link', { name: '重複の確認' }).click();
@@ -227,8 +288,19 @@ try {
     return v === '1' ? v : undefined;
   }, 30000).catch(() => undefined);
   check(entered === '1', 'live stats count the customer who entered');
+  // Results: until the metrics service serves them (issue 11), in words.
+  const results = page.locator('section[aria-labelledby="sec-results"]');
+  const resultsShown = await until('the results section', async () =>
+    (await results.textContent()).includes('まだ結果はありません') || (await results.locator('tr[data-arm]').count()) > 0).catch(() => false);
+  check(resultsShown, 'the journey shows its results or says there are none yet');
   await shot('08-journey-active');
   await axe('journey detail');
+
+  // PDCA board.
+  await page.getByRole('link', { name: 'PDCA ボード' }).click();
+  await page.getByRole('heading', { name: 'PDCA ボード' }).waitFor();
+  await shot('08b-pdca');
+  await axe('PDCA board');
 
   // Settings.
   await page.getByRole('link', { name: '設定' }).click();

@@ -9,6 +9,8 @@ import { Customers } from './views/customers';
 import { Duplicates } from './views/duplicates';
 import { Home } from './views/home';
 import { JourneyDetail, JourneyEditor, Journeys } from './views/journeys';
+import { Pdca } from './views/pdca';
+import { SegmentBuilder } from './views/segmentbuilder';
 import { SegmentMembers, Segments } from './views/segments';
 import { Settings } from './views/settings';
 import { SignIn } from './views/signin';
@@ -21,16 +23,14 @@ export interface AppCtx {
 export const Ctx = createContext<AppCtx>(null as unknown as AppCtx);
 export const useApp = () => useContext(Ctx);
 
-/**
- * The navigation. Views still to come (KPI tree, segment builder, PDCA
- * board, experiment results) add an entry here and a case in View.
- */
+/** The navigation: a view adds an entry here and a case in View. */
 const nav: Array<{ view: Route['view']; label: MessageKey }> = [
   { view: 'home', label: 'nav.home' },
   { view: 'segments', label: 'nav.segments' },
   { view: 'customers', label: 'nav.customers' },
   { view: 'duplicates', label: 'nav.duplicates' },
   { view: 'journeys', label: 'nav.journeys' },
+  { view: 'pdca', label: 'nav.pdca' },
   { view: 'settings', label: 'nav.settings' },
 ];
 
@@ -50,6 +50,10 @@ function View({ route }: { route: Route }) {
       return <Home />;
     case 'segments':
       return route.segmentId ? <SegmentMembers segmentId={route.segmentId} /> : <Segments />;
+    case 'segmentNew':
+      return <SegmentBuilder />;
+    case 'pdca':
+      return <Pdca />;
     case 'customers':
       return <Customers customerId={route.customerId} />;
     case 'duplicates':
@@ -158,7 +162,7 @@ export function App() {
               <li key={n.view}>
                 <a
                   href={href({ view: n.view } as Route)}
-                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) ? 'page' : undefined}
+                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) || (n.view === 'segments' && route.view === 'segmentNew') ? 'page' : undefined}
                 >
                   {t.t(n.label)}
                 </a>

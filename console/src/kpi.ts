@@ -19,7 +19,12 @@ export function kpiUnit(name: string): KpiUnit {
 }
 
 export function formatKpi(t: I18n, name: string, value: number | undefined): string {
-  switch (kpiUnit(name)) {
+  return formatUnit(t, kpiUnit(name), value);
+}
+
+/** formatUnit shows a value in a unit: ¥ without decimals, a count, a percentage. */
+export function formatUnit(t: I18n, unit: KpiUnit, value: number | undefined): string {
+  switch (unit) {
     case 'yen':
       return t.yen(value);
     case 'count':

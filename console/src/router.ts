@@ -5,12 +5,14 @@
 export type Route =
   | { view: 'home' }
   | { view: 'segments'; segmentId?: string }
+  | { view: 'segmentNew' }
   | { view: 'customers'; customerId?: string }
   | { view: 'duplicates' }
   | { view: 'journeys' }
   | { view: 'journey'; journeyId: string }
   | { view: 'journeyNew' }
   | { view: 'settings' }
+  | { view: 'pdca' }
   | { view: 'notFound' };
 
 /** parseRoute reads a location hash such as "#/customers/cus_1". */
@@ -24,6 +26,7 @@ export function parseRoute(hash: string): Route {
     case 'customers':
       return id ? { view: 'customers', customerId: id } : { view: 'customers' };
     case 'segments':
+      if (id === 'new') return { view: 'segmentNew' };
       return id ? { view: 'segments', segmentId: id } : { view: 'segments' };
     case 'duplicates':
       return { view: 'duplicates' };
@@ -32,6 +35,8 @@ export function parseRoute(hash: string): Route {
       return id ? { view: 'journey', journeyId: id } : { view: 'journeys' };
     case 'settings':
       return { view: 'settings' };
+    case 'pdca':
+      return { view: 'pdca' };
     default:
       return { view: 'notFound' };
   }
@@ -48,6 +53,8 @@ export function href(r: Route): string {
       return `#/journeys/${encodeURIComponent(r.journeyId)}`;
     case 'journeyNew':
       return '#/journeys/new';
+    case 'segmentNew':
+      return '#/segments/new';
     case 'notFound':
       return '#/';
     default:

@@ -15,6 +15,10 @@ describe('lookup', () => {
     ['cus_01a24619-8e71-725f-8b6b-f83a267d511d', 'customerId'],
     ['hanako', 'userId'],
     ['12345', 'userId'],
+    ['山田 花子', 'name'],
+    ['ﾔﾏﾀﾞ', 'name'],
+    ['John Smith', 'name'],
+    ['ｈａｎａｋｏ＠example.jp', 'email'],
   ] as const)('%s is a %s', (q, want) => {
     expect(detectLookup(q)).toBe(want);
   });

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,12 @@ func TestOpenAPI(t *testing.T) {
 			Responses map[string]json.RawMessage `json:"responses"`
 			Security  []map[string][]string      `json:"security"`
 		} `json:"paths"`
+		Definitions map[string]struct {
+			Required   []string `json:"required"`
+			Properties map[string]struct {
+				ReadOnly bool `json:"readOnly"`
+			} `json:"properties"`
+		} `json:"definitions"`
 	}
 	if err := json.Unmarshal(res.body, &doc); err != nil {
 		t.Fatalf("openapi.json is not valid JSON: %v", err)
@@ -215,6 +222,23 @@ func TestOpenAPI(t *testing.T) {
 	}
 	if _, ok := doc.Paths["/v1/batch"]["post"]; !ok {
 		t.Errorf("/v1/batch has no post operation")
+	}
+	// google.api.field_behavior reaches the document: what the server
+	// assigns is readOnly, what a create needs is required.
+	for _, f := range []struct{ def, field string }{
+		{"v1Segment", "segmentId"}, {"v1Segment", "size"}, {"v1Journey", "journeyId"}, {"v1Journey", "state"},
+		{"v1Customer", "customerId"}, {"v1Channel", "createTime"}, {"v1KpiTree", "kpiTreeId"},
+	} {
+		if !doc.Definitions[f.def].Properties[f.field].ReadOnly {
+			t.Errorf("%s.%s is not readOnly", f.def, f.field)
+		}
+	}
+	for _, f := range []struct{ def, field string }{
+		{"v1Segment", "rule"}, {"v1Channel", "displayName"}, {"v1TrackRequest", "event"}, {"v1ComputeMetricRequest", "kpi"},
+	} {
+		if !slices.Contains(doc.Definitions[f.def].Required, f.field) {
+			t.Errorf("%s.%s is not required (required: %v)", f.def, f.field, doc.Definitions[f.def].Required)
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ func TestRouteTableMethods(t *testing.T) {
 		{"/v1/journeys/jrn_1/stats", []string{"GET"}},
 		{"/v1/channels/ch_1", []string{"DELETE", "GET", "PATCH"}},
 		{"/v1/customers:lookup", []string{"GET"}},
+		{"/v1/customers:search", []string{"GET"}},
 		{"/v1/customers/cus_1", []string{"GET"}},
 		{"/v1/merges/mrg_1:undo", []string{"POST"}},
 		{"/v1/batch", []string{"POST"}},

@@ -58,6 +58,8 @@ export function buildPath(path: string, query?: Query): string {
 
 export interface Client {
   get<T>(path: string, query?: Query): Promise<T>;
+  /** text is a GET whose answer is read as text (a Markdown summary), not JSON. */
+  text(path: string, query?: Query): Promise<string>;
   post<T>(path: string, body?: unknown): Promise<T>;
   patch<T>(path: string, body: unknown, query?: Query): Promise<T>;
   del<T>(path: string): Promise<T>;
@@ -73,7 +75,7 @@ export function newClient(
   onUnauthenticated: () => void = () => {},
   fetchFn: typeof fetch = (...a) => fetch(...a),
 ): Client {
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function call<T>(method: string, path: string, body?: unknown, raw = false): Promise<T> {
     const headers: Record<string, string> = { Authorization: `Bearer ${key}` };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const res = await fetchFn(path, {
@@ -84,6 +86,7 @@ export function newClient(
       cache: 'no-store',
     });
     const text = await res.text();
+    if (raw && res.ok) return text as T;
     let parsed: unknown = undefined;
     if (text) {
       try {
@@ -100,6 +103,7 @@ export function newClient(
   }
   return {
     get: (path, query) => call('GET', buildPath(path, query)),
+    text: (path, query) => call<string>('GET', buildPath(path, query), undefined, true),
     post: (path, body) => call('POST', path, body ?? {}),
     patch: (path, body, query) => call('PATCH', buildPath(path, query), body),
     del: (path) => call('DELETE', path),

@@ -25,3 +25,7 @@ export type Kpi = definitions['v1Kpi'];
 export type ComputeMetricResponse = definitions['v1ComputeMetricResponse'];
 export type ChannelType = definitions['v1ChannelType'];
 export type ClvPrediction = definitions['v1ClvPrediction'];
+export type KpiTree = definitions['v1KpiTree'];
+export type NodeValue = definitions['v1NodeValue'];
+export type EvaluateKpiTreeResponse = definitions['v1EvaluateKpiTreeResponse'];
+export type WhatIfKpiTreeResponse = definitions['v1WhatIfKpiTreeResponse'];

@@ -131,3 +131,9 @@ function Pager({ onPrev, onNext }: { onPrev?: () => void; onNext?: () => void })
     </div>
   );
 }
+
+/** traitText is a customer's trait as text when it is a string or number, else a dash. */
+export function traitText(c: { traits?: Record<string, unknown> } | undefined, key: string): string {
+  const v = c?.traits?.[key];
+  return typeof v === 'string' || typeof v === 'number' ? String(v) : '—';
+}

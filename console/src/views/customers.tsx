@@ -1,7 +1,8 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import type { ClvPrediction, Consent, Customer, CustomerFeatures, CustomerJourney, Event as KEvent, Merge, Segment, Send } from '../api/types';
+import { ApiError } from '../api/client';
 import { useApp } from '../app';
-import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
+import { Empty, ErrorBox, Loading, traitText, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import { detectLookup, lookupKinds, lookupQuery, type LookupKind } from '../lookup';
 import { CustomerLink, MergeTable } from '../components/merges';
@@ -15,20 +16,31 @@ export function Customers({ customerId }: { customerId?: string }) {
   const [kind, setKind] = useState<LookupKind>('auto');
   const [error, setError] = useState<unknown>();
   const [busy, setBusy] = useState(false);
+  // A name search lists its matches below the box instead of opening one.
+  const [byName, setByName] = useState('');
+  // Opening a customer (a result's link) closes the list.
+  useEffect(() => setByName(''), [customerId]);
 
   const search = async (e: Event) => {
     e.preventDefault();
     setError(undefined);
+    setByName('');
     setBusy(true);
+    const k = kind === 'auto' ? detectLookup(q) : kind;
     try {
-      const k = kind === 'auto' ? detectLookup(q) : kind;
+      if (k === 'name') {
+        setByName(q.trim());
+        return;
+      }
       const r =
         k === 'customerId'
           ? await api.get<{ customer: Customer }>(`/v1/customers/${encodeURIComponent(q.trim())}`)
           : await api.get<{ customer: Customer }>('/v1/customers:lookup', lookupQuery(k, q));
       navigate({ view: 'customers', customerId: r.customer.customerId });
     } catch (err) {
-      setError(err);
+      // In auto mode an entry no customer holds as a user id may be a name.
+      if (kind === 'auto' && k === 'userId' && err instanceof ApiError && err.status === 404) setByName(q.trim());
+      else setError(err);
     } finally {
       setBusy(false);
     }
@@ -51,8 +63,45 @@ export function Customers({ customerId }: { customerId?: string }) {
       </form>
       <p id="customer-q-help" class="muted small">{t.t('customers.searchHelp')}</p>
       <ErrorBox error={error} />
-      {customerId && <Customer360 key={customerId} customerId={customerId} />}
+      {byName && <NameResults name={byName} />}
+      {customerId && !byName && <Customer360 key={customerId} customerId={customerId} />}
     </>
+  );
+}
+
+/** NameResults pages through /v1/customers:search for a name. */
+function NameResults({ name }: { name: string }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const r = usePaged(
+    (pageToken) => api.get<{ customers?: Customer[]; nextPageToken?: string }>('/v1/customers:search', { name, pageSize: 20, pageToken }),
+    [name],
+  );
+  const list = r.data?.customers ?? [];
+  return (
+    <section class="card" aria-labelledby="sec-name-results">
+      <h2 id="sec-name-results">{t.t('customers.nameResults', { name })}</h2>
+      <ErrorBox error={r.error} />
+      {r.loading && !r.data ? <Loading /> : list.length === 0 ? <Empty>{t.t('customers.noNameMatch')}</Empty> : (
+        <table class="name-results">
+          <thead><tr>
+            <th scope="col">{t.t('identity.name')}</th><th scope="col">{t.t('identity.email')}</th>
+            <th scope="col">{t.t('customer.id')}</th><th scope="col">{t.t('customer.lastSeen')}</th>
+          </tr></thead>
+          <tbody>
+            {list.map((c) => (
+              <tr key={c.customerId} data-result={c.customerId}>
+                <td><a href={href({ view: 'customers', customerId: c.customerId ?? '' })}>{traitText(c, 'name') !== '—' ? traitText(c, 'name') : c.customerId}</a></td>
+                <td>{traitText(c, 'email')}</td>
+                <td><code>{c.customerId}</code></td>
+                <td>{t.dateTime(c.lastSeenTime)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {r.pager}
+    </section>
   );
 }
 

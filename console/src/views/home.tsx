@@ -3,16 +3,19 @@ import type { Client } from '../api/client';
 import type { ComputeMetricResponse, Kpi, Segment } from '../api/types';
 import { useApp } from '../app';
 import { BarChart } from '../components/barchart';
+import { KpiTreeView } from '../components/kpitree';
 import { ErrorBox, Loading, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
-import { formatKpi, periodRange, periods, type Period } from '../kpi';
+import { formatUnit, kpiUnit, periodRange, periods, type KpiUnit, type Period } from '../kpi';
+import { unitFromApi } from '../kpitree';
 import { limiter } from '../limit';
 import { bucketCount, buckets, grains, type Grain } from '../trend';
 
 /**
  * Home shows every KPI of /v1/kpis as /v1/metrics:compute answers it, for a
- * period and optionally a segment. Trends, targets and the KPI tree come
- * with the KPI API (issue 15) and slot in above these cards.
+ * period and optionally a segment, the KPI tree with targets and what-if
+ * (for the whole workspace: a tree's nodes carry their own segments), and
+ * a trend.
  */
 export function Home() {
   const t = useI18n();
@@ -21,7 +24,6 @@ export function Home() {
   const [segmentId, setSegmentId] = useState('');
   const segments = useAsync(() => api.get<{ segments?: Segment[] }>('/v1/segments', { pageSize: 1000 }), []);
   const kpis = useAsync(() => api.get<{ kpis?: Kpi[] }>('/v1/kpis'), []);
-  const names = (kpis.data?.kpis ?? []).map((k) => k.name ?? '');
 
   return (
     <>
@@ -52,7 +54,8 @@ export function Home() {
           <KpiCard key={`${k.name}:${period}:${segmentId}`} kpi={k} period={period} segmentId={segmentId} />
         ))}
       </div>
-      <Trend segmentId={segmentId} kpis={names} />
+      <KpiTreeView period={period} kpis={kpis.data?.kpis ?? []} />
+      <Trend segmentId={segmentId} kpis={kpis.data?.kpis ?? []} />
     </>
   );
 }
@@ -81,7 +84,7 @@ function KpiCard({ kpi, period, segmentId }: { kpi: Kpi; period: Period; segment
       <h2>{t.tk(`kpi.${name}`, name)}</h2>
       {value ? (
         <>
-          <p class="big" data-value={value.value}>{formatKpi(t, name, value.value)}</p>
+          <p class="big" data-value={value.value}>{formatUnit(t, unitOf(kpi), value.value)}</p>
           <p class="muted small">
             {t.t('home.basis', { customers: t.number(value.customerCount, 0), orders: t.number(value.orderCount, 0) })}
           </p>
@@ -95,6 +98,11 @@ function KpiCard({ kpi, period, segmentId }: { kpi: Kpi; period: Period; segment
   );
 }
 
+/** unitOf is how a KPI reads: the unit /v1/kpis gives, else the console's own table. */
+function unitOf(k: Kpi): KpiUnit {
+  return k.unit ? unitFromApi(k.unit) : kpiUnit(k.name ?? '');
+}
+
 const tickFormat: Record<Grain, Intl.DateTimeFormatOptions> = {
   day: { month: 'numeric', day: 'numeric' },
   week: { month: 'numeric', day: 'numeric' },
@@ -102,11 +110,13 @@ const tickFormat: Record<Grain, Intl.DateTimeFormatOptions> = {
 };
 
 /** Trend is one KPI per local day, week or month, each bar one /v1/metrics:compute. */
-function Trend({ segmentId, kpis }: { segmentId: string; kpis: string[] }) {
+function Trend({ segmentId, kpis }: { segmentId: string; kpis: Kpi[] }) {
   const t = useI18n();
   const { api } = useApp();
   const [kpi, setKpi] = useState('revenue');
   const [grain, setGrain] = useState<Grain>('week');
+  const chosen = kpis.find((k) => k.name === kpi);
+  const unit = chosen ? unitOf(chosen) : kpiUnit(kpi);
   const bars = useAsync(async () => {
     const bs = buckets(grain, bucketCount[grain], Date.now(), t.timeZone);
     return Promise.all(
@@ -115,11 +125,11 @@ function Trend({ segmentId, kpis }: { segmentId: string; kpis: string[] }) {
           kpi, ...(segmentId && { segmentId }), startTime: new Date(b.start).toISOString(), endTime: new Date(b.end).toISOString(),
         });
         const label = t.dateParts(b.start, tickFormat[grain]);
-        return { label: grain === 'week' ? t.t('trend.weekOf', { date: label }) : label, value: r.value ?? 0, text: formatKpi(t, kpi, r.value) };
+        return { label: grain === 'week' ? t.t('trend.weekOf', { date: label }) : label, value: r.value ?? 0, text: formatUnit(t, unit, r.value) };
       }),
     );
-  }, [kpi, grain, segmentId, t.timeZone, t.lang]);
-  const choices = kpis.filter((k) => k !== 'customer_count');
+  }, [kpi, unit, grain, segmentId, t.timeZone, t.lang]);
+  const choices = kpis.map((k) => k.name ?? '').filter((k) => k && k !== 'customer_count');
   return (
     <section class="card" aria-labelledby="sec-trend">
       <h2 id="sec-trend">{t.t('trend.title')}</h2>
@@ -141,7 +151,6 @@ function Trend({ segmentId, kpis }: { segmentId: string; kpis: string[] }) {
       {bars.data ? (
         <BarChart bars={bars.data} caption={t.t('trend.caption', { kpi: t.tk(`kpi.${kpi}`, kpi), grain: t.t(`grain.${grain}` as MessageKey) })} />
       ) : bars.loading ? <Loading /> : null}
-      <p class="muted small">{t.t('trend.targetsLater')}</p>
     </section>
   );
 }

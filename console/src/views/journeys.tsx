@@ -2,6 +2,7 @@ import { useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
 import type { Channel, Journey, JourneyStats, Segment, Send } from '../api/types';
 import { useApp } from '../app';
+import { JourneyResults } from '../components/results';
 import { Empty, ErrorBox, FieldError, Loading, Section, enumLabel, useAsync, usePaged } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
 import {
@@ -484,6 +485,9 @@ export function JourneyDetail({ journeyId }: { journeyId: string }) {
           <Outline form={fromJourney(j)} />
         </Section>
       </div>
+      <Section title={t.t('results.title')} id="sec-results" wide>
+        <JourneyResults journeyId={journeyId} version={version} />
+      </Section>
       <Section title={t.t('journey.sends')} id="sec-sends">
         <ErrorBox error={sends.error} />
         {(sends.data?.sends ?? []).length === 0 ? <Empty>{t.t('customer.noSends')}</Empty> : <SendsTable sends={sends.data?.sends ?? []} showCustomer />}

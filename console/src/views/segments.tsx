@@ -1,14 +1,14 @@
 import type { Customer, Segment } from '../api/types';
 import { useApp } from '../app';
+import { BarChart } from '../components/barchart';
 import { CustomerLink } from '../components/merges';
-import { Empty, ErrorBox, Loading, useAsync, usePaged } from '../components/ui';
+import { Empty, ErrorBox, Loading, traitText, useAsync, usePaged } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 import { href } from '../router';
 
 /**
- * Segments lists the workspace's segments with their sizes. The rule
- * builder with a live preview comes with the new rule language (issue 10)
- * and slots in here as a "new segment" page.
+ * Segments lists the workspace's segments with their sizes; a new one is
+ * written in the builder (#/segments/new).
  */
 export function Segments() {
   const t = useI18n();
@@ -21,6 +21,7 @@ export function Segments() {
   return (
     <>
       <h1>{t.t('segments.title')}</h1>
+      <p><a class="button" href={href({ view: 'segmentNew' })}>{t.t('segments.new')}</a></p>
       <ErrorBox error={r.error} />
       {r.loading && !r.data ? <Loading /> : list.length === 0 ? <Empty>{t.t('segments.none')}</Empty> : (
         <table>
@@ -61,18 +62,15 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
     return { ...r, byId: new Map(customers.map((c) => [c.customerId, c])) };
   }, [segmentId]);
   const s = seg.data?.segment;
-  const trait = (c: Customer | undefined, k: string) => {
-    const v = c?.traits?.[k];
-    return typeof v === 'string' || typeof v === 'number' ? String(v) : '—';
-  };
   return (
     <>
       <p><a href={href({ view: 'segments' })}>{t.t('segments.back')}</a></p>
       <h1>{s?.displayName ?? segmentId}</h1>
       <ErrorBox error={seg.error ?? page.error} />
       {s && <p>{t.t('segments.members', { n: t.number(s.size, 0) })}{s.description ? ` · ${s.description}` : ''}</p>}
+      <SizeTrend segmentId={segmentId} />
       {page.loading && !page.data ? <Loading /> : (page.data?.members ?? []).length === 0 ? <Empty>{t.t('segments.noMembers')}</Empty> : (
-        <table>
+        <table class="members">
           <thead><tr>
             <th scope="col">{t.t('customer.id')}</th><th scope="col">{t.t('identity.name')}</th>
             <th scope="col">{t.t('identity.email')}</th><th scope="col">{t.t('segments.joined')}</th>
@@ -81,8 +79,8 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
             {(page.data?.members ?? []).map((m) => (
               <tr key={m.customerId}>
                 <td><CustomerLink id={m.customerId} /></td>
-                <td>{trait(page.data?.byId.get(m.customerId), 'name')}</td>
-                <td>{trait(page.data?.byId.get(m.customerId), 'email')}</td>
+                <td>{traitText(page.data?.byId.get(m.customerId), 'name')}</td>
+                <td>{traitText(page.data?.byId.get(m.customerId), 'email')}</td>
                 <td>{t.dateTime(m.joinTime)}</td>
               </tr>
             ))}
@@ -91,5 +89,30 @@ export function SegmentMembers({ segmentId }: { segmentId: string }) {
       )}
       {page.pager}
     </>
+  );
+}
+
+/** SizeTrend is the segment's size at the end of each of the last 30 days (/sizes). */
+function SizeTrend({ segmentId }: { segmentId: string }) {
+  const t = useI18n();
+  const { api } = useApp();
+  const r = useAsync(
+    () => api.get<{ sizes?: Array<{ time?: string; size?: string; joined?: string; left?: string }> }>(
+      `/v1/segments/${encodeURIComponent(segmentId)}/sizes`, { granularity: 'DAY' }),
+    [segmentId],
+  );
+  const sizes = r.data?.sizes ?? [];
+  return (
+    <section class="card" aria-labelledby="sec-size-trend">
+      <h2 id="sec-size-trend">{t.t('segments.trend')}</h2>
+      <ErrorBox error={r.error} />
+      {r.loading && !r.data ? <Loading /> : sizes.length ? (
+        <BarChart caption={t.t('segments.trendCaption')} bars={sizes.map((p) => ({
+          label: t.dateParts(Date.parse(p.time ?? ''), { month: 'numeric', day: 'numeric' }),
+          value: Number(p.size ?? 0),
+          text: t.number(p.size, 0),
+        }))} />
+      ) : <Empty>{t.t('segments.noMembers')}</Empty>}
+    </section>
   );
 }

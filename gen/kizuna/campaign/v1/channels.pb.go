@@ -1020,7 +1020,7 @@ var File_kizuna_campaign_v1_channels_proto protoreflect.FileDescriptor
 
 const file_kizuna_campaign_v1_channels_proto_rawDesc = "" +
 	"\n" +
-	"!kizuna/campaign/v1/channels.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/campaign/v1/campaigns.proto\x1a$kizuna/ingestion/v1/workspaces.proto\"\xa6\x02\n" +
+	"!kizuna/campaign/v1/channels.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/campaign/v1/campaigns.proto\x1a$kizuna/ingestion/v1/workspaces.proto\"\xa6\x02\n" +
 	"\fEmailChannel\x12\x12\n" +
 	"\x04host\x18\x01 \x01(\tR\x04host\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x128\n" +
@@ -1038,18 +1038,18 @@ const file_kizuna_campaign_v1_channels_proto_rawDesc = "" +
 	"\x12channel_secret_set\x18\x04 \x01(\bR\x10channelSecretSet\x12 \n" +
 	"\fapi_base_url\x18\x05 \x01(\tR\n" +
 	"apiBaseUrl\x12!\n" +
-	"\fwebhook_path\x18\x06 \x01(\tR\vwebhookPath\"\xb6\x03\n" +
-	"\aChannel\x12\x1d\n" +
+	"\fwebhook_path\x18\x06 \x01(\tR\vwebhookPath\"\xca\x03\n" +
+	"\aChannel\x12\"\n" +
 	"\n" +
-	"channel_id\x18\x01 \x01(\tR\tchannelId\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x124\n" +
+	"channel_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tchannelId\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x124\n" +
 	"\x04type\x18\x03 \x01(\x0e2 .kizuna.ingestion.v1.ChannelTypeR\x04type\x128\n" +
 	"\x05email\x18\x04 \x01(\v2 .kizuna.campaign.v1.EmailChannelH\x00R\x05email\x125\n" +
 	"\x04line\x18\x05 \x01(\v2\x1f.kizuna.campaign.v1.LineChannelH\x00R\x04line\x12>\n" +
-	"\awebhook\x18\x06 \x01(\v2\".kizuna.campaign.v1.WebhookChannelH\x00R\awebhook\x12;\n" +
-	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\awebhook\x18\x06 \x01(\v2\".kizuna.campaign.v1.WebhookChannelH\x00R\awebhook\x12@\n" +
+	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTimeB\b\n" +
 	"\x06config\"M\n" +
 	"\x14CreateChannelRequest\x125\n" +

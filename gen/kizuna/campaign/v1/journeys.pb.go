@@ -4320,7 +4320,7 @@ var File_kizuna_campaign_v1_journeys_proto protoreflect.FileDescriptor
 
 const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\n" +
-	"!kizuna/campaign/v1/journeys.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$kizuna/ingestion/v1/workspaces.proto\"\x96\x01\n" +
+	"!kizuna/campaign/v1/journeys.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$kizuna/ingestion/v1/workspaces.proto\"\x96\x01\n" +
 	"\x0ePropertyFilter\x12\x1a\n" +
 	"\bproperty\x18\x01 \x01(\tR\bproperty\x12\x18\n" +
 	"\x06equals\x18\x02 \x01(\tH\x00R\x06equals\x12\x18\n" +
@@ -4402,25 +4402,25 @@ const file_kizuna_campaign_v1_journeys_proto_rawDesc = "" +
 	"\bwait_for\x18\x06 \x01(\v2\x1f.kizuna.campaign.v1.WaitForStepH\x00R\awaitFor\x128\n" +
 	"\x06branch\x18\a \x01(\v2\x1e.kizuna.campaign.v1.BranchStepH\x00R\x06branch\x122\n" +
 	"\x04exit\x18\b \x01(\v2\x1c.kizuna.campaign.v1.ExitStepH\x00R\x04exitB\x06\n" +
-	"\x04kind\"\xe0\x05\n" +
-	"\aJourney\x12\x1d\n" +
+	"\x04kind\"\xf9\x05\n" +
+	"\aJourney\x12\"\n" +
 	"\n" +
-	"journey_id\x18\x01 \x01(\tR\tjourneyId\x12!\n" +
+	"journey_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tjourneyId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\x126\n" +
-	"\x05state\x18\x04 \x01(\x0e2 .kizuna.campaign.v1.JourneyStateR\x05state\x12/\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12;\n" +
+	"\x05state\x18\x04 \x01(\x0e2 .kizuna.campaign.v1.JourneyStateB\x03\xe0A\x03R\x05state\x12/\n" +
 	"\x05entry\x18\x05 \x01(\v2\x19.kizuna.campaign.v1.EntryR\x05entry\x125\n" +
 	"\areentry\x18\x06 \x01(\x0e2\x1b.kizuna.campaign.v1.ReentryR\areentry\x12D\n" +
 	"\x10reentry_cooldown\x18\a \x01(\v2\x19.google.protobuf.DurationR\x0freentryCooldown\x12;\n" +
 	"\n" +
 	"exit_rules\x18\b \x03(\v2\x1c.kizuna.campaign.v1.ExitRuleR\texitRules\x12.\n" +
-	"\x05steps\x18\t \x03(\v2\x18.kizuna.campaign.v1.StepR\x05steps\x12;\n" +
+	"\x05steps\x18\t \x03(\v2\x18.kizuna.campaign.v1.StepR\x05steps\x12@\n" +
 	"\vcreate_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12?\n" +
-	"\ractivate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\factivateTime\x125\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12D\n" +
+	"\ractivate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\factivateTime\x125\n" +
 	"\aholdout\x18\r \x01(\v2\x1b.kizuna.campaign.v1.HoldoutR\aholdout\x12,\n" +
 	"\x04goal\x18\x0e \x01(\v2\x18.kizuna.campaign.v1.GoalR\x04goal\"#\n" +
 	"\aHoldout\x12\x18\n" +

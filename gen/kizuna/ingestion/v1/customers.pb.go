@@ -565,6 +565,122 @@ func (x *LookupCustomerResponse) GetCustomer() *Customer {
 	return nil
 }
 
+// SearchCustomersRequest is a name to look for.
+type SearchCustomersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Part of a name or kana reading; 1 to 100 characters.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// At most 100; 20 when unset.
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCustomersRequest) Reset() {
+	*x = SearchCustomersRequest{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCustomersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCustomersRequest) ProtoMessage() {}
+
+func (x *SearchCustomersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCustomersRequest.ProtoReflect.Descriptor instead.
+func (*SearchCustomersRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SearchCustomersRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SearchCustomersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *SearchCustomersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// SearchCustomersResponse is one page of matching customers.
+type SearchCustomersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Customers     []*Customer            `protobuf:"bytes,1,rep,name=customers,proto3" json:"customers,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCustomersResponse) Reset() {
+	*x = SearchCustomersResponse{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCustomersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCustomersResponse) ProtoMessage() {}
+
+func (x *SearchCustomersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCustomersResponse.ProtoReflect.Descriptor instead.
+func (*SearchCustomersResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SearchCustomersResponse) GetCustomers() []*Customer {
+	if x != nil {
+		return x.Customers
+	}
+	return nil
+}
+
+func (x *SearchCustomersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // BatchGetCustomersRequest names customers.
 type BatchGetCustomersRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -575,7 +691,7 @@ type BatchGetCustomersRequest struct {
 
 func (x *BatchGetCustomersRequest) Reset() {
 	*x = BatchGetCustomersRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +703,7 @@ func (x *BatchGetCustomersRequest) String() string {
 func (*BatchGetCustomersRequest) ProtoMessage() {}
 
 func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +716,7 @@ func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *BatchGetCustomersRequest) GetCustomerIds() []string {
@@ -620,7 +736,7 @@ type BatchGetCustomersResponse struct {
 
 func (x *BatchGetCustomersResponse) Reset() {
 	*x = BatchGetCustomersResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -632,7 +748,7 @@ func (x *BatchGetCustomersResponse) String() string {
 func (*BatchGetCustomersResponse) ProtoMessage() {}
 
 func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -645,7 +761,7 @@ func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BatchGetCustomersResponse) GetCustomers() []*Customer {
@@ -668,7 +784,7 @@ type ListCustomerEventsRequest struct {
 
 func (x *ListCustomerEventsRequest) Reset() {
 	*x = ListCustomerEventsRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -680,7 +796,7 @@ func (x *ListCustomerEventsRequest) String() string {
 func (*ListCustomerEventsRequest) ProtoMessage() {}
 
 func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -693,7 +809,7 @@ func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListCustomerEventsRequest) GetCustomerId() string {
@@ -728,7 +844,7 @@ type ListCustomerEventsResponse struct {
 
 func (x *ListCustomerEventsResponse) Reset() {
 	*x = ListCustomerEventsResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -740,7 +856,7 @@ func (x *ListCustomerEventsResponse) String() string {
 func (*ListCustomerEventsResponse) ProtoMessage() {}
 
 func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +869,7 @@ func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ListCustomerEventsResponse) GetEvents() []*Event {
@@ -784,7 +900,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +912,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +925,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Order) GetOrderId() string {
@@ -861,7 +977,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -873,7 +989,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -886,7 +1002,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{12}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Event) GetEventId() string {
@@ -998,7 +1114,7 @@ var File_kizuna_ingestion_v1_customers_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\n" +
-	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
+	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x01\n" +
@@ -1009,26 +1125,26 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"normalized\x18\x03 \x01(\tR\n" +
 	"normalized\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\tR\x03key\x12\x16\n" +
-	"\x06issues\x18\x05 \x03(\tR\x06issues\"\xa9\x04\n" +
-	"\bCustomer\x12\x1f\n" +
-	"\vcustomer_id\x18\x01 \x01(\tR\n" +
-	"customerId\x12/\n" +
-	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructR\x06traits\x12=\n" +
+	"\x06issues\x18\x05 \x03(\tR\x06issues\"\xd6\x04\n" +
+	"\bCustomer\x12$\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x03R\n" +
+	"customerId\x124\n" +
+	"\x06traits\x18\x02 \x01(\v2\x17.google.protobuf.StructB\x03\xe0A\x03R\x06traits\x12B\n" +
 	"\n" +
-	"identities\x18\x03 \x03(\v2\x1d.kizuna.ingestion.v1.IdentityR\n" +
-	"identities\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x12B\n" +
-	"\x0ffirst_seen_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstSeenTime\x12@\n" +
-	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x12\x1f\n" +
+	"identities\x18\x03 \x03(\v2\x1d.kizuna.ingestion.v1.IdentityB\x03\xe0A\x03R\n" +
+	"identities\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12G\n" +
+	"\x0ffirst_seen_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rfirstSeenTime\x12E\n" +
+	"\x0elast_seen_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\flastSeenTime\x12\x1f\n" +
 	"\vevent_count\x18\b \x01(\x03R\n" +
-	"eventCount\x12K\n" +
-	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitR\x0eidentityTraits\x12\x1e\n" +
+	"eventCount\x12P\n" +
+	"\x0fidentity_traits\x18\t \x03(\v2\".kizuna.ingestion.v1.IdentityTraitB\x03\xe0A\x03R\x0eidentityTraits\x12#\n" +
 	"\n" +
 	"suppressed\x18\n" +
-	" \x01(\bR\n" +
+	" \x01(\bB\x03\xe0A\x03R\n" +
 	"suppressed\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
@@ -1043,7 +1159,15 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\fline_user_id\x18\x05 \x01(\tR\n" +
 	"lineUserId\"S\n" +
 	"\x16LookupCustomerResponse\x129\n" +
-	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"=\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\"m\n" +
+	"\x16SearchCustomersRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"~\n" +
+	"\x17SearchCustomersResponse\x12;\n" +
+	"\tcustomers\x18\x01 \x03(\v2\x1d.kizuna.ingestion.v1.CustomerR\tcustomers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"=\n" +
 	"\x18BatchGetCustomersRequest\x12!\n" +
 	"\fcustomer_ids\x18\x01 \x03(\tR\vcustomerIds\"X\n" +
 	"\x19BatchGetCustomersResponse\x12;\n" +
@@ -1089,11 +1213,12 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\x0fEVENT_TYPE_PAGE\x10\x03\x12\x15\n" +
 	"\x11EVENT_TYPE_SCREEN\x10\x04\x12\x14\n" +
 	"\x10EVENT_TYPE_GROUP\x10\x05\x12\x14\n" +
-	"\x10EVENT_TYPE_ALIAS\x10\x062\xdc\x04\n" +
+	"\x10EVENT_TYPE_ALIAS\x10\x062\xe9\x05\n" +
 	"\x0fCustomerService\x12\x85\x01\n" +
 	"\vGetCustomer\x12'.kizuna.ingestion.v1.GetCustomerRequest\x1a(.kizuna.ingestion.v1.GetCustomerResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/customers/{customer_id}\x12\x87\x01\n" +
 	"\x0eLookupCustomer\x12*.kizuna.ingestion.v1.LookupCustomerRequest\x1a+.kizuna.ingestion.v1.LookupCustomerResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/customers:lookup\x12\x92\x01\n" +
-	"\x11BatchGetCustomers\x12-.kizuna.ingestion.v1.BatchGetCustomersRequest\x1a..kizuna.ingestion.v1.BatchGetCustomersResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/customers:batchGet\x12\xa1\x01\n" +
+	"\x11BatchGetCustomers\x12-.kizuna.ingestion.v1.BatchGetCustomersRequest\x1a..kizuna.ingestion.v1.BatchGetCustomersResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/customers:batchGet\x12\x8a\x01\n" +
+	"\x0fSearchCustomers\x12+.kizuna.ingestion.v1.SearchCustomersRequest\x1a,.kizuna.ingestion.v1.SearchCustomersResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/customers:search\x12\xa1\x01\n" +
 	"\x12ListCustomerEvents\x12..kizuna.ingestion.v1.ListCustomerEventsRequest\x1a/.kizuna.ingestion.v1.ListCustomerEventsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/customers/{customer_id}/eventsB\xd5\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\x0eCustomersProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
@@ -1110,7 +1235,7 @@ func file_kizuna_ingestion_v1_customers_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_ingestion_v1_customers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_kizuna_ingestion_v1_customers_proto_goTypes = []any{
 	(EventType)(0),                     // 0: kizuna.ingestion.v1.EventType
 	(*Identity)(nil),                   // 1: kizuna.ingestion.v1.Identity
@@ -1120,47 +1245,52 @@ var file_kizuna_ingestion_v1_customers_proto_goTypes = []any{
 	(*GetCustomerResponse)(nil),        // 5: kizuna.ingestion.v1.GetCustomerResponse
 	(*LookupCustomerRequest)(nil),      // 6: kizuna.ingestion.v1.LookupCustomerRequest
 	(*LookupCustomerResponse)(nil),     // 7: kizuna.ingestion.v1.LookupCustomerResponse
-	(*BatchGetCustomersRequest)(nil),   // 8: kizuna.ingestion.v1.BatchGetCustomersRequest
-	(*BatchGetCustomersResponse)(nil),  // 9: kizuna.ingestion.v1.BatchGetCustomersResponse
-	(*ListCustomerEventsRequest)(nil),  // 10: kizuna.ingestion.v1.ListCustomerEventsRequest
-	(*ListCustomerEventsResponse)(nil), // 11: kizuna.ingestion.v1.ListCustomerEventsResponse
-	(*Order)(nil),                      // 12: kizuna.ingestion.v1.Order
-	(*Event)(nil),                      // 13: kizuna.ingestion.v1.Event
-	(*structpb.Struct)(nil),            // 14: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),      // 15: google.protobuf.Timestamp
+	(*SearchCustomersRequest)(nil),     // 8: kizuna.ingestion.v1.SearchCustomersRequest
+	(*SearchCustomersResponse)(nil),    // 9: kizuna.ingestion.v1.SearchCustomersResponse
+	(*BatchGetCustomersRequest)(nil),   // 10: kizuna.ingestion.v1.BatchGetCustomersRequest
+	(*BatchGetCustomersResponse)(nil),  // 11: kizuna.ingestion.v1.BatchGetCustomersResponse
+	(*ListCustomerEventsRequest)(nil),  // 12: kizuna.ingestion.v1.ListCustomerEventsRequest
+	(*ListCustomerEventsResponse)(nil), // 13: kizuna.ingestion.v1.ListCustomerEventsResponse
+	(*Order)(nil),                      // 14: kizuna.ingestion.v1.Order
+	(*Event)(nil),                      // 15: kizuna.ingestion.v1.Event
+	(*structpb.Struct)(nil),            // 16: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
 }
 var file_kizuna_ingestion_v1_customers_proto_depIdxs = []int32{
-	14, // 0: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
+	16, // 0: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
 	1,  // 1: kizuna.ingestion.v1.Customer.identities:type_name -> kizuna.ingestion.v1.Identity
-	15, // 2: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
-	15, // 3: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
-	15, // 4: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
-	15, // 5: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
+	17, // 2: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
+	17, // 3: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
+	17, // 4: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
+	17, // 5: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
 	2,  // 6: kizuna.ingestion.v1.Customer.identity_traits:type_name -> kizuna.ingestion.v1.IdentityTrait
 	3,  // 7: kizuna.ingestion.v1.GetCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
 	3,  // 8: kizuna.ingestion.v1.LookupCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
-	3,  // 9: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
-	13, // 10: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
-	0,  // 11: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
-	15, // 12: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	15, // 13: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
-	14, // 14: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
-	14, // 15: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
-	14, // 16: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
-	12, // 17: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
-	4,  // 18: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
-	6,  // 19: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
-	8,  // 20: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
-	10, // 21: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
-	5,  // 22: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
-	7,  // 23: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
-	9,  // 24: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
-	11, // 25: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	3,  // 9: kizuna.ingestion.v1.SearchCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
+	3,  // 10: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
+	15, // 11: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
+	0,  // 12: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
+	17, // 13: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	17, // 14: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	16, // 15: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
+	16, // 16: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
+	16, // 17: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
+	14, // 18: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
+	4,  // 19: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
+	6,  // 20: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
+	10, // 21: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
+	8,  // 22: kizuna.ingestion.v1.CustomerService.SearchCustomers:input_type -> kizuna.ingestion.v1.SearchCustomersRequest
+	12, // 23: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
+	5,  // 24: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
+	7,  // 25: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
+	11, // 26: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
+	9,  // 27: kizuna.ingestion.v1.CustomerService.SearchCustomers:output_type -> kizuna.ingestion.v1.SearchCustomersResponse
+	13, // 28: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
+	24, // [24:29] is the sub-list for method output_type
+	19, // [19:24] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_customers_proto_init() }
@@ -1174,7 +1304,7 @@ func file_kizuna_ingestion_v1_customers_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_customers_proto_rawDesc), len(file_kizuna_ingestion_v1_customers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   13,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

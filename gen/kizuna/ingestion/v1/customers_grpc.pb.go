@@ -22,6 +22,7 @@ const (
 	CustomerService_GetCustomer_FullMethodName        = "/kizuna.ingestion.v1.CustomerService/GetCustomer"
 	CustomerService_LookupCustomer_FullMethodName     = "/kizuna.ingestion.v1.CustomerService/LookupCustomer"
 	CustomerService_BatchGetCustomers_FullMethodName  = "/kizuna.ingestion.v1.CustomerService/BatchGetCustomers"
+	CustomerService_SearchCustomers_FullMethodName    = "/kizuna.ingestion.v1.CustomerService/SearchCustomers"
 	CustomerService_ListCustomerEvents_FullMethodName = "/kizuna.ingestion.v1.CustomerService/ListCustomerEvents"
 )
 
@@ -41,6 +42,13 @@ type CustomerServiceClient interface {
 	// BatchGetCustomers returns up to 1,000 profiles at once; unknown ids are
 	// left out.
 	BatchGetCustomers(ctx context.Context, in *BatchGetCustomersRequest, opts ...grpc.CallOption) (*BatchGetCustomersResponse, error)
+	// SearchCustomers finds customers by name: the name (or its kana
+	// reading) is normalised as identity resolution does (NFKC, variant
+	// kanji folded, case and spaces ignored, honorifics dropped), so
+	// "佐藤 花子様", "佐藤花子" and "ｻﾄｳ" find the same people. A customer
+	// matches when the query is part of their name or reading. Results come
+	// in customer id order, a page at a time.
+	SearchCustomers(ctx context.Context, in *SearchCustomersRequest, opts ...grpc.CallOption) (*SearchCustomersResponse, error)
 	// ListCustomerEvents lists a customer's events, newest first.
 	ListCustomerEvents(ctx context.Context, in *ListCustomerEventsRequest, opts ...grpc.CallOption) (*ListCustomerEventsResponse, error)
 }
@@ -83,6 +91,16 @@ func (c *customerServiceClient) BatchGetCustomers(ctx context.Context, in *Batch
 	return out, nil
 }
 
+func (c *customerServiceClient) SearchCustomers(ctx context.Context, in *SearchCustomersRequest, opts ...grpc.CallOption) (*SearchCustomersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchCustomersResponse)
+	err := c.cc.Invoke(ctx, CustomerService_SearchCustomers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *customerServiceClient) ListCustomerEvents(ctx context.Context, in *ListCustomerEventsRequest, opts ...grpc.CallOption) (*ListCustomerEventsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListCustomerEventsResponse)
@@ -109,6 +127,13 @@ type CustomerServiceServer interface {
 	// BatchGetCustomers returns up to 1,000 profiles at once; unknown ids are
 	// left out.
 	BatchGetCustomers(context.Context, *BatchGetCustomersRequest) (*BatchGetCustomersResponse, error)
+	// SearchCustomers finds customers by name: the name (or its kana
+	// reading) is normalised as identity resolution does (NFKC, variant
+	// kanji folded, case and spaces ignored, honorifics dropped), so
+	// "佐藤 花子様", "佐藤花子" and "ｻﾄｳ" find the same people. A customer
+	// matches when the query is part of their name or reading. Results come
+	// in customer id order, a page at a time.
+	SearchCustomers(context.Context, *SearchCustomersRequest) (*SearchCustomersResponse, error)
 	// ListCustomerEvents lists a customer's events, newest first.
 	ListCustomerEvents(context.Context, *ListCustomerEventsRequest) (*ListCustomerEventsResponse, error)
 	mustEmbedUnimplementedCustomerServiceServer()
@@ -129,6 +154,9 @@ func (UnimplementedCustomerServiceServer) LookupCustomer(context.Context, *Looku
 }
 func (UnimplementedCustomerServiceServer) BatchGetCustomers(context.Context, *BatchGetCustomersRequest) (*BatchGetCustomersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchGetCustomers not implemented")
+}
+func (UnimplementedCustomerServiceServer) SearchCustomers(context.Context, *SearchCustomersRequest) (*SearchCustomersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchCustomers not implemented")
 }
 func (UnimplementedCustomerServiceServer) ListCustomerEvents(context.Context, *ListCustomerEventsRequest) (*ListCustomerEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomerEvents not implemented")
@@ -208,6 +236,24 @@ func _CustomerService_BatchGetCustomers_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerService_SearchCustomers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchCustomersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerServiceServer).SearchCustomers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerService_SearchCustomers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerServiceServer).SearchCustomers(ctx, req.(*SearchCustomersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _CustomerService_ListCustomerEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListCustomerEventsRequest)
 	if err := dec(in); err != nil {
@@ -244,6 +290,10 @@ var CustomerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BatchGetCustomers",
 			Handler:    _CustomerService_BatchGetCustomers_Handler,
+		},
+		{
+			MethodName: "SearchCustomers",
+			Handler:    _CustomerService_SearchCustomers_Handler,
 		},
 		{
 			MethodName: "ListCustomerEvents",

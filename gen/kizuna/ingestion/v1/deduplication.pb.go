@@ -1514,11 +1514,11 @@ var File_kizuna_ingestion_v1_deduplication_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_deduplication_proto_rawDesc = "" +
 	"\n" +
-	"'kizuna/ingestion/v1/deduplication.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe3\x04\n" +
-	"\rDuplicateScan\x12\x17\n" +
-	"\ascan_id\x18\x01 \x01(\tR\x06scanId\x12=\n" +
-	"\x05state\x18\x02 \x01(\x0e2'.kizuna.ingestion.v1.DuplicateScanStateR\x05state\x12\x14\n" +
-	"\x05phase\x18\x03 \x01(\tR\x05phase\x12)\n" +
+	"'kizuna/ingestion/v1/deduplication.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x05\n" +
+	"\rDuplicateScan\x12\x1c\n" +
+	"\ascan_id\x18\x01 \x01(\tB\x03\xe0A\x03R\x06scanId\x12B\n" +
+	"\x05state\x18\x02 \x01(\x0e2'.kizuna.ingestion.v1.DuplicateScanStateB\x03\xe0A\x03R\x05state\x12\x19\n" +
+	"\x05phase\x18\x03 \x01(\tB\x03\xe0A\x03R\x05phase\x12)\n" +
 	"\x10progress_percent\x18\x04 \x01(\x05R\x0fprogressPercent\x12'\n" +
 	"\x0fcustomers_total\x18\x05 \x01(\x03R\x0ecustomersTotal\x12+\n" +
 	"\x11customers_scanned\x18\x06 \x01(\x03R\x10customersScanned\x12%\n" +
@@ -1527,13 +1527,13 @@ const file_kizuna_ingestion_v1_deduplication_proto_rawDesc = "" +
 	"\x0emerges_applied\x18\t \x01(\x03R\rmergesApplied\x12\x1d\n" +
 	"\n" +
 	"auto_merge\x18\n" +
-	" \x01(\bR\tautoMerge\x12;\n" +
-	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\x125\n" +
-	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x14\n" +
-	"\x05error\x18\x0e \x01(\tR\x05error\"6\n" +
+	" \x01(\bR\tautoMerge\x12@\n" +
+	"\vcreate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"updateTime\x12:\n" +
+	"\bend_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12\x19\n" +
+	"\x05error\x18\x0e \x01(\tB\x03\xe0A\x03R\x05error\"6\n" +
 	"\x15FindDuplicatesRequest\x12\x1d\n" +
 	"\n" +
 	"auto_merge\x18\x01 \x01(\bR\tautoMerge\"P\n" +
@@ -1542,20 +1542,20 @@ const file_kizuna_ingestion_v1_deduplication_proto_rawDesc = "" +
 	"\x17GetDuplicateScanRequest\x12\x17\n" +
 	"\ascan_id\x18\x01 \x01(\tR\x06scanId\"R\n" +
 	"\x18GetDuplicateScanResponse\x126\n" +
-	"\x04scan\x18\x01 \x01(\v2\".kizuna.ingestion.v1.DuplicateScanR\x04scan\"\x9d\x03\n" +
-	"\x0fMergeSuggestion\x12#\n" +
-	"\rsuggestion_id\x18\x01 \x01(\tR\fsuggestionId\x12\"\n" +
-	"\rcustomer_id_a\x18\x02 \x01(\tR\vcustomerIdA\x12\"\n" +
-	"\rcustomer_id_b\x18\x03 \x01(\tR\vcustomerIdB\x12\x14\n" +
-	"\x05score\x18\x04 \x01(\x01R\x05score\x12\x18\n" +
-	"\areasons\x18\x05 \x03(\tR\areasons\x12?\n" +
-	"\x05state\x18\x06 \x01(\x0e2).kizuna.ingestion.v1.MergeSuggestionStateR\x05state\x12\x17\n" +
-	"\ascan_id\x18\a \x01(\tR\x06scanId\x12\x19\n" +
-	"\bmerge_id\x18\b \x01(\tR\amergeId\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
+	"\x04scan\x18\x01 \x01(\v2\".kizuna.ingestion.v1.DuplicateScanR\x04scan\"\xcf\x03\n" +
+	"\x0fMergeSuggestion\x12(\n" +
+	"\rsuggestion_id\x18\x01 \x01(\tB\x03\xe0A\x03R\fsuggestionId\x12'\n" +
+	"\rcustomer_id_a\x18\x02 \x01(\tB\x03\xe0A\x03R\vcustomerIdA\x12'\n" +
+	"\rcustomer_id_b\x18\x03 \x01(\tB\x03\xe0A\x03R\vcustomerIdB\x12\x19\n" +
+	"\x05score\x18\x04 \x01(\x01B\x03\xe0A\x03R\x05score\x12\x1d\n" +
+	"\areasons\x18\x05 \x03(\tB\x03\xe0A\x03R\areasons\x12D\n" +
+	"\x05state\x18\x06 \x01(\x0e2).kizuna.ingestion.v1.MergeSuggestionStateB\x03\xe0A\x03R\x05state\x12\x1c\n" +
+	"\ascan_id\x18\a \x01(\tB\x03\xe0A\x03R\x06scanId\x12\x1e\n" +
+	"\bmerge_id\x18\b \x01(\tB\x03\xe0A\x03R\amergeId\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
 	"\vdecide_time\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"decideTime\"\x9a\x01\n" +
 	"\x1bListMergeSuggestionsRequest\x12?\n" +
 	"\x05state\x18\x01 \x01(\x0e2).kizuna.ingestion.v1.MergeSuggestionStateR\x05state\x12\x1b\n" +
@@ -1577,18 +1577,18 @@ const file_kizuna_ingestion_v1_deduplication_proto_rawDesc = "" +
 	"\x1dRejectMergeSuggestionResponse\x12D\n" +
 	"\n" +
 	"suggestion\x18\x01 \x01(\v2$.kizuna.ingestion.v1.MergeSuggestionR\n" +
-	"suggestion\"\xba\x03\n" +
-	"\x05Merge\x12\x19\n" +
-	"\bmerge_id\x18\x01 \x01(\tR\amergeId\x120\n" +
+	"suggestion\"\xce\x03\n" +
+	"\x05Merge\x12\x1e\n" +
+	"\bmerge_id\x18\x01 \x01(\tB\x03\xe0A\x03R\amergeId\x120\n" +
 	"\x14survivor_customer_id\x18\x02 \x01(\tR\x12survivorCustomerId\x12.\n" +
 	"\x13merged_customer_ids\x18\x03 \x03(\tR\x11mergedCustomerIds\x128\n" +
-	"\x06source\x18\x04 \x01(\x0e2 .kizuna.ingestion.v1.MergeSourceR\x06source\x125\n" +
-	"\x05state\x18\x05 \x01(\x0e2\x1f.kizuna.ingestion.v1.MergeStateR\x05state\x12#\n" +
+	"\x06source\x18\x04 \x01(\x0e2 .kizuna.ingestion.v1.MergeSourceR\x06source\x12:\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x1f.kizuna.ingestion.v1.MergeStateB\x03\xe0A\x03R\x05state\x12#\n" +
 	"\rsuggestion_id\x18\x06 \x01(\tR\fsuggestionId\x12*\n" +
-	"\x11moved_event_count\x18\a \x01(\x03R\x0fmovedEventCount\x129\n" +
+	"\x11moved_event_count\x18\a \x01(\x03R\x0fmovedEventCount\x12>\n" +
 	"\n" +
-	"merge_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tmergeTime\x127\n" +
-	"\tundo_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\bundoTime\"y\n" +
+	"merge_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tmergeTime\x12<\n" +
+	"\tundo_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\bundoTime\"y\n" +
 	"\x15MergeCustomersRequest\x120\n" +
 	"\x14survivor_customer_id\x18\x01 \x01(\tR\x12survivorCustomerId\x12.\n" +
 	"\x13merged_customer_ids\x18\x02 \x03(\tR\x11mergedCustomerIds\"J\n" +

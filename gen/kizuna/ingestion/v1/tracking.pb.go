@@ -1355,7 +1355,7 @@ var File_kizuna_ingestion_v1_tracking_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_tracking_proto_rawDesc = "" +
 	"\n" +
-	"\"kizuna/ingestion/v1/tracking.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xbf\x04\n" +
+	"\"kizuna/ingestion/v1/tracking.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xbf\x04\n" +
 	"\fBatchMessage\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1d\n" +
 	"\n" +
@@ -1403,7 +1403,7 @@ const file_kizuna_ingestion_v1_tracking_proto_rawDesc = "" +
 	"\x10IdentifyResponse\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
-	"customerId\"\x8e\x03\n" +
+	"customerId\"\x93\x03\n" +
 	"\fTrackRequest\x12\x1d\n" +
 	"\n" +
 	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x17\n" +
@@ -1413,8 +1413,8 @@ const file_kizuna_ingestion_v1_tracking_proto_rawDesc = "" +
 	"\asent_at\x18\x05 \x01(\tR\x06sentAt\x12-\n" +
 	"\x12original_timestamp\x18\x06 \x01(\tR\x11originalTimestamp\x121\n" +
 	"\acontext\x18\a \x01(\v2\x17.google.protobuf.StructR\acontext\x12;\n" +
-	"\fintegrations\x18\b \x01(\v2\x17.google.protobuf.StructR\fintegrations\x12\x14\n" +
-	"\x05event\x18\t \x01(\tR\x05event\x127\n" +
+	"\fintegrations\x18\b \x01(\v2\x17.google.protobuf.StructR\fintegrations\x12\x19\n" +
+	"\x05event\x18\t \x01(\tB\x03\xe0A\x02R\x05event\x127\n" +
 	"\n" +
 	"properties\x18\n" +
 	" \x01(\v2\x17.google.protobuf.StructR\n" +

@@ -714,11 +714,11 @@ var File_kizuna_ingestion_v1_workspaces_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\n" +
-	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x03\n" +
-	"\tWorkspace\x12!\n" +
-	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12;\n" +
-	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x03\n" +
+	"\tWorkspace\x12&\n" +
+	"\fworkspace_id\x18\x01 \x01(\tB\x03\xe0A\x03R\vworkspaceId\x12!\n" +
+	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12@\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12!\n" +
 	"\fphone_region\x18\x04 \x01(\tR\vphoneRegion\x12\x1a\n" +
 	"\btimezone\x18\x05 \x01(\tR\btimezone\x12@\n" +

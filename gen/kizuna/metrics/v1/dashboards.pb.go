@@ -7,6 +7,7 @@
 package metricsv1
 
 import (
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -2953,7 +2954,7 @@ var File_kizuna_metrics_v1_dashboards_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\n" +
-	"\"kizuna/metrics/v1/dashboards.proto\x12\x11kizuna.metrics.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
+	"\"kizuna/metrics/v1/dashboards.proto\x12\x11kizuna.metrics.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xbe\x02\n" +
 	"\x13QueryMetricsRequest\x12\x12\n" +
 	"\x04kpis\x18\x01 \x03(\tR\x04kpis\x12 \n" +
 	"\vgranularity\x18\x02 \x01(\tR\vgranularity\x129\n" +
@@ -2988,9 +2989,9 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12G\n" +
 	"\vunconverted\x18\x05 \x03(\v2%.kizuna.metrics.v1.UnconvertedRevenueR\vunconverted\x12\x1d\n" +
 	"\n" +
-	"segment_id\x18\x06 \x01(\tR\tsegmentId\"\xdc\x02\n" +
-	"\x04Cost\x12\x17\n" +
-	"\acost_id\x18\x01 \x01(\tR\x06costId\x12\x16\n" +
+	"segment_id\x18\x06 \x01(\tR\tsegmentId\"\xe6\x02\n" +
+	"\x04Cost\x12\x1c\n" +
+	"\acost_id\x18\x01 \x01(\tB\x03\xe0A\x03R\x06costId\x12\x16\n" +
 	"\x06amount\x18\x02 \x01(\x01R\x06amount\x12\x1a\n" +
 	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x18\n" +
 	"\achannel\x18\x04 \x01(\tR\achannel\x12\x1f\n" +
@@ -3000,8 +3001,8 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"journey_id\x18\x06 \x01(\tR\tjourneyId\x129\n" +
 	"\n" +
 	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\"@\n" +
 	"\x11CreateCostRequest\x12+\n" +
 	"\x04cost\x18\x01 \x01(\v2\x17.kizuna.metrics.v1.CostR\x04cost\",\n" +
@@ -3078,14 +3079,14 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\n" +
 	"segment_id\x18\a \x01(\tR\tsegmentId\x12\x1b\n" +
 	"\tparent_id\x18\b \x01(\tR\bparentId\x124\n" +
-	"\x06target\x18\t \x01(\v2\x1c.kizuna.metrics.v1.KpiTargetR\x06target\"\xf8\x01\n" +
-	"\aKpiTree\x12\x1e\n" +
-	"\vkpi_tree_id\x18\x01 \x01(\tR\tkpiTreeId\x12!\n" +
+	"\x06target\x18\t \x01(\v2\x1c.kizuna.metrics.v1.KpiTargetR\x06target\"\x87\x02\n" +
+	"\aKpiTree\x12#\n" +
+	"\vkpi_tree_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tkpiTreeId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x120\n" +
-	"\x05nodes\x18\x03 \x03(\v2\x1a.kizuna.metrics.v1.KpiNodeR\x05nodes\x12;\n" +
-	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12;\n" +
-	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x05nodes\x18\x03 \x03(\v2\x1a.kizuna.metrics.v1.KpiNodeR\x05nodes\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vupdate_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\"M\n" +
 	"\x14CreateKpiTreeRequest\x125\n" +
 	"\bkpi_tree\x18\x01 \x01(\v2\x1a.kizuna.metrics.v1.KpiTreeR\akpiTree\"3\n" +
@@ -3143,10 +3144,10 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\aroot_id\x18\x03 \x01(\tR\x06rootId\x129\n" +
 	"\n" +
 	"start_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
-	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xac\x02\n" +
+	"\bend_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xb6\x02\n" +
 	"\n" +
-	"Initiative\x12#\n" +
-	"\rinitiative_id\x18\x01 \x01(\tR\finitiativeId\x12\x1e\n" +
+	"Initiative\x12(\n" +
+	"\rinitiative_id\x18\x01 \x01(\tB\x03\xe0A\x03R\finitiativeId\x12\x1e\n" +
 	"\vkpi_tree_id\x18\x02 \x01(\tR\tkpiTreeId\x12\x17\n" +
 	"\anode_id\x18\x03 \x01(\tR\x06nodeId\x12\x14\n" +
 	"\x05title\x18\x04 \x01(\tR\x05title\x12 \n" +
@@ -3154,8 +3155,8 @@ const file_kizuna_metrics_v1_dashboards_proto_rawDesc = "" +
 	"\x05stage\x18\x06 \x01(\tR\x05stage\x12\x14\n" +
 	"\x05owner\x18\a \x01(\tR\x05owner\x12\x1f\n" +
 	"\vcampaign_id\x18\b \x01(\tR\n" +
-	"campaignId\x12;\n" +
-	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"campaignId\x12@\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\"x\n" +
 	"\x17CreateInitiativeRequest\x12\x1e\n" +
 	"\vkpi_tree_id\x18\x01 \x01(\tR\tkpiTreeId\x12=\n" +

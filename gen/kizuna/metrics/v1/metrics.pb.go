@@ -1687,9 +1687,9 @@ var File_kizuna_metrics_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_kizuna_metrics_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\x1a\x1fkizuna/metrics/v1/results.proto\"\xb9\x01\n" +
-	"\x14ComputeMetricRequest\x12\x10\n" +
-	"\x03kpi\x18\x01 \x01(\tR\x03kpi\x12\x1d\n" +
+	"\x1fkizuna/metrics/v1/metrics.proto\x12\x11kizuna.metrics.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"kizuna/metrics/v1/dashboards.proto\x1a\x1fkizuna/metrics/v1/results.proto\"\xbe\x01\n" +
+	"\x14ComputeMetricRequest\x12\x15\n" +
+	"\x03kpi\x18\x01 \x01(\tB\x03\xe0A\x02R\x03kpi\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x02 \x01(\tR\tsegmentId\x129\n" +
 	"\n" +

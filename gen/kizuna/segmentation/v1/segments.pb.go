@@ -3993,17 +3993,17 @@ var File_kizuna_segmentation_v1_segments_proto protoreflect.FileDescriptor
 
 const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\n" +
-	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8b\x02\n" +
-	"\aSegment\x12\x1d\n" +
+	"%kizuna/segmentation/v1/segments.proto\x12\x16kizuna.segmentation.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa4\x02\n" +
+	"\aSegment\x12\"\n" +
 	"\n" +
-	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12!\n" +
+	"segment_id\x18\x01 \x01(\tB\x03\xe0A\x03R\tsegmentId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
-	"\vdescription\x18\x03 \x01(\tR\vdescription\x120\n" +
-	"\x04rule\x18\x04 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size\x12;\n" +
-	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"createTime\x12\x19\n" +
-	"\bbuilt_in\x18\a \x01(\bR\abuiltIn\"\xf8\x04\n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x125\n" +
+	"\x04rule\x18\x04 \x01(\v2\x1c.kizuna.segmentation.v1.RuleB\x03\xe0A\x02R\x04rule\x12\x17\n" +
+	"\x04size\x18\x05 \x01(\x03B\x03\xe0A\x03R\x04size\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12\x1e\n" +
+	"\bbuilt_in\x18\a \x01(\bB\x03\xe0A\x03R\abuiltIn\"\xf8\x04\n" +
 	"\x04Rule\x123\n" +
 	"\x03all\x18\x01 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03all\x123\n" +
 	"\x03any\x18\x02 \x03(\v2!.kizuna.segmentation.v1.ConditionR\x03any\x123\n" +
@@ -4091,17 +4091,17 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x02op\x18\x02 \x01(\x0e2 .kizuna.segmentation.v1.OperatorR\x02op\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
-	"\x06values\x18\x04 \x03(\tR\x06values\"\xc7\x02\n" +
-	"\rComputedTrait\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12!\n" +
+	"\x06values\x18\x04 \x03(\tR\x06values\"\xd1\x02\n" +
+	"\rComputedTrait\x12\x15\n" +
+	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x02R\x03key\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x14\n" +
 	"\x05event\x18\x03 \x01(\tR\x05event\x12\x1a\n" +
 	"\bproperty\x18\x04 \x01(\tR\bproperty\x123\n" +
 	"\x02fn\x18\x05 \x01(\x0e2#.kizuna.segmentation.v1.AggregationR\x02fn\x12\x1f\n" +
 	"\vwithin_days\x18\x06 \x01(\x05R\n" +
 	"withinDays\x12<\n" +
-	"\x05where\x18\a \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12;\n" +
-	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"\x05where\x18\a \x03(\v2&.kizuna.segmentation.v1.PropertyFilterR\x05where\x12@\n" +
+	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\"j\n" +
 	"\x1aCreateComputedTraitRequest\x12L\n" +
 	"\x0ecomputed_trait\x18\x01 \x01(\v2%.kizuna.segmentation.v1.ComputedTraitR\rcomputedTrait\"k\n" +
@@ -4176,9 +4176,9 @@ const file_kizuna_segmentation_v1_segments_proto_rawDesc = "" +
 	"\x06joined\x18\x03 \x01(\x03R\x06joined\x12\x12\n" +
 	"\x04left\x18\x04 \x01(\x03R\x04left\"U\n" +
 	"\x18ListSegmentSizesResponse\x129\n" +
-	"\x05sizes\x18\x01 \x03(\v2#.kizuna.segmentation.v1.SegmentSizeR\x05sizes\"j\n" +
-	"\x15PreviewSegmentRequest\x120\n" +
-	"\x04rule\x18\x01 \x01(\v2\x1c.kizuna.segmentation.v1.RuleR\x04rule\x12\x1f\n" +
+	"\x05sizes\x18\x01 \x03(\v2#.kizuna.segmentation.v1.SegmentSizeR\x05sizes\"o\n" +
+	"\x15PreviewSegmentRequest\x125\n" +
+	"\x04rule\x18\x01 \x01(\v2\x1c.kizuna.segmentation.v1.RuleB\x03\xe0A\x02R\x04rule\x12\x1f\n" +
 	"\vsample_size\x18\x02 \x01(\x05R\n" +
 	"sampleSize\"\\\n" +
 	"\x16PreviewSegmentResponse\x12\x12\n" +

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
@@ -255,6 +257,65 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
 }
 
+// Limits of SearchCustomers.
+const (
+	maxSearchName     = 100
+	defaultSearchPage = 20
+	maxSearchPage     = 100
+)
+
+func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.SearchCustomersRequest) (*ingestionv1.SearchCustomersResponse, error) {
+	ws, err := auth.RequireWorkspace(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q := strings.TrimSpace(req.GetName())
+	if q == "" {
+		return nil, grpcstatus.Invalid("name", "is required")
+	}
+	if n := utf8.RuneCountInString(q); n > maxSearchName {
+		return nil, grpcstatus.Invalid("name", fmt.Sprintf("is %d characters, over the limit of %d", n, maxSearchName))
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > maxSearchPage:
+		return nil, grpcstatus.Invalid("page_size", fmt.Sprintf("must be 0 to %d", maxSearchPage))
+	case size == 0:
+		size = defaultSearchPage
+	}
+	search := store.NameSearch{NameKey: normalize.NormalizeName(q).Key}
+	// A query written in kana also looks at readings (フリガナ).
+	if k := normalize.NormalizeKana(q); len(k.Issues) == 0 {
+		search.KanaKey = k.Key
+	}
+	found, next, err := c.s.store.SearchByName(ctx, ws, search, size, req.GetPageToken())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	pbs, err := c.s.customerProtos(ctx, ws, found)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &ingestionv1.SearchCustomersResponse{Customers: pbs, NextPageToken: next}, nil
+}
+
+// customerProtos converts profiles as read for an answer, marking the
+// suppressed ones.
+func (s *Server) customerProtos(ctx context.Context, ws string, found []*store.Customer) ([]*ingestionv1.Customer, error) {
+	out := make([]*ingestionv1.Customer, 0, len(found))
+	for _, cust := range found {
+		pb, err := customerProto(cust)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pb)
+	}
+	if err := s.markSuppressed(ctx, ws, found, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
 	ws, err := auth.RequireWorkspace(ctx)
 	if err != nil {
@@ -267,18 +328,11 @@ func (c *customerServer) BatchGetCustomers(ctx context.Context, req *ingestionv1
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	resp := &ingestionv1.BatchGetCustomersResponse{}
-	for _, cust := range found {
-		pb, err := customerProto(cust)
-		if err != nil {
-			return nil, toStatus(err)
-		}
-		resp.Customers = append(resp.Customers, pb)
-	}
-	if err := c.s.markSuppressed(ctx, ws, found, resp.Customers); err != nil {
+	pbs, err := c.s.customerProtos(ctx, ws, found)
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	return resp, nil
+	return &ingestionv1.BatchGetCustomersResponse{Customers: pbs}, nil
 }
 
 func (c *customerServer) ListCustomerEvents(ctx context.Context, req *ingestionv1.ListCustomerEventsRequest) (*ingestionv1.ListCustomerEventsResponse, error) {
