@@ -103,6 +103,10 @@ func (g *Gateway) edge() http.Handler {
 			g.serveExport(w, r)
 			return
 		}
+		if isMarkdownSummary(r) {
+			g.serveMarkdownSummary(w, r)
+			return
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -106,7 +106,10 @@ type Gateway struct {
 	consent  campaignv1.ConsentServiceClient
 	// export gathers a customer's data from every service for
 	// GET /v1/customers/{id}:export.
-	export      *exporter
+	export *exporter
+	// initiatives answers GET /v1/initiatives/{id}/summary?format=markdown
+	// as text/markdown.
+	initiatives metricsv1.InitiativeServiceClient
 	corsOrigins []string
 	// draining turns /readyz to 503 once Serve starts shutting down, so a
 	// load balancer stops routing here while in-flight requests finish.
@@ -146,6 +149,7 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		channels:    campaignv1.NewChannelServiceClient(opts.Campaign),
 		consent:     campaignv1.NewConsentServiceClient(opts.Campaign),
 		export:      newExporter(opts.Ingestion, opts.Segmentation, opts.Campaign),
+		initiatives: metricsv1.NewInitiativeServiceClient(opts.Metrics),
 		// A field the contract does not know is a mistake worth a 400
 		// ({"users":1000} would otherwise plan for 0 trials)...
 		marshaler: newMarshaler(false),
