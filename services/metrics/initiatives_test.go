@@ -53,7 +53,7 @@ func testInitiatives(t *testing.T, e *env) {
 	in := created.GetInitiative()
 	n, _ := experiment.SampleSizeProportions(base.GetValue(), 0.05, experiment.Absolute, 0.05, 0.8)
 	if in.GetState() != metricsv1.InitiativeState_PLAN || in.GetBaseline() != base.GetValue() || base.GetValue() != 0.25 ||
-		in.GetPlan().GetSampleSizePerArm() != n || in.GetPlan().GetEntryRatePerDay() != 40.0/90 ||
+		int64(in.GetPlan().GetSampleSizePerArm()) != n || in.GetPlan().GetEntryRatePerDay() != 40.0/90 ||
 		!near(in.GetPlan().GetExpectedDurationDays(), 2*float64(n)/(40.0/90)) ||
 		!near(in.GetPlan().GetExpectedIncrementalRevenue(), 0.05*float64(n)*4400) {
 		t.Errorf("plan %v, want baseline %v and %d per arm", in, base.GetValue(), n)
