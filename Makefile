@@ -95,11 +95,12 @@ checkgenerate: generate
 		echo "gen/ is stale: run 'make generate' and commit the result"; \
 		git status --porcelain -- gen services/gateway/internal/openapi; exit 1; fi
 
-## lint: buf lint, gofmt and go vet.
+## lint: buf lint, gofmt, go vet, and the import boundary between services.
 lint: tools protodeps
 	buf lint
 	@out="$$(gofmt -l $(MODULES))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	deploy/importboundary.sh
 
 ## breaking: compare the contracts against main.
 breaking: tools protodeps

@@ -1,7 +1,9 @@
-// Package suite runs every Kizuna service in one process — the `make run`
-// mode, like Loki's -target=all — with each service behind its own gRPC
-// listener and calls between them over real gRPC connections, exactly as
-// when each runs in its own pod.
+// Package suite runs Kizuna's services in one process — the `make run`
+// mode, like Loki's -target=all and Temporal's `server start --service` —
+// with each service behind its own gRPC listener and calls between them over
+// real gRPC connections, exactly as when each runs in its own pod. It runs
+// any subset (Config.Services) of the services' own servicecmd.Specs: the
+// wiring of a service lives in its module, once.
 package suite
 
 import (
@@ -9,13 +11,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -24,20 +30,50 @@ import (
 	"github.com/kizuna/kizuna/services/gateway"
 	"github.com/kizuna/kizuna/services/ingestion"
 	"github.com/kizuna/kizuna/services/metrics"
-	"github.com/kizuna/kizuna/services/platform/apikey"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/platform/grpcserver"
+	"github.com/kizuna/kizuna/services/platform/servicecmd"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/segmentation"
 )
+
+// Services are the names Config.Services and `kizuna run --services` take,
+// in start order; "all" means every one.
+var Services = []string{"ingestion", "segmentation", "metrics", "campaign", "gateway"}
+
+// ParseServices reads a --services value: "all" or a comma-separated
+// subset of Services.
+func ParseServices(v string) ([]string, error) {
+	if strings.TrimSpace(v) == "" || strings.TrimSpace(v) == "all" {
+		return slices.Clone(Services), nil
+	}
+	var out []string
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(Services, name) {
+			return nil, fmt.Errorf("unknown service %q (want all or some of %s)", name, strings.Join(Services, ","))
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
 
 // Config configures the suite. Empty DatabaseURL and NATSURL select the
 // embedded defaults: a SQLite file per service and an in-process NATS
 // server, both under DataDir.
 type Config struct {
 	DataDir string
+	// Services to run here (names from Services); empty means all. The
+	// others are reached at Targets.
+	Services []string
+	// Targets are the gRPC addresses of services run elsewhere, by name
+	// (default localhost:<config.DefaultPorts[name]>).
+	Targets map[string]string
 	// HTTPAddr serves REST, OpenAPI and health.
 	HTTPAddr string
 	// gRPC listen addresses of the services.
@@ -53,7 +89,8 @@ type Config struct {
 	DevAPIKey string
 	AdminKey  string
 	// ServiceSecret mints the service tokens background work uses; a
-	// random one per process when empty (every service is in this one).
+	// random one per process when empty (fine while every service is in
+	// this one; processes running parts of one deployment must share it).
 	ServiceSecret string
 	// SecretKey seals channel secrets; when empty it is read from (or
 	// created in) DataDir/secret.key.
@@ -69,6 +106,17 @@ type Config struct {
 	Logger   *slog.Logger
 	// MetricsHandler, when set, is served at GET /metrics on HTTPAddr.
 	MetricsHandler http.Handler
+}
+
+// specs are the gRPC services' own Specs, as their binaries run them.
+func specs(cfg Config) []servicecmd.Spec {
+	return []servicecmd.Spec{ingestion.Spec(), segmentation.Spec(), metrics.Spec(), campaign.Spec(cfg.Campaign)}
+}
+
+// serviceFlags are the values of the Specs' own flags the suite's Config
+// sets, by flag name; empty values keep the flag's default.
+func serviceFlags(cfg Config, publicURL string) map[string]string {
+	return map[string]string{"admin-key": cfg.AdminKey, "dev-api-key": cfg.DevAPIKey, "secret-key": cfg.SecretKey, "public-url": publicURL}
 }
 
 // Addrs are where the suite listens, resolved (useful with ":0").
@@ -127,39 +175,52 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		return db, nil
 	}
 
-	// Listeners first, so every service knows where the others are.
-	names := []string{"ingestion", "segmentation", "metrics", "campaign"}
+	services := cfg.Services
+	if len(services) == 0 {
+		services = Services
+	}
+	local := func(name string) bool { return slices.Contains(services, name) }
+
+	// Listeners first, so every service knows where the others are; the
+	// services run elsewhere are dialled at their targets.
 	addrs := map[string]string{"ingestion": cfg.IngestionAddr, "segmentation": cfg.SegmentationAddr, "metrics": cfg.MetricsAddr, "campaign": cfg.CampaignAddr}
 	listeners := map[string]net.Listener{}
 	conns := map[string]*grpc.ClientConn{}
-	for _, name := range names {
-		lis, err := grpcserver.Listen(addrs[name])
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+	for _, spec := range specs(cfg) {
+		name := spec.Name
+		target := cfg.Targets[name]
+		if target == "" {
+			target = "localhost:" + config.DefaultPorts[name]
 		}
-		closers = append(closers, func() { _ = lis.Close() })
-		listeners[name] = lis
-		conn, err := grpcclient.Dial(dialAddr(lis.Addr()))
+		if local(name) {
+			lis, err := grpcserver.Listen(addrs[name])
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			closers = append(closers, func() { _ = lis.Close() })
+			listeners[name] = lis
+			target = dialAddr(lis.Addr())
+		}
+		conn, err := grpcclient.Dial(target)
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", name, err)
 		}
 		closers = append(closers, func() { _ = conn.Close() })
 		conns[name] = conn
 	}
-	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen for REST on %s: %w", cfg.HTTPAddr, err)
+	var httpLis net.Listener
+	publicURL := cfg.PublicURL
+	if local("gateway") {
+		if httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+			return fmt.Errorf("listen for REST on %s: %w", cfg.HTTPAddr, err)
+		}
+		closers = append(closers, func() { _ = httpLis.Close() })
+		if publicURL == "" {
+			publicURL = "http://" + dialAddr(httpLis.Addr())
+		}
 	}
-	closers = append(closers, func() { _ = httpLis.Close() })
 
 	// Services.
-	type component struct {
-		name     string
-		register func(*grpc.Server)
-		run      func(context.Context) error
-		verifier auth.Verifier
-		public   []string
-	}
 	secretValue := cfg.ServiceSecret
 	if secretValue == "" {
 		b := make([]byte, 32)
@@ -172,94 +233,46 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	if err != nil {
 		return fmt.Errorf("service secret: %w", err)
 	}
-	var secretKey []byte
-	if cfg.SecretKey != "" {
-		if secretKey, err = campaign.ParseSecretKey(cfg.SecretKey); err != nil {
-			return fmt.Errorf("secret key: %w", err)
-		}
-	} else if secretKey, err = campaign.LoadOrCreateSecretKey(filepath.Join(cfg.DataDir, "secret.key")); err != nil {
-		return fmt.Errorf("secret key: %w", err)
+	var newKey string
+	dev := &servicecmd.Dev{DataDir: cfg.DataDir, NewAPIKey: func(key string) { newKey = key }}
+	type component struct {
+		name string
+		srv  *grpcserver.Server
+		svc  servicecmd.Service
 	}
-	remote := tokens.Verifier(apikey.NewCachedRemoteVerifier(conns["ingestion"]))
 	var comps []component
-
-	ingBus, err := connectBus("ingestion")
-	if err != nil {
-		return err
-	}
-	ingDB, err := openDB("ingestion")
-	if err != nil {
-		return err
-	}
-	ing, err := ingestion.New(ctx, ingestion.Options{DB: ingDB, Bus: ingBus, Logger: log.With("service", "ingestion"), AdminKey: cfg.AdminKey,
-		DevDefaults: true})
-	if err != nil {
-		return err
-	}
-	comps = append(comps, component{"ingestion", func(s *grpc.Server) { ing.Register(s) }, ing.Run, tokens.Verifier(ing), ingestion.PublicMethods})
-
-	segBus, err := connectBus("segmentation")
-	if err != nil {
-		return err
-	}
-	segDB, err := openDB("segmentation")
-	if err != nil {
-		return err
-	}
-	seg, err := segmentation.New(ctx, segmentation.Options{DB: segDB, Bus: segBus, Logger: log.With("service", "segmentation")})
-	if err != nil {
-		return err
-	}
-	comps = append(comps, component{"segmentation", seg.Register, seg.Run, remote, nil})
-
-	metBus, err := connectBus("metrics")
-	if err != nil {
-		return err
-	}
-	metDB, err := openDB("metrics")
-	if err != nil {
-		return err
-	}
-	met, err := metrics.New(ctx, metrics.Options{DB: metDB, Bus: metBus, Logger: log.With("service", "metrics"),
-		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"], Campaign: conns["campaign"]})
-	if err != nil {
-		return err
-	}
-	comps = append(comps, component{"metrics", met.Register, met.Run, remote, nil})
-
-	cmpBus, err := connectBus("campaign")
-	if err != nil {
-		return err
-	}
-	cmpDB, err := openDB("campaign")
-	if err != nil {
-		return err
-	}
-	publicURL := cfg.PublicURL
-	if publicURL == "" {
-		publicURL = "http://" + dialAddr(httpLis.Addr())
-	}
-	cmpOpts := campaign.Options{DB: cmpDB, Bus: cmpBus, Logger: log.With("service", "campaign"),
-		Segmentation: conns["segmentation"], Ingestion: conns["ingestion"], ServiceTokens: tokens, SecretKey: secretKey, PublicURL: publicURL}
-	if cfg.Campaign != nil {
-		cfg.Campaign(&cmpOpts)
-	}
-	cmp, err := campaign.New(ctx, cmpOpts)
-	if err != nil {
-		return err
-	}
-	comps = append(comps, component{"campaign", cmp.Register, cmp.Run, remote, campaign.PublicMethods})
-
-	gw, err := gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
-		Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway"),
-		MetricsHandler: cfg.MetricsHandler, CORSOrigins: cfg.CORSOrigins})
-	if err != nil {
-		return err
+	for _, spec := range specs(cfg) {
+		if !local(spec.Name) {
+			continue
+		}
+		if err := setFlags(spec, serviceFlags(cfg, publicURL)); err != nil {
+			return err
+		}
+		slogger := log.With("service", spec.Name)
+		b, err := connectBus(spec.Name)
+		if err != nil {
+			return err
+		}
+		db, err := openDB(spec.Name)
+		if err != nil {
+			return err
+		}
+		env := &servicecmd.Env{Logger: slogger, DB: db, Bus: b, Conns: conns, ServiceTokens: tokens, Dev: dev}
+		srv, svc, err := servicecmd.NewServer(ctx, spec, env, grpcserver.Options{Logger: slogger})
+		if err != nil {
+			return fmt.Errorf("%s: %w", spec.Name, err)
+		}
+		comps = append(comps, component{spec.Name, srv, svc})
 	}
 
-	newKey, err := ing.Bootstrap(ctx, cfg.DevAPIKey)
-	if err != nil {
-		return fmt.Errorf("bootstrap default workspace: %w", err)
+	var gw *gateway.Gateway
+	if local("gateway") {
+		gw, err = gateway.New(ctx, gateway.Options{Ingestion: conns["ingestion"], Segmentation: conns["segmentation"],
+			Metrics: conns["metrics"], Campaign: conns["campaign"], Logger: log.With("service", "gateway"),
+			MetricsHandler: cfg.MetricsHandler, CORSOrigins: cfg.CORSOrigins})
+		if err != nil {
+			return err
+		}
 	}
 
 	// Shutdown runs in two stages: the gateway stops taking requests and
@@ -268,23 +281,36 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	g, gctx := errgroup.WithContext(ctx)
 	backends, stopBackends := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBackends()
-	g.Go(func() error {
-		defer stopBackends()
-		return gw.Serve(gctx, httpLis)
-	})
+	if gw != nil {
+		g.Go(func() error {
+			defer stopBackends()
+			return gw.Serve(gctx, httpLis)
+		})
+	} else {
+		// No gateway to drain first: the services stop with ctx.
+		g.Go(func() error {
+			<-gctx.Done()
+			stopBackends()
+			return nil
+		})
+	}
 	for _, c := range comps {
-		srv := grpcserver.New(grpcserver.Options{Logger: log.With("service", c.name), Verifier: c.verifier, PublicMethods: c.public})
-		c.register(srv.Server)
 		lis := listeners[c.name]
-		g.Go(func() error { return stopOnError(srv.Serve(backends, lis), stopBackends) })
-		g.Go(func() error { return stopOnError(c.run(backends), stopBackends) })
+		g.Go(func() error { return stopOnError(c.srv.Serve(backends, lis), stopBackends) })
+		g.Go(func() error { return stopOnError(c.svc.Run(backends), stopBackends) })
 	}
 
-	resolved := Addrs{
-		HTTP: httpLis.Addr().String(), Ingestion: listeners["ingestion"].Addr().String(), Segmentation: listeners["segmentation"].Addr().String(),
-		Metrics: listeners["metrics"].Addr().String(), Campaign: listeners["campaign"].Addr().String(),
+	addrOf := func(l net.Listener) string {
+		if l == nil {
+			return ""
+		}
+		return l.Addr().String()
 	}
-	log.Info("kizuna is up", "rest", resolved.HTTP, "ingestion", resolved.Ingestion, "segmentation", resolved.Segmentation,
+	resolved := Addrs{
+		HTTP: addrOf(httpLis), Ingestion: addrOf(listeners["ingestion"]), Segmentation: addrOf(listeners["segmentation"]),
+		Metrics: addrOf(listeners["metrics"]), Campaign: addrOf(listeners["campaign"]),
+	}
+	log.Info("kizuna is up", "services", strings.Join(services, ","), "rest", resolved.HTTP, "ingestion", resolved.Ingestion, "segmentation", resolved.Segmentation,
 		"metrics", resolved.Metrics, "campaign", resolved.Campaign)
 	if ready != nil {
 		ready(resolved, newKey)
@@ -311,4 +337,26 @@ func dialAddr(a net.Addr) string {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 	}
 	return a.String()
+}
+
+// setFlags registers spec's own flags on a flag set that reads no
+// environment (the suite's Config is the configuration) and sets those
+// values gives.
+func setFlags(spec servicecmd.Spec, values map[string]string) error {
+	if spec.Flags == nil {
+		return nil
+	}
+	fs := config.NewFlagSetEnv(spec.Name, func(string) (string, bool) { return "", false })
+	fs.SetOutput(io.Discard)
+	spec.Flags(fs)
+	var args []string
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := values[f.Name]; v != "" {
+			args = append(args, "-"+f.Name+"="+v)
+		}
+	})
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%s: %w", spec.Name, err)
+	}
+	return nil
 }

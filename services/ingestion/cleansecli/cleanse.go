@@ -66,6 +66,10 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	*region = strings.ToUpper(*region)
+	if !normalize.ValidRegion(*region) {
+		return fmt.Errorf("--region %q is not an ISO 3166-1 region with a phone numbering plan (e.g. JP, US)", *region)
+	}
 	opt := normalize.Options{Region: *region, Email: normalize.EmailOptions{ProviderRules: *gmail}}
 
 	in, name, err := openInput(*input, stdin)

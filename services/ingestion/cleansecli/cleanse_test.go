@@ -145,6 +145,7 @@ func TestErrors(t *testing.T) {
 		{"empty record_id", "record_id,name\n1,ok\n,a\n", []string{"normalize"}, "stdin line 3: empty record_id"},
 		{"missing file", "", []string{"dedupe", "--input", "/nonexistent/x.csv"}, "no such file"},
 		{"stray argument", "", []string{"dedupe", "extra"}, "unexpected argument"},
+		{"unknown region", "record_id,phone\n1,090\n", []string{"normalize", "--region", "ZZ"}, `--region "ZZ" is not an ISO 3166-1 region`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,6 +154,24 @@ func TestErrors(t *testing.T) {
 				t.Errorf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPostalFirstAddress: an address written postcode first keeps its
+// prefecture, and the code fills an empty postal_code column.
+func TestPostalFirstAddress(t *testing.T) {
+	out, _, err := run(t, "record_id,address\n1,〒１００－０００１ 東京都千代田区千代田1-1\n", "normalize", "--region", "jp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, out)
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	r := rows[1]
+	if r[col["prefecture"]] != "東京都" || r[col["postal_code"]] != "100-0001" || r[col["address"]] != "東京都千代田区千代田1-1" {
+		t.Errorf("row = %q", r)
 	}
 }
 

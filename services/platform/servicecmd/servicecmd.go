@@ -1,7 +1,9 @@
 // Package servicecmd is the main of a service running alone, one per pod:
 // flags and environment, logging and telemetry, its database, the bus, its
 // gRPC server and connections to the services it calls, and a graceful stop
-// on SIGTERM. The all-in-one suite wires the same services without it.
+// on SIGTERM. Each service module exports its Spec; the all-in-one suite
+// runs any subset of the same Specs through NewServer, so a service is wired
+// in one place only.
 package servicecmd
 
 import (
@@ -13,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
-	"github.com/kizuna/kizuna/services/platform/apikey"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
@@ -38,6 +39,20 @@ type Env struct {
 	Conns map[string]*grpc.ClientConn
 	// ServiceTokens are minted from -service-secret; nil when it is unset.
 	ServiceTokens *auth.ServiceTokens
+	// Dev is set when the service runs in the all-in-one development
+	// process (`make run`): development defaults apply and DataDir holds
+	// local state. Nil when running alone.
+	Dev *Dev
+}
+
+// Dev is what the all-in-one process tells the services it runs.
+type Dev struct {
+	// DataDir holds the process's files (the SQLite databases, the NATS
+	// store, the campaign secret key when none is given).
+	DataDir string
+	// NewAPIKey, when set, is given a key created at start (the first
+	// start's default workspace), so the process can print it once.
+	NewAPIKey func(key string)
 }
 
 // Spec describes one service's binary.
@@ -140,20 +155,10 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	}
 	defer closeConns()
 	env.Conns = conns
-	svc, err := spec.Build(ctx, env)
+	srv, svc, err := NewServer(ctx, spec, env, grpcserver.Options{Logger: log, Creds: serverCreds})
 	if err != nil {
 		return err
 	}
-	var verifier auth.Verifier
-	if spec.Verifier != nil {
-		verifier = spec.Verifier(svc, env)
-	} else if conn, ok := env.Conns["ingestion"]; ok {
-		verifier = apikey.NewCachedRemoteVerifier(conn)
-	} else {
-		return fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
-	}
-	srv := grpcserver.New(grpcserver.Options{Logger: log, Verifier: env.ServiceTokens.Verifier(verifier), PublicMethods: spec.PublicMethods, Creds: serverCreds})
-	svc.Register(srv.Server)
 	lis, err := grpcserver.Listen(*addr)
 	if err != nil {
 		return err
@@ -163,4 +168,27 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	g.Go(func() error { return srv.Serve(gctx, lis) })
 	g.Go(func() error { return svc.Run(gctx) })
 	return g.Wait()
+}
+
+// NewServer builds spec's service on env and a gRPC server (opts plus the
+// spec's verifier and public methods) with the service registered on it.
+// Serve the server and Run the service until the context ends.
+func NewServer(ctx context.Context, spec Spec, env *Env, opts grpcserver.Options) (*grpcserver.Server, Service, error) {
+	svc, err := spec.Build(ctx, env)
+	if err != nil {
+		return nil, nil, err
+	}
+	var verifier auth.Verifier
+	if spec.Verifier != nil {
+		verifier = spec.Verifier(svc, env)
+	} else if conn, ok := env.Conns["ingestion"]; ok {
+		verifier = auth.NewCachedRemoteVerifier(conn)
+	} else {
+		return nil, nil, fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
+	}
+	opts.Verifier = env.ServiceTokens.Verifier(verifier)
+	opts.PublicMethods = append(opts.PublicMethods, spec.PublicMethods...)
+	srv := grpcserver.New(opts)
+	svc.Register(srv.Server)
+	return srv, svc, nil
 }

@@ -28,7 +28,10 @@ type Address struct {
 	// folded, lower case, and ヶ/ケ/が/ガ unified (霞ヶ関/霞が関). The
 	// prefecture is left out because many lists omit it, and the building
 	// because it is spelled in too many ways to compare exactly.
-	Key    string
+	Key string
+	// Postal is the postal code (NNN-NNNN) the address started with, as
+	// Japanese addresses are often written (〒100-0001 東京都…), else "".
+	Postal string
 	Issues []Issue
 }
 
@@ -50,6 +53,7 @@ func NormalizeAddress(s string) Address {
 		return Address{}
 	}
 	var a Address
+	a.Postal, t = leadingPostal(t)
 	for _, p := range prefectures {
 		if strings.HasPrefix(t, p) {
 			a.Prefecture = p
@@ -81,6 +85,37 @@ func NormalizeAddress(s string) Address {
 	a.Key = addressKey(a.Locality)
 	a.Room = lastNumber(a.Building)
 	return a
+}
+
+// leadingPostal splits a postal code written before the address
+// ("〒100-0001 東京都…", "100-0001東京都…") from the rest. Only a code in
+// the postal shape (3 digits, a dash, 4 digits, or 7 digits, optionally
+// after 〒) counts, so a block number at the start is left alone.
+func leadingPostal(t string) (postal, rest string) {
+	s := strings.TrimPrefix(t, "〒")
+	hasMark := len(s) != len(t)
+	s = strings.TrimLeft(s, " ")
+	end := 0
+	for end < len(s) && end < 8 && (isDigit(rune(s[end])) || (end == 3 && s[end] == '-')) {
+		end++
+	}
+	code := s[:end]
+	dashed := len(code) == 8 && code[3] == '-'
+	plain := len(code) == 7 && !strings.Contains(code, "-")
+	if !dashed && !plain {
+		return "", t
+	}
+	if end < len(s) && isDigit(rune(s[end])) {
+		return "", t // a longer number, not a postal code
+	}
+	if !hasMark && plain {
+		return "", t // seven bare digits are too likely something else
+	}
+	p := NormalizePostal(code)
+	if p.Value == "" {
+		return "", t
+	}
+	return p.Value, strings.TrimSpace(s[end:])
 }
 
 var addressKeyReplacer = strings.NewReplacer("ヶ", "ケ", "ヵ", "ケ", "が", "ケ", "ガ", "ケ", "ノ", "の")

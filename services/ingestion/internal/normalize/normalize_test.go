@@ -287,6 +287,30 @@ func TestNormalizeAddress(t *testing.T) {
 	}
 }
 
+// TestAddressLeadingPostal: the postcode-first form keeps its prefecture,
+// and a number that is not in the postal shape stays part of the address.
+func TestAddressLeadingPostal(t *testing.T) {
+	tests := []struct{ in, postal, pref, locality string }{
+		{"〒１００－０００１ 東京都千代田区千代田1-1", "100-0001", "東京都", "千代田区千代田1-1"},
+		{"〒100-0001東京都千代田区千代田1-1", "100-0001", "東京都", "千代田区千代田1-1"},
+		{"100-0001 東京都千代田区千代田1-1", "100-0001", "東京都", "千代田区千代田1-1"},
+		{"〒1000001 東京都千代田区千代田1-1", "100-0001", "東京都", "千代田区千代田1-1"},
+		{"1000001 東京都千代田区千代田1-1", "", "", "1000001"},
+		{"100-00012 東京都", "", "", "100-00012"},
+		{"1-2-3 丸の内", "", "", "1-2-3"},
+	}
+	for _, tt := range tests {
+		got := NormalizeAddress(tt.in)
+		if got.Postal != tt.postal || got.Prefecture != tt.pref || got.Locality != tt.locality {
+			t.Errorf("NormalizeAddress(%q) = postal %q pref %q locality %q, want %q %q %q", tt.in, got.Postal, got.Prefecture, got.Locality, tt.postal, tt.pref, tt.locality)
+		}
+	}
+	r := NormalizeRecord(Record{Address: "〒１００－０００１ 東京都千代田区千代田1-1"}, Options{})
+	if r.Postal.Value != "100-0001" {
+		t.Errorf("record postal = %+v, want the code from the address", r.Postal)
+	}
+}
+
 func TestAddressRoom(t *testing.T) {
 	tests := []struct{ in, room string }{
 		{"千代田区丸の内1-2-3 パークマンション603号室", "603"},

@@ -48,6 +48,9 @@ func NormalizeRecord(r Record, opt Options) Result {
 		Postal:  NormalizePostal(r.PostalCode),
 		Address: NormalizeAddress(r.Address),
 	}
+	if res.Postal.Value == "" && len(res.Postal.Issues) == 0 && res.Address.Postal != "" {
+		res.Postal = Postal{Value: res.Address.Postal} // written before the address only
+	}
 	for _, is := range [][]Issue{res.Kana.Issues, res.Email.Issues, res.Phone.Issues, res.Postal.Issues, res.Address.Issues} {
 		res.Issues = append(res.Issues, is...)
 	}

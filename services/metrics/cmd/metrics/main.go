@@ -3,19 +3,8 @@
 package main
 
 import (
-	"context"
-
 	"github.com/kizuna/kizuna/services/metrics"
 	"github.com/kizuna/kizuna/services/platform/servicecmd"
 )
 
-func main() {
-	servicecmd.Main(servicecmd.Spec{
-		Name:  "metrics",
-		Calls: []string{"ingestion", "segmentation", "campaign"},
-		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			return metrics.New(ctx, metrics.Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"],
-				Ingestion: env.Conns["ingestion"], Campaign: env.Conns["campaign"]})
-		},
-	})
-}
+func main() { servicecmd.Main(metrics.Spec()) }

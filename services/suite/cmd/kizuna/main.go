@@ -1,7 +1,7 @@
 // Command kizuna runs the whole Kizuna suite in one process (`make run`), and
 // offers the offline tools:
 //
-//	kizuna [run] [flags]        start every service (see -help)
+//	kizuna [run] [flags]        start every service, or some (--services=ingestion,gateway; see -help)
 //	kizuna cleanse normalize|dedupe ...   clean and deduplicate a customer CSV
 //	kizuna clv fit|predict ...            fit and apply CLV models to a transaction log
 //	kizuna help                 list the commands
@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
+	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -73,6 +74,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fs.String(service+"-addr", "KIZUNA_"+strings.ToUpper(service)+"_ADDR", "localhost:"+config.DefaultPorts[service], service+" gRPC listen address")
 	}
 	ingAddr, segAddr, metAddr, cmpAddr := grpcAddr("ingestion"), grpcAddr("segmentation"), grpcAddr("metrics"), grpcAddr("campaign")
+	servicesFlag := fs.String("services", "KIZUNA_SERVICES", "all", "services to run in this process: all, or a comma-separated subset of "+strings.Join(suite.Services, ",")+"; the others are reached at their -<name>-target")
+	targets := grpcclient.TargetFlags(fs, "ingestion", "segmentation", "metrics", "campaign")
+	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every process of the deployment (at least 32 bytes), for service tokens; empty: a random one, fine only when this process runs every service")
 	dbURL := fs.String("database-url", "KIZUNA_DATABASE_URL", "", "postgres:// URL (a schema per service); empty: SQLite files in -data-dir")
 	natsURL := fs.String("nats-url", "KIZUNA_NATS_URL", "", "NATS JetStream URL; empty: an embedded server (binds no port)")
 	busPrefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
@@ -87,6 +91,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		fmt.Fprint(stderr, commands)
 		return config.Usage(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	services, err := suite.ParseServices(*servicesFlag)
+	if err != nil {
+		return config.Usage(fmt.Errorf("-services: %w", err))
 	}
 	origins, err := gateway.ParseOrigins(*corsOrigins)
 	if err != nil {
@@ -104,8 +112,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
 		DatabaseURL: *dbURL, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
 		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(), CORSOrigins: origins,
+		Services: services, Targets: map[string]string{}, ServiceSecret: *serviceSecret,
+	}
+	for name, target := range targets {
+		cfg.Targets[name] = *target
 	}
 	return suite.Run(ctx, cfg, func(a suite.Addrs, newKey string) {
+		if a.HTTP == "" {
+			fmt.Fprintf(stdout, "Kizuna is running %s.\n", strings.Join(services, ", "))
+			return
+		}
 		fmt.Fprintf(stdout, "Kizuna is running.\n  REST:     http://%s  (OpenAPI: /openapi.json, health: /healthz /readyz, metrics: /metrics)\n", a.HTTP)
 		fmt.Fprintf(stdout, "  gRPC:     ingestion %s · segmentation %s · metrics %s · campaign %s\n", a.Ingestion, a.Segmentation, a.Metrics, a.Campaign)
 		switch {

@@ -74,6 +74,7 @@ func TestExitStatus(t *testing.T) {
 		{name: "run -help", args: []string{"run", "-help"}, want: 0, out: "-data-dir"},
 		{name: "stray argument", args: []string{"run", "-data-dir", t.TempDir(), "extra"}, want: 2, out: "extra"},
 		{name: "unknown flag", args: []string{"-nope"}, want: 2},
+		{name: "unknown service", args: []string{"-services", "ingestion,billing", "-data-dir", t.TempDir()}, want: 2, out: "billing"},
 		{name: "bad log level", args: []string{"-log-level", "loud"}, want: 2},
 		{name: "bad log format from env", args: []string{"-data-dir", t.TempDir(), "-http-addr", "127.0.0.1:0"}, env: "KIZUNA_LOG_FORMAT=xml", want: 2},
 	}

@@ -1,8 +1,8 @@
-// Package apikey lets the services other than ingestion authenticate API
-// keys against it (ingestion owns workspaces and keys) through the
-// generated WorkspaceService client only, so no service links ingestion's
-// code.
-package apikey
+package auth
+
+// The services other than ingestion authenticate API keys against it
+// (ingestion owns workspaces and keys) through the generated
+// WorkspaceService client only, so no service links ingestion's code.
 
 import (
 	"context"
@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	"github.com/kizuna/kizuna/services/platform/auth"
 )
 
 // Cache lifetimes of NewCachedRemoteVerifier. A revoked key keeps working
@@ -26,10 +25,10 @@ const (
 
 // NewCachedRemoteVerifier is how services other than ingestion
 // authenticate API keys: a RemoteVerifier over conn behind
-// auth.NewCachingVerifier with CacheTTL and CacheNegativeTTL, so most
+// NewCachingVerifier with CacheTTL and CacheNegativeTTL, so most
 // requests cost no call to ingestion.
-func NewCachedRemoteVerifier(conn grpc.ClientConnInterface) auth.Verifier {
-	return auth.NewCachingVerifier(NewRemoteVerifier(conn), CacheTTL, CacheNegativeTTL)
+func NewCachedRemoteVerifier(conn grpc.ClientConnInterface) Verifier {
+	return NewCachingVerifier(NewRemoteVerifier(conn), CacheTTL, CacheNegativeTTL)
 }
 
 // RemoteVerifier verifies keys with ingestion's WorkspaceService. Use
@@ -38,21 +37,21 @@ type RemoteVerifier struct {
 	client ingestionv1.WorkspaceServiceClient
 }
 
-var _ auth.Verifier = (*RemoteVerifier)(nil)
+var _ Verifier = (*RemoteVerifier)(nil)
 
 // NewRemoteVerifier returns a verifier calling ingestion over conn.
 func NewRemoteVerifier(conn grpc.ClientConnInterface) *RemoteVerifier {
 	return &RemoteVerifier{client: ingestionv1.NewWorkspaceServiceClient(conn)}
 }
 
-// VerifyKey returns the key's workspace, or auth.ErrUnauthenticated.
+// VerifyKey returns the key's workspace, or ErrUnauthenticated.
 func (v *RemoteVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
 	resp, err := v.client.VerifyAPIKey(ctx, &ingestionv1.VerifyAPIKeyRequest{ApiKey: key})
 	switch status.Code(err) {
 	case codes.OK:
 		return resp.GetWorkspaceId(), nil
 	case codes.Unauthenticated, codes.InvalidArgument:
-		return "", auth.ErrUnauthenticated
+		return "", ErrUnauthenticated
 	default:
 		return "", fmt.Errorf("verify api key with ingestion: %w", err)
 	}
