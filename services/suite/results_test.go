@@ -8,6 +8,9 @@ import (
 
 	"github.com/kizuna/kizuna/services/campaign"
 	"github.com/kizuna/kizuna/services/campaign/smtptest"
+	"github.com/kizuna/kizuna/services/platform/bus/bustest"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/platform/testenv"
 	"github.com/kizuna/kizuna/services/suite"
 )
 
@@ -18,8 +21,20 @@ import (
 // and /v1/journeys/{id}/results counts exactly that; then an initiative is
 // planned from the measured baseline and checked from those results.
 func TestExperimentResults(t *testing.T) {
+	t.Run("embedded", func(t *testing.T) {
+		experimentResults(t, suite.Config{DataDir: t.TempDir()})
+	})
+	t.Run("postgres+nats", func(t *testing.T) {
+		pg, nats := testenv.URL(t, sqldbtest.PostgresURLVar), testenv.URL(t, bustest.NATSURLVar)
+		id := randomID(t)
+		cfg := suite.Config{DataDir: t.TempDir(), DatabaseURL: pg, SchemaPrefix: "e2ex_" + id + "_", NATSURL: nats, BusPrefix: "e2ex" + id}
+		t.Cleanup(func() { dropExternal(t, cfg) })
+		experimentResults(t, cfg)
+	})
+}
+
+func experimentResults(t *testing.T, cfg suite.Config) {
 	smtp := smtptest.Start(t)
-	cfg := suite.Config{DataDir: t.TempDir()}
 	cfg.Campaign = func(o *campaign.Options) { o.PollInterval = 100 * time.Millisecond }
 	a := startSuite(t, cfg)
 	c := &client{t: t, base: "http://" + a.HTTP}
