@@ -381,6 +381,10 @@ func TestLaunchDeliversOnce(t *testing.T) {
 		if done.GetLaunchTime() == nil || done.GetCreateTime() == nil {
 			t.Errorf("times = launch %v create %v", done.GetLaunchTime(), done.GetCreateTime())
 		}
+		// The broadcast journey is named, for the metrics service's results.
+		if j := done.GetJourneyId(); len(j) < 5 || j[:4] != "jny_" || c.GetJourneyId() != "" {
+			t.Errorf("journey id %q after launch, %q before", j, c.GetJourneyId())
+		}
 		wantCounts := &campaignv1.DeliveryCounts{Total: 9, Sent: 7, Failed: 2}
 		if got := done.GetDeliveryCounts(); got.GetTotal() != wantCounts.Total || got.GetSent() != wantCounts.Sent || got.GetFailed() != wantCounts.Failed || got.GetPending() != 0 {
 			t.Errorf("counts = %v, want %v", got, wantCounts)

@@ -302,6 +302,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		}),
 		"metrics": grpctest.Start(t, func(s *grpc.Server) {
 			metricsv1.RegisterMetricsServiceServer(s, &fakeMetrics{rec: rec})
+			metricsv1.RegisterInitiativeServiceServer(s, &fakeInitiatives{rec: rec})
 		}),
 		"campaign": grpctest.Start(t, func(s *grpc.Server) {
 			campaignv1.RegisterCampaignServiceServer(s, &fakeCampaigns{rec: rec})
@@ -504,4 +505,29 @@ func (f *fakeMetrics) GetJourneyResults(ctx context.Context, req *metricsv1.GetJ
 func (f *fakeMetrics) GetCampaignResults(ctx context.Context, req *metricsv1.GetCampaignResultsRequest) (*metricsv1.GetCampaignResultsResponse, error) {
 	f.rec.record(ctx, "GetCampaignResults", req)
 	return &metricsv1.GetCampaignResultsResponse{Results: fakeResults}, nil
+}
+
+type fakeInitiatives struct {
+	metricsv1.UnimplementedInitiativeServiceServer
+	rec *recorder
+}
+
+func (f *fakeInitiatives) CreateInitiative(ctx context.Context, req *metricsv1.InitiativeServiceCreateInitiativeRequest) (*metricsv1.InitiativeServiceCreateInitiativeResponse, error) {
+	f.rec.record(ctx, "CreateInitiative", req)
+	return &metricsv1.InitiativeServiceCreateInitiativeResponse{Initiative: &metricsv1.PdcaInitiative{InitiativeId: "ini_1", State: metricsv1.InitiativeState_PLAN}}, nil
+}
+
+func (f *fakeInitiatives) AdvanceInitiative(ctx context.Context, req *metricsv1.AdvanceInitiativeRequest) (*metricsv1.AdvanceInitiativeResponse, error) {
+	f.rec.record(ctx, "AdvanceInitiative", req)
+	return &metricsv1.AdvanceInitiativeResponse{}, nil
+}
+
+func (f *fakeInitiatives) ListInitiatives(ctx context.Context, req *metricsv1.InitiativeServiceListInitiativesRequest) (*metricsv1.InitiativeServiceListInitiativesResponse, error) {
+	f.rec.record(ctx, "ListInitiatives", req)
+	return &metricsv1.InitiativeServiceListInitiativesResponse{}, nil
+}
+
+func (f *fakeInitiatives) GetInitiativeSummary(ctx context.Context, req *metricsv1.GetInitiativeSummaryRequest) (*metricsv1.GetInitiativeSummaryResponse, error) {
+	f.rec.record(ctx, "GetInitiativeSummary", req)
+	return &metricsv1.GetInitiativeSummaryResponse{Markdown: "# x"}, nil
 }

@@ -86,6 +86,18 @@ func TestRoutesReachEveryService(t *testing.T) {
 			&metricsv1.GetJourneyResultsRequest{JourneyId: "jny_1", Alpha: 0.1, Breakdown: &metricsv1.Breakdown{Rfm: true}}, nil},
 		{"campaign results", http.MethodGet, "/v1/campaigns/cmp_9/results", "", true, "GetCampaignResults",
 			&metricsv1.GetCampaignResultsRequest{CampaignId: "cmp_9"}, nil},
+		{"create initiative (body is the resource)", http.MethodPost, "/v1/initiatives",
+			`{"title":"Coupon","hypothesis":"h","kpi":"repeat_purchase_rate","segmentId":"seg_1","expectedEffect":{"absolute":0.03}}`, true, "CreateInitiative",
+			&metricsv1.InitiativeServiceCreateInitiativeRequest{Initiative: &metricsv1.PdcaInitiative{Title: "Coupon", Hypothesis: "h",
+				Kpi: "repeat_purchase_rate", SegmentId: "seg_1", ExpectedEffect: &metricsv1.ExpectedEffect{Absolute: 0.03}}}, nil},
+		{"advance initiative", http.MethodPost, "/v1/initiatives/ini_1:advance",
+			`{"review":{"keep":["k"],"problem":["p"],"try":["t"]},"decision":"ADOPT"}`, true, "AdvanceInitiative",
+			&metricsv1.AdvanceInitiativeRequest{InitiativeId: "ini_1", Review: &metricsv1.Review{Keep: []string{"k"}, Problem: []string{"p"}, Try: []string{"t"}},
+				Decision: metricsv1.Decision_ADOPT}, nil},
+		{"list initiatives by state and kpi", http.MethodGet, "/v1/initiatives?state=CHECK&kpi=repeat_purchase_rate", "", true, "ListInitiatives",
+			&metricsv1.InitiativeServiceListInitiativesRequest{State: metricsv1.InitiativeState_CHECK, Kpi: "repeat_purchase_rate"}, nil},
+		{"initiative summary", http.MethodGet, "/v1/initiatives/ini_1/summary?format=markdown", "", true, "GetInitiativeSummary",
+			&metricsv1.GetInitiativeSummaryRequest{InitiativeId: "ini_1", Format: "markdown"}, nil},
 		{"campaigns", http.MethodGet, "/v1/campaigns/cmp_9", "", true, "GetCampaign",
 			&campaignv1.GetCampaignRequest{CampaignId: "cmp_9"}, nil},
 		{"channels", http.MethodGet, "/v1/channels?pageSize=10", "", true, "ListChannels",
@@ -215,6 +227,7 @@ func TestOpenAPI(t *testing.T) {
 		"/v1/journeys", "/v1/journeys/{journeyId}", "/v1/customers/{customerId}/journeys",
 		"/v1/customers/{customerId}/consents", "/v1/unsubscribe",
 		"/v1/journeys/{journeyId}/results", "/v1/campaigns/{campaignId}/results",
+		"/v1/initiatives", "/v1/initiatives/{initiativeId}", "/v1/initiatives/{initiativeId}:advance", "/v1/initiatives/{initiativeId}/summary",
 	} {
 		if _, ok := doc.Paths[p]; !ok {
 			t.Errorf("paths lack %s", p)

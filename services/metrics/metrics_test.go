@@ -119,6 +119,8 @@ type env struct {
 	client   metricsv1.MetricsServiceClient
 	segments *fakeSegments
 	campaign *fakeCampaign
+	// addr is the service's gRPC address.
+	addr string
 }
 
 // busBackend connects a Bus for a test; each gets fresh streams.
@@ -156,7 +158,7 @@ func start(t testing.TB, db *sqldb.DB, b *bus.Bus, segs *fakeSegments) *env {
 		}
 	})
 	addr := grpctest.Start(t, svc.Register, grpctest.WithVerifier(keys))
-	return &env{bus: b, client: metricsv1.NewMetricsServiceClient(grpctest.Dial(t, addr)), segments: segs, campaign: camp}
+	return &env{bus: b, client: metricsv1.NewMetricsServiceClient(grpctest.Dial(t, addr)), segments: segs, campaign: camp, addr: addr}
 }
 
 // publish sends m with a workspace-qualified message id: JetStream

@@ -263,7 +263,7 @@ func testResults(t *testing.T, db *sqldb.DB, b *bus.Bus, e *env) {
 	g := br.GetResults().GetGroups()
 	var total int64
 	for _, v := range g[0].GetVariants() {
-		total += v.GetExposed()
+		total += int64(v.GetExposed())
 	}
 	if len(g) != 1 || g[0].GetGroup() != "even" || total != int64(len(even)) || len(br.GetResults().GetNotes()) == 0 {
 		t.Errorf("breakdown by even: %d groups, %d exposed, notes %q", len(g), total, br.GetResults().GetNotes())
@@ -319,7 +319,7 @@ func matches(r *metricsv1.Results, want map[string]*simArm) bool {
 	}
 	for _, v := range r.GetVariants() {
 		w := want[v.GetName()]
-		if w == nil || v.GetExposed() != w.exposed || v.GetConverted() != w.converted || math.Abs(v.GetRevenue()-w.revenue.SumY) > 1e-6 {
+		if w == nil || int64(v.GetExposed()) != w.exposed || int64(v.GetConverted()) != w.converted || math.Abs(v.GetRevenue()-w.revenue.SumY) > 1e-6 {
 			return false
 		}
 	}

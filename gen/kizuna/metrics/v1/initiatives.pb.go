@@ -199,8 +199,10 @@ func (x *ExpectedEffect) GetRelative() float64 {
 // 0.8 (two-sided, Evan Miller's formula), how long collecting them takes
 // at the current entry rate, and the revenue the effect would add.
 type InitiativePlan struct {
-	state            protoimpl.MessageState `protogen:"open.v1"`
-	SampleSizePerArm int64                  `protobuf:"varint,1,opt,name=sample_size_per_arm,json=sampleSizePerArm,proto3" json:"sample_size_per_arm,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A JSON number: plans needing more than 2,147,483,647 per arm are
+	// refused as undetectable.
+	SampleSizePerArm int32 `protobuf:"varint,1,opt,name=sample_size_per_arm,json=sampleSizePerArm,proto3" json:"sample_size_per_arm,omitempty"`
 	// 2 × sample_size_per_arm ÷ entry_rate_per_day; absent when nobody
 	// entered in the baseline window.
 	ExpectedDurationDays *float64 `protobuf:"fixed64,2,opt,name=expected_duration_days,json=expectedDurationDays,proto3,oneof" json:"expected_duration_days,omitempty"`
@@ -251,7 +253,7 @@ func (*InitiativePlan) Descriptor() ([]byte, []int) {
 	return file_kizuna_metrics_v1_initiatives_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *InitiativePlan) GetSampleSizePerArm() int64 {
+func (x *InitiativePlan) GetSampleSizePerArm() int32 {
 	if x != nil {
 		return x.SampleSizePerArm
 	}
@@ -338,7 +340,7 @@ type InitiativeCheck struct {
 	Note      string                 `protobuf:"bytes,12,opt,name=note,proto3" json:"note,omitempty"`
 	CheckTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=check_time,json=checkTime,proto3" json:"check_time,omitempty"`
 	// The same arm's exposed customers and conversion rates, for the chart.
-	Exposed       int64   `protobuf:"varint,14,opt,name=exposed,proto3" json:"exposed,omitempty"`
+	Exposed       int32   `protobuf:"varint,14,opt,name=exposed,proto3" json:"exposed,omitempty"`
 	ControlRate   float64 `protobuf:"fixed64,15,opt,name=control_rate,json=controlRate,proto3" json:"control_rate,omitempty"`
 	VariantRate   float64 `protobuf:"fixed64,16,opt,name=variant_rate,json=variantRate,proto3" json:"variant_rate,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -466,7 +468,7 @@ func (x *InitiativeCheck) GetCheckTime() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *InitiativeCheck) GetExposed() int64 {
+func (x *InitiativeCheck) GetExposed() int32 {
 	if x != nil {
 		return x.Exposed
 	}
@@ -1448,7 +1450,7 @@ const file_kizuna_metrics_v1_initiatives_proto_rawDesc = "" +
 	"\babsolute\x18\x01 \x01(\x01R\babsolute\x12\x1a\n" +
 	"\brelative\x18\x02 \x01(\x01R\brelative\"\xcc\x03\n" +
 	"\x0eInitiativePlan\x12-\n" +
-	"\x13sample_size_per_arm\x18\x01 \x01(\x03R\x10sampleSizePerArm\x129\n" +
+	"\x13sample_size_per_arm\x18\x01 \x01(\x05R\x10sampleSizePerArm\x129\n" +
 	"\x16expected_duration_days\x18\x02 \x01(\x01H\x00R\x14expectedDurationDays\x88\x01\x01\x12@\n" +
 	"\x1cexpected_incremental_revenue\x18\x03 \x01(\x01R\x1aexpectedIncrementalRevenue\x12\x14\n" +
 	"\x05alpha\x18\x04 \x01(\x01R\x05alpha\x12\x14\n" +
@@ -1477,7 +1479,7 @@ const file_kizuna_metrics_v1_initiatives_proto_rawDesc = "" +
 	"\x04note\x18\f \x01(\tR\x04note\x129\n" +
 	"\n" +
 	"check_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcheckTime\x12\x18\n" +
-	"\aexposed\x18\x0e \x01(\x03R\aexposed\x12!\n" +
+	"\aexposed\x18\x0e \x01(\x05R\aexposed\x12!\n" +
 	"\fcontrol_rate\x18\x0f \x01(\x01R\vcontrolRate\x12!\n" +
 	"\fvariant_rate\x18\x10 \x01(\x01R\vvariantRate\"H\n" +
 	"\x06Review\x12\x12\n" +

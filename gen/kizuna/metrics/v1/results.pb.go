@@ -489,10 +489,11 @@ func (x *GroupResults) GetVariants() []*VariantResult {
 type VariantResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// Customers exposed (for the holdout: who would have been sent).
-	Exposed int64 `protobuf:"varint,2,opt,name=exposed,proto3" json:"exposed,omitempty"`
+	// Customers exposed (for the holdout: who would have been sent). Counts
+	// are int32 (at most 5,000,000 per read-out) so REST shows numbers.
+	Exposed int32 `protobuf:"varint,2,opt,name=exposed,proto3" json:"exposed,omitempty"`
 	// Exposed customers with the goal event within the attribution window.
-	Converted      int64   `protobuf:"varint,3,opt,name=converted,proto3" json:"converted,omitempty"`
+	Converted      int32   `protobuf:"varint,3,opt,name=converted,proto3" json:"converted,omitempty"`
 	ConversionRate float64 `protobuf:"fixed64,4,opt,name=conversion_rate,json=conversionRate,proto3" json:"conversion_rate,omitempty"`
 	// Order revenue within the attribution window after exposure.
 	Revenue           float64 `protobuf:"fixed64,5,opt,name=revenue,proto3" json:"revenue,omitempty"`
@@ -548,14 +549,14 @@ func (x *VariantResult) GetName() string {
 	return ""
 }
 
-func (x *VariantResult) GetExposed() int64 {
+func (x *VariantResult) GetExposed() int32 {
 	if x != nil {
 		return x.Exposed
 	}
 	return 0
 }
 
-func (x *VariantResult) GetConverted() int64 {
+func (x *VariantResult) GetConverted() int32 {
 	if x != nil {
 		return x.Converted
 	}
@@ -961,8 +962,8 @@ const file_kizuna_metrics_v1_results_proto_rawDesc = "" +
 	"\bvariants\x18\x02 \x03(\v2 .kizuna.metrics.v1.VariantResultR\bvariants\"\xe4\x03\n" +
 	"\rVariantResult\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\aexposed\x18\x02 \x01(\x03R\aexposed\x12\x1c\n" +
-	"\tconverted\x18\x03 \x01(\x03R\tconverted\x12'\n" +
+	"\aexposed\x18\x02 \x01(\x05R\aexposed\x12\x1c\n" +
+	"\tconverted\x18\x03 \x01(\x05R\tconverted\x12'\n" +
 	"\x0fconversion_rate\x18\x04 \x01(\x01R\x0econversionRate\x12\x18\n" +
 	"\arevenue\x18\x05 \x01(\x01R\arevenue\x12.\n" +
 	"\x13revenue_per_exposed\x18\x06 \x01(\x01R\x11revenuePerExposed\x12+\n" +

@@ -251,7 +251,8 @@ func variantResults(arms []results.Counts, alpha float64) []*metricsv1.VariantRe
 		total += a.Exposed
 	}
 	for i, a := range arms {
-		r := &metricsv1.VariantResult{Name: a.Name, Exposed: a.Exposed, Converted: a.Converted, Revenue: a.Revenue.SumY}
+		// Exposed fits int32: a read-out has at most results.MaxExposures.
+		r := &metricsv1.VariantResult{Name: a.Name, Exposed: int32(a.Exposed), Converted: int32(a.Converted), Revenue: a.Revenue.SumY}
 		if a.Exposed > 0 {
 			r.ConversionRate = a.Proportion().Rate()
 			r.RevenuePerExposed = a.Revenue.SumY / float64(a.Exposed)

@@ -110,9 +110,12 @@ func ComputePlan(b Baseline, e *metricsv1.ExpectedEffect) (*metricsv1.Initiative
 	if err != nil {
 		return nil, validation.Invalid("initiative.expected_effect", "%v", err)
 	}
+	if n > math.MaxInt32 {
+		return nil, validation.Invalid("initiative.expected_effect", "the effect is too small to detect: it needs %d customers per arm", n)
+	}
 	days := BaselineWindow.Hours() / 24
 	p := &metricsv1.InitiativePlan{
-		SampleSizePerArm: n, Alpha: Alpha, Power: Power, BaselineWindowDays: int32(days),
+		SampleSizePerArm: int32(n), Alpha: Alpha, Power: Power, BaselineWindowDays: int32(days),
 		EntryRatePerDay: float64(b.Purchasers) / days, ExpectedAbsoluteEffect: abs,
 	}
 	if b.Orders > 0 {

@@ -22,7 +22,7 @@ func TestComputePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	n, _ := experiment.SampleSizeProportions(0.2, 0.03, experiment.Absolute, 0.05, 0.8)
-	if p.GetSampleSizePerArm() != n || n != 2836 {
+	if int64(p.GetSampleSizePerArm()) != n || n != 2836 {
 		t.Errorf("per arm %d, sample-size function %d (2,835.2 by hand from Evan Miller's formula, rounded up)", p.GetSampleSizePerArm(), n)
 	}
 	if rate := 900.0 / 90; p.GetEntryRatePerDay() != rate || math.Abs(p.GetExpectedDurationDays()-2*float64(n)/rate) > 1e-9 {
@@ -35,7 +35,7 @@ func TestComputePlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if nr, _ := experiment.SampleSizeProportions(0.2, 0.15, experiment.Relative, 0.05, 0.8); rel.GetSampleSizePerArm() != nr ||
+	if nr, _ := experiment.SampleSizeProportions(0.2, 0.15, experiment.Relative, 0.05, 0.8); int64(rel.GetSampleSizePerArm()) != nr ||
 		math.Abs(rel.GetExpectedAbsoluteEffect()-0.03) > 1e-12 {
 		t.Errorf("relative plan %v, want %d per arm and +0.03", rel, nr)
 	}

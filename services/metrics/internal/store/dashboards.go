@@ -60,26 +60,8 @@ func (s *Store) ScanOrders(ctx context.Context, ws string, fn func(customerID st
 // ScanCustomersUpTo calls fn for each customer whose row was last written
 // with afterSeq < seq <= upToSeq, with its first-seen time.
 func (s *Store) ScanCustomersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, firstSeen time.Time)) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, first_seen FROM customers WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`,
-		ws, afterSeq, upToSeq)
-	if err != nil {
-		return fmt.Errorf("scan customers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			id string
-			at int64
-		)
-		if err := rows.Scan(&id, &at); err != nil {
-			return fmt.Errorf("scan customers: %w", err)
-		}
-		fn(id, time.UnixMicro(at).UTC())
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan customers: %w", err)
-	}
-	return nil
+	return s.scanIDTimes(ctx, "scan customers", `SELECT customer_id, first_seen FROM customers WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`,
+		[]any{ws, afterSeq, upToSeq}, fn)
 }
 
 // ScanSurveyAnswers calls fn for each answer in [from, to), newest first;

@@ -23,7 +23,7 @@ func (s *Store) CreatePdcaInitiative(ctx context.Context, ws string, in *metrics
 	if err != nil {
 		return fmt.Errorf("encode initiative: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO initiatives (workspace_id, initiative_id, state, kpi, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err = s.db.ExecContext(ctx, `INSERT INTO pdca_initiatives (workspace_id, initiative_id, state, kpi, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`,
 		ws, id, in.GetState().String(), in.GetKpi(), string(body), in.GetCreateTime().AsTime().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("create initiative: %w", err)
@@ -35,7 +35,7 @@ func (s *Store) CreatePdcaInitiative(ctx context.Context, ws string, in *metrics
 // workspace has none of that id.
 func (s *Store) GetPdcaInitiative(ctx context.Context, ws, id string) (*metricsv1.PdcaInitiative, error) {
 	var body string
-	err := s.db.QueryRowContext(ctx, `SELECT body FROM initiatives WHERE workspace_id = $1 AND initiative_id = $2`, ws, id).Scan(&body)
+	err := s.db.QueryRowContext(ctx, `SELECT body FROM pdca_initiatives WHERE workspace_id = $1 AND initiative_id = $2`, ws, id).Scan(&body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, initiative.ErrNotFound
 	}
@@ -61,7 +61,7 @@ func (s *Store) UpdatePdcaInitiative(ctx context.Context, ws string, in *metrics
 	if err != nil {
 		return fmt.Errorf("encode initiative: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE initiatives SET state = $4, body = $5 WHERE workspace_id = $1 AND initiative_id = $2 AND state = $3`,
+	res, err := s.db.ExecContext(ctx, `UPDATE pdca_initiatives SET state = $4, body = $5 WHERE workspace_id = $1 AND initiative_id = $2 AND state = $3`,
 		ws, in.GetInitiativeId(), from.String(), in.GetState().String(), string(body))
 	if err != nil {
 		return fmt.Errorf("update initiative: %w", err)
@@ -77,7 +77,7 @@ func (s *Store) UpdatePdcaInitiative(ctx context.Context, ws string, in *metrics
 // ListPdcaInitiatives returns up to limit initiatives, newest first, after
 // skipping offset, filtered by state and kpi when they are set.
 func (s *Store) ListPdcaInitiatives(ctx context.Context, ws, state, kpi string, limit, offset int) ([]*metricsv1.PdcaInitiative, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT body FROM initiatives
+	rows, err := s.db.QueryContext(ctx, `SELECT body FROM pdca_initiatives
 WHERE workspace_id = $1 AND ($2 = '' OR state = $2) AND ($3 = '' OR kpi = $3)
 ORDER BY create_time DESC, initiative_id DESC LIMIT $4 OFFSET $5`, ws, state, kpi, limit, offset)
 	if err != nil {

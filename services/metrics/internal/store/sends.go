@@ -171,10 +171,16 @@ WHERE workspace_id = $1 AND order_time >= $2 AND order_time < $3`, ws, from.Unix
 
 // ScanEventTimes calls fn for every event named name in [from, to).
 func (s *Store) ScanEventTimes(ctx context.Context, ws, name string, from, to time.Time, fn func(customerID string, at time.Time)) error {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, event_time FROM events
-WHERE workspace_id = $1 AND name = $2 AND event_time >= $3 AND event_time < $4`, ws, name, from.UnixMicro(), to.UnixMicro())
+	return s.scanIDTimes(ctx, "scan events", `SELECT customer_id, event_time FROM events
+WHERE workspace_id = $1 AND name = $2 AND event_time >= $3 AND event_time < $4`, []any{ws, name, from.UnixMicro(), to.UnixMicro()}, fn)
+}
+
+// scanIDTimes runs query, whose rows are a customer id and a Unix
+// microsecond time, and calls fn for each row; what names it in errors.
+func (s *Store) scanIDTimes(ctx context.Context, what, query string, args []any, fn func(customerID string, at time.Time)) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("scan events: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
@@ -183,12 +189,12 @@ WHERE workspace_id = $1 AND name = $2 AND event_time >= $3 AND event_time < $4`,
 			at int64
 		)
 		if err := rows.Scan(&id, &at); err != nil {
-			return fmt.Errorf("scan events: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		fn(id, time.UnixMicro(at).UTC())
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan events: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }

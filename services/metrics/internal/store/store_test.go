@@ -147,6 +147,7 @@ func TestStore(t *testing.T) {
 			t.Run("unmerge of many events", func(t *testing.T) { testUnmergeManyEvents(t, open(t)) })
 			t.Run("orders stored before event ids", func(t *testing.T) { testLegacyOrders(t, open(t)) })
 			t.Run("migrate twice", func(t *testing.T) { testMigrateTwice(t, open(t)) })
+			t.Run("exposures", func(t *testing.T) { testExposures(t, open(t)) })
 		})
 	}
 }
