@@ -175,9 +175,18 @@ func experimentResults(t *testing.T, cfg suite.Config) {
 	if adv.Initiative.State != "CHECK" || adv.Initiative.Check.Variant != "B" || adv.Initiative.Check.AbsoluteEffect != 1 {
 		t.Errorf("checked: %+v", adv.Initiative)
 	}
-	var sum struct{ Markdown string }
-	c.call("GET", "/v1/initiatives/"+id+"/summary?format=markdown", "", nil, &sum)
-	if !strings.Contains(sum.Markdown, "# Coupon in the welcome mail") || !strings.Contains(sum.Markdown, "B vs holdout") {
-		t.Errorf("summary:\n%s", sum.Markdown)
+	// format=markdown is the page itself, ready to paste; format=json
+	// holds the same page in its markdown field next to the chart data.
+	code, md := c.do("GET", "/v1/initiatives/"+id+"/summary?format=markdown", "", map[string]string{"Authorization": "Bearer " + devKey})
+	if code != 200 || !strings.Contains(string(md), "# Coupon in the welcome mail") || !strings.Contains(string(md), "B vs holdout") {
+		t.Errorf("markdown summary: status %d:\n%s", code, md)
+	}
+	var sum struct {
+		Markdown string
+		Chart    []struct{ Label string }
+	}
+	c.call("GET", "/v1/initiatives/"+id+"/summary?format=json", "", nil, &sum)
+	if len(sum.Chart) == 0 {
+		t.Errorf("json summary without chart data: %+v", sum)
 	}
 }
