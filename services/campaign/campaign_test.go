@@ -513,6 +513,53 @@ func (o *outcomes) waitFor(t testing.TB, n int) map[string]string {
 // TestRetries checks the webhook answer handling of a campaign's sends:
 // 5xx then 2xx is sent on a later attempt, 4xx fails at once, endless 5xx
 // fails after 5 attempts.
+// TestCampaignHoldout: a broadcast with a holdout sends to the rest of the
+// segment only; the held-out members' deliveries say why, and the holdout
+// and goal are kept on the campaign for its results.
+func TestCampaignHoldout(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, db *sqldb.DB, b *bus.Bus) {
+		var members []string
+		traits := map[string]map[string]any{}
+		for i := range 40 {
+			id := fmt.Sprintf("cus_%02d", i)
+			members = append(members, id)
+			traits[id] = map[string]any{}
+		}
+		e := newEnv(t, db, b,
+			&fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": members}}},
+			&fakeCustomers{traits: map[string]map[string]map[string]any{wsA: traits}},
+			always(http.StatusOK))
+		in := newCampaign(e, "seg_1", "Hi {{ customer.customer_id }}")
+		in.Holdout = &campaignv1.Holdout{Percent: 50}
+		in.Goal = &campaignv1.Goal{Event: &campaignv1.EventMatch{Event: "Signed Up"}}
+		c := create(t, e, keyA, in)
+		if c.GetHoldout().GetPercent() != 50 || c.GetGoal().GetEvent().GetEvent() != "Signed Up" {
+			t.Fatalf("created campaign holdout %v goal %v", c.GetHoldout(), c.GetGoal())
+		}
+		if _, err := e.client.LaunchCampaign(as(keyA), &campaignv1.LaunchCampaignRequest{CampaignId: c.GetCampaignId()}); err != nil {
+			t.Fatal(err)
+		}
+		done := waitCompleted(t, e, keyA, c.GetCampaignId())
+		if done.GetHoldout().GetPercent() != 50 {
+			t.Errorf("holdout after launch = %v", done.GetHoldout())
+		}
+		calls := e.sink.calls()
+		held := 0
+		for id, d := range deliveriesByCustomer(t, e, keyA, c.GetCampaignId()) {
+			if strings.Contains(d.GetLastError(), "HOLDOUT") {
+				held++
+				if len(calls[id]) != 0 {
+					t.Errorf("%s is held out but got %d POSTs", id, len(calls[id]))
+				}
+			}
+		}
+		// 50 % of 40: every split but all-or-nothing (odds 2^-39) passes.
+		if sent := len(calls); held == 0 || sent == 0 || held+sent != len(members) {
+			t.Errorf("held out %d, sent to %d, of %d members", held, sent, len(members))
+		}
+	})
+}
+
 func TestRetries(t *testing.T) {
 	answers := map[string]func(n int) int{
 		"cus_flaky":    func(n int) int { return map[bool]int{true: 500, false: 200}[n <= 2] },
@@ -621,6 +668,10 @@ func TestValidation(t *testing.T) {
 			fields: []string{"campaign.message_template"}},
 		{name: "template too large", campaign: with(func(c *campaignv1.Campaign) { c.MessageTemplate = "a" + long(64<<10) }),
 			fields: []string{"campaign.message_template"}},
+		{name: "holdout over 90 percent", campaign: with(func(c *campaignv1.Campaign) { c.Holdout = &campaignv1.Holdout{Percent: 150} }),
+			fields: []string{"campaign.holdout.percent"}},
+		{name: "goal without event", campaign: with(func(c *campaignv1.Campaign) { c.Goal = &campaignv1.Goal{} }),
+			fields: []string{"campaign.goal.event"}},
 		{name: "segment id too long", campaign: with(func(c *campaignv1.Campaign) { c.SegmentId = "s" + long(200) }),
 			fields: []string{"campaign.segment_id"}},
 	}

@@ -287,7 +287,12 @@ type Campaign struct {
 	LaunchTime      *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=launch_time,json=launchTime,proto3" json:"launch_time,omitempty"`
 	// Output only: the broadcast journey the campaign was launched as (empty
 	// before launch); its sends, exposures and results are the campaign's.
-	JourneyId     string `protobuf:"bytes,10,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	JourneyId string `protobuf:"bytes,10,opt,name=journey_id,json=journeyId,proto3" json:"journey_id,omitempty"`
+	// A share of the segment held out and measured, as on a journey
+	// (GET /v1/campaigns/{campaign_id}/results compares the sent with it).
+	Holdout *Holdout `protobuf:"bytes,11,opt,name=holdout,proto3" json:"holdout,omitempty"`
+	// What counts as a conversion; Order Completed within 7 days when unset.
+	Goal          *Goal `protobuf:"bytes,12,opt,name=goal,proto3" json:"goal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -399,6 +404,20 @@ func (x *Campaign) GetJourneyId() string {
 		return x.JourneyId
 	}
 	return ""
+}
+
+func (x *Campaign) GetHoldout() *Holdout {
+	if x != nil {
+		return x.Holdout
+	}
+	return nil
+}
+
+func (x *Campaign) GetGoal() *Goal {
+	if x != nil {
+		return x.Goal
+	}
+	return nil
 }
 
 type isCampaign_Channel interface {
@@ -1026,7 +1045,7 @@ var File_kizuna_campaign_v1_campaigns_proto protoreflect.FileDescriptor
 
 const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\n" +
-	"\"kizuna/campaign/v1/campaigns.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"w\n" +
+	"\"kizuna/campaign/v1/campaigns.proto\x12\x12kizuna.campaign.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a!kizuna/campaign/v1/journeys.proto\"w\n" +
 	"\x0eWebhookChannel\x12\x10\n" +
 	"\x03url\x18\x01 \x01(\tR\x03url\x12%\n" +
 	"\x0esigning_secret\x18\x02 \x01(\tR\rsigningSecret\x12,\n" +
@@ -1035,7 +1054,7 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"\x05total\x18\x01 \x01(\x03R\x05total\x12\x18\n" +
 	"\apending\x18\x02 \x01(\x03R\apending\x12\x12\n" +
 	"\x04sent\x18\x03 \x01(\x03R\x04sent\x12\x16\n" +
-	"\x06failed\x18\x04 \x01(\x03R\x06failed\"\x82\x04\n" +
+	"\x06failed\x18\x04 \x01(\x03R\x06failed\"\xe7\x04\n" +
 	"\bCampaign\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12!\n" +
@@ -1052,7 +1071,9 @@ const file_kizuna_campaign_v1_campaigns_proto_rawDesc = "" +
 	"launchTime\x12\x1d\n" +
 	"\n" +
 	"journey_id\x18\n" +
-	" \x01(\tR\tjourneyIdB\t\n" +
+	" \x01(\tR\tjourneyId\x125\n" +
+	"\aholdout\x18\v \x01(\v2\x1b.kizuna.campaign.v1.HoldoutR\aholdout\x12,\n" +
+	"\x04goal\x18\f \x01(\v2\x18.kizuna.campaign.v1.GoalR\x04goalB\t\n" +
 	"\achannel\"Q\n" +
 	"\x15CreateCampaignRequest\x128\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x1c.kizuna.campaign.v1.CampaignR\bcampaign\"R\n" +
@@ -1150,6 +1171,8 @@ var file_kizuna_campaign_v1_campaigns_proto_goTypes = []any{
 	(*ListDeliveriesRequest)(nil),  // 14: kizuna.campaign.v1.ListDeliveriesRequest
 	(*ListDeliveriesResponse)(nil), // 15: kizuna.campaign.v1.ListDeliveriesResponse
 	(*timestamppb.Timestamp)(nil),  // 16: google.protobuf.Timestamp
+	(*Holdout)(nil),                // 17: kizuna.campaign.v1.Holdout
+	(*Goal)(nil),                   // 18: kizuna.campaign.v1.Goal
 }
 var file_kizuna_campaign_v1_campaigns_proto_depIdxs = []int32{
 	2,  // 0: kizuna.campaign.v1.Campaign.webhook:type_name -> kizuna.campaign.v1.WebhookChannel
@@ -1157,29 +1180,31 @@ var file_kizuna_campaign_v1_campaigns_proto_depIdxs = []int32{
 	3,  // 2: kizuna.campaign.v1.Campaign.delivery_counts:type_name -> kizuna.campaign.v1.DeliveryCounts
 	16, // 3: kizuna.campaign.v1.Campaign.create_time:type_name -> google.protobuf.Timestamp
 	16, // 4: kizuna.campaign.v1.Campaign.launch_time:type_name -> google.protobuf.Timestamp
-	4,  // 5: kizuna.campaign.v1.CreateCampaignRequest.campaign:type_name -> kizuna.campaign.v1.Campaign
-	4,  // 6: kizuna.campaign.v1.CreateCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
-	4,  // 7: kizuna.campaign.v1.GetCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
-	4,  // 8: kizuna.campaign.v1.ListCampaignsResponse.campaigns:type_name -> kizuna.campaign.v1.Campaign
-	4,  // 9: kizuna.campaign.v1.LaunchCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
-	1,  // 10: kizuna.campaign.v1.Delivery.status:type_name -> kizuna.campaign.v1.DeliveryStatus
-	16, // 11: kizuna.campaign.v1.Delivery.send_time:type_name -> google.protobuf.Timestamp
-	13, // 12: kizuna.campaign.v1.ListDeliveriesResponse.deliveries:type_name -> kizuna.campaign.v1.Delivery
-	5,  // 13: kizuna.campaign.v1.CampaignService.CreateCampaign:input_type -> kizuna.campaign.v1.CreateCampaignRequest
-	7,  // 14: kizuna.campaign.v1.CampaignService.GetCampaign:input_type -> kizuna.campaign.v1.GetCampaignRequest
-	9,  // 15: kizuna.campaign.v1.CampaignService.ListCampaigns:input_type -> kizuna.campaign.v1.ListCampaignsRequest
-	11, // 16: kizuna.campaign.v1.CampaignService.LaunchCampaign:input_type -> kizuna.campaign.v1.LaunchCampaignRequest
-	14, // 17: kizuna.campaign.v1.CampaignService.ListDeliveries:input_type -> kizuna.campaign.v1.ListDeliveriesRequest
-	6,  // 18: kizuna.campaign.v1.CampaignService.CreateCampaign:output_type -> kizuna.campaign.v1.CreateCampaignResponse
-	8,  // 19: kizuna.campaign.v1.CampaignService.GetCampaign:output_type -> kizuna.campaign.v1.GetCampaignResponse
-	10, // 20: kizuna.campaign.v1.CampaignService.ListCampaigns:output_type -> kizuna.campaign.v1.ListCampaignsResponse
-	12, // 21: kizuna.campaign.v1.CampaignService.LaunchCampaign:output_type -> kizuna.campaign.v1.LaunchCampaignResponse
-	15, // 22: kizuna.campaign.v1.CampaignService.ListDeliveries:output_type -> kizuna.campaign.v1.ListDeliveriesResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	17, // 5: kizuna.campaign.v1.Campaign.holdout:type_name -> kizuna.campaign.v1.Holdout
+	18, // 6: kizuna.campaign.v1.Campaign.goal:type_name -> kizuna.campaign.v1.Goal
+	4,  // 7: kizuna.campaign.v1.CreateCampaignRequest.campaign:type_name -> kizuna.campaign.v1.Campaign
+	4,  // 8: kizuna.campaign.v1.CreateCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
+	4,  // 9: kizuna.campaign.v1.GetCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
+	4,  // 10: kizuna.campaign.v1.ListCampaignsResponse.campaigns:type_name -> kizuna.campaign.v1.Campaign
+	4,  // 11: kizuna.campaign.v1.LaunchCampaignResponse.campaign:type_name -> kizuna.campaign.v1.Campaign
+	1,  // 12: kizuna.campaign.v1.Delivery.status:type_name -> kizuna.campaign.v1.DeliveryStatus
+	16, // 13: kizuna.campaign.v1.Delivery.send_time:type_name -> google.protobuf.Timestamp
+	13, // 14: kizuna.campaign.v1.ListDeliveriesResponse.deliveries:type_name -> kizuna.campaign.v1.Delivery
+	5,  // 15: kizuna.campaign.v1.CampaignService.CreateCampaign:input_type -> kizuna.campaign.v1.CreateCampaignRequest
+	7,  // 16: kizuna.campaign.v1.CampaignService.GetCampaign:input_type -> kizuna.campaign.v1.GetCampaignRequest
+	9,  // 17: kizuna.campaign.v1.CampaignService.ListCampaigns:input_type -> kizuna.campaign.v1.ListCampaignsRequest
+	11, // 18: kizuna.campaign.v1.CampaignService.LaunchCampaign:input_type -> kizuna.campaign.v1.LaunchCampaignRequest
+	14, // 19: kizuna.campaign.v1.CampaignService.ListDeliveries:input_type -> kizuna.campaign.v1.ListDeliveriesRequest
+	6,  // 20: kizuna.campaign.v1.CampaignService.CreateCampaign:output_type -> kizuna.campaign.v1.CreateCampaignResponse
+	8,  // 21: kizuna.campaign.v1.CampaignService.GetCampaign:output_type -> kizuna.campaign.v1.GetCampaignResponse
+	10, // 22: kizuna.campaign.v1.CampaignService.ListCampaigns:output_type -> kizuna.campaign.v1.ListCampaignsResponse
+	12, // 23: kizuna.campaign.v1.CampaignService.LaunchCampaign:output_type -> kizuna.campaign.v1.LaunchCampaignResponse
+	15, // 24: kizuna.campaign.v1.CampaignService.ListDeliveries:output_type -> kizuna.campaign.v1.ListDeliveriesResponse
+	20, // [20:25] is the sub-list for method output_type
+	15, // [15:20] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_campaign_v1_campaigns_proto_init() }
@@ -1187,6 +1212,7 @@ func file_kizuna_campaign_v1_campaigns_proto_init() {
 	if File_kizuna_campaign_v1_campaigns_proto != nil {
 		return
 	}
+	file_kizuna_campaign_v1_journeys_proto_init()
 	file_kizuna_campaign_v1_campaigns_proto_msgTypes[2].OneofWrappers = []any{
 		(*Campaign_Webhook)(nil),
 	}

@@ -49,6 +49,8 @@ func (s *Server) CreateCampaign(ctx context.Context, req *campaignv1.CreateCampa
 		SegmentID:       in.GetSegmentId(),
 		WebhookURL:      in.GetWebhook().GetUrl(),
 		MessageTemplate: in.GetMessageTemplate(),
+		HoldoutPercent:  in.GetHoldout().GetPercent(),
+		Goal:            in.GetGoal(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -161,7 +163,16 @@ func toProto(c campaign.Campaign) *campaignv1.Campaign {
 		CreateTime: timestamp(c.CreateTime),
 		LaunchTime: timestamp(c.LaunchTime),
 		JourneyId:  c.JourneyID,
+		Holdout:    holdout(c.HoldoutPercent),
+		Goal:       c.Goal,
 	}
+}
+
+func holdout(percent float64) *campaignv1.Holdout {
+	if percent == 0 {
+		return nil
+	}
+	return &campaignv1.Holdout{Percent: percent}
 }
 
 func deliveryToProto(d campaign.Delivery) *campaignv1.Delivery {

@@ -1,6 +1,8 @@
 package campaign
 
 import (
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+
 	"time"
 )
 
@@ -40,6 +42,10 @@ type Campaign struct {
 	// JourneyID and ChannelID name the broadcast journey and the webhook
 	// channel a launch made; empty for a draft.
 	JourneyID, ChannelID string
+	// HoldoutPercent (0 for none) and Goal (nil for the default, Order
+	// Completed in 7 days) become the journey's holdout and goal.
+	HoldoutPercent float64
+	Goal           *campaignv1.Goal
 }
 
 // Counts summarises a campaign's deliveries.

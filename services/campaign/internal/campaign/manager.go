@@ -33,9 +33,10 @@ type Store interface {
 
 // Launcher turns a draft campaign into an active broadcast journey.
 type Launcher interface {
-	// CheckURL validates a webhook URL against the workspace's URL policy;
-	// violations name the field campaign.webhook.url.
-	CheckURL(ctx context.Context, workspaceID, url string) error
+	// Check validates what the launch will make of c: its webhook URL
+	// against the workspace's URL policy, its holdout and goal as the
+	// journey's; violations name the campaign's fields.
+	Check(ctx context.Context, workspaceID string, c Campaign) error
 	// Launch makes the campaign's webhook channel and journey, activates
 	// the journey and moves the campaign to SENDING at the given time, all
 	// or nothing. It returns ErrNotDraft, changing nothing, when the
@@ -69,7 +70,7 @@ func (m *Manager) Create(ctx context.Context, workspaceID string, c Campaign) (C
 	if err := validateNew(c); err != nil {
 		return Campaign{}, err
 	}
-	if err := m.launcher.CheckURL(ctx, workspaceID, c.WebhookURL); err != nil {
+	if err := m.launcher.Check(ctx, workspaceID, c); err != nil {
 		return Campaign{}, err
 	}
 	id, err := NewID(CampaignIDPrefix)
@@ -83,6 +84,8 @@ func (m *Manager) Create(ctx context.Context, workspaceID string, c Campaign) (C
 		SegmentID:       c.SegmentID,
 		WebhookURL:      c.WebhookURL,
 		MessageTemplate: c.MessageTemplate,
+		HoldoutPercent:  c.HoldoutPercent,
+		Goal:            c.Goal,
 		State:           StateDraft,
 		CreateTime:      m.now().UTC().Truncate(time.Microsecond),
 	}

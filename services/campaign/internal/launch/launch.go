@@ -38,12 +38,34 @@ type Launcher struct {
 
 var _ domain.Launcher = (*Launcher)(nil)
 
-// CheckURL checks a campaign's webhook URL against the workspace's URL
-// policy (no loopback or private addresses unless allowed), so a campaign
-// that could never send is refused when created.
-func (l *Launcher) CheckURL(ctx context.Context, workspaceID, url string) error {
-	_, err := l.Channels.Prepare(ctx, workspaceID, webhookChannel("check", url))
-	return renameFields(err)
+// Check checks a campaign's webhook URL against the workspace's URL
+// policy (no loopback or private addresses unless allowed) and the journey
+// it would launch as, so a campaign that could never send is refused when
+// created, with the same rules as at launch.
+func (l *Launcher) Check(ctx context.Context, workspaceID string, c domain.Campaign) error {
+	if _, err := l.Channels.Prepare(ctx, workspaceID, webhookChannel("check", c.WebhookURL)); err != nil {
+		return renameFields(err)
+	}
+	const channelID = "check"
+	return journey.Validate(definition(c, channelID), journey.ChannelTypes{channelID: ingestionv1.ChannelType_WEBHOOK}, "campaign")
+}
+
+// definition is the broadcast journey a campaign launches as.
+func definition(c domain.Campaign, channelID string) *campaignv1.Journey {
+	def := &campaignv1.Journey{
+		DisplayName: c.DisplayName,
+		Description: "Campaign " + c.ID,
+		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Broadcast{Broadcast: &campaignv1.BroadcastEntry{SegmentId: c.SegmentID}}},
+		Reentry:     campaignv1.Reentry_REENTRY_NEVER,
+		Steps: []*campaignv1.Step{{Id: StepID, Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{
+			ChannelId: channelID, Text: c.MessageTemplate,
+		}}}},
+		Goal: c.Goal,
+	}
+	if c.HoldoutPercent != 0 {
+		def.Holdout = &campaignv1.Holdout{Percent: c.HoldoutPercent}
+	}
+	return def
 }
 
 // Launch implements campaign.Launcher.
@@ -59,15 +81,7 @@ func (l *Launcher) Launch(ctx context.Context, c domain.Campaign, at time.Time) 
 	if err != nil {
 		return unavailable(renameFields(err))
 	}
-	def := &campaignv1.Journey{
-		DisplayName: c.DisplayName,
-		Description: "Campaign " + c.ID,
-		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Broadcast{Broadcast: &campaignv1.BroadcastEntry{SegmentId: c.SegmentID}}},
-		Reentry:     campaignv1.Reentry_REENTRY_NEVER,
-		Steps: []*campaignv1.Step{{Id: StepID, Kind: &campaignv1.Step_Send{Send: &campaignv1.SendStep{
-			ChannelId: ch.ID, Text: c.MessageTemplate,
-		}}}},
-	}
+	def := definition(c, ch.ID)
 	if err := journey.Validate(def, journey.ChannelTypes{ch.ID: ingestionv1.ChannelType_WEBHOOK}, "campaign"); err != nil {
 		return fmt.Errorf("campaign journey: %w", err)
 	}

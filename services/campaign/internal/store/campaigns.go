@@ -8,6 +8,9 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/campaign"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -15,10 +18,11 @@ import (
 // CreateCampaign inserts c.
 func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 	_, err := s.db.ExecContext(ctx, `INSERT INTO campaigns
-	(workspace_id, campaign_id, display_name, segment_id, webhook_url, message_template, state, create_time, launch_time)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	(workspace_id, campaign_id, display_name, segment_id, webhook_url, message_template, state, create_time, launch_time,
+	 holdout_percent, goal)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		c.WorkspaceID, c.ID, c.DisplayName, c.SegmentID, c.WebhookURL, c.MessageTemplate,
-		string(c.State), micros(c.CreateTime), micros(c.LaunchTime))
+		string(c.State), micros(c.CreateTime), micros(c.LaunchTime), c.HoldoutPercent, encodeGoal(c.Goal))
 	if err != nil {
 		return fmt.Errorf("insert campaign %q: %w", c.ID, err)
 	}
@@ -27,7 +31,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
 
 // campaignColumns are read by scanCampaign.
 const campaignColumns = `c.workspace_id, c.campaign_id, c.display_name, c.segment_id, c.webhook_url,
-	c.message_template, c.state, c.create_time, c.launch_time, c.journey_id, c.channel_id`
+	c.message_template, c.state, c.create_time, c.launch_time, c.journey_id, c.channel_id, c.holdout_percent, c.goal`
 
 // campaignSelect adds to campaignColumns whether the campaign's journey is
 // still at work (members to enrol, entries in progress; a journey row that
@@ -96,16 +100,35 @@ func (s *Store) ListCampaigns(ctx context.Context, workspaceID, after string, li
 }
 
 // scanCampaign reads campaignColumns, followed by any extra destinations.
+// encodeGoal stores a campaign's goal as protojson, "" for none.
+func encodeGoal(g *campaignv1.Goal) string {
+	if g == nil {
+		return ""
+	}
+	b, err := protojson.Marshal(g)
+	if err != nil {
+		return "" // a Goal always marshals; it holds no Any or invalid UTF-8 after validation
+	}
+	return string(b)
+}
+
 func scanCampaign(row scanner, extra ...any) (campaign.Campaign, error) {
 	var (
 		c                  campaign.Campaign
 		state              string
 		createUS, launchUS int64
+		goal               string
 	)
 	dest := append([]any{&c.WorkspaceID, &c.ID, &c.DisplayName, &c.SegmentID, &c.WebhookURL,
-		&c.MessageTemplate, &state, &createUS, &launchUS, &c.JourneyID, &c.ChannelID}, extra...)
+		&c.MessageTemplate, &state, &createUS, &launchUS, &c.JourneyID, &c.ChannelID, &c.HoldoutPercent, &goal}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return campaign.Campaign{}, err
+	}
+	if goal != "" {
+		c.Goal = &campaignv1.Goal{}
+		if err := protojson.Unmarshal([]byte(goal), c.Goal); err != nil {
+			return campaign.Campaign{}, fmt.Errorf("campaign %q goal: %w", c.ID, err)
+		}
 	}
 	c.State = campaign.State(state)
 	c.CreateTime = fromMicros(createUS)
