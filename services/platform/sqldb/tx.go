@@ -100,3 +100,20 @@ func IsUniqueViolation(err error) bool {
 	}
 	return false
 }
+
+// Strings reads a one-column result of text into a slice and closes rows.
+func Strings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}

@@ -80,7 +80,7 @@ func (t *Tx) PersonCustomerIDs(ctx context.Context, ws, live string) ([]string, 
 			n := min(len(frontier), maxInList)
 			in, args := t.tx.Dialect.InList(2, frontier[:n])
 			frontier = frontier[n:]
-			ids, err := queryStrings(ctx, t.tx, `SELECT customer_id FROM customers WHERE workspace_id = $1 AND merged_into IN (`+in+`)`, append([]any{ws}, args...)...)
+			ids, err := sqldb.Strings(t.tx.QueryContext(ctx, `SELECT customer_id FROM customers WHERE workspace_id = $1 AND merged_into IN (`+in+`)`, append([]any{ws}, args...)...))
 			if err != nil {
 				return nil, fmt.Errorf("find merged customers: %w", err)
 			}
@@ -251,7 +251,7 @@ func (s *Store) SuppressedHashes(ctx context.Context, ws string, hashes []string
 		n := min(len(rest), maxInList)
 		in, args := s.db.Dialect.InList(2, rest[:n])
 		rest = rest[n:]
-		found, err := queryStrings(ctx, s.db, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (`+in+`)`, append([]any{ws}, args...)...)
+		found, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (`+in+`)`, append([]any{ws}, args...)...))
 		if err != nil {
 			return nil, fmt.Errorf("read suppressions: %w", err)
 		}
@@ -377,25 +377,4 @@ func (s *Store) regulations(ctx context.Context, ws, where string, args ...any) 
 		}
 	}
 	return out, nil
-}
-
-type queryer interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
-func queryStrings(ctx context.Context, q queryer, query string, args ...any) ([]string, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }

@@ -387,7 +387,7 @@ func unmergedCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID, mergeID s
 	if err != nil {
 		return nil, fmt.Errorf("read undone merge %s: %w", mergeID, err)
 	}
-	ids, err := collectStrings(rows)
+	ids, err := sqldb.Strings(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("read undone merge %s: %w", mergeID, err)
 	}
@@ -613,19 +613,6 @@ RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 		}
 	}
 	return insertOutbox(ctx, tx, changes...)
-}
-
-func collectStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
 }
 
 // outboxChunk bounds the outbox rows written per statement (six
@@ -884,7 +871,7 @@ func (s *Store) WorkspacesWithDynamicSegments(ctx context.Context) ([]string, er
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces with dynamic segments: %w", err)
 	}
-	out, err := collectStrings(rows)
+	out, err := sqldb.Strings(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("list workspaces with dynamic segments: %w", err)
 	}
@@ -1274,7 +1261,7 @@ func (s *Store) ComputedTraits(ctx context.Context, workspaceID string) ([]segme
 	if err != nil {
 		return nil, fmt.Errorf("computed traits: %w", err)
 	}
-	defs, err := collectStrings(rows)
+	defs, err := sqldb.Strings(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("computed traits: %w", err)
 	}
@@ -1346,7 +1333,7 @@ func (s *Store) CustomerSegmentIDs(ctx context.Context, workspaceID, customerID 
 	if err != nil {
 		return nil, fmt.Errorf("memberships of %s: %w", customerID, err)
 	}
-	ids, err := collectStrings(rows)
+	ids, err := sqldb.Strings(rows, nil)
 	if err != nil {
 		return nil, fmt.Errorf("memberships of %s: %w", customerID, err)
 	}
