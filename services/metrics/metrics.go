@@ -198,7 +198,8 @@ func (s *Service) handleSend(ctx context.Context, m bus.Message) error {
 const eventBatch = 500
 
 // handleBatch applies the messages pulled together, in order, each run of
-// events in one transaction (ledger.ApplyBatch).
+// events in one transaction (ledger.ApplyBatch); a data-rights regulation
+// applies after the messages before it, as handle would.
 func (s *Service) handleBatch(ctx context.Context, ms []bus.Message) error {
 	msgs := make([]*ingestionv1.IngestionBusMessage, 0, len(ms))
 	for _, m := range ms {
@@ -206,7 +207,18 @@ func (s *Service) handleBatch(ctx context.Context, ms []bus.Message) error {
 		if err := m.Unmarshal(msg); err != nil {
 			return err // handle drops it
 		}
-		msgs = append(msgs, msg)
+		r := msg.GetRegulationRequested()
+		if r == nil {
+			msgs = append(msgs, msg)
+			continue
+		}
+		if err := ledger.ApplyBatch(ctx, s.store, s.logger, msgs); err != nil {
+			return err
+		}
+		msgs = msgs[:0]
+		if err := s.applyRegulation(ctx, r); err != nil {
+			return err
+		}
 	}
 	return ledger.ApplyBatch(ctx, s.store, s.logger, msgs)
 }

@@ -16,7 +16,8 @@ const eraseChunk = 400
 
 // EraseCustomers deletes every row about the customers ids (a DELETE
 // regulation): orders, named events and survey answers with their
-// comments, journey sends, first-seen records and aliases to or from them.
+// comments, journey sends and experiment exposures (the person leaves
+// the results), first-seen records and aliases to or from them.
 // It bumps the ledger's structure version, so cached KPIs are recomputed
 // without them, and runs once per regulation id; it returns the rows
 // deleted.
@@ -39,6 +40,7 @@ func (s *Store) EraseCustomers(ctx context.Context, ws, regulationID string, ids
 				{"events", "customer_id IN (" + in + ")"},
 				{"survey_answers", "customer_id IN (" + in + ")"},
 				{"sends", "customer_id IN (" + in + ")"},
+				{"exposures", "customer_id IN (" + in + ")"},
 				{"customers", "customer_id IN (" + in + ")"},
 				{"customer_aliases", "merged_customer_id IN (" + in + ") OR survivor_customer_id IN (" + in + ")"},
 			} {
