@@ -158,14 +158,7 @@ func (s *Server) GetCohortRetention(ctx context.Context, req *metricsv1.GetCohor
 	v := &validation.Error{}
 	asOf := optionalTime(req.GetAsOfTime(), "as_of_time", s.now(), acceptZero, v)
 	from := optionalTime(req.GetStartTime(), "start_time", time.Time{}, rejectZero, v)
-	gran := calendar.Month
-	if req.GetGranularity() != "" {
-		g, err := calendar.Parse(req.GetGranularity())
-		if err != nil {
-			v.Add("granularity", `must be "DAY", "WEEK" or "MONTH"`)
-		}
-		gran = g
-	}
+	gran := granularity(req.GetGranularity(), v)
 	if err := v.Err(); err != nil {
 		return nil, toStatus(err)
 	}

@@ -96,6 +96,18 @@ func (s *Server) location(ctx context.Context, ws, name, field string) (*time.Lo
 	return loc, nil
 }
 
+// granularity reads an optional DAY / WEEK / MONTH (MONTH when unset).
+func granularity(s string, v *validation.Error) calendar.Granularity {
+	if s == "" {
+		return calendar.Month
+	}
+	g, err := calendar.Parse(s)
+	if err != nil {
+		v.Add("granularity", `must be "DAY", "WEEK" or "MONTH"`)
+	}
+	return g
+}
+
 // QueryMetrics computes KPI time series.
 func (s *Server) QueryMetrics(ctx context.Context, req *metricsv1.QueryMetricsRequest) (*metricsv1.QueryMetricsResponse, error) {
 	ws, err := auth.RequireWorkspace(ctx)
@@ -111,14 +123,7 @@ func (s *Server) QueryMetrics(ctx context.Context, req *metricsv1.QueryMetricsRe
 	if req.GetEndTime() == nil {
 		v.Add("end_time", "required")
 	}
-	gran := calendar.Month
-	if req.GetGranularity() != "" {
-		g, err := calendar.Parse(req.GetGranularity())
-		if err != nil {
-			v.Add("granularity", `must be "DAY", "WEEK" or "MONTH"`)
-		}
-		gran = g
-	}
+	gran := granularity(req.GetGranularity(), v)
 	if err := v.Err(); err != nil {
 		return nil, toStatus(err)
 	}

@@ -32,6 +32,12 @@ func NewID(prefix string) (string, error) {
 // kpi.ErrTooManyOrders beyond maxCLVOrders.
 func (s *Store) ScanOrders(ctx context.Context, ws string, fn func(customerID string, at time.Time, revenue float64, currency string)) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue, currency FROM orders WHERE workspace_id = $1`, ws)
+	return readOrders(rows, err, fn)
+}
+
+// readOrders reads (customer, time, revenue, currency) rows for fn,
+// failing with kpi.ErrTooManyOrders beyond maxCLVOrders.
+func readOrders(rows *sql.Rows, err error, fn func(customerID string, at time.Time, revenue float64, currency string)) error {
 	if err != nil {
 		return fmt.Errorf("scan orders: %w", err)
 	}
@@ -274,29 +280,7 @@ WHERE workspace_id = $1 AND event_time >= $2 AND event_time < $3 AND name IN (`+
 func (s *Store) ScanOrdersUpTo(ctx context.Context, ws string, afterSeq, upToSeq int64, fn func(customerID string, at time.Time, revenue float64, currency string)) error {
 	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, order_time, revenue, currency FROM orders
 WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`, ws, afterSeq, upToSeq)
-	if err != nil {
-		return fmt.Errorf("scan orders: %w", err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var (
-			id, currency string
-			at           int64
-			revenue      float64
-		)
-		if err := rows.Scan(&id, &at, &revenue, &currency); err != nil {
-			return fmt.Errorf("scan orders: %w", err)
-		}
-		if n++; n > maxCLVOrders {
-			return kpi.ErrTooManyOrders
-		}
-		fn(id, time.UnixMicro(at).UTC(), revenue, currency)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan orders: %w", err)
-	}
-	return nil
+	return readOrders(rows, err, fn)
 }
 
 // FirstOrderProperty returns, for each customer with an order stored with
