@@ -144,7 +144,29 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.relayLoop(ctx) })
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
+	g.Go(func() error { s.lateLoop(ctx); return nil })
 	return g.Wait()
+}
+
+// lateInterval is how often customers evaluated against RFM scores that
+// were behind their own orders are evaluated again.
+const lateInterval = time.Second
+
+// lateLoop runs Engine.EvaluateLate every lateInterval. Each replica does
+// its own: the customers are those its own consumer evaluated.
+func (s *Service) lateLoop(ctx context.Context) {
+	t := time.NewTicker(lateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.engine.EvaluateLate(ctx); err != nil && ctx.Err() == nil {
+				s.log.ErrorContext(ctx, "segmentation: late evaluation failed", slog.Any("error", err))
+			}
+		}
+	}
 }
 
 // relayLoop publishes the outbox (on one replica at a time) whenever the

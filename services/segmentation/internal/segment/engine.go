@@ -53,6 +53,11 @@ type Engine struct {
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
 	swept   map[string]sweepEntry
+	// late holds, per workspace, the customers evaluated against RFM scores
+	// older than an order (see rfmEntry.cost): EvaluateLate evaluates them
+	// again once the scores are recomputed, so a buyer joins its RFM
+	// segments in seconds rather than at the next sweep.
+	late map[string]map[string]bool
 
 	wake chan struct{}
 }
@@ -67,6 +72,9 @@ type rfmEntry struct {
 	cost   time.Duration
 	scores map[string]Scores
 	stats  map[string]OrderStats
+	// behind is set on an entry served although an order changed since it
+	// was computed.
+	behind bool
 }
 
 // rfmCostFactor bounds the time spent rescoring RFM to about a tenth of
@@ -99,6 +107,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		segs:      map[string]segmentsEntry{},
 		ensured:   map[string]bool{},
 		swept:     map[string]sweepEntry{},
+		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
 	}
 	if e.now == nil {
@@ -349,6 +358,36 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 	return e.applyChanges(ctx, changes, now)
 }
 
+func (e *Engine) markLate(workspaceID, customerID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.late[workspaceID] == nil {
+		e.late[workspaceID] = map[string]bool{}
+	}
+	e.late[workspaceID][customerID] = true
+}
+
+// EvaluateLate re-evaluates the customers last evaluated against RFM
+// scores that were behind their orders. Those still behind (the scores are
+// reused for a while after an order, see rfmEntry.cost) are kept for the
+// next call; the service calls it every second.
+func (e *Engine) EvaluateLate(ctx context.Context) error {
+	e.mu.Lock()
+	late := e.late
+	e.late = map[string]map[string]bool{}
+	e.mu.Unlock()
+	var errs []error
+	for _, ws := range slices.Sorted(maps.Keys(late)) {
+		if err := e.EvaluateCustomers(ctx, ws, slices.Sorted(maps.Keys(late[ws]))); err != nil {
+			for id := range late[ws] {
+				e.markLate(ws, id) // try again next time
+			}
+			errs = append(errs, fmt.Errorf("evaluate late customers of %s: %w", ws, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // customerFacts reads what list's rules need of one customer; nil when the
 // customer does not exist (merged away or never seen).
 func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID string, list []compiled, now time.Time) (*Facts, error) {
@@ -375,6 +414,9 @@ func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID stri
 		}
 		if s, ok := ent.scores[customerID]; ok {
 			facts.RFM = &s
+		}
+		if ent.behind {
+			e.markLate(workspaceID, customerID)
 		}
 	}
 	if n.lifecycle {
@@ -673,8 +715,10 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 		return ent, nil
 	case !fresh && ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
 		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost):
+		ent.behind = ent.version != version
 		return ent, nil
 	}
+	began := e.now()
 	stats, err := e.store.OrderStats(ctx, workspaceID)
 	if err != nil {
 		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
@@ -683,7 +727,7 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	if err != nil {
 		return rfmEntry{}, err
 	}
-	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(now), scores: scores, stats: make(map[string]OrderStats, len(stats))}
+	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats))}
 	for _, st := range stats {
 		ent.stats[st.CustomerID] = st
 	}

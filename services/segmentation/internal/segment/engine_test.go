@@ -26,12 +26,16 @@ const day = 24 * time.Hour
 type clock struct {
 	mu sync.Mutex
 	t  time.Time
+	// step, when set, is how far each reading moves the clock on.
+	step time.Duration
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	now := c.t
+	c.t = c.t.Add(c.step)
+	return now
 }
 
 func (c *clock) Set(t time.Time) {
@@ -265,6 +269,58 @@ func TestTraitSegmentFollowsIdentify(t *testing.T) {
 	}
 	if _, err := f.engine.Get(context.Background(), "w2", three.ID); !errors.Is(err, segment.ErrNotFound) {
 		t.Errorf("Get from another workspace: %v, want ErrNotFound", err)
+	}
+}
+
+// TestRFMLateCustomers: RFM scores are reused for a while after an order
+// when computing them was slow; the buyer evaluated against scores behind
+// its own order joins once EvaluateLate runs after that while, not at the
+// next sweep.
+func TestRFMLateCustomers(t *testing.T) {
+	f := newFixture(t)
+	// Every clock reading costs a minute, so scoring "takes" a minute and
+	// the scores are reused for ten after an order.
+	clk := &clock{t: t0, step: time.Minute}
+	eng, err := segment.NewEngine(segment.Config{Store: f.store, Now: clk.Now, RFMMaxAge: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	buyers, err := eng.Create(ctx, segment.Segment{WorkspaceID: "w", DisplayName: "buyers", Rule: segment.Rule{RFM: &segment.RFMCondition{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := func(customer string) segment.Event {
+		return segment.Event{WorkspaceID: "w", EventID: "o-" + customer, CustomerID: customer, Type: segment.EventTrack,
+			Name: "Order Completed", Time: t0, Order: &segment.Order{ID: "o-" + customer, Revenue: 10}}
+	}
+	members := func() []string {
+		ms, _, err := eng.Members(ctx, "w", buyers.ID, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, m := range ms {
+			ids = append(ids, m.CustomerID)
+		}
+		return ids
+	}
+	for _, c := range []string{"a", "b"} {
+		if err := eng.ApplyEvent(ctx, order(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Create scored the empty workspace just before: both buyers were
+	// evaluated against scores from before their orders.
+	if got := members(); len(got) != 0 {
+		t.Fatalf("members right after the orders = %v, want none yet", got)
+	}
+	clk.Set(clk.Now().Add(time.Hour))
+	if err := eng.EvaluateLate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := members(), []string{"a", "b"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("members after EvaluateLate = %v, want %v", got, want)
 	}
 }
 
