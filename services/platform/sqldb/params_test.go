@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -44,5 +45,24 @@ func TestRows(t *testing.T) {
 	}
 	if got := SQLite.Rows(2, 2); got != "(?, ?), (?, ?)" {
 		t.Errorf("SQLite.Rows(2, 2) = %q", got)
+	}
+}
+
+func TestChunkRows(t *testing.T) {
+	tests := []struct {
+		n, limit int
+		want     []int
+	}{
+		{0, 500, nil},
+		{1, 500, []int{1}},
+		{7, 500, []int{4, 2, 1}},
+		{500, 500, []int{256, 128, 64, 32, 16, 4}},
+		{1000, 300, []int{256, 256, 256, 128, 64, 32, 8}},
+	}
+	for _, tt := range tests {
+		got := ChunkRows(tt.n, tt.limit)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("ChunkRows(%d, %d) = %v, want %v", tt.n, tt.limit, got, tt.want)
+		}
 	}
 }

@@ -59,6 +59,9 @@ type DB struct {
 	// writers waiting on a Go mutex run the moment the lock is free, where
 	// writers waiting in SQLite's busy handler sleep for growing intervals.
 	writer *sync.Mutex
+	// stmts caches statements prepared on the pool, by text (see
+	// Tx.Prepared).
+	stmts sync.Map
 
 	unobserve func() error // stops the pool metrics; see Close
 }

@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"go.opentelemetry.io/otel"
@@ -53,10 +54,15 @@ func (db *DB) observePool(pool string) error {
 	return nil
 }
 
-// Close stops reporting the pool's metrics and closes it.
+// Close stops reporting the pool's metrics, closes the cached statements
+// and closes the pool.
 func (db *DB) Close() error {
 	if db.unobserve != nil {
 		_ = db.unobserve()
 	}
+	db.stmts.Range(func(_, st any) bool {
+		_ = st.(*sql.Stmt).Close()
+		return true
+	})
 	return db.DB.Close()
 }

@@ -341,7 +341,7 @@ func (t *Tx) FindIdentities(ctx context.Context, ws string, keys []identity.Key)
 
 // CreateCustomer inserts an empty customer first seen at seen.
 func (t *Tx) CreateCustomer(ctx context.Context, ws, customerID string, seen, now time.Time) error {
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, create_time, update_time, first_seen, last_seen)
+	err := t.exec(ctx, `INSERT INTO customers (workspace_id, customer_id, create_time, update_time, first_seen, last_seen)
 		VALUES ($1, $2, $3, $3, $4, $4)`, ws, customerID, micros(now), micros(seen))
 	if err != nil {
 		return fmt.Errorf("create customer: %w", err)
@@ -353,12 +353,12 @@ func (t *Tx) CreateCustomer(ctx context.Context, ws, customerID string, seen, no
 // AttachIdentity points key at a customer; a user id is also recorded on the
 // customer itself.
 func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, customerID string, now time.Time) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time) VALUES ($1, $2, $3, $4, $5)`,
+	if err := t.exec(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time) VALUES ($1, $2, $3, $4, $5)`,
 		ws, key.Kind, key.Value, customerID, micros(now)); err != nil {
 		return fmt.Errorf("attach identity %s: %w", key.Kind, err)
 	}
 	if key.Kind == identity.UserID {
-		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET user_id = $3 WHERE workspace_id = $1 AND customer_id = $2 AND user_id = ''`,
+		if err := t.exec(ctx, `UPDATE customers SET user_id = $3 WHERE workspace_id = $1 AND customer_id = $2 AND user_id = ''`,
 			ws, customerID, key.Value); err != nil {
 			return fmt.Errorf("record user id: %w", err)
 		}
@@ -397,7 +397,7 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 	args := []any{ws, customerID, first, micros(now)}
 	{
 		var row customerRow
-		err := t.tx.QueryRowContext(ctx, `SELECT traits, trait_times FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+		err := t.queryRow(ctx, `SELECT traits, trait_times FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
 			ws, customerID).Scan(&row.traits, &row.traitTimes)
 		if err != nil {
 			return fmt.Errorf("load traits of %s: %w", customerID, err)
@@ -414,7 +414,7 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 		counters += `, traits = $5, trait_times = $6, identity_traits = $7`
 		args = append(args, cols[0], cols[1], cols[2], n, last)
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET `+counters+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
+	if err := t.exec(ctx, `UPDATE customers SET `+counters+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
 		return fmt.Errorf("touch customer: %w", err)
 	}
 	return nil

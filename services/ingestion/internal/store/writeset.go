@@ -9,6 +9,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 // writeSet makes one transaction that stores many messages work on sets:
@@ -33,7 +34,7 @@ type writeSet struct {
 	// regions caches each workspace's phone region.
 	regions map[string]string
 
-	// stmts are the statements prepared in this transaction, by text: a
+	// stmts are the statements bound to this transaction, by text: a
 	// large group repeats its multi-row statements chunk after chunk.
 	stmts map[string]*sql.Stmt
 
@@ -64,16 +65,67 @@ func newWriteSet() *writeSet {
 
 // exec runs a statement prepared once per transaction.
 func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+// query runs a prepared query (see exec) and returns its rows.
+func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// queryRow runs a prepared single-row query (see exec).
+func (t *Tx) queryRow(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := t.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// rowScanner is what *sql.Row offers; errRow reports a failed prepare
+// through it.
+type rowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// stmt returns query prepared for the transaction; the text is parsed once
+// per database (sqldb.Tx.Prepared).
+func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 	st, ok := t.w.stmts[query]
 	if !ok {
 		var err error
-		if st, err = t.tx.PrepareContext(ctx, query); err != nil {
-			return err
+		if st, err = t.tx.Prepared(ctx, query); err != nil {
+			return nil, err
 		}
 		t.w.stmts[query] = st
 	}
-	_, err := st.ExecContext(ctx, args...)
-	return err
+	return st, nil
+}
+
+// padIn returns values padded to a power of two by repeating the last one,
+// which an IN list ignores, so that IN-list queries come in a few sizes
+// the statement cache keeps.
+func padIn(values []string) []string {
+	n := 1
+	for n < len(values) {
+		n *= 2
+	}
+	out := slices.Grow(slices.Clone(values), n-len(values))
+	for len(out) < n {
+		out = append(out, values[len(values)-1])
+	}
+	return out
 }
 
 func wsKey(ws, id string) string { return ws + "\x00" + id }
@@ -106,8 +158,8 @@ func (t *Tx) Prefetch(ctx context.Context, ws string, eventIDs []string, keys []
 	missing = slices.Compact(missing)
 	for len(missing) > 0 {
 		n := min(len(missing), maxRowsPerInsert)
-		in, args := t.tx.Dialect.InList(2, missing[:n])
-		rows, err := t.tx.QueryContext(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
+		in, args := t.tx.Dialect.InList(2, padIn(missing[:n]))
+		rows, err := t.query(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
 			append([]any{ws}, args...)...)
 		if err != nil {
 			return fmt.Errorf("look up events: %w", err)
@@ -151,8 +203,8 @@ func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Ke
 		values = slices.Compact(values)
 		for len(values) > 0 {
 			n := min(len(values), maxRowsPerInsert)
-			in, args := t.tx.Dialect.InList(3, values[:n])
-			rows, err := t.tx.QueryContext(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
+			in, args := t.tx.Dialect.InList(3, padIn(values[:n]))
+			rows, err := t.query(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
 				FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
 				WHERE i.workspace_id = $1 AND i.kind = $2 AND i.value IN (`+in+`)`, append([]any{ws, kind}, args...)...)
 			if err != nil {
@@ -195,12 +247,12 @@ func (t *Tx) flush(ctx context.Context) error {
 	return t.flushOutbox(ctx)
 }
 
-// insertRows writes n rows with multi-row INSERTs of at most
-// maxRowsPerInsert rows; head is the statement up to VALUES and row
+// insertRows writes n rows with multi-row INSERTs of a few sizes (at most
+// maxRowsPerInsert rows, see sqldb.ChunkRows); head is the statement up to VALUES and row
 // appends row i's values to args.
 func (t *Tx) insertRows(ctx context.Context, head string, cols, n int, row func(args []any, i int) ([]any, error)) error {
-	for done := 0; done < n; {
-		k := min(n-done, maxRowsPerInsert)
+	done := 0
+	for _, k := range sqldb.ChunkRows(n, maxRowsPerInsert) {
 		args := make([]any, 0, k*cols)
 		for i := done; i < done+k; i++ {
 			var err error
@@ -268,8 +320,7 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 		return strings.Compare(a.id, b.id)
 	})
 	const cols = 6
-	for len(all) > 0 {
-		n := min(len(all), maxRowsPerInsert)
+	for _, n := range sqldb.ChunkRows(len(all), maxRowsPerInsert) {
 		var b strings.Builder
 		args := make([]any, 0, n*cols)
 		for i, tc := range all[:n] {
