@@ -411,3 +411,36 @@ func TestSQLiteDurability(t *testing.T) {
 		t.Error(`ParseDurability("paranoid") succeeded, want an error`)
 	}
 }
+
+// TestPreparedInTx: a statement prepared through the cache works in
+// transactions after the first, and on a one-connection database (where
+// preparing on the pool inside a transaction would wait forever).
+func TestPreparedInTx(t *testing.T) {
+	for _, path := range []string{":memory:", filepath.Join(t.TempDir(), "p.db")} {
+		db, err := sqldb.Open(context.Background(), sqldb.Options{URL: "sqlite:" + path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec(`CREATE TABLE t (v INTEGER)`); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			err := db.InTx(context.Background(), func(tx *sqldb.Tx) error {
+				st, err := tx.Prepared(context.Background(), `INSERT INTO t (v) VALUES ($1)`)
+				if err != nil {
+					return err
+				}
+				_, err = st.Exec(i)
+				return err
+			})
+			if err != nil {
+				t.Fatalf("%s: insert %d: %v", path, i, err)
+			}
+		}
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("%s: %d rows, %v; want 3", path, n, err)
+		}
+	}
+}

@@ -26,7 +26,9 @@ type Tx struct {
 // a sixth of ingestion's CPU. Callers keep the number of distinct texts
 // small (a multi-row insert uses a few fixed row counts, see ChunkRows).
 func (tx *Tx) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
-	if tx.db == nil {
+	if tx.db == nil || tx.db.Stats().MaxOpenConnections == 1 {
+		// Preparing on the pool would wait for the one connection, which
+		// this transaction holds.
 		return tx.PrepareContext(ctx, query)
 	}
 	st, ok := tx.db.stmts.Load(query)
