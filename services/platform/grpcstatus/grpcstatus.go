@@ -7,6 +7,8 @@ package grpcstatus
 import (
 	"context"
 	"errors"
+	"strings"
+	"unicode"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -41,12 +43,26 @@ func FromError(err error) error {
 	}
 }
 
+// Domain is the google.rpc.ErrorInfo domain of every Kizuna error.
+const Domain = "kizuna.dev"
+
 // New returns an error the client sees as code and message, with the
 // violations as google.rpc.BadRequest details (e.g. NotFound naming the
 // field that referred to the missing resource). cause, if not nil, is kept
-// for the server's log line and errors.Is.
+// for the server's log line and errors.Is. Its google.rpc.ErrorInfo reason
+// is the code's name (INVALID_ARGUMENT …); see Reasoned for a finer one.
 func New(code codes.Code, message string, cause error, violations ...validation.Violation) error {
+	return Reasoned(code, codeReason(code), message, cause, violations...)
+}
+
+// Reasoned is New with a google.rpc.ErrorInfo reason of the caller's
+// (UPPER_SNAKE_CASE, stable: clients branch on it instead of parsing
+// messages).
+func Reasoned(code codes.Code, reason, message string, cause error, violations ...validation.Violation) error {
 	st := status.New(code, message)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: Domain}); err == nil {
+		st = d
+	}
 	if len(violations) > 0 {
 		br := &errdetails.BadRequest{}
 		for _, v := range violations {
@@ -85,4 +101,17 @@ func (e *statusError) GRPCStatus() *status.Status { return e.st }
 func isUnavailable(err error) bool {
 	var se interface{ GRPCStatus() *status.Status }
 	return errors.As(err, &se) && se.GRPCStatus().Code() == codes.Unavailable
+}
+
+// codeReason spells a code's name as an ErrorInfo reason:
+// InvalidArgument → INVALID_ARGUMENT.
+func codeReason(code codes.Code) string {
+	var b strings.Builder
+	for i, r := range code.String() {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte('_')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }

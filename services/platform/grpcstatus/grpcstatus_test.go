@@ -62,7 +62,39 @@ func TestFromError(t *testing.T) {
 
 func TestInvalid(t *testing.T) {
 	st := status.Convert(Invalid("page_size", "must be between 0 and 1000"))
-	if st.Code() != codes.InvalidArgument || st.Message() != "page_size: must be between 0 and 1000" || len(st.Details()) != 1 {
+	if st.Code() != codes.InvalidArgument || st.Message() != "page_size: must be between 0 and 1000" || len(st.Details()) != 2 {
 		t.Errorf("status = %v", st)
 	}
+	if got := reason(st); got != "INVALID_ARGUMENT" {
+		t.Errorf("reason = %q, want INVALID_ARGUMENT", got)
+	}
+}
+
+// TestReasons: every status carries a google.rpc.ErrorInfo in Kizuna's
+// domain, with the code's name or the caller's reason.
+func TestReasons(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{New(codes.NotFound, "customer not found", nil), "NOT_FOUND"},
+		{New(codes.FailedPrecondition, "x", errors.New("cause")), "FAILED_PRECONDITION"},
+		{FromError(errors.New("boom")), "INTERNAL"},
+		{FromError(context.DeadlineExceeded), "DEADLINE_EXCEEDED"},
+		{Reasoned(codes.FailedPrecondition, "MERGE_ALREADY_UNDONE", "merge m is already undone", nil), "MERGE_ALREADY_UNDONE"},
+	}
+	for _, tt := range tests {
+		if got := reason(status.Convert(tt.err)); got != tt.want {
+			t.Errorf("%v: reason = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+func reason(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == Domain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }

@@ -440,12 +440,14 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 // toStatus maps ingestion's errors to their gRPC status and leaves the rest
 // to grpcstatus.FromError.
 func toStatus(err error) error {
+	var conflict *store.Conflict
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return grpcstatus.New(codes.NotFound, err.Error(), err)
-	case errors.Is(err, store.ErrConflict), errors.Is(err, dedupe.ErrTooMany):
-		// The sentinel only classifies; the wrapped text says what is wrong.
-		return grpcstatus.New(codes.FailedPrecondition, strings.TrimSuffix(err.Error(), ": "+store.ErrConflict.Error()), err)
+	case errors.As(err, &conflict):
+		return grpcstatus.Reasoned(codes.FailedPrecondition, conflict.Reason, conflict.Message, err)
+	case errors.Is(err, dedupe.ErrTooMany):
+		return grpcstatus.Reasoned(codes.FailedPrecondition, "WORKSPACE_TOO_LARGE_TO_SCAN", err.Error(), err)
 	case errors.Is(err, dedupe.ErrClosed):
 		return grpcstatus.New(codes.Unavailable, err.Error(), err)
 	case errors.Is(err, store.ErrBadPageToken):

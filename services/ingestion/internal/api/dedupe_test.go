@@ -131,11 +131,29 @@ func TestDeduplicationAPI(t *testing.T) {
 				return err
 			}, codes.Unauthenticated, ""},
 		}
+		// The google.rpc.ErrorInfo reason clients branch on.
+		reasons := map[string]string{
+			"undo twice":                "MERGE_ALREADY_UNDONE",
+			"undo an unknown merge":     "NOT_FOUND",
+			"merge without survivor":    "INVALID_ARGUMENT",
+			"list with a bad page size": "INVALID_ARGUMENT",
+		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				st := status.Convert(tt.call())
 				if st.Code() != tt.code {
 					t.Fatalf("code = %v (%s), want %v", st.Code(), st.Message(), tt.code)
+				}
+				if want, ok := reasons[tt.name]; ok {
+					var got string
+					for _, d := range st.Details() {
+						if info, ok := d.(*errdetails.ErrorInfo); ok {
+							got = info.GetReason()
+						}
+					}
+					if got != want {
+						t.Errorf("ErrorInfo reason = %q, want %q (message %q)", got, want, st.Message())
+					}
 				}
 				if tt.field == "" {
 					return

@@ -317,7 +317,7 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 			return err
 		}
 		if did == alreadyOne {
-			return fmt.Errorf("customers %s and %s are already one customer: %w", sg.CustomerA, sg.CustomerB, store.ErrConflict)
+			return store.Conflictf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
 		}
 		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, mrg.ID, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, mrg.ID, now)
@@ -351,7 +351,7 @@ func pending(ctx context.Context, tx *store.Tx, ws, id string) (store.Suggestion
 		return sg, err
 	}
 	if sg.State != store.SuggestionPending {
-		return sg, fmt.Errorf("suggestion %s is already %s: %w", id, sg.State, store.ErrConflict)
+		return sg, store.Conflictf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
 	}
 	return sg, nil
 }

@@ -86,7 +86,7 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 	var redirects []redirect
 	for _, id := range m.MergedIDs {
 		if id == m.SurvivorID {
-			return Merge{}, fmt.Errorf("merge %s into itself: %w", id, ErrConflict)
+			return Merge{}, Conflictf("MERGE_INTO_ITSELF", "merge %s into itself", id)
 		}
 		merged, err := t.liveCustomer(ctx, ws, id)
 		if err != nil {
@@ -201,12 +201,12 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		return Undone{}, err
 	}
 	if m.State != MergeApplied {
-		return Undone{}, fmt.Errorf("merge %s is already undone: %w", mergeID, ErrConflict)
+		return Undone{}, Conflictf("MERGE_ALREADY_UNDONE", "merge %s is already undone", mergeID)
 	}
 	if len(redirects) == 0 {
 		// Every merge recorded since migration 0003 lists at least the
 		// merged customers themselves; older ones kept nothing to undo with.
-		return Undone{}, fmt.Errorf("merge %s was recorded before merges could be undone: %w", mergeID, ErrConflict)
+		return Undone{}, Conflictf("MERGE_NOT_UNDOABLE", "merge %s was recorded before merges could be undone", mergeID)
 	}
 	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
 		return Undone{}, err
@@ -216,7 +216,7 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		return Undone{}, err
 	}
 	if survivor.mergedInto != "" {
-		return Undone{}, fmt.Errorf("customer %s has since been merged into %s; undo that merge first: %w", m.SurvivorID, survivor.mergedInto, ErrConflict)
+		return Undone{}, Conflictf("SURVIVOR_MERGED_SINCE", "customer %s has since been merged into %s; undo that merge first", m.SurvivorID, survivor.mergedInto)
 	}
 	for _, r := range redirects {
 		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND customer_id = $2 AND merged_into = $4`,
@@ -619,7 +619,7 @@ func (t *Tx) liveCustomer(ctx context.Context, ws, id string) (customerRow, erro
 		return row, err
 	}
 	if row.mergedInto != "" {
-		return row, fmt.Errorf("customer %s was merged into %s: %w", id, row.mergedInto, ErrConflict)
+		return row, Conflictf("CUSTOMER_MERGED", "customer %s was merged into %s", id, row.mergedInto)
 	}
 	return row, nil
 }
