@@ -169,17 +169,20 @@ func (s *Service) relayAll(ctx context.Context) error {
 		if err != nil || len(msgs) == 0 {
 			return err
 		}
-		seqs := make([]int64, 0, len(msgs))
-		var perr error
-		for _, m := range msgs {
-			subject := s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind)
-			// Event ids are unique per workspace only, and JetStream
-			// deduplicates across the stream: qualify the id.
-			pctx := bus.DecodeTrace(ctx, m.TraceContext) // in the request's trace
-			if perr = s.opts.Bus.PublishEncoded(pctx, subject, m.WorkspaceID+"/"+m.MsgID, busMessageType, m.Payload); perr != nil {
-				break
+		out := make([]bus.Outgoing, len(msgs))
+		for i, m := range msgs {
+			out[i] = bus.Outgoing{
+				Ctx:     bus.DecodeTrace(ctx, m.TraceContext), // in the request's trace
+				Subject: s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind),
+				// Event ids are unique per workspace only, and JetStream
+				// deduplicates across the stream: qualify the id.
+				MsgID: m.WorkspaceID + "/" + m.MsgID, TypeName: busMessageType, Data: m.Payload,
 			}
-			seqs = append(seqs, m.Seq)
+		}
+		n, perr := s.opts.Bus.PublishBatch(ctx, out)
+		seqs := make([]int64, n)
+		for i := range n {
+			seqs[i] = msgs[i].Seq
 		}
 		if err := s.store.DeleteOutbox(ctx, seqs); err != nil {
 			return err

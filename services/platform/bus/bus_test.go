@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/kizuna/kizuna/services/platform/bus"
@@ -96,6 +98,49 @@ func TestRoundTripDedupeAndTrace(t *testing.T) {
 		}
 		if got, want := trace.SpanContextFromContext(ctxs[0]).TraceID(), span.SpanContext().TraceID(); got != want {
 			t.Errorf("handler trace id = %s, want publisher's %s", got, want)
+		}
+	})
+}
+
+// TestPublishBatch: a batch arrives in order, in each message's own trace,
+// deduplicated by id like single publishes; a message without an id stops
+// the batch and the count says how many went out before it.
+func TestPublishBatch(t *testing.T) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
+		ctx := context.Background()
+		rec := newReceived()
+		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindEvents, Durable: "batch", Handler: rec.add})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		tp := sdktrace.NewTracerProvider()
+		subject := b.Subject(bus.KindEvents, "ws1", "track")
+		var out []bus.Outgoing
+		var spans []trace.Span
+		for i, id := range []string{"b-1", "b-2", "b-1", "b-3"} {
+			mctx, span := tp.Tracer("test").Start(ctx, "request")
+			spans = append(spans, span)
+			data, err := proto.Marshal(wrapperspb.String(fmt.Sprintf("%s#%d", id, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, bus.Outgoing{Ctx: mctx, Subject: subject, MsgID: id, TypeName: "google.protobuf.StringValue", Data: data})
+		}
+		n, err := b.PublishBatch(ctx, append(out, bus.Outgoing{Subject: subject}))
+		if n != 4 || err == nil {
+			t.Fatalf("PublishBatch = %d, %v; want 4 and an error for the message without an id", n, err)
+		}
+		rec.wait(t, 3)
+		time.Sleep(100 * time.Millisecond) // room for a wrongly stored duplicate
+		msgs, vals, ctxs := rec.snapshot()
+		if got, want := vals, []string{"b-1#0", "b-2#1", "b-3#3"}; !slices.Equal(got, want) {
+			t.Fatalf("values = %q, want %q", got, want)
+		}
+		for i, want := range []int{0, 1, 3} {
+			if got := trace.SpanContextFromContext(ctxs[i]).TraceID(); got != spans[want].SpanContext().TraceID() {
+				t.Errorf("message %s in trace %s, want its publisher's %s", msgs[i].MsgID, got, spans[want].SpanContext().TraceID())
+			}
 		}
 	})
 }
