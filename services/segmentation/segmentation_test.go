@@ -372,7 +372,8 @@ func testMergeAndFeatures(t *testing.T, h *harness) {
 	}
 	want := &segmentationv1.CustomerFeatures{
 		CustomerId: "cus_user", OrderCount: 1, Revenue: 42.5, LastOrderTime: timestamppb.New(now),
-		RecencyScore: 1, FrequencyScore: 1, MonetaryScore: 1, EventCount: 2,
+		RecencyScore:   5, // the only buyer, who bought just now: as recent as can be
+		FrequencyScore: 1, MonetaryScore: 1, EventCount: 2,
 		LifecycleStage: segmentationv1.LifecycleStage_LIFECYCLE_STAGE_NEW,
 	}
 	if !proto.Equal(resp.GetFeatures(), want) {
