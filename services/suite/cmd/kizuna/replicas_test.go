@@ -139,10 +139,11 @@ func start(t *testing.T, bin string, env []string, args ...string) *process {
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, exited: make(chan error, 1)}
-	t.Cleanup(func() {
-		if p.killed {
+	p.terminate = func() {
+		if p.ended {
 			return
 		}
+		p.ended = true
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case err := <-p.exited:
@@ -153,7 +154,8 @@ func start(t *testing.T, bin string, env []string, args ...string) *process {
 			_ = cmd.Process.Kill()
 			t.Errorf("%v: still running 30s after SIGTERM", args[0])
 		}
-	})
+	}
+	t.Cleanup(p.terminate)
 	running := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -184,14 +186,20 @@ func start(t *testing.T, bin string, env []string, args ...string) *process {
 type process struct {
 	cmd    *exec.Cmd
 	exited chan error
-	killed bool
+	ended  bool // stopped or killed
+	// terminate sends SIGTERM and expects a clean exit within 30 s.
+	terminate func()
 }
+
+// stop drains the process as Kubernetes does (SIGTERM) and fails the test
+// unless it exits cleanly.
+func (p *process) stop() { p.terminate() }
 
 // kill ends the process with SIGKILL, as the kernel's OOM killer or a
 // lost node does: no drain, no lease released, and waits for it to exit.
 func (p *process) kill(t *testing.T) {
 	t.Helper()
-	p.killed = true
+	p.ended = true
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
