@@ -115,7 +115,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.api = api.New(s.engine)
 	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: opts.LeaseTTL})
 	pub := busPublisher{bus: opts.Bus}
-	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log, LeaseTTL: opts.LeaseTTL,
+	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log, LeaseTTL: opts.LeaseTTL, Backlog: st.OutboxBacklog,
 		Pass: func(ctx context.Context) error { return relay.Pass(ctx, st, pub) }})
 	return s, nil
 }
