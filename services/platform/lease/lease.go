@@ -145,13 +145,21 @@ func ensureTable(ctx context.Context, db *sqldb.DB) error {
 	if _, ok := tables.Load(db); ok {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kizuna_leases (
+	create := func() error {
+		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kizuna_leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
   expire_ms BIGINT NOT NULL
 )`)
+		return err
+	}
 	// Two replicas creating the table at once on PostgreSQL: one of them
-	// gets a unique violation on the catalogue; the table is there.
+	// gets a unique violation on the catalogue, or "relation already
+	// exists"; the table is there then, which a second try confirms.
+	err := create()
+	if err != nil && !sqldb.IsUniqueViolation(err) {
+		err = create()
+	}
 	if err != nil && !sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("create lease table: %w", err)
 	}
