@@ -192,6 +192,9 @@ func TestRenderProductionValues(t *testing.T) {
 				if got := e["KIZUNA_NATS_URL"].Value; strings.Count(got, "nats://") != 3 {
 					t.Errorf("KIZUNA_NATS_URL = %q, want the three servers", got)
 				}
+				if e["KIZUNA_LEASE_TTL"].Value != "15s" {
+					t.Errorf("KIZUNA_LEASE_TTL = %+v, want the chart's 15s", e["KIZUNA_LEASE_TTL"])
+				}
 				if e["KIZUNA_NATS_CREDS"].Value != "/etc/kizuna/nats/kizuna.creds" || e["KIZUNA_BUS_REPLICAS"].Value != "3" {
 					t.Errorf("NATS creds %q, replicas %q", e["KIZUNA_NATS_CREDS"].Value, e["KIZUNA_BUS_REPLICAS"].Value)
 				}

@@ -95,6 +95,9 @@ type Options struct {
 	// LineBackoff is the first wait after a retryable LINE answer; default
 	// that of package line. Tests shorten it.
 	LineBackoff time.Duration
+	// LeaseTTL is the TTL of the outbox relay's lease; lease.DefaultTTL
+	// when zero.
+	LeaseTTL time.Duration
 }
 
 // PublicMethods are the RPCs that authenticate by their own credential
@@ -178,7 +181,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	// Final outcomes are published by one relay across replicas.
 	var outcomes *outbox.Relay
 	pub := sendPublisher{bus: opts.Bus}
-	outcomes = outbox.New(outbox.Options{Name: "campaign", DB: opts.DB, Logger: logger, Backlog: st.UnpublishedBacklog,
+	outcomes = outbox.New(outbox.Options{Name: "campaign", DB: opts.DB, Logger: logger, LeaseTTL: opts.LeaseTTL, Backlog: st.UnpublishedBacklog,
 		Pass: func(ctx context.Context) error { return publishOutcomes(ctx, st, pub) }})
 	snd := sender.New(sender.Config{
 		Store: st, Journeys: cache, Channels: channels, Peers: pc, Recorded: func() { outcomes.Wake() },

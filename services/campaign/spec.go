@@ -37,7 +37,7 @@ func Spec(adjust ...func(*Options)) servicecmd.Spec {
 			if env.ServiceTokens == nil {
 				return nil, config.Usage(errors.New("-service-secret is required: journeys act as workspaces towards ingestion and segmentation"))
 			}
-			opts := Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"],
+			opts := Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL, Segmentation: env.Conns["segmentation"],
 				Ingestion: env.Conns["ingestion"], ServiceTokens: env.ServiceTokens, SecretKey: key, PublicURL: publicURL}
 			for _, f := range adjust {
 				if f != nil {

@@ -43,6 +43,9 @@ type Options struct {
 	// `make run` suite sets it. It changes no existing workspace, and no
 	// workspace created any other way.
 	DevDefaults bool
+	// LeaseTTL is the TTL of the outbox relay's lease; lease.DefaultTTL
+	// when zero.
+	LeaseTTL time.Duration
 }
 
 // Service is the ingestion service.
@@ -77,7 +80,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s := &Service{opts: opts, store: st}
 	in := ingest.New(st, opts.Now, s.wake)
 	s.dedupe = dedupe.New(st, opts.Now, opts.Logger, s.wake)
-	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
+	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
 	return s, nil

@@ -21,7 +21,7 @@ func Spec() servicecmd.Spec {
 			fs.StringVar(&devKey, "dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
 		},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			svc, err := New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, AdminKey: adminKey, DevDefaults: env.Dev != nil})
+			svc, err := New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL, AdminKey: adminKey, DevDefaults: env.Dev != nil})
 			if err != nil {
 				return nil, err
 			}

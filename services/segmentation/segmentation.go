@@ -56,6 +56,9 @@ type Options struct {
 	SweepInterval time.Duration
 	// Now is the clock; time.Now when nil. Tests move it.
 	Now func() time.Time
+	// LeaseTTL is the TTL of the sweep's and the outbox relay's leases;
+	// lease.DefaultTTL when zero.
+	LeaseTTL time.Duration
 }
 
 // Service is the segmentation service.
@@ -110,9 +113,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("segmentation: %w", err)
 	}
 	s.api = api.New(s.engine)
-	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: max(lease.DefaultTTL, 3*sweep)})
+	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: opts.LeaseTTL})
 	pub := busPublisher{bus: opts.Bus}
-	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log,
+	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log, LeaseTTL: opts.LeaseTTL, Backlog: st.OutboxBacklog,
 		Pass: func(ctx context.Context) error { return relay.Pass(ctx, st, pub) }})
 	return s, nil
 }

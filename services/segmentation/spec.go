@@ -13,7 +13,7 @@ func Spec() servicecmd.Spec {
 		Name:  "segmentation",
 		Calls: []string{"ingestion"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			return New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger})
+			return New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL})
 		},
 	}
 }

@@ -4,11 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kizuna/kizuna/services/platform/bus/bustest"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -91,8 +99,12 @@ func scrapeDuringRequests(t *testing.T, cfg suite.Config, streamPrefix string) {
 	published := []string{`stream="` + streamPrefix + `_EVENTS"`, `outcome="ok"`}
 	eventually(t, "events published and consumed", func() bool {
 		now := scrape()
+		consumed := func(consumer string) bool {
+			labels := []string{`stream="` + streamPrefix + `_EVENTS"`, `consumer="` + consumer + `"`, `outcome="ack"`}
+			return sum(now, `kizuna_bus_messages_processed_total{`, labels)-sum(before, `kizuna_bus_messages_processed_total{`, labels) >= 3
+		}
 		return sum(now, `kizuna_bus_messages_published_total{`, published)-sum(before, `kizuna_bus_messages_published_total{`, published) >= 3 &&
-			sum(now, `kizuna_bus_messages_processed_total{`, []string{`stream="` + streamPrefix + `_EVENTS"`, `outcome="ack"`}) >= 3
+			consumed("segmentation") && consumed("metrics")
 	})
 	for _, m := range []string{`kizuna_db_pool_max_open{`, `kizuna_outbox_backlog{`} {
 		if !bytes.Contains(after, []byte(m)) {
@@ -110,6 +122,121 @@ func scrapeDuringRequests(t *testing.T, cfg suite.Config, streamPrefix string) {
 				t.Errorf("%s queries %s, which /metrics does not serve", file, name)
 			}
 		}
+	}
+
+	underLoad(t, c, scrape, streamPrefix)
+}
+
+// underLoad sends a load of tracked events through the gateway — clients
+// in parallel, then part of it again — and checks that the counters an
+// on-call reads add up to exactly what was sent: events accepted and
+// deduplicated, published to the events stream, consumed by segmentation
+// and metrics, customers evaluated and memberships entered.
+func underLoad(t *testing.T, c *client, scrape func() []byte, streamPrefix string) {
+	const customers, batchSize, clients, resent = 400, 25, 8, 4 // resent: batches sent twice
+	var seg struct{ Segment struct{ SegmentID string } }
+	c.call("POST", "/v1/segments", `{"displayName":"Load buyers","rule":{"all":[{"event":{"event":"Load Order","minCount":1,"withinDays":30}}]}}`, nil, &seg)
+	var batches []string
+	for lo := 0; lo < customers; lo += batchSize {
+		var msgs []string
+		for i := lo; i < lo+batchSize; i++ {
+			msgs = append(msgs, fmt.Sprintf(`{"type":"track","messageId":"load-%d","userId":"load-user-%d","event":"Load Order","properties":{"sku":"S-%d"}}`, i, i, i%7))
+		}
+		batches = append(batches, `{"batch":[`+strings.Join(msgs, ",")+`]}`)
+	}
+	before := scrape()
+	post := func(body string) (accepted, duplicates int, err error) {
+		req, _ := http.NewRequest("POST", c.base+"/v1/batch", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", basic["Authorization"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer resp.Body.Close()
+		var br struct{ Accepted, Duplicates int }
+		if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || json.Unmarshal(b, &br) != nil {
+			return 0, 0, fmt.Errorf("POST /v1/batch: %d %s", resp.StatusCode, b)
+		}
+		return br.Accepted, br.Duplicates, nil
+	}
+	var accepted, duplicates atomic.Int64
+	send := func(batches []string) {
+		work := make(chan string)
+		g, _ := errgroup.WithContext(context.Background())
+		for range clients {
+			g.Go(func() error {
+				for body := range work {
+					a, d, err := post(body)
+					if err != nil {
+						for range work { // let the feeder finish
+						}
+						return err
+					}
+					accepted.Add(int64(a))
+					duplicates.Add(int64(d))
+				}
+				return nil
+			})
+		}
+		for _, b := range batches {
+			work <- b
+		}
+		close(work)
+		if err := g.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(batches)
+	send(batches[:resent])
+	if accepted.Load() != customers || duplicates.Load() != resent*batchSize {
+		t.Fatalf("answers: %d accepted, %d duplicates; want %d, %d", accepted.Load(), duplicates.Load(), customers, resent*batchSize)
+	}
+
+	grew := func(now []byte, metric string, labels ...string) float64 {
+		return sum(now, metric+"{", labels) - sum(before, metric+"{", labels)
+	}
+	events := `stream="` + streamPrefix + `_EVENTS"`
+	tests := []struct {
+		what   string
+		metric string
+		labels []string
+		want   float64
+	}{
+		{"events accepted", "kizuna_ingestion_events_total", []string{`outcome="accepted"`}, customers},
+		{"events deduplicated", "kizuna_ingestion_events_total", []string{`outcome="duplicate"`}, resent * batchSize},
+		{"events rejected", "kizuna_ingestion_events_total", []string{`outcome="rejected"`}, 0},
+		{"REST 200s on /v1/batch", "http_server_request_duration_seconds_count", []string{`http_route="/v1/batch"`, `http_response_status_code="200"`}, float64(len(batches) + resent)},
+		{"events published", "kizuna_bus_messages_published_total", []string{events, `outcome="ok"`}, customers},
+		{"events consumed by segmentation", "kizuna_bus_messages_processed_total", []string{events, `consumer="segmentation"`, `outcome="ack"`}, customers},
+		{"events consumed by metrics", "kizuna_bus_messages_processed_total", []string{events, `consumer="metrics"`, `outcome="ack"`}, customers},
+	}
+	// The relay and the consumers run behind the answers: wait until every
+	// event went through, then for late extras.
+	eventually(t, "the load published, consumed and evaluated", func() bool {
+		now := scrape()
+		return grew(now, "kizuna_bus_messages_processed_total", events, `consumer="segmentation"`, `outcome="ack"`) >= customers &&
+			grew(now, "kizuna_bus_messages_processed_total", events, `consumer="metrics"`, `outcome="ack"`) >= customers &&
+			c.segmentSize(seg.Segment.SegmentID) == fmt.Sprint(customers)
+	})
+	time.Sleep(500 * time.Millisecond)
+	after := scrape()
+	for _, tt := range tests {
+		if got := grew(after, tt.metric, tt.labels...); got != tt.want {
+			t.Errorf("%s: %s%v grew by %v, want %v", tt.what, tt.metric, tt.labels, got, tt.want)
+		}
+	}
+	// Each load customer was evaluated and entered the segment; built-in
+	// segments (lifecycle stages) may add evaluations and entries of their
+	// own, never fewer.
+	if got := grew(after, "kizuna_segmentation_evaluations_total", `trigger="event"`); got < customers {
+		t.Errorf("customers evaluated after an event grew by %v, want at least %d", got, customers)
+	}
+	if got := grew(after, "kizuna_segmentation_membership_changes_total", `change="entered"`); got < customers {
+		t.Errorf("memberships entered grew by %v, want at least %d", got, customers)
+	}
+	if got := grew(after, "kizuna_bus_messages_redelivered_total"); got != 0 {
+		t.Errorf("%v redeliveries under load, want none", got)
 	}
 }
 

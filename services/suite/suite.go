@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -111,6 +112,8 @@ type Config struct {
 	Logger   *slog.Logger
 	// MetricsHandler, when set, is served at GET /metrics on HTTPAddr.
 	MetricsHandler http.Handler
+	// LeaseTTL is the services' servicecmd.Env.LeaseTTL.
+	LeaseTTL time.Duration
 }
 
 // specs are the gRPC services' own Specs, as their binaries run them.
@@ -262,7 +265,7 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 		if err != nil {
 			return err
 		}
-		env := &servicecmd.Env{Logger: slogger, DB: db, Bus: b, Conns: conns, ServiceTokens: tokens, Dev: dev}
+		env := &servicecmd.Env{Logger: slogger, DB: db, Bus: b, Conns: conns, ServiceTokens: tokens, Dev: dev, LeaseTTL: cfg.LeaseTTL}
 		srv, svc, err := servicecmd.NewServer(ctx, spec, env, grpcserver.Options{Logger: slogger})
 		if err != nil {
 			return fmt.Errorf("%s: %w", spec.Name, err)

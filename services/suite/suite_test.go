@@ -75,6 +75,15 @@ func dropExternal(t testing.TB, cfg suite.Config) {
 // returns its addresses once it is up.
 func startSuite(tb testing.TB, cfg suite.Config) suite.Addrs {
 	tb.Helper()
+	a, stop := runSuite(tb, cfg)
+	tb.Cleanup(stop)
+	return a
+}
+
+// runSuite is startSuite with the stop (a drain, as on SIGTERM) returned
+// instead of left to the cleanup; calling it again does nothing.
+func runSuite(tb testing.TB, cfg suite.Config) (suite.Addrs, func()) {
+	tb.Helper()
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.IngestionAddr, cfg.SegmentationAddr, cfg.MetricsAddr, cfg.CampaignAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.DevAPIKey = devKey
@@ -83,22 +92,27 @@ func startSuite(tb testing.TB, cfg suite.Config) suite.Addrs {
 	addrs := make(chan suite.Addrs, 1)
 	done := make(chan error, 1)
 	go func() { done <- suite.Run(ctx, cfg, func(a suite.Addrs, _ string) { addrs <- a }) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("suite.Run: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				tb.Errorf("suite.Run: %v", err)
+			}
+		})
+	}
 	select {
 	case a := <-addrs:
-		return a
+		return a, stop
 	case err := <-done:
-		done <- nil // reported here; the cleanup must not wait for it again
+		done <- nil // reported here; the stop must not wait for it again
+		stop()
 		tb.Fatalf("suite did not start: %v", err)
 	case <-time.After(30 * time.Second):
+		tb.Cleanup(stop)
 		tb.Fatal("suite did not start in 30s")
 	}
-	return suite.Addrs{}
+	return suite.Addrs{}, stop
 }
 
 func walk(t *testing.T, cfg suite.Config) {

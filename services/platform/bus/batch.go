@@ -46,6 +46,12 @@ func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *b
 					break drain
 				}
 			}
+			if ctx.Err() != nil { // stopping: hand back what was queued
+				for _, m := range batch {
+					handBack(ctx, log, m)
+				}
+				continue
+			}
 			b.handleBatch(ctx, log, c, batch)
 		}
 	}()

@@ -109,11 +109,21 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)
 	}
 	log := b.logger.With(slog.String("stream", stream), slog.String("consumer", c.Durable))
-	deliver := func(m jetstream.Msg) { b.handle(ctx, log, c, m) }
+	handle := func(m jetstream.Msg) { b.handle(ctx, log, c, m) }
 	var batches *batcher
 	if c.BatchHandler != nil {
 		batches = b.startBatcher(ctx, log, c)
-		deliver = batches.add
+		handle = batches.add
+	}
+	// Once ctx ends, deliveries the client had prefetched are handed back
+	// at once (a plain nak): left unacked they would wait out AckWait
+	// before another replica got them, on every rolling restart.
+	deliver := func(m jetstream.Msg) {
+		if ctx.Err() != nil {
+			handBack(ctx, log, m)
+			return
+		}
+		handle(m)
 	}
 	cc, err := cons.Consume(
 		deliver,
@@ -130,7 +140,9 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			cc.Stop()
+			// Drain, not Stop: Stop drops the prefetched deliveries
+			// (unacked until AckWait); Drain passes them to deliver.
+			cc.Drain()
 			<-cc.Closed()
 			if batches != nil {
 				batches.close()
@@ -145,6 +157,13 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		}
 	}()
 	return stop, nil
+}
+
+// handBack returns a delivery unhandled, for immediate redelivery.
+func handBack(ctx context.Context, log *slog.Logger, m jetstream.Msg) {
+	if err := m.Nak(); err != nil {
+		log.WarnContext(ctx, "bus nak at shutdown failed; the message is redelivered after AckWait", slog.Any("error", err))
+	}
 }
 
 // messageOf reads a delivery.

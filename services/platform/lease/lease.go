@@ -19,6 +19,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -50,7 +51,7 @@ type Options struct {
 }
 
 // New returns the lease called name in db, held (when acquired) by this
-// process under a random holder id.
+// process under the holder id HolderID.
 func New(db *sqldb.DB, name string, opts Options) *Lease {
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
@@ -58,13 +59,28 @@ func New(db *sqldb.DB, name string, opts Options) *Lease {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	b := make([]byte, 12)
+	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read does not fail
-	return &Lease{db: db, name: name, holder: hex.EncodeToString(b), ttl: opts.TTL, now: opts.Now}
+	return &Lease{db: db, name: name, holder: HolderID(hex.EncodeToString(b)), ttl: opts.TTL, now: opts.Now}
+}
+
+// HolderID is the holder id of a lease of this process: "<host>/<pid>/<nonce>",
+// so an operator reading kizuna_leases sees which pod (the host name in
+// Kubernetes) and process holds the work; the nonce keeps two leases of one
+// process apart.
+func HolderID(nonce string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown"
+	}
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), nonce)
 }
 
 // Holder is this process's holder id.
 func (l *Lease) Holder() string { return l.holder }
+
+// TTL is how long the lease lasts unrenewed.
+func (l *Lease) TTL() time.Duration { return l.ttl }
 
 // Hold reports whether this process holds the lease, acquiring or renewing
 // it in the database when the last confirmation is older than a third of
@@ -129,13 +145,21 @@ func ensureTable(ctx context.Context, db *sqldb.DB) error {
 	if _, ok := tables.Load(db); ok {
 		return nil
 	}
-	_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kizuna_leases (
+	create := func() error {
+		_, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS kizuna_leases (
   name TEXT PRIMARY KEY,
   holder TEXT NOT NULL,
   expire_ms BIGINT NOT NULL
 )`)
+		return err
+	}
 	// Two replicas creating the table at once on PostgreSQL: one of them
-	// gets a unique violation on the catalogue; the table is there.
+	// gets a unique violation on the catalogue, or "relation already
+	// exists"; the table is there then, which a second try confirms.
+	err := create()
+	if err != nil && !sqldb.IsUniqueViolation(err) {
+		err = create()
+	}
 	if err != nil && !sqldb.IsUniqueViolation(err) {
 		return fmt.Errorf("create lease table: %w", err)
 	}
@@ -144,16 +168,37 @@ func ensureTable(ctx context.Context, db *sqldb.DB) error {
 }
 
 // Every runs fn every interval while ctx lasts, on one replica at a time:
-// only while l is held. It releases l when ctx ends. Errors of fn are given
-// to onError (and the next round runs as usual).
+// only while l is held. The lease is renewed (or, by a replica waiting for
+// it, tried) every quarter TTL on its own, whatever the interval and however
+// long fn runs, so a holder that dies hands the work over within about one
+// TTL — not one interval — and a long fn does not lose the lease midway. It
+// releases l when ctx ends. Errors of fn and of the lease are given to
+// onError (and the next round runs as usual).
 func Every(ctx context.Context, l *Lease, interval time.Duration, fn func(context.Context) error, onError func(error)) {
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
 		_ = l.Release(rctx)
 	}()
+	ctx, cancel := context.WithCancel(ctx)
+	var renewals sync.WaitGroup
+	defer func() { cancel(); renewals.Wait() }()
+	renewals.Go(func() {
+		tick := time.NewTicker(max(l.ttl/4, time.Millisecond))
+		defer tick.Stop()
+		for {
+			if _, err := l.Hold(ctx); err != nil && ctx.Err() == nil {
+				onError(err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,14 +206,8 @@ func Every(ctx context.Context, l *Lease, interval time.Duration, fn func(contex
 		case <-tick.C:
 		}
 		held, err := l.Hold(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				onError(err)
-			}
-			continue
-		}
-		if !held {
-			continue
+		if err != nil || !held {
+			continue // the renewal loop reports lease errors
 		}
 		if err := fn(ctx); err != nil && ctx.Err() == nil {
 			onError(err)

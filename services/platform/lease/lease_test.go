@@ -2,6 +2,9 @@ package lease_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,4 +103,63 @@ func TestEveryRunsOnOneReplica(t *testing.T) {
 			t.Errorf("%d runs, %d overlapping; want some and none", runs.Load(), overlaps.Load())
 		}
 	})
+}
+
+// TestEveryKeepsTheLeaseThroughALongRun runs a job far longer than the
+// lease's TTL, with an interval longer still: the lease is renewed on its
+// own meanwhile, so a second replica never gets it while the job runs, and
+// gets it once the first stops.
+func TestEveryKeepsTheLeaseThroughALongRun(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx, cancel := context.WithCancel(context.Background())
+		const ttl = 800 * time.Millisecond
+		a := lease.New(db, "long", lease.Options{TTL: ttl})
+		started, finished := make(chan struct{}), make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			var once sync.Once
+			lease.Every(ctx, a, 10*time.Millisecond, func(ctx context.Context) error {
+				once.Do(func() {
+					close(started)
+					time.Sleep(3 * ttl)
+					close(finished)
+				})
+				<-ctx.Done()
+				return nil
+			}, func(err error) { t.Error(err) })
+		}()
+		<-started
+		b := lease.New(db, "long", lease.Options{TTL: ttl})
+		for {
+			select {
+			case <-finished:
+			default:
+				if held, err := b.Hold(ctx); err != nil || held {
+					t.Fatalf("second replica: held %v, %v, while the first runs its job", held, err)
+				}
+				time.Sleep(ttl / 8)
+				continue
+			}
+			break
+		}
+		cancel()
+		<-done // Every released the lease
+		if held, err := b.Hold(context.Background()); err != nil || !held {
+			t.Fatalf("after the first stopped: held %v, %v; want the lease free", held, err)
+		}
+	})
+}
+
+// TestHolderNamesTheProcess: an operator reading kizuna_leases sees the
+// host and the process holding the work.
+func TestHolderNamesTheProcess(t *testing.T) {
+	host, _ := os.Hostname()
+	want := fmt.Sprintf("%s/%d/", host, os.Getpid())
+	if h := lease.HolderID("x"); h != want+"x" {
+		t.Errorf("HolderID = %q, want %q", h, want+"x")
+	}
+	if h := lease.New(nil, "n", lease.Options{}).Holder(); !strings.HasPrefix(h, want) || len(h) == len(want) {
+		t.Errorf("Holder = %q, want %q and a nonce", h, want)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
@@ -21,6 +22,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
 	"github.com/kizuna/kizuna/services/platform/grpcserver"
 	"github.com/kizuna/kizuna/services/platform/grpctls"
+	"github.com/kizuna/kizuna/services/platform/lease"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -39,6 +41,10 @@ type Env struct {
 	Conns map[string]*grpc.ClientConn
 	// ServiceTokens are minted from -service-secret; nil when it is unset.
 	ServiceTokens *auth.ServiceTokens
+	// LeaseTTL is how long a lease on scheduled work (outbox relays,
+	// sweeps) lasts unrenewed: a replica that dies hands its work over
+	// after at most this. Zero means lease.DefaultTTL.
+	LeaseTTL time.Duration
 	// Dev is set when the service runs in the all-in-one development
 	// process (`make run`): development defaults apply and DataDir holds
 	// local state. Nil when running alone.
@@ -99,6 +105,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
 	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every service of the deployment (at least 32 bytes): service tokens for work no caller started; accepted by every service when set")
+	leaseTTL := LeaseTTLFlag(fs)
 	targets := grpcclient.TargetFlags(fs, spec.Calls...)
 	tlsFlags := grpctls.Register(fs)
 	if spec.Flags != nil {
@@ -118,7 +125,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	}
 	defer stopTelemetry()
 
-	env := &Env{Logger: log}
+	env := &Env{Logger: log, LeaseTTL: *leaseTTL}
 	if *serviceSecret != "" {
 		if env.ServiceTokens, err = auth.NewServiceTokens([]byte(*serviceSecret)); err != nil {
 			return config.Usage(fmt.Errorf("-service-secret: %w", err))
@@ -196,4 +203,11 @@ func NewServer(ctx context.Context, spec Spec, env *Env, opts grpcserver.Options
 	srv := grpcserver.New(opts)
 	svc.Register(srv.Server)
 	return srv, svc, nil
+}
+
+// LeaseTTLFlag registers -lease-ttl (KIZUNA_LEASE_TTL), the Env.LeaseTTL of
+// every binary, and checks its value at parse time.
+func LeaseTTLFlag(fs *config.FlagSet) *time.Duration {
+	return fs.Duration("lease-ttl", "KIZUNA_LEASE_TTL", lease.DefaultTTL,
+		"how long a replica's lease on scheduled work (outbox relay, segment sweep) lasts unrenewed: another replica takes the work over at most this long after the holder dies; renewed every quarter of it")
 }

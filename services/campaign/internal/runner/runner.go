@@ -112,15 +112,27 @@ func (r *Runner) Wake() {
 	}
 }
 
+// drainTimeout bounds how long a batch claimed before ctx ended may still
+// run after it.
+const drainTimeout = 10 * time.Second
+
 // Run claims and runs due entries and enrols due broadcasts until ctx ends.
-// Store errors are logged and retried at the next poll.
+// Store errors are logged and retried at the next poll. A batch claimed
+// before ctx ends is run and saved (for up to drainTimeout more): cut
+// short, its entries would stay claimed by this stopped replica until
+// their lease ran out — a minute in which no other replica may run them,
+// on every rolling restart.
 func (r *Runner) Run(ctx context.Context) error {
 	ticker := time.NewTicker(r.poll)
 	defer ticker.Stop()
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(drainTimeout, cancelWork) })
+	defer stopDrain()
 	for {
 		r.enrollBroadcasts(ctx)
 		for ctx.Err() == nil {
-			n, err := r.RunDue(ctx)
+			n, err := r.RunDue(work)
 			if err != nil && ctx.Err() == nil {
 				r.log.Error("run due journey steps", slog.Any("error", err))
 			}

@@ -60,6 +60,8 @@ type Engine struct {
 	late map[string]map[string]bool
 
 	wake chan struct{}
+
+	counters *counters
 }
 
 type rfmEntry struct {
@@ -109,6 +111,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		swept:     map[string]sweepEntry{},
 		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
+		counters:  newCounters(),
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -354,6 +357,7 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 			isMember[id] = true
 		}
 		changes = membershipChanges(changes, workspaceID, customerID, list, facts, isMember)
+		e.counters.evaluated(ctx, triggerEvent, 1)
 	}
 	return e.applyChanges(ctx, changes, now)
 }
@@ -658,6 +662,7 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 		for i, c := range p.customers {
 			changes = membershipChanges(changes, workspaceID, c.ID, list, p.facts[i], current(c.ID))
 		}
+		e.counters.evaluated(ctx, triggerBulk, len(p.customers))
 		for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
 			changes = membershipChanges(changes, workspaceID, id, list, nil, current(id))
 		}
@@ -685,9 +690,11 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 	defer e.signal()
 	for start := 0; start < len(changes); start += changeBatch {
 		end := min(start+changeBatch, len(changes))
-		if _, err := e.store.ApplyChanges(ctx, changes[start:end]); err != nil {
+		applied, err := e.store.ApplyChanges(ctx, changes[start:end])
+		if err != nil {
 			return fmt.Errorf("apply membership changes: %w", err)
 		}
+		e.counters.applied(ctx, applied)
 	}
 	return nil
 }

@@ -1457,6 +1457,16 @@ WHERE s.workspace_id = $1 AND cm.customer_id = $2 ORDER BY s.segment_id`, worksp
 	return segs, nil
 }
 
+// OutboxBacklog counts the membership changes not yet published (the
+// kizuna.outbox.backlog gauge).
+func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM membership_outbox`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count outbox: %w", err)
+	}
+	return n, nil
+}
+
 // PendingChanges implements segment.Store. Like the sweep's workspace
 // listing it spans workspaces: the relay serves all of them.
 func (s *Store) PendingChanges(ctx context.Context, limit int) ([]segment.MembershipChange, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
+	"github.com/kizuna/kizuna/services/platform/servicecmd"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/suite"
 )
@@ -88,6 +89,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	corsOrigins := fs.String("cors-origins", "KIZUNA_CORS_ORIGINS", "", "comma-separated origins (or *) that may call the REST API from a browser; the console at /console/ needs none")
 	durability := fs.String("durability", "KIZUNA_DURABILITY", "fast", "what an acknowledged write survives: fast (a process crash) or strict (also an OS crash: SQLite synchronous=FULL, embedded JetStream syncs every message)")
 	secretKey := fs.String("secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or hex) sealing channel secrets; empty: <data-dir>/secret.key, created on first start")
+	leaseTTL := servicecmd.LeaseTTLFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -119,7 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		IngestionAddr: *ingAddr, SegmentationAddr: *segAddr, MetricsAddr: *metAddr, CampaignAddr: *cmpAddr,
 		DatabaseURL: *dbURL, SchemaPrefix: *schemaPrefix, Durability: dur, NATSURL: *natsURL, BusPrefix: *busPrefix, DevAPIKey: *devKey, AdminKey: *adminKey, Logger: logger,
 		PublicURL: *publicURL, SecretKey: *secretKey, MetricsHandler: common.MetricsHandler(), CORSOrigins: origins,
-		Services: services, Targets: map[string]string{}, ServiceSecret: *serviceSecret,
+		Services: services, Targets: map[string]string{}, ServiceSecret: *serviceSecret, LeaseTTL: *leaseTTL,
 	}
 	for name, target := range targets {
 		cfg.Targets[name] = *target

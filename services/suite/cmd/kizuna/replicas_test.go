@@ -122,8 +122,9 @@ func TestReplicasExactlyOnce(t *testing.T) {
 }
 
 // start runs the binary with args until the test ends (SIGTERM, then a
-// clean exit is expected) and waits until it says it is running.
-func start(t *testing.T, bin string, env []string, args ...string) {
+// clean exit is expected, unless the test killed it) and waits until it
+// says it is running.
+func start(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(cmd.Environ(), env...)
@@ -137,11 +138,15 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	t.Cleanup(func() {
+	p := &process{cmd: cmd, exited: make(chan error, 1)}
+	p.terminate = func() {
+		if p.ended {
+			return
+		}
+		p.ended = true
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case err := <-exited:
+		case err := <-p.exited:
 			if err != nil {
 				t.Errorf("%v: exit after SIGTERM: %v\n%s", args[0], err, stderr.String())
 			}
@@ -149,7 +154,8 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 			_ = cmd.Process.Kill()
 			t.Errorf("%v: still running 30s after SIGTERM", args[0])
 		}
-	})
+	}
+	t.Cleanup(p.terminate)
 	running := make(chan bool, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -163,7 +169,7 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 		if !said {
 			running <- false
 		}
-		exited <- cmd.Wait()
+		p.exited <- cmd.Wait()
 	}()
 	select {
 	case ok := <-running:
@@ -172,6 +178,35 @@ func start(t *testing.T, bin string, env []string, args ...string) {
 		}
 	case <-time.After(60 * time.Second):
 		t.Fatalf("%v not running after 60s:\n%s", args, stderr.String())
+	}
+	return p
+}
+
+// process is a running binary started by start.
+type process struct {
+	cmd    *exec.Cmd
+	exited chan error
+	ended  bool // stopped or killed
+	// terminate sends SIGTERM and expects a clean exit within 30 s.
+	terminate func()
+}
+
+// stop drains the process as Kubernetes does (SIGTERM) and fails the test
+// unless it exits cleanly.
+func (p *process) stop() { p.terminate() }
+
+// kill ends the process with SIGKILL, as the kernel's OOM killer or a
+// lost node does: no drain, no lease released, and waits for it to exit.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	p.ended = true
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		t.Fatal("process still there 10s after SIGKILL")
 	}
 }
 
