@@ -11,9 +11,17 @@ import { Empty, ErrorBox, Loading, useAsync } from './ui';
  * 95 % interval, so "did it work?" reads at a glance.
  */
 export function JourneyResults({ journeyId, version }: { journeyId: string; version: number }) {
+  return <ExperimentResults path={`/v1/journeys/${encodeURIComponent(journeyId)}/results`} version={version} />;
+}
+
+/**
+ * ExperimentResults shows the Results answer at path: a journey's, or a
+ * broadcast's (GET /v1/campaigns/{id}/results, its broadcast journey's).
+ */
+export function ExperimentResults({ path, version }: { path: string; version: number }) {
   const t = useI18n();
   const { api } = useApp();
-  const r = useAsync(() => api.get<Results>(`/v1/journeys/${encodeURIComponent(journeyId)}/results`), [journeyId, version]);
+  const r = useAsync(() => api.get<Results>(path), [path, version]);
   // A gateway without the results API (or a journey never sent) answers
   // 404: said in words rather than as an error.
   if (r.error instanceof ApiError && r.error.status === 404) return <Empty>{t.t('results.none')}</Empty>;
