@@ -360,10 +360,16 @@ try {
     const r = await call('GET', `/v1/campaigns/${campaignId}/results`);
     return exposed(r) === data.proCustomers ? r : undefined;
   }, 90000);
-  await page.getByRole('button', { name: '更新' }).click();
-  await page.locator('tr[data-arm="holdout"]').waitFor();
-  const bcArms = await page.locator('tr[data-arm]').evaluateAll((rows) => rows.map((r) => [r.dataset.arm, r.children[1].textContent]));
   const bcWant = bcResults.variants.map((v) => [v.name, String(v.exposed)]);
+  let bcArms;
+  // The page may have drawn the results while the sends were going out:
+  // refresh until it shows what the API now answers.
+  await until("the broadcast's results on the page", async () => {
+    await page.getByRole('button', { name: '更新' }).click();
+    await page.locator('tr[data-arm="holdout"]').waitFor();
+    bcArms = await page.locator('tr[data-arm]').evaluateAll((rows) => rows.map((r) => [r.dataset.arm, r.children[1].textContent]));
+    return JSON.stringify(bcArms) === JSON.stringify(bcWant);
+  }, 20000).catch(() => {});
   check(JSON.stringify(bcArms) === JSON.stringify(bcWant), `the broadcast's results show the API's arms: ${JSON.stringify(bcArms)} (API ${JSON.stringify(bcWant)})`);
   const sentShown = await page.locator('[data-count="sent"]').textContent();
   const campaign = (await call('GET', `/v1/campaigns/${campaignId}`)).campaign;

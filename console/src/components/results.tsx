@@ -47,7 +47,7 @@ export function ExperimentResults({ path, version }: { path: string; version: nu
         <tbody>
           {list.map((a) => (
             <tr key={a.name} data-arm={a.name}>
-              <th scope="row">{a.name === 'holdout' ? t.t('results.holdout') : a.name}{a.control ? ` (${t.t('results.control')})` : ''}</th>
+              <th scope="row">{a.name === 'holdout' ? t.t('results.holdout') : a.name === 'treatment' ? t.t('results.treatment') : a.name}{a.control ? ` (${t.t('results.control')})` : ''}</th>
               <td class="num">{t.number(a.exposed, 0)}</td>
               <td class="num">{t.number(a.converted, 0)}</td>
               <td class="num">{t.percent(a.conversionRate)}</td>

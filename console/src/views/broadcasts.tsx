@@ -152,6 +152,10 @@ export function BroadcastDetail({ campaignId }: { campaignId: string }) {
     [campaignId, version],
   );
   const c = r.data?.campaign;
+  const seg = useAsync(
+    () => (c?.segmentId ? api.get<{ segment: Segment }>(`/v1/segments/${encodeURIComponent(c.segmentId)}`) : Promise.resolve(undefined)),
+    [c?.segmentId],
+  );
   if (r.loading && !c) return <Loading />;
   if (r.error) return <ErrorBox error={r.error} />;
   if (!c) return null;
@@ -178,7 +182,7 @@ export function BroadcastDetail({ campaignId }: { campaignId: string }) {
       <div class="grid">
         <Section title={t.t('broadcast.details')} id="sec-bc-details">
           <dl class="pairs">
-            <dt>{t.t('broadcast.segment')}</dt><dd><a href={href({ view: 'segments', segmentId: c.segmentId ?? '' })}>{c.segmentId}</a></dd>
+            <dt>{t.t('broadcast.segment')}</dt><dd><a href={href({ view: 'segments', segmentId: c.segmentId ?? '' })}>{seg.data?.segment.displayName ?? c.segmentId}</a></dd>
             <dt>{t.t('broadcast.url')}</dt><dd><code>{c.webhook?.url ?? '—'}</code></dd>
             <dt>{t.t('broadcast.holdout')}</dt><dd>{c.holdout?.percent ? `${t.number(c.holdout.percent, 1)} %` : '—'}</dd>
             <dt>{t.t('broadcast.launched')}</dt><dd>{c.launchTime ? t.dateTime(c.launchTime) : '—'}</dd>
@@ -192,6 +196,7 @@ export function BroadcastDetail({ campaignId }: { campaignId: string }) {
             <div><dt>{t.t('broadcast.sent')}</dt><dd data-count="sent">{t.number(n.sent ?? 0, 0)}</dd></div>
             <div><dt>{t.t('broadcast.failed')}</dt><dd data-count="failed">{t.number(n.failed ?? 0, 0)}</dd></div>
           </dl>
+          {c.holdout?.percent ? <p class="muted small">{t.t('broadcast.failedHelp')}</p> : null}
         </Section>
       </div>
       <Section title={t.t('results.title')} id="sec-results" wide>
@@ -211,9 +216,9 @@ export function BroadcastDetail({ campaignId }: { campaignId: string }) {
               {(deliveries.data?.deliveries ?? []).map((d) => (
                 <tr key={d.deliveryId}>
                   <td><CustomerLink id={d.customerId} /></td>
-                  <td>{enumLabel(t, 'deliveryStatus', d.status)}</td>
+                  <td>{d.lastError === 'HOLDOUT' ? t.t('broadcast.heldOut') : enumLabel(t, 'deliveryStatus', d.status)}</td>
                   <td class="num">{t.number(d.attempts ?? 0, 0)}</td>
-                  <td>{d.lastError || '—'}</td>
+                  <td>{d.lastError === 'HOLDOUT' ? '—' : d.lastError || '—'}</td>
                   <td>{d.sendTime ? t.dateTime(d.sendTime) : '—'}</td>
                 </tr>
               ))}
