@@ -410,6 +410,8 @@ try {
   check(checked.state === 'CHECK' && checked.journeyIds?.[0] === abId && checked.check?.variant === 'B' &&
     Number(measuredShown) === checked.check.absoluteEffect,
     `the check shows the measured effect of the A/B journey: ${measuredShown} (API ${JSON.stringify(checked.check)})`);
+  const checkText = await checkCard.textContent();
+  check(!/pdca\.|_UNSPECIFIED/.test(checkText), `the checked card shows no raw key or enum: ${checkText.slice(0, 80)}…`);
   await shot('08f-pdca-check');
   await checkCard.getByRole('button', { name: '改善（Act）へ進める' }).click();
   await checkCard.getByLabel('Keep（1 行に 1 つ）').fill('件名の訴求が明確');

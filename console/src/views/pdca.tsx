@@ -86,7 +86,7 @@ function Card({ i, onChanged }: { i: Initiative; onChanged: () => void }) {
             {i.check.note && <span class="muted small"> {i.check.note}</span>}
           </dd>
         </>)}
-        {i.decision && (<><dt>{t.t('pdca.decision')}</dt><dd>{t.t(`pdca.decision.${i.decision}` as MessageKey)}</dd></>)}
+        {i.decision && (decisions as readonly string[]).includes(i.decision) && (<><dt>{t.t('pdca.decision')}</dt><dd>{t.t(`pdca.decision.${i.decision}` as MessageKey)}</dd></>)}
       </dl>
       <div class="toolbar">
         {nextState(i.state) && <button type="button" class="secondary" onClick={() => setOpen(!open)}>{t.t('pdca.advanceTo', { state: t.t(`pdca.state.${nextState(i.state)}` as MessageKey) })}</button>}
