@@ -110,11 +110,14 @@ CONSOLE_DIST := services/gateway/internal/console/dist
 console:
 	cd console && npm ci --no-audit --no-fund && npm run build
 
-## checkconsole: fail when the committed console build differs from what console/ builds.
+## checkconsole: fail when the committed console build, or the TypeScript API
+## types generated from the OpenAPI document (console/src/api/schema.d.ts),
+## differ from what console/ builds.
+CONSOLE_GENERATED := $(CONSOLE_DIST) console/src/api/schema.d.ts
 checkconsole: console
-	@if [ -n "$$(git status --porcelain -- $(CONSOLE_DIST))" ]; then \
-		echo "the console build is stale: run 'make console' and commit the result"; \
-		git status --porcelain -- $(CONSOLE_DIST); exit 1; fi
+	@if [ -n "$$(git status --porcelain -- $(CONSOLE_GENERATED))" ]; then \
+		echo "the console build or its generated API types are stale: run 'make console' and commit the result"; \
+		git status --porcelain -- $(CONSOLE_GENERATED); exit 1; fi
 
 ## console-test: the console's unit tests (Vitest).
 console-test:

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { api, externalBackend, generate, startKizuna } from './server.mjs';
+import { api, externalBackend, generate, startKizuna, startReceiver } from './server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const bin = resolve(process.env.KIZUNA_BIN ?? join(here, '../../bin/kizuna'));
@@ -67,6 +67,7 @@ const call = api(server.base, key);
 const workspaceId = async () => (await call('POST', '/v1/apiKeys:verify', { apiKey: key })).workspaceId;
 const profile = mkdtempSync(join(tmpdir(), 'kizuna-e2e-chromium-'));
 let context;
+let receiver;
 try {
   const data = await generate(call);
   // Ingestion resolves identities asynchronously: wait until the merge and
@@ -296,11 +297,157 @@ try {
   await shot('08-journey-active');
   await axe('journey detail');
 
-  // PDCA board.
+  // Results: a journey with a 20 % holdout and a message A/B, sent to a
+  // local webhook; every customer of arm B buys. The results view shows the
+  // arms of /v1/journeys/{id}/results and B's lift on the chart.
+  receiver = await startReceiver();
+  const wsId = await workspaceId();
+  await call('PATCH', `/v1/workspaces/${wsId}?updateMask=allowLoopbackUrls`, { allowLoopbackUrls: true });
+  const hook = (await call('POST', '/v1/channels', { displayName: 'Local receiver', webhook: { url: receiver.url } })).channel.channelId;
+  const abId = (await call('POST', '/v1/journeys', {
+    displayName: 'クーポン A/B', entry: { event: { event: 'Coupon Viewed' } },
+    holdout: { percent: 20 }, goal: { event: { event: 'Order Completed' }, attributionWindow: '604800s' },
+    steps: [{ id: 'mail', send: { channelId: hook, variants: [
+      { name: 'A', weight: 50, text: '{{ customer.traits.name }} 様、クーポンをどうぞ' },
+      { name: 'B', weight: 50, text: '{{ customer.traits.name }} 様、本日限り 10% オフ' }] } }],
+  })).journey.journeyId;
+  await call('POST', `/v1/journeys/${abId}:activate`, {});
+  const abN = 60;
+  await call('POST', '/v1/batch', { batch: Array.from({ length: abN }, (_, i) =>
+    ({ type: 'track', messageId: `cv-${i}`, userId: `gen-${i}`, event: 'Coupon Viewed' })) });
+  const exposed = (r) => (r.variants ?? []).reduce((n, v) => n + Number(v.exposed ?? 0), 0);
+  await until('every A/B customer exposed', async () => exposed(await call('GET', `/v1/journeys/${abId}/results`)) === abN, 90000);
+  const arm = new Map(((await call('GET', `/v1/journeys/${abId}/sends?pageSize=1000`)).sends ?? []).map((x) => [x.customerId, x.variant]));
+  const buys = [];
+  for (let i = 0; i < abN; i++) {
+    const c = (await call('GET', `/v1/customers:lookup?user_id=gen-${i}`)).customer;
+    if (arm.get(c.customerId) === 'B') buys.push({ type: 'track', messageId: `ab-buy-${i}`, userId: `gen-${i}`, event: 'Order Completed',
+      properties: { order_id: `AB-${i}`, revenue: 2000, currency: 'JPY' } });
+  }
+  await call('POST', '/v1/batch', { batch: buys });
+  const abResults = await until("B's orders in the results", async () => {
+    const r = await call('GET', `/v1/journeys/${abId}/results`);
+    return Number(r.variants?.find((v) => v.name === 'B')?.converted) === buys.length ? r : undefined;
+  }, 60000);
+  await page.goto(`${server.base}/console/#/journeys/${abId}`);
+  await page.locator('tr[data-arm="B"]').waitFor();
+  const arms = await page.locator('tr[data-arm]').evaluateAll((rows) => rows.map((r) => [r.dataset.arm, r.children[1].textContent, r.children[2].textContent]));
+  const wantArms = abResults.variants.map((v) => [v.name, String(v.exposed), String(v.converted)]);
+  check(JSON.stringify(arms) === JSON.stringify(wantArms), `the results table shows the API's arms: ${JSON.stringify(arms)} (API ${JSON.stringify(wantArms)})`);
+  const bLift = abResults.variants.find((v) => v.name === 'B').lift;
+  const verdictShown = await page.locator('[data-lift="B"]').getAttribute('data-verdict');
+  const verdictWant = bLift.ciLow > 0 ? 'better' : bLift.ciHigh < 0 ? 'worse' : 'unclear';
+  check(verdictShown === verdictWant, `B's lift is on the chart with the API's interval: ${verdictShown} [${bLift.ciLow}, ${bLift.ciHigh}]`);
+  await shot('08c-journey-results');
+  await axe('journey results');
+
+  // Broadcast: made, launched and measured in the console.
+  await page.getByRole('link', { name: '一斉配信' }).click();
+  await page.getByRole('link', { name: '新しい一斉配信' }).click();
+  await page.getByRole('button', { name: '下書きを保存' }).click();
+  check(await page.locator('[aria-invalid="true"]').count() >= 4, 'the broadcast form marks the missing fields');
+  await page.getByLabel('名前', { exact: true }).fill('12月のプロ向けお知らせ');
+  await page.getByLabel('セグメント').selectOption(data.segmentId);
+  await page.getByLabel('Webhook URL').fill(receiver.url);
+  await page.getByLabel('メッセージ').fill('{{ customer.traits.name }} 様、年末のお知らせです。');
+  await page.getByLabel('ホールドアウト（%）').fill('20');
+  await axe('broadcast editor');
+  await page.getByRole('button', { name: '下書きを保存' }).click();
+  await page.getByRole('button', { name: '配信を開始' }).click();
+  await page.locator('[data-state="CAMPAIGN_STATE_SENDING"], [data-state="CAMPAIGN_STATE_COMPLETED"]').waitFor();
+  const campaignId = decodeURIComponent(page.url().split('#/broadcasts/')[1]);
+  const bcResults = await until('every member of the broadcast exposed', async () => {
+    const r = await call('GET', `/v1/campaigns/${campaignId}/results`);
+    return exposed(r) === data.proCustomers ? r : undefined;
+  }, 90000);
+  const bcWant = bcResults.variants.map((v) => [v.name, String(v.exposed)]);
+  let bcArms;
+  // The page may have drawn the results while the sends were going out:
+  // refresh until it shows what the API now answers.
+  await until("the broadcast's results on the page", async () => {
+    await page.getByRole('button', { name: '更新' }).click();
+    await page.locator('tr[data-arm="holdout"]').waitFor();
+    bcArms = await page.locator('tr[data-arm]').evaluateAll((rows) => rows.map((r) => [r.dataset.arm, r.children[1].textContent]));
+    return JSON.stringify(bcArms) === JSON.stringify(bcWant);
+  }, 20000).catch(() => {});
+  check(JSON.stringify(bcArms) === JSON.stringify(bcWant), `the broadcast's results show the API's arms: ${JSON.stringify(bcArms)} (API ${JSON.stringify(bcWant)})`);
+  const sentShown = await page.locator('[data-count="sent"]').textContent();
+  const campaign = (await call('GET', `/v1/campaigns/${campaignId}`)).campaign;
+  check(sentShown === String(campaign.deliveryCounts?.sent ?? 0), `the broadcast shows ${sentShown} sent, the API ${campaign.deliveryCounts?.sent}`);
+  await shot('08d-broadcast-results');
+  await axe('broadcast detail');
+
+  // PDCA board: plan an initiative, start it with the A/B journey, check it
+  // against that journey's results, then record the KPT and the decision.
   await page.getByRole('link', { name: 'PDCA ボード' }).click();
   await page.getByRole('heading', { name: 'PDCA ボード' }).waitFor();
-  await shot('08b-pdca');
+  await page.getByRole('button', { name: '新しい施策' }).click();
+  await page.getByRole('button', { name: '計画を作成' }).click();
+  check(await page.locator('form [aria-invalid="true"]').count() === 2, 'the plan form marks a missing title and effect');
+  await page.getByLabel('タイトル').fill('クーポンで 2 回目購入');
+  await page.getByLabel('仮説').fill('10% オフで 2 回目の購入が増える');
+  await page.getByLabel('期待効果（ポイント。+3 ポイントなら 3）').fill('5');
+  await page.getByRole('button', { name: '計画を作成' }).click();
+  const card = page.locator('[data-column="PLAN"] [data-initiative]').first();
+  await card.waitFor();
+  const iniId = await card.getAttribute('data-initiative');
+  const planned = (await call('GET', `/v1/initiatives/${iniId}`)).initiative;
+  const sampleShown = await card.locator('[data-sample]').getAttribute('data-sample');
+  check(planned.state === 'PLAN' && Number(sampleShown) === Number(planned.plan.sampleSizePerArm),
+    `the plan shows the API's sample size per arm: ${sampleShown} (API ${planned.plan.sampleSizePerArm})`);
+  await shot('08e-pdca-plan');
+  await card.getByRole('button', { name: '実行（Do）へ進める' }).click();
+  await card.getByLabel('クーポン A/B').check();
+  await card.getByRole('button', { name: '進める', exact: true }).click();
+  const doCard = page.locator(`[data-column="DO"] [data-initiative="${iniId}"]`);
+  await doCard.waitFor();
+  await doCard.getByRole('button', { name: '評価（Check）へ進める' }).click();
+  await doCard.getByRole('button', { name: '進める', exact: true }).click();
+  const checkCard = page.locator(`[data-column="CHECK"] [data-initiative="${iniId}"]`);
+  await checkCard.waitFor();
+  const checked = (await call('GET', `/v1/initiatives/${iniId}`)).initiative;
+  const measuredShown = await checkCard.locator('[data-measured]').getAttribute('data-measured');
+  check(checked.state === 'CHECK' && checked.journeyIds?.[0] === abId && checked.check?.variant === 'B' &&
+    Number(measuredShown) === checked.check.absoluteEffect,
+    `the check shows the measured effect of the A/B journey: ${measuredShown} (API ${JSON.stringify(checked.check)})`);
+  const checkText = await checkCard.textContent();
+  check(!/pdca\.|_UNSPECIFIED/.test(checkText), `the checked card shows no raw key or enum: ${checkText.slice(0, 80)}…`);
+  await shot('08f-pdca-check');
+  await checkCard.getByRole('button', { name: '改善（Act）へ進める' }).click();
+  await checkCard.getByLabel('Keep（1 行に 1 つ）').fill('件名の訴求が明確');
+  await checkCard.getByLabel('Try（1 行に 1 つ）').fill('20% オフも試す');
+  await checkCard.getByLabel('判断').selectOption('ITERATE');
+  await checkCard.getByRole('button', { name: '進める', exact: true }).click();
+  const actCard = page.locator(`[data-column="ACT"] [data-initiative="${iniId}"]`);
+  await actCard.waitFor();
+  const acted = (await call('GET', `/v1/initiatives/${iniId}`)).initiative;
+  check(acted.state === 'ACT' && acted.decision === 'ITERATE' && acted.review?.keep?.[0] === '件名の訴求が明確',
+    `the KPT and decision are saved: ${JSON.stringify([acted.state, acted.decision, acted.review])}`);
+  await actCard.getByRole('button', { name: '1 枚サマリー（Markdown）' }).click();
+  const md = await actCard.locator('pre.summary').textContent();
+  check(md.includes('# クーポンで 2 回目購入'), `the one-page summary is shown: ${md.slice(0, 60)}…`);
+  await shot('08g-pdca-act');
   await axe('PDCA board');
+
+  // RFM map: each named segment's count is the sum of its cells in
+  // /v1/rfm:grid, and the areas cover the grid.
+  await page.goto(`${server.base}/console/#/segments`);
+  await page.getByRole('link', { name: '名前付き RFM セグメントのマップ' }).click();
+  await page.locator('[data-rfm="rfm_champions"]').waitFor();
+  const grid = await call('GET', '/v1/rfm:grid');
+  const areas = await page.locator('[data-rfm]').evaluateAll((els) => els.map((e) => [e.dataset.rfm, Number(e.dataset.customers)]));
+  const sumCells = (r0, r1, f0, f1) => grid.cells.filter((c) => c.recencyScore >= r0 && c.recencyScore <= r1 && c.frequencyScore >= f0 && c.frequencyScore <= f1)
+    .reduce((n, c) => n + Number(c.customers), 0);
+  const champions = areas.find(([id]) => id === 'rfm_champions')?.[1];
+  check(areas.length === 11 && areas.reduce((n, [, v]) => n + v, 0) === Number(grid.customers) && champions === sumCells(5, 5, 4, 5),
+    `the RFM map shows 11 segments covering the grid's ${grid.customers} customers (champions ${champions})`);
+  await page.locator('[data-rfm="rfm_champions"] a').click();
+  await page.getByRole('heading', { name: '優良顧客 (Champions)' }).waitFor();
+  check(true, 'an RFM area opens its segment');
+  await page.goBack();
+  await page.locator('[data-rfm="rfm_champions"]').waitFor();
+  await shot('08h-rfm-map');
+  await axe('RFM map');
 
   // Settings.
   await page.getByRole('link', { name: '設定' }).click();
@@ -335,6 +482,22 @@ try {
   await page.locator('[data-kpi="revenue"] .big[data-value]').waitFor();
   await shot('11-kpi-home-en');
 
+  // Every view in both languages: axe-core finds no serious violation.
+  const views = ['home', 'segments', `segments/${data.segmentId}`, 'segments/new', 'rfm', 'customers', `customers/${merged.customerId}`,
+    'duplicates', 'journeys', 'journeys/new', `journeys/${abId}`, 'broadcasts', 'broadcasts/new', `broadcasts/${campaignId}`, 'pdca', 'settings'];
+  for (const lang of ['en', 'ja']) {
+    await page.getByRole('button', { name: lang === 'en' ? 'English' : '日本語' }).click();
+    for (const v of views) {
+      await page.goto(`${server.base}/console/#/${v}`);
+      await page.locator('main h1').first().waitFor();
+      // Let the view's requests settle so axe sees the page as a user does.
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await until(`${v} loaded`, async () => (await page.locator('main p.muted[aria-live]').count()) === 0, 15000).catch(() => {});
+      await axe(`${v} (${lang})`);
+    }
+  }
+  await shot('12-settings-ja');
+
   // The key never travels in a URL.
   check(!requests.some((u) => u.includes(key)), 'the API key is in no request URL');
   check(consoleErrors.length === 0, `no page errors ${consoleErrors.join('; ')}`);
@@ -344,6 +507,7 @@ try {
   if (context) await context.pages()[0]?.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
 } finally {
   await context?.close();
+  await receiver?.stop();
   rmSync(profile, { recursive: true, force: true });
   if (failures.length) console.error(server.log().split('\n').slice(-30).join('\n'));
   await server.stop();

@@ -150,3 +150,26 @@ export async function generate(call, n = 300) {
   });
   return { channelId: channel.channel.channelId, orders, segmentId: segment.segment.segmentId, proCustomers: Math.ceil(n / 3) };
 }
+
+/**
+ * startReceiver is a webhook endpoint on 127.0.0.1 answering 200 to every
+ * POST, so the journeys and broadcasts of the test really send; received()
+ * counts the calls.
+ */
+export async function startReceiver() {
+  const { createServer: createHTTP } = await import('node:http');
+  let n = 0;
+  const srv = createHTTP((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      n++;
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${srv.address().port}/hook`,
+    received: () => n,
+    stop: () => new Promise((r) => srv.close(r)),
+  };
+}

@@ -5,11 +5,13 @@ import type { Workspace } from './api/types';
 import { I18nContext, initialLang, langs, makeI18n, type Lang, type MessageKey } from './i18n/i18n';
 import { href, parseRoute, type Route } from './router';
 import { clearSession, loadLang, loadSession, saveLang, saveSession, type Session } from './session';
+import { BroadcastDetail, BroadcastEditor, Broadcasts } from './views/broadcasts';
 import { Customers } from './views/customers';
 import { Duplicates } from './views/duplicates';
 import { Home } from './views/home';
 import { JourneyDetail, JourneyEditor, Journeys } from './views/journeys';
 import { Pdca } from './views/pdca';
+import { RfmMap } from './views/rfm';
 import { SegmentBuilder } from './views/segmentbuilder';
 import { SegmentMembers, Segments } from './views/segments';
 import { Settings } from './views/settings';
@@ -30,6 +32,7 @@ const nav: Array<{ view: Route['view']; label: MessageKey }> = [
   { view: 'customers', label: 'nav.customers' },
   { view: 'duplicates', label: 'nav.duplicates' },
   { view: 'journeys', label: 'nav.journeys' },
+  { view: 'broadcasts', label: 'nav.broadcasts' },
   { view: 'pdca', label: 'nav.pdca' },
   { view: 'settings', label: 'nav.settings' },
 ];
@@ -52,6 +55,8 @@ function View({ route }: { route: Route }) {
       return route.segmentId ? <SegmentMembers segmentId={route.segmentId} /> : <Segments />;
     case 'segmentNew':
       return <SegmentBuilder />;
+    case 'rfm':
+      return <RfmMap />;
     case 'pdca':
       return <Pdca />;
     case 'customers':
@@ -64,6 +69,12 @@ function View({ route }: { route: Route }) {
       return <JourneyEditor />;
     case 'journey':
       return <JourneyDetail journeyId={route.journeyId} />;
+    case 'broadcasts':
+      return <Broadcasts />;
+    case 'broadcastNew':
+      return <BroadcastEditor />;
+    case 'broadcast':
+      return <BroadcastDetail campaignId={route.campaignId} />;
     case 'settings':
       return <Settings />;
     case 'notFound':
@@ -162,7 +173,7 @@ export function App() {
               <li key={n.view}>
                 <a
                   href={href({ view: n.view } as Route)}
-                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) || (n.view === 'segments' && route.view === 'segmentNew') ? 'page' : undefined}
+                  aria-current={route.view === n.view || (n.view === 'journeys' && route.view.startsWith('journey')) || (n.view === 'broadcasts' && route.view.startsWith('broadcast')) || (n.view === 'segments' && (route.view === 'segmentNew' || route.view === 'rfm')) ? 'page' : undefined}
                 >
                   {t.t(n.label)}
                 </a>

@@ -12,6 +12,10 @@ export interface Initiative {
   journeyIds?: string[];
   review?: { keep?: string[]; problem?: string[]; try?: string[] };
   decision?: string;
+  check?: {
+    journeyId?: string; variant?: string; control?: string; absoluteEffect?: number; ciLow?: number; ciHigh?: number;
+    pValue?: number; expectedReached?: boolean; note?: string;
+  };
 }
 
 /** columns groups initiatives by state, each column in the given order; unknown states go nowhere. */

@@ -6,11 +6,15 @@ export type Route =
   | { view: 'home' }
   | { view: 'segments'; segmentId?: string }
   | { view: 'segmentNew' }
+  | { view: 'rfm' }
   | { view: 'customers'; customerId?: string }
   | { view: 'duplicates' }
   | { view: 'journeys' }
   | { view: 'journey'; journeyId: string }
   | { view: 'journeyNew' }
+  | { view: 'broadcasts' }
+  | { view: 'broadcast'; campaignId: string }
+  | { view: 'broadcastNew' }
   | { view: 'settings' }
   | { view: 'pdca' }
   | { view: 'notFound' };
@@ -28,11 +32,16 @@ export function parseRoute(hash: string): Route {
     case 'segments':
       if (id === 'new') return { view: 'segmentNew' };
       return id ? { view: 'segments', segmentId: id } : { view: 'segments' };
+    case 'rfm':
+      return { view: 'rfm' };
     case 'duplicates':
       return { view: 'duplicates' };
     case 'journeys':
       if (id === 'new') return { view: 'journeyNew' };
       return id ? { view: 'journey', journeyId: id } : { view: 'journeys' };
+    case 'broadcasts':
+      if (id === 'new') return { view: 'broadcastNew' };
+      return id ? { view: 'broadcast', campaignId: id } : { view: 'broadcasts' };
     case 'settings':
       return { view: 'settings' };
     case 'pdca':
@@ -53,6 +62,10 @@ export function href(r: Route): string {
       return `#/journeys/${encodeURIComponent(r.journeyId)}`;
     case 'journeyNew':
       return '#/journeys/new';
+    case 'broadcast':
+      return `#/broadcasts/${encodeURIComponent(r.campaignId)}`;
+    case 'broadcastNew':
+      return '#/broadcasts/new';
     case 'segmentNew':
       return '#/segments/new';
     case 'notFound':

@@ -636,7 +636,7 @@ func violations(t testing.TB, err error) []string {
 }
 
 func TestValidation(t *testing.T) {
-	e := newEnv(t, sqldbtest.SQLite(t), bustest.Embedded(t), &fakeSegments{}, &fakeCustomers{}, always(200))
+	e := newEnv(t, sqldbtest.SQLite(t), bustest.Embedded(t), &fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": nil}}}, &fakeCustomers{}, always(200))
 	valid := func() *campaignv1.Campaign { return newCampaign(e, "seg_1", "Hi {{ customer.customer_id }}") }
 	with := func(edit func(c *campaignv1.Campaign)) *campaignv1.Campaign {
 		c := valid()
@@ -673,6 +673,8 @@ func TestValidation(t *testing.T) {
 		{name: "goal without event", campaign: with(func(c *campaignv1.Campaign) { c.Goal = &campaignv1.Goal{} }),
 			fields: []string{"campaign.goal.event"}},
 		{name: "segment id too long", campaign: with(func(c *campaignv1.Campaign) { c.SegmentId = "s" + long(200) }),
+			fields: []string{"campaign.segment_id"}},
+		{name: "unknown segment", campaign: with(func(c *campaignv1.Campaign) { c.SegmentId = "seg_missing" }),
 			fields: []string{"campaign.segment_id"}},
 	}
 	for _, tt := range createTests {
@@ -767,9 +769,12 @@ func TestWorkspaceIsolation(t *testing.T) {
 			_, err := e.client.GetCampaign(ctx, &campaignv1.GetCampaignRequest{CampaignId: id})
 			return err
 		}},
-		{name: "unknown segment", ctx: as(keyA), want: codes.FailedPrecondition, call: func(ctx context.Context) error {
-			other := create(t, e, keyA, newCampaign(e, "seg_missing", "Hi"))
-			_, err := e.client.LaunchCampaign(ctx, &campaignv1.LaunchCampaignRequest{CampaignId: other.GetCampaignId()})
+		{name: "unknown segment refused at create", ctx: as(keyA), want: codes.InvalidArgument, call: func(ctx context.Context) error {
+			_, err := e.client.CreateCampaign(ctx, &campaignv1.CreateCampaignRequest{Campaign: newCampaign(e, "seg_missing", "Hi")})
+			return err
+		}},
+		{name: "another workspace's segment is unknown", ctx: as(keyB), want: codes.InvalidArgument, call: func(ctx context.Context) error {
+			_, err := e.client.CreateCampaign(ctx, &campaignv1.CreateCampaignRequest{Campaign: newCampaign(e, "seg_1", "Hi")})
 			return err
 		}},
 	}
@@ -789,7 +794,8 @@ func TestWorkspaceIsolation(t *testing.T) {
 
 // TestListCampaignsPaging walks every page and checks newest-first order.
 func TestListCampaignsPaging(t *testing.T) {
-	e := newEnv(t, sqldbtest.SQLite(t), bustest.Embedded(t), &fakeSegments{}, &fakeCustomers{}, always(200))
+	e := newEnv(t, sqldbtest.SQLite(t), bustest.Embedded(t), &fakeSegments{members: map[string]map[string][]string{wsA: {"seg_1": nil}, wsB: {"seg_1": nil}}},
+		&fakeCustomers{}, always(200))
 	var created []string
 	for i := range 5 {
 		c := newCampaign(e, "seg_1", "Hi")

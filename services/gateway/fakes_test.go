@@ -527,6 +527,23 @@ func (f *fakeInitiatives) ListInitiatives(ctx context.Context, req *metricsv1.In
 	return &metricsv1.InitiativeServiceListInitiativesResponse{}, nil
 }
 
+func (f *fakeInitiatives) GetInitiative(ctx context.Context, req *metricsv1.GetInitiativeRequest) (*metricsv1.GetInitiativeResponse, error) {
+	f.rec.record(ctx, "InitiativeService.GetInitiative", req)
+	return &metricsv1.GetInitiativeResponse{Initiative: &metricsv1.PdcaInitiative{InitiativeId: req.GetInitiativeId()}}, nil
+}
+
+// The KPI trees' older initiatives (MetricsService) live under their tree;
+// recorded with the service's name so a test tells them from the PDCA ones.
+func (f *fakeMetrics) CreateInitiative(ctx context.Context, req *metricsv1.CreateInitiativeRequest) (*metricsv1.CreateInitiativeResponse, error) {
+	f.rec.record(ctx, "MetricsService.CreateInitiative", req)
+	return &metricsv1.CreateInitiativeResponse{Initiative: req.GetInitiative()}, nil
+}
+
+func (f *fakeMetrics) ListInitiatives(ctx context.Context, req *metricsv1.ListInitiativesRequest) (*metricsv1.ListInitiativesResponse, error) {
+	f.rec.record(ctx, "MetricsService.ListInitiatives", req)
+	return &metricsv1.ListInitiativesResponse{}, nil
+}
+
 func (f *fakeInitiatives) GetInitiativeSummary(ctx context.Context, req *metricsv1.GetInitiativeSummaryRequest) (*metricsv1.GetInitiativeSummaryResponse, error) {
 	f.rec.record(ctx, "GetInitiativeSummary", req)
 	return &metricsv1.GetInitiativeSummaryResponse{Markdown: "# x"}, nil

@@ -96,6 +96,15 @@ func TestRoutesReachEveryService(t *testing.T) {
 				Decision: metricsv1.Decision_ADOPT}, nil},
 		{"list initiatives by state and kpi", http.MethodGet, "/v1/initiatives?state=CHECK&kpi=repeat_purchase_rate", "", true, "ListInitiatives",
 			&metricsv1.InitiativeServiceListInitiativesRequest{State: metricsv1.InitiativeState_CHECK, Kpi: "repeat_purchase_rate"}, nil},
+		// Two kinds of initiative, two places: GET /v1/initiatives/{id} is
+		// the PDCA initiative's (issue 11), the KPI tree's notes stay under
+		// their tree and have no route of their own under /v1/initiatives.
+		{"get PDCA initiative", http.MethodGet, "/v1/initiatives/ini_1", "", true, "InitiativeService.GetInitiative",
+			&metricsv1.GetInitiativeRequest{InitiativeId: "ini_1"}, nil},
+		{"KPI tree initiatives are listed under their tree", http.MethodGet, "/v1/kpiTrees/kt_1/initiatives", "", true, "MetricsService.ListInitiatives",
+			&metricsv1.ListInitiativesRequest{KpiTreeId: "kt_1"}, nil},
+		{"KPI tree initiative created under its tree", http.MethodPost, "/v1/kpiTrees/kt_1/initiatives", `{"nodeId":"aov","title":"Bundle"}`, true,
+			"MetricsService.CreateInitiative", &metricsv1.CreateInitiativeRequest{KpiTreeId: "kt_1", Initiative: &metricsv1.Initiative{NodeId: "aov", Title: "Bundle"}}, nil},
 		{"initiative summary", http.MethodGet, "/v1/initiatives/ini_1/summary?format=markdown", "", true, "GetInitiativeSummary",
 			&metricsv1.GetInitiativeSummaryRequest{InitiativeId: "ini_1", Format: "markdown"}, nil},
 		{"campaigns", http.MethodGet, "/v1/campaigns/cmp_9", "", true, "GetCampaign",

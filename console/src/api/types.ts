@@ -1,6 +1,8 @@
 // Names for the generated OpenAPI types the views use. schema.d.ts is
-// generated from the gateway's /openapi.json at build time (npm run
-// gen:api), so a contract change that breaks a view fails the type check.
+// generated from the gateway's /openapi.json (npm run gen:api, part of the
+// build) and committed; `make checkconsole` fails when it is stale, as
+// `make checkgenerate` does for gen/, and a contract change that breaks a
+// view fails the type check.
 import type { definitions } from './schema';
 
 export type Customer = definitions['v1Customer'];

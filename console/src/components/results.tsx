@@ -11,9 +11,17 @@ import { Empty, ErrorBox, Loading, useAsync } from './ui';
  * 95 % interval, so "did it work?" reads at a glance.
  */
 export function JourneyResults({ journeyId, version }: { journeyId: string; version: number }) {
+  return <ExperimentResults path={`/v1/journeys/${encodeURIComponent(journeyId)}/results`} version={version} />;
+}
+
+/**
+ * ExperimentResults shows the Results answer at path: a journey's, or a
+ * broadcast's (GET /v1/campaigns/{id}/results, its broadcast journey's).
+ */
+export function ExperimentResults({ path, version }: { path: string; version: number }) {
   const t = useI18n();
   const { api } = useApp();
-  const r = useAsync(() => api.get<Results>(`/v1/journeys/${encodeURIComponent(journeyId)}/results`), [journeyId, version]);
+  const r = useAsync(() => api.get<Results>(path), [path, version]);
   // A gateway without the results API (or a journey never sent) answers
   // 404: said in words rather than as an error.
   if (r.error instanceof ApiError && r.error.status === 404) return <Empty>{t.t('results.none')}</Empty>;
@@ -39,7 +47,7 @@ export function JourneyResults({ journeyId, version }: { journeyId: string; vers
         <tbody>
           {list.map((a) => (
             <tr key={a.name} data-arm={a.name}>
-              <th scope="row">{a.name === 'holdout' ? t.t('results.holdout') : a.name}{a.control ? ` (${t.t('results.control')})` : ''}</th>
+              <th scope="row">{a.name === 'holdout' ? t.t('results.holdout') : a.name === 'treatment' ? t.t('results.treatment') : a.name}{a.control ? ` (${t.t('results.control')})` : ''}</th>
               <td class="num">{t.number(a.exposed, 0)}</td>
               <td class="num">{t.number(a.converted, 0)}</td>
               <td class="num">{t.percent(a.conversionRate)}</td>

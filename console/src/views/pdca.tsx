@@ -73,7 +73,20 @@ function Card({ i, onChanged }: { i: Initiative; onChanged: () => void }) {
         {i.plan?.sampleSizePerArm !== undefined && (<><dt>{t.t('pdca.sample')}</dt><dd data-sample={i.plan.sampleSizePerArm}>{t.number(i.plan.sampleSizePerArm, 0)}</dd></>)}
         {i.plan?.expectedDurationDays !== undefined && (<><dt>{t.t('pdca.duration')}</dt><dd>{t.t('pdca.days', { n: t.number(i.plan.expectedDurationDays, 1) })}</dd></>)}
         {i.plan?.expectedIncrementalRevenue !== undefined && (<><dt>{t.t('pdca.revenue')}</dt><dd>{t.yen(i.plan.expectedIncrementalRevenue)}</dd></>)}
-        {i.decision && (<><dt>{t.t('pdca.decision')}</dt><dd>{t.t(`pdca.decision.${i.decision}` as MessageKey)}</dd></>)}
+        {i.check && (<>
+          <dt>{t.t('pdca.measured')}</dt>
+          <dd data-measured={i.check.absoluteEffect ?? ''}>
+            {i.check.variant ? t.t('pdca.measuredText', {
+              variant: i.check.variant, control: i.check.control === 'holdout' ? t.t('results.holdout') : i.check.control ?? '',
+              n: t.number((i.check.absoluteEffect ?? 0) * 100, 2), low: t.number((i.check.ciLow ?? 0) * 100, 2), high: t.number((i.check.ciHigh ?? 0) * 100, 2),
+            }) : '—'}
+            {' '}<span class={i.check.expectedReached ? 'ok' : 'muted'} data-reached={String(!!i.check.expectedReached)}>
+              {t.t(i.check.expectedReached ? 'pdca.reached' : 'pdca.notReached')}
+            </span>
+            {i.check.note && <span class="muted small"> {i.check.note}</span>}
+          </dd>
+        </>)}
+        {i.decision && (decisions as readonly string[]).includes(i.decision) && (<><dt>{t.t('pdca.decision')}</dt><dd>{t.t(`pdca.decision.${i.decision}` as MessageKey)}</dd></>)}
       </dl>
       <div class="toolbar">
         {nextState(i.state) && <button type="button" class="secondary" onClick={() => setOpen(!open)}>{t.t('pdca.advanceTo', { state: t.t(`pdca.state.${nextState(i.state)}` as MessageKey) })}</button>}

@@ -21,7 +21,10 @@ export function Segments() {
   return (
     <>
       <h1>{t.t('segments.title')}</h1>
-      <p><a class="button" href={href({ view: 'segmentNew' })}>{t.t('segments.new')}</a></p>
+      <p class="toolbar">
+        <a class="button" href={href({ view: 'segmentNew' })}>{t.t('segments.new')}</a>
+        <a href={href({ view: 'rfm' })}>{t.t('rfm.link')}</a>
+      </p>
       <ErrorBox error={r.error} />
       {r.loading && !r.data ? <Loading /> : list.length === 0 ? <Empty>{t.t('segments.none')}</Empty> : (
         <table>

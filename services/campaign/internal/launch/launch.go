@@ -41,13 +41,25 @@ var _ domain.Launcher = (*Launcher)(nil)
 // Check checks a campaign's webhook URL against the workspace's URL
 // policy (no loopback or private addresses unless allowed) and the journey
 // it would launch as, so a campaign that could never send is refused when
-// created, with the same rules as at launch.
+// created, with the same rules as at launch, and that its segment exists.
 func (l *Launcher) Check(ctx context.Context, workspaceID string, c domain.Campaign) error {
 	if _, err := l.Channels.Prepare(ctx, workspaceID, webhookChannel("check", c.WebhookURL)); err != nil {
 		return renameFields(err)
 	}
 	const channelID = "check"
-	return journey.Validate(definition(c, channelID), journey.ChannelTypes{channelID: ingestionv1.ChannelType_WEBHOOK}, "campaign")
+	if err := journey.Validate(definition(c, channelID), journey.ChannelTypes{channelID: ingestionv1.ChannelType_WEBHOOK}, "campaign"); err != nil {
+		return err
+	}
+	// A campaign naming a segment the workspace does not have fails here,
+	// not later at launch.
+	ok, err := l.Segments.SegmentExists(ctx, workspaceID, c.SegmentID)
+	if err != nil {
+		return unavailable(err)
+	}
+	if !ok {
+		return validation.Invalid("campaign.segment_id", "no segment %q in this workspace", c.SegmentID)
+	}
+	return nil
 }
 
 // definition is the broadcast journey a campaign launches as.

@@ -3,6 +3,7 @@ package openapi
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 )
 
 // healthPaths describes the gateway's own health endpoints, which no proto
@@ -32,8 +33,13 @@ const healthDefinitions = `{
   }}
 }`
 
+// trackingConsumes is what Segment's tracking endpoints accept: JSON, and
+// the same JSON sent as text/plain, which browsers use to avoid a CORS
+// preflight (analytics.js does).
+var trackingConsumes = json.RawMessage(`["application/json","text/plain"]`)
+
 // Served is the document /openapi.json serves: Document with the health
-// endpoints added.
+// endpoints added and the tracking operations' text/plain body listed.
 var Served = func() []byte {
 	b, err := withHealth(Document)
 	if err != nil {
@@ -59,6 +65,11 @@ func withHealth(doc []byte) ([]byte, error) {
 		for k, v := range add {
 			into[k] = v
 		}
+		if part.key == "paths" {
+			if err := markTracking(into); err != nil {
+				return nil, err
+			}
+		}
 		merged, err := json.Marshal(into)
 		if err != nil {
 			return nil, err
@@ -66,4 +77,41 @@ func withHealth(doc []byte) ([]byte, error) {
 		top[part.key] = merged
 	}
 	return json.MarshalIndent(top, "", "  ")
+}
+
+// markTracking sets consumes on every operation tagged TrackingService.
+func markTracking(paths map[string]json.RawMessage) error {
+	for p, raw := range paths {
+		var item map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &item); err != nil {
+			return fmt.Errorf("openapi: read path %s: %w", p, err)
+		}
+		changed := false
+		for method, opRaw := range item {
+			var op struct {
+				Tags []string `json:"tags"`
+			}
+			if json.Unmarshal(opRaw, &op) != nil || !slices.Contains(op.Tags, "TrackingService") {
+				continue // path-level parameters, or another service
+			}
+			var fields map[string]json.RawMessage
+			if err := json.Unmarshal(opRaw, &fields); err != nil {
+				return fmt.Errorf("openapi: read %s %s: %w", method, p, err)
+			}
+			fields["consumes"] = trackingConsumes
+			b, err := json.Marshal(fields)
+			if err != nil {
+				return err
+			}
+			item[method], changed = b, true
+		}
+		if changed {
+			b, err := json.Marshal(item)
+			if err != nil {
+				return err
+			}
+			paths[p] = b
+		}
+	}
+	return nil
 }
