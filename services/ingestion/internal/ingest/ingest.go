@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -352,12 +353,22 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 			return "", false, 0, err
 		}
 	}
+	if err := record(ctx, tx, ws, customerID, m, now); err != nil {
+		return "", false, 0, err
+	}
+	return customerID, false, len(d.Merge), nil
+}
+
+// record stores m as an event of customerID: the customer's counters,
+// traits and consents, the event row and its bus message.
+func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *tracking.Message, now time.Time) error {
 	var traits map[string]any
 	if m.Type == tracking.Identify {
 		traits = m.Traits
 	}
-	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, now); err != nil {
-		return "", false, 0, err
+	sts := consent.FromMessage(string(m.Type), m.Name, m.Traits, m.Properties, m.Context, m.Timestamp)
+	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, sts, now); err != nil {
+		return err
 	}
 	ev := store.Event{
 		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
@@ -368,20 +379,47 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		ev.OrderID, ev.Revenue, ev.Currency = m.Order.OrderID, m.Order.Revenue, m.Order.Currency
 	}
 	if err := tx.InsertEvent(ctx, ev); err != nil {
-		return "", false, 0, err
+		return err
 	}
 	pb, err := EventProto(ev)
 	if err != nil {
-		return "", false, 0, err
+		return err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: pb}})
 	if err != nil {
-		return "", false, 0, fmt.Errorf("encode event: %w", err)
+		return fmt.Errorf("encode event: %w", err)
 	}
 	if err := tx.AppendOutbox(ctx, ws, KindEvent, m.MessageID, payload, now); err != nil {
-		return "", false, 0, err
+		return err
 	}
-	return customerID, false, len(d.Merge), nil
+	return nil
+}
+
+// RecordFor stores one message as an event of an existing customer,
+// without identity resolution (the consent API records its statements
+// so). It returns the live customer the event went to; a message id seen
+// before stores nothing and returns the customer it went to then.
+func (in *Ingester) RecordFor(ctx context.Context, ws, customerID string, m tracking.Message) (string, error) {
+	var live string
+	err := in.store.InTx(ctx, func(tx *store.Tx) error {
+		if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
+			live = id
+			return err
+		}
+		var err error
+		if live, err = tx.LiveCustomer(ctx, ws, customerID); err != nil {
+			return err
+		}
+		if err := tx.LockLive(ctx, ws, []string{live}); err != nil {
+			return err
+		}
+		return record(ctx, tx, ws, live, &m, in.receiveTime())
+	})
+	if err != nil {
+		return "", err
+	}
+	in.queued()
+	return live, nil
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.

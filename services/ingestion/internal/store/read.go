@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 
@@ -38,6 +39,8 @@ type Customer struct {
 	// IdentityTraits are the identity traits found in Traits, original
 	// and normalised.
 	IdentityTraits []profile.Trait
+	// Consents are the standing consent statements by purpose.
+	Consents consent.State
 }
 
 // maxRedirects bounds following merged customers to their survivor.
@@ -97,6 +100,9 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			c = &Customer{
 				ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
 				FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
+			}
+			if c.Consents, err = consent.Decode(r.consents); err != nil {
+				return nil, err
 			}
 			if err := json.Unmarshal([]byte(r.identityTraits), &c.IdentityTraits); err != nil {
 				return nil, fmt.Errorf("decode identity traits of %s: %w", r.id, err)
