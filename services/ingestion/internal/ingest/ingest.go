@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -20,6 +21,9 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/match"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -329,6 +333,10 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 			aliasOf = &prev[0].Customer
 		}
 	}
+	traits, err := flagSharedMobile(ctx, tx, ws, m, matches)
+	if err != nil {
+		return "", false, 0, err
+	}
 	d := identity.Decide(keys, matches, aliasOf)
 	customerID = d.CustomerID
 	if customerID != "" {
@@ -356,7 +364,102 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 	if err := record(ctx, tx, ws, customerID, m, now); err != nil {
 		return "", false, 0, err
 	}
+	if err := suggestSharedMobile(ctx, tx, ws, customerID, d.Suggest, m, traits, region, now); err != nil {
+		return "", false, 0, err
+	}
 	return customerID, false, len(d.Merge), nil
+}
+
+// flagSharedMobile applies normalize.RuleSharedMobileNameConflict: it marks
+// each match of the message's mobile number whose holder no other key of
+// the message points at, and whose name conflicts with the message's name
+// or with the name of a customer another key points at. Such a match is
+// not followed (identity.Decide). It returns the traits it read, by
+// customer, for the suggestions.
+func flagSharedMobile(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, matches []identity.Match) (map[string]map[string]any, error) {
+	others := map[string]bool{}
+	var phones []int
+	for i, mt := range matches {
+		if mt.Key.Kind == identity.Phone {
+			phones = append(phones, i)
+		} else {
+			others[mt.Customer.ID] = true
+		}
+	}
+	if len(phones) == 0 {
+		return nil, nil
+	}
+	msgName := personOf(userTraits(m))
+	if msgName.IsZero() && len(others) == 0 {
+		return nil, nil
+	}
+	ids := slices.Sorted(maps.Keys(others))
+	for _, i := range phones {
+		if c := matches[i].Customer.ID; !others[c] {
+			ids = append(ids, c)
+		}
+	}
+	traits, err := tx.CustomerTraits(ctx, ws, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range phones {
+		c := matches[i].Customer.ID
+		if others[c] {
+			continue // the same customer by another key: no one else's number
+		}
+		holder := personOf(traits[c])
+		conflict := !msgName.IsZero() && normalize.SharedMobileNameConflict(msgName, holder)
+		for o := range others {
+			conflict = conflict || normalize.SharedMobileNameConflict(personOf(traits[o]), holder)
+		}
+		matches[i].NameConflict = conflict
+	}
+	return traits, nil
+}
+
+// suggestSharedMobile stores a merge suggestion between customerID and each
+// holder of the message's mobile number it was not merged with (see
+// flagSharedMobile), scored by the duplicate matcher's rules. A pair a
+// person rejected before is not suggested again.
+func suggestSharedMobile(ctx context.Context, tx *store.Tx, ws, customerID string, holders []string, m *tracking.Message, traits map[string]map[string]any, region string, now time.Time) error {
+	for _, h := range holders {
+		if h == customerID {
+			continue
+		}
+		own := maps.Clone(traits[customerID])
+		if own == nil {
+			own = map[string]any{}
+		}
+		maps.Copy(own, userTraits(m))
+		a, b := profile.MatchRecord(customerID, own, region), profile.MatchRecord(h, traits[h], region)
+		score, reasons, _ := match.Compare(&a, &b, match.DefaultOptions())
+		if !slices.Contains(reasons, normalize.RuleSharedMobileNameConflict) {
+			reasons = append(reasons, normalize.RuleSharedMobileNameConflict)
+		}
+		if _, err := tx.InsertSuggestion(ctx, ws, store.Suggestion{
+			ID: NewID("sug"), CustomerA: customerID, CustomerB: h, Score: score, Reasons: reasons, CreateTime: now,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userTraits returns the traits a message states about its user: identify
+// traits, else context.traits.
+func userTraits(m *tracking.Message) map[string]any {
+	if m.Type == tracking.Identify {
+		return m.Traits
+	}
+	ct, _ := m.Context["traits"].(map[string]any)
+	return ct
+}
+
+// personOf is the normalised name and reading in traits.
+func personOf(traits map[string]any) normalize.PersonName {
+	r := profile.Record("", traits)
+	return normalize.Result{Name: normalize.NormalizeName(r.Name), Kana: normalize.NormalizeKana(r.NameKana)}.Person()
 }
 
 // record stores m as an event of customerID: the customer's counters,

@@ -347,3 +347,32 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	}
 	return nil
 }
+
+// CustomerTraits returns the stored traits of the customers among ids
+// (unknown ids are absent), as the transaction sees them.
+func (t *Tx) CustomerTraits(ctx context.Context, ws string, ids []string) (map[string]map[string]any, error) {
+	out := make(map[string]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in, args := t.tx.Dialect.InList(2, ids)
+	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, traits FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+		append([]any{ws}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read traits: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, traits string
+		if err := rows.Scan(&id, &traits); err != nil {
+			return nil, fmt.Errorf("scan traits: %w", err)
+		}
+		if out[id], err = decodeTraits(traits); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read traits: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,40 @@
+package normalize
+
+import (
+	"encoding/json"
+	"os"
+	"testing"
+)
+
+// TestSharedMobileNameConflict runs testdata/shared_mobile_names.json: two
+// records' name traits and whether they conflict. The same table is run
+// against the live resolver (package ingest) and the duplicate matcher
+// (package match), so the two apply one rule.
+func TestSharedMobileNameConflict(t *testing.T) {
+	b, err := os.ReadFile("testdata/shared_mobile_names.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Case     string            `json:"case"`
+		A        map[string]string `json:"a"`
+		B        map[string]string `json:"b"`
+		Conflict bool              `json:"conflict"`
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	person := func(m map[string]string) PersonName {
+		return NormalizeRecord(Record{Name: m["name"], NameKana: m["name_kana"]}, Options{}).Person()
+	}
+	for _, c := range cases {
+		t.Run(c.Case, func(t *testing.T) {
+			if got := SharedMobileNameConflict(person(c.A), person(c.B)); got != c.Conflict {
+				t.Errorf("conflict = %t, want %t", got, c.Conflict)
+			}
+			if got := SharedMobileNameConflict(person(c.B), person(c.A)); got != c.Conflict {
+				t.Errorf("reversed: conflict = %t, want %t", got, c.Conflict)
+			}
+		})
+	}
+}
