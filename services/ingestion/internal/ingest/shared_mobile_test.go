@@ -2,9 +2,7 @@ package ingest_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -12,6 +10,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize/normalizetest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -19,7 +18,7 @@ import (
 )
 
 // TestSharedMobileRule runs the table of name pairs the duplicate matcher
-// is tested with too (normalize/testdata/shared_mobile_names.json) through
+// is tested with too (normalize/normalizetest/shared_mobile_names.json) through
 // live identity resolution, on every backend: a customer identified with a
 // mobile number, then an anonymous identify with the same number and the
 // other name. Without a conflict the two are one customer; with one, the
@@ -28,19 +27,7 @@ import (
 // rule:shared_mobile_name_conflict is raised. A later event of the second
 // person with the number alone still does not merge them.
 func TestSharedMobileRule(t *testing.T) {
-	b, err := os.ReadFile("../normalize/testdata/shared_mobile_names.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Case     string            `json:"case"`
-		A        map[string]string `json:"a"`
-		B        map[string]string `json:"b"`
-		Conflict bool              `json:"conflict"`
-	}
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
-	}
+	cases := normalizetest.SharedMobileCases(t)
 	traits := func(m map[string]string) map[string]any {
 		out := map[string]any{"phone": "090-1234-5678"}
 		for k, v := range m {

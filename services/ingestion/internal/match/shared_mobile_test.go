@@ -1,34 +1,21 @@
 package match_test
 
 import (
-	"encoding/json"
-	"os"
 	"slices"
 	"testing"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize/normalizetest"
 )
 
 // TestSharedMobileRule runs the table of name pairs identity resolution is
-// tested with too (normalize/testdata/shared_mobile_names.json): two
+// tested with too (normalize/normalizetest/shared_mobile_names.json): two
 // records on one mobile number, with an address in common as well, are
 // merged unless their names conflict; then they are a review suggestion
 // with the reason rule:shared_mobile_name_conflict.
 func TestSharedMobileRule(t *testing.T) {
-	b, err := os.ReadFile("../normalize/testdata/shared_mobile_names.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Case     string            `json:"case"`
-		A        map[string]string `json:"a"`
-		B        map[string]string `json:"b"`
-		Conflict bool              `json:"conflict"`
-	}
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
-	}
+	cases := normalizetest.SharedMobileCases(t)
 	record := func(id string, m map[string]string) match.Record {
 		return match.FromNormalized(normalize.NormalizeRecord(normalize.Record{
 			ID: id, Name: m["name"], NameKana: m["name_kana"], Phone: "090-1234-5678", Address: "東京都千代田区千代田1-1",

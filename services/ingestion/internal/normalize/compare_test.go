@@ -1,29 +1,17 @@
 package normalize
 
 import (
-	"encoding/json"
-	"os"
 	"testing"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize/normalizetest"
 )
 
-// TestSharedMobileNameConflict runs testdata/shared_mobile_names.json: two
+// TestSharedMobileNameConflict runs normalizetest.SharedMobileCases: two
 // records' name traits and whether they conflict. The same table is run
 // against the live resolver (package ingest) and the duplicate matcher
 // (package match), so the two apply one rule.
 func TestSharedMobileNameConflict(t *testing.T) {
-	b, err := os.ReadFile("testdata/shared_mobile_names.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []struct {
-		Case     string            `json:"case"`
-		A        map[string]string `json:"a"`
-		B        map[string]string `json:"b"`
-		Conflict bool              `json:"conflict"`
-	}
-	if err := json.Unmarshal(b, &cases); err != nil {
-		t.Fatal(err)
-	}
+	cases := normalizetest.SharedMobileCases(t)
 	person := func(m map[string]string) PersonName {
 		return NormalizeRecord(Record{Name: m["name"], NameKana: m["name_kana"]}, Options{}).Person()
 	}
