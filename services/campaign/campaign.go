@@ -48,6 +48,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/outbox"
+	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -117,6 +118,7 @@ type Service struct {
 	email    *email.Sender
 	bus      *bus.Bus
 	outcomes *outbox.Relay
+	prune    *prune.Job
 }
 
 // New migrates the database, ensures the bus streams and returns the
@@ -201,7 +203,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	run := runner.New(runner.Config{Store: st, Cache: cache, Peers: pc, Logger: logger, Now: now, WakeSends: snd.Wake, PollInterval: opts.PollInterval})
 	js := api.NewJourneyServer(api.JourneyOptions{Store: st, Channels: channels, Tracker: pc, Unsub: signer, Now: now, Wake: run.Wake})
 	m := domain.NewManager(st, &launch.Launcher{Store: st, Channels: channels, Segments: pc}, now, run.Wake)
-	return &Service{server: api.New(m), journeys: js, store: st, runner: run, sender: snd, email: mail, bus: opts.Bus, outcomes: outcomes}, nil
+	return &Service{server: api.New(m), journeys: js, store: st, runner: run, sender: snd, email: mail, bus: opts.Bus, outcomes: outcomes,
+		prune: prune.New(opts.DB, "campaign", prune.Options{Now: now, Logger: logger}, st.PruneTask())}, nil
 }
 
 // Register adds CampaignService to srv.
@@ -237,6 +240,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.runner.Run(ctx) })
 	g.Go(func() error { return s.sender.Run(ctx) })
+	g.Go(func() error { s.prune.Run(ctx); return nil })
 	// The relay stops with the process's context, not the group's: its
 	// final pass publishes what the sender recorded while draining.
 	outcomesDone := make(chan error, 1)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -109,6 +110,8 @@ func (f *fakeSegments) ListSegmentMembers(ctx context.Context, req *segmentation
 type fakeCustomers struct {
 	ingestionv1.UnimplementedCustomerServiceServer
 	traits map[string]map[string]map[string]any // workspace → customer → traits
+	// consents holds a customer's standing consent per purpose.
+	consents map[string]map[string]bool
 }
 
 func (f *fakeCustomers) BatchGetCustomers(ctx context.Context, req *ingestionv1.BatchGetCustomersRequest) (*ingestionv1.BatchGetCustomersResponse, error) {
@@ -127,6 +130,9 @@ func (f *fakeCustomers) BatchGetCustomers(ctx context.Context, req *ingestionv1.
 			return nil, status.Error(codes.Internal, err.Error())
 		}
 		cus := &ingestionv1.Customer{CustomerId: id, Traits: s}
+		for _, p := range slices.Sorted(maps.Keys(f.consents[id])) {
+			cus.Consents = append(cus.Consents, &ingestionv1.Consent{Purpose: p, Granted: f.consents[id][p], Source: "test"})
+		}
 		if line, ok := t["lineUserId"].(string); ok {
 			// As ingestion resolves it: an identity of its own.
 			cus.Identities = append(cus.Identities, &ingestionv1.Identity{Kind: "line_user_id", Value: line})

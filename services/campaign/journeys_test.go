@@ -33,11 +33,12 @@ import (
 // a frequency cap on webhooks, so every send is checked against it.
 type fakeWorkspaces struct {
 	ingestionv1.UnimplementedWorkspaceServiceServer
+	requireConsent bool
 }
 
-func (fakeWorkspaces) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
+func (f fakeWorkspaces) GetWorkspace(ctx context.Context, req *ingestionv1.GetWorkspaceRequest) (*ingestionv1.GetWorkspaceResponse, error) {
 	return &ingestionv1.GetWorkspaceResponse{Workspace: &ingestionv1.Workspace{
-		WorkspaceId: req.GetWorkspaceId(), Timezone: "Asia/Tokyo", AllowLoopbackUrls: true,
+		WorkspaceId: req.GetWorkspaceId(), Timezone: "Asia/Tokyo", AllowLoopbackUrls: true, RequireConsent: f.requireConsent,
 		FrequencyCaps: []*ingestionv1.FrequencyCap{{ChannelType: ingestionv1.ChannelType_WEBHOOK, MaxSends: 100, Period: durationpb.New(24 * time.Hour)}},
 	}}, nil
 }
@@ -51,10 +52,16 @@ type journeyEnv struct {
 
 func startJourneys(tb testing.TB, db *sqldb.DB, bs *bus.Bus, segments *fakeSegments, customers *fakeCustomers) journeyEnv {
 	tb.Helper()
+	return startJourneysIn(tb, db, bs, segments, customers, fakeWorkspaces{})
+}
+
+// startJourneysIn is startJourneys with the workspace settings of ws.
+func startJourneysIn(tb testing.TB, db *sqldb.DB, bs *bus.Bus, segments *fakeSegments, customers *fakeCustomers, ws fakeWorkspaces) journeyEnv {
+	tb.Helper()
 	fakes := grpctest.Start(tb, func(s *grpc.Server) {
 		segmentationv1.RegisterSegmentServiceServer(s, segments)
 		ingestionv1.RegisterCustomerServiceServer(s, customers)
-		ingestionv1.RegisterWorkspaceServiceServer(s, fakeWorkspaces{})
+		ingestionv1.RegisterWorkspaceServiceServer(s, ws)
 	}, grpctest.WithVerifier(testTokens(tb).Verifier(keys)))
 	fakeConn := grpctest.Dial(tb, fakes)
 	ctx := context.Background()

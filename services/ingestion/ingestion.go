@@ -21,6 +21,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/outbox"
+	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -55,6 +56,7 @@ type Service struct {
 	server *api.Server
 	dedupe *dedupe.Service
 	relay  *outbox.Relay
+	prune  *prune.Job
 }
 
 var _ auth.Verifier = (*Service)(nil)
@@ -83,6 +85,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
+	s.prune = prune.New(opts.DB, "ingestion", prune.Options{Now: opts.Now, Logger: opts.Logger},
+		prune.Task{Name: "events", Run: st.PruneEvents})
 	return s, nil
 }
 
@@ -147,6 +151,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("ingestion: %w", err)
 	}
 	defer stopReports()
+	// Raw events past their workspace's retention are deleted hourly,
+	// on one replica.
+	pctx, stopPrune := context.WithCancel(ctx)
+	pruned := make(chan struct{})
+	go func() { defer close(pruned); s.prune.Run(pctx) }()
+	defer func() { stopPrune(); <-pruned }()
 	return s.relay.Run(ctx)
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
 	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -71,6 +72,7 @@ type Service struct {
 	store  *store.Store
 	server *api.Server
 	inits  *api.Initiatives
+	prune  *prune.Job
 }
 
 // New migrates the database and builds the service. It starts nothing; Run
@@ -112,6 +114,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		store:  st,
 		server: srv,
 		inits:  api.NewInitiatives(st, calc, srv, opts.Now),
+		prune:  prune.New(opts.DB, "metrics", prune.Options{Now: opts.Now, Logger: opts.Logger}, st.PruneTask()),
 	}, nil
 }
 
@@ -154,7 +157,9 @@ func (s *Service) Run(ctx context.Context) error {
 		stop()
 		return startFailed(ctx, err)
 	}
-	<-ctx.Done()
+	// Applied message ids past the dedupe window are deleted hourly, on
+	// one replica.
+	s.prune.Run(ctx)
 	stopSends()
 	stop()
 	return nil

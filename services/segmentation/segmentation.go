@@ -27,6 +27,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/lease"
 	"github.com/kizuna/kizuna/services/platform/outbox"
+	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/validation"
@@ -72,6 +73,7 @@ type Service struct {
 	relay  *outbox.Relay
 	// sweepLease makes one replica sweep.
 	sweepLease *lease.Lease
+	prune      *prune.Job
 }
 
 // New ensures the bus streams exist, migrates the database and returns a
@@ -113,6 +115,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("segmentation: %w", err)
 	}
 	s.api = api.New(s.engine)
+	s.prune = prune.New(opts.DB, "segmentation", prune.Options{Now: clock, Logger: log}, st.PruneTask())
 	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: opts.LeaseTTL})
 	pub := busPublisher{bus: opts.Bus}
 	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log, LeaseTTL: opts.LeaseTTL, Backlog: st.OutboxBacklog,
@@ -151,6 +154,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.relayLoop(ctx) })
 	g.Go(func() error { s.sweepLoop(ctx); return nil })
 	g.Go(func() error { s.lateLoop(ctx); return nil })
+	g.Go(func() error { s.prune.Run(ctx); return nil })
 	return g.Wait()
 }
 

@@ -405,7 +405,9 @@ type SkipReason int32
 
 const (
 	SkipReason_SKIP_REASON_UNSPECIFIED SkipReason = 0
-	// The customer opted out of the channel type.
+	// The customer opted out of the channel type, or (marketing sends) withdrew
+	// the purpose's consent (marketing_email, marketing_line), or never granted
+	// it in a workspace with require_consent; see error.
 	SkipReason_NO_CONSENT SkipReason = 1
 	// The customer has no address for the channel (no e-mail, no LINE id).
 	SkipReason_NO_ADDRESS SkipReason = 2

@@ -86,6 +86,275 @@ func (EventType) EnumDescriptor() ([]byte, []int) {
 	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{0}
 }
 
+// Consent is the standing consent of a customer for one purpose.
+type Consent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// marketing_email, marketing_line, analytics or any name of lower-case
+	// letters, digits and underscores (up to 64).
+	Purpose string `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// True: granted; false: withdrawn.
+	Granted bool `protobuf:"varint,2,opt,name=granted,proto3" json:"granted,omitempty"`
+	// When the customer gave or withdrew it.
+	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
+	// Where it came from: identify, api, unsubscribe_link, line_follow,
+	// line_unfollow, segment_consent, consent_updated_event or the source the
+	// statement named (a web form, a store's paper form …).
+	Source        string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Consent) Reset() {
+	*x = Consent{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Consent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Consent) ProtoMessage() {}
+
+func (x *Consent) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Consent.ProtoReflect.Descriptor instead.
+func (*Consent) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Consent) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *Consent) GetGranted() bool {
+	if x != nil {
+		return x.Granted
+	}
+	return false
+}
+
+func (x *Consent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Consent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// ConsentChange grants or withdraws one purpose.
+type ConsentChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 1 to 64 lower-case ASCII letters, digits and underscores.
+	Purpose string `protobuf:"bytes,1,opt,name=purpose,proto3" json:"purpose,omitempty"`
+	// True grants, false withdraws; required so that a missing field never
+	// reads as a withdrawal.
+	Granted *bool `protobuf:"varint,2,opt,name=granted,proto3,oneof" json:"granted,omitempty"`
+	// Where the customer stated it (a web form, a store's paper form); up to
+	// 100 characters, "api" when unset.
+	Source string `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// When the customer stated it; now when unset. Not in the future.
+	Time          *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=time,proto3" json:"time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsentChange) Reset() {
+	*x = ConsentChange{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsentChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsentChange) ProtoMessage() {}
+
+func (x *ConsentChange) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsentChange.ProtoReflect.Descriptor instead.
+func (*ConsentChange) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ConsentChange) GetPurpose() string {
+	if x != nil {
+		return x.Purpose
+	}
+	return ""
+}
+
+func (x *ConsentChange) GetGranted() bool {
+	if x != nil && x.Granted != nil {
+		return *x.Granted
+	}
+	return false
+}
+
+func (x *ConsentChange) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ConsentChange) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+// UpdateCustomerConsentRequest carries the changes.
+type UpdateCustomerConsentRequest struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CustomerId string                 `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// 1 to 32 changes, one per purpose.
+	Consents []*ConsentChange `protobuf:"bytes,2,rep,name=consents,proto3" json:"consents,omitempty"`
+	// Makes a retry harmless: a request with a message id already recorded
+	// changes nothing. Up to 256 characters; a new id when unset.
+	MessageId     string `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCustomerConsentRequest) Reset() {
+	*x = UpdateCustomerConsentRequest{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCustomerConsentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCustomerConsentRequest) ProtoMessage() {}
+
+func (x *UpdateCustomerConsentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCustomerConsentRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCustomerConsentRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *UpdateCustomerConsentRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *UpdateCustomerConsentRequest) GetConsents() []*ConsentChange {
+	if x != nil {
+		return x.Consents
+	}
+	return nil
+}
+
+func (x *UpdateCustomerConsentRequest) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+// UpdateCustomerConsentResponse holds the profile after the change.
+type UpdateCustomerConsentResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Customer *Customer              `protobuf:"bytes,1,opt,name=customer,proto3" json:"customer,omitempty"`
+	// The id of the "Consent Updated" event recorded.
+	EventId       string `protobuf:"bytes,2,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCustomerConsentResponse) Reset() {
+	*x = UpdateCustomerConsentResponse{}
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCustomerConsentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCustomerConsentResponse) ProtoMessage() {}
+
+func (x *UpdateCustomerConsentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCustomerConsentResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCustomerConsentResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *UpdateCustomerConsentResponse) GetCustomer() *Customer {
+	if x != nil {
+		return x.Customer
+	}
+	return nil
+}
+
+func (x *UpdateCustomerConsentResponse) GetEventId() string {
+	if x != nil {
+		return x.EventId
+	}
+	return ""
+}
+
 // Identity is one way a customer is known.
 type Identity struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -101,7 +370,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[0]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -113,7 +382,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[0]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -126,7 +395,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{0}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Identity) GetKind() string {
@@ -167,7 +436,7 @@ type IdentityTrait struct {
 
 func (x *IdentityTrait) Reset() {
 	*x = IdentityTrait{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +448,7 @@ func (x *IdentityTrait) String() string {
 func (*IdentityTrait) ProtoMessage() {}
 
 func (x *IdentityTrait) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +461,7 @@ func (x *IdentityTrait) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentityTrait.ProtoReflect.Descriptor instead.
 func (*IdentityTrait) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{1}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *IdentityTrait) GetTrait() string {
@@ -248,14 +517,17 @@ type Customer struct {
 	// Set when a SUPPRESS or DELETE regulation holds one of the customer's
 	// identities: new events with them are dropped and no send reaches
 	// the customer.
-	Suppressed    bool `protobuf:"varint,10,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	Suppressed bool `protobuf:"varint,10,opt,name=suppressed,proto3" json:"suppressed,omitempty"`
+	// The standing consent per purpose, in purpose order: granted or
+	// withdrawn, when and from where. A purpose never stated is absent.
+	Consents      []*Consent `protobuf:"bytes,11,rep,name=consents,proto3" json:"consents,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Customer) Reset() {
 	*x = Customer{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -267,7 +539,7 @@ func (x *Customer) String() string {
 func (*Customer) ProtoMessage() {}
 
 func (x *Customer) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -280,7 +552,7 @@ func (x *Customer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Customer.ProtoReflect.Descriptor instead.
 func (*Customer) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{2}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Customer) GetCustomerId() string {
@@ -353,6 +625,13 @@ func (x *Customer) GetSuppressed() bool {
 	return false
 }
 
+func (x *Customer) GetConsents() []*Consent {
+	if x != nil {
+		return x.Consents
+	}
+	return nil
+}
+
 // GetCustomerRequest names a customer.
 type GetCustomerRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -363,7 +642,7 @@ type GetCustomerRequest struct {
 
 func (x *GetCustomerRequest) Reset() {
 	*x = GetCustomerRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -375,7 +654,7 @@ func (x *GetCustomerRequest) String() string {
 func (*GetCustomerRequest) ProtoMessage() {}
 
 func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -388,7 +667,7 @@ func (x *GetCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerRequest.ProtoReflect.Descriptor instead.
 func (*GetCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{3}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetCustomerRequest) GetCustomerId() string {
@@ -408,7 +687,7 @@ type GetCustomerResponse struct {
 
 func (x *GetCustomerResponse) Reset() {
 	*x = GetCustomerResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +699,7 @@ func (x *GetCustomerResponse) String() string {
 func (*GetCustomerResponse) ProtoMessage() {}
 
 func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +712,7 @@ func (x *GetCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCustomerResponse.ProtoReflect.Descriptor instead.
 func (*GetCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetCustomerResponse) GetCustomer() *Customer {
@@ -457,7 +736,7 @@ type LookupCustomerRequest struct {
 
 func (x *LookupCustomerRequest) Reset() {
 	*x = LookupCustomerRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -469,7 +748,7 @@ func (x *LookupCustomerRequest) String() string {
 func (*LookupCustomerRequest) ProtoMessage() {}
 
 func (x *LookupCustomerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -482,7 +761,7 @@ func (x *LookupCustomerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCustomerRequest.ProtoReflect.Descriptor instead.
 func (*LookupCustomerRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LookupCustomerRequest) GetUserId() string {
@@ -530,7 +809,7 @@ type LookupCustomerResponse struct {
 
 func (x *LookupCustomerResponse) Reset() {
 	*x = LookupCustomerResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +821,7 @@ func (x *LookupCustomerResponse) String() string {
 func (*LookupCustomerResponse) ProtoMessage() {}
 
 func (x *LookupCustomerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +834,7 @@ func (x *LookupCustomerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LookupCustomerResponse.ProtoReflect.Descriptor instead.
 func (*LookupCustomerResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LookupCustomerResponse) GetCustomer() *Customer {
@@ -579,7 +858,7 @@ type SearchCustomersRequest struct {
 
 func (x *SearchCustomersRequest) Reset() {
 	*x = SearchCustomersRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -591,7 +870,7 @@ func (x *SearchCustomersRequest) String() string {
 func (*SearchCustomersRequest) ProtoMessage() {}
 
 func (x *SearchCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -604,7 +883,7 @@ func (x *SearchCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCustomersRequest.ProtoReflect.Descriptor instead.
 func (*SearchCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SearchCustomersRequest) GetName() string {
@@ -639,7 +918,7 @@ type SearchCustomersResponse struct {
 
 func (x *SearchCustomersResponse) Reset() {
 	*x = SearchCustomersResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -651,7 +930,7 @@ func (x *SearchCustomersResponse) String() string {
 func (*SearchCustomersResponse) ProtoMessage() {}
 
 func (x *SearchCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -664,7 +943,7 @@ func (x *SearchCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchCustomersResponse.ProtoReflect.Descriptor instead.
 func (*SearchCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SearchCustomersResponse) GetCustomers() []*Customer {
@@ -691,7 +970,7 @@ type BatchGetCustomersRequest struct {
 
 func (x *BatchGetCustomersRequest) Reset() {
 	*x = BatchGetCustomersRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -703,7 +982,7 @@ func (x *BatchGetCustomersRequest) String() string {
 func (*BatchGetCustomersRequest) ProtoMessage() {}
 
 func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -716,7 +995,7 @@ func (x *BatchGetCustomersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersRequest.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchGetCustomersRequest) GetCustomerIds() []string {
@@ -736,7 +1015,7 @@ type BatchGetCustomersResponse struct {
 
 func (x *BatchGetCustomersResponse) Reset() {
 	*x = BatchGetCustomersResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +1027,7 @@ func (x *BatchGetCustomersResponse) String() string {
 func (*BatchGetCustomersResponse) ProtoMessage() {}
 
 func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +1040,7 @@ func (x *BatchGetCustomersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchGetCustomersResponse.ProtoReflect.Descriptor instead.
 func (*BatchGetCustomersResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BatchGetCustomersResponse) GetCustomers() []*Customer {
@@ -784,7 +1063,7 @@ type ListCustomerEventsRequest struct {
 
 func (x *ListCustomerEventsRequest) Reset() {
 	*x = ListCustomerEventsRequest{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -796,7 +1075,7 @@ func (x *ListCustomerEventsRequest) String() string {
 func (*ListCustomerEventsRequest) ProtoMessage() {}
 
 func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[11]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -809,7 +1088,7 @@ func (x *ListCustomerEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{11}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListCustomerEventsRequest) GetCustomerId() string {
@@ -844,7 +1123,7 @@ type ListCustomerEventsResponse struct {
 
 func (x *ListCustomerEventsResponse) Reset() {
 	*x = ListCustomerEventsResponse{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +1135,7 @@ func (x *ListCustomerEventsResponse) String() string {
 func (*ListCustomerEventsResponse) ProtoMessage() {}
 
 func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[12]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +1148,7 @@ func (x *ListCustomerEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerEventsResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{12}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListCustomerEventsResponse) GetEvents() []*Event {
@@ -900,7 +1179,7 @@ type Order struct {
 
 func (x *Order) Reset() {
 	*x = Order{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -912,7 +1191,7 @@ func (x *Order) String() string {
 func (*Order) ProtoMessage() {}
 
 func (x *Order) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[13]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -925,7 +1204,7 @@ func (x *Order) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Order.ProtoReflect.Descriptor instead.
 func (*Order) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{13}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Order) GetOrderId() string {
@@ -977,7 +1256,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1268,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[14]
+	mi := &file_kizuna_ingestion_v1_customers_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1281,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{14}
+	return file_kizuna_ingestion_v1_customers_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Event) GetEventId() string {
@@ -1114,7 +1393,28 @@ var File_kizuna_ingestion_v1_customers_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\n" +
-	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"4\n" +
+	"#kizuna/ingestion/v1/customers.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x85\x01\n" +
+	"\aConsent\x12\x18\n" +
+	"\apurpose\x18\x01 \x01(\tR\apurpose\x12\x18\n" +
+	"\agranted\x18\x02 \x01(\bR\agranted\x12.\n" +
+	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\"\xa6\x01\n" +
+	"\rConsentChange\x12\x1d\n" +
+	"\apurpose\x18\x01 \x01(\tB\x03\xe0A\x02R\apurpose\x12\"\n" +
+	"\agranted\x18\x02 \x01(\bB\x03\xe0A\x02H\x00R\agranted\x88\x01\x01\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12.\n" +
+	"\x04time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x04timeB\n" +
+	"\n" +
+	"\b_granted\"\xa8\x01\n" +
+	"\x1cUpdateCustomerConsentRequest\x12$\n" +
+	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
+	"customerId\x12C\n" +
+	"\bconsents\x18\x02 \x03(\v2\".kizuna.ingestion.v1.ConsentChangeB\x03\xe0A\x02R\bconsents\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\tR\tmessageId\"u\n" +
+	"\x1dUpdateCustomerConsentResponse\x129\n" +
+	"\bcustomer\x18\x01 \x01(\v2\x1d.kizuna.ingestion.v1.CustomerR\bcustomer\x12\x19\n" +
+	"\bevent_id\x18\x02 \x01(\tR\aeventId\"4\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\x8b\x01\n" +
@@ -1125,7 +1425,7 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"normalized\x18\x03 \x01(\tR\n" +
 	"normalized\x12\x10\n" +
 	"\x03key\x18\x04 \x01(\tR\x03key\x12\x16\n" +
-	"\x06issues\x18\x05 \x03(\tR\x06issues\"\xd6\x04\n" +
+	"\x06issues\x18\x05 \x03(\tR\x06issues\"\x95\x05\n" +
 	"\bCustomer\x12$\n" +
 	"\vcustomer_id\x18\x01 \x01(\tB\x03\xe0A\x03R\n" +
 	"customerId\x124\n" +
@@ -1145,7 +1445,8 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\n" +
 	"suppressed\x18\n" +
 	" \x01(\bB\x03\xe0A\x03R\n" +
-	"suppressed\"5\n" +
+	"suppressed\x12=\n" +
+	"\bconsents\x18\v \x03(\v2\x1c.kizuna.ingestion.v1.ConsentB\x03\xe0A\x03R\bconsents\"5\n" +
 	"\x12GetCustomerRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\"P\n" +
@@ -1213,13 +1514,14 @@ const file_kizuna_ingestion_v1_customers_proto_rawDesc = "" +
 	"\x0fEVENT_TYPE_PAGE\x10\x03\x12\x15\n" +
 	"\x11EVENT_TYPE_SCREEN\x10\x04\x12\x14\n" +
 	"\x10EVENT_TYPE_GROUP\x10\x05\x12\x14\n" +
-	"\x10EVENT_TYPE_ALIAS\x10\x062\xe9\x05\n" +
+	"\x10EVENT_TYPE_ALIAS\x10\x062\x9a\a\n" +
 	"\x0fCustomerService\x12\x85\x01\n" +
 	"\vGetCustomer\x12'.kizuna.ingestion.v1.GetCustomerRequest\x1a(.kizuna.ingestion.v1.GetCustomerResponse\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/customers/{customer_id}\x12\x87\x01\n" +
 	"\x0eLookupCustomer\x12*.kizuna.ingestion.v1.LookupCustomerRequest\x1a+.kizuna.ingestion.v1.LookupCustomerResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/customers:lookup\x12\x92\x01\n" +
 	"\x11BatchGetCustomers\x12-.kizuna.ingestion.v1.BatchGetCustomersRequest\x1a..kizuna.ingestion.v1.BatchGetCustomersResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/customers:batchGet\x12\x8a\x01\n" +
 	"\x0fSearchCustomers\x12+.kizuna.ingestion.v1.SearchCustomersRequest\x1a,.kizuna.ingestion.v1.SearchCustomersResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/customers:search\x12\xa1\x01\n" +
-	"\x12ListCustomerEvents\x12..kizuna.ingestion.v1.ListCustomerEventsRequest\x1a/.kizuna.ingestion.v1.ListCustomerEventsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/customers/{customer_id}/eventsB\xd5\x01\n" +
+	"\x12ListCustomerEvents\x12..kizuna.ingestion.v1.ListCustomerEventsRequest\x1a/.kizuna.ingestion.v1.ListCustomerEventsResponse\"*\x82\xd3\xe4\x93\x02$\x12\"/v1/customers/{customer_id}/events\x12\xae\x01\n" +
+	"\x15UpdateCustomerConsent\x121.kizuna.ingestion.v1.UpdateCustomerConsentRequest\x1a2.kizuna.ingestion.v1.UpdateCustomerConsentResponse\".\x82\xd3\xe4\x93\x02(:\x01*\x1a#/v1/customers/{customer_id}/consentB\xd5\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\x0eCustomersProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
 var (
@@ -1235,62 +1537,73 @@ func file_kizuna_ingestion_v1_customers_proto_rawDescGZIP() []byte {
 }
 
 var file_kizuna_ingestion_v1_customers_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_kizuna_ingestion_v1_customers_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_kizuna_ingestion_v1_customers_proto_goTypes = []any{
-	(EventType)(0),                     // 0: kizuna.ingestion.v1.EventType
-	(*Identity)(nil),                   // 1: kizuna.ingestion.v1.Identity
-	(*IdentityTrait)(nil),              // 2: kizuna.ingestion.v1.IdentityTrait
-	(*Customer)(nil),                   // 3: kizuna.ingestion.v1.Customer
-	(*GetCustomerRequest)(nil),         // 4: kizuna.ingestion.v1.GetCustomerRequest
-	(*GetCustomerResponse)(nil),        // 5: kizuna.ingestion.v1.GetCustomerResponse
-	(*LookupCustomerRequest)(nil),      // 6: kizuna.ingestion.v1.LookupCustomerRequest
-	(*LookupCustomerResponse)(nil),     // 7: kizuna.ingestion.v1.LookupCustomerResponse
-	(*SearchCustomersRequest)(nil),     // 8: kizuna.ingestion.v1.SearchCustomersRequest
-	(*SearchCustomersResponse)(nil),    // 9: kizuna.ingestion.v1.SearchCustomersResponse
-	(*BatchGetCustomersRequest)(nil),   // 10: kizuna.ingestion.v1.BatchGetCustomersRequest
-	(*BatchGetCustomersResponse)(nil),  // 11: kizuna.ingestion.v1.BatchGetCustomersResponse
-	(*ListCustomerEventsRequest)(nil),  // 12: kizuna.ingestion.v1.ListCustomerEventsRequest
-	(*ListCustomerEventsResponse)(nil), // 13: kizuna.ingestion.v1.ListCustomerEventsResponse
-	(*Order)(nil),                      // 14: kizuna.ingestion.v1.Order
-	(*Event)(nil),                      // 15: kizuna.ingestion.v1.Event
-	(*structpb.Struct)(nil),            // 16: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil),      // 17: google.protobuf.Timestamp
+	(EventType)(0),                        // 0: kizuna.ingestion.v1.EventType
+	(*Consent)(nil),                       // 1: kizuna.ingestion.v1.Consent
+	(*ConsentChange)(nil),                 // 2: kizuna.ingestion.v1.ConsentChange
+	(*UpdateCustomerConsentRequest)(nil),  // 3: kizuna.ingestion.v1.UpdateCustomerConsentRequest
+	(*UpdateCustomerConsentResponse)(nil), // 4: kizuna.ingestion.v1.UpdateCustomerConsentResponse
+	(*Identity)(nil),                      // 5: kizuna.ingestion.v1.Identity
+	(*IdentityTrait)(nil),                 // 6: kizuna.ingestion.v1.IdentityTrait
+	(*Customer)(nil),                      // 7: kizuna.ingestion.v1.Customer
+	(*GetCustomerRequest)(nil),            // 8: kizuna.ingestion.v1.GetCustomerRequest
+	(*GetCustomerResponse)(nil),           // 9: kizuna.ingestion.v1.GetCustomerResponse
+	(*LookupCustomerRequest)(nil),         // 10: kizuna.ingestion.v1.LookupCustomerRequest
+	(*LookupCustomerResponse)(nil),        // 11: kizuna.ingestion.v1.LookupCustomerResponse
+	(*SearchCustomersRequest)(nil),        // 12: kizuna.ingestion.v1.SearchCustomersRequest
+	(*SearchCustomersResponse)(nil),       // 13: kizuna.ingestion.v1.SearchCustomersResponse
+	(*BatchGetCustomersRequest)(nil),      // 14: kizuna.ingestion.v1.BatchGetCustomersRequest
+	(*BatchGetCustomersResponse)(nil),     // 15: kizuna.ingestion.v1.BatchGetCustomersResponse
+	(*ListCustomerEventsRequest)(nil),     // 16: kizuna.ingestion.v1.ListCustomerEventsRequest
+	(*ListCustomerEventsResponse)(nil),    // 17: kizuna.ingestion.v1.ListCustomerEventsResponse
+	(*Order)(nil),                         // 18: kizuna.ingestion.v1.Order
+	(*Event)(nil),                         // 19: kizuna.ingestion.v1.Event
+	(*timestamppb.Timestamp)(nil),         // 20: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),               // 21: google.protobuf.Struct
 }
 var file_kizuna_ingestion_v1_customers_proto_depIdxs = []int32{
-	16, // 0: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
-	1,  // 1: kizuna.ingestion.v1.Customer.identities:type_name -> kizuna.ingestion.v1.Identity
-	17, // 2: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
-	17, // 3: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
-	17, // 4: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
-	17, // 5: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
-	2,  // 6: kizuna.ingestion.v1.Customer.identity_traits:type_name -> kizuna.ingestion.v1.IdentityTrait
-	3,  // 7: kizuna.ingestion.v1.GetCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
-	3,  // 8: kizuna.ingestion.v1.LookupCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
-	3,  // 9: kizuna.ingestion.v1.SearchCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
-	3,  // 10: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
-	15, // 11: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
-	0,  // 12: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
-	17, // 13: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
-	17, // 14: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
-	16, // 15: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
-	16, // 16: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
-	16, // 17: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
-	14, // 18: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
-	4,  // 19: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
-	6,  // 20: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
-	10, // 21: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
-	8,  // 22: kizuna.ingestion.v1.CustomerService.SearchCustomers:input_type -> kizuna.ingestion.v1.SearchCustomersRequest
-	12, // 23: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
-	5,  // 24: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
-	7,  // 25: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
-	11, // 26: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
-	9,  // 27: kizuna.ingestion.v1.CustomerService.SearchCustomers:output_type -> kizuna.ingestion.v1.SearchCustomersResponse
-	13, // 28: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
-	24, // [24:29] is the sub-list for method output_type
-	19, // [19:24] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	20, // 0: kizuna.ingestion.v1.Consent.time:type_name -> google.protobuf.Timestamp
+	20, // 1: kizuna.ingestion.v1.ConsentChange.time:type_name -> google.protobuf.Timestamp
+	2,  // 2: kizuna.ingestion.v1.UpdateCustomerConsentRequest.consents:type_name -> kizuna.ingestion.v1.ConsentChange
+	7,  // 3: kizuna.ingestion.v1.UpdateCustomerConsentResponse.customer:type_name -> kizuna.ingestion.v1.Customer
+	21, // 4: kizuna.ingestion.v1.Customer.traits:type_name -> google.protobuf.Struct
+	5,  // 5: kizuna.ingestion.v1.Customer.identities:type_name -> kizuna.ingestion.v1.Identity
+	20, // 6: kizuna.ingestion.v1.Customer.create_time:type_name -> google.protobuf.Timestamp
+	20, // 7: kizuna.ingestion.v1.Customer.update_time:type_name -> google.protobuf.Timestamp
+	20, // 8: kizuna.ingestion.v1.Customer.first_seen_time:type_name -> google.protobuf.Timestamp
+	20, // 9: kizuna.ingestion.v1.Customer.last_seen_time:type_name -> google.protobuf.Timestamp
+	6,  // 10: kizuna.ingestion.v1.Customer.identity_traits:type_name -> kizuna.ingestion.v1.IdentityTrait
+	1,  // 11: kizuna.ingestion.v1.Customer.consents:type_name -> kizuna.ingestion.v1.Consent
+	7,  // 12: kizuna.ingestion.v1.GetCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
+	7,  // 13: kizuna.ingestion.v1.LookupCustomerResponse.customer:type_name -> kizuna.ingestion.v1.Customer
+	7,  // 14: kizuna.ingestion.v1.SearchCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
+	7,  // 15: kizuna.ingestion.v1.BatchGetCustomersResponse.customers:type_name -> kizuna.ingestion.v1.Customer
+	19, // 16: kizuna.ingestion.v1.ListCustomerEventsResponse.events:type_name -> kizuna.ingestion.v1.Event
+	0,  // 17: kizuna.ingestion.v1.Event.type:type_name -> kizuna.ingestion.v1.EventType
+	20, // 18: kizuna.ingestion.v1.Event.timestamp:type_name -> google.protobuf.Timestamp
+	20, // 19: kizuna.ingestion.v1.Event.receive_time:type_name -> google.protobuf.Timestamp
+	21, // 20: kizuna.ingestion.v1.Event.properties:type_name -> google.protobuf.Struct
+	21, // 21: kizuna.ingestion.v1.Event.traits:type_name -> google.protobuf.Struct
+	21, // 22: kizuna.ingestion.v1.Event.context:type_name -> google.protobuf.Struct
+	18, // 23: kizuna.ingestion.v1.Event.order:type_name -> kizuna.ingestion.v1.Order
+	8,  // 24: kizuna.ingestion.v1.CustomerService.GetCustomer:input_type -> kizuna.ingestion.v1.GetCustomerRequest
+	10, // 25: kizuna.ingestion.v1.CustomerService.LookupCustomer:input_type -> kizuna.ingestion.v1.LookupCustomerRequest
+	14, // 26: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:input_type -> kizuna.ingestion.v1.BatchGetCustomersRequest
+	12, // 27: kizuna.ingestion.v1.CustomerService.SearchCustomers:input_type -> kizuna.ingestion.v1.SearchCustomersRequest
+	16, // 28: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:input_type -> kizuna.ingestion.v1.ListCustomerEventsRequest
+	3,  // 29: kizuna.ingestion.v1.CustomerService.UpdateCustomerConsent:input_type -> kizuna.ingestion.v1.UpdateCustomerConsentRequest
+	9,  // 30: kizuna.ingestion.v1.CustomerService.GetCustomer:output_type -> kizuna.ingestion.v1.GetCustomerResponse
+	11, // 31: kizuna.ingestion.v1.CustomerService.LookupCustomer:output_type -> kizuna.ingestion.v1.LookupCustomerResponse
+	15, // 32: kizuna.ingestion.v1.CustomerService.BatchGetCustomers:output_type -> kizuna.ingestion.v1.BatchGetCustomersResponse
+	13, // 33: kizuna.ingestion.v1.CustomerService.SearchCustomers:output_type -> kizuna.ingestion.v1.SearchCustomersResponse
+	17, // 34: kizuna.ingestion.v1.CustomerService.ListCustomerEvents:output_type -> kizuna.ingestion.v1.ListCustomerEventsResponse
+	4,  // 35: kizuna.ingestion.v1.CustomerService.UpdateCustomerConsent:output_type -> kizuna.ingestion.v1.UpdateCustomerConsentResponse
+	30, // [30:36] is the sub-list for method output_type
+	24, // [24:30] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_customers_proto_init() }
@@ -1298,13 +1611,14 @@ func file_kizuna_ingestion_v1_customers_proto_init() {
 	if File_kizuna_ingestion_v1_customers_proto != nil {
 		return
 	}
+	file_kizuna_ingestion_v1_customers_proto_msgTypes[1].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_customers_proto_rawDesc), len(file_kizuna_ingestion_v1_customers_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,11 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CustomerService_GetCustomer_FullMethodName        = "/kizuna.ingestion.v1.CustomerService/GetCustomer"
-	CustomerService_LookupCustomer_FullMethodName     = "/kizuna.ingestion.v1.CustomerService/LookupCustomer"
-	CustomerService_BatchGetCustomers_FullMethodName  = "/kizuna.ingestion.v1.CustomerService/BatchGetCustomers"
-	CustomerService_SearchCustomers_FullMethodName    = "/kizuna.ingestion.v1.CustomerService/SearchCustomers"
-	CustomerService_ListCustomerEvents_FullMethodName = "/kizuna.ingestion.v1.CustomerService/ListCustomerEvents"
+	CustomerService_GetCustomer_FullMethodName           = "/kizuna.ingestion.v1.CustomerService/GetCustomer"
+	CustomerService_LookupCustomer_FullMethodName        = "/kizuna.ingestion.v1.CustomerService/LookupCustomer"
+	CustomerService_BatchGetCustomers_FullMethodName     = "/kizuna.ingestion.v1.CustomerService/BatchGetCustomers"
+	CustomerService_SearchCustomers_FullMethodName       = "/kizuna.ingestion.v1.CustomerService/SearchCustomers"
+	CustomerService_ListCustomerEvents_FullMethodName    = "/kizuna.ingestion.v1.CustomerService/ListCustomerEvents"
+	CustomerService_UpdateCustomerConsent_FullMethodName = "/kizuna.ingestion.v1.CustomerService/UpdateCustomerConsent"
 )
 
 // CustomerServiceClient is the client API for CustomerService service.
@@ -51,6 +52,16 @@ type CustomerServiceClient interface {
 	SearchCustomers(ctx context.Context, in *SearchCustomersRequest, opts ...grpc.CallOption) (*SearchCustomersResponse, error)
 	// ListCustomerEvents lists a customer's events, newest first.
 	ListCustomerEvents(ctx context.Context, in *ListCustomerEventsRequest, opts ...grpc.CallOption) (*ListCustomerEventsResponse, error)
+	// UpdateCustomerConsent grants or withdraws consent for purposes
+	// (marketing_email, marketing_line, analytics, …). It records the track
+	// event "Consent Updated" (properties.consent) on the customer's
+	// timeline, so the statement is kept with its time and source, follows
+	// merges and undos, and is exported with the person's data; the profile's
+	// consents then show it. Identify calls set consent too, with
+	// traits.consent of the same shape. A later statement for a purpose
+	// replaces an earlier one; a statement older than the standing one
+	// changes nothing.
+	UpdateCustomerConsent(ctx context.Context, in *UpdateCustomerConsentRequest, opts ...grpc.CallOption) (*UpdateCustomerConsentResponse, error)
 }
 
 type customerServiceClient struct {
@@ -111,6 +122,16 @@ func (c *customerServiceClient) ListCustomerEvents(ctx context.Context, in *List
 	return out, nil
 }
 
+func (c *customerServiceClient) UpdateCustomerConsent(ctx context.Context, in *UpdateCustomerConsentRequest, opts ...grpc.CallOption) (*UpdateCustomerConsentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCustomerConsentResponse)
+	err := c.cc.Invoke(ctx, CustomerService_UpdateCustomerConsent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CustomerServiceServer is the server API for CustomerService service.
 // All implementations must embed UnimplementedCustomerServiceServer
 // for forward compatibility.
@@ -136,6 +157,16 @@ type CustomerServiceServer interface {
 	SearchCustomers(context.Context, *SearchCustomersRequest) (*SearchCustomersResponse, error)
 	// ListCustomerEvents lists a customer's events, newest first.
 	ListCustomerEvents(context.Context, *ListCustomerEventsRequest) (*ListCustomerEventsResponse, error)
+	// UpdateCustomerConsent grants or withdraws consent for purposes
+	// (marketing_email, marketing_line, analytics, …). It records the track
+	// event "Consent Updated" (properties.consent) on the customer's
+	// timeline, so the statement is kept with its time and source, follows
+	// merges and undos, and is exported with the person's data; the profile's
+	// consents then show it. Identify calls set consent too, with
+	// traits.consent of the same shape. A later statement for a purpose
+	// replaces an earlier one; a statement older than the standing one
+	// changes nothing.
+	UpdateCustomerConsent(context.Context, *UpdateCustomerConsentRequest) (*UpdateCustomerConsentResponse, error)
 	mustEmbedUnimplementedCustomerServiceServer()
 }
 
@@ -160,6 +191,9 @@ func (UnimplementedCustomerServiceServer) SearchCustomers(context.Context, *Sear
 }
 func (UnimplementedCustomerServiceServer) ListCustomerEvents(context.Context, *ListCustomerEventsRequest) (*ListCustomerEventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomerEvents not implemented")
+}
+func (UnimplementedCustomerServiceServer) UpdateCustomerConsent(context.Context, *UpdateCustomerConsentRequest) (*UpdateCustomerConsentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCustomerConsent not implemented")
 }
 func (UnimplementedCustomerServiceServer) mustEmbedUnimplementedCustomerServiceServer() {}
 func (UnimplementedCustomerServiceServer) testEmbeddedByValue()                         {}
@@ -272,6 +306,24 @@ func _CustomerService_ListCustomerEvents_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CustomerService_UpdateCustomerConsent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCustomerConsentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CustomerServiceServer).UpdateCustomerConsent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CustomerService_UpdateCustomerConsent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CustomerServiceServer).UpdateCustomerConsent(ctx, req.(*UpdateCustomerConsentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CustomerService_ServiceDesc is the grpc.ServiceDesc for CustomerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -298,6 +350,10 @@ var CustomerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListCustomerEvents",
 			Handler:    _CustomerService_ListCustomerEvents_Handler,
+		},
+		{
+			MethodName: "UpdateCustomerConsent",
+			Handler:    _CustomerService_UpdateCustomerConsent_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

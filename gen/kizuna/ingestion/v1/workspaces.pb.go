@@ -107,8 +107,19 @@ type Workspace struct {
 	// Webhook and API base URLs may point at private and link-local ranges
 	// (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10).
 	AllowPrivateUrls bool `protobuf:"varint,9,opt,name=allow_private_urls,json=allowPrivateUrls,proto3" json:"allow_private_urls,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Marketing sends need the customer's granted consent for the purpose
+	// (marketing_email for e-mail, marketing_line for LINE): a send to a
+	// customer who never granted it is skipped with NO_CONSENT. Off: only a
+	// withdrawn consent stops a send (opt-out). Transactional sends need no
+	// marketing consent either way.
+	RequireConsent bool `protobuf:"varint,10,opt,name=require_consent,json=requireConsent,proto3" json:"require_consent,omitempty"`
+	// How many days raw events are kept, counted from their receipt: older
+	// ones are deleted by an hourly job. 0 keeps them forever; otherwise 1 to
+	// 3650. Profiles (traits, counters, consents, identities) stay; a
+	// message id is deduplicated for as long as its event is kept.
+	EventRetentionDays int32 `protobuf:"varint,11,opt,name=event_retention_days,json=eventRetentionDays,proto3" json:"event_retention_days,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Workspace) Reset() {
@@ -202,6 +213,20 @@ func (x *Workspace) GetAllowPrivateUrls() bool {
 		return x.AllowPrivateUrls
 	}
 	return false
+}
+
+func (x *Workspace) GetRequireConsent() bool {
+	if x != nil {
+		return x.RequireConsent
+	}
+	return false
+}
+
+func (x *Workspace) GetEventRetentionDays() int32 {
+	if x != nil {
+		return x.EventRetentionDays
+	}
+	return 0
 }
 
 // QuietHours is a daily window of local time, e.g. 21:00 to 09:00. A window
@@ -714,7 +739,7 @@ var File_kizuna_ingestion_v1_workspaces_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\n" +
-	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc1\x03\n" +
+	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x04\n" +
 	"\tWorkspace\x12&\n" +
 	"\fworkspace_id\x18\x01 \x01(\tB\x03\xe0A\x03R\vworkspaceId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12@\n" +
@@ -726,7 +751,10 @@ const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"quietHours\x12H\n" +
 	"\x0efrequency_caps\x18\a \x03(\v2!.kizuna.ingestion.v1.FrequencyCapR\rfrequencyCaps\x12.\n" +
 	"\x13allow_loopback_urls\x18\b \x01(\bR\x11allowLoopbackUrls\x12,\n" +
-	"\x12allow_private_urls\x18\t \x01(\bR\x10allowPrivateUrls\"4\n" +
+	"\x12allow_private_urls\x18\t \x01(\bR\x10allowPrivateUrls\x12'\n" +
+	"\x0frequire_consent\x18\n" +
+	" \x01(\bR\x0erequireConsent\x120\n" +
+	"\x14event_retention_days\x18\v \x01(\x05R\x12eventRetentionDays\"4\n" +
 	"\n" +
 	"QuietHours\x12\x14\n" +
 	"\x05start\x18\x01 \x01(\tR\x05start\x12\x10\n" +

@@ -52,6 +52,30 @@ type Profile struct {
 	Suppressed bool
 	// UserID and AnonymousID identify the customer to the tracking API.
 	UserID, AnonymousID string
+	// Consents holds the customer's standing consent per purpose
+	// (marketing_email, …): true granted, false withdrawn; a purpose never
+	// stated is absent.
+	Consents map[string]bool
+}
+
+// Purposes of marketing sends by channel type.
+const (
+	PurposeMarketingEmail = "marketing_email"
+	PurposeMarketingLine  = "marketing_line"
+)
+
+// MarketingAllowed reports whether a marketing send for purpose may reach
+// p: not when p withdrew it, nor, when consent is required, when p never
+// granted it. The reason says which.
+func (p Profile) MarketingAllowed(purpose string, required bool) (ok bool, reason string) {
+	granted, stated := p.Consents[purpose]
+	switch {
+	case stated && !granted:
+		return false, purpose + " withdrawn"
+	case !stated && required:
+		return false, "no " + purpose + " consent (the workspace requires consent)"
+	}
+	return true, ""
 }
 
 // Settings are a workspace's messaging settings.
@@ -61,6 +85,9 @@ type Settings struct {
 	Caps          map[ingestionv1.ChannelType]Cap
 	AllowLoopback bool
 	AllowPrivate  bool
+	// RequireConsent: a marketing send needs a granted consent for its
+	// purpose, not only the absence of a withdrawal.
+	RequireConsent bool
 }
 
 // Cap is a frequency cap.
@@ -117,6 +144,12 @@ func (c *Client) Profiles(ctx context.Context, workspaceID string, ids []string)
 		}
 		for _, cus := range resp.GetCustomers() {
 			p := Profile{CustomerID: cus.GetCustomerId(), Traits: cus.GetTraits().AsMap(), Suppressed: cus.GetSuppressed()}
+			for _, c := range cus.GetConsents() {
+				if p.Consents == nil {
+					p.Consents = map[string]bool{}
+				}
+				p.Consents[c.GetPurpose()] = c.GetGranted()
+			}
 			for _, id := range cus.GetIdentities() {
 				switch id.GetKind() {
 				case "email":
@@ -170,6 +203,8 @@ func SettingsOf(w *ingestionv1.Workspace) Settings {
 		Caps:          map[ingestionv1.ChannelType]Cap{},
 		AllowLoopback: w.GetAllowLoopbackUrls(),
 		AllowPrivate:  w.GetAllowPrivateUrls(),
+
+		RequireConsent: w.GetRequireConsent(),
 	}
 	if q, ok, err := journey.ParseQuietHours(w.GetQuietHours().GetStart(), w.GetQuietHours().GetEnd()); ok && err == nil {
 		s.Quiet = &q

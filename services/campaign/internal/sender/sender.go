@@ -342,6 +342,12 @@ func (s *Sender) sendWorkspace(ctx context.Context, ws string, sds []store.Send,
 			skip(sd, campaignv1.SkipReason_NO_CONSENT.String(), "")
 			continue
 		}
+		if purpose := marketingPurpose[ch.Type]; purpose != "" && !sd.Transactional {
+			if ok, why := p.MarketingAllowed(purpose, settings.RequireConsent); !ok {
+				skip(sd, campaignv1.SkipReason_NO_CONSENT.String(), why)
+				continue
+			}
+		}
 		if (ch.Type == store.ChannelEmail && p.Email == "") || (ch.Type == store.ChannelLine && p.LineUserID == "") {
 			skip(sd, campaignv1.SkipReason_NO_ADDRESS.String(), "")
 			continue
@@ -662,4 +668,11 @@ func newToken() (string, error) {
 		return "", fmt.Errorf("lease token: %w", err)
 	}
 	return hex.EncodeToString(b), nil
+}
+
+// marketingPurpose is the consent purpose a marketing send on a channel
+// type needs; webhooks carry none.
+var marketingPurpose = map[string]string{
+	store.ChannelEmail: peers.PurposeMarketingEmail,
+	store.ChannelLine:  peers.PurposeMarketingLine,
 }

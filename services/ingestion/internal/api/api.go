@@ -425,6 +425,7 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 	pb := &ingestionv1.Customer{
 		CustomerId: c.ID, Traits: traits, CreateTime: timestamppb.New(c.CreateTime), UpdateTime: timestamppb.New(c.UpdateTime),
 		FirstSeenTime: timestamppb.New(c.FirstSeen), LastSeenTime: timestamppb.New(c.LastSeen), EventCount: c.EventCount,
+		Consents: consentProtos(c.Consents),
 	}
 	for _, k := range c.Identities {
 		pb.Identities = append(pb.Identities, &ingestionv1.Identity{Kind: k.Kind, Value: k.Value})

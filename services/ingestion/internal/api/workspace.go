@@ -86,6 +86,7 @@ func (w *workspaceServer) GetWorkspace(ctx context.Context, req *ingestionv1.Get
 // whose JSON body sets only some of them.
 var settableFields = []string{
 	"display_name", "phone_region", "timezone", "quiet_hours", "frequency_caps", "allow_loopback_urls", "allow_private_urls",
+	"require_consent", "event_retention_days",
 }
 
 func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.UpdateWorkspaceRequest) (*ingestionv1.UpdateWorkspaceResponse, error) {
@@ -132,6 +133,10 @@ func applyMask(dst *store.Workspace, src *ingestionv1.Workspace, paths []string,
 			dst.AllowLoopbackURLs = src.GetAllowLoopbackUrls()
 		case "allow_private_urls":
 			dst.AllowPrivateURLs = src.GetAllowPrivateUrls()
+		case "require_consent":
+			dst.RequireConsent = src.GetRequireConsent()
+		case "event_retention_days":
+			dst.EventRetentionDays = int(src.GetEventRetentionDays())
 		default:
 			v.Addf(fmt.Sprintf("update_mask.paths[%d]", i), "%q is not a settable field: one of %s", p, strings.Join(settableFields, ", "))
 		}
@@ -168,6 +173,9 @@ func checkSettings(prefix string, ws *store.Workspace, v *validation.Error) {
 		if okStart && okEnd && q.Start == q.End {
 			v.Add(prefix+"quiet_hours.end", "must differ from start")
 		}
+	}
+	if d := ws.EventRetentionDays; d < 0 || d > store.MaxEventRetentionDays {
+		v.Addf(prefix+"event_retention_days", "is %d: 0 (keep forever) or 1 to %d", d, store.MaxEventRetentionDays)
 	}
 }
 
@@ -281,6 +289,7 @@ func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
 	pb := &ingestionv1.Workspace{
 		WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime), PhoneRegion: ws.PhoneRegion,
 		Timezone: ws.Timezone, AllowLoopbackUrls: ws.AllowLoopbackURLs, AllowPrivateUrls: ws.AllowPrivateURLs,
+		RequireConsent: ws.RequireConsent, EventRetentionDays: int32(ws.EventRetentionDays),
 	}
 	if pb.Timezone == "" {
 		pb.Timezone = store.DefaultTimezone

@@ -41,6 +41,13 @@ func TestWorkspacePhoneRegion(t *testing.T) {
 	if err != nil || updated.GetWorkspace().GetPhoneRegion() != "GB" || updated.GetWorkspace().GetDisplayName() != "test" {
 		t.Fatalf("update = %v, %v", updated, err)
 	}
+	kept, err := workspaces.UpdateWorkspace(ctx, &ingestionv1.UpdateWorkspaceRequest{
+		Workspace:  &ingestionv1.Workspace{WorkspaceId: grpctest.Workspace, EventRetentionDays: 400, RequireConsent: true},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"event_retention_days", "require_consent"}},
+	})
+	if err != nil || kept.GetWorkspace().GetEventRetentionDays() != 400 || !kept.GetWorkspace().GetRequireConsent() || kept.GetWorkspace().GetPhoneRegion() != "GB" {
+		t.Fatalf("update retention and consent = %v, %v", kept, err)
+	}
 	if _, err := tracking.Identify(ctx, &ingestionv1.IdentifyRequest{AnonymousId: "a", MessageId: "m1", Traits: mustStruct(t, map[string]any{"phone": "07400 123456"})}); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +66,10 @@ func TestWorkspacePhoneRegion(t *testing.T) {
 		"unknown path": {&ingestionv1.UpdateWorkspaceRequest{Workspace: &ingestionv1.Workspace{WorkspaceId: grpctest.Workspace},
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"create_time"}}}, codes.InvalidArgument},
 		"no workspace id": {&ingestionv1.UpdateWorkspaceRequest{}, codes.InvalidArgument},
+		"negative retention": {&ingestionv1.UpdateWorkspaceRequest{Workspace: &ingestionv1.Workspace{WorkspaceId: grpctest.Workspace, EventRetentionDays: -1},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"event_retention_days"}}}, codes.InvalidArgument},
+		"retention over ten years": {&ingestionv1.UpdateWorkspaceRequest{Workspace: &ingestionv1.Workspace{WorkspaceId: grpctest.Workspace, EventRetentionDays: 3651},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"event_retention_days"}}}, codes.InvalidArgument},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := workspaces.UpdateWorkspace(ctx, tt.req); status.Code(err) != tt.code {

@@ -10,6 +10,7 @@
 package identity
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -132,6 +133,11 @@ type Customer struct {
 type Match struct {
 	Key      Key
 	Customer Customer
+	// NameConflict marks a mobile number (Phone key) whose holder's name
+	// conflicts with the message's (normalize.SharedMobileNameConflict):
+	// the match neither resolves nor merges, and the holder is suggested
+	// for review instead (Decision.Suggest).
+	NameConflict bool
 }
 
 // Decision is what to do with a message.
@@ -145,6 +151,10 @@ type Decision struct {
 	// Attach lists the message's keys to point at CustomerID: those no
 	// customer holds yet.
 	Attach []Key
+	// Suggest lists customers holding the message's mobile number under a
+	// conflicting name: a merge with CustomerID is suggested, not made
+	// (normalize.RuleSharedMobileNameConflict).
+	Suggest []string
 }
 
 // Decide resolves a message with the given keys, whose already-held keys are
@@ -152,7 +162,16 @@ type Decision struct {
 // names: it is merged whatever user id it holds.
 func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
 	held := make(map[Key]Customer, len(matches))
+	blocked := map[Key]bool{}
+	var d Decision
 	for _, m := range matches {
+		if m.NameConflict && m.Key.Kind == Phone {
+			blocked[m.Key] = true
+			if !slices.Contains(d.Suggest, m.Customer.ID) {
+				d.Suggest = append(d.Suggest, m.Customer.ID)
+			}
+			continue
+		}
 		held[m.Key] = m.Customer
 	}
 	var userID string
@@ -187,7 +206,6 @@ func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
 		primary = aliasOf
 	}
 
-	var d Decision
 	if primary != nil {
 		d.CustomerID = primary.ID
 		merged := map[string]bool{primary.ID: true}
@@ -224,7 +242,7 @@ func Decide(keys []Key, matches []Match, aliasOf *Customer) Decision {
 		}
 	}
 	for _, k := range keys {
-		if _, ok := held[k]; !ok {
+		if _, ok := held[k]; !ok && !blocked[k] {
 			d.Attach = append(d.Attach, k)
 		}
 	}

@@ -36,7 +36,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "a known mobile number finds its customer",
 			keys:    Keys("", "a2", "", "", "+81 90 1234 5678", ""),
-			matches: []Match{{Key{Phone, "+819012345678"}, anon}},
+			matches: []Match{{Key: Key{Phone, "+819012345678"}, Customer: anon}},
 			want:    Decision{CustomerID: "cus_anon", Attach: []Key{{AnonymousID, "a2"}}},
 		},
 		{
@@ -47,43 +47,43 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "returning visitor",
 			keys:    Keys("", "a1", "", "", "", ""),
-			matches: []Match{{Key{AnonymousID, "a1"}, anon}},
+			matches: []Match{{Key: Key{AnonymousID, "a1"}, Customer: anon}},
 			want:    Decision{CustomerID: "cus_anon"},
 		},
 		{
 			name:    "anonymous visitor identifies: same customer, user id attached",
 			keys:    Keys("alice", "a1", "", "Alice@Example.com", "", ""),
-			matches: []Match{{Key{AnonymousID, "a1"}, anon}},
+			matches: []Match{{Key: Key{AnonymousID, "a1"}, Customer: anon}},
 			want:    Decision{CustomerID: "cus_anon", Attach: []Key{{UserID, "alice"}, {Email, "alice@example.com"}}},
 		},
 		{
 			name:    "identify joins the anonymous customer to the known user; the older survives",
 			keys:    Keys("alice", "a1", "", "", "", ""),
-			matches: []Match{{Key{UserID, "alice"}, alice}, {Key{AnonymousID, "a1"}, anon}},
+			matches: []Match{{Key: Key{UserID, "alice"}, Customer: alice}, {Key: Key{AnonymousID, "a1"}, Customer: anon}},
 			want:    Decision{CustomerID: "cus_anon", Merge: []string{"cus_alice"}},
 		},
 		{
 			name:    "a device shared with another user does not merge them",
 			keys:    Keys("bob", "a1", "", "", "", ""),
-			matches: []Match{{Key{UserID, "bob"}, bob}, {Key{AnonymousID, "a1"}, alice}},
+			matches: []Match{{Key: Key{UserID, "bob"}, Customer: bob}, {Key: Key{AnonymousID, "a1"}, Customer: alice}},
 			want:    Decision{CustomerID: "cus_bob"},
 		},
 		{
 			name:    "a new user on a device another user holds gets a customer of their own",
 			keys:    Keys("carol", "a1", "", "", "", ""),
-			matches: []Match{{Key{AnonymousID, "a1"}, alice}},
+			matches: []Match{{Key: Key{AnonymousID, "a1"}, Customer: alice}},
 			want:    Decision{Attach: []Key{{UserID, "carol"}}},
 		},
 		{
 			name:    "e-mail known from a form joins the identified user",
 			keys:    Keys("alice", "", "", "alice@example.com", "", ""),
-			matches: []Match{{Key{UserID, "alice"}, alice}, {Key{Email, "alice@example.com"}, emailOnly}},
+			matches: []Match{{Key: Key{UserID, "alice"}, Customer: alice}, {Key: Key{Email, "alice@example.com"}, Customer: emailOnly}},
 			want:    Decision{CustomerID: "cus_alice", Merge: []string{"cus_mail"}},
 		},
 		{
 			name:    "full-width e-mail resolves like its ASCII form",
 			keys:    Keys("", "", "", "ＡＬＩＣＥ＠example.com", "", ""),
-			matches: []Match{{Key{Email, "alice@example.com"}, emailOnly}},
+			matches: []Match{{Key: Key{Email, "alice@example.com"}, Customer: emailOnly}},
 			want:    Decision{CustomerID: "cus_mail"},
 		},
 		{
@@ -94,7 +94,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "IDN domain resolves like its punycode form",
 			keys:    Keys("", "", "", "Hanako@例え.jp", "", ""),
-			matches: []Match{{Key{Email, "hanako@xn--r8jz45g.jp"}, emailOnly}},
+			matches: []Match{{Key: Key{Email, "hanako@xn--r8jz45g.jp"}, Customer: emailOnly}},
 			want:    Decision{CustomerID: "cus_mail"},
 		},
 		{
@@ -105,31 +105,31 @@ func TestDecide(t *testing.T) {
 		{
 			name:    "an identify with a user id and a known LINE id joins the LINE follower",
 			keys:    Keys("taro", "", "U1", "", "", ""),
-			matches: []Match{{Key{LineUserID, "U1"}, anon}},
+			matches: []Match{{Key: Key{LineUserID, "U1"}, Customer: anon}},
 			want:    Decision{CustomerID: "cus_anon", Attach: []Key{{UserID, "taro"}}},
 		},
 		{
 			name:    "a LINE id held by another customer is merged into the user's customer",
 			keys:    Keys("alice", "", "U1", "", "", ""),
-			matches: []Match{{Key{UserID, "alice"}, alice}, {Key{LineUserID, "U1"}, emailOnly}},
+			matches: []Match{{Key: Key{UserID, "alice"}, Customer: alice}, {Key: Key{LineUserID, "U1"}, Customer: emailOnly}},
 			want:    Decision{CustomerID: "cus_alice", Merge: []string{"cus_mail"}},
 		},
 		{
 			name:    "a LINE id held by another user does not merge two user ids",
 			keys:    Keys("bob", "", "U1", "", "", ""),
-			matches: []Match{{Key{UserID, "bob"}, bob}, {Key{LineUserID, "U1"}, alice}},
+			matches: []Match{{Key: Key{UserID, "bob"}, Customer: bob}, {Key: Key{LineUserID, "U1"}, Customer: alice}},
 			want:    Decision{CustomerID: "cus_bob"},
 		},
 		{
 			name:    "the LINE id outranks a shared e-mail",
 			keys:    Keys("", "", "U1", "family@example.jp", "", ""),
-			matches: []Match{{Key{LineUserID, "U1"}, alice}, {Key{Email, "family@example.jp"}, bob}},
+			matches: []Match{{Key: Key{LineUserID, "U1"}, Customer: alice}, {Key: Key{Email, "family@example.jp"}, Customer: bob}},
 			want:    Decision{CustomerID: "cus_alice"},
 		},
 		{
 			name:    "alias merges even two user ids",
 			keys:    Keys("bob", "", "", "", "", ""),
-			matches: []Match{{Key{UserID, "bob"}, bob}},
+			matches: []Match{{Key: Key{UserID, "bob"}, Customer: bob}},
 			aliasOf: &alice,
 			want:    Decision{CustomerID: "cus_alice", Merge: []string{"cus_bob"}},
 		},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -18,7 +19,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/match"
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
+	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -328,6 +333,10 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 			aliasOf = &prev[0].Customer
 		}
 	}
+	traits, err := flagSharedMobile(ctx, tx, ws, m, matches)
+	if err != nil {
+		return "", false, 0, err
+	}
 	d := identity.Decide(keys, matches, aliasOf)
 	customerID = d.CustomerID
 	if customerID != "" {
@@ -352,12 +361,117 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 			return "", false, 0, err
 		}
 	}
+	if err := record(ctx, tx, ws, customerID, m, now); err != nil {
+		return "", false, 0, err
+	}
+	if err := suggestSharedMobile(ctx, tx, ws, customerID, d.Suggest, m, traits, region, now); err != nil {
+		return "", false, 0, err
+	}
+	return customerID, false, len(d.Merge), nil
+}
+
+// flagSharedMobile applies normalize.RuleSharedMobileNameConflict: it marks
+// each match of the message's mobile number whose holder no other key of
+// the message points at, and whose name conflicts with the message's name
+// or with the name of a customer another key points at. Such a match is
+// not followed (identity.Decide). It returns the traits it read, by
+// customer, for the suggestions.
+func flagSharedMobile(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, matches []identity.Match) (map[string]map[string]any, error) {
+	others := map[string]bool{}
+	var phones []int
+	for i, mt := range matches {
+		if mt.Key.Kind == identity.Phone {
+			phones = append(phones, i)
+		} else {
+			others[mt.Customer.ID] = true
+		}
+	}
+	if len(phones) == 0 {
+		return nil, nil
+	}
+	msgName := personOf(userTraits(m))
+	if msgName.IsZero() && len(others) == 0 {
+		return nil, nil
+	}
+	ids := slices.Sorted(maps.Keys(others))
+	for _, i := range phones {
+		if c := matches[i].Customer.ID; !others[c] {
+			ids = append(ids, c)
+		}
+	}
+	traits, err := tx.CustomerTraits(ctx, ws, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range phones {
+		c := matches[i].Customer.ID
+		if others[c] {
+			continue // the same customer by another key: no one else's number
+		}
+		holder := personOf(traits[c])
+		conflict := !msgName.IsZero() && normalize.SharedMobileNameConflict(msgName, holder)
+		for o := range others {
+			conflict = conflict || normalize.SharedMobileNameConflict(personOf(traits[o]), holder)
+		}
+		matches[i].NameConflict = conflict
+	}
+	return traits, nil
+}
+
+// suggestSharedMobile stores a merge suggestion between customerID and each
+// holder of the message's mobile number it was not merged with (see
+// flagSharedMobile), scored by the duplicate matcher's rules. A pair a
+// person rejected before is not suggested again.
+func suggestSharedMobile(ctx context.Context, tx *store.Tx, ws, customerID string, holders []string, m *tracking.Message, traits map[string]map[string]any, region string, now time.Time) error {
+	for _, h := range holders {
+		if h == customerID {
+			continue
+		}
+		own := maps.Clone(traits[customerID])
+		if own == nil {
+			own = map[string]any{}
+		}
+		maps.Copy(own, userTraits(m))
+		a, b := profile.MatchRecord(customerID, own, region), profile.MatchRecord(h, traits[h], region)
+		score, reasons, _ := match.Compare(&a, &b, match.DefaultOptions())
+		if !slices.Contains(reasons, normalize.RuleSharedMobileNameConflict) {
+			reasons = append(reasons, normalize.RuleSharedMobileNameConflict)
+		}
+		if _, err := tx.InsertSuggestion(ctx, ws, store.Suggestion{
+			ID: NewID("sug"), CustomerA: customerID, CustomerB: h, Score: score, Reasons: reasons, CreateTime: now,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// userTraits returns the traits a message states about its user: identify
+// traits, else context.traits.
+func userTraits(m *tracking.Message) map[string]any {
+	if m.Type == tracking.Identify {
+		return m.Traits
+	}
+	ct, _ := m.Context["traits"].(map[string]any)
+	return ct
+}
+
+// personOf is the normalised name and reading in traits.
+func personOf(traits map[string]any) normalize.PersonName {
+	r := profile.Record("", traits)
+	return normalize.Result{Name: normalize.NormalizeName(r.Name), Kana: normalize.NormalizeKana(r.NameKana)}.Person()
+}
+
+// record stores m as an event of customerID: the customer's counters,
+// traits and consents, the event row and its bus message.
+func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *tracking.Message, now time.Time) error {
 	var traits map[string]any
 	if m.Type == tracking.Identify {
 		traits = m.Traits
 	}
-	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, now); err != nil {
-		return "", false, 0, err
+	sts := consent.FromMessage(string(m.Type), m.Name, m.Traits, m.Properties, m.Context, m.Timestamp)
+	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, sts, now); err != nil {
+		return err
 	}
 	ev := store.Event{
 		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
@@ -368,20 +482,47 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		ev.OrderID, ev.Revenue, ev.Currency = m.Order.OrderID, m.Order.Revenue, m.Order.Currency
 	}
 	if err := tx.InsertEvent(ctx, ev); err != nil {
-		return "", false, 0, err
+		return err
 	}
 	pb, err := EventProto(ev)
 	if err != nil {
-		return "", false, 0, err
+		return err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: pb}})
 	if err != nil {
-		return "", false, 0, fmt.Errorf("encode event: %w", err)
+		return fmt.Errorf("encode event: %w", err)
 	}
 	if err := tx.AppendOutbox(ctx, ws, KindEvent, m.MessageID, payload, now); err != nil {
-		return "", false, 0, err
+		return err
 	}
-	return customerID, false, len(d.Merge), nil
+	return nil
+}
+
+// RecordFor stores one message as an event of an existing customer,
+// without identity resolution (the consent API records its statements
+// so). It returns the live customer the event went to; a message id seen
+// before stores nothing and returns the customer it went to then.
+func (in *Ingester) RecordFor(ctx context.Context, ws, customerID string, m tracking.Message) (string, error) {
+	var live string
+	err := in.store.InTx(ctx, func(tx *store.Tx) error {
+		if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
+			live = id
+			return err
+		}
+		var err error
+		if live, err = tx.LiveCustomer(ctx, ws, customerID); err != nil {
+			return err
+		}
+		if err := tx.LockLive(ctx, ws, []string{live}); err != nil {
+			return err
+		}
+		return record(ctx, tx, ws, live, &m, in.receiveTime())
+	})
+	if err != nil {
+		return "", err
+	}
+	in.queued()
+	return live, nil
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.

@@ -27,5 +27,10 @@
 //
 //  3. Decision and clustering. Pairs at or above Options.High are merged,
 //     pairs between Options.Low and Options.High are review suggestions.
+//     One rule overrides the score: two records sharing a mobile number
+//     whose names conflict (normalize.SharedMobileNameConflict: a family
+//     phone, a reused number) are always a review suggestion, with the
+//     reason rule:shared_mobile_name_conflict — live identity resolution
+//     applies the same rule, so the two never disagree on such a pair.
 //     Clusters joins merged pairs with union-find.
 package match

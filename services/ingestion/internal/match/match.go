@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 )
 
 // Decision is what to do with a scored pair.
@@ -17,6 +19,9 @@ const (
 	// Merge means the records are the same customer.
 	Merge
 )
+
+// None: the pair is below Options.Low.
+const None Decision = 0
 
 // String returns "review" or "merge".
 func (d Decision) String() string {
@@ -50,6 +55,24 @@ type Options struct {
 // duplicate group, while a 1,000-employee main line costs 1000×Window.
 func DefaultOptions() Options {
 	return Options{High: 0.75, Low: 0.5, MaxBlock: 64, Window: 8}
+}
+
+// Compare scores a pair of records and decides it as Find does: Merge from
+// opt.High, Review from opt.Low, else None. A pair that shares a mobile
+// number while the names conflict is always Review, with the reason
+// normalize.RuleSharedMobileNameConflict, whatever its score — the rule
+// identity resolution applies to live events too.
+func Compare(a, b *Record, opt Options) (float64, []string, Decision) {
+	s, reasons := score(a, b)
+	switch {
+	case sharedMobileConflict(a, b):
+		return s, append(reasons, normalize.RuleSharedMobileNameConflict), Review
+	case s < opt.Low:
+		return s, reasons, None
+	case s >= opt.High:
+		return s, reasons, Merge
+	}
+	return s, reasons, Review
 }
 
 // Pair is a scored candidate pair. I and J index the records slice given to
@@ -123,13 +146,9 @@ func Find(records []Record, opt Options) Result {
 				var out []Pair
 				for _, p := range cands[lo:hi] {
 					i, j := int(p>>32), int(uint32(p))
-					s, reasons := score(&records[i], &records[j])
-					if s < opt.Low {
+					s, reasons, d := Compare(&records[i], &records[j], opt)
+					if d == None {
 						continue
-					}
-					d := Review
-					if s >= opt.High {
-						d = Merge
 					}
 					out = append(out, Pair{I: i, J: j, A: records[i].ID, B: records[j].ID, Score: s, Reasons: reasons, Decision: d})
 				}

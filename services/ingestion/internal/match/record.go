@@ -46,3 +46,7 @@ func FromNormalized(r normalize.Result) Record {
 	}
 	return rec
 }
+
+func (r *Record) person() normalize.PersonName {
+	return normalize.PersonName{Name: r.Name, Family: r.Family, Given: r.Given, Kana: r.Kana}
+}

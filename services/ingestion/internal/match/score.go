@@ -1,10 +1,6 @@
 package match
 
-import (
-	"strconv"
-
-	"github.com/adrg/strutil/metrics"
-)
+import "github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 
 // Evidence weights. They are chosen so that the decision rules described in
 // the package documentation fall out of simple addition with the default
@@ -33,18 +29,6 @@ const (
 	wNameSimilar  = 0.10 // similar, not contradicted
 	wConflict     = -0.40
 )
-
-// similarAt is the Jaro-Winkler similarity from which two names or readings
-// count as "similar". At 0.9, 田中太郎/田中次郎 (0.87) are not similar;
-// ヤマダタロウ/ヤマダジロウ (0.92) are, which is why a similar reading never
-// outweighs different kanji (see nameEvidence).
-const similarAt = 0.9
-
-var jaroWinkler = metrics.NewJaroWinkler()
-
-func similarity(a, b string) float64 { return jaroWinkler.Compare(a, b) }
-
-func fmtSim(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 
 // score compares two records and returns the score and one reason per
 // field that both records have.
@@ -134,69 +118,26 @@ func score(a, b *Record) (float64, []string) {
 	return s, reasons
 }
 
-// nameEvidence scores the name and reading together, because they are two
-// views of one fact: the kanji can differ by a typo while the reading
-// agrees, and a reading can be similar (タロウ/ジロウ) for two brothers whose
-// kanji clearly differ.
+// nameEvidence scores the name and reading together (normalize.CompareNames
+// decides how they relate; identity resolution uses the same comparison).
 func nameEvidence(a, b *Record, reasons []string) (float64, []string) {
-	// Kanji (or Latin) name.
-	const (
-		none = iota
-		exact
-		similar
-		differs
-	)
-	n := none
-	if a.Name != "" && b.Name != "" {
-		switch {
-		case a.Name == b.Name:
-			n = exact
-			reasons = append(reasons, "name:exact")
-		case a.Family != "" && b.Family != "" && a.Family == b.Family && a.Given != b.Given:
-			// Same family, different given name: the household case.
-			n = differs
-			reasons = append(reasons, "given_name:differs")
-		default:
-			if sim := similarity(a.Name, b.Name); sim >= similarAt {
-				n = similar
-				reasons = append(reasons, "name:similar("+fmtSim(sim)+")")
-			} else {
-				n = differs
-				reasons = append(reasons, "name:differs")
-			}
-		}
-	}
-	k := none
-	if a.Kana != "" && b.Kana != "" {
-		if a.Kana == b.Kana {
-			k = exact
-			reasons = append(reasons, "name_kana:exact")
-		} else if sim := similarity(a.Kana, b.Kana); sim >= similarAt {
-			k = similar
-			reasons = append(reasons, "name_kana:similar("+fmtSim(sim)+")")
-		} else {
-			k = differs
-			reasons = append(reasons, "name_kana:differs")
-		}
-	}
-	switch {
-	case n == exact && k != differs:
-		return wName, reasons
-	case n == none && k == exact:
-		return wName, reasons
-	case n == similar && k == exact:
-		return wNameLike, reasons
-	case n == differs && k == exact:
-		return wKanaOnly, reasons
-	case n == none && k == none:
-		return 0, reasons
-	case n == differs || k == differs:
-		// Includes exact kanji with a different reading: two people
-		// whose names are written alike but read differently (幸子:
-		// サチコ/ユキコ) are as distinct as two different names.
-		return wConflict, reasons
-	default:
-		// similar/none combinations: weak support, no contradiction.
-		return wNameSimilar, reasons
-	}
+	agreement, reasons := normalize.CompareNames(a.person(), b.person(), reasons)
+	return nameWeights[agreement], reasons
+}
+
+// nameWeights is the score each name agreement adds.
+var nameWeights = map[normalize.NameAgreement]float64{
+	normalize.NamesUnknown:     0,
+	normalize.NamesSame:        wName,
+	normalize.NamesAlike:       wNameLike,
+	normalize.NamesReadingOnly: wKanaOnly,
+	normalize.NamesSimilar:     wNameSimilar,
+	normalize.NamesConflict:    wConflict,
+}
+
+// sharedMobileConflict reports whether a and b share a mobile number and
+// their names conflict (normalize.RuleSharedMobileNameConflict): such a
+// pair is a review suggestion whatever else agrees.
+func sharedMobileConflict(a, b *Record) bool {
+	return a.Phone != "" && a.PhoneMobile && a.Phone == b.Phone && normalize.SharedMobileNameConflict(a.person(), b.person())
 }

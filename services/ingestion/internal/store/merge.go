@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -83,6 +84,10 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 	if err != nil {
 		return Merge{}, err
 	}
+	consents, err := consent.Decode(survivor.consents)
+	if err != nil {
+		return Merge{}, err
+	}
 	var redirects []redirect
 	for _, id := range m.MergedIDs {
 		if id == m.SurvivorID {
@@ -97,6 +102,11 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 			return Merge{}, err
 		}
 		traits.absorb(mt)
+		mc, err := consent.Decode(merged.consents)
+		if err != nil {
+			return Merge{}, err
+		}
+		consents.Absorb(mc)
 		survivor.eventCount += merged.eventCount
 		survivor.firstSeen = min(survivor.firstSeen, merged.firstSeen)
 		survivor.lastSeen = max(survivor.lastSeen, merged.lastSeen)
@@ -142,6 +152,9 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 				return Merge{}, fmt.Errorf("merge %s into %s: %w", id, m.SurvivorID, err)
 			}
 		}
+	}
+	if survivor.consents, err = consents.Encode(); err != nil {
+		return Merge{}, err
 	}
 	if err := t.writeProfile(ctx, ws, survivor, traits, m.Time); err != nil {
 		return Merge{}, err
@@ -510,6 +523,9 @@ func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) (Snapsho
 	if err := rows.Err(); err != nil {
 		return Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
+	if row.consents, err = t.foldConsents(ctx, ws, id); err != nil {
+		return Snapshot{}, err
+	}
 	var held []string
 	urows, err := t.tx.QueryContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
 		ORDER BY create_time, value`, ws, id, identity.UserID)
@@ -753,4 +769,46 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 
 func likeEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// foldConsents recomputes a customer's consents from the statements of its
+// events, in the order they were received, and returns them encoded.
+func (t *Tx) foldConsents(ctx context.Context, ws, id string) (string, error) {
+	rows, err := t.tx.QueryContext(ctx, `SELECT type, name, traits, properties, context, event_time FROM events
+		WHERE workspace_id = $1 AND customer_id = $2 AND (type = $3 OR (type = $4 AND name IN ($5, $6, $7, $8, $9)))
+		ORDER BY receive_time, event_id`, ws, id, string(tracking.Identify), string(tracking.Track),
+		consent.EventConsentUpdated, consent.EventSegmentConsent, consent.EventUnsubscribed, consent.EventLineFollowed, consent.EventLineUnfollowed)
+	if err != nil {
+		return "", fmt.Errorf("read consent events of %s: %w", id, err)
+	}
+	defer rows.Close()
+	st := consent.State{}
+	for rows.Next() {
+		var kind, name, traits, props, ctxJSON string
+		var at int64
+		if err := rows.Scan(&kind, &name, &traits, &props, &ctxJSON, &at); err != nil {
+			return "", fmt.Errorf("scan consent event: %w", err)
+		}
+		tr, pr, cx, err := decode3(traits, props, ctxJSON)
+		if err != nil {
+			return "", err
+		}
+		st.Apply(consent.FromMessage(kind, name, tr, pr, cx, fromMicros(at)))
+	}
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("read consent events of %s: %w", id, err)
+	}
+	return st.Encode()
+}
+
+func decode3(a, b, c string) (map[string]any, map[string]any, map[string]any, error) {
+	var out [3]map[string]any
+	for i, s := range []string{a, b, c} {
+		m, err := decodeTraits(s)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		out[i] = m
+	}
+	return out[0], out[1], out[2], nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 
@@ -38,6 +39,8 @@ type Customer struct {
 	// IdentityTraits are the identity traits found in Traits, original
 	// and normalised.
 	IdentityTraits []profile.Trait
+	// Consents are the standing consent statements by purpose.
+	Consents consent.State
 }
 
 // maxRedirects bounds following merged customers to their survivor.
@@ -97,6 +100,9 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			c = &Customer{
 				ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
 				FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
+			}
+			if c.Consents, err = consent.Decode(r.consents); err != nil {
+				return nil, err
 			}
 			if err := json.Unmarshal([]byte(r.identityTraits), &c.IdentityTraits); err != nil {
 				return nil, fmt.Errorf("decode identity traits of %s: %w", r.id, err)
@@ -340,4 +346,33 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 		return fmt.Errorf("delete outbox: %w", err)
 	}
 	return nil
+}
+
+// CustomerTraits returns the stored traits of the customers among ids
+// (unknown ids are absent), as the transaction sees them.
+func (t *Tx) CustomerTraits(ctx context.Context, ws string, ids []string) (map[string]map[string]any, error) {
+	out := make(map[string]map[string]any, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	in, args := t.tx.Dialect.InList(2, ids)
+	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, traits FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+		append([]any{ws}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read traits: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, traits string
+		if err := rows.Scan(&id, &traits); err != nil {
+			return nil, fmt.Errorf("scan traits: %w", err)
+		}
+		if out[id], err = decodeTraits(traits); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read traits: %w", err)
+	}
+	return out, nil
 }

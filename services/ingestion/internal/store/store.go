@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -83,7 +84,16 @@ type Workspace struct {
 	// point at loopback, and at private and link-local, addresses.
 	AllowLoopbackURLs bool
 	AllowPrivateURLs  bool
+	// RequireConsent makes marketing sends need a granted consent for
+	// their purpose, not only the absence of a withdrawal.
+	RequireConsent bool
+	// EventRetentionDays is how many days raw events are kept after
+	// their receipt; 0 keeps them forever.
+	EventRetentionDays int
 }
+
+// MaxEventRetentionDays bounds Workspace.EventRetentionDays (ten years).
+const MaxEventRetentionDays = 3650
 
 // DefaultTimezone is the time zone of a workspace that never set one.
 const DefaultTimezone = "Asia/Tokyo"
@@ -115,7 +125,7 @@ type FrequencyCap struct {
 // settingsColumns are the columns of a workspace's settings, in the order
 // of settingsValues and scanWorkspace.
 const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start, quiet_hours_end,
-	frequency_caps, allow_loopback_urls, allow_private_urls`
+	frequency_caps, allow_loopback_urls, allow_private_urls, require_consent, event_retention_days`
 
 // settingsValues returns the values of settingsColumns; an empty Timezone
 // is stored as DefaultTimezone.
@@ -133,7 +143,7 @@ func settingsValues(ws Workspace) ([]any, error) {
 		tz = DefaultTimezone
 	}
 	return []any{ws.DisplayName, ws.PhoneRegion, tz, ws.QuietHours.Start, ws.QuietHours.End,
-		string(cj), ws.AllowLoopbackURLs, ws.AllowPrivateURLs}, nil
+		string(cj), ws.AllowLoopbackURLs, ws.AllowPrivateURLs, ws.RequireConsent, ws.EventRetentionDays}, nil
 }
 
 // scanWorkspace reads create_time and settingsColumns.
@@ -141,7 +151,7 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 	var created int64
 	var caps string
 	if err := sc.Scan(&created, &ws.DisplayName, &ws.PhoneRegion, &ws.Timezone, &ws.QuietHours.Start, &ws.QuietHours.End,
-		&caps, &ws.AllowLoopbackURLs, &ws.AllowPrivateURLs); err != nil {
+		&caps, &ws.AllowLoopbackURLs, &ws.AllowPrivateURLs, &ws.RequireConsent, &ws.EventRetentionDays); err != nil {
 		return err
 	}
 	ws.CreateTime = fromMicros(created)
@@ -256,7 +266,8 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Wor
 		}
 		// The SET list follows settingsColumns.
 		if _, err := tx.ExecContext(ctx, `UPDATE workspaces SET display_name = $2, phone_region = $3, timezone = $4,
-			quiet_hours_start = $5, quiet_hours_end = $6, frequency_caps = $7, allow_loopback_urls = $8, allow_private_urls = $9
+			quiet_hours_start = $5, quiet_hours_end = $6, frequency_caps = $7, allow_loopback_urls = $8, allow_private_urls = $9,
+			require_consent = $10, event_retention_days = $11
 			WHERE workspace_id = $1`, append([]any{id}, vals...)...); err != nil {
 			return fmt.Errorf("update workspace %q: %w", id, err)
 		}
@@ -393,11 +404,11 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 	return nil
 }
 
-// Touch counts an event on a customer and sets traits (identify calls), in
-// one UPDATE.
-func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, now time.Time) error {
+// Touch counts an event on a customer and sets traits (identify calls) and
+// consents (statements the message makes), in one UPDATE.
+func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, consents []consent.Statement, now time.Time) error {
 	at := micros(eventTime)
-	if len(traits) == 0 {
+	if len(traits) == 0 && len(consents) == 0 {
 		// Counters only: added up per customer and written at the end.
 		t.w.addTouch(ws, customerID, at, micros(now))
 		return nil
@@ -407,17 +418,16 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 	if tc, ok := t.w.takeTouch(ws, customerID); ok {
 		n, first, last = n+tc.n, min(first, tc.first), max(last, tc.last)
 	}
-	counters := `event_count = event_count + $8, update_time = $4,
+	var row customerRow
+	if err := t.queryRow(ctx, `SELECT traits, trait_times, consents FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, customerID).Scan(&row.traits, &row.traitTimes, &row.consents); err != nil {
+		return fmt.Errorf("load traits of %s: %w", customerID, err)
+	}
+	set := `event_count = event_count + $5, update_time = $4,
 		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
-		last_seen = CASE WHEN last_seen >= $9 THEN last_seen ELSE $9 END`
-	args := []any{ws, customerID, first, micros(now)}
-	{
-		var row customerRow
-		err := t.queryRow(ctx, `SELECT traits, trait_times FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
-			ws, customerID).Scan(&row.traits, &row.traitTimes)
-		if err != nil {
-			return fmt.Errorf("load traits of %s: %w", customerID, err)
-		}
+		last_seen = CASE WHEN last_seen >= $6 THEN last_seen ELSE $6 END`
+	args := []any{ws, customerID, first, micros(now), n, last}
+	if len(traits) > 0 {
 		st, err := row.traitState()
 		if err != nil {
 			return err
@@ -427,10 +437,24 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 		if err != nil {
 			return err
 		}
-		counters += `, traits = $5, trait_times = $6, identity_traits = $7`
-		args = append(args, cols[0], cols[1], cols[2], n, last)
+		set += `, traits = $7, trait_times = $8, identity_traits = $9`
+		args = append(args, cols[0], cols[1], cols[2])
 	}
-	if err := t.exec(ctx, `UPDATE customers SET `+counters+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
+	if len(consents) > 0 {
+		cs, err := consent.Decode(row.consents)
+		if err != nil {
+			return err
+		}
+		if cs.Apply(consents) {
+			enc, err := cs.Encode()
+			if err != nil {
+				return err
+			}
+			set += fmt.Sprintf(`, consents = $%d`, len(args)+1)
+			args = append(args, enc)
+		}
+	}
+	if err := t.exec(ctx, `UPDATE customers SET `+set+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
 		return fmt.Errorf("touch customer: %w", err)
 	}
 	return nil
@@ -465,16 +489,17 @@ func (t *Tx) AppendOutbox(ctx context.Context, ws, kind, msgID string, payload [
 type customerRow struct {
 	id, userID, traits, mergedInto string
 	identityTraits, traitTimes     string
+	consents                       string
 	createTime, updateTime         int64
 	firstSeen, lastSeen            int64
 	eventCount                     int64
 }
 
-const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times`
+const customerColumns = `customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times, consents`
 
 func scanCustomer(sc interface{ Scan(...any) error }) (customerRow, error) {
 	var r customerRow
-	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount, &r.identityTraits, &r.traitTimes)
+	err := sc.Scan(&r.id, &r.userID, &r.traits, &r.mergedInto, &r.createTime, &r.updateTime, &r.firstSeen, &r.lastSeen, &r.eventCount, &r.identityTraits, &r.traitTimes, &r.consents)
 	return r, err
 }
 

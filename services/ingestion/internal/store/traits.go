@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -68,15 +69,15 @@ func (t *Tx) traitColumns(ctx context.Context, ws string, s traitState) ([3]stri
 }
 
 // writeProfile stores a customer's traits with what derives from them, its
-// user id, counters and update time, in one UPDATE.
+// consents (row.consents), user id, counters and update time, in one UPDATE.
 func (t *Tx) writeProfile(ctx context.Context, ws string, row customerRow, s traitState, now time.Time) error {
 	cols, err := t.traitColumns(ctx, ws, s)
 	if err != nil {
 		return err
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET traits = $3, trait_times = $4, identity_traits = $5, user_id = $6,
-		event_count = $7, first_seen = $8, last_seen = $9, update_time = $10 WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, row.id, cols[0], cols[1], cols[2], row.userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now)); err != nil {
+		event_count = $7, first_seen = $8, last_seen = $9, update_time = $10, consents = $11 WHERE workspace_id = $1 AND customer_id = $2`,
+		ws, row.id, cols[0], cols[1], cols[2], row.userID, row.eventCount, row.firstSeen, row.lastSeen, micros(now), cmp.Or(row.consents, "{}")); err != nil {
 		return fmt.Errorf("update customer %s: %w", row.id, err)
 	}
 	return nil

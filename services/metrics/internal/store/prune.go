@@ -1,0 +1,10 @@
+package store
+
+import "github.com/kizuna/kizuna/services/platform/prune"
+
+// PruneTask deletes the ids of applied bus messages older than
+// prune.DedupeWindow: the events stream can no longer deliver them again.
+// Nothing else reads them.
+func (s *Store) PruneTask() prune.Task {
+	return prune.AppliedMessages(s.db, "applied_messages", "applied_at", []string{"workspace_id", "kind", "message_id"}, "")
+}
