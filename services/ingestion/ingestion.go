@@ -16,6 +16,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -52,6 +53,8 @@ type Service struct {
 	server *api.Server
 	dedupe *dedupe.Service
 	relay  *outbox.Relay
+	// imports runs bulk import jobs.
+	imports *imports.Runner
 }
 
 var _ auth.Verifier = (*Service)(nil)
@@ -80,6 +83,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
+	s.imports = s.server.StartImports(opts.Logger, imports.Options{})
 	return s, nil
 }
 
@@ -141,7 +145,18 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("ingestion: %w", err)
 	}
 	defer stopReports()
-	return s.relay.Run(ctx)
+	// Import jobs run beside the relay; one cut off by shutdown is
+	// released for the next process to resume.
+	ictx, stopImports := context.WithCancel(ctx)
+	imported := make(chan struct{})
+	go func() {
+		defer close(imported)
+		_ = s.imports.Run(ictx)
+	}()
+	err = s.relay.Run(ctx)
+	stopImports()
+	<-imported
+	return err
 }
 
 // RegulationsConsumer is the durable consumer of the regulations stream,
