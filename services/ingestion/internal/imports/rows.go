@@ -134,6 +134,8 @@ func (s *csvSource) next() (record, error) {
 }
 
 // lineSource reads NDJSON lines, skipping blank ones.
+func newLineSource(r io.Reader) *lineSource { return &lineSource{r: bufio.NewReaderSize(r, 64<<10)} }
+
 type lineSource struct {
 	r    *bufio.Reader
 	line int64

@@ -1,7 +1,6 @@
 package imports
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -165,7 +164,7 @@ func (j *job) run(ctx context.Context) error {
 	var src source
 	var header []string
 	if j.im.Kind == Events {
-		src = &lineSource{r: bufio.NewReaderSize(text, 64<<10)}
+		src = newLineSource(text)
 	} else {
 		cs, err := newCSVSource(text)
 		if err != nil {
