@@ -26,11 +26,13 @@ type fixture struct {
 	in    *ingest.Ingester
 	clock time.Time
 	jobs  int
+	// chunk is the upload chunk size; 7 bytes unless set.
+	chunk int
 }
 
 func (f *fixture) now() time.Time { return f.clock }
 
-func newFixture(t *testing.T, db *sqldb.DB) *fixture {
+func newFixture(t testing.TB, db *sqldb.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(ctx, db)
@@ -59,9 +61,9 @@ func (f *fixture) runner(batch int, hook func(ctx context.Context) error) *impor
 	}, f.now, slog.New(slog.NewTextHandler(io.Discard, nil)), imports.Options{Batch: batch, Lease: time.Minute})
 }
 
-// start creates a job for file, uploads it in chunks of 7 bytes (one sent
+// start creates a job for file, uploads it in chunks (of 7 bytes by default) (one sent
 // twice, as a client retrying would) and starts it.
-func (f *fixture) start(t *testing.T, kind, file string) string {
+func (f *fixture) start(t testing.TB, kind, file string) string {
 	t.Helper()
 	ctx := context.Background()
 	f.jobs++
@@ -69,10 +71,14 @@ func (f *fixture) start(t *testing.T, kind, file string) string {
 	if err := f.st.CreateImport(ctx, store.Import{WorkspaceID: ws, ID: id, Kind: kind, Encoding: imports.UTF8, Mapping: "{}", CreateTime: f.clock}); err != nil {
 		t.Fatal(err)
 	}
-	for off := 0; off < len(file); off += 7 {
-		chunk := []byte(file[off:min(off+7, len(file))])
+	size := f.chunk
+	if size == 0 {
+		size = 7
+	}
+	for off := 0; off < len(file); off += size {
+		chunk := []byte(file[off:min(off+size, len(file))])
 		for range 2 {
-			total, err := f.st.AppendImportChunk(ctx, ws, id, int64(off), chunk, 1<<20, f.clock)
+			total, err := f.st.AppendImportChunk(ctx, ws, id, int64(off), chunk, 1<<30, f.clock)
 			if err != nil || total != int64(off+len(chunk)) {
 				t.Fatalf("upload at %d = %d, %v", off, total, err)
 			}
@@ -91,7 +97,7 @@ func (f *fixture) start(t *testing.T, kind, file string) string {
 	return id
 }
 
-func (f *fixture) job(t *testing.T, id string) store.Import {
+func (f *fixture) job(t testing.TB, id string) store.Import {
 	t.Helper()
 	im, err := f.st.Import(context.Background(), ws, id)
 	if err != nil {
