@@ -142,7 +142,7 @@ func (s *Service) Run(ctx context.Context) error {
 		MaxDeliver: maxDeliver,
 	})
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return startFailed(ctx, err)
 	}
 	stopSends, err := s.bus.Consume(ctx, bus.Consumer{
 		Kind:       bus.KindDeliveries,
@@ -152,12 +152,21 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		stop()
-		return fmt.Errorf("metrics: %w", err)
+		return startFailed(ctx, err)
 	}
 	<-ctx.Done()
 	stopSends()
 	stop()
 	return nil
+}
+
+// startFailed is Run's answer when a consumer cannot start: none when ctx
+// ended meanwhile (a stop during start is a clean stop).
+func startFailed(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("metrics: %w", err)
 }
 
 // handleSend records a journey send outcome: the exposure it is, for

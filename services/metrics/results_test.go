@@ -240,6 +240,11 @@ func testResults(t *testing.T, db *sqldb.DB, b *bus.Bus, e *env) {
 			t.Errorf("%s revenue lift %v, want welch %+v cuped %+v", v.GetName(), r, wt, cu)
 		}
 	}
+	for i, share := range []float64{0.2, 0.4, 0.4} {
+		if v := got.GetVariants()[i]; !near(v.GetExpectedShare(), share) {
+			t.Errorf("%s expected share %v, want %v", v.GetName(), v.GetExpectedShare(), share)
+		}
+	}
 	srm, _ := experiment.SampleRatioMismatch([]int64{want["holdout"].exposed, want["A"].exposed, want["B"].exposed}, []float64{0.2, 0.4, 0.4})
 	if !near(got.GetSrm().GetPValue(), srm.PValue) || got.GetSrm().GetWarning() != srm.Mismatch {
 		t.Errorf("srm %v, want %+v", got.GetSrm(), srm)

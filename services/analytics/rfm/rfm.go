@@ -50,13 +50,15 @@ func Score(customers []Customer) ([]Scores, error) {
 		if c.RecencyDays < 0 || c.Frequency < 0 {
 			return nil, fmt.Errorf("rfm score: %w: customer %q has negative recency or frequency", ErrInvalidInput, c.ID)
 		}
-		// Negating recency makes "higher is better" hold for all three.
-		r[i], f[i], m[i] = -c.RecencyDays, c.Frequency, c.Monetary
+		// Recency is scored from the recent end (see the package doc): its
+		// quintiles rank days since the purchase, oldest best, and R is
+		// their mirror.
+		r[i], f[i], m[i] = c.RecencyDays, c.Frequency, c.Monetary
 	}
 	rs, fs, ms := quintiles(r), quintiles(f), quintiles(m)
 	out := make([]Scores, len(customers))
 	for i, c := range customers {
-		out[i] = Scores{ID: c.ID, R: rs[i], F: fs[i], M: ms[i]}
+		out[i] = Scores{ID: c.ID, R: 6 - rs[i], F: fs[i], M: ms[i]}
 	}
 	return out, nil
 }

@@ -93,3 +93,37 @@ func BenchmarkScore100k(b *testing.B) {
 		_, _ = Score(cs)
 	}
 }
+
+// TestRecencyTiesScoreTheirBest: customers who bought on the same day are
+// equally recent; a shop whose buyers all bought today scores them R5 (not
+// Lost), while the many one-order customers keep F1.
+func TestRecencyTiesScoreTheirBest(t *testing.T) {
+	tests := []struct {
+		name    string
+		recency []float64
+		wantR   []int
+	}{
+		{"all bought today", []float64{0, 0, 0, 0, 0}, []int{5, 5, 5, 5, 5}},
+		// The five of today share the best-placed rank 9 of 10; the others
+		// keep their own (4 → 3, 3 and 2 → 2, 1 and 0 → 1).
+		{"half today", []float64{0, 0, 0, 0, 0, 10, 20, 30, 40, 50}, []int{5, 5, 5, 5, 5, 3, 2, 2, 1, 1}},
+		{"distinct", []float64{0, 1, 2, 3, 4}, []int{5, 4, 3, 2, 1}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var cs []Customer
+			for i, r := range tc.recency {
+				cs = append(cs, Customer{ID: string(rune('a' + i)), RecencyDays: r, Frequency: 1, Monetary: 100})
+			}
+			got, err := Score(cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range got {
+				if s.R != tc.wantR[i] || s.F != 1 || s.M != 1 {
+					t.Errorf("customer %d (recency %v) scored %+v, want R%d F1 M1", i, tc.recency[i], s, tc.wantR[i])
+				}
+			}
+		})
+	}
+}

@@ -146,7 +146,7 @@ func (s *Server) results(ctx context.Context, field, id string, alpha float64, b
 		GoalEvent: design.GoalEvent, AttributionWindow: durationpb.New(design.Window), Control: design.Control(), Alpha: alpha, Notes: notes,
 	}
 	arms := results.Aggregate(design, outcomes, nil)
-	out.Variants = variantResults(arms, alpha)
+	out.Variants = variantResults(design, arms, alpha)
 	if srm, why := results.SRM(design, arms); srm != nil {
 		out.Srm = &metricsv1.Srm{PValue: srm.PValue, Warning: srm.Mismatch, ChiSquare: srm.ChiSquare}
 	} else {
@@ -169,7 +169,7 @@ func (s *Server) results(ctx context.Context, field, id string, alpha float64, b
 			set[m] = true
 		}
 		in := results.Aggregate(design, outcomes, func(id string) bool { return set[id] })
-		out.Groups = append(out.Groups, &metricsv1.GroupResults{Group: g, Variants: variantResults(in, alpha)})
+		out.Groups = append(out.Groups, &metricsv1.GroupResults{Group: g, Variants: variantResults(design, in, alpha)})
 	}
 	out.Notes = append(out.Notes, multipleComparisons)
 	return out, nil
@@ -243,16 +243,17 @@ func designOf(j *campaignv1.Journey) (results.Design, []string) {
 	return results.NewDesign(g.GetEvent().GetEvent(), g.GetAttributionWindow().AsDuration(), j.GetHoldout().GetPercent(), names, weights), notes
 }
 
-// variantResults renders arms, the first being the control.
-func variantResults(arms []results.Counts, alpha float64) []*metricsv1.VariantResult {
+// variantResults renders arms, the first being the control, with the
+// share design intends for each (none for an arm no longer in it).
+func variantResults(design results.Design, arms []results.Counts, alpha float64) []*metricsv1.VariantResult {
 	out := make([]*metricsv1.VariantResult, len(arms))
-	var total int64
-	for _, a := range arms {
-		total += a.Exposed
-	}
+	shares, _ := design.Shares(arms)
 	for i, a := range arms {
 		// Exposed fits int32: a read-out has at most results.MaxExposures.
 		r := &metricsv1.VariantResult{Name: a.Name, Exposed: int32(a.Exposed), Converted: int32(a.Converted), Revenue: a.Revenue.SumY}
+		if shares != nil {
+			r.ExpectedShare = shares[i]
+		}
 		if a.Exposed > 0 {
 			r.ConversionRate = a.Proportion().Rate()
 			r.RevenuePerExposed = a.Revenue.SumY / float64(a.Exposed)

@@ -35,7 +35,8 @@ func TestScoreRFM(t *testing.T) {
 				{CustomerID: "b", Count: 2, Revenue: 20, LastOrder: now.Add(-23 * time.Hour)},
 				{CustomerID: "z", Count: 0},
 			},
-			want: map[string]Scores{"a": {1, 1, 1}, "b": {1, 3, 3}},
+			// Both bought today: as recent as can be.
+			want: map[string]Scores{"a": {5, 1, 1}, "b": {5, 3, 3}},
 		},
 	}
 	for _, tt := range tests {
