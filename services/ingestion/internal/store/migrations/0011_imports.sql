@@ -37,7 +37,8 @@ CREATE TABLE import_chunks (
     workspace_id TEXT NOT NULL,
     import_id TEXT NOT NULL,
     seq BIGINT NOT NULL,
-    data BLOB NOT NULL,
+    -- BYTEA: SQLite keeps a blob as a blob under this type name too.
+    data BYTEA NOT NULL,
     PRIMARY KEY (workspace_id, import_id, seq)
 );
 
