@@ -16,7 +16,7 @@ func TestReadMapping(t *testing.T) {
 		"full":      {"columns:\n  会員番号: user_id\n  備考: \"-\"\ndate_formats: [\"%Y/%m/%d\"]\ntimezone: Asia/Tokyo\ndefault_currency: JPY\n", ""},
 		"empty":     {"", ""},
 		"typo":      {"colums:\n  a: user_id\n", "colums"},
-		"not a map": {"columns: [a, b]\n", "columns"},
+		"not a map": {"columns: [a, b]\n", "cannot unmarshal"},
 		"not yaml":  {"columns: {a: [\n", "mapping"},
 	} {
 		t.Run(name, func(t *testing.T) {
