@@ -190,6 +190,9 @@ func New(ctx context.Context, opts Options) (*Gateway, error) {
 		{"RegulationService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return ingestionv1.RegisterRegulationServiceHandlerClient(ctx, mux, g.export.regulations)
 		}},
+		{"ImportService", func(ctx context.Context, mux *runtime.ServeMux) error {
+			return ingestionv1.RegisterImportServiceHandlerClient(ctx, mux, ingestionv1.NewImportServiceClient(opts.Ingestion))
+		}},
 		{"SegmentService", func(ctx context.Context, mux *runtime.ServeMux) error {
 			return segmentationv1.RegisterSegmentServiceHandlerClient(ctx, mux, segmentationv1.NewSegmentServiceClient(opts.Segmentation))
 		}},

@@ -16,6 +16,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -57,6 +58,8 @@ type Service struct {
 	dedupe *dedupe.Service
 	relay  *outbox.Relay
 	prune  *prune.Job
+	// imports runs bulk import jobs.
+	imports *imports.Runner
 }
 
 var _ auth.Verifier = (*Service)(nil)
@@ -87,6 +90,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
 	s.prune = prune.New(opts.DB, "ingestion", prune.Options{Now: opts.Now, Logger: opts.Logger},
 		prune.Task{Name: "events", Run: st.PruneEvents})
+	s.imports = s.server.StartImports(opts.Logger, imports.Options{})
 	return s, nil
 }
 
@@ -157,7 +161,18 @@ func (s *Service) Run(ctx context.Context) error {
 	pruned := make(chan struct{})
 	go func() { defer close(pruned); s.prune.Run(pctx) }()
 	defer func() { stopPrune(); <-pruned }()
-	return s.relay.Run(ctx)
+	// Import jobs run beside the relay; one cut off by shutdown is
+	// released for the next process to resume.
+	ictx, stopImports := context.WithCancel(ctx)
+	imported := make(chan struct{})
+	go func() {
+		defer close(imported)
+		_ = s.imports.Run(ictx)
+	}()
+	err = s.relay.Run(ctx)
+	stopImports()
+	<-imported
+	return err
 }
 
 // RegulationsConsumer is the durable consumer of the regulations stream,

@@ -18,6 +18,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
@@ -45,6 +46,8 @@ type Server struct {
 	adminKey string
 	counters *counters
 	rights   *rights.Rights
+	// imports runs import jobs; nil until StartImports.
+	imports *imports.Runner
 }
 
 // NewServer returns the handlers. An empty adminKey disables workspace
@@ -62,6 +65,7 @@ func (s *Server) Register(srv grpc.ServiceRegistrar) {
 	ingestionv1.RegisterWorkspaceServiceServer(srv, &workspaceServer{s: s})
 	ingestionv1.RegisterDeduplicationServiceServer(srv, &dedupeServer{s: s})
 	ingestionv1.RegisterRegulationServiceServer(srv, &regulationServer{s: s})
+	ingestionv1.RegisterImportServiceServer(srv, &importServer{s: s})
 }
 
 type trackingServer struct {
@@ -74,27 +78,34 @@ func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (i
 	if err != nil {
 		return ingest.Result{}, err
 	}
-	region, err := t.s.store.PhoneRegion(ctx, ws)
+	return t.s.ingest(ctx, ws, msgs)
+}
+
+// ingest stores validated messages of workspace ws as every tracking call
+// and every import is stored: those carrying a suppressed identity are
+// dropped, the rest go to the ingester.
+func (s *Server) ingest(ctx context.Context, ws string, msgs []tracking.Message) (ingest.Result, error) {
+	region, err := s.store.PhoneRegion(ctx, ws)
 	if err != nil {
 		return ingest.Result{}, toStatus(err)
 	}
-	kept, dropped, err := t.s.rights.Filter(ctx, ws, region, msgs)
+	kept, dropped, err := s.rights.Filter(ctx, ws, region, msgs)
 	if err != nil {
 		return ingest.Result{}, toStatus(err)
 	}
-	res, err := t.s.ingester.Ingest(ctx, ws, kept)
+	res, err := s.ingester.Ingest(ctx, ws, kept)
 	if err != nil {
 		err = toStatus(err)
-		t.s.counters.rejected(ctx, err, len(msgs))
+		s.counters.rejected(ctx, err, len(msgs))
 		return ingest.Result{}, err
 	}
 	if dropped != nil {
 		res = withSuppressed(res, dropped)
-		t.s.counters.addEvents(ctx, outcomeSuppressed, len(msgs)-len(kept))
+		s.counters.addEvents(ctx, outcomeSuppressed, len(msgs)-len(kept))
 	}
-	t.s.counters.addEvents(ctx, outcomeAccepted, res.Accepted)
-	t.s.counters.addEvents(ctx, outcomeDuplicate, res.Duplicates)
-	t.s.counters.addMerges(ctx, "resolution", res.Merged)
+	s.counters.addEvents(ctx, outcomeAccepted, res.Accepted)
+	s.counters.addEvents(ctx, outcomeDuplicate, res.Duplicates)
+	s.counters.addMerges(ctx, "resolution", res.Merged)
 	return res, nil
 }
 

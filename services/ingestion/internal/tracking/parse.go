@@ -83,6 +83,20 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 	return msgs, nil
 }
 
+// ParseBatchMessage validates one message of the batch form on its own,
+// as ParseBatch would: bulk imports turn each row into one and reject the
+// rows that fail, one by one.
+func ParseBatchMessage(b *ingestionv1.BatchMessage, now time.Time) (Message, error) {
+	r := raw{
+		typ: b.GetType(), messageID: b.GetMessageId(), userID: b.GetUserId(), anonymousID: b.GetAnonymousId(),
+		timestamp: b.GetTimestamp(), originalTimestamp: b.GetOriginalTimestamp(), sentAt: b.GetSentAt(),
+		context: b.GetContext(), traits: b.GetTraits(), properties: b.GetProperties(),
+		event: b.GetEvent(), name: b.GetName(), category: b.GetCategory(), groupID: b.GetGroupId(), previousID: b.GetPreviousId(),
+		size: proto.Size(b),
+	}
+	return parseOne(r, now)
+}
+
 // uniqueIDs rejects a batch that repeats a message id with different content:
 // storing one and dropping the other would lose data silently. Exact repeats
 // are fine and stored once.

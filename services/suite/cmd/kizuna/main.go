@@ -4,6 +4,7 @@
 //	kizuna [run] [flags]        start every service, or some (--services=ingestion,gateway; see -help)
 //	kizuna cleanse normalize|dedupe ...   clean and deduplicate a customer CSV
 //	kizuna clv fit|predict ...            fit and apply CLV models to a transaction log
+//	kizuna import customers|orders|events --file F ...   load a CSV or NDJSON file into a running Kizuna
 //	kizuna help                 list the commands
 package main
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kizuna/kizuna/services/analytics/clvcli"
 	"github.com/kizuna/kizuna/services/gateway"
 	"github.com/kizuna/kizuna/services/ingestion/cleansecli"
+	"github.com/kizuna/kizuna/services/ingestion/importcli"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/config"
 	"github.com/kizuna/kizuna/services/platform/grpcclient"
@@ -36,6 +38,8 @@ const commands = `usage:
   kizuna [run] [flags]                start every service on embedded defaults (flags: kizuna -help)
   kizuna cleanse normalize|dedupe ... clean and deduplicate a customer CSV
   kizuna clv fit|predict ...          fit and apply CLV models to a transaction log
+  kizuna import customers|orders|events --file F [--encoding shift_jis] [--mapping mapping.yaml]
+                                      load a CSV (NDJSON for events) into a running Kizuna
   kizuna help                         this list
 `
 
@@ -46,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return cleansecli.Run(ctx, args[1:], stdin, stdout, stderr)
 		case "clv":
 			return clvcli.Run(ctx, args[1:], stdout, stderr)
+		case "import":
+			return importcli.Run(ctx, args[1:], stdout, stderr)
 		case "run":
 			return serve(ctx, args[1:], stdout, stderr)
 		case "help":
