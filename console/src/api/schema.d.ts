@@ -69,6 +69,9 @@ export interface paths {
   "/v1/customers/{customerId}": {
     get: operations["CustomerService_GetCustomer"];
   };
+  "/v1/customers/{customerId}/consent": {
+    put: operations["CustomerService_UpdateCustomerConsent"];
+  };
   "/v1/customers/{customerId}/consents": {
     get: operations["ConsentService_ListCustomerConsents"];
   };
@@ -119,6 +122,21 @@ export interface paths {
   };
   "/v1/identify": {
     post: operations["TrackingService_Identify"];
+  };
+  "/v1/imports": {
+    post: operations["ImportService_CreateImport"];
+  };
+  "/v1/imports/{importId}": {
+    get: operations["ImportService_GetImport"];
+  };
+  "/v1/imports/{importId}/rejections": {
+    get: operations["ImportService_ListImportRejections"];
+  };
+  "/v1/imports/{importId}:start": {
+    post: operations["ImportService_StartImport"];
+  };
+  "/v1/imports/{importId}:upload": {
+    post: operations["ImportService_UploadImportChunk"];
   };
   "/v1/initiatives": {
     get: operations["InitiativeService_ListInitiatives"];
@@ -294,12 +312,37 @@ export interface definitions {
      */
     body?: string;
   };
+  /** @description UpdateCustomerConsentRequest carries the changes. */
+  CustomerServiceUpdateCustomerConsentBody: {
+    /** @description 1 to 32 changes, one per purpose. */
+    consents: definitions["v1ConsentChange"][];
+    /**
+     * @description Makes a retry harmless: a request with a message id already recorded
+     * changes nothing. Up to 256 characters; a new id when unset.
+     */
+    messageId?: string;
+  };
   /** @description AcceptMergeSuggestionRequest names a pending suggestion. */
   DeduplicationServiceAcceptMergeSuggestionBody: { [key: string]: unknown };
   /** @description RejectMergeSuggestionRequest names a pending suggestion. */
   DeduplicationServiceRejectMergeSuggestionBody: { [key: string]: unknown };
   /** @description UndoMergeRequest names an applied merge. */
   DeduplicationServiceUndoMergeBody: { [key: string]: unknown };
+  /** @description StartImportRequest names the job. */
+  ImportServiceStartImportBody: { [key: string]: unknown };
+  /** @description UploadImportChunkRequest carries one part of the file. */
+  ImportServiceUploadImportChunkBody: {
+    /**
+     * Format: int64
+     * @description Where the chunk starts in the file: the bytes uploaded so far.
+     */
+    offset?: string;
+    /**
+     * Format: byte
+     * @description At most 2 MiB (base64 in JSON).
+     */
+    data?: string;
+  };
   /**
    * @description AdvanceInitiativeRequest moves an initiative on, with what the step
    * needs.
@@ -342,6 +385,19 @@ export interface definitions {
      */
     overrides?: { [key: string]: number };
   };
+  /** @description Consent is a customer's opt-out of one channel type. */
+  kizunaCampaignV1Consent: {
+    channelType?: definitions["v1ChannelType"];
+    /**
+     * @description False: opted out. Only opt-outs are stored; a later LINE follow opts
+     * back in.
+     */
+    subscribed?: boolean;
+    /** @description unsubscribe_link, line_unfollow, unsubscribed_event. */
+    source?: string;
+    /** Format: date-time */
+    updateTime?: string;
+  };
   /**
    * @description PropertyFilter compares one property of an event. Exactly one comparison
    * is set.
@@ -376,6 +432,27 @@ export interface definitions {
     key?: string;
     equals?: string;
     exists?: boolean;
+  };
+  /** @description Consent is the standing consent of a customer for one purpose. */
+  kizunaIngestionV1Consent: {
+    /**
+     * @description marketing_email, marketing_line, analytics or any name of lower-case
+     * letters, digits and underscores (up to 64).
+     */
+    purpose?: string;
+    /** @description True: granted; false: withdrawn. */
+    granted?: boolean;
+    /**
+     * Format: date-time
+     * @description When the customer gave or withdrew it.
+     */
+    time?: string;
+    /**
+     * @description Where it came from: identify, api, unsubscribe_link, line_follow,
+     * line_unfollow, segment_consent, consent_updated_event or the source the
+     * statement named (a web form, a store's paper form …).
+     */
+    source?: string;
   };
   /**
    * @description PropertyFilter compares a property of an event: `category`,
@@ -909,18 +986,25 @@ export interface definitions {
     all?: definitions["v1Condition"][];
     any?: definitions["v1Condition"][];
   };
-  /** @description Consent is a customer's opt-out of one channel type. */
-  v1Consent: {
-    channelType?: definitions["v1ChannelType"];
+  /** @description ConsentChange grants or withdraws one purpose. */
+  v1ConsentChange: {
+    /** @description 1 to 64 lower-case ASCII letters, digits and underscores. */
+    purpose: string;
     /**
-     * @description False: opted out. Only opt-outs are stored; a later LINE follow opts
-     * back in.
+     * @description True grants, false withdraws; required so that a missing field never
+     * reads as a withdrawal.
      */
-    subscribed?: boolean;
-    /** @description unsubscribe_link, line_unfollow, unsubscribed_event. */
+    granted: boolean;
+    /**
+     * @description Where the customer stated it (a web form, a store's paper form); up to
+     * 100 characters, "api" when unset.
+     */
     source?: string;
-    /** Format: date-time */
-    updateTime?: string;
+    /**
+     * Format: date-time
+     * @description When the customer stated it; now when unset. Not in the future.
+     */
+    time?: string;
   };
   /** @description ConversionCounts are one arm's results. */
   v1ConversionCounts: {
@@ -969,6 +1053,19 @@ export interface definitions {
   /** @description CreateCostResponse holds the created cost. */
   v1CreateCostResponse: {
     cost?: definitions["v1Cost"];
+  };
+  /** @description CreateImportRequest describes the file to come. */
+  v1CreateImportRequest: {
+    /** @description customers, orders or events. */
+    kind?: string;
+    /** @description utf-8 (default) or shift_jis. */
+    encoding?: string;
+    /** @description For customers and orders; events files need none. */
+    mapping?: definitions["v1ImportMapping"];
+  };
+  /** @description CreateImportResponse holds the new job. */
+  v1CreateImportResponse: {
+    import?: definitions["v1ImportJob"];
   };
   /** @description CreateInitiativeResponse holds the created initiative. */
   v1CreateInitiativeResponse: {
@@ -1041,6 +1138,11 @@ export interface definitions {
      * the customer.
      */
     suppressed?: boolean;
+    /**
+     * @description The standing consent per purpose, in purpose order: granted or
+     * withdrawn, when and from where. A purpose never stated is absent.
+     */
+    consents?: definitions["kizunaIngestionV1Consent"][];
   };
   /** @description CustomerFeatures are the computed inputs segments are evaluated on. */
   v1CustomerFeatures: {
@@ -1617,6 +1719,10 @@ export interface definitions {
   v1GetDuplicateScanResponse: {
     scan?: definitions["v1DuplicateScan"];
   };
+  /** @description GetImportResponse holds it. */
+  v1GetImportResponse: {
+    import?: definitions["v1ImportJob"];
+  };
   /** @description GetInitiativeResponse holds the initiative. */
   v1GetInitiativeResponse: {
     initiative?: definitions["v1PdcaInitiative"];
@@ -1792,6 +1898,118 @@ export interface definitions {
     /** @description Problems found, e.g. invalid_email, invalid_phone. */
     issues?: string[];
   };
+  /** @description ImportJob is one import. */
+  v1ImportJob: {
+    importId?: string;
+    /**
+     * @description customers (one per CSV row, stored as an identify call), orders (one
+     * per CSV row, stored as an Order Completed track call) or events (one
+     * Segment call as JSON per line).
+     */
+    kind?: string;
+    /** @description utf-8 (a byte-order mark is skipped) or shift_jis (Windows-31J). */
+    encoding?: string;
+    mapping?: definitions["v1ImportMapping"];
+    state?: definitions["v1ImportState"];
+    /**
+     * Format: int64
+     * @description Bytes of the file uploaded so far.
+     */
+    bytesTotal?: string;
+    /**
+     * Format: int64
+     * @description Bytes of the file processed so far (the base of the ETA).
+     */
+    bytesRead?: string;
+    /**
+     * Format: int64
+     * @description Data rows read, stored, and rejected. Stored rows include those an
+     * earlier run of the same file stored already (rows_duplicate).
+     */
+    rowsRead?: string;
+    /** Format: int64 */
+    rowsImported?: string;
+    /** Format: int64 */
+    rowsRejected?: string;
+    /**
+     * Format: int64
+     * @description Of rows_imported, the rows that were stored before (a re-run).
+     */
+    rowsDuplicate?: string;
+    /**
+     * Format: double
+     * @description Rows read per second since the job started.
+     */
+    rowsPerSecond?: number;
+    /** @description Why the job failed. */
+    error?: string;
+    /** Format: date-time */
+    createTime?: string;
+    /** Format: date-time */
+    startTime?: string;
+    /** Format: date-time */
+    updateTime?: string;
+    /** Format: date-time */
+    endTime?: string;
+  };
+  /**
+   * @description ImportMapping says how a CSV file's columns become a customer or an
+   * order. Without one, columns named as the contract names them map to
+   * themselves (customers: user_id, email, phone, name, name_kana, company,
+   * postal_code, address, timezone, line_user_id; orders: user_id,
+   * order_id, timestamp, revenue, currency, category) and every other
+   * column becomes a trait (customers) or an order property (orders).
+   */
+  v1ImportMapping: {
+    /**
+     * @description Column header → target: one of the contract names above (also
+     * anonymous_id, and email and phone for orders), "trait.<name>" or
+     * "property.<name>" to rename a trait or property, or "-" to drop the
+     * column. Columns not named here keep the default.
+     */
+    columns?: { [key: string]: string };
+    /**
+     * @description Layouts of dates and times (timestamp column) in strftime form, such
+     * as "%Y/%m/%d %H:%M", tried in order before the ISO 8601 forms and
+     * YYYY/MM/DD [HH:MM[:SS]].
+     */
+    dateFormats?: string[];
+    /**
+     * @description IANA time zone of dates and times without one; empty: the
+     * workspace's time zone.
+     */
+    timezone?: string;
+    /** @description Currency of orders without a currency column, such as "JPY". */
+    defaultCurrency?: string;
+  };
+  /** @description ImportRejection is one row that was not imported. */
+  v1ImportRejection: {
+    /**
+     * Format: int64
+     * @description 1-based line of the file (the header is line 1 of a CSV file).
+     */
+    line?: string;
+    /** @description Why, naming the column or field. */
+    reason?: string;
+    /** @description The row as read, in UTF-8 (CSV-quoted for CSV files), cut at 4 KB. */
+    row?: string;
+  };
+  /**
+   * @description ImportState is where a job is.
+   *
+   *  - IMPORT_STATE_UPLOADING: Created; the file is being uploaded.
+   *  - IMPORT_STATE_RUNNING: Started: queued or running.
+   *  - IMPORT_STATE_SUCCEEDED: Every row was read; rejected rows are listed.
+   *  - IMPORT_STATE_FAILED: Stopped by an error that is no single row's (error says which).
+   * @default IMPORT_STATE_UNSPECIFIED
+   * @enum {string}
+   */
+  v1ImportState:
+    | "IMPORT_STATE_UNSPECIFIED"
+    | "IMPORT_STATE_UPLOADING"
+    | "IMPORT_STATE_RUNNING"
+    | "IMPORT_STATE_SUCCEEDED"
+    | "IMPORT_STATE_FAILED";
   /** @description Initiative is a PDCA record aimed at moving a node. */
   v1Initiative: {
     initiativeId?: string;
@@ -2198,7 +2416,7 @@ export interface definitions {
   };
   /** @description ListCustomerConsentsResponse lists the opt-outs. */
   v1ListCustomerConsentsResponse: {
-    consents?: definitions["v1Consent"][];
+    consents?: definitions["kizunaCampaignV1Consent"][];
   };
   /** @description ListCustomerEventsResponse is one page of events. */
   v1ListCustomerEventsResponse: {
@@ -2222,6 +2440,11 @@ export interface definitions {
   /** @description ListDeliveriesResponse is one page of deliveries. */
   v1ListDeliveriesResponse: {
     deliveries?: definitions["v1Delivery"][];
+    nextPageToken?: string;
+  };
+  /** @description ListImportRejectionsResponse is one page. */
+  v1ListImportRejectionsResponse: {
+    rejections?: definitions["v1ImportRejection"][];
     nextPageToken?: string;
   };
   /** @description ListInitiativesResponse holds the initiatives, oldest first. */
@@ -3177,7 +3400,9 @@ export interface definitions {
   /**
    * @description SkipReason says why a send was skipped.
    *
-   *  - NO_CONSENT: The customer opted out of the channel type.
+   *  - NO_CONSENT: The customer opted out of the channel type, or (marketing sends) withdrew
+   * the purpose's consent (marketing_email, marketing_line), or never granted
+   * it in a workspace with require_consent; see error.
    *  - NO_ADDRESS: The customer has no address for the channel (no e-mail, no LINE id).
    *  - FREQUENCY_CAP: The workspace's frequency cap for the channel type was reached.
    *  - NO_PROFILE: The customer's profile is gone.
@@ -3217,6 +3442,10 @@ export interface definitions {
     warning?: boolean;
     /** Format: double */
     chiSquare?: number;
+  };
+  /** @description StartImportResponse holds the started job. */
+  v1StartImportResponse: {
+    import?: definitions["v1ImportJob"];
   };
   /** @description Step is one step of a journey. Exactly one kind is set. */
   v1Step: {
@@ -3321,6 +3550,12 @@ export interface definitions {
   v1UpdateChannelResponse: {
     channel?: definitions["v1Channel"];
   };
+  /** @description UpdateCustomerConsentResponse holds the profile after the change. */
+  v1UpdateCustomerConsentResponse: {
+    customer?: definitions["v1Customer"];
+    /** @description The id of the "Consent Updated" event recorded. */
+    eventId?: string;
+  };
   /** @description UpdateJourneyResponse holds the updated draft. */
   v1UpdateJourneyResponse: {
     journey?: definitions["v1Journey"];
@@ -3344,6 +3579,11 @@ export interface definitions {
   /** @description UpdateWorkspaceResponse holds the updated workspace. */
   v1UpdateWorkspaceResponse: {
     workspace?: definitions["v1Workspace"];
+  };
+  /** @description UploadImportChunkResponse tells how much of the file is uploaded. */
+  v1UploadImportChunkResponse: {
+    /** Format: int64 */
+    bytesTotal?: string;
   };
   /**
    * @description Variant is one version of a send step's message. A customer's variant
@@ -3512,6 +3752,22 @@ export interface definitions {
      * (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10).
      */
     allowPrivateUrls?: boolean;
+    /**
+     * @description Marketing sends need the customer's granted consent for the purpose
+     * (marketing_email for e-mail, marketing_line for LINE): a send to a
+     * customer who never granted it is skipped with NO_CONSENT. Off: only a
+     * withdrawn consent stops a send (opt-out). Transactional sends need no
+     * marketing consent either way.
+     */
+    requireConsent?: boolean;
+    /**
+     * Format: int32
+     * @description How many days raw events are kept, counted from their receipt: older
+     * ones are deleted by an hourly job. 0 keeps them forever; otherwise 1 to
+     * 3650. Profiles (traits, counters, consents, identities) stay; a
+     * message id is deduplicated for as long as its event is kept.
+     */
+    eventRetentionDays?: number;
   };
 }
 
@@ -4410,6 +4666,42 @@ export interface operations {
       };
     };
   };
+  CustomerService_UpdateCustomerConsent: {
+    parameters: {
+      path: {
+        customerId: string;
+      };
+      body: {
+        body: definitions["CustomerServiceUpdateCustomerConsentBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1UpdateCustomerConsentResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
   ConsentService_ListCustomerConsents: {
     parameters: {
       path: {
@@ -4984,6 +5276,183 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1IdentifyResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  ImportService_CreateImport: {
+    parameters: {
+      body: {
+        /** CreateImportRequest describes the file to come. */
+        body: definitions["v1CreateImportRequest"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1CreateImportResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  ImportService_GetImport: {
+    parameters: {
+      path: {
+        importId: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1GetImportResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  ImportService_ListImportRejections: {
+    parameters: {
+      path: {
+        importId: string;
+      };
+      query: {
+        /** At most 1000; 0 means 100. */
+        pageSize?: number;
+        pageToken?: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1ListImportRejectionsResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  ImportService_StartImport: {
+    parameters: {
+      path: {
+        importId: string;
+      };
+      body: {
+        body: definitions["ImportServiceStartImportBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1StartImportResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  ImportService_UploadImportChunk: {
+    parameters: {
+      path: {
+        importId: string;
+      };
+      body: {
+        body: definitions["ImportServiceUploadImportChunkBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1UploadImportChunkResponse"];
       };
       /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
       400: {
@@ -7170,6 +7639,22 @@ export interface operations {
            * (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10).
            */
           allowPrivateUrls?: boolean;
+          /**
+           * @description Marketing sends need the customer's granted consent for the purpose
+           * (marketing_email for e-mail, marketing_line for LINE): a send to a
+           * customer who never granted it is skipped with NO_CONSENT. Off: only a
+           * withdrawn consent stops a send (opt-out). Transactional sends need no
+           * marketing consent either way.
+           */
+          requireConsent?: boolean;
+          /**
+           * Format: int32
+           * @description How many days raw events are kept, counted from their receipt: older
+           * ones are deleted by an hourly job. 0 keeps them forever; otherwise 1 to
+           * 3650. Profiles (traits, counters, consents, identities) stay; a
+           * message id is deduplicated for as long as its event is kept.
+           */
+          eventRetentionDays?: number;
         };
       };
     };
