@@ -229,10 +229,6 @@ func (s *Service) Run(ctx context.Context) error {
 	} {
 		stop, err := s.bus.Consume(ctx, c)
 		if err != nil {
-			if ctx.Err() != nil {
-				// Stopped while starting: a clean stop, not a failure.
-				return nil
-			}
 			return fmt.Errorf("campaign: %w", err)
 		}
 		defer stop()

@@ -149,9 +149,6 @@ func (s *Service) Run(ctx context.Context) error {
 		Kind: bus.KindRegulations, Durable: RegulationsConsumer, Handler: s.regulationApplied,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting: a clean stop
-		}
 		return fmt.Errorf("ingestion: %w", err)
 	}
 	defer stopReports()

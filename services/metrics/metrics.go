@@ -145,7 +145,7 @@ func (s *Service) Run(ctx context.Context) error {
 		MaxDeliver: maxDeliver,
 	})
 	if err != nil {
-		return startFailed(ctx, err)
+		return fmt.Errorf("metrics: %w", err)
 	}
 	stopSends, err := s.bus.Consume(ctx, bus.Consumer{
 		Kind:       bus.KindDeliveries,
@@ -155,7 +155,7 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	if err != nil {
 		stop()
-		return startFailed(ctx, err)
+		return fmt.Errorf("metrics: %w", err)
 	}
 	// Applied message ids past the dedupe window are deleted hourly, on
 	// one replica.
@@ -163,15 +163,6 @@ func (s *Service) Run(ctx context.Context) error {
 	stopSends()
 	stop()
 	return nil
-}
-
-// startFailed is Run's answer when a consumer cannot start: none when ctx
-// ended meanwhile (a stop during start is a clean stop).
-func startFailed(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("metrics: %w", err)
 }
 
 // handleSend records a journey send outcome: the exposure it is, for

@@ -144,9 +144,6 @@ func (s *Service) Run(ctx context.Context) error {
 		MaxBatch:     eventBatch,
 	})
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting: a clean stop
-		}
 		return fmt.Errorf("segmentation: %w", err)
 	}
 	defer stop()

@@ -325,3 +325,18 @@ func TestConnectAndConsumeValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumeStoppedWhileStarting: a context that has ended before the
+// consumer exists is a stop, not an error, so a service stopped during its
+// start-up exits cleanly.
+func TestConsumeStoppedWhileStarting(t *testing.T) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		stop, err := b.Consume(ctx, bus.Consumer{Kind: bus.KindEvents, Durable: "stopped", Handler: func(context.Context, bus.Message) error { return nil }})
+		if err != nil || stop == nil {
+			t.Fatalf("Consume: stop set %v, error %v; want a stop and no error", stop != nil, err)
+		}
+		stop()
+	})
+}

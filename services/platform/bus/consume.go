@@ -83,6 +83,8 @@ func (m Message) Unmarshal(dst proto.Message) error {
 // Consume creates (or updates) the durable pull consumer c and processes its
 // messages one at a time until ctx is cancelled or stop is called. stop
 // waits for the handler in flight; do not call it from inside a handler.
+// A ctx that ends while the consumer is being created is a stop, not an
+// error.
 func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) {
 	if c.Handler == nil {
 		return nil, errors.New("consume: nil Handler")
@@ -106,6 +108,11 @@ func (b *Bus) Consume(ctx context.Context, c Consumer) (stop func(), err error) 
 		AckWait:       AckWait,
 	})
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopped while the consumer was being created: nothing to
+			// consume and nothing went wrong, as for a stop just after.
+			return func() {}, nil
+		}
 		return nil, fmt.Errorf("consume %s/%s: create consumer: %w", stream, c.Durable, err)
 	}
 	log := b.logger.With(slog.String("stream", stream), slog.String("consumer", c.Durable))
