@@ -7,6 +7,13 @@ export interface paths {
   "/v1/alias": {
     post: operations["TrackingService_Alias"];
   };
+  "/v1/apiKeys": {
+    get: operations["WorkspaceService_ListAPIKeys"];
+    post: operations["WorkspaceService_CreateAPIKey"];
+  };
+  "/v1/apiKeys/{apiKeyId}:revoke": {
+    post: operations["WorkspaceService_RevokeAPIKey"];
+  };
   "/v1/apiKeys:verify": {
     post: operations["WorkspaceService_VerifyAPIKey"];
   };
@@ -385,6 +392,8 @@ export interface definitions {
      */
     overrides?: { [key: string]: number };
   };
+  /** @description RevokeAPIKeyRequest names the key to revoke. */
+  WorkspaceServiceRevokeAPIKeyBody: { [key: string]: unknown };
   /** @description Consent is a customer's opt-out of one channel type. */
   kizunaCampaignV1Consent: {
     channelType?: definitions["v1ChannelType"];
@@ -509,6 +518,58 @@ export interface definitions {
     message?: string;
     details?: definitions["protobufAny"][];
   };
+  /**
+   * @description APIKey describes a key; the key itself is shown only once, at creation.
+   *
+   * Scopes:
+   *   - `track`: send tracking calls (identify, track, page, screen, group,
+   *     alias, batch).
+   *   - `profiles:read`, `profiles:write`: read customers, their events,
+   *     exports and duplicates; change them (traits, consent, merges, scans,
+   *     imports, regulations).
+   *   - `segments:read`, `segments:write`: read segments, members, RFM,
+   *     lifecycle, computed and predicted traits; define and change them.
+   *   - `campaigns:read`, `campaigns:write`: read channels, campaigns,
+   *     journeys, broadcasts and sends; create, change and launch them.
+   *   - `metrics:read`, `metrics:write`: read KPIs, dashboards, results and
+   *     initiatives; define and change them.
+   *   - `admin`: everything, including workspace settings and API keys.
+   */
+  v1APIKey: {
+    apiKeyId?: string;
+    /** @description A name for people, e.g. "kintone sync" or "website". */
+    displayName: string;
+    kind: definitions["v1APIKeyKind"];
+    /**
+     * @description For secret keys, one or more of the scopes above; for write keys,
+     * empty or ["track"].
+     */
+    scopes?: string[];
+    /** @description The key's first characters (e.g. "kz_Ab3d"), to tell keys apart. */
+    keyPrefix?: string;
+    /** Format: date-time */
+    createTime?: string;
+    /**
+     * Format: date-time
+     * @description Set once the key is revoked.
+     */
+    revokeTime?: string;
+  };
+  /**
+   * @description APIKeyKind says where a key may be used.
+   *
+   *  - API_KEY_KIND_WRITE: A write key (Segment's "write key") may only send tracking calls: the
+   * Segment-compatible endpoints and the gRPC TrackingService. It is public
+   * by design (it ships in web pages), so its scopes are always exactly
+   * ["track"].
+   *  - API_KEY_KIND_SECRET: A secret key has the scopes it was created with. Keep it on servers.
+   * @default API_KEY_KIND_UNSPECIFIED
+   * @enum {string}
+   */
+  v1APIKeyKind:
+    | "API_KEY_KIND_UNSPECIFIED"
+    | "API_KEY_KIND_WRITE"
+    | "API_KEY_KIND_SECRET";
   /** @description AcceptMergeSuggestionResponse holds the accepted suggestion and its merge. */
   v1AcceptMergeSuggestionResponse: {
     suggestion?: definitions["v1MergeSuggestion"];
@@ -1037,6 +1098,15 @@ export interface definitions {
     endTime?: string;
     /** Format: date-time */
     createTime?: string;
+  };
+  /** @description CreateAPIKeyResponse holds the key's description and, this once, the key. */
+  v1CreateAPIKeyResponse: {
+    apiKey?: definitions["v1APIKey"];
+    /**
+     * @description The key to use as Bearer token (or Basic user name for a write key).
+     * Store it now: Kizuna keeps only its hash.
+     */
+    key?: string;
   };
   /** @description CreateCampaignResponse holds the created campaign. */
   v1CreateCampaignResponse: {
@@ -2396,6 +2466,11 @@ export interface definitions {
      */
     webhookPath?: string;
   };
+  /** @description ListAPIKeysResponse holds one page of keys. */
+  v1ListAPIKeysResponse: {
+    apiKeys?: definitions["v1APIKey"][];
+    nextPageToken?: string;
+  };
   /** @description ListCampaignsResponse is one page of campaigns. */
   v1ListCampaignsResponse: {
     campaigns?: definitions["v1Campaign"][];
@@ -3148,6 +3223,10 @@ export interface definitions {
     problem?: string[];
     try?: string[];
   };
+  /** @description RevokeAPIKeyResponse holds the revoked key. */
+  v1RevokeAPIKeyResponse: {
+    apiKey?: definitions["v1APIKey"];
+  };
   /** @description RfmCell is one cell of the RFM grid. */
   v1RfmCell: {
     /** Format: int32 */
@@ -3659,9 +3738,11 @@ export interface definitions {
   v1VerifyAPIKeyRequest: {
     apiKey?: string;
   };
-  /** @description VerifyAPIKeyResponse names the key's workspace. */
+  /** @description VerifyAPIKeyResponse names the key's workspace and scopes. */
   v1VerifyAPIKeyResponse: {
     workspaceId?: string;
+    /** @description The key's scopes (see APIKey). */
+    scopes?: string[];
   };
   /** @description WaitForStep waits for an event or for entering a segment, up to a timeout. */
   v1WaitForStep: {
@@ -3783,6 +3864,110 @@ export interface operations {
       /** A successful response. */
       200: {
         schema: definitions["v1AliasResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  WorkspaceService_ListAPIKeys: {
+    parameters: {
+      query: {
+        /** At most 200; 50 when unset. */
+        pageSize?: number;
+        pageToken?: string;
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1ListAPIKeysResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  WorkspaceService_CreateAPIKey: {
+    parameters: {
+      body: {
+        apiKey: definitions["v1APIKey"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1CreateAPIKeyResponse"];
+      };
+      /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
+      400: {
+        schema: definitions["rpcStatus"];
+      };
+      /** No API key, or not a valid one. */
+      401: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The key may not do this (another workspace, or an admin-only call). */
+      403: {
+        schema: definitions["rpcStatus"];
+      };
+      /** The named resource does not exist in the key's workspace. */
+      404: {
+        schema: definitions["rpcStatus"];
+      };
+      /** An unexpected error response. */
+      default: {
+        schema: definitions["rpcStatus"];
+      };
+    };
+  };
+  WorkspaceService_RevokeAPIKey: {
+    parameters: {
+      path: {
+        apiKeyId: string;
+      };
+      body: {
+        body: definitions["WorkspaceServiceRevokeAPIKeyBody"];
+      };
+    };
+    responses: {
+      /** A successful response. */
+      200: {
+        schema: definitions["v1RevokeAPIKeyResponse"];
       };
       /** A field is missing or wrong; details name it (google.rpc.BadRequest). */
       400: {

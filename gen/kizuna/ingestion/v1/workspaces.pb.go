@@ -25,6 +25,61 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// APIKeyKind says where a key may be used.
+type APIKeyKind int32
+
+const (
+	APIKeyKind_API_KEY_KIND_UNSPECIFIED APIKeyKind = 0
+	// A write key (Segment's "write key") may only send tracking calls: the
+	// Segment-compatible endpoints and the gRPC TrackingService. It is public
+	// by design (it ships in web pages), so its scopes are always exactly
+	// ["track"].
+	APIKeyKind_API_KEY_KIND_WRITE APIKeyKind = 1
+	// A secret key has the scopes it was created with. Keep it on servers.
+	APIKeyKind_API_KEY_KIND_SECRET APIKeyKind = 2
+)
+
+// Enum value maps for APIKeyKind.
+var (
+	APIKeyKind_name = map[int32]string{
+		0: "API_KEY_KIND_UNSPECIFIED",
+		1: "API_KEY_KIND_WRITE",
+		2: "API_KEY_KIND_SECRET",
+	}
+	APIKeyKind_value = map[string]int32{
+		"API_KEY_KIND_UNSPECIFIED": 0,
+		"API_KEY_KIND_WRITE":       1,
+		"API_KEY_KIND_SECRET":      2,
+	}
+)
+
+func (x APIKeyKind) Enum() *APIKeyKind {
+	p := new(APIKeyKind)
+	*p = x
+	return p
+}
+
+func (x APIKeyKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (APIKeyKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0].Descriptor()
+}
+
+func (APIKeyKind) Type() protoreflect.EnumType {
+	return &file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0]
+}
+
+func (x APIKeyKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use APIKeyKind.Descriptor instead.
+func (APIKeyKind) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{0}
+}
+
 // ChannelType is the kind of a messaging channel.
 type ChannelType int32
 
@@ -65,11 +120,11 @@ func (x ChannelType) String() string {
 }
 
 func (ChannelType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0].Descriptor()
+	return file_kizuna_ingestion_v1_workspaces_proto_enumTypes[1].Descriptor()
 }
 
 func (ChannelType) Type() protoreflect.EnumType {
-	return &file_kizuna_ingestion_v1_workspaces_proto_enumTypes[0]
+	return &file_kizuna_ingestion_v1_workspaces_proto_enumTypes[1]
 }
 
 func (x ChannelType) Number() protoreflect.EnumNumber {
@@ -78,7 +133,416 @@ func (x ChannelType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChannelType.Descriptor instead.
 func (ChannelType) EnumDescriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{1}
+}
+
+// APIKey describes a key; the key itself is shown only once, at creation.
+//
+// Scopes:
+//   - `track`: send tracking calls (identify, track, page, screen, group,
+//     alias, batch).
+//   - `profiles:read`, `profiles:write`: read customers, their events,
+//     exports and duplicates; change them (traits, consent, merges, scans,
+//     imports, regulations).
+//   - `segments:read`, `segments:write`: read segments, members, RFM,
+//     lifecycle, computed and predicted traits; define and change them.
+//   - `campaigns:read`, `campaigns:write`: read channels, campaigns,
+//     journeys, broadcasts and sends; create, change and launch them.
+//   - `metrics:read`, `metrics:write`: read KPIs, dashboards, results and
+//     initiatives; define and change them.
+//   - `admin`: everything, including workspace settings and API keys.
+type APIKey struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeyId string                 `protobuf:"bytes,1,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	// A name for people, e.g. "kintone sync" or "website".
+	DisplayName string     `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
+	Kind        APIKeyKind `protobuf:"varint,3,opt,name=kind,proto3,enum=kizuna.ingestion.v1.APIKeyKind" json:"kind,omitempty"`
+	// For secret keys, one or more of the scopes above; for write keys,
+	// empty or ["track"].
+	Scopes []string `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	// The key's first characters (e.g. "kz_Ab3d"), to tell keys apart.
+	KeyPrefix  string                 `protobuf:"bytes,5,opt,name=key_prefix,json=keyPrefix,proto3" json:"key_prefix,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// Set once the key is revoked.
+	RevokeTime    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoke_time,json=revokeTime,proto3" json:"revoke_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *APIKey) Reset() {
+	*x = APIKey{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *APIKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*APIKey) ProtoMessage() {}
+
+func (x *APIKey) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use APIKey.ProtoReflect.Descriptor instead.
+func (*APIKey) Descriptor() ([]byte, []int) {
 	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *APIKey) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+func (x *APIKey) GetDisplayName() string {
+	if x != nil {
+		return x.DisplayName
+	}
+	return ""
+}
+
+func (x *APIKey) GetKind() APIKeyKind {
+	if x != nil {
+		return x.Kind
+	}
+	return APIKeyKind_API_KEY_KIND_UNSPECIFIED
+}
+
+func (x *APIKey) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *APIKey) GetKeyPrefix() string {
+	if x != nil {
+		return x.KeyPrefix
+	}
+	return ""
+}
+
+func (x *APIKey) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *APIKey) GetRevokeTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokeTime
+	}
+	return nil
+}
+
+// CreateAPIKeyRequest describes the new key.
+type CreateAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey        *APIKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyRequest) Reset() {
+	*x = CreateAPIKeyRequest{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyRequest) ProtoMessage() {}
+
+func (x *CreateAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateAPIKeyRequest) GetApiKey() *APIKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+// CreateAPIKeyResponse holds the key's description and, this once, the key.
+type CreateAPIKeyResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey *APIKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	// The key to use as Bearer token (or Basic user name for a write key).
+	// Store it now: Kizuna keeps only its hash.
+	Key           string `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAPIKeyResponse) Reset() {
+	*x = CreateAPIKeyResponse{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAPIKeyResponse) ProtoMessage() {}
+
+func (x *CreateAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*CreateAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateAPIKeyResponse) GetApiKey() *APIKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
+}
+
+func (x *CreateAPIKeyResponse) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+// ListAPIKeysRequest pages through the workspace's keys.
+type ListAPIKeysRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most 200; 50 when unset.
+	PageSize      int32  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysRequest) Reset() {
+	*x = ListAPIKeysRequest{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysRequest) ProtoMessage() {}
+
+func (x *ListAPIKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysRequest.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListAPIKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAPIKeysRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListAPIKeysResponse holds one page of keys.
+type ListAPIKeysResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeys       []*APIKey              `protobuf:"bytes,1,rep,name=api_keys,json=apiKeys,proto3" json:"api_keys,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAPIKeysResponse) Reset() {
+	*x = ListAPIKeysResponse{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAPIKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAPIKeysResponse) ProtoMessage() {}
+
+func (x *ListAPIKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAPIKeysResponse.ProtoReflect.Descriptor instead.
+func (*ListAPIKeysResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListAPIKeysResponse) GetApiKeys() []*APIKey {
+	if x != nil {
+		return x.ApiKeys
+	}
+	return nil
+}
+
+func (x *ListAPIKeysResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// RevokeAPIKeyRequest names the key to revoke.
+type RevokeAPIKeyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKeyId      string                 `protobuf:"bytes,1,opt,name=api_key_id,json=apiKeyId,proto3" json:"api_key_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyRequest) Reset() {
+	*x = RevokeAPIKeyRequest{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyRequest) ProtoMessage() {}
+
+func (x *RevokeAPIKeyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyRequest) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeAPIKeyRequest) GetApiKeyId() string {
+	if x != nil {
+		return x.ApiKeyId
+	}
+	return ""
+}
+
+// RevokeAPIKeyResponse holds the revoked key.
+type RevokeAPIKeyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ApiKey        *APIKey                `protobuf:"bytes,1,opt,name=api_key,json=apiKey,proto3" json:"api_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAPIKeyResponse) Reset() {
+	*x = RevokeAPIKeyResponse{}
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAPIKeyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAPIKeyResponse) ProtoMessage() {}
+
+func (x *RevokeAPIKeyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAPIKeyResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAPIKeyResponse) Descriptor() ([]byte, []int) {
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeAPIKeyResponse) GetApiKey() *APIKey {
+	if x != nil {
+		return x.ApiKey
+	}
+	return nil
 }
 
 // Workspace is a tenant.
@@ -124,7 +588,7 @@ type Workspace struct {
 
 func (x *Workspace) Reset() {
 	*x = Workspace{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[0]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +600,7 @@ func (x *Workspace) String() string {
 func (*Workspace) ProtoMessage() {}
 
 func (x *Workspace) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[0]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +613,7 @@ func (x *Workspace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Workspace.ProtoReflect.Descriptor instead.
 func (*Workspace) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{0}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Workspace) GetWorkspaceId() string {
@@ -243,7 +707,7 @@ type QuietHours struct {
 
 func (x *QuietHours) Reset() {
 	*x = QuietHours{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +719,7 @@ func (x *QuietHours) String() string {
 func (*QuietHours) ProtoMessage() {}
 
 func (x *QuietHours) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[1]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +732,7 @@ func (x *QuietHours) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuietHours.ProtoReflect.Descriptor instead.
 func (*QuietHours) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{1}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *QuietHours) GetStart() string {
@@ -300,7 +764,7 @@ type FrequencyCap struct {
 
 func (x *FrequencyCap) Reset() {
 	*x = FrequencyCap{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -312,7 +776,7 @@ func (x *FrequencyCap) String() string {
 func (*FrequencyCap) ProtoMessage() {}
 
 func (x *FrequencyCap) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[2]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -325,7 +789,7 @@ func (x *FrequencyCap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FrequencyCap.ProtoReflect.Descriptor instead.
 func (*FrequencyCap) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{2}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FrequencyCap) GetChannelType() ChannelType {
@@ -361,7 +825,7 @@ type CreateWorkspaceRequest struct {
 
 func (x *CreateWorkspaceRequest) Reset() {
 	*x = CreateWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -373,7 +837,7 @@ func (x *CreateWorkspaceRequest) String() string {
 func (*CreateWorkspaceRequest) ProtoMessage() {}
 
 func (x *CreateWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[3]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -386,7 +850,7 @@ func (x *CreateWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*CreateWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{3}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *CreateWorkspaceRequest) GetDisplayName() string {
@@ -413,7 +877,7 @@ type GetWorkspaceRequest struct {
 
 func (x *GetWorkspaceRequest) Reset() {
 	*x = GetWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -425,7 +889,7 @@ func (x *GetWorkspaceRequest) String() string {
 func (*GetWorkspaceRequest) ProtoMessage() {}
 
 func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[4]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -438,7 +902,7 @@ func (x *GetWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{4}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWorkspaceRequest) GetWorkspaceId() string {
@@ -458,7 +922,7 @@ type GetWorkspaceResponse struct {
 
 func (x *GetWorkspaceResponse) Reset() {
 	*x = GetWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +934,7 @@ func (x *GetWorkspaceResponse) String() string {
 func (*GetWorkspaceResponse) ProtoMessage() {}
 
 func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[5]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +947,7 @@ func (x *GetWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*GetWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{5}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetWorkspaceResponse) GetWorkspace() *Workspace {
@@ -504,7 +968,7 @@ type UpdateWorkspaceRequest struct {
 
 func (x *UpdateWorkspaceRequest) Reset() {
 	*x = UpdateWorkspaceRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +980,7 @@ func (x *UpdateWorkspaceRequest) String() string {
 func (*UpdateWorkspaceRequest) ProtoMessage() {}
 
 func (x *UpdateWorkspaceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[6]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +993,7 @@ func (x *UpdateWorkspaceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkspaceRequest.ProtoReflect.Descriptor instead.
 func (*UpdateWorkspaceRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{6}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *UpdateWorkspaceRequest) GetWorkspace() *Workspace {
@@ -556,7 +1020,7 @@ type UpdateWorkspaceResponse struct {
 
 func (x *UpdateWorkspaceResponse) Reset() {
 	*x = UpdateWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +1032,7 @@ func (x *UpdateWorkspaceResponse) String() string {
 func (*UpdateWorkspaceResponse) ProtoMessage() {}
 
 func (x *UpdateWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[7]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +1045,7 @@ func (x *UpdateWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*UpdateWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{7}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UpdateWorkspaceResponse) GetWorkspace() *Workspace {
@@ -603,7 +1067,7 @@ type CreateWorkspaceResponse struct {
 
 func (x *CreateWorkspaceResponse) Reset() {
 	*x = CreateWorkspaceResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -615,7 +1079,7 @@ func (x *CreateWorkspaceResponse) String() string {
 func (*CreateWorkspaceResponse) ProtoMessage() {}
 
 func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[8]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -628,7 +1092,7 @@ func (x *CreateWorkspaceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWorkspaceResponse.ProtoReflect.Descriptor instead.
 func (*CreateWorkspaceResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{8}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateWorkspaceResponse) GetWorkspace() *Workspace {
@@ -655,7 +1119,7 @@ type VerifyAPIKeyRequest struct {
 
 func (x *VerifyAPIKeyRequest) Reset() {
 	*x = VerifyAPIKeyRequest{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -667,7 +1131,7 @@ func (x *VerifyAPIKeyRequest) String() string {
 func (*VerifyAPIKeyRequest) ProtoMessage() {}
 
 func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[9]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -680,7 +1144,7 @@ func (x *VerifyAPIKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyRequest) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{9}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VerifyAPIKeyRequest) GetApiKey() string {
@@ -690,17 +1154,19 @@ func (x *VerifyAPIKeyRequest) GetApiKey() string {
 	return ""
 }
 
-// VerifyAPIKeyResponse names the key's workspace.
+// VerifyAPIKeyResponse names the key's workspace and scopes.
 type VerifyAPIKeyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	WorkspaceId   string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	WorkspaceId string                 `protobuf:"bytes,1,opt,name=workspace_id,json=workspaceId,proto3" json:"workspace_id,omitempty"`
+	// The key's scopes (see APIKey).
+	Scopes        []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *VerifyAPIKeyResponse) Reset() {
 	*x = VerifyAPIKeyResponse{}
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -712,7 +1178,7 @@ func (x *VerifyAPIKeyResponse) String() string {
 func (*VerifyAPIKeyResponse) ProtoMessage() {}
 
 func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[10]
+	mi := &file_kizuna_ingestion_v1_workspaces_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -725,7 +1191,7 @@ func (x *VerifyAPIKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyAPIKeyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyAPIKeyResponse) Descriptor() ([]byte, []int) {
-	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{10}
+	return file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VerifyAPIKeyResponse) GetWorkspaceId() string {
@@ -735,11 +1201,47 @@ func (x *VerifyAPIKeyResponse) GetWorkspaceId() string {
 	return ""
 }
 
+func (x *VerifyAPIKeyResponse) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
 var File_kizuna_ingestion_v1_workspaces_proto protoreflect.FileDescriptor
 
 const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\n" +
-	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x04\n" +
+	"$kizuna/ingestion/v1/workspaces.proto\x12\x13kizuna.ingestion.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x02\n" +
+	"\x06APIKey\x12!\n" +
+	"\n" +
+	"api_key_id\x18\x01 \x01(\tB\x03\xe0A\x03R\bapiKeyId\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x128\n" +
+	"\x04kind\x18\x03 \x01(\x0e2\x1f.kizuna.ingestion.v1.APIKeyKindB\x03\xe0A\x02R\x04kind\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\x12\"\n" +
+	"\n" +
+	"key_prefix\x18\x05 \x01(\tB\x03\xe0A\x03R\tkeyPrefix\x12@\n" +
+	"\vcreate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12@\n" +
+	"\vrevoke_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"revokeTime\"P\n" +
+	"\x13CreateAPIKeyRequest\x129\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1b.kizuna.ingestion.v1.APIKeyB\x03\xe0A\x02R\x06apiKey\"^\n" +
+	"\x14CreateAPIKeyResponse\x124\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1b.kizuna.ingestion.v1.APIKeyR\x06apiKey\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\tR\x03key\"P\n" +
+	"\x12ListAPIKeysRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"u\n" +
+	"\x13ListAPIKeysResponse\x126\n" +
+	"\bapi_keys\x18\x01 \x03(\v2\x1b.kizuna.ingestion.v1.APIKeyR\aapiKeys\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
+	"\x13RevokeAPIKeyRequest\x12!\n" +
+	"\n" +
+	"api_key_id\x18\x01 \x01(\tB\x03\xe0A\x02R\bapiKeyId\"L\n" +
+	"\x14RevokeAPIKeyResponse\x124\n" +
+	"\aapi_key\x18\x01 \x01(\v2\x1b.kizuna.ingestion.v1.APIKeyR\x06apiKey\"\x9c\x04\n" +
 	"\tWorkspace\x12&\n" +
 	"\fworkspace_id\x18\x01 \x01(\tB\x03\xe0A\x03R\vworkspaceId\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12@\n" +
@@ -780,19 +1282,28 @@ const file_kizuna_ingestion_v1_workspaces_proto_rawDesc = "" +
 	"\tworkspace\x18\x01 \x01(\v2\x1e.kizuna.ingestion.v1.WorkspaceR\tworkspace\x12\x17\n" +
 	"\aapi_key\x18\x02 \x01(\tR\x06apiKey\".\n" +
 	"\x13VerifyAPIKeyRequest\x12\x17\n" +
-	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"9\n" +
+	"\aapi_key\x18\x01 \x01(\tR\x06apiKey\"Q\n" +
 	"\x14VerifyAPIKeyResponse\x12!\n" +
-	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId*M\n" +
+	"\fworkspace_id\x18\x01 \x01(\tR\vworkspaceId\x12\x16\n" +
+	"\x06scopes\x18\x02 \x03(\tR\x06scopes*[\n" +
+	"\n" +
+	"APIKeyKind\x12\x1c\n" +
+	"\x18API_KEY_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12API_KEY_KIND_WRITE\x10\x01\x12\x17\n" +
+	"\x13API_KEY_KIND_SECRET\x10\x02*M\n" +
 	"\vChannelType\x12\x1c\n" +
 	"\x18CHANNEL_TYPE_UNSPECIFIED\x10\x00\x12\t\n" +
 	"\x05EMAIL\x10\x01\x12\b\n" +
 	"\x04LINE\x10\x02\x12\v\n" +
-	"\aWEBHOOK\x10\x032\xd9\x04\n" +
+	"\aWEBHOOK\x10\x032\xe6\a\n" +
 	"\x10WorkspaceService\x12\x87\x01\n" +
 	"\x0fCreateWorkspace\x12+.kizuna.ingestion.v1.CreateWorkspaceRequest\x1a,.kizuna.ingestion.v1.CreateWorkspaceResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/workspaces\x12\x8a\x01\n" +
 	"\fGetWorkspace\x12(.kizuna.ingestion.v1.GetWorkspaceRequest\x1a).kizuna.ingestion.v1.GetWorkspaceResponse\"%\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/workspaces/{workspace_id}\x12\xa8\x01\n" +
 	"\x0fUpdateWorkspace\x12+.kizuna.ingestion.v1.UpdateWorkspaceRequest\x1a,.kizuna.ingestion.v1.UpdateWorkspaceResponse\":\x82\xd3\xe4\x93\x024:\tworkspace2'/v1/workspaces/{workspace.workspace_id}\x12\x82\x01\n" +
-	"\fVerifyAPIKey\x12(.kizuna.ingestion.v1.VerifyAPIKeyRequest\x1a).kizuna.ingestion.v1.VerifyAPIKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/apiKeys:verifyB\xd6\x01\n" +
+	"\fVerifyAPIKey\x12(.kizuna.ingestion.v1.VerifyAPIKeyRequest\x1a).kizuna.ingestion.v1.VerifyAPIKeyResponse\"\x1d\x82\xd3\xe4\x93\x02\x17:\x01*\"\x12/v1/apiKeys:verify\x12\x81\x01\n" +
+	"\fCreateAPIKey\x12(.kizuna.ingestion.v1.CreateAPIKeyRequest\x1a).kizuna.ingestion.v1.CreateAPIKeyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\aapi_key\"\v/v1/apiKeys\x12u\n" +
+	"\vListAPIKeys\x12'.kizuna.ingestion.v1.ListAPIKeysRequest\x1a(.kizuna.ingestion.v1.ListAPIKeysResponse\"\x13\x82\xd3\xe4\x93\x02\r\x12\v/v1/apiKeys\x12\x8f\x01\n" +
+	"\fRevokeAPIKey\x12(.kizuna.ingestion.v1.RevokeAPIKeyRequest\x1a).kizuna.ingestion.v1.RevokeAPIKeyResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/apiKeys/{api_key_id}:revokeB\xd6\x01\n" +
 	"\x17com.kizuna.ingestion.v1B\x0fWorkspacesProtoP\x01Z<github.com/kizuna/kizuna/gen/kizuna/ingestion/v1;ingestionv1\xa2\x02\x03KIX\xaa\x02\x13Kizuna.Ingestion.V1\xca\x02\x13Kizuna\\Ingestion\\V1\xe2\x02\x1fKizuna\\Ingestion\\V1\\GPBMetadata\xea\x02\x15Kizuna::Ingestion::V1b\x06proto3"
 
 var (
@@ -807,49 +1318,70 @@ func file_kizuna_ingestion_v1_workspaces_proto_rawDescGZIP() []byte {
 	return file_kizuna_ingestion_v1_workspaces_proto_rawDescData
 }
 
-var file_kizuna_ingestion_v1_workspaces_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_kizuna_ingestion_v1_workspaces_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_kizuna_ingestion_v1_workspaces_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_kizuna_ingestion_v1_workspaces_proto_goTypes = []any{
-	(ChannelType)(0),                // 0: kizuna.ingestion.v1.ChannelType
-	(*Workspace)(nil),               // 1: kizuna.ingestion.v1.Workspace
-	(*QuietHours)(nil),              // 2: kizuna.ingestion.v1.QuietHours
-	(*FrequencyCap)(nil),            // 3: kizuna.ingestion.v1.FrequencyCap
-	(*CreateWorkspaceRequest)(nil),  // 4: kizuna.ingestion.v1.CreateWorkspaceRequest
-	(*GetWorkspaceRequest)(nil),     // 5: kizuna.ingestion.v1.GetWorkspaceRequest
-	(*GetWorkspaceResponse)(nil),    // 6: kizuna.ingestion.v1.GetWorkspaceResponse
-	(*UpdateWorkspaceRequest)(nil),  // 7: kizuna.ingestion.v1.UpdateWorkspaceRequest
-	(*UpdateWorkspaceResponse)(nil), // 8: kizuna.ingestion.v1.UpdateWorkspaceResponse
-	(*CreateWorkspaceResponse)(nil), // 9: kizuna.ingestion.v1.CreateWorkspaceResponse
-	(*VerifyAPIKeyRequest)(nil),     // 10: kizuna.ingestion.v1.VerifyAPIKeyRequest
-	(*VerifyAPIKeyResponse)(nil),    // 11: kizuna.ingestion.v1.VerifyAPIKeyResponse
-	(*timestamppb.Timestamp)(nil),   // 12: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 13: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),   // 14: google.protobuf.FieldMask
+	(APIKeyKind)(0),                 // 0: kizuna.ingestion.v1.APIKeyKind
+	(ChannelType)(0),                // 1: kizuna.ingestion.v1.ChannelType
+	(*APIKey)(nil),                  // 2: kizuna.ingestion.v1.APIKey
+	(*CreateAPIKeyRequest)(nil),     // 3: kizuna.ingestion.v1.CreateAPIKeyRequest
+	(*CreateAPIKeyResponse)(nil),    // 4: kizuna.ingestion.v1.CreateAPIKeyResponse
+	(*ListAPIKeysRequest)(nil),      // 5: kizuna.ingestion.v1.ListAPIKeysRequest
+	(*ListAPIKeysResponse)(nil),     // 6: kizuna.ingestion.v1.ListAPIKeysResponse
+	(*RevokeAPIKeyRequest)(nil),     // 7: kizuna.ingestion.v1.RevokeAPIKeyRequest
+	(*RevokeAPIKeyResponse)(nil),    // 8: kizuna.ingestion.v1.RevokeAPIKeyResponse
+	(*Workspace)(nil),               // 9: kizuna.ingestion.v1.Workspace
+	(*QuietHours)(nil),              // 10: kizuna.ingestion.v1.QuietHours
+	(*FrequencyCap)(nil),            // 11: kizuna.ingestion.v1.FrequencyCap
+	(*CreateWorkspaceRequest)(nil),  // 12: kizuna.ingestion.v1.CreateWorkspaceRequest
+	(*GetWorkspaceRequest)(nil),     // 13: kizuna.ingestion.v1.GetWorkspaceRequest
+	(*GetWorkspaceResponse)(nil),    // 14: kizuna.ingestion.v1.GetWorkspaceResponse
+	(*UpdateWorkspaceRequest)(nil),  // 15: kizuna.ingestion.v1.UpdateWorkspaceRequest
+	(*UpdateWorkspaceResponse)(nil), // 16: kizuna.ingestion.v1.UpdateWorkspaceResponse
+	(*CreateWorkspaceResponse)(nil), // 17: kizuna.ingestion.v1.CreateWorkspaceResponse
+	(*VerifyAPIKeyRequest)(nil),     // 18: kizuna.ingestion.v1.VerifyAPIKeyRequest
+	(*VerifyAPIKeyResponse)(nil),    // 19: kizuna.ingestion.v1.VerifyAPIKeyResponse
+	(*timestamppb.Timestamp)(nil),   // 20: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 21: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),   // 22: google.protobuf.FieldMask
 }
 var file_kizuna_ingestion_v1_workspaces_proto_depIdxs = []int32{
-	12, // 0: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
-	2,  // 1: kizuna.ingestion.v1.Workspace.quiet_hours:type_name -> kizuna.ingestion.v1.QuietHours
-	3,  // 2: kizuna.ingestion.v1.Workspace.frequency_caps:type_name -> kizuna.ingestion.v1.FrequencyCap
-	0,  // 3: kizuna.ingestion.v1.FrequencyCap.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
-	13, // 4: kizuna.ingestion.v1.FrequencyCap.period:type_name -> google.protobuf.Duration
-	1,  // 5: kizuna.ingestion.v1.GetWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	1,  // 6: kizuna.ingestion.v1.UpdateWorkspaceRequest.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	14, // 7: kizuna.ingestion.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
-	1,  // 8: kizuna.ingestion.v1.UpdateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	1,  // 9: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
-	4,  // 10: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
-	5,  // 11: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:input_type -> kizuna.ingestion.v1.GetWorkspaceRequest
-	7,  // 12: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:input_type -> kizuna.ingestion.v1.UpdateWorkspaceRequest
-	10, // 13: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
-	9,  // 14: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
-	6,  // 15: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:output_type -> kizuna.ingestion.v1.GetWorkspaceResponse
-	8,  // 16: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:output_type -> kizuna.ingestion.v1.UpdateWorkspaceResponse
-	11, // 17: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
-	14, // [14:18] is the sub-list for method output_type
-	10, // [10:14] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: kizuna.ingestion.v1.APIKey.kind:type_name -> kizuna.ingestion.v1.APIKeyKind
+	20, // 1: kizuna.ingestion.v1.APIKey.create_time:type_name -> google.protobuf.Timestamp
+	20, // 2: kizuna.ingestion.v1.APIKey.revoke_time:type_name -> google.protobuf.Timestamp
+	2,  // 3: kizuna.ingestion.v1.CreateAPIKeyRequest.api_key:type_name -> kizuna.ingestion.v1.APIKey
+	2,  // 4: kizuna.ingestion.v1.CreateAPIKeyResponse.api_key:type_name -> kizuna.ingestion.v1.APIKey
+	2,  // 5: kizuna.ingestion.v1.ListAPIKeysResponse.api_keys:type_name -> kizuna.ingestion.v1.APIKey
+	2,  // 6: kizuna.ingestion.v1.RevokeAPIKeyResponse.api_key:type_name -> kizuna.ingestion.v1.APIKey
+	20, // 7: kizuna.ingestion.v1.Workspace.create_time:type_name -> google.protobuf.Timestamp
+	10, // 8: kizuna.ingestion.v1.Workspace.quiet_hours:type_name -> kizuna.ingestion.v1.QuietHours
+	11, // 9: kizuna.ingestion.v1.Workspace.frequency_caps:type_name -> kizuna.ingestion.v1.FrequencyCap
+	1,  // 10: kizuna.ingestion.v1.FrequencyCap.channel_type:type_name -> kizuna.ingestion.v1.ChannelType
+	21, // 11: kizuna.ingestion.v1.FrequencyCap.period:type_name -> google.protobuf.Duration
+	9,  // 12: kizuna.ingestion.v1.GetWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	9,  // 13: kizuna.ingestion.v1.UpdateWorkspaceRequest.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	22, // 14: kizuna.ingestion.v1.UpdateWorkspaceRequest.update_mask:type_name -> google.protobuf.FieldMask
+	9,  // 15: kizuna.ingestion.v1.UpdateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	9,  // 16: kizuna.ingestion.v1.CreateWorkspaceResponse.workspace:type_name -> kizuna.ingestion.v1.Workspace
+	12, // 17: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:input_type -> kizuna.ingestion.v1.CreateWorkspaceRequest
+	13, // 18: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:input_type -> kizuna.ingestion.v1.GetWorkspaceRequest
+	15, // 19: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:input_type -> kizuna.ingestion.v1.UpdateWorkspaceRequest
+	18, // 20: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:input_type -> kizuna.ingestion.v1.VerifyAPIKeyRequest
+	3,  // 21: kizuna.ingestion.v1.WorkspaceService.CreateAPIKey:input_type -> kizuna.ingestion.v1.CreateAPIKeyRequest
+	5,  // 22: kizuna.ingestion.v1.WorkspaceService.ListAPIKeys:input_type -> kizuna.ingestion.v1.ListAPIKeysRequest
+	7,  // 23: kizuna.ingestion.v1.WorkspaceService.RevokeAPIKey:input_type -> kizuna.ingestion.v1.RevokeAPIKeyRequest
+	17, // 24: kizuna.ingestion.v1.WorkspaceService.CreateWorkspace:output_type -> kizuna.ingestion.v1.CreateWorkspaceResponse
+	14, // 25: kizuna.ingestion.v1.WorkspaceService.GetWorkspace:output_type -> kizuna.ingestion.v1.GetWorkspaceResponse
+	16, // 26: kizuna.ingestion.v1.WorkspaceService.UpdateWorkspace:output_type -> kizuna.ingestion.v1.UpdateWorkspaceResponse
+	19, // 27: kizuna.ingestion.v1.WorkspaceService.VerifyAPIKey:output_type -> kizuna.ingestion.v1.VerifyAPIKeyResponse
+	4,  // 28: kizuna.ingestion.v1.WorkspaceService.CreateAPIKey:output_type -> kizuna.ingestion.v1.CreateAPIKeyResponse
+	6,  // 29: kizuna.ingestion.v1.WorkspaceService.ListAPIKeys:output_type -> kizuna.ingestion.v1.ListAPIKeysResponse
+	8,  // 30: kizuna.ingestion.v1.WorkspaceService.RevokeAPIKey:output_type -> kizuna.ingestion.v1.RevokeAPIKeyResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_kizuna_ingestion_v1_workspaces_proto_init() }
@@ -862,8 +1394,8 @@ func file_kizuna_ingestion_v1_workspaces_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kizuna_ingestion_v1_workspaces_proto_rawDesc), len(file_kizuna_ingestion_v1_workspaces_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

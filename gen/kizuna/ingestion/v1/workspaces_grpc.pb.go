@@ -23,6 +23,9 @@ const (
 	WorkspaceService_GetWorkspace_FullMethodName    = "/kizuna.ingestion.v1.WorkspaceService/GetWorkspace"
 	WorkspaceService_UpdateWorkspace_FullMethodName = "/kizuna.ingestion.v1.WorkspaceService/UpdateWorkspace"
 	WorkspaceService_VerifyAPIKey_FullMethodName    = "/kizuna.ingestion.v1.WorkspaceService/VerifyAPIKey"
+	WorkspaceService_CreateAPIKey_FullMethodName    = "/kizuna.ingestion.v1.WorkspaceService/CreateAPIKey"
+	WorkspaceService_ListAPIKeys_FullMethodName     = "/kizuna.ingestion.v1.WorkspaceService/ListAPIKeys"
+	WorkspaceService_RevokeAPIKey_FullMethodName    = "/kizuna.ingestion.v1.WorkspaceService/RevokeAPIKey"
 )
 
 // WorkspaceServiceClient is the client API for WorkspaceService service.
@@ -42,9 +45,21 @@ type WorkspaceServiceClient interface {
 	// phone_region, timezone, quiet_hours, frequency_caps,
 	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(ctx context.Context, in *UpdateWorkspaceRequest, opts ...grpc.CallOption) (*UpdateWorkspaceResponse, error)
-	// VerifyAPIKey tells which workspace an API key belongs to. The services
-	// use it to authenticate callers; it needs no bearer token.
+	// VerifyAPIKey tells which workspace an API key belongs to and what it
+	// may do. It is for Kizuna's own services, which authenticate callers
+	// with it: the bearer token must be a service token, so nobody can use it
+	// to probe keys.
 	VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error)
+	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
+	// the response only: Kizuna stores its hash. Needs the `admin` scope.
+	CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys lists the workspace's keys, revoked ones included, newest
+	// first; never the keys themselves. Needs the `admin` scope.
+	ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey stops a key from working. Services that cache
+	// verifications may accept it for up to 30 more seconds. A key cannot
+	// revoke itself. Needs the `admin` scope.
+	RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error)
 }
 
 type workspaceServiceClient struct {
@@ -95,6 +110,36 @@ func (c *workspaceServiceClient) VerifyAPIKey(ctx context.Context, in *VerifyAPI
 	return out, nil
 }
 
+func (c *workspaceServiceClient) CreateAPIKey(ctx context.Context, in *CreateAPIKeyRequest, opts ...grpc.CallOption) (*CreateAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAPIKeyResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_CreateAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workspaceServiceClient) ListAPIKeys(ctx context.Context, in *ListAPIKeysRequest, opts ...grpc.CallOption) (*ListAPIKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAPIKeysResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_ListAPIKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *workspaceServiceClient) RevokeAPIKey(ctx context.Context, in *RevokeAPIKeyRequest, opts ...grpc.CallOption) (*RevokeAPIKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAPIKeyResponse)
+	err := c.cc.Invoke(ctx, WorkspaceService_RevokeAPIKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // WorkspaceServiceServer is the server API for WorkspaceService service.
 // All implementations must embed UnimplementedWorkspaceServiceServer
 // for forward compatibility.
@@ -112,9 +157,21 @@ type WorkspaceServiceServer interface {
 	// phone_region, timezone, quiet_hours, frequency_caps,
 	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(context.Context, *UpdateWorkspaceRequest) (*UpdateWorkspaceResponse, error)
-	// VerifyAPIKey tells which workspace an API key belongs to. The services
-	// use it to authenticate callers; it needs no bearer token.
+	// VerifyAPIKey tells which workspace an API key belongs to and what it
+	// may do. It is for Kizuna's own services, which authenticate callers
+	// with it: the bearer token must be a service token, so nobody can use it
+	// to probe keys.
 	VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error)
+	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
+	// the response only: Kizuna stores its hash. Needs the `admin` scope.
+	CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error)
+	// ListAPIKeys lists the workspace's keys, revoked ones included, newest
+	// first; never the keys themselves. Needs the `admin` scope.
+	ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error)
+	// RevokeAPIKey stops a key from working. Services that cache
+	// verifications may accept it for up to 30 more seconds. A key cannot
+	// revoke itself. Needs the `admin` scope.
+	RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error)
 	mustEmbedUnimplementedWorkspaceServiceServer()
 }
 
@@ -136,6 +193,15 @@ func (UnimplementedWorkspaceServiceServer) UpdateWorkspace(context.Context, *Upd
 }
 func (UnimplementedWorkspaceServiceServer) VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method VerifyAPIKey not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) CreateAPIKey(context.Context, *CreateAPIKeyRequest) (*CreateAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAPIKey not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) ListAPIKeys(context.Context, *ListAPIKeysRequest) (*ListAPIKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAPIKeys not implemented")
+}
+func (UnimplementedWorkspaceServiceServer) RevokeAPIKey(context.Context, *RevokeAPIKeyRequest) (*RevokeAPIKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAPIKey not implemented")
 }
 func (UnimplementedWorkspaceServiceServer) mustEmbedUnimplementedWorkspaceServiceServer() {}
 func (UnimplementedWorkspaceServiceServer) testEmbeddedByValue()                          {}
@@ -230,6 +296,60 @@ func _WorkspaceService_VerifyAPIKey_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _WorkspaceService_CreateAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).CreateAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_CreateAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).CreateAPIKey(ctx, req.(*CreateAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkspaceService_ListAPIKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAPIKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).ListAPIKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_ListAPIKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).ListAPIKeys(ctx, req.(*ListAPIKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _WorkspaceService_RevokeAPIKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAPIKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(WorkspaceServiceServer).RevokeAPIKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: WorkspaceService_RevokeAPIKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(WorkspaceServiceServer).RevokeAPIKey(ctx, req.(*RevokeAPIKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // WorkspaceService_ServiceDesc is the grpc.ServiceDesc for WorkspaceService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -252,6 +372,18 @@ var WorkspaceService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "VerifyAPIKey",
 			Handler:    _WorkspaceService_VerifyAPIKey_Handler,
+		},
+		{
+			MethodName: "CreateAPIKey",
+			Handler:    _WorkspaceService_CreateAPIKey_Handler,
+		},
+		{
+			MethodName: "ListAPIKeys",
+			Handler:    _WorkspaceService_ListAPIKeys_Handler,
+		},
+		{
+			MethodName: "RevokeAPIKey",
+			Handler:    _WorkspaceService_RevokeAPIKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
