@@ -53,6 +53,8 @@ type Engine struct {
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
 	swept   map[string]sweepEntry
+	// events holds each workspace's event cache for bulk evaluations.
+	events map[string]*eventCache
 	// late holds, per workspace, the customers evaluated against RFM scores
 	// older than an order (see rfmEntry.cost): EvaluateLate evaluates them
 	// again once the scores are recomputed, so a buyer joins its RFM
@@ -109,6 +111,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		segs:      map[string]segmentsEntry{},
 		ensured:   map[string]bool{},
 		swept:     map[string]sweepEntry{},
+		events:    map[string]*eventCache{},
 		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		counters:  newCounters(),
@@ -502,13 +505,28 @@ type customerPageFacts struct {
 // list's rules need, the memberships in memberOf, and the memberships in
 // the segments list's rules refer to (in Facts.Segments), and calls fn
 // with each page, in customer id order. The next page is read while fn
-// works on the one before: reading events back and evaluating and writing
-// changes take about as long each, and pages cover disjoint customers, so
-// what fn writes is never what the read ahead reads.
-func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, fn func(customerPageFacts) error) error {
+// works on the one before: reading and evaluating and writing changes take
+// about as long each, and pages cover disjoint customers, so what fn
+// writes is never what the read ahead reads.
+//
+// Events come from the workspace's event cache when it holds what list
+// reads, or when build is given (the needs of all the workspace's
+// segments), which (re)builds it; otherwise they are read from the store
+// page by page.
+func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, fn func(customerPageFacts) error) error {
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
 	var err error
+	if len(r.names) > 0 {
+		var release func()
+		if r.cache, release, err = e.cachedEvents(ctx, workspaceID, r.names, r.needs.propKeys(), build); err != nil {
+			return err
+		}
+		if r.cache != nil {
+			defer release()
+			r.wanted = r.cache.wanted(r.names)
+		}
+	}
 	if r.needs.rfm || r.needs.lifecycle {
 		if r.rfm, err = e.rfmScores(ctx, workspaceID, now, r.needs.lifecycle); err != nil {
 			return err
@@ -567,6 +585,10 @@ type pageReader struct {
 	settings    LifecycleSettings
 	// read are the segments whose memberships a page holds.
 	read []string
+	// cache, when not nil, holds the events (locked for the evaluation);
+	// wanted are the names read, by its name ids.
+	cache  *eventCache
+	wanted []bool
 }
 
 // page reads the customers after after, up to customerPage of them.
@@ -604,7 +626,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		}
 	}
 	var events map[string][]Behaviour
-	if len(r.names) > 0 {
+	if len(r.names) > 0 && r.cache == nil {
 		evs, err := e.store.BehavioursInRange(ctx, workspaceID, r.names, r.since, after, p.upTo)
 		if err != nil {
 			return customerPageFacts{}, err
@@ -619,7 +641,9 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		for _, id := range n.segments {
 			f.Segments[id] = p.members[c.ID][id]
 		}
-		if evs := events[c.ID]; len(evs) > 0 {
+		if r.cache != nil {
+			f.Events = r.cache.behaviours(c.ID, r.wanted, r.since.UnixMicro())
+		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}
 		if s, ok := r.rfm.scores[c.ID]; ok && n.rfm {
@@ -647,7 +671,17 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	for i, c := range list {
 		ids[i] = c.seg.ID
 	}
-	err := e.forEachPage(ctx, workspaceID, list, ids, now, func(p customerPageFacts) error {
+	// The event cache is built for every segment of the workspace (as
+	// last compiled), so that sweeps (of some) and recomputes (of all)
+	// share it, and for list's.
+	e.mu.Lock()
+	all := e.segs[workspaceID].list
+	e.mu.Unlock()
+	build := needsOf(segmentsOf(all), now)
+	for _, c := range list {
+		build.add(c.seg.Rule, now)
+	}
+	err := e.forEachPage(ctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
 		current := func(customerID string) map[string]bool {
 			cur := map[string]bool{}
 			for _, id := range ids {
@@ -1080,7 +1114,7 @@ func (e *Engine) Preview(ctx context.Context, workspaceID string, rule Rule, sam
 	}
 	one := []compiled{{seg: Segment{WorkspaceID: workspaceID, Rule: rule}, match: rule.Compile()}}
 	var out Preview
-	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), func(p customerPageFacts) error {
+	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), nil, func(p customerPageFacts) error {
 		for i, c := range p.customers {
 			if one[0].match(p.facts[i]) {
 				out.Size++

@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"maps"
 	"slices"
 	"time"
 )
@@ -269,10 +270,12 @@ type needs struct {
 	predicted bool
 	// segments are the ids of the segments referred to.
 	segments []string
+	// props are the top-level event property keys read.
+	props map[string]bool
 }
 
 func needsOf(segs []Segment, now time.Time) needs {
-	n := needs{events: map[string]time.Time{}}
+	n := needs{events: map[string]time.Time{}, props: map[string]bool{}}
 	for _, s := range segs {
 		n.add(s.Rule, now)
 	}
@@ -286,8 +289,16 @@ func (n *needs) add(r Rule, now time.Time) {
 		switch {
 		case x.Event != nil:
 			n.addEvent(x.Event.Event, x.Event.earliest(now))
+			n.addProps(x.Event.Where)
+			if x.Event.Aggregate != nil {
+				n.addProp(x.Event.Aggregate.Property)
+			}
 		case x.Computed != nil && x.Computed.Def != nil:
 			n.addEvent(x.Computed.Def.Event, x.Computed.Def.since(now))
+			n.addProps(x.Computed.Def.Where)
+			if x.Computed.Def.Property != "" {
+				n.addProp(x.Computed.Def.Property)
+			}
 		case x.RFM != nil:
 			n.rfm = true
 		case x.Lifecycle != nil:
@@ -307,6 +318,23 @@ func (n *needs) addEvent(name string, since time.Time) {
 	if cur, ok := n.events[name]; !ok || since.Before(cur) {
 		n.events[name] = since
 	}
+}
+
+func (n *needs) addProps(filters []PropertyFilter) {
+	for _, w := range filters {
+		n.addProp(w.Property)
+	}
+}
+
+// addProp records that the property at path p is read: its top-level key,
+// where every property path starts (see walkValues).
+func (n *needs) addProp(p string) {
+	n.props[splitPath(p)[0]] = true
+}
+
+// propKeys returns the top-level property keys read, sorted.
+func (n needs) propKeys() []string {
+	return slices.Sorted(maps.Keys(n.props))
 }
 
 // eventNames returns the event names read and the earliest time read
