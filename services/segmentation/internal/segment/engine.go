@@ -525,6 +525,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 		if r.cache != nil {
 			defer release()
 			r.wanted = r.cache.wanted(r.names)
+			r.memo = &filterMemo{seen: map[uint64]bool{}}
 		}
 	}
 	if r.needs.rfm || r.needs.lifecycle {
@@ -589,6 +590,8 @@ type pageReader struct {
 	// wanted are the names read, by its name ids.
 	cache  *eventCache
 	wanted []bool
+	// memo serves the pages' evaluation (one goroutine, after reading).
+	memo *filterMemo
 }
 
 // page reads the customers after after, up to customerPage of them.
@@ -642,6 +645,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 			f.Segments[id] = p.members[c.ID][id]
 		}
 		if r.cache != nil {
+			f.filters = r.memo
 			f.Events = r.cache.behaviours(c.ID, r.wanted, r.since.UnixMicro())
 		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)

@@ -3,6 +3,7 @@ package segment
 import (
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,6 +21,9 @@ type Behaviour struct {
 	Name       string
 	Time       time.Time
 	Properties map[string]any
+	// propsID identifies Properties within one event cache (0: unknown
+	// or none), for filterMemo.
+	propsID uint32
 }
 
 // Facts is what rules are evaluated on for one customer.
@@ -38,6 +42,43 @@ type Facts struct {
 	// Predicted holds the customer's predicted traits by name; nil without
 	// predictions.
 	Predicted map[string]float64
+	// filters, when set, remembers property filter results of one bulk
+	// evaluation (one Now, one event cache).
+	filters *filterMemo
+}
+
+// filterMemo remembers whether the property filters of an event condition
+// hold for an event's properties, by condition and the properties' id in
+// the event cache: in a bulk evaluation the same few property sets recur
+// on millions of events. It is used by one goroutine at a time.
+type filterMemo struct {
+	seen map[uint64]bool
+}
+
+// maxFilterMemo bounds the results a filterMemo keeps.
+const maxFilterMemo = 1 << 20
+
+// conditionIDs numbers compiled event conditions for filterMemo.
+var conditionIDs atomic.Uint32
+
+// matches reports whether filters (those of condition cond) hold for b's
+// properties at now.
+func (m *filterMemo) matches(cond uint32, b *Behaviour, filters []compiledFilter, now time.Time) bool {
+	if len(filters) == 0 {
+		return true
+	}
+	if m == nil || b.propsID == 0 {
+		return matchesAll(filters, b.Properties, now)
+	}
+	key := uint64(cond)<<32 | uint64(b.propsID)
+	if v, ok := m.seen[key]; ok {
+		return v
+	}
+	v := matchesAll(filters, b.Properties, now)
+	if len(m.seen) < maxFilterMemo {
+		m.seen[key] = v
+	}
+	return v
 }
 
 // Matcher is a compiled rule.
@@ -146,6 +187,7 @@ func (c EventCondition) compile() Matcher {
 		aggPath, aggCmp = splitPath(c.Aggregate.Property), compileComparison(c.Aggregate.Comparison)
 	}
 	min := int64(c.MinCount)
+	id := conditionIDs.Add(1)
 	return func(f *Facts) bool {
 		start, end := c.window(f.Now)
 		var (
@@ -153,8 +195,9 @@ func (c EventCondition) compile() Matcher {
 			first, last time.Time
 			agg         aggregator
 		)
-		for _, b := range f.Events[c.Event] {
-			if !matchesAll(filters, b.Properties, f.Now) {
+		for i := range f.Events[c.Event] {
+			b := &f.Events[c.Event][i]
+			if !f.filters.matches(id, b, filters, f.Now) {
 				continue
 			}
 			if first.IsZero() {

@@ -291,7 +291,7 @@ func (c *eventCache) behaviours(customerID string, wanted []bool, since int64) m
 			out = map[string][]Behaviour{}
 		}
 		name := c.names[ev.name]
-		out[name] = append(out[name], Behaviour{CustomerID: customerID, Name: name, Time: time.UnixMicro(ev.at).UTC(), Properties: c.props[ev.props]})
+		out[name] = append(out[name], Behaviour{CustomerID: customerID, Name: name, Time: time.UnixMicro(ev.at).UTC(), Properties: c.props[ev.props], propsID: ev.props})
 	}
 	return out
 }
