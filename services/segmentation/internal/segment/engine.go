@@ -76,6 +76,9 @@ type rfmEntry struct {
 	cost   time.Duration
 	scores map[string]Scores
 	stats  map[string]OrderStats
+	// list holds the statistics as read (by customer id), for rescoring
+	// at another time while no order changed.
+	list []OrderStats
 	// behind is set on an entry served although an order changed since it
 	// was computed.
 	behind bool
@@ -763,18 +766,28 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 		ent.behind = ent.version != version
 		return ent, nil
 	}
-	began := e.now()
-	stats, err := e.store.OrderStats(ctx, workspaceID)
-	if err != nil {
-		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
-	}
-	scores, err := ScoreRFM(stats, now)
-	if err != nil {
-		return rfmEntry{}, err
-	}
-	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats))}
-	for _, st := range stats {
-		ent.stats[st.CustomerID] = st
+	if ok && ent.version == version {
+		// No order changed, only the time: rescore the statistics read
+		// (their cost, that of reading them, stays).
+		scores, err := ScoreRFM(ent.list, now)
+		if err != nil {
+			return rfmEntry{}, err
+		}
+		ent.computed, ent.scores, ent.behind = now, scores, false
+	} else {
+		began := e.now()
+		stats, err := e.store.OrderStats(ctx, workspaceID)
+		if err != nil {
+			return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
+		}
+		scores, err := ScoreRFM(stats, now)
+		if err != nil {
+			return rfmEntry{}, err
+		}
+		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats)), list: stats}
+		for _, st := range stats {
+			ent.stats[st.CustomerID] = st
+		}
 	}
 	e.mu.Lock()
 	e.rfm[workspaceID] = ent
