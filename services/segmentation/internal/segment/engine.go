@@ -477,7 +477,7 @@ func segmentsOf(list []compiled) []Segment {
 func membershipChanges(changes []MembershipChange, workspaceID, customerID string, list []compiled, facts *Facts, current map[string]bool) []MembershipChange {
 	for _, c := range list {
 		want := facts != nil && c.match(facts)
-		if facts != nil {
+		if facts != nil && want != facts.Segments[c.seg.ID] { // absent is false: most customers are in few segments
 			facts.Segments[c.seg.ID] = want
 		}
 		if want != current[c.seg.ID] {
