@@ -988,7 +988,7 @@ func (s *Store) behaviours(ctx context.Context, where string, args []any, worksp
 		sinceParam := len(a)
 		in, nameArgs := sqldb.InList(len(a)+1, chunk)
 		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
-WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, event_id`, where, in, sinceParam),
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, byteOrder(s.db.Dialect, "event_id")),
 			append(a, nameArgs...)...)
 		if err != nil {
 			return nil, err
