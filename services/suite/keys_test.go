@@ -80,7 +80,10 @@ func TestKeyScopesREST(t *testing.T) {
 	}
 
 	// Nobody probes keys.
-	expect("verify by a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, bearer, 403, "for Kizuna's services")
+	expect("another key probes", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, bearer, 403, "for Kizuna's services")
+	expect("a key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, asRead, 200, `"profiles:read"`)
+	expect("a service token from outside", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`,
+		map[string]string{"Authorization": "Bearer kzsvc_d3NfMQ.AAAA"}, 401, "service tokens are not accepted")
 	expect("verify without a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, nil, 401, "")
 
 	// Bad input names the field.

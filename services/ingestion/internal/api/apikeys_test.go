@@ -149,8 +149,8 @@ func TestAPIKeys(t *testing.T) {
 	})
 }
 
-// TestVerifyAPIKeyIsForServices checks who may call VerifyAPIKey: with a
-// service secret only a service token; without, only the key itself.
+// TestVerifyAPIKeyIsForServices checks who may call VerifyAPIKey: a
+// service token (with a service secret) or the key being verified.
 func TestVerifyAPIKeyIsForServices(t *testing.T) {
 	tokens, err := auth.NewServiceTokens(bytes.Repeat([]byte("s"), auth.MinServiceSecretBytes))
 	if err != nil {
@@ -180,20 +180,21 @@ func TestVerifyAPIKeyIsForServices(t *testing.T) {
 		_, err = keys.VerifyAPIKey(ctx, &ingestionv1.VerifyAPIKeyRequest{ApiKey: key})
 		wantCode(t, "no bearer", err, codes.Unauthenticated, "")
 		self, selfErr := verify(key, key)
+		if selfErr != nil || self.GetWorkspaceId() != ws.ID || !slices.Equal(self.GetScopes(), []string{"admin"}) {
+			t.Errorf("key verifies itself = %v, %v", self, selfErr)
+		}
 		svc, svcErr := verify(tokens.CallerToken(), key)
 		if withTokens {
-			wantCode(t, "a key verifies itself with a service secret", selfErr, codes.PermissionDenied, "service token")
 			if svcErr != nil || svc.GetWorkspaceId() != ws.ID || !slices.Equal(svc.GetScopes(), []string{"admin"}) {
 				t.Errorf("service verifies = %v, %v", svc, svcErr)
 			}
 			_, err = verify(tokens.CallerToken(), "kz_unknown")
 			wantCode(t, "service verifies an unknown key", err, codes.Unauthenticated, "")
 		} else {
-			if selfErr != nil || self.GetWorkspaceId() != ws.ID || !slices.Equal(self.GetScopes(), []string{"admin"}) {
-				t.Errorf("key verifies itself = %v, %v", self, selfErr)
-			}
-			wantCode(t, "service token without a secret", svcErr, codes.PermissionDenied, "the key being verified")
+			wantCode(t, "service token without a secret", svcErr, codes.PermissionDenied, "for Kizuna's services")
 		}
+		_, err = verify("kz_unknown", "kz_unknown")
+		wantCode(t, "an unknown key verifies itself", err, codes.Unauthenticated, "")
 	}
 }
 
