@@ -168,6 +168,7 @@ func (t *Tx) flushCustomers(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("insert %d customers: %w", len(inserts), err)
 	}
+	t.w.inserted += len(inserts)
 	if err := t.updateCustomers(ctx, updates); err != nil {
 		return err
 	}
@@ -207,6 +208,7 @@ func (t *Tx) flushIdentities(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("attach %d identities: %w", len(rows), err)
 	}
+	t.w.inserted += len(rows)
 	t.w.newIdents = rows[:0]
 	return nil
 }

@@ -49,6 +49,9 @@ func Conflictf(reason, format string, args ...any) error {
 // Store reads and writes ingestion's tables.
 type Store struct {
 	db *sqldb.DB
+	// analyzer keeps PostgreSQL's statistics of the tables ingestion grows
+	// current while they are young.
+	analyzer *sqldb.Analyzer
 }
 
 // Open runs the migrations and returns the store.
@@ -60,7 +63,7 @@ func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, sub); err != nil {
 		return nil, fmt.Errorf("migrate ingestion store: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}, nil
 }
 
 // Workspace is a tenant.
@@ -291,13 +294,23 @@ func (s *Store) CountWorkspaces(ctx context.Context) (int, error) {
 
 // InTx runs fn in one transaction; see sqldb.DB.InTx for retries.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.db.InTx(ctx, func(t *sqldb.Tx) error {
+	inserted := 0
+	err := s.db.InTx(ctx, func(t *sqldb.Tx) error {
 		tx := &Tx{tx: t, w: newWriteSet()}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return tx.flush(ctx)
+		if err := tx.flush(ctx); err != nil {
+			return err
+		}
+		inserted = tx.w.inserted
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.analyzer.Wrote(inserted)
+	return nil
 }
 
 // Tx is the write side of ingestion, used inside one transaction.
