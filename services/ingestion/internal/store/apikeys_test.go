@@ -80,6 +80,11 @@ func TestAPIKeyStore(t *testing.T) {
 		if _, err := st.VerifyKey(ctx, "kz_key3"); !errors.Is(err, auth.ErrUnauthenticated) {
 			t.Errorf("revoked key verifies: %v", err)
 		}
+		for key, want := range map[string]bool{"kz_key3": true, "kz_key2": false, "kz_unknown": false} {
+			if got, err := st.KeyRevoked(ctx, key); err != nil || got != want {
+				t.Errorf("KeyRevoked(%s) = %v, %v; want %v", key, got, err, want)
+			}
+		}
 		if k, err := st.RevokeAPIKey(ctx, "ws_1", "key_3", auth.HashKey("kz_first"), t0.Add(2*time.Hour)); err != nil || !k.RevokeTime.Equal(t0.Add(time.Hour)) {
 			t.Errorf("second revoke = %+v, %v; want the first revoke time", k, err)
 		}
