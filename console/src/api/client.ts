@@ -112,12 +112,13 @@ export function newClient(
 
 /**
  * verifyKey asks which workspace a key belongs to. The key goes in the
- * body (the endpoint needs no bearer token), never in the URL.
+ * body and as bearer token (the endpoint answers only services and the key
+ * itself), never in the URL.
  */
 export async function verifyKey(key: string, fetchFn: typeof fetch = (...a) => fetch(...a)): Promise<string> {
   const res = await fetchFn('/v1/apiKeys:verify', {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
     body: JSON.stringify({ apiKey: key }),
     credentials: 'omit',
     cache: 'no-store',
