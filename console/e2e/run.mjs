@@ -473,7 +473,7 @@ try {
   await page.getByLabel('種類').selectOption('webhook');
   await page.getByLabel('URL').fill('ftp://example.jp/hook');
   await page.getByRole('button', { name: '保存', exact: true }).click();
-  const alert = await page.getByRole('alert').textContent();
+  const alert = await page.locator('section[aria-labelledby="sec-channels"]').getByRole('alert').textContent();
   check(alert.includes('入力内容に誤りがあります') && alert.includes('channel.webhook.url'), `the server's refusal names the field: ${alert}`);
   await shot('10-settings-error');
   await page.getByRole('button', { name: 'キャンセル' }).click();
