@@ -30,6 +30,10 @@ import (
 // the gRPC server's auth interceptor.
 var PublicMethods = api.PublicMethods
 
+// Scopes names the key scopes that allow each of ingestion's other RPCs;
+// pass it to the gRPC server's auth interceptor.
+var Scopes = api.Scopes
+
 // Options configure the service.
 type Options struct {
 	DB     *sqldb.DB
@@ -48,6 +52,10 @@ type Options struct {
 	// LeaseTTL is the TTL of the outbox relay's lease; lease.DefaultTTL
 	// when zero.
 	LeaseTTL time.Duration
+	// ServiceTokens are the deployment's service tokens (nil without a
+	// service secret): VerifyAPIKey answers only callers presenting one,
+	// or, without them, only a key verifying itself.
+	ServiceTokens *auth.ServiceTokens
 }
 
 // Service is the ingestion service.
@@ -88,6 +96,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
+	s.server.SetServiceTokens(opts.ServiceTokens)
 	s.prune = prune.New(opts.DB, "ingestion", prune.Options{Now: opts.Now, Logger: opts.Logger},
 		prune.Task{Name: "events", Run: st.PruneEvents})
 	s.imports = s.server.StartImports(opts.Logger, imports.Options{})
@@ -97,8 +106,9 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 // Register registers ingestion's gRPC services on srv.
 func (s *Service) Register(srv *grpc.Server) { s.server.Register(srv) }
 
-// VerifyKey authenticates an API key against the workspace table.
-func (s *Service) VerifyKey(ctx context.Context, key string) (string, error) {
+// VerifyKey authenticates an API key against the key table: its workspace
+// and scopes. A revoked key fails at once.
+func (s *Service) VerifyKey(ctx context.Context, key string) (auth.Principal, error) {
 	return s.store.VerifyKey(ctx, key)
 }
 

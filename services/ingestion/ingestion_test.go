@@ -23,12 +23,13 @@ func TestBootstrapDevDefaults(t *testing.T) {
 		// workspace reads the workspace key belongs to through svc's API.
 		workspace := func(t *testing.T, svc *ingestion.Service, key string) *ingestionv1.Workspace {
 			t.Helper()
-			id, err := svc.VerifyKey(ctx, key)
+			p, err := svc.VerifyKey(ctx, key)
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn := grpctest.Dial(t, grpctest.Start(t, svc.Register, grpctest.WithVerifier(svc), grpctest.WithPublicMethods(ingestion.PublicMethods...)))
-			got, err := ingestionv1.NewWorkspaceServiceClient(conn).GetWorkspace(auth.WithBearer(ctx, key), &ingestionv1.GetWorkspaceRequest{WorkspaceId: id})
+			conn := grpctest.Dial(t, grpctest.Start(t, svc.Register, grpctest.WithVerifier(svc), grpctest.WithPublicMethods(ingestion.PublicMethods...),
+				grpctest.WithScopes(ingestion.Scopes)))
+			got, err := ingestionv1.NewWorkspaceServiceClient(conn).GetWorkspace(auth.WithBearer(ctx, key), &ingestionv1.GetWorkspaceRequest{WorkspaceId: p.WorkspaceID})
 			if err != nil {
 				t.Fatal(err)
 			}

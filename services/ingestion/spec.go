@@ -16,12 +16,14 @@ func Spec() servicecmd.Spec {
 	return servicecmd.Spec{
 		Name:          "ingestion",
 		PublicMethods: PublicMethods,
+		Scopes:        Scopes,
 		Flags: func(fs *config.FlagSet) {
 			fs.StringVar(&adminKey, "admin-key", "KIZUNA_ADMIN_KEY", "", "key allowed to create workspaces over the API; empty disables that")
 			fs.StringVar(&devKey, "dev-api-key", "KIZUNA_DEV_API_KEY", "", "make this an API key of the default workspace")
 		},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
-			svc, err := New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL, AdminKey: adminKey, DevDefaults: env.Dev != nil})
+			svc, err := New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL, AdminKey: adminKey, DevDefaults: env.Dev != nil,
+				ServiceTokens: env.ServiceTokens})
 			if err != nil {
 				return nil, err
 			}

@@ -22,27 +22,42 @@ import (
 // callers cannot probe which one applied.
 var ErrUnauthenticated = errors.New("unauthenticated")
 
-// Verifier resolves an API key to the workspace it belongs to. Ingestion
-// implements it over its key table; other services use a remote or cached
-// one. Errors other than ErrUnauthenticated mean verification could not be
-// done (e.g. a store outage).
+// Verifier resolves an API key to the workspace it belongs to and the
+// scopes it holds. Ingestion implements it over its key table; other
+// services use a remote or cached one. Errors other than
+// ErrUnauthenticated mean verification could not be done (e.g. a store
+// outage).
 type Verifier interface {
-	VerifyKey(ctx context.Context, key string) (workspaceID string, err error)
+	VerifyKey(ctx context.Context, key string) (Principal, error)
 }
 
 // StaticKeys is a Verifier over a fixed key → workspace id map, for tests
-// and single-user development setups.
+// and single-user development setups. Every key holds every scope.
 type StaticKeys map[string]string
 
 var _ Verifier = StaticKeys(nil)
 
 // VerifyKey implements Verifier.
-func (s StaticKeys) VerifyKey(_ context.Context, key string) (string, error) {
+func (s StaticKeys) VerifyKey(_ context.Context, key string) (Principal, error) {
 	ws, ok := s[key]
 	if !ok || key == "" {
-		return "", ErrUnauthenticated
+		return Principal{}, ErrUnauthenticated
 	}
-	return ws, nil
+	return AdminPrincipal(ws), nil
+}
+
+// ScopedKeys is a Verifier over a fixed key → principal map, for tests.
+type ScopedKeys map[string]Principal
+
+var _ Verifier = ScopedKeys(nil)
+
+// VerifyKey implements Verifier.
+func (s ScopedKeys) VerifyKey(_ context.Context, key string) (Principal, error) {
+	p, ok := s[key]
+	if !ok || key == "" {
+		return Principal{}, ErrUnauthenticated
+	}
+	return p, nil
 }
 
 // KeyPrefix starts every key NewKey makes, so leaked keys are easy to
@@ -78,17 +93,16 @@ func HashKey(key string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-type workspaceKey struct{}
-
-// WithWorkspace returns ctx carrying the authenticated workspace id.
+// WithWorkspace returns ctx carrying the authenticated workspace id, with
+// every scope (for tests and work acting as a whole workspace).
 func WithWorkspace(ctx context.Context, workspaceID string) context.Context {
-	return context.WithValue(ctx, workspaceKey{}, workspaceID)
+	return WithPrincipal(ctx, AdminPrincipal(workspaceID))
 }
 
 // WorkspaceID returns the authenticated workspace id in ctx.
 func WorkspaceID(ctx context.Context) (string, bool) {
-	ws, ok := ctx.Value(workspaceKey{}).(string)
-	return ws, ok && ws != ""
+	p, ok := PrincipalFrom(ctx)
+	return p.WorkspaceID, ok
 }
 
 // RequireWorkspace returns the authenticated workspace id in ctx, or

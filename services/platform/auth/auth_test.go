@@ -76,10 +76,10 @@ type countingVerifier struct {
 	err   error
 }
 
-func (v *countingVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
+func (v *countingVerifier) VerifyKey(ctx context.Context, key string) (auth.Principal, error) {
 	v.calls.Add(1)
 	if v.err != nil {
-		return "", v.err
+		return auth.Principal{}, v.err
 	}
 	return v.keys.VerifyKey(ctx, key)
 }
@@ -115,7 +115,7 @@ func TestUnaryServerInterceptor(t *testing.T) {
 			if tt.nilV {
 				v = nil
 			}
-			icpt := auth.UnaryServerInterceptor(v, func(m string) bool { return m == "/svc/Public" })
+			icpt := auth.UnaryServerInterceptor(v, func(m string) bool { return m == "/svc/Public" }, auth.ScopeTable{"/svc/M": {auth.ScopeProfilesRead}})
 			ctx := metadata.NewIncomingContext(context.Background(), tt.md)
 			var gotWS string
 			_, err := icpt(ctx, nil, &grpc.UnaryServerInfo{FullMethod: tt.method}, func(ctx context.Context, _ any) (any, error) {
@@ -154,7 +154,7 @@ func TestStreamServerInterceptor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			icpt := auth.StreamServerInterceptor(auth.StaticKeys{"good": "ws1"}, nil)
+			icpt := auth.StreamServerInterceptor(auth.StaticKeys{"good": "ws1"}, nil, auth.ScopeTable{"/svc/S": {auth.ScopeTrack}})
 			ss := fakeStream{ctx: metadata.NewIncomingContext(context.Background(), tt.md)}
 			var gotWS string
 			err := icpt(nil, ss, &grpc.StreamServerInfo{FullMethod: "/svc/S"}, func(_ any, s grpc.ServerStream) error {
@@ -229,8 +229,8 @@ func TestCachingVerifier(t *testing.T) {
 			inner := &countingVerifier{keys: auth.StaticKeys{"good": "ws1"}, err: tt.err}
 			v := auth.NewCachingVerifier(inner, time.Minute, tt.negTTL)
 			for _, lookup := range []string{"first", "second"} {
-				ws, err := v.VerifyKey(context.Background(), tt.key)
-				if ws != tt.wantWS || !errors.Is(err, tt.wantErr) {
+				p, err := v.VerifyKey(context.Background(), tt.key)
+				if ws := p.WorkspaceID; ws != tt.wantWS || !errors.Is(err, tt.wantErr) {
 					t.Errorf("%s lookup = %q, %v; want %q, %v", lookup, ws, err, tt.wantWS, tt.wantErr)
 				}
 			}

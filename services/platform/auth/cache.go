@@ -12,8 +12,8 @@ import (
 const cacheMaxEntries = 10000
 
 type cacheEntry struct {
-	workspaceID string // empty for a cached rejection
-	expires     time.Time
+	principal Principal // zero for a cached rejection
+	expires   time.Time
 }
 
 // cachingVerifier remembers answers of another Verifier.
@@ -31,7 +31,7 @@ type cachingVerifier struct {
 }
 
 // NewCachingVerifier returns a Verifier that asks v at most once per ttl for
-// a valid key and once per negativeTTL for a rejected one (negativeTTL 0
+// a valid key (caching its workspace and scopes) and once per negativeTTL for a rejected one (negativeTTL 0
 // disables negative caching). Verification failures other than
 // ErrUnauthenticated are never cached. A revoked key keeps working for up to
 // ttl, so keep ttl short (tens of seconds). At most 10,000 keys are cached.
@@ -43,26 +43,32 @@ func NewCachingVerifier(v Verifier, ttl, negativeTTL time.Duration) Verifier {
 	return &cachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, sweepEvery: sweepEvery, now: time.Now, entries: map[string]cacheEntry{}}
 }
 
-func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
+func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (Principal, error) {
 	h := HashKey(key)
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[h]
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
-		if e.workspaceID == "" {
-			return "", ErrUnauthenticated
+		if e.principal.WorkspaceID == "" {
+			return Principal{}, ErrUnauthenticated
 		}
-		return e.workspaceID, nil
+		p := e.principal
+		p.Scopes = append([]string(nil), p.Scopes...)
+		return p, nil
 	}
-	ws, err := c.next.VerifyKey(ctx, key)
+	p, err := c.next.VerifyKey(ctx, key)
 	switch {
 	case err == nil:
-		c.store(h, cacheEntry{workspaceID: ws, expires: now.Add(c.ttl)}, now)
+		// Scopes are copied in and out, so no caller changing its slice
+		// changes the cached answer.
+		cached := p
+		cached.Scopes = append([]string(nil), p.Scopes...)
+		c.store(h, cacheEntry{principal: cached, expires: now.Add(c.ttl)}, now)
 	case errors.Is(err, ErrUnauthenticated) && c.negTTL > 0:
 		c.store(h, cacheEntry{expires: now.Add(c.negTTL)}, now)
 	}
-	return ws, err
+	return p, err
 }
 
 func (c *cachingVerifier) store(h string, e cacheEntry, now time.Time) {

@@ -31,7 +31,7 @@ type countingKeys struct {
 	calls int
 }
 
-func (v *countingKeys) VerifyKey(ctx context.Context, key string) (string, error) {
+func (v *countingKeys) VerifyKey(ctx context.Context, key string) (Principal, error) {
 	v.calls++
 	return v.keys.VerifyKey(ctx, key)
 }
@@ -57,8 +57,8 @@ func TestCachingVerifierExpiry(t *testing.T) {
 			steps := []time.Duration{0, tt.ttl - time.Nanosecond, time.Nanosecond}
 			for i, step := range steps {
 				clk.advance(step)
-				ws, err := v.VerifyKey(context.Background(), tt.key)
-				if ws != tt.wantWS || !errors.Is(err, tt.wantErr) {
+				p, err := v.VerifyKey(context.Background(), tt.key)
+				if ws := p.WorkspaceID; ws != tt.wantWS || !errors.Is(err, tt.wantErr) {
 					t.Errorf("lookup %d = %q, %v; want %q, %v", i, ws, err, tt.wantWS, tt.wantErr)
 				}
 				if inner.calls != tt.wantCalls[i] {
@@ -93,15 +93,15 @@ func TestCachingVerifierBound(t *testing.T) {
 				expires = expires.Add(time.Minute)
 			}
 			for i := range cacheMaxEntries {
-				v.entries[HashKey(fmt.Sprint("k", i))] = cacheEntry{workspaceID: "ws_old", expires: expires}
+				v.entries[HashKey(fmt.Sprint("k", i))] = cacheEntry{principal: AdminPrincipal("ws_old"), expires: expires}
 			}
 			v.lastSweep = clk.now().Add(-tt.sinceSweep)
 			lastSweep := v.lastSweep
 
 			want := inner.keys[tt.key]
 			for range 2 { // the second lookup is answered from the cache
-				if ws, err := v.VerifyKey(context.Background(), tt.key); ws != want || err != nil {
-					t.Fatalf("VerifyKey(%s) = %q, %v; want %q", tt.key, ws, err, want)
+				if p, err := v.VerifyKey(context.Background(), tt.key); p.WorkspaceID != want || err != nil {
+					t.Fatalf("VerifyKey(%s) = %+v, %v; want %q", tt.key, p, err, want)
 				}
 			}
 			if inner.calls != 1 {

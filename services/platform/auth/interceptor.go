@@ -39,10 +39,11 @@ func IsStandardPublicMethod(fullMethod string) bool {
 		strings.HasPrefix(fullMethod, "/grpc.reflection.v1alpha.ServerReflection/")
 }
 
-// authenticate verifies the key in ctx's incoming metadata and returns ctx
-// carrying the workspace. v may be nil, which rejects every call: a server
-// without a verifier fails closed.
-func authenticate(ctx context.Context, v Verifier) (context.Context, error) {
+// authorize verifies the key in ctx's incoming metadata, checks that it
+// holds a scope scopes names for fullMethod, and returns ctx carrying the
+// principal. v may be nil, which rejects every call: a server without a
+// verifier fails closed; so does a method missing from scopes.
+func authorize(ctx context.Context, v Verifier, scopes ScopeTable, fullMethod string) (context.Context, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	key, err := BearerFromMetadata(md)
 	if err != nil {
@@ -51,10 +52,13 @@ func authenticate(ctx context.Context, v Verifier) (context.Context, error) {
 	if v == nil {
 		return nil, status.Error(codes.Unauthenticated, "authentication not configured")
 	}
-	ws, err := v.VerifyKey(ctx, key)
+	p, err := v.VerifyKey(ctx, key)
 	switch {
-	case err == nil && ws != "":
-		return WithWorkspace(ctx, ws), nil
+	case err == nil && p.WorkspaceID != "":
+		if err := scopes.Check(p, fullMethod); err != nil {
+			return nil, err
+		}
+		return WithPrincipal(ctx, p), nil
 	case err == nil, errors.Is(err, ErrUnauthenticated):
 		return nil, status.Error(codes.Unauthenticated, "invalid API key")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -81,13 +85,16 @@ func isPublic(public func(string) bool, fullMethod string) bool {
 
 // UnaryServerInterceptor authenticates every unary call except public ones
 // (health, reflection, and those public reports true for; public may be
-// nil). Authenticated handlers find the workspace with WorkspaceID.
-func UnaryServerInterceptor(v Verifier, public func(fullMethod string) bool) grpc.UnaryServerInterceptor {
+// nil) and lets it through only when the key holds a scope scopes names for
+// the method: PermissionDenied `API key lacks scope "…"` otherwise, and for
+// every method scopes does not list. Authenticated handlers find the
+// workspace with WorkspaceID and the scopes with PrincipalFrom.
+func UnaryServerInterceptor(v Verifier, public func(fullMethod string) bool, scopes ScopeTable) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if isPublic(public, info.FullMethod) {
 			return handler(ctx, req)
 		}
-		ctx, err := authenticate(ctx, v)
+		ctx, err := authorize(ctx, v, scopes, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
@@ -96,12 +103,12 @@ func UnaryServerInterceptor(v Verifier, public func(fullMethod string) bool) grp
 }
 
 // StreamServerInterceptor is UnaryServerInterceptor for streaming calls.
-func StreamServerInterceptor(v Verifier, public func(fullMethod string) bool) grpc.StreamServerInterceptor {
+func StreamServerInterceptor(v Verifier, public func(fullMethod string) bool, scopes ScopeTable) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 		if isPublic(public, info.FullMethod) {
 			return handler(srv, ss)
 		}
-		ctx, err := authenticate(ss.Context(), v)
+		ctx, err := authorize(ss.Context(), v, scopes, info.FullMethod)
 		if err != nil {
 			return err
 		}

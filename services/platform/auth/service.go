@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -81,8 +83,8 @@ func (s *ServiceTokens) mac(workspaceID string) []byte {
 	return h.Sum(nil)
 }
 
-// Verifier returns a Verifier that accepts service tokens and hands every
-// other key to next. A nil s returns next unchanged.
+// Verifier returns a Verifier that accepts service tokens (with every
+// scope) and hands every other key to next. A nil s returns next unchanged.
 func (s *ServiceTokens) Verifier(next Verifier) Verifier {
 	if s == nil {
 		return next
@@ -95,12 +97,61 @@ type serviceVerifier struct {
 	next   Verifier
 }
 
-func (v serviceVerifier) VerifyKey(ctx context.Context, key string) (string, error) {
+func (v serviceVerifier) VerifyKey(ctx context.Context, key string) (Principal, error) {
 	if strings.HasPrefix(key, ServiceTokenPrefix) {
-		return v.tokens.Verify(key)
+		// A service acts for the whole workspace: every scope.
+		ws, err := v.tokens.Verify(key)
+		if err != nil {
+			return Principal{}, err
+		}
+		return AdminPrincipal(ws), nil
 	}
 	if v.next == nil {
-		return "", ErrUnauthenticated
+		return Principal{}, ErrUnauthenticated
 	}
 	return v.next.VerifyKey(ctx, key)
+}
+
+// callerWorkspace is the workspace of CallerToken: no real workspace id
+// has this form ("ws_…").
+const callerWorkspace = "kizuna:service"
+
+// CallerToken is the bearer token a service presents when it acts for no
+// workspace: RemoteVerifier's calls to VerifyAPIKey.
+func (s *ServiceTokens) CallerToken() string { return s.Token(callerWorkspace) }
+
+// UnaryClientInterceptor makes the calls a service makes while handling an
+// authenticated call carry a service token of the caller's workspace
+// instead of the caller's own key (which ForwardUnaryClientInterceptor
+// copied): the service already checked the caller's scope for the method it
+// was asked, and the peer's method may need another (a campaign launch
+// reads segment members). Calls that set their own authorization, and calls
+// outside a handler, are left alone. A nil s leaves every call alone.
+func (s *ServiceTokens) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		return invoker(s.actAsCaller(ctx), method, req, reply, cc, opts...)
+	}
+}
+
+// StreamClientInterceptor is UnaryClientInterceptor for streaming calls.
+func (s *ServiceTokens) StreamClientInterceptor() grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		return streamer(s.actAsCaller(ctx), desc, cc, method, opts...)
+	}
+}
+
+func (s *ServiceTokens) actAsCaller(ctx context.Context) context.Context {
+	if s == nil {
+		return ctx
+	}
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return ctx
+	}
+	out, _ := metadata.FromOutgoingContext(ctx)
+	in, _ := metadata.FromIncomingContext(ctx)
+	if o := out.Get(MetadataKey); len(o) > 0 && !slices.Equal(o, in.Get(MetadataKey)) {
+		return ctx // set on purpose, not forwarded
+	}
+	return s.Context(ctx, p.WorkspaceID)
 }

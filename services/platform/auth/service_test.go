@@ -42,7 +42,8 @@ func TestServiceTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ws, err := v.VerifyKey(ctx, tt.key)
+			p, err := v.VerifyKey(ctx, tt.key)
+			ws := p.WorkspaceID
 			if tt.want == "" {
 				if !errors.Is(err, auth.ErrUnauthenticated) {
 					t.Errorf("VerifyKey = %q, %v; want ErrUnauthenticated", ws, err)
@@ -51,6 +52,9 @@ func TestServiceTokens(t *testing.T) {
 			}
 			if err != nil || ws != tt.want {
 				t.Errorf("VerifyKey = %q, %v; want %q", ws, err, tt.want)
+			}
+			if !p.Has(auth.ScopeAdmin) {
+				t.Errorf("scopes = %v, want every scope (admin)", p.Scopes)
 			}
 		})
 	}

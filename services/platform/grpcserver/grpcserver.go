@@ -41,6 +41,9 @@ type Options struct {
 	// PublicMethods are full method names ("/pkg.Service/Method") callable
 	// without a key, in addition to health and reflection.
 	PublicMethods []string
+	// Scopes names, for every other method, the key scopes that allow it.
+	// A method it does not list is denied to every key (fail closed).
+	Scopes auth.ScopeTable
 	// ShutdownTimeout; 0 means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// Creds secures the server (grpctls); nil serves plaintext.
@@ -90,13 +93,13 @@ func New(opts Options) *Server {
 		grpc.ChainUnaryInterceptor(
 			unaryLogging(logger),
 			unaryRecovery(),
-			auth.UnaryServerInterceptor(opts.Verifier, isPublic),
+			auth.UnaryServerInterceptor(opts.Verifier, isPublic, opts.Scopes),
 			unaryRecordWorkspace(),
 		),
 		grpc.ChainStreamInterceptor(
 			streamLogging(logger),
 			streamRecovery(),
-			auth.StreamServerInterceptor(opts.Verifier, isPublic),
+			auth.StreamServerInterceptor(opts.Verifier, isPublic, opts.Scopes),
 			streamRecordWorkspace(),
 		),
 		// Matches grpcclient's keepalive pings, which gRPC's default

@@ -214,6 +214,7 @@ func TestServeGracefulShutdown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := grpcserver.New(grpcserver.Options{
 				Verifier:        auth.StaticKeys{"k": "ws"},
+				Scopes:          auth.ScopeTable{"/test.Test/Slow": {auth.ScopeTrack}},
 				ShutdownTimeout: tt.timeout,
 				Logger:          telemetry.NewLogger(&syncBuffer{}, 0, false),
 			})

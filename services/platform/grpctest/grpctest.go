@@ -32,6 +32,13 @@ func WithVerifier(v auth.Verifier) Option {
 	return func(o *grpcserver.Options) { o.Verifier = v }
 }
 
+// WithScopes sets the scope table (the service's own, to test it). Without
+// it every registered method needs the admin scope, which the default
+// verifier's key holds.
+func WithScopes(table auth.ScopeTable) Option {
+	return func(o *grpcserver.Options) { o.Scopes = table }
+}
+
 // WithPublicMethods adds full method names callable without a key.
 func WithPublicMethods(methods ...string) Option {
 	return func(o *grpcserver.Options) { o.PublicMethods = append(o.PublicMethods, methods...) }
@@ -60,8 +67,18 @@ func Start(t testing.TB, register func(s *grpc.Server), opts ...Option) string {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	var adminOnly auth.ScopeTable
+	if o.Scopes == nil {
+		adminOnly = auth.ScopeTable{}
+		o.Scopes = adminOnly
+	}
 	srv := grpcserver.New(o)
 	register(srv.Server)
+	for m := range methods(srv.Server) {
+		if adminOnly != nil {
+			adminOnly[m] = []string{auth.ScopeAdmin}
+		}
+	}
 	lis, err := grpcserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("grpctest: %v", err)

@@ -74,6 +74,9 @@ type Spec struct {
 	Flags func(fs *config.FlagSet)
 	// PublicMethods skip authentication.
 	PublicMethods []string
+	// Scopes names the key scopes that allow each of the service's other
+	// methods; a method missing from it is denied. Required.
+	Scopes auth.ScopeTable
 	// Build constructs the service.
 	Build func(ctx context.Context, env *Env) (Service, error)
 	// Verifier authenticates API keys, given the built service and env.
@@ -155,7 +158,9 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	if err != nil {
 		return err
 	}
-	var dialOpts []grpc.DialOption
+	// Calls to other services made while handling a call go out as the
+	// caller's workspace (see ServiceTokens.UnaryClientInterceptor).
+	dialOpts := ActAsCallerDialOptions(env.ServiceTokens)
 	if clientCreds, err := tlsFlags.ClientCredentials(); err != nil {
 		return err
 	} else if clientCreds != nil {
@@ -186,6 +191,9 @@ func run(ctx context.Context, spec Spec, args []string) error {
 // spec's verifier and public methods) with the service registered on it.
 // Serve the server and Run the service until the context ends.
 func NewServer(ctx context.Context, spec Spec, env *Env, opts grpcserver.Options) (*grpcserver.Server, Service, error) {
+	if spec.Scopes == nil {
+		return nil, nil, fmt.Errorf("servicecmd: %s declares no scope table", spec.Name)
+	}
 	svc, err := spec.Build(ctx, env)
 	if err != nil {
 		return nil, nil, err
@@ -194,12 +202,13 @@ func NewServer(ctx context.Context, spec Spec, env *Env, opts grpcserver.Options
 	if spec.Verifier != nil {
 		verifier = spec.Verifier(svc, env)
 	} else if conn, ok := env.Conns["ingestion"]; ok {
-		verifier = auth.NewCachedRemoteVerifier(conn)
+		verifier = auth.NewCachedRemoteVerifier(conn, env.ServiceTokens)
 	} else {
 		return nil, nil, fmt.Errorf("servicecmd: %s has no Verifier and does not call ingestion", spec.Name)
 	}
 	opts.Verifier = env.ServiceTokens.Verifier(verifier)
 	opts.PublicMethods = append(opts.PublicMethods, spec.PublicMethods...)
+	opts.Scopes = spec.Scopes
 	srv := grpcserver.New(opts)
 	svc.Register(srv.Server)
 	return srv, svc, nil
@@ -210,4 +219,20 @@ func NewServer(ctx context.Context, spec Spec, env *Env, opts grpcserver.Options
 func LeaseTTLFlag(fs *config.FlagSet) *time.Duration {
 	return fs.Duration("lease-ttl", "KIZUNA_LEASE_TTL", lease.DefaultTTL,
 		"how long a replica's lease on scheduled work (outbox relay, segment sweep) lasts unrenewed: another replica takes the work over at most this long after the holder dies; renewed every quarter of it")
+}
+
+// ActAsCallerDialOptions are the dial options of connections from one
+// service to another: with tokens set, a call made while handling an
+// authenticated call carries a service token of the caller's workspace
+// rather than the caller's key, whose scopes cover the method it called,
+// not what that method needs of other services. Without tokens the
+// caller's key is forwarded as it is.
+func ActAsCallerDialOptions(tokens *auth.ServiceTokens) []grpc.DialOption {
+	if tokens == nil {
+		return nil
+	}
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(tokens.UnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(tokens.StreamClientInterceptor()),
+	}
 }

@@ -31,7 +31,8 @@ import (
 )
 
 // PublicMethods need no API key: workspace creation checks the admin key
-// itself, and key verification is how the other services authenticate.
+// itself, and key verification (how the other services authenticate)
+// checks that its caller is a service.
 var PublicMethods = []string{
 	ingestionv1.WorkspaceService_CreateWorkspace_FullMethodName,
 	ingestionv1.WorkspaceService_VerifyAPIKey_FullMethodName,
@@ -48,7 +49,14 @@ type Server struct {
 	rights   *rights.Rights
 	// imports runs import jobs; nil until StartImports.
 	imports *imports.Runner
+	// tokens are the deployment's service tokens, nil without a service
+	// secret; VerifyAPIKey checks its caller with them.
+	tokens *auth.ServiceTokens
 }
+
+// SetServiceTokens gives the server the deployment's service tokens (see
+// VerifyAPIKey); without them only a key may verify itself.
+func (s *Server) SetServiceTokens(t *auth.ServiceTokens) { s.tokens = t }
 
 // NewServer returns the handlers. An empty adminKey disables workspace
 // creation over the API.

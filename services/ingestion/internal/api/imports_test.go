@@ -36,7 +36,7 @@ func TestImportAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()},
+		if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
 			auth.HashKey(grpctest.Key)); err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func settingsFixture(t *testing.T, db *sqldb.DB) (context.Context, *grpc.ClientC
 	t.Helper()
 	ctx := auth.WithBearer(context.Background(), grpctest.Key)
 	conn, st := startServer(t, db)
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()},
+	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
 		auth.HashKey(grpctest.Key)); err != nil {
 		t.Fatal(err)
 	}

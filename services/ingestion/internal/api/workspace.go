@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -305,22 +304,9 @@ func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
 	return pb
 }
 
-func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
-	if req.GetApiKey() == "" {
-		return nil, grpcstatus.Invalid("api_key", "is required")
-	}
-	ws, err := w.s.store.VerifyKey(ctx, req.GetApiKey())
-	if errors.Is(err, auth.ErrUnauthenticated) {
-		return nil, status.Error(codes.Unauthenticated, "unknown API key")
-	}
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: ws}, nil
-}
-
 // CreateWorkspace creates a workspace with the given settings and key as its
-// API key, or a new random key when key is empty, and returns the key.
+// API key, or a new random key when key is empty, and returns the key. The
+// key is a secret key with the admin scope.
 // Empty phone region and time zone get their defaults.
 func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, key string, now time.Time) (store.Workspace, string, error) {
 	if key == "" {
@@ -336,7 +322,9 @@ func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, ke
 	if ws.Timezone == "" {
 		ws.Timezone = store.DefaultTimezone
 	}
-	if err := s.CreateWorkspace(ctx, ws, auth.HashKey(key)); err != nil {
+	first := store.APIKey{ID: ingest.NewID("key"), DisplayName: "default", Kind: store.KeyKindSecret,
+		Scopes: []string{auth.ScopeAdmin}, Prefix: keyPrefix(key), CreateTime: ws.CreateTime}
+	if err := s.CreateWorkspace(ctx, ws, first, auth.HashKey(key)); err != nil {
 		return store.Workspace{}, "", err
 	}
 	return ws, key, nil

@@ -22,7 +22,7 @@ import (
 func TestWorkspacePhoneRegion(t *testing.T) {
 	ctx := auth.WithBearer(context.Background(), grpctest.Key)
 	conn, st := startServer(t, sqldbtest.SQLite(t))
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()},
+	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
 		auth.HashKey(grpctest.Key)); err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func newFixture(t testing.TB, db *sqldb.DB) *fixture {
 	}
 	f := &fixture{st: st, clock: time.Now().UTC()}
 	f.in = ingest.New(st, time.Now, nil)
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, "hash-"+ws); err != nil {
+	if err := st.CreateWorkspace(ctx, store.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, store.APIKey{}, "hash-"+ws); err != nil {
 		t.Fatal(err)
 	}
 	return f

@@ -29,7 +29,7 @@ func TestEventRetention(t *testing.T) {
 		}
 		for i, days := range []int{7, 0} {
 			ws := store.Workspace{ID: fmt.Sprintf("ws-ret-%d", days), DisplayName: "r", PhoneRegion: "JP", CreateTime: t0, EventRetentionDays: days}
-			if err := st.CreateWorkspace(ctx, ws, auth.HashKey(fmt.Sprintf("key-%d", i))); err != nil {
+			if err := st.CreateWorkspace(ctx, ws, store.APIKey{}, auth.HashKey(fmt.Sprintf("key-%d", i))); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
-	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -165,8 +164,9 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 	return nil
 }
 
-// CreateWorkspace stores a workspace with its first key.
-func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash string) error {
+// CreateWorkspace stores a workspace with its first key (key.WorkspaceID
+// is set to the workspace's).
+func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, key APIKey, keyHash string) error {
 	vals, err := settingsValues(ws)
 	if err != nil {
 		return err
@@ -176,26 +176,9 @@ func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, keyHash strin
 			VALUES ($1, $2, `+sqldb.Placeholders(3, len(vals))+`)`, append([]any{ws.ID, micros(ws.CreateTime)}, vals...)...); err != nil {
 			return fmt.Errorf("insert workspace: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, workspace_id, create_time) VALUES ($1, $2, $3)`,
-			keyHash, ws.ID, micros(ws.CreateTime)); err != nil {
-			return fmt.Errorf("insert api key: %w", err)
-		}
-		return nil
+		key.WorkspaceID = ws.ID
+		return insertAPIKey(ctx, tx, key, keyHash)
 	})
-}
-
-// VerifyKey returns the workspace an API key belongs to, or
-// auth.ErrUnauthenticated for an unknown key.
-func (s *Store) VerifyKey(ctx context.Context, key string) (string, error) {
-	var id string
-	err := s.db.QueryRowContext(ctx, `SELECT workspace_id FROM api_keys WHERE key_hash = $1`, auth.HashKey(key)).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", auth.ErrUnauthenticated
-	}
-	if err != nil {
-		return "", fmt.Errorf("look up api key: %w", err)
-	}
-	return id, nil
 }
 
 // PhoneRegion returns the region a workspace reads phone numbers in; an

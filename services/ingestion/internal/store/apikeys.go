@@ -1,0 +1,161 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// Kinds of API keys, as stored.
+const (
+	KeyKindWrite  = "write"
+	KeyKindSecret = "secret"
+)
+
+// APIKey describes a key; the key itself is never stored, only its hash.
+type APIKey struct {
+	ID          string
+	WorkspaceID string
+	DisplayName string
+	Kind        string // KeyKindWrite or KeyKindSecret
+	Scopes      []string
+	// Prefix is the key's first characters, to tell keys apart.
+	Prefix     string
+	CreateTime time.Time
+	// RevokeTime is zero while the key works.
+	RevokeTime time.Time
+}
+
+const apiKeyColumns = `api_key_id, workspace_id, display_name, kind, scopes, key_prefix, create_time, revoke_time`
+
+func scanAPIKey(sc interface{ Scan(...any) error }) (APIKey, error) {
+	var k APIKey
+	var scopes string
+	var created, revoked int64
+	if err := sc.Scan(&k.ID, &k.WorkspaceID, &k.DisplayName, &k.Kind, &scopes, &k.Prefix, &created, &revoked); err != nil {
+		return APIKey{}, err
+	}
+	k.Scopes = strings.Fields(scopes)
+	k.CreateTime = fromMicros(created)
+	if revoked != 0 {
+		k.RevokeTime = fromMicros(revoked)
+	}
+	return k, nil
+}
+
+// insertAPIKey stores k under keyHash.
+func insertAPIKey(ctx context.Context, tx *sqldb.Tx, k APIKey, keyHash string) error {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, `+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
+		keyHash, k.ID, k.WorkspaceID, k.DisplayName, k.Kind, strings.Join(k.Scopes, " "), k.Prefix, micros(k.CreateTime)); err != nil {
+		return fmt.Errorf("insert api key: %w", err)
+	}
+	return nil
+}
+
+// CreateAPIKey stores a key of an existing workspace under keyHash.
+func (s *Store) CreateAPIKey(ctx context.Context, k APIKey, keyHash string) error {
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := loadWorkspace(ctx, tx, k.WorkspaceID, false); err != nil {
+			return err
+		}
+		return insertAPIKey(ctx, tx, k, keyHash)
+	})
+}
+
+// APIKeyPage is one page of ListAPIKeys.
+type APIKeyPage struct {
+	Keys      []APIKey
+	NextToken string
+}
+
+// ListAPIKeys returns a workspace's keys, revoked ones included, newest
+// first.
+func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token string) (*APIKeyPage, error) {
+	q := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE workspace_id = $1`
+	args := []any{ws}
+	if token != "" {
+		at, id, err := decodeTimeToken(token)
+		if err != nil {
+			return nil, err
+		}
+		q += ` AND (create_time < $2 OR (create_time = $2 AND api_key_id < $3))`
+		args = append(args, at, id)
+	}
+	q += fmt.Sprintf(` ORDER BY create_time DESC, api_key_id DESC LIMIT %d`, pageSize+1)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	defer rows.Close()
+	var keys []APIKey
+	for rows.Next() {
+		k, err := scanAPIKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("scan api key: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list api keys: %w", err)
+	}
+	page := &APIKeyPage{}
+	page.Keys, page.NextToken = trimPage(keys, pageSize, func(k APIKey) string { return timeToken(k.CreateTime, k.ID) })
+	return page, nil
+}
+
+// RevokeAPIKey revokes a workspace's key at at and returns it. Revoking a
+// revoked key changes nothing. callerHash is the hash of the caller's own
+// key: a key cannot revoke itself (Conflict SELF_REVOKE), so a workspace
+// is never locked out by a slip.
+func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at time.Time) (APIKey, error) {
+	var out APIKey
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		var hash string
+		row := tx.QueryRowContext(ctx, `SELECT key_hash, `+apiKeyColumns+` FROM api_keys WHERE workspace_id = $1 AND api_key_id = $2`, ws, id)
+		k, err := scanAPIKey(scanFunc(func(dest ...any) error { return row.Scan(append([]any{&hash}, dest...)...) }))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("api key %q: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("load api key: %w", err)
+		}
+		if hash == callerHash {
+			return Conflictf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
+		}
+		if k.RevokeTime.IsZero() {
+			k.RevokeTime = fromMicros(micros(at))
+			if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoke_time = $1 WHERE key_hash = $2`, micros(k.RevokeTime), hash); err != nil {
+				return fmt.Errorf("revoke api key: %w", err)
+			}
+		}
+		out = k
+		return nil
+	})
+	return out, err
+}
+
+// scanFunc adapts a function to the Scan interface.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
+// VerifyKey returns the workspace and scopes of an API key, or
+// auth.ErrUnauthenticated for an unknown or revoked key.
+func (s *Store) VerifyKey(ctx context.Context, key string) (auth.Principal, error) {
+	var ws, scopes string
+	err := s.db.QueryRowContext(ctx, `SELECT workspace_id, scopes FROM api_keys WHERE key_hash = $1 AND revoke_time = 0`,
+		auth.HashKey(key)).Scan(&ws, &scopes)
+	if errors.Is(err, sql.ErrNoRows) {
+		return auth.Principal{}, auth.ErrUnauthenticated
+	}
+	if err != nil {
+		return auth.Principal{}, fmt.Errorf("look up api key: %w", err)
+	}
+	return auth.Principal{WorkspaceID: ws, Scopes: strings.Fields(scopes)}, nil
+}
