@@ -19,6 +19,7 @@ func Spec(adjust ...func(*Options)) servicecmd.Spec {
 		Name:          "campaign",
 		Calls:         []string{"ingestion", "segmentation"},
 		PublicMethods: PublicMethods,
+		Scopes:        Scopes,
 		Flags: func(fs *config.FlagSet) {
 			fs.StringVar(&secretKey, "secret-key", "KIZUNA_SECRET_KEY", "", "32-byte key (base64 or 64 hex digits) sealing channel secrets and signing unsubscribe links; required, except in the all-in-one process (<data-dir>/secret.key, created on first start)")
 			fs.StringVar(&publicURL, "public-url", "KIZUNA_PUBLIC_URL", "http://localhost:8080", "the gateway's address as customers reach it (unsubscribe links)")

@@ -77,7 +77,7 @@ func TestRoutesReachEveryService(t *testing.T) {
 		{"customers", http.MethodGet, "/v1/customers/cus_123", "", true, "GetCustomer",
 			&ingestionv1.GetCustomerRequest{CustomerId: "cus_123"}, nil},
 		{"workspaces (public method)", http.MethodPost, "/v1/apiKeys:verify", `{"apiKey":"kz_x"}`, false, "VerifyAPIKey",
-			&ingestionv1.VerifyAPIKeyRequest{ApiKey: "kz_x"}, map[string]any{"workspaceId": testWorkspace}},
+			&ingestionv1.VerifyAPIKeyRequest{ApiKey: "kz_x"}, map[string]any{"workspaceId": testWorkspace, "scopes": []any{}}},
 		{"segments with query parameters", http.MethodGet, "/v1/segments?pageSize=5&pageToken=abc", "", true, "ListSegments",
 			&segmentationv1.ListSegmentsRequest{PageSize: 5, PageToken: "abc"}, map[string]any{"segments": []any{}, "nextPageToken": ""}},
 		{"metrics", http.MethodGet, "/v1/kpis", "", true, "ListKpis",

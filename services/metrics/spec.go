@@ -10,8 +10,9 @@ import (
 // service.
 func Spec() servicecmd.Spec {
 	return servicecmd.Spec{
-		Name:  "metrics",
-		Calls: []string{"ingestion", "segmentation", "campaign"},
+		Name:   "metrics",
+		Scopes: Scopes,
+		Calls:  []string{"ingestion", "segmentation", "campaign"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, Segmentation: env.Conns["segmentation"],
 				Ingestion: env.Conns["ingestion"], Campaign: env.Conns["campaign"]})

@@ -10,8 +10,9 @@ import (
 // the service.
 func Spec() servicecmd.Spec {
 	return servicecmd.Spec{
-		Name:  "segmentation",
-		Calls: []string{"ingestion"},
+		Name:   "segmentation",
+		Scopes: Scopes,
+		Calls:  []string{"ingestion"},
 		Build: func(ctx context.Context, env *servicecmd.Env) (servicecmd.Service, error) {
 			return New(ctx, Options{DB: env.DB, Bus: env.Bus, Logger: env.Logger, LeaseTTL: env.LeaseTTL})
 		},

@@ -72,7 +72,7 @@ func TestRollingRestartIngestion(t *testing.T) {
 		if _, err := svc.Bootstrap(rctx, devKey); err != nil {
 			t.Fatal(err)
 		}
-		srv := grpcserver.New(grpcserver.Options{Logger: quiet, Verifier: svc, PublicMethods: ingestion.PublicMethods})
+		srv := grpcserver.New(grpcserver.Options{Logger: quiet, Verifier: svc, PublicMethods: ingestion.PublicMethods, Scopes: ingestion.Scopes})
 		svc.Register(srv.Server)
 		var lis net.Listener
 		for range 50 { // the old replica's port may take a moment to free

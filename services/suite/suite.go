@@ -189,6 +189,21 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	}
 	local := func(name string) bool { return slices.Contains(services, name) }
 
+	// The service secret signs the tokens services act as a workspace
+	// with; a process has one even when none is configured.
+	secretValue := cfg.ServiceSecret
+	if secretValue == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return fmt.Errorf("service secret: %w", err)
+		}
+		secretValue = hex.EncodeToString(b)
+	}
+	tokens, err := auth.NewServiceTokens([]byte(secretValue))
+	if err != nil {
+		return fmt.Errorf("service secret: %w", err)
+	}
+
 	// Listeners first, so every service knows where the others are; the
 	// services run elsewhere are dialled at their targets.
 	addrs := map[string]string{"ingestion": cfg.IngestionAddr, "segmentation": cfg.SegmentationAddr, "metrics": cfg.MetricsAddr, "campaign": cfg.CampaignAddr}
@@ -209,7 +224,9 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 			listeners[name] = lis
 			target = dialAddr(lis.Addr())
 		}
-		conn, err := grpcclient.Dial(target)
+		// The gateway shares these connections: its calls carry no
+		// authenticated principal and so are forwarded as they are.
+		conn, err := grpcclient.Dial(target, servicecmd.ActAsCallerDialOptions(tokens)...)
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", name, err)
 		}
@@ -229,18 +246,6 @@ func Run(ctx context.Context, cfg Config, ready Ready) (err error) {
 	}
 
 	// Services.
-	secretValue := cfg.ServiceSecret
-	if secretValue == "" {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return fmt.Errorf("service secret: %w", err)
-		}
-		secretValue = hex.EncodeToString(b)
-	}
-	tokens, err := auth.NewServiceTokens([]byte(secretValue))
-	if err != nil {
-		return fmt.Errorf("service secret: %w", err)
-	}
 	var newKey string
 	dev := &servicecmd.Dev{DataDir: cfg.DataDir, NewAPIKey: func(key string) { newKey = key }}
 	type component struct {

@@ -114,7 +114,9 @@ func TestCachingVerifierKeepsScopes(t *testing.T) {
 
 type verifierFunc func(ctx context.Context, key string) (auth.Principal, error)
 
-func (f verifierFunc) VerifyKey(ctx context.Context, key string) (auth.Principal, error) { return f(ctx, key) }
+func (f verifierFunc) VerifyKey(ctx context.Context, key string) (auth.Principal, error) {
+	return f(ctx, key)
+}
 
 func TestActAsCaller(t *testing.T) {
 	tokens, err := auth.NewServiceTokens([]byte("0123456789abcdef0123456789abcdef"))
@@ -160,4 +162,3 @@ func TestActAsCaller(t *testing.T) {
 		})
 	}
 }
-

@@ -48,7 +48,11 @@ type WorkspaceServiceClient interface {
 	// VerifyAPIKey tells which workspace an API key belongs to and what it
 	// may do. It is for Kizuna's own services, which authenticate callers
 	// with it: the bearer token must be a service token, so nobody can use it
-	// to probe keys.
+	// to probe keys. A deployment without a service secret (service binaries
+	// started without -service-secret; `kizuna` and the Helm chart always
+	// have one) accepts only the key being verified as bearer, which learns
+	// nothing a call of its own would not tell. Anything else is
+	// PERMISSION_DENIED.
 	VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error)
 	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
 	// the response only: Kizuna stores its hash. Needs the `admin` scope.
@@ -160,7 +164,11 @@ type WorkspaceServiceServer interface {
 	// VerifyAPIKey tells which workspace an API key belongs to and what it
 	// may do. It is for Kizuna's own services, which authenticate callers
 	// with it: the bearer token must be a service token, so nobody can use it
-	// to probe keys.
+	// to probe keys. A deployment without a service secret (service binaries
+	// started without -service-secret; `kizuna` and the Helm chart always
+	// have one) accepts only the key being verified as bearer, which learns
+	// nothing a call of its own would not tell. Anything else is
+	// PERMISSION_DENIED.
 	VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error)
 	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
 	// the response only: Kizuna stores its hash. Needs the `admin` scope.
