@@ -31,7 +31,7 @@ export type KeyFormProblem = 'required' | 'tooLong' | 'noScope';
 export type KeyFormErrors = Partial<Record<'displayName' | 'scopes', KeyFormProblem>>;
 
 /** A display name longer than this is refused before the call. */
-export const maxNameLength = 100;
+export const maxNameLength = 200;
 
 /** validateKeyForm names each wrong field; an empty result means the form can be sent. */
 export function validateKeyForm(f: KeyForm): KeyFormErrors {

@@ -79,8 +79,10 @@ func TestKeyScopesREST(t *testing.T) {
 		t.Errorf("listed keys = %s", raw)
 	}
 
-	// Nobody probes keys.
+	// Nobody probes keys; a key may ask about itself (the console's sign-in).
 	expect("verify by a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, bearer, 403, "for Kizuna's services")
+	expect("a key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, asRead, 200, `segments:read`)
+	expect("a write key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+write.Key+`"}`, asWrite, 200, `track`)
 	expect("verify without a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, nil, 401, "")
 
 	// Bad input names the field.

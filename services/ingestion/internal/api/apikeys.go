@@ -36,22 +36,25 @@ func keyPrefix(key string) string {
 }
 
 // VerifyAPIKey is for Kizuna's services, which authenticate their callers
-// with it. With a service secret (every deployment but separately started
-// binaries without -service-secret) the bearer must be a service token;
-// without one it must be the very key being verified, which then learns
-// nothing a call of its own would not tell. Either way nobody can use it to
-// probe other keys.
+// with it, and for a key asking about itself (the console signs in this
+// way: it learns the key's workspace and scopes). A key verifying itself
+// learns nothing a call of its own would not tell; any other bearer must be
+// a service token (with a service secret: every deployment but separately
+// started binaries without -service-secret). Either way nobody can use it
+// to probe other keys.
 func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
 	caller := bearer(ctx)
 	if caller == "" {
 		return nil, status.Error(codes.Unauthenticated, "missing or malformed API key")
 	}
-	if tokens := w.s.tokens; tokens != nil {
-		if _, err := tokens.Verify(caller); err != nil {
-			return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: the bearer must be a service token")
+	if subtle.ConstantTimeCompare([]byte(caller), []byte(req.GetApiKey())) != 1 {
+		tokens := w.s.tokens
+		if tokens == nil {
+			return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: without a service secret the bearer must be the key being verified")
 		}
-	} else if subtle.ConstantTimeCompare([]byte(caller), []byte(req.GetApiKey())) != 1 {
-		return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: without a service secret the bearer must be the key being verified")
+		if _, err := tokens.Verify(caller); err != nil {
+			return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: the bearer must be a service token or the key being verified")
+		}
 	}
 	if req.GetApiKey() == "" {
 		return nil, grpcstatus.Invalid("api_key", "is required")
