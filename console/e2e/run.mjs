@@ -489,6 +489,8 @@ try {
   await page.getByText('権限を 1 つ以上選んでください。').waitFor();
   check(posts.length === postsBefore && await page.getByLabel('名前', { exact: true }).getAttribute('aria-invalid') === 'true',
     'the key form explains a missing name and scope without calling the API');
+  await shot('09a-settings-api-key-form');
+  await axe('the API key form');
   await page.getByLabel('名前', { exact: true }).fill('セグメント読み取り');
   await page.getByLabel('segments:read').check();
   await page.getByRole('button', { name: 'キーを作成', exact: true }).click();
