@@ -86,6 +86,14 @@ func randomStream(t *testing.T, seed uint64, n int) []tracking.Message {
 			if r.IntN(2) == 0 {
 				traits += fmt.Sprintf(`,"email":"%s@example.jp"`, pick("mail", 6))
 			}
+			if r.IntN(4) == 0 {
+				// A few mobiles shared by people of different names: the
+				// shared-mobile rule reads traits back in mid-batch.
+				traits += fmt.Sprintf(`,"phone":"090-1234-000%d"`, r.IntN(3))
+			}
+			if r.IntN(4) == 0 {
+				traits += fmt.Sprintf(`,"consent":{"marketing_email":%t}`, r.IntN(2) == 0)
+			}
 			js = fmt.Sprintf(`{"type":"identify","messageId":%q,%s,"traits":%s},"timestamp":%q}`, id, who, traits, ts)
 		case k < 7:
 			js = fmt.Sprintf(`{"type":"track","messageId":%q,%s,"event":%q,"properties":{"n":%d},"timestamp":%q}`, id, who, pick("Event", 3), r.IntN(100), ts)
@@ -184,7 +192,8 @@ func dump(t *testing.T, db *sqldb.DB) string {
 	}
 	var b strings.Builder
 	for _, q := range []string{
-		`SELECT customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times FROM customers`,
+		`SELECT customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times, consents FROM customers`,
+		`SELECT customer_a, customer_b, score, reasons, state FROM merge_suggestions`,
 		`SELECT kind, value, customer_id, create_time FROM identities`,
 		`SELECT event_id, customer_id, type, name, user_id, anonymous_id, event_time, receive_time, properties, traits, context FROM events`,
 		`SELECT merge_id, survivor_id, merged_ids, source, state, moved_events, undo_time, redirects FROM merges`,

@@ -565,6 +565,9 @@ var ErrStale = errors.New("customer merged concurrently")
 // merges, undos and ingestion touching the same customers; SQLite already
 // runs one writer at a time.
 func (t *Tx) LockCustomers(ctx context.Context, ws string, ids []string) error {
+	if err := t.syncRows(ctx); err != nil {
+		return err
+	}
 	_, err := t.lockCustomers(ctx, ws, ids)
 	return err
 }
@@ -650,6 +653,9 @@ type LiveInfo struct {
 // LiveInfo follows merges from a customer id to the live customer it is
 // now.
 func (t *Tx) LiveInfo(ctx context.Context, ws, id string) (LiveInfo, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return LiveInfo{}, err
+	}
 	return liveInfo(ctx, t.tx, ws, id)
 }
 

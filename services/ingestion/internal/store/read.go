@@ -351,6 +351,9 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 // CustomerTraits returns the stored traits of the customers among ids
 // (unknown ids are absent), as the transaction sees them.
 func (t *Tx) CustomerTraits(ctx context.Context, ws string, ids []string) (map[string]map[string]any, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return nil, err
+	}
 	out := make(map[string]map[string]any, len(ids))
 	if len(ids) == 0 {
 		return out, nil

@@ -39,6 +39,9 @@ const MergeErased = "erased"
 
 // LiveCustomer follows merges from id to the customer that holds it now.
 func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return "", err
+	}
 	for range maxRedirects {
 		var into string
 		err := t.tx.QueryRowContext(ctx, `SELECT merged_into FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&into)
@@ -58,6 +61,9 @@ func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
 
 // IdentityCustomer returns the customer holding key, "" when none does.
 func (t *Tx) IdentityCustomer(ctx context.Context, ws string, key identity.Key) (string, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return "", err
+	}
 	var id string
 	err := t.tx.QueryRowContext(ctx, `SELECT customer_id FROM identities WHERE workspace_id = $1 AND kind = $2 AND value = $3`, ws, key.Kind, key.Value).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -72,6 +78,9 @@ func (t *Tx) IdentityCustomer(ctx context.Context, ws string, key identity.Key) 
 // PersonCustomerIDs returns live and every customer merged into it, at any
 // depth: one person's records.
 func (t *Tx) PersonCustomerIDs(ctx context.Context, ws, live string) ([]string, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return nil, err
+	}
 	out := []string{live}
 	frontier := []string{live}
 	for depth := 0; len(frontier) > 0 && depth < maxRedirects; depth++ {
@@ -95,6 +104,9 @@ func (t *Tx) PersonCustomerIDs(ctx context.Context, ws, live string) ([]string, 
 // PersonKeys returns every identity the customers hold or held before a
 // merge moved it.
 func (t *Tx) PersonKeys(ctx context.Context, ws string, ids []string) ([]identity.Key, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return nil, err
+	}
 	seen := map[identity.Key]bool{}
 	var out []identity.Key
 	for _, table := range []string{"identities", "merge_identities"} {

@@ -48,6 +48,9 @@ func Conflictf(reason, format string, args ...any) error {
 // Store reads and writes ingestion's tables.
 type Store struct {
 	db *sqldb.DB
+	// analyzer keeps PostgreSQL's statistics of the tables ingestion grows
+	// current while they are young.
+	analyzer *sqldb.Analyzer
 }
 
 // Open runs the migrations and returns the store.
@@ -59,7 +62,7 @@ func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, sub); err != nil {
 		return nil, fmt.Errorf("migrate ingestion store: %w", err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}, nil
 }
 
 // Workspace is a tenant.
@@ -274,13 +277,23 @@ func (s *Store) CountWorkspaces(ctx context.Context) (int, error) {
 
 // InTx runs fn in one transaction; see sqldb.DB.InTx for retries.
 func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.db.InTx(ctx, func(t *sqldb.Tx) error {
+	inserted := 0
+	err := s.db.InTx(ctx, func(t *sqldb.Tx) error {
 		tx := &Tx{tx: t, w: newWriteSet()}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		return tx.flush(ctx)
+		if err := tx.flush(ctx); err != nil {
+			return err
+		}
+		inserted = tx.w.inserted
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.analyzer.Wrote(inserted)
+	return nil
 }
 
 // Tx is the write side of ingestion, used inside one transaction.
@@ -349,33 +362,32 @@ func (t *Tx) FindIdentities(ctx context.Context, ws string, keys []identity.Key)
 	return out, nil
 }
 
-// CreateCustomer inserts an empty customer first seen at seen.
+// CreateCustomer adds an empty customer first seen at seen (written at
+// flush).
 func (t *Tx) CreateCustomer(ctx context.Context, ws, customerID string, seen, now time.Time) error {
-	err := t.exec(ctx, `INSERT INTO customers (workspace_id, customer_id, create_time, update_time, first_seen, last_seen)
-		VALUES ($1, $2, $3, $3, $4, $4)`, ws, customerID, micros(now), micros(seen))
-	if err != nil {
-		return fmt.Errorf("create customer: %w", err)
-	}
+	t.w.bufferNewCustomer(ws, customerID, micros(seen), micros(now))
 	t.w.customers[wsKey(ws, customerID)] = identity.Customer{ID: customerID, CreateTime: fromMicros(micros(now))}
 	return nil
 }
 
-// AttachIdentity points key at a customer; a user id is also recorded on the
-// customer itself.
+// AttachIdentity points key at a customer (written at flush); a user id is
+// also recorded on the customer itself.
 func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, customerID string, now time.Time) error {
-	if err := t.exec(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time) VALUES ($1, $2, $3, $4, $5)`,
-		ws, key.Kind, key.Value, customerID, micros(now)); err != nil {
-		return fmt.Errorf("attach identity %s: %w", key.Kind, err)
-	}
+	t.w.newIdents = append(t.w.newIdents, identityRow{ws: ws, kind: key.Kind, value: key.Value, customerID: customerID, at: micros(now)})
 	if key.Kind == identity.UserID {
-		if err := t.exec(ctx, `UPDATE customers SET user_id = $3 WHERE workspace_id = $1 AND customer_id = $2 AND user_id = ''`,
-			ws, customerID, key.Value); err != nil {
+		row, err := t.loadCustomer(ctx, ws, customerID)
+		if err != nil {
 			return fmt.Errorf("record user id: %w", err)
+		}
+		if row.row.userID == "" {
+			row.row.userID = key.Value
+			row.dirty = true
 		}
 	}
 	c, ok := t.w.customers[wsKey(ws, customerID)]
 	if !ok {
-		// Unknown here: the next look-up reads the database.
+		// Unknown here: the next look-up reads the database (after
+		// writing this identity).
 		delete(t.w.idents, identKey(ws, key))
 		return nil
 	}
@@ -388,57 +400,29 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 }
 
 // Touch counts an event on a customer and sets traits (identify calls) and
-// consents (statements the message makes), in one UPDATE.
+// consents (statements the message makes). Counters alone are added up
+// per customer; a customer whose traits or consents change is held in
+// memory until the flush.
 func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Time, traits map[string]any, consents []consent.Statement, now time.Time) error {
 	at := micros(eventTime)
 	if len(traits) == 0 && len(consents) == 0 {
-		// Counters only: added up per customer and written at the end.
 		t.w.addTouch(ws, customerID, at, micros(now))
 		return nil
 	}
-	// Counters buffered for this customer go into this UPDATE.
-	n, first, last := int64(1), at, at
-	if tc, ok := t.w.takeTouch(ws, customerID); ok {
-		n, first, last = n+tc.n, min(first, tc.first), max(last, tc.last)
+	c, err := t.loadCustomer(ctx, ws, customerID)
+	if err != nil {
+		return err
 	}
-	var row customerRow
-	if err := t.queryRow(ctx, `SELECT traits, trait_times, consents FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
-		ws, customerID).Scan(&row.traits, &row.traitTimes, &row.consents); err != nil {
-		return fmt.Errorf("load traits of %s: %w", customerID, err)
-	}
-	set := `event_count = event_count + $5, update_time = $4,
-		first_seen = CASE WHEN first_seen <= $3 THEN first_seen ELSE $3 END,
-		last_seen = CASE WHEN last_seen >= $6 THEN last_seen ELSE $6 END`
-	args := []any{ws, customerID, first, micros(now), n, last}
+	c.count(1, at, at, micros(now))
 	if len(traits) > 0 {
-		st, err := row.traitState()
-		if err != nil {
+		if err := c.setTraits(traits, micros(now)); err != nil {
 			return err
 		}
-		st.set(traits, micros(now))
-		cols, err := t.traitColumns(ctx, ws, st)
-		if err != nil {
-			return err
-		}
-		set += `, traits = $7, trait_times = $8, identity_traits = $9`
-		args = append(args, cols[0], cols[1], cols[2])
 	}
 	if len(consents) > 0 {
-		cs, err := consent.Decode(row.consents)
-		if err != nil {
+		if err := c.applyConsents(consents); err != nil {
 			return err
 		}
-		if cs.Apply(consents) {
-			enc, err := cs.Encode()
-			if err != nil {
-				return err
-			}
-			set += fmt.Sprintf(`, consents = $%d`, len(args)+1)
-			args = append(args, enc)
-		}
-	}
-	if err := t.exec(ctx, `UPDATE customers SET `+set+` WHERE workspace_id = $1 AND customer_id = $2`, args...); err != nil {
-		return fmt.Errorf("touch customer: %w", err)
 	}
 	return nil
 }
@@ -487,6 +471,9 @@ func scanCustomer(sc interface{ Scan(...any) error }) (customerRow, error) {
 }
 
 func (t *Tx) customer(ctx context.Context, ws, id string) (customerRow, error) {
+	if err := t.syncRows(ctx); err != nil {
+		return customerRow{}, err
+	}
 	r, err := scanCustomer(t.tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, fmt.Errorf("customer %q: %w", id, ErrNotFound)

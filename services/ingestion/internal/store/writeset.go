@@ -38,9 +38,17 @@ type writeSet struct {
 	// large group repeats its multi-row statements chunk after chunk.
 	stmts map[string]*sql.Stmt
 
+	// rows are customers held in memory (customers_buffer.go), newIdents
+	// identities attached and not yet written.
+	rows      map[string]*bufferedCustomer
+	newIdents []identityRow
+
 	newEvents []Event
 	outbox    []outboxRow
 	touches   map[string]*touch
+
+	// inserted counts the events, customers and identities written.
+	inserted int
 }
 
 type outboxRow struct {
@@ -60,6 +68,7 @@ func newWriteSet() *writeSet {
 	return &writeSet{
 		events: map[string]string{}, idents: map[string]string{}, customers: map[string]identity.Customer{},
 		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{}, stmts: map[string]*sql.Stmt{},
+		rows: map[string]*bufferedCustomer{},
 	}
 }
 
@@ -134,10 +143,11 @@ func identKey(ws string, k identity.Key) string { return ws + "\x00" + k.Kind + 
 
 // forgetCustomers drops what the caches know about customers and
 // identities, after a merge or an undo moved them in ways only the
-// database tracks; later look-ups read it again.
+// database tracks; later look-ups read it again. The caller flushed first.
 func (w *writeSet) forgetCustomers() {
 	clear(w.idents)
 	clear(w.customers)
+	clear(w.rows)
 }
 
 // maxRowsPerInsert bounds the rows of one multi-row statement, keeping
@@ -181,13 +191,51 @@ func (t *Tx) Prefetch(ctx context.Context, ws string, eventIDs []string, keys []
 		}
 		missing = missing[n:]
 	}
-	_, err := t.FindIdentities(ctx, ws, keys)
-	return err
+	matches, err := t.FindIdentities(ctx, ws, keys)
+	if err != nil {
+		return err
+	}
+	return t.lockMatched(ctx, ws, matches)
+}
+
+// lockMatched locks, on PostgreSQL, the live customers the identities of a
+// batch resolved to, in one statement per chunk instead of one LockLive
+// round trip per message. A customer merged away meanwhile is left
+// unlocked: the message that resolves to it finds it stale in LockLive.
+func (t *Tx) lockMatched(ctx context.Context, ws string, matches []identity.Match) error {
+	if t.tx.Dialect != sqldb.Postgres {
+		return nil
+	}
+	var ids []string
+	for _, m := range matches {
+		if !t.w.locked[wsKey(ws, m.Customer.ID)] {
+			ids = append(ids, m.Customer.ID)
+		}
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	for len(ids) > 0 {
+		n := min(len(ids), maxRowsPerInsert)
+		mergedInto, err := t.lockCustomers(ctx, ws, ids[:n])
+		if err != nil {
+			return err
+		}
+		for id, into := range mergedInto {
+			if into == "" {
+				t.w.locked[wsKey(ws, id)] = true
+			}
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // lookUpIdentities reads which customers hold keys (none cached), by kind
 // with one IN list each, and caches the answer, absent keys included.
 func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Key) error {
+	if err := t.syncRows(ctx); err != nil {
+		return err
+	}
 	byKind := map[string][]string{}
 	for _, k := range keys {
 		byKind[k.Kind] = append(byKind[k.Kind], k.Value)
@@ -235,9 +283,12 @@ func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Ke
 	return nil
 }
 
-// flush writes what the write set buffered: events, counters, then the
-// outbox in the order it was appended.
+// flush writes what the write set buffered: customers, identities, events,
+// counters, then the outbox in the order it was appended.
 func (t *Tx) flush(ctx context.Context) error {
+	if err := t.syncRows(ctx); err != nil {
+		return err
+	}
 	if err := t.flushEvents(ctx); err != nil {
 		return err
 	}
@@ -284,6 +335,7 @@ func (t *Tx) flushEvents(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("insert %d events: %w", len(evs), err)
 	}
+	t.w.inserted += len(evs)
 	t.w.newEvents = evs[:0]
 	return nil
 }
@@ -313,43 +365,63 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 	for _, tc := range t.w.touches {
 		all = append(all, tc)
 	}
-	slices.SortFunc(all, func(a, b *touch) int {
-		if c := strings.Compare(a.ws, b.ws); c != 0 {
-			return c
-		}
-		return strings.Compare(a.id, b.id)
-	})
-	const cols = 6
-	for _, n := range sqldb.ChunkRows(len(all), maxRowsPerInsert) {
-		var b strings.Builder
-		args := make([]any, 0, n*cols)
-		for i, tc := range all[:n] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			p := len(args)
-			// Typed parameters: PostgreSQL cannot infer the types of a
-			// bare VALUES list.
-			fmt.Fprintf(&b, "(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT))",
-				p+1, p+2, p+3, p+4, p+5, p+6)
-			args = append(args, tc.ws, tc.id, tc.n, tc.first, tc.last, tc.updateAt)
-		}
-		if err := t.exec(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES `+b.String()+`)
+	slices.SortFunc(all, func(a, b *touch) int { return cmpStrings(a.ws, a.id, b.ws, b.id) })
+	err := t.updateFromValues(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES %s)
 			UPDATE customers SET event_count = event_count + v.n, update_time = v.update_at,
 				first_seen = CASE WHEN first_seen <= v.first_at THEN first_seen ELSE v.first_at END,
 				last_seen = CASE WHEN last_seen >= v.last_at THEN last_seen ELSE v.last_at END
-			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`, args...); err != nil {
-			return fmt.Errorf("count events of %d customers: %w", n, err)
-		}
-		all = all[n:]
+			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`,
+		[]string{"TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}, len(all),
+		func(args []any, i int) []any {
+			tc := all[i]
+			return append(args, tc.ws, tc.id, tc.n, tc.first, tc.last, tc.updateAt)
+		})
+	if err != nil {
+		return fmt.Errorf("count events of %d customers: %w", len(all), err)
 	}
 	clear(t.w.touches)
+	return nil
+}
+
+// updateFromValues runs query — an UPDATE … FROM a VALUES list whose place
+// is %s — for n rows, in chunks of at most maxRowsPerInsert rows; types are
+// the SQL types of a row's values, which row appends to args.
+func (t *Tx) updateFromValues(ctx context.Context, query string, types []string, n int, row func(args []any, i int) []any) error {
+	done := 0
+	for _, k := range sqldb.ChunkRows(n, maxRowsPerInsert) {
+		var b strings.Builder
+		args := make([]any, 0, k*len(types))
+		for i := done; i < done+k; i++ {
+			if i > done {
+				b.WriteString(", ")
+			}
+			b.WriteByte('(')
+			for j, typ := range types {
+				if j > 0 {
+					b.WriteString(", ")
+				}
+				// Typed parameters: PostgreSQL cannot infer the types of
+				// a bare VALUES list.
+				fmt.Fprintf(&b, "CAST($%d AS %s)", len(args)+j+1, typ)
+			}
+			b.WriteByte(')')
+			args = row(args, i)
+		}
+		if err := t.exec(ctx, fmt.Sprintf(query, b.String()), args...); err != nil {
+			return err
+		}
+		done += k
+	}
 	return nil
 }
 
 // addTouch buffers one event's effect on a customer's counters.
 func (w *writeSet) addTouch(ws, id string, at, now int64) {
 	k := wsKey(ws, id)
+	if c, ok := w.rows[k]; ok {
+		c.count(1, at, at, now)
+		return
+	}
 	tc, ok := w.touches[k]
 	if !ok {
 		w.touches[k] = &touch{ws: ws, id: id, n: 1, first: at, last: at, updateAt: now}
