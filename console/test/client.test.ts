@@ -41,12 +41,13 @@ describe('client', () => {
     expect(e.violations).toEqual([]);
   });
 
-  it('verifies a key in the body, not the URL', async () => {
+  it('verifies a key in the body and as bearer, not the URL', async () => {
     const fetchFn = vi.fn(async () => answer(200, { workspaceId: 'ws_1', scopes: ['admin'] }));
     expect(await verifyKey('kz_x', fetchFn as unknown as typeof fetch)).toEqual({ workspaceId: 'ws_1', scopes: ['admin'] });
     const [url, init] = fetchFn.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('/v1/apiKeys:verify');
     expect(JSON.parse(init.body as string)).toEqual({ apiKey: 'kz_x' });
+    expect((init.headers as Record<string, string>).Authorization).toBe('Bearer kz_x');
   });
 
   it('repeats array query values', () => {

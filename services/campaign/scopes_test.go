@@ -28,14 +28,9 @@ func newForScopes(t *testing.T) *campaign.Service {
 	return svc
 }
 
-// TestScopeTable checks that every campaign RPC has a scope entry or is
-// public.
-func TestScopeTable(t *testing.T) {
-	grpctest.CheckScopes(t, newForScopes(t).Register, campaign.Scopes, campaign.PublicMethods)
-}
-
-// TestKeyScopes calls every campaign RPC with a key of each single scope:
-// denied for lack of scope exactly when the scope table says so.
+// TestKeyScopes checks that every campaign RPC has a scope entry, then calls
+// each with a key of every single scope: denied for lack of scope exactly
+// when the scope table says so.
 func TestKeyScopes(t *testing.T) {
 	grpctest.CheckKeyScopes(t, newForScopes(t).Register, campaign.Scopes, campaign.PublicMethods)
 }

@@ -126,6 +126,11 @@ func (s *Service) Bootstrap(ctx context.Context, key string) (created string, er
 		} else if !errors.Is(err, auth.ErrUnauthenticated) {
 			return "", err
 		}
+		if revoked, err := s.store.KeyRevoked(ctx, key); err != nil {
+			return "", err
+		} else if revoked {
+			return "", errors.New("the dev API key (KIZUNA_DEV_API_KEY) was revoked: choose another")
+		}
 		_, key, err := api.CreateWorkspace(ctx, s.store, s.defaultWorkspace(), key, s.opts.Now())
 		return key, err
 	}

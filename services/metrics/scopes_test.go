@@ -25,13 +25,9 @@ func newForScopes(t *testing.T) *metrics.Service {
 	return svc
 }
 
-// TestScopeTable checks that every metrics RPC has a scope entry.
-func TestScopeTable(t *testing.T) {
-	grpctest.CheckScopes(t, newForScopes(t).Register, metrics.Scopes, nil)
-}
-
-// TestKeyScopes calls every metrics RPC with a key of each single scope:
-// denied for lack of scope exactly when the scope table says so.
+// TestKeyScopes checks that every metrics RPC has a scope entry, then calls
+// each with a key of every single scope: denied for lack of scope exactly
+// when the scope table says so.
 func TestKeyScopes(t *testing.T) {
 	grpctest.CheckKeyScopes(t, newForScopes(t).Register, metrics.Scopes, nil)
 }

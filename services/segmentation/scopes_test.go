@@ -19,13 +19,9 @@ func newForScopes(t *testing.T) *segmentation.Service {
 	return svc
 }
 
-// TestScopeTable checks that every segmentation RPC has a scope entry.
-func TestScopeTable(t *testing.T) {
-	grpctest.CheckScopes(t, newForScopes(t).Register, segmentation.Scopes, nil)
-}
-
-// TestKeyScopes calls every segmentation RPC with a key of each single
-// scope: denied for lack of scope exactly when the scope table says so.
+// TestKeyScopes checks that every segmentation RPC has a scope entry, then calls
+// each with a key of every single scope: denied for lack of scope exactly
+// when the scope table says so.
 func TestKeyScopes(t *testing.T) {
 	grpctest.CheckKeyScopes(t, newForScopes(t).Register, segmentation.Scopes, nil)
 }

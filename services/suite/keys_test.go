@@ -69,20 +69,30 @@ func TestKeyScopesREST(t *testing.T) {
 	expect("read key reads a summary", "GET", "/v1/initiatives/ini_x/summary?format=markdown", "", asRead, 403, `lacks scope \"metrics:read\"`)
 	expect("read key creates a campaign", "POST", "/v1/campaigns", `{}`, asRead, 403, "campaigns:write")
 
+	// A service acts as the caller's workspace towards the others: a
+	// metrics-only key reads a campaign's results, which metrics asks
+	// campaign about (an unknown campaign: 404, not 403).
+	var metricsKey created
+	c.call("POST", "/v1/apiKeys", `{"displayName":"dashboard","kind":"API_KEY_KIND_SECRET","scopes":["metrics:read"]}`, nil, &metricsKey)
+	asMetrics := map[string]string{"Authorization": "Bearer " + metricsKey.Key}
+	expect("metrics key reads campaign results", "GET", "/v1/campaigns/cmp_unknown/results", "", asMetrics, 404, "")
+	expect("metrics key reads a campaign", "GET", "/v1/campaigns/cmp_unknown", "", asMetrics, 403, `lacks scope \"campaigns:read\"`)
+
 	// Keys are listed without the keys themselves.
 	var listed struct {
 		APIKeys []struct{ APIKeyID, DisplayName string } `json:"apiKeys"`
 	}
 	c.call("GET", "/v1/apiKeys", "", nil, &listed)
 	raw, _ := json.Marshal(listed)
-	if len(listed.APIKeys) != 3 || strings.Contains(string(raw), read.Key) {
+	if len(listed.APIKeys) != 4 || strings.Contains(string(raw), read.Key) {
 		t.Errorf("listed keys = %s", raw)
 	}
 
-	// Nobody probes keys; a key may ask about itself (the console's sign-in).
-	expect("verify by a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, bearer, 403, "for Kizuna's services")
-	expect("a key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, asRead, 200, `segments:read`)
-	expect("a write key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+write.Key+`"}`, asWrite, 200, `track`)
+	// Nobody probes keys.
+	expect("another key probes", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, bearer, 403, "for Kizuna's services")
+	expect("a key verifies itself", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, asRead, 200, `"profiles:read"`)
+	expect("a service token from outside", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`,
+		map[string]string{"Authorization": "Bearer kzsvc_d3NfMQ.AAAA"}, 401, "service tokens are not accepted")
 	expect("verify without a key", "POST", "/v1/apiKeys:verify", `{"apiKey":"`+read.Key+`"}`, nil, 401, "")
 
 	// Bad input names the field.

@@ -119,7 +119,8 @@ export interface KeyInfo {
 
 /**
  * verifyKey asks which workspace a key belongs to and what it may do. The
- * key goes in the body and the Authorization header, never in the URL.
+ * key goes in the body and as bearer token (the endpoint answers only
+ * services and the key itself), never in the URL.
  */
 export async function verifyKey(key: string, fetchFn: typeof fetch = (...a) => fetch(...a)): Promise<KeyInfo> {
   const res = await fetchFn('/v1/apiKeys:verify', {

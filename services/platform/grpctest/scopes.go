@@ -80,15 +80,17 @@ func CheckScopes(t testing.TB, register func(*grpc.Server), table auth.ScopeTabl
 // ScopeKey is the key CheckKeyScopes gives the scope.
 func ScopeKey(scope string) string { return "kz_scope_" + strings.ReplaceAll(scope, ":", "_") }
 
-// CheckKeyScopes serves the services register adds with table, then calls
-// every non-public method with a key holding each single scope (an empty
-// request) and fails t unless the call is denied for lacking a scope
-// (PermissionDenied `API key lacks scope …`) exactly when the key's scope
-// is not enough by table. Other errors (InvalidArgument, NotFound, …) are
-// what an allowed call with an empty request may answer. opts adjust the
-// server; the verifier is CheckKeyScopes' own.
+// CheckKeyScopes checks the table with CheckScopes (subtest "table"), then
+// serves the services register adds with it and calls every non-public
+// method with a key holding each single scope (an empty request); it fails
+// t unless the call is denied for lacking a scope (PermissionDenied `API
+// key lacks scope …`) exactly when the key's scope is not enough by table.
+// Other errors (InvalidArgument, NotFound, …) are what an allowed call with
+// an empty request may answer. opts adjust the server; the verifier is
+// CheckKeyScopes' own.
 func CheckKeyScopes(t *testing.T, register func(*grpc.Server), table auth.ScopeTable, public []string, opts ...Option) {
 	t.Helper()
+	t.Run("table", func(t *testing.T) { CheckScopes(t, register, table, public) })
 	keys := auth.ScopedKeys{}
 	for _, s := range auth.AllScopes {
 		keys[ScopeKey(s)] = auth.Principal{WorkspaceID: Workspace, Scopes: []string{s}}

@@ -46,13 +46,13 @@ type WorkspaceServiceClient interface {
 	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(ctx context.Context, in *UpdateWorkspaceRequest, opts ...grpc.CallOption) (*UpdateWorkspaceResponse, error)
 	// VerifyAPIKey tells which workspace an API key belongs to and what it
-	// may do. Kizuna's own services authenticate callers with it, with a
-	// service token as bearer; and a key may ask about itself (the bearer is
-	// the key being verified: the console signs in this way), which learns
-	// nothing a call of its own would not tell. Any other bearer is
-	// PERMISSION_DENIED, so nobody can use it to probe keys. A deployment
-	// without a service secret (service binaries started without
-	// -service-secret) accepts only the key itself.
+	// may do. It is for Kizuna's own services, which authenticate callers
+	// with it: the bearer token must be a service token, so nobody can use it
+	// to probe keys. The one other bearer it accepts is the very key being
+	// verified, which learns only its own workspace and scopes, nothing a
+	// call of its own would not tell: the console signs in so, and so do
+	// service binaries started without -service-secret (`kizuna` and the Helm
+	// chart always have one). Anything else is PERMISSION_DENIED.
 	VerifyAPIKey(ctx context.Context, in *VerifyAPIKeyRequest, opts ...grpc.CallOption) (*VerifyAPIKeyResponse, error)
 	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
 	// the response only: Kizuna stores its hash. Needs the `admin` scope.
@@ -162,13 +162,13 @@ type WorkspaceServiceServer interface {
 	// allow_loopback_urls and allow_private_urls.
 	UpdateWorkspace(context.Context, *UpdateWorkspaceRequest) (*UpdateWorkspaceResponse, error)
 	// VerifyAPIKey tells which workspace an API key belongs to and what it
-	// may do. Kizuna's own services authenticate callers with it, with a
-	// service token as bearer; and a key may ask about itself (the bearer is
-	// the key being verified: the console signs in this way), which learns
-	// nothing a call of its own would not tell. Any other bearer is
-	// PERMISSION_DENIED, so nobody can use it to probe keys. A deployment
-	// without a service secret (service binaries started without
-	// -service-secret) accepts only the key itself.
+	// may do. It is for Kizuna's own services, which authenticate callers
+	// with it: the bearer token must be a service token, so nobody can use it
+	// to probe keys. The one other bearer it accepts is the very key being
+	// verified, which learns only its own workspace and scopes, nothing a
+	// call of its own would not tell: the console signs in so, and so do
+	// service binaries started without -service-secret (`kizuna` and the Helm
+	// chart always have one). Anything else is PERMISSION_DENIED.
 	VerifyAPIKey(context.Context, *VerifyAPIKeyRequest) (*VerifyAPIKeyResponse, error)
 	// CreateAPIKey makes a key of the caller's workspace. The key itself is in
 	// the response only: Kizuna stores its hash. Needs the `admin` scope.

@@ -36,25 +36,20 @@ func keyPrefix(key string) string {
 }
 
 // VerifyAPIKey is for Kizuna's services, which authenticate their callers
-// with it, and for a key asking about itself (the console signs in this
-// way: it learns the key's workspace and scopes). A key verifying itself
-// learns nothing a call of its own would not tell; any other bearer must be
-// a service token (with a service secret: every deployment but separately
-// started binaries without -service-secret). Either way nobody can use it
-// to probe other keys.
+// with it: the bearer must be a service token (every deployment but
+// separately started binaries without -service-secret has them), or the
+// very key being verified, which learns only its own workspace and scopes,
+// nothing a call of its own would not tell (the console signs in so, and
+// services without a secret verify so). Nobody can use it to probe other
+// keys.
 func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.VerifyAPIKeyRequest) (*ingestionv1.VerifyAPIKeyResponse, error) {
 	caller := bearer(ctx)
 	if caller == "" {
 		return nil, status.Error(codes.Unauthenticated, "missing or malformed API key")
 	}
-	if subtle.ConstantTimeCompare([]byte(caller), []byte(req.GetApiKey())) != 1 {
-		tokens := w.s.tokens
-		if tokens == nil {
-			return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: without a service secret the bearer must be the key being verified")
-		}
-		if _, err := tokens.Verify(caller); err != nil {
-			return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: the bearer must be a service token or the key being verified")
-		}
+	self := subtle.ConstantTimeCompare([]byte(caller), []byte(req.GetApiKey())) == 1
+	if !self && !w.s.isServiceToken(caller) {
+		return nil, status.Error(codes.PermissionDenied, "VerifyAPIKey is for Kizuna's services: the bearer must be a service token (or the key being verified)")
 	}
 	if req.GetApiKey() == "" {
 		return nil, grpcstatus.Invalid("api_key", "is required")
@@ -67,6 +62,16 @@ func (w *workspaceServer) VerifyAPIKey(ctx context.Context, req *ingestionv1.Ver
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.VerifyAPIKeyResponse{WorkspaceId: p.WorkspaceID, Scopes: p.Scopes}, nil
+}
+
+// isServiceToken reports whether token is a valid service token of the
+// deployment; none is without a service secret.
+func (s *Server) isServiceToken(token string) bool {
+	if s.tokens == nil {
+		return false
+	}
+	_, err := s.tokens.Verify(token)
+	return err == nil
 }
 
 func (w *workspaceServer) CreateAPIKey(ctx context.Context, req *ingestionv1.CreateAPIKeyRequest) (*ingestionv1.CreateAPIKeyResponse, error) {

@@ -3,8 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -16,8 +14,6 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
-	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
-	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
@@ -29,13 +25,7 @@ import (
 // key table and scope table, as the ingestion binary does.
 func startKeyServer(t *testing.T, db *sqldb.DB, tokens *auth.ServiceTokens) (*grpc.ClientConn, *store.Store, *api.Server) {
 	t.Helper()
-	st, err := store.Open(context.Background(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
-	t.Cleanup(dd.Close)
-	srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
+	srv, st := newAPIServer(t, db)
 	srv.SetServiceTokens(tokens)
 	addr := grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) },
 		grpctest.WithVerifier(tokens.Verifier(st)), grpctest.WithScopes(api.Scopes), grpctest.WithPublicMethods(api.PublicMethods...))
@@ -159,8 +149,8 @@ func TestAPIKeys(t *testing.T) {
 	})
 }
 
-// TestVerifyAPIKeyIsForServices checks who may call VerifyAPIKey: a key
-// about itself, and with a service secret a service token; no other key.
+// TestVerifyAPIKeyIsForServices checks who may call VerifyAPIKey: a
+// service token (with a service secret) or the key being verified.
 func TestVerifyAPIKeyIsForServices(t *testing.T) {
 	tokens, err := auth.NewServiceTokens(bytes.Repeat([]byte("s"), auth.MinServiceSecretBytes))
 	if err != nil {
@@ -190,10 +180,10 @@ func TestVerifyAPIKeyIsForServices(t *testing.T) {
 		_, err = keys.VerifyAPIKey(ctx, &ingestionv1.VerifyAPIKeyRequest{ApiKey: key})
 		wantCode(t, "no bearer", err, codes.Unauthenticated, "")
 		self, selfErr := verify(key, key)
-		svc, svcErr := verify(tokens.CallerToken(), key)
 		if selfErr != nil || self.GetWorkspaceId() != ws.ID || !slices.Equal(self.GetScopes(), []string{"admin"}) {
-			t.Errorf("key verifies itself (service secret %v) = %v, %v", withTokens, self, selfErr)
+			t.Errorf("key verifies itself = %v, %v", self, selfErr)
 		}
+		svc, svcErr := verify(tokens.CallerToken(), key)
 		if withTokens {
 			if svcErr != nil || svc.GetWorkspaceId() != ws.ID || !slices.Equal(svc.GetScopes(), []string{"admin"}) {
 				t.Errorf("service verifies = %v, %v", svc, svcErr)
@@ -201,20 +191,16 @@ func TestVerifyAPIKeyIsForServices(t *testing.T) {
 			_, err = verify(tokens.CallerToken(), "kz_unknown")
 			wantCode(t, "service verifies an unknown key", err, codes.Unauthenticated, "")
 		} else {
-			wantCode(t, "service token without a secret", svcErr, codes.PermissionDenied, "the key being verified")
+			wantCode(t, "service token without a secret", svcErr, codes.PermissionDenied, "for Kizuna's services")
 		}
+		_, err = verify("kz_unknown", "kz_unknown")
+		wantCode(t, "an unknown key verifies itself", err, codes.Unauthenticated, "")
 	}
 }
 
-// TestScopeTable checks that every ingestion RPC has a scope entry or is
-// public.
-func TestScopeTable(t *testing.T) {
-	_, _, srv := startKeyServer(t, sqldbtest.SQLite(t), nil)
-	grpctest.CheckScopes(t, func(s *grpc.Server) { srv.Register(s) }, api.Scopes, api.PublicMethods)
-}
-
-// TestKeyScopes calls every ingestion RPC with a key of each single scope:
-// denied for lack of scope exactly when the scope table says so.
+// TestKeyScopes checks that every ingestion RPC has a scope entry, then calls
+// each with a key of every single scope: denied for lack of scope exactly
+// when the scope table says so.
 func TestKeyScopes(t *testing.T) {
 	_, _, srv := startKeyServer(t, sqldbtest.SQLite(t), nil)
 	grpctest.CheckKeyScopes(t, func(s *grpc.Server) { srv.Register(s) }, api.Scopes, api.PublicMethods)

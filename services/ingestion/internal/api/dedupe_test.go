@@ -23,8 +23,8 @@ import (
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
 
-// startServer serves ingestion's API on db over a real gRPC connection.
-func startServer(t *testing.T, db *sqldb.DB) (*grpc.ClientConn, *store.Store) {
+// newAPIServer returns ingestion's handlers over db.
+func newAPIServer(t *testing.T, db *sqldb.DB) (*api.Server, *store.Store) {
 	t.Helper()
 	st, err := store.Open(context.Background(), db)
 	if err != nil {
@@ -32,7 +32,13 @@ func startServer(t *testing.T, db *sqldb.DB) (*grpc.ClientConn, *store.Store) {
 	}
 	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	t.Cleanup(dd.Close)
-	srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
+	return api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, ""), st
+}
+
+// startServer serves ingestion's API on db over a real gRPC connection.
+func startServer(t *testing.T, db *sqldb.DB) (*grpc.ClientConn, *store.Store) {
+	t.Helper()
+	srv, st := newAPIServer(t, db)
 	return grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) })), st
 }
 

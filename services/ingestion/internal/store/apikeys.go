@@ -159,3 +159,12 @@ func (s *Store) VerifyKey(ctx context.Context, key string) (auth.Principal, erro
 	}
 	return auth.Principal{WorkspaceID: ws, Scopes: strings.Fields(scopes)}, nil
 }
+
+// KeyRevoked reports whether key is stored and revoked.
+func (s *Store) KeyRevoked(ctx context.Context, key string) (bool, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM api_keys WHERE key_hash = $1 AND revoke_time <> 0`, auth.HashKey(key)).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up api key: %w", err)
+	}
+	return n > 0, nil
+}
