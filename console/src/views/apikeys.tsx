@@ -230,8 +230,13 @@ function RevokeDialog({ apiKey, onClose }: { apiKey: APIKey; onClose(done: boole
   const [selfRevoke, setSelfRevoke] = useState(false);
   const [busy, setBusy] = useState(false);
   useEffect(() => {
+    // Keyboard users get back to where they were when the dialog closes.
+    const before = document.activeElement as HTMLElement | null;
     const d = ref.current;
     if (d && typeof d.showModal === 'function' && !d.open) d.showModal();
+    return () => {
+      if (before?.isConnected) before.focus();
+    };
   }, []);
   const revoke = async () => {
     setError(undefined);
