@@ -97,6 +97,10 @@ try {
   page.on('dialog', (d) => d.accept());
   const requests = [];
   page.on('request', (r) => requests.push(r.url()));
+  const posts = [];
+  page.on('request', (r) => r.method() === 'POST' && posts.push(new URL(r.url()).pathname));
+  // Keys the test creates: none may show up in a URL or in the browser's storage.
+  const secrets = [key];
   const consoleErrors = [];
   page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
@@ -469,10 +473,73 @@ try {
   await page.getByLabel('種類').selectOption('webhook');
   await page.getByLabel('URL').fill('ftp://example.jp/hook');
   await page.getByRole('button', { name: '保存', exact: true }).click();
-  const alert = await page.getByRole('alert').textContent();
+  const alert = await page.locator('section[aria-labelledby="sec-channels"]').getByRole('alert').textContent();
   check(alert.includes('入力内容に誤りがあります') && alert.includes('channel.webhook.url'), `the server's refusal names the field: ${alert}`);
   await shot('10-settings-error');
   await page.getByRole('button', { name: 'キャンセル' }).click();
+
+  // API keys: the form refuses an incomplete key before calling; a secret
+  // key with segments:read is shown once, listed, works for its scope only,
+  // and is revoked after a confirmation; the key in use cannot revoke itself.
+  await page.getByRole('heading', { name: 'API キー', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'API キーを作成' }).click();
+  const postsBefore = posts.length;
+  await page.getByRole('button', { name: 'キーを作成', exact: true }).click();
+  await page.getByText('名前を入力してください。').waitFor();
+  await page.getByText('権限を 1 つ以上選んでください。').waitFor();
+  check(posts.length === postsBefore && await page.getByLabel('名前', { exact: true }).getAttribute('aria-invalid') === 'true',
+    'the key form explains a missing name and scope without calling the API');
+  await shot('09a-settings-api-key-form');
+  await axe('the API key form');
+  await page.getByLabel('名前', { exact: true }).fill('セグメント読み取り');
+  await page.getByLabel('segments:read').check();
+  await page.getByRole('button', { name: 'キーを作成', exact: true }).click();
+  const shownKey = page.locator('[data-created-key]');
+  await shownKey.waitFor();
+  const newKey = await shownKey.inputValue();
+  secrets.push(newKey);
+  const warned = await page.getByText('二度と表示されません').count();
+  const keys = (await call('GET', '/v1/apiKeys')).apiKeys;
+  const made = keys.find((k) => k.displayName === 'セグメント読み取り');
+  check(!!made && made.kind === 'API_KEY_KIND_SECRET' && JSON.stringify(made.scopes) === '["segments:read"]' &&
+    newKey.startsWith(made.keyPrefix) && await shownKey.evaluate((el) => el.readOnly) && warned > 0,
+    `the new secret key is shown once, read-only, with a warning, and saved with segments:read: ${JSON.stringify(made)}`);
+  const row = page.locator(`[data-api-key="${made.apiKeyId}"]`);
+  await row.waitFor();
+  const rowText = await row.textContent();
+  check(rowText.includes('シークレットキー') && rowText.includes('segments:read') && rowText.includes(made.keyPrefix) &&
+    rowText.includes(new Intl.DateTimeFormat('ja-JP', { timeZone: 'Asia/Tokyo', dateStyle: 'long' }).format(new Date(made.createTime))) &&
+    rowText.includes('有効'), `the list shows the new key in words: ${rowText}`);
+  // The key does what its scope allows, and no more.
+  const withNew = api(server.base, newKey);
+  const segs = await withNew('GET', '/v1/segments').then(() => 'ok', (e) => e.message);
+  const custs = await withNew('GET', '/v1/customers:search?name=x').then(() => 'ok', (e) => e.message);
+  check(segs === 'ok' && / 403 /.test(custs), `the segments:read key reads segments (${segs}) and is refused customers (${custs.slice(0, 120)})`);
+  await shot('09b-settings-api-key-created');
+  await axe('settings with a new API key');
+  await page.getByRole('button', { name: 'キーを保管しました' }).click();
+  const stored = await page.evaluate(() => JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage }));
+  check(await shownKey.count() === 0 && !(await page.content()).includes(newKey) && !stored.includes(newKey),
+    'once dismissed, the new key is neither on the page nor in the browser storage');
+  await row.getByRole('button', { name: 'キー セグメント読み取り を無効化' }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.waitFor();
+  await shot('09c-settings-api-key-revoke');
+  await axe('the revoke dialog');
+  await dialog.getByRole('button', { name: '無効化する' }).click();
+  await page.locator(`[data-api-key="${made.apiKeyId}"][data-state="revoked"]`).waitFor();
+  const revoked = (await call('GET', '/v1/apiKeys')).apiKeys.find((k) => k.apiKeyId === made.apiKeyId);
+  const revokedText = await row.textContent();
+  check(!!revoked.revokeTime && revokedText.includes('に無効化') && await row.getByRole('button').count() === 0,
+    `the key is revoked, in the API (${revoked.revokeTime}) and in words: ${revokedText}`);
+  // The key the console is signed in with cannot revoke itself: said in words.
+  const own = keys.find((k) => !k.revokeTime && k.keyPrefix && key.startsWith(k.keyPrefix));
+  await page.locator(`[data-api-key="${own.apiKeyId}"]`).getByRole('button').click();
+  await dialog.getByRole('button', { name: '無効化する' }).click();
+  const refusal = await dialog.getByRole('alert').textContent();
+  check(refusal.includes('自分自身は無効化できません'), `revoking the key in use is refused in words: ${refusal}`);
+  await dialog.getByRole('button', { name: 'キャンセル' }).click();
+  await shot('09d-settings-api-keys');
 
   // Switch language.
   await page.getByRole('button', { name: 'English' }).click();
@@ -498,8 +565,29 @@ try {
   }
   await shot('12-settings-ja');
 
+  // Keys with fewer scopes. A write key is refused at sign-in, in words.
+  const writeKey = (await call('POST', '/v1/apiKeys', { displayName: 'Web サイト', kind: 'API_KEY_KIND_WRITE' })).key;
+  const readKey = (await call('POST', '/v1/apiKeys', { displayName: 'セグメントだけ', kind: 'API_KEY_KIND_SECRET', scopes: ['segments:read'] })).key;
+  secrets.push(writeKey, readKey);
+  await page.getByRole('button', { name: 'サインアウト' }).click();
+  await page.getByLabel('API キー').fill(writeKey);
+  await page.getByRole('button', { name: 'サインイン' }).click();
+  const writeRefusal = await page.getByRole('alert').textContent();
+  check(writeRefusal.includes('コンソールには使えません'), `a write key is refused at sign-in in words: ${writeRefusal}`);
+  await shot('13-signin-write-key');
+  // A key with segments:read only: segments open, customers say which permission is missing.
+  await page.getByLabel('API キー').fill(readKey);
+  await page.getByRole('button', { name: 'サインイン' }).click();
+  await page.goto(`${server.base}/console/#/segments`);
+  await page.locator(`[data-segment="${data.segmentId}"]`).waitFor();
+  await page.goto(`${server.base}/console/#/customers/${merged.customerId}`);
+  const denied = await page.locator('main .error[role="alert"]').last().textContent();
+  check(denied.includes('権限「profiles:read」がありません'), `a missing scope is named in words: ${denied}`);
+  await shot('14-permission-denied');
+  await axe('a permission refusal');
+
   // The key never travels in a URL.
-  check(!requests.some((u) => u.includes(key)), 'the API key is in no request URL');
+  check(!requests.some((u) => secrets.some((k) => u.includes(k))), 'no API key is in a request URL');
   check(consoleErrors.length === 0, `no page errors ${consoleErrors.join('; ')}`);
 } catch (e) {
   failures.push(String(e?.stack ?? e));

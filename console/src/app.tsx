@@ -16,6 +16,8 @@ import { SegmentBuilder } from './views/segmentbuilder';
 import { SegmentMembers, Segments } from './views/segments';
 import { Settings } from './views/settings';
 import { SignIn } from './views/signin';
+import { canUseConsole } from './apikeys';
+import { ErrorBox, isPermissionDenied } from './components/ui';
 
 export interface AppCtx {
   api: Client;
@@ -109,7 +111,13 @@ export function App() {
     if (!api || !session) return;
     api.get<{ workspace: Workspace }>(`/v1/workspaces/${encodeURIComponent(session.workspaceId)}`).then(
       (r) => setWorkspace(r.workspace),
-      (e) => setWsError(e),
+      (e) => {
+        setWsError(e);
+        // A key without the scope to read the workspace still opens the
+        // views its scopes allow (in the default time zone); the others
+        // say which permission is missing.
+        if (isPermissionDenied(e) && canUseConsole(session.scopes)) setWorkspace({ workspaceId: session.workspaceId });
+      },
     );
   }, [api]);
 
@@ -182,7 +190,13 @@ export function App() {
           </ul>
         </nav>
         <main id="main" tabIndex={-1}>
-          {wsError ? <p role="alert" class="error">{t.t('app.workspaceError')}</p> : null}
+          {wsError && !canUseConsole(session.scopes) ? (
+            <p role="alert" class="error">{t.t('signin.writeKey')}</p>
+          ) : wsError && isPermissionDenied(wsError) ? (
+            <ErrorBox error={wsError} />
+          ) : wsError ? (
+            <p role="alert" class="error">{t.t('app.workspaceError')}</p>
+          ) : null}
           {workspace ? (
             <Ctx.Provider value={{ api, workspace, setWorkspace }}>
               <View route={route} />

@@ -7,6 +7,8 @@ const langItem = 'kizuna.lang';
 export interface Session {
   key: string;
   workspaceId: string;
+  /** The key's scopes as the gateway told at sign-in (empty: not told). */
+  scopes?: string[];
 }
 
 export function loadSession(store: Storage = sessionStorage): Session | null {
@@ -14,7 +16,8 @@ export function loadSession(store: Storage = sessionStorage): Session | null {
     const raw = store.getItem(keyItem);
     if (!raw) return null;
     const s = JSON.parse(raw) as Partial<Session>;
-    return s.key && s.workspaceId ? { key: s.key, workspaceId: s.workspaceId } : null;
+    if (!s.key || !s.workspaceId) return null;
+    return { key: s.key, workspaceId: s.workspaceId, ...(Array.isArray(s.scopes) && { scopes: s.scopes.map(String) }) };
   } catch {
     return null;
   }

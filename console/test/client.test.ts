@@ -42,8 +42,8 @@ describe('client', () => {
   });
 
   it('verifies a key in the body and as bearer, not the URL', async () => {
-    const fetchFn = vi.fn(async () => answer(200, { workspaceId: 'ws_1' }));
-    expect(await verifyKey('kz_x', fetchFn as unknown as typeof fetch)).toBe('ws_1');
+    const fetchFn = vi.fn(async () => answer(200, { workspaceId: 'ws_1', scopes: ['admin'] }));
+    expect(await verifyKey('kz_x', fetchFn as unknown as typeof fetch)).toEqual({ workspaceId: 'ws_1', scopes: ['admin'] });
     const [url, init] = fetchFn.mock.calls[0] as unknown as [string, RequestInit];
     expect(url).toBe('/v1/apiKeys:verify');
     expect(JSON.parse(init.body as string)).toEqual({ apiKey: 'kz_x' });

@@ -110,12 +110,19 @@ export function newClient(
   };
 }
 
+/** What the gateway says about a key at sign-in. */
+export interface KeyInfo {
+  workspaceId: string;
+  /** The key's scopes; empty when the server does not say. */
+  scopes: string[];
+}
+
 /**
- * verifyKey asks which workspace a key belongs to. The key goes in the
- * body and as bearer token (the endpoint answers only services and the key
- * itself), never in the URL.
+ * verifyKey asks which workspace a key belongs to and what it may do. The
+ * key goes in the body and as bearer token (the endpoint answers only
+ * services and the key itself), never in the URL.
  */
-export async function verifyKey(key: string, fetchFn: typeof fetch = (...a) => fetch(...a)): Promise<string> {
+export async function verifyKey(key: string, fetchFn: typeof fetch = (...a) => fetch(...a)): Promise<KeyInfo> {
   const res = await fetchFn('/v1/apiKeys:verify', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${key}` },
@@ -125,7 +132,7 @@ export async function verifyKey(key: string, fetchFn: typeof fetch = (...a) => f
   });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw parseError(res.status, body);
-  const id = (body as { workspaceId?: string }).workspaceId;
-  if (!id) throw new ApiError(res.status, 16, '', []);
-  return id;
+  const { workspaceId, scopes } = body as { workspaceId?: string; scopes?: string[] };
+  if (!workspaceId) throw new ApiError(res.status, 16, '', []);
+  return { workspaceId, scopes: scopes ?? [] };
 }

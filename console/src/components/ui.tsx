@@ -2,10 +2,25 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
+import { missingScope } from '../apikeys';
 import { useI18n, type I18n } from '../i18n/i18n';
+
+/** grpc-gateway's code for PERMISSION_DENIED, whatever the HTTP status. */
+const permissionDenied = 7;
+
+/** isPermissionDenied tells a refusal for a missing scope (HTTP 403 / PERMISSION_DENIED). */
+export function isPermissionDenied(err: unknown): err is ApiError {
+  return err instanceof ApiError && (err.status === 403 || err.code === permissionDenied);
+}
 
 /** describeError puts an API or network error in words, with its fields. */
 export function describeError(t: I18n, err: unknown): { title: string; fields: Array<{ field: string; description: string }> } {
+  if (isPermissionDenied(err)) {
+    // Name the scope the server says is missing, in the user's language.
+    const scope = missingScope(err.message);
+    const title = scope ? t.t('error.permission', { scope }) : t.t('error.permissionAny');
+    return { title, fields: err.message ? [{ field: '', description: err.message }] : [] };
+  }
   if (err instanceof ApiError) {
     const byStatus = `error.status.${err.status}`;
     const title = t.has(byStatus) ? t.tk(byStatus, '') : t.t('error.generic', { status: err.status });

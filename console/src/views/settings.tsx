@@ -3,13 +3,14 @@ import type { Channel, ChannelType, FrequencyCap, Workspace } from '../api/types
 import { useApp } from '../app';
 import { Empty, ErrorBox, Loading, Section, enumLabel, useAsync } from '../components/ui';
 import { useI18n, type MessageKey } from '../i18n/i18n';
+import { ApiKeys } from './apikeys';
 import { splitDuration, durationOf, units, type Unit } from '../journey/form';
 
 const zones = ['Asia/Tokyo', 'Asia/Seoul', 'Asia/Shanghai', 'Asia/Singapore', 'Asia/Bangkok', 'Australia/Sydney',
   'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'UTC'];
 const capTypes: ChannelType[] = ['EMAIL', 'LINE', 'WEBHOOK'];
 
-/** Settings edits the workspace's sending rules and its channels. */
+/** Settings edits the workspace's sending rules, its channels and its API keys. */
 export function Settings() {
   const t = useI18n();
   return (
@@ -17,7 +18,7 @@ export function Settings() {
       <h1>{t.t('settings.title')}</h1>
       <WorkspaceSettings />
       <Channels />
-      <p class="muted small">{t.t('settings.keysLater')}</p>
+      <ApiKeys />
     </>
   );
 }

@@ -1,5 +1,6 @@
 import { useState } from 'preact/hooks';
 import { verifyKey } from '../api/client';
+import { canUseConsole } from '../apikeys';
 import { ErrorBox } from '../components/ui';
 import { useI18n } from '../i18n/i18n';
 import type { Session } from '../session';
@@ -9,15 +10,23 @@ export function SignIn({ onSignedIn }: { onSignedIn(s: Session): void }) {
   const t = useI18n();
   const [key, setKey] = useState('');
   const [error, setError] = useState<unknown>();
+  const [writeKey, setWriteKey] = useState(false);
   const [busy, setBusy] = useState(false);
   const submit = async (e: Event) => {
     e.preventDefault();
     setBusy(true);
     setError(undefined);
+    setWriteKey(false);
     try {
       const k = key.trim();
-      const workspaceId = await verifyKey(k);
-      onSignedIn({ key: k, workspaceId });
+      const { workspaceId, scopes } = await verifyKey(k);
+      // A write key only sends tracking calls: say so instead of opening
+      // a console whose every view would be refused.
+      if (!canUseConsole(scopes)) {
+        setWriteKey(true);
+        return;
+      }
+      onSignedIn({ key: k, workspaceId, scopes });
     } catch (err) {
       setError(err);
     } finally {
@@ -40,6 +49,7 @@ export function SignIn({ onSignedIn }: { onSignedIn(s: Session): void }) {
       />
       <button type="submit" disabled={busy || !key.trim()}>{t.t('signin.submit')}</button>
       <ErrorBox error={error} />
+      {writeKey && <p class="error" role="alert">{t.t('signin.writeKey')}</p>}
     </form>
   );
 }
