@@ -53,6 +53,8 @@ type Engine struct {
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
 	swept   map[string]sweepEntry
+	// events holds each workspace's event cache for bulk evaluations.
+	events map[string]*eventCache
 	// late holds, per workspace, the customers evaluated against RFM scores
 	// older than an order (see rfmEntry.cost): EvaluateLate evaluates them
 	// again once the scores are recomputed, so a buyer joins its RFM
@@ -74,6 +76,9 @@ type rfmEntry struct {
 	cost   time.Duration
 	scores map[string]Scores
 	stats  map[string]OrderStats
+	// list holds the statistics as read (by customer id), for rescoring
+	// at another time while no order changed.
+	list []OrderStats
 	// behind is set on an entry served although an order changed since it
 	// was computed.
 	behind bool
@@ -109,6 +114,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		segs:      map[string]segmentsEntry{},
 		ensured:   map[string]bool{},
 		swept:     map[string]sweepEntry{},
+		events:    map[string]*eventCache{},
 		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		counters:  newCounters(),
@@ -471,7 +477,7 @@ func segmentsOf(list []compiled) []Segment {
 func membershipChanges(changes []MembershipChange, workspaceID, customerID string, list []compiled, facts *Facts, current map[string]bool) []MembershipChange {
 	for _, c := range list {
 		want := facts != nil && c.match(facts)
-		if facts != nil {
+		if facts != nil && want != facts.Segments[c.seg.ID] { // absent is false: most customers are in few segments
 			facts.Segments[c.seg.ID] = want
 		}
 		if want != current[c.seg.ID] {
@@ -502,13 +508,29 @@ type customerPageFacts struct {
 // list's rules need, the memberships in memberOf, and the memberships in
 // the segments list's rules refer to (in Facts.Segments), and calls fn
 // with each page, in customer id order. The next page is read while fn
-// works on the one before: reading events back and evaluating and writing
-// changes take about as long each, and pages cover disjoint customers, so
-// what fn writes is never what the read ahead reads.
-func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, fn func(customerPageFacts) error) error {
+// works on the one before: reading and evaluating and writing changes take
+// about as long each, and pages cover disjoint customers, so what fn
+// writes is never what the read ahead reads.
+//
+// Events come from the workspace's event cache when it holds what list
+// reads, or when build is given (the needs of all the workspace's
+// segments), which (re)builds it; otherwise they are read from the store
+// page by page.
+func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, fn func(customerPageFacts) error) error {
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
 	var err error
+	if len(r.names) > 0 {
+		var release func()
+		if r.cache, release, err = e.cachedEvents(ctx, workspaceID, r.names, r.needs.propKeys(), build); err != nil {
+			return err
+		}
+		if r.cache != nil {
+			defer release()
+			r.wanted = r.cache.wanted(r.names)
+			r.memo = &filterMemo{seen: map[uint64]bool{}}
+		}
+	}
 	if r.needs.rfm || r.needs.lifecycle {
 		if r.rfm, err = e.rfmScores(ctx, workspaceID, now, r.needs.lifecycle); err != nil {
 			return err
@@ -567,6 +589,12 @@ type pageReader struct {
 	settings    LifecycleSettings
 	// read are the segments whose memberships a page holds.
 	read []string
+	// cache, when not nil, holds the events (locked for the evaluation);
+	// wanted are the names read, by its name ids.
+	cache  *eventCache
+	wanted []bool
+	// memo serves the pages' evaluation (one goroutine, after reading).
+	memo *filterMemo
 }
 
 // page reads the customers after after, up to customerPage of them.
@@ -604,7 +632,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		}
 	}
 	var events map[string][]Behaviour
-	if len(r.names) > 0 {
+	if len(r.names) > 0 && r.cache == nil {
 		evs, err := e.store.BehavioursInRange(ctx, workspaceID, r.names, r.since, after, p.upTo)
 		if err != nil {
 			return customerPageFacts{}, err
@@ -619,7 +647,10 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		for _, id := range n.segments {
 			f.Segments[id] = p.members[c.ID][id]
 		}
-		if evs := events[c.ID]; len(evs) > 0 {
+		if r.cache != nil {
+			f.filters = r.memo
+			f.Events = r.cache.behaviours(c.ID, r.wanted, r.since.UnixMicro())
+		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}
 		if s, ok := r.rfm.scores[c.ID]; ok && n.rfm {
@@ -647,7 +678,17 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	for i, c := range list {
 		ids[i] = c.seg.ID
 	}
-	err := e.forEachPage(ctx, workspaceID, list, ids, now, func(p customerPageFacts) error {
+	// The event cache is built for every segment of the workspace (as
+	// last compiled), so that sweeps (of some) and recomputes (of all)
+	// share it, and for list's.
+	e.mu.Lock()
+	all := e.segs[workspaceID].list
+	e.mu.Unlock()
+	build := needsOf(segmentsOf(all), now)
+	for _, c := range list {
+		build.add(c.seg.Rule, now)
+	}
+	err := e.forEachPage(ctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
 		current := func(customerID string) map[string]bool {
 			cur := map[string]bool{}
 			for _, id := range ids {
@@ -725,18 +766,28 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 		ent.behind = ent.version != version
 		return ent, nil
 	}
-	began := e.now()
-	stats, err := e.store.OrderStats(ctx, workspaceID)
-	if err != nil {
-		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
-	}
-	scores, err := ScoreRFM(stats, now)
-	if err != nil {
-		return rfmEntry{}, err
-	}
-	ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats))}
-	for _, st := range stats {
-		ent.stats[st.CustomerID] = st
+	if ok && ent.version == version {
+		// No order changed, only the time: rescore the statistics read
+		// (their cost, that of reading them, stays).
+		scores, err := ScoreRFM(ent.list, now)
+		if err != nil {
+			return rfmEntry{}, err
+		}
+		ent.computed, ent.scores, ent.behind = now, scores, false
+	} else {
+		began := e.now()
+		stats, err := e.store.OrderStats(ctx, workspaceID)
+		if err != nil {
+			return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
+		}
+		scores, err := ScoreRFM(stats, now)
+		if err != nil {
+			return rfmEntry{}, err
+		}
+		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats)), list: stats}
+		for _, st := range stats {
+			ent.stats[st.CustomerID] = st
+		}
 	}
 	e.mu.Lock()
 	e.rfm[workspaceID] = ent
@@ -1080,7 +1131,7 @@ func (e *Engine) Preview(ctx context.Context, workspaceID string, rule Rule, sam
 	}
 	one := []compiled{{seg: Segment{WorkspaceID: workspaceID, Rule: rule}, match: rule.Compile()}}
 	var out Preview
-	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), func(p customerPageFacts) error {
+	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), nil, func(p customerPageFacts) error {
 		for i, c := range p.customers {
 			if one[0].match(p.facts[i]) {
 				out.Size++

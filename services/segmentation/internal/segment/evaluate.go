@@ -1,7 +1,9 @@
 package segment
 
 import (
+	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +21,9 @@ type Behaviour struct {
 	Name       string
 	Time       time.Time
 	Properties map[string]any
+	// propsID identifies Properties within one event cache (0: unknown
+	// or none), for filterMemo.
+	propsID uint32
 }
 
 // Facts is what rules are evaluated on for one customer.
@@ -37,6 +42,43 @@ type Facts struct {
 	// Predicted holds the customer's predicted traits by name; nil without
 	// predictions.
 	Predicted map[string]float64
+	// filters, when set, remembers property filter results of one bulk
+	// evaluation (one Now, one event cache).
+	filters *filterMemo
+}
+
+// filterMemo remembers whether the property filters of an event condition
+// hold for an event's properties, by condition and the properties' id in
+// the event cache: in a bulk evaluation the same few property sets recur
+// on millions of events. It is used by one goroutine at a time.
+type filterMemo struct {
+	seen map[uint64]bool
+}
+
+// maxFilterMemo bounds the results a filterMemo keeps.
+const maxFilterMemo = 1 << 20
+
+// conditionIDs numbers compiled event conditions for filterMemo.
+var conditionIDs atomic.Uint32
+
+// matches reports whether filters (those of condition cond) hold for b's
+// properties at now.
+func (m *filterMemo) matches(cond uint32, b *Behaviour, filters []compiledFilter, now time.Time) bool {
+	if len(filters) == 0 {
+		return true
+	}
+	if m == nil || b.propsID == 0 {
+		return matchesAll(filters, b.Properties, now)
+	}
+	key := uint64(cond)<<32 | uint64(b.propsID)
+	if v, ok := m.seen[key]; ok {
+		return v
+	}
+	v := matchesAll(filters, b.Properties, now)
+	if len(m.seen) < maxFilterMemo {
+		m.seen[key] = v
+	}
+	return v
 }
 
 // Matcher is a compiled rule.
@@ -145,6 +187,7 @@ func (c EventCondition) compile() Matcher {
 		aggPath, aggCmp = splitPath(c.Aggregate.Property), compileComparison(c.Aggregate.Comparison)
 	}
 	min := int64(c.MinCount)
+	id := conditionIDs.Add(1)
 	return func(f *Facts) bool {
 		start, end := c.window(f.Now)
 		var (
@@ -152,8 +195,9 @@ func (c EventCondition) compile() Matcher {
 			first, last time.Time
 			agg         aggregator
 		)
-		for _, b := range f.Events[c.Event] {
-			if !matchesAll(filters, b.Properties, f.Now) {
+		for i := range f.Events[c.Event] {
+			b := &f.Events[c.Event][i]
+			if !f.filters.matches(id, b, filters, f.Now) {
 				continue
 			}
 			if first.IsZero() {
@@ -269,10 +313,12 @@ type needs struct {
 	predicted bool
 	// segments are the ids of the segments referred to.
 	segments []string
+	// props are the top-level event property keys read.
+	props map[string]bool
 }
 
 func needsOf(segs []Segment, now time.Time) needs {
-	n := needs{events: map[string]time.Time{}}
+	n := needs{events: map[string]time.Time{}, props: map[string]bool{}}
 	for _, s := range segs {
 		n.add(s.Rule, now)
 	}
@@ -286,8 +332,16 @@ func (n *needs) add(r Rule, now time.Time) {
 		switch {
 		case x.Event != nil:
 			n.addEvent(x.Event.Event, x.Event.earliest(now))
+			n.addProps(x.Event.Where)
+			if x.Event.Aggregate != nil {
+				n.addProp(x.Event.Aggregate.Property)
+			}
 		case x.Computed != nil && x.Computed.Def != nil:
 			n.addEvent(x.Computed.Def.Event, x.Computed.Def.since(now))
+			n.addProps(x.Computed.Def.Where)
+			if x.Computed.Def.Property != "" {
+				n.addProp(x.Computed.Def.Property)
+			}
 		case x.RFM != nil:
 			n.rfm = true
 		case x.Lifecycle != nil:
@@ -307,6 +361,23 @@ func (n *needs) addEvent(name string, since time.Time) {
 	if cur, ok := n.events[name]; !ok || since.Before(cur) {
 		n.events[name] = since
 	}
+}
+
+func (n *needs) addProps(filters []PropertyFilter) {
+	for _, w := range filters {
+		n.addProp(w.Property)
+	}
+}
+
+// addProp records that the property at path p is read: its top-level key,
+// where every property path starts (see walkValues).
+func (n *needs) addProp(p string) {
+	n.props[splitPath(p)[0]] = true
+}
+
+// propKeys returns the top-level property keys read, sorted.
+func (n needs) propKeys() []string {
+	return slices.Sorted(maps.Keys(n.props))
 }
 
 // eventNames returns the event names read and the earliest time read

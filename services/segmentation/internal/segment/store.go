@@ -76,6 +76,19 @@ type Store interface {
 	// after < customer_id <= upTo (no upper bound when upTo is empty), by
 	// customer and then oldest first.
 	BehavioursInRange(ctx context.Context, workspaceID string, names []string, since time.Time, after, upTo string) ([]Behaviour, error)
+	// BehavioursVersion returns the workspace's behaviours version (0
+	// before any). Every transaction writing behaviour takes the next
+	// version last and they commit in version order, so every write with a
+	// version up to the one returned is committed.
+	BehavioursVersion(ctx context.Context, workspaceID string) (int64, error)
+	// BehaviourChanges lists the customers whose behaviour rows were moved
+	// or deleted by the transactions with versions in (after, upTo]; all
+	// is true when any customer's may have been (an erasure).
+	BehaviourChanges(ctx context.Context, workspaceID string, after, upTo int64) (customers []string, all bool, err error)
+	// ScanBehaviours calls fn with every behaviour row q selects, ordered
+	// by customer (within each chunk of q.Customers, which select distinct
+	// customers), the rows of a customer in no particular order.
+	ScanBehaviours(ctx context.Context, q BehaviourScan, fn func(BehaviourRow) error) error
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
@@ -149,4 +162,25 @@ type Store interface {
 type SizeChange struct {
 	Bucket       time.Time
 	Joined, Left int64
+}
+
+// BehaviourScan selects behaviour rows for Store.ScanBehaviours.
+type BehaviourScan struct {
+	WorkspaceID string
+	// Names are the event names selected, sorted.
+	Names []string
+	// AfterSeq < seq <= UpToSeq: rows inserted by the transactions with
+	// behaviours versions in that range (rows older than versions have 0).
+	AfterSeq, UpToSeq int64
+	// Customers restricts the rows to these customers; nil selects all.
+	Customers []string
+}
+
+// BehaviourRow is one stored behaviour event, as the event cache reads it.
+type BehaviourRow struct {
+	CustomerID, EventID, Name string
+	// Micros is when it happened, in microseconds since the Unix epoch.
+	Micros int64
+	// Properties is the properties JSON object.
+	Properties string
 }

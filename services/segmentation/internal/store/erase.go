@@ -42,7 +42,12 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 				total += n
 			}
 		}
-		return bumpOrdersVersion(ctx, tx, workspaceID)
+		if err := bumpOrdersVersion(ctx, tx, workspaceID); err != nil {
+			return err
+		}
+		// Last (see nextBehavioursVersion), and without the erased ids:
+		// every cached behaviour of the workspace is reloaded.
+		return logBehaviourChanges(ctx, tx, workspaceID, []string{""})
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("erase customers for regulation %s: %w", regulationID, err)

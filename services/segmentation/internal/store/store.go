@@ -92,10 +92,20 @@ func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) 
 func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
 	applied := make([]bool, len(events))
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		var stamp []string // workspaces given behaviour rows
 		for i, e := range events {
 			var err error
 			if applied[i], err = applyEvent(ctx, tx, e, now); err != nil {
 				return fmt.Errorf("apply event %s: %w", e.EventID, err)
+			}
+			if applied[i] && e.BehaviourName() != "" {
+				stamp = append(stamp, e.WorkspaceID)
+			}
+		}
+		slices.Sort(stamp) // versions taken in workspace order: no deadlock between two batches
+		for _, ws := range slices.Compact(stamp) {
+			if err := stampBehaviours(ctx, tx, ws); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -123,8 +133,8 @@ func applyEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event, now time.Tim
 				return false, fmt.Errorf("encode properties: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props), unstamped); err != nil {
 			return false, fmt.Errorf("insert behaviour: %w", err)
 		}
 	}
@@ -304,6 +314,7 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			}
 		}
 		ordersMoved := false
+		var behaviourMoved []string // merged customers whose behaviour moved
 		for chunk := range slices.Chunk(ids, mergeChunk) {
 			in, idArgs := sqldb.InList(2, chunk)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
@@ -312,11 +323,16 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			}
 			in, _ = sqldb.InList(3, chunk)
 			args := append([]any{m.WorkspaceID, m.SurvivorID}, idArgs...)
-			if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
-				args...); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+			if err != nil {
 				return fmt.Errorf("move behaviour of merged customers: %w", err)
 			}
-			res, err := tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("move behaviour of merged customers: %w", err)
+			} else if n > 0 {
+				behaviourMoved = append(behaviourMoved, chunk...)
+			}
+			res, err = tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
 			if err != nil {
 				return fmt.Errorf("move orders of merged customers: %w", err)
 			}
@@ -335,7 +351,12 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			}
 		}
 		if ordersMoved {
-			return bumpOrdersVersion(ctx, tx, m.WorkspaceID)
+			if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID); err != nil {
+				return err
+			}
+		}
+		if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
+			return logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, m.SurvivorID))
 		}
 		return nil
 	})
@@ -442,6 +463,7 @@ VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.Restore
 		var (
 			events, orders int64
 			moved          = map[string]int64{} // event id → when it happened, for rows moved
+			behaviourMoved bool
 		)
 		for ids := range slices.Chunk(u.EventIDs, unmergeChunk) {
 			if merged > 0 {
@@ -451,10 +473,12 @@ VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.Restore
 				}
 				events += n
 			}
-			if _, err := moveEventRows(ctx, tx, "behaviours", u, ids, moved); err != nil {
+			n, err := moveEventRows(ctx, tx, "behaviours", u, ids, moved)
+			if err != nil {
 				return err
 			}
-			n, err := moveEventRows(ctx, tx, "orders", u, ids, moved)
+			behaviourMoved = behaviourMoved || n > 0
+			n, err = moveEventRows(ctx, tx, "orders", u, ids, moved)
 			if err != nil {
 				return err
 			}
@@ -507,7 +531,12 @@ VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.Restore
 			return err
 		}
 		if orders > 0 {
-			return bumpOrdersVersion(ctx, tx, u.WorkspaceID)
+			if err := bumpOrdersVersion(ctx, tx, u.WorkspaceID); err != nil {
+				return err
+			}
+		}
+		if behaviourMoved { // last: see nextBehavioursVersion
+			return logBehaviourChanges(ctx, tx, u.WorkspaceID, []string{u.SurvivorID, u.RestoredID})
 		}
 		return nil
 	})
@@ -959,7 +988,7 @@ func (s *Store) behaviours(ctx context.Context, where string, args []any, worksp
 		sinceParam := len(a)
 		in, nameArgs := sqldb.InList(len(a)+1, chunk)
 		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
-WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, event_id`, where, in, sinceParam),
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, byteOrder(s.db.Dialect, "event_id")),
 			append(a, nameArgs...)...)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,307 @@
+package segment
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// eventCache holds a workspace's behaviour events in memory for bulk
+// evaluations (recomputes, sweeps, previews), which otherwise read every
+// customer's events back from the database each time. It holds the events
+// with the names its segments read, 16 bytes each, their properties cut
+// down to the top-level keys rules read and interned.
+//
+// It is refreshed from the database before every use, so it never serves
+// data older than what was committed when the use began, also when other
+// processes write: the store stamps each behaviour row with a per-workspace
+// version taken by the writing transaction (versions commit in order), and
+// logs the customers whose rows a merge or unmerge moved, or that an
+// erasure may have deleted (logged as everyone). A refresh to version v
+// from version w appends the rows stamped in (w, v] and reloads the
+// customers logged in (w, v] (everything for an erasure). Rows a writer
+// commits during the refresh are picked up by the next one.
+type eventCache struct {
+	mu sync.Mutex // held for a whole refresh and bulk evaluation
+
+	loaded  bool
+	version int64
+	// names are the event names held (sorted), keys the top-level
+	// property keys kept (sorted).
+	names, keys []string
+	// props are the interned, cut-down properties; props[0] is none.
+	props   []map[string]any
+	propIDs map[string]uint32 // by the cut-down properties' JSON
+	rawIDs  map[string]uint32 // by stored JSON text, bounded
+	// customers holds each customer's events oldest first, ties in event
+	// id order (as the store's reads order them).
+	customers map[string][]cachedEvent
+}
+
+type cachedEvent struct {
+	at    int64 // microseconds since the Unix epoch
+	name  uint32
+	props uint32
+}
+
+// maxRawIDs bounds the property texts remembered for reuse.
+const maxRawIDs = 1 << 16
+
+// covers reports whether the cache holds every event name and property key
+// asked for (both sorted).
+func (c *eventCache) covers(names, keys []string) bool {
+	return c.loaded && subset(names, c.names) && subset(keys, c.keys)
+}
+
+func subset(sub, of []string) bool {
+	for _, s := range sub {
+		if _, ok := slices.BinarySearch(of, s); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// cachedEvents returns the workspace's event cache refreshed and locked
+// (release unlocks it), when it holds names and keys. Otherwise, with
+// build, it (re)builds the cache for build's event names and property keys
+// (which must include names and keys); without build it returns nil.
+func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, keys []string, build *needs) (c *eventCache, release func(), err error) {
+	e.mu.Lock()
+	c = e.events[workspaceID]
+	if c == nil {
+		if build == nil {
+			e.mu.Unlock()
+			return nil, nil, nil
+		}
+		c = &eventCache{}
+		e.events[workspaceID] = c
+	}
+	e.mu.Unlock()
+	c.mu.Lock()
+	if !c.covers(names, keys) {
+		if build == nil {
+			c.mu.Unlock()
+			return nil, nil, nil
+		}
+		bn, _ := build.eventNames()
+		c.names, c.keys, c.loaded = bn, build.propKeys(), false
+	}
+	if err := c.refresh(ctx, e.store, workspaceID); err != nil {
+		c.loaded = false // rebuilt from scratch next time
+		c.mu.Unlock()
+		return nil, nil, fmt.Errorf("event cache: %w", err)
+	}
+	return c, c.mu.Unlock, nil
+}
+
+// refresh brings the cache up to the workspace's current behaviours
+// version. The caller holds c.mu.
+func (c *eventCache) refresh(ctx context.Context, st Store, workspaceID string) error {
+	v, err := st.BehavioursVersion(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	if !c.loaded {
+		return c.load(ctx, st, workspaceID, v)
+	}
+	if v == c.version {
+		return nil
+	}
+	changed, all, err := st.BehaviourChanges(ctx, workspaceID, c.version, v)
+	if err != nil {
+		return err
+	}
+	if all {
+		return c.load(ctx, st, workspaceID, v)
+	}
+	reload := make(map[string]bool, len(changed))
+	for _, id := range changed {
+		reload[id] = true
+	}
+	err = c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: c.version, UpToSeq: v}, func(id string, evs []cachedEvent) {
+		if reload[id] {
+			return
+		}
+		if merged, ok := mergeEvents(c.customers[id], evs); ok {
+			c.customers[id] = merged
+		} else {
+			reload[id] = true // a tie in time: only event ids can order it
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if len(reload) > 0 {
+		ids := slices.Sorted(maps.Keys(reload))
+		for _, id := range ids {
+			delete(c.customers, id)
+		}
+		err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v, Customers: ids}, func(id string, evs []cachedEvent) {
+			c.customers[id] = evs
+		})
+		if err != nil {
+			return err
+		}
+	}
+	c.version = v
+	return nil
+}
+
+// load reads every event the cache holds, up to version v.
+func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v int64) error {
+	c.customers = map[string][]cachedEvent{}
+	c.props, c.propIDs, c.rawIDs = []map[string]any{nil}, map[string]uint32{}, map[string]uint32{}
+	err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v}, func(id string, evs []cachedEvent) {
+		c.customers[id] = evs
+	})
+	if err != nil {
+		return err
+	}
+	c.loaded, c.version = true, v
+	return nil
+}
+
+// scan reads the rows q selects and calls fn with each customer's, oldest
+// first and ties in event id order.
+func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn func(customerID string, evs []cachedEvent)) error {
+	type row struct {
+		ev cachedEvent
+		id string
+	}
+	var (
+		cur  string
+		rows []row
+	)
+	flush := func() {
+		if len(rows) == 0 {
+			return
+		}
+		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.ev.at, b.ev.at), strings.Compare(a.id, b.id)) })
+		evs := make([]cachedEvent, len(rows))
+		for i, r := range rows {
+			evs[i] = r.ev
+		}
+		fn(cur, evs)
+		rows = rows[:0]
+	}
+	err := st.ScanBehaviours(ctx, q, func(b BehaviourRow) error {
+		name, ok := slices.BinarySearch(c.names, b.Name)
+		if !ok {
+			return nil
+		}
+		props, err := c.intern(b.Properties)
+		if err != nil {
+			return fmt.Errorf("properties of event %s: %w", b.EventID, err)
+		}
+		if b.CustomerID != cur {
+			flush()
+			cur = b.CustomerID
+		}
+		rows = append(rows, row{ev: cachedEvent{at: b.Micros, name: uint32(name), props: props}, id: b.EventID})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	flush()
+	return nil
+}
+
+// intern returns the id of the properties text raw cut down to the keys
+// the cache keeps.
+func (c *eventCache) intern(raw string) (uint32, error) {
+	if raw == "{}" || raw == "" || len(c.keys) == 0 {
+		return 0, nil
+	}
+	if id, ok := c.rawIDs[raw]; ok {
+		return id, nil
+	}
+	var all map[string]any
+	if err := json.Unmarshal([]byte(raw), &all); err != nil {
+		return 0, err
+	}
+	var kept map[string]any
+	for _, k := range c.keys {
+		if v, ok := all[k]; ok {
+			if kept == nil {
+				kept = map[string]any{}
+			}
+			kept[k] = v
+		}
+	}
+	var id uint32
+	if kept != nil {
+		text, err := json.Marshal(kept)
+		if err != nil {
+			return 0, err
+		}
+		var ok bool
+		if id, ok = c.propIDs[string(text)]; !ok {
+			id = uint32(len(c.props))
+			c.props = append(c.props, kept)
+			c.propIDs[string(text)] = id
+		}
+	}
+	if len(c.rawIDs) >= maxRawIDs {
+		clear(c.rawIDs)
+	}
+	c.rawIDs[raw] = id
+	return id, nil
+}
+
+// mergeEvents merges events added (sorted) into a customer's held ones;
+// false when an added event has the time of a held one, which only their
+// event ids (not held) can order.
+func mergeEvents(held, added []cachedEvent) ([]cachedEvent, bool) {
+	out := make([]cachedEvent, 0, len(held)+len(added))
+	i, j := 0, 0
+	for i < len(held) && j < len(added) {
+		switch {
+		case held[i].at == added[j].at:
+			return nil, false
+		case held[i].at < added[j].at:
+			out = append(out, held[i])
+			i++
+		default:
+			out = append(out, added[j])
+			j++
+		}
+	}
+	out = append(out, held[i:]...)
+	return append(out, added[j:]...), true
+}
+
+// behaviours returns a customer's events with the names wanted (indexed by
+// name id) at or after since, grouped by name, oldest first; nil when
+// none. The caller holds c.mu.
+func (c *eventCache) behaviours(customerID string, wanted []bool, since int64) map[string][]Behaviour {
+	var out map[string][]Behaviour
+	for _, ev := range c.customers[customerID] {
+		if ev.at < since || !wanted[ev.name] {
+			continue
+		}
+		if out == nil {
+			out = map[string][]Behaviour{}
+		}
+		name := c.names[ev.name]
+		out[name] = append(out[name], Behaviour{CustomerID: customerID, Name: name, Time: time.UnixMicro(ev.at).UTC(), Properties: c.props[ev.props], propsID: ev.props})
+	}
+	return out
+}
+
+// wanted returns, by name id, whether names (sorted) include each name
+// the cache holds.
+func (c *eventCache) wanted(names []string) []bool {
+	out := make([]bool, len(c.names))
+	for i, n := range c.names {
+		_, out[i] = slices.BinarySearch(names, n)
+	}
+	return out
+}

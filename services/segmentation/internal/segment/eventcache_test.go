@@ -1,0 +1,101 @@
+package segment_test
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+)
+
+func viewedIn(ws, id, customer, category string, at time.Time) segment.Event {
+	e := viewed(ws, id, customer, at)
+	e.Properties = map[string]any{"category": category, "sku": id}
+	return e
+}
+
+// TestEventCacheFollowsOtherWriters recomputes with one engine (whose
+// event cache is loaded once and then refreshed) while another engine on
+// the same database applies events, a merge, an unmerge and an erasure.
+// Every write would leave the first engine's recompute wrong if its cache
+// were stale: the live path of the writer sets memberships right, and a
+// recompute from stale events would undo them.
+func TestEventCacheFollowsOtherWriters(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixtureOn(t, db)
+		ctx := context.Background()
+		writer, err := segment.NewEngine(segment.Config{Store: f.store, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		catA := segment.Rule{Event: &segment.EventCondition{Event: "Viewed", MinCount: 2, WithinDays: 30,
+			Where: []segment.PropertyFilter{{Property: "category", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "A"}}}}}
+		twoA := f.create(t, "w", "two views of A", catA)
+		viewers := f.create(t, "w", "viewers", eventCond("Viewed", 1, 0))
+		apply := func(evs ...segment.Event) {
+			t.Helper()
+			if err := writer.ApplyEvents(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(stage string, wantA, wantAny []string) {
+			t.Helper()
+			if err := f.engine.Recompute(ctx, "w"); err != nil {
+				t.Fatalf("%s: recompute: %v", stage, err)
+			}
+			if got := f.members(t, "w", twoA.ID); !reflect.DeepEqual(got, wantA) {
+				t.Errorf("%s: %s = %v, want %v", stage, f.names[twoA.ID], got, wantA)
+			}
+			if got := f.members(t, "w", viewers.ID); !reflect.DeepEqual(got, wantAny) {
+				t.Errorf("%s: %s = %v, want %v", stage, f.names[viewers.ID], got, wantAny)
+			}
+		}
+
+		apply(viewedIn("w", "a1", "a", "A", t0), viewedIn("w", "a2", "a", "A", t0.Add(-time.Hour)),
+			viewedIn("w", "b1", "b", "A", t0), viewedIn("w", "c1", "c", "B", t0), viewedIn("w", "c2", "c", "B", t0))
+		check("first load", []string{"a"}, []string{"a", "b", "c"})
+
+		// b's second view has the time of its first: only event ids order
+		// them, so the cache reloads b.
+		apply(viewedIn("w", "b2", "b", "A", t0))
+		check("events appended", []string{"a", "b"}, []string{"a", "b", "c"})
+
+		f.apply(t, identify("w", "i1", "d", t0, map[string]any{"plan": "pro"}))
+		if err := writer.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "d", MergedIDs: []string{"b"}}); err != nil {
+			t.Fatal(err)
+		}
+		check("after a merge", []string{"a", "d"}, []string{"a", "c", "d"})
+
+		if err := writer.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: "w", UnmergeID: "u1", MergeID: "m1", SurvivorID: "d", RestoredID: "b",
+			EventIDs: []string{"b1", "b2"}, Time: t0.Add(time.Hour), RestoredFirstSeen: t0, SurvivorFirstSeen: t0}); err != nil {
+			t.Fatal(err)
+		}
+		check("after an unmerge", []string{"a", "b"}, []string{"a", "b", "c"})
+
+		if _, err := writer.EraseCustomers(ctx, "w", "r1", []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+		apply(viewedIn("w", "a3", "a", "A", t0.Add(2*time.Hour))) // a comes back with one view
+		check("after an erasure", []string{"b"}, []string{"a", "b", "c"})
+
+		f.clock.Set(t0.Add(40 * day))
+		check("a window later", []string{}, []string{"a", "b", "c"})
+
+		// A segment reading another property rebuilds the cache.
+		sku := f.create(t, "w", "sku c2", segment.Rule{Event: &segment.EventCondition{Event: "Viewed", MinCount: 1,
+			Where: []segment.PropertyFilter{{Property: "sku", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "c2"}}}}})
+		if err := f.engine.Recompute(ctx, "w"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.members(t, "w", sku.ID), []string{"c"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want %v", f.names[sku.ID], got, want)
+		}
+		p, err := f.engine.Preview(ctx, "w", sku.Rule, 10)
+		if err != nil || p.Size != 1 {
+			t.Errorf("preview = %+v, %v; want one member", p, err)
+		}
+	})
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+)
+
+// unstamped is the seq of a behaviour row inserted by a transaction that
+// has not yet taken its version (stampBehaviours, at its end); no
+// committed row carries it.
+const unstamped = -1
+
+// byteOrder orders by column in byte order, on PostgreSQL too (whose
+// default is the database's collation): the event cache orders a
+// customer's events of the same time by event id in Go, and must agree.
+func byteOrder(d sqldb.Dialect, column string) string {
+	if d == sqldb.Postgres {
+		return column + ` COLLATE "C"`
+	}
+	return column
+}
+
+// nextBehavioursVersion takes the workspace's next behaviours version and
+// holds its row until tx ends: called last in every transaction writing
+// behaviour, after its other row locks, so writers commit in version order
+// and cannot deadlock on it.
+func nextBehavioursVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) (int64, error) {
+	var v int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO behaviours_versions (workspace_id, version) VALUES ($1, 1)
+ON CONFLICT (workspace_id) DO UPDATE SET version = behaviours_versions.version + 1 RETURNING version`, workspaceID).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("bump behaviours version: %w", err)
+	}
+	return v, nil
+}
+
+// stampBehaviours gives the rows tx inserted into the workspace's
+// behaviours the workspace's next version.
+func stampBehaviours(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
+	v, err := nextBehavioursVersion(ctx, tx, workspaceID)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET seq = $2 WHERE workspace_id = $1 AND seq = $3`, workspaceID, v, unstamped); err != nil {
+		return fmt.Errorf("stamp behaviours: %w", err)
+	}
+	return nil
+}
+
+// logBehaviourChanges records, under the workspace's next version, that
+// tx moved or deleted the behaviour of customers ids; an empty id stands
+// for every customer.
+func logBehaviourChanges(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) error {
+	v, err := nextBehavioursVersion(ctx, tx, workspaceID)
+	if err != nil {
+		return err
+	}
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	for chunk := range slices.Chunk(ids, mergeChunk) {
+		args := make([]any, 0, 3*len(chunk))
+		for _, id := range chunk {
+			args = append(args, workspaceID, v, id)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO behaviour_changes (workspace_id, version, customer_id) VALUES `+
+			tx.Dialect.Rows(len(chunk), 3)+` ON CONFLICT DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("log behaviour changes: %w", err)
+		}
+	}
+	return nil
+}
+
+// BehavioursVersion implements segment.Store.
+func (s *Store) BehavioursVersion(ctx context.Context, workspaceID string) (int64, error) {
+	var v int64
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(max(version), 0) FROM behaviours_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("behaviours version: %w", err)
+	}
+	return v, nil
+}
+
+// BehaviourChanges implements segment.Store.
+func (s *Store) BehaviourChanges(ctx context.Context, workspaceID string, after, upTo int64) ([]string, bool, error) {
+	ids, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT DISTINCT customer_id FROM behaviour_changes
+WHERE workspace_id = $1 AND version > $2 AND version <= $3 ORDER BY customer_id`, workspaceID, after, upTo))
+	if err != nil {
+		return nil, false, fmt.Errorf("behaviour changes: %w", err)
+	}
+	if len(ids) > 0 && ids[0] == "" {
+		return nil, true, nil
+	}
+	return ids, false, nil
+}
+
+// ScanBehaviours implements segment.Store.
+func (s *Store) ScanBehaviours(ctx context.Context, q segment.BehaviourScan, fn func(segment.BehaviourRow) error) error {
+	if len(q.Names) == 0 {
+		return nil
+	}
+	if q.Customers == nil {
+		return s.scanBehaviours(ctx, q, nil, fn)
+	}
+	for chunk := range slices.Chunk(q.Customers, mergeChunk) {
+		if err := s.scanBehaviours(ctx, q, chunk, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) scanBehaviours(ctx context.Context, q segment.BehaviourScan, customers []string, fn func(segment.BehaviourRow) error) error {
+	args := []any{q.WorkspaceID, q.AfterSeq, q.UpToSeq}
+	where := ""
+	if len(q.Names) <= mergeChunk { // else filtered below
+		in, nameArgs := sqldb.InList(len(args)+1, q.Names)
+		where += ` AND name IN (` + in + `)`
+		args = append(args, nameArgs...)
+	}
+	if customers != nil {
+		in, idArgs := sqldb.InList(len(args)+1, customers)
+		where += ` AND customer_id IN (` + in + `)`
+		args = append(args, idArgs...)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, event_id, name, occurred_at, properties FROM behaviours
+WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id`, args...)
+	if err != nil {
+		return fmt.Errorf("scan behaviours: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b segment.BehaviourRow
+		if err := rows.Scan(&b.CustomerID, &b.EventID, &b.Name, &b.Micros, &b.Properties); err != nil {
+			return fmt.Errorf("scan behaviours: %w", err)
+		}
+		if len(q.Names) > mergeChunk {
+			if _, ok := slices.BinarySearch(q.Names, b.Name); !ok {
+				continue
+			}
+		}
+		if err := fn(b); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan behaviours: %w", err)
+	}
+	return nil
+}
