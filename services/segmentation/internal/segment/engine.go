@@ -346,27 +346,32 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 	}
 	now := e.now()
 	var changes []MembershipChange
-	for _, customerID := range customerIDs {
-		current, err := e.store.CustomerSegmentIDs(ctx, workspaceID, customerID)
+	for ids := range slices.Chunk(customerIDs, evaluateChunk) {
+		current, err := e.store.SegmentIDsOf(ctx, workspaceID, ids)
 		if err != nil {
-			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+			return fmt.Errorf("evaluate customers: %w", err)
 		}
-		if len(list) == 0 && len(current) == 0 {
-			continue
-		}
-		facts, err := e.customerFacts(ctx, workspaceID, customerID, list, now)
+		facts, err := e.factsOf(ctx, workspaceID, ids, list, now)
 		if err != nil {
-			return fmt.Errorf("evaluate customer %s: %w", customerID, err)
+			return fmt.Errorf("evaluate customers: %w", err)
 		}
-		isMember := make(map[string]bool, len(current))
-		for _, id := range current {
-			isMember[id] = true
+		for _, customerID := range ids {
+			if len(list) == 0 && len(current[customerID]) == 0 {
+				continue
+			}
+			isMember := make(map[string]bool, len(current[customerID]))
+			for _, id := range current[customerID] {
+				isMember[id] = true
+			}
+			changes = membershipChanges(changes, workspaceID, customerID, list, facts[customerID], isMember)
+			e.counters.evaluated(ctx, triggerEvent, 1)
 		}
-		changes = membershipChanges(changes, workspaceID, customerID, list, facts, isMember)
-		e.counters.evaluated(ctx, triggerEvent, 1)
 	}
 	return e.applyChanges(ctx, changes, now)
 }
+
+// evaluateChunk bounds the customers whose facts one read gathers.
+const evaluateChunk = 500
 
 func (e *Engine) markLate(workspaceID, customerID string) {
 	e.mu.Lock()
@@ -401,32 +406,56 @@ func (e *Engine) EvaluateLate(ctx context.Context) error {
 // customerFacts reads what list's rules need of one customer; nil when the
 // customer does not exist (merged away or never seen).
 func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID string, list []compiled, now time.Time) (*Facts, error) {
-	c, err := e.store.Customer(ctx, workspaceID, customerID)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, nil
-	case err != nil:
+	facts, err := e.factsOf(ctx, workspaceID, []string{customerID}, list, now)
+	if err != nil {
 		return nil, err
 	}
-	facts := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
+	return facts[customerID], nil
+}
+
+// factsOf reads the facts list's rules need of customers ids, with one
+// query per kind for all of them; a customer not found has none (nil).
+func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, list []compiled, now time.Time) (map[string]*Facts, error) {
+	customers, err := e.store.CustomersOf(ctx, workspaceID, ids)
+	if err != nil || len(customers) == 0 {
+		return nil, err
+	}
+	found := make([]string, 0, len(customers))
+	out := make(map[string]*Facts, len(customers))
+	for _, id := range ids {
+		if c, ok := customers[id]; ok && out[id] == nil {
+			found = append(found, id)
+			out[id] = &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
+		}
+	}
 	n := needsOf(segmentsOf(list), now)
 	if names, since := n.eventNames(); len(names) > 0 {
-		evs, err := e.store.CustomerBehaviours(ctx, workspaceID, customerID, names, since)
+		evs, err := e.store.BehavioursOf(ctx, workspaceID, found, names, since)
 		if err != nil {
 			return nil, err
 		}
-		facts.Events = groupByName(evs)
+		byCustomer := map[string][]Behaviour{}
+		for _, b := range evs {
+			byCustomer[b.CustomerID] = append(byCustomer[b.CustomerID], b)
+		}
+		for id, evs := range byCustomer {
+			if f := out[id]; f != nil {
+				f.Events = groupByName(evs)
+			}
+		}
 	}
 	if n.rfm {
 		ent, err := e.rfmScores(ctx, workspaceID, now, false)
 		if err != nil {
 			return nil, err
 		}
-		if s, ok := ent.scores[customerID]; ok {
-			facts.RFM = &s
-		}
-		if ent.behind {
-			e.markLate(workspaceID, customerID)
+		for _, id := range found {
+			if s, ok := ent.scores[id]; ok {
+				out[id].RFM = &s
+			}
+			if ent.behind {
+				e.markLate(workspaceID, id)
+			}
 		}
 	}
 	if n.lifecycle {
@@ -434,22 +463,30 @@ func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID stri
 		if err != nil {
 			return nil, err
 		}
-		stats, err := e.store.CustomerOrderStats(ctx, workspaceID, customerID)
+		stats, err := e.store.OrderStatsOf(ctx, workspaceID, found)
 		if err != nil {
 			return nil, err
 		}
-		facts.Stage = StageOf(stats, settings, now)
+		for _, id := range found {
+			st, ok := stats[id]
+			if !ok {
+				st = OrderStats{CustomerID: id}
+			}
+			out[id].Stage = StageOf(st, settings, now)
+		}
 	}
 	if n.predicted {
-		p, ok, err := e.store.CustomerPrediction(ctx, workspaceID, customerID)
+		preds, err := e.store.PredictionsOf(ctx, workspaceID, found)
 		if err != nil {
 			return nil, err
 		}
-		if ok {
-			facts.Predicted = p.values()
+		for id, p := range preds {
+			if f := out[id]; f != nil {
+				f.Predicted = p.values()
+			}
 		}
 	}
-	return facts, nil
+	return out, nil
 }
 
 func groupByName(evs []Behaviour) map[string][]Behaviour {

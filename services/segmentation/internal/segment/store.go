@@ -132,6 +132,17 @@ type Store interface {
 
 	// CustomerSegmentIDs lists the segments a customer is a member of.
 	CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error)
+
+	// The Of methods read what evaluating a batch of customers needs, a
+	// query per chunk of ids: the customers found, their behaviour events
+	// with one of names at or after since (by customer and time), their
+	// order statistics (absent: no order), the segments they are members
+	// of (sorted) and their predictions (absent: none).
+	CustomersOf(ctx context.Context, workspaceID string, ids []string) (map[string]Customer, error)
+	BehavioursOf(ctx context.Context, workspaceID string, ids, names []string, since time.Time) ([]Behaviour, error)
+	OrderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]OrderStats, error)
+	SegmentIDsOf(ctx context.Context, workspaceID string, ids []string) (map[string][]string, error)
+	PredictionsOf(ctx context.Context, workspaceID string, ids []string) (map[string]Prediction, error)
 	// MembershipsInRange lists memberships in the segments segmentIDs of
 	// customers with after < customer_id <= upTo (no upper bound when upTo
 	// is empty).

@@ -212,6 +212,23 @@ func testOrdersDeduped(t *testing.T, s *store.Store) {
 	if err != nil || none.Count != 0 || !none.LastOrder.IsZero() {
 		t.Errorf("CustomerOrderStats(nobody) = %+v, %v; want zero", none, err)
 	}
+	// The batch read gives each customer's statistics as the single one
+	// does, and none for a customer without orders.
+	c2, err := s.CustomerOrderStats(ctx, w, "c2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if of, err := s.OrderStatsOf(ctx, w, []string{"c1", "nobody", "c2"}); err != nil || !reflect.DeepEqual(of, map[string]segment.OrderStats{"c1": st, "c2": c2}) {
+		t.Errorf("OrderStatsOf = %+v, %v", of, err)
+	}
+	customers, err := s.CustomersOf(ctx, w, []string{"c1", "nobody", "c2"})
+	if err != nil || len(customers) != 2 || customers["c1"].ID != "c1" || customers["c2"].EventCount != 1 {
+		t.Errorf("CustomersOf = %+v, %v", customers, err)
+	}
+	evs, err := s.BehavioursOf(ctx, w, []string{"c2", "c1"}, []string{"Order Completed"}, t0.Add(-time.Hour))
+	if err != nil || len(evs) != 4 || evs[0].CustomerID != "c1" || evs[3].CustomerID != "c2" {
+		t.Errorf("BehavioursOf = %+v, %v; want c1's three events, then c2's", evs, err)
+	}
 	all, err := s.OrderStats(ctx, w)
 	if err != nil {
 		t.Fatal(err)
@@ -369,6 +386,9 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 	ids, err := s.CustomerSegmentIDs(ctx, w, "c2")
 	if err != nil || !reflect.DeepEqual(ids, []string{seg.ID}) {
 		t.Errorf("CustomerSegmentIDs(c2) = %v, %v", ids, err)
+	}
+	if of, err := s.SegmentIDsOf(ctx, w, []string{"c2", "nobody"}); err != nil || !reflect.DeepEqual(of, map[string][]string{"c2": {seg.ID}}) {
+		t.Errorf("SegmentIDsOf = %v, %v", of, err)
 	}
 	segs, err := s.CustomerSegments(ctx, w, "c2")
 	if err != nil || len(segs) != 1 || segs[0].ID != seg.ID || segs[0].Size != 1 {
