@@ -18,6 +18,8 @@ type Tx struct {
 	*sql.Tx
 	Dialect Dialect
 	db      *DB
+	// stmts are the statements Exec prepared, by text.
+	stmts map[string]*sql.Stmt
 }
 
 // Prepared returns query prepared for this transaction. The statement is
@@ -43,6 +45,49 @@ func (tx *Tx) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 		}
 	}
 	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+}
+
+// ExecPrepared is ExecContext with the statement prepared once per
+// transaction (see Prepared): a statement a transaction runs for every
+// message of a batch is then parsed once, not once per message.
+func (tx *Tx) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QueryRowPrepared is QueryRowContext with the statement prepared once per
+// transaction (see ExecPrepared).
+func (tx *Tx) QueryRowPrepared(ctx context.Context, query string, args ...any) RowScanner {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// RowScanner is what *sql.Row offers.
+type RowScanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (tx *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := tx.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := tx.Prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if tx.stmts == nil {
+		tx.stmts = map[string]*sql.Stmt{}
+	}
+	tx.stmts[query] = st
+	return st, nil
 }
 
 // ChunkRows splits n rows into chunks of at most limit rows whose sizes are

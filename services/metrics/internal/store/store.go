@@ -102,7 +102,7 @@ func (s *Store) applyEvent(ctx context.Context, tx *sqldb.Tx, e ledger.Event) (b
 		if err != nil {
 			return false, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		if _, err := tx.ExecPrepared(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 			e.WorkspaceID, customerID, seq); err != nil {
 			return false, fmt.Errorf("sequence customer %q: %w", customerID, err)
 		}
@@ -112,7 +112,7 @@ func (s *Store) applyEvent(ctx context.Context, tx *sqldb.Tx, e ledger.Event) (b
 		if err != nil {
 			return false, err
 		}
-		_, err = tx.ExecContext(ctx, `
+		_, err = tx.ExecPrepared(ctx, `
 INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (workspace_id, order_key) DO NOTHING`,
@@ -298,14 +298,14 @@ func insertNamed(ctx context.Context, tx *sqldb.Tx, e ledger.Event, customerID s
 	if e.Name == "" {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `
+	if _, err := tx.ExecPrepared(ctx, `
 INSERT INTO events (workspace_id, event_id, customer_id, name, event_time, properties)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
 		e.WorkspaceID, e.EventID, customerID, e.Name, e.Time.UnixMicro(), e.Properties); err != nil {
 		return fmt.Errorf("insert event: %w", err)
 	}
 	if a := e.Survey; a != nil {
-		if _, err := tx.ExecContext(ctx, `
+		if _, err := tx.ExecPrepared(ctx, `
 INSERT INTO survey_answers (workspace_id, event_id, customer_id, survey, kind, score, comment, answer_time)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
 			e.WorkspaceID, e.EventID, customerID, a.Survey, a.Kind, a.Score, a.Comment, e.Time.UnixMicro()); err != nil {
@@ -320,7 +320,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO 
 // ends, so seq values are handed out in commit order.
 func bumpVersion(ctx context.Context, tx *sqldb.Tx, ws, column string) (int64, error) {
 	var v int64
-	err := tx.QueryRowContext(ctx, `
+	err := tx.QueryRowPrepared(ctx, `
 INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 1)
 ON CONFLICT (workspace_id) DO UPDATE SET `+column+` = ledger_versions.`+column+` + 1
 RETURNING `+column, ws).Scan(&v)
@@ -345,7 +345,7 @@ func (s *Store) LedgerVersion(ctx context.Context, ws string) (structure, seq in
 
 // markApplied records a message id and reports whether it was new.
 func (s *Store) markApplied(ctx context.Context, tx *sqldb.Tx, ws, kind, id string) (bool, error) {
-	res, err := tx.ExecContext(ctx, `
+	res, err := tx.ExecPrepared(ctx, `
 INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (workspace_id, kind, message_id) DO NOTHING`,
 		ws, kind, id, s.now().UnixMicro())
@@ -362,7 +362,7 @@ ON CONFLICT (workspace_id, kind, message_id) DO NOTHING`,
 // resolve returns the live customer id behind id (id itself unless merged).
 func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
 	var survivor string
-	err := tx.QueryRowContext(ctx, `SELECT survivor_customer_id FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
+	err := tx.QueryRowPrepared(ctx, `SELECT survivor_customer_id FROM customer_aliases WHERE workspace_id = $1 AND merged_customer_id = $2`,
 		ws, id).Scan(&survivor)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -378,7 +378,7 @@ func resolve(ctx context.Context, tx *sqldb.Tx, ws, id string) (string, error) {
 // the row untouched unless firstSeen is earlier, so the usual event of a
 // known customer writes nothing. It reports whether a row was written.
 func upsertCustomer(ctx context.Context, tx *sqldb.Tx, ws, id string, firstSeen int64) (bool, error) {
-	res, err := tx.ExecContext(ctx, `
+	res, err := tx.ExecPrepared(ctx, `
 INSERT INTO customers (workspace_id, customer_id, first_seen) VALUES ($1, $2, $3)
 ON CONFLICT (workspace_id, customer_id) DO UPDATE SET first_seen = excluded.first_seen
 WHERE excluded.first_seen < customers.first_seen`,

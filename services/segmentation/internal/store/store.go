@@ -67,7 +67,7 @@ func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // markApplied records a message id and reports whether it was new.
 func markApplied(ctx context.Context, tx *sqldb.Tx, workspaceID, kind, id string, now time.Time) (bool, error) {
-	res, err := tx.ExecContext(ctx, `INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at)
+	res, err := tx.ExecPrepared(ctx, `INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at)
 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, workspaceID, kind, id, micros(now))
 	if err != nil {
 		return false, fmt.Errorf("record %s %s: %w", kind, id, err)
@@ -133,13 +133,13 @@ func applyEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event, now time.Tim
 				return false, fmt.Errorf("encode properties: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)
+		if _, err := tx.ExecPrepared(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props), unstamped); err != nil {
 			return false, fmt.Errorf("insert behaviour: %w", err)
 		}
 	}
 	if e.Order != nil {
-		res, err := tx.ExecContext(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
+		res, err := tx.ExecPrepared(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.Order.ID, e.CustomerID, e.Order.Revenue, micros(e.Time), e.EventID)
 		if err != nil {
 			return false, fmt.Errorf("insert order: %w", err)
@@ -161,7 +161,7 @@ func recordCustomerEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event) err
 	if len(traits) == 0 {
 		// Most events set no traits: one atomic upsert, without reading,
 		// decoding and rewriting the customer's traits.
-		if _, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+		if _, err := tx.ExecPrepared(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
 VALUES ($1, $2, '{}', '{}', $3, $3, 1)
 ON CONFLICT (workspace_id, customer_id) DO UPDATE SET event_count = customers.event_count + 1,
   first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END,
