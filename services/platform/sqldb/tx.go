@@ -68,6 +68,16 @@ func (tx *Tx) QueryRowPrepared(ctx context.Context, query string, args ...any) R
 	return st.QueryRowContext(ctx, args...)
 }
 
+// QueryPrepared is QueryContext with the statement prepared once per
+// transaction (see ExecPrepared).
+func (tx *Tx) QueryPrepared(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := tx.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
 // RowScanner is what *sql.Row offers.
 type RowScanner interface{ Scan(dest ...any) error }
 

@@ -34,10 +34,6 @@ type writeSet struct {
 	// regions caches each workspace's phone region.
 	regions map[string]string
 
-	// stmts are the statements bound to this transaction, by text: a
-	// large group repeats its multi-row statements chunk after chunk.
-	stmts map[string]*sql.Stmt
-
 	// rows are customers held in memory (customers_buffer.go), newIdents
 	// identities attached and not yet written.
 	rows      map[string]*bufferedCustomer
@@ -67,59 +63,25 @@ type touch struct {
 func newWriteSet() *writeSet {
 	return &writeSet{
 		events: map[string]string{}, idents: map[string]string{}, customers: map[string]identity.Customer{},
-		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{}, stmts: map[string]*sql.Stmt{},
+		locked: map[string]bool{}, regions: map[string]string{}, touches: map[string]*touch{},
 		rows: map[string]*bufferedCustomer{},
 	}
 }
 
-// exec runs a statement prepared once per transaction.
+// exec, query and queryRow run statements prepared once per transaction
+// (sqldb.Tx.ExecPrepared): a large group repeats its statements chunk
+// after chunk.
 func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
-	st, err := t.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	_, err = st.ExecContext(ctx, args...)
+	_, err := t.tx.ExecPrepared(ctx, query, args...)
 	return err
 }
 
-// query runs a prepared query (see exec) and returns its rows.
 func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return st.QueryContext(ctx, args...)
+	return t.tx.QueryPrepared(ctx, query, args...)
 }
 
-// queryRow runs a prepared single-row query (see exec).
-func (t *Tx) queryRow(ctx context.Context, query string, args ...any) rowScanner {
-	st, err := t.stmt(ctx, query)
-	if err != nil {
-		return errRow{err}
-	}
-	return st.QueryRowContext(ctx, args...)
-}
-
-// rowScanner is what *sql.Row offers; errRow reports a failed prepare
-// through it.
-type rowScanner interface{ Scan(dest ...any) error }
-
-type errRow struct{ err error }
-
-func (r errRow) Scan(...any) error { return r.err }
-
-// stmt returns query prepared for the transaction; the text is parsed once
-// per database (sqldb.Tx.Prepared).
-func (t *Tx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
-	st, ok := t.w.stmts[query]
-	if !ok {
-		var err error
-		if st, err = t.tx.Prepared(ctx, query); err != nil {
-			return nil, err
-		}
-		t.w.stmts[query] = st
-	}
-	return st, nil
+func (t *Tx) queryRow(ctx context.Context, query string, args ...any) sqldb.RowScanner {
+	return t.tx.QueryRowPrepared(ctx, query, args...)
 }
 
 // padIn returns values padded to a power of two by repeating the last one,
