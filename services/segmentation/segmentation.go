@@ -115,7 +115,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, fmt.Errorf("segmentation: %w", err)
 	}
 	s.api = api.New(s.engine)
-	s.prune = prune.New(opts.DB, "segmentation", prune.Options{Now: clock, Logger: log}, st.PruneTask())
+	s.prune = prune.New(opts.DB, "segmentation", prune.Options{Now: clock, Logger: log}, st.PruneTasks()...)
 	s.sweepLease = lease.New(opts.DB, "segmentation:sweep", lease.Options{TTL: opts.LeaseTTL})
 	pub := busPublisher{bus: opts.Bus}
 	s.relay = outbox.New(outbox.Options{Name: "segmentation", DB: opts.DB, Logger: log, LeaseTTL: opts.LeaseTTL, Backlog: st.OutboxBacklog,

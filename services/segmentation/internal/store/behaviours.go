@@ -85,8 +85,12 @@ func (s *Store) BehavioursVersion(ctx context.Context, workspaceID string) (int6
 
 // BehaviourChanges implements segment.Store.
 func (s *Store) BehaviourChanges(ctx context.Context, workspaceID string, after, upTo int64) ([]string, bool, error) {
-	ids, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT DISTINCT customer_id FROM behaviour_changes
-WHERE workspace_id = $1 AND version > $2 AND version <= $3 ORDER BY customer_id`, workspaceID, after, upTo))
+	// One statement, so that it sees the changes and the prune watermark
+	// at one moment: a cache older than the pruned changes gets "" (all).
+	ids, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT customer_id FROM behaviour_changes
+WHERE workspace_id = $1 AND version > $2 AND version <= $3
+UNION SELECT '' FROM behaviours_versions WHERE workspace_id = $1 AND changes_from > $2
+ORDER BY customer_id`, workspaceID, after, upTo))
 	if err != nil {
 		return nil, false, fmt.Errorf("behaviour changes: %w", err)
 	}

@@ -22,3 +22,11 @@ func (s *Store) CountEvents(ctx context.Context, workspaceID, customerID, name s
 	}
 	return n, nil
 }
+
+// SetChangesKept sets how many behaviour versions keep their change log,
+// until the test ends.
+func SetChangesKept(t interface{ Cleanup(func()) }, n int64) {
+	old := changesKept
+	changesKept = n
+	t.Cleanup(func() { changesKept = old })
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
 )
 
@@ -52,6 +53,50 @@ func TestPruneKeepsEventsAndMerges(t *testing.T) {
 		}
 		if want := "[e-old m-old u-young]"; fmt.Sprint(left) != want {
 			t.Errorf("left %v, want %s", left, want)
+		}
+	})
+}
+
+// TestPruneBehaviourChanges keeps the change log of a workspace's latest
+// behaviour versions only, and tells a cache older than what was pruned
+// to reload everything.
+func TestPruneBehaviourChanges(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store.SetChangesKept(t, 1)
+		w := ws(t)
+		for _, c := range []string{"user", "a1", "a2"} {
+			mustApply(t, s, track(w, "e-"+c, c, "Viewed", t0))
+		}
+		for i, anon := range []string{"a1", "a2"} {
+			m := segment.Merge{WorkspaceID: w, MergeID: fmt.Sprintf("m%d", i), SurvivorID: "user", MergedIDs: []string{anon}}
+			if _, err := s.ApplyMerge(ctx, m, t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v, err := s.BehavioursVersion(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids, all, err := s.BehaviourChanges(ctx, w, 0, v); err != nil || all || fmt.Sprint(ids) != "[a1 a2 user]" {
+			t.Fatalf("changes before pruning = %v, %v, %v", ids, all, err)
+		}
+		n, err := s.BehaviourChangesTask().Run(ctx, t0)
+		if err != nil || n != 2 { // the first merge's a1 and user
+			t.Fatalf("pruned %d, %v; want the first merge's 2 rows", n, err)
+		}
+		if _, all, err := s.BehaviourChanges(ctx, w, 0, v); err != nil || !all {
+			t.Errorf("a cache from before the pruned versions: all = %v, %v; want a full reload", all, err)
+		}
+		if ids, all, err := s.BehaviourChanges(ctx, w, v-1, v); err != nil || all || fmt.Sprint(ids) != "[a2 user]" {
+			t.Errorf("a cache one version behind = %v, %v, %v; want the last merge's customers", ids, all, err)
+		}
+		if n, err := s.BehaviourChangesTask().Run(ctx, t0); err != nil || n != 0 {
+			t.Errorf("second run pruned %d, %v", n, err)
 		}
 	})
 }
