@@ -147,6 +147,7 @@ func (e *Engine) ApplyEvent(ctx context.Context, ev Event) error {
 	if err := validateEvent(ev); err != nil {
 		return err
 	}
+	e.dropIdleCachesNow()
 	if ev.Order != nil {
 		ev.Order = normalizeOrder(*ev.Order, ev.EventID)
 	}
@@ -168,6 +169,7 @@ func (e *Engine) ApplyEvents(ctx context.Context, evs []Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
+	e.dropIdleCachesNow()
 	evs = slices.Clone(evs)
 	for i, ev := range evs {
 		if err := validateEvent(ev); err != nil {

@@ -30,6 +30,10 @@ import (
 type eventCache struct {
 	mu sync.Mutex // held for a whole refresh and bulk evaluation
 
+	// lastUse is when an evaluation last asked for the cache (guarded by
+	// Engine.mu).
+	lastUse time.Time
+
 	loaded  bool
 	version int64
 	// names are the event names held (sorted), keys the top-level
@@ -73,7 +77,9 @@ func subset(sub, of []string) bool {
 // build, it (re)builds the cache for build's event names and property keys
 // (which must include names and keys); without build it returns nil.
 func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, keys []string, build *needs) (c *eventCache, release func(), err error) {
+	now := e.now()
 	e.mu.Lock()
+	e.dropIdleCaches(now)
 	c = e.events[workspaceID]
 	if c == nil {
 		if build == nil {
@@ -83,6 +89,7 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 		c = &eventCache{}
 		e.events[workspaceID] = c
 	}
+	c.lastUse = now
 	e.mu.Unlock()
 	c.mu.Lock()
 	if !c.covers(names, keys) {
@@ -99,6 +106,31 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 		return nil, nil, fmt.Errorf("event cache: %w", err)
 	}
 	return c, c.mu.Unlock, nil
+}
+
+// cacheIdle is how long a workspace's event cache may go unused before it
+// is dropped: a replica whose sweep lease moved elsewhere, or a workspace
+// whose segments no longer read events, stops using it.
+const cacheIdle = time.Hour
+
+// dropIdleCaches drops the event caches unused for cacheIdle. The caller
+// holds e.mu. An evaluation holding a dropped cache finishes with it; the
+// next one builds a new one.
+func (e *Engine) dropIdleCaches(now time.Time) {
+	for ws, c := range e.events {
+		if now.Sub(c.lastUse) >= cacheIdle {
+			delete(e.events, ws)
+		}
+	}
+}
+
+// dropIdleCachesNow is dropIdleCaches for event consumers: every replica
+// consumes events, also one that no longer evaluates in bulk.
+func (e *Engine) dropIdleCachesNow() {
+	now := e.now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropIdleCaches(now)
 }
 
 // refresh brings the cache up to the workspace's current behaviours

@@ -99,3 +99,35 @@ func TestEventCacheFollowsOtherWriters(t *testing.T) {
 		}
 	})
 }
+
+// TestIdleEventCachesDropped drops a workspace's event cache after an hour
+// unused (noticed when events are applied), and builds it again when an
+// evaluation needs it.
+func TestIdleEventCachesDropped(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	viewers := f.create(t, "w", "viewers", eventCond("Viewed", 1, 0))
+	f.apply(t, viewed("w", "v1", "a", t0))
+	if err := f.engine.Recompute(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.engine.CachedWorkspaces(); !reflect.DeepEqual(got, []string{"w"}) {
+		t.Fatalf("cached after a recompute: %v", got)
+	}
+	f.clock.Set(t0.Add(59 * time.Minute))
+	f.apply(t, viewed("w", "v2", "b", t0))
+	if got := f.engine.CachedWorkspaces(); len(got) != 1 {
+		t.Fatalf("dropped before an hour unused: %v", got)
+	}
+	f.clock.Set(t0.Add(2 * time.Hour))
+	f.apply(t, viewed("w", "v3", "c", t0))
+	if got := f.engine.CachedWorkspaces(); len(got) != 0 {
+		t.Fatalf("still cached after two hours unused: %v", got)
+	}
+	if err := f.engine.Recompute(ctx, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.members(t, "w", viewers.ID); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
+		t.Errorf("members after the cache was rebuilt = %v", got)
+	}
+}
