@@ -18,7 +18,8 @@ type Tx struct {
 	*sql.Tx
 	Dialect Dialect
 	db      *DB
-	// stmts are the statements Exec prepared, by text.
+	// stmts are the statements ExecPrepared, QueryPrepared and
+	// QueryRowPrepared prepared, by text.
 	stmts map[string]*sql.Stmt
 }
 

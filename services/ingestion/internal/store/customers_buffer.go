@@ -18,14 +18,23 @@ import (
 
 // bufferedCustomer is a customer row the transaction holds in memory.
 type bufferedCustomer struct {
+	w   *writeSet
 	ws  string
 	row customerRow
 	// traits is row's traits decoded, once something set one; the three
 	// trait columns are encoded from it at flush.
 	traits *traitState
 	// inserted: the row is not in the database yet. dirty: it differs
-	// from the database.
+	// from the database (and is in w.dirty).
 	inserted, dirty bool
+}
+
+// markDirty records that the row must be written at the next flush.
+func (c *bufferedCustomer) markDirty() {
+	if !c.dirty {
+		c.dirty = true
+		c.w.dirty = append(c.w.dirty, c)
+	}
 }
 
 type identityRow struct {
@@ -35,15 +44,7 @@ type identityRow struct {
 
 // pendingRows reports whether customers or identities wait to be written.
 func (w *writeSet) pendingRows() bool {
-	if len(w.newIdents) > 0 {
-		return true
-	}
-	for _, c := range w.rows {
-		if c.dirty {
-			return true
-		}
-	}
-	return false
+	return len(w.newIdents) > 0 || len(w.dirty) > 0
 }
 
 // syncRows writes buffered customers and identities, for a statement about
@@ -61,10 +62,12 @@ func (t *Tx) syncRows(ctx context.Context) error {
 // bufferNewCustomer holds a new, empty customer, as inserting it would.
 func (w *writeSet) bufferNewCustomer(ws, id string, seen, now int64) {
 	k := wsKey(ws, id)
-	w.rows[k] = &bufferedCustomer{ws: ws, inserted: true, dirty: true, row: customerRow{
+	c := &bufferedCustomer{w: w, ws: ws, inserted: true, row: customerRow{
 		id: id, traits: "{}", identityTraits: "[]", traitTimes: "{}", consents: "{}",
 		createTime: now, updateTime: now, firstSeen: seen, lastSeen: seen,
 	}}
+	c.markDirty()
+	w.rows[k] = c
 	// Nobody else can see it before the commit: it is as good as locked.
 	w.locked[k] = true
 }
@@ -77,11 +80,11 @@ func (t *Tx) loadCustomer(ctx context.Context, ws, id string) (*bufferedCustomer
 	if c, ok := t.w.rows[k]; ok {
 		return c, nil
 	}
-	row, err := scanCustomer(t.queryRow(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
+	row, err := scanCustomer(t.tx.QueryRowPrepared(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
 	if err != nil {
 		return nil, fmt.Errorf("load customer %s: %w", id, err)
 	}
-	c := &bufferedCustomer{ws: ws, row: row}
+	c := &bufferedCustomer{w: t.w, ws: ws, row: row}
 	if tc, ok := t.w.takeTouch(ws, id); ok {
 		c.count(tc.n, tc.first, tc.last, tc.updateAt)
 	}
@@ -96,7 +99,7 @@ func (c *bufferedCustomer) count(n, first, last, now int64) {
 	c.row.firstSeen = min(c.row.firstSeen, first)
 	c.row.lastSeen = max(c.row.lastSeen, last)
 	c.row.updateTime = now
-	c.dirty = true
+	c.markDirty()
 }
 
 // setTraits records traits received at now.
@@ -109,7 +112,7 @@ func (c *bufferedCustomer) setTraits(traits map[string]any, now int64) error {
 		c.traits = &st
 	}
 	c.traits.set(traits, now)
-	c.dirty = true
+	c.markDirty()
 	return nil
 }
 
@@ -127,7 +130,7 @@ func (c *bufferedCustomer) applyConsents(sts []consent.Statement) error {
 		return err
 	}
 	c.row.consents = enc
-	c.dirty = true
+	c.markDirty()
 	return nil
 }
 
@@ -135,10 +138,7 @@ func (c *bufferedCustomer) applyConsents(sts []consent.Statement) error {
 // customer id order (so two writers lock rows in one order).
 func (t *Tx) flushCustomers(ctx context.Context) error {
 	var inserts, updates []*bufferedCustomer
-	for _, c := range t.w.rows {
-		if !c.dirty {
-			continue
-		}
+	for _, c := range t.w.dirty {
 		if c.traits != nil {
 			cols, err := t.traitColumns(ctx, c.ws, *c.traits)
 			if err != nil {
@@ -172,9 +172,10 @@ func (t *Tx) flushCustomers(ctx context.Context) error {
 	if err := t.updateCustomers(ctx, updates); err != nil {
 		return err
 	}
-	for _, c := range t.w.rows {
+	for _, c := range t.w.dirty {
 		c.inserted, c.dirty = false, false
 	}
+	t.w.dirty = t.w.dirty[:0]
 	return nil
 }
 

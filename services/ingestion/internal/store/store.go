@@ -381,7 +381,7 @@ func (t *Tx) AttachIdentity(ctx context.Context, ws string, key identity.Key, cu
 		}
 		if row.row.userID == "" {
 			row.row.userID = key.Value
-			row.dirty = true
+			row.markDirty()
 		}
 	}
 	c, ok := t.w.customers[wsKey(ws, customerID)]

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,9 +33,11 @@ type writeSet struct {
 	// regions caches each workspace's phone region.
 	regions map[string]string
 
-	// rows are customers held in memory (customers_buffer.go), newIdents
-	// identities attached and not yet written.
+	// rows are customers held in memory (customers_buffer.go), dirty
+	// those of them to write at the next flush, newIdents identities
+	// attached and not yet written.
 	rows      map[string]*bufferedCustomer
+	dirty     []*bufferedCustomer
 	newIdents []identityRow
 
 	newEvents []Event
@@ -68,20 +69,12 @@ func newWriteSet() *writeSet {
 	}
 }
 
-// exec, query and queryRow run statements prepared once per transaction
+// exec runs a statement prepared once per transaction
 // (sqldb.Tx.ExecPrepared): a large group repeats its statements chunk
 // after chunk.
 func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
 	_, err := t.tx.ExecPrepared(ctx, query, args...)
 	return err
-}
-
-func (t *Tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryPrepared(ctx, query, args...)
-}
-
-func (t *Tx) queryRow(ctx context.Context, query string, args ...any) sqldb.RowScanner {
-	return t.tx.QueryRowPrepared(ctx, query, args...)
 }
 
 // padIn returns values padded to a power of two by repeating the last one,
@@ -110,6 +103,7 @@ func (w *writeSet) forgetCustomers() {
 	clear(w.idents)
 	clear(w.customers)
 	clear(w.rows)
+	w.dirty = w.dirty[:0]
 }
 
 // maxRowsPerInsert bounds the rows of one multi-row statement, keeping
@@ -131,7 +125,7 @@ func (t *Tx) Prefetch(ctx context.Context, ws string, eventIDs []string, keys []
 	for len(missing) > 0 {
 		n := min(len(missing), maxRowsPerInsert)
 		in, args := t.tx.Dialect.InList(2, padIn(missing[:n]))
-		rows, err := t.query(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
+		rows, err := t.tx.QueryPrepared(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
 			append([]any{ws}, args...)...)
 		if err != nil {
 			return fmt.Errorf("look up events: %w", err)
@@ -214,7 +208,7 @@ func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Ke
 		for len(values) > 0 {
 			n := min(len(values), maxRowsPerInsert)
 			in, args := t.tx.Dialect.InList(3, padIn(values[:n]))
-			rows, err := t.query(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
+			rows, err := t.tx.QueryPrepared(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
 				FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
 				WHERE i.workspace_id = $1 AND i.kind = $2 AND i.value IN (`+in+`)`, append([]any{ws, kind}, args...)...)
 			if err != nil {
