@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
@@ -56,11 +55,7 @@ func (v *RemoteVerifier) VerifyKey(ctx context.Context, key string) (Principal, 
 	if v.tokens != nil {
 		bearer = v.tokens.CallerToken()
 	}
-	md, _ := metadata.FromOutgoingContext(ctx)
-	md = md.Copy()
-	md.Set(MetadataKey, "Bearer "+bearer)
-	ctx = metadata.NewOutgoingContext(ctx, md)
-	resp, err := v.client.VerifyAPIKey(ctx, &ingestionv1.VerifyAPIKeyRequest{ApiKey: key})
+	resp, err := v.client.VerifyAPIKey(replaceBearer(ctx, bearer), &ingestionv1.VerifyAPIKeyRequest{ApiKey: key})
 	switch status.Code(err) {
 	case codes.OK:
 		return Principal{WorkspaceID: resp.GetWorkspaceId(), Scopes: resp.GetScopes()}, nil

@@ -148,10 +148,12 @@ func TestActAsCaller(t *testing.T) {
 				got = md.Get("authorization")
 				return nil
 			}
-			fwd := auth.ForwardUnaryClientInterceptor()
+			// In grpcclient.Dial's order: acting as the caller first, then
+			// forwarding what is left.
 			act := tokens.UnaryClientInterceptor()
-			err := fwd(tt.ctx, "/svc/M", nil, nil, nil, func(ctx context.Context, m string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
-				return act(ctx, m, req, reply, cc, invoker, opts...)
+			fwd := auth.ForwardUnaryClientInterceptor()
+			err := act(tt.ctx, "/svc/M", nil, nil, nil, func(ctx context.Context, m string, req, reply any, cc *grpc.ClientConn, opts ...grpc.CallOption) error {
+				return fwd(ctx, m, req, reply, cc, invoker, opts...)
 			})
 			if err != nil {
 				t.Fatal(err)

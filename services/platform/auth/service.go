@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -48,9 +47,15 @@ func (s *ServiceTokens) Token(workspaceID string) string {
 // Context returns ctx whose outgoing calls authenticate as workspaceID,
 // replacing any authorization forwarded from an incoming call.
 func (s *ServiceTokens) Context(ctx context.Context, workspaceID string) context.Context {
+	return replaceBearer(ctx, s.Token(workspaceID))
+}
+
+// replaceBearer returns ctx whose outgoing calls carry "Bearer token",
+// replacing any authorization set before.
+func replaceBearer(ctx context.Context, token string) context.Context {
 	md, _ := metadata.FromOutgoingContext(ctx)
 	md = md.Copy()
-	md.Set(MetadataKey, "Bearer "+s.Token(workspaceID))
+	md.Set(MetadataKey, "Bearer "+token)
 	return metadata.NewOutgoingContext(ctx, md)
 }
 
@@ -122,11 +127,12 @@ func (s *ServiceTokens) CallerToken() string { return s.Token(callerWorkspace) }
 
 // UnaryClientInterceptor makes the calls a service makes while handling an
 // authenticated call carry a service token of the caller's workspace
-// instead of the caller's own key (which ForwardUnaryClientInterceptor
-// copied): the service already checked the caller's scope for the method it
-// was asked, and the peer's method may need another (a campaign launch
-// reads segment members). Calls that set their own authorization, and calls
-// outside a handler, are left alone. A nil s leaves every call alone.
+// instead of the caller's own key: the service already checked the
+// caller's scope for the method it was asked, and the peer's method may
+// need another (a campaign launch reads segment members). Calls that set
+// their own authorization, and calls outside a handler, are left alone
+// (for ForwardUnaryClientInterceptor, which grpcclient.Dial runs after
+// the interceptors it is given). A nil s leaves every call alone.
 func (s *ServiceTokens) UnaryClientInterceptor() grpc.UnaryClientInterceptor {
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		return invoker(s.actAsCaller(ctx), method, req, reply, cc, opts...)
@@ -148,10 +154,8 @@ func (s *ServiceTokens) actAsCaller(ctx context.Context) context.Context {
 	if !ok {
 		return ctx
 	}
-	out, _ := metadata.FromOutgoingContext(ctx)
-	in, _ := metadata.FromIncomingContext(ctx)
-	if o := out.Get(MetadataKey); len(o) > 0 && !slices.Equal(o, in.Get(MetadataKey)) {
-		return ctx // set on purpose, not forwarded
+	if out, _ := metadata.FromOutgoingContext(ctx); len(out.Get(MetadataKey)) > 0 {
+		return ctx // set on purpose
 	}
 	return s.Context(ctx, p.WorkspaceID)
 }

@@ -31,8 +31,8 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 		// "dns:///<headless service>:port" that is every replica.
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
-		grpc.WithChainUnaryInterceptor(unavailableUnaryInterceptor(), auth.ForwardUnaryClientInterceptor()),
-		grpc.WithChainStreamInterceptor(unavailableStreamInterceptor(), auth.ForwardStreamClientInterceptor()),
+		grpc.WithChainUnaryInterceptor(unavailableUnaryInterceptor()),
+		grpc.WithChainStreamInterceptor(unavailableStreamInterceptor()),
 		// Pings only while calls are open: enough to detect a peer that
 		// vanished mid-call without keeping idle connections busy. The
 		// server's enforcement policy (grpcserver) allows this rate.
@@ -49,7 +49,13 @@ func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 			MinConnectTimeout: 5 * time.Second,
 		}),
 	}
-	conn, err := grpc.NewClient(target, append(all, opts...)...)
+	all = append(all, opts...)
+	// Innermost, so interceptors in opts see the call first: forwarding
+	// the caller's key only fills in an authorization nothing set.
+	all = append(all,
+		grpc.WithChainUnaryInterceptor(auth.ForwardUnaryClientInterceptor()),
+		grpc.WithChainStreamInterceptor(auth.ForwardStreamClientInterceptor()))
+	conn, err := grpc.NewClient(target, all...)
 	if err != nil {
 		return nil, fmt.Errorf("grpc client for %s: %w", target, err)
 	}
