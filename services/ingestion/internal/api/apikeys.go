@@ -147,12 +147,9 @@ func (w *workspaceServer) ListAPIKeys(ctx context.Context, req *ingestionv1.List
 	if err != nil {
 		return nil, err
 	}
-	size := int(req.GetPageSize())
-	switch {
-	case size < 0 || size > 200:
-		return nil, grpcstatus.Invalid("page_size", "must be between 0 and 200")
-	case size == 0:
-		size = 50
+	size, err := pageSizeWithin(req.GetPageSize(), 50, 200)
+	if err != nil {
+		return nil, err
 	}
 	page, err := w.s.store.ListAPIKeys(ctx, ws, size, req.GetPageToken())
 	if err != nil {

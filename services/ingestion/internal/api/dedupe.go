@@ -33,12 +33,15 @@ func requireID(field, v string) error {
 }
 
 // pageSize checks a request's page size: 0 means 100, at most 1,000.
-func pageSize(n int32) (int, error) {
+func pageSize(n int32) (int, error) { return pageSizeWithin(n, 100, 1000) }
+
+// pageSizeWithin checks a request's page size: 0 means def, at most max.
+func pageSizeWithin(n int32, def, max int) (int, error) {
 	switch {
-	case n < 0 || n > 1000:
-		return 0, grpcstatus.Invalid("page_size", "must be between 0 and 1000")
+	case n < 0 || int(n) > max:
+		return 0, grpcstatus.Invalid("page_size", fmt.Sprintf("must be between 0 and %d", max))
 	case n == 0:
-		return 100, nil
+		return def, nil
 	}
 	return int(n), nil
 }

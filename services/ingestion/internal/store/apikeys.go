@@ -34,11 +34,12 @@ type APIKey struct {
 
 const apiKeyColumns = `api_key_id, workspace_id, display_name, kind, scopes, key_prefix, create_time, revoke_time`
 
-func scanAPIKey(sc interface{ Scan(...any) error }) (APIKey, error) {
+// scanAPIKey scans apiKeyColumns, then the columns after them into more.
+func scanAPIKey(sc interface{ Scan(...any) error }, more ...any) (APIKey, error) {
 	var k APIKey
 	var scopes string
 	var created, revoked int64
-	if err := sc.Scan(&k.ID, &k.WorkspaceID, &k.DisplayName, &k.Kind, &scopes, &k.Prefix, &created, &revoked); err != nil {
+	if err := sc.Scan(append([]any{&k.ID, &k.WorkspaceID, &k.DisplayName, &k.Kind, &scopes, &k.Prefix, &created, &revoked}, more...)...); err != nil {
 		return APIKey{}, err
 	}
 	k.Scopes = strings.Fields(scopes)
@@ -117,8 +118,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 	var out APIKey
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var hash string
-		row := tx.QueryRowContext(ctx, `SELECT key_hash, `+apiKeyColumns+` FROM api_keys WHERE workspace_id = $1 AND api_key_id = $2`, ws, id)
-		k, err := scanAPIKey(scanFunc(func(dest ...any) error { return row.Scan(append([]any{&hash}, dest...)...) }))
+		k, err := scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+`, key_hash FROM api_keys WHERE workspace_id = $1 AND api_key_id = $2`, ws, id), &hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("api key %q: %w", id, ErrNotFound)
 		}
@@ -139,11 +139,6 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 	})
 	return out, err
 }
-
-// scanFunc adapts a function to the Scan interface.
-type scanFunc func(dest ...any) error
-
-func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // VerifyKey returns the workspace and scopes of an API key, or
 // auth.ErrUnauthenticated for an unknown or revoked key.
