@@ -909,11 +909,13 @@ func (s *Store) WorkspacesWithDynamicSegments(ctx context.Context) ([]string, er
 
 // Customer implements segment.Store.
 func (s *Store) Customer(ctx context.Context, workspaceID, customerID string) (segment.Customer, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
-FROM customers WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID)
-	c, err := scanCustomer(row, workspaceID)
+	found, err := s.CustomersOf(ctx, workspaceID, []string{customerID})
 	if err != nil {
-		return segment.Customer{}, fmt.Errorf("get customer %s: %w", customerID, err)
+		return segment.Customer{}, err
+	}
+	c, ok := found[customerID]
+	if !ok {
+		return segment.Customer{}, fmt.Errorf("get customer %s: %w", customerID, segment.ErrNotFound)
 	}
 	return c, nil
 }
@@ -946,11 +948,7 @@ FROM customers WHERE workspace_id = $1 AND customer_id > $2 ORDER BY customer_id
 
 // CustomerBehaviours implements segment.Store.
 func (s *Store) CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]segment.Behaviour, error) {
-	out, err := s.behaviours(ctx, `customer_id = $2`, []any{customerID}, workspaceID, names, since)
-	if err != nil {
-		return nil, fmt.Errorf("behaviour of %s: %w", customerID, err)
-	}
-	return out, nil
+	return s.BehavioursOf(ctx, workspaceID, []string{customerID}, names, since)
 }
 
 // BehavioursInRange implements segment.Store.
@@ -1051,14 +1049,14 @@ func (s *Store) OrderStats(ctx context.Context, workspaceID string) ([]segment.O
 
 // CustomerOrderStats implements segment.Store.
 func (s *Store) CustomerOrderStats(ctx context.Context, workspaceID, customerID string) (segment.OrderStats, error) {
-	out, err := s.orderStats(ctx, fmt.Sprintf(orderStatsQuery, "AND customer_id = $2"), workspaceID, customerID)
+	stats, err := s.OrderStatsOf(ctx, workspaceID, []string{customerID})
 	if err != nil {
-		return segment.OrderStats{}, fmt.Errorf("order stats of %s: %w", customerID, err)
+		return segment.OrderStats{}, err
 	}
-	if len(out) == 0 {
-		return segment.OrderStats{CustomerID: customerID}, nil
+	if st, ok := stats[customerID]; ok {
+		return st, nil
 	}
-	return out[0], nil
+	return segment.OrderStats{CustomerID: customerID}, nil
 }
 
 func (s *Store) orderStats(ctx context.Context, query string, args ...any) ([]segment.OrderStats, error) {
@@ -1190,15 +1188,9 @@ func scanPrediction(row scanner) (segment.Prediction, error) {
 
 // CustomerPrediction implements segment.Store.
 func (s *Store) CustomerPrediction(ctx context.Context, workspaceID, customerID string) (segment.Prediction, bool, error) {
-	p, err := scanPrediction(s.db.QueryRowContext(ctx, `SELECT `+predictionColumns+` FROM predictions
-WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return segment.Prediction{}, false, nil
-	}
-	if err != nil {
-		return segment.Prediction{}, false, fmt.Errorf("prediction of %s: %w", customerID, err)
-	}
-	return p, true, nil
+	preds, err := s.PredictionsOf(ctx, workspaceID, []string{customerID})
+	p, ok := preds[customerID]
+	return p, ok, err
 }
 
 // PredictionsInRange implements segment.Store.
@@ -1357,16 +1349,8 @@ func (s *Store) OrdersVersion(ctx context.Context, workspaceID string) (int64, e
 
 // CustomerSegmentIDs implements segment.Store.
 func (s *Store) CustomerSegmentIDs(ctx context.Context, workspaceID, customerID string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT segment_id FROM memberships WHERE workspace_id = $1 AND customer_id = $2 ORDER BY segment_id`,
-		workspaceID, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("memberships of %s: %w", customerID, err)
-	}
-	ids, err := sqldb.Strings(rows, nil)
-	if err != nil {
-		return nil, fmt.Errorf("memberships of %s: %w", customerID, err)
-	}
-	return ids, nil
+	ids, err := s.SegmentIDsOf(ctx, workspaceID, []string{customerID})
+	return ids[customerID], err
 }
 
 // MembershipsInRange implements segment.Store.
