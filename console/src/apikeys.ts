@@ -78,17 +78,3 @@ export function canUseConsole(keyScopes: string[] | undefined): boolean {
   if (!keyScopes || keyScopes.length === 0) return true;
   return keyScopes.some((s) => s !== 'track');
 }
-
-/**
- * missingScope finds the scope a permission-denied message names (e.g.
- * "the API key lacks the segments:write scope"), or '' when it names none.
- * The longest match wins, so "profiles:write" is not read as "profiles".
- */
-export function missingScope(message: string): string {
-  let found = '';
-  for (const s of scopes) {
-    const re = new RegExp(`(^|[^\\w:])${s.replace(':', '\\:')}($|[^\\w:])`);
-    if (re.test(message) && s.length > found.length) found = s;
-  }
-  return found;
-}

@@ -4,10 +4,10 @@
 import { render } from 'preact';
 import { act } from 'preact/test-utils';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError, type Client } from '../src/api/client';
+import { ApiError, parseError, type Client } from '../src/api/client';
 import { Ctx } from '../src/app';
 import {
-  canUseConsole, emptyKeyForm, isRevoked, keyBody, missingScope, scopes, toggleScope, validateKeyForm, type KeyForm,
+  canUseConsole, emptyKeyForm, isRevoked, keyBody, scopes, toggleScope, validateKeyForm, type KeyForm,
 } from '../src/apikeys';
 import { describeError } from '../src/components/ui';
 import en from '../src/i18n/messages/en.json';
@@ -70,15 +70,14 @@ describe('API key form rules', () => {
 });
 
 describe('permission errors', () => {
-  it('finds the scope a refusal names, the longest first', () => {
-    expect(missingScope('the API key lacks the segments:write scope')).toBe('segments:write');
-    expect(missingScope('needs scope "profiles:read"')).toBe('profiles:read');
-    expect(missingScope('requires admin')).toBe('admin');
-    expect(missingScope('an administrator only')).toBe('');
-    expect(missingScope('no scope here')).toBe('');
+  it('reads the missing scopes from the refusal\'s ErrorInfo, not its message', () => {
+    const info = { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'SCOPE_MISSING', metadata: { scopes: 'segments:read profiles:read' } };
+    expect(parseError(403, { code: 7, message: 'x', details: [info] }).missingScopes).toEqual(['segments:read', 'profiles:read']);
+    expect(parseError(403, { code: 7, message: 'API key lacks scope "admin"' }).missingScopes).toEqual([]);
+    expect(parseError(403, { code: 7, details: [{ ...info, reason: 'OTHER' }] }).missingScopes).toEqual([]);
   });
   it('words a 403 in the language, naming the scope', () => {
-    const err = new ApiError(403, 7, 'API key lacks scope metrics:write', []);
+    const err = new ApiError(403, 7, 'API key lacks scope metrics:write', [], ['metrics:write']);
     expect(describeError(makeI18n('en'), err).title).toBe(
       'This API key lacks the permission “metrics:write” needed for this. Ask an admin for a key with that scope.');
     expect(describeError(makeI18n('ja'), err).title).toContain('権限「metrics:write」がありません');
@@ -236,7 +235,7 @@ describe('API keys section', () => {
 
   it('says which permission is missing when the list is refused', async () => {
     const api = fakeKeys([]);
-    api.get = async () => { throw new ApiError(403, 7, 'the API key lacks the admin scope', []); };
+    api.get = async () => { throw new ApiError(403, 7, 'API key lacks scope "admin"', [], ['admin']); };
     const el = await mount(api);
     expect(el.querySelector('[role="alert"]')!.textContent).toContain('lacks the permission “admin”');
     expect(el.textContent).not.toContain(en['apiKeys.none']);

@@ -16,6 +16,8 @@ export class ApiError extends Error {
     readonly code: number,
     message: string,
     readonly violations: FieldViolation[],
+    /** The scopes that would allow a call refused for lack of one (google.rpc.ErrorInfo SCOPE_MISSING). */
+    readonly missingScopes: string[] = [],
   ) {
     super(message);
     this.name = 'ApiError';
@@ -25,21 +27,30 @@ export class ApiError extends Error {
 interface ErrorBody {
   code?: number;
   message?: string;
-  details?: Array<{ '@type'?: string; fieldViolations?: FieldViolation[] }>;
+  details?: Array<{
+    '@type'?: string;
+    fieldViolations?: FieldViolation[];
+    reason?: string;
+    metadata?: Record<string, string>;
+  }>;
 }
 
 /** parseError turns an error answer's body into an ApiError. */
 export function parseError(status: number, body: unknown): ApiError {
   const b = (body && typeof body === 'object' ? body : {}) as ErrorBody;
   const violations: FieldViolation[] = [];
+  let missingScopes: string[] = [];
   for (const d of b.details ?? []) {
     if (d['@type']?.endsWith('google.rpc.BadRequest')) {
       for (const v of d.fieldViolations ?? []) {
         violations.push({ field: v.field ?? '', description: v.description ?? '' });
       }
     }
+    if (d['@type']?.endsWith('google.rpc.ErrorInfo') && d.reason === 'SCOPE_MISSING') {
+      missingScopes = (d.metadata?.scopes ?? '').split(' ').filter(Boolean);
+    }
   }
-  return new ApiError(status, b.code ?? 0, b.message ?? '', violations);
+  return new ApiError(status, b.code ?? 0, b.message ?? '', violations, missingScopes);
 }
 
 export type Query = Record<string, string | number | boolean | string[] | undefined>;

@@ -2,7 +2,6 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api/client';
-import { missingScope } from '../apikeys';
 import { useI18n, type I18n } from '../i18n/i18n';
 
 /** grpc-gateway's code for PERMISSION_DENIED, whatever the HTTP status. */
@@ -17,7 +16,7 @@ export function isPermissionDenied(err: unknown): err is ApiError {
 export function describeError(t: I18n, err: unknown): { title: string; fields: Array<{ field: string; description: string }> } {
   if (isPermissionDenied(err)) {
     // Name the scope the server says is missing, in the user's language.
-    const scope = missingScope(err.message);
+    const scope = err.missingScopes[0] ?? '';
     const title = scope ? t.t('error.permission', { scope }) : t.t('error.permissionAny');
     return { title, fields: err.message ? [{ field: '', description: err.message }] : [] };
   }

@@ -6,8 +6,11 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 // Scopes an API key may hold (see APIKey in
@@ -109,7 +112,22 @@ func (t ScopeTable) Check(p Principal, fullMethod string) error {
 	if p.HasAny(need) {
 		return nil
 	}
-	return status.Error(codes.PermissionDenied, LacksScopeMessage(need))
+	return lacksScope(need)
+}
+
+// ReasonScopeMissing is the google.rpc.ErrorInfo reason of a call the key's
+// scopes do not allow; its metadata "scopes" lists the scopes that would,
+// space-separated, so clients need not read them out of the message.
+const ReasonScopeMissing = "SCOPE_MISSING"
+
+// lacksScope is PermissionDenied for a key lacking all of need.
+func lacksScope(need []string) error {
+	st := status.New(codes.PermissionDenied, LacksScopeMessage(need))
+	info := &errdetails.ErrorInfo{Reason: ReasonScopeMissing, Domain: grpcstatus.Domain, Metadata: map[string]string{"scopes": strings.Join(need, " ")}}
+	if d, err := st.WithDetails(info); err == nil {
+		st = d
+	}
+	return st.Err()
 }
 
 // LacksScopeMessage is the PermissionDenied message for a key lacking all
@@ -131,7 +149,7 @@ func RequireScope(ctx context.Context, scope string) error {
 		return status.Error(codes.Unauthenticated, "missing workspace credentials")
 	}
 	if !p.Has(scope) {
-		return status.Error(codes.PermissionDenied, LacksScopeMessage([]string{scope}))
+		return lacksScope([]string{scope})
 	}
 	return nil
 }

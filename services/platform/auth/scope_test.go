@@ -3,15 +3,18 @@ package auth_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 func TestPrincipalHas(t *testing.T) {
@@ -73,6 +76,12 @@ func TestInterceptorScopes(t *testing.T) {
 			})
 			if status.Code(err) != tt.wantCode || (tt.wantMsg != "" && status.Convert(err).Message() != tt.wantMsg) {
 				t.Fatalf("err = %v, want %v %q", err, tt.wantCode, tt.wantMsg)
+			}
+			if strings.HasPrefix(tt.wantMsg, "API key lacks scope") {
+				// Clients read the scopes from the ErrorInfo, not the message.
+				if grpcstatus.Reason(err) != auth.ReasonScopeMissing || scopesOf(err) != strings.Join(table[tt.method], " ") {
+					t.Errorf("details = %v, want reason %s with scopes %v", status.Convert(err).Details(), auth.ReasonScopeMissing, table[tt.method])
+				}
 			}
 			if err == nil && !slices.Equal(got.Scopes, keys[tt.key].Scopes) {
 				t.Errorf("handler principal scopes = %v, want %v", got.Scopes, keys[tt.key].Scopes)
@@ -163,4 +172,14 @@ func TestActAsCaller(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scopesOf returns the "scopes" metadata of err's ErrorInfo.
+func scopesOf(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetMetadata()["scopes"]
+		}
+	}
+	return ""
 }

@@ -115,3 +115,14 @@ func codeReason(code codes.Code) string {
 	}
 	return b.String()
 }
+
+// Reason returns the google.rpc.ErrorInfo reason of err's status, or ""
+// when it has none.
+func Reason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
+	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
 
 // methods yields the full name ("/pkg.Service/Method") of every method
@@ -106,7 +107,7 @@ func CheckKeyScopes(t *testing.T, register func(*grpc.Server), table auth.ScopeT
 			for _, scope := range auth.AllScopes {
 				wantDenied := !(auth.Principal{Scopes: []string{scope}}).HasAny(table[m])
 				err := invoke(auth.WithBearer(context.Background(), ScopeKey(scope)), conn, m, md)
-				denied := status.Code(err) == codes.PermissionDenied && strings.Contains(status.Convert(err).Message(), "lacks scope")
+				denied := status.Code(err) == codes.PermissionDenied && grpcstatus.Reason(err) == auth.ReasonScopeMissing
 				if denied != wantDenied {
 					t.Errorf("key with scope %q: err = %v; want denied for lack of scope: %v (table: %v)", scope, err, wantDenied, table[m])
 				}
