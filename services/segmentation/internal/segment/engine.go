@@ -55,6 +55,10 @@ type Engine struct {
 	swept   map[string]sweepEntry
 	// events holds each workspace's event cache for bulk evaluations.
 	events map[string]*eventCache
+	// sinceUse measures how long a cache went unused. It is real elapsed
+	// time, not the business clock now: idleness is about memory held by
+	// this process, and tests and benchmarks move now by days.
+	sinceUse func(time.Time) time.Duration
 	// late holds, per workspace, the customers evaluated against RFM scores
 	// older than an order (see rfmEntry.cost): EvaluateLate evaluates them
 	// again once the scores are recomputed, so a buyer joins its RFM
@@ -115,6 +119,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		ensured:   map[string]bool{},
 		swept:     map[string]sweepEntry{},
 		events:    map[string]*eventCache{},
+		sinceUse:  time.Since,
 		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
 		counters:  newCounters(),
@@ -566,7 +571,6 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 		}
 		if r.cache != nil {
 			defer release()
-			r.wanted = r.cache.wanted(r.names)
 			r.memo = &filterMemo{seen: map[uint64]bool{}}
 		}
 	}
@@ -628,10 +632,8 @@ type pageReader struct {
 	settings    LifecycleSettings
 	// read are the segments whose memberships a page holds.
 	read []string
-	// cache, when not nil, holds the events (locked for the evaluation);
-	// wanted are the names read, by its name ids.
-	cache  *eventCache
-	wanted []bool
+	// cache, when not nil, holds the events (locked for the evaluation).
+	cache *eventCache
 	// memo serves the pages' evaluation (one goroutine, after reading).
 	memo *filterMemo
 }
@@ -688,7 +690,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		}
 		if r.cache != nil {
 			f.filters = r.memo
-			f.Events = r.cache.behaviours(c.ID, r.wanted, r.since.UnixMicro())
+			f.cached = r.cache.facts(c.ID, r.since.UnixMicro())
 		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}

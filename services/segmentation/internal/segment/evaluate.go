@@ -1,7 +1,9 @@
 package segment
 
 import (
+	"iter"
 	"maps"
+	"math"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,94 @@ type Facts struct {
 	// filters, when set, remembers property filter results of one bulk
 	// evaluation (one Now, one event cache).
 	filters *filterMemo
+	// cached, when its cache is set, stands in for Events in a bulk
+	// evaluation: the customer's events read in place from the event
+	// cache (locked for the evaluation) instead of copied into Events, which
+	// is most of a bulk evaluation's allocation.
+	cached cachedFacts
+}
+
+// cachedFacts is a customer's events as the event cache holds them.
+type cachedFacts struct {
+	cache      *eventCache
+	customerID string
+	events     []cachedEvent // oldest first
+	since      int64         // events before it are not read (microseconds)
+}
+
+// occurrence is one event as event conditions read it.
+type occurrence struct {
+	at      int64 // nanoseconds since the Unix epoch, clamped (see nanos)
+	propsID uint32
+	props   map[string]any
+}
+
+// nanos is t in nanoseconds since the Unix epoch, clamped to int64's range
+// (years 1678 to 2262) so that times beyond it still order correctly
+// against times within it.
+func nanos(t time.Time) int64 {
+	switch {
+	case t.Before(minNanosTime):
+		return math.MinInt64
+	case t.After(maxNanosTime):
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// nanosOfMicros is nanos of a time in microseconds since the Unix epoch.
+func nanosOfMicros(us int64) int64 {
+	switch {
+	case us < math.MinInt64/1000:
+		return math.MinInt64
+	case us > math.MaxInt64/1000:
+		return math.MaxInt64
+	}
+	return us * 1000
+}
+
+var minNanosTime, maxNanosTime = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+
+// occurrences yields the customer's events named name, oldest first.
+func (f *Facts) occurrences(name string) iter.Seq[occurrence] {
+	return func(yield func(occurrence) bool) {
+		if c := f.cached.cache; c != nil {
+			id, ok := slices.BinarySearch(c.names, name)
+			if !ok {
+				return
+			}
+			for _, ev := range f.cached.events {
+				if ev.name == uint32(id) && ev.at >= f.cached.since && !yield(occurrence{nanosOfMicros(ev.at), ev.props, c.props[ev.props]}) {
+					return
+				}
+			}
+			return
+		}
+		for _, b := range f.Events[name] {
+			if !yield(occurrence{nanos(b.Time), b.propsID, b.Properties}) {
+				return
+			}
+		}
+	}
+}
+
+// behaviours returns the customer's events named name, oldest first.
+func (f *Facts) behaviours(name string) []Behaviour {
+	c := f.cached.cache
+	if c == nil {
+		return f.Events[name]
+	}
+	id, ok := slices.BinarySearch(c.names, name)
+	if !ok {
+		return nil
+	}
+	var out []Behaviour
+	for _, ev := range f.cached.events {
+		if ev.name == uint32(id) && ev.at >= f.cached.since {
+			out = append(out, c.behaviour(f.cached.customerID, ev))
+		}
+	}
+	return out
 }
 
 // filterMemo remembers whether the property filters of an event condition
@@ -61,20 +151,20 @@ const maxFilterMemo = 1 << 20
 // conditionIDs numbers compiled event conditions for filterMemo.
 var conditionIDs atomic.Uint32
 
-// matches reports whether filters (those of condition cond) hold for b's
+// matches reports whether filters (those of condition cond) hold for o's
 // properties at now.
-func (m *filterMemo) matches(cond uint32, b *Behaviour, filters []compiledFilter, now time.Time) bool {
+func (m *filterMemo) matches(cond uint32, o occurrence, filters []compiledFilter, now time.Time) bool {
 	if len(filters) == 0 {
 		return true
 	}
-	if m == nil || b.propsID == 0 {
-		return matchesAll(filters, b.Properties, now)
+	if m == nil || o.propsID == 0 {
+		return matchesAll(filters, o.props, now)
 	}
-	key := uint64(cond)<<32 | uint64(b.propsID)
+	key := uint64(cond)<<32 | uint64(o.propsID)
 	if v, ok := m.seen[key]; ok {
 		return v
 	}
-	v := matchesAll(filters, b.Properties, now)
+	v := matchesAll(filters, o.props, now)
 	if len(m.seen) < maxFilterMemo {
 		m.seen[key] = v
 	}
@@ -140,7 +230,7 @@ func (r Rule) Compile() Matcher {
 		}
 		trait, cmp := r.Computed.Def.compile(), compileComparison(r.Computed.Comparison)
 		return func(f *Facts) bool {
-			v, ok := trait.value(f.Events[trait.def.Event], f.Now)
+			v, ok := trait.value(f.behaviours(trait.def.Event), f.Now)
 			if !ok {
 				return cmp.holds(nil, f.Now)
 			}
@@ -190,26 +280,33 @@ func (c EventCondition) compile() Matcher {
 	id := conditionIDs.Add(1)
 	return func(f *Facts) bool {
 		start, end := c.window(f.Now)
+		startAt, endAt := int64(math.MinInt64), int64(math.MaxInt64)
+		if !start.IsZero() {
+			startAt = nanos(start)
+		}
+		if !end.IsZero() {
+			endAt = nanos(end)
+		}
 		var (
 			count       int64
-			first, last time.Time
+			first, last int64
+			seen        bool
 			agg         aggregator
 		)
-		for i := range f.Events[c.Event] {
-			b := &f.Events[c.Event][i]
-			if !f.filters.matches(id, b, filters, f.Now) {
+		for o := range f.occurrences(c.Event) {
+			if !f.filters.matches(id, o, filters, f.Now) {
 				continue
 			}
-			if first.IsZero() {
-				first = b.Time
+			if !seen {
+				first, seen = o.at, true
 			}
-			last = b.Time
-			if b.Time.Before(start) || (!end.IsZero() && !b.Time.Before(end)) {
+			last = o.at
+			if o.at < startAt || o.at >= endAt {
 				continue
 			}
 			count++
 			if c.Aggregate != nil {
-				walkValues(b.Properties, aggPath, func(v any) bool {
+				walkValues(o.props, aggPath, func(v any) bool {
 					if x, ok := numberOf(v); ok {
 						agg.add(x)
 					}
@@ -226,10 +323,10 @@ func (c EventCondition) compile() Matcher {
 				return false
 			}
 		}
-		if c.FirstOccurrence != nil && (first.IsZero() || !c.FirstOccurrence.holds(first)) {
+		if c.FirstOccurrence != nil && (!seen || !c.FirstOccurrence.holds(time.Unix(0, first))) {
 			return false
 		}
-		if c.LastOccurrence != nil && (last.IsZero() || !c.LastOccurrence.holds(last)) {
+		if c.LastOccurrence != nil && (!seen || !c.LastOccurrence.holds(time.Unix(0, last))) {
 			return false
 		}
 		return true

@@ -30,8 +30,8 @@ import (
 type eventCache struct {
 	mu sync.Mutex // held for a whole refresh and bulk evaluation
 
-	// lastUse is when an evaluation last asked for the cache (guarded by
-	// Engine.mu).
+	// lastUse is when an evaluation last asked for the cache, by the
+	// monotonic clock (guarded by Engine.mu).
 	lastUse time.Time
 
 	loaded  bool
@@ -77,9 +77,8 @@ func subset(sub, of []string) bool {
 // build, it (re)builds the cache for build's event names and property keys
 // (which must include names and keys); without build it returns nil.
 func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, keys []string, build *needs) (c *eventCache, release func(), err error) {
-	now := e.now()
 	e.mu.Lock()
-	e.dropIdleCaches(now)
+	e.dropIdleCaches()
 	c = e.events[workspaceID]
 	if c == nil {
 		if build == nil {
@@ -89,7 +88,7 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 		c = &eventCache{}
 		e.events[workspaceID] = c
 	}
-	c.lastUse = now
+	c.lastUse = time.Now()
 	e.mu.Unlock()
 	c.mu.Lock()
 	if !c.covers(names, keys) {
@@ -116,9 +115,9 @@ const cacheIdle = time.Hour
 // dropIdleCaches drops the event caches unused for cacheIdle. The caller
 // holds e.mu. An evaluation holding a dropped cache finishes with it; the
 // next one builds a new one.
-func (e *Engine) dropIdleCaches(now time.Time) {
+func (e *Engine) dropIdleCaches() {
 	for ws, c := range e.events {
-		if now.Sub(c.lastUse) >= cacheIdle {
+		if e.sinceUse(c.lastUse) >= cacheIdle {
 			delete(e.events, ws)
 		}
 	}
@@ -127,10 +126,9 @@ func (e *Engine) dropIdleCaches(now time.Time) {
 // dropIdleCachesNow is dropIdleCaches for event consumers: every replica
 // consumes events, also one that no longer evaluates in bulk.
 func (e *Engine) dropIdleCachesNow() {
-	now := e.now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.dropIdleCaches(now)
+	e.dropIdleCaches()
 }
 
 // refresh brings the cache up to the workspace's current behaviours
@@ -310,30 +308,15 @@ func mergeEvents(held, added []cachedEvent) ([]cachedEvent, bool) {
 	return append(out, added[j:]...), true
 }
 
-// behaviours returns a customer's events with the names wanted (indexed by
-// name id) at or after since, grouped by name, oldest first; nil when
-// none. The caller holds c.mu.
-func (c *eventCache) behaviours(customerID string, wanted []bool, since int64) map[string][]Behaviour {
-	var out map[string][]Behaviour
-	for _, ev := range c.customers[customerID] {
-		if ev.at < since || !wanted[ev.name] {
-			continue
-		}
-		if out == nil {
-			out = map[string][]Behaviour{}
-		}
-		name := c.names[ev.name]
-		out[name] = append(out[name], Behaviour{CustomerID: customerID, Name: name, Time: time.UnixMicro(ev.at).UTC(), Properties: c.props[ev.props], propsID: ev.props})
-	}
-	return out
+// behaviour is ev of customerID as rules read it. The caller holds c.mu.
+func (c *eventCache) behaviour(customerID string, ev cachedEvent) Behaviour {
+	name := c.names[ev.name]
+	return Behaviour{CustomerID: customerID, Name: name, Time: time.UnixMicro(ev.at).UTC(), Properties: c.props[ev.props], propsID: ev.props}
 }
 
-// wanted returns, by name id, whether names (sorted) include each name
-// the cache holds.
-func (c *eventCache) wanted(names []string) []bool {
-	out := make([]bool, len(c.names))
-	for i, n := range c.names {
-		_, out[i] = slices.BinarySearch(names, n)
-	}
-	return out
+// facts returns a customer's events, read in place for Facts.cached,
+// from since (microseconds). The caller holds c.mu until the facts are no
+// longer read.
+func (c *eventCache) facts(customerID string, since int64) cachedFacts {
+	return cachedFacts{cache: c, customerID: customerID, events: c.customers[customerID], since: since}
 }

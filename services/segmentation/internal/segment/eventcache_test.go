@@ -101,8 +101,8 @@ func TestEventCacheFollowsOtherWriters(t *testing.T) {
 }
 
 // TestIdleEventCachesDropped drops a workspace's event cache after an hour
-// unused (noticed when events are applied), and builds it again when an
-// evaluation needs it.
+// of real time unused (noticed when events are applied), whatever the
+// business clock says, and builds it again when an evaluation needs it.
 func TestIdleEventCachesDropped(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -114,12 +114,17 @@ func TestIdleEventCachesDropped(t *testing.T) {
 	if got := f.engine.CachedWorkspaces(); !reflect.DeepEqual(got, []string{"w"}) {
 		t.Fatalf("cached after a recompute: %v", got)
 	}
-	f.clock.Set(t0.Add(59 * time.Minute))
+	f.clock.Set(t0.Add(48 * time.Hour))
 	f.apply(t, viewed("w", "v2", "b", t0))
+	if got := f.engine.CachedWorkspaces(); len(got) != 1 {
+		t.Fatalf("dropped when the business clock moved: %v", got)
+	}
+	f.engine.SetCacheAge(59 * time.Minute)
+	f.apply(t, viewed("w", "v2b", "b", t0))
 	if got := f.engine.CachedWorkspaces(); len(got) != 1 {
 		t.Fatalf("dropped before an hour unused: %v", got)
 	}
-	f.clock.Set(t0.Add(2 * time.Hour))
+	f.engine.SetCacheAge(2 * time.Hour)
 	f.apply(t, viewed("w", "v3", "c", t0))
 	if got := f.engine.CachedWorkspaces(); len(got) != 0 {
 		t.Fatalf("still cached after two hours unused: %v", got)

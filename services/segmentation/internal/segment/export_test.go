@@ -3,6 +3,7 @@ package segment
 import (
 	"maps"
 	"slices"
+	"time"
 )
 
 // CachedWorkspaces lists the workspaces whose event cache the engine holds.
@@ -10,4 +11,19 @@ func (e *Engine) CachedWorkspaces() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Sorted(maps.Keys(e.events))
+}
+
+// SetCacheAge makes every event cache look unused for age, as if that much
+// real time had passed since its last use.
+func (e *Engine) SetCacheAge(age time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.sinceUse = func(time.Time) time.Duration { return age }
+}
+
+// DropEventCaches drops every event cache, as a restart would.
+func (e *Engine) DropEventCaches() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	clear(e.events)
 }
