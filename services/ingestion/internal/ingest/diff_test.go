@@ -41,7 +41,7 @@ func TestIngestDifferential(t *testing.T) {
 					t.Fatalf("the stream should merge and undo a merge; tables:\n%s", one)
 				}
 				if one != batched {
-					t.Fatalf("one message per call and batches differ:\n%s", lineDiff(one, batched))
+					t.Fatalf("one message per call and batches differ:\n%s", sqldbtest.LineDiff(one, batched))
 				}
 				i := 0
 				if db.Dialect == sqldb.Postgres {
@@ -50,7 +50,7 @@ func TestIngestDifferential(t *testing.T) {
 				dumps[i] = one
 			})
 			if dumps[0] != "" && dumps[1] != "" && dumps[0] != dumps[1] {
-				t.Fatalf("SQLite and PostgreSQL differ:\n%s", lineDiff(dumps[0], dumps[1]))
+				t.Fatalf("SQLite and PostgreSQL differ:\n%s", sqldbtest.LineDiff(dumps[0], dumps[1]))
 			}
 		})
 	}
@@ -180,7 +180,7 @@ func dump(t *testing.T, db *sqldb.DB) string {
 		`SELECT customer_id, 'c' || CAST(create_time AS TEXT) FROM customers`,
 		`SELECT merge_id, 'm' || CAST(merge_time AS TEXT) FROM merges`,
 	} {
-		for _, row := range queryRows(t, db, q) {
+		for _, row := range sqldbtest.Rows(t, db, q) {
 			names[row[0]] = row[1]
 		}
 	}
@@ -190,8 +190,7 @@ func dump(t *testing.T, db *sqldb.DB) string {
 		}
 		return s
 	}
-	var b strings.Builder
-	for _, q := range []string{
+	return sqldbtest.Dump(t, db, rename,
 		`SELECT customer_id, user_id, traits, merged_into, create_time, update_time, first_seen, last_seen, event_count, identity_traits, trait_times, consents FROM customers`,
 		`SELECT customer_a, customer_b, score, reasons, state FROM merge_suggestions`,
 		`SELECT kind, value, customer_id, create_time FROM identities`,
@@ -201,68 +200,5 @@ func dump(t *testing.T, db *sqldb.DB) string {
 		`SELECT merge_id, kind, value, customer_id FROM merge_identities`,
 		`SELECT kind, msg_id FROM outbox WHERE kind <> 'unmerged' ORDER BY seq`,
 		`SELECT COUNT(*) FROM outbox WHERE kind = 'unmerged'`,
-	} {
-		rows := queryRows(t, db, q)
-		lines := make([]string, len(rows))
-		for i, r := range rows {
-			lines[i] = rename(strings.Join(r, " | "))
-		}
-		if !strings.Contains(q, "ORDER BY") {
-			slices.Sort(lines)
-		}
-		fmt.Fprintf(&b, "## %s\n%s\n", q, strings.Join(lines, "\n"))
-	}
-	return b.String()
-}
-
-func queryRows(t *testing.T, db *sqldb.DB, q string) [][]string {
-	t.Helper()
-	rows, err := db.QueryContext(context.Background(), q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		row := make([]string, len(cols))
-		for i, v := range vals {
-			row[i] = v.String
-		}
-		out = append(out, row)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// lineDiff shows the first lines where a and b differ.
-func lineDiff(a, b string) string {
-	al, bl := strings.Split(a, "\n"), strings.Split(b, "\n")
-	var out []string
-	for i := 0; i < max(len(al), len(bl)) && len(out) < 20; i++ {
-		var x, y string
-		if i < len(al) {
-			x = al[i]
-		}
-		if i < len(bl) {
-			y = bl[i]
-		}
-		if x != y {
-			out = append(out, "- "+x, "+ "+y)
-		}
-	}
-	return strings.Join(out, "\n")
+	)
 }

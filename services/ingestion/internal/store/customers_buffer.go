@@ -158,8 +158,8 @@ func (t *Tx) flushCustomers(ctx context.Context) error {
 	}
 	slices.SortFunc(inserts, byID)
 	slices.SortFunc(updates, byID)
-	err := t.insertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, user_id, traits, trait_times, identity_traits, consents,
-		create_time, update_time, first_seen, last_seen, event_count)`, 12, len(inserts),
+	err := t.tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, user_id, traits, trait_times, identity_traits, consents,
+		create_time, update_time, first_seen, last_seen, event_count)`, "", 12, len(inserts),
 		func(args []any, i int) ([]any, error) {
 			r := inserts[i].row
 			return append(args, inserts[i].ws, r.id, r.userID, r.traits, r.traitTimes, r.identityTraits, r.consents,
@@ -201,7 +201,7 @@ func (t *Tx) updateCustomers(ctx context.Context, all []*bufferedCustomer) error
 // flushIdentities inserts the identities attached since the last flush.
 func (t *Tx) flushIdentities(ctx context.Context) error {
 	rows := t.w.newIdents
-	err := t.insertRows(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time)`, 5, len(rows),
+	err := t.tx.InsertRows(ctx, `INSERT INTO identities (workspace_id, kind, value, customer_id, create_time)`, "", 5, len(rows),
 		func(args []any, i int) ([]any, error) {
 			r := rows[i]
 			return append(args, r.ws, r.kind, r.value, r.customerID, r.at), nil

@@ -77,21 +77,6 @@ func (t *Tx) exec(ctx context.Context, query string, args ...any) error {
 	return err
 }
 
-// padIn returns values padded to a power of two by repeating the last one,
-// which an IN list ignores, so that IN-list queries come in a few sizes
-// the statement cache keeps.
-func padIn(values []string) []string {
-	n := 1
-	for n < len(values) {
-		n *= 2
-	}
-	out := slices.Grow(slices.Clone(values), n-len(values))
-	for len(out) < n {
-		out = append(out, values[len(values)-1])
-	}
-	return out
-}
-
 func wsKey(ws, id string) string { return ws + "\x00" + id }
 
 func identKey(ws string, k identity.Key) string { return ws + "\x00" + k.Kind + "\x00" + k.Value }
@@ -106,10 +91,6 @@ func (w *writeSet) forgetCustomers() {
 	w.dirty = w.dirty[:0]
 }
 
-// maxRowsPerInsert bounds the rows of one multi-row statement, keeping
-// its parameters well under both backends' limits (PostgreSQL: 65,535).
-const maxRowsPerInsert = 500
-
 // Prefetch reads, in one query per chunk, whether each of eventIDs is
 // stored and which customers hold keys, so that the per-message look-ups
 // of a batch are answered from memory.
@@ -123,8 +104,8 @@ func (t *Tx) Prefetch(ctx context.Context, ws string, eventIDs []string, keys []
 	slices.Sort(missing)
 	missing = slices.Compact(missing)
 	for len(missing) > 0 {
-		n := min(len(missing), maxRowsPerInsert)
-		in, args := t.tx.Dialect.InList(2, padIn(missing[:n]))
+		n := min(len(missing), sqldb.MaxRowsPerStatement)
+		in, args := t.tx.Dialect.InList(2, sqldb.PadIn(missing[:n]))
 		rows, err := t.tx.QueryPrepared(ctx, `SELECT event_id, customer_id FROM events WHERE workspace_id = $1 AND event_id IN (`+in+`)`,
 			append([]any{ws}, args...)...)
 		if err != nil {
@@ -171,7 +152,7 @@ func (t *Tx) lockMatched(ctx context.Context, ws string, matches []identity.Matc
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	for len(ids) > 0 {
-		n := min(len(ids), maxRowsPerInsert)
+		n := min(len(ids), sqldb.MaxRowsPerStatement)
 		mergedInto, err := t.lockCustomers(ctx, ws, ids[:n])
 		if err != nil {
 			return err
@@ -206,8 +187,8 @@ func (t *Tx) lookUpIdentities(ctx context.Context, ws string, keys []identity.Ke
 		slices.Sort(values)
 		values = slices.Compact(values)
 		for len(values) > 0 {
-			n := min(len(values), maxRowsPerInsert)
-			in, args := t.tx.Dialect.InList(3, padIn(values[:n]))
+			n := min(len(values), sqldb.MaxRowsPerStatement)
+			in, args := t.tx.Dialect.InList(3, sqldb.PadIn(values[:n]))
 			rows, err := t.tx.QueryPrepared(ctx, `SELECT i.value, c.customer_id, c.user_id, c.create_time
 				FROM identities i JOIN customers c ON c.workspace_id = i.workspace_id AND c.customer_id = i.customer_id
 				WHERE i.workspace_id = $1 AND i.kind = $2 AND i.value IN (`+in+`)`, append([]any{ws, kind}, args...)...)
@@ -254,31 +235,10 @@ func (t *Tx) flush(ctx context.Context) error {
 	return t.flushOutbox(ctx)
 }
 
-// insertRows writes n rows with multi-row INSERTs of a few sizes (at most
-// maxRowsPerInsert rows, see sqldb.ChunkRows); head is the statement up to VALUES and row
-// appends row i's values to args.
-func (t *Tx) insertRows(ctx context.Context, head string, cols, n int, row func(args []any, i int) ([]any, error)) error {
-	done := 0
-	for _, k := range sqldb.ChunkRows(n, maxRowsPerInsert) {
-		args := make([]any, 0, k*cols)
-		for i := done; i < done+k; i++ {
-			var err error
-			if args, err = row(args, i); err != nil {
-				return err
-			}
-		}
-		if err := t.exec(ctx, head+` VALUES `+t.tx.Dialect.Rows(k, cols), args...); err != nil {
-			return err
-		}
-		done += k
-	}
-	return nil
-}
-
 func (t *Tx) flushEvents(ctx context.Context) error {
 	evs := t.w.newEvents
-	err := t.insertRows(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
-		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)`, 17, len(evs),
+	err := t.tx.InsertRows(ctx, `INSERT INTO events (workspace_id, event_id, customer_id, type, name, user_id, anonymous_id,
+		event_time, receive_time, properties, traits, context, group_id, previous_id, order_id, revenue, currency)`, "", 17, len(evs),
 		func(args []any, i int) ([]any, error) {
 			e := evs[i]
 			props, traits, ctxJSON, err := encode3(e.Properties, e.Traits, e.Context)
@@ -298,7 +258,7 @@ func (t *Tx) flushEvents(ctx context.Context) error {
 
 func (t *Tx) flushOutbox(ctx context.Context) error {
 	rows := t.w.outbox
-	err := t.insertRows(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)`, 6, len(rows),
+	err := t.tx.InsertRows(ctx, `INSERT INTO outbox (workspace_id, kind, msg_id, payload, create_time, trace_context)`, "", 6, len(rows),
 		func(args []any, i int) ([]any, error) {
 			r := rows[i]
 			return append(args, r.ws, r.kind, r.msgID, r.payload, r.at, r.trace), nil
@@ -340,11 +300,11 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 }
 
 // updateFromValues runs query — an UPDATE … FROM a VALUES list whose place
-// is %s — for n rows, in chunks of at most maxRowsPerInsert rows; types are
+// is %s — for n rows, in chunks of at most sqldb.MaxRowsPerStatement rows; types are
 // the SQL types of a row's values, which row appends to args.
 func (t *Tx) updateFromValues(ctx context.Context, query string, types []string, n int, row func(args []any, i int) []any) error {
 	done := 0
-	for _, k := range sqldb.ChunkRows(n, maxRowsPerInsert) {
+	for _, k := range sqldb.ChunkRows(n, sqldb.MaxRowsPerStatement) {
 		var b strings.Builder
 		args := make([]any, 0, k*len(types))
 		for i := done; i < done+k; i++ {

@@ -42,7 +42,7 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 				total += n
 			}
 		}
-		if err := bumpOrdersVersion(ctx, tx, workspaceID); err != nil {
+		if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
 			return err
 		}
 		// Last (see nextBehavioursVersion), and without the erased ids:

@@ -79,122 +79,11 @@ VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, workspaceID, kind, id, micros(n
 	return n == 1, nil
 }
 
-// ApplyEvent implements segment.Store.
-func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) (bool, error) {
-	applied, err := s.ApplyEvents(ctx, []segment.Event{e}, now)
-	if err != nil {
-		return false, err
-	}
-	return applied[0], nil
-}
-
-// ApplyEvents implements segment.Store.
-func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
-	applied := make([]bool, len(events))
-	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		var stamp []string // workspaces given behaviour rows
-		for i, e := range events {
-			var err error
-			if applied[i], err = applyEvent(ctx, tx, e, now); err != nil {
-				return fmt.Errorf("apply event %s: %w", e.EventID, err)
-			}
-			if applied[i] && e.BehaviourName() != "" {
-				stamp = append(stamp, e.WorkspaceID)
-			}
-		}
-		slices.Sort(stamp) // versions taken in workspace order: no deadlock between two batches
-		for _, ws := range slices.Compact(stamp) {
-			if err := stampBehaviours(ctx, tx, ws); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return applied, nil
-}
-
-// applyEvent records e's effects within tx; false when e was applied
-// before.
-func applyEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event, now time.Time) (bool, error) {
-	if applied, err := markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID, now); err != nil || !applied {
-		return false, err
-	}
-	if err := recordCustomerEvent(ctx, tx, e); err != nil {
-		return false, err
-	}
-	if name := e.BehaviourName(); name != "" {
-		props := []byte("{}")
-		if len(e.Properties) > 0 {
-			var err error
-			if props, err = json.Marshal(e.Properties); err != nil {
-				return false, fmt.Errorf("encode properties: %w", err)
-			}
-		}
-		if _, err := tx.ExecPrepared(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.EventID, e.CustomerID, name, micros(e.Time), string(props), unstamped); err != nil {
-			return false, fmt.Errorf("insert behaviour: %w", err)
-		}
-	}
-	if e.Order != nil {
-		res, err := tx.ExecPrepared(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.Order.ID, e.CustomerID, e.Order.Revenue, micros(e.Time), e.EventID)
-		if err != nil {
-			return false, fmt.Errorf("insert order: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return false, fmt.Errorf("insert order: %w", err)
-		} else if n == 1 {
-			return true, bumpOrdersVersion(ctx, tx, e.WorkspaceID)
-		}
-	}
-	return true, nil
-}
-
-// recordCustomerEvent counts e for its customer, widens the seen times and
-// merges the traits it sets, creating the customer if need be.
-func recordCustomerEvent(ctx context.Context, tx *sqldb.Tx, e segment.Event) error {
-	at := micros(e.Time)
-	traits := e.TraitUpdates()
-	if len(traits) == 0 {
-		// Most events set no traits: one atomic upsert, without reading,
-		// decoding and rewriting the customer's traits.
-		if _, err := tx.ExecPrepared(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
-VALUES ($1, $2, '{}', '{}', $3, $3, 1)
-ON CONFLICT (workspace_id, customer_id) DO UPDATE SET event_count = customers.event_count + 1,
-  first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END,
-  last_seen = CASE WHEN excluded.last_seen > customers.last_seen THEN excluded.last_seen ELSE customers.last_seen END`,
-			e.WorkspaceID, e.CustomerID, at); err != nil {
-			return fmt.Errorf("record event of customer %s: %w", e.CustomerID, err)
-		}
-		return nil
-	}
-	// Create the row first so that the row lock below serialises even the
-	// first two events of a new customer on PostgreSQL.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
-VALUES ($1, $2, '{}', '{}', $3, $3, 0) ON CONFLICT DO NOTHING`, e.WorkspaceID, e.CustomerID, at); err != nil {
-		return fmt.Errorf("create customer %s: %w", e.CustomerID, err)
-	}
-	c, _, err := lockCustomer(ctx, tx, e.WorkspaceID, e.CustomerID)
-	if err != nil {
-		return err
-	}
-	segment.MergeTraits(c.Traits, c.TraitTimes, traits, at)
-	if e.Time.Before(c.FirstSeen) {
-		c.FirstSeen = e.Time
-	}
-	if e.Time.After(c.LastSeen) {
-		c.LastSeen = e.Time
-	}
-	c.EventCount++
-	return writeCustomer(ctx, tx, c)
-}
-
-func bumpOrdersVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO orders_versions (workspace_id, version) VALUES ($1, 1)
-ON CONFLICT (workspace_id) DO UPDATE SET version = orders_versions.version + 1`, workspaceID)
+// bumpOrdersVersion adds n, the orders a transaction changed, to the
+// workspace's orders version.
+func bumpOrdersVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string, n int64) error {
+	_, err := tx.ExecPrepared(ctx, `INSERT INTO orders_versions (workspace_id, version) VALUES ($1, $2)
+ON CONFLICT (workspace_id) DO UPDATE SET version = orders_versions.version + excluded.version`, workspaceID, n)
 	if err != nil {
 		return fmt.Errorf("bump orders version: %w", err)
 	}
@@ -351,7 +240,7 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			}
 		}
 		if ordersMoved {
-			if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID); err != nil {
+			if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID, 1); err != nil {
 				return err
 			}
 		}
@@ -531,7 +420,7 @@ VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.Restore
 			return err
 		}
 		if orders > 0 {
-			if err := bumpOrdersVersion(ctx, tx, u.WorkspaceID); err != nil {
+			if err := bumpOrdersVersion(ctx, tx, u.WorkspaceID, 1); err != nil {
 				return err
 			}
 		}

@@ -1,0 +1,104 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+)
+
+// MaxRowsPerStatement bounds the rows of one multi-row statement of
+// InsertRows and QueryRows, keeping its parameters under both backends'
+// limits (PostgreSQL: 65,535) for rows of up to 131 columns.
+const MaxRowsPerStatement = 500
+
+// InsertRows writes n rows with multi-row statements of a few sizes
+// (powers of two up to MaxRowsPerStatement rows, see ChunkRows), each
+// prepared once (ExecPrepared): a consumer applying a batch of messages
+// then runs a handful of statements instead of one per message and
+// table. head is the statement up to VALUES, tail what follows the rows
+// (an ON CONFLICT clause, or ""), and row appends the values of row i to
+// args, cols of them.
+func (tx *Tx) InsertRows(ctx context.Context, head, tail string, cols, n int, row func(args []any, i int) ([]any, error)) error {
+	return tx.eachRowsChunk(head, tail, cols, n, row, func(query string, args []any) error {
+		_, err := tx.ExecPrepared(ctx, query, args...)
+		return err
+	})
+}
+
+// QueryRows is InsertRows for a statement whose tail has a RETURNING
+// clause: scan is called for every row returned.
+func (tx *Tx) QueryRows(ctx context.Context, head, tail string, cols, n int, row func(args []any, i int) ([]any, error), scan func(RowScanner) error) error {
+	return tx.eachRowsChunk(head, tail, cols, n, row, func(query string, args []any) error {
+		rows, err := tx.QueryPrepared(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, scan)
+	})
+}
+
+func (tx *Tx) eachRowsChunk(head, tail string, cols, n int, row func(args []any, i int) ([]any, error), run func(query string, args []any) error) error {
+	done := 0
+	for _, k := range ChunkRows(n, MaxRowsPerStatement) {
+		args := make([]any, 0, k*cols)
+		for i := done; i < done+k; i++ {
+			var err error
+			if args, err = row(args, i); err != nil {
+				return err
+			}
+		}
+		query := head + ` VALUES ` + tx.Dialect.Rows(k, cols)
+		if tail != "" {
+			query += " " + tail
+		}
+		if err := run(query, args); err != nil {
+			return err
+		}
+		done += k
+	}
+	return nil
+}
+
+// QueryIn runs query, whose %s is an IN list of values after the
+// parameters args, for each chunk of values, prepared once per transaction
+// (QueryPrepared), and calls scan for every row. The lists are padded to a
+// power of two (PadIn), so the statement comes in a few sizes.
+func (tx *Tx) QueryIn(ctx context.Context, query string, args []any, values []string, scan func(RowScanner) error) error {
+	for chunk := range slices.Chunk(values, MaxRowsPerStatement) {
+		in, inArgs := tx.Dialect.InList(len(args)+1, PadIn(chunk))
+		rows, err := tx.QueryPrepared(ctx, strings.Replace(query, "%s", in, 1), append(slices.Clip(args), inArgs...)...)
+		if err != nil {
+			return err
+		}
+		if err := scanAll(rows, scan); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanAll(rows *sql.Rows, scan func(RowScanner) error) error {
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PadIn returns values padded to a power of two by repeating the last one,
+// which an IN list ignores, so that IN-list queries come in a few sizes
+// the statement cache keeps.
+func PadIn(values []string) []string {
+	n := 1
+	for n < len(values) {
+		n *= 2
+	}
+	out := slices.Grow(slices.Clone(values), n-len(values))
+	for len(out) < n {
+		out = append(out, values[len(values)-1])
+	}
+	return out
+}

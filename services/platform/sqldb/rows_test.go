@@ -1,0 +1,84 @@
+package sqldb_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestMultiRowStatements writes more rows than one statement holds, with
+// an ON CONFLICT tail, reads back which were new through RETURNING and
+// reads them by an IN list longer than one chunk.
+func TestMultiRowStatements(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		key := func(i int) string { return fmt.Sprintf("k%04d", i) }
+		const n = 1203 // 500 + 500 + 128 + 64 + 8 + 2 + 1 rows
+		err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+			// Every third key first, then all: the second statement finds
+			// those taken.
+			if err := tx.InsertRows(ctx, `INSERT INTO kv (k, v)`, "", 2, n/3, func(args []any, i int) ([]any, error) {
+				return append(args, key(3*i), 3*i), nil
+			}); err != nil {
+				return err
+			}
+			var fresh []string
+			err := tx.QueryRows(ctx, `INSERT INTO kv (k, v)`, `ON CONFLICT DO NOTHING RETURNING k`, 2, n,
+				func(args []any, i int) ([]any, error) { return append(args, key(i), -1), nil },
+				func(row sqldb.RowScanner) error {
+					var k string
+					err := row.Scan(&k)
+					fresh = append(fresh, k)
+					return err
+				})
+			if err != nil {
+				return err
+			}
+			if want := n - n/3; len(fresh) != want {
+				t.Errorf("RETURNING gave %d new rows, want %d", len(fresh), want)
+			}
+			var wanted []string
+			for i := 0; i < n; i += 3 {
+				wanted = append(wanted, key(i))
+			}
+			var got []string
+			err = tx.QueryIn(ctx, `SELECT k FROM kv WHERE v >= $1 AND k IN (%s)`, []any{0}, wanted, func(row sqldb.RowScanner) error {
+				var k string
+				err := row.Scan(&k)
+				got = append(got, k)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if slices.Sort(got); !slices.Equal(got, wanted) {
+				t.Errorf("QueryIn found %d rows, want the %d inserted first", len(got), len(wanted))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestPadIn(t *testing.T) {
+	for _, tt := range []struct {
+		in, want []string
+	}{
+		{[]string{"a"}, []string{"a"}},
+		{[]string{"a", "b", "c"}, []string{"a", "b", "c", "c"}},
+		{[]string{"a", "b", "c", "d", "e"}, []string{"a", "b", "c", "d", "e", "e", "e", "e"}},
+	} {
+		if got := sqldb.PadIn(tt.in); !slices.Equal(got, tt.want) {
+			t.Errorf("PadIn(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,302 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+)
+
+// ApplyEvent implements segment.Store.
+func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) (bool, error) {
+	applied, err := s.ApplyEvents(ctx, []segment.Event{e}, now)
+	if err != nil {
+		return false, err
+	}
+	return applied[0], nil
+}
+
+// ApplyEvents implements segment.Store. A batch is written table by table
+// with multi-row statements (sqldb.InsertRows), not event by event: the
+// rows are what applying the events one at a time in order would leave,
+// which the differential test checks. An event id seen before, or earlier
+// in the batch, changes nothing.
+func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
+	applied := make([]bool, len(events))
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		clear(applied) // InTx may retry
+		if err := markEventsApplied(ctx, tx, events, now, applied); err != nil {
+			return err
+		}
+		var fresh []segment.Event
+		for i, e := range events {
+			if applied[i] {
+				fresh = append(fresh, e)
+			}
+		}
+		if err := recordCustomerEvents(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if err := insertBehaviours(ctx, tx, fresh); err != nil {
+			return err
+		}
+		if err := insertOrders(ctx, tx, fresh); err != nil {
+			return err
+		}
+		var stamp []string // workspaces given behaviour rows
+		for _, e := range fresh {
+			if e.BehaviourName() != "" {
+				stamp = append(stamp, e.WorkspaceID)
+			}
+		}
+		slices.Sort(stamp) // versions taken in workspace order: no deadlock between two batches
+		for _, ws := range slices.Compact(stamp) {
+			if err := stampBehaviours(ctx, tx, ws); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return applied, nil
+}
+
+// wsID keys a map by workspace and an id within it.
+type wsID struct{ ws, id string }
+
+func compareWSID(a, b wsID) int { return cmp.Or(cmp.Compare(a.ws, b.ws), cmp.Compare(a.id, b.id)) }
+
+// markEventsApplied records the ids of events and sets applied[i] for
+// those new: not applied before, and not an id an earlier event of the
+// batch carries.
+func markEventsApplied(ctx context.Context, tx *sqldb.Tx, events []segment.Event, now time.Time, applied []bool) error {
+	keys := make([]wsID, 0, len(events))
+	for _, e := range events {
+		keys = append(keys, wsID{e.WorkspaceID, e.EventID})
+	}
+	// In key order, so that two transactions recording overlapping ids
+	// take their row locks in one order (PostgreSQL).
+	keys = slices.CompactFunc(slices.SortedFunc(slices.Values(keys), compareWSID), func(a, b wsID) bool { return a == b })
+	fresh := make(map[wsID]bool, len(keys))
+	at := micros(now)
+	err := tx.QueryRows(ctx, `INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at)`,
+		`ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, 4, len(keys),
+		func(args []any, i int) ([]any, error) {
+			return append(args, keys[i].ws, kindEvent, keys[i].id, at), nil
+		},
+		func(row sqldb.RowScanner) error {
+			var k wsID
+			if err := row.Scan(&k.ws, &k.id); err != nil {
+				return err
+			}
+			fresh[k] = true
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("record %d events applied: %w", len(keys), err)
+	}
+	for i, e := range events {
+		k := wsID{e.WorkspaceID, e.EventID}
+		applied[i] = fresh[k]
+		delete(fresh, k) // a second copy in the batch is a redelivery
+	}
+	return nil
+}
+
+// seen is what a batch's events add to a customer that sets no trait:
+// counted, its seen times widened, by one upsert.
+type seen struct {
+	n, first, last int64
+}
+
+// recordCustomerEvents counts every event for its customer, widens the
+// seen times and merges the traits it sets, creating customers as need
+// be. Customers none of whose events set traits take one atomic upsert
+// each, without reading, decoding and rewriting their traits; the others
+// are read for update, folded in memory in event order and written back.
+func recordCustomerEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
+	withTraits := map[wsID]bool{}
+	for _, e := range events {
+		if len(e.TraitUpdates()) > 0 {
+			withTraits[wsID{e.WorkspaceID, e.CustomerID}] = true
+		}
+	}
+	counted := map[wsID]*seen{}
+	for _, e := range events {
+		k := wsID{e.WorkspaceID, e.CustomerID}
+		if withTraits[k] {
+			continue
+		}
+		at := micros(e.Time)
+		if c, ok := counted[k]; ok {
+			c.n, c.first, c.last = c.n+1, min(c.first, at), max(c.last, at)
+		} else {
+			counted[k] = &seen{n: 1, first: at, last: at}
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(counted), compareWSID) // row locks in one order
+	err := tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET event_count = customers.event_count + excluded.event_count,
+  first_seen = CASE WHEN excluded.first_seen < customers.first_seen THEN excluded.first_seen ELSE customers.first_seen END,
+  last_seen = CASE WHEN excluded.last_seen > customers.last_seen THEN excluded.last_seen ELSE customers.last_seen END`,
+		7, len(keys), func(args []any, i int) ([]any, error) {
+			c := counted[keys[i]]
+			return append(args, keys[i].ws, keys[i].id, "{}", "{}", c.first, c.last, c.n), nil
+		})
+	if err != nil {
+		return fmt.Errorf("record events of %d customers: %w", len(keys), err)
+	}
+	if len(withTraits) == 0 {
+		return nil
+	}
+	return recordTraitEvents(ctx, tx, events, withTraits)
+}
+
+// recordTraitEvents is recordCustomerEvents for the customers setting
+// traits.
+func recordTraitEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event, withTraits map[wsID]bool) error {
+	firstAt := map[wsID]int64{}
+	for _, e := range events {
+		k := wsID{e.WorkspaceID, e.CustomerID}
+		if _, ok := firstAt[k]; !ok && withTraits[k] {
+			firstAt[k] = micros(e.Time)
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(firstAt), compareWSID)
+	// Create the rows first so that the row locks below serialise even
+	// the first events of a new customer on PostgreSQL.
+	err := tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT DO NOTHING`, 7, len(keys), func(args []any, i int) ([]any, error) {
+			at := firstAt[keys[i]]
+			return append(args, keys[i].ws, keys[i].id, "{}", "{}", at, at, 0), nil
+		})
+	if err != nil {
+		return fmt.Errorf("create %d customers: %w", len(keys), err)
+	}
+	customers := map[wsID]*segment.Customer{}
+	for ws, ids := range groupByWorkspace(keys) {
+		locked, err := lockCustomers(ctx, tx, ws, ids)
+		if err != nil {
+			return err
+		}
+		for id, c := range locked {
+			customers[wsID{ws, id}] = &c
+		}
+	}
+	for _, e := range events {
+		c, ok := customers[wsID{e.WorkspaceID, e.CustomerID}]
+		if !ok {
+			continue
+		}
+		at := micros(e.Time)
+		segment.MergeTraits(c.Traits, c.TraitTimes, e.TraitUpdates(), at)
+		// Compared in microseconds, as stored: the times an event
+		// leaves are those applying it alone would.
+		if at < micros(c.FirstSeen) {
+			c.FirstSeen = fromMicros(at)
+		}
+		if at > micros(c.LastSeen) {
+			c.LastSeen = fromMicros(at)
+		}
+		c.EventCount++
+	}
+	err = tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET traits = excluded.traits, trait_times = excluded.trait_times,
+  first_seen = excluded.first_seen, last_seen = excluded.last_seen, event_count = excluded.event_count`,
+		7, len(keys), func(args []any, i int) ([]any, error) {
+			c := customers[keys[i]]
+			traits, err := json.Marshal(c.Traits)
+			if err != nil {
+				return nil, fmt.Errorf("encode traits of %s: %w", c.ID, err)
+			}
+			times, err := json.Marshal(c.TraitTimes)
+			if err != nil {
+				return nil, fmt.Errorf("encode trait times of %s: %w", c.ID, err)
+			}
+			return append(args, c.WorkspaceID, c.ID, string(traits), string(times), micros(c.FirstSeen), micros(c.LastSeen), c.EventCount), nil
+		})
+	if err != nil {
+		return fmt.Errorf("write %d customers: %w", len(keys), err)
+	}
+	return nil
+}
+
+// groupByWorkspace splits sorted keys into each workspace's ids.
+func groupByWorkspace(keys []wsID) map[string][]string {
+	out := map[string][]string{}
+	for _, k := range keys {
+		out[k.ws] = append(out[k.ws], k.id)
+	}
+	return out
+}
+
+// insertBehaviours adds the behaviour rows of events, unstamped until
+// stampBehaviours gives them the workspace's next version.
+func insertBehaviours(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
+	var rows []segment.Event
+	for _, e := range events {
+		if e.BehaviourName() != "" {
+			rows = append(rows, e)
+		}
+	}
+	err := tx.InsertRows(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)`,
+		`ON CONFLICT DO NOTHING`, 7, len(rows), func(args []any, i int) ([]any, error) {
+			e := rows[i]
+			props := []byte("{}")
+			if len(e.Properties) > 0 {
+				var err error
+				if props, err = json.Marshal(e.Properties); err != nil {
+					return nil, fmt.Errorf("encode properties of event %s: %w", e.EventID, err)
+				}
+			}
+			return append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.BehaviourName(), micros(e.Time), string(props), unstamped), nil
+		})
+	if err != nil {
+		return fmt.Errorf("insert %d behaviours: %w", len(rows), err)
+	}
+	return nil
+}
+
+// insertOrders adds the orders of events, the first event of an order id
+// being the one kept, and bumps each workspace's orders version once per
+// order stored.
+func insertOrders(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
+	var rows []segment.Event
+	taken := map[wsID]bool{}
+	for _, e := range events {
+		if e.Order == nil || taken[wsID{e.WorkspaceID, e.Order.ID}] {
+			continue
+		}
+		taken[wsID{e.WorkspaceID, e.Order.ID}] = true
+		rows = append(rows, e)
+	}
+	stored := map[string]int64{}
+	err := tx.QueryRows(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)`,
+		`ON CONFLICT DO NOTHING RETURNING workspace_id`, 6, len(rows), func(args []any, i int) ([]any, error) {
+			e := rows[i]
+			return append(args, e.WorkspaceID, e.Order.ID, e.CustomerID, e.Order.Revenue, micros(e.Time), e.EventID), nil
+		},
+		func(row sqldb.RowScanner) error {
+			var ws string
+			err := row.Scan(&ws)
+			stored[ws]++
+			return err
+		})
+	if err != nil {
+		return fmt.Errorf("insert %d orders: %w", len(rows), err)
+	}
+	for _, ws := range slices.Sorted(maps.Keys(stored)) {
+		if err := bumpOrdersVersion(ctx, tx, ws, stored[ws]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
+	"github.com/kizuna/kizuna/services/segmentation/internal/store"
+)
+
+// TestApplyEventsDifferential applies one random stream to two workspaces:
+// one event per ApplyEvent call, and in batches of random size
+// (ApplyEvents). The stream repeats event ids, within a batch and across
+// batches, sets traits out of time order, re-sends order ids and starts
+// after some events were applied already. Both must report the same events
+// applied and leave the same customers, behaviours, orders and applied
+// ids; a batch's behaviour rows share the version it took, one per batch.
+func TestApplyEventsDifferential(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for seed := uint64(1); seed <= 4; seed++ {
+			stream := randomEvents(seed, 300)
+			one, batch := fmt.Sprintf("one%d", seed), fmt.Sprintf("batch%d", seed)
+			const before = 40 // applied one by one in both, before the run
+			var wantApplied, gotApplied []bool
+			for i, e := range stream {
+				if i < before {
+					mustApply(t, s, inWorkspace(e, batch))
+				}
+				wantApplied = append(wantApplied, mustApply(t, s, inWorkspace(e, one)))
+			}
+			rng := rand.New(rand.NewPCG(seed, 1))
+			var wantSeq []int64 // the version each behaviour row of batch must carry, by event
+			version, err := s.BehavioursVersion(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := before; i < len(stream); {
+				n := min(1+rng.IntN(60), len(stream)-i)
+				evs := make([]segment.Event, n)
+				for j := range evs {
+					evs[j] = inWorkspace(stream[i+j], batch)
+				}
+				applied, err := s.ApplyEvents(ctx, evs, t0)
+				if err != nil {
+					t.Fatalf("seed %d: ApplyEvents: %v", seed, err)
+				}
+				gotApplied = append(gotApplied, applied...)
+				stamped := false
+				for j, e := range evs {
+					if applied[j] && e.BehaviourName() != "" {
+						stamped = true
+					}
+				}
+				if stamped {
+					version++
+				}
+				for range evs {
+					wantSeq = append(wantSeq, version)
+				}
+				i += n
+			}
+			if !slices.Equal(gotApplied, wantApplied[before:]) {
+				t.Errorf("seed %d: batches applied %v,\none by one %v", seed, gotApplied, wantApplied[before:])
+			}
+			if a, b := dumpWorkspace(t, db, one), dumpWorkspace(t, db, batch); a != b {
+				t.Errorf("seed %d: one by one and batched differ:\n%s", seed, sqldbtest.LineDiff(a, b))
+			}
+			checkBatchSeqs(t, db, batch, stream[before:], gotApplied, wantSeq)
+		}
+	})
+}
+
+// checkBatchSeqs checks that each behaviour row the batches stored carries
+// the version of the batch that stored it.
+func checkBatchSeqs(t *testing.T, db *sqldb.DB, ws string, events []segment.Event, applied []bool, wantSeq []int64) {
+	t.Helper()
+	want := map[string]string{}
+	for i, e := range events {
+		if applied[i] && e.BehaviourName() != "" {
+			want[e.EventID] = strconv.FormatInt(wantSeq[i], 10)
+		}
+	}
+	for _, r := range sqldbtest.Rows(t, db, `SELECT event_id, seq FROM behaviours WHERE workspace_id = '`+ws+`'`) {
+		if w, ok := want[r[0]]; ok && r[1] != w {
+			t.Errorf("%s: behaviour %s has seq %s, want %s", ws, r[0], r[1], w)
+		}
+	}
+}
+
+func inWorkspace(e segment.Event, ws string) segment.Event {
+	e.WorkspaceID = ws
+	return e
+}
+
+// dumpWorkspace renders what applying events left in a workspace, but the
+// behaviour versions, which depend on how the events were grouped.
+func dumpWorkspace(t *testing.T, db *sqldb.DB, ws string) string {
+	t.Helper()
+	where := ` WHERE workspace_id = '` + ws + `'`
+	dump := sqldbtest.Dump(t, db, nil,
+		`SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count FROM customers`+where,
+		`SELECT event_id, customer_id, name, occurred_at, properties, seq > 0 FROM behaviours`+where,
+		`SELECT order_id, customer_id, revenue, occurred_at, event_id FROM orders`+where,
+		`SELECT version FROM orders_versions`+where,
+		`SELECT kind, message_id, applied_at FROM applied_messages`+where,
+	)
+	return strings.ReplaceAll(dump, ws, "ws")
+}
+
+// randomEvents returns n events of a few customers: views with
+// properties, orders (order ids re-sent), pages, identify and group calls
+// setting traits at times out of order, and other calls; about one in six
+// repeats an earlier event, mostly a recent one.
+func randomEvents(seed uint64, n int) []segment.Event {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	var out []segment.Event
+	for i := range n {
+		if len(out) > 0 && rng.IntN(6) == 0 {
+			from := max(0, len(out)-10)
+			if rng.IntN(4) == 0 {
+				from = 0
+			}
+			out = append(out, out[from+rng.IntN(len(out)-from)])
+			continue
+		}
+		e := segment.Event{
+			EventID:    fmt.Sprintf("e%d", i),
+			CustomerID: fmt.Sprintf("c%d", rng.IntN(6)),
+			// Sub-microsecond parts: stored times are microseconds.
+			Time: t0.Add(time.Duration(rng.IntN(96*3600)-48*3600)*time.Second + time.Duration(rng.IntN(1000))),
+		}
+		switch k := rng.IntN(10); {
+		case k < 4:
+			e.Type, e.Name = segment.EventTrack, "Viewed Product"
+			e.Properties = map[string]any{"category": []string{"A", "B"}[rng.IntN(2)], "price": float64(rng.IntN(100))}
+		case k < 5:
+			e.Type, e.Name = segment.EventTrack, "Order Completed"
+			e.Order = &segment.Order{ID: fmt.Sprintf("o%d", rng.IntN(6)), Revenue: float64(rng.IntN(1000)) / 10}
+		case k < 6:
+			e.Type, e.Name = segment.EventPage, "Home"
+		case k < 8:
+			e.Type = segment.EventIdentify
+			e.Traits = map[string]any{fmt.Sprintf("k%d", rng.IntN(4)): float64(rng.IntN(10)), "plan": []string{"free", "pro"}[rng.IntN(2)]}
+		case k < 9:
+			e.Type = segment.EventGroup
+			e.Traits = map[string]any{"company": map[string]any{"size": float64(rng.IntN(50))}}
+		default:
+			e.Type = segment.EventAlias
+		}
+		out = append(out, e)
+	}
+	return out
+}
