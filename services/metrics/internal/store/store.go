@@ -51,82 +51,6 @@ const (
 	kindUnmerge = "unmerge"
 )
 
-// ApplyEvent records the event's customer (keeping the earliest first-seen
-// time) and its order, if any and not already stored under the same key.
-func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
-	applied, err := s.ApplyEvents(ctx, []ledger.Event{e})
-	if err != nil {
-		return false, err
-	}
-	return applied[0], nil
-}
-
-// ApplyEvents is ApplyEvent for several events, in order, in one
-// transaction: a consumer catching up commits once per batch, not once
-// per event.
-func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool, error) {
-	applied := make([]bool, len(events))
-	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		for i, e := range events {
-			var err error
-			if applied[i], err = s.applyEvent(ctx, tx, e); err != nil { // InTx may retry: every entry is set again
-				return fmt.Errorf("store event %s: %w", e.EventID, err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return applied, nil
-}
-
-// applyEvent applies e within tx; false when e was applied before.
-func (s *Store) applyEvent(ctx context.Context, tx *sqldb.Tx, e ledger.Event) (bool, error) {
-	fresh, err := s.markApplied(ctx, tx, e.WorkspaceID, kindEvent, e.EventID)
-	if err != nil || !fresh {
-		return false, err
-	}
-	customerID, err := resolve(ctx, tx, e.WorkspaceID, e.CustomerID)
-	if err != nil {
-		return false, err
-	}
-	changed, err := upsertCustomer(ctx, tx, e.WorkspaceID, customerID, e.Time.UnixMicro())
-	if err != nil {
-		return false, err
-	}
-	if changed {
-		// Readers holding the workspace's customers fetch the rows
-		// changed after the seq they hold.
-		seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
-		if err != nil {
-			return false, err
-		}
-		if _, err := tx.ExecPrepared(ctx, `UPDATE customers SET seq = $3 WHERE workspace_id = $1 AND customer_id = $2`,
-			e.WorkspaceID, customerID, seq); err != nil {
-			return false, fmt.Errorf("sequence customer %q: %w", customerID, err)
-		}
-	}
-	if o := e.Order; o != nil {
-		seq, err := bumpVersion(ctx, tx, e.WorkspaceID, "seq")
-		if err != nil {
-			return false, err
-		}
-		_, err = tx.ExecPrepared(ctx, `
-INSERT INTO orders (workspace_id, order_key, customer_id, order_time, revenue, currency, event_id, seq)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (workspace_id, order_key) DO NOTHING`,
-			e.WorkspaceID, o.Key, customerID, e.Time.UnixMicro(), o.Revenue, o.Currency, e.EventID, seq)
-		if err != nil {
-			return false, fmt.Errorf("insert order %q: %w", o.Key, err)
-		}
-	}
-	if err := insertNamed(ctx, tx, e, customerID); err != nil {
-		return false, err
-	}
-	return true, nil
-}
-
 // ApplyMerge moves the merged customers' orders to the survivor, folds
 // their first-seen times into it, deletes them, and records aliases so later
 // events for them land on the survivor.
@@ -293,28 +217,6 @@ WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`)`, args...)
 // to the survivor, an undone merge moves its events' rows back.
 var customerTables = []string{"orders", "events", "survey_answers"}
 
-// insertNamed keeps a named event for funnels and its survey answer.
-func insertNamed(ctx context.Context, tx *sqldb.Tx, e ledger.Event, customerID string) error {
-	if e.Name == "" {
-		return nil
-	}
-	if _, err := tx.ExecPrepared(ctx, `
-INSERT INTO events (workspace_id, event_id, customer_id, name, event_time, properties)
-VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
-		e.WorkspaceID, e.EventID, customerID, e.Name, e.Time.UnixMicro(), e.Properties); err != nil {
-		return fmt.Errorf("insert event: %w", err)
-	}
-	if a := e.Survey; a != nil {
-		if _, err := tx.ExecPrepared(ctx, `
-INSERT INTO survey_answers (workspace_id, event_id, customer_id, survey, kind, score, comment, answer_time)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (workspace_id, event_id) DO NOTHING`,
-			e.WorkspaceID, e.EventID, customerID, a.Survey, a.Kind, a.Score, a.Comment, e.Time.UnixMicro()); err != nil {
-			return fmt.Errorf("insert survey answer: %w", err)
-		}
-	}
-	return nil
-}
-
 // bumpVersion increments the workspace's ledger version column ("seq" or
 // "structure") and returns its new value. The row stays locked until tx
 // ends, so seq values are handed out in commit order.
@@ -326,6 +228,21 @@ ON CONFLICT (workspace_id) DO UPDATE SET `+column+` = ledger_versions.`+column+`
 RETURNING `+column, ws).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("bump ledger %s: %w", column, err)
+	}
+	return v, nil
+}
+
+// bumpSeq adds n to the workspace's ledger seq and returns its new value:
+// the seqs n changes take are the n values up to it. The row stays locked
+// until tx ends, as in bumpVersion.
+func bumpSeq(ctx context.Context, tx *sqldb.Tx, ws string, n int64) (int64, error) {
+	var v int64
+	err := tx.QueryRowPrepared(ctx, `
+INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, $2)
+ON CONFLICT (workspace_id) DO UPDATE SET seq = ledger_versions.seq + excluded.seq
+RETURNING seq`, ws, n).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("bump ledger seq: %w", err)
 	}
 	return v, nil
 }

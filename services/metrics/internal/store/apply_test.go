@@ -1,0 +1,127 @@
+package store_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestApplyEventsDifferential applies one random stream to two workspaces:
+// one message per call, and with the events between merges in batches of
+// random size (ApplyEvents). The stream repeats event ids, within a batch
+// and across batches, re-sends order keys, names events, answers surveys
+// and merges customers, so later events resolve through aliases. Both
+// must report the same messages applied and leave the same rows, sequence
+// numbers included.
+func TestApplyEventsDifferential(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		for seed := uint64(1); seed <= 4; seed++ {
+			stream := randomLedgerOps(seed, 300)
+			one, batch := fmt.Sprintf("one%d", seed), fmt.Sprintf("batch%d", seed)
+			apply(t, s, inLedgerWorkspace(stream, one))
+			ops := inLedgerWorkspace(stream, batch)
+			rng := rand.New(rand.NewPCG(seed, 1))
+			for i := 0; i < len(ops); {
+				n := 1
+				for n < 1+rng.IntN(60) && i+n < len(ops) && ops[i].event != nil && ops[i+n].event != nil {
+					n++
+				}
+				applyBatched(t, s, ops[i:i+n])
+				i += n
+			}
+			if a, b := dumpLedger(t, db, one), dumpLedger(t, db, batch); a != b {
+				t.Errorf("seed %d: one by one and batched differ:\n%s", seed, sqldbtest.LineDiff(a, b))
+			}
+		}
+	})
+}
+
+func inLedgerWorkspace(ops []op, ws string) []op {
+	out := make([]op, len(ops))
+	for i, o := range ops {
+		switch {
+		case o.event != nil:
+			e := *o.event
+			e.WorkspaceID = ws
+			o.event = &e
+		case o.merge != nil:
+			m := *o.merge
+			m.WorkspaceID = ws
+			o.merge = &m
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// dumpLedger renders what applying messages left in a workspace.
+func dumpLedger(t *testing.T, db *sqldb.DB, ws string) string {
+	t.Helper()
+	where := ` WHERE workspace_id = '` + ws + `'`
+	dump := sqldbtest.Dump(t, db, nil,
+		`SELECT customer_id, first_seen, seq FROM customers`+where,
+		`SELECT order_key, customer_id, order_time, revenue, currency, event_id, seq FROM orders`+where,
+		`SELECT event_id, customer_id, name, event_time, properties FROM events`+where,
+		`SELECT event_id, customer_id, survey, kind, score, comment, answer_time FROM survey_answers`+where,
+		`SELECT merged_customer_id, survivor_customer_id FROM customer_aliases`+where,
+		`SELECT kind, message_id, applied_at FROM applied_messages`+where,
+		`SELECT structure, seq FROM ledger_versions`+where,
+	)
+	return strings.ReplaceAll(dump, ws, "ws")
+}
+
+// randomLedgerOps returns n messages about a few customers: visits,
+// orders (order keys re-sent), named events with properties, survey
+// answers and, now and then, a merge; about one event in six repeats an
+// earlier one, mostly a recent one.
+func randomLedgerOps(seed uint64, n int) []op {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	var out []op
+	var events []op
+	customer := func() string { return fmt.Sprintf("c%d", rng.IntN(8)) }
+	for i := range n {
+		switch k := rng.IntN(20); {
+		case k == 0:
+			survivor := customer()
+			merged := slices.DeleteFunc([]string{customer(), customer()}, func(id string) bool { return id == survivor })
+			out = append(out, merge("", fmt.Sprintf("m%d", i), survivor, merged...))
+			continue
+		case k < 4 && len(events) > 0:
+			from := max(0, len(events)-10)
+			if rng.IntN(4) == 0 {
+				from = 0
+			}
+			out = append(out, again(events[from+rng.IntN(len(events)-from)]))
+			continue
+		}
+		id := fmt.Sprintf("e%d", i)
+		e := ledger.Event{EventID: id, CustomerID: customer(), Time: t0.Add(time.Duration(rng.IntN(30*24)) * time.Hour), Properties: "{}"}
+		if rng.IntN(3) == 0 {
+			key := "event:" + id
+			if rng.IntN(2) == 0 {
+				key = fmt.Sprintf("order:o%d", rng.IntN(6))
+			}
+			e.Order = &ledger.Order{Key: key, Revenue: float64(rng.IntN(1000)) / 10, Currency: "JPY"}
+		}
+		if rng.IntN(2) == 0 {
+			e.Name = []string{"Viewed Product", "Added to Cart"}[rng.IntN(2)]
+			e.Properties = fmt.Sprintf(`{"n":%d}`, rng.IntN(5))
+			if rng.IntN(4) == 0 {
+				e.Name = "Survey Answered"
+				e.Survey = &ledger.SurveyAnswer{Survey: "s1", Kind: "nps", Score: float64(rng.IntN(11)), Comment: "ok"}
+			}
+		}
+		o := op{event: &e, wantApplied: true}
+		events = append(events, o)
+		out = append(out, o)
+	}
+	return out
+}
