@@ -225,7 +225,7 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
 	for _, c := range []bus.Consumer{
 		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.handleEvent, BatchHandler: s.handleEvents},
-		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership},
+		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership, BatchHandler: s.runner.HandleMemberships},
 	} {
 		stop, err := s.bus.Consume(ctx, c)
 		if err != nil {

@@ -34,7 +34,8 @@ func tracksOnly(msgs []*ingestionv1.IngestionBusMessage) bool {
 	return true
 }
 
-// batchView answers the reads of a batch of track events from what it read
+// batchView answers the reads of a batch of track events or membership
+// changes from what it read
 // in a few statements up front (which messages are new, the customers'
 // entries in progress, their last entries into event-entry journeys), and
 // keeps that picture current as the events are applied in order. New
@@ -52,15 +53,11 @@ type lastKey struct{ ws, journey, customer string }
 
 func liveKey(ws, customer string) string { return ws + "\x00" + customer }
 
-func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, msgs []*ingestionv1.IngestionBusMessage) (*batchView, error) {
+// newBatchView reads what a batch needs: which of keys are new, the
+// entries in progress of customers (by workspace) and their last entries
+// into the journeys entered by entryKind.
+func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, keys []store.AppliedKey, customers map[string][]string, entryKind string) (*batchView, error) {
 	v := &batchView{Tx: t, live: map[string][]store.Entry{}, last: map[lastKey]store.Entry{}}
-	keys := make([]store.AppliedKey, 0, len(msgs))
-	customers := map[string][]string{} // workspace → customers
-	for _, m := range msgs {
-		ev := m.GetEventRecorded()
-		keys = append(keys, store.AppliedKey{WorkspaceID: ev.GetWorkspaceId(), MessageID: eventMessageID(ev)})
-		customers[ev.GetWorkspaceId()] = append(customers[ev.GetWorkspaceId()], ev.GetCustomerId())
-	}
 	var err error
 	if v.fresh, err = t.FirstApplyMany(ctx, keys); err != nil {
 		return nil, err
@@ -79,7 +76,7 @@ func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, msgs
 		var journeys []string
 		if live := lives[ws]; live != nil {
 			for id, j := range live.Journeys {
-				if j.EntryKind == store.EntryEvent {
+				if j.EntryKind == entryKind {
 					journeys = append(journeys, id)
 				}
 			}

@@ -90,8 +90,15 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		if len(events) > 1 && tracksOnly(events) {
 			// Read what the batch needs in a few statements, not a few
 			// per event; writes keep the one-by-one semantics.
+			keys := make([]store.AppliedKey, 0, len(events))
+			customers := map[string][]string{} // workspace → customers
+			for _, m := range events {
+				ev := m.GetEventRecorded()
+				keys = append(keys, store.AppliedKey{WorkspaceID: ev.GetWorkspaceId(), MessageID: eventMessageID(ev)})
+				customers[ev.GetWorkspaceId()] = append(customers[ev.GetWorkspaceId()], ev.GetCustomerId())
+			}
 			var err error
-			if bv, err = newBatchView(ctx, t, lives, events); err != nil {
+			if bv, err = newBatchView(ctx, t, lives, keys, customers, store.EntryEvent); err != nil {
 				return err
 			}
 			view = bv
@@ -292,65 +299,64 @@ func (r *Runner) enroll(ctx context.Context, t entryView, j *Compiled, customer 
 // HandleMembership applies one segment membership change: segment entries,
 // waitFor steps on a segment, and segment_left exit rules.
 func (r *Runner) HandleMembership(ctx context.Context, m bus.Message) error {
-	var mc segmentationv1.SegmentMembershipChanged // MembershipChanged too: same wire format
-	if err := m.Unmarshal(&mc); err != nil {
-		return err
-	}
-	ws, customer, segment := mc.GetWorkspaceId(), mc.GetCustomerId(), mc.GetSegmentId()
-	if ws == "" || customer == "" {
-		return nil
-	}
-	live, err := r.cache.Live(ctx, ws)
-	if err != nil {
-		return err
-	}
-	changeTime := mc.GetChangeTime().AsTime()
-	changed := false
-	err = r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
-		changed = false
-		if first, err := t.FirstApply(ctx, ws, "membership:"+mc.GetChangeId()); err != nil || !first {
+	return r.HandleMemberships(ctx, []bus.Message{m})
+}
+
+// HandleMemberships applies membership changes as HandleMembership does,
+// in order, in one transaction, reading what they need of the store in a
+// few statements: a burst of changes (a segment filling up) costs a
+// commit and a handful of queries, not a few of each per change.
+func (r *Runner) HandleMemberships(ctx context.Context, ms []bus.Message) error {
+	var changes []*segmentationv1.SegmentMembershipChanged
+	lives := map[string]*Live{}
+	for _, m := range ms {
+		var mc segmentationv1.SegmentMembershipChanged // MembershipChanged too: same wire format
+		if err := m.Unmarshal(&mc); err != nil {
 			return err
 		}
-		entries, err := t.LiveEntries(ctx, ws, customer)
-		if err != nil {
-			return err
+		ws := mc.GetWorkspaceId()
+		if ws == "" || mc.GetCustomerId() == "" {
+			continue
 		}
-		for _, e := range entries {
-			j, ok := live.Journeys[e.JourneyID]
-			if !ok {
-				continue
-			}
-			if !mc.GetJoined() {
-				if leftExit(j, segment) {
-					if err := t.EndEntry(ctx, e, campaignv1.ExitReason_SEGMENT_LEFT.String(), ""); err != nil {
-						return err
-					}
-					changed = true
-				}
-				continue
-			}
-			if j.State != store.JourneyActive || !e.Waiting {
-				continue
-			}
-			if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && w.GetSegmentEntered().GetSegmentId() == segment {
-				if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
-					return err
-				}
-				changed = true
-			}
-		}
-		if !mc.GetJoined() {
-			return nil
-		}
-		for _, j := range live.Journeys {
-			if j.State != store.JourneyActive || j.EntryKind != store.EntrySegment || j.EntryKey != segment || changeTime.Before(j.ActivateTime) {
-				continue
-			}
-			in, err := r.enroll(ctx, t, j, customer, nil)
+		if _, ok := lives[ws]; !ok {
+			live, err := r.cache.Live(ctx, ws)
 			if err != nil {
 				return err
 			}
-			changed = changed || in
+			lives[ws] = live
+		}
+		changes = append(changes, &mc)
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	changed := false
+	err := r.store.InTx(ctx, r.now(), func(t *store.Tx) error {
+		changed = false
+		var view entryView = t
+		var bv *batchView
+		if len(changes) > 1 {
+			keys := make([]store.AppliedKey, 0, len(changes))
+			customers := map[string][]string{} // workspace → customers
+			for _, mc := range changes {
+				keys = append(keys, store.AppliedKey{WorkspaceID: mc.GetWorkspaceId(), MessageID: membershipMessageID(mc)})
+				customers[mc.GetWorkspaceId()] = append(customers[mc.GetWorkspaceId()], mc.GetCustomerId())
+			}
+			var err error
+			if bv, err = newBatchView(ctx, t, lives, keys, customers, store.EntrySegment); err != nil {
+				return err
+			}
+			view = bv
+		}
+		for _, mc := range changes {
+			c, err := r.applyMembership(ctx, view, lives[mc.GetWorkspaceId()], mc)
+			if err != nil {
+				return err
+			}
+			changed = changed || c
+		}
+		if bv != nil {
+			return bv.flush(ctx)
 		}
 		return nil
 	})
@@ -358,6 +364,64 @@ func (r *Runner) HandleMembership(ctx context.Context, m bus.Message) error {
 		r.Wake()
 	}
 	return err
+}
+
+// membershipMessageID is the applied_messages key of a membership change.
+func membershipMessageID(mc *segmentationv1.SegmentMembershipChanged) string {
+	return "membership:" + mc.GetChangeId()
+}
+
+// applyMembership applies one membership change in t and reports whether
+// it changed an entry.
+func (r *Runner) applyMembership(ctx context.Context, t entryView, live *Live, mc *segmentationv1.SegmentMembershipChanged) (bool, error) {
+	ws, customer, segment := mc.GetWorkspaceId(), mc.GetCustomerId(), mc.GetSegmentId()
+	if first, err := t.FirstApply(ctx, ws, membershipMessageID(mc)); err != nil || !first {
+		return false, err
+	}
+	entries, err := t.LiveEntries(ctx, ws, customer)
+	if err != nil {
+		return false, err
+	}
+	changed := false
+	for _, e := range entries {
+		j, ok := live.Journeys[e.JourneyID]
+		if !ok {
+			continue
+		}
+		if !mc.GetJoined() {
+			if leftExit(j, segment) {
+				if err := t.EndEntry(ctx, e, campaignv1.ExitReason_SEGMENT_LEFT.String(), ""); err != nil {
+					return false, err
+				}
+				changed = true
+			}
+			continue
+		}
+		if j.State != store.JourneyActive || !e.Waiting {
+			continue
+		}
+		if w := j.Graph.Step(e.StepID).GetWaitFor(); w != nil && w.GetSegmentEntered().GetSegmentId() == segment {
+			if err := r.resume(ctx, t, e, w.GetOnEvent()); err != nil {
+				return false, err
+			}
+			changed = true
+		}
+	}
+	if !mc.GetJoined() {
+		return changed, nil
+	}
+	changeTime := mc.GetChangeTime().AsTime()
+	for _, j := range live.Journeys {
+		if j.State != store.JourneyActive || j.EntryKind != store.EntrySegment || j.EntryKey != segment || changeTime.Before(j.ActivateTime) {
+			continue
+		}
+		in, err := r.enroll(ctx, t, j, customer, nil)
+		if err != nil {
+			return false, err
+		}
+		changed = changed || in
+	}
+	return changed, nil
 }
 
 func leftExit(j *Compiled, segment string) bool {

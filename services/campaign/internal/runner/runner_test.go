@@ -14,6 +14,7 @@ import (
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/peers"
 	"github.com/kizuna/kizuna/services/campaign/internal/runner"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
@@ -220,6 +221,91 @@ func TestEventBatchMatchesOneByOne(t *testing.T) {
 			results[mode] = strings.Join(got, " ")
 		}
 		want := "cus_1#1:exited:EXIT_EVENT cus_1#2:in_progress: cus_2#1:in_progress:"
+		if results["one by one"] != want || results["batch"] != want {
+			t.Errorf("one by one: %s\nbatch:      %s\nwant:       %s", results["one by one"], results["batch"], want)
+		}
+	})
+}
+
+// TestMembershipBatchMatchesOneByOne applies the same membership changes
+// one message at a time and, after the first, as one batch, each in a
+// workspace of its own: segment entries, segment_left exits and re-entry
+// (of an entry made before the batch) come out the same, and a
+// redelivered change changes nothing.
+func TestMembershipBatchMatchesOneByOne(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+		st, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
+		changes := []struct {
+			id, customer string
+			joined       bool
+		}{
+			{"m1", "cus_1", true},
+			{"m2", "cus_2", true},
+			{"m3", "cus_1", false}, // exits cus_1's entry of before the batch
+			{"m4", "cus_1", true},  // re-enters (after exit)
+			{"m2", "cus_2", true},  // a redelivery: nothing
+			{"m5", "cus_2", true},  // in progress: no second entry
+			{"m6", "cus_3", false}, // not in the journey: nothing
+		}
+		results := map[string]string{}
+		for _, mode := range []string{"one by one", "batch"} {
+			ws := "ws_" + strings.ReplaceAll(mode, " ", "_")
+			def := &campaignv1.Journey{
+				DisplayName: "Welcome", Reentry: campaignv1.Reentry_REENTRY_AFTER_EXIT,
+				Entry:     &campaignv1.Entry{Kind: &campaignv1.Entry_SegmentEntered{SegmentEntered: &campaignv1.SegmentRef{SegmentId: "seg_a"}}},
+				ExitRules: []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_SegmentLeft{SegmentLeft: &campaignv1.SegmentRef{SegmentId: "seg_a"}}}},
+				Steps:     []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+			}
+			if err := st.CreateJourney(ctx, store.Journey{WorkspaceID: ws, ID: "jny_s", State: store.JourneyDraft, Definition: def,
+				EntryKind: store.EntrySegment, EntryKey: "seg_a", CreateTime: t0, UpdateTime: t0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.SetJourneyState(ctx, ws, "jny_s", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
+				t.Fatal(err)
+			}
+			var msgs []bus.Message
+			for _, c := range changes {
+				b, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{ChangeId: c.id, WorkspaceId: ws, SegmentId: "seg_a",
+					CustomerId: c.customer, Joined: c.joined, ChangeTime: timestamppb.New(t0.Add(time.Minute))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				msgs = append(msgs, bus.Message{Data: b, MsgID: c.id})
+			}
+			if mode == "batch" {
+				if err := r.HandleMembership(ctx, msgs[0]); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.HandleMemberships(ctx, msgs[1:]); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				for _, m := range msgs {
+					if err := r.HandleMembership(ctx, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var got []string
+			for _, c := range []string{"cus_1", "cus_2", "cus_3"} {
+				es, err := st.ListCustomerEntries(ctx, ws, c, "", 10)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range es {
+					got = append(got, fmt.Sprintf("%s#%d:%s:%s", c, e.Number, e.State, e.ExitReason))
+				}
+			}
+			sort.Strings(got)
+			results[mode] = strings.Join(got, " ")
+		}
+		want := "cus_1#1:exited:SEGMENT_LEFT cus_1#2:in_progress: cus_2#1:in_progress:"
 		if results["one by one"] != want || results["batch"] != want {
 			t.Errorf("one by one: %s\nbatch:      %s\nwant:       %s", results["one by one"], results["batch"], want)
 		}

@@ -476,33 +476,23 @@ func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merg
 // AppliedKey names a bus message for FirstApplyMany.
 type AppliedKey struct{ WorkspaceID, MessageID string }
 
-// FirstApplyMany is FirstApply for many messages in one statement; it
-// returns the keys that were new.
+// FirstApplyMany is FirstApply for many messages in a few multi-row
+// statements; it returns the keys that were new.
 func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[AppliedKey]bool, error) {
 	out := make(map[AppliedKey]bool, len(keys))
-	const cols = 3
-	for start := 0; start < len(keys); start += insertBatch {
-		batch := keys[start:min(start+insertBatch, len(keys))]
-		args := make([]any, 0, len(batch)*cols)
-		for _, k := range batch {
-			args = append(args, k.WorkspaceID, k.MessageID, micros(t.now))
-		}
-		rows, err := t.tx.QueryContext(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time)
-			VALUES `+t.tx.Dialect.Rows(len(batch), cols)+` ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, args...)
-		if err != nil {
-			return nil, fmt.Errorf("record %d messages applied: %w", len(batch), err)
-		}
-		fresh, err := collect(rows, func(r scanner) (AppliedKey, error) {
+	err := t.tx.QueryRows(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time)`,
+		`ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, 3, len(keys),
+		func(args []any, i int) ([]any, error) {
+			return append(args, keys[i].WorkspaceID, keys[i].MessageID, micros(t.now)), nil
+		},
+		func(row sqldb.RowScanner) error {
 			var k AppliedKey
-			err := r.Scan(&k.WorkspaceID, &k.MessageID)
-			return k, err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("record %d messages applied: %w", len(batch), err)
-		}
-		for _, k := range fresh {
+			err := row.Scan(&k.WorkspaceID, &k.MessageID)
 			out[k] = true
-		}
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("record %d messages applied: %w", len(keys), err)
 	}
 	return out, nil
 }
@@ -510,18 +500,15 @@ func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[Applied
 // LiveEntriesOf returns the entries in progress of customers.
 func (t *Tx) LiveEntriesOf(ctx context.Context, workspaceID string, customers []string) ([]Entry, error) {
 	var out []Entry
-	for start := 0; start < len(customers); start += 500 {
-		in, args := t.tx.Dialect.InList(2, customers[start:min(start+500, len(customers))])
-		rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
-			WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (`+in+`)`, append([]any{workspaceID}, args...)...)
-		if err != nil {
-			return nil, fmt.Errorf("select live entries: %w", err)
-		}
-		es, err := collect(rows, scanEntryOnly)
-		if err != nil {
-			return nil, fmt.Errorf("select live entries: %w", err)
-		}
-		out = append(out, es...)
+	err := t.tx.QueryIn(ctx, `SELECT `+entryColumns+` FROM entries e
+		WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (%s)`, []any{workspaceID}, customers,
+		func(row sqldb.RowScanner) error {
+			e, err := scanEntryOnly(row)
+			out = append(out, e)
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("select live entries: %w", err)
 	}
 	return out, nil
 }
