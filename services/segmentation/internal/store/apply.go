@@ -43,25 +43,12 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 		if err := recordCustomerEvents(ctx, tx, fresh); err != nil {
 			return err
 		}
-		if err := insertBehaviours(ctx, tx, fresh); err != nil {
-			return err
-		}
 		if err := insertOrders(ctx, tx, fresh); err != nil {
 			return err
 		}
-		var stamp []string // workspaces given behaviour rows
-		for _, e := range fresh {
-			if e.BehaviourName() != "" {
-				stamp = append(stamp, e.WorkspaceID)
-			}
-		}
-		slices.Sort(stamp) // versions taken in workspace order: no deadlock between two batches
-		for _, ws := range slices.Compact(stamp) {
-			if err := stampBehaviours(ctx, tx, ws); err != nil {
-				return err
-			}
-		}
-		return nil
+		// Last: the behaviour rows carry the version their workspace's
+		// row gives them, taken after every other row lock.
+		return insertBehaviours(ctx, tx, fresh)
 	})
 	if err != nil {
 		return nil, err
@@ -238,14 +225,24 @@ func groupByWorkspace(keys []wsID) map[string][]string {
 	return out
 }
 
-// insertBehaviours adds the behaviour rows of events, unstamped until
-// stampBehaviours gives them the workspace's next version.
+// insertBehaviours adds the behaviour rows of events, each with its
+// workspace's next behaviours version (taken in workspace order: no
+// deadlock between two batches).
 func insertBehaviours(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
 	var rows []segment.Event
+	versions := map[string]int64{}
 	for _, e := range events {
 		if e.BehaviourName() != "" {
 			rows = append(rows, e)
+			versions[e.WorkspaceID] = 0
 		}
+	}
+	for _, ws := range slices.Sorted(maps.Keys(versions)) {
+		v, err := nextBehavioursVersion(ctx, tx, ws)
+		if err != nil {
+			return err
+		}
+		versions[ws] = v
 	}
 	err := tx.InsertRows(ctx, `INSERT INTO behaviours (workspace_id, event_id, customer_id, name, occurred_at, properties, seq)`,
 		`ON CONFLICT DO NOTHING`, 7, len(rows), func(args []any, i int) ([]any, error) {
@@ -257,7 +254,7 @@ func insertBehaviours(ctx context.Context, tx *sqldb.Tx, events []segment.Event)
 					return nil, fmt.Errorf("encode properties of event %s: %w", e.EventID, err)
 				}
 			}
-			return append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.BehaviourName(), micros(e.Time), string(props), unstamped), nil
+			return append(args, e.WorkspaceID, e.EventID, e.CustomerID, e.BehaviourName(), micros(e.Time), string(props), versions[e.WorkspaceID]), nil
 		})
 	if err != nil {
 		return fmt.Errorf("insert %d behaviours: %w", len(rows), err)

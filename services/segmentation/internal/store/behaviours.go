@@ -9,11 +9,6 @@ import (
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
 
-// unstamped is the seq of a behaviour row inserted by a transaction that
-// has not yet taken its version (stampBehaviours, at its end); no
-// committed row carries it.
-const unstamped = -1
-
 // byteOrder orders by column in byte order, on PostgreSQL too (whose
 // default is the database's collation): the event cache orders a
 // customer's events of the same time by event id in Go, and must agree.
@@ -26,29 +21,17 @@ func byteOrder(d sqldb.Dialect, column string) string {
 
 // nextBehavioursVersion takes the workspace's next behaviours version and
 // holds its row until tx ends: called last in every transaction writing
-// behaviour, after its other row locks, so writers commit in version order
-// and cannot deadlock on it.
+// behaviour, after its other row locks (only the new behaviour rows, which
+// wait on no one, are inserted after it), so writers commit in version
+// order and cannot deadlock on it.
 func nextBehavioursVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) (int64, error) {
 	var v int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO behaviours_versions (workspace_id, version) VALUES ($1, 1)
+	err := tx.QueryRowPrepared(ctx, `INSERT INTO behaviours_versions (workspace_id, version) VALUES ($1, 1)
 ON CONFLICT (workspace_id) DO UPDATE SET version = behaviours_versions.version + 1 RETURNING version`, workspaceID).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("bump behaviours version: %w", err)
 	}
 	return v, nil
-}
-
-// stampBehaviours gives the rows tx inserted into the workspace's
-// behaviours the workspace's next version.
-func stampBehaviours(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
-	v, err := nextBehavioursVersion(ctx, tx, workspaceID)
-	if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE behaviours SET seq = $2 WHERE workspace_id = $1 AND seq = $3`, workspaceID, v, unstamped); err != nil {
-		return fmt.Errorf("stamp behaviours: %w", err)
-	}
-	return nil
 }
 
 // logBehaviourChanges records, under the workspace's next version, that
