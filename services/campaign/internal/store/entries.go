@@ -48,7 +48,7 @@ func (s *Store) InTx(ctx context.Context, now time.Time, fn func(t *Tx) error) e
 // FirstApply records a bus message as applied and reports whether it was
 // new; a false answer means a redelivery whose effects are already stored.
 func (t *Tx) FirstApply(ctx context.Context, workspaceID, messageID string) (bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ($1, $2, $3)
+	res, err := t.tx.ExecPrepared(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ($1, $2, $3)
 		ON CONFLICT DO NOTHING`, workspaceID, messageID, micros(t.now))
 	if err != nil {
 		return false, fmt.Errorf("record message %q applied: %w", messageID, err)
@@ -59,7 +59,7 @@ func (t *Tx) FirstApply(ctx context.Context, workspaceID, messageID string) (boo
 
 // LiveEntries returns the customer's entries in progress.
 func (t *Tx) LiveEntries(ctx context.Context, workspaceID, customerID string) ([]Entry, error) {
-	rows, err := t.tx.QueryContext(ctx, `SELECT `+entryColumns+` FROM entries e
+	rows, err := t.tx.QueryPrepared(ctx, `SELECT `+entryColumns+` FROM entries e
 		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND e.state = 'in_progress'`, workspaceID, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("select live entries: %w", err)
@@ -74,7 +74,7 @@ func (t *Tx) LiveEntries(ctx context.Context, workspaceID, customerID string) ([
 // LastEntry returns the customer's latest entry into the journey (ok false
 // when none).
 func (t *Tx) LastEntry(ctx context.Context, workspaceID, journeyID, customerID string) (Entry, bool, error) {
-	e, err := scanEntry(t.tx.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM entries e
+	e, err := scanEntry(t.tx.QueryRowPrepared(ctx, `SELECT `+entryColumns+` FROM entries e
 		WHERE e.workspace_id = $1 AND e.journey_id = $2 AND e.customer_id = $3
 		ORDER BY e.entry_number DESC LIMIT 1`, workspaceID, journeyID, customerID))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -89,7 +89,7 @@ func (t *Tx) LastEntry(ctx context.Context, workspaceID, journeyID, customerID s
 // InsertEntry adds e unless the customer already has an entry in progress
 // or one with the same number, and reports whether it did.
 func (t *Tx) InsertEntry(ctx context.Context, e Entry) (bool, error) {
-	res, err := t.tx.ExecContext(ctx, `INSERT INTO entries
+	res, err := t.tx.ExecPrepared(ctx, `INSERT INTO entries
 		(workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, due_time, event, enter_time)
 		VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
 		e.WorkspaceID, e.ID, e.JourneyID, e.CustomerID, e.Number, e.StepID, micros(e.DueTime), e.Event, micros(e.EnterTime))
@@ -107,13 +107,13 @@ func (t *Tx) EndEntry(ctx context.Context, e Entry, reason, errText string) erro
 	if reason != "" {
 		state = EntryExited
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET state = $3, exit_reason = $4, error = $5, end_time = $6,
+	if _, err := t.tx.ExecPrepared(ctx, `UPDATE entries SET state = $3, exit_reason = $4, error = $5, end_time = $6,
 		due_time = 0, waiting = FALSE, lease_token = ''
 		WHERE workspace_id = $1 AND entry_id = $2 AND state = 'in_progress'`,
 		e.WorkspaceID, e.ID, state, reason, storable(errText), micros(t.now)); err != nil {
 		return fmt.Errorf("end entry %q: %w", e.ID, err)
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE sends SET status = 'skipped', reason = 'ENTRY_ENDED', lease_token = ''
+	if _, err := t.tx.ExecPrepared(ctx, `UPDATE sends SET status = 'skipped', reason = 'ENTRY_ENDED', lease_token = ''
 		WHERE workspace_id = $1 AND entry_id = $2 AND status IN ('pending', 'deferred')`, e.WorkspaceID, e.ID); err != nil {
 		return fmt.Errorf("skip sends of entry %q: %w", e.ID, err)
 	}
@@ -123,7 +123,7 @@ func (t *Tx) EndEntry(ctx context.Context, e Entry, reason, errText string) erro
 // MoveEntry sets an entry in progress to run stepID now (a waitFor whose
 // condition was met). Its lease is cleared so the runner claims it at once.
 func (t *Tx) MoveEntry(ctx context.Context, e Entry, stepID string) error {
-	if _, err := t.tx.ExecContext(ctx, `UPDATE entries SET step_id = $3, waiting = FALSE, due_time = $4, lease_until = 0, lease_token = ''
+	if _, err := t.tx.ExecPrepared(ctx, `UPDATE entries SET step_id = $3, waiting = FALSE, due_time = $4, lease_until = 0, lease_token = ''
 		WHERE workspace_id = $1 AND entry_id = $2 AND state = 'in_progress'`, e.WorkspaceID, e.ID, stepID, micros(t.now)); err != nil {
 		return fmt.Errorf("move entry %q: %w", e.ID, err)
 	}
