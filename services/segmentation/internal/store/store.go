@@ -533,46 +533,28 @@ RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 	return insertOutbox(ctx, tx, changes...)
 }
 
-// outboxChunk bounds the outbox rows written per statement (six
-// parameters each).
-const outboxChunk = 100
-
 // insertOutbox writes changes to the outbox and the membership history,
-// several rows per statement.
+// with multi-row statements.
 func insertOutbox(ctx context.Context, tx *sqldb.Tx, changes ...segment.MembershipChange) error {
-	for chunk := range slices.Chunk(changes, outboxChunk) {
-		var h strings.Builder
-		h.WriteString(`INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta) VALUES `)
-		hargs := make([]any, 0, 5*len(chunk))
-		for i, c := range chunk {
-			if i > 0 {
-				h.WriteString(", ")
-			}
-			n := len(hargs)
-			fmt.Fprintf(&h, "($%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5)
+	err := tx.InsertRows(ctx, `INSERT INTO membership_history (workspace_id, segment_id, change_id, change_time, delta)`, "", 5, len(changes),
+		func(args []any, i int) ([]any, error) {
+			c := changes[i]
 			delta := -1
 			if c.Joined {
 				delta = 1
 			}
-			hargs = append(hargs, c.WorkspaceID, c.SegmentID, c.ChangeID, micros(c.Time), delta)
-		}
-		if _, err := tx.ExecContext(ctx, h.String(), hargs...); err != nil {
-			return fmt.Errorf("write membership history: %w", err)
-		}
-		var q strings.Builder
-		q.WriteString(`INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time) VALUES `)
-		args := make([]any, 0, 6*len(chunk))
-		for i, c := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			n := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+6)
-			args = append(args, c.WorkspaceID, c.ChangeID, c.SegmentID, c.CustomerID, c.Joined, micros(c.Time))
-		}
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("write outbox changes: %w", err)
-		}
+			return append(args, c.WorkspaceID, c.SegmentID, c.ChangeID, micros(c.Time), delta), nil
+		})
+	if err != nil {
+		return fmt.Errorf("write membership history: %w", err)
+	}
+	err = tx.InsertRows(ctx, `INSERT INTO membership_outbox (workspace_id, change_id, segment_id, customer_id, joined, change_time)`, "", 6, len(changes),
+		func(args []any, i int) ([]any, error) {
+			c := changes[i]
+			return append(args, c.WorkspaceID, c.ChangeID, c.SegmentID, c.CustomerID, c.Joined, micros(c.Time)), nil
+		})
+	if err != nil {
+		return fmt.Errorf("write outbox changes: %w", err)
 	}
 	return nil
 }
@@ -1286,12 +1268,12 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipCh
 			if c.Joined {
 				// The EXISTS guard skips segments deleted since evaluation
 				// began; the casts give PostgreSQL types for bare parameters.
-				res, err = tx.ExecContext(ctx, `INSERT INTO memberships (workspace_id, segment_id, customer_id, join_time)
+				res, err = tx.ExecPrepared(ctx, `INSERT INTO memberships (workspace_id, segment_id, customer_id, join_time)
 SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS BIGINT)
 WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND segment_id = $2)
 ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time))
 			} else {
-				res, err = tx.ExecContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND segment_id = $2 AND customer_id = $3`,
+				res, err = tx.ExecPrepared(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND segment_id = $2 AND customer_id = $3`,
 					c.WorkspaceID, c.SegmentID, c.CustomerID)
 			}
 			if err != nil {
@@ -1406,8 +1388,10 @@ func (s *Store) DeleteChanges(ctx context.Context, changes []segment.MembershipC
 			for i, c := range chunk {
 				ids[i] = c.ChangeID
 			}
-			in, args := sqldb.InList(1, ids)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM membership_outbox WHERE change_id IN (`+in+`)`, args...); err != nil {
+			// Padded: the relay deletes what it published after every
+			// pass, so the statement comes in a few sizes, prepared once.
+			in, args := tx.Dialect.InList(1, sqldb.PadIn(ids))
+			if _, err := tx.ExecPrepared(ctx, `DELETE FROM membership_outbox WHERE change_id IN (`+in+`)`, args...); err != nil {
 				return err
 			}
 		}
