@@ -1,6 +1,7 @@
 package sqldb
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"slices"
@@ -101,4 +102,44 @@ func PadIn(values []string) []string {
 		out = append(out, values[len(values)-1])
 	}
 	return out
+}
+
+// WorkspaceKey is a row key of two text columns: a workspace and an id in
+// it.
+type WorkspaceKey struct{ Workspace, ID string }
+
+func compareWorkspaceKeys(a, b WorkspaceKey) int {
+	return cmp.Or(cmp.Compare(a.Workspace, b.Workspace), cmp.Compare(a.ID, b.ID))
+}
+
+// InsertNew inserts a row for each distinct one of keys, the key's two
+// values followed by extra, and reports for each of keys whether it is
+// new: not stored before, and not repeating an earlier element of keys.
+// A consumer records the ids of a batch of messages so, applying each
+// once however often it is delivered. head is the INSERT up to VALUES;
+// tail must be "ON CONFLICT … DO NOTHING RETURNING" the two key columns.
+// Rows go in key order, so two transactions inserting overlapping keys
+// lock them in one order (PostgreSQL).
+func (tx *Tx) InsertNew(ctx context.Context, head, tail string, keys []WorkspaceKey, extra ...any) ([]bool, error) {
+	distinct := slices.CompactFunc(slices.SortedFunc(slices.Values(keys), compareWorkspaceKeys), func(a, b WorkspaceKey) bool { return a == b })
+	inserted := make(map[WorkspaceKey]bool, len(distinct))
+	err := tx.QueryRows(ctx, head, tail, 2+len(extra), len(distinct),
+		func(args []any, i int) ([]any, error) {
+			return append(append(args, distinct[i].Workspace, distinct[i].ID), extra...), nil
+		},
+		func(row RowScanner) error {
+			var k WorkspaceKey
+			err := row.Scan(&k.Workspace, &k.ID)
+			inserted[k] = true
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	fresh := make([]bool, len(keys))
+	for i, k := range keys {
+		fresh[i] = inserted[k]
+		delete(inserted, k) // a repeat is not new
+	}
+	return fresh, nil
 }

@@ -82,3 +82,27 @@ func TestPadIn(t *testing.T) {
 		}
 	}
 }
+
+// TestInsertNew reports a key new once: not when stored before, nor when
+// it repeats an earlier key of the same call.
+func TestInsertNew(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE applied (ws TEXT NOT NULL, id TEXT NOT NULL, at BIGINT NOT NULL, PRIMARY KEY (ws, id))`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO applied (ws, id, at) VALUES ('w1', 'a', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		keys := []sqldb.WorkspaceKey{{"w1", "b"}, {"w1", "a"}, {"w2", "a"}, {"w1", "b"}, {"w1", "c"}, {"w2", "a"}}
+		var got []bool
+		err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+			var err error
+			got, err = tx.InsertNew(ctx, `INSERT INTO applied (ws, id, at)`, `ON CONFLICT DO NOTHING RETURNING ws, id`, keys, 7)
+			return err
+		})
+		if want := []bool{true, false, true, false, true, false}; err != nil || !slices.Equal(got, want) {
+			t.Errorf("InsertNew = %v, %v; want %v", got, err, want)
+		}
+	})
+}

@@ -188,13 +188,7 @@ func TestEventBatchMatchesOneByOne(t *testing.T) {
 				ExitRules: []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_Event{Event: &campaignv1.EventMatch{Event: "Order Completed"}}}},
 				Steps:     []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
 			}
-			if err := st.CreateJourney(ctx, store.Journey{WorkspaceID: ws, ID: "jny_w", State: store.JourneyDraft, Definition: def,
-				EntryKind: store.EntryEvent, EntryKey: "Signed Up", CreateTime: t0, UpdateTime: t0}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.SetJourneyState(ctx, ws, "jny_w", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
-				t.Fatal(err)
-			}
+			activate(t, st, store.Journey{WorkspaceID: ws, ID: "jny_w", Definition: def, EntryKind: store.EntryEvent, EntryKey: "Signed Up"}, t0)
 			r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
 			if mode == "batch" {
 				if err := r.HandleEvents(ctx, msgs); err != nil {
@@ -207,18 +201,7 @@ func TestEventBatchMatchesOneByOne(t *testing.T) {
 					}
 				}
 			}
-			var got []string
-			for _, c := range []string{"cus_1", "cus_2"} {
-				es, err := st.ListCustomerEntries(ctx, ws, c, "", 10)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range es {
-					got = append(got, fmt.Sprintf("%s#%d:%s:%s", c, e.Number, e.State, e.ExitReason))
-				}
-			}
-			sort.Strings(got)
-			results[mode] = strings.Join(got, " ")
+			results[mode] = entriesOf(t, st, ws, "cus_1", "cus_2")
 		}
 		want := "cus_1#1:exited:EXIT_EVENT cus_1#2:in_progress: cus_2#1:in_progress:"
 		if results["one by one"] != want || results["batch"] != want {
@@ -262,13 +245,7 @@ func TestMembershipBatchMatchesOneByOne(t *testing.T) {
 				ExitRules: []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_SegmentLeft{SegmentLeft: &campaignv1.SegmentRef{SegmentId: "seg_a"}}}},
 				Steps:     []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
 			}
-			if err := st.CreateJourney(ctx, store.Journey{WorkspaceID: ws, ID: "jny_s", State: store.JourneyDraft, Definition: def,
-				EntryKind: store.EntrySegment, EntryKey: "seg_a", CreateTime: t0, UpdateTime: t0}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.SetJourneyState(ctx, ws, "jny_s", []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
-				t.Fatal(err)
-			}
+			activate(t, st, store.Journey{WorkspaceID: ws, ID: "jny_s", Definition: def, EntryKind: store.EntrySegment, EntryKey: "seg_a"}, t0)
 			var msgs []bus.Message
 			for _, c := range changes {
 				b, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{ChangeId: c.id, WorkspaceId: ws, SegmentId: "seg_a",
@@ -292,22 +269,42 @@ func TestMembershipBatchMatchesOneByOne(t *testing.T) {
 					}
 				}
 			}
-			var got []string
-			for _, c := range []string{"cus_1", "cus_2", "cus_3"} {
-				es, err := st.ListCustomerEntries(ctx, ws, c, "", 10)
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, e := range es {
-					got = append(got, fmt.Sprintf("%s#%d:%s:%s", c, e.Number, e.State, e.ExitReason))
-				}
-			}
-			sort.Strings(got)
-			results[mode] = strings.Join(got, " ")
+			results[mode] = entriesOf(t, st, ws, "cus_1", "cus_2", "cus_3")
 		}
 		want := "cus_1#1:exited:SEGMENT_LEFT cus_1#2:in_progress: cus_2#1:in_progress:"
 		if results["one by one"] != want || results["batch"] != want {
 			t.Errorf("one by one: %s\nbatch:      %s\nwant:       %s", results["one by one"], results["batch"], want)
 		}
 	})
+}
+
+// activate stores j as a draft created at t0 and activates it then.
+func activate(t *testing.T, st *store.Store, j store.Journey, t0 time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	j.State, j.CreateTime, j.UpdateTime = store.JourneyDraft, t0, t0
+	if err := st.CreateJourney(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetJourneyState(ctx, j.WorkspaceID, j.ID, []string{store.JourneyDraft}, store.JourneyActive, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// entriesOf lists the customers' entries as "customer#number:state:exit
+// reason", sorted.
+func entriesOf(t *testing.T, st *store.Store, ws string, customers ...string) string {
+	t.Helper()
+	var got []string
+	for _, c := range customers {
+		es, err := st.ListCustomerEntries(context.Background(), ws, c, "", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range es {
+			got = append(got, fmt.Sprintf("%s#%d:%s:%s", c, e.Number, e.State, e.ExitReason))
+		}
+	}
+	sort.Strings(got)
+	return strings.Join(got, " ")
 }

@@ -65,36 +65,16 @@ func compareWSID(a, b wsID) int { return cmp.Or(cmp.Compare(a.ws, b.ws), cmp.Com
 // those new: not applied before, and not an id an earlier event of the
 // batch carries.
 func markEventsApplied(ctx context.Context, tx *sqldb.Tx, events []segment.Event, now time.Time, applied []bool) error {
-	keys := make([]wsID, 0, len(events))
-	for _, e := range events {
-		keys = append(keys, wsID{e.WorkspaceID, e.EventID})
+	keys := make([]sqldb.WorkspaceKey, len(events))
+	for i, e := range events {
+		keys[i] = sqldb.WorkspaceKey{Workspace: e.WorkspaceID, ID: e.EventID}
 	}
-	// In key order, so that two transactions recording overlapping ids
-	// take their row locks in one order (PostgreSQL).
-	keys = slices.CompactFunc(slices.SortedFunc(slices.Values(keys), compareWSID), func(a, b wsID) bool { return a == b })
-	fresh := make(map[wsID]bool, len(keys))
-	at := micros(now)
-	err := tx.QueryRows(ctx, `INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at)`,
-		`ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, 4, len(keys),
-		func(args []any, i int) ([]any, error) {
-			return append(args, keys[i].ws, kindEvent, keys[i].id, at), nil
-		},
-		func(row sqldb.RowScanner) error {
-			var k wsID
-			if err := row.Scan(&k.ws, &k.id); err != nil {
-				return err
-			}
-			fresh[k] = true
-			return nil
-		})
+	fresh, err := tx.InsertNew(ctx, `INSERT INTO applied_messages (workspace_id, message_id, kind, applied_at)`,
+		`ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, keys, kindEvent, micros(now))
 	if err != nil {
 		return fmt.Errorf("record %d events applied: %w", len(keys), err)
 	}
-	for i, e := range events {
-		k := wsID{e.WorkspaceID, e.EventID}
-		applied[i] = fresh[k]
-		delete(fresh, k) // a second copy in the batch is a redelivery
-	}
+	copy(applied, fresh)
 	return nil
 }
 
