@@ -317,8 +317,9 @@ func (t *Tx) updateFromValues(ctx context.Context, query string, types []string,
 					b.WriteString(", ")
 				}
 				// Typed parameters: PostgreSQL cannot infer the types of
-				// a bare VALUES list.
-				fmt.Fprintf(&b, "CAST($%d AS %s)", len(args)+j+1, typ)
+				// a bare VALUES list. In the dialect's form: SQLite binds
+				// thousands of "$N" in quadratic time.
+				fmt.Fprintf(&b, "CAST(%s AS %s)", t.tx.Dialect.Placeholders(len(args)+j+1, 1), typ)
 			}
 			b.WriteByte(')')
 			args = row(args, i)
