@@ -113,8 +113,17 @@ func newLedgerBatch(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (*
 		byWorkspace[e.WorkspaceID] = append(byWorkspace[e.WorkspaceID], e.CustomerID)
 	}
 	survivors := map[wsID]string{}
-	for ws, ids := range byWorkspace {
-		ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {
+		// On PostgreSQL the workspace's ledger row is locked before the
+		// reads, as merges and undone merges lock it before they move
+		// customers: what the batch works out in memory then holds at
+		// commit. SQLite's writers are serial anyway.
+		if tx.Dialect == sqldb.Postgres {
+			if _, err := tx.ExecPrepared(ctx, `SELECT 1 FROM ledger_versions WHERE workspace_id = $1 FOR UPDATE`, ws); err != nil {
+				return nil, fmt.Errorf("lock ledger: %w", err)
+			}
+		}
+		ids := slices.Compact(slices.Sorted(slices.Values(byWorkspace[ws])))
 		err := tx.QueryIn(ctx, `SELECT merged_customer_id, survivor_customer_id FROM customer_aliases
 WHERE workspace_id = $1 AND merged_customer_id IN (%s)`, []any{ws}, ids, func(row sqldb.RowScanner) error {
 			var merged, survivor string
