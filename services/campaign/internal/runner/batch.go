@@ -53,11 +53,21 @@ type lastKey struct{ ws, journey, customer string }
 
 func liveKey(ws, customer string) string { return ws + "\x00" + customer }
 
-// newBatchView reads what a batch needs: which of keys are new, the
-// entries in progress of customers (by workspace) and their last entries
-// into the journeys entered by entryKind.
-func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, keys []store.AppliedKey, customers map[string][]string, entryKind string) (*batchView, error) {
+// batchItem is a message of a batch as newBatchView reads for it: its
+// applied_messages key and its customer.
+type batchItem struct{ workspaceID, messageID, customerID string }
+
+// newBatchView reads what a batch needs: which of its messages are new,
+// the entries in progress of their customers and those customers' last
+// entries into the journeys entered by entryKind.
+func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, items []batchItem, entryKind string) (*batchView, error) {
 	v := &batchView{Tx: t, live: map[string][]store.Entry{}, last: map[lastKey]store.Entry{}}
+	keys := make([]store.AppliedKey, 0, len(items))
+	customers := map[string][]string{} // workspace → customers
+	for _, it := range items {
+		keys = append(keys, store.AppliedKey{WorkspaceID: it.workspaceID, MessageID: it.messageID})
+		customers[it.workspaceID] = append(customers[it.workspaceID], it.customerID)
+	}
 	var err error
 	if v.fresh, err = t.FirstApplyMany(ctx, keys); err != nil {
 		return nil, err

@@ -90,15 +90,13 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		if len(events) > 1 && tracksOnly(events) {
 			// Read what the batch needs in a few statements, not a few
 			// per event; writes keep the one-by-one semantics.
-			keys := make([]store.AppliedKey, 0, len(events))
-			customers := map[string][]string{} // workspace → customers
-			for _, m := range events {
+			items := make([]batchItem, len(events))
+			for i, m := range events {
 				ev := m.GetEventRecorded()
-				keys = append(keys, store.AppliedKey{WorkspaceID: ev.GetWorkspaceId(), MessageID: eventMessageID(ev)})
-				customers[ev.GetWorkspaceId()] = append(customers[ev.GetWorkspaceId()], ev.GetCustomerId())
+				items[i] = batchItem{ev.GetWorkspaceId(), eventMessageID(ev), ev.GetCustomerId()}
 			}
 			var err error
-			if bv, err = newBatchView(ctx, t, lives, keys, customers, store.EntryEvent); err != nil {
+			if bv, err = newBatchView(ctx, t, lives, items, store.EntryEvent); err != nil {
 				return err
 			}
 			view = bv
@@ -336,14 +334,12 @@ func (r *Runner) HandleMemberships(ctx context.Context, ms []bus.Message) error 
 		var view entryView = t
 		var bv *batchView
 		if len(changes) > 1 {
-			keys := make([]store.AppliedKey, 0, len(changes))
-			customers := map[string][]string{} // workspace → customers
-			for _, mc := range changes {
-				keys = append(keys, store.AppliedKey{WorkspaceID: mc.GetWorkspaceId(), MessageID: membershipMessageID(mc)})
-				customers[mc.GetWorkspaceId()] = append(customers[mc.GetWorkspaceId()], mc.GetCustomerId())
+			items := make([]batchItem, len(changes))
+			for i, mc := range changes {
+				items[i] = batchItem{mc.GetWorkspaceId(), membershipMessageID(mc), mc.GetCustomerId()}
 			}
 			var err error
-			if bv, err = newBatchView(ctx, t, lives, keys, customers, store.EntrySegment); err != nil {
+			if bv, err = newBatchView(ctx, t, lives, items, store.EntrySegment); err != nil {
 				return err
 			}
 			view = bv
