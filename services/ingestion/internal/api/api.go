@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
@@ -460,12 +461,12 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 // toStatus maps ingestion's errors to their gRPC status and leaves the rest
 // to grpcstatus.FromError.
 func toStatus(err error) error {
-	var conflict *store.Conflict
+	var refusal *conflict.Error
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return grpcstatus.New(codes.NotFound, err.Error(), err)
-	case errors.As(err, &conflict):
-		return grpcstatus.Reasoned(codes.FailedPrecondition, conflict.Reason, conflict.Message, err)
+	case errors.As(err, &refusal):
+		return grpcstatus.Reasoned(codes.FailedPrecondition, refusal.Reason, refusal.Message, err)
 	case errors.Is(err, dedupe.ErrTooMany):
 		return grpcstatus.Reasoned(codes.FailedPrecondition, "WORKSPACE_TOO_LARGE_TO_SCAN", err.Error(), err)
 	case errors.Is(err, dedupe.ErrClosed):

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
@@ -224,7 +225,7 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 				if !rejected {
 					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now}, false)
 					switch {
-					case errors.Is(err, store.ErrConflict):
+					case errors.Is(err, conflict.ErrConflict):
 						continue // merged away concurrently; the next scan sees the result
 					case err != nil:
 						return err
@@ -317,7 +318,7 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 			return err
 		}
 		if did == alreadyOne {
-			return store.Conflictf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
+			return conflict.Errorf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
 		}
 		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, mrg.ID, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, mrg.ID, now)
@@ -351,7 +352,7 @@ func pending(ctx context.Context, tx *store.Tx, ws, id string) (store.Suggestion
 		return sg, err
 	}
 	if sg.State != store.SuggestionPending {
-		return sg, store.Conflictf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
+		return sg, conflict.Errorf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
 	}
 	return sg, nil
 }

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
@@ -230,7 +231,7 @@ func TestDeduplication(t *testing.T) {
 			if m.SurvivorID != yamada || !slices.Equal(m.MergedIDs, []string{form}) || m.MovedEvents != 2 || m.Source != store.SourceSuggestion {
 				t.Fatalf("merge = %+v", m)
 			}
-			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, store.ErrConflict) {
+			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("accepting twice: %v, want conflict", err)
 			}
 			merged := f.customer(t, form)
@@ -287,7 +288,7 @@ func TestDeduplication(t *testing.T) {
 				u.GetRestoredTraits().GetFields()["plan"].GetStringValue() != "silver" || u.GetSurvivorTraits().GetFields()["plan"].GetStringValue() != "gold" {
 				t.Errorf("unmerge message = %v", u)
 			}
-			if _, err := f.dd.Undo(ctx, f.ws, m.ID); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Undo(ctx, f.ws, m.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("undoing twice: %v, want conflict", err)
 			}
 			if f.pending(t) != nil {
@@ -312,7 +313,7 @@ func TestDeduplication(t *testing.T) {
 			if err != nil || sg.State != store.SuggestionRejected {
 				t.Fatalf("reject = %+v, %v", sg, err)
 			}
-			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, store.ErrConflict) {
+			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("accepting a rejected suggestion: %v, want conflict", err)
 			}
 			if _, err := f.dd.Reject(ctx, f.ws, "sug_missing"); !errors.Is(err, store.ErrNotFound) {
@@ -501,7 +502,7 @@ func TestDeduplication(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if _, err := f.dd.Merge(ctx, f.ws, pair[0], pair[1:]); err != nil && !errors.Is(err, store.ErrConflict) {
+						if _, err := f.dd.Merge(ctx, f.ws, pair[0], pair[1:]); err != nil && !errors.Is(err, conflict.ErrConflict) {
 							t.Error(err)
 						}
 					}()
@@ -538,13 +539,13 @@ func TestDeduplication(t *testing.T) {
 			if got := f.events(t, c); len(got) != 3 {
 				t.Fatalf("after two merges c shows %v", got)
 			}
-			if _, err := f.dd.Merge(ctx, f.ws, a, []string{c}); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Merge(ctx, f.ws, a, []string{c}); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("merging a merged customer: %v, want conflict", err)
 			}
 			if _, err := f.dd.Merge(ctx, f.ws, a, []string{"cus_missing"}); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("merging a missing customer: %v, want not found", err)
 			}
-			if _, err := f.dd.Undo(ctx, f.ws, first.ID); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Undo(ctx, f.ws, first.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("undoing the first merge while its survivor is merged away: %v, want conflict", err)
 			}
 			if _, err := f.dd.Undo(ctx, f.ws, second.ID); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
@@ -84,7 +85,7 @@ func (f *fixture) start(t testing.TB, kind, file string) string {
 			}
 		}
 	}
-	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)+5), []byte("x"), 1<<20, f.clock); !errors.Is(err, store.ErrConflict) {
+	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)+5), []byte("x"), 1<<20, f.clock); !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("a chunk after a gap: %v, want a conflict", err)
 	}
 	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)), []byte("xx"), int64(len(file)+1), f.clock); !errors.Is(err, store.ErrImportTooLarge) {

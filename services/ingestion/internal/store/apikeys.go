@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -126,7 +127,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 			return fmt.Errorf("load api key: %w", err)
 		}
 		if hash == callerHash {
-			return Conflictf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
+			return conflict.Errorf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
 		}
 		if k.RevokeTime.IsZero() {
 			k.RevokeTime = fromMicros(micros(at))

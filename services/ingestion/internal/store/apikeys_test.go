@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -67,7 +68,7 @@ func TestAPIKeyStore(t *testing.T) {
 			t.Errorf("bad token: %v", err)
 		}
 
-		if _, err := st.RevokeAPIKey(ctx, "ws_1", "key_1", auth.HashKey("kz_first"), t0); !errors.Is(err, store.ErrConflict) {
+		if _, err := st.RevokeAPIKey(ctx, "ws_1", "key_1", auth.HashKey("kz_first"), t0); !errors.Is(err, conflict.ErrConflict) {
 			t.Errorf("self-revoke: %v, want a conflict", err)
 		}
 		if _, err := st.RevokeAPIKey(ctx, "ws_other", "key_3", "", t0); !errors.Is(err, store.ErrNotFound) {

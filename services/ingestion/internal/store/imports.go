@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -131,11 +132,11 @@ func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int
 		total = im.BytesTotal
 		switch {
 		case im.State != ImportUploading:
-			return Conflictf("IMPORT_NOT_UPLOADING", "import %s is %s: its file can no longer change", id, im.State)
+			return conflict.Errorf("IMPORT_NOT_UPLOADING", "import %s is %s: its file can no longer change", id, im.State)
 		case offset < im.BytesTotal && offset+int64(len(data)) <= im.BytesTotal:
 			return nil // a retry of a stored chunk
 		case offset != im.BytesTotal:
-			return Conflictf("IMPORT_OFFSET_MISMATCH", "the chunk starts at byte %d, but %d bytes are uploaded: send the chunk at offset %d", offset, im.BytesTotal, im.BytesTotal)
+			return conflict.Errorf("IMPORT_OFFSET_MISMATCH", "the chunk starts at byte %d, but %d bytes are uploaded: send the chunk at offset %d", offset, im.BytesTotal, im.BytesTotal)
 		case im.BytesTotal+int64(len(data)) > maxTotal:
 			return fmt.Errorf("the file would be %d bytes, over the limit of %d: %w", im.BytesTotal+int64(len(data)), maxTotal, ErrImportTooLarge)
 		}
@@ -167,7 +168,7 @@ func (s *Store) StartImport(ctx context.Context, ws, id string, now time.Time) (
 			return nil
 		}
 		if im.BytesTotal == 0 {
-			return Conflictf("IMPORT_EMPTY", "import %s has no file: upload it before starting", id)
+			return conflict.Errorf("IMPORT_EMPTY", "import %s has no file: upload it before starting", id)
 		}
 		out.State, out.StartTime, out.UpdateTime = ImportRunning, now, now
 		if _, err := tx.ExecContext(ctx, `UPDATE imports SET state = $3, start_time = $4, update_time = $4 WHERE workspace_id = $1 AND import_id = $2`,

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -91,7 +92,7 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 	var redirects []redirect
 	for _, id := range m.MergedIDs {
 		if id == m.SurvivorID {
-			return Merge{}, Conflictf("MERGE_INTO_ITSELF", "merge %s into itself", id)
+			return Merge{}, conflict.Errorf("MERGE_INTO_ITSELF", "merge %s into itself", id)
 		}
 		merged, err := t.liveCustomer(ctx, ws, id)
 		if err != nil {
@@ -214,12 +215,12 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		return Undone{}, err
 	}
 	if m.State != MergeApplied {
-		return Undone{}, Conflictf("MERGE_ALREADY_UNDONE", "merge %s is already undone", mergeID)
+		return Undone{}, conflict.Errorf("MERGE_ALREADY_UNDONE", "merge %s is already undone", mergeID)
 	}
 	if len(redirects) == 0 {
 		// Every merge recorded since migration 0003 lists at least the
 		// merged customers themselves; older ones kept nothing to undo with.
-		return Undone{}, Conflictf("MERGE_NOT_UNDOABLE", "merge %s was recorded before merges could be undone", mergeID)
+		return Undone{}, conflict.Errorf("MERGE_NOT_UNDOABLE", "merge %s was recorded before merges could be undone", mergeID)
 	}
 	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
 		return Undone{}, err
@@ -229,7 +230,7 @@ func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undon
 		return Undone{}, err
 	}
 	if survivor.mergedInto != "" {
-		return Undone{}, Conflictf("SURVIVOR_MERGED_SINCE", "customer %s has since been merged into %s; undo that merge first", m.SurvivorID, survivor.mergedInto)
+		return Undone{}, conflict.Errorf("SURVIVOR_MERGED_SINCE", "customer %s has since been merged into %s; undo that merge first", m.SurvivorID, survivor.mergedInto)
 	}
 	for _, r := range redirects {
 		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND customer_id = $2 AND merged_into = $4`,
@@ -638,7 +639,7 @@ func (t *Tx) liveCustomer(ctx context.Context, ws, id string) (customerRow, erro
 		return row, err
 	}
 	if row.mergedInto != "" {
-		return row, Conflictf("CUSTOMER_MERGED", "customer %s was merged into %s", id, row.mergedInto)
+		return row, conflict.Errorf("CUSTOMER_MERGED", "customer %s was merged into %s", id, row.mergedInto)
 	}
 	return row, nil
 }

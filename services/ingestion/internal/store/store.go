@@ -20,30 +20,8 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Errors callers map to API codes.
-var (
-	// ErrNotFound reports a missing record.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict reports a request the current state does not allow, such
-	// as undoing a merge twice.
-	ErrConflict = errors.New("conflict")
-)
-
-// Conflict is an ErrConflict (errors.Is matches it) with a stable reason
-// that clients read from the status's google.rpc.ErrorInfo, so that none
-// has to parse the message.
-type Conflict struct {
-	Reason  string // UPPER_SNAKE_CASE
-	Message string
-}
-
-func (c *Conflict) Error() string        { return c.Message }
-func (c *Conflict) Is(target error) bool { return target == ErrConflict }
-
-// Conflictf returns a *Conflict with reason and the formatted message.
-func Conflictf(reason, format string, args ...any) error {
-	return &Conflict{Reason: reason, Message: fmt.Sprintf(format, args...)}
-}
+// ErrNotFound reports a missing record.
+var ErrNotFound = errors.New("not found")
 
 // Store reads and writes ingestion's tables.
 type Store struct {

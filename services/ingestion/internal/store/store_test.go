@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
@@ -297,7 +298,7 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		_, err := tx.Undo(ctx, ws, "mrg_1", t0.Add(4*time.Hour))
 		return err
 	})
-	if !errors.Is(err, store.ErrConflict) {
+	if !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("second undo: %v, want ErrConflict", err)
 	}
 }
@@ -423,7 +424,7 @@ func importLease(t *testing.T, st *store.Store, ws string) {
 	if err := st.CreateImport(ctx, store.Import{WorkspaceID: ws, ID: "imp_1", Kind: "customers", Encoding: "utf-8", Mapping: "{}", CreateTime: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.StartImport(ctx, ws, "imp_1", t0); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.StartImport(ctx, ws, "imp_1", t0); !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("start without a file: %v, want ErrConflict", err)
 	}
 	if _, err := st.AppendImportChunk(ctx, ws, "imp_1", 0, []byte("user_id\nu1\n"), 1<<20, t0); err != nil {
