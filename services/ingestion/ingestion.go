@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/outbox"
@@ -144,8 +145,8 @@ func (s *Service) Bootstrap(ctx context.Context, key string) (created string, er
 
 // defaultWorkspace is the workspace Bootstrap creates: the defaults of a
 // new workspace, with loopback URLs allowed under Options.DevDefaults.
-func (s *Service) defaultWorkspace() store.Workspace {
-	return store.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
+func (s *Service) defaultWorkspace() workspace.Workspace {
+	return workspace.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
 }
 
 func (s *Service) wake() { s.relay.Wake() }

@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -36,7 +37,7 @@ func TestImportAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
+		if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()}, workspace.APIKey{},
 			auth.HashKey(grpctest.Key)); err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
@@ -42,7 +43,7 @@ func newFixture(t testing.TB, db *sqldb.DB) *fixture {
 	}
 	f := &fixture{st: st, clock: time.Now().UTC()}
 	f.in = ingest.New(st, time.Now, nil)
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, store.APIKey{}, "hash-"+ws); err != nil {
+	if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, workspace.APIKey{}, "hash-"+ws); err != nil {
 		t.Fatal(err)
 	}
 	return f

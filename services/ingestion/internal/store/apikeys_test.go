@@ -9,6 +9,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -24,19 +25,19 @@ func TestAPIKeyStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-		first := store.APIKey{ID: "key_1", DisplayName: "default", Kind: store.KeyKindSecret, Scopes: []string{auth.ScopeAdmin}, Prefix: "kz_aaaa", CreateTime: t0}
-		if err := st.CreateWorkspace(ctx, store.Workspace{ID: "ws_1", DisplayName: "w", CreateTime: t0}, first, auth.HashKey("kz_first")); err != nil {
+		first := workspace.APIKey{ID: "key_1", DisplayName: "default", Kind: workspace.KeyKindSecret, Scopes: []string{auth.ScopeAdmin}, Prefix: "kz_aaaa", CreateTime: t0}
+		if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: "ws_1", DisplayName: "w", CreateTime: t0}, first, auth.HashKey("kz_first")); err != nil {
 			t.Fatal(err)
 		}
-		for i, k := range []store.APIKey{
-			{ID: "key_2", WorkspaceID: "ws_1", DisplayName: "site", Kind: store.KeyKindWrite, Scopes: []string{auth.ScopeTrack}, CreateTime: t0.Add(time.Minute)},
-			{ID: "key_3", WorkspaceID: "ws_1", DisplayName: "bi", Kind: store.KeyKindSecret, Scopes: []string{auth.ScopeProfilesRead, auth.ScopeSegmentsRead}, CreateTime: t0.Add(2 * time.Minute)},
+		for i, k := range []workspace.APIKey{
+			{ID: "key_2", WorkspaceID: "ws_1", DisplayName: "site", Kind: workspace.KeyKindWrite, Scopes: []string{auth.ScopeTrack}, CreateTime: t0.Add(time.Minute)},
+			{ID: "key_3", WorkspaceID: "ws_1", DisplayName: "bi", Kind: workspace.KeyKindSecret, Scopes: []string{auth.ScopeProfilesRead, auth.ScopeSegmentsRead}, CreateTime: t0.Add(2 * time.Minute)},
 		} {
 			if err := st.CreateAPIKey(ctx, k, auth.HashKey("kz_key"+string(rune('2'+i)))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := st.CreateAPIKey(ctx, store.APIKey{ID: "key_x", WorkspaceID: "ws_nope", Kind: store.KeyKindWrite, CreateTime: t0}, auth.HashKey("kz_x")); !errors.Is(err, store.ErrNotFound) {
+		if err := st.CreateAPIKey(ctx, workspace.APIKey{ID: "key_x", WorkspaceID: "ws_nope", Kind: workspace.KeyKindWrite, CreateTime: t0}, auth.HashKey("kz_x")); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("key of an unknown workspace: %v, want ErrNotFound", err)
 		}
 

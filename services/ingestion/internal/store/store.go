@@ -14,6 +14,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -43,65 +44,6 @@ func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	return &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}, nil
 }
 
-// Workspace is a tenant.
-type Workspace struct {
-	ID          string
-	DisplayName string
-	CreateTime  time.Time
-	// PhoneRegion is the ISO 3166-1 region phone numbers without a country
-	// code are read in.
-	PhoneRegion string
-	// Timezone is the IANA time zone of customers without a timezone
-	// trait; DefaultTimezone when never set.
-	Timezone string
-	// QuietHours is the daily window of local time no marketing send
-	// leaves in; the zero value means none.
-	QuietHours QuietHours
-	// FrequencyCaps limit marketing sends per customer, at most one per
-	// channel type.
-	FrequencyCaps []FrequencyCap
-	// AllowLoopbackURLs and AllowPrivateURLs let webhook and API base URLs
-	// point at loopback, and at private and link-local, addresses.
-	AllowLoopbackURLs bool
-	AllowPrivateURLs  bool
-	// RequireConsent makes marketing sends need a granted consent for
-	// their purpose, not only the absence of a withdrawal.
-	RequireConsent bool
-	// EventRetentionDays is how many days raw events are kept after
-	// their receipt; 0 keeps them forever.
-	EventRetentionDays int
-}
-
-// MaxEventRetentionDays bounds Workspace.EventRetentionDays (ten years).
-const MaxEventRetentionDays = 3650
-
-// DefaultTimezone is the time zone of a workspace that never set one.
-const DefaultTimezone = "Asia/Tokyo"
-
-// QuietHours is a daily window of local time, "HH:MM" to "HH:MM"; an end
-// before the start crosses midnight. Both empty: no quiet hours.
-type QuietHours struct {
-	Start, End string
-}
-
-// IsZero reports whether there are no quiet hours.
-func (q QuietHours) IsZero() bool { return q.Start == "" && q.End == "" }
-
-// Channel types of frequency caps, as stored.
-const (
-	ChannelEmail   = "email"
-	ChannelLine    = "line"
-	ChannelWebhook = "webhook"
-)
-
-// FrequencyCap allows at most MaxSends marketing sends on a channel type to
-// one customer in any Period. It is stored as JSON in workspaces.frequency_caps.
-type FrequencyCap struct {
-	Channel  string        `json:"channel"`
-	MaxSends int           `json:"max_sends"`
-	Period   time.Duration `json:"period_ns"`
-}
-
 // settingsColumns are the columns of a workspace's settings, in the order
 // of settingsValues and scanWorkspace.
 const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start, quiet_hours_end,
@@ -109,10 +51,10 @@ const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start
 
 // settingsValues returns the values of settingsColumns; an empty Timezone
 // is stored as DefaultTimezone.
-func settingsValues(ws Workspace) ([]any, error) {
+func settingsValues(ws workspace.Workspace) ([]any, error) {
 	caps := ws.FrequencyCaps
 	if caps == nil {
-		caps = []FrequencyCap{}
+		caps = []workspace.FrequencyCap{}
 	}
 	cj, err := json.Marshal(caps)
 	if err != nil {
@@ -120,14 +62,14 @@ func settingsValues(ws Workspace) ([]any, error) {
 	}
 	tz := ws.Timezone
 	if tz == "" {
-		tz = DefaultTimezone
+		tz = workspace.DefaultTimezone
 	}
 	return []any{ws.DisplayName, ws.PhoneRegion, tz, ws.QuietHours.Start, ws.QuietHours.End,
 		string(cj), ws.AllowLoopbackURLs, ws.AllowPrivateURLs, ws.RequireConsent, ws.EventRetentionDays}, nil
 }
 
 // scanWorkspace reads create_time and settingsColumns.
-func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
+func scanWorkspace(sc interface{ Scan(...any) error }, ws *workspace.Workspace) error {
 	var created int64
 	var caps string
 	if err := sc.Scan(&created, &ws.DisplayName, &ws.PhoneRegion, &ws.Timezone, &ws.QuietHours.Start, &ws.QuietHours.End,
@@ -136,7 +78,7 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 	}
 	ws.CreateTime = fromMicros(created)
 	if ws.Timezone == "" {
-		ws.Timezone = DefaultTimezone
+		ws.Timezone = workspace.DefaultTimezone
 	}
 	ws.FrequencyCaps = nil
 	if err := json.Unmarshal([]byte(caps), &ws.FrequencyCaps); err != nil {
@@ -147,7 +89,7 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 
 // CreateWorkspace stores a workspace with its first key (key.WorkspaceID
 // is set to the workspace's).
-func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, key APIKey, keyHash string) error {
+func (s *Store) CreateWorkspace(ctx context.Context, ws workspace.Workspace, key workspace.APIKey, keyHash string) error {
 	vals, err := settingsValues(ws)
 	if err != nil {
 		return err
@@ -187,23 +129,23 @@ func phoneRegion(ctx context.Context, q querier, ws string) (string, error) {
 }
 
 // Workspace returns a workspace.
-func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+func (s *Store) Workspace(ctx context.Context, id string) (workspace.Workspace, error) {
 	return loadWorkspace(ctx, s.db, id, false)
 }
 
 // loadWorkspace reads a workspace, locking its row when forUpdate is set.
-func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (Workspace, error) {
-	ws := Workspace{ID: id}
+func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (workspace.Workspace, error) {
+	ws := workspace.Workspace{ID: id}
 	query := `SELECT create_time, ` + settingsColumns + ` FROM workspaces WHERE workspace_id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
 	err := scanWorkspace(q.QueryRowContext(ctx, query, id), &ws)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
+		return workspace.Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
+		return workspace.Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
 	}
 	return ws, nil
 }
@@ -213,8 +155,8 @@ func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (W
 // create time stay), so concurrent updates of different settings do not
 // undo each other. An error from change is returned as is, with nothing
 // stored.
-func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Workspace) error) (Workspace, error) {
-	var out Workspace
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*workspace.Workspace) error) (workspace.Workspace, error) {
+	var out workspace.Workspace
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		// SQLite runs one writer at a time; PostgreSQL locks the row.
 		ws, err := loadWorkspace(ctx, tx, id, tx.Dialect == sqldb.Postgres)
@@ -239,7 +181,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Wor
 		return err
 	})
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	return out, nil
 }
