@@ -17,6 +17,7 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
@@ -243,7 +244,7 @@ func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCu
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
+	if err := c.s.markSuppressed(ctx, ws, []*customer.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.GetCustomerResponse{Customer: pb}, nil
@@ -271,7 +272,7 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
+	if err := c.s.markSuppressed(ctx, ws, []*customer.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
@@ -321,7 +322,7 @@ func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.S
 
 // customerProtos converts profiles as read for an answer, marking the
 // suppressed ones.
-func (s *Server) customerProtos(ctx context.Context, ws string, found []*store.Customer) ([]*ingestionv1.Customer, error) {
+func (s *Server) customerProtos(ctx context.Context, ws string, found []*customer.Customer) ([]*ingestionv1.Customer, error) {
 	out := make([]*ingestionv1.Customer, 0, len(found))
 	for _, cust := range found {
 		pb, err := customerProto(cust)
@@ -426,7 +427,7 @@ func (s *Server) identityKeys(ctx context.Context, ws string, f identityFields) 
 }
 
 // markSuppressed sets the suppressed flag of the profiles pbs of custs.
-func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*store.Customer, pbs []*ingestionv1.Customer) error {
+func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*customer.Customer, pbs []*ingestionv1.Customer) error {
 	suppressed, err := s.rights.Suppressed(ctx, ws, custs)
 	if err != nil {
 		return err
@@ -437,7 +438,7 @@ func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*store.C
 	return nil
 }
 
-func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
+func customerProto(c *customer.Customer) (*ingestionv1.Customer, error) {
 	traits, err := structpb.NewStruct(c.Traits)
 	if err != nil {
 		return nil, fmt.Errorf("convert traits: %w", err)
@@ -463,10 +464,14 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 func toStatus(err error) error {
 	var refusal *conflict.Error
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, customer.ErrNotFound):
 		return grpcstatus.New(codes.NotFound, err.Error(), err)
 	case errors.As(err, &refusal):
 		return grpcstatus.Reasoned(codes.FailedPrecondition, refusal.Reason, refusal.Message, err)
+	case errors.Is(err, customer.ErrStale):
+		// Ingestion retries a stale transaction itself; one that still
+		// loses the race is the caller's to retry.
+		return grpcstatus.Reasoned(codes.Aborted, "CUSTOMER_MERGED_CONCURRENTLY", err.Error(), err)
 	case errors.Is(err, dedupe.ErrTooMany):
 		return grpcstatus.Reasoned(codes.FailedPrecondition, "WORKSPACE_TOO_LARGE_TO_SCAN", err.Error(), err)
 	case errors.Is(err, dedupe.ErrClosed):

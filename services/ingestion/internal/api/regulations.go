@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
@@ -125,7 +126,7 @@ func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	suppressed, err := r.s.rights.Suppressed(ctx, ws, []*store.Customer{cust})
+	suppressed, err := r.s.rights.Suppressed(ctx, ws, []*customer.Customer{cust})
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
@@ -223,7 +224,7 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 					return err
 				}
 				if !rejected {
-					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now}, false)
+					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, customer.Merge{Source: customer.SourceScan, Time: now}, false)
 					switch {
 					case errors.Is(err, conflict.ErrConflict):
 						continue // merged away concurrently; the next scan sees the result
@@ -241,7 +242,7 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 					}
 				}
 			}
-			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, store.Suggestion{
+			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, customer.Suggestion{
 				ID: ingest.NewID("sug"), CustomerA: p.A, CustomerB: p.B, Score: p.Score, Reasons: reasons, ScanID: sc.ID, CreateTime: now,
 			})
 			if err != nil {
@@ -278,7 +279,7 @@ const (
 // mergePair merges the live customers a and b now are, the older one
 // surviving. Customers holding different user ids are merged only with
 // allowUserConflict (a person decided).
-func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge, allowUserConflict bool) (store.Merge, outcome, error) {
+func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m customer.Merge, allowUserConflict bool) (customer.Merge, outcome, error) {
 	ca, err := tx.LiveInfo(ctx, ws, a)
 	if err != nil {
 		return m, 0, err
@@ -303,16 +304,16 @@ func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge
 }
 
 // Accept merges a pending suggestion's customers.
-func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, store.Merge, error) {
-	var sg store.Suggestion
-	var mrg store.Merge
+func (d *Service) Accept(ctx context.Context, ws, id string) (customer.Suggestion, customer.Merge, error) {
+	var sg customer.Suggestion
+	var mrg customer.Merge
 	now := d.now().UTC()
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if sg, err = pending(ctx, tx, ws, id); err != nil {
 			return err
 		}
-		m := store.Merge{Source: store.SourceSuggestion, SuggestionID: id, Time: now}
+		m := customer.Merge{Source: customer.SourceSuggestion, SuggestionID: id, Time: now}
 		var did outcome
 		if mrg, did, err = mergePair(ctx, tx, ws, sg.CustomerA, sg.CustomerB, m, true); err != nil {
 			return err
@@ -320,11 +321,11 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 		if did == alreadyOne {
 			return conflict.Errorf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
 		}
-		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, mrg.ID, now
+		sg.State, sg.MergeID, sg.DecideTime = customer.SuggestionAccepted, mrg.ID, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, mrg.ID, now)
 	})
 	if err != nil {
-		return store.Suggestion{}, store.Merge{}, err
+		return customer.Suggestion{}, customer.Merge{}, err
 	}
 	d.queued()
 	return sg, mrg, nil
@@ -332,58 +333,58 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 
 // Reject records that a pending suggestion's customers are different
 // people.
-func (d *Service) Reject(ctx context.Context, ws, id string) (store.Suggestion, error) {
-	var sg store.Suggestion
+func (d *Service) Reject(ctx context.Context, ws, id string) (customer.Suggestion, error) {
+	var sg customer.Suggestion
 	now := d.now().UTC()
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if sg, err = pending(ctx, tx, ws, id); err != nil {
 			return err
 		}
-		sg.State, sg.DecideTime = store.SuggestionRejected, now
+		sg.State, sg.DecideTime = customer.SuggestionRejected, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, "", now)
 	})
 	return sg, err
 }
 
-func pending(ctx context.Context, tx *store.Tx, ws, id string) (store.Suggestion, error) {
+func pending(ctx context.Context, tx *store.Tx, ws, id string) (customer.Suggestion, error) {
 	sg, err := tx.Suggestion(ctx, ws, id)
 	if err != nil {
 		return sg, err
 	}
-	if sg.State != store.SuggestionPending {
+	if sg.State != customer.SuggestionPending {
 		return sg, conflict.Errorf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
 	}
 	return sg, nil
 }
 
 // Merge merges customers by hand into survivor.
-func (d *Service) Merge(ctx context.Context, ws, survivor string, mergedIDs []string) (store.Merge, error) {
-	var m store.Merge
+func (d *Service) Merge(ctx context.Context, ws, survivor string, mergedIDs []string) (customer.Merge, error) {
+	var m customer.Merge
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		m, err = ingest.Merge(ctx, tx, ws, store.Merge{
-			ID: ingest.NewID("mrg"), SurvivorID: survivor, MergedIDs: mergedIDs, Source: store.SourceManual, Time: d.now().UTC(),
+		m, err = ingest.Merge(ctx, tx, ws, customer.Merge{
+			ID: ingest.NewID("mrg"), SurvivorID: survivor, MergedIDs: mergedIDs, Source: customer.SourceManual, Time: d.now().UTC(),
 		})
 		return err
 	})
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	d.queued()
 	return m, nil
 }
 
 // Undo undoes a merge.
-func (d *Service) Undo(ctx context.Context, ws, mergeID string) (store.Merge, error) {
-	var m store.Merge
+func (d *Service) Undo(ctx context.Context, ws, mergeID string) (customer.Merge, error) {
+	var m customer.Merge
 	err := d.store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		m, err = ingest.Undo(ctx, tx, ws, mergeID, d.now().UTC())
 		return err
 	})
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	d.queued()
 	return m, nil

@@ -18,6 +18,7 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
@@ -67,7 +68,7 @@ func (f *fixture) ingest(t *testing.T, batch string) []string {
 	return res.CustomerIDs
 }
 
-func (f *fixture) customer(t *testing.T, id string) *store.Customer {
+func (f *fixture) customer(t *testing.T, id string) *customer.Customer {
 	t.Helper()
 	c, err := f.st.Customer(f.ctx, f.ws, id)
 	if err != nil {
@@ -113,9 +114,9 @@ func (f *fixture) scan(t *testing.T, autoMerge bool) store.Scan {
 	return sc
 }
 
-func (f *fixture) pending(t *testing.T) []store.Suggestion {
+func (f *fixture) pending(t *testing.T) []customer.Suggestion {
 	t.Helper()
-	page, err := f.st.Suggestions(f.ctx, f.ws, store.SuggestionPending, 100, "")
+	page, err := f.st.Suggestions(f.ctx, f.ws, customer.SuggestionPending, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestDeduplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.SurvivorID != yamada || !slices.Equal(m.MergedIDs, []string{form}) || m.MovedEvents != 2 || m.Source != store.SourceSuggestion {
+			if m.SurvivorID != yamada || !slices.Equal(m.MergedIDs, []string{form}) || m.MovedEvents != 2 || m.Source != customer.SourceSuggestion {
 				t.Fatalf("merge = %+v", m)
 			}
 			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
@@ -257,7 +258,7 @@ func TestDeduplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if undone.State != store.MergeUndone || undone.UndoTime.IsZero() {
+			if undone.State != customer.MergeUndone || undone.UndoTime.IsZero() {
 				t.Errorf("undone merge = %+v", undone)
 			}
 			if got, want := f.events(t, yamada), []string{"after-user", "y1", "y2"}; !slices.Equal(got, want) {
@@ -310,13 +311,13 @@ func TestDeduplication(t *testing.T) {
 				t.Fatalf("suggestions = %+v", sugs)
 			}
 			sg, err := f.dd.Reject(ctx, f.ws, sugs[0].ID)
-			if err != nil || sg.State != store.SuggestionRejected {
+			if err != nil || sg.State != customer.SuggestionRejected {
 				t.Fatalf("reject = %+v, %v", sg, err)
 			}
 			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("accepting a rejected suggestion: %v, want conflict", err)
 			}
-			if _, err := f.dd.Reject(ctx, f.ws, "sug_missing"); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.dd.Reject(ctx, f.ws, "sug_missing"); !errors.Is(err, customer.ErrNotFound) {
 				t.Errorf("rejecting a missing suggestion: %v, want not found", err)
 			}
 		})
@@ -333,7 +334,7 @@ func TestDeduplication(t *testing.T) {
 				t.Errorf("scan = %+v, want one merge and one suggestion", sc)
 			}
 			page, err := f.st.Merges(ctx, f.ws, "", 10, "")
-			if err != nil || len(page.Merges) != 1 || page.Merges[0].Source != store.SourceScan {
+			if err != nil || len(page.Merges) != 1 || page.Merges[0].Source != customer.SourceScan {
 				t.Errorf("merges = %+v, %v", page, err)
 			}
 		})
@@ -542,7 +543,7 @@ func TestDeduplication(t *testing.T) {
 			if _, err := f.dd.Merge(ctx, f.ws, a, []string{c}); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("merging a merged customer: %v, want conflict", err)
 			}
-			if _, err := f.dd.Merge(ctx, f.ws, a, []string{"cus_missing"}); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.dd.Merge(ctx, f.ws, a, []string{"cus_missing"}); !errors.Is(err, customer.ErrNotFound) {
 				t.Errorf("merging a missing customer: %v, want not found", err)
 			}
 			if _, err := f.dd.Undo(ctx, f.ws, first.ID); !errors.Is(err, conflict.ErrConflict) {

@@ -20,6 +20,7 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
@@ -255,7 +256,7 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 		})
 		// A concurrent request created the same identity, or merged away a
 		// customer this one resolved to: resolving again settles both.
-		if err == nil || !(sqldb.IsUniqueViolation(err) || errors.Is(err, store.ErrStale)) {
+		if err == nil || !(sqldb.IsUniqueViolation(err) || errors.Is(err, customer.ErrStale)) {
 			break
 		}
 	}
@@ -351,7 +352,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		}
 	}
 	if len(d.Merge) > 0 {
-		m := store.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: store.SourceResolution, Time: now}
+		m := customer.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: customer.SourceResolution, Time: now}
 		if _, err := Merge(ctx, tx, ws, m); err != nil {
 			return "", false, 0, err
 		}
@@ -437,7 +438,7 @@ func suggestSharedMobile(ctx context.Context, tx *store.Tx, ws, customerID strin
 		if !slices.Contains(reasons, normalize.RuleSharedMobileNameConflict) {
 			reasons = append(reasons, normalize.RuleSharedMobileNameConflict)
 		}
-		if _, err := tx.InsertSuggestion(ctx, ws, store.Suggestion{
+		if _, err := tx.InsertSuggestion(ctx, ws, customer.Suggestion{
 			ID: NewID("sug"), CustomerA: customerID, CustomerB: h, Score: score, Reasons: reasons, CreateTime: now,
 		}); err != nil {
 			return err
@@ -473,7 +474,7 @@ func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *trackin
 	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, sts, now); err != nil {
 		return err
 	}
-	ev := store.Event{
+	ev := customer.Event{
 		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
 		UserID: m.UserID, AnonymousID: m.AnonymousID, Time: m.Timestamp, ReceiveTime: now,
 		Properties: m.Properties, Traits: m.Traits, Context: m.Context, GroupID: m.GroupID, PreviousID: m.PreviousID,
@@ -526,10 +527,10 @@ func (in *Ingester) RecordFor(ctx context.Context, ws, customerID string, m trac
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.
-func Merge(ctx context.Context, tx *store.Tx, ws string, m store.Merge) (store.Merge, error) {
+func Merge(ctx context.Context, tx *store.Tx, ws string, m customer.Merge) (customer.Merge, error) {
 	m, err := tx.Merge(ctx, ws, m)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{
 		CustomerMerged: &ingestionv1.CustomerMerged{
@@ -537,7 +538,7 @@ func Merge(ctx context.Context, tx *store.Tx, ws string, m store.Merge) (store.M
 		},
 	}})
 	if err != nil {
-		return store.Merge{}, fmt.Errorf("encode merge: %w", err)
+		return customer.Merge{}, fmt.Errorf("encode merge: %w", err)
 	}
 	return m, tx.AppendOutbox(ctx, ws, KindMerged, m.ID, payload, m.Time)
 }
@@ -548,19 +549,19 @@ const maxUnmergeEvents = 5000
 
 // Undo undoes a merge in tx and queues the CustomerUnmerged messages that
 // tell consumers which events went back to which customer.
-func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) (store.Merge, error) {
+func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) (customer.Merge, error) {
 	u, err := tx.Undo(ctx, ws, mergeID, now)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	survivorTraits, err := structOf(u.Survivor.Traits)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	for _, r := range u.Restored {
 		traits, err := structOf(r.Traits)
 		if err != nil {
-			return store.Merge{}, err
+			return customer.Merge{}, err
 		}
 		// Every restored customer gets at least one message, even with no
 		// events, so that consumers recreate it.
@@ -575,10 +576,10 @@ func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) 
 			ids = ids[n:]
 			payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: msg}})
 			if err != nil {
-				return store.Merge{}, fmt.Errorf("encode unmerge: %w", err)
+				return customer.Merge{}, fmt.Errorf("encode unmerge: %w", err)
 			}
 			if err := tx.AppendOutbox(ctx, ws, KindUnmerged, msg.UnmergeId, payload, now); err != nil {
-				return store.Merge{}, err
+				return customer.Merge{}, err
 			}
 		}
 	}
@@ -591,7 +592,7 @@ func NewID(prefix string) string {
 }
 
 // EventProto converts a stored event to its contract form.
-func EventProto(e store.Event) (*ingestionv1.Event, error) {
+func EventProto(e customer.Event) (*ingestionv1.Event, error) {
 	props, err := structOf(e.Properties)
 	if err != nil {
 		return nil, err

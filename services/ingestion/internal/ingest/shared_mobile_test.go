@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
@@ -62,7 +63,7 @@ func TestSharedMobileRule(t *testing.T) {
 				a := one("m-a", "anon-a", "identify", traits(c.A))
 				b := one("m-b", "anon-b", "identify", traits(c.B))
 				later := one("m-b2", "anon-b", "track", map[string]any{"phone": "+81 90 1234 5678"})
-				page, err := st.Suggestions(ctx, ws, store.SuggestionPending, 10, "")
+				page, err := st.Suggestions(ctx, ws, customer.SuggestionPending, 10, "")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
@@ -263,7 +264,7 @@ func (r *Rights) Filter(ctx context.Context, ws, region string, msgs []tracking.
 
 // Suppressed reports which of the customers are suppressed: one of their
 // identities, or their id, is.
-func (r *Rights) Suppressed(ctx context.Context, ws string, customers []*store.Customer) (map[string]bool, error) {
+func (r *Rights) Suppressed(ctx context.Context, ws string, customers []*customer.Customer) (map[string]bool, error) {
 	var all []string
 	for _, c := range customers {
 		all = append(all, customerHash(c.ID))

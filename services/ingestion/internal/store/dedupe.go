@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -187,49 +188,28 @@ func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) 
 	return out, rows.Err()
 }
 
-// Suggestion states.
-const (
-	SuggestionPending  = "pending"
-	SuggestionAccepted = "accepted"
-	SuggestionRejected = "rejected"
-)
-
-// Suggestion is a pair of customers to review.
-type Suggestion struct {
-	ID         string
-	CustomerA  string // CustomerA < CustomerB
-	CustomerB  string
-	Score      float64
-	Reasons    []string
-	State      string
-	ScanID     string
-	MergeID    string
-	CreateTime time.Time
-	DecideTime time.Time // zero while pending
-}
-
 const suggestionColumns = `suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, merge_id, create_time, decide_time`
 
-func scanSuggestion(sc interface{ Scan(...any) error }) (Suggestion, error) {
-	var s Suggestion
+func scanSuggestion(sc interface{ Scan(...any) error }) (customer.Suggestion, error) {
+	var s customer.Suggestion
 	var reasons string
 	var created, decided int64
 	if err := sc.Scan(&s.ID, &s.CustomerA, &s.CustomerB, &s.Score, &reasons, &s.State, &s.ScanID, &s.MergeID, &created, &decided); err != nil {
-		return Suggestion{}, err
+		return customer.Suggestion{}, err
 	}
 	s.CreateTime = fromMicros(created)
 	if decided != 0 {
 		s.DecideTime = fromMicros(decided)
 	}
 	if err := json.Unmarshal([]byte(reasons), &s.Reasons); err != nil {
-		return Suggestion{}, fmt.Errorf("decode reasons of %s: %w", s.ID, err)
+		return customer.Suggestion{}, fmt.Errorf("decode reasons of %s: %w", s.ID, err)
 	}
 	return s, nil
 }
 
 // InsertSuggestion stores a pending suggestion unless the pair was
 // suggested before (in any state); it reports whether it stored one.
-func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (bool, error) {
+func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s customer.Suggestion) (bool, error) {
 	if s.CustomerA > s.CustomerB {
 		s.CustomerA, s.CustomerB = s.CustomerB, s.CustomerA
 	}
@@ -239,7 +219,7 @@ func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (boo
 	}
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-		ws, s.ID, s.CustomerA, s.CustomerB, s.Score, string(reasons), SuggestionPending, s.ScanID, micros(s.CreateTime))
+		ws, s.ID, s.CustomerA, s.CustomerB, s.Score, string(reasons), customer.SuggestionPending, s.ScanID, micros(s.CreateTime))
 	if err != nil {
 		return false, fmt.Errorf("insert suggestion: %w", err)
 	}
@@ -259,7 +239,7 @@ func (t *Tx) rejectPair(ctx context.Context, ws, id, a, b string, now time.Time)
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time, decide_time)
 		VALUES ($1, $2, $3, $4, 0, '[]', $5, '', $6, $6)
 		ON CONFLICT (workspace_id, customer_a, customer_b) DO UPDATE SET state = excluded.state, decide_time = excluded.decide_time`,
-		ws, id, a, b, SuggestionRejected, micros(now)); err != nil {
+		ws, id, a, b, customer.SuggestionRejected, micros(now)); err != nil {
 		return fmt.Errorf("reject pair: %w", err)
 	}
 	return nil
@@ -279,17 +259,17 @@ func (t *Tx) PairRejected(ctx context.Context, ws, a, b string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read pair: %w", err)
 	}
-	return state == SuggestionRejected, nil
+	return state == customer.SuggestionRejected, nil
 }
 
 // Suggestion returns one suggestion.
-func (t *Tx) Suggestion(ctx context.Context, ws, id string) (Suggestion, error) {
+func (t *Tx) Suggestion(ctx context.Context, ws, id string) (customer.Suggestion, error) {
 	s, err := scanSuggestion(t.tx.QueryRowContext(ctx, `SELECT `+suggestionColumns+` FROM merge_suggestions WHERE workspace_id = $1 AND suggestion_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Suggestion{}, fmt.Errorf("merge suggestion %q: %w", id, ErrNotFound)
+		return customer.Suggestion{}, fmt.Errorf("merge suggestion %q: %w", id, customer.ErrNotFound)
 	}
 	if err != nil {
-		return Suggestion{}, fmt.Errorf("load suggestion %q: %w", id, err)
+		return customer.Suggestion{}, fmt.Errorf("load suggestion %q: %w", id, err)
 	}
 	return s, nil
 }
@@ -305,7 +285,7 @@ func (t *Tx) DecideSuggestion(ctx context.Context, ws, id, state, mergeID string
 
 // SuggestionPage is one page of suggestions.
 type SuggestionPage struct {
-	Suggestions []Suggestion
+	Suggestions []customer.Suggestion
 	NextToken   string
 }
 
@@ -342,7 +322,7 @@ func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list suggestions: %w", err)
 	}
-	page.Suggestions, page.NextToken = trimPage(page.Suggestions, pageSize, func(s Suggestion) string {
+	page.Suggestions, page.NextToken = trimPage(page.Suggestions, pageSize, func(s customer.Suggestion) string {
 		return encodeToken(strconv.FormatFloat(s.Score, 'g', -1, 64), s.ID)
 	})
 	return page, nil

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -33,10 +34,6 @@ type RegulationService struct {
 	UpdateTime   time.Time
 }
 
-// MergeErased marks a merge one of whose customers was deleted: its record
-// keeps only ids and it can no longer be undone.
-const MergeErased = "erased"
-
 // LiveCustomer follows merges from id to the customer that holds it now.
 func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
 	if err := t.syncRows(ctx); err != nil {
@@ -46,7 +43,7 @@ func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
 		var into string
 		err := t.tx.QueryRowContext(ctx, `SELECT merged_into FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&into)
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("customer %q: %w", id, ErrNotFound)
+			return "", fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 		}
 		if err != nil {
 			return "", fmt.Errorf("read customer %q: %w", id, err)
@@ -209,7 +206,7 @@ func (t *Tx) ErasePerson(ctx context.Context, ws string, ids []string, keys []id
 		// Merge records are ids only; undoing one would need the rows
 		// just deleted.
 		if _, err := t.tx.ExecContext(ctx, `UPDATE merges SET state = $2 WHERE workspace_id = $1 AND state = $3 AND survivor_id IN (`+shift(in, 2)+`)`,
-			append([]any{ws, MergeErased, MergeApplied}, args[1:]...)...); err != nil {
+			append([]any{ws, customer.MergeErased, customer.MergeApplied}, args[1:]...)...); err != nil {
 			return 0, fmt.Errorf("erase merges: %w", err)
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -347,20 +348,9 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 	return nil
 }
 
-// Event is a stored event row.
-type Event struct {
-	WorkspaceID, EventID, CustomerID, Type, Name, UserID, AnonymousID string
-	Time, ReceiveTime                                                 time.Time
-	Properties, Traits, Context                                       map[string]any
-	GroupID, PreviousID                                               string
-	OrderID                                                           string
-	Revenue                                                           float64
-	Currency                                                          string
-}
-
 // InsertEvent stores an event (written with the transaction's other new
 // events, before anything reads events back).
-func (t *Tx) InsertEvent(ctx context.Context, e Event) error {
+func (t *Tx) InsertEvent(ctx context.Context, e customer.Event) error {
 	t.w.newEvents = append(t.w.newEvents, e)
 	t.w.events[wsKey(e.WorkspaceID, e.EventID)] = e.CustomerID
 	return nil
@@ -396,7 +386,7 @@ func (t *Tx) customer(ctx context.Context, ws, id string) (customerRow, error) {
 	}
 	r, err := scanCustomer(t.tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+		return r, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("load customer %q: %w", id, err)

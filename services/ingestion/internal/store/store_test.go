@@ -10,6 +10,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -78,7 +79,7 @@ func addCustomer(ctx context.Context, tx *store.Tx, ws, id string, at time.Time,
 		if err := tx.Touch(ctx, ws, id, evAt, tr, nil, at); err != nil {
 			return err
 		}
-		if err := tx.InsertEvent(ctx, store.Event{WorkspaceID: ws, EventID: ev, CustomerID: id, Type: "track", Name: "Viewed", Time: evAt, ReceiveTime: at}); err != nil {
+		if err := tx.InsertEvent(ctx, customer.Event{WorkspaceID: ws, EventID: ev, CustomerID: id, Type: "track", Name: "Viewed", Time: evAt, ReceiveTime: at}); err != nil {
 			return err
 		}
 	}
@@ -117,7 +118,7 @@ func customerWrittenAtCommit(t *testing.T, st *store.Store, ws string) {
 	if err != nil || found.ID != "cus_a" {
 		t.Errorf("Lookup(email) = %v, %v", found, err)
 	}
-	if _, err := st.Customer(ctx, ws, "cus_unknown"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_unknown"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("unknown customer: %v, want ErrNotFound", err)
 	}
 }
@@ -240,10 +241,10 @@ func rolledBack(t *testing.T, st *store.Store, ws string) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("InTx = %v, want boom", err)
 	}
-	if _, err := st.Customer(ctx, ws, "cus_r"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_r"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("customer after rollback: %v", err)
 	}
-	if _, err := st.Lookup(ctx, ws, userID("u5")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Lookup(ctx, ws, userID("u5")); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("identity after rollback: %v", err)
 	}
 }
@@ -256,13 +257,13 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		}
 		return addCustomer(ctx, tx, ws, "cus_m2", t0.Add(time.Hour), map[string]any{"plan": "pro"}, []identity.Key{email("m2@example.jp")}, "ev_m2", "ev_m3")
 	})
-	var merged store.Merge
+	var merged customer.Merge
 	inTx(t, st, func(ctx context.Context, tx *store.Tx) error {
 		var err error
-		merged, err = tx.Merge(ctx, ws, store.Merge{ID: "mrg_1", SurvivorID: "cus_m1", MergedIDs: []string{"cus_m2"}, Source: store.SourceManual, Time: t0.Add(2 * time.Hour)})
+		merged, err = tx.Merge(ctx, ws, customer.Merge{ID: "mrg_1", SurvivorID: "cus_m1", MergedIDs: []string{"cus_m2"}, Source: customer.SourceManual, Time: t0.Add(2 * time.Hour)})
 		return err
 	})
-	if merged.State != store.MergeApplied || merged.MovedEvents != 2 {
+	if merged.State != customer.MergeApplied || merged.MovedEvents != 2 {
 		t.Errorf("merge = %+v", merged)
 	}
 	c, err := st.Customer(ctx, ws, "cus_m2")
@@ -280,7 +281,7 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		if err != nil {
 			return err
 		}
-		if undone.Merge.State != store.MergeUndone || len(undone.Restored) != 1 || undone.Restored[0].ID != "cus_m2" {
+		if undone.Merge.State != customer.MergeUndone || len(undone.Restored) != 1 || undone.Restored[0].ID != "cus_m2" {
 			t.Errorf("undo = %+v", undone)
 		}
 		return nil
@@ -319,10 +320,10 @@ func eraseAndSuppress(t *testing.T, st *store.Store, ws string) {
 		}
 		return tx.Suppress(ctx, ws, []string{"hash_a", "hash_b"}, "reg_1", t0)
 	})
-	if _, err := st.Customer(ctx, ws, "cus_e"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_e"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("customer after erasure: %v", err)
 	}
-	if _, err := st.Lookup(ctx, ws, keys[1]); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Lookup(ctx, ws, keys[1]); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("identity after erasure: %v", err)
 	}
 	page, err := st.CustomerEvents(ctx, ws, "cus_e", 10, "")
