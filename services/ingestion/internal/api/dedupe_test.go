@@ -32,7 +32,7 @@ func newAPIServer(t *testing.T, db *sqldb.DB) (*api.Server, *store.Store) {
 	}
 	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	t.Cleanup(dd.Close)
-	return api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, ""), st
+	return api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, ""), st
 }
 
 // startServer serves ingestion's API on db over a real gRPC connection.

@@ -43,7 +43,7 @@ func TestImportAPI(t *testing.T) {
 		}
 		dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 		t.Cleanup(dd.Close)
-		srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
+		srv := api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, "")
 		runner := srv.StartImports(slog.New(slog.NewTextHandler(io.Discard, nil)), imports.Options{Batch: 2})
 		conn := grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) }))
 		client := ingestionv1.NewImportServiceClient(conn)

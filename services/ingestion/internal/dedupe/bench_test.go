@@ -33,7 +33,7 @@ func benchmarkScan(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := ingest.New(st, time.Now, nil)
+	in := ingest.New(store.For[ingest.Tx](st), time.Now, nil)
 	rows := matchtest.Generate(7, n)
 	for start := 0; start < len(rows); start += 500 {
 		var msgs []tracking.Message

@@ -155,7 +155,7 @@ func TestDeduplication(t *testing.T) {
 		newFixture := func(ws string) *fixture {
 			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			t.Cleanup(dd.Close)
-			return &fixture{ctx: ctx, st: st, in: ingest.New(st, c.now, nil), dd: dd, ws: ws}
+			return &fixture{ctx: ctx, st: st, in: ingest.New(store.For[ingest.Tx](st), c.now, nil), dd: dd, ws: ws}
 		}
 
 		t.Run("identity traits are stored original and normalised; mobiles resolve", func(t *testing.T) {

@@ -42,7 +42,7 @@ func newFixture(t testing.TB, db *sqldb.DB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, clock: time.Now().UTC()}
-	f.in = ingest.New(st, time.Now, nil)
+	f.in = ingest.New(store.For[ingest.Tx](st), time.Now, nil)
 	if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, workspace.APIKey{}, "hash-"+ws); err != nil {
 		t.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func TestIngestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := ingest.New(st, func() time.Time { return t0 }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 
 		t.Run("anonymous visitor who identifies is one customer", func(t *testing.T) {
 			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[
@@ -204,7 +204,7 @@ func TestLineUserID(t *testing.T) {
 			t.Fatal(err)
 		}
 		var tick time.Duration
-		in := ingest.New(st, func() time.Time { tick += time.Second; return t0.Add(tick) }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { tick += time.Second; return t0.Add(tick) }, nil)
 		ingestOne := func(t *testing.T, js string) string {
 			t.Helper()
 			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[`+js+`]}`))

@@ -36,7 +36,7 @@ func TestEventRetention(t *testing.T) {
 		}
 		var mu sync.Mutex
 		now := t0
-		in := ingest.New(st, func() time.Time { mu.Lock(); defer mu.Unlock(); return now }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { mu.Lock(); defer mu.Unlock(); return now }, nil)
 		for day, at := range []time.Time{t0, t0.Add(10 * 24 * time.Hour)} {
 			mu.Lock()
 			now = at

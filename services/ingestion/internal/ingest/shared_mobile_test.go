@@ -42,7 +42,7 @@ func TestSharedMobileRule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := ingest.New(st, func() time.Time { return t0 }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 		for i, c := range cases {
 			t.Run(c.Case, func(t *testing.T) {
 				ws := fmt.Sprintf("ws-shared-%d", i)

@@ -217,6 +217,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	return nil
 }
 
+// For returns s as the Store of a consumer whose transactions see its own
+// Tx interface T (ingest.Tx, dedupe.Tx …), which *Tx satisfies: Go's func
+// types do not convert, so func(*Tx) error cannot stand in for
+// func(T) error. The store tests assert that *Tx satisfies each T.
+func For[T any](s *Store) Bound[T] { return Bound[T]{s} }
+
+// Bound is a Store whose InTx hands fn a T; see For.
+type Bound[T any] struct{ *Store }
+
+// InTx runs fn in one transaction; see Store.InTx.
+func (b Bound[T]) InTx(ctx context.Context, fn func(tx T) error) error {
+	return b.Store.InTx(ctx, func(tx *Tx) error { return fn(any(tx).(T)) })
+}
+
 // Tx is the write side of ingestion, used inside one transaction.
 type Tx struct {
 	tx *sqldb.Tx

@@ -1,0 +1,12 @@
+package store_test
+
+import (
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+)
+
+// The SQL store is what the domain packages' storage interfaces stand for.
+var (
+	_ ingest.Store = store.For[ingest.Tx](nil)
+	_ ingest.Tx    = (*store.Tx)(nil)
+)
