@@ -93,7 +93,7 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	}
 	s := &Service{opts: opts, store: st}
 	in := ingest.New(store.For[ingest.Tx](st), opts.Now, s.wake)
-	s.dedupe = dedupe.New(st, opts.Now, opts.Logger, s.wake)
+	s.dedupe = dedupe.New(store.For[dedupe.Tx](st), opts.Now, opts.Logger, s.wake)
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)

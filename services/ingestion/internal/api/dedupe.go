@@ -11,7 +11,6 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -230,12 +229,12 @@ func timeOrNil(t time.Time) *timestamppb.Timestamp {
 }
 
 var scanStates = map[string]ingestionv1.DuplicateScanState{
-	store.ScanRunning:   ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_RUNNING,
-	store.ScanSucceeded: ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_SUCCEEDED,
-	store.ScanFailed:    ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_FAILED,
+	dedupe.ScanRunning:   ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_RUNNING,
+	dedupe.ScanSucceeded: ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_SUCCEEDED,
+	dedupe.ScanFailed:    ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_FAILED,
 }
 
-func scanProto(sc store.Scan) *ingestionv1.DuplicateScan {
+func scanProto(sc dedupe.Scan) *ingestionv1.DuplicateScan {
 	return &ingestionv1.DuplicateScan{
 		ScanId: sc.ID, State: scanStates[sc.State], Phase: sc.Phase, ProgressPercent: int32(sc.Progress),
 		CustomersTotal: sc.CustomersTotal, CustomersScanned: sc.CustomersScanned, PairsCompared: sc.PairsCompared,

@@ -30,7 +30,7 @@ func newAPIServer(t *testing.T, db *sqldb.DB) (*api.Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	t.Cleanup(dd.Close)
 	return api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, ""), st
 }

@@ -41,7 +41,7 @@ func TestImportAPI(t *testing.T) {
 			auth.HashKey(grpctest.Key)); err != nil {
 			t.Fatal(err)
 		}
-		dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+		dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 		t.Cleanup(dd.Close)
 		srv := api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, "")
 		runner := srv.StartImports(slog.New(slog.NewTextHandler(io.Discard, nil)), imports.Options{Batch: 2})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
 	// Time zones load on images without a zoneinfo database too.
 	_ "time/tzdata"
 

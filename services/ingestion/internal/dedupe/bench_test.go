@@ -48,7 +48,7 @@ func benchmarkScan(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	b.Cleanup(dd.Close)
 	b.ResetTimer()
 	for b.Loop() {
@@ -56,13 +56,13 @@ func benchmarkScan(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for sc.State == store.ScanRunning {
+		for sc.State == dedupe.ScanRunning {
 			time.Sleep(5 * time.Millisecond)
 			if sc, err = dd.Scan(ctx, "ws", sc.ID); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if sc.State != store.ScanSucceeded {
+		if sc.State != dedupe.ScanSucceeded {
 			b.Fatalf("scan = %+v", sc)
 		}
 		b.ReportMetric(float64(sc.CustomersScanned), "customers")

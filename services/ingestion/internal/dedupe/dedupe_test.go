@@ -92,14 +92,14 @@ func (f *fixture) events(t *testing.T, id string) []string {
 }
 
 // scan runs a duplicate scan to its end.
-func (f *fixture) scan(t *testing.T, autoMerge bool) store.Scan {
+func (f *fixture) scan(t *testing.T, autoMerge bool) dedupe.Scan {
 	t.Helper()
 	sc, err := f.dd.StartScan(f.ctx, f.ws, autoMerge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for sc.State == store.ScanRunning {
+	for sc.State == dedupe.ScanRunning {
 		if time.Now().After(deadline) {
 			t.Fatalf("scan still running: %+v", sc)
 		}
@@ -108,7 +108,7 @@ func (f *fixture) scan(t *testing.T, autoMerge bool) store.Scan {
 			t.Fatal(err)
 		}
 	}
-	if sc.State != store.ScanSucceeded {
+	if sc.State != dedupe.ScanSucceeded {
 		t.Fatalf("scan = %+v", sc)
 	}
 	return sc
@@ -153,7 +153,7 @@ func TestDeduplication(t *testing.T) {
 		}
 		var c clock
 		newFixture := func(ws string) *fixture {
-			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+			dd := dedupe.New(store.For[dedupe.Tx](st), c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			t.Cleanup(dd.Close)
 			return &fixture{ctx: ctx, st: st, in: ingest.New(store.For[ingest.Tx](st), c.now, nil), dd: dd, ws: ws}
 		}
@@ -472,7 +472,7 @@ func TestDeduplication(t *testing.T) {
 		})
 
 		t.Run("no scans after close", func(t *testing.T) {
-			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+			dd := dedupe.New(store.For[dedupe.Tx](st), c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			dd.Close()
 			if _, err := dd.StartScan(ctx, "ws-closed", false); !errors.Is(err, dedupe.ErrClosed) {
 				t.Errorf("StartScan after Close: %v, want ErrClosed", err)

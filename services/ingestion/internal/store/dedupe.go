@@ -10,50 +10,15 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
+	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
-
-// Scan states.
-const (
-	ScanRunning   = "running"
-	ScanSucceeded = "succeeded"
-	ScanFailed    = "failed"
-)
-
-// ScanInterrupted is the error of a scan whose process stopped before it
-// ended.
-const ScanInterrupted = "interrupted: the service stopped during the scan"
-
-// Stale reports whether a running scan has not been updated since before:
-// its process stopped, since a running scan writes progress regularly.
-func (s Scan) Stale(before time.Time) bool {
-	return s.State == ScanRunning && s.UpdateTime.Before(before)
-}
-
-// Scan is a duplicate scan and its progress.
-type Scan struct {
-	WorkspaceID        string
-	ID                 string
-	State              string
-	Phase              string
-	Progress           int
-	CustomersTotal     int64
-	CustomersScanned   int64
-	PairsCompared      int64
-	SuggestionsCreated int64
-	MergesApplied      int64
-	AutoMerge          bool
-	Error              string
-	CreateTime         time.Time
-	UpdateTime         time.Time
-	EndTime            time.Time // zero while running
-}
 
 const scanColumns = `workspace_id, scan_id, state, phase, progress, customers_total, customers_scanned, pairs_compared,
 	suggestions_created, merges_applied, auto_merge, error, create_time, update_time, end_time`
 
-func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
-	var s Scan
+func scanScan(sc interface{ Scan(...any) error }) (dedupe.Scan, error) {
+	var s dedupe.Scan
 	var created, updated, ended int64
 	err := sc.Scan(&s.WorkspaceID, &s.ID, &s.State, &s.Phase, &s.Progress, &s.CustomersTotal, &s.CustomersScanned, &s.PairsCompared,
 		&s.SuggestionsCreated, &s.MergesApplied, &s.AutoMerge, &s.Error, &created, &updated, &ended)
@@ -68,8 +33,8 @@ func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
 // running that was updated after staleBefore; then it returns that one and
 // started=false. A running scan not updated since staleBefore was cut off
 // (its process stopped) and is marked failed.
-func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (Scan, bool, error) {
-	var out Scan
+func (s *Store) StartScan(ctx context.Context, sc dedupe.Scan, staleBefore time.Time) (dedupe.Scan, bool, error) {
+	var out dedupe.Scan
 	var started bool
 	var err error
 	// A concurrent start may win the unique index on running scans: the
@@ -101,8 +66,8 @@ func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (
 // failStaleScans marks the workspace's running scan failed if it was not
 // updated since staleBefore, and otherwise returns it (nil when none runs;
 // a unique index allows one).
-func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*Scan, error) {
-	r, err := scanScan(t.tx.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, ScanRunning))
+func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*dedupe.Scan, error) {
+	r, err := scanScan(t.tx.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, dedupe.ScanRunning))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -113,14 +78,14 @@ func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now tim
 		return &r, nil
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
-		ws, r.ID, ScanFailed, ScanInterrupted, micros(now)); err != nil {
+		ws, r.ID, dedupe.ScanFailed, dedupe.ScanInterrupted, micros(now)); err != nil {
 		return nil, fmt.Errorf("fail stale scan: %w", err)
 	}
 	return nil, nil
 }
 
 // UpdateScan stores a scan's progress and state.
-func (s *Store) UpdateScan(ctx context.Context, sc Scan) error {
+func (s *Store) UpdateScan(ctx context.Context, sc dedupe.Scan) error {
 	var ended int64
 	if !sc.EndTime.IsZero() {
 		ended = micros(sc.EndTime)
@@ -137,22 +102,15 @@ func (s *Store) UpdateScan(ctx context.Context, sc Scan) error {
 }
 
 // Scan returns one scan.
-func (s *Store) Scan(ctx context.Context, ws, id string) (Scan, error) {
+func (s *Store) Scan(ctx context.Context, ws, id string) (dedupe.Scan, error) {
 	sc, err := scanScan(s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND scan_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, fmt.Errorf("duplicate scan %q: %w", id, ErrNotFound)
+		return dedupe.Scan{}, fmt.Errorf("duplicate scan %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, fmt.Errorf("load scan %q: %w", id, err)
+		return dedupe.Scan{}, fmt.Errorf("load scan %q: %w", id, err)
 	}
 	return sc, nil
-}
-
-// LiveCustomer is what a duplicate scan reads of a customer.
-type LiveCustomer struct {
-	ID     string
-	UserID string
-	Traits map[string]any
 }
 
 // CountLiveCustomers counts the customers not merged away.
@@ -166,16 +124,16 @@ func (s *Store) CountLiveCustomers(ctx context.Context, ws string) (int64, error
 
 // LiveCustomers returns up to limit live customers with ids after after, in
 // id order.
-func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) ([]LiveCustomer, error) {
+func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) ([]dedupe.LiveCustomer, error) {
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, user_id, traits FROM customers
 		WHERE workspace_id = $1 AND merged_into = '' AND customer_id > $2 ORDER BY customer_id LIMIT %d`, limit), ws, after)
 	if err != nil {
 		return nil, fmt.Errorf("read customers: %w", err)
 	}
 	defer rows.Close()
-	var out []LiveCustomer
+	var out []dedupe.LiveCustomer
 	for rows.Next() {
-		var c LiveCustomer
+		var c dedupe.LiveCustomer
 		var traits string
 		if err := rows.Scan(&c.ID, &c.UserID, &traits); err != nil {
 			return nil, fmt.Errorf("scan customer: %w", err)

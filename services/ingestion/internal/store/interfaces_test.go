@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 )
@@ -9,4 +10,6 @@ import (
 var (
 	_ ingest.Store = store.For[ingest.Tx](nil)
 	_ ingest.Tx    = (*store.Tx)(nil)
+	_ dedupe.Store = store.For[dedupe.Tx](nil)
+	_ dedupe.Tx    = (*store.Tx)(nil)
 )
