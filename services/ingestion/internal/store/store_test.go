@@ -12,6 +12,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -422,7 +423,7 @@ func eventPages(t *testing.T, st *store.Store, ws string) {
 
 func importLease(t *testing.T, st *store.Store, ws string) {
 	ctx := context.Background()
-	if err := st.CreateImport(ctx, store.Import{WorkspaceID: ws, ID: "imp_1", Kind: "customers", Encoding: "utf-8", Mapping: "{}", CreateTime: t0}); err != nil {
+	if err := st.CreateImport(ctx, imports.Import{WorkspaceID: ws, ID: "imp_1", Kind: "customers", Encoding: "utf-8", Mapping: "{}", CreateTime: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.StartImport(ctx, ws, "imp_1", t0); !errors.Is(err, conflict.ErrConflict) {
@@ -442,18 +443,18 @@ func importLease(t *testing.T, st *store.Store, ws string) {
 	if _, ok, err := st.ClaimImport(ctx, "owner_b", t0.Add(lease/2), t0.Add(lease/2+lease)); err != nil || ok {
 		t.Errorf("claim of a held lease = %v, %v", ok, err)
 	}
-	progress := store.ImportProgress{RowsRead: 1, RowsImported: 1}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, nil, t0, t0.Add(lease)); !errors.Is(err, store.ErrLeaseLost) {
+	progress := imports.ImportProgress{RowsRead: 1, RowsImported: 1}
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, nil, t0, t0.Add(lease)); !errors.Is(err, imports.ErrLeaseLost) {
 		t.Errorf("progress by a non-holder: %v, want ErrLeaseLost", err)
 	}
 	later := t0.Add(2 * lease)
 	if _, ok, err := st.ClaimImport(ctx, "owner_b", later, later.Add(lease)); err != nil || !ok {
 		t.Fatalf("claim of a lapsed lease = %v, %v", ok, err)
 	}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_a", progress, nil, later, later.Add(lease)); !errors.Is(err, store.ErrLeaseLost) {
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_a", progress, nil, later, later.Add(lease)); !errors.Is(err, imports.ErrLeaseLost) {
 		t.Errorf("progress by the old holder: %v, want ErrLeaseLost", err)
 	}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, []store.Rejection{{Line: 3, Reason: "bad", Row: "x"}}, later, later.Add(lease)); err != nil {
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, []imports.Rejection{{Line: 3, Reason: "bad", Row: "x"}}, later, later.Add(lease)); err != nil {
 		t.Fatal(err)
 	}
 	rejected, _, err := st.ImportRejections(ctx, ws, "imp_1", 10, "")
