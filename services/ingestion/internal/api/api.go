@@ -65,7 +65,7 @@ func (s *Server) SetServiceTokens(t *auth.ServiceTokens) { s.tokens = t }
 func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
 	// Regulations are queued on the outbox, which the relay's tick picks
 	// up within a quarter of a second.
-	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(s, now, func() {})}
+	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(store.For[rights.Tx](s), now, func() {})}
 }
 
 // Register registers every ingestion service on srv.

@@ -13,7 +13,6 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
@@ -174,7 +173,7 @@ func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.
 	return resp, nil
 }
 
-func regulationProto(r store.Regulation) *ingestionv1.Regulation {
+func regulationProto(r rights.Regulation) *ingestionv1.Regulation {
 	pb := &ingestionv1.Regulation{
 		RegulationId: r.ID, Type: rights.TypeProto(r.Type), TargetKind: r.TargetKind, Target: r.Target,
 		CustomerIds: r.CustomerIDs, State: ingestionv1.RegulationState_DONE,

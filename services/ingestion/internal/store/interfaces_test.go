@@ -4,6 +4,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 )
 
@@ -14,4 +15,6 @@ var (
 	_ dedupe.Store  = store.For[dedupe.Tx](nil)
 	_ dedupe.Tx     = (*store.Tx)(nil)
 	_ imports.Store = (*store.Store)(nil)
+	_ rights.Store  = store.For[rights.Tx](nil)
+	_ rights.Tx     = (*store.Tx)(nil)
 )
