@@ -21,33 +21,43 @@ import (
 // t0 is the tests' clock: times are whole microseconds, as stored.
 var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
-// TestStoreConformance runs the store's named cases on every backend: the
-// behaviours the ingest path, merges, imports and data rights rely on,
-// whichever database holds the tables. Each case has a workspace of its
+// TestStore is the store's conformance suite: named cases of the
+// behaviours the ingest path, merges and their undo, duplicate
+// suggestions, API keys, imports and data rights rely on, run on every
+// backend (TestStore/<backend>/<case>). Each case has a workspace of its
 // own in one store per backend.
-func TestStoreConformance(t *testing.T) {
-	cases := []struct {
+func TestStore(t *testing.T) {
+	type testCase struct {
 		name string
 		run  func(t *testing.T, st *store.Store, ws string)
-	}{
-		{"customer written at commit", customerWrittenAtCommit},
-		{"buffered rows read back within the transaction", bufferedRowsReadBack},
-		{"counters add up over transactions", countersAddUp},
-		{"duplicate event ids found", duplicateEventIDs},
-		{"rolled back transaction leaves nothing", rolledBack},
-		{"merge moves and undo restores", mergeAndUndo},
-		{"erasure and suppression", eraseAndSuppress},
-		{"outbox in append order", outboxInOrder},
-		{"event pages", eventPages},
-		{"import lease", importLease},
 	}
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		st, err := store.Open(context.Background(), db)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, st, fmt.Sprintf("ws_case%d", i)) })
+		for i, c := range []testCase{
+			{"customer written at commit", customerWrittenAtCommit},
+			{"buffered rows read back within the transaction", bufferedRowsReadBack},
+			{"counters add up over transactions", countersAddUp},
+			{"duplicate event ids found", duplicateEventIDs},
+			{"rolled back transaction leaves nothing", rolledBack},
+			{"merge moves and undo restores", mergeAndUndo},
+			{"merge refusals", mergeRefusals},
+			{"stale undo", staleUndo},
+			{"undo re-resolves later events", undoReresolves},
+			{"suggestions", suggestions},
+			{"api keys", func(t *testing.T, st *store.Store, ws string) { apiKeys(t, db, st, ws) }},
+			{"workspace settings", workspaceSettings},
+			{"erasure and suppression", eraseAndSuppress},
+			{"outbox in append order", outboxInOrder},
+			{"event pages", eventPages},
+			{"import lease", importLease},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t, st, fmt.Sprintf("ws_case%d", i))
+			})
 		}
 	})
 }
