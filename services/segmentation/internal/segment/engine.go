@@ -103,6 +103,9 @@ type segmentsEntry struct {
 type compiled struct {
 	seg   Segment
 	match Matcher
+	// referenced is whether a rule of its workspace refers to the segment,
+	// so that evaluations keep Facts.Segments current for it.
+	referenced bool
 }
 
 // NewEngine returns an Engine.
@@ -521,7 +524,7 @@ func segmentsOf(list []compiled) []Segment {
 func membershipChanges(changes []MembershipChange, workspaceID, customerID string, list []compiled, facts *Facts, current map[string]bool) []MembershipChange {
 	for _, c := range list {
 		want := facts != nil && c.match(facts)
-		if facts != nil && want != facts.Segments[c.seg.ID] { // absent is false: most customers are in few segments
+		if facts != nil && c.referenced && want != facts.Segments[c.seg.ID] { // absent is false: most customers are in few segments
 			facts.Segments[c.seg.ID] = want
 		}
 		if want != current[c.seg.ID] {
@@ -571,7 +574,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 		}
 		if r.cache != nil {
 			defer release()
-			r.memo = &filterMemo{seen: map[uint64]bool{}}
+			r.memo = newFilterMemo(r.cache)
 		}
 	}
 	if r.needs.rfm || r.needs.lifecycle {
@@ -729,28 +732,55 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	for _, c := range list {
 		build.add(c.seg.Rule, now)
 	}
-	err := e.forEachPage(ctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
-		current := func(customerID string) map[string]bool {
-			cur := map[string]bool{}
-			for _, id := range ids {
-				if p.members[customerID][id] {
-					cur[id] = true
-				}
+	inList := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		inList[id] = true
+	}
+	// Writing a page's changes takes about as long as evaluating it, so
+	// a third goroutine writes while the next page is evaluated (and the
+	// one after read).
+	g, gctx := errgroup.WithContext(ctx)
+	writes := make(chan []MembershipChange, 1)
+	g.Go(func() error {
+		for changes := range writes {
+			if err := e.applyChanges(gctx, changes, now); err != nil {
+				return err
 			}
-			delete(p.members, customerID)
-			return cur
 		}
-		var changes []MembershipChange
-		for i, c := range p.customers {
-			changes = membershipChanges(changes, workspaceID, c.ID, list, p.facts[i], current(c.ID))
-		}
-		e.counters.evaluated(ctx, triggerBulk, len(p.customers))
-		for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
-			changes = membershipChanges(changes, workspaceID, id, list, nil, current(id))
-		}
-		return e.applyChanges(ctx, changes, now)
+		return nil
 	})
-	if err != nil {
+	g.Go(func() error {
+		defer close(writes)
+		return e.forEachPage(gctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
+			// current takes the customer's memberships out of the page,
+			// keeping those of list (the page also holds those of
+			// segments list's rules refer to).
+			current := func(customerID string) map[string]bool {
+				cur := p.members[customerID]
+				delete(p.members, customerID)
+				if cur == nil {
+					return map[string]bool{}
+				}
+				maps.DeleteFunc(cur, func(id string, _ bool) bool { return !inList[id] })
+				return cur
+			}
+			var changes []MembershipChange
+			for i, c := range p.customers {
+				changes = membershipChanges(changes, workspaceID, c.ID, list, p.facts[i], current(c.ID))
+			}
+			e.counters.evaluated(gctx, triggerBulk, len(p.customers))
+			for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
+				changes = membershipChanges(changes, workspaceID, id, list, nil, current(id))
+			}
+			select {
+			case writes <- changes:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	})
+	if err := g.Wait(); err != nil {
 		return fmt.Errorf("evaluate segments: %w", err)
 	}
 	return nil
@@ -927,6 +957,15 @@ func compileInOrder(segs []Segment) []compiled {
 	}
 	for _, s := range segs {
 		visit(s)
+	}
+	refs := map[string]bool{}
+	for _, c := range out {
+		for _, ref := range c.seg.Rule.SegmentRefs() {
+			refs[ref] = true
+		}
+	}
+	for i := range out {
+		out[i].referenced = refs[out[i].seg.ID]
 	}
 	return out
 }

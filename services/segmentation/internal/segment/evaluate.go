@@ -58,7 +58,7 @@ type Facts struct {
 type cachedFacts struct {
 	cache      *eventCache
 	customerID string
-	events     []cachedEvent // oldest first
+	events     []cachedEvent // in the cache's order
 	since      int64         // events before it are not read (microseconds)
 }
 
@@ -99,12 +99,8 @@ var minNanosTime, maxNanosTime = time.Unix(0, math.MinInt64), time.Unix(0, math.
 func (f *Facts) occurrences(name string) iter.Seq[occurrence] {
 	return func(yield func(occurrence) bool) {
 		if c := f.cached.cache; c != nil {
-			id, ok := slices.BinarySearch(c.names, name)
-			if !ok {
-				return
-			}
-			for _, ev := range f.cached.events {
-				if ev.name == uint32(id) && ev.at >= f.cached.since && !yield(occurrence{nanosOfMicros(ev.at), ev.props, c.props[ev.props]}) {
+			for _, ev := range c.named(f.cached.events, name) {
+				if ev.at >= f.cached.since && !yield(occurrence{nanosOfMicros(ev.at), ev.props, c.props[ev.props]}) {
 					return
 				}
 			}
@@ -124,51 +120,101 @@ func (f *Facts) behaviours(name string) []Behaviour {
 	if c == nil {
 		return f.Events[name]
 	}
-	id, ok := slices.BinarySearch(c.names, name)
-	if !ok {
-		return nil
-	}
 	var out []Behaviour
-	for _, ev := range f.cached.events {
-		if ev.name == uint32(id) && ev.at >= f.cached.since {
+	for _, ev := range c.named(f.cached.events, name) {
+		if ev.at >= f.cached.since {
 			out = append(out, c.behaviour(f.cached.customerID, ev))
 		}
 	}
 	return out
 }
 
-// filterMemo remembers whether the property filters of an event condition
-// hold for an event's properties, by condition and the properties' id in
-// the event cache: in a bulk evaluation the same few property sets recur
-// on millions of events. It is used by one goroutine at a time.
+// filterMemo remembers what event conditions found in events'
+// properties, by condition and the properties' id in the event cache: in
+// a bulk evaluation the same few property sets recur on millions of
+// events. It serves one bulk evaluation (one Now, one event cache) and is
+// used by one goroutine at a time.
 type filterMemo struct {
-	seen map[uint64]bool
+	props      int // property sets in the cache
+	conditions map[uint32]*conditionMemo
 }
 
-// maxFilterMemo bounds the results a filterMemo keeps.
-const maxFilterMemo = 1 << 20
+func newFilterMemo(c *eventCache) *filterMemo {
+	return &filterMemo{props: min(len(c.props), maxFilterMemo), conditions: map[uint32]*conditionMemo{}}
+}
+
+// maxFilterMemo bounds the property sets a filterMemo remembers per
+// condition.
+const maxFilterMemo = 1 << 22
 
 // conditionIDs numbers compiled event conditions for filterMemo.
 var conditionIDs atomic.Uint32
 
-// matches reports whether filters (those of condition cond) hold for o's
-// properties at now.
-func (m *filterMemo) matches(cond uint32, o occurrence, filters []compiledFilter, now time.Time) bool {
-	if len(filters) == 0 {
-		return true
+// conditionMemo is what one condition found per property set id.
+type conditionMemo struct {
+	found []propsFound
+	value []float64 // the one value aggregated, for propsOneValue
+}
+
+// propsFound is what a condition found in a property set.
+type propsFound uint8
+
+const (
+	propsUnknown  propsFound = iota // not looked at yet
+	propsFail                       // its filters fail
+	propsPass                       // its filters pass; no value to aggregate
+	propsOneValue                   // its filters pass; one value to aggregate
+	propsValues                     // its filters pass; walk it for the values
+)
+
+// condition returns the memo of condition cond, nil when m is nil.
+func (m *filterMemo) condition(cond uint32, aggregates bool) *conditionMemo {
+	if m == nil {
+		return nil
 	}
-	if m == nil || o.propsID == 0 {
-		return matchesAll(filters, o.props, now)
+	c := m.conditions[cond]
+	if c == nil {
+		c = &conditionMemo{found: make([]propsFound, m.props)}
+		if aggregates {
+			c.value = make([]float64, m.props)
+		}
+		m.conditions[cond] = c
 	}
-	key := uint64(cond)<<32 | uint64(o.propsID)
-	if v, ok := m.seen[key]; ok {
-		return v
+	return c
+}
+
+// find returns what a condition with filters (and aggPath, when it
+// aggregates) finds in o's properties at now, remembered in m when m is
+// not nil.
+func (m *conditionMemo) find(o occurrence, filters []compiledFilter, aggPath []string, now time.Time) propsFound {
+	memo := m != nil && o.propsID != 0 && int(o.propsID) < len(m.found)
+	if memo && m.found[o.propsID] != propsUnknown {
+		return m.found[o.propsID]
 	}
-	v := matchesAll(filters, o.props, now)
-	if len(m.seen) < maxFilterMemo {
-		m.seen[key] = v
+	found := propsPass
+	switch {
+	case !matchesAll(filters, o.props, now):
+		found = propsFail
+	case aggPath != nil:
+		n, one := 0, 0.0
+		walkValues(o.props, aggPath, func(v any) bool {
+			if x, ok := numberOf(v); ok {
+				n, one = n+1, x
+			}
+			return n < 2
+		})
+		switch {
+		case n == 1 && memo:
+			found = propsOneValue
+			m.value[o.propsID] = one
+		case n > 0:
+			found = propsValues
+		}
 	}
-	return v
+	if memo {
+		m.found[o.propsID] = found
+	}
+	return found
 }
 
 // Matcher is a compiled rule.
@@ -293,8 +339,10 @@ func (c EventCondition) compile() Matcher {
 			seen        bool
 			agg         aggregator
 		)
+		memo := f.filters.condition(id, aggPath != nil)
 		for o := range f.occurrences(c.Event) {
-			if !f.filters.matches(id, o, filters, f.Now) {
+			found := memo.find(o, filters, aggPath, f.Now)
+			if found == propsFail {
 				continue
 			}
 			if !seen {
@@ -305,7 +353,10 @@ func (c EventCondition) compile() Matcher {
 				continue
 			}
 			count++
-			if c.Aggregate != nil {
+			switch found {
+			case propsOneValue:
+				agg.add(memo.value[o.propsID])
+			case propsValues:
 				walkValues(o.props, aggPath, func(v any) bool {
 					if x, ok := numberOf(v); ok {
 						agg.add(x)

@@ -43,8 +43,9 @@ type eventCache struct {
 	props   []map[string]any
 	propIDs map[string]uint32 // by the cut-down properties' JSON
 	rawIDs  map[string]uint32 // by stored JSON text, bounded
-	// customers holds each customer's events oldest first, ties in event
-	// id order (as the store's reads order them).
+	// customers holds each customer's events by name, then oldest first,
+	// ties in event id order (as the store's reads order them): an event
+	// condition reads one name's run of them.
 	customers map[string][]cachedEvent
 }
 
@@ -198,8 +199,8 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 	return nil
 }
 
-// scan reads the rows q selects and calls fn with each customer's, oldest
-// first and ties in event id order.
+// scan reads the rows q selects and calls fn with each customer's, in the
+// cache's order.
 func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn func(customerID string, evs []cachedEvent)) error {
 	type row struct {
 		ev cachedEvent
@@ -213,7 +214,9 @@ func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn fun
 		if len(rows) == 0 {
 			return
 		}
-		slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.ev.at, b.ev.at), strings.Compare(a.id, b.id)) })
+		slices.SortFunc(rows, func(a, b row) int {
+			return cmp.Or(cmp.Compare(a.ev.name, b.ev.name), cmp.Compare(a.ev.at, b.ev.at), strings.Compare(a.id, b.id))
+		})
 		evs := make([]cachedEvent, len(rows))
 		for i, r := range rows {
 			evs[i] = r.ev
@@ -287,16 +290,16 @@ func (c *eventCache) intern(raw string) (uint32, error) {
 }
 
 // mergeEvents merges events added (sorted) into a customer's held ones;
-// false when an added event has the time of a held one, which only their
-// event ids (not held) can order.
+// false when an added event has the name and time of a held one, which
+// only their event ids (not held) can order.
 func mergeEvents(held, added []cachedEvent) ([]cachedEvent, bool) {
 	out := make([]cachedEvent, 0, len(held)+len(added))
 	i, j := 0, 0
 	for i < len(held) && j < len(added) {
-		switch {
-		case held[i].at == added[j].at:
+		switch c := compareEvents(held[i], added[j]); {
+		case c == 0:
 			return nil, false
-		case held[i].at < added[j].at:
+		case c < 0:
 			out = append(out, held[i])
 			i++
 		default:
@@ -306,6 +309,25 @@ func mergeEvents(held, added []cachedEvent) ([]cachedEvent, bool) {
 	}
 	out = append(out, held[i:]...)
 	return append(out, added[j:]...), true
+}
+
+// compareEvents orders events in the cache's order but for their ids.
+func compareEvents(a, b cachedEvent) int {
+	return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.at, b.at))
+}
+
+// named returns the run of evs (one customer's) named name.
+func (c *eventCache) named(evs []cachedEvent, name string) []cachedEvent {
+	id, ok := slices.BinarySearch(c.names, name)
+	if !ok {
+		return nil
+	}
+	start, _ := slices.BinarySearchFunc(evs, uint32(id), func(ev cachedEvent, id uint32) int { return cmp.Compare(ev.name, id) })
+	end := start
+	for end < len(evs) && evs[end].name == uint32(id) {
+		end++
+	}
+	return evs[start:end]
 }
 
 // behaviour is ev of customerID as rules read it. The caller holds c.mu.
