@@ -128,15 +128,12 @@ func (t *Tx) Merge(ctx context.Context, ws string, m customer.Merge) (customer.M
 	return m, nil
 }
 
-// Undo reverses an applied merge. The merged customers get back their
-// redirects, identities and events; events that reached the survivor after
-// the merge are re-resolved by their identities, in the order they arrived,
-// so an event carrying a restored customer's anonymous id or e-mail goes to
-// that customer along with the identities it introduced. Traits and
-// counters of every customer involved are then recomputed from their events.
-//
-// The survivor must still be live: if it was merged away since, that later
-// merge has to be undone first.
+// Undo reverses an applied merge: the merged customers get back their
+// redirects, and events and identities go where customer.Reassign decides
+// (what the merge moved, and events that reached the survivor since, by
+// their identities). Traits and counters of every customer involved are
+// then recomputed from their events. customer.CheckUndo and
+// customer.CheckSurvivorLive say which merges can be undone.
 func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (customer.Undone, error) {
 	if err := t.flush(ctx); err != nil {
 		return customer.Undone{}, err
