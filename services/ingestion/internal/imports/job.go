@@ -2,7 +2,10 @@ package imports
 
 import (
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 )
 
 // Import job states.
@@ -59,3 +62,34 @@ var (
 	// ErrImportTooLarge reports an upload past the file size limit.
 	ErrImportTooLarge = errors.New("import file too large")
 )
+
+// CheckChunk decides on a chunk of size bytes at offset of im's file. A
+// chunk within what is already uploaded is a client's retry (retry is
+// true: nothing to store); the next chunk is accepted; a chunk that leaves
+// a gap, or comes after the upload ended, is refused. The file may not grow
+// past maxTotal bytes.
+func (im Import) CheckChunk(offset, size, maxTotal int64) (retry bool, err error) {
+	switch {
+	case im.State != ImportUploading:
+		return false, conflict.Errorf("IMPORT_NOT_UPLOADING", "import %s is %s: its file can no longer change", im.ID, im.State)
+	case offset < im.BytesTotal && offset+size <= im.BytesTotal:
+		return true, nil
+	case offset != im.BytesTotal:
+		return false, conflict.Errorf("IMPORT_OFFSET_MISMATCH", "the chunk starts at byte %d, but %d bytes are uploaded: send the chunk at offset %d", offset, im.BytesTotal, im.BytesTotal)
+	case im.BytesTotal+size > maxTotal:
+		return false, fmt.Errorf("the file would be %d bytes, over the limit of %d: %w", im.BytesTotal+size, maxTotal, ErrImportTooLarge)
+	}
+	return false, nil
+}
+
+// CheckStart decides whether starting im queues it: a job already started
+// is left as it is (start is false), one without a file is refused.
+func (im Import) CheckStart() (start bool, err error) {
+	if im.State != ImportUploading {
+		return false, nil
+	}
+	if im.BytesTotal == 0 {
+		return false, conflict.Errorf("IMPORT_EMPTY", "import %s has no file: upload it before starting", im.ID)
+	}
+	return true, nil
+}

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -65,9 +64,8 @@ func loadImport(ctx context.Context, q querier, ws, id string, forUpdate bool) (
 }
 
 // AppendImportChunk stores the part of a job's file that starts at offset
-// and returns the bytes uploaded. A chunk that lies within what is already
-// uploaded is a client's retry and changes nothing; one that leaves a gap
-// is refused. The file may not grow past maxTotal bytes.
+// and returns the bytes uploaded, as imports.Import.CheckChunk decides: a
+// retry changes nothing, a gap is refused, the file stays within maxTotal.
 func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int64, data []byte, maxTotal int64, now time.Time) (int64, error) {
 	var total int64
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
@@ -76,15 +74,8 @@ func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int
 			return err
 		}
 		total = im.BytesTotal
-		switch {
-		case im.State != imports.ImportUploading:
-			return conflict.Errorf("IMPORT_NOT_UPLOADING", "import %s is %s: its file can no longer change", id, im.State)
-		case offset < im.BytesTotal && offset+int64(len(data)) <= im.BytesTotal:
-			return nil // a retry of a stored chunk
-		case offset != im.BytesTotal:
-			return conflict.Errorf("IMPORT_OFFSET_MISMATCH", "the chunk starts at byte %d, but %d bytes are uploaded: send the chunk at offset %d", offset, im.BytesTotal, im.BytesTotal)
-		case im.BytesTotal+int64(len(data)) > maxTotal:
-			return fmt.Errorf("the file would be %d bytes, over the limit of %d: %w", im.BytesTotal+int64(len(data)), maxTotal, imports.ErrImportTooLarge)
+		if retry, err := im.CheckChunk(offset, int64(len(data)), maxTotal); err != nil || retry {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO import_chunks (workspace_id, import_id, seq, data) VALUES ($1, $2, $3, $4)`,
 			ws, id, im.Chunks, data); err != nil {
@@ -110,11 +101,8 @@ func (s *Store) StartImport(ctx context.Context, ws, id string, now time.Time) (
 			return err
 		}
 		out = im
-		if im.State != imports.ImportUploading {
-			return nil
-		}
-		if im.BytesTotal == 0 {
-			return conflict.Errorf("IMPORT_EMPTY", "import %s has no file: upload it before starting", id)
+		if start, err := im.CheckStart(); err != nil || !start {
+			return err
 		}
 		out.State, out.StartTime, out.UpdateTime = imports.ImportRunning, now, now
 		if _, err := tx.ExecContext(ctx, `UPDATE imports SET state = $3, start_time = $4, update_time = $4 WHERE workspace_id = $1 AND import_id = $2`,
