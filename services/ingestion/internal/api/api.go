@@ -27,6 +27,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
@@ -464,7 +465,8 @@ func customerProto(c *customer.Customer) (*ingestionv1.Customer, error) {
 func toStatus(err error) error {
 	var refusal *conflict.Error
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, customer.ErrNotFound):
+	case errors.Is(err, customer.ErrNotFound), errors.Is(err, workspace.ErrNotFound), errors.Is(err, dedupe.ErrNotFound),
+		errors.Is(err, imports.ErrNotFound), errors.Is(err, rights.ErrNotFound):
 		return grpcstatus.New(codes.NotFound, err.Error(), err)
 	case errors.As(err, &refusal):
 		return grpcstatus.Reasoned(codes.FailedPrecondition, refusal.Reason, refusal.Message, err)

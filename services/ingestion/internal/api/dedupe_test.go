@@ -116,6 +116,10 @@ func TestDeduplicationAPI(t *testing.T) {
 				_, err := client.GetDuplicateScan(ctx, &ingestionv1.GetDuplicateScanRequest{})
 				return err
 			}, codes.InvalidArgument, "scan_id"},
+			{"get an unknown scan", func() error {
+				_, err := client.GetDuplicateScan(ctx, &ingestionv1.GetDuplicateScanRequest{ScanId: "scan_nothing"})
+				return err
+			}, codes.NotFound, ""},
 			{"accept an unknown suggestion", func() error {
 				_, err := client.AcceptMergeSuggestion(ctx, &ingestionv1.AcceptMergeSuggestionRequest{SuggestionId: "sug_nothing"})
 				return err

@@ -1,6 +1,12 @@
 package dedupe
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound reports a missing duplicate scan.
+var ErrNotFound = errors.New("not found")
 
 // Scan states.
 const (

@@ -56,6 +56,8 @@ type Rejection struct {
 
 // Errors of imports.
 var (
+	// ErrNotFound reports a missing job or part of its file.
+	ErrNotFound = errors.New("not found")
 	// ErrLeaseLost reports a job another replica took over: the one that
 	// lost it must stop.
 	ErrLeaseLost = errors.New("the import's lease was taken over")

@@ -173,7 +173,7 @@ func TestRunnerResumes(t *testing.T) {
 		if err != nil || next != "" || len(rej) != 1 || rej[0].Line != 6 || !strings.HasPrefix(rej[0].Reason, "row: has 3 fields") || rej[0].Row != "u5,x,y" {
 			t.Errorf("rejections = %+v, %q, %v", rej, next, err)
 		}
-		if _, err := f.st.ImportChunk(ctx, ws, id, 0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := f.st.ImportChunk(ctx, ws, id, 0); !errors.Is(err, imports.ErrNotFound) {
 			t.Errorf("the file was kept after the import: %v", err)
 		}
 		c, err := f.st.Lookup(ctx, ws, identity.Key{Kind: identity.Email, Value: "user7@example.jp"})

@@ -1,6 +1,12 @@
 package rights
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound reports a missing regulation.
+var ErrNotFound = errors.New("not found")
 
 // Regulation is a data-rights request as stored.
 type Regulation struct {

@@ -102,7 +102,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 		var hash string
 		k, err := scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+`, key_hash FROM api_keys WHERE workspace_id = $1 AND api_key_id = $2`, ws, id), &hash)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("api key %q: %w", id, ErrNotFound)
+			return fmt.Errorf("api key %q: %w", id, workspace.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("load api key: %w", err)

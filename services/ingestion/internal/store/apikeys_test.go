@@ -30,7 +30,7 @@ func apiKeys(t *testing.T, db *sqldb.DB, st *store.Store, ws string) {
 			t.Fatal(err)
 		}
 	}
-	if err := st.CreateAPIKey(ctx, workspace.APIKey{ID: "key_x", WorkspaceID: ws + "_nope", Kind: workspace.KeyKindWrite, CreateTime: t0}, auth.HashKey("kz_x")); !errors.Is(err, store.ErrNotFound) {
+	if err := st.CreateAPIKey(ctx, workspace.APIKey{ID: "key_x", WorkspaceID: ws + "_nope", Kind: workspace.KeyKindWrite, CreateTime: t0}, auth.HashKey("kz_x")); !errors.Is(err, workspace.ErrNotFound) {
 		t.Errorf("key of an unknown workspace: %v, want ErrNotFound", err)
 	}
 
@@ -65,7 +65,7 @@ func apiKeys(t *testing.T, db *sqldb.DB, st *store.Store, ws string) {
 	if _, err := st.RevokeAPIKey(ctx, ws, "key_1", auth.HashKey("kz_first"), t0); !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("self-revoke: %v, want a conflict", err)
 	}
-	if _, err := st.RevokeAPIKey(ctx, ws+"_other", "key_3", "", t0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.RevokeAPIKey(ctx, ws+"_other", "key_3", "", t0); !errors.Is(err, workspace.ErrNotFound) {
 		t.Errorf("revoke another workspace's key: %v, want ErrNotFound", err)
 	}
 	k, err := st.RevokeAPIKey(ctx, ws, "key_3", auth.HashKey("kz_first"), t0.Add(time.Hour))

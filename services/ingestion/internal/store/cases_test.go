@@ -242,7 +242,7 @@ func workspaceSettings(t *testing.T, st *store.Store, ws string) {
 	if w, err := st.Workspace(ctx, ws); err != nil || w.DisplayName != "shop" {
 		t.Errorf("after a refused change = %+v, %v", w, err)
 	}
-	if _, err := st.Workspace(ctx, ws+"_none"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Workspace(ctx, ws+"_none"); !errors.Is(err, workspace.ErrNotFound) {
 		t.Errorf("unknown workspace: err = %v, want ErrNotFound", err)
 	}
 }

@@ -105,7 +105,7 @@ func (s *Store) UpdateScan(ctx context.Context, sc dedupe.Scan) error {
 func (s *Store) Scan(ctx context.Context, ws, id string) (dedupe.Scan, error) {
 	sc, err := scanScan(s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND scan_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return dedupe.Scan{}, fmt.Errorf("duplicate scan %q: %w", id, ErrNotFound)
+		return dedupe.Scan{}, fmt.Errorf("duplicate scan %q: %w", id, dedupe.ErrNotFound)
 	}
 	if err != nil {
 		return dedupe.Scan{}, fmt.Errorf("load scan %q: %w", id, err)

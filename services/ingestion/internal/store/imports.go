@@ -55,7 +55,7 @@ func loadImport(ctx context.Context, q querier, ws, id string, forUpdate bool) (
 	}
 	im, err := scanImport(q.QueryRowContext(ctx, query, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return imports.Import{}, fmt.Errorf("import %q: %w", id, ErrNotFound)
+		return imports.Import{}, fmt.Errorf("import %q: %w", id, imports.ErrNotFound)
 	}
 	if err != nil {
 		return imports.Import{}, fmt.Errorf("load import %q: %w", id, err)
@@ -232,7 +232,7 @@ func (s *Store) ImportChunk(ctx context.Context, ws, id string, seq int64) ([]by
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM import_chunks WHERE workspace_id = $1 AND import_id = $2 AND seq = $3`, ws, id, seq).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("chunk %d of import %q: %w", seq, id, ErrNotFound)
+		return nil, fmt.Errorf("chunk %d of import %q: %w", seq, id, imports.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read import chunk: %w", err)

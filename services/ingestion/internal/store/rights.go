@@ -288,7 +288,7 @@ func (s *Store) Regulation(ctx context.Context, ws, id string) (rights.Regulatio
 		return rights.Regulation{}, err
 	}
 	if len(rs) == 0 {
-		return rights.Regulation{}, fmt.Errorf("regulation %q: %w", id, ErrNotFound)
+		return rights.Regulation{}, fmt.Errorf("regulation %q: %w", id, rights.ErrNotFound)
 	}
 	return rs[0], nil
 }

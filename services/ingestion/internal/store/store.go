@@ -22,9 +22,6 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// ErrNotFound reports a missing record.
-var ErrNotFound = errors.New("not found")
-
 // Store reads and writes ingestion's tables.
 type Store struct {
 	db *sqldb.DB
@@ -143,7 +140,7 @@ func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (w
 	}
 	err := scanWorkspace(q.QueryRowContext(ctx, query, id), &ws)
 	if errors.Is(err, sql.ErrNoRows) {
-		return workspace.Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
+		return workspace.Workspace{}, fmt.Errorf("workspace %q: %w", id, workspace.ErrNotFound)
 	}
 	if err != nil {
 		return workspace.Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)

@@ -6,7 +6,13 @@
 // depending on SQL.
 package workspace
 
-import "time"
+import (
+	"errors"
+	"time"
+)
+
+// ErrNotFound reports a missing workspace or API key.
+var ErrNotFound = errors.New("not found")
 
 // Workspace is a tenant.
 type Workspace struct {
