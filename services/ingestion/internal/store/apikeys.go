@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -94,8 +93,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token 
 
 // RevokeAPIKey revokes a workspace's key at at and returns it. Revoking a
 // revoked key changes nothing. callerHash is the hash of the caller's own
-// key: a key cannot revoke itself (Conflict SELF_REVOKE), so a workspace
-// is never locked out by a slip.
+// key: a key cannot revoke itself (workspace.CheckRevoke).
 func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at time.Time) (workspace.APIKey, error) {
 	var out workspace.APIKey
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
@@ -107,8 +105,8 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 		if err != nil {
 			return fmt.Errorf("load api key: %w", err)
 		}
-		if hash == callerHash {
-			return conflict.Errorf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
+		if err := workspace.CheckRevoke(hash, callerHash); err != nil {
+			return err
 		}
 		if k.RevokeTime.IsZero() {
 			k.RevokeTime = fromMicros(micros(at))

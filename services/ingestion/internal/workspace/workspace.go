@@ -9,6 +9,8 @@ package workspace
 import (
 	"errors"
 	"time"
+
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 )
 
 // ErrNotFound reports a missing workspace or API key.
@@ -91,4 +93,14 @@ type APIKey struct {
 	CreateTime time.Time
 	// RevokeTime is zero while the key works.
 	RevokeTime time.Time
+}
+
+// CheckRevoke refuses a key revoking itself (keyHash is the hash of the key
+// to revoke, callerHash that of the caller's), so that a workspace is
+// never locked out by a slip.
+func CheckRevoke(keyHash, callerHash string) error {
+	if keyHash == callerHash {
+		return conflict.Errorf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
+	}
+	return nil
 }
