@@ -15,8 +15,15 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
 
-// ErrNotFound reports a missing customer, identity, merge or suggestion.
-var ErrNotFound = errors.New("not found")
+var (
+	// ErrNotFound reports a missing customer, identity, merge or
+	// suggestion.
+	ErrNotFound = errors.New("not found")
+	// ErrStale reports that a customer a transaction resolved to was
+	// merged away by a concurrent one; the whole transaction should be
+	// retried.
+	ErrStale = errors.New("customer merged concurrently")
+)
 
 // Customer is a profile as read.
 type Customer struct {
@@ -60,6 +67,9 @@ const (
 const (
 	MergeApplied = "applied"
 	MergeUndone  = "undone"
+	// MergeErased marks a merge one of whose customers was deleted: its
+	// record keeps only ids and it can no longer be undone.
+	MergeErased = "erased"
 )
 
 // Merge is a recorded merge.
@@ -85,16 +95,12 @@ type Snapshot struct {
 	EventIDs []string
 }
 
-// Undone is the outcome of Undo.
+// Undone is the outcome of undoing a merge.
 type Undone struct {
 	Merge    Merge
 	Survivor Snapshot
 	Restored []Snapshot
 }
-
-// ErrStale reports that a customer a transaction resolved to was merged
-// away by a concurrent one; the whole transaction should be retried.
-var ErrStale = errors.New("customer merged concurrently")
 
 // LiveInfo is what deciding a merge needs to know of a customer.
 type LiveInfo struct {
@@ -123,7 +129,3 @@ type Suggestion struct {
 	CreateTime time.Time
 	DecideTime time.Time // zero while pending
 }
-
-// MergeErased marks a merge one of whose customers was deleted: its record
-// keeps only ids and it can no longer be undone.
-const MergeErased = "erased"

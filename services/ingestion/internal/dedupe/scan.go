@@ -19,12 +19,6 @@ const (
 // ended.
 const ScanInterrupted = "interrupted: the service stopped during the scan"
 
-// Stale reports whether a running scan has not been updated since before:
-// its process stopped, since a running scan writes progress regularly.
-func (s Scan) Stale(before time.Time) bool {
-	return s.State == ScanRunning && s.UpdateTime.Before(before)
-}
-
 // Scan is a duplicate scan and its progress.
 type Scan struct {
 	WorkspaceID        string
@@ -42,6 +36,12 @@ type Scan struct {
 	CreateTime         time.Time
 	UpdateTime         time.Time
 	EndTime            time.Time // zero while running
+}
+
+// Stale reports whether a running scan has not been updated since before:
+// its process stopped, since a running scan writes progress regularly.
+func (s Scan) Stale(before time.Time) bool {
+	return s.State == ScanRunning && s.UpdateTime.Before(before)
 }
 
 // LiveCustomer is what a duplicate scan reads of a customer.

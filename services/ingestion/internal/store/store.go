@@ -1,6 +1,9 @@
 // Package store keeps ingestion's data: workspaces and API keys, customers
 // and their identities, events, merges and the bus outbox. One portable SQL
-// implementation serves SQLite and PostgreSQL (see docs/DESIGN.md).
+// implementation serves SQLite and PostgreSQL (see docs/DESIGN.md). It is
+// an adapter: the types and the rules are the domain packages' (customer,
+// workspace, dedupe, imports, rights), and it satisfies the storage
+// interfaces those packages declare.
 package store
 
 import (
