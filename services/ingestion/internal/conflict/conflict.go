@@ -29,3 +29,13 @@ func (e *Error) Is(target error) bool { return target == ErrConflict }
 func Errorf(reason, format string, args ...any) error {
 	return &Error{Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
+
+// Reason returns the reason of the *Error in err's chain, "" when there is
+// none.
+func Reason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
+}

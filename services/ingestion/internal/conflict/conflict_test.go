@@ -20,6 +20,12 @@ func TestError(t *testing.T) {
 	if e.Reason != "MERGE_ALREADY_UNDONE" || e.Message != "merge mrg_1 is already undone" {
 		t.Errorf("got %+v", *e)
 	}
+	if got := conflict.Reason(err); got != "MERGE_ALREADY_UNDONE" {
+		t.Errorf("Reason = %q", got)
+	}
+	if got := conflict.Reason(errors.New("merge is already undone")); got != "" {
+		t.Errorf("Reason of another error = %q, want none", got)
+	}
 	if errors.Is(errors.New("conflict"), conflict.ErrConflict) {
 		t.Error("an unrelated error matches ErrConflict")
 	}

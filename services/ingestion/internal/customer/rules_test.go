@@ -1,7 +1,6 @@
 package customer_test
 
 import (
-	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -122,11 +121,7 @@ func TestChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c *conflict.Error
-			got := ""
-			if errors.As(tt.err, &c) {
-				got = c.Reason
-			}
+			got := conflict.Reason(tt.err)
 			if got != tt.reason || (tt.reason == "") != (tt.err == nil) {
 				t.Errorf("err = %v (reason %q), want reason %q", tt.err, got, tt.reason)
 			}

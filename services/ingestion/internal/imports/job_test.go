@@ -8,14 +8,6 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 )
 
-func reasonOf(err error) string {
-	var c *conflict.Error
-	if errors.As(err, &c) {
-		return c.Reason
-	}
-	return ""
-}
-
 func TestCheckChunk(t *testing.T) {
 	uploading := imports.Import{ID: "imp_1", State: imports.ImportUploading, BytesTotal: 10}
 	running := imports.Import{ID: "imp_1", State: imports.ImportRunning, BytesTotal: 10}
@@ -39,7 +31,7 @@ func TestCheckChunk(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			retry, err := tt.im.CheckChunk(tt.offset, tt.size, 20)
-			if retry != tt.retry || reasonOf(err) != tt.reason || errors.Is(err, imports.ErrImportTooLarge) != tt.tooLarge ||
+			if retry != tt.retry || conflict.Reason(err) != tt.reason || errors.Is(err, imports.ErrImportTooLarge) != tt.tooLarge ||
 				(err == nil) != (tt.reason == "" && !tt.tooLarge) {
 				t.Errorf("CheckChunk(%d, %d) = %v, %v", tt.offset, tt.size, retry, err)
 			}
@@ -62,7 +54,7 @@ func TestCheckStart(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			start, err := tt.im.CheckStart()
-			if start != tt.start || reasonOf(err) != tt.reason || (err == nil) != (tt.reason == "") {
+			if start != tt.start || conflict.Reason(err) != tt.reason || (err == nil) != (tt.reason == "") {
 				t.Errorf("CheckStart = %v, %v; want %v, %q", start, err, tt.start, tt.reason)
 			}
 		})

@@ -15,15 +15,6 @@ import (
 	"github.com/kizuna/kizuna/services/platform/auth"
 )
 
-// reason is the conflict reason of err, "" when it is none.
-func reason(err error) string {
-	var c *conflict.Error
-	if errors.As(err, &c) {
-		return c.Reason
-	}
-	return ""
-}
-
 func anonID(v string) identity.Key { return identity.Key{Kind: identity.AnonymousID, Value: v} }
 
 // merge records a merge of merged into survivor at at.
@@ -68,7 +59,7 @@ func mergeRefusals(t *testing.T, st *store.Store, ws string) {
 		{"into a customer merged away", "cus_r2", []string{"cus_r3"}, "CUSTOMER_MERGED"},
 	}
 	for _, tt := range tests {
-		if err := merge(ctx, st, ws, "mrg_x", tt.survivor, tt.merged, t0.Add(2*time.Hour)); reason(err) != tt.want {
+		if err := merge(ctx, st, ws, "mrg_x", tt.survivor, tt.merged, t0.Add(2*time.Hour)); conflict.Reason(err) != tt.want {
 			t.Errorf("merge %s: err = %v, want %s", tt.name, err, tt.want)
 		}
 	}
@@ -98,7 +89,7 @@ func staleUndo(t *testing.T, st *store.Store, ws string) {
 	if err := merge(ctx, st, ws, "mrg_s2", "cus_s3", []string{"cus_s1"}, t0.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := undo(ctx, st, ws, "mrg_s1", t0.Add(3*time.Hour)); reason(err) != "SURVIVOR_MERGED_SINCE" {
+	if _, err := undo(ctx, st, ws, "mrg_s1", t0.Add(3*time.Hour)); conflict.Reason(err) != "SURVIVOR_MERGED_SINCE" {
 		t.Errorf("undo of a merge whose survivor was merged since: err = %v, want SURVIVOR_MERGED_SINCE", err)
 	}
 	if _, err := undo(ctx, st, ws, "mrg_s2", t0.Add(3*time.Hour)); err != nil {
@@ -107,7 +98,7 @@ func staleUndo(t *testing.T, st *store.Store, ws string) {
 	if _, err := undo(ctx, st, ws, "mrg_s1", t0.Add(4*time.Hour)); err != nil {
 		t.Fatalf("undo once the later merge is undone: %v", err)
 	}
-	if _, err := undo(ctx, st, ws, "mrg_s1", t0.Add(5*time.Hour)); reason(err) != "MERGE_ALREADY_UNDONE" {
+	if _, err := undo(ctx, st, ws, "mrg_s1", t0.Add(5*time.Hour)); conflict.Reason(err) != "MERGE_ALREADY_UNDONE" {
 		t.Errorf("second undo: err = %v, want MERGE_ALREADY_UNDONE", err)
 	}
 	if _, err := undo(ctx, st, ws, "mrg_none", t0.Add(5*time.Hour)); !errors.Is(err, customer.ErrNotFound) {
