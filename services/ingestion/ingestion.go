@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/outbox"
@@ -91,8 +92,8 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{opts: opts, store: st}
-	in := ingest.New(st, opts.Now, s.wake)
-	s.dedupe = dedupe.New(st, opts.Now, opts.Logger, s.wake)
+	in := ingest.New(store.For[ingest.Tx](st), opts.Now, s.wake)
+	s.dedupe = dedupe.New(store.For[dedupe.Tx](st), opts.Now, opts.Logger, s.wake)
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
 	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
@@ -144,8 +145,8 @@ func (s *Service) Bootstrap(ctx context.Context, key string) (created string, er
 
 // defaultWorkspace is the workspace Bootstrap creates: the defaults of a
 // new workspace, with loopback URLs allowed under Options.DevDefaults.
-func (s *Service) defaultWorkspace() store.Workspace {
-	return store.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
+func (s *Service) defaultWorkspace() workspace.Workspace {
+	return workspace.Workspace{DisplayName: "default", AllowLoopbackURLs: s.opts.DevDefaults}
 }
 
 func (s *Service) wake() { s.relay.Wake() }

@@ -16,6 +16,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
@@ -25,6 +27,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
@@ -63,7 +66,7 @@ func (s *Server) SetServiceTokens(t *auth.ServiceTokens) { s.tokens = t }
 func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
 	// Regulations are queued on the outbox, which the relay's tick picks
 	// up within a quarter of a second.
-	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(s, now, func() {})}
+	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(store.For[rights.Tx](s), now, func() {})}
 }
 
 // Register registers every ingestion service on srv.
@@ -242,7 +245,7 @@ func (c *customerServer) GetCustomer(ctx context.Context, req *ingestionv1.GetCu
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
+	if err := c.s.markSuppressed(ctx, ws, []*customer.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.GetCustomerResponse{Customer: pb}, nil
@@ -270,7 +273,7 @@ func (c *customerServer) LookupCustomer(ctx context.Context, req *ingestionv1.Lo
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if err := c.s.markSuppressed(ctx, ws, []*store.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
+	if err := c.s.markSuppressed(ctx, ws, []*customer.Customer{cust}, []*ingestionv1.Customer{pb}); err != nil {
 		return nil, toStatus(err)
 	}
 	return &ingestionv1.LookupCustomerResponse{Customer: pb}, nil
@@ -320,7 +323,7 @@ func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.S
 
 // customerProtos converts profiles as read for an answer, marking the
 // suppressed ones.
-func (s *Server) customerProtos(ctx context.Context, ws string, found []*store.Customer) ([]*ingestionv1.Customer, error) {
+func (s *Server) customerProtos(ctx context.Context, ws string, found []*customer.Customer) ([]*ingestionv1.Customer, error) {
 	out := make([]*ingestionv1.Customer, 0, len(found))
 	for _, cust := range found {
 		pb, err := customerProto(cust)
@@ -425,7 +428,7 @@ func (s *Server) identityKeys(ctx context.Context, ws string, f identityFields) 
 }
 
 // markSuppressed sets the suppressed flag of the profiles pbs of custs.
-func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*store.Customer, pbs []*ingestionv1.Customer) error {
+func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*customer.Customer, pbs []*ingestionv1.Customer) error {
 	suppressed, err := s.rights.Suppressed(ctx, ws, custs)
 	if err != nil {
 		return err
@@ -436,7 +439,7 @@ func (s *Server) markSuppressed(ctx context.Context, ws string, custs []*store.C
 	return nil
 }
 
-func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
+func customerProto(c *customer.Customer) (*ingestionv1.Customer, error) {
 	traits, err := structpb.NewStruct(c.Traits)
 	if err != nil {
 		return nil, fmt.Errorf("convert traits: %w", err)
@@ -460,12 +463,17 @@ func customerProto(c *store.Customer) (*ingestionv1.Customer, error) {
 // toStatus maps ingestion's errors to their gRPC status and leaves the rest
 // to grpcstatus.FromError.
 func toStatus(err error) error {
-	var conflict *store.Conflict
+	var refusal *conflict.Error
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, customer.ErrNotFound), errors.Is(err, workspace.ErrNotFound), errors.Is(err, dedupe.ErrNotFound),
+		errors.Is(err, imports.ErrNotFound), errors.Is(err, rights.ErrNotFound):
 		return grpcstatus.New(codes.NotFound, err.Error(), err)
-	case errors.As(err, &conflict):
-		return grpcstatus.Reasoned(codes.FailedPrecondition, conflict.Reason, conflict.Message, err)
+	case errors.As(err, &refusal):
+		return grpcstatus.Reasoned(codes.FailedPrecondition, refusal.Reason, refusal.Message, err)
+	case errors.Is(err, customer.ErrStale):
+		// Ingestion retries a stale transaction itself; one that still
+		// loses the race is the caller's to retry.
+		return grpcstatus.Reasoned(codes.Aborted, "CUSTOMER_MERGED_CONCURRENTLY", err.Error(), err)
 	case errors.Is(err, dedupe.ErrTooMany):
 		return grpcstatus.Reasoned(codes.FailedPrecondition, "WORKSPACE_TOO_LARGE_TO_SCAN", err.Error(), err)
 	case errors.Is(err, dedupe.ErrClosed):

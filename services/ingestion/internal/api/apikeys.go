@@ -15,7 +15,7 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 	"github.com/kizuna/kizuna/services/platform/validation"
@@ -97,9 +97,9 @@ func (w *workspaceServer) CreateAPIKey(ctx context.Context, req *ingestionv1.Cre
 // checkAPIKey validates a requested key: a display name of at most
 // maxKeyDisplayName characters, a kind, and scopes that fit it (a write
 // key: none or "track"; a secret key: one or more known scopes).
-func checkAPIKey(pb *ingestionv1.APIKey) (store.APIKey, error) {
+func checkAPIKey(pb *ingestionv1.APIKey) (workspace.APIKey, error) {
 	if pb == nil {
-		return store.APIKey{}, grpcstatus.Invalid("api_key", "is required")
+		return workspace.APIKey{}, grpcstatus.Invalid("api_key", "is required")
 	}
 	var v validation.Error
 	name := strings.TrimSpace(pb.GetDisplayName())
@@ -111,17 +111,17 @@ func checkAPIKey(pb *ingestionv1.APIKey) (store.APIKey, error) {
 	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
 		v.Add("api_key.display_name", "must be valid UTF-8 without NUL")
 	}
-	k := store.APIKey{DisplayName: name}
+	k := workspace.APIKey{DisplayName: name}
 	switch pb.GetKind() {
 	case ingestionv1.APIKeyKind_API_KEY_KIND_WRITE:
-		k.Kind, k.Scopes = store.KeyKindWrite, []string{auth.ScopeTrack}
+		k.Kind, k.Scopes = workspace.KeyKindWrite, []string{auth.ScopeTrack}
 		for i, s := range pb.GetScopes() {
 			if s != auth.ScopeTrack {
 				v.Addf(fmt.Sprintf("api_key.scopes[%d]", i), "a write key may only hold %q, got %q", auth.ScopeTrack, s)
 			}
 		}
 	case ingestionv1.APIKeyKind_API_KEY_KIND_SECRET:
-		k.Kind = store.KeyKindSecret
+		k.Kind = workspace.KeyKindSecret
 		if len(pb.GetScopes()) == 0 {
 			v.Addf("api_key.scopes", "a secret key needs one or more of %s", strings.Join(auth.AllScopes, ", "))
 		}
@@ -137,7 +137,7 @@ func checkAPIKey(pb *ingestionv1.APIKey) (store.APIKey, error) {
 		v.Add("api_key.kind", "must be API_KEY_KIND_WRITE or API_KEY_KIND_SECRET")
 	}
 	if err := v.Err(); err != nil {
-		return store.APIKey{}, toStatus(err)
+		return workspace.APIKey{}, toStatus(err)
 	}
 	return k, nil
 }
@@ -179,11 +179,11 @@ func (w *workspaceServer) RevokeAPIKey(ctx context.Context, req *ingestionv1.Rev
 }
 
 var apiKeyKinds = map[string]ingestionv1.APIKeyKind{
-	store.KeyKindWrite:  ingestionv1.APIKeyKind_API_KEY_KIND_WRITE,
-	store.KeyKindSecret: ingestionv1.APIKeyKind_API_KEY_KIND_SECRET,
+	workspace.KeyKindWrite:  ingestionv1.APIKeyKind_API_KEY_KIND_WRITE,
+	workspace.KeyKindSecret: ingestionv1.APIKeyKind_API_KEY_KIND_SECRET,
 }
 
-func apiKeyProto(k store.APIKey) *ingestionv1.APIKey {
+func apiKeyProto(k workspace.APIKey) *ingestionv1.APIKey {
 	pb := &ingestionv1.APIKey{
 		ApiKeyId: k.ID, DisplayName: k.DisplayName, Kind: apiKeyKinds[k.Kind], Scopes: k.Scopes,
 		KeyPrefix: k.Prefix, CreateTime: timestamppb.New(k.CreateTime),

@@ -15,6 +15,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -45,7 +46,7 @@ func TestAPIKeys(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		conn, st, _ := startKeyServer(t, db, nil)
 		ctx := context.Background()
-		_, adminKey, err := api.CreateWorkspace(ctx, st, store.Workspace{DisplayName: "t"}, "", time.Now())
+		_, adminKey, err := api.CreateWorkspace(ctx, st, workspace.Workspace{DisplayName: "t"}, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,11 +164,11 @@ func TestVerifyAPIKeyIsForServices(t *testing.T) {
 		}
 		conn, st, _ := startKeyServer(t, sqldbtest.SQLite(t), tk)
 		ctx := context.Background()
-		ws, key, err := api.CreateWorkspace(ctx, st, store.Workspace{DisplayName: "t"}, "", time.Now())
+		ws, key, err := api.CreateWorkspace(ctx, st, workspace.Workspace{DisplayName: "t"}, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, other, err := api.CreateWorkspace(ctx, st, store.Workspace{DisplayName: "o"}, "", time.Now())
+		_, other, err := api.CreateWorkspace(ctx, st, workspace.Workspace{DisplayName: "o"}, "", time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

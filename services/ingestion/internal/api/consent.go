@@ -12,8 +12,8 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
@@ -84,7 +84,7 @@ func (c *customerServer) UpdateCustomerConsent(ctx context.Context, req *ingesti
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	suppressed, err := c.s.rights.Suppressed(ctx, ws, []*store.Customer{cust})
+	suppressed, err := c.s.rights.Suppressed(ctx, ws, []*customer.Customer{cust})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -115,7 +115,7 @@ func (c *customerServer) UpdateCustomerConsent(ctx context.Context, req *ingesti
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	pbs, err := c.s.customerProtos(ctx, ws, []*store.Customer{after})
+	pbs, err := c.s.customerProtos(ctx, ws, []*customer.Customer{after})
 	if err != nil {
 		return nil, toStatus(err)
 	}

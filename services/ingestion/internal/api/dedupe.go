@@ -9,8 +9,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -75,10 +75,10 @@ func (d *dedupeServer) GetDuplicateScan(ctx context.Context, req *ingestionv1.Ge
 }
 
 var suggestionStates = map[ingestionv1.MergeSuggestionState]string{
-	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_UNSPECIFIED: store.SuggestionPending,
-	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_PENDING:     store.SuggestionPending,
-	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_ACCEPTED:    store.SuggestionAccepted,
-	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_REJECTED:    store.SuggestionRejected,
+	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_UNSPECIFIED: customer.SuggestionPending,
+	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_PENDING:     customer.SuggestionPending,
+	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_ACCEPTED:    customer.SuggestionAccepted,
+	ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_REJECTED:    customer.SuggestionRejected,
 }
 
 func (d *dedupeServer) ListMergeSuggestions(ctx context.Context, req *ingestionv1.ListMergeSuggestionsRequest) (*ingestionv1.ListMergeSuggestionsResponse, error) {
@@ -229,12 +229,12 @@ func timeOrNil(t time.Time) *timestamppb.Timestamp {
 }
 
 var scanStates = map[string]ingestionv1.DuplicateScanState{
-	store.ScanRunning:   ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_RUNNING,
-	store.ScanSucceeded: ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_SUCCEEDED,
-	store.ScanFailed:    ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_FAILED,
+	dedupe.ScanRunning:   ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_RUNNING,
+	dedupe.ScanSucceeded: ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_SUCCEEDED,
+	dedupe.ScanFailed:    ingestionv1.DuplicateScanState_DUPLICATE_SCAN_STATE_FAILED,
 }
 
-func scanProto(sc store.Scan) *ingestionv1.DuplicateScan {
+func scanProto(sc dedupe.Scan) *ingestionv1.DuplicateScan {
 	return &ingestionv1.DuplicateScan{
 		ScanId: sc.ID, State: scanStates[sc.State], Phase: sc.Phase, ProgressPercent: int32(sc.Progress),
 		CustomersTotal: sc.CustomersTotal, CustomersScanned: sc.CustomersScanned, PairsCompared: sc.PairsCompared,
@@ -244,12 +244,12 @@ func scanProto(sc store.Scan) *ingestionv1.DuplicateScan {
 }
 
 var suggestionStateProtos = map[string]ingestionv1.MergeSuggestionState{
-	store.SuggestionPending:  ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_PENDING,
-	store.SuggestionAccepted: ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_ACCEPTED,
-	store.SuggestionRejected: ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_REJECTED,
+	customer.SuggestionPending:  ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_PENDING,
+	customer.SuggestionAccepted: ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_ACCEPTED,
+	customer.SuggestionRejected: ingestionv1.MergeSuggestionState_MERGE_SUGGESTION_STATE_REJECTED,
 }
 
-func suggestionProto(sg store.Suggestion) *ingestionv1.MergeSuggestion {
+func suggestionProto(sg customer.Suggestion) *ingestionv1.MergeSuggestion {
 	return &ingestionv1.MergeSuggestion{
 		SuggestionId: sg.ID, CustomerIdA: sg.CustomerA, CustomerIdB: sg.CustomerB, Score: sg.Score, Reasons: sg.Reasons,
 		State: suggestionStateProtos[sg.State], ScanId: sg.ScanID, MergeId: sg.MergeID,
@@ -257,16 +257,16 @@ func suggestionProto(sg store.Suggestion) *ingestionv1.MergeSuggestion {
 	}
 }
 
-var mergeSources = map[store.MergeSource]ingestionv1.MergeSource{
-	store.SourceResolution: ingestionv1.MergeSource_MERGE_SOURCE_RESOLUTION,
-	store.SourceSuggestion: ingestionv1.MergeSource_MERGE_SOURCE_SUGGESTION,
-	store.SourceScan:       ingestionv1.MergeSource_MERGE_SOURCE_SCAN,
-	store.SourceManual:     ingestionv1.MergeSource_MERGE_SOURCE_MANUAL,
+var mergeSources = map[customer.MergeSource]ingestionv1.MergeSource{
+	customer.SourceResolution: ingestionv1.MergeSource_MERGE_SOURCE_RESOLUTION,
+	customer.SourceSuggestion: ingestionv1.MergeSource_MERGE_SOURCE_SUGGESTION,
+	customer.SourceScan:       ingestionv1.MergeSource_MERGE_SOURCE_SCAN,
+	customer.SourceManual:     ingestionv1.MergeSource_MERGE_SOURCE_MANUAL,
 }
 
-func mergeProto(m store.Merge) *ingestionv1.Merge {
+func mergeProto(m customer.Merge) *ingestionv1.Merge {
 	state := ingestionv1.MergeState_MERGE_STATE_APPLIED
-	if m.State == store.MergeUndone {
+	if m.State == customer.MergeUndone {
 		state = ingestionv1.MergeState_MERGE_STATE_UNDONE
 	}
 	return &ingestionv1.Merge{

@@ -30,9 +30,9 @@ func newAPIServer(t *testing.T, db *sqldb.DB) (*api.Server, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	t.Cleanup(dd.Close)
-	return api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, ""), st
+	return api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, ""), st
 }
 
 // startServer serves ingestion's API on db over a real gRPC connection.
@@ -116,6 +116,10 @@ func TestDeduplicationAPI(t *testing.T) {
 				_, err := client.GetDuplicateScan(ctx, &ingestionv1.GetDuplicateScanRequest{})
 				return err
 			}, codes.InvalidArgument, "scan_id"},
+			{"get an unknown scan", func() error {
+				_, err := client.GetDuplicateScan(ctx, &ingestionv1.GetDuplicateScanRequest{ScanId: "scan_nothing"})
+				return err
+			}, codes.NotFound, ""},
 			{"accept an unknown suggestion", func() error {
 				_, err := client.AcceptMergeSuggestion(ctx, &ingestionv1.AcceptMergeSuggestionRequest{SuggestionId: "sug_nothing"})
 				return err

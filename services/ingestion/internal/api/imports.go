@@ -14,7 +14,6 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
@@ -72,8 +71,8 @@ func (i *importServer) CreateImport(ctx context.Context, req *ingestionv1.Create
 		return nil, toStatus(fmt.Errorf("encode mapping: %w", err))
 	}
 	now := i.s.now().UTC()
-	im := store.Import{WorkspaceID: ws, ID: ingest.NewID("imp"), Kind: kind, Encoding: enc, Mapping: string(mj),
-		State: store.ImportUploading, CreateTime: now, UpdateTime: now}
+	im := imports.Import{WorkspaceID: ws, ID: ingest.NewID("imp"), Kind: kind, Encoding: enc, Mapping: string(mj),
+		State: imports.ImportUploading, CreateTime: now, UpdateTime: now}
 	if err := i.s.store.CreateImport(ctx, im); err != nil {
 		return nil, toStatus(err)
 	}
@@ -106,7 +105,7 @@ func (i *importServer) UploadImportChunk(ctx context.Context, req *ingestionv1.U
 		return nil, toStatus(err)
 	}
 	total, err := i.s.store.AppendImportChunk(ctx, ws, req.GetImportId(), req.GetOffset(), req.GetData(), MaxImportFile, i.s.now().UTC())
-	if errors.Is(err, store.ErrImportTooLarge) {
+	if errors.Is(err, imports.ErrImportTooLarge) {
 		return nil, grpcstatus.Invalid("data", err.Error())
 	}
 	if err != nil {
@@ -183,13 +182,13 @@ func (i *importServer) ListImportRejections(ctx context.Context, req *ingestionv
 }
 
 var importStates = map[string]ingestionv1.ImportState{
-	store.ImportUploading: ingestionv1.ImportState_IMPORT_STATE_UPLOADING,
-	store.ImportRunning:   ingestionv1.ImportState_IMPORT_STATE_RUNNING,
-	store.ImportSucceeded: ingestionv1.ImportState_IMPORT_STATE_SUCCEEDED,
-	store.ImportFailed:    ingestionv1.ImportState_IMPORT_STATE_FAILED,
+	imports.ImportUploading: ingestionv1.ImportState_IMPORT_STATE_UPLOADING,
+	imports.ImportRunning:   ingestionv1.ImportState_IMPORT_STATE_RUNNING,
+	imports.ImportSucceeded: ingestionv1.ImportState_IMPORT_STATE_SUCCEEDED,
+	imports.ImportFailed:    ingestionv1.ImportState_IMPORT_STATE_FAILED,
 }
 
-func importProto(im store.Import) (*ingestionv1.ImportJob, error) {
+func importProto(im imports.Import) (*ingestionv1.ImportJob, error) {
 	var m imports.Mapping
 	if err := json.Unmarshal([]byte(im.Mapping), &m); err != nil {
 		return nil, fmt.Errorf("decode mapping: %w", err)

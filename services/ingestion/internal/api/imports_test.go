@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -36,13 +37,13 @@ func TestImportAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
+		if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: grpctest.Workspace, DisplayName: "t", PhoneRegion: "JP", CreateTime: time.Now()}, workspace.APIKey{},
 			auth.HashKey(grpctest.Key)); err != nil {
 			t.Fatal(err)
 		}
-		dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+		dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 		t.Cleanup(dd.Close)
-		srv := api.NewServer(ingest.New(st, time.Now, nil), st, dd, time.Now, "")
+		srv := api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, "")
 		runner := srv.StartImports(slog.New(slog.NewTextHandler(io.Discard, nil)), imports.Options{Batch: 2})
 		conn := grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) }))
 		client := ingestionv1.NewImportServiceClient(conn)

@@ -10,9 +10,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 )
@@ -125,7 +125,7 @@ func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	suppressed, err := r.s.rights.Suppressed(ctx, ws, []*store.Customer{cust})
+	suppressed, err := r.s.rights.Suppressed(ctx, ws, []*customer.Customer{cust})
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -173,7 +173,7 @@ func (r *regulationServer) ExportCustomer(ctx context.Context, req *ingestionv1.
 	return resp, nil
 }
 
-func regulationProto(r store.Regulation) *ingestionv1.Regulation {
+func regulationProto(r rights.Regulation) *ingestionv1.Regulation {
 	pb := &ingestionv1.Regulation{
 		RegulationId: r.ID, Type: rights.TypeProto(r.Type), TargetKind: r.TargetKind, Target: r.Target,
 		CustomerIds: r.CustomerIDs, State: ingestionv1.RegulationState_DONE,

@@ -21,7 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -36,7 +36,7 @@ func settingsFixture(t *testing.T, db *sqldb.DB) (context.Context, *grpc.ClientC
 	t.Helper()
 	ctx := auth.WithBearer(context.Background(), grpctest.Key)
 	conn, st := startServer(t, db)
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
+	if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, workspace.APIKey{},
 		auth.HashKey(grpctest.Key)); err != nil {
 		t.Fatal(err)
 	}

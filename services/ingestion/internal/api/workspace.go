@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
 	// Time zones load on images without a zoneinfo database too.
 	_ "time/tzdata"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
 	"github.com/kizuna/kizuna/services/platform/validation"
@@ -39,7 +41,7 @@ func (w *workspaceServer) CreateWorkspace(ctx context.Context, req *ingestionv1.
 	// The request names no messaging settings: a new workspace gets the
 	// defaults (Asia/Tokyo, no quiet hours, no caps, no loopback or
 	// private URLs).
-	settings := store.Workspace{DisplayName: req.GetDisplayName(), PhoneRegion: req.GetPhoneRegion()}
+	settings := workspace.Workspace{DisplayName: req.GetDisplayName(), PhoneRegion: req.GetPhoneRegion()}
 	var v validation.Error
 	checkSettings("", &settings, &v)
 	if err := v.Err(); err != nil {
@@ -97,7 +99,7 @@ func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.
 	if len(paths) == 0 {
 		paths = settableFields
 	}
-	updated, err := w.s.store.UpdateWorkspace(ctx, ws, func(current *store.Workspace) error {
+	updated, err := w.s.store.UpdateWorkspace(ctx, ws, func(current *workspace.Workspace) error {
 		var v validation.Error
 		applyMask(current, req.GetWorkspace(), paths, &v)
 		checkSettings("workspace.", current, &v)
@@ -111,7 +113,7 @@ func (w *workspaceServer) UpdateWorkspace(ctx context.Context, req *ingestionv1.
 
 // applyMask copies the fields paths name from src to dst. Frequency caps
 // are checked here, as they are converted; the rest by checkSettings.
-func applyMask(dst *store.Workspace, src *ingestionv1.Workspace, paths []string, v *validation.Error) {
+func applyMask(dst *workspace.Workspace, src *ingestionv1.Workspace, paths []string, v *validation.Error) {
 	for i, p := range paths {
 		switch p {
 		case "display_name":
@@ -121,7 +123,7 @@ func applyMask(dst *store.Workspace, src *ingestionv1.Workspace, paths []string,
 		case "timezone":
 			dst.Timezone = src.GetTimezone()
 		case "quiet_hours":
-			dst.QuietHours = store.QuietHours{Start: src.GetQuietHours().GetStart(), End: src.GetQuietHours().GetEnd()}
+			dst.QuietHours = workspace.QuietHours{Start: src.GetQuietHours().GetStart(), End: src.GetQuietHours().GetEnd()}
 		case "quiet_hours.start":
 			dst.QuietHours.Start = src.GetQuietHours().GetStart()
 		case "quiet_hours.end":
@@ -145,7 +147,7 @@ func applyMask(dst *store.Workspace, src *ingestionv1.Workspace, paths []string,
 // checkSettings trims and validates a workspace's settings under the field
 // prefix of the request ("workspace." or ""), filling in the defaults: the
 // JP phone region and the Asia/Tokyo time zone for empty ones.
-func checkSettings(prefix string, ws *store.Workspace, v *validation.Error) {
+func checkSettings(prefix string, ws *workspace.Workspace, v *validation.Error) {
 	ws.DisplayName = strings.TrimSpace(ws.DisplayName)
 	if ws.DisplayName == "" || len(ws.DisplayName) > 200 {
 		v.Add(prefix+"display_name", "is required, at most 200 characters")
@@ -159,7 +161,7 @@ func checkSettings(prefix string, ws *store.Workspace, v *validation.Error) {
 	}
 	ws.Timezone = strings.TrimSpace(ws.Timezone)
 	if ws.Timezone == "" {
-		ws.Timezone = store.DefaultTimezone
+		ws.Timezone = workspace.DefaultTimezone
 	}
 	if !validTimezone(ws.Timezone) {
 		v.Addf(prefix+"timezone", "%q is not an IANA time zone such as Asia/Tokyo", ws.Timezone)
@@ -173,8 +175,8 @@ func checkSettings(prefix string, ws *store.Workspace, v *validation.Error) {
 			v.Add(prefix+"quiet_hours.end", "must differ from start")
 		}
 	}
-	if d := ws.EventRetentionDays; d < 0 || d > store.MaxEventRetentionDays {
-		v.Addf(prefix+"event_retention_days", "is %d: 0 (keep forever) or 1 to %d", d, store.MaxEventRetentionDays)
+	if d := ws.EventRetentionDays; d < 0 || d > workspace.MaxEventRetentionDays {
+		v.Addf(prefix+"event_retention_days", "is %d: 0 (keep forever) or 1 to %d", d, workspace.MaxEventRetentionDays)
 	}
 }
 
@@ -230,25 +232,25 @@ const (
 
 var (
 	channelNames = map[ingestionv1.ChannelType]string{
-		ingestionv1.ChannelType_EMAIL:   store.ChannelEmail,
-		ingestionv1.ChannelType_LINE:    store.ChannelLine,
-		ingestionv1.ChannelType_WEBHOOK: store.ChannelWebhook,
+		ingestionv1.ChannelType_EMAIL:   workspace.ChannelEmail,
+		ingestionv1.ChannelType_LINE:    workspace.ChannelLine,
+		ingestionv1.ChannelType_WEBHOOK: workspace.ChannelWebhook,
 	}
 	channelTypes = map[string]ingestionv1.ChannelType{
-		store.ChannelEmail:   ingestionv1.ChannelType_EMAIL,
-		store.ChannelLine:    ingestionv1.ChannelType_LINE,
-		store.ChannelWebhook: ingestionv1.ChannelType_WEBHOOK,
+		workspace.ChannelEmail:   ingestionv1.ChannelType_EMAIL,
+		workspace.ChannelLine:    ingestionv1.ChannelType_LINE,
+		workspace.ChannelWebhook: ingestionv1.ChannelType_WEBHOOK,
 	}
 )
 
 // frequencyCaps converts and checks the caps of a request, reporting
 // violations under field.
-func frequencyCaps(field string, in []*ingestionv1.FrequencyCap, v *validation.Error) []store.FrequencyCap {
+func frequencyCaps(field string, in []*ingestionv1.FrequencyCap, v *validation.Error) []workspace.FrequencyCap {
 	if len(in) > maxFrequencyCaps {
 		v.Addf(field, "holds %d caps, over the limit of %d (one per channel type)", len(in), maxFrequencyCaps)
 	}
 	seen := map[string]int{}
-	out := make([]store.FrequencyCap, 0, len(in))
+	out := make([]workspace.FrequencyCap, 0, len(in))
 	for i, c := range in {
 		f := fmt.Sprintf("%s[%d].", field, i)
 		ch, known := channelNames[c.GetChannelType()]
@@ -279,19 +281,19 @@ func frequencyCaps(field string, in []*ingestionv1.FrequencyCap, v *validation.E
 				v.Addf(f+"period", "must be from 1 minute to 365 days, got %s", period)
 			}
 		}
-		out = append(out, store.FrequencyCap{Channel: ch, MaxSends: int(c.GetMaxSends()), Period: period})
+		out = append(out, workspace.FrequencyCap{Channel: ch, MaxSends: int(c.GetMaxSends()), Period: period})
 	}
 	return out
 }
 
-func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
+func workspaceProto(ws workspace.Workspace) *ingestionv1.Workspace {
 	pb := &ingestionv1.Workspace{
 		WorkspaceId: ws.ID, DisplayName: ws.DisplayName, CreateTime: timestamppb.New(ws.CreateTime), PhoneRegion: ws.PhoneRegion,
 		Timezone: ws.Timezone, AllowLoopbackUrls: ws.AllowLoopbackURLs, AllowPrivateUrls: ws.AllowPrivateURLs,
 		RequireConsent: ws.RequireConsent, EventRetentionDays: int32(ws.EventRetentionDays),
 	}
 	if pb.Timezone == "" {
-		pb.Timezone = store.DefaultTimezone
+		pb.Timezone = workspace.DefaultTimezone
 	}
 	if !ws.QuietHours.IsZero() {
 		pb.QuietHours = &ingestionv1.QuietHours{Start: ws.QuietHours.Start, End: ws.QuietHours.End}
@@ -308,11 +310,11 @@ func workspaceProto(ws store.Workspace) *ingestionv1.Workspace {
 // API key, or a new random key when key is empty, and returns the key. The
 // key is a secret key with the admin scope.
 // Empty phone region and time zone get their defaults.
-func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, key string, now time.Time) (store.Workspace, string, error) {
+func CreateWorkspace(ctx context.Context, s *store.Store, ws workspace.Workspace, key string, now time.Time) (workspace.Workspace, string, error) {
 	if key == "" {
 		var err error
 		if key, err = auth.NewKey(); err != nil {
-			return store.Workspace{}, "", fmt.Errorf("new api key: %w", err)
+			return workspace.Workspace{}, "", fmt.Errorf("new api key: %w", err)
 		}
 	}
 	ws.ID, ws.CreateTime = ingest.NewID("ws"), now.UTC()
@@ -320,12 +322,12 @@ func CreateWorkspace(ctx context.Context, s *store.Store, ws store.Workspace, ke
 		ws.PhoneRegion = normalize.DefaultRegion
 	}
 	if ws.Timezone == "" {
-		ws.Timezone = store.DefaultTimezone
+		ws.Timezone = workspace.DefaultTimezone
 	}
-	first := store.APIKey{ID: ingest.NewID("key"), DisplayName: "default", Kind: store.KeyKindSecret,
+	first := workspace.APIKey{ID: ingest.NewID("key"), DisplayName: "default", Kind: workspace.KeyKindSecret,
 		Scopes: []string{auth.ScopeAdmin}, Prefix: keyPrefix(key), CreateTime: ws.CreateTime}
 	if err := s.CreateWorkspace(ctx, ws, first, auth.HashKey(key)); err != nil {
-		return store.Workspace{}, "", err
+		return workspace.Workspace{}, "", err
 	}
 	return ws, key, nil
 }

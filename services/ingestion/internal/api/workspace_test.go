@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -22,7 +22,7 @@ import (
 func TestWorkspacePhoneRegion(t *testing.T) {
 	ctx := auth.WithBearer(context.Background(), grpctest.Key)
 	conn, st := startServer(t, sqldbtest.SQLite(t))
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, store.APIKey{},
+	if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: grpctest.Workspace, DisplayName: "test", PhoneRegion: "JP", CreateTime: time.Now()}, workspace.APIKey{},
 		auth.HashKey(grpctest.Key)); err != nil {
 		t.Fatal(err)
 	}

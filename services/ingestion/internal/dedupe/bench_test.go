@@ -33,7 +33,7 @@ func benchmarkScan(b *testing.B, n int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	in := ingest.New(st, time.Now, nil)
+	in := ingest.New(store.For[ingest.Tx](st), time.Now, nil)
 	rows := matchtest.Generate(7, n)
 	for start := 0; start < len(rows); start += 500 {
 		var msgs []tracking.Message
@@ -48,7 +48,7 @@ func benchmarkScan(b *testing.B, n int) {
 			b.Fatal(err)
 		}
 	}
-	dd := dedupe.New(st, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+	dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	b.Cleanup(dd.Close)
 	b.ResetTimer()
 	for b.Loop() {
@@ -56,13 +56,13 @@ func benchmarkScan(b *testing.B, n int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for sc.State == store.ScanRunning {
+		for sc.State == dedupe.ScanRunning {
 			time.Sleep(5 * time.Millisecond)
 			if sc, err = dd.Scan(ctx, "ws", sc.ID); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if sc.State != store.ScanSucceeded {
+		if sc.State != dedupe.ScanSucceeded {
 			b.Fatalf("scan = %+v", sc)
 		}
 		b.ReportMetric(float64(sc.CustomersScanned), "customers")

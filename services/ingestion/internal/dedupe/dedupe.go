@@ -14,10 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 )
 
 // Limits.
@@ -37,7 +38,7 @@ const (
 
 // Service runs duplicate scans and merges.
 type Service struct {
-	store  *store.Store
+	store  Store
 	now    func() time.Time
 	log    *slog.Logger
 	queued func()
@@ -60,7 +61,7 @@ var ErrTooMany = errors.New("too many customers to scan")
 
 // New returns the service. queued is told after a commit that put bus
 // messages in the outbox.
-func New(st *store.Store, now func() time.Time, log *slog.Logger, queued func()) *Service {
+func New(st Store, now func() time.Time, log *slog.Logger, queued func()) *Service {
 	base, cancel := context.WithCancel(context.Background())
 	return &Service{store: st, now: now, log: log, queued: queued, match: match.DefaultOptions(), base: base, cancel: cancel}
 }
@@ -77,22 +78,22 @@ func (d *Service) Close() {
 
 // StartScan starts a duplicate scan of a workspace, or returns the one
 // already running.
-func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (store.Scan, error) {
+func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (Scan, error) {
 	total, err := d.store.CountLiveCustomers(ctx, ws)
 	if err != nil {
-		return store.Scan{}, err
+		return Scan{}, err
 	}
 	if total > MaxScanCustomers {
-		return store.Scan{}, fmt.Errorf("the workspace has %d customers, over the scan limit of %d: %w", total, MaxScanCustomers, ErrTooMany)
+		return Scan{}, fmt.Errorf("the workspace has %d customers, over the scan limit of %d: %w", total, MaxScanCustomers, ErrTooMany)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
-		return store.Scan{}, ErrClosed
+		return Scan{}, ErrClosed
 	}
 	now := d.now().UTC()
-	sc := store.Scan{
-		WorkspaceID: ws, ID: ingest.NewID("scan"), State: store.ScanRunning, Phase: "loading",
+	sc := Scan{
+		WorkspaceID: ws, ID: ingest.NewID("scan"), State: ScanRunning, Phase: "loading",
 		AutoMerge: autoMerge, CustomersTotal: total, CreateTime: now, UpdateTime: now,
 	}
 	sc, started, err := d.store.StartScan(ctx, sc, now.Add(-StaleAfter))
@@ -106,15 +107,15 @@ func (d *Service) StartScan(ctx context.Context, ws string, autoMerge bool) (sto
 
 // Scan returns a scan; a running scan whose process stopped shows as
 // failed.
-func (d *Service) Scan(ctx context.Context, ws, id string) (store.Scan, error) {
+func (d *Service) Scan(ctx context.Context, ws, id string) (Scan, error) {
 	sc, err := d.store.Scan(ctx, ws, id)
 	if err == nil && sc.Stale(d.now().Add(-StaleAfter)) {
-		sc.State, sc.Error = store.ScanFailed, store.ScanInterrupted
+		sc.State, sc.Error = ScanFailed, ScanInterrupted
 	}
 	return sc, err
 }
 
-func (d *Service) run(sc store.Scan) {
+func (d *Service) run(sc Scan) {
 	defer d.wg.Done()
 	log := d.log.With(slog.String("workspace_id", sc.WorkspaceID), slog.String("scan_id", sc.ID))
 	log.Info("duplicate scan started", slog.Bool("auto_merge", sc.AutoMerge))
@@ -122,13 +123,13 @@ func (d *Service) run(sc store.Scan) {
 	sc.UpdateTime = d.now().UTC()
 	sc.EndTime = sc.UpdateTime
 	if err != nil {
-		sc.State, sc.Error = store.ScanFailed, err.Error()
+		sc.State, sc.Error = ScanFailed, err.Error()
 		if d.base.Err() != nil {
-			sc.Error = store.ScanInterrupted
+			sc.Error = ScanInterrupted
 		}
 		log.Error("duplicate scan failed", slog.Any("error", err))
 	} else {
-		sc.State, sc.Phase, sc.Progress = store.ScanSucceeded, "done", 100
+		sc.State, sc.Phase, sc.Progress = ScanSucceeded, "done", 100
 		log.Info("duplicate scan done", slog.Int64("customers", sc.CustomersScanned), slog.Int64("pairs", sc.PairsCompared),
 			slog.Int64("suggestions", sc.SuggestionsCreated), slog.Int64("merges", sc.MergesApplied))
 	}
@@ -142,7 +143,7 @@ func (d *Service) run(sc store.Scan) {
 
 // progress stores the scan's progress: pct of the current phase's span
 // [from, to).
-func (d *Service) progress(ctx context.Context, sc *store.Scan, phase string, from, to int, done, total int64) error {
+func (d *Service) progress(ctx context.Context, sc *Scan, phase string, from, to int, done, total int64) error {
 	sc.Phase = phase
 	sc.Progress = from
 	if total > 0 {
@@ -152,7 +153,7 @@ func (d *Service) progress(ctx context.Context, sc *store.Scan, phase string, fr
 	return d.store.UpdateScan(ctx, *sc)
 }
 
-func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
+func (d *Service) scan(ctx context.Context, sc *Scan) error {
 	total := sc.CustomersTotal // counted and checked by StartScan
 	region, err := d.store.PhoneRegion(ctx, sc.WorkspaceID)
 	if err != nil {
@@ -206,10 +207,10 @@ func (d *Service) scan(ctx context.Context, sc *store.Scan) error {
 
 // save stores one batch of pairs in one transaction: merged when the scan
 // auto-merges and the pair is certain, else suggested for review.
-func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, userIDs []string) error {
+func (d *Service) save(ctx context.Context, sc *Scan, pairs []match.Pair, userIDs []string) error {
 	var created, mergedN int64
 	now := d.now().UTC()
-	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+	err := d.store.InTx(ctx, func(tx Tx) error {
 		created, mergedN = 0, 0
 		for _, p := range pairs {
 			reasons := p.Reasons
@@ -222,9 +223,9 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 					return err
 				}
 				if !rejected {
-					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, store.Merge{Source: store.SourceScan, Time: now}, false)
+					_, outcome, err := mergePair(ctx, tx, sc.WorkspaceID, p.A, p.B, customer.Merge{Source: customer.SourceScan, Time: now}, false)
 					switch {
-					case errors.Is(err, store.ErrConflict):
+					case errors.Is(err, conflict.ErrConflict):
 						continue // merged away concurrently; the next scan sees the result
 					case err != nil:
 						return err
@@ -240,7 +241,7 @@ func (d *Service) save(ctx context.Context, sc *store.Scan, pairs []match.Pair, 
 					}
 				}
 			}
-			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, store.Suggestion{
+			ok, err := tx.InsertSuggestion(ctx, sc.WorkspaceID, customer.Suggestion{
 				ID: ingest.NewID("sug"), CustomerA: p.A, CustomerB: p.B, Score: p.Score, Reasons: reasons, ScanID: sc.ID, CreateTime: now,
 			})
 			if err != nil {
@@ -277,7 +278,7 @@ const (
 // mergePair merges the live customers a and b now are, the older one
 // surviving. Customers holding different user ids are merged only with
 // allowUserConflict (a person decided).
-func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge, allowUserConflict bool) (store.Merge, outcome, error) {
+func mergePair(ctx context.Context, tx Tx, ws, a, b string, m customer.Merge, allowUserConflict bool) (customer.Merge, outcome, error) {
 	ca, err := tx.LiveInfo(ctx, ws, a)
 	if err != nil {
 		return m, 0, err
@@ -302,28 +303,28 @@ func mergePair(ctx context.Context, tx *store.Tx, ws, a, b string, m store.Merge
 }
 
 // Accept merges a pending suggestion's customers.
-func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, store.Merge, error) {
-	var sg store.Suggestion
-	var mrg store.Merge
+func (d *Service) Accept(ctx context.Context, ws, id string) (customer.Suggestion, customer.Merge, error) {
+	var sg customer.Suggestion
+	var mrg customer.Merge
 	now := d.now().UTC()
-	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+	err := d.store.InTx(ctx, func(tx Tx) error {
 		var err error
 		if sg, err = pending(ctx, tx, ws, id); err != nil {
 			return err
 		}
-		m := store.Merge{Source: store.SourceSuggestion, SuggestionID: id, Time: now}
+		m := customer.Merge{Source: customer.SourceSuggestion, SuggestionID: id, Time: now}
 		var did outcome
 		if mrg, did, err = mergePair(ctx, tx, ws, sg.CustomerA, sg.CustomerB, m, true); err != nil {
 			return err
 		}
 		if did == alreadyOne {
-			return store.Conflictf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
+			return conflict.Errorf("ALREADY_ONE_CUSTOMER", "customers %s and %s are already one customer", sg.CustomerA, sg.CustomerB)
 		}
-		sg.State, sg.MergeID, sg.DecideTime = store.SuggestionAccepted, mrg.ID, now
+		sg.State, sg.MergeID, sg.DecideTime = customer.SuggestionAccepted, mrg.ID, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, mrg.ID, now)
 	})
 	if err != nil {
-		return store.Suggestion{}, store.Merge{}, err
+		return customer.Suggestion{}, customer.Merge{}, err
 	}
 	d.queued()
 	return sg, mrg, nil
@@ -331,58 +332,58 @@ func (d *Service) Accept(ctx context.Context, ws, id string) (store.Suggestion, 
 
 // Reject records that a pending suggestion's customers are different
 // people.
-func (d *Service) Reject(ctx context.Context, ws, id string) (store.Suggestion, error) {
-	var sg store.Suggestion
+func (d *Service) Reject(ctx context.Context, ws, id string) (customer.Suggestion, error) {
+	var sg customer.Suggestion
 	now := d.now().UTC()
-	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+	err := d.store.InTx(ctx, func(tx Tx) error {
 		var err error
 		if sg, err = pending(ctx, tx, ws, id); err != nil {
 			return err
 		}
-		sg.State, sg.DecideTime = store.SuggestionRejected, now
+		sg.State, sg.DecideTime = customer.SuggestionRejected, now
 		return tx.DecideSuggestion(ctx, ws, id, sg.State, "", now)
 	})
 	return sg, err
 }
 
-func pending(ctx context.Context, tx *store.Tx, ws, id string) (store.Suggestion, error) {
+func pending(ctx context.Context, tx Tx, ws, id string) (customer.Suggestion, error) {
 	sg, err := tx.Suggestion(ctx, ws, id)
 	if err != nil {
 		return sg, err
 	}
-	if sg.State != store.SuggestionPending {
-		return sg, store.Conflictf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
+	if sg.State != customer.SuggestionPending {
+		return sg, conflict.Errorf("SUGGESTION_DECIDED", "suggestion %s is already %s", id, sg.State)
 	}
 	return sg, nil
 }
 
 // Merge merges customers by hand into survivor.
-func (d *Service) Merge(ctx context.Context, ws, survivor string, mergedIDs []string) (store.Merge, error) {
-	var m store.Merge
-	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+func (d *Service) Merge(ctx context.Context, ws, survivor string, mergedIDs []string) (customer.Merge, error) {
+	var m customer.Merge
+	err := d.store.InTx(ctx, func(tx Tx) error {
 		var err error
-		m, err = ingest.Merge(ctx, tx, ws, store.Merge{
-			ID: ingest.NewID("mrg"), SurvivorID: survivor, MergedIDs: mergedIDs, Source: store.SourceManual, Time: d.now().UTC(),
+		m, err = ingest.Merge(ctx, tx, ws, customer.Merge{
+			ID: ingest.NewID("mrg"), SurvivorID: survivor, MergedIDs: mergedIDs, Source: customer.SourceManual, Time: d.now().UTC(),
 		})
 		return err
 	})
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	d.queued()
 	return m, nil
 }
 
 // Undo undoes a merge.
-func (d *Service) Undo(ctx context.Context, ws, mergeID string) (store.Merge, error) {
-	var m store.Merge
-	err := d.store.InTx(ctx, func(tx *store.Tx) error {
+func (d *Service) Undo(ctx context.Context, ws, mergeID string) (customer.Merge, error) {
+	var m customer.Merge
+	err := d.store.InTx(ctx, func(tx Tx) error {
 		var err error
 		m, err = ingest.Undo(ctx, tx, ws, mergeID, d.now().UTC())
 		return err
 	})
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	d.queued()
 	return m, nil

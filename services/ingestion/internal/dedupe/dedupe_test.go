@@ -17,6 +17,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
@@ -66,7 +68,7 @@ func (f *fixture) ingest(t *testing.T, batch string) []string {
 	return res.CustomerIDs
 }
 
-func (f *fixture) customer(t *testing.T, id string) *store.Customer {
+func (f *fixture) customer(t *testing.T, id string) *customer.Customer {
 	t.Helper()
 	c, err := f.st.Customer(f.ctx, f.ws, id)
 	if err != nil {
@@ -90,14 +92,14 @@ func (f *fixture) events(t *testing.T, id string) []string {
 }
 
 // scan runs a duplicate scan to its end.
-func (f *fixture) scan(t *testing.T, autoMerge bool) store.Scan {
+func (f *fixture) scan(t *testing.T, autoMerge bool) dedupe.Scan {
 	t.Helper()
 	sc, err := f.dd.StartScan(f.ctx, f.ws, autoMerge)
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for sc.State == store.ScanRunning {
+	for sc.State == dedupe.ScanRunning {
 		if time.Now().After(deadline) {
 			t.Fatalf("scan still running: %+v", sc)
 		}
@@ -106,15 +108,15 @@ func (f *fixture) scan(t *testing.T, autoMerge bool) store.Scan {
 			t.Fatal(err)
 		}
 	}
-	if sc.State != store.ScanSucceeded {
+	if sc.State != dedupe.ScanSucceeded {
 		t.Fatalf("scan = %+v", sc)
 	}
 	return sc
 }
 
-func (f *fixture) pending(t *testing.T) []store.Suggestion {
+func (f *fixture) pending(t *testing.T) []customer.Suggestion {
 	t.Helper()
-	page, err := f.st.Suggestions(f.ctx, f.ws, store.SuggestionPending, 100, "")
+	page, err := f.st.Suggestions(f.ctx, f.ws, customer.SuggestionPending, 100, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +153,9 @@ func TestDeduplication(t *testing.T) {
 		}
 		var c clock
 		newFixture := func(ws string) *fixture {
-			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+			dd := dedupe.New(store.For[dedupe.Tx](st), c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			t.Cleanup(dd.Close)
-			return &fixture{ctx: ctx, st: st, in: ingest.New(st, c.now, nil), dd: dd, ws: ws}
+			return &fixture{ctx: ctx, st: st, in: ingest.New(store.For[ingest.Tx](st), c.now, nil), dd: dd, ws: ws}
 		}
 
 		t.Run("identity traits are stored original and normalised; mobiles resolve", func(t *testing.T) {
@@ -227,10 +229,10 @@ func TestDeduplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.SurvivorID != yamada || !slices.Equal(m.MergedIDs, []string{form}) || m.MovedEvents != 2 || m.Source != store.SourceSuggestion {
+			if m.SurvivorID != yamada || !slices.Equal(m.MergedIDs, []string{form}) || m.MovedEvents != 2 || m.Source != customer.SourceSuggestion {
 				t.Fatalf("merge = %+v", m)
 			}
-			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, store.ErrConflict) {
+			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("accepting twice: %v, want conflict", err)
 			}
 			merged := f.customer(t, form)
@@ -256,7 +258,7 @@ func TestDeduplication(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if undone.State != store.MergeUndone || undone.UndoTime.IsZero() {
+			if undone.State != customer.MergeUndone || undone.UndoTime.IsZero() {
 				t.Errorf("undone merge = %+v", undone)
 			}
 			if got, want := f.events(t, yamada), []string{"after-user", "y1", "y2"}; !slices.Equal(got, want) {
@@ -287,7 +289,7 @@ func TestDeduplication(t *testing.T) {
 				u.GetRestoredTraits().GetFields()["plan"].GetStringValue() != "silver" || u.GetSurvivorTraits().GetFields()["plan"].GetStringValue() != "gold" {
 				t.Errorf("unmerge message = %v", u)
 			}
-			if _, err := f.dd.Undo(ctx, f.ws, m.ID); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Undo(ctx, f.ws, m.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("undoing twice: %v, want conflict", err)
 			}
 			if f.pending(t) != nil {
@@ -309,13 +311,13 @@ func TestDeduplication(t *testing.T) {
 				t.Fatalf("suggestions = %+v", sugs)
 			}
 			sg, err := f.dd.Reject(ctx, f.ws, sugs[0].ID)
-			if err != nil || sg.State != store.SuggestionRejected {
+			if err != nil || sg.State != customer.SuggestionRejected {
 				t.Fatalf("reject = %+v, %v", sg, err)
 			}
-			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, store.ErrConflict) {
+			if _, _, err := f.dd.Accept(ctx, f.ws, sg.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("accepting a rejected suggestion: %v, want conflict", err)
 			}
-			if _, err := f.dd.Reject(ctx, f.ws, "sug_missing"); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.dd.Reject(ctx, f.ws, "sug_missing"); !errors.Is(err, customer.ErrNotFound) {
 				t.Errorf("rejecting a missing suggestion: %v, want not found", err)
 			}
 		})
@@ -332,7 +334,7 @@ func TestDeduplication(t *testing.T) {
 				t.Errorf("scan = %+v, want one merge and one suggestion", sc)
 			}
 			page, err := f.st.Merges(ctx, f.ws, "", 10, "")
-			if err != nil || len(page.Merges) != 1 || page.Merges[0].Source != store.SourceScan {
+			if err != nil || len(page.Merges) != 1 || page.Merges[0].Source != customer.SourceScan {
 				t.Errorf("merges = %+v, %v", page, err)
 			}
 		})
@@ -470,7 +472,7 @@ func TestDeduplication(t *testing.T) {
 		})
 
 		t.Run("no scans after close", func(t *testing.T) {
-			dd := dedupe.New(st, c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
+			dd := dedupe.New(store.For[dedupe.Tx](st), c.now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 			dd.Close()
 			if _, err := dd.StartScan(ctx, "ws-closed", false); !errors.Is(err, dedupe.ErrClosed) {
 				t.Errorf("StartScan after Close: %v, want ErrClosed", err)
@@ -501,7 +503,7 @@ func TestDeduplication(t *testing.T) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if _, err := f.dd.Merge(ctx, f.ws, pair[0], pair[1:]); err != nil && !errors.Is(err, store.ErrConflict) {
+						if _, err := f.dd.Merge(ctx, f.ws, pair[0], pair[1:]); err != nil && !errors.Is(err, conflict.ErrConflict) {
 							t.Error(err)
 						}
 					}()
@@ -538,13 +540,13 @@ func TestDeduplication(t *testing.T) {
 			if got := f.events(t, c); len(got) != 3 {
 				t.Fatalf("after two merges c shows %v", got)
 			}
-			if _, err := f.dd.Merge(ctx, f.ws, a, []string{c}); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Merge(ctx, f.ws, a, []string{c}); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("merging a merged customer: %v, want conflict", err)
 			}
-			if _, err := f.dd.Merge(ctx, f.ws, a, []string{"cus_missing"}); !errors.Is(err, store.ErrNotFound) {
+			if _, err := f.dd.Merge(ctx, f.ws, a, []string{"cus_missing"}); !errors.Is(err, customer.ErrNotFound) {
 				t.Errorf("merging a missing customer: %v, want not found", err)
 			}
-			if _, err := f.dd.Undo(ctx, f.ws, first.ID); !errors.Is(err, store.ErrConflict) {
+			if _, err := f.dd.Undo(ctx, f.ws, first.ID); !errors.Is(err, conflict.ErrConflict) {
 				t.Errorf("undoing the first merge while its survivor is merged away: %v, want conflict", err)
 			}
 			if _, err := f.dd.Undo(ctx, f.ws, second.ID); err != nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
 
@@ -27,7 +26,7 @@ func BenchmarkImportCustomers(b *testing.B) {
 		b.Fatal(ran, err)
 	}
 	b.StopTimer()
-	if im := f.job(b, id); im.State != store.ImportSucceeded || im.Progress.RowsImported != int64(b.N) {
+	if im := f.job(b, id); im.State != imports.ImportSucceeded || im.Progress.RowsImported != int64(b.N) {
 		b.Fatalf("job = %+v", im)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
@@ -62,7 +61,7 @@ func BenchmarkImportOrders(b *testing.B) {
 		b.Fatal(ran, err)
 	}
 	b.StopTimer()
-	if im := f.job(b, id); im.State != store.ImportSucceeded || im.Progress.RowsImported != int64(b.N) {
+	if im := f.job(b, id); im.State != imports.ImportSucceeded || im.Progress.RowsImported != int64(b.N) {
 		b.Fatalf("job = %+v", im)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")

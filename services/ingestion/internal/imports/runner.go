@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 )
 
@@ -33,7 +32,7 @@ type Options struct {
 
 // Runner runs import jobs, one at a time, on this replica.
 type Runner struct {
-	store  *store.Store
+	store  Store
 	ingest IngestFunc
 	now    func() time.Time
 	log    *slog.Logger
@@ -44,7 +43,7 @@ type Runner struct {
 }
 
 // NewRunner returns a runner.
-func NewRunner(st *store.Store, ingest IngestFunc, now func() time.Time, log *slog.Logger, opts Options) *Runner {
+func NewRunner(st Store, ingest IngestFunc, now func() time.Time, log *slog.Logger, opts Options) *Runner {
 	if opts.Batch <= 0 {
 		opts.Batch = 2000
 	}
@@ -108,7 +107,7 @@ func (r *Runner) RunOne(ctx context.Context) (ran bool, err error) {
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	switch {
-	case errors.Is(err, store.ErrLeaseLost):
+	case errors.Is(err, ErrLeaseLost):
 		log.Warn("import taken over by another replica")
 		return true, nil
 	case ctx.Err() != nil:
@@ -119,25 +118,25 @@ func (r *Runner) RunOne(ctx context.Context) (ran bool, err error) {
 		return true, nil
 	case err != nil:
 		log.Error("import failed", slog.Any("error", err))
-		return true, r.store.FinishImport(final, im.WorkspaceID, im.ID, r.owner, store.ImportFailed, err.Error(), r.now())
+		return true, r.store.FinishImport(final, im.WorkspaceID, im.ID, r.owner, ImportFailed, err.Error(), r.now())
 	}
 	log.Info("import done", slog.Int64("rows_read", j.p.RowsRead), slog.Int64("rows_imported", j.p.RowsImported),
 		slog.Int64("rows_rejected", j.p.RowsRejected), slog.Duration("run", j.p.Run))
-	return true, r.store.FinishImport(final, im.WorkspaceID, im.ID, r.owner, store.ImportSucceeded, "", r.now())
+	return true, r.store.FinishImport(final, im.WorkspaceID, im.ID, r.owner, ImportSucceeded, "", r.now())
 }
 
 // job is one run of an import.
 type job struct {
 	r    *Runner
-	im   store.Import
-	p    store.ImportProgress
+	im   Import
+	p    ImportProgress
 	last time.Time // of the last progress save
 }
 
 // batch is rows converted and ready to store.
 type batch struct {
 	msgs     []tracking.Message
-	rejected []store.Rejection
+	rejected []Rejection
 	rows     int64
 	bytes    int64 // of the file read once the batch was complete
 }
@@ -230,7 +229,7 @@ func (j *job) read(ctx context.Context, src source, conv *converter, file *chunk
 		b.rows++
 		m, err := conv.message(rec, j.r.now())
 		if err != nil {
-			b.rejected = append(b.rejected, store.Rejection{Line: rec.line, Reason: reason(err), Row: rec.rowText()})
+			b.rejected = append(b.rejected, Rejection{Line: rec.line, Reason: reason(err), Row: rec.rowText()})
 		} else {
 			b.msgs = append(b.msgs, m)
 		}
@@ -301,7 +300,7 @@ func uniqueMessages(msgs []tracking.Message) ([]tracking.Message, int) {
 // bytes read.
 type chunkReader struct {
 	ctx    context.Context
-	st     *store.Store
+	st     Store
 	ws, id string
 	chunks int64
 	seq    int64

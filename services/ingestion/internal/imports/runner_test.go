@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
@@ -40,8 +42,8 @@ func newFixture(t testing.TB, db *sqldb.DB) *fixture {
 		t.Fatal(err)
 	}
 	f := &fixture{st: st, clock: time.Now().UTC()}
-	f.in = ingest.New(st, time.Now, nil)
-	if err := st.CreateWorkspace(ctx, store.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, store.APIKey{}, "hash-"+ws); err != nil {
+	f.in = ingest.New(store.For[ingest.Tx](st), time.Now, nil)
+	if err := st.CreateWorkspace(ctx, workspace.Workspace{ID: ws, DisplayName: "t", PhoneRegion: "JP", CreateTime: f.clock}, workspace.APIKey{}, "hash-"+ws); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -68,7 +70,7 @@ func (f *fixture) start(t testing.TB, kind, file string) string {
 	ctx := context.Background()
 	f.jobs++
 	id := fmt.Sprintf("imp_%d", f.jobs)
-	if err := f.st.CreateImport(ctx, store.Import{WorkspaceID: ws, ID: id, Kind: kind, Encoding: imports.UTF8, Mapping: "{}", CreateTime: f.clock}); err != nil {
+	if err := f.st.CreateImport(ctx, imports.Import{WorkspaceID: ws, ID: id, Kind: kind, Encoding: imports.UTF8, Mapping: "{}", CreateTime: f.clock}); err != nil {
 		t.Fatal(err)
 	}
 	size := f.chunk
@@ -84,20 +86,20 @@ func (f *fixture) start(t testing.TB, kind, file string) string {
 			}
 		}
 	}
-	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)+5), []byte("x"), 1<<20, f.clock); !errors.Is(err, store.ErrConflict) {
+	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)+5), []byte("x"), 1<<20, f.clock); !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("a chunk after a gap: %v, want a conflict", err)
 	}
-	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)), []byte("xx"), int64(len(file)+1), f.clock); !errors.Is(err, store.ErrImportTooLarge) {
+	if _, err := f.st.AppendImportChunk(ctx, ws, id, int64(len(file)), []byte("xx"), int64(len(file)+1), f.clock); !errors.Is(err, imports.ErrImportTooLarge) {
 		t.Errorf("a chunk over the size limit: %v", err)
 	}
 	im, err := f.st.StartImport(ctx, ws, id, f.clock)
-	if err != nil || im.State != store.ImportRunning {
+	if err != nil || im.State != imports.ImportRunning {
 		t.Fatalf("start = %+v, %v", im, err)
 	}
 	return id
 }
 
-func (f *fixture) job(t testing.TB, id string) store.Import {
+func (f *fixture) job(t testing.TB, id string) imports.Import {
 	t.Helper()
 	im, err := f.st.Import(context.Background(), ws, id)
 	if err != nil {
@@ -144,7 +146,7 @@ func TestRunnerResumes(t *testing.T) {
 			t.Fatalf("first run = %v, %v", ran, err)
 		}
 		im := f.job(t, id)
-		if im.State != store.ImportRunning || im.Progress.RowsRead != 3 || im.Progress.RowsImported != 3 {
+		if im.State != imports.ImportRunning || im.Progress.RowsRead != 3 || im.Progress.RowsImported != 3 {
 			t.Fatalf("after the cut = %+v", im)
 		}
 
@@ -163,7 +165,7 @@ func TestRunnerResumes(t *testing.T) {
 		}
 		im = f.job(t, id)
 		p := im.Progress
-		if im.State != store.ImportSucceeded || p.RowsRead != 10 || p.RowsImported != 9 || p.RowsRejected != 1 || p.RowsDuplicate != 0 ||
+		if im.State != imports.ImportSucceeded || p.RowsRead != 10 || p.RowsImported != 9 || p.RowsRejected != 1 || p.RowsDuplicate != 0 ||
 			p.BytesRead != im.BytesTotal {
 			t.Errorf("done = %+v", im)
 		}
@@ -171,7 +173,7 @@ func TestRunnerResumes(t *testing.T) {
 		if err != nil || next != "" || len(rej) != 1 || rej[0].Line != 6 || !strings.HasPrefix(rej[0].Reason, "row: has 3 fields") || rej[0].Row != "u5,x,y" {
 			t.Errorf("rejections = %+v, %q, %v", rej, next, err)
 		}
-		if _, err := f.st.ImportChunk(ctx, ws, id, 0); !errors.Is(err, store.ErrNotFound) {
+		if _, err := f.st.ImportChunk(ctx, ws, id, 0); !errors.Is(err, imports.ErrNotFound) {
 			t.Errorf("the file was kept after the import: %v", err)
 		}
 		c, err := f.st.Lookup(ctx, ws, identity.Key{Kind: identity.Email, Value: "user7@example.jp"})
@@ -204,7 +206,7 @@ func TestRunnerFails(t *testing.T) {
 		if ran, err := f.runner(10, nil).RunOne(ctx); !ran || err != nil {
 			t.Fatalf("run = %v, %v", ran, err)
 		}
-		if im := f.job(t, id); im.State != store.ImportFailed || !strings.Contains(im.Error, `column "user_id" twice`) {
+		if im := f.job(t, id); im.State != imports.ImportFailed || !strings.Contains(im.Error, `column "user_id" twice`) {
 			t.Errorf("job = %+v", im)
 		}
 	})

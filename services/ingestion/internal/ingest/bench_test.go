@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -37,7 +38,7 @@ func BenchmarkIngestParallelSingle(b *testing.B) {
 
 func benchmarkIngest(b *testing.B, db *sqldb.DB, perCall int) {
 	ctx := context.Background()
-	in := ingest.New(openStore(b, db), time.Now, nil)
+	in := ingest.New(store.For[ingest.Tx](openStore(b, db)), time.Now, nil)
 	var seq atomic.Int64
 	at := time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC)
 	b.SetParallelism(16) // 32 callers on 2 cores

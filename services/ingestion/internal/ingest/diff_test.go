@@ -118,7 +118,7 @@ func ingestStream(t *testing.T, db *sqldb.DB, stream []tracking.Message, size fu
 	st := openStore(t, db)
 	// A fixed clock: receive times are then t0 plus one microsecond per
 	// message, the same in both runs.
-	in := ingest.New(st, func() time.Time { return t0 }, nil)
+	in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 	half := len(stream) / 2
 	for pi, part := range [][]tracking.Message{stream[:half], stream[half:]} {
 		for len(part) > 0 {

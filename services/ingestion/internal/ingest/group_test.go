@@ -22,7 +22,7 @@ import (
 func TestGroupCommit(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
-		in := ingest.New(openStore(t, db), time.Now, nil)
+		in := ingest.New(store.For[ingest.Tx](openStore(t, db)), time.Now, nil)
 		const callers, perCall, poison = 64, 20, 17
 		errs := make([]error, callers)
 		results := make([]ingest.Result, callers)

@@ -20,11 +20,11 @@ import (
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/match"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
@@ -38,7 +38,7 @@ const (
 
 // Ingester stores tracking messages.
 type Ingester struct {
-	store *store.Store
+	store Store
 	now   func() time.Time
 	// queued is told after a commit that put messages in the outbox.
 	queued func()
@@ -68,7 +68,7 @@ func (in *Ingester) receiveTime() time.Time {
 }
 
 // New returns an Ingester; queued may be nil.
-func New(s *store.Store, now func() time.Time, queued func()) *Ingester {
+func New(s Store, now func() time.Time, queued func()) *Ingester {
 	if queued == nil {
 		queued = func() {}
 	}
@@ -241,7 +241,7 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 	results := make([]Result, len(group))
 	var err error
 	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
-		err = in.store.InTx(ctx, func(tx *store.Tx) error {
+		err = in.store.InTx(ctx, func(tx Tx) error {
 			for i, r := range group {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
 				res, err := in.ingestTx(rctx, tx, r.ws, r.msgs)
@@ -255,7 +255,7 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 		})
 		// A concurrent request created the same identity, or merged away a
 		// customer this one resolved to: resolving again settles both.
-		if err == nil || !(sqldb.IsUniqueViolation(err) || errors.Is(err, store.ErrStale)) {
+		if err == nil || !(sqldb.IsUniqueViolation(err) || errors.Is(err, customer.ErrStale)) {
 			break
 		}
 	}
@@ -275,7 +275,7 @@ const writeTimeout = 60 * time.Second
 // ingestTx stores one request's messages in tx as a set: the duplicate
 // check and identity look-up of every message are one query each up
 // front, and the rows are written together at commit.
-func (in *Ingester) ingestTx(ctx context.Context, tx *store.Tx, ws string, msgs []tracking.Message) (Result, error) {
+func (in *Ingester) ingestTx(ctx context.Context, tx Tx, ws string, msgs []tracking.Message) (Result, error) {
 	region, err := tx.PhoneRegion(ctx, ws)
 	if err != nil {
 		return Result{}, err
@@ -310,7 +310,7 @@ func (in *Ingester) ingestTx(ctx context.Context, tx *store.Tx, ws string, msgs 
 	return res, nil
 }
 
-func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, merged int, err error) {
+func (in *Ingester) one(ctx context.Context, tx Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, merged int, err error) {
 	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
 		return id, ok, 0, err
 	}
@@ -351,7 +351,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 		}
 	}
 	if len(d.Merge) > 0 {
-		m := store.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: store.SourceResolution, Time: now}
+		m := customer.Merge{ID: NewID("mrg"), SurvivorID: customerID, MergedIDs: d.Merge, Source: customer.SourceResolution, Time: now}
 		if _, err := Merge(ctx, tx, ws, m); err != nil {
 			return "", false, 0, err
 		}
@@ -376,7 +376,7 @@ func (in *Ingester) one(ctx context.Context, tx *store.Tx, ws string, m *trackin
 // or with the name of a customer another key points at. Such a match is
 // not followed (identity.Decide). It returns the traits it read, by
 // customer, for the suggestions.
-func flagSharedMobile(ctx context.Context, tx *store.Tx, ws string, m *tracking.Message, matches []identity.Match) (map[string]map[string]any, error) {
+func flagSharedMobile(ctx context.Context, tx IdentityTx, ws string, m *tracking.Message, matches []identity.Match) (map[string]map[string]any, error) {
 	others := map[string]bool{}
 	var phones []int
 	for i, mt := range matches {
@@ -422,7 +422,7 @@ func flagSharedMobile(ctx context.Context, tx *store.Tx, ws string, m *tracking.
 // holder of the message's mobile number it was not merged with (see
 // flagSharedMobile), scored by the duplicate matcher's rules. A pair a
 // person rejected before is not suggested again.
-func suggestSharedMobile(ctx context.Context, tx *store.Tx, ws, customerID string, holders []string, m *tracking.Message, traits map[string]map[string]any, region string, now time.Time) error {
+func suggestSharedMobile(ctx context.Context, tx SuggestionTx, ws, customerID string, holders []string, m *tracking.Message, traits map[string]map[string]any, region string, now time.Time) error {
 	for _, h := range holders {
 		if h == customerID {
 			continue
@@ -437,7 +437,7 @@ func suggestSharedMobile(ctx context.Context, tx *store.Tx, ws, customerID strin
 		if !slices.Contains(reasons, normalize.RuleSharedMobileNameConflict) {
 			reasons = append(reasons, normalize.RuleSharedMobileNameConflict)
 		}
-		if _, err := tx.InsertSuggestion(ctx, ws, store.Suggestion{
+		if _, err := tx.InsertSuggestion(ctx, ws, customer.Suggestion{
 			ID: NewID("sug"), CustomerA: customerID, CustomerB: h, Score: score, Reasons: reasons, CreateTime: now,
 		}); err != nil {
 			return err
@@ -462,9 +462,15 @@ func personOf(traits map[string]any) normalize.PersonName {
 	return normalize.Result{Name: normalize.NormalizeName(r.Name), Kana: normalize.NormalizeKana(r.NameKana)}.Person()
 }
 
+// recordTx is what record writes through.
+type recordTx interface {
+	EventTx
+	Outbox
+}
+
 // record stores m as an event of customerID: the customer's counters,
 // traits and consents, the event row and its bus message.
-func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *tracking.Message, now time.Time) error {
+func record(ctx context.Context, tx recordTx, ws, customerID string, m *tracking.Message, now time.Time) error {
 	var traits map[string]any
 	if m.Type == tracking.Identify {
 		traits = m.Traits
@@ -473,7 +479,7 @@ func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *trackin
 	if err := tx.Touch(ctx, ws, customerID, m.Timestamp, traits, sts, now); err != nil {
 		return err
 	}
-	ev := store.Event{
+	ev := customer.Event{
 		WorkspaceID: ws, EventID: m.MessageID, CustomerID: customerID, Type: string(m.Type), Name: m.Name,
 		UserID: m.UserID, AnonymousID: m.AnonymousID, Time: m.Timestamp, ReceiveTime: now,
 		Properties: m.Properties, Traits: m.Traits, Context: m.Context, GroupID: m.GroupID, PreviousID: m.PreviousID,
@@ -504,7 +510,7 @@ func record(ctx context.Context, tx *store.Tx, ws, customerID string, m *trackin
 // before stores nothing and returns the customer it went to then.
 func (in *Ingester) RecordFor(ctx context.Context, ws, customerID string, m tracking.Message) (string, error) {
 	var live string
-	err := in.store.InTx(ctx, func(tx *store.Tx) error {
+	err := in.store.InTx(ctx, func(tx Tx) error {
 		if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
 			live = id
 			return err
@@ -526,10 +532,10 @@ func (in *Ingester) RecordFor(ctx context.Context, ws, customerID string, m trac
 }
 
 // Merge records a merge in tx and queues its CustomerMerged message.
-func Merge(ctx context.Context, tx *store.Tx, ws string, m store.Merge) (store.Merge, error) {
+func Merge(ctx context.Context, tx MergeTx, ws string, m customer.Merge) (customer.Merge, error) {
 	m, err := tx.Merge(ctx, ws, m)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{
 		CustomerMerged: &ingestionv1.CustomerMerged{
@@ -537,7 +543,7 @@ func Merge(ctx context.Context, tx *store.Tx, ws string, m store.Merge) (store.M
 		},
 	}})
 	if err != nil {
-		return store.Merge{}, fmt.Errorf("encode merge: %w", err)
+		return customer.Merge{}, fmt.Errorf("encode merge: %w", err)
 	}
 	return m, tx.AppendOutbox(ctx, ws, KindMerged, m.ID, payload, m.Time)
 }
@@ -548,19 +554,19 @@ const maxUnmergeEvents = 5000
 
 // Undo undoes a merge in tx and queues the CustomerUnmerged messages that
 // tell consumers which events went back to which customer.
-func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) (store.Merge, error) {
+func Undo(ctx context.Context, tx MergeTx, ws, mergeID string, now time.Time) (customer.Merge, error) {
 	u, err := tx.Undo(ctx, ws, mergeID, now)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	survivorTraits, err := structOf(u.Survivor.Traits)
 	if err != nil {
-		return store.Merge{}, err
+		return customer.Merge{}, err
 	}
 	for _, r := range u.Restored {
 		traits, err := structOf(r.Traits)
 		if err != nil {
-			return store.Merge{}, err
+			return customer.Merge{}, err
 		}
 		// Every restored customer gets at least one message, even with no
 		// events, so that consumers recreate it.
@@ -575,10 +581,10 @@ func Undo(ctx context.Context, tx *store.Tx, ws, mergeID string, now time.Time) 
 			ids = ids[n:]
 			payload, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerUnmerged{CustomerUnmerged: msg}})
 			if err != nil {
-				return store.Merge{}, fmt.Errorf("encode unmerge: %w", err)
+				return customer.Merge{}, fmt.Errorf("encode unmerge: %w", err)
 			}
 			if err := tx.AppendOutbox(ctx, ws, KindUnmerged, msg.UnmergeId, payload, now); err != nil {
-				return store.Merge{}, err
+				return customer.Merge{}, err
 			}
 		}
 	}
@@ -591,7 +597,7 @@ func NewID(prefix string) string {
 }
 
 // EventProto converts a stored event to its contract form.
-func EventProto(e store.Event) (*ingestionv1.Event, error) {
+func EventProto(e customer.Event) (*ingestionv1.Event, error) {
 	props, err := structOf(e.Properties)
 	if err != nil {
 		return nil, err

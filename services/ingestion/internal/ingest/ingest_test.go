@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
@@ -43,7 +44,7 @@ func TestIngestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := ingest.New(st, func() time.Time { return t0 }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 
 		t.Run("anonymous visitor who identifies is one customer", func(t *testing.T) {
 			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[
@@ -84,7 +85,7 @@ func TestIngestConformance(t *testing.T) {
 		})
 
 		t.Run("workspaces are isolated", func(t *testing.T) {
-			if _, err := st.Lookup(ctx, "ws2", identity.Key{Kind: identity.UserID, Value: "u-1"}); !errors.Is(err, store.ErrNotFound) {
+			if _, err := st.Lookup(ctx, "ws2", identity.Key{Kind: identity.UserID, Value: "u-1"}); !errors.Is(err, customer.ErrNotFound) {
 				t.Errorf("lookup in another workspace: err = %v, want ErrNotFound", err)
 			}
 			res, err := in.Ingest(ctx, "ws2", messages(t, `{"batch":[{"type":"page","messageId":"p1","anonymousId":"anon-1"}]}`))
@@ -203,7 +204,7 @@ func TestLineUserID(t *testing.T) {
 			t.Fatal(err)
 		}
 		var tick time.Duration
-		in := ingest.New(st, func() time.Time { tick += time.Second; return t0.Add(tick) }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { tick += time.Second; return t0.Add(tick) }, nil)
 		ingestOne := func(t *testing.T, js string) string {
 			t.Helper()
 			res, err := in.Ingest(ctx, "ws1", messages(t, `{"batch":[`+js+`]}`))
@@ -213,7 +214,7 @@ func TestLineUserID(t *testing.T) {
 			return res.CustomerIDs[0]
 		}
 		const lineID = "U4af4980629c0ffee00000000000000ab"
-		lookup := func(t *testing.T, kind, value string) *store.Customer {
+		lookup := func(t *testing.T, kind, value string) *customer.Customer {
 			t.Helper()
 			c, err := st.Lookup(ctx, "ws1", identity.Key{Kind: kind, Value: value})
 			if err != nil {
@@ -266,7 +267,7 @@ func TestLineUserID(t *testing.T) {
 				t.Fatalf("merges of %s = %+v, %v", liff, page, err)
 			}
 			m := page.Merges[0]
-			if m.SurvivorID != jiro || !slices.Equal(m.MergedIDs, []string{liff}) || m.Source != store.SourceResolution {
+			if m.SurvivorID != jiro || !slices.Equal(m.MergedIDs, []string{liff}) || m.Source != customer.SourceResolution {
 				t.Errorf("merge = %+v", m)
 			}
 			// A LINE event after the merge: undo re-resolves it by the LINE

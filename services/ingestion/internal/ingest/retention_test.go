@@ -11,6 +11,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -28,14 +29,14 @@ func TestEventRetention(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, days := range []int{7, 0} {
-			ws := store.Workspace{ID: fmt.Sprintf("ws-ret-%d", days), DisplayName: "r", PhoneRegion: "JP", CreateTime: t0, EventRetentionDays: days}
-			if err := st.CreateWorkspace(ctx, ws, store.APIKey{}, auth.HashKey(fmt.Sprintf("key-%d", i))); err != nil {
+			ws := workspace.Workspace{ID: fmt.Sprintf("ws-ret-%d", days), DisplayName: "r", PhoneRegion: "JP", CreateTime: t0, EventRetentionDays: days}
+			if err := st.CreateWorkspace(ctx, ws, workspace.APIKey{}, auth.HashKey(fmt.Sprintf("key-%d", i))); err != nil {
 				t.Fatal(err)
 			}
 		}
 		var mu sync.Mutex
 		now := t0
-		in := ingest.New(st, func() time.Time { mu.Lock(); defer mu.Unlock(); return now }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { mu.Lock(); defer mu.Unlock(); return now }, nil)
 		for day, at := range []time.Time{t0, t0.Add(10 * 24 * time.Hour)} {
 			mu.Lock()
 			now = at

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
@@ -41,7 +42,7 @@ func TestSharedMobileRule(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := ingest.New(st, func() time.Time { return t0 }, nil)
+		in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 		for i, c := range cases {
 			t.Run(c.Case, func(t *testing.T) {
 				ws := fmt.Sprintf("ws-shared-%d", i)
@@ -62,7 +63,7 @@ func TestSharedMobileRule(t *testing.T) {
 				a := one("m-a", "anon-a", "identify", traits(c.A))
 				b := one("m-b", "anon-b", "identify", traits(c.B))
 				later := one("m-b2", "anon-b", "track", map[string]any{"phone": "+81 90 1234 5678"})
-				page, err := st.Suggestions(ctx, ws, store.SuggestionPending, 10, "")
+				page, err := st.Suggestions(ctx, ws, customer.SuggestionPending, 10, "")
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,8 +27,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 )
 
@@ -81,14 +81,14 @@ type Target struct {
 
 // Rights applies regulations and answers exports.
 type Rights struct {
-	store  *store.Store
+	store  Store
 	now    func() time.Time
 	queued func()
 }
 
 // New returns Rights over s; queued is called after a regulation was
 // queued on the outbox.
-func New(s *store.Store, now func() time.Time, queued func()) *Rights {
+func New(s Store, now func() time.Time, queued func()) *Rights {
 	return &Rights{store: s, now: now, queued: queued}
 }
 
@@ -97,16 +97,16 @@ type NewID func(prefix string) string
 
 // Create records and applies a regulation of type typ to the person named
 // by target, and queues it for the other services.
-func (r *Rights) Create(ctx context.Context, ws, typ string, target Target, newID NewID) (store.Regulation, error) {
+func (r *Rights) Create(ctx context.Context, ws, typ string, target Target, newID NewID) (Regulation, error) {
 	now := r.now().UTC().Truncate(time.Microsecond)
-	reg := store.Regulation{ID: newID("reg"), Type: typ, TargetKind: target.Kind, Target: target.Value, CreateTime: now}
-	err := r.store.InTx(ctx, func(tx *store.Tx) error {
+	reg := Regulation{ID: newID("reg"), Type: typ, TargetKind: target.Kind, Target: target.Value, CreateTime: now}
+	err := r.store.InTx(ctx, func(tx Tx) error {
 		reg.CustomerIDs, reg.Services, reg.DoneTime = nil, nil, time.Time{}
 		live := ""
 		var keys []identity.Key
 		if target.Kind == TargetCustomerID {
 			id, err := tx.LiveCustomer(ctx, ws, target.Value)
-			if errors.Is(err, store.ErrNotFound) {
+			if errors.Is(err, customer.ErrNotFound) {
 				return fmt.Errorf("customer %q: %w", target.Value, ErrUnknownPerson)
 			}
 			if err != nil {
@@ -176,7 +176,7 @@ func (r *Rights) Create(ctx context.Context, ws, typ string, target Target, newI
 			return fmt.Errorf("regulation type %q: unknown", typ)
 		}
 		for _, svc := range Services {
-			s := store.RegulationService{Service: svc, UpdateTime: now}
+			s := RegulationService{Service: svc, UpdateTime: now}
 			if svc == ServiceIngestion {
 				s.Done, s.AffectedRows = true, affected
 			}
@@ -195,7 +195,7 @@ func (r *Rights) Create(ctx context.Context, ws, typ string, target Target, newI
 		return tx.AppendOutbox(ctx, ws, KindRegulation, reg.ID, payload, now)
 	})
 	if err != nil {
-		return store.Regulation{}, fmt.Errorf("%s regulation: %w", typ, err)
+		return Regulation{}, fmt.Errorf("%s regulation: %w", typ, err)
 	}
 	r.queued()
 	return reg, nil
@@ -263,7 +263,7 @@ func (r *Rights) Filter(ctx context.Context, ws, region string, msgs []tracking.
 
 // Suppressed reports which of the customers are suppressed: one of their
 // identities, or their id, is.
-func (r *Rights) Suppressed(ctx context.Context, ws string, customers []*store.Customer) (map[string]bool, error) {
+func (r *Rights) Suppressed(ctx context.Context, ws string, customers []*customer.Customer) (map[string]bool, error) {
 	var all []string
 	for _, c := range customers {
 		all = append(all, customerHash(c.ID))
@@ -292,7 +292,7 @@ func (r *Rights) Suppressed(ctx context.Context, ws string, customers []*store.C
 func (r *Rights) Person(ctx context.Context, ws, live string) ([]string, []identity.Key, error) {
 	var ids []string
 	var keys []identity.Key
-	err := r.store.InTx(ctx, func(tx *store.Tx) error {
+	err := r.store.InTx(ctx, func(tx Tx) error {
 		var err error
 		if ids, err = tx.PersonCustomerIDs(ctx, ws, live); err != nil {
 			return err

@@ -8,39 +8,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
-// Kinds of API keys, as stored.
-const (
-	KeyKindWrite  = "write"
-	KeyKindSecret = "secret"
-)
-
-// APIKey describes a key; the key itself is never stored, only its hash.
-type APIKey struct {
-	ID          string
-	WorkspaceID string
-	DisplayName string
-	Kind        string // KeyKindWrite or KeyKindSecret
-	Scopes      []string
-	// Prefix is the key's first characters, to tell keys apart.
-	Prefix     string
-	CreateTime time.Time
-	// RevokeTime is zero while the key works.
-	RevokeTime time.Time
-}
-
 const apiKeyColumns = `api_key_id, workspace_id, display_name, kind, scopes, key_prefix, create_time, revoke_time`
 
 // scanAPIKey scans apiKeyColumns, then the columns after them into more.
-func scanAPIKey(sc interface{ Scan(...any) error }, more ...any) (APIKey, error) {
-	var k APIKey
+func scanAPIKey(sc interface{ Scan(...any) error }, more ...any) (workspace.APIKey, error) {
+	var k workspace.APIKey
 	var scopes string
 	var created, revoked int64
 	if err := sc.Scan(append([]any{&k.ID, &k.WorkspaceID, &k.DisplayName, &k.Kind, &scopes, &k.Prefix, &created, &revoked}, more...)...); err != nil {
-		return APIKey{}, err
+		return workspace.APIKey{}, err
 	}
 	k.Scopes = strings.Fields(scopes)
 	k.CreateTime = fromMicros(created)
@@ -51,7 +32,7 @@ func scanAPIKey(sc interface{ Scan(...any) error }, more ...any) (APIKey, error)
 }
 
 // insertAPIKey stores k under keyHash.
-func insertAPIKey(ctx context.Context, tx *sqldb.Tx, k APIKey, keyHash string) error {
+func insertAPIKey(ctx context.Context, tx *sqldb.Tx, k workspace.APIKey, keyHash string) error {
 	if _, err := tx.ExecContext(ctx, `INSERT INTO api_keys (key_hash, `+apiKeyColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0)`,
 		keyHash, k.ID, k.WorkspaceID, k.DisplayName, k.Kind, strings.Join(k.Scopes, " "), k.Prefix, micros(k.CreateTime)); err != nil {
 		return fmt.Errorf("insert api key: %w", err)
@@ -60,7 +41,7 @@ func insertAPIKey(ctx context.Context, tx *sqldb.Tx, k APIKey, keyHash string) e
 }
 
 // CreateAPIKey stores a key of an existing workspace under keyHash.
-func (s *Store) CreateAPIKey(ctx context.Context, k APIKey, keyHash string) error {
+func (s *Store) CreateAPIKey(ctx context.Context, k workspace.APIKey, keyHash string) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := loadWorkspace(ctx, tx, k.WorkspaceID, false); err != nil {
 			return err
@@ -71,7 +52,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, k APIKey, keyHash string) erro
 
 // APIKeyPage is one page of ListAPIKeys.
 type APIKeyPage struct {
-	Keys      []APIKey
+	Keys      []workspace.APIKey
 	NextToken string
 }
 
@@ -94,7 +75,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token 
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	defer rows.Close()
-	var keys []APIKey
+	var keys []workspace.APIKey
 	for rows.Next() {
 		k, err := scanAPIKey(rows)
 		if err != nil {
@@ -106,27 +87,26 @@ func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token 
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
 	page := &APIKeyPage{}
-	page.Keys, page.NextToken = trimPage(keys, pageSize, func(k APIKey) string { return timeToken(k.CreateTime, k.ID) })
+	page.Keys, page.NextToken = trimPage(keys, pageSize, func(k workspace.APIKey) string { return timeToken(k.CreateTime, k.ID) })
 	return page, nil
 }
 
 // RevokeAPIKey revokes a workspace's key at at and returns it. Revoking a
 // revoked key changes nothing. callerHash is the hash of the caller's own
-// key: a key cannot revoke itself (Conflict SELF_REVOKE), so a workspace
-// is never locked out by a slip.
-func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at time.Time) (APIKey, error) {
-	var out APIKey
+// key: a key cannot revoke itself (workspace.CheckRevoke).
+func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at time.Time) (workspace.APIKey, error) {
+	var out workspace.APIKey
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var hash string
 		k, err := scanAPIKey(tx.QueryRowContext(ctx, `SELECT `+apiKeyColumns+`, key_hash FROM api_keys WHERE workspace_id = $1 AND api_key_id = $2`, ws, id), &hash)
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("api key %q: %w", id, ErrNotFound)
+			return fmt.Errorf("api key %q: %w", id, workspace.ErrNotFound)
 		}
 		if err != nil {
 			return fmt.Errorf("load api key: %w", err)
 		}
-		if hash == callerHash {
-			return Conflictf("SELF_REVOKE", "an API key cannot revoke itself; use another key with the admin scope")
+		if err := workspace.CheckRevoke(hash, callerHash); err != nil {
+			return err
 		}
 		if k.RevokeTime.IsZero() {
 			k.RevokeTime = fromMicros(micros(at))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 )
 
 // A batch that creates customers or changes their traits would otherwise
@@ -23,7 +24,7 @@ type bufferedCustomer struct {
 	row customerRow
 	// traits is row's traits decoded, once something set one; the three
 	// trait columns are encoded from it at flush.
-	traits *traitState
+	traits *customer.Traits
 	// inserted: the row is not in the database yet. dirty: it differs
 	// from the database (and is in w.dirty).
 	inserted, dirty bool
@@ -111,7 +112,7 @@ func (c *bufferedCustomer) setTraits(traits map[string]any, now int64) error {
 		}
 		c.traits = &st
 	}
-	c.traits.set(traits, now)
+	c.traits.Set(traits, now)
 	c.markDirty()
 	return nil
 }

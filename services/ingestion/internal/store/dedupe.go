@@ -9,50 +9,16 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
+	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
-
-// Scan states.
-const (
-	ScanRunning   = "running"
-	ScanSucceeded = "succeeded"
-	ScanFailed    = "failed"
-)
-
-// ScanInterrupted is the error of a scan whose process stopped before it
-// ended.
-const ScanInterrupted = "interrupted: the service stopped during the scan"
-
-// Stale reports whether a running scan has not been updated since before:
-// its process stopped, since a running scan writes progress regularly.
-func (s Scan) Stale(before time.Time) bool {
-	return s.State == ScanRunning && s.UpdateTime.Before(before)
-}
-
-// Scan is a duplicate scan and its progress.
-type Scan struct {
-	WorkspaceID        string
-	ID                 string
-	State              string
-	Phase              string
-	Progress           int
-	CustomersTotal     int64
-	CustomersScanned   int64
-	PairsCompared      int64
-	SuggestionsCreated int64
-	MergesApplied      int64
-	AutoMerge          bool
-	Error              string
-	CreateTime         time.Time
-	UpdateTime         time.Time
-	EndTime            time.Time // zero while running
-}
 
 const scanColumns = `workspace_id, scan_id, state, phase, progress, customers_total, customers_scanned, pairs_compared,
 	suggestions_created, merges_applied, auto_merge, error, create_time, update_time, end_time`
 
-func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
-	var s Scan
+func scanScan(sc interface{ Scan(...any) error }) (dedupe.Scan, error) {
+	var s dedupe.Scan
 	var created, updated, ended int64
 	err := sc.Scan(&s.WorkspaceID, &s.ID, &s.State, &s.Phase, &s.Progress, &s.CustomersTotal, &s.CustomersScanned, &s.PairsCompared,
 		&s.SuggestionsCreated, &s.MergesApplied, &s.AutoMerge, &s.Error, &created, &updated, &ended)
@@ -67,8 +33,8 @@ func scanScan(sc interface{ Scan(...any) error }) (Scan, error) {
 // running that was updated after staleBefore; then it returns that one and
 // started=false. A running scan not updated since staleBefore was cut off
 // (its process stopped) and is marked failed.
-func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (Scan, bool, error) {
-	var out Scan
+func (s *Store) StartScan(ctx context.Context, sc dedupe.Scan, staleBefore time.Time) (dedupe.Scan, bool, error) {
+	var out dedupe.Scan
 	var started bool
 	var err error
 	// A concurrent start may win the unique index on running scans: the
@@ -100,8 +66,8 @@ func (s *Store) StartScan(ctx context.Context, sc Scan, staleBefore time.Time) (
 // failStaleScans marks the workspace's running scan failed if it was not
 // updated since staleBefore, and otherwise returns it (nil when none runs;
 // a unique index allows one).
-func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*Scan, error) {
-	r, err := scanScan(t.tx.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, ScanRunning))
+func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now time.Time) (*dedupe.Scan, error) {
+	r, err := scanScan(t.tx.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND state = $2`, ws, dedupe.ScanRunning))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -112,14 +78,14 @@ func (t *Tx) failStaleScans(ctx context.Context, ws string, staleBefore, now tim
 		return &r, nil
 	}
 	if _, err := t.tx.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, error = $4, end_time = $5 WHERE workspace_id = $1 AND scan_id = $2`,
-		ws, r.ID, ScanFailed, ScanInterrupted, micros(now)); err != nil {
+		ws, r.ID, dedupe.ScanFailed, dedupe.ScanInterrupted, micros(now)); err != nil {
 		return nil, fmt.Errorf("fail stale scan: %w", err)
 	}
 	return nil, nil
 }
 
 // UpdateScan stores a scan's progress and state.
-func (s *Store) UpdateScan(ctx context.Context, sc Scan) error {
+func (s *Store) UpdateScan(ctx context.Context, sc dedupe.Scan) error {
 	var ended int64
 	if !sc.EndTime.IsZero() {
 		ended = micros(sc.EndTime)
@@ -136,22 +102,15 @@ func (s *Store) UpdateScan(ctx context.Context, sc Scan) error {
 }
 
 // Scan returns one scan.
-func (s *Store) Scan(ctx context.Context, ws, id string) (Scan, error) {
+func (s *Store) Scan(ctx context.Context, ws, id string) (dedupe.Scan, error) {
 	sc, err := scanScan(s.db.QueryRowContext(ctx, `SELECT `+scanColumns+` FROM duplicate_scans WHERE workspace_id = $1 AND scan_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Scan{}, fmt.Errorf("duplicate scan %q: %w", id, ErrNotFound)
+		return dedupe.Scan{}, fmt.Errorf("duplicate scan %q: %w", id, dedupe.ErrNotFound)
 	}
 	if err != nil {
-		return Scan{}, fmt.Errorf("load scan %q: %w", id, err)
+		return dedupe.Scan{}, fmt.Errorf("load scan %q: %w", id, err)
 	}
 	return sc, nil
-}
-
-// LiveCustomer is what a duplicate scan reads of a customer.
-type LiveCustomer struct {
-	ID     string
-	UserID string
-	Traits map[string]any
 }
 
 // CountLiveCustomers counts the customers not merged away.
@@ -165,16 +124,16 @@ func (s *Store) CountLiveCustomers(ctx context.Context, ws string) (int64, error
 
 // LiveCustomers returns up to limit live customers with ids after after, in
 // id order.
-func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) ([]LiveCustomer, error) {
+func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) ([]dedupe.LiveCustomer, error) {
 	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, user_id, traits FROM customers
 		WHERE workspace_id = $1 AND merged_into = '' AND customer_id > $2 ORDER BY customer_id LIMIT %d`, limit), ws, after)
 	if err != nil {
 		return nil, fmt.Errorf("read customers: %w", err)
 	}
 	defer rows.Close()
-	var out []LiveCustomer
+	var out []dedupe.LiveCustomer
 	for rows.Next() {
-		var c LiveCustomer
+		var c dedupe.LiveCustomer
 		var traits string
 		if err := rows.Scan(&c.ID, &c.UserID, &traits); err != nil {
 			return nil, fmt.Errorf("scan customer: %w", err)
@@ -187,49 +146,28 @@ func (s *Store) LiveCustomers(ctx context.Context, ws, after string, limit int) 
 	return out, rows.Err()
 }
 
-// Suggestion states.
-const (
-	SuggestionPending  = "pending"
-	SuggestionAccepted = "accepted"
-	SuggestionRejected = "rejected"
-)
-
-// Suggestion is a pair of customers to review.
-type Suggestion struct {
-	ID         string
-	CustomerA  string // CustomerA < CustomerB
-	CustomerB  string
-	Score      float64
-	Reasons    []string
-	State      string
-	ScanID     string
-	MergeID    string
-	CreateTime time.Time
-	DecideTime time.Time // zero while pending
-}
-
 const suggestionColumns = `suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, merge_id, create_time, decide_time`
 
-func scanSuggestion(sc interface{ Scan(...any) error }) (Suggestion, error) {
-	var s Suggestion
+func scanSuggestion(sc interface{ Scan(...any) error }) (customer.Suggestion, error) {
+	var s customer.Suggestion
 	var reasons string
 	var created, decided int64
 	if err := sc.Scan(&s.ID, &s.CustomerA, &s.CustomerB, &s.Score, &reasons, &s.State, &s.ScanID, &s.MergeID, &created, &decided); err != nil {
-		return Suggestion{}, err
+		return customer.Suggestion{}, err
 	}
 	s.CreateTime = fromMicros(created)
 	if decided != 0 {
 		s.DecideTime = fromMicros(decided)
 	}
 	if err := json.Unmarshal([]byte(reasons), &s.Reasons); err != nil {
-		return Suggestion{}, fmt.Errorf("decode reasons of %s: %w", s.ID, err)
+		return customer.Suggestion{}, fmt.Errorf("decode reasons of %s: %w", s.ID, err)
 	}
 	return s, nil
 }
 
 // InsertSuggestion stores a pending suggestion unless the pair was
 // suggested before (in any state); it reports whether it stored one.
-func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (bool, error) {
+func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s customer.Suggestion) (bool, error) {
 	if s.CustomerA > s.CustomerB {
 		s.CustomerA, s.CustomerB = s.CustomerB, s.CustomerA
 	}
@@ -239,7 +177,7 @@ func (t *Tx) InsertSuggestion(ctx context.Context, ws string, s Suggestion) (boo
 	}
 	res, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-		ws, s.ID, s.CustomerA, s.CustomerB, s.Score, string(reasons), SuggestionPending, s.ScanID, micros(s.CreateTime))
+		ws, s.ID, s.CustomerA, s.CustomerB, s.Score, string(reasons), customer.SuggestionPending, s.ScanID, micros(s.CreateTime))
 	if err != nil {
 		return false, fmt.Errorf("insert suggestion: %w", err)
 	}
@@ -259,7 +197,7 @@ func (t *Tx) rejectPair(ctx context.Context, ws, id, a, b string, now time.Time)
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merge_suggestions (workspace_id, suggestion_id, customer_a, customer_b, score, reasons, state, scan_id, create_time, decide_time)
 		VALUES ($1, $2, $3, $4, 0, '[]', $5, '', $6, $6)
 		ON CONFLICT (workspace_id, customer_a, customer_b) DO UPDATE SET state = excluded.state, decide_time = excluded.decide_time`,
-		ws, id, a, b, SuggestionRejected, micros(now)); err != nil {
+		ws, id, a, b, customer.SuggestionRejected, micros(now)); err != nil {
 		return fmt.Errorf("reject pair: %w", err)
 	}
 	return nil
@@ -279,17 +217,17 @@ func (t *Tx) PairRejected(ctx context.Context, ws, a, b string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("read pair: %w", err)
 	}
-	return state == SuggestionRejected, nil
+	return state == customer.SuggestionRejected, nil
 }
 
 // Suggestion returns one suggestion.
-func (t *Tx) Suggestion(ctx context.Context, ws, id string) (Suggestion, error) {
+func (t *Tx) Suggestion(ctx context.Context, ws, id string) (customer.Suggestion, error) {
 	s, err := scanSuggestion(t.tx.QueryRowContext(ctx, `SELECT `+suggestionColumns+` FROM merge_suggestions WHERE workspace_id = $1 AND suggestion_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Suggestion{}, fmt.Errorf("merge suggestion %q: %w", id, ErrNotFound)
+		return customer.Suggestion{}, fmt.Errorf("merge suggestion %q: %w", id, customer.ErrNotFound)
 	}
 	if err != nil {
-		return Suggestion{}, fmt.Errorf("load suggestion %q: %w", id, err)
+		return customer.Suggestion{}, fmt.Errorf("load suggestion %q: %w", id, err)
 	}
 	return s, nil
 }
@@ -305,7 +243,7 @@ func (t *Tx) DecideSuggestion(ctx context.Context, ws, id, state, mergeID string
 
 // SuggestionPage is one page of suggestions.
 type SuggestionPage struct {
-	Suggestions []Suggestion
+	Suggestions []customer.Suggestion
 	NextToken   string
 }
 
@@ -342,7 +280,7 @@ func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list suggestions: %w", err)
 	}
-	page.Suggestions, page.NextToken = trimPage(page.Suggestions, pageSize, func(s Suggestion) string {
+	page.Suggestions, page.NextToken = trimPage(page.Suggestions, pageSize, func(s customer.Suggestion) string {
 		return encodeToken(strconv.FormatFloat(s.Score, 'g', -1, 64), s.ID)
 	})
 	return page, nil

@@ -8,69 +8,15 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
-)
-
-// Import job states.
-const (
-	ImportUploading = "uploading"
-	ImportRunning   = "running"
-	ImportSucceeded = "succeeded"
-	ImportFailed    = "failed"
-)
-
-// Import is a bulk import job and its stored progress.
-type Import struct {
-	WorkspaceID string
-	ID          string
-	Kind        string
-	Encoding    string
-	// Mapping is the column mapping as JSON.
-	Mapping    string
-	State      string
-	BytesTotal int64
-	Chunks     int64
-	Progress   ImportProgress
-	Error      string
-	CreateTime time.Time
-	StartTime  time.Time // zero until started
-	UpdateTime time.Time
-	EndTime    time.Time // zero until done
-}
-
-// ImportProgress is what a job has done so far; RowsRead data rows are
-// done, and a resumed job skips them.
-type ImportProgress struct {
-	BytesRead     int64
-	RowsRead      int64
-	RowsImported  int64
-	RowsRejected  int64
-	RowsDuplicate int64
-	// Run is the time spent running, over every run of the job.
-	Run time.Duration
-}
-
-// Rejection is a row a job did not import.
-type Rejection struct {
-	Line   int64
-	Reason string
-	Row    string
-}
-
-// Errors of imports.
-var (
-	// ErrLeaseLost reports a job another replica took over: the one that
-	// lost it must stop.
-	ErrLeaseLost = errors.New("the import's lease was taken over")
-	// ErrImportTooLarge reports an upload past the file size limit.
-	ErrImportTooLarge = errors.New("import file too large")
 )
 
 const importColumns = `workspace_id, import_id, kind, encoding, mapping, state, bytes_total, chunks, bytes_read, rows_read,
 	rows_imported, rows_rejected, rows_duplicate, error, run_micros, create_time, start_time, update_time, end_time`
 
-func scanImport(sc interface{ Scan(...any) error }) (Import, error) {
-	var im Import
+func scanImport(sc interface{ Scan(...any) error }) (imports.Import, error) {
+	var im imports.Import
 	var run, created, started, updated, ended int64
 	err := sc.Scan(&im.WorkspaceID, &im.ID, &im.Kind, &im.Encoding, &im.Mapping, &im.State, &im.BytesTotal, &im.Chunks,
 		&im.Progress.BytesRead, &im.Progress.RowsRead, &im.Progress.RowsImported, &im.Progress.RowsRejected, &im.Progress.RowsDuplicate,
@@ -87,10 +33,10 @@ func scanImport(sc interface{ Scan(...any) error }) (Import, error) {
 }
 
 // CreateImport records a new job waiting for its file.
-func (s *Store) CreateImport(ctx context.Context, im Import) error {
+func (s *Store) CreateImport(ctx context.Context, im imports.Import) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO imports (workspace_id, import_id, kind, encoding, mapping, state, create_time, update_time)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, im.WorkspaceID, im.ID, im.Kind, im.Encoding, im.Mapping, ImportUploading, micros(im.CreateTime)); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`, im.WorkspaceID, im.ID, im.Kind, im.Encoding, im.Mapping, imports.ImportUploading, micros(im.CreateTime)); err != nil {
 			return fmt.Errorf("record import: %w", err)
 		}
 		return nil
@@ -98,29 +44,28 @@ func (s *Store) CreateImport(ctx context.Context, im Import) error {
 }
 
 // Import returns a job.
-func (s *Store) Import(ctx context.Context, ws, id string) (Import, error) {
+func (s *Store) Import(ctx context.Context, ws, id string) (imports.Import, error) {
 	return loadImport(ctx, s.db, ws, id, false)
 }
 
-func loadImport(ctx context.Context, q querier, ws, id string, forUpdate bool) (Import, error) {
+func loadImport(ctx context.Context, q querier, ws, id string, forUpdate bool) (imports.Import, error) {
 	query := `SELECT ` + importColumns + ` FROM imports WHERE workspace_id = $1 AND import_id = $2`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
 	im, err := scanImport(q.QueryRowContext(ctx, query, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Import{}, fmt.Errorf("import %q: %w", id, ErrNotFound)
+		return imports.Import{}, fmt.Errorf("import %q: %w", id, imports.ErrNotFound)
 	}
 	if err != nil {
-		return Import{}, fmt.Errorf("load import %q: %w", id, err)
+		return imports.Import{}, fmt.Errorf("load import %q: %w", id, err)
 	}
 	return im, nil
 }
 
 // AppendImportChunk stores the part of a job's file that starts at offset
-// and returns the bytes uploaded. A chunk that lies within what is already
-// uploaded is a client's retry and changes nothing; one that leaves a gap
-// is refused. The file may not grow past maxTotal bytes.
+// and returns the bytes uploaded, as imports.Import.CheckChunk decides: a
+// retry changes nothing, a gap is refused, the file stays within maxTotal.
 func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int64, data []byte, maxTotal int64, now time.Time) (int64, error) {
 	var total int64
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
@@ -129,15 +74,8 @@ func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int
 			return err
 		}
 		total = im.BytesTotal
-		switch {
-		case im.State != ImportUploading:
-			return Conflictf("IMPORT_NOT_UPLOADING", "import %s is %s: its file can no longer change", id, im.State)
-		case offset < im.BytesTotal && offset+int64(len(data)) <= im.BytesTotal:
-			return nil // a retry of a stored chunk
-		case offset != im.BytesTotal:
-			return Conflictf("IMPORT_OFFSET_MISMATCH", "the chunk starts at byte %d, but %d bytes are uploaded: send the chunk at offset %d", offset, im.BytesTotal, im.BytesTotal)
-		case im.BytesTotal+int64(len(data)) > maxTotal:
-			return fmt.Errorf("the file would be %d bytes, over the limit of %d: %w", im.BytesTotal+int64(len(data)), maxTotal, ErrImportTooLarge)
+		if retry, err := im.CheckChunk(offset, int64(len(data)), maxTotal); err != nil || retry {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO import_chunks (workspace_id, import_id, seq, data) VALUES ($1, $2, $3, $4)`,
 			ws, id, im.Chunks, data); err != nil {
@@ -155,23 +93,20 @@ func (s *Store) AppendImportChunk(ctx context.Context, ws, id string, offset int
 
 // StartImport queues an uploaded job; a job already started is returned
 // as it is.
-func (s *Store) StartImport(ctx context.Context, ws, id string, now time.Time) (Import, error) {
-	var out Import
+func (s *Store) StartImport(ctx context.Context, ws, id string, now time.Time) (imports.Import, error) {
+	var out imports.Import
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		im, err := loadImport(ctx, tx, ws, id, tx.Dialect == sqldb.Postgres)
 		if err != nil {
 			return err
 		}
 		out = im
-		if im.State != ImportUploading {
-			return nil
+		if start, err := im.CheckStart(); err != nil || !start {
+			return err
 		}
-		if im.BytesTotal == 0 {
-			return Conflictf("IMPORT_EMPTY", "import %s has no file: upload it before starting", id)
-		}
-		out.State, out.StartTime, out.UpdateTime = ImportRunning, now, now
+		out.State, out.StartTime, out.UpdateTime = imports.ImportRunning, now, now
 		if _, err := tx.ExecContext(ctx, `UPDATE imports SET state = $3, start_time = $4, update_time = $4 WHERE workspace_id = $1 AND import_id = $2`,
-			ws, id, ImportRunning, micros(now)); err != nil {
+			ws, id, imports.ImportRunning, micros(now)); err != nil {
 			return fmt.Errorf("start import: %w", err)
 		}
 		return nil
@@ -182,30 +117,30 @@ func (s *Store) StartImport(ctx context.Context, ws, id string, now time.Time) (
 // ClaimImport takes a running job no replica holds (or whose holder let
 // its lease lapse, having stopped) for owner until leaseUntil. ok is false
 // when there is none.
-func (s *Store) ClaimImport(ctx context.Context, owner string, now, leaseUntil time.Time) (Import, bool, error) {
+func (s *Store) ClaimImport(ctx context.Context, owner string, now, leaseUntil time.Time) (imports.Import, bool, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT workspace_id, import_id FROM imports WHERE state = $1 AND lease_until < $2 ORDER BY start_time LIMIT 10`,
-		ImportRunning, micros(now))
+		imports.ImportRunning, micros(now))
 	if err != nil {
-		return Import{}, false, fmt.Errorf("find imports to run: %w", err)
+		return imports.Import{}, false, fmt.Errorf("find imports to run: %w", err)
 	}
 	var candidates [][2]string
 	for rows.Next() {
 		var c [2]string
 		if err := rows.Scan(&c[0], &c[1]); err != nil {
 			rows.Close()
-			return Import{}, false, fmt.Errorf("scan import: %w", err)
+			return imports.Import{}, false, fmt.Errorf("scan import: %w", err)
 		}
 		candidates = append(candidates, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return Import{}, false, fmt.Errorf("find imports to run: %w", err)
+		return imports.Import{}, false, fmt.Errorf("find imports to run: %w", err)
 	}
 	for _, c := range candidates {
 		var claimed bool
 		err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 			res, err := tx.ExecContext(ctx, `UPDATE imports SET lease_owner = $3, lease_until = $4 WHERE workspace_id = $1 AND import_id = $2
-				AND state = $5 AND lease_until < $6`, c[0], c[1], owner, micros(leaseUntil), ImportRunning, micros(now))
+				AND state = $5 AND lease_until < $6`, c[0], c[1], owner, micros(leaseUntil), imports.ImportRunning, micros(now))
 			if err != nil {
 				return fmt.Errorf("claim import: %w", err)
 			}
@@ -214,26 +149,26 @@ func (s *Store) ClaimImport(ctx context.Context, owner string, now, leaseUntil t
 			return err
 		})
 		if err != nil {
-			return Import{}, false, err
+			return imports.Import{}, false, err
 		}
 		if claimed {
 			im, err := s.Import(ctx, c[0], c[1])
 			return im, err == nil, err
 		}
 	}
-	return Import{}, false, nil
+	return imports.Import{}, false, nil
 }
 
 // SaveImportProgress records a job's progress and the rows it rejected
 // since the last save, and extends owner's lease to leaseUntil. It fails
 // with ErrLeaseLost when owner no longer holds the job.
-func (s *Store) SaveImportProgress(ctx context.Context, ws, id, owner string, p ImportProgress, rejected []Rejection, now, leaseUntil time.Time) error {
+func (s *Store) SaveImportProgress(ctx context.Context, ws, id, owner string, p imports.ImportProgress, rejected []imports.Rejection, now, leaseUntil time.Time) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE imports SET bytes_read = $4, rows_read = $5, rows_imported = $6, rows_rejected = $7,
 			rows_duplicate = $8, run_micros = $9, update_time = $10, lease_until = $11
 			WHERE workspace_id = $1 AND import_id = $2 AND lease_owner = $3 AND state = $12`,
 			ws, id, owner, p.BytesRead, p.RowsRead, p.RowsImported, p.RowsRejected, p.RowsDuplicate, p.Run.Microseconds(),
-			micros(now), micros(leaseUntil), ImportRunning)
+			micros(now), micros(leaseUntil), imports.ImportRunning)
 		if err != nil {
 			return fmt.Errorf("record import progress: %w", err)
 		}
@@ -241,7 +176,7 @@ func (s *Store) SaveImportProgress(ctx context.Context, ws, id, owner string, p 
 			if err != nil {
 				return fmt.Errorf("record import progress: %w", err)
 			}
-			return ErrLeaseLost
+			return imports.ErrLeaseLost
 		}
 		for _, n := range sqldb.ChunkRows(len(rejected), 64) {
 			part := rejected[:n]
@@ -263,7 +198,7 @@ func (s *Store) SaveImportProgress(ctx context.Context, ws, id, owner string, p 
 func (s *Store) FinishImport(ctx context.Context, ws, id, owner, state, errText string, now time.Time) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE imports SET state = $4, error = $5, end_time = $6, update_time = $6, lease_owner = '', lease_until = 0
-			WHERE workspace_id = $1 AND import_id = $2 AND lease_owner = $3 AND state = $7`, ws, id, owner, state, errText, micros(now), ImportRunning)
+			WHERE workspace_id = $1 AND import_id = $2 AND lease_owner = $3 AND state = $7`, ws, id, owner, state, errText, micros(now), imports.ImportRunning)
 		if err != nil {
 			return fmt.Errorf("finish import: %w", err)
 		}
@@ -271,7 +206,7 @@ func (s *Store) FinishImport(ctx context.Context, ws, id, owner, state, errText 
 			if err != nil {
 				return fmt.Errorf("finish import: %w", err)
 			}
-			return ErrLeaseLost
+			return imports.ErrLeaseLost
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM import_chunks WHERE workspace_id = $1 AND import_id = $2`, ws, id); err != nil {
 			return fmt.Errorf("drop import file: %w", err)
@@ -297,7 +232,7 @@ func (s *Store) ImportChunk(ctx context.Context, ws, id string, seq int64) ([]by
 	var data []byte
 	err := s.db.QueryRowContext(ctx, `SELECT data FROM import_chunks WHERE workspace_id = $1 AND import_id = $2 AND seq = $3`, ws, id, seq).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("chunk %d of import %q: %w", seq, id, ErrNotFound)
+		return nil, fmt.Errorf("chunk %d of import %q: %w", seq, id, imports.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read import chunk: %w", err)
@@ -306,7 +241,7 @@ func (s *Store) ImportChunk(ctx context.Context, ws, id string, seq int64) ([]by
 }
 
 // ImportRejections returns a page of a job's rejected rows in file order.
-func (s *Store) ImportRejections(ctx context.Context, ws, id string, pageSize int, token string) ([]Rejection, string, error) {
+func (s *Store) ImportRejections(ctx context.Context, ws, id string, pageSize int, token string) ([]imports.Rejection, string, error) {
 	var after int64
 	if token != "" {
 		pos, tid, err := decodeToken(token)
@@ -323,9 +258,9 @@ func (s *Store) ImportRejections(ctx context.Context, ws, id string, pageSize in
 		return nil, "", fmt.Errorf("list rejected rows: %w", err)
 	}
 	defer rows.Close()
-	var out []Rejection
+	var out []imports.Rejection
 	for rows.Next() {
-		var r Rejection
+		var r imports.Rejection
 		if err := rows.Scan(&r.Line, &r.Reason, &r.Row); err != nil {
 			return nil, "", fmt.Errorf("scan rejected row: %w", err)
 		}
@@ -334,6 +269,6 @@ func (s *Store) ImportRejections(ctx context.Context, ws, id string, pageSize in
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list rejected rows: %w", err)
 	}
-	out, next := trimPage(out, pageSize, func(r Rejection) string { return encodeToken(strconv.FormatInt(r.Line, 10), id) })
+	out, next := trimPage(out, pageSize, func(r imports.Rejection) string { return encodeToken(strconv.FormatInt(r.Line, 10), id) })
 	return out, next, nil
 }

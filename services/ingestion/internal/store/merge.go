@@ -7,45 +7,15 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
-
-// MergeSource says what made a merge.
-type MergeSource string
-
-// Merge sources.
-const (
-	SourceResolution MergeSource = "resolution"
-	SourceSuggestion MergeSource = "suggestion"
-	SourceScan       MergeSource = "scan"
-	SourceManual     MergeSource = "manual"
-)
-
-// Merge states.
-const (
-	MergeApplied = "applied"
-	MergeUndone  = "undone"
-)
-
-// Merge is a recorded merge.
-type Merge struct {
-	ID           string
-	SurvivorID   string
-	MergedIDs    []string
-	Source       MergeSource
-	State        string
-	SuggestionID string
-	MovedEvents  int64
-	Time         time.Time
-	UndoTime     time.Time // zero while applied
-}
 
 // redirect is a customer row's merged_into before a merge changed it.
 type redirect struct {
@@ -59,10 +29,10 @@ type redirect struct {
 // added up, and its own user id (else a merged customer's). What moved is
 // recorded so that Undo can put it back. All customers must exist and be
 // live (not merged away).
-func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
+func (t *Tx) Merge(ctx context.Context, ws string, m customer.Merge) (customer.Merge, error) {
 	// A merge reads and moves events, identities and counters in SQL.
 	if err := t.flush(ctx); err != nil {
-		return Merge{}, err
+		return customer.Merge{}, err
 	}
 	t.w.forgetCustomers()
 	for _, id := range m.MergedIDs {
@@ -74,73 +44,58 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 		}
 	}
 	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
-		return Merge{}, err
+		return customer.Merge{}, err
 	}
 	survivor, err := t.liveCustomer(ctx, ws, m.SurvivorID)
 	if err != nil {
-		return Merge{}, err
+		return customer.Merge{}, err
 	}
-	traits, err := survivor.traitState()
+	profile, err := survivor.profile()
 	if err != nil {
-		return Merge{}, err
-	}
-	consents, err := consent.Decode(survivor.consents)
-	if err != nil {
-		return Merge{}, err
+		return customer.Merge{}, err
 	}
 	var redirects []redirect
 	for _, id := range m.MergedIDs {
-		if id == m.SurvivorID {
-			return Merge{}, Conflictf("MERGE_INTO_ITSELF", "merge %s into itself", id)
+		if err := customer.CheckMergeInto(m.SurvivorID, id); err != nil {
+			return customer.Merge{}, err
 		}
 		merged, err := t.liveCustomer(ctx, ws, id)
 		if err != nil {
-			return Merge{}, err
+			return customer.Merge{}, err
 		}
-		mt, err := merged.traitState()
+		mp, err := merged.profile()
 		if err != nil {
-			return Merge{}, err
+			return customer.Merge{}, err
 		}
-		traits.absorb(mt)
-		mc, err := consent.Decode(merged.consents)
-		if err != nil {
-			return Merge{}, err
-		}
-		consents.Absorb(mc)
-		survivor.eventCount += merged.eventCount
-		survivor.firstSeen = min(survivor.firstSeen, merged.firstSeen)
-		survivor.lastSeen = max(survivor.lastSeen, merged.lastSeen)
-		if survivor.userID == "" {
-			survivor.userID = merged.userID
-		}
+		profile.Absorb(mp)
 		rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`, ws, id)
 		if err != nil {
-			return Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
+			return customer.Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
 		}
 		for rows.Next() {
 			var r redirect
 			if err := rows.Scan(&r.ID, &r.MergedInto); err != nil {
 				rows.Close()
-				return Merge{}, fmt.Errorf("scan redirect: %w", err)
+				return customer.Merge{}, fmt.Errorf("scan redirect: %w", err)
 			}
 			redirects = append(redirects, r)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
+			return customer.Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
 		}
 		if _, err := t.tx.ExecContext(ctx, `INSERT INTO merge_identities (workspace_id, merge_id, kind, value, customer_id)
 			SELECT workspace_id, $2, kind, value, customer_id FROM identities WHERE workspace_id = $1 AND customer_id = $3`, ws, m.ID, id); err != nil {
-			return Merge{}, fmt.Errorf("record identities of %s: %w", id, err)
+			return customer.Merge{}, fmt.Errorf("record identities of %s: %w", id, err)
 		}
 		res, err := t.tx.ExecContext(ctx, `INSERT INTO merge_events (workspace_id, merge_id, event_id, customer_id)
 			SELECT workspace_id, $2, event_id, customer_id FROM events WHERE workspace_id = $1 AND customer_id = $3`, ws, m.ID, id)
 		if err != nil {
-			return Merge{}, fmt.Errorf("record events of %s: %w", id, err)
+			return customer.Merge{}, fmt.Errorf("record events of %s: %w", id, err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return Merge{}, fmt.Errorf("record events of %s: %w", id, err)
+			return customer.Merge{}, fmt.Errorf("record events of %s: %w", id, err)
 		}
 		m.MovedEvents += n
 		for _, q := range []string{
@@ -149,233 +104,166 @@ func (t *Tx) Merge(ctx context.Context, ws string, m Merge) (Merge, error) {
 			`UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`,
 		} {
 			if _, err := t.tx.ExecContext(ctx, q, ws, id, m.SurvivorID); err != nil {
-				return Merge{}, fmt.Errorf("merge %s into %s: %w", id, m.SurvivorID, err)
+				return customer.Merge{}, fmt.Errorf("merge %s into %s: %w", id, m.SurvivorID, err)
 			}
 		}
 	}
-	if survivor.consents, err = consents.Encode(); err != nil {
-		return Merge{}, err
-	}
-	if err := t.writeProfile(ctx, ws, survivor, traits, m.Time); err != nil {
-		return Merge{}, err
+	if err := t.writeProfile(ctx, ws, m.SurvivorID, profile, m.Time); err != nil {
+		return customer.Merge{}, err
 	}
 	ids, err := json.Marshal(m.MergedIDs)
 	if err != nil {
-		return Merge{}, fmt.Errorf("encode merged ids: %w", err)
+		return customer.Merge{}, fmt.Errorf("encode merged ids: %w", err)
 	}
 	rj, err := json.Marshal(redirects)
 	if err != nil {
-		return Merge{}, fmt.Errorf("encode redirects: %w", err)
+		return customer.Merge{}, fmt.Errorf("encode redirects: %w", err)
 	}
-	m.State = MergeApplied
+	m.State = customer.MergeApplied
 	if _, err := t.tx.ExecContext(ctx, `INSERT INTO merges (workspace_id, merge_id, survivor_id, merged_ids, merge_time, source, state, suggestion_id, redirects, moved_events)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		ws, m.ID, m.SurvivorID, string(ids), micros(m.Time), string(m.Source), m.State, m.SuggestionID, string(rj), m.MovedEvents); err != nil {
-		return Merge{}, fmt.Errorf("record merge: %w", err)
+		return customer.Merge{}, fmt.Errorf("record merge: %w", err)
 	}
 	return m, nil
 }
 
-// Snapshot is a customer's state after an undo, as consumers need it.
-type Snapshot struct {
-	ID        string
-	Traits    map[string]any
-	FirstSeen time.Time
-	// EventIDs are the events that moved to this customer from the
-	// survivor (empty for the survivor itself).
-	EventIDs []string
-}
-
-// Undone is the outcome of Undo.
-type Undone struct {
-	Merge    Merge
-	Survivor Snapshot
-	Restored []Snapshot
-}
-
-// Undo reverses an applied merge. The merged customers get back their
-// redirects, identities and events; events that reached the survivor after
-// the merge are re-resolved by their identities, in the order they arrived,
-// so an event carrying a restored customer's anonymous id or e-mail goes to
-// that customer along with the identities it introduced. Traits and
-// counters of every customer involved are then recomputed from their events.
-//
-// The survivor must still be live: if it was merged away since, that later
-// merge has to be undone first.
-func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (Undone, error) {
+// Undo reverses an applied merge: the merged customers get back their
+// redirects, and events and identities go where customer.Reassign decides
+// (what the merge moved, and events that reached the survivor since, by
+// their identities). Traits and counters of every customer involved are
+// then recomputed from their events. customer.CheckUndo and
+// customer.CheckSurvivorLive say which merges can be undone.
+func (t *Tx) Undo(ctx context.Context, ws, mergeID string, now time.Time) (customer.Undone, error) {
 	if err := t.flush(ctx); err != nil {
-		return Undone{}, err
+		return customer.Undone{}, err
 	}
 	t.w.forgetCustomers()
 	clear(t.w.locked)
 	clear(t.w.events)
 	m, redirects, err := t.merge(ctx, ws, mergeID)
 	if err != nil {
-		return Undone{}, err
+		return customer.Undone{}, err
 	}
-	if m.State != MergeApplied {
-		return Undone{}, Conflictf("MERGE_ALREADY_UNDONE", "merge %s is already undone", mergeID)
-	}
-	if len(redirects) == 0 {
-		// Every merge recorded since migration 0003 lists at least the
-		// merged customers themselves; older ones kept nothing to undo with.
-		return Undone{}, Conflictf("MERGE_NOT_UNDOABLE", "merge %s was recorded before merges could be undone", mergeID)
+	if err := customer.CheckUndo(m, len(redirects) > 0); err != nil {
+		return customer.Undone{}, err
 	}
 	if err := t.LockCustomers(ctx, ws, append([]string{m.SurvivorID}, m.MergedIDs...)); err != nil {
-		return Undone{}, err
+		return customer.Undone{}, err
 	}
 	survivor, err := t.customer(ctx, ws, m.SurvivorID)
 	if err != nil {
-		return Undone{}, err
+		return customer.Undone{}, err
 	}
-	if survivor.mergedInto != "" {
-		return Undone{}, Conflictf("SURVIVOR_MERGED_SINCE", "customer %s has since been merged into %s; undo that merge first", m.SurvivorID, survivor.mergedInto)
+	if err := customer.CheckSurvivorLive(m.SurvivorID, survivor.mergedInto); err != nil {
+		return customer.Undone{}, err
 	}
+	st, err := t.undoState(ctx, ws, m)
+	if err != nil {
+		return customer.Undone{}, err
+	}
+	plan := customer.Reassign(st)
+
 	for _, r := range redirects {
 		if _, err := t.tx.ExecContext(ctx, `UPDATE customers SET merged_into = $3 WHERE workspace_id = $1 AND customer_id = $2 AND merged_into = $4`,
 			ws, r.ID, r.MergedInto, m.SurvivorID); err != nil {
-			return Undone{}, fmt.Errorf("restore redirect of %s: %w", r.ID, err)
+			return customer.Undone{}, fmt.Errorf("restore redirect of %s: %w", r.ID, err)
 		}
 	}
-	restored := map[string]bool{}
-	for _, id := range m.MergedIDs {
-		restored[id] = true
-	}
-
-	// What the merge moved and is still with the survivor goes back.
-	eventMoves, err := t.pairs(ctx, `SELECT me.event_id, me.customer_id FROM merge_events me
-		JOIN events e ON e.workspace_id = me.workspace_id AND e.event_id = me.event_id
-		WHERE me.workspace_id = $1 AND me.merge_id = $2 AND e.customer_id = $3`, ws, mergeID, m.SurvivorID)
-	if err != nil {
-		return Undone{}, fmt.Errorf("read moved events: %w", err)
-	}
-	identMoves := map[identity.Key]string{}
-	rows, err := t.tx.QueryContext(ctx, `SELECT mi.kind, mi.value, mi.customer_id FROM merge_identities mi
-		JOIN identities i ON i.workspace_id = mi.workspace_id AND i.kind = mi.kind AND i.value = mi.value
-		WHERE mi.workspace_id = $1 AND mi.merge_id = $2 AND i.customer_id = $3`, ws, mergeID, m.SurvivorID)
-	if err != nil {
-		return Undone{}, fmt.Errorf("read moved identities: %w", err)
-	}
-	for rows.Next() {
-		var k identity.Key
-		var owner string
-		if err := rows.Scan(&k.Kind, &k.Value, &owner); err != nil {
-			rows.Close()
-			return Undone{}, fmt.Errorf("scan moved identity: %w", err)
-		}
-		identMoves[k] = owner
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return Undone{}, fmt.Errorf("read moved identities: %w", err)
-	}
-
-	// Events that arrived after the merge are re-resolved against the
-	// identities as they will be after the undo.
-	held, since, err := t.survivorIdentities(ctx, ws, m.SurvivorID)
-	if err != nil {
-		return Undone{}, err
-	}
-	for k, owner := range identMoves {
-		held[k] = owner
-	}
-	decided := map[identity.Key]bool{}
-	settled := func(k identity.Key) bool {
-		_, moved := identMoves[k]
-		return moved || decided[k] || since[k].Before(m.Time)
-	}
-	movedEvent := map[string]bool{}
-	for _, p := range eventMoves {
-		movedEvent[p[0]] = true
-	}
-	later, err := t.eventsSince(ctx, ws, m.SurvivorID, m.Time)
-	if err != nil {
-		return Undone{}, err
-	}
-	region, err := t.PhoneRegion(ctx, ws)
-	if err != nil {
-		return Undone{}, err
-	}
-	for _, e := range later {
-		if movedEvent[e.EventID] {
-			continue
-		}
-		keys := identity.MessageKeys(tracking.Type(e.Type), e.UserID, e.AnonymousID, e.Traits, e.Context, region)
-		// Identities attached since the merge are no evidence yet: the
-		// first event that carries one decides where it belongs.
-		owner := m.SurvivorID
-		for _, k := range keys {
-			if o, ok := held[k]; ok && settled(k) {
-				owner = o
-				break
-			}
-		}
-		for _, k := range keys {
-			if held[k] == m.SurvivorID && !settled(k) {
-				held[k] = owner
-				decided[k] = true
-				if owner != m.SurvivorID {
-					identMoves[k] = owner
-				}
-			}
-		}
-		if restored[owner] {
-			eventMoves = append(eventMoves, [2]string{e.EventID, owner})
-		}
-	}
-
-	byOwner := map[string][]string{}
-	for _, p := range eventMoves {
-		byOwner[p[1]] = append(byOwner[p[1]], p[0])
-	}
-	for owner, ids := range byOwner {
+	for owner, ids := range plan.Events {
 		if err := t.moveEvents(ctx, ws, ids, owner); err != nil {
-			return Undone{}, err
+			return customer.Undone{}, err
 		}
 	}
-	keysByOwner := map[string][]identity.Key{}
-	for k, owner := range identMoves {
-		keysByOwner[owner] = append(keysByOwner[owner], k)
-	}
-	for owner, keys := range keysByOwner {
+	for owner, keys := range plan.Identities {
 		if err := t.moveIdentities(ctx, ws, keys, owner); err != nil {
-			return Undone{}, err
+			return customer.Undone{}, err
 		}
 	}
-
-	out := Undone{Merge: m}
+	out := customer.Undone{Merge: m}
 	for _, id := range append([]string{m.SurvivorID}, m.MergedIDs...) {
 		snap, err := t.refresh(ctx, ws, id, now)
 		if err != nil {
-			return Undone{}, err
+			return customer.Undone{}, err
 		}
-		snap.EventIDs = byOwner[id]
-		sort.Strings(snap.EventIDs)
+		snap.EventIDs = plan.Events[id]
 		if id == m.SurvivorID {
 			out.Survivor = snap
 		} else {
 			out.Restored = append(out.Restored, snap)
 		}
 	}
-	if _, err := t.tx.ExecContext(ctx, `UPDATE merges SET state = $3, undo_time = $4 WHERE workspace_id = $1 AND merge_id = $2`,
-		ws, mergeID, MergeUndone, micros(now)); err != nil {
-		return Undone{}, fmt.Errorf("record undo: %w", err)
+	if err := t.recordUndo(ctx, ws, m, now); err != nil {
+		return customer.Undone{}, err
 	}
-	// Undoing a merge says the customers are different people: later
-	// scans must neither suggest nor merge the pairs again.
+	out.Merge.State, out.Merge.UndoTime = customer.MergeUndone, now
+	return out, nil
+}
+
+// undoState reads what customer.Reassign decides an undo of m from.
+func (t *Tx) undoState(ctx context.Context, ws string, m customer.Merge) (customer.UndoState, error) {
+	st := customer.UndoState{Merge: m, MovedIdentities: map[identity.Key]string{}}
+	// What the merge moved and is still with the survivor goes back.
+	moved, err := t.pairs(ctx, `SELECT me.event_id, me.customer_id FROM merge_events me
+		JOIN events e ON e.workspace_id = me.workspace_id AND e.event_id = me.event_id
+		WHERE me.workspace_id = $1 AND me.merge_id = $2 AND e.customer_id = $3`, ws, m.ID, m.SurvivorID)
+	if err != nil {
+		return st, fmt.Errorf("read moved events: %w", err)
+	}
+	for _, p := range moved {
+		st.MovedEvents = append(st.MovedEvents, customer.EventMove{EventID: p[0], CustomerID: p[1]})
+	}
+	rows, err := t.tx.QueryContext(ctx, `SELECT mi.kind, mi.value, mi.customer_id FROM merge_identities mi
+		JOIN identities i ON i.workspace_id = mi.workspace_id AND i.kind = mi.kind AND i.value = mi.value
+		WHERE mi.workspace_id = $1 AND mi.merge_id = $2 AND i.customer_id = $3`, ws, m.ID, m.SurvivorID)
+	if err != nil {
+		return st, fmt.Errorf("read moved identities: %w", err)
+	}
+	for rows.Next() {
+		var k identity.Key
+		var owner string
+		if err := rows.Scan(&k.Kind, &k.Value, &owner); err != nil {
+			rows.Close()
+			return st, fmt.Errorf("scan moved identity: %w", err)
+		}
+		st.MovedIdentities[k] = owner
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return st, fmt.Errorf("read moved identities: %w", err)
+	}
+	if st.SurvivorIdentities, err = t.survivorIdentities(ctx, ws, m.SurvivorID); err != nil {
+		return st, err
+	}
+	if st.Later, err = t.eventsSince(ctx, ws, m.SurvivorID, m.Time); err != nil {
+		return st, err
+	}
+	if st.Region, err = t.PhoneRegion(ctx, ws); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// recordUndo marks m undone. Undoing a merge says the customers are
+// different people: later scans must neither suggest nor merge the pairs
+// again.
+func (t *Tx) recordUndo(ctx context.Context, ws string, m customer.Merge, now time.Time) error {
+	if _, err := t.tx.ExecContext(ctx, `UPDATE merges SET state = $3, undo_time = $4 WHERE workspace_id = $1 AND merge_id = $2`,
+		ws, m.ID, customer.MergeUndone, micros(now)); err != nil {
+		return fmt.Errorf("record undo: %w", err)
+	}
 	if m.SuggestionID != "" {
 		if _, err := t.tx.ExecContext(ctx, `UPDATE merge_suggestions SET state = $3, decide_time = $4 WHERE workspace_id = $1 AND suggestion_id = $2`,
-			ws, m.SuggestionID, SuggestionRejected, micros(now)); err != nil {
-			return Undone{}, fmt.Errorf("reject suggestion %s: %w", m.SuggestionID, err)
+			ws, m.SuggestionID, customer.SuggestionRejected, micros(now)); err != nil {
+			return fmt.Errorf("reject suggestion %s: %w", m.SuggestionID, err)
 		}
 	}
 	for i, id := range m.MergedIDs {
-		if err := t.rejectPair(ctx, ws, fmt.Sprintf("sug_%s_%d", mergeID, i), m.SurvivorID, id, now); err != nil {
-			return Undone{}, err
+		if err := t.rejectPair(ctx, ws, fmt.Sprintf("sug_%s_%d", m.ID, i), m.SurvivorID, id, now); err != nil {
+			return err
 		}
 	}
-	out.Merge.State, out.Merge.UndoTime = MergeUndone, now
-	return out, nil
+	return nil
 }
 
 // maxInList bounds the ids bound into one IN (...) list.
@@ -418,27 +306,27 @@ func (t *Tx) moveIdentities(ctx context.Context, ws string, keys []identity.Key,
 
 // survivorIdentities returns the identities a customer holds with the time
 // each was attached.
-func (t *Tx) survivorIdentities(ctx context.Context, ws, customerID string) (map[identity.Key]string, map[identity.Key]time.Time, error) {
+func (t *Tx) survivorIdentities(ctx context.Context, ws, customerID string) (map[identity.Key]time.Time, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT kind, value, create_time FROM identities WHERE workspace_id = $1 AND customer_id = $2`, ws, customerID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read identities of %s: %w", customerID, err)
+		return nil, fmt.Errorf("read identities of %s: %w", customerID, err)
 	}
 	defer rows.Close()
-	held, since := map[identity.Key]string{}, map[identity.Key]time.Time{}
+	since := map[identity.Key]time.Time{}
 	for rows.Next() {
 		var k identity.Key
 		var at int64
 		if err := rows.Scan(&k.Kind, &k.Value, &at); err != nil {
-			return nil, nil, fmt.Errorf("scan identity: %w", err)
+			return nil, fmt.Errorf("scan identity: %w", err)
 		}
-		held[k], since[k] = customerID, fromMicros(at)
+		since[k] = fromMicros(at)
 	}
-	return held, since, rows.Err()
+	return since, rows.Err()
 }
 
 // eventsSince returns a customer's events received at or after from, in the
 // order they arrived.
-func (t *Tx) eventsSince(ctx context.Context, ws, customerID string, from time.Time) ([]Event, error) {
+func (t *Tx) eventsSince(ctx context.Context, ws, customerID string, from time.Time) ([]customer.Event, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT event_id, type, user_id, anonymous_id, traits, context FROM events
 		WHERE workspace_id = $1 AND customer_id = $2 AND receive_time >= $3 ORDER BY receive_time, event_id`,
 		ws, customerID, micros(from))
@@ -446,9 +334,9 @@ func (t *Tx) eventsSince(ctx context.Context, ws, customerID string, from time.T
 		return nil, fmt.Errorf("read events since merge: %w", err)
 	}
 	defer rows.Close()
-	var out []Event
+	var out []customer.Event
 	for rows.Next() {
-		var e Event
+		var e customer.Event
 		var traits, ctxJSON string
 		if err := rows.Scan(&e.EventID, &e.Type, &e.UserID, &e.AnonymousID, &traits, &ctxJSON); err != nil {
 			return nil, fmt.Errorf("scan event: %w", err)
@@ -486,79 +374,57 @@ func (t *Tx) pairs(ctx context.Context, q string, args ...any) ([][2]string, err
 // in the order they were received; identity traits; and the user id, which
 // stays while the customer still holds it and is otherwise the earliest
 // attached.
-func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) (Snapshot, error) {
+func (t *Tx) refresh(ctx context.Context, ws, id string, now time.Time) (customer.Snapshot, error) {
 	row, err := t.customer(ctx, ws, id)
 	if err != nil {
-		return Snapshot{}, err
+		return customer.Snapshot{}, err
 	}
 	var first, last int64
 	if err := t.tx.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MIN(event_time), 0), COALESCE(MAX(event_time), 0) FROM events
 		WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&row.eventCount, &first, &last); err != nil {
-		return Snapshot{}, fmt.Errorf("count events of %s: %w", id, err)
+		return customer.Snapshot{}, fmt.Errorf("count events of %s: %w", id, err)
 	}
 	if row.eventCount > 0 {
 		row.firstSeen, row.lastSeen = first, last
 	}
+	p := customer.Profile{EventCount: row.eventCount, FirstSeen: fromMicros(row.firstSeen), LastSeen: fromMicros(row.lastSeen), Traits: customer.NewTraits()}
 	rows, err := t.tx.QueryContext(ctx, `SELECT traits, receive_time FROM events WHERE workspace_id = $1 AND customer_id = $2 AND type = $3
 		ORDER BY receive_time, event_id`, ws, id, string(tracking.Identify))
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
+		return customer.Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
-	traits := traitState{values: map[string]any{}, times: map[string]int64{}}
 	for rows.Next() {
 		var s string
 		var at int64
 		if err := rows.Scan(&s, &at); err != nil {
 			rows.Close()
-			return Snapshot{}, fmt.Errorf("scan traits: %w", err)
+			return customer.Snapshot{}, fmt.Errorf("scan traits: %w", err)
 		}
 		m, err := decodeTraits(s)
 		if err != nil {
 			rows.Close()
-			return Snapshot{}, err
+			return customer.Snapshot{}, err
 		}
-		traits.set(m, at)
+		p.Traits.Set(m, at)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
+		return customer.Snapshot{}, fmt.Errorf("read identify calls of %s: %w", id, err)
 	}
-	if row.consents, err = t.foldConsents(ctx, ws, id); err != nil {
-		return Snapshot{}, err
+	if p.Consents, err = t.foldConsents(ctx, ws, id); err != nil {
+		return customer.Snapshot{}, err
 	}
-	var held []string
-	urows, err := t.tx.QueryContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
-		ORDER BY create_time, value`, ws, id, identity.UserID)
+	held, err := sqldb.Strings(t.tx.QueryContext(ctx, `SELECT value FROM identities WHERE workspace_id = $1 AND customer_id = $2 AND kind = $3
+		ORDER BY create_time, value`, ws, id, identity.UserID))
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read user ids of %s: %w", id, err)
+		return customer.Snapshot{}, fmt.Errorf("read user ids of %s: %w", id, err)
 	}
-	for urows.Next() {
-		var v string
-		if err := urows.Scan(&v); err != nil {
-			urows.Close()
-			return Snapshot{}, fmt.Errorf("scan user id: %w", err)
-		}
-		held = append(held, v)
+	p.UserID = customer.UserIDAfterUndo(row.userID, held)
+	if err := t.writeProfile(ctx, ws, id, p, now); err != nil {
+		return customer.Snapshot{}, err
 	}
-	urows.Close()
-	if err := urows.Err(); err != nil {
-		return Snapshot{}, fmt.Errorf("read user ids of %s: %w", id, err)
-	}
-	if !slices.Contains(held, row.userID) {
-		row.userID = ""
-		if len(held) > 0 {
-			row.userID = held[0]
-		}
-	}
-	if err := t.writeProfile(ctx, ws, row, traits, now); err != nil {
-		return Snapshot{}, err
-	}
-	return Snapshot{ID: id, Traits: traits.values, FirstSeen: fromMicros(row.firstSeen)}, nil
+	return customer.Snapshot{ID: id, Traits: p.Traits.Values, FirstSeen: p.FirstSeen}, nil
 }
-
-// ErrStale reports that a customer a transaction resolved to was merged
-// away by a concurrent one; the whole transaction should be retried.
-var ErrStale = errors.New("customer merged concurrently")
 
 // LockCustomers locks customer rows until the transaction ends, in id order
 // so that two transactions cannot deadlock. On PostgreSQL this orders
@@ -621,10 +487,10 @@ func (t *Tx) LockLive(ctx context.Context, ws string, ids []string) error {
 	for _, id := range ids {
 		into, ok := mergedInto[id]
 		if !ok {
-			return fmt.Errorf("customer %q: %w", id, ErrNotFound)
+			return fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 		}
 		if into != "" {
-			return fmt.Errorf("customer %s: %w", id, ErrStale)
+			return fmt.Errorf("customer %s: %w", id, customer.ErrStale)
 		}
 		t.w.locked[wsKey(ws, id)] = true
 	}
@@ -637,97 +503,87 @@ func (t *Tx) liveCustomer(ctx context.Context, ws, id string) (customerRow, erro
 	if err != nil {
 		return row, err
 	}
-	if row.mergedInto != "" {
-		return row, Conflictf("CUSTOMER_MERGED", "customer %s was merged into %s", id, row.mergedInto)
-	}
-	return row, nil
-}
-
-// LiveInfo is what deciding a merge needs to know of a customer.
-type LiveInfo struct {
-	ID         string
-	UserID     string
-	CreateTime time.Time
+	return row, customer.CheckLive(id, row.mergedInto)
 }
 
 // LiveInfo follows merges from a customer id to the live customer it is
 // now.
-func (t *Tx) LiveInfo(ctx context.Context, ws, id string) (LiveInfo, error) {
+func (t *Tx) LiveInfo(ctx context.Context, ws, id string) (customer.LiveInfo, error) {
 	if err := t.syncRows(ctx); err != nil {
-		return LiveInfo{}, err
+		return customer.LiveInfo{}, err
 	}
 	return liveInfo(ctx, t.tx, ws, id)
 }
 
 // liveInfo follows merged_into from id to the live customer, reading only
 // what it needs.
-func liveInfo(ctx context.Context, q querier, ws, id string) (LiveInfo, error) {
+func liveInfo(ctx context.Context, q querier, ws, id string) (customer.LiveInfo, error) {
 	for hop := 0; hop < maxRedirects; hop++ {
 		var into, userID string
 		var created int64
 		err := q.QueryRowContext(ctx, `SELECT merged_into, user_id, create_time FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
 			ws, id).Scan(&into, &userID, &created)
 		if errors.Is(err, sql.ErrNoRows) {
-			return LiveInfo{}, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+			return customer.LiveInfo{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 		}
 		if err != nil {
-			return LiveInfo{}, fmt.Errorf("load customer %q: %w", id, err)
+			return customer.LiveInfo{}, fmt.Errorf("load customer %q: %w", id, err)
 		}
 		if into == "" {
-			return LiveInfo{ID: id, UserID: userID, CreateTime: fromMicros(created)}, nil
+			return customer.LiveInfo{ID: id, UserID: userID, CreateTime: fromMicros(created)}, nil
 		}
 		id = into
 	}
-	return LiveInfo{}, fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
+	return customer.LiveInfo{}, fmt.Errorf("customer %s: merge chain longer than %d", id, maxRedirects)
 }
 
 const mergeColumns = `merge_id, survivor_id, merged_ids, merge_time, source, state, suggestion_id, moved_events, undo_time, redirects`
 
-func scanMerge(sc interface{ Scan(...any) error }) (Merge, []redirect, error) {
-	var m Merge
+func scanMerge(sc interface{ Scan(...any) error }) (customer.Merge, []redirect, error) {
+	var m customer.Merge
 	var ids, rj string
 	var at, undo int64
 	if err := sc.Scan(&m.ID, &m.SurvivorID, &ids, &at, &m.Source, &m.State, &m.SuggestionID, &m.MovedEvents, &undo, &rj); err != nil {
-		return Merge{}, nil, err
+		return customer.Merge{}, nil, err
 	}
 	m.Time = fromMicros(at)
 	if undo != 0 {
 		m.UndoTime = fromMicros(undo)
 	}
 	if err := json.Unmarshal([]byte(ids), &m.MergedIDs); err != nil {
-		return Merge{}, nil, fmt.Errorf("decode merged ids of %s: %w", m.ID, err)
+		return customer.Merge{}, nil, fmt.Errorf("decode merged ids of %s: %w", m.ID, err)
 	}
 	var rs []redirect
 	if err := json.Unmarshal([]byte(rj), &rs); err != nil {
-		return Merge{}, nil, fmt.Errorf("decode redirects of %s: %w", m.ID, err)
+		return customer.Merge{}, nil, fmt.Errorf("decode redirects of %s: %w", m.ID, err)
 	}
 	return m, rs, nil
 }
 
-func (t *Tx) merge(ctx context.Context, ws, id string) (Merge, []redirect, error) {
+func (t *Tx) merge(ctx context.Context, ws, id string) (customer.Merge, []redirect, error) {
 	return loadMerge(ctx, t.tx, ws, id)
 }
 
-func loadMerge(ctx context.Context, q querier, ws, id string) (Merge, []redirect, error) {
+func loadMerge(ctx context.Context, q querier, ws, id string) (customer.Merge, []redirect, error) {
 	m, rs, err := scanMerge(q.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return Merge{}, nil, fmt.Errorf("merge %q: %w", id, ErrNotFound)
+		return customer.Merge{}, nil, fmt.Errorf("merge %q: %w", id, customer.ErrNotFound)
 	}
 	if err != nil {
-		return Merge{}, nil, fmt.Errorf("load merge %q: %w", id, err)
+		return customer.Merge{}, nil, fmt.Errorf("load merge %q: %w", id, err)
 	}
 	return m, rs, nil
 }
 
 // Merge returns one merge.
-func (s *Store) Merge(ctx context.Context, ws, id string) (Merge, error) {
+func (s *Store) Merge(ctx context.Context, ws, id string) (customer.Merge, error) {
 	m, _, err := loadMerge(ctx, s.db, ws, id)
 	return m, err
 }
 
 // MergePage is one page of merges.
 type MergePage struct {
-	Merges    []Merge
+	Merges    []customer.Merge
 	NextToken string
 }
 
@@ -769,7 +625,7 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list merges: %w", err)
 	}
-	page.Merges, page.NextToken = trimPage(page.Merges, pageSize, func(m Merge) string { return timeToken(m.Time, m.ID) })
+	page.Merges, page.NextToken = trimPage(page.Merges, pageSize, func(m customer.Merge) string { return timeToken(m.Time, m.ID) })
 	return page, nil
 }
 
@@ -778,14 +634,14 @@ func likeEscape(s string) string {
 }
 
 // foldConsents recomputes a customer's consents from the statements of its
-// events, in the order they were received, and returns them encoded.
-func (t *Tx) foldConsents(ctx context.Context, ws, id string) (string, error) {
+// events, in the order they were received.
+func (t *Tx) foldConsents(ctx context.Context, ws, id string) (consent.State, error) {
 	rows, err := t.tx.QueryContext(ctx, `SELECT type, name, traits, properties, context, event_time FROM events
 		WHERE workspace_id = $1 AND customer_id = $2 AND (type = $3 OR (type = $4 AND name IN ($5, $6, $7, $8, $9)))
 		ORDER BY receive_time, event_id`, ws, id, string(tracking.Identify), string(tracking.Track),
 		consent.EventConsentUpdated, consent.EventSegmentConsent, consent.EventUnsubscribed, consent.EventLineFollowed, consent.EventLineUnfollowed)
 	if err != nil {
-		return "", fmt.Errorf("read consent events of %s: %w", id, err)
+		return nil, fmt.Errorf("read consent events of %s: %w", id, err)
 	}
 	defer rows.Close()
 	st := consent.State{}
@@ -793,18 +649,18 @@ func (t *Tx) foldConsents(ctx context.Context, ws, id string) (string, error) {
 		var kind, name, traits, props, ctxJSON string
 		var at int64
 		if err := rows.Scan(&kind, &name, &traits, &props, &ctxJSON, &at); err != nil {
-			return "", fmt.Errorf("scan consent event: %w", err)
+			return nil, fmt.Errorf("scan consent event: %w", err)
 		}
 		tr, pr, cx, err := decode3(traits, props, ctxJSON)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		st.Apply(consent.FromMessage(kind, name, tr, pr, cx, fromMicros(at)))
 	}
 	if err := rows.Err(); err != nil {
-		return "", fmt.Errorf("read consent events of %s: %w", id, err)
+		return nil, fmt.Errorf("read consent events of %s: %w", id, err)
 	}
-	return st.Encode()
+	return st, nil
 }
 
 func decode3(a, b, c string) (map[string]any, map[string]any, map[string]any, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 
@@ -27,33 +28,17 @@ func fsSub() (fs.FS, error) {
 	return sub, nil
 }
 
-// Customer is a profile as read.
-type Customer struct {
-	ID                  string
-	Traits              map[string]any
-	Identities          []identity.Key
-	CreateTime          time.Time
-	UpdateTime          time.Time
-	FirstSeen, LastSeen time.Time
-	EventCount          int64
-	// IdentityTraits are the identity traits found in Traits, original
-	// and normalised.
-	IdentityTraits []profile.Trait
-	// Consents are the standing consent statements by purpose.
-	Consents consent.State
-}
-
 // maxRedirects bounds following merged customers to their survivor.
 const maxRedirects = 16
 
 // Customer returns a profile, following merges to the surviving customer.
-func (s *Store) Customer(ctx context.Context, ws, id string) (*Customer, error) {
+func (s *Store) Customer(ctx context.Context, ws, id string) (*customer.Customer, error) {
 	found, err := s.Customers(ctx, ws, []string{id})
 	if err != nil {
 		return nil, err
 	}
 	if len(found) == 0 {
-		return nil, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+		return nil, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
 	return found[0], nil
 }
@@ -61,7 +46,7 @@ func (s *Store) Customer(ctx context.Context, ws, id string) (*Customer, error) 
 // Customers returns the profiles of ids in their order, each following
 // merges to its survivor; unknown ids are left out. It costs a query per
 // merge hop plus one for identities, however many ids are asked for.
-func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Customer, error) {
+func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*customer.Customer, error) {
 	rows := map[string]customerRow{}
 	pending := ids
 	for hop := 0; len(pending) > 0; hop++ {
@@ -80,8 +65,8 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			}
 		}
 	}
-	survivors := map[string]*Customer{}
-	var order []*Customer
+	survivors := map[string]*customer.Customer{}
+	var order []*customer.Customer
 	region, regionRead := "", false
 	for _, id := range ids {
 		r, ok := rows[id]
@@ -97,7 +82,7 @@ func (s *Store) Customers(ctx context.Context, ws string, ids []string) ([]*Cust
 			if err != nil {
 				return nil, err
 			}
-			c = &Customer{
+			c = &customer.Customer{
 				ID: r.id, Traits: traits, CreateTime: fromMicros(r.createTime), UpdateTime: fromMicros(r.updateTime),
 				FirstSeen: fromMicros(r.firstSeen), LastSeen: fromMicros(r.lastSeen), EventCount: r.eventCount,
 			}
@@ -149,7 +134,7 @@ func (s *Store) customerRows(ctx context.Context, ws string, ids []string) ([]cu
 	return out, rows.Err()
 }
 
-func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[string]*Customer) error {
+func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[string]*customer.Customer) error {
 	if len(customers) == 0 {
 		return nil
 	}
@@ -175,12 +160,12 @@ func (s *Store) loadIdentities(ctx context.Context, ws string, customers map[str
 }
 
 // Lookup returns the customer holding an identity.
-func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*Customer, error) {
+func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*customer.Customer, error) {
 	var id string
 	err := s.db.QueryRowContext(ctx, `SELECT customer_id FROM identities WHERE workspace_id = $1 AND kind = $2 AND value = $3`,
 		ws, key.Kind, key.Value).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("identity %s: %w", key.Kind, ErrNotFound)
+		return nil, fmt.Errorf("identity %s: %w", key.Kind, customer.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up identity: %w", err)
@@ -190,7 +175,7 @@ func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*Custo
 
 // EventPage is one page of a customer's events.
 type EventPage struct {
-	Events    []Event
+	Events    []customer.Event
 	NextToken string
 }
 
@@ -220,7 +205,7 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 	defer rows.Close()
 	page := &EventPage{}
 	for rows.Next() {
-		var e Event
+		var e customer.Event
 		var at, recv int64
 		var props, traits, ctxJSON string
 		if err := rows.Scan(&e.EventID, &e.CustomerID, &e.Type, &e.Name, &e.UserID, &e.AnonymousID, &at, &recv, &props, &traits, &ctxJSON,
@@ -242,7 +227,7 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	page.Events, page.NextToken = trimPage(page.Events, pageSize, func(e Event) string { return timeToken(e.Time, e.EventID) })
+	page.Events, page.NextToken = trimPage(page.Events, pageSize, func(e customer.Event) string { return timeToken(e.Time, e.EventID) })
 	return page, nil
 }
 

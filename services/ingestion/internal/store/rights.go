@@ -9,33 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
-
-// Regulation is a data-rights request as stored.
-type Regulation struct {
-	ID          string
-	Type        string
-	TargetKind  string
-	Target      string
-	CustomerIDs []string
-	CreateTime  time.Time
-	DoneTime    time.Time
-	Services    []RegulationService
-}
-
-// RegulationService is one service's progress on a regulation.
-type RegulationService struct {
-	Service      string
-	Done         bool
-	AffectedRows int64
-	UpdateTime   time.Time
-}
-
-// MergeErased marks a merge one of whose customers was deleted: its record
-// keeps only ids and it can no longer be undone.
-const MergeErased = "erased"
 
 // LiveCustomer follows merges from id to the customer that holds it now.
 func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
@@ -46,7 +24,7 @@ func (t *Tx) LiveCustomer(ctx context.Context, ws, id string) (string, error) {
 		var into string
 		err := t.tx.QueryRowContext(ctx, `SELECT merged_into FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id).Scan(&into)
 		if errors.Is(err, sql.ErrNoRows) {
-			return "", fmt.Errorf("customer %q: %w", id, ErrNotFound)
+			return "", fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 		}
 		if err != nil {
 			return "", fmt.Errorf("read customer %q: %w", id, err)
@@ -209,7 +187,7 @@ func (t *Tx) ErasePerson(ctx context.Context, ws string, ids []string, keys []id
 		// Merge records are ids only; undoing one would need the rows
 		// just deleted.
 		if _, err := t.tx.ExecContext(ctx, `UPDATE merges SET state = $2 WHERE workspace_id = $1 AND state = $3 AND survivor_id IN (`+shift(in, 2)+`)`,
-			append([]any{ws, MergeErased, MergeApplied}, args[1:]...)...); err != nil {
+			append([]any{ws, customer.MergeErased, customer.MergeApplied}, args[1:]...)...); err != nil {
 			return 0, fmt.Errorf("erase merges: %w", err)
 		}
 	}
@@ -230,7 +208,7 @@ func shift(in string, by int) string {
 }
 
 // InsertRegulation records a regulation with its services' states.
-func (t *Tx) InsertRegulation(ctx context.Context, ws string, r Regulation) error {
+func (t *Tx) InsertRegulation(ctx context.Context, ws string, r rights.Regulation) error {
 	ids, err := json.Marshal(r.CustomerIDs)
 	if err != nil {
 		return fmt.Errorf("encode customer ids: %w", err)
@@ -304,19 +282,19 @@ func (s *Store) ReportRegulation(ctx context.Context, ws, id, service string, ro
 const regulationColumns = `regulation_id, type, target_kind, target, customer_ids, create_time, done_time`
 
 // Regulation returns one regulation with its services.
-func (s *Store) Regulation(ctx context.Context, ws, id string) (Regulation, error) {
+func (s *Store) Regulation(ctx context.Context, ws, id string) (rights.Regulation, error) {
 	rs, err := s.regulations(ctx, ws, `WHERE workspace_id = $1 AND regulation_id = $2`, ws, id)
 	if err != nil {
-		return Regulation{}, err
+		return rights.Regulation{}, err
 	}
 	if len(rs) == 0 {
-		return Regulation{}, fmt.Errorf("regulation %q: %w", id, ErrNotFound)
+		return rights.Regulation{}, fmt.Errorf("regulation %q: %w", id, rights.ErrNotFound)
 	}
 	return rs[0], nil
 }
 
 // Regulations pages through a workspace's regulations, newest first.
-func (s *Store) Regulations(ctx context.Context, ws string, size int, token string) ([]Regulation, string, error) {
+func (s *Store) Regulations(ctx context.Context, ws string, size int, token string) ([]rights.Regulation, string, error) {
 	q, args := `WHERE workspace_id = $1`, []any{ws}
 	if token != "" {
 		at, id, err := decodeTimeToken(token)
@@ -330,24 +308,24 @@ func (s *Store) Regulations(ctx context.Context, ws string, size int, token stri
 	if err != nil {
 		return nil, "", err
 	}
-	rs, next := trimPage(rs, size, func(r Regulation) string { return timeToken(r.CreateTime, r.ID) })
+	rs, next := trimPage(rs, size, func(r rights.Regulation) string { return timeToken(r.CreateTime, r.ID) })
 	return rs, next, nil
 }
 
 // CustomerRegulations returns the regulations that applied to a customer.
-func (s *Store) CustomerRegulations(ctx context.Context, ws, customerID string) ([]Regulation, error) {
+func (s *Store) CustomerRegulations(ctx context.Context, ws, customerID string) ([]rights.Regulation, error) {
 	b, _ := json.Marshal(customerID)
 	return s.regulations(ctx, ws, `WHERE workspace_id = $1 AND customer_ids LIKE $2 ORDER BY create_time`, ws, "%"+string(b)+"%")
 }
 
-func (s *Store) regulations(ctx context.Context, ws, where string, args ...any) ([]Regulation, error) {
+func (s *Store) regulations(ctx context.Context, ws, where string, args ...any) ([]rights.Regulation, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+regulationColumns+` FROM regulations `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read regulations: %w", err)
 	}
-	var out []Regulation
+	var out []rights.Regulation
 	for rows.Next() {
-		var r Regulation
+		var r rights.Regulation
 		var ids string
 		var created, done int64
 		if err := rows.Scan(&r.ID, &r.Type, &r.TargetKind, &r.Target, &ids, &created, &done); err != nil {
@@ -374,7 +352,7 @@ func (s *Store) regulations(ctx context.Context, ws, where string, args ...any) 
 			return nil, fmt.Errorf("read regulation services: %w", err)
 		}
 		for srows.Next() {
-			var sv RegulationService
+			var sv rights.RegulationService
 			var state string
 			var at int64
 			if err := srows.Scan(&sv.Service, &state, &sv.AffectedRows, &at); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
 
@@ -22,7 +23,7 @@ type NameSearch struct {
 // normalised identity traits as JSON: a LIKE on it narrows the scan in
 // SQL, and each candidate is checked on its decoded traits so a key found
 // in another trait (an address, a company) does not match.
-func (s *Store) SearchByName(ctx context.Context, ws string, q NameSearch, pageSize int, token string) ([]*Customer, string, error) {
+func (s *Store) SearchByName(ctx context.Context, ws string, q NameSearch, pageSize int, token string) ([]*customer.Customer, string, error) {
 	after := ""
 	if token != "" {
 		_, id, err := decodeToken(token)

@@ -1,6 +1,9 @@
 // Package store keeps ingestion's data: workspaces and API keys, customers
 // and their identities, events, merges and the bus outbox. One portable SQL
-// implementation serves SQLite and PostgreSQL (see docs/DESIGN.md).
+// implementation serves SQLite and PostgreSQL (see docs/DESIGN.md). It is
+// an adapter: the types and the rules are the domain packages' (customer,
+// workspace, dedupe, imports, rights), and it satisfies the storage
+// interfaces those packages declare.
 package store
 
 import (
@@ -13,37 +16,14 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-// Errors callers map to API codes.
-var (
-	// ErrNotFound reports a missing record.
-	ErrNotFound = errors.New("not found")
-	// ErrConflict reports a request the current state does not allow, such
-	// as undoing a merge twice.
-	ErrConflict = errors.New("conflict")
-)
-
-// Conflict is an ErrConflict (errors.Is matches it) with a stable reason
-// that clients read from the status's google.rpc.ErrorInfo, so that none
-// has to parse the message.
-type Conflict struct {
-	Reason  string // UPPER_SNAKE_CASE
-	Message string
-}
-
-func (c *Conflict) Error() string        { return c.Message }
-func (c *Conflict) Is(target error) bool { return target == ErrConflict }
-
-// Conflictf returns a *Conflict with reason and the formatted message.
-func Conflictf(reason, format string, args ...any) error {
-	return &Conflict{Reason: reason, Message: fmt.Sprintf(format, args...)}
-}
 
 // Store reads and writes ingestion's tables.
 type Store struct {
@@ -65,65 +45,6 @@ func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	return &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}, nil
 }
 
-// Workspace is a tenant.
-type Workspace struct {
-	ID          string
-	DisplayName string
-	CreateTime  time.Time
-	// PhoneRegion is the ISO 3166-1 region phone numbers without a country
-	// code are read in.
-	PhoneRegion string
-	// Timezone is the IANA time zone of customers without a timezone
-	// trait; DefaultTimezone when never set.
-	Timezone string
-	// QuietHours is the daily window of local time no marketing send
-	// leaves in; the zero value means none.
-	QuietHours QuietHours
-	// FrequencyCaps limit marketing sends per customer, at most one per
-	// channel type.
-	FrequencyCaps []FrequencyCap
-	// AllowLoopbackURLs and AllowPrivateURLs let webhook and API base URLs
-	// point at loopback, and at private and link-local, addresses.
-	AllowLoopbackURLs bool
-	AllowPrivateURLs  bool
-	// RequireConsent makes marketing sends need a granted consent for
-	// their purpose, not only the absence of a withdrawal.
-	RequireConsent bool
-	// EventRetentionDays is how many days raw events are kept after
-	// their receipt; 0 keeps them forever.
-	EventRetentionDays int
-}
-
-// MaxEventRetentionDays bounds Workspace.EventRetentionDays (ten years).
-const MaxEventRetentionDays = 3650
-
-// DefaultTimezone is the time zone of a workspace that never set one.
-const DefaultTimezone = "Asia/Tokyo"
-
-// QuietHours is a daily window of local time, "HH:MM" to "HH:MM"; an end
-// before the start crosses midnight. Both empty: no quiet hours.
-type QuietHours struct {
-	Start, End string
-}
-
-// IsZero reports whether there are no quiet hours.
-func (q QuietHours) IsZero() bool { return q.Start == "" && q.End == "" }
-
-// Channel types of frequency caps, as stored.
-const (
-	ChannelEmail   = "email"
-	ChannelLine    = "line"
-	ChannelWebhook = "webhook"
-)
-
-// FrequencyCap allows at most MaxSends marketing sends on a channel type to
-// one customer in any Period. It is stored as JSON in workspaces.frequency_caps.
-type FrequencyCap struct {
-	Channel  string        `json:"channel"`
-	MaxSends int           `json:"max_sends"`
-	Period   time.Duration `json:"period_ns"`
-}
-
 // settingsColumns are the columns of a workspace's settings, in the order
 // of settingsValues and scanWorkspace.
 const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start, quiet_hours_end,
@@ -131,10 +52,10 @@ const settingsColumns = `display_name, phone_region, timezone, quiet_hours_start
 
 // settingsValues returns the values of settingsColumns; an empty Timezone
 // is stored as DefaultTimezone.
-func settingsValues(ws Workspace) ([]any, error) {
+func settingsValues(ws workspace.Workspace) ([]any, error) {
 	caps := ws.FrequencyCaps
 	if caps == nil {
-		caps = []FrequencyCap{}
+		caps = []workspace.FrequencyCap{}
 	}
 	cj, err := json.Marshal(caps)
 	if err != nil {
@@ -142,14 +63,14 @@ func settingsValues(ws Workspace) ([]any, error) {
 	}
 	tz := ws.Timezone
 	if tz == "" {
-		tz = DefaultTimezone
+		tz = workspace.DefaultTimezone
 	}
 	return []any{ws.DisplayName, ws.PhoneRegion, tz, ws.QuietHours.Start, ws.QuietHours.End,
 		string(cj), ws.AllowLoopbackURLs, ws.AllowPrivateURLs, ws.RequireConsent, ws.EventRetentionDays}, nil
 }
 
 // scanWorkspace reads create_time and settingsColumns.
-func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
+func scanWorkspace(sc interface{ Scan(...any) error }, ws *workspace.Workspace) error {
 	var created int64
 	var caps string
 	if err := sc.Scan(&created, &ws.DisplayName, &ws.PhoneRegion, &ws.Timezone, &ws.QuietHours.Start, &ws.QuietHours.End,
@@ -158,7 +79,7 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 	}
 	ws.CreateTime = fromMicros(created)
 	if ws.Timezone == "" {
-		ws.Timezone = DefaultTimezone
+		ws.Timezone = workspace.DefaultTimezone
 	}
 	ws.FrequencyCaps = nil
 	if err := json.Unmarshal([]byte(caps), &ws.FrequencyCaps); err != nil {
@@ -169,7 +90,7 @@ func scanWorkspace(sc interface{ Scan(...any) error }, ws *Workspace) error {
 
 // CreateWorkspace stores a workspace with its first key (key.WorkspaceID
 // is set to the workspace's).
-func (s *Store) CreateWorkspace(ctx context.Context, ws Workspace, key APIKey, keyHash string) error {
+func (s *Store) CreateWorkspace(ctx context.Context, ws workspace.Workspace, key workspace.APIKey, keyHash string) error {
 	vals, err := settingsValues(ws)
 	if err != nil {
 		return err
@@ -209,23 +130,23 @@ func phoneRegion(ctx context.Context, q querier, ws string) (string, error) {
 }
 
 // Workspace returns a workspace.
-func (s *Store) Workspace(ctx context.Context, id string) (Workspace, error) {
+func (s *Store) Workspace(ctx context.Context, id string) (workspace.Workspace, error) {
 	return loadWorkspace(ctx, s.db, id, false)
 }
 
 // loadWorkspace reads a workspace, locking its row when forUpdate is set.
-func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (Workspace, error) {
-	ws := Workspace{ID: id}
+func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (workspace.Workspace, error) {
+	ws := workspace.Workspace{ID: id}
 	query := `SELECT create_time, ` + settingsColumns + ` FROM workspaces WHERE workspace_id = $1`
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
 	err := scanWorkspace(q.QueryRowContext(ctx, query, id), &ws)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Workspace{}, fmt.Errorf("workspace %q: %w", id, ErrNotFound)
+		return workspace.Workspace{}, fmt.Errorf("workspace %q: %w", id, workspace.ErrNotFound)
 	}
 	if err != nil {
-		return Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
+		return workspace.Workspace{}, fmt.Errorf("load workspace %q: %w", id, err)
 	}
 	return ws, nil
 }
@@ -235,8 +156,8 @@ func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (W
 // create time stay), so concurrent updates of different settings do not
 // undo each other. An error from change is returned as is, with nothing
 // stored.
-func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Workspace) error) (Workspace, error) {
-	var out Workspace
+func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*workspace.Workspace) error) (workspace.Workspace, error) {
+	var out workspace.Workspace
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		// SQLite runs one writer at a time; PostgreSQL locks the row.
 		ws, err := loadWorkspace(ctx, tx, id, tx.Dialect == sqldb.Postgres)
@@ -261,7 +182,7 @@ func (s *Store) UpdateWorkspace(ctx context.Context, id string, change func(*Wor
 		return err
 	})
 	if err != nil {
-		return Workspace{}, err
+		return workspace.Workspace{}, err
 	}
 	return out, nil
 }
@@ -294,6 +215,20 @@ func (s *Store) InTx(ctx context.Context, fn func(tx *Tx) error) error {
 	}
 	s.analyzer.Wrote(inserted)
 	return nil
+}
+
+// For returns s as the Store of a consumer whose transactions see its own
+// Tx interface T (ingest.Tx, dedupe.Tx …), which *Tx satisfies: Go's func
+// types do not convert, so func(*Tx) error cannot stand in for
+// func(T) error. The store tests assert that *Tx satisfies each T.
+func For[T any](s *Store) Bound[T] { return Bound[T]{s} }
+
+// Bound is a Store whose InTx hands fn a T; see For.
+type Bound[T any] struct{ *Store }
+
+// InTx runs fn in one transaction; see Store.InTx.
+func (b Bound[T]) InTx(ctx context.Context, fn func(tx T) error) error {
+	return b.Store.InTx(ctx, func(tx *Tx) error { return fn(any(tx).(T)) })
 }
 
 // Tx is the write side of ingestion, used inside one transaction.
@@ -427,20 +362,9 @@ func (t *Tx) Touch(ctx context.Context, ws, customerID string, eventTime time.Ti
 	return nil
 }
 
-// Event is a stored event row.
-type Event struct {
-	WorkspaceID, EventID, CustomerID, Type, Name, UserID, AnonymousID string
-	Time, ReceiveTime                                                 time.Time
-	Properties, Traits, Context                                       map[string]any
-	GroupID, PreviousID                                               string
-	OrderID                                                           string
-	Revenue                                                           float64
-	Currency                                                          string
-}
-
 // InsertEvent stores an event (written with the transaction's other new
 // events, before anything reads events back).
-func (t *Tx) InsertEvent(ctx context.Context, e Event) error {
+func (t *Tx) InsertEvent(ctx context.Context, e customer.Event) error {
 	t.w.newEvents = append(t.w.newEvents, e)
 	t.w.events[wsKey(e.WorkspaceID, e.EventID)] = e.CustomerID
 	return nil
@@ -476,7 +400,7 @@ func (t *Tx) customer(ctx context.Context, ws, id string) (customerRow, error) {
 	}
 	r, err := scanCustomer(t.tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE workspace_id = $1 AND customer_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return r, fmt.Errorf("customer %q: %w", id, ErrNotFound)
+		return r, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
 	}
 	if err != nil {
 		return r, fmt.Errorf("load customer %q: %w", id, err)

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/conflict"
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -18,33 +21,43 @@ import (
 // t0 is the tests' clock: times are whole microseconds, as stored.
 var t0 = time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 
-// TestStoreConformance runs the store's named cases on every backend: the
-// behaviours the ingest path, merges, imports and data rights rely on,
-// whichever database holds the tables. Each case has a workspace of its
+// TestStore is the store's conformance suite: named cases of the
+// behaviours the ingest path, merges and their undo, duplicate
+// suggestions, API keys, imports and data rights rely on, run on every
+// backend (TestStore/<backend>/<case>). Each case has a workspace of its
 // own in one store per backend.
-func TestStoreConformance(t *testing.T) {
-	cases := []struct {
+func TestStore(t *testing.T) {
+	type testCase struct {
 		name string
 		run  func(t *testing.T, st *store.Store, ws string)
-	}{
-		{"customer written at commit", customerWrittenAtCommit},
-		{"buffered rows read back within the transaction", bufferedRowsReadBack},
-		{"counters add up over transactions", countersAddUp},
-		{"duplicate event ids found", duplicateEventIDs},
-		{"rolled back transaction leaves nothing", rolledBack},
-		{"merge moves and undo restores", mergeAndUndo},
-		{"erasure and suppression", eraseAndSuppress},
-		{"outbox in append order", outboxInOrder},
-		{"event pages", eventPages},
-		{"import lease", importLease},
 	}
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		st, err := store.Open(context.Background(), db)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i, c := range cases {
-			t.Run(c.name, func(t *testing.T) { c.run(t, st, fmt.Sprintf("ws_case%d", i)) })
+		for i, c := range []testCase{
+			{"customer written at commit", customerWrittenAtCommit},
+			{"buffered rows read back within the transaction", bufferedRowsReadBack},
+			{"counters add up over transactions", countersAddUp},
+			{"duplicate event ids found", duplicateEventIDs},
+			{"rolled back transaction leaves nothing", rolledBack},
+			{"merge moves and undo restores", mergeAndUndo},
+			{"merge refusals", mergeRefusals},
+			{"stale undo", staleUndo},
+			{"undo re-resolves later events", undoReresolves},
+			{"suggestions", suggestions},
+			{"api keys", func(t *testing.T, st *store.Store, ws string) { apiKeys(t, db, st, ws) }},
+			{"workspace settings", workspaceSettings},
+			{"erasure and suppression", eraseAndSuppress},
+			{"outbox in append order", outboxInOrder},
+			{"event pages", eventPages},
+			{"import lease", importLease},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				c.run(t, st, fmt.Sprintf("ws_case%d", i))
+			})
 		}
 	})
 }
@@ -77,7 +90,7 @@ func addCustomer(ctx context.Context, tx *store.Tx, ws, id string, at time.Time,
 		if err := tx.Touch(ctx, ws, id, evAt, tr, nil, at); err != nil {
 			return err
 		}
-		if err := tx.InsertEvent(ctx, store.Event{WorkspaceID: ws, EventID: ev, CustomerID: id, Type: "track", Name: "Viewed", Time: evAt, ReceiveTime: at}); err != nil {
+		if err := tx.InsertEvent(ctx, customer.Event{WorkspaceID: ws, EventID: ev, CustomerID: id, Type: "track", Name: "Viewed", Time: evAt, ReceiveTime: at}); err != nil {
 			return err
 		}
 	}
@@ -116,7 +129,7 @@ func customerWrittenAtCommit(t *testing.T, st *store.Store, ws string) {
 	if err != nil || found.ID != "cus_a" {
 		t.Errorf("Lookup(email) = %v, %v", found, err)
 	}
-	if _, err := st.Customer(ctx, ws, "cus_unknown"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_unknown"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("unknown customer: %v, want ErrNotFound", err)
 	}
 }
@@ -239,10 +252,10 @@ func rolledBack(t *testing.T, st *store.Store, ws string) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("InTx = %v, want boom", err)
 	}
-	if _, err := st.Customer(ctx, ws, "cus_r"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_r"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("customer after rollback: %v", err)
 	}
-	if _, err := st.Lookup(ctx, ws, userID("u5")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Lookup(ctx, ws, userID("u5")); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("identity after rollback: %v", err)
 	}
 }
@@ -255,13 +268,13 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		}
 		return addCustomer(ctx, tx, ws, "cus_m2", t0.Add(time.Hour), map[string]any{"plan": "pro"}, []identity.Key{email("m2@example.jp")}, "ev_m2", "ev_m3")
 	})
-	var merged store.Merge
+	var merged customer.Merge
 	inTx(t, st, func(ctx context.Context, tx *store.Tx) error {
 		var err error
-		merged, err = tx.Merge(ctx, ws, store.Merge{ID: "mrg_1", SurvivorID: "cus_m1", MergedIDs: []string{"cus_m2"}, Source: store.SourceManual, Time: t0.Add(2 * time.Hour)})
+		merged, err = tx.Merge(ctx, ws, customer.Merge{ID: "mrg_1", SurvivorID: "cus_m1", MergedIDs: []string{"cus_m2"}, Source: customer.SourceManual, Time: t0.Add(2 * time.Hour)})
 		return err
 	})
-	if merged.State != store.MergeApplied || merged.MovedEvents != 2 {
+	if merged.State != customer.MergeApplied || merged.MovedEvents != 2 {
 		t.Errorf("merge = %+v", merged)
 	}
 	c, err := st.Customer(ctx, ws, "cus_m2")
@@ -279,7 +292,7 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		if err != nil {
 			return err
 		}
-		if undone.Merge.State != store.MergeUndone || len(undone.Restored) != 1 || undone.Restored[0].ID != "cus_m2" {
+		if undone.Merge.State != customer.MergeUndone || len(undone.Restored) != 1 || undone.Restored[0].ID != "cus_m2" {
 			t.Errorf("undo = %+v", undone)
 		}
 		return nil
@@ -297,7 +310,7 @@ func mergeAndUndo(t *testing.T, st *store.Store, ws string) {
 		_, err := tx.Undo(ctx, ws, "mrg_1", t0.Add(4*time.Hour))
 		return err
 	})
-	if !errors.Is(err, store.ErrConflict) {
+	if !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("second undo: %v, want ErrConflict", err)
 	}
 }
@@ -318,10 +331,10 @@ func eraseAndSuppress(t *testing.T, st *store.Store, ws string) {
 		}
 		return tx.Suppress(ctx, ws, []string{"hash_a", "hash_b"}, "reg_1", t0)
 	})
-	if _, err := st.Customer(ctx, ws, "cus_e"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Customer(ctx, ws, "cus_e"); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("customer after erasure: %v", err)
 	}
-	if _, err := st.Lookup(ctx, ws, keys[1]); !errors.Is(err, store.ErrNotFound) {
+	if _, err := st.Lookup(ctx, ws, keys[1]); !errors.Is(err, customer.ErrNotFound) {
 		t.Errorf("identity after erasure: %v", err)
 	}
 	page, err := st.CustomerEvents(ctx, ws, "cus_e", 10, "")
@@ -420,10 +433,10 @@ func eventPages(t *testing.T, st *store.Store, ws string) {
 
 func importLease(t *testing.T, st *store.Store, ws string) {
 	ctx := context.Background()
-	if err := st.CreateImport(ctx, store.Import{WorkspaceID: ws, ID: "imp_1", Kind: "customers", Encoding: "utf-8", Mapping: "{}", CreateTime: t0}); err != nil {
+	if err := st.CreateImport(ctx, imports.Import{WorkspaceID: ws, ID: "imp_1", Kind: "customers", Encoding: "utf-8", Mapping: "{}", CreateTime: t0}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.StartImport(ctx, ws, "imp_1", t0); !errors.Is(err, store.ErrConflict) {
+	if _, err := st.StartImport(ctx, ws, "imp_1", t0); !errors.Is(err, conflict.ErrConflict) {
 		t.Errorf("start without a file: %v, want ErrConflict", err)
 	}
 	if _, err := st.AppendImportChunk(ctx, ws, "imp_1", 0, []byte("user_id\nu1\n"), 1<<20, t0); err != nil {
@@ -440,18 +453,18 @@ func importLease(t *testing.T, st *store.Store, ws string) {
 	if _, ok, err := st.ClaimImport(ctx, "owner_b", t0.Add(lease/2), t0.Add(lease/2+lease)); err != nil || ok {
 		t.Errorf("claim of a held lease = %v, %v", ok, err)
 	}
-	progress := store.ImportProgress{RowsRead: 1, RowsImported: 1}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, nil, t0, t0.Add(lease)); !errors.Is(err, store.ErrLeaseLost) {
+	progress := imports.ImportProgress{RowsRead: 1, RowsImported: 1}
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, nil, t0, t0.Add(lease)); !errors.Is(err, imports.ErrLeaseLost) {
 		t.Errorf("progress by a non-holder: %v, want ErrLeaseLost", err)
 	}
 	later := t0.Add(2 * lease)
 	if _, ok, err := st.ClaimImport(ctx, "owner_b", later, later.Add(lease)); err != nil || !ok {
 		t.Fatalf("claim of a lapsed lease = %v, %v", ok, err)
 	}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_a", progress, nil, later, later.Add(lease)); !errors.Is(err, store.ErrLeaseLost) {
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_a", progress, nil, later, later.Add(lease)); !errors.Is(err, imports.ErrLeaseLost) {
 		t.Errorf("progress by the old holder: %v, want ErrLeaseLost", err)
 	}
-	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, []store.Rejection{{Line: 3, Reason: "bad", Row: "x"}}, later, later.Add(lease)); err != nil {
+	if err := st.SaveImportProgress(ctx, ws, "imp_1", "owner_b", progress, []imports.Rejection{{Line: 3, Reason: "bad", Row: "x"}}, later, later.Add(lease)); err != nil {
 		t.Fatal(err)
 	}
 	rejected, _, err := st.ImportRejections(ctx, ws, "imp_1", 10, "")

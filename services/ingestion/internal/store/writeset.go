@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/platform/bus"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -40,7 +41,7 @@ type writeSet struct {
 	dirty     []*bufferedCustomer
 	newIdents []identityRow
 
-	newEvents []Event
+	newEvents []customer.Event
 	outbox    []outboxRow
 	touches   map[string]*touch
 

@@ -554,10 +554,10 @@ type customerPageFacts struct {
 // forEachPage reads the workspace's customers page by page with the facts
 // list's rules need, the memberships in memberOf, and the memberships in
 // the segments list's rules refer to (in Facts.Segments), and calls fn
-// with each page, in customer id order. The next page is read while fn
-// works on the one before: reading and evaluating and writing changes take
-// about as long each, and pages cover disjoint customers, so what fn
-// writes is never what the read ahead reads.
+// with each page, in customer id order. The next pages are read while fn
+// works on the one before (see "A bulk evaluation is a four-stage
+// pipeline" in docs/DESIGN.md): pages cover disjoint customers, so what
+// fn writes is never what the read ahead reads.
 //
 // Events come from the workspace's event cache when it holds what list
 // reads, or when build is given (the needs of all the workspace's
@@ -591,26 +591,46 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	slices.Sort(r.read)
 	r.read = slices.Compact(r.read)
 
+	// Three goroutines: one pages through the customers, one reads the
+	// rest of each page's facts, and fn works on the page before.
 	g, gctx := errgroup.WithContext(ctx)
-	pages := make(chan customerPageFacts, 1)
+	send := func(ch chan<- customerPageFacts, p customerPageFacts) error {
+		select {
+		case ch <- p:
+			return nil
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+	}
+	customers, pages := make(chan customerPageFacts, 1), make(chan customerPageFacts, 1)
 	g.Go(func() error {
-		defer close(pages)
+		defer close(customers)
 		after := ""
 		for {
-			p, err := r.page(gctx, after)
+			p, err := r.customers(gctx, after)
 			if err != nil {
 				return err
 			}
-			select {
-			case pages <- p:
-			case <-gctx.Done():
-				return gctx.Err()
+			if err := send(customers, p); err != nil {
+				return err
 			}
 			if p.upTo == "" {
 				return nil
 			}
 			after = p.upTo
 		}
+	})
+	g.Go(func() error {
+		defer close(pages)
+		for p := range customers {
+			if err := r.facts(gctx, &p); err != nil {
+				return err
+			}
+			if err := send(pages, p); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	g.Go(func() error {
 		for p := range pages {
@@ -641,21 +661,29 @@ type pageReader struct {
 	memo *filterMemo
 }
 
-// page reads the customers after after, up to customerPage of them.
-func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts, error) {
-	e, workspaceID, n, now := r.e, r.workspaceID, r.needs, r.now
-	page, err := e.store.ListCustomerTraits(ctx, workspaceID, after, customerPage)
+// customers reads the page of customers after after, up to customerPage
+// of them.
+func (r *pageReader) customers(ctx context.Context, after string) (customerPageFacts, error) {
+	page, err := r.e.store.ListCustomerTraits(ctx, r.workspaceID, after, customerPage)
 	if err != nil {
 		return customerPageFacts{}, err
 	}
-	p := customerPageFacts{after: after, customers: page, facts: make([]*Facts, len(page)), members: map[string]map[string]bool{}}
+	p := customerPageFacts{after: after, customers: page}
 	if len(page) == customerPage {
 		p.upTo = page[len(page)-1].ID // the last page also sweeps up members with no customer row
 	}
+	return p, nil
+}
+
+// facts reads the rest of page p: its memberships and the customers'
+// facts.
+func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
+	e, workspaceID, n, now, after, page := r.e, r.workspaceID, r.needs, r.now, p.after, p.customers
+	p.facts, p.members = make([]*Facts, len(page)), map[string]map[string]bool{}
 	if len(r.read) > 0 {
 		ms, err := e.store.MembershipsInRange(ctx, workspaceID, r.read, after, p.upTo)
 		if err != nil {
-			return customerPageFacts{}, err
+			return err
 		}
 		for _, m := range ms {
 			if p.members[m.CustomerID] == nil {
@@ -668,7 +696,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 	if n.predicted {
 		ps, err := e.store.PredictionsInRange(ctx, workspaceID, after, p.upTo)
 		if err != nil {
-			return customerPageFacts{}, err
+			return err
 		}
 		preds = make(map[string]map[string]float64, len(ps))
 		for _, x := range ps {
@@ -679,7 +707,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 	if len(r.names) > 0 && r.cache == nil {
 		evs, err := e.store.BehavioursInRange(ctx, workspaceID, r.names, r.since, after, p.upTo)
 		if err != nil {
-			return customerPageFacts{}, err
+			return err
 		}
 		events = map[string][]Behaviour{}
 		for _, b := range evs {
@@ -708,7 +736,7 @@ func (r *pageReader) page(ctx context.Context, after string) (customerPageFacts,
 		}
 		p.facts[i] = f
 	}
-	return p, nil
+	return nil
 }
 
 // evaluateSegments re-evaluates every customer of the workspace against
