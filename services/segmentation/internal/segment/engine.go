@@ -685,11 +685,12 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 		if err != nil {
 			return err
 		}
-		for _, m := range ms {
-			if p.members[m.CustomerID] == nil {
-				p.members[m.CustomerID] = map[string]bool{}
+		for customerID, ids := range ms {
+			in := make(map[string]bool, len(ids))
+			for _, id := range ids {
+				in[id] = true
 			}
-			p.members[m.CustomerID][m.SegmentID] = true
+			p.members[customerID] = in
 		}
 	}
 	var preds map[string]map[string]float64

@@ -143,10 +143,10 @@ type Store interface {
 	OrderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]OrderStats, error)
 	SegmentIDsOf(ctx context.Context, workspaceID string, ids []string) (map[string][]string, error)
 	PredictionsOf(ctx context.Context, workspaceID string, ids []string) (map[string]Prediction, error)
-	// MembershipsInRange lists memberships in the segments segmentIDs of
+	// MembershipsInRange returns the segments among segmentIDs of each
 	// customers with after < customer_id <= upTo (no upper bound when upTo
 	// is empty).
-	MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) ([]Membership, error)
+	MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) (map[string][]string, error)
 	// ApplyChanges inserts (Joined) or deletes (!Joined) membership rows and
 	// writes an outbox row for each that changed something, in one
 	// transaction. A join for a segment deleted meanwhile is skipped. It

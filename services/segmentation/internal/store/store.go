@@ -1224,37 +1224,76 @@ func (s *Store) CustomerSegmentIDs(ctx context.Context, workspaceID, customerID 
 	return ids[customerID], err
 }
 
-// MembershipsInRange implements segment.Store.
-func (s *Store) MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) ([]segment.Membership, error) {
-	var out []segment.Membership
+// MembershipsInRange implements segment.Store. It reads one row per
+// customer, its segment ids joined by commas: a full recompute reads every
+// membership, and rows returned one by one cost most of that read.
+func (s *Store) MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) (map[string][]string, error) {
+	out := map[string][]string{}
+	asked := make(map[string]bool, len(segmentIDs))
+	for _, id := range segmentIDs {
+		asked[id] = true
+	}
+	agg := "group_concat(segment_id, ',')"
+	if s.db.Dialect == sqldb.Postgres {
+		agg = "string_agg(segment_id, ',')"
+	}
 	for chunk := range slices.Chunk(segmentIDs, mergeChunk) {
-		query := `SELECT segment_id, customer_id FROM memberships WHERE workspace_id = $1 AND customer_id > $2`
+		query := `SELECT customer_id, ` + agg + ` FROM memberships WHERE workspace_id = $1 AND customer_id > $2`
 		args := []any{workspaceID, after}
 		if upTo != "" {
 			query += ` AND customer_id <= $3`
 			args = append(args, upTo)
 		}
 		in, ids := sqldb.InList(len(args)+1, chunk)
-		query += ` AND segment_id IN (` + in + `)`
-		rows, err := s.db.QueryContext(ctx, query, append(args, ids...)...)
-		if err != nil {
-			return nil, fmt.Errorf("memberships in range: %w", err)
-		}
-		for rows.Next() {
-			var m segment.Membership
-			if err := rows.Scan(&m.SegmentID, &m.CustomerID); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("memberships in range: %w", err)
-			}
-			out = append(out, m)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		query += ` AND segment_id IN (` + in + `) GROUP BY customer_id`
+		if err := s.membershipsInRange(ctx, query, append(args, ids...), chunk, asked, out); err != nil {
 			return nil, fmt.Errorf("memberships in range: %w", err)
 		}
 	}
 	return out, nil
+}
+
+func allAsked(ids []string, asked map[string]bool) bool {
+	for _, id := range ids {
+		if !asked[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Store) membershipsInRange(ctx context.Context, query string, args []any, chunk []string, asked map[string]bool, out map[string][]string) error {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	var odd []string // customers in a segment whose id has a comma
+	for rows.Next() {
+		var customerID, joined string
+		if err := rows.Scan(&customerID, &joined); err != nil {
+			rows.Close()
+			return err
+		}
+		ids := strings.Split(joined, ",")
+		if !allAsked(ids, asked) {
+			odd = append(odd, customerID)
+			continue
+		}
+		out[customerID] = append(out[customerID], ids...)
+	}
+	if err := cmp.Or(rows.Err(), rows.Close()); err != nil {
+		return err
+	}
+	in, inArgs := sqldb.InList(3, chunk)
+	for _, customerID := range odd {
+		ids, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT segment_id FROM memberships
+WHERE workspace_id = $1 AND customer_id = $2 AND segment_id IN (`+in+`)`, append([]any{args[0], customerID}, inArgs...)...))
+		if err != nil {
+			return err
+		}
+		out[customerID] = append(out[customerID], ids...)
+	}
+	return nil
 }
 
 // ApplyChanges implements segment.Store.

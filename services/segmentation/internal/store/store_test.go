@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -892,24 +893,38 @@ func testMembershipsInRangeBySegment(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	w := ws(t)
 	a, b := newSegment(t, w, "A", traitRule), newSegment(t, w, "B", traitRule)
-	for _, seg := range []segment.Segment{a, b} {
+	comma := newSegment(t, w, "C", traitRule)
+	comma.ID = "seg,with,commas" // ids are generated without, but the read must not depend on it
+	for _, seg := range []segment.Segment{a, b, comma} {
 		if err := s.CreateSegment(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
 		change(t, w, a.ID, "c1", true), change(t, w, b.ID, "c1", true), change(t, w, b.ID, "c2", true),
+		change(t, w, comma.ID, "c2", true), change(t, w, comma.ID, "c3", true),
 	}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.MembershipsInRange(ctx, w, []string{b.ID}, "", "")
-	want := []segment.Membership{{SegmentID: b.ID, CustomerID: "c1"}, {SegmentID: b.ID, CustomerID: "c2"}}
-	sort.Slice(got, func(i, j int) bool { return got[i].CustomerID < got[j].CustomerID })
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Errorf("MembershipsInRange(B) = %v, %v; want %v", got, err, want)
-	}
-	if got, err := s.MembershipsInRange(ctx, w, nil, "", ""); err != nil || len(got) != 0 {
-		t.Errorf("MembershipsInRange of no segment = %v, %v; want none", got, err)
+	for _, c := range []struct {
+		segments []string
+		want     map[string][]string
+	}{
+		{[]string{b.ID}, map[string][]string{"c1": {b.ID}, "c2": {b.ID}}},
+		{[]string{a.ID, b.ID}, map[string][]string{"c1": {a.ID, b.ID}, "c2": {b.ID}}},
+		{[]string{b.ID, comma.ID}, map[string][]string{"c1": {b.ID}, "c2": {b.ID, comma.ID}, "c3": {comma.ID}}},
+		{nil, map[string][]string{}},
+	} {
+		got, err := s.MembershipsInRange(ctx, w, c.segments, "", "")
+		for _, ids := range got {
+			slices.Sort(ids)
+		}
+		for _, ids := range c.want {
+			slices.Sort(ids)
+		}
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("MembershipsInRange(%v) = %v, %v; want %v", c.segments, got, err, c.want)
+		}
 	}
 	drainOutbox(t, s)
 }
