@@ -158,6 +158,15 @@ func recordTraitEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event
 			customers[wsID{ws, id}] = &c
 		}
 	}
+	// A row can be gone by the time it is locked: the create above left an
+	// existing row unlocked, and a merge or erasure deleted it since. The
+	// events then create the customer anew, as applied after the deletion.
+	for _, k := range keys {
+		if _, ok := customers[k]; !ok {
+			at := fromMicros(firstAt[k])
+			customers[k] = &segment.Customer{WorkspaceID: k.ws, ID: k.id, Traits: map[string]any{}, TraitTimes: map[string]int64{}, FirstSeen: at, LastSeen: at}
+		}
+	}
 	for _, e := range events {
 		c, ok := customers[wsID{e.WorkspaceID, e.CustomerID}]
 		if !ok {

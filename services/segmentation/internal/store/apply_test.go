@@ -164,3 +164,90 @@ func randomEvents(seed uint64, n int) []segment.Event {
 	}
 	return out
 }
+
+// TestApplyEventsTraitCustomerDeletedConcurrently: a customer a batch sets
+// traits of, deleted (merged away, erased) by a transaction committing
+// between the batch creating the rows it is missing and locking them, is
+// created again by the batch's events, as applying them after the
+// deletion would. PostgreSQL only: SQLite's writers are serial.
+func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		if db.Dialect != sqldb.Postgres {
+			t.Skip("SQLite runs one writer at a time: no transaction commits inside a batch")
+		}
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := ws(t)
+		mustApply(t, s, track(w, "e0", "a", "Seen", t0))
+		mustApply(t, s, track(w, "e1", "b", "Seen", t0))
+
+		// Hold a's row, so the batch waits after creating its rows, while
+		// locking them in id order (a, then b).
+		holder, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		if _, err := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'a' FOR UPDATE`, w); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(time.Hour)
+		batch := []segment.Event{
+			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
+			{WorkspaceID: w, EventID: "e3", CustomerID: "b", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "free"}},
+		}
+		done := make(chan error, 1)
+		go func() {
+			defer func() {
+				if p := recover(); p != nil {
+					done <- fmt.Errorf("panic: %v", p)
+				}
+			}()
+			_, err := s.ApplyEvents(ctx, batch, t0)
+			done <- err
+		}()
+		waitForLockWait(t, db)
+		if _, err := db.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b'`, w); err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("ApplyEvents: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("ApplyEvents did not return")
+		}
+		c, err := s.Customer(ctx, w, "b")
+		if err != nil {
+			t.Fatalf("customer b: %v", err)
+		}
+		if c.Traits["plan"] != "free" || c.EventCount != 1 || !c.FirstSeen.Equal(at) || !c.LastSeen.Equal(at) {
+			t.Errorf("customer b = traits %v, %d events, seen %v to %v; want plan free, 1 event, seen at %v", c.Traits, c.EventCount, c.FirstSeen, c.LastSeen, at)
+		}
+	})
+}
+
+// waitForLockWait waits until a session of db's database waits on a row
+// lock.
+func waitForLockWait(t *testing.T, db *sqldb.DB) {
+	t.Helper()
+	for range 300 {
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
+WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM customers%FOR UPDATE%'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the batch never waited on the held row")
+}
