@@ -191,7 +191,8 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer holder.Rollback()
-		if _, err := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'a' FOR UPDATE`, w); err != nil {
+		var holderPID int
+		if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers WHERE workspace_id = $1 AND customer_id = 'a' FOR UPDATE`, w).Scan(&holderPID); err != nil {
 			t.Fatal(err)
 		}
 		at := t0.Add(time.Hour)
@@ -209,7 +210,7 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 			_, err := s.ApplyEvents(ctx, batch, t0)
 			done <- err
 		}()
-		waitForLockWait(t, db)
+		waitForLockWait(t, db, holderPID)
 		if _, err := db.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b'`, w); err != nil {
 			t.Fatal(err)
 		}
@@ -234,14 +235,14 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 	})
 }
 
-// waitForLockWait waits until a session of db's database waits on a row
-// lock.
-func waitForLockWait(t *testing.T, db *sqldb.DB) {
+// waitForLockWait waits until a session waits on a lock the session with
+// process id holder holds.
+func waitForLockWait(t *testing.T, db *sqldb.DB, holder int) {
 	t.Helper()
 	for range 300 {
 		var n int
 		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
-WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM customers%FOR UPDATE%'`).Scan(&n); err != nil {
+WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n > 0 {
