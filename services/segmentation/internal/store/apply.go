@@ -89,6 +89,9 @@ type seen struct {
 // be. Customers none of whose events set traits take one atomic upsert
 // each, without reading, decoding and rewriting their traits; the others
 // are read for update, folded in memory in event order and written back.
+// The upsert also creates and locks the latter (counting nothing), so that
+// every customer row of the batch is locked in one key order, as merges
+// lock theirs: locking them in two runs could deadlock with a merge.
 func recordCustomerEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
 	withTraits := map[wsID]bool{}
 	for _, e := range events {
@@ -99,10 +102,13 @@ func recordCustomerEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Ev
 	counted := map[wsID]*seen{}
 	for _, e := range events {
 		k := wsID{e.WorkspaceID, e.CustomerID}
+		at := micros(e.Time)
 		if withTraits[k] {
+			if _, ok := counted[k]; !ok {
+				counted[k] = &seen{first: at, last: at} // created at its first event, as applying that alone would
+			}
 			continue
 		}
-		at := micros(e.Time)
 		if c, ok := counted[k]; ok {
 			c.n, c.first, c.last = c.n+1, min(c.first, at), max(c.last, at)
 		} else {
@@ -128,26 +134,9 @@ func recordCustomerEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Ev
 }
 
 // recordTraitEvents is recordCustomerEvents for the customers setting
-// traits.
+// traits, whose rows recordCustomerEvents created and locked.
 func recordTraitEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event, withTraits map[wsID]bool) error {
-	firstAt := map[wsID]int64{}
-	for _, e := range events {
-		k := wsID{e.WorkspaceID, e.CustomerID}
-		if _, ok := firstAt[k]; !ok && withTraits[k] {
-			firstAt[k] = micros(e.Time)
-		}
-	}
-	keys := slices.SortedFunc(maps.Keys(firstAt), compareWSID)
-	// Create the rows first so that the row locks below serialise even
-	// the first events of a new customer on PostgreSQL.
-	err := tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
-		`ON CONFLICT DO NOTHING`, 7, len(keys), func(args []any, i int) ([]any, error) {
-			at := firstAt[keys[i]]
-			return append(args, keys[i].ws, keys[i].id, "{}", "{}", at, at, 0), nil
-		})
-	if err != nil {
-		return fmt.Errorf("create %d customers: %w", len(keys), err)
-	}
+	keys := slices.SortedFunc(maps.Keys(withTraits), compareWSID)
 	customers := map[wsID]*segment.Customer{}
 	for ws, ids := range groupByWorkspace(keys) {
 		locked, err := lockCustomers(ctx, tx, ws, ids)
@@ -158,13 +147,9 @@ func recordTraitEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event
 			customers[wsID{ws, id}] = &c
 		}
 	}
-	// A row can be gone by the time it is locked: the create above left an
-	// existing row unlocked, and a merge or erasure deleted it since. The
-	// events then create the customer anew, as applied after the deletion.
 	for _, k := range keys {
 		if _, ok := customers[k]; !ok {
-			at := fromMicros(firstAt[k])
-			customers[k] = &segment.Customer{WorkspaceID: k.ws, ID: k.id, Traits: map[string]any{}, TraitTimes: map[string]int64{}, FirstSeen: at, LastSeen: at}
+			return fmt.Errorf("customer %s of workspace %s: no row after the upsert locking it", k.id, k.ws)
 		}
 	}
 	for _, e := range events {
@@ -184,7 +169,7 @@ func recordTraitEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event
 		}
 		c.EventCount++
 	}
-	err = tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+	err := tx.InsertRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
 		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET traits = excluded.traits, trait_times = excluded.trait_times,
   first_seen = excluded.first_seen, last_seen = excluded.last_seen, event_count = excluded.event_count`,
 		7, len(keys), func(args []any, i int) ([]any, error) {

@@ -252,3 +252,62 @@ WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
 	}
 	t.Fatal("the batch never waited on the held row")
 }
+
+// TestApplyEventsLocksCustomersInIDOrder: a batch locks its customers' rows
+// in id order whether or not their events set traits, as a merge
+// (lockCustomers) does, so the two cannot deadlock. Here the batch sets a
+// trait of a and counts an event of b: while it waits for b's row it must
+// already hold a's. PostgreSQL only: SQLite has no row locks.
+func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		if db.Dialect != sqldb.Postgres {
+			t.Skip("SQLite has no row locks: its writers are serial")
+		}
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := ws(t)
+		mustApply(t, s, track(w, "e0", "a", "Seen", t0))
+		mustApply(t, s, track(w, "e1", "b", "Seen", t0))
+
+		holder, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer holder.Rollback()
+		var holderPID int
+		if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w).Scan(&holderPID); err != nil {
+			t.Fatal(err)
+		}
+		at := t0.Add(time.Hour)
+		batch := []segment.Event{
+			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
+			track(w, "e3", "b", "Seen", at),
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.ApplyEvents(ctx, batch, t0)
+			done <- err
+		}()
+		waitForLockWait(t, db, holderPID)
+		probe, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, lockErr := probe.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'a' FOR UPDATE NOWAIT`, w)
+		if err := probe.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatalf("ApplyEvents: %v", err)
+		}
+		if lockErr == nil {
+			t.Error("waiting for b's row, the batch did not hold a's: it locks customers out of id order")
+		}
+	})
+}
