@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -167,34 +168,18 @@ func randomEvents(seed uint64, n int) []segment.Event {
 
 // TestApplyEventsTraitCustomerDeletedConcurrently: a customer a batch sets
 // traits of, deleted (merged away, erased) by a transaction committing
-// between the batch creating the rows it is missing and locking them, is
-// created again by the batch's events, as applying them after the
-// deletion would. PostgreSQL only: SQLite's writers are serial.
+// while the batch waits for another customer's row, is created again by
+// the batch's events, as applying them after the deletion would.
+// PostgreSQL only: SQLite's writers are serial.
 func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		if db.Dialect != sqldb.Postgres {
 			t.Skip("SQLite runs one writer at a time: no transaction commits inside a batch")
 		}
 		ctx := context.Background()
-		s, err := store.New(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := ws(t)
-		mustApply(t, s, track(w, "e0", "a", "Seen", t0))
-		mustApply(t, s, track(w, "e1", "b", "Seen", t0))
-
-		// Hold a's row, so the batch waits after creating its rows, while
-		// locking them in id order (a, then b).
-		holder, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer holder.Rollback()
-		var holderPID int
-		if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers WHERE workspace_id = $1 AND customer_id = 'a' FOR UPDATE`, w).Scan(&holderPID); err != nil {
-			t.Fatal(err)
-		}
+		// The batch waits on a's row (it locks a, then b) while b is
+		// deleted.
+		s, w, holder, holderPID := holdCustomerRow(t, db, "a")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
@@ -235,6 +220,31 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 	})
 }
 
+// holdCustomerRow returns a store with customers a and b in workspace w,
+// and an open transaction (rolled back at cleanup) holding the row of
+// customer held, with its server process id.
+func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, string, *sql.Tx, int) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ws(t)
+	mustApply(t, s, track(w, "e0", "a", "Seen", t0))
+	mustApply(t, s, track(w, "e1", "b", "Seen", t0))
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback() })
+	var pid int
+	if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers WHERE workspace_id = $1 AND customer_id = $2 FOR UPDATE`, w, held).Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return s, w, holder, pid
+}
+
 // waitForLockWait waits until a session waits on a lock the session with
 // process id holder holds.
 func waitForLockWait(t *testing.T, db *sqldb.DB, holder int) {
@@ -264,23 +274,7 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 			t.Skip("SQLite has no row locks: its writers are serial")
 		}
 		ctx := context.Background()
-		s, err := store.New(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := ws(t)
-		mustApply(t, s, track(w, "e0", "a", "Seen", t0))
-		mustApply(t, s, track(w, "e1", "b", "Seen", t0))
-
-		holder, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer holder.Rollback()
-		var holderPID int
-		if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid() FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w).Scan(&holderPID); err != nil {
-			t.Fatal(err)
-		}
+		s, w, holder, holderPID := holdCustomerRow(t, db, "b")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
