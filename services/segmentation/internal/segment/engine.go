@@ -356,6 +356,7 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 	}
 	now := e.now()
 	var changes []MembershipChange
+	diff := newDiffer(workspaceID, list, true)
 	for ids := range slices.Chunk(customerIDs, evaluateChunk) {
 		current, err := e.store.SegmentIDsOf(ctx, workspaceID, ids)
 		if err != nil {
@@ -369,11 +370,7 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 			if len(list) == 0 && len(current[customerID]) == 0 {
 				continue
 			}
-			isMember := make(map[string]bool, len(current[customerID]))
-			for _, id := range current[customerID] {
-				isMember[id] = true
-			}
-			changes = membershipChanges(changes, workspaceID, customerID, list, facts[customerID], isMember)
+			changes = diff.changes(changes, customerID, facts[customerID], current[customerID])
 			e.counters.evaluated(ctx, triggerEvent, 1)
 		}
 	}
@@ -515,26 +512,53 @@ func segmentsOf(list []compiled) []Segment {
 	return out
 }
 
-// membershipChanges appends to changes those that take a customer from the
-// segments it is a member of (current, by segment id) to the segments among
-// list whose rule holds for facts, evaluated in list order so that a rule
-// reading another segment sees its new membership. A customer without
-// facts (nil) belongs in none, and it leaves the segments in current that
-// are not in list (as when their segment is gone). It empties current.
-func membershipChanges(changes []MembershipChange, workspaceID, customerID string, list []compiled, facts *Facts, current map[string]bool) []MembershipChange {
-	for _, c := range list {
+// differ works out customers' membership changes against a list of
+// segments (in dependency order).
+type differ struct {
+	workspaceID string
+	list        []compiled
+	index       map[string]int // list position by segment id
+	// leaveOthers is whether a customer leaves the segments it is in
+	// that are not in list (as when their segment is gone); otherwise
+	// they are ignored.
+	leaveOthers bool
+	had         []bool // scratch, by list position
+}
+
+func newDiffer(workspaceID string, list []compiled, leaveOthers bool) *differ {
+	d := &differ{workspaceID: workspaceID, list: list, index: make(map[string]int, len(list)), leaveOthers: leaveOthers, had: make([]bool, len(list))}
+	for i, c := range list {
+		d.index[c.seg.ID] = i
+	}
+	return d
+}
+
+// changes appends to changes those that take a customer from the segments
+// it is in (current, ids) to the segments among list whose rule holds for
+// facts, evaluated in list order so that a rule reading another segment
+// sees its new membership. A customer without facts (nil) belongs in none.
+func (d *differ) changes(changes []MembershipChange, customerID string, facts *Facts, current []string) []MembershipChange {
+	var others []string
+	for _, id := range current {
+		if i, ok := d.index[id]; ok {
+			d.had[i] = true
+		} else if d.leaveOthers {
+			others = append(others, id)
+		}
+	}
+	for i, c := range d.list {
 		want := facts != nil && c.match(facts)
 		if facts != nil && c.referenced && want != facts.Segments[c.seg.ID] { // absent is false: most customers are in few segments
 			facts.Segments[c.seg.ID] = want
 		}
-		if want != current[c.seg.ID] {
-			changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: c.seg.ID, CustomerID: customerID, Joined: want})
+		if want != d.had[i] {
+			changes = append(changes, MembershipChange{WorkspaceID: d.workspaceID, SegmentID: c.seg.ID, CustomerID: customerID, Joined: want})
 		}
-		delete(current, c.seg.ID)
+		d.had[i] = false
 	}
-	for _, id := range slices.Sorted(maps.Keys(current)) {
-		changes = append(changes, MembershipChange{WorkspaceID: workspaceID, SegmentID: id, CustomerID: customerID})
-		delete(current, id)
+	slices.Sort(others)
+	for _, id := range slices.Compact(others) {
+		changes = append(changes, MembershipChange{WorkspaceID: d.workspaceID, SegmentID: id, CustomerID: customerID})
 	}
 	return changes
 }
@@ -548,7 +572,7 @@ type customerPageFacts struct {
 	facts       []*Facts
 	// members maps customer id to the segments (of those asked for) it is
 	// in, also for members without a customer row.
-	members map[string]map[string]bool
+	members map[string][]string
 }
 
 // forEachPage reads the workspace's customers page by page with the facts
@@ -679,18 +703,11 @@ func (r *pageReader) customers(ctx context.Context, after string) (customerPageF
 // facts.
 func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 	e, workspaceID, n, now, after, page := r.e, r.workspaceID, r.needs, r.now, p.after, p.customers
-	p.facts, p.members = make([]*Facts, len(page)), map[string]map[string]bool{}
+	p.facts, p.members = make([]*Facts, len(page)), map[string][]string{}
 	if len(r.read) > 0 {
-		ms, err := e.store.MembershipsInRange(ctx, workspaceID, r.read, after, p.upTo)
-		if err != nil {
+		var err error
+		if p.members, err = e.store.MembershipsInRange(ctx, workspaceID, r.read, after, p.upTo); err != nil {
 			return err
-		}
-		for customerID, ids := range ms {
-			in := make(map[string]bool, len(ids))
-			for _, id := range ids {
-				in[id] = true
-			}
-			p.members[customerID] = in
 		}
 	}
 	var preds map[string]map[string]float64
@@ -718,7 +735,7 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 	for i, c := range page {
 		f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
 		for _, id := range n.segments {
-			f.Segments[id] = p.members[c.ID][id]
+			f.Segments[id] = slices.Contains(p.members[c.ID], id)
 		}
 		if r.cache != nil {
 			f.filters = r.memo
@@ -761,10 +778,9 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	for _, c := range list {
 		build.add(c.seg.Rule, now)
 	}
-	inList := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		inList[id] = true
-	}
+	// The pages also hold memberships in segments list's rules refer to,
+	// which are not list's to change.
+	diff := newDiffer(workspaceID, list, false)
 	// Writing a page's changes takes about as long as evaluating it, so
 	// a third goroutine writes while the next page is evaluated (and the
 	// one after read).
@@ -781,25 +797,14 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	g.Go(func() error {
 		defer close(writes)
 		return e.forEachPage(gctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
-			// current takes the customer's memberships out of the page,
-			// keeping those of list (the page also holds those of
-			// segments list's rules refer to).
-			current := func(customerID string) map[string]bool {
-				cur := p.members[customerID]
-				delete(p.members, customerID)
-				if cur == nil {
-					return map[string]bool{}
-				}
-				maps.DeleteFunc(cur, func(id string, _ bool) bool { return !inList[id] })
-				return cur
-			}
 			var changes []MembershipChange
 			for i, c := range p.customers {
-				changes = membershipChanges(changes, workspaceID, c.ID, list, p.facts[i], current(c.ID))
+				changes = diff.changes(changes, c.ID, p.facts[i], p.members[c.ID])
+				delete(p.members, c.ID)
 			}
 			e.counters.evaluated(gctx, triggerBulk, len(p.customers))
 			for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
-				changes = membershipChanges(changes, workspaceID, id, list, nil, current(id))
+				changes = diff.changes(changes, id, nil, p.members[id])
 			}
 			select {
 			case writes <- changes:
