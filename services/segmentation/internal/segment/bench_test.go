@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -198,6 +199,7 @@ func BenchmarkSegmentation(b *testing.B) {
 // memberships change.
 func (env *benchEnv) fullRecompute(b *testing.B) {
 	ctx := context.Background()
+	resetPeakRSS()
 	stop := startCPUProfile(b, "fullrecompute")
 	defer stop()
 	for range b.N {
@@ -214,6 +216,7 @@ func (env *benchEnv) fullRecompute(b *testing.B) {
 // start: it reads every event into the cache first.
 func (env *benchEnv) coldRecompute(b *testing.B) {
 	ctx := context.Background()
+	resetPeakRSS()
 	stop := startCPUProfile(b, "coldrecompute")
 	defer stop()
 	for range b.N {
@@ -290,8 +293,8 @@ func startCPUProfile(b *testing.B, name string) (stop func()) {
 	}
 }
 
-// reportPeakRSS reports the process's peak resident set (VmHWM), which
-// includes the seeding.
+// reportPeakRSS reports the process's peak resident set (VmHWM) since
+// resetPeakRSS, or since it started.
 func reportPeakRSS(b *testing.B) {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
@@ -304,4 +307,12 @@ func reportPeakRSS(b *testing.B) {
 			}
 		}
 	}
+}
+
+// resetPeakRSS returns freed memory to the system and restarts the peak
+// resident set count (Linux's clear_refs), so that a benchmark reports the
+// peak of its own runs rather than of the seeding before them.
+func resetPeakRSS() {
+	debug.FreeOSMemory()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
