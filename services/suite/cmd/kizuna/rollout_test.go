@@ -136,9 +136,11 @@ func TestRollingRestartEachService(t *testing.T) {
 
 	began := time.Now()
 	pause := func() { time.Sleep(700 * time.Millisecond) }
+	const preStop = 500 * time.Millisecond
 	for i, addr := range gateways {
 		pause()
 		setLB(addr, false)
+		time.Sleep(preStop) // as the chart's preStop hook: requests already routed to it arrive before SIGTERM
 		procs[fmt.Sprint("gateway", i)].stop()
 		procs[fmt.Sprint("gateway", i)] = startGateway(addr)
 		within(t, 30*time.Second, "restarted gateway ready", func() bool {
