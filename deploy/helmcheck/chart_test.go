@@ -307,6 +307,10 @@ func TestRenderMinimalValues(t *testing.T) {
 	if _, ok := e["KIZUNA_NATS_CREDS"]; ok {
 		t.Errorf("NATS credentials set without a Secret")
 	}
+	seg := get[*appsv1.Deployment](t, r, "Deployment", "shop-kizuna-segmentation")
+	if v := env(seg.Spec.Template.Spec.Containers[0])["GOMEMLIMIT"].Value; v != "1800MiB" {
+		t.Errorf("segmentation GOMEMLIMIT = %q, want 1800MiB under its 2Gi limit", v)
+	}
 }
 
 func TestRenderRequiresValues(t *testing.T) {
