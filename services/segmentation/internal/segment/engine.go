@@ -618,14 +618,6 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	// Three goroutines: one pages through the customers, one reads the
 	// rest of each page's facts, and fn works on the page before.
 	g, gctx := errgroup.WithContext(ctx)
-	send := func(ch chan<- customerPageFacts, p customerPageFacts) error {
-		select {
-		case ch <- p:
-			return nil
-		case <-gctx.Done():
-			return gctx.Err()
-		}
-	}
 	customers, pages := make(chan customerPageFacts, 1), make(chan customerPageFacts, 1)
 	g.Go(func() error {
 		defer close(customers)
@@ -635,7 +627,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 			if err != nil {
 				return err
 			}
-			if err := send(customers, p); err != nil {
+			if err := send(gctx, customers, p); err != nil {
 				return err
 			}
 			if p.upTo == "" {
@@ -650,7 +642,7 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 			if err := r.facts(gctx, &p); err != nil {
 				return err
 			}
-			if err := send(pages, p); err != nil {
+			if err := send(gctx, pages, p); err != nil {
 				return err
 			}
 		}
@@ -665,6 +657,17 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 		return nil
 	})
 	return g.Wait()
+}
+
+// send hands v to the next stage of a pipeline, unless ctx ends first
+// (a stage failed).
+func send[T any](ctx context.Context, ch chan<- T, v T) error {
+	select {
+	case ch <- v:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // pageReader reads the pages of one bulk evaluation.
@@ -806,12 +809,7 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 			for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
 				changes = diff.changes(changes, id, nil, p.members[id])
 			}
-			select {
-			case writes <- changes:
-				return nil
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+			return send(gctx, writes, changes)
 		})
 	})
 	if err := g.Wait(); err != nil {

@@ -173,12 +173,6 @@ type Member struct {
 	JoinTime   time.Time
 }
 
-// Membership is one (segment, customer) pair.
-type Membership struct {
-	SegmentID  string
-	CustomerID string
-}
-
 // MembershipChange records a customer joining or leaving a segment. It is
 // written to the outbox in the same transaction as the membership row and
 // published from there.
