@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -148,6 +149,11 @@ type Common struct {
 	// PrometheusAddr is where Start serves /metrics (Prometheus); empty
 	// serves it nowhere (the caller may mount MetricsHandler itself).
 	PrometheusAddr string
+	// PprofAddr is where Start serves Go's /debug/pprof/ profiles; empty
+	// (the default) serves them nowhere. Profiles show internals, so the
+	// address should be reachable only by operators (localhost, a port
+	// not exposed by any Service).
+	PprofAddr string
 
 	metrics http.Handler
 }
@@ -163,6 +169,7 @@ func (c *Common) Register(fs *FlagSet, prometheusAddr string) {
 	fs.StringVar(&c.LogFormat, "log-format", "KIZUNA_LOG_FORMAT", "json", "log format: json or text")
 	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", "KIZUNA_OTLP_ENDPOINT", "", "OTLP/gRPC collector host:port; empty disables export")
 	fs.StringVar(&c.PrometheusAddr, "prometheus-addr", "KIZUNA_PROMETHEUS_ADDR", prometheusAddr, "listen address of the Prometheus /metrics endpoint; empty disables it")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "KIZUNA_PPROF_ADDR", "", "listen address of Go's /debug/pprof/ profiles (CPU, heap, goroutines) for operators; empty disables it")
 }
 
 // MetricsHandler serves the process's metrics in the Prometheus format;
@@ -228,37 +235,68 @@ func (c *Common) Start(ctx context.Context, w io.Writer, service string) (log *s
 	}
 	c.metrics = tel.MetricsHandler()
 	stopTelemetry := func() { _ = tel.Shutdown(context.WithoutCancel(ctx)) }
-	if c.PrometheusAddr == "" {
-		return log, stopTelemetry, nil
+	stops := []func(){stopTelemetry}
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
 	}
-	stopMetrics, err := serveMetrics(log, c.PrometheusAddr, c.metrics)
-	if err != nil {
-		stopTelemetry()
-		return nil, nil, err
+	endpoints := []struct {
+		what, addr string
+		mux        func() *http.ServeMux
+	}{
+		{"metrics", c.PrometheusAddr, func() *http.ServeMux {
+			mux := http.NewServeMux()
+			mux.Handle("GET /metrics", c.metrics)
+			return mux
+		}},
+		{"pprof", c.PprofAddr, pprofMux},
 	}
-	return log, func() { stopMetrics(); stopTelemetry() }, nil
+	for _, e := range endpoints {
+		if e.addr == "" {
+			continue
+		}
+		stop, err := serveDebug(log, e.what, e.addr, e.mux())
+		if err != nil {
+			stopAll()
+			return nil, nil, err
+		}
+		stops = append(stops, stop)
+	}
+	return log, stopAll, nil
 }
 
-// serveMetrics answers GET /metrics on addr in the background. The listener
-// is opened here so a port clash fails the start rather than a log line.
-func serveMetrics(log *slog.Logger, addr string, h http.Handler) (stop func(), err error) {
+// pprofMux serves net/http/pprof's handlers under /debug/pprof/.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// serveDebug serves mux on addr in the background (the /metrics and pprof
+// endpoints). The listener is opened here so a port clash fails the start
+// rather than a log line.
+func serveDebug(log *slog.Logger, what, addr string, mux *http.ServeMux) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+		return nil, fmt.Errorf("%s: listen on %s: %w", what, addr, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", h)
+	// No WriteTimeout: a CPU profile streams for its whole duration.
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics endpoint stopped", "error", err)
+			log.Error(what+" endpoint stopped", "error", err)
 		}
 	}()
-	log.Info("serving metrics", "addr", lis.Addr().String())
-	// Prometheus scrapes until the process exits: the endpoint outlives ctx
-	// so the drain is still visible, and stops with the telemetry.
+	log.Info("serving "+what, "addr", lis.Addr().String())
+	// Prometheus scrapes until the process exits: the endpoints outlive ctx
+	// so the drain is still visible, and stop with the telemetry.
 	return func() { _ = srv.Close(); <-done }, nil
 }
 

@@ -77,8 +77,8 @@ func TestCommon(t *testing.T) {
 	}
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
-	if n != 4 {
-		t.Errorf("Register added %d flags, want 4", n)
+	if n != 5 {
+		t.Errorf("Register added %d flags, want 5", n)
 	}
 }
 
@@ -118,6 +118,42 @@ func TestStartMetrics(t *testing.T) {
 	}
 	if c.MetricsHandler() == nil {
 		t.Errorf("MetricsHandler is nil after Start")
+	}
+}
+
+func TestStartPprof(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	// A busy pprof port fails the start, and the metrics endpoint started
+	// before it is closed again.
+	c := config.Common{LogLevel: "info", LogFormat: "json", PrometheusAddr: "127.0.0.1:0", PprofAddr: busy.Addr().String()}
+	if _, _, err := c.Start(context.Background(), io.Discard, "test"); err == nil {
+		t.Errorf("Start on a busy pprof address succeeded")
+	}
+
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	freeAddr := free.Addr().String()
+	free.Close()
+	c = config.Common{LogLevel: "info", LogFormat: "json", PprofAddr: freeAddr}
+	_, stop, err := c.Start(context.Background(), io.Discard, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	resp, err := http.Get("http://" + freeAddr + "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "goroutine profile") {
+		t.Errorf("GET /debug/pprof/goroutine = %d %.200s", resp.StatusCode, body)
 	}
 }
 
