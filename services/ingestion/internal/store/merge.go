@@ -582,15 +582,9 @@ func (s *Store) Merge(ctx context.Context, ws, id string) (customer.Merge, error
 	return m, err
 }
 
-// MergePage is one page of merges.
-type MergePage struct {
-	Merges    []customer.Merge
-	NextToken string
-}
-
 // Merges lists merges newest first, optionally only those involving
 // customerID.
-func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int, token string) (*MergePage, error) {
+func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int, token string) (*customer.MergePage, error) {
 	q := `SELECT ` + mergeColumns + ` FROM merges WHERE workspace_id = $1`
 	args := []any{ws}
 	if customerID != "" {
@@ -611,7 +605,7 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 		return nil, fmt.Errorf("list merges: %w", err)
 	}
 	defer rows.Close()
-	page := &MergePage{}
+	page := &customer.MergePage{}
 	for rows.Next() {
 		m, _, err := scanMerge(rows)
 		if err != nil {
