@@ -179,7 +179,7 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 		ctx := context.Background()
 		// The batch waits on a's row (it locks a, then b) while b is
 		// deleted.
-		s, w, holder, holderPID := holdCustomerRow(t, db, "a")
+		s, w, holder, holderPID := holdCustomerRow(t, db, "a", "a", "b")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
@@ -220,10 +220,10 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 	})
 }
 
-// holdCustomerRow returns a store with customers a and b in workspace w,
-// and an open transaction (rolled back at cleanup) holding the row of
-// customer held, with its server process id.
-func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, string, *sql.Tx, int) {
+// holdCustomerRow returns a store with customers created in workspace w,
+// in that order, and an open transaction (rolled back at cleanup) holding
+// the row of customer held, with its server process id.
+func holdCustomerRow(t *testing.T, db *sqldb.DB, held string, created ...string) (*store.Store, string, *sql.Tx, int) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.New(ctx, db)
@@ -231,8 +231,9 @@ func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, str
 		t.Fatal(err)
 	}
 	w := ws(t)
-	mustApply(t, s, track(w, "e0", "a", "Seen", t0))
-	mustApply(t, s, track(w, "e1", "b", "Seen", t0))
+	for i, id := range created {
+		mustApply(t, s, track(w, "seen-"+strconv.Itoa(i), id, "Seen", t0))
+	}
 	holder, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -274,7 +275,7 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 			t.Skip("SQLite has no row locks: its writers are serial")
 		}
 		ctx := context.Background()
-		s, w, holder, holderPID := holdCustomerRow(t, db, "b")
+		s, w, holder, holderPID := holdCustomerRow(t, db, "b", "a", "b")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
