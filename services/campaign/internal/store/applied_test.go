@@ -3,10 +3,8 @@ package store_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
-	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
 
@@ -18,83 +16,44 @@ import (
 // as a batch in key order does; the batch [m2, m1] waiting for m1 must
 // not hold m2 yet. PostgreSQL only: SQLite's writers are serial.
 func TestFirstApplyManyInsertsKeysInOrder(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		if db.Dialect != sqldb.Postgres {
-			t.Skip("SQLite runs one writer at a time: no two batches interleave")
-		}
-		ctx := context.Background()
-		s := newStore(t, db)
-		const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
-		holder, err := db.BeginTx(ctx, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = holder.Rollback() }()
-		if _, err := holder.ExecContext(ctx, insert, "m1"); err != nil {
-			t.Fatal(err)
-		}
-		var holderPID int
-		if err := holder.QueryRowContext(ctx, `SELECT pg_backend_pid()`).Scan(&holderPID); err != nil {
-			t.Fatal(err)
-		}
-		type result struct {
-			fresh map[store.AppliedKey]bool
-			err   error
-		}
-		done := make(chan result, 1)
-		go func() {
-			var r result
-			r.err = s.InTx(ctx, t0, func(tx *store.Tx) error {
-				var err error
-				r.fresh, err = tx.FirstApplyMany(ctx, []store.AppliedKey{{WorkspaceID: "ws", MessageID: "m2"}, {WorkspaceID: "ws", MessageID: "m1"}})
-				return err
-			})
-			done <- r
-		}()
-		waitForLockWait(t, db, holderPID)
-		// Shorter than deadlock_timeout: a wait on the batch ends here
-		// rather than in the batch's deadlock error and retry.
-		if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-			t.Fatal(err)
-		}
-		_, insertErr := holder.ExecContext(ctx, insert, "m2")
-		if insertErr != nil {
-			_ = holder.Rollback()
-		} else if err := holder.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		var r result
-		select {
-		case r = <-done:
-		case <-time.After(30 * time.Second):
-			t.Fatal("FirstApplyMany did not return")
-		}
-		if r.err != nil {
-			t.Fatalf("FirstApplyMany: %v", r.err)
-		}
-		if insertErr != nil {
-			t.Fatalf("waiting for m1, the batch held m2 (%v): it inserts keys out of order", insertErr)
-		}
-		if len(r.fresh) != 0 {
-			t.Errorf("FirstApplyMany = %v new, want none: the other transaction applied both", r.fresh)
-		}
-	})
-}
-
-// waitForLockWait waits until a session waits on a lock the session with
-// process id holder holds.
-func waitForLockWait(t *testing.T, db *sqldb.DB, holder int) {
-	t.Helper()
-	for range 300 {
-		var n int
-		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
-WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s := newStore(t, db)
+	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("nothing waited on the holder's locks")
+	defer func() { _ = holder.Rollback() }()
+	if _, err := holder.ExecContext(ctx, insert, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	var fresh map[store.AppliedKey]bool
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, t0, func(tx *store.Tx) error {
+			var err error
+			fresh, err = tx.FirstApplyMany(ctx, []store.AppliedKey{{WorkspaceID: "ws", MessageID: "m2"}, {WorkspaceID: "ws", MessageID: "m1"}})
+			return err
+		})
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	// Shorter than deadlock_timeout: a wait on the batch ends here
+	// rather than in the batch's deadlock error and retry.
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, insertErr := holder.ExecContext(ctx, insert, "m2")
+	if insertErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "FirstApplyMany")
+	if insertErr != nil {
+		t.Fatalf("waiting for m1, the batch held m2 (%v): it inserts keys out of order", insertErr)
+	}
+	if len(fresh) != 0 {
+		t.Errorf("FirstApplyMany = %v new, want none: the other transaction applied both", fresh)
+	}
 }

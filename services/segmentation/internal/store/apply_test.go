@@ -195,21 +195,14 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 			_, err := s.ApplyEvents(ctx, batch, t0)
 			done <- err
 		}()
-		waitForLockWait(t, db, holderPID)
+		sqldbtest.WaitBlockedBy(t, db, holderPID)
 		if _, err := db.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b'`, w); err != nil {
 			t.Fatal(err)
 		}
 		if err := holder.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("ApplyEvents: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("ApplyEvents did not return")
-		}
+		sqldbtest.Await(t, done, "ApplyEvents")
 		c, err := s.Customer(ctx, w, "b")
 		if err != nil {
 			t.Fatalf("customer b: %v", err)
@@ -246,24 +239,6 @@ func holdCustomerRow(t *testing.T, db *sqldb.DB, held string, created ...string)
 	return s, w, holder, pid
 }
 
-// waitForLockWait waits until a session waits on a lock the session with
-// process id holder holds.
-func waitForLockWait(t *testing.T, db *sqldb.DB, holder int) {
-	t.Helper()
-	for range 300 {
-		var n int
-		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
-WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the batch never waited on the held row")
-}
-
 // TestApplyEventsLocksCustomersInIDOrder: a batch locks its customers' rows
 // in id order whether or not their events set traits, as a merge
 // (lockCustomers) does, so the two cannot deadlock. Here the batch sets a
@@ -286,7 +261,7 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 			_, err := s.ApplyEvents(ctx, batch, t0)
 			done <- err
 		}()
-		waitForLockWait(t, db, holderPID)
+		sqldbtest.WaitBlockedBy(t, db, holderPID)
 		probe, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)

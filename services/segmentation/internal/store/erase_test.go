@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
-	"time"
 
-	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
@@ -20,39 +18,28 @@ import (
 // transaction could never lock b. PostgreSQL only: SQLite has no row
 // locks.
 func TestEraseLocksCustomersInIDOrder(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		if db.Dialect != sqldb.Postgres {
-			t.Skip("SQLite has no row locks: its writers are serial")
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s, w, holder, holderPID := holdCustomerRow(t, db, "a", "b", "a")
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.EraseCustomers(ctx, w, "r1", []string{"b", "a"}, t0)
+		done <- err
+	}()
+	sqldbtest.WaitBlockedBy(t, db, holderPID)
+	_, lockErr := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE NOWAIT`, w)
+	if lockErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "EraseCustomers")
+	if lockErr != nil {
+		t.Errorf("waiting for a's row, the erasure held b's (%v): it locks customers out of id order", lockErr)
+	}
+	for _, id := range []string{"a", "b"} {
+		if _, err := s.Customer(ctx, w, id); !errors.Is(err, segment.ErrNotFound) {
+			t.Errorf("customer %s after the erasure: err %v, want ErrNotFound", id, err)
 		}
-		ctx := context.Background()
-		s, w, holder, holderPID := holdCustomerRow(t, db, "a", "b", "a")
-		done := make(chan error, 1)
-		go func() {
-			_, _, err := s.EraseCustomers(ctx, w, "r1", []string{"b", "a"}, t0)
-			done <- err
-		}()
-		waitForLockWait(t, db, holderPID)
-		_, lockErr := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE NOWAIT`, w)
-		if lockErr != nil {
-			_ = holder.Rollback()
-		} else if err := holder.Commit(); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("EraseCustomers: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("EraseCustomers did not return")
-		}
-		if lockErr != nil {
-			t.Errorf("waiting for a's row, the erasure held b's (%v): it locks customers out of id order", lockErr)
-		}
-		for _, id := range []string{"a", "b"} {
-			if _, err := s.Customer(ctx, w, id); !errors.Is(err, segment.ErrNotFound) {
-				t.Errorf("customer %s after the erasure: err %v, want ErrNotFound", id, err)
-			}
-		}
-	})
+	}
 }
