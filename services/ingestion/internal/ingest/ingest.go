@@ -242,6 +242,9 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 	var err error
 	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
 		err = in.store.InTx(ctx, func(tx Tx) error {
+			if err := prefetchGroup(ctx, tx, group); err != nil {
+				return err
+			}
 			for i, r := range group {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
 				res, err := in.ingestTx(rctx, tx, r.ws, r.msgs)
@@ -276,20 +279,12 @@ const writeTimeout = 60 * time.Second
 // check and identity look-up of every message are one query each up
 // front, and the rows are written together at commit.
 func (in *Ingester) ingestTx(ctx context.Context, tx Tx, ws string, msgs []tracking.Message) (Result, error) {
-	region, err := tx.PhoneRegion(ctx, ws)
+	ids, keys, err := lookUps(ctx, tx, ws, msgs)
 	if err != nil {
 		return Result{}, err
 	}
-	ids := make([]string, len(msgs))
-	var keys []identity.Key
-	for i := range msgs {
-		m := &msgs[i]
-		ids[i] = m.MessageID
-		keys = append(keys, identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)...)
-		if m.Type == tracking.Alias {
-			keys = append(keys, identity.Key{Kind: identity.UserID, Value: m.PreviousID}, identity.Key{Kind: identity.AnonymousID, Value: m.PreviousID})
-		}
-	}
+	// Free when prefetchGroup read them already: the write set keeps what
+	// it read and wrote.
 	if err := tx.Prefetch(ctx, ws, ids, keys); err != nil {
 		return Result{}, err
 	}
@@ -308,6 +303,63 @@ func (in *Ingester) ingestTx(ctx context.Context, tx Tx, ws string, msgs []track
 		}
 	}
 	return res, nil
+}
+
+// lookUps returns what storing msgs reads: their message ids (the
+// duplicate check) and the identity keys they resolve by.
+func lookUps(ctx context.Context, tx Tx, ws string, msgs []tracking.Message) ([]string, []identity.Key, error) {
+	region, err := tx.PhoneRegion(ctx, ws)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]string, len(msgs))
+	var keys []identity.Key
+	for i := range msgs {
+		m := &msgs[i]
+		ids[i] = m.MessageID
+		keys = append(keys, identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)...)
+		if m.Type == tracking.Alias {
+			keys = append(keys, identity.Key{Kind: identity.UserID, Value: m.PreviousID}, identity.Key{Kind: identity.AnonymousID, Value: m.PreviousID})
+		}
+	}
+	return ids, keys, nil
+}
+
+// prefetchGroup reads what every request of a group needs in one duplicate
+// check, one identity look-up and one lock per workspace, before the first
+// request writes. Read per request instead, each look-up first wrote the
+// rows the requests before it had buffered: on PostgreSQL a group of 32
+// batches spent half its time in those round trips.
+func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
+	if len(group) < 2 {
+		return nil // ingestTx reads for the one request
+	}
+	type reads struct {
+		ids  []string
+		keys []identity.Key
+	}
+	byWS := map[string]*reads{}
+	var order []string
+	for _, r := range group {
+		ids, keys, err := lookUps(ctx, tx, r.ws, r.msgs)
+		if err != nil {
+			return err
+		}
+		rd, ok := byWS[r.ws]
+		if !ok {
+			rd = &reads{}
+			byWS[r.ws] = rd
+			order = append(order, r.ws)
+		}
+		rd.ids = append(rd.ids, ids...)
+		rd.keys = append(rd.keys, keys...)
+	}
+	for _, ws := range order {
+		if err := tx.Prefetch(ctx, ws, byWS[ws].ids, byWS[ws].keys); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (in *Ingester) one(ctx context.Context, tx Tx, ws string, m *tracking.Message, now time.Time) (customerID string, duplicate bool, merged int, err error) {
