@@ -18,6 +18,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -96,7 +97,10 @@ func New(ctx context.Context, opts Options) (*Service, error) {
 	s.dedupe = dedupe.New(store.For[dedupe.Tx](st), opts.Now, opts.Logger, s.wake)
 	s.relay = outbox.New(outbox.Options{Name: "ingestion", DB: opts.DB, LeaseTTL: opts.LeaseTTL, Pass: s.relayAll, Backlog: st.OutboxBacklog, Logger: opts.Logger,
 		Stopping: s.dedupe.Close})
-	s.server = api.NewServer(in, st, s.dedupe, opts.Now, opts.AdminKey)
+	// Regulations are queued on the outbox, which the relay's tick picks
+	// up within a quarter of a second.
+	rg := rights.New(store.For[rights.Tx](st), opts.Now, func() {})
+	s.server = api.NewServer(in, st, s.dedupe, rg, opts.Now, opts.AdminKey)
 	s.server.SetServiceTokens(opts.ServiceTokens)
 	s.prune = prune.New(opts.DB, "ingestion", prune.Options{Now: opts.Now, Logger: opts.Logger},
 		prune.Task{Name: "events", Run: st.PruneEvents})

@@ -129,3 +129,40 @@ func TestBatchHandler(t *testing.T) {
 		}
 	})
 }
+
+// TestBatchLinger: messages arriving one by one within Linger of the first
+// are handled in one batch, not a batch each.
+func TestBatchLinger(t *testing.T) {
+	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
+		ctx := context.Background()
+		sizes := make(chan int, 10)
+		stop, err := b.Consume(ctx, bus.Consumer{
+			Kind: bus.KindEvents, Durable: "linger", Linger: time.Second,
+			BatchHandler: func(_ context.Context, msgs []bus.Message) error {
+				sizes <- len(msgs)
+				return nil
+			},
+			Handler: func(context.Context, bus.Message) error { return nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stop()
+		subject := b.Subject(bus.KindEvents, "ws1", "track")
+		const n = 5
+		for i := range n {
+			if err := b.Publish(ctx, subject, fmt.Sprintf("l-%d", i), wrapperspb.String("v")); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		select {
+		case size := <-sizes:
+			if size != n {
+				t.Errorf("the first batch held %d messages, want all %d published within the linger", size, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("timed out")
+		}
+	})
+}

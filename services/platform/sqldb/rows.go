@@ -66,9 +66,20 @@ func (tx *Tx) eachRowsChunk(head, tail string, cols, n int, row func(args []any,
 // (QueryPrepared), and calls scan for every row. The lists are padded to a
 // power of two (PadIn), so the statement comes in a few sizes.
 func (tx *Tx) QueryIn(ctx context.Context, query string, args []any, values []string, scan func(RowScanner) error) error {
+	return queryIn(ctx, tx.Dialect, tx.QueryPrepared, query, args, values, scan)
+}
+
+// QueryIn is Tx.QueryIn outside a transaction, with the statements
+// prepared once per database.
+func (db *DB) QueryIn(ctx context.Context, query string, args []any, values []string, scan func(RowScanner) error) error {
+	return queryIn(ctx, db.Dialect, db.QueryPrepared, query, args, values, scan)
+}
+
+func queryIn(ctx context.Context, d Dialect, queryPrepared func(context.Context, string, ...any) (*sql.Rows, error),
+	query string, args []any, values []string, scan func(RowScanner) error) error {
 	for chunk := range slices.Chunk(values, MaxRowsPerStatement) {
-		in, inArgs := tx.Dialect.InList(len(args)+1, PadIn(chunk))
-		rows, err := tx.QueryPrepared(ctx, strings.Replace(query, "%s", in, 1), append(slices.Clip(args), inArgs...)...)
+		in, inArgs := d.InList(len(args)+1, PadIn(chunk))
+		rows, err := queryPrepared(ctx, strings.Replace(query, "%s", in, 1), append(slices.Clip(args), inArgs...)...)
 		if err != nil {
 			return err
 		}

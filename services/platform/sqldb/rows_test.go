@@ -66,6 +66,20 @@ func TestMultiRowStatements(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The same outside the transaction, on the pool.
+		var wanted, got []string
+		for i := 0; i < n; i += 3 {
+			wanted = append(wanted, key(i))
+		}
+		err = db.QueryIn(ctx, `SELECT k FROM kv WHERE v >= $1 AND k IN (%s)`, []any{0}, append(wanted, "missing"), func(row sqldb.RowScanner) error {
+			var k string
+			err := row.Scan(&k)
+			got = append(got, k)
+			return err
+		})
+		if slices.Sort(got); err != nil || !slices.Equal(got, wanted) {
+			t.Errorf("DB.QueryIn found %d rows, %v; want the %d inserted first", len(got), err, len(wanted))
+		}
 	})
 }
 

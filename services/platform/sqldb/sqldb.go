@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -111,6 +112,12 @@ func ParseDurability(s string) (Durability, error) {
 	}
 }
 
+// maxIdleConns is how many connections a pool keeps open while idle: about
+// the concurrency a loaded service reads with on SQLite, fewer on
+// PostgreSQL, whose connections count against the server's
+// max_connections (100 by default) across every service and replica.
+var maxIdleConns = map[Dialect]int{SQLite: 32, Postgres: 8}
+
 // sqliteBusyTimeoutMS is how long a SQLite connection waits for the write
 // lock before returning SQLITE_BUSY; long enough that queued writers in one
 // process do not fail under normal load.
@@ -138,6 +145,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if db.Stats().MaxOpenConnections != 1 {
+		// database/sql keeps 2 idle connections by default: under
+		// concurrent requests it opened a connection for nearly every
+		// read and closed it after, and a new connection runs its setup
+		// (pragmas, or PostgreSQL's start-up) and prepares every statement
+		// again — a seventh of the CPU of single tracking calls.
+		db.SetMaxIdleConns(maxIdleConns[db.Dialect])
+		db.SetConnMaxIdleTime(2 * time.Minute)
 	}
 	if err := db.observePool(pool); err != nil {
 		_ = db.DB.Close()

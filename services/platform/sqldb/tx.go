@@ -34,18 +34,49 @@ func (tx *Tx) Prepared(ctx context.Context, query string) (*sql.Stmt, error) {
 		// this transaction holds.
 		return tx.PrepareContext(ctx, query)
 	}
-	st, ok := tx.db.stmts.Load(query)
-	if !ok {
-		prepared, err := tx.db.PrepareContext(ctx, query)
-		if err != nil {
-			return nil, fmt.Errorf("prepare: %w", err)
-		}
-		var loaded bool
-		if st, loaded = tx.db.stmts.LoadOrStore(query, prepared); loaded {
-			_ = prepared.Close() // another caller won the race
-		}
+	st, err := tx.db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
 	}
-	return tx.StmtContext(ctx, st.(*sql.Stmt)), nil
+	return tx.StmtContext(ctx, st), nil
+}
+
+// prepared returns query prepared on the pool, once per database.
+func (db *DB) prepared(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := db.stmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	prepared, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	st, loaded := db.stmts.LoadOrStore(query, prepared)
+	if loaded {
+		_ = prepared.Close() // another caller won the race
+	}
+	return st.(*sql.Stmt), nil
+}
+
+// QueryRowPrepared is QueryRowContext outside a transaction with the
+// statement prepared once per database (see Tx.Prepared): for reads every
+// request makes, such as an API key's look-up, whose parsing cost as much
+// as running them.
+func (db *DB) QueryRowPrepared(ctx context.Context, query string, args ...any) RowScanner {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// QueryPrepared is QueryContext outside a transaction with the statement
+// prepared once per database (see QueryRowPrepared).
+func (db *DB) QueryPrepared(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // ExecPrepared is ExecContext with the statement prepared once per

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -477,8 +479,14 @@ func (t *Tx) MoveEntries(ctx context.Context, workspaceID, survivor string, merg
 type AppliedKey struct{ WorkspaceID, MessageID string }
 
 // FirstApplyMany is FirstApply for many messages in a few multi-row
-// statements; it returns the keys that were new.
+// statements; it returns the keys that were new. The keys are inserted in
+// key order, not the batch's: two batches holding the same messages (a
+// redelivery while the first is in flight) would otherwise wait on each
+// other's uncommitted keys, a deadlock.
 func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[AppliedKey]bool, error) {
+	keys = slices.SortedFunc(slices.Values(keys), func(a, b AppliedKey) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.MessageID, b.MessageID))
+	})
 	out := make(map[AppliedKey]bool, len(keys))
 	err := t.tx.QueryRows(ctx, `INSERT INTO applied_messages (workspace_id, message_id, apply_time)`,
 		`ON CONFLICT DO NOTHING RETURNING workspace_id, message_id`, 3, len(keys),

@@ -25,7 +25,6 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -44,7 +43,7 @@ var PublicMethods = []string{
 // Server implements ingestion's gRPC services.
 type Server struct {
 	ingester *ingest.Ingester
-	store    *store.Store
+	store    Store
 	dedupe   *dedupe.Service
 	now      func() time.Time
 	adminKey string
@@ -61,12 +60,10 @@ type Server struct {
 // VerifyAPIKey); without them only a key may verify itself.
 func (s *Server) SetServiceTokens(t *auth.ServiceTokens) { s.tokens = t }
 
-// NewServer returns the handlers. An empty adminKey disables workspace
-// creation over the API.
-func NewServer(in *ingest.Ingester, s *store.Store, dd *dedupe.Service, now func() time.Time, adminKey string) *Server {
-	// Regulations are queued on the outbox, which the relay's tick picks
-	// up within a quarter of a second.
-	return &Server{ingester: in, store: s, dedupe: dd, now: now, adminKey: adminKey, counters: newCounters(), rights: rights.New(store.For[rights.Tx](s), now, func() {})}
+// NewServer returns the handlers: writes go through in, dd and rg, reads
+// to s. An empty adminKey disables workspace creation over the API.
+func NewServer(in *ingest.Ingester, s Store, dd *dedupe.Service, rg *rights.Rights, now func() time.Time, adminKey string) *Server {
+	return &Server{ingester: in, store: s, dedupe: dd, rights: rg, now: now, adminKey: adminKey, counters: newCounters()}
 }
 
 // Register registers every ingestion service on srv.
@@ -305,7 +302,7 @@ func (c *customerServer) SearchCustomers(ctx context.Context, req *ingestionv1.S
 	case size == 0:
 		size = defaultSearchPage
 	}
-	search := store.NameSearch{NameKey: normalize.NormalizeName(q).Key}
+	search := customer.NameSearch{NameKey: normalize.NormalizeName(q).Key}
 	// A query written in kana also looks at readings (フリガナ).
 	if k := normalize.NormalizeKana(q); len(k.Issues) == 0 {
 		search.KanaKey = k.Key
@@ -478,8 +475,6 @@ func toStatus(err error) error {
 		return grpcstatus.Reasoned(codes.FailedPrecondition, "WORKSPACE_TOO_LARGE_TO_SCAN", err.Error(), err)
 	case errors.Is(err, dedupe.ErrClosed):
 		return grpcstatus.New(codes.Unavailable, err.Error(), err)
-	case errors.Is(err, store.ErrBadPageToken):
-		return grpcstatus.Invalid("page_token", "is not a token this service issued")
 	default:
 		return grpcstatus.FromError(err)
 	}

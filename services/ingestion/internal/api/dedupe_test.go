@@ -16,6 +16,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/api"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpctest"
@@ -32,7 +33,7 @@ func newAPIServer(t *testing.T, db *sqldb.DB) (*api.Server, *store.Store) {
 	}
 	dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 	t.Cleanup(dd.Close)
-	return api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, ""), st
+	return api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, rights.New(store.For[rights.Tx](st), time.Now, func() {}), time.Now, ""), st
 }
 
 // startServer serves ingestion's API on db over a real gRPC connection.

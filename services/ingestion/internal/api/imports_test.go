@@ -18,6 +18,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
+	"github.com/kizuna/kizuna/services/ingestion/internal/rights"
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
@@ -43,7 +44,7 @@ func TestImportAPI(t *testing.T) {
 		}
 		dd := dedupe.New(store.For[dedupe.Tx](st), time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)), func() {})
 		t.Cleanup(dd.Close)
-		srv := api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, time.Now, "")
+		srv := api.NewServer(ingest.New(store.For[ingest.Tx](st), time.Now, nil), st, dd, rights.New(store.For[rights.Tx](st), time.Now, func() {}), time.Now, "")
 		runner := srv.StartImports(slog.New(slog.NewTextHandler(io.Discard, nil)), imports.Options{Batch: 2})
 		conn := grpctest.Dial(t, grpctest.Start(t, func(s *grpc.Server) { srv.Register(s) }))
 		client := ingestionv1.NewImportServiceClient(conn)

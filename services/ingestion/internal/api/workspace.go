@@ -19,7 +19,6 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/normalize"
-	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
 	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/grpcstatus"
@@ -310,7 +309,7 @@ func workspaceProto(ws workspace.Workspace) *ingestionv1.Workspace {
 // API key, or a new random key when key is empty, and returns the key. The
 // key is a secret key with the admin scope.
 // Empty phone region and time zone get their defaults.
-func CreateWorkspace(ctx context.Context, s *store.Store, ws workspace.Workspace, key string, now time.Time) (workspace.Workspace, string, error) {
+func CreateWorkspace(ctx context.Context, s WorkspaceStore, ws workspace.Workspace, key string, now time.Time) (workspace.Workspace, string, error) {
 	if key == "" {
 		var err error
 		if key, err = auth.NewKey(); err != nil {

@@ -41,6 +41,13 @@ type Customer struct {
 	Consents consent.State
 }
 
+// NameSearch is what a search by name looks for: the query's name key and
+// kana key as the normaliser computes them (either may be empty).
+type NameSearch struct {
+	NameKey string
+	KanaKey string
+}
+
 // Event is a stored event row.
 type Event struct {
 	WorkspaceID, EventID, CustomerID, Type, Name, UserID, AnonymousID string
@@ -50,6 +57,12 @@ type Event struct {
 	OrderID                                                           string
 	Revenue                                                           float64
 	Currency                                                          string
+}
+
+// EventPage is one page of a customer's events.
+type EventPage struct {
+	Events    []Event
+	NextToken string
 }
 
 // MergeSource says what made a merge.
@@ -83,6 +96,12 @@ type Merge struct {
 	MovedEvents  int64
 	Time         time.Time
 	UndoTime     time.Time // zero while applied
+}
+
+// MergePage is one page of merges.
+type MergePage struct {
+	Merges    []Merge
+	NextToken string
 }
 
 // Snapshot is a customer's state after an undo, as consumers need it.
@@ -128,4 +147,10 @@ type Suggestion struct {
 	MergeID    string
 	CreateTime time.Time
 	DecideTime time.Time // zero while pending
+}
+
+// SuggestionPage is one page of suggestions.
+type SuggestionPage struct {
+	Suggestions []Suggestion
+	NextToken   string
 }

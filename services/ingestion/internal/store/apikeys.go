@@ -50,15 +50,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, k workspace.APIKey, keyHash st
 	})
 }
 
-// APIKeyPage is one page of ListAPIKeys.
-type APIKeyPage struct {
-	Keys      []workspace.APIKey
-	NextToken string
-}
-
 // ListAPIKeys returns a workspace's keys, revoked ones included, newest
 // first.
-func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token string) (*APIKeyPage, error) {
+func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token string) (*workspace.APIKeyPage, error) {
 	q := `SELECT ` + apiKeyColumns + ` FROM api_keys WHERE workspace_id = $1`
 	args := []any{ws}
 	if token != "" {
@@ -86,7 +80,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, ws string, pageSize int, token 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list api keys: %w", err)
 	}
-	page := &APIKeyPage{}
+	page := &workspace.APIKeyPage{}
 	page.Keys, page.NextToken = trimPage(keys, pageSize, func(k workspace.APIKey) string { return timeToken(k.CreateTime, k.ID) })
 	return page, nil
 }
@@ -124,7 +118,9 @@ func (s *Store) RevokeAPIKey(ctx context.Context, ws, id, callerHash string, at 
 // auth.ErrUnauthenticated for an unknown or revoked key.
 func (s *Store) VerifyKey(ctx context.Context, key string) (auth.Principal, error) {
 	var ws, scopes string
-	err := s.db.QueryRowContext(ctx, `SELECT workspace_id, scopes FROM api_keys WHERE key_hash = $1 AND revoke_time = 0`,
+	// Prepared once: every request verifies its key, and parsing this
+	// statement cost as much as running it.
+	err := s.db.QueryRowPrepared(ctx, `SELECT workspace_id, scopes FROM api_keys WHERE key_hash = $1 AND revoke_time = 0`,
 		auth.HashKey(key)).Scan(&ws, &scopes)
 	if errors.Is(err, sql.ErrNoRows) {
 		return auth.Principal{}, auth.ErrUnauthenticated

@@ -241,14 +241,8 @@ func (t *Tx) DecideSuggestion(ctx context.Context, ws, id, state, mergeID string
 	return nil
 }
 
-// SuggestionPage is one page of suggestions.
-type SuggestionPage struct {
-	Suggestions []customer.Suggestion
-	NextToken   string
-}
-
 // Suggestions lists suggestions in a state, highest score first.
-func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int, token string) (*SuggestionPage, error) {
+func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int, token string) (*customer.SuggestionPage, error) {
 	q := `SELECT ` + suggestionColumns + ` FROM merge_suggestions WHERE workspace_id = $1 AND state = $2`
 	args := []any{ws, state}
 	if token != "" {
@@ -269,7 +263,7 @@ func (s *Store) Suggestions(ctx context.Context, ws, state string, pageSize int,
 		return nil, fmt.Errorf("list suggestions: %w", err)
 	}
 	defer rows.Close()
-	page := &SuggestionPage{}
+	page := &customer.SuggestionPage{}
 	for rows.Next() {
 		sg, err := scanSuggestion(rows)
 		if err != nil {

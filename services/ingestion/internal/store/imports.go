@@ -53,7 +53,7 @@ func loadImport(ctx context.Context, q querier, ws, id string, forUpdate bool) (
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
-	im, err := scanImport(q.QueryRowContext(ctx, query, ws, id))
+	im, err := scanImport(q.QueryRowPrepared(ctx, query, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return imports.Import{}, fmt.Errorf("import %q: %w", id, imports.ErrNotFound)
 	}

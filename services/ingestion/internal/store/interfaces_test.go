@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"github.com/kizuna/kizuna/services/ingestion/internal/api"
 	"github.com/kizuna/kizuna/services/ingestion/internal/dedupe"
 	"github.com/kizuna/kizuna/services/ingestion/internal/imports"
 	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
@@ -8,7 +9,8 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/store"
 )
 
-// The SQL store is what the domain packages' storage interfaces stand for.
+// The SQL store is what the domain packages' and the API's storage
+// interfaces stand for.
 var (
 	_ ingest.Store  = store.For[ingest.Tx](nil)
 	_ ingest.Tx     = (*store.Tx)(nil)
@@ -17,4 +19,5 @@ var (
 	_ imports.Store = (*store.Store)(nil)
 	_ rights.Store  = store.For[rights.Tx](nil)
 	_ rights.Tx     = (*store.Tx)(nil)
+	_ api.Store     = (*store.Store)(nil)
 )

@@ -68,7 +68,8 @@ func (t *Tx) Merge(ctx context.Context, ws string, m customer.Merge) (customer.M
 			return customer.Merge{}, err
 		}
 		profile.Absorb(mp)
-		rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)`, ws, id)
+		rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND (customer_id = $2 OR merged_into = $2)
+			ORDER BY customer_id`, ws, id) // the record is the same however the rows are found
 		if err != nil {
 			return customer.Merge{}, fmt.Errorf("read redirects to %s: %w", id, err)
 		}
@@ -521,7 +522,7 @@ func liveInfo(ctx context.Context, q querier, ws, id string) (customer.LiveInfo,
 	for hop := 0; hop < maxRedirects; hop++ {
 		var into, userID string
 		var created int64
-		err := q.QueryRowContext(ctx, `SELECT merged_into, user_id, create_time FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+		err := q.QueryRowPrepared(ctx, `SELECT merged_into, user_id, create_time FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
 			ws, id).Scan(&into, &userID, &created)
 		if errors.Is(err, sql.ErrNoRows) {
 			return customer.LiveInfo{}, fmt.Errorf("customer %q: %w", id, customer.ErrNotFound)
@@ -565,7 +566,7 @@ func (t *Tx) merge(ctx context.Context, ws, id string) (customer.Merge, []redire
 }
 
 func loadMerge(ctx context.Context, q querier, ws, id string) (customer.Merge, []redirect, error) {
-	m, rs, err := scanMerge(q.QueryRowContext(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
+	m, rs, err := scanMerge(q.QueryRowPrepared(ctx, `SELECT `+mergeColumns+` FROM merges WHERE workspace_id = $1 AND merge_id = $2`, ws, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return customer.Merge{}, nil, fmt.Errorf("merge %q: %w", id, customer.ErrNotFound)
 	}
@@ -581,15 +582,9 @@ func (s *Store) Merge(ctx context.Context, ws, id string) (customer.Merge, error
 	return m, err
 }
 
-// MergePage is one page of merges.
-type MergePage struct {
-	Merges    []customer.Merge
-	NextToken string
-}
-
 // Merges lists merges newest first, optionally only those involving
 // customerID.
-func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int, token string) (*MergePage, error) {
+func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int, token string) (*customer.MergePage, error) {
 	q := `SELECT ` + mergeColumns + ` FROM merges WHERE workspace_id = $1`
 	args := []any{ws}
 	if customerID != "" {
@@ -610,7 +605,7 @@ func (s *Store) Merges(ctx context.Context, ws, customerID string, pageSize int,
 		return nil, fmt.Errorf("list merges: %w", err)
 	}
 	defer rows.Close()
-	page := &MergePage{}
+	page := &customer.MergePage{}
 	for rows.Next() {
 		m, _, err := scanMerge(rows)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
+	"github.com/kizuna/kizuna/services/platform/validation"
 )
 
 func fsSub() (fs.FS, error) {
@@ -173,15 +174,9 @@ func (s *Store) Lookup(ctx context.Context, ws string, key identity.Key) (*custo
 	return s.Customer(ctx, ws, id)
 }
 
-// EventPage is one page of a customer's events.
-type EventPage struct {
-	Events    []customer.Event
-	NextToken string
-}
-
 // CustomerEvents lists a customer's events newest first. The page token is
 // the position after the last event returned.
-func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageSize int, token string) (*EventPage, error) {
+func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageSize int, token string) (*customer.EventPage, error) {
 	c, err := liveInfo(ctx, s.db, ws, customerID)
 	if err != nil {
 		return nil, err
@@ -203,7 +198,7 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 		return nil, fmt.Errorf("list events: %w", err)
 	}
 	defer rows.Close()
-	page := &EventPage{}
+	page := &customer.EventPage{}
 	for rows.Next() {
 		var e customer.Event
 		var at, recv int64
@@ -231,8 +226,10 @@ func (s *Store) CustomerEvents(ctx context.Context, ws, customerID string, pageS
 	return page, nil
 }
 
-// ErrBadPageToken reports a page token this store did not issue.
-var ErrBadPageToken = errors.New("invalid page token")
+// ErrBadPageToken reports a page token this store did not issue. It is bad
+// input like any other (a *validation.Error on page_token), so the API
+// answers it as InvalidArgument without knowing the store.
+var ErrBadPageToken = validation.Invalid("page_token", "is not a token this service issued")
 
 // Page tokens are "position|id" of the last row returned: keyset paging on
 // (position, id), so inserts between pages neither repeat nor skip rows.

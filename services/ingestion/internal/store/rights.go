@@ -237,17 +237,19 @@ func (t *Tx) InsertRegulation(ctx context.Context, ws string, r rights.Regulatio
 // SuppressedHashes returns which of hashes are suppressed in ws.
 func (s *Store) SuppressedHashes(ctx context.Context, ws string, hashes []string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for rest := hashes; len(rest) > 0; {
-		n := min(len(rest), maxInList)
-		in, args := s.db.Dialect.InList(2, rest[:n])
-		rest = rest[n:]
-		found, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (`+in+`)`, append([]any{ws}, args...)...))
-		if err != nil {
-			return nil, fmt.Errorf("read suppressions: %w", err)
-		}
-		for _, h := range found {
-			out[h] = true
-		}
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	// Every tracking request asks: prepared statements, in a few IN-list
+	// sizes.
+	err := s.db.QueryIn(ctx, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (%s)`, []any{ws}, hashes, func(row sqldb.RowScanner) error {
+		var h string
+		err := row.Scan(&h)
+		out[h] = true
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read suppressions: %w", err)
 	}
 	return out, nil
 }

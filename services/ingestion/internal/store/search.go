@@ -10,20 +10,13 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/profile"
 )
 
-// NameSearch is what SearchByName looks for: the query's name key and
-// kana key as the normaliser computes them (either may be empty).
-type NameSearch struct {
-	NameKey string
-	KanaKey string
-}
-
 // SearchByName pages through the live customers whose normalised name or
 // kana reading contains one of the keys, in customer id order, after the
 // customer id in token. The identity_traits column holds each customer's
 // normalised identity traits as JSON: a LIKE on it narrows the scan in
 // SQL, and each candidate is checked on its decoded traits so a key found
 // in another trait (an address, a company) does not match.
-func (s *Store) SearchByName(ctx context.Context, ws string, q NameSearch, pageSize int, token string) ([]*customer.Customer, string, error) {
+func (s *Store) SearchByName(ctx context.Context, ws string, q customer.NameSearch, pageSize int, token string) ([]*customer.Customer, string, error) {
 	after := ""
 	if token != "" {
 		_, id, err := decodeToken(token)
@@ -85,7 +78,7 @@ func (s *Store) SearchByName(ctx context.Context, ws string, q NameSearch, pageS
 	return found, next, nil
 }
 
-func nameMatches(traits []profile.Trait, q NameSearch) bool {
+func nameMatches(traits []profile.Trait, q customer.NameSearch) bool {
 	for _, t := range traits {
 		key := t.Key
 		if key == "" {

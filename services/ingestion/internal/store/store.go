@@ -112,14 +112,15 @@ func (s *Store) PhoneRegion(ctx context.Context, ws string) (string, error) {
 }
 
 // querier is what reads need of a DB or a transaction, so one read serves
-// both.
+// both. Statements are prepared once per database: several of these reads
+// run on every request.
 type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryRowPrepared(ctx context.Context, query string, args ...any) sqldb.RowScanner
 }
 
 func phoneRegion(ctx context.Context, q querier, ws string) (string, error) {
 	var r string
-	err := q.QueryRowContext(ctx, `SELECT phone_region FROM workspaces WHERE workspace_id = $1`, ws).Scan(&r)
+	err := q.QueryRowPrepared(ctx, `SELECT phone_region FROM workspaces WHERE workspace_id = $1`, ws).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -141,7 +142,7 @@ func loadWorkspace(ctx context.Context, q querier, id string, forUpdate bool) (w
 	if forUpdate {
 		query += ` FOR UPDATE`
 	}
-	err := scanWorkspace(q.QueryRowContext(ctx, query, id), &ws)
+	err := scanWorkspace(q.QueryRowPrepared(ctx, query, id), &ws)
 	if errors.Is(err, sql.ErrNoRows) {
 		return workspace.Workspace{}, fmt.Errorf("workspace %q: %w", id, workspace.ErrNotFound)
 	}

@@ -95,6 +95,12 @@ type APIKey struct {
 	RevokeTime time.Time
 }
 
+// APIKeyPage is one page of a workspace's keys.
+type APIKeyPage struct {
+	Keys      []APIKey
+	NextToken string
+}
+
 // CheckRevoke refuses a key revoking itself (keyHash is the hash of the key
 // to revoke, callerHash that of the caller's), so that a workspace is
 // never locked out by a slip.

@@ -117,9 +117,14 @@ func newLedgerBatch(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (*
 		// On PostgreSQL the workspace's ledger row is locked before the
 		// reads, as merges and undone merges lock it before they move
 		// customers: what the batch works out in memory then holds at
-		// commit. SQLite's writers are serial anyway.
+		// commit. The row is created if need be (as bumpSeq would, with
+		// no seq taken yet): a SELECT … FOR UPDATE finds no row to lock
+		// while the workspace's first merge, which creates it, is in
+		// flight, and the batch then read customers the merge moves.
+		// SQLite's writers are serial anyway.
 		if tx.Dialect == sqldb.Postgres {
-			if _, err := tx.ExecPrepared(ctx, `SELECT 1 FROM ledger_versions WHERE workspace_id = $1 FOR UPDATE`, ws); err != nil {
+			if _, err := tx.ExecPrepared(ctx, `INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 0)
+ON CONFLICT (workspace_id) DO UPDATE SET seq = ledger_versions.seq`, ws); err != nil {
 				return nil, fmt.Errorf("lock ledger: %w", err)
 			}
 		}

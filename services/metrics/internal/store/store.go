@@ -62,13 +62,16 @@ func (s *Store) ApplyMerge(ctx context.Context, m ledger.Merge) (bool, error) {
 		if err != nil || !fresh {
 			return err
 		}
+		// The ledger row is locked first: a merge of the survivor in
+		// flight on another replica is then committed before it is
+		// resolved.
+		if _, err := bumpVersion(ctx, tx, m.WorkspaceID, "structure"); err != nil {
+			return err
+		}
 		// The survivor may itself have been merged away meanwhile; resolving
 		// keeps every alias pointing at a live customer.
 		survivor, err := resolve(ctx, tx, m.WorkspaceID, m.SurvivorID)
 		if err != nil {
-			return err
-		}
-		if _, err := bumpVersion(ctx, tx, m.WorkspaceID, "structure"); err != nil {
 			return err
 		}
 		for _, id := range m.MergedIDs {

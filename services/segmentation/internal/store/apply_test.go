@@ -179,7 +179,7 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 		ctx := context.Background()
 		// The batch waits on a's row (it locks a, then b) while b is
 		// deleted.
-		s, w, holder, holderPID := holdCustomerRow(t, db, "a")
+		s, w, holder, holderPID := holdCustomerRow(t, db, "a", "a", "b")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
@@ -195,21 +195,14 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 			_, err := s.ApplyEvents(ctx, batch, t0)
 			done <- err
 		}()
-		waitForLockWait(t, db, holderPID)
+		sqldbtest.WaitBlockedBy(t, db, holderPID)
 		if _, err := db.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b'`, w); err != nil {
 			t.Fatal(err)
 		}
 		if err := holder.Commit(); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("ApplyEvents: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("ApplyEvents did not return")
-		}
+		sqldbtest.Await(t, done, "ApplyEvents")
 		c, err := s.Customer(ctx, w, "b")
 		if err != nil {
 			t.Fatalf("customer b: %v", err)
@@ -220,10 +213,10 @@ func TestApplyEventsTraitCustomerDeletedConcurrently(t *testing.T) {
 	})
 }
 
-// holdCustomerRow returns a store with customers a and b in workspace w,
-// and an open transaction (rolled back at cleanup) holding the row of
-// customer held, with its server process id.
-func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, string, *sql.Tx, int) {
+// holdCustomerRow returns a store with customers created in workspace w,
+// in that order, and an open transaction (rolled back at cleanup) holding
+// the row of customer held, with its server process id.
+func holdCustomerRow(t *testing.T, db *sqldb.DB, held string, created ...string) (*store.Store, string, *sql.Tx, int) {
 	t.Helper()
 	ctx := context.Background()
 	s, err := store.New(ctx, db)
@@ -231,8 +224,9 @@ func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, str
 		t.Fatal(err)
 	}
 	w := ws(t)
-	mustApply(t, s, track(w, "e0", "a", "Seen", t0))
-	mustApply(t, s, track(w, "e1", "b", "Seen", t0))
+	for i, id := range created {
+		mustApply(t, s, track(w, "seen-"+strconv.Itoa(i), id, "Seen", t0))
+	}
 	holder, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -243,24 +237,6 @@ func holdCustomerRow(t *testing.T, db *sqldb.DB, held string) (*store.Store, str
 		t.Fatal(err)
 	}
 	return s, w, holder, pid
-}
-
-// waitForLockWait waits until a session waits on a lock the session with
-// process id holder holds.
-func waitForLockWait(t *testing.T, db *sqldb.DB, holder int) {
-	t.Helper()
-	for range 300 {
-		var n int
-		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
-WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the batch never waited on the held row")
 }
 
 // TestApplyEventsLocksCustomersInIDOrder: a batch locks its customers' rows
@@ -274,7 +250,7 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 			t.Skip("SQLite has no row locks: its writers are serial")
 		}
 		ctx := context.Background()
-		s, w, holder, holderPID := holdCustomerRow(t, db, "b")
+		s, w, holder, holderPID := holdCustomerRow(t, db, "b", "a", "b")
 		at := t0.Add(time.Hour)
 		batch := []segment.Event{
 			{WorkspaceID: w, EventID: "e2", CustomerID: "a", Type: segment.EventIdentify, Time: at, Traits: map[string]any{"plan": "pro"}},
@@ -285,7 +261,7 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 			_, err := s.ApplyEvents(ctx, batch, t0)
 			done <- err
 		}()
-		waitForLockWait(t, db, holderPID)
+		sqldbtest.WaitBlockedBy(t, db, holderPID)
 		probe, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			t.Fatal(err)

@@ -27,6 +27,12 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 		if applied, err = markApplied(ctx, tx, workspaceID, kindRegulation, regulationID, now); err != nil || !applied {
 			return err
 		}
+		// The rows are locked in id order first, as batches of events and
+		// merges lock theirs: the deletes below lock them in whatever
+		// order the plan visits them, which could deadlock with either.
+		if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
+			return err
+		}
 		for chunk := range slices.Chunk(ids, mergeChunk) {
 			if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
 				return err

@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestFirstApplyManyInsertsKeysInOrder: a batch records its messages
+// applied in key order, whatever their order in the batch, so two batches
+// holding the same messages (a redelivery while the first is still in
+// flight, on another replica) cannot deadlock on the uniqueness of the
+// keys. Here another transaction has inserted m1 and goes on to insert m2,
+// as a batch in key order does; the batch [m2, m1] waiting for m1 must
+// not hold m2 yet. PostgreSQL only: SQLite's writers are serial.
+func TestFirstApplyManyInsertsKeysInOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s := newStore(t, db)
+	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback() }()
+	if _, err := holder.ExecContext(ctx, insert, "m1"); err != nil {
+		t.Fatal(err)
+	}
+	var fresh map[store.AppliedKey]bool
+	done := make(chan error, 1)
+	go func() {
+		done <- s.InTx(ctx, t0, func(tx *store.Tx) error {
+			var err error
+			fresh, err = tx.FirstApplyMany(ctx, []store.AppliedKey{{WorkspaceID: "ws", MessageID: "m2"}, {WorkspaceID: "ws", MessageID: "m1"}})
+			return err
+		})
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	// Shorter than deadlock_timeout: a wait on the batch ends here
+	// rather than in the batch's deadlock error and retry.
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, insertErr := holder.ExecContext(ctx, insert, "m2")
+	if insertErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "FirstApplyMany")
+	if insertErr != nil {
+		t.Fatalf("waiting for m1, the batch held m2 (%v): it inserts keys out of order", insertErr)
+	}
+	if len(fresh) != 0 {
+		t.Errorf("FirstApplyMany = %v new, want none: the other transaction applied both", fresh)
+	}
+}

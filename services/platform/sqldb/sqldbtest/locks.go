@@ -1,0 +1,57 @@
+package sqldbtest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// WaitBlockedBy waits until a session of the PostgreSQL database db waits
+// on a lock that the session with process id holder holds (see
+// BackendPID), and returns the waiting session's process id. Tests of lock
+// order use it to stop a transaction at a known point.
+func WaitBlockedBy(t testing.TB, db *sqldb.DB, holder int) int {
+	t.Helper()
+	for range 300 {
+		var pid int
+		err := db.QueryRowContext(context.Background(), `SELECT pid FROM pg_stat_activity
+WHERE $1 = ANY(pg_blocking_pids(pid)) LIMIT 1`, holder).Scan(&pid)
+		switch {
+		case err == nil:
+			return pid
+		case !errors.Is(err, sql.ErrNoRows):
+			t.Fatalf("sqldbtest: sessions blocked by %d: %v", holder, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("sqldbtest: no session waited on session %d", holder)
+	return 0
+}
+
+// BackendPID returns the process id of tx's PostgreSQL session.
+func BackendPID(t testing.TB, tx *sql.Tx) int {
+	t.Helper()
+	var pid int
+	if err := tx.QueryRowContext(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+		t.Fatalf("sqldbtest: backend pid: %v", err)
+	}
+	return pid
+}
+
+// Await waits for the error a goroutine running a transaction sends on
+// done, failing the test on an error or after 30 seconds.
+func Await(t testing.TB, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s did not return", what)
+	}
+}
