@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
@@ -72,9 +73,9 @@ func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, item
 	if v.fresh, err = t.FirstApplyMany(ctx, keys); err != nil {
 		return nil, err
 	}
-	for ws, cs := range customers {
-		slices.Sort(cs)
-		cs = slices.Compact(cs)
+	// Workspaces in order, as LiveEntriesOf locks each one's entries.
+	for _, ws := range slices.Sorted(maps.Keys(customers)) {
+		cs := slices.Compact(slices.Sorted(slices.Values(customers[ws])))
 		es, err := t.LiveEntriesOf(ctx, ws, cs)
 		if err != nil {
 			return nil, err

@@ -1,0 +1,87 @@
+package runner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/runner"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestMembershipBatchLocksEntriesInOrder: a batch locks its customers'
+// entries in customer order before it ends or moves any, whatever the
+// order of its messages, as a batch of events does: the two consumers
+// run concurrently, and batches ending entries in message order could
+// deadlock. Here another transaction holds cus_1's entry and goes on to
+// take cus_2's, as a batch in customer order does; the batch [cus_2 left,
+// cus_1 left] waiting for cus_1 must not hold cus_2's entry yet.
+// PostgreSQL only: SQLite's writers are serial.
+func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	st, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := &campaignv1.Journey{
+		DisplayName: "Welcome",
+		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_SegmentEntered{SegmentEntered: &campaignv1.SegmentRef{SegmentId: "seg_a"}}},
+		ExitRules:   []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_SegmentLeft{SegmentLeft: &campaignv1.SegmentRef{SegmentId: "seg_a"}}}},
+		Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+	}
+	activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_s", Definition: def, EntryKind: store.EntrySegment, EntryKey: "seg_a"}, t0)
+	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
+	change := func(id, customer string, joined bool) bus.Message {
+		b, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{ChangeId: id, WorkspaceId: "ws", SegmentId: "seg_a",
+			CustomerId: customer, Joined: joined, ChangeTime: timestamppb.New(t0.Add(time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bus.Message{Data: b, MsgID: id}
+	}
+	if err := r.HandleMemberships(ctx, []bus.Message{change("m1", "cus_1", true), change("m2", "cus_2", true)}); err != nil {
+		t.Fatal(err)
+	}
+	const lock = `SELECT 1 FROM entries WHERE workspace_id = 'ws' AND customer_id = $1 FOR UPDATE`
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback() }()
+	if _, err := holder.ExecContext(ctx, lock, "cus_1"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	// Shorter than deadlock_timeout: a wait on the batch ends here
+	// rather than in the batch's deadlock error and retry.
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, lockErr := holder.ExecContext(ctx, lock, "cus_2")
+	if lockErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "HandleMemberships")
+	if lockErr != nil {
+		t.Fatalf("waiting for cus_1's entry, the batch held cus_2's (%v): it locks entries in message order", lockErr)
+	}
+	if got, want := entriesOf(t, st, "ws", "cus_1", "cus_2"), "cus_1#1:exited:SEGMENT_LEFT cus_2#1:exited:SEGMENT_LEFT"; got != want {
+		t.Errorf("entries = %s, want %s", got, want)
+	}
+}
