@@ -503,6 +503,15 @@ WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING 
 // change for each membership in the outbox.
 func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
 	in, args := sqldb.InList(2, ids)
+	// The rows are locked in (customer, segment) order first, as
+	// ApplyChanges writes them: the DELETE locks them in plan order and
+	// could deadlock with an evaluation or a sweep on another replica.
+	if tx.Dialect == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
+ORDER BY customer_id, segment_id FOR UPDATE`, append([]any{workspaceID}, args...)...); err != nil {
+			return fmt.Errorf("lock memberships: %w", err)
+		}
+	}
 	rows, err := tx.QueryContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
 RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 	if err != nil {
@@ -1296,8 +1305,16 @@ WHERE workspace_id = $1 AND customer_id = $2 AND segment_id IN (`+in+`)`, append
 	return nil
 }
 
-// ApplyChanges implements segment.Store.
+// ApplyChanges implements segment.Store. The changes are written in
+// (customer, segment) order, as merges and erasures lock the rows they
+// delete (leaveAll), so that writers on two replicas cannot deadlock; the
+// sort is stable, so two changes of one membership keep their order.
 func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipChange) ([]segment.MembershipChange, error) {
+	changes = slices.Clone(changes)
+	slices.SortStableFunc(changes, func(a, b segment.MembershipChange) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.CustomerID, b.CustomerID),
+			strings.Compare(a.SegmentID, b.SegmentID))
+	})
 	var applied []segment.MembershipChange
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		applied = applied[:0]
