@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"testing"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -99,3 +100,56 @@ func lockMembership(ctx context.Context, tx *sql.Tx, w, customer string) error {
 	return err
 }
 
+// TestMergeLocksNewSurvivorInIDOrder: a merge into a survivor with no
+// customer row yet takes the survivor's row in id order with the merged
+// customers' rows, as a batch of events creates and locks its rows, not
+// last when it writes it. Here a batch has created the survivor a's row
+// and goes on to lock b's: the merge of b into a, waiting for a's row,
+// must not hold b's yet, or the two deadlock. PostgreSQL only: SQLite's
+// writers are serial.
+func TestMergeLocksNewSurvivorInIDOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ws(t)
+	mustApply(t, s, track(w, "seen-b", "b", "Seen", t0))
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback() }()
+	if _, err := holder.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w); err != nil {
+		t.Fatal(err)
+	}
+	holderPID := sqldbtest.BackendPID(t, holder)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "a", MergedIDs: []string{"b"}}, t0)
+		done <- err
+	}()
+	sqldbtest.WaitBlockedBy(t, db, holderPID)
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, lockErr := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w)
+	if lockErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "ApplyMerge")
+	if lockErr != nil {
+		t.Fatalf("waiting for a's row, the merge held b's (%v): it takes the new survivor's row last", lockErr)
+	}
+	c, err := s.Customer(ctx, w, "a")
+	if err != nil || c.EventCount != 2 {
+		t.Errorf("survivor a: %+v, %v; want b's event counted with a's", c, err)
+	}
+	if _, err := s.Customer(ctx, w, "b"); !errors.Is(err, segment.ErrNotFound) {
+		t.Errorf("merged b: err %v, want ErrNotFound", err)
+	}
+}

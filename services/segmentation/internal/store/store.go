@@ -188,13 +188,13 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 				ids = append(ids, id)
 			}
 		}
-		locked, err := lockCustomers(ctx, tx, m.WorkspaceID, append([]string{m.SurvivorID}, ids...))
+		locked, created, err := lockMergeCustomers(ctx, tx, m.WorkspaceID, m.SurvivorID, ids)
 		if err != nil {
 			return err
 		}
 		survivor, found := locked[m.SurvivorID]
-		if !found {
-			survivor = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
+		if created {
+			survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
 		}
 		for _, id := range ids { // in message order: on a tie of trait times the later customer wins
 			if c, ok := locked[id]; ok {
@@ -234,9 +234,15 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 				return err
 			}
 		}
-		if found {
+		switch {
+		case found:
 			if err := writeCustomer(ctx, tx, survivor); err != nil {
 				return err
+			}
+		case created: // nothing to fold in: the survivor stays without a row
+			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+				m.WorkspaceID, m.SurvivorID); err != nil {
+				return fmt.Errorf("delete empty survivor %s: %w", m.SurvivorID, err)
 			}
 		}
 		if ordersMoved {
@@ -258,6 +264,42 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 // mergeChunk bounds the customer ids bound in one statement of a merge,
 // under SQLite's smallest bind-parameter limit (999, before 3.32).
 const mergeChunk = 500
+
+// lockMergeCustomers locks the rows of a merge's survivor and merged
+// customers ids in id order, as lockCustomers does, and returns those that
+// exist. A survivor with no row yet gets an empty one in its place in that
+// order (created), as a batch of events creates the rows it locks: written
+// last, it was locked out of order and could deadlock with such a batch.
+// The caller writes or deletes it.
+func lockMergeCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor string, ids []string) (map[string]segment.Customer, bool, error) {
+	var below, above []string
+	for _, id := range ids {
+		if id < survivor {
+			below = append(below, id)
+		} else {
+			above = append(above, id)
+		}
+	}
+	locked, err := lockCustomers(ctx, tx, workspaceID, below)
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, $2, '{}', '{}', 0, 0, 0) ON CONFLICT DO NOTHING`, workspaceID, survivor)
+	if err != nil {
+		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
+	}
+	rest, err := lockCustomers(ctx, tx, workspaceID, append([]string{survivor}, above...))
+	if err != nil {
+		return nil, false, err
+	}
+	maps.Copy(locked, rest)
+	return locked, n == 1, nil
+}
 
 // lockCustomers reads the customers ids that exist, for update. On
 // PostgreSQL the rows are locked in id order, so two transactions locking
