@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
 	"github.com/kizuna/kizuna/services/campaign/internal/runner"
 	"github.com/kizuna/kizuna/services/campaign/internal/store"
@@ -83,5 +84,65 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 	}
 	if got, want := entriesOf(t, st, "ws", "cus_1", "cus_2"), "cus_1#1:exited:SEGMENT_LEFT cus_2#1:exited:SEGMENT_LEFT"; got != want {
 		t.Errorf("entries = %s, want %s", got, want)
+	}
+}
+
+// TestMixedEventBatchRecordsKeysInOrder: a batch of events that includes
+// a merge records its messages applied in key order, as a batch of events
+// only does (store.FirstApplyMany): two batches holding the same messages
+// in another order (a redelivery while the first is in flight, on another
+// replica) would otherwise wait on each other's uncommitted keys. Here
+// another transaction has recorded event:e1 and goes on to record
+// merge:m1; the batch [m1, e1] waiting for event:e1 must not hold
+// merge:m1 yet. PostgreSQL only: SQLite's writers are serial.
+func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	st, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0 }})
+	message := func(m *ingestionv1.IngestionBusMessage) bus.Message {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bus.Message{Data: b}
+	}
+	batch := []bus.Message{
+		message(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+			WorkspaceId: "ws", MergeId: "m1", SurvivorCustomerId: "cus_1", MergedCustomerIds: []string{"cus_2"}}}}),
+		message(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: &ingestionv1.Event{
+			EventId: "e1", WorkspaceId: "ws", CustomerId: "cus_1", Type: ingestionv1.EventType_EVENT_TYPE_TRACK, Name: "Seen",
+			ReceiveTime: timestamppb.New(t0)}}}),
+	}
+	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback() }()
+	if _, err := holder.ExecContext(ctx, insert, "event:e1"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- r.HandleEvents(ctx, batch) }()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	// Shorter than deadlock_timeout: a wait on the batch ends here
+	// rather than in the batch's deadlock error and retry.
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatal(err)
+	}
+	_, insertErr := holder.ExecContext(ctx, insert, "merge:m1")
+	if insertErr != nil {
+		_ = holder.Rollback()
+	} else if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "HandleEvents")
+	if insertErr != nil {
+		t.Fatalf("waiting for event:e1, the batch held merge:m1 (%v): it records keys in message order", insertErr)
 	}
 }
