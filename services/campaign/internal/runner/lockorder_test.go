@@ -67,17 +67,7 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 		done <- r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
 	}()
 	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	// Shorter than deadlock_timeout: a wait on the batch ends here
-	// rather than in the batch's deadlock error and retry.
-	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-		t.Fatal(err)
-	}
-	_, lockErr := holder.ExecContext(ctx, lock, "cus_2")
-	if lockErr != nil {
-		_ = holder.Rollback()
-	} else if err := holder.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	lockErr := sqldbtest.LockNext(t, holder, lock, "cus_2")
 	sqldbtest.Await(t, done, "HandleMemberships")
 	if lockErr != nil {
 		t.Fatalf("waiting for cus_1's entry, the batch held cus_2's (%v): it locks entries in message order", lockErr)
@@ -130,17 +120,7 @@ func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.HandleEvents(ctx, batch) }()
 	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	// Shorter than deadlock_timeout: a wait on the batch ends here
-	// rather than in the batch's deadlock error and retry.
-	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-		t.Fatal(err)
-	}
-	_, insertErr := holder.ExecContext(ctx, insert, "merge:m1")
-	if insertErr != nil {
-		_ = holder.Rollback()
-	} else if err := holder.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	insertErr := sqldbtest.LockNext(t, holder, insert, "merge:m1")
 	sqldbtest.Await(t, done, "HandleEvents")
 	if insertErr != nil {
 		t.Fatalf("waiting for event:e1, the batch held merge:m1 (%v): it records keys in message order", insertErr)

@@ -59,17 +59,7 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { done <- tc.write(ctx, s, w, seg.ID) }()
 			sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-			// Shorter than deadlock_timeout: a wait on the writer ends
-			// here rather than in its deadlock error and retry.
-			if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-				t.Fatal(err)
-			}
-			lockErr := lockMembership(ctx, holder, w, "b")
-			if lockErr != nil {
-				_ = holder.Rollback()
-			} else if err := holder.Commit(); err != nil {
-				t.Fatal(err)
-			}
+			lockErr := sqldbtest.LockNext(t, holder, lockMembership, w, "b")
 			sqldbtest.Await(t, done, tc.name)
 			if lockErr != nil {
 				t.Errorf("waiting for a's membership, the %s held b's (%v): it locks memberships out of order", tc.name, lockErr)
@@ -89,16 +79,14 @@ func holdMembership(t *testing.T, db *sqldb.DB, w, customer string) *sql.Tx {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = holder.Rollback() })
-	if err := lockMembership(context.Background(), holder, w, customer); err != nil {
+	if _, err := holder.ExecContext(context.Background(), lockMembership, w, customer); err != nil {
 		t.Fatal(err)
 	}
 	return holder
 }
 
-func lockMembership(ctx context.Context, tx *sql.Tx, w, customer string) error {
-	_, err := tx.ExecContext(ctx, `SELECT 1 FROM memberships WHERE workspace_id = $1 AND customer_id = $2 FOR UPDATE`, w, customer)
-	return err
-}
+// lockMembership locks a customer's membership rows.
+const lockMembership = `SELECT 1 FROM memberships WHERE workspace_id = $1 AND customer_id = $2 FOR UPDATE`
 
 // TestMergeLocksNewSurvivorInIDOrder: a merge into a survivor with no
 // customer row yet takes the survivor's row in id order with the merged
@@ -132,15 +120,7 @@ VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w); err != nil {
 		done <- err
 	}()
 	sqldbtest.WaitBlockedBy(t, db, holderPID)
-	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-		t.Fatal(err)
-	}
-	_, lockErr := holder.ExecContext(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w)
-	if lockErr != nil {
-		_ = holder.Rollback()
-	} else if err := holder.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	lockErr := sqldbtest.LockNext(t, holder, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w)
 	sqldbtest.Await(t, done, "ApplyMerge")
 	if lockErr != nil {
 		t.Fatalf("waiting for a's row, the merge held b's (%v): it takes the new survivor's row last", lockErr)
