@@ -54,14 +54,7 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	const lock = `SELECT 1 FROM entries WHERE workspace_id = 'ws' AND customer_id = $1 FOR UPDATE`
-	holder, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = holder.Rollback() }()
-	if _, err := holder.ExecContext(ctx, lock, "cus_1"); err != nil {
-		t.Fatal(err)
-	}
+	holder := sqldbtest.Hold(t, db, lock, "cus_1")
 	done := make(chan error, 1)
 	go func() {
 		done <- r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
@@ -109,14 +102,7 @@ func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
 			ReceiveTime: timestamppb.New(t0)}}}),
 	}
 	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
-	holder, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = holder.Rollback() }()
-	if _, err := holder.ExecContext(ctx, insert, "event:e1"); err != nil {
-		t.Fatal(err)
-	}
+	holder := sqldbtest.Hold(t, db, insert, "event:e1")
 	done := make(chan error, 1)
 	go func() { done <- r.HandleEvents(ctx, batch) }()
 	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))

@@ -78,3 +78,20 @@ func LockNext(t testing.TB, holder *sql.Tx, query string, args ...any) error {
 	}
 	return nil
 }
+
+// Hold begins a transaction on db and runs query (one that takes a lock)
+// in it, for tests that stop another transaction on that lock; the
+// transaction is rolled back when the test ends unless ended before.
+func Hold(t testing.TB, db *sqldb.DB, query string, args ...any) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatalf("sqldbtest: begin: %v", err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback() })
+	if _, err := holder.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("sqldbtest: hold: %v", err)
+	}
+	return holder
+}

@@ -2,11 +2,9 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"testing"
 
-	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 	"github.com/kizuna/kizuna/services/segmentation/internal/store"
@@ -55,7 +53,7 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			holder := holdMembership(t, db, w, "a")
+			holder := sqldbtest.Hold(t, db, lockMembership, w, "a")
 			done := make(chan error, 1)
 			go func() { done <- tc.write(ctx, s, w, seg.ID) }()
 			sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
@@ -69,20 +67,6 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 			}
 		})
 	}
-}
-
-// holdMembership starts a transaction holding customer's membership rows.
-func holdMembership(t *testing.T, db *sqldb.DB, w, customer string) *sql.Tx {
-	t.Helper()
-	holder, err := db.BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = holder.Rollback() })
-	if _, err := holder.ExecContext(context.Background(), lockMembership, w, customer); err != nil {
-		t.Fatal(err)
-	}
-	return holder
 }
 
 // lockMembership locks a customer's membership rows.
@@ -104,15 +88,8 @@ func TestMergeLocksNewSurvivorInIDOrder(t *testing.T) {
 	}
 	w := ws(t)
 	mustApply(t, s, track(w, "seen-b", "b", "Seen", t0))
-	holder, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = holder.Rollback() }()
-	if _, err := holder.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
-VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w); err != nil {
-		t.Fatal(err)
-	}
+	holder := sqldbtest.Hold(t, db, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w)
 	holderPID := sqldbtest.BackendPID(t, holder)
 	done := make(chan error, 1)
 	go func() {
