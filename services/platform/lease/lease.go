@@ -181,13 +181,22 @@ func Every(ctx context.Context, l *Lease, interval time.Duration, fn func(contex
 		_ = l.Release(rctx)
 	}()
 	ctx, cancel := context.WithCancel(ctx)
+	// A hold is never cancelled half-way: on PostgreSQL a cancelled
+	// statement can still commit on the server after the client gave up,
+	// and renew the lease after the Release above (seen under load: a
+	// stopped replica kept its lease for a TTL).
+	hold := func() (bool, error) {
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(l.ttl, time.Second))
+		defer cancel()
+		return l.Hold(hctx)
+	}
 	var renewals sync.WaitGroup
 	defer func() { cancel(); renewals.Wait() }()
 	renewals.Go(func() {
 		tick := time.NewTicker(max(l.ttl/4, time.Millisecond))
 		defer tick.Stop()
 		for {
-			if _, err := l.Hold(ctx); err != nil && ctx.Err() == nil {
+			if _, err := hold(); err != nil && ctx.Err() == nil {
 				onError(err)
 			}
 			select {
@@ -205,7 +214,7 @@ func Every(ctx context.Context, l *Lease, interval time.Duration, fn func(contex
 			return
 		case <-tick.C:
 		}
-		held, err := l.Hold(ctx)
+		held, err := hold()
 		if err != nil || !held {
 			continue // the renewal loop reports lease errors
 		}

@@ -43,6 +43,16 @@ func TestIngestDifferential(t *testing.T) {
 				if one != batched {
 					t.Fatalf("one message per call and batches differ:\n%s", sqldbtest.LineDiff(one, batched))
 				}
+				// A third, batches of 1–40 stored 2–6 to a transaction, as
+				// the group-commit writer stores concurrent callers'.
+				third := sqldbtest.SQLite(t)
+				if db.Dialect == sqldb.Postgres {
+					third = sqldbtest.Postgres(t)
+				}
+				grouped := ingestStreamGrouped(t, third, stream, func(left int) int { return min(left, 1+r.IntN(40)) }, func() int { return 2 + r.IntN(5) })
+				if one != grouped {
+					t.Fatalf("one message per call and grouped batches differ:\n%s", sqldbtest.LineDiff(one, grouped))
+				}
 				i := 0
 				if db.Dialect == sqldb.Postgres {
 					i = 1
@@ -114,24 +124,40 @@ func randomStream(t *testing.T, seed uint64, n int) []tracking.Message {
 // ingestStream stores stream in calls of size(left) messages (undoing the
 // latest merge halfway) and returns the database's canonical dump.
 func ingestStream(t *testing.T, db *sqldb.DB, stream []tracking.Message, size func(left int) int) string {
+	return ingestStreamGrouped(t, db, stream, size, func() int { return 1 })
+}
+
+// ingestStreamGrouped is ingestStream with groups of batches stored in one
+// transaction each, groups counting batches.
+func ingestStreamGrouped(t *testing.T, db *sqldb.DB, stream []tracking.Message, size func(left int) int, groups func() int) string {
 	t.Helper()
 	st := openStore(t, db)
 	// A fixed clock: receive times are then t0 plus one microsecond per
-	// message, the same in both runs.
+	// message, the same in every run.
 	in := ingest.New(store.For[ingest.Tx](st), func() time.Time { return t0 }, nil)
 	half := len(stream) / 2
 	for pi, part := range [][]tracking.Message{stream[:half], stream[half:]} {
 		for len(part) > 0 {
-			n := size(len(part))
-			// Within one request a repeated message id is refused; such
-			// calls go one message at a time.
-			if hasRepeat(part[:n]) {
-				n = 1
+			var group [][]tracking.Message
+			for g := groups(); g > 0 && len(part) > 0; g-- {
+				n := size(len(part))
+				// Within one request a repeated message id is refused;
+				// such calls go one message at a time.
+				if hasRepeat(part[:n]) {
+					n = 1
+				}
+				group = append(group, slices.Clone(part[:n]))
+				part = part[n:]
 			}
-			if _, err := in.Ingest(context.Background(), "ws1", slices.Clone(part[:n])); err != nil {
+			var err error
+			if len(group) == 1 {
+				_, err = in.Ingest(context.Background(), "ws1", group[0])
+			} else {
+				_, err = in.StoreGroupForTest(context.Background(), "ws1", group)
+			}
+			if err != nil {
 				t.Fatal(err)
 			}
-			part = part[n:]
 		}
 		if pi == 0 {
 			undoLatestMerge(t, db, st)
