@@ -521,7 +521,7 @@ func (t *Tx) LiveEntriesOf(ctx context.Context, workspaceID string, customers []
 	var out []Entry
 	err := t.tx.QueryIn(ctx, `SELECT `+entryColumns+` FROM entries e
 		WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (%s)
-		ORDER BY e.customer_id, e.entry_id`+lock, []any{workspaceID}, customers,
+		ORDER BY `+t.tx.Dialect.ByteOrder("e.customer_id", "e.entry_id")+lock, []any{workspaceID}, customers,
 		func(row sqldb.RowScanner) error {
 			e, err := scanEntryOnly(row)
 			out = append(out, e)

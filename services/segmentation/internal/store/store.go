@@ -309,7 +309,7 @@ func lockCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []
 	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 		in, args := sqldb.InList(2, chunk)
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
-FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY customer_id`+forUpdate(tx.Dialect),
+FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+forUpdate(tx.Dialect),
 			append([]any{workspaceID}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("lock customers: %w", err)
@@ -550,7 +550,7 @@ func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []strin
 	// could deadlock with an evaluation or a sweep on another replica.
 	if tx.Dialect == sqldb.Postgres {
 		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
-ORDER BY customer_id, segment_id FOR UPDATE`, append([]any{workspaceID}, args...)...); err != nil {
+ORDER BY `+tx.Dialect.ByteOrder("customer_id", "segment_id")+` FOR UPDATE`, append([]any{workspaceID}, args...)...); err != nil {
 			return fmt.Errorf("lock memberships: %w", err)
 		}
 	}
@@ -908,7 +908,7 @@ func (s *Store) behaviours(ctx context.Context, where string, args []any, worksp
 		sinceParam := len(a)
 		in, nameArgs := sqldb.InList(len(a)+1, chunk)
 		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
-WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, byteOrder(s.db.Dialect, "event_id")),
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, s.db.Dialect.ByteOrder("event_id")),
 			append(a, nameArgs...)...)
 		if err != nil {
 			return nil, err
