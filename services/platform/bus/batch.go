@@ -59,37 +59,39 @@ func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *b
 }
 
 // fill adds deliveries to batch until it holds max: those queued, then
-// those arriving within linger of the first (none when linger < 0).
+// those arriving within linger of the queue running empty (none when
+// linger < 0).
 func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, max int, linger time.Duration) []jetstream.Msg {
+	var wait *time.Timer
+	defer func() {
+		if wait != nil {
+			wait.Stop()
+		}
+	}()
 	for len(batch) < max {
+		var m jetstream.Msg
+		ok := true
 		select {
-		case m, ok := <-in:
-			if !ok {
-				return batch
-			}
-			batch = append(batch, m)
-			continue
+		case m, ok = <-in:
 		default:
-		}
-		break
-	}
-	if linger < 0 || len(batch) >= max {
-		return batch
-	}
-	wait := time.NewTimer(linger)
-	defer wait.Stop()
-	for len(batch) < max {
-		select {
-		case m, ok := <-in:
-			if !ok {
+			if linger < 0 {
 				return batch
 			}
-			batch = append(batch, m)
-		case <-wait.C:
-			return batch
-		case <-ctx.Done():
+			if wait == nil {
+				wait = time.NewTimer(linger)
+			}
+			select {
+			case m, ok = <-in:
+			case <-wait.C:
+				return batch
+			case <-ctx.Done():
+				return batch
+			}
+		}
+		if !ok {
 			return batch
 		}
+		batch = append(batch, m)
 	}
 	return batch
 }

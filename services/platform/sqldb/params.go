@@ -66,3 +66,20 @@ func (d Dialect) Rows(rows, cols int) string {
 	}
 	return b.String()
 }
+
+// ByteOrder returns text columns as an ORDER BY list in byte order, the order
+// Go sorts strings in, on PostgreSQL too (whose default is the database's
+// collation, e.g. en_US, which orders "a_b" and "ab" otherwise). Rows
+// locked with FOR UPDATE in this order are locked in the order a writer
+// that sorted its ids in Go inserts or locks them, so the two cannot
+// deadlock; the event cache likewise needs SQL and Go to agree.
+func (d Dialect) ByteOrder(columns ...string) string {
+	out := make([]string, len(columns))
+	for i, c := range columns {
+		out[i] = c
+		if d == Postgres {
+			out[i] += ` COLLATE "C"`
+		}
+	}
+	return strings.Join(out, ", ")
+}

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"maps"
 	"slices"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
@@ -42,8 +43,7 @@ func tracksOnly(msgs []*ingestionv1.IngestionBusMessage) bool {
 // entries are inserted together by flush; an entry inserted in the batch
 // is flushed before any write that could touch it.
 type batchView struct {
-	*store.Tx
-	fresh   map[store.AppliedKey]bool
+	*appliedView
 	live    map[string][]store.Entry // workspace + customer → in progress
 	last    map[lastKey]store.Entry
 	pending []store.Entry
@@ -61,24 +61,9 @@ type batchItem struct{ workspaceID, messageID, customerID string }
 // the entries in progress of their customers and those customers' last
 // entries into the journeys entered by entryKind.
 func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, items []batchItem, entryKind string) (*batchView, error) {
-	v := &batchView{Tx: t, live: map[string][]store.Entry{}, last: map[lastKey]store.Entry{}}
-	keys := make([]store.AppliedKey, 0, len(items))
-	customers := map[string][]string{} // workspace → customers
-	for _, it := range items {
-		keys = append(keys, store.AppliedKey{WorkspaceID: it.workspaceID, MessageID: it.messageID})
-		customers[it.workspaceID] = append(customers[it.workspaceID], it.customerID)
-	}
+	v := &batchView{live: map[string][]store.Entry{}, last: map[lastKey]store.Entry{}}
 	var err error
-	if v.fresh, err = t.FirstApplyMany(ctx, keys); err != nil {
-		return nil, err
-	}
-	for ws, cs := range customers {
-		slices.Sort(cs)
-		cs = slices.Compact(cs)
-		es, err := t.LiveEntriesOf(ctx, ws, cs)
-		if err != nil {
-			return nil, err
-		}
+	if v.appliedView, err = newAppliedView(ctx, t, items, func(ws string, cs []string, es []store.Entry) error {
 		for _, e := range es {
 			k := liveKey(ws, e.CustomerID)
 			v.live[k] = append(v.live[k], e)
@@ -94,21 +79,64 @@ func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, item
 		slices.Sort(journeys)
 		last, err := t.LastEntries(ctx, ws, journeys, cs)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for k, e := range last {
 			v.last[lastKey{ws, k.JourneyID, k.CustomerID}] = e
 		}
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	return v, nil
 }
+
+// appliedView records a batch's messages applied up front, in key order
+// (store.FirstApplyMany), and answers FirstApply from that; the rest goes
+// to the transaction.
+type appliedView struct {
+	*store.Tx
+	fresh map[store.AppliedKey]bool
+}
+
+// newAppliedView records the items' messages applied and locks their
+// customers' entries in progress (store.LiveEntriesOf), both in one order
+// whatever the batch's, so that batches of the two consumers, or two
+// holding the same messages, cannot deadlock. It calls read with each
+// workspace's customers, sorted, and their entries in progress.
+func newAppliedView(ctx context.Context, t *store.Tx, items []batchItem, read func(ws string, customers []string, live []store.Entry) error) (*appliedView, error) {
+	keys := make([]store.AppliedKey, 0, len(items))
+	customers := map[string][]string{} // workspace → customers
+	for _, it := range items {
+		keys = append(keys, store.AppliedKey{WorkspaceID: it.workspaceID, MessageID: it.messageID})
+		customers[it.workspaceID] = append(customers[it.workspaceID], it.customerID)
+	}
+	fresh, err := t.FirstApplyMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for _, ws := range slices.Sorted(maps.Keys(customers)) {
+		cs := slices.Compact(slices.Sorted(slices.Values(customers[ws])))
+		es, err := t.LiveEntriesOf(ctx, ws, cs)
+		if err != nil {
+			return nil, err
+		}
+		if err := read(ws, cs, es); err != nil {
+			return nil, err
+		}
+	}
+	return &appliedView{Tx: t, fresh: fresh}, nil
+}
+
+// mergeMessageID is the applied_messages key of a merge.
+func mergeMessageID(cm *ingestionv1.CustomerMerged) string { return "merge:" + cm.GetMergeId() }
 
 // eventMessageID is the applied_messages key of a track event.
 func eventMessageID(ev *ingestionv1.Event) string { return "event:" + ev.GetEventId() }
 
 // FirstApply answers from the batch's one insert; a message id seen twice
 // in the batch is new only the first time.
-func (v *batchView) FirstApply(_ context.Context, workspaceID, messageID string) (bool, error) {
+func (v *appliedView) FirstApply(_ context.Context, workspaceID, messageID string) (bool, error) {
 	k := store.AppliedKey{WorkspaceID: workspaceID, MessageID: messageID}
 	fresh := v.fresh[k]
 	delete(v.fresh, k)

@@ -87,7 +87,8 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		changed = false
 		var view entryView = t
 		var bv *batchView
-		if len(events) > 1 && tracksOnly(events) {
+		switch {
+		case len(events) > 1 && tracksOnly(events):
 			// Read what the batch needs in a few statements, not a few
 			// per event; writes keep the one-by-one semantics.
 			items := make([]batchItem, len(events))
@@ -100,6 +101,25 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 				return err
 			}
 			view = bv
+		case len(events) > 1:
+			// Merges move entries behind a batchView's back: only the
+			// keys are recorded and the entries locked up front, in
+			// order. A merge is an item per customer it touches.
+			var items []batchItem
+			for _, m := range events {
+				if ev := m.GetEventRecorded(); ev != nil {
+					items = append(items, batchItem{ev.GetWorkspaceId(), eventMessageID(ev), ev.GetCustomerId()})
+					continue
+				}
+				cm := m.GetCustomerMerged()
+				for _, id := range append([]string{cm.GetSurvivorCustomerId()}, cm.GetMergedCustomerIds()...) {
+					items = append(items, batchItem{cm.GetWorkspaceId(), mergeMessageID(cm), id})
+				}
+			}
+			var err error
+			if view, err = newAppliedView(ctx, t, items, func(string, []string, []store.Entry) error { return nil }); err != nil {
+				return err
+			}
 		}
 		for _, msg := range events {
 			if ev := msg.GetEventRecorded(); ev != nil {
@@ -111,7 +131,7 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 				continue
 			}
 			cm := msg.GetCustomerMerged()
-			first, err := t.FirstApply(ctx, cm.GetWorkspaceId(), "merge:"+cm.GetMergeId())
+			first, err := view.FirstApply(ctx, cm.GetWorkspaceId(), mergeMessageID(cm))
 			if err != nil {
 				return err
 			}

@@ -38,17 +38,7 @@ func TestFirstApplyManyInsertsKeysInOrder(t *testing.T) {
 		})
 	}()
 	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	// Shorter than deadlock_timeout: a wait on the batch ends here
-	// rather than in the batch's deadlock error and retry.
-	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
-		t.Fatal(err)
-	}
-	_, insertErr := holder.ExecContext(ctx, insert, "m2")
-	if insertErr != nil {
-		_ = holder.Rollback()
-	} else if err := holder.Commit(); err != nil {
-		t.Fatal(err)
-	}
+	insertErr := sqldbtest.LockNext(t, holder, insert, "m2")
 	sqldbtest.Await(t, done, "FirstApplyMany")
 	if insertErr != nil {
 		t.Fatalf("waiting for m1, the batch held m2 (%v): it inserts keys out of order", insertErr)

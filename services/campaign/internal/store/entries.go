@@ -59,10 +59,12 @@ func (t *Tx) FirstApply(ctx context.Context, workspaceID, messageID string) (boo
 	return n == 1, err
 }
 
-// LiveEntries returns the customer's entries in progress.
+// LiveEntries returns the customer's entries in progress in id order, the
+// order they are written in and LiveEntriesOf locks them in.
 func (t *Tx) LiveEntries(ctx context.Context, workspaceID, customerID string) ([]Entry, error) {
 	rows, err := t.tx.QueryPrepared(ctx, `SELECT `+entryColumns+` FROM entries e
-		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND e.state = 'in_progress'`, workspaceID, customerID)
+		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND e.state = 'in_progress'
+		ORDER BY e.entry_id`, workspaceID, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("select live entries: %w", err)
 	}
@@ -505,11 +507,21 @@ func (t *Tx) FirstApplyMany(ctx context.Context, keys []AppliedKey) (map[Applied
 	return out, nil
 }
 
-// LiveEntriesOf returns the entries in progress of customers.
+// LiveEntriesOf returns the entries in progress of customers, sorted, and
+// on PostgreSQL locks them in that order (customer, then entry id): a
+// batch of messages then ends or moves them in message order without
+// deadlocking with a batch of the other consumer, which locked them in
+// the same order. SQLite's writers are serial anyway.
 func (t *Tx) LiveEntriesOf(ctx context.Context, workspaceID string, customers []string) ([]Entry, error) {
+	customers = slices.Sorted(slices.Values(customers))
+	lock := ""
+	if t.tx.Dialect == sqldb.Postgres {
+		lock = " FOR UPDATE"
+	}
 	var out []Entry
 	err := t.tx.QueryIn(ctx, `SELECT `+entryColumns+` FROM entries e
-		WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (%s)`, []any{workspaceID}, customers,
+		WHERE e.workspace_id = $1 AND e.state = 'in_progress' AND e.customer_id IN (%s)
+		ORDER BY `+t.tx.Dialect.ByteOrder("e.customer_id", "e.entry_id")+lock, []any{workspaceID}, customers,
 		func(row sqldb.RowScanner) error {
 			e, err := scanEntryOnly(row)
 			out = append(out, e)

@@ -452,7 +452,7 @@ func (t *Tx) lockCustomers(ctx context.Context, ws string, ids []string) (map[st
 		args = append(args, id)
 	}
 	rows, err := t.tx.QueryContext(ctx, `SELECT customer_id, merged_into FROM customers WHERE workspace_id = $1 AND customer_id IN (`+
-		sqldb.Placeholders(2, len(args)-1)+`) ORDER BY customer_id FOR UPDATE`, args...)
+		sqldb.Placeholders(2, len(args)-1)+`) ORDER BY `+t.tx.Dialect.ByteOrder("customer_id")+` FOR UPDATE`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("lock customers: %w", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 
@@ -194,5 +196,27 @@ func TestEventTimeSkew(t *testing.T) {
 				t.Errorf("timestamp %s, want %s", msgs[0].Timestamp, tt.want)
 			}
 		})
+	}
+}
+
+// TestBatchSizes: the sizes ParseBatch checks are proto.Size's.
+func TestBatchSizes(t *testing.T) {
+	props, _ := structpb.NewStruct(map[string]any{"sku": "SKU-1", "price": 980, "long": strings.Repeat("x", 300)})
+	ctx, _ := structpb.NewStruct(map[string]any{"library": map[string]any{"name": "x"}})
+	for _, req := range []*ingestionv1.BatchRequest{
+		{},
+		{Batch: []*ingestionv1.BatchMessage{{Type: "track", Event: "e"}}},
+		{SentAt: "2026-11-23T00:00:00Z", Context: ctx, Batch: []*ingestionv1.BatchMessage{
+			{Type: "track", Event: "e", Properties: props}, {}, {Type: "identify", UserId: strings.Repeat("u", 200), Context: ctx}}},
+	} {
+		sizes, total := batchSizes(req)
+		if want := proto.Size(req); total != want {
+			t.Errorf("total = %d, want proto.Size %d", total, want)
+		}
+		for i, b := range req.GetBatch() {
+			if sizes[i] != proto.Size(b) {
+				t.Errorf("message %d: size %d, want %d", i, sizes[i], proto.Size(b))
+			}
+		}
 	}
 }

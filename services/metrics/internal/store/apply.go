@@ -114,19 +114,10 @@ func newLedgerBatch(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (*
 	}
 	survivors := map[wsID]string{}
 	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {
-		// On PostgreSQL the workspace's ledger row is locked before the
-		// reads, as merges and undone merges lock it before they move
-		// customers: what the batch works out in memory then holds at
-		// commit. The row is created if need be (as bumpSeq would, with
-		// no seq taken yet): a SELECT … FOR UPDATE finds no row to lock
-		// while the workspace's first merge, which creates it, is in
-		// flight, and the batch then read customers the merge moves.
-		// SQLite's writers are serial anyway.
-		if tx.Dialect == sqldb.Postgres {
-			if _, err := tx.ExecPrepared(ctx, `INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 0)
-ON CONFLICT (workspace_id) DO UPDATE SET seq = ledger_versions.seq`, ws); err != nil {
-				return nil, fmt.Errorf("lock ledger: %w", err)
-			}
+		// The ledger row is locked before the reads, so what the batch
+		// works out in memory holds at commit.
+		if err := lockLedger(ctx, tx, ws); err != nil {
+			return nil, err
 		}
 		ids := slices.Compact(slices.Sorted(slices.Values(byWorkspace[ws])))
 		err := tx.QueryIn(ctx, `SELECT merged_customer_id, survivor_customer_id FROM customer_aliases

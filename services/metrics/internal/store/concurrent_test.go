@@ -63,6 +63,30 @@ func TestMergeWaitsForMergeOfSurvivor(t *testing.T) {
 	checkRows(t, db, "[[alias a to c] [alias b to c] [customer c] [order order:o1 of c]]", "a was merged into b, merged away")
 }
 
+// TestSendWaitsForMerge: a send to x, applied while a merge of x into y
+// is in flight on another replica (the sends consumer runs beside the
+// events consumer), must resolve x after the merge commits, or it is
+// stored on x, merged away, once the merge has moved x's sends.
+// PostgreSQL only: SQLite's writers are serial.
+func TestSendWaitsForMerge(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s := newStore(t, db)
+	apply(t, s, []op{visit("w", "e1", "x", day(1)), visit("w", "e2", "y", day(2))})
+	merge := holdMerge(t, db, s, ledger.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "y", MergedIDs: []string{"x"}})
+	sent := make(chan error, 1)
+	go func() {
+		sent <- s.ApplySend(ctx, ledger.Send{WorkspaceID: "w", SendID: "s1", CustomerID: "x", Channel: "EMAIL", Status: "SENT", Time: t0})
+	}()
+	sqldbtest.WaitBlockedBy(t, db, merge.pid)
+	merge.finish(t)
+	sqldbtest.Await(t, sent, "ApplySend")
+	got := sqldbtest.Rows(t, db, `SELECT send_id || ' to ' || customer_id FROM sends WHERE workspace_id = 'w' ORDER BY 1`)
+	if want := "[[held-m1 to y] [s1 to y]]"; fmt.Sprint(got) != want {
+		t.Errorf("sends = %v, want %s: the send stayed on the merged-away customer x", got, want)
+	}
+}
+
 // heldMerge is a merge held up in flight by holdMerge.
 type heldMerge struct {
 	pid    int // its session's process id

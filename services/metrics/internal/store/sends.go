@@ -13,9 +13,13 @@ import (
 )
 
 // ApplySend records a send outcome; a redelivered one overwrites itself.
-// The customer is resolved through the merge aliases like an event's.
+// The customer is resolved through the merge aliases like an event's,
+// with the ledger locked as a batch of events locks it.
 func (s *Store) ApplySend(ctx context.Context, sd ledger.Send) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if err := lockLedger(ctx, tx, sd.WorkspaceID); err != nil {
+			return err
+		}
 		customerID, err := resolve(ctx, tx, sd.WorkspaceID, sd.CustomerID)
 		if err != nil {
 			return err

@@ -235,6 +235,25 @@ RETURNING `+column, ws).Scan(&v)
 	return v, nil
 }
 
+// lockLedger locks the workspace's ledger row on PostgreSQL, as merges and
+// undone merges lock it before they move customers: a transaction that
+// resolves customers through the aliases and then writes them must take
+// it first, or a merge in flight moves the customers' rows before it
+// commits and the write stays on a merged-away id. The row is created if
+// need be (as bumpSeq would, with no seq taken): a SELECT … FOR UPDATE
+// finds no row to lock while the workspace's first merge, which creates
+// it, is in flight. SQLite's writers are serial anyway.
+func lockLedger(ctx context.Context, tx *sqldb.Tx, ws string) error {
+	if tx.Dialect != sqldb.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecPrepared(ctx, `INSERT INTO ledger_versions (workspace_id, structure, seq) VALUES ($1, 1, 0)
+ON CONFLICT (workspace_id) DO UPDATE SET seq = ledger_versions.seq`, ws); err != nil {
+		return fmt.Errorf("lock ledger: %w", err)
+	}
+	return nil
+}
+
 // bumpSeq adds n to the workspace's ledger seq and returns its new value:
 // the seqs n changes take are the n values up to it. The row stays locked
 // until tx ends, as in bumpVersion.

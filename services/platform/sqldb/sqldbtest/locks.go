@@ -55,3 +55,43 @@ func Await(t testing.TB, done <-chan error, what string) {
 		t.Fatalf("%s did not return", what)
 	}
 }
+
+// LockNext runs query (one that takes a lock) in holder, on which another
+// session waits, then ends holder: committed, or rolled back when query
+// failed. It returns query's error. Its lock timeout is shorter than
+// deadlock_timeout, so a wait on the waiting session ends here rather
+// than in that session's deadlock error and retry: tests of lock order
+// take the rows a writer in order would take next, which the writer
+// under test must not hold yet.
+func LockNext(t testing.TB, holder *sql.Tx, query string, args ...any) error {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := holder.ExecContext(ctx, `SET LOCAL lock_timeout = '200ms'`); err != nil {
+		t.Fatalf("sqldbtest: lock timeout: %v", err)
+	}
+	if _, err := holder.ExecContext(ctx, query, args...); err != nil {
+		_ = holder.Rollback()
+		return err
+	}
+	if err := holder.Commit(); err != nil {
+		t.Fatalf("sqldbtest: commit: %v", err)
+	}
+	return nil
+}
+
+// Hold begins a transaction on db and runs query (one that takes a lock)
+// in it, for tests that stop another transaction on that lock; the
+// transaction is rolled back when the test ends unless ended before.
+func Hold(t testing.TB, db *sqldb.DB, query string, args ...any) *sql.Tx {
+	t.Helper()
+	ctx := context.Background()
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatalf("sqldbtest: begin: %v", err)
+	}
+	t.Cleanup(func() { _ = holder.Rollback() })
+	if _, err := holder.ExecContext(ctx, query, args...); err != nil {
+		t.Fatalf("sqldbtest: hold: %v", err)
+	}
+	return holder
+}

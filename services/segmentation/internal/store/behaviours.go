@@ -9,16 +9,6 @@ import (
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
 
-// byteOrder orders by column in byte order, on PostgreSQL too (whose
-// default is the database's collation): the event cache orders a
-// customer's events of the same time by event id in Go, and must agree.
-func byteOrder(d sqldb.Dialect, column string) string {
-	if d == sqldb.Postgres {
-		return column + ` COLLATE "C"`
-	}
-	return column
-}
-
 // nextBehavioursVersion takes the workspace's next behaviours version and
 // holds its row until tx ends: called last in every transaction writing
 // behaviour, after its other row locks (only the new behaviour rows, which

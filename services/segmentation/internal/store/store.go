@@ -188,13 +188,13 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 				ids = append(ids, id)
 			}
 		}
-		locked, err := lockCustomers(ctx, tx, m.WorkspaceID, append([]string{m.SurvivorID}, ids...))
+		locked, created, err := lockMergeCustomers(ctx, tx, m.WorkspaceID, m.SurvivorID, ids)
 		if err != nil {
 			return err
 		}
 		survivor, found := locked[m.SurvivorID]
-		if !found {
-			survivor = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
+		if created {
+			survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
 		}
 		for _, id := range ids { // in message order: on a tie of trait times the later customer wins
 			if c, ok := locked[id]; ok {
@@ -234,9 +234,15 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 				return err
 			}
 		}
-		if found {
+		switch {
+		case found:
 			if err := writeCustomer(ctx, tx, survivor); err != nil {
 				return err
+			}
+		case created: // nothing to fold in: the survivor stays without a row
+			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+				m.WorkspaceID, m.SurvivorID); err != nil {
+				return fmt.Errorf("delete empty survivor %s: %w", m.SurvivorID, err)
 			}
 		}
 		if ordersMoved {
@@ -259,6 +265,42 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 // under SQLite's smallest bind-parameter limit (999, before 3.32).
 const mergeChunk = 500
 
+// lockMergeCustomers locks the rows of a merge's survivor and merged
+// customers ids in id order, as lockCustomers does, and returns those that
+// exist. A survivor with no row yet gets an empty one in its place in that
+// order (created), as a batch of events creates the rows it locks: written
+// last, it was locked out of order and could deadlock with such a batch.
+// The caller writes or deletes it.
+func lockMergeCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor string, ids []string) (map[string]segment.Customer, bool, error) {
+	var below, above []string
+	for _, id := range ids {
+		if id < survivor {
+			below = append(below, id)
+		} else {
+			above = append(above, id)
+		}
+	}
+	locked, err := lockCustomers(ctx, tx, workspaceID, below)
+	if err != nil {
+		return nil, false, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, $2, '{}', '{}', 0, 0, 0) ON CONFLICT DO NOTHING`, workspaceID, survivor)
+	if err != nil {
+		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
+	}
+	rest, err := lockCustomers(ctx, tx, workspaceID, append([]string{survivor}, above...))
+	if err != nil {
+		return nil, false, err
+	}
+	maps.Copy(locked, rest)
+	return locked, n == 1, nil
+}
+
 // lockCustomers reads the customers ids that exist, for update. On
 // PostgreSQL the rows are locked in id order, so two transactions locking
 // overlapping sets cannot deadlock on them.
@@ -267,7 +309,7 @@ func lockCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []
 	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 		in, args := sqldb.InList(2, chunk)
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
-FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY customer_id`+forUpdate(tx.Dialect),
+FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+forUpdate(tx.Dialect),
 			append([]any{workspaceID}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("lock customers: %w", err)
@@ -503,6 +545,15 @@ WHERE workspace_id = $1 AND customer_id = $2 AND event_id IN (`+in+`) RETURNING 
 // change for each membership in the outbox.
 func leaveAll(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
 	in, args := sqldb.InList(2, ids)
+	// The rows are locked in (customer, segment) order first, as
+	// ApplyChanges writes them: the DELETE locks them in plan order and
+	// could deadlock with an evaluation or a sweep on another replica.
+	if tx.Dialect == sqldb.Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT 1 FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
+ORDER BY `+tx.Dialect.ByteOrder("customer_id", "segment_id")+` FOR UPDATE`, append([]any{workspaceID}, args...)...); err != nil {
+			return fmt.Errorf("lock memberships: %w", err)
+		}
+	}
 	rows, err := tx.QueryContext(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND customer_id IN (`+in+`)
 RETURNING customer_id, segment_id`, append([]any{workspaceID}, args...)...)
 	if err != nil {
@@ -857,7 +908,7 @@ func (s *Store) behaviours(ctx context.Context, where string, args []any, worksp
 		sinceParam := len(a)
 		in, nameArgs := sqldb.InList(len(a)+1, chunk)
 		rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT customer_id, name, occurred_at, properties FROM behaviours
-WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, byteOrder(s.db.Dialect, "event_id")),
+WHERE workspace_id = $1 AND %s AND name IN (%s) AND occurred_at >= $%d ORDER BY customer_id, occurred_at, %s`, where, in, sinceParam, s.db.Dialect.ByteOrder("event_id")),
 			append(a, nameArgs...)...)
 		if err != nil {
 			return nil, err
@@ -1296,8 +1347,16 @@ WHERE workspace_id = $1 AND customer_id = $2 AND segment_id IN (`+in+`)`, append
 	return nil
 }
 
-// ApplyChanges implements segment.Store.
+// ApplyChanges implements segment.Store. The changes are written in
+// (customer, segment) order, as merges and erasures lock the rows they
+// delete (leaveAll), so that writers on two replicas cannot deadlock; the
+// sort is stable, so two changes of one membership keep their order.
 func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipChange) ([]segment.MembershipChange, error) {
+	changes = slices.Clone(changes)
+	slices.SortStableFunc(changes, func(a, b segment.MembershipChange) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.CustomerID, b.CustomerID),
+			strings.Compare(a.SegmentID, b.SegmentID))
+	})
 	var applied []segment.MembershipChange
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		applied = applied[:0]

@@ -1,0 +1,114 @@
+package runner_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	campaignv1 "github.com/kizuna/kizuna/gen/kizuna/campaign/v1"
+	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
+	segmentationv1 "github.com/kizuna/kizuna/gen/kizuna/segmentation/v1"
+	"github.com/kizuna/kizuna/services/campaign/internal/runner"
+	"github.com/kizuna/kizuna/services/campaign/internal/store"
+	"github.com/kizuna/kizuna/services/platform/bus"
+	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+)
+
+// TestMembershipBatchLocksEntriesInOrder: a batch locks its customers'
+// entries in customer order before it ends or moves any, whatever the
+// order of its messages, as a batch of events does: the two consumers
+// run concurrently, and batches ending entries in message order could
+// deadlock. Here another transaction holds cus_1's entry and goes on to
+// take cus_2's, as a batch in customer order does; the batch [cus_2 left,
+// cus_1 left] waiting for cus_1 must not hold cus_2's entry yet.
+// PostgreSQL only: SQLite's writers are serial.
+func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	st, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := &campaignv1.Journey{
+		DisplayName: "Welcome",
+		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_SegmentEntered{SegmentEntered: &campaignv1.SegmentRef{SegmentId: "seg_a"}}},
+		ExitRules:   []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_SegmentLeft{SegmentLeft: &campaignv1.SegmentRef{SegmentId: "seg_a"}}}},
+		Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+	}
+	activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_s", Definition: def, EntryKind: store.EntrySegment, EntryKey: "seg_a"}, t0)
+	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
+	change := func(id, customer string, joined bool) bus.Message {
+		b, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{ChangeId: id, WorkspaceId: "ws", SegmentId: "seg_a",
+			CustomerId: customer, Joined: joined, ChangeTime: timestamppb.New(t0.Add(time.Minute))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bus.Message{Data: b, MsgID: id}
+	}
+	if err := r.HandleMemberships(ctx, []bus.Message{change("m1", "cus_1", true), change("m2", "cus_2", true)}); err != nil {
+		t.Fatal(err)
+	}
+	const lock = `SELECT 1 FROM entries WHERE workspace_id = 'ws' AND customer_id = $1 FOR UPDATE`
+	holder := sqldbtest.Hold(t, db, lock, "cus_1")
+	done := make(chan error, 1)
+	go func() {
+		done <- r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	lockErr := sqldbtest.LockNext(t, holder, lock, "cus_2")
+	sqldbtest.Await(t, done, "HandleMemberships")
+	if lockErr != nil {
+		t.Fatalf("waiting for cus_1's entry, the batch held cus_2's (%v): it locks entries in message order", lockErr)
+	}
+	if got, want := entriesOf(t, st, "ws", "cus_1", "cus_2"), "cus_1#1:exited:SEGMENT_LEFT cus_2#1:exited:SEGMENT_LEFT"; got != want {
+		t.Errorf("entries = %s, want %s", got, want)
+	}
+}
+
+// TestMixedEventBatchRecordsKeysInOrder: a batch of events that includes
+// a merge records its messages applied in key order, as a batch of events
+// only does (store.FirstApplyMany): two batches holding the same messages
+// in another order (a redelivery while the first is in flight, on another
+// replica) would otherwise wait on each other's uncommitted keys. Here
+// another transaction has recorded event:e1 and goes on to record
+// merge:m1; the batch [m1, e1] waiting for event:e1 must not hold
+// merge:m1 yet. PostgreSQL only: SQLite's writers are serial.
+func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+	st, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0 }})
+	message := func(m *ingestionv1.IngestionBusMessage) bus.Message {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bus.Message{Data: b}
+	}
+	batch := []bus.Message{
+		message(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+			WorkspaceId: "ws", MergeId: "m1", SurvivorCustomerId: "cus_1", MergedCustomerIds: []string{"cus_2"}}}}),
+		message(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_EventRecorded{EventRecorded: &ingestionv1.Event{
+			EventId: "e1", WorkspaceId: "ws", CustomerId: "cus_1", Type: ingestionv1.EventType_EVENT_TYPE_TRACK, Name: "Seen",
+			ReceiveTime: timestamppb.New(t0)}}}),
+	}
+	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
+	holder := sqldbtest.Hold(t, db, insert, "event:e1")
+	done := make(chan error, 1)
+	go func() { done <- r.HandleEvents(ctx, batch) }()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	insertErr := sqldbtest.LockNext(t, holder, insert, "merge:m1")
+	sqldbtest.Await(t, done, "HandleEvents")
+	if insertErr != nil {
+		t.Fatalf("waiting for event:e1, the batch held merge:m1 (%v): it records keys in message order", insertErr)
+	}
+}
