@@ -11,7 +11,11 @@ import (
 func (in *Ingester) StoreGroupForTest(ctx context.Context, ws string, batches [][]tracking.Message) ([]Result, error) {
 	group := make([]*request, len(batches))
 	for i, b := range batches {
-		group[i] = &request{ctx: ctx, ws: ws, msgs: b, done: make(chan outcome, 1)}
+		r, err := newRequest(ctx, ws, b)
+		if err != nil {
+			return nil, err
+		}
+		group[i] = r
 	}
 	return in.storeGroup(group)
 }

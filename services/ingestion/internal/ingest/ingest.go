@@ -99,14 +99,10 @@ const maxUniqueRetries = 3
 // caller finds none running; when its group is done it hands the queue to
 // the next waiting caller, so no goroutine outlives a request.
 func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Message) (Result, error) {
-	parts := make([][]byte, len(msgs))
-	for i := range msgs {
-		var err error
-		if parts[i], err = eventPart(ws, &msgs[i]); err != nil {
-			return Result{}, err
-		}
+	r, err := newRequest(ctx, ws, msgs)
+	if err != nil {
+		return Result{}, err
 	}
-	r := &request{ctx: ctx, ws: ws, msgs: msgs, parts: parts, done: make(chan outcome, 1)}
 	in.qmu.Lock()
 	in.queue = append(in.queue, r)
 	lead := !in.writing
@@ -165,7 +161,25 @@ type request struct {
 	msgs []tracking.Message
 	// parts are the messages' events encoded by eventPart, by the caller.
 	parts [][]byte
-	done  chan outcome
+	// ids and keys are what storing msgs reads (lookUps), set by
+	// prefetchGroup in the writer's transaction.
+	ids  []string
+	keys []identity.Key
+	done chan outcome
+}
+
+// newRequest prepares msgs for the writer, encoding their events
+// (eventPart) in the caller's goroutine, before the single writer takes
+// them.
+func newRequest(ctx context.Context, ws string, msgs []tracking.Message) (*request, error) {
+	parts := make([][]byte, len(msgs))
+	for i := range msgs {
+		var err error
+		if parts[i], err = eventPart(ws, &msgs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return &request{ctx: ctx, ws: ws, msgs: msgs, parts: parts, done: make(chan outcome, 1)}, nil
 }
 
 // outcome answers a request; lead tells a waiting caller to become the
@@ -256,7 +270,7 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 			}
 			for i, r := range group {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), writeTimeout)
-				res, err := in.ingestTx(rctx, tx, r.ws, r.msgs, r.parts)
+				res, err := in.ingestTx(rctx, tx, r)
 				cancel()
 				if err != nil {
 					return err
@@ -284,27 +298,18 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 // writeTimeout bounds one group's transaction.
 const writeTimeout = 60 * time.Second
 
-// ingestTx stores one request's messages in tx as a set: the duplicate
-// check and identity look-up of every message are one query each up
-// front, and the rows are written together at commit. parts are the
-// messages' events from eventPart, or nil to encode them here.
-func (in *Ingester) ingestTx(ctx context.Context, tx Tx, ws string, msgs []tracking.Message, parts [][]byte) (Result, error) {
-	ids, keys, err := lookUps(ctx, tx, ws, msgs)
-	if err != nil {
-		return Result{}, err
-	}
-	// Free when prefetchGroup read them already: the write set keeps what
-	// it read and wrote.
-	if err := tx.Prefetch(ctx, ws, ids, keys); err != nil {
+// ingestTx stores one request's messages in tx as a set, after
+// prefetchGroup: the rows are written together at commit.
+func (in *Ingester) ingestTx(ctx context.Context, tx Tx, r *request) (Result, error) {
+	ws, msgs := r.ws, r.msgs
+	// Free unless a merge of an earlier request dropped the write set's
+	// view: it keeps what it read and wrote.
+	if err := tx.Prefetch(ctx, ws, r.ids, r.keys); err != nil {
 		return Result{}, err
 	}
 	res := Result{CustomerIDs: make([]string, 0, len(msgs))}
 	for i := range msgs {
-		var part []byte
-		if parts != nil {
-			part = parts[i]
-		}
-		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], part, in.receiveTime())
+		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], r.parts[i], in.receiveTime())
 		if err != nil {
 			return Result{}, err
 		}
@@ -345,9 +350,6 @@ func lookUps(ctx context.Context, tx Tx, ws string, msgs []tracking.Message) ([]
 // rows the requests before it had buffered: on PostgreSQL a group of 32
 // batches spent half its time in those round trips.
 func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
-	if len(group) < 2 {
-		return nil // ingestTx reads for the one request
-	}
 	type reads struct {
 		ids  []string
 		keys []identity.Key
@@ -355,8 +357,8 @@ func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
 	byWS := map[string]*reads{}
 	var order []string
 	for _, r := range group {
-		ids, keys, err := lookUps(ctx, tx, r.ws, r.msgs)
-		if err != nil {
+		var err error
+		if r.ids, r.keys, err = lookUps(ctx, tx, r.ws, r.msgs); err != nil {
 			return err
 		}
 		rd, ok := byWS[r.ws]
@@ -365,8 +367,8 @@ func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
 			byWS[r.ws] = rd
 			order = append(order, r.ws)
 		}
-		rd.ids = append(rd.ids, ids...)
-		rd.keys = append(rd.keys, keys...)
+		rd.ids = append(rd.ids, r.ids...)
+		rd.keys = append(rd.keys, r.keys...)
 	}
 	for _, ws := range order {
 		if err := tx.Prefetch(ctx, ws, byWS[ws].ids, byWS[ws].keys); err != nil {
