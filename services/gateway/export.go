@@ -9,6 +9,8 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -91,6 +93,12 @@ func (e *exporter) gather(ctx context.Context, id, format string) (*ingestionv1.
 		return nil, err
 	}
 	feats, err := e.segments.GetCustomerFeatures(ctx, &segmentationv1.GetCustomerFeaturesRequest{CustomerId: live})
+	if status.Code(err) == codes.NotFound {
+		// Segmentation has not seen the customer yet (its consumer follows
+		// ingestion by a moment): it holds nothing about them. An export
+		// right after the first event failed with NotFound.
+		feats, err = &segmentationv1.GetCustomerFeaturesResponse{}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
