@@ -1351,6 +1351,14 @@ WHERE workspace_id = $1 AND customer_id = $2 AND segment_id IN (`+in+`)`, append
 // (customer, segment) order, as merges and erasures lock the rows they
 // delete (leaveAll), so that writers on two replicas cannot deadlock; the
 // sort is stable, so two changes of one membership keep their order.
+//
+// They are written with multi-row statements, a first fill of millions of
+// memberships being bound by one statement per change otherwise. A
+// membership changed twice or more in one call goes in rounds: round k
+// holds the k-th change of each membership, so no statement names one
+// twice and each change sees the ones before it. Each statement returns
+// the rows it inserted or deleted: only those changes are applied, and
+// announced.
 func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipChange) ([]segment.MembershipChange, error) {
 	changes = slices.Clone(changes)
 	slices.SortStableFunc(changes, func(a, b segment.MembershipChange) int {
@@ -1359,32 +1367,28 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipCh
 	})
 	var applied []segment.MembershipChange
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		done := make([]bool, len(changes)) // InTx may retry: afresh each time
+		for _, round := range membershipRounds(changes) {
+			var leaves, joins []int
+			for _, i := range round {
+				if changes[i].Joined {
+					joins = append(joins, i)
+				} else {
+					leaves = append(leaves, i)
+				}
+			}
+			if err := leaveMemberships(ctx, tx, changes, leaves, done); err != nil {
+				return err
+			}
+			if err := joinMemberships(ctx, tx, changes, joins, done); err != nil {
+				return err
+			}
+		}
 		applied = applied[:0]
-		for _, c := range changes {
-			var res sql.Result
-			var err error
-			if c.Joined {
-				// The EXISTS guard skips segments deleted since evaluation
-				// began; the casts give PostgreSQL types for bare parameters.
-				res, err = tx.ExecPrepared(ctx, `INSERT INTO memberships (workspace_id, segment_id, customer_id, join_time)
-SELECT CAST($1 AS TEXT), CAST($2 AS TEXT), CAST($3 AS TEXT), CAST($4 AS BIGINT)
-WHERE EXISTS (SELECT 1 FROM segments WHERE workspace_id = $1 AND segment_id = $2)
-ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time))
-			} else {
-				res, err = tx.ExecPrepared(ctx, `DELETE FROM memberships WHERE workspace_id = $1 AND segment_id = $2 AND customer_id = $3`,
-					c.WorkspaceID, c.SegmentID, c.CustomerID)
+		for i, c := range changes {
+			if done[i] { // else already so: nothing changed, nothing to announce
+				applied = append(applied, c)
 			}
-			if err != nil {
-				return fmt.Errorf("change membership of %s in %s: %w", c.CustomerID, c.SegmentID, err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("change membership of %s in %s: %w", c.CustomerID, c.SegmentID, err)
-			}
-			if n == 0 {
-				continue // already so: nothing changed, nothing to announce
-			}
-			applied = append(applied, c)
 		}
 		return insertOutbox(ctx, tx, applied...)
 	})
@@ -1392,6 +1396,142 @@ ON CONFLICT DO NOTHING`, c.WorkspaceID, c.SegmentID, c.CustomerID, micros(c.Time
 		return nil, fmt.Errorf("apply membership changes: %w", err)
 	}
 	return applied, nil
+}
+
+// membershipKey names a membership row.
+type membershipKey struct{ workspace, segment, customer string }
+
+func keyOf(c segment.MembershipChange) membershipKey {
+	return membershipKey{c.WorkspaceID, c.SegmentID, c.CustomerID}
+}
+
+// membershipRounds splits the indexes of sorted changes into rounds, round
+// k holding the k-th change of each membership, in order: a membership's
+// changes are adjacent in them.
+func membershipRounds(changes []segment.MembershipChange) [][]int {
+	var rounds [][]int
+	k := 0
+	for i, c := range changes {
+		if i > 0 && keyOf(changes[i-1]) == keyOf(c) {
+			k++
+		} else {
+			k = 0
+		}
+		if k == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[k] = append(rounds[k], i)
+	}
+	return rounds
+}
+
+// changedRows runs a multi-row statement over the changes at idx (each
+// membership once) whose rows are the changes' (workspace, segment,
+// customer) and maybe more columns, and sets done[i] for each change
+// whose row the statement returns.
+func changedRows(ctx context.Context, tx *sqldb.Tx, head, tail string, cols int, changes []segment.MembershipChange, idx []int, done []bool) error {
+	at := make(map[membershipKey]int, len(idx))
+	for _, i := range idx {
+		at[keyOf(changes[i])] = i
+	}
+	return tx.QueryRows(ctx, head, tail, cols, len(idx),
+		func(args []any, j int) ([]any, error) {
+			c := changes[idx[j]]
+			args = append(args, c.WorkspaceID, c.SegmentID, c.CustomerID)
+			if cols == 4 {
+				args = append(args, micros(c.Time))
+			}
+			return args, nil
+		},
+		func(row sqldb.RowScanner) error {
+			var k membershipKey
+			if err := row.Scan(&k.workspace, &k.segment, &k.customer); err != nil {
+				return err
+			}
+			i, ok := at[k]
+			if !ok || done[i] {
+				return fmt.Errorf("membership of %s in %s changed but not asked, or twice", k.customer, k.segment)
+			}
+			done[i] = true
+			return nil
+		})
+}
+
+// changesSubquery opens the subquery of a row-value IN over a VALUES
+// list: SQLite searches the primary key for each row of such a subquery,
+// but scans the whole table for a bare IN (VALUES …).
+const changesSubquery = `SELECT column1, column2, column3 FROM (`
+
+// leaveMemberships deletes the memberships of the leave changes at idx.
+// On PostgreSQL their rows are locked first in (workspace, customer,
+// segment) order, as leaveAll locks them: the DELETE would lock them in
+// its plan's order.
+func leaveMemberships(ctx context.Context, tx *sqldb.Tx, changes []segment.MembershipChange, idx []int, done []bool) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	if tx.Dialect == sqldb.Postgres {
+		err := tx.QueryRows(ctx, `SELECT 1 FROM memberships WHERE (workspace_id, segment_id, customer_id) IN (`+changesSubquery,
+			`) AS v) ORDER BY `+tx.Dialect.ByteOrder("workspace_id", "customer_id", "segment_id")+` FOR UPDATE`, 3, len(idx),
+			func(args []any, j int) ([]any, error) {
+				c := changes[idx[j]]
+				return append(args, c.WorkspaceID, c.SegmentID, c.CustomerID), nil
+			},
+			func(sqldb.RowScanner) error { return nil })
+		if err != nil {
+			return fmt.Errorf("lock %d memberships to leave: %w", len(idx), err)
+		}
+	}
+	err := changedRows(ctx, tx, `DELETE FROM memberships WHERE (workspace_id, segment_id, customer_id) IN (`+changesSubquery,
+		`) AS v) RETURNING workspace_id, segment_id, customer_id`, 3, changes, idx, done)
+	if err != nil {
+		return fmt.Errorf("leave %d memberships: %w", len(idx), err)
+	}
+	return nil
+}
+
+// joinMemberships inserts the memberships of the join changes at idx,
+// skipping those of segments deleted since evaluation began. The segments
+// kept are locked against deletion (as the foreign key's check would lock
+// them) until the transaction ends, so none goes between the look-up and
+// the INSERT.
+func joinMemberships(ctx context.Context, tx *sqldb.Tx, changes []segment.MembershipChange, idx []int, done []bool) error {
+	if len(idx) == 0 {
+		return nil
+	}
+	segs := map[string][]string{}
+	for _, i := range idx {
+		c := changes[i]
+		if !slices.Contains(segs[c.WorkspaceID], c.SegmentID) {
+			segs[c.WorkspaceID] = append(segs[c.WorkspaceID], c.SegmentID)
+		}
+	}
+	lock := ""
+	if tx.Dialect == sqldb.Postgres {
+		lock = " FOR KEY SHARE"
+	}
+	live := map[wsID]bool{}
+	for _, ws := range slices.Sorted(maps.Keys(segs)) {
+		err := tx.QueryIn(ctx, `SELECT segment_id FROM segments WHERE workspace_id = $1 AND segment_id IN (%s)`+lock,
+			[]any{ws}, slices.Sorted(slices.Values(segs[ws])), func(row sqldb.RowScanner) error {
+				var id string
+				err := row.Scan(&id)
+				live[wsID{ws, id}] = true
+				return err
+			})
+		if err != nil {
+			return fmt.Errorf("look up segments to join: %w", err)
+		}
+	}
+	idx = slices.DeleteFunc(slices.Clone(idx), func(i int) bool {
+		return !live[wsID{changes[i].WorkspaceID, changes[i].SegmentID}]
+	})
+	err := changedRows(ctx, tx, `INSERT INTO memberships (workspace_id, segment_id, customer_id, join_time)`,
+		`ON CONFLICT DO NOTHING RETURNING workspace_id, segment_id, customer_id`, 4, changes, idx, done)
+	if err != nil {
+		return fmt.Errorf("join %d memberships: %w", len(idx), err)
+	}
+	return nil
 }
 
 // ListMembers implements segment.Store.

@@ -1,12 +1,15 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +35,7 @@ func TestConformance(t *testing.T) {
 		{"OrdersDedupedByOrderID", testOrdersDeduped},
 		{"SegmentsCRUDAndIsolation", testSegmentsCRUD},
 		{"MembershipChangesAndOutbox", testMembershipChanges},
+		{"ManyMembershipChangesAtOnce", testManyMembershipChanges},
 		{"ListMembersPaging", testListMembersPaging},
 		{"MergeMovesEverything", testMerge},
 		{"UnmergeMovesListedEvents", testUnmerge},
@@ -412,6 +416,136 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 		t.Errorf("memberships after segment delete = %v, %v; want none", ids, err)
 	}
 	drainOutbox(t, s)
+}
+
+// testManyMembershipChanges applies, in one call, more changes than one
+// multi-row statement takes, some of one membership several times over
+// (join, leave, join), some already so, some of a deleted segment: what
+// ApplyChanges reports applied, the members and the outbox must be what
+// applying the changes one at a time in (customer, segment) order leaves.
+// A change lost or counted twice by the multi-row writes shows here.
+func testManyMembershipChanges(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	segs := []segment.Segment{newSegment(t, w, "S", traitRule), newSegment(t, w, "T", traitRule), newSegment(t, w, "Gone", traitRule)}
+	for _, sg := range segs {
+		if err := s.CreateSegment(ctx, sg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteSegment(ctx, w, segs[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ seg, customer string }
+	member := map[key]bool{}
+	var before []segment.MembershipChange
+	for i := range 600 {
+		if i%2 == 0 {
+			c := change(t, w, segs[0].ID, fmt.Sprintf("c%04d", i), true)
+			before = append(before, c)
+			member[key{c.SegmentID, c.CustomerID}] = true
+		}
+	}
+	if _, err := s.ApplyChanges(ctx, before); err != nil {
+		t.Fatal(err)
+	}
+	drainOutbox(t, s)
+
+	// Each membership's changes in their order, then interleaved at random
+	// (keeping that order).
+	rng := rand.New(rand.NewPCG(1, 2))
+	var queues [][]segment.MembershipChange
+	for i := range 700 {
+		customer := fmt.Sprintf("c%04d", i)
+		for _, sg := range segs {
+			var q []segment.MembershipChange
+			for range rng.IntN(4) {
+				q = append(q, change(t, w, sg.ID, customer, rng.IntN(2) == 0))
+			}
+			if len(q) > 0 {
+				queues = append(queues, q)
+			}
+		}
+	}
+	var changes []segment.MembershipChange
+	for len(queues) > 0 {
+		j := rng.IntN(len(queues))
+		changes = append(changes, queues[j][0])
+		if queues[j] = queues[j][1:]; len(queues[j]) == 0 {
+			queues = slices.Delete(queues, j, j+1)
+		}
+	}
+
+	ordered := slices.Clone(changes)
+	slices.SortStableFunc(ordered, func(a, b segment.MembershipChange) int {
+		return cmp.Or(strings.Compare(a.CustomerID, b.CustomerID), strings.Compare(a.SegmentID, b.SegmentID))
+	})
+	var want []string
+	for _, c := range ordered {
+		k := key{c.SegmentID, c.CustomerID}
+		if c.SegmentID == segs[2].ID || member[k] == c.Joined {
+			continue
+		}
+		member[k] = c.Joined
+		want = append(want, c.ChangeID)
+	}
+	if len(changes) <= 2*sqldb.MaxRowsPerStatement || len(want) == len(changes) {
+		t.Fatalf("%d changes, %d applied: the test wants several statements' worth and some no-ops", len(changes), len(want))
+	}
+
+	applied, err := s.ApplyChanges(ctx, changes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range applied {
+		got = append(got, c.ChangeID)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("applied %d changes, want %d (first difference at %d)", len(got), len(want), firstDifference(got, want))
+	}
+	pending, err := s.PendingChanges(ctx, 10*len(changes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var announced []string
+	for _, c := range pending {
+		announced = append(announced, c.ChangeID)
+	}
+	if !slices.Equal(announced, slices.Sorted(slices.Values(want))) {
+		t.Errorf("outbox holds %d changes, want the %d applied", len(announced), len(want))
+	}
+	for _, sg := range segs[:2] {
+		var wantMembers []string
+		for k, in := range member {
+			if in && k.seg == sg.ID {
+				wantMembers = append(wantMembers, k.customer)
+			}
+		}
+		slices.Sort(wantMembers)
+		members, _, err := s.ListMembers(ctx, w, sg.ID, "", 10000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var gotMembers []string
+		for _, m := range members {
+			gotMembers = append(gotMembers, m.CustomerID)
+		}
+		if !slices.Equal(gotMembers, wantMembers) {
+			t.Errorf("%s: %d members, want %d (first difference at %d)", sg.ID, len(gotMembers), len(wantMembers), firstDifference(gotMembers, wantMembers))
+		}
+	}
+	drainOutbox(t, s)
+}
+
+// firstDifference is the first index at which a and b differ.
+func firstDifference(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
 
 // drainOutbox empties the outbox, which subtests share.
