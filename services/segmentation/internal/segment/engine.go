@@ -590,6 +590,7 @@ type customerPageFacts struct {
 func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, fn func(customerPageFacts) error) error {
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
+	r.traitKeys = r.needs.traitKeys()
 	var err error
 	if len(r.names) > 0 {
 		var release func()
@@ -678,6 +679,7 @@ type pageReader struct {
 	needs       needs
 	names       []string
 	since       time.Time
+	traitKeys   []string
 	rfm         rfmEntry
 	settings    LifecycleSettings
 	// read are the segments whose memberships a page holds.
@@ -691,7 +693,7 @@ type pageReader struct {
 // customers reads the page of customers after after, up to customerPage
 // of them.
 func (r *pageReader) customers(ctx context.Context, after string) (customerPageFacts, error) {
-	page, err := r.e.store.ListCustomerTraits(ctx, r.workspaceID, after, customerPage)
+	page, err := r.e.store.ListCustomerTraits(ctx, r.workspaceID, after, customerPage, r.traitKeys)
 	if err != nil {
 		return customerPageFacts{}, err
 	}

@@ -463,10 +463,12 @@ type needs struct {
 	segments []string
 	// props are the top-level event property keys read.
 	props map[string]bool
+	// traits are the trait keys read.
+	traits map[string]bool
 }
 
 func needsOf(segs []Segment, now time.Time) needs {
-	n := needs{events: map[string]time.Time{}, props: map[string]bool{}}
+	n := needs{events: map[string]time.Time{}, props: map[string]bool{}, traits: map[string]bool{}}
 	for _, s := range segs {
 		n.add(s.Rule, now)
 	}
@@ -490,6 +492,8 @@ func (n *needs) add(r Rule, now time.Time) {
 			if x.Computed.Def.Property != "" {
 				n.addProp(x.Computed.Def.Property)
 			}
+		case x.Trait != nil:
+			n.traits[x.Trait.Key] = true
 		case x.RFM != nil:
 			n.rfm = true
 		case x.Lifecycle != nil:
@@ -526,6 +530,11 @@ func (n *needs) addProp(p string) {
 // propKeys returns the top-level property keys read, sorted.
 func (n needs) propKeys() []string {
 	return slices.Sorted(maps.Keys(n.props))
+}
+
+// traitKeys returns the trait keys read, sorted.
+func (n needs) traitKeys() []string {
+	return slices.Sorted(maps.Keys(n.traits))
 }
 
 // eventNames returns the event names read and the earliest time read

@@ -65,9 +65,10 @@ type Store interface {
 
 	// Customer returns one customer.
 	Customer(ctx context.Context, workspaceID, customerID string) (Customer, error)
-	// ListCustomerTraits returns the traits of up to limit customers with
-	// ids after after, in id order.
-	ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]CustomerTraits, error)
+	// ListCustomerTraits returns up to limit customers with ids after
+	// after, in id order, with those of their traits that keys names (see
+	// DecodeTraits; none when keys is empty).
+	ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int, keys []string) ([]CustomerTraits, error)
 	// CustomerBehaviours returns a customer's behaviour events with one of
 	// the names, at or after since (any time when zero), oldest first.
 	CustomerBehaviours(ctx context.Context, workspaceID, customerID string, names []string, since time.Time) ([]Behaviour, error)

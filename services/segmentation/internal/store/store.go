@@ -842,23 +842,30 @@ func (s *Store) Customer(ctx context.Context, workspaceID, customerID string) (s
 	return c, nil
 }
 
-// ListCustomerTraits implements segment.Store.
-func (s *Store) ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int) ([]segment.CustomerTraits, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, traits
+// ListCustomerTraits implements segment.Store. The traits documents are
+// read only when keys names some, and then only those traits decoded.
+func (s *Store) ListCustomerTraits(ctx context.Context, workspaceID, after string, limit int, keys []string) ([]segment.CustomerTraits, error) {
+	columns := "customer_id"
+	if len(keys) > 0 {
+		columns += ", traits"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+columns+`
 FROM customers WHERE workspace_id = $1 AND customer_id > $2 ORDER BY customer_id LIMIT $3`, workspaceID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list customer traits: %w", err)
 	}
 	defer rows.Close()
-	var out []segment.CustomerTraits
+	out := make([]segment.CustomerTraits, 0, limit)
+	var traits sql.RawBytes // valid until the next row: DecodeTraits keeps none of it
 	for rows.Next() {
 		var c segment.CustomerTraits
-		var traits string
-		if err := rows.Scan(&c.ID, &traits); err != nil {
-			return nil, fmt.Errorf("list customer traits: %w", err)
+		if len(keys) == 0 {
+			err = rows.Scan(&c.ID)
+		} else if err = rows.Scan(&c.ID, &traits); err == nil {
+			c.Traits, err = segment.DecodeTraits(traits, keys)
 		}
-		if err := json.Unmarshal([]byte(traits), &c.Traits); err != nil {
-			return nil, fmt.Errorf("decode traits of %s: %w", c.ID, err)
+		if err != nil {
+			return nil, fmt.Errorf("list customer traits: customer %s: %w", c.ID, err)
 		}
 		out = append(out, c)
 	}
