@@ -369,14 +369,7 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 			t.Errorf("%s: applied %d, want %d", st.name, len(applied), st.wantApplied)
 		}
 		wantOutbox = append(wantOutbox, applied...)
-		members, total, err := s.ListMembers(ctx, w, seg.ID, "", 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ids []string
-		for _, m := range members {
-			ids = append(ids, m.CustomerID)
-		}
+		ids, total := memberIDs(t, s, w, seg.ID)
 		if !reflect.DeepEqual(ids, st.wantMembers) || total != int64(len(st.wantMembers)) {
 			t.Errorf("%s: members %v (total %d), want %v", st.name, ids, total, st.wantMembers)
 		}
@@ -497,22 +490,14 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	for _, c := range applied {
-		got = append(got, c.ChangeID)
-	}
-	if !slices.Equal(got, want) {
+	if got := changeIDs(applied); !slices.Equal(got, want) {
 		t.Errorf("applied %d changes, want %d (first difference at %d)", len(got), len(want), firstDifference(got, want))
 	}
 	pending, err := s.PendingChanges(ctx, 10*len(changes))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var announced []string
-	for _, c := range pending {
-		announced = append(announced, c.ChangeID)
-	}
-	if !slices.Equal(announced, slices.Sorted(slices.Values(want))) {
+	if announced := changeIDs(pending); !slices.Equal(announced, slices.Sorted(slices.Values(want))) {
 		t.Errorf("outbox holds %d changes, want the %d applied", len(announced), len(want))
 	}
 	for _, sg := range segs[:2] {
@@ -523,19 +508,33 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 			}
 		}
 		slices.Sort(wantMembers)
-		members, _, err := s.ListMembers(ctx, w, sg.ID, "", 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var gotMembers []string
-		for _, m := range members {
-			gotMembers = append(gotMembers, m.CustomerID)
-		}
-		if !slices.Equal(gotMembers, wantMembers) {
+		if gotMembers, _ := memberIDs(t, s, w, sg.ID); !slices.Equal(gotMembers, wantMembers) {
 			t.Errorf("%s: %d members, want %d (first difference at %d)", sg.ID, len(gotMembers), len(wantMembers), firstDifference(gotMembers, wantMembers))
 		}
 	}
 	drainOutbox(t, s)
+}
+
+// memberIDs lists the members of a segment (up to 10,000) and counts them.
+func memberIDs(t *testing.T, s *store.Store, workspace, segmentID string) ([]string, int64) {
+	t.Helper()
+	members, total, err := s.ListMembers(context.Background(), workspace, segmentID, "", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range members {
+		ids = append(ids, m.CustomerID)
+	}
+	return ids, total
+}
+
+func changeIDs(changes []segment.MembershipChange) []string {
+	var out []string
+	for _, c := range changes {
+		out = append(out, c.ChangeID)
+	}
+	return out
 }
 
 // firstDifference is the first index at which a and b differ.
