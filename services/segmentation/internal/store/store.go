@@ -204,7 +204,10 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 		}
 		ordersMoved := false
 		var behaviourMoved []string // merged customers whose behaviour moved
-		for chunk := range slices.Chunk(ids, mergeChunk) {
+		// In id order, not the message's: each chunk locks its customers'
+		// memberships (leaveAll), which must be taken in one order across
+		// chunks, as ApplyChanges takes them.
+		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 			in, idArgs := sqldb.InList(2, chunk)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
 				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
