@@ -1363,7 +1363,11 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipCh
 	var applied []segment.MembershipChange
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		applied = applied[:0]
-		for _, c := range changes {
+		write, err := withoutGoneJoins(ctx, tx, changes)
+		if err != nil {
+			return err
+		}
+		for _, c := range write {
 			var res sql.Result
 			var err error
 			if c.Joined {
