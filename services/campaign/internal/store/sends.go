@@ -275,7 +275,13 @@ func (t *Tx) SetConsents(ctx context.Context, cs []ConsentChange) error {
 
 // SetConsent is Tx.SetConsent in a transaction of its own.
 func (s *Store) SetConsent(ctx context.Context, workspaceID, customerID, channelType string, subscribed bool, source string, now time.Time) (bool, error) {
-	return setConsent(ctx, s.db, workspaceID, customerID, channelType, subscribed, source, now)
+	var changed bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		changed, err = setConsent(ctx, tx, workspaceID, customerID, channelType, subscribed, source, now)
+		return err
+	})
+	return changed, err
 }
 
 func setConsent(ctx context.Context, q querier, workspaceID, customerID, channelType string, subscribed bool, source string, now time.Time) (bool, error) {

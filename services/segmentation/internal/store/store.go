@@ -1174,7 +1174,7 @@ func (s *Store) PredictionAttempt(ctx context.Context, workspaceID string) (time
 
 // SetPredictionAttempt implements segment.Store.
 func (s *Store) SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+	_, err := s.db.ExecWrite(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
 VALUES ($1, 0, 0, 0, '', $2) ON CONFLICT (workspace_id) DO UPDATE SET attempt_time = excluded.attempt_time`, workspaceID, micros(at))
 	if err != nil {
 		return fmt.Errorf("record prediction attempt: %w", err)
@@ -1188,7 +1188,7 @@ func (s *Store) CreateComputedTrait(ctx context.Context, workspaceID string, c s
 	if err != nil {
 		return fmt.Errorf("encode computed trait: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
+	res, err := s.db.ExecWrite(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING`, workspaceID, c.Key, string(def))
 	if err != nil {
 		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
@@ -1222,7 +1222,7 @@ func (s *Store) ComputedTraits(ctx context.Context, workspaceID string) ([]segme
 
 // DeleteComputedTrait implements segment.Store.
 func (s *Store) DeleteComputedTrait(ctx context.Context, workspaceID, key string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
 	if err != nil {
 		return fmt.Errorf("delete computed trait %s: %w", key, err)
 	}
@@ -1250,7 +1250,7 @@ func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segm
 
 // SetLifecycleSettings implements segment.Store.
 func (s *Store) SetLifecycleSettings(ctx context.Context, workspaceID string, ls segment.LifecycleSettings) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
+	_, err := s.db.ExecWrite(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
 VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id) DO UPDATE SET loyal_min_orders = excluded.loyal_min_orders,
   dormant_days = excluded.dormant_days, churned_days = excluded.churned_days`, workspaceID, ls.LoyalMinOrders, ls.DormantDays, ls.ChurnedDays)
 	if err != nil {
