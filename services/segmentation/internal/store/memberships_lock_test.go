@@ -110,3 +110,45 @@ VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w)
 		t.Errorf("merged b: err %v, want ErrNotFound", err)
 	}
 }
+
+// TestUnmergeLocksCustomersInIDOrder: an unmerge takes its survivor's and
+// restored customer's rows in id order, creating the one that has no row
+// yet in that order, as a batch of events creates and locks its rows.
+// Here the restored customer a has no row (its merge deleted it) and a
+// batch has created a's row and goes on to lock the survivor b's: the
+// unmerge, waiting for a's row, must not hold b's yet, or the two
+// deadlock. PostgreSQL only: SQLite's writers are serial.
+func TestUnmergeLocksCustomersInIDOrder(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ws(t)
+	mustApply(t, s, track(w, "seen-a", "a", "Seen", t0))
+	mustApply(t, s, track(w, "seen-b", "b", "Seen", t0))
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "b", MergedIDs: []string{"a"}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	holder := sqldbtest.Hold(t, db, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
+VALUES ($1, 'a', '{}', '{}', 0, 0, 1)`, w)
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "b", RestoredID: "a",
+			EventIDs: []string{"seen-a"}, Time: t0}, t0)
+		done <- err
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
+	lockErr := sqldbtest.LockNext(t, holder, `SELECT 1 FROM customers WHERE workspace_id = $1 AND customer_id = 'b' FOR UPDATE`, w)
+	sqldbtest.Await(t, done, "ApplyUnmerge")
+	if lockErr != nil {
+		t.Fatalf("waiting for a's row, the unmerge held b's (%v): it locks the survivor first", lockErr)
+	}
+	// a: the batch's event and seen-a, given back; b: its own.
+	for id, want := range map[string]int64{"a": 2, "b": 1} {
+		if c, err := s.Customer(ctx, w, id); err != nil || c.EventCount != want {
+			t.Errorf("customer %s after the unmerge: %+v, %v; want %d events", id, c, err, want)
+		}
+	}
+}

@@ -99,19 +99,40 @@ ON CONFLICT (workspace_id) DO UPDATE SET version = segments_versions.version + 1
 	return nil
 }
 
-// lockCustomer reads a customer for update; found is false when there is
-// none, and the returned Customer then has empty, non-nil maps.
-func lockCustomer(ctx context.Context, tx *sqldb.Tx, workspaceID, customerID string) (segment.Customer, bool, error) {
-	row := tx.QueryRowContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
-FROM customers WHERE workspace_id = $1 AND customer_id = $2`+forUpdate(tx.Dialect), workspaceID, customerID)
-	c, err := scanCustomer(row, workspaceID)
-	if errors.Is(err, segment.ErrNotFound) {
-		return segment.Customer{WorkspaceID: workspaceID, ID: customerID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false, nil
-	}
+// lockOrCreateCustomers reads the customers ids for update, in id order,
+// for a writer that writes every one of them: one with no row gets an
+// empty one in that order first, as a batch of events creates and locks
+// its rows (created when written, it would be locked out of order and
+// could deadlock with such a batch). found tells which had a row; the
+// others are returned with empty, non-nil maps.
+func lockOrCreateCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids ...string) (map[string]segment.Customer, map[string]bool, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	created := map[string]bool{}
+	err := tx.QueryRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT DO NOTHING RETURNING customer_id`, 7, len(ids), func(args []any, i int) ([]any, error) {
+			return append(args, workspaceID, ids[i], "{}", "{}", 0, 0, 0), nil
+		}, func(row sqldb.RowScanner) error {
+			var id string
+			err := row.Scan(&id)
+			created[id] = true
+			return err
+		})
 	if err != nil {
-		return segment.Customer{}, false, err
+		return nil, nil, fmt.Errorf("create customers: %w", err)
 	}
-	return c, true, nil
+	locked, err := lockCustomers(ctx, tx, workspaceID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := locked[id]; ok && !created[id] {
+			found[id] = true
+			continue
+		}
+		locked[id] = segment.Customer{WorkspaceID: workspaceID, ID: id, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
+	}
+	return locked, found, nil
 }
 
 func writeCustomer(ctx context.Context, tx *sqldb.Tx, c segment.Customer) error {
@@ -379,14 +400,12 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u segment.Unmerge, now time.Ti
 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
 			return fmt.Errorf("record undone merge %s: %w", u.MergeID, err)
 		}
-		survivor, survivorFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.SurvivorID)
+		locked, found, err := lockOrCreateCustomers(ctx, tx, u.WorkspaceID, u.SurvivorID, u.RestoredID)
 		if err != nil {
 			return err
 		}
-		restored, restoredFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.RestoredID)
-		if err != nil {
-			return err
-		}
+		survivor, survivorFound := locked[u.SurvivorID], found[u.SurvivorID]
+		restored, restoredFound := locked[u.RestoredID], found[u.RestoredID]
 		// Before its merge is applied here, the restored customer still
 		// holds (and counts) its own events; only those recorded for the
 		// survivor since, and found in a moved row, are to be counted over.
