@@ -31,10 +31,7 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	st, err := store.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, r := newRunner(t, db, t0.Add(2*time.Minute))
 	def := &campaignv1.Journey{
 		DisplayName: "Welcome",
 		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_SegmentEntered{SegmentEntered: &campaignv1.SegmentRef{SegmentId: "seg_a"}}},
@@ -42,7 +39,6 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 		Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
 	}
 	activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_s", Definition: def, EntryKind: store.EntrySegment, EntryKey: "seg_a"}, t0)
-	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
 	change := func(id, customer string, joined bool) bus.Message {
 		b, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{ChangeId: id, WorkspaceId: "ws", SegmentId: "seg_a",
 			CustomerId: customer, Joined: joined, ChangeTime: timestamppb.New(t0.Add(time.Minute))})
@@ -56,13 +52,9 @@ func TestMembershipBatchLocksEntriesInOrder(t *testing.T) {
 	}
 	const lock = `SELECT 1 FROM entries WHERE workspace_id = 'ws' AND customer_id = $1 FOR UPDATE`
 	holder := sqldbtest.Hold(t, db, lock, "cus_1")
-	done := make(chan error, 1)
-	go func() {
-		done <- r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
-	}()
-	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	lockErr := sqldbtest.LockNext(t, holder, lock, "cus_2")
-	sqldbtest.Await(t, done, "HandleMemberships")
+	lockErr := sqldbtest.LockOrder(t, db, holder, "HandleMemberships", func() error {
+		return r.HandleMemberships(ctx, []bus.Message{change("m3", "cus_2", false), change("m4", "cus_1", false)})
+	}, lock, "cus_2")
 	if lockErr != nil {
 		t.Fatalf("waiting for cus_1's entry, the batch held cus_2's (%v): it locks entries in message order", lockErr)
 	}
@@ -83,11 +75,7 @@ func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	st, err := store.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0 }})
+	_, r := newRunner(t, db, t0)
 	message := func(m *ingestionv1.IngestionBusMessage) bus.Message {
 		b, err := proto.Marshal(m)
 		if err != nil {
@@ -104,11 +92,7 @@ func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
 	}
 	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
 	holder := sqldbtest.Hold(t, db, insert, "event:e1")
-	done := make(chan error, 1)
-	go func() { done <- r.HandleEvents(ctx, batch) }()
-	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	insertErr := sqldbtest.LockNext(t, holder, insert, "merge:m1")
-	sqldbtest.Await(t, done, "HandleEvents")
+	insertErr := sqldbtest.LockOrder(t, db, holder, "HandleEvents", func() error { return r.HandleEvents(ctx, batch) }, insert, "merge:m1")
 	if insertErr != nil {
 		t.Fatalf("waiting for event:e1, the batch held merge:m1 (%v): it records keys in message order", insertErr)
 	}
@@ -126,11 +110,7 @@ func TestEventBatchWritesConsentsInOrder(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	st, err := store.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0 }})
+	st, r := newRunner(t, db, t0)
 	batch := []bus.Message{
 		trackEvent(t, "e1", "cus_2", runner.EventUnsubscribed, map[string]any{"channel": "email"}, t0),
 		trackEvent(t, "e2", "cus_1", runner.EventUnsubscribed, map[string]any{"channel": "email"}, t0),
@@ -138,11 +118,7 @@ func TestEventBatchWritesConsentsInOrder(t *testing.T) {
 	const insert = `INSERT INTO consents (workspace_id, customer_id, channel_type, subscribed, source, update_time)
 VALUES ('ws', $1, 'email', FALSE, 'test', 0)`
 	holder := sqldbtest.Hold(t, db, insert, "cus_1")
-	done := make(chan error, 1)
-	go func() { done <- r.HandleEvents(ctx, batch) }()
-	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	insertErr := sqldbtest.LockNext(t, holder, insert, "cus_2")
-	sqldbtest.Await(t, done, "HandleEvents")
+	insertErr := sqldbtest.LockOrder(t, db, holder, "HandleEvents", func() error { return r.HandleEvents(ctx, batch) }, insert, "cus_2")
 	if insertErr != nil {
 		t.Fatalf("waiting for cus_1's consent, the batch held cus_2's (%v): it writes consents in message order", insertErr)
 	}
@@ -166,17 +142,13 @@ func TestEventBatchInsertsEntriesInOrder(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	st, err := store.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, r := newRunner(t, db, t0.Add(2*time.Minute))
 	def := &campaignv1.Journey{
 		DisplayName: "Welcome",
 		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Signed Up"}}},
 		Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
 	}
 	activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_w", Definition: def, EntryKind: store.EntryEvent, EntryKey: "Signed Up"}, t0)
-	r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0.Add(2 * time.Minute) }})
 	batch := []bus.Message{
 		trackEvent(t, "e1", "cus_2", "Signed Up", nil, t0.Add(time.Minute)),
 		trackEvent(t, "e2", "cus_1", "Signed Up", nil, t0.Add(time.Minute)),
@@ -184,11 +156,7 @@ func TestEventBatchInsertsEntriesInOrder(t *testing.T) {
 	const insert = `INSERT INTO entries (workspace_id, entry_id, journey_id, customer_id, entry_number, state, step_id, enter_time)
 VALUES ('ws', $1, 'jny_w', $2, 1, 'in_progress', 'wait', 0)`
 	holder := sqldbtest.Hold(t, db, insert, "ent_h1", "cus_1")
-	done := make(chan error, 1)
-	go func() { done <- r.HandleEvents(ctx, batch) }()
-	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	insertErr := sqldbtest.LockNext(t, holder, insert, "ent_h2", "cus_2")
-	sqldbtest.Await(t, done, "HandleEvents")
+	insertErr := sqldbtest.LockOrder(t, db, holder, "HandleEvents", func() error { return r.HandleEvents(ctx, batch) }, insert, "ent_h2", "cus_2")
 	if insertErr != nil {
 		t.Fatalf("waiting for cus_1's entry, the batch held cus_2's (%v): it inserts entries in message order", insertErr)
 	}

@@ -317,11 +317,7 @@ func TestBatchMergeMovesConsentsSetBeforeIt(t *testing.T) {
 	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
 		ctx := context.Background()
 		t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-		st, err := store.New(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return t0 }})
+		st, r := newRunner(t, db, t0)
 		merge, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
 			WorkspaceId: "ws", MergeId: "m1", SurvivorCustomerId: "cus_1", MergedCustomerIds: []string{"cus_2"}}}})
 		if err != nil {
@@ -339,4 +335,15 @@ func TestBatchMergeMovesConsentsSetBeforeIt(t *testing.T) {
 			t.Errorf("opted out: %v, %v; want cus_1 and cus_2 out of email", out, err)
 		}
 	})
+}
+
+// newRunner returns a store on db and a runner on it whose clock stands
+// at now.
+func newRunner(t *testing.T, db *sqldb.DB, now time.Time) (*store.Store, *runner.Runner) {
+	t.Helper()
+	st, err := store.New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return now }})
 }

@@ -6,7 +6,6 @@ import (
 
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
-	"github.com/kizuna/kizuna/services/segmentation/internal/store"
 )
 
 // TestJoinWaitsForMergeInFlight: an evaluation reads a customer, a merge
@@ -18,17 +17,9 @@ import (
 // does first, stands for the merge. PostgreSQL only: on SQLite the
 // writers are serial and the join sees the merge committed.
 func TestJoinWaitsForMergeInFlight(t *testing.T) {
-	db := sqldbtest.Postgres(t)
+	db, s, w := postgresStore(t)
 	ctx := context.Background()
-	s, err := store.New(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := ws(t)
-	seg := newSegment(t, w, "S", traitRule)
-	if err := s.CreateSegment(ctx, seg); err != nil {
-		t.Fatal(err)
-	}
+	seg := createSegment(t, s, w)
 	seen(t, s, w, "a", "b")
 	merge := sqldbtest.Hold(t, db, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b'`, w)
 	done := make(chan error, 1)
