@@ -120,8 +120,8 @@ var maxIdleConns = map[Dialect]int{SQLite: 32, Postgres: 8}
 
 // sqliteBusyTimeoutMS is how long a SQLite connection waits for the write
 // lock before returning SQLITE_BUSY; long enough that queued writers in one
-// process do not fail under normal load.
-const sqliteBusyTimeoutMS = 10000
+// process do not fail under normal load. A variable for tests only.
+var sqliteBusyTimeoutMS = 10000
 
 var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 

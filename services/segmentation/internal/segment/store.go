@@ -150,8 +150,9 @@ type Store interface {
 	MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) (map[string][]string, error)
 	// ApplyChanges inserts (Joined) or deletes (!Joined) membership rows and
 	// writes an outbox row for each that changed something, in one
-	// transaction. A join for a segment deleted meanwhile is skipped. It
-	// returns the changes that took effect.
+	// transaction. A join for a segment deleted meanwhile is skipped, and
+	// so is one for a customer with no row (merged away or erased since
+	// its evaluation read it). It returns the changes that took effect.
 	ApplyChanges(ctx context.Context, changes []MembershipChange) ([]MembershipChange, error)
 	// ListMembers returns up to limit members of a segment with customer ids
 	// after after, in customer id order, and the segment's member count; it

@@ -238,7 +238,10 @@ func insertBehaviours(ctx context.Context, tx *sqldb.Tx, events []segment.Event)
 
 // insertOrders adds the orders of events, the first event of an order id
 // being the one kept, and bumps each workspace's orders version once per
-// order stored.
+// order stored. The rows go in order id order: an order id can come with
+// two events (resent, or bought by two ids of one person), and two
+// batches inserting the same ids in different orders would wait on each
+// other's uncommitted rows.
 func insertOrders(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
 	var rows []segment.Event
 	taken := map[wsID]bool{}
@@ -249,6 +252,9 @@ func insertOrders(ctx context.Context, tx *sqldb.Tx, events []segment.Event) err
 		taken[wsID{e.WorkspaceID, e.Order.ID}] = true
 		rows = append(rows, e)
 	}
+	slices.SortFunc(rows, func(a, b segment.Event) int {
+		return compareWSID(wsID{a.WorkspaceID, a.Order.ID}, wsID{b.WorkspaceID, b.Order.ID})
+	})
 	stored := map[string]int64{}
 	err := tx.QueryRows(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)`,
 		`ON CONFLICT DO NOTHING RETURNING workspace_id`, 6, len(rows), func(args []any, i int) ([]any, error) {

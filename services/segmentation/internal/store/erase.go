@@ -33,7 +33,9 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 		if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
 			return err
 		}
-		for chunk := range slices.Chunk(ids, mergeChunk) {
+		// Chunks in id order too: each locks its customers' memberships
+		// (leaveAll), which must be taken in one order across chunks.
+		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 			if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
 				return err
 			}

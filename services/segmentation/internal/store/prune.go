@@ -26,7 +26,7 @@ var changesKept int64 = 100_000
 // BehaviourChanges tells a cache that old to reload everything.
 func (s *Store) BehaviourChangesTask() prune.Task {
 	return prune.Task{Name: "behaviour_changes", Run: func(ctx context.Context, _ time.Time) (int64, error) {
-		if _, err := s.db.ExecContext(ctx, `UPDATE behaviours_versions SET changes_from = version - $1 WHERE version - $1 > changes_from`,
+		if _, err := s.db.ExecWrite(ctx, `UPDATE behaviours_versions SET changes_from = version - $1 WHERE version - $1 > changes_from`,
 			changesKept); err != nil {
 			return 0, fmt.Errorf("prune behaviour changes: %w", err)
 		}
