@@ -167,3 +167,33 @@ func testLateEventAfterErasure(t *testing.T, s *store.Store) {
 		t.Errorf("orders %+v (%v), want none", orders, err)
 	}
 }
+
+// TestLateEventWaitsForMergeInFlight: a batch applying an event of b while
+// a merge of b into a, on another replica, holds b's row must wait for the
+// merge and then apply the event to a, not re-create b after the merge
+// deleted it. Here a transaction deleting b's row and recording its merge,
+// as ApplyMerge does, stands for the merge. PostgreSQL only: on SQLite the
+// writers are serial and the batch sees the merge committed.
+func TestLateEventWaitsForMergeInFlight(t *testing.T) {
+	db, s, w := postgresStore(t)
+	ctx := context.Background()
+	seen(t, s, w, "a", "b")
+	merge := sqldbtest.Hold(t, db, `WITH gone AS (DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b')
+INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id) VALUES ($1, 'b', 'a', 'm1')`, w)
+	done := make(chan error, 1)
+	events := late(w, "e1", "b")
+	go func() {
+		_, err := s.ApplyEvents(ctx, events, t0)
+		done <- err
+	}()
+	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, merge))
+	if err := merge.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	sqldbtest.Await(t, done, "ApplyEvents")
+	checkGone(t, s, w, "b")
+	checkHolds(t, s, w, "a", 1)
+	if events[0].CustomerID != "a" {
+		t.Errorf("event went to %s, want a", events[0].CustomerID)
+	}
+}
