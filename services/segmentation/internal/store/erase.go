@@ -16,8 +16,8 @@ const kindRegulation = "regulation"
 // customers ids — profile and traits, behaviour, orders, predictions,
 // memberships (with a leave change each, so sizes and campaign stay
 // right) and unmerge records — in one transaction keyed by the regulation
-// id, and records the ids as erased (retired_customers), so that their
-// events delivered late are dropped. It returns the rows deleted and false when the regulation was
+// id, and records the ids as erased (retired_customers, hashed), so that
+// their events delivered late are dropped. It returns the rows deleted and false when the regulation was
 // applied before.
 func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string, now time.Time) (int64, bool, error) {
 	var total int64
@@ -52,7 +52,7 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 			}
 		}
 		// Their late events are dropped, not let re-create them.
-		if err := retireErased(ctx, tx, workspaceID, ids); err != nil {
+		if err := retireErased(ctx, tx, workspaceID, ids, now); err != nil {
 			return err
 		}
 		if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {

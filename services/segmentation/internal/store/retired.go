@@ -2,26 +2,39 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
 
 // retired_customers holds the customer ids that are gone: merged away
-// (into survivor_id, by merge_id) or erased (survivor_id ''). An event
-// published for such a customer before its merge or erasure can be
-// delivered after it: a retried bus message, or another replica's batch.
-// Applied as it comes, its customer upsert would re-create the customer,
-// which is then evaluated and joins segments again; an erased person's
-// data would come back. Customer ids are never reused (ingestion mints a
-// new one per person), so an id retired stays retired until an undo of
-// its merge restores it.
+// (into survivor_id, by merge_id) or erased (survivor_id erased, under
+// erasedKey). An event published for such a customer before its merge or
+// erasure can be delivered after it: a retried bus message, or another
+// replica's batch. Applied as it comes, its customer upsert would
+// re-create the customer, which is then evaluated and joins segments
+// again; an erased person's data would come back. Customer ids are never
+// reused (ingestion mints a new one per person), so an id retired stays
+// retired until an undo of its merge restores it, or until its row is
+// pruned (RetiredCustomersTask): by then the bus holds no event older
+// than the merge or erasure.
 
 // erased is the survivor_id of an erased customer.
 const erased = ""
+
+// erasedKey is the customer_id of an erased customer's row: the SHA-256 of
+// its id, as ingestion keeps the ids of the suppressed, so that no table
+// keeps an erased id in the clear (only the regulation record does).
+func erasedKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "erased:" + hex.EncodeToString(sum[:])
+}
 
 // maxSurvivorChain bounds how many merges retiredTargets follows from one
 // id (X merged into S, S later into T, ...): far more than real chains,
@@ -29,14 +42,14 @@ const erased = ""
 const maxSurvivorChain = 32
 
 // retireMerged records ids as merged into survivor by mergeID. An id
-// recorded already keeps its row: erased is final, and a merge of an id
-// already merged elsewhere is an older message delivered late (a merged-away
-// id is merged again only after an undo, which deletes its row).
-func retireMerged(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor, mergeID string, ids []string) error {
+// recorded already keeps its row: a merge of an id already merged
+// elsewhere is an older message delivered late (a merged-away id is merged
+// again only after an undo, which deletes its row).
+func retireMerged(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor, mergeID string, ids []string, now time.Time) error {
 	ids = slices.Sorted(slices.Values(ids)) // unique-key inserts in one order, as other writers'
-	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id)`,
-		`ON CONFLICT DO NOTHING`, 4, len(ids), func(args []any, i int) ([]any, error) {
-			return append(args, workspaceID, ids[i], survivor, mergeID), nil
+	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
+		`ON CONFLICT DO NOTHING`, 5, len(ids), func(args []any, i int) ([]any, error) {
+			return append(args, workspaceID, ids[i], survivor, mergeID, micros(now)), nil
 		})
 	if err != nil {
 		return fmt.Errorf("record %d customers merged into %s: %w", len(ids), survivor, err)
@@ -44,15 +57,28 @@ func retireMerged(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor, merg
 	return nil
 }
 
-// retireErased records ids as erased, over any merge recorded for them: an
-// erasure lists every id of the person, merged-away ones included, and
-// none of their late events may come back, not even to a survivor.
-func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) error {
+// retireErased records ids as erased, replacing the records of their
+// merges: an erasure lists every id of the person, merged-away ones
+// included, and none of their late events may come back, not even to a
+// survivor.
+func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
 	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id)`,
-		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET survivor_id = excluded.survivor_id, merge_id = excluded.merge_id`,
-		4, len(ids), func(args []any, i int) ([]any, error) {
-			return append(args, workspaceID, ids[i], erased, ""), nil
+	for chunk := range slices.Chunk(ids, mergeChunk) {
+		in, args := sqldb.InList(2, chunk)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`,
+			append([]any{workspaceID}, args...)...); err != nil {
+			return fmt.Errorf("delete merges of customers erased: %w", err)
+		}
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = erasedKey(id)
+	}
+	slices.Sort(keys)
+	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
+		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET retired_at = excluded.retired_at`,
+		5, len(keys), func(args []any, i int) ([]any, error) {
+			return append(args, workspaceID, keys[i], erased, "", micros(now)), nil
 		})
 	if err != nil {
 		return fmt.Errorf("record %d customers erased: %w", len(ids), err)
@@ -200,23 +226,33 @@ func survivorChains(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids [
 }
 
 // retiredOf reads the records of those of ids that are retired: id →
-// survivor_id.
+// survivor_id, erased for those erased.
 func retiredOf(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) (map[string]string, error) {
 	out := map[string]string{}
-	for chunk := range slices.Chunk(ids, mergeChunk) {
-		in, args := sqldb.InList(2, chunk)
+	for chunk := range slices.Chunk(ids, mergeChunk/2) {
+		keys := slices.Clone(chunk)
+		byKey := make(map[string]string, len(chunk))
+		for _, id := range chunk {
+			byKey[erasedKey(id)] = id
+			keys = append(keys, erasedKey(id))
+		}
+		in, args := sqldb.InList(2, keys)
 		rows, err := tx.QueryContext(ctx, `SELECT customer_id, survivor_id FROM retired_customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
 			append([]any{workspaceID}, args...)...)
 		if err != nil {
 			return nil, fmt.Errorf("read retired customers: %w", err)
 		}
 		for rows.Next() {
-			var id, survivor string
-			if err := rows.Scan(&id, &survivor); err != nil {
+			var key, survivor string
+			if err := rows.Scan(&key, &survivor); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("read retired customers: %w", err)
 			}
-			out[id] = survivor
+			if id, ok := byKey[key]; ok {
+				out[id] = erased
+			} else if _, ok := out[key]; !ok { // an erasure wins over a merge
+				out[key] = survivor
+			}
 		}
 		err = rows.Err()
 		rows.Close()

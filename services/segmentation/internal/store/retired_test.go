@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna/kizuna/services/platform/prune"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
@@ -166,6 +167,44 @@ func testLateEventAfterErasure(t *testing.T, s *store.Store) {
 	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
 		t.Errorf("orders %+v (%v), want none", orders, err)
 	}
+	// The record of an erasure keeps no erased id in the clear.
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
+AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 'gone'))`, w).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
+	}
+}
+
+// TestPruneRetiredCustomers: the records of customers merged away longer
+// than the dedupe window ago are pruned, younger ones stay and still
+// redirect.
+func TestPruneRetiredCustomers(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := "ws"
+		old := t0.Add(-prune.DedupeWindow - time.Hour)
+		for _, m := range []struct {
+			id, merged string
+			at         time.Time
+		}{{"m-old", "old", old}, {"m-young", "young", t0.Add(-time.Hour)}} {
+			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: m.id, SurvivorID: "user", MergedIDs: []string{m.merged}}, m.at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"erased-old"}, old); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.RetiredCustomersTask().Run(ctx, t0); err != nil || n != 2 {
+			t.Fatalf("pruned %d, %v; want the old merge's and erasure's records", n, err)
+		}
+		if got := applyBatch(t, s, late(w, "e1", "young")); got[0].CustomerID != "user" {
+			t.Errorf("event of a customer merged away an hour ago went to %s, want user", got[0].CustomerID)
+		}
+	})
 }
 
 // TestLateEventWaitsForMergeInFlight: a batch applying an event of b while
@@ -179,7 +218,7 @@ func TestLateEventWaitsForMergeInFlight(t *testing.T) {
 	ctx := context.Background()
 	seen(t, s, w, "a", "b")
 	merge := sqldbtest.Hold(t, db, `WITH gone AS (DELETE FROM customers WHERE workspace_id = $1 AND customer_id = 'b')
-INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id) VALUES ($1, 'b', 'a', 'm1')`, w)
+INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at) VALUES ($1, 'b', 'a', 'm1', 0)`, w)
 	done := make(chan error, 1)
 	events := late(w, "e1", "b")
 	go func() {

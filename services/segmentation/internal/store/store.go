@@ -259,7 +259,7 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			}
 		}
 		// Late events of the merged customers go to the survivor.
-		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids); err != nil {
+		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
 			return err
 		}
 		switch {
