@@ -20,11 +20,7 @@ import (
 // survivor, following survivors merged away in turn; after an undo of the
 // merge it goes to the restored customer again; after an erasure nowhere.
 func TestLateEvents(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
-		s, err := store.New(context.Background(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
+	storeOnEachBackend(t, func(t *testing.T, s *store.Store) {
 		for _, tt := range []struct {
 			name string
 			fn   func(t *testing.T, s *store.Store)
@@ -35,6 +31,18 @@ func TestLateEvents(t *testing.T) {
 		} {
 			t.Run(tt.name, func(t *testing.T) { tt.fn(t, s) })
 		}
+	})
+}
+
+// storeOnEachBackend runs fn with a store on each backend
+// (sqldbtest.ForEachBackend).
+func storeOnEachBackend(t *testing.T, fn func(t *testing.T, s *store.Store)) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s, err := store.New(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, s)
 	})
 }
 
@@ -179,12 +187,8 @@ AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 
 // than the dedupe window ago are pruned, younger ones stay and still
 // redirect.
 func TestPruneRetiredCustomers(t *testing.T) {
-	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+	storeOnEachBackend(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		s, err := store.New(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
 		w := "ws"
 		old := t0.Add(-prune.DedupeWindow - time.Hour)
 		for _, m := range []struct {
