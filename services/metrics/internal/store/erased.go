@@ -2,18 +2,17 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 // kindErased keys the erased customers in applied_messages, by the SHA-256
-// of their ids (erasedKey; no table but the regulation keeps an erased id
+// of their ids (regulation.ErasedKey; no table but the regulation keeps an erased id
 // in the clear). An event published for a customer before its erasure can
 // be delivered after it (a retried message, another replica's batch);
 // applied as it came, it would bring the person's orders and first-seen
@@ -24,17 +23,11 @@ import (
 // merges resolve them to the survivor.)
 const kindErased = "erased"
 
-// erasedKey is the message_id recording an erased customer id.
-func erasedKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return hex.EncodeToString(sum[:])
-}
-
 // recordErased records the customers ids as erased.
 func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids []string) error {
 	keys := make([]string, len(ids))
 	for i, id := range ids {
-		keys[i] = erasedKey(id)
+		keys[i] = regulation.ErasedKey(id)
 	}
 	slices.Sort(keys) // unique-key inserts in one order
 	keys = slices.Compact(keys)
@@ -53,12 +46,12 @@ func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids [
 // (in workspace order, as newLedgerBatch does after it): an erasure takes
 // that row first too, so one in flight is waited for and seen.
 func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]ledger.Event, error) {
-	byWorkspace := map[string]map[string]string{} // workspace → erasedKey → customer
+	byWorkspace := map[string]map[string]string{} // workspace → erased key → customer
 	for _, e := range events {
 		if byWorkspace[e.WorkspaceID] == nil {
 			byWorkspace[e.WorkspaceID] = map[string]string{}
 		}
-		byWorkspace[e.WorkspaceID][erasedKey(e.CustomerID)] = e.CustomerID
+		byWorkspace[e.WorkspaceID][regulation.ErasedKey(e.CustomerID)] = e.CustomerID
 	}
 	erased := map[wsID]bool{}
 	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {

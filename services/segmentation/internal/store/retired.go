@@ -2,13 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
 	"time"
 
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
 )
@@ -29,12 +28,9 @@ import (
 const erased = ""
 
 // erasedKey is the customer_id of an erased customer's row: the SHA-256 of
-// its id, as ingestion keeps the ids of the suppressed, so that no table
-// keeps an erased id in the clear (only the regulation record does).
-func erasedKey(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return "erased:" + hex.EncodeToString(sum[:])
-}
+// its id (regulation.ErasedKey), marked apart from the ids of merged-away
+// customers in the same column.
+func erasedKey(id string) string { return "erased:" + regulation.ErasedKey(id) }
 
 // maxSurvivorChain bounds how many merges retiredTargets follows from one
 // id (X merged into S, S later into T, ...): far more than real chains,
