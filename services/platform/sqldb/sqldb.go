@@ -179,6 +179,10 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
+	// A multi-row INSERT keeps a statement journal so it can undo itself
+	// alone; past 64 KiB SQLite spills it to a temporary file, and those
+	// writes were most of the group writer's system calls.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if !memory {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// WAL makes NORMAL durable across application crashes; only an OS

@@ -26,12 +26,19 @@ func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) 
 // with multi-row statements (sqldb.InsertRows), not event by event: the
 // rows are what applying the events one at a time in order would leave,
 // which the differential test checks. An event id seen before, or earlier
-// in the batch, changes nothing.
+// in the batch, changes nothing. The events of customers merged away or
+// erased go to their survivor or nowhere (retiredTargets); those
+// redirected get the survivor's id in events, applied or not.
 func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
 	applied := make([]bool, len(events))
+	var redirected map[wsID]string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		clear(applied) // InTx may retry
 		if err := markEventsApplied(ctx, tx, events, now, applied); err != nil {
+			return err
+		}
+		var err error
+		if redirected, err = retiredTargets(ctx, tx, events); err != nil {
 			return err
 		}
 		var fresh []segment.Event
@@ -40,6 +47,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 				fresh = append(fresh, e)
 			}
 		}
+		fresh = redirect(fresh, redirected)
 		if err := recordCustomerEvents(ctx, tx, fresh); err != nil {
 			return err
 		}
@@ -52,6 +60,11 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i, e := range events {
+		if to, ok := redirected[wsID{e.WorkspaceID, e.CustomerID}]; ok && to != erased {
+			events[i].CustomerID = to
+		}
 	}
 	return applied, nil
 }

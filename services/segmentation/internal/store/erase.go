@@ -16,7 +16,8 @@ const kindRegulation = "regulation"
 // customers ids — profile and traits, behaviour, orders, predictions,
 // memberships (with a leave change each, so sizes and campaign stay
 // right) and unmerge records — in one transaction keyed by the regulation
-// id. It returns the rows deleted and false when the regulation was
+// id, and records the ids as erased (retired_customers, hashed), so that
+// their events delivered late are dropped. It returns the rows deleted and false when the regulation was
 // applied before.
 func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string, now time.Time) (int64, bool, error) {
 	var total int64
@@ -49,6 +50,10 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 				n, _ := res.RowsAffected()
 				total += n
 			}
+		}
+		// Their late events are dropped, not let re-create them.
+		if err := retireErased(ctx, tx, workspaceID, ids, now); err != nil {
+			return err
 		}
 		if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
 			return err

@@ -9,9 +9,18 @@ import (
 )
 
 // PruneTasks are the segmentation store's pruning steps: applied message
-// ids (PruneTask) and old behaviour changes (BehaviourChangesTask).
+// ids (PruneTask), old behaviour changes (BehaviourChangesTask) and old
+// records of customers merged away or erased (RetiredCustomersTask).
 func (s *Store) PruneTasks() []prune.Task {
-	return []prune.Task{s.PruneTask(), s.BehaviourChangesTask()}
+	return []prune.Task{s.PruneTask(), s.BehaviourChangesTask(), s.RetiredCustomersTask()}
+}
+
+// RetiredCustomersTask deletes the records of customers merged away or
+// erased longer than prune.DedupeWindow ago. They redirect events
+// published before the merge or erasure and delivered after it; an event
+// that old is past the bus streams' MaxAge, so none can come any more.
+func (s *Store) RetiredCustomersTask() prune.Task {
+	return prune.AppliedMessages(s.db, "retired_customers", "retired_at", []string{"workspace_id", "customer_id"}, "")
 }
 
 // changesKept is how many of a workspace's latest behaviour versions keep

@@ -258,6 +258,10 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 				return err
 			}
 		}
+		// Late events of the merged customers go to the survivor.
+		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
+			return err
+		}
 		switch {
 		case found:
 			if err := writeCustomer(ctx, tx, survivor); err != nil {
@@ -399,6 +403,9 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u segment.Unmerge, now time.Ti
 		if _, err := tx.ExecContext(ctx, `INSERT INTO unmerged_customers (workspace_id, merge_id, customer_id)
 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
 			return fmt.Errorf("record undone merge %s: %w", u.MergeID, err)
+		}
+		if err := restoreUnmerged(ctx, tx, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
+			return err
 		}
 		locked, found, err := lockOrCreateCustomers(ctx, tx, u.WorkspaceID, u.SurvivorID, u.RestoredID)
 		if err != nil {
