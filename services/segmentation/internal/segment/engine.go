@@ -47,6 +47,9 @@ type Engine struct {
 	rfmMaxAge time.Duration
 
 	locks keyedMutex
+	// fits serialises the prediction fits of a workspace, which run
+	// without locks (see FitPredictions).
+	fits keyedMutex
 
 	mu      sync.Mutex // guards rfm, segs, ensured and swept
 	rfm     map[string]rfmEntry
@@ -1562,7 +1565,17 @@ type sweepEntry struct {
 // back to back while a small one is swept every interval.
 const sweepCostFactor = 10
 
+// sweepWorkspace re-evaluates the workspace's time-dependent segments and
+// then refits its predictions if due, without the workspace lock (see
+// FitPredictions).
 func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
+	if err := e.sweepSegments(ctx, workspaceID); err != nil {
+		return err
+	}
+	return e.refitIfDue(ctx, workspaceID)
+}
+
+func (e *Engine) sweepSegments(ctx context.Context, workspaceID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
 	start := e.now()
@@ -1587,10 +1600,7 @@ func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
 			dynamic = append(dynamic, c.seg.ID)
 		}
 	}
-	if err := e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...)); err != nil {
-		return err
-	}
-	return e.refitIfDue(ctx, workspaceID)
+	return e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...))
 }
 
 // Recompute re-evaluates every segment of the workspace for every customer:
