@@ -393,9 +393,12 @@ func (e *Engine) markLate(workspaceID, customerID string) {
 }
 
 // EvaluateLate re-evaluates the customers last evaluated against RFM
-// scores that were behind their orders. Those still behind (the scores are
-// reused for a while after an order, see rfmEntry.cost) are kept for the
-// next call; the service calls it every second.
+// scores that were behind their orders, once the scores an evaluation
+// would use are no longer behind (the scores are reused for a while after
+// an order, see rfmEntry.cost); until then they are kept for the next
+// call, as evaluating them against the same scores changes nothing. The
+// service calls it every second: while orders keep coming (an import), it
+// evaluated every recent buyer again every second, to the same result.
 func (e *Engine) EvaluateLate(ctx context.Context) error {
 	e.mu.Lock()
 	late := e.late
@@ -403,10 +406,16 @@ func (e *Engine) EvaluateLate(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, ws := range slices.Sorted(maps.Keys(late)) {
-		if err := e.EvaluateCustomers(ctx, ws, slices.Sorted(maps.Keys(late[ws]))); err != nil {
+		behind, err := e.rfmBehind(ctx, ws, e.now())
+		if err == nil && !behind {
+			err = e.EvaluateCustomers(ctx, ws, slices.Sorted(maps.Keys(late[ws])))
+		}
+		if err != nil || behind {
 			for id := range late[ws] {
 				e.markLate(ws, id) // try again next time
 			}
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("evaluate late customers of %s: %w", ws, err))
 		}
 	}
@@ -867,8 +876,7 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	switch {
 	case fresh && ok && ent.version == version && ent.computed.Equal(now):
 		return ent, nil
-	case !fresh && ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
-		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost):
+	case !fresh && ok && e.reusable(ent, version, now):
 		ent.behind = ent.version != version
 		return ent, nil
 	}
@@ -899,6 +907,27 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	e.rfm[workspaceID] = ent
 	e.mu.Unlock()
 	return ent, nil
+}
+
+// reusable is whether rfmScores serves ent, computed for orders version
+// ent.version, at now when the orders are at version: while it is recent
+// and either current or, after an order, within the reuse its cost buys.
+func (e *Engine) reusable(ent rfmEntry, version int64, now time.Time) bool {
+	return !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
+		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost)
+}
+
+// rfmBehind is whether the RFM scores an evaluation at now would use are
+// behind the workspace's orders.
+func (e *Engine) rfmBehind(ctx context.Context, workspaceID string, now time.Time) (bool, error) {
+	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	if err != nil {
+		return false, fmt.Errorf("rfm scores: %w", err)
+	}
+	e.mu.Lock()
+	ent, ok := e.rfm[workspaceID]
+	e.mu.Unlock()
+	return ok && ent.version != version && e.reusable(ent, version, now), nil
 }
 
 // segments returns the workspace's segments, built-in ones included,
