@@ -108,7 +108,7 @@ func (l *Lease) acquire(ctx context.Context, now time.Time) (bool, error) {
 	if err := ensureTable(ctx, l.db); err != nil {
 		return false, err
 	}
-	res, err := l.db.ExecContext(ctx, `INSERT INTO kizuna_leases (name, holder, expire_ms) VALUES ($1, $2, $3)
+	res, err := l.db.ExecWrite(ctx, `INSERT INTO kizuna_leases (name, holder, expire_ms) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expire_ms = excluded.expire_ms
 WHERE kizuna_leases.holder = excluded.holder OR kizuna_leases.expire_ms < $4`,
 		l.name, l.holder, now.Add(l.ttl).UnixMilli(), now.UnixMilli())
@@ -131,7 +131,7 @@ func (l *Lease) Release(ctx context.Context) error {
 		return nil
 	}
 	l.held = false
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM kizuna_leases WHERE name = $1 AND holder = $2`, l.name, l.holder); err != nil {
+	if _, err := l.db.ExecWrite(ctx, `DELETE FROM kizuna_leases WHERE name = $1 AND holder = $2`, l.name, l.holder); err != nil {
 		return fmt.Errorf("lease %s: release: %w", l.name, err)
 	}
 	return nil

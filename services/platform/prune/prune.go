@@ -123,8 +123,9 @@ func (j *Job) run(ctx context.Context) (map[string]int64, error) {
 
 // Delete deletes the rows of table that match where (a condition with
 // placeholders $1 … for args), batchRows at a time by their key columns,
-// each batch in a statement of its own, until none is left or ctx ends. It
-// returns the rows deleted.
+// each batch in a transaction of its own (sqldb.DB.ExecWrite: on SQLite it
+// takes its turn with the service's writers), until none is left or ctx
+// ends. It returns the rows deleted.
 func Delete(ctx context.Context, db *sqldb.DB, table string, key []string, where string, args ...any) (int64, error) {
 	cols := strings.Join(key, ", ")
 	q := fmt.Sprintf(`DELETE FROM %s WHERE (%s) IN (SELECT %s FROM %s WHERE %s LIMIT %d)`, table, cols, cols, table, where, batchRows)
@@ -133,7 +134,7 @@ func Delete(ctx context.Context, db *sqldb.DB, table string, key []string, where
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		res, err := db.ExecContext(ctx, q, args...)
+		res, err := db.ExecWrite(ctx, q, args...)
 		if err != nil {
 			return total, fmt.Errorf("prune %s: %w", table, err)
 		}

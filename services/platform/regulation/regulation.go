@@ -6,6 +6,8 @@ package regulation
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -34,4 +36,13 @@ func Report(ctx context.Context, b *bus.Bus, service string, req *ingestionv1.Re
 // UNSUPPRESS change only whether the person may be contacted.
 func Erases(req *ingestionv1.RegulationRequested) bool {
 	return req.GetType() == ingestionv1.RegulationType_DELETE
+}
+
+// ErasedKey is what a service keeps of a customer id it erased, to drop
+// the person's events delivered after the erasure: the SHA-256 of the id,
+// in hex, so that no table but the regulation record keeps the id in the
+// clear (as ingestion keeps the ids of the suppressed).
+func ErasedKey(customerID string) string {
+	sum := sha256.Sum256([]byte(customerID))
+	return hex.EncodeToString(sum[:])
 }

@@ -120,8 +120,8 @@ var maxIdleConns = map[Dialect]int{SQLite: 32, Postgres: 8}
 
 // sqliteBusyTimeoutMS is how long a SQLite connection waits for the write
 // lock before returning SQLITE_BUSY; long enough that queued writers in one
-// process do not fail under normal load.
-const sqliteBusyTimeoutMS = 10000
+// process do not fail under normal load. A variable for tests only.
+var sqliteBusyTimeoutMS = 10000
 
 var schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
 
@@ -179,6 +179,10 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", sqliteBusyTimeoutMS))
 	q.Add("_pragma", "foreign_keys(1)")
+	// A multi-row INSERT keeps a statement journal so it can undo itself
+	// alone; past 64 KiB SQLite spills it to a temporary file, and those
+	// writes were most of the group writer's system calls.
+	q.Add("_pragma", "temp_store(MEMORY)")
 	if !memory {
 		q.Add("_pragma", "journal_mode(WAL)")
 		// WAL makes NORMAL durable across application crashes; only an OS

@@ -82,6 +82,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{pragma: "journal_mode", want: "wal"},
 		{pragma: "foreign_keys", want: "1"},
 		{pragma: "busy_timeout", want: "10000"},
+		{pragma: "temp_store", want: "2"}, // MEMORY
 	}
 	for _, tt := range tests {
 		t.Run(tt.pragma, func(t *testing.T) {

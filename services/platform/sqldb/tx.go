@@ -201,6 +201,25 @@ func (db *DB) inTxOnce(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	return nil
 }
 
+// ExecWrite runs one write statement outside any transaction of the
+// caller's, in a transaction of its own (InTx), and returns its result.
+// A bare db.ExecContext would autocommit: on SQLite it then waits for the
+// write lock in SQLite's busy handler, outside the writer mutex InTx
+// queues on, sleeping ever longer while a busy writer takes the lock
+// again and again, and fails with SQLITE_BUSY after busy_timeout; here it
+// waits its turn with the other writers, and a transient conflict is
+// retried as InTx retries it. Never call it inside an InTx callback (use
+// the callback's tx): the writer mutex is not reentrant.
+func (db *DB) ExecWrite(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var err error
+		res, err = tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
 // IsRetryable reports whether err is a transient conflict after which the
 // whole transaction may be retried.
 func IsRetryable(err error) bool {

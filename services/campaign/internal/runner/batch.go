@@ -19,7 +19,7 @@ type entryView interface {
 	InsertEntry(ctx context.Context, e store.Entry) (bool, error)
 	EndEntry(ctx context.Context, e store.Entry, reason, errText string) error
 	MoveEntry(ctx context.Context, e store.Entry, stepID string) error
-	SetConsent(ctx context.Context, workspaceID, customerID, channelType string, subscribed bool, source string) (bool, error)
+	SetConsent(ctx context.Context, c store.ConsentChange) error
 }
 
 var _ entryView = (*store.Tx)(nil)
@@ -92,11 +92,13 @@ func newBatchView(ctx context.Context, t *store.Tx, lives map[string]*Live, item
 }
 
 // appliedView records a batch's messages applied up front, in key order
-// (store.FirstApplyMany), and answers FirstApply from that; the rest goes
-// to the transaction.
+// (store.FirstApplyMany), and answers FirstApply from that; it queues the
+// consents the events set, written in key order by flushConsents; the
+// rest goes to the transaction.
 type appliedView struct {
 	*store.Tx
-	fresh map[store.AppliedKey]bool
+	fresh    map[store.AppliedKey]bool
+	consents []store.ConsentChange
 }
 
 // newAppliedView records the items' messages applied and locks their
@@ -141,6 +143,23 @@ func (v *appliedView) FirstApply(_ context.Context, workspaceID, messageID strin
 	fresh := v.fresh[k]
 	delete(v.fresh, k)
 	return fresh, nil
+}
+
+// SetConsent queues c for flushConsents: written in message order, two
+// batches could wait on each other's consent rows. Nothing in the batch
+// reads consents back.
+func (v *appliedView) SetConsent(_ context.Context, c store.ConsentChange) error {
+	v.consents = append(v.consents, c)
+	return nil
+}
+
+// flushConsents writes the queued consents, in key order
+// (store.SetConsents). A merge moving consents flushes them first, so it
+// moves those its customers set before it.
+func (v *appliedView) flushConsents(ctx context.Context) error {
+	err := v.Tx.SetConsents(ctx, v.consents)
+	v.consents = nil
+	return err
 }
 
 // LiveEntries answers from the batch's picture.
@@ -214,8 +233,11 @@ func (v *batchView) flushFor(ctx context.Context, e store.Entry) error {
 	return nil
 }
 
-// flush inserts the queued entries.
+// flush writes the queued consents and inserts the queued entries.
 func (v *batchView) flush(ctx context.Context) error {
+	if err := v.flushConsents(ctx); err != nil {
+		return err
+	}
 	if len(v.pending) == 0 {
 		return nil
 	}

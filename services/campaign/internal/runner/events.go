@@ -87,6 +87,7 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		changed = false
 		var view entryView = t
 		var bv *batchView
+		var av *appliedView // a batch with merges
 		switch {
 		case len(events) > 1 && tracksOnly(events):
 			// Read what the batch needs in a few statements, not a few
@@ -117,9 +118,10 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 				}
 			}
 			var err error
-			if view, err = newAppliedView(ctx, t, items, func(string, []string, []store.Entry) error { return nil }); err != nil {
+			if av, err = newAppliedView(ctx, t, items, func(string, []string, []store.Entry) error { return nil }); err != nil {
 				return err
 			}
+			view = av
 		}
 		for _, msg := range events {
 			if ev := msg.GetEventRecorded(); ev != nil {
@@ -138,6 +140,11 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 			if !first {
 				continue
 			}
+			if av != nil {
+				if err := av.flushConsents(ctx); err != nil {
+					return err
+				}
+			}
 			if err := t.MoveConsents(ctx, cm.GetWorkspaceId(), cm.GetSurvivorCustomerId(), cm.GetMergedCustomerIds()); err != nil {
 				return err
 			}
@@ -149,6 +156,9 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		}
 		if bv != nil {
 			return bv.flush(ctx)
+		}
+		if av != nil {
+			return av.flushConsents(ctx)
 		}
 		return nil
 	})
@@ -173,17 +183,17 @@ func (r *Runner) applyTrack(ctx context.Context, t entryView, live *Live, ev *in
 	case EventUnsubscribed:
 		ch, _ := props["channel"].(string)
 		if optOut = ChannelTypeOf(ch); optOut != "" {
-			if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceUnsubEvent); err != nil {
+			if err := t.SetConsent(ctx, store.ConsentChange{WorkspaceID: ws, CustomerID: customer, ChannelType: optOut, Source: SourceUnsubEvent}); err != nil {
 				return false, err
 			}
 		}
 	case EventLineUnfollow:
 		optOut = store.ChannelLine
-		if _, err := t.SetConsent(ctx, ws, customer, optOut, false, SourceLineUnfollow); err != nil {
+		if err := t.SetConsent(ctx, store.ConsentChange{WorkspaceID: ws, CustomerID: customer, ChannelType: optOut, Source: SourceLineUnfollow}); err != nil {
 			return false, err
 		}
 	case EventLineFollowed:
-		if _, err := t.SetConsent(ctx, ws, customer, store.ChannelLine, true, SourceLineFollow); err != nil {
+		if err := t.SetConsent(ctx, store.ConsentChange{WorkspaceID: ws, CustomerID: customer, ChannelType: store.ChannelLine, Subscribed: true, Source: SourceLineFollow}); err != nil {
 			return false, err
 		}
 	}

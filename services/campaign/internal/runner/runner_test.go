@@ -308,3 +308,42 @@ func entriesOf(t *testing.T, st *store.Store, ws string, customers ...string) st
 	sort.Strings(got)
 	return strings.Join(got, " ")
 }
+
+// TestBatchMergeMovesConsentsSetBeforeIt: a batch queues the consents its
+// events set and writes them in key order, but before a merge later in
+// the batch, which moves the merged customer's opt-outs to the survivor:
+// the unsubscribe of cus_2 ahead of its merge into cus_1 opts cus_1 out.
+func TestBatchMergeMovesConsentsSetBeforeIt(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+		st, r := newRunner(t, db, t0)
+		merge, err := proto.Marshal(&ingestionv1.IngestionBusMessage{Payload: &ingestionv1.IngestionBusMessage_CustomerMerged{CustomerMerged: &ingestionv1.CustomerMerged{
+			WorkspaceId: "ws", MergeId: "m1", SurvivorCustomerId: "cus_1", MergedCustomerIds: []string{"cus_2"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := []bus.Message{
+			trackEvent(t, "e1", "cus_2", runner.EventUnsubscribed, map[string]any{"channel": "email"}, t0),
+			{Data: merge, MsgID: "m1"},
+		}
+		if err := r.HandleEvents(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		out, err := st.OptedOut(ctx, "ws", []string{"cus_1", "cus_2"})
+		if err != nil || !out["cus_1"][store.ChannelEmail] || !out["cus_2"][store.ChannelEmail] {
+			t.Errorf("opted out: %v, %v; want cus_1 and cus_2 out of email", out, err)
+		}
+	})
+}
+
+// newRunner returns a store on db and a runner on it whose clock stands
+// at now.
+func newRunner(t *testing.T, db *sqldb.DB, now time.Time) (*store.Store, *runner.Runner) {
+	t.Helper()
+	st, err := store.New(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return now }})
+}

@@ -17,7 +17,7 @@ import (
 
 // CreateCampaign inserts c.
 func (s *Store) CreateCampaign(ctx context.Context, c campaign.Campaign) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO campaigns
+	_, err := s.db.ExecWrite(ctx, `INSERT INTO campaigns
 	(workspace_id, campaign_id, display_name, segment_id, webhook_url, message_template, state, create_time, launch_time,
 	 holdout_percent, goal)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,

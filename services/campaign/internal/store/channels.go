@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 const channelColumns = `workspace_id, channel_id, display_name, type, config, secrets, create_time, update_time`
@@ -21,7 +23,7 @@ func scanChannel(row scanner) (Channel, error) {
 
 // CreateChannel inserts c.
 func (s *Store) CreateChannel(ctx context.Context, c Channel) error {
-	return insertChannel(ctx, s.db, c)
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error { return insertChannel(ctx, tx, c) })
 }
 
 func insertChannel(ctx context.Context, q querier, c Channel) error {
@@ -90,7 +92,7 @@ func (s *Store) ChannelTypes(ctx context.Context, workspaceID string) (map[strin
 
 // UpdateChannel stores c's name, config and secrets.
 func (s *Store) UpdateChannel(ctx context.Context, c Channel) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE channels SET display_name = $3, config = $4, secrets = $5, update_time = $6
+	res, err := s.db.ExecWrite(ctx, `UPDATE channels SET display_name = $3, config = $4, secrets = $5, update_time = $6
 		WHERE workspace_id = $1 AND channel_id = $2`, c.WorkspaceID, c.ID, c.DisplayName, c.Config, c.Secrets, micros(c.UpdateTime))
 	if err != nil {
 		return fmt.Errorf("update channel %q: %w", c.ID, err)
@@ -100,7 +102,7 @@ func (s *Store) UpdateChannel(ctx context.Context, c Channel) error {
 
 // DeleteChannel deletes a channel.
 func (s *Store) DeleteChannel(ctx context.Context, workspaceID, channelID string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM channels WHERE workspace_id = $1 AND channel_id = $2`, workspaceID, channelID)
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM channels WHERE workspace_id = $1 AND channel_id = $2`, workspaceID, channelID)
 	if err != nil {
 		return fmt.Errorf("delete channel %q: %w", channelID, err)
 	}

@@ -574,8 +574,16 @@ func (t *Tx) LastEntries(ctx context.Context, workspaceID string, journeys, cust
 }
 
 // InsertEntries is InsertEntry for many entries in one statement; it
-// returns how many were inserted.
+// returns how many were inserted. The rows go in key order (workspace,
+// customer, journey, number), not the caller's: two batches entering the
+// same customers into a journey would otherwise wait on each other's
+// uncommitted entries (one entry in progress per customer and journey), a
+// deadlock on PostgreSQL.
 func (t *Tx) InsertEntries(ctx context.Context, es []Entry) (int, error) {
+	es = slices.SortedStableFunc(slices.Values(es), func(a, b Entry) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.CustomerID, b.CustomerID),
+			strings.Compare(a.JourneyID, b.JourneyID), cmp.Compare(a.Number, b.Number))
+	})
 	total := 0
 	const cols = 10
 	for start := 0; start < len(es); start += insertBatch {

@@ -206,7 +206,7 @@ func (s *Store) DueBroadcasts(ctx context.Context, limit int) ([]Journey, error)
 
 // MarkEnrolled records that a broadcast's members are all enrolled.
 func (s *Store) MarkEnrolled(ctx context.Context, workspaceID, journeyID string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE journeys SET enrolled = TRUE WHERE workspace_id = $1 AND journey_id = $2`, workspaceID, journeyID)
+	_, err := s.db.ExecWrite(ctx, `UPDATE journeys SET enrolled = TRUE WHERE workspace_id = $1 AND journey_id = $2`, workspaceID, journeyID)
 	if err != nil {
 		return fmt.Errorf("mark journey %q enrolled: %w", journeyID, err)
 	}

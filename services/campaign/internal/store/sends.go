@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -238,15 +241,47 @@ func (s *Store) MarkSendsPublished(ctx context.Context, sds []Send) error {
 	})
 }
 
-// SetConsent records a customer's consent for a channel type and reports
-// whether it changed. Only opt-outs and later opt-ins are stored.
-func (t *Tx) SetConsent(ctx context.Context, workspaceID, customerID, channelType string, subscribed bool, source string) (bool, error) {
-	return setConsent(ctx, t.tx, workspaceID, customerID, channelType, subscribed, source, t.now)
+// ConsentChange is a customer's consent for a channel type as an event
+// sets it.
+type ConsentChange struct {
+	WorkspaceID, CustomerID, ChannelType string
+	Subscribed                           bool
+	Source                               string
+}
+
+// SetConsent records a customer's consent for a channel type.
+func (t *Tx) SetConsent(ctx context.Context, c ConsentChange) error {
+	_, err := setConsent(ctx, t.tx, c.WorkspaceID, c.CustomerID, c.ChannelType, c.Subscribed, c.Source, t.now)
+	return err
+}
+
+// SetConsents records consents as SetConsent one by one, in key order
+// (workspace, customer, channel type) rather than the caller's, the
+// changes of one key keeping theirs: two batches writing the same consent
+// rows in different orders would wait on each other's uncommitted rows, a
+// deadlock on PostgreSQL.
+func (t *Tx) SetConsents(ctx context.Context, cs []ConsentChange) error {
+	cs = slices.SortedStableFunc(slices.Values(cs), func(a, b ConsentChange) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.CustomerID, b.CustomerID),
+			strings.Compare(a.ChannelType, b.ChannelType))
+	})
+	for _, c := range cs {
+		if err := t.SetConsent(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // SetConsent is Tx.SetConsent in a transaction of its own.
 func (s *Store) SetConsent(ctx context.Context, workspaceID, customerID, channelType string, subscribed bool, source string, now time.Time) (bool, error) {
-	return setConsent(ctx, s.db, workspaceID, customerID, channelType, subscribed, source, now)
+	var changed bool
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		var err error
+		changed, err = setConsent(ctx, tx, workspaceID, customerID, channelType, subscribed, source, now)
+		return err
+	})
+	return changed, err
 }
 
 func setConsent(ctx context.Context, q querier, workspaceID, customerID, channelType string, subscribed bool, source string, now time.Time) (bool, error) {

@@ -90,7 +90,7 @@ func (s *Store) UpdateScan(ctx context.Context, sc dedupe.Scan) error {
 	if !sc.EndTime.IsZero() {
 		ended = micros(sc.EndTime)
 	}
-	_, err := s.db.ExecContext(ctx, `UPDATE duplicate_scans SET state = $3, phase = $4, progress = $5, customers_total = $6, customers_scanned = $7,
+	_, err := s.db.ExecWrite(ctx, `UPDATE duplicate_scans SET state = $3, phase = $4, progress = $5, customers_total = $6, customers_scanned = $7,
 		pairs_compared = $8, suggestions_created = $9, merges_applied = $10, error = $11, update_time = $12, end_time = $13
 		WHERE workspace_id = $1 AND scan_id = $2`,
 		sc.WorkspaceID, sc.ID, sc.State, sc.Phase, sc.Progress, sc.CustomersTotal, sc.CustomersScanned, sc.PairsCompared,

@@ -27,7 +27,8 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 // statements (sqldb.InsertRows); the rows, sequence numbers included, are
 // those applying the events one at a time in order would leave, which the
 // differential test checks. An event id seen before, or earlier in the
-// batch, changes nothing.
+// batch, changes nothing; one of a customer erased is recorded as applied
+// and dropped (withoutErased).
 func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool, error) {
 	applied := make([]bool, len(events))
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
@@ -41,8 +42,9 @@ func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool,
 				fresh = append(fresh, e)
 			}
 		}
-		if len(fresh) == 0 {
-			return nil
+		fresh, err := withoutErased(ctx, tx, fresh)
+		if err != nil || len(fresh) == 0 {
+			return err
 		}
 		b, err := newLedgerBatch(ctx, tx, fresh)
 		if err != nil {

@@ -128,7 +128,7 @@ func (s *Store) CreateCost(ctx context.Context, ws string, c kpi.Cost) (kpi.Cost
 	if n >= maxCosts {
 		return kpi.Cost{}, fmt.Errorf("%w: the workspace has %d costs, the limit", kpi.ErrLimit, maxCosts)
 	}
-	_, err = s.db.ExecContext(ctx, `
+	_, err = s.db.ExecWrite(ctx, `
 INSERT INTO costs (workspace_id, cost_id, amount, currency, channel, campaign_id, journey_id, start_time, end_time, create_time)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		ws, c.ID, c.Amount, c.Currency, c.Channel, c.CampaignID, c.JourneyID, c.Start.UnixMicro(), c.End.UnixMicro(), c.CreateTime.UnixMicro())
@@ -171,7 +171,7 @@ func (s *Store) DeleteCost(ctx context.Context, ws, id string) error {
 }
 
 func (s *Store) deleteOne(ctx context.Context, query string, args ...any) error {
-	res, err := s.db.ExecContext(ctx, query, args...)
+	res, err := s.db.ExecWrite(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("delete: %w", err)
 	}
@@ -215,7 +215,7 @@ func (s *Store) PutSettings(ctx context.Context, ws string, st kpi.Settings) err
 	if st.ExchangeRates == nil {
 		rates = []byte("{}")
 	}
-	_, err = s.db.ExecContext(ctx, `
+	_, err = s.db.ExecWrite(ctx, `
 INSERT INTO metrics_settings (workspace_id, currency, exchange_rates, gross_margin, f2_window_days) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (workspace_id) DO UPDATE SET currency = excluded.currency, exchange_rates = excluded.exchange_rates,
 	gross_margin = excluded.gross_margin, f2_window_days = excluded.f2_window_days`,

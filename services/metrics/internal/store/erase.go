@@ -17,7 +17,8 @@ const eraseChunk = 400
 // EraseCustomers deletes every row about the customers ids (a DELETE
 // regulation): orders, named events and survey answers with their
 // comments, journey sends and experiment exposures (the person leaves
-// the results), first-seen records and aliases to or from them.
+// the results), first-seen records and aliases to or from them, and
+// records them erased (recordErased).
 // It bumps the ledger's structure version, so cached KPIs are recomputed
 // without them, and runs once per regulation id; it returns the rows
 // deleted.
@@ -52,7 +53,8 @@ func (s *Store) EraseCustomers(ctx context.Context, ws, regulationID string, ids
 				total += n
 			}
 		}
-		return nil
+		// Their late events are dropped, not let bring them back.
+		return s.recordErased(ctx, tx, ws, ids)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("erase customers for regulation %s: %w", regulationID, err)

@@ -23,7 +23,7 @@ func (s *Store) CreatePdcaInitiative(ctx context.Context, ws string, in *metrics
 	if err != nil {
 		return fmt.Errorf("encode initiative: %w", err)
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO pdca_initiatives (workspace_id, initiative_id, state, kpi, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`,
+	_, err = s.db.ExecWrite(ctx, `INSERT INTO pdca_initiatives (workspace_id, initiative_id, state, kpi, body, create_time) VALUES ($1, $2, $3, $4, $5, $6)`,
 		ws, id, in.GetState().String(), in.GetKpi(), string(body), in.GetCreateTime().AsTime().UnixMicro())
 	if err != nil {
 		return fmt.Errorf("create initiative: %w", err)
@@ -61,7 +61,7 @@ func (s *Store) UpdatePdcaInitiative(ctx context.Context, ws string, in *metrics
 	if err != nil {
 		return fmt.Errorf("encode initiative: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE pdca_initiatives SET state = $4, body = $5 WHERE workspace_id = $1 AND initiative_id = $2 AND state = $3`,
+	res, err := s.db.ExecWrite(ctx, `UPDATE pdca_initiatives SET state = $4, body = $5 WHERE workspace_id = $1 AND initiative_id = $2 AND state = $3`,
 		ws, in.GetInitiativeId(), from.String(), in.GetState().String(), string(body))
 	if err != nil {
 		return fmt.Errorf("update initiative: %w", err)

@@ -94,7 +94,7 @@ func normalChannel(s string) string {
 // earlier one is stored: the first exposure fixes the arm for good, and a
 // redelivered outcome changes nothing.
 func (s *Store) ApplyExposure(ctx context.Context, e ledger.Exposure) error {
-	_, err := s.db.ExecContext(ctx, `
+	_, err := s.db.ExecWrite(ctx, `
 INSERT INTO exposures (workspace_id, journey_id, customer_id, variant, exposure_time, send_id) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (workspace_id, journey_id, customer_id) DO UPDATE
 SET variant = excluded.variant, exposure_time = excluded.exposure_time, send_id = excluded.send_id

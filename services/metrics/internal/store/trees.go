@@ -139,7 +139,7 @@ func (s *Store) ListTrees(ctx context.Context, ws string) ([]Tree, error) {
 // UpdateTree replaces a tree's name and nodes.
 func (s *Store) UpdateTree(ctx context.Context, ws string, t Tree) (Tree, error) {
 	t.UpdateTime = s.now().UTC()
-	res, err := s.db.ExecContext(ctx, `UPDATE kpi_trees SET display_name = $3, nodes = $4, update_time = $5 WHERE workspace_id = $1 AND kpi_tree_id = $2`,
+	res, err := s.db.ExecWrite(ctx, `UPDATE kpi_trees SET display_name = $3, nodes = $4, update_time = $5 WHERE workspace_id = $1 AND kpi_tree_id = $2`,
 		ws, t.ID, t.DisplayName, t.Nodes, t.UpdateTime.UnixMicro())
 	if err != nil {
 		return Tree{}, fmt.Errorf("update tree: %w", err)
@@ -186,7 +186,7 @@ func (s *Store) CreateInitiative(ctx context.Context, ws string, in Initiative) 
 		return Initiative{}, err
 	}
 	in.ID, in.CreateTime = id, s.now().UTC()
-	_, err = s.db.ExecContext(ctx, `
+	_, err = s.db.ExecWrite(ctx, `
 INSERT INTO initiatives (workspace_id, initiative_id, kpi_tree_id, node_id, title, description, stage, owner, campaign_id, create_time)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		ws, in.ID, in.TreeID, in.NodeID, in.Title, in.Description, in.Stage, in.Owner, in.CampaignID, in.CreateTime.UnixMicro())

@@ -79,6 +79,21 @@ func LockNext(t testing.TB, holder *sql.Tx, query string, args ...any) error {
 	return nil
 }
 
+// LockOrder checks the order a writer takes locks in: holder holds a
+// lock, write runs in a goroutine until it waits on it, then holder takes
+// next (LockNext), a lock a writer in order takes after holder's, and
+// write is awaited (Await, named what). It returns next's error: nil when
+// write, while it waited, did not hold what next locks.
+func LockOrder(t testing.TB, db *sqldb.DB, holder *sql.Tx, what string, write func() error, next string, args ...any) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- write() }()
+	WaitBlockedBy(t, db, BackendPID(t, holder))
+	err := LockNext(t, holder, next, args...)
+	Await(t, done, what)
+	return err
+}
+
 // Hold begins a transaction on db and runs query (one that takes a lock)
 // in it, for tests that stop another transaction on that lock; the
 // transaction is rolled back when the test ends unless ended before.

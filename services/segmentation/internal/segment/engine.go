@@ -162,10 +162,13 @@ func (e *Engine) ApplyEvent(ctx context.Context, ev Event) error {
 	if ev.Order != nil {
 		ev.Order = normalizeOrder(*ev.Order, ev.EventID)
 	}
-	if _, err := e.store.ApplyEvent(ctx, ev, e.now()); err != nil {
+	// Through ApplyEvents, which gives the event the customer it went to:
+	// the survivor when its own was merged away.
+	evs := []Event{ev}
+	if _, err := e.store.ApplyEvents(ctx, evs, e.now()); err != nil {
 		return fmt.Errorf("apply event %s: %w", ev.EventID, err)
 	}
-	if err := e.EvaluateCustomer(ctx, ev.WorkspaceID, ev.CustomerID); err != nil {
+	if err := e.EvaluateCustomer(ctx, ev.WorkspaceID, evs[0].CustomerID); err != nil {
 		return fmt.Errorf("apply event %s: %w", ev.EventID, err)
 	}
 	return nil

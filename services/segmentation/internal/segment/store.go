@@ -17,12 +17,16 @@ type Store interface {
 	ApplyEvent(ctx context.Context, e Event, now time.Time) (applied bool, err error)
 	// ApplyEvents is ApplyEvent for several events in one transaction, in
 	// order (a later event of a batch sees the earlier ones' effects);
-	// applied[i] tells whether events[i] was new.
+	// applied[i] tells whether events[i] was new. An event of a customer
+	// merged away (delivered after the merge) is applied to the survivor,
+	// whose id replaces the customer's in events[i]; one of a customer
+	// erased is recorded as applied and otherwise dropped.
 	ApplyEvents(ctx context.Context, events []Event, now time.Time) (applied []bool, err error)
 	// ApplyMerge moves the merged customers' traits, behaviour and orders to
 	// the survivor and removes their memberships, recording a leave change
-	// for each, in one transaction keyed by the merge id. It reports false
-	// when the merge was applied before.
+	// for each, in one transaction keyed by the merge id; their events
+	// delivered afterwards go to the survivor (until an unmerge restores
+	// them). It reports false when the merge was applied before.
 	ApplyMerge(ctx context.Context, m Merge, now time.Time) (applied bool, err error)
 	// ApplyUnmerge moves the behaviour and orders of u's events from the
 	// survivor to the restored customer, (re)creates the restored customer
@@ -149,8 +153,9 @@ type Store interface {
 	MembershipsInRange(ctx context.Context, workspaceID string, segmentIDs []string, after, upTo string) (map[string][]string, error)
 	// ApplyChanges inserts (Joined) or deletes (!Joined) membership rows and
 	// writes an outbox row for each that changed something, in one
-	// transaction. A join for a segment deleted meanwhile is skipped. It
-	// returns the changes that took effect.
+	// transaction. A join for a segment deleted meanwhile is skipped, and
+	// so is one for a customer with no row (merged away or erased since
+	// its evaluation read it). It returns the changes that took effect.
 	ApplyChanges(ctx context.Context, changes []MembershipChange) ([]MembershipChange, error)
 	// ListMembers returns up to limit members of a segment with customer ids
 	// after after, in customer id order, and the segment's member count; it

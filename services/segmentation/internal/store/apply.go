@@ -26,12 +26,19 @@ func (s *Store) ApplyEvent(ctx context.Context, e segment.Event, now time.Time) 
 // with multi-row statements (sqldb.InsertRows), not event by event: the
 // rows are what applying the events one at a time in order would leave,
 // which the differential test checks. An event id seen before, or earlier
-// in the batch, changes nothing.
+// in the batch, changes nothing. The events of customers merged away or
+// erased go to their survivor or nowhere (retiredTargets); those
+// redirected get the survivor's id in events, applied or not.
 func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now time.Time) ([]bool, error) {
 	applied := make([]bool, len(events))
+	var redirected map[wsID]string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		clear(applied) // InTx may retry
 		if err := markEventsApplied(ctx, tx, events, now, applied); err != nil {
+			return err
+		}
+		var err error
+		if redirected, err = retiredTargets(ctx, tx, events); err != nil {
 			return err
 		}
 		var fresh []segment.Event
@@ -40,6 +47,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 				fresh = append(fresh, e)
 			}
 		}
+		fresh = redirect(fresh, redirected)
 		if err := recordCustomerEvents(ctx, tx, fresh); err != nil {
 			return err
 		}
@@ -52,6 +60,11 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 	})
 	if err != nil {
 		return nil, err
+	}
+	for i, e := range events {
+		if to, ok := redirected[wsID{e.WorkspaceID, e.CustomerID}]; ok && to != erased {
+			events[i].CustomerID = to
+		}
 	}
 	return applied, nil
 }
@@ -238,7 +251,10 @@ func insertBehaviours(ctx context.Context, tx *sqldb.Tx, events []segment.Event)
 
 // insertOrders adds the orders of events, the first event of an order id
 // being the one kept, and bumps each workspace's orders version once per
-// order stored.
+// order stored. The rows go in order id order: an order id can come with
+// two events (resent, or bought by two ids of one person), and two
+// batches inserting the same ids in different orders would wait on each
+// other's uncommitted rows.
 func insertOrders(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
 	var rows []segment.Event
 	taken := map[wsID]bool{}
@@ -249,6 +265,9 @@ func insertOrders(ctx context.Context, tx *sqldb.Tx, events []segment.Event) err
 		taken[wsID{e.WorkspaceID, e.Order.ID}] = true
 		rows = append(rows, e)
 	}
+	slices.SortFunc(rows, func(a, b segment.Event) int {
+		return compareWSID(wsID{a.WorkspaceID, a.Order.ID}, wsID{b.WorkspaceID, b.Order.ID})
+	})
 	stored := map[string]int64{}
 	err := tx.QueryRows(ctx, `INSERT INTO orders (workspace_id, order_id, customer_id, revenue, occurred_at, event_id)`,
 		`ON CONFLICT DO NOTHING RETURNING workspace_id`, 6, len(rows), func(args []any, i int) ([]any, error) {

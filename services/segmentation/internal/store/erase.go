@@ -16,7 +16,8 @@ const kindRegulation = "regulation"
 // customers ids — profile and traits, behaviour, orders, predictions,
 // memberships (with a leave change each, so sizes and campaign stay
 // right) and unmerge records — in one transaction keyed by the regulation
-// id. It returns the rows deleted and false when the regulation was
+// id, and records the ids as erased (retired_customers, hashed), so that
+// their events delivered late are dropped. It returns the rows deleted and false when the regulation was
 // applied before.
 func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID string, ids []string, now time.Time) (int64, bool, error) {
 	var total int64
@@ -33,7 +34,9 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 		if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
 			return err
 		}
-		for chunk := range slices.Chunk(ids, mergeChunk) {
+		// Chunks in id order too: each locks its customers' memberships
+		// (leaveAll), which must be taken in one order across chunks.
+		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 			if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
 				return err
 			}
@@ -47,6 +50,10 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 				n, _ := res.RowsAffected()
 				total += n
 			}
+		}
+		// Their late events are dropped, not let re-create them.
+		if err := retireErased(ctx, tx, workspaceID, ids, now); err != nil {
+			return err
 		}
 		if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
 			return err

@@ -9,9 +9,18 @@ import (
 )
 
 // PruneTasks are the segmentation store's pruning steps: applied message
-// ids (PruneTask) and old behaviour changes (BehaviourChangesTask).
+// ids (PruneTask), old behaviour changes (BehaviourChangesTask) and old
+// records of customers merged away or erased (RetiredCustomersTask).
 func (s *Store) PruneTasks() []prune.Task {
-	return []prune.Task{s.PruneTask(), s.BehaviourChangesTask()}
+	return []prune.Task{s.PruneTask(), s.BehaviourChangesTask(), s.RetiredCustomersTask()}
+}
+
+// RetiredCustomersTask deletes the records of customers merged away or
+// erased longer than prune.DedupeWindow ago. They redirect events
+// published before the merge or erasure and delivered after it; an event
+// that old is past the bus streams' MaxAge, so none can come any more.
+func (s *Store) RetiredCustomersTask() prune.Task {
+	return prune.AppliedMessages(s.db, "retired_customers", "retired_at", []string{"workspace_id", "customer_id"}, "")
 }
 
 // changesKept is how many of a workspace's latest behaviour versions keep
@@ -26,7 +35,7 @@ var changesKept int64 = 100_000
 // BehaviourChanges tells a cache that old to reload everything.
 func (s *Store) BehaviourChangesTask() prune.Task {
 	return prune.Task{Name: "behaviour_changes", Run: func(ctx context.Context, _ time.Time) (int64, error) {
-		if _, err := s.db.ExecContext(ctx, `UPDATE behaviours_versions SET changes_from = version - $1 WHERE version - $1 > changes_from`,
+		if _, err := s.db.ExecWrite(ctx, `UPDATE behaviours_versions SET changes_from = version - $1 WHERE version - $1 > changes_from`,
 			changesKept); err != nil {
 			return 0, fmt.Errorf("prune behaviour changes: %w", err)
 		}

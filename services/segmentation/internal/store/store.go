@@ -99,19 +99,40 @@ ON CONFLICT (workspace_id) DO UPDATE SET version = segments_versions.version + 1
 	return nil
 }
 
-// lockCustomer reads a customer for update; found is false when there is
-// none, and the returned Customer then has empty, non-nil maps.
-func lockCustomer(ctx context.Context, tx *sqldb.Tx, workspaceID, customerID string) (segment.Customer, bool, error) {
-	row := tx.QueryRowContext(ctx, `SELECT customer_id, traits, trait_times, first_seen, last_seen, event_count
-FROM customers WHERE workspace_id = $1 AND customer_id = $2`+forUpdate(tx.Dialect), workspaceID, customerID)
-	c, err := scanCustomer(row, workspaceID)
-	if errors.Is(err, segment.ErrNotFound) {
-		return segment.Customer{WorkspaceID: workspaceID, ID: customerID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false, nil
-	}
+// lockOrCreateCustomers reads the customers ids for update, in id order,
+// for a writer that writes every one of them: one with no row gets an
+// empty one in that order first, as a batch of events creates and locks
+// its rows (created when written, it would be locked out of order and
+// could deadlock with such a batch). found tells which had a row; the
+// others are returned with empty, non-nil maps.
+func lockOrCreateCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids ...string) (map[string]segment.Customer, map[string]bool, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	created := map[string]bool{}
+	err := tx.QueryRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT DO NOTHING RETURNING customer_id`, 7, len(ids), func(args []any, i int) ([]any, error) {
+			return append(args, workspaceID, ids[i], "{}", "{}", 0, 0, 0), nil
+		}, func(row sqldb.RowScanner) error {
+			var id string
+			err := row.Scan(&id)
+			created[id] = true
+			return err
+		})
 	if err != nil {
-		return segment.Customer{}, false, err
+		return nil, nil, fmt.Errorf("create customers: %w", err)
 	}
-	return c, true, nil
+	locked, err := lockCustomers(ctx, tx, workspaceID, ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	found := map[string]bool{}
+	for _, id := range ids {
+		if _, ok := locked[id]; ok && !created[id] {
+			found[id] = true
+			continue
+		}
+		locked[id] = segment.Customer{WorkspaceID: workspaceID, ID: id, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
+	}
+	return locked, found, nil
 }
 
 func writeCustomer(ctx context.Context, tx *sqldb.Tx, c segment.Customer) error {
@@ -204,7 +225,10 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 		}
 		ordersMoved := false
 		var behaviourMoved []string // merged customers whose behaviour moved
-		for chunk := range slices.Chunk(ids, mergeChunk) {
+		// In id order, not the message's: each chunk locks its customers'
+		// memberships (leaveAll), which must be taken in one order across
+		// chunks, as ApplyChanges takes them.
+		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
 			in, idArgs := sqldb.InList(2, chunk)
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
 				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
@@ -233,6 +257,10 @@ func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) 
 			if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
 				return err
 			}
+		}
+		// Late events of the merged customers go to the survivor.
+		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
+			return err
 		}
 		switch {
 		case found:
@@ -376,14 +404,15 @@ func (s *Store) ApplyUnmerge(ctx context.Context, u segment.Unmerge, now time.Ti
 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
 			return fmt.Errorf("record undone merge %s: %w", u.MergeID, err)
 		}
-		survivor, survivorFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.SurvivorID)
+		if err := restoreUnmerged(ctx, tx, u.WorkspaceID, u.MergeID, u.RestoredID); err != nil {
+			return err
+		}
+		locked, found, err := lockOrCreateCustomers(ctx, tx, u.WorkspaceID, u.SurvivorID, u.RestoredID)
 		if err != nil {
 			return err
 		}
-		restored, restoredFound, err := lockCustomer(ctx, tx, u.WorkspaceID, u.RestoredID)
-		if err != nil {
-			return err
-		}
+		survivor, survivorFound := locked[u.SurvivorID], found[u.SurvivorID]
+		restored, restoredFound := locked[u.RestoredID], found[u.RestoredID]
 		// Before its merge is applied here, the restored customer still
 		// holds (and counts) its own events; only those recorded for the
 		// survivor since, and found in a moved row, are to be counted over.
@@ -1171,7 +1200,7 @@ func (s *Store) PredictionAttempt(ctx context.Context, workspaceID string) (time
 
 // SetPredictionAttempt implements segment.Store.
 func (s *Store) SetPredictionAttempt(ctx context.Context, workspaceID string, at time.Time) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
+	_, err := s.db.ExecWrite(ctx, `INSERT INTO prediction_fits (workspace_id, fit_time, customers, repeat_customers, clv_reason, attempt_time)
 VALUES ($1, 0, 0, 0, '', $2) ON CONFLICT (workspace_id) DO UPDATE SET attempt_time = excluded.attempt_time`, workspaceID, micros(at))
 	if err != nil {
 		return fmt.Errorf("record prediction attempt: %w", err)
@@ -1185,7 +1214,7 @@ func (s *Store) CreateComputedTrait(ctx context.Context, workspaceID string, c s
 	if err != nil {
 		return fmt.Errorf("encode computed trait: %w", err)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
+	res, err := s.db.ExecWrite(ctx, `INSERT INTO computed_traits (workspace_id, trait_key, definition) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING`, workspaceID, c.Key, string(def))
 	if err != nil {
 		return fmt.Errorf("create computed trait %s: %w", c.Key, err)
@@ -1219,7 +1248,7 @@ func (s *Store) ComputedTraits(ctx context.Context, workspaceID string) ([]segme
 
 // DeleteComputedTrait implements segment.Store.
 func (s *Store) DeleteComputedTrait(ctx context.Context, workspaceID, key string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
+	res, err := s.db.ExecWrite(ctx, `DELETE FROM computed_traits WHERE workspace_id = $1 AND trait_key = $2`, workspaceID, key)
 	if err != nil {
 		return fmt.Errorf("delete computed trait %s: %w", key, err)
 	}
@@ -1247,7 +1276,7 @@ func (s *Store) LifecycleSettings(ctx context.Context, workspaceID string) (segm
 
 // SetLifecycleSettings implements segment.Store.
 func (s *Store) SetLifecycleSettings(ctx context.Context, workspaceID string, ls segment.LifecycleSettings) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
+	_, err := s.db.ExecWrite(ctx, `INSERT INTO lifecycle_settings (workspace_id, loyal_min_orders, dormant_days, churned_days)
 VALUES ($1, $2, $3, $4) ON CONFLICT (workspace_id) DO UPDATE SET loyal_min_orders = excluded.loyal_min_orders,
   dormant_days = excluded.dormant_days, churned_days = excluded.churned_days`, workspaceID, ls.LoyalMinOrders, ls.DormantDays, ls.ChurnedDays)
 	if err != nil {
@@ -1360,7 +1389,11 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipCh
 	var applied []segment.MembershipChange
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		applied = applied[:0]
-		for _, c := range changes {
+		write, err := withoutGoneJoins(ctx, tx, changes)
+		if err != nil {
+			return err
+		}
+		for _, c := range write {
 			var res sql.Result
 			var err error
 			if c.Joined {

@@ -83,6 +83,19 @@ func mustApply(t testing.TB, s *store.Store, e segment.Event) bool {
 	return applied
 }
 
+// seen gives customers ids a row, with a "Seen" event each: ApplyChanges
+// joins only customers that have one.
+func seen(t testing.TB, s *store.Store, workspace string, ids ...string) {
+	t.Helper()
+	events := make([]segment.Event, len(ids))
+	for i, id := range ids {
+		events[i] = track(workspace, "seen-"+id, id, "Seen", t0)
+	}
+	if _, err := s.ApplyEvents(context.Background(), events, t0); err != nil {
+		t.Fatalf("ApplyEvents: %v", err)
+	}
+}
+
 func track(workspace, id, customer, name string, at time.Time) segment.Event {
 	return segment.Event{WorkspaceID: workspace, EventID: id, CustomerID: customer, Type: segment.EventTrack, Name: name, Time: at}
 }
@@ -343,6 +356,10 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
+	seen(t, s, w, "c1", "c2", "merged")
+	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c2", MergedIDs: []string{"merged"}}, t0); err != nil {
+		t.Fatal(err)
+	}
 	steps := []struct {
 		name        string
 		changes     []segment.MembershipChange
@@ -352,6 +369,10 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 		{"join two", []segment.MembershipChange{change(t, w, seg.ID, "c1", true), change(t, w, seg.ID, "c2", true)}, 2, []string{"c1", "c2"}},
 		{"join again is a no-op", []segment.MembershipChange{change(t, w, seg.ID, "c1", true)}, 0, []string{"c1", "c2"}},
 		{"join a deleted segment is skipped", []segment.MembershipChange{change(t, w, gone.ID, "c1", true)}, 0, []string{"c1", "c2"}},
+		// Evaluated before its merge, applied after it: no member left
+		// that no longer exists.
+		{"join of a customer merged away is skipped", []segment.MembershipChange{change(t, w, seg.ID, "merged", true)}, 0, []string{"c1", "c2"}},
+		{"join of a customer never seen is skipped", []segment.MembershipChange{change(t, w, seg.ID, "nobody", true)}, 0, []string{"c1", "c2"}},
 		{"leave", []segment.MembershipChange{change(t, w, seg.ID, "c1", false)}, 1, []string{"c2"}},
 		{"leave again is a no-op", []segment.MembershipChange{change(t, w, seg.ID, "c1", false)}, 0, []string{"c2"}},
 	}
@@ -446,6 +467,7 @@ func testListMembersPaging(t *testing.T, s *store.Store) {
 		want = append(want, id)
 		changes = append(changes, change(t, w, seg.ID, id, true))
 	}
+	seen(t, s, w, want...)
 	if _, err := s.ApplyChanges(ctx, changes); err != nil {
 		t.Fatal(err)
 	}
@@ -900,6 +922,7 @@ func testMembershipsInRangeBySegment(t *testing.T, s *store.Store) {
 			t.Fatal(err)
 		}
 	}
+	seen(t, s, w, "c1", "c2", "c3")
 	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
 		change(t, w, a.ID, "c1", true), change(t, w, b.ID, "c1", true), change(t, w, b.ID, "c2", true),
 		change(t, w, comma.ID, "c2", true), change(t, w, comma.ID, "c3", true),

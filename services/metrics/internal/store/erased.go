@@ -1,0 +1,77 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/platform/regulation"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
+)
+
+// kindErased keys the erased customers in applied_messages, by the SHA-256
+// of their ids (regulation.ErasedKey; no table but the regulation keeps an erased id
+// in the clear). An event published for a customer before its erasure can
+// be delivered after it (a retried message, another replica's batch);
+// applied as it came, it would bring the person's orders and first-seen
+// time back. ApplyEvents drops it instead. The rows go with the other
+// applied message ids after prune.DedupeWindow: an event older than the
+// erasure is past the bus streams' MaxAge by then and cannot come any more.
+// (Late events of merged-away customers need nothing more: the aliases of
+// merges resolve them to the survivor.)
+const kindErased = "erased"
+
+// recordErased records the customers ids as erased.
+func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids []string) error {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = regulation.ErasedKey(id)
+	}
+	slices.Sort(keys) // unique-key inserts in one order
+	keys = slices.Compact(keys)
+	err := tx.InsertRows(ctx, `INSERT INTO applied_messages (workspace_id, kind, message_id, applied_at)`,
+		`ON CONFLICT DO NOTHING`, 4, len(keys), func(args []any, i int) ([]any, error) {
+			return append(args, ws, kindErased, keys[i], s.now().UnixMicro()), nil
+		})
+	if err != nil {
+		return fmt.Errorf("record %d customers erased: %w", len(ids), err)
+	}
+	return nil
+}
+
+// withoutErased returns events without those of erased customers, with
+// one look-up per workspace. It locks each workspace's ledger row first
+// (in workspace order, as newLedgerBatch does after it): an erasure takes
+// that row first too, so one in flight is waited for and seen.
+func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]ledger.Event, error) {
+	byWorkspace := map[string]map[string]string{} // workspace → erased key → customer
+	for _, e := range events {
+		if byWorkspace[e.WorkspaceID] == nil {
+			byWorkspace[e.WorkspaceID] = map[string]string{}
+		}
+		byWorkspace[e.WorkspaceID][regulation.ErasedKey(e.CustomerID)] = e.CustomerID
+	}
+	erased := map[wsID]bool{}
+	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {
+		if err := lockLedger(ctx, tx, ws); err != nil {
+			return nil, err
+		}
+		keys := byWorkspace[ws]
+		err := tx.QueryIn(ctx, `SELECT message_id FROM applied_messages WHERE workspace_id = $1 AND kind = $2 AND message_id IN (%s)`,
+			[]any{ws, kindErased}, slices.Sorted(maps.Keys(keys)), func(row sqldb.RowScanner) error {
+				var key string
+				err := row.Scan(&key)
+				erased[wsID{ws, keys[key]}] = true
+				return err
+			})
+		if err != nil {
+			return nil, fmt.Errorf("read erased customers: %w", err)
+		}
+	}
+	if len(erased) == 0 {
+		return events, nil
+	}
+	return slices.DeleteFunc(slices.Clone(events), func(e ledger.Event) bool { return erased[wsID{e.WorkspaceID, e.CustomerID}] }), nil
+}
