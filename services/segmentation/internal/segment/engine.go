@@ -47,6 +47,9 @@ type Engine struct {
 	rfmMaxAge time.Duration
 
 	locks keyedMutex
+	// fits serialises the prediction fits of a workspace, which run
+	// without locks (see FitPredictions).
+	fits keyedMutex
 
 	mu      sync.Mutex // guards rfm, segs, ensured and swept
 	rfm     map[string]rfmEntry
@@ -393,9 +396,12 @@ func (e *Engine) markLate(workspaceID, customerID string) {
 }
 
 // EvaluateLate re-evaluates the customers last evaluated against RFM
-// scores that were behind their orders. Those still behind (the scores are
-// reused for a while after an order, see rfmEntry.cost) are kept for the
-// next call; the service calls it every second.
+// scores that were behind their orders, once the scores an evaluation
+// would use are no longer behind (the scores are reused for a while after
+// an order, see rfmEntry.cost); until then they are kept for the next
+// call, as evaluating them against the same scores changes nothing. The
+// service calls it every second: while orders keep coming (an import), it
+// evaluated every recent buyer again every second, to the same result.
 func (e *Engine) EvaluateLate(ctx context.Context) error {
 	e.mu.Lock()
 	late := e.late
@@ -403,10 +409,16 @@ func (e *Engine) EvaluateLate(ctx context.Context) error {
 	e.mu.Unlock()
 	var errs []error
 	for _, ws := range slices.Sorted(maps.Keys(late)) {
-		if err := e.EvaluateCustomers(ctx, ws, slices.Sorted(maps.Keys(late[ws]))); err != nil {
+		behind, err := e.rfmBehind(ctx, ws, e.now())
+		if err == nil && !behind {
+			err = e.EvaluateCustomers(ctx, ws, slices.Sorted(maps.Keys(late[ws])))
+		}
+		if err != nil || behind {
 			for id := range late[ws] {
 				e.markLate(ws, id) // try again next time
 			}
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("evaluate late customers of %s: %w", ws, err))
 		}
 	}
@@ -869,8 +881,7 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	switch {
 	case fresh && ok && ent.version == version && ent.computed.Equal(now):
 		return ent, nil
-	case !fresh && ok && !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
-		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost):
+	case !fresh && ok && e.reusable(ent, version, now):
 		ent.behind = ent.version != version
 		return ent, nil
 	}
@@ -901,6 +912,27 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 	e.rfm[workspaceID] = ent
 	e.mu.Unlock()
 	return ent, nil
+}
+
+// reusable is whether rfmScores serves ent, computed for orders version
+// ent.version, at now when the orders are at version: while it is recent
+// and either current or, after an order, within the reuse its cost buys.
+func (e *Engine) reusable(ent rfmEntry, version int64, now time.Time) bool {
+	return !now.Before(ent.computed) && now.Sub(ent.computed) < e.rfmMaxAge &&
+		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost)
+}
+
+// rfmBehind is whether the RFM scores an evaluation at now would use are
+// behind the workspace's orders.
+func (e *Engine) rfmBehind(ctx context.Context, workspaceID string, now time.Time) (bool, error) {
+	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	if err != nil {
+		return false, fmt.Errorf("rfm scores: %w", err)
+	}
+	e.mu.Lock()
+	ent, ok := e.rfm[workspaceID]
+	e.mu.Unlock()
+	return ok && ent.version != version && e.reusable(ent, version, now), nil
 }
 
 // segments returns the workspace's segments, built-in ones included,
@@ -1567,7 +1599,17 @@ type sweepEntry struct {
 // back to back while a small one is swept every interval.
 const sweepCostFactor = 10
 
+// sweepWorkspace re-evaluates the workspace's time-dependent segments and
+// then refits its predictions if due, without the workspace lock (see
+// FitPredictions).
 func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
+	if err := e.sweepSegments(ctx, workspaceID); err != nil {
+		return err
+	}
+	return e.refitIfDue(ctx, workspaceID)
+}
+
+func (e *Engine) sweepSegments(ctx context.Context, workspaceID string) error {
 	unlock := e.locks.lock(workspaceID)
 	defer unlock()
 	start := e.now()
@@ -1592,10 +1634,7 @@ func (e *Engine) sweepWorkspace(ctx context.Context, workspaceID string) error {
 			dynamic = append(dynamic, c.seg.ID)
 		}
 	}
-	if err := e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...)); err != nil {
-		return err
-	}
-	return e.refitIfDue(ctx, workspaceID)
+	return e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...))
 }
 
 // Recompute re-evaluates every segment of the workspace for every customer:

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -281,7 +282,8 @@ func TestRFMLateCustomers(t *testing.T) {
 	// Every clock reading costs a minute, so scoring "takes" a minute and
 	// the scores are reused for ten after an order.
 	clk := &clock{t: t0, step: time.Minute}
-	eng, err := segment.NewEngine(segment.Config{Store: f.store, Now: clk.Now, RFMMaxAge: 24 * time.Hour})
+	reads := &customerReads{Store: f.store}
+	eng, err := segment.NewEngine(segment.Config{Store: reads, Now: clk.Now, RFMMaxAge: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,6 +317,15 @@ func TestRFMLateCustomers(t *testing.T) {
 	if got := members(); len(got) != 0 {
 		t.Fatalf("members right after the orders = %v, want none yet", got)
 	}
+	// While the scores are still reused, evaluating the buyers again
+	// would change nothing: EvaluateLate keeps them for later.
+	reads.n.Store(0)
+	if err := eng.EvaluateLate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := reads.n.Load(); n != 0 {
+		t.Errorf("EvaluateLate while the scores are still behind read customers %d times, want none", n)
+	}
 	clk.Set(clk.Now().Add(time.Hour))
 	if err := eng.EvaluateLate(ctx); err != nil {
 		t.Fatal(err)
@@ -322,6 +333,17 @@ func TestRFMLateCustomers(t *testing.T) {
 	if got, want := members(), []string{"a", "b"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("members after EvaluateLate = %v, want %v", got, want)
 	}
+}
+
+// customerReads counts the reads of customers' facts.
+type customerReads struct {
+	segment.Store
+	n atomic.Int64
+}
+
+func (c *customerReads) CustomersOf(ctx context.Context, workspaceID string, ids []string) (map[string]segment.Customer, error) {
+	c.n.Add(1)
+	return c.Store.CustomersOf(ctx, workspaceID, ids)
 }
 
 func TestRFMSegment(t *testing.T) {

@@ -86,3 +86,55 @@ func testPredictedTraits(t *testing.T, f *fixture) {
 		t.Errorf("slipping = %v, want %v", got, want)
 	}
 }
+
+// ordersGate holds a prediction fit in the middle: Orders, which only a fit
+// reads, says it was called and waits for release.
+type ordersGate struct {
+	segment.Store
+	reading, release chan struct{}
+}
+
+func (g *ordersGate) Orders(ctx context.Context, workspaceID string) ([]segment.OrderRow, error) {
+	g.reading <- struct{}{}
+	<-g.release
+	return g.Store.Orders(ctx, workspaceID)
+}
+
+// A fit takes seconds to minutes on a large workspace; events must not wait
+// for it.
+func TestFitDoesNotHoldEvents(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		f := newFixtureOn(t, db)
+		shopHistory(t, f, "w", 30, 3)
+		gate := &ordersGate{Store: f.store, reading: make(chan struct{}), release: make(chan struct{})}
+		engine, err := segment.NewEngine(segment.Config{Store: gate, Now: f.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fitted := make(chan error, 1)
+		go func() {
+			_, err := engine.FitPredictions(ctx, "w")
+			fitted <- err
+		}()
+		<-gate.reading
+		applied := make(chan error, 1)
+		go func() { applied <- engine.ApplyEvent(ctx, orderEvent("w", "during-fit", "c000", 5000, t0, nil)) }()
+		select {
+		case err := <-applied:
+			if err != nil {
+				t.Errorf("event during the fit: %v", err)
+			}
+			close(gate.release)
+		case <-time.After(10 * time.Second):
+			t.Error("an event waited for the fit")
+			close(gate.release)
+			if err := <-applied; err != nil {
+				t.Errorf("event after the fit: %v", err)
+			}
+		}
+		if err := <-fitted; err != nil {
+			t.Errorf("fit: %v", err)
+		}
+	})
+}
