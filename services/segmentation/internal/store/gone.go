@@ -46,18 +46,16 @@ func withoutGoneJoins(ctx context.Context, tx *sqldb.Tx, changes []segment.Membe
 	}
 	present := map[wsID]bool{}
 	for _, ws := range slices.Sorted(maps.Keys(joining)) {
-		ids := slices.Sorted(maps.Keys(joining[ws]))
-		for chunk := range slices.Chunk(ids, mergeChunk) {
-			in, args := sqldb.InList(2, chunk)
-			found, err := sqldb.Strings(tx.QueryContext(ctx, `SELECT customer_id FROM customers
-WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+lock,
-				append([]any{ws}, args...)...))
-			if err != nil {
-				return nil, fmt.Errorf("lock customers joining segments: %w", err)
-			}
-			for _, id := range found {
+		err := tx.QueryIn(ctx, `SELECT customer_id FROM customers
+WHERE workspace_id = $1 AND customer_id IN (%s) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+lock,
+			[]any{ws}, slices.Sorted(maps.Keys(joining[ws])), func(row sqldb.RowScanner) error {
+				var id string
+				err := row.Scan(&id)
 				present[wsID{ws, id}] = true
-			}
+				return err
+			})
+		if err != nil {
+			return nil, fmt.Errorf("lock customers joining segments: %w", err)
 		}
 	}
 	out := make([]segment.MembershipChange, 0, len(changes))

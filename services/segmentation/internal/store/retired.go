@@ -159,16 +159,14 @@ func redirect(events []segment.Event, to map[wsID]string) []segment.Event {
 	return out
 }
 
-// lockEventCustomers locks the rows of customers ids in id order (see
-// retiredTargets).
+// lockEventCustomers locks the rows of customers ids, sorted, in id order
+// (see retiredTargets).
 func lockEventCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) error {
-	for chunk := range slices.Chunk(ids, mergeChunk) {
-		in, args := sqldb.InList(2, chunk)
-		if _, err := sqldb.Strings(tx.QueryContext(ctx, `SELECT customer_id FROM customers
-WHERE workspace_id = $1 AND customer_id IN (`+in+`) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+` FOR NO KEY UPDATE`,
-			append([]any{workspaceID}, args...)...)); err != nil {
-			return fmt.Errorf("lock customers of events: %w", err)
-		}
+	err := tx.QueryIn(ctx, `SELECT customer_id FROM customers
+WHERE workspace_id = $1 AND customer_id IN (%s) ORDER BY `+tx.Dialect.ByteOrder("customer_id")+` FOR NO KEY UPDATE`,
+		[]any{workspaceID}, ids, func(sqldb.RowScanner) error { return nil })
+	if err != nil {
+		return fmt.Errorf("lock customers of events: %w", err)
 	}
 	return nil
 }
@@ -224,37 +222,28 @@ func survivorChains(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids [
 // retiredOf reads the records of those of ids that are retired: id →
 // survivor_id, erased for those erased.
 func retiredOf(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) (map[string]string, error) {
+	keys := slices.Clone(ids)
+	byKey := make(map[string]string, len(ids))
+	for _, id := range ids {
+		byKey[erasedKey(id)] = id
+		keys = append(keys, erasedKey(id))
+	}
 	out := map[string]string{}
-	for chunk := range slices.Chunk(ids, mergeChunk/2) {
-		keys := slices.Clone(chunk)
-		byKey := make(map[string]string, len(chunk))
-		for _, id := range chunk {
-			byKey[erasedKey(id)] = id
-			keys = append(keys, erasedKey(id))
-		}
-		in, args := sqldb.InList(2, keys)
-		rows, err := tx.QueryContext(ctx, `SELECT customer_id, survivor_id FROM retired_customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
-			append([]any{workspaceID}, args...)...)
-		if err != nil {
-			return nil, fmt.Errorf("read retired customers: %w", err)
-		}
-		for rows.Next() {
+	err := tx.QueryIn(ctx, `SELECT customer_id, survivor_id FROM retired_customers WHERE workspace_id = $1 AND customer_id IN (%s)`,
+		[]any{workspaceID}, keys, func(row sqldb.RowScanner) error {
 			var key, survivor string
-			if err := rows.Scan(&key, &survivor); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("read retired customers: %w", err)
+			if err := row.Scan(&key, &survivor); err != nil {
+				return err
 			}
 			if id, ok := byKey[key]; ok {
 				out[id] = erased
 			} else if _, ok := out[key]; !ok { // an erasure wins over a merge
 				out[key] = survivor
 			}
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("read retired customers: %w", err)
-		}
+			return nil
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read retired customers: %w", err)
 	}
 	return out, nil
 }
