@@ -324,15 +324,11 @@ func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	for i, seq := range seqs {
 		args[i] = seq
 	}
-	// In a transaction, so that on SQLite the delete queues for the write
-	// lock with the group writer (sqldb's writer mutex): outside one it
-	// waited in SQLite's busy handler, sleeping while the writer took the
-	// lock again and again, and under sustained load the relay fell minutes
-	// behind.
-	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		_, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (`+sqldb.Placeholders(1, len(seqs))+`)`, args...)
-		return err
-	})
+	// ExecWrite, so that on SQLite the delete queues for the write lock with
+	// the group writer: as an autocommit statement it slept in SQLite's busy
+	// handler while the writer took the lock again and again, and under
+	// sustained load the relay fell minutes behind.
+	_, err := s.db.ExecWrite(ctx, `DELETE FROM outbox WHERE seq IN (`+sqldb.Placeholders(1, len(seqs))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("delete outbox: %w", err)
 	}

@@ -104,7 +104,8 @@ type ledgerBatch struct {
 
 // newLedgerBatch resolves the events' customers through the merge aliases
 // and reads their first-seen times, then applies the events in order in
-// memory.
+// memory. The caller has locked each workspace's ledger row
+// (withoutErased), so what the batch works out holds at commit.
 func newLedgerBatch(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (*ledgerBatch, error) {
 	b := &ledgerBatch{
 		events: events, customer: make([]string, len(events)), orderSeq: make([]int64, len(events)),
@@ -116,11 +117,6 @@ func newLedgerBatch(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (*
 	}
 	survivors := map[wsID]string{}
 	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {
-		// The ledger row is locked before the reads, so what the batch
-		// works out in memory holds at commit.
-		if err := lockLedger(ctx, tx, ws); err != nil {
-			return nil, err
-		}
 		ids := slices.Compact(slices.Sorted(slices.Values(byWorkspace[ws])))
 		err := tx.QueryIn(ctx, `SELECT merged_customer_id, survivor_customer_id FROM customer_aliases
 WHERE workspace_id = $1 AND merged_customer_id IN (%s)`, []any{ws}, ids, func(row sqldb.RowScanner) error {

@@ -42,9 +42,10 @@ func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids [
 }
 
 // withoutErased returns events without those of erased customers, with
-// one look-up per workspace. It locks each workspace's ledger row first
-// (in workspace order, as newLedgerBatch does after it): an erasure takes
-// that row first too, so one in flight is waited for and seen.
+// one look-up per workspace. It locks each workspace's ledger row first,
+// in workspace order, for the whole batch (newLedgerBatch relies on it):
+// an erasure takes that row first too, so one in flight is waited for and
+// seen.
 func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]ledger.Event, error) {
 	byWorkspace := map[string]map[string]string{} // workspace → erased key → customer
 	for _, e := range events {
