@@ -51,7 +51,8 @@ type raw struct {
 // repeated message field is a tag, a length and the message.
 func batchSizes(req *ingestionv1.BatchRequest) ([]int, int) {
 	sizes := make([]int, len(req.GetBatch()))
-	total := proto.Size(&ingestionv1.BatchRequest{SentAt: req.GetSentAt(), Context: req.GetContext(), Integrations: req.GetIntegrations()})
+	total := proto.Size(&ingestionv1.BatchRequest{SentAt: req.GetSentAt(), Context: req.GetContext(), Integrations: req.GetIntegrations()}) +
+		len(req.ProtoReflect().GetUnknown()) // fields of a newer client count too
 	for i, b := range req.GetBatch() {
 		sizes[i] = proto.Size(b)
 		total += batchFieldTag + protowire.SizeBytes(sizes[i])

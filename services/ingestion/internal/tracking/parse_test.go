@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -203,9 +204,12 @@ func TestEventTimeSkew(t *testing.T) {
 func TestBatchSizes(t *testing.T) {
 	props, _ := structpb.NewStruct(map[string]any{"sku": "SKU-1", "price": 980, "long": strings.Repeat("x", 300)})
 	ctx, _ := structpb.NewStruct(map[string]any{"library": map[string]any{"name": "x"}})
+	newer := &ingestionv1.BatchRequest{Batch: []*ingestionv1.BatchMessage{{Type: "track", Event: "e"}}}
+	newer.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 999, protowire.BytesType), strings.Repeat("n", 100)))
 	for _, req := range []*ingestionv1.BatchRequest{
 		{},
 		{Batch: []*ingestionv1.BatchMessage{{Type: "track", Event: "e"}}},
+		newer, // a field this version does not know
 		{SentAt: "2026-11-23T00:00:00Z", Context: ctx, Batch: []*ingestionv1.BatchMessage{
 			{Type: "track", Event: "e", Properties: props}, {}, {Type: "identify", UserId: strings.Repeat("u", 200), Context: ctx}}},
 	} {
