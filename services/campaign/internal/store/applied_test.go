@@ -20,26 +20,15 @@ func TestFirstApplyManyInsertsKeysInOrder(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t, db)
 	const insert = `INSERT INTO applied_messages (workspace_id, message_id, apply_time) VALUES ('ws', $1, 0) ON CONFLICT DO NOTHING`
-	holder, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = holder.Rollback() }()
-	if _, err := holder.ExecContext(ctx, insert, "m1"); err != nil {
-		t.Fatal(err)
-	}
+	holder := sqldbtest.Hold(t, db, insert, "m1")
 	var fresh map[store.AppliedKey]bool
-	done := make(chan error, 1)
-	go func() {
-		done <- s.InTx(ctx, t0, func(tx *store.Tx) error {
+	insertErr := sqldbtest.LockOrder(t, db, holder, "FirstApplyMany", func() error {
+		return s.InTx(ctx, t0, func(tx *store.Tx) error {
 			var err error
 			fresh, err = tx.FirstApplyMany(ctx, []store.AppliedKey{{WorkspaceID: "ws", MessageID: "m2"}, {WorkspaceID: "ws", MessageID: "m1"}})
 			return err
 		})
-	}()
-	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, holder))
-	insertErr := sqldbtest.LockNext(t, holder, insert, "m2")
-	sqldbtest.Await(t, done, "FirstApplyMany")
+	}, insert, "m2")
 	if insertErr != nil {
 		t.Fatalf("waiting for m1, the batch held m2 (%v): it inserts keys out of order", insertErr)
 	}
