@@ -16,8 +16,8 @@ type cacheEntry struct {
 	expires   time.Time
 }
 
-// cachingVerifier remembers answers of another Verifier.
-type cachingVerifier struct {
+// CachingVerifier remembers answers of another Verifier.
+type CachingVerifier struct {
 	next        Verifier
 	ttl, negTTL time.Duration
 	// sweepEvery spaces out scans for expired entries when the cache is
@@ -28,26 +28,33 @@ type cachingVerifier struct {
 	mu        sync.Mutex
 	entries   map[string]cacheEntry // by HashKey, so raw keys are not retained
 	lastSweep time.Time
+	// forgets counts Forget calls. An answer is cached only when none
+	// happened while it was asked for: it may have been read before the
+	// revocation that Forget announced.
+	forgets uint64
 }
 
 // NewCachingVerifier returns a Verifier that asks v at most once per ttl for
 // a valid key (caching its workspace and scopes) and once per negativeTTL for a rejected one (negativeTTL 0
 // disables negative caching). Verification failures other than
 // ErrUnauthenticated are never cached. A revoked key keeps working for up to
-// ttl, so keep ttl short (tens of seconds). At most 10,000 keys are cached.
-func NewCachingVerifier(v Verifier, ttl, negativeTTL time.Duration) Verifier {
+// ttl, so keep ttl short (tens of seconds), unless whoever revokes it calls
+// Forget. At most 10,000 keys are cached.
+func NewCachingVerifier(v Verifier, ttl, negativeTTL time.Duration) *CachingVerifier {
 	sweepEvery := ttl
 	if negativeTTL > 0 {
 		sweepEvery = min(ttl, negativeTTL)
 	}
-	return &cachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, sweepEvery: sweepEvery, now: time.Now, entries: map[string]cacheEntry{}}
+	return &CachingVerifier{next: v, ttl: ttl, negTTL: negativeTTL, sweepEvery: sweepEvery, now: time.Now, entries: map[string]cacheEntry{}}
 }
 
-func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (Principal, error) {
+// VerifyKey implements Verifier.
+func (c *CachingVerifier) VerifyKey(ctx context.Context, key string) (Principal, error) {
 	h := HashKey(key)
 	now := c.now()
 	c.mu.Lock()
 	e, ok := c.entries[h]
+	forgets := c.forgets
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
 		if e.principal.WorkspaceID == "" {
@@ -64,16 +71,31 @@ func (c *cachingVerifier) VerifyKey(ctx context.Context, key string) (Principal,
 		// changes the cached answer.
 		cached := p
 		cached.Scopes = append([]string(nil), p.Scopes...)
-		c.store(h, cacheEntry{principal: cached, expires: now.Add(c.ttl)}, now)
+		c.store(h, cacheEntry{principal: cached, expires: now.Add(c.ttl)}, now, forgets)
 	case errors.Is(err, ErrUnauthenticated) && c.negTTL > 0:
-		c.store(h, cacheEntry{expires: now.Add(c.negTTL)}, now)
+		c.store(h, cacheEntry{expires: now.Add(c.negTTL)}, now, forgets)
 	}
 	return p, err
 }
 
-func (c *cachingVerifier) store(h string, e cacheEntry, now time.Time) {
+// Forget drops the cached answer for the key hashing to keyHash (HashKey),
+// so the next verification of it asks the next Verifier. Call it once a
+// revocation is committed: the key then fails here at once, not up to a
+// TTL later. Answers being asked for meanwhile are not cached, since they
+// may have been read before the revocation.
+func (c *CachingVerifier) Forget(keyHash string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	delete(c.entries, keyHash)
+	c.forgets++
+}
+
+func (c *CachingVerifier) store(h string, e cacheEntry, now time.Time, forgets uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets != forgets {
+		return
+	}
 	if _, replacing := c.entries[h]; replacing || len(c.entries) < cacheMaxEntries {
 		c.entries[h] = e
 		return

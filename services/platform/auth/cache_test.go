@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// clock is a hand-moved now for cachingVerifier, so expiry tests do not
+// clock is a hand-moved now for CachingVerifier, so expiry tests do not
 // sleep.
 type clock struct{ t time.Time }
 
@@ -19,8 +19,8 @@ func (c *clock) now() time.Time { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 // newCache is NewCachingVerifier reading time from c.
-func newCache(v Verifier, ttl, negTTL time.Duration, c *clock) *cachingVerifier {
-	cv := NewCachingVerifier(v, ttl, negTTL).(*cachingVerifier)
+func newCache(v Verifier, ttl, negTTL time.Duration, c *clock) *CachingVerifier {
+	cv := NewCachingVerifier(v, ttl, negTTL)
 	cv.now = c.now
 	return cv
 }
@@ -115,4 +115,64 @@ func TestCachingVerifierBound(t *testing.T) {
 			}
 		})
 	}
+}
+
+// revocableKeys is a key table whose keys can be revoked, with a hook
+// that runs while a lookup is in flight (after it read the table).
+type revocableKeys struct {
+	keys    StaticKeys
+	calls   int
+	onQuery func()
+}
+
+func (v *revocableKeys) VerifyKey(ctx context.Context, key string) (Principal, error) {
+	v.calls++
+	p, err := v.keys.VerifyKey(ctx, key)
+	if v.onQuery != nil {
+		v.onQuery()
+	}
+	return p, err
+}
+
+func (v *revocableKeys) revoke(key string) { delete(v.keys, key) }
+
+func TestCachingVerifierForget(t *testing.T) {
+	t.Run("a revoked key fails at once", func(t *testing.T) {
+		inner := &revocableKeys{keys: StaticKeys{"good": "ws1", "other": "ws2"}}
+		v := newCache(inner, time.Hour, 0, newClock())
+		for _, key := range []string{"good", "other"} {
+			if _, err := v.VerifyKey(context.Background(), key); err != nil {
+				t.Fatalf("VerifyKey(%s): %v", key, err)
+			}
+		}
+		inner.revoke("good")
+		v.Forget(HashKey("good"))
+		if _, err := v.VerifyKey(context.Background(), "good"); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("revoked key: err = %v, want ErrUnauthenticated", err)
+		}
+		calls := inner.calls
+		if p, err := v.VerifyKey(context.Background(), "other"); err != nil || p.WorkspaceID != "ws2" {
+			t.Errorf("other key = %+v, %v; want ws2", p, err)
+		}
+		if inner.calls != calls {
+			t.Errorf("other key asked the table again (%d calls, want %d): Forget dropped more than its key", inner.calls, calls)
+		}
+	})
+	t.Run("an answer read before a revocation is not cached", func(t *testing.T) {
+		inner := &revocableKeys{keys: StaticKeys{"good": "ws1"}}
+		v := newCache(inner, time.Hour, 0, newClock())
+		// The lookup reads the key as valid; the revocation commits and
+		// is announced before the lookup stores its answer.
+		inner.onQuery = func() {
+			inner.onQuery = nil
+			inner.revoke("good")
+			v.Forget(HashKey("good"))
+		}
+		if _, err := v.VerifyKey(context.Background(), "good"); err != nil {
+			t.Fatalf("first VerifyKey: %v (it read the key before the revocation)", err)
+		}
+		if _, err := v.VerifyKey(context.Background(), "good"); !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("after the revocation: err = %v, want ErrUnauthenticated", err)
+		}
+	})
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
 	"github.com/kizuna/kizuna/services/ingestion/internal/workspace"
+	"github.com/kizuna/kizuna/services/platform/auth"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
@@ -31,6 +32,8 @@ type Store struct {
 	// analyzer keeps PostgreSQL's statistics of the tables ingestion grows
 	// current while they are young.
 	analyzer *sqldb.Analyzer
+	// keys caches VerifyKey's answers (see keyCacheTTL).
+	keys *auth.CachingVerifier
 }
 
 // Open runs the migrations and returns the store.
@@ -42,7 +45,9 @@ func Open(ctx context.Context, db *sqldb.DB) (*Store, error) {
 	if err := sqldb.Migrate(ctx, db, sub); err != nil {
 		return nil, fmt.Errorf("migrate ingestion store: %w", err)
 	}
-	return &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}, nil
+	s := &Store{db: db, analyzer: sqldb.NewAnalyzer(db, "events", "customers", "identities")}
+	s.keys = auth.NewCachingVerifier(keyTable{s}, keyCacheTTL, 0)
+	return s, nil
 }
 
 // settingsColumns are the columns of a workspace's settings, in the order
