@@ -54,6 +54,13 @@ type Options struct {
 	// Stopping, when set, is called once ctx ends and before the final
 	// pass: stop what writes to the outbox, so the pass takes it all.
 	Stopping func()
+	// MinGap spaces out passes: a wake-up less than MinGap after the
+	// previous pass started waits for the rest of it. A pass costs a read
+	// and a write transaction whatever it carries; under a stream of
+	// small commits (single tracking calls) one pass per commit cost more
+	// than publishing. A lone commit after a quiet spell is still relayed
+	// at once. Zero: no spacing.
+	MinGap time.Duration
 }
 
 // Relay runs Options.Pass; see the package comment.
@@ -101,12 +108,20 @@ func (r *Relay) Run(ctx context.Context) error {
 	tick := time.NewTicker(r.opts.Interval)
 	defer tick.Stop()
 	var backoff time.Duration
+	var lastPass time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			r.stop(ctx)
 			return nil
 		case <-r.wake:
+			if wait := r.opts.MinGap - time.Since(lastPass); wait > 0 {
+				select {
+				case <-ctx.Done():
+					continue
+				case <-time.After(wait):
+				}
+			}
 		case <-tick.C:
 		}
 		if backoff > 0 {
@@ -116,6 +131,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			case <-time.After(backoff):
 			}
 		}
+		lastPass = time.Now()
 		if err := r.pass(ctx); err != nil {
 			backoff = min(max(2*backoff, 100*time.Millisecond), r.opts.MaxBackoff)
 			if ctx.Err() == nil {
