@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,9 +94,13 @@ func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (i
 // and every import is stored: those carrying a suppressed identity are
 // dropped, the rest go to the ingester.
 func (s *Server) ingest(ctx context.Context, ws string, msgs []tracking.Message) (ingest.Result, error) {
-	region, err := s.store.PhoneRegion(ctx, ws)
-	if err != nil {
-		return ingest.Result{}, toStatus(err)
+	// Most tracking calls state no phone number: they skip this read.
+	var region string
+	if slices.ContainsFunc(msgs, func(m tracking.Message) bool { return identity.StatesPhone(&m) }) {
+		var err error
+		if region, err = s.store.PhoneRegion(ctx, ws); err != nil {
+			return ingest.Result{}, toStatus(err)
+		}
 	}
 	kept, dropped, err := s.rights.Filter(ctx, ws, region, msgs)
 	if err != nil {
