@@ -76,7 +76,7 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 			return err
 		}},
 		{"merge", func(ctx context.Context, s *store.Store, w, _ string) error {
-			_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: []string{"b", "a"}}, t0)
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: []string{"b", "a"}}, t0)
 			return err
 		}},
 		{"erasure", func(ctx context.Context, s *store.Store, w, _ string) error {
@@ -122,7 +122,7 @@ func TestChunkedMergeLocksMembershipsInOrder(t *testing.T) {
 		write func(ctx context.Context, s *store.Store, w string) error
 	}{
 		{"merge", func(ctx context.Context, s *store.Store, w string) error {
-			_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: ids}, t0)
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: ids}, t0)
 			return err
 		}},
 		{"erasure", func(ctx context.Context, s *store.Store, w string) error {
@@ -164,7 +164,7 @@ func TestMergeLocksNewSurvivorInIDOrder(t *testing.T) {
 	mustApply(t, s, track(w, "seen-b", "b", "Seen", t0))
 	holder := sqldbtest.Hold(t, db, insertCustomerA, w)
 	err := sqldbtest.LockOrder(t, db, holder, "ApplyMerge", func() error {
-		_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "a", MergedIDs: []string{"b"}}, t0)
+		_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "a", MergedIDs: []string{"b"}}, t0)
 		return err
 	}, lockCustomerB, w)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestUnmergeLocksCustomersInIDOrder(t *testing.T) {
 	db, s, w := postgresStore(t)
 	ctx := context.Background()
 	seen(t, s, w, "a", "b")
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "b", MergedIDs: []string{"a"}}, t0); err != nil {
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "b", MergedIDs: []string{"a"}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	holder := sqldbtest.Hold(t, db, insertCustomerA, w)

@@ -28,6 +28,8 @@ func TestLateEvents(t *testing.T) {
 			{"AfterMergeToSurvivor", testLateEventAfterMerge},
 			{"AfterUnmergeToRestored", testLateEventAfterUnmerge},
 			{"AfterErasureDropped", testLateEventAfterErasure},
+			{"MergeIntoSurvivorMergedAway", testLateMergeIntoMergedAway},
+			{"MergeIntoSurvivorErased", testLateMergeIntoErased},
 		} {
 			t.Run(tt.name, func(t *testing.T) { tt.fn(t, s) })
 		}
@@ -66,11 +68,23 @@ func applyBatch(t *testing.T, s *store.Store, events []segment.Event) []segment.
 	return events
 }
 
-func merge(t *testing.T, s *store.Store, w, id, survivor string, merged ...string) {
+// checkWentTo applies events as one batch and checks the first went to
+// customer want.
+func checkWentTo(t *testing.T, s *store.Store, events []segment.Event, want string) {
 	t.Helper()
-	if _, err := s.ApplyMerge(context.Background(), segment.Merge{WorkspaceID: w, MergeID: id, SurvivorID: survivor, MergedIDs: merged}, t0); err != nil {
+	if got := applyBatch(t, s, events); got[0].CustomerID != want {
+		t.Errorf("event %s went to %s, want %s", got[0].EventID, got[0].CustomerID, want)
+	}
+}
+
+// merge applies a merge and returns the customer the merged ones went to.
+func merge(t *testing.T, s *store.Store, w, id, survivor string, merged ...string) string {
+	t.Helper()
+	into, _, err := s.ApplyMerge(context.Background(), segment.Merge{WorkspaceID: w, MergeID: id, SurvivorID: survivor, MergedIDs: merged}, t0)
+	if err != nil {
 		t.Fatalf("ApplyMerge %s: %v", id, err)
 	}
+	return into
 }
 
 func checkGone(t *testing.T, s *store.Store, w string, ids ...string) {
@@ -120,9 +134,7 @@ func testLateEventAfterMerge(t *testing.T, s *store.Store) {
 	checkHolds(t, s, w, "boss", 2)
 	// A redelivery is applied to nothing again but still names the
 	// survivor, which the engine re-evaluates.
-	if got := applyBatch(t, s, late(w, "e3", "anon")); got[0].CustomerID != "boss" {
-		t.Errorf("redelivered event went to %s, want boss", got[0].CustomerID)
-	}
+	checkWentTo(t, s, late(w, "e3", "anon"), "boss")
 	checkGone(t, s, w, "anon", "user")
 	checkHolds(t, s, w, "boss", 2)
 }
@@ -183,6 +195,51 @@ AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 
 	}
 }
 
+// testLateMergeIntoMergedAway: a merge of anon into user delivered after
+// user was merged into boss folds anon into boss, where user's facts went,
+// and does not re-create user; anon's later events follow the chain.
+func testLateMergeIntoMergedAway(t *testing.T, s *store.Store) {
+	w := ws(t)
+	seen(t, s, w, "user", "boss")
+	applyBatch(t, s, late(w, "e1", "anon"))
+	merge(t, s, w, "m2", "boss", "user")
+	if into := merge(t, s, w, "m1", "user", "anon"); into != "boss" {
+		t.Errorf("late merge went to %q, want boss", into)
+	}
+	checkGone(t, s, w, "anon", "user")
+	checkHolds(t, s, w, "boss", 1)
+	// A redelivery changes nothing but names boss, for the engine to
+	// re-evaluate.
+	if into := merge(t, s, w, "m1", "user", "anon"); into != "boss" {
+		t.Errorf("redelivered late merge went to %q, want boss", into)
+	}
+	checkHolds(t, s, w, "boss", 1)
+	checkWentTo(t, s, late(w, "e2", "anon"), "boss")
+	checkHolds(t, s, w, "boss", 2)
+	checkGone(t, s, w, "anon", "user")
+}
+
+// testLateMergeIntoErased: a merge into a survivor erased before it came
+// changes nothing: the erased customer is not re-created with the merged
+// customer's facts.
+func testLateMergeIntoErased(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seen(t, s, w, "user")
+	applyBatch(t, s, late(w, "e1", "anon"))
+	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if into := merge(t, s, w, "m1", "user", "anon"); into != "" {
+		t.Errorf("merge into an erased customer went to %q, want nowhere", into)
+	}
+	checkGone(t, s, w, "user")
+	checkHolds(t, s, w, "anon", 1)
+	if n, err := s.CountEvents(ctx, w, "user", "Late", time.Time{}); err != nil || n != 0 {
+		t.Errorf("user has %d late events (%v), want none", n, err)
+	}
+}
+
 // TestPruneRetiredCustomers: the records of customers merged away longer
 // than the dedupe window ago are pruned, younger ones stay and still
 // redirect.
@@ -195,7 +252,7 @@ func TestPruneRetiredCustomers(t *testing.T) {
 			id, merged string
 			at         time.Time
 		}{{"m-old", "old", old}, {"m-young", "young", t0.Add(-time.Hour)}} {
-			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: m.id, SurvivorID: "user", MergedIDs: []string{m.merged}}, m.at); err != nil {
+			if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: m.id, SurvivorID: "user", MergedIDs: []string{m.merged}}, m.at); err != nil {
 				t.Fatal(err)
 			}
 		}

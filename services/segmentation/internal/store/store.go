@@ -189,104 +189,171 @@ func scanCustomer(row scanner, workspaceID string) (segment.Customer, error) {
 // ApplyMerge implements segment.Store. Its statements are set-based over
 // the merged customers, so a merge costs the same few statements whatever
 // the number of customers it folds in (per chunk of mergeChunk).
-func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (bool, error) {
+//
+// A merge can come after its survivor was merged away in turn or erased
+// (a redelivery, or another replica's message): the merged customers then
+// go where the survivor's facts went, the end of its chain of merges, as
+// their late events do, and the survivor is not re-created. When the
+// chain ends in an erasure, the merge changes nothing: the erasure listed
+// every id of the person, merged ones included, so there is nothing of
+// theirs left to fold, and nothing may re-create the erased customer.
+func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (string, bool, error) {
 	var applied bool
+	var into string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		if applied, err = markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID, now); err != nil || !applied {
+		if applied, err = markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID, now); err != nil {
 			return err
 		}
-		undone, err := unmergedCustomers(ctx, tx, m.WorkspaceID, m.MergeID)
-		if err != nil {
+		if !applied { // the engine re-evaluates where the survivor's facts are now
+			into, err = survivorOf(ctx, tx, m.WorkspaceID, m.SurvivorID)
 			return err
 		}
-		// The survivor and any id restored by an undo of this merge stay.
-		skip := map[string]bool{m.SurvivorID: true}
-		ids := make([]string, 0, len(m.MergedIDs))
+		into, err = applyMerge(ctx, tx, m, now)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
+	}
+	return into, applied, nil
+}
+
+// survivorOf returns where the events of id go: id, or the last survivor
+// of its chain of merges, or erased.
+func survivorOf(ctx context.Context, tx *sqldb.Tx, workspaceID, id string) (string, error) {
+	to, err := survivorChains(ctx, tx, workspaceID, []string{id})
+	if err != nil {
+		return "", err
+	}
+	if s, ok := to[id]; ok {
+		return s, nil
+	}
+	return id, nil
+}
+
+// applyMerge is ApplyMerge's work once the merge is recorded as applied.
+// It returns the customer the merged ones were folded into, erased when
+// none.
+func applyMerge(ctx context.Context, tx *sqldb.Tx, m segment.Merge, now time.Time) (string, error) {
+	undone, err := unmergedCustomers(ctx, tx, m.WorkspaceID, m.MergeID)
+	if err != nil {
+		return "", err
+	}
+	var (
+		into    = m.SurvivorID
+		ids     []string
+		locked  map[string]segment.Customer
+		created bool
+	)
+	// The survivor's chain is read after its row is locked: a merge or
+	// erasure of it in flight on another replica holds that row, so its
+	// record is seen once it commits. A survivor found retired is followed
+	// to the end of its chain, whose row is then locked after the merged
+	// customers' (out of id order, in this rare case only).
+	for range maxSurvivorChain {
+		// The survivors and any id restored by an undo of this merge stay.
+		skip := map[string]bool{m.SurvivorID: true, into: true}
+		ids = ids[:0]
 		for _, id := range m.MergedIDs {
 			if !undone[id] && !skip[id] {
 				skip[id] = true
 				ids = append(ids, id)
 			}
 		}
-		locked, created, err := lockMergeCustomers(ctx, tx, m.WorkspaceID, m.SurvivorID, ids)
+		if locked, created, err = lockMergeCustomers(ctx, tx, m.WorkspaceID, into, ids); err != nil {
+			return "", err
+		}
+		end, err := survivorOf(ctx, tx, m.WorkspaceID, into)
 		if err != nil {
-			return err
+			return "", err
 		}
-		survivor, found := locked[m.SurvivorID]
-		if created {
-			survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
+		if end == into {
+			break
 		}
-		for _, id := range ids { // in message order: on a tie of trait times the later customer wins
-			if c, ok := locked[id]; ok {
-				segment.MergeCustomer(&survivor, c)
-				found = true
-			}
-		}
-		ordersMoved := false
-		var behaviourMoved []string // merged customers whose behaviour moved
-		// In id order, not the message's: each chunk locks its customers'
-		// memberships (leaveAll), which must be taken in one order across
-		// chunks, as ApplyChanges takes them.
-		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
-			in, idArgs := sqldb.InList(2, chunk)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
-				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
-				return fmt.Errorf("delete merged customers: %w", err)
-			}
-			in, _ = sqldb.InList(3, chunk)
-			args := append([]any{m.WorkspaceID, m.SurvivorID}, idArgs...)
-			res, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
-			if err != nil {
-				return fmt.Errorf("move behaviour of merged customers: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("move behaviour of merged customers: %w", err)
-			} else if n > 0 {
-				behaviourMoved = append(behaviourMoved, chunk...)
-			}
-			res, err = tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
-			if err != nil {
-				return fmt.Errorf("move orders of merged customers: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("move orders of merged customers: %w", err)
-			} else if n > 0 {
-				ordersMoved = true
-			}
-			if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
-				return err
-			}
-		}
-		// Late events of the merged customers go to the survivor.
-		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
-			return err
-		}
-		switch {
-		case found:
-			if err := writeCustomer(ctx, tx, survivor); err != nil {
-				return err
-			}
-		case created: // nothing to fold in: the survivor stays without a row
+		if created { // the retired survivor's empty row, made to lock it in order
 			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
-				m.WorkspaceID, m.SurvivorID); err != nil {
-				return fmt.Errorf("delete empty survivor %s: %w", m.SurvivorID, err)
+				m.WorkspaceID, into); err != nil {
+				return "", fmt.Errorf("delete retired survivor %s: %w", into, err)
 			}
 		}
-		if ordersMoved {
-			if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID, 1); err != nil {
-				return err
-			}
+		if end == erased {
+			return erased, nil
 		}
-		if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
-			return logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, m.SurvivorID))
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
+		into = end
 	}
-	return applied, nil
+	survivor, found := locked[into]
+	if created {
+		survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: into, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
+	}
+	for _, id := range ids { // in message order: on a tie of trait times the later customer wins
+		if c, ok := locked[id]; ok {
+			segment.MergeCustomer(&survivor, c)
+			found = true
+		}
+	}
+	ordersMoved := false
+	var behaviourMoved []string // merged customers whose behaviour moved
+	// In id order, not the message's: each chunk locks its customers'
+	// memberships (leaveAll), which must be taken in one order across
+	// chunks, as ApplyChanges takes them.
+	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
+		in, idArgs := sqldb.InList(2, chunk)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+			append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
+			return "", fmt.Errorf("delete merged customers: %w", err)
+		}
+		in, _ = sqldb.InList(3, chunk)
+		args := append([]any{m.WorkspaceID, into}, idArgs...)
+		res, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+		if err != nil {
+			return "", fmt.Errorf("move behaviour of merged customers: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", fmt.Errorf("move behaviour of merged customers: %w", err)
+		} else if n > 0 {
+			behaviourMoved = append(behaviourMoved, chunk...)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+		if err != nil {
+			return "", fmt.Errorf("move orders of merged customers: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", fmt.Errorf("move orders of merged customers: %w", err)
+		} else if n > 0 {
+			ordersMoved = true
+		}
+		if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
+			return "", err
+		}
+	}
+	// Late events of the merged customers go to the survivor, and on along
+	// its chain. The record names the merge's own survivor, as ingestion
+	// does: an undo of the survivor's merge sends them to it again.
+	if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
+		return "", err
+	}
+	switch {
+	case found:
+		if err := writeCustomer(ctx, tx, survivor); err != nil {
+			return "", err
+		}
+	case created: // nothing to fold in: the survivor stays without a row
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
+			m.WorkspaceID, into); err != nil {
+			return "", fmt.Errorf("delete empty survivor %s: %w", into, err)
+		}
+	}
+	if ordersMoved {
+		if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID, 1); err != nil {
+			return "", err
+		}
+	}
+	if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
+		if err := logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, into)); err != nil {
+			return "", err
+		}
+	}
+	return into, nil
 }
 
 // mergeChunk bounds the customer ids bound in one statement of a merge,
