@@ -366,6 +366,17 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 		return fmt.Errorf("evaluate customers: %w", err)
 	}
 	now := e.now()
+	n := needsOf(segmentsOf(list), now)
+	var cache *eventCache
+	if names, _ := n.eventNames(); len(names) > 0 {
+		var release func()
+		if cache, release, err = e.warmEvents(ctx, workspaceID, names, n.propKeys()); err != nil {
+			return fmt.Errorf("evaluate customers: %w", err)
+		}
+		if cache != nil {
+			defer release()
+		}
+	}
 	var changes []MembershipChange
 	diff := newDiffer(workspaceID, list, true)
 	for ids := range slices.Chunk(customerIDs, evaluateChunk) {
@@ -373,7 +384,7 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 		if err != nil {
 			return fmt.Errorf("evaluate customers: %w", err)
 		}
-		facts, err := e.factsOf(ctx, workspaceID, ids, list, now)
+		facts, err := e.factsOf(ctx, workspaceID, ids, n, cache, now)
 		if err != nil {
 			return fmt.Errorf("evaluate customers: %w", err)
 		}
@@ -430,19 +441,11 @@ func (e *Engine) EvaluateLate(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// customerFacts reads what list's rules need of one customer; nil when the
-// customer does not exist (merged away or never seen).
-func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID string, list []compiled, now time.Time) (*Facts, error) {
-	facts, err := e.factsOf(ctx, workspaceID, []string{customerID}, list, now)
-	if err != nil {
-		return nil, err
-	}
-	return facts[customerID], nil
-}
-
-// factsOf reads the facts list's rules need of customers ids, with one
-// query per kind for all of them; a customer not found has none (nil).
-func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, list []compiled, now time.Time) (map[string]*Facts, error) {
+// factsOf reads the facts the rules evaluated need (n) of
+// customers ids, with one query per kind for all of them; a customer not
+// found has none (nil). Events come from cache when it is set (refreshed
+// and locked by the caller, see warmEvents), else from the store.
+func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, n needs, cache *eventCache, now time.Time) (map[string]*Facts, error) {
 	customers, err := e.store.CustomersOf(ctx, workspaceID, ids)
 	if err != nil || len(customers) == 0 {
 		return nil, err
@@ -455,8 +458,13 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			out[id] = &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
 		}
 	}
-	n := needsOf(segmentsOf(list), now)
-	if names, since := n.eventNames(); len(names) > 0 {
+	if names, since := n.eventNames(); len(names) > 0 && cache != nil {
+		memo := newFilterMemo(cache)
+		for _, id := range found {
+			out[id].filters = memo
+			out[id].cached = cache.facts(id, since.UnixMicro())
+		}
+	} else if len(names) > 0 {
 		evs, err := e.store.BehavioursOf(ctx, workspaceID, found, names, since)
 		if err != nil {
 			return nil, err
@@ -490,7 +498,7 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 		if err != nil {
 			return nil, err
 		}
-		stats, err := e.store.OrderStatsOf(ctx, workspaceID, found)
+		stats, err := e.orderStatsOf(ctx, workspaceID, found)
 		if err != nil {
 			return nil, err
 		}
@@ -511,6 +519,30 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			if f := out[id]; f != nil {
 				f.Predicted = p.values()
 			}
+		}
+	}
+	return out, nil
+}
+
+// orderStatsOf returns the order statistics of customers ids (none for a
+// customer without orders): those of the workspace's cached RFM scores
+// when no order changed since they were read (same orders version; merges,
+// unmerges and erasures change it too), else read from the store.
+func (e *Engine) orderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]OrderStats, error) {
+	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("order stats: %w", err)
+	}
+	e.mu.Lock()
+	ent, ok := e.rfm[workspaceID]
+	e.mu.Unlock()
+	if !ok || ent.version != version {
+		return e.store.OrderStatsOf(ctx, workspaceID, ids)
+	}
+	out := make(map[string]OrderStats, len(ids))
+	for _, id := range ids {
+		if st, ok := ent.stats[id]; ok {
+			out[id] = st
 		}
 	}
 	return out, nil
