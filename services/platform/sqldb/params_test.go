@@ -46,6 +46,21 @@ func TestRows(t *testing.T) {
 	if got := SQLite.Rows(2, 2); got != "(?, ?), (?, ?)" {
 		t.Errorf("SQLite.Rows(2, 2) = %q", got)
 	}
+	if got := Postgres.Rows(2, 6); got != "($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)" {
+		t.Errorf("Postgres.Rows(2, 6) = %q", got)
+	}
+	if got := Postgres.Rows(0, 3); got != "" {
+		t.Errorf("Postgres.Rows(0, 3) = %q", got)
+	}
+	if got := Postgres.Placeholders(99, 3); got != "$99, $100, $101" {
+		t.Errorf("Postgres.Placeholders(99, 3) = %q", got)
+	}
+	if got := SQLite.Placeholders(99, 0); got != "" {
+		t.Errorf("SQLite.Placeholders(99, 0) = %q", got)
+	}
+	if in, args := SQLite.InList(4, []string{"a", "b"}); in != "?, ?" || !reflect.DeepEqual(args, []any{"a", "b"}) {
+		t.Errorf("SQLite.InList = %q, %v", in, args)
+	}
 }
 
 func TestChunkRows(t *testing.T) {
