@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -16,42 +15,31 @@ import (
 // (rows existing after the first batch), as the consumer does: named track
 // events with properties, one in ten a purchase.
 func BenchmarkApplyEventsBatch(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
-			var db *sqldb.DB
-			if backend == "postgres" {
-				if os.Getenv(sqldbtest.PostgresURLVar) == "" {
-					b.Skip("no postgres")
+	sqldbtest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(b, db)
+		n := 0
+		batch := func() []ledger.Event {
+			evs := make([]ledger.Event, 200)
+			for i := range evs {
+				n++
+				evs[i] = ledger.Event{WorkspaceID: "w", EventID: fmt.Sprintf("e%d", n), CustomerID: fmt.Sprintf("c%03d", i%100),
+					Time: t0.Add(time.Duration(n) * time.Second), Name: "Viewed Product", Properties: `{"category":"A","sku":"SKU-1"}`}
+				if n%10 == 0 {
+					evs[i].Name = "Order Completed"
+					evs[i].Order = &ledger.Order{Key: fmt.Sprintf("order:%d", n), Revenue: 1200, Currency: "JPY"}
 				}
-				db = sqldbtest.Postgres(b)
-			} else {
-				db = sqldbtest.SQLite(b)
 			}
-			ctx := context.Background()
-			s := newStore(b, db)
-			n := 0
-			batch := func() []ledger.Event {
-				evs := make([]ledger.Event, 200)
-				for i := range evs {
-					n++
-					evs[i] = ledger.Event{WorkspaceID: "w", EventID: fmt.Sprintf("e%d", n), CustomerID: fmt.Sprintf("c%03d", i%100),
-						Time: t0.Add(time.Duration(n) * time.Second), Name: "Viewed Product", Properties: `{"category":"A","sku":"SKU-1"}`}
-					if n%10 == 0 {
-						evs[i].Name = "Order Completed"
-						evs[i].Order = &ledger.Order{Key: fmt.Sprintf("order:%d", n), Revenue: 1200, Currency: "JPY"}
-					}
-				}
-				return evs
-			}
+			return evs
+		}
+		if _, err := s.ApplyEvents(ctx, batch()); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
 			if _, err := s.ApplyEvents(ctx, batch()); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := s.ApplyEvents(ctx, batch()); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
