@@ -529,13 +529,10 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 // when no order changed since they were read (same orders version; merges,
 // unmerges and erasures change it too), else read from the store.
 func (e *Engine) orderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]OrderStats, error) {
-	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
 	if err != nil {
 		return nil, fmt.Errorf("order stats: %w", err)
 	}
-	e.mu.Lock()
-	ent, ok := e.rfm[workspaceID]
-	e.mu.Unlock()
 	if !ok || ent.version != version {
 		return e.store.OrderStatsOf(ctx, workspaceID, ids)
 	}
@@ -908,13 +905,10 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time, fresh bool) (rfmEntry, error) {
 	// Read the version before the stats: an order committed in between makes
 	// the cached version stale, never the cached scores.
-	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
 	if err != nil {
 		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
 	}
-	e.mu.Lock()
-	ent, ok := e.rfm[workspaceID]
-	e.mu.Unlock()
 	switch {
 	case fresh && ok && ent.version == version && ent.computed.Equal(now):
 		return ent, nil
@@ -959,16 +953,25 @@ func (e *Engine) reusable(ent rfmEntry, version int64, now time.Time) bool {
 		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost)
 }
 
+// cachedRFM returns the workspace's orders version and then its cached
+// RFM entry, if any (ok).
+func (e *Engine) cachedRFM(ctx context.Context, workspaceID string) (version int64, ent rfmEntry, ok bool, err error) {
+	if version, err = e.store.OrdersVersion(ctx, workspaceID); err != nil {
+		return 0, rfmEntry{}, false, err
+	}
+	e.mu.Lock()
+	ent, ok = e.rfm[workspaceID]
+	e.mu.Unlock()
+	return version, ent, ok, nil
+}
+
 // rfmBehind is whether the RFM scores an evaluation at now would use are
 // behind the workspace's orders.
 func (e *Engine) rfmBehind(ctx context.Context, workspaceID string, now time.Time) (bool, error) {
-	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
 	if err != nil {
 		return false, fmt.Errorf("rfm scores: %w", err)
 	}
-	e.mu.Lock()
-	ent, ok := e.rfm[workspaceID]
-	e.mu.Unlock()
 	return ok && ent.version != version && e.reusable(ent, version, now), nil
 }
 
