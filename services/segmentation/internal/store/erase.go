@@ -31,6 +31,14 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 		// The rows are locked in id order first, as batches of events and
 		// merges lock theirs: the deletes below lock them in whatever
 		// order the plan visits them, which could deadlock with either.
+		// Customers with no row get one first, deleted with the rest: a
+		// batch creating one of them waits for this erasure (see
+		// createCustomers).
+		made, err := createCustomers(ctx, tx, workspaceID, ids, nil)
+		if err != nil {
+			return err
+		}
+		total -= int64(len(made)) // counted deleted below
 		if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
 			return err
 		}

@@ -101,29 +101,45 @@ func restoreUnmerged(ctx context.Context, tx *sqldb.Tx, workspaceID, mergeID, id
 // The look-up is one query per workspace of the batch (per chunk of ids)
 // and merge followed, usually one: most customers are not retired.
 //
-// On PostgreSQL the batch's customer rows are first locked (FOR NO KEY
-// UPDATE, as the upserts that follow lock them) in id order: a merge or
-// erasure in flight holds the rows it deletes, and waiting for it here
-// makes the look-up, a later statement, see its record. One that comes
-// after waits for this transaction, then moves or deletes what it wrote.
-// Merges, erasures and the upserts lock customer rows in id order too, so
-// this adds no deadlock; a weaker key-share lock would: two batches
-// holding one would each wait for the other to upgrade it (the customers
-// setting traits are locked FOR UPDATE). A customer with no row yet is
-// not covered: a merge in flight that saw no row of it leaves the row
-// this batch creates.
-func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event) (map[wsID]string, error) {
-	ids := map[string]map[string]bool{} // workspace → customers
-	for _, e := range events {
+// On PostgreSQL the batch's customers with new events that have no row
+// get one first, and then every customer row of the batch is locked (FOR
+// NO KEY UPDATE, as the upserts that follow lock them), each pass in id
+// order (see createCustomers): a merge or erasure in flight holds the
+// rows it deletes, and makes rows of the customers it retires that had
+// none, so the batch waits for it either way and the look-up, a later
+// statement, sees its record. One that comes after waits for this
+// transaction, then moves or deletes what it wrote. The rows made here
+// for customers found retired are deleted again. A weaker key-share lock
+// would deadlock: two batches holding one would each wait for the other
+// to upgrade it (the customers setting traits are locked FOR UPDATE).
+func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event, applied []bool) (map[wsID]string, error) {
+	ids := map[string]map[string]bool{}   // workspace → customers
+	fresh := map[string]map[string]seen{} // workspace → customers with new events: their times
+	for i, e := range events {
 		if ids[e.WorkspaceID] == nil {
 			ids[e.WorkspaceID] = map[string]bool{}
+			fresh[e.WorkspaceID] = map[string]seen{}
 		}
 		ids[e.WorkspaceID][e.CustomerID] = true
+		if !applied[i] {
+			continue
+		}
+		at := micros(e.Time)
+		s, ok := fresh[e.WorkspaceID][e.CustomerID]
+		if !ok {
+			s = seen{first: at, last: at}
+		}
+		fresh[e.WorkspaceID][e.CustomerID] = seen{first: min(s.first, at), last: max(s.last, at)}
 	}
 	to := map[wsID]string{}
 	for _, ws := range slices.Sorted(maps.Keys(ids)) {
 		batch := slices.Sorted(maps.Keys(ids[ws]))
+		var created map[string]bool
 		if tx.Dialect == sqldb.Postgres {
+			var err error
+			if created, err = createCustomers(ctx, tx, ws, slices.Collect(maps.Keys(fresh[ws])), fresh[ws]); err != nil {
+				return nil, err
+			}
 			if err := lockEventCustomers(ctx, tx, ws, batch); err != nil {
 				return nil, err
 			}
@@ -132,8 +148,15 @@ func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event) (
 		if err != nil {
 			return nil, err
 		}
+		var made []string
 		for id, s := range survivors {
 			to[wsID{ws, id}] = s
+			if created[id] {
+				made = append(made, id)
+			}
+		}
+		if err := deleteCustomerRows(ctx, tx, ws, slices.Sorted(slices.Values(made))); err != nil {
+			return nil, err
 		}
 	}
 	return to, nil

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/prune"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
@@ -296,4 +298,93 @@ INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id,
 	if events[0].CustomerID != "a" {
 		t.Errorf("event went to %s, want a", events[0].CustomerID)
 	}
+}
+
+// TestNewCustomerEventWaitsForRetirementInFlight: a batch with the first
+// events of x here (x has no row yet) runs while a merge of x into s, or
+// an erasure of x, is in flight on another replica: the merge found no
+// row of x to lock, and its record of x is not committed. The batch must
+// wait for it, then send the events to s (or drop them), not create x's
+// row after the merge or erasure has passed it by (a ghost, or an erased
+// person's data back). Another transaction holds the key of the record
+// the merge or erasure writes, so each stops there, its rows written;
+// the batch then runs and must wait for it. PostgreSQL only: on SQLite
+// the writers are serial.
+func TestNewCustomerEventWaitsForRetirementInFlight(t *testing.T) {
+	const insertRetired = `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at) VALUES ($1, $2, 'other', 'held', 0)`
+	for _, tc := range []struct {
+		name   string
+		record string // the customer_id of the record it writes
+		retire func(ctx context.Context, s *store.Store, w string) error
+		want   string // where x's events go
+	}{
+		{"merge", "x", func(ctx context.Context, s *store.Store, w string) error {
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "s", MergedIDs: []string{"x"}}, t0)
+			return err
+		}, "s"},
+		{"erasure", "erased:" + regulation.ErasedKey("x"), func(ctx context.Context, s *store.Store, w string) error {
+			_, _, err := s.EraseCustomers(ctx, w, "r1", []string{"x"}, t0)
+			return err
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, s, w := postgresStore(t)
+			ctx := context.Background()
+			seen(t, s, w, "s")
+			record := sqldbtest.Hold(t, db, insertRetired, w, tc.record)
+			retired := make(chan error, 1)
+			go func() { retired <- tc.retire(ctx, s, w) }()
+			retirer := sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, record))
+
+			applied := make(chan error, 1)
+			events := late(w, "e1", "x")
+			go func() {
+				_, err := s.ApplyEvents(ctx, events, t0)
+				applied <- err
+			}()
+			// The batch waits for the merge or erasure; without the fix it
+			// does not and commits first.
+			waitBlockedOrDone(t, db, retirer, applied)
+			if err := record.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			sqldbtest.Await(t, retired, tc.name)
+			sqldbtest.Await(t, applied, "ApplyEvents")
+
+			checkGone(t, s, w, "x")
+			if tc.want != "" {
+				checkHolds(t, s, w, tc.want, 1)
+			} else if n, err := s.CountEvents(ctx, w, "s", "Late", time.Time{}); err != nil || n != 0 {
+				t.Errorf("s has %d late events (%v), want none", n, err)
+			}
+			if got := events[0].CustomerID; got != cmp.Or(tc.want, "x") {
+				t.Errorf("event went to %s, want %s", got, cmp.Or(tc.want, "x"))
+			}
+		})
+	}
+}
+
+// waitBlockedOrDone waits until a session waits on the session with
+// process id holder, or a transaction sends its result on done (which is
+// sent back for the caller to await).
+func waitBlockedOrDone(t *testing.T, db *sqldb.DB, holder int, done chan error) {
+	t.Helper()
+	for range 300 {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		default:
+		}
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
+WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
+			t.Fatalf("sessions blocked by %d: %v", holder, err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing waited on session %d, and the batch did not return", holder)
 }
