@@ -222,23 +222,43 @@ func testLateMergeIntoMergedAway(t *testing.T, s *store.Store) {
 }
 
 // testLateMergeIntoErased: a merge into a survivor erased before it came
-// changes nothing: the erased customer is not re-created with the merged
-// customer's facts.
+// erases the merged customers instead: they are the erased person, so
+// nothing of theirs stays (rows, behaviour, orders, memberships) and
+// their late events are dropped. The erased customer is not re-created.
+// "never" has no row here.
 func testLateMergeIntoErased(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	w := ws(t)
 	seen(t, s, w, "user")
 	applyBatch(t, s, late(w, "e1", "anon"))
+	seg := createSegment(t, s, w)
+	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {
 		t.Fatal(err)
 	}
-	if into := merge(t, s, w, "m1", "user", "anon"); into != "" {
+	if into := merge(t, s, w, "m1", "user", "anon", "never"); into != "" {
 		t.Errorf("merge into an erased customer went to %q, want nowhere", into)
 	}
-	checkGone(t, s, w, "user")
-	checkHolds(t, s, w, "anon", 1)
-	if n, err := s.CountEvents(ctx, w, "user", "Late", time.Time{}); err != nil || n != 0 {
-		t.Errorf("user has %d late events (%v), want none", n, err)
+	applied, err := s.ApplyEvents(ctx, late(w, "e2", "anon"), t0)
+	if err != nil || slices.Contains(applied, false) {
+		t.Fatalf("late events after the merge: applied %v, %v; want recorded", applied, err)
+	}
+	checkGone(t, s, w, "user", "anon", "never")
+	for _, id := range []string{"user", "anon"} {
+		if n, err := s.CountEvents(ctx, w, id, "Late", time.Time{}); err != nil || n != 0 {
+			t.Errorf("%s has %d late events (%v), want none", id, n, err)
+		}
+	}
+	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
+		t.Errorf("orders %+v (%v), want none", orders, err)
+	}
+	checkNoMembers(t, s, w, seg.ID, "merge into an erased customer")
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
+AND (customer_id IN ('user', 'anon', 'never') OR survivor_id IN ('user', 'anon', 'never'))`, w).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
 	}
 }
 

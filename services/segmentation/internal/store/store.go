@@ -229,9 +229,11 @@ func scanCustomer(row scanner, workspaceID string) (segment.Customer, error) {
 // (a redelivery, or another replica's message): the merged customers then
 // go where the survivor's facts went, the end of its chain of merges, as
 // their late events do, and the survivor is not re-created. When the
-// chain ends in an erasure, the merge changes nothing: the erasure listed
-// every id of the person, merged ones included, so there is nothing of
-// theirs left to fold, and nothing may re-create the erased customer.
+// chain ends in an erasure, the merged customers are erased (as
+// EraseCustomers erases, and recorded so): they are the erased person,
+// and whatever of theirs this replica still holds (the erasure may not
+// have listed them, or their events came after it) must not stay, nor be
+// folded into anyone.
 func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (string, bool, error) {
 	var applied bool
 	var into string
@@ -323,15 +325,14 @@ func applyMerge(ctx context.Context, tx *sqldb.Tx, m segment.Merge, now time.Tim
 		}
 		delete(locked, into)
 		if end == erased {
-			// The rows made to lock the merged customers go; those that
-			// had rows stay.
-			var made []string
-			for _, id := range ids {
-				if created[id] {
-					made = append(made, id)
-				}
+			// The merged customers are the erased person: what this
+			// replica still holds of them goes as the erasure's did, and
+			// their late events are dropped.
+			if len(ids) == 0 {
+				return erased, nil
 			}
-			return erased, deleteCustomerRows(ctx, tx, m.WorkspaceID, slices.Sorted(slices.Values(made)))
+			_, err := eraseCustomers(ctx, tx, m.WorkspaceID, ids, now)
+			return erased, err
 		}
 		into = end
 	}
