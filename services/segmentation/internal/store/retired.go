@@ -56,9 +56,16 @@ func retireMerged(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor, merg
 // retireErased records ids as erased, replacing the records of their
 // merges: an erasure lists every id of the person, merged-away ones
 // included, and none of their late events may come back, not even to a
-// survivor.
+// survivor. The ids merged into them, directly or along a chain, are the
+// person too and are recorded as erased with them, even when the erasure
+// does not list them (a late merge into an erased survivor lists only its
+// own): their records, which name an erased id, go, and their late events
+// would otherwise re-create them.
 func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	ids, err := withMergedInto(ctx, tx, workspaceID, ids)
+	if err != nil {
+		return err
+	}
 	for chunk := range slices.Chunk(ids, mergeChunk) {
 		in, args := sqldb.InList(2, chunk)
 		if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`,
@@ -71,7 +78,7 @@ func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []s
 		keys[i] = erasedKey(id)
 	}
 	slices.Sort(keys)
-	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
+	err = tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
 		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET retired_at = excluded.retired_at`,
 		5, len(keys), func(args []any, i int) ([]any, error) {
 			return append(args, workspaceID, keys[i], erased, "", micros(now)), nil
@@ -80,6 +87,40 @@ func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []s
 		return fmt.Errorf("record %d customers erased: %w", len(ids), err)
 	}
 	return nil
+}
+
+// withMergedInto returns ids, sorted and unique, with the ids recorded as
+// merged into one of them, directly or along a chain (up to
+// maxSurvivorChain merges).
+func withMergedInto(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) ([]string, error) {
+	all := map[string]bool{}
+	for _, id := range ids {
+		all[id] = true
+	}
+	ask := slices.Sorted(maps.Keys(all))
+	for range maxSurvivorChain {
+		if len(ask) == 0 {
+			break
+		}
+		var found []string
+		err := tx.QueryIn(ctx, `SELECT customer_id FROM retired_customers WHERE workspace_id = $1 AND survivor_id IN (%s)`,
+			[]any{workspaceID}, ask, func(row sqldb.RowScanner) error {
+				var id string
+				if err := row.Scan(&id); err != nil {
+					return err
+				}
+				if !all[id] {
+					all[id] = true
+					found = append(found, id)
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, fmt.Errorf("read customers merged into erased ones: %w", err)
+		}
+		ask = slices.Sorted(slices.Values(found))
+	}
+	return slices.Sorted(maps.Keys(all)), nil
 }
 
 // restoreUnmerged deletes the record of id's merge mergeID, undone: its

@@ -30,6 +30,7 @@ func TestLateEvents(t *testing.T) {
 			{"AfterMergeToSurvivor", testLateEventAfterMerge},
 			{"AfterUnmergeToRestored", testLateEventAfterUnmerge},
 			{"AfterErasureDropped", testLateEventAfterErasure},
+			{"OfMergedIntoErasedDropped", testLateEventOfMergedIntoErased},
 			{"MergeIntoSurvivorMergedAway", testLateMergeIntoMergedAway},
 			{"MergeIntoSurvivorErased", testLateMergeIntoErased},
 		} {
@@ -193,6 +194,35 @@ func testLateEventAfterErasure(t *testing.T, s *store.Store) {
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
 AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 'gone'))`, w).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
+	}
+}
+
+// testLateEventOfMergedIntoErased: the customers merged into an erased
+// one, directly or along a chain, are the erased person even when the
+// erasure does not list them: their late events are dropped, not sent
+// along records that name the erased id, nor used to re-create them.
+func testLateEventOfMergedIntoErased(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seen(t, s, w, "anon", "device", "user")
+	merge(t, s, w, "m1", "device", "anon")
+	merge(t, s, w, "m2", "user", "device")
+	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	events := slices.Concat(late(w, "e1", "anon"), late(w, "e2", "device"))
+	applied, err := s.ApplyEvents(ctx, events, t0)
+	if err != nil || slices.Contains(applied, false) {
+		t.Fatalf("applied %v, %v; want every event recorded", applied, err)
+	}
+	checkGone(t, s, w, "anon", "device", "user")
+	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
+		t.Errorf("orders %+v (%v), want none", orders, err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
+AND (customer_id IN ('anon', 'device', 'user') OR survivor_id IN ('anon', 'device', 'user'))`, w).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
 	}
 }
