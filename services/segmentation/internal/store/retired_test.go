@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,6 +100,23 @@ func checkGone(t *testing.T, s *store.Store, w string, ids ...string) {
 	}
 }
 
+// checkErased checks workspace w holds no orders (the tests erasing
+// customers leave none) and no record naming the erased customers ids in
+// the clear.
+func checkErased(t *testing.T, s *store.Store, w string, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
+		t.Errorf("orders %+v (%v), want none", orders, err)
+	}
+	in := "'" + strings.Join(ids, "', '") + "'"
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
+AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`, w).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
+	}
+}
+
 // checkHolds checks customer holds n late events: their behaviour rows,
 // their orders and their trait.
 func checkHolds(t *testing.T, s *store.Store, w, customer string, n int64) {
@@ -187,15 +205,7 @@ func testLateEventAfterErasure(t *testing.T, s *store.Store) {
 			t.Errorf("%s has %d late events (%v), want none", id, n, err)
 		}
 	}
-	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
-		t.Errorf("orders %+v (%v), want none", orders, err)
-	}
-	// The record of an erasure keeps no erased id in the clear.
-	var n int
-	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
-AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 'gone'))`, w).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
-	}
+	checkErased(t, s, w, "anon", "user", "gone")
 }
 
 // testLateEventOfMergedIntoErased: the customers merged into an erased
@@ -217,14 +227,7 @@ func testLateEventOfMergedIntoErased(t *testing.T, s *store.Store) {
 		t.Fatalf("applied %v, %v; want every event recorded", applied, err)
 	}
 	checkGone(t, s, w, "anon", "device", "user")
-	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
-		t.Errorf("orders %+v (%v), want none", orders, err)
-	}
-	var n int
-	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
-AND (customer_id IN ('anon', 'device', 'user') OR survivor_id IN ('anon', 'device', 'user'))`, w).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
-	}
+	checkErased(t, s, w, "anon", "device", "user")
 }
 
 // testLateMergeIntoMergedAway: a merge of anon into user delivered after
@@ -281,15 +284,8 @@ func testLateMergeIntoErased(t *testing.T, s *store.Store) {
 			t.Errorf("%s has %d late events (%v), want none", id, n, err)
 		}
 	}
-	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
-		t.Errorf("orders %+v (%v), want none", orders, err)
-	}
 	checkNoMembers(t, s, w, seg.ID, "merge into an erased customer")
-	var n int
-	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
-AND (customer_id IN ('user', 'anon', 'never') OR survivor_id IN ('user', 'anon', 'never'))`, w).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
-	}
+	checkErased(t, s, w, "user", "anon", "never")
 }
 
 // TestPruneRetiredCustomers: the records of customers merged away longer
