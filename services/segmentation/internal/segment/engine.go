@@ -287,7 +287,7 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	}
 	e.signal() // leave changes may be in the outbox
 	if into == "" {
-		return nil // the survivor was erased: nothing changed
+		return nil // the survivor was erased, and the merged customers with it
 	}
 	if err := e.EvaluateCustomer(ctx, m.WorkspaceID, into); err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)

@@ -29,7 +29,8 @@ type Store interface {
 	// them). It reports false when the merge was applied before. A merge
 	// delivered after its survivor was merged away in turn goes to the end
 	// of the survivor's chain of merges, as late events do; one whose
-	// survivor was erased changes nothing and re-creates no one. into is
+	// survivor was erased erases the merged customers (as EraseCustomers
+	// does) and re-creates no one. into is
 	// the customer the merged ones went to (on a repeat too), empty when
 	// that is an erased one.
 	ApplyMerge(ctx context.Context, m Merge, now time.Time) (into string, applied bool, err error)
