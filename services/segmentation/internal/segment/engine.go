@@ -459,9 +459,11 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 		}
 	}
 	if names, since := n.eventNames(); len(names) > 0 && cache != nil {
-		memo := newFilterMemo(cache)
+		// Without a filterMemo: it takes a slot per property set of the
+		// cache and condition (millions in a large workspace), which a bulk
+		// evaluation amortises and a batch of a few hundred customers
+		// would not.
 		for _, id := range found {
-			out[id].filters = memo
 			out[id].cached = cache.facts(id, since.UnixMicro())
 		}
 	} else if len(names) > 0 {
