@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -64,6 +63,9 @@ func (s *Server) SetServiceTokens(t *auth.ServiceTokens) { s.tokens = t }
 // NewServer returns the handlers: writes go through in, dd and rg, reads
 // to s. An empty adminKey disables workspace creation over the API.
 func NewServer(in *ingest.Ingester, s Store, dd *dedupe.Service, rg *rights.Rights, now func() time.Time, adminKey string) *Server {
+	// Suppressed identities are dropped in the transaction that stores
+	// the rest (rights.Screen).
+	in.SetScreen(rights.Screen)
 	return &Server{ingester: in, store: s, dedupe: dd, rights: rg, now: now, adminKey: adminKey, counters: newCounters()}
 }
 
@@ -92,53 +94,21 @@ func (t *trackingServer) ingest(ctx context.Context, msgs []tracking.Message) (i
 
 // ingest stores validated messages of workspace ws as every tracking call
 // and every import is stored: those carrying a suppressed identity are
-// dropped, the rest go to the ingester.
+// dropped (the ingester's screen, rights.Screen), the rest stored.
 func (s *Server) ingest(ctx context.Context, ws string, msgs []tracking.Message) (ingest.Result, error) {
-	// Most tracking calls state no phone number: they skip this read.
-	var region string
-	if slices.ContainsFunc(msgs, func(m tracking.Message) bool { return identity.StatesPhone(&m) }) {
-		var err error
-		if region, err = s.store.PhoneRegion(ctx, ws); err != nil {
-			return ingest.Result{}, toStatus(err)
-		}
-	}
-	kept, dropped, err := s.rights.Filter(ctx, ws, region, msgs)
-	if err != nil {
-		return ingest.Result{}, toStatus(err)
-	}
-	res, err := s.ingester.Ingest(ctx, ws, kept)
+	res, err := s.ingester.Ingest(ctx, ws, msgs)
 	if err != nil {
 		err = toStatus(err)
 		s.counters.rejected(ctx, err, len(msgs))
 		return ingest.Result{}, err
 	}
-	if dropped != nil {
-		res = withSuppressed(res, dropped)
-		s.counters.addEvents(ctx, outcomeSuppressed, len(msgs)-len(kept))
+	if res.Suppressed > 0 {
+		s.counters.addEvents(ctx, outcomeSuppressed, res.Suppressed)
 	}
 	s.counters.addEvents(ctx, outcomeAccepted, res.Accepted)
 	s.counters.addEvents(ctx, outcomeDuplicate, res.Duplicates)
 	s.counters.addMerges(ctx, "resolution", res.Merged)
 	return res, nil
-}
-
-// withSuppressed puts the messages a suppression dropped back into the
-// result of the rest: accepted, as Segment answers a suppressed call (a
-// client must not retry it), with no customer.
-func withSuppressed(res ingest.Result, dropped []bool) ingest.Result {
-	ids := make([]string, 0, len(dropped))
-	next := 0
-	for _, d := range dropped {
-		if d {
-			res.Accepted++
-			ids = append(ids, "")
-			continue
-		}
-		ids = append(ids, res.CustomerIDs[next])
-		next++
-	}
-	res.CustomerIDs = ids
-	return res
 }
 
 // single stores one parsed message and returns its customer id.

@@ -81,13 +81,6 @@ func MessageKeys(t tracking.Type, userID, anonymousID string, traits, context ma
 		tracking.UserTrait(t, traits, context, "email"), tracking.UserTrait(t, traits, context, "phone"), region)
 }
 
-// StatesPhone reports whether m states a phone number, the one identity
-// whose key (MessageKeys) depends on the workspace's phone region: for
-// messages that state none the region need not be read.
-func StatesPhone(m *tracking.Message) bool {
-	return tracking.UserTrait(m.Type, m.Traits, m.Context, "phone") != ""
-}
-
 // MessageLineUserID returns the LINE user id a message states about its
 // user: the first usable trait lineUserId or line_user_id (identify traits,
 // else context.traits), else the id of a "line:<id>" anonymous id. A value

@@ -237,34 +237,3 @@ func TestMessageKeysLineUserID(t *testing.T) {
 		})
 	}
 }
-
-// TestStatesPhone: a message needs its workspace's phone region exactly
-// when MessageKeys would read a phone number from it.
-func TestStatesPhone(t *testing.T) {
-	phone := map[string]any{"phone": "090-1234-5678"}
-	tests := []struct {
-		name string
-		m    tracking.Message
-		want bool
-	}{
-		{"track without traits", tracking.Message{Type: tracking.Track, UserID: "u1", AnonymousID: "a1"}, false},
-		{"track with a phone in context.traits", tracking.Message{Type: tracking.Track, UserID: "u1", Context: map[string]any{"traits": phone}}, true},
-		{"track with a phone in its properties", tracking.Message{Type: tracking.Track, UserID: "u1", Properties: phone}, false},
-		{"identify with a phone trait", tracking.Message{Type: tracking.Identify, UserID: "u1", Traits: phone}, true},
-		{"identify with an e-mail only", tracking.Message{Type: tracking.Identify, UserID: "u1", Traits: map[string]any{"email": "a@example.jp"}}, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := StatesPhone(&tt.m); got != tt.want {
-				t.Errorf("StatesPhone = %v, want %v", got, tt.want)
-			}
-			// The region matters exactly when it changes the keys.
-			jp := MessageKeys(tt.m.Type, tt.m.UserID, tt.m.AnonymousID, tt.m.Traits, tt.m.Context, "JP")
-			none := MessageKeys(tt.m.Type, tt.m.UserID, tt.m.AnonymousID, tt.m.Traits, tt.m.Context, "")
-			gb := MessageKeys(tt.m.Type, tt.m.UserID, tt.m.AnonymousID, tt.m.Traits, tt.m.Context, "GB")
-			if !tt.want && (!reflect.DeepEqual(jp, none) || !reflect.DeepEqual(gb, none)) {
-				t.Errorf("keys depend on the region although StatesPhone is false: %v / %v / %v", jp, gb, none)
-			}
-		})
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -90,4 +91,52 @@ func openStore(tb testing.TB, db *sqldb.DB) *store.Store {
 		tb.Fatal(err)
 	}
 	return st
+}
+
+// TestScreenOncePerGroup: the screen runs once for a group of requests of
+// one workspace, in the group's transaction; the messages it drops are
+// answered as accepted with no customer and not stored, the rest are.
+func TestScreenOncePerGroup(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		in := ingest.New(store.For[ingest.Tx](openStore(t, db)), time.Now, nil)
+		calls := 0
+		in.SetScreen(func(_ context.Context, _ ingest.Suppressions, ws, _ string, msgs []tracking.Message) ([]bool, error) {
+			calls++
+			dropped := make([]bool, len(msgs))
+			for i, m := range msgs {
+				dropped[i] = m.UserID == "suppressed"
+			}
+			return dropped, nil
+		})
+		msg := func(id, user string) tracking.Message {
+			return tracking.Message{Type: tracking.Track, MessageID: id, Name: "Viewed", UserID: user, Timestamp: t0}
+		}
+		results, err := in.StoreGroupForTest(ctx, "ws1", [][]tracking.Message{
+			{msg("s-1", "u1"), msg("s-2", "suppressed")},
+			{msg("s-3", "suppressed")},
+			{msg("s-4", "u2")},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != 1 {
+			t.Errorf("screen called %d times for one group of one workspace, want 1", calls)
+		}
+		for i, want := range []struct{ accepted, suppressed int }{{2, 1}, {1, 1}, {1, 0}} {
+			if r := results[i]; r.Accepted != want.accepted || r.Suppressed != want.suppressed {
+				t.Errorf("request %d: %d accepted, %d suppressed; want %d, %d", i, r.Accepted, r.Suppressed, want.accepted, want.suppressed)
+			}
+		}
+		if ids := results[0].CustomerIDs; len(ids) != 2 || ids[0] == "" || ids[1] != "" {
+			t.Errorf("customers of request 0 = %q, want one for the stored message and none for the dropped one", ids)
+		}
+		stored, err := sqldb.Strings(db.QueryContext(ctx, `SELECT event_id FROM events ORDER BY event_id`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(stored, []string{"s-1", "s-4"}) {
+			t.Errorf("stored %v, want [s-1 s-4]", stored)
+		}
+	})
 }

@@ -50,7 +50,21 @@ type Ingester struct {
 	qmu     sync.Mutex
 	queue   []*request
 	writing bool
+
+	// screen drops messages before they are stored; nil drops none.
+	screen Screen
 }
+
+// Screen reports which of msgs, all of workspace ws, must be dropped
+// unstored (nil when none): those carrying a suppressed identity. The
+// group writer calls it in the transaction that stores the rest, once per
+// workspace of a group, so a group costs one read of the suppression list
+// and a suppression committed before the group is always seen.
+type Screen func(ctx context.Context, tx Suppressions, ws, region string, msgs []tracking.Message) ([]bool, error)
+
+// SetScreen makes the ingester drop what s reports. Call it before the
+// first Ingest.
+func (in *Ingester) SetScreen(s Screen) { in.screen = s }
 
 // receiveTime returns the next message's receive time: now, but always
 // after the previous message's, so that the order messages arrived in, also
@@ -81,6 +95,10 @@ type Result struct {
 	Duplicates int
 	// Merged counts customers merged away by identity resolution.
 	Merged int
+	// Suppressed counts messages the screen dropped unstored. They count
+	// as accepted too, as Segment answers a suppressed call (a client must
+	// not retry it), with no customer.
+	Suppressed int
 	// CustomerIDs holds each message's customer, in request order.
 	CustomerIDs []string
 }
@@ -165,7 +183,10 @@ type request struct {
 	// prefetchGroup in the writer's transaction.
 	ids  []string
 	keys []identity.Key
-	done chan outcome
+	// dropped marks the messages the screen dropped (nil: none), set by
+	// screenGroup in the writer's transaction.
+	dropped []bool
+	done    chan outcome
 }
 
 // newRequest prepares msgs for the writer, encoding their events
@@ -265,6 +286,9 @@ func (in *Ingester) storeGroup(group []*request) ([]Result, error) {
 	var err error
 	for attempt := 0; attempt < maxUniqueRetries; attempt++ {
 		err = in.store.InTx(ctx, func(tx Tx) error {
+			if err := in.screenGroup(ctx, tx, group); err != nil {
+				return err
+			}
 			if err := prefetchGroup(ctx, tx, group); err != nil {
 				return err
 			}
@@ -309,6 +333,12 @@ func (in *Ingester) ingestTx(ctx context.Context, tx Tx, r *request) (Result, er
 	}
 	res := Result{CustomerIDs: make([]string, 0, len(msgs))}
 	for i := range msgs {
+		if r.dropped != nil && r.dropped[i] {
+			res.Accepted++
+			res.Suppressed++
+			res.CustomerIDs = append(res.CustomerIDs, "")
+			continue
+		}
 		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], r.parts[i], in.receiveTime())
 		if err != nil {
 			return Result{}, err
@@ -322,6 +352,44 @@ func (in *Ingester) ingestTx(ctx context.Context, tx Tx, r *request) (Result, er
 		}
 	}
 	return res, nil
+}
+
+// screenGroup sets which messages of each request the screen drops, with
+// one call of it per workspace of the group.
+func (in *Ingester) screenGroup(ctx context.Context, tx Tx, group []*request) error {
+	if in.screen == nil {
+		return nil
+	}
+	byWS := map[string][]*request{}
+	var order []string
+	for _, r := range group {
+		if _, ok := byWS[r.ws]; !ok {
+			order = append(order, r.ws)
+		}
+		byWS[r.ws] = append(byWS[r.ws], r)
+	}
+	for _, ws := range order {
+		requests := byWS[ws]
+		var msgs []tracking.Message
+		for _, r := range requests {
+			msgs = append(msgs, r.msgs...)
+		}
+		region, err := tx.PhoneRegion(ctx, ws)
+		if err != nil {
+			return err
+		}
+		dropped, err := in.screen(ctx, tx, ws, region, msgs)
+		if err != nil {
+			return err
+		}
+		for _, r := range requests {
+			r.dropped = nil
+			if dropped != nil {
+				r.dropped, dropped = dropped[:len(r.msgs)], dropped[len(r.msgs):]
+			}
+		}
+	}
+	return nil
 }
 
 // lookUps returns what storing msgs reads: their message ids (the

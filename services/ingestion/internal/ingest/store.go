@@ -28,6 +28,13 @@ type Tx interface {
 	IdentityTx
 	MergeTx
 	SuggestionTx
+	Suppressions
+}
+
+// Suppressions reads the suppression list (see Screen).
+type Suppressions interface {
+	// SuppressedHashes returns which of hashes are suppressed in ws.
+	SuppressedHashes(ctx context.Context, ws string, hashes []string) (map[string]bool, error)
 }
 
 // Outbox queues bus messages in the transaction that caused them.

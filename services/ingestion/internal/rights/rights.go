@@ -29,6 +29,7 @@ import (
 	ingestionv1 "github.com/kizuna/kizuna/gen/kizuna/ingestion/v1"
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
 	"github.com/kizuna/kizuna/services/ingestion/internal/identity"
+	"github.com/kizuna/kizuna/services/ingestion/internal/ingest"
 	"github.com/kizuna/kizuna/services/ingestion/internal/tracking"
 )
 
@@ -226,10 +227,11 @@ func TypeProto(t string) ingestionv1.RegulationType {
 	return ingestionv1.RegulationType_REGULATION_TYPE_UNSPECIFIED
 }
 
-// Filter drops the messages that carry a suppressed identity: it returns
-// the rest, in order, and which were dropped (nil when none). It costs one
-// indexed query for a whole batch.
-func (r *Rights) Filter(ctx context.Context, ws, region string, msgs []tracking.Message) ([]tracking.Message, []bool, error) {
+// Screen reports which of msgs carry a suppressed identity (nil when
+// none), with one indexed query in tx for them all. It is the ingester's
+// Screen (ingest.SetScreen): a suppressed message is dropped unstored, in
+// the transaction that stores the rest.
+func Screen(ctx context.Context, tx ingest.Suppressions, ws, region string, msgs []tracking.Message) ([]bool, error) {
 	keysOf := make([][]string, len(msgs))
 	var all []string
 	for i, m := range msgs {
@@ -244,21 +246,17 @@ func (r *Rights) Filter(ctx context.Context, ws, region string, msgs []tracking.
 		}
 		all = append(all, keysOf[i]...)
 	}
-	suppressed, err := r.store.SuppressedHashes(ctx, ws, all)
+	suppressed, err := tx.SuppressedHashes(ctx, ws, all)
 	if err != nil || len(suppressed) == 0 {
-		return msgs, nil, err
+		return nil, err
 	}
-	kept := msgs[:0:0]
 	dropped := make([]bool, len(msgs))
-	for i, m := range msgs {
+	for i := range msgs {
 		for _, h := range keysOf[i] {
 			dropped[i] = dropped[i] || suppressed[h]
 		}
-		if !dropped[i] {
-			kept = append(kept, m)
-		}
 	}
-	return kept, dropped, nil
+	return dropped, nil
 }
 
 // Suppressed reports which of the customers are suppressed: one of their

@@ -236,13 +236,24 @@ func (t *Tx) InsertRegulation(ctx context.Context, ws string, r rights.Regulatio
 
 // SuppressedHashes returns which of hashes are suppressed in ws.
 func (s *Store) SuppressedHashes(ctx context.Context, ws string, hashes []string) (map[string]bool, error) {
+	return suppressedHashes(ctx, s.db.QueryIn, ws, hashes)
+}
+
+// SuppressedHashes is Store.SuppressedHashes inside the transaction: the
+// group writer screens the messages it stores with it.
+func (t *Tx) SuppressedHashes(ctx context.Context, ws string, hashes []string) (map[string]bool, error) {
+	return suppressedHashes(ctx, t.tx.QueryIn, ws, hashes)
+}
+
+func suppressedHashes(ctx context.Context, queryIn func(ctx context.Context, query string, args []any, values []string, scan func(sqldb.RowScanner) error) error,
+	ws string, hashes []string) (map[string]bool, error) {
 	out := map[string]bool{}
 	if len(hashes) == 0 {
 		return out, nil
 	}
 	// Every tracking request asks: prepared statements, in a few IN-list
 	// sizes.
-	err := s.db.QueryIn(ctx, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (%s)`, []any{ws}, hashes, func(row sqldb.RowScanner) error {
+	err := queryIn(ctx, `SELECT key_hash FROM suppressions WHERE workspace_id = $1 AND key_hash IN (%s)`, []any{ws}, hashes, func(row sqldb.RowScanner) error {
 		var h string
 		err := row.Scan(&h)
 		out[h] = true
