@@ -80,12 +80,16 @@ type rfmEntry struct {
 	// reused after an order changed for up to rfmCostFactor times that, so
 	// a large workspace taking orders does not rescore everyone for every
 	// order while a small one rescores at once.
-	cost   time.Duration
-	scores map[string]Scores
-	stats  map[string]OrderStats
+	cost time.Duration
 	// list holds the statistics as read (by customer id), for rescoring
-	// at another time while no order changed.
-	list []OrderStats
+	// at another time while no order changed. index numbers their
+	// customers (list[i] is customer i's) and scores holds the scores by
+	// the same numbers (zero for a customer without orders), so that a
+	// bulk evaluation finds both with one look-up per customer, in a table
+	// the garbage collector has nothing to follow in.
+	list   []OrderStats
+	index  customerIndex
+	scores []Scores
 	// behind is set on an entry served although an order changed since it
 	// was computed.
 	behind bool
@@ -472,7 +476,8 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			return nil, err
 		}
 		for _, id := range found {
-			if s, ok := ent.scores[id]; ok {
+			if i, ok := ent.index.find(id); ok && ent.scores[i].Recency != 0 {
+				s := ent.scores[i]
 				out[id].RFM = &s
 			}
 			if ent.behind {
@@ -763,13 +768,17 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}
-		if s, ok := r.rfm.scores[c.ID]; ok && n.rfm {
-			f.RFM = &s
-		}
-		if n.lifecycle {
-			f.Stage = StageProspect
-			if st, ok := r.rfm.stats[c.ID]; ok { // read at the start of this evaluation, as the live path reads them fresh
-				f.Stage = StageOf(st, r.settings, now)
+		if n.rfm || n.lifecycle {
+			j, ok := r.rfm.index.find(c.ID)
+			if ok && n.rfm && r.rfm.scores[j].Recency != 0 {
+				s := r.rfm.scores[j]
+				f.RFM = &s
+			}
+			if n.lifecycle {
+				f.Stage = StageProspect
+				if ok { // read at the start of this evaluation, as the live path reads them fresh
+					f.Stage = StageOf(r.rfm.list[j], r.settings, now)
+				}
 			}
 		}
 		p.facts[i] = f
@@ -903,9 +912,11 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 		if err != nil {
 			return rfmEntry{}, err
 		}
-		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats)), list: stats}
-		for _, st := range stats {
-			ent.stats[st.CustomerID] = st
+		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), list: stats, index: newCustomerIndex(), scores: scores}
+		for i, st := range stats {
+			if ent.index.add(st.CustomerID) != i {
+				return rfmEntry{}, fmt.Errorf("rfm scores: customer %s twice in the order statistics", st.CustomerID)
+			}
 		}
 	}
 	e.mu.Lock()
@@ -1471,7 +1482,8 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 		if err != nil {
 			return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 		}
-		if s, ok := ent.scores[customerID]; ok {
+		if i, ok := ent.index.find(customerID); ok && ent.scores[i].Recency != 0 {
+			s := ent.scores[i]
 			f.RFM = &s
 		}
 	}
@@ -1498,10 +1510,13 @@ func (e *Engine) RFMGrid(ctx context.Context, workspaceID string) ([]RFMCell, er
 			cells[r*5+f] = RFMCell{Recency: r + 1, Frequency: f + 1}
 		}
 	}
-	for id, s := range ent.scores {
+	for i, s := range ent.scores {
+		if s.Recency == 0 {
+			continue // no orders
+		}
 		c := &cells[(s.Recency-1)*5+s.Frequency-1]
 		c.Customers++
-		c.Revenue += ent.stats[id].Revenue
+		c.Revenue += ent.list[i].Revenue
 	}
 	return cells, nil
 }

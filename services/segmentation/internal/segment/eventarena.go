@@ -21,8 +21,9 @@ type eventArena struct {
 	live []int
 	// tail is the chunk new runs go to (-1 before the first).
 	tail int
-	// index maps customer ids to their runs.
+	// index numbers the customer ids; runs holds their runs by number.
 	index customerIndex
+	runs  []eventRun
 }
 
 // arenaChunk is the capacity of a chunk, in events (1 MiB); a run longer
@@ -44,7 +45,7 @@ func (a *eventArena) events(customerID string) []cachedEvent {
 	if !ok {
 		return nil
 	}
-	return a.run(a.index.entries[i].run)
+	return a.run(a.runs[i])
 }
 
 func (a *eventArena) run(r eventRun) []cachedEvent {
@@ -56,23 +57,33 @@ func (a *eventArena) run(r eventRun) []cachedEvent {
 
 // set makes evs the customer's events (copied; none drops them).
 func (a *eventArena) set(customerID string, evs []cachedEvent) {
-	i := a.index.add(customerID)
-	a.free(a.index.entries[i].run)
+	i := a.number(customerID)
+	a.free(a.runs[i])
 	var r eventRun
 	if len(evs) > 0 {
 		var dst []cachedEvent
 		r, dst = a.alloc(len(evs))
 		copy(dst, evs)
 	}
-	a.index.entries[i].run = r
+	a.runs[i] = r
+}
+
+// number returns the customer's number, adding it (with no events) if
+// needed.
+func (a *eventArena) number(customerID string) int {
+	i := a.index.add(customerID)
+	if i == len(a.runs) {
+		a.runs = append(a.runs, eventRun{})
+	}
+	return i
 }
 
 // merge merges added (sorted) into the customer's events; false, changing
 // nothing, when an added event has the name and time of a held one (see
 // mergeEvents).
 func (a *eventArena) merge(customerID string, added []cachedEvent) bool {
-	i := a.index.add(customerID)
-	old := a.index.entries[i].run
+	i := a.number(customerID)
+	old := a.runs[i]
 	held := a.run(old)
 	if !canMerge(held, added) {
 		return false
@@ -80,7 +91,7 @@ func (a *eventArena) merge(customerID string, added []cachedEvent) bool {
 	r, dst := a.alloc(len(held) + len(added))
 	mergeInto(dst, held, added)
 	a.free(old)
-	a.index.entries[i].run = r
+	a.runs[i] = r
 	return true
 }
 
@@ -144,23 +155,23 @@ func (a *eventArena) compact() {
 	}
 	// Each entry is looked at once, before anything moves it, so a chunk
 	// taking a dropped sparse one's place is never taken for it.
-	for i := range a.index.entries {
-		e := &a.index.entries[i]
-		if e.run.n == 0 || !sparse[e.run.chunk] {
+	for i, old := range a.runs {
+		if old.n == 0 || !sparse[old.chunk] {
 			continue
 		}
-		r, dst := a.alloc(int(e.run.n))
-		copy(dst, a.run(e.run))
-		a.free(e.run) // drops the chunk with its last live run
-		e.run = r
+		r, dst := a.alloc(int(old.n))
+		copy(dst, a.run(old))
+		a.free(old) // drops the chunk with its last live run
+		a.runs[i] = r
 	}
 }
 
-// customerIndex is an open-addressing hash table from customer id to
-// entry, pointer-free: the ids are held one after the other in one byte
-// slice. Entries are never removed (a customer whose events are gone has
-// an empty run), as only a full reload, with a new index, forgets
-// customers.
+// customerIndex numbers customer ids 0, 1, 2, … in the order added: an
+// open-addressing hash table, pointer-free (the ids are held one after the
+// other in one byte slice) so that the garbage collector has nothing to
+// follow in it. Ids are never removed (the arena gives a customer whose
+// events are gone an empty run; only a full reload, with a new index,
+// forgets customers).
 type customerIndex struct {
 	seed maphash.Seed
 	// slots hold 1 + the entry's position, 0 when empty; a power of two
@@ -173,14 +184,13 @@ type customerIndex struct {
 type indexEntry struct {
 	hash       uint32 // low bits of the id's hash
 	start, len uint32 // of the id in ids
-	run        eventRun
 }
 
 func newCustomerIndex() customerIndex {
 	return customerIndex{seed: maphash.MakeSeed(), slots: make([]uint32, 1024)}
 }
 
-// find returns the position of id's entry.
+// find returns id's number.
 func (x *customerIndex) find(id string) (int, bool) {
 	h := uint32(maphash.String(x.seed, id))
 	mask := uint32(len(x.slots) - 1)
@@ -196,8 +206,7 @@ func (x *customerIndex) find(id string) (int, bool) {
 	}
 }
 
-// add returns the position of id's entry, added (with an empty run) if
-// there was none.
+// add returns id's number, numbering it if it had none.
 func (x *customerIndex) add(id string) int {
 	if i, ok := x.find(id); ok {
 		return i
