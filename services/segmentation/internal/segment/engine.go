@@ -757,6 +757,10 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 			events[b.CustomerID] = append(events[b.CustomerID], b)
 		}
 	}
+	// The page's customers come in id order, the order the event cache and
+	// the RFM statistics number them in: each look-up tries the number
+	// after the one before first.
+	cached, scored := -1, -1
 	for i, c := range page {
 		f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
 		for _, id := range n.segments {
@@ -764,12 +768,15 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 		}
 		if r.cache != nil {
 			f.filters = r.memo
-			f.cached = r.cache.facts(c.ID, r.since.UnixMicro())
+			f.cached, cached = r.cache.facts(c.ID, r.since.UnixMicro(), cached)
 		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}
 		if n.rfm || n.lifecycle {
-			j, ok := r.rfm.index.find(c.ID)
+			j, ok := r.rfm.index.findFrom(c.ID, scored)
+			if ok {
+				scored = j
+			}
 			if ok && n.rfm && r.rfm.scores[j].Recency != 0 {
 				s := r.rfm.scores[j]
 				f.RFM = &s

@@ -31,7 +31,7 @@ func TestEventArenaAgainstMap(t *testing.T) {
 	check := func(step int) {
 		t.Helper()
 		for _, id := range ids {
-			if got := a.events(id); !slices.Equal(got, want[id]) {
+			if got, _ := a.eventsFrom(id, -1); !slices.Equal(got, want[id]) {
 				t.Fatalf("step %d: %s = %v, want %v", step, id, got, want[id])
 			}
 		}
@@ -117,7 +117,7 @@ func TestEventArenaCompactsAndDrops(t *testing.T) {
 		}
 	}
 	for i := range customers {
-		got := a.events(fmt.Sprint(i))
+		got, _ := a.eventsFrom(fmt.Sprint(i), i-1)
 		if len(got) != len(evs) || got[0].props != 4 || got[19].at != 19 {
 			t.Fatalf("customer %d: %v", i, got)
 		}
@@ -130,7 +130,7 @@ func TestEventArenaCompactsAndDrops(t *testing.T) {
 			t.Errorf("chunk %d kept with nothing live", k)
 		}
 	}
-	if got := a.events("1"); got != nil {
+	if got, _ := a.eventsFrom("1", -1); got != nil {
 		t.Errorf("events after a reload found none: %v", got)
 	}
 }
@@ -158,6 +158,16 @@ func TestCustomerIndexGrows(t *testing.T) {
 	for _, id := range []string{"", "x", "-1", fmt.Sprint(n)} {
 		if i, ok := x.find(id); ok {
 			t.Errorf("find %q = %d", id, i)
+		}
+		if i, ok := x.findFrom(id, 5); ok {
+			t.Errorf("findFrom %q after 5 = %d", id, i)
+		}
+	}
+	// findFrom finds with the right hint, a wrong one, none, and the last
+	// number as the hint.
+	for _, prev := range []int{-1, 0, 41, 42, 43, n - 1, n + 5} {
+		if got, ok := x.findFrom("42", prev); !ok || got != 42 {
+			t.Errorf("findFrom 42 after %d = %d, %v", prev, got, ok)
 		}
 	}
 }

@@ -349,8 +349,11 @@ func (c *eventCache) behaviour(customerID string, ev cachedEvent) Behaviour {
 }
 
 // facts returns a customer's events, read in place for Facts.cached,
-// from since (microseconds). The caller holds c.mu until the facts are no
+// from since (microseconds), and its number in the cache; prev is the
+// number of the customer looked up before, or -1 (see
+// customerIndex.findFrom). The caller holds c.mu until the facts are no
 // longer read.
-func (c *eventCache) facts(customerID string, since int64) cachedFacts {
-	return cachedFacts{cache: c, customerID: customerID, events: c.customers.events(customerID), since: since}
+func (c *eventCache) facts(customerID string, since int64, prev int) (cachedFacts, int) {
+	evs, i := c.customers.eventsFrom(customerID, prev)
+	return cachedFacts{cache: c, customerID: customerID, events: evs, since: since}, i
 }
