@@ -268,7 +268,9 @@ func uniqueIDs(v *validation.Error, field string, ids []string, limit int, seen 
 }
 
 // ApplyMerge moves the merged customers' facts to the survivor and
-// re-evaluates the survivor (also on redelivery, as in ApplyEvent).
+// re-evaluates the survivor (also on redelivery, as in ApplyEvent): the
+// end of its chain of merges when it was merged away before the merge
+// came (see Store.ApplyMerge).
 func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	v := &validation.Error{}
 	checkID(v, "customer_merged.workspace_id", m.WorkspaceID)
@@ -282,13 +284,16 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	// The merge deletes rows the workspace's evaluations read, so it takes
 	// the workspace lock like they do.
 	unlock := e.locks.lock(m.WorkspaceID)
-	_, err := e.store.ApplyMerge(ctx, m, e.now())
+	into, _, err := e.store.ApplyMerge(ctx, m, e.now())
 	unlock()
 	if err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	e.signal() // leave changes may be in the outbox
-	if err := e.EvaluateCustomer(ctx, m.WorkspaceID, m.SurvivorID); err != nil {
+	if into == "" {
+		return nil // the survivor was erased, and the merged customers with it
+	}
+	if err := e.EvaluateCustomer(ctx, m.WorkspaceID, into); err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	return nil
