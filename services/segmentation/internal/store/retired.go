@@ -68,9 +68,13 @@ func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []s
 	}
 	for chunk := range slices.Chunk(ids, mergeChunk) {
 		in, args := sqldb.InList(2, chunk)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`,
-			append([]any{workspaceID}, args...)...); err != nil {
-			return fmt.Errorf("delete merges of customers erased: %w", err)
+		// One statement per column: with an OR of the two, SQLite reads all
+		// of the workspace's records instead of searching both indexes.
+		for _, column := range []string{"customer_id", "survivor_id"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND `+column+` IN (`+in+`)`,
+				append([]any{workspaceID}, args...)...); err != nil {
+				return fmt.Errorf("delete merges of customers erased: %w", err)
+			}
 		}
 	}
 	keys := make([]string, len(ids))
