@@ -468,7 +468,7 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 		// evaluation amortises and a batch of a few hundred customers
 		// would not.
 		for _, id := range found {
-			out[id].cached = cache.facts(id, since.UnixMicro())
+			out[id].cached, _ = cache.facts(id, since.UnixMicro(), -1)
 		}
 	} else if len(names) > 0 {
 		evs, err := e.store.BehavioursOf(ctx, workspaceID, found, names, since)
@@ -545,8 +545,8 @@ func (e *Engine) orderStatsOf(ctx context.Context, workspaceID string, ids []str
 	}
 	out := make(map[string]OrderStats, len(ids))
 	for _, id := range ids {
-		if st, ok := ent.stats[id]; ok {
-			out[id] = st
+		if i, ok := ent.index.find(id); ok {
+			out[id] = ent.list[i]
 		}
 	}
 	return out, nil
