@@ -133,6 +133,9 @@ func drainRound[M any](ctx context.Context, s Stream[M]) (int, error) {
 	var n int
 	var pubErr error
 	for b := range batches {
+		if b.err == nil {
+			b.err = pubCtx.Err() // a delete failed
+		}
 		if b.err != nil {
 			pubErr = b.err
 			break
