@@ -40,11 +40,22 @@ func TestSQLitePlaceholders(t *testing.T) {
 }
 
 func TestRows(t *testing.T) {
-	if got := Postgres.Rows(2, 3); got != "($1, $2, $3), ($4, $5, $6)" {
-		t.Errorf("Postgres.Rows(2, 3) = %q", got)
+	for _, tt := range []struct {
+		name, got, want string
+	}{
+		{"Postgres.Rows(2, 3)", Postgres.Rows(2, 3), "($1, $2, $3), ($4, $5, $6)"},
+		{"SQLite.Rows(2, 2)", SQLite.Rows(2, 2), "(?, ?), (?, ?)"},
+		{"Postgres.Rows(2, 6)", Postgres.Rows(2, 6), "($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)"},
+		{"Postgres.Rows(0, 3)", Postgres.Rows(0, 3), ""},
+		{"Postgres.Placeholders(99, 3)", Postgres.Placeholders(99, 3), "$99, $100, $101"},
+		{"SQLite.Placeholders(99, 0)", SQLite.Placeholders(99, 0), ""},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.name, tt.got, tt.want)
+		}
 	}
-	if got := SQLite.Rows(2, 2); got != "(?, ?), (?, ?)" {
-		t.Errorf("SQLite.Rows(2, 2) = %q", got)
+	if in, args := SQLite.InList(4, []string{"a", "b"}); in != "?, ?" || !reflect.DeepEqual(args, []any{"a", "b"}) {
+		t.Errorf("SQLite.InList = %q, %v", in, args)
 	}
 }
 

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -47,7 +50,15 @@ func (s *Store) Assignments(ctx context.Context, workspaceID, journeyID string, 
 }
 
 // insertAssignments records assignments; one already recorded is kept.
+// The rows go in key order (workspace, journey, customer, unit), not the
+// caller's: two transactions recording the same assignments (two replicas
+// enrolling a broadcast's customers) would otherwise wait on each other's
+// uncommitted rows, a deadlock on PostgreSQL.
 func insertAssignments(ctx context.Context, tx *sqldb.Tx, now time.Time, as []Assignment) error {
+	as = slices.SortedStableFunc(slices.Values(as), func(a, b Assignment) int {
+		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.JourneyID, b.JourneyID),
+			strings.Compare(a.CustomerID, b.CustomerID), strings.Compare(a.Unit, b.Unit))
+	})
 	const cols = 6
 	for start := 0; start < len(as); start += insertBatch {
 		batch := as[start:min(start+insertBatch, len(as))]

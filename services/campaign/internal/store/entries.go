@@ -142,7 +142,16 @@ func (t *Tx) MoveEntry(ctx context.Context, e Entry, stepID string) error {
 //
 // Enrolling the result of the first run, instead of a due entry the
 // runner claims and saves, spares a broadcast two writes per customer.
+//
+// The entries go in key order (workspace, customer, journey), as
+// InsertEntries writes them, not the caller's: two replicas enrolling the
+// same customers would otherwise wait on each other's uncommitted entries,
+// a deadlock on PostgreSQL.
 func (s *Store) EnrollRuns(ctx context.Context, now time.Time, runs []Run) (int, error) {
+	runs = slices.SortedStableFunc(slices.Values(runs), func(a, b Run) int {
+		return cmp.Or(strings.Compare(a.Entry.WorkspaceID, b.Entry.WorkspaceID), strings.Compare(a.Entry.CustomerID, b.Entry.CustomerID),
+			strings.Compare(a.Entry.JourneyID, b.Entry.JourneyID))
+	})
 	total := 0
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		total = 0

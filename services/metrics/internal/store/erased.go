@@ -16,7 +16,8 @@ import (
 // in the clear). An event published for a customer before its erasure can
 // be delivered after it (a retried message, another replica's batch);
 // applied as it came, it would bring the person's orders and first-seen
-// time back. ApplyEvents drops it instead. The rows go with the other
+// time back. ApplyEvents drops it instead, as ApplySend and ApplyExposure
+// drop a late send outcome (lockErased). The rows go with the other
 // applied message ids after prune.DedupeWindow: an event older than the
 // erasure is past the bus streams' MaxAge by then and cannot come any more.
 // (Late events of merged-away customers need nothing more: the aliases of
@@ -47,32 +48,61 @@ func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids [
 // an erasure takes that row first too, so one in flight is waited for and
 // seen.
 func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]ledger.Event, error) {
-	byWorkspace := map[string]map[string]string{} // workspace → erased key → customer
+	byWorkspace := map[string]map[string]bool{} // workspace → customers
 	for _, e := range events {
 		if byWorkspace[e.WorkspaceID] == nil {
-			byWorkspace[e.WorkspaceID] = map[string]string{}
+			byWorkspace[e.WorkspaceID] = map[string]bool{}
 		}
-		byWorkspace[e.WorkspaceID][regulation.ErasedKey(e.CustomerID)] = e.CustomerID
+		byWorkspace[e.WorkspaceID][e.CustomerID] = true
 	}
 	erased := map[wsID]bool{}
 	for _, ws := range slices.Sorted(maps.Keys(byWorkspace)) {
 		if err := lockLedger(ctx, tx, ws); err != nil {
 			return nil, err
 		}
-		keys := byWorkspace[ws]
-		err := tx.QueryIn(ctx, `SELECT message_id FROM applied_messages WHERE workspace_id = $1 AND kind = $2 AND message_id IN (%s)`,
-			[]any{ws, kindErased}, slices.Sorted(maps.Keys(keys)), func(row sqldb.RowScanner) error {
-				var key string
-				err := row.Scan(&key)
-				erased[wsID{ws, keys[key]}] = true
-				return err
-			})
+		gone, err := erasedOf(ctx, tx, ws, slices.Collect(maps.Keys(byWorkspace[ws])))
 		if err != nil {
-			return nil, fmt.Errorf("read erased customers: %w", err)
+			return nil, err
+		}
+		for id := range gone {
+			erased[wsID{ws, id}] = true
 		}
 	}
 	if len(erased) == 0 {
 		return events, nil
 	}
 	return slices.DeleteFunc(slices.Clone(events), func(e ledger.Event) bool { return erased[wsID{e.WorkspaceID, e.CustomerID}] }), nil
+}
+
+// lockErased locks the workspace's ledger row, as withoutErased does, and
+// tells whether customerID is erased: a send outcome or exposure
+// published before its customer's erasure and delivered after it is
+// dropped, as a late event is, not let bring the person back.
+func lockErased(ctx context.Context, tx *sqldb.Tx, ws, customerID string) (bool, error) {
+	if err := lockLedger(ctx, tx, ws); err != nil {
+		return false, err
+	}
+	gone, err := erasedOf(ctx, tx, ws, []string{customerID})
+	return gone[customerID], err
+}
+
+// erasedOf returns those of the customers ids of workspace ws that are
+// erased.
+func erasedOf(ctx context.Context, tx *sqldb.Tx, ws string, ids []string) (map[string]bool, error) {
+	byKey := make(map[string]string, len(ids)) // erased key → customer
+	for _, id := range ids {
+		byKey[regulation.ErasedKey(id)] = id
+	}
+	out := map[string]bool{}
+	err := tx.QueryIn(ctx, `SELECT message_id FROM applied_messages WHERE workspace_id = $1 AND kind = $2 AND message_id IN (%s)`,
+		[]any{ws, kindErased}, slices.Sorted(maps.Keys(byKey)), func(row sqldb.RowScanner) error {
+			var key string
+			err := row.Scan(&key)
+			out[byKey[key]] = true
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("read erased customers: %w", err)
+	}
+	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
@@ -36,6 +37,36 @@ func TestLateEventAfterErasure(t *testing.T) {
 		var n int
 		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM orders WHERE workspace_id = 'w' AND customer_id = 'kept'`).Scan(&n); err != nil || n != 1 {
 			t.Errorf("orders of the customer kept: %d (%v), want 1", n, err)
+		}
+	})
+}
+
+// TestLateSendAfterErasure: a send outcome (and the exposure it records)
+// published before its customer's erasure and delivered after it stores
+// nothing: no send, no exposure of the erased person. Those of others
+// are stored as usual.
+func TestLateSendAfterErasure(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		if _, err := s.EraseCustomers(ctx, "w", "r1", []string{"gone"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"gone", "kept"} {
+			if err := s.ApplyExposure(ctx, ledger.Exposure{WorkspaceID: "w", JourneyID: "j", CustomerID: id, Variant: "A", SendID: "s-" + id, Time: day(1)}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.ApplySend(ctx, ledger.Send{WorkspaceID: "w", SendID: "s-" + id, CustomerID: id, Channel: "EMAIL", JourneyID: "j", Status: "SENT", Time: day(1)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, table := range []string{"sends", "exposures"} {
+			for id, want := range map[string]int{"gone": 0, "kept": 1} {
+				var n int
+				if err := db.QueryRowContext(ctx, `SELECT count(*) FROM `+table+` WHERE workspace_id = 'w' AND customer_id = $1`, id).Scan(&n); err != nil || n != want {
+					t.Errorf("%s of %s: %d (%v), want %d", table, id, n, err, want)
+				}
+			}
 		}
 	})
 }

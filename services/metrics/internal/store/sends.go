@@ -14,10 +14,11 @@ import (
 
 // ApplySend records a send outcome; a redelivered one overwrites itself.
 // The customer is resolved through the merge aliases like an event's,
-// with the ledger locked as a batch of events locks it.
+// with the ledger locked as a batch of events locks it; the send of a
+// customer erased is dropped (lockErased).
 func (s *Store) ApplySend(ctx context.Context, sd ledger.Send) error {
 	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
-		if err := lockLedger(ctx, tx, sd.WorkspaceID); err != nil {
+		if gone, err := lockErased(ctx, tx, sd.WorkspaceID, sd.CustomerID); err != nil || gone {
 			return err
 		}
 		customerID, err := resolve(ctx, tx, sd.WorkspaceID, sd.CustomerID)
@@ -92,18 +93,24 @@ func normalChannel(s string) string {
 
 // ApplyExposure records a customer's exposure to a journey unless an
 // earlier one is stored: the first exposure fixes the arm for good, and a
-// redelivered outcome changes nothing.
+// redelivered outcome changes nothing. The exposure of a customer erased
+// is dropped (lockErased).
 func (s *Store) ApplyExposure(ctx context.Context, e ledger.Exposure) error {
-	_, err := s.db.ExecWrite(ctx, `
+	return s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if gone, err := lockErased(ctx, tx, e.WorkspaceID, e.CustomerID); err != nil || gone {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
 INSERT INTO exposures (workspace_id, journey_id, customer_id, variant, exposure_time, send_id) VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (workspace_id, journey_id, customer_id) DO UPDATE
 SET variant = excluded.variant, exposure_time = excluded.exposure_time, send_id = excluded.send_id
 WHERE excluded.exposure_time < exposures.exposure_time`,
-		e.WorkspaceID, e.JourneyID, e.CustomerID, e.Variant, e.Time.UnixMicro(), e.SendID)
-	if err != nil {
-		return fmt.Errorf("store exposure %s: %w", e.SendID, err)
-	}
-	return nil
+			e.WorkspaceID, e.JourneyID, e.CustomerID, e.Variant, e.Time.UnixMicro(), e.SendID)
+		if err != nil {
+			return fmt.Errorf("store exposure %s: %w", e.SendID, err)
+		}
+		return nil
+	})
 }
 
 // Exposures returns the journey's exposures with customer ids resolved

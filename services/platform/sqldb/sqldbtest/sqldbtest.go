@@ -48,6 +48,13 @@ func ForEachBackend(t *testing.T, fn func(t *testing.T, db *sqldb.DB)) {
 	t.Run("postgres", func(t *testing.T) { fn(t, Postgres(t)) })
 }
 
+// ForEachBackendB is ForEachBackend for benchmarks.
+func ForEachBackendB(b *testing.B, fn func(b *testing.B, db *sqldb.DB)) {
+	b.Helper()
+	b.Run("sqlite", func(b *testing.B) { fn(b, SQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { fn(b, Postgres(b)) })
+}
+
 func open(t testing.TB, opts sqldb.Options) *sqldb.DB {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -298,6 +299,7 @@ func BenchmarkSegmentation(b *testing.B) {
 			b.Run("ColdRecompute", env.coldRecompute)
 			b.Run("Preview", env.preview)
 			b.Run("LiveEvent", env.liveEvent)
+			b.Run("LiveBatch", env.liveBatch)
 		})
 	}
 }
@@ -379,6 +381,52 @@ func (env *benchEnv) liveEvent(b *testing.B) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+}
+
+// liveBatch applies a batch of 200 events (product views with properties,
+// as the REST latency benchmark sends) of 100 random customers per op through
+// Engine.ApplyEvents, as the consumer does: the facts in one transaction,
+// then each customer re-evaluated against every segment.
+func (env *benchEnv) liveBatch(b *testing.B) {
+	const batchSize, batchCustomers = 200, 100
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(2, uint64(time.Now().UnixNano())))
+	stop := startCPUProfile(b, "livebatch")
+	defer stop()
+	cpu0 := processCPU(b)
+	n := 0
+	for range b.N {
+		b.StopTimer()
+		customers := make([]string, batchCustomers)
+		for i := range customers {
+			customers[i] = fmt.Sprintf("c%08d", r.IntN(benchCustomers()))
+		}
+		evs := make([]segment.Event, batchSize)
+		for i := range evs {
+			n++
+			evs[i] = segment.Event{WorkspaceID: env.ws, EventID: fmt.Sprintf("batch-%d-%d", time.Now().UnixNano(), n),
+				CustomerID: customers[i%batchCustomers], Type: segment.EventTrack, Name: "Viewed Product",
+				Time:       env.clock.Now().Add(time.Duration(n-1_000_000) * time.Microsecond), // distinct, as real events' are
+				Properties: map[string]any{"category": "A", "revenue": 1200, "products": []any{map[string]any{"sku": "SKU-1"}}}}
+		}
+		b.StartTimer()
+		if err := env.engine.ApplyEvents(ctx, evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/event")
+	// CPU time rather than wall time: the machine benchmarks run on is
+	// shared. It includes drawing the events (outside the timer).
+	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N*batchSize), "cpu-ns/event")
+}
+
+// processCPU is the user and system CPU time the process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startCPUProfile writes a CPU profile of what follows, until the

@@ -264,7 +264,9 @@ func uniqueIDs(v *validation.Error, field string, ids []string, limit int, seen 
 }
 
 // ApplyMerge moves the merged customers' facts to the survivor and
-// re-evaluates the survivor (also on redelivery, as in ApplyEvent).
+// re-evaluates the survivor (also on redelivery, as in ApplyEvent): the
+// end of its chain of merges when it was merged away before the merge
+// came (see Store.ApplyMerge).
 func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	v := &validation.Error{}
 	checkID(v, "customer_merged.workspace_id", m.WorkspaceID)
@@ -278,13 +280,16 @@ func (e *Engine) ApplyMerge(ctx context.Context, m Merge) error {
 	// The merge deletes rows the workspace's evaluations read, so it takes
 	// the workspace lock like they do.
 	unlock := e.locks.lock(m.WorkspaceID)
-	_, err := e.store.ApplyMerge(ctx, m, e.now())
+	into, _, err := e.store.ApplyMerge(ctx, m, e.now())
 	unlock()
 	if err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	e.signal() // leave changes may be in the outbox
-	if err := e.EvaluateCustomer(ctx, m.WorkspaceID, m.SurvivorID); err != nil {
+	if into == "" {
+		return nil // the survivor was erased, and the merged customers with it
+	}
+	if err := e.EvaluateCustomer(ctx, m.WorkspaceID, into); err != nil {
 		return fmt.Errorf("apply merge %s: %w", m.MergeID, err)
 	}
 	return nil
@@ -361,6 +366,17 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 		return fmt.Errorf("evaluate customers: %w", err)
 	}
 	now := e.now()
+	n := needsOf(segmentsOf(list), now)
+	var cache *eventCache
+	if names, _ := n.eventNames(); len(names) > 0 {
+		var release func()
+		if cache, release, err = e.warmEvents(ctx, workspaceID, names, n.propKeys()); err != nil {
+			return fmt.Errorf("evaluate customers: %w", err)
+		}
+		if cache != nil {
+			defer release()
+		}
+	}
 	var changes []MembershipChange
 	diff := newDiffer(workspaceID, list, true)
 	for ids := range slices.Chunk(customerIDs, evaluateChunk) {
@@ -368,7 +384,7 @@ func (e *Engine) EvaluateCustomers(ctx context.Context, workspaceID string, cust
 		if err != nil {
 			return fmt.Errorf("evaluate customers: %w", err)
 		}
-		facts, err := e.factsOf(ctx, workspaceID, ids, list, now)
+		facts, err := e.factsOf(ctx, workspaceID, ids, n, cache, now)
 		if err != nil {
 			return fmt.Errorf("evaluate customers: %w", err)
 		}
@@ -425,19 +441,11 @@ func (e *Engine) EvaluateLate(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// customerFacts reads what list's rules need of one customer; nil when the
-// customer does not exist (merged away or never seen).
-func (e *Engine) customerFacts(ctx context.Context, workspaceID, customerID string, list []compiled, now time.Time) (*Facts, error) {
-	facts, err := e.factsOf(ctx, workspaceID, []string{customerID}, list, now)
-	if err != nil {
-		return nil, err
-	}
-	return facts[customerID], nil
-}
-
-// factsOf reads the facts list's rules need of customers ids, with one
-// query per kind for all of them; a customer not found has none (nil).
-func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, list []compiled, now time.Time) (map[string]*Facts, error) {
+// factsOf reads the facts the rules evaluated need (n) of
+// customers ids, with one query per kind for all of them; a customer not
+// found has none (nil). Events come from cache when it is set (refreshed
+// and locked by the caller, see warmEvents), else from the store.
+func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, n needs, cache *eventCache, now time.Time) (map[string]*Facts, error) {
 	customers, err := e.store.CustomersOf(ctx, workspaceID, ids)
 	if err != nil || len(customers) == 0 {
 		return nil, err
@@ -450,8 +458,15 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			out[id] = &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}}
 		}
 	}
-	n := needsOf(segmentsOf(list), now)
-	if names, since := n.eventNames(); len(names) > 0 {
+	if names, since := n.eventNames(); len(names) > 0 && cache != nil {
+		// Without a filterMemo: it takes a slot per property set of the
+		// cache and condition (millions in a large workspace), which a bulk
+		// evaluation amortises and a batch of a few hundred customers
+		// would not.
+		for _, id := range found {
+			out[id].cached = cache.facts(id, since.UnixMicro())
+		}
+	} else if len(names) > 0 {
 		evs, err := e.store.BehavioursOf(ctx, workspaceID, found, names, since)
 		if err != nil {
 			return nil, err
@@ -485,7 +500,7 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 		if err != nil {
 			return nil, err
 		}
-		stats, err := e.store.OrderStatsOf(ctx, workspaceID, found)
+		stats, err := e.orderStatsOf(ctx, workspaceID, found)
 		if err != nil {
 			return nil, err
 		}
@@ -506,6 +521,27 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			if f := out[id]; f != nil {
 				f.Predicted = p.values()
 			}
+		}
+	}
+	return out, nil
+}
+
+// orderStatsOf returns the order statistics of customers ids (none for a
+// customer without orders): those of the workspace's cached RFM scores
+// when no order changed since they were read (same orders version; merges,
+// unmerges and erasures change it too), else read from the store.
+func (e *Engine) orderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]OrderStats, error) {
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("order stats: %w", err)
+	}
+	if !ok || ent.version != version {
+		return e.store.OrderStatsOf(ctx, workspaceID, ids)
+	}
+	out := make(map[string]OrderStats, len(ids))
+	for _, id := range ids {
+		if st, ok := ent.stats[id]; ok {
+			out[id] = st
 		}
 	}
 	return out, nil
@@ -871,13 +907,10 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Time, fresh bool) (rfmEntry, error) {
 	// Read the version before the stats: an order committed in between makes
 	// the cached version stale, never the cached scores.
-	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
 	if err != nil {
 		return rfmEntry{}, fmt.Errorf("rfm scores: %w", err)
 	}
-	e.mu.Lock()
-	ent, ok := e.rfm[workspaceID]
-	e.mu.Unlock()
 	switch {
 	case fresh && ok && ent.version == version && ent.computed.Equal(now):
 		return ent, nil
@@ -922,16 +955,25 @@ func (e *Engine) reusable(ent rfmEntry, version int64, now time.Time) bool {
 		(ent.version == version || now.Sub(ent.computed) < rfmCostFactor*ent.cost)
 }
 
+// cachedRFM returns the workspace's orders version and then its cached
+// RFM entry, if any (ok).
+func (e *Engine) cachedRFM(ctx context.Context, workspaceID string) (version int64, ent rfmEntry, ok bool, err error) {
+	if version, err = e.store.OrdersVersion(ctx, workspaceID); err != nil {
+		return 0, rfmEntry{}, false, err
+	}
+	e.mu.Lock()
+	ent, ok = e.rfm[workspaceID]
+	e.mu.Unlock()
+	return version, ent, ok, nil
+}
+
 // rfmBehind is whether the RFM scores an evaluation at now would use are
 // behind the workspace's orders.
 func (e *Engine) rfmBehind(ctx context.Context, workspaceID string, now time.Time) (bool, error) {
-	version, err := e.store.OrdersVersion(ctx, workspaceID)
+	version, ent, ok, err := e.cachedRFM(ctx, workspaceID)
 	if err != nil {
 		return false, fmt.Errorf("rfm scores: %w", err)
 	}
-	e.mu.Lock()
-	ent, ok := e.rfm[workspaceID]
-	e.mu.Unlock()
 	return ok && ent.version != version && e.reusable(ent, version, now), nil
 }
 

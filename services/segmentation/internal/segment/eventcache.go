@@ -108,6 +108,33 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 	return c, c.mu.Unlock, nil
 }
 
+// warmEvents is cachedEvents for the live path: the workspace's event
+// cache refreshed and locked, when a bulk evaluation built one holding
+// names and keys, else nil. It reads events from memory instead of every
+// customer's from the database, and refreshing it costs a read of the
+// rows written since (the batch just applied). It leaves the cache's last
+// use as it was: a replica whose sweep lease moved elsewhere still drops
+// its caches an hour later, though it keeps consuming events.
+func (e *Engine) warmEvents(ctx context.Context, workspaceID string, names, keys []string) (c *eventCache, release func(), err error) {
+	e.mu.Lock()
+	c = e.events[workspaceID]
+	e.mu.Unlock()
+	if c == nil {
+		return nil, nil, nil
+	}
+	c.mu.Lock()
+	if !c.covers(names, keys) {
+		c.mu.Unlock()
+		return nil, nil, nil
+	}
+	if err := c.refresh(ctx, e.store, workspaceID); err != nil {
+		c.loaded = false // rebuilt from scratch next time
+		c.mu.Unlock()
+		return nil, nil, fmt.Errorf("event cache: %w", err)
+	}
+	return c, c.mu.Unlock, nil
+}
+
 // cacheIdle is how long a workspace's event cache may go unused before it
 // is dropped: a replica whose sweep lease moved elsewhere, or a workspace
 // whose segments no longer read events, stops using it.

@@ -3,6 +3,7 @@ package segment_test
 import (
 	"context"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -137,4 +138,103 @@ func TestIdleEventCachesDropped(t *testing.T) {
 	if got := f.members(t, "w", viewers.ID); !reflect.DeepEqual(got, []string{"a", "b", "c"}) {
 		t.Errorf("members after the cache was rebuilt = %v", got)
 	}
+}
+
+// factReads counts the live path's reads of events and order statistics
+// from the store.
+type factReads struct {
+	segment.Store
+	behaviours, orderStats atomic.Int64
+}
+
+func (r *factReads) BehavioursOf(ctx context.Context, workspaceID string, ids, names []string, since time.Time) ([]segment.Behaviour, error) {
+	r.behaviours.Add(1)
+	return r.Store.BehavioursOf(ctx, workspaceID, ids, names, since)
+}
+
+func (r *factReads) OrderStatsOf(ctx context.Context, workspaceID string, ids []string) (map[string]segment.OrderStats, error) {
+	r.orderStats.Add(1)
+	return r.Store.OrderStatsOf(ctx, workspaceID, ids)
+}
+
+// TestLiveEventsFromWarmCache applies events through an engine whose
+// event cache a recompute loaded, while another engine on the same
+// database writes events, an order and a merge: the live path reads the
+// events from the cache (refreshed first, so it sees the other writer's
+// rows) and the order statistics from the cached RFM scores while no order
+// changed, and leaves the cache's last use alone, so that a replica no
+// longer evaluating in bulk still drops it.
+func TestLiveEventsFromWarmCache(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixtureOn(t, db) // f.engine is the other writer
+		ctx := context.Background()
+		reads := &factReads{Store: f.store}
+		// Every clock reading of the live engine costs a minute, so
+		// scoring RFM "takes" a minute and the scores are reused for ten
+		// after an order (behind it).
+		live, err := segment.NewEngine(segment.Config{Store: reads, Now: (&clock{t: t0, step: time.Minute}).Now, RFMMaxAge: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		catA := segment.Rule{Event: &segment.EventCondition{Event: "Viewed", MinCount: 2, WithinDays: 30,
+			Where: []segment.PropertyFilter{{Property: "category", Comparison: segment.Comparison{Op: segment.OpEquals, Value: "A"}}}}}
+		twoA := f.create(t, "w", "two views of A", catA)
+		buyers := f.create(t, "w", "new buyers", segment.Rule{Lifecycle: &segment.LifecycleCondition{Stages: []segment.Stage{segment.StageNew}}})
+		apply := func(e *segment.Engine, evs ...segment.Event) {
+			t.Helper()
+			if err := e.ApplyEvents(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		check := func(stage string, seg segment.Segment, want []string) {
+			t.Helper()
+			if got := f.members(t, "w", seg.ID); !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: %s = %v, want %v", stage, f.names[seg.ID], got, want)
+			}
+		}
+
+		apply(live, viewedIn("w", "a1", "a", "A", t0))
+		if reads.behaviours.Load() == 0 {
+			t.Fatal("without a cache, the live path read no events from the store")
+		}
+		if err := live.Recompute(ctx, "w"); err != nil {
+			t.Fatal(err)
+		}
+		used := live.LastCacheUse("w")
+		reads.behaviours.Store(0)
+		reads.orderStats.Store(0)
+
+		apply(f.engine, viewedIn("w", "b1", "b", "A", t0), viewedIn("w", "c1", "c", "A", t0), viewedIn("w", "c2", "c", "A", t0))
+		apply(live, viewedIn("w", "a2", "a", "A", t0.Add(time.Minute)), viewedIn("w", "b2", "b", "A", t0.Add(time.Minute)))
+		check("events of both writers", twoA, []string{"a", "b", "c"})
+		if n := reads.behaviours.Load(); n != 0 {
+			t.Errorf("%d event reads from the store with a warm cache, want none", n)
+		}
+		if n := reads.orderStats.Load(); n != 0 {
+			t.Errorf("%d order statistics reads from the store while no order changed, want none", n)
+		}
+
+		// An order of the other writer changes the orders version: the
+		// live path, served RFM scores from before it, must not take d's
+		// statistics from them (d would leave the segment the other
+		// writer put it in).
+		apply(f.engine, segment.Event{WorkspaceID: "w", EventID: "o1", CustomerID: "d", Type: segment.EventTrack,
+			Name: "Order Completed", Time: t0, Order: &segment.Order{ID: "o1", Revenue: 10}})
+		apply(live, viewedIn("w", "d1", "d", "B", t0.Add(time.Minute)))
+		check("after the other writer's order", buyers, []string{"d"})
+
+		// The other writer merges c (two views of A) into e: e's next
+		// event is evaluated with c's views.
+		if err := f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "e", MergedIDs: []string{"c"}}); err != nil {
+			t.Fatal(err)
+		}
+		apply(live, viewedIn("w", "e1", "e", "B", t0.Add(time.Minute)))
+		check("after the other writer's merge", twoA, []string{"a", "b", "e"})
+		if n := reads.behaviours.Load(); n != 0 {
+			t.Errorf("%d event reads from the store with a warm cache, want none", n)
+		}
+		if got := live.LastCacheUse("w"); !got.Equal(used) {
+			t.Errorf("the live path moved the cache's last use from %v to %v", used, got)
+		}
+	})
 }

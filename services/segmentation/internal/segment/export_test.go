@@ -27,3 +27,14 @@ func (e *Engine) DropEventCaches() {
 	defer e.mu.Unlock()
 	clear(e.events)
 }
+
+// LastCacheUse is when the workspace's event cache was last used by an
+// evaluation (zero when there is none).
+func (e *Engine) LastCacheUse(workspaceID string) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if c := e.events[workspaceID]; c != nil {
+		return c.lastUse
+	}
+	return time.Time{}
+}

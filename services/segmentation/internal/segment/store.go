@@ -26,8 +26,14 @@ type Store interface {
 	// the survivor and removes their memberships, recording a leave change
 	// for each, in one transaction keyed by the merge id; their events
 	// delivered afterwards go to the survivor (until an unmerge restores
-	// them). It reports false when the merge was applied before.
-	ApplyMerge(ctx context.Context, m Merge, now time.Time) (applied bool, err error)
+	// them). It reports false when the merge was applied before. A merge
+	// delivered after its survivor was merged away in turn goes to the end
+	// of the survivor's chain of merges, as late events do; one whose
+	// survivor was erased erases the merged customers (as EraseCustomers
+	// does) and re-creates no one. into is
+	// the customer the merged ones went to (on a repeat too), empty when
+	// that is an erased one.
+	ApplyMerge(ctx context.Context, m Merge, now time.Time) (into string, applied bool, err error)
 	// ApplyUnmerge moves the behaviour and orders of u's events from the
 	// survivor to the restored customer, (re)creates the restored customer
 	// and replaces both customers' traits, in one transaction keyed by the

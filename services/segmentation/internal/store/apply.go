@@ -38,7 +38,7 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 			return err
 		}
 		var err error
-		if redirected, err = retiredTargets(ctx, tx, events); err != nil {
+		if redirected, err = retiredTargets(ctx, tx, events, applied); err != nil {
 			return err
 		}
 		var fresh []segment.Event
@@ -104,7 +104,8 @@ type seen struct {
 // are read for update, folded in memory in event order and written back.
 // The upsert also creates and locks the latter (counting nothing), so that
 // every customer row of the batch is locked in one key order, as merges
-// lock theirs: locking them in two runs could deadlock with a merge.
+// lock theirs: locking them in two runs could deadlock with a merge. (On
+// PostgreSQL, retiredTargets has already created and locked them all.)
 func recordCustomerEvents(ctx context.Context, tx *sqldb.Tx, events []segment.Event) error {
 	withTraits := map[wsID]bool{}
 	for _, e := range events {

@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
@@ -15,40 +14,29 @@ import (
 // BenchmarkApplyEventsBatch applies batches of 200 track events of 100
 // customers (rows existing after the first batch), as a consumer does.
 func BenchmarkApplyEventsBatch(b *testing.B) {
-	for _, backend := range []string{"sqlite", "postgres"} {
-		b.Run(backend, func(b *testing.B) {
-			var db *sqldb.DB
-			if backend == "postgres" {
-				if os.Getenv(sqldbtest.PostgresURLVar) == "" {
-					b.Skip("no postgres")
-				}
-				db = sqldbtest.Postgres(b)
-			} else {
-				db = sqldbtest.SQLite(b)
+	sqldbtest.ForEachBackendB(b, func(b *testing.B, db *sqldb.DB) {
+		ctx := context.Background()
+		s, err := store.New(ctx, db)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		batch := func() []segment.Event {
+			evs := make([]segment.Event, 200)
+			for i := range evs {
+				n++
+				evs[i] = track("w", fmt.Sprintf("e%d", n), fmt.Sprintf("c%03d", i%100), "Viewed", t0)
 			}
-			ctx := context.Background()
-			s, err := store.New(ctx, db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			n := 0
-			batch := func() []segment.Event {
-				evs := make([]segment.Event, 200)
-				for i := range evs {
-					n++
-					evs[i] = track("w", fmt.Sprintf("e%d", n), fmt.Sprintf("c%03d", i%100), "Viewed", t0)
-				}
-				return evs
-			}
+			return evs
+		}
+		if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for range b.N {
 			if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
 				b.Fatal(err)
 			}
-			b.ResetTimer()
-			for range b.N {
-				if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+		}
+	})
 }

@@ -28,42 +28,57 @@ func (s *Store) EraseCustomers(ctx context.Context, workspaceID, regulationID st
 		if applied, err = markApplied(ctx, tx, workspaceID, kindRegulation, regulationID, now); err != nil || !applied {
 			return err
 		}
-		// The rows are locked in id order first, as batches of events and
-		// merges lock theirs: the deletes below lock them in whatever
-		// order the plan visits them, which could deadlock with either.
-		if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
-			return err
-		}
-		// Chunks in id order too: each locks its customers' memberships
-		// (leaveAll), which must be taken in one order across chunks.
-		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
-			if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
-				return err
-			}
-			in, args := sqldb.InList(2, chunk)
-			args = append([]any{workspaceID}, args...)
-			for _, table := range []string{"customers", "behaviours", "orders", "predictions", "unmerged_customers"} {
-				res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
-				if err != nil {
-					return fmt.Errorf("erase %s: %w", table, err)
-				}
-				n, _ := res.RowsAffected()
-				total += n
-			}
-		}
-		// Their late events are dropped, not let re-create them.
-		if err := retireErased(ctx, tx, workspaceID, ids, now); err != nil {
-			return err
-		}
-		if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
-			return err
-		}
-		// Last (see nextBehavioursVersion), and without the erased ids:
-		// every cached behaviour of the workspace is reloaded.
-		return logBehaviourChanges(ctx, tx, workspaceID, []string{""})
+		total, err = eraseCustomers(ctx, tx, workspaceID, ids, now)
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("erase customers for regulation %s: %w", regulationID, err)
 	}
 	return total, applied, nil
+}
+
+// eraseCustomers is EraseCustomers' work once the regulation is recorded
+// as applied, and a merge's whose survivor was erased (applyMerge). It
+// must be the transaction's last write (see nextBehavioursVersion).
+func eraseCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) (int64, error) {
+	// The rows are locked in id order first, as batches of events and
+	// merges lock theirs: the deletes below lock them in whatever order
+	// the plan visits them, which could deadlock with either. Customers
+	// with no row get one first, deleted with the rest: a batch creating
+	// one of them waits for this erasure (see createCustomers).
+	made, err := createCustomers(ctx, tx, workspaceID, ids, nil)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := lockCustomers(ctx, tx, workspaceID, ids); err != nil {
+		return 0, err
+	}
+	total := -int64(len(made)) // counted deleted below
+	// Chunks in id order too: each locks its customers' memberships
+	// (leaveAll), which must be taken in one order across chunks.
+	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
+		if err := leaveAll(ctx, tx, workspaceID, chunk, now); err != nil {
+			return 0, err
+		}
+		in, args := sqldb.InList(2, chunk)
+		args = append([]any{workspaceID}, args...)
+		for _, table := range []string{"customers", "behaviours", "orders", "predictions", "unmerged_customers"} {
+			res, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+			if err != nil {
+				return 0, fmt.Errorf("erase %s: %w", table, err)
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+	}
+	// Their late events are dropped, not let re-create them.
+	if err := retireErased(ctx, tx, workspaceID, ids, now); err != nil {
+		return 0, err
+	}
+	if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
+		return 0, err
+	}
+	// Last (see nextBehavioursVersion), and without the erased ids: every
+	// cached behaviour of the workspace is reloaded.
+	return total, logBehaviourChanges(ctx, tx, workspaceID, []string{""})
 }

@@ -76,7 +76,7 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 			return err
 		}},
 		{"merge", func(ctx context.Context, s *store.Store, w, _ string) error {
-			_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: []string{"b", "a"}}, t0)
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: []string{"b", "a"}}, t0)
 			return err
 		}},
 		{"erasure", func(ctx context.Context, s *store.Store, w, _ string) error {
@@ -122,7 +122,7 @@ func TestChunkedMergeLocksMembershipsInOrder(t *testing.T) {
 		write func(ctx context.Context, s *store.Store, w string) error
 	}{
 		{"merge", func(ctx context.Context, s *store.Store, w string) error {
-			_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: ids}, t0)
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "z", MergedIDs: ids}, t0)
 			return err
 		}},
 		{"erasure", func(ctx context.Context, s *store.Store, w string) error {
@@ -164,7 +164,7 @@ func TestMergeLocksNewSurvivorInIDOrder(t *testing.T) {
 	mustApply(t, s, track(w, "seen-b", "b", "Seen", t0))
 	holder := sqldbtest.Hold(t, db, insertCustomerA, w)
 	err := sqldbtest.LockOrder(t, db, holder, "ApplyMerge", func() error {
-		_, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "a", MergedIDs: []string{"b"}}, t0)
+		_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "a", MergedIDs: []string{"b"}}, t0)
 		return err
 	}, lockCustomerB, w)
 	if err != nil {
@@ -188,7 +188,7 @@ func TestUnmergeLocksCustomersInIDOrder(t *testing.T) {
 	db, s, w := postgresStore(t)
 	ctx := context.Background()
 	seen(t, s, w, "a", "b")
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "b", MergedIDs: []string{"a"}}, t0); err != nil {
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "b", MergedIDs: []string{"a"}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	holder := sqldbtest.Hold(t, db, insertCustomerA, w)
@@ -230,5 +230,29 @@ VALUES ($1, $2, 'other', 10, 0, $3)`
 	}, insert, w, "o2", "h2")
 	if err != nil {
 		t.Fatalf("waiting for o1, the batch held o2 (%v): it inserts orders in message order", err)
+	}
+}
+
+// TestApplyEventsCreatesCustomersBeforeLocking: a batch first creates the
+// rows of its customers that have none, then locks the others, each in id
+// order, as merges, erasures and unmerges do (they create the rows of
+// customers they take that have none, then lock them all). Here another
+// writer has created a's row and goes on to lock b's; the batch, with
+// events of a (no row yet) and b, waiting for a's, must not hold b's.
+func TestApplyEventsCreatesCustomersBeforeLocking(t *testing.T) {
+	db, s, w := postgresStore(t)
+	seen(t, s, w, "b")
+	holder := sqldbtest.Hold(t, db, insertCustomerA, w)
+	err := sqldbtest.LockOrder(t, db, holder, "ApplyEvents", func() error {
+		_, err := s.ApplyEvents(context.Background(), []segment.Event{track(w, "e1", "b", "Seen", t0), track(w, "e2", "a", "Seen", t0)}, t0)
+		return err
+	}, lockCustomerB, w)
+	if err != nil {
+		t.Fatalf("waiting for a's row, the batch held b's (%v): it locks the customers that have rows before creating the others", err)
+	}
+	for id, want := range map[string]int64{"a": 2, "b": 2} {
+		if c, err := s.Customer(context.Background(), w, id); err != nil || c.EventCount != want {
+			t.Errorf("customer %s: %+v, %v; want %d events", id, c, err, want)
+		}
 	}
 }

@@ -74,7 +74,7 @@ func TestPruneBehaviourChanges(t *testing.T) {
 		}
 		for i, anon := range []string{"a1", "a2"} {
 			m := segment.Merge{WorkspaceID: w, MergeID: fmt.Sprintf("m%d", i), SurvivorID: "user", MergedIDs: []string{anon}}
-			if _, err := s.ApplyMerge(ctx, m, t0); err != nil {
+			if _, _, err := s.ApplyMerge(ctx, m, t0); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -56,14 +56,25 @@ func retireMerged(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor, merg
 // retireErased records ids as erased, replacing the records of their
 // merges: an erasure lists every id of the person, merged-away ones
 // included, and none of their late events may come back, not even to a
-// survivor.
+// survivor. The ids merged into them, directly or along a chain, are the
+// person too and are recorded as erased with them, even when the erasure
+// does not list them (a late merge into an erased survivor lists only its
+// own): their records, which name an erased id, go, and their late events
+// would otherwise re-create them.
 func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, now time.Time) error {
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	ids, err := withMergedInto(ctx, tx, workspaceID, ids)
+	if err != nil {
+		return err
+	}
 	for chunk := range slices.Chunk(ids, mergeChunk) {
 		in, args := sqldb.InList(2, chunk)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`,
-			append([]any{workspaceID}, args...)...); err != nil {
-			return fmt.Errorf("delete merges of customers erased: %w", err)
+		// One statement per column: with an OR of the two, SQLite reads all
+		// of the workspace's records instead of searching both indexes.
+		for _, column := range []string{"customer_id", "survivor_id"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM retired_customers WHERE workspace_id = $1 AND `+column+` IN (`+in+`)`,
+				append([]any{workspaceID}, args...)...); err != nil {
+				return fmt.Errorf("delete merges of customers erased: %w", err)
+			}
 		}
 	}
 	keys := make([]string, len(ids))
@@ -71,7 +82,7 @@ func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []s
 		keys[i] = erasedKey(id)
 	}
 	slices.Sort(keys)
-	err := tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
+	err = tx.InsertRows(ctx, `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at)`,
 		`ON CONFLICT (workspace_id, customer_id) DO UPDATE SET retired_at = excluded.retired_at`,
 		5, len(keys), func(args []any, i int) ([]any, error) {
 			return append(args, workspaceID, keys[i], erased, "", micros(now)), nil
@@ -80,6 +91,40 @@ func retireErased(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []s
 		return fmt.Errorf("record %d customers erased: %w", len(ids), err)
 	}
 	return nil
+}
+
+// withMergedInto returns ids, sorted and unique, with the ids recorded as
+// merged into one of them, directly or along a chain (up to
+// maxSurvivorChain merges).
+func withMergedInto(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) ([]string, error) {
+	all := map[string]bool{}
+	for _, id := range ids {
+		all[id] = true
+	}
+	ask := slices.Sorted(maps.Keys(all))
+	for range maxSurvivorChain {
+		if len(ask) == 0 {
+			break
+		}
+		var found []string
+		err := tx.QueryIn(ctx, `SELECT customer_id FROM retired_customers WHERE workspace_id = $1 AND survivor_id IN (%s)`,
+			[]any{workspaceID}, ask, func(row sqldb.RowScanner) error {
+				var id string
+				if err := row.Scan(&id); err != nil {
+					return err
+				}
+				if !all[id] {
+					all[id] = true
+					found = append(found, id)
+				}
+				return nil
+			})
+		if err != nil {
+			return nil, fmt.Errorf("read customers merged into erased ones: %w", err)
+		}
+		ask = slices.Sorted(slices.Values(found))
+	}
+	return slices.Sorted(maps.Keys(all)), nil
 }
 
 // restoreUnmerged deletes the record of id's merge mergeID, undone: its
@@ -101,29 +146,45 @@ func restoreUnmerged(ctx context.Context, tx *sqldb.Tx, workspaceID, mergeID, id
 // The look-up is one query per workspace of the batch (per chunk of ids)
 // and merge followed, usually one: most customers are not retired.
 //
-// On PostgreSQL the batch's customer rows are first locked (FOR NO KEY
-// UPDATE, as the upserts that follow lock them) in id order: a merge or
-// erasure in flight holds the rows it deletes, and waiting for it here
-// makes the look-up, a later statement, see its record. One that comes
-// after waits for this transaction, then moves or deletes what it wrote.
-// Merges, erasures and the upserts lock customer rows in id order too, so
-// this adds no deadlock; a weaker key-share lock would: two batches
-// holding one would each wait for the other to upgrade it (the customers
-// setting traits are locked FOR UPDATE). A customer with no row yet is
-// not covered: a merge in flight that saw no row of it leaves the row
-// this batch creates.
-func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event) (map[wsID]string, error) {
-	ids := map[string]map[string]bool{} // workspace → customers
-	for _, e := range events {
+// On PostgreSQL the batch's customers with new events that have no row
+// get one first, and then every customer row of the batch is locked (FOR
+// NO KEY UPDATE, as the upserts that follow lock them), each pass in id
+// order (see createCustomers): a merge or erasure in flight holds the
+// rows it deletes, and makes rows of the customers it retires that had
+// none, so the batch waits for it either way and the look-up, a later
+// statement, sees its record. One that comes after waits for this
+// transaction, then moves or deletes what it wrote. The rows made here
+// for customers found retired are deleted again. A weaker key-share lock
+// would deadlock: two batches holding one would each wait for the other
+// to upgrade it (the customers setting traits are locked FOR UPDATE).
+func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event, applied []bool) (map[wsID]string, error) {
+	ids := map[string]map[string]bool{}   // workspace → customers
+	fresh := map[string]map[string]seen{} // workspace → customers with new events: their times
+	for i, e := range events {
 		if ids[e.WorkspaceID] == nil {
 			ids[e.WorkspaceID] = map[string]bool{}
+			fresh[e.WorkspaceID] = map[string]seen{}
 		}
 		ids[e.WorkspaceID][e.CustomerID] = true
+		if !applied[i] {
+			continue
+		}
+		at := micros(e.Time)
+		s, ok := fresh[e.WorkspaceID][e.CustomerID]
+		if !ok {
+			s = seen{first: at, last: at}
+		}
+		fresh[e.WorkspaceID][e.CustomerID] = seen{first: min(s.first, at), last: max(s.last, at)}
 	}
 	to := map[wsID]string{}
 	for _, ws := range slices.Sorted(maps.Keys(ids)) {
 		batch := slices.Sorted(maps.Keys(ids[ws]))
+		var created map[string]bool
 		if tx.Dialect == sqldb.Postgres {
+			var err error
+			if created, err = createCustomers(ctx, tx, ws, slices.Collect(maps.Keys(fresh[ws])), fresh[ws]); err != nil {
+				return nil, err
+			}
 			if err := lockEventCustomers(ctx, tx, ws, batch); err != nil {
 				return nil, err
 			}
@@ -132,8 +193,15 @@ func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event) (
 		if err != nil {
 			return nil, err
 		}
+		var made []string
 		for id, s := range survivors {
 			to[wsID{ws, id}] = s
+			if created[id] {
+				made = append(made, id)
+			}
+		}
+		if err := deleteCustomerRows(ctx, tx, ws, slices.Sorted(slices.Values(made))); err != nil {
+			return nil, err
 		}
 	}
 	return to, nil

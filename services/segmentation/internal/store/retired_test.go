@@ -1,13 +1,16 @@
 package store_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/prune"
+	"github.com/kizuna/kizuna/services/platform/regulation"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 	"github.com/kizuna/kizuna/services/segmentation/internal/segment"
@@ -28,6 +31,9 @@ func TestLateEvents(t *testing.T) {
 			{"AfterMergeToSurvivor", testLateEventAfterMerge},
 			{"AfterUnmergeToRestored", testLateEventAfterUnmerge},
 			{"AfterErasureDropped", testLateEventAfterErasure},
+			{"OfMergedIntoErasedDropped", testLateEventOfMergedIntoErased},
+			{"MergeIntoSurvivorMergedAway", testLateMergeIntoMergedAway},
+			{"MergeIntoSurvivorErased", testLateMergeIntoErased},
 		} {
 			t.Run(tt.name, func(t *testing.T) { tt.fn(t, s) })
 		}
@@ -66,11 +72,23 @@ func applyBatch(t *testing.T, s *store.Store, events []segment.Event) []segment.
 	return events
 }
 
-func merge(t *testing.T, s *store.Store, w, id, survivor string, merged ...string) {
+// checkWentTo applies events as one batch and checks the first went to
+// customer want.
+func checkWentTo(t *testing.T, s *store.Store, events []segment.Event, want string) {
 	t.Helper()
-	if _, err := s.ApplyMerge(context.Background(), segment.Merge{WorkspaceID: w, MergeID: id, SurvivorID: survivor, MergedIDs: merged}, t0); err != nil {
+	if got := applyBatch(t, s, events); got[0].CustomerID != want {
+		t.Errorf("event %s went to %s, want %s", got[0].EventID, got[0].CustomerID, want)
+	}
+}
+
+// merge applies a merge and returns the customer the merged ones went to.
+func merge(t *testing.T, s *store.Store, w, id, survivor string, merged ...string) string {
+	t.Helper()
+	into, _, err := s.ApplyMerge(context.Background(), segment.Merge{WorkspaceID: w, MergeID: id, SurvivorID: survivor, MergedIDs: merged}, t0)
+	if err != nil {
 		t.Fatalf("ApplyMerge %s: %v", id, err)
 	}
+	return into
 }
 
 func checkGone(t *testing.T, s *store.Store, w string, ids ...string) {
@@ -79,6 +97,23 @@ func checkGone(t *testing.T, s *store.Store, w string, ids ...string) {
 		if c, err := s.Customer(context.Background(), w, id); !errors.Is(err, segment.ErrNotFound) {
 			t.Errorf("customer %s: %+v, %v; want ErrNotFound", id, c, err)
 		}
+	}
+}
+
+// checkErased checks workspace w holds no orders (the tests erasing
+// customers leave none) and no record naming the erased customers ids in
+// the clear.
+func checkErased(t *testing.T, s *store.Store, w string, ids ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
+		t.Errorf("orders %+v (%v), want none", orders, err)
+	}
+	in := "'" + strings.Join(ids, "', '") + "'"
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
+AND (customer_id IN (`+in+`) OR survivor_id IN (`+in+`))`, w).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
 	}
 }
 
@@ -120,9 +155,7 @@ func testLateEventAfterMerge(t *testing.T, s *store.Store) {
 	checkHolds(t, s, w, "boss", 2)
 	// A redelivery is applied to nothing again but still names the
 	// survivor, which the engine re-evaluates.
-	if got := applyBatch(t, s, late(w, "e3", "anon")); got[0].CustomerID != "boss" {
-		t.Errorf("redelivered event went to %s, want boss", got[0].CustomerID)
-	}
+	checkWentTo(t, s, late(w, "e3", "anon"), "boss")
 	checkGone(t, s, w, "anon", "user")
 	checkHolds(t, s, w, "boss", 2)
 }
@@ -172,15 +205,87 @@ func testLateEventAfterErasure(t *testing.T, s *store.Store) {
 			t.Errorf("%s has %d late events (%v), want none", id, n, err)
 		}
 	}
-	if orders, err := s.Orders(ctx, w); err != nil || len(orders) != 0 {
-		t.Errorf("orders %+v (%v), want none", orders, err)
+	checkErased(t, s, w, "anon", "user", "gone")
+}
+
+// testLateEventOfMergedIntoErased: the customers merged into an erased
+// one, directly or along a chain, are the erased person even when the
+// erasure does not list them: their late events are dropped, not sent
+// along records that name the erased id, nor used to re-create them.
+func testLateEventOfMergedIntoErased(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seen(t, s, w, "anon", "device", "user")
+	merge(t, s, w, "m1", "device", "anon")
+	merge(t, s, w, "m2", "user", "device")
+	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {
+		t.Fatal(err)
 	}
-	// The record of an erasure keeps no erased id in the clear.
-	var n int
-	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM retired_customers WHERE workspace_id = $1
-AND (customer_id IN ('anon', 'user', 'gone') OR survivor_id IN ('anon', 'user', 'gone'))`, w).Scan(&n); err != nil || n != 0 {
-		t.Errorf("%d records (%v) name an erased customer, want none", n, err)
+	events := slices.Concat(late(w, "e1", "anon"), late(w, "e2", "device"))
+	applied, err := s.ApplyEvents(ctx, events, t0)
+	if err != nil || slices.Contains(applied, false) {
+		t.Fatalf("applied %v, %v; want every event recorded", applied, err)
 	}
+	checkGone(t, s, w, "anon", "device", "user")
+	checkErased(t, s, w, "anon", "device", "user")
+}
+
+// testLateMergeIntoMergedAway: a merge of anon into user delivered after
+// user was merged into boss folds anon into boss, where user's facts went,
+// and does not re-create user; anon's later events follow the chain.
+func testLateMergeIntoMergedAway(t *testing.T, s *store.Store) {
+	w := ws(t)
+	seen(t, s, w, "user", "boss")
+	applyBatch(t, s, late(w, "e1", "anon"))
+	merge(t, s, w, "m2", "boss", "user")
+	if into := merge(t, s, w, "m1", "user", "anon"); into != "boss" {
+		t.Errorf("late merge went to %q, want boss", into)
+	}
+	checkGone(t, s, w, "anon", "user")
+	checkHolds(t, s, w, "boss", 1)
+	// A redelivery changes nothing but names boss, for the engine to
+	// re-evaluate.
+	if into := merge(t, s, w, "m1", "user", "anon"); into != "boss" {
+		t.Errorf("redelivered late merge went to %q, want boss", into)
+	}
+	checkHolds(t, s, w, "boss", 1)
+	checkWentTo(t, s, late(w, "e2", "anon"), "boss")
+	checkHolds(t, s, w, "boss", 2)
+	checkGone(t, s, w, "anon", "user")
+}
+
+// testLateMergeIntoErased: a merge into a survivor erased before it came
+// erases the merged customers instead: they are the erased person, so
+// nothing of theirs stays (rows, behaviour, orders, memberships) and
+// their late events are dropped. The erased customer is not re-created.
+// "never" has no row here.
+func testLateMergeIntoErased(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	seen(t, s, w, "user")
+	applyBatch(t, s, late(w, "e1", "anon"))
+	seg := createSegment(t, s, w)
+	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if into := merge(t, s, w, "m1", "user", "anon", "never"); into != "" {
+		t.Errorf("merge into an erased customer went to %q, want nowhere", into)
+	}
+	applied, err := s.ApplyEvents(ctx, late(w, "e2", "anon"), t0)
+	if err != nil || slices.Contains(applied, false) {
+		t.Fatalf("late events after the merge: applied %v, %v; want recorded", applied, err)
+	}
+	checkGone(t, s, w, "user", "anon", "never")
+	for _, id := range []string{"user", "anon"} {
+		if n, err := s.CountEvents(ctx, w, id, "Late", time.Time{}); err != nil || n != 0 {
+			t.Errorf("%s has %d late events (%v), want none", id, n, err)
+		}
+	}
+	checkNoMembers(t, s, w, seg.ID, "merge into an erased customer")
+	checkErased(t, s, w, "user", "anon", "never")
 }
 
 // TestPruneRetiredCustomers: the records of customers merged away longer
@@ -195,7 +300,7 @@ func TestPruneRetiredCustomers(t *testing.T) {
 			id, merged string
 			at         time.Time
 		}{{"m-old", "old", old}, {"m-young", "young", t0.Add(-time.Hour)}} {
-			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: m.id, SurvivorID: "user", MergedIDs: []string{m.merged}}, m.at); err != nil {
+			if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: m.id, SurvivorID: "user", MergedIDs: []string{m.merged}}, m.at); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -239,4 +344,93 @@ INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id,
 	if events[0].CustomerID != "a" {
 		t.Errorf("event went to %s, want a", events[0].CustomerID)
 	}
+}
+
+// TestNewCustomerEventWaitsForRetirementInFlight: a batch with the first
+// events of x here (x has no row yet) runs while a merge of x into s, or
+// an erasure of x, is in flight on another replica: the merge found no
+// row of x to lock, and its record of x is not committed. The batch must
+// wait for it, then send the events to s (or drop them), not create x's
+// row after the merge or erasure has passed it by (a ghost, or an erased
+// person's data back). Another transaction holds the key of the record
+// the merge or erasure writes, so each stops there, its rows written;
+// the batch then runs and must wait for it. PostgreSQL only: on SQLite
+// the writers are serial.
+func TestNewCustomerEventWaitsForRetirementInFlight(t *testing.T) {
+	const insertRetired = `INSERT INTO retired_customers (workspace_id, customer_id, survivor_id, merge_id, retired_at) VALUES ($1, $2, 'other', 'held', 0)`
+	for _, tc := range []struct {
+		name   string
+		record string // the customer_id of the record it writes
+		retire func(ctx context.Context, s *store.Store, w string) error
+		want   string // where x's events go
+	}{
+		{"merge", "x", func(ctx context.Context, s *store.Store, w string) error {
+			_, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "s", MergedIDs: []string{"x"}}, t0)
+			return err
+		}, "s"},
+		{"erasure", "erased:" + regulation.ErasedKey("x"), func(ctx context.Context, s *store.Store, w string) error {
+			_, _, err := s.EraseCustomers(ctx, w, "r1", []string{"x"}, t0)
+			return err
+		}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db, s, w := postgresStore(t)
+			ctx := context.Background()
+			seen(t, s, w, "s")
+			record := sqldbtest.Hold(t, db, insertRetired, w, tc.record)
+			retired := make(chan error, 1)
+			go func() { retired <- tc.retire(ctx, s, w) }()
+			retirer := sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, record))
+
+			applied := make(chan error, 1)
+			events := late(w, "e1", "x")
+			go func() {
+				_, err := s.ApplyEvents(ctx, events, t0)
+				applied <- err
+			}()
+			// The batch waits for the merge or erasure; without the fix it
+			// does not and commits first.
+			waitBlockedOrDone(t, db, retirer, applied)
+			if err := record.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			sqldbtest.Await(t, retired, tc.name)
+			sqldbtest.Await(t, applied, "ApplyEvents")
+
+			checkGone(t, s, w, "x")
+			if tc.want != "" {
+				checkHolds(t, s, w, tc.want, 1)
+			} else if n, err := s.CountEvents(ctx, w, "s", "Late", time.Time{}); err != nil || n != 0 {
+				t.Errorf("s has %d late events (%v), want none", n, err)
+			}
+			if got := events[0].CustomerID; got != cmp.Or(tc.want, "x") {
+				t.Errorf("event went to %s, want %s", got, cmp.Or(tc.want, "x"))
+			}
+		})
+	}
+}
+
+// waitBlockedOrDone waits until a session waits on the session with
+// process id holder, or a transaction sends its result on done (which is
+// sent back for the caller to await).
+func waitBlockedOrDone(t *testing.T, db *sqldb.DB, holder int, done chan error) {
+	t.Helper()
+	for range 300 {
+		select {
+		case err := <-done:
+			done <- err
+			return
+		default:
+		}
+		var n int
+		if err := db.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_stat_activity
+WHERE $1 = ANY(pg_blocking_pids(pid))`, holder).Scan(&n); err != nil {
+			t.Fatalf("sessions blocked by %d: %v", holder, err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing waited on session %d, and the batch did not return", holder)
 }

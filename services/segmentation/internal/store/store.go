@@ -101,24 +101,12 @@ ON CONFLICT (workspace_id) DO UPDATE SET version = segments_versions.version + 1
 
 // lockOrCreateCustomers reads the customers ids for update, in id order,
 // for a writer that writes every one of them: one with no row gets an
-// empty one in that order first, as a batch of events creates and locks
-// its rows (created when written, it would be locked out of order and
-// could deadlock with such a batch). found tells which had a row; the
+// empty one first (createCustomers). found tells which had a row; the
 // others are returned with empty, non-nil maps.
 func lockOrCreateCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids ...string) (map[string]segment.Customer, map[string]bool, error) {
-	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
-	created := map[string]bool{}
-	err := tx.QueryRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
-		`ON CONFLICT DO NOTHING RETURNING customer_id`, 7, len(ids), func(args []any, i int) ([]any, error) {
-			return append(args, workspaceID, ids[i], "{}", "{}", 0, 0, 0), nil
-		}, func(row sqldb.RowScanner) error {
-			var id string
-			err := row.Scan(&id)
-			created[id] = true
-			return err
-		})
+	created, err := createCustomers(ctx, tx, workspaceID, ids, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create customers: %w", err)
+		return nil, nil, err
 	}
 	locked, err := lockCustomers(ctx, tx, workspaceID, ids)
 	if err != nil {
@@ -133,6 +121,53 @@ func lockOrCreateCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string
 		locked[id] = segment.Customer{WorkspaceID: workspaceID, ID: id, Traits: map[string]any{}, TraitTimes: map[string]int64{}}
 	}
 	return locked, found, nil
+}
+
+// createCustomers inserts an empty row (no traits, no events, seen at the
+// times in at, or 0) for each of the customers ids that has none, in id
+// order, and returns those it created. Every writer of customer rows on
+// PostgreSQL first creates those it takes that have no row, then locks
+// them all, each pass in id order, so that:
+//   - a customer with no row yet is still a row two writers meet: an
+//     insert waits for another transaction's uncommitted one of the same
+//     key, where a lock finds nothing to wait for. A merge or erasure
+//     makes rows of the customers it retires that have none (deleting
+//     them with the rest), so a batch creating one of them waits for it
+//     and then sees its record (retiredTargets), and one that comes
+//     after the batch finds the batch's row and moves or deletes it.
+//   - no two writers deadlock: each takes the rows it creates, then the
+//     rows it locks, in one order. Created when written, after the
+//     locks, a row would be taken out of that order.
+func createCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string, at map[string]seen) (map[string]bool, error) {
+	ids = slices.Compact(slices.Sorted(slices.Values(ids)))
+	created := map[string]bool{}
+	err := tx.QueryRows(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)`,
+		`ON CONFLICT DO NOTHING RETURNING customer_id`, 7, len(ids), func(args []any, i int) ([]any, error) {
+			s := at[ids[i]]
+			return append(args, workspaceID, ids[i], "{}", "{}", s.first, s.last, 0), nil
+		}, func(row sqldb.RowScanner) error {
+			var id string
+			err := row.Scan(&id)
+			created[id] = true
+			return err
+		})
+	if err != nil {
+		return nil, fmt.Errorf("create customers: %w", err)
+	}
+	return created, nil
+}
+
+// deleteCustomerRows deletes the rows of customers ids (sorted), in
+// chunks.
+func deleteCustomerRows(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []string) error {
+	for chunk := range slices.Chunk(ids, mergeChunk) {
+		in, args := sqldb.InList(2, chunk)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+			append([]any{workspaceID}, args...)...); err != nil {
+			return fmt.Errorf("delete %d customers: %w", len(chunk), err)
+		}
+	}
+	return nil
 }
 
 func writeCustomer(ctx context.Context, tx *sqldb.Tx, c segment.Customer) error {
@@ -189,145 +224,195 @@ func scanCustomer(row scanner, workspaceID string) (segment.Customer, error) {
 // ApplyMerge implements segment.Store. Its statements are set-based over
 // the merged customers, so a merge costs the same few statements whatever
 // the number of customers it folds in (per chunk of mergeChunk).
-func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (bool, error) {
+//
+// A merge can come after its survivor was merged away in turn or erased
+// (a redelivery, or another replica's message): the merged customers then
+// go where the survivor's facts went, the end of its chain of merges, as
+// their late events do, and the survivor is not re-created. When the
+// chain ends in an erasure, the merged customers are erased (as
+// EraseCustomers erases, and recorded so): they are the erased person,
+// and whatever of theirs this replica still holds (the erasure may not
+// have listed them, or their events came after it) must not stay, nor be
+// folded into anyone.
+func (s *Store) ApplyMerge(ctx context.Context, m segment.Merge, now time.Time) (string, bool, error) {
 	var applied bool
+	var into string
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		var err error
-		if applied, err = markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID, now); err != nil || !applied {
+		if applied, err = markApplied(ctx, tx, m.WorkspaceID, kindMerge, m.MergeID, now); err != nil {
 			return err
 		}
-		undone, err := unmergedCustomers(ctx, tx, m.WorkspaceID, m.MergeID)
-		if err != nil {
+		if !applied { // the engine re-evaluates where the survivor's facts are now
+			into, err = survivorOf(ctx, tx, m.WorkspaceID, m.SurvivorID)
 			return err
 		}
-		// The survivor and any id restored by an undo of this merge stay.
-		skip := map[string]bool{m.SurvivorID: true}
-		ids := make([]string, 0, len(m.MergedIDs))
+		into, err = applyMerge(ctx, tx, m, now)
+		return err
+	})
+	if err != nil {
+		return "", false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
+	}
+	return into, applied, nil
+}
+
+// survivorOf returns where the events of id go: id, or the last survivor
+// of its chain of merges, or erased.
+func survivorOf(ctx context.Context, tx *sqldb.Tx, workspaceID, id string) (string, error) {
+	to, err := survivorChains(ctx, tx, workspaceID, []string{id})
+	if err != nil {
+		return "", err
+	}
+	if s, ok := to[id]; ok {
+		return s, nil
+	}
+	return id, nil
+}
+
+// applyMerge is ApplyMerge's work once the merge is recorded as applied.
+// It returns the customer the merged ones were folded into, erased when
+// none.
+func applyMerge(ctx context.Context, tx *sqldb.Tx, m segment.Merge, now time.Time) (string, error) {
+	undone, err := unmergedCustomers(ctx, tx, m.WorkspaceID, m.MergeID)
+	if err != nil {
+		return "", err
+	}
+	var (
+		into    = m.SurvivorID
+		ids     []string
+		locked  = map[string]segment.Customer{}
+		created = map[string]bool{} // rows made only to be locked in order (createCustomers)
+	)
+	// The survivor's chain is read after its row is locked: a merge or
+	// erasure of it in flight on another replica holds that row, so its
+	// record is seen once it commits. A survivor found retired is followed
+	// to the end of its chain, whose row is then locked after the merged
+	// customers' (out of id order, in this rare case only).
+	for range maxSurvivorChain {
+		// The survivors and any id restored by an undo of this merge stay.
+		skip := map[string]bool{m.SurvivorID: true, into: true}
+		ids = ids[:0]
 		for _, id := range m.MergedIDs {
 			if !undone[id] && !skip[id] {
 				skip[id] = true
 				ids = append(ids, id)
 			}
 		}
-		locked, created, err := lockMergeCustomers(ctx, tx, m.WorkspaceID, m.SurvivorID, ids)
+		// The merged customers with no row get one too: a batch creating
+		// one of them waits for this merge (see createCustomers).
+		take := append(slices.Clone(ids), into)
+		made, err := createCustomers(ctx, tx, m.WorkspaceID, take, nil)
 		if err != nil {
-			return err
+			return "", err
 		}
-		survivor, found := locked[m.SurvivorID]
-		if created {
-			survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: m.SurvivorID, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
+		maps.Copy(created, made)
+		rows, err := lockCustomers(ctx, tx, m.WorkspaceID, take)
+		if err != nil {
+			return "", err
 		}
-		for _, id := range ids { // in message order: on a tie of trait times the later customer wins
-			if c, ok := locked[id]; ok {
-				segment.MergeCustomer(&survivor, c)
-				found = true
-			}
+		maps.Copy(locked, rows)
+		end, err := survivorOf(ctx, tx, m.WorkspaceID, into)
+		if err != nil {
+			return "", err
 		}
-		ordersMoved := false
-		var behaviourMoved []string // merged customers whose behaviour moved
-		// In id order, not the message's: each chunk locks its customers'
-		// memberships (leaveAll), which must be taken in one order across
-		// chunks, as ApplyChanges takes them.
-		for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
-			in, idArgs := sqldb.InList(2, chunk)
-			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
-				append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
-				return fmt.Errorf("delete merged customers: %w", err)
-			}
-			in, _ = sqldb.InList(3, chunk)
-			args := append([]any{m.WorkspaceID, m.SurvivorID}, idArgs...)
-			res, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
-			if err != nil {
-				return fmt.Errorf("move behaviour of merged customers: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("move behaviour of merged customers: %w", err)
-			} else if n > 0 {
-				behaviourMoved = append(behaviourMoved, chunk...)
-			}
-			res, err = tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
-			if err != nil {
-				return fmt.Errorf("move orders of merged customers: %w", err)
-			}
-			if n, err := res.RowsAffected(); err != nil {
-				return fmt.Errorf("move orders of merged customers: %w", err)
-			} else if n > 0 {
-				ordersMoved = true
-			}
-			if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
-				return err
-			}
+		if end == into {
+			break
 		}
-		// Late events of the merged customers go to the survivor.
-		if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
-			return err
-		}
-		switch {
-		case found:
-			if err := writeCustomer(ctx, tx, survivor); err != nil {
-				return err
+		if created[into] { // the retired survivor's empty row
+			if err := deleteCustomerRows(ctx, tx, m.WorkspaceID, []string{into}); err != nil {
+				return "", fmt.Errorf("delete retired survivor %s: %w", into, err)
 			}
-		case created: // nothing to fold in: the survivor stays without a row
-			if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id = $2`,
-				m.WorkspaceID, m.SurvivorID); err != nil {
-				return fmt.Errorf("delete empty survivor %s: %w", m.SurvivorID, err)
+			delete(created, into)
+		}
+		delete(locked, into)
+		if end == erased {
+			// The merged customers are the erased person: what this
+			// replica still holds of them goes as the erasure's did, and
+			// their late events are dropped.
+			if len(ids) == 0 {
+				return erased, nil
 			}
+			_, err := eraseCustomers(ctx, tx, m.WorkspaceID, ids, now)
+			return erased, err
 		}
-		if ordersMoved {
-			if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID, 1); err != nil {
-				return err
-			}
-		}
-		if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
-			return logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, m.SurvivorID))
-		}
-		return nil
-	})
-	if err != nil {
-		return false, fmt.Errorf("apply merge %s: %w", m.MergeID, err)
+		into = end
 	}
-	return applied, nil
+	survivor, found := locked[into]
+	if created[into] {
+		survivor, found = segment.Customer{WorkspaceID: m.WorkspaceID, ID: into, Traits: map[string]any{}, TraitTimes: map[string]int64{}}, false
+	}
+	for _, id := range ids { // in message order: on a tie of trait times the later customer wins
+		if c, ok := locked[id]; ok && !created[id] {
+			segment.MergeCustomer(&survivor, c)
+			found = true
+		}
+	}
+	ordersMoved := false
+	var behaviourMoved []string // merged customers whose behaviour moved
+	// In id order, not the message's: each chunk locks its customers'
+	// memberships (leaveAll), which must be taken in one order across
+	// chunks, as ApplyChanges takes them.
+	for chunk := range slices.Chunk(slices.Sorted(slices.Values(ids)), mergeChunk) {
+		in, idArgs := sqldb.InList(2, chunk)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND customer_id IN (`+in+`)`,
+			append([]any{m.WorkspaceID}, idArgs...)...); err != nil {
+			return "", fmt.Errorf("delete merged customers: %w", err)
+		}
+		in, _ = sqldb.InList(3, chunk)
+		args := append([]any{m.WorkspaceID, into}, idArgs...)
+		res, err := tx.ExecContext(ctx, `UPDATE behaviours SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+		if err != nil {
+			return "", fmt.Errorf("move behaviour of merged customers: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", fmt.Errorf("move behaviour of merged customers: %w", err)
+		} else if n > 0 {
+			behaviourMoved = append(behaviourMoved, chunk...)
+		}
+		res, err = tx.ExecContext(ctx, `UPDATE orders SET customer_id = $2 WHERE workspace_id = $1 AND customer_id IN (`+in+`)`, args...)
+		if err != nil {
+			return "", fmt.Errorf("move orders of merged customers: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return "", fmt.Errorf("move orders of merged customers: %w", err)
+		} else if n > 0 {
+			ordersMoved = true
+		}
+		if err := leaveAll(ctx, tx, m.WorkspaceID, chunk, now); err != nil {
+			return "", err
+		}
+	}
+	// Late events of the merged customers go to the survivor, and on along
+	// its chain. The record names the merge's own survivor, as ingestion
+	// does: an undo of the survivor's merge sends them to it again.
+	if err := retireMerged(ctx, tx, m.WorkspaceID, m.SurvivorID, m.MergeID, ids, now); err != nil {
+		return "", err
+	}
+	switch {
+	case found:
+		if err := writeCustomer(ctx, tx, survivor); err != nil {
+			return "", err
+		}
+	case created[into]: // nothing to fold in: the survivor stays without a row
+		if err := deleteCustomerRows(ctx, tx, m.WorkspaceID, []string{into}); err != nil {
+			return "", fmt.Errorf("delete empty survivor %s: %w", into, err)
+		}
+	}
+	if ordersMoved {
+		if err := bumpOrdersVersion(ctx, tx, m.WorkspaceID, 1); err != nil {
+			return "", err
+		}
+	}
+	if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
+		if err := logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, into)); err != nil {
+			return "", err
+		}
+	}
+	return into, nil
 }
 
 // mergeChunk bounds the customer ids bound in one statement of a merge,
 // under SQLite's smallest bind-parameter limit (999, before 3.32).
 const mergeChunk = 500
-
-// lockMergeCustomers locks the rows of a merge's survivor and merged
-// customers ids in id order, as lockCustomers does, and returns those that
-// exist. A survivor with no row yet gets an empty one in its place in that
-// order (created), as a batch of events creates the rows it locks: written
-// last, it was locked out of order and could deadlock with such a batch.
-// The caller writes or deletes it.
-func lockMergeCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID, survivor string, ids []string) (map[string]segment.Customer, bool, error) {
-	var below, above []string
-	for _, id := range ids {
-		if id < survivor {
-			below = append(below, id)
-		} else {
-			above = append(above, id)
-		}
-	}
-	locked, err := lockCustomers(ctx, tx, workspaceID, below)
-	if err != nil {
-		return nil, false, err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO customers (workspace_id, customer_id, traits, trait_times, first_seen, last_seen, event_count)
-VALUES ($1, $2, '{}', '{}', 0, 0, 0) ON CONFLICT DO NOTHING`, workspaceID, survivor)
-	if err != nil {
-		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return nil, false, fmt.Errorf("create survivor %s: %w", survivor, err)
-	}
-	rest, err := lockCustomers(ctx, tx, workspaceID, append([]string{survivor}, above...))
-	if err != nil {
-		return nil, false, err
-	}
-	maps.Copy(locked, rest)
-	return locked, n == 1, nil
-}
 
 // lockCustomers reads the customers ids that exist, for update. On
 // PostgreSQL the rows are locked in id order, so two transactions locking

@@ -361,7 +361,7 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 	}
 	drainOutbox(t, s)
 	seen(t, s, w, "c1", "c2", "merged")
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c2", MergedIDs: []string{"merged"}}, t0); err != nil {
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c2", MergedIDs: []string{"merged"}}, t0); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -669,7 +669,7 @@ func testMerge(t *testing.T, s *store.Store) {
 
 	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "ghost"}}
 	for run, wantApplied := range []bool{true, false} {
-		applied, err := s.ApplyMerge(ctx, m, t0)
+		_, applied, err := s.ApplyMerge(ctx, m, t0)
 		if err != nil || applied != wantApplied {
 			t.Fatalf("ApplyMerge run %d = %v, %v; want %v", run, applied, err, wantApplied)
 		}
@@ -775,7 +775,7 @@ func testUnmerge(t *testing.T, s *store.Store) {
 			o2.Order = &segment.Order{ID: "order-2", Revenue: 5}
 			mustApply(t, s, o2)
 			mustApply(t, s, track(w, "t2", "user", "Viewed", t0.Add(2*time.Hour)))
-			if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
+			if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
 				t0); err != nil {
 				t.Fatal(err)
 			}
@@ -891,7 +891,7 @@ func testMergeAfterItsUnmerge(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	m := segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon", "other"}}
-	if applied, err := s.ApplyMerge(ctx, m, t0.Add(2*time.Hour)); err != nil || !applied {
+	if _, applied, err := s.ApplyMerge(ctx, m, t0.Add(2*time.Hour)); err != nil || !applied {
 		t.Fatalf("late ApplyMerge = %v, %v; want applied", applied, err)
 	}
 	for _, c := range []struct {
@@ -930,7 +930,7 @@ func testUnmergeManyEvents(t *testing.T, s *store.Store) {
 		ids[i] = fmt.Sprintf("e%d", i)
 		mustApply(t, s, track(w, ids[i], "anon", "Viewed", t0.Add(time.Duration(i)*time.Second)))
 	}
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: []string{"anon"}},
 		t0); err != nil {
 		t.Fatal(err)
 	}
@@ -1117,7 +1117,7 @@ func testMergeMany(t *testing.T, s *store.Store) {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: ids}, t0); err != nil {
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "user", MergedIDs: ids}, t0); err != nil {
 		t.Fatal(err)
 	}
 	c, err := s.Customer(ctx, w, "user")
@@ -1160,7 +1160,7 @@ func testAppliedAt(t *testing.T, s *store.Store) {
 	if _, err := s.ApplyEvent(ctx, track(w, "e1", "c1", "Viewed", t0), applied); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c1", MergedIDs: []string{"c2"}}, applied); err != nil {
+	if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "c1", MergedIDs: []string{"c2"}}, applied); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ApplyUnmerge(ctx, segment.Unmerge{WorkspaceID: w, UnmergeID: "u1", MergeID: "m1", SurvivorID: "c1", RestoredID: "c2", Time: t0}, applied); err != nil {
