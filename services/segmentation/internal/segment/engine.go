@@ -80,12 +80,16 @@ type rfmEntry struct {
 	// reused after an order changed for up to rfmCostFactor times that, so
 	// a large workspace taking orders does not rescore everyone for every
 	// order while a small one rescores at once.
-	cost   time.Duration
-	scores map[string]Scores
-	stats  map[string]OrderStats
+	cost time.Duration
 	// list holds the statistics as read (by customer id), for rescoring
-	// at another time while no order changed.
-	list []OrderStats
+	// at another time while no order changed. index numbers their
+	// customers (list[i] is customer i's) and scores holds the scores by
+	// the same numbers (zero for a customer without orders), so that a
+	// bulk evaluation finds both with one look-up per customer, in a table
+	// the garbage collector has nothing to follow in.
+	list   []OrderStats
+	index  customerIndex
+	scores []Scores
 	// behind is set on an entry served although an order changed since it
 	// was computed.
 	behind bool
@@ -464,7 +468,7 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 		// evaluation amortises and a batch of a few hundred customers
 		// would not.
 		for _, id := range found {
-			out[id].cached = cache.facts(id, since.UnixMicro())
+			out[id].cached, _ = cache.facts(id, since.UnixMicro(), -1)
 		}
 	} else if len(names) > 0 {
 		evs, err := e.store.BehavioursOf(ctx, workspaceID, found, names, since)
@@ -487,7 +491,8 @@ func (e *Engine) factsOf(ctx context.Context, workspaceID string, ids []string, 
 			return nil, err
 		}
 		for _, id := range found {
-			if s, ok := ent.scores[id]; ok {
+			if i, ok := ent.index.find(id); ok && ent.scores[i].Recency != 0 {
+				s := ent.scores[i]
 				out[id].RFM = &s
 			}
 			if ent.behind {
@@ -540,8 +545,8 @@ func (e *Engine) orderStatsOf(ctx context.Context, workspaceID string, ids []str
 	}
 	out := make(map[string]OrderStats, len(ids))
 	for _, id := range ids {
-		if st, ok := ent.stats[id]; ok {
-			out[id] = st
+		if i, ok := ent.index.find(id); ok {
+			out[id] = ent.list[i]
 		}
 	}
 	return out, nil
@@ -788,6 +793,10 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 			events[b.CustomerID] = append(events[b.CustomerID], b)
 		}
 	}
+	// The page's customers come in id order, the order the event cache and
+	// the RFM statistics number them in: each look-up tries the number
+	// after the one before first.
+	cached, scored := -1, -1
 	for i, c := range page {
 		f := &Facts{Now: now, Traits: c.Traits, Segments: map[string]bool{}, Predicted: preds[c.ID]}
 		for _, id := range n.segments {
@@ -795,17 +804,24 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 		}
 		if r.cache != nil {
 			f.filters = r.memo
-			f.cached = r.cache.facts(c.ID, r.since.UnixMicro())
+			f.cached, cached = r.cache.facts(c.ID, r.since.UnixMicro(), cached)
 		} else if evs := events[c.ID]; len(evs) > 0 {
 			f.Events = groupByName(evs)
 		}
-		if s, ok := r.rfm.scores[c.ID]; ok && n.rfm {
-			f.RFM = &s
-		}
-		if n.lifecycle {
-			f.Stage = StageProspect
-			if st, ok := r.rfm.stats[c.ID]; ok { // read at the start of this evaluation, as the live path reads them fresh
-				f.Stage = StageOf(st, r.settings, now)
+		if n.rfm || n.lifecycle {
+			j, ok := r.rfm.index.findFrom(c.ID, scored)
+			if ok {
+				scored = j
+			}
+			if ok && n.rfm && r.rfm.scores[j].Recency != 0 {
+				s := r.rfm.scores[j]
+				f.RFM = &s
+			}
+			if n.lifecycle {
+				f.Stage = StageProspect
+				if ok { // read at the start of this evaluation, as the live path reads them fresh
+					f.Stage = StageOf(r.rfm.list[j], r.settings, now)
+				}
 			}
 		}
 		p.facts[i] = f
@@ -936,9 +952,11 @@ func (e *Engine) rfmScores(ctx context.Context, workspaceID string, now time.Tim
 		if err != nil {
 			return rfmEntry{}, err
 		}
-		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), scores: scores, stats: make(map[string]OrderStats, len(stats)), list: stats}
-		for _, st := range stats {
-			ent.stats[st.CustomerID] = st
+		ent = rfmEntry{version: version, computed: now, cost: e.now().Sub(began), list: stats, index: newCustomerIndex(), scores: scores}
+		for i, st := range stats {
+			if ent.index.add(st.CustomerID) != i {
+				return rfmEntry{}, fmt.Errorf("rfm scores: customer %s twice in the order statistics", st.CustomerID)
+			}
 		}
 	}
 	e.mu.Lock()
@@ -1513,7 +1531,8 @@ func (e *Engine) Features(ctx context.Context, workspaceID, customerID string) (
 		if err != nil {
 			return Features{}, fmt.Errorf("features of customer %s: %w", customerID, err)
 		}
-		if s, ok := ent.scores[customerID]; ok {
+		if i, ok := ent.index.find(customerID); ok && ent.scores[i].Recency != 0 {
+			s := ent.scores[i]
 			f.RFM = &s
 		}
 	}
@@ -1540,10 +1559,13 @@ func (e *Engine) RFMGrid(ctx context.Context, workspaceID string) ([]RFMCell, er
 			cells[r*5+f] = RFMCell{Recency: r + 1, Frequency: f + 1}
 		}
 	}
-	for id, s := range ent.scores {
+	for i, s := range ent.scores {
+		if s.Recency == 0 {
+			continue // no orders
+		}
 		c := &cells[(s.Recency-1)*5+s.Frequency-1]
 		c.Customers++
-		c.Revenue += ent.stats[id].Revenue
+		c.Revenue += ent.list[i].Revenue
 	}
 	return cells, nil
 }

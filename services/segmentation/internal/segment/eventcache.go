@@ -46,7 +46,7 @@ type eventCache struct {
 	// customers holds each customer's events by name, then oldest first,
 	// ties in event id order (as the store's reads order them): an event
 	// condition reads one name's run of them.
-	customers map[string][]cachedEvent
+	customers *eventArena
 }
 
 type cachedEvent struct {
@@ -184,12 +184,7 @@ func (c *eventCache) refresh(ctx context.Context, st Store, workspaceID string) 
 		reload[id] = true
 	}
 	err = c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: c.version, UpToSeq: v}, func(id string, evs []cachedEvent) {
-		if reload[id] {
-			return
-		}
-		if merged, ok := mergeEvents(c.customers[id], evs); ok {
-			c.customers[id] = merged
-		} else {
+		if !reload[id] && !c.customers.merge(id, evs) {
 			reload[id] = true // a tie in time: only event ids can order it
 		}
 	})
@@ -199,25 +194,26 @@ func (c *eventCache) refresh(ctx context.Context, st Store, workspaceID string) 
 	if len(reload) > 0 {
 		ids := slices.Sorted(maps.Keys(reload))
 		for _, id := range ids {
-			delete(c.customers, id)
+			c.customers.set(id, nil)
 		}
 		err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v, Customers: ids}, func(id string, evs []cachedEvent) {
-			c.customers[id] = evs
+			c.customers.set(id, evs)
 		})
 		if err != nil {
 			return err
 		}
 	}
+	c.customers.compact()
 	c.version = v
 	return nil
 }
 
 // load reads every event the cache holds, up to version v.
 func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v int64) error {
-	c.customers = map[string][]cachedEvent{}
+	c.customers = newEventArena()
 	c.props, c.propIDs, c.rawIDs = []map[string]any{nil}, map[string]uint32{}, map[string]uint32{}
 	err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v}, func(id string, evs []cachedEvent) {
-		c.customers[id] = evs
+		c.customers.set(id, evs)
 	})
 	if err != nil {
 		return err
@@ -227,7 +223,8 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 }
 
 // scan reads the rows q selects and calls fn with each customer's, in the
-// cache's order.
+// cache's order; evs is only valid during the call (fn copies them into
+// the arena).
 func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn func(customerID string, evs []cachedEvent)) error {
 	type row struct {
 		ev cachedEvent
@@ -236,6 +233,7 @@ func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn fun
 	var (
 		cur  string
 		rows []row
+		evs  []cachedEvent
 	)
 	flush := func() {
 		if len(rows) == 0 {
@@ -244,9 +242,9 @@ func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, fn fun
 		slices.SortFunc(rows, func(a, b row) int {
 			return cmp.Or(cmp.Compare(a.ev.name, b.ev.name), cmp.Compare(a.ev.at, b.ev.at), strings.Compare(a.id, b.id))
 		})
-		evs := make([]cachedEvent, len(rows))
-		for i, r := range rows {
-			evs[i] = r.ev
+		evs = evs[:0]
+		for _, r := range rows {
+			evs = append(evs, r.ev)
 		}
 		fn(cur, evs)
 		rows = rows[:0]
@@ -316,26 +314,40 @@ func (c *eventCache) intern(raw string) (uint32, error) {
 	return id, nil
 }
 
-// mergeEvents merges events added (sorted) into a customer's held ones;
-// false when an added event has the name and time of a held one, which
-// only their event ids (not held) can order.
-func mergeEvents(held, added []cachedEvent) ([]cachedEvent, bool) {
-	out := make([]cachedEvent, 0, len(held)+len(added))
+// canMerge reports whether events added (sorted) can be merged into a
+// customer's held ones: not when an added event has the name and time of a
+// held one, which only their event ids (not held) can order.
+func canMerge(held, added []cachedEvent) bool {
 	i, j := 0, 0
 	for i < len(held) && j < len(added) {
 		switch c := compareEvents(held[i], added[j]); {
 		case c == 0:
-			return nil, false
+			return false
 		case c < 0:
-			out = append(out, held[i])
 			i++
 		default:
-			out = append(out, added[j])
 			j++
 		}
 	}
-	out = append(out, held[i:]...)
-	return append(out, added[j:]...), true
+	return true
+}
+
+// mergeInto merges held and added (sorted, see canMerge) into dst, which
+// has room for both.
+func mergeInto(dst, held, added []cachedEvent) {
+	i, j, k := 0, 0, 0
+	for i < len(held) && j < len(added) {
+		if compareEvents(held[i], added[j]) < 0 {
+			dst[k] = held[i]
+			i++
+		} else {
+			dst[k] = added[j]
+			j++
+		}
+		k++
+	}
+	k += copy(dst[k:], held[i:])
+	copy(dst[k:], added[j:])
 }
 
 // compareEvents orders events in the cache's order but for their ids.
@@ -364,8 +376,11 @@ func (c *eventCache) behaviour(customerID string, ev cachedEvent) Behaviour {
 }
 
 // facts returns a customer's events, read in place for Facts.cached,
-// from since (microseconds). The caller holds c.mu until the facts are no
+// from since (microseconds), and its number in the cache; prev is the
+// number of the customer looked up before, or -1 (see
+// customerIndex.findFrom). The caller holds c.mu until the facts are no
 // longer read.
-func (c *eventCache) facts(customerID string, since int64) cachedFacts {
-	return cachedFacts{cache: c, customerID: customerID, events: c.customers[customerID], since: since}
+func (c *eventCache) facts(customerID string, since int64, prev int) (cachedFacts, int) {
+	evs, i := c.customers.eventsFrom(customerID, prev)
+	return cachedFacts{cache: c, customerID: customerID, events: evs, since: since}, i
 }

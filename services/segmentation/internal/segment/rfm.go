@@ -17,16 +17,19 @@ type Scores struct {
 }
 
 // ScoreRFM scores every purchasing customer in stats against the others
-// with the shared analytics/rfm quintiles (ties share a score). Recency is
-// measured in whole days since the last order, so orders on the same day
-// tie and scores move only when a day boundary passes; frequency is the
-// order count and monetary the total revenue.
-func ScoreRFM(stats []OrderStats, now time.Time) (map[string]Scores, error) {
+// with the shared analytics/rfm quintiles (ties share a score), and
+// returns the scores in stats' order, zero (no score) for a customer
+// without orders. Recency is measured in whole days since the last order,
+// so orders on the same day tie and scores move only when a day boundary
+// passes; frequency is the order count and monetary the total revenue.
+func ScoreRFM(stats []OrderStats, now time.Time) ([]Scores, error) {
 	inputs := make([]rfm.Customer, 0, len(stats))
-	for _, s := range stats {
+	at := make([]int, 0, len(stats)) // inputs[j] is stats[at[j]]
+	for i, s := range stats {
 		if s.Count <= 0 {
 			continue
 		}
+		at = append(at, i)
 		days := math.Floor(now.Sub(s.LastOrder).Hours() / 24)
 		if days < 0 {
 			days = 0 // an order stamped in the future is as recent as today
@@ -37,9 +40,9 @@ func ScoreRFM(stats []OrderStats, now time.Time) (map[string]Scores, error) {
 	if err != nil {
 		return nil, fmt.Errorf("score rfm: %w", err)
 	}
-	out := make(map[string]Scores, len(scored))
-	for _, s := range scored {
-		out[s.ID] = Scores{Recency: int32(s.R), Frequency: int32(s.F), Monetary: int32(s.M)}
+	out := make([]Scores, len(stats))
+	for j, s := range scored {
+		out[at[j]] = Scores{Recency: int32(s.R), Frequency: int32(s.F), Monetary: int32(s.M)}
 	}
 	return out, nil
 }

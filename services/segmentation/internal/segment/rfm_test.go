@@ -12,9 +12,9 @@ func TestScoreRFM(t *testing.T) {
 	tests := []struct {
 		name  string
 		stats []OrderStats
-		want  map[string]Scores
+		want  []Scores
 	}{
-		{name: "no buyers", stats: nil, want: map[string]Scores{}},
+		{name: "no buyers", stats: nil, want: []Scores{}},
 		{
 			name: "five distinct customers span the quintiles",
 			stats: []OrderStats{
@@ -24,9 +24,7 @@ func TestScoreRFM(t *testing.T) {
 				{CustomerID: "d", Count: 4, Revenue: 40, LastOrder: now.Add(-20 * day)},
 				{CustomerID: "e", Count: 5, Revenue: 50, LastOrder: now.Add(-10 * day)},
 			},
-			want: map[string]Scores{
-				"a": {1, 1, 1}, "b": {2, 2, 2}, "c": {3, 3, 3}, "d": {4, 4, 4}, "e": {5, 5, 5},
-			},
+			want: []Scores{{1, 1, 1}, {2, 2, 2}, {3, 3, 3}, {4, 4, 4}, {5, 5, 5}},
 		},
 		{
 			name: "same day ties on recency; non-buyers are not scored",
@@ -34,9 +32,11 @@ func TestScoreRFM(t *testing.T) {
 				{CustomerID: "a", Count: 1, Revenue: 10, LastOrder: now.Add(-time.Hour)},
 				{CustomerID: "b", Count: 2, Revenue: 20, LastOrder: now.Add(-23 * time.Hour)},
 				{CustomerID: "z", Count: 0},
+				{CustomerID: "y", Count: 1, Revenue: 5, LastOrder: now.Add(-400 * day)},
 			},
-			// Both bought today: as recent as can be.
-			want: map[string]Scores{"a": {5, 1, 1}, "b": {5, 3, 3}},
+			// a and b bought today: as recent as can be; z is not scored, and
+			// y, after it, has its own place.
+			want: []Scores{{5, 1, 2}, {5, 4, 4}, {}, {2, 1, 1}},
 		},
 	}
 	for _, tt := range tests {
