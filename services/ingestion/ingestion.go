@@ -158,8 +158,9 @@ func (s *Service) wake() { s.relay.Wake() }
 // busMessageType names the payload of every outbox row.
 var busMessageType = string((&ingestionv1.IngestionBusMessage{}).ProtoReflect().Descriptor().FullName())
 
-// relayBatch is how many outbox rows one pass publishes.
-const relayBatch = 500
+// relayBatch is how many outbox rows the relay reads and publishes at a
+// time.
+const relayBatch = 1000
 
 // relayMinGap spaces the relay's passes (outbox.Options.MinGap). Under
 // single tracking calls the group writer commits a few requests at a time,
@@ -218,33 +219,29 @@ func (s *Service) regulationApplied(ctx context.Context, m bus.Message) error {
 	return s.store.ReportRegulation(ctx, r.GetWorkspaceId(), r.GetRegulationId(), r.GetService(), r.GetAffectedRows(), at)
 }
 
-// relayAll publishes the outbox until it is empty.
+// relayAll publishes the outbox until it is empty (see outbox.Drain).
 func (s *Service) relayAll(ctx context.Context) error {
-	for {
-		msgs, err := s.store.PendingOutbox(ctx, relayBatch)
-		if err != nil || len(msgs) == 0 {
-			return err
-		}
-		out := make([]bus.Outgoing, len(msgs))
-		for i, m := range msgs {
-			out[i] = bus.Outgoing{
-				Ctx:     bus.DecodeTrace(ctx, m.TraceContext), // in the request's trace
-				Subject: s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind),
-				// Event ids are unique per workspace only, and JetStream
-				// deduplicates across the stream: qualify the id.
-				MsgID: m.WorkspaceID + "/" + m.MsgID, TypeName: busMessageType, Data: m.Payload,
-			}
-		}
-		n, perr := s.opts.Bus.PublishBatch(ctx, out)
-		seqs := make([]int64, n)
-		for i := range n {
-			seqs[i] = msgs[i].Seq
-		}
-		if err := s.store.DeleteOutbox(ctx, seqs); err != nil {
-			return err
-		}
-		if perr != nil {
-			return perr
+	return outbox.Drain(ctx, outbox.Stream[store.OutboxMessage]{
+		Read:    s.store.PendingOutbox,
+		Seq:     func(m store.OutboxMessage) int64 { return m.Seq },
+		Publish: s.publishOutbox,
+		Delete:  s.store.DeleteOutbox,
+		Batch:   relayBatch,
+	})
+}
+
+// publishOutbox publishes outbox rows in order and returns how many the bus
+// acknowledged.
+func (s *Service) publishOutbox(ctx context.Context, msgs []store.OutboxMessage) (int, error) {
+	out := make([]bus.Outgoing, len(msgs))
+	for i, m := range msgs {
+		out[i] = bus.Outgoing{
+			Ctx:     bus.DecodeTrace(ctx, m.TraceContext), // in the request's trace
+			Subject: s.opts.Bus.Subject(bus.KindEvents, m.WorkspaceID, m.Kind),
+			// Event ids are unique per workspace only, and JetStream
+			// deduplicates across the stream: qualify the id.
+			MsgID: m.WorkspaceID + "/" + m.MsgID, TypeName: busMessageType, Data: m.Payload,
 		}
 	}
+	return s.opts.Bus.PublishBatch(ctx, out)
 }

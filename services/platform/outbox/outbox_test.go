@@ -121,3 +121,82 @@ func TestMinGap(t *testing.T) {
 		t.Errorf("%d passes for 300 wake-ups over 300 ms, want about %d (one per %v)", n, want, gap)
 	}
 }
+
+// TestLongPassKeepsLease: a pass that lasts several lease TTLs (an outbox
+// that is never empty under sustained writes) keeps the lease, so another
+// replica does not start relaying meanwhile.
+func TestLongPassKeepsLease(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		const ttl = 200 * time.Millisecond
+		var running, overlaps atomic.Int64
+		started := make(chan struct{}, 2)
+		pass := func(ctx context.Context) error {
+			if running.Add(1) > 1 {
+				overlaps.Add(1)
+			}
+			defer running.Add(-1)
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+			select {
+			case <-time.After(5 * ttl):
+			case <-ctx.Done():
+			}
+			return nil
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		first := outbox.New(outbox.Options{Name: "long", DB: db, Pass: pass, Interval: time.Hour, LeaseTTL: ttl})
+		second := outbox.New(outbox.Options{Name: "long", DB: db, Pass: pass, Interval: time.Hour, LeaseTTL: ttl})
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		defer cancel()
+		wg.Go(func() { _ = first.Run(ctx) })
+		first.Wake()
+		<-started
+		wg.Go(func() { _ = second.Run(ctx) })
+		for end := time.Now().Add(4 * ttl); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			second.Wake()
+		}
+		if n := overlaps.Load(); n != 0 {
+			t.Errorf("the second replica relayed while the first one's pass ran (%d overlaps)", n)
+		}
+	})
+}
+
+// TestPassStopsWhenLeaseLost: a pass is cancelled once its replica finds
+// the lease taken over, so two replicas never relay at once.
+func TestPassStopsWhenLeaseLost(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		const ttl = 200 * time.Millisecond
+		started, stopped := make(chan struct{}), make(chan struct{})
+		pass := func(ctx context.Context) error {
+			close(started)
+			select {
+			case <-ctx.Done():
+				close(stopped)
+			case <-time.After(10 * time.Second):
+			}
+			return ctx.Err()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := outbox.New(outbox.Options{Name: "lost", DB: db, Pass: pass, Interval: time.Hour, LeaseTTL: ttl})
+		var wg sync.WaitGroup
+		wg.Go(func() { _ = r.Run(ctx) })
+		defer func() { cancel(); wg.Wait() }()
+		r.Wake()
+		<-started
+		// Another replica holds the lease now (as after a long pause of
+		// this one).
+		if _, err := db.ExecWrite(ctx, `UPDATE kizuna_leases SET holder = 'other', expire_ms = $1 WHERE name = 'outbox:lost'`,
+			time.Now().Add(time.Hour).UnixMilli()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-stopped:
+		case <-time.After(5 * ttl):
+			t.Fatal("the pass went on after the lease was taken over")
+		}
+	})
+}

@@ -126,7 +126,7 @@ func (f *fixture) pending(t *testing.T) []customer.Suggestion {
 // outbox decodes the queued bus messages of one kind.
 func (f *fixture) outbox(t *testing.T, kind string) []*ingestionv1.IngestionBusMessage {
 	t.Helper()
-	msgs, err := f.st.PendingOutbox(f.ctx, 100000)
+	msgs, err := f.st.PendingOutbox(f.ctx, 0, 100000)
 	if err != nil {
 		t.Fatal(err)
 	}

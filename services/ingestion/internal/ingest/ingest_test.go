@@ -135,7 +135,7 @@ func TestIngestConformance(t *testing.T) {
 		})
 
 		t.Run("outbox holds one message per event and merge", func(t *testing.T) {
-			out, err := st.PendingOutbox(ctx, 100)
+			out, err := st.PendingOutbox(ctx, 0, 100)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +154,7 @@ func TestIngestConformance(t *testing.T) {
 			if err := st.DeleteOutbox(ctx, seqs); err != nil {
 				t.Fatal(err)
 			}
-			if out, _ := st.PendingOutbox(ctx, 100); len(out) != 0 {
+			if out, _ := st.PendingOutbox(ctx, 0, 100); len(out) != 0 {
 				t.Errorf("%d rows left after delete", len(out))
 			}
 		})
@@ -290,7 +290,7 @@ func TestLineUserID(t *testing.T) {
 			if c := lookup(t, identity.UserID, "jiro"); c.ID != jiro || c.EventCount != 2 {
 				t.Errorf("after undo jiro = %+v", c)
 			}
-			out, err := st.PendingOutbox(ctx, 1000)
+			out, err := st.PendingOutbox(ctx, 0, 1000)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -286,14 +287,16 @@ type OutboxMessage struct {
 	TraceContext string
 }
 
-// PendingOutbox returns up to limit queued messages, oldest first.
-func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, fmt.Sprintf(`SELECT seq, workspace_id, kind, msg_id, payload, trace_context FROM outbox ORDER BY seq LIMIT %d`, limit))
+// PendingOutbox returns up to limit queued messages whose sequence number
+// is above after, oldest first.
+func (s *Store) PendingOutbox(ctx context.Context, after int64, limit int) ([]OutboxMessage, error) {
+	rows, err := s.db.QueryPrepared(ctx, `SELECT seq, workspace_id, kind, msg_id, payload, trace_context FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2`,
+		after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox: %w", err)
 	}
 	defer rows.Close()
-	var out []OutboxMessage
+	out := make([]OutboxMessage, 0, limit)
 	for rows.Next() {
 		var m OutboxMessage
 		if err := rows.Scan(&m.Seq, &m.WorkspaceID, &m.Kind, &m.MsgID, &m.Payload, &m.TraceContext); err != nil {
@@ -301,7 +304,10 @@ func (s *Store) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, 
 		}
 		out = append(out, m)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read outbox: %w", err)
+	}
+	return out, nil
 }
 
 // OutboxBacklog counts the queued messages.
@@ -313,26 +319,69 @@ func (s *Store) OutboxBacklog(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// DeleteOutbox removes published messages by sequence number. Deleting by
-// list, not by range, matters on PostgreSQL: sequence numbers can commit out
-// of order, so a lower one may still be unpublished.
+// DeleteOutbox removes published messages by sequence number, in one
+// transaction. Deleting by list, not by range, matters on PostgreSQL:
+// sequence numbers can commit out of order, so a lower one may still be
+// unpublished. Runs of consecutive numbers are deleted as ranges all the
+// same — no other row can hold a number inside a run — which on SQLite,
+// whose numbers commit in order, makes a few thousand rows one or two short
+// prepared statements; many short runs (PostgreSQL's interleaved writers)
+// are deleted by list.
 func (s *Store) DeleteOutbox(ctx context.Context, seqs []int64) error {
 	if len(seqs) == 0 {
 		return nil
 	}
-	args := make([]any, len(seqs))
-	for i, seq := range seqs {
-		args[i] = seq
-	}
-	// ExecWrite, so that on SQLite the delete queues for the write lock with
+	seqs = slices.Clone(seqs)
+	slices.Sort(seqs)
+	runs := seqRuns(seqs)
+	// InTx, so that on SQLite the delete queues for the write lock with
 	// the group writer: as an autocommit statement it slept in SQLite's busy
 	// handler while the writer took the lock again and again, and under
 	// sustained load the relay fell minutes behind.
-	_, err := s.db.ExecWrite(ctx, `DELETE FROM outbox WHERE seq IN (`+sqldb.Placeholders(1, len(seqs))+`)`, args...)
+	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if len(runs) <= maxOutboxDeleteRuns {
+			for _, r := range runs {
+				if _, err := tx.ExecPrepared(ctx, `DELETE FROM outbox WHERE seq >= $1 AND seq <= $2`, r[0], r[1]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		for chunk := range slices.Chunk(seqs, outboxDeleteChunk) {
+			args := make([]any, len(chunk))
+			for i, seq := range chunk {
+				args[i] = seq
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq IN (`+sqldb.Placeholders(1, len(chunk))+`)`, args...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("delete outbox: %w", err)
+		return fmt.Errorf("delete %d outbox rows: %w", len(seqs), err)
 	}
 	return nil
+}
+
+// Bounds of DeleteOutbox's statements.
+const (
+	maxOutboxDeleteRuns = 8
+	outboxDeleteChunk   = 1000
+)
+
+// seqRuns splits sorted, distinct sequence numbers into runs of consecutive
+// ones, each as its first and last number.
+func seqRuns(seqs []int64) [][2]int64 {
+	var runs [][2]int64
+	for _, seq := range seqs {
+		if n := len(runs); n > 0 && runs[n-1][1] == seq-1 {
+			runs[n-1][1] = seq
+			continue
+		}
+		runs = append(runs, [2]int64{seq, seq})
+	}
+	return runs
 }
 
 // CustomerTraits returns the stored traits of the customers among ids

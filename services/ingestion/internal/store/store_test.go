@@ -50,7 +50,12 @@ func TestStore(t *testing.T) {
 			{"api keys", func(t *testing.T, st *store.Store, ws string) { apiKeys(t, db, st, ws) }},
 			{"workspace settings", workspaceSettings},
 			{"erasure and suppression", eraseAndSuppress},
-			{"outbox in append order", outboxInOrder},
+			// One case: outboxInOrder counts the outbox's rows, so no other
+			// case may change them meanwhile.
+			{"outbox in append order, read by cursor, deleted by runs and by list", func(t *testing.T, st *store.Store, ws string) {
+				outboxInOrder(t, st, ws)
+				outboxCursorAndDelete(t, st, ws)
+			}},
 			{"event pages", eventPages},
 			{"import lease", importLease},
 		} {
@@ -370,7 +375,7 @@ func outboxInOrder(t *testing.T, st *store.Store, ws string) {
 		}
 		return nil
 	})
-	pending, err := st.PendingOutbox(ctx, 100)
+	pending, err := st.PendingOutbox(ctx, 0, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,6 +400,62 @@ func outboxInOrder(t *testing.T, st *store.Store, ws string) {
 	if after, err := st.OutboxBacklog(ctx); err != nil || after != before-3 {
 		t.Errorf("backlog %d → %d (%v), want 3 fewer", before, after, err)
 	}
+}
+
+// outboxCursorAndDelete: PendingOutbox reads above a cursor, and
+// DeleteOutbox removes exactly the given rows, whether they form a few
+// runs of consecutive numbers (range deletes) or many (a list).
+func outboxCursorAndDelete(t *testing.T, st *store.Store, ws string) {
+	ctx := context.Background()
+	inTx(t, st, func(ctx context.Context, tx *store.Tx) error {
+		for i := range 40 {
+			if err := tx.AppendOutbox(ctx, ws, "event", fmt.Sprintf("msg_%d", i), []byte{byte(i)}, t0); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	// pending returns the workspace's pending sequence numbers above after.
+	pending := func(after int64) []int64 {
+		t.Helper()
+		msgs, err := st.PendingOutbox(ctx, after, 100000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs []int64
+		for _, m := range msgs {
+			if m.WorkspaceID == ws {
+				seqs = append(seqs, m.Seq)
+			}
+		}
+		return seqs
+	}
+	all := pending(0)
+	if len(all) != 40 {
+		t.Fatalf("%d pending rows, want 40", len(all))
+	}
+	if got := pending(all[9]); !slices.Equal(got, all[10:]) {
+		t.Errorf("pending after the 10th = %v, want %v", got, all[10:])
+	}
+	// deleteAndCheck deletes the rows at the given positions of all.
+	left := slices.Clone(all)
+	deleteAndCheck := func(positions ...int) {
+		t.Helper()
+		var seqs []int64
+		for _, i := range positions {
+			seqs = append(seqs, all[i])
+			left = slices.DeleteFunc(left, func(s int64) bool { return s == all[i] })
+		}
+		if err := st.DeleteOutbox(ctx, seqs); err != nil {
+			t.Fatal(err)
+		}
+		if got := pending(0); !slices.Equal(got, left) {
+			t.Fatalf("after deleting %v: pending %v, want %v", seqs, got, left)
+		}
+	}
+	deleteAndCheck(2, 0, 1, 5, 9, 8, 7)                        // a few runs, unsorted
+	deleteAndCheck(11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31) // more runs than ranges are used for
+	deleteAndCheck(3, 4, 6, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 32, 33, 34, 35, 36, 37, 38, 39)
 }
 
 func eventPages(t *testing.T, st *store.Store, ws string) {
