@@ -103,6 +103,11 @@ func (a *eventArena) alloc(n int) (eventRun, []cachedEvent) {
 	if n > arenaChunk/4 {
 		k = a.newChunk(n)
 	} else if k < 0 || cap(a.chunks[k])-len(a.chunks[k]) < n {
+		if k >= 0 && a.live[k] == 0 {
+			// free keeps the tail however empty, and nothing frees into
+			// it once it is left: drop it now or never.
+			a.chunks[k] = nil
+		}
 		k = a.newChunk(arenaChunk)
 		a.tail = k
 	}

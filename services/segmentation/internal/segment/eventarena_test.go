@@ -135,6 +135,30 @@ func TestEventArenaCompactsAndDrops(t *testing.T) {
 	}
 }
 
+// TestEventArenaDropsEmptyTail checks that a tail chunk whose runs were
+// all freed while it was the tail is dropped when new runs go elsewhere:
+// nothing frees into it after that, and compact has no run to move out of
+// it, so it was kept until the next full reload.
+func TestEventArenaDropsEmptyTail(t *testing.T) {
+	a := newEventArena()
+	evs := make([]cachedEvent, arenaChunk/4)
+	for i := range 4 { // fill the first chunk exactly
+		a.set(fmt.Sprint(i), evs)
+	}
+	for i := range 4 { // reloaded as none: the tail holds nothing live
+		a.set(fmt.Sprint(i), nil)
+	}
+	a.set("next", evs[:1]) // does not fit: a new tail
+	a.compact()
+	held := 0
+	for _, c := range a.chunks {
+		held += cap(c)
+	}
+	if held != arenaChunk {
+		t.Errorf("chunks hold room for %d events with 1 live, want one chunk (%d)", held, arenaChunk)
+	}
+}
+
 // TestCustomerIndexGrows checks the index through several doublings, with
 // ids that are prefixes of one another.
 func TestCustomerIndexGrows(t *testing.T) {
