@@ -16,10 +16,7 @@ package outbox
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/kizuna/kizuna/services/platform/bus"
@@ -147,61 +144,13 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// pass runs one pass when this replica holds the lease. A pass can last
-// longer than the lease (under sustained writes the outbox is never
-// empty): the lease is renewed meanwhile, every quarter TTL, and the pass
-// is cancelled when this replica can no longer confirm it, so that two
-// replicas never relay at once.
+// pass runs one pass when this replica holds the lease.
 func (r *Relay) pass(ctx context.Context) error {
 	held, err := r.lease.Hold(ctx)
 	if err != nil || !held {
 		return err
 	}
-	pctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	done := make(chan struct{})
-	var renewing sync.WaitGroup
-	renewing.Go(func() {
-		tick := time.NewTicker(max(r.lease.TTL()/4, time.Millisecond))
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if err := r.renew(ctx); err != nil {
-				cancel(err)
-				return
-			}
-		}
-	})
-	err = r.opts.Pass(pctx)
-	close(done)
-	renewing.Wait()
-	if cause := context.Cause(pctx); errors.Is(cause, errLeaseLost) {
-		return fmt.Errorf("outbox %s: pass stopped: %w", r.opts.Name, cause)
-	}
-	return err
-}
-
-// errLeaseLost stops a pass whose lease another replica took over.
-var errLeaseLost = errors.New("lease lost")
-
-// renew confirms the lease during a pass. The statement is never cancelled
-// half-way (as in lease.Every: on PostgreSQL a cancelled statement can
-// still commit after the client gave up).
-func (r *Relay) renew(ctx context.Context) error {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(r.lease.TTL(), time.Second))
-	defer cancel()
-	held, err := r.lease.Hold(hctx)
-	if err != nil {
-		return fmt.Errorf("%w: %w", errLeaseLost, err)
-	}
-	if !held {
-		return errLeaseLost
-	}
-	return nil
+	return r.opts.Pass(ctx)
 }
 
 // stop flushes what is left and hands the lease over.
