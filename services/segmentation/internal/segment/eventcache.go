@@ -91,6 +91,13 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 	}
 	c.lastUse = time.Now()
 	e.mu.Unlock()
+	return c.lockFresh(ctx, e.store, workspaceID, names, keys, build)
+}
+
+// lockFresh locks c and refreshes it, when it holds names and keys;
+// otherwise, with build, it rebuilds it for build's names and keys, and
+// without build it returns nil (unlocked). See cachedEvents.
+func (c *eventCache) lockFresh(ctx context.Context, st Store, workspaceID string, names, keys []string, build *needs) (*eventCache, func(), error) {
 	c.mu.Lock()
 	if !c.covers(names, keys) {
 		if build == nil {
@@ -100,7 +107,7 @@ func (e *Engine) cachedEvents(ctx context.Context, workspaceID string, names, ke
 		bn, _ := build.eventNames()
 		c.names, c.keys, c.loaded = bn, build.propKeys(), false
 	}
-	if err := c.refresh(ctx, e.store, workspaceID); err != nil {
+	if err := c.refresh(ctx, st, workspaceID); err != nil {
 		c.loaded = false // rebuilt from scratch next time
 		c.mu.Unlock()
 		return nil, nil, fmt.Errorf("event cache: %w", err)
@@ -122,17 +129,7 @@ func (e *Engine) warmEvents(ctx context.Context, workspaceID string, names, keys
 	if c == nil {
 		return nil, nil, nil
 	}
-	c.mu.Lock()
-	if !c.covers(names, keys) {
-		c.mu.Unlock()
-		return nil, nil, nil
-	}
-	if err := c.refresh(ctx, e.store, workspaceID); err != nil {
-		c.loaded = false // rebuilt from scratch next time
-		c.mu.Unlock()
-		return nil, nil, fmt.Errorf("event cache: %w", err)
-	}
-	return c, c.mu.Unlock, nil
+	return c.lockFresh(ctx, e.store, workspaceID, names, keys, nil)
 }
 
 // cacheIdle is how long a workspace's event cache may go unused before it
