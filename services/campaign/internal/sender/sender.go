@@ -107,6 +107,11 @@ type Sender struct {
 	// sends counts final outcomes by channel type, status and reason.
 	sends metric.Int64Counter
 
+	// claimMu lets one loop claim at a time: two claims racing over
+	// PostgreSQL's SKIP LOCKED split sends that were due together, so one
+	// LINE multicast would go out as several requests.
+	claimMu sync.Mutex
+
 	mu        sync.Mutex
 	templates map[string]*message.Template
 	byPolicy  map[netguard.Policy]*clients
@@ -213,8 +218,10 @@ func (s *Sender) SendDue(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	s.claimMu.Lock()
 	now := s.cfg.Now()
 	claims, err := s.cfg.Store.ClaimDueSends(ctx, now, now.Add(s.cfg.Lease), token, s.cfg.Batch)
+	s.claimMu.Unlock()
 	if err != nil || len(claims) == 0 {
 		return 0, err
 	}
