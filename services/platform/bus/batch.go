@@ -24,6 +24,17 @@ const DefaultMaxBatch = 100
 // event.
 const DefaultLinger = 20 * time.Millisecond
 
+// DefaultLingerGap ends a linger once deliveries stop coming, when
+// Consumer.LingerGap is 0: a batch waits for the next one at most this
+// long. The outbox relays publish what they read
+// in bursts, at most every few milliseconds (outbox.Options.MinGap), and a
+// burst's deliveries follow each other within a fraction of a millisecond,
+// so the batch still takes a whole burst (one commit per relay pass, not
+// per message); what it no longer does is wait out the rest of the linger
+// for the next burst, which under a steady stream of events added up to
+// Linger to every event's way to its segments.
+const DefaultLingerGap = 2 * time.Millisecond
+
 // batcher hands a BatchHandler the deliveries waiting: the client's
 // callback queues them, one goroutine takes what is queued and handles it.
 type batcher struct {
@@ -41,11 +52,15 @@ func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *b
 	if linger == 0 {
 		linger = DefaultLinger
 	}
+	gap := c.LingerGap
+	if gap <= 0 {
+		gap = DefaultLingerGap
+	}
 	bt := &batcher{in: make(chan jetstream.Msg, max), done: make(chan struct{})}
 	go func() {
 		defer close(bt.done)
 		for m := range bt.in {
-			batch := fill(ctx, bt.in, []jetstream.Msg{m}, max, linger)
+			batch := fill(ctx, bt.in, []jetstream.Msg{m}, max, linger, gap)
 			if ctx.Err() != nil { // stopping: hand back what was queued
 				for _, m := range batch {
 					handBack(ctx, log, m)
@@ -59,9 +74,11 @@ func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *b
 }
 
 // fill adds deliveries to batch until it holds max: those queued, then
-// those arriving within linger of the queue running empty (none when
-// linger < 0).
-func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, max int, linger time.Duration) []jetstream.Msg {
+// those that keep arriving once the queue ran empty, each within gap of
+// the one before and all within linger of the queue first running empty
+// (none when linger < 0).
+func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, max int, linger, gap time.Duration) []jetstream.Msg {
+	var until time.Time // the end of the linger
 	var wait *time.Timer
 	defer func() {
 		if wait != nil {
@@ -77,8 +94,18 @@ func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, m
 			if linger < 0 {
 				return batch
 			}
+			now := time.Now()
+			if until.IsZero() {
+				until = now.Add(linger)
+			}
+			d := min(until.Sub(now), gap)
+			if d <= 0 {
+				return batch
+			}
 			if wait == nil {
-				wait = time.NewTimer(linger)
+				wait = time.NewTimer(d)
+			} else {
+				wait.Reset(d)
 			}
 			select {
 			case m, ok = <-in:

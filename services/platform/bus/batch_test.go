@@ -130,14 +130,15 @@ func TestBatchHandler(t *testing.T) {
 	})
 }
 
-// TestBatchLinger: messages arriving one by one within Linger of the first
-// are handled in one batch, not a batch each.
+// TestBatchLinger: messages arriving one by one, each within LingerGap of
+// the one before and all within Linger, are handled in one batch, not a
+// batch each.
 func TestBatchLinger(t *testing.T) {
 	bustest.ForEachBackend(t, func(t *testing.T, b *bus.Bus) {
 		ctx := context.Background()
 		sizes := make(chan int, 10)
 		stop, err := b.Consume(ctx, bus.Consumer{
-			Kind: bus.KindEvents, Durable: "linger", Linger: time.Second,
+			Kind: bus.KindEvents, Durable: "linger", Linger: 10 * time.Second, LingerGap: time.Second,
 			BatchHandler: func(_ context.Context, msgs []bus.Message) error {
 				sizes <- len(msgs)
 				return nil

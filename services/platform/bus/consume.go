@@ -34,18 +34,24 @@ type Consumer struct {
 	// which it is logged and dropped. Handlers must be idempotent.
 	Handler func(ctx context.Context, m Message) error
 	// BatchHandler, when set, is handed the messages already waiting, up
-	// to MaxBatch (default 100), and those arriving within Linger of the
-	// first, in one call, so it can apply them in one transaction: a
-	// consumer that keeps up commits at most once per Linger, one that
-	// falls behind catches up in fewer, larger commits. Returning nil acks
+	// to MaxBatch (default 100), and those that keep arriving after them
+	// (each within LingerGap of the one before, all within Linger), in one
+	// call, so it can apply them in one transaction: a consumer that keeps
+	// up commits about once per burst its publisher sends (an outbox
+	// relay's pass), one that falls behind catches up in fewer, larger
+	// commits. Returning nil acks
 	// them all; on an error each message goes to Handler alone, with its
 	// retry rules, so one bad message cannot hold up the others. Handler
 	// is required all the same.
 	BatchHandler func(ctx context.Context, msgs []Message) error
 	MaxBatch     int
-	// Linger is how long a BatchHandler call waits for more messages after
-	// the first: 0 means DefaultLinger, a negative value not at all.
+	// Linger bounds how long a BatchHandler call waits for more messages
+	// once none is waiting: 0 means DefaultLinger, a negative value not at
+	// all.
 	Linger time.Duration
+	// LingerGap ends that wait early when no message came for this long:
+	// 0 means DefaultLingerGap.
+	LingerGap time.Duration
 	// MaxDeliver bounds attempts per message; default 5.
 	MaxDeliver int
 	// RetryDelay is the delay before the first redelivery, doubling per
