@@ -5,9 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/kizuna/kizuna/services/platform/outbox"
 )
@@ -210,60 +208,5 @@ func TestDrainLateCommit(t *testing.T) {
 	}
 	if int64(len(f.acked)) != top {
 		t.Errorf("published %d rows, want %d (each once)", len(f.acked), top)
-	}
-}
-
-// TestDrainDoesNotWaitForDeletes: while a delete waits (on SQLite, for the
-// write lock an ingest transaction holds), the rows written meanwhile are
-// read and published, and those published but not yet deleted are not
-// published again.
-func TestDrainDoesNotWaitForDeletes(t *testing.T) {
-	// Every read finds two rows written since the one before, up to 40.
-	f := newFakeOutbox(t, seqRange(1, 5)...)
-	top := int64(5)
-	f.onRead = func(int64) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if top < 40 {
-			f.add(top+1, top+2)
-			top += 2
-		}
-	}
-	s := f.stream(10, 4)
-	// The first delete waits until row 30 is published (or, failing, 10 s).
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock()
-	var firstDeleted atomic.Bool
-	del := s.Delete
-	s.Delete = func(ctx context.Context, seqs []int64) error {
-		select {
-		case <-release:
-		case <-time.After(10 * time.Second):
-		}
-		defer firstDeleted.Store(true)
-		return del(ctx, seqs)
-	}
-	var waited bool
-	pub := s.Publish
-	s.Publish = func(ctx context.Context, msgs []int64) (int, error) {
-		if slices.Contains(msgs, 30) {
-			waited = firstDeleted.Load()
-			unblock()
-		}
-		return pub(ctx, msgs)
-	}
-	if err := outbox.Drain(context.Background(), s); err != nil {
-		t.Fatal(err)
-	}
-	if waited {
-		t.Error("row 30 was published only after the first delete")
-	}
-	if want := seqRange(1, top); !slices.Equal(f.acked, want) {
-		t.Errorf("published %v, want %v once each", f.acked, want)
-	}
-	if p := f.pending(); len(p) != 0 {
-		t.Errorf("left %v", p)
 	}
 }
