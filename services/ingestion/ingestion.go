@@ -167,7 +167,7 @@ const relayBatch = 1000
 // hundreds of times a second, and a pass per commit (a read, a publish and
 // a delete transaction competing with the writer) cost 7 % of the suite's
 // CPU; one pass per 10 ms carries the same events in fewer, larger
-// batches. The consumers linger 20 ms for batches anyway.
+// batches; a consumer's batch takes a pass's burst whole (bus.DefaultLingerGap).
 const relayMinGap = 10 * time.Millisecond
 
 // Run relays the outbox to the bus until ctx ends (on one replica at a

@@ -16,7 +16,7 @@ import (
 // DefaultMaxBatch bounds a BatchHandler call when Consumer.MaxBatch is 0.
 const DefaultMaxBatch = 100
 
-// DefaultLinger is how long a batch waits for more messages when
+// DefaultLinger bounds how long a batch waits for more messages when
 // Consumer.Linger is 0. A consumer that keeps up would otherwise commit a
 // transaction per message or two: under 450 single tracking calls a second
 // the consumers took a third of the suite's CPU, mostly in commits. 20 ms
@@ -25,14 +25,15 @@ const DefaultMaxBatch = 100
 const DefaultLinger = 20 * time.Millisecond
 
 // DefaultLingerGap ends a linger once deliveries stop coming, when
-// Consumer.LingerGap is 0: a batch waits for the next one at most this
-// long. The outbox relays publish what they read
-// in bursts, at most every few milliseconds (outbox.Options.MinGap), and a
-// burst's deliveries follow each other within a fraction of a millisecond,
-// so the batch still takes a whole burst (one commit per relay pass, not
-// per message); what it no longer does is wait out the rest of the linger
-// for the next burst, which under a steady stream of events added up to
-// Linger to every event's way to its segments.
+// Consumer.LingerGap is 0: a batch waits at most this long for the next
+// one. The outbox relays publish what they read in bursts, at most one
+// pass per few milliseconds (outbox.Options.MinGap), so a batch still
+// takes a burst whole rather than a message at a time; what it no longer
+// does is wait out the rest of the linger for the next burst. With the
+// whole 20 ms, at 3,000 events/s an event took 24-26 ms (p50) to join its
+// segment through the REST gateway; with the gap, 4-6 ms
+// (docs/bench-notes/live-latency.md). The price is more, smaller
+// commits: up to one per relay pass instead of one per Linger.
 const DefaultLingerGap = 2 * time.Millisecond
 
 // batcher hands a BatchHandler the deliveries waiting: the client's
