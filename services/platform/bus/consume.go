@@ -39,10 +39,9 @@ type Consumer struct {
 	// call, so it can apply them in one transaction: a consumer that keeps
 	// up commits about once per burst its publisher sends (an outbox
 	// relay's pass), one that falls behind catches up in fewer, larger
-	// commits. Returning nil acks
-	// them all; on an error each message goes to Handler alone, with its
-	// retry rules, so one bad message cannot hold up the others. Handler
-	// is required all the same.
+	// commits. Returning nil acks them all; on an error each message goes
+	// to Handler alone, with its retry rules, so one bad message cannot
+	// hold up the others. Handler is required all the same.
 	BatchHandler func(ctx context.Context, msgs []Message) error
 	MaxBatch     int
 	// Linger bounds how long a BatchHandler call waits for more messages
