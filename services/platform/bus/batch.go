@@ -30,8 +30,8 @@ const DefaultLinger = 20 * time.Millisecond
 // pass per few milliseconds (outbox.Options.MinGap), so a batch still
 // takes a burst whole rather than a message at a time; what it no longer
 // does is wait out the rest of the linger for the next burst. With the
-// whole 20 ms, at 3,000 events/s an event took 24-26 ms (p50) to join its
-// segment through the REST gateway; with the gap, 4-6 ms
+// whole 20 ms, at 3,000 events/s an event took about 25 ms (p50) to join
+// its segment through the REST gateway; with the gap, 7 ms
 // (docs/bench-notes/live-latency.md). The price is more, smaller
 // commits: up to one per relay pass instead of one per Linger.
 const DefaultLingerGap = 2 * time.Millisecond
