@@ -56,8 +56,10 @@ type Engine struct {
 	segs    map[string]segmentsEntry
 	ensured map[string]bool // workspaces known to have their built-in segments
 	swept   map[string]sweepEntry
-	// events holds each workspace's event cache for bulk evaluations.
-	events map[string]*eventCache
+	// events holds each workspace's event cache for bulk evaluations,
+	// members its membership cache.
+	events  map[string]*eventCache
+	members map[string]*memberCache
 	// sinceUse measures how long a cache went unused. It is real elapsed
 	// time, not the business clock now: idleness is about memory held by
 	// this process, and tests and benchmarks move now by days.
@@ -129,6 +131,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		ensured:   map[string]bool{},
 		swept:     map[string]sweepEntry{},
 		events:    map[string]*eventCache{},
+		members:   map[string]*memberCache{},
 		sinceUse:  time.Since,
 		late:      map[string]map[string]bool{},
 		wake:      make(chan struct{}, 1),
@@ -643,11 +646,14 @@ type customerPageFacts struct {
 // reads, or when build is given (the needs of all the workspace's
 // segments), which (re)builds it; otherwise they are read from the store
 // page by page.
-func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, fn func(customerPageFacts) error) error {
+//
+// With held (the segments whose memberships the workspace's membership
+// cache is to hold, sorted), memberships come from that cache when it is
+// exact, and otherwise pages read them all and build it.
+func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, held []string, fn func(customerPageFacts) error) (err error) {
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
 	r.traitKeys = r.needs.traitKeys()
-	var err error
 	if len(r.names) > 0 {
 		var release func()
 		if r.cache, release, err = e.cachedEvents(ctx, workspaceID, r.names, r.needs.propKeys(), build); err != nil {
@@ -671,6 +677,17 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	r.read = slices.Concat(memberOf, r.needs.segments)
 	slices.Sort(r.read)
 	r.read = slices.Compact(r.read)
+	if held != nil {
+		held = slices.Compact(slices.Sorted(slices.Values(slices.Concat(held, r.read))))
+		var warm bool
+		if r.members, warm, err = e.memberships(ctx, workspaceID, held); err != nil {
+			return err
+		}
+		defer func() { r.members.done(err == nil) }()
+		if !warm {
+			r.read, r.fill = held, true // read them all, to build the cache
+		}
+	}
 
 	// Three goroutines: one pages through the customers, one reads the
 	// rest of each page's facts, and fn works on the page before.
@@ -744,6 +761,11 @@ type pageReader struct {
 	cache *eventCache
 	// memo serves the pages' evaluation (one goroutine, after reading).
 	memo *filterMemo
+	// members, when not nil, is the workspace's membership cache: pages'
+	// memberships are read from it, or with fill read from the store and
+	// recorded in it.
+	members *memberCache
+	fill    bool
 }
 
 // customers reads the page of customers after after, up to customerPage
@@ -765,10 +787,17 @@ func (r *pageReader) customers(ctx context.Context, after string) (customerPageF
 func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 	e, workspaceID, n, now, after, page := r.e, r.workspaceID, r.needs, r.now, p.after, p.customers
 	p.facts, p.members = make([]*Facts, len(page)), map[string][]string{}
-	if len(r.read) > 0 {
+	switch {
+	case len(r.read) == 0:
+	case r.members != nil && !r.fill:
+		p.members = r.members.page(page, r.read, p.upTo == "")
+	default:
 		var err error
 		if p.members, err = e.store.MembershipsInRange(ctx, workspaceID, r.read, after, p.upTo); err != nil {
 			return err
+		}
+		if r.fill {
+			r.members.fill(p.members)
 		}
 	}
 	var preds map[string]map[string]float64
@@ -850,6 +879,11 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	for _, c := range list {
 		build.add(c.seg.Rule, now)
 	}
+	// The membership cache likewise holds every segment's memberships.
+	held := make([]string, 0, len(all)+len(list))
+	for _, c := range slices.Concat(all, list) {
+		held = append(held, c.seg.ID)
+	}
 	// The pages also hold memberships in segments list's rules refer to,
 	// which are not list's to change.
 	diff := newDiffer(workspaceID, list, false)
@@ -868,7 +902,7 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	})
 	g.Go(func() error {
 		defer close(writes)
-		return e.forEachPage(gctx, workspaceID, list, ids, now, &build, func(p customerPageFacts) error {
+		return e.forEachPage(gctx, workspaceID, list, ids, now, &build, held, func(p customerPageFacts) error {
 			var changes []MembershipChange
 			for i, c := range p.customers {
 				changes = diff.changes(changes, c.ID, p.facts[i], p.members[c.ID])
@@ -903,9 +937,12 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 	defer e.signal()
 	for start := 0; start < len(changes); start += changeBatch {
 		end := min(start+changeBatch, len(changes))
-		applied, err := e.store.ApplyChanges(ctx, changes[start:end])
+		applied, version, err := e.store.ApplyChanges(ctx, changes[start:end])
 		if err != nil {
 			return fmt.Errorf("apply membership changes: %w", err)
+		}
+		if c := e.memberCacheOf(changes[0].WorkspaceID); c != nil {
+			c.applied(applied, version)
 		}
 		e.counters.applied(ctx, applied)
 	}
@@ -1340,7 +1377,7 @@ func (e *Engine) Preview(ctx context.Context, workspaceID string, rule Rule, sam
 	}
 	one := []compiled{{seg: Segment{WorkspaceID: workspaceID, Rule: rule}, match: rule.Compile()}}
 	var out Preview
-	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), nil, func(p customerPageFacts) error {
+	err = e.forEachPage(ctx, workspaceID, one, nil, e.now(), nil, nil, func(p customerPageFacts) error {
 		for i, c := range p.customers {
 			if one[0].match(p.facts[i]) {
 				out.Size++

@@ -382,7 +382,7 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 	}
 	var wantOutbox []segment.MembershipChange
 	for _, st := range steps {
-		applied, err := s.ApplyChanges(ctx, st.changes)
+		applied, _, err := s.ApplyChanges(ctx, st.changes)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
@@ -467,7 +467,7 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 			member[key{c.SegmentID, c.CustomerID}] = true
 		}
 	}
-	if _, err := s.ApplyChanges(ctx, before); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, before); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
@@ -514,7 +514,7 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 		t.Fatalf("%d changes, %d applied: the test wants several statements' worth and some no-ops", len(changes), len(want))
 	}
 
-	applied, err := s.ApplyChanges(ctx, changes)
+	applied, _, err := s.ApplyChanges(ctx, changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func testListMembersPaging(t *testing.T, s *store.Store) {
 		changes = append(changes, change(t, w, seg.ID, id, true))
 	}
 	seen(t, s, w, want...)
-	if _, err := s.ApplyChanges(ctx, changes); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, changes); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -661,7 +661,7 @@ func testMerge(t *testing.T, s *store.Store) {
 	o.Order = &segment.Order{ID: "o1", Revenue: 20}
 	mustApply(t, s, o)
 	mustApply(t, s, track(w, "t1", "anon", "Viewed", t0))
-	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
@@ -1063,7 +1063,7 @@ func testMembershipsInRangeBySegment(t *testing.T, s *store.Store) {
 		}
 	}
 	seen(t, s, w, "c1", "c2", "c3")
-	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
+	if _, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
 		change(t, w, a.ID, "c1", true), change(t, w, b.ID, "c1", true), change(t, w, b.ID, "c2", true),
 		change(t, w, comma.ID, "c2", true), change(t, w, comma.ID, "c3", true),
 	}); err != nil {
@@ -1113,7 +1113,7 @@ func testMergeMany(t *testing.T, s *store.Store) {
 	ids = append(ids, "anon-0000")
 	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i-user", CustomerID: "user", Type: segment.EventIdentify, Time: t0,
 		Traits: map[string]any{"plan": "pro"}})
-	if _, err := s.ApplyChanges(ctx, joins); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, joins); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
