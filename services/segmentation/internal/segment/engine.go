@@ -889,7 +889,11 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	diff := newDiffer(workspaceID, list, false)
 	// Writing a page's changes takes about as long as evaluating it, so
 	// a third goroutine writes while the next page is evaluated (and the
-	// one after read).
+	// one after read). Changes are written changeBatch at a time, a
+	// batch gathering the changes of as many pages as it takes: a time
+	// step changes a few dozen memberships per page of a thousand
+	// customers, and a transaction per page cost more in commits (SQLite)
+	// and round trips (PostgreSQL) than in writing rows.
 	g, gctx := errgroup.WithContext(ctx)
 	writes := make(chan []MembershipChange, 1)
 	g.Go(func() error {
@@ -902,8 +906,8 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	})
 	g.Go(func() error {
 		defer close(writes)
-		return e.forEachPage(gctx, workspaceID, list, ids, now, &build, held, func(p customerPageFacts) error {
-			var changes []MembershipChange
+		var changes []MembershipChange
+		err := e.forEachPage(gctx, workspaceID, list, ids, now, &build, held, func(p customerPageFacts) error {
 			for i, c := range p.customers {
 				changes = diff.changes(changes, c.ID, p.facts[i], p.members[c.ID])
 				delete(p.members, c.ID)
@@ -912,8 +916,17 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 			for _, id := range slices.Sorted(maps.Keys(p.members)) { // members without a customer row
 				changes = diff.changes(changes, id, nil, p.members[id])
 			}
-			return send(gctx, writes, changes)
+			if len(changes) < changeBatch {
+				return nil
+			}
+			err := send(gctx, writes, changes)
+			changes = nil
+			return err
 		})
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		return send(gctx, writes, changes)
 	})
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("evaluate segments: %w", err)
