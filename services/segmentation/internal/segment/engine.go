@@ -647,10 +647,10 @@ type customerPageFacts struct {
 // segments), which (re)builds it; otherwise they are read from the store
 // page by page.
 //
-// With held (the segments whose memberships the workspace's membership
-// cache is to hold, sorted), memberships come from that cache when it is
-// exact, and otherwise pages read them all and build it.
-func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, held []string, fn func(customerPageFacts) error) (err error) {
+// With members, memberships come from the workspace's membership cache
+// when it is exact, and otherwise (see memberUse) pages may read them all
+// and build it.
+func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []compiled, memberOf []string, now time.Time, build *needs, members *memberUse, fn func(customerPageFacts) error) (err error) {
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
 	r.traitKeys = r.needs.traitKeys()
@@ -677,15 +677,17 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	r.read = slices.Concat(memberOf, r.needs.segments)
 	slices.Sort(r.read)
 	r.read = slices.Compact(r.read)
-	if held != nil {
-		held = slices.Compact(slices.Sorted(slices.Values(slices.Concat(held, r.read))))
+	if members != nil {
+		held := slices.Compact(slices.Sorted(slices.Values(slices.Concat(members.held, r.read))))
 		var warm bool
-		if r.members, warm, err = e.memberships(ctx, workspaceID, held); err != nil {
+		if r.members, warm, err = e.memberships(ctx, workspaceID, held, r.read, members.build); err != nil {
 			return err
 		}
-		defer func() { r.members.done(err == nil) }()
-		if !warm {
-			r.read, r.fill = held, true // read them all, to build the cache
+		if r.members != nil {
+			defer func() { r.members.done(err == nil) }()
+			if !warm {
+				r.read, r.fill = held, true // read them all, to build the cache
+			}
 		}
 	}
 
@@ -859,8 +861,11 @@ func (r *pageReader) facts(ctx context.Context, p *customerPageFacts) error {
 }
 
 // evaluateSegments re-evaluates every customer of the workspace against
-// list (in dependency order). The caller holds the workspace lock.
-func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list []compiled) error {
+// list (in dependency order). The caller holds the workspace lock. With
+// buildMembers (sweeps and recomputes, which read most memberships
+// anyway), it builds the workspace's membership cache when it is not
+// exact; other evaluations use it only when it is.
+func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list []compiled, buildMembers bool) error {
 	if len(list) == 0 {
 		return nil
 	}
@@ -907,7 +912,7 @@ func (e *Engine) evaluateSegments(ctx context.Context, workspaceID string, list 
 	g.Go(func() error {
 		defer close(writes)
 		var changes []MembershipChange
-		err := e.forEachPage(gctx, workspaceID, list, ids, now, &build, held, func(p customerPageFacts) error {
+		err := e.forEachPage(gctx, workspaceID, list, ids, now, &build, &memberUse{held: held, build: buildMembers}, func(p customerPageFacts) error {
 			for i, c := range p.customers {
 				changes = diff.changes(changes, c.ID, p.facts[i], p.members[c.ID])
 				delete(p.members, c.ID)
@@ -1100,7 +1105,7 @@ func (e *Engine) ensureBuiltins(ctx context.Context, workspaceID string) error {
 			backfill = append(backfill, c)
 		}
 	}
-	if err := e.evaluateSegments(ctx, workspaceID, backfill); err != nil {
+	if err := e.evaluateSegments(ctx, workspaceID, backfill, false); err != nil {
 		return fmt.Errorf("built-in segments: %w", err)
 	}
 	e.mu.Lock()
@@ -1271,7 +1276,7 @@ func (e *Engine) Create(ctx context.Context, s Segment) (Segment, error) {
 	if err := e.store.CreateSegment(ctx, s); err != nil {
 		return Segment{}, fmt.Errorf("create segment: %w", err)
 	}
-	if err := e.evaluateSegments(ctx, s.WorkspaceID, []compiled{{seg: s, match: s.Rule.Compile()}}); err != nil {
+	if err := e.evaluateSegments(ctx, s.WorkspaceID, []compiled{{seg: s, match: s.Rule.Compile()}}, false); err != nil {
 		return Segment{}, fmt.Errorf("create segment %s: backfill: %w", s.ID, err)
 	}
 	out, err := e.store.GetSegment(ctx, s.WorkspaceID, s.ID)
@@ -1341,7 +1346,7 @@ func (e *Engine) Update(ctx context.Context, s Segment, fields []string) (Segmen
 		if err != nil {
 			return Segment{}, fmt.Errorf("update segment %s: %w", s.ID, err)
 		}
-		if err := e.evaluateSegments(ctx, s.WorkspaceID, dependents(list, s.ID)); err != nil {
+		if err := e.evaluateSegments(ctx, s.WorkspaceID, dependents(list, s.ID), false); err != nil {
 			return Segment{}, fmt.Errorf("update segment %s: re-evaluate: %w", s.ID, err)
 		}
 	}
@@ -1674,7 +1679,7 @@ func (e *Engine) SetLifecycleSettings(ctx context.Context, workspaceID string, s
 			lifecycle = append(lifecycle, c.seg.ID)
 		}
 	}
-	if err := e.evaluateSegments(ctx, workspaceID, dependents(list, lifecycle...)); err != nil {
+	if err := e.evaluateSegments(ctx, workspaceID, dependents(list, lifecycle...), false); err != nil {
 		return LifecycleSettings{}, fmt.Errorf("lifecycle settings: re-evaluate: %w", err)
 	}
 	return next, nil
@@ -1748,7 +1753,7 @@ func (e *Engine) sweepSegments(ctx context.Context, workspaceID string) error {
 			dynamic = append(dynamic, c.seg.ID)
 		}
 	}
-	return e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...))
+	return e.evaluateSegments(ctx, workspaceID, dependents(all, dynamic...), true)
 }
 
 // Recompute re-evaluates every segment of the workspace for every customer:
@@ -1760,7 +1765,7 @@ func (e *Engine) Recompute(ctx context.Context, workspaceID string) error {
 	if err != nil {
 		return err
 	}
-	return e.evaluateSegments(ctx, workspaceID, all)
+	return e.evaluateSegments(ctx, workspaceID, all, true)
 }
 
 // keyedMutex is a set of mutexes by key, created on demand and dropped when

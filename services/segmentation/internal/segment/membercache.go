@@ -60,16 +60,29 @@ const (
 	memberLoaded
 )
 
-// memberships returns the workspace's membership cache, prepared for a
-// bulk evaluation of segs (all the workspace's segments, sorted): warm
-// when it is exact for them (the evaluation reads from it), otherwise
-// reset to be built from the pages the evaluation reads (see fill). The
-// caller holds the workspace lock and ends the evaluation with done.
-func (e *Engine) memberships(ctx context.Context, workspaceID string, segs []string) (c *memberCache, warm bool, err error) {
+// memberUse is how a bulk evaluation uses the membership cache: held are
+// the segments it is to hold (the workspace's, sorted), and build tells
+// whether the evaluation builds it when it is not exact.
+type memberUse struct {
+	held  []string
+	build bool
+}
+
+// memberships returns the workspace's membership cache for a bulk
+// evaluation reading the memberships in read (sorted): warm when it is
+// exact for them (the evaluation reads from it); otherwise, with build,
+// reset to hold segs (a superset of read, sorted) and be built from the
+// pages the evaluation reads (see fill), and without build nil. The caller
+// holds the workspace lock and ends the evaluation with done.
+func (e *Engine) memberships(ctx context.Context, workspaceID string, segs, read []string, build bool) (c *memberCache, warm bool, err error) {
 	e.mu.Lock()
 	e.dropIdleCaches()
 	c = e.members[workspaceID]
 	if c == nil {
+		if !build {
+			e.mu.Unlock()
+			return nil, false, nil
+		}
 		c = &memberCache{}
 		e.members[workspaceID] = c
 	}
@@ -81,9 +94,12 @@ func (e *Engine) memberships(ctx context.Context, workspaceID string, segs []str
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pass++
-	if c.state == memberLoaded && c.version == v && subset(segs, c.segs) {
+	if c.state == memberLoaded && c.version == v && subset(read, c.segs) {
+		c.pass++
 		return c, true, nil
+	}
+	if !build {
+		return nil, false, nil
 	}
 	c.state, c.version, c.segs = memberBuilding, v, segs
 	c.words = (len(segs) + 63) / 64
