@@ -45,6 +45,7 @@ func TestConformance(t *testing.T) {
 		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
 		{"BehavioursByManyNames", testBehavioursByNames},
 		{"SegmentsVersion", testSegmentsVersion},
+		{"MembershipsVersion", testMembershipsVersion},
 		{"ListMembersOfMissingSegment", testListMembersMissing},
 		{"MembershipsInRangeBySegment", testMembershipsInRangeBySegment},
 		{"MergeOfManyCustomers", testMergeMany},
@@ -1030,6 +1031,81 @@ func testSegmentsVersion(t *testing.T, s *store.Store) {
 	}
 	if v3 := version(); v3 != v2 {
 		t.Errorf("version moved from %d to %d by a failed delete", v2, v3)
+	}
+}
+
+// testMembershipsVersion checks that every write changing memberships
+// takes the next memberships version, ApplyChanges returning it, that a
+// write changing none takes none, and that segments versions are apart.
+func testMembershipsVersion(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	version := func() int64 {
+		t.Helper()
+		v, err := s.MembershipsVersion(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := version(); v != 0 {
+		t.Fatalf("version %d before any write, want 0", v)
+	}
+	seg := createSegment(t, s, w)
+	segs, err := s.SegmentsVersion(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen(t, s, w, "a", "b", "c", "d")
+	step := func(name string, wantVersion bool, write func() int64) {
+		t.Helper()
+		before := version()
+		returned := write()
+		after := version()
+		switch {
+		case wantVersion && after != before+1:
+			t.Errorf("%s: version %d → %d, want +1", name, before, after)
+		case !wantVersion && after != before:
+			t.Errorf("%s: version %d → %d, want unchanged", name, before, after)
+		case returned >= 0 && wantVersion && returned != after:
+			t.Errorf("%s: returned version %d, want %d", name, returned, after)
+		case returned >= 0 && !wantVersion && returned != 0:
+			t.Errorf("%s: returned version %d, want 0 (none taken)", name, returned)
+		}
+	}
+	apply := func(changes ...segment.MembershipChange) int64 {
+		t.Helper()
+		_, v, err := s.ApplyChanges(ctx, changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	step("joins", true, func() int64 {
+		return apply(change(t, w, seg.ID, "a", true), change(t, w, seg.ID, "b", true), change(t, w, seg.ID, "c", true))
+	})
+	step("joins changing nothing", false, func() int64 { return apply(change(t, w, seg.ID, "a", true)) })
+	step("a leave", true, func() int64 { return apply(change(t, w, seg.ID, "a", false)) })
+	step("a merge", true, func() int64 {
+		if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "d", MergedIDs: []string{"b"}}, t0); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	step("an erasure", true, func() int64 {
+		if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"c"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	step("a segment deleted", true, func() int64 {
+		if err := s.DeleteSegment(ctx, w, seg.ID); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	if v, err := s.SegmentsVersion(ctx, w); err != nil || v != segs+1 {
+		t.Errorf("segments version %d, %v after one deletion from %d: memberships writes moved it", v, err, segs)
 	}
 }
 
