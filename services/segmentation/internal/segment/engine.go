@@ -657,45 +657,13 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 	r := pageReader{e: e, workspaceID: workspaceID, now: now, needs: needsOf(segmentsOf(list), now)}
 	r.names, r.since = r.needs.eventNames()
 	r.traitKeys = r.needs.traitKeys()
-	if len(r.names) > 0 {
-		var release func()
-		if r.cache, release, err = e.cachedEvents(ctx, workspaceID, r.names, r.needs.propKeys(), build); err != nil {
-			return err
-		}
-		if r.cache != nil {
-			defer release()
-			r.memo = newFilterMemo(r.cache)
-		}
-	}
-	if r.needs.rfm || r.needs.lifecycle {
-		if r.rfm, err = e.rfmScores(ctx, workspaceID, now, r.needs.lifecycle); err != nil {
-			return err
-		}
-	}
-	if r.needs.lifecycle {
-		if r.settings, err = e.store.LifecycleSettings(ctx, workspaceID); err != nil {
-			return err
-		}
-	}
-	r.read = slices.Concat(memberOf, r.needs.segments)
-	slices.Sort(r.read)
-	r.read = slices.Compact(r.read)
-	if members != nil {
-		held := slices.Compact(slices.Sorted(slices.Values(slices.Concat(members.held, r.read))))
-		var warm bool
-		if r.members, warm, err = e.memberships(ctx, workspaceID, held, r.read, members.build); err != nil {
-			return err
-		}
-		if r.members != nil {
-			defer func() { r.members.done(err == nil) }()
-			if !warm {
-				r.read, r.fill = held, true // read them all, to build the cache
-			}
-		}
-	}
-
 	// Three goroutines: one pages through the customers, one reads the
-	// rest of each page's facts, and fn works on the page before.
+	// rest of each page's facts, and fn works on the page before. The
+	// first starts at once: paging needs none of what the others do,
+	// which takes a while to set up (the event cache refreshed, RFM
+	// scores recomputed).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
 	customers, pages := make(chan customerPageFacts, 1), make(chan customerPageFacts, 1)
 	g.Go(func() error {
@@ -715,6 +683,47 @@ func (e *Engine) forEachPage(ctx context.Context, workspaceID string, list []com
 			after = p.upTo
 		}
 	})
+	stop := func(err error) error { // ends the paging begun
+		cancel()
+		_ = g.Wait()
+		return err
+	}
+	if len(r.names) > 0 {
+		var release func()
+		if r.cache, release, err = e.cachedEvents(ctx, workspaceID, r.names, r.needs.propKeys(), build); err != nil {
+			return stop(err)
+		}
+		if r.cache != nil {
+			defer release()
+			r.memo = newFilterMemo(r.cache)
+		}
+	}
+	if r.needs.rfm || r.needs.lifecycle {
+		if r.rfm, err = e.rfmScores(ctx, workspaceID, now, r.needs.lifecycle); err != nil {
+			return stop(err)
+		}
+	}
+	if r.needs.lifecycle {
+		if r.settings, err = e.store.LifecycleSettings(ctx, workspaceID); err != nil {
+			return stop(err)
+		}
+	}
+	r.read = slices.Concat(memberOf, r.needs.segments)
+	slices.Sort(r.read)
+	r.read = slices.Compact(r.read)
+	if members != nil {
+		held := slices.Compact(slices.Sorted(slices.Values(slices.Concat(members.held, r.read))))
+		var warm bool
+		if r.members, warm, err = e.memberships(ctx, workspaceID, held, r.read, members.build); err != nil {
+			return stop(err)
+		}
+		if r.members != nil {
+			defer func() { r.members.done(err == nil) }()
+			if !warm {
+				r.read, r.fill = held, true // read them all, to build the cache
+			}
+		}
+	}
 	g.Go(func() error {
 		defer close(pages)
 		for p := range customers {
