@@ -62,6 +62,7 @@ var benchRules = []string{
 
 type benchEnv struct {
 	engine *segment.Engine
+	db     *sqldb.DB
 	clock  *clock
 	ws     string
 }
@@ -85,7 +86,7 @@ func benchSetup(b *testing.B, backend string) *benchEnv {
 	started := time.Now()
 	seed(b, db, "bench", n)
 	b.Logf("%s: seeded %d customers, %d events in %v", backend, n, n*benchEventsPerCustomer, time.Since(started).Round(time.Second))
-	env := &benchEnv{clock: &clock{t: t0}, ws: "bench"}
+	env := &benchEnv{db: db, clock: &clock{t: t0}, ws: "bench"}
 	if env.engine, err = segment.NewEngine(segment.Config{Store: st, Now: env.clock.Now}); err != nil {
 		b.Fatal(err)
 	}
@@ -311,6 +312,9 @@ func BenchmarkSegmentation(b *testing.B) {
 func (env *benchEnv) fullRecompute(b *testing.B) {
 	ctx := context.Background()
 	resetPeakRSS()
+	b.StopTimer()
+	changes := env.changes(b)
+	b.StartTimer()
 	stop := startCPUProfile(b, "fullrecompute")
 	defer stop()
 	for range b.N {
@@ -319,12 +323,25 @@ func (env *benchEnv) fullRecompute(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.StopTimer()
 	b.ReportMetric(float64(benchCustomers()), "customers")
+	b.ReportMetric(float64(env.changes(b)-changes)/float64(b.N), "changes/op")
 	reportPeakRSS(b)
 }
 
+// changes counts the membership changes recorded in the workspace's
+// history.
+func (env *benchEnv) changes(b *testing.B) int64 {
+	var n int64
+	if err := env.db.QueryRowContext(context.Background(), `SELECT COUNT(*) FROM membership_history WHERE workspace_id = $1`, env.ws).Scan(&n); err != nil {
+		b.Fatal(err)
+	}
+	return n
+}
+
 // coldRecompute is fullRecompute as the first bulk evaluation after a
-// start: it reads every event into the cache first.
+// start: it reads every event into the event cache first, and every
+// membership from the database (building the membership cache).
 func (env *benchEnv) coldRecompute(b *testing.B) {
 	ctx := context.Background()
 	resetPeakRSS()
@@ -332,7 +349,7 @@ func (env *benchEnv) coldRecompute(b *testing.B) {
 	defer stop()
 	for range b.N {
 		b.StopTimer()
-		env.engine.DropEventCaches()
+		env.engine.DropCaches()
 		env.clock.Set(env.clock.Now().Add(day))
 		b.StartTimer()
 		if err := env.engine.Recompute(ctx, env.ws); err != nil {

@@ -146,6 +146,11 @@ func (e *Engine) dropIdleCaches() {
 			delete(e.events, ws)
 		}
 	}
+	for ws, c := range e.members {
+		if e.sinceUse(c.lastUse) >= cacheIdle {
+			delete(e.members, ws)
+		}
+	}
 }
 
 // dropIdleCachesNow is dropIdleCaches for event consumers: every replica

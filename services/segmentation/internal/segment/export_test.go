@@ -21,11 +21,24 @@ func (e *Engine) SetCacheAge(age time.Duration) {
 	e.sinceUse = func(time.Time) time.Duration { return age }
 }
 
-// DropEventCaches drops every event cache, as a restart would.
-func (e *Engine) DropEventCaches() {
+// DropCaches drops every event and membership cache, as a restart would.
+func (e *Engine) DropCaches() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	clear(e.events)
+	clear(e.members)
+}
+
+// MemberCacheState tells whether the engine holds an exact membership
+// cache of the workspace, and at which memberships version.
+func (e *Engine) MemberCacheState(workspaceID string) (exact bool, version int64) {
+	c := e.memberCacheOf(workspaceID)
+	if c == nil {
+		return false, 0
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == memberLoaded, c.version
 }
 
 // LastCacheUse is when the workspace's event cache was last used by an

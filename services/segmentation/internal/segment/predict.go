@@ -174,7 +174,7 @@ func (e *Engine) storePredictions(ctx context.Context, workspaceID string, fit P
 			reading = append(reading, c.seg.ID)
 		}
 	}
-	if err := e.evaluateSegments(ctx, workspaceID, dependents(list, reading...)); err != nil {
+	if err := e.evaluateSegments(ctx, workspaceID, dependents(list, reading...), false); err != nil {
 		return fmt.Errorf("fit predictions: re-evaluate: %w", err)
 	}
 	return nil

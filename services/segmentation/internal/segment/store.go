@@ -162,8 +162,16 @@ type Store interface {
 	// writes an outbox row for each that changed something, in one
 	// transaction. A join for a segment deleted meanwhile is skipped, and
 	// so is one for a customer with no row (merged away or erased since
-	// its evaluation read it). It returns the changes that took effect.
-	ApplyChanges(ctx context.Context, changes []MembershipChange) ([]MembershipChange, error)
+	// its evaluation read it). It returns the changes that took effect,
+	// and the memberships version (see MembershipsVersion) it took when
+	// they are of one workspace (0 when none took effect).
+	ApplyChanges(ctx context.Context, changes []MembershipChange) (applied []MembershipChange, version int64, err error)
+	// MembershipsVersion returns the workspace's memberships version (0
+	// before any). Every transaction changing memberships (ApplyChanges,
+	// ApplyMerge, EraseCustomers, DeleteSegment) takes the next version
+	// last and they commit in version order, so every change with a
+	// version up to the one returned is committed.
+	MembershipsVersion(ctx context.Context, workspaceID string) (int64, error)
 	// ListMembers returns up to limit members of a segment with customer ids
 	// after after, in customer id order, and the segment's member count; it
 	// returns ErrNotFound when the segment does not exist.

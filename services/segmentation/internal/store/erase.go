@@ -78,6 +78,9 @@ func eraseCustomers(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids [
 	if err := bumpOrdersVersion(ctx, tx, workspaceID, 1); err != nil {
 		return 0, err
 	}
+	if _, err := nextMembershipsVersion(ctx, tx, workspaceID); err != nil { // last but one: see nextMembershipsVersion
+		return 0, err
+	}
 	// Last (see nextBehavioursVersion), and without the erased ids: every
 	// cached behaviour of the workspace is reloaded.
 	return total, logBehaviourChanges(ctx, tx, workspaceID, []string{""})

@@ -26,7 +26,7 @@ func TestJoinWaitsForMergeInFlight(t *testing.T) {
 	var applied []segment.MembershipChange
 	go func() {
 		var err error
-		applied, err = s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "a", true), change(t, w, seg.ID, "b", true)})
+		applied, _, err = s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "a", true), change(t, w, seg.ID, "b", true)})
 		done <- err
 	}()
 	sqldbtest.WaitBlockedBy(t, db, sqldbtest.BackendPID(t, merge))

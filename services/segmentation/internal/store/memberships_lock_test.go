@@ -48,7 +48,7 @@ func joinAll(t *testing.T, s *store.Store, w, seg string, ids ...string) {
 	for i, id := range ids {
 		joins[i] = change(t, w, seg, id, true)
 	}
-	if _, err := s.ApplyChanges(context.Background(), joins); err != nil {
+	if _, _, err := s.ApplyChanges(context.Background(), joins); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -72,7 +72,7 @@ func TestMembershipsLockedInOrder(t *testing.T) {
 		write func(ctx context.Context, s *store.Store, w, seg string) error
 	}{
 		{"changes", func(ctx context.Context, s *store.Store, w, seg string) error {
-			_, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg, "b", false), change(t, w, seg, "a", false)})
+			_, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg, "b", false), change(t, w, seg, "a", false)})
 			return err
 		}},
 		{"merge", func(ctx context.Context, s *store.Store, w, _ string) error {

@@ -265,7 +265,7 @@ func testLateMergeIntoErased(t *testing.T, s *store.Store) {
 	seen(t, s, w, "user")
 	applyBatch(t, s, late(w, "e1", "anon"))
 	seg := createSegment(t, s, w)
-	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"user"}, t0); err != nil {

@@ -402,6 +402,9 @@ func applyMerge(ctx context.Context, tx *sqldb.Tx, m segment.Merge, now time.Tim
 			return "", err
 		}
 	}
+	if _, err := nextMembershipsVersion(ctx, tx, m.WorkspaceID); err != nil { // last but one: see nextMembershipsVersion
+		return "", err
+	}
 	if len(behaviourMoved) > 0 { // last: see nextBehavioursVersion
 		if err := logBehaviourChanges(ctx, tx, m.WorkspaceID, append(behaviourMoved, into)); err != nil {
 			return "", err
@@ -921,7 +924,11 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, segmentID string
 		if n == 0 {
 			return segment.ErrNotFound
 		}
-		return bumpSegmentsVersion(ctx, tx, workspaceID)
+		if err := bumpSegmentsVersion(ctx, tx, workspaceID); err != nil {
+			return err
+		}
+		_, err = nextMembershipsVersion(ctx, tx, workspaceID) // its memberships went too
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("delete segment %s: %w", segmentID, err)
@@ -1479,15 +1486,18 @@ WHERE workspace_id = $1 AND customer_id = $2 AND segment_id IN (`+in+`)`, append
 // holds the k-th change of each membership, so no statement names one
 // twice and each change sees the ones before it. Each statement returns
 // the rows it inserted or deleted: only those changes are applied, and
-// announced.
-func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipChange) ([]segment.MembershipChange, error) {
+// announced. The transaction takes a memberships version of each
+// workspace whose memberships it changed, last.
+func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipChange) ([]segment.MembershipChange, int64, error) {
 	changes = slices.Clone(changes)
 	slices.SortStableFunc(changes, func(a, b segment.MembershipChange) int {
 		return cmp.Or(strings.Compare(a.WorkspaceID, b.WorkspaceID), strings.Compare(a.CustomerID, b.CustomerID),
 			strings.Compare(a.SegmentID, b.SegmentID))
 	})
 	var applied []segment.MembershipChange
+	var version int64
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
+		version = 0
 		write, err := withoutGoneJoins(ctx, tx, changes) // still in order
 		if err != nil {
 			return err
@@ -1515,12 +1525,29 @@ func (s *Store) ApplyChanges(ctx context.Context, changes []segment.MembershipCh
 				applied = append(applied, c)
 			}
 		}
-		return insertOutbox(ctx, tx, applied...)
+		if err := insertOutbox(ctx, tx, applied...); err != nil {
+			return err
+		}
+		var workspaces []string // sorted, as applied is
+		for _, c := range applied {
+			if len(workspaces) == 0 || workspaces[len(workspaces)-1] != c.WorkspaceID {
+				workspaces = append(workspaces, c.WorkspaceID)
+			}
+		}
+		for _, ws := range workspaces { // last: see nextMembershipsVersion
+			if version, err = nextMembershipsVersion(ctx, tx, ws); err != nil {
+				return err
+			}
+		}
+		if len(workspaces) > 1 {
+			version = 0
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("apply membership changes: %w", err)
+		return nil, 0, fmt.Errorf("apply membership changes: %w", err)
 	}
-	return applied, nil
+	return applied, version, nil
 }
 
 // membershipKey names a membership row.

@@ -45,6 +45,7 @@ func TestConformance(t *testing.T) {
 		{"ConcurrentEventsForOneCustomer", testConcurrentEvents},
 		{"BehavioursByManyNames", testBehavioursByNames},
 		{"SegmentsVersion", testSegmentsVersion},
+		{"MembershipsVersion", testMembershipsVersion},
 		{"ListMembersOfMissingSegment", testListMembersMissing},
 		{"MembershipsInRangeBySegment", testMembershipsInRangeBySegment},
 		{"MergeOfManyCustomers", testMergeMany},
@@ -382,7 +383,7 @@ func testMembershipChanges(t *testing.T, s *store.Store) {
 	}
 	var wantOutbox []segment.MembershipChange
 	for _, st := range steps {
-		applied, err := s.ApplyChanges(ctx, st.changes)
+		applied, _, err := s.ApplyChanges(ctx, st.changes)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
@@ -467,7 +468,7 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 			member[key{c.SegmentID, c.CustomerID}] = true
 		}
 	}
-	if _, err := s.ApplyChanges(ctx, before); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, before); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
@@ -514,7 +515,7 @@ func testManyMembershipChanges(t *testing.T, s *store.Store) {
 		t.Fatalf("%d changes, %d applied: the test wants several statements' worth and some no-ops", len(changes), len(want))
 	}
 
-	applied, err := s.ApplyChanges(ctx, changes)
+	applied, _, err := s.ApplyChanges(ctx, changes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +609,7 @@ func testListMembersPaging(t *testing.T, s *store.Store) {
 		changes = append(changes, change(t, w, seg.ID, id, true))
 	}
 	seen(t, s, w, want...)
-	if _, err := s.ApplyChanges(ctx, changes); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, changes); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -661,7 +662,7 @@ func testMerge(t *testing.T, s *store.Store) {
 	o.Order = &segment.Order{ID: "o1", Revenue: 20}
 	mustApply(t, s, o)
 	mustApply(t, s, track(w, "t1", "anon", "Viewed", t0))
-	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{change(t, w, seg.ID, "anon", true)}); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
@@ -1033,6 +1034,81 @@ func testSegmentsVersion(t *testing.T, s *store.Store) {
 	}
 }
 
+// testMembershipsVersion checks that every write changing memberships
+// takes the next memberships version, ApplyChanges returning it, that a
+// write changing none takes none, and that segments versions are apart.
+func testMembershipsVersion(t *testing.T, s *store.Store) {
+	ctx := context.Background()
+	w := ws(t)
+	version := func() int64 {
+		t.Helper()
+		v, err := s.MembershipsVersion(ctx, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := version(); v != 0 {
+		t.Fatalf("version %d before any write, want 0", v)
+	}
+	seg := createSegment(t, s, w)
+	segs, err := s.SegmentsVersion(ctx, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen(t, s, w, "a", "b", "c", "d")
+	step := func(name string, wantVersion bool, write func() int64) {
+		t.Helper()
+		before := version()
+		returned := write()
+		after := version()
+		switch {
+		case wantVersion && after != before+1:
+			t.Errorf("%s: version %d → %d, want +1", name, before, after)
+		case !wantVersion && after != before:
+			t.Errorf("%s: version %d → %d, want unchanged", name, before, after)
+		case returned >= 0 && wantVersion && returned != after:
+			t.Errorf("%s: returned version %d, want %d", name, returned, after)
+		case returned >= 0 && !wantVersion && returned != 0:
+			t.Errorf("%s: returned version %d, want 0 (none taken)", name, returned)
+		}
+	}
+	apply := func(changes ...segment.MembershipChange) int64 {
+		t.Helper()
+		_, v, err := s.ApplyChanges(ctx, changes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	step("joins", true, func() int64 {
+		return apply(change(t, w, seg.ID, "a", true), change(t, w, seg.ID, "b", true), change(t, w, seg.ID, "c", true))
+	})
+	step("joins changing nothing", false, func() int64 { return apply(change(t, w, seg.ID, "a", true)) })
+	step("a leave", true, func() int64 { return apply(change(t, w, seg.ID, "a", false)) })
+	step("a merge", true, func() int64 {
+		if _, _, err := s.ApplyMerge(ctx, segment.Merge{WorkspaceID: w, MergeID: "m1", SurvivorID: "d", MergedIDs: []string{"b"}}, t0); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	step("an erasure", true, func() int64 {
+		if _, _, err := s.EraseCustomers(ctx, w, "r1", []string{"c"}, t0); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	step("a segment deleted", true, func() int64 {
+		if err := s.DeleteSegment(ctx, w, seg.ID); err != nil {
+			t.Fatal(err)
+		}
+		return -1
+	})
+	if v, err := s.SegmentsVersion(ctx, w); err != nil || v != segs+1 {
+		t.Errorf("segments version %d, %v after one deletion from %d: memberships writes moved it", v, err, segs)
+	}
+}
+
 func testListMembersMissing(t *testing.T, s *store.Store) {
 	ctx := context.Background()
 	w := ws(t)
@@ -1063,7 +1139,7 @@ func testMembershipsInRangeBySegment(t *testing.T, s *store.Store) {
 		}
 	}
 	seen(t, s, w, "c1", "c2", "c3")
-	if _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
+	if _, _, err := s.ApplyChanges(ctx, []segment.MembershipChange{
 		change(t, w, a.ID, "c1", true), change(t, w, b.ID, "c1", true), change(t, w, b.ID, "c2", true),
 		change(t, w, comma.ID, "c2", true), change(t, w, comma.ID, "c3", true),
 	}); err != nil {
@@ -1113,7 +1189,7 @@ func testMergeMany(t *testing.T, s *store.Store) {
 	ids = append(ids, "anon-0000")
 	mustApply(t, s, segment.Event{WorkspaceID: w, EventID: "i-user", CustomerID: "user", Type: segment.EventIdentify, Time: t0,
 		Traits: map[string]any{"plan": "pro"}})
-	if _, err := s.ApplyChanges(ctx, joins); err != nil {
+	if _, _, err := s.ApplyChanges(ctx, joins); err != nil {
 		t.Fatal(err)
 	}
 	drainOutbox(t, s)
