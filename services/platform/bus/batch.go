@@ -31,9 +31,10 @@ const DefaultLinger = 20 * time.Millisecond
 // takes a burst whole rather than a message at a time; what it no longer
 // does is wait out the rest of the linger for the next burst. With the
 // whole 20 ms, at 3,000 events/s an event took about 25 ms (p50) to join
-// its segment through the REST gateway; with the gap, 7 ms
-// (docs/bench-notes/live-latency.md). The price is more, smaller
-// commits: up to one per relay pass instead of one per Linger.
+// its segment through the REST gateway; with the gap, 7 ms (docs/
+// BENCHMARKS.md, "Membership latency under sustained load"). The price is
+// more, smaller commits: up to one per relay pass instead of one per
+// Linger.
 const DefaultLingerGap = 2 * time.Millisecond
 
 // batcher hands a BatchHandler the deliveries waiting: the client's
