@@ -971,7 +971,7 @@ func (e *Engine) applyChanges(ctx context.Context, changes []MembershipChange, n
 		if err != nil {
 			return fmt.Errorf("apply membership changes: %w", err)
 		}
-		if c := e.memberCacheOf(changes[0].WorkspaceID); c != nil {
+		if c := e.memberCacheOf(changes[start].WorkspaceID); c != nil {
 			c.applied(applied, version)
 		}
 		e.counters.applied(ctx, applied)

@@ -132,25 +132,18 @@ func (e *Engine) warmEvents(ctx context.Context, workspaceID string, names, keys
 	return c.lockFresh(ctx, e.store, workspaceID, names, keys, nil)
 }
 
-// cacheIdle is how long a workspace's event cache may go unused before it
-// is dropped: a replica whose sweep lease moved elsewhere, or a workspace
-// whose segments no longer read events, stops using it.
+// cacheIdle is how long a workspace's event or membership cache may go
+// unused before it is dropped: a replica whose sweep lease moved
+// elsewhere, or a workspace whose segments no longer read events, stops
+// using it.
 const cacheIdle = time.Hour
 
-// dropIdleCaches drops the event caches unused for cacheIdle. The caller
-// holds e.mu. An evaluation holding a dropped cache finishes with it; the
-// next one builds a new one.
+// dropIdleCaches drops the event and membership caches unused for
+// cacheIdle. The caller holds e.mu. An evaluation holding a dropped cache
+// finishes with it; the next one builds a new one.
 func (e *Engine) dropIdleCaches() {
-	for ws, c := range e.events {
-		if e.sinceUse(c.lastUse) >= cacheIdle {
-			delete(e.events, ws)
-		}
-	}
-	for ws, c := range e.members {
-		if e.sinceUse(c.lastUse) >= cacheIdle {
-			delete(e.members, ws)
-		}
-	}
+	maps.DeleteFunc(e.events, func(_ string, c *eventCache) bool { return e.sinceUse(c.lastUse) >= cacheIdle })
+	maps.DeleteFunc(e.members, func(_ string, c *memberCache) bool { return e.sinceUse(c.lastUse) >= cacheIdle })
 }
 
 // dropIdleCachesNow is dropIdleCaches for event consumers: every replica
