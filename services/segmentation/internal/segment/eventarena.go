@@ -97,6 +97,30 @@ func (a *eventArena) merge(customerID string, added []cachedEvent) bool {
 	return true
 }
 
+// append adds the customers of b (which a holds none of) after a's,
+// numbered in b's order, taking over b's chunks: b is not to be used
+// after.
+func (a *eventArena) append(b *eventArena) {
+	base := uint32(len(a.chunks))
+	a.chunks = append(a.chunks, b.chunks...)
+	a.live = append(a.live, b.live...)
+	if b.tail >= 0 {
+		if a.tail >= 0 && a.live[a.tail] == 0 {
+			a.chunks[a.tail] = nil // as alloc drops a tail it leaves
+		}
+		a.tail = b.tail + int(base)
+	}
+	for j, e := range b.index.entries {
+		i := a.number(string(b.index.ids[e.start : e.start+e.len]))
+		a.free(a.runs[i]) // none, unless b's customers were a's too
+		r := b.runs[j]
+		if r.n > 0 {
+			r.chunk += base
+		}
+		a.runs[i] = r
+	}
+}
+
 // alloc reserves a run of n (> 0) events and returns it with its space.
 func (a *eventArena) alloc(n int) (eventRun, []cachedEvent) {
 	k := a.tail

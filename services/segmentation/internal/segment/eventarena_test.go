@@ -159,6 +159,72 @@ func TestEventArenaDropsEmptyTail(t *testing.T) {
 	}
 }
 
+// TestEventArenaAppend builds arenas of consecutive ranges of customers,
+// as a load's readers do (some with a run of a chunk of its own, one
+// empty), appends them to the first, and checks the result against one
+// arena filled with every customer in order: the same events and numbers
+// for every customer, and that sets, merges and compaction work on it
+// after (the tail is the last part's).
+func TestEventArenaAppend(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	ids := make([]string, 9000)
+	evs := make([][]cachedEvent, len(ids))
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%05d", i)
+		n := r.IntN(30)
+		if i%2500 == 7 {
+			n = arenaChunk/4 + 1
+		}
+		for j := range n {
+			evs[i] = append(evs[i], cachedEvent{at: int64(j), name: uint32(r.IntN(3)), props: uint32(r.IntN(5))})
+		}
+	}
+	whole := newEventArena()
+	for i, id := range ids {
+		whole.set(id, evs[i])
+	}
+	bounds := []int{0, 3000, 3000, 5000, 8999, len(ids)} // [3000, 3000) is empty
+	var joined *eventArena
+	for k := range len(bounds) - 1 {
+		a := newEventArena()
+		for i := bounds[k]; i < bounds[k+1]; i++ {
+			a.set(ids[i], evs[i])
+		}
+		if joined == nil {
+			joined = a
+		} else {
+			joined.append(a)
+		}
+	}
+	check := func(stage string) {
+		t.Helper()
+		for i, id := range ids {
+			got, n := joined.eventsFrom(id, i-1)
+			want, wantN := whole.eventsFrom(id, i-1)
+			if !slices.Equal(got, want) || n != wantN {
+				t.Fatalf("%s: %s = #%d %v, want #%d %v", stage, id, n, got, wantN, want)
+			}
+		}
+	}
+	check("appended")
+	if last := joined.chunks[joined.tail]; len(last) == 0 || joined.runs[len(ids)-1].chunk != uint32(joined.tail) {
+		t.Errorf("tail %d is not the last part's", joined.tail)
+	}
+	for i := range 3000 {
+		id := ids[r.IntN(len(ids))]
+		added := []cachedEvent{{at: int64(1000 + i), name: 2}}
+		if !joined.merge(id, added) || !whole.merge(id, added) {
+			t.Fatalf("merge %s refused", id)
+		}
+		if i%3 == 0 {
+			joined.set(ids[i], nil)
+			whole.set(ids[i], nil)
+		}
+	}
+	joined.compact()
+	check("changed and compacted")
+}
+
 // TestCustomerIndexGrows checks the index through several doublings, with
 // ids that are prefixes of one another.
 func TestCustomerIndexGrows(t *testing.T) {

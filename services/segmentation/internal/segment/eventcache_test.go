@@ -1,8 +1,15 @@
 package segment_test
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -235,6 +242,145 @@ func TestLiveEventsFromWarmCache(t *testing.T) {
 		}
 		if got := live.LastCacheUse("w"); !got.Equal(used) {
 			t.Errorf("the live path moved the cache's last use from %v to %v", used, got)
+		}
+	})
+}
+
+// TestEventCacheLoadInParts loads event caches in ranges of customers read
+// in parallel, and checks that each holds exactly what a load in one range
+// does and what the events say: every customer once (also those a range
+// begins with), numbered in id order, events by name and then time, ties
+// in event id order, other names and workspaces left out.
+func TestEventCacheLoadInParts(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixtureOn(t, db)
+		ctx := context.Background()
+		r := rand.New(rand.NewPCG(5, 6))
+		type held struct {
+			name     string
+			at       int64
+			id, line string
+		}
+		want := map[string][]held{}
+		var evs []segment.Event
+		for i := range 40 {
+			c := fmt.Sprintf("c%02d", i)
+			for j := range i % 6 { // c00, c06, … have none, so no customer row
+				name := []string{"Ordered", "Viewed", "Other"}[r.IntN(3)]
+				at := t0.Add(-time.Duration(r.IntN(3)) * time.Hour) // many ties
+				cat := string(rune('A' + r.IntN(2)))
+				ev := viewedIn("w", fmt.Sprintf("%s-%d", c, 9-j), c, cat, at) // ids the reverse of this order
+				ev.Name = name
+				evs = append(evs, ev)
+				if name != "Other" {
+					want[c] = append(want[c], held{name: name, at: at.UnixMicro(), id: ev.EventID, line: fmt.Sprintf("%s %d map[category:%s]", name, at.UnixMicro(), cat)})
+				}
+			}
+		}
+		evs = append(evs, viewedIn("x", "x1", "c05", "A", t0), viewedIn("x", "x2", "c99", "A", t0))
+		if err := f.engine.ApplyEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		wantIDs := slices.Sorted(maps.Keys(want))
+		wantEvents := make([][]string, len(wantIDs))
+		for i, c := range wantIDs {
+			hs := want[c]
+			slices.SortFunc(hs, func(a, b held) int {
+				return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.at, b.at), strings.Compare(a.id, b.id))
+			})
+			for _, h := range hs {
+				wantEvents[i] = append(wantEvents[i], h.line)
+			}
+		}
+		names, keys := []string{"Ordered", "Viewed"}, []string{"category"}
+		for _, tt := range []struct{ parts, readers int }{{1, 1}, {3, 2}, {7, 3}, {16, 2}, {100, 4}} {
+			ids, got, err := segment.LoadEventCache(ctx, f.store, "w", names, keys, tt.parts, tt.readers)
+			if err != nil {
+				t.Fatalf("%d parts: %v", tt.parts, err)
+			}
+			if !reflect.DeepEqual(ids, wantIDs) {
+				t.Errorf("%d parts, %d readers: customers %v, want %v", tt.parts, tt.readers, ids, wantIDs)
+				continue
+			}
+			for i, c := range ids {
+				if !slices.Equal(got[i], wantEvents[i]) {
+					t.Errorf("%d parts, %d readers: %s = %q, want %q", tt.parts, tt.readers, c, got[i], wantEvents[i])
+				}
+			}
+		}
+
+		// 34 customers with rows (c00, c06, … none; x's c99 not w's) in
+		// 7 parts of 4: the bounds are every fourth.
+		bounds, err := f.store.CustomerBounds(ctx, "w", 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []string
+		for i := range 40 {
+			if i%6 != 0 {
+				rows = append(rows, fmt.Sprintf("c%02d", i))
+			}
+		}
+		if want := []string{rows[4], rows[8], rows[12], rows[16], rows[20], rows[24]}; !reflect.DeepEqual(bounds, want) {
+			t.Errorf("bounds = %v, want %v", bounds, want)
+		}
+		if bounds, err := f.store.CustomerBounds(ctx, "w", 50); err != nil || bounds != nil {
+			t.Errorf("bounds in 50 parts of 34 customers = %v, %v; want none", bounds, err)
+		}
+	})
+}
+
+// mergingStore merges once, right after the first range of customers of a
+// load was read (the reader of one at a time, between two ranges).
+type mergingStore struct {
+	segment.Store
+	merge func()
+	once  sync.Once
+}
+
+func (s *mergingStore) ScanBehaviours(ctx context.Context, q segment.BehaviourScan, fn func(segment.BehaviourRow) error) error {
+	err := s.Store.ScanBehaviours(ctx, q, fn)
+	if q.From == "" && q.Below != "" {
+		s.once.Do(s.merge)
+	}
+	return err
+}
+
+// TestEventCacheLoadCatchesUp merges a customer of the last range of a
+// load into one of the first after the first was read and before the last
+// is: neither range read holds the moved events, and the load catches up
+// with the merge before the cache is used.
+func TestEventCacheLoadCatchesUp(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		f := newFixtureOn(t, db)
+		ctx := context.Background()
+		var evs []segment.Event
+		for i := range 20 {
+			c := fmt.Sprintf("c%02d", i)
+			evs = append(evs, viewedIn("w", c+"-1", c, "A", t0.Add(time.Duration(i)*time.Minute)), viewedIn("w", c+"-2", c, "B", t0))
+		}
+		if err := f.engine.ApplyEvents(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		st := &mergingStore{Store: f.store, merge: func() {
+			if err := f.engine.ApplyMerge(ctx, segment.Merge{WorkspaceID: "w", MergeID: "m1", SurvivorID: "c01", MergedIDs: []string{"c19"}}); err != nil {
+				t.Error(err)
+			}
+		}}
+		names, keys := []string{"Viewed"}, []string{"category"}
+		ids, got, err := segment.LoadEventCache(ctx, st, "w", names, keys, 4, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantIDs, want, err := segment.LoadEventCache(ctx, f.store, "w", names, keys, 1, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i := slices.Index(wantIDs, "c01"); i < 0 || len(want[i]) != 4 || slices.Contains(wantIDs, "c19") {
+			t.Fatalf("after the merge: %v %q", wantIDs, want)
+		}
+		if !reflect.DeepEqual(ids, wantIDs) || !reflect.DeepEqual(got, want) {
+			t.Errorf("loaded across the merge:\n got %v\n%q\nwant %v\n%q", ids, got, wantIDs, want)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package segment
 
 import (
+	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -50,4 +52,33 @@ func (e *Engine) LastCacheUse(workspaceID string) time.Time {
 		return c.lastUse
 	}
 	return time.Time{}
+}
+
+// LoadEventCache builds a new event cache of the workspace's events named
+// names, keeping the property keys keys (both sorted), loading it in parts
+// ranges of customers read by readers at a time, and returns its
+// customers in the order it numbers them with their events as rules read
+// them (one line each: name, time in microseconds, properties); customers
+// it holds no events of are left out.
+func LoadEventCache(ctx context.Context, st Store, workspaceID string, names, keys []string, parts, readers int) (ids []string, events [][]string, err error) {
+	defer func(p, r int) { loadParts, loadReaders = p, r }(loadParts, loadReaders)
+	loadParts, loadReaders = parts, readers
+	c := &eventCache{names: names, keys: keys}
+	if err := c.refresh(ctx, st, workspaceID); err != nil {
+		return nil, nil, err
+	}
+	x := &c.customers.index
+	for i, e := range x.entries {
+		id := string(x.ids[e.start : e.start+e.len])
+		var evs []string
+		if c.customers.runs[i].n == 0 {
+			continue
+		}
+		for _, ev := range c.customers.run(c.customers.runs[i]) {
+			b := c.behaviour(id, ev)
+			evs = append(evs, fmt.Sprintf("%s %d %v", b.Name, b.Time.UnixMicro(), b.Properties))
+		}
+		ids, events = append(ids, id), append(events, evs)
+	}
+	return ids, events, nil
 }

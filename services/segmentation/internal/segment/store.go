@@ -100,6 +100,11 @@ type Store interface {
 	// by customer (within each chunk of q.Customers, which select distinct
 	// customers), the rows of a customer in no particular order.
 	ScanBehaviours(ctx context.Context, q BehaviourScan, fn func(BehaviourRow) error) error
+	// CustomerBounds returns up to parts-1 customer ids, in the order
+	// ScanBehaviours reads customers in, that split the workspace's
+	// customers into parts of about equal size (none for one part or
+	// fewer customers than parts).
+	CustomerBounds(ctx context.Context, workspaceID string, parts int) ([]string, error)
 	// OrderStats aggregates the orders of every purchasing customer.
 	OrderStats(ctx context.Context, workspaceID string) ([]OrderStats, error)
 	// CustomerOrderStats aggregates one customer's orders (zero when none).
@@ -205,6 +210,9 @@ type BehaviourScan struct {
 	AfterSeq, UpToSeq int64
 	// Customers restricts the rows to these customers; nil selects all.
 	Customers []string
+	// From <= customer_id < Below restricts the rows to a range of
+	// customers; empty leaves that end open.
+	From, Below string
 }
 
 // BehaviourRow is one stored behaviour event, as the event cache reads it.
