@@ -194,7 +194,7 @@ func (c *eventCache) refresh(ctx context.Context, st Store, workspaceID string) 
 	for _, id := range changed {
 		reload[id] = true
 	}
-	err = c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: c.version, UpToSeq: v}, c.rawIDs, func(id string, evs []cachedEvent) {
+	_, err = c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: c.version, UpToSeq: v}, c.rawIDs, func(id string, evs []cachedEvent) {
 		if !reload[id] && !c.customers.merge(id, evs) {
 			reload[id] = true // a tie in time: only event ids can order it
 		}
@@ -202,21 +202,26 @@ func (c *eventCache) refresh(ctx context.Context, st Store, workspaceID string) 
 	if err != nil {
 		return err
 	}
-	if len(reload) > 0 {
-		ids := slices.Sorted(maps.Keys(reload))
-		for _, id := range ids {
-			c.customers.set(id, nil)
-		}
-		err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v, Customers: ids}, c.rawIDs, func(id string, evs []cachedEvent) {
-			c.customers.set(id, evs)
-		})
-		if err != nil {
-			return err
-		}
+	if err := c.reload(ctx, st, workspaceID, v, slices.Sorted(maps.Keys(reload))); err != nil {
+		return err
 	}
 	c.customers.compact()
 	c.version = v
 	return nil
+}
+
+// reload reads the events of customers ids again, up to version v.
+func (c *eventCache) reload(ctx context.Context, st Store, workspaceID string, v int64, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for _, id := range ids {
+		c.customers.set(id, nil)
+	}
+	_, err := c.scan(ctx, st, BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v, Customers: ids}, c.rawIDs, func(id string, evs []cachedEvent) {
+		c.customers.set(id, evs)
+	})
+	return err
 }
 
 // loadParts is how many ranges of customers a load reads, each by one
@@ -239,6 +244,7 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 		return err
 	}
 	parts := make([]*eventArena, len(bounds)+1)
+	tied := make([][]string, len(parts))
 	var next atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	for r := range min(loadReaders, len(parts)) {
@@ -248,7 +254,7 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 		}
 		g.Go(func() error {
 			for i := int(next.Add(1) - 1); i < len(parts); i = int(next.Add(1) - 1) {
-				q := BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v}
+				q := BehaviourScan{WorkspaceID: workspaceID, Names: c.names, AfterSeq: -1, UpToSeq: v, NoEventIDs: true}
 				if i > 0 {
 					q.From = bounds[i-1]
 				}
@@ -256,7 +262,8 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 					q.Below = bounds[i]
 				}
 				a := newEventArena()
-				if err := c.scan(gctx, st, q, rawIDs, func(id string, evs []cachedEvent) { a.set(id, evs) }); err != nil {
+				var err error
+				if tied[i], err = c.scan(gctx, st, q, rawIDs, func(id string, evs []cachedEvent) { a.set(id, evs) }); err != nil {
 					return err
 				}
 				parts[i] = a
@@ -273,14 +280,20 @@ func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v i
 	for _, a := range parts[1:] {
 		c.customers.append(a)
 	}
+	if err := c.reload(ctx, st, workspaceID, v, slices.Concat(tied...)); err != nil {
+		return err
+	}
 	c.loaded, c.version = true, v
 	return nil
 }
 
 // scan reads the rows q selects and calls fn with each customer's, in the
 // cache's order; evs is only valid during the call (fn copies them into
-// the arena).
-func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, rawIDs map[string]uint32, fn func(customerID string, evs []cachedEvent)) error {
+// the arena). Without event ids (q.NoEventIDs), events of one name and
+// time are in no particular order: it returns the customers with such
+// events whose properties differ, which only their ids can order (events
+// alike in all the cache holds need no order).
+func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, rawIDs map[string]uint32, fn func(customerID string, evs []cachedEvent)) (tied []string, err error) {
 	type row struct {
 		ev cachedEvent
 		id string
@@ -295,23 +308,27 @@ func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, rawIDs
 			return
 		}
 		slices.SortFunc(rows, func(a, b row) int {
-			return cmp.Or(cmp.Compare(a.ev.name, b.ev.name), cmp.Compare(a.ev.at, b.ev.at), strings.Compare(a.id, b.id))
+			return cmp.Or(compareEvents(a.ev, b.ev), strings.Compare(a.id, b.id))
 		})
 		evs = evs[:0]
-		for _, r := range rows {
+		for i, r := range rows {
+			if q.NoEventIDs && i > 0 && compareEvents(r.ev, evs[i-1]) == 0 && r.ev.props != evs[i-1].props &&
+				(len(tied) == 0 || tied[len(tied)-1] != cur) {
+				tied = append(tied, cur)
+			}
 			evs = append(evs, r.ev)
 		}
 		fn(cur, evs)
 		rows = rows[:0]
 	}
-	err := st.ScanBehaviours(ctx, q, func(b BehaviourRow) error {
+	err = st.ScanBehaviours(ctx, q, func(b BehaviourRow) error {
 		name, ok := slices.BinarySearch(c.names, b.Name)
 		if !ok {
 			return nil
 		}
 		props, err := c.intern(b.Properties, rawIDs)
 		if err != nil {
-			return fmt.Errorf("properties of event %s: %w", b.EventID, err)
+			return fmt.Errorf("properties of an event of %s: %w", b.CustomerID, err)
 		}
 		if b.CustomerID != cur {
 			flush()
@@ -321,10 +338,10 @@ func (c *eventCache) scan(ctx context.Context, st Store, q BehaviourScan, rawIDs
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	flush()
-	return nil
+	return tied, nil
 }
 
 // intern returns the id of the properties text raw cut down to the keys

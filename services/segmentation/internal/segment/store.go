@@ -213,6 +213,10 @@ type BehaviourScan struct {
 	// From <= customer_id < Below restricts the rows to a range of
 	// customers; empty leaves that end open.
 	From, Below string
+	// NoEventIDs leaves BehaviourRow.EventID empty: the event cache needs
+	// them only to order events of one name and time, and reading them
+	// was a fifth of the columns read.
+	NoEventIDs bool
 }
 
 // BehaviourRow is one stored behaviour event, as the event cache reads it.

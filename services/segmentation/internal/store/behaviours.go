@@ -112,15 +112,20 @@ func (s *Store) scanBehaviours(ctx context.Context, q segment.BehaviourScan, cus
 		args = append(args, q.Below)
 		where += fmt.Sprintf(` AND customer_id < $%d`, len(args))
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT customer_id, event_id, name, occurred_at, properties FROM behaviours
+	cols := "customer_id, event_id, name, occurred_at, properties"
+	var b segment.BehaviourRow
+	dest := []any{&b.CustomerID, &b.EventID, &b.Name, &b.Micros, &b.Properties}
+	if q.NoEventIDs {
+		cols, dest = "customer_id, name, occurred_at, properties", slices.Delete(dest, 1, 2)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM behaviours
 WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id`, args...)
 	if err != nil {
 		return fmt.Errorf("scan behaviours: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var b segment.BehaviourRow
-		if err := rows.Scan(&b.CustomerID, &b.EventID, &b.Name, &b.Micros, &b.Properties); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("scan behaviours: %w", err)
 		}
 		if len(q.Names) > mergeChunk {
