@@ -227,16 +227,16 @@ func (c *eventCache) reload(ctx context.Context, st Store, workspaceID string, v
 // loadParts is how many ranges of customers a load reads, each by one
 // query; loadReaders (at most) read them at a time, each taking the next
 // range not yet taken, so that a range with more events than the others
-// holds up one reader rather than all. Reading the rows is most of a
-// load, and on SQLite it is all in this process: one reader used one core
-// (a million customers' 20 M events took 40 s).
+// holds up one reader rather than all. Reading the rows is most of a cold
+// recompute, and on SQLite all of it is in this process: one reader used
+// one core.
 var loadParts, loadReaders = 16, min(runtime.GOMAXPROCS(0), 8)
 
 // load reads every event the cache holds, up to version v. Its readers
 // read disjoint ranges of customers, each one query seeing the database as
 // of its start; every row up to v is in each's view, so each reads the
 // rows up to v of its customers — but for customers whose rows were moved
-// or deleted after v, which the next refresh reloads.
+// or deleted after v, which refresh catches up with.
 func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v int64) error {
 	c.props, c.propIDs, c.rawIDs = []map[string]any{nil}, map[string]uint32{}, map[string]uint32{}
 	bounds, err := st.CustomerBounds(ctx, workspaceID, loadParts)

@@ -144,8 +144,10 @@ WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id
 }
 
 // CustomerBounds implements segment.Store. It counts the customers, then
-// steps from bound to bound, each step reading one part of the primary
-// key (about 10 ms per 100,000 customers on SQLite) rather than all of it.
+// steps from bound to bound, each step reading one part's entries of the
+// primary key. At a million customers in the sqlite3 shell, a window
+// function numbering them all took 0.55 s; the count 0.05 s and each step
+// of 125,000 0.015 s.
 // The bounds are in the database's order of customer ids, which the range
 // conditions of ScanBehaviours compare in.
 func (s *Store) CustomerBounds(ctx context.Context, workspaceID string, parts int) ([]string, error) {
