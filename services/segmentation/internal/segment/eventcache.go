@@ -225,11 +225,11 @@ func (c *eventCache) reload(ctx context.Context, st Store, workspaceID string, v
 }
 
 // loadParts is how many ranges of customers a load reads, each by one
-// query; loadReaders (at most) read them at a time, each taking the next
-// range not yet taken, so that a range with more events than the others
-// holds up one reader rather than all. Reading the rows is most of a cold
-// recompute, and on SQLite all of it is in this process: one reader used
-// one core.
+// query, when the store reads faster so (Store.ScanInParts: SQLite, where
+// stepping the rows, most of a cold recompute, is all in this process and
+// one reader used one core); loadReaders (at most) read them at a time,
+// each taking the next range not yet taken, so that a range with more
+// events than the others holds up one reader rather than all.
 var loadParts, loadReaders = 16, min(runtime.GOMAXPROCS(0), 8)
 
 // load reads every event the cache holds, up to version v. Its readers
@@ -239,9 +239,12 @@ var loadParts, loadReaders = 16, min(runtime.GOMAXPROCS(0), 8)
 // or deleted after v, which refresh catches up with.
 func (c *eventCache) load(ctx context.Context, st Store, workspaceID string, v int64) error {
 	c.props, c.propIDs, c.rawIDs = []map[string]any{nil}, map[string]uint32{}, map[string]uint32{}
-	bounds, err := st.CustomerBounds(ctx, workspaceID, loadParts)
-	if err != nil {
-		return err
+	var bounds []string
+	if st.ScanInParts() {
+		var err error
+		if bounds, err = st.CustomerBounds(ctx, workspaceID, loadParts); err != nil {
+			return err
+		}
 	}
 	parts := make([]*eventArena, len(bounds)+1)
 	tied := make([][]string, len(parts))

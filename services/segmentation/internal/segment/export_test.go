@@ -64,7 +64,7 @@ func LoadEventCache(ctx context.Context, st Store, workspaceID string, names, ke
 	defer func(p, r int) { loadParts, loadReaders = p, r }(loadParts, loadReaders)
 	loadParts, loadReaders = parts, readers
 	c := &eventCache{names: names, keys: keys}
-	if err := c.refresh(ctx, st, workspaceID); err != nil {
+	if err := c.refresh(ctx, inParts{st}, workspaceID); err != nil {
 		return nil, nil, err
 	}
 	x := &c.customers.index
@@ -82,3 +82,8 @@ func LoadEventCache(ctx context.Context, st Store, workspaceID string, names, ke
 	}
 	return ids, events, nil
 }
+
+// inParts reads in parts on every backend.
+type inParts struct{ Store }
+
+func (inParts) ScanInParts() bool { return true }

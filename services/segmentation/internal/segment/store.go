@@ -100,6 +100,9 @@ type Store interface {
 	// by customer (within each chunk of q.Customers, which select distinct
 	// customers), the rows of a customer in no particular order.
 	ScanBehaviours(ctx context.Context, q BehaviourScan, fn func(BehaviourRow) error) error
+	// ScanInParts tells whether a full ScanBehaviours is faster read in
+	// ranges of customers by several readers at once.
+	ScanInParts() bool
 	// CustomerBounds returns up to parts-1 customer ids, in the order
 	// ScanBehaviours reads customers in, that split the workspace's
 	// customers into parts of about equal size (none for one part or

@@ -143,6 +143,16 @@ WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id
 	return nil
 }
 
+// ScanInParts implements segment.Store: on SQLite, where this process
+// steps the rows, one reader used one core. On PostgreSQL the server steps
+// them and the client decodes them, together about both cores of the
+// machine measured (PostgreSQL on the same two cores): a cold recompute
+// at 200,000 customers read in 16 parts by two readers took 12.7–15.9 s
+// against 9.6 s in one query (docs/bench-notes/cold-recompute.md).
+func (s *Store) ScanInParts() bool {
+	return s.db.Dialect == sqldb.SQLite
+}
+
 // CustomerBounds implements segment.Store. It counts the customers, then
 // steps from bound to bound, each step reading one part's entries of the
 // primary key. At a million customers in the sqlite3 shell, a window
