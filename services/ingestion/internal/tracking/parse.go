@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,7 +90,7 @@ func ParseBatch(req *ingestionv1.BatchRequest, now time.Time) ([]Message, error)
 			event: b.GetEvent(), name: b.GetName(), category: b.GetCategory(), groupID: b.GetGroupId(), previousID: b.GetPreviousId(),
 			size: sizes[i],
 		}
-		m, ok := r.parse(fmt.Sprintf("batch[%d].", i), now, &v)
+		m, ok := r.parse(i, now, &v)
 		if ok {
 			msgs = append(msgs, m)
 		}
@@ -195,15 +196,23 @@ func ParseAlias(req *ingestionv1.AliasRequest, now time.Time) (Message, error) {
 
 func parseOne(r raw, now time.Time) (Message, error) {
 	var v validation.Error
-	m, _ := r.parse("", now, &v)
+	m, _ := r.parse(-1, now, &v)
 	return m, v.Err()
 }
 
-// parse checks one message, adding violations under prefix; ok is false when
-// any were found.
-func (r raw) parse(prefix string, now time.Time, v *validation.Error) (Message, bool) {
+// parse checks one message, adding violations under the field path of
+// message index of a batch ("batch[3].userId"), or of a single call when
+// index is negative ("userId"); ok is false when any were found.
+func (r raw) parse(index int, now time.Time, v *validation.Error) (Message, bool) {
 	before := len(v.Violations)
-	field := func(name string) string { return prefix + name }
+	// Paths are built only for violations: formatting a prefix for every
+	// message of a batch cost an allocation each.
+	field := func(name string) string {
+		if index < 0 {
+			return name
+		}
+		return "batch[" + strconv.Itoa(index) + "]." + name
+	}
 	m := Message{
 		Type: Type(r.typ), MessageID: strings.TrimSpace(r.messageID),
 		UserID: strings.TrimSpace(r.userID), AnonymousID: strings.TrimSpace(r.anonymousID),
