@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -140,6 +141,9 @@ func (in *Ingester) Ingest(ctx context.Context, ws string, msgs []tracking.Messa
 	}
 	// This caller writes until its own request is answered.
 	for {
+		// Let callers already running reach the queue first: a group
+		// shares one commit, whose cost is mostly per commit.
+		runtime.Gosched()
 		group := in.takeGroup()
 		in.write(group)
 		select {

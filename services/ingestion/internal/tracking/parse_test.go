@@ -80,6 +80,7 @@ func TestParseBatchRejects(t *testing.T) {
 		{"NUL in a user id", `{"batch":[{"type":"track","userId":"u\u0000x","event":"e"}]}`, "batch[0].userId"},
 		{"NUL in an event name", `{"batch":[{"type":"track","userId":"u","event":"Order\u0000"}]}`, "batch[0].event"},
 		{"NUL in a property", `{"batch":[{"type":"track","userId":"u","event":"e","properties":{"items":[{"sku":"a\u0000"}]}}]}`, "batch[0].properties.items[0].sku"},
+		{"NUL in two properties: the first key", `{"batch":[{"type":"track","userId":"u","event":"e","properties":{"z":"\u0000","b":["ok","\u0000"],"a":{"x":"ok"}}}]}`, "batch[0].properties.b[1]"},
 		{"NUL in a trait key", `{"batch":[{"type":"identify","userId":"u","traits":{"na\u0000me":"x"}}]}`, "batch[0].traits"},
 		{"implausible revenue", `{"batch":[{"type":"track","userId":"u","event":"Order Completed","properties":{"revenue":1.7e308}}]}`, "batch[0].properties.revenue"},
 		{"year 9999", `{"batch":[{"type":"page","userId":"u","timestamp":"9999-01-01T00:00:00Z"}]}`, "batch[0].timestamp"},
