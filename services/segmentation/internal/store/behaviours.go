@@ -148,7 +148,8 @@ WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id
 // them and the client decodes them, together about both cores of the
 // machine measured (PostgreSQL on the same two cores): a cold recompute
 // at 200,000 customers read in 16 parts by two readers took 12.7–15.9 s
-// against 9.6 s in one query (docs/bench-notes/cold-recompute.md).
+// against 9.6 s in one query (docs/BENCHMARKS.md, "Cold recompute: the
+// event cache loaded in parallel ranges").
 func (s *Store) ScanInParts() bool {
 	return s.db.Dialect == sqldb.SQLite
 }
