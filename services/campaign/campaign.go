@@ -224,8 +224,7 @@ func (s *Service) Register(srv *grpc.Server) {
 func (s *Service) Run(ctx context.Context) error {
 	defer s.email.Close()
 	for _, c := range []bus.Consumer{
-		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.handleEvent, BatchHandler: s.handleEvents,
-			MaxBatch: eventBatch, Linger: bus.SlowLinger, LingerGap: bus.SlowLinger},
+		{Kind: bus.KindEvents, Durable: "campaign-journeys", Handler: s.handleEvent, BatchHandler: s.handleEvents},
 		{Kind: bus.KindMembership, Durable: "campaign-journeys", Handler: s.runner.HandleMembership, BatchHandler: s.runner.HandleMemberships},
 	} {
 		stop, err := s.bus.Consume(ctx, c)
@@ -310,9 +309,6 @@ func (p sendPublisher) PublishSend(ctx context.Context, sd store.Send) error {
 
 // publishBatch is how many outcomes one step of the relay publishes.
 const publishBatch = 500
-
-// eventBatch bounds the events one journey-trigger transaction takes.
-const eventBatch = 500
 
 // publishOutcomes puts final outcomes on the bus until none is left
 // unpublished or a publish fails (what failed stays for the next pass).

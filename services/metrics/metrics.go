@@ -138,11 +138,6 @@ func (s *Service) Run(ctx context.Context) error {
 		// unusable one.
 		BatchHandler: s.handleBatch,
 		MaxBatch:     eventBatch,
-		// KPIs have no latency target of the membership kind (100 ms), so
-		// batches wait longer and commit less often, leaving the CPU to
-		// segmentation, which does.
-		Linger:    bus.SlowLinger,
-		LingerGap: bus.SlowLinger,
 		// A dropped event would skew every KPI for good, so store failures
 		// are retried for longer than the bus default: with the delay
 		// doubling to its one-minute cap, 20 attempts span ~15 minutes of

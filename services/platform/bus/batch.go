@@ -37,13 +37,6 @@ const DefaultLinger = 20 * time.Millisecond
 // Linger.
 const DefaultLingerGap = 2 * time.Millisecond
 
-// SlowLinger is the linger of consumers whose work has no latency target
-// of its own (metrics, journey triggers): on two cores the segmentation
-// consumer, whose membership changes must follow events within 100 ms,
-// was runnable but without a CPU for most of its time at 5,000 events/s,
-// and fewer, larger commits elsewhere leave it more.
-const SlowLinger = 100 * time.Millisecond
-
 // batcher hands a BatchHandler the deliveries waiting: the client's
 // callback queues them, one goroutine takes what is queued and handles it.
 type batcher struct {
