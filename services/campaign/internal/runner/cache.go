@@ -14,6 +14,9 @@ type Live struct {
 	Journeys map[string]*Compiled
 	// ChannelTypes maps the workspace's channel ids to their stored type.
 	ChannelTypes map[string]string
+	// Reacts holds the track event names a live journey enters on, exits
+	// on or waits for: only these, and consent events, can change an entry.
+	Reacts map[string]bool
 }
 
 // Compiled is a journey with its step graph.
@@ -61,8 +64,9 @@ func (c *Cache) Live(ctx context.Context, workspaceID string) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	l = &Live{version: v, Journeys: make(map[string]*Compiled, len(js)), ChannelTypes: types}
+	l = &Live{version: v, Journeys: make(map[string]*Compiled, len(js)), ChannelTypes: types, Reacts: map[string]bool{}}
 	for _, j := range js {
+		addReacts(l.Reacts, j)
 		cj := &Compiled{Journey: j, Graph: journey.NewGraph(j.Definition.GetSteps()), Experiments: j.Definition.GetHoldout().GetPercent() > 0}
 		seen := map[string]bool{}
 		addType := func(channelID string) {
@@ -84,4 +88,21 @@ func (c *Cache) Live(ctx context.Context, workspaceID string) (*Live, error) {
 	c.live[workspaceID] = l
 	c.mu.Unlock()
 	return l, nil
+}
+
+// addReacts adds the event names j enters on, exits on or waits for.
+func addReacts(names map[string]bool, j store.Journey) {
+	if j.EntryKind == store.EntryEvent {
+		names[j.EntryKey] = true
+	}
+	for _, rule := range j.Definition.GetExitRules() {
+		if e := rule.GetEvent(); e != nil {
+			names[e.GetEvent()] = true
+		}
+	}
+	for _, st := range j.Definition.GetSteps() {
+		if e := st.GetWaitFor().GetEvent(); e != nil {
+			names[e.GetEvent()] = true
+		}
+	}
 }

@@ -77,6 +77,9 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 			}
 			lives[ws] = live
 		}
+		if ev := msg.GetEventRecorded(); ev != nil && !changesEntries(lives[ws], ev.GetName()) {
+			continue
+		}
 		events = append(events, &msg)
 	}
 	if len(events) == 0 {
@@ -166,6 +169,20 @@ func (r *Runner) HandleEvents(ctx context.Context, ms []bus.Message) error {
 		r.Wake()
 	}
 	return err
+}
+
+// changesEntries reports whether a track event of this name can change
+// anything: set a consent, or enter, exit or move an entry of a live
+// journey. Most events (page and product views) cannot, and are neither
+// recorded as applied nor read for: a redelivery of one is judged again
+// against the journeys live then, and an event received before a
+// journey's activation still does not enter it.
+func changesEntries(live *Live, name string) bool {
+	switch name {
+	case EventUnsubscribed, EventLineUnfollow, EventLineFollowed:
+		return true
+	}
+	return live.Reacts[name]
 }
 
 // applyTrack applies one track event in t and reports whether it changed

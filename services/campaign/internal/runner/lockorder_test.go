@@ -75,7 +75,15 @@ func TestMixedEventBatchRecordsKeysInOrder(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
-	_, r := newRunner(t, db, t0)
+	st, r := newRunner(t, db, t0)
+	// A journey exits on the event, so it is applied (and recorded).
+	def := &campaignv1.Journey{
+		DisplayName: "Welcome",
+		Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_SegmentEntered{SegmentEntered: &campaignv1.SegmentRef{SegmentId: "seg_a"}}},
+		ExitRules:   []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_Event{Event: &campaignv1.EventMatch{Event: "Seen"}}}},
+		Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+	}
+	activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_s", Definition: def, EntryKind: store.EntrySegment, EntryKey: "seg_a"}, t0)
 	message := func(m *ingestionv1.IngestionBusMessage) bus.Message {
 		b, err := proto.Marshal(m)
 		if err != nil {

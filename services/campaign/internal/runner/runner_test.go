@@ -347,3 +347,61 @@ func newRunner(t *testing.T, db *sqldb.DB, now time.Time) (*store.Store, *runner
 	}
 	return st, runner.New(runner.Config{Store: st, Cache: runner.NewCache(st), Peers: fakePeers{}, Now: func() time.Time { return now }})
 }
+
+// TestEventsNoJourneyReactsTo: a track event that no live journey enters
+// on, exits on or waits for, and that sets no consent, changes nothing and
+// is not even recorded as applied; the names a journey does react to are
+// applied as before, and a journey activated later reacts to its name.
+func TestEventsNoJourneyReactsTo(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		t0 := time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC)
+		st, r := newRunner(t, db, t0.Add(2*time.Minute))
+		def := &campaignv1.Journey{
+			DisplayName: "Welcome",
+			Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Signed Up"}}},
+			ExitRules:   []*campaignv1.ExitRule{{Kind: &campaignv1.ExitRule_Event{Event: &campaignv1.EventMatch{Event: "Order Completed"}}}},
+			Steps: []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_WaitFor{WaitFor: &campaignv1.WaitForStep{
+				Condition: &campaignv1.WaitForStep_Event{Event: &campaignv1.EventMatch{Event: "Opened Email"}}, Timeout: durationpb.New(time.Hour)}}}},
+		}
+		activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_w", Definition: def, EntryKind: store.EntryEvent, EntryKey: "Signed Up"}, t0)
+		at := t0.Add(time.Minute)
+		batch := []bus.Message{
+			trackEvent(t, "e1", "cus_1", "Viewed Product", nil, at),
+			trackEvent(t, "e2", "cus_1", "Signed Up", nil, at),
+			trackEvent(t, "e3", "cus_2", "Opened Email", nil, at),
+			trackEvent(t, "e4", "cus_3", "Order Completed", nil, at),
+			trackEvent(t, "e5", "cus_3", runner.EventUnsubscribed, map[string]any{"channel": "email"}, at),
+		}
+		if err := r.HandleEvents(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		applied := func() string {
+			var ids []string
+			for _, row := range sqldbtest.Rows(t, db, `SELECT message_id FROM applied_messages WHERE workspace_id = 'ws'`) {
+				ids = append(ids, row[0])
+			}
+			sort.Strings(ids)
+			return strings.Join(ids, " ")
+		}
+		if got, want := applied(), "event:e2 event:e3 event:e4 event:e5"; got != want {
+			t.Errorf("applied: %s, want %s", got, want)
+		}
+		if got, want := entriesOf(t, st, "ws", "cus_1"), "cus_1#1:in_progress:"; got != want {
+			t.Errorf("entries: %s, want %s", got, want)
+		}
+
+		views := &campaignv1.Journey{
+			DisplayName: "Browse",
+			Entry:       &campaignv1.Entry{Kind: &campaignv1.Entry_Event{Event: &campaignv1.EventMatch{Event: "Viewed Product"}}},
+			Steps:       []*campaignv1.Step{{Id: "wait", Kind: &campaignv1.Step_Delay{Delay: &campaignv1.DelayStep{Duration: durationpb.New(time.Hour)}}}},
+		}
+		activate(t, st, store.Journey{WorkspaceID: "ws", ID: "jny_v", Definition: views, EntryKind: store.EntryEvent, EntryKey: "Viewed Product"}, t0)
+		if err := r.HandleEvents(ctx, []bus.Message{trackEvent(t, "e6", "cus_4", "Viewed Product", nil, at)}); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := entriesOf(t, st, "ws", "cus_4"), "cus_4#1:in_progress:"; got != want {
+			t.Errorf("entries after a journey on views: %s, want %s", got, want)
+		}
+	})
+}
