@@ -1,0 +1,16 @@
+-- behaviours_by_name (workspace_id, name, occurred_at, customer_id) goes.
+-- Every statement on behaviours names its customers (one, a list, or a
+-- range of ids: behaviours_by_customer, whose name and occurred_at columns
+-- are filtered inside the index), its versions (behaviours_by_seq) or its
+-- event ids (the primary key), so none needs it; yet every behaviour row
+-- inserted (each track, page and screen event, on the live path) paid an
+-- entry in it, one B-tree in five of the insert. The planners did pick it
+-- for a few reads of one rarely used name over a wide range of customers:
+-- a page of BehavioursInRange with no upper bound (the last page, or a
+-- whole workspace of up to 1,000 customers, read without the event cache)
+-- and, on PostgreSQL, an event cache load whose segments read only rare
+-- names. Those now read every entry of their customers' range in
+-- behaviours_by_customer: at most a page of customers, or for the load the
+-- workspace's, as a load of a common name always has (plans and figures:
+-- docs/bench-notes/seg-writes.md).
+DROP INDEX behaviours_by_name;
