@@ -293,8 +293,9 @@ func retiredOf(ctx context.Context, tx *sqldb.Tx, workspaceID string, ids []stri
 	keys := slices.Clone(ids)
 	byKey := make(map[string]string, len(ids))
 	for _, id := range ids {
-		byKey[erasedKey(id)] = id
-		keys = append(keys, erasedKey(id))
+		k := erasedKey(id) // a SHA-256: once per id, for every batch's customers
+		byKey[k] = id
+		keys = append(keys, k)
 	}
 	out := map[string]string{}
 	err := tx.QueryIn(ctx, `SELECT customer_id, survivor_id FROM retired_customers WHERE workspace_id = $1 AND customer_id IN (%s)`,
