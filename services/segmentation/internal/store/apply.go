@@ -61,6 +61,13 @@ func (s *Store) ApplyEvents(ctx context.Context, events []segment.Event, now tim
 	if err != nil {
 		return nil, err
 	}
+	n := 0
+	for _, ok := range applied {
+		if ok {
+			n++
+		}
+	}
+	s.analyzer.Wrote(n) // a row of applied_messages each, and of customers or behaviours
 	for i, e := range events {
 		if to, ok := redirected[wsID{e.WorkspaceID, e.CustomerID}]; ok && to != erased {
 			events[i].CustomerID = to

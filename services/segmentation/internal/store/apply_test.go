@@ -281,3 +281,48 @@ func TestApplyEventsLocksCustomersInIDOrder(t *testing.T) {
 		}
 	})
 }
+
+// TestApplyEventsAnalyzesYoungTables checks that on PostgreSQL the tables
+// every batch of events writes get planner statistics once enough rows
+// were written, without waiting for autovacuum (turned off here): a table
+// never analyzed has reltuples -1.
+func TestApplyEventsAnalyzesYoungTables(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	ctx := context.Background()
+	s, err := store.New(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := []string{"customers", "behaviours", "applied_messages"}
+	for _, table := range tables {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` SET (autovacuum_enabled = off)`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store.SetAnalyzeMinRows(s, 100)
+	analyzed := func() int {
+		var n int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace
+AND relname IN ('customers', 'behaviours', 'applied_messages') AND reltuples >= 0`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := analyzed(); n != 0 {
+		t.Fatalf("%d tables analyzed before any event", n)
+	}
+	evs := make([]segment.Event, 200)
+	for i := range evs {
+		evs[i] = track(ws(t), fmt.Sprintf("e%d", i), fmt.Sprintf("c%d", i%150), "Viewed", t0)
+	}
+	if _, err := s.ApplyEvents(ctx, evs, t0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for analyzed() != len(tables) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %v analyzed 10 s after 200 events were applied", analyzed(), tables)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

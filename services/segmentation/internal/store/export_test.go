@@ -30,3 +30,11 @@ func SetChangesKept(t interface{ Cleanup(func()) }, n int64) {
 	changesKept = n
 	t.Cleanup(func() { changesKept = old })
 }
+
+// SetAnalyzeMinRows sets how many rows ApplyEvents writes before the
+// store's planner statistics are refreshed (PostgreSQL only).
+func SetAnalyzeMinRows(s *Store, n int64) {
+	if s.analyzer != nil {
+		s.analyzer.MinRows = n
+	}
+}
