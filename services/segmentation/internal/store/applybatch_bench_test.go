@@ -31,15 +31,7 @@ func BenchmarkApplyEventsBatch(b *testing.B) {
 			}
 			return evs
 		}
-		if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for range b.N {
-			if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
-				b.Fatal(err)
-			}
-		}
+		applyBatches(b, s, 1, batch)
 	})
 }
 
@@ -73,16 +65,19 @@ func BenchmarkApplyEventsLive(b *testing.B) {
 			}
 			return evs
 		}
-		for range 100 {
-			if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ResetTimer()
-		for range b.N {
-			if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
-				b.Fatal(err)
-			}
-		}
+		applyBatches(b, s, 100, batch)
 	})
+}
+
+// applyBatches applies warm batches, then b.N timed ones.
+func applyBatches(b *testing.B, s *store.Store, warm int, batch func() []segment.Event) {
+	ctx := context.Background()
+	for i := range warm + b.N {
+		if i == warm {
+			b.ResetTimer()
+		}
+		if _, err := s.ApplyEvents(ctx, batch(), t0); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
