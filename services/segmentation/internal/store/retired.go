@@ -144,7 +144,8 @@ func restoreUnmerged(ctx context.Context, tx *sqldb.Tx, workspaceID, mergeID, id
 // survivor as its first delivery did.
 //
 // The look-up is one query per workspace of the batch (per chunk of ids)
-// and merge followed, usually one: most customers are not retired.
+// and merge followed, usually one: most customers are not retired. A
+// workspace with no retired customer at all takes one index seek instead.
 //
 // On PostgreSQL the batch's customers with new events that have no row
 // get one first, and then every customer row of the batch is locked (FOR
@@ -189,9 +190,20 @@ func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event, a
 				return nil, err
 			}
 		}
-		survivors, err := survivorChains(ctx, tx, ws, batch)
+		// Most workspaces have retired no one within the retention (8
+		// days of merges and erasures): one index seek then spares hashing
+		// every customer of the batch and looking each up. It runs where
+		// the look-up would, after the locks above, so it sees what the
+		// look-up would.
+		var survivors map[string]string
+		retired, err := anyRetired(ctx, tx, ws)
 		if err != nil {
 			return nil, err
+		}
+		if retired {
+			if survivors, err = survivorChains(ctx, tx, ws, batch); err != nil {
+				return nil, err
+			}
 		}
 		var made []string
 		for id, s := range survivors {
@@ -205,6 +217,16 @@ func retiredTargets(ctx context.Context, tx *sqldb.Tx, events []segment.Event, a
 		}
 	}
 	return to, nil
+}
+
+// anyRetired reports whether the workspace has any record of a customer
+// merged away or erased.
+func anyRetired(ctx context.Context, tx *sqldb.Tx, workspaceID string) (bool, error) {
+	var found bool
+	if err := tx.QueryRowPrepared(ctx, `SELECT EXISTS (SELECT 1 FROM retired_customers WHERE workspace_id = $1)`, workspaceID).Scan(&found); err != nil {
+		return false, fmt.Errorf("read retired customers: %w", err)
+	}
+	return found, nil
 }
 
 // redirect returns events with those of retired customers (to, from

@@ -29,6 +29,7 @@ func TestLateEvents(t *testing.T) {
 			fn   func(t *testing.T, s *store.Store)
 		}{
 			{"AfterMergeToSurvivor", testLateEventAfterMerge},
+			{"InBatchWithWorkspaceRetiringNone", testLateEventBesideWorkspaceRetiringNone},
 			{"AfterUnmergeToRestored", testLateEventAfterUnmerge},
 			{"AfterErasureDropped", testLateEventAfterErasure},
 			{"OfMergedIntoErasedDropped", testLateEventOfMergedIntoErased},
@@ -158,6 +159,26 @@ func testLateEventAfterMerge(t *testing.T, s *store.Store) {
 	checkWentTo(t, s, late(w, "e3", "anon"), "boss")
 	checkGone(t, s, w, "anon", "user")
 	checkHolds(t, s, w, "boss", 2)
+}
+
+// testLateEventBesideWorkspaceRetiringNone: a batch of two workspaces,
+// the first of which has retired no one (and so skips the look-up), still
+// sends the late events of the second's merged-away customer to its
+// survivor.
+func testLateEventBesideWorkspaceRetiringNone(t *testing.T, s *store.Store) {
+	quiet, w := ws(t)+"_a", ws(t)+"_b"
+	seen(t, s, quiet, "anon")
+	seen(t, s, w, "anon", "user")
+	merge(t, s, w, "m1", "user", "anon")
+	got := applyBatch(t, s, slices.Concat([]segment.Event{track(quiet, "e1", "anon", "Late", t0)}, late(w, "e2", "anon")))
+	if got[0].CustomerID != "anon" || got[1].CustomerID != "user" {
+		t.Errorf("events went to %s of %s and %s of %s; want anon and user", got[0].CustomerID, quiet, got[1].CustomerID, w)
+	}
+	checkGone(t, s, w, "anon")
+	checkHolds(t, s, w, "user", 1)
+	if n, err := s.CountEvents(context.Background(), quiet, "anon", "Late", time.Time{}); err != nil || n != 1 {
+		t.Errorf("anon of %s has %d late events (%v), want 1", quiet, n, err)
+	}
 }
 
 func testLateEventAfterUnmerge(t *testing.T, s *store.Store) {
