@@ -12,7 +12,8 @@ import (
 )
 
 // ApplyEvent records the event's customer (keeping the earliest first-seen
-// time) and its order, if any and not already stored under the same key.
+// time), its order, if any and not already stored under the same key, and,
+// if named, the event itself.
 func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 	applied, err := s.ApplyEvents(ctx, []ledger.Event{e})
 	if err != nil {
