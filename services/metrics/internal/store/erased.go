@@ -63,13 +63,13 @@ func erasedAmong(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (map[
 		// Most workspaces have erased no one within the records' window:
 		// one index probe spares hashing every customer of the batch and
 		// looking the hashes up.
-		var any int
+		var erasures int
 		err := tx.QueryRowPrepared(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM applied_messages WHERE workspace_id = $1 AND kind = $2 LIMIT 1) erased`,
-			ws, kindErased).Scan(&any)
+			ws, kindErased).Scan(&erasures)
 		if err != nil {
 			return nil, fmt.Errorf("look for erased customers: %w", err)
 		}
-		if any == 0 {
+		if erasures == 0 {
 			continue
 		}
 		gone, err := erasedOf(ctx, tx, ws, slices.Collect(maps.Keys(byWorkspace[ws])))
