@@ -75,11 +75,17 @@ func (b *Bus) startBatcher(ctx context.Context, log *slog.Logger, c Consumer) *b
 	return bt
 }
 
-// fill adds deliveries to batch until it holds max: those queued, then
+// fill adds deliveries to batch until it holds max messages, a pack
+// counting as its messages (so a batch may exceed max by less than a
+// pack): those queued, then
 // those that keep arriving once the queue ran empty, each within gap of
 // the one before and all within linger of the queue first running empty
 // (none when linger < 0).
 func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, max int, linger, gap time.Duration) []jetstream.Msg {
+	size := 0 // messages, a pack counting its own
+	for _, m := range batch {
+		size += deliveredCount(m)
+	}
 	var until time.Time // the end of the linger
 	var wait *time.Timer
 	defer func() {
@@ -87,7 +93,7 @@ func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, m
 			wait.Stop()
 		}
 	}()
-	for len(batch) < max {
+	for size < max {
 		var m jetstream.Msg
 		ok := true
 		select {
@@ -121,6 +127,7 @@ func fill(ctx context.Context, in <-chan jetstream.Msg, batch []jetstream.Msg, m
 			return batch
 		}
 		batch = append(batch, m)
+		size += deliveredCount(m)
 	}
 	return batch
 }
@@ -137,9 +144,22 @@ func (bt *batcher) close() {
 }
 
 func (b *Bus) handleBatch(ctx context.Context, log *slog.Logger, c Consumer, batch []jetstream.Msg) {
-	msgs := make([]Message, len(batch))
-	for i, m := range batch {
-		msgs[i] = messageOf(m)
+	var read []jetstream.Msg
+	var msgs []Message
+	for _, m := range batch {
+		ms, err := messagesOf(m)
+		if err != nil { // an unreadable pack: retried, then dropped
+			b.settle(ctx, log, c, m, err, 0)
+			continue
+		}
+		read = append(read, m)
+		msgs = append(msgs, ms...)
+	}
+	if len(msgs) == 0 { // nothing to handle (empty packs)
+		for _, m := range read {
+			b.settle(ctx, log, c, m, nil, 0)
+		}
+		return
 	}
 	// The batch continues the first message's trace; each message's own
 	// trace is kept when it falls back to Handler.
@@ -154,16 +174,16 @@ func (b *Bus) handleBatch(ctx context.Context, log *slog.Logger, c Consumer, bat
 	start := time.Now()
 	err := callBatchHandler(bctx, c.BatchHandler, msgs)
 	span.End()
-	if err == nil || len(batch) == 1 {
+	if err == nil || len(msgs) == 1 {
 		// Each message's share of the batch is its handler time.
-		took := time.Since(start) / time.Duration(len(batch))
-		for i, m := range batch {
-			b.settle(ctx, log, c, m, msgs[i], err, took)
+		took := time.Since(start) / time.Duration(len(msgs))
+		for _, m := range read {
+			b.settle(ctx, log, c, m, err, took)
 		}
 		return
 	}
-	log.WarnContext(ctx, "bus batch failed; handling its messages one by one", slog.Int("messages", len(batch)), slog.Any("error", err))
-	for _, m := range batch {
+	log.WarnContext(ctx, "bus batch failed; handling its messages one by one", slog.Int("messages", len(msgs)), slog.Any("error", err))
+	for _, m := range read {
 		b.handle(ctx, log, c, m)
 	}
 }

@@ -34,7 +34,8 @@ type Consumer struct {
 	// which it is logged and dropped. Handlers must be idempotent.
 	Handler func(ctx context.Context, m Message) error
 	// BatchHandler, when set, is handed the messages already waiting, up
-	// to MaxBatch (default 100), and those that keep arriving after them
+	// to MaxBatch (default 100; a batch is cut between deliveries, so a
+	// pack can take it up to packMax-1 over), and those that keep arriving after them
 	// (each within LingerGap of the one before, all within Linger), in one
 	// call, so it can apply them in one transaction: a consumer that keeps
 	// up commits about once per burst its publisher sends (an outbox
@@ -182,29 +183,23 @@ func handBack(ctx context.Context, log *slog.Logger, m jetstream.Msg) {
 	}
 }
 
-// messageOf reads a delivery.
-func messageOf(m jetstream.Msg) Message {
-	var delivery, pending uint64 = 1, 0
-	if md, err := m.Metadata(); err == nil {
-		delivery, pending = md.NumDelivered, md.NumPending
+// handle hands a delivery to Handler, a pack's messages one by one in
+// order (each tried, even after one failed), and settles it: a failed
+// message has the whole delivery redelivered, and the others, applied
+// again, change nothing (handlers are idempotent).
+func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
+	msgs, err := messagesOf(m)
+	start := time.Now()
+	for _, msg := range msgs {
+		if herr := b.handleOne(ctx, c, msg); herr != nil && err == nil {
+			err = herr
+		}
 	}
-	headers := m.Headers()
-	if headers == nil {
-		headers = nats.Header{}
-	}
-	return Message{
-		Subject:  m.Subject(),
-		Data:     m.Data(),
-		MsgID:    headers.Get(jetstream.MsgIDHeader),
-		Headers:  headers,
-		Delivery: delivery,
-		pending:  pending,
-	}
+	b.settle(ctx, log, c, m, err, time.Since(start)/time.Duration(max(len(msgs), 1)))
 }
 
-func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg) {
-	msg := messageOf(m)
-	delivery := msg.Delivery
+// handleOne calls Handler for msg in a span of the trace msg continues.
+func (b *Bus) handleOne(ctx context.Context, c Consumer, msg Message) error {
 	ctx = b.propagator.Extract(ctx, headerCarrier(msg.Headers))
 	ctx, span := b.tracer.Start(ctx, "process "+msg.Subject,
 		trace.WithSpanKind(trace.SpanKindConsumer),
@@ -213,38 +208,40 @@ func (b *Bus) handle(ctx context.Context, log *slog.Logger, c Consumer, m jetstr
 			attribute.String("messaging.destination.name", msg.Subject),
 			attribute.String("messaging.message.id", msg.MsgID),
 			attribute.String("messaging.consumer.group.name", c.Durable),
-			attribute.Int64("messaging.nats.delivery", int64(delivery)),
+			attribute.Int64("messaging.nats.delivery", int64(msg.Delivery)),
 		))
 	defer span.End()
-
-	start := time.Now()
 	err := callHandler(ctx, c.Handler, msg)
-	took := time.Since(start)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "handler failed")
 	}
-	b.settle(ctx, log, c, m, msg, err, took)
+	return err
 }
 
-// settle acks a handled message, or has it redelivered after a growing
+// settle acks a handled delivery, or has it redelivered after a growing
 // delay, or drops it after MaxDeliver attempts, and records the outcome
-// and took (the handler's time for this message) in the bus metrics.
-func (b *Bus) settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, msg Message, err error, took time.Duration) {
-	delivery := msg.Delivery
+// of its messages and took (the handler's time per message) in the bus
+// metrics.
+func (b *Bus) settle(ctx context.Context, log *slog.Logger, c Consumer, m jetstream.Msg, err error, took time.Duration) {
+	var delivery, pending uint64 = 1, 0
+	if md, err := m.Metadata(); err == nil {
+		delivery, pending = md.NumDelivered, md.NumPending
+	}
+	msgID := m.Headers().Get(jetstream.MsgIDHeader)
 	record := func(outcome string) {
-		b.recordProcessed(ctx, b.StreamName(c.Kind), c.Durable, delivery, msg.pending, took, outcome)
+		b.recordProcessed(ctx, b.StreamName(c.Kind), c.Durable, deliveredCount(m), delivery, pending, took, outcome)
 	}
 	if err == nil {
 		record(outcomeAck)
 		if err := m.Ack(); err != nil {
 			log.WarnContext(ctx, "bus ack failed; message will be redelivered",
-				slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID), slog.Any("error", err))
+				slog.String("subject", m.Subject()), slog.String("msg_id", msgID), slog.Any("error", err))
 		}
 		return
 	}
 	attrs := []any{
-		slog.String("subject", msg.Subject), slog.String("msg_id", msg.MsgID),
+		slog.String("subject", m.Subject()), slog.String("msg_id", msgID),
 		slog.Uint64("delivery", delivery), slog.Any("error", err),
 	}
 	if delivery >= uint64(c.MaxDeliver) {

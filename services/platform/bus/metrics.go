@@ -70,23 +70,26 @@ func (b *Bus) streamOfSubject(subject string) string {
 	return b.StreamName(kind)
 }
 
-func (b *Bus) recordPublish(ctx context.Context, subject string, err error) {
+// recordPublish records n messages published to subject (a pack is
+// several).
+func (b *Bus) recordPublish(ctx context.Context, subject string, n int, err error) {
 	outcome := "ok"
 	if err != nil {
 		outcome = "error"
 	}
-	b.metrics.published.Add(ctx, 1, metric.WithAttributes(
+	b.metrics.published.Add(ctx, int64(n), metric.WithAttributes(
 		attribute.String("stream", b.streamOfSubject(subject)), attribute.String("outcome", outcome)))
 }
 
-// recordProcessed records one handled delivery; pending is the stream's
-// count of messages not yet delivered to the consumer.
-func (b *Bus) recordProcessed(ctx context.Context, stream, consumer string, delivery, pending uint64, took time.Duration, outcome string) {
+// recordProcessed records a handled delivery of n messages (a pack is
+// several); pending is the stream's count of deliveries not yet made to
+// the consumer, took the handler's time per message.
+func (b *Bus) recordProcessed(ctx context.Context, stream, consumer string, n int, delivery, pending uint64, took time.Duration, outcome string) {
 	attrs := metric.WithAttributes(attribute.String("stream", stream), attribute.String("consumer", consumer))
-	b.metrics.processed.Add(ctx, 1, metric.WithAttributes(
+	b.metrics.processed.Add(ctx, int64(n), metric.WithAttributes(
 		attribute.String("stream", stream), attribute.String("consumer", consumer), attribute.String("outcome", outcome)))
 	if delivery > 1 {
-		b.metrics.redelivered.Add(ctx, 1, attrs)
+		b.metrics.redelivered.Add(ctx, int64(n), attrs)
 	}
 	b.metrics.pending.Record(ctx, int64(pending), attrs)
 	b.metrics.duration.Record(ctx, took.Seconds(), attrs)

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+
+	busv1 "github.com/kizuna/kizuna/gen/kizuna/bus/v1"
 )
 
 // TypeHeader names the header holding the payload's protobuf full name, so
@@ -49,7 +53,7 @@ func (b *Bus) PublishEncoded(ctx context.Context, subject, msgID, typeName strin
 	m.Header.Set(TypeHeader, typeName)
 	b.propagator.Inject(ctx, headerCarrier(m.Header))
 	_, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
-	b.recordPublish(ctx, subject, err)
+	b.recordPublish(ctx, subject, 1, err)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, "publish failed")
@@ -70,31 +74,87 @@ type Outgoing struct {
 // PublishBatch publishes msgs in order without waiting for each
 // acknowledgement before sending the next (JetStream keeps one
 // connection's order), then waits for them all: one round trip for the
-// batch instead of one per message. It returns how many messages from the
-// start were acknowledged; on an error the rest may or may not be stored,
-// and publishing them again is safe because the stream deduplicates by
-// message id.
+// batch instead of one per message. Consecutive messages to one subject
+// go out packed (kizuna.bus.v1.Pack, see packLen). It returns how many
+// messages from the start were acknowledged; on an error the rest may or
+// may not be stored, and publishing them again is safe: the stream
+// deduplicates a lone message by its id, a pack by its first and last ids
+// (and a pack holds an id once), and consumers key their effects by
+// message id, so a message republished in a pack of other bounds changes
+// nothing either.
 func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 	type sent struct {
-		ack  jetstream.PubAckFuture
-		span trace.Span
+		ack   jetstream.PubAckFuture
+		spans []trace.Span
+		first int // msgs[first:end] went out in this one
+		end   int
+		id    string
 	}
-	pending := make([]sent, 0, len(msgs))
-	endAll := func(from int, err error) {
-		for _, p := range pending[from:] {
+	endSpans := func(spans []trace.Span, err error) {
+		for _, span := range spans {
 			if err != nil {
-				p.span.RecordError(err)
-				p.span.SetStatus(codes.Error, "publish failed")
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "publish failed")
 			}
-			p.span.End()
+			span.End()
 		}
 	}
+	var pending []sent
 	var sendErr error
-	for _, o := range msgs {
-		if o.MsgID == "" {
+	for start := 0; start < len(msgs); {
+		if msgs[start].MsgID == "" {
 			sendErr = errors.New("publish: empty msgID (needed for deduplication)")
 			break
 		}
+		group := msgs[start : start+packLen(msgs[start:])]
+		m, id, spans, err := b.outgoing(ctx, group)
+		if err == nil {
+			var ack jetstream.PubAckFuture
+			if ack, err = b.js.PublishMsgAsync(m, jetstream.WithMsgID(id)); err == nil {
+				pending = append(pending, sent{ack: ack, spans: spans, first: start, end: start + len(group), id: id})
+				start += len(group)
+				continue
+			}
+		}
+		endSpans(spans, err)
+		sendErr = fmt.Errorf("publish %s (msg id %s): %w", group[0].Subject, id, err)
+		break
+	}
+	for i, p := range pending {
+		var err error
+		select {
+		case <-p.ack.Ok():
+		case err = <-p.ack.Err():
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		b.recordPublish(ctx, msgs[p.first].Subject, p.end-p.first, err)
+		if err != nil {
+			for _, q := range pending[i:] {
+				endSpans(q.spans, err)
+			}
+			return p.first, fmt.Errorf("publish %s (msg id %s): %w", msgs[p.first].Subject, p.id, err)
+		}
+		endSpans(p.spans, nil)
+	}
+	if len(pending) == 0 {
+		return 0, sendErr
+	}
+	return pending[len(pending)-1].end, sendErr
+}
+
+// outgoing builds the JetStream message for msgs (one, or a pack of
+// several to one subject) and its id, with a publish span per message in
+// the trace that message continues.
+func (b *Bus) outgoing(ctx context.Context, msgs []Outgoing) (*nats.Msg, string, []trace.Span, error) {
+	spans := make([]trace.Span, 0, len(msgs))
+	var pack busv1.Pack
+	ids := map[string]bool{} // JetStream would store a repeated id once
+	for _, o := range msgs {
+		if ids[o.MsgID] {
+			continue
+		}
+		ids[o.MsgID] = true
 		mctx := o.Ctx
 		if mctx == nil {
 			mctx = ctx
@@ -106,32 +166,26 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 				attribute.String("messaging.destination.name", o.Subject),
 				attribute.String("messaging.message.id", o.MsgID),
 			))
-		m := nats.NewMsg(o.Subject)
-		m.Data = o.Data
-		m.Header.Set(TypeHeader, o.TypeName)
-		b.propagator.Inject(mctx, headerCarrier(m.Header))
-		ack, err := b.js.PublishMsgAsync(m, jetstream.WithMsgID(o.MsgID))
-		if err != nil {
-			span.End()
-			sendErr = fmt.Errorf("publish %s (msg id %s): %w", o.Subject, o.MsgID, err)
-			break
+		spans = append(spans, span)
+		if len(msgs) == 1 {
+			m := nats.NewMsg(o.Subject)
+			m.Data = o.Data
+			m.Header.Set(TypeHeader, o.TypeName)
+			b.propagator.Inject(mctx, headerCarrier(m.Header))
+			return m, o.MsgID, spans, nil
 		}
-		pending = append(pending, sent{ack: ack, span: span})
+		headers := propagation.MapCarrier{}
+		b.propagator.Inject(mctx, headers)
+		pack.Messages = append(pack.Messages, &busv1.PackedMessage{MsgId: o.MsgID, TypeName: o.TypeName, Headers: headers, Data: o.Data})
 	}
-	for i, p := range pending {
-		var err error
-		select {
-		case <-p.ack.Ok():
-		case err = <-p.ack.Err():
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		b.recordPublish(ctx, msgs[i].Subject, err)
-		if err != nil {
-			endAll(i, err)
-			return i, fmt.Errorf("publish %s (msg id %s): %w", msgs[i].Subject, msgs[i].MsgID, err)
-		}
-		p.span.End()
+	id := packID(msgs)
+	data, err := proto.Marshal(&pack)
+	if err != nil {
+		return nil, id, spans, fmt.Errorf("marshal pack: %w", err)
 	}
-	return len(pending), sendErr
+	m := nats.NewMsg(msgs[0].Subject)
+	m.Data = data
+	m.Header.Set(TypeHeader, packType)
+	m.Header.Set(PackCountHeader, strconv.Itoa(len(pack.Messages)))
+	return m, id, spans, nil
 }
