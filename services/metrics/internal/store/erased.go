@@ -16,8 +16,8 @@ import (
 // in the clear). An event published for a customer before its erasure can
 // be delivered after it (a retried message, another replica's batch);
 // applied as it came, it would bring the person's orders and first-seen
-// time back. ApplyEvents drops it instead (erasedAmong), as ApplySend and ApplyExposure
-// drop a late send outcome (lockErased). The rows go with the other
+// time back. ApplyEvents drops it instead (erasedAmong), as ApplySend and
+// ApplyExposure drop a late send outcome (lockErased). The rows go with the other
 // applied message ids after prune.DedupeWindow: an event older than the
 // erasure is past the bus streams' MaxAge by then and cannot come any more.
 // (Late events of merged-away customers need nothing more: the aliases of
