@@ -195,8 +195,8 @@ func TestRenderProductionValues(t *testing.T) {
 				if e["KIZUNA_LEASE_TTL"].Value != "15s" {
 					t.Errorf("KIZUNA_LEASE_TTL = %+v, want the chart's 15s", e["KIZUNA_LEASE_TTL"])
 				}
-				if e["KIZUNA_NATS_CREDS"].Value != "/etc/kizuna/nats/kizuna.creds" || e["KIZUNA_BUS_REPLICAS"].Value != "3" {
-					t.Errorf("NATS creds %q, replicas %q", e["KIZUNA_NATS_CREDS"].Value, e["KIZUNA_BUS_REPLICAS"].Value)
+				if e["KIZUNA_NATS_CREDS"].Value != "/etc/kizuna/nats/kizuna.creds" || e["KIZUNA_BUS_REPLICAS"].Value != "3" || e["KIZUNA_BUS_PACKS"].Value != "true" {
+					t.Errorf("NATS creds %q, replicas %q, packs %q", e["KIZUNA_NATS_CREDS"].Value, e["KIZUNA_BUS_REPLICAS"].Value, e["KIZUNA_BUS_PACKS"].Value)
 				}
 				if ref := e["KIZUNA_SERVICE_SECRET"].ValueFrom; ref == nil || ref.SecretKeyRef.Name != "kizuna-keys" {
 					t.Errorf("KIZUNA_SERVICE_SECRET = %+v", e["KIZUNA_SERVICE_SECRET"])

@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -377,19 +378,30 @@ func eventType(t ingestionv1.EventType) segment.EventType {
 
 // busPublisher publishes membership changes on the membership stream,
 // subject <prefix>.membership.<workspace>.<segment>, with the change id as
-// the message id so a re-published change is deduplicated.
+// the message id so a re-published change is deduplicated. A relay pass's
+// changes go out in one bus.PublishBatch: one round trip, and the changes
+// of one segment packed (a recompute moves thousands at once).
 type busPublisher struct {
 	bus *bus.Bus
 }
 
-func (p busPublisher) PublishMembershipChange(ctx context.Context, c segment.MembershipChange) error {
-	msg := &segmentationv1.SegmentMembershipChanged{
-		ChangeId:    c.ChangeID,
-		WorkspaceId: c.WorkspaceID,
-		SegmentId:   c.SegmentID,
-		CustomerId:  c.CustomerID,
-		Joined:      c.Joined,
-		ChangeTime:  timestamppb.New(c.Time),
+var membershipType = string((&segmentationv1.SegmentMembershipChanged{}).ProtoReflect().Descriptor().FullName())
+
+func (p busPublisher) PublishMembershipChanges(ctx context.Context, cs []segment.MembershipChange) (int, error) {
+	out := make([]bus.Outgoing, len(cs))
+	for i, c := range cs {
+		data, err := proto.Marshal(&segmentationv1.SegmentMembershipChanged{
+			ChangeId:    c.ChangeID,
+			WorkspaceId: c.WorkspaceID,
+			SegmentId:   c.SegmentID,
+			CustomerId:  c.CustomerID,
+			Joined:      c.Joined,
+			ChangeTime:  timestamppb.New(c.Time),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("marshal membership change %s: %w", c.ChangeID, err)
+		}
+		out[i] = bus.Outgoing{Subject: p.bus.Subject(bus.KindMembership, c.WorkspaceID, c.SegmentID), MsgID: c.ChangeID, TypeName: membershipType, Data: data}
 	}
-	return p.bus.Publish(ctx, p.bus.Subject(bus.KindMembership, c.WorkspaceID, c.SegmentID), c.ChangeID, msg)
+	return p.bus.PublishBatch(ctx, out)
 }

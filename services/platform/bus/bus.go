@@ -75,6 +75,10 @@ type ConnectOptions struct {
 	Logger *slog.Logger
 	// Replicas per stream on a cluster; default 1.
 	Replicas int
+	// NoPacks makes PublishBatch send every message alone, as releases
+	// before packs did: while consumers of such a release still run (a
+	// rolling upgrade), since they do not read packs.
+	NoPacks bool
 	// TracerProvider, MeterProvider and Propagator default to the otel
 	// globals, which telemetry.Setup configures.
 	TracerProvider trace.TracerProvider
@@ -91,6 +95,7 @@ type Bus struct {
 	prefix     string
 	logger     *slog.Logger
 	replicas   int
+	noPacks    bool
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
 	metrics    *instruments
@@ -107,6 +112,7 @@ func Connect(ctx context.Context, opts ConnectOptions) (*Bus, error) {
 		prefix:     opts.Prefix,
 		logger:     opts.Logger,
 		replicas:   opts.Replicas,
+		noPacks:    opts.NoPacks,
 		propagator: opts.Propagator,
 	}
 	if b.prefix == "" {

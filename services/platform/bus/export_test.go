@@ -15,3 +15,6 @@ func StreamMessages(ctx context.Context, b *Bus, kind string) (uint64, error) {
 	}
 	return info.State.Msgs, nil
 }
+
+// SetNoPacks sets ConnectOptions.NoPacks on a connected bus.
+func SetNoPacks(b *Bus, v bool) { b.noPacks = v }

@@ -44,7 +44,8 @@ func receive(t *testing.T, m bus.Message) packed {
 
 // TestPublishBatchPacks: consecutive messages to one subject go out as
 // packs of at most 100 (230 + 3 + 2 messages over two subjects are five
-// stream messages), publishing them again stores nothing new, and both a
+// stream messages), publishing them again stores nothing new, with packs
+// off each message goes alone, and both a
 // batch consumer and a one-by-one consumer see every message once, in
 // order, with its own id, type and payload.
 func TestPublishBatchPacks(t *testing.T) {
@@ -62,6 +63,15 @@ func TestPublishBatchPacks(t *testing.T) {
 				t.Fatalf("the stream holds %d messages (%v), want 5 packs", stored, err)
 			}
 		}
+		// With packs off (a rolling upgrade), each message goes alone.
+		bus.SetNoPacks(b, true)
+		if n, err := b.PublishBatch(ctx, outgoing(t, ws1, "d", 235, 238)); err != nil || n != 3 {
+			t.Fatalf("PublishBatch without packs = %d, %v; want 3", n, err)
+		}
+		if stored, err := bus.StreamMessages(ctx, b, bus.KindEvents); err != nil || stored != 8 {
+			t.Fatalf("the stream holds %d messages (%v), want 5 packs and 3 lone messages", stored, err)
+		}
+		msgs = append(msgs, outgoing(t, ws1, "d", 235, 238)...)
 		var want []packed
 		for _, o := range msgs {
 			var v wrapperspb.StringValue

@@ -106,7 +106,10 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 			sendErr = errors.New("publish: empty msgID (needed for deduplication)")
 			break
 		}
-		group := msgs[start : start+packLen(msgs[start:])]
+		group := msgs[start : start+1]
+		if !b.noPacks {
+			group = msgs[start : start+packLen(msgs[start:])]
+		}
 		m, id, spans, err := b.outgoing(ctx, group)
 		if err == nil {
 			var ack jetstream.PubAckFuture

@@ -107,6 +107,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 	natsCreds := fs.String("nats-creds", "KIZUNA_NATS_CREDS", "", "NATS credentials file (user JWT and seed); empty connects without")
 	prefix := fs.String("bus-prefix", "KIZUNA_BUS_PREFIX", bus.DefaultPrefix, "prefix of stream names and subjects")
 	replicas := fs.Int("bus-replicas", "KIZUNA_BUS_REPLICAS", 1, "replicas of each stream on a NATS cluster; every service must use the same")
+	packs := fs.Bool("bus-packs", "KIZUNA_BUS_PACKS", true, "publish bursts to one subject as packs (kizuna.bus.v1.Pack); false while consumers of a release before packs still run (see OPERATIONS.md, Upgrades)")
 	serviceSecret := fs.String("service-secret", "KIZUNA_SERVICE_SECRET", "", "secret shared by every service of the deployment (at least 32 bytes): service tokens for work no caller started; accepted by every service when set")
 	leaseTTL := LeaseTTLFlag(fs)
 	targets := grpcclient.TargetFlags(fs, spec.Calls...)
@@ -149,7 +150,7 @@ func run(ctx context.Context, spec Spec, args []string) error {
 		}
 		defer embedded.Shutdown()
 	}
-	env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, CredsFile: *natsCreds, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log, Replicas: *replicas})
+	env.Bus, err = bus.Connect(ctx, bus.ConnectOptions{URL: *natsURL, CredsFile: *natsCreds, Embedded: embedded, Prefix: *prefix, Name: spec.Name, Logger: log, Replicas: *replicas, NoPacks: !*packs})
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,9 @@ type Outbox interface {
 
 // Publisher publishes membership changes (on the bus, in production).
 type Publisher interface {
-	PublishMembershipChange(ctx context.Context, c segment.MembershipChange) error
+	// PublishMembershipChanges publishes cs in order and returns how
+	// many of them, from the start, were published.
+	PublishMembershipChanges(ctx context.Context, cs []segment.MembershipChange) (int, error)
 }
 
 // Pass publishes the outbox, oldest change first, deleting each batch once
@@ -41,15 +43,8 @@ func Pass(ctx context.Context, out Outbox, pub Publisher) error {
 		if len(pending) == 0 {
 			return nil
 		}
-		published := pending[:0:0]
-		var pubErr error
-		for _, c := range pending {
-			if pubErr = pub.PublishMembershipChange(ctx, c); pubErr != nil {
-				break
-			}
-			published = append(published, c)
-		}
-		if err := out.DeleteChanges(ctx, published); err != nil {
+		n, pubErr := pub.PublishMembershipChanges(ctx, pending)
+		if err := out.DeleteChanges(ctx, pending[:n]); err != nil {
 			return errors.Join(pubErr, fmt.Errorf("relay: %w", err))
 		}
 		if pubErr != nil {

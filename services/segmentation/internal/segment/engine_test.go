@@ -50,17 +50,25 @@ func (c *clock) Set(t time.Time) {
 type recorder struct {
 	mu   sync.Mutex
 	fail error
-	got  []segment.MembershipChange
+	// failAfter, when positive, publishes that many changes of the next
+	// call, then fails it.
+	failAfter int
+	got       []segment.MembershipChange
 }
 
-func (r *recorder) PublishMembershipChange(_ context.Context, c segment.MembershipChange) error {
+func (r *recorder) PublishMembershipChanges(_ context.Context, cs []segment.MembershipChange) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
-		return r.fail
+		return 0, r.fail
 	}
-	r.got = append(r.got, c)
-	return nil
+	if n := r.failAfter; n > 0 && n < len(cs) {
+		r.failAfter = 0
+		r.got = append(r.got, cs[:n]...)
+		return n, errors.New("publish failed part way")
+	}
+	r.got = append(r.got, cs...)
+	return len(cs), nil
 }
 
 // take returns what was published since the last take, as compact
@@ -593,6 +601,25 @@ func TestRelayKeepsUnpublishedChanges(t *testing.T) {
 	}
 	if got := f.published(t); len(got) != 0 {
 		t.Errorf("second relay published %v again", got)
+	}
+}
+
+// TestRelayDeletesOnlyPublished: a pass whose publish fails part way
+// forgets only the changes published; the next pass publishes the rest,
+// once each and in order.
+func TestRelayDeletesOnlyPublished(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.create(t, "w", "pro", traitCond("plan", "pro"))
+	f.apply(t, identify("w", "i1", "c1", t0, map[string]any{"plan": "pro"}))
+	f.apply(t, identify("w", "i2", "c1", t0.Add(time.Hour), map[string]any{"plan": "free"}))
+	f.apply(t, identify("w", "i3", "c2", t0.Add(2*time.Hour), map[string]any{"plan": "pro"}))
+	f.pub.failAfter = 1
+	if err := relay.Pass(ctx, f.store, f.pub); err == nil {
+		t.Fatal("a pass whose publish failed part way succeeded")
+	}
+	if got, want := f.published(t), []string{"+c1@pro", "-c1@pro", "+c2@pro"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("published %v, want %v (in order, once each)", got, want)
 	}
 }
 
