@@ -60,6 +60,11 @@ type DB struct {
 	// writers waiting on a Go mutex run the moment the lock is free, where
 	// writers waiting in SQLite's busy handler sleep for growing intervals.
 	writer *sync.Mutex
+	// oneWriter (SQLite files) runs every InTx on writeConn, one
+	// connection held for the purpose and opened on first use, guarded
+	// by writer (see DB.begin).
+	oneWriter bool
+	writeConn *sql.Conn
 	// stmts caches statements prepared on the pool, by text (see
 	// Tx.Prepared).
 	stmts sync.Map
@@ -210,7 +215,7 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &DB{DB: sqlDB, Dialect: SQLite, writer: &sync.Mutex{}}, nil
+	return &DB{DB: sqlDB, Dialect: SQLite, writer: &sync.Mutex{}, oneWriter: !memory}, nil
 }
 
 func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {

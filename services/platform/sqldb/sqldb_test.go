@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,48 @@ func TestPreparedInTx(t *testing.T) {
 		if err := db.QueryRow(`SELECT COUNT(*) FROM t`).Scan(&n); err != nil || n != 3 {
 			t.Errorf("%s: %d rows, %v; want 3", path, n, err)
 		}
+	}
+}
+
+// TestSQLiteWritesOnOneConnection: every write transaction on a SQLite
+// file runs on the one connection held for writes, whose page cache then
+// survives from one transaction to the next.
+func TestSQLiteWritesOnOneConnection(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, sqldb.Options{URL: "sqlite://" + filepath.Join(t.TempDir(), "w.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var conns []int64
+	for range 3 {
+		// Hold the pool's idle connection, as a concurrent read would:
+		// a transaction from the pool would get another one.
+		held, err := db.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		err = db.InTx(ctx, func(tx *sqldb.Tx) error {
+			var id int64
+			// A temporary table lives on one connection only.
+			if _, err := tx.ExecContext(ctx, "CREATE TEMP TABLE IF NOT EXISTS conn_mark (id INTEGER)"); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO conn_mark VALUES (1)"); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM conn_mark").Scan(&id); err != nil {
+				return err
+			}
+			conns = append(conns, id)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(conns, []int64{1, 2, 3}) {
+		t.Errorf("rows of the connection's temporary table after each transaction: %v, want 1 2 3 (one connection)", conns)
 	}
 }

@@ -54,11 +54,19 @@ func (db *DB) observePool(pool string) error {
 	return nil
 }
 
-// Close stops reporting the pool's metrics, closes the cached statements
-// and closes the pool.
+// Close stops reporting the pool's metrics, closes the writer connection
+// and the cached statements, and closes the pool.
 func (db *DB) Close() error {
 	if db.unobserve != nil {
 		_ = db.unobserve()
+	}
+	if db.writer != nil {
+		db.writer.Lock()
+		if db.writeConn != nil {
+			_ = db.writeConn.Close()
+			db.writeConn = nil
+		}
+		db.writer.Unlock()
 	}
 	db.stmts.Range(func(_, st any) bool {
 		_ = st.(*sql.Stmt).Close()

@@ -93,8 +93,9 @@ type Unmerge struct {
 }
 
 // Store applies ledger facts. Each method is idempotent: it records the
-// message id in the same transaction as the effect and reports
-// applied=false, changing nothing, for an id it has seen.
+// message id in the same transaction as the effect (for a named event, the
+// row that stores it) and reports applied=false, changing nothing, for an
+// id it has seen.
 type Store interface {
 	ApplyEvent(ctx context.Context, e Event) (applied bool, err error)
 	// ApplyEvents applies events in order in one transaction.

@@ -44,6 +44,60 @@ func TestApplyEventsDifferential(t *testing.T) {
 	})
 }
 
+// TestRedeliveredEventsChangeNothing: named events (a view and a
+// purchase) delivered again, alone or in a batch, before and after a
+// merge moved their rows, change nothing — not even the ledger seq an
+// order takes whether or not its key is new — and a batch of them leaves
+// no applied_messages row: their rows in events tell them seen. Unnamed
+// events keep their ids recorded: a purchase delivered again takes no seq,
+// and a visit delivered again after an undone merge raised its customer's
+// first-seen time past it does not lower that time back.
+func TestRedeliveredEventsChangeNothing(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		s := newStore(t, db)
+		viewed := named(visit("w", "e1", "a", day(3)), "Viewed Product")
+		bought := named(order("w", "e2", "a", day(4), "order:o1", 100), "Order Completed")
+		applyBatched(t, s, []op{viewed, bought, named(visit("w", "e3", "b", day(5)), "Viewed Product")})
+		if n := sqldbtest.Rows(t, db, `SELECT kind, message_id FROM applied_messages`); len(n) != 0 {
+			t.Errorf("named events left applied_messages rows %v, want none", n)
+		}
+		redeliver := func(when string) {
+			t.Helper()
+			want := dumpLedger(t, db, "w")
+			apply(t, s, []op{again(viewed), again(bought)})
+			applyBatched(t, s, []op{again(bought), again(viewed), again(bought)})
+			if got := dumpLedger(t, db, "w"); got != want {
+				t.Errorf("named events delivered again %s changed the ledger:\n%s", when, sqldbtest.LineDiff(want, got))
+			}
+		}
+		redeliver("before a merge")
+		apply(t, s, []op{merge("w", "m1", "b", "a")})
+		redeliver("after a merge")
+
+		// x1 came for s after r was merged into it; the undo gives it
+		// back to r and s's own first-seen time back to s.
+		boughtUnnamed := order("w", "x3", "s", day(6), "order:o2", 10)
+		apply(t, s, []op{
+			visit("w", "x2", "r", day(2)), boughtUnnamed, merge("w", "m2", "s", "r"), visit("w", "x1", "s", day(1)),
+			unmerge("w", "u2", "m2", "s", "r", day(6), day(1), "x1", "x2"),
+		})
+		want := dumpLedger(t, db, "w")
+		apply(t, s, []op{again(visit("w", "x1", "s", day(1))), again(boughtUnnamed)})
+		applyBatched(t, s, []op{again(boughtUnnamed), again(visit("w", "x1", "s", day(1)))})
+		if got := dumpLedger(t, db, "w"); got != want {
+			t.Errorf("unnamed events delivered again changed the ledger:\n%s", sqldbtest.LineDiff(want, got))
+		}
+	})
+}
+
+// named makes o's event a named (track) event.
+func named(o op, name string) op {
+	e := *o.event
+	e.Name, e.Properties = name, "{}"
+	o.event = &e
+	return o
+}
+
 func inLedgerWorkspace(ops []op, ws string) []op {
 	out := make([]op, len(ops))
 	for i, o := range ops {

@@ -140,3 +140,59 @@ UNION ALL SELECT 'alias ' || merged_customer_id || ' to ' || survivor_customer_i
 		t.Errorf("rows = %v, want %s: %s", got, want, why)
 	}
 }
+
+// TestConcurrentRedeliveries: one batch of named events, purchases among
+// them, delivered to several replicas at once is applied by exactly one:
+// each event is reported applied once, and the ledger holds the rows, seqs
+// included, of one application. The replicas wait for each other on the workspace's
+// ledger row (PostgreSQL) before their rows in events tell them the
+// events are seen.
+func TestConcurrentRedeliveries(t *testing.T) {
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		s := newStore(t, db)
+		var events []ledger.Event
+		for i := range 50 {
+			e := *named(visit("concurrent", fmt.Sprintf("e%d", i), fmt.Sprintf("c%d", i%7), day(i%5)), "Viewed Product").event
+			if i%5 == 0 {
+				e.Name, e.Order = "Order Completed", &ledger.Order{Key: fmt.Sprintf("order:o%d", i), Revenue: 10, Currency: "JPY"}
+			}
+			events = append(events, e)
+		}
+		const replicas = 4
+		results := make(chan []bool, replicas)
+		errs := make(chan error, replicas)
+		for range replicas {
+			go func() {
+				applied, err := s.ApplyEvents(ctx, events)
+				results <- applied
+				errs <- err
+			}()
+		}
+		times := make([]int, len(events))
+		for range replicas {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+			for i, a := range <-results {
+				if a {
+					times[i]++
+				}
+			}
+		}
+		for i, n := range times {
+			if n != 1 {
+				t.Errorf("event %d applied %d times, want once", i, n)
+			}
+		}
+		for i := range events {
+			events[i].WorkspaceID = "once"
+		}
+		if _, err := s.ApplyEvents(ctx, events); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := dumpLedger(t, db, "once"), dumpLedger(t, db, "concurrent"); a != b {
+			t.Errorf("applied concurrently and once differ:\n%s", sqldbtest.LineDiff(a, b))
+		}
+	})
+}

@@ -16,8 +16,8 @@ import (
 // in the clear). An event published for a customer before its erasure can
 // be delivered after it (a retried message, another replica's batch);
 // applied as it came, it would bring the person's orders and first-seen
-// time back. ApplyEvents drops it instead, as ApplySend and ApplyExposure
-// drop a late send outcome (lockErased). The rows go with the other
+// time back. ApplyEvents drops it instead (erasedAmong), as ApplySend and
+// ApplyExposure drop a late send outcome (lockErased). The rows go with the other
 // applied message ids after prune.DedupeWindow: an event older than the
 // erasure is past the bus streams' MaxAge by then and cannot come any more.
 // (Late events of merged-away customers need nothing more: the aliases of
@@ -42,12 +42,12 @@ func (s *Store) recordErased(ctx context.Context, tx *sqldb.Tx, ws string, ids [
 	return nil
 }
 
-// withoutErased returns events without those of erased customers, with
-// one look-up per workspace. It locks each workspace's ledger row first,
-// in workspace order, for the whole batch (newLedgerBatch relies on it):
-// an erasure takes that row first too, so one in flight is waited for and
-// seen.
-func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]ledger.Event, error) {
+// erasedAmong returns which of the events' customers are erased, with one
+// look-up per workspace. It locks each workspace's ledger row first, in
+// workspace order, for the whole batch (ApplyEvents and newLedgerBatch
+// rely on it): an erasure takes that row first too, so one in flight is
+// waited for and seen.
+func erasedAmong(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) (map[wsID]bool, error) {
 	byWorkspace := map[string]map[string]bool{} // workspace → customers
 	for _, e := range events {
 		if byWorkspace[e.WorkspaceID] == nil {
@@ -60,6 +60,18 @@ func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]
 		if err := lockLedger(ctx, tx, ws); err != nil {
 			return nil, err
 		}
+		// Most workspaces have erased no one within the records' window:
+		// one index probe spares hashing every customer of the batch and
+		// looking the hashes up.
+		var erasures int
+		err := tx.QueryRowPrepared(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM applied_messages WHERE workspace_id = $1 AND kind = $2 LIMIT 1) erased`,
+			ws, kindErased).Scan(&erasures)
+		if err != nil {
+			return nil, fmt.Errorf("look for erased customers: %w", err)
+		}
+		if erasures == 0 {
+			continue
+		}
 		gone, err := erasedOf(ctx, tx, ws, slices.Collect(maps.Keys(byWorkspace[ws])))
 		if err != nil {
 			return nil, err
@@ -68,13 +80,10 @@ func withoutErased(ctx context.Context, tx *sqldb.Tx, events []ledger.Event) ([]
 			erased[wsID{ws, id}] = true
 		}
 	}
-	if len(erased) == 0 {
-		return events, nil
-	}
-	return slices.DeleteFunc(slices.Clone(events), func(e ledger.Event) bool { return erased[wsID{e.WorkspaceID, e.CustomerID}] }), nil
+	return erased, nil
 }
 
-// lockErased locks the workspace's ledger row, as withoutErased does, and
+// lockErased locks the workspace's ledger row, as erasedAmong does, and
 // tells whether customerID is erased: a send outcome or exposure
 // published before its customer's erasure and delivered after it is
 // dropped, as a late event is, not let bring the person back.

@@ -44,7 +44,8 @@ func New(ctx context.Context, db *sqldb.DB, now func() time.Time) (*Store, error
 	return &Store{db: db, now: now}, nil
 }
 
-// Message kinds in applied_messages.
+// Message kinds in applied_messages. Named events record no kindEvent row:
+// their rows in events tell them seen (ApplyEvents).
 const (
 	kindEvent   = "event"
 	kindMerge   = "merge"
