@@ -13,10 +13,11 @@ import (
 // file synced, and with writes coming steadily a hot page is copied again at
 // every checkpoint. A goroutine per database checkpoints instead
 // (PASSIVE: it waits for no reader or writer, and writers go on appending
-// meanwhile), every checkpointEvery; the writers' own checkpoints stay as a
-// backstop at walAutocheckpointPages. At 5,000 events/s through the suite,
-// turning the writers' checkpoints off took the membership latency p99
-// from 193 to 103 ms and the process's CPU by a fifth (docs/BENCHMARKS.md).
+// meanwhile), every checkpointEvery, then copies what writers appended
+// meanwhile with them held off, so that the log is copied whole and starts
+// afresh (see checkpointLoop); the writers' own checkpoints stay as a
+// backstop at walAutocheckpointPages. Measured in docs/BENCHMARKS.md
+// (session of 2026-12-07 17:10 UTC).
 const (
 	checkpointEvery        = time.Second
 	walAutocheckpointPages = 16384 // 64 MiB of 4 KiB pages
@@ -41,7 +42,17 @@ func (db *DB) checkpointLoop(ctx context.Context, every time.Duration) {
 		}
 		// An error (the database closing, another checkpoint running)
 		// leaves the log to the next round or to the writers' backstop.
+		if log, _, err := db.checkpoint(ctx); err != nil || log == 0 {
+			continue
+		}
+		// Writers may have appended while the log was copied, and SQLite
+		// starts the log afresh only when a write begins with it copied
+		// whole: under steady writes it would grow to the backstop and
+		// stay there. What is left is a moment's worth; copy it with the
+		// writers held off.
+		db.writer.Lock()
 		_, _, _ = db.checkpoint(ctx)
+		db.writer.Unlock()
 	}
 }
 
