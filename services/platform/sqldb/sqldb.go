@@ -70,6 +70,8 @@ type DB struct {
 	stmts sync.Map
 
 	unobserve func() error // stops the pool metrics; see Close
+	// stopCheckpoints stops checkpointLoop (SQLite files); see Close.
+	stopCheckpoints func()
 }
 
 // Options configures Open.
@@ -198,6 +200,9 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 		} else {
 			q.Add("_pragma", "synchronous(NORMAL)")
 		}
+		// Checkpoints run in the background (checkpointLoop); a writer
+		// checkpoints itself only if they fall this far behind.
+		q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", walAutocheckpointPages))
 	}
 	// Writers take the lock at BEGIN so concurrent writers queue on
 	// busy_timeout instead of failing when a read lock must be upgraded.
@@ -215,7 +220,11 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	return &DB{DB: sqlDB, Dialect: SQLite, writer: &sync.Mutex{}, oneWriter: !memory}, nil
+	db := &DB{DB: sqlDB, Dialect: SQLite, writer: &sync.Mutex{}, oneWriter: !memory}
+	if !memory {
+		db.startCheckpoints(checkpointEvery)
+	}
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
@@ -84,6 +86,7 @@ func TestSQLitePragmas(t *testing.T) {
 		{pragma: "foreign_keys", want: "1"},
 		{pragma: "busy_timeout", want: "10000"},
 		{pragma: "temp_store", want: "2"}, // MEMORY
+		{pragma: "wal_autocheckpoint", want: "16384"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pragma, func(t *testing.T) {
@@ -487,5 +490,47 @@ func TestSQLiteWritesOnOneConnection(t *testing.T) {
 	}
 	if !slices.Equal(conns, []int64{1, 2, 3}) {
 		t.Errorf("rows of the connection's temporary table after each transaction: %v, want 1 2 3 (one connection)", conns)
+	}
+}
+
+// TestSQLiteCheckpointsInTheBackground: the log is copied into the
+// database file by the background checkpoints, not by a writer: 2 MiB of
+// rows, well under the writers' 64 MiB backstop, reach the file within a
+// few seconds with no further write.
+func TestSQLiteCheckpointsInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := sqldb.Open(ctx, sqldb.Options{URL: "sqlite://" + path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.InTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.ExecContext(ctx, "CREATE TABLE rows (v TEXT)"); err != nil {
+			return err
+		}
+		for range 2048 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO rows VALUES (?)", strings.Repeat("x", 1024)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() >= 2<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file holds %d bytes 5 s after 2 MiB were written: not checkpointed", fi.Size())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

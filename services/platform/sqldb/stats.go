@@ -54,11 +54,14 @@ func (db *DB) observePool(pool string) error {
 	return nil
 }
 
-// Close stops reporting the pool's metrics, closes the writer connection
-// and the cached statements, and closes the pool.
+// Close stops reporting the pool's metrics and the checkpoints, closes the
+// writer connection and the cached statements, and closes the pool.
 func (db *DB) Close() error {
 	if db.unobserve != nil {
 		_ = db.unobserve()
+	}
+	if db.stopCheckpoints != nil {
+		db.stopCheckpoints()
 	}
 	if db.writer != nil {
 		db.writer.Lock()
