@@ -87,16 +87,11 @@ func TestBatchHandler(t *testing.T) {
 			}
 		}
 		// The bad message is delivered MaxDeliver times, then dropped.
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitUntil(func() bool {
 			mu.Lock()
-			tries := len(badBatches)
-			mu.Unlock()
-			if tries >= 2 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return len(badBatches) >= 2
+		})
 		time.Sleep(50 * time.Millisecond) // a third delivery would show now
 		mu.Lock()
 		defer mu.Unlock()

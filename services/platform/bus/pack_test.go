@@ -108,16 +108,11 @@ func TestPublishBatchPacks(t *testing.T) {
 			}
 			defer stop()
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitUntil(func() bool {
 			mu.Lock()
-			done := len(got["packs-batch"]) >= len(want) && len(got["packs-single"]) >= len(want)
-			mu.Unlock()
-			if done || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return len(got["packs-batch"]) >= len(want) && len(got["packs-single"]) >= len(want)
+		})
 		time.Sleep(50 * time.Millisecond) // a duplicate would show now
 		mu.Lock()
 		defer mu.Unlock()
@@ -176,16 +171,11 @@ func TestPackWithBadMessage(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer stop()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		waitUntil(func() bool {
 			mu.Lock()
-			tries := badTries
-			mu.Unlock()
-			if tries >= 2 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			defer mu.Unlock()
+			return badTries >= 2
+		})
 		time.Sleep(100 * time.Millisecond) // a third delivery would show now
 		mu.Lock()
 		defer mu.Unlock()
@@ -200,4 +190,12 @@ func TestPackWithBadMessage(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitUntil polls done every 10 ms for up to 10 s; the caller checks what
+// it waited for.
+func waitUntil(done func() bool) {
+	for deadline := time.Now().Add(10 * time.Second); !done() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }
