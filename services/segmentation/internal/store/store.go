@@ -40,7 +40,8 @@ type Store struct {
 	// lock a batch takes on its customers (lockEventCustomers) was planned
 	// as a scan of the whole workspace filtered against the batch's ids:
 	// 16–25 ms of server CPU per batch of 200 events at 5,000 customers
-	// (docs/bench-notes/seg-writes.md), as ingestion's duplicate check was.
+	// (docs/BENCHMARKS.md, session of 2026-12-07 17:10 UTC), as
+	// ingestion's duplicate check was.
 	analyzer *sqldb.Analyzer
 }
 
