@@ -35,14 +35,15 @@ type Consumer struct {
 	Handler func(ctx context.Context, m Message) error
 	// BatchHandler, when set, is handed the messages already waiting, up
 	// to MaxBatch (default 100; a batch is cut between deliveries, so a
-	// pack can take it up to packMax-1 over), and those that keep arriving after them
-	// (each within LingerGap of the one before, all within Linger), in one
-	// call, so it can apply them in one transaction: a consumer that keeps
-	// up commits about once per burst its publisher sends (an outbox
-	// relay's pass), one that falls behind catches up in fewer, larger
-	// commits. Returning nil acks them all; on an error each message goes
-	// to Handler alone, with its retry rules, so one bad message cannot
-	// hold up the others. Handler is required all the same.
+	// pack can take it up to packMax-1 over), and those that keep
+	// arriving after them (each within LingerGap of the one before, all
+	// within Linger), in one call, so it can apply them in one
+	// transaction: a consumer that keeps up commits about once per burst
+	// its publisher sends (an outbox relay's pass), one that falls behind
+	// catches up in fewer, larger commits. Returning nil acks them all; on
+	// an error each delivery goes to Handler, message by message, with its
+	// retry rules, so one bad message cannot hold up the others. Handler
+	// is required all the same.
 	BatchHandler func(ctx context.Context, msgs []Message) error
 	MaxBatch     int
 	// Linger bounds how long a BatchHandler call waits for more messages
