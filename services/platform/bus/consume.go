@@ -79,8 +79,6 @@ type Message struct {
 	Headers nats.Header
 	// Delivery counts attempts, starting at 1.
 	Delivery uint64
-
-	pending uint64 // messages not yet delivered to the consumer (its lag)
 }
 
 // Unmarshal decodes the protobuf payload into dst.

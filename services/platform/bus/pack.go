@@ -69,9 +69,9 @@ func deliveredCount(m jetstream.Msg) int {
 // messagesOf reads a delivery: the messages of a pack, or the delivery
 // itself.
 func messagesOf(m jetstream.Msg) ([]Message, error) {
-	var delivery, pending uint64 = 1, 0
+	var delivery uint64 = 1
 	if md, err := m.Metadata(); err == nil {
-		delivery, pending = md.NumDelivered, md.NumPending
+		delivery = md.NumDelivered
 	}
 	headers := m.Headers()
 	if headers == nil {
@@ -80,7 +80,7 @@ func messagesOf(m jetstream.Msg) ([]Message, error) {
 	if headers.Get(TypeHeader) != packType {
 		return []Message{{
 			Subject: m.Subject(), Data: m.Data(), MsgID: headers.Get(jetstream.MsgIDHeader), Headers: headers,
-			Delivery: delivery, pending: pending,
+			Delivery: delivery,
 		}}, nil
 	}
 	var p busv1.Pack
@@ -96,7 +96,7 @@ func messagesOf(m jetstream.Msg) ([]Message, error) {
 		h[TypeHeader] = []string{pm.GetTypeName()}
 		msgs[i] = Message{
 			Subject: m.Subject(), Data: pm.GetData(), MsgID: pm.GetMsgId(), Headers: h,
-			Delivery: delivery, pending: pending,
+			Delivery: delivery,
 		}
 	}
 	return msgs, nil

@@ -39,24 +39,12 @@ func (b *Bus) PublishEncoded(ctx context.Context, subject, msgID, typeName strin
 	if msgID == "" {
 		return errors.New("publish: empty msgID (needed for deduplication)")
 	}
-	ctx, span := b.tracer.Start(ctx, "publish "+subject,
-		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "nats"),
-			attribute.String("messaging.destination.name", subject),
-			attribute.String("messaging.message.id", msgID),
-		))
-	defer span.End()
-
-	m := nats.NewMsg(subject)
-	m.Data = data
-	m.Header.Set(TypeHeader, typeName)
-	b.propagator.Inject(ctx, headerCarrier(m.Header))
+	// One message is never packed, so building it cannot fail.
+	m, _, spans, _ := b.outgoing(ctx, []Outgoing{{Subject: subject, MsgID: msgID, TypeName: typeName, Data: data}})
 	_, err := b.js.PublishMsg(ctx, m, jetstream.WithMsgID(msgID))
 	b.recordPublish(ctx, subject, 1, err)
+	endSpans(spans, err)
 	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "publish failed")
 		return fmt.Errorf("publish %s (msg id %s): %w", subject, msgID, err)
 	}
 	return nil
@@ -90,15 +78,6 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 		end   int
 		id    string
 	}
-	endSpans := func(spans []trace.Span, err error) {
-		for _, span := range spans {
-			if err != nil {
-				span.RecordError(err)
-				span.SetStatus(codes.Error, "publish failed")
-			}
-			span.End()
-		}
-	}
 	var pending []sent
 	var sendErr error
 	for start := 0; start < len(msgs); {
@@ -111,13 +90,14 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 			group = msgs[start : start+packLen(msgs[start:])]
 		}
 		m, id, spans, err := b.outgoing(ctx, group)
+		var ack jetstream.PubAckFuture
 		if err == nil {
-			var ack jetstream.PubAckFuture
-			if ack, err = b.js.PublishMsgAsync(m, jetstream.WithMsgID(id)); err == nil {
-				pending = append(pending, sent{ack: ack, spans: spans, first: start, end: start + len(group), id: id})
-				start += len(group)
-				continue
-			}
+			ack, err = b.js.PublishMsgAsync(m, jetstream.WithMsgID(id))
+		}
+		if err == nil {
+			pending = append(pending, sent{ack: ack, spans: spans, first: start, end: start + len(group), id: id})
+			start += len(group)
+			continue
 		}
 		endSpans(spans, err)
 		sendErr = fmt.Errorf("publish %s (msg id %s): %w", group[0].Subject, id, err)
@@ -150,6 +130,15 @@ func (b *Bus) PublishBatch(ctx context.Context, msgs []Outgoing) (int, error) {
 // several to one subject) and its id, with a publish span per message in
 // the trace that message continues.
 func (b *Bus) outgoing(ctx context.Context, msgs []Outgoing) (*nats.Msg, string, []trace.Span, error) {
+	if len(msgs) == 1 {
+		o := msgs[0]
+		mctx, span := b.startPublish(ctx, o)
+		m := nats.NewMsg(o.Subject)
+		m.Data = o.Data
+		m.Header.Set(TypeHeader, o.TypeName)
+		b.propagator.Inject(mctx, headerCarrier(m.Header))
+		return m, o.MsgID, []trace.Span{span}, nil
+	}
 	spans := make([]trace.Span, 0, len(msgs))
 	var pack busv1.Pack
 	ids := map[string]bool{} // JetStream would store a repeated id once
@@ -158,31 +147,14 @@ func (b *Bus) outgoing(ctx context.Context, msgs []Outgoing) (*nats.Msg, string,
 			continue
 		}
 		ids[o.MsgID] = true
-		mctx := o.Ctx
-		if mctx == nil {
-			mctx = ctx
-		}
-		mctx, span := b.tracer.Start(mctx, "publish "+o.Subject,
-			trace.WithSpanKind(trace.SpanKindProducer),
-			trace.WithAttributes(
-				attribute.String("messaging.system", "nats"),
-				attribute.String("messaging.destination.name", o.Subject),
-				attribute.String("messaging.message.id", o.MsgID),
-			))
+		mctx, span := b.startPublish(ctx, o)
 		spans = append(spans, span)
-		if len(msgs) == 1 {
-			m := nats.NewMsg(o.Subject)
-			m.Data = o.Data
-			m.Header.Set(TypeHeader, o.TypeName)
-			b.propagator.Inject(mctx, headerCarrier(m.Header))
-			return m, o.MsgID, spans, nil
-		}
 		headers := propagation.MapCarrier{}
 		b.propagator.Inject(mctx, headers)
 		pack.Messages = append(pack.Messages, &busv1.PackedMessage{MsgId: o.MsgID, TypeName: o.TypeName, Headers: headers, Data: o.Data})
 	}
 	id := packID(msgs)
-	data, err := proto.Marshal(&pack)
+	data, err := proto.Marshal(&pack) // fails on an id or header that is not UTF-8
 	if err != nil {
 		return nil, id, spans, fmt.Errorf("marshal pack: %w", err)
 	}
@@ -191,4 +163,30 @@ func (b *Bus) outgoing(ctx context.Context, msgs []Outgoing) (*nats.Msg, string,
 	m.Header.Set(TypeHeader, packType)
 	m.Header.Set(PackCountHeader, strconv.Itoa(len(pack.Messages)))
 	return m, id, spans, nil
+}
+
+// startPublish starts the span of publishing o, in the trace o continues
+// (o.Ctx, else ctx).
+func (b *Bus) startPublish(ctx context.Context, o Outgoing) (context.Context, trace.Span) {
+	if o.Ctx != nil {
+		ctx = o.Ctx
+	}
+	return b.tracer.Start(ctx, "publish "+o.Subject,
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", o.Subject),
+			attribute.String("messaging.message.id", o.MsgID),
+		))
+}
+
+// endSpans ends publish spans, marking them failed with err if any.
+func endSpans(spans []trace.Span, err error) {
+	for _, span := range spans {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish failed")
+		}
+		span.End()
+	}
 }
