@@ -42,8 +42,10 @@ func (s *Store) ApplyEvent(ctx context.Context, e ledger.Event) (bool, error) {
 // one seen before.
 func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool, error) {
 	applied := make([]bool, len(events))
+	var customers int // rows of customers written
 	err := s.db.InTx(ctx, func(tx *sqldb.Tx) error {
 		clear(applied) // InTx may retry
+		customers = 0
 		if err := s.markUnnamedApplied(ctx, tx, events, applied); err != nil {
 			return err
 		}
@@ -74,11 +76,13 @@ func (s *Store) ApplyEvents(ctx context.Context, events []ledger.Event) ([]bool,
 		if err := b.plan(ctx, tx); err != nil {
 			return err
 		}
+		customers = len(b.changed)
 		return b.write(ctx, tx)
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.analyzer.Wrote(customers)
 	return applied, nil
 }
 

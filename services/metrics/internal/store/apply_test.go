@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kizuna/kizuna/services/metrics/internal/ledger"
+	"github.com/kizuna/kizuna/services/metrics/internal/store"
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
 )
@@ -178,4 +180,45 @@ func randomLedgerOps(seed uint64, n int) []op {
 		out = append(out, o)
 	}
 	return out
+}
+
+// TestApplyEventsAnalyzesCustomers checks that on PostgreSQL a young
+// customers table gets planner statistics once enough customers were
+// written, without waiting for autovacuum (turned off here): every batch
+// reads its customers' first-seen times by id, which the statistics of a
+// table never analyzed had planned as a scan of the whole workspace.
+func TestApplyEventsAnalyzesCustomers(t *testing.T) {
+	db := sqldbtest.Postgres(t)
+	s := newStore(t, db)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `ALTER TABLE customers SET (autovacuum_enabled = off)`); err != nil {
+		t.Fatal(err)
+	}
+	store.SetAnalyzeMinRows(s, 100)
+	analyzed := func() bool {
+		var tuples float64
+		if err := db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE relnamespace = current_schema()::regnamespace
+AND relname = 'customers'`).Scan(&tuples); err != nil {
+			t.Fatal(err)
+		}
+		return tuples >= 0
+	}
+	events := make([]ledger.Event, 200)
+	for i := range events {
+		events[i] = ledger.Event{WorkspaceID: "w", EventID: fmt.Sprintf("e%d", i), CustomerID: fmt.Sprintf("c%d", i%150),
+			Name: "Viewed", Time: t0.Add(time.Duration(i) * time.Second), Properties: "{}"}
+	}
+	if analyzed() {
+		t.Fatal("customers analyzed before any event")
+	}
+	if _, err := s.ApplyEvents(ctx, events); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !analyzed() {
+		if time.Now().After(deadline) {
+			t.Fatal("customers not analyzed 10 s after 150 customers' events were applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
