@@ -326,3 +326,42 @@ AND relname IN ('customers', 'behaviours', 'applied_messages') AND reltuples >= 
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestApplyChangesAnalyzesMemberships checks that on PostgreSQL a young
+// memberships table gets planner statistics once enough membership changes
+// were written, without waiting for autovacuum (turned off here): every
+// evaluation reads the memberships of its batch's customers, which the
+// statistics of a table never analyzed had planned as a scan of the
+// workspace's memberships.
+func TestApplyChangesAnalyzesMemberships(t *testing.T) {
+	db, s, w := postgresStore(t)
+	ctx := context.Background()
+	if _, err := db.ExecContext(ctx, `ALTER TABLE memberships SET (autovacuum_enabled = off)`); err != nil {
+		t.Fatal(err)
+	}
+	store.SetAnalyzeMinRows(s, 100)
+	analyzed := func() bool {
+		var tuples float64
+		if err := db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE relnamespace = current_schema()::regnamespace
+AND relname = 'memberships'`).Scan(&tuples); err != nil {
+			t.Fatal(err)
+		}
+		return tuples >= 0
+	}
+	seg := createSegment(t, s, w)
+	ids := make([]string, 150)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("c%03d", i)
+	}
+	if analyzed() {
+		t.Fatal("memberships analyzed before any change")
+	}
+	joinAll(t, s, w, seg.ID, ids...)
+	deadline := time.Now().Add(10 * time.Second)
+	for !analyzed() {
+		if time.Now().After(deadline) {
+			t.Fatal("memberships not analyzed 10 s after 150 joins were applied")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -31,10 +31,13 @@ func SetChangesKept(t interface{ Cleanup(func()) }, n int64) {
 	t.Cleanup(func() { changesKept = old })
 }
 
-// SetAnalyzeMinRows sets how many rows ApplyEvents writes before the
-// store's planner statistics are refreshed (PostgreSQL only).
+// SetAnalyzeMinRows sets how many rows ApplyEvents, or ApplyChanges,
+// writes before the store's planner statistics of the tables it writes
+// are refreshed (PostgreSQL only).
 func SetAnalyzeMinRows(s *Store, n int64) {
-	if s.analyzer != nil {
-		s.analyzer.MinRows = n
+	for _, a := range []*sqldb.Analyzer{s.analyzer, s.memberships} {
+		if a != nil {
+			a.MinRows = n
+		}
 	}
 }
