@@ -227,6 +227,18 @@ func openSQLite(ctx context.Context, path string, durability Durability) (*DB, e
 	return db, nil
 }
 
+// postgresRandomPageCost is the random_page_cost of every pooled
+// connection unless the URL sets one (…?random_page_cost=4). PostgreSQL's
+// default, 4, prices a page read out of key order as a disk seek; the
+// stores' working sets are in memory, and with that price the planner
+// read a batch's rows by scanning the whole table (a workspace's
+// identities, or events for the duplicate check: every row compared with
+// the batch's keys) rather than seeking each key, until the table was
+// large: about 8 % of the server's time under the suite's live load
+// (docs/BENCHMARKS.md, helper branch pg-live). 1.1 is the usual setting
+// for SSDs and cached data.
+const postgresRandomPageCost = "1.1"
+
 func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
@@ -251,6 +263,9 @@ func openPostgres(ctx context.Context, rawURL, schema string) (*DB, error) {
 			return nil, fmt.Errorf("open postgres: close setup connection: %w", closeErr)
 		}
 		cfg.RuntimeParams["search_path"] = schema
+	}
+	if _, ok := cfg.RuntimeParams["random_page_cost"]; !ok {
+		cfg.RuntimeParams["random_page_cost"] = postgresRandomPageCost
 	}
 	sqlDB := stdlib.OpenDB(*cfg)
 	if err := sqlDB.PingContext(ctx); err != nil {

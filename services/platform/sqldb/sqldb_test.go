@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 	"github.com/kizuna/kizuna/services/platform/sqldb/sqldbtest"
+	"github.com/kizuna/kizuna/services/platform/testenv"
 )
 
 func TestOpenRejectsBadURLs(t *testing.T) {
@@ -96,6 +98,45 @@ func TestSQLitePragmas(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPostgresRandomPageCost checks the planner's price of a page read
+// out of order on every pooled connection: the stores' default, or the
+// URL's.
+func TestPostgresRandomPageCost(t *testing.T) {
+	base := testenv.URL(t, sqldbtest.PostgresURLVar)
+	tests := []struct {
+		name, param, want string
+	}{
+		{name: "default", want: "1.1"},
+		{name: "from the URL", param: "3", want: "3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.param != "" {
+				q := u.Query()
+				q.Set("random_page_cost", tt.param)
+				u.RawQuery = q.Encode()
+			}
+			ctx := context.Background()
+			db, err := sqldb.Open(ctx, sqldb.Options{URL: u.String()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var got string
+			if err := db.QueryRowContext(ctx, "SHOW random_page_cost").Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want {
+				t.Errorf("random_page_cost = %q, want %q", got, tt.want)
 			}
 		})
 	}
