@@ -125,21 +125,28 @@ func TestPostgresRandomPageCost(t *testing.T) {
 				q.Set("random_page_cost", tt.param)
 				u.RawQuery = q.Encode()
 			}
-			ctx := context.Background()
-			db, err := sqldb.Open(ctx, sqldb.Options{URL: u.String()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			var got string
-			if err := db.QueryRowContext(ctx, "SHOW random_page_cost").Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
+			if got := openedSetting(t, sqldb.Options{URL: u.String()}, "SHOW random_page_cost"); got != tt.want {
 				t.Errorf("random_page_cost = %q, want %q", got, tt.want)
 			}
 		})
 	}
+}
+
+// openedSetting opens a database with opts and returns what query (a
+// SHOW or PRAGMA) answers on it.
+func openedSetting(t *testing.T, opts sqldb.Options, query string) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqldb.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var got string
+	if err := db.QueryRowContext(ctx, query).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 func TestPlaceholders(t *testing.T) {
@@ -426,11 +433,11 @@ func readCounter(t *testing.T, db *sqldb.DB) int64 {
 func TestSQLiteDurability(t *testing.T) {
 	tests := []struct {
 		setting string
-		want    int
+		want    string
 	}{
-		{setting: "", want: 1},
-		{setting: "fast", want: 1},
-		{setting: "strict", want: 2},
+		{setting: "", want: "1"},
+		{setting: "fast", want: "1"},
+		{setting: "strict", want: "2"},
 	}
 	for _, tt := range tests {
 		t.Run("durability "+tt.setting, func(t *testing.T) {
@@ -438,18 +445,9 @@ func TestSQLiteDurability(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx := context.Background()
-			db, err := sqldb.Open(ctx, sqldb.Options{URL: "sqlite://" + filepath.Join(t.TempDir(), "d.db"), Durability: d})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			var got int
-			if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&got); err != nil {
-				t.Fatal(err)
-			}
-			if got != tt.want {
-				t.Errorf("PRAGMA synchronous = %d, want %d", got, tt.want)
+			opts := sqldb.Options{URL: "sqlite://" + filepath.Join(t.TempDir(), "d.db"), Durability: d}
+			if got := openedSetting(t, opts, "PRAGMA synchronous"); got != tt.want {
+				t.Errorf("PRAGMA synchronous = %s, want %s", got, tt.want)
 			}
 		})
 	}

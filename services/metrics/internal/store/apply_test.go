@@ -195,30 +195,16 @@ func TestApplyEventsAnalyzesCustomers(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.SetAnalyzeMinRows(s, 100)
-	analyzed := func() bool {
-		var tuples float64
-		if err := db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE relnamespace = current_schema()::regnamespace
-AND relname = 'customers'`).Scan(&tuples); err != nil {
-			t.Fatal(err)
-		}
-		return tuples >= 0
-	}
 	events := make([]ledger.Event, 200)
 	for i := range events {
 		events[i] = ledger.Event{WorkspaceID: "w", EventID: fmt.Sprintf("e%d", i), CustomerID: fmt.Sprintf("c%d", i%150),
 			Name: "Viewed", Time: t0.Add(time.Duration(i) * time.Second), Properties: "{}"}
 	}
-	if analyzed() {
+	if sqldbtest.Analyzed(t, db, "customers") {
 		t.Fatal("customers analyzed before any event")
 	}
 	if _, err := s.ApplyEvents(ctx, events); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !analyzed() {
-		if time.Now().After(deadline) {
-			t.Fatal("customers not analyzed 10 s after 150 customers' events were applied")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sqldbtest.AwaitAnalyzed(t, db, "customers", "150 customers' events were applied")
 }

@@ -340,28 +340,14 @@ func TestApplyChangesAnalyzesMemberships(t *testing.T) {
 		t.Fatal(err)
 	}
 	store.SetAnalyzeMinRows(s, 100)
-	analyzed := func() bool {
-		var tuples float64
-		if err := db.QueryRowContext(ctx, `SELECT reltuples FROM pg_class WHERE relnamespace = current_schema()::regnamespace
-AND relname = 'memberships'`).Scan(&tuples); err != nil {
-			t.Fatal(err)
-		}
-		return tuples >= 0
-	}
 	seg := createSegment(t, s, w)
 	ids := make([]string, 150)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("c%03d", i)
 	}
-	if analyzed() {
+	if sqldbtest.Analyzed(t, db, "memberships") {
 		t.Fatal("memberships analyzed before any change")
 	}
 	joinAll(t, s, w, seg.ID, ids...)
-	deadline := time.Now().Add(10 * time.Second)
-	for !analyzed() {
-		if time.Now().After(deadline) {
-			t.Fatal("memberships not analyzed 10 s after 150 joins were applied")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	sqldbtest.AwaitAnalyzed(t, db, "memberships", "150 joins were applied")
 }
