@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -15,8 +16,15 @@ import (
 // each batch slower than the last. Analyzer runs ANALYZE on the tables,
 // in the background, whenever the rows written since the last run reach
 // the count the last run saw (at least MinRows): a few runs while a table
-// grows from nothing, then as rarely as autovacuum would. SQLite needs
-// none of it.
+// grows from nothing, then as rarely as autovacuum would. A run analyzes
+// only the tables whose statistics count fewer rows than this Analyzer
+// has seen written: a process started on old, large tables (a restart, a
+// seeded benchmark) would otherwise analyze each of them again after its
+// first few thousand rows, at up to 0.4 s of server CPU a run (a quarter
+// of segmentation's server time in BenchmarkSegmentation's LiveBatch; see
+// docs/BENCHMARKS.md, helper branch pg-live). Statistics counting at
+// least as many rows as were written since are off by at most half.
+// SQLite needs none of it.
 type Analyzer struct {
 	db     *DB
 	tables []string
@@ -54,19 +62,42 @@ func (a *Analyzer) Wrote(n int) {
 	a.running = true
 	a.base += a.pending
 	a.pending = 0
-	go a.run()
+	go a.run(a.base)
 }
 
-func (a *Analyzer) run() {
+// run analyzes the tables whose statistics count fewer rows than written,
+// the rows this Analyzer was told of.
+func (a *Analyzer) run(written int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	// Errors (a pool closed by shutdown, a schema dropped by a test) only
 	// mean the statistics wait for autovacuum.
-	_, err := a.db.ExecContext(ctx, "ANALYZE "+strings.Join(a.tables, ", "))
+	stale, err := a.stale(ctx, written)
+	if err == nil && len(stale) > 0 {
+		_, err = a.db.ExecContext(ctx, "ANALYZE "+strings.Join(stale, ", "))
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.running, a.lastErr = false, err
 	a.finished++
+}
+
+// stale returns the tables whose planner statistics count fewer rows
+// than written (pg_class.reltuples: -1 for a table never analyzed), or
+// that do not exist.
+func (a *Analyzer) stale(ctx context.Context, written int64) ([]string, error) {
+	var stale []string
+	for _, table := range a.tables {
+		var tuples float64
+		err := a.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT reltuples FROM pg_class WHERE oid = to_regclass($1)), -1)`, table).Scan(&tuples)
+		if err != nil {
+			return nil, fmt.Errorf("statistics of %s: %w", table, err)
+		}
+		if tuples < float64(written) {
+			stale = append(stale, table)
+		}
+	}
+	return stale, nil
 }
 
 // runs reports how many runs finished and the last one's error.
