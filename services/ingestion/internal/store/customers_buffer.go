@@ -184,7 +184,7 @@ func (t *Tx) flushCustomers(ctx context.Context) error {
 // list per chunk.
 func (t *Tx) updateCustomers(ctx context.Context, all []*bufferedCustomer) error {
 	err := t.updateFromValues(ctx, `WITH v (ws, id, user_id, traits, trait_times, identity_traits, consents, update_at, first_at, last_at, n) AS (VALUES %s)
-			UPDATE customers SET user_id = v.user_id, traits = v.traits, trait_times = v.trait_times, identity_traits = v.identity_traits,
+			UPDATE`+t.tx.Dialect.OrFail()+` customers SET user_id = v.user_id, traits = v.traits, trait_times = v.trait_times, identity_traits = v.identity_traits,
 				consents = v.consents, update_time = v.update_at, first_seen = v.first_at, last_seen = v.last_at, event_count = v.n
 			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`,
 		[]string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}, len(all),

@@ -284,7 +284,7 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 	}
 	slices.SortFunc(all, func(a, b *touch) int { return cmpStrings(a.ws, a.id, b.ws, b.id) })
 	err := t.updateFromValues(ctx, `WITH v (ws, id, n, first_at, last_at, update_at) AS (VALUES %s)
-			UPDATE customers SET event_count = event_count + v.n, update_time = v.update_at,
+			UPDATE`+t.tx.Dialect.OrFail()+` customers SET event_count = event_count + v.n, update_time = v.update_at,
 				first_seen = CASE WHEN first_seen <= v.first_at THEN first_seen ELSE v.first_at END,
 				last_seen = CASE WHEN last_seen >= v.last_at THEN last_seen ELSE v.last_at END
 			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`,
@@ -303,6 +303,8 @@ func (t *Tx) flushTouches(ctx context.Context) error {
 // updateFromValues runs query — an UPDATE … FROM a VALUES list whose place
 // is %s — for n rows, in chunks of at most sqldb.MaxRowsPerStatement rows; types are
 // the SQL types of a row's values, which row appends to args.
+// Callers write the UPDATE with the dialect's OrFail, which spares SQLite
+// the statement journal of a multi-row write (see sqldb.Dialect.OrFail).
 func (t *Tx) updateFromValues(ctx context.Context, query string, types []string, n int, row func(args []any, i int) []any) error {
 	done := 0
 	for _, k := range sqldb.ChunkRows(n, sqldb.MaxRowsPerStatement) {
