@@ -183,6 +183,7 @@ func BenchmarkMembershipLatencyREST(b *testing.B) {
 				}
 			}
 			if len(lat) == len(acked) {
+				logSlowestProbes(b, m.Members, ids, acked, started)
 				break
 			}
 			if time.Now().After(deadline) {
@@ -215,6 +216,26 @@ func BenchmarkMembershipLatencyREST(b *testing.B) {
 		b.ReportMetric(ms(visible[len(visible)/2]), "visible-p50-ms")
 		b.ReportMetric(ms(visible[len(visible)*99/100]), "visible-p99-ms")
 		b.ReportMetric(float64(len(lat)), "probes")
+	}
+}
+
+// logSlowestProbes logs the slowest probes with when each was acknowledged
+// into the run, so a p99 can be told apart as stalls (several probes in a
+// row, one cause) or scattered delays.
+func logSlowestProbes(b *testing.B, members []struct {
+	CustomerID string
+	JoinTime   time.Time
+}, ids map[string]string, acked map[string]time.Time, started time.Time) {
+	type probe struct{ at, lat time.Duration }
+	var ps []probe
+	for _, x := range members {
+		if user, ok := ids[x.CustomerID]; ok {
+			ps = append(ps, probe{acked[user].Sub(started), x.JoinTime.Sub(acked[user])})
+		}
+	}
+	slices.SortFunc(ps, func(a, b probe) int { return int(b.lat - a.lat) })
+	for _, p := range ps[:min(len(ps), 10)] {
+		b.Logf("slow probe: acked at %6.2f s, joined after %6.1f ms", p.at.Seconds(), float64(p.lat.Microseconds())/1000)
 	}
 }
 

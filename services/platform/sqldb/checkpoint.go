@@ -2,6 +2,7 @@ package sqldb
 
 import (
 	"context"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -15,12 +16,13 @@ import (
 // (PASSIVE: it waits for no reader or writer, and writers go on appending
 // meanwhile), every checkpointEvery, then copies what writers appended
 // meanwhile with them held off, so that the log is copied whole and starts
-// afresh (see checkpointLoop); the writers' own checkpoints stay as a
-// backstop at walAutocheckpointPages. Measured in docs/BENCHMARKS.md
-// (session of 2026-12-07 17:10 UTC).
+// afresh (see checkpointLoop) once it holds restartFrames; the writers' own
+// checkpoints stay as a backstop at walAutocheckpointPages. Measured in
+// docs/BENCHMARKS.md (sessions of 2026-12-07 17:10 and 19:57 UTC).
 const (
 	checkpointEvery        = time.Second
-	walAutocheckpointPages = 16384 // 64 MiB of 4 KiB pages
+	restartFrames          = 4096  // 16 MiB of 4 KiB pages
+	walAutocheckpointPages = 16384 // 64 MiB
 )
 
 // startCheckpoints runs checkpointLoop until Close.
@@ -32,6 +34,14 @@ func (db *DB) startCheckpoints(every time.Duration) {
 }
 
 func (db *DB) checkpointLoop(ctx context.Context, every time.Duration) {
+	// Databases opened together (a process's services) would otherwise
+	// checkpoint in the same instant, and an event passing through two of
+	// them meet both pauses.
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(rand.N(every)):
+	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
@@ -42,14 +52,16 @@ func (db *DB) checkpointLoop(ctx context.Context, every time.Duration) {
 		}
 		// An error (the database closing, another checkpoint running)
 		// leaves the log to the next round or to the writers' backstop.
-		if log, _, err := db.checkpoint(ctx); err != nil || log == 0 {
+		if log, _, err := db.checkpoint(ctx); err != nil || log < restartFrames {
 			continue
 		}
 		// Writers may have appended while the log was copied, and SQLite
 		// starts the log afresh only when a write begins with it copied
 		// whole: under steady writes it would grow to the backstop and
 		// stay there. What is left is a moment's worth; copy it with the
-		// writers held off.
+		// writers held off. That pause (the copy and the file's sync) is
+		// taken only once the log is long, not every round: every second
+		// it was the slowest events' wait (docs/BENCHMARKS.md).
 		db.writer.Lock()
 		_, _, _ = db.checkpoint(ctx)
 		db.writer.Unlock()

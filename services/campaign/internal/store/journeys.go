@@ -73,7 +73,7 @@ func bumpVersion(ctx context.Context, tx *sqldb.Tx, workspaceID string) error {
 // JourneysVersion returns the workspace's journey version (0 before any).
 func (s *Store) JourneysVersion(ctx context.Context, workspaceID string) (int64, error) {
 	var v int64
-	err := s.db.QueryRowContext(ctx, `SELECT version FROM journey_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
+	err := s.db.QueryRowPrepared(ctx, `SELECT version FROM journey_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}

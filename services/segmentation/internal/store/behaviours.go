@@ -51,7 +51,7 @@ func logBehaviourChanges(ctx context.Context, tx *sqldb.Tx, workspaceID string, 
 // BehavioursVersion implements segment.Store.
 func (s *Store) BehavioursVersion(ctx context.Context, workspaceID string) (int64, error) {
 	var v int64
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(max(version), 0) FROM behaviours_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
+	err := s.db.QueryRowPrepared(ctx, `SELECT COALESCE(max(version), 0) FROM behaviours_versions WHERE workspace_id = $1`, workspaceID).Scan(&v)
 	if err != nil {
 		return 0, fmt.Errorf("behaviours version: %w", err)
 	}
@@ -62,7 +62,7 @@ func (s *Store) BehavioursVersion(ctx context.Context, workspaceID string) (int6
 func (s *Store) BehaviourChanges(ctx context.Context, workspaceID string, after, upTo int64) ([]string, bool, error) {
 	// One statement, so that it sees the changes and the prune watermark
 	// at one moment: a cache older than the pruned changes gets "" (all).
-	ids, err := sqldb.Strings(s.db.QueryContext(ctx, `SELECT customer_id FROM behaviour_changes
+	ids, err := sqldb.Strings(s.db.QueryPrepared(ctx, `SELECT customer_id FROM behaviour_changes
 WHERE workspace_id = $1 AND version > $2 AND version <= $3
 UNION SELECT '' FROM behaviours_versions WHERE workspace_id = $1 AND changes_from > $2
 ORDER BY customer_id`, workspaceID, after, upTo))
@@ -118,8 +118,14 @@ func (s *Store) scanBehaviours(ctx context.Context, q segment.BehaviourScan, cus
 	if q.NoEventIDs {
 		cols, dest = "customer_id, name, occurred_at, properties", slices.Delete(dest, 1, 2)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+cols+` FROM behaviours
-WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id`, args...)
+	query, run := `SELECT `+cols+` FROM behaviours
+WHERE workspace_id = $1 AND seq > $2 AND seq <= $3`+where+` ORDER BY customer_id`, s.db.QueryContext
+	if customers == nil {
+		// A live batch's refresh runs this text every time; lists of
+		// customers vary, and are not kept prepared.
+		run = s.db.QueryPrepared
+	}
+	rows, err := run(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("scan behaviours: %w", err)
 	}
