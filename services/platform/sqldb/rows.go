@@ -19,7 +19,9 @@ const MaxRowsPerStatement = 500
 // then runs a handful of statements instead of one per message and
 // table. head is the statement up to VALUES, tail what follows the rows
 // (an ON CONFLICT clause, or ""), and row appends the values of row i to
-// args, cols of them.
+// args, cols of them. On SQLite an "INSERT INTO" head runs as "INSERT OR
+// FAIL INTO" (see Dialect.OrFail): a failed statement leaves the
+// transaction to be rolled back, as every error in an InTx callback does.
 func (tx *Tx) InsertRows(ctx context.Context, head, tail string, cols, n int, row func(args []any, i int) ([]any, error)) error {
 	return tx.eachRowsChunk(head, tail, cols, n, row, func(query string, args []any) error {
 		_, err := tx.ExecPrepared(ctx, query, args...)
@@ -49,7 +51,7 @@ func (tx *Tx) eachRowsChunk(head, tail string, cols, n int, row func(args []any,
 				return err
 			}
 		}
-		query := head + ` VALUES ` + tx.Dialect.Rows(k, cols)
+		query := tx.Dialect.multiRowHead(head) + ` VALUES ` + tx.Dialect.Rows(k, cols)
 		if tail != "" {
 			query += " " + tail
 		}

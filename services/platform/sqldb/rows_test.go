@@ -120,3 +120,65 @@ func TestInsertNew(t *testing.T) {
 		}
 	})
 }
+
+// TestMultiRowFailure checks what a failed multi-row write leaves: on
+// SQLite it runs without a statement journal (Dialect.OrFail), so the rows
+// it wrote before the failing one stay until the transaction ends; InTx
+// then rolls them back with the rest, on both backends, and nothing is
+// stored.
+func TestMultiRowFailure(t *testing.T) {
+	cases := []struct {
+		name  string
+		write func(ctx context.Context, tx *sqldb.Tx) error
+		// inTx is what SQLite holds after the failed statement; statement
+		// rollback would leave nothing (insert) or k0 … k3 (update).
+		inTx []string
+	}{
+		{"insert", func(ctx context.Context, tx *sqldb.Tx) error {
+			return tx.InsertRows(ctx, `INSERT INTO kv (k, v)`, "", 2, 4, func(args []any, i int) ([]any, error) {
+				if i == 2 {
+					return append(args, "k2", nil), nil // NOT NULL violated
+				}
+				return append(args, fmt.Sprintf("k%d", i), i), nil
+			})
+		}, []string{"k0", "k1"}},
+		{"update", func(ctx context.Context, tx *sqldb.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO kv (k, v) VALUES ('k0', 0), ('k1', 1), ('k2', 2), ('k3', 3)`); err != nil {
+				return err
+			}
+			// k3 would take k0's new key.
+			_, err := tx.ExecContext(ctx, `UPDATE`+tx.Dialect.OrFail()+` kv SET k = 'x' || (v % 3)`)
+			return err
+		}, []string{"k3", "x0", "x1", "x2"}},
+	}
+	sqldbtest.ForEachBackend(t, func(t *testing.T, db *sqldb.DB) {
+		ctx := context.Background()
+		if _, err := db.ExecContext(ctx, `CREATE TABLE kv (k TEXT PRIMARY KEY, v BIGINT NOT NULL)`); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				err := db.InTx(ctx, func(tx *sqldb.Tx) error {
+					err := c.write(ctx, tx)
+					if err == nil || tx.Dialect != sqldb.SQLite {
+						return err
+					}
+					got, qerr := sqldb.Strings(tx.QueryContext(ctx, `SELECT k FROM kv ORDER BY k`))
+					if qerr != nil {
+						t.Fatal(qerr)
+					}
+					if !slices.Equal(got, c.inTx) {
+						t.Errorf("after the failed statement the transaction holds %v, want %v", got, c.inTx)
+					}
+					return err
+				})
+				if err == nil {
+					t.Fatal("the write succeeded")
+				}
+				if got := sqldbtest.Rows(t, db, `SELECT k FROM kv`); len(got) != 0 {
+					t.Errorf("stored after the failed transaction: %v", got)
+				}
+			})
+		}
+	})
+}

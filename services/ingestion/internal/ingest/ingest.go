@@ -184,9 +184,12 @@ type request struct {
 	// parts are the messages' events encoded by eventPart, by the caller.
 	parts [][]byte
 	// ids and keys are what storing msgs reads (lookUps), set by
-	// prefetchGroup in the writer's transaction.
-	ids  []string
-	keys []identity.Key
+	// prefetchGroup in the writer's transaction; msgKeys are each
+	// message's own identity keys among keys (identity.MessageKeys), which
+	// storing it resolves by.
+	ids     []string
+	keys    []identity.Key
+	msgKeys [][]identity.Key
 	// dropped marks the messages the screen dropped (nil: none), set by
 	// screenGroup in the writer's transaction.
 	dropped []bool
@@ -343,7 +346,7 @@ func (in *Ingester) ingestTx(ctx context.Context, tx Tx, r *request) (Result, er
 			res.CustomerIDs = append(res.CustomerIDs, "")
 			continue
 		}
-		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], r.parts[i], in.receiveTime())
+		id, dup, merged, err := in.one(ctx, tx, ws, &msgs[i], r.msgKeys[i], r.parts[i], in.receiveTime())
 		if err != nil {
 			return Result{}, err
 		}
@@ -396,24 +399,26 @@ func (in *Ingester) screenGroup(ctx context.Context, tx Tx, group []*request) er
 	return nil
 }
 
-// lookUps returns what storing msgs reads: their message ids (the
-// duplicate check) and the identity keys they resolve by.
-func lookUps(ctx context.Context, tx Tx, ws string, msgs []tracking.Message) ([]string, []identity.Key, error) {
-	region, err := tx.PhoneRegion(ctx, ws)
+// lookUps sets what storing r's messages reads: their message ids (the
+// duplicate check) and the identity keys they resolve by, all of them and
+// each message's own. Normalising an e-mail or a phone number costs
+// microseconds, so each message's keys are worked out once, here.
+func lookUps(ctx context.Context, tx Tx, r *request) error {
+	region, err := tx.PhoneRegion(ctx, r.ws)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	ids := make([]string, len(msgs))
-	var keys []identity.Key
-	for i := range msgs {
-		m := &msgs[i]
-		ids[i] = m.MessageID
-		keys = append(keys, identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)...)
+	r.ids, r.keys, r.msgKeys = make([]string, len(r.msgs)), nil, make([][]identity.Key, len(r.msgs))
+	for i := range r.msgs {
+		m := &r.msgs[i]
+		r.ids[i] = m.MessageID
+		r.msgKeys[i] = identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)
+		r.keys = append(r.keys, r.msgKeys[i]...)
 		if m.Type == tracking.Alias {
-			keys = append(keys, identity.Key{Kind: identity.UserID, Value: m.PreviousID}, identity.Key{Kind: identity.AnonymousID, Value: m.PreviousID})
+			r.keys = append(r.keys, identity.Key{Kind: identity.UserID, Value: m.PreviousID}, identity.Key{Kind: identity.AnonymousID, Value: m.PreviousID})
 		}
 	}
-	return ids, keys, nil
+	return nil
 }
 
 // prefetchGroup reads what every request of a group needs in one duplicate
@@ -429,8 +434,7 @@ func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
 	byWS := map[string]*reads{}
 	var order []string
 	for _, r := range group {
-		var err error
-		if r.ids, r.keys, err = lookUps(ctx, tx, r.ws, r.msgs); err != nil {
+		if err := lookUps(ctx, tx, r); err != nil {
 			return err
 		}
 		rd, ok := byWS[r.ws]
@@ -450,7 +454,8 @@ func prefetchGroup(ctx context.Context, tx Tx, group []*request) error {
 	return nil
 }
 
-func (in *Ingester) one(ctx context.Context, tx Tx, ws string, m *tracking.Message, part []byte, now time.Time) (customerID string, duplicate bool, merged int, err error) {
+// one stores message m, whose identity keys are keys (lookUps).
+func (in *Ingester) one(ctx context.Context, tx Tx, ws string, m *tracking.Message, keys []identity.Key, part []byte, now time.Time) (customerID string, duplicate bool, merged int, err error) {
 	if id, ok, err := tx.EventCustomer(ctx, ws, m.MessageID); err != nil || ok {
 		return id, ok, 0, err
 	}
@@ -458,7 +463,6 @@ func (in *Ingester) one(ctx context.Context, tx Tx, ws string, m *tracking.Messa
 	if err != nil {
 		return "", false, 0, err
 	}
-	keys := identity.MessageKeys(m.Type, m.UserID, m.AnonymousID, m.Traits, m.Context, region)
 	matches, err := tx.FindIdentities(ctx, ws, keys)
 	if err != nil {
 		return "", false, 0, err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kizuna/kizuna/services/ingestion/internal/consent"
 	"github.com/kizuna/kizuna/services/ingestion/internal/customer"
+	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
 // A batch that creates customers or changes their traits would otherwise
@@ -180,14 +181,21 @@ func (t *Tx) flushCustomers(ctx context.Context) error {
 	return nil
 }
 
+// customersUpdate rewrites customers (customersTypes), with the VALUES
+// list at %s.
+func customersUpdate(d sqldb.Dialect) string {
+	return `WITH v (ws, id, user_id, traits, trait_times, identity_traits, consents, update_at, first_at, last_at, n) AS (VALUES %s)
+			UPDATE` + d.OrFail() + ` customers SET user_id = v.user_id, traits = v.traits, trait_times = v.trait_times, identity_traits = v.identity_traits,
+				consents = v.consents, update_time = v.update_at, first_seen = v.first_at, last_seen = v.last_at, event_count = v.n
+			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id` + customersOfV(d)
+}
+
+var customersTypes = []string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}
+
 // updateCustomers writes the rows' state with one UPDATE … FROM a VALUES
 // list per chunk.
 func (t *Tx) updateCustomers(ctx context.Context, all []*bufferedCustomer) error {
-	err := t.updateFromValues(ctx, `WITH v (ws, id, user_id, traits, trait_times, identity_traits, consents, update_at, first_at, last_at, n) AS (VALUES %s)
-			UPDATE customers SET user_id = v.user_id, traits = v.traits, trait_times = v.trait_times, identity_traits = v.identity_traits,
-				consents = v.consents, update_time = v.update_at, first_seen = v.first_at, last_seen = v.last_at, event_count = v.n
-			FROM v WHERE customers.workspace_id = v.ws AND customers.customer_id = v.id`,
-		[]string{"TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT"}, len(all),
+	err := t.updateFromValues(ctx, customersUpdate(t.tx.Dialect), customersTypes, len(all),
 		func(args []any, i int) []any {
 			c, r := all[i], all[i].row
 			return append(args, c.ws, r.id, r.userID, r.traits, r.traitTimes, r.identityTraits, r.consents,
