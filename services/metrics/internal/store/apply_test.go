@@ -191,9 +191,7 @@ func TestApplyEventsAnalyzesCustomers(t *testing.T) {
 	db := sqldbtest.Postgres(t)
 	s := newStore(t, db)
 	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `ALTER TABLE customers SET (autovacuum_enabled = off)`); err != nil {
-		t.Fatal(err)
-	}
+	sqldbtest.NoAutovacuum(t, db, "customers")
 	store.SetAnalyzeMinRows(s, 100)
 	events := make([]ledger.Event, 200)
 	for i := range events {

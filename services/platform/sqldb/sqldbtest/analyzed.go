@@ -8,9 +8,21 @@ import (
 	"github.com/kizuna/kizuna/services/platform/sqldb"
 )
 
+// NoAutovacuum turns autovacuum off on the PostgreSQL tables, so that
+// only the code under test analyzes them.
+func NoAutovacuum(t testing.TB, db *sqldb.DB, tables ...string) {
+	t.Helper()
+	for _, table := range tables {
+		if _, err := db.ExecContext(context.Background(), `ALTER TABLE `+table+` SET (autovacuum_enabled = off)`); err != nil {
+			t.Fatalf("autovacuum off on %s: %v", table, err)
+		}
+	}
+}
+
 // Analyzed reports whether the PostgreSQL table of the current schema has
 // planner statistics: a table never analyzed has reltuples -1. Tests of
-// sqldb.Analyzer users turn autovacuum off on the table first.
+// sqldb.Analyzer users turn autovacuum off on the table first
+// (NoAutovacuum).
 func Analyzed(t testing.TB, db *sqldb.DB, table string) bool {
 	t.Helper()
 	var tuples float64

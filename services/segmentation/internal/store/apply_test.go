@@ -294,22 +294,12 @@ func TestApplyEventsAnalyzesYoungTables(t *testing.T) {
 		t.Fatal(err)
 	}
 	tables := []string{"customers", "behaviours", "applied_messages"}
-	for _, table := range tables {
-		if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` SET (autovacuum_enabled = off)`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sqldbtest.NoAutovacuum(t, db, tables...)
 	store.SetAnalyzeMinRows(s, 100)
-	analyzed := func() int {
-		var n int
-		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pg_class WHERE relnamespace = current_schema()::regnamespace
-AND relname IN ('customers', 'behaviours', 'applied_messages') AND reltuples >= 0`).Scan(&n); err != nil {
-			t.Fatal(err)
+	for _, table := range tables {
+		if sqldbtest.Analyzed(t, db, table) {
+			t.Fatalf("%s analyzed before any event", table)
 		}
-		return n
-	}
-	if n := analyzed(); n != 0 {
-		t.Fatalf("%d tables analyzed before any event", n)
 	}
 	evs := make([]segment.Event, 200)
 	for i := range evs {
@@ -318,12 +308,8 @@ AND relname IN ('customers', 'behaviours', 'applied_messages') AND reltuples >= 
 	if _, err := s.ApplyEvents(ctx, evs, t0); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for analyzed() != len(tables) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %v analyzed 10 s after 200 events were applied", analyzed(), tables)
-		}
-		time.Sleep(20 * time.Millisecond)
+	for _, table := range tables {
+		sqldbtest.AwaitAnalyzed(t, db, table, "200 events were applied")
 	}
 }
 
@@ -335,10 +321,7 @@ AND relname IN ('customers', 'behaviours', 'applied_messages') AND reltuples >= 
 // workspace's memberships.
 func TestApplyChangesAnalyzesMemberships(t *testing.T) {
 	db, s, w := postgresStore(t)
-	ctx := context.Background()
-	if _, err := db.ExecContext(ctx, `ALTER TABLE memberships SET (autovacuum_enabled = off)`); err != nil {
-		t.Fatal(err)
-	}
+	sqldbtest.NoAutovacuum(t, db, "memberships")
 	store.SetAnalyzeMinRows(s, 100)
 	seg := createSegment(t, s, w)
 	ids := make([]string, 150)
